@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript tests directly; `npm test` type-checks them first (tsconfig.test.json). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }] },
+  // Real Envoy processes and fixed proxy ports: one test file at a time.
+  maxWorkers: 1,
+  testTimeout: 60000,
+};

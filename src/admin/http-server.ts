@@ -1,0 +1,60 @@
+// The admin HTTP API (DESIGN.md "Admin API"): health, connected proxies and their sync
+// state, and the configuration any node id would get.
+import * as http from 'node:http';
+import type { StreamRegistry } from '../xds/stream-status';
+import { syncState } from '../xds/stream-status';
+import { shortTypeName } from '../xds/type-urls';
+
+export interface AdminSources {
+  readonly streams: StreamRegistry;
+  /** The rendered config of a node id, or an error message (node unknown, no valid mesh yet). */
+  configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string };
+}
+
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function proxiesReport(streams: StreamRegistry): unknown[] {
+  return streams.list().map((s) => ({
+    nodeId: s.nodeId,
+    cluster: s.nodeCluster,
+    stream: s.streamId,
+    peer: s.peer,
+    connectedAt: s.connectedAt,
+    types: Object.fromEntries(
+      [...s.types].map(([typeUrl, t]) => [
+        shortTypeName(typeUrl),
+        { state: syncState(t), sentVersion: t.sentVersion ?? null, ackedVersion: t.ackedVersion ?? null, lastNack: t.lastNack ?? null },
+      ]),
+    ),
+  }));
+}
+
+export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
+  const server = http.createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
+      res.end(typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`);
+    };
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (req.method !== 'GET') return send(405, 'only GET is supported\n');
+    if (url.pathname === '/healthz') return send(200, 'ok\n');
+    if (url.pathname === '/v1/proxies') return send(200, proxiesReport(sources.streams));
+    if (url.pathname.startsWith('/v1/config/')) {
+      const nodeId = decodeURIComponent(url.pathname.slice('/v1/config/'.length));
+      const result = sources.configOf(nodeId);
+      return result.ok ? send(200, result.config) : send(404, { error: result.error });
+    }
+    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /v1/proxies, /v1/config/<node-id>` });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

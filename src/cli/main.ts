@@ -1,0 +1,50 @@
+// meshd's command line: one module per command, dispatched here.
+import { bootstrapCommand, runBootstrap } from './bootstrap';
+import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { renderCommand, runRender } from './render';
+import { runServe, serveCommand } from './serve';
+import { runValidate, validateCommand } from './validate';
+
+const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise<number> }[] = [
+  { spec: serveCommand, run: runServe },
+  { spec: validateCommand, run: runValidate },
+  { spec: renderCommand, run: runRender },
+  { spec: bootstrapCommand, run: runBootstrap },
+];
+
+function overview(): string {
+  const lines = ['meshd: an AWS App Mesh-compatible control plane for Envoy', '', 'usage: meshd <command> [flags]', '', 'commands:'];
+  for (const { spec } of COMMANDS) lines.push(`  ${spec.name.padEnd(12)}${spec.summary}`);
+  lines.push('', "run 'meshd <command> --help' for a command's flags");
+  return lines.join('\n') + '\n';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(overview());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => c.spec.name === name);
+  if (!command) {
+    process.stderr.write(`meshd: unknown command '${name}'\n\n${overview()}`);
+    return 2;
+  }
+  try {
+    const args = parseArgs(command.spec, rest);
+    if (args.help) {
+      process.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    return await command.run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`meshd ${name}: ${err.message}\n`);
+      return 2;
+    }
+    // Not a usage problem: a bug. Say so in one line; MESHD_DEBUG=1 shows the stack.
+    process.stderr.write(`meshd ${name}: internal error: ${(err as Error).message}\n`);
+    if (process.env.MESHD_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,44 @@
+import { stringify } from 'yaml';
+import { compileProxy } from '../compile';
+import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
+import { renderProxyConfig } from '../control/render';
+import { loadMesh } from '../load/mesh-source';
+import { formatProblem } from '../load/problems';
+import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+
+export const renderCommand: CommandSpec = {
+  name: 'render',
+  summary: 'print the Envoy resources (listeners, routes, clusters, endpoints) a node gets',
+  usage: 'meshd render --mesh <file|folder>... --node <node-id> [--format yaml|json]',
+  flags: {
+    mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
+    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name> or its ARN' },
+    format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
+    'ingress-port': { type: 'int', help: 'ingress listener port', default: DEFAULT_INGRESS_PORT },
+    'egress-port': { type: 'int', help: 'egress listener port', default: DEFAULT_EGRESS_PORT },
+  },
+};
+
+export function runRender(args: ParsedArgs): number {
+  const paths = [...(args.flags.mesh as string[]), ...args.positionals];
+  const nodeId = args.flags.node as string | undefined;
+  const format = args.flags.format as string;
+  if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder>');
+  if (!nodeId) throw new UsageError('name the proxy with --node mesh/<mesh>/virtualNode/<name>');
+  if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format must be yaml or json, got '${format}'`);
+
+  const loaded = loadMesh(paths);
+  if (!loaded.ok) {
+    for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    return 1;
+  }
+  const settings = { ingressPort: args.flags['ingress-port'] as number, egressPort: args.flags['egress-port'] as number };
+  const result = compileProxy(loaded.model, nodeId, settings);
+  if (!result.ok) {
+    process.stderr.write(`error: ${result.error}\n`);
+    return 1;
+  }
+  const out = renderProxyConfig(result.config);
+  process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out, { aliasDuplicateObjects: false }));
+  return 0;
+}

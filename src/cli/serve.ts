@@ -1,0 +1,100 @@
+// `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
+import { startAdminServer } from '../admin/http-server';
+import { compileProxy } from '../compile';
+import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
+import { MeshController } from '../control/mesh-controller';
+import { renderProxyConfig } from '../control/render';
+import { loadMesh } from '../load/mesh-source';
+import { formatProblem } from '../load/problems';
+import { watchMeshPaths } from '../load/watcher';
+import { createLogger } from '../log';
+import { formatNodeId } from '../model/node-id';
+import { SnapshotCache } from '../xds/snapshot-cache';
+import { startXdsServer } from '../xds/server';
+import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+
+export const serveCommand: CommandSpec = {
+  name: 'serve',
+  summary: 'serve mesh files to Envoy proxies over ADS, reloading them on every change',
+  usage: 'meshd serve --mesh <file|folder>... [flags]',
+  flags: {
+    mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes)' },
+    'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0' },
+    'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000 },
+    'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1' },
+    'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001 },
+    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading', default: 10 },
+  },
+  notes: ['A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.'],
+};
+
+export async function runServe(args: ParsedArgs): Promise<number> {
+  const paths = [...(args.flags.mesh as string[]), ...args.positionals];
+  if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
+  const log = createLogger();
+  const cache = new SnapshotCache();
+  const controller = new MeshController(cache, log);
+
+  const reload = (reason: string) => {
+    const result = loadMesh(paths);
+    if (result.ok) {
+      controller.setModel(result.model);
+      log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
+      return;
+    }
+    for (const p of result.problems) log.error(formatProblem(p));
+    log.error(
+      controller.currentModel()
+        ? `mesh not ${reason}: ${result.problems.length} problem(s); the last good mesh keeps serving`
+        : `mesh not ${reason}: ${result.problems.length} problem(s); nothing is served until the mesh is valid`,
+    );
+  };
+  reload('loaded');
+
+  const xdsHost = args.flags['xds-address'] as string;
+  const adminHost = args.flags['admin-address'] as string;
+  let xds;
+  let admin;
+  try {
+    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log });
+    admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
+      streams: xds.streams,
+      configOf: (nodeId) => {
+        const model = controller.currentModel();
+        if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
+        const result = compileProxy(model, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
+        return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
+      },
+    });
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message}`);
+    await xds?.close();
+    return 1;
+  }
+  const watcher = watchMeshPaths(paths, (changed) => reload(`reloaded after a change to ${changed.join(', ')}`), args.flags['debounce-ms'] as number);
+  await watcher.ready;
+
+  const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
+  const nodes = controller.currentModel()?.virtualNodes().map((n) => formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name })) ?? [];
+  process.stdout.write(
+    [
+      `meshd is serving ${paths.join(' ')}`,
+      `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
+      `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
+      `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
+      `attach an Envoy to one of them:`,
+      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} > envoy.yaml && envoy -c envoy.yaml`,
+      '',
+    ].join('\n'),
+  );
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  log.info('shutting down');
+  await watcher.close();
+  await admin.close();
+  await xds.close();
+  return 0;
+}

@@ -1,0 +1,24 @@
+// Typed `Any` packing: every typed_config meshd emits is checked against its generated type.
+import type { Any } from '../generated/google/protobuf/Any';
+import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog';
+import type { Router } from '../generated/envoy/extensions/filters/http/router/v3/Router';
+import type { OriginalDst } from '../generated/envoy/extensions/filters/listener/original_dst/v3/OriginalDst';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
+import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy';
+import type { PreviousHostsPredicate } from '../generated/envoy/extensions/retry/host/previous_hosts/v3/PreviousHostsPredicate';
+import type { HttpProtocolOptions } from '../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions';
+
+/** Message name → generated type, for each extension config meshd packs (all listed in protos/). */
+interface TypedConfigs {
+  'envoy.extensions.access_loggers.file.v3.FileAccessLog': FileAccessLog;
+  'envoy.extensions.filters.http.router.v3.Router': Router;
+  'envoy.extensions.filters.listener.original_dst.v3.OriginalDst': OriginalDst;
+  'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager': HttpConnectionManager;
+  'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy': TcpProxy;
+  'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate': PreviousHostsPredicate;
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HttpProtocolOptions;
+}
+
+export function packAny<K extends keyof TypedConfigs>(typeName: K, message: TypedConfigs[K]): Any {
+  return { '@type': `type.googleapis.com/${typeName}`, ...message };
+}

@@ -1,0 +1,19 @@
+// The compiler's entry point: which proxy a node id names, and its Envoy resources.
+import type { MeshModel } from '../model/mesh-model';
+import { parseNodeId } from '../model/node-id';
+import type { ProxyConfig, ProxySettings } from './proxy-config';
+import { compileSidecar } from './sidecar';
+
+export type { ProxyConfig, ProxySettings } from './proxy-config';
+
+export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
+
+export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySettings): CompileResult {
+  const id = parseNodeId(nodeId);
+  if ('error' in id) return { ok: false, error: id.error };
+  if (id.type === 'virtualGateway') return { ok: false, error: `node id '${nodeId}' names a virtual gateway; gateways are not supported yet` };
+  if (!model.mesh(id.mesh)) return { ok: false, error: `node id '${nodeId}' names mesh '${id.mesh}', which is not defined` };
+  const node = model.virtualNode(id.mesh, id.name);
+  if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
+  return { ok: true, config: compileSidecar(model, node, settings) };
+}

@@ -1,0 +1,13 @@
+// App Mesh's Envoy resource names, so migrating users find what their dashboards and
+// runbooks expect (../shared/APP-MESH-FACTS.md, "Envoy resource names").
+import type { Protocol } from '../model/common';
+
+export const ingressListenerName = (port: number): string => `lds_ingress_0.0.0.0_${port}`;
+export const egressListenerName = (port: number): string => `lds_egress_0.0.0.0_${port}`;
+export const ingressRouteConfigName = (port: number): string => `rds_ingress_http_${port}`;
+export const egressRouteConfigName = (port: number): string => `rds_egress_http_${port}`;
+
+export const ingressClusterName = (mesh: string, node: string, protocol: Protocol, port: number): string =>
+  `cds_ingress_${mesh}_${node}_${protocol}_${port}`;
+export const egressClusterName = (mesh: string, node: string, protocol: Protocol, port: number): string =>
+  `cds_egress_${mesh}_${node}_${protocol}_${port}`;

@@ -1,0 +1,71 @@
+// Wires the pieces of `meshd serve`: the current mesh model, the compiler and the xDS cache.
+// Each connected proxy gets a snapshot compiled for its node id and settings; a new model
+// recompiles every connected proxy. Proxies whose node no longer compiles keep their last
+// good snapshot, and the reason is logged once.
+import { compileProxy } from '../compile';
+import type { ProxySettings } from '../compile/proxy-config';
+import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
+import type { Logger } from '../log';
+import type { MeshModel } from '../model/mesh-model';
+import type { SnapshotCache } from '../xds/snapshot-cache';
+import type { StreamHooks } from '../xds/sotw-stream';
+import { encodeProxyConfig } from './encode';
+import { proxySettingsOf } from './proxy-settings';
+
+interface ProxyEntry {
+  readonly nodeId: string;
+  readonly settings: ProxySettings;
+  /** The last compile error logged for this proxy, so a repeated reload does not repeat it. */
+  lastError?: string;
+}
+
+export class MeshController implements StreamHooks {
+  private model: MeshModel | undefined;
+  private readonly proxies = new Map<string, ProxyEntry>();
+
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly log: Logger,
+  ) {}
+
+  currentModel(): MeshModel | undefined {
+    return this.model;
+  }
+
+  /** Installs a new valid model and pushes it to every connected proxy. */
+  setModel(model: MeshModel): void {
+    this.model = model;
+    for (const key of this.proxies.keys()) this.update(key);
+  }
+
+  nodeKey(node: Node__Output): string {
+    const settings = proxySettingsOf(node);
+    const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}`;
+    if (!this.proxies.has(key)) {
+      this.proxies.set(key, { nodeId: node.id, settings });
+      this.update(key);
+    }
+    return key;
+  }
+
+  onNodeGone(nodeKey: string): void {
+    this.proxies.delete(nodeKey);
+    this.cache.delete(nodeKey);
+  }
+
+  private update(key: string): void {
+    const entry = this.proxies.get(key)!;
+    if (!this.model) return;
+    const result = compileProxy(this.model, entry.nodeId, entry.settings);
+    if (!result.ok) {
+      if (entry.lastError !== result.error) {
+        const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';
+        this.log.error(`${result.error}${keeps}`);
+      }
+      entry.lastError = result.error;
+      return;
+    }
+    entry.lastError = undefined;
+    this.cache.set(key, encodeProxyConfig(result.config));
+  }
+}

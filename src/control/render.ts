@@ -1,0 +1,21 @@
+// The resources a proxy is served, in readable form: each one encoded exactly as it goes on
+// the wire and decoded back, so what is shown is what Envoy gets.
+import type { ProxyConfig } from '../compile/proxy-config';
+import { decodeResource, encodeResource } from '../xds/protos';
+import { TypeUrl } from '../xds/type-urls';
+import { resourcesByType } from './encode';
+
+const SECTION: Record<TypeUrl, string> = {
+  [TypeUrl.Cluster]: 'clusters',
+  [TypeUrl.Endpoint]: 'endpoints',
+  [TypeUrl.Listener]: 'listeners',
+  [TypeUrl.Route]: 'routes',
+};
+
+export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const [typeUrl, list] of resourcesByType(config)) {
+    out[SECTION[typeUrl]] = list.map(({ resource }) => decodeResource(typeUrl, encodeResource(typeUrl, resource)));
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+// Loads the Envoy protos once (through @grpc/proto-loader's loader, from the pinned
+// grpc-js-xds deps listed in protos/) and exposes the codecs meshd needs: resource
+// encoding into Any, and the ADS service definition for @grpc/grpc-js.
+import '@grpc/proto-loader'; // registers the well-known protos (descriptor.proto, …) that Envoy's protos import
+import type * as grpc from '@grpc/grpc-js';
+import type * as protobuf from 'protobufjs';
+import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest';
+import type { DiscoveryResponse } from '../generated/envoy/service/discovery/v3/DiscoveryResponse';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { includeDirs, protoFiles } = require('../../protos') as { includeDirs: string[]; protoFiles: string[] };
+// proto-loader's own loader, so the schema is exactly the one the generated types came from.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { loadProtosWithOptionsSync } = require('@grpc/proto-loader/build/src/util') as {
+  loadProtosWithOptionsSync(files: string[], options: { includeDirs: string[]; keepCase: boolean }): protobuf.Root;
+};
+
+/** Same conversion options as the generated `__Output` types (scripts/gen-types.js). */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
+
+let root: protobuf.Root | undefined;
+
+function envoyRoot(): protobuf.Root {
+  root ??= loadProtosWithOptionsSync(protoFiles, { includeDirs, keepCase: true });
+  return root;
+}
+
+function messageType(fullName: string): protobuf.Type {
+  return envoyRoot().lookupType(fullName);
+}
+
+/** Full message name of a v3 type URL. */
+function typeNameOf(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+}
+
+/**
+ * Encodes a resource (a plain object shaped like the generated type; nested Anys may use the
+ * `{'@type': url, ...fields}` form) into its protobuf bytes. The shape is checked at compile
+ * time against the generated types; protobufjs would silently drop unknown fields here.
+ */
+export function encodeResource(typeUrl: string, resource: object): Buffer {
+  const type = messageType(typeNameOf(typeUrl));
+  return Buffer.from(type.encode(type.fromObject(resource)).finish());
+}
+
+/** Decodes resource bytes back to a plain object with nested Anys expanded (`@type` form), for display. */
+export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<string, unknown> {
+  const type = messageType(typeNameOf(typeUrl));
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, json: true }) as Record<string, unknown>;
+}
+
+const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** The ADS service definition (StreamAggregatedResources) for grpc.Server.addService. */
+export function adsServiceDefinition(): grpc.ServiceDefinition {
+  const request = messageType('envoy.service.discovery.v3.DiscoveryRequest');
+  const response = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+  envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
+  return {
+    StreamAggregatedResources: {
+      path: `/${ADS_SERVICE}/StreamAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
+      requestDeserialize: (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT) as DiscoveryRequest__Output,
+      responseSerialize: (msg: DiscoveryResponse) => Buffer.from(response.encode(response.fromObject(msg)).finish()),
+      responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// The ADS gRPC server: one SotwStream per StreamAggregatedResources call.
+import * as grpc from '@grpc/grpc-js';
+import { adsServiceDefinition } from './protos';
+import type { SnapshotCache } from './snapshot-cache';
+import { SotwStream, type AdsCall, type StreamHooks, type XdsLogger } from './sotw-stream';
+import { StreamRegistry } from './stream-status';
+
+export interface XdsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly cache: SnapshotCache;
+  readonly hooks: StreamHooks;
+  readonly log: XdsLogger;
+}
+
+export interface XdsServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  readonly streams: StreamRegistry;
+  close(): Promise<void>;
+}
+
+export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
+  const streams = new StreamRegistry();
+  const server = new grpc.Server({
+    // Envoy's ADS keepalive pings every 10 s (App Mesh's bootstrap); do not treat them as abuse.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+  });
+  server.addService(adsServiceDefinition(), {
+    StreamAggregatedResources: (call: AdsCall) => new SotwStream(call, opts.cache, streams, opts.hooks, opts.log),
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${formatHost(opts.host)}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  return {
+    port,
+    streams,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        // Open ADS streams never end by themselves: cut them after a short grace period.
+        setTimeout(() => server.forceShutdown(), 500).unref();
+      }),
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

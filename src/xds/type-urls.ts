@@ -1,0 +1,33 @@
+/** v3 type URLs of the resources meshd serves, in the order a change must reach a proxy (make-before-break). */
+export const TypeUrl = {
+  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  Endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  Listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  Route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+} as const;
+
+export type TypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
+
+/** Push order: clusters before the endpoints, listeners and routes that refer to them. */
+export const PUSH_ORDER: readonly TypeUrl[] = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route];
+
+const SHORT_NAMES: Record<TypeUrl, string> = {
+  [TypeUrl.Cluster]: 'CDS',
+  [TypeUrl.Endpoint]: 'EDS',
+  [TypeUrl.Listener]: 'LDS',
+  [TypeUrl.Route]: 'RDS',
+};
+
+export function isKnownTypeUrl(url: string): url is TypeUrl {
+  return url in SHORT_NAMES;
+}
+
+/** CDS, EDS, LDS, RDS: for logs; the type URL itself for anything else. */
+export function shortTypeName(url: string): string {
+  return isKnownTypeUrl(url) ? SHORT_NAMES[url] : url;
+}
+
+/** Envoy subscribes to these as wildcards (every resource the node has). */
+export function isWildcardByDefault(url: string): boolean {
+  return url === TypeUrl.Cluster || url === TypeUrl.Listener;
+}
