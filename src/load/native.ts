@@ -213,6 +213,9 @@ function decodeRoute(r: FieldReader, value: unknown, meta: Meta & { virtualRoute
   if (targetsList && (targetsList.length < 1 || targetsList.length > 10)) {
     r.fail([...actionPath, 'weightedTargets'], `must list 1 to 10 targets, got ${targetsList.length}`);
   }
+  if (targetsList && weightedTargets.length === targetsList.length && weightedTargets.every((t) => t.weight === 0)) {
+    r.fail([...actionPath, 'weightedTargets'], 'the weights add up to 0; at least one target needs a weight above 0');
+  }
   if (prefix === undefined || !targetsList) return undefined;
   const httpRoute: HttpRoute = { match: { prefix }, action: { weightedTargets } };
   return { kind: 'Route', ...meta, spec: { httpRoute, ...(priority !== undefined ? { priority } : {}) } };
