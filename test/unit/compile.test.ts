@@ -1,0 +1,167 @@
+import { compileProxy, type ProxyConfig } from '../../src/compile';
+import { loadMesh } from '../../src/load/mesh-source';
+import type { MeshModel } from '../../src/model/mesh-model';
+import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
+
+const DEFAULT_PORTS = { ingressPort: 15000, egressPort: 15001 };
+
+function model(dir: string): MeshModel {
+  const result = loadMesh([dir]);
+  if (!result.ok) throw new Error(result.problems.map((p) => p.message).join('\n'));
+  return result.model;
+}
+
+function compile(m: MeshModel, nodeId: string, settings = DEFAULT_PORTS): ProxyConfig {
+  const result = compileProxy(m, nodeId, settings);
+  if (!result.ok) throw new Error(result.error);
+  return result.config;
+}
+
+/** The typed_config of a listener's first filter chain's first filter (an HCM in these tests). */
+function firstFilterConfig(config: ProxyConfig, listener: string): Record<string, unknown> {
+  const l = config.listeners.find((x) => x.name === listener)!;
+  return l.filter_chains![0]!.filters![0]!.typed_config as Record<string, unknown>;
+}
+
+describe('compiling a sidecar', () => {
+  const quickstart = model(QUICKSTART_MESH);
+
+  it("uses App Mesh's resource names", () => {
+    const config = compile(quickstart, 'mesh/apps/virtualNode/front');
+    expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']);
+    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_ingress_http_9080']);
+    expect(config.clusters.map((c) => c.name)).toEqual([
+      'cds_egress_apps_color-blue_http_9081',
+      'cds_egress_apps_color-green_http_9082',
+      'cds_ingress_apps_front_http_9080',
+    ]);
+  });
+
+  it('routes by Host to one virtual host per backend service, with weighted clusters per the route', () => {
+    const egress = compile(quickstart, 'mesh/apps/virtualNode/front').routes.find((r) => r.name === 'rds_egress_http_15001')!;
+    expect(egress.virtual_hosts).toHaveLength(1);
+    const vhost = egress.virtual_hosts![0]!;
+    expect(vhost.domains).toEqual(['color.apps.local', 'color.apps.local:8080']);
+    expect(vhost.routes![0]!.route!.weighted_clusters!.clusters).toEqual([
+      { name: 'cds_egress_apps_color-blue_http_9081', weight: { value: 100 } },
+      { name: 'cds_egress_apps_color-green_http_9082', weight: { value: 0 } },
+    ]);
+    expect(vhost.routes![0]!.route!.timeout).toEqual({ seconds: 15 });
+    expect(vhost.routes![0]!.route!.retry_policy!.num_retries).toEqual({ value: 2 });
+  });
+
+  it('sends egress through RDS and ingress through original_dst filter chains per listener port', () => {
+    const config = compile(quickstart, 'mesh/apps/virtualNode/front');
+    expect(firstFilterConfig(config, 'lds_egress_0.0.0.0_15001')).toMatchObject({ rds: { route_config_name: 'rds_egress_http_15001' } });
+    const ingress = config.listeners.find((l) => l.name === 'lds_ingress_0.0.0.0_15000')!;
+    expect(ingress.listener_filters!.map((f) => f.name)).toEqual(['envoy.filters.listener.original_dst']);
+    expect(ingress.filter_chains!.map((c) => c.filter_chain_match!.destination_port)).toEqual([{ value: 9080 }]);
+    const local = config.clusters.find((c) => c.name === 'cds_ingress_apps_front_http_9080')!;
+    expect(local.type).toBe('STATIC');
+    expect(local.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({ address: '127.0.0.1', port_value: 9080 });
+  });
+
+  it('accepts the ARN form of a node id and gives the same resources', () => {
+    expect(compile(quickstart, 'arn:aws:appmesh:eu-west-1:111122223333:mesh/apps/virtualNode/front')).toEqual(
+      compile(quickstart, 'mesh/apps/virtualNode/front'),
+    );
+  });
+
+  it('binds the listener ports the proxy asks for in its node metadata', () => {
+    const config = compile(quickstart, 'mesh/apps/virtualNode/front', { ingressPort: 25000, egressPort: 25001 });
+    expect(config.listeners.map((l) => [l.name, l.address!.socket_address!.port_value])).toEqual([
+      ['lds_egress_0.0.0.0_25001', 25001],
+      ['lds_ingress_0.0.0.0_25000', 25000],
+    ]);
+  });
+
+  it('says what is wrong with a node id that names nothing', () => {
+    expect(compileProxy(quickstart, 'mesh/apps/virtualNode/nobody', DEFAULT_PORTS)).toEqual({
+      ok: false,
+      error: "node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'",
+    });
+    expect(compileProxy(quickstart, 'mesh/other/virtualNode/front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining("mesh 'other'") });
+    expect(compileProxy(quickstart, 'front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining('is not of the form mesh/<mesh>/virtualNode/<name>') });
+  });
+
+  it('gives a node-provided service one route to that node, and uses ENDPOINTS as STRICT_DNS', () => {
+    const m = model(
+      meshFolder({
+        'm.yaml': `kind: Mesh
+name: m
+---
+kind: VirtualNode
+mesh: m
+name: caller
+spec:
+  backends: [{ virtualService: { virtualServiceName: db.local } }]
+---
+kind: VirtualNode
+mesh: m
+name: db
+spec:
+  listeners: [{ portMapping: { port: 5432, protocol: http2 } }]
+  serviceDiscovery: { dns: { hostname: db.internal, responseType: ENDPOINTS } }
+---
+kind: VirtualService
+mesh: m
+name: db.local
+spec: { provider: { virtualNode: { virtualNodeName: db } } }
+`,
+      }),
+    );
+    const config = compile(m, 'mesh/m/virtualNode/caller');
+    const vhost = config.routes[0]!.virtual_hosts![0]!;
+    expect(vhost.domains).toEqual(['db.local', 'db.local:5432']);
+    expect(vhost.routes!.map((r) => r.route!.weighted_clusters!.clusters)).toEqual([[{ name: 'cds_egress_m_db_http2_5432', weight: { value: 1 } }]]);
+    const cluster = config.clusters.find((c) => c.name === 'cds_egress_m_db_http2_5432')!;
+    expect(cluster.type).toBe('STRICT_DNS');
+    expect(Object.keys(cluster.typed_extension_protocol_options!)).toEqual(['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']);
+    // No listeners of its own: no ingress listener.
+    expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_0.0.0.0_15001']);
+  });
+
+  it('orders routes by priority, then longest prefix', () => {
+    const route = (name: string, prefix: string, priority?: number) => `---
+kind: Route
+mesh: m
+virtualRouter: r
+name: ${name}
+spec:
+  ${priority === undefined ? '' : `priority: ${priority}\n  `}httpRoute: { match: { prefix: ${prefix} }, action: { weightedTargets: [{ virtualNode: app, weight: 1 }] } }
+`;
+    const m = model(
+      meshFolder({
+        'm.yaml': `kind: Mesh
+name: m
+---
+kind: VirtualNode
+mesh: m
+name: app
+spec:
+  listeners: [{ portMapping: { port: 80, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: app } }
+  backends: [{ virtualService: { virtualServiceName: svc } }]
+---
+kind: VirtualRouter
+mesh: m
+name: r
+spec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }
+---
+kind: VirtualService
+mesh: m
+name: svc
+spec: { provider: { virtualRouter: { virtualRouterName: r } } }
+${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route('first', '/', 1)}`,
+      }),
+    );
+    const egress = compile(m, 'mesh/m/virtualNode/app').routes.find((r) => r.name === 'rds_egress_http_15001')!;
+    expect(egress.virtual_hosts![0]!.routes!.map((r) => r.name)).toEqual(['first', 'api-v2', 'api', 'root']);
+  });
+
+  it('is deterministic: the same model compiles to the same output', () => {
+    expect(JSON.stringify(compile(model(QUICKSTART_MESH), 'mesh/apps/virtualNode/front'))).toBe(
+      JSON.stringify(compile(quickstart, 'mesh/apps/virtualNode/front')),
+    );
+  });
+});
