@@ -50,7 +50,9 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /v1/proxies, /v1/config/<node-id>` });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'EADDRINUSE' ? `admin address ${host}:${port} is already in use (another meshd?); pick another with --admin-port` : `cannot listen on ${host}:${port}: ${err.message}`)),
+    );
     server.listen(port, host, () => resolve());
   });
   return {

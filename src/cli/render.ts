@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { renderProxyConfig } from '../control/render';
+import { staticBootstrap } from '../control/static-bootstrap';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
@@ -9,11 +10,12 @@ import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 export const renderCommand: CommandSpec = {
   name: 'render',
   summary: 'print the Envoy resources (listeners, routes, clusters, endpoints) a node gets',
-  usage: 'meshd render --mesh <file|folder>... --node <node-id> [--format yaml|json]',
+  usage: 'meshd render --mesh <file|folder>... --node <node-id> [--format yaml|json] [--static]',
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
     node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name> or its ARN' },
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
+    static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },
     'ingress-port': { type: 'int', help: 'ingress listener port', default: DEFAULT_INGRESS_PORT },
     'egress-port': { type: 'int', help: 'egress listener port', default: DEFAULT_EGRESS_PORT },
   },
@@ -38,7 +40,7 @@ export function runRender(args: ParsedArgs): number {
     process.stderr.write(`error: ${result.error}\n`);
     return 1;
   }
-  const out = renderProxyConfig(result.config);
+  const out = args.flags.static ? staticBootstrap(nodeId, result.config) : renderProxyConfig(result.config);
   process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out, { aliasDuplicateObjects: false }));
   return 0;
 }

@@ -20,6 +20,9 @@ export interface XdsServer {
   close(): Promise<void>;
 }
 
+// grpc-js logs its own errors to stderr; meshd reports them itself, in one line.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const streams = new StreamRegistry();
   const server = new grpc.Server({
@@ -31,9 +34,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     StreamAggregatedResources: (call: AdsCall) => new SotwStream(call, opts.cache, streams, opts.hooks, opts.log),
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${formatHost(opts.host)}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    const address = `${formatHost(opts.host)}:${opts.port}`;
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (!err) return resolve(bound);
+      const inUse = /EADDRINUSE/.test(err.message);
+      reject(new Error(inUse ? `xDS address ${address} is already in use (another meshd?); pick another with --xds-port` : `cannot listen on ${address}: ${err.message}`));
+    });
   });
   return {
     port,

@@ -1,0 +1,42 @@
+// `meshd render --static`: a complete Envoy bootstrap with a proxy's resources inlined
+// (route configurations placed into their listeners), so `envoy --mode validate -c` can
+// check exactly what meshd would serve, without meshd running.
+import { packAny } from '../compile/any';
+import type { ProxyConfig } from '../compile/proxy-config';
+import type { Bootstrap } from '../generated/envoy/config/bootstrap/v3/Bootstrap';
+import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
+import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
+import { decodeResource, encodeResource } from '../xds/protos';
+
+const BOOTSTRAP_TYPE = 'type.googleapis.com/envoy.config.bootstrap.v3.Bootstrap';
+const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+function inlineRoutes(listener: Listener, routes: ReadonlyMap<string, RouteConfiguration>): Listener {
+  return {
+    ...listener,
+    filter_chains: listener.filter_chains?.map((chain) => ({
+      ...chain,
+      filters: chain.filters?.map((filter) => {
+        const config = filter.typed_config as (HttpConnectionManager & { '@type'?: string }) | undefined;
+        const name = config?.rds?.route_config_name;
+        if (config?.['@type'] !== `type.googleapis.com/${HCM}` || name === undefined) return filter;
+        const { '@type': _type, rds: _rds, ...hcm } = config;
+        return { ...filter, typed_config: packAny(HCM, { ...hcm, route_config: routes.get(name) ?? { name } }) };
+      }),
+    })),
+  };
+}
+
+export function staticBootstrap(nodeId: string, config: ProxyConfig, adminPort = 9901): Record<string, unknown> {
+  const routes = new Map(config.routes.map((r) => [r.name ?? '', r]));
+  const bootstrap: Bootstrap = {
+    node: { id: nodeId, cluster: nodeId },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    static_resources: {
+      listeners: config.listeners.map((l) => inlineRoutes(l, routes)),
+      clusters: config.clusters,
+    },
+  };
+  return decodeResource(BOOTSTRAP_TYPE, encodeResource(BOOTSTRAP_TYPE, bootstrap));
+}

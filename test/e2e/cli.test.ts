@@ -1,0 +1,96 @@
+// The command line as a user meets it: help everywhere, one-line errors, exit codes.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
+import { freePort, MESHD_BIN, startMeshd, waitFor } from '../helpers/processes';
+
+function meshd(...args: string[]) {
+  const r = spawnSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('meshd command line', () => {
+  it.each(['serve', 'validate', 'render', 'bootstrap'])('%s --help describes the command and exits 0', (command) => {
+    const out = meshd(command, '--help');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toContain(`usage: meshd ${command}`);
+  });
+
+  it('lists the commands when run without one', () => {
+    const out = meshd('--help');
+    expect(out.status).toBe(0);
+    for (const c of ['serve', 'validate', 'render', 'bootstrap']) expect(out.stdout).toContain(`  ${c} `);
+  });
+
+  it('rejects an unknown flag in one line', () => {
+    expect(meshd('render', '--nod', 'x')).toEqual({ status: 2, stdout: '', stderr: "meshd render: unknown flag --nod for 'meshd render' (see meshd render --help)\n" });
+  });
+
+  it('validate: exit 0 on the bundled example', () => {
+    const out = meshd('validate', QUICKSTART_MESH);
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe('1 file(s), 7 resource(s): valid\n');
+  });
+
+  it('validate: exit 1 and one path:line:col line per problem', () => {
+    const dir = meshFolder({ 'm.yaml': 'kind: Mesh\nname: apps\n---\nkind: Gateway\nmesh: apps\nname: g\n---\nkind: VirtualNode\nmesh: apps\nname: n\nspec: { backends: [{ virtualService: { virtualServiceName: nope } }] }\n' });
+    const out = meshd('validate', dir);
+    expect(out.status).toBe(1);
+    const file = path.join(dir, 'm.yaml');
+    expect(out.stdout.split('\n').filter(Boolean)).toEqual([
+      `${file}:4:7: error: kind: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, got "Gateway"`,
+    ]);
+    expect(out.stderr).toBe('');
+  });
+
+  it('render: prints the resources of a node, and names an unknown node in one line', () => {
+    const out = meshd('render', '--mesh', QUICKSTART_MESH, '--node', 'mesh/apps/virtualNode/front', '--format', 'json');
+    expect(out.status).toBe(0);
+    const rendered = JSON.parse(out.stdout);
+    expect(rendered.listeners.map((l: { name: string }) => l.name)).toEqual(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']);
+    expect(rendered.listeners[0].filter_chains[0].filters[0].typed_config['@type']).toBe(
+      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    );
+    const unknown = meshd('render', '--mesh', QUICKSTART_MESH, '--node', 'mesh/apps/virtualNode/nobody');
+    expect(unknown).toEqual({ status: 1, stdout: '', stderr: "error: node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'\n" });
+  });
+
+  it('serve: a missing mesh path is reported, meshd keeps running, and serves once the path appears', async () => {
+    const dir = meshFolder({});
+    const missing = path.join(dir, 'later');
+    const adminPort = await freePort();
+    const server = startMeshd(['serve', '--mesh', missing, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort)]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      expect(server.stderr()).toContain(`error ${missing}:1:1: error: mesh path does not exist; pass a mesh file or a folder of them`);
+      expect(server.stderr()).toContain('nothing is served until the mesh is valid');
+      const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+      expect(health.status).toBe(200);
+
+      fs.mkdirSync(missing);
+      fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(missing, 'mesh.yaml'));
+      await waitFor('meshd to load the new folder', () => (server.stderr().includes('mesh reloaded') ? true : undefined));
+      const config = await (await fetch(`http://127.0.0.1:${adminPort}/v1/config/${encodeURIComponent('mesh/apps/virtualNode/front')}`)).json();
+      expect(config.clusters).toHaveLength(3);
+      expect(server.stderr()).not.toMatch(/\n\s+at /); // no stack trace anywhere
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: a port already in use is one error line and exit 1', async () => {
+    const port = await freePort();
+    const first = startMeshd(['serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('the first meshd to start', () => (first.stdout().includes('meshd is serving') ? true : undefined));
+      const second = spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort())], { encoding: 'utf8', timeout: 20000 });
+      expect(second.status).toBe(1);
+      expect(second.stderr).toContain(`error cannot start: xDS address 127.0.0.1:${port} is already in use (another meshd?); pick another with --xds-port`);
+      expect(second.stderr.split('\n').filter((l) => l && !/ info  /.test(l))).toHaveLength(1);
+      expect(second.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await first.stop();
+    }
+  });
+});

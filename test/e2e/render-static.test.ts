@@ -1,0 +1,26 @@
+// What the compiler emits must be configuration Envoy accepts: every node of the example
+// and feature meshes, rendered as a static bootstrap, through `envoy --mode validate`.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { loadMesh } from '../../src/load/mesh-source';
+import { describeWithEnvoy, envoyValidate } from '../helpers/envoy';
+import { QUICKSTART_MESH } from '../helpers/mesh-text';
+import { MESHD_BIN } from '../helpers/processes';
+
+const MESHES = [QUICKSTART_MESH, path.resolve(__dirname, '../fixtures/skeleton-features.yaml')];
+
+function nodeIds(mesh: string): string[] {
+  const result = loadMesh([mesh]);
+  if (!result.ok) throw new Error(`${mesh} is not valid`);
+  return result.model.virtualNodes().map((n) => `mesh/${n.mesh}/virtualNode/${n.name}`);
+}
+
+describeWithEnvoy('rendered configuration in a real Envoy', (envoyBin) => {
+  const cases = MESHES.flatMap((mesh) => nodeIds(mesh).map((node) => [path.basename(mesh), node, mesh] as const));
+
+  it.each(cases)('%s: %s passes envoy --mode validate', (_name, node, mesh) => {
+    const yaml = execFileSync(process.execPath, [MESHD_BIN, 'render', '--mesh', mesh, '--node', node, '--static'], { encoding: 'utf8' });
+    const result = envoyValidate(envoyBin, yaml);
+    expect(result.ok ? 'OK' : result.output).toBe('OK');
+  });
+});
