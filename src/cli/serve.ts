@@ -75,15 +75,20 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   await watcher.ready;
 
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
-  const nodes = controller.currentModel()?.virtualNodes().map((n) => formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name })) ?? [];
+  // Nodes that call other services first: they are the interesting ones to attach an Envoy to.
+  const virtualNodes = controller.currentModel()?.virtualNodes() ?? [];
+  const nodes = [...virtualNodes.filter((n) => n.spec.backends.length > 0), ...virtualNodes.filter((n) => n.spec.backends.length === 0)].map((n) =>
+    formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name }),
+  );
   process.stdout.write(
     [
       `meshd is serving ${paths.join(' ')}`,
       `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
       `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
-      `attach an Envoy to one of them:`,
-      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} > envoy.yaml && envoy -c envoy.yaml`,
+      `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
+      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} > envoy.yaml`,
+      `  envoy -c envoy.yaml`,
       '',
     ].join('\n'),
   );

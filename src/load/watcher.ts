@@ -1,5 +1,6 @@
 // Watches mesh paths and calls back (debounced) when any mesh file is written, created,
 // removed or replaced by rename, as editors that save atomically do.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { isMeshFile } from './mesh-source';
@@ -10,32 +11,60 @@ export interface MeshWatcher {
   close(): Promise<void>;
 }
 
+/**
+ * A file is watched through its folder: a watch on the file itself follows its inode, and
+ * a save by rename replaces the inode, so a second quick save could go unseen.
+ */
+function watchOne(target: string, onEvent: (file: string) => void): FSWatcher {
+  const isFile = fs.statSync(target, { throwIfNoEntry: false })?.isFile() === true;
+  const file = path.resolve(target);
+  const watcher = isFile
+    ? watch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p) => p !== path.dirname(file) && path.resolve(p) !== file })
+    : watch(target, { ignoreInitial: true, ignored: (p, stats) => stats?.isFile() === true && !isMeshFile(p) });
+  const report = (p: string) => onEvent(isFile ? target : p);
+  return watcher.on('add', report).on('change', report).on('unlink', report);
+}
+
+/**
+ * chokidar drops (does not delay) a second 'change' of one path within 50 ms of the first,
+ * so a quick second save could leave meshd serving the first. After each batch, the files
+ * are looked at again once that window has passed, and reported again if they changed.
+ */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
+
+function fingerprint(file: string): string {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
+}
+
 export function watchMeshPaths(paths: readonly string[], onChange: (changed: string[]) => void, debounceMs = 10): MeshWatcher {
-  const watcher: FSWatcher = watch([...paths], {
-    ignoreInitial: true,
-    // A file replaced by rename shows up as unlink+add; chokidar folds them into one change.
-    atomic: true,
-    ignored: (file, stats) => stats?.isFile() === true && !isMeshFile(file),
-  });
   let pending = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
+  const rechecks = new Set<NodeJS.Timeout>();
   const schedule = (file: string) => {
-    if (!isMeshFile(file) && !paths.includes(file)) return;
     pending.add(path.normalize(file));
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      const changed = [...pending].sort();
-      pending = new Set();
-      onChange(changed);
-    }, debounceMs);
+    timer = setTimeout(flush, debounceMs);
   };
-  watcher.on('add', schedule).on('change', schedule).on('unlink', schedule);
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  const flush = () => {
+    const changed = [...pending].sort();
+    pending = new Set();
+    const seen = new Map(changed.map((f) => [f, fingerprint(f)]));
+    onChange(changed);
+    const recheck = setTimeout(() => {
+      rechecks.delete(recheck);
+      for (const [file, print] of seen) if (fingerprint(file) !== print) schedule(file);
+    }, CHOKIDAR_CHANGE_THROTTLE_MS + 10);
+    rechecks.add(recheck);
+  };
+  const watchers = paths.map((p) => watchOne(p, schedule));
+  const ready = Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve())))).then(() => undefined);
   return {
     ready,
     close: async () => {
       clearTimeout(timer);
-      await watcher.close();
+      for (const t of rechecks) clearTimeout(t);
+      await Promise.all(watchers.map((w) => w.close()));
     },
   };
 }
