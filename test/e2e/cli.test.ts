@@ -71,7 +71,7 @@ describe('meshd command line', () => {
       fs.mkdirSync(missing);
       fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(missing, 'mesh.yaml'));
       await waitFor('meshd to load the new folder', () => (server.stderr().includes('mesh reloaded') ? true : undefined));
-      const config = await (await fetch(`http://127.0.0.1:${adminPort}/v1/config/${encodeURIComponent('mesh/apps/virtualNode/front')}`)).json();
+      const config = (await (await fetch(`http://127.0.0.1:${adminPort}/v1/config/${encodeURIComponent('mesh/apps/virtualNode/front')}`)).json()) as { clusters: unknown[] };
       expect(config.clusters).toHaveLength(3);
       expect(server.stderr()).not.toMatch(/\n\s+at /); // no stack trace anywhere
     } finally {

@@ -5,16 +5,18 @@ import type { DiscoveryRequest } from '../../src/generated/envoy/service/discove
 import type { DiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DiscoveryResponse';
 import { adsServiceDefinition } from '../../src/xds/protos';
 
+type AdsCall = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
+
 export class AdsTestClient {
   private readonly client: grpc.Client;
-  private readonly call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
+  private readonly call: AdsCall;
   private readonly queue: DiscoveryResponse__Output[] = [];
   private waiter: (() => void) | undefined;
 
   constructor(port: number) {
     const Ctor = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
     this.client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    this.call = (this.client as unknown as { StreamAggregatedResources(): typeof this.call }).StreamAggregatedResources();
+    this.call = (this.client as unknown as { StreamAggregatedResources(): AdsCall }).StreamAggregatedResources();
     this.call.on('data', (res: DiscoveryResponse__Output) => {
       this.queue.push(res);
       this.waiter?.();
