@@ -127,6 +127,19 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
     expect((await client.next()).type_url).toBe(TypeUrl.Cluster);
   });
 
+  it('keeps serving the last good configuration to a proxy whose node a new mesh no longer defines', async () => {
+    client.send({ node: FRONT, type_url: TypeUrl.Cluster });
+    const served = await client.next();
+    const text = fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8');
+    // The same mesh without the front node (and the backends only it had).
+    controller.setModel(load(meshFolder({ 'mesh.yaml': text.split('---\n').filter((doc) => !doc.includes('name: front')).join('---\n') })));
+    expect(await client.quietFor(300)).toBe(true);
+    expect(logs).toContain(
+      `error node id '${FRONT.id}' names virtual node 'front', which is not defined in mesh 'apps'; it keeps its last good configuration`,
+    );
+    expect(server.streams.list()[0]!.types.get(TypeUrl.Cluster)!.sentVersion).toBe(served.version_info);
+  });
+
   it('gives the same content the same version on another server (versions are content hashes)', async () => {
     client.send({ node: FRONT, type_url: TypeUrl.Listener });
     const mine = await client.next();
