@@ -71,15 +71,27 @@ export class FieldReader {
     return value as T;
   }
 
-  /** A field that must be present; reports it missing otherwise. */
-  required(parent: Plain, key: string, path: FieldPath): unknown {
-    if (parent[key] === undefined || parent[key] === null) {
-      this.fail(path, `missing required field '${key}'`);
-      return undefined;
-    }
-    return parent[key];
+  /**
+   * Reads `parent[key]` (found at `base` + key) with `read`. A missing field is undefined, and
+   * also a problem when `required`. An undefined parent (itself bad or missing) reads as undefined.
+   */
+  field<T>(parent: Plain | undefined, key: string, base: FieldPath, read: Read<T>, required: 'required' | 'optional'): T | undefined {
+    if (!parent) return undefined;
+    const path = [...base, key];
+    const value = parent[key];
+    if (value === undefined || value === null) return required === 'required' ? this.fail(path, 'required field is missing') : undefined;
+    return read(value, path);
   }
+
+  // Readers to pass to field().
+  readonly anObject = (allowedKeys: readonly string[]): Read<Plain> => (v, p) => this.object(v, p, allowedKeys);
+  readonly aList: Read<unknown[]> = (v, p) => this.list(v, p);
+  readonly aString: Read<string> = (v, p) => this.string(v, p);
+  readonly anInteger = (min: number, max: number): Read<number> => (v, p) => this.integer(v, p, min, max);
+  readonly oneOfValues = <T extends string>(allowed: readonly T[]): Read<T> => (v, p) => this.oneOf(v, p, allowed);
 }
+
+export type Read<T> = (value: unknown, path: FieldPath) => T | undefined;
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -58,6 +58,18 @@ describe('loading native mesh YAML', () => {
     ]);
   });
 
+  it('names missing required fields, and a provider that names two things', () => {
+    const docs = [
+      'kind: Route\nmesh: apps\nname: r1\nspec:\n  httpRoute: { match: { prefix: / } }\n',
+      'kind: VirtualService\nmesh: apps\nname: s\nspec:\n  provider: { virtualNode: { virtualNodeName: a }, virtualRouter: { virtualRouterName: b } }\n',
+    ];
+    expect(problemsOf({ 'm.yaml': `${MESH}---\n${docs.join('---\n')}` })).toEqual([
+      './m.yaml:4:1: error: Route/?/r1: virtualRouter: required field is missing',
+      './m.yaml:8:14: error: Route/?/r1: spec.httpRoute.action: required field is missing',
+      './m.yaml:14:13: error: VirtualService/s: spec.provider: must name exactly one of virtualNode, virtualRouter',
+    ]);
+  });
+
   it('reports a resource defined twice, with where the first one is', () => {
     expect(problemsOf({ 'a.yaml': `${MESH}---\n${NODE('one')}`, 'b.yaml': NODE('one') })).toEqual([
       "./b.yaml:3:7: error: VirtualNode/one: VirtualNode/one in mesh 'apps' is already defined at ./a.yaml:4",
