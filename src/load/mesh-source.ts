@@ -2,7 +2,7 @@
 // of problems. Never throws on bad input and never returns a half-valid model.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
+import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
 import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
 import { decodeNativeDocument } from './native';
 import { formatFieldPath, type Problem } from './problems';
@@ -86,10 +86,7 @@ export function loadMesh(paths: readonly string[]): LoadResult {
 }
 
 function sortProblems(problems: Problem[]): Problem[] {
-  const key = (p: Problem) => [p.location.file, p.location.line, p.location.col] as const;
-  return [...problems].sort((a, b) => {
-    const [fa, la, ca] = key(a);
-    const [fb, lb, cb] = key(b);
-    return fa !== fb ? (fa < fb ? -1 : 1) : la - lb || ca - cb;
-  });
+  return [...problems].sort(
+    ({ location: a }, { location: b }) => compare(a.file, b.file) || a.line - b.line || a.col - b.col,
+  );
 }

@@ -65,10 +65,6 @@ export class SnapshotCache {
     this.snapshots.delete(nodeKey);
   }
 
-  keys(): string[] {
-    return [...this.snapshots.keys()];
-  }
-
   /** Calls `watcher` on every later change of the node's snapshot; returns the unsubscribe function. */
   watch(nodeKey: string, watcher: Watcher): () => void {
     const set = this.watchers.get(nodeKey) ?? new Set();
@@ -80,9 +76,9 @@ export class SnapshotCache {
     };
   }
 
-  /** Node keys with at least one open stream. */
-  watchedKeys(): string[] {
-    return [...this.watchers.keys()];
+  /** Whether any open stream still watches the node key. */
+  isWatched(nodeKey: string): boolean {
+    return this.watchers.has(nodeKey);
   }
 }
 

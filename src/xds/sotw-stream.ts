@@ -143,7 +143,7 @@ export class SotwStream {
     if (this.status) {
       this.registry.remove(this.id);
       this.log.info(`xds: ${this.describe()} disconnected (stream ${this.id})`);
-      if (!this.cache.watchedKeys().includes(this.status.nodeKey)) this.hooks.onNodeGone?.(this.status.nodeKey);
+      if (!this.cache.isWatched(this.status.nodeKey)) this.hooks.onNodeGone?.(this.status.nodeKey);
     }
     if (!this.call.writableEnded) this.call.end();
   }
