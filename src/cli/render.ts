@@ -6,6 +6,7 @@ import { staticBootstrap } from '../control/static-bootstrap';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { loadOptions, meshNameFlag } from './mesh-flags';
 
 export const renderCommand: CommandSpec = {
   name: 'render',
@@ -13,6 +14,7 @@ export const renderCommand: CommandSpec = {
   usage: 'meshd render --mesh <file|folder>... --node <node-id> [--format yaml|json] [--static]',
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
+    'mesh-name': meshNameFlag,
     node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name> or its ARN' },
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
     static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },
@@ -29,7 +31,7 @@ export function runRender(args: ParsedArgs): number {
   if (!nodeId) throw new UsageError('name the proxy with --node mesh/<mesh>/virtualNode/<name>');
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format must be yaml or json, got '${format}'`);
 
-  const loaded = loadMesh(paths);
+  const loaded = loadMesh(paths, loadOptions(args));
   if (!loaded.ok) {
     for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;

@@ -5,13 +5,13 @@ import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { MeshController } from '../control/mesh-controller';
 import { renderProxyConfig } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
-import { formatProblem } from '../load/problems';
 import { watchMeshPaths } from '../load/watcher';
 import { createLogger } from '../log';
 import { formatNodeId } from '../model/node-id';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -19,6 +19,7 @@ export const serveCommand: CommandSpec = {
   usage: 'meshd serve --mesh <file|folder>... [flags]',
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes)' },
+    'mesh-name': meshNameFlag,
     'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0' },
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000 },
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1' },
@@ -36,17 +37,18 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const controller = new MeshController(cache, log);
 
   const reload = (reason: string) => {
-    const result = loadMesh(paths);
+    const result = loadMesh(paths, loadOptions(args));
+    logProblems(log, result.problems);
     if (result.ok) {
       controller.setModel(result.model);
       log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
       return;
     }
-    for (const p of result.problems) log.error(formatProblem(p));
+    const errors = errorCount(result.problems);
     log.error(
       controller.currentModel()
-        ? `mesh not ${reason}: ${result.problems.length} problem(s); the last good mesh keeps serving`
-        : `mesh not ${reason}: ${result.problems.length} problem(s); nothing is served until the mesh is valid`,
+        ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
+        : `mesh not ${reason}: ${errors} error(s); nothing is served until the mesh is valid`,
     );
   };
   reload('loaded');
@@ -77,7 +79,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
   // Nodes that call other services first: they are the interesting ones to attach an Envoy to.
   const virtualNodes = controller.currentModel()?.virtualNodes() ?? [];
-  const nodes = [...virtualNodes.filter((n) => n.spec.backends.length > 0), ...virtualNodes.filter((n) => n.spec.backends.length === 0)].map((n) =>
+  const hasBackends = (n: (typeof virtualNodes)[number]) => (n.spec.backends ?? []).length > 0;
+  const nodes = [...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) =>
     formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name }),
   );
   process.stdout.write(

@@ -4,6 +4,7 @@ import type { VirtualNode } from '../model/virtual-node';
 import { packAny } from './any';
 import { EGRESS_CONNECT_TIMEOUT, INGRESS_CONNECT_TIMEOUT, UNLIMITED } from './defaults';
 import { egressClusterName, ingressClusterName } from './names';
+import { UnsupportedFeature } from './unsupported';
 
 /** A listener port of a virtual node: what a weighted target or a provided service points at. */
 export interface NodePort {
@@ -34,7 +35,8 @@ const unlimitedCircuitBreakers: Cluster['circuit_breakers'] = {
 
 /** The caller-side cluster for one listener of a target virtual node, found through its DNS name. */
 export function egressCluster(target: NodePort): Cluster {
-  const dns = target.node.spec.serviceDiscovery!.dns;
+  const dns = target.node.spec.serviceDiscovery?.dns;
+  if (!dns) throw new UnsupportedFeature(`VirtualNode/${target.node.name}: Cloud Map discovery is not compiled yet`);
   const name = egressClusterNameOf(target);
   return {
     name,

@@ -3,6 +3,7 @@ import type { MeshModel } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
 import { compileSidecar } from './sidecar';
+import { UnsupportedFeature } from './unsupported';
 
 export type { ProxyConfig, ProxySettings } from './proxy-config';
 
@@ -15,5 +16,10 @@ export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySe
   if (!model.mesh(id.mesh)) return { ok: false, error: `node id '${nodeId}' names mesh '${id.mesh}', which is not defined` };
   const node = model.virtualNode(id.mesh, id.name);
   if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
-  return { ok: true, config: compileSidecar(model, node, settings) };
+  try {
+    return { ok: true, config: compileSidecar(model, node, settings) };
+  } catch (err) {
+    if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId} yet: ${err.message}` };
+    throw err;
+  }
 }

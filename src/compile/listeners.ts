@@ -33,7 +33,7 @@ function socketAddress(port: number): Listener['address'] {
  * picks the filter chain, which hands the request to the local app behind that port.
  */
 export function ingressListener(node: VirtualNode, ingressPort: number): Listener | undefined {
-  if (node.spec.listeners.length === 0) return undefined;
+  if ((node.spec.listeners ?? []).length === 0) return undefined;
   return {
     name: ingressListenerName(ingressPort),
     address: socketAddress(ingressPort),
@@ -41,7 +41,7 @@ export function ingressListener(node: VirtualNode, ingressPort: number): Listene
     listener_filters: [
       { name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) },
     ],
-    filter_chains: node.spec.listeners.map(({ portMapping: { port, protocol } }) => ({
+    filter_chains: (node.spec.listeners ?? []).map(({ portMapping: { port, protocol } }) => ({
       name: `ingress_${protocol}_${port}`,
       filter_chain_match: { destination_port: { value: port } },
       filters: [

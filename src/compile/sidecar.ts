@@ -12,7 +12,7 @@ import { egressRouteConfig, ingressRouteConfig } from './routes';
 import { resolveService, type ResolvedService } from './services';
 
 export function compileSidecar(model: MeshModel, node: VirtualNode, settings: ProxySettings): ProxyConfig {
-  const services: ResolvedService[] = uniqueSorted(node.spec.backends.map((b) => b.virtualService.virtualServiceName))
+  const services: ResolvedService[] = uniqueSorted((node.spec.backends ?? []).map((b) => b.virtualService!.virtualServiceName))
     .map((name) => resolveService(model, model.virtualService(node.mesh, name)!))
     .filter((s): s is ResolvedService => s !== undefined);
 
@@ -26,7 +26,7 @@ export function compileSidecar(model: MeshModel, node: VirtualNode, settings: Pr
     }
   }
   const routes: RouteConfiguration[] = [egressRouteConfig(egressRouteConfigName(settings.egressPort), services)];
-  for (const { portMapping: { port, protocol } } of node.spec.listeners) {
+  for (const { portMapping: { port, protocol } } of node.spec.listeners ?? []) {
     const cluster = ingressCluster(node, port, protocol);
     clusters.set(cluster.name!, cluster);
     if (protocol !== 'tcp') routes.push(ingressRouteConfig(ingressRouteConfigName(port), ingressClusterName(node.mesh, node.name, protocol, port)));

@@ -4,12 +4,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
 import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
-import { decodeNativeDocument } from './native';
-import { formatFieldPath, type Problem } from './problems';
+import { readAwsCliDocument } from './aws-cli-json';
+import { detectDialect, listItems } from './dialects';
+import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
+import { readNativeDocument } from './native';
+import type { Origin } from './origin';
+import { isError, type Problem } from './problems';
+import { decodeDraft, type DefaultMesh, type ResourceDraft } from './resource-draft';
 import { parseYamlDocuments, type ParsedDocument } from './yaml-documents';
 
+export interface LoadOptions {
+  /** The mesh of resources that name none (App Mesh CLI's --mesh-name). */
+  readonly meshName?: string;
+}
+
+/** Problems include warnings and info lines; `ok` is false only when there is an error. */
 export type LoadResult =
-  | { readonly ok: true; readonly model: MeshModel; readonly files: readonly string[] }
+  | { readonly ok: true; readonly model: MeshModel; readonly problems: readonly Problem[]; readonly files: readonly string[] }
   | { readonly ok: false; readonly problems: readonly Problem[]; readonly files: readonly string[] };
 
 export const MESH_FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -17,6 +28,8 @@ export const MESH_FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
 export function isMeshFile(file: string): boolean {
   return MESH_FILE_EXTENSIONS.includes(path.extname(file).toLowerCase()) && !path.basename(file).startsWith('.');
 }
+
+const at = (file: string) => ({ file, line: 1, col: 1 });
 
 /** The mesh files under the given paths, sorted; problems for paths that do not exist. */
 export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[] } {
@@ -34,7 +47,7 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
     try {
       stat = fs.statSync(p);
     } catch {
-      problems.push({ location: { file: p, line: 1, col: 1 }, message: 'mesh path does not exist; pass a mesh file or a folder of them' });
+      problems.push({ severity: 'error', location: at(p), message: 'mesh path does not exist; pass a mesh file or a folder of them' });
       continue;
     }
     if (stat.isDirectory()) walk(p);
@@ -44,49 +57,132 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
 }
 
 /** Reads, decodes and validates every mesh file under `paths`. */
-export function loadMesh(paths: readonly string[]): LoadResult {
+export function loadMesh(paths: readonly string[], options: LoadOptions = {}): LoadResult {
   const { files, problems } = listMeshFiles(paths);
-  const resources: Resource[] = [];
-  const documentOf = new Map<Resource, ParsedDocument>();
-
+  const documents: ParsedDocument[] = [];
   for (const file of files) {
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      problems.push({ location: { file, line: 1, col: 1 }, message: `cannot read file: ${(err as Error).message}` });
+      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${(err as Error).message}` });
       continue;
     }
     const parsed = parseYamlDocuments(file, text);
     problems.push(...parsed.problems);
-    for (const doc of parsed.documents) {
-      const resource = decodeNativeDocument(doc, problems);
-      if (resource) {
-        resources.push(resource);
-        documentOf.set(resource, doc);
-      }
-    }
+    documents.push(...parsed.documents);
   }
   if (files.length === 0 && problems.length === 0) {
-    problems.push({ location: { file: paths.join(', '), line: 1, col: 1 }, message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
+    problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
   }
-
-  const toProblem = (issue: ModelIssue): Problem => ({
-    location: documentOf.get(issue.resource)!.locate(issue.path),
-    resource: resourceLabel(issue.resource),
-    message: issue.path.length > 0 && issue.path[0] === 'spec' ? `${formatFieldPath(issue.path)}: ${issue.message}` : issue.message,
-  });
-  problems.push(...findDuplicates(resources).map(toProblem));
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems), files };
-
-  const model = new MeshModel(resources);
-  const issues = validateReferences(model).map(toProblem);
-  if (issues.length > 0) return { ok: false, problems: sortProblems(issues), files };
-  return { ok: true, model, files };
+  return loadDocuments(documents, problems, files, options);
 }
 
-function sortProblems(problems: Problem[]): Problem[] {
-  return [...problems].sort(
-    ({ location: a }, { location: b }) => compare(a.file, b.file) || a.line - b.line || a.col - b.col,
-  );
+/** Decodes parsed documents of any dialect into a model (see loadMesh). */
+export function loadDocuments(documents: readonly ParsedDocument[], problems: Problem[], files: readonly string[], options: LoadOptions = {}): LoadResult {
+  const drafts = readDrafts(documents, problems);
+  const defaultMesh = chooseDefaultMesh(drafts, options);
+
+  const resources: Resource[] = [];
+  const originOf = new Map<Resource, Origin>();
+  const broken = new Set<string>();
+  for (const draft of drafts) {
+    const resource = decodeDraft(draft, defaultMesh, problems);
+    if (resource) {
+      resources.push(resource);
+      originOf.set(resource, draft.origin);
+    } else {
+      // Remembered so that references to it are not reported as "not defined" on top of its own errors.
+      const mesh = draft.kind === 'Mesh' ? draft.name : typeof draft.mesh === 'string' ? draft.mesh : defaultMesh.name;
+      broken.add(`${String(mesh)}/${draft.kind}/${typeof draft.parent === 'string' ? `${draft.parent}/` : ''}${String(draft.name)}`);
+    }
+  }
+
+  const toProblem = (issue: ModelIssue): Problem => {
+    const origin = originOf.get(issue.resource)!;
+    return {
+      severity: issue.severity,
+      location: origin.locate(issue.path),
+      resource: resourceLabel(issue.resource),
+      message: issue.message,
+      ...(issue.path.length > 0 ? { field: origin.fieldName(issue.path) } : {}),
+    };
+  };
+  const complete = broken.size === 0 && !problems.some(isError);
+  problems.push(...findDuplicates(resources).map(toProblem));
+  const model = new MeshModel(dedupe(resources));
+  problems.push(...validateReferences(model, broken, complete).map(toProblem));
+
+  const sorted = sortProblems(problems);
+  if (sorted.some(isError)) return { ok: false, problems: sorted, files };
+  return { ok: true, model, problems: sorted, files };
+}
+
+function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): ResourceDraft[] {
+  const drafts: ResourceDraft[] = [];
+  const k8sObjects: K8sObject[] = [];
+  const read = (doc: ParsedDocument) => {
+    switch (detectDialect(doc)) {
+      case 'native': {
+        const draft = readNativeDocument(doc, problems);
+        if (draft) drafts.push(draft);
+        break;
+      }
+      case 'aws-cli': {
+        const draft = readAwsCliDocument(doc, problems);
+        if (draft) drafts.push(draft);
+        break;
+      }
+      case 'k8s': {
+        const object = k8sObjectOf(doc, problems);
+        if (object) k8sObjects.push(object);
+        break;
+      }
+      case 'k8s-list':
+        listItems(doc).forEach(read);
+        break;
+      case 'k8s-other': {
+        const namespace = namespaceObjectOf(doc);
+        if (namespace) {
+          k8sObjects.push(namespace); // its labels decide which mesh its resources belong to
+          break;
+        }
+        const { kind, metadata } = doc.value as { kind?: unknown; metadata?: { name?: unknown } };
+        problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${String(kind)}/${String(metadata?.name ?? '?')}: not an App Mesh resource` });
+        break;
+      }
+      case 'not-a-mapping':
+        problems.push({ severity: 'error', location: doc.locate([]), message: 'a mesh document must be a mapping with a kind, an App Mesh CLI input or a Kubernetes manifest' });
+        break;
+      case 'unknown':
+        problems.push({
+          severity: 'error',
+          location: doc.locate([]),
+          message: 'not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON) or `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes)',
+        });
+        break;
+    }
+  };
+  documents.forEach(read);
+  drafts.push(...readK8sObjects(k8sObjects, problems));
+  return drafts;
+}
+
+/** The mesh of resources that name none: --mesh-name, else the only mesh defined. */
+function chooseDefaultMesh(drafts: readonly ResourceDraft[], options: LoadOptions): DefaultMesh {
+  if (options.meshName !== undefined) return { name: options.meshName };
+  const meshes = [...new Set(drafts.filter((d) => d.kind === 'Mesh' && typeof d.name === 'string').map((d) => d.name as string))].sort(compare);
+  if (meshes.length === 1) return { name: meshes[0]! };
+  const defined = meshes.length === 0 ? 'no mesh is defined' : `${meshes.length} meshes are defined (${meshes.join(', ')})`;
+  return { whyNone: `names no mesh and ${defined}; name one here or pass --mesh-name` };
+}
+
+/** The first of each set of duplicates (the others were reported). */
+function dedupe(resources: readonly Resource[]): Resource[] {
+  const dupes = new Set(findDuplicates(resources).map((i) => i.resource));
+  return resources.filter((r) => !dupes.has(r));
+}
+
+function sortProblems(problems: readonly Problem[]): Problem[] {
+  return [...problems].sort(({ location: a }, { location: b }) => compare(a.file, b.file) || a.line - b.line || a.col - b.col);
 }

@@ -1,20 +1,29 @@
 import type { SourceLocation } from '../model/common';
 
-/** One thing wrong with the input, pointing at the exact spot. */
+export type Severity = 'error' | 'warning' | 'info';
+
+/** One finding about the input, pointing at the exact spot. Only errors make the input invalid. */
 export interface Problem {
+  readonly severity: Severity;
   readonly location: SourceLocation;
-  /** `Kind/name` of the resource the problem is in, when known. */
+  /** `Kind/name` of the resource the finding is about, when known. */
   readonly resource?: string;
   readonly message: string;
+  /** The field it is about, as written in the file: `spec.listeners[0].portMapping.port`. */
+  readonly field?: string;
 }
 
-/** `path:line:col: error: Kind/name: message`: the format of `meshd validate` and of reload errors. */
+/** `path:line:col: error: Kind/name: message (spec.field.path)`: the format of `meshd validate` and of reload errors. */
 export function formatProblem(p: Problem): string {
   const { file, line, col } = p.location;
-  return `${file}:${line}:${col}: error: ${p.resource ? `${p.resource}: ` : ''}${p.message}`;
+  return `${file}:${line}:${col}: ${p.severity}: ${p.resource ? `${p.resource}: ` : ''}${p.message}${p.field ? ` (${p.field})` : ''}`;
 }
 
 /** A field path as users read it: `spec.listeners[0].portMapping.port`. */
 export function formatFieldPath(path: readonly (string | number)[]): string {
   return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
+}
+
+export function isError(p: Problem): boolean {
+  return p.severity === 'error';
 }

@@ -2,7 +2,8 @@ import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { SourceLocation } from '../model/common';
 import type { Problem } from './problems';
 
-export type FieldPath = readonly (string | number)[];
+export type { FieldPath } from '../model/common';
+import type { FieldPath } from '../model/common';
 
 /** One YAML document of a mesh file: its plain value, and a way to find where any field of it was written. */
 export interface ParsedDocument {
@@ -28,7 +29,7 @@ export function parseYamlDocuments(file: string, text: string): { documents: Par
   // parseAllDocuments returns an EmptyStream (no documents, but errors) for an empty input.
   for (const doc of Array.isArray(docs) ? docs : []) {
     for (const err of [...doc.errors]) {
-      problems.push({ location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
+      problems.push({ severity: 'error', location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
     }
   }
   if (problems.length > 0 || !Array.isArray(docs)) return { documents: [], problems };

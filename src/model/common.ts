@@ -1,3 +1,9 @@
+import type { FieldPath } from './schema';
+
+export type { FieldPath } from './schema';
+export type { Duration, PortMapping, Protocol } from './shapes';
+export { PROTOCOLS } from './shapes';
+
 /** Where a resource or field was written, for error messages (`file:line:col`). */
 export interface SourceLocation {
   readonly file: string;
@@ -5,7 +11,7 @@ export interface SourceLocation {
   readonly col: number;
 }
 
-export const RESOURCE_KINDS = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'Route'] as const;
+export const RESOURCE_KINDS = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'Route', 'VirtualGateway', 'GatewayRoute'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 /** Fields every resource has: which mesh it lives in, its name and where it was defined. */
@@ -15,16 +21,5 @@ export interface ResourceMeta {
   readonly source: SourceLocation;
 }
 
-/** App Mesh's duration shape. */
-export interface Duration {
-  readonly unit: 's' | 'ms';
-  readonly value: number;
-}
-
-export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
-
-export interface PortMapping {
-  readonly port: number;
-  readonly protocol: Protocol;
-}
+/** A path inside a resource, as the model sees it: `['spec', 'listeners', 0]`, `['name']`. */
+export type ResourcePath = FieldPath;

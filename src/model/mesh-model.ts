@@ -1,38 +1,47 @@
+import type { GatewayRoute } from './gateway-route';
 import type { Mesh } from './mesh';
 import type { Route } from './route';
+import type { VirtualGateway } from './virtual-gateway';
 import type { VirtualNode } from './virtual-node';
 import type { VirtualRouter } from './virtual-router';
 import type { VirtualService } from './virtual-service';
 
-export type Resource = Mesh | VirtualService | VirtualNode | VirtualRouter | Route;
+export type Resource = Mesh | VirtualService | VirtualNode | VirtualRouter | Route | VirtualGateway | GatewayRoute;
 
-/** `Kind/name` as used in error messages and logs (routes also name their router). */
+/** The router or gateway a route belongs to (its name is unique only within that parent). */
+export function parentOf(r: Resource): string | undefined {
+  return r.kind === 'Route' ? r.virtualRouter : r.kind === 'GatewayRoute' ? r.virtualGateway : undefined;
+}
+
+/** `Kind/name` as used in error messages and logs (routes also name their router or gateway). */
 export function resourceLabel(r: Resource): string {
-  return r.kind === 'Route' ? `Route/${r.virtualRouter}/${r.name}` : `${r.kind}/${r.name}`;
+  const parent = parentOf(r);
+  return parent === undefined ? `${r.kind}/${r.name}` : `${r.kind}/${parent}/${r.name}`;
 }
 
 /** Identity of a resource within all meshes: two resources with one key are duplicates. */
 export function resourceKey(r: Resource): string {
-  return r.kind === 'Route' ? `${r.mesh}/Route/${r.virtualRouter}/${r.name}` : `${r.mesh}/${r.kind}/${r.name}`;
+  return `${r.mesh}/${resourceLabel(r)}`;
 }
 
 /**
  * The validated mesh resources, indexed for look-up. Immutable: a reload builds a new one.
- * Resources come out in a deterministic order (by name) so compiled output is stable.
+ * Resources come out in a deterministic order (by key) so compiled output is stable.
  */
 export class MeshModel {
+  readonly resources: readonly Resource[];
   private readonly byKey = new Map<string, Resource>();
-  private readonly routesByRouter = new Map<string, Route[]>();
+  private readonly children = new Map<string, (Route | GatewayRoute)[]>();
 
-  constructor(readonly resources: readonly Resource[]) {
-    const sorted = [...resources].sort((a, b) => compare(resourceKey(a), resourceKey(b)));
-    for (const r of sorted) {
+  constructor(resources: readonly Resource[]) {
+    this.resources = [...resources].sort((a, b) => compare(resourceKey(a), resourceKey(b)));
+    for (const r of this.resources) {
       this.byKey.set(resourceKey(r), r);
-      if (r.kind === 'Route') {
-        const key = `${r.mesh}/${r.virtualRouter}`;
-        const list = this.routesByRouter.get(key) ?? [];
+      if (r.kind === 'Route' || r.kind === 'GatewayRoute') {
+        const key = `${r.mesh}/${r.kind}/${parentOf(r)}`;
+        const list = this.children.get(key) ?? [];
         list.push(r);
-        this.routesByRouter.set(key, list);
+        this.children.set(key, list);
       }
     }
   }
@@ -53,13 +62,25 @@ export class MeshModel {
     return this.byKey.get(`${mesh}/VirtualRouter/${name}`) as VirtualRouter | undefined;
   }
 
+  virtualGateway(mesh: string, name: string): VirtualGateway | undefined {
+    return this.byKey.get(`${mesh}/VirtualGateway/${name}`) as VirtualGateway | undefined;
+  }
+
   routesOf(mesh: string, router: string): readonly Route[] {
-    return this.routesByRouter.get(`${mesh}/${router}`) ?? [];
+    return (this.children.get(`${mesh}/Route/${router}`) ?? []) as Route[];
+  }
+
+  gatewayRoutesOf(mesh: string, gateway: string): readonly GatewayRoute[] {
+    return (this.children.get(`${mesh}/GatewayRoute/${gateway}`) ?? []) as GatewayRoute[];
   }
 
   /** Every virtual node of every mesh, sorted by mesh then name. */
   virtualNodes(): VirtualNode[] {
-    return [...this.byKey.values()].filter((r): r is VirtualNode => r.kind === 'VirtualNode');
+    return this.resources.filter((r): r is VirtualNode => r.kind === 'VirtualNode');
+  }
+
+  virtualGateways(): VirtualGateway[] {
+    return this.resources.filter((r): r is VirtualGateway => r.kind === 'VirtualGateway');
   }
 }
 

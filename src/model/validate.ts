@@ -1,12 +1,21 @@
-// Cross-resource checks: every reference names something that exists, no resource is
-// defined twice. Field-level checks happen while decoding (load/); these need the whole mesh.
+// Cross-resource checks: every reference names something that exists, no resource is defined
+// twice, routes fit the listener they serve. Field-level checks happen while decoding (the
+// schemas); these need the whole mesh.
+import type { GatewayRoute } from './gateway-route';
+import { gatewayRouteKindOf } from './gateway-route';
 import type { MeshModel, Resource } from './mesh-model';
 import { resourceKey, resourceLabel } from './mesh-model';
+import type { FieldPath } from './schema';
+import type { Protocol } from './shapes';
+import { routeKindOf, type Route, type WeightedTarget } from './route';
+import type { VirtualService } from './virtual-service';
+import { listenerPorts } from './virtual-node';
 
 export interface ModelIssue {
+  readonly severity: 'error' | 'warning';
   readonly resource: Resource;
-  /** Field path inside the resource's document, e.g. ['spec', 'backends', 0]. */
-  readonly path: readonly (string | number)[];
+  /** Field path inside the resource, e.g. ['spec', 'backends', 0]. */
+  readonly path: FieldPath;
   readonly message: string;
 }
 
@@ -18,7 +27,7 @@ export function findDuplicates(resources: readonly Resource[]): ModelIssue[] {
     const first = seen.get(resourceKey(r));
     if (first) {
       const { file, line } = first.source;
-      issues.push({ resource: r, path: ['name'], message: `${resourceLabel(r)} in mesh '${r.mesh}' is already defined at ${file}:${line}` });
+      issues.push({ severity: 'error', resource: r, path: ['name'], message: `${resourceLabel(r)} in mesh '${r.mesh}' is already defined at ${file}:${line}` });
     } else {
       seen.set(resourceKey(r), r);
     }
@@ -26,60 +35,173 @@ export function findDuplicates(resources: readonly Resource[]): ModelIssue[] {
   return issues;
 }
 
-/** Every dangling reference in the model. An empty list means the model can be compiled. */
-export function validateReferences(model: MeshModel): ModelIssue[] {
+const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = { httpRoute: 'http', http2Route: 'http2', grpcRoute: 'grpc', tcpRoute: 'tcp' };
+
+/**
+ * Every dangling reference and misfit in the model, plus warnings for legal but suspicious
+ * things. `broken` holds the keys (see resourceKey) of resources that exist in the input but
+ * did not decode: references to them are not reported again. `complete` is false when some
+ * input could not be read at all; then warnings that need the whole mesh are left out.
+ */
+export function validateReferences(model: MeshModel, broken: ReadonlySet<string> = new Set(), complete = broken.size === 0): ModelIssue[] {
   const issues: ModelIssue[] = [];
-  const issue = (resource: Resource, path: ModelIssue['path'], message: string) => issues.push({ resource, path, message });
+  const error = (resource: Resource, path: FieldPath, message: string) => issues.push({ severity: 'error', resource, path, message });
+  const warn = (resource: Resource, path: FieldPath, message: string) => issues.push({ severity: 'warning', resource, path, message });
+  const missing = (mesh: string, kind: string, name: string) => !broken.has(`${mesh}/${kind}/${name}`);
 
   for (const r of model.resources) {
     if (r.kind !== 'Mesh' && !model.mesh(r.mesh)) {
-      issue(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a document with kind: Mesh and name: ${r.mesh}`);
+      if (missing(r.mesh, 'Mesh', r.mesh)) error(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a Mesh named '${r.mesh}'`);
       continue;
     }
     switch (r.kind) {
       case 'VirtualService': {
         const p = r.spec.provider;
-        if (p && 'virtualNode' in p && !model.virtualNode(r.mesh, p.virtualNode.virtualNodeName)) {
-          issue(r, ['spec', 'provider', 'virtualNode', 'virtualNodeName'], `virtual node '${p.virtualNode.virtualNodeName}' is not defined in mesh '${r.mesh}'`);
-        } else if (p && 'virtualRouter' in p && !model.virtualRouter(r.mesh, p.virtualRouter.virtualRouterName)) {
-          issue(r, ['spec', 'provider', 'virtualRouter', 'virtualRouterName'], `virtual router '${p.virtualRouter.virtualRouterName}' is not defined in mesh '${r.mesh}'`);
-        } else if (p && 'virtualNode' in p && model.virtualNode(r.mesh, p.virtualNode.virtualNodeName)!.spec.listeners.length === 0) {
-          issue(r, ['spec', 'provider', 'virtualNode', 'virtualNodeName'], `virtual node '${p.virtualNode.virtualNodeName}' has no listeners, so it cannot provide a service`);
+        const nodeName = p?.virtualNode?.virtualNodeName;
+        const routerName = p?.virtualRouter?.virtualRouterName;
+        if (nodeName !== undefined) {
+          const path = ['spec', 'provider', 'virtualNode', 'virtualNodeName'];
+          const node = model.virtualNode(r.mesh, nodeName);
+          if (!node) {
+            if (missing(r.mesh, 'VirtualNode', nodeName)) error(r, path, `virtual node '${nodeName}' is not defined in mesh '${r.mesh}'`);
+          } else if (listenerPorts(node.spec).length === 0) {
+            error(r, path, `virtual node '${nodeName}' has no listeners, so it cannot provide a service`);
+          }
+        }
+        if (routerName !== undefined && !model.virtualRouter(r.mesh, routerName) && missing(r.mesh, 'VirtualRouter', routerName)) {
+          error(r, ['spec', 'provider', 'virtualRouter', 'virtualRouterName'], `virtual router '${routerName}' is not defined in mesh '${r.mesh}'`);
         }
         break;
       }
       case 'VirtualNode':
-        r.spec.backends.forEach((b, i) => {
-          const name = b.virtualService.virtualServiceName;
-          if (!model.virtualService(r.mesh, name)) {
-            issue(r, ['spec', 'backends', i, 'virtualService', 'virtualServiceName'], `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+        (r.spec.backends ?? []).forEach((b, i) => {
+          const name = b.virtualService!.virtualServiceName;
+          const path = ['spec', 'backends', i, 'virtualService', 'virtualServiceName'];
+          const service = model.virtualService(r.mesh, name);
+          if (!service) {
+            if (missing(r.mesh, 'VirtualService', name)) error(r, path, `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+          } else if (!service.spec.provider) {
+            warn(r, path, `virtual service '${name}' has no provider, so requests to it will fail`);
           }
         });
         break;
       case 'Route':
-        if (!model.virtualRouter(r.mesh, r.virtualRouter)) {
-          issue(r, ['virtualRouter'], `virtual router '${r.virtualRouter}' is not defined in mesh '${r.mesh}'`);
-        }
-        r.spec.httpRoute.action.weightedTargets.forEach((t, i) => {
-          const path = ['spec', 'httpRoute', 'action', 'weightedTargets', i];
-          const node = model.virtualNode(r.mesh, t.virtualNode);
-          if (!node) {
-            issue(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' is not defined in mesh '${r.mesh}'`);
-            return;
-          }
-          const ports = node.spec.listeners.map((l) => l.portMapping.port);
-          if (ports.length === 0) {
-            issue(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' has no listeners to send traffic to`);
-          } else if (t.port !== undefined && !ports.includes(t.port)) {
-            issue(r, [...path, 'port'], `virtual node '${t.virtualNode}' has no listener on port ${t.port} (its ports: ${ports.join(', ')})`);
-          } else if (t.port === undefined && ports.length > 1) {
-            issue(r, [...path], `virtual node '${t.virtualNode}' has several listeners (${ports.join(', ')}); say which with 'port'`);
-          }
-        });
+        checkRoute(model, r, error, missing);
+        break;
+      case 'GatewayRoute':
+        checkGatewayRoute(model, r, error, warn, missing);
         break;
       default:
         break;
     }
   }
+  // With resources missing from the model, which nodes are reached is not known.
+  if (complete) warnUnreachableNodes(model, warn);
   return issues;
+}
+
+type Report = (resource: Resource, path: FieldPath, message: string) => void;
+type Missing = (mesh: string, kind: string, name: string) => boolean;
+
+/** The listener a route serves: the one on match.port, or the only one. Reports when there is none. */
+function servedListener(
+  r: Route | GatewayRoute,
+  listeners: readonly { portMapping: { port: number; protocol: string } }[],
+  routeKind: string,
+  matchPort: number | undefined,
+  owner: string,
+  error: Report,
+): void {
+  const matchPath = ['spec', routeKind, 'match', 'port'];
+  let listener: (typeof listeners)[number] | undefined = listeners[0];
+  if (matchPort !== undefined) {
+    listener = listeners.find((l) => l.portMapping.port === matchPort);
+    if (!listener) {
+      error(r, matchPath, `${owner} has no listener on port ${matchPort} (its ports: ${listeners.map((l) => l.portMapping.port).join(', ')})`);
+      return;
+    }
+  } else if (listeners.length > 1) {
+    error(r, ['spec', routeKind, 'match'], `${owner} has several listeners (${listeners.map((l) => l.portMapping.port).join(', ')}); say which this route serves with match.port`);
+    return;
+  }
+  const want = ROUTE_PROTOCOL[routeKind];
+  if (listener && listener.portMapping.protocol !== want) {
+    const fit = Object.keys(ROUTE_PROTOCOL).find((k) => ROUTE_PROTOCOL[k] === listener!.portMapping.protocol);
+    error(r, ['spec', routeKind], `${owner} listens for ${listener.portMapping.protocol} on port ${listener.portMapping.port}, so this route must be a ${fit ?? 'route of that protocol'}, not a ${routeKind}`);
+  }
+}
+
+function checkRoute(model: MeshModel, r: Route, error: Report, missing: Missing): void {
+  const { kind, match, action } = routeKindOf(r.spec);
+  const router = model.virtualRouter(r.mesh, r.virtualRouter);
+  if (!router) {
+    if (missing(r.mesh, 'VirtualRouter', r.virtualRouter)) error(r, ['parent'], `virtual router '${r.virtualRouter}' is not defined in mesh '${r.mesh}'`);
+  } else {
+    servedListener(r, router.spec.listeners, kind, match?.port, `virtual router '${router.name}'`, error);
+  }
+  action.weightedTargets.forEach((t, i) => checkTarget(model, r, t, ['spec', kind, 'action', 'weightedTargets', i], error, missing));
+}
+
+function checkTarget(model: MeshModel, r: Route, t: WeightedTarget, path: FieldPath, error: Report, missing: Missing): void {
+  const node = model.virtualNode(r.mesh, t.virtualNode);
+  if (!node) {
+    if (missing(r.mesh, 'VirtualNode', t.virtualNode)) error(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' is not defined in mesh '${r.mesh}'`);
+    return;
+  }
+  const ports = listenerPorts(node.spec);
+  if (ports.length === 0) {
+    error(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' has no listeners to send traffic to`);
+  } else if (t.port !== undefined && !ports.includes(t.port)) {
+    error(r, [...path, 'port'], `virtual node '${t.virtualNode}' has no listener on port ${t.port} (its ports: ${ports.join(', ')})`);
+  } else if (t.port === undefined && ports.length > 1) {
+    error(r, path, `virtual node '${t.virtualNode}' has several listeners (${ports.join(', ')}); say which with 'port'`);
+  }
+}
+
+function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, warn: Report, missing: Missing): void {
+  const { kind, route } = gatewayRouteKindOf(r.spec);
+  const gateway = model.virtualGateway(r.mesh, r.virtualGateway);
+  if (!gateway) {
+    if (missing(r.mesh, 'VirtualGateway', r.virtualGateway)) error(r, ['parent'], `virtual gateway '${r.virtualGateway}' is not defined in mesh '${r.mesh}'`);
+  } else {
+    servedListener(r, gateway.spec.listeners, kind, route.match.port, `virtual gateway '${gateway.name}'`, error);
+  }
+  const target = route.action.target;
+  const path = ['spec', kind, 'action', 'target'];
+  const name = target.virtualService.virtualServiceName;
+  const service = model.virtualService(r.mesh, name);
+  if (!service) {
+    if (missing(r.mesh, 'VirtualService', name)) error(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+    return;
+  }
+  const ports = providerPorts(model, service);
+  if (ports === undefined) {
+    warn(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' has no provider, so requests to it will fail`);
+  } else if (target.port !== undefined && !ports.includes(target.port)) {
+    error(r, [...path, 'port'], `virtual service '${name}' has no listener on port ${target.port} (its ports: ${ports.join(', ')})`);
+  } else if (target.port === undefined && ports.length > 1) {
+    error(r, path, `virtual service '${name}' listens on several ports (${ports.join(', ')}); say which with 'port'`);
+  }
+}
+
+/** The ports a service answers on (its provider's listeners), or undefined without a provider. */
+function providerPorts(model: MeshModel, service: VirtualService): number[] | undefined {
+  const p = service.spec.provider;
+  if (p?.virtualNode) return listenerPorts(model.virtualNode(service.mesh, p.virtualNode.virtualNodeName)?.spec ?? {});
+  if (p?.virtualRouter) return listenerPorts(model.virtualRouter(service.mesh, p.virtualRouter.virtualRouterName)?.spec ?? {});
+  return undefined;
+}
+
+/** A node with listeners that no service provides and no route targets never gets traffic. */
+function warnUnreachableNodes(model: MeshModel, warn: Report): void {
+  const reached = new Set<string>();
+  for (const r of model.resources) {
+    if (r.kind === 'VirtualService' && r.spec.provider?.virtualNode) reached.add(`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`);
+    if (r.kind === 'Route') for (const t of routeKindOf(r.spec).action.weightedTargets) reached.add(`${r.mesh}/${t.virtualNode}`);
+  }
+  for (const node of model.virtualNodes()) {
+    if (listenerPorts(node.spec).length > 0 && !reached.has(`${node.mesh}/${node.name}`) && model.mesh(node.mesh)) {
+      warn(node, ['name'], 'no virtual service reaches this node: no service names it as provider and no route targets it');
+    }
+  }
 }

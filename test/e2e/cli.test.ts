@@ -30,7 +30,7 @@ describe('meshd command line', () => {
   it('validate: exit 0 on the bundled example', () => {
     const out = meshd('validate', QUICKSTART_MESH);
     expect(out.status).toBe(0);
-    expect(out.stdout).toBe('1 file(s), 7 resource(s): valid\n');
+    expect(out.stdout).toBe('1 file(s), 8 resource(s): valid\n');
   });
 
   it('validate: exit 1 and one path:line:col line per problem', () => {
@@ -39,9 +39,44 @@ describe('meshd command line', () => {
     expect(out.status).toBe(1);
     const file = path.join(dir, 'm.yaml');
     expect(out.stdout.split('\n').filter(Boolean)).toEqual([
-      `${file}:4:7: error: kind: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, got "Gateway"`,
+      `${file}:4:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, got "Gateway" (kind)`,
+      `${file}:11:60: error: VirtualNode/n: virtual service 'nope' is not defined in mesh 'apps' (spec.backends[0].virtualService.virtualServiceName)`,
     ]);
     expect(out.stderr).toBe('');
+  });
+
+  it('validate --format json: the same findings, machine-readable', () => {
+    const dir = meshFolder({ 'm.yaml': 'kind: Mesh\nname: apps\n---\nkind: VirtualService\nmesh: apps\nname: s\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n' });
+    const out = meshd('validate', '--format', 'json', dir);
+    expect(out.status).toBe(1);
+    expect(JSON.parse(out.stdout)).toEqual({
+      valid: false,
+      files: 1,
+      resources: 0,
+      errors: 1,
+      findings: [
+        {
+          severity: 'error',
+          file: path.join(dir, 'm.yaml'),
+          line: 7,
+          col: 57,
+          resource: 'VirtualService/s',
+          field: 'spec.provider.virtualRouter.virtualRouterName',
+          message: "virtual router 'r' is not defined in mesh 'apps'",
+        },
+      ],
+    });
+  });
+
+  it('validate --mesh-name: CLI JSON without meshName joins the named mesh', () => {
+    const node = '{ "virtualNodeName": "n", "spec": { "backends": [{ "virtualService": { "virtualServiceName": "s" } }] } }';
+    const dir = meshFolder({ 'm.yaml': 'kind: Mesh\nname: a\n---\nkind: Mesh\nname: b\n---\nkind: VirtualService\nmesh: b\nname: s\n', 'n.json': node });
+    const without = meshd('validate', dir);
+    expect(without.status).toBe(1);
+    expect(without.stdout).toContain('n.json:1:1: error: VirtualNode/n: names no mesh and 2 meshes are defined (a, b); name one here or pass --mesh-name');
+    const withName = meshd('validate', '--mesh-name', 'b', dir);
+    expect(withName.stdout).toContain("warning: VirtualNode/n: virtual service 's' has no provider");
+    expect(withName.status).toBe(0);
   });
 
   it('render: prints the resources of a node, and names an unknown node in one line', () => {

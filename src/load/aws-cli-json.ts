@@ -1,0 +1,72 @@
+// The App Mesh CLI dialect: the JSON given to `aws appmesh create-*/update-* --cli-input-json`
+// ({"meshName", "virtualNodeName", "spec"}, ...), and the output of `aws appmesh describe-*`
+// ({"virtualNode": {"meshName", ..., "spec", "metadata", "status"}}). `meshName` is often left
+// out (it came from --mesh-name); the loader then supplies it.
+import type { ResourceKind } from '../model/common';
+import { Origin, type PathRule } from './origin';
+import type { Problem } from './problems';
+import type { ResourceDraft } from './resource-draft';
+import { unknownFieldMessage } from './schema-check';
+import type { ParsedDocument } from './yaml-documents';
+
+/** Each kind's name fields, most specific kinds first: a route input also has virtualRouterName. */
+const KINDS: readonly { kind: ResourceKind; name: string; parent?: string; describeKey: string }[] = [
+  { kind: 'GatewayRoute', name: 'gatewayRouteName', parent: 'virtualGatewayName', describeKey: 'gatewayRoute' },
+  { kind: 'Route', name: 'routeName', parent: 'virtualRouterName', describeKey: 'route' },
+  { kind: 'VirtualGateway', name: 'virtualGatewayName', describeKey: 'virtualGateway' },
+  { kind: 'VirtualRouter', name: 'virtualRouterName', describeKey: 'virtualRouter' },
+  { kind: 'VirtualNode', name: 'virtualNodeName', describeKey: 'virtualNode' },
+  { kind: 'VirtualService', name: 'virtualServiceName', describeKey: 'virtualService' },
+  { kind: 'Mesh', name: 'meshName', describeKey: 'mesh' },
+];
+
+const COMMON_FIELDS = ['meshName', 'spec', 'tags', 'clientToken', 'meshOwner'];
+/** Fields of describe-* output that say nothing about the desired state. */
+const DESCRIBE_ONLY_FIELDS = ['metadata', 'status'];
+
+/** True for a document that looks like CLI input or describe output. */
+export function isAwsCliDocument(value: Record<string, unknown>): boolean {
+  return KINDS.some((k) => k.name in value) || describeWrapper(value) !== undefined;
+}
+
+function describeWrapper(value: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(value);
+  const inner = value[keys[0]!];
+  return keys.length === 1 && KINDS.some((k) => k.describeKey === keys[0]) && inner !== null && typeof inner === 'object' && 'meshName' in inner ? keys[0] : undefined;
+}
+
+export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft | undefined {
+  const top = doc.value as Record<string, unknown>;
+  const wrapper = describeWrapper(top);
+  const base = wrapper ? [wrapper] : [];
+  const body = (wrapper ? top[wrapper] : top) as Record<string, unknown>;
+  const entry = wrapper ? KINDS.find((k) => k.describeKey === wrapper)! : KINDS.find((k) => k.name in body)!;
+  const allowed = [...COMMON_FIELDS, entry.name, ...(entry.parent ? [entry.parent] : []), ...(wrapper ? DESCRIBE_ONLY_FIELDS : [])];
+
+  const label = `${entry.kind}/${typeof body[entry.name] === 'string' ? body[entry.name] : '?'}`;
+  let unknown = false;
+  for (const key of Object.keys(body)) {
+    if (allowed.includes(key)) continue;
+    unknown = true;
+    problems.push({ severity: 'error', location: doc.locate([...base, key]), resource: label, message: unknownFieldMessage(key, allowed), field: [...base, key].join('.') });
+  }
+
+  const rules: PathRule[] = [
+    { from: ['name'], to: [...base, entry.name] },
+    { from: ['mesh'], to: [...base, 'meshName'] },
+    { from: ['spec'], to: [...base, 'spec'] },
+    { from: ['tags'], to: [...base, 'tags'] },
+    { from: [], to: base },
+    ...(entry.parent ? [{ from: ['parent'], to: [...base, entry.parent] }] : []),
+  ];
+  return {
+    kind: entry.kind,
+    rejected: unknown,
+    name: body[entry.name],
+    mesh: body.meshName,
+    parent: entry.parent ? body[entry.parent] : undefined,
+    spec: body.spec,
+    tags: body.tags,
+    origin: new Origin(doc, rules),
+  };
+}

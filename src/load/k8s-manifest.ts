@@ -1,0 +1,334 @@
+// The Kubernetes dialect: manifests of the App Mesh controller (apiVersion appmesh.k8s.aws/v1beta2).
+// They say the same as the App Mesh API with Kubernetes spellings: references are `…Ref`
+// {name, namespace} or `…ARN`, names default to `name_namespace` (`name.namespace` for virtual
+// services), routes sit inline in their VirtualRouter, and membership in a mesh or gateway comes
+// from meshRef/virtualGatewayRef or label selectors. This module rewrites each manifest into the
+// App Mesh shape and records where every renamed field was written, so messages point at the manifest.
+import type { FieldPath, ResourceKind } from '../model/common';
+import { compare } from '../model/mesh-model';
+import { K8S_API_VERSION } from './dialects';
+import { Origin, type PathRule } from './origin';
+import { formatFieldPath, type Problem } from './problems';
+import type { ResourceDraft } from './resource-draft';
+import type { ParsedDocument } from './yaml-documents';
+
+type Plain = Record<string, unknown>;
+
+const K8S_KINDS: readonly ResourceKind[] = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'VirtualGateway', 'GatewayRoute'];
+
+/** One App Mesh manifest, or a Namespace (whose labels decide mesh membership). */
+export interface K8sObject {
+  readonly kind: ResourceKind | 'Namespace';
+  readonly name: string;
+  /** Empty for cluster-scoped kinds (Mesh, Namespace). */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: Plain;
+  readonly doc: ParsedDocument;
+}
+
+/** Reads the envelope of a manifest; undefined (with a problem, or an info line) when it is not one meshd reads. */
+export function k8sObjectOf(doc: ParsedDocument, problems: Problem[]): K8sObject | undefined {
+  const value = doc.value as Plain;
+  const error = (path: FieldPath, message: string) => problems.push({ severity: 'error', location: doc.locate(path), message, field: formatFieldPath(path) });
+  const metadata = isPlain(value.metadata) ? value.metadata : {};
+  const name = metadata.name;
+  const kind = value.kind;
+  if (value.apiVersion !== K8S_API_VERSION) {
+    error(['apiVersion'], `only ${K8S_API_VERSION} manifests are read, got ${JSON.stringify(value.apiVersion)}`);
+    return undefined;
+  }
+  if (!K8S_KINDS.includes(kind as ResourceKind)) {
+    problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${String(kind)}/${String(name ?? '?')}: meshd does not read this App Mesh controller kind` });
+    return undefined;
+  }
+  if (typeof name !== 'string' || name === '') {
+    error(['metadata', 'name'], 'required field is missing');
+    return undefined;
+  }
+  if (value.spec !== undefined && !isPlain(value.spec)) {
+    error(['spec'], 'must be a mapping');
+    return undefined;
+  }
+  const namespace = kind === 'Mesh' ? '' : typeof metadata.namespace === 'string' ? metadata.namespace : 'default';
+  return { kind: kind as ResourceKind, name, namespace, labels: labelsOf(metadata), spec: (value.spec as Plain) ?? {}, doc };
+}
+
+/** A Namespace manifest from the same input, for mesh selection. */
+export function namespaceObjectOf(doc: ParsedDocument): K8sObject | undefined {
+  const value = doc.value as Plain;
+  const metadata = isPlain(value.metadata) ? value.metadata : {};
+  if (value.kind !== 'Namespace' || typeof metadata.name !== 'string') return undefined;
+  return { kind: 'Namespace', name: metadata.name, namespace: '', labels: labelsOf(metadata), spec: {}, doc };
+}
+
+/** Turns every manifest into drafts in App Mesh terms (a VirtualRouter yields itself and its routes). */
+export function readK8sObjects(objects: readonly K8sObject[], problems: Problem[]): ResourceDraft[] {
+  const index = new K8sIndex(objects);
+  const drafts: ResourceDraft[] = [];
+  for (const object of objects) {
+    if (object.kind === 'Namespace') continue;
+    drafts.push(...new ManifestReader(object, index, problems).read());
+  }
+  return drafts;
+}
+
+/** What refs resolve against: every manifest by kind, namespace and name. */
+class K8sIndex {
+  private readonly byKey = new Map<string, K8sObject>();
+  readonly meshes: K8sObject[];
+  readonly gateways: K8sObject[];
+
+  constructor(objects: readonly K8sObject[]) {
+    for (const o of objects) this.byKey.set(`${o.kind}/${o.namespace}/${o.name}`, o);
+    this.meshes = objects.filter((o) => o.kind === 'Mesh');
+    this.gateways = objects.filter((o) => o.kind === 'VirtualGateway');
+  }
+
+  get(kind: string, namespace: string, name: string): K8sObject | undefined {
+    return this.byKey.get(`${kind}/${namespace}/${name}`);
+  }
+
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
+    return this.byKey.get(`Namespace//${namespace}`)?.labels;
+  }
+}
+
+/** The App Mesh name of a manifest: spec.awsName, else the controller's default. */
+export function awsNameOf(o: Pick<K8sObject, 'kind' | 'name' | 'namespace' | 'spec'>): string {
+  if (typeof o.spec.awsName === 'string' && o.spec.awsName !== '') return o.spec.awsName;
+  if (o.kind === 'Mesh') return o.name;
+  return o.kind === 'VirtualService' ? `${o.name}.${o.namespace}` : `${o.name}_${o.namespace}`;
+}
+
+/** Fields only Kubernetes has; they say nothing App Mesh needs. */
+const K8S_ONLY_FIELDS = ['awsName', 'meshRef', 'podSelector', 'namespaceSelector', 'gatewayRouteSelector', 'virtualGatewayRef', 'meshOwner'];
+
+/** Kubernetes spellings of App Mesh fields that are otherwise the same. */
+const RENAMED: Readonly<Record<string, string>> = {
+  certificateARN: 'certificateArn',
+  certificateAuthorityARNs: 'certificateAuthorityArns',
+  meshServiceDiscovery: 'serviceDiscovery',
+};
+
+/** `…Ref`/`…ARN` pairs and the kind they name. */
+const REFERENCES: Readonly<Record<string, { kind: ResourceKind; type: string }>> = {
+  virtualNode: { kind: 'VirtualNode', type: 'virtualNode' },
+  virtualRouter: { kind: 'VirtualRouter', type: 'virtualRouter' },
+  virtualService: { kind: 'VirtualService', type: 'virtualService' },
+};
+
+/** Stands in for a reference that could not be resolved (already reported), so it is not reported again as missing. */
+const UNRESOLVED = '?';
+
+class ManifestReader {
+  private readonly rules: PathRule[] = [];
+  /** Set once a problem was reported: the drafts are still checked, but yield no resources. */
+  private failed = false;
+
+  constructor(
+    private readonly o: K8sObject,
+    private readonly index: K8sIndex,
+    private readonly problems: Problem[],
+  ) {}
+
+  read(): ResourceDraft[] {
+    const { o } = this;
+    const mesh = this.meshOf();
+    const nameAt: FieldPath = typeof o.spec.awsName === 'string' ? ['spec', 'awsName'] : ['metadata', 'name'];
+    const envelope: PathRule[] = [
+      { from: ['name'], to: nameAt },
+      { from: ['mesh'], to: o.spec.meshRef !== undefined ? ['spec', 'meshRef'] : ['metadata'] },
+    ];
+    if (o.kind === 'VirtualRouter') return this.readRouter(mesh, envelope);
+
+    const spec: Plain = {};
+    for (const [key, value] of Object.entries(o.spec)) {
+      if (K8S_ONLY_FIELDS.includes(key)) continue;
+      if (key === 'backendGroups' && o.kind === 'VirtualNode') {
+        if (Array.isArray(value) && value.length > 0) this.error(['spec', key], 'backendGroups are not supported; list the services under backends instead');
+        continue;
+      }
+      const apiKey = RENAMED[key] ?? key;
+      if (apiKey !== key) this.rules.push({ from: ['spec', apiKey], to: ['spec', key] });
+      spec[apiKey] = this.translate(value, ['spec', key], ['spec', apiKey]);
+    }
+    const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
+    if (parent) envelope.push({ from: ['parent'], to: parent.at });
+    const origin = new Origin(o.doc, [...envelope, ...this.rules]);
+    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, ...(parent ? { parent: parent.name } : {}) }];
+  }
+
+  /** A VirtualRouter manifest: the router, and each of spec.routes[] as a Route of its own. */
+  private readRouter(mesh: string | undefined, envelope: PathRule[]): ResourceDraft[] {
+    const { o } = this;
+    const routerName = awsNameOf(o);
+    const spec: Plain = {};
+    for (const [key, value] of Object.entries(o.spec)) {
+      if (!K8S_ONLY_FIELDS.includes(key) && key !== 'routes') spec[key] = this.translate(value, ['spec', key], ['spec', key]);
+    }
+    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]) }];
+
+    const routes = o.spec.routes;
+    if (routes === undefined) return drafts;
+    if (!Array.isArray(routes)) {
+      this.error(['spec', 'routes'], 'must be a list');
+      return drafts;
+    }
+    routes.forEach((route, i) => {
+      const at: FieldPath = ['spec', 'routes', i];
+      if (!isPlain(route)) return this.error(at, 'must be a mapping');
+      const { name, ...body } = route;
+      this.rules.length = 0;
+      this.failed = false;
+      const routeSpec = this.translate(body, at, ['spec']);
+      const rules: PathRule[] = [
+        { from: [], to: at },
+        { from: ['spec'], to: at },
+        { from: ['name'], to: [...at, 'name'] },
+        { from: ['parent'], to: envelope[0]!.to },
+        { from: ['mesh'], to: envelope[1]!.to },
+        ...this.rules,
+      ];
+      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules) });
+    });
+    return drafts;
+  }
+
+  /** Copies a spec subtree, turning Kubernetes spellings into App Mesh ones and noting where each was written. */
+  private translate(value: unknown, docPath: FieldPath, apiPath: FieldPath): unknown {
+    if (Array.isArray(value)) return value.map((item, i) => this.translate(item, [...docPath, i], [...apiPath, i]));
+    if (!isPlain(value)) return value;
+    const out: Plain = {};
+    const handled = new Set<string>();
+    for (const [base, ref] of Object.entries(REFERENCES)) {
+      const refKey = `${base}Ref`;
+      const arnKey = `${base}ARN`;
+      if (!(refKey in value) && !(arnKey in value)) continue;
+      handled.add(refKey).add(arnKey);
+      // A weighted target names its node as `virtualNode`; everywhere else the field is `<kind>Name`.
+      const apiKey = apiPath.includes('weightedTargets') ? base : `${base}Name`;
+      const used = refKey in value ? refKey : arnKey;
+      if (refKey in value && arnKey in value) this.error([...docPath, arnKey], `set ${refKey} or ${arnKey}, not both`);
+      this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, used] });
+      out[apiKey] = used === refKey ? this.resolveRef(value[refKey], ref.kind, [...docPath, refKey]) : this.resolveArn(value[arnKey], ref.type, [...docPath, arnKey]);
+    }
+    for (const [key, v] of Object.entries(value)) {
+      if (handled.has(key)) continue;
+      const apiKey = RENAMED[key] ?? key;
+      if (apiKey !== key) this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, key] });
+      out[apiKey] = this.translate(v, [...docPath, key], [...apiPath, apiKey]);
+    }
+    return out;
+  }
+
+  /** `{name, namespace}` → the App Mesh name of that manifest (the controller's default when it is not in the input). */
+  private resolveRef(ref: unknown, kind: ResourceKind, at: FieldPath): string {
+    if (!isPlain(ref) || typeof ref.name !== 'string') {
+      this.error(at, 'must be a mapping with a name (and optionally a namespace)');
+      return UNRESOLVED;
+    }
+    const namespace = typeof ref.namespace === 'string' ? ref.namespace : this.o.namespace;
+    const target = this.index.get(kind, namespace, ref.name);
+    return target ? awsNameOf(target) : awsNameOf({ kind, name: ref.name, namespace, spec: {} });
+  }
+
+  /** `arn:aws:appmesh:<region>:<account>:mesh/<mesh>/<type>/<name>` → name. */
+  private resolveArn(arn: unknown, type: string, at: FieldPath): string {
+    const match = typeof arn === 'string' ? /^arn:[^:]+:appmesh:[^:]*:[^:]*:mesh\/[^/]+\/([^/]+)\/([^/]+)$/.exec(arn) : null;
+    if (!match) {
+      this.error(at, `must be an App Mesh ARN (arn:aws:appmesh:<region>:<account>:mesh/<mesh>/${type}/<name>), got ${JSON.stringify(arn)}`);
+      return UNRESOLVED;
+    }
+    if (match[1] !== type) {
+      this.error(at, `names a ${match[1]}, but a ${type} is expected here`);
+      return UNRESOLVED;
+    }
+    return match[2]!;
+  }
+
+  /** meshRef, else the one mesh whose namespaceSelector takes this namespace (when the Namespace is in the input), else undefined (the default mesh). */
+  private meshOf(): string | undefined {
+    const { o, index } = this;
+    if (o.kind === 'Mesh') return undefined;
+    const ref = o.spec.meshRef;
+    if (ref !== undefined) {
+      if (!isPlain(ref) || typeof ref.name !== 'string') {
+        this.error(['spec', 'meshRef'], 'must be a mapping with the name of a Mesh');
+        return undefined;
+      }
+      const mesh = index.get('Mesh', '', ref.name);
+      return mesh ? awsNameOf(mesh) : ref.name;
+    }
+    const labels = index.namespaceLabels(o.namespace);
+    if (!labels) return undefined;
+    const matching = index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels));
+    if (matching.length > 1) {
+      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.map((m) => m.name).sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
+    }
+    return matching.length === 1 ? awsNameOf(matching[0]!) : undefined;
+  }
+
+  /** virtualGatewayRef, else the one VirtualGateway whose selectors take this GatewayRoute. */
+  private gatewayOf(): { name: string; at: FieldPath } | undefined {
+    const { o, index } = this;
+    const ref = o.spec.virtualGatewayRef;
+    if (ref !== undefined) {
+      return { name: this.resolveRef(ref, 'VirtualGateway', ['spec', 'virtualGatewayRef']), at: ['spec', 'virtualGatewayRef'] };
+    }
+    const nsLabels = index.namespaceLabels(o.namespace);
+    const matching = index.gateways.filter(
+      (g) =>
+        (g.spec.gatewayRouteSelector === undefined || selects(g.spec.gatewayRouteSelector, o.labels)) &&
+        // Without the Namespace manifest its labels are unknown; then a gateway's namespaceSelector is not applied.
+        (nsLabels === undefined || (g.spec.namespaceSelector !== undefined && selects(g.spec.namespaceSelector, nsLabels))),
+    );
+    if (matching.length === 1) return { name: awsNameOf(matching[0]!), at: ['metadata'] };
+    this.error(
+      ['metadata'],
+      matching.length === 0
+        ? 'no VirtualGateway in the input selects this GatewayRoute (by gatewayRouteSelector and namespaceSelector); set spec.virtualGatewayRef'
+        : `several VirtualGateways select this GatewayRoute (${matching.map((g) => g.name).sort(compare).join(', ')}); set spec.virtualGatewayRef`,
+    );
+    return undefined;
+  }
+
+  private error(path: FieldPath, message: string): void {
+    this.failed = true;
+    this.problems.push({ severity: 'error', location: this.o.doc.locate(path), resource: `${this.o.kind}/${awsNameOf(this.o)}`, message, field: formatFieldPath(path) });
+  }
+}
+
+/** A Kubernetes label selector (matchLabels and matchExpressions) against a set of labels. */
+export function selects(selector: unknown, labels: Readonly<Record<string, string>>): boolean {
+  if (!isPlain(selector)) return false;
+  const matchLabels = isPlain(selector.matchLabels) ? selector.matchLabels : {};
+  if (!Object.entries(matchLabels).every(([k, v]) => labels[k] === String(v))) return false;
+  const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
+  return expressions.every((e: unknown) => {
+    if (!isPlain(e) || typeof e.key !== 'string') return false;
+    const values = Array.isArray(e.values) ? e.values.map(String) : [];
+    const has = e.key in labels;
+    switch (e.operator) {
+      case 'In':
+        return has && values.includes(labels[e.key]!);
+      case 'NotIn':
+        return !has || !values.includes(labels[e.key]!);
+      case 'Exists':
+        return has;
+      case 'DoesNotExist':
+        return !has;
+      default:
+        return false;
+    }
+  });
+}
+
+function labelsOf(metadata: Plain): Record<string, string> {
+  const labels = isPlain(metadata.labels) ? metadata.labels : {};
+  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]));
+}
+
+function isPlain(value: unknown): value is Plain {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

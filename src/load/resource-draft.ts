@@ -1,0 +1,115 @@
+// What every dialect reader produces: one resource in App Mesh's own terms, not yet checked.
+// decodeDraft() checks it against the App Mesh schema of its kind and turns it into a model
+// resource, so every dialect gets exactly the same field rules and messages.
+import type { ResourceKind } from '../model/common';
+import { gatewayRouteSpecShape } from '../model/gateway-route';
+import { meshSpecShape } from '../model/mesh';
+import type { Resource } from '../model/mesh-model';
+import { routeSpecShape } from '../model/route';
+import type { FieldPath, ObjectSchema } from '../model/schema';
+import { resourceName, tagsShape } from '../model/shapes';
+import { virtualGatewaySpecShape } from '../model/virtual-gateway';
+import { virtualNodeSpecShape } from '../model/virtual-node';
+import { virtualRouterSpecShape } from '../model/virtual-router';
+import { virtualServiceSpecShape } from '../model/virtual-service';
+import type { Origin } from './origin';
+import type { Problem, Severity } from './problems';
+import { checkValue } from './schema-check';
+
+export const SPEC_SHAPES: Readonly<Record<ResourceKind, ObjectSchema>> = {
+  Mesh: meshSpecShape,
+  VirtualService: virtualServiceSpecShape,
+  VirtualNode: virtualNodeSpecShape,
+  VirtualRouter: virtualRouterSpecShape,
+  Route: routeSpecShape,
+  VirtualGateway: virtualGatewaySpecShape,
+  GatewayRoute: gatewayRouteSpecShape,
+};
+
+/** The field naming a route's router or a gateway route's gateway. */
+export const PARENT_FIELD: Partial<Record<ResourceKind, 'virtualRouter' | 'virtualGateway'>> = {
+  Route: 'virtualRouter',
+  GatewayRoute: 'virtualGateway',
+};
+
+export interface ResourceDraft {
+  readonly kind: ResourceKind;
+  readonly name: unknown;
+  /** Undefined when the input leaves the mesh to the command line or to the only mesh defined. */
+  readonly mesh: unknown;
+  readonly parent?: unknown;
+  readonly spec: unknown;
+  readonly tags?: unknown;
+  /** Set when the reader already reported a problem with the document: it checks the rest, but yields no resource. */
+  readonly rejected?: boolean;
+  /** Paths `['name']`, `['mesh']`, `['parent']`, `['spec', …]`, `['tags']` map to the file through it. */
+  readonly origin: Origin;
+}
+
+/** Reports findings about one resource at resource paths, mapped to the file. */
+export class ResourceReporter {
+  label: string | undefined;
+
+  constructor(
+    private readonly origin: Origin,
+    private readonly problems: Problem[],
+  ) {}
+
+  report(severity: Severity, path: FieldPath, message: string): void {
+    this.problems.push({
+      severity,
+      location: this.origin.locate(path),
+      ...(this.label ? { resource: this.label } : {}),
+      message,
+      ...(path.length > 0 ? { field: this.origin.fieldName(path) } : {}),
+    });
+  }
+
+  error = (path: FieldPath, message: string): void => this.report('error', path, message);
+}
+
+/**
+ * Checks a draft and returns its resource, or undefined after recording every problem.
+ * `defaultMesh` is used when the draft names no mesh.
+ */
+export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[]): Resource | undefined {
+  const before = problems.length;
+  const reporter = new ResourceReporter(draft.origin, problems);
+  const parentField = PARENT_FIELD[draft.kind];
+  const shown = (v: unknown) => (typeof v === 'string' ? v : '?');
+  reporter.label = parentField ? `${draft.kind}/${shown(draft.parent)}/${shown(draft.name)}` : `${draft.kind}/${shown(draft.name)}`;
+  const name = checkName(draft.name, ['name'], reporter);
+  const parent = parentField ? checkName(draft.parent, ['parent'], reporter) : undefined;
+
+  let mesh: string | undefined;
+  if (draft.kind === 'Mesh') {
+    mesh = name;
+  } else if (draft.mesh !== undefined) {
+    mesh = checkName(draft.mesh, ['mesh'], reporter);
+  } else if (defaultMesh.name !== undefined) {
+    mesh = defaultMesh.name;
+  } else {
+    reporter.error(['mesh'], defaultMesh.whyNone);
+  }
+
+  const spec = draft.spec ?? {};
+  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], reporter.error);
+  if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], reporter.error);
+  if (draft.rejected || problems.length !== before || name === undefined || mesh === undefined) return undefined;
+
+  const base = { mesh, name, source: draft.origin.locate([]), spec } as const;
+  if (draft.kind === 'Route') return { ...base, kind: 'Route', virtualRouter: parent!, spec: spec as never };
+  if (draft.kind === 'GatewayRoute') return { ...base, kind: 'GatewayRoute', virtualGateway: parent!, spec: spec as never };
+  return { ...base, kind: draft.kind, spec: spec as never } as Resource;
+}
+
+/** The mesh for resources that name none, or why there is none. */
+export type DefaultMesh = { readonly name: string; readonly whyNone?: undefined } | { readonly name?: undefined; readonly whyNone: string };
+
+function checkName(value: unknown, path: FieldPath, reporter: ResourceReporter): string | undefined {
+  if (value === undefined || value === null) {
+    reporter.error(path, 'required field is missing');
+    return undefined;
+  }
+  return checkValue(resourceName, value, path, reporter.error) ? (value as string) : undefined;
+}

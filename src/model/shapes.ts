@@ -1,0 +1,171 @@
+// App Mesh API shapes (2019-01-25) shared by several resource kinds, with App Mesh's limits.
+// The per-kind spec shapes live next to each kind (mesh.ts, virtual-node.ts, ...).
+import { boolean, integer, list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
+
+export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+export const IP_PREFERENCES = ['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] as const;
+
+/** App Mesh resource names: 1–255 characters. */
+export const resourceName = string({ min: 1, max: 255 });
+
+export const durationShape = object({
+  unit: required(oneOf(['s', 'ms'])),
+  value: required(integer(0, Number.MAX_SAFE_INTEGER)),
+});
+export type Duration = Infer<typeof durationShape>;
+
+export const port = integer(1, 65535);
+
+export const portMappingShape = object({ port: required(port), protocol: required(oneOf(PROTOCOLS)) });
+export type PortMapping = Infer<typeof portMappingShape>;
+
+export const tagsShape = list(object({ key: required(string({ min: 1, max: 128 })), value: required(string({ min: 0, max: 256 })) }), { max: 50 });
+
+// ---- listener parts (virtual nodes and virtual gateways) ----
+
+/** A listener's health check; a gateway's may not use tcp. */
+export function healthCheckShapeFor<const P extends string>(protocols: readonly P[]) {
+  return object(
+    {
+      healthyThreshold: required(integer(2, 10)),
+      intervalMillis: required(integer(5000, 300000)),
+      path: optional(string({ description: 'used for http and http2 health checks only' })),
+      port: optional(port),
+      protocol: required(oneOf(protocols)),
+      timeoutMillis: required(integer(2000, 60000)),
+      unhealthyThreshold: required(integer(2, 10)),
+    },
+    {
+      check: (hc, fail) => {
+        if ((hc.protocol === 'http' || hc.protocol === 'http2') && hc.path === undefined) fail(['path'], `an ${hc.protocol} health check needs a path`);
+      },
+    },
+  );
+}
+export const healthCheckShape = healthCheckShapeFor(PROTOCOLS);
+export type HealthCheck = Infer<typeof healthCheckShape>;
+
+export const outlierDetectionShape = object({
+  baseEjectionDuration: required(durationShape),
+  interval: required(durationShape),
+  maxEjectionPercent: required(integer(0, 100)),
+  maxServerErrors: required(integer(1, Number.MAX_SAFE_INTEGER)),
+});
+
+export const atLeastOne = integer(1, Number.MAX_SAFE_INTEGER);
+
+export const connectionPoolShape = union({
+  tcp: optional(object({ maxConnections: required(atLeastOne) })),
+  http: optional(object({ maxConnections: required(atLeastOne), maxPendingRequests: optional(atLeastOne) })),
+  http2: optional(object({ maxRequests: required(atLeastOne) })),
+  grpc: optional(object({ maxRequests: required(atLeastOne) })),
+});
+export type ConnectionPool = Infer<typeof connectionPoolShape>;
+
+export const httpTimeoutShape = object({ perRequest: optional(durationShape), idle: optional(durationShape) });
+export const tcpTimeoutShape = object({ idle: optional(durationShape) });
+
+export const listenerTimeoutShape = union({
+  http: optional(httpTimeoutShape),
+  http2: optional(httpTimeoutShape),
+  grpc: optional(httpTimeoutShape),
+  tcp: optional(tcpTimeoutShape),
+});
+
+const fileCertificate = object({ certificateChain: required(string()), privateKey: required(string()) });
+const sdsSecret = object({ secretName: required(string()) });
+const subjectAlternativeNames = object({ match: required(object({ exact: required(list(string({ max: 254 }))) })) });
+
+export const listenerTlsShape = object({
+  mode: required(oneOf(['STRICT', 'PERMISSIVE', 'DISABLED'])),
+  certificate: required(union({ acm: optional(object({ certificateArn: required(string()) })), file: optional(fileCertificate), sds: optional(sdsSecret) })),
+  validation: optional(
+    object({
+      trust: required(union({ file: optional(object({ certificateChain: required(string()) })), sds: optional(sdsSecret) })),
+      subjectAlternativeNames: optional(subjectAlternativeNames),
+    }),
+  ),
+});
+
+/** A listener's protocol-specific parts (connection pool, timeout) must be for that protocol. */
+export function checkProtocolParts(listener: { portMapping: PortMapping; connectionPool?: object; timeout?: object }, fail: Fail): void {
+  const { protocol } = listener.portMapping;
+  for (const part of ['connectionPool', 'timeout'] as const) {
+    const kinds = Object.keys(listener[part] ?? {});
+    if (kinds.length === 1 && kinds[0] !== protocol) fail([part, kinds[0]!], `this listener speaks ${protocol}, so its ${part} must be '${protocol}', not '${kinds[0]}'`);
+  }
+}
+
+// ---- client policy (backends and backend defaults) ----
+
+export const clientTlsShape = object({
+  enforce: optional(boolean('defaults to true')),
+  ports: optional(list(port)),
+  certificate: optional(union({ file: optional(fileCertificate), sds: optional(sdsSecret) })),
+  validation: required(
+    object({
+      trust: required(
+        union({
+          acm: optional(object({ certificateAuthorityArns: required(list(string(), { min: 1, max: 3 })) })),
+          file: optional(object({ certificateChain: required(string()) })),
+          sds: optional(sdsSecret),
+        }),
+      ),
+      subjectAlternativeNames: optional(subjectAlternativeNames),
+    }),
+  ),
+});
+
+export const clientPolicyShape = object({ tls: optional(clientTlsShape) });
+
+export const loggingShape = object({
+  accessLog: optional(
+    union({
+      file: optional(
+        object({
+          path: required(string()),
+          format: optional(
+            union({
+              text: optional(string({ max: 1000 })),
+              json: optional(list(object({ key: required(string({ max: 100 })), value: required(string({ max: 100 })) }))),
+            }),
+          ),
+        }),
+      ),
+    }),
+  ),
+});
+
+// ---- matching (routes and gateway routes) ----
+
+export const HTTP_METHODS = ['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
+
+export const prefixShape = string({ pattern: { regex: /^\//, message: "must start with '/'" } });
+
+export const headerMatchShape = union(
+  {
+    exact: optional(string()),
+    prefix: optional(string()),
+    suffix: optional(string()),
+    regex: optional(string()),
+    range: optional(object({ start: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)), end: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) })),
+  },
+  {
+    check: (m, fail) => {
+      if (m.range && m.range.end <= m.range.start) fail(['range', 'end'], `must be greater than start (${m.range.start}); the range includes start and excludes end`);
+    },
+  },
+);
+
+export const headerShape = object({ name: required(string({ max: 50 })), invert: optional(boolean()), match: optional(headerMatchShape) });
+
+export const pathMatchShape = union({
+  exact: optional(string({ pattern: { regex: /^\//, message: "must start with '/'" } })),
+  regex: optional(string()),
+});
+
+export const queryParameterShape = object({ name: required(string()), match: optional(object({ exact: required(string({ min: 0 })) })) });
+
+export const headersList = list(headerShape, { min: 1, max: 10 });
+export const queryParametersList = list(queryParameterShape, { min: 1, max: 10 });

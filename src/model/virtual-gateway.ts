@@ -1,0 +1,44 @@
+import type { ResourceMeta } from './common';
+import { list, object, oneOf, optional, required, union, type Infer } from './schema';
+import { atLeastOne, checkProtocolParts, clientPolicyShape, healthCheckShapeFor, listenerTlsShape, loggingShape, port } from './shapes';
+import { checkUniquePorts } from './virtual-node';
+
+/** A gateway terminates HTTP-family traffic only. */
+export const GATEWAY_PROTOCOLS = ['http', 'http2', 'grpc'] as const;
+
+export const virtualGatewayListenerShape = object(
+  {
+    portMapping: required(object({ port: required(port), protocol: required(oneOf(GATEWAY_PROTOCOLS)) })),
+    healthCheck: optional(healthCheckShapeFor(GATEWAY_PROTOCOLS)),
+    connectionPool: optional(
+      union({
+        http: optional(object({ maxConnections: required(atLeastOne), maxPendingRequests: optional(atLeastOne) })),
+        http2: optional(object({ maxRequests: required(atLeastOne) })),
+        grpc: optional(object({ maxRequests: required(atLeastOne) })),
+      }),
+    ),
+    tls: optional(listenerTlsShape),
+  },
+  {
+    check: (listener, fail) => {
+      checkProtocolParts(listener, fail);
+      const hcPort = listener.healthCheck?.port;
+      if (hcPort !== undefined && hcPort !== listener.portMapping.port) fail(['healthCheck', 'port'], `must be the listener's own port ${listener.portMapping.port}, got ${hcPort}`);
+    },
+  },
+);
+
+export const virtualGatewaySpecShape = object(
+  {
+    listeners: required(list(virtualGatewayListenerShape, { min: 1 })),
+    backendDefaults: optional(object({ clientPolicy: optional(clientPolicyShape) })),
+    logging: optional(loggingShape),
+  },
+  { check: (spec, fail) => checkUniquePorts(spec.listeners, fail) },
+);
+export type VirtualGatewaySpec = Infer<typeof virtualGatewaySpecShape>;
+
+export interface VirtualGateway extends ResourceMeta {
+  readonly kind: 'VirtualGateway';
+  readonly spec: VirtualGatewaySpec;
+}

@@ -1,0 +1,383 @@
+// Every bad input of bad-inputs.cases.ts is rejected with exactly these findings (file:line:col, resource,
+// message, field). The whole mesh is reported at once, so each case names one finding.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadMesh } from '../../src/load/mesh-source';
+import { formatProblem } from '../../src/load/problems';
+import { tmpDir } from '../helpers/processes';
+import { BAD_INPUTS } from './bad-inputs.cases';
+
+const BASE = fs.readFileSync(path.join(__dirname, '../fixtures/bad/base.yaml'), 'utf8');
+
+const EXPECTED: Readonly<Record<string, readonly string[]>> = {
+  "unknown kind": [
+    "m.yaml:1:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, got \"VirtualThing\" (kind)",
+  ],
+  "missing name": [
+    "m.yaml:1:1: error: VirtualRouter/?: required field is missing (name)",
+  ],
+  "name longer than 255": [
+    "m.yaml:3:7: error: VirtualService/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: must be 1\u2013255 characters long, got 256 (name)",
+  ],
+  "misspelt top-level field": [
+    "m.yaml:4:8: error: VirtualService/s: unknown field 'specs'; did you mean 'spec'? (specs)",
+  ],
+  "virtualRouter on a node": [
+    "m.yaml:4:16: error: VirtualNode/n: only a Route names a virtualRouter (virtualRouter)",
+  ],
+  "route without its router": [
+    "m.yaml:1:1: error: Route/?/rt: required field is missing (virtualRouter)",
+  ],
+  "a Mesh naming another mesh": [
+    "m.yaml:2:7: error: Mesh/other: a Mesh is its own mesh: 'mesh' must be its name 'other' or left out (mesh)",
+  ],
+  "spec is a list": [
+    "m.yaml:4:7: error: VirtualService/s: must be a mapping, got a list (spec)",
+  ],
+  "a document that is a list": [
+    "m.yaml:1:1: error: a mesh document must be a mapping with a kind, an App Mesh CLI input or a Kubernetes manifest",
+  ],
+  "a document of no dialect": [
+    "m.yaml:1:1: error: not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON) or `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes)",
+  ],
+  "YAML syntax error": [
+    "m.yaml:3:1: error: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  ],
+  "duplicate YAML key": [
+    "m.yaml:3:1: error: invalid YAML: Map keys must be unique",
+  ],
+  "tag key too long": [
+    "m.yaml:4:15: error: VirtualService/s: must be 1\u2013128 characters long, got 129 (tags[0].key)",
+  ],
+  "resource defined twice": [
+    "m.yaml:3:7: error: VirtualService/a.apps.local: VirtualService/a.apps.local in mesh 'apps' is already defined at base.yaml:27 (name)",
+  ],
+  "mesh not defined": [
+    "m.yaml:2:7: error: VirtualService/s: mesh 'nowhere' is not defined; add a Mesh named 'nowhere' (mesh)",
+  ],
+  "egress filter type": [
+    "m.yaml:3:31: error: Mesh/m2: must be one of ALLOW_ALL, DROP_ALL, got \"ALLOW_SOME\" (spec.egressFilter.type)",
+  ],
+  "mesh ip preference": [
+    "m.yaml:3:43: error: Mesh/m2: must be one of IPv6_PREFERRED, IPv4_PREFERRED, IPv4_ONLY, IPv6_ONLY, got \"IPv4\" (spec.serviceDiscovery.ipPreference)",
+  ],
+  "egress filter without type": [
+    "m.yaml:3:23: error: Mesh/m2: required field is missing (spec.egressFilter.type)",
+  ],
+  "provider names two things": [
+    "m.yaml:4:19: error: VirtualService/s: sets virtualNode and virtualRouter; set exactly one of them (spec.provider)",
+  ],
+  "provider names nothing": [
+    "m.yaml:4:19: error: VirtualService/s: must set one of: virtualNode, virtualRouter (spec.provider)",
+  ],
+  "provider node not defined": [
+    "m.yaml:4:53: error: VirtualService/s: virtual node 'ghost' is not defined in mesh 'apps' (spec.provider.virtualNode.virtualNodeName)",
+  ],
+  "provider router not defined": [
+    "m.yaml:4:57: error: VirtualService/s: virtual router 'ghost' is not defined in mesh 'apps' (spec.provider.virtualRouter.virtualRouterName)",
+  ],
+  "provider node without listeners": [
+    "m.yaml:4:53: error: VirtualService/s: virtual node 'client' has no listeners, so it cannot provide a service (spec.provider.virtualNode.virtualNodeName)",
+  ],
+  "port 0": [
+    "m.yaml:6:38: error: VirtualNode/n: must be a whole number from 1 to 65535, got 0 (spec.listeners[0].portMapping.port)",
+  ],
+  "unknown protocol": [
+    "m.yaml:6:52: error: VirtualNode/n: must be one of http, http2, grpc, tcp, got \"htp\" (spec.listeners[0].portMapping.protocol)",
+  ],
+  "two listeners on one port": [
+    "m.yaml:8:28: error: VirtualNode/n: port 8080 is already used by listeners[0] (spec.listeners[1].portMapping.port)",
+  ],
+  "listeners without service discovery": [
+    "m.yaml:5:3: error: VirtualNode/n: required field is missing: a virtual node with listeners needs it, so callers can find it (spec.serviceDiscovery)",
+  ],
+  "health check threshold": [
+    "m.yaml:8:55: error: VirtualNode/n: must be a whole number from 2 to 10, got 1 (spec.listeners[0].healthCheck.healthyThreshold)",
+  ],
+  "health check interval": [
+    "m.yaml:8:97: error: VirtualNode/n: must be a whole number from 5000 to 300000, got 1000 (spec.listeners[0].healthCheck.intervalMillis)",
+  ],
+  "health check timeout": [
+    "m.yaml:8:118: error: VirtualNode/n: must be a whole number from 2000 to 60000, got 70000 (spec.listeners[0].healthCheck.timeoutMillis)",
+  ],
+  "health check without protocol": [
+    "m.yaml:8:20: error: VirtualNode/n: required field is missing (spec.listeners[0].healthCheck.protocol)",
+  ],
+  "http health check without path": [
+    "m.yaml:8:20: error: VirtualNode/n: an http health check needs a path (spec.listeners[0].healthCheck.path)",
+  ],
+  "health check on another port": [
+    "m.yaml:8:43: error: VirtualNode/n: must be the listener's own port 8080, got 9 (spec.listeners[0].healthCheck.port)",
+  ],
+  "outlier detection without interval": [
+    "m.yaml:8:25: error: VirtualNode/n: required field is missing (spec.listeners[0].outlierDetection.interval)",
+  ],
+  "outlier ejection percent": [
+    "m.yaml:8:67: error: VirtualNode/n: must be a whole number from 0 to 100, got 101 (spec.listeners[0].outlierDetection.maxEjectionPercent)",
+  ],
+  "outlier server errors 0": [
+    "m.yaml:8:44: error: VirtualNode/n: must be a whole number of at least 1, got 0 (spec.listeners[0].outlierDetection.maxServerErrors)",
+  ],
+  "connection pool for another protocol": [
+    "m.yaml:8:30: error: VirtualNode/n: this listener speaks http, so its connectionPool must be 'http', not 'tcp' (spec.listeners[0].connectionPool.tcp)",
+  ],
+  "connection pool of two kinds": [
+    "m.yaml:8:23: error: VirtualNode/n: sets http and http2; set exactly one of them (spec.listeners[0].connectionPool)",
+  ],
+  "connection pool of 0": [
+    "m.yaml:8:49: error: VirtualNode/n: must be a whole number of at least 1, got 0 (spec.listeners[0].connectionPool.http.maxConnections)",
+  ],
+  "timeout for another protocol": [
+    "m.yaml:8:24: error: VirtualNode/n: this listener speaks http, so its timeout must be 'http', not 'grpc' (spec.listeners[0].timeout.grpc)",
+  ],
+  "duration in minutes": [
+    "m.yaml:8:40: error: VirtualNode/n: must be one of s, ms, got \"m\" (spec.listeners[0].timeout.http.idle.unit)",
+  ],
+  "negative duration": [
+    "m.yaml:8:50: error: VirtualNode/n: must be a whole number of at least 0, got -1 (spec.listeners[0].timeout.http.idle.value)",
+  ],
+  "tls mode": [
+    "m.yaml:8:20: error: VirtualNode/n: must be one of STRICT, PERMISSIVE, DISABLED, got \"ON\" (spec.listeners[0].tls.mode)",
+  ],
+  "tls without certificate": [
+    "m.yaml:8:12: error: VirtualNode/n: required field is missing (spec.listeners[0].tls.certificate)",
+  ],
+  "tls file certificate without key": [
+    "m.yaml:8:49: error: VirtualNode/n: required field is missing (spec.listeners[0].tls.certificate.file.privateKey)",
+  ],
+  "listener tls trusting acm": [
+    "m.yaml:8:97: error: VirtualNode/n: unknown field 'acm'; expected one of: file, sds (spec.listeners[0].tls.validation.trust.acm)",
+  ],
+  "dns and cloud map": [
+    "m.yaml:5:21: error: VirtualNode/n: sets dns and awsCloudMap; set exactly one of them (spec.serviceDiscovery)",
+  ],
+  "dns response type": [
+    "m.yaml:5:63: error: VirtualNode/n: must be one of LOADBALANCER, ENDPOINTS, got \"ALL\" (spec.serviceDiscovery.dns.responseType)",
+  ],
+  "cloud map without namespace": [
+    "m.yaml:5:36: error: VirtualNode/n: required field is missing (spec.serviceDiscovery.awsCloudMap.namespaceName)",
+  ],
+  "backend not defined": [
+    "m.yaml:5:54: error: VirtualNode/n: virtual service 'ghost.apps.local' is not defined in mesh 'apps' (spec.backends[0].virtualService.virtualServiceName)",
+  ],
+  "backend listed twice": [
+    "m.yaml:7:45: error: VirtualNode/n: virtual service 'a.apps.local' is already a backend (backends[0]) (spec.backends[1].virtualService.virtualServiceName)",
+  ],
+  "client tls without validation": [
+    "m.yaml:5:43: error: VirtualNode/n: required field is missing (spec.backendDefaults.clientPolicy.tls.validation)",
+  ],
+  "four trusted authorities": [
+    "m.yaml:5:101: error: VirtualNode/n: must list 1 to 3 item(s), got 4 (spec.backendDefaults.clientPolicy.tls.validation.trust.acm.certificateAuthorityArns)",
+  ],
+  "tls enforce not a boolean": [
+    "m.yaml:5:54: error: VirtualNode/n: must be true or false, got \"yes please\" (spec.backendDefaults.clientPolicy.tls.enforce)",
+  ],
+  "access log without path": [
+    "m.yaml:5:33: error: VirtualNode/n: required field is missing (spec.logging.accessLog.file.path)",
+  ],
+  "access log in two formats": [
+    "m.yaml:5:62: error: VirtualNode/n: sets text and json; set exactly one of them (spec.logging.accessLog.file.format)",
+  ],
+  "misspelt listener field": [
+    "m.yaml:8:19: error: VirtualNode/n: unknown field 'healtCheck'; did you mean 'healthCheck'? (spec.listeners[0].healtCheck)",
+  ],
+  "router without listeners": [
+    "m.yaml:4:20: error: VirtualRouter/r2: must list at least 1 item(s), got 0 (spec.listeners)",
+  ],
+  "router listener protocol": [
+    "m.yaml:4:58: error: VirtualRouter/r2: must be one of http, http2, grpc, tcp, got \"udp\" (spec.listeners[0].portMapping.protocol)",
+  ],
+  "route of no kind": [
+    "m.yaml:6:3: error: Route/r/rt: must set one of: httpRoute, http2Route, grpcRoute, tcpRoute (spec)",
+  ],
+  "route of two kinds": [
+    "m.yaml:7:13: error: Route/r/rt: sets httpRoute and tcpRoute; a route has exactly one of them (spec.tcpRoute)",
+  ],
+  "prefix without slash": [
+    "m.yaml:7:22: error: Route/r/rt: must start with '/', got \"api\" (spec.httpRoute.match.prefix)",
+  ],
+  "prefix and path": [
+    "m.yaml:7:31: error: Route/r/rt: sets both 'prefix' and 'path'; set exactly one of them (spec.httpRoute.match.path)",
+  ],
+  "neither prefix nor path": [
+    "m.yaml:7:12: error: Route/r/rt: must set 'prefix' or 'path' (spec.httpRoute.match)",
+  ],
+  "path exact and regex": [
+    "m.yaml:7:20: error: Route/r/rt: sets exact and regex; set exactly one of them (spec.httpRoute.match.path)",
+  ],
+  "header range end before start": [
+    "m.yaml:7:82: error: Route/r/rt: must be greater than start (10); the range includes start and excludes end (spec.httpRoute.match.headers[0].match.range.end)",
+  ],
+  "eleven headers": [
+    "m.yaml:7:34: error: Route/r/rt: must list 1 to 10 item(s), got 11 (spec.httpRoute.match.headers)",
+  ],
+  "unknown method": [
+    "m.yaml:7:33: error: Route/r/rt: must be one of CONNECT, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT, TRACE, got \"FETCH\" (spec.httpRoute.match.method)",
+  ],
+  "scheme on an http route": [
+    "m.yaml:7:33: error: Route/r/rt: applies only to an http2Route (spec.httpRoute.match.scheme)",
+  ],
+  "query parameter match without exact": [
+    "m.yaml:7:61: error: Route/r/rt: required field is missing (spec.httpRoute.match.queryParameters[0].match.exact)",
+  ],
+  "eleven targets": [
+    "m.yaml:6:42: error: Route/r/rt: must list 1 to 10 item(s), got 11 (spec.tcpRoute.action.weightedTargets)",
+  ],
+  "weight above 100": [
+    "m.yaml:6:92: error: Route/r/rt: must be a whole number from 0 to 100, got 101 (spec.httpRoute.action.weightedTargets[0].weight)",
+  ],
+  "weights adding up to 0": [
+    "m.yaml:6:65: error: Route/r/rt: the weights add up to 0; at least one target needs a weight above 0 (spec.httpRoute.action.weightedTargets)",
+  ],
+  "weights adding up to more than 100": [
+    "m.yaml:6:65: error: Route/r/rt: the weights add up to 120; App Mesh allows at most 100 in total (spec.httpRoute.action.weightedTargets)",
+  ],
+  "target node not defined": [
+    "m.yaml:6:81: error: Route/r/rt: virtual node 'ghost' is not defined in mesh 'apps' (spec.httpRoute.action.weightedTargets[0].virtualNode)",
+  ],
+  "target port not on the node": [
+    "m.yaml:6:90: error: Route/r/rt: virtual node 'a' has no listener on port 9999 (its ports: 8080) (spec.httpRoute.action.weightedTargets[0].port)",
+  ],
+  "target node with several listeners": [
+    "m.yaml:6:66: error: Route/r/rt: virtual node 'multi' has several listeners (8080, 9090); say which with 'port' (spec.httpRoute.action.weightedTargets[0])",
+  ],
+  "retry policy without maxRetries": [
+    "m.yaml:9:18: error: Route/r/rt: required field is missing (spec.httpRoute.retryPolicy.maxRetries)",
+  ],
+  "retry policy without events": [
+    "m.yaml:9:18: error: Route/r/rt: lists no retry events; set at least one of: httpRetryEvents, tcpRetryEvents (spec.httpRoute.retryPolicy)",
+  ],
+  "unknown http retry event": [
+    "m.yaml:9:93: error: Route/r/rt: must be one of server-error, gateway-error, client-error, stream-error, got \"5xx\" (spec.httpRoute.retryPolicy.httpRetryEvents[0])",
+  ],
+  "unknown tcp retry event": [
+    "m.yaml:9:92: error: Route/r/rt: must be one of connection-error, got \"reset\" (spec.httpRoute.retryPolicy.tcpRetryEvents[0])",
+  ],
+  "grpc method without service": [
+    "m.yaml:6:37: error: Route/r/rt: needs serviceName as well: a method is matched within a service (spec.grpcRoute.match.methodName)",
+  ],
+  "unknown grpc retry event": [
+    "m.yaml:9:96: error: Route/r/rt: must be one of cancelled, deadline-exceeded, internal, resource-exhausted, unavailable, got \"timeout\" (spec.grpcRoute.retryPolicy.grpcRetryEvents[0])",
+  ],
+  "grpc route on an http router": [
+    "m.yaml:6:14: error: Route/r/rt: virtual router 'r' listens for http on port 80, so this route must be a httpRoute, not a grpcRoute (spec.grpcRoute)",
+  ],
+  "match port not on the router": [
+    "m.yaml:7:31: error: Route/r/rt: virtual router 'r' has no listener on port 81 (its ports: 80) (spec.httpRoute.match.port)",
+  ],
+  "priority above 1000": [
+    "m.yaml:6:13: error: Route/r/rt: must be a whole number from 0 to 1000, got 1001 (spec.priority)",
+  ],
+  "router not defined": [
+    "m.yaml:3:16: error: Route/ghost/rt: virtual router 'ghost' is not defined in mesh 'apps' (virtualRouter)",
+  ],
+  "retry policy on a tcp route": [
+    "m.yaml:6:90: error: Route/r/rt: unknown field 'retryPolicy'; expected one of: match, action, timeout (spec.tcpRoute.retryPolicy)",
+  ],
+  "gateway listening for tcp": [
+    "m.yaml:4:60: error: VirtualGateway/g2: must be one of http, http2, grpc, got \"tcp\" (spec.listeners[0].portMapping.protocol)",
+  ],
+  "gateway without listeners": [
+    "m.yaml:4:7: error: VirtualGateway/g2: required field is missing (spec.listeners)",
+  ],
+  "gateway tcp connection pool": [
+    "m.yaml:4:91: error: VirtualGateway/g2: unknown field 'tcp'; expected one of: http, http2, grpc (spec.listeners[0].connectionPool.tcp)",
+  ],
+  "reserved prefix": [
+    "m.yaml:7:22: error: GatewayRoute/gw/gr: '/aws-appmesh' is reserved by App Mesh; a gateway route cannot match it (spec.httpRoute.match.prefix)",
+  ],
+  "reserved path": [
+    "m.yaml:7:29: error: GatewayRoute/gw/gr: '/aws-app-mesh' is reserved by App Mesh; a gateway route cannot match it (spec.httpRoute.match.path.exact)",
+  ],
+  "reserved grpc service": [
+    "m.yaml:6:38: error: GatewayRoute/gw/gr: 'aws.appmesh' services are reserved by App Mesh; a gateway route cannot match them (spec.grpcRoute.match.serviceName)",
+  ],
+  "rewrite prefix without trailing slash": [
+    "m.yaml:8:109: error: GatewayRoute/gw/gr: must start and end with '/', got \"/b\" (spec.httpRoute.action.rewrite.prefix.value)",
+  ],
+  "rewrite with defaultPrefix and value": [
+    "m.yaml:8:100: error: GatewayRoute/gw/gr: sets both 'defaultPrefix' and 'value'; set one of them (spec.httpRoute.action.rewrite.prefix)",
+  ],
+  "prefix rewrite of a path match": [
+    "m.yaml:8:100: error: GatewayRoute/gw/gr: a prefix rewrite needs a 'match.prefix' to replace, and this route matches a 'path' (spec.httpRoute.action.rewrite.prefix)",
+  ],
+  "gateway route matching nothing": [
+    "m.yaml:7:12: error: GatewayRoute/gw/gr: must set 'prefix', 'path' or 'hostname' (spec.httpRoute.match)",
+  ],
+  "gateway not defined": [
+    "m.yaml:3:17: error: GatewayRoute/ghost/gr: virtual gateway 'ghost' is not defined in mesh 'apps' (virtualGateway)",
+  ],
+  "gateway target not defined": [
+    "m.yaml:8:63: error: GatewayRoute/gw/gr: virtual service 'ghost.apps.local' is not defined in mesh 'apps' (spec.httpRoute.action.target.virtualService.virtualServiceName)",
+  ],
+  "gateway target port not served": [
+    "m.yaml:8:85: error: GatewayRoute/gw/gr: virtual service 'a.apps.local' has no listener on port 9 (its ports: 8080) (spec.httpRoute.action.target.port)",
+  ],
+  "hostname exact and suffix": [
+    "m.yaml:7:24: error: GatewayRoute/gw/gr: sets exact and suffix; set exactly one of them (spec.httpRoute.match.hostname)",
+  ],
+  "grpc gateway route matching nothing": [
+    "m.yaml:6:23: error: GatewayRoute/gw/gr: must set 'serviceName' or 'hostname' (spec.grpcRoute.match)",
+  ],
+  "grpc gateway route on an http listener": [
+    "m.yaml:6:14: error: GatewayRoute/gw/gr: virtual gateway 'gw' listens for http on port 8088, so this route must be a httpRoute, not a grpcRoute (spec.grpcRoute)",
+  ],
+  "CLI JSON field value": [
+    "m.json:5:46: error: VirtualNode/j: must be a whole number from 1 to 65535, got 99999 (spec.listeners[0].portMapping.port)",
+  ],
+  "CLI JSON unknown field": [
+    "m.json:5:15: error: VirtualService/j: unknown field 'provider'; expected one of: meshName, spec, tags, clientToken, meshOwner, virtualServiceName (provider)",
+  ],
+  "CLI JSON route without router": [
+    "m.json:1:1: error: Route/?/j: required field is missing (virtualRouterName)",
+  ],
+  "CLI JSON describe output with a bad spec": [
+    "m.json:5:28: error: VirtualRouter/j: must list at least 1 item(s), got 0 (virtualRouter.spec.listeners)",
+  ],
+  "CLI JSON invalid JSON": [
+    "m.json:4:3: error: invalid YAML: Missing , between flow map items",
+  ],
+  "k8s ref to a missing node": [
+    "m.yaml:5:46: error: VirtualService/x.ns: virtual node 'ghost_ns' is not defined in mesh 'apps' (spec.provider.virtualNode.virtualNodeRef)",
+  ],
+  "k8s bad ARN": [
+    "m.yaml:5:46: error: VirtualService/x.ns: names a virtualRouter, but a virtualNode is expected here (spec.provider.virtualNode.virtualNodeARN)",
+  ],
+  "k8s ref and ARN": [
+    "m.yaml:6:76: error: VirtualNode/x_ns: set virtualServiceRef or virtualServiceARN, not both (spec.backends[0].virtualService.virtualServiceARN)",
+  ],
+  "k8s duplicate inline route": [
+    "m.yaml:8:15: error: Route/x_ns/one: Route/x_ns/one in mesh 'apps' is already defined at m.yaml:7 (spec.routes[1].name)",
+  ],
+  "k8s inline route weight": [
+    "m.yaml:10:110: error: Route/x_ns/one: must be a whole number from 0 to 100, got 200 (spec.routes[0].httpRoute.action.weightedTargets[0].weight)",
+  ],
+  "k8s old API version": [
+    "m.yaml:1:13: error: only appmesh.k8s.aws/v1beta2 manifests are read, got \"appmesh.k8s.aws/v1beta1\" (apiVersion)",
+  ],
+  "k8s gateway route no gateway selects": [
+    "m.yaml:10:11: error: GatewayRoute/gr_ns: no VirtualGateway in the input selects this GatewayRoute (by gatewayRouteSelector and namespaceSelector); set spec.virtualGatewayRef (metadata)",
+  ],
+  "k8s acm certificate without ARN": [
+    "m.yaml:5:121: error: VirtualGateway/x_ns: must be a string, got 7 (spec.listeners[0].tls.certificate.acm.certificateARN)",
+  ],
+  "k8s backend groups": [
+    "m.yaml:5:18: error: VirtualNode/x_ns: backendGroups are not supported; list the services under backends instead (spec.backendGroups)",
+  ],
+};
+
+describe('bad inputs', () => {
+  it('has at least 60 cases, each with its expected findings', () => {
+    expect(BAD_INPUTS.length).toBeGreaterThanOrEqual(60);
+    expect(BAD_INPUTS.map(([title]) => title).sort()).toEqual(Object.keys(EXPECTED).sort());
+  });
+
+  it.each(BAD_INPUTS)('%s', (title, file, text) => {
+    const dir = tmpDir('bad-input-');
+    fs.writeFileSync(path.join(dir, 'base.yaml'), BASE);
+    fs.writeFileSync(path.join(dir, file), text);
+    const result = loadMesh([dir]);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => formatProblem(p).replaceAll(dir + path.sep, ''))).toEqual(EXPECTED[title]);
+  });
+});
