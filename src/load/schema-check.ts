@@ -54,6 +54,8 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   const present: string[] = [];
   for (const [key, field] of Object.entries(schema.fields)) {
     const v = record[key];
+    // null means "not set" (JSON writes it so); it is dropped so that later code sees the field as absent.
+    if (v === null) delete record[key];
     if (v === undefined || v === null) {
       if (field.required) ok = bad(fail, [...path, key], 'required field is missing');
       continue;

@@ -34,9 +34,20 @@ export function parseYamlDocuments(file: string, text: string): { documents: Par
   }
   if (problems.length > 0 || !Array.isArray(docs)) return { documents: [], problems };
 
-  const documents = docs
-    .filter((doc) => doc.contents !== null)
-    .map((doc): ParsedDocument => ({ file, value: doc.toJS({ maxAliasCount: 100 }), locate: (path) => at(offsetOf(doc, path)) }));
+  const documents: ParsedDocument[] = [];
+  for (const doc of docs) {
+    if (doc.contents === null) continue;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // An alias to an anchor that is not there, or too many aliases (a "billion laughs" file).
+      problems.push({ severity: 'error', location: at(doc.range?.[0] ?? 0), message: `invalid YAML: ${firstLine((err as Error).message)}` });
+      continue;
+    }
+    documents.push({ file, value, locate: (path) => at(offsetOf(doc, path)) });
+  }
+  if (problems.length > 0) return { documents: [], problems };
   return { documents, problems };
 }
 

@@ -23,6 +23,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['a document of no dialect', 'm.yaml', 'hello: world\n'],
   ['YAML syntax error', 'm.yaml', 'kind: Mesh\nname: [apps\n'],
   ['duplicate YAML key', 'm.yaml', 'kind: Mesh\nname: a\nname: b\n'],
+  ['YAML alias to no anchor', 'm.yaml', 'kind: Mesh\nname: *apps\n'],
+  ['null where a mapping belongs', 'm.yaml', 'kind: VirtualRouter\nmesh: apps\nname: r2\nspec: { listeners: [null] }\n'],
   ['tag key too long', 'm.yaml', `kind: VirtualService\nmesh: apps\nname: s\ntags: [{ key: ${'k'.repeat(129)}, value: v }]\n`],
   ['resource defined twice', 'm.yaml', 'kind: VirtualService\nmesh: apps\nname: a.apps.local\n'],
   ['mesh not defined', 'm.yaml', 'kind: VirtualService\nmesh: nowhere\nname: s\n'],

@@ -40,6 +40,12 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "a document of no dialect": [
     "m.yaml:1:1: error: not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON) or `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes)",
   ],
+  "YAML alias to no anchor": [
+    "m.yaml:1:1: error: invalid YAML: Unresolved alias (the anchor must be set before the alias): apps",
+  ],
+  "null where a mapping belongs": [
+    "m.yaml:4:21: error: VirtualRouter/r2: must be a mapping, got null (spec.listeners[0])",
+  ],
   "YAML syntax error": [
     "m.yaml:3:1: error: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
   ],
