@@ -1,7 +1,7 @@
 // What every dialect reader produces: one resource in App Mesh's own terms, not yet checked.
 // decodeDraft() checks it against the App Mesh schema of its kind and turns it into a model
 // resource, so every dialect gets exactly the same field rules and messages.
-import type { ResourceKind } from '../model/common';
+import type { ResourceKind, SourceLocation } from '../model/common';
 import { gatewayRouteSpecShape } from '../model/gateway-route';
 import { meshSpecShape } from '../model/mesh';
 import type { Resource } from '../model/mesh-model';
@@ -97,10 +97,23 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
   if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], reporter.error);
   if (draft.rejected || problems.length !== before || name === undefined || mesh === undefined) return undefined;
 
-  const base = { mesh, name, source: draft.origin.locate([]), spec } as const;
-  if (draft.kind === 'Route') return { ...base, kind: 'Route', virtualRouter: parent!, spec: spec as never };
-  if (draft.kind === 'GatewayRoute') return { ...base, kind: 'GatewayRoute', virtualGateway: parent!, spec: spec as never };
-  return { ...base, kind: draft.kind, spec: spec as never } as Resource;
+  const base = { mesh, name, spec } as const;
+  const resource =
+    draft.kind === 'Route'
+      ? { ...base, kind: 'Route', virtualRouter: parent! }
+      : draft.kind === 'GatewayRoute'
+        ? { ...base, kind: 'GatewayRoute', virtualGateway: parent! }
+        : { ...base, kind: draft.kind };
+  return withLazySource(resource, draft.origin) as Resource;
+}
+
+/**
+ * Finding a position means building the file's syntax tree, which costs far more than reading it;
+ * most resources never need theirs, so `source` is worked out on first use.
+ */
+function withLazySource<T extends object>(resource: T, origin: Origin): T & { readonly source: SourceLocation } {
+  let source: SourceLocation | undefined;
+  return Object.defineProperty(resource, 'source', { enumerable: true, get: () => (source ??= origin.locate([])) }) as T & { readonly source: SourceLocation };
 }
 
 /** The mesh for resources that name none, or why there is none. */

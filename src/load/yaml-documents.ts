@@ -1,9 +1,13 @@
+// Splits a mesh file (YAML, or JSON, which is YAML too) into documents. Values come from js-yaml,
+// which is fast; positions come from the `yaml` package, which keeps a syntax tree with offsets
+// but is an order of magnitude slower, so it runs only when a position is asked for (to report a
+// problem) or when js-yaml rejects the file (to report its syntax errors precisely).
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
-import type { SourceLocation } from '../model/common';
+import type { FieldPath, SourceLocation } from '../model/common';
 import type { Problem } from './problems';
 
 export type { FieldPath } from '../model/common';
-import type { FieldPath } from '../model/common';
 
 /** One YAML document of a mesh file: its plain value, and a way to find where any field of it was written. */
 export interface ParsedDocument {
@@ -16,39 +20,86 @@ export interface ParsedDocument {
 /**
  * Splits a (multi-document) YAML file into documents. Syntax errors come back as problems with
  * their line and column; a file with any syntax error yields no documents at all, so a
- * half-parsed file can never become half-applied configuration.
+ * half-parsed file can never become half-applied configuration. Empty (and null) documents are skipped.
  */
 export function parseYamlDocuments(file: string, text: string): { documents: ParsedDocument[]; problems: Problem[] } {
+  let values: unknown[];
+  try {
+    values = [];
+    loadAll(text, (doc) => values.push(doc), { schema: CORE_SCHEMA, filename: file });
+  } catch (err) {
+    return parseWithPositions(file, text, err as Error);
+  }
+  // js-yaml shares aliased values instead of copying them, so a small file of nested aliases can
+  // stand for a huge tree. Past a size no mesh file has, the `yaml` package's alias limit decides.
+  if (exceeds(values, 20 * text.length + 1000)) return parseWithPositions(file, text, new Error('the document expands to too many values through aliases'));
+  const tree = lazyTree(file, text);
+  const documents = values
+    .map((value, index) => ({ value, index }))
+    .filter(({ value }) => value !== null && value !== undefined)
+    .map(({ value }, nth): ParsedDocument => ({ file, value, locate: (path) => tree().locate(nth, path) }));
+  return { documents, problems: [] };
+}
+
+interface PositionTree {
+  locate(nth: number, path: FieldPath): SourceLocation;
+}
+
+/** The `yaml` syntax tree of a file, built on first use. */
+function lazyTree(file: string, text: string): () => PositionTree {
+  let tree: PositionTree | undefined;
+  return () => {
+    if (!tree) {
+      const lineCounter = new LineCounter();
+      const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+      const nonEmpty = Array.isArray(docs) ? docs.filter((d) => !isEmpty(d)) : [];
+      const at = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });
+      tree = { locate: (nth, path) => (nonEmpty[nth] ? at(offsetOf(nonEmpty[nth]!, path)) : { file, line: 1, col: 1 }) };
+    }
+    return tree;
+  };
+}
+
+/** Syntax errors with the `yaml` package's positions and wording; js-yaml's own error if the two parsers disagree. */
+function parseWithPositions(file: string, text: string, fastError: Error): { documents: ParsedDocument[]; problems: Problem[] } {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: Problem[] = [];
-  const at = (offset: number): SourceLocation => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file, line, col };
-  };
+  const at = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });
   // parseAllDocuments returns an EmptyStream (no documents, but errors) for an empty input.
   for (const doc of Array.isArray(docs) ? docs : []) {
-    for (const err of [...doc.errors]) {
-      problems.push({ severity: 'error', location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
-    }
-  }
-  if (problems.length > 0 || !Array.isArray(docs)) return { documents: [], problems };
-
-  const documents: ParsedDocument[] = [];
-  for (const doc of docs) {
-    if (doc.contents === null) continue;
-    let value: unknown;
+    for (const err of doc.errors) problems.push({ severity: 'error', location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
+    if (doc.errors.length > 0 || isEmpty(doc)) continue;
     try {
-      value = doc.toJS({ maxAliasCount: 100 });
+      doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
       // An alias to an anchor that is not there, or too many aliases (a "billion laughs" file).
       problems.push({ severity: 'error', location: at(doc.range?.[0] ?? 0), message: `invalid YAML: ${firstLine((err as Error).message)}` });
-      continue;
     }
-    documents.push({ file, value, locate: (path) => at(offsetOf(doc, path)) });
   }
-  if (problems.length > 0) return { documents: [], problems };
-  return { documents, problems };
+  if (problems.length === 0) {
+    const mark = (fastError as Error & { mark?: { position: number } }).mark;
+    const reason = (fastError as Error & { reason?: string }).reason ?? fastError.message;
+    problems.push({ severity: 'error', location: at(Math.min(mark?.position ?? 0, Math.max(0, text.length - 1))), message: `invalid YAML: ${firstLine(reason)}` });
+  }
+  return { documents: [], problems };
+}
+
+/** True when walking `values` visits more than `budget` nodes (stops as soon as it does). */
+function exceeds(values: unknown[], budget: number): boolean {
+  const stack: unknown[] = [...values];
+  let visited = 0;
+  while (stack.length > 0) {
+    if (++visited > budget) return true;
+    const v = stack.pop();
+    if (Array.isArray(v)) stack.push(...v);
+    else if (v !== null && typeof v === 'object') stack.push(...Object.values(v));
+  }
+  return false;
+}
+
+function isEmpty(doc: Document): boolean {
+  return doc.contents === null || (doc.contents as { value?: unknown }).value === null;
 }
 
 function offsetOf(doc: Document, path: FieldPath): number {

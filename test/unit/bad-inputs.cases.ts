@@ -24,6 +24,7 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['YAML syntax error', 'm.yaml', 'kind: Mesh\nname: [apps\n'],
   ['duplicate YAML key', 'm.yaml', 'kind: Mesh\nname: a\nname: b\n'],
   ['YAML alias to no anchor', 'm.yaml', 'kind: Mesh\nname: *apps\n'],
+  ['aliases expanding to a billion values', 'm.yaml', `a: &a [x, x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 9 }, (_, i) => `b${i}: &b${i} [${Array(10).fill(i ? `*b${i - 1}` : '*a').join(', ')}]`).join('\n')}\n`],
   ['null where a mapping belongs', 'm.yaml', 'kind: VirtualRouter\nmesh: apps\nname: r2\nspec: { listeners: [null] }\n'],
   ['tag key too long', 'm.yaml', `kind: VirtualService\nmesh: apps\nname: s\ntags: [{ key: ${'k'.repeat(129)}, value: v }]\n`],
   ['resource defined twice', 'm.yaml', 'kind: VirtualService\nmesh: apps\nname: a.apps.local\n'],
