@@ -1,7 +1,11 @@
 import { compileProxy, type ProxyConfig } from '../../src/compile';
 import { loadMesh } from '../../src/load/mesh-source';
 import type { MeshModel } from '../../src/model/mesh-model';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
+
+const QUICKSTART_TEXT = () => fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8');
 
 const DEFAULT_PORTS = { ingressPort: 15000, egressPort: 15001 };
 
@@ -157,6 +161,14 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     );
     const egress = compile(m, 'mesh/m/virtualNode/app').routes.find((r) => r.name === 'rds_egress_http_15001')!;
     expect(egress.virtual_hosts![0]!.routes!.map((r) => r.name)).toEqual(['first', 'api-v2', 'api', 'root']);
+  });
+
+  it('refuses, naming the resource, a proxy whose configuration needs a feature not compiled yet', () => {
+    const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace('match: { prefix: / }', 'match: { path: { exact: /color } }') });
+    const result = compileProxy(model(dir), 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
+    expect(result).toEqual({ ok: false, error: "cannot compile mesh/apps/virtualNode/front yet: Route/color/color-split: only a match on 'prefix' is compiled so far" });
+    // A node that does not call that service is unaffected.
+    expect(compileProxy(model(dir), 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
   });
 
   it('is deterministic: the same model compiles to the same output', () => {
