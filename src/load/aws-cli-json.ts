@@ -35,7 +35,7 @@ function describeWrapper(value: Record<string, unknown>): string | undefined {
   return keys.length === 1 && KINDS.some((k) => k.describeKey === keys[0]) && inner !== null && typeof inner === 'object' && 'meshName' in inner ? keys[0] : undefined;
 }
 
-export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft | undefined {
+export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft {
   const top = doc.value as Record<string, unknown>;
   const wrapper = describeWrapper(top);
   const base = wrapper ? [wrapper] : [];
@@ -44,24 +44,22 @@ export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): Re
   const allowed = [...COMMON_FIELDS, entry.name, ...(entry.parent ? [entry.parent] : []), ...(wrapper ? DESCRIBE_ONLY_FIELDS : [])];
 
   const label = `${entry.kind}/${typeof body[entry.name] === 'string' ? body[entry.name] : '?'}`;
-  let unknown = false;
+  let rejected = false;
   for (const key of Object.keys(body)) {
     if (allowed.includes(key)) continue;
-    unknown = true;
+    rejected = true;
     problems.push({ severity: 'error', location: doc.locate([...base, key]), resource: label, message: unknownFieldMessage(key, allowed), field: [...base, key].join('.') });
   }
 
   const rules: PathRule[] = [
     { from: ['name'], to: [...base, entry.name] },
     { from: ['mesh'], to: [...base, 'meshName'] },
-    { from: ['spec'], to: [...base, 'spec'] },
-    { from: ['tags'], to: [...base, 'tags'] },
-    { from: [], to: base },
+    { from: [], to: base }, // spec and tags keep their names
     ...(entry.parent ? [{ from: ['parent'], to: [...base, entry.parent] }] : []),
   ];
   return {
     kind: entry.kind,
-    rejected: unknown,
+    rejected,
     name: body[entry.name],
     mesh: body.meshName,
     parent: entry.parent ? body[entry.parent] : undefined,

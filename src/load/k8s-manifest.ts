@@ -142,17 +142,11 @@ class ManifestReader {
     ];
     if (o.kind === 'VirtualRouter') return this.readRouter(mesh, envelope);
 
-    const spec: Plain = {};
-    for (const [key, value] of Object.entries(o.spec)) {
-      if (K8S_ONLY_FIELDS.includes(key)) continue;
-      if (key === 'backendGroups' && o.kind === 'VirtualNode') {
-        if (Array.isArray(value) && value.length > 0) this.error(['spec', key], 'backendGroups are not supported; list the services under backends instead');
-        continue;
-      }
-      const apiKey = RENAMED[key] ?? key;
-      if (apiKey !== key) this.rules.push({ from: ['spec', apiKey], to: ['spec', key] });
-      spec[apiKey] = this.translate(value, ['spec', key], ['spec', apiKey]);
+    const { backendGroups, ...rest } = o.spec;
+    if (o.kind === 'VirtualNode' && Array.isArray(backendGroups) && backendGroups.length > 0) {
+      this.error(['spec', 'backendGroups'], 'backendGroups are not supported; list the services under backends instead');
     }
+    const spec = this.translate(withoutK8sFields(o.kind === 'VirtualNode' ? rest : o.spec), ['spec'], ['spec']);
     const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
     if (parent) envelope.push({ from: ['parent'], to: parent.at });
     const origin = new Origin(o.doc, [...envelope, ...this.rules]);
@@ -163,13 +157,10 @@ class ManifestReader {
   private readRouter(mesh: string | undefined, envelope: PathRule[]): ResourceDraft[] {
     const { o } = this;
     const routerName = awsNameOf(o);
-    const spec: Plain = {};
-    for (const [key, value] of Object.entries(o.spec)) {
-      if (!K8S_ONLY_FIELDS.includes(key) && key !== 'routes') spec[key] = this.translate(value, ['spec', key], ['spec', key]);
-    }
+    const { routes, ...rest } = o.spec;
+    const spec = this.translate(withoutK8sFields(rest), ['spec'], ['spec']);
     const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]) }];
 
-    const routes = o.spec.routes;
     if (routes === undefined) return drafts;
     if (!Array.isArray(routes)) {
       this.error(['spec', 'routes'], 'must be a list');
@@ -322,6 +313,10 @@ export function selects(selector: unknown, labels: Readonly<Record<string, strin
         return false;
     }
   });
+}
+
+function withoutK8sFields(spec: Plain): Plain {
+  return Object.fromEntries(Object.entries(spec).filter(([key]) => !K8S_ONLY_FIELDS.includes(key)));
 }
 
 function labelsOf(metadata: Plain): Record<string, string> {

@@ -128,11 +128,9 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): 
         if (draft) drafts.push(draft);
         break;
       }
-      case 'aws-cli': {
-        const draft = readAwsCliDocument(doc, problems);
-        if (draft) drafts.push(draft);
+      case 'aws-cli':
+        drafts.push(readAwsCliDocument(doc, problems));
         break;
-      }
       case 'k8s': {
         const object = k8sObjectOf(doc, problems);
         if (object) k8sObjects.push(object);

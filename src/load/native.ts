@@ -23,17 +23,17 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
   const parent = PARENT_FIELD[kind];
   const allowed = nativeFields(kind);
   const name = typeof top.name === 'string' ? top.name : '?';
-  let unknown = false;
+  let rejected = false;
   for (const key of Object.keys(top)) {
     if (allowed.includes(key)) continue;
-    unknown = true;
+    rejected = true;
     const why = key in { virtualRouter: 1, virtualGateway: 1 } ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}` : unknownFieldMessage(key, allowed);
     problems.push({ severity: 'error', location: doc.locate([key]), resource: `${kind}/${name}`, message: why, field: key });
   }
   if (kind === 'Mesh' && top.mesh !== undefined && top.mesh !== top.name) {
     problems.push({ severity: 'error', location: doc.locate(['mesh']), resource: `Mesh/${name}`, message: `a Mesh is its own mesh: 'mesh' must be its name '${name}' or left out`, field: 'mesh' });
-    unknown = true;
+    rejected = true;
   }
   const origin = new Origin(doc, parent ? [{ from: ['parent'], to: [parent] }] : []);
-  return { kind, rejected: unknown, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin };
+  return { kind, rejected, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin };
 }
