@@ -1,5 +1,3 @@
-import type { FieldPath } from './schema';
-
 export type { FieldPath } from './schema';
 export type { Duration, PortMapping, Protocol } from './shapes';
 export { PROTOCOLS } from './shapes';
@@ -20,6 +18,3 @@ export interface ResourceMeta {
   readonly name: string;
   readonly source: SourceLocation;
 }
-
-/** A path inside a resource, as the model sees it: `['spec', 'listeners', 0]`, `['name']`. */
-export type ResourcePath = FieldPath;
