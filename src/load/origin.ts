@@ -12,11 +12,7 @@ export class Origin {
     private readonly rules: readonly PathRule[] = [],
   ) {}
 
-  get file(): string {
-    return this.doc.file;
-  }
-
-  /** The path in the file for a path in the resource. */
+  /** The path in the file for a path in the resource (the longest matching rule's `from` wins). */
   documentPath(path: FieldPath): FieldPath {
     let best: PathRule | undefined;
     for (const rule of this.rules) {
@@ -32,11 +28,6 @@ export class Origin {
   /** The field as the user wrote it, for messages. */
   fieldName(path: FieldPath): string {
     return formatFieldPath(this.documentPath(path));
-  }
-
-  /** A new origin for the same document with more rules (longest `from` wins). */
-  with(rules: readonly PathRule[]): Origin {
-    return new Origin(this.doc, [...this.rules, ...rules]);
   }
 }
 

@@ -88,13 +88,21 @@ export const listenerTlsShape = object({
   ),
 });
 
-/** A listener's protocol-specific parts (connection pool, timeout) must be for that protocol. */
-export function checkProtocolParts(listener: { portMapping: PortMapping; connectionPool?: object; timeout?: object }, fail: Fail): void {
-  const { protocol } = listener.portMapping;
+/**
+ * Rules of a listener (a node's or a gateway's) across its parts: its connection pool and timeout
+ * are for its own protocol, and its health check probes its own port.
+ */
+export function checkListenerParts(
+  listener: { portMapping: PortMapping | { port: number; protocol: string }; connectionPool?: object; timeout?: object; healthCheck?: { port?: number } },
+  fail: Fail,
+): void {
+  const { port, protocol } = listener.portMapping;
   for (const part of ['connectionPool', 'timeout'] as const) {
     const kinds = Object.keys(listener[part] ?? {});
     if (kinds.length === 1 && kinds[0] !== protocol) fail([part, kinds[0]!], `this listener speaks ${protocol}, so its ${part} must be '${protocol}', not '${kinds[0]}'`);
   }
+  const hcPort = listener.healthCheck?.port;
+  if (hcPort !== undefined && hcPort !== port) fail(['healthCheck', 'port'], `must be the listener's own port ${port}, got ${hcPort}`);
 }
 
 // ---- client policy (backends and backend defaults) ----

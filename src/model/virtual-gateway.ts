@@ -1,6 +1,6 @@
 import type { ResourceMeta } from './common';
 import { list, object, oneOf, optional, required, union, type Infer } from './schema';
-import { atLeastOne, checkProtocolParts, clientPolicyShape, healthCheckShapeFor, listenerTlsShape, loggingShape, port } from './shapes';
+import { atLeastOne, checkListenerParts, clientPolicyShape, healthCheckShapeFor, listenerTlsShape, loggingShape, port } from './shapes';
 import { checkUniquePorts } from './virtual-node';
 
 /** A gateway terminates HTTP-family traffic only. */
@@ -19,13 +19,7 @@ export const virtualGatewayListenerShape = object(
     ),
     tls: optional(listenerTlsShape),
   },
-  {
-    check: (listener, fail) => {
-      checkProtocolParts(listener, fail);
-      const hcPort = listener.healthCheck?.port;
-      if (hcPort !== undefined && hcPort !== listener.portMapping.port) fail(['healthCheck', 'port'], `must be the listener's own port ${listener.portMapping.port}, got ${hcPort}`);
-    },
-  },
+  { check: (listener, fail) => checkListenerParts(listener, fail) },
 );
 
 export const virtualGatewaySpecShape = object(

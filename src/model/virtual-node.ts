@@ -1,7 +1,7 @@
 import type { ResourceMeta } from './common';
 import { list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
 import {
-  checkProtocolParts,
+  checkListenerParts,
   clientPolicyShape,
   connectionPoolShape,
   healthCheckShape,
@@ -27,7 +27,7 @@ export const virtualNodeListenerShape = object(
     timeout: optional(listenerTimeoutShape),
     tls: optional(listenerTlsShape),
   },
-  { check: (listener, fail) => checkListener(listener, fail) },
+  { check: (listener, fail) => checkListenerParts(listener, fail) },
 );
 export type VirtualNodeListener = Infer<typeof virtualNodeListenerShape>;
 
@@ -81,14 +81,6 @@ export type VirtualNodeSpec = Infer<typeof virtualNodeSpecShape>;
 export interface VirtualNode extends ResourceMeta {
   readonly kind: 'VirtualNode';
   readonly spec: VirtualNodeSpec;
-}
-
-function checkListener(listener: VirtualNodeListener, fail: Fail): void {
-  checkProtocolParts(listener, fail);
-  const hcPort = listener.healthCheck?.port;
-  if (hcPort !== undefined && hcPort !== listener.portMapping.port) {
-    fail(['healthCheck', 'port'], `must be the listener's own port ${listener.portMapping.port}, got ${hcPort}`);
-  }
 }
 
 /** Two listeners of one resource cannot share a port. */
