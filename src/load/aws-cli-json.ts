@@ -5,7 +5,7 @@
 import type { ResourceKind } from '../model/common';
 import { Origin, type PathRule } from './origin';
 import type { Problem } from './problems';
-import type { ResourceDraft } from './resource-draft';
+import { draftLabel, ResourceReporter, type ResourceDraft } from './resource-draft';
 import { unknownFieldMessage } from './schema-check';
 import type { ParsedDocument } from './yaml-documents';
 
@@ -43,20 +43,20 @@ export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): Re
   const entry = wrapper ? KINDS.find((k) => k.describeKey === wrapper)! : KINDS.find((k) => k.name in body)!;
   const allowed = [...COMMON_FIELDS, entry.name, ...(entry.parent ? [entry.parent] : []), ...(wrapper ? DESCRIBE_ONLY_FIELDS : [])];
 
-  const label = `${entry.kind}/${typeof body[entry.name] === 'string' ? body[entry.name] : '?'}`;
-  let rejected = false;
-  for (const key of Object.keys(body)) {
-    if (allowed.includes(key)) continue;
-    rejected = true;
-    problems.push({ severity: 'error', location: doc.locate([...base, key]), resource: label, message: unknownFieldMessage(key, allowed), field: [...base, key].join('.') });
-  }
-
   const rules: PathRule[] = [
     { from: ['name'], to: [...base, entry.name] },
     { from: ['mesh'], to: [...base, 'meshName'] },
     { from: [], to: base }, // spec and tags keep their names
     ...(entry.parent ? [{ from: ['parent'], to: [...base, entry.parent] }] : []),
   ];
+  const origin = new Origin(doc, rules);
+  const reporter = new ResourceReporter(origin, problems, draftLabel(entry.kind, entry.parent ? body[entry.parent] : undefined, body[entry.name]));
+  let rejected = false;
+  for (const key of Object.keys(body)) {
+    if (allowed.includes(key)) continue;
+    rejected = true;
+    reporter.error([key], unknownFieldMessage(key, allowed));
+  }
   return {
     kind: entry.kind,
     rejected,
@@ -65,6 +65,6 @@ export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): Re
     parent: entry.parent ? body[entry.parent] : undefined,
     spec: body.spec,
     tags: body.tags,
-    origin: new Origin(doc, rules),
+    origin,
   };
 }

@@ -10,7 +10,7 @@ import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from '
 import { readNativeDocument } from './native';
 import type { Origin } from './origin';
 import { isError, type Problem } from './problems';
-import { decodeDraft, type DefaultMesh, type ResourceDraft } from './resource-draft';
+import { decodeDraft, draftLabel, ResourceReporter, type DefaultMesh, type ResourceDraft } from './resource-draft';
 import { parseYamlDocuments, type ParsedDocument } from './yaml-documents';
 
 export interface LoadOptions {
@@ -94,24 +94,16 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
     } else {
       // Remembered so that references to it are not reported as "not defined" on top of its own errors.
       const mesh = draft.kind === 'Mesh' ? draft.name : typeof draft.mesh === 'string' ? draft.mesh : defaultMesh.name;
-      broken.add(`${String(mesh)}/${draft.kind}/${typeof draft.parent === 'string' ? `${draft.parent}/` : ''}${String(draft.name)}`);
+      broken.add(`${String(mesh)}/${draftLabel(draft.kind, draft.parent, draft.name)}`); // as resourceKey() would have it
     }
   }
 
-  const toProblem = (issue: ModelIssue): Problem => {
-    const origin = originOf.get(issue.resource)!;
-    return {
-      severity: issue.severity,
-      location: origin.locate(issue.path),
-      resource: resourceLabel(issue.resource),
-      message: issue.message,
-      ...(issue.path.length > 0 ? { field: origin.fieldName(issue.path) } : {}),
-    };
-  };
+  const report = (issue: ModelIssue) =>
+    new ResourceReporter(originOf.get(issue.resource)!, problems, resourceLabel(issue.resource)).report(issue.severity, issue.path, issue.message);
   const complete = broken.size === 0 && !problems.some(isError);
-  problems.push(...findDuplicates(resources).map(toProblem));
+  findDuplicates(resources).forEach(report);
   const model = new MeshModel(dedupe(resources));
-  problems.push(...validateReferences(model, broken, complete).map(toProblem));
+  validateReferences(model, broken, complete).forEach(report);
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };

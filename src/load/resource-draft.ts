@@ -4,7 +4,7 @@
 import type { ResourceKind, SourceLocation } from '../model/common';
 import { gatewayRouteSpecShape } from '../model/gateway-route';
 import { meshSpecShape } from '../model/mesh';
-import type { Resource } from '../model/mesh-model';
+import { labelOf, type Resource } from '../model/mesh-model';
 import { routeSpecShape } from '../model/route';
 import type { FieldPath, ObjectSchema } from '../model/schema';
 import { resourceName, tagsShape } from '../model/shapes';
@@ -48,18 +48,17 @@ export interface ResourceDraft {
 
 /** Reports findings about one resource at resource paths, mapped to the file. */
 export class ResourceReporter {
-  label: string | undefined;
-
   constructor(
     private readonly origin: Origin,
     private readonly problems: Problem[],
+    private readonly label: string,
   ) {}
 
   report(severity: Severity, path: FieldPath, message: string): void {
     this.problems.push({
       severity,
       location: this.origin.locate(path),
-      ...(this.label ? { resource: this.label } : {}),
+      resource: this.label,
       message,
       ...(path.length > 0 ? { field: this.origin.fieldName(path) } : {}),
     });
@@ -68,16 +67,20 @@ export class ResourceReporter {
   error = (path: FieldPath, message: string): void => this.report('error', path, message);
 }
 
+/** `Kind/name` (`Kind/parent/name` for routes) of a draft whose fields may not be strings yet. */
+export function draftLabel(kind: ResourceKind, parent: unknown, name: unknown): string {
+  const shown = (v: unknown) => (typeof v === 'string' ? v : '?');
+  return labelOf(kind, PARENT_FIELD[kind] ? shown(parent) : undefined, shown(name));
+}
+
 /**
  * Checks a draft and returns its resource, or undefined after recording every problem.
  * `defaultMesh` is used when the draft names no mesh.
  */
 export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[]): Resource | undefined {
   const before = problems.length;
-  const reporter = new ResourceReporter(draft.origin, problems);
+  const reporter = new ResourceReporter(draft.origin, problems, draftLabel(draft.kind, draft.parent, draft.name));
   const parentField = PARENT_FIELD[draft.kind];
-  const shown = (v: unknown) => (typeof v === 'string' ? v : '?');
-  reporter.label = parentField ? `${draft.kind}/${shown(draft.parent)}/${shown(draft.name)}` : `${draft.kind}/${shown(draft.name)}`;
   const name = checkName(draft.name, ['name'], reporter);
   const parent = parentField ? checkName(draft.parent, ['parent'], reporter) : undefined;
 

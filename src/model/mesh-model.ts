@@ -15,8 +15,12 @@ export function parentOf(r: Resource): string | undefined {
 
 /** `Kind/name` as used in error messages and logs (routes also name their router or gateway). */
 export function resourceLabel(r: Resource): string {
-  const parent = parentOf(r);
-  return parent === undefined ? `${r.kind}/${r.name}` : `${r.kind}/${parent}/${r.name}`;
+  return labelOf(r.kind, parentOf(r), r.name);
+}
+
+/** The label of a resource from its parts; `parent` is given for routes and gateway routes only. */
+export function labelOf(kind: string, parent: string | undefined, name: string): string {
+  return parent === undefined ? `${kind}/${name}` : `${kind}/${parent}/${name}`;
 }
 
 /** Identity of a resource within all meshes: two resources with one key are duplicates. */
