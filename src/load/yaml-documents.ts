@@ -45,15 +45,21 @@ interface PositionTree {
   locate(nth: number, path: FieldPath): SourceLocation;
 }
 
-/** The `yaml` syntax tree of a file, built on first use. */
+/** The `yaml` package's documents of a file (none for an empty file), and offsets turned into locations. */
+function syntaxTree(file: string, text: string): { docs: Document[]; at: (offset: number) => SourceLocation } {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // parseAllDocuments returns an EmptyStream (no documents, but errors) for an empty input.
+  return { docs: Array.isArray(docs) ? docs : [], at: (offset) => ({ file, ...lineCounter.linePos(offset) }) };
+}
+
+/** Positions in a file, from its syntax tree, built on first use. */
 function lazyTree(file: string, text: string): () => PositionTree {
   let tree: PositionTree | undefined;
   return () => {
     if (!tree) {
-      const lineCounter = new LineCounter();
-      const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-      const nonEmpty = Array.isArray(docs) ? docs.filter((d) => !isEmpty(d)) : [];
-      const at = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });
+      const { docs, at } = syntaxTree(file, text);
+      const nonEmpty = docs.filter((d) => !isEmpty(d));
       tree = { locate: (nth, path) => (nonEmpty[nth] ? at(offsetOf(nonEmpty[nth]!, path)) : { file, line: 1, col: 1 }) };
     }
     return tree;
@@ -62,12 +68,9 @@ function lazyTree(file: string, text: string): () => PositionTree {
 
 /** Syntax errors with the `yaml` package's positions and wording; js-yaml's own error if the two parsers disagree. */
 function parseWithPositions(file: string, text: string, fastError: Error): { documents: ParsedDocument[]; problems: Problem[] } {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const { docs, at } = syntaxTree(file, text);
   const problems: Problem[] = [];
-  const at = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });
-  // parseAllDocuments returns an EmptyStream (no documents, but errors) for an empty input.
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  for (const doc of docs) {
     for (const err of doc.errors) problems.push({ severity: 'error', location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
     if (doc.errors.length > 0 || isEmpty(doc)) continue;
     try {
