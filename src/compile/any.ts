@@ -7,16 +7,22 @@ import type { HttpConnectionManager } from '../generated/envoy/extensions/filter
 import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy';
 import type { PreviousHostsPredicate } from '../generated/envoy/extensions/retry/host/previous_hosts/v3/PreviousHostsPredicate';
 import type { HttpProtocolOptions } from '../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions';
+import type { TlsInspector } from '../generated/envoy/extensions/filters/listener/tls_inspector/v3/TlsInspector';
+import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext';
+import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext';
 
 /** Message name → generated type, for each extension config meshd packs (all listed in protos/). */
 interface TypedConfigs {
   'envoy.extensions.access_loggers.file.v3.FileAccessLog': FileAccessLog;
   'envoy.extensions.filters.http.router.v3.Router': Router;
   'envoy.extensions.filters.listener.original_dst.v3.OriginalDst': OriginalDst;
+  'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector': TlsInspector;
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager': HttpConnectionManager;
   'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy': TcpProxy;
   'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate': PreviousHostsPredicate;
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HttpProtocolOptions;
+  'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext': DownstreamTlsContext;
+  'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext': UpstreamTlsContext;
 }
 
 export function packAny<K extends keyof TypedConfigs>(typeName: K, message: TypedConfigs[K]): Any {

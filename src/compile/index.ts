@@ -19,7 +19,7 @@ export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySe
   try {
     return { ok: true, config: compileSidecar(model, node, settings) };
   } catch (err) {
-    if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId} yet: ${err.message}` };
+    if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
     throw err;
   }
 }

@@ -1,10 +1,22 @@
+// The sidecar's two listeners. Ingress: traffic redirected to the ingress port, one filter
+// chain per virtual-node listener port (found by original destination port). Egress: one
+// filter chain per backend port (transparent mode) and one for the egress port itself
+// (explicit mode); ALLOW_ALL adds a passthrough for everything else.
+import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Filter } from '../generated/envoy/config/listener/v3/Filter';
+import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
-import type { VirtualNode } from '../model/virtual-node';
+import type { ListenerFilter } from '../generated/envoy/config/listener/v3/ListenerFilter';
+import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy';
+import type { VirtualNode, VirtualNodeListener } from '../model/virtual-node';
 import { packAny } from './any';
+import { ROUTE_IDLE_TIMEOUT } from './defaults';
+import { fromMeshDuration } from './durations';
+import type { AddressFamilyPlan } from './ip-preference';
 import { egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from './names';
+import { downstreamTls } from './tls';
 
-function httpConnectionManager(statPrefix: string, routeConfigName: string): Filter {
+export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[]): Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
@@ -13,55 +25,96 @@ function httpConnectionManager(statPrefix: string, routeConfigName: string): Fil
       rds: { route_config_name: routeConfigName, config_source: { ads: {}, resource_api_version: 'V3' } },
       http_filters: [{ name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) }],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
+      ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };
 }
 
-function tcpProxy(statPrefix: string, cluster: string): Filter {
+export function tcpProxy(statPrefix: string, upstream: Pick<TcpProxy, 'cluster' | 'weighted_clusters'>, idle: TcpProxy['idle_timeout'], accessLog: AccessLog[]): Filter {
   return {
     name: 'envoy.filters.network.tcp_proxy',
-    typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', { stat_prefix: statPrefix, cluster }),
+    typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', {
+      stat_prefix: statPrefix,
+      ...upstream,
+      idle_timeout: idle ?? ROUTE_IDLE_TIMEOUT,
+      ...(accessLog.length ? { access_log: accessLog } : {}),
+    }),
   };
 }
 
-function socketAddress(port: number): Listener['address'] {
-  return { socket_address: { address: '0.0.0.0', port_value: port } };
+function address(port: number, addresses: AddressFamilyPlan): Listener['address'] {
+  const ipv6 = addresses.bindAddress === '::';
+  return { socket_address: { address: addresses.bindAddress, port_value: port, ...(ipv6 ? { ipv4_compat: true } : {}) } };
 }
 
-/**
- * Inbound traffic, redirected to the ingress port by iptables: the original destination port
- * picks the filter chain, which hands the request to the local app behind that port.
- */
-export function ingressListener(node: VirtualNode, ingressPort: number): Listener | undefined {
-  if ((node.spec.listeners ?? []).length === 0) return undefined;
+const originalDst: ListenerFilter = {
+  name: 'envoy.filters.listener.original_dst',
+  typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}),
+};
+const tlsInspector: ListenerFilter = {
+  name: 'envoy.filters.listener.tls_inspector',
+  typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {}),
+};
+
+/** The filter chains of one virtual-node listener: TLS per its mode (PERMISSIVE also takes plaintext). */
+function ingressChains(node: VirtualNode, listener: VirtualNodeListener, index: number, accessLog: AccessLog[]): FilterChain[] {
+  const { port, protocol } = listener.portMapping;
+  const filter =
+    protocol === 'tcp'
+      ? tcpProxy('ingress', { cluster: ingressClusterName(node.mesh, node.name, protocol, port) }, listener.timeout?.tcp?.idle ? fromMeshDuration(listener.timeout.tcp.idle) : undefined, accessLog)
+      : httpConnectionManager('ingress', ingressRouteConfigName(port), accessLog);
+  const chain = (suffix: string, extra: Partial<FilterChain> & { filter_chain_match?: FilterChain['filter_chain_match'] } = {}): FilterChain => ({
+    name: `ingress_${protocol}_${port}${suffix}`,
+    ...extra,
+    filter_chain_match: { destination_port: { value: port }, ...extra.filter_chain_match },
+    filters: [filter],
+  });
+  const tls = listener.tls;
+  if (!tls || tls.mode === 'DISABLED') return [chain('')];
+  const transport_socket = downstreamTls(tls, `VirtualNode/${node.name}: listeners[${index}].tls`);
+  if (tls.mode === 'STRICT') return [chain('', { transport_socket })];
+  return [chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }), chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } })];
+}
+
+/** Inbound traffic, redirected to the ingress port by iptables; undefined for a node without listeners. */
+export function ingressListener(node: VirtualNode, ingressPort: number, addresses: AddressFamilyPlan, accessLog: AccessLog[]): Listener | undefined {
+  const listeners = node.spec.listeners ?? [];
+  if (listeners.length === 0) return undefined;
+  const permissive = listeners.some((l) => l.tls?.mode === 'PERMISSIVE');
   return {
     name: ingressListenerName(ingressPort),
-    address: socketAddress(ingressPort),
+    address: address(ingressPort, addresses),
     traffic_direction: 'INBOUND',
-    listener_filters: [
-      { name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) },
-    ],
-    filter_chains: (node.spec.listeners ?? []).map(({ portMapping: { port, protocol } }) => ({
-      name: `ingress_${protocol}_${port}`,
-      filter_chain_match: { destination_port: { value: port } },
-      filters: [
-        protocol === 'tcp'
-          ? tcpProxy('ingress', ingressClusterName(node.mesh, node.name, protocol, port))
-          : httpConnectionManager('ingress', ingressRouteConfigName(port)),
-      ],
-    })),
+    listener_filters: permissive ? [originalDst, tlsInspector] : [originalDst],
+    filter_chains: listeners.flatMap((l, i) => ingressChains(node, l, i, accessLog)),
   };
 }
 
+/** One captured backend port: HTTP services by Host, or a TCP service's targets. */
+export type EgressPortChain = { readonly port: number; readonly http: true } | { readonly port: number; readonly http: false; readonly tcp: Filter };
+
 /**
- * Outbound traffic in explicit mode: the app sends plain HTTP to 127.0.0.1:<egress port>,
- * and the Host (or :authority) header picks the virtual service.
+ * Outbound traffic. Transparent mode: iptables sends the app's connections here and the
+ * original destination port picks the chain. Explicit mode: the app sends plain HTTP to
+ * 127.0.0.1:<egress port>, and the Host (or :authority) header picks the virtual service.
  */
-export function egressListener(egressPort: number): Listener {
+export function egressListener(egressPort: number, ports: readonly EgressPortChain[], passthrough: Filter | undefined, addresses: AddressFamilyPlan, accessLog: AccessLog[]): Listener {
+  const portChains: FilterChain[] = ports
+    .filter((p) => p.port !== egressPort)
+    .map((p) => ({
+      name: `egress_${p.http ? 'http' : 'tcp'}_${p.port}`,
+      filter_chain_match: { destination_port: { value: p.port } },
+      filters: [p.http ? httpConnectionManager('egress', egressRouteConfigName(p.port), accessLog) : p.tcp],
+    }));
   return {
     name: egressListenerName(egressPort),
-    address: socketAddress(egressPort),
+    address: address(egressPort, addresses),
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: `egress_http_${egressPort}`, filters: [httpConnectionManager('egress', egressRouteConfigName(egressPort))] }],
+    listener_filters: [originalDst],
+    filter_chains: [
+      ...portChains,
+      { name: `egress_http_${egressPort}`, filter_chain_match: { destination_port: { value: egressPort } }, filters: [httpConnectionManager('egress', egressRouteConfigName(egressPort), accessLog)] },
+    ],
+    ...(passthrough ? { default_filter_chain: { name: 'egress_allow_all', filters: [passthrough] } } : {}),
   };
 }

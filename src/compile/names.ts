@@ -11,3 +11,4 @@ export const ingressClusterName = (mesh: string, node: string, protocol: Protoco
   `cds_ingress_${mesh}_${node}_${protocol}_${port}`;
 export const egressClusterName = (mesh: string, node: string, protocol: Protocol, port: number): string =>
   `cds_egress_${mesh}_${node}_${protocol}_${port}`;
+export const allowAllClusterName = (mesh: string): string => `cds_egress_${mesh}_mesh-allow-all`;

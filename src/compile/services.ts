@@ -1,11 +1,17 @@
-// Resolves a virtual service to what Envoy needs: the port callers use and the ordered
-// routes with their weighted targets. Listeners, routes and clusters are all built from this.
+// Resolves a virtual service to what Envoy needs: the ports callers use and, per port, the
+// ordered routes with their weighted targets. Listeners, routes and clusters are built from this.
 import { compare, type MeshModel } from '../model/mesh-model';
-import { routeKindOf, type Route } from '../model/route';
+import { routeKindOf, type Route, type RouteKind, type RouteSpec } from '../model/route';
+import type { Protocol } from '../model/shapes';
 import type { VirtualNode } from '../model/virtual-node';
 import type { VirtualService } from '../model/virtual-service';
-import type { NodePort } from './clusters';
-import { UnsupportedFeature } from './unsupported';
+
+/** A listener port of a virtual node: what a weighted target or a provided service points at. */
+export interface NodePort {
+  readonly node: VirtualNode;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
 
 export interface WeightedNodePort {
   readonly target: NodePort;
@@ -15,15 +21,22 @@ export interface WeightedNodePort {
 export interface ResolvedRoute {
   /** The App Mesh route name, or the service name for a node-provided service. */
   readonly name: string;
-  readonly prefix: string;
+  /** The route spec; a node-provided service gets a catch-all one of its listener's kind. */
+  readonly spec: RouteSpec;
+  readonly kind: RouteKind;
   readonly targets: readonly WeightedNodePort[];
+}
+
+export interface ServicePort {
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly routes: readonly ResolvedRoute[];
 }
 
 export interface ResolvedService {
   readonly name: string;
-  /** The provider's listener port: callers may address the service as `name:port`. */
-  readonly port: number;
-  readonly routes: readonly ResolvedRoute[];
+  /** One per provider listener: callers may address the service as `name:port`. */
+  readonly ports: readonly ServicePort[];
 }
 
 /** The node's first listener, or the one on `port`. Validation guarantees it exists. */
@@ -32,21 +45,31 @@ function nodePort(node: VirtualNode, port?: number): NodePort {
   return { node, port: listener.portMapping.port, protocol: listener.portMapping.protocol };
 }
 
-/** App Mesh's route order: priority (unset last), then the longer prefix, then name. */
-export function orderRoutes(routes: readonly Route[]): Route[] {
-  const priority = (r: Route) => r.spec.priority ?? Number.MAX_SAFE_INTEGER;
-  return [...routes].sort((a, b) => priority(a) - priority(b) || prefixOf(b).length - prefixOf(a).length || compare(a.name, b.name));
+/** The path length App Mesh ordered equal-priority routes by (longer first). */
+function pathLength(spec: RouteSpec): number {
+  const http = spec.httpRoute ?? spec.http2Route;
+  if (http) return (http.match.prefix ?? http.match.path?.exact ?? '').length;
+  const grpc = spec.grpcRoute?.match;
+  if (grpc) return (grpc.serviceName ?? '').length + (grpc.methodName ?? '').length;
+  return 0;
 }
 
-/** The path prefix an HTTP route matches; other matches are not compiled yet. */
-function prefixOf(route: Route): string {
-  const http = route.spec.httpRoute ?? route.spec.http2Route;
-  if (!http) throw new UnsupportedFeature(`Route/${route.virtualRouter}/${route.name}: only httpRoute and http2Route are compiled so far`);
-  const { prefix, ...other } = http.match;
-  if (prefix === undefined || Object.keys(other).length > 0) {
-    throw new UnsupportedFeature(`Route/${route.virtualRouter}/${route.name}: only a match on 'prefix' is compiled so far`);
-  }
-  return prefix;
+/** App Mesh's route order: priority (unset last), then the longer path, then name. */
+export function orderRoutes(routes: readonly Route[]): Route[] {
+  const priority = (r: Route) => r.spec.priority ?? Number.MAX_SAFE_INTEGER;
+  return [...routes].sort((a, b) => priority(a) - priority(b) || pathLength(b.spec) - pathLength(a.spec) || compare(a.name, b.name));
+}
+
+/** The catch-all route a node-provided service gets for one listener. */
+function providedRoute(service: VirtualService, target: NodePort): ResolvedRoute {
+  const action = { weightedTargets: [{ virtualNode: target.node.name, weight: 1 }] };
+  const spec: RouteSpec =
+    target.protocol === 'tcp'
+      ? { tcpRoute: { action } }
+      : target.protocol === 'grpc'
+        ? { grpcRoute: { match: {}, action } }
+        : { [target.protocol === 'http2' ? 'http2Route' : 'httpRoute']: { match: { prefix: '/' }, action } };
+  return { name: service.name, spec, kind: routeKindOf(spec).kind, targets: [{ target, weight: 1 }] };
 }
 
 /** undefined for a service without a provider: nothing answers it, so callers get no route to it. */
@@ -54,20 +77,31 @@ export function resolveService(model: MeshModel, service: VirtualService): Resol
   const provider = service.spec.provider;
   if (!provider) return undefined;
   if (provider.virtualNode) {
-    const target = nodePort(model.virtualNode(service.mesh, provider.virtualNode.virtualNodeName)!);
-    return { name: service.name, port: target.port, routes: [{ name: service.name, prefix: '/', targets: [{ target, weight: 1 }] }] };
+    const node = model.virtualNode(service.mesh, provider.virtualNode.virtualNodeName)!;
+    const ports = (node.spec.listeners ?? []).map(({ portMapping }): ServicePort => {
+      const target = nodePort(node, portMapping.port);
+      return { port: target.port, protocol: target.protocol, routes: [providedRoute(service, target)] };
+    });
+    return { name: service.name, ports };
   }
   const router = model.virtualRouter(service.mesh, provider.virtualRouter!.virtualRouterName)!;
-  if (router.spec.listeners.length > 1) throw new UnsupportedFeature(`VirtualRouter/${router.name}: a router with several listeners is not compiled yet`);
-  const routes = orderRoutes(model.routesOf(service.mesh, router.name)).map(
-    (route): ResolvedRoute => ({
-      name: route.name,
-      prefix: prefixOf(route),
-      targets: routeKindOf(route.spec).action.weightedTargets.map((t) => ({
-        target: nodePort(model.virtualNode(service.mesh, t.virtualNode)!, t.port),
-        weight: t.weight,
-      })),
-    }),
-  );
-  return { name: service.name, port: router.spec.listeners[0]!.portMapping.port, routes };
+  const routes = orderRoutes(model.routesOf(service.mesh, router.name));
+  const single = router.spec.listeners.length === 1;
+  const ports = router.spec.listeners.map(({ portMapping: { port, protocol } }): ServicePort => ({
+    port,
+    protocol,
+    // With several listeners, validation made every route name its listener with match.port.
+    routes: routes
+      .filter((route) => single || routeKindOf(route.spec).match?.port === port)
+      .map((route): ResolvedRoute => {
+        const { kind, action } = routeKindOf(route.spec);
+        return {
+          name: route.name,
+          spec: route.spec,
+          kind,
+          targets: action.weightedTargets.map((t) => ({ target: nodePort(model.virtualNode(service.mesh, t.virtualNode)!, t.port), weight: t.weight })),
+        };
+      }),
+  }));
+  return { name: service.name, ports };
 }

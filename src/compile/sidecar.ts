@@ -1,48 +1,117 @@
 // compile(model, node, settings) → the Envoy resources of one sidecar. Pure: no I/O, no
 // clocks; the same input gives the same output, in the same order.
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
+import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
 import { compare, type MeshModel } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
-import { egressCluster, ingressCluster } from './clusters';
-import { egressListener, ingressListener } from './listeners';
-import { egressRouteConfigName, ingressClusterName, ingressRouteConfigName } from './names';
+import { accessLogs } from './access-log';
+import { allowAllCluster, egressCluster, egressClusterNameOf, ingressCluster, usesCloudMap } from './clusters';
+import { fromMeshDuration } from './durations';
+import { ipPreferenceOf } from './ip-preference';
+import { egressListener, ingressListener, tcpProxy, type EgressPortChain } from './listeners';
+import { allowAllClusterName, egressRouteConfigName, ingressClusterName, ingressRouteConfigName } from './names';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
-import { egressRouteConfig, ingressRouteConfig } from './routes';
+import { explicitRouteConfig, ingressRouteConfig, isHttpFamily, portRouteConfig, type ServiceOnPort } from './routes';
 import { resolveService, type ResolvedService } from './services';
+import { upstreamTls, type ClientTls } from './tls';
+
+interface Backend {
+  readonly service: ResolvedService;
+  readonly tls: ClientTls | undefined;
+  /** Where the client policy was written, for error messages. */
+  readonly tlsWhere: string;
+}
+
+/** The node's backends (each service once, by name) with the client policy that applies to each. */
+function resolveBackends(model: MeshModel, node: VirtualNode): Backend[] {
+  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
+  const backends: Backend[] = [];
+  (node.spec.backends ?? []).forEach((b, i) => {
+    const vs = b.virtualService!;
+    const service = resolveService(model, model.virtualService(node.mesh, vs.virtualServiceName)!);
+    if (!service) return;
+    const own = vs.clientPolicy?.tls;
+    const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
+    backends.push({ service, tls: own ?? defaults, tlsWhere });
+  });
+  return backends.sort((a, b) => compare(a.service.name, b.service.name));
+}
+
+/** The services on each backend port, ports ascending. */
+function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort[]> {
+  const byPort = new Map<number, ServiceOnPort[]>();
+  for (const { service } of backends) for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
+  return new Map([...byPort].sort(([a], [b]) => a - b));
+}
+
+/**
+ * A captured port is HTTP when any service on it speaks HTTP (services are told apart by Host).
+ * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name).
+ */
+function egressPortChain(port: number, services: readonly ServiceOnPort[]): EgressPortChain {
+  if (services.some((s) => isHttpFamily(s.port))) return { port, http: true };
+  const route = services[0]!.port.routes[0];
+  const targets = (route?.targets ?? []).filter((t) => t.weight > 0).map((t) => ({ name: egressClusterNameOf(t.target), weight: t.weight }));
+  const upstream = targets.length === 1 ? { cluster: targets[0]!.name } : { weighted_clusters: { clusters: targets } };
+  const idle = route?.spec.tcpRoute?.timeout?.idle;
+  return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, []) };
+}
 
 export function compileSidecar(model: MeshModel, node: VirtualNode, settings: ProxySettings): ProxyConfig {
-  const services: ResolvedService[] = uniqueSorted((node.spec.backends ?? []).map((b) => b.virtualService!.virtualServiceName))
-    .map((name) => resolveService(model, model.virtualService(node.mesh, name)!))
-    .filter((s): s is ResolvedService => s !== undefined);
+  const own = ipPreferenceOf(model, node);
+  const accessLog = accessLogs(node.spec.logging);
+  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
+  const backends = resolveBackends(model, node);
 
   const clusters = new Map<string, Cluster>();
-  for (const service of services) {
-    for (const route of service.routes) {
-      for (const { target } of route.targets) {
-        const cluster = egressCluster(target);
-        clusters.set(cluster.name!, cluster);
+  const endpoints = new Map<string, ClusterLoadAssignment>();
+  for (const { service, tls, tlsWhere } of backends) {
+    for (const { routes } of service.ports) {
+      for (const { targets } of routes) {
+        for (const { target } of targets) {
+          const name = egressClusterNameOf(target);
+          if (clusters.has(name)) continue;
+          clusters.set(name, egressCluster(target, { addresses: ipPreferenceOf(model, target.node), tls: upstreamTls(tls, target.port, tlsWhere) }));
+          // Cloud Map endpoints arrive with the registry (issue 7); until then the assignment is empty.
+          if (usesCloudMap(target)) endpoints.set(name, { cluster_name: name, endpoints: [] });
+        }
       }
     }
   }
-  const routes: RouteConfiguration[] = [egressRouteConfig(egressRouteConfigName(settings.egressPort), services)];
-  for (const { portMapping: { port, protocol } } of node.spec.listeners ?? []) {
-    const cluster = ingressCluster(node, port, protocol);
-    clusters.set(cluster.name!, cluster);
-    if (protocol !== 'tcp') routes.push(ingressRouteConfig(ingressRouteConfigName(port), ingressClusterName(node.mesh, node.name, protocol, port)));
+
+  const byPort = servicesByPort(backends);
+  const routes: RouteConfiguration[] = [explicitRouteConfig(egressRouteConfigName(settings.egressPort), backends.map((b) => b.service))];
+  for (const [port, services] of byPort) {
+    if (port === settings.egressPort) continue;
+    const http = services.filter((s) => isHttpFamily(s.port));
+    if (http.length > 0) routes.push(portRouteConfig(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined));
   }
 
-  const ingress = ingressListener(node, settings.ingressPort);
+  for (const listener of node.spec.listeners ?? []) {
+    const { port, protocol } = listener.portMapping;
+    const cluster = ingressCluster(node.mesh, node.name, listener, own);
+    clusters.set(cluster.name!, cluster);
+    if (protocol !== 'tcp') {
+      const timeout = listener.timeout?.[protocol as 'http' | 'http2' | 'grpc'];
+      routes.push(ingressRouteConfig(ingressRouteConfigName(port), ingressClusterName(node.mesh, node.name, protocol, port), timeout));
+    }
+  }
+
+  let passthrough;
+  if (allowAll) {
+    const cluster = allowAllCluster(node.mesh);
+    clusters.set(cluster.name!, cluster);
+    passthrough = tcpProxy('egress_allow_all', { cluster: cluster.name! }, undefined, accessLog);
+  }
+  const portChains = [...byPort].map(([port, services]) => egressPortChain(port, services));
+  const ingress = ingressListener(node, settings.ingressPort, own, accessLog);
   return {
-    listeners: [egressListener(settings.egressPort), ...(ingress ? [ingress] : [])].sort(byName),
+    listeners: [egressListener(settings.egressPort, portChains, passthrough, own, accessLog), ...(ingress ? [ingress] : [])].sort(byName),
     routes: routes.sort(byName),
     clusters: [...clusters.values()].sort(byName),
-    endpoints: [],
+    endpoints: [...endpoints.values()].sort((a, b) => compare(a.cluster_name ?? '', b.cluster_name ?? '')),
   };
-}
-
-function uniqueSorted(names: string[]): string[] {
-  return [...new Set(names)].sort(compare);
 }
 
 function byName(a: { name?: string }, b: { name?: string }): number {

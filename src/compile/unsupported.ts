@@ -1,2 +1,2 @@
-/** A model feature this compiler does not turn into Envoy configuration yet (see the README's table). */
+/** A model feature meshd cannot turn into Envoy configuration (see the README's table): the node is not compiled. */
 export class UnsupportedFeature extends Error {}

@@ -1,8 +1,10 @@
 // `meshd render --static`: a complete Envoy bootstrap with a proxy's resources inlined
-// (route configurations placed into their listeners), so `envoy --mode validate -c` can
+// (route configurations placed into their listeners, EDS endpoints into their clusters), so `envoy --mode validate -c` can
 // check exactly what meshd would serve, without meshd running.
 import { packAny } from '../compile/any';
 import type { ProxyConfig } from '../compile/proxy-config';
+import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
+import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { Bootstrap } from '../generated/envoy/config/bootstrap/v3/Bootstrap';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
@@ -28,14 +30,22 @@ function inlineRoutes(listener: Listener, routes: ReadonlyMap<string, RouteConfi
   };
 }
 
+/** EDS clusters need meshd; inlined, they become STATIC with the endpoints meshd would send. */
+function inlineEndpoints(cluster: Cluster, endpoints: ReadonlyMap<string, ClusterLoadAssignment>): Cluster {
+  if (cluster.type !== 'EDS') return cluster;
+  const { eds_cluster_config: _eds, ...rest } = cluster;
+  return { ...rest, type: 'STATIC', load_assignment: endpoints.get(cluster.name ?? '') ?? { cluster_name: cluster.name ?? '' } };
+}
+
 export function staticBootstrap(nodeId: string, config: ProxyConfig, adminPort = 9901): Record<string, unknown> {
   const routes = new Map(config.routes.map((r) => [r.name ?? '', r]));
+  const endpoints = new Map(config.endpoints.map((e) => [e.cluster_name ?? '', e]));
   const bootstrap: Bootstrap = {
     node: { id: nodeId, cluster: nodeId },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
     static_resources: {
       listeners: config.listeners.map((l) => inlineRoutes(l, routes)),
-      clusters: config.clusters,
+      clusters: config.clusters.map((c) => inlineEndpoints(c, endpoints)),
     },
   };
   return decodeResource(BOOTSTRAP_TYPE, encodeResource(BOOTSTRAP_TYPE, bootstrap));

@@ -21,10 +21,11 @@ function compile(m: MeshModel, nodeId: string, settings = DEFAULT_PORTS): ProxyC
   return result.config;
 }
 
-/** The typed_config of a listener's first filter chain's first filter (an HCM in these tests). */
-function firstFilterConfig(config: ProxyConfig, listener: string): Record<string, unknown> {
+/** The typed_config of the first filter of a listener's chain for a destination port (an HCM in these tests). */
+function chainFilterConfig(config: ProxyConfig, listener: string, port: number): Record<string, unknown> {
   const l = config.listeners.find((x) => x.name === listener)!;
-  return l.filter_chains![0]!.filters![0]!.typed_config as Record<string, unknown>;
+  const chain = l.filter_chains!.find((c) => c.filter_chain_match?.destination_port?.value === port)!;
+  return chain.filters![0]!.typed_config as Record<string, unknown>;
 }
 
 describe('compiling a sidecar', () => {
@@ -33,7 +34,7 @@ describe('compiling a sidecar', () => {
   it("uses App Mesh's resource names", () => {
     const config = compile(quickstart, 'mesh/apps/virtualNode/front');
     expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']);
-    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_ingress_http_9080']);
+    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_egress_http_8080', 'rds_ingress_http_9080']);
     expect(config.clusters.map((c) => c.name)).toEqual([
       'cds_egress_apps_color-blue_http_9081',
       'cds_egress_apps_color-green_http_9082',
@@ -54,9 +55,10 @@ describe('compiling a sidecar', () => {
     expect(vhost.routes![0]!.route!.retry_policy!.num_retries).toEqual({ value: 2 });
   });
 
-  it('sends egress through RDS and ingress through original_dst filter chains per listener port', () => {
+  it('sends egress through RDS per captured port (transparent) and for the egress port itself (explicit), ingress through original_dst chains per listener port', () => {
     const config = compile(quickstart, 'mesh/apps/virtualNode/front');
-    expect(firstFilterConfig(config, 'lds_egress_0.0.0.0_15001')).toMatchObject({ rds: { route_config_name: 'rds_egress_http_15001' } });
+    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 15001)).toMatchObject({ rds: { route_config_name: 'rds_egress_http_15001' } });
+    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 8080)).toMatchObject({ rds: { route_config_name: 'rds_egress_http_8080' } });
     const ingress = config.listeners.find((l) => l.name === 'lds_ingress_0.0.0.0_15000')!;
     expect(ingress.listener_filters!.map((f) => f.name)).toEqual(['envoy.filters.listener.original_dst']);
     expect(ingress.filter_chains!.map((c) => c.filter_chain_match!.destination_port)).toEqual([{ value: 9080 }]);
@@ -163,11 +165,15 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     expect(egress.virtual_hosts![0]!.routes!.map((r) => r.name)).toEqual(['first', 'api-v2', 'api', 'root']);
   });
 
-  it('refuses, naming the resource, a proxy whose configuration needs a feature not compiled yet', () => {
-    const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace('match: { prefix: / }', 'match: { path: { exact: /color } }') });
+  it('refuses, naming the resource and field, a proxy whose configuration needs what only AWS had', () => {
+    const acm = `backendDefaults: { clientPolicy: { tls: { validation: { trust: { acm: { certificateAuthorityArns: ['arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/x'] } } } } } }`;
+    const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace(/(name: front\nspec:\n)/, `$1  ${acm}\n`) });
     const result = compileProxy(model(dir), 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
-    expect(result).toEqual({ ok: false, error: "cannot compile mesh/apps/virtualNode/front yet: Route/color/color-split: only a match on 'prefix' is compiled so far" });
-    // A node that does not call that service is unaffected.
+    expect(result).toEqual({
+      ok: false,
+      error: 'cannot compile mesh/apps/virtualNode/front: VirtualNode/front: backendDefaults.clientPolicy.tls.validation.trust.acm: ACM certificates exist only inside AWS; use file certificates',
+    });
+    // A node that does not have that policy is unaffected.
     expect(compileProxy(model(dir), 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
   });
 

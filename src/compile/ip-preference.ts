@@ -1,0 +1,36 @@
+// App Mesh's IP preference (mesh default, overridden by a node's service discovery) and what
+// it means for Envoy (APP-MESH-FACTS.md, "IP preference").
+import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
+import type { MeshModel } from '../model/mesh-model';
+import type { IP_PREFERENCES } from '../model/shapes';
+import type { VirtualNode } from '../model/virtual-node';
+
+export type IpPreference = (typeof IP_PREFERENCES)[number];
+
+export interface AddressFamilyPlan {
+  readonly dnsLookupFamily: NonNullable<Cluster['dns_lookup_family']>;
+  /** Listeners bind here; `::` also accepts IPv4 (ipv4_compat). */
+  readonly bindAddress: '0.0.0.0' | '::';
+  /** Where the local app is reached. */
+  readonly localAppAddress: '127.0.0.1' | '::1';
+}
+
+const PLANS: Record<IpPreference | 'none', AddressFamilyPlan> = {
+  none: { dnsLookupFamily: 'AUTO', bindAddress: '0.0.0.0', localAppAddress: '127.0.0.1' },
+  IPv6_PREFERRED: { dnsLookupFamily: 'AUTO', bindAddress: '::', localAppAddress: '::1' },
+  IPv4_PREFERRED: { dnsLookupFamily: 'V4_PREFERRED', bindAddress: '::', localAppAddress: '127.0.0.1' },
+  IPv4_ONLY: { dnsLookupFamily: 'V4_ONLY', bindAddress: '::', localAppAddress: '127.0.0.1' },
+  IPv6_ONLY: { dnsLookupFamily: 'V6_ONLY', bindAddress: '::', localAppAddress: '::1' },
+};
+
+/** The node's own preference if its service discovery sets one, else the mesh's, else none. */
+export function ipPreferenceOf(model: MeshModel, node: VirtualNode): AddressFamilyPlan {
+  const sd = node.spec.serviceDiscovery;
+  const own = sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference;
+  return PLANS[own ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference ?? 'none'];
+}
+
+/** A gateway cannot override the mesh's preference. */
+export function meshIpPreference(model: MeshModel, mesh: string): AddressFamilyPlan {
+  return PLANS[model.mesh(mesh)?.spec.serviceDiscovery?.ipPreference ?? 'none'];
+}

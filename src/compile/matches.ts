@@ -1,0 +1,61 @@
+// App Mesh route matches → Envoy RouteMatch. Shared by routes (and later gateway routes).
+import type { HeaderMatcher } from '../generated/envoy/config/route/v3/HeaderMatcher';
+import type { QueryParameterMatcher } from '../generated/envoy/config/route/v3/QueryParameterMatcher';
+import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
+import type { GrpcRoute, HttpRouteMatch } from '../model/route';
+import type { Infer } from '../model/schema';
+import type { headerShape, queryParameterShape } from '../model/shapes';
+
+type HeaderSpec = Infer<typeof headerShape>;
+type QueryParameterSpec = Infer<typeof queryParameterShape>;
+
+/** One header condition; without `match` the header only has to be present (or absent, inverted). */
+export function headerMatcher({ name, invert, match }: HeaderSpec): HeaderMatcher {
+  const inverted = invert ? { invert_match: true } : {};
+  if (!match) return { name, present_match: true, ...inverted };
+  if (match.range) return { name, range_match: { start: String(match.range.start), end: String(match.range.end) }, ...inverted };
+  const string =
+    match.exact !== undefined
+      ? { exact: match.exact }
+      : match.prefix !== undefined
+        ? { prefix: match.prefix }
+        : match.suffix !== undefined
+          ? { suffix: match.suffix }
+          : { safe_regex: { regex: match.regex! } };
+  return { name, string_match: string, ...inverted };
+}
+
+function queryParameterMatcher({ name, match }: QueryParameterSpec): QueryParameterMatcher {
+  return match ? { name, string_match: { exact: match.exact } } : { name, present_match: true };
+}
+
+function pathSpecifier(match: { prefix?: string; path?: { exact?: string; regex?: string } }): RouteMatch {
+  if (match.path?.exact !== undefined) return { path: match.path.exact };
+  if (match.path?.regex !== undefined) return { safe_regex: { regex: match.path.regex } };
+  return { prefix: match.prefix ?? '/' };
+}
+
+/** An httpRoute/http2Route match. Its `port` picks the listener, so it is not part of the Envoy match. */
+export function httpRouteMatch(match: HttpRouteMatch): RouteMatch {
+  const headers = [
+    ...(match.method ? [{ name: ':method', string_match: { exact: match.method } }] : []),
+    ...(match.scheme ? [{ name: ':scheme', string_match: { exact: match.scheme } }] : []),
+    ...(match.headers ?? []).map(headerMatcher),
+  ];
+  return {
+    ...pathSpecifier(match),
+    ...(headers.length ? { headers } : {}),
+    ...(match.queryParameters ? { query_parameters: match.queryParameters.map(queryParameterMatcher) } : {}),
+  };
+}
+
+/** A grpcRoute match: gRPC requests are POSTs to /<service>/<method>; metadata are headers. */
+export function grpcRouteMatch(match: GrpcRoute['match']): RouteMatch {
+  const path =
+    match.serviceName === undefined ? { prefix: '/' } : match.methodName === undefined ? { prefix: `/${match.serviceName}/` } : { path: `/${match.serviceName}/${match.methodName}` };
+  return {
+    ...path,
+    grpc: {},
+    ...(match.metadata ? { headers: match.metadata.map(headerMatcher) } : {}),
+  };
+}
