@@ -1,7 +1,6 @@
-import { stringify } from 'yaml';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
-import { renderProxyConfig } from '../control/render';
+import { renderProxyConfig, toEnvoyYaml } from '../control/render';
 import { staticBootstrap } from '../control/static-bootstrap';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
@@ -43,6 +42,6 @@ export function runRender(args: ParsedArgs): number {
     return 1;
   }
   const out = args.flags.static ? staticBootstrap(nodeId, result.config) : renderProxyConfig(result.config);
-  process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out, { aliasDuplicateObjects: false }));
+  process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : toEnvoyYaml(out));
   return 0;
 }

@@ -1,5 +1,6 @@
 // The resources a proxy is served, in readable form: each one encoded exactly as it goes on
 // the wire and decoded back, so what is shown is what Envoy gets.
+import { stringify } from 'yaml';
 import type { ProxyConfig } from '../compile/proxy-config';
 import { decodeResource, encodeResource } from '../xds/protos';
 import { TypeUrl } from '../xds/type-urls';
@@ -18,4 +19,12 @@ export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]
     out[SECTION[typeUrl]] = list.map(({ resource }) => decodeResource(typeUrl, encodeResource(typeUrl, resource)));
   }
   return out;
+}
+
+/**
+ * YAML for Envoy, whose parser follows YAML 1.1: strings such as `yes`, `on` or `off` are
+ * quoted so that they stay strings instead of becoming booleans.
+ */
+export function toEnvoyYaml(value: unknown): string {
+  return stringify(value, { version: '1.1', aliasDuplicateObjects: false });
 }

@@ -1,6 +1,7 @@
 // Finds the real Envoy the tests run against, and decides what happens when there is none:
 // with MESHD_REQUIRE_ENVOY=1 (CI) the suite fails loudly; otherwise it is skipped, visibly.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tmpFile } from './processes';
 
@@ -36,15 +37,21 @@ export function describeWithEnvoy(name: string, body: (envoyBin: string) => void
   describe.skip(name, () => it('needs a real Envoy', () => undefined));
 }
 
-/** Runs `envoy --mode validate` on a config; returns Envoy's output when it rejects it. */
+/**
+ * Runs `envoy --mode validate` on a config; returns Envoy's output when it rejects it. Envoy's
+ * stdout is a file, as under a container runtime, so access logs to /dev/stdout open.
+ */
 export function envoyValidate(envoyBin: string, configYaml: string): { ok: boolean; output: string } {
   const file = tmpFile('envoy-config.yaml', configYaml);
+  const stdoutFile = `${file}.stdout`;
+  const stdout = fs.openSync(stdoutFile, 'w');
   try {
-    const output = execFileSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'error'], { encoding: 'utf8', stdio: 'pipe' });
-    return { ok: true, output };
+    execFileSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'error'], { encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'] });
+    return { ok: true, output: fs.readFileSync(stdoutFile, 'utf8') };
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    return { ok: false, output: `${fs.readFileSync(stdoutFile, 'utf8')}${(err as { stderr?: string }).stderr ?? ''}` };
+  } finally {
+    fs.closeSync(stdout);
   }
 }
 
