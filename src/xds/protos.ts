@@ -20,7 +20,38 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, d
 
 let root: protobuf.Root | undefined;
 
+type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+type ValueObject = { nullValue?: unknown; numberValue?: number; stringValue?: string; boolValue?: boolean; structValue?: JsonValue; listValue?: { values?: ValueObject[] } };
+
+/** A decoded google.protobuf.Value as its JSON value (nested Structs are already JSON here). */
+function valueToJson(v: ValueObject): JsonValue {
+  if (v.structValue !== undefined) return v.structValue;
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(valueToJson);
+  return v.stringValue ?? v.numberValue ?? v.boolValue ?? null;
+}
+
+/**
+ * In JSON form (`decodeResource`), a google.protobuf.Struct is shown as the plain object it
+ * stands for, as Envoy's own YAML/JSON reads it (`json_format: {code: "%RESPONSE_CODE%"}`),
+ * not as protobufjs's `{fields: {code: {stringValue}}}`. Encoding is unchanged.
+ */
+function installStructJsonMapping(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { wrappers } = require('protobufjs') as typeof protobuf;
+  wrappers['.google.protobuf.Struct'] = {
+    fromObject(this: protobuf.Type, object: Record<string, unknown>) {
+      return this.fromObject(object);
+    },
+    toObject(this: protobuf.Type, message: protobuf.Message, options?: protobuf.IConversionOptions) {
+      const plain = this.toObject(message, options) as { fields?: Record<string, ValueObject> };
+      if (!options?.json) return plain;
+      return Object.fromEntries(Object.entries(plain.fields ?? {}).map(([k, v]) => [k, valueToJson(v)]));
+    },
+  } as protobuf.IWrapper;
+}
+
 function envoyRoot(): protobuf.Root {
+  if (!root) installStructJsonMapping();
   root ??= loadProtosWithOptionsSync(protoFiles, { includeDirs, keepCase: true });
   return root;
 }
