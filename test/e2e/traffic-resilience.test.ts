@@ -42,6 +42,11 @@ function meshYaml(u: Record<Name, HttpUpstream>): string {
       2,
       `    match: { prefix: /per-try }\n    retryPolicy: { maxRetries: 1, perRetryTimeout: { value: 1000, unit: ms }, httpRetryEvents: [gateway-error] }\n${target('pertry')}`,
     ),
+    route(
+      'per-try-stream-error',
+      0,
+      `    match: { prefix: /stalled-retry }\n    retryPolicy: { maxRetries: 1, perRetryTimeout: { value: 1000, unit: ms }, httpRetryEvents: [stream-error] }\n${target('pertry')}`,
+    ),
     route('slow', 3, `    match: { prefix: /slow }\n    timeout: { perRequest: { value: 1, unit: s } }\n${target('slow')}`),
     route('outlier', 4, `    match: { prefix: /outlier }\n${target('flaky')}`),
     route('hc', 5, `    match: { prefix: /hc }\n    action: { weightedTargets: [{ virtualNode: hc-good, weight: 50 }, { virtualNode: hc-bad, weight: 50 }] }\n`),
@@ -118,9 +123,15 @@ describeWithEnvoy('traffic resilience: retries, timeouts, outlier detection, hea
       expect(r.status).toBe(504);
       expect(r.body).toBe('upstream request timeout');
       expect(await sidecar.stat(`cluster.${cluster('pertry')}.upstream_rq_per_try_timeout`)).toBeGreaterThan(before);
-      // Whether the timed-out attempt is retried is not asserted: App Mesh mapped the HTTP retry
-      // events to retriable_status_codes (aws-app-mesh-roadmap#284), and Envoy retries a per-try
-      // timeout only under retry_on 5xx or gateway-error, so App Mesh did not retry it either.
+      // App Mesh mapped gateway-error to retriable status codes, and Envoy does not retry a
+      // per-try timeout for a status-code condition: the one attempt is all there is.
+      expect(u.pertry.requests).toHaveLength(1);
+    });
+
+    it('retries an attempt cut by the per-try timeout when the policy lists stream-error (Envoy reset)', async () => {
+      u.pertry.stallNext(1, 8000);
+      expect(answeredBy(await get('/stalled-retry'))).toBe('pertry');
+      expect(u.pertry.requests).toHaveLength(2);
     });
   });
 
