@@ -1,5 +1,6 @@
 // compile(model, node, settings) → the Envoy resources of one sidecar. Pure: no I/O, no
 // clocks; the same input gives the same output, in the same order.
+import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
@@ -49,13 +50,13 @@ function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort
  * A captured port is HTTP when any service on it speaks HTTP (services are told apart by Host).
  * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name).
  */
-function egressPortChain(port: number, services: readonly ServiceOnPort[]): EgressPortChain {
+function egressPortChain(port: number, services: readonly ServiceOnPort[], accessLog: AccessLog[]): EgressPortChain {
   if (services.some((s) => isHttpFamily(s.port))) return { port, http: true };
   const route = services[0]!.port.routes[0];
   const targets = (route?.targets ?? []).filter((t) => t.weight > 0).map((t) => ({ name: egressClusterNameOf(t.target), weight: t.weight }));
   const upstream = targets.length === 1 ? { cluster: targets[0]!.name } : { weighted_clusters: { clusters: targets } };
   const idle = route?.spec.tcpRoute?.timeout?.idle;
-  return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, []) };
+  return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, accessLog) };
 }
 
 export function compileSidecar(model: MeshModel, node: VirtualNode, settings: ProxySettings): ProxyConfig {
@@ -104,7 +105,7 @@ export function compileSidecar(model: MeshModel, node: VirtualNode, settings: Pr
     clusters.set(cluster.name!, cluster);
     passthrough = tcpProxy('egress_allow_all', { cluster: cluster.name! }, undefined, accessLog);
   }
-  const portChains = [...byPort].map(([port, services]) => egressPortChain(port, services));
+  const portChains = [...byPort].map(([port, services]) => egressPortChain(port, services, accessLog));
   const ingress = ingressListener(node, settings.ingressPort, own, accessLog);
   return {
     listeners: [egressListener(settings.egressPort, portChains, passthrough, own, accessLog), ...(ingress ? [ingress] : [])].sort(byName),
