@@ -16,7 +16,7 @@ import type { AddressFamilyPlan } from './ip-preference';
 import { egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from './names';
 import { downstreamTls } from './tls';
 
-export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[]): Filter {
+function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[]): Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
@@ -63,7 +63,7 @@ function ingressChains(node: VirtualNode, listener: VirtualNodeListener, index: 
     protocol === 'tcp'
       ? tcpProxy('ingress', { cluster: ingressClusterName(node.mesh, node.name, protocol, port) }, listener.timeout?.tcp?.idle ? fromMeshDuration(listener.timeout.tcp.idle) : undefined, accessLog)
       : httpConnectionManager('ingress', ingressRouteConfigName(port), accessLog);
-  const chain = (suffix: string, extra: Partial<FilterChain> & { filter_chain_match?: FilterChain['filter_chain_match'] } = {}): FilterChain => ({
+  const chain = (suffix: string, extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {}): FilterChain => ({
     name: `ingress_${protocol}_${port}${suffix}`,
     ...extra,
     filter_chain_match: { destination_port: { value: port }, ...extra.filter_chain_match },
