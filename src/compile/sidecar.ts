@@ -48,14 +48,16 @@ function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort
 
 /**
  * A captured port is HTTP when any service on it speaks HTTP (services are told apart by Host).
- * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name).
+ * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name); a
+ * service with no route yet (or only zero weights) leaves the port uncaptured: closed.
  */
-function egressPortChain(port: number, services: readonly ServiceOnPort[], accessLog: AccessLog[]): EgressPortChain {
+function egressPortChain(port: number, services: readonly ServiceOnPort[], accessLog: AccessLog[]): EgressPortChain | undefined {
   if (services.some((s) => isHttpFamily(s.port))) return { port, http: true };
   const route = services[0]!.port.routes[0];
   const targets = (route?.targets ?? []).filter((t) => t.weight > 0).map((t) => ({ name: egressClusterNameOf(t.target), weight: t.weight }));
+  if (targets.length === 0) return undefined;
   const upstream = targets.length === 1 ? { cluster: targets[0]!.name } : { weighted_clusters: { clusters: targets } };
-  const idle = route?.spec.tcpRoute?.timeout?.idle;
+  const idle = route!.spec.tcpRoute?.timeout?.idle;
   return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, accessLog) };
 }
 
@@ -105,7 +107,7 @@ export function compileSidecar(model: MeshModel, node: VirtualNode, settings: Pr
     clusters.set(cluster.name!, cluster);
     passthrough = tcpProxy('egress_allow_all', { cluster: cluster.name! }, undefined, accessLog);
   }
-  const portChains = [...byPort].map(([port, services]) => egressPortChain(port, services, accessLog));
+  const portChains = [...byPort].flatMap(([port, services]) => egressPortChain(port, services, accessLog) ?? []);
   const ingress = ingressListener(node, settings.ingressPort, own, accessLog);
   return {
     listeners: [egressListener(settings.egressPort, portChains, passthrough, own, accessLog), ...(ingress ? [ingress] : [])].sort(byName),

@@ -177,6 +177,34 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     expect(compileProxy(model(dir), 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
   });
 
+  it('leaves a TCP backend port uncaptured while its router has no route yet (an empty tcp_proxy would be refused by Envoy)', () => {
+    const m = model(
+      meshFolder({
+        'm.yaml': `kind: Mesh
+name: m
+---
+kind: VirtualNode
+mesh: m
+name: caller
+spec:
+  backends: [{ virtualService: { virtualServiceName: db.local } }]
+---
+kind: VirtualRouter
+mesh: m
+name: db
+spec: { listeners: [{ portMapping: { port: 5432, protocol: tcp } }] }
+---
+kind: VirtualService
+mesh: m
+name: db.local
+spec: { provider: { virtualRouter: { virtualRouterName: db } } }
+`,
+      }),
+    );
+    const egress = compile(m, 'mesh/m/virtualNode/caller').listeners.find((l) => l.name === 'lds_egress_0.0.0.0_15001')!;
+    expect(egress.filter_chains!.map((c) => c.name)).toEqual(['egress_http_15001']);
+  });
+
   it('is deterministic: the same model compiles to the same output', () => {
     expect(JSON.stringify(compile(model(QUICKSTART_MESH), 'mesh/apps/virtualNode/front'))).toBe(
       JSON.stringify(compile(quickstart, 'mesh/apps/virtualNode/front')),
