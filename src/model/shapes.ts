@@ -151,6 +151,27 @@ export const HTTP_METHODS = ['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PAT
 
 export const prefixShape = string({ pattern: { regex: /^\//, message: "must start with '/'" } });
 
+/**
+ * Why Envoy would refuse a regex, if it would. Envoy compiles route regexes with RE2, which
+ * has no lookaround and no backreferences; an invalid one would have Envoy reject the whole
+ * route configuration, so it is caught here. (JavaScript's parser stands in for RE2's.)
+ */
+export function regexProblem(source: string): string | undefined {
+  if (/\(\?<?[=!]/.test(source)) return "uses a lookaround, which Envoy's regex engine (RE2) does not support";
+  if (/\\[1-9]/.test(source)) return "uses a backreference, which Envoy's regex engine (RE2) does not support";
+  try {
+    new RegExp(source);
+  } catch (err) {
+    return `is not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
+  }
+  return undefined;
+}
+
+function checkRegex(regex: string | undefined, fail: Fail): void {
+  const problem = regex === undefined ? undefined : regexProblem(regex);
+  if (problem) fail(['regex'], problem);
+}
+
 export const headerMatchShape = union(
   {
     exact: optional(string()),
@@ -162,16 +183,20 @@ export const headerMatchShape = union(
   {
     check: (m, fail) => {
       if (m.range && m.range.end <= m.range.start) fail(['range', 'end'], `must be greater than start (${m.range.start}); the range includes start and excludes end`);
+      checkRegex(m.regex, fail);
     },
   },
 );
 
 export const headerShape = object({ name: required(string({ max: 50 })), invert: optional(boolean()), match: optional(headerMatchShape) });
 
-export const pathMatchShape = union({
-  exact: optional(string({ pattern: { regex: /^\//, message: "must start with '/'" } })),
-  regex: optional(string()),
-});
+export const pathMatchShape = union(
+  {
+    exact: optional(string({ pattern: { regex: /^\//, message: "must start with '/'" } })),
+    regex: optional(string()),
+  },
+  { check: (m, fail) => checkRegex(m.regex, fail) },
+);
 
 export const queryParameterShape = object({ name: required(string()), match: optional(object({ exact: required(string({ min: 0 })) })) });
 

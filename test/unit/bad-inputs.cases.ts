@@ -84,6 +84,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['prefix and path', 'm.yaml', HTTP_ROUTE('{ prefix: /, path: { exact: /a } }')],
   ['neither prefix nor path', 'm.yaml', HTTP_ROUTE('{ method: GET }')],
   ['path exact and regex', 'm.yaml', HTTP_ROUTE('{ path: { exact: /a, regex: "/a.*" } }')],
+  ['path regex with a lookahead (not RE2)', 'm.yaml', HTTP_ROUTE("{ path: { regex: '/users/(?!admin).*' } }")],
+  ['header regex that does not parse', 'm.yaml', HTTP_ROUTE("{ prefix: /, headers: [{ name: x-n, match: { regex: 'v[0-9' } }] }")],
   ['header range end before start', 'm.yaml', HTTP_ROUTE('{ prefix: /, headers: [{ name: x-n, match: { range: { start: 10, end: 10 } } }] }')],
   ['eleven headers', 'm.yaml', HTTP_ROUTE(`{ prefix: /, headers: [${Array.from({ length: 11 }, (_, i) => `{ name: h${i} }`).join(', ')}] }`)],
   ['unknown method', 'm.yaml', HTTP_ROUTE('{ prefix: /, method: FETCH }')],

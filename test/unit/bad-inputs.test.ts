@@ -214,6 +214,12 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "path exact and regex": [
     "m.yaml:7:20: error: Route/r/rt: sets exact and regex; set exactly one of them (spec.httpRoute.match.path)",
   ],
+  "path regex with a lookahead (not RE2)": [
+    "m.yaml:7:29: error: Route/r/rt: uses a lookaround, which Envoy's regex engine (RE2) does not support (spec.httpRoute.match.path.regex)",
+  ],
+  "header regex that does not parse": [
+    "m.yaml:7:64: error: Route/r/rt: is not a valid regular expression: /v[0-9/: Unterminated character class (spec.httpRoute.match.headers[0].match.regex)",
+  ],
   "header range end before start": [
     "m.yaml:7:82: error: Route/r/rt: must be greater than start (10); the range includes start and excludes end (spec.httpRoute.match.headers[0].match.range.end)",
   ],
