@@ -17,24 +17,33 @@ export function findEnvoy(): string | undefined {
   }
 }
 
-/** `describe` for suites that need a real Envoy. */
-export function describeWithEnvoy(name: string, body: (envoyBin: string) => void): void {
-  const envoy = findEnvoy();
-  if (envoy) {
-    describe(name, () => body(envoy));
+export const NO_ENVOY = 'no Envoy binary (set ENVOY_BIN or run scripts/install-envoy)';
+
+/**
+ * `describe` when nothing the suite needs is missing (`why` is undefined). Otherwise the suite
+ * is skipped with the reason on stderr, or, with MESHD_REQUIRE_ENVOY=1 (CI), fails loudly.
+ */
+export function describeIfAvailable(name: string, needs: string, why: string | undefined, body: () => void): void {
+  if (why === undefined) {
+    describe(name, body);
     return;
   }
-  const why = `no Envoy binary (set ENVOY_BIN or run scripts/install-envoy)`;
   if (process.env.MESHD_REQUIRE_ENVOY === '1') {
     describe(name, () => {
-      it('needs a real Envoy', () => {
+      it(`needs ${needs}`, () => {
         throw new Error(`MESHD_REQUIRE_ENVOY=1 but ${why}`);
       });
     });
     return;
   }
-  process.stderr.write(`SKIPPED real-Envoy suite '${name}': ${why}\n`);
-  describe.skip(name, () => it('needs a real Envoy', () => undefined));
+  process.stderr.write(`SKIPPED suite '${name}' (needs ${needs}): ${why}\n`);
+  describe.skip(name, () => it(`needs ${needs}`, () => undefined));
+}
+
+/** `describe` for suites that need a real Envoy. */
+export function describeWithEnvoy(name: string, body: (envoyBin: string) => void): void {
+  const envoy = findEnvoy();
+  describeIfAvailable(name, 'a real Envoy', envoy ? undefined : NO_ENVOY, () => body(envoy!));
 }
 
 /**

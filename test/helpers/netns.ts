@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findEnvoy } from './envoy';
+import { describeIfAvailable, findEnvoy, NO_ENVOY } from './envoy';
 
 /** App Mesh's proxy user: its traffic is never captured. */
 export const PROXY_UID = 1337;
@@ -107,29 +107,17 @@ export function netnsAvailable(): { ok: true } | { ok: false; why: string } {
  * Skips with a printed reason when either is missing; fails loudly under MESHD_REQUIRE_ENVOY=1.
  */
 export function describeWithNetns(name: string, body: (envoyBin: string) => void, extra: { needs?: Array<'openssl'> } = {}): void {
-  const envoy = findEnvoy();
+  const found = findEnvoy();
   const netns = netnsAvailable();
+  const envoy = 'why' in netns || !found ? undefined : proxyUserCopy(found);
   const why = 'why' in netns
     ? netns.why
     : !envoy
-      ? 'no Envoy binary (set ENVOY_BIN or run scripts/install-envoy)'
+      ? NO_ENVOY
       : extra.needs?.includes('openssl') && !tryRun('openssl', ['version'])
         ? "no 'openssl' command (Debian package openssl)"
-        : proxyUserCannotRun(proxyUserCopy(envoy), ['--version']) ?? proxyUserCannotRun(process.execPath, [proxyUserCopy(FIXTURE_CLIENT), '--probe']);
-  if (!why) {
-    describe(name, () => body(proxyUserCopy(envoy!)));
-    return;
-  }
-  if (process.env.MESHD_REQUIRE_ENVOY === '1') {
-    describe(name, () => {
-      it('needs network namespaces and a real Envoy', () => {
-        throw new Error(`MESHD_REQUIRE_ENVOY=1 but ${why}`);
-      });
-    });
-    return;
-  }
-  process.stderr.write(`SKIPPED network-namespace suite '${name}': ${why}\n`);
-  describe.skip(name, () => it('needs network namespaces and a real Envoy', () => undefined));
+        : proxyUserCannotRun(envoy, ['--version']) ?? proxyUserCannotRun(process.execPath, [proxyUserCopy(FIXTURE_CLIENT), '--probe']);
+  describeIfAvailable(name, 'network namespaces and a real Envoy', why, () => body(envoy!));
 }
 
 const readableDirs: string[] = [];
