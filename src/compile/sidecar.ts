@@ -11,7 +11,7 @@ import { allowAllCluster, egressCluster, egressClusterNameOf, ingressCluster, us
 import { fromMeshDuration } from './durations';
 import { ipPreferenceOf } from './ip-preference';
 import { egressListener, ingressListener, tcpProxy, type EgressPortChain } from './listeners';
-import { allowAllClusterName, egressRouteConfigName, ingressClusterName, ingressRouteConfigName } from './names';
+import { allowAllClusterName, egressRouteConfigName, ingressRouteConfigName } from './names';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
 import { explicitRouteConfig, ingressRouteConfig, isHttpFamily, portRouteConfig, type ServiceOnPort } from './routes';
 import { resolveService, type ResolvedService } from './services';
@@ -97,7 +97,7 @@ export function compileSidecar(model: MeshModel, node: VirtualNode, settings: Pr
     clusters.set(cluster.name!, cluster);
     if (protocol !== 'tcp') {
       const timeout = listener.timeout?.[protocol as 'http' | 'http2' | 'grpc'];
-      routes.push(ingressRouteConfig(ingressRouteConfigName(port), ingressClusterName(node.mesh, node.name, protocol, port), timeout));
+      routes.push(ingressRouteConfig(ingressRouteConfigName(port), cluster.name!, timeout));
     }
   }
 
