@@ -2,6 +2,7 @@
 import type { MeshModel } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
+import { compileProxyless } from './proxyless';
 import { compileSidecar } from './sidecar';
 import { UnsupportedFeature } from './unsupported';
 
@@ -17,7 +18,7 @@ export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySe
   const node = model.virtualNode(id.mesh, id.name);
   if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
   try {
-    return { ok: true, config: compileSidecar(model, node, settings) };
+    return { ok: true, config: settings.proxyless ? compileProxyless(model, node, settings) : compileSidecar(model, node, settings) };
   } catch (err) {
     if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
     throw err;

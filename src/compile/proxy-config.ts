@@ -15,4 +15,6 @@ export interface ProxyConfig {
 export interface ProxySettings {
   readonly ingressPort: number;
   readonly egressPort: number;
+  /** A gRPC client library with an xDS resolver rather than an Envoy (see proxyless.ts). */
+  readonly proxyless?: boolean;
 }

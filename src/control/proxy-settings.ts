@@ -11,6 +11,7 @@ export function proxySettingsOf(node: Node__Output): ProxySettings {
   return {
     ingressPort: portFromMetadata(node, INGRESS_PORT_KEY) ?? DEFAULT_INGRESS_PORT,
     egressPort: portFromMetadata(node, EGRESS_PORT_KEY) ?? DEFAULT_EGRESS_PORT,
+    proxyless: isGrpcLibrary(node),
   };
 }
 
@@ -20,4 +21,9 @@ function portFromMetadata(node: Node__Output, key: string): number | undefined {
   const raw = value?.kind === 'stringValue' ? value.stringValue : value?.kind === 'numberValue' ? String(value.numberValue) : undefined;
   const port = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/** gRPC's xDS clients name themselves 'gRPC Node Pure JS', 'gRPC Go', 'gRPC Java', …; Envoy says 'envoy'. */
+export function isGrpcLibrary(node: Node__Output): boolean {
+  return /^grpc\b/i.test(node.user_agent_name ?? '');
 }
