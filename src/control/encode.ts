@@ -1,6 +1,10 @@
+// Compiled resources → xDS resources. Proxies share most of their resources (every caller of
+// a service gets the same cluster), so encoding goes through one cache keyed by content:
+// each distinct resource is encoded once and its bytes are shared by every snapshot.
+import { createHash } from 'node:crypto';
 import type { ProxyConfig } from '../compile/proxy-config';
 import { encodeResource } from '../xds/protos';
-import { buildSnapshot, type NamedBytes, type Snapshot } from '../xds/snapshot-cache';
+import { buildSnapshot, makeResource, type Resource, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 
 export interface NamedResource {
@@ -20,11 +24,31 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
   ]);
 }
 
-/** Encodes a compiled proxy config into an xDS snapshot. */
-export function encodeProxyConfig(config: ProxyConfig): Snapshot {
-  const byType = new Map<string, NamedBytes[]>();
-  for (const [typeUrl, list] of resourcesByType(config)) {
-    byType.set(typeUrl, list.map(({ name, resource }) => ({ name, bytes: encodeResource(typeUrl, resource) })));
+export class ResourceEncoder {
+  private entries = new Map<string, Resource>();
+  private usedSinceSweep = new Map<string, Resource>();
+
+  encode(typeUrl: string, name: string, resource: object): Resource {
+    // The compiler builds objects in a fixed key order, so equal content gives equal JSON.
+    const key = createHash('sha1').update(typeUrl).update('\0').update(name).update('\0').update(JSON.stringify(resource)).digest('base64');
+    let encoded = this.usedSinceSweep.get(key) ?? this.entries.get(key);
+    encoded ??= makeResource(typeUrl, name, encodeResource(typeUrl, resource));
+    this.usedSinceSweep.set(key, encoded);
+    return encoded;
   }
-  return buildSnapshot(byType);
+
+  /** Forgets resources no snapshot has used since the last sweep (call after recompiling every proxy). */
+  sweep(): void {
+    this.entries = this.usedSinceSweep;
+    this.usedSinceSweep = new Map();
+  }
+
+  /** Encodes a compiled proxy config into an xDS snapshot. */
+  snapshot(config: ProxyConfig, detectedAt?: number): Snapshot {
+    const byType = new Map<string, Resource[]>();
+    for (const [typeUrl, list] of resourcesByType(config)) {
+      byType.set(typeUrl, list.map(({ name, resource }) => this.encode(typeUrl, name, resource)));
+    }
+    return buildSnapshot(byType, detectedAt);
+  }
 }

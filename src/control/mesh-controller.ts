@@ -1,15 +1,16 @@
 // Wires the pieces of `meshd serve`: the current mesh model, the compiler and the xDS cache.
 // Each connected proxy gets a snapshot compiled for its node id and settings; a new model
-// recompiles every connected proxy. Proxies whose node no longer compiles keep their last
-// good snapshot, and the reason is logged once.
+// recompiles every connected proxy, and only those whose resources changed are pushed (the
+// cache compares content). Proxies whose node no longer compiles keep their last good
+// snapshot, and the reason is logged once.
 import { compileProxy } from '../compile';
 import type { ProxySettings } from '../compile/proxy-config';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import type { Logger } from '../log';
 import type { MeshModel } from '../model/mesh-model';
+import type { StreamHooks } from '../xds/ads-session';
 import type { SnapshotCache } from '../xds/snapshot-cache';
-import type { StreamHooks } from '../xds/sotw-stream';
-import { encodeProxyConfig } from './encode';
+import { ResourceEncoder } from './encode';
 import { proxySettingsOf } from './proxy-settings';
 
 interface ProxyEntry {
@@ -22,6 +23,7 @@ interface ProxyEntry {
 export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
+  private readonly encoder = new ResourceEncoder();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -32,15 +34,16 @@ export class MeshController implements StreamHooks {
     return this.model;
   }
 
-  /** Installs a new valid model and pushes it to every connected proxy. */
-  setModel(model: MeshModel): void {
+  /** Installs a new valid model and pushes it to every connected proxy whose resources changed. */
+  setModel(model: MeshModel, detectedAt = Date.now()): void {
     this.model = model;
-    for (const key of this.proxies.keys()) this.update(key);
+    for (const key of this.proxies.keys()) this.update(key, detectedAt);
+    this.encoder.sweep();
   }
 
   nodeKey(node: Node__Output): string {
     const settings = proxySettingsOf(node);
-    const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}`;
+    const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
     if (!this.proxies.has(key)) {
       this.proxies.set(key, { nodeId: node.id, settings });
       this.update(key);
@@ -53,19 +56,19 @@ export class MeshController implements StreamHooks {
     this.cache.delete(nodeKey);
   }
 
-  private update(key: string): void {
+  private update(key: string, detectedAt?: number): void {
     const entry = this.proxies.get(key)!;
     if (!this.model) return;
     const result = compileProxy(this.model, entry.nodeId, entry.settings);
     if (!result.ok) {
       if (entry.lastError !== result.error) {
         const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';
-        this.log.error(`${result.error}${keeps}`);
+        this.log.error({ node: entry.nodeId }, `${result.error}${keeps}`);
       }
       entry.lastError = result.error;
       return;
     }
     entry.lastError = undefined;
-    this.cache.set(key, encodeProxyConfig(result.config));
+    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt));
   }
 }

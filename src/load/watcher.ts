@@ -37,20 +37,25 @@ function fingerprint(file: string): string {
   return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
 }
 
-export function watchMeshPaths(paths: readonly string[], onChange: (changed: string[]) => void, debounceMs = 10): MeshWatcher {
+/** `onChange` gets the changed files and when the first of them was seen changing (ms since the epoch). */
+export function watchMeshPaths(paths: readonly string[], onChange: (changed: string[], detectedAt: number) => void, debounceMs = 10): MeshWatcher {
   let pending = new Set<string>();
+  let firstSeenAt: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   const rechecks = new Set<NodeJS.Timeout>();
   const schedule = (file: string) => {
     pending.add(path.normalize(file));
+    firstSeenAt ??= Date.now();
     clearTimeout(timer);
     timer = setTimeout(flush, debounceMs);
   };
   const flush = () => {
     const changed = [...pending].sort();
+    const detectedAt = firstSeenAt ?? Date.now();
     pending = new Set();
+    firstSeenAt = undefined;
     const seen = new Map(changed.map((f) => [f, fingerprint(f)]));
-    onChange(changed);
+    onChange(changed, detectedAt);
     const recheck = setTimeout(() => {
       rechecks.delete(recheck);
       for (const [file, print] of seen) if (fingerprint(file) !== print) schedule(file);

@@ -4,8 +4,6 @@
 import '@grpc/proto-loader'; // registers the well-known protos (descriptor.proto, …) that Envoy's protos import
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
-import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest';
-import type { DiscoveryResponse } from '../generated/envoy/service/discovery/v3/DiscoveryResponse';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { includeDirs, protoFiles } = require('../../protos') as { includeDirs: string[]; protoFiles: string[] };
@@ -83,20 +81,26 @@ export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<strin
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** The ADS service definition (StreamAggregatedResources) for grpc.Server.addService. */
+function bidiMethod(method: string, requestName: string, responseName: string): grpc.MethodDefinition<object, Buffer | object> {
+  const request = messageType(`envoy.service.discovery.v3.${requestName}`);
+  const response = messageType(`envoy.service.discovery.v3.${responseName}`);
+  return {
+    path: `/${ADS_SERVICE}/${method}`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
+    requestDeserialize: (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT),
+    // The server writes responses already encoded (wire.ts); clients of this definition (tests) may pass objects.
+    responseSerialize: (msg: Buffer | object) => (Buffer.isBuffer(msg) ? msg : Buffer.from(response.encode(response.fromObject(msg)).finish())),
+    responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),
+  };
+}
+
+/** The ADS service definition (StreamAggregatedResources and DeltaAggregatedResources) for grpc.Server.addService. */
 export function adsServiceDefinition(): grpc.ServiceDefinition {
-  const request = messageType('envoy.service.discovery.v3.DiscoveryRequest');
-  const response = messageType('envoy.service.discovery.v3.DiscoveryResponse');
   envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
   return {
-    StreamAggregatedResources: {
-      path: `/${ADS_SERVICE}/StreamAggregatedResources`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
-      requestDeserialize: (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT) as DiscoveryRequest__Output,
-      responseSerialize: (msg: DiscoveryResponse) => Buffer.from(response.encode(response.fromObject(msg)).finish()),
-      responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),
-    },
+    StreamAggregatedResources: bidiMethod('StreamAggregatedResources', 'DiscoveryRequest', 'DiscoveryResponse'),
+    DeltaAggregatedResources: bidiMethod('DeltaAggregatedResources', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse'),
   };
 }

@@ -1,8 +1,11 @@
-// The ADS gRPC server: one SotwStream per StreamAggregatedResources call.
+// The ADS gRPC server: a SotwStream per StreamAggregatedResources call and a DeltaStream per
+// DeltaAggregatedResources call, on the same port.
 import * as grpc from '@grpc/grpc-js';
 import { adsServiceDefinition } from './protos';
+import type { StreamHooks, XdsLogger, XdsObserver } from './ads-session';
+import { DeltaStream, type DeltaCall } from './delta-stream';
 import type { SnapshotCache } from './snapshot-cache';
-import { SotwStream, type AdsCall, type StreamHooks, type XdsLogger } from './sotw-stream';
+import { SotwStream, type SotwCall } from './sotw-stream';
 import { StreamRegistry } from './stream-status';
 
 export interface XdsServerOptions {
@@ -11,6 +14,9 @@ export interface XdsServerOptions {
   readonly cache: SnapshotCache;
   readonly hooks: StreamHooks;
   readonly log: XdsLogger;
+  readonly observer?: XdsObserver;
+  /** Where open streams are registered; a new one if not given. */
+  readonly streams?: StreamRegistry;
 }
 
 export interface XdsServer {
@@ -24,14 +30,16 @@ export interface XdsServer {
 grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
-  const streams = new StreamRegistry();
+  const streams = opts.streams ?? new StreamRegistry();
   const server = new grpc.Server({
     // Envoy's ADS keepalive pings every 10 s (App Mesh's bootstrap); do not treat them as abuse.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
+  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer: opts.observer ?? {} };
   server.addService(adsServiceDefinition(), {
-    StreamAggregatedResources: (call: AdsCall) => new SotwStream(call, opts.cache, streams, opts.hooks, opts.log),
+    StreamAggregatedResources: (call: SotwCall) => new SotwStream(call, deps),
+    DeltaAggregatedResources: (call: DeltaCall) => new DeltaStream(call, deps),
   });
   const port = await new Promise<number>((resolve, reject) => {
     const address = `${formatHost(opts.host)}:${opts.port}`;

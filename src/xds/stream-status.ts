@@ -1,9 +1,13 @@
 // What each open ADS stream has been sent and has acknowledged: the one status model that
-// logs, the admin API and the CLI read.
+// logs, the admin API, the metrics and the CLI read.
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT_SENT';
 
+export type AdsProtocol = 'sotw' | 'delta';
+
 export interface TypeStatus {
+  /** Version of the resources the proxy should have now (of the names it subscribed to). */
+  targetVersion?: string;
   /** Version of the last response sent on this stream for the type. */
   sentVersion?: string;
   /** Version the proxy last acknowledged. */
@@ -13,18 +17,25 @@ export interface TypeStatus {
 
 export interface StreamStatus {
   readonly streamId: number;
+  readonly protocol: AdsProtocol;
   readonly nodeId: string;
   readonly nodeCluster: string;
   readonly nodeKey: string;
+  /** The client's user agent: 'envoy', 'gRPC Node Pure JS', … */
+  readonly client: string;
   readonly peer: string;
   readonly connectedAt: string;
   /** type URL → what was sent and acknowledged. */
   readonly types: Map<string, TypeStatus>;
 }
 
+/**
+ * SYNCED: the proxy ACKed what it should have now. NACKED: it rejected the last version sent.
+ * STALE: it has something older (a push in flight, or held back for ordering). NOT_SENT: nothing yet.
+ */
 export function syncState(t: TypeStatus): SyncState {
-  if (t.sentVersion === undefined) return 'NOT_SENT';
-  if (t.ackedVersion === t.sentVersion) return 'SYNCED';
+  if (t.sentVersion === undefined && t.ackedVersion === undefined) return 'NOT_SENT';
+  if (t.ackedVersion !== undefined && t.ackedVersion === (t.targetVersion ?? t.sentVersion)) return 'SYNCED';
   if (t.lastNack && t.lastNack.version === t.sentVersion) return 'NACKED';
   return 'STALE';
 }
@@ -43,5 +54,9 @@ export class StreamRegistry {
 
   list(): StreamStatus[] {
     return [...this.streams.values()];
+  }
+
+  get size(): number {
+    return this.streams.size;
   }
 }

@@ -1,40 +1,49 @@
-// A real gRPC ADS client (@grpc/grpc-js) for protocol tests: sends DiscoveryRequests and
-// hands out DiscoveryResponses in arrival order.
+// Real gRPC ADS clients (@grpc/grpc-js) for protocol tests: they send requests and hand out
+// responses in arrival order. AdsTestClient speaks state of the world
+// (StreamAggregatedResources), DeltaTestClient the incremental protocol (DeltaAggregatedResources).
 import * as grpc from '@grpc/grpc-js';
+import type { DeltaDiscoveryRequest } from '../../src/generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
+import type { DeltaDiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DeltaDiscoveryResponse';
 import type { DiscoveryRequest } from '../../src/generated/envoy/service/discovery/v3/DiscoveryRequest';
 import type { DiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DiscoveryResponse';
 import { adsServiceDefinition } from '../../src/xds/protos';
 
-type AdsCall = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
+type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
 
-export class AdsTestClient {
+class StreamClient<Req, Res> {
   private readonly client: grpc.Client;
-  private readonly call: AdsCall;
-  private readonly queue: DiscoveryResponse__Output[] = [];
+  private readonly call: grpc.ClientDuplexStream<Req, Res>;
+  private readonly queue: Res[] = [];
   private waiter: (() => void) | undefined;
+  /** Every response received so far, in order (kept after next() hands them out). */
+  readonly received: Res[] = [];
+  ended = false;
 
-  constructor(port: number) {
+  constructor(port: number, method: Method, channel?: grpc.Client) {
     const Ctor = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-    this.client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    this.call = (this.client as unknown as { StreamAggregatedResources(): AdsCall }).StreamAggregatedResources();
-    this.call.on('data', (res: DiscoveryResponse__Output) => {
+    this.client = channel ?? new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.call = (this.client as unknown as Record<Method, () => grpc.ClientDuplexStream<Req, Res>>)[method]();
+    this.call.on('data', (res: Res) => {
       this.queue.push(res);
+      this.received.push(res);
       this.waiter?.();
     });
-    this.call.on('error', () => undefined);
+    this.call.on('error', () => (this.ended = true));
+    this.call.on('end', () => (this.ended = true));
   }
 
-  send(req: DiscoveryRequest): void {
+  send(req: Req): void {
     this.call.write(req);
   }
 
   /** The next response, or an error after `timeoutMs`. */
-  async next(timeoutMs = 3000): Promise<DiscoveryResponse__Output> {
+  async next(timeoutMs = 3000): Promise<Res> {
     if (this.queue.length === 0) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no DiscoveryResponse within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
         this.waiter = () => {
           clearTimeout(timer);
+          this.waiter = undefined;
           resolve();
         };
       });
@@ -48,8 +57,34 @@ export class AdsTestClient {
     return this.queue.length === 0;
   }
 
+  /** Stops reading: responses back up in gRPC's flow control as they would for a stuck proxy. */
+  pause(): void {
+    this.call.pause();
+  }
+
   close(): void {
     this.call.cancel();
     this.client.close();
+  }
+}
+
+export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryResponse__Output> {
+  constructor(port: number) {
+    super(port, 'StreamAggregatedResources');
+  }
+
+  /** ACKs a response, naming the same resources it asked for. */
+  ack(res: DiscoveryResponse__Output, node: DiscoveryRequest['node'], resourceNames: string[] = []): void {
+    this.send({ node, type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: resourceNames });
+  }
+}
+
+export class DeltaTestClient extends StreamClient<DeltaDiscoveryRequest, DeltaDiscoveryResponse__Output> {
+  constructor(port: number) {
+    super(port, 'DeltaAggregatedResources');
+  }
+
+  ack(res: DeltaDiscoveryResponse__Output, node: DeltaDiscoveryRequest['node']): void {
+    this.send({ node, type_url: res.type_url, response_nonce: res.nonce });
   }
 }

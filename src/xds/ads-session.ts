@@ -1,0 +1,326 @@
+// What SotW and Delta ADS streams share: per-type subscriptions, what the client holds, one
+// response in flight per type, ACK/NACK bookkeeping, and the make-before-break order in which
+// a new snapshot reaches the client:
+//   1. CDS and EDS gain new and changed resources (removed ones are kept for now); EDS is
+//      re-sent for every cluster that changed, so a re-created EDS cluster finishes warming;
+//   2. LDS and RDS follow once the client ACKed those clusters and endpoints;
+//   3. once LDS and RDS are ACKed, CDS and EDS drop what the snapshot no longer has.
+// A type with a response in flight gets the latest state when the client answers, never a
+// backlog; a NACKed response is never sent again, only a newer one.
+import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
+import { resourcesOf, versionOf, type Resource, type Snapshot } from './resources';
+import type { SnapshotCache } from './snapshot-cache';
+import type { AdsProtocol, StreamRegistry, StreamStatus, TypeStatus } from './stream-status';
+import { PUSH_ORDER, shortTypeName, TypeUrl } from './type-urls';
+
+type LogFields = Record<string, unknown>;
+
+/** pino's calling convention (fields, message), so a pino logger plugs straight in. */
+export interface XdsLogger {
+  debug(fields: LogFields, message: string): void;
+  info(fields: LogFields, message: string): void;
+  warn(fields: LogFields, message: string): void;
+}
+
+/** Events for metrics; every member optional. */
+export interface XdsObserver {
+  responseSent?(typeUrl: string, protocol: AdsProtocol): void;
+  nackReceived?(typeUrl: string, protocol: AdsProtocol): void;
+  /** A stream ACKed everything a change gave it: ms from the change being detected to the last ACK. */
+  changeDelivered?(latencyMs: number): void;
+}
+
+export interface StreamHooks {
+  /** The cache key for a node (go-control-plane's NodeHash). May prepare its snapshot. */
+  nodeKey(node: Node__Output): string;
+  /** The last stream of a node key closed. */
+  onNodeGone?(nodeKey: string): void;
+}
+
+export interface SessionDeps {
+  readonly cache: SnapshotCache;
+  readonly registry: StreamRegistry;
+  readonly hooks: StreamHooks;
+  readonly log: XdsLogger;
+  readonly observer: XdsObserver;
+}
+
+/** The transport a session writes to: a grpc-js server stream. */
+export interface SessionTransport {
+  getPeer(): string;
+  write(response: Buffer): boolean;
+  end(): void;
+  /** grpc-js ends a server stream with the error's code and message as its status. */
+  emit(event: 'error', err: Error & { code: number }): boolean;
+  readonly writableEnded: boolean;
+}
+
+/** A resource the client holds; `resource` is unknown for what it reported from an earlier meshd (Delta's initial versions). */
+interface Held {
+  readonly version: string;
+  readonly resource?: Resource;
+}
+
+interface InFlight {
+  readonly nonce: string;
+  readonly presented: ReadonlyMap<string, Resource>;
+  /** Identifies the response's content, to never resend one that was NACKed. */
+  readonly key: string;
+}
+
+export interface TypeState {
+  readonly typeUrl: string;
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the client holds, as of its last ACK. */
+  has: Map<string, Held>;
+  inFlight?: InFlight;
+  /** The nonce of the latest response of this type; a request naming another one is stale. */
+  lastNonce?: string;
+  nackedKey?: string;
+  /** Names to send even though the client holds their current version (EDS after a cluster change). */
+  force: Set<string>;
+  /** The client asked and has not been answered yet; it gets a response even if it is empty. */
+  needsAnswer: boolean;
+  readonly status: TypeStatus;
+}
+
+/** One response to write: the full set the client should then hold, and what differs from what it holds now. */
+export interface Outgoing {
+  readonly typeUrl: string;
+  readonly nonce: string;
+  readonly version: string;
+  readonly presented: readonly Resource[];
+  readonly changed: readonly Resource[];
+  readonly removed: readonly string[];
+}
+
+const CLUSTER_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.Endpoint];
+const ROUTING_TYPES: readonly string[] = [TypeUrl.Listener, TypeUrl.Route];
+
+let nextStreamId = 1;
+
+const byName = (a: Resource, b: Resource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+export abstract class AdsSession {
+  protected readonly id = nextStreamId++;
+  protected status: StreamStatus | undefined;
+  protected readonly types = new Map<string, TypeState>();
+  protected closed = false;
+  private nonceCounter = 0;
+  private unwatch: (() => void) | undefined;
+  private log: XdsLogger;
+  /** When the oldest change not yet fully ACKed was detected, and whether anything was sent for it. */
+  private pending: { since: number; sent: boolean } | undefined;
+
+  protected constructor(
+    protected readonly protocol: AdsProtocol,
+    protected readonly transport: SessionTransport,
+    protected readonly deps: SessionDeps,
+  ) {
+    this.log = deps.log;
+  }
+
+  /** Encodes a response in the stream's protocol. */
+  protected abstract encode(out: Outgoing): Buffer;
+
+  /** Handles the node of the first request; false (and the stream is closed) when it has no id. */
+  protected openOnce(node: Node__Output | null): boolean {
+    if (this.status) return true;
+    if (!node?.id) {
+      this.log.warn({ stream: this.id, peer: this.transport.getPeer() }, 'xds: first request has no node id; closing the stream');
+      this.transport.emit('error', Object.assign(new Error('the first request must carry node.id'), { code: 3 /* INVALID_ARGUMENT */ }));
+      this.close();
+      return false;
+    }
+    const nodeKey = this.deps.hooks.nodeKey(node);
+    this.status = {
+      streamId: this.id,
+      protocol: this.protocol,
+      nodeId: node.id,
+      nodeCluster: node.cluster,
+      nodeKey,
+      client: node.user_agent_name || 'unknown',
+      peer: this.transport.getPeer(),
+      connectedAt: new Date().toISOString(),
+      types: new Map(),
+    };
+    this.log = this.makeChildLog(node.id);
+    this.deps.registry.add(this.status);
+    this.log.info({ peer: this.status.peer, client: this.status.client }, `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`);
+    this.unwatch = this.deps.cache.watch(nodeKey, (snapshot) => this.onSnapshot(snapshot));
+    return true;
+  }
+
+  private makeChildLog(nodeId: string): XdsLogger {
+    const parent = this.deps.log;
+    const bind = (f: LogFields) => ({ node: nodeId, stream: this.id, protocol: this.protocol, ...f });
+    return {
+      debug: (f, m) => parent.debug(bind(f), m),
+      info: (f, m) => parent.info(bind(f), m),
+      warn: (f, m) => parent.warn(bind(f), m),
+    };
+  }
+
+  protected typeState(typeUrl: string): TypeState {
+    let state = this.types.get(typeUrl);
+    if (!state) {
+      state = { typeUrl, wildcard: false, names: new Set(), has: new Map(), force: new Set(), needsAnswer: false, status: {} };
+      this.types.set(typeUrl, state);
+      this.status!.types.set(typeUrl, state.status);
+    }
+    return state;
+  }
+
+  protected snapshot(): Snapshot | undefined {
+    return this.status ? this.deps.cache.get(this.status.nodeKey) : undefined;
+  }
+
+  /** The resources of a type the client subscribed to, as the current snapshot has them. */
+  protected subscribed(state: TypeState, snapshot: Snapshot): Map<string, Resource> {
+    const all = resourcesOf(snapshot, state.typeUrl).resources;
+    if (state.wildcard) return new Map(all);
+    const out = new Map<string, Resource>();
+    for (const name of [...state.names].sort()) {
+      const r = all.get(name);
+      if (r) out.set(name, r);
+    }
+    return out;
+  }
+
+  /**
+   * Applies the client's answer to the response in flight. A nonce other than the latest one
+   * sent is stale (the client has not seen the newest response yet). The latest nonce again,
+   * once answered, is a subscription change and nothing more.
+   */
+  protected settle(state: TypeState, nonce: string, error: { code: number; message: string } | null): 'ack' | 'nack' | 'stale' | 'answered' {
+    if (nonce !== state.lastNonce) return 'stale';
+    const inFlight = state.inFlight;
+    if (!inFlight) return 'answered';
+    state.inFlight = undefined;
+    const version = state.status.sentVersion ?? '';
+    if (error) {
+      const message = error.message || `code ${error.code}`;
+      state.nackedKey = inFlight.key;
+      state.status.lastNack = { version, message, at: new Date().toISOString() };
+      this.deps.observer.nackReceived?.(state.typeUrl, this.protocol);
+      this.log.warn({ type: shortTypeName(state.typeUrl), version, error: message }, `xds: proxy ${this.status!.nodeId} NACKed ${shortTypeName(state.typeUrl)} version ${version}: ${message}`);
+      return 'nack';
+    }
+    state.has = new Map([...inFlight.presented].map(([name, resource]) => [name, { version: resource.version, resource }]));
+    state.status.ackedVersion = version;
+    this.log.debug({ type: shortTypeName(state.typeUrl), version }, `xds: proxy ${this.status!.nodeId} ACKed ${shortTypeName(state.typeUrl)} version ${version}`);
+    return 'ack';
+  }
+
+  private onSnapshot(snapshot: Snapshot): void {
+    if (this.closed) return;
+    this.pending ??= { since: snapshot.detectedAt ?? Date.now(), sent: false };
+    this.pump();
+  }
+
+  /** Sends whatever each type is allowed to send now, in make-before-break order. */
+  protected pump(): void {
+    const snapshot = this.snapshot();
+    if (this.closed || !snapshot) return;
+    const order = [...PUSH_ORDER, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t as TypeUrl))];
+    for (const typeUrl of order) {
+      const state = this.types.get(typeUrl);
+      if (!state) continue;
+      const target = this.subscribed(state, snapshot);
+      state.status.targetVersion = versionOf(target.values());
+      if (state.inFlight) continue;
+      if (ROUTING_TYPES.includes(typeUrl)) {
+        // Listeners and routes wait until the clusters and endpoints they may name are ACKed.
+        if (!CLUSTER_TYPES.every((t) => this.holdsAdditions(t, snapshot))) continue;
+      } else if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, snapshot))) {
+        // Removed clusters stay until no listener or route the client holds can name them.
+        for (const [name, held] of state.has) {
+          if (!target.has(name) && held.resource && (state.wildcard || state.names.has(name))) target.set(name, held.resource);
+        }
+      }
+      this.offer(state, target);
+    }
+    this.notePending(snapshot);
+  }
+
+  /**
+   * The client ACKed every new or changed resource of the type. For EDS that includes the
+   * assignment of every cluster it subscribed to that has one (an EDS cluster warms until its
+   * assignment arrives), even before the client asked for it.
+   */
+  private holdsAdditions(typeUrl: string, snapshot: Snapshot): boolean {
+    const state = this.types.get(typeUrl);
+    const required = state ? this.subscribed(state, snapshot) : new Map<string, Resource>();
+    if (typeUrl === TypeUrl.Endpoint) {
+      const clusters = this.types.get(TypeUrl.Cluster);
+      const assignments = resourcesOf(snapshot, TypeUrl.Endpoint).resources;
+      if (clusters) for (const name of this.subscribed(clusters, snapshot).keys()) if (assignments.has(name)) required.set(name, assignments.get(name)!);
+    }
+    if (required.size === 0) return !state?.inFlight;
+    if (!state || state.inFlight) return false;
+    for (const [name, r] of required) if (state.has.get(name)?.version !== r.version) return false;
+    return true;
+  }
+
+  /** The client holds exactly the type's current resources (or is not subscribed to it). */
+  private holdsExactly(typeUrl: string, snapshot: Snapshot): boolean {
+    const state = this.types.get(typeUrl);
+    if (!state) return true;
+    if (state.inFlight || state.needsAnswer) return false;
+    const target = this.subscribed(state, snapshot);
+    if (target.size !== state.has.size) return false;
+    for (const [name, r] of target) if (state.has.get(name)?.version !== r.version) return false;
+    return true;
+  }
+
+  /** Sends `target` for the type if the client lacks any of it (or asked and awaits an answer). */
+  private offer(state: TypeState, target: Map<string, Resource>): void {
+    const changed = [...target.values()].filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
+    const removed = [...state.has.keys()].filter((name) => !target.has(name)).sort();
+    if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) return;
+    const version = versionOf(target.values());
+    const key = this.protocol === 'sotw' ? version : `${versionOf(changed)}-${removed.join(',')}`;
+    if (key === state.nackedKey) return; // rejected before: wait for a newer version
+    const nonce = String(++this.nonceCounter);
+    const presented = [...target.values()].sort(byName);
+    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, presented, changed: changed.sort(byName), removed };
+    state.inFlight = { nonce, presented: target, key };
+    state.lastNonce = nonce;
+    state.needsAnswer = false;
+    state.force.clear();
+    state.status.sentVersion = version;
+    if (state.typeUrl === TypeUrl.Cluster) this.resendEndpointsOf(changed);
+    if (this.pending) this.pending.sent = true;
+    this.transport.write(this.encode(out));
+    this.deps.observer.responseSent?.(state.typeUrl, this.protocol);
+    this.log.debug({ type: shortTypeName(state.typeUrl), version, nonce, resources: target.size, changed: changed.length, removed: removed.length }, `xds: proxy ${this.status!.nodeId} sent ${shortTypeName(state.typeUrl)} version ${version}`);
+  }
+
+  /** A changed EDS cluster warms until it receives its assignment, even an unchanged one: send it again. */
+  private resendEndpointsOf(changedClusters: readonly Resource[]): void {
+    const eds = this.types.get(TypeUrl.Endpoint);
+    if (!eds) return;
+    for (const { name } of changedClusters) if (eds.wildcard || eds.names.has(name)) eds.force.add(name);
+  }
+
+  /** Records the push latency once the client holds everything the pending change gave it. */
+  private notePending(snapshot: Snapshot): void {
+    if (!this.pending) return;
+    for (const typeUrl of this.types.keys()) if (!this.holdsExactly(typeUrl, snapshot)) return;
+    if (this.pending.sent) this.deps.observer.changeDelivered?.(Date.now() - this.pending.since);
+    this.pending = undefined;
+  }
+
+  protected close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch?.();
+    if (this.status) {
+      this.deps.registry.remove(this.id);
+      this.log.info({}, `xds: proxy ${this.status.nodeId} disconnected (${this.protocol} stream ${this.id})`);
+      if (!this.deps.cache.isWatched(this.status.nodeKey)) this.deps.hooks.onNodeGone?.(this.status.nodeKey);
+    }
+    if (!this.transport.writableEnded) this.transport.end();
+  }
+}

@@ -1,0 +1,49 @@
+// One incremental ADS stream (DeltaAggregatedResources): subscriptions change by name, a
+// response carries only what changed plus `removed_resources`, and a reconnecting client
+// that reports `initial_resource_versions` is sent only the difference.
+import type * as grpc from '@grpc/grpc-js';
+import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
+import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
+import { encodeDeltaDiscoveryResponse } from './wire';
+
+export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output, Buffer>;
+
+export class DeltaStream extends AdsSession {
+  constructor(call: DeltaCall, deps: SessionDeps) {
+    super('delta', call, deps);
+    call.on('data', (req: DeltaDiscoveryRequest__Output) => this.onRequest(req));
+    call.on('end', () => this.close());
+    call.on('error', () => this.close());
+    call.on('cancelled', () => this.close());
+  }
+
+  protected encode(out: Outgoing): Buffer {
+    return encodeDeltaDiscoveryResponse(out.version, out.typeUrl, out.nonce, out.changed, out.removed);
+  }
+
+  private onRequest(req: DeltaDiscoveryRequest__Output): void {
+    if (this.closed || !this.openOnce(req.node)) return;
+    const first = !this.types.has(req.type_url);
+    const state = this.typeState(req.type_url);
+    // Unlike SotW, subscription changes are increments: apply them even with a stale nonce.
+    if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
+    if (first) {
+      // A first request naming nothing subscribes to everything (the legacy wildcard).
+      if (req.resource_names_subscribe.length === 0) state.wildcard = true;
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) state.has.set(name, { version });
+      // A client that holds nothing waits for a first response, even an empty one.
+      state.needsAnswer = state.has.size === 0;
+    }
+    for (const name of req.resource_names_subscribe) {
+      if (name === '*') state.wildcard = true;
+      else state.names.add(name);
+    }
+    for (const name of req.resource_names_unsubscribe) {
+      if (name === '*') state.wildcard = false;
+      else state.names.delete(name);
+    }
+    // The client forgets what it unsubscribed from; nothing is sent for it.
+    if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
+    this.pump();
+  }
+}

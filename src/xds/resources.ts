@@ -1,0 +1,69 @@
+// Resources as the xDS server holds them: encoded once (the message and its Any wrapper),
+// versioned by a hash of their content, and shared by every stream and every snapshot that
+// carries the same bytes.
+import { createHash } from 'node:crypto';
+import { Writer } from 'protobufjs';
+
+export interface Resource {
+  readonly name: string;
+  /** A hash of the encoded resource: the same content has the same version, across restarts too. */
+  readonly version: string;
+  /** google.protobuf.Any { type_url, value: <the resource message> }, ready to splice into a response. */
+  readonly any: Buffer;
+}
+
+/** The resources of one type in a snapshot, by name, with a version for the whole set. */
+export interface ResourceSet {
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, Resource>;
+}
+
+export interface Snapshot {
+  /** type URL → resources of that type. */
+  readonly types: ReadonlyMap<string, ResourceSet>;
+  /** When the change that produced this snapshot was detected (ms since the epoch), for push latency. */
+  readonly detectedAt?: number;
+}
+
+function hash16(update: (h: ReturnType<typeof createHash>) => void): string {
+  const h = createHash('sha256');
+  update(h);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Wraps an encoded resource message into its Any and versions it. */
+export function makeResource(typeUrl: string, name: string, bytes: Uint8Array): Resource {
+  const any = Buffer.from(Writer.create().uint32((1 << 3) | 2).string(typeUrl).uint32((2 << 3) | 2).bytes(bytes).finish());
+  return { name, version: hash16((h) => h.update(bytes)), any };
+}
+
+/** The version of a set of resources: a hash of their names and versions, in name order. */
+export function versionOf(resources: Iterable<Resource>): string {
+  const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return hash16((h) => {
+    for (const r of sorted) h.update(`${r.name.length}:${r.name}:${r.version};`);
+  });
+}
+
+export function resourceSet(list: Iterable<Resource>): ResourceSet {
+  const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { version: versionOf(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
+}
+
+export function buildSnapshot(byType: ReadonlyMap<string, Iterable<Resource>>, detectedAt?: number): Snapshot {
+  return { types: new Map([...byType].map(([typeUrl, list]) => [typeUrl, resourceSet(list)])), detectedAt };
+}
+
+const EMPTY = resourceSet([]);
+
+/** The resources of a type, or an empty set (with a stable version) if the snapshot has none. */
+export function resourcesOf(snapshot: Snapshot, typeUrl: string): ResourceSet {
+  return snapshot.types.get(typeUrl) ?? EMPTY;
+}
+
+/** Whether two snapshots carry the same content for every type. */
+export function sameContent(a: Snapshot, b: Snapshot): boolean {
+  if (a.types.size !== b.types.size) return false;
+  for (const [typeUrl, set] of a.types) if (b.types.get(typeUrl)?.version !== set.version) return false;
+  return true;
+}
