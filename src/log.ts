@@ -1,11 +1,66 @@
-// One line per event on stderr: `<time> <level> <message>`. Never a stack trace for bad input.
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+// meshd's logger. `text` (the default): one line per event on stderr,
+// `<time> <level> <message> key=value…`, never a stack trace for bad input. `json`: pino's
+// structured lines, one JSON object per event, for log collectors. Stream events carry the
+// node id either way.
+import pino from 'pino';
+
+type Fields = Record<string, unknown>;
+export interface LogFn {
+  (message: string): void;
+  (fields: Fields, message: string): void;
 }
 
-export function createLogger(write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const emit = (level: string) => (message: string) => write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
-  return { info: emit('info'), warn: emit('warn'), error: emit('error') };
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface LoggerOptions {
+  readonly format?: LogFormat;
+  readonly level?: LogLevel;
+  /** Where lines go; stderr by default. */
+  readonly write?: (line: string) => void;
+}
+
+/** Fields the text format leaves out because the message already says them. */
+const SAID_IN_MESSAGE = new Set(['node', 'stream', 'protocol', 'type', 'version']);
+
+function textValue(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+}
+
+function textLogger(level: LogLevel, write: (line: string) => void): Logger {
+  const threshold = LOG_LEVELS.indexOf(level);
+  const emit = (name: LogLevel): LogFn =>
+    ((a: Fields | string, b?: string) => {
+      if (LOG_LEVELS.indexOf(name) < threshold) return;
+      const [fields, message] = typeof a === 'string' ? [{}, a] : [a, b ?? ''];
+      const extra = Object.entries(fields)
+        .filter(([k, v]) => !SAID_IN_MESSAGE.has(k) && v !== undefined)
+        .map(([k, v]) => ` ${k}=${textValue(v)}`)
+        .join('');
+      write(`${new Date().toISOString()} ${name.padEnd(5)} ${message}${extra}\n`);
+    }) as LogFn;
+  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
+}
+
+function jsonLogger(level: LogLevel, write: ((line: string) => void) | undefined): Logger {
+  const destination = write ? { write } : pino.destination({ fd: 2, sync: true });
+  const logger = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination);
+  const wrap = (name: LogLevel): LogFn => ((a: Fields | string, b?: string) => (typeof a === 'string' ? logger[name](a) : logger[name](a, b))) as LogFn;
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? 'info';
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  return options.format === 'json' ? jsonLogger(level, options.write) : textLogger(level, write);
 }

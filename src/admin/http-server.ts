@@ -1,5 +1,5 @@
-// The admin HTTP API (DESIGN.md "Admin API"): health, connected proxies and their sync
-// state, and the configuration any node id would get.
+// The admin HTTP API (DESIGN.md "Admin API"): liveness and readiness, connected proxies and
+// their sync state, the configuration any node id would get, and Prometheus metrics.
 import * as http from 'node:http';
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
@@ -9,6 +9,10 @@ export interface AdminSources {
   readonly streams: StreamRegistry;
   /** The rendered config of a node id, or an error message (node unknown, no valid mesh yet). */
   configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string };
+  /** Ready to serve proxies: a valid mesh is loaded. Otherwise the reason. */
+  readiness(): { ready: true } | { ready: false; reason: string };
+  /** Prometheus text exposition. */
+  metrics(): string;
 }
 
 export interface AdminServer {
@@ -21,12 +25,14 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
     nodeId: s.nodeId,
     cluster: s.nodeCluster,
     stream: s.streamId,
+    protocol: s.protocol,
+    client: s.client,
     peer: s.peer,
     connectedAt: s.connectedAt,
     types: Object.fromEntries(
       [...s.types].map(([typeUrl, t]) => [
         shortTypeName(typeUrl),
-        { state: syncState(t), sentVersion: t.sentVersion ?? null, ackedVersion: t.ackedVersion ?? null, lastNack: t.lastNack ?? null },
+        { state: syncState(t), targetVersion: t.targetVersion ?? null, sentVersion: t.sentVersion ?? null, ackedVersion: t.ackedVersion ?? null, lastNack: t.lastNack ?? null },
       ]),
     ),
   }));
@@ -34,20 +40,25 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
 
 export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
+    const send = (status: number, body: unknown, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
+      res.writeHead(status, { 'content-type': contentType });
       res.end(typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`);
     };
     const url = new URL(req.url ?? '/', 'http://admin');
     if (req.method !== 'GET') return send(405, 'only GET is supported\n');
     if (url.pathname === '/healthz') return send(200, 'ok\n');
+    if (url.pathname === '/readyz') {
+      const r = sources.readiness();
+      return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
+    }
+    if (url.pathname === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (url.pathname === '/v1/proxies') return send(200, proxiesReport(sources.streams));
     if (url.pathname.startsWith('/v1/config/')) {
       const nodeId = decodeURIComponent(url.pathname.slice('/v1/config/'.length));
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /v1/proxies, /v1/config/<node-id>` });
+    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /readyz, /metrics, /v1/proxies, /v1/config/<node-id>` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

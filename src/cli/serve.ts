@@ -6,10 +6,12 @@ import { MeshController } from '../control/mesh-controller';
 import { renderProxyConfig } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
-import { createLogger } from '../log';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
+import { meshdMetrics } from '../admin/meshd-metrics';
 import { formatNodeId } from '../model/node-id';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
+import { StreamRegistry } from '../xds/stream-status';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
@@ -24,7 +26,9 @@ export const serveCommand: CommandSpec = {
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000 },
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1' },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001 },
-    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading', default: 10 },
+    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10 },
+    'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text' },
+    'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info' },
   },
   notes: ['A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.'],
 };
@@ -32,15 +36,23 @@ export const serveCommand: CommandSpec = {
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
   if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
-  const log = createLogger();
+  const format = args.flags['log-format'] as string;
+  const level = args.flags['log-level'] as string;
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
+  const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
   const cache = new SnapshotCache();
   const controller = new MeshController(cache, log);
+  const streams = new StreamRegistry();
+  const metrics = meshdMetrics(streams);
 
-  const reload = (reason: string) => {
+  const reload = (reason: string, detectedAt = Date.now()) => {
     const result = loadMesh(paths, loadOptions(args));
     logProblems(log, result.problems);
+    metrics.reloaded(result.ok);
     if (result.ok) {
-      controller.setModel(result.model);
+      controller.setModel(result.model, detectedAt);
       log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
       return;
     }
@@ -58,9 +70,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   let xds;
   let admin;
   try {
-    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log });
+    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams });
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
+      readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
+      metrics: () => metrics.registry.render(),
       configOf: (nodeId) => {
         const model = controller.currentModel();
         if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
@@ -73,7 +87,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     await xds?.close();
     return 1;
   }
-  const watcher = watchMeshPaths(paths, (changed) => reload(`reloaded after a change to ${changed.join(', ')}`), args.flags['debounce-ms'] as number);
+  const watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), args.flags['debounce-ms'] as number);
   await watcher.ready;
 
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;

@@ -85,7 +85,7 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
     meshFile = path.join(tmpDir(), 'mesh.yaml');
     writeMesh(100, 0);
     const xdsPort = await freePort();
-    meshd = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(await freePort())]);
+    meshd = startMeshd(['serve', '--mesh', meshFile, '--log-level', 'debug', '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(await freePort())]);
     await waitFor('meshd to start serving', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
 
     const adminPort = await freePort();
@@ -148,7 +148,7 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
 
   it("logs the proxy's connection and each version it ACKed", () => {
     const log = meshd.stderr();
-    expect(log).toContain(`proxy ${NODE_ID} connected from`);
+    expect(log).toContain(`proxy ${NODE_ID} connected (sotw stream`);
     expect(log).toMatch(new RegExp(`proxy ${NODE_ID} ACKed CDS version [0-9a-f]{16}`));
     expect(log).toMatch(new RegExp(`proxy ${NODE_ID} ACKed LDS version [0-9a-f]{16}`));
     expect(log).toMatch(new RegExp(`proxy ${NODE_ID} ACKed RDS version [0-9a-f]{16}`));

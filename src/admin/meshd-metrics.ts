@@ -1,0 +1,57 @@
+// The metrics meshd exports on /metrics: xDS streams, pushes, NACKs, push latency (from a
+// change being detected to the proxy's last ACK of it) and mesh reloads.
+import type { XdsObserver } from '../xds/ads-session';
+import { syncState, type StreamRegistry } from '../xds/stream-status';
+import { shortTypeName } from '../xds/type-urls';
+import { MetricsRegistry } from './metrics';
+
+export interface MeshdMetrics {
+  readonly registry: MetricsRegistry;
+  /** Feeds the xDS server's events into the counters and the latency histogram. */
+  readonly observer: XdsObserver;
+  reloaded(ok: boolean): void;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** 'envoy' or 'grpc' (a proxyless gRPC library): the kinds of client worth telling apart on a dashboard. */
+function clientKind(client: string): string {
+  return /^grpc\b/i.test(client) ? 'grpc' : client === 'envoy' ? 'envoy' : 'other';
+}
+
+export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
+  const registry = new MetricsRegistry();
+  registry.gauge('meshd_xds_connected_streams', 'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)', ['protocol', 'client'], () => {
+    const counts = new Map<string, { labels: Record<string, string>; value: number }>();
+    for (const s of streams.list()) {
+      const labels = { protocol: s.protocol, client: clientKind(s.client) };
+      const key = `${labels.protocol}|${labels.client}`;
+      counts.set(key, { labels, value: (counts.get(key)?.value ?? 0) + 1 });
+    }
+    return [...counts.values()];
+  });
+  registry.gauge('meshd_xds_resource_types', 'Subscribed resource types over all open streams, by type and sync state', ['type', 'state'], () => {
+    const counts = new Map<string, { labels: Record<string, string>; value: number }>();
+    for (const s of streams.list()) {
+      for (const [typeUrl, t] of s.types) {
+        const labels = { type: shortTypeName(typeUrl), state: syncState(t) };
+        const key = `${labels.type}|${labels.state}`;
+        counts.set(key, { labels, value: (counts.get(key)?.value ?? 0) + 1 });
+      }
+    }
+    return [...counts.values()];
+  });
+  const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', ['type', 'protocol']);
+  const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
+  const latency = registry.histogram('meshd_xds_push_latency_seconds', 'From a mesh change being detected to a stream ACKing everything it changed for that stream', LATENCY_BUCKETS);
+  const reloads = registry.counter('meshd_mesh_reloads_total', 'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)', ['result']);
+  return {
+    registry,
+    observer: {
+      responseSent: (typeUrl, protocol) => pushes.inc({ type: shortTypeName(typeUrl), protocol }),
+      nackReceived: (typeUrl, protocol) => nacks.inc({ type: shortTypeName(typeUrl), protocol }),
+      changeDelivered: (ms) => latency.observe(ms / 1000),
+    },
+    reloaded: (ok) => reloads.inc({ result: ok ? 'ok' : 'error' }),
+  };
+}
