@@ -1,8 +1,10 @@
 // meshd's command line: one module per command, dispatched here.
 import { bootstrapCommand, runBootstrap } from './bootstrap';
 import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { configDumpCommand, runConfigDump } from './config-dump';
 import { renderCommand, runRender } from './render';
 import { runServe, serveCommand } from './serve';
+import { runStatus, statusCommand } from './status';
 import { runValidate, validateCommand } from './validate';
 
 const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise<number> }[] = [
@@ -10,6 +12,8 @@ const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise
   { spec: validateCommand, run: runValidate },
   { spec: renderCommand, run: runRender },
   { spec: bootstrapCommand, run: runBootstrap },
+  { spec: statusCommand, run: runStatus },
+  { spec: configDumpCommand, run: runConfigDump },
 ];
 
 function overview(): string {

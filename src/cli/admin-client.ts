@@ -1,0 +1,87 @@
+// What the CLI commands that talk to a running meshd share: the --admin flag, one HTTP GET
+// against the admin API, and the one-line message when meshd is not there.
+import * as http from 'node:http';
+import { UsageError, type FlagSpec } from './args';
+
+export const DEFAULT_ADMIN = '127.0.0.1:18001';
+
+export const adminFlag: FlagSpec = {
+  type: 'string',
+  metavar: 'host:port',
+  help: "meshd's admin API (see meshd serve --admin-port)",
+  default: DEFAULT_ADMIN,
+};
+
+export interface AdminAddress {
+  readonly host: string;
+  readonly port: number;
+  /** http://host:port, as shown to the user. */
+  readonly url: string;
+}
+
+/** `host:port`, `[::1]:port` or `http://host:port`; anything else is a UsageError. */
+export function parseAdminAddress(value: string): AdminAddress {
+  const bare = value.replace(/^http:\/\//, '').replace(/\/+$/, '');
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/[\]\s]+):(\d+)$/.exec(bare);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port > 0 && port <= 65535)) throw new UsageError(`--admin must be host:port (for example ${DEFAULT_ADMIN}), got '${value}'`);
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  return { host, port, url: `http://${m[1]}:${port}` };
+}
+
+export type GetResult = { ok: true; status: number; body: string } | { ok: false; reason: string };
+
+const TIMEOUT_MS = 5000;
+
+/** One GET; never rejects: a transport failure comes back as a short reason. */
+export function adminGet(admin: AdminAddress, pathName: string): Promise<GetResult> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: admin.host, port: admin.port, path: pathName, agent: false, headers: { accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
+    });
+    req.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
+    req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
+  });
+}
+
+function describeError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'unknown host';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    default:
+      return err.message || err.code || 'unknown error';
+  }
+}
+
+export function unreachableMessage(command: string, admin: AdminAddress, reason: string): string {
+  return `meshd ${command}: cannot reach meshd's admin API at ${admin.url} (${reason}); is meshd serve running? pass --admin host:port\n`;
+}
+
+/** The body as JSON, or undefined when it is not JSON. */
+export function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line about an answer that is not what meshd sends (wrong port, older meshd, a bug). */
+export function unexpectedAnswer(command: string, admin: AdminAddress, pathName: string, status: number, body: string): string {
+  const json = parseJson(body) as { error?: unknown } | undefined;
+  const detail = json && typeof json === 'object' && typeof json.error === 'string' ? json.error : body.trim().split('\n')[0]!.slice(0, 200);
+  return `meshd ${command}: ${admin.url}${pathName} answered ${status}${detail ? `: ${detail}` : ''}; is ${admin.url} meshd's admin API?\n`;
+}

@@ -1,0 +1,129 @@
+// `meshd status`: the proxies connected to a running meshd and, per xDS type, whether they
+// run the config meshd last sent them (like `istioctl proxy-status`). Reads GET /v1/proxies.
+import { adminFlag, adminGet, parseAdminAddress, parseJson, unexpectedAnswer, unreachableMessage } from './admin-client';
+import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  summary: 'show the proxies connected to a running meshd and whether each runs its latest config',
+  usage: 'meshd status [--admin host:port] [--format text|json]',
+  flags: {
+    admin: adminFlag,
+    format: { type: 'string', metavar: 'text|json', help: 'text: a table; json: the admin API answer as it is', default: 'text' },
+  },
+  notes: [
+    'Per proxy and type (CDS, EDS, LDS, RDS): SYNCED (the proxy ACKed the latest version sent), STALE (sent, no',
+    'ACK yet), NACKED (the proxy rejected it; the reason is printed under the table), NOT_SENT, or - (not subscribed).',
+    'Exit 0 when meshd answered, even if some proxies NACKed; 1 when meshd cannot be reached.',
+  ],
+};
+
+interface TypeReport {
+  state?: string;
+  sentVersion?: string | null;
+  ackedVersion?: string | null;
+  lastNack?: { version?: string; message?: string; at?: string } | null;
+}
+
+interface ProxyReport {
+  nodeId?: string;
+  cluster?: string;
+  stream?: number;
+  protocol?: string;
+  client?: string;
+  peer?: string;
+  connectedAt?: string;
+  types?: Record<string, TypeReport | undefined>;
+}
+
+const TABLE_TYPES = ['CDS', 'EDS', 'LDS', 'RDS'] as const;
+/** Worst first: a proxy's summary state is the worst state of its types. */
+const SEVERITY = ['NACKED', 'STALE', 'NOT_SENT', 'SYNCED'];
+const SUMMARY_ORDER = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
+
+export async function runStatus(args: ParsedArgs): Promise<number> {
+  const format = args.flags.format as string;
+  if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, got '${format}'`);
+  if (args.positionals.length > 0) throw new UsageError(`takes no arguments, got '${args.positionals[0]}' (a node's config: meshd config-dump <node-id>)`);
+  const admin = parseAdminAddress(args.flags.admin as string);
+
+  const res = await adminGet(admin, '/v1/proxies');
+  if (!res.ok) {
+    process.stderr.write(unreachableMessage('status', admin, res.reason));
+    return 1;
+  }
+  const body = res.status === 200 ? parseJson(res.body) : undefined;
+  if (!Array.isArray(body)) {
+    process.stderr.write(unexpectedAnswer('status', admin, '/v1/proxies', res.status, res.body));
+    return 1;
+  }
+  process.stdout.write(format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body as ProxyReport[]));
+  return 0;
+}
+
+/** The table, the NACK reasons under it, and a summary line. */
+export function formatStatus(proxies: readonly ProxyReport[]): string {
+  if (proxies.length === 0) return 'no proxies connected\n';
+  const sorted = [...proxies].sort((a, b) => compare(a.nodeId ?? '', b.nodeId ?? '') || (a.stream ?? 0) - (b.stream ?? 0));
+
+  const rows = [['NODE ID', 'PROTOCOL', 'CLIENT', ...TABLE_TYPES]];
+  const nacks: string[] = [];
+  const counts = new Map<string, number>();
+  for (const p of sorted) {
+    const types = p.types ?? {};
+    rows.push([cell(p.nodeId), cell(p.protocol), cell(p.client), ...TABLE_TYPES.map((t) => cell(types[t]?.state))]);
+    for (const [name, t] of orderedTypes(types)) {
+      if (t.state !== 'NACKED') continue;
+      const version = t.lastNack?.version || t.sentVersion || '-';
+      nacks.push(`${clean(p.nodeId ?? '-')} ${clean(name)} NACKED version ${clean(version)}: ${oneLine(t.lastNack?.message ?? '(no message)')}`);
+    }
+    const state = proxyState(Object.values(types).filter((t): t is TypeReport => !!t));
+    counts.set(state, (counts.get(state) ?? 0) + 1);
+  }
+
+  const states = [...counts.keys()].sort((a, b) => rank(SUMMARY_ORDER, a) - rank(SUMMARY_ORDER, b) || compare(a, b));
+  const summary = `${sorted.length} ${sorted.length === 1 ? 'proxy' : 'proxies'}: ${states.map((s) => `${counts.get(s)} ${s}`).join(', ')}`;
+  return [...table(rows), '', ...nacks, summary].join('\n') + '\n';
+}
+
+function proxyState(types: readonly TypeReport[]): string {
+  if (types.length === 0) return 'NOT_SENT';
+  return types.map((t) => t.state ?? 'NOT_SENT').sort((a, b) => rank(SEVERITY, a) - rank(SEVERITY, b))[0]!;
+}
+
+/** CDS, EDS, LDS, RDS first, then any other type the server reports, by name. */
+function orderedTypes(types: Record<string, TypeReport | undefined>): [string, TypeReport][] {
+  const known: readonly string[] = TABLE_TYPES;
+  return Object.entries(types)
+    .filter((e): e is [string, TypeReport] => !!e[1])
+    .sort(([a], [b]) => rank(known, a) - rank(known, b) || compare(a, b));
+}
+
+function rank(order: readonly string[], value: string): number {
+  const i = order.indexOf(value);
+  return i === -1 ? order.length : i;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join(''));
+}
+
+/** A table cell: '-' when the server did not say (older meshd, type not subscribed). */
+function cell(value: string | undefined): string {
+  return value ? clean(value) : '-';
+}
+
+/** Node ids and messages come from proxies: keep control characters off the terminal. */
+function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return String(text).replace(/[\u0000-\u001f\u007f]/g, '?');
+}
+
+function oneLine(text: string): string {
+  return clean(String(text).trim().replace(/\s*\r?\n\s*/g, ' '));
+}
