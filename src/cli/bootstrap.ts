@@ -20,6 +20,7 @@ export const bootstrapCommand: CommandSpec = {
     'admin-port': { type: 'int', help: "Envoy's admin port; default: $ENVOY_ADMIN_ACCESS_PORT or 9901" },
     'ingress-port': { type: 'int', help: `ingress listener port; default: $APPMESH_ENVOY_INGRESS_PORT or ${DEFAULT_INGRESS_PORT}` },
     'egress-port': { type: 'int', help: `egress listener port; default: $APPMESH_ENVOY_EGRESS_PORT or ${DEFAULT_EGRESS_PORT}` },
+    ads: { type: 'string', metavar: 'sotw|delta', help: 'ADS flavour: sotw (state of the world) or delta (incremental); default: $MESHD_ADS_PROTOCOL or sotw' },
   },
 };
 
@@ -32,6 +33,7 @@ export interface BootstrapParams {
   adminPort: number;
   ingressPort: number;
   egressPort: number;
+  ads: 'sotw' | 'delta';
 }
 
 type Env = Record<string, string | undefined>;
@@ -46,8 +48,11 @@ export function bootstrapParams(args: ParsedArgs, env: Env): BootstrapParams {
   const xds = (flag('xds-address') as string | undefined) ?? env.MESHD_XDS_ADDRESS ?? '127.0.0.1:18000';
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(xds);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--xds-address must be host:port, got '${xds}'`);
+  const ads = (flag('ads') as string | undefined) ?? env.MESHD_ADS_PROTOCOL ?? 'sotw';
+  if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`--ads must be sotw or delta, got '${ads}'`);
   return {
     nodeId,
+    ads,
     cluster: (flag('cluster') as string | undefined) ?? env.APPMESH_RESOURCE_CLUSTER ?? env.APPMESH_VIRTUAL_NODE_CLUSTER ?? nodeId,
     xdsHost: m[1]!.replace(/^\[|\]$/g, ''),
     xdsPort: Number(m[2]),
@@ -77,6 +82,7 @@ export function renderBootstrap(p: BootstrapParams, template = fs.readFileSync(T
     ADMIN_PORT: p.adminPort,
     INGRESS_PORT: String(p.ingressPort),
     EGRESS_PORT: String(p.egressPort),
+    ADS_API_TYPE: p.ads === 'delta' ? 'DELTA_GRPC' : 'GRPC',
   };
   return template.replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => {
     if (!(key in values)) throw new Error(`bootstrap template has an unknown placeholder {{${key}}}`);
