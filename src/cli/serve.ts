@@ -3,7 +3,7 @@ import { startAdminServer } from '../admin/http-server';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { MeshController } from '../control/mesh-controller';
-import { renderProxyConfig } from '../control/render';
+import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
@@ -75,7 +75,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       streams: xds.streams,
       readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
       metrics: () => metrics.registry.render(),
+      // A connected proxy's config is what it is being served; any other node id's is what it would get.
       configOf: (nodeId) => {
+        const served = controller.servedSnapshot(nodeId);
+        if (served) return { ok: true, config: renderSnapshot(served) };
         const model = controller.currentModel();
         if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
         const result = compileProxy(model, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });

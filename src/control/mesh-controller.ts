@@ -9,7 +9,7 @@ import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import type { Logger } from '../log';
 import type { MeshModel } from '../model/mesh-model';
 import type { StreamHooks } from '../xds/ads-session';
-import type { SnapshotCache } from '../xds/snapshot-cache';
+import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { ResourceEncoder } from './encode';
 import { proxySettingsOf } from './proxy-settings';
 
@@ -49,6 +49,12 @@ export class MeshController implements StreamHooks {
       this.update(key);
     }
     return key;
+  }
+
+  /** What a connected proxy with this node id is being served (the first, if several with other settings). */
+  servedSnapshot(nodeId: string): Snapshot | undefined {
+    for (const [key, entry] of this.proxies) if (entry.nodeId === nodeId && this.cache.get(key)) return this.cache.get(key);
+    return undefined;
   }
 
   onNodeGone(nodeKey: string): void {

@@ -2,7 +2,8 @@
 // the wire and decoded back, so what is shown is what Envoy gets.
 import { stringify } from 'yaml';
 import type { ProxyConfig } from '../compile/proxy-config';
-import { decodeResource, encodeResource } from '../xds/protos';
+import { decodeAny, decodeResource, encodeResource } from '../xds/protos';
+import { resourcesOf, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 import { resourcesByType } from './encode';
 
@@ -17,6 +18,15 @@ export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]
   const out: Record<string, unknown[]> = {};
   for (const [typeUrl, list] of resourcesByType(config)) {
     out[SECTION[typeUrl]] = list.map(({ resource }) => decodeResource(typeUrl, encodeResource(typeUrl, resource)));
+  }
+  return out;
+}
+
+/** The same form for a snapshot the xDS server holds: the very bytes a proxy was served. */
+export function renderSnapshot(snapshot: Snapshot): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const typeUrl of Object.values(TypeUrl)) {
+    out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map((r) => decodeAny(r.any).resource);
   }
   return out;
 }

@@ -79,6 +79,13 @@ export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<strin
   return type.toObject(type.decode(bytes), { longs: String, enums: String, json: true }) as Record<string, unknown>;
 }
 
+/** Splits an encoded google.protobuf.Any into its type URL and the decoded resource. */
+export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<string, unknown> } {
+  const type = messageType('google.protobuf.Any');
+  const { type_url: typeUrl, value } = type.toObject(type.decode(any)) as { type_url: string; value: Uint8Array };
+  return { typeUrl, resource: decodeResource(typeUrl, value) };
+}
+
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 function bidiMethod(method: string, requestName: string, responseName: string): grpc.MethodDefinition<object, Buffer | object> {

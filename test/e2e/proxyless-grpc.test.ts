@@ -45,6 +45,8 @@ interface ProxyReport {
   nodeId: string;
   cluster: string;
   stream: number | string;
+  protocol?: string;
+  client?: string;
   types: Record<string, ProxyTypeStatus>;
 }
 
@@ -216,6 +218,19 @@ describe('proxyless gRPC: a real grpc-js-xds client routed by meshd (no Envoy)',
     expect(report.types.EDS?.state ?? 'NOT_SENT').toBe('NOT_SENT');
     // One stream for this node: the client keeps its ADS stream.
     expect((await getJson<ProxyReport[]>(meshdAdminPort, '/v1/proxies')).filter((p) => p.nodeId === CALLER)).toHaveLength(1);
+    expect(report.protocol).toBe('sotw');
+    expect(report.client).toBe('gRPC Node Pure JS');
+  });
+
+  it('shows in /v1/config what the gRPC client is served: an api_listener per dialable name, not the sidecar listeners', async () => {
+    const config = await getJson<{ listeners: { name: string; api_listener?: unknown }[]; clusters: { name: string; type: string }[] }>(meshdAdminPort, `/v1/config/${encodeURIComponent(CALLER)}`);
+    // xds:///colors.demo.local and xds:///colors.demo.local:<router port> both work.
+    expect(config.listeners.map((l) => l.name)).toEqual([SERVICE, expect.stringMatching(new RegExp(`^${SERVICE.replace(/\./g, '\\.')}:\\d+$`))]);
+    expect(config.listeners.every((l) => l.api_listener !== undefined)).toBe(true);
+    expect(config.clusters.map((c) => [c.name, c.type])).toEqual([
+      ['cds_egress_demo_colors-v1_grpc_' + v1.port, 'LOGICAL_DNS'],
+      ['cds_egress_demo_colors-v2_grpc_' + v2.port, 'LOGICAL_DNS'],
+    ]);
   });
 
   it('moves the live client to 0/100 when the mesh file is edited, without a new ADS stream', async () => {
