@@ -64,6 +64,8 @@ interface Held {
 interface InFlight {
   readonly nonce: string;
   readonly presented: ReadonlyMap<string, Resource>;
+  /** Resources the client keeps although the response does not carry them (delta: not removed yet). */
+  readonly kept: ReadonlyMap<string, Held>;
   /** Identifies the response's content, to never resend one that was NACKed. */
   readonly key: string;
 }
@@ -208,6 +210,7 @@ export abstract class AdsSession {
       return 'nack';
     }
     state.has = new Map([...inFlight.presented].map(([name, resource]) => [name, { version: resource.version, resource }]));
+    for (const [name, held] of inFlight.kept) state.has.set(name, held);
     state.status.ackedVersion = version;
     this.log.debug({ type: shortTypeName(state.typeUrl), version }, `xds: proxy ${this.status!.nodeId} ACKed ${shortTypeName(state.typeUrl)} version ${version}`);
     return 'ack';
@@ -233,13 +236,18 @@ export abstract class AdsSession {
       if (ROUTING_TYPES.includes(typeUrl)) {
         // Listeners and routes wait until the clusters and endpoints they may name are ACKed.
         if (!CLUSTER_TYPES.every((t) => this.holdsAdditions(t, snapshot))) continue;
-      } else if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, snapshot))) {
-        // Removed clusters stay until no listener or route the client holds can name them.
+      }
+      const kept = new Map<string, Held>();
+      if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, snapshot))) {
+        // Removed clusters stay until no listener or route the client holds can name them. One
+        // known only by name and version (delta's initial versions) is kept by not removing it.
         for (const [name, held] of state.has) {
-          if (!target.has(name) && held.resource && (state.wildcard || state.names.has(name))) target.set(name, held.resource);
+          if (target.has(name) || !(state.wildcard || state.names.has(name))) continue;
+          if (held.resource) target.set(name, held.resource);
+          else kept.set(name, held);
         }
       }
-      this.offer(state, target);
+      this.offer(state, target, kept);
     }
     this.notePending(snapshot);
   }
@@ -275,17 +283,21 @@ export abstract class AdsSession {
   }
 
   /** Sends `target` for the type if the client lacks any of it (or asked and awaits an answer). */
-  private offer(state: TypeState, target: Map<string, Resource>): void {
+  private offer(state: TypeState, target: Map<string, Resource>, kept: ReadonlyMap<string, Held>): void {
     const changed = [...target.values()].filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
-    const removed = [...state.has.keys()].filter((name) => !target.has(name)).sort();
-    if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) return;
+    const removed = [...state.has.keys()].filter((name) => !target.has(name) && !kept.has(name)).sort();
     const version = versionOf(target.values());
+    if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) {
+      // Nothing to send: the client holds the target already (e.g. it reconnected holding it).
+      if (kept.size === 0 && state.status.ackedVersion !== version) state.status.sentVersion = state.status.ackedVersion = version;
+      return;
+    }
     const key = this.protocol === 'sotw' ? version : `${versionOf(changed)}-${removed.join(',')}`;
     if (key === state.nackedKey) return; // rejected before: wait for a newer version
     const nonce = String(++this.nonceCounter);
     const presented = [...target.values()].sort(byName);
     const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, presented, changed: changed.sort(byName), removed };
-    state.inFlight = { nonce, presented: target, key };
+    state.inFlight = { nonce, presented: target, kept, key };
     state.lastNonce = nonce;
     state.needsAnswer = false;
     state.force.clear();

@@ -347,6 +347,27 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       const d = delta();
       d.send({ node: NODE, type_url: CDS, initial_resource_versions: { A: cluster('A').version, B: cluster('B', 2).version, C: cluster('C').version } });
       expect(await d.quietFor(300)).toBe(true);
+      const held = server.streams.list().find((s) => s.protocol === 'delta' && s.types.get(CDS)?.ackedVersion !== undefined && syncState(s.types.get(CDS)!) === 'SYNCED');
+      expect(held).toBeDefined(); // shown as holding the current version, not as never sent
+    });
+
+    it('after a reconnect, keeps a cluster known only by its reported version until the routes stop naming it', async () => {
+      const c = delta();
+      const reported = (r: Resource) => ({ [r.name]: r.version });
+      // The client reconnects holding A and the listener and routes that use it.
+      c.send({ node: NODE, type_url: CDS, initial_resource_versions: reported(cluster('A')) });
+      c.send({ node: NODE, type_url: LDS, initial_resource_versions: reported(listener('L', 'R')) });
+      c.send({ node: NODE, type_url: RDS, resource_names_subscribe: ['R'], initial_resource_versions: reported(routeConfig('R', 'A')) });
+      await waitFor('the three subscriptions', () => (server.streams.list()[0]?.types.size === 3 ? true : undefined));
+      cache.set(NODE.id, snapshotOf({ clusters: [cluster('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'B')] }));
+      const cds = await c.next();
+      expect([cds.type_url, cds.resources.map((r) => r.name), cds.removed_resources]).toEqual([CDS, ['B'], []]);
+      c.ack(cds, NODE);
+      const rds = await c.next();
+      expect(rds.type_url).toBe(RDS);
+      c.ack(rds, NODE);
+      const removal = await c.next();
+      expect([removal.type_url, removal.removed_resources]).toEqual([CDS, ['A']]);
     });
 
     it('does not resend a NACKed change, and sends the next one', async () => {
