@@ -58,6 +58,10 @@ export interface SidecarOptions {
    * 200), or until a check of your own (given the egress port) resolves true.
    */
   ready: { host: string; path?: string; headers?: Record<string, string>; status?: number } | ((egressPort: number) => Promise<boolean>);
+  /** Envoy's ADS flavour (`meshd bootstrap --ads`); default: meshd bootstrap's default (sotw). */
+  ads?: 'sotw' | 'delta';
+  /** More `meshd serve` flags, e.g. `['--log-level', 'debug']` (kept across restartMeshd). */
+  meshdArgs?: string[];
 }
 
 export interface ProxyTypeStatus {
@@ -75,12 +79,23 @@ export interface Sidecar {
   readonly adminPort: number;
   readonly xdsPort: number;
   readonly meshdAdminPort: number;
+  /** The meshd process serving now (a new one after restartMeshd). */
   readonly meshd: RunningProcess;
   readonly envoy: RunningEnvoy;
   /** An HTTP request through the egress listener to a virtual service. */
   request(host: string, opts?: RequestOptions): Promise<HttpResult>;
   /** Rewrites the mesh file and waits until meshd reloaded it and Envoy ACKed every type (throws on a rejected mesh or a NACK). */
   updateMesh(yaml: string): Promise<void>;
+  /** Rewrites the mesh file and waits until meshd reloaded it, without waiting for Envoy (throws on a rejected mesh). */
+  reloadMesh(yaml: string): Promise<void>;
+  /**
+   * Stops meshd (SIGTERM by default; `kill: 'SIGKILL'` for a crash), waits until it is gone, and
+   * starts a new one on the same xDS and admin ports and mesh file; resolves once it serves.
+   * Envoy is left alone: it reconnects on its own.
+   */
+  restartMeshd(opts?: { kill?: NodeJS.Signals }): Promise<void>;
+  /** meshd admin API: GET a path (e.g. `/metrics`, `/v1/proxies`) as text. */
+  meshdAdmin(pathAndQuery: string): Promise<string>;
   /** Envoy admin: GET a path (e.g. `/clusters`, `/config_dump`) as text. */
   admin(pathAndQuery: string): Promise<string>;
   /** Envoy admin counters and gauges, by full stat name (from /stats?format=json). */
@@ -119,9 +134,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   fs.writeFileSync(meshFile, opts.meshYaml);
   const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 
-  const meshd = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(meshdAdminPort)]);
+  const serveArgs = ['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(meshdAdminPort), ...(opts.meshdArgs ?? [])];
+  let meshd = startMeshd(serveArgs);
+  /** The stderr of the meshd processes stopped by restartMeshd, for failure messages. */
+  let earlierMeshdLogs = '';
   let envoy: RunningEnvoy | undefined;
-  const logs = () => `--- meshd stderr ---\n${meshd.stderr().slice(-6000)}\n--- envoy (warnings, errors, last lines) ---\n${envoy ? envoyLogDigest(envoy.logs()) : '(not started)'}`;
+  const logs = () =>
+    `--- meshd stderr ---\n${(earlierMeshdLogs + meshd.stderr()).slice(-6000)}\n--- envoy (warnings, errors, last lines) ---\n${envoy ? envoyLogDigest(envoy.logs()) : '(not started)'}`;
   const stop = async () => {
     await envoy?.stop();
     await meshd.stop();
@@ -156,16 +175,20 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     );
   };
 
-  try {
-    await waitFor('meshd to start serving', () => {
+  const meshdServing = () =>
+    waitFor('meshd to start serving', () => {
       if (meshd.child.exitCode !== null) throw new Error(`meshd exited with ${meshd.child.exitCode}`);
       return meshd.stdout().includes('meshd is serving') ? true : undefined;
     });
+
+  try {
+    await meshdServing();
     const bootstrap = execFileSync(
       process.execPath,
       [
         MESHD_BIN, 'bootstrap', '--node', opts.nodeId, '--xds-address', `127.0.0.1:${xdsPort}`, '--admin-address', '127.0.0.1',
         '--admin-port', String(adminPort), '--ingress-port', String(ingressPort), '--egress-port', String(egressPort),
+        ...(opts.ads ? ['--ads', opts.ads] : []),
       ],
       { encoding: 'utf8' },
     );
@@ -195,6 +218,20 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const started = envoy!;
   const stats = (filter?: string) => statsOf(adminPort, filter);
 
+  /** Writes the mesh file and waits for meshd to reload it; returns where meshd's log stood before. */
+  const reloadMesh = async (yaml: string): Promise<number> => {
+    const from = meshd.stderr().length;
+    fs.writeFileSync(meshFile, yaml);
+    await waitFor('meshd to reload the mesh file', () => {
+      const log = meshd.stderr().slice(from);
+      if (log.includes('mesh not reloaded')) throw new Error(`meshd rejected the new mesh:\n${log}`);
+      return log.includes('mesh reloaded') ? true : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
+    return from;
+  };
+
   return {
     nodeId: opts.nodeId,
     meshFile,
@@ -203,23 +240,34 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     adminPort,
     xdsPort,
     meshdAdminPort,
-    meshd,
+    get meshd() {
+      return meshd;
+    },
     envoy: started,
     request: (host, ropts) => httpRequest(egressPort, host, ropts),
     async updateMesh(yaml) {
-      const from = meshd.stderr().length;
-      fs.writeFileSync(meshFile, yaml);
-      await waitFor('meshd to reload the mesh file', () => {
-        const log = meshd.stderr().slice(from);
-        if (log.includes('mesh not reloaded')) throw new Error(`meshd rejected the new mesh:\n${log}`);
-        return log.includes('mesh reloaded') ? true : undefined;
-      }).catch((err: Error) => {
-        throw new Error(`${err.message}\n${logs()}`);
-      });
+      const from = await reloadMesh(yaml);
       await waitSynced('Envoy to ACK the reloaded mesh', from).catch((err: Error) => {
         throw new Error(`${err.message}\n${logs()}`);
       });
     },
+    async reloadMesh(yaml) {
+      await reloadMesh(yaml);
+    },
+    async restartMeshd(ropts = {}) {
+      const old = meshd;
+      if (old.child.exitCode === null && old.child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => old.child.once('exit', () => resolve()));
+        old.child.kill(ropts.kill ?? 'SIGTERM');
+        await exited;
+      }
+      earlierMeshdLogs += `${old.stderr()}--- meshd stopped (${ropts.kill ?? 'SIGTERM'}) and started again ---\n`;
+      meshd = startMeshd(serveArgs);
+      await meshdServing().catch((err: Error) => {
+        throw new Error(`${err.message}\n${logs()}`);
+      });
+    },
+    meshdAdmin: (p) => getText(meshdAdminPort, p),
     admin: (p) => getText(adminPort, p),
     stats,
     async stat(name) {
