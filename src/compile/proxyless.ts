@@ -45,12 +45,12 @@ export function compileProxyless(model: MeshModel, node: VirtualNode, settings: 
   const explicit = sidecar.routes.find((r) => r.name === explicitName);
   const dialable = (explicit?.virtual_hosts ?? []).flatMap((host) => host.domains ?? []);
   const egressClusters = new Set(
-    sidecar.routes.flatMap((r) => (r.virtual_hosts ?? []).flatMap((h) => (h.routes ?? []).flatMap((route) => [route.route?.cluster, ...(route.route?.weighted_clusters?.clusters ?? []).map((c) => c.name)]))),
+    (explicit?.virtual_hosts ?? []).flatMap((h) => (h.routes ?? []).flatMap((route) => [route.route?.cluster, ...(route.route?.weighted_clusters?.clusters ?? []).map((c) => c.name)])),
   );
   return {
     listeners: dialable.map((name) => apiListener(name, explicitName)).sort((a, b) => (a.name! < b.name! ? -1 : 1)),
     routes: explicit ? [explicit] : [],
-    // Only clusters a route can reach: the local-app and passthrough clusters mean nothing to a client library.
+    // Only clusters the egress routes reach: the local-app and passthrough clusters mean nothing to a client library.
     clusters: sidecar.clusters.filter((c) => egressClusters.has(c.name) && c.type !== 'ORIGINAL_DST').map(forGrpc),
     endpoints: sidecar.endpoints.filter((e) => egressClusters.has(e.cluster_name)),
   };

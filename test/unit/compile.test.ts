@@ -211,3 +211,34 @@ spec: { provider: { virtualRouter: { virtualRouterName: db } } }
     );
   });
 });
+
+describe('compiling for a proxyless gRPC client', () => {
+  const PROXYLESS = { ...DEFAULT_PORTS, proxyless: true };
+
+  it('serves an api_listener per name the client can dial, the egress route configuration and only the clusters it routes to', () => {
+    const config = compile(model(QUICKSTART_MESH), 'mesh/apps/virtualNode/front', PROXYLESS);
+    expect(config.listeners.map((l) => [l.name, l.api_listener ? 'api_listener' : 'socket'])).toEqual([
+      ['color.apps.local', 'api_listener'],
+      ['color.apps.local:8080', 'api_listener'],
+    ]);
+    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001']);
+    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082']);
+  });
+
+  it('turns STRICT_DNS (responseType ENDPOINTS), which gRPC lacks, into LOGICAL_DNS', () => {
+    const text = QUICKSTART_TEXT().replace(/hostname: (\S+)/g, 'hostname: $1, responseType: ENDPOINTS');
+    expect(compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front').clusters.filter((c) => c.type === 'STRICT_DNS')).toHaveLength(2);
+    expect(compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front', PROXYLESS).clusters.map((c) => c.type)).toEqual(['LOGICAL_DNS', 'LOGICAL_DNS']);
+  });
+
+  it('refuses client TLS from files (no gRPC equivalent) instead of serving the backend in plaintext', () => {
+    const text = QUICKSTART_TEXT().replace(
+      /(name: front\nspec:\n)/,
+      '$1  backendDefaults: { clientPolicy: { tls: { validation: { trust: { file: { certificateChain: /certs/ca.pem } } } } } }\n',
+    );
+    const m = model(meshFolder({ 'mesh.yaml': text }));
+    expect(compileProxy(m, 'mesh/apps/virtualNode/front', DEFAULT_PORTS).ok).toBe(true);
+    const result = compileProxy(m, 'mesh/apps/virtualNode/front', PROXYLESS);
+    expect(result).toEqual({ ok: false, error: expect.stringMatching(/^cannot compile mesh\/apps\/virtualNode\/front: cluster cds_egress_apps_color-blue_http_9081: client TLS from files is not supported for proxyless gRPC clients/) });
+  });
+});
