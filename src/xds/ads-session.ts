@@ -52,6 +52,7 @@ export interface SessionTransport {
   end(): void;
   /** grpc-js ends a server stream with the error's code and message as its status. */
   emit(event: 'error', err: Error & { code: number }): boolean;
+  on(event: 'end' | 'error' | 'cancelled', listener: () => void): unknown;
   readonly writableEnded: boolean;
 }
 
@@ -121,6 +122,7 @@ export abstract class AdsSession {
     protected readonly deps: SessionDeps,
   ) {
     this.log = deps.log;
+    for (const event of ['end', 'error', 'cancelled'] as const) transport.on(event, () => this.close());
   }
 
   /** Encodes a response in the stream's protocol. */

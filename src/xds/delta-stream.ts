@@ -12,9 +12,6 @@ export class DeltaStream extends AdsSession {
   constructor(call: DeltaCall, deps: SessionDeps) {
     super('delta', call, deps);
     call.on('data', (req: DeltaDiscoveryRequest__Output) => this.onRequest(req));
-    call.on('end', () => this.close());
-    call.on('error', () => this.close());
-    call.on('cancelled', () => this.close());
   }
 
   protected encode(out: Outgoing): Buffer {

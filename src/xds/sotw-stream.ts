@@ -14,9 +14,6 @@ export class SotwStream extends AdsSession {
   constructor(call: SotwCall, deps: SessionDeps) {
     super('sotw', call, deps);
     call.on('data', (req: DiscoveryRequest__Output) => this.onRequest(req));
-    call.on('end', () => this.close());
-    call.on('error', () => this.close());
-    call.on('cancelled', () => this.close());
   }
 
   protected encode(out: Outgoing): Buffer {
