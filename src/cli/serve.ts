@@ -1,5 +1,6 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
 import { startAdminServer } from '../admin/http-server';
+import { meshdMetrics } from '../admin/meshd-metrics';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { MeshController } from '../control/mesh-controller';
@@ -7,7 +8,6 @@ import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
-import { meshdMetrics } from '../admin/meshd-metrics';
 import { formatNodeId } from '../model/node-id';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
