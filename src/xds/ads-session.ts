@@ -228,19 +228,21 @@ export abstract class AdsSession {
   protected pump(): void {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
+    // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
+    const targets = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
     const order = [...PUSH_ORDER, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t as TypeUrl))];
     for (const typeUrl of order) {
       const state = this.types.get(typeUrl);
       if (!state) continue;
-      const target = this.subscribed(state, snapshot);
+      const target = new Map(targets.get(typeUrl)!);
       state.status.targetVersion = versionOf(target.values());
       if (state.inFlight) continue;
       if (ROUTING_TYPES.includes(typeUrl)) {
         // Listeners and routes wait until the clusters and endpoints they may name are ACKed.
-        if (!CLUSTER_TYPES.every((t) => this.holdsAdditions(t, snapshot))) continue;
+        if (!CLUSTER_TYPES.every((t) => this.holdsAdditions(t, targets, snapshot))) continue;
       }
       const kept = new Map<string, Held>();
-      if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, snapshot))) {
+      if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, targets))) {
         // Removed clusters stay until no listener or route the client holds can name them. One
         // known only by name and version (delta's initial versions) is kept by not removing it.
         for (const [name, held] of state.has) {
@@ -251,7 +253,7 @@ export abstract class AdsSession {
       }
       this.offer(state, target, kept);
     }
-    this.notePending(snapshot);
+    this.notePending(targets);
   }
 
   /**
@@ -259,13 +261,12 @@ export abstract class AdsSession {
    * assignment of every cluster it subscribed to that has one (an EDS cluster warms until its
    * assignment arrives), even before the client asked for it.
    */
-  private holdsAdditions(typeUrl: string, snapshot: Snapshot): boolean {
+  private holdsAdditions(typeUrl: string, targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>, snapshot: Snapshot): boolean {
     const state = this.types.get(typeUrl);
-    const required = state ? this.subscribed(state, snapshot) : new Map<string, Resource>();
+    const required = new Map(targets.get(typeUrl));
     if (typeUrl === TypeUrl.Endpoint) {
-      const clusters = this.types.get(TypeUrl.Cluster);
       const assignments = resourcesOf(snapshot, TypeUrl.Endpoint).resources;
-      if (clusters) for (const name of this.subscribed(clusters, snapshot).keys()) if (assignments.has(name)) required.set(name, assignments.get(name)!);
+      for (const name of targets.get(TypeUrl.Cluster)?.keys() ?? []) if (assignments.has(name)) required.set(name, assignments.get(name)!);
     }
     if (required.size === 0) return !state?.inFlight;
     if (!state || state.inFlight) return false;
@@ -274,11 +275,11 @@ export abstract class AdsSession {
   }
 
   /** The client holds exactly the type's current resources (or is not subscribed to it). */
-  private holdsExactly(typeUrl: string, snapshot: Snapshot): boolean {
+  private holdsExactly(typeUrl: string, targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>): boolean {
     const state = this.types.get(typeUrl);
     if (!state) return true;
     if (state.inFlight || state.needsAnswer) return false;
-    const target = this.subscribed(state, snapshot);
+    const target = targets.get(typeUrl)!;
     if (target.size !== state.has.size) return false;
     for (const [name, r] of target) if (state.has.get(name)?.version !== r.version) return false;
     return true;
@@ -319,9 +320,9 @@ export abstract class AdsSession {
   }
 
   /** Records the push latency once the client holds everything the pending change gave it. */
-  private notePending(snapshot: Snapshot): void {
+  private notePending(targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>): void {
     if (!this.pending) return;
-    for (const typeUrl of this.types.keys()) if (!this.holdsExactly(typeUrl, snapshot)) return;
+    for (const typeUrl of this.types.keys()) if (!this.holdsExactly(typeUrl, targets)) return;
     if (this.pending.sent) this.deps.observer.changeDelivered?.(Date.now() - this.pending.since);
     this.pending = undefined;
   }
