@@ -43,9 +43,7 @@ export class SotwStream extends AdsSession {
       const current = this.subscribed(state, snapshot);
       if (versionOf(current.values()) === req.version_info) {
         state.has = new Map([...current].map(([name, resource]) => [name, { version: resource.version, resource }]));
-        state.needsAnswer = false;
-        state.status.sentVersion = req.version_info;
-        state.status.ackedVersion = req.version_info;
+        state.needsAnswer = false; // pump() then finds nothing to send and records the version as held
       }
     }
     this.pump();
