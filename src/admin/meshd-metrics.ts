@@ -1,9 +1,9 @@
 // The metrics meshd exports on /metrics: xDS streams, pushes, NACKs, push latency (from a
 // change being detected to the proxy's last ACK of it) and mesh reloads.
 import type { XdsObserver } from '../xds/ads-session';
-import { syncState, type StreamRegistry } from '../xds/stream-status';
+import { isGrpcUserAgent, syncState, type StreamRegistry } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
-import { MetricsRegistry } from './metrics';
+import { MetricsRegistry, type CollectedSample } from './metrics';
 
 export interface MeshdMetrics {
   readonly registry: MetricsRegistry;
@@ -16,31 +16,27 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /** 'envoy' or 'grpc' (a proxyless gRPC library): the kinds of client worth telling apart on a dashboard. */
 function clientKind(client: string): string {
-  return /^grpc\b/i.test(client) ? 'grpc' : client === 'envoy' ? 'envoy' : 'other';
+  return isGrpcUserAgent(client) ? 'grpc' : client === 'envoy' ? 'envoy' : 'other';
+}
+
+/** One sample per distinct label set, counting how many items have it. */
+function countByLabels(labelSets: Iterable<Record<string, string>>): CollectedSample[] {
+  const counts = new Map<string, { labels: Record<string, string>; value: number }>();
+  for (const labels of labelSets) {
+    const key = JSON.stringify(labels);
+    counts.set(key, { labels, value: (counts.get(key)?.value ?? 0) + 1 });
+  }
+  return [...counts.values()];
 }
 
 export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   const registry = new MetricsRegistry();
-  registry.gauge('meshd_xds_connected_streams', 'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)', ['protocol', 'client'], () => {
-    const counts = new Map<string, { labels: Record<string, string>; value: number }>();
-    for (const s of streams.list()) {
-      const labels = { protocol: s.protocol, client: clientKind(s.client) };
-      const key = `${labels.protocol}|${labels.client}`;
-      counts.set(key, { labels, value: (counts.get(key)?.value ?? 0) + 1 });
-    }
-    return [...counts.values()];
-  });
-  registry.gauge('meshd_xds_resource_types', 'Subscribed resource types over all open streams, by type and sync state', ['type', 'state'], () => {
-    const counts = new Map<string, { labels: Record<string, string>; value: number }>();
-    for (const s of streams.list()) {
-      for (const [typeUrl, t] of s.types) {
-        const labels = { type: shortTypeName(typeUrl), state: syncState(t) };
-        const key = `${labels.type}|${labels.state}`;
-        counts.set(key, { labels, value: (counts.get(key)?.value ?? 0) + 1 });
-      }
-    }
-    return [...counts.values()];
-  });
+  registry.gauge('meshd_xds_connected_streams', 'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)', ['protocol', 'client'], () =>
+    countByLabels(streams.list().map((s) => ({ protocol: s.protocol, client: clientKind(s.client) }))),
+  );
+  registry.gauge('meshd_xds_resource_types', 'Subscribed resource types over all open streams, by type and sync state', ['type', 'state'], () =>
+    countByLabels(streams.list().flatMap((s) => [...s.types].map(([typeUrl, t]) => ({ type: shortTypeName(typeUrl), state: syncState(t) })))),
+  );
   const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', ['type', 'protocol']);
   const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
   const latency = registry.histogram('meshd_xds_push_latency_seconds', 'From a mesh change being detected to a stream ACKing everything it changed for that stream', LATENCY_BUCKETS);

@@ -3,6 +3,7 @@
 import type { ProxySettings } from '../compile/proxy-config';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
+import { isGrpcUserAgent } from '../xds/stream-status';
 
 export const INGRESS_PORT_KEY = 'APPMESH_ENVOY_INGRESS_PORT';
 export const EGRESS_PORT_KEY = 'APPMESH_ENVOY_EGRESS_PORT';
@@ -11,7 +12,7 @@ export function proxySettingsOf(node: Node__Output): ProxySettings {
   return {
     ingressPort: portFromMetadata(node, INGRESS_PORT_KEY) ?? DEFAULT_INGRESS_PORT,
     egressPort: portFromMetadata(node, EGRESS_PORT_KEY) ?? DEFAULT_EGRESS_PORT,
-    proxyless: isGrpcLibrary(node),
+    proxyless: isGrpcUserAgent(node.user_agent_name ?? ''),
   };
 }
 
@@ -21,9 +22,4 @@ function portFromMetadata(node: Node__Output, key: string): number | undefined {
   const raw = value?.kind === 'stringValue' ? value.stringValue : value?.kind === 'numberValue' ? String(value.numberValue) : undefined;
   const port = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
-}
-
-/** gRPC's xDS clients name themselves 'gRPC Node Pure JS', 'gRPC Go', 'gRPC Java', …; Envoy says 'envoy'. */
-export function isGrpcLibrary(node: Node__Output): boolean {
-  return /^grpc\b/i.test(node.user_agent_name ?? '');
 }

@@ -40,6 +40,11 @@ export function syncState(t: TypeStatus): SyncState {
   return 'STALE';
 }
 
+/** gRPC's xDS clients name themselves 'gRPC Node Pure JS', 'gRPC Go', 'gRPC Java', …; Envoy says 'envoy'. */
+export function isGrpcUserAgent(userAgent: string): boolean {
+  return /^grpc\b/i.test(userAgent);
+}
+
 /** The open streams, by id. */
 export class StreamRegistry {
   private readonly streams = new Map<number, StreamStatus>();
