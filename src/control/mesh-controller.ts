@@ -53,7 +53,10 @@ export class MeshController implements StreamHooks {
 
   /** What a connected proxy with this node id is being served (the first, if several with other settings). */
   servedSnapshot(nodeId: string): Snapshot | undefined {
-    for (const [key, entry] of this.proxies) if (entry.nodeId === nodeId && this.cache.get(key)) return this.cache.get(key);
+    for (const [key, entry] of this.proxies) {
+      const snapshot = entry.nodeId === nodeId ? this.cache.get(key) : undefined;
+      if (snapshot) return snapshot;
+    }
     return undefined;
   }
 
