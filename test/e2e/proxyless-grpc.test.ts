@@ -7,10 +7,9 @@
 // (test/fixtures/grpc-xds-client.js) so its bootstrap env stays out of the jest process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { freePort, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 import { GRPC_PACKAGE, startGrpcUpstream, type GrpcUpstream } from '../helpers/upstreams';
 
 const MESH = 'demo';
@@ -50,16 +49,8 @@ interface ProxyReport {
   types: Record<string, ProxyTypeStatus>;
 }
 
-function getJson<T>(port: number, pathName: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: pathName, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`GET ${pathName}: HTTP ${res.statusCode}: ${body}`))));
-    });
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error(`GET ${pathName} timed out`)));
-  });
+async function getJson<T>(port: number, pathName: string): Promise<T> {
+  return JSON.parse(await getOk(port, pathName)) as T;
 }
 
 interface CallsReply {

@@ -6,9 +6,8 @@
 // (bench/reconnect-storm.js measures them properly).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
-import { freePort, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 
 const LOAD_GENERATOR = path.resolve(__dirname, '../../bench/ads-load.js');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -87,19 +86,6 @@ class LoadProcess {
   }
 }
 
-function get(port: number, pathName: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: pathName, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${pathName}: ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.setTimeout(10000, () => req.destroy(new Error(`GET ${pathName} timed out`)));
-  });
-}
-
 /** The values of one metric in Prometheus text, with their labels. */
 function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
   const out: { labels: Record<string, string>; value: number }[] = [];
@@ -133,7 +119,7 @@ interface ProxyReport {
 
 /** Every stream /v1/proxies lists, and each (stream, type) that is not SYNCED. */
 async function proxies(adminPort: number): Promise<{ list: ProxyReport[]; notSynced: string[] }> {
-  const list = JSON.parse(await get(adminPort, '/v1/proxies')) as ProxyReport[];
+  const list = JSON.parse(await getOk(adminPort, '/v1/proxies', 10000)) as ProxyReport[];
   const notSynced = list.flatMap((p) => TYPES.filter((t) => p.types[t]?.state !== 'SYNCED').map((t) => `${p.nodeId} stream ${p.stream} ${t}: ${p.types[t]?.state ?? 'not subscribed'}`));
   return { list, notSynced };
 }
@@ -157,7 +143,7 @@ describe.each([
     meshd = started;
     return started;
   };
-  const metrics = () => get(adminPort, '/metrics');
+  const metrics = () => getOk(adminPort, '/metrics', 10000);
 
   beforeAll(async () => {
     xdsPort = await freePort();

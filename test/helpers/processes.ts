@@ -94,6 +94,20 @@ export async function startNamedUpstream(name: string): Promise<{ port: number; 
   };
 }
 
+/** GET a path on 127.0.0.1:<port> (an admin API): the body of a 200, anything else rejects with the status and body. */
+export function getOk(port: number, pathAndQuery: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathAndQuery, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${pathAndQuery}: HTTP ${res.statusCode}: ${body}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${pathAndQuery} timed out`)));
+  });
+}
+
 /** One HTTP GET with a Host header; resolves with status and body (never rejects on HTTP errors). */
 export function httpGet(port: number, host: string, pathName = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startEnvoy, type RunningEnvoy } from './envoy';
-import { freePort, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from './processes';
+import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from './processes';
 
 export interface HttpResult {
   status: number;
@@ -116,18 +116,6 @@ function envoyLogDigest(log: string): string {
   return [...notable.slice(-30), '...', ...lines.slice(-10)].join('\n');
 }
 
-function getText(port: number, pathAndQuery: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: pathAndQuery, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${pathAndQuery}: HTTP ${res.statusCode}: ${body}`))));
-    });
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error(`GET ${pathAndQuery} timed out`)));
-  });
-}
-
 /** Starts meshd on the mesh and one Envoy for `nodeId`, and waits until `ready` answers. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const meshFile = path.join(tmpDir('sidecar-'), 'mesh.yaml');
@@ -147,7 +135,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   };
 
   const proxyStatus = async (): Promise<Record<string, ProxyTypeStatus> | undefined> => {
-    const proxies = JSON.parse(await getText(meshdAdminPort, '/v1/proxies')) as { nodeId: string; types: Record<string, ProxyTypeStatus> }[];
+    const proxies = JSON.parse(await getOk(meshdAdminPort, '/v1/proxies')) as { nodeId: string; types: Record<string, ProxyTypeStatus> }[];
     return proxies.find((p) => p.nodeId === opts.nodeId)?.types;
   };
 
@@ -267,8 +255,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         throw new Error(`${err.message}\n${logs()}`);
       });
     },
-    meshdAdmin: (p) => getText(meshdAdminPort, p),
-    admin: (p) => getText(adminPort, p),
+    meshdAdmin: (p) => getOk(meshdAdminPort, p),
+    admin: (p) => getOk(adminPort, p),
     stats,
     async stat(name) {
       const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -283,7 +271,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 /** Envoy admin /stats?format=json as name → value (counters and gauges; histograms left out). */
 async function statsOf(adminPort: number, filter?: string): Promise<Map<string, number>> {
   const q = filter ? `/stats?format=json&filter=${encodeURIComponent(filter)}` : '/stats?format=json';
-  const json = JSON.parse(await getText(adminPort, q)) as { stats: { name?: string; value?: number }[] };
+  const json = JSON.parse(await getOk(adminPort, q)) as { stats: { name?: string; value?: number }[] };
   const out = new Map<string, number>();
   for (const s of json.stats) if (s.name !== undefined && typeof s.value === 'number') out.set(s.name, s.value);
   return out;
