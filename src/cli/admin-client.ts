@@ -10,6 +10,7 @@ export const adminFlag: FlagSpec = {
   metavar: 'host:port',
   help: "meshd's admin API (see meshd serve --admin-port)",
   default: DEFAULT_ADMIN,
+  env: ['MESHD_ADMIN_ADDRESS'],
 };
 
 export interface AdminAddress {

@@ -1,11 +1,21 @@
 // A small flag parser: `--name value`, `--name=value`, repeatable list flags, positionals,
-// and a generated `--help`. Bad flags are a UsageError (one line, exit 2), never a crash.
+// and a generated `--help`. A flag may also come from environment variables (for compose
+// files and App Mesh's Envoy variables); a flag on the command line wins. Bad flags and bad
+// variables are a UsageError (one line, exit 2), never a crash.
+
+interface FlagBase {
+  readonly help: string;
+  /** Environment variables that set this flag when it is not given, first one set wins. */
+  readonly env?: readonly string[];
+}
 
 export type FlagSpec =
-  | { readonly type: 'string'; readonly help: string; readonly default?: string; readonly metavar?: string }
-  | { readonly type: 'int'; readonly help: string; readonly default?: number; readonly metavar?: string }
-  | { readonly type: 'list'; readonly help: string; readonly metavar?: string }
-  | { readonly type: 'bool'; readonly help: string };
+  | (FlagBase & { readonly type: 'string'; readonly default?: string; readonly metavar?: string })
+  | (FlagBase & { readonly type: 'int'; readonly default?: number; readonly metavar?: string; readonly min?: number })
+  | (FlagBase & { readonly type: 'list'; readonly metavar?: string })
+  | (FlagBase & { readonly type: 'bool' });
+
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface CommandSpec {
   readonly name: string;
@@ -20,16 +30,55 @@ export class UsageError extends Error {}
 
 export interface ParsedArgs {
   readonly flags: Record<string, string | number | boolean | string[] | undefined>;
+  /** Where each flag that was set came from, to name it in errors: `--name` or the variable. */
+  readonly sources: Record<string, string>;
   readonly positionals: string[];
   readonly help: boolean;
 }
 
-export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
+/** The words Go's strconv.ParseBool accepts, as App Mesh's Envoy image read its switches. */
+const TRUE_WORDS = ['1', 't', 'T', 'true', 'TRUE', 'True'];
+const FALSE_WORDS = ['0', 'f', 'F', 'false', 'FALSE', 'False'];
+
+/** The first of a flag's environment variables that is set (and not empty), and its value. */
+function fromEnv(f: FlagSpec, env: Env): { source: string; value: string[] | number | boolean | string } | undefined {
+  const source = f.env?.find((n) => blankTrimmed(env[n] ?? '') !== '');
+  if (!source) return undefined;
+  const raw = blankTrimmed(env[source]!);
+  switch (f.type) {
+    case 'int':
+      return { source, value: parseInt(raw, source, f.min) };
+    case 'bool':
+      if (TRUE_WORDS.includes(raw)) return { source, value: true };
+      if (FALSE_WORDS.includes(raw)) return { source, value: false };
+      throw new UsageError(`${source} must be 1 or 0 (or true or false), got '${raw}'`);
+    case 'list':
+      return { source, value: raw.split(',').map((v) => v.trim()).filter(Boolean) };
+    default:
+      return { source, value: raw };
+  }
+}
+
+/** Without leading and trailing spaces, tabs and line breaks (as the sh renderer trims too). */
+function blankTrimmed(value: string): string {
+  return value.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '');
+}
+
+function parseInt(value: string, what: string, min = 0): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < min || n > 65535) throw new UsageError(`${what} must be a whole number from ${min} to 65535, got '${value}'`);
+  return n;
+}
+
+export function parseArgs(spec: CommandSpec, argv: readonly string[], env: Env = {}): ParsedArgs {
   const flags: ParsedArgs['flags'] = {};
+  const sources: Record<string, string> = {};
   for (const [name, f] of Object.entries(spec.flags)) {
-    if (f.type === 'list') flags[name] = [];
-    else if (f.type === 'bool') flags[name] = false;
-    else flags[name] = f.default;
+    const fromVariable = fromEnv(f, env);
+    if (fromVariable) sources[name] = fromVariable.source;
+    if (f.type === 'list') flags[name] = fromVariable?.value ?? [];
+    else if (f.type === 'bool') flags[name] = fromVariable?.value ?? false;
+    else flags[name] = fromVariable?.value ?? f.default;
   }
   const positionals: string[] = [];
   let help = false;
@@ -50,16 +99,19 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     if (f.type === 'bool') {
       if (eq !== -1) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
+      sources[name] = `--${name}`;
       continue;
     }
     const value: string | undefined = eq === -1 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    const fromVariable = sources[name] !== undefined && !sources[name]!.startsWith('--');
+    sources[name] = `--${name}`;
     if (f.type === 'int') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a whole number from 0 to 65535, got '${value}'`);
-      flags[name] = n;
+      flags[name] = parseInt(value, `--${name}`, f.min);
     } else if (f.type === 'list') {
-      // `--mesh a b c` takes every following non-flag argument.
+      // `--mesh a b c` takes every following non-flag argument; the command line replaces
+      // what the environment said.
+      if (fromVariable) flags[name] = [];
       const values = [value];
       while (eq === -1 && i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) values.push(argv[++i]!);
       (flags[name] as string[]).push(...values);
@@ -67,7 +119,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       flags[name] = value;
     }
   }
-  return { flags, positionals, help };
+  return { flags, sources, positionals, help };
 }
 
 export function helpText(spec: CommandSpec): string {
@@ -77,7 +129,8 @@ export function helpText(spec: CommandSpec): string {
   for (const [name, f] of entries) {
     const meta = f.type === 'bool' ? '' : ` <${'metavar' in f && f.metavar ? f.metavar : f.type === 'int' ? 'port' : 'value'}>`;
     const def = 'default' in f && f.default !== undefined ? ` (default ${f.default})` : '';
-    lines.push(`  --${name}${meta}`.padEnd(34) + f.help + def);
+    const env = f.env?.length ? ` [$${f.env.join(', $')}]` : '';
+    lines.push(`  --${name}${meta}`.padEnd(34) + f.help + def + env);
   }
   lines.push('  --help'.padEnd(34) + 'show this help');
   if (spec.notes) lines.push('', ...spec.notes);

@@ -1,96 +1,113 @@
-// `meshd bootstrap`: the Envoy bootstrap that attaches a sidecar to meshd over ADS, from
-// flags or from App Mesh's environment variables (APPMESH_RESOURCE_ARN, …).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// `meshd bootstrap`: the Envoy bootstrap that attaches a proxy to meshd, from flags or from
+// App Mesh's environment variables (each flag names its variables). The same rules, in sh,
+// render the bootstrap inside the stock Envoy image: envoy-bootstrap/render-bootstrap.sh.
+import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
+import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseNodeId } from '../model/node-id';
-import { UsageError, type CommandSpec, type ParsedArgs } from './args';
-
-export const TEMPLATE_PATH = path.resolve(__dirname, '../../envoy-bootstrap/bootstrap.yaml');
+import { UsageError, type CommandSpec, type Env, type ParsedArgs } from './args';
 
 export const bootstrapCommand: CommandSpec = {
   name: 'bootstrap',
   summary: 'print an Envoy bootstrap (YAML) that connects a proxy to meshd',
   usage: 'meshd bootstrap [--node <node-id>] [--xds-address host:port] [flags]',
   flags: {
-    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name> or its ARN; default: $APPMESH_RESOURCE_ARN, $APPMESH_RESOURCE_NAME, $APPMESH_VIRTUAL_NODE_NAME' },
-    cluster: { type: 'string', help: 'node.cluster; default: $APPMESH_RESOURCE_CLUSTER, $APPMESH_VIRTUAL_NODE_CLUSTER, else the node id' },
-    'xds-address': { type: 'string', metavar: 'host:port', help: "meshd's xDS address; default: $MESHD_XDS_ADDRESS or 127.0.0.1:18000" },
-    'admin-address': { type: 'string', metavar: 'ip', help: "Envoy's admin address", default: '0.0.0.0' },
-    'admin-port': { type: 'int', help: "Envoy's admin port; default: $ENVOY_ADMIN_ACCESS_PORT or 9901" },
-    'ingress-port': { type: 'int', help: `ingress listener port; default: $APPMESH_ENVOY_INGRESS_PORT or ${DEFAULT_INGRESS_PORT}` },
-    'egress-port': { type: 'int', help: `egress listener port; default: $APPMESH_ENVOY_EGRESS_PORT or ${DEFAULT_EGRESS_PORT}` },
-    ads: { type: 'string', metavar: 'sotw|delta', help: 'ADS flavour: sotw (state of the world) or delta (incremental); default: $MESHD_ADS_PROTOCOL or sotw' },
+    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN', env: ['APPMESH_RESOURCE_ARN', 'APPMESH_RESOURCE_NAME', 'APPMESH_VIRTUAL_NODE_NAME'] },
+    cluster: { type: 'string', help: 'node.cluster (default: the node id)', env: ['APPMESH_RESOURCE_CLUSTER', 'APPMESH_VIRTUAL_NODE_CLUSTER'] },
+    'xds-address': { type: 'string', metavar: 'host:port', help: "meshd's xDS address", default: '127.0.0.1:18000', env: ['MESHD_XDS_ADDRESS'] },
+    ads: { type: 'string', metavar: 'sotw|delta', help: 'ADS flavour: sotw (state of the world) or delta (incremental)', default: 'sotw', env: ['MESHD_ADS_PROTOCOL'] },
+    'admin-address': { type: 'string', metavar: 'ip', help: "Envoy's admin address (default 0.0.0.0, or :: with --admin-ipv6)" },
+    'admin-ipv6': { type: 'bool', help: 'admin interface on :: (IPv6 and IPv4)', env: ['ENVOY_ADMIN_ACCESS_ENABLE_IPV6'] },
+    'admin-port': { type: 'int', min: 1, help: "Envoy's admin port", default: 9901, env: ['ENVOY_ADMIN_ACCESS_PORT'] },
+    'admin-access-log': { type: 'string', metavar: 'file', help: "access log of Envoy's admin interface (default: none)", env: ['ENVOY_ADMIN_ACCESS_LOG_FILE'] },
+    'ingress-port': { type: 'int', min: 1, help: 'ingress listener port', default: DEFAULT_INGRESS_PORT, env: ['APPMESH_ENVOY_INGRESS_PORT'] },
+    'egress-port': { type: 'int', min: 1, help: 'egress listener port', default: DEFAULT_EGRESS_PORT, env: ['APPMESH_ENVOY_EGRESS_PORT'] },
+    'initial-fetch-timeout': { type: 'int', metavar: 'seconds', help: "how long Envoy waits for meshd's first answer; 0 waits for ever", default: 0, env: ['ENVOY_INITIAL_FETCH_TIMEOUT'] },
+    'stats-tags': { type: 'bool', help: 'tag every stat with appmesh.mesh and appmesh.virtual_node (or appmesh.virtual_gateway)', env: ['ENABLE_ENVOY_STATS_TAGS'] },
+    'stats-flush-interval': { type: 'string', metavar: 'duration', help: 'how often stats go to the sinks, e.g. 10s or 5000ms (default: Envoy\'s, 5s)', env: ['ENVOY_STATS_FLUSH_INTERVAL'] },
+    'dog-statsd': { type: 'bool', help: 'send stats to a DogStatsD agent', env: ['ENABLE_ENVOY_DOG_STATSD'] },
+    'statsd-address': { type: 'string', metavar: 'ip', help: "the DogStatsD agent's IP address", default: '127.0.0.1', env: ['STATSD_ADDRESS'] },
+    'statsd-port': { type: 'int', min: 1, help: "the DogStatsD agent's UDP port", default: 8125, env: ['STATSD_PORT'] },
+    'statsd-socket-path': { type: 'string', metavar: 'path', help: "the DogStatsD agent's Unix socket (instead of address and port)", env: ['STATSD_SOCKET_PATH'] },
   },
+  notes: [
+    'Each flag may also be set by the variables in [brackets], the first one set winning; the flag wins.',
+    "App Mesh variables that meshd does not use (tracing, SigV4, the agent's) are reported once on",
+    'stderr as ignored; envoy-bootstrap/appmesh-variables.tsv lists them all.',
+  ],
 };
 
-export interface BootstrapParams {
-  nodeId: string;
-  cluster: string;
-  xdsHost: string;
-  xdsPort: number;
-  adminAddress: string;
-  adminPort: number;
-  ingressPort: number;
-  egressPort: number;
-  ads: 'sotw' | 'delta';
-}
+const HOST_PORT = /^(\[[^\]]+\]|[^:]+):([0-9]+)$/;
+const IP_ADDRESS = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
+// Go's time.ParseDuration units that Envoy can keep (it counts in milliseconds here).
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const MAX_FLUSH_MS = 300_000; // Envoy's limit for stats_flush_interval: 5 minutes
 
-type Env = Record<string, string | undefined>;
+/** Resolves flags and App Mesh's variables (already merged by the parser) into parameters. */
+export function bootstrapParams(args: ParsedArgs): BootstrapParams {
+  const flag = <T>(name: string) => args.flags[name] as T;
+  const source = (name: string) => args.sources[name] ?? `--${name}`;
+  const text = (name: string): string | undefined => {
+    const value = flag<string | undefined>(name);
+    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`${source(name)} must not contain control characters`);
+    return value;
+  };
 
-/** Resolves flags and App Mesh env vars (flags win) into bootstrap parameters. */
-export function bootstrapParams(args: ParsedArgs, env: Env): BootstrapParams {
-  const flag = (name: string) => args.flags[name] as string | number | undefined;
-  const nodeId = (flag('node') as string | undefined) ?? env.APPMESH_RESOURCE_ARN ?? env.APPMESH_RESOURCE_NAME ?? env.APPMESH_VIRTUAL_NODE_NAME;
-  if (!nodeId) throw new UsageError('no node id: pass --node mesh/<mesh>/virtualNode/<name> or set APPMESH_VIRTUAL_NODE_NAME');
-  const parsed = parseNodeId(nodeId);
-  if ('error' in parsed) throw new UsageError(parsed.error);
-  const xds = (flag('xds-address') as string | undefined) ?? env.MESHD_XDS_ADDRESS ?? '127.0.0.1:18000';
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(xds);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--xds-address must be host:port, got '${xds}'`);
-  const ads = (flag('ads') as string | undefined) ?? env.MESHD_ADS_PROTOCOL ?? 'sotw';
-  if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`--ads must be sotw or delta, got '${ads}'`);
+  const nodeId = text('node');
+  if (nodeId === undefined) throw new UsageError('no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>');
+  const node = parseNodeId(nodeId);
+  if ('error' in node) throw new UsageError(node.error);
+
+  const xds = text('xds-address')!;
+  const m = HOST_PORT.exec(xds);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`${source('xds-address')} must be host:port, got '${xds}'`);
+
+  const ads = text('ads')!;
+  if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`${source('ads')} must be sotw or delta, got '${ads}'`);
+
+  const flush = text('stats-flush-interval');
+  const flushMs = flush === undefined ? undefined : durationMs(flush);
+  if (flush !== undefined && (flushMs === undefined || flushMs < 1 || flushMs > MAX_FLUSH_MS)) {
+    throw new UsageError(`${source('stats-flush-interval')} must be a duration from 1ms to 5m such as 10s or 5000ms, got '${flush}'`);
+  }
+
+  const statsdAddress = text('statsd-address')!;
+  const socketPath = text('statsd-socket-path');
+  if (flag<boolean>('dog-statsd') && socketPath === undefined && !IP_ADDRESS.test(statsdAddress)) {
+    throw new UsageError(`${source('statsd-address')} must be an IP address (Envoy does not look up names for stats), got '${statsdAddress}'`);
+  }
+
   return {
     nodeId,
-    ads,
-    cluster: (flag('cluster') as string | undefined) ?? env.APPMESH_RESOURCE_CLUSTER ?? env.APPMESH_VIRTUAL_NODE_CLUSTER ?? nodeId,
+    node,
+    cluster: text('cluster') ?? nodeId,
     xdsHost: m[1]!.replace(/^\[|\]$/g, ''),
     xdsPort: Number(m[2]),
-    adminAddress: flag('admin-address') as string,
-    adminPort: (flag('admin-port') as number | undefined) ?? envPort(env, 'ENVOY_ADMIN_ACCESS_PORT') ?? 9901,
-    ingressPort: (flag('ingress-port') as number | undefined) ?? envPort(env, 'APPMESH_ENVOY_INGRESS_PORT') ?? DEFAULT_INGRESS_PORT,
-    egressPort: (flag('egress-port') as number | undefined) ?? envPort(env, 'APPMESH_ENVOY_EGRESS_PORT') ?? DEFAULT_EGRESS_PORT,
+    ads,
+    adminAddress: text('admin-address') ?? (flag<boolean>('admin-ipv6') ? '::' : '0.0.0.0'),
+    adminPort: flag<number>('admin-port'),
+    adminAccessLog: text('admin-access-log'),
+    ingressPort: flag<number>('ingress-port'),
+    egressPort: flag<number>('egress-port'),
+    initialFetchTimeoutSeconds: flag<number>('initial-fetch-timeout'),
+    statsTags: flag<boolean>('stats-tags'),
+    statsFlushIntervalMs: flushMs,
+    dogStatsd: flag<boolean>('dog-statsd') ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath } : undefined,
   };
 }
 
-function envPort(env: Env, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`${name} must be a port number, got '${raw}'`);
-  return port;
+/** A Go duration (`10s`, `5000ms`, `1m30s`) in whole milliseconds, or undefined. */
+function durationMs(text: string): number | undefined {
+  if (!new RegExp(`^(${DURATION_PART.source})+$`).test(text)) return undefined;
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(DURATION_PART)) ms += Number(amount) * UNIT_MS[unit!]!;
+  return Math.round(ms);
 }
 
-/** Fills the template; strings are JSON-quoted, which YAML reads as double-quoted scalars. */
-export function renderBootstrap(p: BootstrapParams, template = fs.readFileSync(TEMPLATE_PATH, 'utf8')): string {
-  const values: Record<string, string | number> = {
-    NODE_ID: p.nodeId,
-    NODE_CLUSTER: p.cluster,
-    XDS_HOST: p.xdsHost,
-    XDS_PORT: p.xdsPort,
-    ADMIN_ADDRESS: p.adminAddress,
-    ADMIN_PORT: p.adminPort,
-    INGRESS_PORT: String(p.ingressPort),
-    EGRESS_PORT: String(p.egressPort),
-    ADS_API_TYPE: p.ads === 'delta' ? 'DELTA_GRPC' : 'GRPC',
-  };
-  return template.replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => {
-    if (!(key in values)) throw new Error(`bootstrap template has an unknown placeholder {{${key}}}`);
-    return JSON.stringify(values[key]);
-  });
-}
-
-export function runBootstrap(args: ParsedArgs): number {
-  process.stdout.write(renderBootstrap(bootstrapParams(args, process.env)));
+export function runBootstrap(args: ParsedArgs, env: Env = process.env): number {
+  const yaml = renderBootstrap(bootstrapParams(args));
+  for (const line of ignoredVariableReport(env)) process.stderr.write(`meshd bootstrap: ${line}\n`);
+  process.stdout.write(yaml);
   return 0;
 }

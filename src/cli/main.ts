@@ -35,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const args = parseArgs(command.spec, rest);
+    const args = parseArgs(command.spec, rest, process.env);
     if (args.help) {
       process.stdout.write(helpText(command.spec));
       return 0;

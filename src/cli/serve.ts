@@ -20,17 +20,20 @@ export const serveCommand: CommandSpec = {
   summary: 'serve mesh files to Envoy proxies over ADS, reloading them on every change',
   usage: 'meshd serve --mesh <file|folder>... [flags]',
   flags: {
-    mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes)' },
-    'mesh-name': meshNameFlag,
-    'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0' },
-    'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000 },
-    'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1' },
-    'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001 },
-    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10 },
-    'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text' },
-    'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info' },
+    mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes); in the variable, comma-separated', env: ['MESHD_MESH'] },
+    'mesh-name': { ...meshNameFlag, env: ['MESHD_MESH_NAME'] },
+    'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0', env: ['MESHD_XDS_LISTEN_ADDRESS'] },
+    'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
+    'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
+    'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
+    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
+    'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
+    'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
   },
-  notes: ['A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.'],
+  notes: [
+    'A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.',
+    'Each flag may also be set by the variable in [brackets] (for compose files); the flag wins.',
+  ],
 };
 
 export async function runServe(args: ParsedArgs): Promise<number> {

@@ -1,65 +1,232 @@
-// `meshd bootstrap` renders what a real Envoy accepts, from flags or App Mesh's env vars.
-import { execFileSync, spawnSync } from 'node:child_process';
+// `meshd bootstrap` and the stock-image renderer (envoy-bootstrap/render-bootstrap.sh, run by
+// dash with mawk as in the Ubuntu-based envoyproxy/envoy image) render the same bytes from
+// App Mesh's variables, report the same ignored variables and reject the same bad values; what
+// they render is what a real Envoy accepts, and the entrypoint runs that Envoy.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parse } from 'yaml';
 import { describeWithEnvoy, envoyValidate } from '../helpers/envoy';
-import { MESHD_BIN } from '../helpers/processes';
+import { MESHD_BIN, tmpDir } from '../helpers/processes';
 
-function bootstrap(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APPMESH_') && !k.startsWith('ENVOY_') && k !== 'MESHD_XDS_ADDRESS'));
-  const r = spawnSync(process.execPath, [MESHD_BIN, 'bootstrap', ...args], { encoding: 'utf8', env: { ...cleanEnv, ...env } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+const BOOTSTRAP_DIR = path.resolve(__dirname, '../../envoy-bootstrap');
+const RENDER_SH = path.join(BOOTSTRAP_DIR, 'render-bootstrap.sh');
+const ENTRYPOINT = path.join(BOOTSTRAP_DIR, 'entrypoint.sh');
+
+/** A PATH like the stock image's: the system tools, with awk being mawk when there is one. */
+function imageLikePath(extra: string[] = []): string {
+  const bin = tmpDir('image-path-');
+  const mawk = ['/usr/bin/mawk', '/bin/mawk'].find((p) => fs.existsSync(p));
+  if (mawk) fs.symlinkSync(mawk, path.join(bin, 'awk'));
+  return [...extra, bin, '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+}
+const PATH = imageLikePath();
+const SH = fs.existsSync('/bin/dash') ? '/bin/dash' : '/bin/sh';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
 }
 
-describe('meshd bootstrap', () => {
-  it('points Envoy at meshd over ADS with the node id and cluster', () => {
-    const out = bootstrap(['--node', 'mesh/apps/virtualNode/front', '--xds-address', 'meshd.local:18000']);
-    expect(out.status).toBe(0);
-    const doc = parse(out.stdout);
-    expect(doc.node).toEqual({
-      id: 'mesh/apps/virtualNode/front',
-      cluster: 'mesh/apps/virtualNode/front',
-      metadata: { APPMESH_ENVOY_INGRESS_PORT: '15000', APPMESH_ENVOY_EGRESS_PORT: '15001' },
-    });
-    expect(doc.dynamic_resources.ads_config.grpc_services).toEqual([{ envoy_grpc: { cluster_name: 'meshd_xds' } }]);
-    expect(doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({
-      address: 'meshd.local',
-      port_value: 18000,
-    });
-    expect(doc.admin.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 9901 });
+/** Runs a command with exactly these variables (and PATH), as a container would. */
+function runWith(cmd: string, args: string[], env: Record<string, string>): Run {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { PATH, ...env } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const meshdBootstrap = (env: Record<string, string>, args: string[] = []) => runWith(process.execPath, [MESHD_BIN, 'bootstrap', ...args], env);
+const shBootstrap = (env: Record<string, string>) => runWith(SH, [RENDER_SH], env);
+
+const ARN = 'arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front';
+
+/** Variable sets that must render (the same bytes from both renderers). */
+const VALID: Record<string, Record<string, string>> = {
+  'the ARN alone': { APPMESH_RESOURCE_ARN: ARN },
+  'APPMESH_VIRTUAL_NODE_NAME (older images)': { APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front' },
+  'ARN before NAME before VIRTUAL_NODE_NAME': { APPMESH_RESOURCE_NAME: 'mesh/apps/virtualNode/b', APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/c', APPMESH_RESOURCE_ARN: ARN },
+  'a virtual gateway with stats tags': { APPMESH_RESOURCE_ARN: 'mesh/apps/virtualGateway/ingress-gw', ENABLE_ENVOY_STATS_TAGS: '1' },
+  'cluster from APPMESH_VIRTUAL_NODE_CLUSTER': { APPMESH_RESOURCE_ARN: ARN, APPMESH_VIRTUAL_NODE_CLUSTER: 'front-cluster' },
+  'cluster from APPMESH_RESOURCE_CLUSTER first': { APPMESH_RESOURCE_ARN: ARN, APPMESH_VIRTUAL_NODE_CLUSTER: 'x', APPMESH_RESOURCE_CLUSTER: 'front "blue" \\ cluster' },
+  'everything App Mesh offered': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_ADDRESS: 'meshd:18000',
+    MESHD_ADS_PROTOCOL: 'delta',
+    ENVOY_ADMIN_ACCESS_PORT: '9902',
+    ENVOY_ADMIN_ACCESS_LOG_FILE: '/tmp/envoy_admin_access.log',
+    ENVOY_ADMIN_ACCESS_ENABLE_IPV6: 'true',
+    APPMESH_ENVOY_INGRESS_PORT: '16000',
+    APPMESH_ENVOY_EGRESS_PORT: '16001',
+    ENVOY_INITIAL_FETCH_TIMEOUT: '30',
+    ENABLE_ENVOY_STATS_TAGS: 'TRUE',
+    ENVOY_STATS_FLUSH_INTERVAL: '1m30s',
+    ENABLE_ENVOY_DOG_STATSD: 't',
+    STATSD_ADDRESS: '10.0.0.9',
+    STATSD_PORT: '8126',
+  },
+  'DogStatsD over a Unix socket': { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_SOCKET_PATH: '/var/run/datadog/dsd.socket' },
+  'switches off, fractions of seconds, leading zeros, blanks around values': {
+    APPMESH_RESOURCE_ARN: `  ${ARN}\t`,
+    ENABLE_ENVOY_STATS_TAGS: 'False',
+    ENABLE_ENVOY_DOG_STATSD: '0',
+    ENVOY_STATS_FLUSH_INTERVAL: '1500ms',
+    ENVOY_ADMIN_ACCESS_PORT: '009901',
+    MESHD_XDS_ADDRESS: '[::1]:18000',
+  },
+  'empty variables count as unset': { APPMESH_RESOURCE_ARN: '', APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front', ENVOY_ADMIN_ACCESS_PORT: '', STATSD_ADDRESS: '' },
+  'unsupported App Mesh variables': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    XRAY_DAEMON_PORT: '2000',
+    APPMESH_XDS_ENDPOINT: 'appmesh-envoy-management.us-east-1.amazonaws.com:443',
+    APPMESH_PLATFORM_K8S_VERSION: 'v1.29',
+    APPMESH_SOMETHING_NEW: 'x',
+    APPNET_ENVOY_RESTART_COUNT: '3',
+    ENVOY_STATS_CONFIG_FILE: '/etc/stats.yaml',
+  },
+};
+
+/** Variable sets that must be refused, with the one line both renderers print. */
+const INVALID: Record<string, [Record<string, string>, string]> = {
+  'no node id': [{}, 'no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>'],
+  'a node id that is not a path': [
+    { APPMESH_VIRTUAL_NODE_NAME: 'front' },
+    "node id 'front' is not of the form mesh/<mesh>/virtualNode/<name> (or its ARN form arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>)",
+  ],
+  'a node id with a tab inside': [{ APPMESH_RESOURCE_ARN: 'mesh/apps/virtual\tNode/front' }, 'APPMESH_RESOURCE_ARN must not contain control characters'],
+  'a port that is not a number': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_ADMIN_ACCESS_PORT: 'abc' }, "ENVOY_ADMIN_ACCESS_PORT must be a whole number from 1 to 65535, got 'abc'"],
+  'port 0': [{ APPMESH_RESOURCE_ARN: ARN, APPMESH_ENVOY_EGRESS_PORT: '0' }, "APPMESH_ENVOY_EGRESS_PORT must be a whole number from 1 to 65535, got '0'"],
+  'a port too large': [{ APPMESH_RESOURCE_ARN: ARN, STATSD_PORT: '123456789012345678901' }, "STATSD_PORT must be a whole number from 1 to 65535, got '123456789012345678901'"],
+  'a switch that is not 1 or 0': [{ APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_STATS_TAGS: 'yes' }, "ENABLE_ENVOY_STATS_TAGS must be 1 or 0 (or true or false), got 'yes'"],
+  'a timeout with a unit (App Mesh took seconds)': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_INITIAL_FETCH_TIMEOUT: '10s' }, "ENVOY_INITIAL_FETCH_TIMEOUT must be a whole number from 0 to 65535, got '10s'"],
+  'a flush interval without a unit': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5000' }, "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5000'"],
+  'a flush interval over 5 minutes': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5m1s' }, "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5m1s'"],
+  "meshd's address without a port": [{ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd' }, "MESHD_XDS_ADDRESS must be host:port, got 'meshd'"],
+  'an unknown ADS flavour': [{ APPMESH_RESOURCE_ARN: ARN, MESHD_ADS_PROTOCOL: 'incremental' }, "MESHD_ADS_PROTOCOL must be sotw or delta, got 'incremental'"],
+  'a DogStatsD host name': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_ADDRESS: 'statsd' },
+    "STATSD_ADDRESS must be an IP address (Envoy does not look up names for stats), got 'statsd'",
+  ],
+};
+
+describe('meshd bootstrap and render-bootstrap.sh', () => {
+  it.each(Object.entries(VALID))('render the same bytes and report the same variables: %s', (_, env) => {
+    const node = meshdBootstrap(env);
+    const sh = shBootstrap(env);
+    expect(node.status).toBe(0);
+    expect(sh).toEqual(node);
+    // Both wrote a bootstrap with every placeholder filled.
+    expect(node.stdout).toMatch(/^node:$/m);
+    expect(node.stdout).not.toContain('{{');
   });
 
-  it("reads App Mesh's environment variables when no flags are given", () => {
-    const out = bootstrap([], {
-      APPMESH_RESOURCE_ARN: 'arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front',
-      APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/ignored',
-      APPMESH_VIRTUAL_NODE_CLUSTER: 'front-cluster',
-      ENVOY_ADMIN_ACCESS_PORT: '9902',
-      MESHD_XDS_ADDRESS: '10.0.0.5:18000',
-    });
-    expect(out.status).toBe(0);
-    const doc = parse(out.stdout);
-    expect(doc.node.id).toBe('arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front');
-    expect(doc.node.cluster).toBe('front-cluster');
-    expect(doc.admin.address.socket_address.port_value).toBe(9902);
+  it.each(Object.entries(INVALID))('refuse the same bad value in one line, printing nothing: %s', (_, [env, message]) => {
+    const node = meshdBootstrap(env);
+    expect(node).toEqual({ status: 2, stdout: '', stderr: `meshd bootstrap: ${message}\n` });
+    expect(shBootstrap(env)).toEqual(node);
   });
 
-  it('explains a missing or malformed node id in one line, without a stack trace', () => {
-    const none = bootstrap([]);
-    expect(none.status).toBe(2);
-    expect(none.stderr).toBe('meshd bootstrap: no node id: pass --node mesh/<mesh>/virtualNode/<name> or set APPMESH_VIRTUAL_NODE_NAME\n');
-    const bad = bootstrap(['--node', 'front']);
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/^meshd bootstrap: node id 'front' is not of the form mesh\/<mesh>\/virtualNode\/<name>.*\n$/);
-    const badAddress = bootstrap(['--node', 'mesh/a/virtualNode/b', '--xds-address', 'nohostport']);
-    expect(badAddress.stderr).toBe("meshd bootstrap: --xds-address must be host:port, got 'nohostport'\n");
+  it("puts App Mesh's variables where Envoy reads them", () => {
+    const doc = parse(meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
+    expect(doc.node).toEqual({ id: ARN, cluster: ARN, metadata: { APPMESH_ENVOY_INGRESS_PORT: '16000', APPMESH_ENVOY_EGRESS_PORT: '16001' } });
+    expect(doc.admin.address.socket_address).toEqual({ address: '::', port_value: 9902, ipv4_compat: true });
+    expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
+    expect(doc.dynamic_resources.ads_config.api_type).toBe('DELTA_GRPC');
+    expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('30s');
+    expect(doc.dynamic_resources.lds_config.initial_fetch_timeout).toBe('30s');
+    expect(doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'meshd', port_value: 18000 });
+    expect(doc.stats_config.stats_tags).toEqual([
+      { tag_name: 'appmesh.mesh', fixed_value: 'apps' },
+      { tag_name: 'appmesh.virtual_node', fixed_value: 'front' },
+    ]);
+    expect(doc.stats_flush_interval).toBe('90s');
+    expect(doc.stats_sinks[0].typed_config.address).toEqual({ socket_address: { protocol: 'UDP', address: '10.0.0.9', port_value: 8126 } });
+
+    const gateway = parse(meshdBootstrap(VALID['a virtual gateway with stats tags']!).stdout);
+    expect(gateway.stats_config.stats_tags[1]).toEqual({ tag_name: 'appmesh.virtual_gateway', fixed_value: 'ingress-gw' });
+    const socket = parse(meshdBootstrap(VALID['DogStatsD over a Unix socket']!).stdout);
+    expect(socket.stats_sinks[0].typed_config.address).toEqual({ pipe: { path: '/var/run/datadog/dsd.socket' } });
+    const quoted = parse(meshdBootstrap(VALID['cluster from APPMESH_RESOURCE_CLUSTER first']!).stdout);
+    expect(quoted.node.cluster).toBe('front "blue" \\ cluster');
+  });
+
+  it("App Mesh's defaults: admin on 0.0.0.0:9901, no admin log, wait for meshd for ever, no stats extras", () => {
+    const doc = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN }).stdout);
+    expect(doc.admin).toEqual({ address: { socket_address: { address: '0.0.0.0', port_value: 9901 } } });
+    expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('0s');
+    expect(doc.dynamic_resources.ads_config.api_type).toBe('GRPC');
+    expect(doc.stats_config).toBeUndefined();
+    expect(doc.stats_sinks).toBeUndefined();
+    expect(doc.stats_flush_interval).toBeUndefined();
+  });
+
+  it('reports each unsupported variable once, with the reason, and still renders', () => {
+    const out = meshdBootstrap(VALID['unsupported App Mesh variables']!);
+    expect(out.stderr.split('\n').filter(Boolean)).toEqual([
+      "meshd bootstrap: ignoring APPMESH_PLATFORM_K8S_VERSION: platform details for App Mesh's service only",
+      'meshd bootstrap: ignoring APPMESH_SOMETHING_NEW: not a variable meshd knows',
+      "meshd bootstrap: ignoring APPMESH_XDS_ENDPOINT: it pointed Envoy at App Mesh's management service; meshd's address is MESHD_XDS_ADDRESS",
+      "meshd bootstrap: ignoring APPNET_ENVOY_RESTART_COUNT: App Mesh's agent is not used; the entrypoint runs Envoy itself",
+      'meshd bootstrap: ignoring ENABLE_ENVOY_XRAY_TRACING: X-Ray tracing is not configured by meshd',
+      'meshd bootstrap: ignoring ENVOY_STATS_CONFIG_FILE: extra bootstrap files are not merged; ENABLE_ENVOY_STATS_TAGS is supported',
+      'meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd',
+    ]);
+    expect(out.stdout).toContain(`id: "${ARN}"`);
+  });
+
+  it('takes flags over variables, and names the flag in errors', () => {
+    const doc = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'a:1' }, ['--node', 'mesh/apps/virtualNode/b', '--xds-address', 'meshd.local:18000']).stdout);
+    expect(doc.node.id).toBe('mesh/apps/virtualNode/b');
+    expect(doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address).toBe('meshd.local');
+    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--xds-address', 'nohostport']).stderr).toBe("meshd bootstrap: --xds-address must be host:port, got 'nohostport'\n");
+    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--admin-port', '0']).stderr).toBe("meshd bootstrap: --admin-port must be a whole number from 1 to 65535, got '0'\n");
+  });
+
+  it('every variable the table marks as used is one that meshd bootstrap or the entrypoint reads', () => {
+    const table = fs.readFileSync(path.join(BOOTSTRAP_DIR, 'appmesh-variables.tsv'), 'utf8');
+    const used = table.split('\n').filter((l) => l.endsWith('\tused')).map((l) => l.split('\t')[0]);
+    const help = meshdBootstrap({}, ['--help']).stdout;
+    const entrypoint = fs.readFileSync(ENTRYPOINT, 'utf8');
+    for (const name of used) expect(`${help}${entrypoint}`).toContain(`${name}`);
   });
 });
 
-describeWithEnvoy('meshd bootstrap with a real Envoy', (envoyBin) => {
-  it('renders a bootstrap that `envoy --mode validate` accepts', () => {
-    const yaml = execFileSync(process.execPath, [MESHD_BIN, 'bootstrap', '--node', 'mesh/apps/virtualNode/front'], { encoding: 'utf8' });
-    const result = envoyValidate(envoyBin, yaml);
+describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
+  it.each(Object.entries(VALID))('envoy --mode validate accepts it: %s', (_, env) => {
+    const result = envoyValidate(envoyBin, meshdBootstrap(env).stdout);
     expect(result.output).toContain('OK');
     expect(result.ok).toBe(true);
+  });
+
+  /** Runs entrypoint.sh with the real Envoy on PATH as `envoy`, as the stock image has it. */
+  function entrypoint(env: Record<string, string>, args: string[]): Run & { tmp: string } {
+    const bin = tmpDir('envoy-on-path-');
+    fs.symlinkSync(envoyBin, path.join(bin, 'envoy'));
+    const tmp = tmpDir('entrypoint-tmp-');
+    const r = spawnSync(SH, [ENTRYPOINT, ...args], { encoding: 'utf8', env: { PATH: imageLikePath([bin]), TMPDIR: tmp, ...env }, timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, tmp };
+  }
+
+  it('entrypoint.sh renders the bootstrap from the variables and runs Envoy on it, passing arguments on', () => {
+    const env = { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd:18000', ENVOY_LOG_LEVEL: 'DEBUG', ENVOY_CONCURRENCY: '2', XRAY_DAEMON_PORT: '2000' };
+    const r = entrypoint(env, ['--mode', 'validate']);
+    expect(r.stdout + r.stderr).toContain('OK');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd');
+    expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
+    // The bootstrap Envoy ran on is the one meshd bootstrap renders, plus the image's admin log.
+    const rendered = fs.readFileSync(path.join(r.tmp, 'meshd-envoy-bootstrap.yaml'), 'utf8');
+    expect(rendered).toBe(meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout);
+  });
+
+  it('entrypoint.sh refuses a bad log level or concurrency, and a bad variable, before starting Envoy', () => {
+    expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_LOG_LEVEL: 'loud' }, ['--mode', 'validate'])).toMatchObject({
+      status: 2,
+      stderr: "meshd entrypoint: ENVOY_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off; got 'loud'\n",
+    });
+    expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_CONCURRENCY: 'two' }, ['--mode', 'validate'])).toMatchObject({
+      status: 2,
+      stderr: "meshd entrypoint: ENVOY_CONCURRENCY must be a whole number of worker threads (1 or more), got 'two'\n",
+    });
+    expect(entrypoint({ APPMESH_VIRTUAL_NODE_NAME: 'front' }, ['--mode', 'validate'])).toMatchObject({ status: 2, stdout: '' });
   });
 });

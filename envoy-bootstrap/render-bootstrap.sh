@@ -1,0 +1,224 @@
+#!/bin/sh
+# Prints meshd's Envoy bootstrap, rendered from App Mesh's environment variables, for images
+# without Node.js (the stock envoyproxy/envoy image): the same bytes `meshd bootstrap` prints
+# from the same variables (test/e2e/bootstrap-entrypoint.test.ts holds the two together).
+# Reads bootstrap.yaml and appmesh-variables.tsv next to it. Ignored App Mesh variables are
+# reported on stderr; a bad value is one line on stderr and exit 2, with nothing on stdout.
+# POSIX sh, sed and awk only.
+set -eu
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+
+fail() {
+  printf 'meshd bootstrap: %s\n' "$1" >&2
+  exit 2
+}
+
+# pick VAR... : the first variable set to something other than blanks; sets $value and $source.
+pick() {
+  value=
+  source=
+  for name in "$@"; do
+    eval "raw=\${$name-}"
+    # Trim spaces, tabs and line breaks at both ends, as meshd does.
+    raw=$(printf '%s' "$raw" | awk 'BEGIN { RS = "\001" } { sub(/^[ \t\n\r]+/, ""); sub(/[ \t\n\r]+$/, ""); printf "%s", $0 }')
+    if [ -n "$raw" ]; then
+      value=$raw
+      source=$name
+      return 0
+    fi
+  done
+  return 1
+}
+
+# text DEFAULT VAR... : a string; no control characters.
+text() {
+  default=$1
+  shift
+  if pick "$@"; then
+    case $value in *[[:cntrl:]]*) fail "$source must not contain control characters" ;; esac
+  else
+    value=$default
+  fi
+}
+
+# int MIN DEFAULT VAR... : a whole number from MIN to 65535, without leading zeros.
+int() {
+  min=$1 default=$2
+  shift 2
+  if pick "$@"; then
+    digits=$(printf '%s' "$value" | sed 's/^0*//')
+    case $value in '' | *[!0-9]*) fail "$source must be a whole number from $min to 65535, got '$value'" ;; esac
+    if [ ${#digits} -gt 5 ] || [ "${digits:-0}" -lt "$min" ] || [ "${digits:-0}" -gt 65535 ]; then
+      fail "$source must be a whole number from $min to 65535, got '$value'"
+    fi
+    value=${digits:-0}
+  else
+    value=$default
+  fi
+}
+
+# bool VAR... : 1 or empty, from the words Go's strconv.ParseBool accepts (as App Mesh read them).
+bool() {
+  if pick "$@"; then
+    case $value in
+      1 | t | T | true | TRUE | True) value=1 ;;
+      0 | f | F | false | FALSE | False) value= ;;
+      *) fail "$source must be 1 or 0 (or true or false), got '$value'" ;;
+    esac
+  else
+    value=
+  fi
+}
+
+# quote TEXT : TEXT as a JSON string (which YAML reads as a double-quoted scalar).
+quote() {
+  printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# The variables, in the order meshd's flags read them (so the first error is the same one).
+text '' APPMESH_RESOURCE_ARN APPMESH_RESOURCE_NAME APPMESH_VIRTUAL_NODE_NAME; node_id=$value
+text '' APPMESH_RESOURCE_CLUSTER APPMESH_VIRTUAL_NODE_CLUSTER; cluster=$value
+text 127.0.0.1:18000 MESHD_XDS_ADDRESS; xds=$value xds_source=${source:---xds-address}
+text sotw MESHD_ADS_PROTOCOL; ads=$value ads_source=${source:---ads}
+bool ENVOY_ADMIN_ACCESS_ENABLE_IPV6; admin_ipv6=$value
+int 1 9901 ENVOY_ADMIN_ACCESS_PORT; admin_port=$value
+text '' ENVOY_ADMIN_ACCESS_LOG_FILE; admin_access_log=$value
+int 1 15000 APPMESH_ENVOY_INGRESS_PORT; ingress_port=$value
+int 1 15001 APPMESH_ENVOY_EGRESS_PORT; egress_port=$value
+int 0 0 ENVOY_INITIAL_FETCH_TIMEOUT; initial_fetch_timeout=$value
+bool ENABLE_ENVOY_STATS_TAGS; stats_tags=$value
+text '' ENVOY_STATS_FLUSH_INTERVAL; flush=$value flush_source=$source
+bool ENABLE_ENVOY_DOG_STATSD; dog_statsd=$value
+text 127.0.0.1 STATSD_ADDRESS; statsd_address=$value statsd_address_source=${source:---statsd-address}
+int 1 8125 STATSD_PORT; statsd_port=$value
+text '' STATSD_SOCKET_PATH; statsd_socket_path=$value
+
+# The node id: mesh/<mesh>/virtualNode/<name> (or virtualGateway), or its ARN form.
+if [ -z "$node_id" ]; then
+  fail 'no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>'
+fi
+node_path=$(printf '%s' "$node_id" | sed 's/^arn:aws[a-zA-Z-]*:appmesh:[^:]*:[^:]*://')
+if ! printf '%s' "$node_path" | grep -Eq '^mesh/[^/]+/(virtualNode|virtualGateway)/[^/]+$'; then
+  fail "node id '$node_id' is not of the form mesh/<mesh>/virtualNode/<name> (or its ARN form arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>)"
+fi
+mesh=$(printf '%s' "$node_path" | cut -d/ -f2)
+kind=$(printf '%s' "$node_path" | cut -d/ -f3)
+name=$(printf '%s' "$node_path" | cut -d/ -f4)
+[ -n "$cluster" ] || cluster=$node_id
+
+# meshd's xDS address: host:port, the host maybe an [IPv6] literal.
+xds_host=$(printf '%s' "$xds" | sed -nE 's/^(\[[^]]+\]|[^:]+):([0-9]+)$/\1/p')
+xds_port=$(printf '%s' "$xds" | sed -nE 's/^(\[[^]]+\]|[^:]+):([0-9]+)$/\2/p')
+if [ -z "$xds_host" ] || [ ${#xds_port} -gt 5 ] || [ "$xds_port" -lt 1 ] || [ "$xds_port" -gt 65535 ]; then
+  fail "$xds_source must be host:port, got '$xds'"
+fi
+xds_host=$(printf '%s' "$xds_host" | sed 's/^\[//; s/\]$//')
+xds_port=$(printf '%s' "$xds_port" | sed 's/^0*//')
+
+case $ads in
+  sotw) ads_api_type=GRPC ;;
+  delta) ads_api_type=DELTA_GRPC ;;
+  *) fail "$ads_source must be sotw or delta, got '$ads'" ;;
+esac
+
+# A Go duration (10s, 5000ms, 1m30s) as a protobuf Duration, from 1 ms to 5 minutes.
+flush_duration=
+if [ -n "$flush" ]; then
+  flush_duration=$(printf '%s' "$flush" | awk '
+    {
+      rest = $0; ms = 0
+      if (rest !~ /^([0-9]+([.][0-9]+)?(ms|s|m|h))+$/) exit 1
+      while (match(rest, /^[0-9]+([.][0-9]+)?(ms|s|m|h)/)) {
+        part = substr(rest, 1, RLENGTH); rest = substr(rest, RLENGTH + 1)
+        unit = part; sub(/^[0-9.]+/, "", unit)
+        amount = substr(part, 1, length(part) - length(unit)) + 0
+        ms += amount * (unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 3600000)
+      }
+      ms = int(ms + 0.5)
+      if (ms < 1 || ms > 300000) exit 1
+      fraction = sprintf("%03d", ms % 1000); sub(/0+$/, "", fraction)
+      printf "%d%s%ss", int(ms / 1000), (fraction == "" ? "" : "."), fraction
+    }') || fail "$flush_source must be a duration from 1ms to 5m such as 10s or 5000ms, got '$flush'"
+fi
+
+if [ -n "$dog_statsd" ] && [ -z "$statsd_socket_path" ] &&
+  ! printf '%s' "$statsd_address" | grep -Eq '^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$'; then
+  fail "$statsd_address_source must be an IP address (Envoy does not look up names for stats), got '$statsd_address'"
+fi
+
+admin_address=0.0.0.0
+[ -z "$admin_ipv6" ] || admin_address=::
+
+# App Mesh variables that are set but not used: one line each, sorted by name.
+env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.\{1,\}$/\1/p' | LC_ALL=C sort -u |
+  awk -F '\t' '
+    FNR == NR {
+      if ($0 == "" || $0 ~ /^#/) next
+      if ($1 ~ /[*]$/) prefix[substr($1, 1, length($1) - 1)] = $2; else exact[$1] = $2
+      next
+    }
+    {
+      rule = ""
+      if ($1 in exact) rule = exact[$1]
+      else { best = -1; for (p in prefix) if (index($1, p) == 1 && length(p) > best) { best = length(p); rule = prefix[p] } }
+      if (rule ~ /^ignored: /) printf "meshd bootstrap: ignoring %s: %s\n", $1, substr(rule, 10)
+    }' "$here/appmesh-variables.tsv" - >&2
+
+# The template's values: strings quoted, numbers as they are, sections 1 or empty.
+is_ipv6=
+case $admin_address in *:*) is_ipv6=1 ;; esac
+export MESHD_TPL_NODE_ID="$(quote "$node_id")"
+export MESHD_TPL_NODE_CLUSTER="$(quote "$cluster")"
+export MESHD_TPL_INGRESS_PORT="$(quote "$ingress_port")"
+export MESHD_TPL_EGRESS_PORT="$(quote "$egress_port")"
+export MESHD_TPL_ADMIN_ADDRESS="$(quote "$admin_address")"
+export MESHD_TPL_ADMIN_PORT="$admin_port"
+export MESHD_TPL_ADMIN_IPV4="$([ -n "$is_ipv6" ] || echo 1)"
+export MESHD_TPL_ADMIN_IPV6="$is_ipv6"
+export MESHD_TPL_ADMIN_ACCESS_LOG="$([ -z "$admin_access_log" ] || quote "$admin_access_log")"
+export MESHD_TPL_ADS_API_TYPE="$(quote "$ads_api_type")"
+export MESHD_TPL_INITIAL_FETCH_TIMEOUT="$(quote "${initial_fetch_timeout}s")"
+export MESHD_TPL_XDS_HOST="$(quote "$xds_host")"
+export MESHD_TPL_XDS_PORT="$xds_port"
+export MESHD_TPL_STATS_TAGS="$stats_tags"
+export MESHD_TPL_STATS_TAG_MESH="$(quote "$mesh")"
+export MESHD_TPL_STATS_TAG_RESOURCE="$(quote "$([ "$kind" = virtualGateway ] && echo appmesh.virtual_gateway || echo appmesh.virtual_node)")"
+export MESHD_TPL_STATS_TAG_NAME="$(quote "$name")"
+export MESHD_TPL_STATS_FLUSH_INTERVAL="$([ -z "$flush_duration" ] || quote "$flush_duration")"
+export MESHD_TPL_DOG_STATSD_UDP="$([ -z "$dog_statsd" ] || [ -n "$statsd_socket_path" ] || echo 1)"
+export MESHD_TPL_DOG_STATSD_SOCKET="$([ -z "$dog_statsd" ] || [ -z "$statsd_socket_path" ] || echo 1)"
+export MESHD_TPL_STATSD_ADDRESS="$([ -z "$dog_statsd" ] || quote "$statsd_address")"
+export MESHD_TPL_STATSD_PORT="$([ -z "$dog_statsd" ] || echo "$statsd_port")"
+export MESHD_TPL_STATSD_SOCKET_PATH="$([ -z "$dog_statsd" ] || [ -z "$statsd_socket_path" ] || quote "$statsd_socket_path")"
+
+# The template language (see the notes at the top of bootstrap.yaml).
+awk '
+  function fail(msg) { printf "render-bootstrap.sh: bootstrap template: %s\n", msg > "/dev/stderr"; failed = 1; exit 1 }
+  /^[ \t]*##/ { next }
+  /^[ \t]*# [{][{]#[A-Z0-9_]+[}][}][ \t]*$/ {
+    if (open != "") fail("section inside " open)
+    open = $0; sub(/^[ \t]*# [{][{]#/, "", open); sub(/[}][}][ \t]*$/, "", open)
+    keep = ENVIRON["MESHD_TPL_" open] != ""
+    next
+  }
+  /^[ \t]*# [{][{]\/[A-Z0-9_]+[}][}][ \t]*$/ {
+    closing = $0; sub(/^[ \t]*# [{][{]\//, "", closing); sub(/[}][}][ \t]*$/, "", closing)
+    if (closing != open) fail("{{/" closing "}} closes no open section")
+    open = ""
+    next
+  }
+  open != "" && !keep { next }
+  {
+    line = $0; out = ""
+    while (match(line, /[{][{][A-Z0-9_]+[}][}]/)) {
+      key = substr(line, RSTART + 2, RLENGTH - 4)
+      if (ENVIRON["MESHD_TPL_" key] == "") fail("{{" key "}} has no value")
+      out = out substr(line, 1, RSTART - 1) ENVIRON["MESHD_TPL_" key]
+      line = substr(line, RSTART + RLENGTH)
+    }
+    out = out line
+    if (index(out, "{{")) fail("cannot read " $0)
+    print out
+  }
+  END { if (!failed && open != "") fail("section " open " is never closed") }
+' "$here/bootstrap.yaml"

@@ -1,0 +1,72 @@
+// The Envoy bootstrap that attaches a proxy to meshd: resolved parameters → template values
+// → YAML. `meshd bootstrap` renders it here; envoy-bootstrap/render-bootstrap.sh renders the
+// same bytes inside the stock Envoy image from the same template.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { NodeIdentity } from '../model/node-id';
+import { fillTemplate, type TemplateValue } from './template';
+
+export const TEMPLATE_PATH = path.resolve(__dirname, '../../envoy-bootstrap/bootstrap.yaml');
+
+export interface BootstrapParams {
+  nodeId: string;
+  node: NodeIdentity;
+  cluster: string;
+  xdsHost: string;
+  xdsPort: number;
+  ads: 'sotw' | 'delta';
+  adminAddress: string;
+  adminPort: number;
+  /** A file for the admin interface's access log, or none. */
+  adminAccessLog?: string;
+  ingressPort: number;
+  egressPort: number;
+  /** How long Envoy waits for meshd's first answer, in seconds; 0 waits for ever. */
+  initialFetchTimeoutSeconds: number;
+  /** The appmesh.mesh and appmesh.virtual_node (or virtual_gateway) tags on every stat. */
+  statsTags: boolean;
+  /** Envoy's stats_flush_interval in milliseconds, or Envoy's default (5 s). */
+  statsFlushIntervalMs?: number;
+  /** A DogStatsD sink: UDP to address:port, or a Unix socket when socketPath is set. */
+  dogStatsd?: { address: string; port: number; socketPath?: string };
+}
+
+/** Milliseconds as a protobuf Duration string: 5000 → "5s", 1500 → "1.5s". */
+export function durationString(ms: number): string {
+  const whole = Math.floor(ms / 1000);
+  const fraction = String(ms % 1000).padStart(3, '0').replace(/0+$/, '');
+  return fraction ? `${whole}.${fraction}s` : `${whole}s`;
+}
+
+function templateValues(p: BootstrapParams): Record<string, TemplateValue> {
+  const statsd = p.dogStatsd;
+  return {
+    NODE_ID: p.nodeId,
+    NODE_CLUSTER: p.cluster,
+    INGRESS_PORT: String(p.ingressPort),
+    EGRESS_PORT: String(p.egressPort),
+    ADMIN_ADDRESS: p.adminAddress,
+    ADMIN_PORT: p.adminPort,
+    ADMIN_IPV4: !p.adminAddress.includes(':'),
+    ADMIN_IPV6: p.adminAddress.includes(':'),
+    ADMIN_ACCESS_LOG: p.adminAccessLog,
+    ADS_API_TYPE: p.ads === 'delta' ? 'DELTA_GRPC' : 'GRPC',
+    INITIAL_FETCH_TIMEOUT: `${p.initialFetchTimeoutSeconds}s`,
+    XDS_HOST: p.xdsHost,
+    XDS_PORT: p.xdsPort,
+    STATS_TAGS: p.statsTags,
+    STATS_TAG_MESH: p.node.mesh,
+    STATS_TAG_RESOURCE: p.node.type === 'virtualGateway' ? 'appmesh.virtual_gateway' : 'appmesh.virtual_node',
+    STATS_TAG_NAME: p.node.name,
+    STATS_FLUSH_INTERVAL: p.statsFlushIntervalMs === undefined ? undefined : durationString(p.statsFlushIntervalMs),
+    DOG_STATSD_UDP: statsd !== undefined && statsd.socketPath === undefined,
+    DOG_STATSD_SOCKET: statsd?.socketPath !== undefined,
+    STATSD_ADDRESS: statsd?.address,
+    STATSD_PORT: statsd?.port,
+    STATSD_SOCKET_PATH: statsd?.socketPath,
+  };
+}
+
+export function renderBootstrap(p: BootstrapParams, template = fs.readFileSync(TEMPLATE_PATH, 'utf8')): string {
+  return fillTemplate(template, templateValues(p));
+}
