@@ -1,0 +1,34 @@
+# meshd's image: `docker build -t meshd .`, then
+#   docker run -v "$PWD/mesh:/mesh:ro" -p 18000:18000 -p 18001:18001 meshd
+# serves the mesh in /mesh (MESHD_MESH). Every `meshd serve` flag has a MESHD_* variable
+# (`meshd serve --help`). The image runs as the unprivileged `node` user.
+
+# Build: compile TypeScript, then drop the build-only packages.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.json ./
+COPY scripts/gen-types.js scripts/
+COPY protos protos
+COPY src src
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+
+# Run: the compiled code, its runtime packages and the files meshd reads at run time.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    MESHD_MESH=/mesh \
+    MESHD_ADMIN_LISTEN_ADDRESS=0.0.0.0
+WORKDIR /opt/meshd
+COPY --from=build /src/node_modules node_modules
+COPY --from=build /src/dist dist
+COPY package.json ./
+COPY bin bin
+COPY protos protos
+COPY envoy-bootstrap envoy-bootstrap
+COPY schema schema
+USER node
+EXPOSE 18000 18001
+# Healthy once a valid mesh is loaded (the admin API's /readyz).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "require('node:http').get({host: '127.0.0.1', port: process.env.MESHD_ADMIN_PORT || 18001, path: '/readyz'}, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]
+ENTRYPOINT ["node", "/opt/meshd/bin/meshd"]
+CMD ["serve"]
