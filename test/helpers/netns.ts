@@ -272,16 +272,77 @@ function addressInUse(prefix: string): boolean {
 }
 
 /**
- * Creates a namespace `meshd-t-<pid>-<random>` with lo up and a /30 veth link to the root
- * namespace in 10.213.0.0/16 (host side .1, namespace side .2, default route via the host).
+ * A layer-2 network like docker-compose's: a bridge in a namespace of its own, which
+ * namespaces made with `createNetns({ bridge })` join with an address of its /24, and which
+ * the root namespace (the test process) reaches at `.1` through a veth of its own.
  */
-export async function createNetns(): Promise<Netns> {
+export interface BridgeNetwork {
+  /** The namespace holding the bridge. */
+  readonly name: string;
+  /** The first three octets, e.g. `10.214.7`. */
+  readonly prefix: string;
+  /** The root namespace's address on it (`.1`). */
+  readonly hostIp: string;
+  destroy(): Promise<void>;
+}
+
+export async function createBridgeNetwork(): Promise<BridgeNetwork> {
+  installExitHook();
+  sweepStale();
+  const id = crypto.randomBytes(3).toString('hex');
+  const name = `${NS_PREFIX}${process.pid}-${id}`;
+  let prefix = '';
+  for (let attempt = 0; ; attempt++) {
+    prefix = `10.214.${crypto.randomInt(0, 256)}`;
+    if (!addressInUse(`${prefix}.`)) break;
+    if (attempt > 20) throw new Error('no free /24 in 10.214.0.0/16');
+  }
+  const hostIf = `mbh${id}`;
+  const entry = { name, hostIf, pids: new Set<number>() };
+  live.set(name, entry);
+  const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
+  try {
+    run('ip', ['netns', 'add', name]);
+    inNs('ip', ['link', 'set', 'lo', 'up']);
+    inNs('ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    inNs('ip', ['link', 'set', 'br0', 'up']);
+    run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', `mbb${id}`]);
+    run('ip', ['link', 'set', `mbb${id}`, 'netns', name]);
+    inNs('ip', ['link', 'set', `mbb${id}`, 'master', 'br0']);
+    inNs('ip', ['link', 'set', `mbb${id}`, 'up']);
+    run('ip', ['addr', 'add', `${prefix}.1/24`, 'dev', hostIf]);
+    run('ip', ['link', 'set', hostIf, 'up']);
+  } catch (err) {
+    removeNamespaceSync(name, hostIf, []);
+    live.delete(name);
+    throw err;
+  }
+  const bridge: BridgeNetwork & { nextHost: number } = {
+    name,
+    prefix,
+    hostIp: `${prefix}.1`,
+    nextHost: 10,
+    async destroy() {
+      removeNamespaceSync(name, hostIf, []);
+      live.delete(name);
+    },
+  };
+  return bridge;
+}
+
+/**
+ * Creates a namespace `meshd-t-<pid>-<random>` with lo up and a veth link: by default a /30
+ * to the root namespace in 10.213.0.0/16 (host side .1, namespace side .2, default route via
+ * the host); with `bridge`, a port of that bridge and the next free address of its /24.
+ */
+export async function createNetns(opts: { bridge?: BridgeNetwork } = {}): Promise<Netns> {
   installExitHook();
   sweepStale();
   const id = crypto.randomBytes(3).toString('hex');
   const name = `${NS_PREFIX}${process.pid}-${id}`;
   const hostIf = `mth${id}`;
   const nsIf = `mtn${id}`;
+  if (opts.bridge) return joinBridge(opts.bridge as BridgeNetwork & { nextHost: number }, name, hostIf, nsIf);
   let base = '';
   for (let attempt = 0; ; attempt++) {
     const third = crypto.randomInt(0, 256);
@@ -315,7 +376,38 @@ export async function createNetns(): Promise<Netns> {
     live.delete(name);
     throw err;
   }
+  return netnsHandle(entry, hostIp, nsIp, nsIf);
+}
 
+/** A namespace on a bridge network: the veth's outer end is a port of the bridge. */
+function joinBridge(bridge: BridgeNetwork & { nextHost: number }, name: string, hostIf: string, nsIf: string): Netns {
+  if (bridge.nextHost > 250) throw new Error(`bridge network ${bridge.name} is full`);
+  const nsIp = `${bridge.prefix}.${bridge.nextHost++}`;
+  const entry = { name, hostIf, pids: new Set<number>() };
+  live.set(name, entry);
+  const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
+  try {
+    run('ip', ['netns', 'add', name]);
+    inNs('ip', ['link', 'set', 'lo', 'up']);
+    run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf]);
+    run('ip', ['link', 'set', nsIf, 'netns', name]);
+    run('ip', ['link', 'set', hostIf, 'netns', bridge.name]);
+    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'master', 'br0']);
+    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'up']);
+    inNs('ip', ['addr', 'add', `${nsIp}/24`, 'dev', nsIf]);
+    inNs('ip', ['link', 'set', nsIf, 'up']);
+    fs.mkdirSync(path.join('/etc/netns', name), { recursive: true, mode: 0o755 });
+  } catch (err) {
+    removeNamespaceSync(name, undefined, []);
+    live.delete(name);
+    throw err;
+  }
+  return netnsHandle(entry, bridge.hostIp, nsIp, nsIf);
+}
+
+function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> }, hostIp: string, nsIp: string, nsIf: string): Netns {
+  const { name, hostIf } = entry;
+  const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
   const netns: Netns = {
     name,
     hostIf,
