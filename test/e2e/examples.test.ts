@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { loadMesh } from '../../src/load/mesh-source';
 import { parseNodeId } from '../../src/model/node-id';
-import { builtImage, hostPathMapper, loadCompose, readDockerfile, runCompose, type ComposeProject, type ComposeService, type RunningCompose } from '../helpers/compose';
-import { describeWithEnvoy, envoyValidate } from '../helpers/envoy';
+import { builtImage, composeCheckBinary, hostPathMapper, loadCompose, readDockerfile, runCompose, type ComposeProject, type ComposeService, type RunningCompose } from '../helpers/compose';
+import { describeIfAvailable, describeWithEnvoy, envoyValidate } from '../helpers/envoy';
 import { describeWithNetns, removeReadableTmpDirs } from '../helpers/netns';
 import { tmpDir, waitFor } from '../helpers/processes';
 
@@ -59,7 +59,17 @@ function renderInImage(svc: ComposeService): { status: number | null; stdout: st
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('the examples as docker-compose reads them', () => {
+/** Why the compose checker cannot be built here (it needs Go and the Go module proxy), if it cannot. */
+function composeCheckMissing(): string | undefined {
+  try {
+    composeCheckBinary();
+    return undefined;
+  } catch (err) {
+    return `cannot build scripts/compose-check: ${((err as { stderr?: string }).stderr || (err as Error).message).trim()}`;
+  }
+}
+
+describeIfAvailable('the examples as docker-compose reads them', 'the compose checker (Go)', composeCheckMissing(), () => {
   it.each(COMPOSE_FILES)('$label: loads, and every file it names exists', ({ file, env }) => {
     const p = project(file, env);
     for (const [name, svc] of Object.entries(p.services)) {
