@@ -1,9 +1,9 @@
 // The command line as a user meets it: help everywhere, one-line errors, exit codes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
-import { freePort, MESHD_BIN, startMeshd, waitFor } from '../helpers/processes';
+import { freePort, getOk, MESHD_BIN, startMeshd, waitFor } from '../helpers/processes';
 
 function meshd(...args: string[]) {
   const r = spawnSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
@@ -127,5 +127,28 @@ describe('meshd command line', () => {
     } finally {
       await first.stop();
     }
+  });
+
+  it('serve: every flag can come from its MESHD_* variable (for compose files); a flag wins', async () => {
+    const [xdsPort, adminPort] = [await freePort(), await freePort()];
+    const env = { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_LISTEN_ADDRESS: '127.0.0.1', MESHD_XDS_PORT: String(xdsPort), MESHD_ADMIN_PORT: '1', MESHD_LOG_FORMAT: 'json' };
+    const child = spawn(process.execPath, [MESHD_BIN, 'serve', '--admin-port', String(adminPort)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      expect(await waitFor('meshd to be ready on the flag\'s admin port', () => getOk(adminPort, '/readyz'))).toContain('ready');
+      expect(out.split('\n').find((l) => l.includes('mesh loaded'))).toMatch(/^\{.*"msg":"mesh loaded: 8 resources from 1 file\(s\)"/);
+      await waitFor(`the banner naming the xDS address from the variables`, () => (out.includes(`127.0.0.1:${xdsPort}`) ? true : undefined));
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
+  it('serve: a bad variable is one line naming it', () => {
+    const r = spawnSync(process.execPath, [MESHD_BIN, 'serve'], { encoding: 'utf8', env: { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_PORT: 'eighteen' } });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: "meshd serve: MESHD_XDS_PORT must be a whole number from 0 to 65535, got 'eighteen'\n" });
+    expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path>.*\[\$MESHD_MESH\]/);
   });
 });
