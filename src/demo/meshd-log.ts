@@ -1,0 +1,45 @@
+// meshd's latest problem, from its text log (stderr, `<time> <level> <message>`): a reload that
+// failed (its first `file:line:col: error: …` finding and the `mesh not reloaded …` verdict),
+// a NACK, a node that does not compile. A later successful (re)load clears it.
+
+const LOG_LINE = /^\S+ (debug|info|warn|error)\s+(.*)$/;
+const FINDING = /^.+?:\d+:\d+: (error|warning|info): /;
+
+export class MeshdProblem {
+  private findings: string[] = [];
+  private lines: readonly string[] = [];
+
+  /** `onChange` hears each new problem, and `[]` when one is cleared. */
+  constructor(private readonly onChange: (lines: readonly string[]) => void = () => undefined) {}
+
+  /** Feeds one line of meshd's stderr. */
+  feed(line: string): void {
+    const m = LOG_LINE.exec(line);
+    if (!m) return;
+    const [, level, message] = m as unknown as [string, string, string];
+    if (level === 'info' && /^mesh (re)?loaded/.test(message)) {
+      this.findings = [];
+      this.set([]);
+    } else if (FINDING.test(message)) {
+      // Findings come before the reload's verdict; warnings of a reload that succeeds are no problem.
+      if (FINDING.exec(message)![1] === 'error') this.findings.push(message);
+    } else if (level === 'error' && message.startsWith('mesh not ')) {
+      const first = this.findings[0];
+      this.set(first === undefined ? [message] : [first, message]);
+      this.findings = [];
+    } else if (level === 'error' || level === 'warn') {
+      this.set([message]);
+    }
+  }
+
+  /** The problem's lines; empty when there is none. */
+  current(): readonly string[] {
+    return this.lines;
+  }
+
+  private set(lines: readonly string[]): void {
+    if (lines.length === 0 && this.lines.length === 0) return;
+    this.lines = lines;
+    this.onChange(lines);
+  }
+}
