@@ -1,5 +1,6 @@
 // The demo's command line: a few flags (each also settable by a variable), and --help.
 import * as path from 'node:path';
+import { parseArgs, UsageError, type CommandSpec, type Env } from '../cli/args';
 
 /** The meshd checkout this file was built in: dist/demo/ → the repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '../..');
@@ -47,31 +48,30 @@ When stdout is not a terminal, the demo prints plain lines instead of redrawn ba
 src/demo/screen.ts for their format).
 `;
 
-type Env = Readonly<Record<string, string | undefined>>;
+const SPEC: CommandSpec = {
+  name: 'demo',
+  summary: 'the colorapp mesh as local processes',
+  usage: 'npm run demo [-- flags]',
+  flags: {
+    'example-dir': { type: 'string', metavar: 'dir', help: 'the colorapp folder to run', env: ['MESHD_DEMO_EXAMPLE_DIR'] },
+    'base-port': { type: 'int', min: 1, help: 'meshd and Envoy on <port>…<port>+4', env: ['MESHD_DEMO_BASE_PORT'] },
+  },
+};
 
-function parsePort(value: string, what: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < 1 || n > 65531) throw new OptionsError(`${what} must be a port from 1 to 65531 (it uses that port and the next four), got '${value}'`);
-  return n;
-}
-
+/** The flags (meshd's own parser: a flag wins over its variable), as the demo uses them. */
 export function parseOptions(argv: readonly string[], env: Env): DemoOptions {
-  let exampleDir = env.MESHD_DEMO_EXAMPLE_DIR || undefined;
-  let basePort = env.MESHD_DEMO_BASE_PORT ? parsePort(env.MESHD_DEMO_BASE_PORT, 'MESHD_DEMO_BASE_PORT') : undefined;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (name !== '--example-dir' && name !== '--base-port') throw new OptionsError(`unknown argument '${arg}' (see --help)`);
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new OptionsError(`${name} needs a value`);
-    if (name === '--example-dir') exampleDir = value;
-    else basePort = parsePort(value, '--base-port');
+  let args;
+  try {
+    args = parseArgs(SPEC, argv, env);
+  } catch (err) {
+    // The parser names commands as `meshd <name>`; the demo is run through npm.
+    if (err instanceof UsageError) throw new OptionsError(err.message.replace("'meshd demo'", "'npm run demo'").replace('meshd demo --help', 'npm run demo -- --help'));
+    throw err;
   }
-  return { exampleDir: path.resolve(exampleDir ?? DEFAULT_EXAMPLE_DIR), basePort, help };
+  if (args.positionals.length > 0) throw new OptionsError(`unknown argument '${args.positionals[0]}' (see --help)`);
+  const basePort = args.flags['base-port'] as number | undefined;
+  // It uses that port and the next four.
+  if (basePort !== undefined && basePort > 65531) throw new OptionsError(`${args.sources['base-port']} must be a port from 1 to 65531 (it uses that port and the next four), got '${basePort}'`);
+  const exampleDir = (args.flags['example-dir'] as string | undefined) ?? DEFAULT_EXAMPLE_DIR;
+  return { exampleDir: path.resolve(exampleDir), basePort, help: args.help };
 }

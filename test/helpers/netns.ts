@@ -357,25 +357,13 @@ export async function createNetns(opts: { bridge?: BridgeNetwork } = {}): Promis
   const [a, b, c, d] = base.split('.').map(Number) as [number, number, number, number];
   const hostIp = `${a}.${b}.${c}.${d + 1}`;
   const nsIp = `${a}.${b}.${c}.${d + 2}`;
-  const entry = { name, hostIf, pids: new Set<number>() };
-  live.set(name, entry);
-  const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
-  try {
-    run('ip', ['netns', 'add', name]);
-    inNs('ip', ['link', 'set', 'lo', 'up']);
-    run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf]);
-    run('ip', ['link', 'set', nsIf, 'netns', name]);
+  const entry = addNamespaceWithVeth(name, hostIf, nsIf, (inNs) => {
     run('ip', ['addr', 'add', `${hostIp}/30`, 'dev', hostIf]);
     run('ip', ['link', 'set', hostIf, 'up']);
     inNs('ip', ['addr', 'add', `${nsIp}/30`, 'dev', nsIf]);
     inNs('ip', ['link', 'set', nsIf, 'up']);
     inNs('ip', ['route', 'add', 'default', 'via', hostIp]);
-    fs.mkdirSync(path.join('/etc/netns', name), { recursive: true, mode: 0o755 });
-  } catch (err) {
-    removeNamespaceSync(name, hostIf, []);
-    live.delete(name);
-    throw err;
-  }
+  });
   return netnsHandle(entry, hostIp, nsIp, nsIf);
 }
 
@@ -383,6 +371,22 @@ export async function createNetns(opts: { bridge?: BridgeNetwork } = {}): Promis
 function joinBridge(bridge: BridgeNetwork & { nextHost: number }, name: string, hostIf: string, nsIf: string): Netns {
   if (bridge.nextHost > 250) throw new Error(`bridge network ${bridge.name} is full`);
   const nsIp = `${bridge.prefix}.${bridge.nextHost++}`;
+  const entry = addNamespaceWithVeth(name, hostIf, nsIf, (inNs) => {
+    run('ip', ['link', 'set', hostIf, 'netns', bridge.name]);
+    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'master', 'br0']);
+    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'up']);
+    inNs('ip', ['addr', 'add', `${nsIp}/24`, 'dev', nsIf]);
+    inNs('ip', ['link', 'set', nsIf, 'up']);
+  });
+  return netnsHandle(entry, bridge.hostIp, nsIp, nsIf);
+}
+
+/**
+ * Adds namespace `name` with lo up and a veth pair (`hostIf` outside, `nsIf` inside), lets
+ * `wire` place the outer end and the addresses, and gives it its /etc/netns folder. If a step
+ * fails, whatever was made is removed.
+ */
+function addNamespaceWithVeth(name: string, hostIf: string, nsIf: string, wire: (inNs: (cmd: string, args: string[]) => string) => void): { name: string; hostIf: string; pids: Set<number> } {
   const entry = { name, hostIf, pids: new Set<number>() };
   live.set(name, entry);
   const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
@@ -391,18 +395,14 @@ function joinBridge(bridge: BridgeNetwork & { nextHost: number }, name: string, 
     inNs('ip', ['link', 'set', 'lo', 'up']);
     run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf]);
     run('ip', ['link', 'set', nsIf, 'netns', name]);
-    run('ip', ['link', 'set', hostIf, 'netns', bridge.name]);
-    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'master', 'br0']);
-    run('ip', ['netns', 'exec', bridge.name, 'ip', 'link', 'set', hostIf, 'up']);
-    inNs('ip', ['addr', 'add', `${nsIp}/24`, 'dev', nsIf]);
-    inNs('ip', ['link', 'set', nsIf, 'up']);
+    wire(inNs);
     fs.mkdirSync(path.join('/etc/netns', name), { recursive: true, mode: 0o755 });
   } catch (err) {
-    removeNamespaceSync(name, undefined, []);
+    removeNamespaceSync(name, hostIf, []);
     live.delete(name);
     throw err;
   }
-  return netnsHandle(entry, bridge.hostIp, nsIp, nsIf);
+  return entry;
 }
 
 function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> }, hostIp: string, nsIp: string, nsIf: string): Netns {
