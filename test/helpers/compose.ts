@@ -195,6 +195,20 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
     await bridge.destroy();
   };
 
+  /** Runs a service's health check (the compose file's, else its image's) in its namespace; exit 0 is healthy. */
+  const healthy = (name: string, mustHaveOne = false): boolean => {
+    const svc = project.services[name]!;
+    const s = started.get(name);
+    const test = svc.healthcheck?.test ?? (s?.image?.healthcheck ? ['CMD', ...s.image.healthcheck] : undefined);
+    if (!test && mustHaveOne) throw new Error(`${name} has no health check`);
+    if (!s || !test || svc.healthcheck?.disable) return false;
+    const [kind, ...rest] = test;
+    const argv = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
+    const program = argv[0] === 'node' ? process.execPath : argv[0]!;
+    const env = { ...process.env, ...serviceEnv(svc, s.image) };
+    return spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], { env, stdio: 'ignore', timeout: 10_000 }).status === 0;
+  };
+
   try {
     for (const name of order) {
       if (ownerOf(name) !== name) continue;
@@ -203,18 +217,6 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
       for (const alias of [name, ...Object.values(project.services[name]!.networks ?? {}).flatMap((n) => n?.aliases ?? [])]) hostsEntries[alias] = ns.nsIp;
     }
     for (const ns of namespaces.values()) ns.setHosts(hostsEntries);
-
-    const healthy = (name: string): boolean => {
-      const svc = project.services[name]!;
-      const s = started.get(name);
-      const test = svc.healthcheck?.test ?? (s?.image?.healthcheck ? ['CMD', ...s.image.healthcheck] : undefined);
-      if (!s || !test || svc.healthcheck?.disable) return false;
-      const [kind, ...rest] = test;
-      const argv = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
-      const program = argv[0] === 'node' ? process.execPath : argv[0]!;
-      const env = { ...process.env, ...serviceEnv(svc, s.image) };
-      return spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], { env, stdio: 'ignore', timeout: 10_000 }).status === 0;
-    };
 
     for (const name of order) {
       const svc = project.services[name]!;
@@ -244,16 +246,7 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
     ip: (name) => namespaces.get(ownerOf(name))!.nsIp,
     logs: (name) => started.get(name)?.proc.output() ?? '',
     allLogs: () => [...started.entries()].map(([n, s]) => `--- ${n} ---\n${s.proc.output().slice(-4000)}`).join('\n'),
-    healthy: (name) => {
-      const svc = project.services[name]!;
-      const s = started.get(name)!;
-      const test = svc.healthcheck?.test ?? (s.image?.healthcheck ? ['CMD', ...s.image.healthcheck] : undefined);
-      if (!test) throw new Error(`${name} has no health check`);
-      const [kind, ...rest] = test;
-      const argv = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
-      const program = argv[0] === 'node' ? process.execPath : argv[0]!;
-      return spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], { env: { ...process.env, ...serviceEnv(svc, s.image) }, stdio: 'ignore', timeout: 10_000 }).status === 0;
-    },
+    healthy: (name) => healthy(name, true),
     stop: stopAll,
   };
 }
