@@ -205,7 +205,7 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
     const [kind, ...rest] = test;
     const argv = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
     const program = argv[0] === 'node' ? process.execPath : argv[0]!;
-    const env = { ...process.env, ...serviceEnv(svc, s.image) };
+    const env = { ...process.env, ...serviceEnv(svc, s.image, mapperFor(svc.volumes ?? [], s.image)) };
     return spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], { env, stdio: 'ignore', timeout: 10_000 }).status === 0;
   };
 
@@ -268,31 +268,35 @@ function startOrder(project: ComposeProject): string[] {
   return order;
 }
 
-function serviceEnv(svc: ComposeService, image: DockerImage | undefined): Record<string, string> {
+/** The container's variables (image ENV, then the service's), paths mapped to this machine by `toHost`. */
+function serviceEnv(svc: ComposeService, image: DockerImage | undefined, toHost: (p: string) => string): Record<string, string> {
   const env: Record<string, string> = { ...(image?.env ?? {}) };
   for (const [k, v] of Object.entries(svc.environment ?? {})) if (v !== null) env[k] = v;
-  const toHost = hostPathMapper([...(svc.volumes ?? []).map((v) => ({ target: v.target, source: v.source })), ...(image?.copies ?? [])]);
   for (const k of Object.keys(env)) if (env[k]!.startsWith('/')) env[k] = env[k]!.split(',').map(toHost).join(',');
   return env;
+}
+
+/** A service's mounts and its image's COPYs, as a container-path → host-path mapper. */
+function mapperFor(mounts: Array<{ target: string; source: string }>, image: DockerImage | undefined): (p: string) => string {
+  return hostPathMapper([...mounts, ...(image?.copies ?? [])]);
 }
 
 function startService(name: string, svc: ComposeService, ns: Netns, envoyPathDir: string): Started {
   const image = builtImage(svc);
   const isEnvoy = svc.image?.startsWith('envoyproxy/envoy:') ?? false;
-  const env = serviceEnv(svc, image);
-  const asProxyUser = isEnvoy && env.ENVOY_UID !== undefined && env.ENVOY_UID !== '0';
-  if (asProxyUser && env.ENVOY_UID !== String(PROXY_UID)) throw new Error(`${name}: only ENVOY_UID ${PROXY_UID} (or none) is run here`);
+  const declared = svc.environment ?? {};
+  const asProxyUser = isEnvoy && declared.ENVOY_UID !== undefined && declared.ENVOY_UID !== null && declared.ENVOY_UID !== '0';
+  if (asProxyUser && declared.ENVOY_UID !== String(PROXY_UID)) throw new Error(`${name}: only ENVOY_UID ${PROXY_UID} (or none) is run here`);
   // Each container has its own /tmp; the proxy user must be able to read every mounted file.
   const tmp = readableTmpDir(`${name}-tmp-`);
   if (asProxyUser) fs.chownSync(tmp, PROXY_UID, PROXY_UID);
   const mounts = (svc.volumes ?? []).map((v) => ({ target: v.target, source: asProxyUser ? readableCopy(v.source) : v.source }));
-  const toHost = hostPathMapper([...mounts, ...(image?.copies ?? [])]);
+  const toHost = mapperFor(mounts, image);
   const argv = [...(svc.entrypoint ?? image?.entrypoint ?? []), ...(svc.command ?? (svc.entrypoint ? [] : image?.cmd ?? []))].map(toHost);
   if (isEnvoy) argv.push('--disable-hot-restart', '--base-id', String(Math.floor(Math.random() * 1e6)));
   if (argv.length === 0) throw new Error(`${name}: nothing to run`);
   const program = argv[0] === 'node' ? process.execPath : argv[0]!;
-  const fullEnv: NodeJS.ProcessEnv = { PATH: `${isEnvoy ? `${envoyPathDir}:` : ''}${process.env.PATH}`, HOME: tmp, TMPDIR: tmp, ...env };
-  for (const [k, v] of Object.entries(fullEnv)) if (typeof v === 'string' && v.startsWith('/')) fullEnv[k] = v.split(',').map(toHost).join(',');
+  const fullEnv: NodeJS.ProcessEnv = { PATH: `${isEnvoy ? `${envoyPathDir}:` : ''}${process.env.PATH}`, HOME: tmp, TMPDIR: tmp, ...serviceEnv(svc, image, toHost) };
   const proc = ns.spawn(program, argv.slice(1), { asProxyUser, env: fullEnv });
   return { proc, ns, image };
 }

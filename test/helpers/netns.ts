@@ -298,25 +298,15 @@ export async function createBridgeNetwork(): Promise<BridgeNetwork> {
     if (attempt > 20) throw new Error('no free /24 in 10.214.0.0/16');
   }
   const hostIf = `mbh${id}`;
-  const entry = { name, hostIf, pids: new Set<number>() };
-  live.set(name, entry);
-  const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
-  try {
-    run('ip', ['netns', 'add', name]);
-    inNs('ip', ['link', 'set', 'lo', 'up']);
+  // The namespace's end of the veth becomes a port of its bridge; the root end gets `.1`.
+  addNamespaceWithVeth(name, hostIf, `mbb${id}`, (inNs) => {
     inNs('ip', ['link', 'add', 'br0', 'type', 'bridge']);
     inNs('ip', ['link', 'set', 'br0', 'up']);
-    run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', `mbb${id}`]);
-    run('ip', ['link', 'set', `mbb${id}`, 'netns', name]);
     inNs('ip', ['link', 'set', `mbb${id}`, 'master', 'br0']);
     inNs('ip', ['link', 'set', `mbb${id}`, 'up']);
     run('ip', ['addr', 'add', `${prefix}.1/24`, 'dev', hostIf]);
     run('ip', ['link', 'set', hostIf, 'up']);
-  } catch (err) {
-    removeNamespaceSync(name, hostIf, []);
-    live.delete(name);
-    throw err;
-  }
+  });
   const bridge: BridgeNetwork & { nextHost: number } = {
     name,
     prefix,
