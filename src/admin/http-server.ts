@@ -1,6 +1,9 @@
 // The admin HTTP API (DESIGN.md "Admin API"): liveness and readiness, connected proxies and
 // their sync state, the configuration any node id would get, and Prometheus metrics.
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import { CONTENT_TYPE as AWS_JSON, type ApiAnswer } from '../discovery/cloud-map/api';
+import { MAX_BODY_BYTES, type RawRequest } from '../discovery/cloud-map/http';
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
@@ -13,6 +16,8 @@ export interface AdminSources {
   readiness(): { ready: true } | { ready: false; reason: string };
   /** Prometheus text exposition. */
   metrics(): string;
+  /** The local Cloud Map: AWS's JSON protocol at `POST /`, and the registry's contents for `GET /v1/cloud-map`. */
+  readonly cloudMap?: { answer(request: RawRequest): ApiAnswer; contents(): unknown };
 }
 
 export interface AdminServer {
@@ -38,6 +43,25 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
   }));
 }
 
+/** Reads the whole body (bounded), then answers in AWS's JSON protocol. */
+function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reply = ({ status, body }: ApiAnswer) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': AWS_JSON, 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': crypto.randomUUID() });
+    res.end(text);
+  };
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (size > MAX_BODY_BYTES) return reply({ status: 413, body: { __type: 'SerializationException', Message: `the request body is larger than ${MAX_BODY_BYTES} bytes` } });
+    reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) }));
+  });
+}
+
 export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
@@ -45,7 +69,8 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       res.end(typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`);
     };
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method !== 'GET') return send(405, 'only GET is supported\n');
+    if (req.method === 'POST' && url.pathname === '/' && sources.cloudMap) return answerCloudMap(req, res, sources.cloudMap.answer);
+    if (req.method !== 'GET') return send(405, sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n');
     if (url.pathname === '/healthz') return send(200, 'ok\n');
     if (url.pathname === '/readyz') {
       const r = sources.readiness();
@@ -53,12 +78,13 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     }
     if (url.pathname === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (url.pathname === '/v1/proxies') return send(200, proxiesReport(sources.streams));
+    if (url.pathname === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
     if (url.pathname.startsWith('/v1/config/')) {
       const nodeId = decodeURIComponent(url.pathname.slice('/v1/config/'.length));
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /readyz, /metrics, /v1/proxies, /v1/config/<node-id>` });
+    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /readyz, /metrics, /v1/proxies, /v1/config/<node-id>${sources.cloudMap ? ', /v1/cloud-map' : ''}` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

@@ -2,6 +2,8 @@ import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { renderProxyConfig, toEnvoyYaml } from '../control/render';
 import { staticBootstrap } from '../control/static-bootstrap';
+import { offlineRegistry } from '../control/offline-registry';
+import { openRegistryReadOnly } from '../discovery/cloud-map/state-file';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
@@ -19,7 +21,9 @@ export const renderCommand: CommandSpec = {
     static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },
     'ingress-port': { type: 'int', help: 'ingress listener port', default: DEFAULT_INGRESS_PORT },
     'egress-port': { type: 'int', help: 'egress listener port', default: DEFAULT_EGRESS_PORT },
+    'cloud-map-state': { type: 'string', metavar: 'file', help: "Cloud Map endpoints from this registry file (meshd serve's --cloud-map-state); read, never written", env: ['MESHD_CLOUD_MAP_STATE'] },
   },
+  notes: ['Cloud Map endpoints come from the mesh files\' CloudMapService documents, over the registry file when one is given.'],
 };
 
 export function runRender(args: ParsedArgs): number {
@@ -35,8 +39,14 @@ export function runRender(args: ParsedArgs): number {
     for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
+  const statePath = args.flags['cloud-map-state'] as string | undefined;
+  const cloudMap = offlineRegistry(loaded.cloudMapSeeds, statePath ? openRegistryReadOnly(statePath) : undefined);
+  if (!cloudMap.ok) {
+    for (const p of cloudMap.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    return 1;
+  }
   const settings = { ingressPort: args.flags['ingress-port'] as number, egressPort: args.flags['egress-port'] as number };
-  const result = compileProxy(loaded.model, nodeId, settings);
+  const result = compileProxy(loaded.model, cloudMap.registry, nodeId, settings);
   if (!result.ok) {
     process.stderr.write(`error: ${result.error}\n`);
     return 1;

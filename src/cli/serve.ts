@@ -3,7 +3,13 @@ import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
+import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
+import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
+import { openRegistry } from '../discovery/cloud-map/state-file';
+import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
 import { MeshController } from '../control/mesh-controller';
+import { seedProblems } from '../load/cloud-map-seed';
+import { formatProblem } from '../load/problems';
 import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
@@ -14,6 +20,8 @@ import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
+
+export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -29,12 +37,44 @@ export const serveCommand: CommandSpec = {
     'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
     'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
     'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
+    'cloud-map-state': {
+      type: 'string',
+      metavar: 'file',
+      help: 'where the local Cloud Map registry is kept (created on the first registration)',
+      default: DEFAULT_CLOUD_MAP_STATE,
+      env: ['MESHD_CLOUD_MAP_STATE'],
+    },
+    'cloud-map-credentials': {
+      type: 'string',
+      metavar: 'key:secret',
+      help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
+      env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
+    },
   },
   notes: [
     'A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.',
     'Each flag may also be set by the variable in [brackets] (for compose files); the flag wins.',
+    'The admin port also answers AWS Cloud Map\'s API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001).',
   ],
 };
+
+function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
+  const text = args.flags['cloud-map-credentials'] as string | undefined;
+  if (text === undefined) return undefined;
+  const parsed = parseCredentials(text);
+  if ('error' in parsed) throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
+  return parsed;
+}
+
+/** One line per changed Cloud Map service: how many instances it has and how many are sent to proxies. */
+function describeChange(registry: CloudMapRegistry, changed: ReadonlySet<string>): string[] {
+  return [...changed].map((key) => {
+    const { namespace, service } = serviceOfKey(key);
+    const instances = registry.discover(namespace, service) ?? [];
+    const serving = instances.filter((i) => i.health !== 'UNHEALTHY').length;
+    return `cloud map: ${namespace}/${service} now has ${instances.length} instance(s), ${serving} healthy or unchecked`;
+  });
+}
 
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
@@ -44,9 +84,18 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
+  const credentials = cloudMapCredentials(args);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
+  let registry: CloudMapRegistry;
+  try {
+    registry = openRegistry(args.flags['cloud-map-state'] as string);
+  } catch (err) {
+    log.error(`cannot start: Cloud Map registry: ${(err as Error).message}`);
+    return 1;
+  }
+  registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
   const cache = new SnapshotCache();
-  const controller = new MeshController(cache, log);
+  const controller = new MeshController(cache, registry, log);
   const streams = new StreamRegistry();
   const metrics = meshdMetrics(streams);
 
@@ -54,12 +103,20 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     const result = loadMesh(paths, loadOptions(args));
     logProblems(log, result.problems);
     metrics.reloaded(result.ok);
-    if (result.ok) {
-      controller.setModel(result.model, detectedAt);
-      log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
-      return;
+    // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
+    const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
+    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatProblem(p)));
+    if (result.ok && seedErrors.length === 0) {
+      try {
+        controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
+        log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
+        return;
+      } catch (err) {
+        log.error(`mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`);
+        return;
+      }
     }
-    const errors = errorCount(result.problems);
+    const errors = errorCount(result.problems) + seedErrors.length;
     log.error(
       controller.currentModel()
         ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
@@ -78,13 +135,17 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       streams: xds.streams,
       readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
       metrics: () => metrics.registry.render(),
+      cloudMap: {
+        answer: cloudMapHandler(registry, { ...(credentials ? { credentials } : {}), onFailure: (message) => log.error(`cloud map: ${message}`) }),
+        contents: () => registryContents(registry),
+      },
       // A connected proxy's config is what it is being served; any other node id's is what it would get.
       configOf: (nodeId) => {
         const served = controller.servedSnapshot(nodeId);
         if (served) return { ok: true, config: renderSnapshot(served) };
         const model = controller.currentModel();
         if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
-        const result = compileProxy(model, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
+        const result = compileProxy(model, registry, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
         return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
       },
     });
@@ -108,6 +169,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `meshd is serving ${paths.join(' ')}`,
       `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
       `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
+      `  Cloud Map API:   http://${adminHost}:${admin.port}/ (registry: ${args.flags['cloud-map-state'] as string})`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
       `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} > envoy.yaml`,

@@ -1,4 +1,5 @@
 // The compiler's entry point: which proxy a node id names, and its Envoy resources.
+import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { MeshModel } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
@@ -8,9 +9,13 @@ import { UnsupportedFeature } from './unsupported';
 
 export type { ProxyConfig, ProxySettings } from './proxy-config';
 
+/** For compiling without a registry: every Cloud Map service is unregistered (no endpoints). */
+export const NO_CLOUD_MAP: CloudMapView = { discover: () => undefined };
+
 export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
 
-export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySettings): CompileResult {
+/** The Envoy resources of the proxy `nodeId` names, with Cloud Map services' instances from `cloudMap`. */
+export function compileProxy(model: MeshModel, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };
   if (id.type === 'virtualGateway') return { ok: false, error: `node id '${nodeId}' names a virtual gateway; gateways are not supported yet` };
@@ -18,7 +23,7 @@ export function compileProxy(model: MeshModel, nodeId: string, settings: ProxySe
   const node = model.virtualNode(id.mesh, id.name);
   if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
   try {
-    return { ok: true, config: settings.proxyless ? compileProxyless(model, node, settings) : compileSidecar(model, node, settings) };
+    return { ok: true, config: settings.proxyless ? compileProxyless(model, cloudMap, node, settings) : compileSidecar(model, cloudMap, node, settings) };
   } catch (err) {
     if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
     throw err;

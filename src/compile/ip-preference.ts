@@ -23,11 +23,14 @@ const PLANS: Record<IpPreference | 'none', AddressFamilyPlan> = {
   IPv6_ONLY: { dnsLookupFamily: 'V6_ONLY', bindAddress: '::', localAppAddress: '::1' },
 };
 
-/** The node's own preference if its service discovery sets one, else the mesh's, else none. */
-export function ipPreferenceOf(model: MeshModel, node: VirtualNode): AddressFamilyPlan {
+/** The node's own preference if its service discovery sets one, else the mesh's, else none (undefined). */
+export function ipPreferenceNameOf(model: MeshModel, node: VirtualNode): IpPreference | undefined {
   const sd = node.spec.serviceDiscovery;
-  const own = sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference;
-  return PLANS[own ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference ?? 'none'];
+  return sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference;
+}
+
+export function ipPreferenceOf(model: MeshModel, node: VirtualNode): AddressFamilyPlan {
+  return PLANS[ipPreferenceNameOf(model, node) ?? 'none'];
 }
 
 /** A gateway cannot override the mesh's preference. */

@@ -3,6 +3,7 @@
 // api_listener per backend name it can dial (`xds:///<virtual service>[:port]`). gRPC reads
 // the listener, follows its RDS name to the egress route configuration and picks the virtual
 // host whose domain is the name it dialled, so the router's weights split its calls.
+import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { MeshModel } from '../model/mesh-model';
@@ -39,8 +40,8 @@ function forGrpc(cluster: Cluster): Cluster {
   return cluster.type === 'STRICT_DNS' ? { ...cluster, type: 'LOGICAL_DNS' } : cluster;
 }
 
-export function compileProxyless(model: MeshModel, node: VirtualNode, settings: ProxySettings): ProxyConfig {
-  const sidecar = compileSidecar(model, node, settings);
+export function compileProxyless(model: MeshModel, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
+  const sidecar = compileSidecar(model, cloudMap, node, settings);
   const explicitName = egressRouteConfigName(settings.egressPort);
   const explicit = sidecar.routes.find((r) => r.name === explicitName);
   const dialable = (explicit?.virtual_hosts ?? []).flatMap((host) => host.domains ?? []);

@@ -1,4 +1,4 @@
-// compile(model, node, settings) → the Envoy resources of one sidecar. Pure: no I/O, no
+// compile(model, Cloud Map, node, settings) → the Envoy resources of one sidecar. Pure: no I/O, no
 // clocks; the same input gives the same output, in the same order.
 import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
@@ -6,9 +6,11 @@ import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
 import { compare, type MeshModel } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
+import type { CloudMapView } from '../discovery/cloud-map/registry';
 import { accessLogs } from './access-log';
 import { allowAllCluster, egressCluster, egressClusterNameOf, ingressCluster, usesCloudMap } from './clusters';
 import { fromMeshDuration } from './durations';
+import { cloudMapAssignment } from './endpoints';
 import { ipPreferenceOf } from './ip-preference';
 import { egressListener, ingressListener, tcpProxy, type EgressPortChain } from './listeners';
 import { allowAllClusterName, egressRouteConfigName, ingressRouteConfigName } from './names';
@@ -61,7 +63,7 @@ function egressPortChain(port: number, services: readonly ServiceOnPort[], acces
   return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, accessLog) };
 }
 
-export function compileSidecar(model: MeshModel, node: VirtualNode, settings: ProxySettings): ProxyConfig {
+export function compileSidecar(model: MeshModel, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
   const own = ipPreferenceOf(model, node);
   const accessLog = accessLogs(node.spec.logging);
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
@@ -76,8 +78,7 @@ export function compileSidecar(model: MeshModel, node: VirtualNode, settings: Pr
           const name = egressClusterNameOf(target);
           if (clusters.has(name)) continue;
           clusters.set(name, egressCluster(target, { addresses: ipPreferenceOf(model, target.node), tls: upstreamTls(tls, target.port, tlsWhere) }));
-          // Cloud Map endpoints arrive with the registry (issue 7); until then the assignment is empty.
-          if (usesCloudMap(target)) endpoints.set(name, { cluster_name: name, endpoints: [] });
+          if (usesCloudMap(target)) endpoints.set(name, cloudMapAssignment(name, target, model, cloudMap));
         }
       }
     }

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
 import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
 import { readAwsCliDocument } from './aws-cli-json';
+import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
 import { detectDialect, listItems } from './dialects';
 import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
@@ -20,7 +21,14 @@ export interface LoadOptions {
 
 /** Problems include warnings and info lines; `ok` is false only when there is an error. */
 export type LoadResult =
-  | { readonly ok: true; readonly model: MeshModel; readonly problems: readonly Problem[]; readonly files: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly model: MeshModel;
+      /** `kind: CloudMapService` documents: instances for the local Cloud Map registry. */
+      readonly cloudMapSeeds: readonly LocatedSeed[];
+      readonly problems: readonly Problem[];
+      readonly files: readonly string[];
+    }
   | { readonly ok: false; readonly problems: readonly Problem[]; readonly files: readonly string[] };
 
 export const MESH_FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -80,7 +88,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */
 export function loadDocuments(documents: readonly ParsedDocument[], problems: Problem[], files: readonly string[], options: LoadOptions = {}): LoadResult {
-  const drafts = readDrafts(documents, problems);
+  const { drafts, seeds } = readDrafts(documents, problems);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -107,15 +115,26 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
-  return { ok: true, model, problems: sorted, files };
+  return { ok: true, model, cloudMapSeeds: seeds, problems: sorted, files };
 }
 
-function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): ResourceDraft[] {
+function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
+  const seeds = new Map<string, LocatedSeed>();
   const k8sObjects: K8sObject[] = [];
   const read = (doc: ParsedDocument) => {
     switch (detectDialect(doc)) {
       case 'native': {
+        if ((doc.value as { kind?: unknown }).kind === CLOUD_MAP_SEED_KIND) {
+          const seed = readCloudMapSeed(doc, problems);
+          const key = seed && `${seed.seed.namespace}/${seed.seed.service}`;
+          const first = key !== undefined ? seeds.get(key) : undefined;
+          if (first) {
+            const at = first.locate([]);
+            problems.push({ severity: 'error', location: doc.locate(['name']), resource: seed!.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
+          } else if (seed) seeds.set(key!, seed);
+          break;
+        }
         const draft = readNativeDocument(doc, problems);
         if (draft) drafts.push(draft);
         break;
@@ -155,7 +174,7 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): 
   };
   documents.forEach(read);
   drafts.push(...readK8sObjects(k8sObjects, problems));
-  return drafts;
+  return { drafts, seeds: [...seeds.values()] };
 }
 
 /** The mesh of resources that name none: --mesh-name, else the only mesh defined. */

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshController } from '../../src/control/mesh-controller';
+import { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
 import { loadMesh } from '../../src/load/mesh-source';
 import type { MeshModel } from '../../src/model/mesh-model';
 import { decodeResource } from '../../src/xds/protos';
@@ -43,7 +44,7 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
     // The text logger's lines are `<time> <level> <message> <fields>`; keep `<level> <message>`.
     const log = createLogger({ level: 'debug', write: (line) => logs.push(line.replace(/^\S+ (\w+)\s+/, '$1 ').replace(/ \w+=\S+/g, '').trimEnd()) });
     const cache = new SnapshotCache();
-    controller = new MeshController(cache, log);
+    controller = new MeshController(cache, new CloudMapRegistry(), log);
     controller.setModel(quickstartWithWeights(100, 0));
     server = await startXdsServer({ host: '127.0.0.1', port: 0, cache, hooks: controller, log });
     client = new AdsTestClient(server.port);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
+import { offlineRegistry } from '../../src/control/offline-registry';
 import { renderProxyConfig, toEnvoyYaml } from '../../src/control/render';
 import { loadMesh } from '../../src/load/mesh-source';
 import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
@@ -16,9 +17,12 @@ const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
 function render(caseName: string): Map<string, string> {
   const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
   if (!loaded.ok) throw new Error(`${caseName}/in.yaml is not valid:\n${loaded.problems.map((p) => p.message).join('\n')}`);
+  // Cloud Map instances come from the case's CloudMapService documents.
+  const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
+  if (!cloudMap.ok) throw new Error(`${caseName}/in.yaml: ${cloudMap.problems.map((p) => p.message).join('\n')}`);
   const files = new Map<string, string>();
   for (const node of loaded.model.virtualNodes()) {
-    const result = compileProxy(loaded.model, `mesh/${node.mesh}/virtualNode/${node.name}`, SETTINGS);
+    const result = compileProxy(loaded.model, cloudMap.registry, `mesh/${node.mesh}/virtualNode/${node.name}`, SETTINGS);
     if (!result.ok) throw new Error(result.error);
     for (const [section, resources] of Object.entries(renderProxyConfig(result.config))) {
       if (resources.length > 0) files.set(`${node.name}.${section}.yaml`, toEnvoyYaml(resources));

@@ -1,4 +1,4 @@
-import { compileProxy, type ProxyConfig } from '../../src/compile';
+import { compileProxy, NO_CLOUD_MAP, type ProxyConfig } from '../../src/compile';
 import { loadMesh } from '../../src/load/mesh-source';
 import type { MeshModel } from '../../src/model/mesh-model';
 import * as fs from 'node:fs';
@@ -16,7 +16,7 @@ function model(dir: string): MeshModel {
 }
 
 function compile(m: MeshModel, nodeId: string, settings = DEFAULT_PORTS): ProxyConfig {
-  const result = compileProxy(m, nodeId, settings);
+  const result = compileProxy(m, NO_CLOUD_MAP, nodeId, settings);
   if (!result.ok) throw new Error(result.error);
   return result.config;
 }
@@ -82,12 +82,12 @@ describe('compiling a sidecar', () => {
   });
 
   it('says what is wrong with a node id that names nothing', () => {
-    expect(compileProxy(quickstart, 'mesh/apps/virtualNode/nobody', DEFAULT_PORTS)).toEqual({
+    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'mesh/apps/virtualNode/nobody', DEFAULT_PORTS)).toEqual({
       ok: false,
       error: "node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'",
     });
-    expect(compileProxy(quickstart, 'mesh/other/virtualNode/front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining("mesh 'other'") });
-    expect(compileProxy(quickstart, 'front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining('is not of the form mesh/<mesh>/virtualNode/<name>') });
+    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'mesh/other/virtualNode/front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining("mesh 'other'") });
+    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining('is not of the form mesh/<mesh>/virtualNode/<name>') });
   });
 
   it('gives a node-provided service one route to that node, and uses ENDPOINTS as STRICT_DNS', () => {
@@ -168,13 +168,13 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
   it('refuses, naming the resource and field, a proxy whose configuration needs what only AWS had', () => {
     const acm = `backendDefaults: { clientPolicy: { tls: { validation: { trust: { acm: { certificateAuthorityArns: ['arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/x'] } } } } } }`;
     const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace(/(name: front\nspec:\n)/, `$1  ${acm}\n`) });
-    const result = compileProxy(model(dir), 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
+    const result = compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
     expect(result).toEqual({
       ok: false,
       error: 'cannot compile mesh/apps/virtualNode/front: VirtualNode/front: backendDefaults.clientPolicy.tls.validation.trust.acm: ACM certificates exist only inside AWS; use file certificates',
     });
     // A node that does not have that policy is unaffected.
-    expect(compileProxy(model(dir), 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
+    expect(compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
   });
 
   it('leaves a TCP backend port uncaptured while its router has no route yet (an empty tcp_proxy would be refused by Envoy)', () => {
@@ -237,8 +237,8 @@ describe('compiling for a proxyless gRPC client', () => {
       '$1  backendDefaults: { clientPolicy: { tls: { validation: { trust: { file: { certificateChain: /certs/ca.pem } } } } } }\n',
     );
     const m = model(meshFolder({ 'mesh.yaml': text }));
-    expect(compileProxy(m, 'mesh/apps/virtualNode/front', DEFAULT_PORTS).ok).toBe(true);
-    const result = compileProxy(m, 'mesh/apps/virtualNode/front', PROXYLESS);
+    expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', DEFAULT_PORTS).ok).toBe(true);
+    const result = compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', PROXYLESS);
     expect(result).toEqual({ ok: false, error: expect.stringMatching(/^cannot compile mesh\/apps\/virtualNode\/front: cluster cds_egress_apps_color-blue_http_9081: client TLS from files is not supported for proxyless gRPC clients/) });
   });
 });

@@ -1,0 +1,15 @@
+// Errors in AWS's shape: the exception name (`__type`), a message, and any extra fields the
+// API declares on it (ServiceAlreadyExists carries the existing ServiceId, for example).
+
+export class CloudMapError extends Error {
+  constructor(
+    /** The AWS exception name, e.g. NamespaceNotFound. */
+    readonly type: string,
+    message: string,
+    readonly fields: Readonly<Record<string, unknown>> = {},
+    /** 400 for the caller's mistakes, as AWS answers them. */
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,420 @@
+// The local Cloud Map registry: namespaces, services and instances, with the rules of AWS's
+// API. Every change is checked in full before anything is touched, then persisted (through
+// `persist`, before the caller gets an answer), then announced to listeners with the
+// (namespace, service) pairs whose instances changed. A failed persist undoes the change.
+import * as crypto from 'node:crypto';
+import { attributeProblem, INIT_HEALTH } from './attributes';
+import { CloudMapError } from './errors';
+import {
+  emptyState,
+  type CustomHealthStatus,
+  type HealthStatus,
+  type InstanceRecord,
+  type NamespaceRecord,
+  type NamespaceType,
+  type OperationRecord,
+  type OperationType,
+  type RegistryState,
+  type SeedDeclaration,
+  type ServiceRecord,
+} from './records';
+
+/** The local registry's ARNs use this account and region; there is no AWS account behind them. */
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'us-east-1';
+const KEPT_OPERATIONS = 1000;
+
+export interface DiscoveredInstance {
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly health: HealthStatus;
+}
+
+/** What the compiler reads: a service's instances, or undefined when it is not registered. */
+export interface CloudMapView {
+  discover(namespaceName: string, serviceName: string): readonly DiscoveredInstance[] | undefined;
+}
+
+/** The key listeners receive for a changed service. */
+export function serviceKey(namespaceName: string, serviceName: string): string {
+  return `${namespaceName}\u0000${serviceName}`;
+}
+
+export function serviceOfKey(key: string): { namespace: string; service: string } {
+  const [namespace, service] = key.split('\u0000') as [string, string];
+  return { namespace, service };
+}
+
+export interface ServiceSeed {
+  readonly namespace: string;
+  readonly service: string;
+  readonly instances: readonly ({ readonly id: string } & SeedDeclaration)[];
+}
+
+export interface RegistryOptions {
+  /** Stores the whole state; throwing undoes the change and fails the call. */
+  readonly persist?: (state: RegistryState) => void;
+  readonly now?: () => number;
+}
+
+type ChangeListener = (changed: ReadonlySet<string>) => void;
+
+interface Tables {
+  namespaces: Map<string, NamespaceRecord>;
+  services: Map<string, ServiceRecord>;
+  /** By service id, then instance id. */
+  instances: Map<string, Map<string, InstanceRecord>>;
+  operations: Map<string, OperationRecord>;
+}
+
+export class CloudMapRegistry implements CloudMapView {
+  private tables: Tables;
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly now: () => number;
+
+  constructor(
+    initial: RegistryState = emptyState(),
+    private readonly options: RegistryOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    const instances = new Map<string, Map<string, InstanceRecord>>();
+    for (const i of initial.instances) instances.set(i.serviceId, (instances.get(i.serviceId) ?? new Map()).set(i.id, i));
+    this.tables = {
+      namespaces: new Map(initial.namespaces.map((n) => [n.id, n])),
+      services: new Map(initial.services.map((s) => [s.id, s])),
+      instances,
+      operations: new Map(initial.operations.map((o) => [o.id, o])),
+    };
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  state(): RegistryState {
+    const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return {
+      format: 'meshd-cloud-map/v1',
+      namespaces: [...this.tables.namespaces.values()].sort(byName),
+      services: [...this.tables.services.values()].sort(byName),
+      instances: [...this.tables.instances.values()].flatMap((m) => [...m.values()]).sort((a, b) => (a.serviceId + a.id < b.serviceId + b.id ? -1 : 1)),
+      operations: [...this.tables.operations.values()],
+    };
+  }
+
+  // ---- reads ----
+
+  namespaces(): NamespaceRecord[] {
+    return this.state().namespaces;
+  }
+
+  namespace(id: string): NamespaceRecord {
+    const ns = this.tables.namespaces.get(id);
+    if (!ns) throw new CloudMapError('NamespaceNotFound', `No namespace exists with ID: ${id}`);
+    return ns;
+  }
+
+  namespaceNamed(name: string): NamespaceRecord | undefined {
+    for (const ns of this.tables.namespaces.values()) if (ns.name === name) return ns;
+    return undefined;
+  }
+
+  services(): ServiceRecord[] {
+    return this.state().services;
+  }
+
+  service(id: string): ServiceRecord {
+    const service = this.tables.services.get(id);
+    if (!service) throw new CloudMapError('ServiceNotFound', `No service exists with ID: ${id}`);
+    return service;
+  }
+
+  serviceNamed(namespaceId: string, name: string): ServiceRecord | undefined {
+    for (const s of this.tables.services.values()) if (s.namespaceId === namespaceId && s.name === name) return s;
+    return undefined;
+  }
+
+  /** A service's instances, by id. */
+  instances(serviceId: string): InstanceRecord[] {
+    this.service(serviceId);
+    return [...(this.tables.instances.get(serviceId)?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  instance(serviceId: string, instanceId: string): InstanceRecord {
+    const instance = this.tables.instances.get(this.service(serviceId).id)?.get(instanceId);
+    if (!instance) throw new CloudMapError('InstanceNotFound', `No instance exists with ID: ${instanceId} in service ${serviceId}`);
+    return instance;
+  }
+
+  /** HEALTHY or UNHEALTHY when the service has a custom health check; UNKNOWN when it has none. */
+  healthOf(instance: InstanceRecord): HealthStatus {
+    return this.tables.services.get(instance.serviceId)?.healthCheckCustomConfig ? instance.health : 'UNKNOWN';
+  }
+
+  operation(id: string): OperationRecord {
+    const op = this.tables.operations.get(id);
+    if (!op) throw new CloudMapError('OperationNotFound', `No operation exists with ID: ${id}`);
+    return op;
+  }
+
+  discover(namespaceName: string, serviceName: string): DiscoveredInstance[] | undefined {
+    const ns = this.namespaceNamed(namespaceName);
+    const service = ns && this.serviceNamed(ns.id, serviceName);
+    if (!service) return undefined;
+    return this.instances(service.id).map((i) => ({ id: i.id, attributes: i.attributes, health: this.healthOf(i) }));
+  }
+
+  // ---- writes ----
+
+  createNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): OperationRecord {
+    const existing = this.namespaceNamed(input.name);
+    if (existing) {
+      throw new CloudMapError('NamespaceAlreadyExists', `Namespace ${input.name} already exists`, { NamespaceId: existing.id, CreatorRequestId: existing.creatorRequestId });
+    }
+    return this.commit(() => this.addNamespace(input)).result;
+  }
+
+  createService(input: {
+    name: string;
+    namespaceId: string;
+    description?: string;
+    creatorRequestId?: string;
+    dnsConfig?: ServiceRecord['dnsConfig'];
+    healthCheckCustomConfig?: ServiceRecord['healthCheckCustomConfig'];
+  }): ServiceRecord {
+    const ns = this.namespace(input.namespaceId);
+    if (input.dnsConfig && ns.type === 'HTTP') throw new CloudMapError('InvalidInput', `namespace ${ns.name} is an HTTP namespace; its services cannot have DnsConfig`);
+    const existing = this.serviceNamed(ns.id, input.name);
+    if (existing) {
+      throw new CloudMapError('ServiceAlreadyExists', `Service ${input.name} already exists in namespace ${ns.name}`, { ServiceId: existing.id, CreatorRequestId: existing.creatorRequestId });
+    }
+    return this.commit(() => this.addService(input)).result;
+  }
+
+  deleteService(id: string): void {
+    const service = this.service(id);
+    if ((this.tables.instances.get(id)?.size ?? 0) > 0) throw new CloudMapError('ResourceInUse', `Service ${service.name} has registered instances; deregister them first`);
+    this.commit(() => {
+      this.tables.services.delete(id);
+      this.tables.instances.delete(id);
+    });
+  }
+
+  deleteNamespace(id: string): OperationRecord {
+    const ns = this.namespace(id);
+    if ([...this.tables.services.values()].some((s) => s.namespaceId === id)) throw new CloudMapError('ResourceInUse', `Namespace ${ns.name} has services; delete them first`);
+    return this.commit(() => {
+      this.tables.namespaces.delete(id);
+      return this.addOperation('DELETE_NAMESPACE', { NAMESPACE: id });
+    }).result;
+  }
+
+  registerInstance(input: { serviceId: string; instanceId: string; attributes: Record<string, string>; creatorRequestId?: string }): OperationRecord {
+    const service = this.service(input.serviceId);
+    const problem = attributeProblem(input.attributes, service);
+    if (problem) throw new CloudMapError('InvalidInput', problem);
+    return this.commit(() => {
+      const previous = this.tables.instances.get(service.id)?.get(input.instanceId);
+      const initial = input.attributes[INIT_HEALTH] as CustomHealthStatus | undefined;
+      // Registering again replaces the attributes and keeps a health status already set; it also takes the instance over from the mesh files.
+      this.putInstance(service, {
+        id: input.instanceId,
+        serviceId: service.id,
+        attributes: { ...input.attributes },
+        ...(input.creatorRequestId ? { creatorRequestId: input.creatorRequestId } : {}),
+        health: previous?.health ?? initial ?? 'HEALTHY',
+        createDate: previous?.createDate ?? this.seconds(),
+      });
+      return this.addOperation('REGISTER_INSTANCE', { INSTANCE: input.instanceId, SERVICE: service.id });
+    }).result;
+  }
+
+  deregisterInstance(serviceId: string, instanceId: string): OperationRecord {
+    const instance = this.instance(serviceId, instanceId);
+    return this.commit(() => {
+      this.removeInstance(instance);
+      return this.addOperation('DEREGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: serviceId });
+    }).result;
+  }
+
+  setCustomHealth(serviceId: string, instanceId: string, status: CustomHealthStatus): void {
+    const service = this.service(serviceId);
+    const instance = this.instance(serviceId, instanceId);
+    if (!service.healthCheckCustomConfig) {
+      throw new CloudMapError('CustomHealthNotFound', `Service ${service.name} has no custom health check (HealthCheckCustomConfig); its instances are always UNKNOWN`);
+    }
+    if (instance.health === status) return;
+    this.commit(() => this.putInstance(service, { ...instance, health: status }));
+  }
+
+  /** Why a seed cannot be applied (a problem per instance index), without changing anything. */
+  seedProblems(seed: ServiceSeed): { index: number; message: string }[] {
+    const ns = this.namespaceNamed(seed.namespace);
+    const service = ns && this.serviceNamed(ns.id, seed.service);
+    const rules = service ?? ({ name: seed.service } as ServiceRecord);
+    return seed.instances.flatMap((instance, index) => {
+      const message = attributeProblem(instance.attributes, rules);
+      return message ? [{ index, message }] : [];
+    });
+  }
+
+  /**
+   * Makes the registry hold what the mesh files declare: missing namespaces (HTTP) and services
+   * (with a custom health check) are created; an instance is written when its declaration is new
+   * or changed since last applied; an instance the files declared before and no longer do is
+   * deregistered. Registrations made through the API are left alone. Check seedProblems first.
+   */
+  applySeeds(seeds: readonly ServiceSeed[]): { registered: number; deregistered: number } {
+    const declared = new Set<string>();
+    const plan: { seed: ServiceSeed; instance: ServiceSeed['instances'][number] }[] = [];
+    for (const seed of seeds) {
+      for (const instance of seed.instances) {
+        declared.add(`${serviceKey(seed.namespace, seed.service)}\u0000${instance.id}`);
+        plan.push({ seed, instance });
+      }
+    }
+    const stale = [...this.tables.instances.values()].flatMap((m) =>
+      [...m.values()].filter((i) => {
+        const service = this.tables.services.get(i.serviceId)!;
+        const ns = this.tables.namespaces.get(service.namespaceId)!;
+        return i.seed && !declared.has(`${serviceKey(ns.name, service.name)}\u0000${i.id}`);
+      }),
+    );
+    const changed = plan.filter(({ seed, instance }) => {
+      const ns = this.namespaceNamed(seed.namespace);
+      const service = ns && this.serviceNamed(ns.id, seed.service);
+      const current = service && this.tables.instances.get(service.id)?.get(instance.id);
+      return !current?.seed || !sameDeclaration(current.seed, instance);
+    });
+    const exists = (s: ServiceSeed) => {
+      const ns = this.namespaceNamed(s.namespace);
+      return ns !== undefined && this.serviceNamed(ns.id, s.service) !== undefined;
+    };
+    if (stale.length === 0 && changed.length === 0 && seeds.every(exists)) return { registered: 0, deregistered: 0 };
+
+    this.commit(() => {
+      for (const seed of seeds) {
+        const ns = this.namespaceNamed(seed.namespace) ?? this.tables.namespaces.get(this.addNamespace({ name: seed.namespace, type: 'HTTP' }).targets.NAMESPACE!)!;
+        if (!this.serviceNamed(ns.id, seed.service)) this.addService({ name: seed.service, namespaceId: ns.id, healthCheckCustomConfig: {} });
+      }
+      for (const { seed, instance } of changed) {
+        const service = this.serviceNamed(this.namespaceNamed(seed.namespace)!.id, seed.service)!;
+        const previous = this.tables.instances.get(service.id)?.get(instance.id);
+        const declaration: SeedDeclaration = { attributes: { ...instance.attributes }, ...(instance.health ? { health: instance.health } : {}) };
+        this.putInstance(service, {
+          id: instance.id,
+          serviceId: service.id,
+          attributes: declaration.attributes,
+          health: instance.health ?? previous?.health ?? 'HEALTHY',
+          seed: declaration,
+          createDate: previous?.createDate ?? this.seconds(),
+        });
+      }
+      for (const instance of stale) this.removeInstance(instance);
+    });
+    return { registered: changed.length, deregistered: stale.length };
+  }
+
+  // ---- internals: called only inside commit() ----
+
+  private pendingChanges = new Set<string>();
+
+  private commit<T>(change: () => T): { result: T } {
+    const before: Tables = {
+      namespaces: new Map(this.tables.namespaces),
+      services: new Map(this.tables.services),
+      instances: new Map([...this.tables.instances].map(([k, v]) => [k, new Map(v)])),
+      operations: new Map(this.tables.operations),
+    };
+    this.pendingChanges = new Set();
+    let result: T;
+    try {
+      result = change();
+      this.options.persist?.(this.state());
+    } catch (err) {
+      this.tables = before;
+      this.pendingChanges = new Set();
+      throw err;
+    }
+    const changed = this.pendingChanges;
+    this.pendingChanges = new Set();
+    if (changed.size > 0) for (const listener of this.listeners) listener(changed);
+    return { result };
+  }
+
+  private addNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): OperationRecord {
+    const id = `ns-${randomId(16)}`;
+    this.tables.namespaces.set(id, {
+      id,
+      arn: `arn:aws:servicediscovery:${LOCAL_REGION}:${LOCAL_ACCOUNT}:namespace/${id}`,
+      name: input.name,
+      type: input.type,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.creatorRequestId !== undefined ? { creatorRequestId: input.creatorRequestId } : {}),
+      ...(input.vpc !== undefined ? { vpc: input.vpc } : {}),
+      createDate: this.seconds(),
+    });
+    return this.addOperation('CREATE_NAMESPACE', { NAMESPACE: id });
+  }
+
+  private addService(input: Parameters<CloudMapRegistry['createService']>[0]): ServiceRecord {
+    const id = `srv-${randomId(16)}`;
+    const service: ServiceRecord = {
+      id,
+      arn: `arn:aws:servicediscovery:${LOCAL_REGION}:${LOCAL_ACCOUNT}:service/${id}`,
+      name: input.name,
+      namespaceId: input.namespaceId,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.creatorRequestId !== undefined ? { creatorRequestId: input.creatorRequestId } : {}),
+      ...(input.dnsConfig ? { dnsConfig: input.dnsConfig } : {}),
+      ...(input.healthCheckCustomConfig ? { healthCheckCustomConfig: input.healthCheckCustomConfig } : {}),
+      createDate: this.seconds(),
+      revision: 1,
+    };
+    this.tables.services.set(id, service);
+    return service;
+  }
+
+  private putInstance(service: ServiceRecord, instance: InstanceRecord): void {
+    this.tables.instances.set(service.id, (this.tables.instances.get(service.id) ?? new Map()).set(instance.id, instance));
+    this.touched(service);
+  }
+
+  private removeInstance(instance: InstanceRecord): void {
+    this.tables.instances.get(instance.serviceId)?.delete(instance.id);
+    this.touched(this.tables.services.get(instance.serviceId)!);
+  }
+
+  private touched(service: ServiceRecord): void {
+    const current = this.tables.services.get(service.id)!;
+    this.tables.services.set(service.id, { ...current, revision: current.revision + 1 });
+    this.pendingChanges.add(serviceKey(this.tables.namespaces.get(service.namespaceId)!.name, service.name));
+  }
+
+  private addOperation(type: OperationType, targets: OperationRecord['targets']): OperationRecord {
+    const op: OperationRecord = { id: randomId(32), type, status: 'SUCCESS', createDate: this.seconds(), targets };
+    this.tables.operations.set(op.id, op);
+    for (const id of this.tables.operations.keys()) {
+      if (this.tables.operations.size <= KEPT_OPERATIONS) break;
+      this.tables.operations.delete(id);
+    }
+    return op;
+  }
+
+  private seconds(): number {
+    return Math.round(this.now()) / 1000;
+  }
+}
+
+function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
+  const keys = Object.keys(a.attributes);
+  return a.health === b.health && keys.length === Object.keys(b.attributes).length && keys.every((k) => a.attributes[k] === b.attributes[k]);
+}
+
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** Lower-case base32, as AWS's namespace and service ids look. */
+function randomId(length: number): string {
+  return [...crypto.randomBytes(length)].map((b) => ID_ALPHABET[b & 31]).join('');
+}

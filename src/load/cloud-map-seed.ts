@@ -1,0 +1,108 @@
+// `kind: CloudMapService`, a meshd extension to the native dialect: instances to hold in the
+// local Cloud Map registry, declared next to the mesh. Checked like any resource (file, line,
+// field); the registry applies them when the mesh loads (registry.applySeeds).
+import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/registry';
+import type { FieldPath } from '../model/common';
+import { list, object, oneOf, optional, required, string } from '../model/schema';
+import { formatFieldPath, type Problem } from './problems';
+import { checkValue, describe } from './schema-check';
+import type { ParsedDocument } from './yaml-documents';
+
+export const CLOUD_MAP_SEED_KIND = 'CloudMapService';
+
+/** A seed and where it was written, so the registry's objections can point at the file. */
+export interface LocatedSeed {
+  readonly seed: ServiceSeed;
+  locate(path: FieldPath): ReturnType<ParsedDocument['locate']>;
+  readonly label: string;
+}
+
+const seedShape = object({
+  kind: required(oneOf([CLOUD_MAP_SEED_KIND])),
+  namespace: required(string({ max: 1024, description: 'the Cloud Map namespace (created as an HTTP namespace if missing)' })),
+  name: required(string({ max: 127, description: 'the Cloud Map service (created with a custom health check if missing)' })),
+  instances: optional(
+    list(
+      object({
+        id: required(string({ max: 64, pattern: { regex: /^[0-9a-zA-Z_/:.@-]+$/, message: 'may contain only letters, digits and _/:.@-' } })),
+        // attributes: a mapping, checked below (the schema language has no maps)
+        health: optional(oneOf(['HEALTHY', 'UNHEALTHY'], 'the initial custom health status (default HEALTHY)')),
+      }),
+      { max: 1000 },
+    ),
+  ),
+});
+
+export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): LocatedSeed | undefined {
+  const top = doc.value as Record<string, unknown>;
+  const label = `${CLOUD_MAP_SEED_KIND}/${String(top.name)}`;
+  const fail = (path: FieldPath, message: string) =>
+    problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
+
+  // Attributes are taken out before the shape check and checked on their own.
+  const attributes: Record<string, string>[] = [];
+  let ok = true;
+  const instances = Array.isArray(top.instances) ? top.instances : [];
+  const stripped = {
+    ...top,
+    ...(Array.isArray(top.instances)
+      ? {
+          instances: instances.map((instance, i) => {
+            if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) return instance;
+            const { attributes: given, ...rest } = instance as Record<string, unknown>;
+            attributes[i] = {};
+            if (given === undefined || given === null) return rest;
+            if (typeof given !== 'object' || Array.isArray(given)) {
+              ok = false;
+              fail(['instances', i, 'attributes'], `must be a mapping of attribute names to values, got ${describe(given)}`);
+              return rest;
+            }
+            for (const [key, value] of Object.entries(given as Record<string, unknown>)) {
+              // YAML reads `AWS_INSTANCE_PORT: 8080` as a number; Cloud Map attributes are strings.
+              if (typeof value === 'string' || typeof value === 'number') attributes[i]![key] = String(value);
+              else {
+                ok = false;
+                fail(['instances', i, 'attributes', key], `must be a string, got ${describe(value)}`);
+              }
+            }
+            return rest;
+          }),
+        }
+      : {}),
+  };
+  ok = checkValue(seedShape, stripped, [], fail) && ok;
+  if (!ok) return undefined;
+  const checked = stripped as { namespace: string; name: string; instances?: { id: string; health?: 'HEALTHY' | 'UNHEALTHY' }[] };
+  const seen = new Map<string, number>();
+  (checked.instances ?? []).forEach((instance, i) => {
+    const first = seen.get(instance.id);
+    if (first !== undefined) {
+      ok = false;
+      fail(['instances', i, 'id'], `instance '${instance.id}' is already declared at instances[${first}]`);
+    }
+    seen.set(instance.id, i);
+  });
+  if (!ok) return undefined;
+  return {
+    label,
+    locate: doc.locate,
+    seed: {
+      namespace: checked.namespace,
+      service: checked.name,
+      instances: (checked.instances ?? []).map((instance, i) => ({ id: instance.id, attributes: attributes[i] ?? {}, ...(instance.health ? { health: instance.health } : {}) })),
+    },
+  };
+}
+
+/** What the registry objects to in the seeds (attributes its services' DNS records need), at the file and line of each instance. */
+export function seedProblems(registry: Pick<CloudMapRegistry, 'seedProblems'>, seeds: readonly LocatedSeed[]): Problem[] {
+  return seeds.flatMap(({ seed, locate, label }) =>
+    registry.seedProblems(seed).map(({ index, message }) => ({
+      severity: 'error' as const,
+      location: locate(['instances', index, 'attributes']),
+      resource: label,
+      message,
+      field: `instances[${index}].attributes`,
+    })),
+  );
+}
