@@ -36,8 +36,13 @@ const TIMEOUT_MS = 5000;
 
 /** One GET; never rejects: a transport failure comes back as a short reason. */
 export function adminGet(admin: AdminAddress, pathName: string): Promise<GetResult> {
+  return adminRequest(admin, pathName, { method: 'GET', headers: { accept: 'application/json' } });
+}
+
+/** One request of any method, with an optional body; never rejects, like adminGet. */
+export function adminRequest(admin: AdminAddress, pathName: string, opts: { method: string; headers: Record<string, string>; body?: string }): Promise<GetResult> {
   return new Promise((resolve) => {
-    const req = http.get({ host: admin.host, port: admin.port, path: pathName, agent: false, headers: { accept: 'application/json' } }, (res) => {
+    const req = http.request({ host: admin.host, port: admin.port, path: pathName, agent: false, method: opts.method, headers: opts.headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -45,6 +50,7 @@ export function adminGet(admin: AdminAddress, pathName: string): Promise<GetResu
     });
     req.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
     req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
+    req.end(opts.body);
   });
 }
 

@@ -1,6 +1,7 @@
 // meshd's command line: one module per command, dispatched here.
 import { bootstrapCommand, runBootstrap } from './bootstrap';
 import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { deregisterCommand, registerCommand, runDeregister, runRegister } from './cloud-map';
 import { configDumpCommand, runConfigDump } from './config-dump';
 import { renderCommand, runRender } from './render';
 import { runServe, serveCommand } from './serve';
@@ -14,6 +15,8 @@ const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise
   { spec: bootstrapCommand, run: runBootstrap },
   { spec: statusCommand, run: runStatus },
   { spec: configDumpCommand, run: runConfigDump },
+  { spec: registerCommand, run: runRegister },
+  { spec: deregisterCommand, run: runDeregister },
 ];
 
 function overview(): string {

@@ -20,9 +20,17 @@ function watchOne(target: string, onEvent: (file: string) => void): FSWatcher {
   const file = path.resolve(target);
   const watcher = isFile
     ? watch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p) => p !== path.dirname(file) && path.resolve(p) !== file })
-    : watch(target, { ignoreInitial: true, ignored: (p, stats) => stats?.isFile() === true && !isMeshFile(p) });
+    : watch(target, { ignoreInitial: true, ignored: (p, stats) => insideDotFolder(target, p) || (stats?.isFile() === true && !isMeshFile(p)) });
   const report = (p: string) => onEvent(isFile ? target : p);
   return watcher.on('add', report).on('change', report).on('unlink', report);
+}
+
+/** Folders whose names start with a dot are not mesh files (listMeshFiles skips them too): `.meshd/` holds the Cloud Map registry. */
+function insideDotFolder(root: string, p: string): boolean {
+  return path
+    .relative(root, p)
+    .split(path.sep)
+    .some((segment) => segment.startsWith('.') && segment !== '..' && segment !== '.');
 }
 
 /**

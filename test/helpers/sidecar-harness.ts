@@ -122,7 +122,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   fs.writeFileSync(meshFile, opts.meshYaml);
   const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 
-  const serveArgs = ['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(meshdAdminPort), ...(opts.meshdArgs ?? [])];
+  // Its own Cloud Map registry file, kept across restartMeshd like a real deployment's.
+  const cloudMapState = path.join(tmpDir('sidecar-cloud-map-'), 'cloud-map.json');
+  const serveArgs = [
+    'serve',
+    '--mesh',
+    meshFile,
+    '--xds-address',
+    '127.0.0.1',
+    '--xds-port',
+    String(xdsPort),
+    '--admin-port',
+    String(meshdAdminPort),
+    '--cloud-map-state',
+    cloudMapState,
+    ...(opts.meshdArgs ?? []),
+  ];
   let meshd = startMeshd(serveArgs);
   /** The stderr of the meshd processes stopped by restartMeshd, for failure messages. */
   let earlierMeshdLogs = '';
