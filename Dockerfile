@@ -16,8 +16,12 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     MESHD_MESH=/mesh \
-    MESHD_ADMIN_LISTEN_ADDRESS=0.0.0.0
+    MESHD_ADMIN_LISTEN_ADDRESS=0.0.0.0 \
+    MESHD_CLOUD_MAP_STATE=/var/lib/meshd/cloud-map.json
 WORKDIR /opt/meshd
+# The Cloud Map registry lives in a volume, so registrations outlive the container.
+RUN mkdir -p /var/lib/meshd && chown node:node /var/lib/meshd
+VOLUME ["/var/lib/meshd"]
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY package.json ./

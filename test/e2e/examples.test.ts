@@ -124,6 +124,9 @@ describeIfAvailable('the examples as docker-compose reads them', 'the compose ch
     expect(image.healthcheck?.[0]).toBe('node');
     const entry = hostPathMapper(image.copies)(image.entrypoint[1]!);
     expect(entry).toBe(path.join(ROOT, 'bin/meshd'));
+    // The Cloud Map registry is kept in a volume (registrations outlive the container), not in the read-only app folder.
+    const state = image.env.MESHD_CLOUD_MAP_STATE ?? '';
+    expect(image.volumes.some((v) => state.startsWith(`${v}/`))).toBe(true);
     // .dockerignore must not hide what the Dockerfile copies from the context.
     const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
     for (const c of image.copies.filter((c) => c.source.startsWith(ROOT) && !/\/(dist|node_modules)$/.test(c.source))) {

@@ -75,15 +75,17 @@ export interface DockerImage {
   readonly healthcheck?: string[];
   /** Container path → path in the build context (or in the repository, for files a build stage made). */
   readonly copies: Array<{ target: string; source: string }>;
+  /** VOLUME folders: each container gets an empty folder of its own there. */
+  readonly volumes: string[];
 }
 
-/** Reads the instructions meshd's Dockerfiles use (FROM, WORKDIR, ENV, COPY, USER, ENTRYPOINT, CMD, HEALTHCHECK). */
+/** Reads the instructions meshd's Dockerfiles use (FROM, WORKDIR, ENV, COPY, USER, ENTRYPOINT, CMD, HEALTHCHECK, VOLUME). */
 export function readDockerfile(dockerfile: string): DockerImage {
   const context = path.dirname(dockerfile);
   const text = fs.readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const stageDirs = new Map<string, string>();
   let stages = 0;
-  let image: { user?: string; workdir: string; env: Record<string, string>; entrypoint: string[]; cmd: string[]; healthcheck?: string[]; copies: DockerImage['copies'] } | undefined;
+  let image: { user?: string; workdir: string; env: Record<string, string>; entrypoint: string[]; cmd: string[]; healthcheck?: string[]; copies: DockerImage['copies']; volumes: string[] } | undefined;
   let stageName = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -94,7 +96,7 @@ export function readDockerfile(dockerfile: string): DockerImage {
       case 'FROM':
         stages++;
         stageName = /\sAS\s+(\S+)/i.exec(args)?.[1] ?? String(stages);
-        image = { workdir: '/', env: {}, entrypoint: [], cmd: [], copies: [] };
+        image = { workdir: '/', env: {}, entrypoint: [], cmd: [], copies: [], volumes: [] };
         break;
       case 'WORKDIR':
         image!.workdir = path.posix.resolve(image!.workdir, args);
@@ -105,6 +107,9 @@ export function readDockerfile(dockerfile: string): DockerImage {
         break;
       case 'USER':
         image!.user = args;
+        break;
+      case 'VOLUME':
+        image!.volumes.push(...(args.startsWith('[') ? (JSON.parse(args) as string[]) : args.split(/\s+/)));
         break;
       case 'ENTRYPOINT':
         image!.entrypoint = JSON.parse(args) as string[];
@@ -276,9 +281,10 @@ function serviceEnv(svc: ComposeService, image: DockerImage | undefined, toHost:
   return env;
 }
 
-/** A service's mounts and its image's COPYs, as a container-path → host-path mapper. */
+/** A service's mounts, its image's COPYs and a fresh folder per VOLUME, as a container-path → host-path mapper. */
 function mapperFor(mounts: Array<{ target: string; source: string }>, image: DockerImage | undefined): (p: string) => string {
-  return hostPathMapper([...mounts, ...(image?.copies ?? [])]);
+  const volumes = (image?.volumes ?? []).map((target) => ({ target, source: readableTmpDir('volume-') }));
+  return hostPathMapper([...mounts, ...volumes, ...(image?.copies ?? [])]);
 }
 
 function startService(name: string, svc: ComposeService, ns: Netns, envoyPathDir: string): Started {
