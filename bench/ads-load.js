@@ -127,6 +127,7 @@ class BaseStream {
       const short = SHORT[res.type_url] ?? res.type_url;
       stats.responsesByType[short] = (stats.responsesByType[short] ?? 0) + 1;
       this.onResponse(res);
+      this.load.opts.onResponse(res, this);
       this.checkAcked();
     });
     call.on('error', () => undefined); // the status says it all
@@ -315,10 +316,11 @@ class DeltaStream extends BaseStream {
  *   allAcked: resolves when every stream got and ACKed a response for each type it subscribed to;
  *   stats(): counters; close(): cancels every stream and closes the channels.
  * opts: target ('host:port'), nodeIds (cycled over), streams, perConnection, delta, reconnect,
- *       retryMs, onEvent(event) for events (opening, all-acked, all-disconnected).
+ *       retryMs, onEvent(event) for events (opening, all-acked, all-disconnected),
+ *       onResponse(response, stream) after each response is handled (and ACKed).
  */
 function startLoad(opts) {
-  const o = { streams: 1000, perConnection: 10, delta: false, reconnect: false, retryMs: 100, onEvent: () => undefined, ...opts };
+  const o = { streams: 1000, perConnection: 10, delta: false, reconnect: false, retryMs: 100, onEvent: () => undefined, onResponse: () => undefined, ...opts };
   if (!o.target) throw new Error('startLoad: target (host:port) is required');
   if (!o.nodeIds?.length) throw new Error('startLoad: nodeIds must name at least one node id');
   const Client = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');

@@ -4,7 +4,7 @@
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
-const BENCHES = ['validate-large-mesh.js', 'reconnect-storm.js'];
+const BENCHES = ['validate-large-mesh.js', 'reconnect-storm.js', 'cloud-map-eds.js'];
 
 for (const file of BENCHES) {
   console.log(`\n== ${file}`);

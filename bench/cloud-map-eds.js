@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// Cloud Map registration → EDS: how long from a RegisterInstance call to every connected
+// caller holding (and having ACKed) the new endpoint. A `meshd serve` process with a mesh of
+// 10 caller nodes that each call a Cloud Map-discovered service; N Envoy-like ADS streams
+// (bench/ads-load.js, in this process) spread over those 10 node ids; then REGISTRATIONS
+// instances registered one after the other through the AWS JSON API on the admin port.
+//
+// Reported per N: the API call's own time (meshd answers after the registry file is written
+// and fsynced) and the time until the last of the N streams received its EDS update.
+// Prints a table; writes bench/results/cloud-map-eds.json. The issue's target: ≤ 100 ms.
+//
+// CLI: node bench/cloud-map-eds.js [--streams 1,100,1000] [--registrations 30]
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { startLoad } = require('./ads-load');
+const { TypeUrl } = require('../dist/xds/type-urls');
+
+const MESHD = path.join(__dirname, '..', 'bin', 'meshd');
+const CALLERS = 10;
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : process.argv[i + 1];
+}
+
+function meshYaml() {
+  const docs = [`kind: Mesh\nname: cm\n`];
+  docs.push(`kind: VirtualNode\nmesh: cm\nname: orders\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { awsCloudMap: { namespaceName: cm.local, serviceName: orders } }\n`);
+  docs.push(`kind: VirtualService\nmesh: cm\nname: orders.cm.local\nspec: { provider: { virtualNode: { virtualNodeName: orders } } }\n`);
+  for (let i = 0; i < CALLERS; i++) docs.push(`kind: VirtualNode\nmesh: cm\nname: caller-${i}\nspec:\n  backends: [{ virtualService: { virtualServiceName: orders.cm.local } }]\n`);
+  return docs.join('---\n');
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One call of meshd's Cloud Map API (AWS JSON 1.1); resolves with the parsed answer. */
+function cloudMap(port, operation, input) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(input);
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/', method: 'POST', agent: false, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Route53AutoNaming_v20170314.${operation}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`${operation}: ${res.statusCode} ${text}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function waitReady(port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => resolve(r.statusCode === 200)).on('error', () => resolve(false)));
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('meshd did not become ready');
+}
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function measure(streams, registrations) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-cloud-map-'));
+  fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml());
+  const [xdsPort, adminPort] = [await freePort(), await freePort()];
+  const meshd = spawn(process.execPath, [MESHD, 'serve', '--mesh', path.join(dir, 'mesh.yaml'), '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', path.join(dir, 'cloud-map.json'), '--log-level', 'warn'], { stdio: 'ignore' });
+  try {
+    await waitReady(adminPort);
+    const { OperationId } = await cloudMap(adminPort, 'CreateHttpNamespace', { Name: 'cm.local' });
+    const { Operation } = await cloudMap(adminPort, 'GetOperation', { OperationId });
+    const { Service } = await cloudMap(adminPort, 'CreateService', { Name: 'orders', NamespaceId: Operation.Targets.NAMESPACE, HealthCheckCustomConfig: {} });
+
+    // Each registration adds one endpoint; a stream is done when its EDS update holds that many.
+    let waiting;
+    const onResponse = (res, stream) => {
+      if (!waiting || res.type_url !== TypeUrl.Endpoint || stream.gotEds === waiting.round) return;
+      stream.gotEds = waiting.round;
+      if (++waiting.count === streams) waiting.resolve(performance.now());
+    };
+    const nodeIds = Array.from({ length: CALLERS }, (_, i) => `mesh/cm/virtualNode/caller-${i}`);
+    const load = startLoad({ target: `127.0.0.1:${xdsPort}`, nodeIds, streams, perConnection: 10, onResponse });
+    await load.allAcked;
+
+    const api = [];
+    const eds = [];
+    for (let round = 1; round <= registrations; round++) {
+      const allGot = new Promise((resolve) => (waiting = { round, count: 0, resolve }));
+      const start = performance.now();
+      await cloudMap(adminPort, 'RegisterInstance', { ServiceId: Service.Id, InstanceId: `i-${round}`, Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1', AWS_INSTANCE_PORT: String(1000 + round) } });
+      api.push(performance.now() - start);
+      eds.push((await allGot) - start);
+    }
+    load.close();
+    const row = (values) => ({ p50: +percentile(values, 50).toFixed(1), p99: +percentile(values, 99).toFixed(1), max: +Math.max(...values).toFixed(1) });
+    return { streams, callers: CALLERS, registrations, apiMs: row(api), registerToAllEdsMs: row(eds) };
+  } finally {
+    meshd.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const sizes = String(arg('streams', '1,100,1000')).split(',').map(Number);
+  const registrations = Number(arg('registrations', 30));
+  const results = [];
+  for (const streams of sizes) results.push(await measure(streams, registrations));
+  console.log('streams  RegisterInstance answered (p50/p99/max ms)  all streams hold the endpoint (p50/p99/max ms)');
+  for (const r of results) {
+    const f = (x) => `${x.p50} / ${x.p99} / ${x.max}`.padEnd(44);
+    console.log(`${String(r.streams).padStart(7)}  ${f(r.apiMs)}  ${r.registerToAllEdsMs.p50} / ${r.registerToAllEdsMs.p99} / ${r.registerToAllEdsMs.max}`);
+  }
+  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  fs.writeFileSync(path.join(__dirname, 'results', 'cloud-map-eds.json'), JSON.stringify({ at: new Date().toISOString(), target: 'register → EDS ≤ 100 ms', results }, null, 2));
+}
+
+main().catch((err) => {
+  console.error(`cloud-map-eds: ${err.message}`);
+  process.exit(1);
+});
