@@ -3,6 +3,7 @@
 // field); the registry applies them when the mesh loads (registry.applySeeds).
 import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/registry';
 import type { FieldPath } from '../model/common';
+import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import { list, object, oneOf, optional, required, string } from '../model/schema';
 import { formatFieldPath, type Problem } from './problems';
 import { checkValue, describe } from './schema-check';
@@ -32,6 +33,17 @@ const seedShape = object({
     ),
   ),
 });
+
+/** The JSON Schema of a CloudMapService document, for editors (src/load/native-schema.ts). */
+export function cloudMapSeedJsonSchema(): JsonSchema {
+  const schema = toJsonSchema(seedShape) as { properties: { instances: { items: { properties: Record<string, unknown> } } } };
+  schema.properties.instances.items.properties.attributes = {
+    description: 'Cloud Map attributes: AWS_INSTANCE_IPV4, AWS_INSTANCE_IPV6, AWS_INSTANCE_PORT and your own',
+    type: 'object',
+    additionalProperties: { type: ['string', 'number'] },
+  };
+  return schema as unknown as JsonSchema;
+}
 
 export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): LocatedSeed | undefined {
   const top = doc.value as Record<string, unknown>;

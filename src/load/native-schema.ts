@@ -4,6 +4,7 @@ import { RESOURCE_KINDS } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import { oneOf } from '../model/schema';
 import { resourceName, tagsShape } from '../model/shapes';
+import { CLOUD_MAP_SEED_KIND, cloudMapSeedJsonSchema } from './cloud-map-seed';
 import { nativeFields } from './native';
 import { PARENT_FIELD, SPEC_SHAPES } from './resource-draft';
 
@@ -15,8 +16,11 @@ export function nativeJsonSchema(): JsonSchema {
     description: 'One App Mesh resource in meshd YAML: kind, mesh, name, spec (the App Mesh API spec, 2019-01-25).',
     type: 'object',
     required: ['kind', 'name'],
-    properties: { kind: toJsonSchema(oneOf(RESOURCE_KINDS)) },
-    allOf: RESOURCE_KINDS.map((kind) => {
+    properties: { kind: toJsonSchema(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND])) },
+    allOf: [
+      // meshd's extension: instances for the local Cloud Map registry.
+      { if: { properties: { kind: { const: CLOUD_MAP_SEED_KIND } } }, then: cloudMapSeedJsonSchema() },
+      ...RESOURCE_KINDS.map((kind) => {
       const parent = PARENT_FIELD[kind];
       const properties: JsonSchema = {
         kind: { const: kind },
@@ -28,6 +32,7 @@ export function nativeJsonSchema(): JsonSchema {
       };
       if (Object.keys(properties).join() !== nativeFields(kind).join()) throw new Error(`native fields of ${kind} and its JSON Schema disagree`);
       return { if: { properties: { kind: { const: kind } } }, then: { properties, required: ['kind', 'name', ...(parent ? [parent] : [])], additionalProperties: false } };
-    }),
+      }),
+    ],
   };
 }

@@ -39,7 +39,7 @@ describe('meshd command line', () => {
     expect(out.status).toBe(1);
     const file = path.join(dir, 'm.yaml');
     expect(out.stdout.split('\n').filter(Boolean)).toEqual([
-      `${file}:4:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, got "Gateway" (kind)`,
+      `${file}:4:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, got "Gateway" (kind)`,
       `${file}:11:60: error: VirtualNode/n: virtual service 'nope' is not defined in mesh 'apps' (spec.backends[0].virtualService.virtualServiceName)`,
     ]);
     expect(out.stderr).toBe('');

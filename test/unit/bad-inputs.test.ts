@@ -11,7 +11,7 @@ const BASE = fs.readFileSync(path.join(__dirname, '../fixtures/bad/base.yaml'), 
 
 const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "unknown kind": [
-    "m.yaml:1:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, got \"VirtualThing\" (kind)",
+    "m.yaml:1:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, got \"VirtualThing\" (kind)",
   ],
   "missing name": [
     "m.yaml:1:1: error: VirtualRouter/?: required field is missing (name)",

@@ -19,7 +19,11 @@ describe('JSON Schema for meshd YAML', () => {
   });
 
   it('accepts every document of the native fixture and of the quickstart', () => {
-    const files = [path.join(__dirname, '../fixtures/dialects/native/shop.yaml'), path.join(__dirname, '../../examples/quickstart/mesh/mesh.yaml')];
+    const files = [
+      path.join(__dirname, '../fixtures/dialects/native/shop.yaml'),
+      path.join(__dirname, '../../examples/quickstart/mesh/mesh.yaml'),
+      path.join(__dirname, '../golden/cloud-map/in.yaml'), // kind: CloudMapService too
+    ];
     for (const file of files) {
       for (const doc of docs(fs.readFileSync(file, 'utf8'))) {
         expect({ doc, valid: validate(doc), errors: validate.errors }).toEqual({ doc, valid: true, errors: null });
@@ -33,6 +37,8 @@ describe('JSON Schema for meshd YAML', () => {
     ['a port out of range', 'kind: VirtualRouter\nmesh: m\nname: r\nspec: { listeners: [{ portMapping: { port: 70000, protocol: http } }] }\n', '/spec/listeners/0/portMapping/port'],
     ['two members of a union', 'kind: VirtualService\nmesh: m\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: a }, virtualRouter: { virtualRouterName: b } } }\n', '/spec/provider'],
     ['a route without its router', 'kind: Route\nmesh: m\nname: r\nspec: {}\n', ''],
+    ['an unknown CloudMapService field', 'kind: CloudMapService\nnamespace: n\nname: s\ninstance: []\n', ''],
+    ['a CloudMapService attribute that is a list', 'kind: CloudMapService\nnamespace: n\nname: s\ninstances: [{ id: a, attributes: { x: [1] } }]\n', '/instances/0/attributes/x'],
     ['a prefix without a slash', 'kind: Route\nmesh: m\nvirtualRouter: r\nname: r\nspec: { httpRoute: { match: { prefix: api }, action: { weightedTargets: [{ virtualNode: a, weight: 1 }] } } }\n', '/spec/httpRoute/match/prefix'],
   ])('rejects %s', (_title, text, at) => {
     const [doc] = docs(text);
