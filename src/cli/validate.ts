@@ -32,7 +32,8 @@ export function runValidate(args: ParsedArgs): number {
     process.stdout.write(`${JSON.stringify({ valid: result.ok, files: result.files.length, resources, errors: errorCount(result.problems), findings }, null, 2)}\n`);
   } else {
     for (const p of result.problems) process.stdout.write(`${formatProblem(p)}\n`);
-    if (result.ok) process.stdout.write(`${result.files.length} file(s), ${resources} resource(s): valid\n`);
+    const seeds = result.ok && result.cloudMapSeeds.length > 0 ? `, ${result.cloudMapSeeds.length} Cloud Map service(s)` : '';
+    if (result.ok) process.stdout.write(`${result.files.length} file(s), ${resources} resource(s)${seeds}: valid\n`);
   }
   return result.ok ? 0 : 1;
 }
