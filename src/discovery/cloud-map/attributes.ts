@@ -24,7 +24,7 @@ export function attributeProblem(attributes: Readonly<Record<string, string>>, s
     const value = attributes[key]!;
     if (typeof value !== 'string') return `attribute ${key} must be a string`;
     if (!KEY.test(key)) return `attribute name '${key}' must be 1 to 255 printable ASCII characters without spaces`;
-    if (value.length > 1024 || !VALUE.test(value)) return `attribute ${key}: '${value}' must be at most 1024 printable ASCII characters, not starting or ending with a space`;
+    if (value.length > 1024 || !VALUE.test(value)) return `attribute ${key}: '${value}' must be at most 1024 printable ASCII characters, not starting with a space`;
     bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
   }
   if (bytes > MAX_TOTAL_BYTES) return `the attributes total ${bytes} bytes; at most ${MAX_TOTAL_BYTES} are allowed`;

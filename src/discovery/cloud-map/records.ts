@@ -48,6 +48,13 @@ export interface SeedDeclaration {
   readonly health?: CustomHealthStatus;
 }
 
+/** A declaration as last applied, so an unchanged one is not applied again over what the API did since. */
+export interface AppliedSeed extends SeedDeclaration {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
 export interface InstanceRecord {
   readonly id: string;
   readonly serviceId: string;
@@ -79,8 +86,10 @@ export interface RegistryState {
   readonly instances: InstanceRecord[];
   /** The most recent operations, oldest first (capped). */
   readonly operations: OperationRecord[];
+  /** The mesh files' declarations as last applied (absent in files written before it existed). */
+  readonly appliedSeeds?: AppliedSeed[];
 }
 
 export function emptyState(): RegistryState {
-  return { format: 'meshd-cloud-map/v1', namespaces: [], services: [], instances: [], operations: [] };
+  return { format: 'meshd-cloud-map/v1', namespaces: [], services: [], instances: [], operations: [], appliedSeeds: [] };
 }

@@ -7,6 +7,7 @@ import { attributeProblem, INIT_HEALTH } from './attributes';
 import { CloudMapError } from './errors';
 import {
   emptyState,
+  type AppliedSeed,
   type CustomHealthStatus,
   type HealthStatus,
   type InstanceRecord,
@@ -65,6 +66,8 @@ interface Tables {
   /** By service id, then instance id. */
   instances: Map<string, Map<string, InstanceRecord>>;
   operations: Map<string, OperationRecord>;
+  /** By seedKey. */
+  appliedSeeds: Map<string, AppliedSeed>;
 }
 
 export class CloudMapRegistry implements CloudMapView {
@@ -84,6 +87,7 @@ export class CloudMapRegistry implements CloudMapView {
       services: new Map(initial.services.map((s) => [s.id, s])),
       instances,
       operations: new Map(initial.operations.map((o) => [o.id, o])),
+      appliedSeeds: new Map((initial.appliedSeeds ?? []).map((a) => [seedKey(a.namespace, a.service, a.id), a])),
     };
   }
 
@@ -100,6 +104,7 @@ export class CloudMapRegistry implements CloudMapView {
       services: [...this.tables.services.values()].sort(byName),
       instances: [...this.tables.instances.values()].flatMap((m) => [...m.values()]).sort((a, b) => (a.serviceId + a.id < b.serviceId + b.id ? -1 : 1)),
       operations: [...this.tables.operations.values()],
+      appliedSeeds: [...this.tables.appliedSeeds.values()],
     };
   }
 
@@ -260,60 +265,64 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   /**
-   * Makes the registry hold what the mesh files declare: missing namespaces (HTTP) and services
-   * (with a custom health check) are created; an instance is written when its declaration is new
-   * or changed since last applied; an instance the files declared before and no longer do is
-   * deregistered. Registrations made through the API are left alone. Check seedProblems first.
+   * Makes the registry hold what the mesh files declare. Missing namespaces (HTTP) and services
+   * (with a custom health check) are created. A declared instance is written when its
+   * declaration is new or differs from the one last applied; an unchanged declaration is not
+   * applied again, so what the API did since (a health status, a re-registration, a
+   * deregistration) stands. An instance whose declaration is gone is deregistered, unless the
+   * API registered it since (that takes it over). Check seedProblems first.
    */
   applySeeds(seeds: readonly ServiceSeed[]): { registered: number; deregistered: number } {
-    const declared = new Set<string>();
-    const plan: { seed: ServiceSeed; instance: ServiceSeed['instances'][number] }[] = [];
+    const declared = new Map<string, AppliedSeed>();
     for (const seed of seeds) {
-      for (const instance of seed.instances) {
-        declared.add(`${serviceKey(seed.namespace, seed.service)}\u0000${instance.id}`);
-        plan.push({ seed, instance });
+      for (const { id, attributes, health } of seed.instances) {
+        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: { ...attributes }, ...(health ? { health } : {}) });
       }
     }
-    const stale = [...this.tables.instances.values()].flatMap((m) =>
-      [...m.values()].filter((i) => {
-        const service = this.tables.services.get(i.serviceId)!;
-        const ns = this.tables.namespaces.get(service.namespaceId)!;
-        return i.seed && !declared.has(`${serviceKey(ns.name, service.name)}\u0000${i.id}`);
-      }),
-    );
-    const changed = plan.filter(({ seed, instance }) => {
-      const ns = this.namespaceNamed(seed.namespace);
-      const service = ns && this.serviceNamed(ns.id, seed.service);
-      const current = service && this.tables.instances.get(service.id)?.get(instance.id);
-      return !current?.seed || !sameDeclaration(current.seed, instance);
+    const changed = [...declared].filter(([key, now]) => {
+      const last = this.tables.appliedSeeds.get(key);
+      return !last || !sameDeclaration(last, now);
     });
+    const gone = [...this.tables.appliedSeeds.keys()].filter((key) => !declared.has(key));
     const exists = (s: ServiceSeed) => {
       const ns = this.namespaceNamed(s.namespace);
       return ns !== undefined && this.serviceNamed(ns.id, s.service) !== undefined;
     };
-    if (stale.length === 0 && changed.length === 0 && seeds.every(exists)) return { registered: 0, deregistered: 0 };
+    if (changed.length === 0 && gone.length === 0 && seeds.every(exists)) return { registered: 0, deregistered: 0 };
 
+    let deregistered = 0;
     this.commit(() => {
       for (const seed of seeds) {
         const ns = this.namespaceNamed(seed.namespace) ?? this.tables.namespaces.get(this.addNamespace({ name: seed.namespace, type: 'HTTP' }).targets.NAMESPACE!)!;
         if (!this.serviceNamed(ns.id, seed.service)) this.addService({ name: seed.service, namespaceId: ns.id, healthCheckCustomConfig: {} });
       }
-      for (const { seed, instance } of changed) {
-        const service = this.serviceNamed(this.namespaceNamed(seed.namespace)!.id, seed.service)!;
-        const previous = this.tables.instances.get(service.id)?.get(instance.id);
-        const declaration: SeedDeclaration = { attributes: { ...instance.attributes }, ...(instance.health ? { health: instance.health } : {}) };
+      for (const [key, decl] of changed) {
+        const service = this.serviceNamed(this.namespaceNamed(decl.namespace)!.id, decl.service)!;
+        const previous = this.tables.instances.get(service.id)?.get(decl.id);
+        const declaration: SeedDeclaration = { attributes: decl.attributes, ...(decl.health ? { health: decl.health } : {}) };
         this.putInstance(service, {
-          id: instance.id,
+          id: decl.id,
           serviceId: service.id,
-          attributes: declaration.attributes,
-          health: instance.health ?? previous?.health ?? 'HEALTHY',
+          attributes: decl.attributes,
+          health: decl.health ?? previous?.health ?? 'HEALTHY',
           seed: declaration,
           createDate: previous?.createDate ?? this.seconds(),
         });
+        this.tables.appliedSeeds.set(key, decl);
       }
-      for (const instance of stale) this.removeInstance(instance);
+      for (const key of gone) {
+        const last = this.tables.appliedSeeds.get(key)!;
+        this.tables.appliedSeeds.delete(key);
+        const ns = this.namespaceNamed(last.namespace);
+        const service = ns && this.serviceNamed(ns.id, last.service);
+        const instance = service && this.tables.instances.get(service.id)?.get(last.id);
+        if (instance?.seed) {
+          this.removeInstance(instance);
+          deregistered++;
+        }
+      }
     });
-    return { registered: changed.length, deregistered: stale.length };
+    return { registered: changed.length, deregistered };
   }
 
   // ---- internals: called only inside commit() ----
@@ -326,6 +335,7 @@ export class CloudMapRegistry implements CloudMapView {
       services: new Map(this.tables.services),
       instances: new Map([...this.tables.instances].map(([k, v]) => [k, new Map(v)])),
       operations: new Map(this.tables.operations),
+      appliedSeeds: new Map(this.tables.appliedSeeds),
     };
     this.pendingChanges = new Set();
     let result: T;
@@ -405,6 +415,10 @@ export class CloudMapRegistry implements CloudMapView {
   private seconds(): number {
     return Math.round(this.now()) / 1000;
   }
+}
+
+function seedKey(namespace: string, service: string, id: string): string {
+  return `${serviceKey(namespace, service)}\u0000${id}`;
 }
 
 function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
