@@ -44,6 +44,8 @@ export class MeshController implements StreamHooks {
 
   /** Recompiles the proxies that read a changed service; the cache pushes those whose resources differ. */
   private cloudMapChanged(changed: ReadonlySet<string>, detectedAt = Date.now()): void {
+    // With no model (or while setModel applies seeds), there is nothing to compile yet.
+    if (!this.model) return;
     let updated = false;
     for (const [key, entry] of this.proxies) {
       if (![...changed].some((service) => entry.cloudMapReads.has(service))) continue;

@@ -2,7 +2,7 @@
 // `meshd serve`: every operation meshd answers, AWS's error shapes for bad requests (and that a
 // bad request changes nothing, in memory or on disk), SigV4 credentials, persistence across a
 // restart, and what happens when the state file is broken or cannot be written.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -59,7 +59,7 @@ async function startServe(statePath: string, extra: string[] = [], env: Record<s
   const adminPort = await freePort();
   const xdsPort = await freePort();
   const args = ['serve', '--mesh', meshCopy(), '--xds-address', '127.0.0.1', '--xds-port', `${xdsPort}`, '--admin-port', `${adminPort}`, '--cloud-map-state', statePath, ...extra];
-  const proc = Object.keys(env).length === 0 ? startMeshd(args) : startMeshdWithEnv(args, env);
+  const proc = Object.keys(env).length === 0 ? startMeshd(args) : startMeshd(args, env);
   const outcome = await waitFor('meshd to be ready', async () => {
     if (proc.child.exitCode !== null) return 'exited';
     return (await getOk(adminPort, '/readyz')) === 'ready\n' ? 'ready' : undefined;
@@ -78,26 +78,6 @@ async function startServe(statePath: string, extra: string[] = [], env: Record<s
       client.destroy();
       return proc.stop();
     },
-  };
-}
-
-/** startMeshd with extra environment variables (the flags' variables). */
-function startMeshdWithEnv(args: string[], env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill('SIGTERM');
-      }),
   };
 }
 

@@ -57,9 +57,9 @@ export interface RunningProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `bin/meshd <args>` as a real process, collecting its output. */
-export function startMeshd(args: string[]): RunningProcess {
-  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `bin/meshd <args>` as a real process (with `env` added to this one's), collecting its output. */
+export function startMeshd(args: string[], env: Record<string, string> = {}): RunningProcess {
+  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
