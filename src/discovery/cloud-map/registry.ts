@@ -97,11 +97,10 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   state(): RegistryState {
-    const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     return {
       format: 'meshd-cloud-map/v1',
-      namespaces: [...this.tables.namespaces.values()].sort(byName),
-      services: [...this.tables.services.values()].sort(byName),
+      namespaces: this.namespaces(),
+      services: this.services(),
       instances: [...this.tables.instances.values()].flatMap((m) => [...m.values()]).sort((a, b) => (a.serviceId + a.id < b.serviceId + b.id ? -1 : 1)),
       operations: [...this.tables.operations.values()],
       appliedSeeds: [...this.tables.appliedSeeds.values()],
@@ -111,7 +110,7 @@ export class CloudMapRegistry implements CloudMapView {
   // ---- reads ----
 
   namespaces(): NamespaceRecord[] {
-    return this.state().namespaces;
+    return [...this.tables.namespaces.values()].sort(byName);
   }
 
   namespace(id: string): NamespaceRecord {
@@ -126,7 +125,7 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   services(): ServiceRecord[] {
-    return this.state().services;
+    return [...this.tables.services.values()].sort(byName);
   }
 
   service(id: string): ServiceRecord {
@@ -177,7 +176,7 @@ export class CloudMapRegistry implements CloudMapView {
     if (existing) {
       throw new CloudMapError('NamespaceAlreadyExists', `Namespace ${input.name} already exists`, { NamespaceId: existing.id, CreatorRequestId: existing.creatorRequestId });
     }
-    return this.commit(() => this.addNamespace(input)).result;
+    return this.commit(() => this.addOperation('CREATE_NAMESPACE', { NAMESPACE: this.addNamespace(input).id })).result;
   }
 
   createService(input: {
@@ -293,7 +292,11 @@ export class CloudMapRegistry implements CloudMapView {
     let deregistered = 0;
     this.commit(() => {
       for (const seed of seeds) {
-        const ns = this.namespaceNamed(seed.namespace) ?? this.tables.namespaces.get(this.addNamespace({ name: seed.namespace, type: 'HTTP' }).targets.NAMESPACE!)!;
+        let ns = this.namespaceNamed(seed.namespace);
+        if (!ns) {
+          ns = this.addNamespace({ name: seed.namespace, type: 'HTTP' });
+          this.addOperation('CREATE_NAMESPACE', { NAMESPACE: ns.id });
+        }
         if (!this.serviceNamed(ns.id, seed.service)) this.addService({ name: seed.service, namespaceId: ns.id, healthCheckCustomConfig: {} });
       }
       for (const [key, decl] of changed) {
@@ -353,9 +356,9 @@ export class CloudMapRegistry implements CloudMapView {
     return { result };
   }
 
-  private addNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): OperationRecord {
+  private addNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): NamespaceRecord {
     const id = `ns-${randomId(16)}`;
-    this.tables.namespaces.set(id, {
+    const namespace: NamespaceRecord = {
       id,
       arn: `arn:aws:servicediscovery:${LOCAL_REGION}:${LOCAL_ACCOUNT}:namespace/${id}`,
       name: input.name,
@@ -364,8 +367,9 @@ export class CloudMapRegistry implements CloudMapView {
       ...(input.creatorRequestId !== undefined ? { creatorRequestId: input.creatorRequestId } : {}),
       ...(input.vpc !== undefined ? { vpc: input.vpc } : {}),
       createDate: this.seconds(),
-    });
-    return this.addOperation('CREATE_NAMESPACE', { NAMESPACE: id });
+    };
+    this.tables.namespaces.set(id, namespace);
+    return namespace;
   }
 
   private addService(input: Parameters<CloudMapRegistry['createService']>[0]): ServiceRecord {
@@ -415,6 +419,10 @@ export class CloudMapRegistry implements CloudMapView {
   private seconds(): number {
     return Math.round(this.now()) / 1000;
   }
+}
+
+function byName<T extends { name: string }>(a: T, b: T): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function seedKey(namespace: string, service: string, id: string): string {
