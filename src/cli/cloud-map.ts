@@ -2,6 +2,7 @@
 // health checks and scripts. They speak the same AWS API as `aws servicediscovery`, against
 // a running meshd's admin port, creating the namespace and service on first use.
 import { CONTENT_TYPE, TARGET_PREFIX } from '../discovery/cloud-map/api';
+import { CUSTOM_HEALTH_STATUSES } from '../discovery/cloud-map/records';
 import { adminFlag, adminRequest, parseAdminAddress, parseJson, unreachableMessage, type AdminAddress } from './admin-client';
 import { UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from './args';
 
@@ -101,7 +102,7 @@ export function runRegister(args: ParsedArgs): Promise<number> {
   const admin = parseAdminAddress(args.flags.admin as string);
   const [namespace, service, instance] = [required(args, 'namespace'), required(args, 'service'), required(args, 'instance')];
   const health = args.flags.health as string | undefined;
-  if (health !== undefined && health !== 'HEALTHY' && health !== 'UNHEALTHY') throw new UsageError(`--health must be HEALTHY or UNHEALTHY, got '${health}'`);
+  if (health !== undefined && !(CUSTOM_HEALTH_STATUSES as readonly string[]).includes(health)) throw new UsageError(`--health must be HEALTHY or UNHEALTHY, got '${health}'`);
   const attributes = attributesOf(args);
   if (!attributes.AWS_INSTANCE_IPV4 && !attributes.AWS_INSTANCE_IPV6) throw new UsageError('give --ipv4 or --ipv6: Envoy needs an address to reach the instance');
 

@@ -1,6 +1,7 @@
 // `kind: CloudMapService`, a meshd extension to the native dialect: instances to hold in the
 // local Cloud Map registry, declared next to the mesh. Checked like any resource (file, line,
 // field); the registry applies them when the mesh loads (registry.applySeeds).
+import { CUSTOM_HEALTH_STATUSES, type CustomHealthStatus } from '../discovery/cloud-map/records';
 import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/registry';
 import type { FieldPath } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';
@@ -27,7 +28,7 @@ const seedShape = object({
       object({
         id: required(string({ max: 64, pattern: { regex: /^[0-9a-zA-Z_/:.@-]+$/, message: 'may contain only letters, digits and _/:.@-' } })),
         // attributes: a mapping, checked below (the schema language has no maps)
-        health: optional(oneOf(['HEALTHY', 'UNHEALTHY'], 'the initial custom health status (default HEALTHY)')),
+        health: optional(oneOf(CUSTOM_HEALTH_STATUSES, 'the initial custom health status (default HEALTHY)')),
       }),
       { max: 1000 },
     ),
@@ -84,7 +85,7 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
   };
   ok = checkValue(seedShape, stripped, [], fail) && ok;
   if (!ok) return undefined;
-  const checked = stripped as { namespace: string; name: string; instances?: { id: string; health?: 'HEALTHY' | 'UNHEALTHY' }[] };
+  const checked = stripped as { namespace: string; name: string; instances?: { id: string; health?: CustomHealthStatus }[] };
   const seen = new Map<string, number>();
   (checked.instances ?? []).forEach((instance, i) => {
     const first = seen.get(instance.id);

@@ -3,7 +3,7 @@
 // unchanged. One function per operation; answers and errors in AWS's shapes.
 import { page, ApiInput } from './api-input';
 import { CloudMapError } from './errors';
-import { type DnsRecord, type InstanceRecord, type NamespaceRecord, type OperationRecord, type ServiceRecord } from './records';
+import { CUSTOM_HEALTH_STATUSES, type DnsRecord, type InstanceRecord, type NamespaceRecord, type OperationRecord, type ServiceRecord } from './records';
 import type { CloudMapRegistry } from './registry';
 
 export const TARGET_PREFIX = 'Route53AutoNaming_v20170314.';
@@ -142,7 +142,7 @@ const OPERATIONS: Record<string, Operation> = {
   UpdateInstanceCustomHealthStatus: (registry, input) => {
     const serviceId = input.requiredString('ServiceId', ID);
     const instanceId = input.requiredString('InstanceId', INSTANCE_ID);
-    const status = input.oneOf('Status', ['HEALTHY', 'UNHEALTHY']);
+    const status = input.oneOf('Status', CUSTOM_HEALTH_STATUSES);
     if (status === undefined) throw new CloudMapError('InvalidInput', 'Status is required (HEALTHY or UNHEALTHY)');
     registry.setCustomHealth(serviceId, instanceId, status);
     return {};

@@ -2,7 +2,7 @@
 // AWS_* attributes a service's DNS records require), and the address and port Envoy is sent.
 import * as net from 'node:net';
 import type { IP_PREFERENCES } from '../../model/shapes';
-import type { ServiceRecord } from './records';
+import { CUSTOM_HEALTH_STATUSES, type ServiceRecord } from './records';
 
 export const IPV4 = 'AWS_INSTANCE_IPV4';
 export const IPV6 = 'AWS_INSTANCE_IPV6';
@@ -36,7 +36,7 @@ export function attributeProblem(attributes: Readonly<Record<string, string>>, s
   if (ipv6 !== undefined && !net.isIPv6(ipv6)) return `${IPV6} must be an IPv6 address, got '${ipv6}'`;
   if (port !== undefined && parsePort(port) === undefined) return `${PORT} must be a port number from 1 to 65535, got '${port}'`;
   const health = attributes[INIT_HEALTH];
-  if (health !== undefined && health !== 'HEALTHY' && health !== 'UNHEALTHY') return `${INIT_HEALTH} must be HEALTHY or UNHEALTHY, got '${health}'`;
+  if (health !== undefined && !(CUSTOM_HEALTH_STATUSES as readonly string[]).includes(health)) return `${INIT_HEALTH} must be HEALTHY or UNHEALTHY, got '${health}'`;
 
   // The records the service's DNS configuration asks for need their values (RegisterInstance's rules).
   for (const record of service.dnsConfig?.dnsRecords ?? []) {

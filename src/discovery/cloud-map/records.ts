@@ -1,13 +1,13 @@
 // What the local Cloud Map registry holds, in the shape it is persisted. Field names follow
 // AWS's API (camelCased), so the state file reads like `aws servicediscovery` output.
 
-export const NAMESPACE_TYPES = ['HTTP', 'DNS_PRIVATE'] as const;
-export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
+export type NamespaceType = 'HTTP' | 'DNS_PRIVATE';
 
-export const HEALTH_STATUSES = ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const;
-export type HealthStatus = (typeof HEALTH_STATUSES)[number];
-/** What a custom health check can be set to (UNKNOWN is what a service without one reports). */
-export type CustomHealthStatus = Exclude<HealthStatus, 'UNKNOWN'>;
+/** What a custom health check can be set to: by the API, AWS_INIT_HEALTH_STATUS, `meshd register --health` and the mesh files. */
+export const CUSTOM_HEALTH_STATUSES = ['HEALTHY', 'UNHEALTHY'] as const;
+export type CustomHealthStatus = (typeof CUSTOM_HEALTH_STATUSES)[number];
+/** UNKNOWN is what a service without a custom health check reports. */
+export type HealthStatus = CustomHealthStatus | 'UNKNOWN';
 
 export interface DnsRecord {
   readonly type: 'A' | 'AAAA' | 'SRV' | 'CNAME';
@@ -67,8 +67,7 @@ export interface InstanceRecord {
   readonly createDate: number;
 }
 
-export const OPERATION_TYPES = ['CREATE_NAMESPACE', 'DELETE_NAMESPACE', 'UPDATE_NAMESPACE', 'UPDATE_SERVICE', 'REGISTER_INSTANCE', 'DEREGISTER_INSTANCE'] as const;
-export type OperationType = (typeof OPERATION_TYPES)[number];
+export type OperationType = 'CREATE_NAMESPACE' | 'DELETE_NAMESPACE' | 'UPDATE_NAMESPACE' | 'UPDATE_SERVICE' | 'REGISTER_INSTANCE' | 'DEREGISTER_INSTANCE';
 
 /** AWS runs these asynchronously; the local registry finishes them before answering. */
 export interface OperationRecord {
