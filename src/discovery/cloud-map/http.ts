@@ -1,5 +1,6 @@
 // The local Cloud Map on the admin port: `POST /` requests of AWS's JSON protocol, checked for
 // a SigV4 signature when credentials are configured, answered from the registry.
+import { StateFileError } from '../atomic-json-file';
 import { verifySigV4, type Credentials } from '../sigv4-verify';
 import { answerCloudMapRequest, errorAnswer, type ApiAnswer } from './api';
 import { CloudMapError } from './errors';
@@ -25,8 +26,11 @@ export function cloudMapHandler(registry: CloudMapRegistry, options: { credentia
     try {
       return answerCloudMapRequest(registry, Array.isArray(target) ? target[0] : target, request.body.toString('utf8'));
     } catch (err) {
-      // The registry could not be saved (disk full, folder removed): the change was undone.
-      const message = `the registry could not be saved, so nothing changed: ${(err as Error).message}`;
+      // Either way the registry undid the change; only a StateFileError means the disk refused it.
+      const message =
+        err instanceof StateFileError
+          ? `the registry could not be saved, so nothing changed: ${err.message}`
+          : `internal error, nothing changed: ${(err as Error).message}`;
       options.onFailure(message);
       return errorAnswer(new CloudMapError('InternalFailure', message, {}, 500));
     }
