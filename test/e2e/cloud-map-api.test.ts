@@ -92,6 +92,15 @@ async function serveExit(args: string[], env: Record<string, string> = {}): Prom
   return { status: result.status, stderr: result.stderr, stdout: result.stdout };
 }
 
+/** serve stopped at start with exit 1 and exactly one line, no stack trace; that line. */
+function oneLineStartError({ status, stderr }: { status: number | null; stderr: string }): string {
+  expect(status).toBe(1);
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+  return lines[0]!;
+}
+
 interface SdkError {
   readonly name: string;
   readonly message: string;
@@ -619,14 +628,10 @@ describe('the registry on disk', () => {
   it('a state file with garbage makes serve exit 1 with one line naming the file, no stack trace', async () => {
     const statePath = path.join(tmpDir('cm-garbage-'), 'cm.json');
     fs.writeFileSync(statePath, '{"format":');
-    const { status, stderr } = await serveExit(['--cloud-map-state', statePath]);
-    expect(status).toBe(1);
-    const lines = stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/error/);
-    expect(lines[0]).toContain(statePath);
-    expect(lines[0]).toMatch(/not valid JSON/);
-    expect(stderr).not.toMatch(/\n\s+at /);
+    const line = oneLineStartError(await serveExit(['--cloud-map-state', statePath]));
+    expect(line).toMatch(/error/);
+    expect(line).toContain(statePath);
+    expect(line).toMatch(/not valid JSON/);
     expect(fs.readFileSync(statePath, 'utf8')).toBe('{"format":');
   }, 30000);
 
@@ -637,12 +642,7 @@ describe('the registry on disk', () => {
   ])('a JSON state file with %s makes serve exit 1 with one line naming the file', async (_what, text) => {
     const statePath = path.join(tmpDir('cm-otherformat-'), 'cm.json');
     fs.writeFileSync(statePath, text);
-    const { status, stderr } = await serveExit(['--cloud-map-state', statePath]);
-    expect(status).toBe(1);
-    const lines = stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(statePath);
-    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(oneLineStartError(await serveExit(['--cloud-map-state', statePath]))).toContain(statePath);
     expect(fs.readFileSync(statePath, 'utf8')).toBe(text);
   }, 30000);
 
@@ -651,12 +651,7 @@ describe('the registry on disk', () => {
     const dir = tmpDir('cm-underfile-');
     fs.writeFileSync(path.join(dir, 'plainfile'), 'not a folder\n');
     const statePath = path.join(dir, 'plainfile', 'cm.json');
-    const { status, stderr } = await serveExit(['--cloud-map-state', statePath]);
-    expect(status).toBe(1);
-    const lines = stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(statePath);
-    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(oneLineStartError(await serveExit(['--cloud-map-state', statePath]))).toContain(statePath);
   }, 30000);
 
   it('a registry that cannot be saved answers 500 InternalFailure and applies nothing', async () => {

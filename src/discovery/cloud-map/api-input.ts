@@ -108,8 +108,9 @@ export function page<T>(items: readonly T[], input: ApiInput, maxResults: { defa
   const token = input.string('NextToken', { max: 4096 });
   let offset = 0;
   if (token !== undefined) {
-    offset = Number.parseInt(Buffer.from(token, 'base64url').toString(), 10);
-    if (!Number.isInteger(offset) || offset < 0 || `${offset}` !== Buffer.from(token, 'base64url').toString()) throw new CloudMapError('InvalidInput', 'NextToken is not one this registry gave out');
+    const decoded = Buffer.from(token, 'base64url').toString();
+    offset = Number.parseInt(decoded, 10);
+    if (!Number.isInteger(offset) || offset < 0 || `${offset}` !== decoded) throw new CloudMapError('InvalidInput', 'NextToken is not one this registry gave out');
   }
   const slice = items.slice(offset, offset + size);
   return offset + size < items.length ? { items: slice, nextToken: Buffer.from(`${offset + size}`).toString('base64url') } : { items: slice };
