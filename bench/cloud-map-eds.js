@@ -14,10 +14,10 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { startLoad } = require('./ads-load');
+const { freePort } = require('./ports');
 const { TypeUrl } = require('../dist/xds/type-urls');
 
 const MESHD = path.join(__dirname, '..', 'bin', 'meshd');
@@ -34,15 +34,6 @@ function meshYaml() {
   docs.push(`kind: VirtualService\nmesh: cm\nname: orders.cm.local\nspec: { provider: { virtualNode: { virtualNodeName: orders } } }\n`);
   for (let i = 0; i < CALLERS; i++) docs.push(`kind: VirtualNode\nmesh: cm\nname: caller-${i}\nspec:\n  backends: [{ virtualService: { virtualServiceName: orders.cm.local } }]\n`);
   return docs.join('---\n');
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** One call of meshd's Cloud Map API (AWS JSON 1.1); resolves with the parsed answer. */

@@ -17,10 +17,10 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { stormMeshYaml } = require('./ads-load');
+const { freePort } = require('./ports');
 
 const ROOT = path.resolve(__dirname, '..');
 const MESHD = path.join(ROOT, 'bin', 'meshd');
@@ -44,17 +44,6 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------------------------------------
 // Processes, ports, HTTP
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every process this bench started, to stop them if it fails. */
 const children = new Set();
