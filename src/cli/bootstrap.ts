@@ -4,6 +4,7 @@
 import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
+import { parseDuration } from '../duration';
 import { parseNodeId } from '../model/node-id';
 import { UsageError, type CommandSpec, type Env, type ParsedArgs } from './args';
 
@@ -39,9 +40,6 @@ export const bootstrapCommand: CommandSpec = {
 
 const HOST_PORT = /^(\[[^\]]+\]|[^:]+):([0-9]+)$/;
 const IP_ADDRESS = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
-// Go's time.ParseDuration units that Envoy can keep (it counts in milliseconds here).
-const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const MAX_FLUSH_MS = 300_000; // Envoy's limit for stats_flush_interval: 5 minutes
 
 /** Resolves flags and App Mesh's variables (already merged by the parser) into parameters. */
@@ -67,7 +65,7 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`${source('ads')} must be sotw or delta, got '${ads}'`);
 
   const flush = text('stats-flush-interval');
-  const flushMs = flush === undefined ? undefined : durationMs(flush);
+  const flushMs = flush === undefined ? undefined : parseDuration(flush);
   if (flush !== undefined && (flushMs === undefined || flushMs < 1 || flushMs > MAX_FLUSH_MS)) {
     throw new UsageError(`${source('stats-flush-interval')} must be a duration from 1ms to 5m such as 10s or 5000ms, got '${flush}'`);
   }
@@ -95,14 +93,6 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     statsFlushIntervalMs: flushMs,
     dogStatsd: flag<boolean>('dog-statsd') ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath } : undefined,
   };
-}
-
-/** A Go duration (`10s`, `5000ms`, `1m30s`) in whole milliseconds, or undefined. */
-function durationMs(text: string): number | undefined {
-  if (!new RegExp(`^(${DURATION_PART.source})+$`).test(text)) return undefined;
-  let ms = 0;
-  for (const [, amount, unit] of text.matchAll(DURATION_PART)) ms += Number(amount) * UNIT_MS[unit!]!;
-  return Math.round(ms);
 }
 
 export function runBootstrap(args: ParsedArgs, env: Env = process.env): number {

@@ -23,5 +23,10 @@ export function detectDialect(doc: ParsedDocument): Dialect {
 /** The items of a Kubernetes `List` (as `kubectl get -o yaml` prints), each as a document of its own. */
 export function listItems(doc: ParsedDocument): ParsedDocument[] {
   const items = (doc.value as { items: unknown[] }).items;
-  return items.map((value, i) => ({ file: doc.file, value, locate: (path) => doc.locate(['items', i, ...path]) }));
+  return items.map((value, i) => ({
+    file: doc.file,
+    value,
+    locate: (path) => doc.locate(['items', i, ...path]),
+    place: { document: doc.place.document, prefix: [...doc.place.prefix, 'items', i] },
+  }));
 }

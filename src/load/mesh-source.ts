@@ -9,10 +9,10 @@ import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud
 import { detectDialect, listItems } from './dialects';
 import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
-import type { Origin } from './origin';
+import type { Origin, WrittenAt } from './origin';
 import { isError, type Problem } from './problems';
 import { decodeDraft, draftLabel, ResourceReporter, type DefaultMesh, type ResourceDraft } from './resource-draft';
-import { parseYamlDocuments, type ParsedDocument } from './yaml-documents';
+import { parseYamlDocuments, type FieldPath, type ParsedDocument } from './yaml-documents';
 
 export interface LoadOptions {
   /** The mesh of resources that name none (App Mesh CLI's --mesh-name). */
@@ -26,6 +26,8 @@ export type LoadResult =
       readonly model: MeshModel;
       /** `kind: CloudMapService` documents: instances for the local Cloud Map registry. */
       readonly cloudMapSeeds: readonly LocatedSeed[];
+      /** Where a field of one of the model's resources is written (for the rollout controller's in-place edits). */
+      whereWritten(resource: Resource, path: FieldPath): WrittenAt | undefined;
       readonly problems: readonly Problem[];
       readonly files: readonly string[];
     }
@@ -115,7 +117,7 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
-  return { ok: true, model, cloudMapSeeds: seeds, problems: sorted, files };
+  return { ok: true, model, cloudMapSeeds: seeds, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
 }
 
 function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {

@@ -25,10 +25,22 @@ export class Origin {
     return this.doc.locate(this.documentPath(path));
   }
 
+  /** Where the field at `path` (a resource path) is written: for tools that edit the user's file in place. */
+  whereWritten(path: FieldPath): WrittenAt {
+    return { file: this.doc.file, document: this.doc.place.document, path: [...this.doc.place.prefix, ...this.documentPath(path)] };
+  }
+
   /** The field as the user wrote it, for messages. */
   fieldName(path: FieldPath): string {
     return formatFieldPath(this.documentPath(path));
   }
+}
+
+/** A field's place in a mesh file: the file, the nth non-empty YAML document in it, the path within that document. */
+export interface WrittenAt {
+  readonly file: string;
+  readonly document: number;
+  readonly path: FieldPath;
 }
 
 /** Resource paths starting with `from` were written at `to` (plus the rest of the path). */

@@ -15,6 +15,14 @@ export interface ParsedDocument {
   readonly value: unknown;
   /** Location of the field at `path`, or of its nearest ancestor that exists. */
   locate(path: FieldPath): SourceLocation;
+  /** Which document of the file this is (counting non-empty ones), and where its value sits in it. */
+  readonly place: DocumentPlace;
+}
+
+/** A value's place in its file: the nth non-empty YAML document, under `prefix` (a Kubernetes List's `items[i]`). */
+export interface DocumentPlace {
+  readonly document: number;
+  readonly prefix: FieldPath;
 }
 
 /**
@@ -37,7 +45,7 @@ export function parseYamlDocuments(file: string, text: string): { documents: Par
   const documents = values
     .map((value, index) => ({ value, index }))
     .filter(({ value }) => value !== null && value !== undefined)
-    .map(({ value }, nth): ParsedDocument => ({ file, value, locate: (path) => tree().locate(nth, path) }));
+    .map(({ value }, nth): ParsedDocument => ({ file, value, locate: (path) => tree().locate(nth, path), place: { document: nth, prefix: [] } }));
   return { documents, problems: [] };
 }
 
@@ -101,7 +109,8 @@ function exceeds(values: unknown[], budget: number): boolean {
   return false;
 }
 
-function isEmpty(doc: Document): boolean {
+/** Whether the `yaml` package's document holds nothing: such documents are not counted in DocumentPlace. */
+export function isEmpty(doc: Document): boolean {
   return doc.contents === null || (doc.contents as { value?: unknown }).value === null;
 }
 
