@@ -18,6 +18,11 @@ export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail
         return bad(fail, path, `must be ${rangeText(schema.min, schema.max)}, got ${describe(value)}`);
       }
       return true;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < schema.min || value > schema.max) {
+        return bad(fail, path, `must be a number from ${schema.min} to ${schema.max}, got ${describe(value)}`);
+      }
+      return true;
     case 'boolean':
       return typeof value === 'boolean' || bad(fail, path, `must be true or false, got ${describe(value)}`);
     case 'enum':

@@ -17,6 +17,8 @@ export function toJsonSchema(schema: Schema): JsonSchema {
       });
     case 'integer':
       return described({ type: 'integer', minimum: schema.min, ...(schema.max < Number.MAX_SAFE_INTEGER ? { maximum: schema.max } : {}) });
+    case 'number':
+      return described({ type: 'number', minimum: schema.min, maximum: schema.max });
     case 'boolean':
       return described({ type: 'boolean' });
     case 'enum':

@@ -26,6 +26,13 @@ export interface IntegerSchema extends Described {
   readonly max: number;
 }
 
+/** Any finite number (fractions allowed), e.g. a percentage such as 99.5. */
+export interface NumberSchema extends Described {
+  readonly type: 'number';
+  readonly min: number;
+  readonly max: number;
+}
+
 export interface BooleanSchema extends Described {
   readonly type: 'boolean';
 }
@@ -58,11 +65,11 @@ export interface ObjectSchema<F extends Fields = Fields> extends Described {
   check?(value: InferFields<F>, fail: Fail): void;
 }
 
-export type Schema = StringSchema | IntegerSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
+export type Schema = StringSchema | IntegerSchema | NumberSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
 
 export type Infer<S> = S extends StringSchema
   ? string
-  : S extends IntegerSchema
+  : S extends IntegerSchema | NumberSchema
     ? number
     : S extends BooleanSchema
       ? boolean
@@ -91,6 +98,10 @@ export function string(opts: { min?: number; max?: number; pattern?: StringSchem
 
 export function integer(min: number, max: number, description?: string): IntegerSchema {
   return { type: 'integer', min, max, ...(description ? { description } : {}) };
+}
+
+export function number(min: number, max: number, description?: string): NumberSchema {
+  return { type: 'number', min, max, ...(description ? { description } : {}) };
 }
 
 export function boolean(description?: string): BooleanSchema {
