@@ -33,7 +33,8 @@ export function runValidate(args: ParsedArgs): number {
   } else {
     for (const p of result.problems) process.stdout.write(`${formatProblem(p)}\n`);
     const seeds = result.ok && result.cloudMapSeeds.length > 0 ? `, ${result.cloudMapSeeds.length} Cloud Map service(s)` : '';
-    if (result.ok) process.stdout.write(`${result.files.length} file(s), ${resources} resource(s)${seeds}: valid\n`);
+    const rollouts = result.ok && result.rollouts.length > 0 ? `, ${result.rollouts.length} rollout(s)` : '';
+    if (result.ok) process.stdout.write(`${result.files.length} file(s), ${resources} resource(s)${seeds}${rollouts}: valid\n`);
   }
   return result.ok ? 0 : 1;
 }

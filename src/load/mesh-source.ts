@@ -9,6 +9,8 @@ import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud
 import { detectDialect, listItems } from './dialects';
 import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
+import { RolloutReader, type DeclaredRollout } from './rollout-doc';
+import { ROLLOUT_KIND } from '../rollout/spec';
 import type { Origin, WrittenAt } from './origin';
 import { isError, type Problem } from './problems';
 import { decodeDraft, draftLabel, ResourceReporter, type DefaultMesh, type ResourceDraft } from './resource-draft';
@@ -26,6 +28,8 @@ export type LoadResult =
       readonly model: MeshModel;
       /** `kind: CloudMapService` documents: instances for the local Cloud Map registry. */
       readonly cloudMapSeeds: readonly LocatedSeed[];
+      /** `kind: Rollout` documents, checked against the model. */
+      readonly rollouts: readonly DeclaredRollout[];
       /** Where a field of one of the model's resources is written (for the rollout controller's in-place edits). */
       whereWritten(resource: Resource, path: FieldPath): WrittenAt | undefined;
       readonly problems: readonly Problem[];
@@ -90,7 +94,8 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */
 export function loadDocuments(documents: readonly ParsedDocument[], problems: Problem[], files: readonly string[], options: LoadOptions = {}): LoadResult {
-  const { drafts, seeds } = readDrafts(documents, problems);
+  const rolloutReader = new RolloutReader(problems);
+  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -114,13 +119,14 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   findDuplicates(resources).forEach(report);
   const model = new MeshModel(dedupe(resources));
   validateReferences(model, broken, complete).forEach(report);
+  const rollouts = rolloutReader.resolve(model, defaultMesh);
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
-  return { ok: true, model, cloudMapSeeds: seeds, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
+  return { ok: true, model, cloudMapSeeds: seeds, rollouts, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
 }
 
-function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
+function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], rollouts: RolloutReader): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
   const k8sObjects: K8sObject[] = [];
@@ -135,6 +141,10 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[]): 
             const at = first.locate([]);
             problems.push({ severity: 'error', location: doc.locate(['name']), resource: seed!.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
           } else if (seed) seeds.set(key!, seed);
+          break;
+        }
+        if ((doc.value as { kind?: unknown }).kind === ROLLOUT_KIND) {
+          rollouts.add(doc);
           break;
         }
         const draft = readNativeDocument(doc, problems);

@@ -6,6 +6,8 @@ import { oneOf } from '../model/schema';
 import { resourceName, tagsShape } from '../model/shapes';
 import { CLOUD_MAP_SEED_KIND, cloudMapSeedJsonSchema } from './cloud-map-seed';
 import { nativeFields } from './native';
+import { rolloutJsonSchema } from './rollout-doc';
+import { ROLLOUT_KIND } from '../rollout/spec';
 import { PARENT_FIELD, SPEC_SHAPES } from './resource-draft';
 
 export function nativeJsonSchema(): JsonSchema {
@@ -16,10 +18,12 @@ export function nativeJsonSchema(): JsonSchema {
     description: 'One App Mesh resource in meshd YAML: kind, mesh, name, spec (the App Mesh API spec, 2019-01-25).',
     type: 'object',
     required: ['kind', 'name'],
-    properties: { kind: toJsonSchema(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND])) },
+    properties: { kind: toJsonSchema(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND, ROLLOUT_KIND])) },
     allOf: [
       // meshd's extension: instances for the local Cloud Map registry.
       { if: { properties: { kind: { const: CLOUD_MAP_SEED_KIND } } }, then: cloudMapSeedJsonSchema() },
+      // meshd's extension: a progressive canary rollout.
+      { if: { properties: { kind: { const: ROLLOUT_KIND } } }, then: rolloutJsonSchema() },
       ...RESOURCE_KINDS.map((kind) => {
       const parent = PARENT_FIELD[kind];
       const properties: JsonSchema = {

@@ -3,6 +3,7 @@
 import { RESOURCE_KINDS, type FieldPath, type ResourceKind } from '../model/common';
 import { oneOf } from '../model/schema';
 import { CLOUD_MAP_SEED_KIND } from './cloud-map-seed';
+import { ROLLOUT_KIND } from '../rollout/spec';
 import { Origin } from './origin';
 import { formatFieldPath, type Problem } from './problems';
 import { draftLabel, PARENT_FIELD, ResourceReporter, type ResourceDraft } from './resource-draft';
@@ -19,8 +20,8 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
   const top = doc.value as Record<string, unknown>;
   const fail = (path: FieldPath, message: string) =>
     problems.push({ severity: 'error', location: doc.locate(path), message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
-  // CloudMapService documents are read elsewhere (cloud-map-seed.ts); the message names them too.
-  if (!checkValue(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND]), top.kind, ['kind'], fail)) return undefined;
+  // CloudMapService and Rollout documents are read elsewhere (cloud-map-seed.ts, rollout-doc.ts); the message names them too.
+  if (!checkValue(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND, ROLLOUT_KIND]), top.kind, ['kind'], fail)) return undefined;
   const kind = top.kind as ResourceKind;
   const parent = PARENT_FIELD[kind];
   const origin = new Origin(doc, parent ? [{ from: ['parent'], to: [parent] }] : []);

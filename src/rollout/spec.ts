@@ -1,0 +1,227 @@
+// What a rollout is asked to do: shift a route's traffic from a primary virtual node to a canary
+// in steps, checking the canary's live telemetry between steps. The settings follow Flagger's
+// Canary `analysis` block (interval, stepWeight, maxWeight, threshold, metrics with
+// thresholdRange, webhooks), so a Flagger user can paste theirs; `route`, `primary` and
+// `canary` say which App Mesh route and virtual nodes take part. One shape serves `kind:
+// Rollout` in mesh files and `meshd rollout start` (which posts the same spec to the admin API).
+import { formatDuration, parseDuration } from '../duration';
+import type { FieldPath } from '../model/common';
+import type { MeshModel } from '../model/mesh-model';
+import { routeKindOf } from '../model/route';
+import { integer, list, number, object, oneOf, optional, required, string, type Fail } from '../model/schema';
+import { resourceName } from '../model/shapes';
+
+export const ROLLOUT_KIND = 'Rollout';
+
+/** Flagger's webhook types, run at the same moments with the same meaning. */
+export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'confirm-traffic-increase', 'confirm-promotion', 'post-rollout', 'rollback', 'event'] as const;
+export type WebhookType = (typeof WEBHOOK_TYPES)[number];
+
+/** Flagger's two built-in metrics: the success rate (percent of non-5xx) and the p99 request duration (ms). */
+export const METRIC_NAMES = ['request-success-rate', 'request-duration'] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export const DEFAULTS = { intervalMs: 60_000, stepWeight: 10, maxWeight: 50, threshold: 5, minRequests: 1, webhookTimeoutMs: 10_000 } as const;
+/** Used when `analysis.metrics` is left out (an empty list means: no metric checks). */
+export const DEFAULT_METRICS: readonly MetricCheck[] = [
+  { name: 'request-success-rate', min: 99 },
+  { name: 'request-duration', max: 500 },
+];
+const MIN_INTERVAL_MS = 1000;
+const MAX_INTERVAL_MS = 24 * 3_600_000;
+/** The telemetry keeps 15 minutes of traffic, so no metric can look further back. */
+export const MAX_METRIC_WINDOW_MS = 15 * 60_000;
+
+const duration = (description: string) =>
+  string({ max: 32, pattern: { regex: /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, message: 'must be a duration such as 30s, 1m or 500ms' }, description });
+
+const metricShape = object(
+  {
+    name: required(oneOf(METRIC_NAMES, 'request-success-rate (percent of non-5xx responses) or request-duration (p99, milliseconds)')),
+    thresholdRange: required(
+      object(
+        { min: optional(number(0, Number.MAX_SAFE_INTEGER, 'the lowest acceptable value')), max: optional(number(0, Number.MAX_SAFE_INTEGER, 'the highest acceptable value')) },
+        { check: (r, fail) => (r.min === undefined && r.max === undefined ? fail([], 'sets neither min nor max; set at least one') : undefined) },
+      ),
+    ),
+    interval: optional(duration('how far back the metric looks (default: analysis.interval, at most 15m)')),
+  },
+  { check: (m, fail) => checkWindow(m.interval, fail) },
+);
+
+const webhookShape = object(
+  {
+    name: required(string({ max: 253 })),
+    type: required(oneOf(WEBHOOK_TYPES, "when it is called, as in Flagger (default 'rollout')")),
+    url: required(string({ max: 2048, pattern: { regex: /^https?:\/\/[^\s]+$/, message: 'must be an http:// or https:// URL' } })),
+    timeout: optional(duration('how long to wait for an answer (default 10s)')),
+    // metadata: a mapping of strings, checked on its own (the schema language has no maps)
+  },
+  { check: (w, fail) => checkDuration(w.timeout, ['timeout'], 1, 300_000, fail) },
+);
+
+const analysisShape = object(
+  {
+    interval: optional(duration('time between checks and steps (default 1m)')),
+    stepWeight: optional(integer(1, 100, 'canary weight added at each step (default 10)')),
+    maxWeight: optional(integer(1, 100, 'canary weight after which the canary is promoted (default 50)')),
+    threshold: optional(integer(1, 1000, 'failed checks that roll the canary back (default 5)')),
+    minRequests: optional(integer(0, Number.MAX_SAFE_INTEGER, 'requests the canary must get in a metric window for the check to pass (default 1)')),
+    metrics: optional(list(metricShape, { max: 10 })),
+    webhooks: optional(list(webhookShape, { max: 20 })),
+  },
+  {
+    check: (a, fail) => {
+      checkDuration(a.interval, ['interval'], MIN_INTERVAL_MS, MAX_INTERVAL_MS, fail);
+      const step = a.stepWeight ?? DEFAULTS.stepWeight;
+      const max = a.maxWeight ?? DEFAULTS.maxWeight;
+      if (max < step) fail(['maxWeight'], `is ${max}, below stepWeight (${step}); the canary could never take a step`);
+    },
+  },
+);
+
+export const rolloutSpecShape = object(
+  {
+    route: required(object({ virtualRouter: required(resourceName), name: required(resourceName) }, { description: 'the route whose weighted targets the rollout shifts' })),
+    primary: required(string({ max: 255, description: 'the virtual node serving now (weight 100 - canary weight)' })),
+    canary: required(string({ max: 255, description: 'the virtual node being rolled out' })),
+    analysis: optional(analysisShape),
+  },
+  { check: (s, fail) => (s.primary === s.canary ? fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`) : undefined) },
+);
+
+export interface MetricCheck {
+  readonly name: MetricName;
+  readonly min?: number;
+  readonly max?: number;
+  /** How far back it looks; undefined: the analysis interval. */
+  readonly windowMs?: number;
+}
+
+export interface Webhook {
+  readonly name: string;
+  readonly type: WebhookType;
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface RouteRef {
+  readonly virtualRouter: string;
+  readonly name: string;
+}
+
+/** A rollout's settings with every default filled in. */
+export interface RolloutSettings {
+  readonly route: RouteRef;
+  readonly primary: string;
+  readonly canary: string;
+  readonly intervalMs: number;
+  readonly stepWeight: number;
+  readonly maxWeight: number;
+  readonly threshold: number;
+  readonly minRequests: number;
+  readonly metrics: readonly MetricCheck[];
+  readonly webhooks: readonly Webhook[];
+}
+
+function checkWindow(interval: string | undefined, fail: Fail): void {
+  checkDuration(interval, ['interval'], MIN_INTERVAL_MS, MAX_METRIC_WINDOW_MS, fail);
+}
+
+function checkDuration(text: string | undefined, path: FieldPath, min: number, max: number, fail: Fail): void {
+  if (text === undefined) return;
+  const ms = parseDuration(text)!;
+  if (ms < min || ms > max) fail(path, `must be from ${formatDuration(min)} to ${formatDuration(max)}, got ${text}`);
+}
+
+type Spec = typeof rolloutSpecShape extends { check?(value: infer V, fail: Fail): void } ? V : never;
+
+/**
+ * The webhooks' metadata mappings are taken out before the shape check (see webhookShape) and
+ * checked here: string values only, as in Flagger. Returns the spec without them and the mappings by index.
+ */
+export function splitWebhookMetadata(spec: unknown, fail: Fail): { spec: unknown; metadata: Map<number, Record<string, string>> } {
+  const metadata = new Map<number, Record<string, string>>();
+  const hooks = (spec as { analysis?: { webhooks?: unknown } } | null)?.analysis?.webhooks;
+  if (!Array.isArray(hooks)) return { spec, metadata };
+  const stripped = hooks.map((hook: unknown, i) => {
+    if (hook === null || typeof hook !== 'object' || Array.isArray(hook) || !('metadata' in hook)) return hook;
+    const { metadata: value, ...rest } = hook as Record<string, unknown>;
+    const at: FieldPath = ['analysis', 'webhooks', i, 'metadata'];
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(at, 'must be a mapping of names to strings');
+    else {
+      const entries = Object.entries(value as Record<string, unknown>);
+      const bad = entries.find(([, v]) => typeof v !== 'string');
+      if (bad) fail([...at, bad[0]], `must be a string (quote it), got ${JSON.stringify(bad[1])}`);
+      else metadata.set(i, Object.fromEntries(entries) as Record<string, string>);
+    }
+    return rest;
+  });
+  const s = spec as { analysis: Record<string, unknown> };
+  return { spec: { ...s, analysis: { ...s.analysis, webhooks: stripped } }, metadata };
+}
+
+/** Fills in the defaults of a spec that passed rolloutSpecShape. */
+export function resolveSettings(spec: Spec, metadata: ReadonlyMap<number, Record<string, string>> = new Map()): RolloutSettings {
+  const a = spec.analysis ?? {};
+  return {
+    route: { virtualRouter: spec.route.virtualRouter, name: spec.route.name },
+    primary: spec.primary,
+    canary: spec.canary,
+    intervalMs: a.interval === undefined ? DEFAULTS.intervalMs : parseDuration(a.interval)!,
+    stepWeight: a.stepWeight ?? DEFAULTS.stepWeight,
+    maxWeight: a.maxWeight ?? DEFAULTS.maxWeight,
+    threshold: a.threshold ?? DEFAULTS.threshold,
+    minRequests: a.minRequests ?? DEFAULTS.minRequests,
+    metrics:
+      a.metrics === undefined
+        ? DEFAULT_METRICS
+        : a.metrics.map((m) => ({
+            name: m.name,
+            ...(m.thresholdRange.min !== undefined ? { min: m.thresholdRange.min } : {}),
+            ...(m.thresholdRange.max !== undefined ? { max: m.thresholdRange.max } : {}),
+            ...(m.interval !== undefined ? { windowMs: parseDuration(m.interval)! } : {}),
+          })),
+    webhooks: (a.webhooks ?? []).map((w, i) => ({
+      name: w.name,
+      type: w.type,
+      url: w.url,
+      timeoutMs: w.timeout === undefined ? DEFAULTS.webhookTimeoutMs : parseDuration(w.timeout)!,
+      metadata: metadata.get(i) ?? {},
+    })),
+  };
+}
+
+/** The route's split between the two nodes: each one's weight and the index of its weighted target. */
+export interface RouteSplit {
+  readonly primary: { readonly weight: number; readonly index: number };
+  readonly canary: { readonly weight: number; readonly index: number };
+}
+
+/**
+ * Where the rollout's route stands in `model`, or why the rollout cannot run on it: the route
+ * must exist and send its traffic to exactly the primary and the canary, one target each.
+ * `path` is relative to the rollout's spec, for messages that point at the user's text.
+ */
+export function routeSplit(model: MeshModel, mesh: string, s: Pick<RolloutSettings, 'route' | 'primary' | 'canary'>): RouteSplit | { error: string; path: FieldPath } {
+  const { virtualRouter, name } = s.route;
+  if (!model.mesh(mesh)) return { error: `mesh '${mesh}' is not defined`, path: [] };
+  if (!model.virtualRouter(mesh, virtualRouter)) return { error: `VirtualRouter/${virtualRouter} is not defined in mesh ${mesh}`, path: ['route', 'virtualRouter'] };
+  const route = model.routesOf(mesh, virtualRouter).find((r) => r.name === name);
+  if (!route) return { error: `Route/${virtualRouter}/${name} is not defined in mesh ${mesh}`, path: ['route', 'name'] };
+  for (const [role, node] of [['primary', s.primary], ['canary', s.canary]] as const) {
+    if (!model.virtualNode(mesh, node)) return { error: `VirtualNode/${node} is not defined in mesh ${mesh}`, path: [role] };
+  }
+  const targets = routeKindOf(route.spec).action.weightedTargets;
+  const indexOf = (node: string) => targets.flatMap((t, i) => (t.virtualNode === node ? [i] : []));
+  const [p, c] = [indexOf(s.primary), indexOf(s.canary)];
+  const others = [...new Set(targets.filter((t) => t.virtualNode !== s.primary && t.virtualNode !== s.canary).map((t) => t.virtualNode))];
+  const label = `Route/${virtualRouter}/${name}`;
+  if (others.length > 0) return { error: `${label} also sends traffic to ${others.join(', ')}; a rollout's route must have exactly two weighted targets, the primary and the canary`, path: ['route', 'name'] };
+  for (const [role, node, found] of [['primary', s.primary, p], ['canary', s.canary, c]] as const) {
+    if (found.length === 0) return { error: `${label} has no weighted target for ${role} ${node}; add { virtualNode: ${node}, weight: ${role === 'primary' ? 100 : 0} }`, path: [role] };
+    if (found.length > 1) return { error: `${label} lists ${node} ${found.length} times; a rollout needs it once`, path: [role] };
+  }
+  return { primary: { weight: targets[p[0]!]!.weight, index: p[0]! }, canary: { weight: targets[c[0]!]!.weight, index: c[0]! } };
+}
