@@ -1,5 +1,5 @@
 # meshd's image: `docker build -t meshd .`, then
-#   docker run -v "$PWD/mesh:/mesh:ro" -p 18000:18000 -p 18001:18001 meshd
+#   docker run -v "$PWD/mesh:/mesh:ro" -p 18000:18000 -p 18001:18001 -p 8125:8125/udp meshd
 # serves the mesh in /mesh (MESHD_MESH). Every `meshd serve` flag has a MESHD_* variable
 # (`meshd serve --help`). The image runs as the unprivileged `node` user.
 
@@ -30,7 +30,7 @@ COPY protos protos
 COPY envoy-bootstrap envoy-bootstrap
 COPY schema schema
 USER node
-EXPOSE 18000 18001
+EXPOSE 18000 18001 8125/udp
 # Healthy once a valid mesh is loaded (the admin API's /readyz).
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "require('node:http').get({host: '127.0.0.1', port: process.env.MESHD_ADMIN_PORT || 18001, path: '/readyz'}, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]

@@ -71,7 +71,7 @@ async function measure(streams, registrations) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-cloud-map-'));
   fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml());
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
-  const meshd = spawn(process.execPath, [MESHD, 'serve', '--mesh', path.join(dir, 'mesh.yaml'), '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', path.join(dir, 'cloud-map.json'), '--log-level', 'warn'], { stdio: 'ignore' });
+  const meshd = spawn(process.execPath, [MESHD, 'serve', '--mesh', path.join(dir, 'mesh.yaml'), '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', path.join(dir, 'cloud-map.json'), '--statsd-port', '0', '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     await waitReady(adminPort);
     const { OperationId } = await cloudMap(adminPort, 'CreateHttpNamespace', { Name: 'cm.local' });

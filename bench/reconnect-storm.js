@@ -66,7 +66,7 @@ process.on('SIGUSR2', () => {
 function startMeshd(ctx, label) {
   const args = ['--require', ctx.probe];
   if (ctx.cpuProf) args.push('--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`);
-  args.push(MESHD, 'serve', '--mesh', ctx.meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(ctx.xdsPort), '--admin-port', String(ctx.adminPort));
+  args.push(MESHD, 'serve', '--mesh', ctx.meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(ctx.xdsPort), '--admin-port', String(ctx.adminPort), '--statsd-port', '0');
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile } });
   children.add(child);

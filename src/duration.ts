@@ -11,11 +11,11 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(ms);
 }
 
-/** Milliseconds in the shortest Go spelling: 1500 → "1.5s", 60000 → "1m", 250 → "250ms". */
+/** Milliseconds as Go prints a duration: 1500 → "1.5s", 90000 → "1m30s", 250 → "250ms", 3600000 → "1h". */
 export function formatDuration(ms: number): string {
-  if (ms < 1000 || ms % 1000 !== 0) return ms < 1000 ? `${ms}ms` : `${ms / 1000}s`;
-  const seconds = ms / 1000;
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
+  if (ms < 1000) return `${ms}ms`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  return `${hours ? `${hours}h` : ''}${minutes ? `${minutes}m` : ''}${seconds ? `${seconds}s` : ''}`;
 }

@@ -1,5 +1,6 @@
 // The admin HTTP API (DESIGN.md "Admin API"): liveness and readiness, connected proxies and
-// their sync state, the configuration any node id would get, and Prometheus metrics.
+// their sync state, the configuration any node id would get, Prometheus metrics, and (when
+// serve provides them) the local Cloud Map and per-virtual-node traffic.
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { CONTENT_TYPE as AWS_JSON, type ApiAnswer } from '../discovery/cloud-map/api';
@@ -18,6 +19,8 @@ export interface AdminSources {
   metrics(): string;
   /** The local Cloud Map: AWS's JSON protocol at `POST /`, and the registry's contents for `GET /v1/cloud-map`. */
   readonly cloudMap?: { answer(request: RawRequest): ApiAnswer; contents(): unknown };
+  /** Per-virtual-node traffic from the sidecars' DogStatsD stats, over `?window=` (null: the default); or why the window is refused. */
+  readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
 }
 
 export interface AdminServer {
@@ -79,12 +82,17 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     if (url.pathname === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (url.pathname === '/v1/proxies') return send(200, proxiesReport(sources.streams));
     if (url.pathname === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
+    if (url.pathname === '/v1/telemetry' && sources.telemetry) {
+      const result = sources.telemetry.report(url.searchParams.get('window'));
+      return result.ok ? send(200, result.body) : send(400, { error: result.error });
+    }
     if (url.pathname.startsWith('/v1/config/')) {
       const nodeId = decodeURIComponent(url.pathname.slice('/v1/config/'.length));
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    return send(404, { error: `no such endpoint: ${url.pathname}; try /healthz, /readyz, /metrics, /v1/proxies, /v1/config/<node-id>${sources.cloudMap ? ', /v1/cloud-map' : ''}` });
+    const optional = [...(sources.cloudMap ? ['/v1/cloud-map'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : [])];
+    return send(404, { error: `no such endpoint: ${url.pathname}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

@@ -1,4 +1,4 @@
-// A tiny Prometheus registry (text exposition format 0.0.4) with no dependencies: counters,
+// A tiny Prometheus registry (text exposition format 0.0.4) with no dependencies: counters and
 // gauges (set directly or computed at render time) and histograms. Output is stable:
 // metrics in registration order, series sorted by their label values.
 
@@ -81,6 +81,19 @@ abstract class Metric {
     return this.labelNames.map((k) => String(given[k]));
   }
 
+  /** The series a collector returns now; each label set at most once. */
+  protected collected(collect: Collector): SeriesMap<{ value: number }> {
+    const series = new SeriesMap<{ value: number }>();
+    for (const sample of collect()) {
+      const values = this.values(sample.labels);
+      const before = series.size;
+      const cell = series.get(values, () => ({ value: 0 }));
+      if (series.size === before) throw new Error(`${this.type} ${this.name}: the collector returned ${this.labelText(values) || 'the unlabelled series'} twice`);
+      cell.value = sample.value;
+    }
+    return series;
+  }
+
   protected labelText(values: readonly string[], extra?: [string, string]): string {
     const pairs = this.labelNames.map((k, i) => `${k}="${escapeLabelValue(values[i]!)}"`);
     if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
@@ -125,7 +138,12 @@ class CounterMetric extends Metric implements Counter {
   readonly type = 'counter';
   private readonly series = new SeriesMap<{ value: number }>();
 
+  constructor(name: string, help: string, labelNames: readonly string[], private readonly collect?: Collector) {
+    super(name, help, labelNames);
+  }
+
   inc(labels?: Labels | number, by?: number): void {
+    if (this.collect) throw new Error(`counter ${this.name} is computed when rendered; it cannot be increased`);
     const [l, v] = split(labels, by, 1);
     if (!(v >= 0)) throw new Error(`counter ${this.name} can only go up; inc(${v})`);
     this.series.get(this.values(l), () => ({ value: 0 })).value += v;
@@ -133,8 +151,9 @@ class CounterMetric extends Metric implements Counter {
 
   protected samples(): string[] {
     // An unlabelled counter exists from the start (0), so rate() sees its first increment.
-    if (this.labelNames.length === 0 && this.series.size === 0) return [`${this.name} 0`];
-    return this.series.sorted().map((s) => `${this.name}${this.labelText(s.values)} ${formatValue(s.data.value)}`);
+    if (this.labelNames.length === 0 && this.series.size === 0 && !this.collect) return [`${this.name} 0`];
+    const series = this.collect ? this.collected(this.collect) : this.series;
+    return series.sorted().map((s) => `${this.name}${this.labelText(s.values)} ${formatValue(s.data.value)}`);
   }
 }
 
@@ -169,14 +188,7 @@ class GaugeMetric extends Metric implements Gauge {
   protected samples(): string[] {
     let series = this.series;
     if (this.collect) {
-      series = new SeriesMap<{ value: number }>();
-      for (const sample of this.collect()) {
-        const values = this.values(sample.labels);
-        const before = series.size;
-        const cell = series.get(values, () => ({ value: 0 }));
-        if (series.size === before) throw new Error(`gauge ${this.name}: the collector returned ${this.labelText(values) || 'the unlabelled series'} twice`);
-        cell.value = sample.value;
-      }
+      series = this.collected(this.collect);
     } else if (this.labelNames.length === 0 && series.size === 0) {
       return [`${this.name} 0`];
     }
@@ -227,8 +239,9 @@ class HistogramMetric extends Metric implements Histogram {
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
 
-  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return this.add(new CounterMetric(name, help, this.checkLabels(name, labelNames)));
+  /** A counter that is increased, or, with `collect`, read from a running total on every render. */
+  counter(name: string, help: string, labelNames: readonly string[] = [], collect?: Collector): Counter {
+    return this.add(new CounterMetric(name, help, this.checkLabels(name, labelNames), collect));
   }
 
   /** A gauge that is set, or, with `collect`, computed from current state on every render. */

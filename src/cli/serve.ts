@@ -1,7 +1,9 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
 import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
+import { telemetryMetrics } from '../admin/telemetry-metrics';
 import { compileProxy } from '../compile';
+import { formatDuration } from '../duration';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
 import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
@@ -18,6 +20,7 @@ import { formatNodeId } from '../model/node-id';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
+import { parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
@@ -50,11 +53,22 @@ export const serveCommand: CommandSpec = {
       help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
       env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
     },
+    'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
+    'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
+    'telemetry-window': {
+      type: 'string',
+      metavar: 'duration',
+      help: "the window /v1/telemetry and /metrics report each virtual node's traffic over, from 1s to 15m",
+      default: '60s',
+      env: ['MESHD_TELEMETRY_WINDOW'],
+    },
   },
   notes: [
     'A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.',
     'Each flag may also be set by the variable in [brackets] (for compose files); the flag wins.',
     'The admin port also answers AWS Cloud Map\'s API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001).',
+    "Sidecars bootstrapped with --dog-statsd (App Mesh's ENABLE_ENVOY_DOG_STATSD) and meshd's statsd address report",
+    "their traffic to meshd: GET /v1/telemetry and /metrics show each virtual node's requests, 5xx and latency.",
   ],
 };
 
@@ -85,6 +99,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const credentials = cloudMapCredentials(args);
+  const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
+  if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
   let registry: CloudMapRegistry;
   try {
@@ -98,6 +114,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const controller = new MeshController(cache, registry, log);
   const streams = new StreamRegistry();
   const metrics = meshdMetrics(streams);
+  const telemetry = new Telemetry();
+  telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
 
   const reload = (reason: string, detectedAt = Date.now()) => {
     const result = loadMesh(paths, loadOptions(args));
@@ -109,6 +127,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     if (result.ok && seedErrors.length === 0) {
       try {
         controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
+        telemetry.setModel(result.model);
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return;
       } catch (err) {
@@ -127,10 +146,14 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
   const xdsHost = args.flags['xds-address'] as string;
   const adminHost = args.flags['admin-address'] as string;
+  const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
   let xds;
+  let statsd: StatsdServer | undefined;
   let admin;
   try {
     xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams });
+    statsd = await startStatsdServer(statsdHost, args.flags['statsd-port'] as number, (datagram) => telemetry.receive(datagram));
+    const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
       readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
@@ -139,6 +162,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         answer: cloudMapHandler(registry, { ...(credentials ? { credentials } : {}), onFailure: (message) => log.error(`cloud map: ${message}`) }),
         contents: () => registryContents(registry),
       },
+      telemetry: { report: (windowText) => telemetryReport(telemetry, listen, telemetryWindow.ms, windowText) },
       // A connected proxy's config is what it is being served; any other node id's is what it would get.
       configOf: (nodeId) => {
         const served = controller.servedSnapshot(nodeId);
@@ -151,6 +175,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     });
   } catch (err) {
     log.error(`cannot start: ${(err as Error).message}`);
+    await statsd?.close();
     await xds?.close();
     return 1;
   }
@@ -158,6 +183,9 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   await watcher.ready;
 
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
+  // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
+  const statsdShown = statsd.address === '0.0.0.0' || statsd.address === '::' ? '127.0.0.1' : statsd.address;
+  const statsdFlags = ['--dog-statsd', ...(statsdShown === '127.0.0.1' ? [] : ['--statsd-address', statsdShown]), ...(statsd.port === 8125 ? [] : ['--statsd-port', String(statsd.port)])];
   // Nodes that call other services first: they are the interesting ones to attach an Envoy to.
   const virtualNodes = controller.currentModel()?.virtualNodes() ?? [];
   const hasBackends = (n: (typeof virtualNodes)[number]) => (n.spec.backends ?? []).length > 0;
@@ -170,9 +198,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
       `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
       `  Cloud Map API:   http://${adminHost}:${admin.port}/ (registry: ${args.flags['cloud-map-state'] as string})`,
+      `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${admin.port}/v1/telemetry)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
-      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} > envoy.yaml`,
+      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} ${statsdFlags.join(' ')} > envoy.yaml`,
       `  envoy -c envoy.yaml`,
       '',
     ].join('\n'),
@@ -185,6 +214,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   log.info('shutting down');
   await watcher.close();
   await admin.close();
+  await statsd.close();
   await xds.close();
   return 0;
 }

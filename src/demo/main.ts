@@ -65,10 +65,12 @@ class Demo {
     this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-demo-'));
 
     const problem = new MeshdProblem((lines) => this.screen.showProblem(lines));
+    // The demo's Envoy sends no stats, so meshd's DogStatsD listener takes any free port and
+    // never collides with an agent (or another meshd) on 8125.
     const meshd = this.startChild('meshd', process.execPath, [
       MESHD_BIN, 'serve', '--mesh', ...files.meshFiles,
       '--xds-address', '127.0.0.1', '--xds-port', String(ports.xds), '--admin-port', String(ports.meshdAdmin),
-      '--log-format', 'text', '--log-level', 'info',
+      '--statsd-port', '0', '--log-format', 'text', '--log-level', 'info',
     ], { onStderrLine: (line) => problem.feed(line) });
     const apps = topology.colorApps.map((app) => ({
       port: app.port,

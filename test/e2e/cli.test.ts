@@ -39,7 +39,7 @@ describe('meshd command line', () => {
     expect(out.status).toBe(1);
     const file = path.join(dir, 'm.yaml');
     expect(out.stdout.split('\n').filter(Boolean)).toEqual([
-      `${file}:4:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, got "Gateway" (kind)`,
+      `${file}:4:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, Rollout, got "Gateway" (kind)`,
       `${file}:11:60: error: VirtualNode/n: virtual service 'nope' is not defined in mesh 'apps' (spec.backends[0].virtualService.virtualServiceName)`,
     ]);
     expect(out.stderr).toBe('');
@@ -119,7 +119,7 @@ describe('meshd command line', () => {
     const first = startMeshd(['serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort())]);
     try {
       await waitFor('the first meshd to start', () => (first.stdout().includes('meshd is serving') ? true : undefined));
-      const second = spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort())], { encoding: 'utf8', timeout: 20000 });
+      const second = spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort()), '--statsd-port', '0'], { encoding: 'utf8', timeout: 20000 });
       expect(second.status).toBe(1);
       expect(second.stderr).toContain(`error cannot start: xDS address 127.0.0.1:${port} is already in use (another meshd?); pick another with --xds-port`);
       expect(second.stderr.split('\n').filter((l) => l && !/ info  /.test(l))).toHaveLength(1);
@@ -131,7 +131,7 @@ describe('meshd command line', () => {
 
   it('serve: every flag can come from its MESHD_* variable (for compose files); a flag wins', async () => {
     const [xdsPort, adminPort] = [await freePort(), await freePort()];
-    const env = { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_LISTEN_ADDRESS: '127.0.0.1', MESHD_XDS_PORT: String(xdsPort), MESHD_ADMIN_PORT: '1', MESHD_LOG_FORMAT: 'json' };
+    const env = { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_LISTEN_ADDRESS: '127.0.0.1', MESHD_XDS_PORT: String(xdsPort), MESHD_ADMIN_PORT: '1', MESHD_LOG_FORMAT: 'json', MESHD_STATSD_PORT: '0' };
     const child = spawn(process.execPath, [MESHD_BIN, 'serve', '--admin-port', String(adminPort)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -62,6 +62,14 @@ export interface SidecarOptions {
   ads?: 'sotw' | 'delta';
   /** More `meshd serve` flags, e.g. `['--log-level', 'debug']` (kept across restartMeshd). */
   meshdArgs?: string[];
+  /** More `meshd bootstrap` flags for the sidecar, e.g. `['--stats-flush-interval', '200ms']`. */
+  bootstrapArgs?: string[];
+  /**
+   * Envoy's DogStatsD sink sends to this meshd (`bootstrap --dog-statsd`): meshd's statsd
+   * listener takes a free UDP port (startMeshd's MESHD_STATSD_PORT=0), the harness reads it from
+   * GET /v1/telemetry into `statsdPort`, and restartMeshd binds the same port again.
+   */
+  dogStatsd?: boolean;
 }
 
 export interface ProxyTypeStatus {
@@ -79,6 +87,8 @@ export interface Sidecar {
   readonly adminPort: number;
   readonly xdsPort: number;
   readonly meshdAdminPort: number;
+  /** meshd's DogStatsD (UDP) port on 127.0.0.1 that the sidecar sends to, with `dogStatsd`. */
+  readonly statsdPort: number | undefined;
   /** The meshd process serving now (a new one after restartMeshd). */
   readonly meshd: RunningProcess;
   readonly envoy: RunningEnvoy;
@@ -184,14 +194,21 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       return meshd.stdout().includes('meshd is serving') ? true : undefined;
     });
 
+  let statsdPort: number | undefined;
   try {
     await meshdServing();
+    if (opts.dogStatsd) {
+      statsdPort = (JSON.parse(await getOk(meshdAdminPort, '/v1/telemetry')) as { statsd: { port: number } }).statsd.port;
+      serveArgs.push('--statsd-port', String(statsdPort));
+    }
     const bootstrap = execFileSync(
       process.execPath,
       [
         MESHD_BIN, 'bootstrap', '--node', opts.nodeId, '--xds-address', `127.0.0.1:${xdsPort}`, '--admin-address', '127.0.0.1',
         '--admin-port', String(adminPort), '--ingress-port', String(ingressPort), '--egress-port', String(egressPort),
         ...(opts.ads ? ['--ads', opts.ads] : []),
+        ...(statsdPort !== undefined ? ['--dog-statsd', '--statsd-address', '127.0.0.1', '--statsd-port', String(statsdPort)] : []),
+        ...(opts.bootstrapArgs ?? []),
       ],
       { encoding: 'utf8' },
     );
@@ -243,6 +260,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     adminPort,
     xdsPort,
     meshdAdminPort,
+    statsdPort,
     get meshd() {
       return meshd;
     },

@@ -36,10 +36,14 @@ export interface HttpUpstream {
   readonly healthChecks: number;
   /** Answer the next `n` requests with `status` (and a body naming this server). */
   failNext(n: number, status?: number): void;
-  /** Hold the next `n` requests for `ms` before answering 200 (a request whose client goes away is dropped). */
+  /** Hold the next `n` requests for at least `ms` before answering 200 (a request whose client goes away is dropped). */
   stallNext(n: number, ms: number): void;
   /** Answer every request with `status` until `reset()` (0 means: back to normal). */
   failAll(status: number): void;
+  /** Answer every `n`th request (the n-th, 2n-th, …, counted from now) with `status` until `reset()`. */
+  failEvery(n: number, status: number): void;
+  /** Hold every request for at least `ms` before answering 200, until `reset()` (0 means: at once). */
+  delayAll(ms: number): void;
   /** Make the health-check path answer 200 (true) or 503 (false). */
   setHealthy(healthy: boolean): void;
   /** Forget the requests seen and every pending failure/stall; healthy again. */
@@ -52,6 +56,8 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
   let requests: SeenRequest[] = [];
   let plans: Plan[] = [];
   let failAllStatus = 0;
+  let failEvery = { n: 0, status: 0, seen: 0 };
+  let delayAllMs = 0;
   let healthy = true;
   let healthChecks = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -79,12 +85,20 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
     const plan = plans.shift();
     if (plan?.kind === 'fail') return answer(res, plan.status, body);
     if (failAllStatus) return answer(res, failAllStatus, body);
-    if (plan?.kind === 'stall') {
-      const timer = setTimeout(() => {
+    if (failEvery.n > 0 && ++failEvery.seen % failEvery.n === 0) return answer(res, failEvery.status, body);
+    const stallMs = plan?.kind === 'stall' ? plan.ms : delayAllMs;
+    if (stallMs > 0) {
+      // At least stallMs, measured: a timer may fire a little early, and a test may assert
+      // that a delay shows in measured latencies.
+      const until = performance.now() + stallMs;
+      let timer: NodeJS.Timeout;
+      const fire = () => {
         timers.delete(timer);
+        const left = until - performance.now();
+        if (left > 0) return void timers.add((timer = setTimeout(fire, Math.ceil(left))));
         answer(res, 200, body);
-      }, plan.ms);
-      timers.add(timer);
+      };
+      timers.add((timer = setTimeout(fire, stallMs)));
       res.on('close', () => {
         clearTimeout(timer);
         timers.delete(timer);
@@ -108,11 +122,15 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
     failNext: (n, status = 503) => plans.push(...Array.from({ length: n }, (): Plan => ({ kind: 'fail', status }))),
     stallNext: (n, ms) => plans.push(...Array.from({ length: n }, (): Plan => ({ kind: 'stall', ms }))),
     failAll: (status) => (failAllStatus = status),
+    failEvery: (n, status) => (failEvery = { n, status, seen: 0 }),
+    delayAll: (ms) => (delayAllMs = ms),
     setHealthy: (h) => (healthy = h),
     reset: () => {
       requests = [];
       plans = [];
       failAllStatus = 0;
+      failEvery = { n: 0, status: 0, seen: 0 };
+      delayAllMs = 0;
       healthy = true;
     },
     close: () =>

@@ -66,6 +66,30 @@ describe('MetricsRegistry', () => {
     expect(registry.render()).toBe('# HELP meshd_proxies Connected proxies by sync state.\n# TYPE meshd_proxies gauge\nmeshd_proxies{state="SYNCED"} 3\n');
   });
 
+  it('reads a collected counter from its running totals on every render; it cannot be increased', () => {
+    const registry = new MetricsRegistry();
+    let totals = [{ labels: { node: 'b' }, value: 5 }, { labels: { node: 'a' }, value: 2 }];
+    const requests = registry.counter('meshd_requests_total', 'Requests seen.', ['node'], () => totals);
+    registry.counter('meshd_lines_total', 'Lines seen.', [], () => [{ value: 7 }]);
+    expect(registry.render()).toBe(
+      [
+        '# HELP meshd_requests_total Requests seen.',
+        '# TYPE meshd_requests_total counter',
+        'meshd_requests_total{node="a"} 2',
+        'meshd_requests_total{node="b"} 5',
+        '# HELP meshd_lines_total Lines seen.',
+        '# TYPE meshd_lines_total counter',
+        'meshd_lines_total 7',
+        '',
+      ].join('\n'),
+    );
+    totals = [{ labels: { node: 'a' }, value: 3 }];
+    expect(registry.render()).toContain('# TYPE meshd_requests_total counter\nmeshd_requests_total{node="a"} 3\n# HELP meshd_lines_total');
+    expect(() => requests.inc({ node: 'a' })).toThrow('counter meshd_requests_total is computed when rendered; it cannot be increased');
+    totals = [{ labels: { node: 'a' }, value: 1 }, { labels: { node: 'a' }, value: 2 }];
+    expect(() => registry.render()).toThrow('counter meshd_requests_total: the collector returned {node="a"} twice');
+  });
+
   it('renders a histogram with cumulative buckets, +Inf, _sum and _count', () => {
     const registry = new MetricsRegistry();
     const latency = registry.histogram('meshd_push_seconds', 'Time from mesh change to response sent.', [0.5, 0.1, 1], ['type']);

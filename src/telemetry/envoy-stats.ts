@@ -1,0 +1,101 @@
+// What Envoy's stats say about traffic to a virtual node. A node's traffic is what callers'
+// sidecars sent it: the stats of their egress clusters `cds_egress_<mesh>_<node>_<proto>_<port>`
+// (one per listener of the node), summed over every sidecar. The destination's own sidecar
+// (its ingress cluster) is left out: it is not on the path in explicit mode, and counting it
+// too would count a request twice in transparent mode. Every other stat is ignored.
+import { egressClusterName } from '../compile/names';
+import type { MeshModel } from '../model/mesh-model';
+import type { StatsdMetric } from './dogstatsd';
+
+export interface VirtualNodeRef {
+  readonly mesh: string;
+  readonly virtualNode: string;
+}
+
+/** Responses counted at a flush (a counter delta), or one measured request duration. */
+export type Observation =
+  | { readonly kind: 'responses'; readonly node: VirtualNodeRef; readonly requests: number; readonly errors: number }
+  | { readonly kind: 'latency'; readonly node: VirtualNodeRef; readonly ms: readonly number[] };
+
+/**
+ * Egress cluster name → virtual node, built from the mesh (every virtual node × every
+ * listener's protocol and port), so names are looked up, never split at underscores (mesh and
+ * node names may contain them).
+ */
+export class EgressClusterIndex {
+  private constructor(private readonly byName: ReadonlyMap<string, readonly VirtualNodeRef[]>) {}
+
+  static readonly EMPTY = new EgressClusterIndex(new Map());
+
+  static fromModel(model: MeshModel): EgressClusterIndex {
+    const byName = new Map<string, VirtualNodeRef[]>();
+    for (const node of model.virtualNodes()) {
+      const ref = { mesh: node.mesh, virtualNode: node.name };
+      for (const { portMapping } of node.spec.listeners ?? []) {
+        const name = egressClusterName(node.mesh, node.name, portMapping.protocol, portMapping.port);
+        byName.set(name, [...(byName.get(name) ?? []), ref]);
+      }
+    }
+    return new EgressClusterIndex(byName);
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  /**
+   * The node a cluster stands for. Nodes of two meshes can share a name (mesh `a`, node `b_c`
+   * and mesh `a_b`, node `c`); a caller only reaches its own mesh, so the sender's mesh (the
+   * `appmesh.mesh` tag of `--stats-tags`) decides, and without it such a cluster counts for none.
+   */
+  lookup(clusterName: string, callerMesh?: string): VirtualNodeRef | undefined {
+    const refs = this.byName.get(clusterName);
+    if (!refs) return undefined;
+    if (refs.length === 1) return refs[0];
+    return callerMesh === undefined ? undefined : refs.find((r) => r.mesh === callerMesh);
+  }
+}
+
+// DogStatsdSink's default prefix, then Envoy's cluster scope.
+const CLUSTER_SCOPE = 'envoy.cluster.';
+const RESPONSES = 'upstream_rq_xx';
+const DURATION = 'upstream_rq_time';
+const CLUSTER_TAG = 'envoy.cluster_name';
+const CLASS_TAG = 'envoy.response_code_class';
+const CALLER_MESH_TAG = 'appmesh.mesh';
+
+/**
+ * The cluster a cluster-scope stat belongs to, when the stat is `<scope><rest>.<stat>`: Envoy
+ * cuts a dotted cluster name at its first dot and leaves the rest in the stat name, so the
+ * name is the tag plus that rest. `external.`/`internal.`/`canary.`/`retry.` copies give a
+ * name no cluster has (cluster names end in a port number), which is how they are left out.
+ */
+function clusterOf(metric: StatsdMetric, stat: string): string | undefined {
+  if (!metric.name.startsWith(CLUSTER_SCOPE) || !metric.name.endsWith(stat)) return undefined;
+  const tag = metric.tags.get(CLUSTER_TAG);
+  if (tag === undefined) return undefined;
+  const middle = metric.name.slice(CLUSTER_SCOPE.length, metric.name.length - stat.length);
+  if (middle === '') return tag;
+  return middle.endsWith('.') ? `${tag}.${middle.slice(0, -1)}` : undefined;
+}
+
+/** The observation a metric makes about a virtual node, or undefined for any other stat. */
+export function interpret(metric: StatsdMetric, index: EgressClusterIndex): Observation | undefined {
+  if (metric.type === 'c') {
+    const cluster = clusterOf(metric, RESPONSES);
+    const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
+    const responseClass = metric.tags.get(CLASS_TAG);
+    if (!node || responseClass === undefined || !/^[1-5]$/.test(responseClass)) return undefined;
+    const count = metric.values.reduce((a, b) => a + b, 0) / metric.sampleRate;
+    if (!(count >= 0)) return undefined;
+    return { kind: 'responses', node, requests: count, errors: responseClass === '5' ? count : 0 };
+  }
+  if (metric.type === 'ms' || metric.type === 'h' || metric.type === 'd') {
+    const cluster = clusterOf(metric, DURATION);
+    const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
+    const ms = metric.values.filter((v) => v >= 0);
+    if (!node || ms.length === 0) return undefined;
+    return { kind: 'latency', node, ms };
+  }
+  return undefined;
+}

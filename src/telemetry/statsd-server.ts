@@ -1,0 +1,46 @@
+// The UDP socket sidecars' DogStatsD sinks send to. It only receives; a datagram is handed on
+// as it comes, and nothing a sender does can make it throw.
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+
+export interface StatsdServer {
+  /** The address bound, and the port (the one the OS picked when asked for 0). */
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+// A sidecar sends its whole flush at once (one datagram per stat, ~100 per flush); a larger
+// receive buffer keeps a burst from several sidecars from being dropped by the kernel.
+const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export async function startStatsdServer(host: string, port: number, onDatagram: (datagram: Buffer) => void): Promise<StatsdServer> {
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.close();
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `statsd address ${host}:${port} (UDP) is already in use (another meshd, or a DogStatsD agent?); pick another with --statsd-port (0: any free port)`
+            : `cannot listen for statsd on ${host}:${port} (UDP): ${err.message}`,
+        ),
+      );
+    });
+    socket.bind(port, host, () => resolve());
+  });
+  socket.removeAllListeners('error');
+  // A receive error on UDP concerns one datagram; the socket keeps working.
+  socket.on('error', () => undefined);
+  socket.on('message', (datagram) => onDatagram(datagram));
+  try {
+    socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+  } catch {
+    // The system may cap it (net.core.rmem_max); the default buffer still works.
+  }
+  return {
+    address: host,
+    port: socket.address().port,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}

@@ -1,0 +1,126 @@
+// Per virtual node, the last 15 minutes of traffic in 1-second buckets (requests, 5xx, request
+// durations), plus running totals since meshd started. Memory is bounded: 900 buckets per node
+// at most, each with a bounded histogram (latency-histogram.ts). Data is bucketed by the time
+// it arrived: counters arrive at each sidecar's stats flush, durations as they are measured.
+import { compare } from '../model/mesh-model';
+import type { Observation, VirtualNodeRef } from './envoy-stats';
+import { LatencyHistogram } from './latency-histogram';
+
+export const BUCKET_MS = 1000;
+export const MAX_WINDOW_MS = 15 * 60 * 1000;
+const BUCKETS = MAX_WINDOW_MS / BUCKET_MS;
+
+export interface TrafficSummary {
+  readonly windowMs: number;
+  readonly requests: number;
+  readonly errors: number; // 5xx
+  readonly successRate: number | null; // percent 0..100, null when requests = 0
+  readonly ratePerSecond: number; // requests / window seconds
+  readonly p50Ms: number | null; // null when no latency samples
+  readonly p99Ms: number | null;
+}
+
+export interface TelemetryReader {
+  /** Traffic to a virtual node over the last windowMs (up to 15 minutes), as of `now` (default Date.now()). */
+  summary(mesh: string, virtualNode: string, windowMs: number, now?: number): TrafficSummary;
+}
+
+export interface TrafficTotals {
+  readonly requests: number;
+  readonly errors: number;
+  readonly latencySamples: number;
+}
+
+interface Bucket {
+  /** Which second (ms since the epoch / 1000, floored) it holds; a slot is reused 15 minutes later. */
+  second: number;
+  requests: number;
+  errors: number;
+  latency: LatencyHistogram;
+}
+
+class NodeTraffic {
+  readonly slots: (Bucket | undefined)[] = new Array<Bucket | undefined>(BUCKETS);
+  requests = 0;
+  errors = 0;
+  latencySamples = 0;
+
+  bucket(now: number): Bucket {
+    const second = Math.floor(now / BUCKET_MS);
+    const i = ((second % BUCKETS) + BUCKETS) % BUCKETS;
+    let b = this.slots[i];
+    if (!b || b.second !== second) this.slots[i] = b = { second, requests: 0, errors: 0, latency: new LatencyHistogram() };
+    return b;
+  }
+}
+
+const key = (mesh: string, node: string) => `${mesh}\u0000${node}`;
+
+function successRate(requests: number, errors: number): number | null {
+  return requests > 0 ? (100 * (requests - errors)) / requests : null;
+}
+
+export class TrafficWindows implements TelemetryReader {
+  private readonly nodes = new Map<string, { ref: VirtualNodeRef; traffic: NodeTraffic }>();
+
+  record(observation: Observation, now = Date.now()): void {
+    // Envoy flushes `:0` for every counter it ever used; that is no traffic, and makes no node appear.
+    if (observation.kind === 'responses' && observation.requests === 0) return;
+    const { mesh, virtualNode } = observation.node;
+    let entry = this.nodes.get(key(mesh, virtualNode));
+    if (!entry) this.nodes.set(key(mesh, virtualNode), (entry = { ref: { mesh, virtualNode }, traffic: new NodeTraffic() }));
+    const t = entry.traffic;
+    const bucket = t.bucket(now);
+    if (observation.kind === 'responses') {
+      bucket.requests += observation.requests;
+      bucket.errors += observation.errors;
+      t.requests += observation.requests;
+      t.errors += observation.errors;
+    } else {
+      for (const ms of observation.ms) bucket.latency.record(ms);
+      t.latencySamples += observation.ms.length;
+    }
+  }
+
+  /**
+   * The seconds in the window are the ⌈windowMs/1000⌉ buckets up to and including the one
+   * `now` falls in; the rate divides by windowMs.
+   */
+  summary(mesh: string, virtualNode: string, windowMs: number, now = Date.now()): TrafficSummary {
+    if (!(windowMs > 0 && windowMs <= MAX_WINDOW_MS)) throw new RangeError(`the window must be more than 0 ms and at most ${MAX_WINDOW_MS} ms (15 minutes), got ${windowMs}`);
+    const traffic = this.nodes.get(key(mesh, virtualNode))?.traffic;
+    let requests = 0;
+    let errors = 0;
+    const latency = new LatencyHistogram();
+    if (traffic) {
+      const last = Math.floor(now / BUCKET_MS);
+      const first = last - Math.ceil(windowMs / BUCKET_MS) + 1;
+      for (const b of traffic.slots) {
+        if (!b || b.second < first || b.second > last) continue;
+        requests += b.requests;
+        errors += b.errors;
+        b.latency.addTo(latency);
+      }
+    }
+    return {
+      windowMs,
+      requests,
+      errors,
+      successRate: successRate(requests, errors),
+      ratePerSecond: requests / (windowMs / 1000),
+      p50Ms: latency.quantile(0.5),
+      p99Ms: latency.quantile(0.99),
+    };
+  }
+
+  /** Since meshd started (never reset, never windowed). */
+  totals(mesh: string, virtualNode: string): TrafficTotals {
+    const t = this.nodes.get(key(mesh, virtualNode))?.traffic;
+    return { requests: t?.requests ?? 0, errors: t?.errors ?? 0, latencySamples: t?.latencySamples ?? 0 };
+  }
+
+  /** Every virtual node anything was recorded for, sorted by mesh then name. */
+  nodesSeen(): VirtualNodeRef[] {
+    return [...this.nodes.values()].map((e) => e.ref).sort((a, b) => compare(a.mesh, b.mesh) || compare(a.virtualNode, b.virtualNode));
+  }
+}
