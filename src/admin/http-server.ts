@@ -21,6 +21,8 @@ export interface AdminSources {
   readonly cloudMap?: { answer(request: RawRequest): ApiAnswer; contents(): unknown };
   /** Per-virtual-node traffic from the sidecars' DogStatsD stats, over `?window=` (null: the default); or why the window is refused. */
   readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
+  /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
+  readonly rollouts?: { answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }> };
 }
 
 export interface AdminServer {
@@ -65,6 +67,28 @@ function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, ans
   });
 }
 
+/** Reads the (bounded) body, then lets the rollout controller answer. */
+function answerRollouts(
+  req: http.IncomingMessage,
+  pathName: string,
+  rollouts: NonNullable<AdminSources['rollouts']>,
+  send: (status: number, body: unknown) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (size > MAX_BODY_BYTES) return send(413, { error: `the request body is larger than ${MAX_BODY_BYTES} bytes` });
+    rollouts.answer(req.method ?? 'GET', pathName, Buffer.concat(chunks).toString('utf8')).then(
+      (answer) => send(answer.status, answer.body),
+      (err: Error) => send(500, { error: `internal error: ${err.message}` }),
+    );
+  });
+}
+
 export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
@@ -73,6 +97,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     };
     const url = new URL(req.url ?? '/', 'http://admin');
     if (req.method === 'POST' && url.pathname === '/' && sources.cloudMap) return answerCloudMap(req, res, sources.cloudMap.answer);
+    if ((url.pathname === '/v1/rollouts' || url.pathname.startsWith('/v1/rollouts/')) && sources.rollouts) return answerRollouts(req, url.pathname, sources.rollouts, send);
     if (req.method !== 'GET') return send(405, sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n');
     if (url.pathname === '/healthz') return send(200, 'ok\n');
     if (url.pathname === '/readyz') {
@@ -91,7 +116,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    const optional = [...(sources.cloudMap ? ['/v1/cloud-map'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : [])];
+    const optional = [...(sources.cloudMap ? ['/v1/cloud-map'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : []), ...(sources.rollouts ? ['/v1/rollouts'] : [])];
     return send(404, { error: `no such endpoint: ${url.pathname}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
   });
   await new Promise<void>((resolve, reject) => {

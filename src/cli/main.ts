@@ -4,6 +4,7 @@ import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } fr
 import { deregisterCommand, registerCommand, runDeregister, runRegister } from './cloud-map';
 import { configDumpCommand, runConfigDump } from './config-dump';
 import { renderCommand, runRender } from './render';
+import { rolloutCommand, runRollout } from './rollout';
 import { runServe, serveCommand } from './serve';
 import { runStatus, statusCommand } from './status';
 import { runValidate, validateCommand } from './validate';
@@ -17,6 +18,7 @@ const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise
   { spec: configDumpCommand, run: runConfigDump },
   { spec: registerCommand, run: runRegister },
   { spec: deregisterCommand, run: runDeregister },
+  { spec: rolloutCommand, run: runRollout },
 ];
 
 function overview(): string {

@@ -1,6 +1,7 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
 import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
+import { rolloutMetrics } from '../admin/rollout-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
 import { compileProxy } from '../compile';
 import { formatDuration } from '../duration';
@@ -16,7 +17,11 @@ import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
+import type { MeshModel } from '../model/mesh-model';
 import { formatNodeId } from '../model/node-id';
+import { RolloutController } from '../rollout/controller';
+import { answerRollouts } from '../rollout/http';
+import { RolloutStore } from '../rollout/records';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
@@ -25,6 +30,7 @@ import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
+export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -53,6 +59,13 @@ export const serveCommand: CommandSpec = {
       help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
       env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
     },
+    'rollout-state': {
+      type: 'string',
+      metavar: 'file',
+      help: 'where canary rollouts keep their progress, so a restarted meshd carries on',
+      default: DEFAULT_ROLLOUT_STATE,
+      env: ['MESHD_ROLLOUT_STATE'],
+    },
     'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
     'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
     'telemetry-window': {
@@ -78,6 +91,11 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   const parsed = parseCredentials(text);
   if ('error' in parsed) throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
   return parsed;
+}
+
+/** The meshes a model defines, for the rollouts' default mesh. */
+function meshNames(model: MeshModel | undefined): string[] {
+  return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
 }
 
 /** One line per changed Cloud Map service: how many instances it has and how many are sent to proxies. */
@@ -110,12 +128,25 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     return 1;
   }
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
+  const telemetry = new Telemetry();
+  let rollouts: RolloutController;
+  try {
+    rollouts = new RolloutController({ telemetry: telemetry.reader, store: new RolloutStore(args.flags['rollout-state'] as string), log });
+  } catch (err) {
+    log.error(`cannot start: rollouts: ${(err as Error).message}`);
+    return 1;
+  }
   const cache = new SnapshotCache();
   const controller = new MeshController(cache, registry, log);
   const streams = new StreamRegistry();
   const metrics = meshdMetrics(streams);
-  const telemetry = new Telemetry();
   telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
+  rolloutMetrics(metrics.registry, rollouts);
+
+  // Rollouts rewrite mesh files and count on the watcher to serve the result: they start once it watches.
+  let rolloutsWaiting: (() => Promise<void>) | undefined;
+  let watching = false;
+  const rolloutsSee = (load: () => Promise<void>) => (watching ? void load() : (rolloutsWaiting = load));
 
   const reload = (reason: string, detectedAt = Date.now()) => {
     const result = loadMesh(paths, loadOptions(args));
@@ -128,6 +159,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       try {
         controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
         telemetry.setModel(result.model);
+        rolloutsSee(() => rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts));
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return;
       } catch (err) {
@@ -163,6 +195,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         contents: () => registryContents(registry),
       },
       telemetry: { report: (windowText) => telemetryReport(telemetry, listen, telemetryWindow.ms, windowText) },
+      rollouts: { answer: (method, path, body) => answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body) },
       // A connected proxy's config is what it is being served; any other node id's is what it would get.
       configOf: (nodeId) => {
         const served = controller.servedSnapshot(nodeId);
@@ -177,10 +210,13 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     log.error(`cannot start: ${(err as Error).message}`);
     await statsd?.close();
     await xds?.close();
+    rollouts.close();
     return 1;
   }
   const watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), args.flags['debounce-ms'] as number);
   await watcher.ready;
+  watching = true;
+  void rolloutsWaiting?.();
 
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
   // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
@@ -199,6 +235,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
       `  Cloud Map API:   http://${adminHost}:${admin.port}/ (registry: ${args.flags['cloud-map-state'] as string})`,
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${admin.port}/v1/telemetry)`,
+      `  rollouts:        http://${adminHost}:${admin.port}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
       `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} ${statsdFlags.join(' ')} > envoy.yaml`,
@@ -212,6 +249,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   log.info('shutting down');
+  rollouts.close();
   await watcher.close();
   await admin.close();
   await statsd.close();

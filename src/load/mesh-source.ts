@@ -119,7 +119,7 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   findDuplicates(resources).forEach(report);
   const model = new MeshModel(dedupe(resources));
   validateReferences(model, broken, complete).forEach(report);
-  const rollouts = rolloutReader.resolve(model, defaultMesh);
+  const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };

@@ -72,9 +72,10 @@ export class RolloutReader {
   }
 
   /** The rollouts, each checked against the model (its route and nodes must be there); problems for the rest. */
-  resolve(model: MeshModel, defaultMesh: DefaultMesh): DeclaredRollout[] {
+  resolve(model: MeshModel, defaultMesh: DefaultMesh, broken: ReadonlySet<string>): DeclaredRollout[] {
     const out: DeclaredRollout[] = [];
     const seen = new Map<string, ParsedDocument>();
+    const routes = new Map<string, string>();
     for (const r of this.read) {
       const label = `${ROLLOUT_KIND}/${r.name}`;
       const mesh = r.mesh ?? defaultMesh.name;
@@ -89,6 +90,16 @@ export class RolloutReader {
         continue;
       }
       seen.set(`${mesh}/${r.name}`, r.doc);
+      // A route or node with errors of its own was reported already; "not defined" would only mislead.
+      const { route, primary, canary } = r.settings;
+      if ([`Route/${route.virtualRouter}/${route.name}`, `VirtualRouter/${route.virtualRouter}`, `VirtualNode/${primary}`, `VirtualNode/${canary}`].some((k) => broken.has(`${mesh}/${k}`))) continue;
+      const routeKey = `${mesh}/${route.virtualRouter}/${route.name}`;
+      const other = routes.get(routeKey);
+      if (other !== undefined) {
+        this.fail(r.doc, label, ['spec', 'route'], `rollout ${mesh}/${other} already rolls out Route/${route.virtualRouter}/${route.name}; one route takes one rollout at a time`);
+        continue;
+      }
+      routes.set(routeKey, r.name);
       const split = routeSplit(model, mesh, r.settings);
       if ('error' in split) {
         this.fail(r.doc, label, split.path.length > 0 ? ['spec', ...split.path] : r.mesh !== undefined ? ['mesh'] : [], split.error);

@@ -17,10 +17,16 @@ export interface WeightEdit {
   readonly value: number;
 }
 
+/** A field that must still hold `value` (the route's name, its router's): else the document is another resource now. */
+export interface IdentityCheck {
+  readonly at: WrittenAt;
+  readonly value: string;
+}
+
 export type EditResult = { readonly ok: true } | { readonly ok: false; readonly conflict: boolean; readonly error: string };
 
-/** Applies every edit (all in one file) or none. */
-export function editWeights(edits: readonly WeightEdit[]): EditResult {
+/** Applies every edit (all in one file) or none, if every identity check holds. */
+export function editWeights(edits: readonly WeightEdit[], identity: readonly IdentityCheck[] = []): EditResult {
   const file = edits[0]?.at.file;
   if (file === undefined) return { ok: true };
   if (edits.some((e) => e.at.file !== file)) return { ok: false, conflict: false, error: 'the weights to change are in several files' };
@@ -33,6 +39,12 @@ export function editWeights(edits: readonly WeightEdit[]): EditResult {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter });
   const nonEmpty = Array.isArray(docs) ? docs.filter((d) => !isEmpty(d)) : [];
+  for (const check of identity) {
+    const node = check.at.file === file ? nonEmpty[check.at.document]?.getIn(check.at.path, true) : undefined;
+    if (!isScalar(node) || node.value !== check.value) {
+      return { ok: false, conflict: true, error: `${file}: ${check.at.path.join('.')} is no longer '${check.value}' where meshd read it; the file was edited` };
+    }
+  }
   const splices: { start: number; end: number; text: string }[] = [];
   for (const edit of edits) {
     const doc = nonEmpty[edit.at.document];
@@ -42,7 +54,7 @@ export function editWeights(edits: readonly WeightEdit[]): EditResult {
     if (!isScalar(node) || !node.range) return { ok: false, conflict: true, error: `${where}: no weight there any more` };
     const { line, col } = lineCounter.linePos(node.range[0]);
     if (node.value !== edit.expected) {
-      return { ok: false, conflict: true, error: `${file}:${line}:${col}: the weight is ${JSON.stringify(node.value)} in the file but ${edit.expected} is served; the file was edited` };
+      return { ok: false, conflict: true, error: `${file}:${line}:${col}: the weight is ${JSON.stringify(node.value)} in the file where meshd set ${edit.expected}; the file was edited` };
     }
     splices.push({ start: node.range[0], end: node.range[1], text: String(edit.value) });
   }
@@ -56,14 +68,33 @@ export function editWeights(edits: readonly WeightEdit[]): EditResult {
   return { ok: true };
 }
 
-/** Writes a temp file next to `file` (a dot file, which the watcher and loader skip) and renames it over, keeping the mode. */
+/**
+ * Writes a temp file next to the real file (a dot file, which the watcher and loader skip), syncs
+ * it, and renames it over: readers see the old text or the new, even after a crash. A symlinked
+ * mesh file stays a link (the file it points at is replaced), and the mode stays as it was.
+ */
 function replaceFile(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const mode = fs.statSync(file).mode & 0o7777;
+  const real = fs.realpathSync(file);
+  const dir = path.dirname(real);
+  const tmp = path.join(dir, `.${path.basename(real)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const mode = fs.statSync(real).mode & 0o7777;
+  let fd: number | undefined;
   try {
-    fs.writeFileSync(tmp, text, { mode });
-    fs.renameSync(tmp, file);
+    fd = fs.openSync(tmp, 'wx', mode);
+    fs.writeFileSync(fd, text);
+    fs.fchmodSync(fd, mode); // the umask narrowed the mode openSync was given
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, real);
+    const dirFd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
   } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw err;
   }

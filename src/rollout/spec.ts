@@ -44,7 +44,7 @@ const metricShape = object(
         { check: (r, fail) => (r.min === undefined && r.max === undefined ? fail([], 'sets neither min nor max; set at least one') : undefined) },
       ),
     ),
-    interval: optional(duration('how far back the metric looks (default: analysis.interval, at most 15m)')),
+    interval: optional(duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)')),
   },
   { check: (m, fail) => checkWindow(m.interval, fail) },
 );
@@ -52,7 +52,7 @@ const metricShape = object(
 const webhookShape = object(
   {
     name: required(string({ max: 253 })),
-    type: required(oneOf(WEBHOOK_TYPES, "when it is called, as in Flagger (default 'rollout')")),
+    type: optional(oneOf(WEBHOOK_TYPES, "when it is called, as in Flagger (default 'rollout')")),
     url: required(string({ max: 2048, pattern: { regex: /^https?:\/\/[^\s]+$/, message: 'must be an http:// or https:// URL' } })),
     timeout: optional(duration('how long to wait for an answer (default 10s)')),
     // metadata: a mapping of strings, checked on its own (the schema language has no maps)
@@ -66,7 +66,7 @@ const analysisShape = object(
     stepWeight: optional(integer(1, 100, 'canary weight added at each step (default 10)')),
     maxWeight: optional(integer(1, 100, 'canary weight after which the canary is promoted (default 50)')),
     threshold: optional(integer(1, 1000, 'failed checks that roll the canary back (default 5)')),
-    minRequests: optional(integer(0, Number.MAX_SAFE_INTEGER, 'requests the canary must get in a metric window for the check to pass (default 1)')),
+    minRequests: optional(integer(0, Number.MAX_SAFE_INTEGER, 'requests the canary must get per interval for a check to pass (default 1)')),
     metrics: optional(list(metricShape, { max: 10 })),
     webhooks: optional(list(webhookShape, { max: 20 })),
   },
@@ -185,7 +185,7 @@ export function resolveSettings(spec: Spec, metadata: ReadonlyMap<number, Record
           })),
     webhooks: (a.webhooks ?? []).map((w, i) => ({
       name: w.name,
-      type: w.type,
+      type: w.type ?? 'rollout',
       url: w.url,
       timeoutMs: w.timeout === undefined ? DEFAULTS.webhookTimeoutMs : parseDuration(w.timeout)!,
       metadata: metadata.get(i) ?? {},
@@ -207,21 +207,22 @@ export interface RouteSplit {
 export function routeSplit(model: MeshModel, mesh: string, s: Pick<RolloutSettings, 'route' | 'primary' | 'canary'>): RouteSplit | { error: string; path: FieldPath } {
   const { virtualRouter, name } = s.route;
   if (!model.mesh(mesh)) return { error: `mesh '${mesh}' is not defined`, path: [] };
-  if (!model.virtualRouter(mesh, virtualRouter)) return { error: `VirtualRouter/${virtualRouter} is not defined in mesh ${mesh}`, path: ['route', 'virtualRouter'] };
+  if (!model.virtualRouter(mesh, virtualRouter)) return { error: `virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`, path: ['route', 'virtualRouter'] };
   const route = model.routesOf(mesh, virtualRouter).find((r) => r.name === name);
-  if (!route) return { error: `Route/${virtualRouter}/${name} is not defined in mesh ${mesh}`, path: ['route', 'name'] };
+  if (!route) return { error: `route '${name}' of virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`, path: ['route', 'name'] };
   for (const [role, node] of [['primary', s.primary], ['canary', s.canary]] as const) {
-    if (!model.virtualNode(mesh, node)) return { error: `VirtualNode/${node} is not defined in mesh ${mesh}`, path: [role] };
+    if (!model.virtualNode(mesh, node)) return { error: `virtual node '${node}' is not defined in mesh '${mesh}'`, path: [role] };
   }
   const targets = routeKindOf(route.spec).action.weightedTargets;
+  const listed = [...new Set(targets.map((t) => t.virtualNode))].join(', ');
+  const label = `Route/${virtualRouter}/${name}`;
   const indexOf = (node: string) => targets.flatMap((t, i) => (t.virtualNode === node ? [i] : []));
   const [p, c] = [indexOf(s.primary), indexOf(s.canary)];
-  const others = [...new Set(targets.filter((t) => t.virtualNode !== s.primary && t.virtualNode !== s.canary).map((t) => t.virtualNode))];
-  const label = `Route/${virtualRouter}/${name}`;
-  if (others.length > 0) return { error: `${label} also sends traffic to ${others.join(', ')}; a rollout's route must have exactly two weighted targets, the primary and the canary`, path: ['route', 'name'] };
   for (const [role, node, found] of [['primary', s.primary, p], ['canary', s.canary, c]] as const) {
-    if (found.length === 0) return { error: `${label} has no weighted target for ${role} ${node}; add { virtualNode: ${node}, weight: ${role === 'primary' ? 100 : 0} }`, path: [role] };
-    if (found.length > 1) return { error: `${label} lists ${node} ${found.length} times; a rollout needs it once`, path: [role] };
+    if (found.length === 0) return { error: `${label} has no weighted target for the ${role} '${node}' (it sends to ${listed}); add { virtualNode: ${node}, weight: ${role === 'primary' ? 100 : 0} }`, path: [role] };
+    if (found.length > 1) return { error: `${label} lists '${node}' ${found.length} times; a rollout needs it once`, path: [role] };
   }
+  const others = [...new Set(targets.filter((t) => t.virtualNode !== s.primary && t.virtualNode !== s.canary).map((t) => t.virtualNode))];
+  if (others.length > 0) return { error: `${label} also sends traffic to ${others.join(', ')}; a rollout's route must have exactly two weighted targets, the primary and the canary`, path: ['route', 'name'] };
   return { primary: { weight: targets[p[0]!]!.weight, index: p[0]! }, canary: { weight: targets[c[0]!]!.weight, index: c[0]! } };
 }

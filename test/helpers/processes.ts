@@ -60,10 +60,11 @@ export interface RunningProcess {
 /**
  * Runs `bin/meshd <args>` as a real process (with `env` added to this one's), collecting its
  * output. `serve`'s DogStatsD listener takes any free UDP port (MESHD_STATSD_PORT=0) unless
- * `env` or a `--statsd-port` flag says otherwise, so meshd processes never fight over 8125.
+ * `env` or a `--statsd-port` flag says otherwise, so meshd processes never fight over 8125; and
+ * its rollouts are kept in a fresh folder (MESHD_ROLLOUT_STATE), not in the checkout's .meshd/.
  */
 export function startMeshd(args: string[], env: Record<string, string> = {}): RunningProcess {
-  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_STATSD_PORT: '0', ...env } });
+  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_STATSD_PORT: '0', MESHD_ROLLOUT_STATE: path.join(tmpDir('meshd-rollouts-'), 'rollouts.json'), ...env } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -7,6 +7,13 @@ const HTTP_ROUTE = (match: string, extra = '') =>
   ROUTE(`  httpRoute:\n    match: ${match}\n    action: { weightedTargets: [{ virtualNode: a, weight: 1 }] }\n${extra}`);
 const GW_ROUTE = (match: string, action = '{ target: { virtualService: { virtualServiceName: a.apps.local } } }') =>
   `kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  httpRoute:\n    match: ${match}\n    action: ${action}\n`;
+// A route from a (primary) to b (canary), and a Rollout of it whose spec ends with `analysis` (or whose fields are replaced).
+const CANARY_NODE = 'kind: VirtualNode\nmesh: apps\nname: b\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: b.local } }\n';
+const CANARY_ROUTE = (targets = '[{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }]') =>
+  ROUTE(`  httpRoute: { match: { prefix: / }, action: { weightedTargets: ${targets} } }\n`);
+const ROLLOUT_DOC = ({ name = 'ro', route = 'rt', primary = 'a', canary = 'b', analysis = '' } = {}) =>
+  `kind: Rollout\nmesh: apps\nname: ${name}\nspec:\n  route: { virtualRouter: r, name: ${route} }\n  primary: ${primary}\n  canary: ${canary}\n${analysis}`;
+const ROLLOUT = (rollout: Parameters<typeof ROLLOUT_DOC>[0] = {}, route = CANARY_ROUTE(), ...more: string[]) => [CANARY_NODE, route, ROLLOUT_DOC(rollout), ...more].join('---\n');
 const K8S = (kind: string, spec: string, name = 'x') => `apiVersion: appmesh.k8s.aws/v1beta2\nkind: ${kind}\nmetadata: { name: ${name}, namespace: ns }\nspec:\n${spec}`;
 
 export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: string])[] = [
@@ -143,4 +150,27 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['k8s gateway route no gateway selects', 'm.yaml', `${K8S('VirtualGateway', '  gatewayRouteSelector: { matchLabels: { gateway: public } }\n  listeners: [{ portMapping: { port: 8090, protocol: http } }]\n', 'g')}---\n${K8S('GatewayRoute', '  httpRoute: { match: { prefix: / }, action: { target: { virtualService: { virtualServiceARN: "arn:aws:appmesh:r:1:mesh/apps/virtualService/a.apps.local" } } } }\n', 'gr')}`],
   ['k8s acm certificate without ARN', 'm.yaml', K8S('VirtualGateway', '  listeners: [{ portMapping: { port: 8090, protocol: http }, tls: { mode: STRICT, certificate: { acm: { certificateARN: 7 } } } }]\n')],
   ['k8s backend groups', 'm.yaml', K8S('VirtualNode', '  backendGroups: [{ name: all }]\n')],
+  // ---- Rollout ----
+  ['rollout analysis field misspelt', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 1m, stepWieght: 5 }\n' })],
+  ['rollout interval below 1s', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 500ms }\n' })],
+  ['rollout interval not a duration', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 2d }\n' })],
+  ['rollout maxWeight below stepWeight', 'm.yaml', ROLLOUT({ analysis: '  analysis: { stepWeight: 20, maxWeight: 10 }\n' })],
+  ['rollout maxWeight below the default stepWeight', 'm.yaml', ROLLOUT({ analysis: '  analysis: { maxWeight: 5 }\n' })],
+  ['rollout metric without min or max', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    metrics:\n      - name: request-success-rate\n        thresholdRange: {}\n' })],
+  ['rollout metric window above 15m', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    metrics:\n      - { name: request-duration, thresholdRange: { max: 500 }, interval: 1h }\n' })],
+  ['rollout unknown metric', 'm.yaml', ROLLOUT({ analysis: '  analysis: { metrics: [{ name: error-rate, thresholdRange: { max: 1 } }] }\n' })],
+  ['rollout webhook type', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    webhooks:\n      - { name: gate, type: pre-rollot, url: http://localhost:8080/ }\n' })],
+  ['rollout webhook URL', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    webhooks:\n      - { name: gate, type: pre-rollout, url: ftp://localhost/gate }\n' })],
+  ['rollout webhook timeout', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    webhooks:\n      - { name: gate, type: pre-rollout, url: http://localhost/, timeout: 10m }\n' })],
+  ['rollout webhook metadata not a string', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    webhooks:\n      - name: load\n        type: rollout\n        url: http://localhost/\n        metadata: { cmd: hey, retries: 3 }\n' })],
+  ['rollout webhook metadata a list', 'm.yaml', ROLLOUT({ analysis: '  analysis:\n    webhooks:\n      - name: load\n        type: rollout\n        url: http://localhost/\n        metadata: [cmd]\n' })],
+  ['rollout of a route not defined', 'm.yaml', ROLLOUT({ route: 'ghost' })],
+  ['rollout canary not defined', 'm.yaml', ROLLOUT({ canary: 'ghost' })],
+  ['rollout route with a third target', 'm.yaml', ROLLOUT({}, CANARY_ROUTE('[{ virtualNode: a, weight: 80 }, { virtualNode: b, weight: 10 }, { virtualNode: multi, port: 8080, weight: 10 }]'))],
+  ['rollout route without the canary', 'm.yaml', ROLLOUT({ canary: 'client' })],
+  ['rollout route listing the primary twice', 'm.yaml', ROLLOUT({}, CANARY_ROUTE('[{ virtualNode: a, weight: 50 }, { virtualNode: b, weight: 0 }, { virtualNode: a, weight: 50 }]'))],
+  ['rollout primary is the canary', 'm.yaml', ROLLOUT({ canary: 'a' })],
+  ['rollout declared twice', 'm.yaml', ROLLOUT({}, CANARY_ROUTE(), ROLLOUT_DOC({ analysis: '  analysis: { stepWeight: 5 }\n' }))],
+  ['two rollouts of one route', 'm.yaml', ROLLOUT({ name: 'one' }, CANARY_ROUTE(), ROLLOUT_DOC({ name: 'two' }))],
+  ['rollout of a route that is itself invalid', 'm.yaml', ROLLOUT({}, CANARY_ROUTE('[{ virtualNode: a, weight: 0 }, { virtualNode: b, weight: 0 }]'))],
 ];

@@ -11,7 +11,7 @@ const BASE = fs.readFileSync(path.join(__dirname, '../fixtures/bad/base.yaml'), 
 
 const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "unknown kind": [
-    "m.yaml:1:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, got \"VirtualThing\" (kind)",
+    "m.yaml:1:7: error: must be one of Mesh, VirtualService, VirtualNode, VirtualRouter, Route, VirtualGateway, GatewayRoute, CloudMapService, Rollout, got \"VirtualThing\" (kind)",
   ],
   "missing name": [
     "m.yaml:1:1: error: VirtualRouter/?: required field is missing (name)",
@@ -378,6 +378,72 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   "k8s backend groups": [
     "m.yaml:5:18: error: VirtualNode/x_ns: backendGroups are not supported; list the services under backends instead (spec.backendGroups)",
+  ],
+  "rollout analysis field misspelt": [
+    "m.yaml:22:41: error: Rollout/ro: unknown field 'stepWieght'; did you mean 'stepWeight'? (spec.analysis.stepWieght)",
+  ],
+  "rollout interval below 1s": [
+    "m.yaml:22:25: error: Rollout/ro: must be from 1s to 24h, got 500ms (spec.analysis.interval)",
+  ],
+  "rollout interval not a duration": [
+    "m.yaml:22:25: error: Rollout/ro: must be a duration such as 30s, 1m or 500ms, got \"2d\" (spec.analysis.interval)",
+  ],
+  "rollout maxWeight below stepWeight": [
+    "m.yaml:22:42: error: Rollout/ro: is 10, below stepWeight (20); the canary could never take a step (spec.analysis.maxWeight)",
+  ],
+  "rollout maxWeight below the default stepWeight": [
+    "m.yaml:22:26: error: Rollout/ro: is 5, below stepWeight (10); the canary could never take a step (spec.analysis.maxWeight)",
+  ],
+  "rollout metric without min or max": [
+    "m.yaml:25:25: error: Rollout/ro: sets neither min nor max; set at least one (spec.analysis.metrics[0].thresholdRange)",
+  ],
+  "rollout metric window above 15m": [
+    "m.yaml:24:75: error: Rollout/ro: must be from 1s to 15m, got 1h (spec.analysis.metrics[0].interval)",
+  ],
+  "rollout unknown metric": [
+    "m.yaml:22:33: error: Rollout/ro: must be one of request-success-rate, request-duration, got \"error-rate\" (spec.analysis.metrics[0].name)",
+  ],
+  "rollout webhook type": [
+    "m.yaml:24:29: error: Rollout/ro: must be one of confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event, got \"pre-rollot\" (spec.analysis.webhooks[0].type)",
+  ],
+  "rollout webhook URL": [
+    "m.yaml:24:47: error: Rollout/ro: must be an http:// or https:// URL, got \"ftp://localhost/gate\" (spec.analysis.webhooks[0].url)",
+  ],
+  "rollout webhook timeout": [
+    "m.yaml:24:75: error: Rollout/ro: must be from 1ms to 5m, got 10m (spec.analysis.webhooks[0].timeout)",
+  ],
+  "rollout webhook metadata not a string": [
+    "m.yaml:27:40: error: Rollout/ro: must be a string (quote it), got 3 (spec.analysis.webhooks[0].metadata.retries)",
+  ],
+  "rollout webhook metadata a list": [
+    "m.yaml:27:19: error: Rollout/ro: must be a mapping of names to strings (spec.analysis.webhooks[0].metadata)",
+  ],
+  "rollout of a route not defined": [
+    "m.yaml:19:36: error: Rollout/ro: route 'ghost' of virtual router 'r' is not defined in mesh 'apps' (spec.route.name)",
+  ],
+  "rollout canary not defined": [
+    "m.yaml:21:11: error: Rollout/ro: virtual node 'ghost' is not defined in mesh 'apps' (spec.canary)",
+  ],
+  "rollout route with a third target": [
+    "m.yaml:19:36: error: Rollout/ro: Route/r/rt also sends traffic to multi; a rollout's route must have exactly two weighted targets, the primary and the canary (spec.route.name)",
+  ],
+  "rollout route without the canary": [
+    "m.yaml:21:11: error: Rollout/ro: Route/r/rt has no weighted target for the canary 'client' (it sends to a, b); add { virtualNode: client, weight: 0 } (spec.canary)",
+  ],
+  "rollout route listing the primary twice": [
+    "m.yaml:20:12: error: Rollout/ro: Route/r/rt lists 'a' 2 times; a rollout needs it once (spec.primary)",
+  ],
+  "rollout primary is the canary": [
+    "m.yaml:21:11: error: Rollout/ro: is the primary too ('a'); name two different virtual nodes (spec.canary)",
+  ],
+  "rollout declared twice": [
+    "m.yaml:25:7: error: Rollout/ro: rollout apps/ro is already declared at m.yaml:15 (name)",
+  ],
+  "two rollouts of one route": [
+    "m.yaml:27:10: error: Rollout/two: rollout apps/one already rolls out Route/r/rt; one route takes one rollout at a time (spec.route)",
+  ],
+  "rollout of a route that is itself invalid": [
+    "m.yaml:13:65: error: Route/r/rt: the weights add up to 0; at least one target needs a weight above 0 (spec.httpRoute.action.weightedTargets)",
   ],
 };
 

@@ -1,0 +1,494 @@
+// The rollout controller: Flagger's canary analysis, driven by meshd's own telemetry and acted
+// out on the user's mesh file. Each step rewrites the route's two weights in place
+// (route-file.ts); the file watcher reloads the mesh and the proxies get the new split, so the
+// YAML stays the one truth. Every interval the canary is checked (analysis.ts): a pass moves
+// it up by stepWeight until maxWeight, then promotes it (all traffic to the canary); `threshold`
+// failed checks roll it back (all traffic to the primary). A route whose weights change under
+// the rollout's feet (an edit by hand) pauses it. The state is saved after every change and
+// picked up again by the next meshd.
+import type { Logger } from '../log';
+import type { WrittenAt } from '../load/origin';
+import type { DeclaredRollout } from '../load/rollout-doc';
+import type { FieldPath } from '../model/common';
+import type { MeshModel, Resource } from '../model/mesh-model';
+import { routeKindOf } from '../model/route';
+import type { TelemetryReader } from '../telemetry';
+import { formatDuration } from '../duration';
+import { checkCanary } from './analysis';
+import { editWeights } from './route-file';
+import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type RolloutStore, type Split } from './records';
+import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from './spec';
+import { callWebhook, type WebhookAnswer, type WebhookPayload } from './webhooks';
+
+const MAX_EVENTS = 100;
+/** How soon a step looks again when the route it just wrote is not served yet (the watcher's reload takes milliseconds). */
+const PENDING_WRITE_RECHECK_MS = 200;
+
+/** A step cut short by a command (pause, abort, promote, resume) while it waited for a webhook. */
+class Interrupted extends Error {}
+
+/** What the controller reads from the rest of meshd. */
+export interface RolloutDeps {
+  readonly telemetry: TelemetryReader;
+  readonly store: RolloutStore;
+  readonly log: Logger;
+  readonly now?: () => number;
+  readonly callWebhook?: typeof callWebhook;
+}
+
+/** The mesh being served, and where each of its fields is written. */
+export interface ServedMesh {
+  readonly model: MeshModel;
+  whereWritten(resource: Resource, path: FieldPath): WrittenAt | undefined;
+}
+
+export type CommandResult = { readonly ok: true; readonly rollout: RolloutRecord } | { readonly ok: false; readonly status: 404 | 409 | 503; readonly error: string };
+
+export const COMMANDS = ['pause', 'resume', 'abort', 'promote'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+const sameSplit = (a: Split, b: Split) => a.primary === b.primary && a.canary === b.canary;
+const settingsKey = (s: RolloutSettings) => JSON.stringify(s);
+
+export class RolloutController {
+  private readonly records = new Map<string, RolloutRecord>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Each rollout's work runs one piece at a time: steps, commands and reloads never interleave mid-write. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private served: ServedMesh | undefined;
+  /** Counts the meshes served, so that a weight written after the current mesh was read is not taken for an edit. */
+  private generation = 0;
+  /** Each rollout's last write of its route (this process only): in which generation, and when. */
+  private readonly ownWrites = new Map<string, { generation: number; at: number }>();
+  /** Aborts the webhook a rollout's step is waiting for, so that a command does not wait behind it. */
+  private readonly stepAborts = new Map<string, AbortController>();
+  private restored: boolean;
+  private closed = false;
+  private readonly now: () => number;
+  private readonly hook: NonNullable<RolloutDeps['callWebhook']>;
+
+  constructor(private readonly deps: RolloutDeps) {
+    this.now = deps.now ?? Date.now;
+    this.hook = deps.callWebhook ?? callWebhook;
+    for (const record of deps.store.load()) this.records.set(rolloutKey(record.mesh, record.name), record);
+    this.restored = this.records.size > 0;
+  }
+
+  list(): RolloutRecord[] {
+    return [...this.records.values()].sort((a, b) => (rolloutKey(a.mesh, a.name) < rolloutKey(b.mesh, b.name) ? -1 : 1));
+  }
+
+  get(mesh: string, name: string): RolloutRecord | undefined {
+    return this.records.get(rolloutKey(mesh, name));
+  }
+
+  /** A new valid mesh is served: start, restart or drop declared rollouts, and notice edits by hand. */
+  meshLoaded(served: ServedMesh, declared: readonly DeclaredRollout[]): Promise<void> {
+    this.served = served;
+    this.generation += 1;
+    const work: Promise<unknown>[] = [];
+    const handled = new Set<string>();
+    const declaredKeys = new Set(declared.map((d) => rolloutKey(d.mesh, d.name)));
+    if (this.restored) {
+      this.restored = false;
+      for (const r of this.records.values()) {
+        // One removed from the files while meshd was stopped is forgotten below, without another step.
+        if (!this.isRunning(r) || (r.source === 'file' && !declaredKeys.has(rolloutKey(r.mesh, r.name)))) continue;
+        handled.add(rolloutKey(r.mesh, r.name));
+        work.push(this.enqueue(r, () => this.carryOnAfterRestart(r)));
+      }
+    }
+    for (const d of declared) {
+      const key = rolloutKey(d.mesh, d.name);
+      const existing = this.records.get(key);
+      if (existing?.source === 'api') {
+        this.deps.log.warn(`rollout ${key} is declared in the mesh files but one of that name was started with meshd rollout start; the declaration is ignored until that one is removed`);
+      } else if (!existing || settingsKey(existing.settings) !== settingsKey(d.settings)) {
+        handled.add(key);
+        work.push(this.enqueue(d, () => this.begin(d.mesh, d.name, d.settings, 'file', existing)));
+      }
+    }
+    for (const r of [...this.records.values()]) {
+      const key = rolloutKey(r.mesh, r.name);
+      if (handled.has(key)) continue;
+      if (r.source === 'file' && !declaredKeys.has(key)) work.push(this.enqueue(r, () => this.forget(r)));
+      else if (this.isRunning(r)) work.push(this.enqueue(r, () => this.noticeEdits(r)));
+    }
+    return Promise.all(work).then(() => undefined);
+  }
+
+  /** `meshd rollout start`: a rollout kept only in the state file. */
+  start(mesh: string, name: string, settings: RolloutSettings): Promise<CommandResult> {
+    if (!this.served) return Promise.resolve({ ok: false, status: 503, error: 'no valid mesh is loaded yet' });
+    const existing = this.records.get(rolloutKey(mesh, name));
+    if (existing && !FINISHED.has(existing.phase)) return Promise.resolve({ ok: false, status: 409, error: `rollout ${mesh}/${name} is already ${existing.phase}; abort it first or pick another --name` });
+    if (existing?.source === 'file') return Promise.resolve({ ok: false, status: 409, error: `rollout ${mesh}/${name} is declared in the mesh files; change it there` });
+    const split = routeSplit(this.served.model, mesh, settings);
+    if ('error' in split) return Promise.resolve({ ok: false, status: 409, error: split.error });
+    const busy = [...this.records.values()].find(
+      (r) => r.mesh === mesh && !FINISHED.has(r.phase) && r.settings.route.virtualRouter === settings.route.virtualRouter && r.settings.route.name === settings.route.name,
+    );
+    if (busy) return Promise.resolve({ ok: false, status: 409, error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route` });
+    return this.enqueue({ mesh, name }, async () => {
+      await this.begin(mesh, name, settings, 'api', existing);
+      return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! } as const;
+    });
+  }
+
+  command(mesh: string, name: string, command: Command): Promise<CommandResult> {
+    const r = this.records.get(rolloutKey(mesh, name));
+    if (!r) return Promise.resolve({ ok: false, status: 404, error: `no rollout ${mesh}/${name}` });
+    // A step waiting for a webhook gives way (and tries again next interval unless the command ends or pauses it).
+    this.stepAborts.get(rolloutKey(mesh, name))?.abort();
+    return this.enqueue(r, async (): Promise<CommandResult> => {
+      if (FINISHED.has(r.phase)) return { ok: false, status: 409, error: `rollout ${mesh}/${name} has already ended (${r.phase})` };
+      switch (command) {
+        case 'pause':
+          if (r.phase === 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` };
+          this.pause(r, 'paused by meshd rollout pause');
+          break;
+        case 'resume': {
+          if (r.phase !== 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})` };
+          const problem = this.resume(r);
+          if (problem) return { ok: false, status: 409, error: problem };
+          break;
+        }
+        case 'abort':
+          await this.finish(r, 'Aborted', 0, 'aborted by meshd rollout abort: all traffic back to the primary');
+          break;
+        case 'promote':
+          await this.finish(r, 'Succeeded', 100, 'promoted by meshd rollout promote: all traffic to the canary');
+          break;
+      }
+      return { ok: true, rollout: r };
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  // ---- the life of a rollout ----
+
+  private isRunning(r: RolloutRecord): boolean {
+    return !FINISHED.has(r.phase) && r.phase !== 'Paused';
+  }
+
+  /** Starts (or restarts, after its settings changed) a rollout at the route's current split. */
+  private async begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): Promise<void> {
+    const key = rolloutKey(mesh, name);
+    const split = routeSplit(this.served!.model, mesh, settings);
+    if ('error' in split) return; // a declaration was checked at load; a command, just above
+    const now = new Date(this.now()).toISOString();
+    const served: Split = { primary: split.primary.weight, canary: split.canary.weight };
+    const r: RolloutRecord = {
+      mesh,
+      name,
+      source,
+      settings,
+      phase: 'Initializing',
+      canaryWeight: served.canary,
+      expected: served,
+      failedChecks: 0,
+      startedAt: now,
+      updatedAt: now,
+      events: previous && !FINISHED.has(previous.phase) ? previous.events : [],
+    };
+    this.records.set(key, r);
+    if (previous && !FINISHED.has(previous.phase)) {
+      this.event(r, 'Normal', 'the rollout settings changed: starting the analysis again from the primary');
+      if (!(await this.setCanaryWeight(r, 0))) return;
+    }
+    // A canary that already has every request is done; starting over would take traffic back from it.
+    if (served.primary === 0 && served.canary > 0) {
+      r.phase = 'Succeeded';
+      this.event(r, 'Normal', `the canary ${settings.canary} already gets all traffic on the route; nothing to roll out`);
+      return this.save();
+    }
+    this.event(r, 'Normal', `rollout started: ${settings.primary} → ${settings.canary} on Route/${settings.route.virtualRouter}/${settings.route.name}, ${settings.stepWeight}% steps up to ${settings.maxWeight}% every ${formatDuration(settings.intervalMs)}`);
+    this.schedule(r, 0);
+  }
+
+  /** The first mesh after a restart: running rollouts carry on, after a whole interval of fresh telemetry. */
+  private async carryOnAfterRestart(r: RolloutRecord): Promise<void> {
+    if (!this.noticeEdits(r, 'while meshd was stopped')) return;
+    this.event(r, 'Normal', `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`);
+    this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
+  }
+
+  /** Pauses `r` if its route no longer serves what it set; true when all is as expected. */
+  private noticeEdits(r: RolloutRecord, when = ''): boolean {
+    if (!this.isRunning(r)) return false;
+    const served = this.servedSplit(r);
+    if ('error' in served) {
+      this.pause(r, `the route cannot be rolled out any more: ${served.error}`);
+      return false;
+    }
+    if (sameSplit(served, r.expected)) return true;
+    // Written while this mesh was being read: the reload that serves it is still to come.
+    if ((this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation) return true;
+    const label = `Route/${r.settings.route.virtualRouter}/${r.settings.route.name}`;
+    this.pause(
+      r,
+      `${label} was edited by hand${when ? ` ${when}` : ''}: it now gives ${r.settings.primary} ${served.primary} and ${r.settings.canary} ${served.canary}, where the rollout had set ${r.expected.primary} and ${r.expected.canary}. ` +
+        `Paused; meshd rollout resume carries on from the file's weights, meshd rollout abort ends it`,
+    );
+    return false;
+  }
+
+  /** One interval's work: a check, then a step, a promotion or a rollback. */
+  private async step(r: RolloutRecord): Promise<void> {
+    if (!this.isRunning(r) || this.closed) return;
+    const key = rolloutKey(r.mesh, r.name);
+    const served = this.servedSplit(r);
+    if ('error' in served) return this.pause(r, `the route cannot be rolled out any more: ${served.error}`);
+    if (!sameSplit(served, r.expected)) {
+      // Its own write, not served yet: the watcher's reload is on its way.
+      const own = this.ownWrites.get(key);
+      if (own && this.now() - own.at < r.settings.intervalMs) return this.schedule(r, PENDING_WRITE_RECHECK_MS);
+      // Still not served a whole interval later: a mesh file that does not load holds the reload back (the log says which).
+      this.event(r, 'Warning', `waiting for the mesh to serve ${r.settings.canary} at ${r.expected.canary}% (it still serves ${served.canary}%); is a mesh file invalid?`);
+      return this.schedule(r, r.settings.intervalMs);
+    }
+    const abort = new AbortController();
+    this.stepAborts.set(key, abort);
+    try {
+      await (r.phase === 'Initializing' ? this.initialize(r, abort.signal) : this.analyse(r, abort.signal));
+    } catch (err) {
+      if (!(err instanceof Interrupted)) throw err;
+      if (this.isRunning(r)) this.schedule(r, r.settings.intervalMs);
+    } finally {
+      if (this.stepAborts.get(key) === abort) this.stepAborts.delete(key);
+    }
+  }
+
+  private async analyse(r: RolloutRecord, signal: AbortSignal): Promise<void> {
+    for (const hook of r.settings.webhooks.filter((w) => w.type === 'rollback')) {
+      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok) return this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`);
+    }
+    const failures: string[] = [];
+    const gate = await this.runHooks(r, 'rollout', signal);
+    if (!gate.ok) failures.push(gate.reason);
+    const check = checkCanary(this.deps.telemetry, r.mesh, r.settings, this.now());
+    r.lastCheck = { at: new Date(this.now()).toISOString(), ok: check.ok, results: check.results };
+    failures.push(...check.results.filter((m) => !m.ok).map((m) => m.message));
+    // The route may have been edited while the hooks ran.
+    if (!this.noticeEdits(r)) return;
+    if (failures.length > 0) return this.failCheck(r, failures.join('; '));
+
+    const passed = check.results.map((m) => m.message).join(', ');
+    if (r.canaryWeight < r.settings.maxWeight) {
+      const confirm = await this.runHooks(r, 'confirm-traffic-increase', signal);
+      if (!confirm.ok) {
+        this.event(r, 'Normal', `check passed (${passed}); waiting for approval to add traffic: ${confirm.reason}`);
+        return this.schedule(r, r.settings.intervalMs);
+      }
+      if (!this.noticeEdits(r)) return;
+      const next = Math.min(r.settings.maxWeight, r.canaryWeight + r.settings.stepWeight);
+      if (!(await this.setCanaryWeight(r, next))) return;
+      this.event(r, 'Normal', `check passed (${passed}); advancing ${r.settings.canary} to ${next}%`);
+      return this.schedule(r, r.settings.intervalMs);
+    }
+    const promotion = await this.runHooks(r, 'confirm-promotion', signal);
+    if (!promotion.ok) {
+      if (r.phase !== 'WaitingPromotion') r.phase = 'WaitingPromotion';
+      this.event(r, 'Normal', `check passed (${passed}); waiting for approval to promote: ${promotion.reason}`);
+      return this.schedule(r, r.settings.intervalMs);
+    }
+    if (!this.noticeEdits(r)) return;
+    return this.finish(r, 'Succeeded', 100, `check passed (${passed}); promoted: all traffic to ${r.settings.canary}`);
+  }
+
+  /** Before the first step: confirm-rollout holds it back; a failing pre-rollout hook counts as a failed check. */
+  private async initialize(r: RolloutRecord, signal: AbortSignal): Promise<void> {
+    const confirm = await this.runHooks(r, 'confirm-rollout', signal);
+    if (!confirm.ok) {
+      this.event(r, 'Normal', `waiting for approval to start: ${confirm.reason}`);
+      return this.schedule(r, r.settings.intervalMs);
+    }
+    const pre = await this.runHooks(r, 'pre-rollout', signal);
+    if (!pre.ok) return this.failCheck(r, pre.reason);
+    if (!this.noticeEdits(r)) return;
+    if (!(await this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight)))) return;
+    r.phase = 'Progressing';
+    this.event(r, 'Normal', `advancing ${r.settings.canary} to ${r.canaryWeight}%`);
+    this.schedule(r, r.settings.intervalMs);
+  }
+
+  private async failCheck(r: RolloutRecord, reason: string): Promise<void> {
+    r.failedChecks += 1;
+    if (r.failedChecks >= r.settings.threshold) {
+      return this.finish(r, 'Failed', 0, `rolling back after ${r.failedChecks} failed check(s): ${reason}`);
+    }
+    this.event(r, 'Warning', `check ${r.failedChecks} of ${r.settings.threshold} failed: ${reason}`);
+    this.schedule(r, r.settings.intervalMs);
+  }
+
+  /** Promotion (canary 100), rollback or abort (canary 0); then the post-rollout hooks, whose answers are only logged. */
+  private async finish(r: RolloutRecord, phase: Phase, canaryWeight: number, message: string): Promise<void> {
+    this.unschedule(r);
+    const written = await this.setCanaryWeight(r, canaryWeight, false);
+    r.phase = phase;
+    r.pausedFrom = undefined;
+    this.event(r, phase === 'Succeeded' ? 'Normal' : 'Warning', written ? message : `${message} (the route could not be rewritten: see the previous event)`);
+    const post = await this.runHooks(r, 'post-rollout');
+    if (!post.ok) this.event(r, 'Warning', `post-rollout webhook: ${post.reason}`);
+  }
+
+  private pause(r: RolloutRecord, reason: string): void {
+    this.unschedule(r);
+    r.pausedFrom = r.phase;
+    r.phase = 'Paused';
+    this.event(r, 'Warning', reason);
+  }
+
+  /** Back to where it was paused, taking the route's weights as they are now (an edit by hand is adopted). */
+  private resume(r: RolloutRecord): string | undefined {
+    const served = this.servedSplit(r);
+    if ('error' in served) return `cannot resume: ${served.error}`;
+    const total = served.primary + served.canary;
+    r.expected = served;
+    r.canaryWeight = Math.round((100 * served.canary) / total);
+    // Paused before its first step but given canary traffic by hand: the steps carry on from there.
+    r.phase = r.pausedFrom === 'Initializing' && r.canaryWeight > 0 ? 'Progressing' : (r.pausedFrom ?? 'Progressing');
+    r.pausedFrom = undefined;
+    this.event(r, 'Normal', `resumed at canary weight ${r.canaryWeight}%`);
+    this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
+    return undefined;
+  }
+
+  /** A declaration was removed from the mesh files: the rollout stops where it is and is forgotten. */
+  private async forget(r: RolloutRecord): Promise<void> {
+    this.unschedule(r);
+    const key = rolloutKey(r.mesh, r.name);
+    if (!FINISHED.has(r.phase)) this.deps.log.warn(`rollout ${key}: removed from the mesh files; stopped with ${r.settings.canary} at ${r.expected.canary} (the route is left as it is)`);
+    this.records.delete(key);
+    this.save();
+  }
+
+  // ---- the route ----
+
+  private servedSplit(r: RolloutRecord): Split | { error: string } {
+    if (!this.served) return { error: 'no valid mesh is loaded' };
+    const split = routeSplit(this.served.model, r.mesh, r.settings);
+    return 'error' in split ? split : { primary: split.primary.weight, canary: split.canary.weight };
+  }
+
+  /**
+   * Rewrites the route's weights in its file to give the canary `weight` percent. The file must
+   * still hold what the rollout last set (`r.expected`); an edit by hand in the meantime, or a
+   * file that cannot be written, pauses a running rollout (`pauseOnFailure`). Either way the
+   * reason is an event and false comes back.
+   */
+  private async setCanaryWeight(r: RolloutRecord, weight: number, pauseOnFailure = true): Promise<boolean> {
+    const target: Split = { primary: 100 - weight, canary: weight };
+    const fail = (why: string) => {
+      if (pauseOnFailure && this.isRunning(r)) this.pause(r, why);
+      else this.event(r, 'Warning', why);
+      return false;
+    };
+    if (!sameSplit(r.expected, target)) {
+      const { model, whereWritten } = this.served!;
+      const split = routeSplit(model, r.mesh, r.settings);
+      if ('error' in split) return fail(`cannot change the route: ${split.error}`);
+      const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
+      const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
+      const [primaryAt, canaryAt, nameAt] = [whereWritten(route, weightPath(split.primary.index)), whereWritten(route, weightPath(split.canary.index)), whereWritten(route, ['name'])];
+      if (!primaryAt || !canaryAt || !nameAt) return fail('cannot change the route: meshd does not know where it is written');
+      const result = editWeights(
+        [
+          { at: primaryAt, expected: r.expected.primary, value: target.primary },
+          { at: canaryAt, expected: r.expected.canary, value: target.canary },
+        ],
+        [{ at: nameAt, value: route.name }],
+      );
+      if (!result.ok) return fail(result.conflict ? `the route was edited by hand: ${result.error}` : `cannot change the route: ${result.error}`);
+      this.ownWrites.set(rolloutKey(r.mesh, r.name), { generation: this.generation, at: this.now() });
+    }
+    r.expected = target;
+    r.canaryWeight = weight;
+    this.save();
+    return true;
+  }
+
+  // ---- hooks, events, timers, state ----
+
+  private payload(r: RolloutRecord, type: WebhookType, metadata: Readonly<Record<string, string>>): WebhookPayload {
+    return { name: r.name, namespace: r.mesh, phase: r.phase, type, metadata };
+  }
+
+  /** Runs the hooks of one type in order; the first no stops the rest. */
+  private async runHooks(r: RolloutRecord, type: WebhookType, signal?: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
+    for (const hook of r.settings.webhooks.filter((w) => w.type === type)) {
+      const answer = await this.call(hook, this.payload(r, type, hook.metadata), signal);
+      if (!answer.ok) return { ok: false, reason: `${type} webhook ${hook.name}: ${answer.reason}` };
+    }
+    return { ok: true };
+  }
+
+  /** One webhook call; throws Interrupted when a command cut the step short. */
+  private async call(hook: Webhook, payload: WebhookPayload, signal?: AbortSignal): Promise<WebhookAnswer> {
+    const answer = await this.hook(hook, payload, signal);
+    if (signal?.aborted) throw new Interrupted();
+    return answer;
+  }
+
+  private event(r: RolloutRecord, type: 'Normal' | 'Warning', message: string): void {
+    const at = new Date(this.now()).toISOString();
+    r.events.push({ at, type, message });
+    if (r.events.length > MAX_EVENTS) r.events.splice(0, r.events.length - MAX_EVENTS);
+    r.updatedAt = at;
+    const line = `rollout ${rolloutKey(r.mesh, r.name)}: ${message}`;
+    if (type === 'Warning') this.deps.log.warn(line);
+    else this.deps.log.info(line);
+    // Flagger's `event` hooks hear of every event; their answers do not matter.
+    for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
+      void this.hook(hook, { ...this.payload(r, 'event', hook.metadata), metadata: { ...hook.metadata, eventMessage: message, eventType: type, timestamp: String(Date.parse(at)) } });
+    }
+    this.save();
+  }
+
+  private schedule(r: RolloutRecord, inMs: number): void {
+    this.unschedule(r);
+    if (this.closed) return;
+    r.nextStepAt = this.now() + inMs;
+    this.save();
+    const key = rolloutKey(r.mesh, r.name);
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        // A rollout restarted or forgotten since is a new record (or none): this timer was its predecessor's.
+        void this.enqueue(r, () => (this.records.get(key) === r ? this.step(r) : undefined));
+      }, inMs),
+    );
+  }
+
+  private unschedule(r: RolloutRecord): void {
+    const key = rolloutKey(r.mesh, r.name);
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    r.nextStepAt = undefined;
+  }
+
+  private enqueue<T>(r: { mesh: string; name: string }, work: () => Promise<T> | T): Promise<T> {
+    const key = rolloutKey(r.mesh, r.name);
+    const run = (this.queues.get(key) ?? Promise.resolve()).then(work, work);
+    const settled = run.catch((err: unknown) => this.deps.log.error(`rollout ${key}: ${(err as Error).message}`));
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return run;
+  }
+
+  private save(): void {
+    try {
+      this.deps.store.save(this.records.values());
+    } catch (err) {
+      this.deps.log.error(`rollouts: ${(err as Error).message}; the rollouts carry on, but a restarted meshd would not know where they were`);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// A rollout's state as meshd keeps it (and writes it to --rollout-state after every change, so a
+// restarted meshd carries on where it was): its settings, phase, the weights it expects the
+// route to serve, its failed checks and its recent events.
+import { AtomicJsonFile, StateFileError } from '../discovery/atomic-json-file';
+import type { MetricResult } from './analysis';
+import type { RolloutSettings } from './spec';
+
+/** Flagger's phases, minus the Kubernetes ones (Initialized, Promoting, Finalising), plus Paused and Aborted. */
+export const PHASES = ['Initializing', 'Progressing', 'WaitingPromotion', 'Paused', 'Succeeded', 'Failed', 'Aborted'] as const;
+export type Phase = (typeof PHASES)[number];
+export const FINISHED: ReadonlySet<Phase> = new Set(['Succeeded', 'Failed', 'Aborted']);
+
+export interface Split {
+  readonly primary: number;
+  readonly canary: number;
+}
+
+export interface RolloutEvent {
+  readonly at: string;
+  readonly type: 'Normal' | 'Warning';
+  readonly message: string;
+}
+
+export interface RolloutRecord {
+  readonly mesh: string;
+  readonly name: string;
+  /** `file`: a `kind: Rollout` document; `api`: `meshd rollout start`. */
+  readonly source: 'file' | 'api';
+  settings: RolloutSettings;
+  phase: Phase;
+  /** While Paused: the phase `resume` goes back to. */
+  pausedFrom?: Phase;
+  /** The canary's share (percent) the rollout has reached. */
+  canaryWeight: number;
+  /** The weights the route must be serving; anything else is an edit by hand. */
+  expected: Split;
+  failedChecks: number;
+  startedAt: string;
+  updatedAt: string;
+  /** When the next check or step is due (ms since the epoch); none while paused or finished. */
+  nextStepAt?: number;
+  lastCheck?: { readonly at: string; readonly ok: boolean; readonly results: readonly MetricResult[] };
+  events: RolloutEvent[];
+}
+
+export const rolloutKey = (mesh: string, name: string): string => `${mesh}/${name}`;
+
+const FORMAT = 'meshd-rollouts/v1';
+
+/** The rollouts on disk: read once at start, rewritten whole (atomically, durably) after each change. */
+export class RolloutStore {
+  private readonly file: AtomicJsonFile;
+
+  constructor(readonly path: string) {
+    this.file = new AtomicJsonFile(path);
+  }
+
+  load(): RolloutRecord[] {
+    const stored = this.file.read() as { format?: unknown; rollouts?: unknown } | undefined;
+    if (stored === undefined) return [];
+    if (stored === null || typeof stored !== 'object' || stored.format !== FORMAT) {
+      throw new StateFileError(`${this.path}: not a meshd rollout state file (expected "format": "${FORMAT}"); move it away or pass another --rollout-state`);
+    }
+    if (!Array.isArray(stored.rollouts)) throw new StateFileError(`${this.path}: "rollouts" must be a list; fix or remove the file`);
+    return stored.rollouts as RolloutRecord[];
+  }
+
+  save(records: Iterable<RolloutRecord>): void {
+    this.file.write({ format: FORMAT, rollouts: [...records] });
+  }
+}
