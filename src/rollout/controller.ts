@@ -166,6 +166,7 @@ export class RolloutController {
 
   close(): void {
     this.closed = true;
+    for (const abort of this.stepAborts.values()) abort.abort();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
@@ -378,9 +379,9 @@ export class RolloutController {
 
   /**
    * Rewrites the route's weights in its file to give the canary `weight` percent. The file must
-   * still hold what the rollout last set (`r.expected`); an edit by hand in the meantime, or a
-   * file that cannot be written, pauses a running rollout (`pauseOnFailure`). Either way the
-   * reason is an event and false comes back.
+   * still hold what meshd knows it holds; an edit by hand not yet served, or a file that cannot
+   * be written, pauses a running rollout (`pauseOnFailure`). Either way the reason is an event
+   * and false comes back.
    */
   private async setCanaryWeight(r: RolloutRecord, weight: number, pauseOnFailure = true): Promise<boolean> {
     const target: Split = { primary: 100 - weight, canary: weight };
@@ -389,18 +390,22 @@ export class RolloutController {
       else this.event(r, 'Warning', why);
       return false;
     };
-    if (!sameSplit(r.expected, target)) {
-      const { model, whereWritten } = this.served!;
-      const split = routeSplit(model, r.mesh, r.settings);
-      if ('error' in split) return fail(`cannot change the route: ${split.error}`);
+    const { model, whereWritten } = this.served!;
+    const split = routeSplit(model, r.mesh, r.settings);
+    if ('error' in split) return fail(`cannot change the route: ${split.error}`);
+    // What the file holds now: the rollout's own last write while its reload is still to come, else what is served
+    // (which, for a rollout paused by an edit by hand, is that edit: abort and promote then write over it, as asked).
+    const pending = (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
+    const current: Split = pending ? r.expected : { primary: split.primary.weight, canary: split.canary.weight };
+    if (!sameSplit(current, target)) {
       const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
       const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
       const [primaryAt, canaryAt, nameAt] = [whereWritten(route, weightPath(split.primary.index)), whereWritten(route, weightPath(split.canary.index)), whereWritten(route, ['name'])];
       if (!primaryAt || !canaryAt || !nameAt) return fail('cannot change the route: meshd does not know where it is written');
       const result = editWeights(
         [
-          { at: primaryAt, expected: r.expected.primary, value: target.primary },
-          { at: canaryAt, expected: r.expected.canary, value: target.canary },
+          { at: primaryAt, expected: current.primary, value: target.primary },
+          { at: canaryAt, expected: current.canary, value: target.canary },
         ],
         [{ at: nameAt, value: route.name }],
       );

@@ -268,9 +268,12 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     // The canary breaks as soon as Envoy sends it 30%.
     await waitFor('Envoy to run the 30% step', async () => ((await envoyCanaryWeight(s)) === 30 ? true : undefined), 30000, 50);
     v2.failAll(500);
+    const brokeAt = Date.now();
     const done = await untilPhase(s, ['Failed', 'Succeeded', 'Paused']);
     await waitFor('Envoy to run the rollback', async () => ((await envoyCanaryWeight(s)) === 0 ? true : undefined));
     const rolledBackAt = Date.now();
+    // Measured, not asserted (no timing asserts): the bound is threshold × interval = 4 s plus a step's reload.
+    console.log(`rollout: canary failing at 30% → Envoy back at 100% primary after ${rolledBackAt - brokeAt} ms (threshold 2 × interval 2 s)`);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await watch.stop();
     await load.stop();

@@ -315,6 +315,19 @@ describe('RolloutController: analysis and steps', () => {
     expect(messages(run)).toContain('resumed at canary weight 40%');
   });
 
+  it('abort of a rollout paused by an edit by hand writes over the edit: all traffic back to the primary', async () => {
+    const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50 });
+    const run = await start(meshText(100, 0, rollout));
+    await servedSplit(run, '90/10');
+    await phaseReached(run, 'Progressing');
+    await editByHand(run, meshText(60, 40, rollout));
+    expect(record(run)!.phase).toBe('Paused');
+
+    expect(await command(run, 'abort')).toMatchObject({ ok: true, rollout: { phase: 'Aborted', expected: { primary: 100, canary: 0 } } });
+    await servedSplit(run, '100/0');
+    expect(messages(run)).not.toContain('could not be rewritten');
+  });
+
   it('starts over from the primary when the rollout settings change mid-way, with no warning about the mesh', async () => {
     const before = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50 });
     const run = await start(meshText(100, 0, before));
