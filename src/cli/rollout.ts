@@ -15,10 +15,10 @@ const START_FLAGS: Readonly<Record<string, FlagSpec>> = {
   name: { type: 'string', help: "start: the rollout's name (default: the canary's)" },
   'mesh-name': { type: 'string', metavar: 'mesh', help: 'start: the mesh (default: the only one served)' },
   interval: { type: 'string', metavar: 'duration', help: 'start: time between checks and steps (default 1m)' },
-  'step-weight': { type: 'int', min: 1, help: 'start: canary weight added per step (default 10)' },
-  'max-weight': { type: 'int', min: 1, help: 'start: canary weight at which it is promoted (default 50)' },
-  threshold: { type: 'int', min: 1, help: 'start: failed checks before rolling back (default 5)' },
-  'min-requests': { type: 'int', min: 0, help: 'start: requests the canary needs per interval (default 1)' },
+  'step-weight': { type: 'int', min: 1, metavar: 'percent', help: 'start: canary weight added per step (default 10)' },
+  'max-weight': { type: 'int', min: 1, metavar: 'percent', help: 'start: canary weight at which it is promoted (default 50)' },
+  threshold: { type: 'int', min: 1, metavar: 'n', help: 'start: failed checks before rolling back (default 5)' },
+  'min-requests': { type: 'int', min: 0, metavar: 'n', help: 'start: requests the canary needs per interval (default 1)' },
   'min-success-rate': { type: 'string', metavar: 'percent', help: 'start: lowest success rate, e.g. 99 (default 99)' },
   'max-latency-p99': { type: 'int', min: 0, metavar: 'ms', help: 'start: highest p99 latency in milliseconds (default 500)' },
   webhook: { type: 'list', metavar: 'type=url', help: `start: a webhook (repeatable); types: ${WEBHOOK_TYPES.join(', ')}` },
@@ -75,13 +75,15 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
     if (target !== undefined) throw new UsageError(`start takes no argument (name it with --name), got '${target}'`);
     path = '/v1/rollouts';
     res = await adminRequest(admin, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(startRequest(args)) });
-  } else if (sub === 'status') {
-    path = target === undefined ? '/v1/rollouts' : `/v1/rollouts/${await rolloutPath(admin, target)}`;
-    res = await adminGet(admin, path);
   } else {
-    if (target === undefined) throw new UsageError(`name the rollout: meshd rollout ${sub} <name> (or <mesh>/<name>)`);
-    path = `/v1/rollouts/${await rolloutPath(admin, target)}/${sub}`;
-    res = await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json' } });
+    if (target === undefined && sub !== 'status') throw new UsageError(`name the rollout: meshd rollout ${sub} <name> (or <mesh>/<name>)`);
+    const found = target === undefined ? { path: '' } : await rolloutPath(admin, target);
+    if ('error' in found) {
+      process.stderr.write(`meshd ${command}: ${found.error}\n`);
+      return 1;
+    }
+    path = `/v1/rollouts${found.path ? `/${found.path}` : ''}${sub === 'status' ? '' : `/${sub}`}`;
+    res = sub === 'status' ? await adminGet(admin, path) : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json' } });
   }
   if (!res.ok) {
     process.stderr.write(unreachableMessage(command, admin, res.reason));
@@ -102,18 +104,19 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
-/** `<mesh>/<name>` as is; a bare name is looked up among the rollouts (it must be unique). */
-async function rolloutPath(admin: AdminAddress, target: string): Promise<string> {
+/** `<mesh>/<name>` as is; a bare name is looked up among the rollouts (it must be unique), or why it cannot be. */
+async function rolloutPath(admin: AdminAddress, target: string): Promise<{ path: string } | { error: string }> {
   const parts = target.split('/');
-  if (parts.length === 2 && parts.every(Boolean)) return parts.map(encodeURIComponent).join('/');
+  if (parts.length === 2 && parts.every(Boolean)) return { path: parts.map(encodeURIComponent).join('/') };
   if (parts.length !== 1 || !target) throw new UsageError(`name a rollout as <name> or <mesh>/<name>, got '${target}'`);
   const res = await adminGet(admin, '/v1/rollouts');
   const list = res.ok && res.status === 200 ? (parseJson(res.body) as RolloutView[] | undefined) : undefined;
   // Unreachable or odd answers are reported by the request that follows.
-  if (!Array.isArray(list)) return `-/${encodeURIComponent(target)}`;
+  if (!Array.isArray(list)) return { path: `-/${encodeURIComponent(target)}` };
   const matches = list.filter((r) => r.name === target);
   if (matches.length > 1) throw new UsageError(`several meshes have a rollout '${target}' (${matches.map((r) => r.mesh).join(', ')}); name it as <mesh>/${target}`);
-  return `${encodeURIComponent(matches[0]?.mesh ?? '-')}/${encodeURIComponent(target)}`;
+  if (matches.length === 0) return { error: `no rollout '${target}'${list.length ? ` (there are: ${list.map((r) => `${r.mesh}/${r.name}`).join(', ')})` : ''}` };
+  return { path: `${encodeURIComponent(matches[0]!.mesh)}/${encodeURIComponent(target)}` };
 }
 
 function startRequest(args: ParsedArgs): unknown {

@@ -11,7 +11,7 @@ function meshd(...args: string[]) {
 }
 
 describe('meshd command line', () => {
-  it.each(['serve', 'validate', 'render', 'bootstrap'])('%s --help describes the command and exits 0', (command) => {
+  it.each(['serve', 'validate', 'render', 'bootstrap', 'rollout'])('%s --help describes the command and exits 0', (command) => {
     const out = meshd(command, '--help');
     expect(out.status).toBe(0);
     expect(out.stdout).toContain(`usage: meshd ${command}`);
@@ -25,6 +25,26 @@ describe('meshd command line', () => {
 
   it('rejects an unknown flag in one line', () => {
     expect(meshd('render', '--nod', 'x')).toEqual({ status: 2, stdout: '', stderr: "meshd render: unknown flag --nod for 'meshd render' (see meshd render --help)\n" });
+  });
+
+  it.each([
+    [['rollout'], 'name what to do: meshd rollout <status|start|pause|resume|abort|promote>'],
+    [['rollout', 'frob'], "unknown rollout command 'frob'; expected one of status, start, pause, resume, abort, promote"],
+    [['rollout', 'abort'], 'name the rollout: meshd rollout abort <name> (or <mesh>/<name>)'],
+    [['rollout', 'status', '--canary', 'v2'], '--canary is for meshd rollout start only'],
+    [['rollout', 'start', '--primary', 'v1', '--canary', 'v2'], '--route is required: meshd rollout start --route <router>/<route> --primary <node> --canary <node>'],
+    [['rollout', 'start', '--route', 'r', '--primary', 'v1', '--canary', 'v2'], "--route must be <virtual router>/<route>, got 'r'"],
+    [['rollout', 'start', '--route', 'r/rt', '--primary', 'v1', '--canary', 'v2', '--webhook', 'later=http://x/'], "--webhook must be <type>=<url> with a type among confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event, got 'later=http://x/'"],
+  ])('rollout %j is refused in one line, exit 2, before meshd is asked', (args, message) => {
+    expect(meshd(...args, '--admin', '127.0.0.1:1')).toEqual({ status: 2, stdout: '', stderr: `meshd rollout: ${message}\n` });
+  });
+
+  it('rollout: an unreachable meshd is one line and exit 1', () => {
+    expect(meshd('rollout', 'status', '--admin', '127.0.0.1:1')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "meshd rollout status: cannot reach meshd's admin API at http://127.0.0.1:1 (connection refused); is meshd serve running? pass --admin host:port\n",
+    });
   });
 
   it('validate: exit 0 on the bundled example', () => {
