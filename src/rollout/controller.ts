@@ -347,7 +347,7 @@ export class RolloutController {
 
   /** Back to where it was paused, taking the route's weights as they are now (an edit by hand is adopted). */
   private resume(r: RolloutRecord): string | undefined {
-    const served = this.servedSplit(r);
+    const served = this.fileSplit(r);
     if ('error' in served) return `cannot resume: ${served.error}`;
     const total = served.primary + served.canary;
     r.expected = served;
@@ -378,6 +378,15 @@ export class RolloutController {
   }
 
   /**
+   * What the route's file holds now: the rollout's own last write while its reload is still to
+   * come, else what is served (for a rollout paused by an edit by hand: that edit).
+   */
+  private fileSplit(r: RolloutRecord): Split | { error: string } {
+    const pending = (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
+    return pending ? r.expected : this.servedSplit(r);
+  }
+
+  /**
    * Rewrites the route's weights in its file to give the canary `weight` percent. The file must
    * still hold what meshd knows it holds; an edit by hand not yet served, or a file that cannot
    * be written, pauses a running rollout (`pauseOnFailure`). Either way the reason is an event
@@ -393,10 +402,8 @@ export class RolloutController {
     const { model, whereWritten } = this.served!;
     const split = routeSplit(model, r.mesh, r.settings);
     if ('error' in split) return fail(`cannot change the route: ${split.error}`);
-    // What the file holds now: the rollout's own last write while its reload is still to come, else what is served
-    // (which, for a rollout paused by an edit by hand, is that edit: abort and promote then write over it, as asked).
-    const pending = (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
-    const current: Split = pending ? r.expected : { primary: split.primary.weight, canary: split.canary.weight };
+    // Abort and promote of a rollout paused by an edit by hand write over that edit, as asked.
+    const current = this.fileSplit(r) as Split;
     if (!sameSplit(current, target)) {
       const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
       const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
