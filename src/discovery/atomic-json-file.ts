@@ -31,41 +31,69 @@ export class AtomicJsonFile {
 
   /** Replaces the stored value atomically and durably before returning. */
   write(value: unknown): void {
-    const dir = path.dirname(this.path);
-    const tmp = path.join(dir, `.${path.basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    let fd: number | undefined;
     try {
       const text = JSON.stringify(value, null, 2) as string | undefined;
       if (text === undefined) throw new Error(`${typeof value} is not a JSON value`);
-      fs.mkdirSync(dir, { recursive: true });
-      fd = fs.openSync(tmp, 'wx');
-      fs.writeFileSync(fd, text + '\n');
-      // The data must be on disk before the rename makes it the file, or a crash could leave it empty.
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
-      // rename() replaces the file atomically on POSIX: readers see the old value or the new one.
-      fs.renameSync(tmp, this.path);
-      // The rename is a change to the folder: fsync it too, so the rename itself survives power loss.
-      fsyncDir(dir);
+      replaceFileAtomically(this.path, text + '\n');
     } catch (err) {
-      const open = fd;
-      if (open !== undefined) ignoreErrors(() => fs.closeSync(open));
-      ignoreErrors(() => fs.unlinkSync(tmp));
       throw new StateFileError(`${this.path}: cannot write: ${reason(err)}`);
     }
   }
 
   /** A writer killed mid-write leaves its temp file behind; remove those so they do not pile up. */
   private removeStaleTempFiles(): void {
-    const dir = path.dirname(this.path);
-    const base = path.basename(this.path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const real = realTarget(this.path);
+    const dir = path.dirname(real);
+    const base = path.basename(real).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const stale = new RegExp(`^\\.${base}\\.\\d+\\.[0-9a-f]+\\.tmp$`);
     ignoreErrors(() => {
       for (const name of fs.readdirSync(dir)) {
         if (stale.test(name)) ignoreErrors(() => fs.unlinkSync(path.join(dir, name)));
       }
     });
+  }
+}
+
+/**
+ * Replaces `file` with `text` so that readers (and the file after a crash or a power loss) see
+ * the old text or the new, never a mix: a temp file next to it (a dot file, which meshd's
+ * watcher and loader skip) is written and synced, renamed over it, and the folder synced. A
+ * symlink stays a link (the file it points at is replaced); an existing file keeps its mode.
+ */
+export function replaceFileAtomically(file: string, text: string): void {
+  const real = realTarget(file);
+  const dir = path.dirname(real);
+  const tmp = path.join(dir, `.${path.basename(real)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const mode = fs.statSync(real, { throwIfNoEntry: false })?.mode;
+  let fd: number | undefined;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fd = fs.openSync(tmp, 'wx');
+    fs.writeFileSync(fd, text);
+    // openSync's mode is narrowed by the umask: set the old file's exactly.
+    if (mode !== undefined) fs.fchmodSync(fd, mode & 0o7777);
+    // The data must be on disk before the rename makes it the file, or a crash could leave it empty.
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    // rename() replaces the file atomically on POSIX: readers see the old text or the new one.
+    fs.renameSync(tmp, real);
+    // The rename is a change to the folder: fsync it too, so the rename itself survives power loss.
+    fsyncDir(dir);
+  } catch (err) {
+    const open = fd;
+    if (open !== undefined) ignoreErrors(() => fs.closeSync(open));
+    ignoreErrors(() => fs.unlinkSync(tmp));
+    throw err;
+  }
+}
+
+/** The file a path names, through any symlinks; the path itself when nothing is there yet. */
+function realTarget(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return file;
   }
 }
 

@@ -1,12 +1,11 @@
 // Rewrites weights in the user's own mesh file, in place: only the digits of each weight change,
 // so comments, quoting, flow or block style and key order all stay as the user wrote them, in
 // YAML and JSON alike. The file is replaced atomically (temp file + rename, which the watcher
-// sees as a save), and only if each weight still holds the value meshd last served, so an edit
+// sees as a save), and only if each weight still holds the value meshd expects there, so an edit
 // made by hand in the meantime is never overwritten.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { replaceFileAtomically } from '../discovery/atomic-json-file';
 import type { WrittenAt } from '../load/origin';
 import { isEmpty } from '../load/yaml-documents';
 
@@ -61,41 +60,9 @@ export function editWeights(edits: readonly WeightEdit[], identity: readonly Ide
   let out = text;
   for (const s of splices.sort((a, b) => b.start - a.start)) out = out.slice(0, s.start) + s.text + out.slice(s.end);
   try {
-    replaceFile(file, out);
+    replaceFileAtomically(file, out);
   } catch (err) {
     return { ok: false, conflict: false, error: `${file}: cannot write: ${(err as Error).message}` };
   }
   return { ok: true };
-}
-
-/**
- * Writes a temp file next to the real file (a dot file, which the watcher and loader skip), syncs
- * it, and renames it over: readers see the old text or the new, even after a crash. A symlinked
- * mesh file stays a link (the file it points at is replaced), and the mode stays as it was.
- */
-function replaceFile(file: string, text: string): void {
-  const real = fs.realpathSync(file);
-  const dir = path.dirname(real);
-  const tmp = path.join(dir, `.${path.basename(real)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const mode = fs.statSync(real).mode & 0o7777;
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', mode);
-    fs.writeFileSync(fd, text);
-    fs.fchmodSync(fd, mode); // the umask narrowed the mode openSync was given
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, real);
-    const dirFd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
 }
