@@ -48,41 +48,42 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
   }));
 }
 
-/** Reads the whole body (bounded), then answers in AWS's JSON protocol. */
-function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer): void {
+const TOO_LARGE = `the request body is larger than ${MAX_BODY_BYTES} bytes`;
+
+/** Reads the whole body, up to MAX_BODY_BYTES; `onBody` gets undefined when it was larger. */
+function readBody(req: http.IncomingMessage, onBody: (body: Buffer | undefined) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  });
+  req.on('end', () => onBody(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks)));
+}
+
+/** Reads the body, then answers in AWS's JSON protocol. */
+function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer): void {
   const reply = ({ status, body }: ApiAnswer) => {
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': AWS_JSON, 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': crypto.randomUUID() });
     res.end(text);
   };
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (size > MAX_BODY_BYTES) return reply({ status: 413, body: { __type: 'SerializationException', Message: `the request body is larger than ${MAX_BODY_BYTES} bytes` } });
-    reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) }));
+  readBody(req, (body) => {
+    if (!body) return reply({ status: 413, body: { __type: 'SerializationException', Message: TOO_LARGE } });
+    reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }));
   });
 }
 
-/** Reads the (bounded) body, then lets the rollout controller answer. */
+/** Reads the body, then lets the rollout controller answer. */
 function answerRollouts(
   req: http.IncomingMessage,
   pathName: string,
   rollouts: NonNullable<AdminSources['rollouts']>,
   send: (status: number, body: unknown) => void,
 ): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (size > MAX_BODY_BYTES) return send(413, { error: `the request body is larger than ${MAX_BODY_BYTES} bytes` });
-    rollouts.answer(req.method ?? 'GET', pathName, Buffer.concat(chunks).toString('utf8')).then(
+  readBody(req, (body) => {
+    if (!body) return send(413, { error: TOO_LARGE });
+    rollouts.answer(req.method ?? 'GET', pathName, body.toString('utf8')).then(
       (answer) => send(answer.status, answer.body),
       (err: Error) => send(500, { error: `internal error: ${err.message}` }),
     );
