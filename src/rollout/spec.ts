@@ -10,6 +10,8 @@ import type { MeshModel } from '../model/mesh-model';
 import { routeKindOf } from '../model/route';
 import { integer, list, number, object, oneOf, optional, required, string, type Fail } from '../model/schema';
 import { resourceName } from '../model/shapes';
+// The telemetry keeps 15 minutes of traffic, so no metric can look further back.
+import { MAX_WINDOW_MS } from '../telemetry/traffic-window';
 
 export const ROLLOUT_KIND = 'Rollout';
 
@@ -29,8 +31,6 @@ export const DEFAULT_METRICS: readonly MetricCheck[] = [
 ];
 const MIN_INTERVAL_MS = 1000;
 const MAX_INTERVAL_MS = 24 * 3_600_000;
-/** The telemetry keeps 15 minutes of traffic, so no metric can look further back. */
-export const MAX_METRIC_WINDOW_MS = 15 * 60_000;
 
 const duration = (description: string) =>
   string({ max: 32, pattern: { regex: /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, message: 'must be a duration such as 30s, 1m or 500ms' }, description });
@@ -126,7 +126,7 @@ export interface RolloutSettings {
 }
 
 function checkWindow(interval: string | undefined, fail: Fail): void {
-  checkDuration(interval, ['interval'], MIN_INTERVAL_MS, MAX_METRIC_WINDOW_MS, fail);
+  checkDuration(interval, ['interval'], MIN_INTERVAL_MS, MAX_WINDOW_MS, fail);
 }
 
 function checkDuration(text: string | undefined, path: FieldPath, min: number, max: number, fail: Fail): void {
