@@ -129,8 +129,8 @@ export class RolloutController {
       (r) => r.mesh === mesh && !FINISHED.has(r.phase) && r.settings.route.virtualRouter === settings.route.virtualRouter && r.settings.route.name === settings.route.name,
     );
     if (busy) return Promise.resolve({ ok: false, status: 409, error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route` });
-    return this.enqueue({ mesh, name }, async () => {
-      await this.begin(mesh, name, settings, 'api', existing);
+    return this.enqueue({ mesh, name }, () => {
+      this.begin(mesh, name, settings, 'api', existing);
       return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! } as const;
     });
   }
@@ -178,7 +178,7 @@ export class RolloutController {
   }
 
   /** Starts (or restarts, after its settings changed) a rollout at the route's current split. */
-  private async begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): Promise<void> {
+  private begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): void {
     const key = rolloutKey(mesh, name);
     const split = routeSplit(this.served!.model, mesh, settings);
     if ('error' in split) return; // a declaration was checked at load; a command, just above
@@ -200,20 +200,20 @@ export class RolloutController {
     this.records.set(key, r);
     if (previous && !FINISHED.has(previous.phase)) {
       this.event(r, 'Normal', 'the rollout settings changed: starting the analysis again from the primary');
-      if (!(await this.setCanaryWeight(r, 0))) return;
+      if (!this.setCanaryWeight(r, 0)) return;
     }
     // A canary that already has every request is done; starting over would take traffic back from it.
     if (served.primary === 0 && served.canary > 0) {
       r.phase = 'Succeeded';
       this.event(r, 'Normal', `the canary ${settings.canary} already gets all traffic on the route; nothing to roll out`);
-      return this.save();
+      return;
     }
     this.event(r, 'Normal', `rollout started: ${settings.primary} → ${settings.canary} on Route/${settings.route.virtualRouter}/${settings.route.name}, ${settings.stepWeight}% steps up to ${settings.maxWeight}% every ${formatDuration(settings.intervalMs)}`);
     this.schedule(r, 0);
   }
 
   /** The first mesh after a restart: running rollouts carry on, after a whole interval of fresh telemetry. */
-  private async carryOnAfterRestart(r: RolloutRecord): Promise<void> {
+  private carryOnAfterRestart(r: RolloutRecord): void {
     if (!this.noticeEdits(r, 'while meshd was stopped')) return;
     this.event(r, 'Normal', `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`);
     this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
@@ -229,7 +229,7 @@ export class RolloutController {
     }
     if (sameSplit(served, r.expected)) return true;
     // Written while this mesh was being read: the reload that serves it is still to come.
-    if ((this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation) return true;
+    if (this.writePending(r)) return true;
     const label = `Route/${r.settings.route.virtualRouter}/${r.settings.route.name}`;
     this.pause(
       r,
@@ -288,7 +288,7 @@ export class RolloutController {
       }
       if (!this.noticeEdits(r)) return;
       const next = Math.min(r.settings.maxWeight, r.canaryWeight + r.settings.stepWeight);
-      if (!(await this.setCanaryWeight(r, next))) return;
+      if (!this.setCanaryWeight(r, next)) return;
       this.event(r, 'Normal', `check passed (${passed}); advancing ${r.settings.canary} to ${next}%`);
       return this.schedule(r, r.settings.intervalMs);
     }
@@ -312,7 +312,7 @@ export class RolloutController {
     const pre = await this.runHooks(r, 'pre-rollout', signal);
     if (!pre.ok) return this.failCheck(r, pre.reason);
     if (!this.noticeEdits(r)) return;
-    if (!(await this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight)))) return;
+    if (!this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight))) return;
     r.phase = 'Progressing';
     this.event(r, 'Normal', `advancing ${r.settings.canary} to ${r.canaryWeight}%`);
     this.schedule(r, r.settings.intervalMs);
@@ -330,10 +330,12 @@ export class RolloutController {
   /** Promotion (canary 100), rollback or abort (canary 0); then the post-rollout hooks, whose answers are only logged. */
   private async finish(r: RolloutRecord, phase: Phase, canaryWeight: number, message: string): Promise<void> {
     this.unschedule(r);
-    const written = await this.setCanaryWeight(r, canaryWeight, false);
+    const written = this.setCanaryWeight(r, canaryWeight, false);
     r.phase = phase;
     r.pausedFrom = undefined;
     this.event(r, phase === 'Succeeded' ? 'Normal' : 'Warning', written ? message : `${message} (the route could not be rewritten: see the previous event)`);
+    // Saved before the hooks, which may take their whole timeout: the end must not wait on them to be on disk.
+    this.save();
     const post = await this.runHooks(r, 'post-rollout');
     if (!post.ok) this.event(r, 'Warning', `post-rollout webhook: ${post.reason}`);
   }
@@ -361,12 +363,11 @@ export class RolloutController {
   }
 
   /** A declaration was removed from the mesh files: the rollout stops where it is and is forgotten. */
-  private async forget(r: RolloutRecord): Promise<void> {
+  private forget(r: RolloutRecord): void {
     this.unschedule(r);
     const key = rolloutKey(r.mesh, r.name);
     if (!FINISHED.has(r.phase)) this.deps.log.warn(`rollout ${key}: removed from the mesh files; stopped with ${r.settings.canary} at ${r.expected.canary} (the route is left as it is)`);
     this.records.delete(key);
-    this.save();
   }
 
   // ---- the route ----
@@ -382,8 +383,12 @@ export class RolloutController {
    * come, else what is served (for a rollout paused by an edit by hand: that edit).
    */
   private fileSplit(r: RolloutRecord): Split | { error: string } {
-    const pending = (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
-    return pending ? r.expected : this.servedSplit(r);
+    return this.writePending(r) ? r.expected : this.servedSplit(r);
+  }
+
+  /** The rollout wrote its route after the mesh being served now was read: the reload that serves the write is to come. */
+  private writePending(r: RolloutRecord): boolean {
+    return (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
   }
 
   /**
@@ -392,7 +397,7 @@ export class RolloutController {
    * be written, pauses a running rollout (`pauseOnFailure`). Either way the reason is an event
    * and false comes back.
    */
-  private async setCanaryWeight(r: RolloutRecord, weight: number, pauseOnFailure = true): Promise<boolean> {
+  private setCanaryWeight(r: RolloutRecord, weight: number, pauseOnFailure = true): boolean {
     const target: Split = { primary: 100 - weight, canary: weight };
     const fail = (why: string) => {
       if (pauseOnFailure && this.isRunning(r)) this.pause(r, why);
@@ -402,8 +407,8 @@ export class RolloutController {
     const { model, whereWritten } = this.served!;
     const split = routeSplit(model, r.mesh, r.settings);
     if ('error' in split) return fail(`cannot change the route: ${split.error}`);
-    // Abort and promote of a rollout paused by an edit by hand write over that edit, as asked.
-    const current = this.fileSplit(r) as Split;
+    // What the file holds. Abort and promote of a rollout paused by an edit by hand write over that edit, as asked.
+    const current = this.writePending(r) ? r.expected : { primary: split.primary.weight, canary: split.canary.weight };
     if (!sameSplit(current, target)) {
       const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
       const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
@@ -421,7 +426,6 @@ export class RolloutController {
     }
     r.expected = target;
     r.canaryWeight = weight;
-    this.save();
     return true;
   }
 
@@ -459,14 +463,12 @@ export class RolloutController {
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
       void this.hook(hook, { ...this.payload(r, 'event', hook.metadata), metadata: { ...hook.metadata, eventMessage: message, eventType: type, timestamp: String(Date.parse(at)) } });
     }
-    this.save();
   }
 
   private schedule(r: RolloutRecord, inMs: number): void {
     this.unschedule(r);
     if (this.closed) return;
     r.nextStepAt = this.now() + inMs;
-    this.save();
     const key = rolloutKey(r.mesh, r.name);
     this.timers.set(
       key,
@@ -485,9 +487,17 @@ export class RolloutController {
     r.nextStepAt = undefined;
   }
 
+  /** Runs `work` after the rollout's earlier work; the state is saved once it is done, before its promise settles. */
   private enqueue<T>(r: { mesh: string; name: string }, work: () => Promise<T> | T): Promise<T> {
     const key = rolloutKey(r.mesh, r.name);
-    const run = (this.queues.get(key) ?? Promise.resolve()).then(work, work);
+    const saving = async () => {
+      try {
+        return await work();
+      } finally {
+        this.save();
+      }
+    };
+    const run = (this.queues.get(key) ?? Promise.resolve()).then(saving, saving);
     const settled = run.catch((err: unknown) => this.deps.log.error(`rollout ${key}: ${(err as Error).message}`));
     this.queues.set(key, settled);
     void settled.then(() => {
