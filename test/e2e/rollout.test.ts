@@ -224,7 +224,8 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     // The user adds a Rollout to the running mesh.
     await s.reloadMesh(meshYaml(v1, v2, { stepWeight: 20, maxWeight: 60, threshold: 2 }));
     const done = await untilPhase(s, ['Succeeded', 'Failed', 'Paused']);
-    await waitFor('Envoy to run the promotion', async () => ((await envoyCanaryWeight(s)) === 100 ? true : undefined));
+    // Waited for on the watch itself, so it has seen the last step before it stops.
+    await waitFor('Envoy to run the promotion', () => (watch!.weights().at(-1) === 100 ? true : undefined));
     await watch.stop();
     const promotedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -270,7 +271,7 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     v2.failAll(500);
     const brokeAt = Date.now();
     const done = await untilPhase(s, ['Failed', 'Succeeded', 'Paused']);
-    await waitFor('Envoy to run the rollback', async () => ((await envoyCanaryWeight(s)) === 0 ? true : undefined));
+    await waitFor('Envoy to run the rollback', () => (watch!.weights().length > 1 && watch!.weights().at(-1) === 0 ? true : undefined));
     const rolledBackAt = Date.now();
     // Measured, not asserted (no timing asserts): the bound is threshold × interval = 4 s plus a step's reload.
     console.log(`rollout: canary failing at 30% → Envoy back at 100% primary after ${rolledBackAt - brokeAt} ms (threshold 2 × interval 2 s)`);
