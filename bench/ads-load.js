@@ -16,10 +16,20 @@
 // Streams are spread over separate HTTP/2 connections (one grpc.Client with its own
 // subchannel pool each), --per-connection streams on each (default 10).
 //
+// Watching for one change (bench/propagation.js): `arm(id, needle)` makes every stream look
+// for the first response whose resources contain the bytes `needle` (say, a route's new
+// weighted cluster, encoded); the time each stream has ACKed it is noted, and once every stream
+// has, a `change-acked` event gives the first and the last of those times. Times are
+// `performance.timeOrigin + performance.now()` (ms since the epoch, sub-ms), comparable across
+// processes on one machine.
+//
 // CLI: node bench/ads-load.js --xds 127.0.0.1:18000 (--mesh <dir|file>... | --nodes id,id)
 //        [--streams 1000] [--per-connection 10] [--delta] [--reconnect] [--retry-ms 100]
-//   prints one JSON line per event on stdout: opening, all-acked, all-disconnected, stats. Reads commands on stdin, one a line: `stats` (prints a stats line),
-//   `exit` (closes every stream and exits). Exits on SIGTERM/SIGINT too.
+//   prints one JSON line per event on stdout: opening, all-acked, all-disconnected, armed,
+//   change-acked, stats. Reads commands on stdin, one a line: `stats` (prints a stats line),
+//   `arm <id> <needle as hex>` (prints `armed`), `progress` (how many streams have ACKed the
+//   armed change), `exit` (closes every stream and exits).
+//   Exits on SIGTERM/SIGINT too.
 // In-process: const { startLoad } = require('./ads-load'); const load = startLoad({...});
 //   await load.allAcked; load.stats(); load.close();
 'use strict';
@@ -64,6 +74,9 @@ function routeNamesOf(bytes) {
   walk(decodeResource(LDS, bytes));
   return [...names];
 }
+
+/** Wall-clock ms with sub-ms precision, comparable between processes. */
+const preciseNow = () => performance.timeOrigin + performance.now();
 
 const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
 const sorted = (it) => [...it].sort();
@@ -127,6 +140,7 @@ class BaseStream {
       const short = SHORT[res.type_url] ?? res.type_url;
       stats.responsesByType[short] = (stats.responsesByType[short] ?? 0) + 1;
       this.onResponse(res);
+      this.load.watchChange(this, res);
       this.load.opts.onResponse(res, this);
       this.checkAcked();
     });
@@ -216,9 +230,9 @@ class SotwStream extends BaseStream {
     s.nonce = res.nonce;
     s.received = true;
     s.pending = false;
-    // A SotW version names the content of the whole set: decode each version once.
-    if (res.type_url === CDS) s.clusters = cached(`cds|${res.version_info}`, () => res.resources.map((any) => edsNameOf(any.value)).filter((n) => n !== null));
-    if (res.type_url === LDS) s.routes = cached(`lds|${res.version_info}`, () => [...new Set(res.resources.flatMap((any) => routeNamesOf(any.value)))]);
+    // A SotW version names the content of the node's whole set: decode each (node, version) once.
+    if (res.type_url === CDS) s.clusters = cached(`cds|${this.node.id}|${res.version_info}`, () => res.resources.map((any) => edsNameOf(any.value)).filter((n) => n !== null));
+    if (res.type_url === LDS) s.routes = cached(`lds|${this.node.id}|${res.version_info}`, () => [...new Set(res.resources.flatMap((any) => routeNamesOf(any.value)))]);
     this.send({ node: this.node, type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: s.names });
     this.followSubscriptions();
   }
@@ -343,10 +357,27 @@ function startLoad(opts) {
   let openedAt;
   let closing = false;
   const endedInRound = new Map();
+  /** The change being watched for (see arm): id, needle, how many streams have ACKed it, first and last time. */
+  let change;
 
   const load = {
     opts: o,
     statsData,
+    /** After a response is ACKed: does it carry the watched change? */
+    watchChange(stream, res) {
+      if (!change || stream.changeSeen === change.id) return;
+      const carries = res.resources.some((r) => (r.value ?? r.resource?.value)?.indexOf(change.needle) >= 0);
+      if (!carries) return;
+      const at = preciseNow();
+      stream.changeSeen = change.id;
+      change.firstAt ??= at;
+      change.lastAt = at;
+      if (++change.acked === o.streams) {
+        const { id, firstAt, lastAt } = change;
+        change = undefined;
+        o.onEvent({ event: 'change-acked', id, streams: o.streams, firstAt, lastAt });
+      }
+    },
     streamAcked() {
       if (++acked === o.streams) {
         const at = Date.now();
@@ -375,6 +406,12 @@ function startLoad(opts) {
   return {
     allAcked,
     connections,
+    /** Watches for a change: a `change-acked` event follows once every stream has ACKed a response containing `needle`. */
+    arm(id, needle) {
+      change = { id, needle, acked: 0, firstAt: undefined, lastAt: undefined };
+    },
+    /** How many streams have ACKed the change being watched (undefined when none is). */
+    changeProgress: () => change && { id: change.id, acked: change.acked },
     stats: () => ({ event: 'stats', at: Date.now(), streams: o.streams, acked, ...JSON.parse(JSON.stringify(statsData)) }),
     close() {
       closing = true;
@@ -480,8 +517,13 @@ function main() {
     while ((nl = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, nl).trim();
       buffered = buffered.slice(nl + 1);
+      const [command, ...rest] = line.split(/\s+/);
       if (line === 'stats') emit(load.stats());
       else if (line === 'exit') exit();
+      else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
+        load.arm(rest[0], Buffer.from(rest[1], 'hex'));
+        emit({ event: 'armed', id: rest[0] });
+      } else if (command === 'progress') emit({ event: 'progress', ...load.changeProgress() });
       else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
     }
   });

@@ -1,0 +1,292 @@
+#!/usr/bin/env node
+// Benchmark: how fast one route change reaches N sidecars, meshd side by side with two
+// baselines serving the same compiled resources to the same load generator:
+//   meshd             `meshd serve` on the generated mesh's files; a change is a write of the
+//                     route's file (the time includes noticing the write, reloading, compiling
+//                     and pushing);
+//   bare-grpc         a bare @grpc/grpc-js server writing pre-encoded responses
+//                     (bench/peers/bare-grpc.js): the floor for Node;
+//   go-control-plane  go-control-plane's snapshot cache and server (bench/peers/go-control-plane,
+//                     built here with `go build`); a change is SetSnapshot of precomputed snapshots.
+// The baselines get meshd's own compiled bytes for every state (bench/precompiled.js), and a
+// change is a command on their stdin.
+//
+// For each server, protocol (SotW, Delta) and N (streams):
+//   cold: the load generator (bench/ads-load.js, its own process) opens N streams, spread over
+//     the node ids of every proxy the change reaches; time until every stream has ACKed its
+//     whole configuration;
+//   change: `--changes` times, svc-0's route weights change (svc-0 is called by every node,
+//     bench/mesh-gen.js); time from the write (or the command) to the last stream ACKing a route
+//     configuration that carries the new weight (p50, p99, max), and to the first;
+//   memory: the server's RSS before the streams, with them, and per stream.
+// Prints a table and the targets; writes bench/results/propagation.json.
+//
+// Options: --streams 100,1000,5000 --services 100 --backends 5 --changes 20
+//          --servers meshd,bare-grpc,go-control-plane --protocols sotw,delta
+//          --per-connection 10 --gap-ms 150 --out <file> --cpu-prof (meshd writes .cpuprofile files
+//          into bench/results/) --quiet (no table)
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
+const { precompile } = require('./precompiled');
+const { freePort } = require('./ports');
+const { killAll, sleep, preciseNow, startJsonLineProcess, procStats, percentile } = require('./processes');
+
+const ROOT = path.resolve(__dirname, '..');
+const MESHD = path.join(ROOT, 'bin', 'meshd');
+const LOAD = path.join(__dirname, 'ads-load.js');
+const BARE = path.join(__dirname, 'peers', 'bare-grpc.js');
+const GO_PEER_SOURCE = path.join(__dirname, 'peers', 'go-control-plane');
+const SERVERS = ['meshd', 'bare-grpc', 'go-control-plane'];
+
+function parseArgs(argv) {
+  const o = {
+    streams: [100, 1000, 5000],
+    services: 100,
+    backends: 5,
+    changes: 20,
+    servers: SERVERS,
+    protocols: ['sotw', 'delta'],
+    perConnection: 10,
+    gapMs: 150,
+    out: path.join(__dirname, 'results', 'propagation.json'),
+    cpuProf: false,
+    quiet: false,
+  };
+  const list = (v) => v.split(',').filter(Boolean);
+  const int = (name, v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--streams') o.streams = list(value()).map((v) => int(a, v));
+    else if (a === '--services') o.services = int(a, value());
+    else if (a === '--backends') o.backends = int(a, value());
+    else if (a === '--changes') o.changes = int(a, value());
+    else if (a === '--servers') o.servers = list(value());
+    else if (a === '--protocols') o.protocols = list(value());
+    else if (a === '--per-connection') o.perConnection = int(a, value());
+    else if (a === '--gap-ms') o.gapMs = int(a, value());
+    else if (a === '--out') o.out = path.resolve(value());
+    else if (a === '--cpu-prof') o.cpuProf = true;
+    else if (a === '--quiet') o.quiet = true;
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown argument: ${a}`);
+  }
+  for (const s of o.servers) if (!SERVERS.includes(s)) throw new Error(`unknown server '${s}' (${SERVERS.join(', ')})`);
+  for (const p of o.protocols) if (!['sotw', 'delta'].includes(p)) throw new Error(`unknown protocol '${p}' (sotw, delta)`);
+  if (o.services < 2) throw new Error('--services must be at least 2');
+  return o;
+}
+
+/**
+ * The bytes of a route's weighted cluster { name: cluster, weight: { value: weight } } as
+ * protobuf writes them (fields in number order): what a route configuration carrying the new
+ * weight contains, whichever server encoded it.
+ */
+function weightNeedle(cluster, weight) {
+  if (cluster.length > 127 || weight > 127) throw new Error('weightNeedle: one-byte lengths and weights only');
+  return Buffer.concat([Buffer.from([0x0a, cluster.length]), Buffer.from(cluster), Buffer.from([0x12, 0x02, 0x08, weight])]);
+}
+
+/** Builds the go-control-plane peer (dependencies from the Go module proxy, pinned in its go.sum). */
+function buildGoPeer() {
+  const out = path.join(os.tmpdir(), 'meshd-bench-go-control-plane-peer');
+  execFileSync('go', ['build', '-o', out, '.'], { cwd: GO_PEER_SOURCE, stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers: start() resolves once it serves state 0; apply(k) makes state k (k = 1, 2, ...).
+
+async function startMeshd(ctx, label) {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-state-'));
+  ctx.mesh.setWeights(SHARED, [90, 10]); // state 0, as precompiled
+  const [xdsPort, adminPort] = [await freePort(), await freePort()];
+  const node = ctx.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`] : [];
+  const args = [...node, MESHD, 'serve', '--mesh', ctx.mesh.dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--statsd-port', '0'];
+  const env = { ...process.env, MESHD_CLOUD_MAP_STATE: path.join(state, 'cloud-map.json'), MESHD_ROLLOUT_STATE: path.join(state, 'rollouts.json') };
+  const proc = startJsonLineProcess('meshd', process.execPath, args, { env });
+  for (let waited = 0; !proc.output().includes('meshd is serving'); waited += 20) {
+    if (proc.child.exitCode !== null || waited > 60000) throw new Error(`meshd did not start: ${proc.stderr().trim()}`);
+    await sleep(20);
+  }
+  return {
+    pid: proc.child.pid,
+    port: xdsPort,
+    apply: (k) => ctx.mesh.setWeights(SHARED, weightsOfChange(k)),
+    async stop() {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+      fs.rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startPeer(ctx, label, command, args) {
+  const port = await freePort();
+  const proc = startJsonLineProcess(label, command, [...args, '--dump', ctx.dumpFile, '--port', String(port)]);
+  await proc.event('listening', 120000);
+  return {
+    pid: proc.child.pid,
+    port,
+    apply: (k) => proc.send(`apply ${k}`),
+    stop: () => proc.stop(),
+  };
+}
+
+const START = {
+  meshd: startMeshd,
+  'bare-grpc': (ctx) => startPeer(ctx, 'bare-grpc', process.execPath, [BARE]),
+  'go-control-plane': (ctx) => startPeer(ctx, 'go-control-plane', ctx.goPeer, []),
+};
+
+// ---------------------------------------------------------------------------------------------
+
+async function measure(ctx, server, protocol, streams) {
+  const label = `${server}-${protocol}-${streams}`;
+  const running = await START[server](ctx, `${protocol}-${streams}`);
+  await sleep(300);
+  const idle = procStats(running.pid);
+  const loadArgs = [LOAD, '--xds', `127.0.0.1:${running.port}`, '--nodes', ctx.nodeIds.join(','), '--streams', String(streams), '--per-connection', String(ctx.perConnection)];
+  if (protocol === 'delta') loadArgs.push('--delta');
+  const load = startJsonLineProcess('the load generator', process.execPath, loadArgs);
+  try {
+    const acked = await load.event('all-acked', 300000);
+    await sleep(500); // let the server settle before reading its memory
+    const connected = procStats(running.pid);
+    const lastMs = [];
+    const firstMs = [];
+    for (let k = 1; k <= ctx.changes; k++) {
+      const id = String(k);
+      load.send(`arm ${id} ${weightNeedle(ctx.mesh.targetCluster(SHARED, 'v2'), weightsOfChange(k)[1]).toString('hex')}`);
+      await load.event('armed', 10000, (e) => e.id === id);
+      const writtenAt = preciseNow();
+      running.apply(k);
+      const done = await load.event('change-acked', 60000, (e) => e.id === id).catch((err) => {
+        throw new Error(`${label}: change ${k} did not reach every stream: ${err.message}`);
+      });
+      lastMs.push(done.lastAt - writtenAt);
+      firstMs.push(done.firstAt - writtenAt);
+      await sleep(ctx.gapMs);
+    }
+    const after = procStats(running.pid);
+    const ms = (v) => (v === null ? null : Math.round(v * 10) / 10);
+    return {
+      server,
+      protocol,
+      streams,
+      coldMs: acked.ms,
+      changes: ctx.changes,
+      p50Ms: ms(percentile(lastMs, 50)),
+      p99Ms: ms(percentile(lastMs, 99)),
+      maxMs: ms(Math.max(...lastMs)),
+      firstAckP50Ms: ms(percentile(firstMs, 50)),
+      rssIdleMb: idle.rssMb,
+      rssMb: connected.rssMb,
+      peakRssMb: after.peakRssMb,
+      kbPerStream: Math.round(((connected.rssMb - idle.rssMb) * 1024 * 10) / streams) / 10,
+      cpuMsPerChange: Math.round((after.cpuMs - connected.cpuMs) / ctx.changes),
+    };
+  } finally {
+    await load.stop();
+    await running.stop();
+  }
+}
+
+/** meshd's figures over each baseline's, for the same protocol and N. */
+function ratios(rows) {
+  const out = [];
+  for (const r of rows.filter((x) => x.server === 'meshd')) {
+    for (const base of rows.filter((x) => x.server !== 'meshd' && x.protocol === r.protocol && x.streams === r.streams)) {
+      const ratio = (a, b) => (a === null || !b ? null : Math.round((a / b) * 100) / 100);
+      out.push({ protocol: r.protocol, streams: r.streams, baseline: base.server, p50: ratio(r.p50Ms, base.p50Ms), p99: ratio(r.p99Ms, base.p99Ms), cold: ratio(r.coldMs, base.coldMs), rss: ratio(r.rssMb, base.rssMb) });
+    }
+  }
+  return out;
+}
+
+function targets(rows) {
+  const lines = [];
+  for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 1000)) {
+    const go = rows.find((x) => x.server === 'go-control-plane' && x.protocol === r.protocol && x.streams === 1000);
+    const vsGo = go ? `; go-control-plane ${go.p99Ms} ms: ${r.p99Ms <= go.p99Ms ? 'no slower (met)' : 'slower (missed)'}` : '';
+    lines.push(`one route change to 1,000 sidecars (${r.protocol}), p99 ≤ 100 ms: ${r.p99Ms} ms (${r.p99Ms <= 100 ? 'met' : 'missed'})${vsGo}`);
+  }
+  for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 5000)) {
+    lines.push(`5,000 connected streams (${r.protocol}), meshd RSS ≤ 1024 MB: ${r.rssMb} MB (${r.rssMb <= 1024 ? 'met' : 'missed'})`);
+  }
+  return lines;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`propagation: ${err.message}`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    console.log('usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]');
+    return;
+  }
+  const mesh = writeMesh({ services: opts.services, backends: opts.backends });
+  const dumpFile = path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-dump.json`);
+  try {
+    const changes = Array.from({ length: opts.changes }, (_, i) => ({ service: SHARED, weights: weightsOfChange(i + 1) }));
+    const started = Date.now();
+    fs.writeFileSync(dumpFile, JSON.stringify(precompile(mesh, changes)));
+    const precompileMs = Date.now() - started;
+    const ctx = { ...opts, mesh, dumpFile, nodeIds: mesh.callersOf(SHARED) };
+    if (opts.servers.includes('go-control-plane')) ctx.goPeer = buildGoPeer();
+
+    const rows = [];
+    for (const streams of opts.streams) {
+      for (const protocol of opts.protocols) {
+        for (const server of opts.servers) rows.push(await measure(ctx, server, protocol, streams));
+      }
+    }
+    const result = {
+      node: process.version,
+      cpus: os.cpus().length,
+      mesh: { services: opts.services, virtualNodes: 2 * opts.services, backends: opts.backends, nodeIdsServed: ctx.nodeIds.length },
+      perConnection: opts.perConnection,
+      precompileMs,
+      rows,
+      ratios: ratios(rows),
+      targets: targets(rows),
+    };
+    if (!opts.quiet) {
+      console.log(
+        `propagation: ${opts.services} services (${2 * opts.services} virtual nodes, ${opts.backends} backends each); the streams are spread over the ${ctx.nodeIds.length} node ids a change of svc-${SHARED}'s route reaches; ` +
+          `${opts.changes} changes each; p50/p99/maxMs: from the write (meshd) or the command (baselines) to the last stream's ACK of the new route; firstAckP50Ms: to the first`,
+      );
+      console.table(rows);
+      console.log('meshd / baseline (below 1: meshd is faster or smaller)');
+      console.table(result.ratios);
+      for (const line of result.targets) console.log(line);
+    }
+    fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+    fs.writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`written to ${path.relative(process.cwd(), opts.out)}`);
+  } finally {
+    mesh.remove();
+    fs.rmSync(dumpFile, { force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`propagation: ${err.message}`);
+  killAll();
+  process.exit(1);
+});
