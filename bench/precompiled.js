@@ -78,4 +78,4 @@ function precompile(mesh, changes) {
   return { resources, states };
 }
 
-module.exports = { precompile, envoyNode };
+module.exports = { precompile, envoyNode, QUIET };

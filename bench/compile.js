@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Benchmark: loading and compiling the generated mesh (bench/mesh-gen.js) of S services
+// (2S virtual nodes), in process, through the same code `meshd serve` runs:
+//   cold: loadMesh (read + parse + validate every file), then every proxy compiled and encoded
+//     into xDS resources (MeshController, as when every sidecar connects);
+//   one route change: a route's weights written to its file, then the reload (loadMesh) and the
+//     incremental compile (MeshController.setModel with every proxy connected: what meshd does
+//     before pushing), for a leaf service's route (reaching its callers) and for the shared
+//     svc-0's (reaching every proxy but its own).
+// Prints a table; writes bench/results/compile.json.
+// Options: --services 10,100,1000 --backends 5 --runs 11 --out <file> --quiet
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
+const { envoyNode, QUIET } = require('./precompiled');
+const { percentile } = require('./processes');
+const { loadMesh } = require('../dist/load/mesh-source');
+const { offlineRegistry } = require('../dist/control/offline-registry');
+const { MeshController } = require('../dist/control/mesh-controller');
+const { SnapshotCache } = require('../dist/xds/snapshot-cache');
+
+const TARGET_INCREMENTAL_MS = 20; // issue 9: one route change in a 2,000-node mesh
+
+function parseArgs(argv) {
+  const o = { services: [10, 100, 1000], backends: 5, runs: 11, out: path.join(__dirname, 'results', 'compile.json'), quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    const int = (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} must be a positive integer`);
+      return n;
+    };
+    if (a === '--services') o.services = value().split(',').map(int);
+    else if (a === '--backends') o.backends = int(value());
+    else if (a === '--runs') o.runs = int(value());
+    else if (a === '--out') o.out = path.resolve(value());
+    else if (a === '--quiet') o.quiet = true;
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown argument: ${a}`);
+  }
+  if (o.services.some((s) => s < 2)) throw new Error('--services: at least 2');
+  return o;
+}
+
+const now = () => performance.now();
+const round = (v) => Math.round(v * 10) / 10;
+
+function loaded(dir) {
+  const result = loadMesh([dir]);
+  if (!result.ok) throw new Error(`the generated mesh is invalid: ${result.problems[0].message}`);
+  return result;
+}
+
+function measure(services, backends, runs) {
+  const mesh = writeMesh({ services, backends });
+  try {
+    let t = now();
+    const first = loaded(mesh.dir);
+    const loadMs = now() - t;
+    const registry = offlineRegistry(first.cloudMapSeeds);
+    if (!registry.ok) throw new Error(`the generated Cloud Map seeds are invalid: ${registry.problems[0].message}`);
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, registry.registry, QUIET);
+    t = now();
+    controller.setModel(first.model);
+    const keys = mesh.nodeIds.map((id) => controller.nodeKey(envoyNode(id)));
+    const compileMs = now() - t;
+    // Which proxies a change reached: the cache tells watchers of the snapshots that changed.
+    let reached = 0;
+    for (const key of keys) cache.watch(key, () => reached++);
+
+    const rows = [{ services, virtualNodes: mesh.nodeIds.length, resources: first.model.resources.length, phase: 'cold', proxiesCompiled: keys.length, reloadMs: round(loadMs), compileMs: round(compileMs), compileMaxMs: null }];
+    const leaf = Math.floor(services / 2);
+    for (const [label, service] of [
+      [`change svc-${leaf}'s route`, leaf],
+      [`change svc-${SHARED}'s route (shared)`, SHARED],
+    ]) {
+      const reloadMs = [];
+      const setModelMs = [];
+      reached = 0;
+      for (let k = 1; k <= runs; k++) {
+        mesh.setWeights(service, weightsOfChange(k));
+        t = now();
+        const next = loaded(mesh.dir);
+        reloadMs.push(now() - t);
+        t = now();
+        controller.setModel(next.model);
+        setModelMs.push(now() - t);
+      }
+      rows.push({
+        services,
+        virtualNodes: mesh.nodeIds.length,
+        resources: first.model.resources.length,
+        phase: label,
+        proxiesChanged: Math.round(reached / runs),
+        reloadMs: round(percentile(reloadMs, 50)),
+        compileMs: round(percentile(setModelMs, 50)),
+        compileMaxMs: round(Math.max(...setModelMs)),
+      });
+    }
+    return rows;
+  } finally {
+    mesh.remove();
+  }
+}
+
+function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`compile: ${err.message}`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    console.log('usage: node bench/compile.js [--services 10,100,1000] [--backends 5] [--runs 11] [--out file] [--quiet]');
+    return;
+  }
+  const rows = opts.services.flatMap((s) => measure(s, opts.backends, opts.runs));
+  const targets = rows
+    .filter((r) => r.virtualNodes === 2000 && r.phase !== 'cold')
+    .map((r) => `incremental compile, ${r.phase} in a 2,000-node mesh, ≤ ${TARGET_INCREMENTAL_MS} ms: median ${r.compileMs} ms, max ${r.compileMaxMs} ms (${r.compileMs <= TARGET_INCREMENTAL_MS ? 'met' : 'missed'})`);
+  if (!opts.quiet) {
+    console.log(
+      `compile: generated meshes (${opts.backends} backends a node); cold: load every file, then compile and encode every proxy; ` +
+        `a route change: reload (median) and incremental compile (median and max over ${opts.runs} changes), and how many proxies' snapshots changed`,
+    );
+    console.table(rows);
+    for (const line of targets) console.log(line);
+  }
+  fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+  fs.writeFileSync(opts.out, `${JSON.stringify({ node: process.version, cpus: os.cpus().length, backends: opts.backends, runs: opts.runs, rows, targets }, null, 2)}\n`);
+  console.log(`written to ${path.relative(process.cwd(), opts.out)}`);
+}
+
+main();
