@@ -8,7 +8,7 @@
 // A type with a response in flight gets the latest state when the client answers, never a
 // backlog; a NACKed response is never sent again, only a newer one.
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
-import { resourcesOf, versionOf, type Resource, type Snapshot } from './resources';
+import { resourceSet, resourcesOf, select, type Resource, type ResourceSet, type Snapshot } from './resources';
 import type { SnapshotCache } from './snapshot-cache';
 import type { AdsProtocol, StreamRegistry, StreamStatus, TypeStatus } from './stream-status';
 import { PUSH_ORDER, shortTypeName, TypeUrl } from './type-urls';
@@ -67,8 +67,10 @@ interface InFlight {
   readonly presented: ReadonlyMap<string, Resource>;
   /** Resources the client keeps although the response does not carry them (delta: not removed yet). */
   readonly kept: ReadonlyMap<string, Held>;
-  /** Identifies the response's content, to never resend one that was NACKed. */
-  readonly key: string;
+  /** What the response carries, to tell it again: its version (SotW), or what it changed and removed (Delta). */
+  readonly version: string;
+  readonly changed: readonly Resource[];
+  readonly removed: readonly string[];
 }
 
 export interface TypeState {
@@ -102,8 +104,6 @@ const CLUSTER_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.Endpoint];
 const ROUTING_TYPES: readonly string[] = [TypeUrl.Listener, TypeUrl.Route];
 
 let nextStreamId = 1;
-
-const byName = (a: Resource, b: Resource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export abstract class AdsSession {
   protected readonly id = nextStreamId++;
@@ -180,16 +180,15 @@ export abstract class AdsSession {
     return this.status ? this.deps.cache.get(this.status.nodeKey) : undefined;
   }
 
-  /** The resources of a type the client subscribed to, as the current snapshot has them. */
-  protected subscribed(state: TypeState, snapshot: Snapshot): Map<string, Resource> {
-    const all = resourcesOf(snapshot, state.typeUrl).resources;
-    if (state.wildcard) return new Map(all);
-    const out = new Map<string, Resource>();
-    for (const name of [...state.names].sort()) {
-      const r = all.get(name);
-      if (r) out.set(name, r);
-    }
-    return out;
+  /** The resources of a type the client subscribed to, as the current snapshot has them, with their version. */
+  protected subscribed(state: TypeState, snapshot: Snapshot): ResourceSet {
+    return select(resourcesOf(snapshot, state.typeUrl), state.wildcard, state.names);
+  }
+
+  /** Identifies a response's content, so that one the client NACKed is never sent again. */
+  private responseKey(response: Pick<InFlight, 'version' | 'changed' | 'removed'>): string {
+    if (this.protocol === 'sotw') return response.version;
+    return `${response.changed.map((r) => `${r.name}@${r.version}`).join(',')}-${response.removed.join(',')}`;
   }
 
   /**
@@ -205,7 +204,7 @@ export abstract class AdsSession {
     const version = state.status.sentVersion ?? '';
     if (error) {
       const message = error.message || `code ${error.code}`;
-      state.nackedKey = inFlight.key;
+      state.nackedKey = this.responseKey(inFlight);
       state.status.lastNack = { version, message, at: new Date().toISOString() };
       this.deps.observer.nackReceived?.(state.typeUrl, this.protocol);
       this.log.warn({ type: shortTypeName(state.typeUrl), version, error: message }, `xds: proxy ${this.status!.nodeId} NACKed ${shortTypeName(state.typeUrl)} version ${version}: ${message}`);
@@ -229,27 +228,31 @@ export abstract class AdsSession {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
-    const targets = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
+    const selections = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
+    const targets = new Map([...selections].map(([typeUrl, selected]) => [typeUrl, selected.resources]));
     const order = [...PUSH_ORDER, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t as TypeUrl))];
     for (const typeUrl of order) {
       const state = this.types.get(typeUrl);
       if (!state) continue;
-      const target = new Map(targets.get(typeUrl)!);
-      state.status.targetVersion = versionOf(target.values());
+      const selected = selections.get(typeUrl)!;
+      state.status.targetVersion = selected.version;
       if (state.inFlight) continue;
       if (ROUTING_TYPES.includes(typeUrl)) {
         // Listeners and routes wait until the clusters and endpoints they may name are ACKed.
         if (!CLUSTER_TYPES.every((t) => this.holdsAdditions(t, targets, snapshot))) continue;
       }
+      let target = selected;
       const kept = new Map<string, Held>();
       if (CLUSTER_TYPES.includes(typeUrl) && !ROUTING_TYPES.every((t) => this.holdsExactly(t, targets))) {
         // Removed clusters stay until no listener or route the client holds can name them. One
         // known only by name and version (delta's initial versions) is kept by not removing it.
+        const staying: Resource[] = [];
         for (const [name, held] of state.has) {
-          if (target.has(name) || !(state.wildcard || state.names.has(name))) continue;
-          if (held.resource) target.set(name, held.resource);
+          if (selected.resources.has(name) || !(state.wildcard || state.names.has(name))) continue;
+          if (held.resource) staying.push(held.resource);
           else kept.set(name, held);
         }
+        if (staying.length > 0) target = resourceSet([...selected.resources.values(), ...staying]);
       }
       this.offer(state, target, kept);
     }
@@ -286,21 +289,21 @@ export abstract class AdsSession {
   }
 
   /** Sends `target` for the type if the client lacks any of it (or asked and awaits an answer). */
-  private offer(state: TypeState, target: Map<string, Resource>, kept: ReadonlyMap<string, Held>): void {
-    const changed = [...target.values()].filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
-    const removed = [...state.has.keys()].filter((name) => !target.has(name) && !kept.has(name)).sort();
-    const version = versionOf(target.values());
+  private offer(state: TypeState, target: ResourceSet, kept: ReadonlyMap<string, Held>): void {
+    const presented = [...target.resources.values()]; // in name order
+    const changed = presented.filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
+    const removed = [...state.has.keys()].filter((name) => !target.resources.has(name) && !kept.has(name)).sort();
+    const version = target.version;
     if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) {
       // Nothing to send: the client holds the target already (e.g. it reconnected holding it).
       if (kept.size === 0 && state.status.ackedVersion !== version) state.status.sentVersion = state.status.ackedVersion = version;
       return;
     }
-    const key = this.protocol === 'sotw' ? version : `${versionOf(changed)}-${removed.join(',')}`;
-    if (key === state.nackedKey) return; // rejected before: wait for a newer version
+    // Rejected before: wait for a newer version.
+    if (state.nackedKey !== undefined && this.responseKey({ version, changed, removed }) === state.nackedKey) return;
     const nonce = String(++this.nonceCounter);
-    const presented = [...target.values()].sort(byName);
-    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, presented, changed: changed.sort(byName), removed };
-    state.inFlight = { nonce, presented: target, kept, key };
+    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, presented, changed, removed };
+    state.inFlight = { nonce, presented: target.resources, kept, version, changed, removed };
     state.lastNonce = nonce;
     state.needsAnswer = false;
     state.force.clear();
@@ -309,7 +312,7 @@ export abstract class AdsSession {
     if (this.pending) this.pending.sent = true;
     this.transport.write(this.encode(out));
     this.deps.observer.responseSent?.(state.typeUrl, this.protocol);
-    this.log.debug({ type: shortTypeName(state.typeUrl), version, nonce, resources: target.size, changed: changed.length, removed: removed.length }, `xds: proxy ${this.status!.nodeId} sent ${shortTypeName(state.typeUrl)} version ${version}`);
+    this.log.debug({ type: shortTypeName(state.typeUrl), version, nonce, resources: target.resources.size, changed: changed.length, removed: removed.length }, `xds: proxy ${this.status!.nodeId} sent ${shortTypeName(state.typeUrl)} version ${version}`);
   }
 
   /** A changed EDS cluster warms until it receives its assignment, even an unchanged one: send it again. */

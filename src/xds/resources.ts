@@ -50,6 +50,35 @@ export function resourceSet(list: Iterable<Resource>): ResourceSet {
   return { version: versionOf(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
 }
 
+/** Subsets of a set already selected, by the names that select them (see select). */
+const selections = new WeakMap<ResourceSet, Map<string, ResourceSet>>();
+/** Past this many distinct subscriptions to one set, its subsets are forgotten (and rebuilt on demand). */
+const MAX_SELECTIONS_PER_SET = 64;
+
+/**
+ * The resources of `set` a subscription selects (all of them for a wildcard), in name order,
+ * with their version. Every stream of a proxy subscribes alike, so a subset is built and
+ * versioned once per set and shared by all of them; the usual subscription, to every name the
+ * set has, is the set itself.
+ */
+export function select(set: ResourceSet, wildcard: boolean, names: ReadonlySet<string>): ResourceSet {
+  if (wildcard) return set;
+  if (names.size >= set.resources.size && [...set.resources.keys()].every((name) => names.has(name))) return set;
+  const key = [...names].sort().join('\n');
+  let bySubscription = selections.get(set);
+  if (!bySubscription) {
+    bySubscription = new Map();
+    selections.set(set, bySubscription);
+  }
+  let subset = bySubscription.get(key);
+  if (!subset) {
+    if (bySubscription.size >= MAX_SELECTIONS_PER_SET) bySubscription.clear();
+    subset = resourceSet([...names].flatMap((name) => set.resources.get(name) ?? []));
+    bySubscription.set(key, subset);
+  }
+  return subset;
+}
+
 export function buildSnapshot(byType: ReadonlyMap<string, Iterable<Resource>>, detectedAt?: number): Snapshot {
   return { types: new Map([...byType].map(([typeUrl, list]) => [typeUrl, resourceSet(list)])), detectedAt };
 }

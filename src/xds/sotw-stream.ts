@@ -4,7 +4,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest';
 import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
-import { versionOf } from './resources';
 import { isWildcardByDefault } from './type-urls';
 import { encodeDiscoveryResponse } from './wire';
 
@@ -41,8 +40,8 @@ export class SotwStream extends AdsSession {
     const snapshot = this.snapshot();
     if (!req.response_nonce && req.version_info && snapshot) {
       const current = this.subscribed(state, snapshot);
-      if (versionOf(current.values()) === req.version_info) {
-        state.has = new Map([...current].map(([name, resource]) => [name, { version: resource.version, resource }]));
+      if (current.version === req.version_info) {
+        state.has = new Map([...current.resources].map(([name, resource]) => [name, { version: resource.version, resource }]));
         state.needsAnswer = false; // pump() then finds nothing to send and records the version as held
       }
     }
