@@ -16,7 +16,7 @@ const path = require('node:path');
 const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
 const { envoyNode, QUIET } = require('./precompiled');
 const { percentile } = require('./processes');
-const { loadMesh } = require('../dist/load/mesh-source');
+const { LoadCache, loadMesh } = require('../dist/load/mesh-source');
 const { offlineRegistry } = require('../dist/control/offline-registry');
 const { MeshController } = require('../dist/control/mesh-controller');
 const { SnapshotCache } = require('../dist/xds/snapshot-cache');
@@ -51,8 +51,8 @@ function parseArgs(argv) {
 const now = () => performance.now();
 const round = (v) => Math.round(v * 10) / 10;
 
-function loaded(dir) {
-  const result = loadMesh([dir]);
+function loaded(dir, cache) {
+  const result = loadMesh([dir], { cache });
   if (!result.ok) throw new Error(`the generated mesh is invalid: ${result.problems[0].message}`);
   return result;
 }
@@ -60,20 +60,22 @@ function loaded(dir) {
 function measure(services, backends, runs) {
   const mesh = writeMesh({ services, backends });
   try {
+    // As `meshd serve` loads: one cache from load to load.
+    const cache = new LoadCache();
     let t = now();
-    const first = loaded(mesh.dir);
+    const first = loaded(mesh.dir, cache);
     const loadMs = now() - t;
     const registry = offlineRegistry(first.cloudMapSeeds);
     if (!registry.ok) throw new Error(`the generated Cloud Map seeds are invalid: ${registry.problems[0].message}`);
-    const cache = new SnapshotCache();
-    const controller = new MeshController(cache, registry.registry, QUIET);
+    const snapshots = new SnapshotCache();
+    const controller = new MeshController(snapshots, registry.registry, QUIET);
     t = now();
     controller.setModel(first.model);
     const keys = mesh.nodeIds.map((id) => controller.nodeKey(envoyNode(id)));
     const compileMs = now() - t;
     // Which proxies a change reached: the cache tells watchers of the snapshots that changed.
     let reached = 0;
-    for (const key of keys) cache.watch(key, () => reached++);
+    for (const key of keys) snapshots.watch(key, () => reached++);
 
     const rows = [{ services, virtualNodes: mesh.nodeIds.length, resources: first.model.resources.length, phase: 'cold', proxiesCompiled: keys.length, reloadMs: round(loadMs), compileMs: round(compileMs), compileMaxMs: null }];
     const leaf = Math.floor(services / 2);
@@ -87,7 +89,7 @@ function measure(services, backends, runs) {
       for (let k = 1; k <= runs; k++) {
         mesh.setWeights(service, weightsOfChange(k));
         t = now();
-        const next = loaded(mesh.dir);
+        const next = loaded(mesh.dir, cache);
         reloadMs.push(now() - t);
         t = now();
         controller.setModel(next.model);

@@ -14,7 +14,7 @@ import { MeshController } from '../control/mesh-controller';
 import { seedProblems } from '../load/cloud-map-seed';
 import { formatProblem } from '../load/problems';
 import { renderProxyConfig, renderSnapshot } from '../control/render';
-import { loadMesh } from '../load/mesh-source';
+import { LoadCache, loadMesh } from '../load/mesh-source';
 import { watchMeshPaths } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
 import type { MeshModel } from '../model/mesh-model';
@@ -148,8 +148,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   let watching = false;
   const rolloutsSee = (load: () => Promise<void>) => (watching ? void load() : (rolloutsWaiting = load));
 
+  // Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches.
+  const loadCache = new LoadCache();
   const reload = (reason: string, detectedAt = Date.now()) => {
-    const result = loadMesh(paths, loadOptions(args));
+    const result = loadMesh(paths, { ...loadOptions(args), cache: loadCache });
     logProblems(log, result.problems);
     metrics.reloaded(result.ok);
     // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.

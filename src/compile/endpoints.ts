@@ -4,11 +4,11 @@
 import { instanceAddress, instancePort } from '../discovery/cloud-map/attributes';
 import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
-import { compare, type MeshModel } from '../model/mesh-model';
+import { compare, type MeshReader } from '../model/mesh-model';
 import { ipPreferenceNameOf } from './ip-preference';
 import type { NodePort } from './services';
 
-export function cloudMapAssignment(clusterName: string, target: NodePort, model: MeshModel, cloudMap: CloudMapView): ClusterLoadAssignment {
+export function cloudMapAssignment(clusterName: string, target: NodePort, model: MeshReader, cloudMap: CloudMapView): ClusterLoadAssignment {
   const discovery = target.node.spec.serviceDiscovery!.awsCloudMap!;
   const preference = ipPreferenceNameOf(model, target.node);
   const wanted = discovery.attributes ?? [];

@@ -1,6 +1,6 @@
 // The compiler's entry point: which proxy a node id names, and its Envoy resources.
 import type { CloudMapView } from '../discovery/cloud-map/registry';
-import type { MeshModel } from '../model/mesh-model';
+import type { MeshReader } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
 import { compileProxyless } from './proxyless';
@@ -15,7 +15,7 @@ export const NO_CLOUD_MAP: CloudMapView = { discover: () => undefined };
 export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
 
 /** The Envoy resources of the proxy `nodeId` names, with Cloud Map services' instances from `cloudMap`. */
-export function compileProxy(model: MeshModel, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
+export function compileProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };
   if (id.type === 'virtualGateway') return { ok: false, error: `node id '${nodeId}' names a virtual gateway; gateways are not supported yet` };

@@ -1,7 +1,7 @@
 // App Mesh's IP preference (mesh default, overridden by a node's service discovery) and what
 // it means for Envoy (APP-MESH-FACTS.md, "IP preference").
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
-import type { MeshModel } from '../model/mesh-model';
+import type { MeshReader } from '../model/mesh-model';
 import type { IP_PREFERENCES } from '../model/shapes';
 import type { VirtualNode } from '../model/virtual-node';
 
@@ -24,16 +24,16 @@ const PLANS: Record<IpPreference | 'none', AddressFamilyPlan> = {
 };
 
 /** The node's own preference if its service discovery sets one, else the mesh's, else none (undefined). */
-export function ipPreferenceNameOf(model: MeshModel, node: VirtualNode): IpPreference | undefined {
+export function ipPreferenceNameOf(model: MeshReader, node: VirtualNode): IpPreference | undefined {
   const sd = node.spec.serviceDiscovery;
   return sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference;
 }
 
-export function ipPreferenceOf(model: MeshModel, node: VirtualNode): AddressFamilyPlan {
+export function ipPreferenceOf(model: MeshReader, node: VirtualNode): AddressFamilyPlan {
   return PLANS[ipPreferenceNameOf(model, node) ?? 'none'];
 }
 
 /** A gateway cannot override the mesh's preference. */
-export function meshIpPreference(model: MeshModel, mesh: string): AddressFamilyPlan {
+export function meshIpPreference(model: MeshReader, mesh: string): AddressFamilyPlan {
   return PLANS[model.mesh(mesh)?.spec.serviceDiscovery?.ipPreference ?? 'none'];
 }

@@ -6,7 +6,7 @@
 import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
-import type { MeshModel } from '../model/mesh-model';
+import type { MeshReader } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
 import { packAny } from './any';
 import { egressRouteConfigName } from './names';
@@ -40,7 +40,7 @@ function forGrpc(cluster: Cluster): Cluster {
   return cluster.type === 'STRICT_DNS' ? { ...cluster, type: 'LOGICAL_DNS' } : cluster;
 }
 
-export function compileProxyless(model: MeshModel, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
+export function compileProxyless(model: MeshReader, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
   const sidecar = compileSidecar(model, cloudMap, node, settings);
   const explicitName = egressRouteConfigName(settings.egressPort);
   const explicit = sidecar.routes.find((r) => r.name === explicitName);

@@ -1,6 +1,6 @@
 // Resolves a virtual service to what Envoy needs: the ports callers use and, per port, the
 // ordered routes with their weighted targets. Listeners, routes and clusters are built from this.
-import { compare, type MeshModel } from '../model/mesh-model';
+import { compare, type MeshReader } from '../model/mesh-model';
 import { routeKindOf, type Route, type RouteKind, type RouteSpec } from '../model/route';
 import type { Protocol } from '../model/shapes';
 import type { VirtualNode } from '../model/virtual-node';
@@ -73,7 +73,7 @@ function providedRoute(service: VirtualService, target: NodePort): ResolvedRoute
 }
 
 /** undefined for a service without a provider: nothing answers it, so callers get no route to it. */
-export function resolveService(model: MeshModel, service: VirtualService): ResolvedService | undefined {
+export function resolveService(model: MeshReader, service: VirtualService): ResolvedService | undefined {
   const provider = service.spec.provider;
   if (!provider) return undefined;
   if (provider.virtualNode) {

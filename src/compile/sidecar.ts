@@ -4,7 +4,7 @@ import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
-import { compare, type MeshModel } from '../model/mesh-model';
+import { compare, type MeshReader } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
 import type { CloudMapView } from '../discovery/cloud-map/registry';
 import { accessLogs } from './access-log';
@@ -27,7 +27,7 @@ interface Backend {
 }
 
 /** The node's backends (each service once, by name) with the client policy that applies to each. */
-function resolveBackends(model: MeshModel, node: VirtualNode): Backend[] {
+function resolveBackends(model: MeshReader, node: VirtualNode): Backend[] {
   const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
   const backends: Backend[] = [];
   (node.spec.backends ?? []).forEach((b, i) => {
@@ -63,7 +63,7 @@ function egressPortChain(port: number, services: readonly ServiceOnPort[], acces
   return { port, http: false, tcp: tcpProxy('egress', upstream, idle ? fromMeshDuration(idle) : undefined, accessLog) };
 }
 
-export function compileSidecar(model: MeshModel, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
+export function compileSidecar(model: MeshReader, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyConfig {
   const own = ipPreferenceOf(model, node);
   const accessLog = accessLogs(node.spec.logging);
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';

@@ -26,21 +26,40 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 
 export class ResourceEncoder {
   private entries = new Map<string, Resource>();
-  private usedSinceSweep = new Map<string, Resource>();
+  private readonly keyOf = new WeakMap<Resource, string>();
+  /** How many entries the last sweep kept: the next sweeps once there are twice as many. */
+  private keptBySweep = 0;
 
   encode(typeUrl: string, name: string, resource: object): Resource {
     // The compiler builds objects in a fixed key order, so equal content gives equal JSON.
     const key = createHash('sha1').update(typeUrl).update('\0').update(name).update('\0').update(JSON.stringify(resource)).digest('base64');
-    let encoded = this.usedSinceSweep.get(key) ?? this.entries.get(key);
-    encoded ??= makeResource(typeUrl, name, encodeResource(typeUrl, resource));
-    this.usedSinceSweep.set(key, encoded);
+    let encoded = this.entries.get(key);
+    if (!encoded) {
+      encoded = makeResource(typeUrl, name, encodeResource(typeUrl, resource));
+      this.entries.set(key, encoded);
+      this.keyOf.set(encoded, key);
+    }
     return encoded;
   }
 
-  /** Forgets resources no snapshot has used since the last sweep (call after recompiling every proxy). */
-  sweep(): void {
-    this.entries = this.usedSinceSweep;
-    this.usedSinceSweep = new Map();
+  /**
+   * Forgets the resources none of `live` (the snapshots being served) carries, once the
+   * entries have doubled since the last sweep: recompiling only some proxies leaves the others'
+   * resources unused but still served, and sweeping every time would walk every snapshot.
+   */
+  sweepIfGrown(live: Iterable<Snapshot>): void {
+    if (this.entries.size < 2 * this.keptBySweep + 1000) return;
+    const kept = new Map<string, Resource>();
+    for (const snapshot of live) {
+      for (const set of snapshot.types.values()) {
+        for (const resource of set.resources.values()) {
+          const key = this.keyOf.get(resource);
+          if (key !== undefined) kept.set(key, resource);
+        }
+      }
+    }
+    this.entries = kept;
+    this.keptBySweep = kept.size;
   }
 
   /** Encodes a compiled proxy config into an xDS snapshot. */

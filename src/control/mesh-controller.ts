@@ -1,9 +1,10 @@
 // Wires the pieces of `meshd serve`: the current mesh model, the compiler and the xDS cache.
-// Each connected proxy gets a snapshot compiled for its node id and settings; a new model
-// recompiles every connected proxy, and only those whose resources changed are pushed (the
-// cache compares content). Proxies whose node no longer compiles keep their last good
-// snapshot, and the reason is logged once. A Cloud Map registry change recompiles only the
-// proxies whose last compile read one of the changed services.
+// Each connected proxy gets a snapshot compiled for its node id and settings. Each compile
+// notes what it looked up in the model and in the Cloud Map registry; a new model recompiles
+// only the proxies for which one of those look-ups now answers differently, and a registry
+// change only those that read a changed service. Only snapshots whose resources changed are
+// pushed (the cache compares content). Proxies whose node no longer compiles keep their last
+// good snapshot, and the reason is logged once.
 import { compileProxy } from '../compile';
 import { serviceKey, type CloudMapView, type DiscoveredInstance } from '../discovery/cloud-map/registry';
 import type { ProxySettings } from '../compile/proxy-config';
@@ -14,6 +15,7 @@ import type { StreamHooks } from '../xds/ads-session';
 import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { ResourceEncoder } from './encode';
 import { proxySettingsOf } from './proxy-settings';
+import { recordingReader } from './recording-reader';
 
 interface ProxyEntry {
   readonly nodeId: string;
@@ -22,6 +24,8 @@ interface ProxyEntry {
   lastError?: string;
   /** The Cloud Map services (serviceKey) its last compile read. */
   cloudMapReads: ReadonlySet<string>;
+  /** The model look-ups (lookupKey) its last compile made. */
+  modelReads: ReadonlySet<string>;
 }
 
 /** Anything that can be read and announces which services changed (the registry). */
@@ -33,6 +37,8 @@ export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly encoder = new ResourceEncoder();
+  /** Registry changes made while a new model is being installed (its seeds), compiled with it. */
+  private cloudMapChangedMeanwhile = new Set<string>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -44,15 +50,15 @@ export class MeshController implements StreamHooks {
 
   /** Recompiles the proxies that read a changed service; the cache pushes those whose resources differ. */
   private cloudMapChanged(changed: ReadonlySet<string>, detectedAt = Date.now()): void {
-    // With no model (or while setModel applies seeds), there is nothing to compile yet.
-    if (!this.model) return;
-    let updated = false;
-    for (const [key, entry] of this.proxies) {
-      if (![...changed].some((service) => entry.cloudMapReads.has(service))) continue;
-      this.update(key, detectedAt);
-      updated = true;
+    if (!this.model) {
+      // With no model there is nothing to compile yet; while setModel applies seeds, it compiles them.
+      for (const service of changed) this.cloudMapChangedMeanwhile.add(service);
+      return;
     }
-    if (updated) this.encoder.sweep();
+    for (const [key, entry] of this.proxies) {
+      if ([...changed].some((service) => entry.cloudMapReads.has(service))) this.update(key, detectedAt);
+    }
+    this.encoder.sweepIfGrown(this.liveSnapshots());
   }
 
   currentModel(): MeshModel | undefined {
@@ -64,9 +70,10 @@ export class MeshController implements StreamHooks {
    * `beforeInstall` (applying the mesh files' Cloud Map seeds) runs first; if it throws, nothing changes.
    */
   setModel(model: MeshModel, detectedAt = Date.now(), beforeInstall?: () => void): void {
+    const previous = this.model;
+    this.cloudMapChangedMeanwhile = new Set();
     if (beforeInstall) {
       // Registry changes made here are compiled below with the new model, not with the old one first.
-      const previous = this.model;
       this.model = undefined;
       try {
         beforeInstall();
@@ -74,16 +81,29 @@ export class MeshController implements StreamHooks {
         this.model = previous;
       }
     }
+    const changed = previous?.changedKeys(model);
+    const services = this.cloudMapChangedMeanwhile;
     this.model = model;
-    for (const key of this.proxies.keys()) this.update(key, detectedAt);
-    this.encoder.sweep();
+    for (const [key, entry] of this.proxies) {
+      const affected = !changed || [...entry.modelReads].some((k) => changed.has(k)) || [...entry.cloudMapReads].some((s) => services.has(s));
+      if (affected) this.update(key, detectedAt);
+    }
+    this.encoder.sweepIfGrown(this.liveSnapshots());
+  }
+
+  /** The snapshots connected proxies are served: every resource the encoder must keep. */
+  private *liveSnapshots(): Iterable<Snapshot> {
+    for (const key of this.proxies.keys()) {
+      const snapshot = this.cache.get(key);
+      if (snapshot) yield snapshot;
+    }
   }
 
   nodeKey(node: Node__Output): string {
     const settings = proxySettingsOf(node);
     const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
     if (!this.proxies.has(key)) {
-      this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set() });
+      this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set(), modelReads: new Set() });
       this.update(key);
     }
     return key;
@@ -113,8 +133,10 @@ export class MeshController implements StreamHooks {
         return this.cloudMap.discover(namespaceName, serviceName);
       },
     };
-    const result = compileProxy(this.model, recording, entry.nodeId, entry.settings);
+    const modelReads = new Set<string>();
+    const result = compileProxy(recordingReader(this.model, modelReads), recording, entry.nodeId, entry.settings);
     entry.cloudMapReads = reads;
+    entry.modelReads = modelReads;
     if (!result.ok) {
       if (entry.lastError !== result.error) {
         const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';

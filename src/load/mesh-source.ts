@@ -19,6 +19,33 @@ import { parseYamlDocuments, type FieldPath, type ParsedDocument } from './yaml-
 export interface LoadOptions {
   /** The mesh of resources that name none (App Mesh CLI's --mesh-name). */
   readonly meshName?: string;
+  /** Kept from one load to the next (`meshd serve`): files and documents that did not change are not read again. */
+  readonly cache?: LoadCache;
+}
+
+/**
+ * What a load can reuse in the next: each file's parsed documents while its text is the same,
+ * and the resource decoded from a native document while the document and the default mesh are.
+ * Besides the time, this keeps an unchanged resource the same object from one model to the
+ * next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
+ */
+export class LoadCache {
+  readonly files = new Map<string, { readonly text: string; readonly parsed: ReturnType<typeof parseYamlDocuments> }>();
+  readonly decoded = new WeakMap<ParsedDocument, { readonly defaultMesh: string; readonly resource: Resource }>();
+
+  parse(file: string, text: string): ReturnType<typeof parseYamlDocuments> {
+    const known = this.files.get(file);
+    if (known?.text === text) return known.parsed;
+    const parsed = parseYamlDocuments(file, text);
+    this.files.set(file, { text, parsed });
+    return parsed;
+  }
+
+  /** Forgets files that are no longer part of the mesh. */
+  keepOnly(files: readonly string[]): void {
+    const listed = new Set(files);
+    for (const file of this.files.keys()) if (!listed.has(file)) this.files.delete(file);
+  }
 }
 
 /** Problems include warnings and info lines; `ok` is false only when there is an error. */
@@ -82,10 +109,11 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
       problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${(err as Error).message}` });
       continue;
     }
-    const parsed = parseYamlDocuments(file, text);
+    const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
     problems.push(...parsed.problems);
     documents.push(...parsed.documents);
   }
+  options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0) {
     problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
   }
@@ -101,8 +129,9 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const resources: Resource[] = [];
   const originOf = new Map<Resource, Origin>();
   const broken = new Set<string>();
+  const defaultMeshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
   for (const draft of drafts) {
-    const resource = decodeDraft(draft, defaultMesh, problems);
+    const resource = decodeCached(draft, defaultMeshKey, () => decodeDraft(draft, defaultMesh, problems), problems, options.cache);
     if (resource) {
       resources.push(resource);
       originOf.set(resource, draft.origin);
@@ -124,6 +153,18 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
   return { ok: true, model, cloudMapSeeds: seeds, rollouts, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
+}
+
+/** A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings. */
+function decodeCached(draft: ResourceDraft, defaultMesh: string, decode: () => Resource | undefined, problems: readonly Problem[], cache: LoadCache | undefined): Resource | undefined {
+  const document = draft.soleDocument;
+  if (!cache || !document || draft.rejected) return decode();
+  const known = cache.decoded.get(document);
+  if (known?.defaultMesh === defaultMesh) return known.resource;
+  const before = problems.length;
+  const resource = decode();
+  if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh, resource });
+  return resource;
 }
 
 function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], rollouts: RolloutReader): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {

@@ -37,5 +37,5 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
     reporter.error(['mesh'], `a Mesh is its own mesh: 'mesh' must be its name '${String(top.name)}' or left out`);
     rejected = true;
   }
-  return { kind, rejected, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin };
+  return { kind, rejected, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin, soleDocument: doc };
 }

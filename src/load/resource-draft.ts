@@ -13,6 +13,7 @@ import { virtualNodeSpecShape } from '../model/virtual-node';
 import { virtualRouterSpecShape } from '../model/virtual-router';
 import { virtualServiceSpecShape } from '../model/virtual-service';
 import type { Origin } from './origin';
+import type { ParsedDocument } from './yaml-documents';
 import type { Problem, Severity } from './problems';
 import { checkValue } from './schema-check';
 
@@ -44,6 +45,8 @@ export interface ResourceDraft {
   readonly rejected?: boolean;
   /** Paths `['name']`, `['mesh']`, `['parent']`, `['spec', …]`, `['tags']` map to the file through it. */
   readonly origin: Origin;
+  /** The document, when it alone makes the draft (native dialect): the same document decodes to the same resource. */
+  readonly soleDocument?: ParsedDocument;
 }
 
 /** Reports findings about one resource at resource paths, mapped to the file. */

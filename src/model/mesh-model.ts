@@ -28,11 +28,29 @@ export function resourceKey(r: Resource): string {
   return `${r.mesh}/${resourceLabel(r)}`;
 }
 
+/** The look-ups the compiler makes: what a compile reads can be recorded through them (control/). */
+export interface MeshReader {
+  mesh(mesh: string): Mesh | undefined;
+  virtualService(mesh: string, name: string): VirtualService | undefined;
+  virtualNode(mesh: string, name: string): VirtualNode | undefined;
+  virtualRouter(mesh: string, name: string): VirtualRouter | undefined;
+  virtualGateway(mesh: string, name: string): VirtualGateway | undefined;
+  routesOf(mesh: string, router: string): readonly Route[];
+  gatewayRoutesOf(mesh: string, gateway: string): readonly GatewayRoute[];
+}
+
+/** The key of a look-up (MeshReader): a resource's key, or its router's or gateway's key plus `/*` for its routes. */
+export const lookupKey = {
+  resource: (mesh: string, kind: Resource['kind'], name: string) => `${mesh}/${kind}/${name}`,
+  routesOf: (mesh: string, router: string) => `${mesh}/Route/${router}/*`,
+  gatewayRoutesOf: (mesh: string, gateway: string) => `${mesh}/GatewayRoute/${gateway}/*`,
+};
+
 /**
  * The validated mesh resources, indexed for look-up. Immutable: a reload builds a new one.
  * Resources come out in a deterministic order (by key) so compiled output is stable.
  */
-export class MeshModel {
+export class MeshModel implements MeshReader {
   readonly resources: readonly Resource[];
   private readonly byKey = new Map<string, Resource>();
   private readonly children = new Map<string, (Route | GatewayRoute)[]>();
@@ -79,6 +97,22 @@ export class MeshModel {
   }
 
   /** Every virtual node of every mesh, sorted by mesh then name. */
+  /**
+   * The look-up keys (lookupKey) whose answer differs in `next`: resources added, removed or
+   * not the same object (a load reuses the object of a resource whose document did not change),
+   * and routers and gateways whose list of routes differs.
+   */
+  changedKeys(next: MeshModel): Set<string> {
+    const changed = new Set<string>();
+    for (const [key, r] of this.byKey) if (next.byKey.get(key) !== r) changed.add(key);
+    for (const key of next.byKey.keys()) if (!this.byKey.has(key)) changed.add(key);
+    const sameList = (a: readonly Resource[] | undefined, b: readonly Resource[] | undefined) => a?.length === b?.length && (a ?? []).every((r, i) => b![i] === r);
+    for (const key of new Set([...this.children.keys(), ...next.children.keys()])) {
+      if (!sameList(this.children.get(key), next.children.get(key))) changed.add(`${key}/*`);
+    }
+    return changed;
+  }
+
   virtualNodes(): VirtualNode[] {
     return this.resources.filter((r): r is VirtualNode => r.kind === 'VirtualNode');
   }
