@@ -1,7 +1,6 @@
 // Compiled resources → xDS resources. Proxies share most of their resources (every caller of
 // a service gets the same cluster), so encoding goes through one cache keyed by content:
 // each distinct resource is encoded once and its bytes are shared by every snapshot.
-import { createHash } from 'node:crypto';
 import type { ProxyConfig } from '../compile/proxy-config';
 import { encodeResource } from '../xds/protos';
 import { buildSnapshot, makeResource, type Resource, type Snapshot } from '../xds/resources';
@@ -25,19 +24,26 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 }
 
 export class ResourceEncoder {
-  private entries = new Map<string, Resource>();
-  private readonly keyOf = new WeakMap<Resource, string>();
+  /** type URL and name → the resource's JSON → its encoding. */
+  private entries = new Map<string, Map<string, Resource>>();
+  private size = 0;
+  private readonly keyOf = new WeakMap<Resource, { readonly group: string; readonly json: string }>();
   /** How many entries the last sweep kept: the next sweeps once there are twice as many. */
   private keptBySweep = 0;
 
   encode(typeUrl: string, name: string, resource: object): Resource {
-    // The compiler builds objects in a fixed key order, so equal content gives equal JSON.
-    const key = createHash('sha1').update(typeUrl).update('\0').update(name).update('\0').update(JSON.stringify(resource)).digest('base64');
-    let encoded = this.entries.get(key);
+    // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
+    // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
+    const group = `${typeUrl}\0${name}`;
+    const json = JSON.stringify(resource);
+    let byJson = this.entries.get(group);
+    let encoded = byJson?.get(json);
     if (!encoded) {
       encoded = makeResource(typeUrl, name, encodeResource(typeUrl, resource));
-      this.entries.set(key, encoded);
-      this.keyOf.set(encoded, key);
+      if (!byJson) this.entries.set(group, (byJson = new Map()));
+      byJson.set(json, encoded);
+      this.keyOf.set(encoded, { group, json });
+      this.size++;
     }
     return encoded;
   }
@@ -48,18 +54,23 @@ export class ResourceEncoder {
    * resources unused but still served, and sweeping every time would walk every snapshot.
    */
   sweepIfGrown(live: Iterable<Snapshot>): void {
-    if (this.entries.size < 2 * this.keptBySweep + 1000) return;
-    const kept = new Map<string, Resource>();
+    if (this.size < 2 * this.keptBySweep + 1000) return;
+    const kept = new Map<string, Map<string, Resource>>();
+    let size = 0;
     for (const snapshot of live) {
       for (const set of snapshot.types.values()) {
         for (const resource of set.resources.values()) {
           const key = this.keyOf.get(resource);
-          if (key !== undefined) kept.set(key, resource);
+          if (!key) continue;
+          let byJson = kept.get(key.group);
+          if (!byJson) kept.set(key.group, (byJson = new Map()));
+          if (!byJson.has(key.json)) size++;
+          byJson.set(key.json, resource);
         }
       }
     }
     this.entries = kept;
-    this.keptBySweep = kept.size;
+    this.size = this.keptBySweep = size;
   }
 
   /** Encodes a compiled proxy config into an xDS snapshot. */
