@@ -54,10 +54,13 @@ function startJsonLineProcess(label, command, args, options = {}) {
       for (const w of [...waiters]) if (w.match(event)) w.resolve(event);
     }
   });
+  let ended = false;
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const endedMessage = (name) => `${label} exited before reporting '${name}': ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
   exited.then(() => {
+    ended = true;
     children.delete(child);
-    for (const w of [...waiters]) w.fail(new Error(`${label} exited before reporting '${w.name}': ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+    for (const w of [...waiters]) w.fail(new Error(endedMessage(w.name)));
   });
   return {
     child,
@@ -67,6 +70,7 @@ function startJsonLineProcess(label, command, args, options = {}) {
       const match = (e) => e.event === name && filter(e);
       const seen = events.find(match);
       if (seen) return Promise.resolve(seen);
+      if (ended) return Promise.reject(new Error(endedMessage(name)));
       return new Promise((resolve, reject) => {
         const done = () => {
           clearTimeout(timer);

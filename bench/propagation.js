@@ -56,7 +56,11 @@ function parseArgs(argv) {
     cpuProf: false,
     quiet: false,
   };
-  const list = (v) => v.split(',').filter(Boolean);
+  const list = (v) => {
+    const items = v.split(',').filter(Boolean);
+    if (items.length === 0) throw new Error(`a list must name at least one item, not '${v}'`);
+    return items;
+  };
   const int = (name, v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
@@ -101,7 +105,12 @@ function weightNeedle(cluster, weight) {
 /** Builds the go-control-plane peer (dependencies from the Go module proxy, pinned in its go.sum). */
 function buildGoPeer() {
   const out = path.join(os.tmpdir(), 'meshd-bench-go-control-plane-peer');
-  execFileSync('go', ['build', '-o', out, '.'], { cwd: GO_PEER_SOURCE, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('go', ['build', '-o', out, '.'], { cwd: GO_PEER_SOURCE, stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (err) {
+    const why = err.code === 'ENOENT' ? 'Go is not installed (no `go` on PATH)' : `go build failed (${err.message.split('\n')[0]})`;
+    throw new Error(`cannot build the go-control-plane baseline in ${path.relative(process.cwd(), GO_PEER_SOURCE)}: ${why}; install Go, or leave it out with --servers meshd,bare-grpc`);
+  }
   return out;
 }
 
@@ -117,7 +126,10 @@ async function startMeshd(ctx, label) {
   const env = { ...process.env, MESHD_CLOUD_MAP_STATE: path.join(state, 'cloud-map.json'), MESHD_ROLLOUT_STATE: path.join(state, 'rollouts.json') };
   const proc = startJsonLineProcess('meshd', process.execPath, args, { env });
   for (let waited = 0; !proc.output().includes('meshd is serving'); waited += 20) {
-    if (proc.child.exitCode !== null || waited > 60000) throw new Error(`meshd did not start: ${proc.stderr().trim()}`);
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null || waited > 60000) {
+      proc.child.kill('SIGKILL');
+      throw new Error(`meshd did not start: ${proc.stderr().trim() || proc.output().trim()}`);
+    }
     await sleep(20);
   }
   return {
@@ -126,7 +138,9 @@ async function startMeshd(ctx, label) {
     apply: (k) => ctx.mesh.setWeights(SHARED, weightsOfChange(k)),
     async stop() {
       proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
       await proc.exited;
+      clearTimeout(timer);
       fs.rmSync(state, { recursive: true, force: true });
     },
   };

@@ -14,13 +14,13 @@
 // Options: --streams N (1000) --per-connection K (10) --nodes M (virtual nodes in the mesh, 10)
 //          --protocols sotw,delta --cpu-prof (meshd writes .cpuprofile files into bench/results/)
 'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { stormMeshYaml } = require('./ads-load');
 const { freePort } = require('./ports');
+const { killAll, sleep, startJsonLineProcess, procStats } = require('./processes');
 
 const ROOT = path.resolve(__dirname, '..');
 const MESHD = path.join(ROOT, 'bin', 'meshd');
@@ -43,12 +43,7 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes, ports, HTTP
-
-/** Every process this bench started, to stop them if it fails. */
-const children = new Set();
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// meshd, HTTP
 
 /** Loaded into meshd with --require: event-loop delay, written to a file on SIGUSR2 (then reset). */
 const PROBE = `
@@ -68,14 +63,8 @@ function startMeshd(ctx, label) {
   if (ctx.cpuProf) args.push('--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`);
   args.push(MESHD, 'serve', '--mesh', ctx.meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(ctx.xdsPort), '--admin-port', String(ctx.adminPort), '--statsd-port', '0');
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile } });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, spawnedAt, exited, stdout: () => out, stderr: () => err };
+  // { child, exited, output() (its log), stderr(), ... } (bench/processes.js), and when it was spawned.
+  return { ...startJsonLineProcess('meshd', process.execPath, args, { env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile } }), spawnedAt };
 }
 
 /** meshd's event-loop delay since the last call (the probe resets on each). */
@@ -92,20 +81,6 @@ async function loopDelay(ctx, meshd) {
     await sleep(10);
   }
   return undefined;
-}
-
-/** RSS, peak RSS (MB) and CPU time (ms, user + system) of a process, from /proc (Linux). */
-function procStats(pid) {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-    return { rssMb: Math.round(kb('VmRSS') / 102.4) / 10, peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10, cpuMs: Math.round((ticks * 1000) / 100) };
-  } catch {
-    return { rssMb: null, peakRssMb: null, cpuMs: null };
-  }
 }
 
 function httpGet(port, pathName) {
@@ -190,55 +165,19 @@ async function pollUntilSynced(port, n, timeoutMs = SYNC_TIMEOUT_MS, afterBackMs
 // ---------------------------------------------------------------------------------------------
 // The load generator, as a child process
 
+/** bench/ads-load.js with --reconnect: its JSON-line events (waited for SYNC_TIMEOUT_MS by default), `stats` and `stop` (bench/processes.js). */
 function startLoadProcess(ctx, protocol) {
   const args = [LOAD, '--xds', `127.0.0.1:${ctx.xdsPort}`, '--mesh', ctx.meshFile, '--streams', String(ctx.streams), '--per-connection', String(ctx.perConnection), '--reconnect'];
   if (protocol === 'delta') args.push('--delta');
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(child);
-  const events = [];
-  const waiters = [];
-  let buffered = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const event = JSON.parse(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-      events.push(event);
-      for (const w of [...waiters]) if (w.match(event)) w.resolve(event);
-    }
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  const load = startJsonLineProcess('the load generator', process.execPath, args);
   return {
-    child,
-    exited,
-    /** The first event (already seen or to come) matching `name` and `filter`. */
-    event(name, timeoutMs = SYNC_TIMEOUT_MS, filter = () => true) {
-      const match = (e) => e.event === name && filter(e);
-      const seen = events.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the load generator did not report '${name}' within ${timeoutMs} ms`)), timeoutMs);
-        const w = {
-          match,
-          resolve: (e) => {
-            clearTimeout(timer);
-            waiters.splice(waiters.indexOf(w), 1);
-            resolve(e);
-          },
-        };
-        waiters.push(w);
-      });
-    },
-    async stats() {
+    ...load,
+    event: (name, timeoutMs = SYNC_TIMEOUT_MS, filter) => load.event(name, timeoutMs, filter),
+    /** Its counters, asked for now. */
+    stats() {
       const after = Date.now();
-      child.stdin.write('stats\n');
-      return this.event('stats', 5000, (e) => e.at >= after);
-    },
-    async exit() {
-      child.stdin.write('exit\n');
-      await exited;
+      load.send('stats');
+      return load.event('stats', 5000, (e) => e.at >= after);
     },
   };
 }
@@ -249,7 +188,7 @@ async function run(ctx, protocol) {
   const rows = [];
   // connect storm
   let meshd = startMeshd(ctx, `${protocol}-connect`);
-  while (!meshd.stdout().includes('meshd is serving')) {
+  while (!meshd.output().includes('meshd is serving')) {
     if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
     await sleep(20);
   }
@@ -305,7 +244,7 @@ async function run(ctx, protocol) {
     maxAdminMs: restart.maxAdminMs,
     ...(restart.syncedAt ? {} : { notSynced: restartSummary.states }),
   });
-  await load.exit();
+  await load.stop();
   meshd.child.kill('SIGTERM');
   await meshd.exited;
   return rows;
@@ -343,6 +282,6 @@ async function main() {
 
 main().catch((err) => {
   console.error(err.stack ?? err);
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killAll();
   process.exit(1);
 });
