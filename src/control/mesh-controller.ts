@@ -24,8 +24,8 @@ interface ProxyEntry {
   lastError?: string;
   /** The Cloud Map services (serviceKey) its last compile read. */
   cloudMapReads: ReadonlySet<string>;
-  /** The model look-ups (lookupKey) its last compile made. */
-  modelReads: ReadonlySet<string>;
+  /** The model look-ups (lookupKey) its last compile made; undefined: compile it on every reload (its last compile failed unexpectedly). */
+  modelReads: ReadonlySet<string> | undefined;
 }
 
 /** Anything that can be read and announces which services changed (the registry). */
@@ -85,7 +85,7 @@ export class MeshController implements StreamHooks {
     const services = this.cloudMapChangedMeanwhile;
     this.model = model;
     for (const [key, entry] of this.proxies) {
-      const affected = !changed || [...entry.modelReads].some((k) => changed.has(k)) || [...entry.cloudMapReads].some((s) => services.has(s));
+      const affected = !changed || !entry.modelReads || [...entry.modelReads].some((k) => changed.has(k)) || [...entry.cloudMapReads].some((s) => services.has(s));
       if (affected) this.update(key, detectedAt);
     }
     this.encoder.sweepIfGrown(this.liveSnapshots());
@@ -134,9 +134,17 @@ export class MeshController implements StreamHooks {
       },
     };
     const modelReads = new Set<string>();
-    const result = compileProxy(recordingReader(this.model, modelReads), recording, entry.nodeId, entry.settings);
+    let result: ReturnType<typeof compileProxy>;
+    let failedUnexpectedly = false;
+    try {
+      result = compileProxy(recordingReader(this.model, modelReads), recording, entry.nodeId, entry.settings);
+    } catch (err) {
+      // A compiler bug, not bad input: the proxy keeps what it has, and every reload tries it again.
+      result = { ok: false, error: `cannot compile ${entry.nodeId}: internal error: ${(err as Error).message}` };
+      failedUnexpectedly = true;
+    }
     entry.cloudMapReads = reads;
-    entry.modelReads = modelReads;
+    entry.modelReads = failedUnexpectedly ? undefined : modelReads;
     if (!result.ok) {
       if (entry.lastError !== result.error) {
         const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';

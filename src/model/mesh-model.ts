@@ -96,7 +96,6 @@ export class MeshModel implements MeshReader {
     return (this.children.get(`${mesh}/GatewayRoute/${gateway}`) ?? []) as GatewayRoute[];
   }
 
-  /** Every virtual node of every mesh, sorted by mesh then name. */
   /**
    * The look-up keys (lookupKey) whose answer differs in `next`: resources added, removed or
    * not the same object (a load reuses the object of a resource whose document did not change),
@@ -113,6 +112,7 @@ export class MeshModel implements MeshReader {
     return changed;
   }
 
+  /** Every virtual node of every mesh, sorted by mesh then name. */
   virtualNodes(): VirtualNode[] {
     return this.resources.filter((r): r is VirtualNode => r.kind === 'VirtualNode');
   }

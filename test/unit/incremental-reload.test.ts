@@ -1,0 +1,628 @@
+// Incremental reload, on real mesh files in a temp folder: a load with a LoadCache reuses the
+// resources of documents that did not change (and still reports exactly what a fresh load
+// reports), MeshModel.changedKeys names what a reload changed, and MeshController recompiles
+// and pushes only the proxies a change reaches, while every proxy keeps being served exactly
+// what a full compile of the current mesh gives.
+import * as fc from 'fast-check';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as compiler from '../../src/compile';
+import { ResourceEncoder } from '../../src/control/encode';
+import { MeshController } from '../../src/control/mesh-controller';
+import { proxySettingsOf } from '../../src/control/proxy-settings';
+import { renderSnapshot } from '../../src/control/render';
+import { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
+import type { Node__Output } from '../../src/generated/envoy/config/core/v3/Node';
+import { seedProblems } from '../../src/load/cloud-map-seed';
+import { LoadCache, loadMesh, type LoadResult } from '../../src/load/mesh-source';
+import { formatProblem } from '../../src/load/problems';
+import { resourceKey, type MeshModel, type Resource } from '../../src/model/mesh-model';
+import { SnapshotCache, type Snapshot } from '../../src/xds/snapshot-cache';
+import { meshFolder } from '../helpers/mesh-text';
+
+type OkLoad = Extract<LoadResult, { ok: true }>;
+
+function expectLoaded(result: LoadResult): OkLoad {
+  if (!result.ok) throw new Error(`the mesh did not load:\n${result.problems.map(formatProblem).join('\n')}`);
+  return result;
+}
+
+/** The model's resources by key. */
+function byKey(model: MeshModel): Map<string, Resource> {
+  return new Map(model.resources.map((r) => [resourceKey(r), r]));
+}
+
+// ---- small meshes for the loader and changedKeys ----
+
+const MESH = 'kind: Mesh\nname: apps\n';
+const NODE = (name: string, port = 8080, mesh = 'mesh: apps\n') =>
+  `kind: VirtualNode\n${mesh}name: ${name}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
+const ROUTER = 'kind: VirtualRouter\nmesh: apps\nname: r\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n';
+const SERVICE = 'kind: VirtualService\nmesh: apps\nname: s.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
+const ROUTE = (name: string, a: number, b: number, prefix = '/') =>
+  `kind: Route\nmesh: apps\nvirtualRouter: r\nname: ${name}\nspec:\n  httpRoute:\n    match: { prefix: ${prefix} }\n    action: { weightedTargets: [{ virtualNode: a, weight: ${a} }, { virtualNode: b, weight: ${b} }] }\n`;
+const CALLER = 'kind: VirtualNode\nmesh: apps\nname: caller\nspec: { backends: [{ virtualService: { virtualServiceName: s.apps.local } }] }\n';
+
+/** A mesh of one router-provided service (nodes a and b behind route r/one), a caller and a node nothing reaches. */
+function smallMesh(): Record<string, string> {
+  return {
+    'mesh.yaml': MESH,
+    'nodes.yaml': `${NODE('a')}---\n${NODE('b')}`,
+    'lonely.yaml': NODE('lonely'),
+    'router.yaml': `${ROUTER}---\n${SERVICE}`,
+    'route-one.yaml': ROUTE('one', 50, 50),
+    'caller.yaml': CALLER,
+  };
+}
+
+describe('LoadCache: a reload reuses what did not change', () => {
+  it('gives the very same resource objects when no file changed, even if one was rewritten with the same text', () => {
+    const dir = meshFolder(smallMesh());
+    const cache = new LoadCache();
+    const first = byKey(expectLoaded(loadMesh([dir], { cache })).model);
+    fs.writeFileSync(path.join(dir, 'nodes.yaml'), fs.readFileSync(path.join(dir, 'nodes.yaml')));
+    const second = byKey(expectLoaded(loadMesh([dir], { cache })).model);
+    expect([...second.keys()]).toEqual([...first.keys()]);
+    expect(first.size).toBe(8);
+    for (const [key, resource] of first) expect({ key, same: second.get(key) === resource }).toEqual({ key, same: true });
+  });
+
+  it("gives new objects only for the resources of the file that changed, and they carry the file's new content", () => {
+    const dir = meshFolder(smallMesh());
+    const cache = new LoadCache();
+    const first = byKey(expectLoaded(loadMesh([dir], { cache })).model);
+    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 10, 90));
+    const model = expectLoaded(loadMesh([dir], { cache })).model;
+    const second = byKey(model);
+    const renewed = [...second].filter(([key, r]) => first.get(key) !== r).map(([key]) => key);
+    expect(renewed).toEqual(['apps/Route/r/one']);
+    expect(model.routesOf('apps', 'r')[0]!.spec.httpRoute!.action.weightedTargets.map((t) => t.weight)).toEqual([10, 90]);
+  });
+
+  it('loads a document once its error is fixed, and fails again when it breaks again', () => {
+    const files = smallMesh();
+    const dir = meshFolder({ ...files, 'lonely.yaml': NODE('lonely', 70000) });
+    const cache = new LoadCache();
+    const broken = loadMesh([dir], { cache });
+    expect(!broken.ok && broken.problems.map((p) => p.message)).toEqual(['must be a whole number from 1 to 65535, got 70000']);
+    // Loading it again unchanged still reports it: a document that did not decode is not remembered as a resource.
+    expect(loadMesh([dir], { cache }).ok).toBe(false);
+
+    fs.writeFileSync(path.join(dir, 'lonely.yaml'), NODE('lonely', 8081));
+    const fixed = expectLoaded(loadMesh([dir], { cache }));
+    expect(fixed.model.virtualNode('apps', 'lonely')!.spec.listeners![0]!.portMapping.port).toBe(8081);
+
+    fs.writeFileSync(path.join(dir, 'lonely.yaml'), NODE('lonely', 0));
+    const again = loadMesh([dir], { cache });
+    expect(!again.ok && again.problems.map((p) => p.message)).toEqual(['must be a whole number from 1 to 65535, got 0']);
+  });
+
+  it('forgets a file removed from the folder: its resources leave the model', () => {
+    const dir = meshFolder(smallMesh());
+    const cache = new LoadCache();
+    const first = expectLoaded(loadMesh([dir], { cache })).model;
+    expect(first.virtualNode('apps', 'lonely')).toBeDefined();
+    fs.rmSync(path.join(dir, 'lonely.yaml'));
+    const second = expectLoaded(loadMesh([dir], { cache })).model;
+    expect(second.virtualNode('apps', 'lonely')).toBeUndefined();
+    expect(second.resources.map(resourceKey)).toEqual(first.resources.map(resourceKey).filter((k) => k !== 'apps/VirtualNode/lonely'));
+    expect([...cache.files.keys()].map((f) => path.basename(f)).sort()).toEqual(['caller.yaml', 'mesh.yaml', 'nodes.yaml', 'route-one.yaml', 'router.yaml']);
+  });
+
+  it('reports a document that names no mesh once a second mesh is defined, instead of reusing its resource', () => {
+    const dir = meshFolder({ ...smallMesh(), 'lonely.yaml': NODE('lonely', 8080, '') });
+    const cache = new LoadCache();
+    const first = expectLoaded(loadMesh([dir], { cache }));
+    const lonely = first.model.virtualNode('apps', 'lonely')!;
+    expect(lonely).toBeDefined();
+
+    fs.writeFileSync(path.join(dir, 'other-mesh.yaml'), 'kind: Mesh\nname: other\n');
+    const cached = loadMesh([dir], { cache });
+    const fresh = loadMesh([dir]);
+    expect(cached.ok).toBe(false);
+    expect(cached.problems.map((p) => `${path.basename(p.location.file)}:${p.location.line}: ${p.severity}: ${p.message}`)).toEqual([
+      'lonely.yaml:1: error: names no mesh and 2 meshes are defined (apps, other); name one here or pass --mesh-name',
+    ]);
+    expect(cached.problems).toEqual(fresh.problems);
+
+    // With the second mesh gone, the default mesh is what it was: the document loads (as the same resource) again.
+    fs.rmSync(path.join(dir, 'other-mesh.yaml'));
+    const back = expectLoaded(loadMesh([dir], { cache }));
+    expect(back.model.virtualNode('apps', 'lonely')).toBe(lonely);
+  });
+
+  it('reports exactly the problems (errors, warnings, infos) a load without a cache reports', () => {
+    const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { a: b }\n';
+    const noProvider = 'kind: VirtualService\nmesh: apps\nname: nobody.apps.local\n';
+    const callsNobody = 'kind: VirtualNode\nmesh: apps\nname: hopeful\nspec: { backends: [{ virtualService: { virtualServiceName: nobody.apps.local } }] }\n';
+    const dir = meshFolder({ ...smallMesh(), 'other.yaml': `${configMap}---\n${noProvider}---\n${callsNobody}` });
+    const cache = new LoadCache();
+    const sameAsFresh = () => {
+      const cached = loadMesh([dir], { cache });
+      const fresh = loadMesh([dir]);
+      expect(cached.ok).toBe(fresh.ok);
+      expect(cached.problems).toEqual(fresh.problems);
+      return cached;
+    };
+
+    const first = sameAsFresh();
+    expect(first.problems.map((p) => `${p.severity}: ${p.message}`)).toEqual([
+      'warning: no virtual service reaches this node: no service names it as provider and no route targets it',
+      'info: skipping ConfigMap/settings: not an App Mesh resource',
+      "warning: virtual service 'nobody.apps.local' has no provider, so requests to it will fail",
+    ]);
+    expect(sameAsFresh().problems).toEqual(first.problems); // every document now comes from the cache
+
+    // An error in one file, next to cached documents with warnings.
+    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50).replace('virtualNode: b', 'virtualNode: nobody'));
+    expect(sameAsFresh().problems.filter((p) => p.severity === 'error').map((p) => p.message)).toEqual(["virtual node 'nobody' is not defined in mesh 'apps'"]);
+    expect(sameAsFresh().ok).toBe(false);
+
+    // A decode error (not only a reference error), loaded twice.
+    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50).replace('prefix: /', 'prefix: /\n    colour: blue'));
+    expect(sameAsFresh().ok).toBe(false);
+    expect(sameAsFresh().ok).toBe(false);
+
+    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50));
+    expect(sameAsFresh().problems).toEqual(first.problems);
+  });
+});
+
+describe('MeshModel.changedKeys after a reload with a LoadCache', () => {
+  function reloader(files: Record<string, string>) {
+    const dir = meshFolder(files);
+    const cache = new LoadCache();
+    let model = expectLoaded(loadMesh([dir], { cache })).model;
+    return {
+      dir,
+      /** Writes (or, with undefined, removes) files, reloads and returns the keys that changed. */
+      change(edits: Record<string, string | undefined>): string[] {
+        for (const [name, text] of Object.entries(edits)) {
+          if (text === undefined) fs.rmSync(path.join(dir, name));
+          else fs.writeFileSync(path.join(dir, name), text);
+        }
+        const next = expectLoaded(loadMesh([dir], { cache })).model;
+        const changed = model.changedKeys(next);
+        model = next;
+        return [...changed].sort();
+      },
+    };
+  }
+
+  it('is empty when nothing changed', () => {
+    expect(reloader(smallMesh()).change({})).toEqual([]);
+  });
+
+  it("names a route whose weights changed and its router's route list, and nothing else", () => {
+    expect(reloader(smallMesh()).change({ 'route-one.yaml': ROUTE('one', 0, 100) })).toEqual(['apps/Route/r/*', 'apps/Route/r/one']);
+  });
+
+  it('names a virtual node that was removed', () => {
+    expect(reloader(smallMesh()).change({ 'lonely.yaml': undefined })).toEqual(['apps/VirtualNode/lonely']);
+  });
+
+  it("names the router's route list when a second route is added, and again when it is removed", () => {
+    const mesh = reloader(smallMesh());
+    expect(mesh.change({ 'route-two.yaml': ROUTE('two', 100, 0, '/two') })).toEqual(['apps/Route/r/*', 'apps/Route/r/two']);
+    expect(mesh.change({ 'route-two.yaml': undefined })).toEqual(['apps/Route/r/*', 'apps/Route/r/two']);
+  });
+
+  it('names the mesh when its spec changed', () => {
+    expect(reloader(smallMesh()).change({ 'mesh.yaml': `${MESH}spec: { egressFilter: { type: ALLOW_ALL } }\n` })).toEqual(['apps/Mesh/apps']);
+  });
+});
+
+// ---- a served mesh: 4 services and their proxies ----
+//
+// Service i (s<i>.apps.local) has nodes s<i>-v1 (DNS) and s<i>-v2 (Cloud Map: an EDS cluster for
+// its callers), a router s<i> and its route s<i> (in a file of its own) splitting v1/v2 by
+// weight. The Cloud Map instances are declared in seeds.yaml, apart, so that changing one changes
+// no resource of the model (only the registry). extra.apps.local starts with no
+// provider; later a router provides it, and later still that router gets a route.
+//
+//   s0 → s1, s2     s1 → s2     s2 → s3     s3 → extra
+//
+// So: callers of s1 are s0's nodes; of s2, s0's and s1's; of s3, s2's; of extra, s3's; s0 has none.
+
+const SERVICES = 4;
+const CALLS: readonly (readonly string[])[] = [['s1', 's2'], ['s2'], ['s3'], ['extra']];
+const NODE_IDS = Array.from({ length: SERVICES }, (_, i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).flat();
+const idsOf = (...services: number[]) => services.flatMap((i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).sort();
+
+type ExtraStage = 'no provider' | 'router, no route' | 'router and route';
+
+interface MeshState {
+  egress: 'DROP_ALL' | 'ALLOW_ALL';
+  /** Route s<i>'s weight for v2 (v1 gets the rest of 100). */
+  v2Weight: number[];
+  /** Listener port of s<i>-v1. */
+  v1Port: number[];
+  /** Last octet of s<i>-v2's one Cloud Map instance. */
+  instanceHost: number[];
+  extra: ExtraStage;
+}
+
+const initialState = (): MeshState => ({
+  egress: 'DROP_ALL',
+  v2Weight: Array(SERVICES).fill(10),
+  v1Port: Array(SERVICES).fill(8080),
+  instanceHost: Array(SERVICES).fill(2),
+  extra: 'no provider',
+});
+
+const meshYaml = (s: MeshState) => `kind: Mesh\nname: apps\nspec: { egressFilter: { type: ${s.egress} } }\n`;
+
+function serviceYaml(i: number, s: MeshState): string {
+  const backends = CALLS[i]!.map((b) => `    - virtualService: { virtualServiceName: ${b}.apps.local }\n`).join('');
+  const node = (version: string, port: number, discovery: string) =>
+    `kind: VirtualNode\nmesh: apps\nname: s${i}-${version}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: ${discovery}\n  backends:\n${backends}`;
+  return [
+    node('v1', s.v1Port[i]!, `{ dns: { hostname: s${i}-v1.apps.local } }`),
+    node('v2', 8080, `{ awsCloudMap: { namespaceName: apps.local, serviceName: s${i}-v2 } }`),
+    `kind: VirtualRouter\nmesh: apps\nname: s${i}\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n`,
+    `kind: VirtualService\nmesh: apps\nname: s${i}.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: s${i} } } }\n`,
+  ].join('---\n');
+}
+
+const routeYaml = (i: number, s: MeshState) =>
+  `kind: Route\nmesh: apps\nvirtualRouter: s${i}\nname: s${i}\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: s${i}-v1, weight: ${100 - s.v2Weight[i]!} }, { virtualNode: s${i}-v2, weight: ${s.v2Weight[i]!} }] }\n`;
+
+const seedsYaml = (s: MeshState) =>
+  s.instanceHost
+    .map((host, i) => `kind: CloudMapService\nnamespace: apps.local\nname: s${i}-v2\ninstances:\n  - id: s${i}-v2-a\n    attributes: { AWS_INSTANCE_IPV4: 10.0.${i}.${host}, AWS_INSTANCE_PORT: 8080 }\n`)
+    .join('---\n');
+
+function extraYaml(s: MeshState): string {
+  const provider = s.extra === 'no provider' ? '' : 'spec: { provider: { virtualRouter: { virtualRouterName: extra } } }\n';
+  return `kind: VirtualRouter\nmesh: apps\nname: extra\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n---\nkind: VirtualService\nmesh: apps\nname: extra.apps.local\n${provider}`;
+}
+const EXTRA_ROUTE = 'kind: Route\nmesh: apps\nvirtualRouter: extra\nname: extra\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: s0-v1, weight: 1 }] }\n';
+
+/** Every file of the mesh in state `s` (undefined: the file must not exist). */
+function meshFiles(s: MeshState): Record<string, string | undefined> {
+  const files: Record<string, string | undefined> = { 'mesh.yaml': meshYaml(s), 'seeds.yaml': seedsYaml(s), 'extra.yaml': extraYaml(s) };
+  for (let i = 0; i < SERVICES; i++) {
+    files[`s${i}.yaml`] = serviceYaml(i, s);
+    files[`s${i}-route.yaml`] = routeYaml(i, s);
+  }
+  files['extra-route.yaml'] = s.extra === 'router and route' ? EXTRA_ROUTE : undefined;
+  return files;
+}
+
+/** A proxy's node as an Envoy sidecar with the default ports sends it. */
+const envoyNode = (id: string): Node__Output => ({
+  id,
+  cluster: '',
+  metadata: { fields: {} },
+  locality: null,
+  user_agent_name: 'envoy',
+  extensions: [],
+  client_features: [],
+  listening_addresses: [],
+  dynamic_parameters: {},
+});
+
+/** What a snapshot serves, exactly: each type's resources by name, each with its version (a hash of its bytes). */
+function wire(snapshot: Snapshot): string {
+  const types = [...snapshot.types].map(([type, set]) => [type, [...set.resources.values()].map((r) => `${r.name} ${r.version}`)]);
+  return JSON.stringify(types.sort());
+}
+
+/**
+ * `meshd serve` in miniature (src/cli/serve.ts reload): the mesh files in a temp folder, loaded
+ * with one LoadCache, installed with their Cloud Map seeds, and every node's proxy connected.
+ */
+class ServedMesh {
+  readonly dir = meshFolder({});
+  readonly state = initialState();
+  private readonly loadCache = new LoadCache();
+  readonly registry = new CloudMapRegistry();
+  private readonly cache = new SnapshotCache();
+  readonly errors: string[] = [];
+  readonly controller = new MeshController(this.cache, this.registry, {
+    debug: () => {},
+    info: () => {},
+    warn: () => {},
+    error: (...args: unknown[]) => void this.errors.push(String(args[args.length - 1])),
+  });
+  private readonly keys = new Map<string, string>();
+  private pushes: string[] = [];
+  private compiles: string[] = [];
+  model: MeshModel;
+
+  constructor() {
+    this.writeFiles();
+    this.model = this.reload();
+    for (const id of NODE_IDS) this.connect(id);
+  }
+
+  /** Connects the proxy of a node id (as its first xDS request does) and counts what it is pushed from then on. */
+  connect(id: string): void {
+    this.countingCompiles(() => {
+      const key = this.controller.nodeKey(envoyNode(id));
+      this.keys.set(id, key);
+      this.cache.watch(key, () => this.pushes.push(id));
+    });
+  }
+
+  /** Runs `work`, noting the node id of every compile the controller makes meanwhile (the controller calls the module's export, so a spy sees it). */
+  private countingCompiles(work: () => void): void {
+    const spy = jest.spyOn(compiler, 'compileProxy');
+    try {
+      work();
+      this.compiles.push(...spy.mock.calls.map((call) => call[2]));
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  /** Writes the files whose text differs from the state's (all of them with `all`). */
+  writeFiles(all = false): void {
+    for (const [name, text] of Object.entries(meshFiles(this.state))) {
+      const file = path.join(this.dir, name);
+      const now = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+      if (text === undefined) {
+        if (now !== undefined) fs.rmSync(file);
+      } else if (all || now !== text) fs.writeFileSync(file, text);
+    }
+  }
+
+  /** Loads the folder and installs the model with its seeds, as `meshd serve` does on a change. */
+  reload(): MeshModel {
+    const result = expectLoaded(loadMesh([this.dir], { cache: this.loadCache }));
+    expect(seedProblems(this.registry, result.cloudMapSeeds)).toEqual([]);
+    this.countingCompiles(() => this.controller.setModel(result.model, Date.now(), () => this.registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed))));
+    this.model = result.model;
+    return result.model;
+  }
+
+  /** Applies an edit to the state, writes the files it changed and reloads. */
+  edit(change: (s: MeshState) => void): void {
+    change(this.state);
+    this.writeFiles();
+    this.reload();
+  }
+
+  /** The node ids whose proxy was pushed a new snapshot since the last call, once per push. */
+  takePushes(): string[] {
+    const out = [...this.pushes].sort();
+    this.pushes = [];
+    return out;
+  }
+
+  /** The node ids the controller compiled since the last call. */
+  takeCompiles(): string[] {
+    const out = [...this.compiles].sort();
+    this.compiles = [];
+    return out;
+  }
+
+  servedTo(id: string): Snapshot {
+    const snapshot = this.servedOrNot(id);
+    if (!snapshot) throw new Error(`${id} is served nothing`);
+    return snapshot;
+  }
+
+  servedOrNot(id: string): Snapshot | undefined {
+    return this.cache.get(this.keys.get(id)!);
+  }
+
+  /** The names of the resources of one section the proxy is served. */
+  servedNames(id: string, section: 'clusters' | 'listeners' | 'routes'): string[] {
+    return renderSnapshot(this.servedTo(id))[section]!.map((r) => (r as { name: string }).name);
+  }
+
+  /** The endpoints (ClusterLoadAssignment) of one cluster the proxy is served, as JSON. */
+  servedEndpoints(id: string, cluster: string): string {
+    return JSON.stringify(renderSnapshot(this.servedTo(id)).endpoints!.find((e) => (e as { cluster_name: string }).cluster_name === cluster));
+  }
+
+  /** What a compile from scratch of the current model and registry gives the proxy. */
+  freshFor(id: string): Snapshot {
+    const result = compiler.compileProxy(this.model, this.registry, id, proxySettingsOf(envoyNode(id)));
+    if (!result.ok) throw new Error(result.error);
+    return new ResourceEncoder().snapshot(result.config);
+  }
+
+  /** Every proxy is served exactly what a full compile gives, and no compile failed; returns what each is served (wire). */
+  expectNoStaleProxy(ids = NODE_IDS): Map<string, string> {
+    expect(this.errors).toEqual([]);
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const [served, fresh] = [this.servedTo(id), this.freshFor(id)];
+      // The readable difference first, if any; then the exact one (the same bytes).
+      if (wire(served) !== wire(fresh)) expect({ id, ...renderSnapshot(served) }).toEqual({ id, ...renderSnapshot(fresh) });
+      expect({ id, served: wire(served) }).toEqual({ id, served: wire(fresh) });
+      out.set(id, wire(fresh));
+    }
+    return out;
+  }
+}
+
+describe('MeshController: a reload recompiles and pushes only what it reaches', () => {
+  it('serves every proxy on the first load', () => {
+    const mesh = new ServedMesh();
+    expect(mesh.takeCompiles()).toEqual([...NODE_IDS].sort());
+    mesh.expectNoStaleProxy();
+    // The EDS cluster of s2-v2 for its callers holds the declared instance.
+    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s1-v1', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.2"');
+  });
+
+  it('a reload with no change (a file rewritten with the same text) compiles and pushes nothing', () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.takeCompiles();
+    mesh.writeFiles(true);
+    mesh.reload();
+    expect(mesh.takeCompiles()).toEqual([]);
+    expect(mesh.takePushes()).toEqual([]);
+    mesh.expectNoStaleProxy();
+  });
+
+  it("a route's new weights reach exactly the callers of its service", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.takeCompiles();
+
+    mesh.edit((s) => (s.v2Weight[2] = 60));
+    expect(mesh.takeCompiles()).toEqual(idsOf(0, 1));
+    expect(mesh.takePushes()).toEqual(idsOf(0, 1));
+    mesh.expectNoStaleProxy();
+
+    mesh.edit((s) => (s.v2Weight[3] = 0));
+    expect(mesh.takeCompiles()).toEqual(idsOf(2));
+    expect(mesh.takePushes()).toEqual(idsOf(2));
+    mesh.expectNoStaleProxy();
+
+    // Nobody calls s0: its route changes nothing any proxy is served.
+    mesh.edit((s) => (s.v2Weight[0] = 70));
+    expect(mesh.takeCompiles()).toEqual([]);
+    expect(mesh.takePushes()).toEqual([]);
+    mesh.expectNoStaleProxy();
+  });
+
+  it("a new egress filter reaches every proxy, and setting it back reaches every proxy again", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.edit((s) => (s.egress = 'ALLOW_ALL'));
+    expect(mesh.takePushes()).toEqual([...NODE_IDS].sort());
+    mesh.expectNoStaleProxy();
+    expect(mesh.servedNames('mesh/apps/virtualNode/s3-v2', 'clusters')).toContain('cds_egress_apps_mesh-allow-all');
+    mesh.edit((s) => (s.egress = 'DROP_ALL'));
+    expect(mesh.takePushes()).toEqual([...NODE_IDS].sort());
+    mesh.expectNoStaleProxy();
+  });
+
+  it("a node's new listener port reaches the node itself and its service's callers (their cluster names its port)", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.edit((s) => (s.v1Port[2] = 9090));
+    expect(mesh.takePushes()).toEqual(['mesh/apps/virtualNode/s2-v1', ...idsOf(0, 1)].sort());
+    mesh.expectNoStaleProxy();
+    const clusters = mesh.servedNames('mesh/apps/virtualNode/s1-v2', 'clusters');
+    expect(clusters).toContain('cds_egress_apps_s2-v1_http_9090');
+    expect(clusters).not.toContain('cds_egress_apps_s2-v1_http_8080');
+  });
+
+  it("a provider given to a backend service that had none, then a route for it, reach that service's callers", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.takeCompiles();
+
+    // A router with no route yet: s3's proxies get a virtual host for the service (with no route in it).
+    mesh.edit((s) => (s.extra = 'router, no route'));
+    expect(mesh.takeCompiles()).toEqual(idsOf(3));
+    expect(mesh.takePushes()).toEqual(idsOf(3));
+    mesh.expectNoStaleProxy();
+    expect(JSON.stringify(renderSnapshot(mesh.servedTo('mesh/apps/virtualNode/s3-v2')).routes)).toContain('"domains":["extra.apps.local","extra.apps.local:8080"]');
+
+    // Its first route (a new file) brings s0-v1's cluster to s3's proxies.
+    mesh.edit((s) => (s.extra = 'router and route'));
+    expect(mesh.takeCompiles()).toEqual(idsOf(3));
+    expect(mesh.takePushes()).toEqual(idsOf(3));
+    mesh.expectNoStaleProxy();
+    expect(mesh.servedNames('mesh/apps/virtualNode/s3-v1', 'clusters')).toContain('cds_egress_apps_s0-v1_http_8080');
+
+    // The route's file removed: gone again from those proxies only.
+    mesh.edit((s) => (s.extra = 'router, no route'));
+    expect(mesh.takePushes()).toEqual(idsOf(3));
+    mesh.expectNoStaleProxy();
+  });
+
+  it("a Cloud Map seed's new instance address reaches the proxies with that service's endpoints, though no resource of the model changed", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.takeCompiles();
+    const before = mesh.model;
+    mesh.edit((s) => (s.instanceHost[2] = 7));
+    expect(before.changedKeys(mesh.model)).toEqual(new Set());
+    expect(mesh.takeCompiles()).toEqual(idsOf(0, 1));
+    expect(mesh.takePushes()).toEqual(idsOf(0, 1));
+    mesh.expectNoStaleProxy();
+    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s0-v2', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.7"');
+  });
+
+  it('a route and a Cloud Map instance changed in one reload are pushed once, together', () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.edit((s) => {
+      s.v2Weight[2] = 35;
+      s.instanceHost[2] = 9;
+    });
+    expect(mesh.takePushes()).toEqual(idsOf(0, 1));
+    mesh.expectNoStaleProxy();
+  });
+
+  it('a proxy that connected before its node was defined is served once the node is added, and keeps its last configuration once it is removed', () => {
+    const mesh = new ServedMesh();
+    const late = 'mesh/apps/virtualNode/late';
+    mesh.connect(late);
+    expect(mesh.servedOrNot(late)).toBeUndefined();
+    expect(mesh.errors).toEqual(["node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it gets no configuration until the mesh defines it"]);
+    mesh.errors.length = 0;
+    mesh.takePushes();
+
+    const lateYaml = `kind: VirtualNode\nmesh: apps\nname: late\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: late.apps.local } }\n  backends: [{ virtualService: { virtualServiceName: s1.apps.local } }]\n`;
+    fs.writeFileSync(path.join(mesh.dir, 'late.yaml'), lateYaml);
+    mesh.reload();
+    expect(mesh.takePushes()).toEqual([late]);
+    mesh.expectNoStaleProxy([...NODE_IDS, late]);
+    const lastGood = wire(mesh.servedTo(late));
+
+    fs.rmSync(path.join(mesh.dir, 'late.yaml'));
+    mesh.reload();
+    expect(mesh.errors).toEqual(["node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it keeps its last good configuration"]);
+    expect(wire(mesh.servedTo(late))).toBe(lastGood);
+    // A later reload that reaches it again does not log it again.
+    mesh.edit((s) => (s.egress = 'ALLOW_ALL'));
+    expect(mesh.errors).toHaveLength(1);
+    expect(mesh.takePushes()).toEqual([...NODE_IDS].sort());
+    mesh.errors.length = 0;
+    mesh.expectNoStaleProxy();
+  });
+
+  it('after any sequence of edits, every proxy is served exactly what a full compile of the current mesh gives, and only changed proxies are pushed', () => {
+    type Edit =
+      | { kind: 'weights'; service: number; v2: number }
+      | { kind: 'egress' }
+      | { kind: 'port'; service: number; port: number }
+      | { kind: 'instance'; service: number; host: number }
+      | { kind: 'extra'; stage: ExtraStage }
+      | { kind: 'rewrite all' };
+    const service = fc.integer({ min: 0, max: SERVICES - 1 });
+    const edit: fc.Arbitrary<Edit> = fc.oneof(
+      fc.record({ kind: fc.constant('weights' as const), service, v2: fc.integer({ min: 0, max: 100 }) }),
+      fc.constant({ kind: 'egress' as const }),
+      fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
+      fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),
+      fc.record({ kind: fc.constant('extra' as const), stage: fc.constantFrom<ExtraStage>('no provider', 'router, no route', 'router and route') }),
+      fc.constant({ kind: 'rewrite all' as const }),
+    );
+    const apply = (s: MeshState, e: Edit) => {
+      if (e.kind === 'weights') s.v2Weight[e.service] = e.v2;
+      else if (e.kind === 'egress') s.egress = s.egress === 'DROP_ALL' ? 'ALLOW_ALL' : 'DROP_ALL';
+      else if (e.kind === 'port') s.v1Port[e.service] = e.port;
+      else if (e.kind === 'instance') s.instanceHost[e.service] = e.host;
+      else if (e.kind === 'extra') s.extra = e.stage;
+    };
+
+    fc.assert(
+      // Each reload applies one to three edits at once, as one debounced reload of several saves would.
+      fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }), (reloads) => {
+        const mesh = new ServedMesh();
+        let previous = mesh.expectNoStaleProxy();
+        mesh.takePushes();
+        for (const edits of reloads) {
+          for (const e of edits) apply(mesh.state, e);
+          mesh.writeFiles(edits.some((e) => e.kind === 'rewrite all'));
+          mesh.reload();
+          const now = mesh.expectNoStaleProxy();
+          const changed = NODE_IDS.filter((id) => now.get(id) !== previous.get(id)).sort();
+          expect(mesh.takePushes()).toEqual(changed);
+          previous = now;
+        }
+      }),
+      { numRuns: 5 },
+    );
+  });
+});
