@@ -36,6 +36,7 @@
 const grpc = require('@grpc/grpc-js');
 const path = require('node:path');
 const { adsServiceDefinition, decodeResource } = require('../dist/xds/protos');
+const { readLines } = require('./processes');
 const { TypeUrl } = require('../dist/xds/type-urls');
 
 const CDS = TypeUrl.Cluster;
@@ -509,25 +510,16 @@ function main() {
   };
   process.on('SIGTERM', exit);
   process.on('SIGINT', exit);
-  let buffered = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk) => {
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      const [command, ...rest] = line.split(/\s+/);
-      if (line === 'stats') emit(load.stats());
-      else if (line === 'exit') exit();
-      else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
-        load.arm(rest[0], Buffer.from(rest[1], 'hex'));
-        emit({ event: 'armed', id: rest[0] });
-      } else if (command === 'progress') emit({ event: 'progress', ...load.changeProgress() });
-      else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
-    }
-  });
-  process.stdin.on('end', exit);
+  readLines(process.stdin, (line) => {
+    const [command, ...rest] = line.split(/\s+/);
+    if (line === 'stats') emit(load.stats());
+    else if (line === 'exit') exit();
+    else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
+      load.arm(rest[0], Buffer.from(rest[1], 'hex'));
+      emit({ event: 'armed', id: rest[0] });
+    } else if (command === 'progress') emit({ event: 'progress', ...load.changeProgress() });
+    else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
+  }, exit);
 }
 
 if (require.main === module) main();

@@ -116,6 +116,22 @@ function procStats(pid) {
   }
 }
 
+/** Calls `onLine` with each line (trimmed) of a readable stream, e.g. commands on stdin; `onEnd` when it ends. */
+function readLines(stream, onLine, onEnd = () => undefined) {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      onLine(line);
+    }
+  });
+  stream.on('end', onEnd);
+}
+
 /** The p-th percentile (nearest rank) of a list of numbers. */
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -123,4 +139,4 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-module.exports = { children, killAll, sleep, preciseNow, startJsonLineProcess, procStats, percentile };
+module.exports = { children, killAll, sleep, preciseNow, startJsonLineProcess, readLines, procStats, percentile };

@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const grpc = require('@grpc/grpc-js');
 const { adsServiceDefinition } = require('../../dist/xds/protos');
 const { encodeDiscoveryResponse, encodeDeltaDiscoveryResponse } = require('../../dist/xds/wire');
+const { readLines } = require('../processes');
 
 function parseArgs(argv) {
   const o = { address: '127.0.0.1' };
@@ -131,21 +132,12 @@ function main() {
     server.forceShutdown();
     process.exit(0);
   };
-  let buffered = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk) => {
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      const [command, arg] = line.split(/\s+/);
-      if (command === 'apply' && /^\d+$/.test(arg ?? '')) apply(Number(arg));
-      else if (command === 'exit') exit();
-      else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
-    }
-  });
-  process.stdin.on('end', exit);
+  readLines(process.stdin, (line) => {
+    const [command, arg] = line.split(/\s+/);
+    if (command === 'apply' && /^\d+$/.test(arg ?? '')) apply(Number(arg));
+    else if (command === 'exit') exit();
+    else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
+  }, exit);
   process.on('SIGTERM', exit);
 }
 
