@@ -28,6 +28,11 @@ interface ProxyEntry {
   modelReads: ReadonlySet<string> | undefined;
 }
 
+function intersects(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  for (const item of a) if (b.has(item)) return true;
+  return false;
+}
+
 /** Anything that can be read and announces which services changed (the registry). */
 export interface CloudMapSource extends CloudMapView {
   onChange(listener: (changed: ReadonlySet<string>) => void): unknown;
@@ -56,7 +61,7 @@ export class MeshController implements StreamHooks {
       return;
     }
     for (const [key, entry] of this.proxies) {
-      if ([...changed].some((service) => entry.cloudMapReads.has(service))) this.update(key, detectedAt);
+      if (intersects(entry.cloudMapReads, changed)) this.update(key, detectedAt);
     }
     this.encoder.sweepIfGrown(this.liveSnapshots());
   }
@@ -85,7 +90,7 @@ export class MeshController implements StreamHooks {
     const services = this.cloudMapChangedMeanwhile;
     this.model = model;
     for (const [key, entry] of this.proxies) {
-      const affected = !changed || !entry.modelReads || [...entry.modelReads].some((k) => changed.has(k)) || [...entry.cloudMapReads].some((s) => services.has(s));
+      const affected = !changed || !entry.modelReads || intersects(entry.modelReads, changed) || intersects(entry.cloudMapReads, services);
       if (affected) this.update(key, detectedAt);
     }
     this.encoder.sweepIfGrown(this.liveSnapshots());

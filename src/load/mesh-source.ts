@@ -129,9 +129,8 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const resources: Resource[] = [];
   const originOf = new Map<Resource, Origin>();
   const broken = new Set<string>();
-  const defaultMeshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
   for (const draft of drafts) {
-    const resource = decodeCached(draft, defaultMeshKey, () => decodeDraft(draft, defaultMesh, problems), problems, options.cache);
+    const resource = decodeCached(draft, defaultMesh, problems, options.cache);
     if (resource) {
       resources.push(resource);
       originOf.set(resource, draft.origin);
@@ -156,14 +155,15 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 }
 
 /** A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings. */
-function decodeCached(draft: ResourceDraft, defaultMesh: string, decode: () => Resource | undefined, problems: readonly Problem[], cache: LoadCache | undefined): Resource | undefined {
+function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], cache: LoadCache | undefined): Resource | undefined {
   const document = draft.soleDocument;
-  if (!cache || !document || draft.rejected) return decode();
+  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems);
+  const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
   const known = cache.decoded.get(document);
-  if (known?.defaultMesh === defaultMesh) return known.resource;
+  if (known?.defaultMesh === meshKey) return known.resource;
   const before = problems.length;
-  const resource = decode();
-  if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh, resource });
+  const resource = decodeDraft(draft, defaultMesh, problems);
+  if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh: meshKey, resource });
   return resource;
 }
 

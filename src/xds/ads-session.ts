@@ -228,13 +228,12 @@ export abstract class AdsSession {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
-    const selections = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
-    const targets = new Map([...selections].map(([typeUrl, selected]) => [typeUrl, selected.resources]));
+    const targets = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
     const order = [...PUSH_ORDER, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t as TypeUrl))];
     for (const typeUrl of order) {
       const state = this.types.get(typeUrl);
       if (!state) continue;
-      const selected = selections.get(typeUrl)!;
+      const selected = targets.get(typeUrl)!;
       state.status.targetVersion = selected.version;
       if (state.inFlight) continue;
       if (ROUTING_TYPES.includes(typeUrl)) {
@@ -264,12 +263,12 @@ export abstract class AdsSession {
    * assignment of every cluster it subscribed to that has one (an EDS cluster warms until its
    * assignment arrives), even before the client asked for it.
    */
-  private holdsAdditions(typeUrl: string, targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>, snapshot: Snapshot): boolean {
+  private holdsAdditions(typeUrl: string, targets: ReadonlyMap<string, ResourceSet>, snapshot: Snapshot): boolean {
     const state = this.types.get(typeUrl);
-    const required = new Map(targets.get(typeUrl));
+    const required = new Map(targets.get(typeUrl)?.resources);
     if (typeUrl === TypeUrl.Endpoint) {
       const assignments = resourcesOf(snapshot, TypeUrl.Endpoint).resources;
-      for (const name of targets.get(TypeUrl.Cluster)?.keys() ?? []) if (assignments.has(name)) required.set(name, assignments.get(name)!);
+      for (const name of targets.get(TypeUrl.Cluster)?.resources.keys() ?? []) if (assignments.has(name)) required.set(name, assignments.get(name)!);
     }
     if (required.size === 0) return !state?.inFlight;
     if (!state || state.inFlight) return false;
@@ -278,11 +277,11 @@ export abstract class AdsSession {
   }
 
   /** The client holds exactly the type's current resources (or is not subscribed to it). */
-  private holdsExactly(typeUrl: string, targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>): boolean {
+  private holdsExactly(typeUrl: string, targets: ReadonlyMap<string, ResourceSet>): boolean {
     const state = this.types.get(typeUrl);
     if (!state) return true;
     if (state.inFlight || state.needsAnswer) return false;
-    const target = targets.get(typeUrl)!;
+    const target = targets.get(typeUrl)!.resources;
     if (target.size !== state.has.size) return false;
     for (const [name, r] of target) if (state.has.get(name)?.version !== r.version) return false;
     return true;
@@ -323,7 +322,7 @@ export abstract class AdsSession {
   }
 
   /** Records the push latency once the client holds everything the pending change gave it. */
-  private notePending(targets: ReadonlyMap<string, ReadonlyMap<string, Resource>>): void {
+  private notePending(targets: ReadonlyMap<string, ResourceSet>): void {
     if (!this.pending) return;
     for (const typeUrl of this.types.keys()) if (!this.holdsExactly(typeUrl, targets)) return;
     if (this.pending.sent) this.deps.observer.changeDelivered?.(Date.now() - this.pending.since);
