@@ -27,8 +27,7 @@
 //        [--streams 1000] [--per-connection 10] [--delta] [--reconnect] [--retry-ms 100]
 //   prints one JSON line per event on stdout: opening, all-acked, all-disconnected, armed,
 //   change-acked, stats. Reads commands on stdin, one a line: `stats` (prints a stats line),
-//   `arm <id> <needle as hex>` (prints `armed`), `progress` (how many streams have ACKed the
-//   armed change), `exit` (closes every stream and exits).
+//   `arm <id> <needle as hex>` (prints `armed`), `exit` (closes every stream and exits).
 //   Exits on SIGTERM/SIGINT too.
 // In-process: const { startLoad } = require('./ads-load'); const load = startLoad({...});
 //   await load.allAcked; load.stats(); load.close();
@@ -411,8 +410,7 @@ function startLoad(opts) {
     arm(id, needle) {
       change = { id, needle, acked: 0, firstAt: undefined, lastAt: undefined };
     },
-    /** How many streams have ACKed the change being watched (undefined when none is). */
-    changeProgress: () => change && { id: change.id, acked: change.acked },
+
     stats: () => ({ event: 'stats', at: Date.now(), streams: o.streams, acked, ...JSON.parse(JSON.stringify(statsData)) }),
     close() {
       closing = true;
@@ -517,8 +515,7 @@ function main() {
     else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
       load.arm(rest[0], Buffer.from(rest[1], 'hex'));
       emit({ event: 'armed', id: rest[0] });
-    } else if (command === 'progress') emit({ event: 'progress', ...load.changeProgress() });
-    else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
+    } else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
   }, exit);
 }
 

@@ -14,12 +14,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
-const { envoyNode, QUIET } = require('./precompiled');
+const { envoyNode, loadGenerated, controllerFor } = require('./precompiled');
 const { percentile } = require('./processes');
-const { LoadCache, loadMesh } = require('../dist/load/mesh-source');
-const { offlineRegistry } = require('../dist/control/offline-registry');
-const { MeshController } = require('../dist/control/mesh-controller');
-const { SnapshotCache } = require('../dist/xds/snapshot-cache');
+const { LoadCache } = require('../dist/load/mesh-source');
 
 const TARGET_INCREMENTAL_MS = 20; // issue 9: one route change in a 2,000-node mesh
 
@@ -51,24 +48,15 @@ function parseArgs(argv) {
 const now = () => performance.now();
 const round = (v) => Math.round(v * 10) / 10;
 
-function loaded(dir, cache) {
-  const result = loadMesh([dir], { cache });
-  if (!result.ok) throw new Error(`the generated mesh is invalid: ${result.problems[0].message}`);
-  return result;
-}
-
 function measure(services, backends, runs) {
   const mesh = writeMesh({ services, backends });
   try {
     // As `meshd serve` loads: one cache from load to load.
     const cache = new LoadCache();
     let t = now();
-    const first = loaded(mesh.dir, cache);
+    const first = loadGenerated(mesh.dir, cache);
     const loadMs = now() - t;
-    const registry = offlineRegistry(first.cloudMapSeeds);
-    if (!registry.ok) throw new Error(`the generated Cloud Map seeds are invalid: ${registry.problems[0].message}`);
-    const snapshots = new SnapshotCache();
-    const controller = new MeshController(snapshots, registry.registry, QUIET);
+    const { snapshots, controller } = controllerFor(first);
     t = now();
     controller.setModel(first.model);
     const keys = mesh.nodeIds.map((id) => controller.nodeKey(envoyNode(id)));
@@ -90,7 +78,7 @@ function measure(services, backends, runs) {
         reached = 0;
         mesh.setWeights(service, weightsOfChange(k));
         t = now();
-        const next = loaded(mesh.dir, cache);
+        const next = loadGenerated(mesh.dir, cache);
         reloadMs.push(now() - t);
         t = now();
         controller.setModel(next.model);

@@ -7,7 +7,7 @@
 // State 0 holds every node and type; state k holds only the node types that changed from k-1.
 'use strict';
 const fs = require('node:fs');
-const { loadMesh } = require('../dist/load/mesh-source');
+const { LoadCache, loadMesh } = require('../dist/load/mesh-source');
 const { offlineRegistry } = require('../dist/control/offline-registry');
 const { MeshController } = require('../dist/control/mesh-controller');
 const { SnapshotCache } = require('../dist/xds/snapshot-cache');
@@ -17,10 +17,19 @@ const QUIET = { info() {}, warn() {}, error() {}, debug() {} };
 /** A proxy's node as an Envoy sidecar with the default ports sends it. */
 const envoyNode = (id) => ({ id, metadata: { fields: {} }, user_agent_name: 'envoy' });
 
-function loadOrThrow(dir) {
-  const result = loadMesh([dir]);
+/** Loads the generated mesh, through `cache` (a LoadCache kept from load to load, as `meshd serve` does), or throws. */
+function loadGenerated(dir, cache) {
+  const result = loadMesh([dir], { cache });
   if (!result.ok) throw new Error(`the generated mesh is invalid: ${result.problems[0].message}`);
   return result;
+}
+
+/** serve's controller for a loaded mesh: its Cloud Map seeds in a registry in memory, and a snapshot cache. */
+function controllerFor(loaded) {
+  const registry = offlineRegistry(loaded.cloudMapSeeds);
+  if (!registry.ok) throw new Error(`the generated Cloud Map seeds are invalid: ${registry.problems[0].message}`);
+  const snapshots = new SnapshotCache();
+  return { snapshots, controller: new MeshController(snapshots, registry.registry, QUIET) };
 }
 
 /**
@@ -29,11 +38,9 @@ function loadOrThrow(dir) {
  * as they were at the start.
  */
 function precompile(mesh, changes) {
-  const first = loadOrThrow(mesh.dir);
-  const registry = offlineRegistry(first.cloudMapSeeds);
-  if (!registry.ok) throw new Error(`the generated Cloud Map seeds are invalid: ${registry.problems[0].message}`);
-  const cache = new SnapshotCache();
-  const controller = new MeshController(cache, registry.registry, QUIET);
+  const loadCache = new LoadCache();
+  const first = loadGenerated(mesh.dir, loadCache);
+  const { snapshots: cache, controller } = controllerFor(first);
   controller.setModel(first.model);
   const keys = mesh.nodeIds.map((id) => [id, controller.nodeKey(envoyNode(id))]);
 
@@ -69,7 +76,7 @@ function precompile(mesh, changes) {
     for (const { service, weights } of changes) {
       if (!originals.has(service)) originals.set(service, fs.readFileSync(mesh.routeFile(service)));
       mesh.setWeights(service, weights);
-      controller.setModel(loadOrThrow(mesh.dir).model);
+      controller.setModel(loadGenerated(mesh.dir, loadCache).model);
       states.push(state());
     }
   } finally {
@@ -78,4 +85,4 @@ function precompile(mesh, changes) {
   return { resources, states };
 }
 
-module.exports = { precompile, envoyNode, QUIET };
+module.exports = { precompile, envoyNode, loadGenerated, controllerFor };
