@@ -18,14 +18,16 @@ export function egressClusterNameOf(t: NodePort): string {
   return egressClusterName(t.node.mesh, t.node.name, t.protocol, t.port);
 }
 
-/** Upstream HTTP/2 for http2 and grpc listeners; Envoy's default (HTTP/1.1) otherwise. */
-function protocolOptions(protocol: Protocol): Pick<Cluster, 'typed_extension_protocol_options'> {
-  if (protocol !== 'http2' && protocol !== 'grpc') return {};
+/**
+ * Upstream HTTP/2 for http2 and grpc listeners; Envoy's default (HTTP/1.1) otherwise; or
+ * 'downstream': whichever the client spoke (a gateway's hop into itself).
+ */
+export function protocolOptions(protocol: Protocol | 'downstream'): Pick<Cluster, 'typed_extension_protocol_options'> {
+  if (protocol !== 'http2' && protocol !== 'grpc' && protocol !== 'downstream') return {};
+  const config = protocol === 'downstream' ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } } : { explicit_http_config: { http2_protocol_options: {} } };
   return {
     typed_extension_protocol_options: {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
-        explicit_http_config: { http2_protocol_options: {} },
-      }),
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', config),
     },
   };
 }
@@ -33,7 +35,7 @@ function protocolOptions(protocol: Protocol): Pick<Cluster, 'typed_extension_pro
 type Thresholds = { max_connections?: number; max_pending_requests?: number; max_requests?: number };
 
 /** App Mesh's "effectively unlimited" thresholds, lowered where a connection pool says so. */
-function circuitBreakers(limits: Thresholds = {}): Cluster['circuit_breakers'] {
+export function circuitBreakers(limits: Thresholds = {}): Cluster['circuit_breakers'] {
   const value = (n: number | undefined) => ({ value: n ?? UNLIMITED });
   return {
     thresholds: [
@@ -47,7 +49,7 @@ function circuitBreakers(limits: Thresholds = {}): Cluster['circuit_breakers'] {
   };
 }
 
-function connectionPoolLimits(pool: ConnectionPool | undefined): Thresholds {
+export function connectionPoolLimits(pool: ConnectionPool | undefined): Thresholds {
   if (pool?.tcp) return { max_connections: pool.tcp.maxConnections };
   if (pool?.http) return { max_connections: pool.http.maxConnections, max_pending_requests: pool.http.maxPendingRequests };
   const h2 = pool?.http2 ?? pool?.grpc;

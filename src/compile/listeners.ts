@@ -4,6 +4,8 @@
 // (explicit mode); ALLOW_ALL adds a passthrough for everything else.
 import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Filter } from '../generated/envoy/config/listener/v3/Filter';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
+import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
 import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { ListenerFilter } from '../generated/envoy/config/listener/v3/ListenerFilter';
@@ -16,14 +18,22 @@ import type { AddressFamilyPlan } from './ip-preference';
 import { egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from './names';
 import { downstreamTls } from './tls';
 
-function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[]): Filter {
+/** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
+export interface ConnectionManagerOptions {
+  /** HTTP filters that run before the router. */
+  readonly filters?: HttpFilter[];
+  readonly settings?: Pick<HttpConnectionManager, 'normalize_path' | 'merge_slashes' | 'strip_any_host_port'>;
+}
+
+export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[], options: ConnectionManagerOptions = {}): Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
       stat_prefix: statPrefix,
       codec_type: 'AUTO',
       rds: { route_config_name: routeConfigName, config_source: { ads: {}, resource_api_version: 'V3' } },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) }],
+      ...options.settings,
+      http_filters: [...(options.filters ?? []), { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) }],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
@@ -42,7 +52,7 @@ export function tcpProxy(statPrefix: string, upstream: Pick<TcpProxy, 'cluster' 
   };
 }
 
-function address(port: number, addresses: AddressFamilyPlan): Listener['address'] {
+export function listenerAddress(port: number, addresses: AddressFamilyPlan): Listener['address'] {
   const ipv6 = addresses.bindAddress === '::';
   return { socket_address: { address: addresses.bindAddress, port_value: port, ...(ipv6 ? { ipv4_compat: true } : {}) } };
 }
@@ -51,29 +61,36 @@ const originalDst: ListenerFilter = {
   name: 'envoy.filters.listener.original_dst',
   typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}),
 };
-const tlsInspector: ListenerFilter = {
+export const tlsInspector: ListenerFilter = {
   name: 'envoy.filters.listener.tls_inspector',
   typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {}),
 };
 
-/** The filter chains of one virtual-node listener: TLS per its mode (PERMISSIVE also takes plaintext). */
+type ListenerTls = NonNullable<VirtualNodeListener['tls']>;
+
+/**
+ * The filter chains of a listener in its TLS mode: DISABLED (or no tls) plaintext, STRICT TLS
+ * only, PERMISSIVE both (told apart by the TLS inspector, which the listener must then run).
+ */
+export function tlsModeChains(name: string, filters: Filter[], tls: ListenerTls | undefined, where: string, match: FilterChain['filter_chain_match'] = {}, alpn?: string[]): FilterChain[] {
+  const chain = (suffix: string, extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {}): FilterChain => {
+    const chainMatch = { ...match, ...extra.filter_chain_match };
+    return { name: `${name}${suffix}`, ...extra, ...(Object.keys(chainMatch).length ? { filter_chain_match: chainMatch } : {}), filters };
+  };
+  if (!tls || tls.mode === 'DISABLED') return [chain('')];
+  const transport_socket = downstreamTls(tls, where, alpn);
+  if (tls.mode === 'STRICT') return [chain('', { transport_socket })];
+  return [chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }), chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } })];
+}
+
+/** The filter chains of one virtual-node listener, found by the original destination port. */
 function ingressChains(node: VirtualNode, listener: VirtualNodeListener, index: number, accessLog: AccessLog[]): FilterChain[] {
   const { port, protocol } = listener.portMapping;
   const filter =
     protocol === 'tcp'
       ? tcpProxy('ingress', { cluster: ingressClusterName(node.mesh, node.name, protocol, port) }, listener.timeout?.tcp?.idle ? fromMeshDuration(listener.timeout.tcp.idle) : undefined, accessLog)
       : httpConnectionManager('ingress', ingressRouteConfigName(port), accessLog);
-  const chain = (suffix: string, extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {}): FilterChain => ({
-    name: `ingress_${protocol}_${port}${suffix}`,
-    ...extra,
-    filter_chain_match: { destination_port: { value: port }, ...extra.filter_chain_match },
-    filters: [filter],
-  });
-  const tls = listener.tls;
-  if (!tls || tls.mode === 'DISABLED') return [chain('')];
-  const transport_socket = downstreamTls(tls, `VirtualNode/${node.name}: listeners[${index}].tls`);
-  if (tls.mode === 'STRICT') return [chain('', { transport_socket })];
-  return [chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }), chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } })];
+  return tlsModeChains(`ingress_${protocol}_${port}`, [filter], listener.tls, `VirtualNode/${node.name}: listeners[${index}].tls`, { destination_port: { value: port } });
 }
 
 /** Inbound traffic, redirected to the ingress port by iptables; undefined for a node without listeners. */
@@ -83,7 +100,7 @@ export function ingressListener(node: VirtualNode, ingressPort: number, addresse
   const permissive = listeners.some((l) => l.tls?.mode === 'PERMISSIVE');
   return {
     name: ingressListenerName(ingressPort),
-    address: address(ingressPort, addresses),
+    address: listenerAddress(ingressPort, addresses),
     traffic_direction: 'INBOUND',
     listener_filters: permissive ? [originalDst, tlsInspector] : [originalDst],
     filter_chains: listeners.flatMap((l, i) => ingressChains(node, l, i, accessLog)),
@@ -108,7 +125,7 @@ export function egressListener(egressPort: number, ports: readonly EgressPortCha
     }));
   return {
     name: egressListenerName(egressPort),
-    address: address(egressPort, addresses),
+    address: listenerAddress(egressPort, addresses),
     traffic_direction: 'OUTBOUND',
     listener_filters: [originalDst],
     filter_chains: [

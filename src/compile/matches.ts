@@ -1,4 +1,4 @@
-// App Mesh route matches → Envoy RouteMatch. Shared by routes (and later gateway routes).
+// App Mesh route matches → Envoy RouteMatch. Shared by routes and gateway routes.
 import type { HeaderMatcher } from '../generated/envoy/config/route/v3/HeaderMatcher';
 import type { QueryParameterMatcher } from '../generated/envoy/config/route/v3/QueryParameterMatcher';
 import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
@@ -58,4 +58,13 @@ export function grpcRouteMatch(match: GrpcRoute['match']): RouteMatch {
     grpc: {},
     ...(match.metadata ? { headers: match.metadata.map(headerMatcher) } : {}),
   };
+}
+
+/**
+ * A gateway route's hostname match. The gateway's connection manager strips any port from the
+ * Host before routing, and host names are case-insensitive.
+ */
+export function hostnameMatcher(hostname: { exact?: string; suffix?: string }): HeaderMatcher {
+  const string_match = hostname.exact !== undefined ? { exact: hostname.exact, ignore_case: true } : { suffix: hostname.suffix!, ignore_case: true };
+  return { name: ':authority', string_match };
 }

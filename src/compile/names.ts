@@ -12,3 +12,8 @@ export const ingressClusterName = (mesh: string, node: string, protocol: Protoco
 export const egressClusterName = (mesh: string, node: string, protocol: Protocol, port: number): string =>
   `cds_egress_${mesh}_${node}_${protocol}_${port}`;
 export const allowAllClusterName = (mesh: string): string => `cds_egress_${mesh}_mesh-allow-all`;
+
+/** A gateway's own hop into the mesh (see gateway.ts): a loopback listener and, per gateway listener, the cluster that reaches it. */
+export const gatewayEgressListenerName = (port: number): string => `lds_egress_127.0.0.1_${port}`;
+export const selfRedirectClusterName = (mesh: string, gateway: string, protocol: Protocol, port: number): string =>
+  `cds_ingress_${mesh}_${gateway}_self_redirect_${protocol}_${port}`;

@@ -24,7 +24,8 @@ export function timeouts(timeout: HttpTimeout | undefined): Pick<NonNullable<Rou
   };
 }
 
-function envoyRoute(route: ResolvedRoute): Route {
+/** One of a service's routes, as a caller's Envoy runs it: its match, its weighted targets, timeouts and retries. */
+export function serviceRoute(route: ResolvedRoute): Route {
   const http = route.spec.httpRoute ?? route.spec.http2Route;
   const grpc = route.spec.grpcRoute;
   const body = http ?? grpc;
@@ -50,7 +51,7 @@ export function isHttpFamily(port: { protocol: string }): boolean {
 }
 
 function virtualHost(name: string, domains: string[], port: ServicePort): VirtualHost {
-  return { name, domains, routes: port.routes.map(envoyRoute) };
+  return { name, domains, routes: port.routes.map(serviceRoute) };
 }
 
 /** The config for one backend port (transparent mode): services on that port by Host. */

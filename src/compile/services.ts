@@ -54,10 +54,14 @@ function pathLength(spec: RouteSpec): number {
   return 0;
 }
 
-/** App Mesh's route order: priority (unset last), then the longer path, then name. */
+/** App Mesh's order for routes and gateway routes: priority (unset last), then the longer path, then name. */
+export function appMeshOrder<T extends { readonly name: string; readonly spec: { readonly priority?: number } }>(routes: readonly T[], pathLengthOf: (route: T) => number): T[] {
+  const priority = (r: T) => r.spec.priority ?? Number.MAX_SAFE_INTEGER;
+  return [...routes].sort((a, b) => priority(a) - priority(b) || pathLengthOf(b) - pathLengthOf(a) || compare(a.name, b.name));
+}
+
 export function orderRoutes(routes: readonly Route[]): Route[] {
-  const priority = (r: Route) => r.spec.priority ?? Number.MAX_SAFE_INTEGER;
-  return [...routes].sort((a, b) => priority(a) - priority(b) || pathLength(b.spec) - pathLength(a.spec) || compare(a.name, b.name));
+  return appMeshOrder(routes, (r) => pathLength(r.spec));
 }
 
 /** The catch-all route a node-provided service gets for one listener. */

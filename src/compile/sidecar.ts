@@ -1,30 +1,20 @@
 // compile(model, Cloud Map, node, settings) → the Envoy resources of one sidecar. Pure: no I/O, no
 // clocks; the same input gives the same output, in the same order.
 import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
-import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
-import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
 import { compare, type MeshReader } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
 import type { CloudMapView } from '../discovery/cloud-map/registry';
 import { accessLogs } from './access-log';
-import { allowAllCluster, egressCluster, egressClusterNameOf, ingressCluster, usesCloudMap } from './clusters';
+import { backendResources, type Backend } from './backends';
+import { allowAllCluster, egressClusterNameOf, ingressCluster } from './clusters';
 import { fromMeshDuration } from './durations';
-import { cloudMapAssignment } from './endpoints';
 import { ipPreferenceOf } from './ip-preference';
 import { egressListener, ingressListener, tcpProxy, type EgressPortChain } from './listeners';
 import { allowAllClusterName, egressRouteConfigName, ingressRouteConfigName } from './names';
-import type { ProxyConfig, ProxySettings } from './proxy-config';
+import { byName, type ProxyConfig, type ProxySettings } from './proxy-config';
 import { explicitRouteConfig, ingressRouteConfig, isHttpFamily, portRouteConfig, type ServiceOnPort } from './routes';
-import { resolveService, type ResolvedService } from './services';
-import { upstreamTls, type ClientTls } from './tls';
-
-interface Backend {
-  readonly service: ResolvedService;
-  readonly tls: ClientTls | undefined;
-  /** Where the client policy was written, for error messages. */
-  readonly tlsWhere: string;
-}
+import { resolveService } from './services';
 
 /** The node's backends (each service once, by name) with the client policy that applies to each. */
 function resolveBackends(model: MeshReader, node: VirtualNode): Backend[] {
@@ -69,20 +59,7 @@ export function compileSidecar(model: MeshReader, cloudMap: CloudMapView, node: 
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
   const backends = resolveBackends(model, node);
 
-  const clusters = new Map<string, Cluster>();
-  const endpoints = new Map<string, ClusterLoadAssignment>();
-  for (const { service, tls, tlsWhere } of backends) {
-    for (const { routes } of service.ports) {
-      for (const { targets } of routes) {
-        for (const { target } of targets) {
-          const name = egressClusterNameOf(target);
-          if (clusters.has(name)) continue;
-          clusters.set(name, egressCluster(target, { addresses: ipPreferenceOf(model, target.node), tls: upstreamTls(tls, target.port, tlsWhere) }));
-          if (usesCloudMap(target)) endpoints.set(name, cloudMapAssignment(name, target, model, cloudMap));
-        }
-      }
-    }
-  }
+  const { clusters, endpoints } = backendResources(model, cloudMap, backends);
 
   const byPort = servicesByPort(backends);
   const routes: RouteConfiguration[] = [explicitRouteConfig(egressRouteConfigName(settings.egressPort), backends.map((b) => b.service))];
@@ -116,8 +93,4 @@ export function compileSidecar(model: MeshReader, cloudMap: CloudMapView, node: 
     clusters: [...clusters.values()].sort(byName),
     endpoints: [...endpoints.values()].sort((a, b) => compare(a.cluster_name ?? '', b.cluster_name ?? '')),
   };
-}
-
-function byName(a: { name?: string }, b: { name?: string }): number {
-  return compare(a.name ?? '', b.name ?? '');
 }

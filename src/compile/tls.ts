@@ -43,13 +43,17 @@ function validationContext(trust: TrustSource, sans: readonly string[] | undefin
   };
 }
 
-/** STRICT and PERMISSIVE listeners terminate TLS; a validation block asks for client certificates (mTLS). */
-export function downstreamTls(tls: ListenerTls, where: string): TransportSocket {
+/**
+ * STRICT and PERMISSIVE listeners terminate TLS; a validation block asks for client certificates
+ * (mTLS). `alpn` is offered to clients (a gateway's; sidecars' peers are Envoys that need none).
+ */
+export function downstreamTls(tls: ListenerTls, where: string, alpn?: string[]): TransportSocket {
   const validation = tls.validation;
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
       common_tls_context: {
+        ...(alpn ? { alpn_protocols: alpn } : {}),
         tls_certificates: [tlsCertificate(tls.certificate, `${where}.certificate`)],
         ...(validation ? { validation_context: validationContext(validation.trust, validation.subjectAlternativeNames?.match.exact, `${where}.validation.trust`) } : {}),
       },

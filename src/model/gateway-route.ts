@@ -51,7 +51,7 @@ const httpGatewayRouteShape = object(
   },
   { check: (route, fail) => checkHttpGatewayRoute(route, fail) },
 );
-type HttpGatewayRoute = Infer<typeof httpGatewayRouteShape>;
+export type HttpGatewayRoute = Infer<typeof httpGatewayRouteShape>;
 
 function checkHttpGatewayRoute({ match, action }: HttpGatewayRoute, fail: Fail): void {
   const { prefix, path } = match;
@@ -89,6 +89,8 @@ const grpcGatewayRouteShape = object({
   ),
   action: required(object({ target: required(targetShape), rewrite: optional(object({ hostname: optional(hostnameRewriteShape) })) })),
 });
+
+export type GrpcGatewayRoute = Infer<typeof grpcGatewayRouteShape>;
 
 export const gatewayRouteSpecShape = object(
   {

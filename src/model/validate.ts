@@ -8,6 +8,7 @@ import { resourceKey, resourceLabel } from './mesh-model';
 import type { FieldPath } from './schema';
 import type { Protocol } from './shapes';
 import { routeKindOf, type Route, type WeightedTarget } from './route';
+import type { VirtualGateway } from './virtual-gateway';
 import type { VirtualService } from './virtual-service';
 import { listenerPorts } from './virtual-node';
 
@@ -90,6 +91,9 @@ export function validateReferences(model: MeshModel, broken: ReadonlySet<string>
         break;
       case 'GatewayRoute':
         checkGatewayRoute(model, r, error, warn, missing);
+        break;
+      case 'VirtualGateway':
+        checkVirtualGateway(r, warn);
         break;
       default:
         break;
@@ -174,22 +178,35 @@ function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, war
     if (missing(r.mesh, 'VirtualService', name)) error(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
     return;
   }
-  const ports = providerPorts(model, service);
-  if (ports === undefined) {
+  const listeners = providerListeners(model, service);
+  const ports = listenerPorts({ listeners });
+  if (listeners === undefined) {
     warn(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' has no provider, so requests to it will fail`);
   } else if (target.port !== undefined && !ports.includes(target.port)) {
     error(r, [...path, 'port'], `virtual service '${name}' has no listener on port ${target.port} (its ports: ${ports.join(', ')})`);
   } else if (target.port === undefined && ports.length > 1) {
     error(r, path, `virtual service '${name}' listens on several ports (${ports.join(', ')}); say which with 'port'`);
+  } else {
+    const { port, protocol } = listeners.find((l) => target.port === undefined || l.portMapping.port === target.port)?.portMapping ?? {};
+    if (protocol === 'tcp') error(r, [...path, ...(target.port === undefined ? ['virtualService', 'virtualServiceName'] : ['port'])], `virtual service '${name}' listens for tcp on port ${port}; a gateway route sends http, http2 or grpc requests`);
   }
 }
 
-/** The ports a service answers on (its provider's listeners), or undefined without a provider. */
-function providerPorts(model: MeshModel, service: VirtualService): number[] | undefined {
+/** The listeners a service answers on (its provider's), or undefined without a provider. */
+function providerListeners(model: MeshModel, service: VirtualService): readonly { portMapping: { port: number; protocol: Protocol } }[] | undefined {
   const p = service.spec.provider;
-  if (p?.virtualNode) return listenerPorts(model.virtualNode(service.mesh, p.virtualNode.virtualNodeName)?.spec ?? {});
-  if (p?.virtualRouter) return listenerPorts(model.virtualRouter(service.mesh, p.virtualRouter.virtualRouterName)?.spec ?? {});
+  if (p?.virtualNode) return model.virtualNode(service.mesh, p.virtualNode.virtualNodeName)?.spec.listeners ?? [];
+  if (p?.virtualRouter) return model.virtualRouter(service.mesh, p.virtualRouter.virtualRouterName)?.spec.listeners ?? [];
   return undefined;
+}
+
+/** meshd's gateway answers an http/http2 health check path itself; nothing answers gRPC's health protocol there. */
+function checkVirtualGateway(r: VirtualGateway, warn: Report): void {
+  r.spec.listeners.forEach((listener, i) => {
+    if (listener.healthCheck?.protocol === 'grpc') {
+      warn(r, ['spec', 'listeners', i, 'healthCheck', 'protocol'], "meshd's gateway does not answer the gRPC health-checking protocol; probe the port over TCP, or use an http or http2 check with a path, which the gateway answers itself");
+    }
+  });
 }
 
 /** A node with listeners that no service provides and no route targets never gets traffic. */

@@ -1,0 +1,115 @@
+// Gateway routes → the routes of a gateway listener's route configuration. Each matches as
+// App Mesh matched, rewrites the Host and path as App Mesh documented, and sends the request
+// over the gateway's loopback hop (gateway.ts) tagged with its target, so the target virtual
+// service's own routes (its router's weights, retries and timeouts) apply after it.
+import type { Route } from '../generated/envoy/config/route/v3/Route';
+import type { RouteAction } from '../generated/envoy/config/route/v3/RouteAction';
+import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
+import type { GatewayRoute, GrpcGatewayRoute, HttpGatewayRoute } from '../model/gateway-route';
+import { grpcRouteMatch, hostnameMatcher, httpRouteMatch } from './matches';
+import { appMeshOrder } from './services';
+
+/**
+ * Carries a gateway route's target (`<virtual service>:<port>`) over the hop. The gateway sets it
+ * (overwriting any a client sent) and the hop removes it before the request leaves.
+ */
+export const GATEWAY_TARGET_HEADER = 'x-meshd-gateway-target';
+
+/** The virtual service and provider port a gateway route sends to. */
+export interface GatewayTarget {
+  readonly service: string;
+  readonly port: number;
+}
+
+export const gatewayTargetKey = (t: GatewayTarget): string => `${t.service}:${t.port}`;
+
+/** The gateway hop does not time out: the target's routes apply their own timeouts after it. */
+const NO_TIMEOUT = { seconds: 0 };
+
+function httpBody(r: GatewayRoute): HttpGatewayRoute | undefined {
+  return r.spec.httpRoute ?? r.spec.http2Route;
+}
+
+/** The length App Mesh ordered equal-priority gateway routes by: the prefix (or exact path, or gRPC service name). */
+function matchLength(r: GatewayRoute): number {
+  const http = httpBody(r);
+  if (http) return (http.match.prefix ?? http.match.path?.exact ?? '').length;
+  return (r.spec.grpcRoute?.match.serviceName ?? '').length;
+}
+
+/** App Mesh's gateway route order: priority (unset last), then the longest prefix, then name. */
+export function orderGatewayRoutes(routes: readonly GatewayRoute[]): GatewayRoute[] {
+  return appMeshOrder(routes, matchLength);
+}
+
+/** The gateway listener port a gateway route names with match.port, if it names one. */
+export function gatewayRouteMatchPort(r: GatewayRoute): number | undefined {
+  return (httpBody(r) ?? r.spec.grpcRoute)?.match.port;
+}
+
+function withHostname(match: RouteMatch, hostname: { exact?: string; suffix?: string } | undefined): RouteMatch {
+  return hostname ? { ...match, headers: [...(match.headers ?? []), hostnameMatcher(hostname)] } : match;
+}
+
+function httpGatewayMatch(match: HttpGatewayRoute['match']): RouteMatch {
+  return withHostname(httpRouteMatch(match), match.hostname);
+}
+
+function grpcGatewayMatch(match: GrpcGatewayRoute['match']): RouteMatch {
+  return withHostname(grpcRouteMatch({ serviceName: match.serviceName, metadata: match.metadata }), match.hostname);
+}
+
+/** RE2 syntax characters, escaped so a prefix matches literally. */
+function literalRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A regex_rewrite substitution that inserts `text` as is (a backslash would start a back-reference). */
+function literalSubstitution(text: string): string {
+  return text.replace(/\\/g, '\\\\');
+}
+
+/**
+ * App Mesh's path rewrite. `path.exact` replaces the whole path. A prefix match replaces the
+ * matched prefix with `/` by default (or with `prefix.value`), and App Mesh's documented example
+ * is `/chapter` + `/chapter/1` → `/1`: the slash after the prefix goes with it, so it is a regex
+ * rewrite, not Envoy's prefix_rewrite (which gives `//1`). `defaultPrefix: DISABLED` keeps the
+ * path, as does an exact or regex path match without a path rewrite. The query string is kept.
+ */
+function pathRewrite({ match, action }: HttpGatewayRoute): Pick<RouteAction, 'regex_rewrite'> {
+  const rewrite = action.rewrite;
+  if (rewrite?.path?.exact !== undefined) return { regex_rewrite: { pattern: { regex: '^/.*$' }, substitution: literalSubstitution(rewrite.path.exact) } };
+  if (match.prefix === undefined || rewrite?.prefix?.defaultPrefix === 'DISABLED') return {};
+  const replacement = rewrite?.prefix?.value ?? '/';
+  const matched = match.prefix.replace(/\/$/, '');
+  if (matched === '' && replacement === '/') return {};
+  return { regex_rewrite: { pattern: { regex: `^${literalRegex(matched)}/?` }, substitution: literalSubstitution(replacement) } };
+}
+
+/** A gateway route whose target has no provider: App Mesh let its requests fail, so does meshd, saying why. */
+export function unservedGatewayRoute(r: GatewayRoute, service: string): Route {
+  const http = httpBody(r);
+  return {
+    name: r.name,
+    match: http ? httpGatewayMatch(http.match) : grpcGatewayMatch(r.spec.grpcRoute!.match),
+    direct_response: { status: 503, body: { inline_string: `virtual service '${service}' has no provider\n` } },
+  };
+}
+
+/** One gateway route: its match, the Host and path rewrites, and the hop to its target. */
+export function gatewayRoute(r: GatewayRoute, hopCluster: string, target: GatewayTarget): Route {
+  const http = httpBody(r);
+  const grpc = r.spec.grpcRoute;
+  const rewriteHost = (http ?? grpc)!.action.rewrite?.hostname?.defaultTargetHostname !== 'DISABLED';
+  return {
+    name: r.name,
+    match: http ? httpGatewayMatch(http.match) : grpcGatewayMatch(grpc!.match),
+    route: {
+      cluster: hopCluster,
+      ...(rewriteHost ? { host_rewrite_literal: target.service } : {}),
+      ...(http ? pathRewrite(http) : {}),
+      timeout: NO_TIMEOUT,
+    },
+    request_headers_to_add: [{ header: { key: GATEWAY_TARGET_HEADER, value: gatewayTargetKey(target) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+  };
+}
