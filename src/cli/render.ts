@@ -16,11 +16,11 @@ export const renderCommand: CommandSpec = {
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
     'mesh-name': meshNameFlag,
-    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name> or its ARN' },
+    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN' },
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
     static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },
     'ingress-port': { type: 'int', help: 'ingress listener port', default: DEFAULT_INGRESS_PORT },
-    'egress-port': { type: 'int', help: 'egress listener port', default: DEFAULT_EGRESS_PORT },
+    'egress-port': { type: 'int', help: "egress listener port (a gateway's loopback hop)", default: DEFAULT_EGRESS_PORT },
     'cloud-map-state': { type: 'string', metavar: 'file', help: "Cloud Map endpoints from this registry file (meshd serve's --cloud-map-state); read, never written", env: ['MESHD_CLOUD_MAP_STATE'] },
   },
   notes: ['Cloud Map endpoints come from the mesh files\' CloudMapService documents, over the registry file when one is given.'],

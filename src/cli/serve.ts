@@ -224,12 +224,13 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
   const statsdShown = statsd.address === '0.0.0.0' || statsd.address === '::' ? '127.0.0.1' : statsd.address;
   const statsdFlags = ['--dog-statsd', ...(statsdShown === '127.0.0.1' ? [] : ['--statsd-address', statsdShown]), ...(statsd.port === 8125 ? [] : ['--statsd-port', String(statsd.port)])];
-  // Nodes that call other services first: they are the interesting ones to attach an Envoy to.
+  // Nodes that call other services first: they are the interesting ones to attach an Envoy to; gateways last.
   const virtualNodes = controller.currentModel()?.virtualNodes() ?? [];
   const hasBackends = (n: (typeof virtualNodes)[number]) => (n.spec.backends ?? []).length > 0;
-  const nodes = [...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) =>
-    formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name }),
-  );
+  const nodes = [
+    ...[...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) => formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name })),
+    ...(controller.currentModel()?.virtualGateways() ?? []).map((g) => formatNodeId({ mesh: g.mesh, type: 'virtualGateway', name: g.name })),
+  ];
   process.stdout.write(
     [
       `meshd is serving ${paths.join(' ')}`,

@@ -161,21 +161,25 @@ function get(host: string, port: number, pathName: string): Promise<Answer> {
   });
 }
 
-/** The colors `n` calls of the walkthrough's `curl localhost:9080/color` answer. */
-async function colors(running: RunningCompose, n: number): Promise<Record<string, number>> {
+/** Where the walkthrough asks for a color: the front app (`curl localhost:9080/color`) or the gateway (`curl localhost:8000/color`). */
+const FRONT = { service: 'front', port: 9080 };
+const GATEWAY = { service: 'gateway', port: 8000 };
+
+/** The colors `n` calls of the walkthrough's `curl localhost:<port>/color` answer. */
+async function colors(running: RunningCompose, n: number, via = FRONT): Promise<Record<string, number>> {
   const tally: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const r = await get(running.ip('front'), 9080, '/color').catch((e: Error) => ({ status: 0, body: e.message }));
+    const r = await get(running.ip(via.service), via.port, '/color').catch((e: Error) => ({ status: 0, body: e.message }));
     const key = r.status === 200 ? r.body : `HTTP ${r.status}: ${r.body}`;
     tally[key] = (tally[key] ?? 0) + 1;
   }
   return tally;
 }
 
-/** Waits until `n` calls in a row all answer `color`. */
-async function allAnswer(running: RunningCompose, color: string, what: string): Promise<void> {
+/** Waits until 20 calls in a row all answer `color`. */
+async function allAnswer(running: RunningCompose, color: string, what: string, via = FRONT): Promise<void> {
   await waitFor(what, async () => {
-    const t = await colors(running, 20);
+    const t = await colors(running, 20, via);
     if (t[color] === 20) return true;
     throw new Error(JSON.stringify(t));
   }, 60_000, 200);
@@ -218,32 +222,41 @@ describeWithNetns('the examples run as local processes', (envoyBin) => {
     }
   };
 
-  it('colorapp: all blue, then a canary, then all green by editing color-route.yaml; a broken file changes nothing', async () => {
+  it('colorapp: all blue, then a canary, then all green by editing color-route.yaml, through front and through the gateway alike; a broken file changes nothing', async () => {
     const { running: r, mesh } = await runExample('colorapp/docker-compose.yaml', {}, envoyBin);
     running = r;
     await failWithLogs(async () => {
       await allAnswer(r, 'blue', 'every answer blue at first');
+      await allAnswer(r, 'blue', 'every answer through the gateway blue at first', GATEWAY);
       expect(r.healthy('front')).toBe(true);
+      expect(r.healthy('gateway')).toBe(true);
       expect(r.healthy('meshd')).toBe(true);
       const route = path.join(mesh, 'color-route.yaml');
       replaceIn(route, /color-blue, weight: 100/, 'color-blue, weight: 50');
       replaceIn(route, /color-green, weight: 0/, 'color-green, weight: 50');
-      await waitFor('both colors at 50/50', async () => {
-        const t = await colors(r, 100);
-        return (t.blue ?? 0) >= 20 && (t.green ?? 0) >= 20 && t.blue! + t.green! === 100 ? true : undefined;
-      }, 60_000, 200);
+      for (const via of [FRONT, GATEWAY]) {
+        await waitFor(`both colors at 50/50 through ${via.service}`, async () => {
+          const t = await colors(r, 100, via);
+          return (t.blue ?? 0) >= 20 && (t.green ?? 0) >= 20 && t.blue! + t.green! === 100 ? true : undefined;
+        }, 60_000, 200);
+      }
       replaceIn(route, /color-blue, weight: 50/, 'color-blue, weight: 0');
       replaceIn(route, /color-green, weight: 50/, 'color-green, weight: 100');
       await allAnswer(r, 'green', 'every answer green after 0/100');
+      await allAnswer(r, 'green', 'every answer through the gateway green after 0/100', GATEWAY);
       fs.writeFileSync(route, fs.readFileSync(route, 'utf8').replace('weightedTargets:', 'weightedTargets: [oops'));
       await waitFor('meshd to reject the broken file', () => (r.logs('meshd').includes('color-route.yaml:') && r.logs('meshd').includes('the last good mesh keeps serving') ? true : undefined), 20_000);
       expect(await colors(r, 20)).toEqual({ green: 20 });
+      expect(await colors(r, 20, GATEWAY)).toEqual({ green: 20 });
       // The walkthrough's `meshd status`: the admin API on port 18001 of meshd's container.
       const proxies = JSON.parse((await get(r.ip('meshd'), 18001, '/v1/proxies')).body) as Array<{ nodeId: string; types: Record<string, { state: string }> }>;
-      const front = proxies.find((p) => p.nodeId.endsWith('mesh/colorapp/virtualNode/front'))!;
-      const states = Object.values(front.types).map((t) => t.state);
-      expect(states.length).toBeGreaterThanOrEqual(3); // listeners, routes, clusters (no EDS here)
-      expect(new Set(states)).toEqual(new Set(['SYNCED']));
+      for (const nodeId of ['mesh/colorapp/virtualNode/front', 'mesh/colorapp/virtualGateway/ingress-gw']) {
+        const proxy = proxies.find((p) => p.nodeId.endsWith(nodeId));
+        expect(proxy && nodeId).toBe(nodeId);
+        const states = Object.values(proxy!.types).map((t) => t.state);
+        expect(states.length).toBeGreaterThanOrEqual(3); // listeners, routes, clusters (no EDS here)
+        expect(new Set(states)).toEqual(new Set(['SYNCED']));
+      }
     });
   });
 

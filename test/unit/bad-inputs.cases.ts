@@ -131,6 +131,12 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['gateway not defined', 'm.yaml', GW_ROUTE('{ prefix: / }').replace('virtualGateway: gw', 'virtualGateway: ghost')],
   ['gateway target not defined', 'm.yaml', GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: ghost.apps.local } } }')],
   ['gateway target port not served', 'm.yaml', GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: a.apps.local }, port: 9 } }')],
+  [
+    'gateway target on a tcp port',
+    'm.yaml',
+    'kind: VirtualNode\nmesh: apps\nname: t\nspec:\n  listeners: [{ portMapping: { port: 7000, protocol: tcp } }]\n  serviceDiscovery: { dns: { hostname: t.local } }\n---\nkind: VirtualService\nmesh: apps\nname: t.apps.local\nspec: { provider: { virtualNode: { virtualNodeName: t } } }\n---\n' +
+      GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: t.apps.local } } }'),
+  ],
   ['hostname exact and suffix', 'm.yaml', GW_ROUTE('{ hostname: { exact: a.example.com, suffix: .example.com } }')],
   ['grpc gateway route matching nothing', 'm.yaml', 'kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  grpcRoute: { match: {}, action: { target: { virtualService: { virtualServiceName: a.apps.local } } } }\n'],
   ['grpc gateway route on an http listener', 'm.yaml', 'kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  grpcRoute: { match: { serviceName: s }, action: { target: { virtualService: { virtualServiceName: a.apps.local } } } }\n'],

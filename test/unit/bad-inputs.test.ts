@@ -328,6 +328,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "gateway target port not served": [
     "m.yaml:8:85: error: GatewayRoute/gw/gr: virtual service 'a.apps.local' has no listener on port 9 (its ports: 8080) (spec.httpRoute.action.target.port)",
   ],
+  "gateway target on a tcp port": [
+    "m.yaml:20:63: error: GatewayRoute/gw/gr: virtual service 't.apps.local' listens for tcp on port 7000; a gateway route sends http, http2 or grpc requests (spec.httpRoute.action.target.virtualService.virtualServiceName)",
+  ],
   "hostname exact and suffix": [
     "m.yaml:7:24: error: GatewayRoute/gw/gr: sets exact and suffix; set exactly one of them (spec.httpRoute.match.hostname)",
   ],

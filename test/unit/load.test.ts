@@ -58,6 +58,16 @@ describe('loading native mesh YAML', () => {
     ]);
   });
 
+  it("warns that a gateway's gRPC health check is not answered by the gateway, and accepts the http one it answers", () => {
+    const hc = (protocol: string, extra = '') => `healthCheck: { protocol: ${protocol},${extra} healthyThreshold: 2, unhealthyThreshold: 2, intervalMillis: 5000, timeoutMillis: 2000 }`;
+    const gateway = (name: string, listener: string) => `kind: VirtualGateway\nmesh: apps\nname: ${name}\nspec:\n  listeners:\n    - portMapping: { port: 8443, protocol: ${listener} }\n`;
+    const result = loadMesh([meshFolder({ 'm.yaml': `${MESH}---\n${gateway('grpc-gw', 'grpc')}      ${hc('grpc')}\n---\n${gateway('http-gw', 'http')}      ${hc('http', ' path: /ping,')}\n` })]);
+    expect(result.ok).toBe(true);
+    expect(result.problems.map((p) => `${p.severity}: ${p.resource}: ${p.message}`)).toEqual([
+      "warning: VirtualGateway/grpc-gw: meshd's gateway does not answer the gRPC health-checking protocol; probe the port over TCP, or use an http or http2 check with a path, which the gateway answers itself",
+    ]);
+  });
+
   it('names a mesh path that does not exist', () => {
     const result = loadMesh(['/nonexistent/mesh-folder']);
     expect(!result.ok && result.problems.map(formatProblem)).toEqual([
