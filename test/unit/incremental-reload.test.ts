@@ -223,10 +223,13 @@ describe('MeshModel.changedKeys after a reload with a LoadCache', () => {
 //   s0 → s1, s2     s1 → s2     s2 → s3     s3 → extra
 //
 // So: callers of s1 are s0's nodes; of s2, s0's and s1's; of s3, s2's; of extra, s3's; s0 has none.
+// A virtual gateway gw (gateway.yaml) has one gateway route, to s3 at first.
 
 const SERVICES = 4;
 const CALLS: readonly (readonly string[])[] = [['s1', 's2'], ['s2'], ['s3'], ['extra']];
 const NODE_IDS = Array.from({ length: SERVICES }, (_, i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).flat();
+/** Every proxy: the sidecars and the gateway. */
+const ALL_IDS = () => [...NODE_IDS, GATEWAY_ID].sort();
 const idsOf = (...services: number[]) => services.flatMap((i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).sort();
 
 type ExtraStage = 'no provider' | 'router, no route' | 'router and route';
@@ -240,6 +243,8 @@ interface MeshState {
   /** Last octet of s<i>-v2's one Cloud Map instance. */
   instanceHost: number[];
   extra: ExtraStage;
+  /** The service gw's gateway route sends to. */
+  gatewayTarget: string;
 }
 
 const initialState = (): MeshState => ({
@@ -248,7 +253,13 @@ const initialState = (): MeshState => ({
   v1Port: Array(SERVICES).fill(8080),
   instanceHost: Array(SERVICES).fill(2),
   extra: 'no provider',
+  gatewayTarget: 's3',
 });
+
+const GATEWAY_ID = 'mesh/apps/virtualGateway/gw';
+const gatewayYaml = (s: MeshState) =>
+  `kind: VirtualGateway\nmesh: apps\nname: gw\nspec: { listeners: [{ portMapping: { port: 8000, protocol: http } }] }\n---\n` +
+  `kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: in\nspec:\n  httpRoute:\n    match: { prefix: /in }\n    action: { target: { virtualService: { virtualServiceName: ${s.gatewayTarget}.apps.local } } }\n`;
 
 const meshYaml = (s: MeshState) => `kind: Mesh\nname: apps\nspec: { egressFilter: { type: ${s.egress} } }\n`;
 
@@ -280,7 +291,7 @@ const EXTRA_ROUTE = 'kind: Route\nmesh: apps\nvirtualRouter: extra\nname: extra\
 
 /** Every file of the mesh in state `s` (undefined: the file must not exist). */
 function meshFiles(s: MeshState): Record<string, string | undefined> {
-  const files: Record<string, string | undefined> = { 'mesh.yaml': meshYaml(s), 'seeds.yaml': seedsYaml(s), 'extra.yaml': extraYaml(s) };
+  const files: Record<string, string | undefined> = { 'mesh.yaml': meshYaml(s), 'seeds.yaml': seedsYaml(s), 'extra.yaml': extraYaml(s), 'gateway.yaml': gatewayYaml(s) };
   for (let i = 0; i < SERVICES; i++) {
     files[`s${i}.yaml`] = serviceYaml(i, s);
     files[`s${i}-route.yaml`] = routeYaml(i, s);
@@ -333,7 +344,7 @@ class ServedMesh {
   constructor() {
     this.writeFiles();
     this.model = this.reload();
-    for (const id of NODE_IDS) this.connect(id);
+    for (const id of [...NODE_IDS, GATEWAY_ID]) this.connect(id);
   }
 
   /** Connects the proxy of a node id (as its first xDS request does) and counts what it is pushed from then on. */
@@ -442,8 +453,8 @@ class ServedMesh {
 describe('MeshController: a reload recompiles and pushes only what it reaches', () => {
   it('serves every proxy on the first load', () => {
     const mesh = new ServedMesh();
-    expect(mesh.takeCompiles()).toEqual([...NODE_IDS].sort());
-    mesh.expectNoStaleProxy();
+    expect(mesh.takeCompiles()).toEqual(ALL_IDS());
+    mesh.expectNoStaleProxy(ALL_IDS());
     // The EDS cluster of s2-v2 for its callers holds the declared instance.
     expect(mesh.servedEndpoints('mesh/apps/virtualNode/s1-v1', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.2"');
   });
@@ -469,16 +480,36 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(mesh.takePushes()).toEqual(idsOf(0, 1));
     mesh.expectNoStaleProxy();
 
+    // s3's callers, and the gateway whose gateway route targets s3.
     mesh.edit((s) => (s.v2Weight[3] = 0));
-    expect(mesh.takeCompiles()).toEqual(idsOf(2));
-    expect(mesh.takePushes()).toEqual(idsOf(2));
-    mesh.expectNoStaleProxy();
+    expect(mesh.takeCompiles()).toEqual([...idsOf(2), GATEWAY_ID].sort());
+    expect(mesh.takePushes()).toEqual([...idsOf(2), GATEWAY_ID].sort());
+    mesh.expectNoStaleProxy(ALL_IDS());
 
     // Nobody calls s0: its route changes nothing any proxy is served.
     mesh.edit((s) => (s.v2Weight[0] = 70));
     expect(mesh.takeCompiles()).toEqual([]);
     expect(mesh.takePushes()).toEqual([]);
     mesh.expectNoStaleProxy();
+  });
+
+  it("a gateway route's new target reaches the gateway alone; from then on that target's route reaches the gateway, and the old one's no longer does", () => {
+    const mesh = new ServedMesh();
+    mesh.takePushes();
+    mesh.takeCompiles();
+
+    mesh.edit((s) => (s.gatewayTarget = 's0'));
+    expect(mesh.takeCompiles()).toEqual([GATEWAY_ID]);
+    expect(mesh.takePushes()).toEqual([GATEWAY_ID]);
+    mesh.expectNoStaleProxy(ALL_IDS());
+    expect(mesh.servedNames(GATEWAY_ID, 'clusters')).toContain('cds_egress_apps_s0-v1_http_8080');
+
+    // No sidecar calls s0: only the gateway runs its route.
+    mesh.edit((s) => (s.v2Weight[0] = 70));
+    expect(mesh.takePushes()).toEqual([GATEWAY_ID]);
+    mesh.edit((s) => (s.v2Weight[3] = 0));
+    expect(mesh.takePushes()).toEqual(idsOf(2));
+    mesh.expectNoStaleProxy(ALL_IDS());
   });
 
   it("a new egress filter reaches every proxy, and setting it back reaches every proxy again", () => {
@@ -588,6 +619,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       | { kind: 'port'; service: number; port: number }
       | { kind: 'instance'; service: number; host: number }
       | { kind: 'extra'; stage: ExtraStage }
+      | { kind: 'gateway'; service: number }
       | { kind: 'rewrite all' };
     const service = fc.integer({ min: 0, max: SERVICES - 1 });
     const edit: fc.Arbitrary<Edit> = fc.oneof(
@@ -596,6 +628,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
       fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),
       fc.record({ kind: fc.constant('extra' as const), stage: fc.constantFrom<ExtraStage>('no provider', 'router, no route', 'router and route') }),
+      fc.record({ kind: fc.constant('gateway' as const), service }),
       fc.constant({ kind: 'rewrite all' as const }),
     );
     const apply = (s: MeshState, e: Edit) => {
@@ -604,20 +637,21 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       else if (e.kind === 'port') s.v1Port[e.service] = e.port;
       else if (e.kind === 'instance') s.instanceHost[e.service] = e.host;
       else if (e.kind === 'extra') s.extra = e.stage;
+      else if (e.kind === 'gateway') s.gatewayTarget = `s${e.service}`;
     };
 
     fc.assert(
       // Each reload applies one to three edits at once, as one debounced reload of several saves would.
       fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }), (reloads) => {
         const mesh = new ServedMesh();
-        let previous = mesh.expectNoStaleProxy();
+        let previous = mesh.expectNoStaleProxy(ALL_IDS());
         mesh.takePushes();
         for (const edits of reloads) {
           for (const e of edits) apply(mesh.state, e);
           mesh.writeFiles(edits.some((e) => e.kind === 'rewrite all'));
           mesh.reload();
-          const now = mesh.expectNoStaleProxy();
-          const changed = NODE_IDS.filter((id) => now.get(id) !== previous.get(id)).sort();
+          const now = mesh.expectNoStaleProxy(ALL_IDS());
+          const changed = ALL_IDS().filter((id) => now.get(id) !== previous.get(id));
           expect(mesh.takePushes()).toEqual(changed);
           previous = now;
         }
