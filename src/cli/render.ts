@@ -31,7 +31,7 @@ export function runRender(args: ParsedArgs): number {
   const nodeId = args.flags.node as string | undefined;
   const format = args.flags.format as string;
   if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder>');
-  if (!nodeId) throw new UsageError('name the proxy with --node mesh/<mesh>/virtualNode/<name>');
+  if (!nodeId) throw new UsageError('name the proxy with --node mesh/<mesh>/virtualNode/<name> (or mesh/<mesh>/virtualGateway/<name>)');
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format must be yaml or json, got '${format}'`);
 
   const loaded = loadMesh(paths, loadOptions(args));

@@ -10,6 +10,7 @@ import type { VirtualGateway } from '../model/virtual-gateway';
 import { packAny } from './any';
 import type { AddressFamilyPlan } from './ip-preference';
 import { httpConnectionManager, listenerAddress, tlsInspector, tlsModeChains } from './listeners';
+import { literalRegex } from './matches';
 import { egressRouteConfigName, gatewayEgressListenerName, ingressListenerName, ingressRouteConfigName } from './names';
 
 type GatewayListener = VirtualGateway['spec']['listeners'][number];
@@ -23,7 +24,8 @@ function healthCheckFilter(listener: GatewayListener): HttpFilter[] {
       name: 'envoy.filters.http.health_check',
       typed_config: packAny('envoy.extensions.filters.http.health_check.v3.HealthCheck', {
         pass_through_mode: { value: false },
-        headers: [{ name: ':path', string_match: { exact: hc.path } }],
+        // :path carries the query string too; a probe may add one.
+        headers: [{ name: ':path', string_match: { safe_regex: { regex: `${literalRegex(hc.path)}(\\?.*)?` } } }],
       }),
     },
   ];
@@ -39,8 +41,10 @@ export function gatewayListener(gateway: VirtualGateway, index: number, addresse
   const { port, protocol } = listener.portMapping;
   const hcm = httpConnectionManager('ingress', ingressRouteConfigName(port), accessLog, {
     filters: healthCheckFilter(listener),
-    // App Mesh's gateway settings; routing on the Host ignores any port in it.
-    settings: { normalize_path: { value: true }, merge_slashes: true, strip_any_host_port: true },
+    // App Mesh's gateway settings; routing on the Host ignores any port in it. The gateway is an
+    // edge proxy: the client's address goes into X-Forwarded-For, and Envoy's own x-envoy-*
+    // request headers from outside clients are not obeyed (Envoy's edge proxy advice).
+    settings: { normalize_path: { value: true }, merge_slashes: true, strip_any_host_port: true, use_remote_address: { value: true } },
   });
   const where = `VirtualGateway/${gateway.name}: listeners[${index}].tls`;
   return {

@@ -6,7 +6,7 @@ import type { Route } from '../generated/envoy/config/route/v3/Route';
 import type { RouteAction } from '../generated/envoy/config/route/v3/RouteAction';
 import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
 import type { GatewayRoute, GrpcGatewayRoute, HttpGatewayRoute } from '../model/gateway-route';
-import { grpcRouteMatch, hostnameMatcher, httpRouteMatch } from './matches';
+import { grpcRouteMatch, hostnameMatcher, httpRouteMatch, literalRegex } from './matches';
 import { appMeshOrder } from './services';
 
 /**
@@ -57,11 +57,6 @@ function httpGatewayMatch(match: HttpGatewayRoute['match']): RouteMatch {
 
 function grpcGatewayMatch(match: GrpcGatewayRoute['match']): RouteMatch {
   return withHostname(grpcRouteMatch({ serviceName: match.serviceName, metadata: match.metadata }), match.hostname);
-}
-
-/** RE2 syntax characters, escaped so a prefix matches literally. */
-function literalRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** A regex_rewrite substitution that inserts `text` as is (a backslash would start a back-reference). */

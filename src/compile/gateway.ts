@@ -24,6 +24,7 @@ import { egressRouteConfigName, ingressRouteConfigName, selfRedirectClusterName 
 import { byName, type ProxyConfig, type ProxySettings } from './proxy-config';
 import { isHttpFamily, serviceRoute } from './routes';
 import { resolveService, type ResolvedService, type ServicePort } from './services';
+import { UnsupportedFeature } from './unsupported';
 
 type GatewayListener = VirtualGateway['spec']['listeners'][number];
 
@@ -75,6 +76,12 @@ function hopRouteConfig(egressPort: number, targets: readonly TargetPort[]): Rou
 }
 
 export function compileGateway(model: MeshReader, cloudMap: CloudMapView, gateway: VirtualGateway, settings: ProxySettings): ProxyConfig {
+  const clash = gateway.spec.listeners.findIndex((l) => l.portMapping.port === settings.egressPort);
+  if (clash >= 0) {
+    throw new UnsupportedFeature(
+      `VirtualGateway/${gateway.name}: listeners[${clash}].portMapping.port: ${settings.egressPort} is this gateway Envoy's egress port, where its internal hop listens; give the Envoy another one (APPMESH_ENVOY_EGRESS_PORT or meshd bootstrap --egress-port)`,
+    );
+  }
   const addresses = meshIpPreference(model, gateway.mesh);
   const accessLog = accessLogs(gateway.spec.logging);
   const ordered = orderGatewayRoutes(model.gatewayRoutesOf(gateway.mesh, gateway.name));

@@ -22,7 +22,7 @@ import { downstreamTls } from './tls';
 export interface ConnectionManagerOptions {
   /** HTTP filters that run before the router. */
   readonly filters?: HttpFilter[];
-  readonly settings?: Pick<HttpConnectionManager, 'normalize_path' | 'merge_slashes' | 'strip_any_host_port'>;
+  readonly settings?: Pick<HttpConnectionManager, 'normalize_path' | 'merge_slashes' | 'strip_any_host_port' | 'use_remote_address'>;
 }
 
 export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[], options: ConnectionManagerOptions = {}): Filter {

@@ -68,3 +68,8 @@ export function hostnameMatcher(hostname: { exact?: string; suffix?: string }): 
   const string_match = hostname.exact !== undefined ? { exact: hostname.exact, ignore_case: true } : { suffix: hostname.suffix!, ignore_case: true };
   return { name: ':authority', string_match };
 }
+
+/** RE2 syntax characters escaped, so the text matches literally inside a regex. */
+export function literalRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,6 +1,7 @@
-// What the compiler emits must be configuration Envoy accepts: every node of the example
-// meshes and of every golden case, rendered as a static bootstrap, through `envoy --mode validate`
-// (run from the project root, where the golden TLS cases' certificate paths point).
+// What the compiler emits must be configuration Envoy accepts: every virtual node and virtual
+// gateway of the example meshes and of every golden case, rendered as a static bootstrap,
+// through `envoy --mode validate` (run from the project root, where the golden TLS cases'
+// certificate paths point).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { loadMesh } from '../../src/load/mesh-source';
@@ -18,7 +19,10 @@ const MESHES = [
 function nodeIds(mesh: string): string[] {
   const result = loadMesh([mesh]);
   if (!result.ok) throw new Error(`${mesh} is not valid`);
-  return result.model.virtualNodes().map((n) => `mesh/${n.mesh}/virtualNode/${n.name}`);
+  return [
+    ...result.model.virtualNodes().map((n) => `mesh/${n.mesh}/virtualNode/${n.name}`),
+    ...result.model.virtualGateways().map((g) => `mesh/${g.mesh}/virtualGateway/${g.name}`),
+  ];
 }
 
 describeWithEnvoy('rendered configuration in a real Envoy', (envoyBin) => {

@@ -1,6 +1,7 @@
 // Golden tests, one case per compiled feature: test/golden/<case>/in.yaml → for each virtual
-// node, out/<node>.{listeners,routes,clusters,endpoints}.yaml, exactly as meshd would serve
-// them (encoded to protobuf and decoded back). Regenerate with MESHD_UPDATE_GOLDEN=1 and
+// node, out/<node>.{listeners,routes,clusters,endpoints}.yaml, and for each virtual gateway,
+// out/gateway.<gateway>.{listeners,routes,clusters,endpoints}.yaml, exactly as meshd would
+// serve them (encoded to protobuf and decoded back). Regenerate with MESHD_UPDATE_GOLDEN=1 and
 // review the diff: it is the change in what Envoy gets.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,19 +14,25 @@ import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
 const UPDATE = process.env.MESHD_UPDATE_GOLDEN === '1';
 const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
 
-/** Every file a case's nodes compile to, by file name. */
+/** Every file a case's nodes and gateways compile to, by file name. */
 function render(caseName: string): Map<string, string> {
   const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
   if (!loaded.ok) throw new Error(`${caseName}/in.yaml is not valid:\n${loaded.problems.map((p) => p.message).join('\n')}`);
   // Cloud Map instances come from the case's CloudMapService documents.
   const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
   if (!cloudMap.ok) throw new Error(`${caseName}/in.yaml: ${cloudMap.problems.map((p) => p.message).join('\n')}`);
+  const proxies = [
+    ...loaded.model.virtualNodes().map((n) => ({ id: `mesh/${n.mesh}/virtualNode/${n.name}`, file: n.name })),
+    ...loaded.model.virtualGateways().map((g) => ({ id: `mesh/${g.mesh}/virtualGateway/${g.name}`, file: `gateway.${g.name}` })),
+  ];
   const files = new Map<string, string>();
-  for (const node of loaded.model.virtualNodes()) {
-    const result = compileProxy(loaded.model, cloudMap.registry, `mesh/${node.mesh}/virtualNode/${node.name}`, SETTINGS);
+  for (const { id, file } of proxies) {
+    const result = compileProxy(loaded.model, cloudMap.registry, id, SETTINGS);
     if (!result.ok) throw new Error(result.error);
     for (const [section, resources] of Object.entries(renderProxyConfig(result.config))) {
-      if (resources.length > 0) files.set(`${node.name}.${section}.yaml`, toEnvoyYaml(resources));
+      const name = `${file}.${section}.yaml`;
+      if (files.has(name)) throw new Error(`${caseName}: two proxies render ${name}`);
+      if (resources.length > 0) files.set(name, toEnvoyYaml(resources));
     }
   }
   return files;

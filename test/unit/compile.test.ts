@@ -242,3 +242,47 @@ describe('compiling for a proxyless gRPC client', () => {
     expect(result).toEqual({ ok: false, error: expect.stringMatching(/^cannot compile mesh\/apps\/virtualNode\/front: cluster cds_egress_apps_color-blue_http_9081: client TLS from files is not supported for proxyless gRPC clients/) });
   });
 });
+
+describe('compiling for a virtual gateway', () => {
+  const GATEWAY = `---
+kind: VirtualGateway
+mesh: apps
+name: gw
+spec: { listeners: [{ portMapping: { port: 8000, protocol: http } }] }
+---
+kind: GatewayRoute
+mesh: apps
+virtualGateway: gw
+name: color
+spec:
+  httpRoute:
+    match: { prefix: /color }
+    action: { target: { virtualService: { virtualServiceName: color.apps.local } } }
+`;
+  const withGateway = () => model(meshFolder({ 'mesh.yaml': QUICKSTART_TEXT() + GATEWAY }));
+
+  it("listens on the gateway's ports and on its loopback hop, which runs the target's own routes", () => {
+    const config = compile(withGateway(), 'mesh/apps/virtualGateway/gw');
+    expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_127.0.0.1_15001', 'lds_ingress_0.0.0.0_8000']);
+    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_ingress_http_8000']);
+    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082', 'cds_ingress_apps_gw_self_redirect_http_8000']);
+  });
+
+  it('says what is wrong with a gateway node id that names nothing, or a proxyless client that names a gateway', () => {
+    const m = withGateway();
+    expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualGateway/nobody', DEFAULT_PORTS)).toEqual({
+      ok: false,
+      error: "node id 'mesh/apps/virtualGateway/nobody' names virtual gateway 'nobody', which is not defined in mesh 'apps'",
+    });
+    expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', { ...DEFAULT_PORTS, proxyless: true })).toMatchObject({ ok: false, error: expect.stringContaining('only an Envoy can run') });
+  });
+
+  it("refuses a gateway listener on the Envoy's own egress port, where the hop listens, naming the way out", () => {
+    const result = compileProxy(withGateway(), NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', { ingressPort: 15000, egressPort: 8000 });
+    expect(result).toEqual({
+      ok: false,
+      error:
+        "cannot compile mesh/apps/virtualGateway/gw: VirtualGateway/gw: listeners[0].portMapping.port: 8000 is this gateway Envoy's egress port, where its internal hop listens; give the Envoy another one (APPMESH_ENVOY_EGRESS_PORT or meshd bootstrap --egress-port)",
+    });
+  });
+});
