@@ -6,17 +6,15 @@
 import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
-import type { VirtualGateway } from '../model/virtual-gateway';
+import type { VirtualGateway, VirtualGatewayListener } from '../model/virtual-gateway';
 import { packAny } from './any';
 import type { AddressFamilyPlan } from './ip-preference';
 import { httpConnectionManager, listenerAddress, tlsInspector, tlsModeChains } from './listeners';
 import { literalRegex } from './matches';
 import { egressRouteConfigName, gatewayEgressListenerName, ingressListenerName, ingressRouteConfigName } from './names';
 
-type GatewayListener = VirtualGateway['spec']['listeners'][number];
-
 /** A load balancer probing the health check path gets 200 from the gateway (503 while it drains), without a gateway route. */
-function healthCheckFilter(listener: GatewayListener): HttpFilter[] {
+function healthCheckFilter(listener: VirtualGatewayListener): HttpFilter[] {
   const hc = listener.healthCheck;
   if (!hc || hc.protocol === 'grpc' || hc.path === undefined) return [];
   return [
@@ -32,7 +30,7 @@ function healthCheckFilter(listener: GatewayListener): HttpFilter[] {
 }
 
 /** HTTP/2 (gRPC's transport) is offered over TLS on http2 and grpc listeners; HTTP/1.1 on all. */
-function alpnOf(listener: GatewayListener): string[] {
+function alpnOf(listener: VirtualGatewayListener): string[] {
   return listener.portMapping.protocol === 'http' ? ['http/1.1'] : ['h2', 'http/1.1'];
 }
 

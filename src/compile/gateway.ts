@@ -12,7 +12,7 @@ import type { Route } from '../generated/envoy/config/route/v3/Route';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
 import type { GatewayRoute } from '../model/gateway-route';
 import { compare, type MeshReader } from '../model/mesh-model';
-import type { VirtualGateway } from '../model/virtual-gateway';
+import type { VirtualGateway, VirtualGatewayListener } from '../model/virtual-gateway';
 import { accessLogs } from './access-log';
 import { backendResources, type Backend } from './backends';
 import { connectionPoolLimits, circuitBreakers, protocolOptions } from './clusters';
@@ -22,11 +22,9 @@ import { gatewayEgressListener, gatewayListener } from './gateway-listeners';
 import { meshIpPreference } from './ip-preference';
 import { egressRouteConfigName, ingressRouteConfigName, selfRedirectClusterName } from './names';
 import { byName, type ProxyConfig, type ProxySettings } from './proxy-config';
-import { isHttpFamily, serviceRoute } from './routes';
+import { serviceRoute } from './routes';
 import { resolveService, type ResolvedService, type ServicePort } from './services';
 import { UnsupportedFeature } from './unsupported';
-
-type GatewayListener = VirtualGateway['spec']['listeners'][number];
 
 /** A service port some gateway route sends to. */
 interface TargetPort {
@@ -39,7 +37,7 @@ interface TargetPort {
  * The hop from one gateway listener into the mesh: the gateway's own loopback listener, in the
  * protocol the client spoke. The listener's connection pool limits what passes through it.
  */
-function selfRedirectCluster(gateway: VirtualGateway, listener: GatewayListener, egressPort: number): Cluster {
+function selfRedirectCluster(gateway: VirtualGateway, listener: VirtualGatewayListener, egressPort: number): Cluster {
   const { port, protocol } = listener.portMapping;
   const name = selfRedirectClusterName(gateway.mesh, gateway.name, protocol, port);
   return {
@@ -106,7 +104,8 @@ export function compileGateway(model: MeshReader, cloudMap: CloudMapView, gatewa
     routes.push({ name: ingressRouteConfigName(port), virtual_hosts: [{ name: 'gateway', domains: ['*'], routes: envoyRoutes }] });
   });
 
-  const hopTargets = [...targets.values()].filter((t) => isHttpFamily(t.port)).sort((a, b) => compare(a.key, b.key));
+  // Validation made every target port HTTP-family.
+  const hopTargets = [...targets.values()].sort((a, b) => compare(a.key, b.key));
   routes.push(hopRouteConfig(settings.egressPort, hopTargets));
   const tls = gateway.spec.backendDefaults?.clientPolicy?.tls;
   const backends: Backend[] = hopTargets.map(({ service, port }) => ({ service: { name: service.name, ports: [port] }, tls, tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls` }));

@@ -31,6 +31,7 @@ export const virtualGatewaySpecShape = object(
   { check: (spec, fail) => checkUniquePorts(spec.listeners, fail) },
 );
 export type VirtualGatewaySpec = Infer<typeof virtualGatewaySpecShape>;
+export type VirtualGatewayListener = VirtualGatewaySpec['listeners'][number];
 
 export interface VirtualGateway extends ResourceMeta {
   readonly kind: 'VirtualGateway';
