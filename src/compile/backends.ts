@@ -4,7 +4,7 @@
 import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
-import type { MeshReader } from '../model/mesh-model';
+import { compare, type MeshReader } from '../model/mesh-model';
 import { egressCluster, egressClusterNameOf, usesCloudMap } from './clusters';
 import { cloudMapAssignment } from './endpoints';
 import { ipPreferenceOf } from './ip-preference';
@@ -20,7 +20,8 @@ export interface Backend {
 
 export interface BackendResources {
   readonly clusters: Map<string, Cluster>;
-  readonly endpoints: Map<string, ClusterLoadAssignment>;
+  /** By cluster name, as a ProxyConfig lists them. */
+  readonly endpoints: ClusterLoadAssignment[];
 }
 
 /** Every target listener the backends' routes reach, each once (by cluster name). */
@@ -39,5 +40,5 @@ export function backendResources(model: MeshReader, cloudMap: CloudMapView, back
       }
     }
   }
-  return { clusters, endpoints };
+  return { clusters, endpoints: [...endpoints.values()].sort((a, b) => compare(a.cluster_name ?? '', b.cluster_name ?? '')) };
 }

@@ -5,8 +5,8 @@
 import type { Route } from '../generated/envoy/config/route/v3/Route';
 import type { RouteAction } from '../generated/envoy/config/route/v3/RouteAction';
 import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
-import type { GatewayRoute, GrpcGatewayRoute, HttpGatewayRoute } from '../model/gateway-route';
-import { grpcRouteMatch, hostnameMatcher, httpRouteMatch, literalRegex } from './matches';
+import { gatewayRouteKindOf, type GatewayRoute, type GrpcGatewayRoute, type HttpGatewayRoute } from '../model/gateway-route';
+import { grpcRouteMatch, hostnameMatcher, httpRouteMatch, literalRegex, withHeaders } from './matches';
 import { appMeshOrder } from './services';
 
 /**
@@ -44,19 +44,16 @@ export function orderGatewayRoutes(routes: readonly GatewayRoute[]): GatewayRout
 
 /** The gateway listener port a gateway route names with match.port, if it names one. */
 export function gatewayRouteMatchPort(r: GatewayRoute): number | undefined {
-  return (httpBody(r) ?? r.spec.grpcRoute)?.match.port;
+  return gatewayRouteKindOf(r.spec).route.match.port;
 }
 
-function withHostname(match: RouteMatch, hostname: { exact?: string; suffix?: string } | undefined): RouteMatch {
-  return hostname ? { ...match, headers: [...(match.headers ?? []), hostnameMatcher(hostname)] } : match;
-}
-
-function httpGatewayMatch(match: HttpGatewayRoute['match']): RouteMatch {
-  return withHostname(httpRouteMatch(match), match.hostname);
-}
-
-function grpcGatewayMatch(match: GrpcGatewayRoute['match']): RouteMatch {
-  return withHostname(grpcRouteMatch({ serviceName: match.serviceName, metadata: match.metadata }), match.hostname);
+/** A gateway route's match: its route kind's match, plus its hostname. */
+function gatewayMatch(r: GatewayRoute): RouteMatch {
+  const http = httpBody(r);
+  const grpc: GrpcGatewayRoute['match'] | undefined = r.spec.grpcRoute?.match;
+  const match = http ? httpRouteMatch(http.match) : grpcRouteMatch({ serviceName: grpc!.serviceName, metadata: grpc!.metadata });
+  const hostname = (http?.match ?? grpc)!.hostname;
+  return hostname ? withHeaders(match, hostnameMatcher(hostname)) : match;
 }
 
 /** A regex_rewrite substitution that inserts `text` as is (a backslash would start a back-reference). */
@@ -83,10 +80,9 @@ function pathRewrite({ match, action }: HttpGatewayRoute): Pick<RouteAction, 're
 
 /** A gateway route whose target has no provider: App Mesh let its requests fail, so does meshd, saying why. */
 export function unservedGatewayRoute(r: GatewayRoute, service: string): Route {
-  const http = httpBody(r);
   return {
     name: r.name,
-    match: http ? httpGatewayMatch(http.match) : grpcGatewayMatch(r.spec.grpcRoute!.match),
+    match: gatewayMatch(r),
     direct_response: { status: 503, body: { inline_string: `virtual service '${service}' has no provider\n` } },
   };
 }
@@ -94,11 +90,10 @@ export function unservedGatewayRoute(r: GatewayRoute, service: string): Route {
 /** One gateway route: its match, the Host and path rewrites, and the hop to its target. */
 export function gatewayRoute(r: GatewayRoute, hopCluster: string, target: GatewayTarget): Route {
   const http = httpBody(r);
-  const grpc = r.spec.grpcRoute;
-  const rewriteHost = (http ?? grpc)!.action.rewrite?.hostname?.defaultTargetHostname !== 'DISABLED';
+  const rewriteHost = gatewayRouteKindOf(r.spec).route.action.rewrite?.hostname?.defaultTargetHostname !== 'DISABLED';
   return {
     name: r.name,
-    match: http ? httpGatewayMatch(http.match) : grpcGatewayMatch(grpc!.match),
+    match: gatewayMatch(r),
     route: {
       cluster: hopCluster,
       ...(rewriteHost ? { host_rewrite_literal: target.service } : {}),

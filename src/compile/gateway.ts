@@ -10,7 +10,7 @@ import type { CloudMapView } from '../discovery/cloud-map/registry';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { Route } from '../generated/envoy/config/route/v3/Route';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
-import type { GatewayRoute } from '../model/gateway-route';
+import { gatewayRouteKindOf, type GatewayRoute } from '../model/gateway-route';
 import { compare, type MeshReader } from '../model/mesh-model';
 import type { VirtualGateway, VirtualGatewayListener } from '../model/virtual-gateway';
 import { accessLogs } from './access-log';
@@ -20,6 +20,7 @@ import { INGRESS_CONNECT_TIMEOUT } from './defaults';
 import { GATEWAY_TARGET_HEADER, gatewayRoute, gatewayRouteMatchPort, gatewayTargetKey, orderGatewayRoutes, unservedGatewayRoute } from './gateway-routes';
 import { gatewayEgressListener, gatewayListener } from './gateway-listeners';
 import { meshIpPreference } from './ip-preference';
+import { withHeaders } from './matches';
 import { egressRouteConfigName, ingressRouteConfigName, selfRedirectClusterName } from './names';
 import { byName, type ProxyConfig, type ProxySettings } from './proxy-config';
 import { serviceRoute } from './routes';
@@ -52,7 +53,7 @@ function selfRedirectCluster(gateway: VirtualGateway, listener: VirtualGatewayLi
 
 /** The service port a gateway route targets, or the service's name when nothing provides it. */
 function targetOf(model: MeshReader, r: GatewayRoute): TargetPort | { unserved: string } {
-  const body = (r.spec.httpRoute ?? r.spec.http2Route ?? r.spec.grpcRoute)!;
+  const body = gatewayRouteKindOf(r.spec).route;
   const name = body.action.target.virtualService.virtualServiceName;
   const service = resolveService(model, model.virtualService(r.mesh, name)!);
   // Validation made the port exist and be HTTP-family; the only port when none is named.
@@ -67,7 +68,7 @@ function hopRouteConfig(egressPort: number, targets: readonly TargetPort[]): Rou
     port.routes.map(serviceRoute).map((route) => ({
       ...route,
       name: `${key}/${route.name}`,
-      match: { ...route.match, headers: [...(route.match?.headers ?? []), { name: GATEWAY_TARGET_HEADER, string_match: { exact: key } }] },
+      match: withHeaders(route.match ?? {}, { name: GATEWAY_TARGET_HEADER, string_match: { exact: key } }),
     })),
   );
   return { name: egressRouteConfigName(egressPort), virtual_hosts: [{ name: 'gateway_targets', domains: ['*'], routes, request_headers_to_remove: [GATEWAY_TARGET_HEADER] }] };
@@ -116,6 +117,6 @@ export function compileGateway(model: MeshReader, cloudMap: CloudMapView, gatewa
     listeners: [...gateway.spec.listeners.map((_, i) => gatewayListener(gateway, i, addresses, accessLog)), gatewayEgressListener(settings.egressPort)].sort(byName),
     routes: routes.sort(byName),
     clusters: [...clusters.values()].sort(byName),
-    endpoints: [...egress.endpoints.values()].sort((a, b) => compare(a.cluster_name ?? '', b.cluster_name ?? '')),
+    endpoints: egress.endpoints,
   };
 }

@@ -73,3 +73,8 @@ export function hostnameMatcher(hostname: { exact?: string; suffix?: string }): 
 export function literalRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** `match` with more header conditions, all of which must hold too. */
+export function withHeaders(match: RouteMatch, ...matchers: HeaderMatcher[]): RouteMatch {
+  return { ...match, headers: [...(match.headers ?? []), ...matchers] };
+}

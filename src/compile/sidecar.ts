@@ -91,6 +91,6 @@ export function compileSidecar(model: MeshReader, cloudMap: CloudMapView, node: 
     listeners: [egressListener(settings.egressPort, portChains, passthrough, own, accessLog), ...(ingress ? [ingress] : [])].sort(byName),
     routes: routes.sort(byName),
     clusters: [...clusters.values()].sort(byName),
-    endpoints: [...endpoints.values()].sort((a, b) => compare(a.cluster_name ?? '', b.cluster_name ?? '')),
+    endpoints,
   };
 }
