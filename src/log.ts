@@ -32,9 +32,37 @@ export interface LoggerOptions {
 /** Fields the text format leaves out because the message already says them. */
 const SAID_IN_MESSAGE = new Set(['node', 'stream', 'protocol', 'type', 'version']);
 
+/**
+ * Log lines carry client strings (node ids, peers, NACK messages): each is cut to this length,
+ * so that a client cannot make meshd write megabytes per event.
+ */
+export const MAX_LOGGED_STRING = 2048;
+
+function clip(s: string): string {
+  return s.length <= MAX_LOGGED_STRING ? s : `${s.slice(0, MAX_LOGGED_STRING)}…[${s.length - MAX_LOGGED_STRING} more characters]`;
+}
+
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what could forge a line or drive a terminal. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** A client string made safe for a one-line text log: clipped, and every control character written as an escape. */
+export function escapeForLog(s: string): string {
+  return clip(s).replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 function textValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  const s = escapeForLog(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
   return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+}
+
+/** Clips the strings of a JSON line's fields (pino escapes control characters itself). */
+function clipFields(fields: Fields): Fields {
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = typeof v === 'string' ? clip(v) : v;
+  return out;
 }
 
 function textLogger(level: LogLevel, write: (line: string) => void): Logger {
@@ -47,7 +75,7 @@ function textLogger(level: LogLevel, write: (line: string) => void): Logger {
         .filter(([k, v]) => !SAID_IN_MESSAGE.has(k) && v !== undefined)
         .map(([k, v]) => ` ${k}=${textValue(v)}`)
         .join('');
-      write(`${new Date().toISOString()} ${name.padEnd(5)} ${message}${extra}\n`);
+      write(`${new Date().toISOString()} ${name.padEnd(5)} ${escapeForLog(message)}${extra}\n`);
     }) as LogFn;
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
@@ -55,7 +83,7 @@ function textLogger(level: LogLevel, write: (line: string) => void): Logger {
 function jsonLogger(level: LogLevel, write: ((line: string) => void) | undefined): Logger {
   const destination = write ? { write } : pino.destination({ fd: 2, sync: true });
   const logger = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination);
-  const wrap = (name: LogLevel): LogFn => ((a: Fields | string, b?: string) => (typeof a === 'string' ? logger[name](a) : logger[name](a, b))) as LogFn;
+  const wrap = (name: LogLevel): LogFn => ((a: Fields | string, b?: string) => (typeof a === 'string' ? logger[name](clip(a)) : logger[name](clipFields(a), clip(b ?? '')))) as LogFn;
   return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
 

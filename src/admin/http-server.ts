@@ -8,6 +8,7 @@ import { MAX_BODY_BYTES, type RawRequest } from '../discovery/cloud-map/http';
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
+import { applyLimits, DEFAULT_HTTP_LIMITS, guardHandler, readBody, type HttpLimits, type HttpObserver, type RefusalReason } from './http-guard';
 
 export interface AdminSources {
   readonly streams: StreamRegistry;
@@ -50,76 +51,109 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
 
 const TOO_LARGE = `the request body is larger than ${MAX_BODY_BYTES} bytes`;
 
-/** Reads the whole body, up to MAX_BODY_BYTES; `onBody` gets undefined when it was larger. */
-function readBody(req: http.IncomingMessage, onBody: (body: Buffer | undefined) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-  });
-  req.on('end', () => onBody(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks)));
+export interface AdminServerOptions {
+  readonly limits?: HttpLimits;
+  readonly observer?: HttpObserver;
 }
 
+type Send = (status: number, body: unknown, contentType?: string) => void;
+
 /** Reads the body, then answers in AWS's JSON protocol. */
-function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer): void {
-  const reply = ({ status, body }: ApiAnswer) => {
+async function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer, refused: (reason: RefusalReason) => void): Promise<void> {
+  const reply = ({ status, body }: ApiAnswer, close = false) => {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': AWS_JSON, 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': crypto.randomUUID() });
+    res.writeHead(status, {
+      'content-type': AWS_JSON,
+      'content-length': Buffer.byteLength(text),
+      'x-amzn-requestid': crypto.randomUUID(),
+      ...(close ? { connection: 'close' } : {}),
+    });
     res.end(text);
   };
-  readBody(req, (body) => {
-    if (!body) return reply({ status: 413, body: { __type: 'SerializationException', Message: TOO_LARGE } });
-    reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }));
-  });
+  const read = await readBody(req, MAX_BODY_BYTES);
+  if (!read.ok) {
+    if (read.why === 'aborted') return;
+    refused('body_too_large');
+    return reply({ status: 413, body: { __type: 'SerializationException', Message: TOO_LARGE } }, true);
+  }
+  reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: read.body }));
 }
 
 /** Reads the body, then lets the rollout controller answer. */
-function answerRollouts(
-  req: http.IncomingMessage,
-  pathName: string,
-  rollouts: NonNullable<AdminSources['rollouts']>,
-  send: (status: number, body: unknown) => void,
-): void {
-  readBody(req, (body) => {
-    if (!body) return send(413, { error: TOO_LARGE });
-    rollouts.answer(req.method ?? 'GET', pathName, body.toString('utf8')).then(
-      (answer) => send(answer.status, answer.body),
-      (err: Error) => send(500, { error: `internal error: ${err.message}` }),
-    );
-  });
+async function answerRollouts(req: http.IncomingMessage, pathName: string, rollouts: NonNullable<AdminSources['rollouts']>, send: Send, refused: (reason: RefusalReason) => void): Promise<void> {
+  const read = await readBody(req, MAX_BODY_BYTES);
+  if (!read.ok) {
+    if (read.why === 'aborted') return;
+    refused('body_too_large');
+    return send(413, { error: TOO_LARGE });
+  }
+  const answer = await rollouts.answer(req.method ?? 'GET', pathName, read.body.toString('utf8'));
+  send(answer.status, answer.body);
 }
 
-export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
-  const server = http.createServer((req, res) => {
-    const send = (status: number, body: unknown, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
-      res.writeHead(status, { 'content-type': contentType });
+/** The request target's path, or undefined when it is not a path meshd could have served (`new URL` refuses it). */
+function pathOf(target: string): string | undefined {
+  if (!target.startsWith('/')) return undefined;
+  try {
+    return new URL(target, 'http://admin').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A percent-encoded path segment, decoded; undefined when the encoding is malformed. */
+function decodeSegment(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startAdminServer(host: string, port: number, sources: AdminSources, options: AdminServerOptions = {}): Promise<AdminServer> {
+  const observer = options.observer ?? {};
+  const refused = (reason: RefusalReason) => observer.refused?.('admin', reason);
+  const handler = guardHandler('admin', observer, (req, res) => {
+    const send: Send = (status, body, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
+      // A 413 leaves the rest of the body unread: the connection cannot carry another request.
+      res.writeHead(status, { 'content-type': contentType, ...(status === 413 ? { connection: 'close' } : {}) });
       res.end(typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`);
     };
-    const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method === 'POST' && url.pathname === '/' && sources.cloudMap) return answerCloudMap(req, res, sources.cloudMap.answer);
-    if ((url.pathname === '/v1/rollouts' || url.pathname.startsWith('/v1/rollouts/')) && sources.rollouts) return answerRollouts(req, url.pathname, sources.rollouts, send);
+    const pathName = pathOf(req.url ?? '/');
+    if (pathName === undefined) {
+      refused('bad_request');
+      return send(400, { error: 'malformed request target: expected a path such as /v1/proxies' });
+    }
+    if (req.method === 'POST' && pathName === '/' && sources.cloudMap) return answerCloudMap(req, res, sources.cloudMap.answer, refused);
+    if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts) return answerRollouts(req, pathName, sources.rollouts, send, refused);
     if (req.method !== 'GET') return send(405, sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n');
-    if (url.pathname === '/healthz') return send(200, 'ok\n');
-    if (url.pathname === '/readyz') {
+    if (pathName === '/healthz') return send(200, 'ok\n');
+    if (pathName === '/readyz') {
       const r = sources.readiness();
       return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
     }
-    if (url.pathname === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
-    if (url.pathname === '/v1/proxies') return send(200, proxiesReport(sources.streams));
-    if (url.pathname === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
-    if (url.pathname === '/v1/telemetry' && sources.telemetry) {
-      const result = sources.telemetry.report(url.searchParams.get('window'));
+    if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams));
+    if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
+    const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+    if (pathName === '/v1/telemetry' && sources.telemetry) {
+      const result = sources.telemetry.report(query.get('window'));
       return result.ok ? send(200, result.body) : send(400, { error: result.error });
     }
-    if (url.pathname.startsWith('/v1/config/')) {
-      const nodeId = decodeURIComponent(url.pathname.slice('/v1/config/'.length));
+    if (pathName.startsWith('/v1/config/')) {
+      const nodeId = decodeSegment(pathName.slice('/v1/config/'.length));
+      if (nodeId === undefined) {
+        refused('bad_request');
+        return send(400, { error: 'malformed percent-encoding in the node id: each % must start a %XX escape of UTF-8 bytes' });
+      }
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
     const optional = [...(sources.cloudMap ? ['/v1/cloud-map'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : []), ...(sources.rollouts ? ['/v1/rollouts'] : [])];
-    return send(404, { error: `no such endpoint: ${url.pathname}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
+    return send(404, { error: `no such endpoint: ${pathName}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
   });
+  const server = http.createServer(handler);
+  applyLimits(server, 'admin', options.limits ?? DEFAULT_HTTP_LIMITS, observer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new Error(err.code === 'EADDRINUSE' ? `admin address ${host}:${port} is already in use (another meshd?); pick another with --admin-port` : `cannot listen on ${host}:${port}: ${err.message}`)),
@@ -128,6 +162,11 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   });
   return {
     port: (server.address() as { port: number }).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // close() waits for every open connection: a client holding one must not stall shutdown.
+        server.closeAllConnections();
+      }),
   };
 }

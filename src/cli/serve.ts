@@ -1,4 +1,6 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
+import { httpMetrics } from '../admin/http-metrics';
 import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
@@ -43,6 +45,9 @@ export const serveCommand: CommandSpec = {
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
+    'admin-max-connections': { type: 'int', metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
+    'admin-request-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin request must arrive whole (headers and body) within this time', default: DEFAULT_HTTP_LIMITS.requestTimeoutMs, env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'] },
+    'admin-idle-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin connection with no traffic for this long is closed', default: DEFAULT_HTTP_LIMITS.idleTimeoutMs, env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'] },
     'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
     'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
     'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
@@ -85,6 +90,16 @@ export const serveCommand: CommandSpec = {
   ],
 };
 
+/** The admin port's connection and time limits; each must be at least 1. */
+function httpLimits(args: ParsedArgs): HttpLimits {
+  const positive = (flag: string) => {
+    const value = args.flags[flag] as number;
+    if (!(value >= 1)) throw new UsageError(`${args.sources[flag] ?? `--${flag}`} must be 1 or more, got ${value}`);
+    return value;
+  };
+  return { maxConnections: positive('admin-max-connections'), requestTimeoutMs: positive('admin-request-timeout-ms'), idleTimeoutMs: positive('admin-idle-timeout-ms') };
+}
+
 function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   const text = args.flags['cloud-map-credentials'] as string | undefined;
   if (text === undefined) return undefined;
@@ -116,6 +131,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
+  const adminLimits = httpLimits(args);
   const credentials = cloudMapCredentials(args);
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
@@ -207,7 +223,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         const result = compileProxy(model, registry, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
         return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
       },
-    });
+    }, { limits: adminLimits, observer: httpMetrics(metrics.registry, log) });
   } catch (err) {
     log.error(`cannot start: ${(err as Error).message}`);
     await statsd?.close();
