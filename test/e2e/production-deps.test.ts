@@ -52,6 +52,13 @@ describe('class: the production install reaches for a devDependency (@grpc/grpc-
     expect(blocked(log)).toBe('');
   });
 
+  it('an install missing a runtime package says which in one line, not "not built yet" (bin/meshd)', () => {
+    const log = path.join(tmpDir('prod-deps-'), 'blocked.log');
+    const r = spawnSync(process.execPath, [MESHD_BIN, 'render', '--mesh', QUICKSTART_MESH, '--node', FRONT], { cwd: ROOT, env: { ...process.env, ...productionEnv(log), MESHD_TEST_MISSING: 'chokidar' }, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^meshd: a module it needs is not installed: .*chokidar.*; run `npm ci` in the meshd folder\n$/);
+  });
+
   describe('meshd serve', () => {
     let meshd: RunningProcess;
     let client: AdsTestClient | undefined;
