@@ -3,16 +3,18 @@
 # serves the mesh in /mesh (MESHD_MESH). Every `meshd serve` flag has a MESHD_* variable
 # (`meshd serve --help`). The image runs as the unprivileged `node` user.
 
-# Build: compile TypeScript, then drop the build-only packages.
+# Build: compile TypeScript and the Envoy protos (into dist/generated/envoy-protos.json), then
+# drop the build-only packages (TypeScript, and @grpc/grpc-js-xds, the protos' source).
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
-COPY scripts/gen-types.js scripts/
+COPY scripts/prepare.js scripts/gen-types.js scripts/gen-descriptor.js scripts/
 COPY protos protos
 COPY src src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
-# Run: the compiled code, its runtime packages and the files meshd reads at run time.
+# Run: the compiled code (with the protos descriptor), its runtime packages and the files meshd
+# reads at run time.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     MESHD_MESH=/mesh \
@@ -26,7 +28,6 @@ COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY package.json ./
 COPY bin bin
-COPY protos protos
 COPY envoy-bootstrap envoy-bootstrap
 COPY schema schema
 USER node

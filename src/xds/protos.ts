@@ -1,17 +1,16 @@
-// Loads the Envoy protos once (through @grpc/proto-loader's loader, from the pinned
-// grpc-js-xds deps listed in protos/) and exposes the codecs meshd needs: resource
-// encoding into Any, and the ADS service definition for @grpc/grpc-js.
-import '@grpc/proto-loader'; // registers the well-known protos (descriptor.proto, …) that Envoy's protos import
+// Loads the Envoy protos once and exposes the codecs meshd needs: resource encoding into Any,
+// and the ADS service definition for @grpc/grpc-js. The protos come compiled: the build
+// (scripts/gen-descriptor.js) parses the ones listed in protos/ with @grpc/proto-loader's loader,
+// as the generated types were, into one protobufjs JSON descriptor next to those types; run
+// time reads only that file, so neither the .proto files nor their source package
+// (@grpc/grpc-js-xds, a devDependency) are part of the production install.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { includeDirs, protoFiles } = require('../../protos') as { includeDirs: string[]; protoFiles: string[] };
-// proto-loader's own loader, so the schema is exactly the one the generated types came from.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { loadProtosWithOptionsSync } = require('@grpc/proto-loader/build/src/util') as {
-  loadProtosWithOptionsSync(files: string[], options: { includeDirs: string[]; keepCase: boolean }): protobuf.Root;
-};
+/** src/generated/ or dist/generated/, beside the generated types (src/ under the tests, dist/ when built). */
+const DESCRIPTOR_FILE = path.join(__dirname, '..', 'generated', 'envoy-protos.json');
 
 /** Same conversion options as the generated `__Output` types (scripts/gen-types.js). */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
@@ -48,9 +47,25 @@ function installStructJsonMapping(): void {
   } as protobuf.IWrapper;
 }
 
-function envoyRoot(): protobuf.Root {
+/** The schema from the build's descriptor, every reference resolved up front (as proto-loader's loader does). */
+function loadDescriptor(): protobuf.Root {
+  let json: protobuf.INamespace;
+  try {
+    json = JSON.parse(fs.readFileSync(DESCRIPTOR_FILE, 'utf8')) as protobuf.INamespace;
+  } catch (err) {
+    throw new Error(`cannot read the Envoy protos descriptor ${DESCRIPTOR_FILE} (\`npm run build\` writes it): ${(err as Error).message}`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Root } = require('protobufjs') as typeof protobuf;
+  const loaded = Root.fromJSON(json);
+  loaded.resolveAll();
+  return loaded;
+}
+
+/** The loaded schema (exported for the test that compares it with the .proto files). */
+export function envoyRoot(): protobuf.Root {
   if (!root) installStructJsonMapping();
-  root ??= loadProtosWithOptionsSync(protoFiles, { includeDirs, keepCase: true });
+  root ??= loadDescriptor();
   return root;
 }
 
