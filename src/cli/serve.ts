@@ -25,7 +25,7 @@ import { RolloutStore } from '../rollout/records';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
-import { parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer } from '../telemetry';
+import { DEFAULT_TELEMETRY_LIMITS, parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
@@ -68,6 +68,17 @@ export const serveCommand: CommandSpec = {
     },
     'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
     'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
+    'statsd-max-datagram-bytes': { type: 'int', metavar: 'bytes', min: 512, help: 'a bigger DogStatsD datagram is dropped unread (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes, env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'] },
+    'statsd-max-lines': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD datagram with more lines is dropped whole (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxLinesPerDatagram, env: ['MESHD_STATSD_MAX_LINES'] },
+    'statsd-max-tags': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD line with more tags is dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine, env: ['MESHD_STATSD_MAX_TAGS'] },
+    'telemetry-max-nodes': { type: 'int', metavar: 'n', min: 1, help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxNodes, env: ['MESHD_TELEMETRY_MAX_NODES'] },
+    'telemetry-max-latency-buckets': {
+      type: 'string',
+      metavar: 'n',
+      help: 'latency histogram buckets kept over all nodes and seconds (~30 bytes each); durations beyond are dropped (and counted)',
+      default: String(DEFAULT_TELEMETRY_LIMITS.maxLatencyBuckets),
+      env: ['MESHD_TELEMETRY_MAX_LATENCY_BUCKETS'],
+    },
     'telemetry-window': {
       type: 'string',
       metavar: 'duration',
@@ -91,6 +102,21 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   const parsed = parseCredentials(text);
   if ('error' in parsed) throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
   return parsed;
+}
+
+function telemetryLimits(args: ParsedArgs): TelemetryLimits {
+  const budgetText = args.flags['telemetry-max-latency-buckets'] as string;
+  const budget = Number(budgetText);
+  if (!/^[0-9]+$/.test(budgetText) || budget < 1000 || budget > 1e9) {
+    throw new UsageError(`${args.sources['telemetry-max-latency-buckets'] ?? '--telemetry-max-latency-buckets'} must be a whole number from 1000 to 1000000000, got '${budgetText}'`);
+  }
+  return {
+    maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,
+    maxLinesPerDatagram: args.flags['statsd-max-lines'] as number,
+    maxTagsPerLine: args.flags['statsd-max-tags'] as number,
+    maxNodes: args.flags['telemetry-max-nodes'] as number,
+    maxLatencyBuckets: budget,
+  };
 }
 
 /** The meshes a model defines, for the rollouts' default mesh. */
@@ -117,6 +143,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const credentials = cloudMapCredentials(args);
+  const limits = telemetryLimits(args);
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
@@ -128,7 +155,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     return 1;
   }
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
-  const telemetry = new Telemetry();
+  const telemetry = new Telemetry(limits);
   let rollouts: RolloutController;
   try {
     rollouts = new RolloutController({ telemetry: telemetry.reader, store: new RolloutStore(args.flags['rollout-state'] as string), log });
