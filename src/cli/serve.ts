@@ -128,8 +128,8 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
 function telemetryLimits(args: ParsedArgs): TelemetryLimits {
   const budgetText = args.flags['telemetry-max-latency-buckets'] as string;
   const budget = Number(budgetText);
-  if (!/^[0-9]+$/.test(budgetText) || budget < 1000 || budget > 1e9) {
-    throw new UsageError(`${args.sources['telemetry-max-latency-buckets'] ?? '--telemetry-max-latency-buckets'} must be a whole number from 1000 to 1000000000, got '${budgetText}'`);
+  if (!/^[0-9]+$/.test(budgetText) || budget < 100 || budget > 1e9) {
+    throw new UsageError(`${args.sources['telemetry-max-latency-buckets'] ?? '--telemetry-max-latency-buckets'} must be a whole number from 100 to 1000000000, got '${budgetText}'`);
   }
   return {
     maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,
