@@ -183,7 +183,7 @@ export class WebhookCaller {
 function shown(contentType: string | null, body: { bytes: Uint8Array; cut: boolean }): string {
   if (body.cut) return ' (the answer was cut off unread: longer than --webhook-max-body-bytes, or broken off)';
   if (body.bytes.length === 0) return '';
-  if (contentType === null || !SHOWN_TYPES.test(contentType)) return ` (a ${contentType === null ? 'body without a content type' : `${oneLine(contentType).slice(0, 60)} body`}, not shown)`;
+  if (contentType === null || !SHOWN_TYPES.test(contentType)) return ` (${contentType === null ? 'a body without a content type' : `a body of type ${oneLine(contentType).slice(0, 60)}`}, not shown)`;
   const text = new TextDecoder('utf-8').decode(body.bytes).trim();
   if (UNPRINTABLE.test(text)) return ' (a body that is not printable text, not shown)';
   const line = text.replace(/\s+/g, ' ');
