@@ -562,3 +562,17 @@ describe('class: rollout persistence order (acting before the intent is saved)',
     await waitFor('the step taken again', () => (splitIn(copy) === '80/20' ? true : undefined), WAIT_MS);
   });
 });
+
+describe('class: a malformed percent-encoding in a rollout path takes the handler down', () => {
+  it('answers 400 and keeps serving', async () => {
+    const meshd = await serve(meshText(100, 0));
+    for (const [method, p] of [['GET', '/v1/rollouts/%E0%A4%A/x'], ['POST', '/v1/rollouts/apps/%zz/pause'], ['GET', '/v1/rollouts/%/%']]) {
+      const res = await fetch(`http://127.0.0.1:${meshd.adminPort}${p}`, { method });
+      expect({ p, status: res.status }).toEqual({ p, status: 400 });
+      expect(((await res.json()) as { error: string }).error).toBe('the path is not valid percent-encoding (a % must be followed by two hex digits)');
+    }
+    expect(meshd.proc.child.exitCode).toBeNull();
+    expect(JSON.parse(await getOk(meshd.adminPort, '/v1/rollouts'))).toEqual([]);
+  });
+});
+
