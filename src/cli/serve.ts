@@ -69,36 +69,36 @@ export const serveCommand: CommandSpec = {
     },
     'webhook-allow': {
       type: 'list',
-      metavar: 'host[,host...]',
-      help: "the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see the README's Security model)",
+      metavar: 'hosts',
+      help: "comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see the README's Security model)",
       env: ['MESHD_WEBHOOK_ALLOW'],
     },
     'webhook-max-timeout': {
       type: 'string',
-      metavar: 'duration',
+      metavar: 'time',
       help: 'the longest meshd waits for a webhook, whatever its own timeout says (1s to 5m)',
       default: formatDuration(DEFAULT_WEBHOOK_POLICY.maxTimeoutMs),
       env: ['MESHD_WEBHOOK_MAX_TIMEOUT'],
     },
     'webhook-max-body-bytes': {
       type: 'int',
-      metavar: 'bytes',
-      help: "the most of a webhook's answer meshd reads; a longer answer is cut off (its status still counts)",
+      metavar: 'n',
+      help: "the most bytes of a webhook's answer meshd reads; a longer answer is cut off (its status still counts)",
       default: DEFAULT_WEBHOOK_POLICY.maxBodyBytes,
       env: ['MESHD_WEBHOOK_MAX_BODY_BYTES'],
     },
     'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
     'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
-    'statsd-max-datagram-bytes': { type: 'int', metavar: 'bytes', min: 512, help: 'a bigger DogStatsD datagram is dropped unread (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes, env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'] },
+    'statsd-max-datagram-bytes': { type: 'int', metavar: 'n', min: 512, help: 'a DogStatsD datagram of more bytes is dropped unread (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes, env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'] },
     'statsd-max-lines': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD datagram with more lines is dropped whole (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxLinesPerDatagram, env: ['MESHD_STATSD_MAX_LINES'] },
     'statsd-max-tags': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD line with more tags is dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine, env: ['MESHD_STATSD_MAX_TAGS'] },
     'telemetry-max-nodes': { type: 'int', metavar: 'n', min: 1, help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxNodes, env: ['MESHD_TELEMETRY_MAX_NODES'] },
-    'telemetry-max-latency-buckets': {
+    'telemetry-max-buckets': {
       type: 'string',
       metavar: 'n',
       help: 'latency histogram buckets kept over all nodes and seconds (~30 bytes each); durations beyond are dropped (and counted)',
       default: String(DEFAULT_TELEMETRY_LIMITS.maxLatencyBuckets),
-      env: ['MESHD_TELEMETRY_MAX_LATENCY_BUCKETS'],
+      env: ['MESHD_TELEMETRY_MAX_BUCKETS'],
     },
     'telemetry-window': {
       type: 'string',
@@ -126,10 +126,10 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
 }
 
 function telemetryLimits(args: ParsedArgs): TelemetryLimits {
-  const budgetText = args.flags['telemetry-max-latency-buckets'] as string;
+  const budgetText = args.flags['telemetry-max-buckets'] as string;
   const budget = Number(budgetText);
   if (!/^[0-9]+$/.test(budgetText) || budget < 100 || budget > 1e9) {
-    throw new UsageError(`${args.sources['telemetry-max-latency-buckets'] ?? '--telemetry-max-latency-buckets'} must be a whole number from 100 to 1000000000, got '${budgetText}'`);
+    throw new UsageError(`${args.sources['telemetry-max-buckets'] ?? '--telemetry-max-buckets'} must be a whole number from 100 to 1000000000, got '${budgetText}'`);
   }
   return {
     maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,

@@ -203,8 +203,8 @@ describe('class: a DogStatsD stream makes meshd hold or parse without bound', ()
     expect(metric(m, 'meshd_statsd_dropped_lines_total{reason="too_many_tags"}')).toBe(1);
   });
 
-  it('holds traffic for at most --telemetry-max-nodes nodes and --telemetry-max-latency-buckets histogram buckets', async () => {
-    const meshd = await serve(['a', 'b'], ['--telemetry-max-nodes', '1', '--telemetry-max-latency-buckets', '200']);
+  it('holds traffic for at most --telemetry-max-nodes nodes and --telemetry-max-buckets histogram buckets', async () => {
+    const meshd = await serve(['a', 'b'], ['--telemetry-max-nodes', '1', '--telemetry-max-buckets', '200']);
     await meshd.sender.send([responses('a', '3'), responses('b', '4')]);
     // 3000 distinct durations, 0 to 2999 ms: about 420 histogram buckets, more than the budget of 200.
     await meshd.sender.send(Array.from({ length: 300 }, (_, i) => duration('a', Array.from({ length: 10 }, (_, j) => String(i * 10 + j)).join(':'))));
