@@ -20,7 +20,8 @@ import { checkCanary } from '../../src/rollout/analysis';
 import { RolloutController } from '../../src/rollout/controller';
 import { RolloutStore, type RolloutRecord } from '../../src/rollout/records';
 import { editWeights } from '../../src/rollout/route-file';
-import { DEFAULT_METRICS, resolveSettings, type RolloutSettings } from '../../src/rollout/spec';
+import { DEFAULT_METRICS, resolveSettings, type RolloutSettings, type Webhook } from '../../src/rollout/spec';
+import { DEFAULT_WEBHOOK_POLICY, WebhookCaller } from '../../src/rollout/webhooks';
 import type { TelemetryReader, TrafficSummary } from '../../src/telemetry';
 import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 
@@ -381,6 +382,26 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
     expect(eventsOf(end)).not.toContain('SECRET');
     const metrics = await getOk(meshd.adminPort, '/metrics');
     expect(Number(/meshd_rollout_webhooks_refused_total\{reason="host_not_allowed"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(0);
+  });
+
+  const hook = (url: string, timeoutMs = 10_000): Webhook => ({ name: 'h', type: 'pre-rollout', url, timeoutMs, metadata: {} });
+  const payload = { name: 'r', namespace: 'apps', phase: 'Progressing', type: 'pre-rollout', metadata: {} };
+
+  it('a URL of another scheme that reaches the caller anyway (from a state file, say) is refused at call time', async () => {
+    const caller = new WebhookCaller();
+    // fetch() answers a data: URL itself, with 200: without the check, a yes from nowhere.
+    expect(await caller.call(hook('data:text/plain,yes'), payload)).toEqual({ ok: false, reason: 'not called: only http and https webhooks are called, not data' });
+    expect(await caller.call(hook('file:///etc/passwd'), payload)).toEqual({ ok: false, reason: 'not called: only http and https webhooks are called, not file' });
+    expect(caller.refused.scheme).toBe(2);
+  });
+
+  it("waits at most --webhook-max-timeout, whatever the hook's own timeout says", async () => {
+    const port = await httpServer((req) => req.resume()); // never answers
+    const caller = new WebhookCaller({ ...DEFAULT_WEBHOOK_POLICY, maxTimeoutMs: 1000 });
+    expect(await caller.call(hook(`http://127.0.0.1:${port}/`, 300_000), payload)).toEqual({
+      ok: false,
+      reason: 'no answer within 1s (the most meshd waits, --webhook-max-timeout; the hook asks for 5m)',
+    });
   });
 
   it('an allowed webhook: a long or non-text answer is not shown, and a redirect inside is not followed', async () => {
