@@ -36,4 +36,17 @@ export function telemetryMetrics(registry: MetricsRegistry, telemetry: Telemetry
   registry.counter('meshd_statsd_datagrams_received_total', 'DogStatsD datagrams received', [], () => [{ value: telemetry.statsdCounts().datagrams }]);
   registry.counter('meshd_statsd_lines_received_total', 'DogStatsD lines received (metrics, and any line that is not one)', [], () => [{ value: telemetry.statsdCounts().lines }]);
   registry.counter('meshd_statsd_lines_skipped_total', 'DogStatsD lines that were not a metric and were skipped', [], () => [{ value: telemetry.statsdCounts().skippedLines }]);
+  // Every reason is shown from the start (0), so that rate() sees the first refusal.
+  registry.counter(
+    'meshd_statsd_dropped_datagrams_total',
+    'DogStatsD datagrams refused unread, by reason (oversized: above --statsd-max-datagram-bytes; too_many_lines: above --statsd-max-lines)',
+    ['reason'],
+    () => Object.entries(telemetry.droppedCounts().datagrams).map(([reason, value]) => ({ labels: { reason }, value })),
+  );
+  registry.counter(
+    'meshd_statsd_dropped_lines_total',
+    'DogStatsD metric lines refused, by reason (non_finite, sample_rate, too_many_tags, out_of_range, node_limit, latency_budget, overflow)',
+    ['reason'],
+    () => Object.entries(telemetry.droppedCounts().lines).map(([reason, value]) => ({ labels: { reason }, value })),
+  );
 }

@@ -6,7 +6,7 @@ import { meshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
 import { compileProxy } from '../compile';
-import { formatDuration } from '../duration';
+import { formatDuration, parseDuration } from '../duration';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
 import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
@@ -24,10 +24,11 @@ import { formatNodeId } from '../model/node-id';
 import { RolloutController } from '../rollout/controller';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
+import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
-import { parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer } from '../telemetry';
+import { DEFAULT_TELEMETRY_LIMITS, parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags';
 
@@ -71,8 +72,39 @@ export const serveCommand: CommandSpec = {
       default: DEFAULT_ROLLOUT_STATE,
       env: ['MESHD_ROLLOUT_STATE'],
     },
+    'webhook-allow': {
+      type: 'list',
+      metavar: 'hosts',
+      help: "comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see the README's Security model)",
+      env: ['MESHD_WEBHOOK_ALLOW'],
+    },
+    'webhook-max-timeout': {
+      type: 'string',
+      metavar: 'time',
+      help: 'the longest meshd waits for a webhook, whatever its own timeout says (1s to 5m)',
+      default: formatDuration(DEFAULT_WEBHOOK_POLICY.maxTimeoutMs),
+      env: ['MESHD_WEBHOOK_MAX_TIMEOUT'],
+    },
+    'webhook-max-body-bytes': {
+      type: 'int',
+      metavar: 'n',
+      help: "the most bytes of a webhook's answer meshd reads; a longer answer is cut off (its status still counts)",
+      default: DEFAULT_WEBHOOK_POLICY.maxBodyBytes,
+      env: ['MESHD_WEBHOOK_MAX_BODY_BYTES'],
+    },
     'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
     'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
+    'statsd-max-datagram-bytes': { type: 'int', metavar: 'n', min: 512, help: 'a DogStatsD datagram of more bytes is dropped unread (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes, env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'] },
+    'statsd-max-lines': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD datagram with more lines is dropped whole (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxLinesPerDatagram, env: ['MESHD_STATSD_MAX_LINES'] },
+    'statsd-max-tags': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD line with more tags is dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine, env: ['MESHD_STATSD_MAX_TAGS'] },
+    'telemetry-max-nodes': { type: 'int', metavar: 'n', min: 1, help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxNodes, env: ['MESHD_TELEMETRY_MAX_NODES'] },
+    'telemetry-max-buckets': {
+      type: 'string',
+      metavar: 'n',
+      help: 'latency histogram buckets kept over all nodes and seconds (~30 bytes each); durations beyond are dropped (and counted)',
+      default: String(DEFAULT_TELEMETRY_LIMITS.maxLatencyBuckets),
+      env: ['MESHD_TELEMETRY_MAX_BUCKETS'],
+    },
     'telemetry-window': {
       type: 'string',
       metavar: 'duration',
@@ -108,6 +140,36 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   return parsed;
 }
 
+function telemetryLimits(args: ParsedArgs): TelemetryLimits {
+  const budgetText = args.flags['telemetry-max-buckets'] as string;
+  const budget = Number(budgetText);
+  if (!/^[0-9]+$/.test(budgetText) || budget < 100 || budget > 1e9) {
+    throw new UsageError(`${args.sources['telemetry-max-buckets'] ?? '--telemetry-max-buckets'} must be a whole number from 100 to 1000000000, got '${budgetText}'`);
+  }
+  return {
+    maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,
+    maxLinesPerDatagram: args.flags['statsd-max-lines'] as number,
+    maxTagsPerLine: args.flags['statsd-max-tags'] as number,
+    maxNodes: args.flags['telemetry-max-nodes'] as number,
+    maxLatencyBuckets: budget,
+  };
+}
+
+function webhookPolicy(args: ParsedArgs): WebhookPolicy {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  const timeoutText = args.flags['webhook-max-timeout'] as string;
+  const maxTimeoutMs = parseDuration(timeoutText);
+  if (maxTimeoutMs === undefined || maxTimeoutMs < 1000 || maxTimeoutMs > 300_000) throw new UsageError(`${flag('webhook-max-timeout')} must be a duration from 1s to 5m such as 30s, got '${timeoutText}'`);
+  const allow = args.flags['webhook-allow'] as string[];
+  let allowHosts;
+  if (allow.length > 0) {
+    const parsed = parseAllowedHosts(allow.flatMap((a) => a.split(',')).filter((a) => a.trim() !== ''));
+    if ('error' in parsed) throw new UsageError(`${flag('webhook-allow')}: ${parsed.error}`);
+    allowHosts = parsed.hosts;
+  }
+  return { maxTimeoutMs, maxBodyBytes: args.flags['webhook-max-body-bytes'] as number, ...(allowHosts ? { allowHosts } : {}) };
+}
+
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
   return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
@@ -133,6 +195,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const adminLimits = httpLimits(args);
   const credentials = cloudMapCredentials(args);
+  const limits = telemetryLimits(args);
+  const webhooks = new WebhookCaller(webhookPolicy(args));
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
@@ -144,10 +208,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     return 1;
   }
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
-  const telemetry = new Telemetry();
+  const telemetry = new Telemetry(limits);
   let rollouts: RolloutController;
   try {
-    rollouts = new RolloutController({ telemetry: telemetry.reader, store: new RolloutStore(args.flags['rollout-state'] as string), log });
+    rollouts = new RolloutController({ telemetry: telemetry.reader, store: new RolloutStore(args.flags['rollout-state'] as string), log, webhooks });
   } catch (err) {
     log.error(`cannot start: rollouts: ${(err as Error).message}`);
     return 1;
@@ -157,7 +221,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const streams = new StreamRegistry();
   const metrics = meshdMetrics(streams);
   telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
-  rolloutMetrics(metrics.registry, rollouts);
+  rolloutMetrics(metrics.registry, rollouts, webhooks);
 
   // Rollouts rewrite mesh files and count on the watcher to serve the result: they start once it watches.
   let rolloutsWaiting: (() => Promise<void>) | undefined;

@@ -6,6 +6,14 @@
 // failed checks roll it back (all traffic to the primary). A route whose weights change under
 // the rollout's feet (an edit by hand) pauses it. The state is saved after every change and
 // picked up again by the next meshd.
+//
+// Persistence order: the intent is saved before anything is acted out. A start, a command or a
+// step that would change the route saves the rollout (with the weights it is about to write,
+// `writing`) first; when that save fails, nothing is changed: the API answers 503 and an
+// automatic step pauses the rollout. Only a rollback (all traffic back to the primary) goes
+// ahead unsaved, as the safe direction. Since the weights being written are on disk before the
+// route file is renamed into place, a meshd killed at that instant finds, on restart, either the
+// old weights or the ones it was writing, and takes neither for an edit by hand.
 import type { Logger } from '../log';
 import type { WrittenAt } from '../load/origin';
 import type { DeclaredRollout } from '../load/rollout-doc';
@@ -18,7 +26,7 @@ import { checkCanary } from './analysis';
 import { editWeights } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type RolloutStore, type Split } from './records';
 import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from './spec';
-import { callWebhook, type WebhookAnswer, type WebhookPayload } from './webhooks';
+import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
 const MAX_EVENTS = 100;
 /** How soon a step looks again when the route it just wrote is not served yet (the watcher's reload takes milliseconds). */
@@ -33,7 +41,12 @@ export interface RolloutDeps {
   readonly store: RolloutStore;
   readonly log: Logger;
   readonly now?: () => number;
-  readonly callWebhook?: typeof callWebhook;
+  /** Calls the webhooks under meshd's policy (--webhook-allow, ...); a default policy when left out. */
+  readonly webhooks?: WebhookCaller;
+  /** Replaces the webhook calls altogether (tests). */
+  readonly callWebhook?: WebhookCaller['call'];
+  /** Rewrites the route's weights in its file (tests replace it to stop meshd at the rename). */
+  readonly editRoute?: typeof editWeights;
 }
 
 /** The mesh being served, and where each of its fields is written. */
@@ -42,7 +55,13 @@ export interface ServedMesh {
   whereWritten(resource: Resource, path: FieldPath): WrittenAt | undefined;
 }
 
-export type CommandResult = { readonly ok: true; readonly rollout: RolloutRecord } | { readonly ok: false; readonly status: 404 | 409 | 503; readonly error: string };
+export type CommandResult = { readonly ok: true; readonly rollout: RolloutRecord } | { readonly ok: false; readonly status: 400 | 404 | 409 | 503; readonly error: string };
+
+/** How a route write ended: `unsaved` when the intent could not be saved first, so nothing was written. */
+type WriteResult = { readonly ok: true } | { readonly ok: false; readonly unsaved: boolean; readonly why: string };
+
+/** The refusal of a call whose intent could not be saved: nothing was changed. */
+const unsavedError = (what: string, why: string) => `cannot save the rollout state (${why}); ${what}`;
 
 export const COMMANDS = ['pause', 'resume', 'abort', 'promote'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -66,10 +85,14 @@ export class RolloutController {
   private closed = false;
   private readonly now: () => number;
   private readonly hook: NonNullable<RolloutDeps['callWebhook']>;
+  private readonly webhooks: WebhookCaller;
+  private readonly editRoute: typeof editWeights;
 
   constructor(private readonly deps: RolloutDeps) {
     this.now = deps.now ?? Date.now;
-    this.hook = deps.callWebhook ?? callWebhook;
+    this.webhooks = deps.webhooks ?? new WebhookCaller();
+    this.hook = deps.callWebhook ?? this.webhooks.call;
+    this.editRoute = deps.editRoute ?? editWeights;
     for (const record of deps.store.load()) this.records.set(rolloutKey(record.mesh, record.name), record);
     this.restored = this.records.size > 0;
   }
@@ -92,6 +115,8 @@ export class RolloutController {
     if (this.restored) {
       this.restored = false;
       for (const r of this.records.values()) {
+        // A route write meshd was stopped in the middle of: settled first (it may end the rollout).
+        if (r.writing) work.push(this.enqueue(r, () => this.settleInterruptedWrite(r)));
         // One removed from the files while meshd was stopped is forgotten below, without another step.
         if (!this.isRunning(r) || (r.source === 'file' && !declaredKeys.has(rolloutKey(r.mesh, r.name)))) continue;
         handled.add(rolloutKey(r.mesh, r.name));
@@ -129,9 +154,14 @@ export class RolloutController {
       (r) => r.mesh === mesh && !FINISHED.has(r.phase) && r.settings.route.virtualRouter === settings.route.virtualRouter && r.settings.route.name === settings.route.name,
     );
     if (busy) return Promise.resolve({ ok: false, status: 409, error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route` });
-    return this.enqueue({ mesh, name }, () => {
-      this.begin(mesh, name, settings, 'api', existing);
-      return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! } as const;
+    for (const [i, hook] of settings.webhooks.entries()) {
+      const problem = this.webhooks.problem(hook.url);
+      if (problem) return Promise.resolve({ ok: false, status: 400, error: `spec.analysis.webhooks[${i}].url: ${problem}` });
+    }
+    return this.enqueue({ mesh, name }, (): CommandResult => {
+      const unsaved = this.begin(mesh, name, settings, 'api', existing);
+      if (unsaved !== undefined) return { ok: false, status: 503, error: unsavedError('nothing was started and the route was not changed', unsaved) };
+      return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! };
     });
   }
 
@@ -142,23 +172,35 @@ export class RolloutController {
     this.stepAborts.get(rolloutKey(mesh, name))?.abort();
     return this.enqueue(r, async (): Promise<CommandResult> => {
       if (FINISHED.has(r.phase)) return { ok: false, status: 409, error: `rollout ${mesh}/${name} has already ended (${r.phase})` };
+      // Each command saves what it is about to do before doing it; when it cannot, nothing changes.
+      const refuse = (why: string): CommandResult => ({ ok: false, status: 503, error: unsavedError(`the rollout was not changed (${command} refused)`, why) });
       switch (command) {
-        case 'pause':
+        case 'pause': {
           if (r.phase === 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` };
+          const unsaved = this.persist({ ...r, phase: 'Paused', pausedFrom: r.phase, nextStepAt: undefined });
+          if (unsaved !== undefined) return refuse(unsaved);
           this.pause(r, 'paused by meshd rollout pause');
           break;
+        }
         case 'resume': {
           if (r.phase !== 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})` };
-          const problem = this.resume(r);
-          if (problem) return { ok: false, status: 409, error: problem };
+          const plan = this.resumePlan(r);
+          if ('error' in plan) return { ok: false, status: 409, error: plan.error };
+          const unsaved = this.persist({ ...r, ...plan, pausedFrom: undefined });
+          if (unsaved !== undefined) return refuse(unsaved);
+          this.resume(r, plan);
           break;
         }
-        case 'abort':
-          await this.finish(r, 'Aborted', 0, 'aborted by meshd rollout abort: all traffic back to the primary');
+        case 'abort': {
+          const unsaved = await this.finish(r, 'Aborted', 0, 'aborted by meshd rollout abort: all traffic back to the primary', { command: true });
+          if (unsaved !== undefined) return refuse(unsaved);
           break;
-        case 'promote':
-          await this.finish(r, 'Succeeded', 100, 'promoted by meshd rollout promote: all traffic to the canary');
+        }
+        case 'promote': {
+          const unsaved = await this.finish(r, 'Succeeded', 100, 'promoted by meshd rollout promote: all traffic to the canary', { command: true });
+          if (unsaved !== undefined) return refuse(unsaved);
           break;
+        }
       }
       return { ok: true, rollout: r };
     });
@@ -177,11 +219,15 @@ export class RolloutController {
     return !FINISHED.has(r.phase) && r.phase !== 'Paused';
   }
 
-  /** Starts (or restarts, after its settings changed) a rollout at the route's current split. */
-  private begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): void {
+  /**
+   * Starts (or restarts, after its settings changed) a rollout at the route's current split. A
+   * rollout started through the API is saved before anything else happens; when that fails,
+   * nothing is started and the reason comes back.
+   */
+  private begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): string | undefined {
     const key = rolloutKey(mesh, name);
     const split = routeSplit(this.served!.model, mesh, settings);
-    if ('error' in split) return; // a declaration was checked at load; a command, just above
+    if ('error' in split) return undefined; // a declaration was checked at load; a command, just above
     const now = new Date(this.now()).toISOString();
     const served: Split = { primary: split.primary.weight, canary: split.canary.weight };
     const r: RolloutRecord = {
@@ -197,19 +243,55 @@ export class RolloutController {
       updatedAt: now,
       events: previous && !FINISHED.has(previous.phase) ? previous.events : [],
     };
+    // A declared rollout is in the mesh files already; one started through the API exists only once saved.
+    if (source === 'api') {
+      const unsaved = this.persist(r);
+      if (unsaved !== undefined) return unsaved;
+    }
     this.records.set(key, r);
+    // A webhook meshd will not call is a no at every call: said once, up front.
+    for (const [i, hook] of settings.webhooks.entries()) {
+      const problem = this.webhooks.problem(hook.url);
+      if (problem) this.event(r, 'Warning', `webhook ${hook.name} (spec.analysis.webhooks[${i}].url) will not be called, which counts as a no: ${problem}`);
+    }
     if (previous && !FINISHED.has(previous.phase)) {
       this.event(r, 'Normal', 'the rollout settings changed: starting the analysis again from the primary');
-      if (!this.setCanaryWeight(r, 0)) return;
+      if (!this.setCanaryWeight(r, 0).ok) return undefined;
     }
     // A canary that already has every request is done; starting over would take traffic back from it.
     if (served.primary === 0 && served.canary > 0) {
       r.phase = 'Succeeded';
       this.event(r, 'Normal', `the canary ${settings.canary} already gets all traffic on the route; nothing to roll out`);
-      return;
+      return undefined;
     }
     this.event(r, 'Normal', `rollout started: ${settings.primary} → ${settings.canary} on Route/${settings.route.virtualRouter}/${settings.route.name}, ${settings.stepWeight}% steps up to ${settings.maxWeight}% every ${formatDuration(settings.intervalMs)}`);
     this.schedule(r, 0);
+    return undefined;
+  }
+
+  /**
+   * After a restart: meshd was stopped in the middle of writing `r.writing` to the route. If the
+   * file holds those weights, the write happened (the rename went through) and is taken as done,
+   * with the phase it was to end in; otherwise it did not, and the usual checks follow (the old
+   * weights are what the rollout expects; anything else is an edit by hand).
+   */
+  private settleInterruptedWrite(r: RolloutRecord): void {
+    const w = r.writing;
+    r.writing = undefined;
+    if (!w) return;
+    const served = this.servedSplit(r);
+    if ('error' in served || !sameSplit(served, w.split)) return;
+    if (!sameSplit(served, r.expected)) {
+      r.expected = w.split;
+      r.canaryWeight = w.split.canary;
+      this.event(r, 'Normal', `meshd was stopped while writing ${r.settings.primary} ${w.split.primary} and ${r.settings.canary} ${w.split.canary} to the route; the file holds them, so that write is taken as done`);
+    }
+    if (w.phase !== undefined && w.phase !== r.phase) {
+      this.unschedule(r);
+      r.phase = w.phase;
+      r.pausedFrom = undefined;
+      this.event(r, FINISHED.has(w.phase) && w.phase !== 'Succeeded' ? 'Warning' : 'Normal', `the rollout ended ${w.phase}, as it was doing when meshd was stopped`);
+    }
   }
 
   /** The first mesh after a restart: running rollouts carry on, after a whole interval of fresh telemetry. */
@@ -267,7 +349,7 @@ export class RolloutController {
 
   private async analyse(r: RolloutRecord, signal: AbortSignal): Promise<void> {
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'rollback')) {
-      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok) return this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`);
+      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok) return void (await this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`));
     }
     const failures: string[] = [];
     const gate = await this.runHooks(r, 'rollout', signal);
@@ -288,7 +370,7 @@ export class RolloutController {
       }
       if (!this.noticeEdits(r)) return;
       const next = Math.min(r.settings.maxWeight, r.canaryWeight + r.settings.stepWeight);
-      if (!this.setCanaryWeight(r, next)) return;
+      if (!this.setCanaryWeight(r, next).ok) return;
       this.event(r, 'Normal', `check passed (${passed}); advancing ${r.settings.canary} to ${next}%`);
       return this.schedule(r, r.settings.intervalMs);
     }
@@ -299,7 +381,7 @@ export class RolloutController {
       return this.schedule(r, r.settings.intervalMs);
     }
     if (!this.noticeEdits(r)) return;
-    return this.finish(r, 'Succeeded', 100, `check passed (${passed}); promoted: all traffic to ${r.settings.canary}`);
+    await this.finish(r, 'Succeeded', 100, `check passed (${passed}); promoted: all traffic to ${r.settings.canary}`);
   }
 
   /** Before the first step: confirm-rollout holds it back; a failing pre-rollout hook counts as a failed check. */
@@ -312,7 +394,7 @@ export class RolloutController {
     const pre = await this.runHooks(r, 'pre-rollout', signal);
     if (!pre.ok) return this.failCheck(r, pre.reason);
     if (!this.noticeEdits(r)) return;
-    if (!this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight))) return;
+    if (!this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight)).ok) return;
     r.phase = 'Progressing';
     this.event(r, 'Normal', `advancing ${r.settings.canary} to ${r.canaryWeight}%`);
     this.schedule(r, r.settings.intervalMs);
@@ -320,24 +402,34 @@ export class RolloutController {
 
   private async failCheck(r: RolloutRecord, reason: string): Promise<void> {
     r.failedChecks += 1;
-    if (r.failedChecks >= r.settings.threshold) {
-      return this.finish(r, 'Failed', 0, `rolling back after ${r.failedChecks} failed check(s): ${reason}`);
+    // Written so that a threshold that is not a number rolls back at once.
+    if (!(r.failedChecks < r.settings.threshold)) {
+      return void (await this.finish(r, 'Failed', 0, `rolling back after ${r.failedChecks} failed check(s): ${reason}`));
     }
     this.event(r, 'Warning', `check ${r.failedChecks} of ${r.settings.threshold} failed: ${reason}`);
     this.schedule(r, r.settings.intervalMs);
   }
 
-  /** Promotion (canary 100), rollback or abort (canary 0); then the post-rollout hooks, whose answers are only logged. */
-  private async finish(r: RolloutRecord, phase: Phase, canaryWeight: number, message: string): Promise<void> {
+  /**
+   * Promotion (canary 100), rollback or abort (canary 0); then the post-rollout hooks, whose
+   * answers are only logged. The end is saved (with the weights to write) before the route is
+   * written. When that save fails: a command is refused (the reason comes back, nothing
+   * changed), an automatic promotion pauses the rollout, and a rollback goes ahead anyway:
+   * sending all traffic back to the primary is the safe direction.
+   */
+  private async finish(r: RolloutRecord, phase: Phase, canaryWeight: number, message: string, how: { command?: boolean } = {}): Promise<string | undefined> {
+    const rollback = phase !== 'Succeeded' && !how.command;
+    const written = this.setCanaryWeight(r, canaryWeight, { pauseOnFailure: !how.command && !rollback, endsIn: phase, mustSave: !rollback });
+    if (!written.ok && written.unsaved) return written.why;
     this.unschedule(r);
-    const written = this.setCanaryWeight(r, canaryWeight, false);
     r.phase = phase;
     r.pausedFrom = undefined;
-    this.event(r, phase === 'Succeeded' ? 'Normal' : 'Warning', written ? message : `${message} (the route could not be rewritten: see the previous event)`);
+    this.event(r, phase === 'Succeeded' ? 'Normal' : 'Warning', written.ok ? message : `${message} (the route could not be rewritten: see the previous event)`);
     // Saved before the hooks, which may take their whole timeout: the end must not wait on them to be on disk.
     this.save();
     const post = await this.runHooks(r, 'post-rollout');
     if (!post.ok) this.event(r, 'Warning', `post-rollout webhook: ${post.reason}`);
+    return undefined;
   }
 
   private pause(r: RolloutRecord, reason: string): void {
@@ -347,19 +439,25 @@ export class RolloutController {
     this.event(r, 'Warning', reason);
   }
 
-  /** Back to where it was paused, taking the route's weights as they are now (an edit by hand is adopted). */
-  private resume(r: RolloutRecord): string | undefined {
+  /** Where a resume takes `r`: the route's weights as they are now (an edit by hand is adopted). */
+  private resumePlan(r: RolloutRecord): { expected: Split; canaryWeight: number; phase: Phase } | { error: string } {
     const served = this.fileSplit(r);
-    if ('error' in served) return `cannot resume: ${served.error}`;
+    if ('error' in served) return { error: `cannot resume: ${served.error}` };
     const total = served.primary + served.canary;
-    r.expected = served;
-    r.canaryWeight = Math.round((100 * served.canary) / total);
+    const canaryWeight = Math.round((100 * served.canary) / total);
     // Paused before its first step but given canary traffic by hand: the steps carry on from there.
-    r.phase = r.pausedFrom === 'Initializing' && r.canaryWeight > 0 ? 'Progressing' : (r.pausedFrom ?? 'Progressing');
+    const phase = r.pausedFrom === 'Initializing' && canaryWeight > 0 ? 'Progressing' : (r.pausedFrom ?? 'Progressing');
+    return { expected: served, canaryWeight, phase };
+  }
+
+  /** Back to where it was paused, as planned by resumePlan. */
+  private resume(r: RolloutRecord, plan: { expected: Split; canaryWeight: number; phase: Phase }): void {
+    r.expected = plan.expected;
+    r.canaryWeight = plan.canaryWeight;
+    r.phase = plan.phase;
     r.pausedFrom = undefined;
     this.event(r, 'Normal', `resumed at canary weight ${r.canaryWeight}%`);
     this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
-    return undefined;
   }
 
   /** A declaration was removed from the mesh files: the rollout stops where it is and is forgotten. */
@@ -392,41 +490,56 @@ export class RolloutController {
   }
 
   /**
-   * Rewrites the route's weights in its file to give the canary `weight` percent. The file must
-   * still hold what meshd knows it holds; an edit by hand not yet served, or a file that cannot
-   * be written, pauses a running rollout (`pauseOnFailure`). Either way the reason is an event
-   * and false comes back.
+   * Rewrites the route's weights in its file to give the canary `weight` percent. The rollout is
+   * saved first with the weights it is about to write (and the phase it then `endsIn`); if that
+   * save fails nothing is written (unless `mustSave` is false: a rollback). The file must still
+   * hold what meshd knows it holds; an edit by hand not yet served, a file that cannot be
+   * written or a state that cannot be saved pauses a running rollout (`pauseOnFailure`). Either
+   * way the reason is an event and comes back.
    */
-  private setCanaryWeight(r: RolloutRecord, weight: number, pauseOnFailure = true): boolean {
+  private setCanaryWeight(r: RolloutRecord, weight: number, how: { pauseOnFailure?: boolean; endsIn?: Phase; mustSave?: boolean } = {}): WriteResult {
     const target: Split = { primary: 100 - weight, canary: weight };
-    const fail = (why: string) => {
-      if (pauseOnFailure && this.isRunning(r)) this.pause(r, why);
+    const fail = (why: string, unsaved = false): WriteResult => {
+      if ((how.pauseOnFailure ?? true) && this.isRunning(r)) this.pause(r, why);
       else this.event(r, 'Warning', why);
-      return false;
+      return { ok: false, unsaved, why };
     };
     const { model, whereWritten } = this.served!;
     const split = routeSplit(model, r.mesh, r.settings);
     if ('error' in split) return fail(`cannot change the route: ${split.error}`);
     // What the file holds. Abort and promote of a rollout paused by an edit by hand write over that edit, as asked.
     const current = this.writePending(r) ? r.expected : { primary: split.primary.weight, canary: split.canary.weight };
+    // The intent first: on disk before the route file changes (and, for an end, before the phase does).
+    const writing = { split: target, ...(how.endsIn !== undefined ? { phase: how.endsIn } : {}) };
+    const unsaved = this.persist({ ...r, writing });
+    if (unsaved !== undefined) {
+      if (how.mustSave ?? true) return fail(unsavedError(`the route was left at ${r.settings.primary} ${current.primary} and ${r.settings.canary} ${current.canary}${(how.pauseOnFailure ?? true) ? ' and the rollout paused (meshd rollout resume once the state can be written)' : ''}`, unsaved), true);
+      this.event(r, 'Warning', `${unsavedError('rolling back anyway: all traffic back to the primary is the safe direction, but a restarted meshd will find the route changed', unsaved)}`);
+    }
     if (!sameSplit(current, target)) {
       const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
       const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
       const [primaryAt, canaryAt, nameAt] = [whereWritten(route, weightPath(split.primary.index)), whereWritten(route, weightPath(split.canary.index)), whereWritten(route, ['name'])];
       if (!primaryAt || !canaryAt || !nameAt) return fail('cannot change the route: meshd does not know where it is written');
-      const result = editWeights(
-        [
-          { at: primaryAt, expected: current.primary, value: target.primary },
-          { at: canaryAt, expected: current.canary, value: target.canary },
-        ],
-        [{ at: nameAt, value: route.name }],
-      );
+      r.writing = writing;
+      let result: ReturnType<typeof editWeights>;
+      try {
+        result = this.editRoute(
+          [
+            { at: primaryAt, expected: current.primary, value: target.primary },
+            { at: canaryAt, expected: current.canary, value: target.canary },
+          ],
+          [{ at: nameAt, value: route.name }],
+        );
+      } finally {
+        r.writing = undefined;
+      }
       if (!result.ok) return fail(result.conflict ? `the route was edited by hand: ${result.error}` : `cannot change the route: ${result.error}`);
       this.ownWrites.set(rolloutKey(r.mesh, r.name), { generation: this.generation, at: this.now() });
     }
     r.expected = target;
     r.canaryWeight = weight;
-    return true;
+    return { ok: true };
   }
 
   // ---- hooks, events, timers, state ----
@@ -506,11 +619,25 @@ export class RolloutController {
     return run;
   }
 
-  private save(): void {
-    try {
-      this.deps.store.save(this.records.values());
-    } catch (err) {
-      this.deps.log.error(`rollouts: ${(err as Error).message}; the rollouts carry on, but a restarted meshd would not know where they were`);
+  /** Saves every rollout now (with `draft` in place of its own record, or added); the reason it could not, or undefined. */
+  private persist(draft?: RolloutRecord): string | undefined {
+    const records = [...this.records.values()];
+    if (draft) {
+      const at = records.findIndex((x) => x.mesh === draft.mesh && x.name === draft.name);
+      if (at === -1) records.push(draft);
+      else records[at] = draft;
     }
+    try {
+      this.deps.store.save(records);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  /** Saves after work that changed no route (what changed it was saved before it acted); a failure is logged. */
+  private save(): void {
+    const unsaved = this.persist();
+    if (unsaved !== undefined) this.deps.log.error(`rollouts: ${unsaved}; the route files were not changed without a saved intent, but a restarted meshd may show older events and checks`);
   }
 }

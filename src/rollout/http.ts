@@ -26,7 +26,12 @@ const error = (status: number, message: string): RolloutAnswer => ({ status, bod
 
 /** Answers a request under /v1/rollouts; `meshes` are the meshes served now (to pick the default one). */
 export async function answerRollouts(controller: RolloutController, meshes: () => readonly string[], method: string, path: string, body: string): Promise<RolloutAnswer> {
-  const parts = path.split('/').slice(3).map(decodeURIComponent); // ['', 'v1', 'rollouts', ...]
+  let parts: string[];
+  try {
+    parts = path.split('/').slice(3).map(decodeURIComponent); // ['', 'v1', 'rollouts', ...]
+  } catch {
+    return error(400, 'the path is not valid percent-encoding (a % must be followed by two hex digits)');
+  }
   if (method === 'GET' && parts.length === 0) return { status: 200, body: controller.list().map((r) => rolloutView(r)) };
   if (method === 'GET' && parts.length === 2) {
     const r = controller.get(parts[0]!, parts[1]!);

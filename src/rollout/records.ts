@@ -37,6 +37,13 @@ export interface RolloutRecord {
   failedChecks: number;
   startedAt: string;
   updatedAt: string;
+  /**
+   * A route write under way: the weights being written and, for an end, the phase it ends in.
+   * Saved before the route file is renamed into place, and cleared once it is; found on disk
+   * only when meshd was stopped in between, so that a restarted meshd recognises those weights
+   * in the file as its own write rather than an edit by hand.
+   */
+  writing?: { readonly split: Split; readonly phase?: Phase };
   /** When the next check or step is due (ms since the epoch); none while paused or finished. */
   nextStepAt?: number;
   lastCheck?: { readonly at: string; readonly ok: boolean; readonly results: readonly MetricResult[] };

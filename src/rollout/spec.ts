@@ -57,8 +57,25 @@ const webhookShape = object(
     timeout: optional(duration('how long to wait for an answer (default 10s)')),
     // metadata: a mapping of strings, checked on its own (the schema language has no maps)
   },
-  { check: (w, fail) => checkDuration(w.timeout, ['timeout'], 1, 300_000, fail) },
+  {
+    check: (w, fail) => {
+      checkDuration(w.timeout, ['timeout'], 1, 300_000, fail);
+      checkWebhookUrl(w.url, fail);
+    },
+  },
 );
+
+/** Beyond the pattern: a URL that parses, http or https, with a host (the pattern alone lets `http://%zz` through). */
+function checkWebhookUrl(url: string, fail: Fail): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return fail(['url'], `is not a valid URL: '${url}'`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return fail(['url'], `must be an http:// or https:// URL, not ${parsed.protocol.replace(/:$/, '')}`);
+  if (parsed.hostname === '') fail(['url'], `names no host: '${url}'`);
+}
 
 const analysisShape = object(
   {

@@ -5,7 +5,7 @@
 // too would count a request twice in transparent mode. Every other stat is ignored.
 import { egressClusterName } from '../compile/names';
 import type { MeshModel } from '../model/mesh-model';
-import type { StatsdMetric } from './dogstatsd';
+import type { LineDropReason, StatsdMetric } from './dogstatsd';
 
 export interface VirtualNodeRef {
   readonly mesh: string;
@@ -79,23 +79,38 @@ function clusterOf(metric: StatsdMetric, stat: string): string | undefined {
   return middle.endsWith('.') ? `${tag}.${middle.slice(0, -1)}` : undefined;
 }
 
-/** The observation a metric makes about a virtual node, or undefined for any other stat. */
-export function interpret(metric: StatsdMetric, index: EgressClusterIndex): Observation | undefined {
+/**
+ * The most responses one line may count (after its sample rate): a sidecar flushes every few
+ * seconds, and a billion responses in one flush is no real traffic. Bigger is refused, so
+ * that no datagram can outweigh the real traffic or push a total towards Infinity.
+ */
+export const MAX_RESPONSES_PER_LINE = 1e9;
+/** The longest request duration taken (one hour, in ms); also what bounds a histogram's buckets. */
+export const MAX_DURATION_MS = 3_600_000;
+
+/** A metric about a virtual node that is refused: its numbers cannot be real traffic. */
+export interface RefusedObservation {
+  readonly refused: LineDropReason;
+}
+
+/** The observation a metric makes about a virtual node, a refusal, or undefined for any other stat. */
+export function interpret(metric: StatsdMetric, index: EgressClusterIndex): Observation | RefusedObservation | undefined {
   if (metric.type === 'c') {
     const cluster = clusterOf(metric, RESPONSES);
     const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
     const responseClass = metric.tags.get(CLASS_TAG);
     if (!node || responseClass === undefined || !/^[1-5]$/.test(responseClass)) return undefined;
     const count = metric.values.reduce((a, b) => a + b, 0) / metric.sampleRate;
-    if (!(count >= 0)) return undefined;
+    // Written so that NaN and Infinity are refused too. A counter delta is never negative.
+    if (!(count >= 0 && count <= MAX_RESPONSES_PER_LINE)) return { refused: 'out_of_range' };
     return { kind: 'responses', node, requests: count, errors: responseClass === '5' ? count : 0 };
   }
   if (metric.type === 'ms' || metric.type === 'h' || metric.type === 'd') {
     const cluster = clusterOf(metric, DURATION);
     const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
-    const ms = metric.values.filter((v) => v >= 0);
-    if (!node || ms.length === 0) return undefined;
-    return { kind: 'latency', node, ms };
+    if (!node || metric.values.length === 0) return undefined;
+    if (!metric.values.every((v) => v >= 0 && v <= MAX_DURATION_MS)) return { refused: 'out_of_range' };
+    return { kind: 'latency', node, ms: metric.values };
   }
   return undefined;
 }

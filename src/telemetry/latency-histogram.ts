@@ -36,6 +36,11 @@ export class LatencyHistogram {
     return this.counts.size;
   }
 
+  /** Whether `ms` falls in a bucket already held (recording it takes no more memory). */
+  has(ms: number): boolean {
+    return this.counts.has(bucketOf(ms));
+  }
+
   record(ms: number, times = 1): void {
     const b = bucketOf(ms);
     this.counts.set(b, (this.counts.get(b) ?? 0) + times);

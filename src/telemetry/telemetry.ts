@@ -2,9 +2,32 @@
 // (envoy-stats.ts) → sliding windows (traffic-window.ts); and the report the admin API shows.
 import { formatDuration, parseDuration } from '../duration';
 import type { MeshModel } from '../model/mesh-model';
-import { parseDatagram } from './dogstatsd';
+import { DATAGRAM_DROP_REASONS, DEFAULT_MAX_TAGS_PER_LINE, LINE_DROP_REASONS, parseDatagram, type DatagramDropReason, type LineDropReason } from './dogstatsd';
 import { EgressClusterIndex, interpret } from './envoy-stats';
-import { MAX_WINDOW_MS, TrafficWindows, type TelemetryReader, type TrafficSummary, type TrafficTotals } from './traffic-window';
+import { DEFAULT_WINDOW_LIMITS, MAX_WINDOW_MS, TrafficWindows, type TelemetryReader, type TrafficSummary, type TrafficTotals, type WindowLimits } from './traffic-window';
+
+/** What one sender can make meshd read and hold; every refusal is counted (droppedCounts). */
+export interface TelemetryLimits extends WindowLimits {
+  /** A bigger datagram is dropped unread (Envoy's sink sends one stat per datagram, ~200 bytes). */
+  readonly maxDatagramBytes: number;
+  /** A datagram with more non-blank lines is dropped whole. */
+  readonly maxLinesPerDatagram: number;
+  readonly maxTagsPerLine: number;
+}
+
+export const DEFAULT_TELEMETRY_LIMITS: TelemetryLimits = {
+  ...DEFAULT_WINDOW_LIMITS,
+  maxDatagramBytes: 8192,
+  maxLinesPerDatagram: 256,
+  maxTagsPerLine: DEFAULT_MAX_TAGS_PER_LINE,
+};
+
+export interface DroppedCounts {
+  /** Datagrams refused whole, by reason (every reason present). */
+  readonly datagrams: Readonly<Record<DatagramDropReason, number>>;
+  /** Lines refused, by reason (every reason present). */
+  readonly lines: Readonly<Record<LineDropReason, number>>;
+}
 
 export interface StatsdCounts {
   readonly datagrams: number;
@@ -23,10 +46,18 @@ export interface VirtualNodeTraffic extends TrafficSummary {
   readonly totals: TrafficTotals;
 }
 
+const zeros = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
 export class Telemetry {
-  readonly windows = new TrafficWindows();
+  readonly windows: TrafficWindows;
   private index = EgressClusterIndex.EMPTY;
   private counts = { datagrams: 0, lines: 0, skippedLines: 0, usedLines: 0 };
+  private readonly droppedDatagrams = zeros(DATAGRAM_DROP_REASONS);
+  private readonly droppedLines = zeros(LINE_DROP_REASONS);
+
+  constructor(private readonly limits: TelemetryLimits = DEFAULT_TELEMETRY_LIMITS) {
+    this.windows = new TrafficWindows(limits);
+  }
 
   /** The reader the rollout controller uses. */
   get reader(): TelemetryReader {
@@ -39,20 +70,31 @@ export class Telemetry {
   }
 
   receive(datagram: Buffer | string, now = Date.now()): void {
-    const parsed = parseDatagram(typeof datagram === 'string' ? datagram : datagram.toString('utf8'));
     this.counts.datagrams++;
+    const bytes = typeof datagram === 'string' ? Buffer.byteLength(datagram) : datagram.length;
+    if (bytes > this.limits.maxDatagramBytes) return void this.droppedDatagrams.oversized++;
+    const text = typeof datagram === 'string' ? datagram : datagram.toString('utf8');
+    // Counted before anything is parsed, so a datagram of many tiny lines costs one scan.
+    if (nonBlankLines(text) > this.limits.maxLinesPerDatagram) return void this.droppedDatagrams.too_many_lines++;
+    const parsed = parseDatagram(text, this.limits.maxTagsPerLine);
     this.counts.lines += parsed.lines;
     this.counts.skippedLines += parsed.skipped;
+    for (const [reason, n] of parsed.dropped) this.droppedLines[reason] += n;
     for (const metric of parsed.metrics) {
       const observation = interpret(metric, this.index);
       if (!observation) continue;
-      this.counts.usedLines++;
-      this.windows.record(observation, now);
+      const refused = 'refused' in observation ? observation.refused : this.windows.record(observation, now);
+      if (refused) this.droppedLines[refused]++;
+      else this.counts.usedLines++;
     }
   }
 
   statsdCounts(): StatsdCounts {
     return { ...this.counts };
+  }
+
+  droppedCounts(): DroppedCounts {
+    return { datagrams: { ...this.droppedDatagrams }, lines: { ...this.droppedLines } };
   }
 
   /** Every virtual node that had traffic since meshd started, with its window and totals. */
@@ -64,6 +106,12 @@ export class Telemetry {
       totals: this.windows.totals(mesh, virtualNode),
     }));
   }
+}
+
+function nonBlankLines(text: string): number {
+  let n = 0;
+  for (const line of text.split('\n')) if (line.trim() !== '') n++;
+  return n;
 }
 
 /** A window such as `30s`, `5m`, `1m30s` or `1500ms`, from 1 s to 15 min, in ms; or why not. */
@@ -90,7 +138,7 @@ export function telemetryReport(
   return {
     ok: true,
     body: {
-      statsd: { address: listen.address, port: listen.port, ...telemetry.statsdCounts() },
+      statsd: { address: listen.address, port: listen.port, ...telemetry.statsdCounts(), dropped: telemetry.droppedCounts() },
       window: formatDuration(windowMs),
       windowMs,
       virtualNodes: telemetry.traffic(windowMs, now),

@@ -1,14 +1,29 @@
 // Per virtual node, the last 15 minutes of traffic in 1-second buckets (requests, 5xx, request
-// durations), plus running totals since meshd started. Memory is bounded: 900 buckets per node
-// at most, each with a bounded histogram (latency-histogram.ts). Data is bucketed by the time
-// it arrived: counters arrive at each sidecar's stats flush, durations as they are measured.
+// durations), plus running totals since meshd started. Data is bucketed by the time it
+// arrived: counters arrive at each sidecar's stats flush, durations as they are measured.
+// Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes, 900 buckets per
+// node, and at most `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all
+// nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
 import { compare } from '../model/mesh-model';
+import type { LineDropReason } from './dogstatsd';
 import type { Observation, VirtualNodeRef } from './envoy-stats';
 import { LatencyHistogram } from './latency-histogram';
 
 export const BUCKET_MS = 1000;
 export const MAX_WINDOW_MS = 15 * 60 * 1000;
 const BUCKETS = MAX_WINDOW_MS / BUCKET_MS;
+
+export interface WindowLimits {
+  /** Virtual nodes tracked (each holds up to 900 one-second buckets). */
+  readonly maxNodes: number;
+  /** Latency histogram buckets held over every node and second (~30 bytes each). */
+  readonly maxLatencyBuckets: number;
+}
+
+export const DEFAULT_WINDOW_LIMITS: WindowLimits = { maxNodes: 10_000, maxLatencyBuckets: 4_000_000 };
+
+/** Where a count stops: beyond it doubles lose whole units, and sums head for Infinity. */
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
 export interface TrafficSummary {
   readonly windowMs: number;
@@ -45,11 +60,15 @@ class NodeTraffic {
   errors = 0;
   latencySamples = 0;
 
-  bucket(now: number): Bucket {
+  /** The bucket of `now`'s second; `released` hears of the histogram buckets a reused slot gave back. */
+  bucket(now: number, released: (latencyBuckets: number) => void): Bucket {
     const second = Math.floor(now / BUCKET_MS);
     const i = ((second % BUCKETS) + BUCKETS) % BUCKETS;
     let b = this.slots[i];
-    if (!b || b.second !== second) this.slots[i] = b = { second, requests: 0, errors: 0, latency: new LatencyHistogram() };
+    if (!b || b.second !== second) {
+      if (b) released(b.latency.buckets);
+      this.slots[i] = b = { second, requests: 0, errors: 0, latency: new LatencyHistogram() };
+    }
     return b;
   }
 }
@@ -62,24 +81,46 @@ function successRate(requests: number, errors: number): number | null {
 
 export class TrafficWindows implements TelemetryReader {
   private readonly nodes = new Map<string, { ref: VirtualNodeRef; traffic: NodeTraffic }>();
+  /** Histogram buckets held now, over every node and second. */
+  private latencyBuckets = 0;
 
-  record(observation: Observation, now = Date.now()): void {
+  constructor(private readonly limits: WindowLimits = DEFAULT_WINDOW_LIMITS) {}
+
+  /** Records an observation; or, when it would break a bound, records nothing and says which. */
+  record(observation: Observation, now = Date.now()): LineDropReason | undefined {
     // Envoy flushes `:0` for every counter it ever used; that is no traffic, and makes no node appear.
-    if (observation.kind === 'responses' && observation.requests === 0) return;
+    if (observation.kind === 'responses' && observation.requests === 0) return undefined;
     const { mesh, virtualNode } = observation.node;
     let entry = this.nodes.get(key(mesh, virtualNode));
-    if (!entry) this.nodes.set(key(mesh, virtualNode), (entry = { ref: { mesh, virtualNode }, traffic: new NodeTraffic() }));
-    const t = entry.traffic;
-    const bucket = t.bucket(now);
-    if (observation.kind === 'responses') {
-      bucket.requests += observation.requests;
-      bucket.errors += observation.errors;
-      t.requests += observation.requests;
-      t.errors += observation.errors;
-    } else {
-      for (const ms of observation.ms) bucket.latency.record(ms);
-      t.latencySamples += observation.ms.length;
+    if (!entry) {
+      if (this.nodes.size >= this.limits.maxNodes) return 'node_limit';
+      this.nodes.set(key(mesh, virtualNode), (entry = { ref: { mesh, virtualNode }, traffic: new NodeTraffic() }));
     }
+    const t = entry.traffic;
+    const bucket = t.bucket(now, (released) => (this.latencyBuckets -= released));
+    if (observation.kind === 'responses') {
+      const { requests, errors } = observation;
+      // Written so that NaN is refused too (intake refuses it first; this keeps the sums finite whatever the caller).
+      if (!(requests >= 0 && errors >= 0 && errors <= requests && bucket.requests + requests <= MAX_COUNT)) return 'overflow';
+      bucket.requests += requests;
+      bucket.errors += errors;
+      // The totals since start saturate rather than refuse: the window, which rollouts read, goes on.
+      t.requests = Math.min(MAX_COUNT, t.requests + requests);
+      t.errors = Math.min(t.requests, t.errors + errors);
+    } else {
+      const held = bucket.latency.buckets;
+      const added = observation.ms.filter((ms) => !bucket.latency.has(ms)).length;
+      if (this.latencyBuckets + added > this.limits.maxLatencyBuckets) return 'latency_budget';
+      for (const ms of observation.ms) bucket.latency.record(ms);
+      this.latencyBuckets += bucket.latency.buckets - held;
+      t.latencySamples = Math.min(MAX_COUNT, t.latencySamples + observation.ms.length);
+    }
+    return undefined;
+  }
+
+  /** Histogram buckets held now (for the budget's tests). */
+  get latencyBucketsHeld(): number {
+    return this.latencyBuckets;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The DogStatsD parser: Envoy's lines as the pinned Envoy sends them, the rest of the format,
 // and anything else skipped and counted, never thrown.
 import * as fc from 'fast-check';
-import { parseDatagram, parseLine } from '../../src/telemetry';
+import { parseDatagram, parseLine, readLine } from '../../src/telemetry';
 
 const ENVOY_COUNTER = 'envoy.cluster.upstream_rq_xx:3|c|#envoy.response_code_class:5,appmesh.mesh:tm,appmesh.virtual_node:client,envoy.cluster_name:cds_egress_tm_bad_http_41887';
 
@@ -41,10 +41,6 @@ describe('DogStatsD lines', () => {
     'name:1|zz',
     ':1|c',
     'name|c:1',
-    'name:1|c|@2',
-    'name:1|c|@0',
-    'name:NaN|c',
-    'name:Infinity|g',
     'name:0x10|c',
     'na me:1|c',
     '_e{5,4}:title|text',
@@ -52,7 +48,26 @@ describe('DogStatsD lines', () => {
     'users:alice|s', // a set's value is a string: meshd has no use for sets
   ])('skips %j', (line) => {
     expect(parseLine(line)).toBeUndefined();
-    expect(parseDatagram(line)).toEqual({ metrics: [], lines: 1, skipped: 1 });
+    expect(parseDatagram(line)).toEqual({ metrics: [], lines: 1, skipped: 1, dropped: new Map() });
+  });
+
+  it.each([
+    ['name:NaN|c', 'non_finite'],
+    ['name:-nan|c', 'non_finite'],
+    ['name:Infinity|g', 'non_finite'],
+    ['name:1:inf|ms', 'non_finite'],
+    ['name:1e309|c', 'non_finite'],
+    ['name:1|c|@2', 'sample_rate'],
+    ['name:1|c|@0', 'sample_rate'],
+    ['name:1|c|@-0.5', 'sample_rate'],
+    ['name:1|c|@0.0009', 'sample_rate'],
+    ['name:1|c|@1e-300', 'sample_rate'],
+    ['name:1|c|@NaN', 'sample_rate'],
+    [`name:1|c|#${Array.from({ length: 65 }, (_, i) => `t${i}:v`).join(',')}`, 'too_many_tags'],
+  ])('drops %j (%s) and counts it', (line, reason) => {
+    expect(parseLine(line)).toBeUndefined();
+    expect(readLine(line)).toEqual({ dropped: reason });
+    expect(parseDatagram(line)).toEqual({ metrics: [], lines: 1, skipped: 0, dropped: new Map([[reason, 1]]) });
   });
 });
 
@@ -63,7 +78,7 @@ describe('DogStatsD datagrams', () => {
     expect({ lines: parsed.lines, skipped: parsed.skipped }).toEqual({ lines: 3, skipped: 1 });
   });
 
-  it('never throws, and every non-blank line is either a metric or skipped', () => {
+  it('never throws, and every non-blank line is a metric, skipped or dropped', () => {
     const pieces = fc.constantFrom('envoy.cluster.upstream_rq_xx', ':', '|', '|c', '|ms', '|#', ',', 'a:b', '@0.5', '3', '-1', '1e3', '\n', '\r', ' ', '_e{', 'é', '\u0000');
     fc.assert(
       fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 40 }), (parts) => {
@@ -71,7 +86,7 @@ describe('DogStatsD datagrams', () => {
         const parsed = parseDatagram(text);
         const nonBlank = text.split('\n').filter((l) => l.replace(/\r$/, '').trim() !== '').length;
         expect(parsed.lines).toBe(nonBlank);
-        expect(parsed.metrics.length + parsed.skipped).toBe(parsed.lines);
+        expect(parsed.metrics.length + parsed.skipped + [...parsed.dropped.values()].reduce((a, b) => a + b, 0)).toBe(parsed.lines);
         for (const m of parsed.metrics) expect(m.values.every(Number.isFinite)).toBe(true);
       }),
       { numRuns: 500 },

@@ -89,10 +89,19 @@ describe('interpret', () => {
     ['a per-code counter', parseLine('envoy.cluster.upstream_rq:8|c|#envoy.response_code:200,envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
     ['a gauge of the cluster', parseLine('envoy.cluster.upstream_rq_active:1|g|#envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
     ['a counter sent as a gauge', parseLine('envoy.cluster.upstream_rq_xx:8|g|#envoy.response_code_class:2,envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
-    ['a negative count', counter('cds_egress_tm_slow_http_37403', -1, '2')],
     ['an HTTP connection manager stat', parseLine('envoy.http.downstream_rq_xx:8|c|#envoy.response_code_class:2,envoy.http_conn_manager_prefix:egress')!],
   ])('ignores %s', (_, metric) => {
     expect(interpret(metric, index)).toBeUndefined();
+  });
+
+  it.each([
+    ['a negative count', counter('cds_egress_tm_slow_http_37403', -1, '2')],
+    ['a count above a billion', counter('cds_egress_tm_slow_http_37403', 2e9, '2')],
+    ['a huge count blown up by its sample rate', parseLine('envoy.cluster.upstream_rq_xx:1e308|c|@0.001|#envoy.response_code_class:2,envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
+    ['a negative duration', parseLine('envoy.cluster.upstream_rq_time:-4|ms|#envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
+    ['a duration over an hour', parseLine('envoy.cluster.upstream_rq_time:1:1e300|ms|#envoy.cluster_name:cds_egress_tm_slow_http_37403')!],
+  ])('refuses %s as out of range', (_, metric) => {
+    expect(interpret(metric, index)).toEqual({ refused: 'out_of_range' });
   });
 });
 
@@ -165,7 +174,12 @@ describe('telemetry windows as text', () => {
     const listen = { address: '127.0.0.1', port: 8125 };
     expect(telemetryReport(telemetry, listen, 60_000, null)).toEqual({
       ok: true,
-      body: { statsd: { address: '127.0.0.1', port: 8125, datagrams: 0, lines: 0, skippedLines: 0, usedLines: 0 }, window: '1m', windowMs: 60_000, virtualNodes: [] },
+      body: {
+        statsd: { address: '127.0.0.1', port: 8125, datagrams: 0, lines: 0, skippedLines: 0, usedLines: 0, dropped: telemetry.droppedCounts() },
+        window: '1m',
+        windowMs: 60_000,
+        virtualNodes: [],
+      },
     });
     expect(telemetryReport(telemetry, listen, 60_000, '5m')).toMatchObject({ ok: true, body: { window: '5m', windowMs: 300_000 } });
     expect(telemetryReport(telemetry, listen, 60_000, 'soon')).toEqual({ ok: false, error: "window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got 'soon'" });
