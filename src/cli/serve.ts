@@ -67,9 +67,9 @@ export const serveCommand: CommandSpec = {
     },
     'cloud-map-journal-bytes': {
       type: 'int',
-      metavar: 'bytes',
+      metavar: 'n',
       min: 1,
-      help: "the registry's changes are appended to <state>.journal; the state file is rewritten (in the background) once the journal is larger than this and than the state file",
+      help: "bytes: the registry's changes are appended to <state>.journal; the state file is rewritten (in the background) once the journal is larger than this and than the state file",
       default: DEFAULT_JOURNAL_BYTES,
       env: ['MESHD_CLOUD_MAP_JOURNAL_BYTES'],
     },
