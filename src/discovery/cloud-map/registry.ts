@@ -88,8 +88,14 @@ export class CloudMapRegistry implements CloudMapView {
   private readonly serviceIdByName = new Map<string, string>();
   private readonly serviceIdsOfNamespace = new Map<string, Set<string>>();
   private readonly instancesOfService = new Map<string, Map<string, InstanceRecord>>();
-  /** A service's instances sorted by id, computed once per change of the service (discover() runs per proxy). */
+  /** A service's instances sorted by id, kept sorted as they change (binary search, no re-sort). */
   private readonly sortedInstances = new Map<string, InstanceRecord[]>();
+  /** discover()'s answer per service, made once per change of the service: every proxy that reads the service asks. */
+  private readonly discovered = new Map<string, DiscoveredInstance[]>();
+  /** Whether an instance record's address is one proxies may be sent (records are replaced, never changed). */
+  private readonly addressVerdicts = new WeakMap<InstanceRecord, string | null>();
+  /** While the constructor loads the initial state: indexes are built in bulk at its end. */
+  private loading = true;
 
   constructor(
     initial: RegistryState = emptyState(),
@@ -101,7 +107,8 @@ export class CloudMapRegistry implements CloudMapView {
         if (before) this.namespaceIdByName.delete(before.name);
         if (after) this.namespaceIdByName.set(after.name, after.id);
       }),
-      services: new Table<ServiceRecord>((_key, before, after) => {
+      services: new Table<ServiceRecord>((key, before, after) => {
+        this.discovered.delete(key);
         if (before) {
           this.serviceIdByName.delete(`${before.namespaceId}\u0000${before.name}`);
           this.serviceIdsOfNamespace.get(before.namespaceId)?.delete(before.id);
@@ -114,12 +121,19 @@ export class CloudMapRegistry implements CloudMapView {
       }),
       instances: new Table<InstanceRecord>((_key, before, after) => {
         const row = (after ?? before)!;
-        this.sortedInstances.delete(row.serviceId);
-        const ofService = this.instancesOfService.get(row.serviceId) ?? new Map<string, InstanceRecord>();
-        if (after) ofService.set(after.id, after);
-        else ofService.delete(row.id);
-        if (ofService.size > 0) this.instancesOfService.set(row.serviceId, ofService);
-        else this.instancesOfService.delete(row.serviceId);
+        this.discovered.delete(row.serviceId);
+        if (this.loading) return this.indexInstance(row, after);
+        const sorted = this.sortedInstances.get(row.serviceId) ?? [];
+        const at = sortedIndex(sorted, row.id);
+        const present = at < sorted.length && sorted[at]!.id === row.id;
+        // A new array each time: callers may still hold the last one.
+        const next = [...sorted];
+        if (after && present) next[at] = after;
+        else if (after) next.splice(at, 0, after);
+        else if (present) next.splice(at, 1);
+        if (next.length > 0) this.sortedInstances.set(row.serviceId, next);
+        else this.sortedInstances.delete(row.serviceId);
+        this.indexInstance(row, after);
       }),
       operations: new Table<OperationRecord>(),
       appliedSeeds: new Table<AppliedSeed>(),
@@ -129,6 +143,17 @@ export class CloudMapRegistry implements CloudMapView {
     for (const i of initial.instances) this.tables.instances.set(KEY_OF.instances(i), i);
     for (const o of initial.operations) this.tables.operations.set(KEY_OF.operations(o), o);
     for (const a of initial.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
+    // Sorted once here; from now on each change keeps them sorted.
+    for (const [serviceId, instances] of this.instancesOfService) this.sortedInstances.set(serviceId, [...instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    this.loading = false;
+  }
+
+  private indexInstance(row: InstanceRecord, after: InstanceRecord | undefined): void {
+    const ofService = this.instancesOfService.get(row.serviceId) ?? new Map<string, InstanceRecord>();
+    if (after) ofService.set(after.id, after);
+    else ofService.delete(row.id);
+    if (ofService.size > 0) this.instancesOfService.set(row.serviceId, ofService);
+    else this.instancesOfService.delete(row.serviceId);
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -214,12 +239,7 @@ export class CloudMapRegistry implements CloudMapView {
   /** A service's instances, by id (the same array until the service changes: do not modify it). */
   instances(serviceId: string): readonly InstanceRecord[] {
     this.service(serviceId);
-    let sorted = this.sortedInstances.get(serviceId);
-    if (!sorted) {
-      sorted = [...(this.instancesOfService.get(serviceId)?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      this.sortedInstances.set(serviceId, sorted);
-    }
-    return sorted;
+    return this.sortedInstances.get(serviceId) ?? [];
   }
 
   instance(serviceId: string, instanceId: string): InstanceRecord {
@@ -240,20 +260,30 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   /** What proxies are sent: the service's instances, less any at an address that is never a workload's. */
-  discover(namespaceName: string, serviceName: string): DiscoveredInstance[] | undefined {
+  discover(namespaceName: string, serviceName: string): readonly DiscoveredInstance[] | undefined {
     const ns = this.namespaceNamed(namespaceName);
     const service = ns && this.serviceNamed(ns.id, serviceName);
     if (!service) return undefined;
-    const allowAny = this.options.attributes?.allowAnyAddress === true;
-    return this.instances(service.id)
-      .filter((i) => allowAny || this.addressProblemOf(i) === undefined)
-      .map((i) => ({ id: i.id, attributes: i.attributes, health: this.healthOf(i) }));
+    let answer = this.discovered.get(service.id);
+    if (!answer) {
+      const allowAny = this.options.attributes?.allowAnyAddress === true;
+      answer = this.instances(service.id)
+        .filter((i) => allowAny || this.addressProblemOf(i) === undefined)
+        .map((i) => ({ id: i.id, attributes: i.attributes, health: this.healthOf(i) }));
+      this.discovered.set(service.id, answer);
+    }
+    return answer;
   }
 
   private addressProblemOf(instance: InstanceRecord): string | undefined {
-    const { attributes } = instance;
-    const check = (name: string) => (Object.hasOwn(attributes, name) ? addressProblem(name, attributes[name]!, this.options.attributes) : undefined);
-    return check(IPV4) ?? check(IPV6);
+    let verdict = this.addressVerdicts.get(instance);
+    if (verdict === undefined) {
+      const { attributes } = instance;
+      const check = (name: string) => (Object.hasOwn(attributes, name) ? addressProblem(name, attributes[name]!, this.options.attributes) : undefined);
+      verdict = check(IPV4) ?? check(IPV6) ?? null;
+      this.addressVerdicts.set(instance, verdict);
+    }
+    return verdict ?? undefined;
   }
 
   // ---- writes ----
@@ -513,6 +543,18 @@ export class CloudMapRegistry implements CloudMapView {
   private seconds(): number {
     return Math.round(this.now()) / 1000;
   }
+}
+
+/** Where an instance with `id` is (or would go) in instances sorted by id. */
+function sortedIndex(sorted: readonly InstanceRecord[], id: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]!.id < id) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 function byName<T extends { name: string }>(a: T, b: T): number {
