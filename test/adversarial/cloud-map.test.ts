@@ -57,7 +57,8 @@ async function startServe(options: { statePath?: string; meshDir?: string; args?
     statePath,
     meshDir,
     alive: async () => proc.child.exitCode === null && proc.child.signalCode === null && (await getOk(adminPort, '/healthz').then(() => true, () => false)),
-    stop: () => proc.stop(),
+    // A SIGKILLed child has a signalCode and no exitCode: proc.stop() would wait for an exit already past.
+    stop: () => (proc.child.exitCode !== null || proc.child.signalCode !== null ? Promise.resolve(proc.child.exitCode) : proc.stop()),
   };
 }
 
