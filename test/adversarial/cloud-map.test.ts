@@ -4,12 +4,13 @@
 // bodies, and SIGKILLs in the middle of writes. What a user would notice is asserted: the
 // process is alive, the answer is an AWS-shaped 4xx, the refusal is counted in /metrics,
 // nothing is pushed to proxies, and every acknowledged write is there after a crash.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 
 const TARGET = 'Route53AutoNaming_v20170314.';
 const AWS_JSON = 'application/x-amz-json-1.1';
@@ -371,6 +372,10 @@ describe('class: endpoints at addresses that are never a workload (unspecified, 
       fs.writeFileSync(path.join(meshd.meshDir, 'seed.yaml'), `kind: CloudMapService\nnamespace: seeds.local\nname: web\ninstances:\n  - id: w-1\n    attributes: { ${attribute}: "${address}", AWS_INSTANCE_PORT: 80 }\n`);
       await waitFor(`the seed at ${address} to be refused`, () => (meshd.process.stderr().includes(`${attribute} '${address}' is`) ? true : undefined));
       expect(JSON.stringify(JSON.parse(await getOk(meshd.adminPort, '/v1/cloud-map')))).not.toContain(address);
+      // `meshd validate` (no registry at hand) warns at the attribute's line.
+      const validate = spawnSync(process.execPath, [MESHD_BIN, 'validate', meshd.meshDir], { encoding: 'utf8', timeout: 15000 });
+      expect(validate.status).toBe(0);
+      expect(validate.stdout + validate.stderr).toMatch(new RegExp(`seed\\.yaml:6:\\d+: warning: CloudMapService/web: meshd serve refuses this instance: ${attribute} '${address}'`));
     }
     fs.rmSync(path.join(meshd.meshDir, 'seed.yaml'));
     expect(await meshd.alive()).toBe(true);

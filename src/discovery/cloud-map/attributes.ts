@@ -54,6 +54,17 @@ export function addressProblem(attribute: string, address: string, policy: Attri
   return reason && `${attribute} '${address}' is ${reason}, never a workload's address (meshd serve --cloud-map-allow-any-address accepts it)`;
 }
 
+/** For mesh files read without a running meshd (validate): each declared instance address that `serve` refuses by default. */
+export function seedAddressWarnings(instances: readonly (Readonly<Record<string, string>> | undefined)[]): { index: number; attribute: string; message: string }[] {
+  return instances.flatMap((attributes, index) =>
+    [IPV4, IPV6].flatMap((attribute) => {
+      const value = attributes && own(attributes, attribute);
+      const problem = value !== undefined && net.isIP(value) !== 0 ? addressProblem(attribute, value) : undefined;
+      return problem ? [{ index, attribute, message: `meshd serve refuses this instance: ${problem}` }] : [];
+    }),
+  );
+}
+
 /** Why these attributes cannot be registered in this service, or undefined when they can. */
 export function attributeProblem(attributes: Readonly<Record<string, string>>, service: ServiceRecord, policy: AttributePolicy = {}): string | undefined {
   return attributeRefusal(attributes, service, policy)?.message;
