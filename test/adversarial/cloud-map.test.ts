@@ -423,6 +423,45 @@ describe('class: endpoints at addresses that are never a workload (unspecified, 
 
 // ---------------------------------------------------------------------------------------------
 
+describe('class: a Cloud Map write costs O(registry) on the event loop', () => {
+  it('on a ~9 MB registry, 30 registrations write ~30 small journal lines and never rewrite the state file', async () => {
+    const statePath = path.join(tmpDir('adv-cm-big-'), 'cm.json');
+    const now = Date.now() / 1000;
+    const nsId = 'ns-bigbigbigbigbigbi';
+    const srvId = 'srv-bigbigbigbigbigb';
+    const instances = Array.from({ length: 2000 }, (_, i) => ({ id: `i-${i}`, serviceId: srvId, attributes: { AWS_INSTANCE_IPV4: `10.0.${i >> 8}.${i & 255}`, pad: `${i}`.padEnd(1000, 'p'), more: 'm'.repeat(1000), most: 'x'.repeat(1000), last: 'y'.repeat(900) }, health: 'HEALTHY', createDate: now }));
+    fs.writeFileSync(
+      statePath,
+      JSON.stringify({
+        format: 'meshd-cloud-map/v1',
+        namespaces: [{ id: nsId, arn: `arn:aws:servicediscovery:us-east-1:000000000000:namespace/${nsId}`, name: NAMESPACE, type: 'HTTP', createDate: now }],
+        services: [{ id: srvId, arn: `arn:aws:servicediscovery:us-east-1:000000000000:service/${srvId}`, name: 'orders', namespaceId: nsId, healthCheckCustomConfig: {}, createDate: now, revision: 2001 }],
+        instances,
+        operations: [],
+      }),
+    );
+    const stateBytes = fs.statSync(statePath).size;
+    expect(stateBytes).toBeGreaterThan(8e6);
+    const snapshot = fs.readFileSync(statePath);
+    const meshd = await startServe({ statePath });
+    try {
+      for (let i = 0; i < 30; i++) await ok(meshd.adminPort, 'RegisterInstance', { ServiceId: srvId, InstanceId: `new-${i}`, Attributes: { AWS_INSTANCE_IPV4: '10.9.0.1', n: String(i) } });
+      // Bytes written per write are the change's, not the registry's: the state file is as it was...
+      expect(fs.readFileSync(statePath).equals(snapshot)).toBe(true);
+      // ...and the journal has one line per registration, each the size of one instance and its operation.
+      const lines = fs.readFileSync(`${statePath}.journal`, 'utf8').split('\n').filter(Boolean);
+      expect(lines).toHaveLength(30);
+      expect(Math.max(...lines.map((l) => Buffer.byteLength(l)))).toBeLessThan(2000);
+      expect((await instanceIds(meshd.adminPort, srvId)).length).toBe(2030);
+      expect(await meshd.alive()).toBe(true);
+    } finally {
+      await meshd.stop();
+    }
+  }, 60000);
+});
+
+// ---------------------------------------------------------------------------------------------
+
 describe('class: random X-Amz-Target and bodies take the Cloud Map API down', () => {
   let meshd: Meshd;
   let serviceId: string;
