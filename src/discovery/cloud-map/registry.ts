@@ -140,7 +140,7 @@ export class CloudMapRegistry implements CloudMapView {
     };
     for (const n of initial.namespaces) this.tables.namespaces.set(KEY_OF.namespaces(n), n);
     for (const s of initial.services) this.tables.services.set(KEY_OF.services(s), s);
-    for (const i of initial.instances) this.tables.instances.set(KEY_OF.instances(i), i);
+    for (const i of initial.instances) this.tables.instances.set(KEY_OF.instances(i), { ...i, attributes: ownAttributes(i.attributes) });
     for (const o of initial.operations) this.tables.operations.set(KEY_OF.operations(o), o);
     for (const a of initial.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
     // Sorted once here; from now on each change keeps them sorted.
@@ -341,7 +341,7 @@ export class CloudMapRegistry implements CloudMapView {
       this.putInstance(service, {
         id: input.instanceId,
         serviceId: service.id,
-        attributes: { ...input.attributes },
+        attributes: ownAttributes(input.attributes),
         ...(input.creatorRequestId ? { creatorRequestId: input.creatorRequestId } : {}),
         health: previous?.health ?? initial ?? 'HEALTHY',
         createDate: previous?.createDate ?? this.seconds(),
@@ -391,7 +391,7 @@ export class CloudMapRegistry implements CloudMapView {
     const declared = new Map<string, AppliedSeed>();
     for (const seed of seeds) {
       for (const { id, attributes, health } of seed.instances) {
-        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: { ...attributes }, ...(health ? { health } : {}) });
+        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: ownAttributes(attributes), ...(health ? { health } : {}) });
       }
     }
     const changed = [...declared].filter(([key, now]) => {
@@ -543,6 +543,14 @@ export class CloudMapRegistry implements CloudMapView {
   private seconds(): number {
     return Math.round(this.now()) / 1000;
   }
+}
+
+/**
+ * Attributes are keyed by the client: stored as a null-prototype copy, so that a lookup by any
+ * name (the compiler matches the mesh files' attribute filters) never reads an Object.prototype member.
+ */
+function ownAttributes(attributes: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.assign(Object.create(null) as Record<string, string>, attributes);
 }
 
 /** Where an instance with `id` is (or would go) in instances sorted by id. */
