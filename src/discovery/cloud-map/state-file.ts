@@ -136,7 +136,7 @@ export class JournalStore {
   private snapshotBytes: number;
   private journalBytes: number;
   private fd: number | undefined;
-  /** The journal may end in a partial line that could not be cut off: the next write rewrites everything. */
+  /** An append failed, so the journal's end is in doubt: the next write rewrites the snapshot and starts a fresh journal. */
   private broken = false;
   private readonly journalLimit: number;
   /** While a compaction writes the snapshot: the lines appended since its capture. */
@@ -196,17 +196,26 @@ export class JournalStore {
 
   private appendLine(line: string): void {
     const bytes = Buffer.from(line, 'utf8');
+    let syncing = false;
     try {
       const fd = this.openJournal();
       let written = 0;
       while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written, this.journalBytes + written);
       // The line must be on disk before the caller hears the change is done.
+      syncing = true;
       fs.fdatasyncSync(fd);
     } catch (err) {
-      // Cut a partial line off, so that the next line does not follow garbage.
+      // Cut a partial line off, so that the next line does not follow garbage. A failed sync
+      // leaves what is on disk in doubt (the kernel may drop the dirty pages): then the next
+      // change rewrites the snapshot (once) and starts a fresh journal instead.
+      let cut = false;
       try {
         if (this.fd !== undefined) fs.ftruncateSync(this.fd, this.journalBytes);
+        cut = true;
       } catch {
+        // the fresh start below covers it
+      }
+      if (syncing || !cut) {
         this.broken = true;
         this.closeFd();
       }
