@@ -9,8 +9,9 @@ import { compileProxy } from '../compile';
 import { formatDuration, parseDuration } from '../duration';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
+import type { RefusalReason } from '../discovery/cloud-map/errors';
 import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
-import { openRegistry } from '../discovery/cloud-map/state-file';
+import { DEFAULT_JOURNAL_BYTES, openRegistryStore, type JournalStore } from '../discovery/cloud-map/state-file';
 import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
 import { MeshController } from '../control/mesh-controller';
 import { seedProblems } from '../load/cloud-map-seed';
@@ -64,6 +65,19 @@ export const serveCommand: CommandSpec = {
       metavar: 'key:secret',
       help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
       env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
+    },
+    'cloud-map-allow-any-address': {
+      type: 'bool',
+      help: 'accept Cloud Map instances at addresses that are never a workload\'s (unspecified, broadcast, multicast, link-local such as 169.254.169.254); by default they are refused (loopback is always accepted)',
+      env: ['MESHD_CLOUD_MAP_ALLOW_ANY_ADDRESS'],
+    },
+    'cloud-map-journal-bytes': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      help: "bytes: the registry's changes are appended to <state>.journal; the state file is rewritten (in the background) once the journal is larger than this and than the state file",
+      default: DEFAULT_JOURNAL_BYTES,
+      env: ['MESHD_CLOUD_MAP_JOURNAL_BYTES'],
     },
     'rollout-state': {
       type: 'string',
@@ -201,12 +215,21 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
   let registry: CloudMapRegistry;
+  let registryStore: JournalStore;
+  const allowAnyAddress = args.flags['cloud-map-allow-any-address'] === true;
   try {
-    registry = openRegistry(args.flags['cloud-map-state'] as string);
+    ({ registry, store: registryStore } = openRegistryStore(args.flags['cloud-map-state'] as string, {
+      journalBytes: args.flags['cloud-map-journal-bytes'] as number,
+      attributes: { allowAnyAddress },
+      onCompactionError: (message) => log.error(`cloud map: ${message}`),
+    }));
   } catch (err) {
     log.error(`cannot start: Cloud Map registry: ${(err as Error).message}`);
     return 1;
   }
+  // Registered before meshd refused such addresses: kept in the registry, not sent to proxies.
+  for (const { instance, problem } of registry.forbiddenInstances()) log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
+  const cloudMapRefused = new Map<RefusalReason, number>((['signature', 'address', 'attribute_limit', 'internal_error'] as const).map((reason) => [reason, 0]));
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
   const telemetry = new Telemetry(limits);
   let rollouts: RolloutController;
@@ -222,6 +245,9 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const metrics = meshdMetrics(streams);
   telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
   rolloutMetrics(metrics.registry, rollouts, webhooks);
+  metrics.registry.counter('meshd_cloud_map_refused_total', 'Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload\'s, attributes over AWS\'s limits, an internal error', ['reason'], () =>
+    [...cloudMapRefused].map(([reason, value]) => ({ labels: { reason }, value })),
+  );
 
   // Rollouts rewrite mesh files and count on the watcher to serve the result: they start once it watches.
   let rolloutsWaiting: (() => Promise<void>) | undefined;
@@ -273,7 +299,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
       metrics: () => metrics.registry.render(),
       cloudMap: {
-        answer: cloudMapHandler(registry, { ...(credentials ? { credentials } : {}), onFailure: (message) => log.error(`cloud map: ${message}`) }),
+        answer: cloudMapHandler(registry, {
+          ...(credentials ? { credentials } : {}),
+          onFailure: (message) => log.error(`cloud map: ${message}`),
+          onRefused: (reason) => cloudMapRefused.set(reason, (cloudMapRefused.get(reason) ?? 0) + 1),
+        }),
         contents: () => registryContents(registry),
       },
       telemetry: { report: (windowText) => telemetryReport(telemetry, listen, telemetryWindow.ms, windowText) },
@@ -293,6 +323,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     await statsd?.close();
     await xds?.close();
     rollouts.close();
+    await registryStore.close();
     return 1;
   }
   const watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), args.flags['debounce-ms'] as number);
@@ -337,5 +368,6 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   await admin.close();
   await statsd.close();
   await xds.close();
+  await registryStore.close();
   return 0;
 }

@@ -40,18 +40,26 @@ export class AtomicJsonFile {
     }
   }
 
-  /** A writer killed mid-write leaves its temp file behind; remove those so they do not pile up. */
   private removeStaleTempFiles(): void {
-    const real = realTarget(this.path);
-    const dir = path.dirname(real);
-    const base = path.basename(real).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const stale = new RegExp(`^\\.${base}\\.\\d+\\.[0-9a-f]+\\.tmp$`);
-    ignoreErrors(() => {
-      for (const name of fs.readdirSync(dir)) {
-        if (stale.test(name)) ignoreErrors(() => fs.unlinkSync(path.join(dir, name)));
-      }
-    });
+    removeStaleTempFiles(this.path);
   }
+}
+
+/** A writer killed mid-write leaves its temp file behind; remove those (of `file` only) so they do not pile up. */
+export function removeStaleTempFiles(file: string): void {
+  const real = realTarget(file);
+  const dir = path.dirname(real);
+  const base = path.basename(real).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const stale = new RegExp(`^\\.${base}\\.\\d+\\.[0-9a-f]+\\.tmp$`);
+  ignoreErrors(() => {
+    for (const name of fs.readdirSync(dir)) {
+      if (stale.test(name)) ignoreErrors(() => fs.unlinkSync(path.join(dir, name)));
+    }
+  });
+}
+
+function tempFileFor(real: string): string {
+  return path.join(path.dirname(real), `.${path.basename(real)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 /**
@@ -63,7 +71,7 @@ export class AtomicJsonFile {
 export function replaceFileAtomically(file: string, text: string): void {
   const real = realTarget(file);
   const dir = path.dirname(real);
-  const tmp = path.join(dir, `.${path.basename(real)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempFileFor(real);
   const mode = fs.statSync(real, { throwIfNoEntry: false })?.mode;
   let fd: number | undefined;
   try {
@@ -88,6 +96,60 @@ export function replaceFileAtomically(file: string, text: string): void {
   }
 }
 
+/**
+ * replaceFileAtomically for a large file, off the event loop: the text comes in pieces (made
+ * between writes, so no one piece of work is long), written and synced by the thread pool.
+ * `stillWanted` is asked just before the rename: false drops the new file (something newer
+ * replaced it meanwhile). Resolves false when dropped.
+ */
+export async function replaceFileAtomicallyAsync(file: string, pieces: Iterable<string>, stillWanted: () => boolean = () => true): Promise<boolean> {
+  const real = realTarget(file);
+  const dir = path.dirname(real);
+  const tmp = tempFileFor(real);
+  const mode = fs.statSync(real, { throwIfNoEntry: false })?.mode;
+  let handle: fs.promises.FileHandle | undefined;
+  let renamed = false;
+  try {
+    await fs.promises.mkdir(dir, { recursive: true });
+    handle = await fs.promises.open(tmp, 'wx');
+    let batch: string[] = [];
+    let batchLength = 0;
+    for (const piece of pieces) {
+      batch.push(piece);
+      batchLength += piece.length;
+      if (batchLength >= 256 * 1024) {
+        await handle.write(batch.join(''));
+        batch = [];
+        batchLength = 0;
+      }
+    }
+    if (batch.length > 0) await handle.write(batch.join(''));
+    if (mode !== undefined) await handle.chmod(mode & 0o7777);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    if (!stillWanted()) {
+      await fs.promises.unlink(tmp);
+      return false;
+    }
+    // Synchronous, so that nothing runs between the check above and the rename.
+    fs.renameSync(tmp, real);
+    renamed = true;
+    const dirHandle = await fs.promises.open(dir, 'r');
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+    return true;
+  } catch (err) {
+    const open = handle;
+    if (open !== undefined) await open.close().catch(() => undefined);
+    if (!renamed) await fs.promises.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
 /** The file a path names, through any symlinks; the path itself when nothing is there yet. */
 function realTarget(file: string): string {
   try {
@@ -97,7 +159,7 @@ function realTarget(file: string): string {
   }
 }
 
-function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);

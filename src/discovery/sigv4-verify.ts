@@ -22,6 +22,11 @@
  *
  * The region and service of the credential scope are accepted whatever they
  * are (a laptop has no region). Only `node:crypto` is used.
+ *
+ * Everything here is client input: headers are looked up in a Map made of the
+ * request's own header entries (a SignedHeaders entry such as `constructor` or
+ * `__proto__` is just a header that is missing), and an unexpected failure is
+ * a refusal, never an exception.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -67,8 +72,34 @@ function fail(code: VerifyErrorCode, message: string): VerifyResult {
   return { ok: false, code, message };
 }
 
-/** Checks the request's SigV4 Authorization header against the configured credentials. */
+/** Checks the request's SigV4 Authorization header against the configured credentials; never throws. */
 export function verifySigV4(request: SignedRequest, credentials: Credentials, now: Date = new Date()): VerifyResult {
+  try {
+    return verify({ ...request, headers: headerMap(request.headers) }, credentials, now);
+  } catch (err) {
+    // A bug here must not let a request through, nor take the process down.
+    return fail('IncompleteSignatureException', `The request signature could not be checked: ${truncate(err instanceof Error ? err.message : String(err))}`);
+  }
+}
+
+/** The request with its headers by lower-case name, each with its values (several when repeated). */
+interface MappedRequest extends Omit<SignedRequest, 'headers'> {
+  readonly headers: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The request's own header entries in a Map: nothing inherited can answer a lookup. */
+function headerMap(headers: SignedRequest['headers']): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+    const key = name.toLowerCase();
+    map.set(key, [...(map.get(key) ?? []), ...values]);
+  }
+  return map;
+}
+
+function verify(request: MappedRequest, credentials: Credentials, now: Date): VerifyResult {
   const authorization = singleHeader(request.headers, 'authorization');
   if (authorization === null) {
     return fail('IncompleteSignatureException', 'Request must contain exactly one Authorization header.');
@@ -283,21 +314,16 @@ function parseAuthorization(value: string): ParsedAuthorization | { error: strin
 // Canonicalisation
 
 /** A header value as one string, or undefined if absent, or null if it was sent several times. */
-function singleHeader(
-  headers: SignedRequest['headers'],
-  name: string,
-): string | undefined | null {
-  const value = headers[name];
-  if (Array.isArray(value)) return value.length === 1 ? (value[0] as string) : value.length === 0 ? undefined : null;
-  return value;
+function singleHeader(headers: MappedRequest['headers'], name: string): string | undefined | null {
+  const values = headers.get(name);
+  if (values === undefined || values.length === 0) return undefined;
+  return values.length === 1 ? values[0]! : null;
 }
 
 /** Canonical value of a header (repeated values joined with ','), or undefined if absent. */
-function headerValue(headers: SignedRequest['headers'], name: string): string | undefined {
-  const value = headers[name];
-  if (value === undefined) return undefined;
-  const values = Array.isArray(value) ? value : [value];
-  if (values.length === 0) return undefined;
+function headerValue(headers: MappedRequest['headers'], name: string): string | undefined {
+  const values = headers.get(name);
+  if (values === undefined || values.length === 0) return undefined;
   return values.map(trimAll).join(',');
 }
 
@@ -305,7 +331,7 @@ function trimAll(value: string): string {
   return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
 }
 
-function payloadHashOf(request: SignedRequest): { hash: string } | { error: string } {
+function payloadHashOf(request: MappedRequest): { hash: string } | { error: string } {
   const bodyHash = createHash('sha256').update(request.body).digest('hex');
   const declared = singleHeader(request.headers, 'x-amz-content-sha256');
   if (declared === undefined) return { hash: bodyHash };

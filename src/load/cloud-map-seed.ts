@@ -1,6 +1,7 @@
 // `kind: CloudMapService`, a meshd extension to the native dialect: instances to hold in the
 // local Cloud Map registry, declared next to the mesh. Checked like any resource (file, line,
 // field); the registry applies them when the mesh loads (registry.applySeeds).
+import { seedAddressWarnings } from '../discovery/cloud-map/attributes';
 import { CUSTOM_HEALTH_STATUSES, type CustomHealthStatus } from '../discovery/cloud-map/records';
 import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/registry';
 import type { FieldPath } from '../model/common';
@@ -96,6 +97,8 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
     seen.set(instance.id, i);
   });
   if (!ok) return undefined;
+  // `meshd serve` refuses these (registry.seedProblems) unless --cloud-map-allow-any-address; `validate` says so here.
+  for (const w of seedAddressWarnings(attributes)) problems.push({ severity: 'warning', location: doc.locate(['instances', w.index, 'attributes', w.attribute]), resource: label, message: w.message, field: formatFieldPath(['instances', w.index, 'attributes', w.attribute]) });
   return {
     label,
     locate: doc.locate,

@@ -27,6 +27,7 @@ import {
   UpdateInstanceCustomHealthStatusCommand,
   type RegisterInstanceCommandInput,
 } from '@aws-sdk/client-servicediscovery';
+import { openRegistryReadOnly } from '../../src/discovery/cloud-map/state-file';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 
@@ -120,10 +121,10 @@ async function failure(call: Promise<unknown>): Promise<SdkError> {
 }
 
 /** What the registry holds, as the admin API shows it and as the state file stores it. */
-async function snapshot(meshd: Meshd): Promise<{ contents: unknown; file: string | null }> {
+async function snapshot(meshd: Meshd): Promise<{ contents: unknown; file: string }> {
   const contents = JSON.parse(await getOk(meshd.adminPort, '/v1/cloud-map')) as unknown;
-  const file = fs.existsSync(meshd.statePath) ? fs.readFileSync(meshd.statePath).toString('base64') : null;
-  return { contents, file };
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file).toString('base64') : null);
+  return { contents, file: `${read(meshd.statePath)} ${read(`${meshd.statePath}.journal`)}` };
 }
 
 /** Asserts that a failing call is answered with `type` (HTTP 400), a message matching `message`, and changes nothing. */
@@ -617,9 +618,10 @@ describe('the registry on disk', () => {
       ]);
       // And it keeps working (and persisting) after the restart.
       await second.client.send(new UpdateInstanceCustomHealthStatusCommand({ ServiceId: serviceId, InstanceId: 'b', Status: 'HEALTHY' }));
-      const stored = JSON.parse(fs.readFileSync(statePath, 'utf8')) as { format: string; instances: { id: string; health: string }[] };
+      // On disk: the state file (a snapshot, in the format earlier versions wrote) and its journal.
+      const stored = JSON.parse(fs.readFileSync(statePath, 'utf8')) as { format: string };
       expect(stored.format).toBe('meshd-cloud-map/v1');
-      expect(stored.instances.find((i) => i.id === 'b')?.health).toBe('HEALTHY');
+      expect(openRegistryReadOnly(statePath).instance(serviceId, 'b').health).toBe('HEALTHY');
     } finally {
       await second.stop();
     }

@@ -3,8 +3,9 @@
 // what the files declared, never touching registrations made through the API; and a registry
 // whose save fails changes nothing.
 import * as path from 'node:path';
-import { CloudMapRegistry, serviceKey, type ServiceSeed } from '../../src/discovery/cloud-map/registry';
-import type { RegistryState } from '../../src/discovery/cloud-map/records';
+import { CloudMapRegistry, serviceKey, type RegistryChange, type ServiceSeed } from '../../src/discovery/cloud-map/registry';
+import { emptyState } from '../../src/discovery/cloud-map/records';
+import { applyChange, stateTables } from '../../src/discovery/cloud-map/tables';
 import { offlineRegistry } from '../../src/control/offline-registry';
 import { seedProblems } from '../../src/load/cloud-map-seed';
 import { loadMesh, type LoadResult } from '../../src/load/mesh-source';
@@ -348,26 +349,34 @@ describe('registry.applySeeds', () => {
 });
 
 describe('a registry whose persist throws', () => {
-  function failingRegistry(): { registry: CloudMapRegistry; fail: (on: boolean) => void; saved: RegistryState[] } {
+  function failingRegistry(): { registry: CloudMapRegistry; fail: (on: boolean) => void; saved: RegistryChange[] } {
     let failing = false;
-    const saved: RegistryState[] = [];
+    const saved: RegistryChange[] = [];
     const registry = new CloudMapRegistry(undefined, {
-      persist: (state) => {
+      persist: (change) => {
         if (failing) throw new Error('ENOSPC: no space left on device');
-        saved.push(state);
+        saved.push(change);
       },
     });
     return { registry, fail: (on) => (failing = on), saved };
   }
 
-  it('persists every change with the change in it', () => {
+  it('persists every change, and only what changed: replaying the changes gives the state', () => {
     const { registry, saved } = failingRegistry();
     const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
     const service = registry.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE!, healthCheckCustomConfig: {} });
     registry.registerInstance({ serviceId: service.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } });
-    expect(saved).toHaveLength(3);
-    expect(saved[2]).toEqual(registry.state());
-    expect(saved[2]!.instances.map((i) => i.id)).toEqual(['o-1']);
+    registry.registerInstance({ serviceId: service.id, instanceId: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
+    registry.deregisterInstance(service.id, 'o-1');
+    expect(saved).toHaveLength(5);
+    // A registration puts the instance, the service (its revision) and the operation; nothing else.
+    expect(Object.keys(saved[3]!.put).sort()).toEqual(['instances', 'operations', 'services']);
+    expect(saved[3]!.put.instances!.map((i) => i.id)).toEqual(['o-2']);
+    expect(saved[4]!.delete.instances).toEqual([`${service.id}\u0000o-1`]);
+    const tables = stateTables(emptyState());
+    for (const change of saved) applyChange(tables, change);
+    const replayed = new CloudMapRegistry({ format: 'meshd-cloud-map/v1', namespaces: [...tables.namespaces.values()], services: [...tables.services.values()], instances: [...tables.instances.values()], operations: [...tables.operations.values()], appliedSeeds: [...tables.appliedSeeds.values()] });
+    expect(replayed.state()).toEqual(registry.state());
   });
 
   it('registerInstance throws, the registry is unchanged and no change is announced', () => {

@@ -295,6 +295,42 @@ describe('verifySigV4 against the SDK signer', () => {
   });
 });
 
+describe('verifySigV4 with header names that are Object.prototype members', () => {
+  const names = Object.getOwnPropertyNames(Object.prototype).map((n) => n.toLowerCase());
+
+  it.each(names)("SignedHeaders naming '%s', absent from the request: IncompleteSignatureException, no throw", async (name) => {
+    const request = await sign();
+    const authorization = (request.headers['authorization'] as string).replace(/SignedHeaders=([^,]+)/, (_m, list: string) => `SignedHeaders=${list};${name}`);
+    expect(verifySigV4(withHeaders(request, { authorization }), CREDENTIALS)).toEqual({ ok: false, code: 'IncompleteSignatureException', message: `Signed header '${name}' is missing from the request.` });
+    // Node's IncomingMessage.headers may be a plain object or a null-prototype one: both are read the same way.
+    const bare = Object.assign(Object.create(null) as Record<string, string>, request.headers, { authorization });
+    expect(verifySigV4({ ...request, headers: bare }, CREDENTIALS)).toMatchObject({ ok: false, code: 'IncompleteSignatureException' });
+  });
+
+  it('a header really named that way is signed and checked like any other', async () => {
+    // (Not __proto__: sign() copies headers into a plain object, where that key cannot be set.)
+    for (const name of ['constructor', 'tostring', 'valueof']) {
+      const request = await sign({ headers: { [name]: 'x' } });
+      expect(request.headers['authorization']).toContain(name);
+      expect({ name, verdict: verifySigV4(request, CREDENTIALS) }).toEqual({ name, verdict: { ok: true } });
+      expect(verifySigV4(withHeaders(request, { [name]: 'y' }), CREDENTIALS)).toMatchObject({ ok: false, code: 'InvalidSignatureException' });
+    }
+  });
+
+  it('a failure inside the check is a refusal, never a throw', () => {
+    const hostile = new Proxy({} as Record<string, string>, {
+      ownKeys: () => {
+        throw new Error('boom');
+      },
+    });
+    expect(verifySigV4({ method: 'POST', path: '/', headers: hostile, body: Buffer.alloc(0) }, CREDENTIALS)).toEqual({
+      ok: false,
+      code: 'IncompleteSignatureException',
+      message: 'The request signature could not be checked: boom',
+    });
+  });
+});
+
 describe('parseCredentials', () => {
   it('splits KEYID:SECRET', () => {
     expect(parseCredentials('AKIDMESHDLOCAL:wJalrXUtnFEMI/K7MDENG+bPxRfiCY')).toEqual({

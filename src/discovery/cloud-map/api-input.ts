@@ -32,11 +32,12 @@ export class ApiInput {
   }
 
   private wrongType(field: string, expected: string): CloudMapError {
-    return new CloudMapError('SerializationException', `${this.name(field)} must be ${expected}, got ${JSON.stringify(this.body[field])}`);
+    const got = JSON.stringify(this.body[field]) ?? String(this.body[field]);
+    return new CloudMapError('SerializationException', `${this.name(field)} must be ${expected}, got ${got.length > 64 ? `${got.slice(0, 64)}...` : got}`);
   }
 
   has(field: string): boolean {
-    return this.body[field] !== undefined && this.body[field] !== null;
+    return Object.hasOwn(this.body, field) && this.body[field] !== undefined && this.body[field] !== null;
   }
 
   string(field: string, limits: { max?: number; pattern?: RegExp; rule?: string } = {}): string | undefined {
@@ -73,8 +74,13 @@ export class ApiInput {
     if (!this.has(field)) return undefined;
     const value = this.body[field];
     if (typeof value !== 'object' || Array.isArray(value)) throw this.wrongType(field, 'a map of strings');
-    for (const [key, v] of Object.entries(value as Json)) if (typeof v !== 'string') throw new CloudMapError('SerializationException', `${this.name(field)}.${key} must be a string`);
-    return { ...(value as Record<string, string>) };
+    // Keyed by the client: a null-prototype copy, so that no key reads an Object.prototype member.
+    const map = Object.create(null) as Record<string, string>;
+    for (const [key, v] of Object.entries(value as Json)) {
+      if (typeof v !== 'string') throw new CloudMapError('SerializationException', `${this.name(field)}.${key.length > 64 ? `${key.slice(0, 64)}...` : key} must be a string`);
+      map[key] = v;
+    }
+    return map;
   }
 
   object(field: string): ApiInput | undefined {

@@ -2,7 +2,7 @@
 // over the local registry, so `aws servicediscovery --endpoint-url` and the AWS SDKs work
 // unchanged. One function per operation; answers and errors in AWS's shapes.
 import { page, ApiInput } from './api-input';
-import { CloudMapError } from './errors';
+import { CloudMapError, type RefusalReason } from './errors';
 import { CUSTOM_HEALTH_STATUSES, type DnsRecord, type InstanceRecord, type NamespaceRecord, type OperationRecord, type ServiceRecord } from './records';
 import type { CloudMapRegistry } from './registry';
 
@@ -12,6 +12,8 @@ export const CONTENT_TYPE = 'application/x-amz-json-1.1';
 export interface ApiAnswer {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** Set when the request was refused for one of the reasons counted in /metrics. */
+  readonly refusal?: RefusalReason;
 }
 
 type Operation = (registry: CloudMapRegistry, input: ApiInput) => Record<string, unknown>;
@@ -23,7 +25,7 @@ const HTTP_NAMESPACE_NAME = { max: 1024, pattern: /^[!-~]+$/, rule: 'must be pri
 const DNS_NAMESPACE_NAME = { max: 253, pattern: /^[!-~]+$/, rule: 'must be printable ASCII without spaces' };
 const ID = { max: 64 };
 
-const OPERATIONS: Record<string, Operation> = {
+const OPERATIONS: Readonly<Record<string, Operation>> = {
   CreateHttpNamespace: (registry, input) => ({
     OperationId: registry.createNamespace({ name: input.requiredString('Name', HTTP_NAMESPACE_NAME), type: 'HTTP', ...common(input) }).id,
   }),
@@ -107,7 +109,7 @@ const OPERATIONS: Record<string, Operation> = {
     const max = input.integer('MaxResults', 1, 1000) ?? 100;
     const required = input.stringMap('QueryParameters') ?? {};
     const optional = input.stringMap('OptionalParameters') ?? {};
-    const matches = (i: InstanceRecord, params: Record<string, string>) => Object.entries(params).every(([k, v]) => i.attributes[k] === v);
+    const matches = (i: InstanceRecord, params: Record<string, string>) => Object.entries(params).every(([k, v]) => Object.hasOwn(i.attributes, k) && i.attributes[k] === v);
     let found = registry.instances(service.id).filter((i) => matches(i, required));
     // The health filter applies only to services with a health check; others return every instance.
     if (service.healthCheckCustomConfig && wanted !== 'ALL') {
@@ -151,15 +153,18 @@ const OPERATIONS: Record<string, Operation> = {
   GetOperation: (registry, input) => ({ Operation: operationOut(registry.operation(input.requiredString('OperationId', { max: 255 }))) }),
 };
 
-export const SUPPORTED_OPERATIONS = Object.keys(OPERATIONS).sort();
+/** By name: the name comes from the client's X-Amz-Target, so a Map (never Object.prototype's members). */
+const OPERATION_BY_NAME: ReadonlyMap<string, Operation> = new Map(Object.entries(OPERATIONS));
+
+export const SUPPORTED_OPERATIONS = [...OPERATION_BY_NAME.keys()].sort();
 
 /** Answers one request: `target` is the X-Amz-Target header, `body` the raw request body. */
 export function answerCloudMapRequest(registry: CloudMapRegistry, target: string | undefined, body: string): ApiAnswer {
   try {
     const name = target?.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
-    const operation = name !== undefined && Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name]! : undefined;
+    const operation = name !== undefined ? OPERATION_BY_NAME.get(name) : undefined;
     if (!operation) {
-      const got = target === undefined ? 'no X-Amz-Target header' : `X-Amz-Target '${target}'`;
+      const got = target === undefined ? 'no X-Amz-Target header' : `X-Amz-Target '${target.length > 128 ? `${target.slice(0, 128)}...` : target}'`;
       throw new CloudMapError('UnknownOperationException', `${got}; the local Cloud Map answers ${TARGET_PREFIX}{${SUPPORTED_OPERATIONS.join(',')}}`);
     }
     return { status: 200, body: operation(registry, ApiInput.parse(body)) };
@@ -170,7 +175,7 @@ export function answerCloudMapRequest(registry: CloudMapRegistry, target: string
 }
 
 export function errorAnswer(err: CloudMapError): ApiAnswer {
-  return { status: err.status, body: { __type: err.type, Message: err.message, ...err.fields } };
+  return { status: err.status, body: { __type: err.type, Message: err.message, ...err.fields }, ...(err.refusal ? { refusal: err.refusal } : {}) };
 }
 
 function common(input: ApiInput): { description?: string; creatorRequestId?: string } {
@@ -218,7 +223,7 @@ function namespaceOut(registry: CloudMapRegistry, ns: NamespaceRecord): Record<s
     Name: ns.name,
     Type: ns.type,
     ...(ns.description !== undefined ? { Description: ns.description } : {}),
-    ServiceCount: registry.services().filter((s) => s.namespaceId === ns.id).length,
+    ServiceCount: registry.serviceCount(ns.id),
     Properties: { ...(ns.type === 'DNS_PRIVATE' ? { DnsProperties: {} } : {}), HttpProperties: { HttpName: ns.name } },
     CreateDate: ns.createDate,
     ...(ns.creatorRequestId !== undefined ? { CreatorRequestId: ns.creatorRequestId } : {}),
@@ -232,7 +237,7 @@ function serviceOut(registry: CloudMapRegistry, s: ServiceRecord): Record<string
     Name: s.name,
     NamespaceId: s.namespaceId,
     ...(s.description !== undefined ? { Description: s.description } : {}),
-    InstanceCount: registry.instances(s.id).length,
+    InstanceCount: registry.instanceCount(s.id),
     ...(s.dnsConfig
       ? { DnsConfig: { NamespaceId: s.namespaceId, RoutingPolicy: s.dnsConfig.routingPolicy, DnsRecords: s.dnsConfig.dnsRecords.map((r) => ({ Type: r.type, TTL: r.ttl })) } }
       : {}),

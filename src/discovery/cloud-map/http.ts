@@ -3,7 +3,7 @@
 import { StateFileError } from '../atomic-json-file';
 import { verifySigV4, type Credentials } from '../sigv4-verify';
 import { answerCloudMapRequest, errorAnswer, type ApiAnswer } from './api';
-import { CloudMapError } from './errors';
+import { CloudMapError, type RefusalReason } from './errors';
 import type { CloudMapRegistry } from './registry';
 
 export interface RawRequest {
@@ -16,23 +16,37 @@ export interface RawRequest {
 /** Bodies of the calls the local Cloud Map answers are small; this bounds a runaway client. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export function cloudMapHandler(registry: CloudMapRegistry, options: { credentials?: Credentials; onFailure: (message: string) => void }): (request: RawRequest) => ApiAnswer {
+export interface CloudMapHandlerOptions {
+  readonly credentials?: Credentials;
+  readonly onFailure: (message: string) => void;
+  /** A request refused on purpose (bad signature, a forbidden address, attributes over AWS's limits, an internal error). */
+  readonly onRefused?: (reason: RefusalReason) => void;
+}
+
+/** Answers one request; never throws: whatever goes wrong is an AWS-shaped error answer. */
+export function cloudMapHandler(registry: CloudMapRegistry, options: CloudMapHandlerOptions): (request: RawRequest) => ApiAnswer {
+  const counted = (answer: ApiAnswer): ApiAnswer => {
+    if (answer.refusal) options.onRefused?.(answer.refusal);
+    return answer;
+  };
   return (request) => {
-    if (options.credentials) {
-      const verdict = verifySigV4(request, options.credentials);
-      if (!verdict.ok) return errorAnswer(new CloudMapError(verdict.code, verdict.message, {}, verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400));
-    }
-    const target = request.headers['x-amz-target'];
     try {
-      return answerCloudMapRequest(registry, Array.isArray(target) ? target[0] : target, request.body.toString('utf8'));
+      if (options.credentials) {
+        const verdict = verifySigV4(request, options.credentials);
+        if (!verdict.ok) {
+          return counted(errorAnswer(new CloudMapError(verdict.code, verdict.message, {}, verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400, 'signature')));
+        }
+      }
+      const target = Object.hasOwn(request.headers, 'x-amz-target') ? request.headers['x-amz-target'] : undefined;
+      return counted(answerCloudMapRequest(registry, Array.isArray(target) ? target[0] : typeof target === 'string' ? target : undefined, request.body.toString('utf8')));
     } catch (err) {
       // Either way the registry undid the change; only a StateFileError means the disk refused it.
       const message =
         err instanceof StateFileError
           ? `the registry could not be saved, so nothing changed: ${err.message}`
-          : `internal error, nothing changed: ${(err as Error).message}`;
+          : `internal error, nothing changed: ${err instanceof Error ? err.message : String(err)}`;
       options.onFailure(message);
-      return errorAnswer(new CloudMapError('InternalFailure', message, {}, 500));
+      return counted(errorAnswer(new CloudMapError('InternalFailure', message, {}, 500, 'internal_error')));
     }
   };
 }

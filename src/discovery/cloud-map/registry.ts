@@ -2,8 +2,11 @@
 // API. Every change is checked in full before anything is touched, then persisted (through
 // `persist`, before the caller gets an answer), then announced to listeners with the
 // (namespace, service) pairs whose instances changed. A failed persist undoes the change.
+// A write costs the size of what it changes, never the size of the registry: tables are
+// indexed by name and by service, `persist` is handed only the changed rows, and the undo
+// remembers only those.
 import * as crypto from 'node:crypto';
-import { attributeProblem, INIT_HEALTH } from './attributes';
+import { addressProblem, attributeProblem, attributeRefusal, INIT_HEALTH, IPV4, IPV6, type AttributePolicy } from './attributes';
 import { CloudMapError } from './errors';
 import {
   emptyState,
@@ -19,6 +22,9 @@ import {
   type SeedDeclaration,
   type ServiceRecord,
 } from './records';
+import { instanceKey, KEY_OF, seedKey, Table, TABLE_NAMES, type RegistryChange, type TableName } from './tables';
+
+export type { RegistryChange } from './tables';
 
 /** The local registry's ARNs use this account and region; there is no AWS account behind them. */
 export const LOCAL_ACCOUNT = '000000000000';
@@ -53,42 +59,101 @@ export interface ServiceSeed {
 }
 
 export interface RegistryOptions {
-  /** Stores the whole state; throwing undoes the change and fails the call. */
-  readonly persist?: (state: RegistryState) => void;
+  /** Stores one change (durably, before returning); throwing undoes the change and fails the call. */
+  readonly persist?: (change: RegistryChange) => void;
   readonly now?: () => number;
+  /** What RegisterInstance and the mesh files' instances may hold (any address, or only workload addresses). */
+  readonly attributes?: AttributePolicy;
 }
 
 type ChangeListener = (changed: ReadonlySet<string>) => void;
 
 interface Tables {
-  namespaces: Map<string, NamespaceRecord>;
-  services: Map<string, ServiceRecord>;
-  /** By service id, then instance id. */
-  instances: Map<string, Map<string, InstanceRecord>>;
-  operations: Map<string, OperationRecord>;
+  namespaces: Table<NamespaceRecord>;
+  services: Table<ServiceRecord>;
+  /** By instanceKey(service id, instance id). */
+  instances: Table<InstanceRecord>;
+  operations: Table<OperationRecord>;
   /** By seedKey. */
-  appliedSeeds: Map<string, AppliedSeed>;
+  appliedSeeds: Table<AppliedSeed>;
 }
 
 export class CloudMapRegistry implements CloudMapView {
-  private tables: Tables;
+  private readonly tables: Tables;
   private readonly listeners = new Set<ChangeListener>();
   private readonly now: () => number;
+  // Indexes, kept by the tables' row listeners (on undo too).
+  private readonly namespaceIdByName = new Map<string, string>();
+  /** By `${namespace id}\u0000${service name}`. */
+  private readonly serviceIdByName = new Map<string, string>();
+  private readonly serviceIdsOfNamespace = new Map<string, Set<string>>();
+  private readonly instancesOfService = new Map<string, Map<string, InstanceRecord>>();
+  /** A service's instances sorted by id, kept sorted as they change (binary search, no re-sort). */
+  private readonly sortedInstances = new Map<string, InstanceRecord[]>();
+  /** discover()'s answer per service, made once per change of the service: every proxy that reads the service asks. */
+  private readonly discovered = new Map<string, DiscoveredInstance[]>();
+  /** Whether an instance record's address is one proxies may be sent (records are replaced, never changed). */
+  private readonly addressVerdicts = new WeakMap<InstanceRecord, string | null>();
+  /** While the constructor loads the initial state: indexes are built in bulk at its end. */
+  private loading = true;
 
   constructor(
     initial: RegistryState = emptyState(),
     private readonly options: RegistryOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    const instances = new Map<string, Map<string, InstanceRecord>>();
-    for (const i of initial.instances) instances.set(i.serviceId, (instances.get(i.serviceId) ?? new Map()).set(i.id, i));
     this.tables = {
-      namespaces: new Map(initial.namespaces.map((n) => [n.id, n])),
-      services: new Map(initial.services.map((s) => [s.id, s])),
-      instances,
-      operations: new Map(initial.operations.map((o) => [o.id, o])),
-      appliedSeeds: new Map((initial.appliedSeeds ?? []).map((a) => [seedKey(a.namespace, a.service, a.id), a])),
+      namespaces: new Table<NamespaceRecord>((_key, before, after) => {
+        if (before) this.namespaceIdByName.delete(before.name);
+        if (after) this.namespaceIdByName.set(after.name, after.id);
+      }),
+      services: new Table<ServiceRecord>((key, before, after) => {
+        this.discovered.delete(key);
+        if (before) {
+          this.serviceIdByName.delete(`${before.namespaceId}\u0000${before.name}`);
+          this.serviceIdsOfNamespace.get(before.namespaceId)?.delete(before.id);
+        }
+        if (after) {
+          this.serviceIdByName.set(`${after.namespaceId}\u0000${after.name}`, after.id);
+          const ids = this.serviceIdsOfNamespace.get(after.namespaceId) ?? new Set<string>();
+          this.serviceIdsOfNamespace.set(after.namespaceId, ids.add(after.id));
+        }
+      }),
+      instances: new Table<InstanceRecord>((_key, before, after) => {
+        const row = (after ?? before)!;
+        this.discovered.delete(row.serviceId);
+        if (this.loading) return this.indexInstance(row, after);
+        const sorted = this.sortedInstances.get(row.serviceId) ?? [];
+        const at = sortedIndex(sorted, row.id);
+        const present = at < sorted.length && sorted[at]!.id === row.id;
+        // A new array each time: callers may still hold the last one.
+        const next = [...sorted];
+        if (after && present) next[at] = after;
+        else if (after) next.splice(at, 0, after);
+        else if (present) next.splice(at, 1);
+        if (next.length > 0) this.sortedInstances.set(row.serviceId, next);
+        else this.sortedInstances.delete(row.serviceId);
+        this.indexInstance(row, after);
+      }),
+      operations: new Table<OperationRecord>(),
+      appliedSeeds: new Table<AppliedSeed>(),
     };
+    for (const n of initial.namespaces) this.tables.namespaces.set(KEY_OF.namespaces(n), n);
+    for (const s of initial.services) this.tables.services.set(KEY_OF.services(s), s);
+    for (const i of initial.instances) this.tables.instances.set(KEY_OF.instances(i), { ...i, attributes: ownAttributes(i.attributes) });
+    for (const o of initial.operations) this.tables.operations.set(KEY_OF.operations(o), o);
+    for (const a of initial.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
+    // Sorted once here; from now on each change keeps them sorted.
+    for (const [serviceId, instances] of this.instancesOfService) this.sortedInstances.set(serviceId, [...instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    this.loading = false;
+  }
+
+  private indexInstance(row: InstanceRecord, after: InstanceRecord | undefined): void {
+    const ofService = this.instancesOfService.get(row.serviceId) ?? new Map<string, InstanceRecord>();
+    if (after) ofService.set(after.id, after);
+    else ofService.delete(row.id);
+    if (ofService.size > 0) this.instancesOfService.set(row.serviceId, ofService);
+    else this.instancesOfService.delete(row.serviceId);
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -96,15 +161,37 @@ export class CloudMapRegistry implements CloudMapView {
     return () => this.listeners.delete(listener);
   }
 
+  /** Everything, sorted (namespaces and services by name, instances by service and id): for tests and small registries. */
   state(): RegistryState {
     return {
       format: 'meshd-cloud-map/v1',
       namespaces: this.namespaces(),
       services: this.services(),
-      instances: [...this.tables.instances.values()].flatMap((m) => [...m.values()]).sort((a, b) => (a.serviceId + a.id < b.serviceId + b.id ? -1 : 1)),
+      instances: [...this.tables.instances.values()].sort((a, b) => (a.serviceId + a.id < b.serviceId + b.id ? -1 : 1)),
       operations: [...this.tables.operations.values()],
       appliedSeeds: [...this.tables.appliedSeeds.values()],
     };
+  }
+
+  /** Everything as it is now, unsorted: a snapshot to write (records are never changed in place, only replaced). */
+  records(): RegistryState {
+    return {
+      format: 'meshd-cloud-map/v1',
+      namespaces: [...this.tables.namespaces.values()],
+      services: [...this.tables.services.values()],
+      instances: [...this.tables.instances.values()],
+      operations: [...this.tables.operations.values()],
+      appliedSeeds: [...this.tables.appliedSeeds.values()],
+    };
+  }
+
+  /** Instances whose address is never a workload's (kept from before meshd refused them): they are not sent to proxies. */
+  forbiddenInstances(): { instance: InstanceRecord; problem: string }[] {
+    if (this.options.attributes?.allowAnyAddress) return [];
+    return [...this.tables.instances.values()].flatMap((instance) => {
+      const problem = this.addressProblemOf(instance);
+      return problem ? [{ instance, problem }] : [];
+    });
   }
 
   // ---- reads ----
@@ -120,8 +207,8 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   namespaceNamed(name: string): NamespaceRecord | undefined {
-    for (const ns of this.tables.namespaces.values()) if (ns.name === name) return ns;
-    return undefined;
+    const id = this.namespaceIdByName.get(name);
+    return id === undefined ? undefined : this.tables.namespaces.get(id);
   }
 
   services(): ServiceRecord[] {
@@ -135,18 +222,28 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   serviceNamed(namespaceId: string, name: string): ServiceRecord | undefined {
-    for (const s of this.tables.services.values()) if (s.namespaceId === namespaceId && s.name === name) return s;
-    return undefined;
+    const id = this.serviceIdByName.get(`${namespaceId}\u0000${name}`);
+    return id === undefined ? undefined : this.tables.services.get(id);
   }
 
-  /** A service's instances, by id. */
-  instances(serviceId: string): InstanceRecord[] {
+  /** How many services a namespace has. */
+  serviceCount(namespaceId: string): number {
+    return this.serviceIdsOfNamespace.get(namespaceId)?.size ?? 0;
+  }
+
+  /** How many instances a service has. */
+  instanceCount(serviceId: string): number {
+    return this.instancesOfService.get(serviceId)?.size ?? 0;
+  }
+
+  /** A service's instances, by id (the same array until the service changes: do not modify it). */
+  instances(serviceId: string): readonly InstanceRecord[] {
     this.service(serviceId);
-    return [...(this.tables.instances.get(serviceId)?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return this.sortedInstances.get(serviceId) ?? [];
   }
 
   instance(serviceId: string, instanceId: string): InstanceRecord {
-    const instance = this.tables.instances.get(this.service(serviceId).id)?.get(instanceId);
+    const instance = this.tables.instances.get(instanceKey(this.service(serviceId).id, instanceId));
     if (!instance) throw new CloudMapError('InstanceNotFound', `No instance exists with ID: ${instanceId} in service ${serviceId}`);
     return instance;
   }
@@ -162,11 +259,31 @@ export class CloudMapRegistry implements CloudMapView {
     return op;
   }
 
-  discover(namespaceName: string, serviceName: string): DiscoveredInstance[] | undefined {
+  /** What proxies are sent: the service's instances, less any at an address that is never a workload's. */
+  discover(namespaceName: string, serviceName: string): readonly DiscoveredInstance[] | undefined {
     const ns = this.namespaceNamed(namespaceName);
     const service = ns && this.serviceNamed(ns.id, serviceName);
     if (!service) return undefined;
-    return this.instances(service.id).map((i) => ({ id: i.id, attributes: i.attributes, health: this.healthOf(i) }));
+    let answer = this.discovered.get(service.id);
+    if (!answer) {
+      const allowAny = this.options.attributes?.allowAnyAddress === true;
+      answer = this.instances(service.id)
+        .filter((i) => allowAny || this.addressProblemOf(i) === undefined)
+        .map((i) => ({ id: i.id, attributes: i.attributes, health: this.healthOf(i) }));
+      this.discovered.set(service.id, answer);
+    }
+    return answer;
+  }
+
+  private addressProblemOf(instance: InstanceRecord): string | undefined {
+    let verdict = this.addressVerdicts.get(instance);
+    if (verdict === undefined) {
+      const { attributes } = instance;
+      const check = (name: string) => (Object.hasOwn(attributes, name) ? addressProblem(name, attributes[name]!, this.options.attributes) : undefined);
+      verdict = check(IPV4) ?? check(IPV6) ?? null;
+      this.addressVerdicts.set(instance, verdict);
+    }
+    return verdict ?? undefined;
   }
 
   // ---- writes ----
@@ -198,16 +315,15 @@ export class CloudMapRegistry implements CloudMapView {
 
   deleteService(id: string): void {
     const service = this.service(id);
-    if ((this.tables.instances.get(id)?.size ?? 0) > 0) throw new CloudMapError('ResourceInUse', `Service ${service.name} has registered instances; deregister them first`);
+    if (this.instanceCount(id) > 0) throw new CloudMapError('ResourceInUse', `Service ${service.name} has registered instances; deregister them first`);
     this.commit(() => {
       this.tables.services.delete(id);
-      this.tables.instances.delete(id);
     });
   }
 
   deleteNamespace(id: string): OperationRecord {
     const ns = this.namespace(id);
-    if ([...this.tables.services.values()].some((s) => s.namespaceId === id)) throw new CloudMapError('ResourceInUse', `Namespace ${ns.name} has services; delete them first`);
+    if (this.serviceCount(id) > 0) throw new CloudMapError('ResourceInUse', `Namespace ${ns.name} has services; delete them first`);
     return this.commit(() => {
       this.tables.namespaces.delete(id);
       return this.addOperation('DELETE_NAMESPACE', { NAMESPACE: id });
@@ -216,16 +332,16 @@ export class CloudMapRegistry implements CloudMapView {
 
   registerInstance(input: { serviceId: string; instanceId: string; attributes: Record<string, string>; creatorRequestId?: string }): OperationRecord {
     const service = this.service(input.serviceId);
-    const problem = attributeProblem(input.attributes, service);
-    if (problem) throw new CloudMapError('InvalidInput', problem);
+    const refusal = attributeRefusal(input.attributes, service, this.options.attributes);
+    if (refusal) throw new CloudMapError('InvalidInput', refusal.message, {}, 400, refusal.kind === 'other' ? undefined : refusal.kind);
     return this.commit(() => {
-      const previous = this.tables.instances.get(service.id)?.get(input.instanceId);
-      const initial = input.attributes[INIT_HEALTH] as CustomHealthStatus | undefined;
+      const previous = this.tables.instances.get(instanceKey(service.id, input.instanceId));
+      const initial = (Object.hasOwn(input.attributes, INIT_HEALTH) ? input.attributes[INIT_HEALTH] : undefined) as CustomHealthStatus | undefined;
       // Registering again replaces the attributes and keeps a health status already set; it also takes the instance over from the mesh files.
       this.putInstance(service, {
         id: input.instanceId,
         serviceId: service.id,
-        attributes: { ...input.attributes },
+        attributes: ownAttributes(input.attributes),
         ...(input.creatorRequestId ? { creatorRequestId: input.creatorRequestId } : {}),
         health: previous?.health ?? initial ?? 'HEALTHY',
         createDate: previous?.createDate ?? this.seconds(),
@@ -258,7 +374,7 @@ export class CloudMapRegistry implements CloudMapView {
     const service = ns && this.serviceNamed(ns.id, seed.service);
     const rules = service ?? ({ name: seed.service } as ServiceRecord);
     return seed.instances.flatMap((instance, index) => {
-      const message = attributeProblem(instance.attributes, rules);
+      const message = attributeProblem(instance.attributes, rules, this.options.attributes);
       return message ? [{ index, message }] : [];
     });
   }
@@ -275,7 +391,7 @@ export class CloudMapRegistry implements CloudMapView {
     const declared = new Map<string, AppliedSeed>();
     for (const seed of seeds) {
       for (const { id, attributes, health } of seed.instances) {
-        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: { ...attributes }, ...(health ? { health } : {}) });
+        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: ownAttributes(attributes), ...(health ? { health } : {}) });
       }
     }
     const changed = [...declared].filter(([key, now]) => {
@@ -301,7 +417,7 @@ export class CloudMapRegistry implements CloudMapView {
       }
       for (const [key, decl] of changed) {
         const service = this.serviceNamed(this.namespaceNamed(decl.namespace)!.id, decl.service)!;
-        const previous = this.tables.instances.get(service.id)?.get(decl.id);
+        const previous = this.tables.instances.get(instanceKey(service.id, decl.id));
         const declaration: SeedDeclaration = { attributes: decl.attributes, ...(decl.health ? { health: decl.health } : {}) };
         this.putInstance(service, {
           id: decl.id,
@@ -318,7 +434,7 @@ export class CloudMapRegistry implements CloudMapView {
         this.tables.appliedSeeds.delete(key);
         const ns = this.namespaceNamed(last.namespace);
         const service = ns && this.serviceNamed(ns.id, last.service);
-        const instance = service && this.tables.instances.get(service.id)?.get(last.id);
+        const instance = service && this.tables.instances.get(instanceKey(service.id, last.id));
         if (instance?.seed) {
           this.removeInstance(instance);
           deregistered++;
@@ -333,27 +449,35 @@ export class CloudMapRegistry implements CloudMapView {
   private pendingChanges = new Set<string>();
 
   private commit<T>(change: () => T): { result: T } {
-    const before: Tables = {
-      namespaces: new Map(this.tables.namespaces),
-      services: new Map(this.tables.services),
-      instances: new Map([...this.tables.instances].map(([k, v]) => [k, new Map(v)])),
-      operations: new Map(this.tables.operations),
-      appliedSeeds: new Map(this.tables.appliedSeeds),
-    };
+    const tables = TABLE_NAMES.map((name) => this.tables[name] as Table<unknown>);
+    for (const table of tables) table.begin();
     this.pendingChanges = new Set();
     let result: T;
     try {
       result = change();
-      this.options.persist?.(this.state());
+      this.options.persist?.(this.changes());
     } catch (err) {
-      this.tables = before;
+      for (const table of tables) table.undo();
       this.pendingChanges = new Set();
       throw err;
     }
+    for (const table of tables) table.end();
     const changed = this.pendingChanges;
     this.pendingChanges = new Set();
     if (changed.size > 0) for (const listener of this.listeners) listener(changed);
     return { result };
+  }
+
+  /** What the current change did, table by table. */
+  private changes(): RegistryChange {
+    const put: Partial<Record<TableName, unknown[]>> = {};
+    const deleted: Partial<Record<TableName, string[]>> = {};
+    for (const name of TABLE_NAMES) {
+      const changes = (this.tables[name] as Table<unknown>).changes();
+      if (changes.put.length > 0) put[name] = changes.put;
+      if (changes.delete.length > 0) deleted[name] = changes.delete;
+    }
+    return { put, delete: deleted } as RegistryChange;
   }
 
   private addNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): NamespaceRecord {
@@ -391,12 +515,12 @@ export class CloudMapRegistry implements CloudMapView {
   }
 
   private putInstance(service: ServiceRecord, instance: InstanceRecord): void {
-    this.tables.instances.set(service.id, (this.tables.instances.get(service.id) ?? new Map()).set(instance.id, instance));
+    this.tables.instances.set(KEY_OF.instances(instance), instance);
     this.touched(service);
   }
 
   private removeInstance(instance: InstanceRecord): void {
-    this.tables.instances.get(instance.serviceId)?.delete(instance.id);
+    this.tables.instances.delete(KEY_OF.instances(instance));
     this.touched(this.tables.services.get(instance.serviceId)!);
   }
 
@@ -421,17 +545,33 @@ export class CloudMapRegistry implements CloudMapView {
   }
 }
 
+/**
+ * Attributes are keyed by the client: stored as a null-prototype copy, so that a lookup by any
+ * name (the compiler matches the mesh files' attribute filters) never reads an Object.prototype member.
+ */
+function ownAttributes(attributes: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.assign(Object.create(null) as Record<string, string>, attributes);
+}
+
+/** Where an instance with `id` is (or would go) in instances sorted by id. */
+function sortedIndex(sorted: readonly InstanceRecord[], id: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]!.id < id) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 function byName<T extends { name: string }>(a: T, b: T): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-function seedKey(namespace: string, service: string, id: string): string {
-  return `${serviceKey(namespace, service)}\u0000${id}`;
-}
-
 function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
   const keys = Object.keys(a.attributes);
-  return a.health === b.health && keys.length === Object.keys(b.attributes).length && keys.every((k) => a.attributes[k] === b.attributes[k]);
+  return a.health === b.health && keys.length === Object.keys(b.attributes).length && keys.every((k) => Object.hasOwn(b.attributes, k) && a.attributes[k] === b.attributes[k]);
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
