@@ -1,6 +1,6 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
-import { httpMetrics } from '../admin/http-metrics';
+import { serverMetrics } from '../admin/server-metrics';
 import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
@@ -287,12 +287,14 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const xdsHost = args.flags['xds-address'] as string;
   const adminHost = args.flags['admin-address'] as string;
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
+  // Handler failures and refusals of every server, counted on /metrics and logged.
+  const servers = serverMetrics(metrics.registry, log);
   let xds;
   let statsd: StatsdServer | undefined;
   let admin;
   try {
     xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams });
-    statsd = await startStatsdServer(statsdHost, args.flags['statsd-port'] as number, (datagram) => telemetry.receive(datagram));
+    statsd = await startStatsdServer(statsdHost, args.flags['statsd-port'] as number, (datagram) => telemetry.receive(datagram), (err) => servers.handlerError?.('statsd', err));
     const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
@@ -317,7 +319,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         const result = compileProxy(model, registry, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
         return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
       },
-    }, { limits: adminLimits, observer: httpMetrics(metrics.registry, log) });
+    }, { limits: adminLimits, observer: servers });
   } catch (err) {
     log.error(`cannot start: ${(err as Error).message}`);
     await statsd?.close();

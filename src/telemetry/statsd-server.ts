@@ -14,7 +14,8 @@ export interface StatsdServer {
 // receive buffer keeps a burst from several sidecars from being dropped by the kernel.
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
-export async function startStatsdServer(host: string, port: number, onDatagram: (datagram: Buffer) => void): Promise<StatsdServer> {
+/** `onError` hears of a datagram whose handling threw (a bug): the datagram is dropped, the socket keeps receiving. */
+export async function startStatsdServer(host: string, port: number, onDatagram: (datagram: Buffer) => void, onError: (err: Error) => void = () => undefined): Promise<StatsdServer> {
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (err: NodeJS.ErrnoException) => {
@@ -32,7 +33,13 @@ export async function startStatsdServer(host: string, port: number, onDatagram: 
   socket.removeAllListeners('error');
   // A receive error on UDP concerns one datagram; the socket keeps working.
   socket.on('error', () => undefined);
-  socket.on('message', (datagram) => onDatagram(datagram));
+  socket.on('message', (datagram) => {
+    try {
+      onDatagram(datagram);
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
   try {
     socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
   } catch {

@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { startAdminServer, type AdminSources } from '../../src/admin/http-server';
-import { httpMetrics } from '../../src/admin/http-metrics';
+import { serverMetrics } from '../../src/admin/server-metrics';
 import { MetricsRegistry } from '../../src/admin/metrics';
 import { createLogger } from '../../src/log';
 import { StreamRegistry } from '../../src/xds/stream-status';
@@ -207,7 +207,7 @@ describe('admin server under attack (a real meshd)', () => {
       }
       expect({ seed, bad, statuses: Object.fromEntries(statuses) }).toMatchObject({ bad: 0 });
       const metrics = (await request(adminPort, 'GET', '/metrics')).body;
-      expect(metric(metrics, 'meshd_http_handler_errors_total', { server: 'admin' })).toBe(0);
+      expect(metric(metrics, 'meshd_handler_errors_total', { server: 'admin' })).toBe(0);
       await alive();
     });
 
@@ -296,7 +296,7 @@ describe('class: a handler that fails unexpectedly (a real admin server, in proc
         contents: () => ({}),
       },
     };
-    const server = await startAdminServer('127.0.0.1', 0, sources, { observer: httpMetrics(registry, log) });
+    const server = await startAdminServer('127.0.0.1', 0, sources, { observer: serverMetrics(registry, log) });
     try {
       const config = await request(server.port, 'GET', '/v1/config/mesh%2Fa%2FvirtualNode%2Fb');
       expect(config.status).toBe(500);
@@ -304,7 +304,7 @@ describe('class: a handler that fails unexpectedly (a real admin server, in proc
       expect((await request(server.port, 'POST', '/v1/rollouts', {}, '{}')).status).toBe(500);
       expect((await request(server.port, 'POST', '/', { 'x-amz-target': 'Route53AutoNaming_v20170314.ListNamespaces' }, '{}')).status).toBe(500);
       expect((await request(server.port, 'GET', '/healthz')).status).toBe(200);
-      expect(metric(registry.render(), 'meshd_http_handler_errors_total', { server: 'admin' })).toBe(3);
+      expect(metric(registry.render(), 'meshd_handler_errors_total', { server: 'admin' })).toBe(3);
       expect(lines.join('')).toContain('compiler bug: x is undefined');
       expect(lines.join('')).toContain('rollout store exploded');
     } finally {

@@ -172,3 +172,16 @@ describe('meshd command line', () => {
     expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path>.*\[\$MESHD_MESH\]/);
   });
 });
+
+describe('a long report through a pipe', () => {
+  it('meshd validate writes every finding before it exits, past the 64 KiB a pipe buffers', () => {
+    const docs = ['kind: Mesh\nname: m\n'];
+    for (let i = 0; i < 3000; i++) docs.push(`kind: VirtualNode\nname: n${i}\nspec: {listeners: [{portMapping: {port: 0, protocol: bogus}}]}\n`);
+    const dir = meshFolder({ 'nodes.yaml': docs.join('---\n') });
+    // spawnSync reads stdout through a pipe, as `meshd validate | less` would.
+    const r = spawnSync(process.execPath, [MESHD_BIN, 'validate', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(r.status).toBe(1);
+    expect(r.stdout.length).toBeGreaterThan(64 * 1024);
+    for (const i of [0, 1500, 2999]) expect(r.stdout).toContain(`VirtualNode/n${i}:`);
+  });
+});
