@@ -143,14 +143,15 @@ describe('admin server under attack (a real meshd)', () => {
   });
 
   describe('class: an endless request body', () => {
-    it('is cut at the bound with 413, the connection closed, and counted', async () => {
+    it('is cut at the bound (413, the connection closed) and counted', async () => {
       const before = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'body_too_large' });
       for (const target of ['/', '/v1/rollouts']) {
         const socket = net.connect(adminPort, '127.0.0.1');
         let data = '';
         socket.on('data', (d) => (data += d.toString()));
         socket.on('error', () => undefined);
-        const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        let closed = false;
+        socket.on('close', () => (closed = true));
         socket.write(`POST ${target} HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
         const chunk = Buffer.alloc(64 * 1024, 'a');
         let sent = 0;
@@ -162,9 +163,10 @@ describe('admin server under attack (a real meshd)', () => {
           sent += chunk.length;
           await new Promise((r) => setImmediate(r));
         }
-        await waitFor('the 413', () => (data ? true : undefined));
-        expect(data).toMatch(/^HTTP\/1\.1 413/);
-        await closed;
+        // meshd answers 413 and closes; a client still sending when the close comes may get a
+        // reset instead, which can discard the answer before it is read: either is a refusal.
+        await waitFor('meshd to close the connection', () => (closed ? true : undefined), 15_000);
+        if (data) expect(data).toMatch(/^HTTP\/1\.1 413/);
       }
       const after = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'body_too_large' });
       expect(after - before).toBe(2);
