@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
 import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
+import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
 import { detectDialect, listItems } from './dialects';
@@ -110,8 +111,8 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
       continue;
     }
     const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
-    problems.push(...parsed.problems);
-    documents.push(...parsed.documents);
+    appendAll(problems, parsed.problems);
+    appendAll(documents, parsed.documents);
   }
   options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0) {
@@ -226,7 +227,7 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
     }
   };
   documents.forEach(read);
-  drafts.push(...readK8sObjects(k8sObjects, problems));
+  appendAll(drafts, readK8sObjects(k8sObjects, problems));
   return { drafts, seeds: [...seeds.values()] };
 }
 
