@@ -15,7 +15,7 @@ import { seedProblems } from '../load/cloud-map-seed';
 import { formatProblem } from '../load/problems';
 import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { LoadCache, loadMesh } from '../load/mesh-source';
-import { watchMeshPaths } from '../load/watcher';
+import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
 import type { MeshModel } from '../model/mesh-model';
 import { formatNodeId } from '../model/node-id';
@@ -43,6 +43,13 @@ export const serveCommand: CommandSpec = {
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
+    'watch-interval-ms': {
+      type: 'int',
+      metavar: 'ms',
+      help: 'how often each mesh path is checked to still be what is watched (a folder deleted and created again, swapped by a rename or a git-sync link: it is watched again and reloaded); also the first wait before a failed watch is tried again',
+      default: 1000,
+      env: ['MESHD_WATCH_INTERVAL_MS'],
+    },
     'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
     'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
     'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
@@ -116,6 +123,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
+  if ((args.flags['watch-interval-ms'] as number) < 10) throw new UsageError('--watch-interval-ms must be 10 or more');
   const credentials = cloudMapCredentials(args);
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
@@ -182,6 +190,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const adminHost = args.flags['admin-address'] as string;
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
   let xds;
+  let watcher: MeshWatcher | undefined;
   let statsd: StatsdServer | undefined;
   let admin;
   try {
@@ -190,7 +199,14 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
-      readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
+      readiness: () => {
+        if (!controller.currentModel()) return { ready: false, reason: 'no valid mesh loaded yet' };
+        // Not ready while a mesh path is not watched: the mesh served may no longer be what the files say (see README, Security model).
+        const unwatched = watcher?.unwatched() ?? [];
+        if (unwatched.length === 0) return { ready: true };
+        const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
+        return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
+      },
       metrics: () => metrics.registry.render(),
       cloudMap: {
         answer: cloudMapHandler(registry, { ...(credentials ? { credentials } : {}), onFailure: (message) => log.error(`cloud map: ${message}`) }),
@@ -215,7 +231,18 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     rollouts.close();
     return 1;
   }
-  const watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), args.flags['debounce-ms'] as number);
+  watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
+    debounceMs: args.flags['debounce-ms'] as number,
+    checkIntervalMs: args.flags['watch-interval-ms'] as number,
+    report: {
+      error: (code, message) => {
+        metrics.watcherError(code);
+        if (message) log.error(`${message}; the last good mesh keeps serving`);
+      },
+      state: (message, watching) => (watching ? log.info(message) : log.warn(message)),
+    },
+  });
+  metrics.countUnwatched(() => watcher!.unwatched().length);
   await watcher.ready;
   watching = true;
   void rolloutsWaiting?.();

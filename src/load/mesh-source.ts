@@ -73,29 +73,80 @@ export function isMeshFile(file: string): boolean {
 
 const at = (file: string) => ({ file, line: 1, col: 1 });
 
-/** The mesh files under the given paths, sorted; problems for paths that do not exist. */
+/**
+ * The mesh files under the given paths, sorted, and a finding for each path that cannot be
+ * read (missing, unreadable, a symbolic link to nothing). Symbolic links are followed, as a
+ * Kubernetes ConfigMap mount or a git-sync checkout needs, but each folder is listed once, under
+ * the first path that reaches it: a link back up the tree is skipped with a warning, not walked forever.
+ */
 export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[] } {
   const files = new Set<string>();
   const problems: Problem[] = [];
-  const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory() && !entry.name.startsWith('.')) walk(full);
-      else if (entry.isFile() && isMeshFile(full)) files.add(full);
+  const finding = (severity: Problem['severity'], file: string, message: string) => problems.push({ severity, location: at(file), message });
+  const listedAt = new Map<string, string>(); // a folder's real path → the path it was listed under
+  /** Lists a folder and everything under it; iterative, so that no depth of folders can overflow the stack. */
+  const walk = (root: string) => {
+    const pending = [root];
+    while (pending.length > 0) {
+      const dir = pending.pop()!;
+      let real: string;
+      let entries: fs.Dirent[];
+      try {
+        real = fs.realpathSync(dir);
+        const first = listedAt.get(real);
+        if (first !== undefined) {
+          finding('warning', dir, `skipped: the same folder as ${first} (through a symbolic link)`);
+          continue;
+        }
+        listedAt.set(real, dir);
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch (err) {
+        finding('error', dir, `cannot list folder: ${fsErrorText(err)}`);
+        continue;
+      }
+      const folders: string[] = [];
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue; // `.meshd/` holds the Cloud Map registry; dot files are no mesh files
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) folders.push(full);
+        else if (entry.isFile()) {
+          if (isMeshFile(full)) files.add(full);
+        } else if (entry.isSymbolicLink()) {
+          let target: fs.Stats;
+          try {
+            target = fs.statSync(full);
+          } catch (err) {
+            // A mesh file that points nowhere is a mesh file missing; another name may have been a folder.
+            finding(isMeshFile(full) ? 'error' : 'warning', full, `${isMeshFile(full) ? 'cannot read' : 'skipped'}: symbolic link that cannot be followed: ${fsErrorText(err)}`);
+            continue;
+          }
+          if (target.isDirectory()) folders.push(full);
+          else if (target.isFile() && isMeshFile(full)) files.add(full);
+        }
+      }
+      // Pushed in reverse so that folders are listed in name order: the first path to a folder is a stable one.
+      folders.sort(compare).reverse();
+      appendAll(pending, folders);
     }
   };
   for (const p of paths) {
     let stat: fs.Stats;
     try {
       stat = fs.statSync(p);
-    } catch {
-      problems.push({ severity: 'error', location: at(p), message: 'mesh path does not exist; pass a mesh file or a folder of them' });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      finding('error', p, code === 'ENOENT' ? 'mesh path does not exist; pass a mesh file or a folder of them' : `cannot read mesh path: ${fsErrorText(err)}`);
       continue;
     }
     if (stat.isDirectory()) walk(p);
     else files.add(p);
   }
   return { files: [...files].sort(), problems };
+}
+
+/** A file-system error in one line: Node's message already names the code, the call and the path. */
+export function fsErrorText(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }
 
 /** Reads, decodes and validates every mesh file under `paths`. */
