@@ -46,7 +46,7 @@ const running: Serve[] = [];
  * Starts `bin/meshd serve` on free ports with its state in `stateDir`; as user 65534 (setpriv) when
  * `asNobody` and this test runs as root; under `ulimit -n` in a child shell when `maxFiles` is given.
  */
-async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?: number; stateDir?: string } = {}): Promise<Serve> {
+async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?: number; stateDir?: string; args?: string[] } = {}): Promise<Serve> {
   const admin = await freePort();
   const xds = await freePort();
   const stateDir = opts.stateDir ?? tmpDir('watch-state-');
@@ -57,6 +57,7 @@ async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?:
     ...['--xds-address', '127.0.0.1', '--xds-port', String(xds), '--admin-port', String(admin), '--statsd-port', '0'],
     ...['--cloud-map-state', path.join(stateDir, 'cloud-map.json'), '--rollout-state', path.join(stateDir, 'rollouts.json')],
     ...['--watch-interval-ms', WATCH_INTERVAL_MS],
+    ...(opts.args ?? []),
   ];
   let cmd = process.execPath;
   let args = meshdArgs;
@@ -255,10 +256,12 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
 
   it('the mesh folder made unreadable: meshd stays up, /readyz says why (503), the last good mesh keeps serving; readable again, the new mesh is served', async () => {
     const dir = makeMesh();
-    const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state') });
+    // A long debounce: the change below is still waiting to be reloaded when the folder closes, so the
+    // watcher looks at the changed file (its fingerprint) when it can no longer.
+    const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state'), args: ['--debounce-ms', '500'] });
     await expectServing(s, 'mesh/apps/virtualNode/front');
-    // A write just before the folder closes: the watcher looks at the written file again (its fingerprint) after the folder is unreadable.
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'during'));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // chokidar has seen the write (not an assert: a slower one only makes this test less sharp)
     fs.chmodSync(dir, 0o000);
     const ready = await until('/readyz to say the folder is not watched', async () => {
       const r = await s.get('/readyz');
@@ -266,6 +269,8 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     });
     expect(ready).toContain(`not ready: mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${dir}: EACCES: permission denied`);
     expect(await s.metric(/^meshd_mesh_paths_unwatched (\d+)$/m)).toBe(1);
+    // The reload tried meanwhile is refused with a finding.
+    await logged(s, `${dir}:1:1: error: cannot list folder: EACCES: permission denied`);
     await expectServing(s, 'mesh/apps/virtualNode/front');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'after'));
     fs.chmodSync(dir, 0o755);
