@@ -158,6 +158,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
   // Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches.
   const loadCache = new LoadCache();
+  let watcher: MeshWatcher | undefined;
+  let reloadBeforeWatching = false;
   const reload = (reason: string, detectedAt = Date.now()) => {
     const result = loadMesh(paths, { ...loadOptions(args), cache: loadCache });
     logProblems(log, result.problems);
@@ -177,6 +179,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         return;
       }
     }
+    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
+    if (!result.ok && result.retry) {
+      if (watcher) watcher.reloadLater();
+      else reloadBeforeWatching = true;
+    }
     const errors = errorCount(result.problems) + seedErrors.length;
     log.error(
       controller.currentModel()
@@ -190,7 +197,6 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const adminHost = args.flags['admin-address'] as string;
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
   let xds;
-  let watcher: MeshWatcher | undefined;
   let statsd: StatsdServer | undefined;
   let admin;
   try {
@@ -243,6 +249,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     },
   });
   metrics.countUnwatched(() => watcher!.unwatched().length);
+  if (reloadBeforeWatching) watcher.reloadLater();
   await watcher.ready;
   watching = true;
   void rolloutsWaiting?.();

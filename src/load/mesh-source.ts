@@ -63,7 +63,20 @@ export type LoadResult =
       readonly problems: readonly Problem[];
       readonly files: readonly string[];
     }
-  | { readonly ok: false; readonly problems: readonly Problem[]; readonly files: readonly string[] };
+  | {
+      readonly ok: false;
+      readonly problems: readonly Problem[];
+      readonly files: readonly string[];
+      /** A file or folder could not be read for a reason that passes (out of file descriptors, memory): loading again later may succeed. */
+      readonly retry?: boolean;
+    };
+
+/** Errors of the moment, not of the files: EMFILE while meshd holds many connections, say. */
+const PASSING_ERRORS = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM', 'EINTR', 'EBUSY']);
+
+function isPassing(err: unknown): boolean {
+  return PASSING_ERRORS.has(String((err as NodeJS.ErrnoException | undefined)?.code));
+}
 
 export const MESH_FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
@@ -79,9 +92,10 @@ const at = (file: string) => ({ file, line: 1, col: 1 });
  * Kubernetes ConfigMap mount or a git-sync checkout needs, but each folder is listed once, under
  * the first path that reaches it: a link back up the tree is skipped with a warning, not walked forever.
  */
-export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[] } {
+export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[]; retry: boolean } {
   const files = new Set<string>();
   const problems: Problem[] = [];
+  let retry = false;
   const finding = (severity: Problem['severity'], file: string, message: string) => problems.push({ severity, location: at(file), message });
   const listedAt = new Map<string, string>(); // a folder's real path → the path it was listed under
   /** Lists a folder and everything under it; iterative, so that no depth of folders can overflow the stack. */
@@ -102,6 +116,7 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
         entries = fs.readdirSync(dir, { withFileTypes: true });
       } catch (err) {
         finding('error', dir, `cannot list folder: ${fsErrorText(err)}`);
+        retry ||= isPassing(err);
         continue;
       }
       const folders: string[] = [];
@@ -116,6 +131,7 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
           try {
             target = fs.statSync(full);
           } catch (err) {
+            retry ||= isPassing(err);
             // A mesh file that points nowhere is a mesh file missing; another name may have been a folder.
             finding(isMeshFile(full) ? 'error' : 'warning', full, `${isMeshFile(full) ? 'cannot read' : 'skipped'}: symbolic link that cannot be followed: ${fsErrorText(err)}`);
             continue;
@@ -135,13 +151,14 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
       stat = fs.statSync(p);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      retry ||= isPassing(err);
       finding('error', p, code === 'ENOENT' ? 'mesh path does not exist; pass a mesh file or a folder of them' : `cannot read mesh path: ${fsErrorText(err)}`);
       continue;
     }
     if (stat.isDirectory()) walk(p);
     else files.add(p);
   }
-  return { files: [...files].sort(), problems };
+  return { files: [...files].sort(), problems, retry };
 }
 
 /** A file-system error in one line: Node's message already names the code, the call and the path. */
@@ -151,14 +168,16 @@ export function fsErrorText(err: unknown): string {
 
 /** Reads, decodes and validates every mesh file under `paths`. */
 export function loadMesh(paths: readonly string[], options: LoadOptions = {}): LoadResult {
-  const { files, problems } = listMeshFiles(paths);
+  const { files, problems, retry } = listMeshFiles(paths);
+  let passingError = retry;
   const documents: ParsedDocument[] = [];
   for (const file of files) {
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${(err as Error).message}` });
+      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${fsErrorText(err)}` });
+      passingError ||= isPassing(err);
       continue;
     }
     const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
@@ -169,7 +188,8 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   if (files.length === 0 && problems.length === 0) {
     problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
   }
-  return loadDocuments(documents, problems, files, options);
+  const result = loadDocuments(documents, problems, files, options);
+  return result.ok || !passingError ? result : { ...result, retry: true };
 }
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */

@@ -14,6 +14,8 @@ export interface MeshWatcher {
   ready: Promise<void>;
   /** Why each mesh path that is not fully watched right now is not; empty while all are. */
   unwatched(): readonly UnwatchedPath[];
+  /** Reports every mesh path as changed after a while: a load that failed for a passing reason (EMFILE) is tried again. */
+  reloadLater(): void;
   close(): Promise<void>;
 }
 
@@ -342,11 +344,25 @@ export function watchMeshPaths(paths: readonly string[], onChange: (changed: str
   };
   const watched = paths.map((p) => new WatchedPath(p, checkIntervalMs, report, schedule));
   const ready = Promise.all(watched.map((w) => w.start())).then(() => undefined);
-  const checker = setInterval(() => watched.forEach((w) => w.check()), checkIntervalMs);
+  // A load that failed for a passing reason is tried again after a backoff that doubles while it keeps failing.
+  let reloadAt: number | undefined;
+  let reloadDelayMs = checkIntervalMs;
+  const checker = setInterval(() => {
+    watched.forEach((w) => w.check());
+    if (reloadAt === undefined) reloadDelayMs = checkIntervalMs;
+    else if (Date.now() >= reloadAt) {
+      reloadAt = undefined;
+      paths.forEach(schedule);
+    }
+  }, checkIntervalMs);
   checker.unref();
   return {
     ready,
     unwatched: () => watched.map((w) => w.unwatched()).filter((u): u is UnwatchedPath => u !== undefined),
+    reloadLater: () => {
+      reloadAt = Date.now() + reloadDelayMs;
+      reloadDelayMs = Math.min(reloadDelayMs * 2, MAX_BACKOFF_CHECKS * checkIntervalMs);
+    },
     close: async () => {
       clearInterval(checker);
       clearTimeout(timer);

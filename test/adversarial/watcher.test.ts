@@ -390,6 +390,21 @@ describe('class: running out of file descriptors (EMFILE) while watching', () =>
     for (let i = 0; i < 20; i++) await servedSoon(s, `mesh/apps/virtualNode/team-${i}`);
     await until('/readyz to be 200 again', async () => ((await s.get('/readyz')).status === 200 ? true : undefined));
   });
+
+  it('an edit the reload cannot read (EMFILE) is loaded again once descriptors are free, with no further change', async () => {
+    const dir = tmpDir('emfile-edit-');
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front'));
+    const s = await serve([dir], { maxFiles: 48 });
+    await expectServing(s, 'mesh/apps/virtualNode/front');
+    const sockets = await holdConnections(s.admin, 80);
+    // An edit in place: the watch sees it (inotify needs no descriptor), the reload cannot list or read the files.
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'edited'));
+    await logged(s, /error: cannot (list folder|read file): EMFILE: too many open files/);
+    expect(s.alive()).toBe(true);
+    for (const socket of sockets) socket.destroy();
+    await servedSoon(s, 'mesh/apps/virtualNode/edited');
+    await expectServing(s, 'mesh/apps/virtualNode/front');
+  });
 });
 
 function escapeRegExp(text: string): string {
