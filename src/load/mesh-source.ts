@@ -89,7 +89,7 @@ const at = (file: string) => ({ file, line: 1, col: 1 });
 /**
  * The mesh files under the given paths, sorted, and a finding for each path that cannot be
  * read (missing, unreadable, a symbolic link to nothing). Symbolic links are followed, as a
- * Kubernetes ConfigMap mount or a git-sync checkout needs, but each folder is listed once, under
+ * Kubernetes ConfigMap mount or a git-sync checkout needs, but each folder (device and inode) is listed once, under
  * the first path that reaches it: a link back up the tree is skipped with a warning, not walked forever.
  */
 export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[]; retry: boolean } {
@@ -97,22 +97,24 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
   const problems: Problem[] = [];
   let retry = false;
   const finding = (severity: Problem['severity'], file: string, message: string) => problems.push({ severity, location: at(file), message });
-  const listedAt = new Map<string, string>(); // a folder's real path → the path it was listed under
+  // A folder's device and inode → the path it was listed under. Not its real path: realpath(3) looks at
+  // every component of the path, which made a listing quadratic in the depth of the folders.
+  const listedAt = new Map<string, string>();
   /** Lists a folder and everything under it; iterative, so that no depth of folders can overflow the stack. */
   const walk = (root: string) => {
     const pending = [root];
     while (pending.length > 0) {
       const dir = pending.pop()!;
-      let real: string;
       let entries: fs.Dirent[];
       try {
-        real = fs.realpathSync(dir);
-        const first = listedAt.get(real);
+        const st = fs.statSync(dir);
+        const folder = `${st.dev}:${st.ino}`;
+        const first = listedAt.get(folder);
         if (first !== undefined) {
           finding('warning', dir, `skipped: the same folder as ${first} (through a symbolic link)`);
           continue;
         }
-        listedAt.set(real, dir);
+        listedAt.set(folder, dir);
         entries = fs.readdirSync(dir, { withFileTypes: true });
       } catch (err) {
         finding('error', dir, `cannot list folder: ${fsErrorText(err)}`);
@@ -163,7 +165,8 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
 
 /** A file-system error in one line: Node's message already names the code, the call and the path. */
 export function fsErrorText(err: unknown): string {
-  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message.split('\n')[0]! : String(err);
 }
 
 /** Reads, decodes and validates every mesh file under `paths`. */

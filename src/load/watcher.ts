@@ -75,7 +75,7 @@ export function errorCode(err: unknown): string {
  */
 function identityOf(target: string): { ok: true; id: string; isFile: boolean } | { ok: false; reason: string } {
   try {
-    const real = fs.realpathSync(target);
+    const real = fs.realpathSync.native(target);
     const st = fs.statSync(real);
     const isFile = !st.isDirectory();
     const folder = isFile ? path.dirname(path.resolve(target)) : real;
@@ -272,11 +272,13 @@ class WatchedPath {
  * which is how listMeshFiles lists it too.
  */
 class FolderClaims {
+  /** A folder's device and inode (cheaper than its real path in deep trees) → the first path that reached it. */
   private readonly firstPath = new Map<string, string>();
 
   constructor(root: string) {
     try {
-      this.firstPath.set(fs.realpathSync(root), root);
+      const st = fs.statSync(root);
+      this.firstPath.set(`${st.dev}:${st.ino}`, root);
     } catch {
       // the root is checked (and reported) by its identity
     }
@@ -292,11 +294,11 @@ class FolderClaims {
       return false; // gone: chokidar reports the removal
     }
     try {
-      if (st.isSymbolicLink() && !fs.statSync(full).isDirectory()) return false;
-      if (!st.isSymbolicLink() && !st.isDirectory()) return false;
-      const real = fs.realpathSync(full);
-      const first = this.firstPath.get(real);
-      if (first === undefined) this.firstPath.set(real, full);
+      const target = st.isSymbolicLink() ? fs.statSync(full) : st;
+      if (!target.isDirectory()) return false;
+      const folder = `${target.dev}:${target.ino}`;
+      const first = this.firstPath.get(folder);
+      if (first === undefined) this.firstPath.set(folder, full);
       return first !== undefined && first !== full;
     } catch {
       return true; // a link to nowhere or to itself; listMeshFiles reports it, the 'raw' handler sees it come and go
@@ -305,7 +307,7 @@ class FolderClaims {
 
   forget(p: string): void {
     const full = path.resolve(p);
-    for (const [real, first] of this.firstPath) if (first === full || first.startsWith(full + path.sep)) this.firstPath.delete(real);
+    for (const [folder, first] of this.firstPath) if (first === full || first.startsWith(full + path.sep)) this.firstPath.delete(folder);
   }
 }
 
