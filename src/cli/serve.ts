@@ -206,11 +206,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
       readiness: () => {
-        if (!controller.currentModel()) return { ready: false, reason: 'no valid mesh loaded yet' };
-        // Not ready while a mesh path is not watched: the mesh served may no longer be what the files say (see README, Security model).
+        // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
         const unwatched = watcher?.unwatched() ?? [];
-        if (unwatched.length === 0) return { ready: true };
         const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
+        if (!controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
+        if (unwatched.length === 0) return { ready: true };
         return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
       },
       metrics: () => metrics.registry.render(),
