@@ -148,6 +148,12 @@ class WatchedPath {
 
   /** Closes the current watcher and opens one on what the path is now; `message` (logged) says why, none for the first watch. */
   private async rewatch(message: string | undefined): Promise<void> {
+    const generation = this.generation + 1;
+    // Called without await from a timer: whatever goes wrong is a watcher error, never an unhandled rejection.
+    await this.rewatchOrThrow(message).catch((err: unknown) => this.failed(generation, err));
+  }
+
+  private async rewatchOrThrow(message: string | undefined): Promise<void> {
     const generation = ++this.generation;
     this.scanning = false;
     const old = this.watcher;
