@@ -10,6 +10,10 @@ export interface MeshdMetrics {
   /** Feeds the xDS server's events into the counters and the latency histogram. */
   readonly observer: XdsObserver;
   reloaded(ok: boolean): void;
+  /** An error from the file system while watching the mesh paths (errno name, or 'other'). */
+  watcherError(code: string): void;
+  /** Where the gauge of mesh paths not watched right now reads its value. */
+  countUnwatched(count: () => number): void;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -41,6 +45,9 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
   const latency = registry.histogram('meshd_xds_push_latency_seconds', 'From a mesh change being detected to a stream ACKing everything it changed for that stream', LATENCY_BUCKETS);
   const reloads = registry.counter('meshd_mesh_reloads_total', 'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)', ['result']);
+  const watcherErrors = registry.counter('meshd_watcher_errors_total', 'Errors from the file system while watching the mesh paths, by errno name (EMFILE, EACCES, ELOOP, ...); the path is watched afresh after a backoff', ['code']);
+  let unwatched = () => 0;
+  registry.gauge('meshd_mesh_paths_unwatched', 'Mesh paths not (fully) watched right now: missing, unreadable, or their watch failed; /readyz says why', [], () => [{ labels: {}, value: unwatched() }]);
   return {
     registry,
     observer: {
@@ -49,5 +56,9 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
       changeDelivered: (ms) => latency.observe(ms / 1000),
     },
     reloaded: (ok) => reloads.inc({ result: ok ? 'ok' : 'error' }),
+    watcherError: (code) => watcherErrors.inc({ code }),
+    countUnwatched: (count) => {
+      unwatched = count;
+    },
   };
 }

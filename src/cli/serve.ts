@@ -18,7 +18,7 @@ import { seedProblems } from '../load/cloud-map-seed';
 import { formatProblem } from '../load/problems';
 import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { LoadCache, loadMesh } from '../load/mesh-source';
-import { watchMeshPaths } from '../load/watcher';
+import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
 import type { MeshModel } from '../model/mesh-model';
 import { formatNodeId } from '../model/node-id';
@@ -50,6 +50,13 @@ export const serveCommand: CommandSpec = {
     'admin-max-connections': { type: 'int', metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
     'admin-request-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin request must arrive whole (headers and body) within this time', default: DEFAULT_HTTP_LIMITS.requestTimeoutMs, env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'] },
     'admin-idle-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin connection with no traffic for this long is closed', default: DEFAULT_HTTP_LIMITS.idleTimeoutMs, env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'] },
+    'watch-interval-ms': {
+      type: 'int',
+      metavar: 'ms',
+      help: 'how often each mesh path is checked to still be what is watched (a folder deleted and created again, swapped by a rename or a git-sync link: it is watched again and reloaded); also the first wait before a failed watch is tried again',
+      default: 1000,
+      env: ['MESHD_WATCH_INTERVAL_MS'],
+    },
     'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
     'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
     'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
@@ -208,6 +215,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const adminLimits = httpLimits(args);
+  if ((args.flags['watch-interval-ms'] as number) < 10) throw new UsageError('--watch-interval-ms must be 10 or more');
   const credentials = cloudMapCredentials(args);
   const limits = telemetryLimits(args);
   const webhooks = new WebhookCaller(webhookPolicy(args));
@@ -256,6 +264,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
   // Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches.
   const loadCache = new LoadCache();
+  let watcher: MeshWatcher | undefined;
+  let reloadBeforeWatching = false;
   const reload = (reason: string, detectedAt = Date.now()) => {
     const result = loadMesh(paths, { ...loadOptions(args), cache: loadCache });
     logProblems(log, result.problems);
@@ -274,6 +284,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         log.error(`mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`);
         return;
       }
+    }
+    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
+    if (!result.ok && result.retry) {
+      if (watcher) watcher.reloadLater();
+      else reloadBeforeWatching = true;
     }
     const errors = errorCount(result.problems) + seedErrors.length;
     log.error(
@@ -298,7 +313,14 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
-      readiness: () => (controller.currentModel() ? { ready: true } : { ready: false, reason: 'no valid mesh loaded yet' }),
+      readiness: () => {
+        // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
+        const unwatched = watcher?.unwatched() ?? [];
+        const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
+        if (!controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
+        if (unwatched.length === 0) return { ready: true };
+        return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
+      },
       metrics: () => metrics.registry.render(),
       cloudMap: {
         answer: cloudMapHandler(registry, {
@@ -328,7 +350,19 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     await registryStore.close();
     return 1;
   }
-  const watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), args.flags['debounce-ms'] as number);
+  watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
+    debounceMs: args.flags['debounce-ms'] as number,
+    checkIntervalMs: args.flags['watch-interval-ms'] as number,
+    report: {
+      error: (code, message) => {
+        metrics.watcherError(code);
+        if (message) log.error(`${message}; the last good mesh keeps serving`);
+      },
+      state: (message, watching) => (watching ? log.info(message) : log.warn(message)),
+    },
+  });
+  metrics.countUnwatched(() => watcher!.unwatched().length);
+  if (reloadBeforeWatching) watcher.reloadLater();
   await watcher.ready;
   watching = true;
   void rolloutsWaiting?.();

@@ -15,6 +15,7 @@ export const statusCommand: CommandSpec = {
     'Per proxy and type (CDS, EDS, LDS, RDS): SYNCED (the proxy ACKed the latest version sent), STALE (sent, no',
     'ACK yet), NACKED (the proxy rejected it; the reason is printed under the table), NOT_SENT, or - (not subscribed).',
     'Exit 0 when meshd answered, even if some proxies NACKed; 1 when meshd cannot be reached.',
+    'When meshd is not ready (no valid mesh yet, or a mesh path it cannot watch), the first line says why.',
   ],
 };
 
@@ -57,8 +58,18 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
     process.stderr.write(unexpectedAnswer('status', admin, '/v1/proxies', res.status, res.body));
     return 1;
   }
+  // Not ready (no valid mesh, a mesh path not watched): said above the table, or on stderr beside the JSON, which stays /v1/proxies' answer.
+  const notReady = await notReadyReason(admin);
+  if (notReady !== undefined) (format === 'json' ? process.stderr : process.stdout).write(`meshd is not ready: ${oneLine(notReady)}\n${format === 'json' ? '' : '\n'}`);
   process.stdout.write(format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body as ProxyReport[]));
   return 0;
+}
+
+/** Why /readyz answers 503, if it does; nothing when meshd is ready or does not say (an older meshd). */
+async function notReadyReason(admin: ReturnType<typeof parseAdminAddress>): Promise<string | undefined> {
+  const res = await adminGet(admin, '/readyz');
+  if (!res.ok || res.status !== 503) return undefined;
+  return res.body.trim().replace(/^not ready:\s*/, '').slice(0, 2000) || 'no reason given';
 }
 
 /** The table, the NACK reasons under it, and a summary line. */
@@ -109,7 +120,8 @@ function compare(a: string, b: string): number {
 }
 
 function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  // A reduce, not Math.max(...): one row per connected proxy, and a spread that long overflows the stack.
+  const widths = rows[0]!.map((_, i) => rows.reduce((widest, r) => Math.max(widest, r[i]!.length), 0));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join(''));
 }
 

@@ -6,6 +6,7 @@
 // App Mesh shape and records where every renamed field was written, so messages point at the manifest.
 import type { FieldPath, ResourceKind } from '../model/common';
 import { compare } from '../model/mesh-model';
+import { appendAll } from './append-all';
 import { K8S_API_VERSION } from './dialects';
 import { Origin, type PathRule } from './origin';
 import { formatFieldPath, type Problem } from './problems';
@@ -68,7 +69,7 @@ export function readK8sObjects(objects: readonly K8sObject[], problems: Problem[
   const drafts: ResourceDraft[] = [];
   for (const object of objects) {
     if (object.kind === 'Namespace') continue;
-    drafts.push(...new ManifestReader(object, index, problems).read());
+    appendAll(drafts, new ManifestReader(object, index, problems).read());
   }
   return drafts;
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
 import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
+import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
 import { detectDialect, listItems } from './dialects';
@@ -62,7 +63,20 @@ export type LoadResult =
       readonly problems: readonly Problem[];
       readonly files: readonly string[];
     }
-  | { readonly ok: false; readonly problems: readonly Problem[]; readonly files: readonly string[] };
+  | {
+      readonly ok: false;
+      readonly problems: readonly Problem[];
+      readonly files: readonly string[];
+      /** A file or folder could not be read for a reason that passes (out of file descriptors, memory): loading again later may succeed. */
+      readonly retry?: boolean;
+    };
+
+/** Errors of the moment, not of the files: EMFILE while meshd holds many connections, say. */
+const PASSING_ERRORS = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM', 'EINTR', 'EBUSY']);
+
+function isPassing(err: unknown): boolean {
+  return PASSING_ERRORS.has(String((err as NodeJS.ErrnoException | undefined)?.code));
+}
 
 export const MESH_FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
@@ -72,52 +86,113 @@ export function isMeshFile(file: string): boolean {
 
 const at = (file: string) => ({ file, line: 1, col: 1 });
 
-/** The mesh files under the given paths, sorted; problems for paths that do not exist. */
-export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[] } {
+/**
+ * The mesh files under the given paths, sorted, and a finding for each path that cannot be
+ * read (missing, unreadable, a symbolic link to nothing). Symbolic links are followed, as a
+ * Kubernetes ConfigMap mount or a git-sync checkout needs, but each folder (device and inode) is listed once, under
+ * the first path that reaches it: a link back up the tree is skipped with a warning, not walked forever.
+ */
+export function listMeshFiles(paths: readonly string[]): { files: string[]; problems: Problem[]; retry: boolean } {
   const files = new Set<string>();
   const problems: Problem[] = [];
-  const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory() && !entry.name.startsWith('.')) walk(full);
-      else if (entry.isFile() && isMeshFile(full)) files.add(full);
+  let retry = false;
+  const finding = (severity: Problem['severity'], file: string, message: string) => problems.push({ severity, location: at(file), message });
+  // A folder's device and inode → the path it was listed under. Not its real path: realpath(3) looks at
+  // every component of the path, which made a listing quadratic in the depth of the folders.
+  const listedAt = new Map<string, string>();
+  /** Lists a folder and everything under it; iterative, so that no depth of folders can overflow the stack. */
+  const walk = (root: string) => {
+    const pending = [root];
+    while (pending.length > 0) {
+      const dir = pending.pop()!;
+      let entries: fs.Dirent[];
+      try {
+        const st = fs.statSync(dir);
+        const folder = `${st.dev}:${st.ino}`;
+        const first = listedAt.get(folder);
+        if (first !== undefined) {
+          finding('warning', dir, `skipped: the same folder as ${first} (through a symbolic link)`);
+          continue;
+        }
+        listedAt.set(folder, dir);
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch (err) {
+        finding('error', dir, `cannot list folder: ${fsErrorText(err)}`);
+        retry ||= isPassing(err);
+        continue;
+      }
+      const folders: string[] = [];
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue; // `.meshd/` holds the Cloud Map registry; dot files are no mesh files
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) folders.push(full);
+        else if (entry.isFile()) {
+          if (isMeshFile(full)) files.add(full);
+        } else if (entry.isSymbolicLink()) {
+          let target: fs.Stats;
+          try {
+            target = fs.statSync(full);
+          } catch (err) {
+            retry ||= isPassing(err);
+            // A mesh file that points nowhere is a mesh file missing; another name may have been a folder.
+            finding(isMeshFile(full) ? 'error' : 'warning', full, `${isMeshFile(full) ? 'cannot read' : 'skipped'}: symbolic link that cannot be followed: ${fsErrorText(err)}`);
+            continue;
+          }
+          if (target.isDirectory()) folders.push(full);
+          else if (target.isFile() && isMeshFile(full)) files.add(full);
+        }
+      }
+      // Pushed in reverse so that folders are listed in name order: the first path to a folder is a stable one.
+      folders.sort(compare).reverse();
+      appendAll(pending, folders);
     }
   };
   for (const p of paths) {
     let stat: fs.Stats;
     try {
       stat = fs.statSync(p);
-    } catch {
-      problems.push({ severity: 'error', location: at(p), message: 'mesh path does not exist; pass a mesh file or a folder of them' });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      retry ||= isPassing(err);
+      finding('error', p, code === 'ENOENT' ? 'mesh path does not exist; pass a mesh file or a folder of them' : `cannot read mesh path: ${fsErrorText(err)}`);
       continue;
     }
     if (stat.isDirectory()) walk(p);
     else files.add(p);
   }
-  return { files: [...files].sort(), problems };
+  return { files: [...files].sort(), problems, retry };
+}
+
+/** A file-system error in one line: Node's message already names the code, the call and the path. */
+export function fsErrorText(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message.split('\n')[0]! : String(err);
 }
 
 /** Reads, decodes and validates every mesh file under `paths`. */
 export function loadMesh(paths: readonly string[], options: LoadOptions = {}): LoadResult {
-  const { files, problems } = listMeshFiles(paths);
+  const { files, problems, retry } = listMeshFiles(paths);
+  let passingError = retry;
   const documents: ParsedDocument[] = [];
   for (const file of files) {
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${(err as Error).message}` });
+      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${fsErrorText(err)}` });
+      passingError ||= isPassing(err);
       continue;
     }
     const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
-    problems.push(...parsed.problems);
-    documents.push(...parsed.documents);
+    appendAll(problems, parsed.problems);
+    appendAll(documents, parsed.documents);
   }
   options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0) {
     problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
   }
-  return loadDocuments(documents, problems, files, options);
+  const result = loadDocuments(documents, problems, files, options);
+  return result.ok || !passingError ? result : { ...result, retry: true };
 }
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */
@@ -226,7 +301,7 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
     }
   };
   documents.forEach(read);
-  drafts.push(...readK8sObjects(k8sObjects, problems));
+  appendAll(drafts, readK8sObjects(k8sObjects, problems));
   return { drafts, seeds: [...seeds.values()] };
 }
 

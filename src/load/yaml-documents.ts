@@ -3,8 +3,9 @@
 // but is an order of magnitude slower, so it runs only when a position is asked for (to report a
 // problem) or when js-yaml rejects the file (to report its syntax errors precisely).
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLMap } from 'yaml';
 import type { FieldPath, SourceLocation } from '../model/common';
+import { appendAll } from './append-all';
 import type { Problem } from './problems';
 
 export type { FieldPath } from '../model/common';
@@ -56,7 +57,9 @@ interface PositionTree {
 /** The `yaml` package's documents of a file (none for an empty file), and offsets turned into locations. */
 function syntaxTree(file: string, text: string): { docs: Document[]; at: (offset: number) => SourceLocation } {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Not uniqueKeys: the package checks it by scanning every earlier key of the map (quadratic: a
+  // 40,000-key map took 10 s); js-yaml has already refused duplicate keys by then (see parseWithPositions).
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   // parseAllDocuments returns an EmptyStream (no documents, but errors) for an empty input.
   return { docs: Array.isArray(docs) ? docs : [], at: (offset) => ({ file, ...lineCounter.linePos(offset) }) };
 }
@@ -90,7 +93,9 @@ function parseWithPositions(file: string, text: string, fastError: Error): { doc
   }
   if (problems.length === 0) {
     const mark = (fastError as Error & { mark?: { position: number } }).mark;
-    const reason = (fastError as Error & { reason?: string }).reason ?? fastError.message;
+    const fastReason = (fastError as Error & { reason?: string }).reason ?? fastError.message;
+    // js-yaml's mark for a duplicate key is where the `yaml` package would point; its wording is that package's.
+    const reason = fastReason === 'duplicated mapping key' ? 'Map keys must be unique' : fastReason;
     problems.push({ severity: 'error', location: at(Math.min(mark?.position ?? 0, Math.max(0, text.length - 1))), message: `invalid YAML: ${firstLine(reason)}` });
   }
   return { documents: [], problems };
@@ -103,8 +108,8 @@ function exceeds(values: unknown[], budget: number): boolean {
   while (stack.length > 0) {
     if (++visited > budget) return true;
     const v = stack.pop();
-    if (Array.isArray(v)) stack.push(...v);
-    else if (v !== null && typeof v === 'object') stack.push(...Object.values(v));
+    if (Array.isArray(v)) appendAll(stack, v);
+    else if (v !== null && typeof v === 'object') appendAll(stack, Object.values(v));
   }
   return false;
 }
@@ -114,12 +119,38 @@ export function isEmpty(doc: Document): boolean {
   return doc.contents === null || (doc.contents as { value?: unknown }).value === null;
 }
 
+/** Offset of the node at `path`, or of its nearest ancestor that exists (with a position). */
 function offsetOf(doc: Document, path: FieldPath): number {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
-    if (node && typeof node === 'object' && node.range) return node.range[0];
+  let node: unknown = doc.contents;
+  let offset = doc.range?.[0] ?? 0;
+  for (let depth = 0; ; depth++) {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    if (range) offset = range[0];
+    if (depth === path.length) return offset;
+    node = childOf(node, path[depth]!);
+    if (node === undefined || node === null) return offset;
   }
-  return doc.range?.[0] ?? 0;
+}
+
+/**
+ * Looking a key up in a `yaml` map scans its pairs (YAMLMap.get), and locating one finding per
+ * key of a map made that quadratic (a 130,000-key map never finished): each map gets an index of its keys on first use.
+ */
+const keyIndexes = new WeakMap<YAMLMap, Map<unknown, unknown>>();
+
+function childOf(node: unknown, segment: string | number): unknown {
+  if (isSeq(node)) return node.get(segment, true);
+  if (!isMap(node)) return undefined;
+  let index = keyIndexes.get(node);
+  if (!index) {
+    index = new Map();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? pair.key.value : pair.key;
+      if (!index.has(key)) index.set(key, pair.value);
+    }
+    keyIndexes.set(node, index);
+  }
+  return index.get(segment);
 }
 
 function firstLine(message: string): string {
