@@ -2,7 +2,7 @@
 // change being detected to the proxy's last ACK of it) and mesh reloads.
 import type { XdsObserver } from '../xds/ads-session';
 import { isGrpcUserAgent, syncState, type StreamRegistry } from '../xds/stream-status';
-import { shortTypeName } from '../xds/type-urls';
+import { isKnownTypeUrl, shortTypeName } from '../xds/type-urls';
 import { MetricsRegistry, type CollectedSample } from './metrics';
 
 export interface MeshdMetrics {
@@ -13,6 +13,11 @@ export interface MeshdMetrics {
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** CDS, EDS, LDS or RDS; 'other' for any type URL a client sent, so that clients cannot add series. */
+function typeLabel(typeUrl: string): string {
+  return isKnownTypeUrl(typeUrl) ? shortTypeName(typeUrl) : 'other';
+}
 
 /** 'envoy' or 'grpc' (a proxyless gRPC library): the kinds of client worth telling apart on a dashboard. */
 function clientKind(client: string): string {
@@ -35,7 +40,7 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
     countByLabels(streams.list().map((s) => ({ protocol: s.protocol, client: clientKind(s.client) }))),
   );
   registry.gauge('meshd_xds_resource_types', 'Subscribed resource types over all open streams, by type and sync state', ['type', 'state'], () =>
-    countByLabels(streams.list().flatMap((s) => [...s.types].map(([typeUrl, t]) => ({ type: shortTypeName(typeUrl), state: syncState(t) })))),
+    countByLabels(streams.list().flatMap((s) => [...s.types].map(([typeUrl, t]) => ({ type: typeLabel(typeUrl), state: syncState(t) })))),
   );
   const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', ['type', 'protocol']);
   const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
@@ -50,8 +55,8 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   return {
     registry,
     observer: {
-      responseSent: (typeUrl, protocol) => pushes.inc({ type: shortTypeName(typeUrl), protocol }),
-      nackReceived: (typeUrl, protocol) => nacks.inc({ type: shortTypeName(typeUrl), protocol }),
+      responseSent: (typeUrl, protocol) => pushes.inc({ type: typeLabel(typeUrl), protocol }),
+      nackReceived: (typeUrl, protocol) => nacks.inc({ type: typeLabel(typeUrl), protocol }),
       changeDelivered: (ms) => latency.observe(ms / 1000),
       streamRefused: (reason) => refusedStreams.inc({ reason }),
       connectionRefused: () => refusedConnections.inc(),

@@ -32,6 +32,9 @@ export interface XdsServer {
   close(): Promise<void>;
 }
 
+/** How long a client has to close a connection after meshd closed its side. */
+const CLOSE_GRACE_MS = 1000;
+
 // grpc-js logs its own errors to stderr; meshd reports them itself, in one line.
 grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
@@ -63,17 +66,22 @@ class StreamSlots {
   }
 }
 
-/** grpc-js refuses an oversized request itself; this counts those refusals with the others. */
+/**
+ * grpc-js refuses an oversized request itself, from the innermost call (its message decoder calls
+ * that call's own sendStatus, beneath any interceptor's responder): this interceptor wraps that
+ * call's sendStatus so those refusals are counted with the others.
+ */
 function messageSizeCounter(observer: XdsObserver): grpc.ServerInterceptor {
-  return (_method, call) =>
-    new grpc.ServerInterceptingCall(call, {
-      sendStatus: (status, next) => {
-        if (status.code === grpc.status.RESOURCE_EXHAUSTED && /^Received message (that decompresses to a size )?larger than/.test(status.details ?? '')) {
-          observer.streamRefused?.('message_bytes');
-        }
-        next(status);
-      },
-    });
+  return (_method, call) => {
+    const sendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status) => {
+      if (status.code === grpc.status.RESOURCE_EXHAUSTED && /^Received message (that decompresses to a size )?larger than/.test(status.details ?? '')) {
+        observer.streamRefused?.('message_bytes');
+      }
+      sendStatus(status);
+    };
+    return new grpc.ServerInterceptingCall(call);
+  };
 }
 
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
@@ -118,6 +126,9 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     socket.once('close', () => sockets.delete(socket));
     // A reset from the client is its business; without a listener it would be thrown.
     socket.on('error', () => undefined);
+    // Once meshd has ended its side (an idle or shut-down session), a client that never closes
+    // its own would keep the descriptor for ever (FIN-WAIT-2 with the socket still open).
+    socket.once('finish', () => setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref());
     injector.injectConnection(socket);
   });
   listener.maxConnections = limits.maxConnections;
