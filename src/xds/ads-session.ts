@@ -63,7 +63,17 @@ export interface SessionTransport {
   emit(event: 'error', err: Error & { code: number }): boolean;
   on(event: 'end' | 'error' | 'cancelled', listener: () => void): unknown;
   readonly writableEnded: boolean;
+  /** Stops and restarts reading requests (HTTP/2 flow control then holds the client back). */
+  pause(): unknown;
+  resume(): unknown;
 }
+
+/**
+ * Requests one stream may have handled in one turn of the event loop; then it stops reading until
+ * the next turn, so that a stream sending without pause cannot hold back the others' requests
+ * and pushes for longer than this many requests take (a few ms). Envoy sends a few at a time.
+ */
+const REQUESTS_PER_TURN = 16;
 
 /** A resource the client holds; `resource` is unknown for what it reported from an earlier meshd (Delta's initial versions). */
 interface Held {
@@ -135,6 +145,8 @@ export abstract class AdsSession {
   /** Requests arriving together are answered by one pump, on the next turn of the event loop. */
   private pumpScheduled: NodeJS.Immediate | undefined;
   private firstRequestTimer: NodeJS.Timeout | undefined;
+  private requestsThisTurn = 0;
+  private nextTurn: NodeJS.Immediate | undefined;
 
   protected constructor(
     protected readonly protocol: AdsProtocol,
@@ -160,6 +172,14 @@ export abstract class AdsSession {
   /** Every request goes through here: a refused or failing request ends this stream, never the process. */
   protected receive(req: object): void {
     if (this.closed) return;
+    if (++this.requestsThisTurn >= REQUESTS_PER_TURN && !this.nextTurn) {
+      this.transport.pause();
+      this.nextTurn = setImmediate(() => {
+        this.nextTurn = undefined;
+        this.requestsThisTurn = 0;
+        if (!this.closed) this.transport.resume();
+      });
+    }
     try {
       if (req instanceof RefusedRequest) throw req.refusal;
       this.apply(req);
@@ -457,6 +477,7 @@ export abstract class AdsSession {
     this.closed = true;
     clearTimeout(this.firstRequestTimer);
     if (this.pumpScheduled) clearImmediate(this.pumpScheduled);
+    if (this.nextTurn) clearImmediate(this.nextTurn);
     this.deps.names.take(-this.namesHeld);
     this.namesHeld = 0;
     this.unwatch?.();

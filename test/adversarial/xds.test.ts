@@ -5,11 +5,12 @@
 // Envoy) must still get its push after a mesh edit made while the attack runs. Push latencies are
 // printed (`xds attack: ...`), never asserted.
 import * as grpc from '@grpc/grpc-js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { adsServiceDefinition } from '../../src/xds/protos';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
@@ -19,6 +20,7 @@ const FRONT = { id: 'mesh/apps/virtualNode/front', cluster: 'front' };
 const SOTW = 'StreamAggregatedResources';
 const DELTA = 'DeltaAggregatedResources';
 type Method = typeof SOTW | typeof DELTA;
+const VICTIM_SCRIPT = path.resolve(__dirname, '../helpers/xds-victim.js');
 const report = (line: string) => process.stdout.write(`xds attack: ${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
@@ -112,9 +114,10 @@ class Victim {
 
   /** Makes the edit and resolves with the ms until the victim's RDS push after it; rejects if none arrives. */
   async pushAfter(edit: () => void, timeoutMs = 30000): Promise<number> {
+    const seen = this.arrivals.length;
     const t0 = Date.now();
     edit();
-    const arrival = await waitFor('the victim to receive the push', () => this.arrivals.find((a) => a.at >= t0 && a.type === TypeUrl.Route), timeoutMs, 2);
+    const arrival = await waitFor('the victim to receive the push', () => this.arrivals.slice(seen).find((a) => a.type === TypeUrl.Route), timeoutMs, 2);
     return arrival.at - t0;
   }
 
@@ -125,6 +128,51 @@ class Victim {
   close(): void {
     this.stream.cancel();
     this.client.close();
+  }
+}
+
+/** The victim of the starvation checks, in its own process (test/helpers/xds-victim.js): the attacks run here. */
+class VictimProcess {
+  private readonly child: ChildProcess;
+  private readonly events: { event: string; ms?: number; code?: number }[] = [];
+  private stderr = '';
+
+  constructor(m: Meshd) {
+    this.child = spawn(process.execPath, [VICTIM_SCRIPT, String(m.xdsPort), String(m.adminPort), m.meshFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => this.events.push(JSON.parse(line)));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  private async after(seen: number, name: string, timeoutMs: number): Promise<{ ms?: number }> {
+    return waitFor(`the victim's '${name}' (stderr: ${this.stderr})`, () => this.events.slice(seen).find((e) => e.event === name), timeoutMs, 2);
+  }
+
+  async synced(): Promise<void> {
+    await this.after(0, 'synced', 15000);
+  }
+
+  /** The victim edits the mesh; the ms until its push arrives (rejects if none does). */
+  async push(): Promise<number> {
+    const seen = this.events.length;
+    this.child.stdin!.write('edit\n');
+    return (await this.after(seen, 'push', 30000)).ms!;
+  }
+
+  async healthz(): Promise<number> {
+    const seen = this.events.length;
+    this.child.stdin!.write('healthz\n');
+    return (await this.after(seen, 'healthz', 30000)).ms!;
+  }
+
+  get open(): boolean {
+    return !this.events.some((e) => e.event === 'ended') && this.child.exitCode === null;
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin!.write('exit\n');
+    await exited;
   }
 }
 
@@ -173,6 +221,8 @@ interface Meshd {
   xdsPort: number;
   adminPort: number;
   meshFile: string;
+  /** The color route's weight for color-blue (the quickstart's 100 to start with). */
+  blue: number;
 }
 
 async function startServe(flags: string[] = []): Promise<Meshd> {
@@ -185,13 +235,12 @@ async function startServe(flags: string[] = []): Promise<Meshd> {
     MESHD_CLOUD_MAP_STATE: path.join(dir, 'cloud-map.json'),
   });
   await waitFor('meshd to serve', () => (proc.stdout().includes('meshd is serving') ? true : proc.child.exitCode !== null ? Promise.reject(new Error(proc.stderr())) : undefined), 20000);
-  return { proc, xdsPort, adminPort, meshFile };
+  return { proc, xdsPort, adminPort, meshFile, blue: 100 };
 }
 
-let weightFlip = 0;
 /** Edits the color route's weights (blue/green), which changes front's routes. */
 function editMesh(m: Meshd): void {
-  const blue = ++weightFlip % 2 === 1 ? 50 : 100;
+  const blue = (m.blue = m.blue === 100 ? 50 : 100);
   const text = fs
     .readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8')
     .replace('{ virtualNode: color-blue, weight: 100 }', `{ virtualNode: color-blue, weight: ${blue} }`)
@@ -220,26 +269,32 @@ async function expectServing(m: Meshd): Promise<void> {
   expect(healthzMs).toBeGreaterThanOrEqual(0);
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /**
- * Runs `attack` (it loops until `stop()` says so) while the victim gets a mesh edit: the push
- * must arrive. Reports the victim's push latency and /healthz's time under attack, next to the
- * quiet baseline.
+ * Runs `attack` (it loops until `stop()` says so) while the victim (its own process) makes five
+ * mesh edits: each push must arrive. Reports the victim's push latencies and /healthz's time
+ * under attack, next to a quiet baseline taken just before.
  */
-async function underAttack(m: Meshd, victim: Victim, name: string, attack: (stop: () => boolean) => Promise<void>): Promise<void> {
-  const quietMs = await victim.pushAfter(() => editMesh(m));
+async function underAttack(victim: VictimProcess, name: string, attack: (stop: () => boolean) => Promise<void>): Promise<void> {
+  // Edits 200 ms apart: back-to-back edits add the watcher's own settling time to every other push.
+  const pushes = async (into: number[]) => {
+    for (let i = 0; i < 5; i++) {
+      await sleep(200);
+      into.push(await victim.push());
+    }
+  };
+  const quiet: number[] = [];
+  await pushes(quiet);
+  const quietHealthz = await victim.healthz();
   let stopped = false;
   const running = attack(() => stopped);
-  await new Promise((r) => setTimeout(r, 300)); // let the attack get going
-  let healthzMs = -1;
-  const healthz = (async () => {
-    const t0 = Date.now();
-    await getOk(m.adminPort, '/healthz', 30000);
-    healthzMs = Date.now() - t0;
-  })();
+  await sleep(300); // let the attack get going
+  const attacked: number[] = [];
   try {
-    const attackedMs = await victim.pushAfter(() => editMesh(m));
-    await healthz;
-    report(`${name}: victim push ${attackedMs} ms under attack (quiet: ${quietMs} ms); /healthz ${healthzMs} ms`);
+    const healthzMs = await victim.healthz();
+    await pushes(attacked);
+    report(`${name}: victim push median ${median(attacked)} ms under attack [${attacked.join(', ')}] vs ${median(quiet)} ms quiet [${quiet.join(', ')}]; /healthz ${healthzMs} ms (quiet ${quietHealthz} ms)`);
   } finally {
     stopped = true;
     await running;
@@ -263,7 +318,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
     nodeIdBytes: 1024,
   };
   let m: Meshd;
-  let victim: Victim;
+  let victim: VictimProcess;
   const clients: grpc.Client[] = [];
   const open = (raw = false, options: grpc.ChannelOptions = {}) => {
     const c = connection(m.xdsPort, raw, options);
@@ -280,7 +335,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
       '--xds-max-streams', String(LIMITS.streams),
       '--xds-max-message-bytes', String(LIMITS.messageBytes),
     ]);
-    victim = new Victim(m.xdsPort);
+    victim = new VictimProcess(m);
     await victim.synced();
   }, 30000);
 
@@ -294,7 +349,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
   });
 
   afterAll(async () => {
-    victim?.close();
+    await victim?.close();
     const code = await m?.proc.stop();
     const out = (m?.proc.stdout() ?? '') + (m?.proc.stderr() ?? '');
     expect(out).not.toMatch(/\n\s+at /); // no stack trace
@@ -306,7 +361,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
       const before = await refused(m, 'names_per_type');
       let refusals = 0;
       let refusal: grpc.StatusObject | undefined;
-      await underAttack(m, victim, 'delta stream subscribing new names without end', async (stop) => {
+      await underAttack(victim, 'delta stream subscribing new names without end', async (stop) => {
         let n = 0;
         const c = open();
         while (!stop()) {
@@ -361,12 +416,12 @@ describe('xDS server under attack (a real meshd serve)', () => {
       // 4 MiB of resource_names = "" would take protobufjs most of a second to decode.
       const bigMeshd = await startServe([]);
       const c = connection(bigMeshd.xdsPort, true);
-      const victim2 = new Victim(bigMeshd.xdsPort);
+      const victim2 = new VictimProcess(bigMeshd);
       try {
         await victim2.synced();
         const message = Buffer.concat([lenField(2, lenField(1, FRONT.id)), lenField(4, TypeUrl.Endpoint), Buffer.alloc(4 * 1024 * 1024 - 200, Buffer.from([0x1a, 0x00]))]);
         let statuses: number[] = [];
-        await underAttack(bigMeshd, victim2, '4 MiB requests of 2 million empty names, back to back', async (stop) => {
+        await underAttack(victim2, '4 MiB requests of 2 million empty names, back to back', async (stop) => {
           while (!stop()) {
             const s = new Stream<Buffer>(c, SOTW);
             s.send(message);
@@ -378,7 +433,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
         expect(await refused(bigMeshd, 'names_per_type')).toBeGreaterThan(0);
         await expectServing(bigMeshd);
       } finally {
-        victim2.close();
+        await victim2.close();
         c.close();
         expect(await bigMeshd.proc.stop()).toBe(0);
       }
@@ -400,19 +455,46 @@ describe('xDS server under attack (a real meshd serve)', () => {
       expect(await getOk(m.adminPort, '/v1/proxies')).not.toMatch(/attack\.Type/);
     });
 
-    it('a SotW client re-requesting many types as fast as it can does not hold back another proxy\'s push', async () => {
+    it('a SotW client sending ever new type URLs is ended at the bound each time, and another proxy still gets its push', async () => {
+      let refusals = 0;
       let requests = 0;
-      await underAttack(m, victim, 'SotW flood: 8 streams x (the 4 real types + 4 made-up ones), requests without pause', async (stop) => {
-        const streams = Array.from({ length: LIMITS.perConnection - 2 }, () => new Stream(open(), SOTW));
-        const types = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, ...Array.from({ length: LIMITS.types - 4 }, (_, i) => `type.googleapis.com/attack.Type${i}`)];
+      await underAttack(victim, 'SotW streams sending a new type URL per request, without pause', async (stop) => {
+        const c = open();
+        let n = 0;
+        while (!stop()) {
+          const s = new Stream(c, SOTW);
+          while (!stop() && !s.status) {
+            for (let k = 0; k < 20; k++) if (s.send({ node: FRONT, type_url: `type.googleapis.com/attack.T${n++}` })) requests++;
+            s.send({ node: FRONT, type_url: TypeUrl.Cluster });
+            await sleep(1);
+          }
+          if (!s.status) s.cancel();
+          if ((await s.ended).code === grpc.status.RESOURCE_EXHAUSTED) refusals++;
+        }
+      });
+      report(`new type URLs: ${requests} requests, ${refusals} streams ended at the bound`);
+      expect(refusals).toBeGreaterThan(0);
+    });
+
+    it('re-requesting the real types and made-up ones as fast as it can costs one empty answer per made-up type, and another proxy still gets its push', async () => {
+      let requests = 0;
+      const streams: Stream[] = [];
+      const made = Array.from({ length: LIMITS.types - 4 }, (_, i) => `type.googleapis.com/attack.Type${i}`);
+      await underAttack(victim, 'SotW flood: 8 streams x (the 4 real types + 4 made-up ones), requests without pause', async (stop) => {
+        const c = open();
+        streams.push(...Array.from({ length: LIMITS.perConnection - 2 }, () => new Stream(c, SOTW)));
+        const types = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, ...made];
         while (!stop()) {
           for (const s of streams) for (const type_url of types) if (s.send({ node: FRONT, type_url, resource_names: type_url === TypeUrl.Endpoint ? Array.from({ length: 200 }, (_, i) => `e${i}`) : [] })) requests++;
           await sleep(1);
         }
-        for (const s of streams) s.cancel();
       });
       report(`SotW flood: ${requests} requests sent`);
       expect(requests).toBeGreaterThan(1000);
+      expect(streams.every((s) => s.status === undefined)).toBe(true);
+      // Never ACKed, so each made-up type was answered once (empty), however often it was asked for.
+      for (const s of streams) expect(s.responses.filter((r) => made.includes(r.type_url as string)).length).toBe(made.length);
+      expect(await getOk(m.adminPort, '/metrics')).toMatch(/^meshd_xds_pushes_total\{[^}]*type="other"[^}]*\} \d+$/m);
     });
   });
 
@@ -506,7 +588,7 @@ describe('xDS server under attack (a real meshd serve)', () => {
       const codes = new Map<number, number>();
       let seed = 42;
       const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-      await underAttack(m, victim, 'random bytes as requests, SotW and Delta', async (stop) => {
+      await underAttack(victim, 'random bytes as requests, SotW and Delta', async (stop) => {
         for (let i = 0; !stop() && i < 5000; i++) {
           const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)));
           const s = new Stream<Buffer>(c, i % 2 ? SOTW : DELTA);
