@@ -9,6 +9,7 @@
 // backlog; a NACKed response is never sent again, only a newer one.
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import { MAX_DISPLAY_CHARS, MAX_NACK_MESSAGE_CHARS, MAX_TYPE_URL_BYTES, resourceExhausted, Status, StreamRefusal, truncate, type NameBudget, type RefusalReason, type XdsLimits } from './limits';
+import type { RefusalLog } from './refusal-log';
 import { RefusedRequest } from './request-guard';
 import { resourceSet, resourcesOf, select, type Resource, type ResourceSet, type Snapshot } from './resources';
 import type { SnapshotCache } from './snapshot-cache';
@@ -52,6 +53,8 @@ export interface SessionDeps {
   readonly limits: XdsLimits;
   /** Names subscribed over all streams, shared by every session of the server. */
   readonly names: NameBudget;
+  /** Where refusals are logged, a few a second at most. */
+  readonly refusals: RefusalLog;
 }
 
 /** The transport a session writes to: a grpc-js server stream. */
@@ -191,7 +194,7 @@ export abstract class AdsSession {
   /** Ends the stream for an error thrown while handling it: a refusal as such, anything else as INTERNAL. */
   private fail(err: unknown): void {
     if (err instanceof StreamRefusal) return this.refuse(err);
-    this.deps.log.warn({ stream: this.id, peer: this.transport.getPeer(), error: truncate(String((err as Error)?.stack ?? err), 2000) }, 'xds: internal error handling a stream; closing it');
+    this.deps.log.warn({ stream: this.id, peer: this.transport.getPeer(), error: truncate(String((err as Error)?.message ?? err), 500) }, 'xds: internal error handling a stream; closing it');
     this.refuse(new StreamRefusal(Status.INTERNAL, 'internal_error', 'internal error'));
   }
 
@@ -199,7 +202,7 @@ export abstract class AdsSession {
   protected refuse(refusal: StreamRefusal): void {
     if (this.closed) return;
     const who = this.status ? `proxy ${this.status.nodeId}` : `peer ${this.transport.getPeer()}`;
-    this.log.warn({ stream: this.id, reason: refusal.reason, code: refusal.code }, `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`);
+    this.deps.refusals.warn({ stream: this.id, reason: refusal.reason, code: refusal.code }, `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`);
     this.deps.observer.streamRefused?.(refusal.reason);
     try {
       this.transport.emit('error', Object.assign(new Error(refusal.message), { code: refusal.code }));

@@ -8,6 +8,7 @@ import { adsServiceDefinition } from './protos';
 import type { StreamHooks, XdsLogger, XdsObserver } from './ads-session';
 import { DeltaStream, type DeltaCall } from './delta-stream';
 import { checkLimits, DEFAULT_XDS_LIMITS, NameBudget, resourceExhausted, type StreamRefusal, type XdsLimits } from './limits';
+import { RefusalLog } from './refusal-log';
 import type { SnapshotCache } from './snapshot-cache';
 import { SotwStream, type SotwCall } from './sotw-stream';
 import { StreamRegistry } from './stream-status';
@@ -98,13 +99,14 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
     interceptors: [messageSizeCounter(observer)],
   });
-  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer, limits, names: new NameBudget(limits.maxNamesTotal) };
+  const refusals = new RefusalLog(opts.log);
+  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer, limits, names: new NameBudget(limits.maxNamesTotal), refusals };
   const slots = new StreamSlots(limits);
   /** Opens a session for the call if the connection and the server have a stream slot left. */
   const admit = (call: SotwCall | DeltaCall, open: () => void) => {
     const claimed = slots.claim(call.getPeer());
     if (typeof claimed !== 'function') {
-      opts.log.warn({ peer: call.getPeer(), reason: claimed.reason }, `xds: refused a stream from ${call.getPeer()}: ${claimed.message}`);
+      refusals.warn({ peer: call.getPeer(), reason: claimed.reason }, `xds: refused a stream from ${call.getPeer()}: ${claimed.message}`);
       observer.streamRefused?.(claimed.reason);
       call.emit('error', Object.assign(new Error(claimed.message), { code: claimed.code }));
       return;
@@ -134,7 +136,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   listener.maxConnections = limits.maxConnections;
   listener.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
     observer.connectionRefused?.();
-    opts.log.warn({ peer: `${data?.remoteAddress}:${data?.remotePort}` }, `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`);
+    refusals.warn({ peer: `${data?.remoteAddress}:${data?.remotePort}` }, `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`);
   });
   const address = `${formatHost(opts.host)}:${opts.port}`;
   await new Promise<void>((resolve, reject) => {

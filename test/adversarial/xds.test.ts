@@ -572,6 +572,25 @@ describe('xDS server under attack (a real meshd serve)', () => {
       expect(m.proc.stdout().length + m.proc.stderr().length - logBefore).toBeLessThan(20 * 1024);
     });
 
+    it('logs a few refusals a second, however many there are, and counts them all', async () => {
+      const before = await refused(m, 'no_node_id');
+      const lines = () => (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes('first request has no node id')).length;
+      const linesBefore = lines();
+      const connections = Array.from({ length: 30 }, () => open()); // 10 streams each, the limit per connection
+      await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          const s = new Stream(connections[i % 30]!, SOTW);
+          s.send({ type_url: TypeUrl.Cluster });
+          await s.ended;
+        }),
+      );
+      await sleep(100);
+      expect(await refused(m, 'no_node_id')).toBe(before + 300);
+      const logged = lines() - linesBefore;
+      report(`300 refusals in a burst: ${logged} log lines`);
+      expect(logged).toBeLessThanOrEqual(60);
+    });
+
     it('keeps a huge cluster and user agent name only truncated, in the status and the logs', async () => {
       const logBefore = m.proc.stdout().length + m.proc.stderr().length;
       const s = new Stream(open(), DELTA);
