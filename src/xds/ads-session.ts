@@ -145,8 +145,13 @@ export abstract class AdsSession {
   private pending: { since: number; sent: boolean } | undefined;
   /** Names of all types counted against the bounds (given back to the server's budget on close). */
   private namesHeld = 0;
-  /** Requests arriving together are answered by one pump, on the next turn of the event loop. */
-  private pumpScheduled: NodeJS.Immediate | undefined;
+  /**
+   * A request is answered at once by a pump, the first of its turn of the event loop; the
+   * requests after it in the same turn share one more pump, at the end of the turn. So a stream
+   * sending without pause costs at most two pumps a turn, however many requests it sends.
+   */
+  private pumpTurn: 'idle' | 'pumped' | 'again' = 'idle';
+  private pumpTurnEnd: NodeJS.Immediate | undefined;
   private firstRequestTimer: NodeJS.Timeout | undefined;
   private requestsThisTurn = 0;
   private nextTurn: NodeJS.Immediate | undefined;
@@ -293,21 +298,30 @@ export abstract class AdsSession {
 
   /** After a request of the type: served types are answered by the next pump; others get an empty answer, costing nothing more. */
   protected respond(state: TypeState): void {
-    if (this.serves(state.typeUrl)) return this.schedulePump();
+    if (this.serves(state.typeUrl)) return this.pumpSoon();
     if (state.inFlight || !this.status) return;
     this.offer(state, NOTHING, new Map());
   }
 
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.closed) return;
-    this.pumpScheduled = setImmediate(() => {
-      this.pumpScheduled = undefined;
+  private pumpSoon(): void {
+    if (this.closed) return;
+    if (this.pumpTurn !== 'idle') {
+      this.pumpTurn = 'again';
+      return;
+    }
+    this.pumpTurn = 'pumped';
+    this.pumpTurnEnd = setImmediate(() => {
+      const again = this.pumpTurn === 'again';
+      this.pumpTurn = 'idle';
+      this.pumpTurnEnd = undefined;
+      if (!again) return;
       try {
-        this.pump();
+        this.pumpSoon();
       } catch (err) {
         this.fail(err);
       }
     });
+    this.pump(); // a throw reaches receive(), which ends the stream
   }
 
   protected snapshot(): Snapshot | undefined {
@@ -479,7 +493,7 @@ export abstract class AdsSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.firstRequestTimer);
-    if (this.pumpScheduled) clearImmediate(this.pumpScheduled);
+    if (this.pumpTurnEnd) clearImmediate(this.pumpTurnEnd);
     if (this.nextTurn) clearImmediate(this.nextTurn);
     this.deps.names.take(-this.namesHeld);
     this.namesHeld = 0;
