@@ -296,7 +296,7 @@ export abstract class AdsSession {
     }
   }
 
-  /** After a request of the type: served types are answered by the next pump; others get an empty answer, costing nothing more. */
+  /** After a request of the type: a served type is answered by a pump; any other gets an empty answer, and costs nothing more. */
   protected respond(state: TypeState): void {
     if (this.serves(state.typeUrl)) return this.pumpSoon();
     if (state.inFlight || !this.status) return;
