@@ -45,13 +45,13 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', ['type', 'protocol']);
   const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
   const latency = registry.histogram('meshd_xds_push_latency_seconds', 'From a mesh change being detected to a stream ACKing everything it changed for that stream', LATENCY_BUCKETS);
-  const reloads = registry.counter('meshd_mesh_reloads_total', 'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)', ['result']);
   const refusedStreams = registry.counter(
     'meshd_xds_refused_streams_total',
     'ADS streams the server ended because a client went past a limit or sent an invalid request, by reason (names_per_type, message_bytes, streams_per_connection, node_id_bytes, …)',
     ['reason'],
   );
   const refusedConnections = registry.counter('meshd_xds_refused_connections_total', 'Connections to the xDS port closed on arrival because the server had --xds-max-connections open');
+  const reloads = registry.counter('meshd_mesh_reloads_total', 'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)', ['result']);
   return {
     registry,
     observer: {
