@@ -11,7 +11,7 @@ interface FlagBase {
 
 export type FlagSpec =
   | (FlagBase & { readonly type: 'string'; readonly default?: string; readonly metavar?: string })
-  | (FlagBase & { readonly type: 'int'; readonly default?: number; readonly metavar?: string; readonly min?: number })
+  | (FlagBase & { readonly type: 'int'; readonly default?: number; readonly metavar?: string; readonly min?: number; readonly max?: number })
   | (FlagBase & { readonly type: 'list'; readonly metavar?: string })
   | (FlagBase & { readonly type: 'bool' });
 
@@ -47,7 +47,7 @@ function fromEnv(f: FlagSpec, env: Env): { source: string; value: string[] | num
   const raw = blankTrimmed(env[source]!);
   switch (f.type) {
     case 'int':
-      return { source, value: parseInt(raw, source, f.min) };
+      return { source, value: parseInt(raw, source, f.min, f.max) };
     case 'bool':
       if (TRUE_WORDS.includes(raw)) return { source, value: true };
       if (FALSE_WORDS.includes(raw)) return { source, value: false };
@@ -64,9 +64,9 @@ function blankTrimmed(value: string): string {
   return value.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '');
 }
 
-function parseInt(value: string, what: string, min = 0): number {
+function parseInt(value: string, what: string, min = 0, max = 65535): number {
   const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < min || n > 65535) throw new UsageError(`${what} must be a whole number from ${min} to 65535, got '${value}'`);
+  if (!/^[0-9]+$/.test(value) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got '${value}'`);
   return n;
 }
 
@@ -107,7 +107,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[], env: Env =
     const fromVariable = sources[name] !== undefined && !sources[name]!.startsWith('--');
     sources[name] = `--${name}`;
     if (f.type === 'int') {
-      flags[name] = parseInt(value, `--${name}`, f.min);
+      flags[name] = parseInt(value, `--${name}`, f.min, f.max);
     } else if (f.type === 'list') {
       // `--mesh a b c` takes every following non-flag argument; the command line replaces
       // what the environment said.
@@ -130,7 +130,7 @@ export function helpText(spec: CommandSpec): string {
     const meta = f.type === 'bool' ? '' : ` <${'metavar' in f && f.metavar ? f.metavar : f.type === 'int' ? 'port' : 'value'}>`;
     const def = 'default' in f && f.default !== undefined ? ` (default ${f.default})` : '';
     const env = f.env?.length ? ` [$${f.env.join(', $')}]` : '';
-    lines.push(`  --${name}${meta}`.padEnd(34) + f.help + def + env);
+    lines.push(`  --${name}${meta} `.padEnd(34) + f.help + def + env);
   }
   lines.push('  --help'.padEnd(34) + 'show this help');
   if (spec.notes) lines.push('', ...spec.notes);

@@ -27,6 +27,7 @@ import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
 import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
 import { SnapshotCache } from '../xds/snapshot-cache';
+import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
@@ -35,6 +36,35 @@ import { errorCount, loadOptions, logProblems, meshNameFlag } from './mesh-flags
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
+
+/** `--xds-max-…` flags, one per limit of the xDS server (src/xds/limits.ts), with their defaults. */
+const XDS_LIMIT_FLAGS: Record<string, { limit: keyof XdsLimits; metavar: string; help: string }> = {
+  'xds-max-names-per-type': { limit: 'maxNamesPerType', metavar: 'n', help: 'resource names one ADS stream may subscribe to for one type' },
+  'xds-max-names-per-stream': { limit: 'maxNamesPerStream', metavar: 'n', help: 'resource names one ADS stream may subscribe to over all its types' },
+  'xds-max-names-total': { limit: 'maxNamesTotal', metavar: 'n', help: 'resource names all ADS streams together may subscribe to' },
+  'xds-max-name-bytes': { limit: 'maxNameBytes', metavar: 'bytes', help: 'length of one resource name in a request' },
+  'xds-max-types-per-stream': { limit: 'maxTypesPerStream', metavar: 'n', help: 'resource types (type URLs) one ADS stream may ask for' },
+  'xds-max-streams-per-connection': { limit: 'maxStreamsPerConnection', metavar: 'n', help: 'ADS streams open at once on one connection' },
+  'xds-max-streams': { limit: 'maxStreams', metavar: 'n', help: 'ADS streams open at once on the server' },
+  'xds-max-connections': { limit: 'maxConnections', metavar: 'n', help: 'connections open at once on the xDS port (each takes a file descriptor)' },
+  'xds-max-message-bytes': { limit: 'maxMessageBytes', metavar: 'bytes', help: 'size of one xDS request' },
+  'xds-idle-timeout-ms': { limit: 'idleTimeoutMs', metavar: 'ms', help: 'close an xDS connection without a stream, or a stream without a first request, after this long' },
+  'xds-max-node-id-bytes': { limit: 'maxNodeIdBytes', metavar: 'bytes', help: 'length of a node id (a longer one is refused with INVALID_ARGUMENT)' },
+};
+
+function xdsLimitFlags(): CommandSpec['flags'] {
+  return Object.fromEntries(
+    Object.entries(XDS_LIMIT_FLAGS).map(([name, { limit, metavar, help }]) => [
+      name,
+      { type: 'int' as const, metavar, help, default: DEFAULT_XDS_LIMITS[limit], min: 1, max: 2 ** 31 - 1, env: [`MESHD_${name.toUpperCase().replace(/-/g, '_')}`] },
+    ]),
+  );
+}
+
+/** The xDS limits the flags set. */
+function xdsLimits(args: ParsedArgs): XdsLimits {
+  return Object.fromEntries(Object.entries(XDS_LIMIT_FLAGS).map(([name, { limit }]) => [limit, args.flags[name] as number])) as unknown as XdsLimits;
+}
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -45,6 +75,7 @@ export const serveCommand: CommandSpec = {
     'mesh-name': { ...meshNameFlag, env: ['MESHD_MESH_NAME'] },
     'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0', env: ['MESHD_XDS_LISTEN_ADDRESS'] },
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
+    ...xdsLimitFlags(),
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
     'admin-max-connections': { type: 'int', metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
@@ -308,7 +339,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   let statsd: StatsdServer | undefined;
   let admin;
   try {
-    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams });
+    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams, limits: xdsLimits(args) });
     statsd = await startStatsdServer(statsdHost, args.flags['statsd-port'] as number, (datagram) => telemetry.receive(datagram), (err) => servers.handlerError?.('statsd', err));
     const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {

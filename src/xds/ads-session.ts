@@ -8,6 +8,9 @@
 // A type with a response in flight gets the latest state when the client answers, never a
 // backlog; a NACKed response is never sent again, only a newer one.
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
+import { MAX_DISPLAY_CHARS, MAX_NACK_MESSAGE_CHARS, MAX_TYPE_URL_BYTES, resourceExhausted, Status, StreamRefusal, truncate, type NameBudget, type RefusalReason, type XdsLimits } from './limits';
+import type { RefusalLog } from './refusal-log';
+import { RefusedRequest } from './request-guard';
 import { resourceSet, resourcesOf, select, type Resource, type ResourceSet, type Snapshot } from './resources';
 import type { SnapshotCache } from './snapshot-cache';
 import type { AdsProtocol, StreamRegistry, StreamStatus, TypeStatus } from './stream-status';
@@ -28,6 +31,10 @@ export interface XdsObserver {
   nackReceived?(typeUrl: string, protocol: AdsProtocol): void;
   /** A stream ACKed everything a change gave it: ms from the change being detected to the last ACK. */
   changeDelivered?(latencyMs: number): void;
+  /** The server ended a stream because it went past a limit or sent something invalid. */
+  streamRefused?(reason: RefusalReason): void;
+  /** The server closed a new connection because it had maxConnections open. */
+  connectionRefused?(): void;
 }
 
 export interface StreamHooks {
@@ -43,6 +50,11 @@ export interface SessionDeps {
   readonly hooks: StreamHooks;
   readonly log: XdsLogger;
   readonly observer: XdsObserver;
+  readonly limits: XdsLimits;
+  /** Names subscribed over all streams, shared by every session of the server. */
+  readonly names: NameBudget;
+  /** Where refusals are logged, a few a second at most. */
+  readonly refusals: RefusalLog;
 }
 
 /** The transport a session writes to: a grpc-js server stream. */
@@ -54,7 +66,17 @@ export interface SessionTransport {
   emit(event: 'error', err: Error & { code: number }): boolean;
   on(event: 'end' | 'error' | 'cancelled', listener: () => void): unknown;
   readonly writableEnded: boolean;
+  /** Stops and restarts reading requests (HTTP/2 flow control then holds the client back). */
+  pause(): unknown;
+  resume(): unknown;
 }
+
+/**
+ * Requests one stream may have handled in one turn of the event loop; then it stops reading until
+ * the next turn, so that a stream sending without pause cannot hold back the others' requests
+ * and pushes for longer than this many requests take (a few ms). Envoy sends a few at a time.
+ */
+const REQUESTS_PER_TURN = 16;
 
 /** A resource the client holds; `resource` is unknown for what it reported from an earlier meshd (Delta's initial versions). */
 interface Held {
@@ -88,6 +110,10 @@ export interface TypeState {
   /** The client asked and has not been answered yet; it gets a response even if it is empty. */
   needsAnswer: boolean;
   readonly status: TypeStatus;
+  /** What the subscription selected from which set, until either changes (see subscribed()). */
+  selection?: { readonly from: ResourceSet; readonly result: ResourceSet };
+  /** Names of this type counted against the stream's and the server's bounds. */
+  counted: number;
 }
 
 /** One response to write: the full set the client should then hold, and what differs from what it holds now. */
@@ -102,6 +128,8 @@ export interface Outgoing {
 
 const CLUSTER_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.Endpoint];
 const ROUTING_TYPES: readonly string[] = [TypeUrl.Listener, TypeUrl.Route];
+const SERVED_FIRST: readonly string[] = PUSH_ORDER;
+const NOTHING = resourceSet([]);
 
 let nextStreamId = 1;
 
@@ -115,6 +143,18 @@ export abstract class AdsSession {
   private log: XdsLogger;
   /** When the oldest change not yet fully ACKed was detected, and whether anything was sent for it. */
   private pending: { since: number; sent: boolean } | undefined;
+  /** Names of all types counted against the bounds (given back to the server's budget on close). */
+  private namesHeld = 0;
+  /**
+   * A request is answered at once by a pump, the first of its turn of the event loop; the
+   * requests after it in the same turn share one more pump, at the end of the turn. So a stream
+   * sending without pause costs at most two pumps a turn, however many requests it sends.
+   */
+  private pumpTurn: 'idle' | 'pumped' | 'again' = 'idle';
+  private pumpTurnEnd: NodeJS.Immediate | undefined;
+  private firstRequestTimer: NodeJS.Timeout | undefined;
+  private requestsThisTurn = 0;
+  private nextTurn: NodeJS.Immediate | undefined;
 
   protected constructor(
     protected readonly protocol: AdsProtocol,
@@ -123,28 +163,76 @@ export abstract class AdsSession {
   ) {
     this.log = deps.log;
     for (const event of ['end', 'error', 'cancelled'] as const) transport.on(event, () => this.close());
+    // A stream that never says who it is would hold its slot for ever.
+    this.firstRequestTimer = setTimeout(
+      () => this.refuse(new StreamRefusal(Status.DEADLINE_EXCEEDED, 'first_request_timeout', `no request within ${deps.limits.idleTimeoutMs} ms of opening the stream`)),
+      deps.limits.idleTimeoutMs,
+    );
+    this.firstRequestTimer.unref();
   }
 
   /** Encodes a response in the stream's protocol. */
   protected abstract encode(out: Outgoing): Buffer;
 
-  /** Handles the node of the first request; false (and the stream is closed) when it has no id. */
-  protected openOnce(node: Node__Output | null): boolean {
-    if (this.status) return true;
-    if (!node?.id) {
-      this.log.warn({ stream: this.id, peer: this.transport.getPeer() }, 'xds: first request has no node id; closing the stream');
-      this.transport.emit('error', Object.assign(new Error('the first request must carry node.id'), { code: 3 /* INVALID_ARGUMENT */ }));
-      this.close();
-      return false;
+  /** Applies one decoded request. Throws a StreamRefusal, before changing anything, for a request over a bound. */
+  protected abstract apply(req: object): void;
+
+  /** Every request goes through here: a refused or failing request ends this stream, never the process. */
+  protected receive(req: object): void {
+    if (this.closed) return;
+    if (++this.requestsThisTurn >= REQUESTS_PER_TURN && !this.nextTurn) {
+      this.transport.pause();
+      this.nextTurn = setImmediate(() => {
+        this.nextTurn = undefined;
+        this.requestsThisTurn = 0;
+        if (!this.closed) this.transport.resume();
+      });
     }
+    try {
+      if (req instanceof RefusedRequest) throw req.refusal;
+      this.apply(req);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Ends the stream for an error thrown while handling it: a refusal as such, anything else as INTERNAL. */
+  private fail(err: unknown): void {
+    if (err instanceof StreamRefusal) return this.refuse(err);
+    this.deps.log.warn({ stream: this.id, peer: this.transport.getPeer(), error: truncate(String((err as Error)?.message ?? err), 500) }, 'xds: internal error handling a stream; closing it');
+    this.refuse(new StreamRefusal(Status.INTERNAL, 'internal_error', 'internal error'));
+  }
+
+  /** Ends the stream with the refusal's status, logs and counts it. */
+  protected refuse(refusal: StreamRefusal): void {
+    if (this.closed) return;
+    const who = this.status ? `proxy ${this.status.nodeId}` : `peer ${this.transport.getPeer()}`;
+    this.deps.refusals.warn({ stream: this.id, reason: refusal.reason, code: refusal.code }, `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`);
+    this.deps.observer.streamRefused?.(refusal.reason);
+    try {
+      this.transport.emit('error', Object.assign(new Error(refusal.message), { code: refusal.code }));
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Handles the node of the first request; throws a refusal when it has no id or one too long to be an id. */
+  protected openOnce(node: Node__Output | null): void {
+    if (this.status) return;
+    if (!node?.id) throw new StreamRefusal(Status.INVALID_ARGUMENT, 'no_node_id', 'the first request has no node id (node.id is required)');
+    const idBytes = Buffer.byteLength(node.id);
+    if (idBytes > this.deps.limits.maxNodeIdBytes) {
+      throw new StreamRefusal(Status.INVALID_ARGUMENT, 'node_id_bytes', `node.id is ${idBytes} bytes long; at most ${this.deps.limits.maxNodeIdBytes}`);
+    }
+    clearTimeout(this.firstRequestTimer);
     const nodeKey = this.deps.hooks.nodeKey(node);
     this.status = {
       streamId: this.id,
       protocol: this.protocol,
       nodeId: node.id,
-      nodeCluster: node.cluster,
+      nodeCluster: truncate(node.cluster, MAX_DISPLAY_CHARS),
       nodeKey,
-      client: node.user_agent_name || 'unknown',
+      client: truncate(node.user_agent_name || 'unknown', MAX_DISPLAY_CHARS),
       peer: this.transport.getPeer(),
       connectedAt: new Date().toISOString(),
       types: new Map(),
@@ -153,7 +241,6 @@ export abstract class AdsSession {
     this.deps.registry.add(this.status);
     this.log.info({ peer: this.status.peer, client: this.status.client }, `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`);
     this.unwatch = this.deps.cache.watch(nodeKey, (snapshot) => this.onSnapshot(snapshot));
-    return true;
   }
 
   private makeChildLog(nodeId: string): XdsLogger {
@@ -166,14 +253,75 @@ export abstract class AdsSession {
     };
   }
 
+  /** The type's state, created on its first request within the types-per-stream bound. */
   protected typeState(typeUrl: string): TypeState {
     let state = this.types.get(typeUrl);
     if (!state) {
-      state = { typeUrl, wildcard: false, names: new Set(), has: new Map(), force: new Set(), needsAnswer: false, status: {} };
+      if (typeUrl.length > MAX_TYPE_URL_BYTES) throw new StreamRefusal(Status.INVALID_ARGUMENT, 'type_url_bytes', `type_url is ${typeUrl.length} characters long; at most ${MAX_TYPE_URL_BYTES}`);
+      const max = this.deps.limits.maxTypesPerStream;
+      if (this.types.size >= max) throw resourceExhausted('types_per_stream', `the stream asked for more than ${max} resource types`);
+      state = { typeUrl, wildcard: false, names: new Set(), has: new Map(), force: new Set(), needsAnswer: false, status: {}, counted: 0 };
       this.types.set(typeUrl, state);
-      this.status!.types.set(typeUrl, state.status);
+      // Only types the server serves are shown (status, metrics); a type URL a client made up is not.
+      if (this.serves(typeUrl)) this.status!.types.set(typeUrl, state.status);
     }
     return state;
+  }
+
+  /** Whether the server has resources of this type (meshd's four, or any type in the node's snapshot). */
+  protected serves(typeUrl: string): boolean {
+    return SERVED_FIRST.includes(typeUrl) || this.snapshot()?.types.has(typeUrl) === true;
+  }
+
+  /**
+   * Checks that the type may hold `count` names (and `transient` more, reported by a reconnecting
+   * client), within the per-type, per-stream and server-wide bounds, and counts them. Throws,
+   * counting nothing, if not.
+   */
+  protected admitNames(state: TypeState, count: number, transient = 0): void {
+    const { maxNamesPerType, maxNamesPerStream } = this.deps.limits;
+    if (count + transient > maxNamesPerType) throw resourceExhausted('names_per_type', `the stream subscribed to more than ${maxNamesPerType} names of ${truncate(shortTypeName(state.typeUrl), 80)}`);
+    const streamTotal = this.namesHeld - state.counted + count;
+    if (streamTotal + transient > maxNamesPerStream) throw resourceExhausted('names_per_stream', `the stream subscribed to more than ${maxNamesPerStream} names over all its types`);
+    if (!this.deps.names.take(count - state.counted)) throw resourceExhausted('names_total', `the server holds its limit of ${this.deps.names.max} subscribed names over all streams`);
+    this.namesHeld = streamTotal;
+    state.counted = count;
+  }
+
+  /** Throws unless every name fits maxNameBytes. */
+  protected checkNameLengths(names: Iterable<string>): void {
+    const max = this.deps.limits.maxNameBytes;
+    for (const name of names) {
+      if (name.length > max || Buffer.byteLength(name) > max) throw resourceExhausted('name_bytes', `a resource name is ${Buffer.byteLength(name)} bytes long; at most ${max}`);
+    }
+  }
+
+  /** After a request of the type: a served type is answered by a pump; any other gets an empty answer, and costs nothing more. */
+  protected respond(state: TypeState): void {
+    if (this.serves(state.typeUrl)) return this.pumpSoon();
+    if (state.inFlight || !this.status) return;
+    this.offer(state, NOTHING, new Map());
+  }
+
+  private pumpSoon(): void {
+    if (this.closed) return;
+    if (this.pumpTurn !== 'idle') {
+      this.pumpTurn = 'again';
+      return;
+    }
+    this.pumpTurn = 'pumped';
+    this.pumpTurnEnd = setImmediate(() => {
+      const again = this.pumpTurn === 'again';
+      this.pumpTurn = 'idle';
+      this.pumpTurnEnd = undefined;
+      if (!again) return;
+      try {
+        this.pumpSoon();
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    this.pump(); // a throw reaches receive(), which ends the stream
   }
 
   protected snapshot(): Snapshot | undefined {
@@ -182,7 +330,10 @@ export abstract class AdsSession {
 
   /** The resources of a type the client subscribed to, as the current snapshot has them, with their version. */
   protected subscribed(state: TypeState, snapshot: Snapshot): ResourceSet {
-    return select(resourcesOf(snapshot, state.typeUrl), state.wildcard, state.names);
+    const from = resourcesOf(snapshot, state.typeUrl);
+    // A request that does not change the subscription costs nothing here, however many names it has.
+    if (state.selection?.from !== from) state.selection = { from, result: select(from, state.wildcard, state.names) };
+    return state.selection.result;
   }
 
   /** Identifies a response's content, so that one the client NACKed is never sent again. */
@@ -203,7 +354,7 @@ export abstract class AdsSession {
     state.inFlight = undefined;
     const version = state.status.sentVersion ?? '';
     if (error) {
-      const message = error.message || `code ${error.code}`;
+      const message = truncate(error.message || `code ${error.code}`, MAX_NACK_MESSAGE_CHARS);
       state.nackedKey = this.responseKey(inFlight);
       state.status.lastNack = { version, message, at: new Date().toISOString() };
       this.deps.observer.nackReceived?.(state.typeUrl, this.protocol);
@@ -220,19 +371,28 @@ export abstract class AdsSession {
   private onSnapshot(snapshot: Snapshot): void {
     if (this.closed) return;
     this.pending ??= { since: snapshot.detectedAt ?? Date.now(), sent: false };
-    this.pump();
+    // One stream's failure must not keep the change from the other watchers of its node.
+    try {
+      this.pump();
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
-  /** Sends whatever each type is allowed to send now, in make-before-break order. */
+  /**
+   * Sends whatever each type is allowed to send now, in make-before-break order. Only served
+   * types take part (meshd's four, then any other the snapshot has): a type URL the client made
+   * up never costs a pass anything.
+   */
   protected pump(): void {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
+    const order = [...SERVED_FIRST, ...[...snapshot.types.keys()].filter((t) => !SERVED_FIRST.includes(t))].filter((t) => this.types.has(t));
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
-    const targets = new Map([...this.types].map(([typeUrl, state]) => [typeUrl, this.subscribed(state, snapshot)]));
-    const order = [...PUSH_ORDER, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t as TypeUrl))];
+    const targets = new Map(order.map((typeUrl) => [typeUrl, this.subscribed(this.types.get(typeUrl)!, snapshot)]));
     for (const typeUrl of order) {
-      const state = this.types.get(typeUrl);
-      if (!state) continue;
+      const state = this.types.get(typeUrl)!;
+      if (!this.status!.types.has(typeUrl)) this.status!.types.set(typeUrl, state.status);
       const selected = targets.get(typeUrl)!;
       state.status.targetVersion = selected.version;
       if (state.inFlight) continue;
@@ -324,7 +484,7 @@ export abstract class AdsSession {
   /** Records the push latency once the client holds everything the pending change gave it. */
   private notePending(targets: ReadonlyMap<string, ResourceSet>): void {
     if (!this.pending) return;
-    for (const typeUrl of this.types.keys()) if (!this.holdsExactly(typeUrl, targets)) return;
+    for (const typeUrl of targets.keys()) if (!this.holdsExactly(typeUrl, targets)) return;
     if (this.pending.sent) this.deps.observer.changeDelivered?.(Date.now() - this.pending.since);
     this.pending = undefined;
   }
@@ -332,6 +492,11 @@ export abstract class AdsSession {
   protected close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.firstRequestTimer);
+    if (this.pumpTurnEnd) clearImmediate(this.pumpTurnEnd);
+    if (this.nextTurn) clearImmediate(this.nextTurn);
+    this.deps.names.take(-this.namesHeld);
+    this.namesHeld = 0;
     this.unwatch?.();
     if (this.status) {
       this.deps.registry.remove(this.id);

@@ -3,31 +3,38 @@
 // that reports `initial_resource_versions` is sent only the difference.
 import type * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
-import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
+import { AdsSession, type Outgoing, type SessionDeps, type TypeState } from './ads-session';
+import type { RefusedRequest } from './request-guard';
 import { encodeDeltaDiscoveryResponse } from './wire';
 
-export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output, Buffer>;
+export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output | RefusedRequest, Buffer>;
 
 export class DeltaStream extends AdsSession {
   constructor(call: DeltaCall, deps: SessionDeps) {
     super('delta', call, deps);
-    call.on('data', (req: DeltaDiscoveryRequest__Output) => this.onRequest(req));
+    call.on('data', (req: DeltaDiscoveryRequest__Output | RefusedRequest) => this.receive(req));
   }
 
   protected encode(out: Outgoing): Buffer {
     return encodeDeltaDiscoveryResponse(out.version, out.typeUrl, out.nonce, out.changed, out.removed);
   }
 
-  private onRequest(req: DeltaDiscoveryRequest__Output): void {
-    if (this.closed || !this.openOnce(req.node)) return;
+  protected apply(req: DeltaDiscoveryRequest__Output): void {
+    this.openOnce(req.node);
     const first = !this.types.has(req.type_url);
     const state = this.typeState(req.type_url);
+    const initial = first ? Object.entries(req.initial_resource_versions ?? {}) : [];
+    // Bounds first: a request over one changes nothing.
+    this.checkNameLengths(req.resource_names_subscribe);
+    this.checkNameLengths(initial.map(([name]) => name));
+    this.admitNames(state, this.namesAfter(state, req), initial.length);
+
     // Unlike SotW, subscription changes are increments: apply them even with a stale nonce.
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
     if (first) {
       // A first request naming nothing subscribes to everything (the legacy wildcard).
       if (req.resource_names_subscribe.length === 0) state.wildcard = true;
-      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) state.has.set(name, { version });
+      for (const [name, version] of initial) state.has.set(name, { version });
       // A client that holds nothing waits for a first response, even an empty one.
       state.needsAnswer = state.has.size === 0;
     }
@@ -39,8 +46,16 @@ export class DeltaStream extends AdsSession {
       if (name === '*') state.wildcard = false;
       else state.names.delete(name);
     }
+    state.selection = undefined;
     // The client forgets what it unsubscribed from; nothing is sent for it.
     if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
-    this.pump();
+    this.respond(state);
+  }
+
+  /** How many names the type subscribes to once the request is applied, at a cost of the request's size (not the subscription's). */
+  private namesAfter(state: TypeState, req: DeltaDiscoveryRequest__Output): number {
+    const added = new Set(req.resource_names_subscribe.filter((n) => n !== '*' && !state.names.has(n)));
+    const removed = new Set(req.resource_names_unsubscribe.filter((n) => n !== '*' && (state.names.has(n) || added.has(n))));
+    return state.names.size + added.size - removed.size;
   }
 }

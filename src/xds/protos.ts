@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
+import { guardedDeserializer, type GuardOptions } from './request-guard';
 
 /** src/generated/ or dist/generated/, beside the generated types (src/ under the tests, dist/ when built). */
 const DESCRIPTOR_FILE = path.join(__dirname, '..', 'generated', 'envoy-protos.json');
@@ -103,26 +104,34 @@ export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-function bidiMethod(method: string, requestName: string, responseName: string): grpc.MethodDefinition<object, Buffer | object> {
+/** The repeated name fields of each request: DiscoveryRequest's resource_names; DeltaDiscoveryRequest's subscribe and unsubscribe lists. */
+const NAME_FIELDS: Record<string, readonly number[]> = { DiscoveryRequest: [3], DeltaDiscoveryRequest: [3, 4] };
+
+/** Bounds a server checks before decoding a request (request-guard.ts). */
+export type RequestBounds = Omit<GuardOptions, 'nameFields'>;
+
+function bidiMethod(method: string, requestName: string, responseName: string, bounds?: RequestBounds): grpc.MethodDefinition<object, Buffer | object> {
   const request = messageType(`envoy.service.discovery.v3.${requestName}`);
   const response = messageType(`envoy.service.discovery.v3.${responseName}`);
+  const decode = (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT);
   return {
     path: `/${ADS_SERVICE}/${method}`,
     requestStream: true,
     responseStream: true,
     requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
-    requestDeserialize: (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT),
+    // A server passes bounds: a request over them reaches its stream as a RefusedRequest, undecoded.
+    requestDeserialize: bounds ? guardedDeserializer(decode, { ...bounds, nameFields: NAME_FIELDS[requestName]! }) : decode,
     // The server writes responses already encoded (wire.ts); clients of this definition (tests) may pass objects.
     responseSerialize: (msg: Buffer | object) => (Buffer.isBuffer(msg) ? msg : Buffer.from(response.encode(response.fromObject(msg)).finish())),
     responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),
   };
 }
 
-/** The ADS service definition (StreamAggregatedResources and DeltaAggregatedResources) for grpc.Server.addService. */
-export function adsServiceDefinition(): grpc.ServiceDefinition {
+/** The ADS service definition (StreamAggregatedResources and DeltaAggregatedResources) for grpc.Server.addService; a server passes its request bounds. */
+export function adsServiceDefinition(bounds?: RequestBounds): grpc.ServiceDefinition {
   envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
   return {
-    StreamAggregatedResources: bidiMethod('StreamAggregatedResources', 'DiscoveryRequest', 'DiscoveryResponse'),
-    DeltaAggregatedResources: bidiMethod('DeltaAggregatedResources', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse'),
+    StreamAggregatedResources: bidiMethod('StreamAggregatedResources', 'DiscoveryRequest', 'DiscoveryResponse', bounds),
+    DeltaAggregatedResources: bidiMethod('DeltaAggregatedResources', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse', bounds),
   };
 }

@@ -54,6 +54,8 @@ export function resourceSet(list: Iterable<Resource>): ResourceSet {
 const selections = new WeakMap<ResourceSet, Map<string, ResourceSet>>();
 /** Past this many distinct subscriptions to one set, its subsets are forgotten (and rebuilt on demand). */
 const MAX_SELECTIONS_PER_SET = 64;
+/** Past this many names, a subscription is not worth keying (sorting and joining them costs more than selecting). */
+const MAX_SHARED_SELECTION_NAMES = 256;
 
 /**
  * The resources of `set` a subscription selects (all of them for a wildcard), in name order,
@@ -64,6 +66,7 @@ const MAX_SELECTIONS_PER_SET = 64;
 export function select(set: ResourceSet, wildcard: boolean, names: ReadonlySet<string>): ResourceSet {
   if (wildcard) return set;
   if (names.size >= set.resources.size && [...set.resources.keys()].every((name) => names.has(name))) return set;
+  if (names.size > MAX_SHARED_SELECTION_NAMES) return resourceSet([...names].flatMap((name) => set.resources.get(name) ?? []));
   const key = [...names].sort().join('\n');
   let bySubscription = selections.get(set);
   if (!bySubscription) {

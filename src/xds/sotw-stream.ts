@@ -4,35 +4,39 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest';
 import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
+import type { RefusedRequest } from './request-guard';
 import { isWildcardByDefault } from './type-urls';
 import { encodeDiscoveryResponse } from './wire';
 
-export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output, Buffer>;
+export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output | RefusedRequest, Buffer>;
 
 export class SotwStream extends AdsSession {
   constructor(call: SotwCall, deps: SessionDeps) {
     super('sotw', call, deps);
-    call.on('data', (req: DiscoveryRequest__Output) => this.onRequest(req));
+    call.on('data', (req: DiscoveryRequest__Output | RefusedRequest) => this.receive(req));
   }
 
   protected encode(out: Outgoing): Buffer {
     return encodeDiscoveryResponse(out.version, out.typeUrl, out.nonce, out.presented);
   }
 
-  private onRequest(req: DiscoveryRequest__Output): void {
-    if (this.closed || !this.openOnce(req.node)) return;
+  protected apply(req: DiscoveryRequest__Output): void {
+    this.openOnce(req.node);
     const first = !this.types.has(req.type_url);
     const state = this.typeState(req.type_url);
-    if (req.response_nonce) {
-      // An answer to an older response changes nothing: the client will answer the newest one.
-      if (this.settle(state, req.response_nonce, req.error_detail) === 'stale') return;
-    } else {
-      state.needsAnswer = true;
-    }
+    // An answer to an older response changes nothing: the client will answer the newest one.
+    if (req.response_nonce && req.response_nonce !== state.lastNonce) return;
+    // Bounds next: a request over one changes nothing.
     const requested = req.resource_names.filter((n) => n !== '*');
+    this.checkNameLengths(requested);
+    const names = new Set(requested);
+    this.admitNames(state, names.size);
+    if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
+    else state.needsAnswer = true;
     // Envoy subscribes to every listener and cluster by naming none (the legacy wildcard).
     state.wildcard = req.resource_names.includes('*') || (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
-    state.names = new Set(requested);
+    state.names = names;
+    state.selection = undefined;
     if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
 
     // A client reconnecting (to this meshd or to one restarted) reports the version it holds:
@@ -45,6 +49,6 @@ export class SotwStream extends AdsSession {
         state.needsAnswer = false; // pump() then finds nothing to send and records the version as held
       }
     }
-    this.pump();
+    this.respond(state);
   }
 }

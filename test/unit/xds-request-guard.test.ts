@@ -1,0 +1,62 @@
+// The xDS request guard: a request's top-level fields are counted before protobufjs decodes it.
+import { adsServiceDefinition } from '../../src/xds/protos';
+import { guardedDeserializer, RefusedRequest, scanRequest } from '../../src/xds/request-guard';
+
+const sotw = adsServiceDefinition().StreamAggregatedResources!;
+const encode = (req: object) => sotw.requestSerialize(req) as Buffer;
+const OPTS = { maxRepeated: 100, maxElementBytes: 64, nameFields: [3] };
+
+describe('scanRequest', () => {
+  it('lets a request within the bounds through', () => {
+    expect(scanRequest(encode({ node: { id: 'mesh/m/virtualNode/n' }, type_url: 't', resource_names: Array.from({ length: 100 }, (_, i) => `n${i}`), version_info: 'v' }), OPTS)).toBeUndefined();
+    expect(scanRequest(Buffer.alloc(0), OPTS)).toBeUndefined();
+  });
+
+  it('refuses more elements of one field than maxRepeated, and more fields than twice that (plus a few)', () => {
+    expect(scanRequest(encode({ resource_names: Array.from({ length: 101 }, () => '') }), OPTS)?.reason).toBe('names_per_type');
+    // 300 different unknown fields, one each.
+    const unknown = Buffer.concat(Array.from({ length: 300 }, (_, i) => Buffer.from([0xf8 | 0, 0x01 + i % 100, 0x00])));
+    expect(scanRequest(unknown, OPTS)?.reason).toBe('names_per_type');
+  });
+
+  it('refuses a name longer than maxElementBytes, only in the name fields', () => {
+    expect(scanRequest(encode({ resource_names: ['x'.repeat(65)] }), OPTS)).toMatchObject({ reason: 'name_bytes', code: 8 });
+    expect(scanRequest(encode({ version_info: 'x'.repeat(65) }), OPTS)).toBeUndefined();
+  });
+
+  it('calls truncated or impossible wire data malformed', () => {
+    const whole = encode({ type_url: 'type.googleapis.com/x' });
+    expect(scanRequest(whole.subarray(0, whole.length - 1), OPTS)).toMatchObject({ reason: 'malformed', code: 3 });
+    expect(scanRequest(Buffer.from([0x1b]), OPTS)?.reason).toBe('malformed'); // a group start
+    expect(scanRequest(Buffer.from([0x1a, 0xff, 0xff, 0xff, 0xff, 0x0f]), OPTS)?.reason).toBe('malformed'); // a 4 GiB length
+  });
+});
+
+describe('guardedDeserializer', () => {
+  const decode = guardedDeserializer((b) => sotw.requestDeserialize(b), OPTS);
+
+  it('decodes what fits', () => {
+    expect(decode(encode({ type_url: 't', resource_names: ['a'] }))).toMatchObject({ type_url: 't', resource_names: ['a'] });
+  });
+
+  it('hands back a refusal, instead of throwing, for what protobufjs cannot decode', () => {
+    // A node whose metadata nests list values 20,000 deep: protobufjs runs out of stack.
+    let value = Buffer.alloc(0);
+    const len = (field: number, b: Buffer) => Buffer.concat([Buffer.from([(field << 3) | 2]), varint(b.length), b]);
+    for (let i = 0; i < 20000; i++) value = len(6, len(1, value));
+    const node = Buffer.concat([len(1, Buffer.from('id')), len(3, len(1, Buffer.concat([len(1, Buffer.from('k')), len(2, value)])))]);
+    const result = decode(len(2, node));
+    expect(result).toBeInstanceOf(RefusedRequest);
+    expect((result as RefusedRequest).refusal.reason).toBe('malformed');
+  });
+});
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
