@@ -78,9 +78,9 @@ export const serveCommand: CommandSpec = {
     ...xdsLimitFlags(),
     'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
-    'admin-max-connections': { type: 'int', metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
-    'admin-request-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin request must arrive whole (headers and body) within this time', default: DEFAULT_HTTP_LIMITS.requestTimeoutMs, env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'] },
-    'admin-idle-timeout-ms': { type: 'int', metavar: 'ms', help: 'an admin connection with no traffic for this long is closed', default: DEFAULT_HTTP_LIMITS.idleTimeoutMs, env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'] },
+    'admin-max-connections': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
+    'admin-request-timeout-ms': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'ms', help: 'an admin request must arrive whole (headers and body) within this time', default: DEFAULT_HTTP_LIMITS.requestTimeoutMs, env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'] },
+    'admin-idle-timeout-ms': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'ms', help: 'an admin connection with no traffic for this long is closed', default: DEFAULT_HTTP_LIMITS.idleTimeoutMs, env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'] },
     'watch-interval-ms': {
       type: 'int',
       metavar: 'ms',
@@ -151,10 +151,12 @@ export const serveCommand: CommandSpec = {
     'statsd-max-tags': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD line with more tags is dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine, env: ['MESHD_STATSD_MAX_TAGS'] },
     'telemetry-max-nodes': { type: 'int', metavar: 'n', min: 1, help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxNodes, env: ['MESHD_TELEMETRY_MAX_NODES'] },
     'telemetry-max-buckets': {
-      type: 'string',
+      type: 'int',
       metavar: 'n',
+      min: 100,
+      max: 1_000_000_000,
       help: 'latency histogram buckets kept over all nodes and seconds (~30 bytes each); durations beyond are dropped (and counted)',
-      default: String(DEFAULT_TELEMETRY_LIMITS.maxLatencyBuckets),
+      default: DEFAULT_TELEMETRY_LIMITS.maxLatencyBuckets,
       env: ['MESHD_TELEMETRY_MAX_BUCKETS'],
     },
     'telemetry-window': {
@@ -174,14 +176,13 @@ export const serveCommand: CommandSpec = {
   ],
 };
 
-/** The admin port's connection and time limits; each must be at least 1. */
+/** The admin port's connection and time limits. */
 function httpLimits(args: ParsedArgs): HttpLimits {
-  const positive = (flag: string) => {
-    const value = args.flags[flag] as number;
-    if (!(value >= 1)) throw new UsageError(`${args.sources[flag] ?? `--${flag}`} must be 1 or more, got ${value}`);
-    return value;
+  return {
+    maxConnections: args.flags['admin-max-connections'] as number,
+    requestTimeoutMs: args.flags['admin-request-timeout-ms'] as number,
+    idleTimeoutMs: args.flags['admin-idle-timeout-ms'] as number,
   };
-  return { maxConnections: positive('admin-max-connections'), requestTimeoutMs: positive('admin-request-timeout-ms'), idleTimeoutMs: positive('admin-idle-timeout-ms') };
 }
 
 function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
@@ -193,17 +194,12 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
 }
 
 function telemetryLimits(args: ParsedArgs): TelemetryLimits {
-  const budgetText = args.flags['telemetry-max-buckets'] as string;
-  const budget = Number(budgetText);
-  if (!/^[0-9]+$/.test(budgetText) || budget < 100 || budget > 1e9) {
-    throw new UsageError(`${args.sources['telemetry-max-buckets'] ?? '--telemetry-max-buckets'} must be a whole number from 100 to 1000000000, got '${budgetText}'`);
-  }
   return {
     maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,
     maxLinesPerDatagram: args.flags['statsd-max-lines'] as number,
     maxTagsPerLine: args.flags['statsd-max-tags'] as number,
     maxNodes: args.flags['telemetry-max-nodes'] as number,
-    maxLatencyBuckets: budget,
+    maxLatencyBuckets: args.flags['telemetry-max-buckets'] as number,
   };
 }
 

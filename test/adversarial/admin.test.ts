@@ -12,6 +12,7 @@ import { StreamRegistry } from '../../src/xds/stream-status';
 import { AdsTestClient } from '../helpers/ads-client';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
+import { prng } from '../helpers/fuzz';
 
 interface Answer {
   status: number;
@@ -59,18 +60,6 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `) ? want.every((w) => l.includes(w)) : false);
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-/** A small deterministic PRNG (mulberry32), so a failing fuzz run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FRONT = 'mesh/apps/virtualNode/front';

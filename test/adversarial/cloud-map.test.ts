@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { prng } from '../helpers/fuzz';
 
 const TARGET = 'Route53AutoNaming_v20170314.';
 const AWS_JSON = 'application/x-amz-json-1.1';
@@ -129,18 +130,6 @@ function expectAwsError(answer: Answer | { status: number; body: Record<string, 
   const body = 'text' in answer ? (JSON.parse(answer.text) as Record<string, unknown>) : answer.body;
   expect({ status: answer.status, type: body.__type }).toEqual({ status: 400, type });
   if (message) expect(body.Message).toMatch(message);
-}
-
-/** A small seeded PRNG (mulberry32), so that a failing fuzz run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Every endpoint address in a proxy's config (/v1/config): lb_endpoints[].endpoint.address.socket_address.address. */
