@@ -64,7 +64,7 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
           instances: instances.map((instance, i) => {
             if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) return instance;
             const { attributes: given, ...rest } = instance as Record<string, unknown>;
-            attributes[i] = {};
+            attributes[i] = Object.create(null) as Record<string, string>; // keyed by the file's attribute names, __proto__ included
             if (given === undefined || given === null) return rest;
             if (typeof given !== 'object' || Array.isArray(given)) {
               ok = false;

@@ -203,13 +203,13 @@ class ManifestReader {
       const used = refKey in value ? refKey : arnKey;
       if (refKey in value && arnKey in value) this.error([...docPath, arnKey], `set ${refKey} or ${arnKey}, not both`);
       this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, used] });
-      out[apiKey] = used === refKey ? this.resolveRef(value[refKey], ref.kind, [...docPath, refKey]) : this.resolveArn(value[arnKey], ref.type, [...docPath, arnKey]);
+      setOwn(out, apiKey, used === refKey ? this.resolveRef(value[refKey], ref.kind, [...docPath, refKey]) : this.resolveArn(value[arnKey], ref.type, [...docPath, arnKey]));
     }
     for (const [key, v] of Object.entries(value)) {
       if (handled.has(key)) continue;
-      const apiKey = RENAMED[key] ?? key;
+      const apiKey = Object.hasOwn(RENAMED, key) ? RENAMED[key]! : key;
       if (apiKey !== key) this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, key] });
-      out[apiKey] = this.translate(v, [...docPath, key], [...apiPath, apiKey]);
+      setOwn(out, apiKey, this.translate(v, [...docPath, key], [...apiPath, apiKey]));
     }
     return out;
   }
@@ -327,4 +327,13 @@ function labelsOf(metadata: Plain): Record<string, string> {
 
 function isPlain(value: unknown): value is Plain {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Sets an own property, even one a manifest names `__proto__`: plain assignment would make
+ * that key the object's prototype, whose fields the spec would then seem to have while
+ * validation, seeing no own field, let them through.
+ */
+function setOwn(target: Plain, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }

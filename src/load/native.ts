@@ -31,7 +31,7 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
   for (const key of Object.keys(top)) {
     if (allowed.includes(key)) continue;
     rejected = true;
-    reporter.error([key], key in { virtualRouter: 1, virtualGateway: 1 } ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}` : unknownFieldMessage(key, allowed));
+    reporter.error([key], key === 'virtualRouter' || key === 'virtualGateway' ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}` : unknownFieldMessage(key, allowed));
   }
   if (kind === 'Mesh' && top.mesh !== undefined && top.mesh !== top.name) {
     reporter.error(['mesh'], `a Mesh is its own mesh: 'mesh' must be its name '${String(top.name)}' or left out`);

@@ -54,7 +54,8 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   let ok = true;
   let unknown = false;
   for (const key of Object.keys(record)) {
-    if (!(key in schema.fields)) unknown = !(ok = bad(fail, [...path, key], unknownFieldMessage(key, known)));
+    // Own fields only: `constructor` or `__proto__` are not fields because every object inherits them.
+    if (!Object.hasOwn(schema.fields, key)) unknown = !(ok = bad(fail, [...path, key], unknownFieldMessage(key, known)));
   }
   const present: string[] = [];
   for (const [key, field] of Object.entries(schema.fields)) {

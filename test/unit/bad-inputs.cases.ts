@@ -36,6 +36,10 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['tag key too long', 'm.yaml', `kind: VirtualService\nmesh: apps\nname: s\ntags: [{ key: ${'k'.repeat(129)}, value: v }]\n`],
   ['resource defined twice', 'm.yaml', 'kind: VirtualService\nmesh: apps\nname: a.apps.local\n'],
   ['mesh not defined', 'm.yaml', 'kind: VirtualService\nmesh: nowhere\nname: s\n'],
+  // Keys every object inherits are not fields: a `__proto__` key must not become the spec's prototype.
+  ['a __proto__ key in a spec', 'm.yaml', 'kind: Mesh\nname: m2\nspec:\n  __proto__: { egressFilter: { type: ALLOW_ALL } }\n'],
+  ['a constructor key in a spec', 'm.yaml', 'kind: VirtualService\nmesh: apps\nname: s\nspec: { constructor: { provider: {} } }\n'],
+  ['a __proto__ key in a Kubernetes spec', 'm.yaml', K8S('Mesh', '  __proto__: { egressFilter: { type: ALLOW_ALL } }\n  namespaceSelector: { matchLabels: { mesh: m2 } }\n', 'm2')],
   // ---- Mesh ----
   ['egress filter type', 'm.yaml', 'kind: Mesh\nname: m2\nspec: { egressFilter: { type: ALLOW_SOME } }\n'],
   ['mesh ip preference', 'm.yaml', 'kind: Mesh\nname: m2\nspec: { serviceDiscovery: { ipPreference: IPv4 } }\n'],

@@ -22,6 +22,15 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "misspelt top-level field": [
     "m.yaml:4:8: error: VirtualService/s: unknown field 'specs'; did you mean 'spec'? (specs)",
   ],
+  "a __proto__ key in a spec": [
+    "m.yaml:4:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
+  ],
+  "a constructor key in a spec": [
+    "m.yaml:4:22: error: VirtualService/s: unknown field 'constructor'; expected one of: provider (spec.constructor)",
+  ],
+  "a __proto__ key in a Kubernetes spec": [
+    "m.yaml:5:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
+  ],
   "virtualRouter on a node": [
     "m.yaml:4:16: error: VirtualNode/n: only a Route names a virtualRouter (virtualRouter)",
   ],
