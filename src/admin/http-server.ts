@@ -95,7 +95,8 @@ async function answerRollouts(req: http.IncomingMessage, pathName: string, rollo
 function pathOf(target: string): string | undefined {
   if (!target.startsWith('/')) return undefined;
   try {
-    return new URL(target, 'http://admin').pathname;
+    // Appended to an origin, a target starting `//` stays a path (as a base-relative URL it would name a host).
+    return new URL(`http://admin${target}`).pathname;
   } catch {
     return undefined;
   }
@@ -135,7 +136,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams));
     if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
-    const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+    const query = new URL(`http://admin${req.url ?? '/'}`).searchParams;
     if (pathName === '/v1/telemetry' && sources.telemetry) {
       const result = sources.telemetry.report(query.get('window'));
       return result.ok ? send(200, result.body) : send(400, { error: result.error });

@@ -295,12 +295,12 @@ class ManifestReader {
 export function selects(selector: unknown, labels: Readonly<Record<string, string>>): boolean {
   if (!isPlain(selector)) return false;
   const matchLabels = isPlain(selector.matchLabels) ? selector.matchLabels : {};
-  if (!Object.entries(matchLabels).every(([k, v]) => labels[k] === String(v))) return false;
+  if (!Object.entries(matchLabels).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === String(v))) return false;
   const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
   return expressions.every((e: unknown) => {
     if (!isPlain(e) || typeof e.key !== 'string') return false;
     const values = Array.isArray(e.values) ? e.values.map(String) : [];
-    const has = e.key in labels;
+    const has = Object.hasOwn(labels, e.key); // a label, not a member every object inherits (`constructor`)
     switch (e.operator) {
       case 'In':
         return has && values.includes(labels[e.key]!);

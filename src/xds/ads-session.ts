@@ -274,15 +274,14 @@ export abstract class AdsSession {
   }
 
   /**
-   * Checks that the type may hold `count` names (and `transient` more, reported by a reconnecting
-   * client), within the per-type, per-stream and server-wide bounds, and counts them. Throws,
-   * counting nothing, if not.
+   * Checks that the type may hold `count` names, within the per-type, per-stream and server-wide
+   * bounds, and counts them. Throws, counting nothing, if not.
    */
-  protected admitNames(state: TypeState, count: number, transient = 0): void {
+  protected admitNames(state: TypeState, count: number): void {
     const { maxNamesPerType, maxNamesPerStream } = this.deps.limits;
-    if (count + transient > maxNamesPerType) throw resourceExhausted('names_per_type', `the stream subscribed to more than ${maxNamesPerType} names of ${truncate(shortTypeName(state.typeUrl), 80)}`);
+    if (count > maxNamesPerType) throw resourceExhausted('names_per_type', `the stream subscribed to more than ${maxNamesPerType} names of ${truncate(shortTypeName(state.typeUrl), 80)}`);
     const streamTotal = this.namesHeld - state.counted + count;
-    if (streamTotal + transient > maxNamesPerStream) throw resourceExhausted('names_per_stream', `the stream subscribed to more than ${maxNamesPerStream} names over all its types`);
+    if (streamTotal > maxNamesPerStream) throw resourceExhausted('names_per_stream', `the stream subscribed to more than ${maxNamesPerStream} names over all its types`);
     if (!this.deps.names.take(count - state.counted)) throw resourceExhausted('names_total', `the server holds its limit of ${this.deps.names.max} subscribed names over all streams`);
     this.namesHeld = streamTotal;
     state.counted = count;

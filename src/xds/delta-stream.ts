@@ -27,7 +27,9 @@ export class DeltaStream extends AdsSession {
     // Bounds first: a request over one changes nothing.
     this.checkNameLengths(req.resource_names_subscribe);
     this.checkNameLengths(initial.map(([name]) => name));
-    this.admitNames(state, this.namesAfter(state, req), initial.length);
+    // What the stream holds of the type: its subscribed names, or, when more, the resources it
+    // reported holding (a reconnecting client's initial versions, kept until it ACKs): both count.
+    this.admitNames(state, Math.max(this.namesAfter(state, req), first ? initial.length : state.has.size));
 
     // Unlike SotW, subscription changes are increments: apply them even with a stale nonce.
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);

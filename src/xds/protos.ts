@@ -108,7 +108,7 @@ const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 const NAME_FIELDS: Record<string, readonly number[]> = { DiscoveryRequest: [3], DeltaDiscoveryRequest: [3, 4] };
 
 /** Bounds a server checks before decoding a request (request-guard.ts). */
-export type RequestBounds = Omit<GuardOptions, 'nameFields'>;
+export type RequestBounds = Omit<GuardOptions, 'nameFields' | 'messageType'>;
 
 function bidiMethod(method: string, requestName: string, responseName: string, bounds?: RequestBounds): grpc.MethodDefinition<object, Buffer | object> {
   const request = messageType(`envoy.service.discovery.v3.${requestName}`);
@@ -120,7 +120,7 @@ function bidiMethod(method: string, requestName: string, responseName: string, b
     responseStream: true,
     requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
     // A server passes bounds: a request over them reaches its stream as a RefusedRequest, undecoded.
-    requestDeserialize: bounds ? guardedDeserializer(decode, { ...bounds, nameFields: NAME_FIELDS[requestName]! }) : decode,
+    requestDeserialize: bounds ? guardedDeserializer(decode, { ...bounds, nameFields: NAME_FIELDS[requestName]!, messageType: request }) : decode,
     // The server writes responses already encoded (wire.ts); clients of this definition (tests) may pass objects.
     responseSerialize: (msg: Buffer | object) => (Buffer.isBuffer(msg) ? msg : Buffer.from(response.encode(response.fromObject(msg)).finish())),
     responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),

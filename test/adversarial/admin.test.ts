@@ -116,6 +116,11 @@ describe('admin server under attack (a real meshd)', () => {
       await alive();
     });
 
+    it('a target starting // is a path, not a host: //x/v1/proxies is no endpoint', async () => {
+      expect((await request(adminPort, 'GET', '//x/v1/proxies')).status).toBe(404);
+      expect((await request(adminPort, 'GET', '/v1/proxies')).status).toBe(200);
+    });
+
     it('a well-formed encoding still works', async () => {
       const answer = await request(adminPort, 'GET', `/v1/config/${encodeURIComponent(FRONT)}`);
       expect(answer.status).toBe(200);

@@ -439,6 +439,27 @@ describe('xDS server under attack (a real meshd serve)', () => {
         expect(await bigMeshd.proc.stop()).toBe(0);
       }
     });
+
+    it('refuses requests whose nested fields would take long to decode (error_detail details, node metadata keys), by counting them', async () => {
+      // Empty Anys in a NACK's details, or keys in the node's metadata, as many as this meshd's
+      // message size allows (at 4 MiB: two million, a second or more of protobufjs each), found
+      // only by following the schema into the nesting.
+      const details = Buffer.alloc(200 * 1024, Buffer.from([0x1a, 0x00]));
+      const detailBomb = Buffer.concat([lenField(2, lenField(1, FRONT.id)), lenField(4, TypeUrl.Endpoint), lenField(6, details)]);
+      const entry = lenField(1, Buffer.concat([lenField(1, 'k'), lenField(2, lenField(3, 'v'))]));
+      const metadataBomb = Buffer.concat([lenField(2, Buffer.concat([lenField(1, FRONT.id), lenField(3, Buffer.concat(Array.from({ length: 20_000 }, () => entry)))])), lenField(4, TypeUrl.Endpoint)]);
+      const before = await refused(m, 'names_per_type');
+      const raw = connection(m.xdsPort, true);
+      for (const message of [detailBomb, metadataBomb]) {
+        const s = new Stream<Buffer>(raw, SOTW);
+        s.send(message);
+        const status = await s.ended;
+        expect(`${status.code}: ${status.details}`).toMatch(new RegExp(`^${grpc.status.RESOURCE_EXHAUSTED}: the request has more than \\d+ fields`));
+      }
+      raw.close();
+      expect((await refused(m, 'names_per_type')) - before).toBe(2);
+      await expectServing(m);
+    });
   });
 
   describe('class: per-request cost grows with the stream\'s history (many type URLs)', () => {
@@ -794,6 +815,34 @@ describe('class: the server-wide name budget (--xds-max-names-total)', () => {
       const third = subscribe(clients[2]!, 'c');
       await waitFor('a subscription once the first stream closed', () => (third.responses.length > 0 ? true : undefined));
       expect(third.status).toBeUndefined();
+      await expectServing(m);
+    } finally {
+      for (const c of clients) c.close();
+      expect(await m.proc.stop()).toBe(0);
+    }
+  });
+
+  it("counts a reconnecting client's initial resource versions too (held until it ACKs), over every type and stream", async () => {
+    const m = await startServe(['--xds-max-names-total', '3000', '--xds-max-names-per-type', '2000', '--xds-max-names-per-stream', '4000']);
+    const clients = [connection(m.xdsPort), connection(m.xdsPort)];
+    try {
+      // Wildcard subscriptions (no names) that report holding 1,500 resources each, and never ACK.
+      const holding = (c: grpc.Client, typeUrl: string, prefix: string) => {
+        const s = new Stream(c, DELTA);
+        s.send({ node: FRONT, type_url: typeUrl, initial_resource_versions: Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`${prefix}-${i}`, 'v1'])) });
+        return s;
+      };
+      const first = holding(clients[0]!, TypeUrl.Endpoint, 'a');
+      await waitFor('the first answer', () => (first.responses.length > 0 || first.status ? true : undefined));
+      expect(first.status).toBeUndefined();
+      const second = holding(clients[1]!, TypeUrl.Cluster, 'b');
+      await waitFor('the second answer', () => (second.responses.length > 0 || second.status ? true : undefined));
+      expect(second.status).toBeUndefined();
+      // 3,000 held: the next 1,500 are refused, whichever type and stream report them.
+      const third = holding(clients[1]!, TypeUrl.Listener, 'c');
+      const status = await third.endedWithin(10_000);
+      expect(status?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(await refused(m, 'names_total')).toBe(1);
       await expectServing(m);
     } finally {
       for (const c of clients) c.close();

@@ -31,6 +31,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "a __proto__ key in a Kubernetes spec": [
     "m.yaml:5:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
   ],
+  "k8s selector on an inherited member": [
+    "m.yaml:10:11: error: GatewayRoute/gr_ns: no VirtualGateway in the input selects this GatewayRoute (by gatewayRouteSelector and namespaceSelector); set spec.virtualGatewayRef (metadata)",
+  ],
   "virtualRouter on a node": [
     "m.yaml:4:16: error: VirtualNode/n: only a Route names a virtualRouter (virtualRouter)",
   ],
