@@ -169,6 +169,30 @@ export function fsErrorText(err: unknown): string {
   return typeof message === 'string' ? message.split('\n')[0]! : String(err);
 }
 
+/**
+ * Mesh files are read and parsed whole, on the event loop, at about 30 times their size in
+ * memory: past this size a file is refused instead (a real mesh is kilobytes per file; the
+ * 5,000-resource benchmark mesh is 50 files of about 100 KB).
+ */
+export const MAX_MESH_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A mesh file's text, or why it is refused: not a regular file (a FIFO would block the read
+ * for ever), or larger than MAX_MESH_FILE_BYTES. Opened without blocking and checked on the
+ * open descriptor, so a file swapped after the listing is judged as what is read.
+ */
+function readMeshFile(file: string): { text: string } | { refused: string } {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) return { refused: 'not a regular file; a mesh file must be a file' };
+    if (stat.size > MAX_MESH_FILE_BYTES) return { refused: `file is ${stat.size} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)` };
+    return { text: fs.readFileSync(fd, 'utf8') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads, decodes and validates every mesh file under `paths`. */
 export function loadMesh(paths: readonly string[], options: LoadOptions = {}): LoadResult {
   const { files, problems, retry } = listMeshFiles(paths);
@@ -177,7 +201,12 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   for (const file of files) {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      const read = readMeshFile(file);
+      if ('refused' in read) {
+        problems.push({ severity: 'error', location: at(file), message: read.refused });
+        continue;
+      }
+      text = read.text;
     } catch (err) {
       problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${fsErrorText(err)}` });
       passingError ||= isPassing(err);

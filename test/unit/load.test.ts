@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadMesh } from '../../src/load/mesh-source';
+import { loadMesh, MAX_MESH_FILE_BYTES } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
 import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
 
@@ -79,5 +81,26 @@ describe('loading native mesh YAML', () => {
     const dir = meshFolder({ 'README.md': '# nothing here' });
     const result = loadMesh([dir]);
     expect(!result.ok && result.problems.map((p) => p.message)).toEqual(['no mesh files (.yaml, .yml, .json) found']);
+  });
+});
+
+describe('class: a mesh file that would hold the event loop (huge, or a FIFO that never ends)', () => {
+  it('a file over MAX_MESH_FILE_BYTES is a finding, read no further', () => {
+    const dir = meshFolder({ 'mesh.yaml': 'kind: Mesh\nname: apps\n' });
+    const huge = path.join(dir, 'huge.yaml');
+    fs.writeFileSync(huge, '');
+    fs.truncateSync(huge, MAX_MESH_FILE_BYTES + 1); // sparse: no 16 MiB written
+    const result = loadMesh([dir]);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map(formatProblem)).toContain(`${huge}:1:1: error: file is ${MAX_MESH_FILE_BYTES + 1} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)`);
+  });
+
+  it('a FIFO named as a mesh file is a finding; the load does not wait on it', () => {
+    const dir = meshFolder({});
+    const fifo = path.join(dir, 'pipe.yaml');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr}`);
+    const result = loadMesh([fifo]);
+    expect(result.problems.map(formatProblem)).toEqual([`${fifo}:1:1: error: not a regular file; a mesh file must be a file`]);
   });
 });
