@@ -9,7 +9,7 @@
 // backlog; a NACKed response is never sent again, only a newer one.
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import { MAX_DISPLAY_CHARS, MAX_NACK_MESSAGE_CHARS, MAX_TYPE_URL_BYTES, resourceExhausted, Status, StreamRefusal, truncate, type NameBudget, type RefusalReason, type XdsLimits } from './limits';
-import type { RefusalLog } from './refusal-log';
+import type { ThrottledLog } from './throttled-log';
 import { RefusedRequest } from './request-guard';
 import { resourceSet, resourcesOf, select, type Resource, type ResourceSet, type Snapshot } from './resources';
 import type { SnapshotCache } from './snapshot-cache';
@@ -54,7 +54,9 @@ export interface SessionDeps {
   /** Names subscribed over all streams, shared by every session of the server. */
   readonly names: NameBudget;
   /** Where refusals are logged, a few a second at most. */
-  readonly refusals: RefusalLog;
+  readonly refusals: ThrottledLog;
+  /** Where streams' connect and disconnect lines are logged, a few dozen a second at most. */
+  readonly lifecycle: ThrottledLog;
 }
 
 /** The transport a session writes to: a grpc-js server stream. */
@@ -239,7 +241,7 @@ export abstract class AdsSession {
     };
     this.log = this.makeChildLog(node.id);
     this.deps.registry.add(this.status);
-    this.log.info({ peer: this.status.peer, client: this.status.client }, `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`);
+    this.deps.lifecycle.info({ node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client }, `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`);
     this.unwatch = this.deps.cache.watch(nodeKey, (snapshot) => this.onSnapshot(snapshot));
   }
 
@@ -499,7 +501,7 @@ export abstract class AdsSession {
     this.unwatch?.();
     if (this.status) {
       this.deps.registry.remove(this.id);
-      this.log.info({}, `xds: proxy ${this.status.nodeId} disconnected (${this.protocol} stream ${this.id})`);
+      this.deps.lifecycle.info({ node: this.status.nodeId, stream: this.id, protocol: this.protocol }, `xds: proxy ${this.status.nodeId} disconnected (${this.protocol} stream ${this.id})`);
       if (!this.deps.cache.isWatched(this.status.nodeKey)) this.deps.hooks.onNodeGone?.(this.status.nodeKey);
     }
     if (!this.transport.writableEnded) this.transport.end();

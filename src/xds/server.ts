@@ -8,7 +8,7 @@ import { adsServiceDefinition } from './protos';
 import type { StreamHooks, XdsLogger, XdsObserver } from './ads-session';
 import { DeltaStream, type DeltaCall } from './delta-stream';
 import { checkLimits, DEFAULT_XDS_LIMITS, NameBudget, resourceExhausted, type StreamRefusal, type XdsLimits } from './limits';
-import { RefusalLog } from './refusal-log';
+import { ThrottledLog } from './throttled-log';
 import type { SnapshotCache } from './snapshot-cache';
 import { SotwStream, type SotwCall } from './sotw-stream';
 import { StreamRegistry } from './stream-status';
@@ -99,8 +99,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
     interceptors: [messageSizeCounter(observer)],
   });
-  const refusals = new RefusalLog(opts.log);
-  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer, limits, names: new NameBudget(limits.maxNamesTotal), refusals };
+  const refusals = new ThrottledLog(opts.log, 'refusals (meshd_xds_refused_streams_total counts them)');
+  // A client opening and closing streams in a loop must not write a line for each (one wrote 55 MB in 5 s).
+  const lifecycle = new ThrottledLog(opts.log, 'stream connect and disconnect lines (meshd_xds_connected_streams shows the streams)', 50);
+  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer, limits, names: new NameBudget(limits.maxNamesTotal), refusals, lifecycle };
   const slots = new StreamSlots(limits);
   /** Opens a session for the call if the connection and the server have a stream slot left. */
   const admit = (call: SotwCall | DeltaCall, open: () => void) => {

@@ -612,6 +612,29 @@ describe('xDS server under attack (a real meshd serve)', () => {
       expect(logged).toBeLessThanOrEqual(60);
     });
 
+    it('logs a few dozen connect and disconnect lines a second for a client opening and closing streams in a loop', async () => {
+      const lines = () => (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes(`xds: proxy ${FRONT.id} connected`) || l.includes(`xds: proxy ${FRONT.id} disconnected`)).length;
+      const linesBefore = lines();
+      const connections = Array.from({ length: 4 }, () => open());
+      // 15 rounds of 20 streams (this meshd allows 60 at once), each opened, answered and cancelled.
+      for (let round = 0; round < 15; round++) {
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const s = new Stream(connections[i % 4]!, DELTA);
+            s.send({ node: FRONT, type_url: TypeUrl.Cluster });
+            await waitFor('a response', () => (s.responses.length > 0 ? true : undefined));
+            s.cancel();
+          }),
+        );
+      }
+      await sleep(200);
+      const logged = lines() - linesBefore;
+      report(`300 streams opened and closed: ${logged} connect/disconnect lines`);
+      // 600 events; the log keeps at most 50 a second (the burst spans a second or two).
+      expect(logged).toBeLessThanOrEqual(200);
+      expect(logged).toBeGreaterThan(0);
+    });
+
     it('keeps a huge cluster and user agent name only truncated, in the status and the logs', async () => {
       const logBefore = m.proc.stdout().length + m.proc.stderr().length;
       const s = new Stream(open(), DELTA);
