@@ -14,6 +14,7 @@ import * as readline from 'node:readline';
 import { adsServiceDefinition } from '../../src/xds/protos';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { lenField, varint } from '../helpers/protobuf-wire';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 
 const FRONT = { id: 'mesh/apps/virtualNode/front', cluster: 'front' };
@@ -177,21 +178,7 @@ class VictimProcess {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-built protobuf (for requests protobufjs would take too long to build, or refuses to)
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-const lenField = (field: number, bytes: Buffer | string) => {
-  const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-  return Buffer.concat([varint((field << 3) | 2), varint(b.length), b]);
-};
+// Hand-built protobuf (test/helpers/protobuf-wire.ts) for requests protobufjs would take too long to build, or refuses to
 
 /** A Node whose metadata nests `depth` list values inside one another (Value.list_value.values[0] ...). */
 function deeplyNestedNode(id: string, depth: number): Buffer {

@@ -1,6 +1,7 @@
 // The xDS request guard: a request's top-level fields are counted before protobufjs decodes it.
 import { adsServiceDefinition, envoyRoot } from '../../src/xds/protos';
 import { guardedDeserializer, RefusedRequest, scanRequest } from '../../src/xds/request-guard';
+import { lenField } from '../helpers/protobuf-wire';
 
 const sotw = adsServiceDefinition().StreamAggregatedResources!;
 const encode = (req: object) => sotw.requestSerialize(req) as Buffer;
@@ -58,22 +59,11 @@ describe('guardedDeserializer', () => {
 
   it('hands back a refusal, instead of throwing, for what protobufjs cannot decode', () => {
     // A node whose metadata nests list values 20,000 deep: protobufjs runs out of stack.
-    let value = Buffer.alloc(0);
-    const len = (field: number, b: Buffer) => Buffer.concat([Buffer.from([(field << 3) | 2]), varint(b.length), b]);
-    for (let i = 0; i < 20000; i++) value = len(6, len(1, value));
-    const node = Buffer.concat([len(1, Buffer.from('id')), len(3, len(1, Buffer.concat([len(1, Buffer.from('k')), len(2, value)])))]);
-    const result = decode(len(2, node));
+    let value: Buffer = Buffer.alloc(0);
+    for (let i = 0; i < 20000; i++) value = lenField(6, lenField(1, value));
+    const node = Buffer.concat([lenField(1, Buffer.from('id')), lenField(3, lenField(1, Buffer.concat([lenField(1, Buffer.from('k')), lenField(2, value)])))]);
+    const result = decode(lenField(2, node));
     expect(result).toBeInstanceOf(RefusedRequest);
     expect((result as RefusedRequest).refusal.reason).toBe('malformed');
   });
 });
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
