@@ -12,9 +12,9 @@
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./ports');
 
 // --root measures another checkout's build (e.g. a copy of the previous commit) with this script.
 let ROOT = path.resolve(__dirname, '..');
@@ -40,17 +40,6 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument: ${a}`);
   }
   return o;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** CPU ms (user + system) a running process has used so far, from /proc (Linux); undefined elsewhere. */
