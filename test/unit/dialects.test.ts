@@ -1,6 +1,9 @@
 // The same mesh written as meshd YAML, as App Mesh CLI JSON and as App Mesh controller manifests
 // must load into the same model: same resources, same names, same specs.
 import * as path from 'node:path';
+import { compileProxy } from '../../src/compile';
+import { offlineRegistry } from '../../src/control/offline-registry';
+import { renderProxyConfig, toEnvoyYaml } from '../../src/control/render';
 import { loadMesh } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
 import type { Resource } from '../../src/model/mesh-model';
@@ -16,7 +19,29 @@ function modelOf(folder: string): Omit<Resource, 'source'>[] {
   return result.model.resources.map(({ source: _source, ...rest }) => rest);
 }
 
-describe('three dialects, one model', () => {
+/** What `meshd render` prints for every node and gateway of a fixture folder, by node id. */
+function renderAll(folder: string): Map<string, string> {
+  const loaded = loadMesh([path.join(FIXTURES, folder)]);
+  if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+  const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
+  if (!cloudMap.ok) throw new Error(cloudMap.problems.map((p) => p.message).join('\n'));
+  const ids = [
+    ...loaded.model.virtualNodes().map((n) => `mesh/${n.mesh}/virtualNode/${n.name}`),
+    ...loaded.model.virtualGateways().map((g) => `mesh/${g.mesh}/virtualGateway/${g.name}`),
+  ];
+  const out = new Map<string, string>();
+  for (const id of ids) {
+    const result = compileProxy(loaded.model, cloudMap.registry, id, { ingressPort: 15000, egressPort: 15001 });
+    if (!result.ok) throw new Error(result.error);
+    out.set(id, toEnvoyYaml(renderProxyConfig(result.config)));
+  }
+  return out;
+}
+
+/** Every dialect folder under test/fixtures/dialects besides native; each holds the same mesh. */
+const OTHER_DIALECTS = ['aws-cli', 'k8s'];
+
+describe('every dialect, one model', () => {
   const native = modelOf('native');
 
   it('the native fixture has every kind of resource', () => {
@@ -24,8 +49,16 @@ describe('three dialects, one model', () => {
     expect(native).toHaveLength(20);
   });
 
-  it.each(['aws-cli', 'k8s'])('%s gives the same model as native YAML', (dialect) => {
+  it.each(OTHER_DIALECTS)('%s gives the same model as native YAML', (dialect) => {
     expect(modelOf(dialect)).toEqual(native);
+  });
+
+  it.each(OTHER_DIALECTS)('%s renders byte-identical Envoy configuration for every node and gateway', (dialect) => {
+    const expected = renderAll('native');
+    expect(expected.size).toBeGreaterThanOrEqual(6);
+    const actual = renderAll(dialect);
+    expect([...actual.keys()]).toEqual([...expected.keys()]);
+    for (const [id, text] of expected) expect(`${id}\n${actual.get(id)}`).toBe(`${id}\n${text}`);
   });
 
   it('reads every dialect without errors or warnings; skipped Kubernetes kinds are info lines', () => {
@@ -47,6 +80,18 @@ describe('three dialects, one model', () => {
     const result = loadMesh([dir]);
     expect(result.problems.map(formatProblem)).toEqual([]);
     expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['m/api_prod', 'm/client']);
+  });
+
+  it("maps the controller's ACM spellings (certificateARN, certificateAuthorityARNs) to the API's", () => {
+    const dir = meshFolder({
+      'mesh.yaml': 'kind: Mesh\nname: m\n',
+      'gw.yaml':
+        'apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualGateway\nmetadata: { name: gw, namespace: ns }\nspec:\n  meshRef: { name: m, uid: u }\n  listeners: [{ portMapping: { port: 443, protocol: http }, tls: { mode: STRICT, certificate: { acm: { certificateARN: arn:c } } } }]\n  backendDefaults: { clientPolicy: { tls: { validation: { trust: { acm: { certificateAuthorityARNs: [arn:ca] } } } } } }\n',
+    });
+    const result = loadMesh([dir]);
+    const gateway = result.ok ? result.model.virtualGateways()[0] : undefined;
+    expect(JSON.stringify(gateway?.spec)).toContain('"acm":{"certificateArn":"arn:c"}');
+    expect(JSON.stringify(gateway?.spec)).toContain('"acm":{"certificateAuthorityArns":["arn:ca"]}');
   });
 
   it('reads a kubectl List, as `kubectl get virtualnodes -o yaml` prints it', () => {
