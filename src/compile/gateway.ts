@@ -37,10 +37,12 @@ interface TargetPort {
 /**
  * The hop from one gateway listener into the mesh: the gateway's own loopback listener, in the
  * protocol the client spoke. The listener's connection pool limits what passes through it.
+ * Named as App Mesh named it, after the egress port; a later listener of the same protocol
+ * (`sharesName`) adds its own port to keep the name unique (names.ts).
  */
-function selfRedirectCluster(gateway: VirtualGateway, listener: VirtualGatewayListener, egressPort: number): Cluster {
+function selfRedirectCluster(gateway: VirtualGateway, listener: VirtualGatewayListener, egressPort: number, sharesName: boolean): Cluster {
   const { port, protocol } = listener.portMapping;
-  const name = selfRedirectClusterName(gateway.mesh, gateway.name, protocol, port);
+  const name = selfRedirectClusterName(gateway.mesh, gateway.name, protocol, egressPort, sharesName ? port : undefined);
   return {
     name,
     type: 'STATIC',
@@ -89,9 +91,10 @@ export function compileGateway(model: MeshReader, cloudMap: CloudMapView, gatewa
   const clusters = new Map<string, Cluster>();
   const routes: RouteConfiguration[] = [];
 
-  gateway.spec.listeners.forEach((listener) => {
-    const { port } = listener.portMapping;
-    const hop = selfRedirectCluster(gateway, listener, settings.egressPort);
+  gateway.spec.listeners.forEach((listener, index) => {
+    const { port, protocol } = listener.portMapping;
+    const sharesName = gateway.spec.listeners.slice(0, index).some((earlier) => earlier.portMapping.protocol === protocol);
+    const hop = selfRedirectCluster(gateway, listener, settings.egressPort, sharesName);
     clusters.set(hop.name!, hop);
     // With several listeners, validation made every gateway route name its listener with match.port.
     const served = ordered.filter((r) => single || gatewayRouteMatchPort(r) === port);

@@ -15,5 +15,11 @@ export const allowAllClusterName = (mesh: string): string => `cds_egress_${mesh}
 
 /** A gateway's own hop into the mesh (see gateway.ts): a loopback listener and, per gateway listener, the cluster that reaches it. */
 export const gatewayEgressListenerName = (port: number): string => `lds_egress_127.0.0.1_${port}`;
-export const selfRedirectClusterName = (mesh: string, gateway: string, protocol: Protocol, port: number): string =>
-  `cds_ingress_${mesh}_${gateway}_self_redirect_${protocol}_${port}`;
+/**
+ * App Mesh named the hop cluster after the egress port it leads to (15001 unless the Envoy's
+ * egress port says otherwise), not after the gateway listener's port; dashboards and alarms key
+ * on that name. Two listeners of one protocol would share it, so only the first of them (in spec
+ * order) keeps it; each later one appends its own listener port: `..._self_redirect_http_15001_8081`.
+ */
+export const selfRedirectClusterName = (mesh: string, gateway: string, protocol: Protocol, egressPort: number, listenerPort?: number): string =>
+  `cds_ingress_${mesh}_${gateway}_self_redirect_${protocol}_${egressPort}${listenerPort === undefined ? '' : `_${listenerPort}`}`;

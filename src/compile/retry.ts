@@ -11,8 +11,17 @@ const HTTP_EVENT_STATUS_CODES: Record<string, readonly number[]> = {
   'gateway-error': [502, 503, 504],
   'client-error': [409],
 };
-/** Events that are Envoy retry_on conditions rather than status codes. */
-const HTTP_EVENT_CONDITIONS: Record<string, readonly string[]> = { 'stream-error': ['refused-stream', 'reset'] };
+/**
+ * Envoy retry_on conditions each App Mesh HTTP event adds. App Mesh's API reference: "Both
+ * server-error and gateway-error under httpRetryEvents include the Envoy reset policy", so with
+ * either a connection reset, or an attempt cut off by perRetryTimeout, is retried. stream-error
+ * is "retry on refused stream" only.
+ */
+const HTTP_EVENT_CONDITIONS: Record<string, readonly string[]> = {
+  'server-error': ['reset'],
+  'gateway-error': ['reset'],
+  'stream-error': ['refused-stream'],
+};
 const TCP_EVENT_CONDITIONS: Record<string, readonly string[]> = { 'connection-error': ['connect-failure'] };
 
 export interface MeshRetryPolicy {
@@ -53,10 +62,13 @@ export function retryPolicy(policy: MeshRetryPolicy): RetryPolicy {
   };
 }
 
-/** Applied to every route without a retry policy of its own (meshes created after 2020-07-29). */
+/**
+ * Applied to every route without a retry policy of its own and to node-provided services (meshes
+ * created after 2020-07-29). It has no `reset`: App Mesh answered a reset upstream with 503.
+ */
 export function defaultRetryPolicy(): RetryPolicy {
   return {
-    retry_on: 'unavailable,connect-failure,refused-stream,retriable-status-codes,reset',
+    retry_on: 'unavailable,connect-failure,refused-stream,retriable-status-codes',
     retriable_status_codes: [503],
     num_retries: { value: 2 },
     ...previousHosts(),

@@ -9,7 +9,8 @@
 //  - hostname matches (exact and suffix; case and a ':port' ignored; 404 when none matches), and
 //    that a lower priority number wins over a longer prefix;
 //  - TLS termination with a test-made certificate (and mutual TLS), refusing plaintext;
-//  - the listener's http health check path answered by the gateway itself.
+//  - the listener's http health check path answered by the gateway itself;
+//  - the hop cluster's stats under App Mesh's name (after the egress port).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
@@ -368,6 +369,28 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
       // A probe with a query string is the same probe.
       const probe = await get(`${HEALTH_PATH}?from=lb`);
       expect([probe.status, probe.headers['x-upstream']]).toEqual([200, undefined]);
+    });
+  });
+
+  describe("the hop cluster's stat names (App Mesh's, for dashboards and alarms)", () => {
+    // App Mesh named the hop after the egress port it leads to (15001 by default; this Envoy's
+    // egress port is a free one), not after the listener's port. The first http listener (main)
+    // keeps that name; the second (hosts) adds its own port.
+    const hopRequests = (suffix: string) => gateway.stat(`cluster.cds_ingress_${MESH}_${GATEWAY}_self_redirect_http_${suffix}.upstream_rq_total`);
+
+    it('counts a request through the first http listener under cds_ingress_<mesh>_<gateway>_self_redirect_http_<egress port>', async () => {
+      const before = (await hopRequests(String(gateway.egressPort))) ?? 0;
+      expect(echoed(await get('/pong'))).toMatchObject({ server: 'echo' });
+      expect(await hopRequests(String(gateway.egressPort))).toBeGreaterThanOrEqual(before + 1);
+      expect(await hopRequests(String(ports.main))).toBeUndefined();
+    });
+
+    it('counts a request through a later http listener under the same name plus its listener port', async () => {
+      const name = `${gateway.egressPort}_${ports.hosts}`;
+      const before = (await hopRequests(name)) ?? 0;
+      expect(answeredBy(await httpRequest(ports.hosts, 'www.example.com', { path: '/x' }))).toBe('www');
+      expect(await hopRequests(name)).toBeGreaterThanOrEqual(before + 1);
+      expect(await hopRequests(String(ports.hosts))).toBeUndefined();
     });
   });
 

@@ -23,7 +23,7 @@ export interface SeenRequest {
   headers: http.IncomingHttpHeaders;
 }
 
-type Plan = { kind: 'fail'; status: number } | { kind: 'stall'; ms: number };
+type Plan = { kind: 'fail'; status: number } | { kind: 'stall'; ms: number } | { kind: 'reset' };
 
 export interface HttpUpstream {
   readonly name: string;
@@ -38,6 +38,8 @@ export interface HttpUpstream {
   failNext(n: number, status?: number): void;
   /** Hold the next `n` requests for at least `ms` before answering 200 (a request whose client goes away is dropped). */
   stallNext(n: number, ms: number): void;
+  /** Reset the connection (TCP RST, no answer) on each of the next `n` requests. */
+  resetNext(n: number): void;
   /** Answer every request with `status` until `reset()` (0 means: back to normal). */
   failAll(status: number): void;
   /** Answer every `n`th request (the n-th, 2n-th, …, counted from now) with `status` until `reset()`. */
@@ -84,6 +86,7 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
     req.resume();
     const plan = plans.shift();
     if (plan?.kind === 'fail') return answer(res, plan.status, body);
+    if (plan?.kind === 'reset') return void req.socket.resetAndDestroy();
     if (failAllStatus) return answer(res, failAllStatus, body);
     if (failEvery.n > 0 && ++failEvery.seen % failEvery.n === 0) return answer(res, failEvery.status, body);
     const stallMs = plan?.kind === 'stall' ? plan.ms : delayAllMs;
@@ -121,6 +124,7 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
     },
     failNext: (n, status = 503) => plans.push(...Array.from({ length: n }, (): Plan => ({ kind: 'fail', status }))),
     stallNext: (n, ms) => plans.push(...Array.from({ length: n }, (): Plan => ({ kind: 'stall', ms }))),
+    resetNext: (n) => plans.push(...Array.from({ length: n }, (): Plan => ({ kind: 'reset' }))),
     failAll: (status) => (failAllStatus = status),
     failEvery: (n, status) => (failEvery = { n, status, seen: 0 }),
     delayAll: (ms) => (delayAllMs = ms),

@@ -265,7 +265,28 @@ spec:
     const config = compile(withGateway(), 'mesh/apps/virtualGateway/gw');
     expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_127.0.0.1_15001', 'lds_ingress_0.0.0.0_8000']);
     expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_ingress_http_8000']);
-    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082', 'cds_ingress_apps_gw_self_redirect_http_8000']);
+    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082', 'cds_ingress_apps_gw_self_redirect_http_15001']);
+  });
+
+  it("names the hop cluster after the egress port it leads to, as App Mesh did, whatever port the gateway listens on", () => {
+    const config = compile(withGateway(), 'mesh/apps/virtualGateway/gw', { ingressPort: 25000, egressPort: 25001 });
+    const hop = config.clusters.find((c) => c.name!.includes('_self_redirect_'))!;
+    expect(hop.name).toBe('cds_ingress_apps_gw_self_redirect_http_25001');
+    expect(hop.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({ address: '127.0.0.1', port_value: 25001 });
+  });
+
+  it('keeps App Mesh\'s hop name for the first listener of a protocol; a later one of the same protocol adds its own port', () => {
+    const text = (QUICKSTART_TEXT() + GATEWAY)
+      .replace('listeners: [{ portMapping: { port: 8000, protocol: http } }]', 'listeners: [{ portMapping: { port: 8000, protocol: http } }, { portMapping: { port: 8443, protocol: http2 } }, { portMapping: { port: 8001, protocol: http } }]')
+      .replace('match: { prefix: /color }', 'match: { prefix: /color, port: 8000 }');
+    const config = compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualGateway/gw');
+    expect(config.clusters.map((c) => c.name).filter((n) => n!.includes('_self_redirect_'))).toEqual([
+      'cds_ingress_apps_gw_self_redirect_http2_15001',
+      'cds_ingress_apps_gw_self_redirect_http_15001',
+      'cds_ingress_apps_gw_self_redirect_http_15001_8001',
+    ]);
+    const gatewayRouteCluster = config.routes.find((r) => r.name === 'rds_ingress_http_8000')!.virtual_hosts![0]!.routes![0]!.route!.cluster;
+    expect(gatewayRouteCluster).toBe('cds_ingress_apps_gw_self_redirect_http_15001');
   });
 
   it('says what is wrong with a gateway node id that names nothing, or a proxyless client that names a gateway', () => {
