@@ -8,6 +8,7 @@ import type { FieldPath, ResourceKind } from '../model/common';
 import { compare } from '../model/mesh-model';
 import { appendAll } from './append-all';
 import { K8S_API_VERSION } from './dialects';
+import { checkGatewayRouteWebhookRules, checkRouteWebhookRules } from './k8s-webhook-rules';
 import { Origin, type PathRule } from './origin';
 import { formatFieldPath, type Problem } from './problems';
 import type { ResourceDraft } from './resource-draft';
@@ -147,6 +148,7 @@ class ManifestReader {
     if (o.kind === 'VirtualNode' && Array.isArray(backendGroups) && backendGroups.length > 0) {
       this.error(['spec', 'backendGroups'], 'backendGroups are not supported; list the services under backends instead');
     }
+    if (o.kind === 'GatewayRoute') checkGatewayRouteWebhookRules(o.spec, ['spec'], this.error.bind(this));
     const spec = this.translate(withoutK8sFields(o.kind === 'VirtualNode' ? rest : o.spec), ['spec'], ['spec']);
     const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
     if (parent) envelope.push({ from: ['parent'], to: parent.at });
@@ -173,6 +175,7 @@ class ManifestReader {
       const { name, ...body } = route;
       this.rules.length = 0;
       this.failed = false;
+      checkRouteWebhookRules(body, at, this.error.bind(this));
       const routeSpec = this.translate(body, at, ['spec']);
       const rules: PathRule[] = [
         { from: [], to: at },

@@ -1,0 +1,70 @@
+// Rules that belong to one dialect: what App Mesh's API took (meshd YAML, App Mesh CLI JSON) and
+// what only the Kubernetes controller did (its webhook's rules).
+import * as path from 'node:path';
+import { compileProxy } from '../../src/compile';
+import { offlineRegistry } from '../../src/control/offline-registry';
+import { loadMesh, type LoadOptions } from '../../src/load/mesh-source';
+import { formatProblem } from '../../src/load/problems';
+import { meshFolder } from '../helpers/mesh-text';
+
+/** Loads the files; the findings with the folder shortened to `./`, and the model when valid. */
+function load(files: Record<string, string>, options: LoadOptions = {}) {
+  const dir = meshFolder(files);
+  const result = loadMesh([dir], options);
+  return { result, lines: result.problems.map((p) => formatProblem(p).replaceAll(dir + path.sep, './')) };
+}
+
+const MESH = 'kind: Mesh\nname: apps\n';
+/** A node with two listeners, a router with two, the service it provides, and a gateway with two listeners (howto-multiple-listeners). */
+const TWO_LISTENERS = [
+  MESH,
+  'kind: VirtualNode\nname: teller\nspec:\n  listeners: [{ portMapping: { port: 5555, protocol: http } }, { portMapping: { port: 6666, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: teller.local } }\n',
+  'kind: VirtualRouter\nname: food\nspec: { listeners: [{ portMapping: { port: 3333, protocol: http } }, { portMapping: { port: 4444, protocol: http } }] }\n',
+  'kind: VirtualService\nname: food.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: food } } }\n',
+  'kind: VirtualGateway\nname: edge\nspec: { listeners: [{ portMapping: { port: 1111, protocol: http } }, { portMapping: { port: 2222, protocol: http } }] }\n',
+].join('---\n');
+
+describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON', () => {
+  const route = (name: string, port: number, target: number) =>
+    `kind: Route\nvirtualRouter: food\nname: ${name}\nspec:\n  httpRoute:\n    match: { port: ${port} }\n    action: { weightedTargets: [{ virtualNode: teller, weight: 1, port: ${target} }] }\n`;
+
+  it('meshd YAML: a route and a gateway route matching only a port load, and compile to prefix / on that port', () => {
+    const gatewayRoute = 'kind: GatewayRoute\nvirtualGateway: edge\nname: color\nspec:\n  httpRoute:\n    match: { port: 2222 }\n    action: { target: { virtualService: { virtualServiceName: food.apps.local }, port: 4444 } }\n';
+    const { result, lines } = load({ 'm.yaml': [TWO_LISTENERS, route('fruit', 3333, 5555), route('veg', 4444, 6666), gatewayRoute].join('---\n') });
+    expect(lines).toEqual([]);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const registry = offlineRegistry([]);
+    if (!registry.ok) throw new Error('no registry');
+    const gateway = compileProxy(result.model, registry.registry, 'mesh/apps/virtualGateway/edge', { ingressPort: 15000, egressPort: 15001 });
+    if (!gateway.ok) throw new Error(gateway.error);
+    const routes = JSON.stringify(gateway.config);
+    // The gateway route on 2222 matches every path; the hop's route for food.apps.local:4444 (the router's veg route) too.
+    expect(routes).toContain('"name":"color"');
+    expect(routes).not.toMatch(/"prefix":"(?!\/")/); // every prefix is exactly "/"
+  });
+
+  it('meshd YAML: a match of neither prefix nor path nor port (a method) is prefix /, as App Mesh gave it', () => {
+    const methodOnly = 'kind: Route\nvirtualRouter: r\nname: gets\nspec:\n  httpRoute:\n    match: { method: GET }\n    action: { weightedTargets: [{ virtualNode: n, weight: 1 }] }\n';
+    const node = 'kind: VirtualNode\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
+    const router = 'kind: VirtualRouter\nname: r\nspec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }\n---\nkind: VirtualService\nname: r.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
+    const grpcGateway =
+      'kind: VirtualGateway\nname: g\nspec: { listeners: [{ portMapping: { port: 9999, protocol: grpc } }] }\n---\nkind: GatewayRoute\nvirtualGateway: g\nname: all\nspec: { grpcRoute: { match: {}, action: { target: { virtualService: { virtualServiceName: g.apps.local } } } } }\n---\n' +
+      'kind: VirtualNode\nname: rpc\nspec:\n  listeners: [{ portMapping: { port: 7777, protocol: grpc } }]\n  serviceDiscovery: { dns: { hostname: rpc.local } }\n---\nkind: VirtualService\nname: g.apps.local\nspec: { provider: { virtualNode: { virtualNodeName: rpc } } }\n';
+    const { lines } = load({ 'm.yaml': [MESH, node, router, methodOnly, grpcGateway].join('---\n') });
+    expect(lines).toEqual([]);
+  });
+
+  it("App Mesh CLI JSON: howto-multiple-listeners' route and gateway route files load as written", () => {
+    const fruitRoute = { meshName: 'apps', virtualRouterName: 'food', routeName: 'fruit', spec: { httpRoute: { action: { weightedTargets: [{ virtualNode: 'teller', weight: 1, port: 5555 }] }, match: { port: 3333 } } } };
+    const colorGatewayRoute = {
+      meshName: 'apps',
+      virtualGatewayName: 'edge',
+      gatewayRouteName: 'color',
+      spec: { httpRoute: { match: { port: 2222 }, action: { target: { virtualService: { virtualServiceName: 'food.apps.local' }, port: 4444 } } } },
+    };
+    const { result, lines } = load({ 'm.yaml': TWO_LISTENERS, 'fruit-route.json': JSON.stringify(fruitRoute), 'color-gateway-route.json': JSON.stringify(colorGatewayRoute) });
+    expect(lines).toEqual([]);
+    expect(result.ok && result.model.routesOf('apps', 'food').map((r) => r.spec.httpRoute?.match)).toEqual([{ port: 3333 }]);
+  });
+});
