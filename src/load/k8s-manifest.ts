@@ -153,7 +153,7 @@ class ManifestReader {
     const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
     if (parent) envelope.push({ from: ['parent'], to: parent.at });
     const origin = new Origin(o.doc, [...envelope, ...this.rules]);
-    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, ...(parent ? { parent: parent.name } : {}) }];
+    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, prunesUnknownFields: true, ...(parent ? { parent: parent.name } : {}) }];
   }
 
   /** A VirtualRouter manifest: the router, and each of spec.routes[] as a Route of its own. */
@@ -162,7 +162,7 @@ class ManifestReader {
     const routerName = awsNameOf(o);
     const { routes, ...rest } = o.spec;
     const spec = this.translate(withoutK8sFields(rest), ['spec'], ['spec']);
-    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]) }];
+    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]), prunesUnknownFields: true }];
 
     if (routes === undefined) return drafts;
     if (!Array.isArray(routes)) {
@@ -185,7 +185,7 @@ class ManifestReader {
         { from: ['mesh'], to: envelope[1]!.to },
         ...this.rules,
       ];
-      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules) });
+      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules), prunesUnknownFields: true });
     });
     return drafts;
   }

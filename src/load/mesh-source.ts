@@ -22,6 +22,8 @@ export interface LoadOptions {
   readonly meshName?: string;
   /** Kept from one load to the next (`meshd serve`): files and documents that did not change are not read again. */
   readonly cache?: LoadCache;
+  /** Fields of Kubernetes manifests that the API server would prune are errors, not warnings (`--strict`). */
+  readonly strict?: boolean;
 }
 
 /**
@@ -234,7 +236,7 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const originOf = new Map<Resource, Origin>();
   const broken = new Set<string>();
   for (const draft of drafts) {
-    const resource = decodeCached(draft, defaultMesh, problems, options.cache);
+    const resource = decodeCached(draft, defaultMesh, problems, options);
     if (resource) {
       resources.push(resource);
       originOf.set(resource, draft.origin);
@@ -259,14 +261,14 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 }
 
 /** A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings. */
-function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], cache: LoadCache | undefined): Resource | undefined {
+function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], { cache, strict }: LoadOptions): Resource | undefined {
   const document = draft.soleDocument;
-  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems);
+  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
   const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
   const known = cache.decoded.get(document);
   if (known?.defaultMesh === meshKey) return known.resource;
   const before = problems.length;
-  const resource = decodeDraft(draft, defaultMesh, problems);
+  const resource = decodeDraft(draft, defaultMesh, problems, { strict });
   if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh: meshKey, resource });
   return resource;
 }

@@ -165,6 +165,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['k8s gateway route with neither prefix, path nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { port: 8088 }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],
   ['k8s grpc gateway route with neither serviceName nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  grpcRoute:\n    match: {}\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],
   ['k8s gateway route rewrite that sets nothing', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { prefix: /x }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } }, rewrite: {} }\n`, 'gr')],
+  // Kubernetes prunes an unknown field (a warning), but never these keys.
+  ['a constructor key deep in a Kubernetes spec', 'm.yaml', K8S('VirtualNode', '  serviceDiscovery: { dns: { hostname: x.local } }\n  listeners:\n    - portMapping: { port: 80, protocol: http }\n      constructor: { prototype: {} }\n')],
   // ---- Rollout ----
   ['rollout analysis field misspelt', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 1m, stepWieght: 5 }\n' })],
   ['rollout interval below 1s', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 500ms }\n' })],

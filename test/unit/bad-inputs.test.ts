@@ -397,6 +397,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "k8s gateway route rewrite that sets nothing": [
     "m.yaml:8:136: error: GatewayRoute/gr_ns: must set 'prefix', 'path' or 'hostname': the App Mesh controller's webhook requires it in a Kubernetes manifest (spec.httpRoute.action.rewrite)",
   ],
+  "a constructor key deep in a Kubernetes spec": [
+    "m.yaml:8:20: error: VirtualNode/x_ns: unknown field 'constructor'; expected one of: portMapping, healthCheck, outlierDetection, connectionPool, timeout, tls (spec.listeners[0].constructor)",
+  ],
   "rollout analysis field misspelt": [
     "m.yaml:22:41: error: Rollout/ro: unknown field 'stepWieght'; did you mean 'stepWeight'? (spec.analysis.stepWieght)",
   ],

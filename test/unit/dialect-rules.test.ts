@@ -1,5 +1,6 @@
 // Rules that belong to one dialect: what App Mesh's API took (meshd YAML, App Mesh CLI JSON) and
-// what only the Kubernetes controller did (its webhook's rules).
+// what only the Kubernetes controller and API server did (its webhook's rules, pruning fields its
+// CRDs do not know).
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
 import { offlineRegistry } from '../../src/control/offline-registry';
@@ -66,5 +67,78 @@ describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON',
     const { result, lines } = load({ 'm.yaml': TWO_LISTENERS, 'fruit-route.json': JSON.stringify(fruitRoute), 'color-gateway-route.json': JSON.stringify(colorGatewayRoute) });
     expect(lines).toEqual([]);
     expect(result.ok && result.model.routesOf('apps', 'food').map((r) => r.spec.httpRoute?.match)).toEqual([{ port: 3333 }]);
+  });
+});
+
+describe('unknown fields of Kubernetes manifests', () => {
+  const K8S_MESH = 'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec: {}\n';
+  // howto-k8s-mtls-sds-based: `mode` is no field of App Mesh's client policy TLS (nor of the controller's CRD).
+  const NODE_WITH_MODE = [
+    'apiVersion: appmesh.k8s.aws/v1beta2',
+    'kind: VirtualNode',
+    'metadata: { name: front, namespace: howto }',
+    'spec:',
+    '  listeners: [{ portMapping: { port: 8080, protocol: http } }]',
+    '  serviceDiscovery: { dns: { hostname: front.howto.svc.cluster.local } }',
+    '  backendDefaults:',
+    '    clientPolicy:',
+    '      tls:',
+    '        mode: STRICT',
+    '        enforce: true',
+    '        validation: { trust: { sds: { secretName: "spiffe://howto.aws" } } }',
+    '',
+  ].join('\n');
+  const WARNING = "./m.yaml:15:15: warning: VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it, so meshd ignores it (spec.backendDefaults.clientPolicy.tls.mode)";
+
+  it('are a warning naming the field, and the rest is served without it', () => {
+    const { result, lines } = load({ 'm.yaml': `${K8S_MESH}---\n${NODE_WITH_MODE}` });
+    expect(lines).toContain(WARNING);
+    expect(lines.filter((l) => l.includes(': error: '))).toEqual([]);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.model.virtualNode('apps', 'front_howto')?.spec.backendDefaults?.clientPolicy?.tls).toEqual({ enforce: true, validation: { trust: { sds: { secretName: 'spiffe://howto.aws' } } } });
+  });
+
+  it('are an error with strict (kubectl --validate=strict), and nothing is served', () => {
+    const { result, lines } = load({ 'm.yaml': `${K8S_MESH}---\n${NODE_WITH_MODE}` }, { strict: true });
+    expect(result.ok).toBe(false);
+    expect(lines).toEqual([
+      "./m.yaml:15:15: error: VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it, and --strict refuses it (spec.backendDefaults.clientPolicy.tls.mode)",
+    ]);
+  });
+
+  it('in an inline route are pruned like any other, with the misspelling suggestion kept', () => {
+    const router = [
+      'apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: { name: r, namespace: ns }\nspec:',
+      '  listeners: [{ portMapping: { port: 80, protocol: http } }]',
+      '  routes:',
+      '    - name: all',
+      '      priorty: 3',
+      '      httpRoute: { match: { prefix: / }, action: { weightedTargets: [{ virtualNodeARN: "arn:aws:appmesh:r:1:mesh/apps/virtualNode/n", weight: 1 }] } }',
+      '',
+    ].join('\n');
+    const node = 'kind: VirtualNode\nmesh: apps\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
+    const { result, lines } = load({ 'm.yaml': `${MESH}---\n${node}---\n${router}` });
+    expect(lines).toContain("./m.yaml:18:16: warning: Route/r_ns/all: unknown field 'priorty'; did you mean 'priority'?; Kubernetes would prune it, so meshd ignores it (spec.routes[0].priorty)");
+    expect(result.ok && result.model.routesOf('apps', 'r_ns').map((r) => `${r.name}: priority ${r.spec.priority ?? 'none'}`)).toEqual(['all: priority none']);
+  });
+
+  it('stay errors in meshd YAML and App Mesh CLI JSON, which App Mesh itself read', () => {
+    const tls = '  backendDefaults: { clientPolicy: { tls: { mode: STRICT, validation: { trust: { file: { certificateChain: /ca.pem } } } } } }\n';
+    const native = `${MESH}---\nkind: VirtualNode\nname: n\nspec:\n${tls}`;
+    const cli = JSON.stringify({ meshName: 'apps', virtualNodeName: 'j', spec: { backendDefaults: { clientPolicy: { tls: { mode: 'STRICT', validation: { trust: { file: { certificateChain: '/ca.pem' } } } } } } } });
+    const { result, lines } = load({ 'm.yaml': native, 'n.json': cli });
+    expect(result.ok).toBe(false);
+    expect(lines.filter((l) => l.includes("unknown field 'mode'")).map((l) => l.split(': ').slice(1, 2)[0])).toEqual(['error', 'error']);
+    expect(lines.some((l) => l.includes('Kubernetes'))).toBe(false);
+  });
+
+  it('never drop __proto__ or constructor: they stay errors even in Kubernetes manifests', () => {
+    const node = NODE_WITH_MODE.replace('        mode: STRICT', '        __proto__: { enforce: false }');
+    const { result, lines } = load({ 'm.yaml': `${K8S_MESH}---\n${node}` });
+    expect(result.ok).toBe(false);
+    expect(lines).toEqual([
+      "./m.yaml:15:20: error: VirtualNode/front_howto: unknown field '__proto__'; expected one of: enforce, ports, certificate, validation (spec.backendDefaults.clientPolicy.tls.__proto__)",
+    ]);
   });
 });
