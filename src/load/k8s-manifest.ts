@@ -257,11 +257,12 @@ class ManifestReader {
     }
     const labels = index.namespaceLabels(o.namespace);
     if (!labels) return undefined;
-    const matching = index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels));
+    // By App Mesh name: one mesh declared in several manifests (one per cluster) is one mesh, not several.
+    const matching = [...new Set(index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels)).map(awsNameOf))];
     if (matching.length > 1) {
-      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.map((m) => m.name).sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
+      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
     }
-    return matching.length === 1 ? awsNameOf(matching[0]!) : undefined;
+    return matching.length === 1 ? matching[0]! : undefined;
   }
 
   /** virtualGatewayRef, else the one VirtualGateway whose selectors take this GatewayRoute. */

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
-import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
+import { mergeDeclarations, validateReferences, type ModelIssue } from '../model/validate';
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
@@ -250,8 +250,9 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const report = (issue: ModelIssue) =>
     new ResourceReporter(originOf.get(issue.resource)!, problems, resourceLabel(issue.resource)).report(issue.severity, issue.path, issue.message);
   const complete = broken.size === 0 && !problems.some(isError);
-  findDuplicates(resources).forEach(report);
-  const model = new MeshModel(dedupe(resources));
+  const declared = mergeDeclarations(resources);
+  declared.issues.forEach(report);
+  const model = new MeshModel(declared.resources);
   validateReferences(model, broken, complete).forEach(report);
   const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
@@ -343,12 +344,6 @@ function chooseDefaultMesh(drafts: readonly ResourceDraft[], options: LoadOption
   if (meshes.length === 1) return { name: meshes[0]! };
   const defined = meshes.length === 0 ? 'no mesh is defined' : `${meshes.length} meshes are defined (${meshes.join(', ')})`;
   return { whyNone: `names no mesh and ${defined}; name one here or pass --mesh-name` };
-}
-
-/** The first of each set of duplicates (the others were reported). */
-function dedupe(resources: readonly Resource[]): Resource[] {
-  const dupes = new Set(findDuplicates(resources).map((i) => i.resource));
-  return resources.filter((r) => !dupes.has(r));
 }
 
 function sortProblems(problems: readonly Problem[]): Problem[] {

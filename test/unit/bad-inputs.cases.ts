@@ -167,6 +167,14 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['k8s gateway route rewrite that sets nothing', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { prefix: /x }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } }, rewrite: {} }\n`, 'gr')],
   // Kubernetes prunes an unknown field (a warning), but never these keys.
   ['a constructor key deep in a Kubernetes spec', 'm.yaml', K8S('VirtualNode', '  serviceDiscovery: { dns: { hostname: x.local } }\n  listeners:\n    - portMapping: { port: 80, protocol: http }\n      constructor: { prototype: {} }\n')],
+  // ---- Meshes declared more than once: the same spec is one mesh, a different one an error naming both places ----
+  ['a Mesh declared again with another spec', 'm.yaml', 'kind: Mesh\nname: apps\nspec: { egressFilter: { type: ALLOW_ALL } }\n'],
+  ['k8s Mesh declared twice, differently, both selecting a namespace', 'm.yaml', [
+    'apiVersion: v1\nkind: Namespace\nmetadata: { name: ns, labels: { mesh: m2 } }\n',
+    'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: m2 }\nspec: { namespaceSelector: { matchLabels: { mesh: m2 } } }\n',
+    'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: m2 }\nspec: { namespaceSelector: { matchLabels: { mesh: m2 } }, egressFilter: { type: ALLOW_ALL } }\n',
+    K8S('VirtualService', '  awsName: s.m2\n'),
+  ].join('---\n')],
   // ---- Rollout ----
   ['rollout analysis field misspelt', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 1m, stepWieght: 5 }\n' })],
   ['rollout interval below 1s', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 500ms }\n' })],

@@ -71,7 +71,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:4:15: error: VirtualService/s: must be 1\u2013128 characters long, got 129 (tags[0].key)",
   ],
   "resource defined twice": [
-    "m.yaml:3:7: error: VirtualService/a.apps.local: VirtualService/a.apps.local in mesh 'apps' is already defined at base.yaml:27 (name)",
+    "m.yaml:3:7: error: VirtualService/a.apps.local: already defined in mesh 'apps' at base.yaml:27 (name)",
   ],
   "mesh not defined": [
     "m.yaml:2:7: error: VirtualService/s: mesh 'nowhere' is not defined; add a Mesh named 'nowhere' (mesh)",
@@ -368,7 +368,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:6:76: error: VirtualNode/x_ns: set virtualServiceRef or virtualServiceARN, not both (spec.backends[0].virtualService.virtualServiceARN)",
   ],
   "k8s duplicate inline route": [
-    "m.yaml:8:15: error: Route/x_ns/one: Route/x_ns/one in mesh 'apps' is already defined at m.yaml:7 (spec.routes[1].name)",
+    "m.yaml:8:15: error: Route/x_ns/one: already defined in mesh 'apps' at m.yaml:7 (spec.routes[1].name)",
   ],
   "k8s inline route weight": [
     "m.yaml:10:110: error: Route/x_ns/one: must be a whole number from 0 to 100, got 200 (spec.routes[0].httpRoute.action.weightedTargets[0].weight)",
@@ -399,6 +399,12 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   "a constructor key deep in a Kubernetes spec": [
     "m.yaml:8:20: error: VirtualNode/x_ns: unknown field 'constructor'; expected one of: portMapping, healthCheck, outlierDetection, connectionPool, timeout, tls (spec.listeners[0].constructor)",
+  ],
+  "a Mesh declared again with another spec": [
+    "m.yaml:2:7: error: Mesh/apps: already defined at base.yaml:2 with a different spec.egressFilter; every declaration of a mesh must be the same (name)",
+  ],
+  "k8s Mesh declared twice, differently, both selecting a namespace": [
+    "m.yaml:12:19: error: Mesh/m2: already defined at m.yaml:5 with a different spec.egressFilter; every declaration of a mesh must be the same (metadata.name)",
   ],
   "rollout analysis field misspelt": [
     "m.yaml:22:41: error: Rollout/ro: unknown field 'stepWieght'; did you mean 'stepWeight'? (spec.analysis.stepWieght)",

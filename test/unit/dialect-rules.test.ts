@@ -1,6 +1,6 @@
 // Rules that belong to one dialect: what App Mesh's API took (meshd YAML, App Mesh CLI JSON) and
 // what only the Kubernetes controller and API server did (its webhook's rules, pruning fields its
-// CRDs do not know).
+// CRDs do not know); and one mesh declared in several files (one per cluster).
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
 import { offlineRegistry } from '../../src/control/offline-registry';
@@ -140,5 +140,37 @@ describe('unknown fields of Kubernetes manifests', () => {
     expect(lines).toEqual([
       "./m.yaml:15:20: error: VirtualNode/front_howto: unknown field '__proto__'; expected one of: enforce, ports, certificate, validation (spec.backendDefaults.clientPolicy.tls.__proto__)",
     ]);
+  });
+});
+
+describe('a Mesh declared more than once', () => {
+  const k8sCluster = (node: string) =>
+    [
+      'apiVersion: v1\nkind: Namespace\nmetadata: { name: hcc, labels: { mesh: apps } }\n',
+      'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec:\n  namespaceSelector: { matchLabels: { mesh: apps } }\n  egressFilter: { type: ALLOW_ALL }\n',
+      `apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: { name: ${node}, namespace: hcc }\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${node}.local } }\n`,
+      `apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: { name: ${node}, namespace: hcc }\nspec: { provider: { virtualNode: { virtualNodeRef: { name: ${node} } } } }\n`,
+    ].join('---\n');
+
+  it('identically, once per cluster (howto-k8s-cross-cluster), is one mesh whose namespace selection still works', () => {
+    const { result, lines } = load({ 'cluster1.yaml': k8sCluster('front'), 'cluster2.yaml': k8sCluster('color') });
+    expect(lines).toEqual([]);
+    expect(result.ok && result.model.resources.filter((r) => r.kind === 'Mesh').map((m) => [m.name, m.spec])).toEqual([['apps', { egressFilter: { type: 'ALLOW_ALL' } }]]);
+    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['apps/color_hcc', 'apps/front_hcc']);
+  });
+
+  it('identically in three dialects, one with tags and its fields in another order, is one mesh: tags are no part of the model', () => {
+    const native = 'kind: Mesh\nname: apps\nspec: { serviceDiscovery: { ipPreference: IPv4_ONLY }, egressFilter: { type: ALLOW_ALL } }\n';
+    const cli = JSON.stringify({ meshName: 'apps', spec: { egressFilter: { type: 'ALLOW_ALL' }, serviceDiscovery: { ipPreference: 'IPv4_ONLY' } }, tags: [{ key: 'team', value: 'a' }] });
+    const k8s = 'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec: { egressFilter: { type: ALLOW_ALL }, meshServiceDiscovery: { ipPreference: IPv4_ONLY } }\n';
+    const { result, lines } = load({ 'a.yaml': native, 'b.json': cli, 'c.yaml': k8s });
+    expect(lines).toEqual([]);
+    expect(result.ok && result.model.resources.length).toBe(1);
+  });
+
+  it('differently is an error at the second declaration naming the first, and nothing else about it', () => {
+    const { result, lines } = load({ 'cluster1.yaml': k8sCluster('front'), 'cluster2.yaml': k8sCluster('color').replace('ALLOW_ALL', 'DROP_ALL') });
+    expect(result.ok).toBe(false);
+    expect(lines).toEqual(["./cluster2.yaml:7:19: error: Mesh/apps: already defined at ./cluster1.yaml:5 with a different spec.egressFilter.type; every declaration of a mesh must be the same (metadata.name)"]);
   });
 });
