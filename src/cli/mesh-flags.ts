@@ -10,9 +10,14 @@ export const meshNameFlag: FlagSpec = {
   help: 'the mesh of resources that name none (App Mesh CLI JSON without meshName, Kubernetes manifests without meshRef); default: the only mesh defined',
 };
 
+export const strictFlag: FlagSpec = {
+  type: 'bool',
+  help: "refuse fields of Kubernetes manifests that App Mesh's CRDs do not know (as kubectl --validate=strict does); without it they are warnings and left out, as the API server prunes them",
+};
+
 export function loadOptions(args: ParsedArgs): LoadOptions {
   const meshName = args.flags['mesh-name'] as string | undefined;
-  return meshName === undefined ? {} : { meshName };
+  return { ...(meshName === undefined ? {} : { meshName }), ...(args.flags.strict === true ? { strict: true } : {}) };
 }
 
 /** Sends each finding to the log at its own level. */

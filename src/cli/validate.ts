@@ -2,14 +2,15 @@ import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import type { CommandSpec, ParsedArgs } from './args';
 import { UsageError } from './args';
-import { errorCount, loadOptions, meshNameFlag } from './mesh-flags';
+import { errorCount, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const validateCommand: CommandSpec = {
   name: 'validate',
   summary: 'check mesh files; exit 0 when valid, else 1 with one line per problem',
-  usage: 'meshd validate <file|folder>... [--mesh-name <mesh>] [--format text|json]',
+  usage: 'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--format text|json]',
   flags: {
     'mesh-name': meshNameFlag,
+    strict: strictFlag,
     format: { type: 'string', metavar: 'text|json', help: 'text: one line per finding; json: one JSON document', default: 'text' },
   },
   notes: [

@@ -67,6 +67,7 @@ function literalSubstitution(text: string): string {
  * is `/chapter` + `/chapter/1` → `/1`: the slash after the prefix goes with it, so it is a regex
  * rewrite, not Envoy's prefix_rewrite (which gives `//1`). `defaultPrefix: DISABLED` keeps the
  * path, as does an exact or regex path match without a path rewrite. The query string is kept.
+ * A match with neither prefix nor path (only a port or a hostname) keeps the path too.
  */
 function pathRewrite({ match, action }: HttpGatewayRoute): Pick<RouteAction, 'regex_rewrite'> {
   const rewrite = action.rewrite;

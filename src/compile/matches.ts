@@ -2,7 +2,7 @@
 import type { HeaderMatcher } from '../generated/envoy/config/route/v3/HeaderMatcher';
 import type { QueryParameterMatcher } from '../generated/envoy/config/route/v3/QueryParameterMatcher';
 import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
-import type { GrpcRoute, HttpRouteMatch } from '../model/route';
+import { impliedPrefix, type GrpcRoute, type HttpRouteMatch } from '../model/route';
 import type { Infer } from '../model/schema';
 import type { headerShape, queryParameterShape } from '../model/shapes';
 
@@ -32,7 +32,7 @@ function queryParameterMatcher({ name, match }: QueryParameterSpec): QueryParame
 function pathSpecifier(match: { prefix?: string; path?: { exact?: string; regex?: string } }): RouteMatch {
   if (match.path?.exact !== undefined) return { path: match.path.exact };
   if (match.path?.regex !== undefined) return { safe_regex: { regex: match.path.regex } };
-  return { prefix: match.prefix ?? '/' };
+  return { prefix: impliedPrefix(match)! };
 }
 
 /** An httpRoute/http2Route match. Its `port` picks the listener, so it is not part of the Envoy match. */

@@ -1,7 +1,7 @@
 // Resolves a virtual service to what Envoy needs: the ports callers use and, per port, the
 // ordered routes with their weighted targets. Listeners, routes and clusters are built from this.
 import { compare, type MeshReader } from '../model/mesh-model';
-import { routeKindOf, type Route, type RouteKind, type RouteSpec } from '../model/route';
+import { impliedPrefix, routeKindOf, type Route, type RouteKind, type RouteSpec } from '../model/route';
 import type { Protocol } from '../model/shapes';
 import type { VirtualNode } from '../model/virtual-node';
 import type { VirtualService } from '../model/virtual-service';
@@ -48,7 +48,7 @@ function nodePort(node: VirtualNode, port?: number): NodePort {
 /** The path length App Mesh ordered equal-priority routes by (longer first). */
 function pathLength(spec: RouteSpec): number {
   const http = spec.httpRoute ?? spec.http2Route;
-  if (http) return (http.match.prefix ?? http.match.path?.exact ?? '').length;
+  if (http) return (impliedPrefix(http.match) ?? http.match.path?.exact ?? '').length;
   const grpc = spec.grpcRoute?.match;
   if (grpc) return (grpc.serviceName ?? '').length + (grpc.methodName ?? '').length;
   return 0;

@@ -8,6 +8,7 @@ import type { FieldPath, ResourceKind } from '../model/common';
 import { compare } from '../model/mesh-model';
 import { appendAll } from './append-all';
 import { K8S_API_VERSION } from './dialects';
+import { checkGatewayRouteWebhookRules, checkRouteWebhookRules } from './k8s-webhook-rules';
 import { Origin, type PathRule } from './origin';
 import { formatFieldPath, type Problem } from './problems';
 import type { ResourceDraft } from './resource-draft';
@@ -147,11 +148,12 @@ class ManifestReader {
     if (o.kind === 'VirtualNode' && Array.isArray(backendGroups) && backendGroups.length > 0) {
       this.error(['spec', 'backendGroups'], 'backendGroups are not supported; list the services under backends instead');
     }
+    if (o.kind === 'GatewayRoute') checkGatewayRouteWebhookRules(o.spec, ['spec'], this.error.bind(this));
     const spec = this.translate(withoutK8sFields(o.kind === 'VirtualNode' ? rest : o.spec), ['spec'], ['spec']);
     const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
     if (parent) envelope.push({ from: ['parent'], to: parent.at });
     const origin = new Origin(o.doc, [...envelope, ...this.rules]);
-    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, ...(parent ? { parent: parent.name } : {}) }];
+    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, prunesUnknownFields: true, ...(parent ? { parent: parent.name } : {}) }];
   }
 
   /** A VirtualRouter manifest: the router, and each of spec.routes[] as a Route of its own. */
@@ -160,7 +162,7 @@ class ManifestReader {
     const routerName = awsNameOf(o);
     const { routes, ...rest } = o.spec;
     const spec = this.translate(withoutK8sFields(rest), ['spec'], ['spec']);
-    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]) }];
+    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]), prunesUnknownFields: true }];
 
     if (routes === undefined) return drafts;
     if (!Array.isArray(routes)) {
@@ -173,6 +175,7 @@ class ManifestReader {
       const { name, ...body } = route;
       this.rules.length = 0;
       this.failed = false;
+      checkRouteWebhookRules(body, at, this.error.bind(this));
       const routeSpec = this.translate(body, at, ['spec']);
       const rules: PathRule[] = [
         { from: [], to: at },
@@ -182,7 +185,7 @@ class ManifestReader {
         { from: ['mesh'], to: envelope[1]!.to },
         ...this.rules,
       ];
-      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules) });
+      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules), prunesUnknownFields: true });
     });
     return drafts;
   }
@@ -254,11 +257,12 @@ class ManifestReader {
     }
     const labels = index.namespaceLabels(o.namespace);
     if (!labels) return undefined;
-    const matching = index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels));
+    // By App Mesh name: one mesh declared in several manifests (one per cluster) is one mesh, not several.
+    const matching = [...new Set(index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels)).map(awsNameOf))];
     if (matching.length > 1) {
-      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.map((m) => m.name).sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
+      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
     }
-    return matching.length === 1 ? awsNameOf(matching[0]!) : undefined;
+    return matching.length === 1 ? matching[0]! : undefined;
   }
 
   /** virtualGatewayRef, else the one VirtualGateway whose selectors take this GatewayRoute. */

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
-import { findDuplicates, validateReferences, type ModelIssue } from '../model/validate';
+import { mergeDeclarations, validateReferences, type ModelIssue } from '../model/validate';
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
@@ -22,6 +22,8 @@ export interface LoadOptions {
   readonly meshName?: string;
   /** Kept from one load to the next (`meshd serve`): files and documents that did not change are not read again. */
   readonly cache?: LoadCache;
+  /** Fields of Kubernetes manifests that the API server would prune are errors, not warnings (`--strict`). */
+  readonly strict?: boolean;
 }
 
 /**
@@ -234,7 +236,7 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const originOf = new Map<Resource, Origin>();
   const broken = new Set<string>();
   for (const draft of drafts) {
-    const resource = decodeCached(draft, defaultMesh, problems, options.cache);
+    const resource = decodeCached(draft, defaultMesh, problems, options);
     if (resource) {
       resources.push(resource);
       originOf.set(resource, draft.origin);
@@ -248,8 +250,9 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   const report = (issue: ModelIssue) =>
     new ResourceReporter(originOf.get(issue.resource)!, problems, resourceLabel(issue.resource)).report(issue.severity, issue.path, issue.message);
   const complete = broken.size === 0 && !problems.some(isError);
-  findDuplicates(resources).forEach(report);
-  const model = new MeshModel(dedupe(resources));
+  const declared = mergeDeclarations(resources);
+  declared.issues.forEach(report);
+  const model = new MeshModel(declared.resources);
   validateReferences(model, broken, complete).forEach(report);
   const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
@@ -259,14 +262,14 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 }
 
 /** A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings. */
-function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], cache: LoadCache | undefined): Resource | undefined {
+function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], { cache, strict }: LoadOptions): Resource | undefined {
   const document = draft.soleDocument;
-  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems);
+  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
   const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
   const known = cache.decoded.get(document);
   if (known?.defaultMesh === meshKey) return known.resource;
   const before = problems.length;
-  const resource = decodeDraft(draft, defaultMesh, problems);
+  const resource = decodeDraft(draft, defaultMesh, problems, { strict });
   if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh: meshKey, resource });
   return resource;
 }
@@ -341,12 +344,6 @@ function chooseDefaultMesh(drafts: readonly ResourceDraft[], options: LoadOption
   if (meshes.length === 1) return { name: meshes[0]! };
   const defined = meshes.length === 0 ? 'no mesh is defined' : `${meshes.length} meshes are defined (${meshes.join(', ')})`;
   return { whyNone: `names no mesh and ${defined}; name one here or pass --mesh-name` };
-}
-
-/** The first of each set of duplicates (the others were reported). */
-function dedupe(resources: readonly Resource[]): Resource[] {
-  const dupes = new Set(findDuplicates(resources).map((i) => i.resource));
-  return resources.filter((r) => !dupes.has(r));
 }
 
 function sortProblems(problems: readonly Problem[]): Problem[] {

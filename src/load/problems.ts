@@ -19,10 +19,7 @@ export function formatProblem(p: Problem): string {
   return `${file}:${line}:${col}: ${p.severity}: ${p.resource ? `${p.resource}: ` : ''}${p.message}${p.field ? ` (${p.field})` : ''}`;
 }
 
-/** A field path as users read it: `spec.listeners[0].portMapping.port`. */
-export function formatFieldPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
-}
+export { formatFieldPath } from '../model/common';
 
 export function isError(p: Problem): boolean {
   return p.severity === 'error';

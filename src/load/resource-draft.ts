@@ -14,7 +14,7 @@ import { virtualRouterSpecShape } from '../model/virtual-router';
 import { virtualServiceSpecShape } from '../model/virtual-service';
 import type { Origin } from './origin';
 import type { ParsedDocument } from './yaml-documents';
-import type { Problem, Severity } from './problems';
+import { isError, type Problem, type Severity } from './problems';
 import { checkValue } from './schema-check';
 
 export const SPEC_SHAPES: Readonly<Record<ResourceKind, ObjectSchema>> = {
@@ -47,6 +47,16 @@ export interface ResourceDraft {
   readonly origin: Origin;
   /** The document, when it alone makes the draft (native dialect): the same document decodes to the same resource. */
   readonly soleDocument?: ParsedDocument;
+  /**
+   * Set for Kubernetes manifests: a field App Mesh's API does not know is pruned by the API server
+   * (the CRD's structural schema), so it is a warning and dropped, not an error (unless strict).
+   */
+  readonly prunesUnknownFields?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Unknown fields that Kubernetes would prune are errors, as `kubectl --validate=strict` makes them. */
+  readonly strict?: boolean;
 }
 
 /** Reports findings about one resource at resource paths, mapped to the file. */
@@ -80,7 +90,7 @@ export function draftLabel(kind: ResourceKind, parent: unknown, name: unknown): 
  * Checks a draft and returns its resource, or undefined after recording every problem.
  * `defaultMesh` is used when the draft names no mesh.
  */
-export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[]): Resource | undefined {
+export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], options: DecodeOptions = {}): Resource | undefined {
   const before = problems.length;
   const reporter = new ResourceReporter(draft.origin, problems, draftLabel(draft.kind, draft.parent, draft.name));
   const parentField = PARENT_FIELD[draft.kind];
@@ -99,9 +109,10 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
   }
 
   const spec = draft.spec ?? {};
-  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], reporter.error);
+  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], reporter.error, draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {});
   if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], reporter.error);
-  if (draft.rejected || problems.length !== before || name === undefined || mesh === undefined) return undefined;
+  // Warnings (a pruned field) leave the resource valid.
+  if (draft.rejected || problems.slice(before).some(isError) || name === undefined || mesh === undefined) return undefined;
 
   const base = { mesh, name, spec } as const;
   const resource =
@@ -111,6 +122,15 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
         ? { ...base, kind: 'GatewayRoute', virtualGateway: parent! }
         : { ...base, kind: draft.kind };
   return withLazySource(resource, draft.origin) as Resource;
+}
+
+/** An unknown field in a Kubernetes manifest: the API server would prune it, so it is dropped with a warning; strict refuses it. */
+function prunedField(reporter: ResourceReporter, strict: boolean): (path: FieldPath, message: string) => boolean {
+  return (path, message) => {
+    if (strict) reporter.error(path, `${message}; Kubernetes would prune it, and --strict refuses it`);
+    else reporter.report('warning', path, `${message}; Kubernetes would prune it, so meshd ignores it`);
+    return !strict;
+  };
 }
 
 /**

@@ -2,8 +2,21 @@
 // every problem with the path of the field it is about. It does not stop at the first problem.
 import type { Fail, FieldPath, ObjectSchema, Schema } from '../model/schema';
 
+export interface CheckOptions {
+  /**
+   * Decides about a field the schema does not know, instead of failing it: reports it and returns
+   * true to drop it and go on (as the Kubernetes API server prunes a field its CRD does not know),
+   * or false when it fails the value. Never asked about `__proto__`, `constructor` or
+   * `prototype`, which always fail: no dialect may carry them.
+   */
+  readonly unknownField?: (path: FieldPath, message: string) => boolean;
+}
+
+/** Keys that are refused in every dialect, never dropped as unknown: they name every object's own machinery. */
+const REFUSED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** True when `value` fits `schema`; otherwise each problem went to `fail` (paths relative to `path`). */
-export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail: Fail): boolean {
+export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail: Fail, options: CheckOptions = {}): boolean {
   switch (schema.type) {
     case 'string':
       if (typeof value !== 'string') return bad(fail, path, `must be a string, got ${describe(value)}`);
@@ -38,16 +51,16 @@ export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail
         ok = bad(fail, path, `must list ${range} item(s), got ${value.length}`);
       }
       value.forEach((item, i) => {
-        ok = checkValue(schema.item, item, [...path, i], fail) && ok;
+        ok = checkValue(schema.item, item, [...path, i], fail, options) && ok;
       });
       return ok;
     }
     case 'object':
-      return checkObject(schema, value, path, fail);
+      return checkObject(schema, value, path, fail, options);
   }
 }
 
-function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail: Fail): boolean {
+function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail: Fail, options: CheckOptions): boolean {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad(fail, path, `must be a mapping, got ${describe(value)}`);
   const record = value as Record<string, unknown>;
   const known = Object.keys(schema.fields);
@@ -55,7 +68,18 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   let unknown = false;
   for (const key of Object.keys(record)) {
     // Own fields only: `constructor` or `__proto__` are not fields because every object inherits them.
-    if (!Object.hasOwn(schema.fields, key)) unknown = !(ok = bad(fail, [...path, key], unknownFieldMessage(key, known)));
+    if (Object.hasOwn(schema.fields, key)) continue;
+    const message = unknownFieldMessage(key, known);
+    if (options.unknownField && !REFUSED_KEYS.has(key)) {
+      if (options.unknownField([...path, key], message)) {
+        delete record[key]; // pruned: the rest of the value is checked (and served) without it
+        continue;
+      }
+      ok = false;
+    } else {
+      ok = bad(fail, [...path, key], message);
+    }
+    unknown = true;
   }
   const present: string[] = [];
   for (const [key, field] of Object.entries(schema.fields)) {
@@ -67,7 +91,7 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
       continue;
     }
     present.push(key);
-    ok = checkValue(field.schema, v, [...path, key], fail) && ok;
+    ok = checkValue(field.schema, v, [...path, key], fail, options) && ok;
   }
   // An unknown field was probably meant as one of the union's members: that message is enough.
   if (schema.union && present.length !== 1 && !unknown) {

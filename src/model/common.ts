@@ -18,3 +18,8 @@ export interface ResourceMeta {
   readonly name: string;
   readonly source: SourceLocation;
 }
+
+/** A field path as users read it: `spec.listeners[0].portMapping.port`. */
+export function formatFieldPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
+}

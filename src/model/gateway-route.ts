@@ -1,5 +1,6 @@
 import type { ResourceMeta } from './common';
 import { boolean, integer, list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
+import { checkNotPrefixAndPath } from './route';
 import { headerMatchShape, headersList, HTTP_METHODS, pathMatchShape, port, prefixShape, queryParametersList, resourceName } from './shapes';
 
 /** App Mesh kept these for itself: a gateway route may not match them. */
@@ -53,10 +54,14 @@ const httpGatewayRouteShape = object(
 );
 export type HttpGatewayRoute = Infer<typeof httpGatewayRouteShape>;
 
+/**
+ * App Mesh's API takes a match of only `port` (or headers, …): such a match is the prefix `/`.
+ * "Prefix, path or hostname is required" and "a rewrite sets something" are the Kubernetes
+ * controller's rules, applied to its manifests only (load/k8s-webhook-rules.ts).
+ */
 function checkHttpGatewayRoute({ match, action }: HttpGatewayRoute, fail: Fail): void {
   const { prefix, path } = match;
-  if (prefix !== undefined && path !== undefined) fail(['match', 'path'], "sets both 'prefix' and 'path'; set exactly one of them");
-  if (prefix === undefined && path === undefined && match.hostname === undefined) fail(['match'], "must set 'prefix', 'path' or 'hostname'");
+  checkNotPrefixAndPath(match, ['match'], fail);
   for (const [field, value] of [['prefix', prefix], ['path', path?.exact]] as const) {
     const reserved = value !== undefined && RESERVED_PREFIXES.find((r) => value.toLowerCase().startsWith(r));
     if (reserved) fail(['match', field, ...(field === 'path' ? ['exact'] : [])], `'${reserved}' is reserved by App Mesh; a gateway route cannot match it`);
@@ -64,7 +69,6 @@ function checkHttpGatewayRoute({ match, action }: HttpGatewayRoute, fail: Fail):
   const rewrite = action.rewrite;
   if (!rewrite) return;
   const rewritePath = ['action', 'rewrite'];
-  if (!rewrite.prefix && !rewrite.path && !rewrite.hostname) fail(rewritePath, "must set 'prefix', 'path' or 'hostname'");
   if (rewrite.prefix && rewrite.path) fail([...rewritePath, 'path'], "sets both a 'prefix' and a 'path' rewrite; set one of them");
   if (rewrite.prefix?.defaultPrefix !== undefined && rewrite.prefix.value !== undefined) fail([...rewritePath, 'prefix'], "sets both 'defaultPrefix' and 'value'; set one of them");
   if (rewrite.prefix && path !== undefined) fail([...rewritePath, 'prefix'], "a prefix rewrite needs a 'match.prefix' to replace, and this route matches a 'path'");
@@ -80,8 +84,8 @@ const grpcGatewayRouteShape = object({
         port: optional(port),
       },
       {
+        // Neither serviceName nor hostname is every gRPC request on the port; "one of them is required" is the Kubernetes controller's rule.
         check: (m, fail) => {
-          if (m.serviceName === undefined && m.hostname === undefined) fail([], "must set 'serviceName' or 'hostname'");
           if (m.serviceName?.startsWith(RESERVED_GRPC_SERVICE_PREFIX)) fail(['serviceName'], `'${RESERVED_GRPC_SERVICE_PREFIX}' services are reserved by App Mesh; a gateway route cannot match them`);
         },
       },

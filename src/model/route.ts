@@ -1,5 +1,5 @@
 import type { ResourceMeta } from './common';
-import { boolean, integer, list, object, oneOf, optional, required, string, type Fail, type Infer } from './schema';
+import { boolean, integer, list, object, oneOf, optional, required, string, type Fail, type FieldPath, type Infer } from './schema';
 import {
   durationShape,
   headersList,
@@ -74,14 +74,23 @@ export const httpRouteMatchShape = object(
     queryParameters: optional(queryParametersList),
     port: optional(port),
   },
-  { check: (m, fail) => checkPrefixOrPath(m, fail) },
+  { check: (m, fail) => checkNotPrefixAndPath(m, [], fail) },
 );
 export type HttpRouteMatch = Infer<typeof httpRouteMatchShape>;
 
-/** A route matches on a path prefix or on a path, never both. */
-export function checkPrefixOrPath(match: { prefix?: string; path?: object }, fail: Fail): void {
-  if (match.prefix === undefined && match.path === undefined) fail([], "must set 'prefix' or 'path'");
-  if (match.prefix !== undefined && match.path !== undefined) fail(['path'], "sets both 'prefix' and 'path'; set exactly one of them");
+/**
+ * A route matches on a path prefix or on a path, never both. It may set neither: App Mesh's API
+ * takes a match of only `port` (or headers, a method, …), and its backend gave such a match the
+ * prefix `/` (see impliedPrefix). "Prefix or path is required" is the Kubernetes controller's
+ * rule, applied to its manifests only (load/k8s-webhook-rules.ts).
+ */
+export function checkNotPrefixAndPath(match: { prefix?: string; path?: object }, at: FieldPath, fail: Fail): void {
+  if (match.prefix !== undefined && match.path !== undefined) fail([...at, 'path'], "sets both 'prefix' and 'path'; set exactly one of them");
+}
+
+/** The prefix an HTTP match matches on: its own, else `/` (every path) when it sets no path either, as App Mesh's backend did. */
+export function impliedPrefix(match: { prefix?: string; path?: object }): string | undefined {
+  return match.prefix ?? (match.path === undefined ? '/' : undefined);
 }
 
 export const httpRouteShape = object({

@@ -1,10 +1,11 @@
 // Cross-resource checks: every reference names something that exists, no resource is defined
 // twice, routes fit the listener they serve. Field-level checks happen while decoding (the
 // schemas); these need the whole mesh.
+import { formatFieldPath } from './common';
 import type { GatewayRoute } from './gateway-route';
 import { gatewayRouteKindOf } from './gateway-route';
 import type { MeshModel, Resource } from './mesh-model';
-import { resourceKey, resourceLabel } from './mesh-model';
+import { resourceKey } from './mesh-model';
 import type { FieldPath } from './schema';
 import type { Protocol } from './shapes';
 import { routeKindOf, type Route, type WeightedTarget } from './route';
@@ -20,20 +21,57 @@ export interface ModelIssue {
   readonly message: string;
 }
 
-/** Resources that share a key with an earlier one (in input order). */
-export function findDuplicates(resources: readonly Resource[]): ModelIssue[] {
+/**
+ * The resources with each key once (the first, in input order), and an error for each later
+ * resource under a key already taken. A Mesh declared again with the same spec is the same mesh,
+ * not a second one: clusters that share a mesh each declare it (one manifest per cluster), so
+ * the repeat is dropped without a finding. Tags are no part of it: the model leaves them out.
+ */
+export function mergeDeclarations(resources: readonly Resource[]): { readonly resources: Resource[]; readonly issues: ModelIssue[] } {
   const seen = new Map<string, Resource>();
+  const kept: Resource[] = [];
   const issues: ModelIssue[] = [];
   for (const r of resources) {
     const first = seen.get(resourceKey(r));
-    if (first) {
-      const { file, line } = first.source;
-      issues.push({ severity: 'error', resource: r, path: ['name'], message: `${resourceLabel(r)} in mesh '${r.mesh}' is already defined at ${file}:${line}` });
-    } else {
+    if (!first) {
       seen.set(resourceKey(r), r);
+      kept.push(r);
+      continue;
+    }
+    const at = `${first.source.file}:${first.source.line}`;
+    if (r.kind !== 'Mesh') {
+      issues.push({ severity: 'error', resource: r, path: ['name'], message: `already defined in mesh '${r.mesh}' at ${at}` });
+      continue;
+    }
+    const differs = firstDifference(first.spec, r.spec, ['spec']);
+    if (differs) {
+      issues.push({ severity: 'error', resource: r, path: ['name'], message: `already defined at ${at} with a different ${formatFieldPath(differs)}; every declaration of a mesh must be the same` });
     }
   }
-  return issues;
+  return { resources: kept, issues };
+}
+
+/** The path of the first place where two decoded specs differ (key order aside), or undefined when they are the same. */
+function firstDifference(a: unknown, b: unknown, path: FieldPath): FieldPath | undefined {
+  if (a === b) return undefined;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], [...path, i]);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  if (!isRecord(a) || !isRecord(b) || Array.isArray(a) || Array.isArray(b)) return path;
+  // Specs have passed the schema, so their depth is the schema's: this recursion is bounded.
+  for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    const d = firstDifference(Object.hasOwn(a, key) ? a[key] : undefined, Object.hasOwn(b, key) ? b[key] : undefined, [...path, key]);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object';
 }
 
 const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = { httpRoute: 'http', http2Route: 'http2', grpcRoute: 'grpc', tcpRoute: 'tcp' };

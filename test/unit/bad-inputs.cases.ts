@@ -14,6 +14,8 @@ const CANARY_ROUTE = (targets = '[{ virtualNode: a, weight: 100 }, { virtualNode
 const ROLLOUT_DOC = ({ name = 'ro', route = 'rt', primary = 'a', canary = 'b', analysis = '' } = {}) =>
   `kind: Rollout\nmesh: apps\nname: ${name}\nspec:\n  route: { virtualRouter: r, name: ${route} }\n  primary: ${primary}\n  canary: ${canary}\n${analysis}`;
 const ROLLOUT = (rollout: Parameters<typeof ROLLOUT_DOC>[0] = {}, route = CANARY_ROUTE(), ...more: string[]) => [CANARY_NODE, route, ROLLOUT_DOC(rollout), ...more].join('---\n');
+const K8S_NODE_A = 'arn:aws:appmesh:r:1:mesh/apps/virtualNode/a';
+const K8S_SERVICE_A = 'arn:aws:appmesh:r:1:mesh/apps/virtualService/a.apps.local';
 const K8S = (kind: string, spec: string, name = 'x') => `apiVersion: appmesh.k8s.aws/v1beta2\nkind: ${kind}\nmetadata: { name: ${name}, namespace: ns }\nspec:\n${spec}`;
 
 export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: string])[] = [
@@ -93,7 +95,6 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['route of two kinds', 'm.yaml', ROUTE('  httpRoute: { match: { prefix: / }, action: { weightedTargets: [{ virtualNode: a, weight: 1 }] } }\n  tcpRoute: { action: { weightedTargets: [{ virtualNode: a, weight: 1 }] } }\n')],
   ['prefix without slash', 'm.yaml', HTTP_ROUTE('{ prefix: api }')],
   ['prefix and path', 'm.yaml', HTTP_ROUTE('{ prefix: /, path: { exact: /a } }')],
-  ['neither prefix nor path', 'm.yaml', HTTP_ROUTE('{ method: GET }')],
   ['path exact and regex', 'm.yaml', HTTP_ROUTE('{ path: { exact: /a, regex: "/a.*" } }')],
   ['path regex with a lookahead (not RE2)', 'm.yaml', HTTP_ROUTE("{ path: { regex: '/users/(?!admin).*' } }")],
   ['header regex that does not parse', 'm.yaml', HTTP_ROUTE("{ prefix: /, headers: [{ name: x-n, match: { regex: 'v[0-9' } }] }")],
@@ -131,7 +132,6 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['rewrite prefix without trailing slash', 'm.yaml', GW_ROUTE('{ prefix: /a/ }', '{ target: { virtualService: { virtualServiceName: a.apps.local } }, rewrite: { prefix: { value: /b } } }')],
   ['rewrite with defaultPrefix and value', 'm.yaml', GW_ROUTE('{ prefix: /a/ }', '{ target: { virtualService: { virtualServiceName: a.apps.local } }, rewrite: { prefix: { defaultPrefix: DISABLED, value: /b/ } } }')],
   ['prefix rewrite of a path match', 'm.yaml', GW_ROUTE('{ path: { exact: /a } }', '{ target: { virtualService: { virtualServiceName: a.apps.local } }, rewrite: { prefix: { value: /b/ } } }')],
-  ['gateway route matching nothing', 'm.yaml', GW_ROUTE('{ method: GET }')],
   ['gateway not defined', 'm.yaml', GW_ROUTE('{ prefix: / }').replace('virtualGateway: gw', 'virtualGateway: ghost')],
   ['gateway target not defined', 'm.yaml', GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: ghost.apps.local } } }')],
   ['gateway target port not served', 'm.yaml', GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: a.apps.local }, port: 9 } }')],
@@ -142,7 +142,6 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
       GW_ROUTE('{ prefix: / }', '{ target: { virtualService: { virtualServiceName: t.apps.local } } }'),
   ],
   ['hostname exact and suffix', 'm.yaml', GW_ROUTE('{ hostname: { exact: a.example.com, suffix: .example.com } }')],
-  ['grpc gateway route matching nothing', 'm.yaml', 'kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  grpcRoute: { match: {}, action: { target: { virtualService: { virtualServiceName: a.apps.local } } } }\n'],
   ['grpc gateway route on an http listener', 'm.yaml', 'kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  grpcRoute: { match: { serviceName: s }, action: { target: { virtualService: { virtualServiceName: a.apps.local } } } }\n'],
   // ---- App Mesh CLI JSON ----
   ['CLI JSON field value', 'm.json', '{\n  "meshName": "apps",\n  "virtualNodeName": "j",\n  "spec": {\n    "listeners": [{ "portMapping": { "port": 99999, "protocol": "http" } }],\n    "serviceDiscovery": { "dns": { "hostname": "j.local" } }\n  }\n}\n'],
@@ -161,6 +160,21 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['k8s selector on an inherited member', 'm.yaml', `${K8S('VirtualGateway', '  gatewayRouteSelector: { matchExpressions: [{ key: constructor, operator: Exists }] }\n  listeners: [{ portMapping: { port: 8090, protocol: http } }]\n', 'g')}---\n${K8S('GatewayRoute', '  httpRoute: { match: { prefix: / }, action: { target: { virtualService: { virtualServiceARN: "arn:aws:appmesh:r:1:mesh/apps/virtualService/a.apps.local" } } } }\n', 'gr')}`],
   ['k8s acm certificate without ARN', 'm.yaml', K8S('VirtualGateway', '  listeners: [{ portMapping: { port: 8090, protocol: http }, tls: { mode: STRICT, certificate: { acm: { certificateARN: 7 } } } }]\n')],
   ['k8s backend groups', 'm.yaml', K8S('VirtualNode', '  backendGroups: [{ name: all }]\n')],
+  // The App Mesh controller's webhook rules, which App Mesh's API did not have (meshd YAML and CLI JSON take these matches).
+  ['k8s route with neither prefix nor path', 'm.yaml', K8S('VirtualRouter', `  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  routes:\n    - name: one\n      httpRoute:\n        match: { port: 80 }\n        action: { weightedTargets: [{ virtualNodeARN: "${K8S_NODE_A}", weight: 1 }] }\n`)],
+  ['k8s gateway route with neither prefix, path nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { port: 8088 }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],
+  ['k8s grpc gateway route with neither serviceName nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  grpcRoute:\n    match: {}\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],
+  ['k8s gateway route rewrite that sets nothing', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { prefix: /x }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } }, rewrite: {} }\n`, 'gr')],
+  // Kubernetes prunes an unknown field (a warning), but never these keys.
+  ['a constructor key deep in a Kubernetes spec', 'm.yaml', K8S('VirtualNode', '  serviceDiscovery: { dns: { hostname: x.local } }\n  listeners:\n    - portMapping: { port: 80, protocol: http }\n      constructor: { prototype: {} }\n')],
+  // ---- Meshes declared more than once: the same spec is one mesh, a different one an error naming both places ----
+  ['a Mesh declared again with another spec', 'm.yaml', 'kind: Mesh\nname: apps\nspec: { egressFilter: { type: ALLOW_ALL } }\n'],
+  ['k8s Mesh declared twice, differently, both selecting a namespace', 'm.yaml', [
+    'apiVersion: v1\nkind: Namespace\nmetadata: { name: ns, labels: { mesh: m2 } }\n',
+    'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: m2 }\nspec: { namespaceSelector: { matchLabels: { mesh: m2 } } }\n',
+    'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: m2 }\nspec: { namespaceSelector: { matchLabels: { mesh: m2 } }, egressFilter: { type: ALLOW_ALL } }\n',
+    K8S('VirtualService', '  awsName: s.m2\n'),
+  ].join('---\n')],
   // ---- Rollout ----
   ['rollout analysis field misspelt', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 1m, stepWieght: 5 }\n' })],
   ['rollout interval below 1s', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 500ms }\n' })],
