@@ -43,14 +43,11 @@ const MAP_FIELDS = new Set(['VirtualNode:serviceDiscovery.awsCloudMap.attributes
 /** expandGRPCRoute sends an empty match for an absent `match` block ("Empty match is allowed"). */
 const EMPTY_BLOCK_IS_EMPTY_OBJECT = new Set(['Route:grpcRoute.match']);
 
+/** Fields App Mesh requires that the provider's schema leaves optional: "" there means not set, too. */
+const OPTIONAL_IN_PROVIDER = new Set(['Mesh:egressFilter.type']);
+
 /** expandMeshSpec leaves out `egress_filter` without a type and `service_discovery` without an ip_preference. */
 const DROPPED_WHEN_EMPTY = new Set(['Mesh:egressFilter', 'Mesh:serviceDiscovery']);
-
-/**
- * Integers the expand functions send even when 0; every other integer is sent only when above 0
- * (`if v, ok := m["port"].(int); ok && v > 0`), as every string only when not "".
- */
-const SENT_WHEN_ZERO = new Set(['weight', 'maxRetries']);
 
 type Plain = Record<string, unknown>;
 
@@ -79,11 +76,11 @@ export class BlockTranslator {
   /** The API object for a Terraform block's body. */
   object(schema: ObjectSchema, block: Plain, apiPath: FieldPath, docPath: FieldPath): Plain {
     this.rule(apiPath, docPath);
-    const fields = new Map<string, { apiName: string; schema: Schema }>();
+    const fields = new Map<string, { apiName: string; schema: Schema; required: boolean }>();
     for (const [apiName, field] of Object.entries(schema.fields)) {
       if (NOT_IN_PROVIDER.has(this.pattern([...apiPath, apiName]))) continue;
       const tfName = terraformName(apiName);
-      fields.set(tfName, { apiName, schema: field.schema });
+      fields.set(tfName, { apiName, schema: field.schema, required: field.required && !OPTIONAL_IN_PROVIDER.has(this.pattern([...apiPath, apiName])) });
       this.rule([...apiPath, apiName], [...docPath, tfName]); // where a missing field would have been
     }
     const out: Plain = {};
@@ -94,39 +91,52 @@ export class BlockTranslator {
         this.report([...docPath, key], unknownFieldMessage(key, [...fields.keys()]).replace(/^unknown field/, 'unknown attribute'));
         continue;
       }
-      const translated = this.value(field.schema, value, [...apiPath, field.apiName], [...docPath, key], key);
+      const translated = this.value(field.schema, field.required, value, [...apiPath, field.apiName], [...docPath, key], key);
       if (translated !== undefined) out[field.apiName] = translated;
     }
     return out;
   }
 
-  private value(schema: Schema, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string): unknown {
+  /**
+   * An attribute's value as the expand functions send it. They send an optional integer only when above 0
+   * (`if v, ok := m["port"].(int); ok && v > 0`) and an optional string only when not "": those are
+   * what the provider writes for "not set". A field App Mesh requires keeps its value, so that a 0
+   * there is named as the wrong value it is rather than as a missing field.
+   */
+  private value(schema: Schema, required: boolean, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string): unknown {
     if (value === null || value === undefined) return undefined; // null: not set (and absent: not known yet, in a plan)
     const pattern = this.pattern(apiPath);
-    const last = apiPath[apiPath.length - 1] as string;
     switch (schema.type) {
       case 'object':
         return this.block(schema, value, apiPath, docPath, tfName, pattern);
-      case 'list':
+      case 'list': {
         if (MAP_FIELDS.has(pattern)) return this.mapAsPairs(value, apiPath, docPath);
-        if (!Array.isArray(value)) return this.wrongShape(docPath, `must be a list, got ${describe(value)}`);
+        if (!Array.isArray(value)) {
+          this.report(docPath, `must be a list, got ${describe(value)}`);
+          return isPlain(value) && schema.item.type === 'object' ? [this.object(schema.item, value, [...apiPath, 0], docPath)] : undefined;
+        }
         if (value.length === 0) return undefined; // an empty set or list is not sent
         if (schema.item.type !== 'object') return [...value];
         return value.map((item, i) => (isPlain(item) ? this.object(schema.item, item, [...apiPath, i], [...docPath, i]) : item)); // a non-mapping item is left for the schema check to name
+      }
       case 'boolean':
         return value; // always sent: `enforce` (default true) and `invert` (false) are in every state
       case 'integer':
       case 'number':
-        return value === 0 && !SENT_WHEN_ZERO.has(last) ? undefined : value;
+        return value === 0 && !required ? undefined : value;
       case 'string':
       case 'enum':
-        return value === '' ? undefined : value;
+        return value === '' && !required ? undefined : value;
     }
   }
 
   /** A nested block: a list of at most one object (MaxItems: 1 in the provider's schema). */
   private block(schema: ObjectSchema, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string, pattern: string): Plain | undefined {
-    if (!Array.isArray(value)) return this.wrongShape(docPath, `must be a list of '${tfName}' blocks (terraform show -json writes a nested block as a list), got ${describe(value)}`);
+    if (!Array.isArray(value)) {
+      this.report(docPath, `must be a list of '${tfName}' blocks (terraform show -json writes a nested block as a list), got ${describe(value)}`);
+      // A block's body without its list is read on, so that it is not reported again as missing and its own mistakes show.
+      return isPlain(value) ? this.object(schema, value, apiPath, docPath) : undefined;
+    }
     if (value.length === 0 || value[0] === null) return EMPTY_BLOCK_IS_EMPTY_OBJECT.has(pattern) ? {} : undefined;
     if (value.length > 1) this.report([...docPath, 1], `the provider allows one '${tfName}' block here, got ${value.length}`);
     if (!isPlain(value[0])) return this.wrongShape([...docPath, 0], `a '${tfName}' block must be a mapping, got ${describe(value[0])}`);

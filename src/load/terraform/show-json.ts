@@ -74,8 +74,9 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
     module.child_modules.forEach((child: unknown, i: number) => {
       const childAt = [...at, 'child_modules', i];
       if (depth + 1 > MAX_MODULE_DEPTH) {
+        // No field: the path would name every level; the address says which module.
         const address = isPlain(child) && typeof child.address === 'string' ? `${child.address}: ` : '';
-        error(childAt, `${address}modules are nested more than ${MAX_MODULE_DEPTH} deep; meshd reads no deeper`);
+        problems.push({ severity: 'error', location: doc.locate(childAt), message: `${address}modules are nested more than ${MAX_MODULE_DEPTH} deep; meshd reads no deeper` });
       } else pending.push({ module: child, at: childAt, depth: depth + 1 });
     });
   }
