@@ -39,7 +39,7 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   const readResource = (resource: unknown, at: FieldPath) => {
     if (!isPlain(resource)) return error(at, 'a resource must be a mapping');
     const { type, mode } = resource;
-    const address = typeof resource.address === 'string' ? resource.address : `${String(type)}.${String(resource.name)}`;
+    const address = typeof resource.address === 'string' ? resource.address : `${String(type)}.${String(resource.name ?? '?')}`;
     if (mode === 'data') {
       problems.push({ severity: 'info', location: doc.locate(at), message: `skipping ${address}: a data source reads a resource, it does not declare one` });
       return;
