@@ -1,6 +1,9 @@
 // The Terraform dialect beyond the shop fixture (test/unit/dialects.test.ts): a saved plan, and
 // the parts of the provider's mapping a state of the shop mesh does not show.
 import * as path from 'node:path';
+import { compileProxy } from '../../src/compile';
+import { offlineRegistry } from '../../src/control/offline-registry';
+import { renderProxyConfig, toEnvoyYaml } from '../../src/control/render';
 import { loadMesh } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
 import { meshFolder } from '../helpers/mesh-text';
@@ -40,6 +43,15 @@ describe('terraform show -json of a saved plan', () => {
     expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([
       { namespace: 'apps.local', service: 'catalog', instances: [{ id: 'catalog-1', attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '9080' } }] },
     ]);
+  });
+
+  it("makes the planned instance an endpoint of the node that calls its service (meshd render)", () => {
+    if (!result.ok) throw new Error('plan did not load');
+    const cloudMap = offlineRegistry(result.cloudMapSeeds);
+    if (!cloudMap.ok) throw new Error(cloudMap.problems.map((p) => p.message).join('\n'));
+    const front = compileProxy(result.model, cloudMap.registry, 'mesh/apps/virtualNode/front', { ingressPort: 15000, egressPort: 15001 });
+    if (!front.ok) throw new Error(front.error);
+    expect(toEnvoyYaml(renderProxyConfig(front.config))).toMatch(/address: 127\.0\.0\.1\n\s+port_value: 9080\n/);
   });
 });
 
