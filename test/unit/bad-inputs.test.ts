@@ -461,7 +461,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:13:65: error: Route/r/rt: the weights add up to 0; at least one target needs a weight above 0 (spec.httpRoute.action.weightedTargets)",
   ],
   "terraform virtual node without spec": [
-    "m.json:14:21: error: VirtualNode/n: required block 'spec' is missing; the provider requires one spec block",
+    "m.json:14:21: error: VirtualNode/n: required block 'spec' is missing; the provider requires one spec block (aws_appmesh_virtual_node.n.spec)",
   ],
   "terraform route without a route block": [
     "m.json:19:15: error: Route/r/rt: must set one of: httpRoute, http2Route, grpcRoute, tcpRoute (aws_appmesh_route.rt.spec[0])",

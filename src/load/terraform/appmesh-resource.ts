@@ -55,7 +55,7 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
   const report = (path: FieldPath, message: string) => {
     rejected = true;
     const relative = path.slice(valuesAt.length);
-    problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, ...(relative.length > 0 ? { field: `${address}.${formatFieldPath(relative)}` } : {}) });
+    problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, field: relative.length > 0 ? `${address}.${formatFieldPath(relative)}` : address });
   };
 
   const allowed = ['name', 'spec', 'tags', 'tags_all', ...(type.kind === 'Mesh' ? [] : ['mesh_name']), ...(type.parent ? [type.parent] : []), ...COMPUTED];
@@ -93,7 +93,7 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
 function readSpec(kind: ResourceKind, value: unknown, blocks: BlockTranslator, specAt: FieldPath, report: (path: FieldPath, message: string) => void): unknown {
   const missing = value === undefined || value === null || (Array.isArray(value) && value.length === 0);
   if (missing) {
-    if (kind !== 'Mesh') report(value === undefined ? specAt.slice(0, -1) : specAt, "required block 'spec' is missing; the provider requires one spec block");
+    if (kind !== 'Mesh') report(specAt, "required block 'spec' is missing; the provider requires one spec block"); // at `values` when there is no spec at all
     return undefined;
   }
   if (!Array.isArray(value)) {
