@@ -1,5 +1,6 @@
 // The Terraform dialect beyond the shop fixture (test/unit/dialects.test.ts): a saved plan, and
 // the parts of the provider's mapping a state of the shop mesh does not show.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
 import { offlineRegistry } from '../../src/control/offline-registry';
@@ -25,13 +26,22 @@ describe('terraform show -json of a saved plan', () => {
       'apps/VirtualNode/front',
       'apps/VirtualRouter/catalog',
       'apps/VirtualService/catalog.apps.local',
+      'ops/Mesh/ops',
+      'ops/VirtualNode/probe',
+      'ops/VirtualService/status.ops.local',
     ]); // no VirtualNode/legacy: the plan destroys it, and only prior_state still has it
   });
 
-  it('takes the only mesh for resources whose mesh_name is not known until apply (mesh_name = aws_appmesh_mesh.apps.id)', () => {
-    const front = result.ok ? result.model.virtualNodes().find((n) => n.name === 'front') : undefined;
-    expect(front?.mesh).toBe('apps');
-    expect(front?.source.line).toBeGreaterThan(1);
+  it("takes a mesh_name not known until apply (mesh_name = aws_appmesh_mesh.ops.id) from the configuration: the mesh's planned name", () => {
+    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['apps/catalog', 'apps/front', 'ops/probe']);
+  });
+
+  it('without the configuration, takes the only mesh (or --mesh-name) for a mesh_name not known yet', () => {
+    const plan = JSON.parse(fs.readFileSync(path.join(PLAN, 'plan.json'), 'utf8')) as { configuration?: unknown; planned_values: { root_module: { child_modules?: unknown } } };
+    delete plan.configuration;
+    delete plan.planned_values.root_module.child_modules; // the second mesh
+    const only = loadMesh([meshFolder({ 'plan.json': JSON.stringify(plan) })]);
+    expect(only.ok && only.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['apps/catalog', 'apps/front']);
   });
 
   it('leaves unknown and null attributes unset: no port on a weighted target, no invert on a header', () => {

@@ -9,7 +9,7 @@ import { unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
 import { BlockTranslator, isPlain } from './blocks';
 
-interface AppMeshType {
+export interface AppMeshType {
   readonly kind: ResourceKind;
   /** The attribute naming a route's router or a gateway route's gateway. */
   readonly parent?: 'virtual_router_name' | 'virtual_gateway_name';
@@ -46,7 +46,7 @@ class TerraformOrigin extends Origin {
 }
 
 /** Reads one App Mesh resource; `at` is its place in the document (`…resources[3]`), `values` its `values` mapping. */
-export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: FieldPath, address: string, values: Record<string, unknown>, problems: Problem[]): ResourceDraft {
+export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: FieldPath, address: string, values: Record<string, unknown>, problems: Problem[], plannedMesh?: string): ResourceDraft {
   const valuesAt = [...at, 'values'];
   const name = values.name ?? undefined;
   const parent = type.parent ? (values[type.parent] ?? undefined) : undefined;
@@ -80,8 +80,8 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
     kind: type.kind,
     rejected,
     name,
-    // Absent in a plan when it comes from another resource not created yet: the only mesh (or --mesh-name) then.
-    mesh: type.kind === 'Mesh' ? undefined : (values.mesh_name ?? undefined),
+    // Absent in a plan when it comes from a mesh not created yet: the mesh the configuration names, else the only mesh (or --mesh-name).
+    mesh: type.kind === 'Mesh' ? undefined : (values.mesh_name ?? plannedMesh),
     parent,
     spec,
     tags,

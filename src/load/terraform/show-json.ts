@@ -1,18 +1,20 @@
 // The Terraform dialect: the JSON that `terraform show -json` prints, for a state
 // ({"format_version", "terraform_version", "values": {"root_module": …}}) or a saved plan
 // ({"planned_values": {"root_module": …}, "prior_state", "resource_changes", "configuration"}).
-// Of a plan only `planned_values` is read: it is the mesh as it will be after `apply`, which is
+// Of a plan `planned_values` is read: it is the mesh as it will be after `apply`, which is
 // what meshd would then serve; `prior_state` is what it replaces. Modules are walked to a bounded
 // depth; aws_appmesh_* resources become App Mesh resources, aws_service_discovery_* ones seed
-// the local Cloud Map registry, and every other resource is skipped with one info line.
+// the local Cloud Map registry, and every other resource is skipped with one info line. A plan's
+// `configuration` is read for one thing only: which mesh a mesh_name not known yet names.
 import type { FieldPath } from '../../model/common';
 import type { LocatedSeed } from '../cloud-map-seed';
 import { formatFieldPath, type Problem } from '../problems';
 import type { ResourceDraft } from '../resource-draft';
 import type { ParsedDocument } from '../yaml-documents';
-import { APPMESH_TYPES, readAppMeshResource } from './appmesh-resource';
+import { APPMESH_TYPES, readAppMeshResource, type AppMeshType } from './appmesh-resource';
 import { isPlain } from './blocks';
 import { cloudMapSeeds, INSTANCE_TYPE, NAMESPACE_TYPES, SERVICE_TYPE, type CloudMapResource } from './cloud-map';
+import { meshNamesFromConfiguration, withoutInstanceKeys } from './plan-references';
 
 /** Modules nested deeper than this are not read (Terraform sets no limit; real configurations use a handful of levels). */
 export const MAX_MODULE_DEPTH = 16;
@@ -25,6 +27,7 @@ export function isTerraformShowJson(value: Record<string, unknown>): boolean {
 export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const top = doc.value as Record<string, unknown>;
   const drafts: ResourceDraft[] = [];
+  const appMeshResources: { type: AppMeshType; at: FieldPath; address: string; values: Record<string, unknown> }[] = [];
   const cloudMap: CloudMapResource[] = [];
   const error = (path: FieldPath, message: string) => problems.push({ severity: 'error', location: doc.locate(path), message, ...(path.length > 0 ? { field: formatFieldPath(path) } : {}) });
 
@@ -51,7 +54,7 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
       return;
     }
     if (!isPlain(resource.values)) return error([...at, 'values'], `${address}: a resource's values must be a mapping`);
-    if (appMesh) drafts.push(readAppMeshResource(doc, appMesh, at, address, resource.values, problems));
+    if (appMesh) appMeshResources.push({ type: appMesh, at, address, values: resource.values });
     else cloudMap.push({ type: type as string, address, valuesAt: [...at, 'values'], values: resource.values });
   };
 
@@ -80,5 +83,14 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
       } else pending.push({ module: child, at: childAt, depth: depth + 1 });
     });
   }
+
+  // In a plan, a mesh_name taken from a mesh not created yet is not known: the configuration says which mesh it is.
+  const plannedMeshNames = new Map<string, string | undefined>();
+  for (const r of appMeshResources.filter((r) => r.type.kind === 'Mesh')) {
+    const key = withoutInstanceKeys(r.address);
+    plannedMeshNames.set(key, plannedMeshNames.has(key) || typeof r.values.name !== 'string' ? undefined : r.values.name); // counted meshes: ambiguous
+  }
+  const meshNames = valuesKey === 'planned_values' ? meshNamesFromConfiguration(top.configuration, plannedMeshNames) : new Map<string, string>();
+  for (const r of appMeshResources) drafts.push(readAppMeshResource(doc, r.type, r.at, r.address, r.values, problems, meshNames.get(withoutInstanceKeys(r.address))));
   return { drafts, seeds: cloudMapSeeds(doc, cloudMap, problems) };
 }
