@@ -64,7 +64,7 @@ export class BlockTranslator {
     private readonly report: (documentPath: FieldPath, message: string) => void,
   ) {}
 
-  /** Where each translated API path was written (for Origin), longest rule last. */
+  /** Where each API path of the resource was written (Origin picks the longest matching one). */
   pathRules(): PathRule[] {
     return [...this.rules.values()];
   }
