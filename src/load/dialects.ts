@@ -1,16 +1,18 @@
-// Which of the three input dialects a document is written in, decided per document.
+// Which of the input dialects a document is written in, decided per document.
 import { isAwsCliDocument } from './aws-cli-json';
+import { isTerraformShowJson } from './terraform/show-json';
 import type { ParsedDocument } from './yaml-documents';
 
 export const K8S_API_GROUP = 'appmesh.k8s.aws';
 export const K8S_API_VERSION = `${K8S_API_GROUP}/v1beta2`;
 
-export type Dialect = 'native' | 'aws-cli' | 'k8s' | 'k8s-other' | 'k8s-list' | 'not-a-mapping' | 'unknown';
+export type Dialect = 'native' | 'aws-cli' | 'k8s' | 'k8s-other' | 'k8s-list' | 'not-a-mapping' | 'unknown' | 'terraform';
 
 export function detectDialect(doc: ParsedDocument): Dialect {
   const v = doc.value;
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not-a-mapping';
   const value = v as Record<string, unknown>;
+  if (isTerraformShowJson(value)) return 'terraform';
   if (typeof value.apiVersion === 'string') {
     if (value.apiVersion.startsWith(`${K8S_API_GROUP}/`)) return 'k8s';
     return value.kind === 'List' && Array.isArray(value.items) ? 'k8s-list' : 'k8s-other';

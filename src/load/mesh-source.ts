@@ -11,6 +11,7 @@ import { detectDialect, listItems } from './dialects';
 import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
 import { RolloutReader, type DeclaredRollout } from './rollout-doc';
+import { readTerraformDocument } from './terraform/show-json';
 import { ROLLOUT_KIND } from '../rollout/spec';
 import type { Origin, WrittenAt } from './origin';
 import { isError, type Problem } from './problems';
@@ -278,17 +279,19 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
   const k8sObjects: K8sObject[] = [];
+  const addSeed = (seed: LocatedSeed | undefined) => {
+    const key = seed && `${seed.seed.namespace}/${seed.seed.service}`;
+    const first = key !== undefined ? seeds.get(key) : undefined;
+    if (first) {
+      const at = first.locate([]);
+      problems.push({ severity: 'error', location: seed!.locate(['name']), resource: seed!.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
+    } else if (seed) seeds.set(key!, seed);
+  };
   const read = (doc: ParsedDocument) => {
     switch (detectDialect(doc)) {
       case 'native': {
         if ((doc.value as { kind?: unknown }).kind === CLOUD_MAP_SEED_KIND) {
-          const seed = readCloudMapSeed(doc, problems);
-          const key = seed && `${seed.seed.namespace}/${seed.seed.service}`;
-          const first = key !== undefined ? seeds.get(key) : undefined;
-          if (first) {
-            const at = first.locate([]);
-            problems.push({ severity: 'error', location: doc.locate(['name']), resource: seed!.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
-          } else if (seed) seeds.set(key!, seed);
+          addSeed(readCloudMapSeed(doc, problems));
           break;
         }
         if ((doc.value as { kind?: unknown }).kind === ROLLOUT_KIND) {
@@ -305,6 +308,12 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
       case 'k8s': {
         const object = k8sObjectOf(doc, problems);
         if (object) k8sObjects.push(object);
+        break;
+      }
+      case 'terraform': {
+        const terraform = readTerraformDocument(doc, problems);
+        appendAll(drafts, terraform.drafts);
+        terraform.seeds.forEach(addSeed);
         break;
       }
       case 'k8s-list':

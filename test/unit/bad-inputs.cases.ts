@@ -16,6 +16,15 @@ const ROLLOUT_DOC = ({ name = 'ro', route = 'rt', primary = 'a', canary = 'b', a
 const ROLLOUT = (rollout: Parameters<typeof ROLLOUT_DOC>[0] = {}, route = CANARY_ROUTE(), ...more: string[]) => [CANARY_NODE, route, ROLLOUT_DOC(rollout), ...more].join('---\n');
 const K8S_NODE_A = 'arn:aws:appmesh:r:1:mesh/apps/virtualNode/a';
 const K8S_SERVICE_A = 'arn:aws:appmesh:r:1:mesh/apps/virtualService/a.apps.local';
+// `terraform show -json` output (pretty-printed as `| jq .` leaves it) holding the given resources.
+const TF_STATE = (resources: readonly object[], extra: object = {}) =>
+  `${JSON.stringify({ format_version: '1.0', terraform_version: '1.9.8', values: { root_module: { resources, ...extra } } }, null, 2)}\n`;
+const TF_RESOURCE = (type: string, name: string, values: object) => ({ address: `${type}.${name}`, mode: 'managed', type, name, provider_name: 'registry.terraform.io/hashicorp/aws', schema_version: 1, values });
+const TF_NODE = (spec: object[] | undefined, extra: object = {}) => TF_STATE([TF_RESOURCE('aws_appmesh_virtual_node', 'n', { mesh_name: 'apps', name: 'n', ...(spec ? { spec } : {}), ...extra })]);
+const TF_LISTENER = (listener: object) => TF_NODE([{ listener: [{ port_mapping: [{ port: 8080, protocol: 'http' }], ...listener }], service_discovery: [{ dns: [{ hostname: 'n.local' }] }] }]);
+const TF_ROUTE = (httpRoute: object) => TF_STATE([TF_RESOURCE('aws_appmesh_route', 'rt', { mesh_name: 'apps', name: 'rt', virtual_router_name: 'r', spec: [{ http_route: [httpRoute] }] })]);
+const TF_TARGET = [{ weighted_target: [{ virtual_node: 'a', weight: 1 }] }];
+const TF_NESTED_MODULES = (depth: number): object => (depth === 0 ? { address: 'module.m', resources: [] } : { address: 'module.m', resources: [], child_modules: [TF_NESTED_MODULES(depth - 1)] });
 const K8S = (kind: string, spec: string, name = 'x') => `apiVersion: appmesh.k8s.aws/v1beta2\nkind: ${kind}\nmetadata: { name: ${name}, namespace: ns }\nspec:\n${spec}`;
 
 export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: string])[] = [
@@ -175,6 +184,25 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
     'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: m2 }\nspec: { namespaceSelector: { matchLabels: { mesh: m2 } }, egressFilter: { type: ALLOW_ALL } }\n',
     K8S('VirtualService', '  awsName: s.m2\n'),
   ].join('---\n')],
+  // ---- Terraform (terraform show -json) ----
+  ['terraform virtual node without spec', 'm.json', TF_NODE(undefined)],
+  ['terraform route without a route block', 'm.json', TF_STATE([TF_RESOURCE('aws_appmesh_route', 'rt', { mesh_name: 'apps', name: 'rt', virtual_router_name: 'r', spec: [{ priority: 0, grpc_route: [], http2_route: [], http_route: [], tcp_route: [] }] })])],
+  ['terraform two blocks where the provider allows one', 'm.json', TF_NODE([{ listener: [{ port_mapping: [{ port: 8080, protocol: 'http' }, { port: 8081, protocol: 'http' }] }], service_discovery: [{ dns: [{ hostname: 'n.local' }] }] }])],
+  ['terraform unknown attribute', 'm.json', TF_LISTENER({ health_checks: [] })],
+  ['terraform wrong type', 'm.json', TF_NODE([{ listener: [{ port_mapping: [{ port: '8080', protocol: 'http' }] }], service_discovery: [{ dns: [{ hostname: 'n.local' }] }] }])],
+  ['terraform unknown weighted target', 'm.json', TF_ROUTE({ match: [{ prefix: '/' }], action: [{ weighted_target: [{ virtual_node: 'ghost', weight: 1 }] }] })],
+  ['terraform bad unit', 'm.json', TF_ROUTE({ match: [{ prefix: '/' }], action: TF_TARGET, retry_policy: [{ max_retries: 2, http_retry_events: ['server-error'], per_retry_timeout: [{ unit: 'm', value: 1 }] }] })],
+  ['terraform child modules too deep', 'm.json', TF_STATE([], { child_modules: [TF_NESTED_MODULES(16)] })],
+  ['terraform block written as a mapping', 'm.json', TF_NODE([{ listener: [{ port_mapping: { port: 8080, protocol: 'http' } }], service_discovery: [{ dns: [{ hostname: 'n.local' }] }] }])],
+  ['terraform API field the provider does not have', 'm.json', TF_STATE([TF_RESOURCE('aws_appmesh_gateway_route', 'gr', { mesh_name: 'apps', name: 'gr', virtual_gateway_name: 'gw', spec: [{ http_route: [{ match: [{ prefix: '/', method: 'GET' }], action: [{ target: [{ virtual_service: [{ virtual_service_name: 'a.apps.local' }] }] }] }] }] })])],
+  ['terraform unknown resource attribute', 'm.json', TF_STATE([TF_RESOURCE('aws_appmesh_virtual_service', 's', { mesh_name: 'apps', name: 's', virtual_router_name: 'r', spec: [{ provider: [] }] })])],
+  ['terraform listener timeout for two protocols', 'm.json', TF_LISTENER({ timeout: [{ http: [{ idle: [{ unit: 's', value: 5 }] }], tcp: [{ idle: [{ unit: 's', value: 5 }] }] }] })],
+  ['terraform cloud map service in an undeclared namespace', 'm.json', TF_STATE([TF_RESOURCE('aws_service_discovery_http_namespace', 'ns', { id: 'ns-1', name: 'apps.local' }), TF_RESOURCE('aws_service_discovery_service', 's', { id: 'srv-1', name: 's', namespace_id: 'ns-2' })])],
+  ['terraform cloud map instance id', 'm.json', TF_STATE([TF_RESOURCE('aws_service_discovery_http_namespace', 'ns', { id: 'ns-1', name: 'apps.local' }), TF_RESOURCE('aws_service_discovery_service', 's', { id: 'srv-1', name: 's', namespace_id: 'ns-1' }), TF_RESOURCE('aws_service_discovery_instance', 'i', { id: 'x', instance_id: 'web 1', service_id: 'srv-1', attributes: { AWS_INSTANCE_IPV4: '127.0.0.1' } })])],
+  ['terraform state on one line', 'm.json', JSON.stringify(JSON.parse(TF_LISTENER({ connection_pool: [{ http: [{ max_connections: -1 }] }] })))],
+  ['terraform module that is not a mapping', 'm.json', TF_STATE([], { child_modules: [7] })],
+  ['terraform tags not a map', 'm.json', TF_STATE([TF_RESOURCE('aws_appmesh_virtual_service', 's', { mesh_name: 'apps', name: 's', spec: [{ provider: [] }], tags: ['team'] })])],
+  ['terraform health check port 0 and path "" are not set, as the provider sends them', 'm.json', TF_LISTENER({ health_check: [{ protocol: 'tcp', path: '', port: 0, healthy_threshold: 2, unhealthy_threshold: 2, interval_millis: 5000, timeout_millis: 0 }] })],
   // ---- Rollout ----
   ['rollout analysis field misspelt', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 1m, stepWieght: 5 }\n' })],
   ['rollout interval below 1s', 'm.yaml', ROLLOUT({ analysis: '  analysis: { interval: 500ms }\n' })],

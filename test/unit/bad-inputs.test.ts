@@ -472,6 +472,60 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "rollout of a route that is itself invalid": [
     "m.yaml:13:65: error: Route/r/rt: the weights add up to 0; at least one target needs a weight above 0 (spec.httpRoute.action.weightedTargets)",
   ],
+  "terraform virtual node without spec": [
+    "m.json:14:21: error: VirtualNode/n: required block 'spec' is missing; the provider requires one spec block (aws_appmesh_virtual_node.n.spec)",
+  ],
+  "terraform route without a route block": [
+    "m.json:19:15: error: Route/r/rt: must set one of: httpRoute, http2Route, grpcRoute, tcpRoute (aws_appmesh_route.rt.spec[0])",
+  ],
+  "terraform two blocks where the provider allows one": [
+    "m.json:26:23: error: VirtualNode/n: the provider allows one 'port_mapping' block here, got 2 (aws_appmesh_virtual_node.n.spec[0].listener[0].port_mapping[1])",
+  ],
+  "terraform unknown attribute": [
+    "m.json:27:38: error: VirtualNode/n: unknown attribute 'health_checks'; did you mean 'health_check'? (aws_appmesh_virtual_node.n.spec[0].listener[0].health_checks)",
+  ],
+  "terraform wrong type": [
+    "m.json:23:33: error: VirtualNode/n: must be a whole number from 1 to 65535, got \"8080\" (aws_appmesh_virtual_node.n.spec[0].listener[0].port_mapping[0].port)",
+  ],
+  "terraform unknown weighted target": [
+    "m.json:31:45: error: Route/r/rt: virtual node 'ghost' is not defined in mesh 'apps' (aws_appmesh_route.rt.spec[0].http_route[0].action[0].weighted_target[0].virtual_node)",
+  ],
+  "terraform bad unit": [
+    "m.json:45:37: error: Route/r/rt: must be one of s, ms, got \"m\" (aws_appmesh_route.rt.spec[0].http_route[0].retry_policy[0].per_retry_timeout[0].unit)",
+  ],
+  "terraform child modules too deep": [
+    "m.json:72:73: error: module.m: modules are nested more than 16 deep; meshd reads no deeper",
+  ],
+  "terraform block written as a mapping": [
+    "m.json:21:37: error: VirtualNode/n: must be a list of 'port_mapping' blocks (terraform show -json writes a nested block as a list), got a mapping (aws_appmesh_virtual_node.n.spec[0].listener[0].port_mapping)",
+  ],
+  "terraform API field the provider does not have": [
+    "m.json:25:35: error: GatewayRoute/gw/gr: unknown attribute 'method'; expected one of: prefix, path, hostname, header, query_parameter, port (aws_appmesh_gateway_route.gr.spec[0].http_route[0].match[0].method)",
+  ],
+  "terraform unknown resource attribute": [
+    "m.json:17:36: error: VirtualService/s: unknown attribute 'virtual_router_name'; expected one of: name, spec, tags, tags_all, mesh_name, id, arn, created_date, last_updated_date, resource_owner, mesh_owner, region (aws_appmesh_virtual_service.s.virtual_router_name)",
+  ],
+  "terraform listener timeout for two protocols": [
+    "m.json:28:23: error: VirtualNode/n: sets http and tcp; set exactly one of them (aws_appmesh_virtual_node.n.spec[0].listener[0].timeout[0])",
+  ],
+  "terraform cloud map service in an undeclared namespace": [
+    "m.json:29:29: error: CloudMapService/s: namespace 'ns-2' is not declared in this file (no aws_service_discovery_*_namespace has this id) (aws_service_discovery_service.s.namespace_id)",
+  ],
+  "terraform cloud map instance id": [
+    "m.json:41:28: error: CloudMapService/s: may contain only letters, digits and _/:.@-, got \"web 1\" (aws_service_discovery_instance.i.instance_id)",
+  ],
+  "terraform state on one line": [
+    "m.json:1:424: error: VirtualNode/n: must be a whole number of at least 1, got -1 (aws_appmesh_virtual_node.n.spec[0].listener[0].connection_pool[0].http[0].max_connections)",
+  ],
+  "terraform module that is not a mapping": [
+    "m.json:8:9: error: a module must be a mapping with resources and child_modules (values.root_module.child_modules[0])",
+  ],
+  "terraform tags not a map": [
+    "m.json:22:21: error: VirtualService/s: must be a map of tag names to values (aws_appmesh_virtual_service.s.tags)",
+  ],
+  "terraform health check port 0 and path \"\" are not set, as the provider sends them": [
+    "m.json:35:43: error: VirtualNode/n: must be a whole number from 2000 to 60000, got 0 (aws_appmesh_virtual_node.n.spec[0].listener[0].health_check[0].timeout_millis)",
+  ],
 };
 
 describe('bad inputs', () => {

@@ -38,8 +38,28 @@ function renderAll(folder: string): Map<string, string> {
   return out;
 }
 
+/**
+ * Terraform cannot leave a boolean unset (the provider sends `enforce` and `invert` always, true and
+ * false unless set) nor keep the order of a set (it prints retry events sorted): its model is
+ * compared with App Mesh's defaults written out and set-valued lists sorted, on both sides.
+ */
+function withTerraformSpelling(resources: Omit<Resource, 'source'>[]): unknown {
+  const SETS = new Set(['httpRetryEvents', 'tcpRetryEvents', 'grpcRetryEvents', 'ports', 'exact', 'certificateAuthorityArns']);
+  const walk = (v: unknown, key?: string): unknown => {
+    if (Array.isArray(v)) {
+      if (SETS.has(key!) && v.every((x) => typeof x !== 'object')) return [...v].sort();
+      const items = v.map((x) => walk(x));
+      return key === 'headers' || key === 'metadata' ? items.map((h) => ({ invert: false, ...(h as object) })) : items;
+    }
+    if (v === null || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return key === 'clientPolicy' && out.tls ? { ...out, tls: { enforce: true, ...(out.tls as object) } } : out;
+  };
+  return resources.map((r) => walk(r));
+}
+
 /** Every dialect folder under test/fixtures/dialects besides native; each holds the same mesh. */
-const OTHER_DIALECTS = ['aws-cli', 'k8s'];
+const OTHER_DIALECTS = ['aws-cli', 'k8s', 'terraform'];
 
 describe('every dialect, one model', () => {
   const native = modelOf('native');
@@ -49,8 +69,12 @@ describe('every dialect, one model', () => {
     expect(native).toHaveLength(20);
   });
 
-  it.each(OTHER_DIALECTS)('%s gives the same model as native YAML', (dialect) => {
+  it.each(OTHER_DIALECTS.filter((d) => d !== 'terraform'))('%s gives the same model as native YAML', (dialect) => {
     expect(modelOf(dialect)).toEqual(native);
+  });
+
+  it('terraform gives the same model as native YAML, but for what Terraform cannot say (unset booleans, the order of sets)', () => {
+    expect(withTerraformSpelling(modelOf('terraform'))).toEqual(withTerraformSpelling(native));
   });
 
   it.each(OTHER_DIALECTS)('%s renders byte-identical Envoy configuration for every node and gateway', (dialect) => {
@@ -68,6 +92,15 @@ describe('every dialect, one model', () => {
       'info: skipping Service/web: not an App Mesh resource',
     ]);
     for (const dialect of ['native', 'aws-cli']) expect(loadMesh([path.join(FIXTURES, dialect)]).problems).toEqual([]);
+  });
+
+  it('reads the Terraform state with one info line per other resource, and seeds its Cloud Map service', () => {
+    const result = loadMesh([path.join(FIXTURES, 'terraform')]);
+    expect(result.problems.map((p) => `${p.severity}: ${p.message}`)).toEqual([
+      'info: skipping data.aws_caller_identity.current: a data source reads a resource, it does not declare one',
+      'info: skipping module.edge.aws_lb.edge: meshd reads aws_appmesh_* and aws_service_discovery_* resources',
+    ]);
+    expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([{ namespace: 'shop.local', service: 'catalog', instances: [] }]);
   });
 
   it('mixes dialects in one mesh: a CLI JSON node and a manifest joining a native mesh', () => {
