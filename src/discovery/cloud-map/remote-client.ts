@@ -121,6 +121,8 @@ function callError(err: unknown, signal: AbortSignal): RemoteCallError {
   if (status !== undefined && status >= 500) return new RemoteCallError('server_error', message);
   if (status !== undefined && status >= 400) return new RemoteCallError('rejected', message);
   if (e.code !== undefined && /^(E[A-Z]+|ERR_SOCKET\w*)$/.test(e.code)) return new RemoteCallError('network', `${e.code}: ${e.message ?? ''}`.trim());
+  // The same, wrapped by the SDK when the socket's error is not an Error of its realm.
+  if (/\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|EAI_AGAIN)\b/.test(message)) return new RemoteCallError('network', message);
   if (e.$response !== undefined || e.name === 'SyntaxError') return new RemoteCallError('invalid_response', message);
   return new RemoteCallError('error', message);
 }
