@@ -148,6 +148,13 @@ export const serveCommand: CommandSpec = {
       default: '5s',
       env: ['MESHD_CLOUD_MAP_POLL_INTERVAL'],
     },
+    'cloud-map-refresh-interval': {
+      type: 'string',
+      metavar: 'duration',
+      help: "remote mode: DiscoverInstances is called at least this often even when the revision stays the same (AWS's revision does not move on a health change), from 100ms to 1h",
+      default: '10s',
+      env: ['MESHD_CLOUD_MAP_REFRESH_INTERVAL'],
+    },
     'cloud-map-timeout': {
       type: 'string',
       metavar: 'duration',
@@ -244,6 +251,7 @@ interface RemoteSettings {
   readonly endpoint?: string;
   readonly region?: string;
   readonly pollIntervalMs: number;
+  readonly refreshIntervalMs: number;
   readonly timeoutMs: number;
   readonly maxInstances: number;
 }
@@ -280,6 +288,7 @@ function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(region !== undefined ? { region } : {}),
     pollIntervalMs: duration('cloud-map-poll-interval', 100, 600_000, '100ms to 10m'),
+    refreshIntervalMs: duration('cloud-map-refresh-interval', 100, 3_600_000, '100ms to 1h'),
     timeoutMs: duration('cloud-map-timeout', 100, 60_000, '100ms to 1m'),
     maxInstances: args.flags['cloud-map-max-instances'] as number,
   };
@@ -377,6 +386,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     remote = new RemoteCloudMap({
       api: remoteClient.api,
       pollIntervalMs: remoteWanted.pollIntervalMs,
+      refreshIntervalMs: remoteWanted.refreshIntervalMs,
       timeoutMs: remoteWanted.timeoutMs,
       maxInstances: remoteWanted.maxInstances,
       attributes: { allowAnyAddress },

@@ -49,7 +49,7 @@ const instance = (id: string, ip = '10.0.0.1', extra: Record<string, string> = {
 const ids = (instances: readonly DiscoveredInstance[] | undefined) => instances?.map((i) => `${i.id}:${i.health}`);
 
 function poller(api: RemoteApi, options: Partial<RemoteOptions> = {}): { remote: RemoteCloudMap; changes: string[][] } {
-  const remote = new RemoteCloudMap({ api, pollIntervalMs: 1000, timeoutMs: 200, maxInstances: 100, ...options });
+  const remote = new RemoteCloudMap({ api, pollIntervalMs: 1000, refreshIntervalMs: 3_600_000, timeoutMs: 200, maxInstances: 100, ...options });
   const changes: string[][] = [];
   remote.onChange((changed) => changes.push([...changed].map((k) => k.replace('\u0000', '/'))));
   remote.subscribe([{ namespace: 'ns.local', service: 'orders', queries: [{}] }]);
@@ -88,6 +88,23 @@ describe('remote Cloud Map poller', () => {
     fake.revisionNow = 3;
     await remote.pollOnce();
     expect(fake.count('discover')).toBe(3);
+    expect(changes).toHaveLength(2);
+  });
+
+  it("reads the instances again once the refresh interval passed, although the revision stayed (AWS's does not move on a health change)", async () => {
+    let now = 1_000_000;
+    const fake = new FakeCloudMap();
+    fake.instances = [instance('a'), instance('b', '10.0.0.2')];
+    const { remote, changes } = poller(fake, { now: () => now, refreshIntervalMs: 10_000 });
+    await remote.pollOnce();
+    fake.instances = [instance('a'), instance('b', '10.0.0.2', {}, 'UNHEALTHY')];
+    now += 9_999;
+    await remote.pollOnce();
+    expect(fake.count('discover')).toBe(1);
+    now += 1;
+    await remote.pollOnce();
+    expect(fake.count('discover')).toBe(2);
+    expect(ids(remote.discover('ns.local', 'orders'))).toEqual(['a:HEALTHY', 'b:UNHEALTHY']);
     expect(changes).toHaveLength(2);
   });
 

@@ -1,7 +1,9 @@
 // Remote Cloud Map (meshd serve --cloud-map remote): the instances of the Cloud Map services
 // the mesh's virtual nodes name, read from a real Cloud Map endpoint (AWS, or anything that
 // speaks its API, such as another meshd). Every interval it asks each service's
-// DiscoverInstancesRevision and calls DiscoverInstances only when the revision moved. What the
+// DiscoverInstancesRevision and calls DiscoverInstances only when the revision moved, or when
+// its last answer is older than the refresh interval: AWS's revision does not move when an
+// instance's health changes, so health is only seen by reading the instances again. What the
 // remote answers is hostile input: instances are checked and bounded before meshd holds them,
 // a bad one is skipped and counted. An error or a time-out keeps the last good instances (a
 // cluster is never emptied by a failing endpoint) and is reported until a poll succeeds.
@@ -50,6 +52,8 @@ export interface RemoteSubscription {
 export interface RemoteOptions {
   readonly api: RemoteApi;
   readonly pollIntervalMs: number;
+  /** DiscoverInstances is called at least this often even when the revision stays (health changes do not move AWS's). */
+  readonly refreshIntervalMs: number;
   /** One call (revision or instances) that takes longer fails as a time-out. */
   readonly timeoutMs: number;
   /** The most instances kept per service (DiscoverInstances' MaxResults, at most 1000). */
@@ -80,6 +84,8 @@ interface ServiceState {
   /** The revision whose instances `instances` holds, and the queries they were fetched for. */
   revision: number | undefined;
   fetchedQueries: Set<string>;
+  /** When `instances` was read. */
+  fetchedAt: number | undefined;
   /** The last good answer (the union of every query's instances, by id); undefined before the first. */
   instances: DiscoveredInstance[] | undefined;
   lastSuccessAt: number | undefined;
@@ -209,11 +215,13 @@ export class RemoteCloudMap implements CloudMapView {
       const revision = await this.call('revision', (signal) => this.options.api.revision(namespace, service, signal));
       if (typeof revision !== 'number' || !Number.isFinite(revision)) throw new RemoteCallError('invalid_response', `DiscoverInstancesRevision answered no number: ${clip(String(revision))}`);
       const wanted = [...state.queries.keys()];
-      if (state.instances !== undefined && revision === state.revision && wanted.every((q) => state.fetchedQueries.has(q))) {
+      const fresh = state.fetchedAt !== undefined && this.now() - state.fetchedAt < this.options.refreshIntervalMs;
+      if (state.instances !== undefined && revision === state.revision && fresh && wanted.every((q) => state.fetchedQueries.has(q))) {
         this.succeeded(state);
         return false;
       }
       const answers = [];
+      const fetchedAt = this.now();
       for (const text of wanted) {
         const query = state.queries.get(text)!;
         answers.push(await this.call('discover', (signal) => this.options.api.discover(namespace, service, query, this.options.maxInstances, signal)));
@@ -224,6 +232,7 @@ export class RemoteCloudMap implements CloudMapView {
       state.instances = instances;
       state.revision = revision;
       state.fetchedQueries = new Set(wanted);
+      state.fetchedAt = fetchedAt;
       this.noteSkipped(state, skipped, name);
       this.succeeded(state);
       return before === undefined || !sameInstances(before, instances);
@@ -240,6 +249,7 @@ export class RemoteCloudMap implements CloudMapView {
         state.instances = undefined;
         state.revision = undefined;
         state.fetchedQueries = new Set();
+        state.fetchedAt = undefined;
         return had;
       }
       this.failed(state, reason, message);
@@ -354,7 +364,7 @@ export class RemoteCloudMap implements CloudMapView {
           : null,
         skippedInstances: Object.fromEntries(s.skipped),
       }));
-    return { mode: 'remote', ...this.options.describe, pollIntervalMs: this.options.pollIntervalMs, timeoutMs: this.options.timeoutMs, maxInstances: this.options.maxInstances, services };
+    return { mode: 'remote', ...this.options.describe, pollIntervalMs: this.options.pollIntervalMs, refreshIntervalMs: this.options.refreshIntervalMs, timeoutMs: this.options.timeoutMs, maxInstances: this.options.maxInstances, services };
   }
 
   /** Per polled service: whether its last poll succeeded, and how long ago a poll last did (metrics). */
@@ -370,7 +380,7 @@ export class RemoteCloudMap implements CloudMapView {
 }
 
 function newState(namespace: string, service: string): ServiceState {
-  return { namespace, service, queries: new Map(), revision: undefined, fetchedQueries: new Set(), instances: undefined, lastSuccessAt: undefined, lastError: undefined, localOnly: false, skipped: new Map() };
+  return { namespace, service, queries: new Map(), revision: undefined, fetchedQueries: new Set(), fetchedAt: undefined, instances: undefined, lastSuccessAt: undefined, lastError: undefined, localOnly: false, skipped: new Map() };
 }
 
 /** A query's canonical text: its pairs sorted by key. */
