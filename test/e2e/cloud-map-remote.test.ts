@@ -214,6 +214,25 @@ describeIfAvailable('remote Cloud Map: meshd A polls meshd B\'s Cloud Map API, i
     expect(calls('DiscoverInstances')).toBeLessThan(calls('DiscoverInstancesRevision'));
   }, 120000);
 
+  it("a registration in A's own registry (its Cloud Map API) joins B's instances, and leaves again", async () => {
+    const four = await startHttpUpstream('four');
+    upstreams.push(four);
+    const localSdk = sdkFor(`http://127.0.0.1:${sidecar.meshdAdminPort}`);
+    try {
+      const { OperationId } = await localSdk.send(new CreateHttpNamespaceCommand({ Name: NAMESPACE }));
+      const { Operation } = await localSdk.send(new GetOperationCommand({ OperationId: OperationId! }));
+      const { Service } = await localSdk.send(new CreateServiceCommand({ Name: 'orders', NamespaceId: Operation!.Targets!.NAMESPACE! }));
+      await localSdk.send(new RegisterInstanceCommand({ ServiceId: Service!.Id!, InstanceId: 'four', Attributes: attributesOf(four) }));
+      await untilEnvoy(sidecar, 'Envoy to get the local instance four beside B\'s', (e) => e.length === 3 && e.includes(local(four)));
+      expect(await envoyEndpoints(sidecar)).toEqual([local(one), local(two), local(four)].sort());
+      await localSdk.send(new DeregisterInstanceCommand({ ServiceId: Service!.Id!, InstanceId: 'four' }));
+      await untilEnvoy(sidecar, 'Envoy to drop the local instance four', (e) => !e.includes(local(four)));
+      expect(await envoyEndpoints(sidecar)).toEqual([local(one), local(two)].sort());
+    } finally {
+      localSdk.destroy();
+    }
+  });
+
   it('when B is stopped, traffic keeps flowing to the last known endpoints, and meshd status, /metrics and the log say why', async () => {
     await b.stop();
     await waitFor('A to report the remote failing', async () => ((await remoteReport(sidecar)).services[0]?.state === 'failing' ? true : undefined), 10000, 50);
@@ -311,4 +330,41 @@ describeIfAvailable("remote Cloud Map against moto's server mode (a local AWS em
     const status = execFileSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${sidecar.meshdAdminPort}`], { encoding: 'utf8' });
     expect(status).toMatch(/remote\.local\/orders FAILING .*; its last good 1 instance\(s\) keep serving/);
   }, 120000);
+});
+
+describe('serve --cloud-map flags', () => {
+  const serve = (args: string[], env: Record<string, string> = {}) => {
+    const dir = tmpDir('remote-flags-');
+    const mesh = path.join(dir, 'mesh.yaml');
+    fs.writeFileSync(mesh, MESH_YAML);
+    return spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', mesh, '--xds-port', '0', '--admin-port', '0', '--statsd-port', '0', '--cloud-map-state', path.join(dir, 'cm.json'), '--rollout-state', path.join(dir, 'r.json'), ...args], {
+      encoding: 'utf8',
+      timeout: 20000,
+      env: { ...process.env, ...env },
+    });
+  };
+
+  it.each([
+    [['--cloud-map', 'cloud'], "--cloud-map must be local or remote, got 'cloud'"],
+    [['--cloud-map-endpoint', 'http://127.0.0.1:1'], '--cloud-map-endpoint is for the remote Cloud Map: add --cloud-map remote'],
+    [['--cloud-map', 'remote', '--cloud-map-endpoint', 'ftp://x'], "--cloud-map-endpoint must be an http or https URL such as http://127.0.0.1:18001, got 'ftp://x'"],
+    [['--cloud-map', 'remote', '--cloud-map-poll-interval', '5'], "--cloud-map-poll-interval must be a duration from 100ms to 10m such as 5s, got '5'"],
+    [['--cloud-map', 'remote', '--cloud-map-region', 'Mars 1'], "--cloud-map-region must be a region name such as us-east-1, got 'Mars 1'"],
+  ])('%j is refused with one line, exit 2', (args, message) => {
+    const r = serve(args);
+    expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 2, stderr: expect.stringContaining(message) });
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('remote mode without any region stops with one line saying how to give one', () => {
+    const r = serve(['--cloud-map', 'remote', '--cloud-map-endpoint', 'http://127.0.0.1:1'], {
+      AWS_REGION: '',
+      AWS_DEFAULT_REGION: '',
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('cannot start: the remote Cloud Map needs a region: --cloud-map-region, or AWS_REGION');
+  });
 });
