@@ -19,7 +19,12 @@ export interface AdminSources {
   /** Prometheus text exposition. */
   metrics(): string;
   /** The local Cloud Map: AWS's JSON protocol at `POST /`, and the registry's contents for `GET /v1/cloud-map`. */
-  readonly cloudMap?: { answer(request: RawRequest): ApiAnswer; contents(): unknown };
+  readonly cloudMap?: {
+    answer(request: RawRequest): ApiAnswer;
+    contents(): unknown;
+    /** The remote Cloud Map's polls, per service, for `GET /v1/cloud-map/remote` (`{ mode: 'local' }` without one). */
+    remote?(): unknown;
+  };
   /** Per-virtual-node traffic from the sidecars' DogStatsD stats, over `?window=` (null: the default); or why the window is refused. */
   readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
@@ -136,6 +141,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams));
     if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
+    if (pathName === '/v1/cloud-map/remote' && sources.cloudMap) return send(200, sources.cloudMap.remote?.() ?? { mode: 'local' });
     const query = new URL(`http://admin${req.url ?? '/'}`).searchParams;
     if (pathName === '/v1/telemetry' && sources.telemetry) {
       const result = sources.telemetry.report(query.get('window'));
@@ -150,7 +156,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    const optional = [...(sources.cloudMap ? ['/v1/cloud-map'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : []), ...(sources.rollouts ? ['/v1/rollouts'] : [])];
+    const optional = [...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : []), ...(sources.rollouts ? ['/v1/rollouts'] : [])];
     return send(404, { error: `no such endpoint: ${pathName}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
   });
   const server = http.createServer(handler);

@@ -5,12 +5,17 @@ import { startAdminServer } from '../admin/http-server';
 import { meshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { cloudMapRemoteMetrics } from '../admin/cloud-map-remote-metrics';
 import { compileProxy } from '../compile';
 import { formatDuration, parseDuration } from '../duration';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
+import { CombinedCloudMap } from '../discovery/cloud-map/combined';
+import { RemoteCloudMap } from '../discovery/cloud-map/remote';
+import type { RemoteClient } from '../discovery/cloud-map/remote-client';
+import { cloudMapSubscriptions } from '../control/cloud-map-subscriptions';
 import type { RefusalReason } from '../discovery/cloud-map/errors';
-import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
+import { serviceOfKey, type CloudMapRegistry, type CloudMapView } from '../discovery/cloud-map/registry';
 import { DEFAULT_JOURNAL_BYTES, openRegistryStore, type JournalStore } from '../discovery/cloud-map/state-file';
 import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
 import { MeshController } from '../control/mesh-controller';
@@ -118,6 +123,55 @@ export const serveCommand: CommandSpec = {
       default: DEFAULT_JOURNAL_BYTES,
       env: ['MESHD_CLOUD_MAP_JOURNAL_BYTES'],
     },
+    'cloud-map': {
+      type: 'string',
+      metavar: 'local|remote',
+      help: "local: virtual nodes' awsCloudMap services are answered by meshd's own registry only; remote: also by a real Cloud Map (AWS, or --cloud-map-endpoint) through the AWS SDK, polled every --cloud-map-poll-interval, its instances added to the local registry's",
+      default: 'local',
+      env: ['MESHD_CLOUD_MAP'],
+    },
+    'cloud-map-endpoint': {
+      type: 'string',
+      metavar: 'url',
+      help: "remote mode: the Cloud Map endpoint (http or https URL: another meshd's admin port, moto, a VPC endpoint); default: the region's AWS endpoint",
+      env: ['MESHD_CLOUD_MAP_ENDPOINT'],
+    },
+    'cloud-map-region': {
+      type: 'string',
+      metavar: 'region',
+      help: "remote mode: the AWS region (default: the SDK's, from AWS_REGION or the profile); credentials come from the SDK's standard chain (AWS_ACCESS_KEY_ID, profile, container or instance role)",
+      env: ['MESHD_CLOUD_MAP_REGION'],
+    },
+    'cloud-map-poll-interval': {
+      type: 'string',
+      metavar: 'duration',
+      help: "remote mode: how often each service's DiscoverInstancesRevision is asked (DiscoverInstances only when it moved), from 100ms to 10m",
+      default: '5s',
+      env: ['MESHD_CLOUD_MAP_POLL_INTERVAL'],
+    },
+    'cloud-map-refresh-interval': {
+      type: 'string',
+      metavar: 'duration',
+      help: "remote mode: DiscoverInstances is called at least this often even when the revision stays the same (AWS's revision does not move on a health change), from 100ms to 1h",
+      default: '10s',
+      env: ['MESHD_CLOUD_MAP_REFRESH_INTERVAL'],
+    },
+    'cloud-map-timeout': {
+      type: 'string',
+      metavar: 'duration',
+      help: 'remote mode: a call to the remote Cloud Map that takes longer fails (the last good instances keep serving), from 100ms to 1m',
+      default: '3s',
+      env: ['MESHD_CLOUD_MAP_TIMEOUT'],
+    },
+    'cloud-map-max-instances': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      max: 1000,
+      help: 'remote mode: the most instances kept per service (DiscoverInstances MaxResults); more are dropped and counted',
+      default: 1000,
+      env: ['MESHD_CLOUD_MAP_MAX_INSTANCES'],
+    },
     'rollout-state': {
       type: 'string',
       metavar: 'file',
@@ -194,6 +248,53 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   return parsed;
 }
 
+interface RemoteSettings {
+  readonly endpoint?: string;
+  readonly region?: string;
+  readonly pollIntervalMs: number;
+  readonly refreshIntervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxInstances: number;
+}
+
+/** The remote Cloud Map's settings, or undefined in local mode (where its flags are refused). */
+function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  const mode = args.flags['cloud-map'] as string;
+  if (mode !== 'local' && mode !== 'remote') throw new UsageError(`${flag('cloud-map')} must be local or remote, got '${mode}'`);
+  const endpoint = args.flags['cloud-map-endpoint'] as string | undefined;
+  const region = args.flags['cloud-map-region'] as string | undefined;
+  if (mode === 'local') {
+    const stray = (['cloud-map-endpoint', 'cloud-map-region'] as const).find((name) => args.flags[name] !== undefined);
+    if (stray) throw new UsageError(`${flag(stray)} is for the remote Cloud Map: add --cloud-map remote`);
+    return undefined;
+  }
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`${flag('cloud-map-endpoint')} must be an http or https URL such as http://127.0.0.1:18001, got '${endpoint}'`);
+  }
+  if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region)) throw new UsageError(`${flag('cloud-map-region')} must be a region name such as us-east-1, got '${region}'`);
+  const duration = (name: string, min: number, max: number, range: string) => {
+    const text = args.flags[name] as string;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min || ms > max) throw new UsageError(`${flag(name)} must be a duration from ${range} such as 5s, got '${text}'`);
+    return ms;
+  };
+  return {
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(region !== undefined ? { region } : {}),
+    pollIntervalMs: duration('cloud-map-poll-interval', 100, 600_000, '100ms to 10m'),
+    refreshIntervalMs: duration('cloud-map-refresh-interval', 100, 3_600_000, '100ms to 1h'),
+    timeoutMs: duration('cloud-map-timeout', 100, 60_000, '100ms to 1m'),
+    maxInstances: args.flags['cloud-map-max-instances'] as number,
+  };
+}
+
 function telemetryLimits(args: ParsedArgs): TelemetryLimits {
   return {
     maxDatagramBytes: args.flags['statsd-max-datagram-bytes'] as number,
@@ -225,12 +326,12 @@ function meshNames(model: MeshModel | undefined): string[] {
 }
 
 /** One line per changed Cloud Map service: how many instances it has and how many are sent to proxies. */
-function describeChange(registry: CloudMapRegistry, changed: ReadonlySet<string>): string[] {
+function describeChange(registry: CloudMapView, changed: ReadonlySet<string>, what = 'cloud map'): string[] {
   return [...changed].map((key) => {
     const { namespace, service } = serviceOfKey(key);
     const instances = registry.discover(namespace, service) ?? [];
     const serving = instances.filter((i) => i.health !== 'UNHEALTHY').length;
-    return `cloud map: ${namespace}/${service} now has ${instances.length} instance(s), ${serving} healthy or unchecked`;
+    return `${what}: ${namespace}/${service} now has ${instances.length} instance(s), ${serving} healthy or unchecked`;
   });
 }
 
@@ -245,6 +346,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const adminLimits = httpLimits(args);
   if ((args.flags['watch-interval-ms'] as number) < 10) throw new UsageError('--watch-interval-ms must be 10 or more');
   const credentials = cloudMapCredentials(args);
+  const remoteWanted = remoteSettings(args);
   const limits = telemetryLimits(args);
   const webhooks = new WebhookCaller(webhookPolicy(args));
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
@@ -267,6 +369,36 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   for (const { instance, problem } of registry.forbiddenInstances()) log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
   const cloudMapRefused = new Map<RefusalReason, number>((['signature', 'address', 'attribute_limit', 'internal_error'] as const).map((reason) => [reason, 0]));
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
+  // Remote mode: the SDK is loaded only here; proxies are sent the union of both registries.
+  let remote: RemoteCloudMap | undefined;
+  let remoteClient: RemoteClient | undefined;
+  if (remoteWanted) {
+    const { remoteClient: connect } = await import('../discovery/cloud-map/remote-client');
+    remoteClient = connect(remoteWanted);
+    let region: string;
+    try {
+      region = await remoteClient.region();
+    } catch {
+      log.error('cannot start: the remote Cloud Map needs a region: --cloud-map-region, or AWS_REGION');
+      remoteClient.close();
+      await registryStore.close();
+      return 1;
+    }
+    remote = new RemoteCloudMap({
+      api: remoteClient.api,
+      pollIntervalMs: remoteWanted.pollIntervalMs,
+      refreshIntervalMs: remoteWanted.refreshIntervalMs,
+      timeoutMs: remoteWanted.timeoutMs,
+      maxInstances: remoteWanted.maxInstances,
+      attributes: { allowAnyAddress },
+      isLocal: (namespace, service) => registry.discover(namespace, service) !== undefined,
+      log: { warn: (m) => log.warn(m), info: (m) => log.info(m) },
+      describe: { endpoint: remoteWanted.endpoint ?? `AWS (${region})`, region },
+    });
+    const polled = remote;
+    remote.onChange((changed) => describeChange(polled, changed, 'cloud map remote').forEach((line) => log.info(line)));
+  }
+  const cloudMap: CloudMapView & { onChange(listener: (changed: ReadonlySet<string>) => void): unknown } = remote ? new CombinedCloudMap(registry, remote) : registry;
   const telemetry = new Telemetry(limits);
   let rollouts: RolloutController;
   try {
@@ -276,7 +408,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     return 1;
   }
   const cache = new SnapshotCache();
-  const controller = new MeshController(cache, registry, log);
+  const controller = new MeshController(cache, cloudMap, log);
   const streams = new StreamRegistry();
   const metrics = meshdMetrics(streams);
   telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
@@ -284,6 +416,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   metrics.registry.counter('meshd_cloud_map_refused_total', 'Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload\'s, attributes over AWS\'s limits, an internal error', ['reason'], () =>
     [...cloudMapRefused].map(([reason, value]) => ({ labels: { reason }, value })),
   );
+  if (remote) cloudMapRemoteMetrics(metrics.registry, remote);
 
   // Rollouts rewrite mesh files and count on the watcher to serve the result: they start once it watches.
   let rolloutsWaiting: (() => Promise<void>) | undefined;
@@ -305,6 +438,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       try {
         controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
         telemetry.setModel(result.model);
+        remote?.subscribe(cloudMapSubscriptions(result.model));
         rolloutsSee(() => rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts));
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return;
@@ -357,6 +491,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
           onRefused: (reason) => cloudMapRefused.set(reason, (cloudMapRefused.get(reason) ?? 0) + 1),
         }),
         contents: () => registryContents(registry),
+        remote: () => remote?.report() ?? { mode: 'local' },
       },
       telemetry: { report: (windowText) => telemetryReport(telemetry, listen, telemetryWindow.ms, windowText) },
       rollouts: { answer: (method, path, body) => answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body) },
@@ -366,7 +501,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         if (served) return { ok: true, config: renderSnapshot(served) };
         const model = controller.currentModel();
         if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
-        const result = compileProxy(model, registry, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
+        const result = compileProxy(model, cloudMap, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
         return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
       },
     }, { limits: adminLimits, observer: servers });
@@ -375,9 +510,12 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     await statsd?.close();
     await xds?.close();
     rollouts.close();
+    await remote?.close();
+    remoteClient?.close();
     await registryStore.close();
     return 1;
   }
+  remote?.start();
   watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
     debounceMs: args.flags['debounce-ms'] as number,
     checkIntervalMs: args.flags['watch-interval-ms'] as number,
@@ -412,6 +550,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
       `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
       `  Cloud Map API:   http://${adminHost}:${admin.port}/ (registry: ${args.flags['cloud-map-state'] as string})`,
+      ...(remoteWanted ? [`  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${admin.port}/v1/cloud-map/remote)`] : []),
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${admin.port}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${admin.port}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
@@ -432,6 +571,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   await admin.close();
   await statsd.close();
   await xds.close();
+  await remote?.close();
+  remoteClient?.close();
   await registryStore.close();
   return 0;
 }

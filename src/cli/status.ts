@@ -16,6 +16,8 @@ export const statusCommand: CommandSpec = {
     'ACK yet), NACKED (the proxy rejected it; the reason is printed under the table), NOT_SENT, or - (not subscribed).',
     'Exit 0 when meshd answered, even if some proxies NACKed; 1 when meshd cannot be reached.',
     'When meshd is not ready (no valid mesh yet, or a mesh path it cannot watch), the first line says why.',
+    'With a remote Cloud Map (serve --cloud-map remote), a line says how its polls go and one per failing service says why',
+    '(the last good endpoints keep serving); with --format json these lines go to stderr (GET /v1/cloud-map/remote has them).',
   ],
 };
 
@@ -61,6 +63,8 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
   // Not ready (no valid mesh, a mesh path not watched): said above the table, or on stderr beside the JSON, which stays /v1/proxies' answer.
   const notReady = await notReadyReason(admin);
   if (notReady !== undefined) (format === 'json' ? process.stderr : process.stdout).write(`meshd is not ready: ${oneLine(notReady)}\n${format === 'json' ? '' : '\n'}`);
+  const remote = formatRemoteCloudMap(await remoteCloudMap(admin));
+  if (remote) (format === 'json' ? process.stderr : process.stdout).write(`${remote}${format === 'json' ? '' : '\n'}`);
   process.stdout.write(format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body as ProxyReport[]));
   return 0;
 }
@@ -70,6 +74,52 @@ async function notReadyReason(admin: ReturnType<typeof parseAdminAddress>): Prom
   const res = await adminGet(admin, '/readyz');
   if (!res.ok || res.status !== 503) return undefined;
   return res.body.trim().replace(/^not ready:\s*/, '').slice(0, 2000) || 'no reason given';
+}
+
+interface RemoteServiceReport {
+  namespace?: string;
+  service?: string;
+  state?: string;
+  instances?: number | null;
+  lastSuccessAgeSeconds?: number | null;
+  lastError?: { reason?: string; message?: string; failingSince?: string; consecutiveFailures?: number } | null;
+}
+
+interface RemoteReport {
+  mode?: string;
+  endpoint?: string;
+  services?: RemoteServiceReport[];
+}
+
+/** GET /v1/cloud-map/remote, when meshd runs a remote Cloud Map (nothing for local mode or an older meshd). */
+async function remoteCloudMap(admin: ReturnType<typeof parseAdminAddress>): Promise<RemoteReport | undefined> {
+  const res = await adminGet(admin, '/v1/cloud-map/remote');
+  if (!res.ok || res.status !== 200) return undefined;
+  const body = parseJson(res.body) as RemoteReport | undefined;
+  return body && typeof body === 'object' && body.mode === 'remote' ? body : undefined;
+}
+
+/** One line for the remote Cloud Map, and one per service whose polls fail, saying why. */
+export function formatRemoteCloudMap(report: RemoteReport | undefined, now = Date.now()): string {
+  if (!report) return '';
+  const services = Array.isArray(report.services) ? report.services : [];
+  const failing = services.filter((s) => s.state === 'failing');
+  const counts = new Map<string, number>();
+  for (const s of services) counts.set(s.state ?? '?', (counts.get(s.state ?? '?') ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${clean(state)}`).join(', ') || 'no services polled';
+  const lines = [`remote Cloud Map ${clean(report.endpoint ?? '')}: ${services.length} service(s): ${summary}`];
+  for (const s of failing) {
+    const e = s.lastError ?? {};
+    const since = e.failingSince ? Math.max(0, Math.round((now - Date.parse(e.failingSince)) / 1000)) : undefined;
+    const kept =
+      typeof s.instances === 'number'
+        ? `its last good ${s.instances} instance(s) keep serving${typeof s.lastSuccessAgeSeconds === 'number' ? ` (last answer ${Math.round(s.lastSuccessAgeSeconds)}s ago)` : ''}`
+        : 'it has no instances yet';
+    lines.push(
+      `  ${clean(`${s.namespace ?? '?'}/${s.service ?? '?'}`)} FAILING${since !== undefined ? ` for ${since}s` : ''} (${e.consecutiveFailures ?? '?'} failed poll(s)): ${clean(e.reason ?? 'error')}: ${oneLine(e.message ?? '(no message)')}; ${kept}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** The table, the NACK reasons under it, and a summary line. */
