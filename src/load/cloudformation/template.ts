@@ -291,7 +291,7 @@ class TemplateReader implements ResourceValues {
     const name = named ? this.text(r.properties[type.nameProperty], [...props, type.nameProperty]) : type.nameRequired ? this.missing(props, type.nameProperty) : r.logicalId;
     const mesh = type.kind === 'Mesh' ? name : r.properties.MeshName !== undefined ? this.text(r.properties.MeshName, [...props, 'MeshName']) : this.missing(props, 'MeshName');
     const parent = type.parentProperty === undefined ? undefined : r.properties[type.parentProperty] !== undefined ? this.text(r.properties[type.parentProperty], [...props, type.parentProperty]) : this.missing(props, type.parentProperty);
-    const meshOwner = r.properties.MeshOwner !== undefined ? this.text(r.properties.MeshOwner, [...props, 'MeshOwner']) : undefined;
+    const meshOwner = r.properties.MeshOwner !== undefined ? this.accountId(r.properties.MeshOwner, [...props, 'MeshOwner']) : undefined;
     this.identitiesInProgress.pop();
     const parts: Identity = { name, mesh, parent, meshOwner, named: named || type.nameRequired };
     this.identities.set(r.logicalId, parts);
@@ -463,6 +463,14 @@ class TemplateReader implements ResourceValues {
       return FAILED;
     }
     return text;
+  }
+
+  /** MeshOwner: the 12-digit account that shares the mesh. */
+  private accountId(raw: unknown, at: FieldPath): Evaluated {
+    const value = this.text(raw, at);
+    if (value === FAILED || /^\d{12}$/.test(value as string)) return value;
+    this.error(at, `must be a 12-digit AWS account ID, got ${JSON.stringify(value)}`);
+    return FAILED;
   }
 
   private missing(props: FieldPath, property: string): typeof FAILED {
