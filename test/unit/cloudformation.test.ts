@@ -9,7 +9,6 @@ import { offlineRegistry } from '../../src/control/offline-registry';
 import type { CloudFormationOptions } from '../../src/load/cloudformation/stack-inputs';
 import { loadMesh, type LoadResult } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
-import type { VirtualNode } from '../../src/model/mesh-model';
 import { meshFolder } from '../helpers/mesh-text';
 
 const FIXTURES = path.join(__dirname, '../fixtures/cloudformation');
@@ -168,7 +167,7 @@ function hostname(expression: string, options: CloudFormationOptions = {}): stri
   const dir = meshFolder({ 'stack.yaml': `${STACK}${expression}\n` });
   const result = loadMesh([dir], { cloudFormation: options });
   if (!result.ok) throw new Error(findings(result, dir).join('\n'));
-  const node = result.model.virtualNodes().find((n) => n.name === 'node') as VirtualNode;
+  const node = result.model.virtualNodes().find((n) => n.name === 'node')!;
   return (node.spec.serviceDiscovery as { dns: { hostname: string } }).dns.hostname;
 }
 

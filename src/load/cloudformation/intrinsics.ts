@@ -143,11 +143,12 @@ export class Evaluator {
   }
 
   /** Ref semantics for a name (Ref, and `${Name}` in Fn::Sub): a pseudo parameter, a parameter or a resource. */
-  refValue(name: string, node: FieldPath, fn: string, arg: FieldPath = []): Evaluated {
+  refValue(name: string, node: FieldPath, fn: string, arg: FieldPath = [], variables: readonly string[] = []): Evaluated {
     if (name === 'AWS::NoValue') return NO_VALUE;
     const pseudo = this.inputs.pseudo(name);
     if (pseudo !== undefined) return pseudo;
     const parameter = this.sections.parameters.get(name);
+    if (parameter?.refused) return FAILED;
     if (parameter) {
       if (parameter.kind === 'ssm') {
         this.report(node, fn, `parameter '${name}' is an SSM parameter type; meshd cannot read SSM Parameter Store`, arg);
@@ -162,8 +163,9 @@ export class Evaluator {
       return parameter.value;
     }
     if (this.resources.has(name)) return this.resources.ref(name, node, fn);
-    const known = [...this.sections.parameters.keys(), ...this.resources.ids(), ...PSEUDO_PARAMETERS];
-    this.report(node, fn, `'${name}' is not a parameter or resource of this template, nor a pseudo parameter${suggestion(name, known)}`, arg);
+    const known = [...variables, ...this.sections.parameters.keys(), ...this.resources.ids(), ...PSEUDO_PARAMETERS];
+    const what = fn === 'Fn::Sub' ? 'a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter' : 'a parameter or resource of this template, nor a pseudo parameter';
+    this.report(node, fn, `'${name}' is not ${what}${suggestion(name, known)}`, arg);
     return FAILED;
   }
 
@@ -316,7 +318,7 @@ export class Evaluator {
         out += `\${${name.slice(1)}}`; // ${!Literal} is written as ${Literal}
         continue;
       }
-      const value = Object.hasOwn(variables, name) ? variables[name] : this.subVariable(name, path, templatePath);
+      const value = Object.hasOwn(variables, name) ? variables[name] : this.subVariable(name, path, templatePath, Object.keys(variables));
       if (value === FAILED) {
         failed = true;
         continue;
@@ -334,7 +336,7 @@ export class Evaluator {
   }
 
   /** `${Name}` is Ref Name; `${Resource.Attribute}` is Fn::GetAtt. */
-  private subVariable(name: string, path: FieldPath, templatePath: FieldPath): Evaluated {
+  private subVariable(name: string, path: FieldPath, templatePath: FieldPath, variables: readonly string[]): Evaluated {
     const fn = 'Fn::Sub';
     const dot = name.indexOf('.');
     if (dot !== -1 && !name.startsWith('AWS::')) {
@@ -343,7 +345,7 @@ export class Evaluator {
       this.report(path, fn, `\${${name}}: '${logicalId}' is not a resource of this template${suggestion(logicalId, this.resources.ids())}`, templatePath);
       return FAILED;
     }
-    return this.refValue(name, path, fn, templatePath);
+    return this.refValue(name, path, fn, templatePath, variables);
   }
 
   private findInMap(arg: unknown, path: FieldPath): Evaluated {

@@ -123,6 +123,8 @@ export class PropertyMapper {
           const name = fields.get(key);
           if (name === undefined) {
             this.reject(produced ? docPath : [...docPath, key], unknownFieldMessage(key, [...fields.keys()]));
+            // Probably meant as one of the fields: what the schema would say of the mapping without it ("must set one of") is not said.
+            this.unresolved.push([...apiPath, key]);
             continue;
           }
           const field = schema.fields[name]!.schema;

@@ -83,6 +83,8 @@ export interface DeclaredParameter {
   readonly value?: ParameterValue;
   /** Where the value came from, for messages. */
   readonly from?: 'Default' | '--parameter';
+  /** The declaration or its value was refused (reported): uses of it fail quietly. */
+  readonly refused?: boolean;
 }
 
 /**
@@ -128,7 +130,7 @@ export function declareParameter(name: string, decl: unknown, path: FieldPath, g
   if (raw === undefined) return { name, path, kind };
   const where: FieldPath = from === 'Default' ? [...path, 'Default'] : path;
   const shown = from === '--parameter' ? `value '${raw}' (from --parameter ${name})` : `Default '${raw}'`;
-  const constraint = typeof d.ConstraintDescription === 'string' ? ` (${d.ConstraintDescription})` : '';
+  const constraint = typeof d.ConstraintDescription === 'string' ? `: ${d.ConstraintDescription}` : '';
   const items = kind === 'list' ? raw.split(',') : [raw];
   const violation = constraintViolation(d, kind, d.Type, items);
   if (violation) {

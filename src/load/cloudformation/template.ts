@@ -97,12 +97,13 @@ class TemplateReader implements ResourceValues {
 
   read(): { drafts: ResourceDraft[]; seeds: LocatedSeed[]; parameters: string[] } {
     const top = this.doc.value as Plain;
-    for (const key of Object.keys(top)) if (!TEMPLATE_SECTIONS.includes(key)) this.error([key], `unknown template section '${key}'${suggestion(key, TEMPLATE_SECTIONS)}; expected one of: ${TEMPLATE_SECTIONS.join(', ')}`);
+    for (const key of Object.keys(top)) if (!TEMPLATE_SECTIONS.includes(key)) this.error([key], `unknown template section '${key}'${suggestion(key, TEMPLATE_SECTIONS) || `; expected one of: ${TEMPLATE_SECTIONS.join(', ')}`}`);
     if (top.AWSTemplateFormatVersion !== undefined && top.AWSTemplateFormatVersion !== '2010-09-09') this.error(['AWSTemplateFormatVersion'], `must be '2010-09-09', the only version there is, got ${JSON.stringify(top.AWSTemplateFormatVersion)}`);
     if (top.Transform !== undefined) this.problems.push({ severity: 'warning', location: this.doc.locate(['Transform']), message: 'meshd does not run transforms (macros, AWS::Serverless, AWS::LanguageExtensions); the template is read as written', field: 'Transform' });
     this.readSection('Parameters', (name, value, at) => {
+      // A parameter refused here is still declared: its uses fail without saying it again.
       const declared = declareParameter(name, value, at, this.options.parameters?.get(name), (p, m) => this.error(p, m));
-      if (declared) this.parameters.set(name, declared);
+      this.parameters.set(name, declared ?? { name, path: at, kind: 'string', refused: true });
     });
     this.readSection('Mappings', (name, value, at) => {
       if (isPlain(value)) this.mappings.set(name, { value, path: at });
@@ -479,13 +480,13 @@ class TemplateReader implements ResourceValues {
   }
 
   private noAttribute(r: DeclaredResource, attribute: string, known: readonly string[], node: FieldPath, fn: string): typeof FAILED {
-    const expected = known.length === 0 ? `${r.type} has no attributes` : `expected one of: ${known.join(', ')}`;
-    this.evaluatorReport(node, fn, `${r.type} has no attribute '${attribute}'${suggestion(attribute, known)}${known.length ? `; ${expected}` : ''}`);
+    const expected = known.length === 0 ? ' (it has none)' : suggestion(attribute, known) || `; expected one of: ${known.join(', ')}`;
+    this.evaluatorReport(node, fn, `${r.type} has no attribute '${attribute}'${expected}`);
     return FAILED;
   }
 
   private unknowable(r: DeclaredResource, node: FieldPath, fn: string): typeof FAILED {
-    this.evaluatorReport(node, fn, `'${r.logicalId}' is a ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources)`);
+    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources)`);
     return FAILED;
   }
 
