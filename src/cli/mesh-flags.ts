@@ -32,7 +32,8 @@ function cloudFormationOptions(args: ParsedArgs): CloudFormationOptions | undefi
   const region = args.flags.region as string;
   const accountId = args.flags['account-id'] as string;
   const stackName = args.flags['stack-name'] as string | undefined;
-  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new UsageError(`${args.sources.region ?? '--region'} must be an AWS region such as us-east-1, got '${region}'`);
+  // Loose on purpose: AWS_REGION is set for other tools too (a local endpoint's 'local', say), and must not stop meshd.
+  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new UsageError(`${args.sources.region ?? '--region'} must be an AWS region such as us-east-1, got '${region}'`);
   if (!/^\d{12}$/.test(accountId)) throw new UsageError(`--account-id must be 12 digits, got '${accountId}'`);
   if (stackName !== undefined && !/^[A-Za-z][-A-Za-z0-9]{0,127}$/.test(stackName)) throw new UsageError(`--stack-name must be a letter followed by letters, digits and hyphens, got '${stackName}'`);
   return {

@@ -341,12 +341,15 @@ describe('command-line flags', () => {
     ]);
     expect([...options.importValues!]).toEqual([['e:x', '']]);
     expect(options.region).toBe('eu-west-1');
+    // Without --region, the region is the one the AWS tools use.
+    expect(loadOptions(parseArgs(validateCommand, ['mesh/'], { AWS_REGION: 'ap-south-1' })).cloudFormation!.region).toBe('ap-south-1');
+    expect(loadOptions(parseArgs(validateCommand, ['mesh/'], {})).cloudFormation).toMatchObject({ region: 'us-east-1', accountId: '000000000000' });
   });
 
   it.each([
     [['--parameter', 'A'], "--parameter takes Key=Value, got 'A'"],
     [['--parameter', 'A=1', '--parameter', 'A=2'], '--parameter A is given twice'],
-    [['--region', 'mars'], "--region must be an AWS region such as us-east-1, got 'mars'"],
+    [['--region', 'US East'], "--region must be an AWS region such as us-east-1, got 'US East'"],
     [['--account-id', '42'], "--account-id must be 12 digits, got '42'"],
   ])('%j is refused: %s', (argv, message) => {
     expect(() => loadOptions(parseArgs(validateCommand, argv, {}))).toThrow(message);
