@@ -1,13 +1,16 @@
 // The CloudFormation dialect: templates shaped like the App Mesh walkthroughs load as App Mesh
 // would have them, the intrinsic functions give what CloudFormation gives, Cloud Map resources
 // seed the local registry, and findings point at the template.
+import * as fc from 'fast-check';
 import * as path from 'node:path';
+import { stringify } from 'yaml';
 import { parseArgs } from '../../src/cli/args';
 import { loadOptions } from '../../src/cli/mesh-flags';
 import { validateCommand } from '../../src/cli/validate';
 import { offlineRegistry } from '../../src/control/offline-registry';
 import type { CloudFormationOptions } from '../../src/load/cloudformation/stack-inputs';
-import { loadMesh, type LoadResult } from '../../src/load/mesh-source';
+import { loadDocuments, loadMesh, type LoadResult } from '../../src/load/mesh-source';
+import { parseYamlDocuments } from '../../src/load/yaml-documents';
 import { formatProblem } from '../../src/load/problems';
 import { meshFolder } from '../helpers/mesh-text';
 
@@ -353,5 +356,66 @@ describe('command-line flags', () => {
     [['--account-id', '42'], "--account-id must be 12 digits, got '42'"],
   ])('%j is refused: %s', (argv, message) => {
     expect(() => loadOptions(parseArgs(validateCommand, argv, {}))).toThrow(message);
+  });
+});
+
+describe('random intrinsic functions', () => {
+  // Names that exist (parameters, conditions, resources, attributes) and some that do not.
+  const name = fc.constantFrom('Name', 'Env', 'Hosts', 'IsProd', 'IsDev', 'Node', 'Shared', 'Mesh', 'Router', 'Ghost', 'AWS::NoValue', 'AWS::Region', 'RegionHosts', 'us-east-1', 'Host');
+  const attribute = fc.constantFrom('Arn', 'MeshName', 'VirtualNodeName', 'Uid', 'Nope');
+  const { expression } = fc.letrec<{ expression: unknown }>((tie) => ({
+    expression: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.oneof(fc.string({ maxLength: 8 }), fc.integer({ min: -1, max: 5 }), name, fc.constant('${Name}.${Node.VirtualNodeName}')),
+      name.map((n) => ({ Ref: n })),
+      fc.tuple(name, attribute).map((t) => ({ 'Fn::GetAtt': t })),
+      tie('expression').map((e) => ({ 'Fn::Sub': e })),
+      fc.tuple(tie('expression'), tie('expression')).map(([t, v]) => ({ 'Fn::Sub': [t, { Name: v }] })),
+      fc.tuple(tie('expression'), fc.array(tie('expression'), { maxLength: 3 })).map((t) => ({ 'Fn::Join': t })),
+      fc.tuple(tie('expression'), tie('expression')).map((t) => ({ 'Fn::Select': t })),
+      fc.tuple(tie('expression'), tie('expression')).map((t) => ({ 'Fn::Split': t })),
+      fc.tuple(name, tie('expression'), tie('expression')).map((t) => ({ 'Fn::If': t })),
+      fc.tuple(name, tie('expression'), tie('expression')).map((t) => ({ 'Fn::FindInMap': t })),
+      fc.array(tie('expression'), { maxLength: 3 }),
+      fc.dictionary(fc.constantFrom('Port', 'Protocol', 'Hostname', 'Ref', 'Fn::If', '__proto__'), tie('expression'), { maxKeys: 2 }),
+    ),
+  }));
+
+  it('through a chain of 300 resources, each named after the next, are refused where the limit is reached, not a stack overflow', () => {
+    const node = (i: number) =>
+      `  Node${i}:\n    Type: AWS::AppMesh::VirtualNode\n    Properties:\n      MeshName: m\n      VirtualNodeName: ${i === 300 ? 'last' : `!Sub '\${Node${i + 1}.VirtualNodeName}-'`}\n      Spec: {}\n`;
+    const dir = meshFolder({ 'chain.yaml': `Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties: { MeshName: m }\n${Array.from({ length: 301 }, (_, i) => node(i)).join('')}` });
+    const result = loadMesh([dir]);
+    expect(result.ok).toBe(false);
+    expect(findings(result, dir)).toEqual([expect.stringMatching(/^chain\.yaml:\d+:\d+: error: VirtualNode\/\?: functions and references nest more than 200 deep; meshd stops here \(Resources\.Node\d+\.Properties\.VirtualNodeName\)$/)]);
+  });
+
+  it('that would make a huge string stop at the limit', () => {
+    // Each level repeats the one below 16 times: 16^6 characters, were it not stopped.
+    let expression = "'x'";
+    for (let i = 0; i < 6; i++) expression = `!Sub ['${'${A}'.repeat(16)}', { A: ${expression} }]`;
+    const dir = meshFolder({ 'stack.yaml': `${STACK}${expression}\n` });
+    expect(findings(loadMesh([dir]), dir)).toEqual([expect.stringContaining('Fn::Sub: makes a string longer than 65536 characters')]);
+  });
+
+  it('never crash the loader: a model, or errors at real lines of the template', () => {
+    fc.assert(
+      fc.property(expression, expression, expression, (hostname, nodeName, port) => {
+        const template = parseYamlDocuments('t.yaml', `${STACK}x\n`).documents[0]!.value as any;
+        template.Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname = hostname;
+        template.Resources.Node.Properties.VirtualNodeName = nodeName;
+        template.Resources.Node.Properties.Spec.Listeners[0].PortMapping.Port = port;
+        const text = stringify(template);
+        const parsed = parseYamlDocuments('t.yaml', text);
+        const result = loadDocuments(parsed.documents, [...parsed.problems], ['t.yaml']);
+        if (!result.ok) expect(result.problems.some((p) => p.severity === 'error')).toBe(true);
+        for (const p of result.problems) {
+          expect(p.location.file).toBe('t.yaml');
+          expect(p.location.line).toBeGreaterThanOrEqual(1);
+          expect(p.location.line).toBeLessThanOrEqual(text.split('\n').length);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

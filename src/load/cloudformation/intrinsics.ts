@@ -21,7 +21,7 @@ export const MAX_STRING = 64 * 1024;
 /** How many list items and mapping entries one template's functions may produce in all. */
 const MAX_NODES = 1_000_000;
 
-/** Reports a problem about the call `fn` written at `node` (the argument path `arg` under it, for position). */
+/** Reports a problem about the call `fn` written at `node` (the argument path `arg` under it, for position); `fn` empty: about `node` itself. */
 export type Report = (node: FieldPath, fn: string, message: string, arg?: FieldPath) => void;
 
 /** What Ref and Fn::GetAtt give for the template's resources (the template reader knows them). */
@@ -58,6 +58,7 @@ export class Evaluator {
   private readonly conditionValues = new Map<string, boolean | typeof FAILED>();
   private readonly conditionsInProgress: string[] = [];
   private readonly valuelessReported = new Set<string>();
+  private depthReported = false;
 
   constructor(
     private readonly inputs: StackInputs,
@@ -387,7 +388,7 @@ export class Evaluator {
       const fn = Evaluator.functionOf(value, true);
       const arg = fn ? (value as Record<string, unknown>)[fn] : undefined;
       const fail = (message: string): typeof FAILED => {
-        this.report(path, fn ?? 'Conditions', message);
+        this.report(path, fn ?? '', message);
         return FAILED;
       };
       switch (fn) {
@@ -420,7 +421,9 @@ export class Evaluator {
   /** Runs one step of evaluation, refusing past MAX_ACTIVE nested steps. */
   private guarded<T>(path: FieldPath, step: () => T): T | typeof FAILED {
     if (this.active >= MAX_ACTIVE) {
-      this.report(path, 'CloudFormation', `functions and references nest more than ${MAX_ACTIVE} deep; meshd stops here`);
+      // Once: everything else evaluated at this depth fails for the same reason.
+      if (!this.depthReported) this.report(path, '', `functions and references nest more than ${MAX_ACTIVE} deep; meshd stops here`);
+      this.depthReported = true;
       return FAILED;
     }
     this.active++;
@@ -434,7 +437,7 @@ export class Evaluator {
   private counted<T>(path: FieldPath, value: T, count: number): T | typeof FAILED {
     this.nodes += count;
     if (this.nodes <= MAX_NODES) return value;
-    this.report(path, 'CloudFormation', `the template's functions produce more than ${MAX_NODES} values; meshd stops here`);
+    if (this.nodes - count <= MAX_NODES) this.report(path, '', `the template's functions produce more than ${MAX_NODES} values; meshd stops here`);
     return FAILED;
   }
 
