@@ -2,6 +2,7 @@
 // would have them, the intrinsic functions give what CloudFormation gives, Cloud Map resources
 // seed the local registry, and findings point at the template.
 import * as fc from 'fast-check';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { parseArgs } from '../../src/cli/args';
@@ -11,6 +12,7 @@ import { offlineRegistry } from '../../src/control/offline-registry';
 import type { CloudFormationOptions } from '../../src/load/cloudformation/stack-inputs';
 import { loadDocuments, loadMesh, type LoadResult } from '../../src/load/mesh-source';
 import { parseYamlDocuments } from '../../src/load/yaml-documents';
+import { editWeights } from '../../src/rollout/route-file';
 import { formatProblem } from '../../src/load/problems';
 import { meshFolder } from '../helpers/mesh-text';
 
@@ -277,6 +279,21 @@ describe('positions in the template', () => {
     expect(findings(loadMesh([dir]), dir)).toEqual([
       "stack.yaml:4:29: error: invalid YAML: unknown tag !Foo; the tags meshd reads are CloudFormation's short forms (!Ref, !Sub, !GetAtt, !If, !Join, ...)",
     ]);
+  });
+});
+
+describe('canary rollouts', () => {
+  it('edit the weights of a route written in a template in place (the rollout controller writes through whereWritten)', () => {
+    const dir = meshFolder({ 'shop.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/dialects/cloudformation/shop.yaml'), 'utf8') });
+    const result = loadMesh([dir]);
+    if (!result.ok) throw new Error(findings(result, dir).join('\n'));
+    const route = result.model.routesOf('shop', 'catalog_shop').find((r) => r.name === 'catalog-canary')!;
+    const weight = (i: number) => result.whereWritten(route, ['spec', 'httpRoute', 'action', 'weightedTargets', i, 'weight'])!;
+    expect(weight(1)).toEqual({ file: path.join(dir, 'shop.yaml'), document: 0, path: ['Resources', 'CatalogCanaryRoute', 'Properties', 'Spec', 'HttpRoute', 'Action', 'WeightedTargets', 1, 'Weight'] });
+    expect(editWeights([{ at: weight(0), expected: 90, value: 70 }, { at: weight(1), expected: 10, value: 30 }], [{ at: result.whereWritten(route, ['name'])!, value: 'catalog-canary' }])).toEqual({ ok: true });
+    const reloaded = loadMesh([dir]);
+    const after = reloaded.ok ? reloaded.model.routesOf('shop', 'catalog_shop').find((r) => r.name === 'catalog-canary') : undefined;
+    expect(after?.spec.httpRoute?.action.weightedTargets.map((t) => t.weight)).toEqual([70, 30]);
   });
 });
 
