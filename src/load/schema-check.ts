@@ -88,6 +88,7 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
   return known.length === 0 ? `unknown field '${key}'; this mapping takes no fields` : `unknown field '${key}'; expected one of: ${known.join(', ')}`;
 }
 
+/** The known name closest to `key`, when the difference looks like a typo. */
 export function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
