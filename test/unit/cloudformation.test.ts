@@ -282,6 +282,33 @@ describe('positions in the template', () => {
   });
 });
 
+describe('resources', () => {
+  it('without their optional name are named after their logical ID, with an info line; a false Condition skips a resource', () => {
+    const dir = meshFolder({
+      'stack.yaml': `Conditions:
+  Never: !Equals [a, b]
+Resources:
+  AppMesh:
+    Type: AWS::AppMesh::Mesh
+  Api:
+    Type: AWS::AppMesh::VirtualNode
+    Properties: { MeshName: !GetAtt AppMesh.MeshName, Spec: {} }
+  Legacy:
+    Type: AWS::AppMesh::VirtualNode
+    Condition: Never
+    Properties: { MeshName: !Ref AWS::NoValue, Spec: {} }
+`,
+    });
+    const result = loadMesh([dir]);
+    expect(result.ok && result.model.resources.map((r) => `${r.kind} ${r.mesh}/${r.name}`)).toEqual(['Mesh AppMesh/AppMesh', 'VirtualNode AppMesh/Api']);
+    expect(findings(result, dir)).toEqual([
+      "stack.yaml:5:5: info: Mesh/AppMesh: no MeshName: named 'AppMesh' after its logical ID (CloudFormation would generate a name)",
+      "stack.yaml:7:5: info: VirtualNode/Api: no VirtualNodeName: named 'Api' after its logical ID (CloudFormation would generate a name)",
+      "stack.yaml:11:16: info: skipping AWS::AppMesh::VirtualNode/Legacy: its Condition 'Never' is false",
+    ]);
+  });
+});
+
 describe('canary rollouts', () => {
   it('edit the weights of a route written in a template in place (the rollout controller writes through whereWritten)', () => {
     const dir = meshFolder({ 'shop.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/dialects/cloudformation/shop.yaml'), 'utf8') });
