@@ -565,6 +565,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "cfn Cloud Map instance attribute that is a list": [
     "m.yaml:12:48: error: AWS::ServiceDiscovery::Instance/Task: must be a string (Resources.Task.Properties.InstanceAttributes.AWS_INSTANCE_IPV4)",
   ],
+  "cfn misspelt property of a node a service names": [
+    "m.yaml:8:12: error: unknown field 'Tag'; did you mean 'Tags'? (Resources.Node.Properties.Tag)",
+  ],
   "cfn JSON template with a bad value": [
     "m.json:6:21: error: VirtualNode/?: must be a string, got AWS::NoValue (Resources.Node.Properties.MeshName)",
   ],

@@ -123,10 +123,11 @@ class TemplateReader implements ResourceValues {
         continue;
       }
       const created = this.isCreated(r);
-      if (created !== true) {
-        if (created === false) this.problems.push({ severity: 'info', location: this.doc.locate([...r.path, 'Condition']), message: `skipping ${r.type}/${r.logicalId}: its Condition '${r.condition}' is false` });
+      if (created === false) {
+        this.problems.push({ severity: 'info', location: this.doc.locate([...r.path, 'Condition']), message: `skipping ${r.type}/${r.logicalId}: its Condition '${r.condition}' is false` });
         continue;
       }
+      // A resource whose declaration or Condition failed still makes a (rejected) draft, so that what names it is not told it is missing.
       if (r.appMesh) drafts.push(this.appMeshDraft(r, r.appMesh));
     }
     return { drafts, seeds: this.seeds(), parameters: [...this.parameters.keys()] };
@@ -307,7 +308,7 @@ class TemplateReader implements ResourceValues {
     const mapper = new PropertyMapper(this.evaluator, (at, message) => this.error(at, message), this.budget);
     const spec = r.properties.Spec !== undefined ? mapper.map(r.properties.Spec, [...props, 'Spec'], ['spec'], SPEC_SHAPES[type.kind]) : type.kind === 'Mesh' ? undefined : this.missing(props, 'Spec');
     const tags = r.properties.Tags !== undefined ? mapper.map(r.properties.Tags, [...props, 'Tags'], ['tags'], tagsShape) : undefined;
-    if (!identity.named && identity.name !== FAILED) {
+    if (!identity.named && identity.name !== FAILED && this.created.get(r.logicalId) === true) {
       this.problems.push({ severity: 'info', location: this.doc.locate(r.path), resource: this.label(r), message: `no ${type.nameProperty}: named '${String(identity.name)}' after its logical ID (CloudFormation would generate a name)` });
     }
     const unresolved: FieldPath[] = [...mapper.unresolved];
