@@ -15,6 +15,12 @@ export const meshNameFlag: FlagSpec = {
 export const cloudFormationFlags: Readonly<Record<string, FlagSpec>> = {
   parameter: { type: 'list', single: true, metavar: 'Key=Value', help: "CloudFormation: a template parameter's value, over its Default (repeat for more)" },
   'import-value': { type: 'list', single: true, metavar: 'Name=Value', help: 'CloudFormation: what Fn::ImportValue of the export Name gives (repeat for more)' },
+  'resource-value': {
+    type: 'list',
+    single: true,
+    metavar: 'Id[.Attribute]=Value',
+    help: 'CloudFormation: what Ref of a resource meshd does not model (ECS, ELB, ...) gives, or Fn::GetAtt of one of its attributes (repeat for more)',
+  },
   region: { type: 'string', metavar: 'region', help: 'CloudFormation: AWS::Region, and the region in ARNs', default: DEFAULT_REGION, env: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
   'account-id': { type: 'string', metavar: 'id', help: 'CloudFormation: AWS::AccountId, and the account in ARNs', default: DEFAULT_ACCOUNT_ID },
   'stack-name': { type: 'string', metavar: 'name', help: "CloudFormation: AWS::StackName; default: each template's file name without extension" },
@@ -39,6 +45,7 @@ function cloudFormationOptions(args: ParsedArgs): CloudFormationOptions | undefi
   return {
     parameters: pairs(args.flags.parameter as string[], '--parameter', 'Key=Value'),
     importValues: pairs(args.flags['import-value'] as string[], '--import-value', 'Name=Value'),
+    resourceValues: pairs(args.flags['resource-value'] as string[], '--resource-value', 'LogicalId=Value or LogicalId.Attribute=Value'),
     region,
     accountId,
     ...(stackName !== undefined ? { stackName } : {}),

@@ -476,7 +476,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:11:31: error: VirtualNode/n2: Fn::GetAtt: 'Gateway' is not a resource of this template (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
   ],
   "cfn GetAtt of a load balancer": [
-    "m.yaml:11:31: error: VirtualNode/n2: Fn::GetAtt: 'PublicLoadBalancer' is of type AWS::ElasticLoadBalancingV2::LoadBalancer, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources) (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+    "m.yaml:11:31: error: VirtualNode/n2: Fn::GetAtt: 'PublicLoadBalancer' is of type AWS::ElasticLoadBalancingV2::LoadBalancer, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value PublicLoadBalancer.DNSName=<value> (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
     "m.yaml:13:5: info: skipping AWS::ElasticLoadBalancingV2::LoadBalancer/PublicLoadBalancer: not an App Mesh resource",
   ],
   "cfn GetAtt HostedZoneId of a namespace": [

@@ -237,6 +237,16 @@ describe('intrinsic functions', () => {
     expect(hostname('!ImportValue shared:host', { importValues: new Map([['shared:host', 'db.internal']]) })).toBe('db.internal');
   });
 
+  it('--resource-value gives Ref and Fn::GetAtt of a resource meshd does not model (the walkthroughs\' load balancer DNSName)', () => {
+    const lb = '\n  PublicLoadBalancer:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties: { Scheme: internet-facing }';
+    const resourceValues = new Map([
+      ['PublicLoadBalancer.DNSName', 'lb-1.elb.example'],
+      ['PublicLoadBalancer', 'arn:aws:elasticloadbalancing:lb-1'],
+    ]);
+    expect(hostname(`!GetAtt PublicLoadBalancer.DNSName${lb}`, { resourceValues })).toBe('lb-1.elb.example');
+    expect(hostname(`!Select [1, !Split [':', !Ref PublicLoadBalancer]]${lb}`, { resourceValues })).toBe('aws');
+  });
+
   it('AWS::NoValue leaves a property or a list item out', () => {
     const dir = meshFolder({
       'stack.yaml': `${STACK}n.local\n        Backends:\n          - !If [IsDev, { VirtualService: { VirtualServiceName: svc } }, !Ref AWS::NoValue]\n          - VirtualService: { VirtualServiceName: svc, ClientPolicy: !Ref AWS::NoValue }\n`,
@@ -382,6 +392,7 @@ describe('command-line flags', () => {
     const args = parseArgs(validateCommand, ['--parameter', 'A=1', 'mesh/', '--parameter=B=x=y', '--import-value', 'e:x=', '--region', 'eu-west-1'], {});
     expect(args.positionals).toEqual(['mesh/']);
     const options = loadOptions(args).cloudFormation!;
+    expect([...loadOptions(parseArgs(validateCommand, ['--resource-value', 'Lb.DNSName=a.b'], {})).cloudFormation!.resourceValues!]).toEqual([['Lb.DNSName', 'a.b']]);
     expect([...options.parameters!]).toEqual([
       ['A', '1'],
       ['B', 'x=y'],

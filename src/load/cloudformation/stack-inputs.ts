@@ -10,6 +10,11 @@ export interface CloudFormationOptions {
   readonly parameters?: ReadonlyMap<string, string>;
   /** --import-value Name=Value: what Fn::ImportValue of that export name gives. */
   readonly importValues?: ReadonlyMap<string, string>;
+  /**
+   * --resource-value: what Ref (`LogicalId`) or Fn::GetAtt (`LogicalId.Attribute`) of a resource meshd
+   * does not model gives (a load balancer's DNSName, a certificate's ARN); in every template that declares it.
+   */
+  readonly resourceValues?: ReadonlyMap<string, string>;
   /** AWS::Region (default us-east-1, meshd's local Cloud Map region). */
   readonly region?: string;
   /** AWS::AccountId (default 000000000000, meshd's local Cloud Map account). */

@@ -152,7 +152,7 @@ class TemplateReader implements ResourceValues {
     }
     if (r.cloudMap?.role === 'instance') return this.cloudMapName(r);
     if (r.cloudMap) return cloudMapId(r.cloudMap.role as 'namespace' | 'service', this.inputs, logicalId);
-    return this.unknowable(r, node, fn);
+    return this.unknowable(r, logicalId, node, fn);
   }
 
   getAtt(logicalId: string, attribute: string, node: FieldPath, fn: string): Evaluated {
@@ -180,7 +180,7 @@ class TemplateReader implements ResourceValues {
           return FAILED;
       }
     }
-    return this.unknowable(r, node, fn);
+    return this.unknowable(r, `${logicalId}.${attribute}`, node, fn);
   }
 
   // ---- the template's sections ----
@@ -486,8 +486,12 @@ class TemplateReader implements ResourceValues {
     return FAILED;
   }
 
-  private unknowable(r: DeclaredResource, node: FieldPath, fn: string): typeof FAILED {
-    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources)`);
+  /** Ref (`key` the logical ID) or Fn::GetAtt (`Id.Attribute`) of a resource meshd does not model: from --resource-value, else an error. */
+  private unknowable(r: DeclaredResource, key: string, node: FieldPath, fn: string): Evaluated {
+    if (!this.exists(r, node, fn)) return FAILED;
+    const given = this.options.resourceValues?.get(key);
+    if (given !== undefined) return given;
+    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value ${key}=<value>`);
     return FAILED;
   }
 
