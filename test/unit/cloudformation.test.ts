@@ -88,6 +88,11 @@ describe('CloudFormation templates of the App Mesh walkthroughs', () => {
     ]);
   });
 
+  it('a --parameter no template declares is a warning (a misspelt name would otherwise go unnoticed)', () => {
+    const result = loadFolder('grpc', { ProjectName: 'demo', Projectname: 'typo' });
+    expect(findings(result, path.join(FIXTURES, 'grpc'))[0]).toBe("mesh.yaml:2:3: warning: --parameter Projectname: no template declares a parameter 'Projectname'; did you mean 'ProjectName'?");
+  });
+
   it('a parameter without a Default needs --parameter: the error names it, once, at its first use', () => {
     const result = loadMesh([path.join(FIXTURES, 'grpc')]);
     expect(findings(result, path.join(FIXTURES, 'grpc'))).toEqual([
