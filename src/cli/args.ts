@@ -12,7 +12,7 @@ interface FlagBase {
 export type FlagSpec =
   | (FlagBase & { readonly type: 'string'; readonly default?: string; readonly metavar?: string })
   | (FlagBase & { readonly type: 'int'; readonly default?: number; readonly metavar?: string; readonly min?: number; readonly max?: number })
-  | (FlagBase & { readonly type: 'list'; readonly metavar?: string })
+  | (FlagBase & { readonly type: 'list'; readonly metavar?: string; /** Each occurrence takes exactly one value (`--parameter A=1 --parameter B=2`). */ readonly single?: boolean })
   | (FlagBase & { readonly type: 'bool' });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -113,7 +113,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[], env: Env =
       // what the environment said.
       if (fromVariable) flags[name] = [];
       const values = [value];
-      while (eq === -1 && i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) values.push(argv[++i]!);
+      while (eq === -1 && !f.single && i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) values.push(argv[++i]!);
       (flags[name] as string[]).push(...values);
     } else {
       flags[name] = value;

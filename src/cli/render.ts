@@ -7,7 +7,7 @@ import { openRegistryReadOnly } from '../discovery/cloud-map/state-file';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
-import { loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const renderCommand: CommandSpec = {
   name: 'render',
@@ -17,6 +17,7 @@ export const renderCommand: CommandSpec = {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
     'mesh-name': meshNameFlag,
     strict: strictFlag,
+    ...cloudFormationFlags,
     node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN' },
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
     static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },

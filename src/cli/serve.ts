@@ -37,7 +37,7 @@ import { startXdsServer } from '../xds/server';
 import { StreamRegistry } from '../xds/stream-status';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
-import { errorCount, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, errorCount, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
@@ -79,6 +79,7 @@ export const serveCommand: CommandSpec = {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes); in the variable, comma-separated', env: ['MESHD_MESH'] },
     'mesh-name': { ...meshNameFlag, env: ['MESHD_MESH_NAME'] },
     strict: { ...strictFlag, env: ['MESHD_STRICT'] },
+    ...cloudFormationFlags,
     'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0', env: ['MESHD_XDS_LISTEN_ADDRESS'] },
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
     ...xdsLimitFlags(),

@@ -2,20 +2,21 @@ import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import type { CommandSpec, ParsedArgs } from './args';
 import { UsageError } from './args';
-import { errorCount, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, errorCount, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const validateCommand: CommandSpec = {
   name: 'validate',
   summary: 'check mesh files; exit 0 when valid, else 1 with one line per problem',
-  usage: 'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--format text|json]',
+  usage: 'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--parameter Key=Value]... [--format text|json]',
   flags: {
     'mesh-name': meshNameFlag,
     strict: strictFlag,
+    ...cloudFormationFlags,
     format: { type: 'string', metavar: 'text|json', help: 'text: one line per finding; json: one JSON document', default: 'text' },
   },
   notes: [
-    'Folders are read recursively (.yaml, .yml, .json); each document may be meshd YAML, App Mesh CLI JSON or a',
-    'Kubernetes manifest of the App Mesh controller. Each finding is printed as',
+    'Folders are read recursively (.yaml, .yml, .json); each document may be meshd YAML, App Mesh CLI JSON, a',
+    'Kubernetes manifest of the App Mesh controller or a CloudFormation template. Each finding is printed as',
     '  path:line:col: error|warning|info: <Kind>/<name>: <message> (<field>)',
     'Warnings (legal but suspicious) and info lines do not make the mesh invalid.',
   ],

@@ -1,12 +1,13 @@
-// Which of the input dialects a document is written in, decided per document.
+// Which input dialect a document is written in, decided per document.
 import { isAwsCliDocument } from './aws-cli-json';
+import { isCloudFormationTemplate } from './cloudformation/template';
 import { isTerraformShowJson } from './terraform/show-json';
 import type { ParsedDocument } from './yaml-documents';
 
 export const K8S_API_GROUP = 'appmesh.k8s.aws';
 export const K8S_API_VERSION = `${K8S_API_GROUP}/v1beta2`;
 
-export type Dialect = 'native' | 'aws-cli' | 'k8s' | 'k8s-other' | 'k8s-list' | 'not-a-mapping' | 'unknown' | 'terraform';
+export type Dialect = 'native' | 'aws-cli' | 'k8s' | 'k8s-other' | 'k8s-list' | 'cloudformation' | 'terraform' | 'not-a-mapping' | 'unknown';
 
 export function detectDialect(doc: ParsedDocument): Dialect {
   const v = doc.value;
@@ -18,6 +19,7 @@ export function detectDialect(doc: ParsedDocument): Dialect {
     return value.kind === 'List' && Array.isArray(value.items) ? 'k8s-list' : 'k8s-other';
   }
   if ('kind' in value) return 'native';
+  if (isCloudFormationTemplate(value)) return 'cloudformation';
   if (isAwsCliDocument(value)) return 'aws-cli';
   return 'unknown';
 }

@@ -7,6 +7,8 @@ import { mergeDeclarations, validateReferences, type ModelIssue } from '../model
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
+import type { CloudFormationOptions } from './cloudformation/stack-inputs';
+import { readCloudFormationTemplates } from './cloudformation/template';
 import { detectDialect, listItems } from './dialects';
 import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
@@ -25,6 +27,8 @@ export interface LoadOptions {
   readonly cache?: LoadCache;
   /** Fields of Kubernetes manifests that the API server would prune are errors, not warnings (`--strict`). */
   readonly strict?: boolean;
+  /** Parameters, pseudo parameters and imports for CloudFormation templates (--parameter, --region, ...). */
+  readonly cloudFormation?: CloudFormationOptions;
 }
 
 /**
@@ -230,7 +234,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */
 export function loadDocuments(documents: readonly ParsedDocument[], problems: Problem[], files: readonly string[], options: LoadOptions = {}): LoadResult {
   const rolloutReader = new RolloutReader(problems);
-  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader);
+  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options.cloudFormation);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -275,23 +279,25 @@ function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: 
   return resource;
 }
 
-function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], rollouts: RolloutReader): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
+function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], rollouts: RolloutReader, cloudFormation?: CloudFormationOptions): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
   const k8sObjects: K8sObject[] = [];
-  const addSeed = (seed: LocatedSeed | undefined) => {
-    const key = seed && `${seed.seed.namespace}/${seed.seed.service}`;
-    const first = key !== undefined ? seeds.get(key) : undefined;
+  const templates: ParsedDocument[] = [];
+  const addSeed = (seed: LocatedSeed) => {
+    const key = `${seed.seed.namespace}/${seed.seed.service}`;
+    const first = seeds.get(key);
     if (first) {
       const at = first.locate([]);
-      problems.push({ severity: 'error', location: seed!.locate(['name']), resource: seed!.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
-    } else if (seed) seeds.set(key!, seed);
+      problems.push({ severity: 'error', location: seed.locate(['name']), resource: seed.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
+    } else seeds.set(key, seed);
   };
   const read = (doc: ParsedDocument) => {
     switch (detectDialect(doc)) {
       case 'native': {
         if ((doc.value as { kind?: unknown }).kind === CLOUD_MAP_SEED_KIND) {
-          addSeed(readCloudMapSeed(doc, problems));
+          const seed = readCloudMapSeed(doc, problems);
+          if (seed) addSeed(seed);
           break;
         }
         if ((doc.value as { kind?: unknown }).kind === ROLLOUT_KIND) {
@@ -319,6 +325,9 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
       case 'k8s-list':
         listItems(doc).forEach(read);
         break;
+      case 'cloudformation':
+        templates.push(doc);
+        break;
       case 'k8s-other': {
         const namespace = namespaceObjectOf(doc);
         if (namespace) {
@@ -336,13 +345,17 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
         problems.push({
           severity: 'error',
           location: doc.locate([]),
-          message: 'not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON) or `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes)',
+          message:
+            'not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON), `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes) or `Resources:` (CloudFormation)',
         });
         break;
     }
   };
   documents.forEach(read);
   appendAll(drafts, readK8sObjects(k8sObjects, problems));
+  const fromTemplates = readCloudFormationTemplates(templates, problems, cloudFormation);
+  appendAll(drafts, fromTemplates.drafts);
+  fromTemplates.seeds.forEach(addSeed);
   return { drafts, seeds: [...seeds.values()] };
 }
 

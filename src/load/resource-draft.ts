@@ -48,6 +48,11 @@ export interface ResourceDraft {
   /** The document, when it alone makes the draft (native dialect): the same document decodes to the same resource. */
   readonly soleDocument?: ParsedDocument;
   /**
+   * Paths whose value the reader could not work out and already reported (a CloudFormation
+   * function that failed): findings at, under or above them would only repeat that.
+   */
+  readonly unresolved?: readonly FieldPath[];
+  /**
    * Set for Kubernetes manifests: a field App Mesh's API does not know is pruned by the API server
    * (the CRD's structural schema), so it is a warning and dropped, not an error (unless strict).
    */
@@ -93,24 +98,27 @@ export function draftLabel(kind: ResourceKind, parent: unknown, name: unknown): 
 export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], options: DecodeOptions = {}): Resource | undefined {
   const before = problems.length;
   const reporter = new ResourceReporter(draft.origin, problems, draftLabel(draft.kind, draft.parent, draft.name));
+  const unresolved = draft.unresolved ?? [];
+  const related = (a: FieldPath, b: FieldPath) => a.slice(0, b.length).every((seg, i) => seg === b[i]) || b.slice(0, a.length).every((seg, i) => seg === a[i]);
+  const error = unresolved.length === 0 ? reporter.error : (path: FieldPath, message: string) => unresolved.some((u) => related(u, path)) || reporter.error(path, message);
   const parentField = PARENT_FIELD[draft.kind];
-  const name = checkName(draft.name, ['name'], reporter);
-  const parent = parentField ? checkName(draft.parent, ['parent'], reporter) : undefined;
+  const name = checkName(draft.name, ['name'], error);
+  const parent = parentField ? checkName(draft.parent, ['parent'], error) : undefined;
 
   let mesh: string | undefined;
   if (draft.kind === 'Mesh') {
     mesh = name;
   } else if (draft.mesh !== undefined) {
-    mesh = checkName(draft.mesh, ['mesh'], reporter);
+    mesh = checkName(draft.mesh, ['mesh'], error);
   } else if (defaultMesh.name !== undefined) {
     mesh = defaultMesh.name;
   } else {
-    reporter.error(['mesh'], defaultMesh.whyNone);
+    error(['mesh'], defaultMesh.whyNone);
   }
 
   const spec = draft.spec ?? {};
-  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], reporter.error, draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {});
-  if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], reporter.error);
+  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], error, draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {});
+  if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], error);
   // Warnings (a pruned field) leave the resource valid.
   if (draft.rejected || problems.slice(before).some(isError) || name === undefined || mesh === undefined) return undefined;
 
@@ -145,10 +153,10 @@ function withLazySource<T extends object>(resource: T, origin: Origin): T & { re
 /** The mesh for resources that name none, or why there is none. */
 export type DefaultMesh = { readonly name: string; readonly whyNone?: undefined } | { readonly name?: undefined; readonly whyNone: string };
 
-function checkName(value: unknown, path: FieldPath, reporter: ResourceReporter): string | undefined {
+function checkName(value: unknown, path: FieldPath, error: ResourceReporter['error']): string | undefined {
   if (value === undefined || value === null) {
-    reporter.error(path, 'required field is missing');
+    error(path, 'required field is missing');
     return undefined;
   }
-  return checkValue(resourceName, value, path, reporter.error) ? (value as string) : undefined;
+  return checkValue(resourceName, value, path, error) ? (value as string) : undefined;
 }

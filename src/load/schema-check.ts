@@ -112,7 +112,8 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
   return known.length === 0 ? `unknown field '${key}'; this mapping takes no fields` : `unknown field '${key}'; expected one of: ${known.join(', ')}`;
 }
 
-function closest(key: string, known: readonly string[]): string | undefined {
+/** The known name closest to `key`, when the difference looks like a typo. */
+export function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {

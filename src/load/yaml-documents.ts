@@ -6,6 +6,7 @@ import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLMap } from 'yaml';
 import type { FieldPath, SourceLocation } from '../model/common';
 import { appendAll } from './append-all';
+import { SHORT_TAG_TYPES, SHORT_TAGS } from './cloudformation/short-tags';
 import type { Problem } from './problems';
 
 export type { FieldPath } from '../model/common';
@@ -31,11 +32,14 @@ export interface DocumentPlace {
  * their line and column; a file with any syntax error yields no documents at all, so a
  * half-parsed file can never become half-applied configuration. Empty (and null) documents are skipped.
  */
+/** YAML's core schema, and CloudFormation's short forms (`!Sub`, `!Ref`, ...) read as their long forms. */
+const SCHEMA = CORE_SCHEMA.extend([...SHORT_TAG_TYPES]);
+
 export function parseYamlDocuments(file: string, text: string): { documents: ParsedDocument[]; problems: Problem[] } {
   let values: unknown[];
   try {
     values = [];
-    loadAll(text, (doc) => values.push(doc), { schema: CORE_SCHEMA, filename: file });
+    loadAll(text, (doc) => values.push(doc), { schema: SCHEMA, filename: file });
   } catch (err) {
     return parseWithPositions(file, text, err as Error);
   }
@@ -94,11 +98,28 @@ function parseWithPositions(file: string, text: string, fastError: Error): { doc
   if (problems.length === 0) {
     const mark = (fastError as Error & { mark?: { position: number } }).mark;
     const fastReason = (fastError as Error & { reason?: string }).reason ?? fastError.message;
+    const unknownTag = unknownTagProblem(docs, at, fastReason);
+    if (unknownTag) return { documents: [], problems: [unknownTag] };
     // js-yaml's mark for a duplicate key is where the `yaml` package would point; its wording is that package's.
     const reason = fastReason === 'duplicated mapping key' ? 'Map keys must be unique' : fastReason;
     problems.push({ severity: 'error', location: at(Math.min(mark?.position ?? 0, Math.max(0, text.length - 1))), message: `invalid YAML: ${firstLine(reason)}` });
   }
   return { documents: [], problems };
+}
+
+/**
+ * js-yaml's `unknown tag !<!Foo>`, said plainly and placed at the tag (the `yaml` package, which
+ * leaves unknown tags unresolved, warns about each with its position).
+ */
+function unknownTagProblem(docs: Document[], at: (offset: number) => SourceLocation, reason: string): Problem | undefined {
+  const tag = /^unknown tag !<(.*)>$/.exec(reason)?.[1];
+  if (tag === undefined) return undefined;
+  const warning = docs.flatMap((d) => d.warnings).find((w) => w.message.startsWith(`Unresolved tag: ${tag}`));
+  return {
+    severity: 'error',
+    location: at(warning?.pos[0] ?? 0),
+    message: `invalid YAML: unknown tag ${tag}; the tags meshd reads are CloudFormation's short forms (!Ref, !Sub, !GetAtt, !If, !Join, ...)`,
+  };
 }
 
 /** True when walking `values` visits more than `budget` nodes (stops as soon as it does). */
@@ -139,6 +160,9 @@ function offsetOf(doc: Document, path: FieldPath): number {
 const keyIndexes = new WeakMap<YAMLMap, Map<unknown, unknown>>();
 
 function childOf(node: unknown, segment: string | number): unknown {
+  // A CloudFormation short form (`!Sub x`) stands for its long form (`Fn::Sub: x`): the tagged node is the function's argument.
+  const tag = (node as { tag?: unknown } | null)?.tag;
+  if (typeof tag === 'string' && SHORT_TAGS.get(tag) === segment) return node;
   if (isSeq(node)) return node.get(segment, true);
   if (!isMap(node)) return undefined;
   let index = keyIndexes.get(node);

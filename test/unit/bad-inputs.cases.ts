@@ -27,6 +27,11 @@ const TF_TARGET = [{ weighted_target: [{ virtual_node: 'a', weight: 1 }] }];
 const TF_NESTED_MODULES = (depth: number): object => (depth === 0 ? { address: 'module.m', resources: [] } : { address: 'module.m', resources: [], child_modules: [TF_NESTED_MODULES(depth - 1)] });
 const K8S = (kind: string, spec: string, name = 'x') => `apiVersion: appmesh.k8s.aws/v1beta2\nkind: ${kind}\nmetadata: { name: ${name}, namespace: ns }\nspec:\n${spec}`;
 
+// A CloudFormation template: its Resources (and what comes before them), and a virtual node in mesh apps.
+const CFN = (resources: string, head = '') => `${head}Resources:\n${resources}`;
+const CFN_NODE = (properties: string, logicalId = 'Node') => `  ${logicalId}:\n    Type: AWS::AppMesh::VirtualNode\n    Properties:\n      MeshName: apps\n${properties}`;
+const CFN_DNS = (hostname: string, head = '') => CFN(CFN_NODE(`      VirtualNodeName: n2\n      Spec:\n        Listeners: [{ PortMapping: { Port: 8080, Protocol: http } }]\n        ServiceDiscovery:\n          DNS:\n            Hostname: ${hostname}\n`), head);
+
 export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: string])[] = [
   // ---- documents and the native envelope ----
   ['unknown kind', 'm.yaml', 'kind: VirtualThing\nmesh: apps\nname: x\n'],
@@ -226,4 +231,41 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['rollout declared twice', 'm.yaml', ROLLOUT({}, CANARY_ROUTE(), ROLLOUT_DOC({ analysis: '  analysis: { stepWeight: 5 }\n' }))],
   ['two rollouts of one route', 'm.yaml', ROLLOUT({ name: 'one' }, CANARY_ROUTE(), ROLLOUT_DOC({ name: 'two' }))],
   ['rollout of a route that is itself invalid', 'm.yaml', ROLLOUT({}, CANARY_ROUTE('[{ virtualNode: a, weight: 0 }, { virtualNode: b, weight: 0 }]'))],
+  // ---- CloudFormation templates ----
+  ['cfn Ref to an unknown name', 'm.yaml', CFN_DNS('!Ref HostNam', 'Parameters:\n  HostName: { Type: String, Default: n2.local }\n')],
+  ['cfn cyclic Fn::Sub between resources', 'm.yaml', CFN(CFN_NODE("      VirtualNodeName: !Sub '${Other.VirtualNodeName}-a'\n      Spec: {}\n") + CFN_NODE("      VirtualNodeName: !Sub '${Node.VirtualNodeName}-b'\n      Spec: {}\n", 'Other'))],
+  ['cfn a resource naming itself', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: !Select [5, !Split [/, !Ref Node]]\n      Spec: {}\n'))],
+  ['cfn GetAtt of an attribute the type has not', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec: {}\n') + CFN_NODE('      VirtualNodeName: !GetAtt Node.VirtualNodName\n      Spec: {}\n', 'Other'))],
+  ['cfn GetAtt of a resource not declared', 'm.yaml', CFN_DNS('!GetAtt Gateway.VirtualGatewayName')],
+  ['cfn GetAtt of a load balancer', 'm.yaml', CFN_DNS('!GetAtt PublicLoadBalancer.DNSName') + '  PublicLoadBalancer:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties: { Scheme: internet-facing }\n'],
+  ['cfn GetAtt HostedZoneId of a namespace', 'm.yaml', CFN_DNS('!Sub "n2.${Namespace.HostedZoneId}"') + '  Namespace:\n    Type: AWS::ServiceDiscovery::PrivateDnsNamespace\n    Properties: { Name: apps.local, Vpc: vpc-1 }\n'],
+  ['cfn Fn::Select out of range', 'm.yaml', CFN_DNS('!Select [2, [a.local, b.local]]')],
+  ['cfn Fn::If on an unknown condition', 'm.yaml', CFN_DNS('!If [IsProd, a.local, b.local]', 'Conditions:\n  IsProduction: !Equals [a, a]\n')],
+  ['cfn circular condition', 'm.yaml', CFN_DNS('!If [A, a.local, b.local]', 'Conditions:\n  A: !Not [!Condition B]\n  B: !And [!Condition A, !Equals [x, x]]\n')],
+  ['cfn Fn::Equals outside Conditions', 'm.yaml', CFN_DNS('!Equals [a, b]')],
+  ['cfn parameter without a value', 'm.yaml', CFN_DNS('!Sub "n2.${Domain}"', 'Parameters:\n  Domain:\n    Type: String\n    Description: no Default\n')],
+  ['cfn parameter Default not in AllowedValues', 'm.yaml', CFN_DNS('!Sub "n2.${Env}.local"', 'Parameters:\n  Env:\n    Type: String\n    Default: prod\n    AllowedValues: [production, staging]\n    ConstraintDescription: production or staging\n')],
+  ['cfn Number parameter that is no number', 'm.yaml', CFN_DNS('n2.local', 'Parameters:\n  Port: { Type: Number, Default: eighty }\n')],
+  ['cfn Fn::Sub of a list parameter', 'm.yaml', CFN_DNS('!Sub "${Zones}.local"', 'Parameters:\n  Zones: { Type: CommaDelimitedList, Default: "a,b" }\n')],
+  ['cfn Fn::Sub of an unknown variable', 'm.yaml', CFN_DNS('!Sub ["${Host}.${Domian}", { Host: n2, Domain: local }]')],
+  ['cfn Fn::Join of a mapping', 'm.yaml', CFN_DNS("!Join ['.', { a: b }]")],
+  ['cfn Fn::FindInMap of a missing key', 'm.yaml', CFN_DNS('!FindInMap [Hosts, !Ref AWS::Region, Name]', 'Mappings:\n  Hosts:\n    eu-west-1: { Name: n2.local }\n')],
+  ['cfn Fn::ImportValue without --import-value', 'm.yaml', CFN_DNS('!ImportValue "shared:ServiceDomain"')],
+  ['cfn function meshd cannot evaluate', 'm.yaml', CFN_DNS('!Select [0, !GetAZs ""]')],
+  ['cfn unknown function', 'm.yaml', CFN_DNS("{ 'Fn::Frobnicate': n2.local }")],
+  ['cfn unknown short tag', 'm.yaml', CFN_DNS('!Frobnicate n2.local')],
+  ['cfn Ref to a resource that is not created', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: !GetAtt Other.VirtualNodeName\n      Spec: {}\n') + CFN_NODE('      VirtualNodeName: n3\n      Spec: {}\n', 'Other').replace('    Properties:', '    Condition: IsStaging\n    Properties:'), 'Conditions:\n  IsStaging: !Equals [prod, staging]\n')],
+  ['cfn property of the wrong type', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec:\n        Listeners:\n          - PortMapping: { Port: eighty, Protocol: http }\n        ServiceDiscovery: { DNS: { Hostname: n2.local } }\n'))],
+  ['cfn misspelt spec property', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec:\n        Listeners:\n          - PortMapping: { Port: 8080, Protocl: http }\n        ServiceDiscovery: { DNS: { Hostname: n2.local } }\n'))],
+  ['cfn API spelling of a CloudFormation acronym', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec:\n        Listeners: [{ PortMapping: { Port: 8080, Protocol: http } }]\n        ServiceDiscovery: { Dns: { Hostname: n2.local } }\n'))],
+  ['cfn misspelt resource property', 'm.yaml', CFN(CFN_NODE('      VirtualNodeNam: n2\n      Spec: {}\n'))],
+  ['cfn virtual node without Spec', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n'))],
+  ['cfn route without its router', 'm.yaml', CFN('  Route:\n    Type: AWS::AppMesh::Route\n    Properties:\n      MeshName: apps\n      RouteName: rt2\n      Spec: { TcpRoute: { Action: { WeightedTargets: [{ VirtualNode: a, Weight: 1 }] } } }\n')],
+  ['cfn unknown App Mesh resource type', 'm.yaml', CFN('  Node:\n    Type: AWS::AppMesh::VirtualNod\n    Properties: { MeshName: apps }\n')],
+  ['cfn MeshOwner that is no account ID', 'm.yaml', CFN(CFN_NODE('      MeshOwner: !Ref AWS::StackName\n      VirtualNodeName: n2\n      Spec: {}\n'))],
+  ['cfn logical ID with an underscore', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec: {}\n', 'My_Node'))],
+  ['cfn unknown template section', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec: {}\n'), 'Parameter:\n  Env: { Type: String }\n')],
+  ['cfn Cloud Map instance attribute that is a list', 'm.yaml', CFN('  Namespace:\n    Type: AWS::ServiceDiscovery::HttpNamespace\n    Properties: { Name: apps.local }\n  Registry:\n    Type: AWS::ServiceDiscovery::Service\n    Properties: { Name: a, NamespaceId: !Ref Namespace }\n  Task:\n    Type: AWS::ServiceDiscovery::Instance\n    Properties:\n      ServiceId: !Ref Registry\n      InstanceAttributes: { AWS_INSTANCE_IPV4: [10.0.0.1] }\n')],
+  ['cfn misspelt property of a node a service names', 'm.yaml', CFN(CFN_NODE('      VirtualNodeName: n2\n      Spec: {}\n      Tag: []\n') + '  Service:\n    Type: AWS::AppMesh::VirtualService\n    Properties:\n      MeshName: apps\n      VirtualServiceName: n2.apps.local\n      Spec: { Provider: { VirtualNode: { VirtualNodeName: n2 } } }\n')],
+  ['cfn JSON template with a bad value', 'm.json', '{\n  "Resources": {\n    "Node": {\n      "Type": "AWS::AppMesh::VirtualNode",\n      "Properties": {\n        "MeshName": { "Ref": "AWS::NoValue" },\n        "VirtualNodeName": "n2",\n        "Spec": {}\n      }\n    }\n  }\n}\n'],
 ];

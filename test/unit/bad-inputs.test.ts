@@ -50,7 +50,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:1:1: error: a mesh document must be a mapping with a kind, an App Mesh CLI input or a Kubernetes manifest",
   ],
   "a document of no dialect": [
-    "m.yaml:1:1: error: not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON) or `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes)",
+    "m.yaml:1:1: error: not a mesh resource: expected `kind:` (meshd YAML), a name such as `virtualNodeName` (App Mesh CLI JSON), `apiVersion: appmesh.k8s.aws/v1beta2` (Kubernetes) or `Resources:` (CloudFormation)",
   ],
   "YAML alias to no anchor": [
     "m.yaml:1:1: error: invalid YAML: Unresolved alias (the anchor must be set before the alias): apps",
@@ -525,6 +525,117 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   "terraform health check port 0 and path \"\" are not set, as the provider sends them": [
     "m.json:35:43: error: VirtualNode/n: must be a whole number from 2000 to 60000, got 0 (aws_appmesh_virtual_node.n.spec[0].listener[0].health_check[0].timeout_millis)",
+  ],
+  "cfn Ref to an unknown name": [
+    "m.yaml:13:28: error: VirtualNode/n2: Ref: 'HostNam' is not a parameter or resource of this template, nor a pseudo parameter; did you mean 'HostName'? (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn cyclic Fn::Sub between resources": [
+    "m.yaml:12:29: error: VirtualNode/?: Fn::Sub: circular reference: Node → Other → Node (Resources.Other.Properties.VirtualNodeName)",
+  ],
+  "cfn a resource naming itself": [
+    "m.yaml:6:52: error: VirtualNode/?: Ref: circular reference: Node → Node (Resources.Node.Properties.VirtualNodeName.Fn::Select[1].Fn::Split[1])",
+  ],
+  "cfn GetAtt of an attribute the type has not": [
+    "m.yaml:12:32: error: VirtualNode/?: Fn::GetAtt: AWS::AppMesh::VirtualNode has no attribute 'VirtualNodName'; did you mean 'VirtualNodeName'? (Resources.Other.Properties.VirtualNodeName)",
+  ],
+  "cfn GetAtt of a resource not declared": [
+    "m.yaml:11:31: error: VirtualNode/n2: Fn::GetAtt: 'Gateway' is not a resource of this template (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn GetAtt of a load balancer": [
+    "m.yaml:11:31: error: VirtualNode/n2: Fn::GetAtt: 'PublicLoadBalancer' is of type AWS::ElasticLoadBalancingV2::LoadBalancer, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value PublicLoadBalancer.DNSName=<value> (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+    "m.yaml:13:5: info: skipping AWS::ElasticLoadBalancingV2::LoadBalancer/PublicLoadBalancer: not an App Mesh resource",
+  ],
+  "cfn GetAtt HostedZoneId of a namespace": [
+    "m.yaml:11:28: error: VirtualNode/n2: Fn::Sub: Namespace.HostedZoneId: meshd cannot know this value (Route 53 assigns it) (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::Select out of range": [
+    "m.yaml:11:32: error: VirtualNode/n2: Fn::Select: index 2 is out of range: the list has 2 item(s) (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::If on an unknown condition": [
+    "m.yaml:13:28: error: VirtualNode/n2: Fn::If: condition 'IsProd' is not declared in Conditions (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn circular condition": [
+    "m.yaml:3:23: error: Condition/B: Condition: circular condition: A → B → A (Conditions.B.Fn::And[0])",
+  ],
+  "cfn Fn::Equals outside Conditions": [
+    "m.yaml:11:31: error: VirtualNode/n2: Fn::Equals: can be used only in the Conditions section (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn parameter without a value": [
+    "m.yaml:15:28: error: VirtualNode/n2: Fn::Sub: parameter 'Domain' has no value: give it a Default or pass --parameter Domain=<value> (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn parameter Default not in AllowedValues": [
+    "m.yaml:4:14: error: Parameter/Env: Default 'prod' is not one of the AllowedValues (production, staging): production or staging (Parameters.Env.Default)",
+  ],
+  "cfn Number parameter that is no number": [
+    "m.yaml:2:34: error: Parameter/Port: Default 'eighty' is not a number (Parameters.Port.Default)",
+  ],
+  "cfn Fn::Sub of a list parameter": [
+    "m.yaml:13:28: error: VirtualNode/n2: Fn::Sub: ${Zones} is a list; Fn::Sub puts only strings in (use Fn::Join for a list) (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::Sub of an unknown variable": [
+    "m.yaml:11:29: error: VirtualNode/n2: Fn::Sub: 'Domian' is not a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::Join of a mapping": [
+    "m.yaml:11:35: error: VirtualNode/n2: Fn::Join: the values must be a list (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::FindInMap of a missing key": [
+    "m.yaml:14:47: error: VirtualNode/n2: Fn::FindInMap: mapping 'Hosts' has no key 'us-east-1' (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn Fn::ImportValue without --import-value": [
+    "m.yaml:11:36: error: VirtualNode/n2: Fn::ImportValue: no value for the export 'shared:ServiceDomain': pass --import-value shared:ServiceDomain=<value> (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn function meshd cannot evaluate": [
+    "m.yaml:11:43: error: VirtualNode/n2: Fn::GetAZs: meshd cannot evaluate this function: it asks AWS for the region's availability zones (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname.Fn::Select[1])",
+  ],
+  "cfn unknown function": [
+    "m.yaml:11:43: error: VirtualNode/n2: Fn::Frobnicate: unknown intrinsic function (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+  ],
+  "cfn unknown short tag": [
+    "m.yaml:11:23: error: invalid YAML: unknown tag !Frobnicate; the tags meshd reads are CloudFormation's short forms (!Ref, !Sub, !GetAtt, !If, !Join, ...)",
+  ],
+  "cfn Ref to a resource that is not created": [
+    "m.yaml:8:32: error: VirtualNode/?: Fn::GetAtt: resource 'Other' is not created: its Condition 'IsStaging' is false (Resources.Node.Properties.VirtualNodeName)",
+    "m.yaml:12:16: info: skipping AWS::AppMesh::VirtualNode/Other: its Condition 'IsStaging' is false",
+  ],
+  "cfn property of the wrong type": [
+    "m.yaml:9:34: error: VirtualNode/n2: must be a whole number from 1 to 65535, got \"eighty\" (Resources.Node.Properties.Spec.Listeners[0].PortMapping.Port)",
+  ],
+  "cfn misspelt spec property": [
+    "m.yaml:9:26: error: VirtualNode/n2: required field is missing (Resources.Node.Properties.Spec.Listeners[0].PortMapping.Protocol)",
+    "m.yaml:9:49: error: VirtualNode/n2: unknown field 'Protocl'; did you mean 'Protocol'? (Resources.Node.Properties.Spec.Listeners[0].PortMapping.Protocl)",
+  ],
+  "cfn API spelling of a CloudFormation acronym": [
+    "m.yaml:9:34: error: VirtualNode/n2: unknown field 'Dns'; did you mean 'DNS'? (Resources.Node.Properties.Spec.ServiceDiscovery.Dns)",
+  ],
+  "cfn misspelt resource property": [
+    "m.yaml:6:23: error: unknown field 'VirtualNodeNam'; did you mean 'VirtualNodeName'? (Resources.Node.Properties.VirtualNodeNam)",
+  ],
+  "cfn virtual node without Spec": [
+    "m.yaml:5:7: error: VirtualNode/n2: required field is missing (Resources.Node.Properties.Spec)",
+  ],
+  "cfn route without its router": [
+    "m.yaml:5:7: error: Route/?/?: required field is missing (Resources.Route.Properties.VirtualRouterName)",
+  ],
+  "cfn unknown App Mesh resource type": [
+    "m.yaml:3:11: error: unknown App Mesh resource type 'AWS::AppMesh::VirtualNod'; did you mean 'AWS::AppMesh::VirtualNode'? (Resources.Node.Type)",
+  ],
+  "cfn MeshOwner that is no account ID": [
+    "m.yaml:6:23: error: VirtualNode/?: must be a 12-digit AWS account ID, got \"m\" (Resources.Node.Properties.MeshOwner)",
+  ],
+  "cfn logical ID with an underscore": [
+    "m.yaml:3:5: error: 'My_Node' is not a valid name: CloudFormation names are 1–255 letters and digits (Resources.My_Node)",
+  ],
+  "cfn unknown template section": [
+    "m.yaml:2:3: error: unknown template section 'Parameter'; did you mean 'Parameters'? (Parameter)",
+  ],
+  "cfn Cloud Map instance attribute that is a list": [
+    "m.yaml:12:48: error: AWS::ServiceDiscovery::Instance/Task: must be a string (Resources.Task.Properties.InstanceAttributes.AWS_INSTANCE_IPV4)",
+  ],
+  "cfn misspelt property of a node a service names": [
+    "m.yaml:8:12: error: unknown field 'Tag'; did you mean 'Tags'? (Resources.Node.Properties.Tag)",
+  ],
+  "cfn JSON template with a bad value": [
+    "m.json:6:21: error: VirtualNode/?: must be a string, got AWS::NoValue (Resources.Node.Properties.MeshName)",
   ],
 };
 

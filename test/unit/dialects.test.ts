@@ -1,5 +1,5 @@
-// The same mesh written as meshd YAML, as App Mesh CLI JSON and as App Mesh controller manifests
-// must load into the same model: same resources, same names, same specs.
+// The same mesh written as meshd YAML, as App Mesh CLI JSON, as App Mesh controller manifests and
+// as CloudFormation templates must load into the same model: same resources, same names, same specs.
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
 import { offlineRegistry } from '../../src/control/offline-registry';
@@ -59,7 +59,7 @@ function withTerraformSpelling(resources: Omit<Resource, 'source'>[]): unknown {
 }
 
 /** Every dialect folder under test/fixtures/dialects besides native; each holds the same mesh. */
-const OTHER_DIALECTS = ['aws-cli', 'k8s', 'terraform'];
+const OTHER_DIALECTS = ['aws-cli', 'k8s', 'cloudformation', 'terraform'];
 
 describe('every dialect, one model', () => {
   const native = modelOf('native');
@@ -92,6 +92,9 @@ describe('every dialect, one model', () => {
       'info: skipping Service/web: not an App Mesh resource',
     ]);
     for (const dialect of ['native', 'aws-cli']) expect(loadMesh([path.join(FIXTURES, dialect)]).problems).toEqual([]);
+    expect(loadMesh([path.join(FIXTURES, 'cloudformation')]).problems.map(formatProblem)).toEqual([
+      `${path.join(FIXTURES, 'cloudformation/shop.yaml')}:341:5: info: skipping AWS::ECS::TaskDefinition/WebTaskDefinition: not an App Mesh resource`,
+    ]);
   });
 
   it('reads the Terraform state with one info line per other resource, and seeds its Cloud Map service', () => {

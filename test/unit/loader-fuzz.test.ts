@@ -91,7 +91,7 @@ describe('the loader never crashes', () => {
     );
   });
 
-  it.each(['native', 'aws-cli', 'k8s', 'terraform'])('on the %s fixture with one field replaced or removed', (dialect) => {
+  it.each(['native', 'aws-cli', 'k8s', 'cloudformation', 'terraform'])('on the %s fixture with one field replaced or removed', (dialect) => {
     const files = fixtureFiles(dialect);
     expect(load(files).ok).toBe(true);
     const names = Object.keys(files);
