@@ -8,10 +8,6 @@ set -eu
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 tmp=${TMPDIR:-/tmp}
 
-# App Mesh's image logged the admin interface's requests here unless told otherwise.
-: "${ENVOY_ADMIN_ACCESS_LOG_FILE:=$tmp/envoy_admin_access.log}"
-export ENVOY_ADMIN_ACCESS_LOG_FILE
-
 config=$tmp/meshd-envoy-bootstrap.yaml
 "$here/render-bootstrap.sh" > "$config.new"
 mv "$config.new" "$config"

@@ -17,8 +17,8 @@ export interface BootstrapParams {
   ads: 'sotw' | 'delta';
   adminAddress: string;
   adminPort: number;
-  /** A file for the admin interface's access log, or none. */
-  adminAccessLog?: string;
+  /** A file for the admin interface's access log (App Mesh's default: /tmp/envoy_admin_access.log). */
+  adminAccessLog: string;
   ingressPort: number;
   egressPort: number;
   /** How long Envoy waits for meshd's first answer, in seconds; 0 waits for ever. */
@@ -29,6 +29,8 @@ export interface BootstrapParams {
   statsFlushIntervalMs?: number;
   /** A DogStatsD sink: UDP to address:port, or a Unix socket when socketPath is set. */
   dogStatsd?: { address: string; port: number; socketPath?: string };
+  /** App Mesh settings this Envoy cannot honour, reported on stderr. */
+  notes: string[];
 }
 
 /** Milliseconds as a protobuf Duration string: 5000 → "5s", 1500 → "1.5s". */
