@@ -3,8 +3,7 @@
 // one logs an envoy_bug error with a stack trace at every start ("Using a removed guard"), so
 // meshd writes only the two keys this Envoy still reads and says what became of the others.
 
-/** RE2 program size above which Envoy refuses a regex (App Mesh raised Envoy's 100 to 1000). */
-export const RE2_MAX_PROGRAM_SIZE = 1000;
+import { RE2_MAX_PROGRAM_SIZE } from '../model/re2/program';
 
 export interface RuntimeToggle {
   /** The App Mesh variable, read as Go's strconv.ParseBool reads it. */
