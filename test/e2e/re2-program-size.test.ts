@@ -80,6 +80,14 @@ describe("meshd's RE2 checks (no Envoy needed)", () => {
     for (const regex of RE2_ONLY) expect([regex, regexProblem(regex)]).toEqual([regex, undefined]);
   });
 
+  it('answers hostile regexes (deep nesting, huge alternations and literals) with a size or an error, never a throw', () => {
+    expect(re2ProgramSize(`${'('.repeat(1200)}a${')'.repeat(1200)}`)).toMatchObject({ ok: false, error: expect.stringMatching(/^expression nests too deeply/) });
+    expect(re2ProgramSize('a|'.repeat(40000))).toEqual({ ok: true, size: 7 });
+    expect(re2ProgramSize('a'.repeat(90000))).toMatchObject({ ok: false, syntax: false });
+    expect(re2ProgramSize('(?:a|b)'.repeat(10000))).toEqual({ ok: true, size: 10004 });
+    expect(regexProblem('[[:'.repeat(20000))).toMatch(/^is not a valid RE2 regular expression: missing \]: .{0,80}$/);
+  });
+
   it('refuses lookarounds, backreferences, bad syntax and programs over 1000, saying why', () => {
     expect(regexProblem('/users/(?!admin).*')).toBe("uses a lookaround, which Envoy's regex engine (RE2) does not support");
     expect(regexProblem('(a)\\1')).toBe("uses a backreference, which Envoy's regex engine (RE2) does not support");

@@ -181,7 +181,7 @@ interface Frag {
   nullable: boolean;
 }
 
-const NO_MATCH: Frag = { begin: 0, end: [], nullable: false };
+const noMatch = (): Frag => ({ begin: 0, end: [], nullable: false });
 /** RE2 program size above which Envoy refuses a regex: App Mesh's runtime raised Envoy's 100 to 1000. */
 export const RE2_MAX_PROGRAM_SIZE = 1000;
 
@@ -237,7 +237,7 @@ class Compiler {
   }
 
   capture(a: Frag): Frag {
-    if (a.begin === 0) return NO_MATCH;
+    if (a.begin === 0) return noMatch();
     const id = this.alloc();
     this.alloc();
     Object.assign(this.inst[id]!, { op: Opcode.Capture, out: a.begin });
@@ -247,7 +247,7 @@ class Compiler {
   }
 
   cat(a: Frag, b: Frag): Frag {
-    if (a.begin === 0 || b.begin === 0) return NO_MATCH;
+    if (a.begin === 0 || b.begin === 0) return noMatch();
     const first = this.inst[a.begin]!;
     if (first.op === Opcode.Nop && a.end.length === 1 && a.end[0] === a.begin << 1 && first.out === 0) {
       this.patch(a.end, b.begin);
@@ -262,7 +262,9 @@ class Compiler {
     if (b.begin === 0) return a;
     const id = this.alloc();
     Object.assign(this.inst[id]!, { op: Opcode.Alt, out: a.begin, out1: b.begin });
-    return { begin: id, end: [...a.end, ...b.end], nullable: a.nullable || b.nullable };
+    // a and b are used up: their dangling outs join in place (copying would be quadratic).
+    for (const hole of b.end) a.end.push(hole);
+    return { begin: id, end: a.end, nullable: a.nullable || b.nullable };
   }
 
   plus(a: Frag, nongreedy: boolean): Frag {
@@ -308,7 +310,8 @@ class Compiler {
       ip.out = a.begin;
       hole = (id << 1) | 1;
     }
-    return { begin: id, end: [hole, ...a.end], nullable: true };
+    a.end.push(hole);
+    return { begin: id, end: a.end, nullable: true };
   }
 
   literal(r: number, fold: boolean): Frag {
@@ -328,7 +331,7 @@ class Compiler {
   private uncachedSuffix(lo: number, hi: number, fold: boolean, next: number): number {
     const f = this.byteRange(lo, hi, fold);
     if (next !== 0) this.patch(f.end, next);
-    else this.range.end = [...this.range.end, ...f.end];
+    else this.range.end.push(...f.end);
     return f.begin;
   }
 
@@ -346,7 +349,7 @@ class Compiler {
   }
 
   charClass(ranges: Array<[number, number]>): Frag {
-    if (ranges.length === 0) return NO_MATCH;
+    if (ranges.length === 0) return noMatch();
     // ASCII case folding: a class that treats A-Z as it treats a-z keeps only the a-z side, folded.
     let upper = 0;
     let lower = 0;
@@ -368,7 +371,7 @@ class Compiler {
   compile(re: Re): Frag {
     switch (re.op) {
       case 'NoMatch':
-        return NO_MATCH;
+        return noMatch();
       case 'EmptyMatch':
         return this.nop();
       case 'Concat': {
@@ -554,6 +557,8 @@ export type ProgramSizeResult = { ok: true; size: number } | { ok: false; syntax
 
 /** RE2::ProgramSize() of a regex as Envoy compiles it, or RE2's reason for refusing it. */
 export function re2ProgramSize(source: string): ProgramSizeResult {
+  // Every byte is at least part of an instruction or of a syntax error: bound the work.
+  if (source.length > MAX_INSTRUCTIONS) return { ok: false, syntax: false, error: `pattern too large - compile failed (${source.length} characters)` };
   let re: Re;
   try {
     re = parse(source);

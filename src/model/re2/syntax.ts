@@ -387,15 +387,16 @@ class Parser {
   }
 
   private fail(what: string, arg: string): never {
-    throw new Re2SyntaxError(`${what}: ${arg}`);
+    throw new Re2SyntaxError(`${what}: ${arg.length > 80 ? `${arg.slice(0, 77)}...` : arg}`);
   }
 
   private peek(k = 0): number | undefined {
     return this.s[this.pos + k];
   }
 
-  private rest(): string {
-    return this.slice(this.pos);
+  /** The next `n` bytes as text (a window: never the whole rest, which would be quadratic). */
+  private ahead(n: number): string {
+    return this.slice(this.pos, this.pos + n);
   }
 
   /** Pattern bytes back as text, for messages. */
@@ -493,8 +494,10 @@ class Parser {
     if (!a || !b) return;
     if ((a.op !== 'Literal' && a.op !== 'LiteralString') || (b.op !== 'Literal' && b.op !== 'LiteralString')) return;
     if ((a.flags & FOLD_CASE) !== (b.flags & FOLD_CASE)) return;
+    // Each literal owns its runes array, so the run grows in place (no quadratic copying).
+    if (a.op === 'Literal') a.runes = [...a.runes];
     a.op = 'LiteralString';
-    a.runes = [...a.runes, ...b.runes];
+    for (const r of b.runes) a.runes.push(r);
     items.pop();
   }
 
@@ -549,7 +552,7 @@ class Parser {
 
   /** {n}, {n,} or {n,m}; anything else leaves '{' a literal. */
   private maybeRepeat(): { min: number; max: number } | undefined {
-    const m = /^\{([0-9]+)(,([0-9]*))?\}/.exec(this.rest().slice(0, 32));
+    const m = /^\{([0-9]+)(,([0-9]*))?\}/.exec(this.ahead(32));
     if (!m) return undefined;
     const bad = (d: string) => d.length >= 2 && d[0] === '0';
     if (bad(m[1]!) || (m[3] !== undefined && m[3] !== '' && bad(m[3]))) return undefined;
@@ -695,7 +698,7 @@ class Parser {
     let cap = -1;
     let name = '';
     if (this.peek() === 0x3f /* ? */) {
-      const rest = this.rest();
+      const rest = this.ahead(1024);
       const named = /^\?P?<([^>]*)>/.exec(rest);
       if (named) {
         name = named[1]!;
@@ -764,8 +767,14 @@ class Parser {
       if (c === 0x5d && !first) break;
       first = false;
       if (c === 0x5b && this.peek(1) === 0x3a) {
-        const m = /^\[:(\^?)([a-z]*):\]/.exec(this.rest().slice(0, 16));
-        const close = this.rest().indexOf(':]');
+        const m = /^\[:(\^?)([a-z]*):\]/.exec(this.ahead(16));
+        let close = -1;
+        for (let k = this.pos + 2; k + 1 < this.s.length; k++) {
+          if (this.s[k] === 0x3a && this.s[k + 1] === 0x5d) {
+            close = k - this.pos;
+            break;
+          }
+        }
         if (m) {
           const group = POSIX_GROUPS[m[2]!];
           if (!group) this.fail('invalid character class range', m[0]);
@@ -773,7 +782,7 @@ class Parser {
           this.pos += m[0].length;
           continue;
         }
-        if (close >= 2) this.fail('invalid character class range', this.rest().slice(0, close + 2));
+        if (close >= 2) this.fail('invalid character class range', this.ahead(close + 2));
       }
       if (c === 0x5c) {
         const group = this.maybeGroupEscape();
