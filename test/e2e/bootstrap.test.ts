@@ -53,6 +53,7 @@ const VALID: Record<string, Record<string, string>> = {
     MESHD_ADS_PROTOCOL: 'delta',
     ENVOY_ADMIN_ACCESS_PORT: '9902',
     ENVOY_ADMIN_ACCESS_LOG_FILE: '/tmp/envoy_admin_access.log',
+    ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH: '/tmp/envoy_outlier_events.log',
     ENVOY_ADMIN_ACCESS_ENABLE_IPV6: 'true',
     APPMESH_ENVOY_INGRESS_PORT: '16000',
     APPMESH_ENVOY_EGRESS_PORT: '16001',
@@ -142,6 +143,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(doc.node).toEqual({ id: ARN, cluster: ARN, metadata: { APPMESH_ENVOY_INGRESS_PORT: '16000', APPMESH_ENVOY_EGRESS_PORT: '16001' } });
     expect(doc.admin.address.socket_address).toEqual({ address: '::', port_value: 9902, ipv4_compat: true });
     expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
+    expect(doc.cluster_manager).toEqual({ outlier_detection: { event_log_path: '/tmp/envoy_outlier_events.log' } });
     expect(doc.dynamic_resources.ads_config.api_type).toBe('DELTA_GRPC');
     expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('30s');
     expect(doc.dynamic_resources.lds_config.initial_fetch_timeout).toBe('30s');
@@ -175,6 +177,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('0s');
     expect(doc.dynamic_resources.ads_config.api_type).toBe('GRPC');
     expect(doc.stats_config).toBeUndefined();
+    expect(doc.cluster_manager).toBeUndefined();
     expect(doc.stats_sinks).toBeUndefined();
     expect(doc.stats_flush_interval).toBeUndefined();
   });
