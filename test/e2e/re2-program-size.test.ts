@@ -32,42 +32,37 @@ const HAND_WRITTEN = [
   '[a-z]{200}', '(?:[a-z][0-9]){40}', '[a-z]{996}', '[a-z]{997}', '(?:[a-z0-9]{3}-){100}', '(?i)(?:[a-z]+\\.){50}', '(a|b|c){300}', '([a-f0-9]{2}:){5}[a-f0-9]{2}', '(?i)(?:iphone|ipad|android|blackberry|windows phone)',
 ];
 
-/** A small seeded generator of valid RE2 regexes: pieces, repeats, groups, alternations. */
+/**
+ * A seeded generator of valid RE2 regexes: literals, classes (ranges, negated, Perl, POSIX,
+ * Unicode), case folding, dot, any byte, Latin-1 bytes, zero-width assertions, every repetition
+ * form, capturing and non-capturing groups three deep, alternations of up to five branches.
+ */
 function generated(count: number, seed = 20261203): string[] {
   let state = seed;
   const rand = (n: number) => {
-    state = (state * 1103515245 + 12345) % 2147483648;
+    state = (state * 48271) % 2147483647; // Park-Miller: exact in doubles
     return state % n;
   };
   const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)]!;
-  const atoms = ['a', 'b', 'k', 's', 'x', '/', '-', '\\.', '.', '[a-z]', '[^a-z]', '[0-9a-f]', '\\d', '\\w', '\\s', '\\S', '[[:alpha:]]', '\\pL', '[ab]', '[A-Z_]', '(?i:k)', '\\C', 'é'];
-  const repeats = ['', '', '', '*', '+', '?', '*?', '{2}', '{1,3}', '{0,2}', '{2,}', '{3,5}'];
+  const atoms = ['a', 'b', 'k', 's', 'K', 'S', 'x', '0', '_', '/', '-', '\\.', '.', '[a-z]', '[^a-z]', '[A-Z]', '[^A-Z0-9]', '[0-9a-f]', '[a-fA-F]', '\\d', '\\D', '\\w', '\\W', '\\s', '\\S', '[[:alpha:]]', '[[:^space:]]', '[[:punct:]]', '\\pL', '\\pN', '\\PL', '\\p{Lu}', '\\p{Latin}', '[ab]', '[A-Z_]', '(?i:k)', '(?i:[a-z])', '(?s:.)', '\\C', 'é', 'ß', '\\x{e9}', '[\\x80-\\xff]'];
+  const zeroWidth = ['^', '$', '(?i)', '\\A', '\\z', '\\b', '\\B', '(?:)', '\\Qa.b\\E', '(?m:^)', '(?m:$)'];
+  const repeats = ['', '', '', '*', '+', '?', '*?', '+?', '??', '{2}', '{1,3}', '{0,2}', '{2,}', '{3,5}', '{0,1}', '{1}', '{0}', '{4,4}'];
   const piece = (depth: number): string => {
-    const r = rand(10);
-    let body: string;
-    if (depth < 2 && r < 2) body = `(${alternation(depth + 1)})`;
-    else if (depth < 2 && r < 3) body = `(?:${alternation(depth + 1)})`;
-    else if (r < 4) body = pick(['abc', 'foo', 'api', 'v1']);
-    else body = pick(atoms);
-    const rep = body.length > 1 && !body.startsWith('(') && !body.startsWith('[') && !body.startsWith('\\') ? '' : pick(repeats);
-    return body + rep;
+    const r = rand(14);
+    if (depth < 3 && r < 2) return `(${alternation(depth + 1)})${pick(repeats)}`;
+    if (depth < 3 && r < 4) return `(?:${alternation(depth + 1)})${pick(repeats)}`;
+    if (r < 5) return pick(['abc', 'foo', 'api', 'v1', 'ab', 'aab']);
+    if (r < 6) return pick(zeroWidth);
+    return pick(atoms) + pick(repeats);
   };
-  const concat = (depth: number): string => {
-    const n = 1 + rand(4);
-    let s = '';
-    for (let i = 0; i < n; i++) s += piece(depth);
-    return s;
-  };
-  const alternation = (depth: number): string => {
-    const n = rand(3) === 0 ? 2 + rand(3) : 1;
-    return Array.from({ length: n }, () => concat(depth)).join('|');
-  };
+  const concat = (depth: number): string => Array.from({ length: 1 + rand(5) }, () => piece(depth)).join('');
+  const alternation = (depth: number): string => Array.from({ length: rand(3) === 0 ? 2 + rand(4) : 1 }, () => concat(depth)).join('|');
   const out = new Set<string>();
-  while (out.size < count) out.add(`${pick(['', '', '^', '(?i)'])}${alternation(0)}${pick(['', '', '$'])}`);
+  for (let tries = 0; out.size < count && tries < count * 10; tries++) out.add(alternation(0));
   return [...out];
 }
 
-const CORPUS = [...new Set([...HAND_WRITTEN, ...generated(400)])];
+const CORPUS = [...new Set([...HAND_WRITTEN, ...generated(1000)])];
 
 /** Regexes Envoy refuses (RE2 syntax, Latin-1, repetition limits), each alone. */
 const REFUSED = ['/users/(?!admin).*', '(?=a)', '(?<=a)b', '(a)\\1', 'v[0-9', 'a)', '(a', 'a**', 'a*+', 'x{2}{3}', '*a', 'x{1001}', '(a{50}){50}', '\\x{100}', '\\p{Klingon}', '[z-a]', '\\8', '(?P<>x)', '[[:foo:]]', '\\Z'];
