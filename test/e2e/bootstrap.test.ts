@@ -255,9 +255,9 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd');
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
-    // The bootstrap Envoy ran on is the one meshd bootstrap renders.
+    // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
     const rendered = fs.readFileSync(path.join(r.tmp, 'meshd-envoy-bootstrap.yaml'), 'utf8');
-    expect(rendered).toBe(meshdBootstrap(env).stdout);
+    expect(rendered).toBe(meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout);
   });
 
   it('entrypoint.sh refuses a bad log level or concurrency, and a bad variable, before starting Envoy', () => {
