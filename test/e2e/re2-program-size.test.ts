@@ -90,7 +90,7 @@ describe("meshd's RE2 checks (no Envoy needed)", () => {
     expect(re2ProgramSize('[a-z]{996}')).toEqual({ ok: true, size: 1000 });
     expect(regexProblem('[a-z]{996}')).toBeUndefined();
     expect(regexProblem('[a-z]{997}')).toBe(
-      "compiles to an RE2 program of size 1001, over the 1000 App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse the route configuration",
+      "compiles to an RE2 program of size 1001, over the 1000 App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it",
     );
   });
 });

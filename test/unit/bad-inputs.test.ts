@@ -233,7 +233,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:7:64: error: Route/r/rt: is not a valid RE2 regular expression: missing ]: [0-9 (spec.httpRoute.match.headers[0].match.regex)",
   ],
   'path regex whose RE2 program is over 1000 (Envoy would refuse it)': [
-    "m.yaml:7:29: error: Route/r/rt: compiles to an RE2 program of size 1002, over the 1000 App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse the route configuration (spec.httpRoute.match.path.regex)",
+    "m.yaml:7:29: error: Route/r/rt: compiles to an RE2 program of size 1002, over the 1000 App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it (spec.httpRoute.match.path.regex)",
   ],
   'gateway route header regex with a repetition RE2 refuses': [
     "m.yaml:7:64: error: GatewayRoute/gw/gr: is not a valid RE2 regular expression: bad repetition operator: {2}{3} (spec.httpRoute.match.headers[0].match.regex)",
