@@ -2,20 +2,8 @@
 // with re2.max_program_size.error_level before it accepts a route. Written from RE2's
 // simplify.cc (counted repetitions expanded, x*x coalesced), compile.cc (Latin-1, as Envoy
 // 1.40 compiles: one byte range per rune range) and prog.cc (Optimize, then Flatten, whose
-// instruction count is the size). Test: test/e2e/re2-program-size.test.ts compares it with Envoy's figure.
-import {
-  concat,
-
-  equal,
-  FOLD_CASE,
-  NON_GREEDY,
-  node,
-  parse,
-  Re2SyntaxError,
-  RUNE_MAX,
-  type Re,
-} from './syntax';
-
+// instruction count is the size). test/e2e/re2-program-size.test.ts compares it with Envoy's.
+import { concat, equal, FOLD_CASE, NON_GREEDY, node, parse, Re2SyntaxError, RUNE_MAX, type Re } from './syntax';
 
 // ---- simplification (RE2's CoalesceWalker, then SimplifyWalker) -------------------------------
 
@@ -145,7 +133,8 @@ function simplify(re: Re): Re {
     }
     case 'CharClass':
       if (re.ranges.length === 0) return node('NoMatch', re.flags);
-      if (re.ranges.length === 1 && re.ranges[0]![0] === 0 && re.ranges[0]![1] === RUNE_MAX) return node('AnyChar', re.flags);
+      // RE2's full class is all of Unicode, which a Latin-1 class never is: no AnyChar here.
+      if (re.ranges.length === 1 && re.ranges[0]![0] === 0 && re.ranges[0]![1] === 0x10ffff) return node('AnyChar', re.flags);
       return re;
     default:
       return re;
