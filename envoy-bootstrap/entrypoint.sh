@@ -8,7 +8,8 @@ set -eu
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 tmp=${TMPDIR:-/tmp}
 
-# App Mesh's image logged the admin interface's requests here unless told otherwise.
+# App Mesh's image logged the admin interface's requests to /tmp/envoy_admin_access.log; here
+# under TMPDIR when it is set, so Envoys of different users on one host do not share the file.
 : "${ENVOY_ADMIN_ACCESS_LOG_FILE:=$tmp/envoy_admin_access.log}"
 export ENVOY_ADMIN_ACCESS_LOG_FILE
 

@@ -82,7 +82,8 @@ text 127.0.0.1:18000 MESHD_XDS_ADDRESS; xds=$value xds_source=${source:---xds-ad
 text sotw MESHD_ADS_PROTOCOL; ads=$value ads_source=${source:---ads}
 bool ENVOY_ADMIN_ACCESS_ENABLE_IPV6; admin_ipv6=$value
 int 1 9901 ENVOY_ADMIN_ACCESS_PORT; admin_port=$value
-text '' ENVOY_ADMIN_ACCESS_LOG_FILE; admin_access_log=$value
+text /tmp/envoy_admin_access.log ENVOY_ADMIN_ACCESS_LOG_FILE; admin_access_log=$value
+text '' ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH; outlier_event_log=$value
 int 1 15000 APPMESH_ENVOY_INGRESS_PORT; ingress_port=$value
 int 1 15001 APPMESH_ENVOY_EGRESS_PORT; egress_port=$value
 int 0 0 ENVOY_INITIAL_FETCH_TIMEOUT; initial_fetch_timeout=$value
@@ -92,6 +93,7 @@ bool ENABLE_ENVOY_DOG_STATSD; dog_statsd=$value
 text 127.0.0.1 STATSD_ADDRESS; statsd_address=$value statsd_address_source=${source:---statsd-address}
 int 1 8125 STATSD_PORT; statsd_port=$value
 text '' STATSD_SOCKET_PATH; statsd_socket_path=$value
+
 
 # The node id: mesh/<mesh>/virtualNode/<name> (or virtualGateway), or its ARN form.
 if [ -z "$node_id" ]; then
@@ -103,7 +105,7 @@ if ! printf '%s' "$node_path" | grep -Eq '^mesh/[^/]+/(virtualNode|virtualGatewa
 fi
 mesh=$(printf '%s' "$node_path" | cut -d/ -f2)
 kind=$(printf '%s' "$node_path" | cut -d/ -f3)
-name=$(printf '%s' "$node_path" | cut -d/ -f4)
+node_name=$(printf '%s' "$node_path" | cut -d/ -f4)
 [ -n "$cluster" ] || cluster=$node_id
 
 # meshd's xDS address: host:port, the host maybe an [IPv6] literal.
@@ -146,6 +148,31 @@ if [ -n "$dog_statsd" ] && [ -z "$statsd_socket_path" ] &&
   fail "$statsd_address_source must be an IP address (Envoy does not look up names for stats), got '$statsd_address'"
 fi
 
+# App Mesh's runtime toggles (src/bootstrap/runtime.ts): true or false as Go's ParseBool reads
+# them. Envoy 1.40 removed all five features; a value it cannot honour is reported.
+notes=
+# toggle VAR DEFAULT [WHY-REMOVED] : sets $value to true or false.
+toggle() {
+  if pick "$1"; then
+    case $value in
+      1 | t | T | true | TRUE | True) value=true ;;
+      0 | f | F | false | FALSE | False) value=false ;;
+      *) fail "$1 must be true or false (or 1 or 0), got '$value'" ;;
+    esac
+    if [ -n "${3:-}" ] && [ "$value" != "$2" ]; then
+      notes="${notes}meshd bootstrap: $1=$value has no effect: $3
+"
+    fi
+  else
+    value=$2
+  fi
+}
+toggle APPMESH_SET_TRACING_DECISION true 'Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision'
+toggle ENVOY_NO_EXTENSION_LOOKUP_BY_NAME true "Envoy 1.40 removed this feature and always looks extensions up by type URL (meshd's resources are all typed)"
+toggle ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT true 'Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes'
+toggle ENVOY_SANITIZE_ORIGINAL_PATH true 'Envoy 1.40 removed this feature and always sanitizes x-envoy-original-path from untrusted clients'
+toggle ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST false "Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)"
+
 admin_address=0.0.0.0
 [ -z "$admin_ipv6" ] || admin_address=::
 
@@ -163,6 +190,7 @@ env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.\{1,\}$/\1/p' | LC_ALL=C sort -u |
       else { best = -1; for (p in prefix) if (index($1, p) == 1 && length(p) > best) { best = length(p); rule = prefix[p] } }
       if (rule ~ /^ignored: /) printf "meshd bootstrap: ignoring %s: %s\n", $1, substr(rule, 10)
     }' "$here/appmesh-variables.tsv" - >&2
+printf '%s' "$notes" >&2
 
 # The template's values: strings quoted, numbers as they are, sections 1 or empty.
 is_ipv6=
@@ -175,7 +203,8 @@ export MESHD_TPL_ADMIN_ADDRESS="$(quote "$admin_address")"
 export MESHD_TPL_ADMIN_PORT="$admin_port"
 export MESHD_TPL_ADMIN_IPV4="$([ -n "$is_ipv6" ] || echo 1)"
 export MESHD_TPL_ADMIN_IPV6="$is_ipv6"
-export MESHD_TPL_ADMIN_ACCESS_LOG="$([ -z "$admin_access_log" ] || quote "$admin_access_log")"
+export MESHD_TPL_ADMIN_ACCESS_LOG="$(quote "$admin_access_log")"
+export MESHD_TPL_OUTLIER_EVENT_LOG="$([ -z "$outlier_event_log" ] || quote "$outlier_event_log")"
 export MESHD_TPL_ADS_API_TYPE="$(quote "$ads_api_type")"
 export MESHD_TPL_INITIAL_FETCH_TIMEOUT="$(quote "${initial_fetch_timeout}s")"
 export MESHD_TPL_XDS_HOST="$(quote "$xds_host")"
@@ -183,7 +212,7 @@ export MESHD_TPL_XDS_PORT="$xds_port"
 export MESHD_TPL_STATS_TAGS="$stats_tags"
 export MESHD_TPL_STATS_TAG_MESH="$(quote "$mesh")"
 export MESHD_TPL_STATS_TAG_RESOURCE="$(quote "$([ "$kind" = virtualGateway ] && echo appmesh.virtual_gateway || echo appmesh.virtual_node)")"
-export MESHD_TPL_STATS_TAG_NAME="$(quote "$name")"
+export MESHD_TPL_STATS_TAG_NAME="$(quote "$node_name")"
 export MESHD_TPL_STATS_FLUSH_INTERVAL="$([ -z "$flush_duration" ] || quote "$flush_duration")"
 export MESHD_TPL_DOG_STATSD_UDP="$([ -z "$dog_statsd" ] || [ -n "$statsd_socket_path" ] || echo 1)"
 export MESHD_TPL_DOG_STATSD_SOCKET="$([ -z "$dog_statsd" ] || [ -z "$statsd_socket_path" ] || echo 1)"

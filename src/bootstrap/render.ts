@@ -17,8 +17,10 @@ export interface BootstrapParams {
   ads: 'sotw' | 'delta';
   adminAddress: string;
   adminPort: number;
-  /** A file for the admin interface's access log, or none. */
-  adminAccessLog?: string;
+  /** A file for the admin interface's access log (App Mesh's default: /tmp/envoy_admin_access.log). */
+  adminAccessLog: string;
+  /** A file for outlier ejection events (ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH), or none. */
+  outlierEventLog?: string;
   ingressPort: number;
   egressPort: number;
   /** How long Envoy waits for meshd's first answer, in seconds; 0 waits for ever. */
@@ -29,6 +31,8 @@ export interface BootstrapParams {
   statsFlushIntervalMs?: number;
   /** A DogStatsD sink: UDP to address:port, or a Unix socket when socketPath is set. */
   dogStatsd?: { address: string; port: number; socketPath?: string };
+  /** App Mesh settings this Envoy cannot honour, reported on stderr. */
+  notes: string[];
 }
 
 /** Milliseconds as a protobuf Duration string: 5000 → "5s", 1500 → "1.5s". */
@@ -50,6 +54,7 @@ function templateValues(p: BootstrapParams): Record<string, TemplateValue> {
     ADMIN_IPV4: !p.adminAddress.includes(':'),
     ADMIN_IPV6: p.adminAddress.includes(':'),
     ADMIN_ACCESS_LOG: p.adminAccessLog,
+    OUTLIER_EVENT_LOG: p.outlierEventLog,
     ADS_API_TYPE: p.ads === 'delta' ? 'DELTA_GRPC' : 'GRPC',
     INITIAL_FETCH_TIMEOUT: `${p.initialFetchTimeoutSeconds}s`,
     XDS_HOST: p.xdsHost,

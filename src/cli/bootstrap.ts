@@ -3,6 +3,7 @@
 // render the bootstrap inside the stock Envoy image: envoy-bootstrap/render-bootstrap.sh.
 import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
+import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../duration';
 import { parseNodeId } from '../model/node-id';
@@ -20,7 +21,8 @@ export const bootstrapCommand: CommandSpec = {
     'admin-address': { type: 'string', metavar: 'ip', help: "Envoy's admin address (default 0.0.0.0, or :: with --admin-ipv6)" },
     'admin-ipv6': { type: 'bool', help: 'admin interface on :: (IPv6 and IPv4)', env: ['ENVOY_ADMIN_ACCESS_ENABLE_IPV6'] },
     'admin-port': { type: 'int', min: 1, help: "Envoy's admin port", default: 9901, env: ['ENVOY_ADMIN_ACCESS_PORT'] },
-    'admin-access-log': { type: 'string', metavar: 'file', help: "access log of Envoy's admin interface (default: none)", env: ['ENVOY_ADMIN_ACCESS_LOG_FILE'] },
+    'admin-access-log': { type: 'string', metavar: 'file', help: "access log of Envoy's admin interface", default: '/tmp/envoy_admin_access.log', env: ['ENVOY_ADMIN_ACCESS_LOG_FILE'] },
+    'outlier-event-log': { type: 'string', metavar: 'file', help: "log of Envoy's outlier ejections (cluster_manager.outlier_detection.event_log_path; default: none)", env: ['ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH'] },
     'ingress-port': { type: 'int', min: 1, help: 'ingress listener port', default: DEFAULT_INGRESS_PORT, env: ['APPMESH_ENVOY_INGRESS_PORT'] },
     'egress-port': { type: 'int', min: 1, help: 'egress listener port', default: DEFAULT_EGRESS_PORT, env: ['APPMESH_ENVOY_EGRESS_PORT'] },
     'initial-fetch-timeout': { type: 'int', metavar: 'seconds', help: "how long Envoy waits for meshd's first answer; 0 waits for ever", default: 0, env: ['ENVOY_INITIAL_FETCH_TIMEOUT'] },
@@ -30,17 +32,24 @@ export const bootstrapCommand: CommandSpec = {
     'statsd-address': { type: 'string', metavar: 'ip', help: "the DogStatsD agent's IP address", default: '127.0.0.1', env: ['STATSD_ADDRESS'] },
     'statsd-port': { type: 'int', min: 1, help: "the DogStatsD agent's UDP port", default: 8125, env: ['STATSD_PORT'] },
     'statsd-socket-path': { type: 'string', metavar: 'path', help: "the DogStatsD agent's Unix socket (instead of address and port)", env: ['STATSD_SOCKET_PATH'] },
+    ...Object.fromEntries(
+      RUNTIME_TOGGLES.map((t) => [t.flag, { type: 'string' as const, metavar: 'true|false', help: `runtime ${t.feature}`, default: String(t.appMeshDefault), env: [t.variable] }]),
+    ),
   },
   notes: [
     'Each flag may also be set by the variables in [brackets], the first one set winning; the flag wins.',
     "App Mesh variables that meshd does not use (tracing, SigV4, the agent's) are reported once on",
     'stderr as ignored; envoy-bootstrap/appmesh-variables.tsv lists them all.',
+    "The runtime layer is App Mesh's: RE2 regexes up to program size 1000, deprecated features on; a",
+    'runtime toggle (all five features are gone from Envoy 1.40) is read, and a value it cannot honour is reported.',
   ],
 };
 
 const HOST_PORT = /^(\[[^\]]+\]|[^:]+):([0-9]+)$/;
 const IP_ADDRESS = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
 const MAX_FLUSH_MS = 300_000; // Envoy's limit for stats_flush_interval: 5 minutes
+const TRUE_WORDS = ['1', 't', 'T', 'true', 'TRUE', 'True']; // Go's strconv.ParseBool, as App Mesh's agent read them
+const FALSE_WORDS = ['0', 'f', 'F', 'false', 'FALSE', 'False'];
 
 /** Resolves flags and App Mesh's variables (already merged by the parser) into parameters. */
 export function bootstrapParams(args: ParsedArgs): BootstrapParams {
@@ -76,6 +85,16 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     throw new UsageError(`${source('statsd-address')} must be an IP address (Envoy does not look up names for stats), got '${statsdAddress}'`);
   }
 
+  // App Mesh's runtime toggles: booleans as Go reads them; the ones a user set are remembered
+  // so that a value this Envoy cannot honour is reported.
+  const toggles = new Map<string, boolean>();
+  for (const t of RUNTIME_TOGGLES) {
+    const raw = text(t.flag)!;
+    const value = TRUE_WORDS.includes(raw) ? true : FALSE_WORDS.includes(raw) ? false : undefined;
+    if (value === undefined) throw new UsageError(`${source(t.flag)} must be true or false (or 1 or 0), got '${raw}'`);
+    if (args.sources[t.flag] !== undefined) toggles.set(t.flag, value);
+  }
+
   return {
     nodeId,
     node,
@@ -85,19 +104,22 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     ads,
     adminAddress: text('admin-address') ?? (flag<boolean>('admin-ipv6') ? '::' : '0.0.0.0'),
     adminPort: flag<number>('admin-port'),
-    adminAccessLog: text('admin-access-log'),
+    adminAccessLog: text('admin-access-log')!,
+    outlierEventLog: text('outlier-event-log'),
     ingressPort: flag<number>('ingress-port'),
     egressPort: flag<number>('egress-port'),
     initialFetchTimeoutSeconds: flag<number>('initial-fetch-timeout'),
     statsTags: flag<boolean>('stats-tags'),
     statsFlushIntervalMs: flushMs,
     dogStatsd: flag<boolean>('dog-statsd') ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath } : undefined,
+    notes: unhonouredToggles(toggles),
   };
 }
 
 export function runBootstrap(args: ParsedArgs, env: Env = process.env): number {
-  const yaml = renderBootstrap(bootstrapParams(args));
-  for (const line of ignoredVariableReport(env)) process.stderr.write(`meshd bootstrap: ${line}\n`);
+  const params = bootstrapParams(args);
+  const yaml = renderBootstrap(params);
+  for (const line of [...ignoredVariableReport(env), ...params.notes]) process.stderr.write(`meshd bootstrap: ${line}\n`);
   process.stdout.write(yaml);
   return 0;
 }

@@ -75,12 +75,16 @@ function activeHealthCheck(hc: MeshHealthCheck): HealthCheck {
   };
 }
 
-function outlierDetection(od: NonNullable<VirtualNodeListener['outlierDetection']>): Cluster['outlier_detection'] {
+function outlierDetection(od: NonNullable<VirtualNodeListener['outlierDetection']>, activeHealthCheck: boolean): Cluster['outlier_detection'] {
   return {
     consecutive_5xx: { value: od.maxServerErrors },
     interval: fromMeshDuration(od.interval),
     base_ejection_time: fromMeshDuration(od.baseEjectionDuration),
     max_ejection_percent: { value: od.maxEjectionPercent },
+    // App Mesh's Envoys ran with successful_active_health_check_uneject_host off (its agent's
+    // runtime default): a host stays ejected for its ejection time even when its health check
+    // passes. Envoy 1.40 removed that runtime feature, so the cluster says it.
+    ...(activeHealthCheck ? { successful_active_health_check_uneject_host: { value: false } } : {}),
   };
 }
 
@@ -115,7 +119,7 @@ export function egressCluster(target: NodePort, options: EgressClusterOptions): 
     connect_timeout: EGRESS_CONNECT_TIMEOUT,
     circuit_breakers: circuitBreakers(),
     ...(listener?.healthCheck ? { health_checks: [activeHealthCheck(listener.healthCheck)] } : {}),
-    ...(listener?.outlierDetection ? { outlier_detection: outlierDetection(listener.outlierDetection) } : {}),
+    ...(listener?.outlierDetection ? { outlier_detection: outlierDetection(listener.outlierDetection, listener.healthCheck !== undefined) } : {}),
     ...(options.tls ? { transport_socket: options.tls } : {}),
     ...protocolOptions(target.protocol),
   };

@@ -1,6 +1,7 @@
 // `meshd render --static`: a complete Envoy bootstrap with a proxy's resources inlined
 // (route configurations placed into their listeners, EDS endpoints into their clusters), so `envoy --mode validate -c` can
 // check exactly what meshd would serve, without meshd running.
+import { appMeshStaticLayer } from '../bootstrap/runtime';
 import { packAny } from '../compile/any';
 import type { ProxyConfig } from '../compile/proxy-config';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
@@ -37,12 +38,19 @@ function inlineEndpoints(cluster: Cluster, endpoints: ReadonlyMap<string, Cluste
   return { ...rest, type: 'STATIC', load_assignment: endpoints.get(cluster.name ?? '') ?? { cluster_name: cluster.name ?? '' } };
 }
 
+/** App Mesh's static runtime layer as a protobuf Struct (protobufjs's camelCase Value fields). */
+function staticLayerFields(): Record<string, { boolValue: boolean } | { numberValue: number }> {
+  return Object.fromEntries(Object.entries(appMeshStaticLayer()).map(([key, value]) => [key, typeof value === 'boolean' ? { boolValue: value } : { numberValue: value }]));
+}
+
 export function staticBootstrap(nodeId: string, config: ProxyConfig, adminPort = 9901): Record<string, unknown> {
   const routes = new Map(config.routes.map((r) => [r.name ?? '', r]));
   const endpoints = new Map(config.endpoints.map((e) => [e.cluster_name ?? '', e]));
   const bootstrap: Bootstrap = {
     node: { id: nodeId, cluster: nodeId },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    // The runtime `meshd bootstrap` gives a sidecar, so validate checks regexes by the same limit.
+    layered_runtime: { layers: [{ name: 'static_layer_0', static_layer: { fields: staticLayerFields() } }, { name: 'admin_layer', admin_layer: {} }] },
     static_resources: {
       listeners: config.listeners.map((l) => inlineRoutes(l, routes)),
       clusters: config.clusters.map((c) => inlineEndpoints(c, endpoints)),

@@ -1,6 +1,7 @@
 // App Mesh API shapes (2019-01-25) shared by several resource kinds, with App Mesh's limits.
 // The per-kind spec shapes live next to each kind (mesh.ts, virtual-node.ts, ...).
 import { boolean, integer, list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
+import { RE2_MAX_PROGRAM_SIZE, re2ProgramSize } from './re2/program';
 
 export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -152,17 +153,21 @@ export const HTTP_METHODS = ['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PAT
 export const prefixShape = string({ pattern: { regex: /^\//, message: "must start with '/'" } });
 
 /**
- * Why Envoy would refuse a regex, if it would. Envoy compiles route regexes with RE2, which
- * has no lookaround and no backreferences; an invalid one would have Envoy reject the whole
- * route configuration, so it is caught here. (JavaScript's parser stands in for RE2's.)
+ * Why Envoy would refuse a regex, if it would. Envoy compiles route regexes with RE2 (Latin-1)
+ * and refuses the whole route configuration when one does not parse, or when its compiled
+ * program is larger than re2.max_program_size.error_level: 1000 in App Mesh's runtime, which
+ * `meshd bootstrap` sets too. model/re2 parses and sizes it as RE2 does.
  */
 export function regexProblem(source: string): string | undefined {
-  if (/\(\?<?[=!]/.test(source)) return "uses a lookaround, which Envoy's regex engine (RE2) does not support";
-  if (/\\[1-9]/.test(source)) return "uses a backreference, which Envoy's regex engine (RE2) does not support";
-  try {
-    new RegExp(source);
-  } catch (err) {
-    return `is not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
+  const result = re2ProgramSize(source);
+  if (!result.ok) {
+    if (!result.syntax) return `is too large for Envoy's regex engine (RE2): ${result.error}`;
+    if (/^invalid or unsupported Perl syntax: \(\?<?[=!]/.test(result.error)) return "uses a lookaround, which Envoy's regex engine (RE2) does not support";
+    if (/^invalid escape sequence: \\[1-9]$/.test(result.error)) return "uses a backreference, which Envoy's regex engine (RE2) does not support";
+    return `is not a valid RE2 regular expression: ${result.error}`;
+  }
+  if (result.size > RE2_MAX_PROGRAM_SIZE) {
+    return `compiles to an RE2 program of size ${result.size}, over the ${RE2_MAX_PROGRAM_SIZE} App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it`;
   }
   return undefined;
 }

@@ -53,6 +53,7 @@ const VALID: Record<string, Record<string, string>> = {
     MESHD_ADS_PROTOCOL: 'delta',
     ENVOY_ADMIN_ACCESS_PORT: '9902',
     ENVOY_ADMIN_ACCESS_LOG_FILE: '/tmp/envoy_admin_access.log',
+    ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH: '/tmp/envoy_outlier_events.log',
     ENVOY_ADMIN_ACCESS_ENABLE_IPV6: 'true',
     APPMESH_ENVOY_INGRESS_PORT: '16000',
     APPMESH_ENVOY_EGRESS_PORT: '16001',
@@ -73,6 +74,14 @@ const VALID: Record<string, Record<string, string>> = {
     MESHD_XDS_ADDRESS: '[::1]:18000',
   },
   'empty variables count as unset': { APPMESH_RESOURCE_ARN: '', APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front', ENVOY_ADMIN_ACCESS_PORT: '', STATSD_ADDRESS: '' },
+  "App Mesh's runtime toggles, some set to what Envoy 1.40 can no longer do": {
+    APPMESH_RESOURCE_ARN: ARN,
+    APPMESH_SET_TRACING_DECISION: 'false',
+    ENVOY_NO_EXTENSION_LOOKUP_BY_NAME: 'T',
+    ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT: '0',
+    ENVOY_SANITIZE_ORIGINAL_PATH: 'True',
+    ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST: '1',
+  },
   'unsupported App Mesh variables': {
     APPMESH_RESOURCE_ARN: ARN,
     ENABLE_ENVOY_XRAY_TRACING: '1',
@@ -102,6 +111,10 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
   'a flush interval over 5 minutes': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5m1s' }, "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5m1s'"],
   "meshd's address without a port": [{ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd' }, "MESHD_XDS_ADDRESS must be host:port, got 'meshd'"],
   'an unknown ADS flavour': [{ APPMESH_RESOURCE_ARN: ARN, MESHD_ADS_PROTOCOL: 'incremental' }, "MESHD_ADS_PROTOCOL must be sotw or delta, got 'incremental'"],
+  'a runtime toggle that is not a boolean': [
+    { APPMESH_RESOURCE_ARN: ARN, ENVOY_SANITIZE_ORIGINAL_PATH: 'yes' },
+    "ENVOY_SANITIZE_ORIGINAL_PATH must be true or false (or 1 or 0), got 'yes'",
+  ],
   'a DogStatsD host name': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_ADDRESS: 'statsd' },
     "STATSD_ADDRESS must be an IP address (Envoy does not look up names for stats), got 'statsd'",
@@ -130,6 +143,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(doc.node).toEqual({ id: ARN, cluster: ARN, metadata: { APPMESH_ENVOY_INGRESS_PORT: '16000', APPMESH_ENVOY_EGRESS_PORT: '16001' } });
     expect(doc.admin.address.socket_address).toEqual({ address: '::', port_value: 9902, ipv4_compat: true });
     expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
+    expect(doc.cluster_manager).toEqual({ outlier_detection: { event_log_path: '/tmp/envoy_outlier_events.log' } });
     expect(doc.dynamic_resources.ads_config.api_type).toBe('DELTA_GRPC');
     expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('30s');
     expect(doc.dynamic_resources.lds_config.initial_fetch_timeout).toBe('30s');
@@ -149,12 +163,21 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(quoted.node.cluster).toBe('front "blue" \\ cluster');
   });
 
-  it("App Mesh's defaults: admin on 0.0.0.0:9901, no admin log, wait for meshd for ever, no stats extras", () => {
+  it("App Mesh's defaults: admin on 0.0.0.0:9901 logged to /tmp, App Mesh's runtime layer, wait for meshd for ever, no stats extras", () => {
     const doc = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN }).stdout);
-    expect(doc.admin).toEqual({ address: { socket_address: { address: '0.0.0.0', port_value: 9901 } } });
+    expect(doc.admin.address).toEqual({ socket_address: { address: '0.0.0.0', port_value: 9901 } });
+    expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
+    // The agent's layer 0 less the reloadable features Envoy 1.40 removed, then an admin layer.
+    expect(doc.layered_runtime).toEqual({
+      layers: [
+        { name: 'static_layer_0', static_layer: { 'envoy.features.enable_all_deprecated_features': true, 're2.max_program_size.error_level': 1000 } },
+        { name: 'admin_layer', admin_layer: {} },
+      ],
+    });
     expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('0s');
     expect(doc.dynamic_resources.ads_config.api_type).toBe('GRPC');
     expect(doc.stats_config).toBeUndefined();
+    expect(doc.cluster_manager).toBeUndefined();
     expect(doc.stats_sinks).toBeUndefined();
     expect(doc.stats_flush_interval).toBeUndefined();
   });
@@ -171,6 +194,17 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       'meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd',
     ]);
     expect(out.stdout).toContain(`id: "${ARN}"`);
+  });
+
+  it('reads the runtime toggles as App Mesh did, and says which values Envoy 1.40 cannot honour', () => {
+    const out = meshdBootstrap(VALID["App Mesh's runtime toggles, some set to what Envoy 1.40 can no longer do"]!);
+    expect(out.stderr.split('\n').filter(Boolean)).toEqual([
+      'meshd bootstrap: APPMESH_SET_TRACING_DECISION=false has no effect: Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision',
+      'meshd bootstrap: ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT=false has no effect: Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes',
+      "meshd bootstrap: ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST=true has no effect: Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)",
+    ]);
+    // The defaults App Mesh had are what Envoy 1.40 does anyway: nothing to say.
+    expect(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, ENVOY_SANITIZE_ORIGINAL_PATH: 'true', ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST: 'false' }).stderr).toBe('');
   });
 
   it('takes flags over variables, and names the flag in errors', () => {
@@ -197,6 +231,14 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     expect(result.ok).toBe(true);
   });
 
+  it('Envoy 1.40 reads every runtime key it is given: no "removed guard" complaint', () => {
+    const file = path.join(tmpDir('runtime-keys-'), 'bootstrap.yaml');
+    fs.writeFileSync(file, meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
+    const r = spawnSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(r.stdout + r.stderr).toContain('OK');
+    expect(r.stdout + r.stderr).not.toMatch(/removed guard|envoy_bug/);
+  });
+
   /** Runs entrypoint.sh with the real Envoy on PATH as `envoy`, as the stock image has it. */
   function entrypoint(env: Record<string, string>, args: string[]): Run & { tmp: string } {
     const bin = tmpDir('envoy-on-path-');
@@ -213,7 +255,7 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd');
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
-    // The bootstrap Envoy ran on is the one meshd bootstrap renders, plus the image's admin log.
+    // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
     const rendered = fs.readFileSync(path.join(r.tmp, 'meshd-envoy-bootstrap.yaml'), 'utf8');
     expect(rendered).toBe(meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout);
   });

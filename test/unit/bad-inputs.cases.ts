@@ -112,6 +112,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['path exact and regex', 'm.yaml', HTTP_ROUTE('{ path: { exact: /a, regex: "/a.*" } }')],
   ['path regex with a lookahead (not RE2)', 'm.yaml', HTTP_ROUTE("{ path: { regex: '/users/(?!admin).*' } }")],
   ['header regex that does not parse', 'm.yaml', HTTP_ROUTE("{ prefix: /, headers: [{ name: x-n, match: { regex: 'v[0-9' } }] }")],
+  ['path regex whose RE2 program is over 1000 (Envoy would refuse it)', 'm.yaml', HTTP_ROUTE("{ path: { regex: '/[a-z]{997}' } }")],
+  ['gateway route header regex with a repetition RE2 refuses', 'm.yaml', GW_ROUTE("{ prefix: /, headers: [{ name: x-n, match: { regex: 'x{2}{3}' } }] }")],
   ['header range end before start', 'm.yaml', HTTP_ROUTE('{ prefix: /, headers: [{ name: x-n, match: { range: { start: 10, end: 10 } } }] }')],
   ['eleven headers', 'm.yaml', HTTP_ROUTE(`{ prefix: /, headers: [${Array.from({ length: 11 }, (_, i) => `{ name: h${i} }`).join(', ')}] }`)],
   ['unknown method', 'm.yaml', HTTP_ROUTE('{ prefix: /, method: FETCH }')],

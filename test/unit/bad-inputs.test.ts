@@ -227,7 +227,13 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:7:29: error: Route/r/rt: uses a lookaround, which Envoy's regex engine (RE2) does not support (spec.httpRoute.match.path.regex)",
   ],
   "header regex that does not parse": [
-    "m.yaml:7:64: error: Route/r/rt: is not a valid regular expression: /v[0-9/: Unterminated character class (spec.httpRoute.match.headers[0].match.regex)",
+    "m.yaml:7:64: error: Route/r/rt: is not a valid RE2 regular expression: missing ]: [0-9 (spec.httpRoute.match.headers[0].match.regex)",
+  ],
+  'path regex whose RE2 program is over 1000 (Envoy would refuse it)': [
+    "m.yaml:7:29: error: Route/r/rt: compiles to an RE2 program of size 1002, over the 1000 App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it (spec.httpRoute.match.path.regex)",
+  ],
+  'gateway route header regex with a repetition RE2 refuses': [
+    "m.yaml:7:64: error: GatewayRoute/gw/gr: is not a valid RE2 regular expression: bad repetition operator: {2}{3} (spec.httpRoute.match.headers[0].match.regex)",
   ],
   "header range end before start": [
     "m.yaml:7:82: error: Route/r/rt: must be greater than start (10); the range includes start and excludes end (spec.httpRoute.match.headers[0].match.range.end)",
