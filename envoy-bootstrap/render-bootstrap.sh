@@ -82,7 +82,7 @@ text 127.0.0.1:18000 MESHD_XDS_ADDRESS; xds=$value xds_source=${source:---xds-ad
 text sotw MESHD_ADS_PROTOCOL; ads=$value ads_source=${source:---ads}
 bool ENVOY_ADMIN_ACCESS_ENABLE_IPV6; admin_ipv6=$value
 int 1 9901 ENVOY_ADMIN_ACCESS_PORT; admin_port=$value
-text /tmp/envoy_admin_access.log ENVOY_ADMIN_ACCESS_LOG_FILE; admin_access_log=$value
+text '' ENVOY_ADMIN_ACCESS_LOG_FILE; admin_access_log=$value
 text '' ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH; outlier_event_log=$value
 int 1 15000 APPMESH_ENVOY_INGRESS_PORT; ingress_port=$value
 int 1 15001 APPMESH_ENVOY_EGRESS_PORT; egress_port=$value
@@ -203,7 +203,7 @@ export MESHD_TPL_ADMIN_ADDRESS="$(quote "$admin_address")"
 export MESHD_TPL_ADMIN_PORT="$admin_port"
 export MESHD_TPL_ADMIN_IPV4="$([ -n "$is_ipv6" ] || echo 1)"
 export MESHD_TPL_ADMIN_IPV6="$is_ipv6"
-export MESHD_TPL_ADMIN_ACCESS_LOG="$(quote "$admin_access_log")"
+export MESHD_TPL_ADMIN_ACCESS_LOG="$([ -z "$admin_access_log" ] || quote "$admin_access_log")"
 export MESHD_TPL_OUTLIER_EVENT_LOG="$([ -z "$outlier_event_log" ] || quote "$outlier_event_log")"
 export MESHD_TPL_ADS_API_TYPE="$(quote "$ads_api_type")"
 export MESHD_TPL_INITIAL_FETCH_TIMEOUT="$(quote "${initial_fetch_timeout}s")"

@@ -17,8 +17,13 @@ export interface BootstrapParams {
   ads: 'sotw' | 'delta';
   adminAddress: string;
   adminPort: number;
-  /** A file for the admin interface's access log (App Mesh's default: /tmp/envoy_admin_access.log). */
-  adminAccessLog: string;
+  /**
+   * A file for the admin interface's access log, or none. App Mesh's image defaulted to
+   * /tmp/envoy_admin_access.log inside its container; on a shared host that one file, made by
+   * the first Envoy, stops every Envoy of another user from starting (Permission denied), so
+   * meshd bootstrap writes it only when asked (the container entrypoint keeps App Mesh's default).
+   */
+  adminAccessLog?: string;
   /** A file for outlier ejection events (ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH), or none. */
   outlierEventLog?: string;
   ingressPort: number;

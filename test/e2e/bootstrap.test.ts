@@ -163,10 +163,10 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(quoted.node.cluster).toBe('front "blue" \\ cluster');
   });
 
-  it("App Mesh's defaults: admin on 0.0.0.0:9901 logged to /tmp, App Mesh's runtime layer, wait for meshd for ever, no stats extras", () => {
+  it("App Mesh's defaults: admin on 0.0.0.0:9901, no admin access log unless asked (a shared /tmp file stops other users' Envoys), App Mesh's runtime layer, wait for meshd for ever, no stats extras", () => {
     const doc = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN }).stdout);
     expect(doc.admin.address).toEqual({ socket_address: { address: '0.0.0.0', port_value: 9901 } });
-    expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
+    expect(doc.admin.access_log).toBeUndefined();
     // The agent's layer 0 less the reloadable features Envoy 1.40 removed, then an admin layer.
     expect(doc.layered_runtime).toEqual({
       layers: [
