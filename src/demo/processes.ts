@@ -25,6 +25,9 @@ export interface Child {
   exitDescription(): string | undefined;
 }
 
+/** What `run` keeps of a command's standard output (a bootstrap is a few KiB). */
+const RUN_OUTPUT_LIMIT = 1 << 20;
+
 /** Splits a stream into lines, keeping the last few. */
 function lineCollector(stream: NodeJS.ReadableStream | null, kept: string[], onLine?: (line: string) => void): void {
   if (!stream) return;
@@ -114,8 +117,13 @@ export class Supervisor {
   /** Runs a command to its end (stopped with the others if the demo stops first). */
   async run(name: string, command: string, args: readonly string[], options: StartOptions = {}): Promise<{ ok: boolean; stdout: string; child: Child }> {
     const child = this.spawn(name, command, args, options);
+    // The whole output (child.stdout keeps only the last lines, for messages), up to a bound.
+    let stdout = '';
+    child.process.stdout?.on('data', (chunk: string) => {
+      if (stdout.length < RUN_OUTPUT_LIMIT) stdout += chunk.slice(0, RUN_OUTPUT_LIMIT - stdout.length);
+    });
     await child.exitedPromise;
-    return { ok: child.process.exitCode === 0, stdout: child.stdout.join('\n'), child };
+    return { ok: child.process.exitCode === 0, stdout, child };
   }
 
   /** Whether stopAll has begun. */
