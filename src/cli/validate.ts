@@ -16,7 +16,8 @@ export const validateCommand: CommandSpec = {
   },
   notes: [
     'Folders are read recursively (.yaml, .yml, .json); each document may be meshd YAML, App Mesh CLI JSON, a',
-    'Kubernetes manifest of the App Mesh controller or a CloudFormation template. Each finding is printed as',
+    'Kubernetes manifest of the App Mesh controller, a CloudFormation template or the output of',
+    '`terraform show -json` (a state or a saved plan). Each finding is printed as',
     '  path:line:col: error|warning|info: <Kind>/<name>: <message> (<field>)',
     'Warnings (legal but suspicious) and info lines do not make the mesh invalid.',
   ],
