@@ -104,5 +104,80 @@ describe('class: one finding per item of a long list (locating each finding scan
   });
 });
 
+/** A template: a Mesh and a node whose backends are the given service names (any YAML), after `head` (sections). */
+function templateWithBackends(head: string, names: string[]): string {
+  const backends = names.map((n) => `        - VirtualService: {VirtualServiceName: ${n}}\n`).join('');
+  return `${head}Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties:\n      MeshName: m\n  N:\n    Type: AWS::AppMesh::VirtualNode\n    Properties:\n      MeshName: m\n      VirtualNodeName: n\n      Spec:\n        Backends:\n${backends}`;
+}
+
+describe('class: CloudFormation functions reading one long value (a parameter, a mapping, a YAML alias) many times', () => {
+  it('Fn::Join of 9,000 references to a 65,000-character parameter is one finding, not "internal error: Invalid string length"', () => {
+    const head = `Parameters:\n  S:\n    Type: String\n    Default: ${'a'.repeat(65000)}\n`;
+    const file = tmpFile('join.yaml', templateWithBackends(head, [`!Join ['', [${Array(9000).fill('!Ref S').join(',')}]]`]));
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    expect(lines).toEqual([`${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`]);
+  });
+
+  it('Fn::Join of a 100,000-item list parameter, 10,000 times (870 KB), stops at the read budget', () => {
+    // Over a minute before: the parameter's list is not made by a function, so no budget counted it.
+    const head = `Parameters:\n  P:\n    Type: CommaDelimitedList\n    Default: '${Array(100000).fill('a').join(',')}'\n`;
+    const file = tmpFile('join-list.yaml', templateWithBackends(head, Array(10000).fill("!Join ['', !Ref P]")));
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    expect(lines).toContain(`${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`);
+    expect(lines.filter((l) => /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l))).toHaveLength(1);
+  });
+
+  it('Fn::Equals of a 100,000-item list in 6,000 conditions stops at the read budget', () => {
+    // 10,000 such conditions (1.1 MB) took 45 s.
+    const head = `Parameters:\n  P:\n    Type: CommaDelimitedList\n    Default: '${Array(100000).fill('a').join(',')}'\nConditions:\n${Array.from({ length: 6000 }, (_, i) => `  C${i}: !Equals [!Ref P, x]\n`).join('')}`;
+    const file = tmpFile('equals.yaml', templateWithBackends(head, Array.from({ length: 6000 }, (_, i) => `!If [C${i}, a, b]`)));
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    expect(lines).toEqual([expect.stringMatching(/equals\.yaml:\d+:\d+: error: Condition\/C\d+: the template's functions read more than 16777216 characters and list items; meshd stops here \(Conditions\.C\d+\)$/)]);
+  });
+
+  it('Fn::Sub of one aliased 56,000-character template, 10,000 times, stops at the read budget', () => {
+    // 20,000 times took 36 s and 2.8 GB.
+    const head = `Metadata: {x: &s '${'${AWS::Region}'.repeat(4000)}'}\n`;
+    const file = tmpFile('sub.yaml', templateWithBackends(head, Array(10000).fill('!Sub [*s, {}]')));
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    expect(lines.filter((l) => /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l))).toHaveLength(1);
+  });
+});
+
+describe('class: CloudFormation "did you mean" over many long names', () => {
+  it('1,000 unknown Ref names against 2,000 logical IDs of 255 characters (880 KB) are 1,000 findings', () => {
+    // Over a minute before: each unknown name was compared (edit distance) with every ID.
+    const ids = Array.from({ length: 2000 }, (_, i) => `R${String(i).padStart(254, '0')}`);
+    const head = '';
+    const text = templateWithBackends(head, Array.from({ length: 1000 }, (_, i) => `!Ref Q${String(i).padStart(254, '0')}`)) + ids.map((id) => `  ${id}:\n    Type: AWS::SNS::Topic\n`).join('');
+    const file = tmpFile('names.yaml', text);
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    const errors = lines.filter((l) => / error: /.test(l));
+    expect(errors).toHaveLength(1000);
+    expect(errors[0]).toMatch(/names\.yaml:13:53: error: VirtualNode\/n: Ref: 'Q0{79}…' is not a parameter or resource of this template, nor a pseudo parameter( \(|;)/);
+  });
+
+  it('a 400,000-character name through a YAML alias is shown cut at 80 characters', () => {
+    const head = `Metadata: {x: &s ${'a'.repeat(400000)}}\n`;
+    const file = tmpFile('long-name.yaml', templateWithBackends(head, Array(2000).fill('{Ref: *s}')));
+    const { status, out, lines } = validate(file);
+    expectNoCrash(out);
+    expect(status).toBe(1);
+    expect(lines).toHaveLength(2000);
+    expect(out.length).toBeLessThan(2000 * 400);
+    expect(lines[0]).toBe(`${file}:14:54: error: VirtualNode/n: Ref: '${'a'.repeat(80)}…' is not a parameter or resource of this template, nor a pseudo parameter (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`);
+  });
+});
+
 // Used by later classes.
 void tmpDir;
