@@ -91,25 +91,31 @@ export class Evaluator {
     return this.guarded(path, () => {
       const fn = Evaluator.functionOf(value);
       if (fn) return this.call(fn, (value as Record<string, unknown>)[fn], path);
+      // Counted before the walk: a YAML alias can stand for millions of values, and past the budget none is walked.
       if (Array.isArray(value)) {
+        if (this.counted(path, value, value.length) === FAILED) return FAILED;
         const out: unknown[] = [];
         let failed = false;
-        value.forEach((item, i) => {
+        for (const [i, item] of value.entries()) {
           const r = this.resolve(item, [...path, i]);
           if (r === FAILED) failed = true;
           else if (r !== NO_VALUE) out.push(r);
-        });
-        return failed ? FAILED : this.counted(path, out, out.length);
+          if (this.nodes > MAX_NODES) return FAILED;
+        }
+        return failed ? FAILED : out;
       }
       if (value !== null && typeof value === 'object') {
+        const entries = Object.entries(value);
+        if (this.counted(path, value, entries.length) === FAILED) return FAILED;
         const out: Record<string, unknown> = {};
         let failed = false;
-        for (const [key, item] of Object.entries(value)) {
+        for (const [key, item] of entries) {
           const r = this.resolve(item, [...path, key]);
           if (r === FAILED) failed = true;
           else if (r !== NO_VALUE) setOwn(out, key, r);
+          if (this.nodes > MAX_NODES) return FAILED;
         }
-        return failed ? FAILED : this.counted(path, out, Object.keys(out).length);
+        return failed ? FAILED : out;
       }
       return value;
     });
