@@ -3,6 +3,7 @@
 // never a stack trace or an "internal error", and must not hang. Time is bounded only generously
 // (a hang is minutes; each of these took 7 s to over a minute before its fix).
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MESHD_BIN, tmpFile } from '../helpers/processes';
 
@@ -239,5 +240,20 @@ describe('class: "did you mean" for a very long unknown field name (every dialec
     expect(status).toBe(1);
     expect(lines).toHaveLength(10);
     expect(lines[0]).toMatch(/long-keys\.yaml:8:\d+: error: VirtualNode\/n: unknown field 'k{95000}0'/);
+  });
+});
+
+describe('class: YAML nested deeper than js-yaml reads (every dialect)', () => {
+  it('two files 1,000 and 2,000 brackets deep (6 KB) are two findings, not a process abort', () => {
+    // Before: the `yaml` package (run for positions) recursed through them and V8 aborted the process
+    // ('FATAL ERROR: RegExpCompiler Allocation failed - process out of memory', exit 134).
+    const dir = path.dirname(tmpFile('a.yaml', `${'['.repeat(1000)}${']'.repeat(1000)}\n`));
+    const b = path.join(dir, 'b.yaml');
+    fs.writeFileSync(b, `kind: Mesh\nname: m\nspec: ${'['.repeat(2000)}${']'.repeat(2000)}\n`);
+    const { status, out, lines } = validate(path.join(dir, 'a.yaml'), b);
+    expectNoCrash(out);
+    expect(out).not.toMatch(/FATAL|out of memory/);
+    expect(status).toBe(1);
+    expect(lines).toEqual([`${dir}/a.yaml:1:100: error: invalid YAML: nesting exceeded maxDepth (100)`, `${b}:3:106: error: invalid YAML: nesting exceeded maxDepth (100)`]);
   });
 });
