@@ -7,6 +7,8 @@ import { formatFieldPath } from './problems';
 import type { ParsedDocument } from './yaml-documents';
 
 export class Origin {
+  private index: PathRuleIndex | undefined;
+
   constructor(
     private readonly doc: ParsedDocument,
     private readonly rules: readonly PathRule[] = [],
@@ -14,10 +16,8 @@ export class Origin {
 
   /** The path in the file for a path in the resource (the longest matching rule's `from` wins). */
   documentPath(path: FieldPath): FieldPath {
-    let best: PathRule | undefined;
-    for (const rule of this.rules) {
-      if (rule.from.length <= path.length && rule.from.every((seg, i) => seg === path[i]) && (!best || rule.from.length > best.from.length)) best = rule;
-    }
+    this.index ??= new PathRuleIndex(this.rules);
+    const best = this.index.longest(path);
     return best ? [...best.to, ...path.slice(best.from.length)] : path;
   }
 
@@ -47,4 +47,28 @@ export interface WrittenAt {
 export interface PathRule {
   readonly from: FieldPath;
   readonly to: FieldPath;
+}
+
+/**
+ * Finds the rule with the longest `from` that `path` starts with (the first given, among equal
+ * ones) by looking up each prefix of the path: one finding per item of a long list scanned every
+ * rule before (quadratic: a Terraform node with 4,000 listener blocks took 18 s to validate).
+ */
+export class PathRuleIndex {
+  private readonly byFrom = new Map<string, PathRule>();
+
+  constructor(rules: readonly PathRule[]) {
+    for (const rule of rules) {
+      const key = JSON.stringify(rule.from);
+      if (!this.byFrom.has(key)) this.byFrom.set(key, rule);
+    }
+  }
+
+  longest(path: FieldPath): PathRule | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const rule = this.byFrom.get(JSON.stringify(path.slice(0, n)));
+      if (rule) return rule;
+    }
+    return undefined;
+  }
 }

@@ -167,7 +167,7 @@ export function regexProblem(source: string): string | undefined {
     return `is not a valid RE2 regular expression: ${result.error}`;
   }
   if (result.size > RE2_MAX_PROGRAM_SIZE) {
-    return `compiles to an RE2 program of size ${result.size}, over the ${RE2_MAX_PROGRAM_SIZE} App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it`;
+    return `compiles to an RE2 program of size ${result.atLeast ? 'at least ' : ''}${result.size}, over the ${RE2_MAX_PROGRAM_SIZE} App Mesh's Envoy accepts (re2.max_program_size.error_level); Envoy would refuse it`;
   }
   return undefined;
 }

@@ -20,6 +20,14 @@ const MAX_ACTIVE = 200;
 export const MAX_STRING = 64 * 1024;
 /** How many list items and mapping entries one template's functions may produce in all. */
 const MAX_NODES = 1_000_000;
+/**
+ * How many characters and list items one template's functions may read in all. Parameters,
+ * mappings and YAML aliases hand the same long value to any number of calls, so what one call
+ * makes is bounded but the calls together were not (a 200,000-item list joined 20,000 times).
+ */
+const MAX_READ = 16 * 1024 * 1024;
+/** How much comparing (edit distance cells) "did you mean" suggestions may cost one template. */
+const MAX_SUGGESTION_COST = 20_000_000;
 
 /** Reports a problem about the call `fn` written at `node` (the argument path `arg` under it, for position); `fn` empty: about `node` itself. */
 export type Report = (node: FieldPath, fn: string, message: string, arg?: FieldPath) => void;
@@ -55,6 +63,8 @@ const NEEDS_AWS: Readonly<Record<string, string>> = {
 export class Evaluator {
   private active = 0;
   private nodes = 0;
+  private read = 0;
+  private suggestionCost = 0;
   private readonly conditionValues = new Map<string, boolean | typeof FAILED>();
   private readonly conditionsInProgress: string[] = [];
   private readonly valuelessReported = new Set<string>();
@@ -81,25 +91,31 @@ export class Evaluator {
     return this.guarded(path, () => {
       const fn = Evaluator.functionOf(value);
       if (fn) return this.call(fn, (value as Record<string, unknown>)[fn], path);
+      // Counted before the walk: a YAML alias can stand for millions of values, and past the budget none is walked.
       if (Array.isArray(value)) {
+        if (this.counted(path, value, value.length) === FAILED) return FAILED;
         const out: unknown[] = [];
         let failed = false;
-        value.forEach((item, i) => {
+        for (const [i, item] of value.entries()) {
           const r = this.resolve(item, [...path, i]);
           if (r === FAILED) failed = true;
           else if (r !== NO_VALUE) out.push(r);
-        });
-        return failed ? FAILED : this.counted(path, out, out.length);
+          if (this.nodes > MAX_NODES) return FAILED;
+        }
+        return failed ? FAILED : out;
       }
       if (value !== null && typeof value === 'object') {
+        const entries = Object.entries(value);
+        if (this.counted(path, value, entries.length) === FAILED) return FAILED;
         const out: Record<string, unknown> = {};
         let failed = false;
-        for (const [key, item] of Object.entries(value)) {
+        for (const [key, item] of entries) {
           const r = this.resolve(item, [...path, key]);
           if (r === FAILED) failed = true;
           else if (r !== NO_VALUE) setOwn(out, key, r);
+          if (this.nodes > MAX_NODES) return FAILED;
         }
-        return failed ? FAILED : this.counted(path, out, Object.keys(out).length);
+        return failed ? FAILED : out;
       }
       return value;
     });
@@ -129,7 +145,7 @@ export class Evaluator {
     if (known !== undefined) return known;
     const declared = this.sections.conditions.get(name);
     if (!declared) {
-      this.report(node, fn, `condition '${name}' is not declared in Conditions${suggestion(name, [...this.sections.conditions.keys()])}`, arg);
+      this.report(node, fn, `condition '${shown(name)}' is not declared in Conditions${this.suggest(name, [...this.sections.conditions.keys()])}`, arg);
       return FAILED;
     }
     if (this.conditionsInProgress.includes(name)) {
@@ -166,7 +182,7 @@ export class Evaluator {
     if (this.resources.has(name)) return this.resources.ref(name, node, fn);
     const known = [...variables, ...this.sections.parameters.keys(), ...this.resources.ids(), ...PSEUDO_PARAMETERS];
     const what = fn === 'Fn::Sub' ? 'a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter' : 'a parameter or resource of this template, nor a pseudo parameter';
-    this.report(node, fn, `'${name}' is not ${what}${suggestion(name, known)}`, arg);
+    this.report(node, fn, `'${shown(name)}' is not ${what}${this.suggest(name, known)}`, arg);
     return FAILED;
   }
 
@@ -175,6 +191,8 @@ export class Evaluator {
       this.report(path, fn, message, argPath);
       return FAILED;
     };
+    // Past a budget every later call fails at once (the budget's finding was made once).
+    if (this.nodes > MAX_NODES || this.read > MAX_READ) return FAILED;
     switch (fn) {
       case 'Ref':
         return typeof arg === 'string' && arg !== '' ? this.refValue(arg, path, fn) : fail('needs the name of a parameter, a resource or a pseudo parameter');
@@ -193,10 +211,19 @@ export class Evaluator {
         if (delimiter === FAILED || list === FAILED) return FAILED;
         if (typeof delimiter !== 'string') return fail('the delimiter must be a string', [0]);
         if (!Array.isArray(list)) return fail('the values must be a list', [1]);
-        const items = list.map(scalarText);
-        const bad = items.findIndex((item) => item === undefined);
-        if (bad !== -1) return fail(`value ${bad} is not a string`, [1]);
-        return this.text(items.join(delimiter), path, fn);
+        if (!this.reading(path, list.length)) return FAILED;
+        const items: string[] = [];
+        let length = 0;
+        for (const [i, item] of list.entries()) {
+          const text = scalarText(item);
+          if (text === undefined) return fail(`value ${i} is not a string`, [1]);
+          length += text.length + (i > 0 ? delimiter.length : 0);
+          // Before joining: N references to one long string would make a string too long for memory.
+          if (length > MAX_STRING) return fail(`makes a string longer than ${MAX_STRING} characters`);
+          items.push(text);
+        }
+        if (!this.reading(path, length)) return FAILED;
+        return items.join(delimiter);
       }
       case 'Fn::Select': {
         if (!Array.isArray(arg) || arg.length !== 2) return fail('takes [index, [values...]]');
@@ -217,6 +244,7 @@ export class Evaluator {
         if (typeof delimiter !== 'string' || delimiter === '') return fail('the delimiter must be a string that is not empty', [0]);
         const text = scalarText(source);
         if (text === undefined) return fail('the source must be a string', [1]);
+        if (!this.reading(path, text.length)) return FAILED;
         const parts = text.split(delimiter);
         return this.counted(path, parts, parts.length);
       }
@@ -228,13 +256,16 @@ export class Evaluator {
         const name = scalarText(r);
         if (name === undefined) return fail('takes the name of an export (a string)');
         const value = this.inputs.options.importValues?.get(name);
-        return value !== undefined ? value : fail(`no value for the export '${name}': pass --import-value ${name}=<value>`);
+        return value !== undefined ? value : fail(`no value for the export '${shown(name)}': pass --import-value ${shown(name)}=<value>`);
       }
       case 'Fn::Base64': {
         const r = this.resolve(arg, [...path, fn]);
         if (r === FAILED) return FAILED;
         const text = scalarText(r);
-        return text === undefined ? fail('takes a string') : this.text(Buffer.from(text, 'utf8').toString('base64'), path, fn);
+        if (text === undefined) return fail('takes a string');
+        if (text.length > MAX_STRING) return fail(`makes a string longer than ${MAX_STRING} characters`);
+        if (!this.reading(path, text.length)) return FAILED;
+        return this.text(Buffer.from(text, 'utf8').toString('base64'), path, fn);
       }
       default:
         if (CONDITION_FUNCTIONS.includes(fn)) return fail('can be used only in the Conditions section');
@@ -272,7 +303,7 @@ export class Evaluator {
       return FAILED;
     }
     if (!this.resources.has(logicalId)) {
-      this.report(path, fn, `'${logicalId}' is not a resource of this template${suggestion(logicalId, this.resources.ids())}`);
+      this.report(path, fn, `'${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`);
       return FAILED;
     }
     return this.resources.getAtt(logicalId, attribute, path, fn);
@@ -303,6 +334,7 @@ export class Evaluator {
       this.report(path, fn, 'takes a string, or [string, {variable: value}]', templatePath);
       return FAILED;
     }
+    if (!this.reading(path, template.length)) return FAILED;
     let out = '';
     let failed = false;
     for (let i = 0; ; ) {
@@ -326,7 +358,7 @@ export class Evaluator {
       }
       const text = scalarText(value);
       if (text === undefined) {
-        this.report(path, fn, `\${${name}} is ${Array.isArray(value) ? 'a list' : value === NO_VALUE ? 'AWS::NoValue' : 'not a string'}; Fn::Sub puts only strings in (use Fn::Join for a list)`, templatePath);
+        this.report(path, fn, `\${${shown(name)}} is ${Array.isArray(value) ? 'a list' : value === NO_VALUE ? 'AWS::NoValue' : 'not a string'}; Fn::Sub puts only strings in (use Fn::Join for a list)`, templatePath);
         failed = true;
         continue;
       }
@@ -343,7 +375,7 @@ export class Evaluator {
     if (dot !== -1 && !name.startsWith('AWS::')) {
       const [logicalId, attribute] = [name.slice(0, dot), name.slice(dot + 1)];
       if (this.resources.has(logicalId)) return this.resources.getAtt(logicalId, attribute, path, fn);
-      this.report(path, fn, `\${${name}}: '${logicalId}' is not a resource of this template${suggestion(logicalId, this.resources.ids())}`, templatePath);
+      this.report(path, fn, `\${${shown(name)}}: '${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`, templatePath);
       return FAILED;
     }
     return this.refValue(name, path, fn, templatePath, variables);
@@ -366,17 +398,17 @@ export class Evaluator {
     const [mapName, top, second] = texts as [string, string, string];
     const mapping = this.sections.mappings.get(mapName);
     if (!mapping) {
-      this.report(path, fn, `mapping '${mapName}' is not declared in Mappings${suggestion(mapName, [...this.sections.mappings.keys()])}`, [0]);
+      this.report(path, fn, `mapping '${shown(mapName)}' is not declared in Mappings${this.suggest(mapName, [...this.sections.mappings.keys()])}`, [0]);
       return FAILED;
     }
     const level1 = ownValue(mapping.value, top);
     if (level1 === undefined) {
-      this.report(path, fn, `mapping '${mapName}' has no key '${top}'`, [1]);
+      this.report(path, fn, `mapping '${shown(mapName)}' has no key '${shown(top)}'`, [1]);
       return FAILED;
     }
     const level2 = ownValue(level1, second);
     if (level2 === undefined) {
-      this.report(path, fn, `mapping '${mapName}' has no key '${second}' under '${top}'`, [2]);
+      this.report(path, fn, `mapping '${shown(mapName)}' has no key '${shown(second)}' under '${shown(top)}'`, [2]);
       return FAILED;
     }
     return level2;
@@ -398,6 +430,7 @@ export class Evaluator {
           if (!Array.isArray(arg) || arg.length !== 2) return fail('takes [value, value]');
           const [a, b] = [this.resolve(arg[0], [...path, fn, 0]), this.resolve(arg[1], [...path, fn, 1])];
           if (a === FAILED || b === FAILED) return FAILED;
+          if (!this.reading(path, readSize(a) + readSize(b))) return FAILED;
           return comparable(a) === comparable(b);
         }
         case 'Fn::Not': {
@@ -441,6 +474,23 @@ export class Evaluator {
     return FAILED;
   }
 
+  /** Charges `count` characters or items read to the template's budget; false (reported once) past it. */
+  private reading(path: FieldPath, count: number): boolean {
+    this.read += count;
+    if (this.read <= MAX_READ) return true;
+    if (this.read - count <= MAX_READ) this.report(path, '', `the template's functions read more than ${MAX_READ} characters and list items; meshd stops here`);
+    return false;
+  }
+
+  /** `; did you mean 'X'?`, while comparing names has cost this template little (each comparison is an edit distance). */
+  private suggest(name: string, known: readonly string[]): string {
+    let cost = 0;
+    for (const k of known) cost += (k.length + 1) * (Math.min(name.length, 256) + 1);
+    if (name.length > 255 || this.suggestionCost + cost > MAX_SUGGESTION_COST) return '';
+    this.suggestionCost += cost;
+    return suggestion(name, known);
+  }
+
   private text(value: string, path: FieldPath, fn: string): string | typeof FAILED {
     if (value.length <= MAX_STRING) return value;
     this.report(path, fn, `makes a string longer than ${MAX_STRING} characters`);
@@ -453,6 +503,18 @@ export function scalarText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
+}
+
+/** A name from the template in a message: at most 80 characters of it. */
+export function shown(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 80)}…` : name;
+}
+
+/** What comparing a value reads: a string's characters, a list's items and theirs. */
+function readSize(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + 1 + (typeof v === 'string' ? v.length : 1), 0);
+  return 1;
 }
 
 /** How Fn::Equals compares: scalars as strings, lists item by item. */

@@ -6,7 +6,7 @@
 // remembers where each field was written so that every finding points at the template.
 import type { FieldPath } from '../../model/common';
 import type { ObjectSchema, Schema } from '../../model/schema';
-import { Origin, type PathRule } from '../origin';
+import { Origin, PathRuleIndex, type PathRule } from '../origin';
 import { unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
 import { FAILED, NO_VALUE, type Evaluator } from './intrinsics';
@@ -47,6 +47,9 @@ function fieldsByCfnName(schema: ObjectSchema): ReadonlyMap<string, string> {
  * function produced), and otherwise by PascalCasing the rest of the path.
  */
 export class TemplateOrigin extends Origin {
+  private templateIndex: PathRuleIndex | undefined;
+  private producedIndex: PathRuleIndex | undefined;
+
   constructor(
     private readonly templateDoc: ParsedDocument,
     private readonly templateRules: readonly PathRule[],
@@ -57,15 +60,14 @@ export class TemplateOrigin extends Origin {
   }
 
   override locate(path: FieldPath): ReturnType<Origin['locate']> {
-    const at = this.produced.find((p) => p.length <= path.length && p.every((seg, i) => seg === path[i]));
+    this.producedIndex ??= new PathRuleIndex(this.produced.map((p) => ({ from: p, to: p })));
+    const at = this.producedIndex.longest(path)?.from;
     return this.templateDoc.locate(this.documentPath(at ?? path));
   }
 
   override documentPath(path: FieldPath): FieldPath {
-    let best: PathRule | undefined;
-    for (const rule of this.templateRules) {
-      if (rule.from.length <= path.length && rule.from.every((seg, i) => seg === path[i]) && (!best || rule.from.length > best.from.length)) best = rule;
-    }
+    this.templateIndex ??= new PathRuleIndex(this.templateRules);
+    const best = this.templateIndex.longest(path);
     const rest = path.slice(best?.from.length ?? 0).map((seg) => (typeof seg === 'string' ? cfnName(seg) : seg));
     return [...(best?.to ?? []), ...rest];
   }

@@ -16,7 +16,7 @@ import { unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
 import { appMeshAttribute, appMeshAttributes, appMeshProperties, APP_MESH_TYPES, arnOf, type AppMeshIdentity, type AppMeshType } from './app-mesh-types';
 import { cloudMapArn, cloudMapId, CLOUD_MAP_TYPES, namespaceIdPath, type CloudMapType } from './cloud-map-types';
-import { Evaluator, FAILED, NO_VALUE, scalarText, suggestion, type Evaluated, type ResourceValues } from './intrinsics';
+import { Evaluator, FAILED, NO_VALUE, scalarText, shown, suggestion, type Evaluated, type ResourceValues } from './intrinsics';
 import { PropertyMapper, TemplateOrigin, type CopyBudget } from './properties';
 import { declareParameter, StackInputs, type CloudFormationOptions, type DeclaredParameter } from './stack-inputs';
 
@@ -481,8 +481,8 @@ class TemplateReader implements ResourceValues {
   }
 
   private noAttribute(r: DeclaredResource, attribute: string, known: readonly string[], node: FieldPath, fn: string): typeof FAILED {
-    const expected = known.length === 0 ? ' (it has none)' : suggestion(attribute, known) || `; expected one of: ${known.join(', ')}`;
-    this.evaluatorReport(node, fn, `${r.type} has no attribute '${attribute}'${expected}`);
+    const expected = known.length === 0 ? ' (it has none)' : (attribute.length <= 255 ? suggestion(attribute, known) : '') || `; expected one of: ${known.join(', ')}`;
+    this.evaluatorReport(node, fn, `${r.type} has no attribute '${shown(attribute)}'${expected}`);
     return FAILED;
   }
 
@@ -491,7 +491,7 @@ class TemplateReader implements ResourceValues {
     if (!this.exists(r, node, fn)) return FAILED;
     const given = this.options.resourceValues?.get(key);
     if (given !== undefined) return given;
-    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value ${key}=<value>`);
+    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value ${shown(key)}=<value>`);
     return FAILED;
   }
 

@@ -449,7 +449,17 @@ function optimize(inst: Inst[], start: number): void {
   }
 }
 
-function flattenedSize(inst: Inst[], start: number, startUnanchored: number): number {
+/**
+ * RE2's Flatten marks dominators with a walk from every root, quadratic on a hostile program
+ * ('[a-z]{2,1000}|' x 19, 251 characters, took 6.6 s). Once a program has more reachable leaves than
+ * the limit (each leaf is in some root's list, so the size is at least that), the walks get this
+ * many steps; past them the size is reported as at least the number of leaves.
+ */
+const FLATTEN_STEPS_OVER_LIMIT = 2_000_000;
+
+class FlattenBudgetSpent extends Error {}
+
+function flattenedSize(inst: Inst[], start: number, startUnanchored: number): { size: number; atLeast: boolean } {
   // Roots: instructions reached other than through Alt/Nop, in the order RE2 numbers them.
   const rootmap = new Map<number, number>();
   const addRoot = (id: number) => {
@@ -459,8 +469,8 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): nu
   addRoot(0);
   addRoot(startUnanchored);
   addRoot(start);
+  const reachable = new Set<number>();
   {
-    const reachable = new Set<number>();
     const stack = [startUnanchored];
     while (stack.length > 0) {
       let id = stack.pop()!;
@@ -486,6 +496,30 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): nu
       }
     }
   }
+  let leaves = 0;
+  for (const id of reachable) if (isLeaf(inst[id]!.op)) leaves++;
+  const budget = leaves > RE2_MAX_PROGRAM_SIZE ? FLATTEN_STEPS_OVER_LIMIT : Infinity;
+  let steps = 0;
+  try {
+    return { size: rootListsSize(inst, start, startUnanchored, rootmap, addRoot, preds, () => {
+      if (++steps > budget) throw new FlattenBudgetSpent();
+    }), atLeast: false };
+  } catch (err) {
+    if (err instanceof FlattenBudgetSpent) return { size: leaves, atLeast: true };
+    throw err;
+  }
+}
+
+/** The sum of the roots' list sizes (dominator roots added first); `step` is called at each instruction and predecessor a walk visits. */
+function rootListsSize(
+  inst: Inst[],
+  start: number,
+  startUnanchored: number,
+  rootmap: Map<number, number>,
+  addRoot: (id: number) => void,
+  preds: Map<number, number[]>,
+  step: () => void,
+): number {
   // Epsilon walk from a root, stopping at other roots.
   const walk = (root: number, visit: (id: number, ip: Inst) => void, onRoot: (id: number) => void): Set<number> => {
     const reachable = new Set<number>();
@@ -494,6 +528,7 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): nu
       let id = stack.pop()!;
       for (;;) {
         if (reachable.has(id)) break;
+        step();
         reachable.add(id);
         if (id !== root && rootmap.has(id)) {
           onRoot(id);
@@ -525,7 +560,10 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): nu
       () => undefined,
     );
     for (const id of reachable) {
-      for (const pred of preds.get(id) ?? []) if (!reachable.has(pred)) addRoot(id);
+      for (const pred of preds.get(id) ?? []) {
+        step();
+        if (!reachable.has(pred)) addRoot(id);
+      }
     }
   }
   // Each root's list: its leaves (and AltMatch markers), and a Nop for each other root it reaches.
@@ -542,7 +580,12 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): nu
   return size;
 }
 
-export type ProgramSizeResult = { ok: true; size: number } | { ok: false; syntax: true; error: string } | { ok: false; syntax: false; error: string };
+function isLeaf(op: Opcode): boolean {
+  return op === Opcode.ByteRange || op === Opcode.Capture || op === Opcode.EmptyWidth || op === Opcode.Match;
+}
+
+/** `atLeast`: the program is at least `size` (far over the limit; its exact size was not worked out). */
+export type ProgramSizeResult = { ok: true; size: number; atLeast?: true } | { ok: false; syntax: true; error: string } | { ok: false; syntax: false; error: string };
 
 /** RE2::ProgramSize() of a regex as Envoy compiles it, or RE2's reason for refusing it. */
 export function re2ProgramSize(source: string): ProgramSizeResult {
@@ -562,6 +605,17 @@ export function re2ProgramSize(source: string): ProgramSizeResult {
     const lit = re.subs[i];
     if (i > 0 && lit && (lit.op === 'Literal' || lit.op === 'LiteralString')) re = concat(re.subs.slice(i + 1), re.flags);
   }
+  try {
+    return compiledSize(re);
+  } catch (err) {
+    // Coalesced repetitions nest one level per repeat ('[a-z]{2,1000}' x 19 is 19,000 deep); RE2
+    // walks them with a stack of its own, this port recurses: such a program is far over any limit.
+    if (err instanceof RangeError && /call stack/i.test(err.message)) return { ok: false, syntax: false, error: 'pattern too large - compile failed (its repetitions nest too deeply)' };
+    throw err;
+  }
+}
+
+function compiledSize(re: Re): ProgramSizeResult {
   let sre = simplify(coalesce(re));
   const anchorStart = stripAnchor(sre, 'start');
   if (anchorStart) sre = anchorStart;
@@ -576,7 +630,8 @@ export function re2ProgramSize(source: string): ProgramSizeResult {
     const startUnanchored = all.begin;
     if (start === 0 && startUnanchored === 0) return { ok: true, size: 1 };
     optimize(c.inst, start);
-    return { ok: true, size: flattenedSize(c.inst, start, startUnanchored) };
+    const { size, atLeast } = flattenedSize(c.inst, start, startUnanchored);
+    return atLeast ? { ok: true, size, atLeast } : { ok: true, size };
   } catch (err) {
     if (err instanceof TooLarge) return { ok: false, syntax: false, error: `pattern too large - compile failed (more than ${MAX_INSTRUCTIONS} instructions)` };
     throw err;
