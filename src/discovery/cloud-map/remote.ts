@@ -383,8 +383,8 @@ function newState(namespace: string, service: string): ServiceState {
   return { namespace, service, queries: new Map(), revision: undefined, fetchedQueries: new Set(), fetchedAt: undefined, instances: undefined, lastSuccessAt: undefined, lastError: undefined, localOnly: false, skipped: new Map() };
 }
 
-/** A query's canonical text: its pairs sorted by key. */
-function queryText(query: Readonly<Record<string, string>>): string {
+/** A query's canonical text: its pairs sorted by key (two filters with the same pairs are one query). */
+export function queryText(query: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.keys(query).sort().map((k) => [k, query[k]]));
 }
 
