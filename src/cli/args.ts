@@ -40,6 +40,11 @@ export interface ParsedArgs {
 const TRUE_WORDS = ['1', 't', 'T', 'true', 'TRUE', 'True'];
 const FALSE_WORDS = ['0', 'f', 'F', 'false', 'FALSE', 'False'];
 
+/** `raw` read as Go's strconv.ParseBool reads it (App Mesh's variables), or undefined when it is no boolean. */
+export function parseGoBool(raw: string): boolean | undefined {
+  return TRUE_WORDS.includes(raw) ? true : FALSE_WORDS.includes(raw) ? false : undefined;
+}
+
 /** The first of a flag's environment variables that is set (and not empty), and its value. */
 function fromEnv(f: FlagSpec, env: Env): { source: string; value: string[] | number | boolean | string } | undefined {
   const source = f.env?.find((n) => blankTrimmed(env[n] ?? '') !== '');
@@ -48,10 +53,11 @@ function fromEnv(f: FlagSpec, env: Env): { source: string; value: string[] | num
   switch (f.type) {
     case 'int':
       return { source, value: parseInt(raw, source, f.min, f.max) };
-    case 'bool':
-      if (TRUE_WORDS.includes(raw)) return { source, value: true };
-      if (FALSE_WORDS.includes(raw)) return { source, value: false };
+    case 'bool': {
+      const value = parseGoBool(raw);
+      if (value !== undefined) return { source, value };
       throw new UsageError(`${source} must be 1 or 0 (or true or false), got '${raw}'`);
+    }
     case 'list':
       return { source, value: raw.split(',').map((v) => v.trim()).filter(Boolean) };
     default:

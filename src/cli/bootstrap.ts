@@ -7,7 +7,7 @@ import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../duration';
 import { parseNodeId } from '../model/node-id';
-import { UsageError, type CommandSpec, type Env, type ParsedArgs } from './args';
+import { parseGoBool, UsageError, type CommandSpec, type Env, type ParsedArgs } from './args';
 
 export const bootstrapCommand: CommandSpec = {
   name: 'bootstrap',
@@ -48,8 +48,6 @@ export const bootstrapCommand: CommandSpec = {
 const HOST_PORT = /^(\[[^\]]+\]|[^:]+):([0-9]+)$/;
 const IP_ADDRESS = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
 const MAX_FLUSH_MS = 300_000; // Envoy's limit for stats_flush_interval: 5 minutes
-const TRUE_WORDS = ['1', 't', 'T', 'true', 'TRUE', 'True']; // Go's strconv.ParseBool, as App Mesh's agent read them
-const FALSE_WORDS = ['0', 'f', 'F', 'false', 'FALSE', 'False'];
 
 /** Resolves flags and App Mesh's variables (already merged by the parser) into parameters. */
 export function bootstrapParams(args: ParsedArgs): BootstrapParams {
@@ -90,7 +88,7 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   const toggles = new Map<string, boolean>();
   for (const t of RUNTIME_TOGGLES) {
     const raw = text(t.flag)!;
-    const value = TRUE_WORDS.includes(raw) ? true : FALSE_WORDS.includes(raw) ? false : undefined;
+    const value = parseGoBool(raw);
     if (value === undefined) throw new UsageError(`${source(t.flag)} must be true or false (or 1 or 0), got '${raw}'`);
     if (args.sources[t.flag] !== undefined) toggles.set(t.flag, value);
   }

@@ -1,7 +1,7 @@
 // Which Cloud Map services the remote mode polls: exactly those the mesh's virtual nodes name
 // (serviceDiscovery.awsCloudMap), each with the attribute filters the nodes use, which become
 // DiscoverInstances' QueryParameters.
-import type { RemoteSubscription } from '../discovery/cloud-map/remote';
+import { queryText, type RemoteSubscription } from '../discovery/cloud-map/remote';
 import { serviceKey } from '../discovery/cloud-map/registry';
 import type { MeshModel } from '../model/mesh-model';
 
@@ -15,7 +15,7 @@ export function cloudMapSubscriptions(model: MeshModel): RemoteSubscription[] {
     // Keyed by input: a null-prototype map, so an attribute named __proto__ stays an attribute.
     const query = Object.create(null) as Record<string, string>;
     for (const { key: name, value } of discovery.attributes ?? []) query[name] = value;
-    entry.queries.set(JSON.stringify(Object.keys(query).sort().map((k) => [k, query[k]])), query);
+    entry.queries.set(queryText(query), query);
     byService.set(key, entry);
   }
   return [...byService.values()].map(({ namespace, service, queries }) => ({ namespace, service, queries: [...queries.values()] }));

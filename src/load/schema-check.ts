@@ -105,11 +105,11 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   return ok;
 }
 
-/** `unknown field 'x'`, with the closest known name when the difference looks like a typo. */
-export function unknownFieldMessage(key: string, known: readonly string[]): string {
+/** `unknown field 'x'` (`noun`: what the dialect calls a field), with the closest known name when the difference looks like a typo. */
+export function unknownFieldMessage(key: string, known: readonly string[], noun = 'field'): string {
   const suggestion = closest(key, known);
-  if (suggestion) return `unknown field '${key}'; did you mean '${suggestion}'?`;
-  return known.length === 0 ? `unknown field '${key}'; this mapping takes no fields` : `unknown field '${key}'; expected one of: ${known.join(', ')}`;
+  if (suggestion) return `unknown ${noun} '${key}'; did you mean '${suggestion}'?`;
+  return known.length === 0 ? `unknown ${noun} '${key}'; this mapping takes no fields` : `unknown ${noun} '${key}'; expected one of: ${known.join(', ')}`;
 }
 
 /** The known name closest to `key`, when the difference looks like a typo. */

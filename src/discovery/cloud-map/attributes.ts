@@ -127,7 +127,8 @@ function clip(text: string, max = 64): string {
   return text.length <= max ? text : `${text.slice(0, max)}...`;
 }
 
-function parsePort(text: string): number | undefined {
+/** An AWS_INSTANCE_PORT value as a port number from 1 to 65535, or undefined when it is none. */
+export function parsePort(text: string): number | undefined {
   if (!/^[0-9]{1,5}$/.test(text)) return undefined;
   const port = Number(text);
   return port >= 1 && port <= 65535 ? port : undefined;

@@ -8,7 +8,7 @@
 // a bad one is skipped and counted. An error or a time-out keeps the last good instances (a
 // cluster is never emptied by a failing endpoint) and is reported until a poll succeeds.
 import * as net from 'node:net';
-import { addressProblem, attributeLimitProblem, IPV4, IPV6, PORT, type AttributePolicy } from './attributes';
+import { addressProblem, attributeLimitProblem, IPV4, IPV6, parsePort, PORT, type AttributePolicy } from './attributes';
 import type { HealthStatus } from './records';
 import { serviceKey, type CloudMapView, type DiscoveredInstance } from './registry';
 
@@ -383,8 +383,8 @@ function newState(namespace: string, service: string): ServiceState {
   return { namespace, service, queries: new Map(), revision: undefined, fetchedQueries: new Set(), fetchedAt: undefined, instances: undefined, lastSuccessAt: undefined, lastError: undefined, localOnly: false, skipped: new Map() };
 }
 
-/** A query's canonical text: its pairs sorted by key. */
-function queryText(query: Readonly<Record<string, string>>): string {
+/** A query's canonical text: its pairs sorted by key (two filters with the same pairs are one query). */
+export function queryText(query: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.keys(query).sort().map((k) => [k, query[k]]));
 }
 
@@ -409,7 +409,7 @@ function addressOf(attributes: Readonly<Record<string, string>>, policy: Attribu
   if (ipv4 === undefined && ipv6 === undefined) return `neither ${IPV4} nor ${IPV6}`;
   if (ipv4 !== undefined && !net.isIPv4(ipv4)) return `${IPV4} is no IPv4 address`;
   if (ipv6 !== undefined && !net.isIPv6(ipv6)) return `${IPV6} is no IPv6 address`;
-  if (port !== undefined && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return `${PORT} is no port`;
+  if (port !== undefined && parsePort(port) === undefined) return `${PORT} is no port`;
   return (ipv4 !== undefined ? addressProblem(IPV4, ipv4, policy) : undefined) ?? (ipv6 !== undefined ? addressProblem(IPV6, ipv6, policy) : undefined);
 }
 

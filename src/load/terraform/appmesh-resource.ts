@@ -60,7 +60,7 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
 
   const allowed = ['name', 'spec', 'tags', 'tags_all', ...(type.kind === 'Mesh' ? [] : ['mesh_name']), ...(type.parent ? [type.parent] : []), ...COMPUTED];
   for (const key of Object.keys(values)) {
-    if (!allowed.includes(key)) report([...valuesAt, key], unknownFieldMessage(key, allowed).replace(/^unknown field/, 'unknown attribute'));
+    if (!allowed.includes(key)) report([...valuesAt, key], unknownFieldMessage(key, allowed, 'attribute'));
   }
 
   const blocks = new BlockTranslator(type.kind, report);

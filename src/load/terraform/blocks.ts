@@ -88,7 +88,7 @@ export class BlockTranslator {
       const field = fields.get(key);
       if (!field && IGNORED_BY_PROVIDER.has(this.pattern([...apiPath, key]))) continue;
       if (!field) {
-        this.report([...docPath, key], unknownFieldMessage(key, [...fields.keys()]).replace(/^unknown field/, 'unknown attribute'));
+        this.report([...docPath, key], unknownFieldMessage(key, [...fields.keys()], 'attribute'));
         continue;
       }
       const translated = this.value(field.schema, field.required, value, [...apiPath, field.apiName], [...docPath, key], key);
