@@ -20,10 +20,15 @@ export interface LocatedSeed {
   readonly label: string;
 }
 
+/** AWS Cloud Map's limits on names and instances, which a seed keeps in every dialect. */
+export const SEED_NAMESPACE_NAME = string({ max: 1024, description: 'the Cloud Map namespace (created as an HTTP namespace if missing)' });
+export const SEED_SERVICE_NAME = string({ max: 127, description: 'the Cloud Map service (created with a custom health check if missing)' });
+export const SEED_MAX_INSTANCES = 1000;
+
 const seedShape = object({
   kind: required(oneOf([CLOUD_MAP_SEED_KIND])),
-  namespace: required(string({ max: 1024, description: 'the Cloud Map namespace (created as an HTTP namespace if missing)' })),
-  name: required(string({ max: 127, description: 'the Cloud Map service (created with a custom health check if missing)' })),
+  namespace: required(SEED_NAMESPACE_NAME),
+  name: required(SEED_SERVICE_NAME),
   instances: optional(
     list(
       object({
@@ -31,7 +36,7 @@ const seedShape = object({
         // attributes: a mapping, checked below (the schema language has no maps)
         health: optional(oneOf(CUSTOM_HEALTH_STATUSES, 'the initial custom health status (default HEALTHY)')),
       }),
-      { max: 1000 },
+      { max: SEED_MAX_INSTANCES },
     ),
   ),
 });

@@ -603,6 +603,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:8:32: error: VirtualNode/?: Fn::GetAtt: resource 'Other' is not created: its Condition 'IsStaging' is false (Resources.Node.Properties.VirtualNodeName)",
     "m.yaml:12:16: info: skipping AWS::AppMesh::VirtualNode/Other: its Condition 'IsStaging' is false",
   ],
+  "cfn Cloud Map service name over 127 characters": [
+    "m.yaml:8:25: error: AWS::ServiceDiscovery::Service/Service: must be 1\u2013127 characters long, got 128 (Resources.Service.Properties.Name)",
+  ],
   "cfn property of the wrong type": [
     "m.yaml:9:34: error: VirtualNode/n2: must be a whole number from 1 to 65535, got \"eighty\" (Resources.Node.Properties.Spec.Listeners[0].PortMapping.Port)",
   ],

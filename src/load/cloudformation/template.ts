@@ -8,11 +8,11 @@ import * as path from 'node:path';
 import { seedAddressWarnings } from '../../discovery/cloud-map/attributes';
 import type { FieldPath, ResourceKind } from '../../model/common';
 import { tagsShape } from '../../model/shapes';
-import type { LocatedSeed } from '../cloud-map-seed';
+import { SEED_MAX_INSTANCES, SEED_NAMESPACE_NAME, SEED_SERVICE_NAME, type LocatedSeed } from '../cloud-map-seed';
 import type { PathRule } from '../origin';
 import { formatFieldPath, type Problem } from '../problems';
 import { draftLabel, SPEC_SHAPES, type ResourceDraft } from '../resource-draft';
-import { unknownFieldMessage } from '../schema-check';
+import { checkValue, unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
 import { appMeshAttribute, appMeshAttributes, appMeshProperties, APP_MESH_TYPES, arnOf, type AppMeshIdentity, type AppMeshType } from './app-mesh-types';
 import { cloudMapArn, cloudMapId, CLOUD_MAP_TYPES, namespaceIdPath, type CloudMapType } from './cloud-map-types';
@@ -390,7 +390,15 @@ class TemplateReader implements ResourceValues {
       const namespaceName = namespace && this.cloudMapName(namespace);
       const serviceName = this.cloudMapName(r);
       if (!namespace || typeof namespaceName !== 'string' || typeof serviceName !== 'string') continue;
+      // AWS Cloud Map's limits, as a CloudMapService document or a Terraform file keeps them.
+      const report = (path: FieldPath, message: string) => this.error(path, message);
+      const namespaceOk = checkValue(SEED_NAMESPACE_NAME, namespaceName, [...namespace.path, 'Properties', 'Name'], report);
+      if (!checkValue(SEED_SERVICE_NAME, serviceName, r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path, report) || !namespaceOk) continue;
       const instances = instancesOf.get(r.logicalId) ?? [];
+      if (instances.length > SEED_MAX_INSTANCES) {
+        this.error([...r.path, 'Properties'], `a service holds at most ${SEED_MAX_INSTANCES} instances, got ${instances.length}`);
+        continue;
+      }
       const locate = (p: FieldPath): ReturnType<ParsedDocument['locate']> => {
         const [head, index, ...rest] = p;
         if (head === 'name') return this.doc.locate(r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path);
