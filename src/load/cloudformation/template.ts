@@ -361,6 +361,7 @@ class TemplateReader implements ResourceValues {
     const live = [...this.resources.values()].filter((r) => r.cloudMap && this.isCreated(r) === true);
     for (const r of live) if (r.cloudMap!.role !== 'instance') byId.set(cloudMapId(r.cloudMap!.role as 'namespace' | 'service', this.inputs, r.logicalId), r);
     const instancesOf = new Map<string, { r: DeclaredResource; id: string; attributes: Record<string, string> }[]>();
+    const declaredBy = new Map<string, DeclaredResource>(); // service logical ID + instance id → the instance declaring it
     for (const r of live.filter((x) => x.cloudMap!.role === 'instance')) {
       const service = this.pointsTo(r, ['ServiceId'], byId, 'service');
       const id = this.cloudMapName(r);
@@ -371,11 +372,13 @@ class TemplateReader implements ResourceValues {
         continue;
       }
       const list = instancesOf.get(service.logicalId) ?? [];
-      const first = list.find((i) => i.id === id);
+      const key = `${service.logicalId}\0${id}`;
+      const first = declaredBy.get(key);
       if (first) {
-        this.error([...r.path, 'Properties', 'InstanceId'], `instance '${id}' of this service is already declared by ${first.r.logicalId}`);
+        this.error([...r.path, 'Properties', 'InstanceId'], `instance '${id}' of this service is already declared by ${first.logicalId}`);
         continue;
       }
+      declaredBy.set(key, r);
       list.push({ r, id, attributes });
       instancesOf.set(service.logicalId, list);
     }

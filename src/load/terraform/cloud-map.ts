@@ -27,13 +27,21 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
   const namespaces = resources.filter((r) => NAMESPACE_TYPES.includes(r.type));
   const services = resources.filter((r) => r.type === SERVICE_TYPE);
   const instances = resources.filter((r) => r.type === INSTANCE_TYPE);
+  // By id, the first declaration winning (a file of many services and instances is read in linear time).
+  const firstById = (list: readonly CloudMapResource[]) => {
+    const byId = new Map<unknown, CloudMapResource>();
+    for (const r of list) if (!byId.has(r.values.id)) byId.set(r.values.id, r);
+    return byId;
+  };
+  const namespacesById = firstById(namespaces);
+  const servicesById = firstById(services);
   const error = (r: CloudMapResource, attribute: string, message: string) =>
     problems.push({ severity: 'error', location: doc.locate([...r.valuesAt, attribute]), resource: `${CLOUD_MAP_SEED_KIND}/${String(r.values.name ?? r.values.instance_id ?? '?')}`, message, field: `${r.address}.${attribute}` });
 
   const namespaceOf = (service: CloudMapResource): CloudMapResource | undefined => {
     const dnsConfig = Array.isArray(service.values.dns_config) && isPlain(service.values.dns_config[0]) ? service.values.dns_config[0] : {};
     const [id, attribute] = typeof service.values.namespace_id === 'string' && service.values.namespace_id !== '' ? [service.values.namespace_id, 'namespace_id'] : [dnsConfig.namespace_id, 'dns_config'];
-    const byId = typeof id === 'string' ? namespaces.find((n) => n.values.id === id) : undefined;
+    const byId = typeof id === 'string' ? namespacesById.get(id) : undefined;
     if (byId) return byId;
     if (typeof id !== 'string' && namespaces.length === 1) return namespaces[0];
     error(service, attribute, typeof id === 'string' ? `namespace '${id}' is not declared in this file (no aws_service_discovery_*_namespace has this id)` : 'names no namespace (namespace_id is not known yet), and this file does not declare exactly one namespace');
@@ -41,7 +49,7 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
   };
   const serviceOf = (instance: CloudMapResource): CloudMapResource | undefined => {
     const id = instance.values.service_id;
-    const byId = typeof id === 'string' ? services.find((s) => s.values.id === id) : undefined;
+    const byId = typeof id === 'string' ? servicesById.get(id) : undefined;
     if (byId) return byId;
     if (typeof id !== 'string' && services.length === 1) return services[0];
     error(instance, 'service_id', typeof id === 'string' ? `service '${id}' is not declared in this file (no aws_service_discovery_service has this id)` : 'names no service (service_id is not known yet), and this file does not declare exactly one service');
