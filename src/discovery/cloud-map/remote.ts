@@ -350,7 +350,7 @@ export class RemoteCloudMap implements CloudMapView {
   report(): unknown {
     const now = this.now();
     const services = [...this.services.values()]
-      .sort((a, b) => (a.namespace + a.service < b.namespace + b.service ? -1 : 1))
+      .sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.service, b.service))
       .map((s) => ({
         namespace: s.namespace,
         service: s.service,
@@ -425,4 +425,9 @@ function sameInstances(a: readonly DiscoveredInstance[], b: readonly DiscoveredI
 
 function clip(text: string, max = 200): string {
   return text.length <= max ? text : `${text.slice(0, max)}...`;
+}
+
+/** A consistent order (0 for equal text): concatenated pairs are not one, 'a'+'bc' and 'ab'+'c' being equal. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
