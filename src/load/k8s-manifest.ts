@@ -4,7 +4,7 @@
 // services), routes sit inline in their VirtualRouter, and membership in a mesh or gateway comes
 // from meshRef/virtualGatewayRef or label selectors. This module rewrites each manifest into the
 // App Mesh shape and records where every renamed field was written, so messages point at the manifest.
-import type { FieldPath, ResourceKind } from '../model/common';
+import { isPlain, type FieldPath, type Plain, type ResourceKind } from '../model/common';
 import { compare } from '../model/mesh-model';
 import { appendAll } from './append-all';
 import { K8S_API_VERSION } from './dialects';
@@ -14,7 +14,6 @@ import { formatFieldPath, type Problem } from './problems';
 import type { ResourceDraft } from './resource-draft';
 import type { ParsedDocument } from './yaml-documents';
 
-type Plain = Record<string, unknown>;
 
 const K8S_KINDS: readonly ResourceKind[] = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'VirtualGateway', 'GatewayRoute'];
 
@@ -329,9 +328,6 @@ function labelsOf(metadata: Plain): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]));
 }
 
-function isPlain(value: unknown): value is Plain {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /**
  * Sets an own property, even one a manifest names `__proto__`: plain assignment would make

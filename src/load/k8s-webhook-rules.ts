@@ -3,9 +3,8 @@
 // API did not have. A Kubernetes manifest that breaks one never reached App Mesh, so meshd
 // refuses it too; the same spec in meshd YAML or App Mesh CLI JSON is valid (App Mesh's API marks
 // every match field optional, and a match of only `port` is a prefix `/` match).
-import type { FieldPath } from '../model/common';
+import { isPlain, type FieldPath, type Plain } from '../model/common';
 
-type Plain = Record<string, unknown>;
 type Report = (path: FieldPath, message: string) => void;
 
 const WHY = "the App Mesh controller's webhook requires it in a Kubernetes manifest";
@@ -50,6 +49,3 @@ function unset(value: unknown): boolean {
   return value === undefined || value === null;
 }
 
-function isPlain(value: unknown): value is Plain {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}

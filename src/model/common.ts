@@ -23,3 +23,10 @@ export interface ResourceMeta {
 export function formatFieldPath(path: readonly (string | number)[]): string {
   return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
 }
+
+/** A parsed mapping (not null, not a list), as every dialect reader meets it. */
+export type Plain = Record<string, unknown>;
+
+export function isPlain(value: unknown): value is Plain {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

@@ -6,7 +6,7 @@
 // one info line. Outputs are ignored.
 import * as path from 'node:path';
 import { seedAddressWarnings } from '../../discovery/cloud-map/attributes';
-import type { FieldPath, ResourceKind } from '../../model/common';
+import { isPlain, type FieldPath, type Plain, type ResourceKind } from '../../model/common';
 import { tagsShape } from '../../model/shapes';
 import { SEED_MAX_INSTANCES, SEED_NAMESPACE_NAME, SEED_SERVICE_NAME, type LocatedSeed } from '../cloud-map-seed';
 import type { PathRule } from '../origin';
@@ -20,7 +20,6 @@ import { Evaluator, FAILED, NO_VALUE, scalarText, shown, suggestion, type Evalua
 import { PropertyMapper, TemplateOrigin, type CopyBudget } from './properties';
 import { declareParameter, StackInputs, type CloudFormationOptions, type DeclaredParameter } from './stack-inputs';
 
-type Plain = Record<string, unknown>;
 
 const TEMPLATE_SECTIONS = ['AWSTemplateFormatVersion', 'Description', 'Metadata', 'Parameters', 'Rules', 'Mappings', 'Conditions', 'Transform', 'Resources', 'Outputs'];
 const RESOURCE_ATTRIBUTES = ['Type', 'Properties', 'Condition', 'DependsOn', 'Metadata', 'DeletionPolicy', 'UpdateReplacePolicy', 'CreationPolicy', 'UpdatePolicy'];
@@ -542,6 +541,3 @@ class TemplateReader implements ResourceValues {
   }
 }
 
-function isPlain(value: unknown): value is Plain {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}

@@ -1,13 +1,13 @@
 // One `aws_appmesh_*` resource of `terraform show -json` → a ResourceDraft in App Mesh terms.
 // Its top-level attributes are the App Mesh envelope (name, mesh_name, virtual_router_name,
 // virtual_gateway_name, tags); `spec` is a block, translated by BlockTranslator.
-import type { FieldPath, ResourceKind } from '../../model/common';
+import { isPlain, type FieldPath, type ResourceKind } from '../../model/common';
 import { Origin, type PathRule } from '../origin';
 import { formatFieldPath, type Problem } from '../problems';
 import { draftLabel, SPEC_SHAPES, type ResourceDraft } from '../resource-draft';
 import { unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
-import { BlockTranslator, isPlain } from './blocks';
+import { BlockTranslator } from './blocks';
 
 export interface AppMeshType {
   readonly kind: ResourceKind;

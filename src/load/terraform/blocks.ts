@@ -5,7 +5,7 @@
 // the API's own schema (model/*.ts), so each Terraform name is the API name in snake_case except
 // for the few renames below, and it reads values as the provider's expand functions
 // (internal/service/appmesh/flex.go, virtual_gateway.go, gateway_route.go) send them to App Mesh.
-import type { FieldPath, ResourceKind } from '../../model/common';
+import { isPlain, type FieldPath, type Plain, type ResourceKind } from '../../model/common';
 import type { ObjectSchema, Schema } from '../../model/schema';
 import type { PathRule } from '../origin';
 import { describe, unknownFieldMessage } from '../schema-check';
@@ -49,11 +49,7 @@ const OPTIONAL_IN_PROVIDER = new Set(['Mesh:egressFilter.type']);
 /** expandMeshSpec leaves out `egress_filter` without a type and `service_discovery` without an ip_preference. */
 const DROPPED_WHEN_EMPTY = new Set(['Mesh:egressFilter', 'Mesh:serviceDiscovery']);
 
-type Plain = Record<string, unknown>;
 
-export function isPlain(v: unknown): v is Plain {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** Translates one resource's blocks, reporting Terraform-level problems at document paths and recording where each API field was written. */
 export class BlockTranslator {

@@ -7,7 +7,7 @@ import type { FieldPath } from '../../model/common';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from '../cloud-map-seed';
 import { formatFieldPath, type Problem } from '../problems';
 import type { ParsedDocument } from '../yaml-documents';
-import { isPlain } from './blocks';
+import { isPlain } from '../../model/common';
 
 export const NAMESPACE_TYPES = ['aws_service_discovery_private_dns_namespace', 'aws_service_discovery_http_namespace', 'aws_service_discovery_public_dns_namespace'];
 export const SERVICE_TYPE = 'aws_service_discovery_service';

@@ -2,7 +2,7 @@
 // computed), so planned_values leaves it out. A mesh's id is its name, and the plan's
 // `configuration` says which mesh the expression names: the mesh's planned `name` is the answer.
 // Only references to a mesh of the same module are followed (not variables or module outputs).
-import { isPlain } from './blocks';
+import { isPlain } from '../../model/common';
 
 /** Modules of `configuration` are walked to this depth at most (as planned_values are). */
 const MAX_DEPTH = 16;

@@ -12,7 +12,7 @@ import { formatFieldPath, type Problem } from '../problems';
 import type { ResourceDraft } from '../resource-draft';
 import type { ParsedDocument } from '../yaml-documents';
 import { APPMESH_TYPES, readAppMeshResource, type AppMeshType } from './appmesh-resource';
-import { isPlain } from './blocks';
+import { isPlain } from '../../model/common';
 import { cloudMapSeeds, INSTANCE_TYPE, NAMESPACE_TYPES, SERVICE_TYPE, type CloudMapResource } from './cloud-map';
 import { meshNamesFromConfiguration, withoutInstanceKeys } from './plan-references';
 
