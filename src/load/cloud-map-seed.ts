@@ -7,7 +7,7 @@ import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/regis
 import type { FieldPath } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import { list, object, oneOf, optional, required, string } from '../model/schema';
-import { formatFieldPath, type Problem } from './problems';
+import { formatFieldPath, inputText, type Problem } from './problems';
 import { checkValue, describe } from './schema-check';
 import type { ParsedDocument } from './yaml-documents';
 
@@ -54,7 +54,7 @@ export function cloudMapSeedJsonSchema(): JsonSchema {
 
 export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): LocatedSeed | undefined {
   const top = doc.value as Record<string, unknown>;
-  const label = `${CLOUD_MAP_SEED_KIND}/${String(top.name)}`;
+  const label = `${CLOUD_MAP_SEED_KIND}/${inputText(top.name)}`;
   const fail = (path: FieldPath, message: string) =>
     problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
 

@@ -10,7 +10,7 @@ import { appendAll } from './append-all';
 import { K8S_API_VERSION } from './dialects';
 import { checkGatewayRouteWebhookRules, checkRouteWebhookRules } from './k8s-webhook-rules';
 import { Origin, type PathRule } from './origin';
-import { formatFieldPath, type Problem } from './problems';
+import { formatFieldPath, inputText, type Problem } from './problems';
 import type { ResourceDraft } from './resource-draft';
 import type { ParsedDocument } from './yaml-documents';
 
@@ -40,7 +40,7 @@ export function k8sObjectOf(doc: ParsedDocument, problems: Problem[]): K8sObject
     return undefined;
   }
   if (!K8S_KINDS.includes(kind as ResourceKind)) {
-    problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${String(kind)}/${String(name ?? '?')}: meshd does not read this App Mesh controller kind` });
+    problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${inputText(kind)}/${inputText(name ?? '?')}: meshd does not read this App Mesh controller kind` });
     return undefined;
   }
   if (typeof name !== 'string' || name === '') {
@@ -298,7 +298,7 @@ class ManifestReader {
 export function selects(selector: unknown, labels: Readonly<Record<string, string>>): boolean {
   if (!isPlain(selector)) return false;
   const matchLabels = isPlain(selector.matchLabels) ? selector.matchLabels : {};
-  if (!Object.entries(matchLabels).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === String(v))) return false;
+  if (!Object.entries(matchLabels).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === inputText(v))) return false;
   const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
   return expressions.every((e: unknown) => {
     if (!isPlain(e) || typeof e.key !== 'string') return false;
@@ -325,7 +325,7 @@ function withoutK8sFields(spec: Plain): Plain {
 
 function labelsOf(metadata: Plain): Record<string, string> {
   const labels = isPlain(metadata.labels) ? metadata.labels : {};
-  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, inputText(v)]));
 }
 
 

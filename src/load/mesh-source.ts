@@ -16,7 +16,7 @@ import { RolloutReader, type DeclaredRollout } from './rollout-doc';
 import { readTerraformDocument } from './terraform/show-json';
 import { ROLLOUT_KIND } from '../rollout/spec';
 import type { Origin, WrittenAt } from './origin';
-import { isError, type Problem } from './problems';
+import { inputText, isError, type Problem } from './problems';
 import { decodeDraft, draftLabel, ResourceReporter, type DefaultMesh, type ResourceDraft } from './resource-draft';
 import { parseYamlDocuments, type FieldPath, type ParsedDocument } from './yaml-documents';
 
@@ -248,7 +248,7 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
     } else {
       // Remembered so that references to it are not reported as "not defined" on top of its own errors.
       const mesh = draft.kind === 'Mesh' ? draft.name : typeof draft.mesh === 'string' ? draft.mesh : defaultMesh.name;
-      broken.add(`${String(mesh)}/${draftLabel(draft.kind, draft.parent, draft.name)}`); // as resourceKey() would have it
+      broken.add(`${inputText(mesh)}/${draftLabel(draft.kind, draft.parent, draft.name)}`); // as resourceKey() would have it
     }
   }
 
@@ -335,7 +335,7 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
           break;
         }
         const { kind, metadata } = doc.value as { kind?: unknown; metadata?: { name?: unknown } };
-        problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${String(kind)}/${String(metadata?.name ?? '?')}: not an App Mesh resource` });
+        problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${inputText(kind)}/${inputText(metadata?.name ?? '?')}: not an App Mesh resource` });
         break;
       }
       case 'not-a-mapping':

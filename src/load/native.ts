@@ -5,7 +5,7 @@ import { oneOf } from '../model/schema';
 import { CLOUD_MAP_SEED_KIND } from './cloud-map-seed';
 import { ROLLOUT_KIND } from '../rollout/spec';
 import { Origin } from './origin';
-import { formatFieldPath, type Problem } from './problems';
+import { formatFieldPath, inputText, type Problem } from './problems';
 import { draftLabel, PARENT_FIELD, ResourceReporter, type ResourceDraft } from './resource-draft';
 import { checkValue, unknownFieldMessage } from './schema-check';
 import type { ParsedDocument } from './yaml-documents';
@@ -34,7 +34,7 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
     reporter.error([key], key === 'virtualRouter' || key === 'virtualGateway' ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}` : unknownFieldMessage(key, allowed));
   }
   if (kind === 'Mesh' && top.mesh !== undefined && top.mesh !== top.name) {
-    reporter.error(['mesh'], `a Mesh is its own mesh: 'mesh' must be its name '${String(top.name)}' or left out`);
+    reporter.error(['mesh'], `a Mesh is its own mesh: 'mesh' must be its name '${inputText(top.name)}' or left out`);
     rejected = true;
   }
   return { kind, rejected, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin, soleDocument: doc };

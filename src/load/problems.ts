@@ -24,3 +24,16 @@ export { formatFieldPath } from '../model/common';
 export function isError(p: Problem): boolean {
   return p.severity === 'error';
 }
+
+/**
+ * An input value as text for a label or message. String() throws on a mapping that carries its
+ * own `toString` or `valueOf` key (`{ toString: "" }` is valid YAML), so a mapping or list that
+ * cannot be made text is named by its shape instead.
+ */
+export function inputText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Array.isArray(value) ? 'a list' : 'a mapping';
+  }
+}

@@ -7,7 +7,7 @@ import type { MeshModel } from '../model/mesh-model';
 import { object, oneOf, optional, required } from '../model/schema';
 import { resourceName } from '../model/shapes';
 import { resolveSettings, rolloutSpecShape, routeSplit, splitWebhookMetadata, ROLLOUT_KIND, type RolloutSettings } from '../rollout/spec';
-import { formatFieldPath, type Problem } from './problems';
+import { formatFieldPath, inputText, type Problem } from './problems';
 import type { DefaultMesh } from './resource-draft';
 import { checkValue } from './schema-check';
 import type { ParsedDocument } from './yaml-documents';
@@ -58,7 +58,7 @@ export class RolloutReader {
   /** Checks a Rollout document's fields; a valid one is kept for `resolve`. */
   add(doc: ParsedDocument): void {
     const top = doc.value as Record<string, unknown>;
-    const label = `${ROLLOUT_KIND}/${String(top.name)}`;
+    const label = `${ROLLOUT_KIND}/${inputText(top.name)}`;
     let ok = true;
     const fail = (path: FieldPath, message: string) => {
       ok = false;

@@ -54,6 +54,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['mesh not defined', 'm.yaml', 'kind: VirtualService\nmesh: nowhere\nname: s\n'],
   // Keys every object inherits are not fields: a `__proto__` key must not become the spec's prototype.
   ['a __proto__ key in a spec', 'm.yaml', 'kind: Mesh\nname: m2\nspec:\n  __proto__: { egressFilter: { type: ALLOW_ALL } }\n'],
+  // String() throws on a mapping with its own toString key: such values are named by their shape.
+  ['a toString key where a name belongs', 'm.yaml', 'kind: CloudMapService\nname: { toString: "" }\nnamespace: n\n---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: { toString: "" }\nmetadata: { name: { valueOf: 1 } }\n'],
   ['a constructor key in a spec', 'm.yaml', 'kind: VirtualService\nmesh: apps\nname: s\nspec: { constructor: { provider: {} } }\n'],
   ['a __proto__ key in a Kubernetes spec', 'm.yaml', K8S('Mesh', '  __proto__: { egressFilter: { type: ALLOW_ALL } }\n  namespaceSelector: { matchLabels: { mesh: m2 } }\n', 'm2')],
   // ---- Mesh ----

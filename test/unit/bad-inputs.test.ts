@@ -25,6 +25,10 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   "a __proto__ key in a spec": [
     "m.yaml:4:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
   ],
+  "a toString key where a name belongs": [
+    "m.yaml:2:7: error: CloudMapService/a mapping: must be a string, got a mapping (name)",
+    "m.yaml:5:1: info: skipping a mapping/[object Object]: meshd does not read this App Mesh controller kind",
+  ],
   "a constructor key in a spec": [
     "m.yaml:4:22: error: VirtualService/s: unknown field 'constructor'; expected one of: provider (spec.constructor)",
   ],

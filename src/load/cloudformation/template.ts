@@ -10,7 +10,7 @@ import { isPlain, type FieldPath, type Plain, type ResourceKind } from '../../mo
 import { tagsShape } from '../../model/shapes';
 import { SEED_MAX_INSTANCES, SEED_NAMESPACE_NAME, SEED_SERVICE_NAME, type LocatedSeed } from '../cloud-map-seed';
 import type { PathRule } from '../origin';
-import { formatFieldPath, type Problem } from '../problems';
+import { formatFieldPath, inputText, type Problem } from '../problems';
 import { draftLabel, SPEC_SHAPES, type ResourceDraft } from '../resource-draft';
 import { checkValue, unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
@@ -308,7 +308,7 @@ class TemplateReader implements ResourceValues {
     const spec = r.properties.Spec !== undefined ? mapper.map(r.properties.Spec, [...props, 'Spec'], ['spec'], SPEC_SHAPES[type.kind]) : type.kind === 'Mesh' ? undefined : this.missing(props, 'Spec');
     const tags = r.properties.Tags !== undefined ? mapper.map(r.properties.Tags, [...props, 'Tags'], ['tags'], tagsShape) : undefined;
     if (!identity.named && identity.name !== FAILED && this.created.get(r.logicalId) === true) {
-      this.problems.push({ severity: 'info', location: this.doc.locate(r.path), resource: this.label(r), message: `no ${type.nameProperty}: named '${String(identity.name)}' after its logical ID (CloudFormation would generate a name)` });
+      this.problems.push({ severity: 'info', location: this.doc.locate(r.path), resource: this.label(r), message: `no ${type.nameProperty}: named '${inputText(identity.name)}' after its logical ID (CloudFormation would generate a name)` });
     }
     const unresolved: FieldPath[] = [...mapper.unresolved];
     const part = (value: Evaluated, at: string): unknown => {

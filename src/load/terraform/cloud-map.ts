@@ -5,7 +5,7 @@
 // resources that already exist, so with one namespace (service) in the file, that one is meant.
 import type { FieldPath } from '../../model/common';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from '../cloud-map-seed';
-import { formatFieldPath, type Problem } from '../problems';
+import { formatFieldPath, inputText, type Problem } from '../problems';
 import type { ParsedDocument } from '../yaml-documents';
 import { isPlain } from '../../model/common';
 
@@ -36,7 +36,7 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
   const namespacesById = firstById(namespaces);
   const servicesById = firstById(services);
   const error = (r: CloudMapResource, attribute: string, message: string) =>
-    problems.push({ severity: 'error', location: doc.locate([...r.valuesAt, attribute]), resource: `${CLOUD_MAP_SEED_KIND}/${String(r.values.name ?? r.values.instance_id ?? '?')}`, message, field: `${r.address}.${attribute}` });
+    problems.push({ severity: 'error', location: doc.locate([...r.valuesAt, attribute]), resource: `${CLOUD_MAP_SEED_KIND}/${inputText(r.values.name ?? r.values.instance_id ?? '?')}`, message, field: `${r.address}.${attribute}` });
 
   const namespaceOf = (service: CloudMapResource): CloudMapResource | undefined => {
     const dnsConfig = Array.isArray(service.values.dns_config) && isPlain(service.values.dns_config[0]) ? service.values.dns_config[0] : {};

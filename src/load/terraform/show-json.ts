@@ -8,7 +8,7 @@
 // `configuration` is read for one thing only: which mesh a mesh_name not known yet names.
 import type { FieldPath } from '../../model/common';
 import type { LocatedSeed } from '../cloud-map-seed';
-import { formatFieldPath, type Problem } from '../problems';
+import { formatFieldPath, inputText, type Problem } from '../problems';
 import type { ResourceDraft } from '../resource-draft';
 import type { ParsedDocument } from '../yaml-documents';
 import { APPMESH_TYPES, readAppMeshResource, type AppMeshType } from './appmesh-resource';
@@ -42,7 +42,7 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   const readResource = (resource: unknown, at: FieldPath) => {
     if (!isPlain(resource)) return error(at, 'a resource must be a mapping');
     const { type, mode } = resource;
-    const address = typeof resource.address === 'string' ? resource.address : `${String(type)}.${String(resource.name ?? '?')}`;
+    const address = typeof resource.address === 'string' ? resource.address : `${inputText(type)}.${inputText(resource.name ?? '?')}`;
     if (mode === 'data') {
       problems.push({ severity: 'info', location: doc.locate(at), message: `skipping ${address}: a data source reads a resource, it does not declare one` });
       return;
