@@ -358,6 +358,10 @@ describe('class: a replaced mesh folder is never seen again', () => {
 
 describe('class: running out of file descriptors (EMFILE) while watching', () => {
   /** Opens connections to meshd's admin port until they are refused or `count` are open: each accepted one holds a descriptor in meshd. */
+  // Held admin connections send nothing: meshd's request and idle timeouts would close them (and free the
+  // descriptors the test means to hold) after 30 s, which a loaded machine can reach mid-test.
+  const HOLD_ADMIN_CONNECTIONS = ['--admin-request-timeout-ms', '600000', '--admin-idle-timeout-ms', '600000'];
+
   async function holdConnections(port: number, count: number): Promise<net.Socket[]> {
     const sockets: net.Socket[] = [];
     for (let i = 0; i < count; i++) {
@@ -372,7 +376,7 @@ describe('class: running out of file descriptors (EMFILE) while watching', () =>
   it('with its descriptors used up, new folders are counted watcher errors; meshd keeps serving, and serves them once descriptors are free', async () => {
     const dir = tmpDir('emfile-');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front'));
-    const s = await serve([dir], { maxFiles: 48 });
+    const s = await serve([dir], { maxFiles: 48, args: HOLD_ADMIN_CONNECTIONS });
     await expectServing(s, 'mesh/apps/virtualNode/front');
     const sockets = await holdConnections(s.admin, 80);
     // Folders each with a node: chokidar lists every new folder (opendir needs a descriptor).
@@ -394,7 +398,7 @@ describe('class: running out of file descriptors (EMFILE) while watching', () =>
   it('an edit the reload cannot read (EMFILE) is loaded again once descriptors are free, with no further change', async () => {
     const dir = tmpDir('emfile-edit-');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front'));
-    const s = await serve([dir], { maxFiles: 48 });
+    const s = await serve([dir], { maxFiles: 48, args: HOLD_ADMIN_CONNECTIONS });
     await expectServing(s, 'mesh/apps/virtualNode/front');
     const sockets = await holdConnections(s.admin, 80);
     // An edit in place: the watch sees it (inotify needs no descriptor), the reload cannot list or read the files.
