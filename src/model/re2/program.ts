@@ -256,49 +256,38 @@ class Compiler {
     return { begin: id, end: a.end, nullable: a.nullable || b.nullable };
   }
 
-  plus(a: Frag, nongreedy: boolean): Frag {
+  /**
+   * An Alt instruction whose preferred branch (out, or out1 when non-greedy) enters `begin`;
+   * the other branch is left as the returned hole, as RE2's Compiler does for *, + and ?.
+   */
+  private altInto(begin: number, nongreedy: boolean): { id: number; hole: number } {
     const id = this.alloc();
     const ip = this.inst[id]!;
     ip.op = Opcode.Alt;
-    let hole: number;
     if (nongreedy) {
-      ip.out1 = a.begin;
-      hole = id << 1;
-    } else {
-      ip.out = a.begin;
-      hole = (id << 1) | 1;
+      ip.out1 = begin;
+      return { id, hole: id << 1 };
     }
+    ip.out = begin;
+    return { id, hole: (id << 1) | 1 };
+  }
+
+  plus(a: Frag, nongreedy: boolean): Frag {
+    const { id, hole } = this.altInto(a.begin, nongreedy);
     this.patch(a.end, id);
     return { begin: a.begin, end: [hole], nullable: a.nullable };
   }
 
   star(a: Frag, nongreedy: boolean): Frag {
     if (a.nullable) return this.quest(this.plus(a, nongreedy), nongreedy);
-    const id = this.alloc();
-    const ip = this.inst[id]!;
-    ip.op = Opcode.Alt;
+    const { id, hole } = this.altInto(a.begin, nongreedy);
     this.patch(a.end, id);
-    if (nongreedy) {
-      ip.out1 = a.begin;
-      return { begin: id, end: [id << 1], nullable: true };
-    }
-    ip.out = a.begin;
-    return { begin: id, end: [(id << 1) | 1], nullable: true };
+    return { begin: id, end: [hole], nullable: true };
   }
 
   quest(a: Frag, nongreedy: boolean): Frag {
     if (a.begin === 0) return this.nop();
-    const id = this.alloc();
-    const ip = this.inst[id]!;
-    ip.op = Opcode.Alt;
-    let hole: number;
-    if (nongreedy) {
-      ip.out1 = a.begin;
-      hole = id << 1;
-    } else {
-      ip.out = a.begin;
-      hole = (id << 1) | 1;
-    }
+    const { id, hole } = this.altInto(a.begin, nongreedy);
     a.end.push(hole);
     return { begin: id, end: a.end, nullable: true };
   }
