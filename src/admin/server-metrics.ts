@@ -1,7 +1,7 @@
 // The metrics and log lines of meshd's servers' refusals and handler failures (the HTTP ones
 // through src/admin/http-guard.ts, and the xDS and DogStatsD servers' handlers): what an
 // operator watches to see meshd being probed or hit by a bug.
-import type { Logger } from '../log';
+import type { Logger } from '../util/log';
 import type { HttpObserver } from './http-guard';
 import type { MetricsRegistry } from './metrics';
 

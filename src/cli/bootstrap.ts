@@ -5,7 +5,7 @@ import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
-import { parseDuration } from '../duration';
+import { parseDuration } from '../util/duration';
 import { parseNodeId } from '../model/node-id';
 import { parseGoBool, UsageError, type CommandSpec, type Env, type ParsedArgs } from './args';
 

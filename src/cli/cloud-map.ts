@@ -2,7 +2,7 @@
 // health checks and scripts. They speak the same AWS API as `aws servicediscovery`, against
 // a running meshd's admin port, creating the namespace and service on first use.
 import { CONTENT_TYPE, TARGET_PREFIX } from '../discovery/cloud-map/api';
-import { CUSTOM_HEALTH_STATUSES } from '../discovery/cloud-map/records';
+import { CUSTOM_HEALTH_STATUSES } from '../model/cloud-map-instance';
 import { adminFlag, adminRequest, parseAdminAddress, parseJson, unreachableMessage, type AdminAddress } from './admin-client';
 import { UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from './args';
 

@@ -2,7 +2,7 @@
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION, type CloudFormationOptions } from '../load/cloudformation/stack-inputs';
 import type { LoadOptions } from '../load/mesh-source';
 import { formatProblem, type Problem } from '../load/problems';
-import type { Logger } from '../log';
+import type { Logger } from '../util/log';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args';
 
 export const meshNameFlag: FlagSpec = {

@@ -1,7 +1,7 @@
 // `meshd rollout`: start, watch and steer progressive canary rollouts on a running meshd,
 // through its admin API (src/rollout/http.ts).
-import { formatDuration } from '../duration';
-import { WEBHOOK_TYPES } from '../rollout/spec';
+import { formatDuration } from '../util/duration';
+import { WEBHOOK_TYPES } from '../model/rollout';
 import { adminFlag, adminGet, adminRequest, parseAdminAddress, parseJson, unexpectedAnswer, unreachableMessage, type AdminAddress, type GetResult } from './admin-client';
 import { UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from './args';
 

@@ -1,7 +1,7 @@
 // The caller side of a set of virtual services, shared by sidecars (their backends) and
 // gateways (their gateway routes' targets): one egress cluster per target listener, with the
 // client policy's TLS, and the EDS endpoints of the targets found through Cloud Map.
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from './cloud-map-view';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import { compare, type MeshReader } from '../model/mesh-model';

@@ -1,8 +1,8 @@
 // Endpoints (EDS): the instances of a Cloud Map service that a target virtual node's
 // discovery selects — its namespace and service, every attribute it filters on, healthy or
 // UNKNOWN (no health check) only — each at the address its IP preference picks.
-import { instanceAddress, instancePort } from '../discovery/cloud-map/attributes';
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import { instanceAddress, instancePort } from '../model/cloud-map-instance';
+import type { CloudMapView } from './cloud-map-view';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import { compare, type MeshReader } from '../model/mesh-model';
 import { ipPreferenceNameOf } from './ip-preference';

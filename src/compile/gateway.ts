@@ -6,7 +6,7 @@
 // "self_redirect" cluster), the gateway sends a matched request to itself on a loopback listener
 // (the egress port) where the target services' routes run, exactly as a sidecar's egress runs
 // them. The target travels in a header, so it does not depend on the Host being rewritten.
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from './cloud-map-view';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { Route } from '../generated/envoy/config/route/v3/Route';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';

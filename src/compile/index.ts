@@ -1,5 +1,5 @@
 // The compiler's entry point: which proxy a node id names, and its Envoy resources.
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from './cloud-map-view';
 import type { MeshReader } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import { compileGateway } from './gateway';
@@ -10,8 +10,7 @@ import { UnsupportedFeature } from './unsupported';
 
 export type { ProxyConfig, ProxySettings } from './proxy-config';
 
-/** For compiling without a registry: every Cloud Map service is unregistered (no endpoints). */
-export const NO_CLOUD_MAP: CloudMapView = { discover: () => undefined };
+export { NO_CLOUD_MAP, type CloudMapView } from './cloud-map-view';
 
 export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
 

@@ -3,7 +3,7 @@
 // api_listener per backend name it can dial (`xds:///<virtual service>[:port]`). gRPC reads
 // the listener, follows its RDS name to the egress route configuration and picks the virtual
 // host whose domain is the name it dialled, so the router's weights split its calls.
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from './cloud-map-view';
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { MeshReader } from '../model/mesh-model';

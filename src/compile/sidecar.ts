@@ -4,7 +4,7 @@ import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
 import { compare, type MeshReader } from '../model/mesh-model';
 import type { VirtualNode } from '../model/virtual-node';
-import type { CloudMapView } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from './cloud-map-view';
 import { accessLogs } from './access-log';
 import { backendResources, type Backend } from './backends';
 import { allowAllCluster, egressClusterNameOf, ingressCluster } from './clusters';

@@ -6,10 +6,12 @@
 // pushed (the cache compares content). Proxies whose node no longer compiles keep their last
 // good snapshot, and the reason is logged once.
 import { compileProxy } from '../compile';
-import { serviceKey, type CloudMapView, type DiscoveredInstance } from '../discovery/cloud-map/registry';
+import type { CloudMapView } from '../compile/cloud-map-view';
+import { serviceKey } from '../discovery/cloud-map/registry';
+import type { DiscoveredInstance } from '../model/cloud-map-instance';
 import type { ProxySettings } from '../compile/proxy-config';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
-import type { Logger } from '../log';
+import type { Logger } from '../util/log';
 import type { MeshModel } from '../model/mesh-model';
 import type { StreamHooks } from '../xds/ads-session';
 import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';

@@ -2,7 +2,7 @@
 // local Cloud Map registry, declared next to the mesh. Checked like any resource (file, line,
 // field); the registry applies them when the mesh loads (registry.applySeeds).
 import { seedAddressWarnings } from '../discovery/cloud-map/attributes';
-import { CUSTOM_HEALTH_STATUSES, type CustomHealthStatus } from '../discovery/cloud-map/records';
+import { CUSTOM_HEALTH_STATUSES, type CustomHealthStatus } from '../model/cloud-map-instance';
 import type { CloudMapRegistry, ServiceSeed } from '../discovery/cloud-map/registry';
 import type { FieldPath } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';

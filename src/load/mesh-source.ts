@@ -14,7 +14,7 @@ import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from '
 import { readNativeDocument } from './native';
 import { RolloutReader, type DeclaredRollout } from './rollout-doc';
 import { readTerraformDocument } from './terraform/show-json';
-import { ROLLOUT_KIND } from '../rollout/spec';
+import { ROLLOUT_KIND } from '../model/rollout';
 import type { Origin, WrittenAt } from './origin';
 import { inputText, isError, type Problem } from './problems';
 import { decodeDraft, draftLabel, ResourceReporter, type DefaultMesh, type ResourceDraft } from './resource-draft';

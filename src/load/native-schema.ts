@@ -7,7 +7,7 @@ import { resourceName, tagsShape } from '../model/shapes';
 import { CLOUD_MAP_SEED_KIND, cloudMapSeedJsonSchema } from './cloud-map-seed';
 import { nativeFields } from './native';
 import { rolloutJsonSchema } from './rollout-doc';
-import { ROLLOUT_KIND } from '../rollout/spec';
+import { ROLLOUT_KIND } from '../model/rollout';
 import { PARENT_FIELD, SPEC_SHAPES } from './resource-draft';
 
 export function nativeJsonSchema(): JsonSchema {

@@ -3,7 +3,7 @@
 import { RESOURCE_KINDS, type FieldPath, type ResourceKind } from '../model/common';
 import { oneOf } from '../model/schema';
 import { CLOUD_MAP_SEED_KIND } from './cloud-map-seed';
-import { ROLLOUT_KIND } from '../rollout/spec';
+import { ROLLOUT_KIND } from '../model/rollout';
 import { Origin } from './origin';
 import { formatFieldPath, inputText, type Problem } from './problems';
 import { draftLabel, PARENT_FIELD, ResourceReporter, type ResourceDraft } from './resource-draft';

@@ -2,7 +2,9 @@
 // addressed as App Mesh names them (`spec.provider.virtualNode.virtualNodeName`); dialects that
 // spell a field differently (`virtualNodeRef` in Kubernetes, `virtualNodeName` at the top of CLI
 // JSON) map each path back to where it was written, so every message points at the user's text.
-import type { FieldPath, SourceLocation } from '../model/common';
+import type { FieldPath, SourceLocation, WrittenAt } from '../model/common';
+
+export type { WrittenAt };
 import { formatFieldPath } from './problems';
 import type { ParsedDocument } from './yaml-documents';
 
@@ -36,12 +38,6 @@ export class Origin {
   }
 }
 
-/** A field's place in a mesh file: the file, the nth non-empty YAML document in it, the path within that document. */
-export interface WrittenAt {
-  readonly file: string;
-  readonly document: number;
-  readonly path: FieldPath;
-}
 
 /** Resource paths starting with `from` were written at `to` (plus the rest of the path). */
 export interface PathRule {

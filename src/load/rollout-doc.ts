@@ -1,12 +1,12 @@
 // `kind: Rollout`, a meshd extension to the native dialect: a progressive canary declared next
-// to the mesh (src/rollout/spec.ts has the settings). Its fields are checked like a resource's
+// to the mesh (src/model/rollout.ts has the settings). Its fields are checked like a resource's
 // (file, line, field); once the model is built, its route and nodes are checked against it.
 import type { FieldPath } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import type { MeshModel } from '../model/mesh-model';
 import { object, oneOf, optional, required } from '../model/schema';
 import { resourceName } from '../model/shapes';
-import { resolveSettings, rolloutSpecShape, routeSplit, splitWebhookMetadata, ROLLOUT_KIND, type RolloutSettings } from '../rollout/spec';
+import { resolveSettings, rolloutSpecShape, routeSplit, splitWebhookMetadata, ROLLOUT_KIND, type RolloutSettings } from '../model/rollout';
 import { formatFieldPath, inputText, type Problem } from './problems';
 import type { DefaultMesh } from './resource-draft';
 import { checkValue } from './schema-check';

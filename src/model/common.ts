@@ -1,6 +1,15 @@
-export type { FieldPath } from './schema';
+import type { FieldPath } from './schema';
+
+export type { FieldPath };
 export type { Duration, PortMapping, Protocol } from './shapes';
 export { PROTOCOLS } from './shapes';
+
+/** A field's place in a mesh file: the file, the nth non-empty YAML document in it, the path within that document. */
+export interface WrittenAt {
+  readonly file: string;
+  readonly document: number;
+  readonly path: FieldPath;
+}
 
 /** Where a resource or field was written, for error messages (`file:line:col`). */
 export interface SourceLocation {

@@ -4,9 +4,9 @@
 // Every comparison fails closed: a check passes only when a number is finite and inside its
 // range, so NaN, Infinity or a missing value (however the telemetry came to hold one) is a
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
-import { formatDuration } from '../duration';
+import { formatDuration } from '../util/duration';
 import type { TelemetryReader, TrafficSummary } from '../telemetry';
-import type { MetricCheck, RolloutSettings } from './spec';
+import type { MetricCheck, RolloutSettings } from '../model/rollout';
 
 export interface MetricResult {
   readonly metric: MetricCheck['name'] | 'request-count';

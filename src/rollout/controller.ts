@@ -14,18 +14,18 @@
 // ahead unsaved, as the safe direction. Since the weights being written are on disk before the
 // route file is renamed into place, a meshd killed at that instant finds, on restart, either the
 // old weights or the ones it was writing, and takes neither for an edit by hand.
-import type { Logger } from '../log';
-import type { WrittenAt } from '../load/origin';
+import type { Logger } from '../util/log';
+import type { WrittenAt } from '../model/common';
 import type { DeclaredRollout } from '../load/rollout-doc';
 import type { FieldPath } from '../model/common';
 import type { MeshModel, Resource } from '../model/mesh-model';
 import { routeKindOf } from '../model/route';
 import type { TelemetryReader } from '../telemetry';
-import { formatDuration } from '../duration';
+import { formatDuration } from '../util/duration';
 import { checkCanary } from './analysis';
 import { editWeights } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type RolloutStore, type Split } from './records';
-import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from './spec';
+import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
 import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
 const MAX_EVENTS = 100;

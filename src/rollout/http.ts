@@ -9,7 +9,7 @@ import type { FieldPath } from '../model/common';
 import { resourceName } from '../model/shapes';
 import { COMMANDS, type Command, type RolloutController } from './controller';
 import type { RolloutRecord } from './records';
-import { resolveSettings, rolloutSpecShape, splitWebhookMetadata } from './spec';
+import { resolveSettings, rolloutSpecShape, splitWebhookMetadata } from '../model/rollout';
 
 export interface RolloutAnswer {
   readonly status: number;

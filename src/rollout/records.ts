@@ -1,9 +1,9 @@
 // A rollout's state as meshd keeps it (and writes it to --rollout-state after every change, so a
 // restarted meshd carries on where it was): its settings, phase, the weights it expects the
 // route to serve, its failed checks and its recent events.
-import { AtomicJsonFile, StateFileError } from '../discovery/atomic-json-file';
+import { AtomicJsonFile, StateFileError } from '../util/atomic-json-file';
 import type { MetricResult } from './analysis';
-import type { RolloutSettings } from './spec';
+import type { RolloutSettings } from '../model/rollout';
 
 /** Flagger's phases, minus the Kubernetes ones (Initialized, Promoting, Finalising), plus Paused and Aborted. */
 export const PHASES = ['Initializing', 'Progressing', 'WaitingPromotion', 'Paused', 'Succeeded', 'Failed', 'Aborted'] as const;

@@ -5,8 +5,8 @@
 // made by hand in the meantime is never overwritten.
 import * as fs from 'node:fs';
 import { isScalar, LineCounter, parseAllDocuments } from 'yaml';
-import { replaceFileAtomically } from '../discovery/atomic-json-file';
-import type { WrittenAt } from '../load/origin';
+import { replaceFileAtomically } from '../util/atomic-json-file';
+import type { WrittenAt } from '../model/common';
 import { isEmpty } from '../load/yaml-documents';
 
 export interface WeightEdit {

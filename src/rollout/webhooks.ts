@@ -8,8 +8,8 @@
 // spec says), at most --webhook-max-body-bytes of an answer are read (then the request is cut
 // off), and an answer's body is shown in the rollout's events only when it is short, printable
 // text: the events must not become a way to read internal URLs through meshd.
-import { formatDuration } from '../duration';
-import type { Webhook } from './spec';
+import { formatDuration } from '../util/duration';
+import type { Webhook } from '../model/rollout';
 
 /** Flagger's CanaryWebhookPayload: `namespace` is the mesh here. */
 export interface WebhookPayload {

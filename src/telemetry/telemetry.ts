@@ -1,6 +1,6 @@
 // The telemetry pipeline: datagram → lines (dogstatsd.ts) → observations about virtual nodes
 // (envoy-stats.ts) → sliding windows (traffic-window.ts); and the report the admin API shows.
-import { formatDuration, parseDuration } from '../duration';
+import { formatDuration, parseDuration } from '../util/duration';
 import type { MeshModel } from '../model/mesh-model';
 import { DATAGRAM_DROP_REASONS, DEFAULT_MAX_TAGS_PER_LINE, LINE_DROP_REASONS, parseDatagram, type DatagramDropReason, type LineDropReason } from './dogstatsd';
 import { EgressClusterIndex, interpret } from './envoy-stats';

@@ -5,12 +5,14 @@
 // node, and at most `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all
 // nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
 import { compare } from '../model/mesh-model';
+import { MAX_WINDOW_MS } from '../model/rollout';
 import type { LineDropReason } from './dogstatsd';
 import type { Observation, VirtualNodeRef } from './envoy-stats';
 import { LatencyHistogram } from './latency-histogram';
 
 export const BUCKET_MS = 1000;
-export const MAX_WINDOW_MS = 15 * 60 * 1000;
+// As much traffic as a rollout metric may look back over (the model's limit), and no more.
+export { MAX_WINDOW_MS };
 const BUCKETS = MAX_WINDOW_MS / BUCKET_MS;
 
 export interface WindowLimits {

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { startAdminServer, type AdminSources } from '../../src/admin/http-server';
 import { serverMetrics } from '../../src/admin/server-metrics';
 import { MetricsRegistry } from '../../src/admin/metrics';
-import { createLogger } from '../../src/log';
+import { createLogger } from '../../src/util/log';
 import { StreamRegistry } from '../../src/xds/stream-status';
 import { AdsTestClient } from '../helpers/ads-client';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';

@@ -4,13 +4,13 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AtomicJsonFile, StateFileError } from '../../src/discovery/atomic-json-file';
+import { AtomicJsonFile, StateFileError } from '../../src/util/atomic-json-file';
 
 // The same module object the code under test uses (`import * as` gives a read-only copy), to spy on.
 const realFs: typeof fs = require('node:fs');
 
-const SRC = path.resolve(__dirname, '../../src/discovery/atomic-json-file.ts');
-const DIST = path.resolve(__dirname, '../../dist/discovery/atomic-json-file.js');
+const SRC = path.resolve(__dirname, '../../src/util/atomic-json-file.ts');
+const DIST = path.resolve(__dirname, '../../dist/util/atomic-json-file.js');
 
 let dir: string;
 beforeEach(() => {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { StateFileError } from '../../src/discovery/atomic-json-file';
+import { StateFileError } from '../../src/util/atomic-json-file';
 import { forbiddenAddressReason } from '../../src/discovery/endpoint-address';
 import { loadState, openRegistryReadOnly, openRegistryStore } from '../../src/discovery/cloud-map/state-file';
 import type { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';

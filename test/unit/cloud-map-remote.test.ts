@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { CombinedCloudMap } from '../../src/discovery/cloud-map/combined';
 import { RemoteCallError, RemoteCloudMap, type RawInstance, type RemoteApi, type RemoteOptions } from '../../src/discovery/cloud-map/remote';
 import { remoteClient } from '../../src/discovery/cloud-map/remote-client';
-import type { DiscoveredInstance } from '../../src/discovery/cloud-map/registry';
+import type { DiscoveredInstance } from '../../src/model/cloud-map-instance';
 
 /** A Cloud Map service in memory: its revision, its instances, and every call made to it. */
 class FakeCloudMap implements RemoteApi {

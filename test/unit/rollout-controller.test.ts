@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { loadMesh } from '../../src/load/mesh-source';
-import { createLogger } from '../../src/log';
+import { createLogger } from '../../src/util/log';
 import { routeKindOf } from '../../src/model/route';
 import { RolloutController, type Command } from '../../src/rollout/controller';
 import { RolloutStore, type RolloutRecord } from '../../src/rollout/records';

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshModel } from '../../src/model/mesh-model';
 import type { VirtualNode } from '../../src/model/virtual-node';
-import { formatDuration } from '../../src/duration';
+import { formatDuration } from '../../src/util/duration';
 import { EgressClusterIndex, interpret, parseLine, parseWindow, Telemetry, telemetryReport } from '../../src/telemetry';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/telemetry/envoy-1.40-dogstatsd.txt');

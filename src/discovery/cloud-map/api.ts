@@ -3,7 +3,8 @@
 // unchanged. One function per operation; answers and errors in AWS's shapes.
 import { page, ApiInput } from './api-input';
 import { CloudMapError, type RefusalReason } from './errors';
-import { CUSTOM_HEALTH_STATUSES, type DnsRecord, type InstanceRecord, type NamespaceRecord, type OperationRecord, type ServiceRecord } from './records';
+import { CUSTOM_HEALTH_STATUSES } from '../../model/cloud-map-instance';
+import { type DnsRecord, type InstanceRecord, type NamespaceRecord, type OperationRecord, type ServiceRecord } from './records';
 import type { CloudMapRegistry } from './registry';
 
 export const TARGET_PREFIX = 'Route53AutoNaming_v20170314.';

@@ -2,15 +2,10 @@
 // AWS_* attributes a service's DNS records require), the addresses that are never a workload's,
 // and the address and port Envoy is sent.
 import * as net from 'node:net';
-import type { IP_PREFERENCES } from '../../model/shapes';
+import { CNAME, CUSTOM_HEALTH_STATUSES, INIT_HEALTH, IPV4, IPV6, PORT, parsePort } from '../../model/cloud-map-instance';
 import { forbiddenAddressReason } from '../endpoint-address';
-import { CUSTOM_HEALTH_STATUSES, type ServiceRecord } from './records';
+import type { ServiceRecord } from './records';
 
-export const IPV4 = 'AWS_INSTANCE_IPV4';
-export const IPV6 = 'AWS_INSTANCE_IPV6';
-export const PORT = 'AWS_INSTANCE_PORT';
-export const CNAME = 'AWS_INSTANCE_CNAME';
-export const INIT_HEALTH = 'AWS_INIT_HEALTH_STATUS';
 
 /** The attributes AWS defines (RegisterInstance); every other one is a custom attribute. */
 const RESERVED = new Set([IPV4, IPV6, PORT, CNAME, INIT_HEALTH, 'AWS_ALIAS_DNS_NAME', 'AWS_EC2_INSTANCE_ID']);
@@ -125,39 +120,4 @@ function own(attributes: Readonly<Record<string, string>>, key: string): string 
 
 function clip(text: string, max = 64): string {
   return text.length <= max ? text : `${text.slice(0, max)}...`;
-}
-
-/** An AWS_INSTANCE_PORT value as a port number from 1 to 65535, or undefined when it is none. */
-export function parsePort(text: string): number | undefined {
-  if (!/^[0-9]{1,5}$/.test(text)) return undefined;
-  const port = Number(text);
-  return port >= 1 && port <= 65535 ? port : undefined;
-}
-
-type IpPreference = (typeof IP_PREFERENCES)[number];
-
-/**
- * The address Envoy is sent for an instance, by the node's IP preference (APP-MESH-FACTS.md):
- * a PREFERRED family falls back to the other, an ONLY family yields nothing without it, and
- * with no preference IPv4 comes first.
- */
-export function instanceAddress(attributes: Readonly<Record<string, string>>, preference: IpPreference | undefined): string | undefined {
-  const ipv4 = attributes[IPV4];
-  const ipv6 = attributes[IPV6];
-  switch (preference) {
-    case 'IPv4_ONLY':
-      return ipv4;
-    case 'IPv6_ONLY':
-      return ipv6;
-    case 'IPv6_PREFERRED':
-      return ipv6 ?? ipv4;
-    default:
-      return ipv4 ?? ipv6;
-  }
-}
-
-/** AWS_INSTANCE_PORT when the instance registered one, else the port of the listener being called. */
-export function instancePort(attributes: Readonly<Record<string, string>>, listenerPort: number): number {
-  const port = attributes[PORT];
-  return (port !== undefined ? parsePort(port) : undefined) ?? listenerPort;
 }

@@ -2,15 +2,16 @@
 // registry's (mesh-file seeds, API registrations) and the remote Cloud Map's last good answer.
 // On an instance id both have, the local one wins: an operator's local registration overrides.
 // A service neither has is unregistered (undefined), as in local mode.
-import { serviceKey, type CloudMapView, type DiscoveredInstance } from './registry';
+import type { DiscoveredInstance } from '../../model/cloud-map-instance';
+import { serviceKey, type InstanceLookup } from './registry';
 
 type ChangeListener = (changed: ReadonlySet<string>) => void;
 
-export interface ChangingCloudMap extends CloudMapView {
+export interface ChangingCloudMap extends InstanceLookup {
   onChange(listener: ChangeListener): unknown;
 }
 
-export class CombinedCloudMap implements CloudMapView {
+export class CombinedCloudMap implements InstanceLookup {
   /** Union per service, made once per change of either side: every proxy that reads the service asks. */
   private readonly cache = new Map<string, readonly DiscoveredInstance[] | undefined>();
 

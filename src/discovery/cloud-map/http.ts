@@ -1,6 +1,6 @@
 // The local Cloud Map on the admin port: `POST /` requests of AWS's JSON protocol, checked for
 // a SigV4 signature when credentials are configured, answered from the registry.
-import { StateFileError } from '../atomic-json-file';
+import { StateFileError } from '../../util/atomic-json-file';
 import { verifySigV4, type Credentials } from '../sigv4-verify';
 import { answerCloudMapRequest, errorAnswer, type ApiAnswer } from './api';
 import { CloudMapError, type RefusalReason } from './errors';

@@ -6,13 +6,12 @@
 // indexed by name and by service, `persist` is handed only the changed rows, and the undo
 // remembers only those.
 import * as crypto from 'node:crypto';
-import { addressProblem, attributeProblem, attributeRefusal, INIT_HEALTH, IPV4, IPV6, type AttributePolicy } from './attributes';
+import { INIT_HEALTH, IPV4, IPV6, type CustomHealthStatus, type DiscoveredInstance, type HealthStatus } from '../../model/cloud-map-instance';
+import { addressProblem, attributeProblem, attributeRefusal, type AttributePolicy } from './attributes';
 import { CloudMapError } from './errors';
 import {
   emptyState,
   type AppliedSeed,
-  type CustomHealthStatus,
-  type HealthStatus,
   type InstanceRecord,
   type NamespaceRecord,
   type NamespaceType,
@@ -31,14 +30,9 @@ export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
 const KEPT_OPERATIONS = 1000;
 
-export interface DiscoveredInstance {
-  readonly id: string;
-  readonly attributes: Readonly<Record<string, string>>;
-  readonly health: HealthStatus;
-}
 
-/** What the compiler reads: a service's instances, or undefined when it is not registered. */
-export interface CloudMapView {
+/** A service's instances, or undefined when it is not registered (what compile/cloud-map-view.ts reads). */
+export interface InstanceLookup {
   discover(namespaceName: string, serviceName: string): readonly DiscoveredInstance[] | undefined;
 }
 
@@ -78,7 +72,7 @@ interface Tables {
   appliedSeeds: Table<AppliedSeed>;
 }
 
-export class CloudMapRegistry implements CloudMapView {
+export class CloudMapRegistry implements InstanceLookup {
   private readonly tables: Tables;
   private readonly listeners = new Set<ChangeListener>();
   private readonly now: () => number;

@@ -8,9 +8,9 @@
 // a bad one is skipped and counted. An error or a time-out keeps the last good instances (a
 // cluster is never emptied by a failing endpoint) and is reported until a poll succeeds.
 import * as net from 'node:net';
-import { addressProblem, attributeLimitProblem, IPV4, IPV6, parsePort, PORT, type AttributePolicy } from './attributes';
-import type { HealthStatus } from './records';
-import { serviceKey, type CloudMapView, type DiscoveredInstance } from './registry';
+import { IPV4, IPV6, parsePort, PORT, type DiscoveredInstance, type HealthStatus } from '../../model/cloud-map-instance';
+import { addressProblem, attributeLimitProblem, type AttributePolicy } from './attributes';
+import { serviceKey, type InstanceLookup } from './registry';
 
 /** One instance as DiscoverInstances returned it, unchecked. */
 export interface RawInstance {
@@ -98,7 +98,7 @@ interface ServiceState {
 
 type ChangeListener = (changed: ReadonlySet<string>) => void;
 
-export class RemoteCloudMap implements CloudMapView {
+export class RemoteCloudMap implements InstanceLookup {
   private readonly services = new Map<string, ServiceState>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly now: () => number;

@@ -12,7 +12,7 @@
 // never acknowledged: it is ignored, and cut off before the next append.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AtomicJsonFile, fsyncDir, removeStaleTempFiles, replaceFileAtomically, replaceFileAtomicallyAsync, StateFileError } from '../atomic-json-file';
+import { AtomicJsonFile, fsyncDir, removeStaleTempFiles, replaceFileAtomically, replaceFileAtomicallyAsync, StateFileError } from '../../util/atomic-json-file';
 import { type AttributePolicy } from './attributes';
 import { emptyState, type RegistryState } from './records';
 import { CloudMapRegistry } from './registry';

@@ -4,16 +4,17 @@
 // thresholdRange, webhooks), so a Flagger user can paste theirs; `route`, `primary` and
 // `canary` say which App Mesh route and virtual nodes take part. One shape serves `kind:
 // Rollout` in mesh files and `meshd rollout start` (which posts the same spec to the admin API).
-import { formatDuration, parseDuration } from '../duration';
-import type { FieldPath } from '../model/common';
-import type { MeshModel } from '../model/mesh-model';
-import { routeKindOf } from '../model/route';
-import { integer, list, number, object, oneOf, optional, required, string, type Fail } from '../model/schema';
-import { resourceName } from '../model/shapes';
-// The telemetry keeps 15 minutes of traffic, so no metric can look further back.
-import { MAX_WINDOW_MS } from '../telemetry/traffic-window';
+import { formatDuration, parseDuration } from '../util/duration';
+import type { FieldPath } from './common';
+import type { MeshModel } from './mesh-model';
+import { routeKindOf } from './route';
+import { integer, list, number, object, oneOf, optional, required, string, type Fail } from './schema';
+import { resourceName } from './shapes';
 
 export const ROLLOUT_KIND = 'Rollout';
+
+/** The furthest back a metric may look: the telemetry keeps exactly this much traffic (telemetry/traffic-window). */
+export const MAX_WINDOW_MS = 15 * 60 * 1000;
 
 /** Flagger's webhook types, run at the same moments with the same meaning. */
 export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'confirm-traffic-increase', 'confirm-promotion', 'post-rollout', 'rollback', 'event'] as const;
