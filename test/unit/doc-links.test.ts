@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { anchorsOf, brokenLinks, linksOf, type Repository } from '../helpers/doc-links';
+import { goldenCases } from '../helpers/golden';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -46,6 +47,26 @@ describe('links in the Markdown files', () => {
   it.each(markdown)('%s: every relative link and anchor resolves', (file) => {
     const broken = brokenLinks(file, repository).map((b) => `${b.file}:${b.line}: (${b.target}) ${b.reason}`);
     expect(broken).toEqual([]);
+  });
+});
+
+describe('the compatibility tables', () => {
+  const text = fs.readFileSync(path.join(ROOT, 'docs/compatibility.md'), 'utf8');
+  /** The rows of every table whose header has a 'golden case' column. */
+  const rows = text.split(/\n(?=\| App Mesh \|)/).slice(1).flatMap((table) => {
+    const lines = table.split('\n');
+    const end = lines.findIndex((l) => !l.startsWith('|'));
+    return lines.slice(2, end === -1 ? undefined : end);
+  });
+
+  it('link, on every row, the golden case that shows it', () => {
+    expect(rows.length).toBeGreaterThan(20);
+    expect(rows.filter((row) => !/\]\(\.\.\/test\/golden\/[^)/]+\/\)/.test(row.split(' | ').pop()!))).toEqual([]);
+  });
+
+  it('link every golden case at least once', () => {
+    const linked = new Set([...text.matchAll(/\(\.\.\/test\/golden\/([^)/]+)\/\)/g)].map((m) => m[1]));
+    expect(goldenCases().filter((c) => !linked.has(c))).toEqual([]);
   });
 });
 
