@@ -9,7 +9,7 @@ import { runServe, serveCommand } from './serve';
 import { runStatus, statusCommand } from './status';
 import { runValidate, validateCommand } from './validate';
 
-const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise<number> }[] = [
+export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise<number> }[] = [
   { spec: serveCommand, run: runServe },
   { spec: validateCommand, run: runValidate },
   { spec: renderCommand, run: runRender },
