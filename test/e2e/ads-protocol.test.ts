@@ -8,7 +8,7 @@ import { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
 import { loadMesh } from '../../src/load/mesh-source';
 import type { MeshModel } from '../../src/model/mesh-model';
 import { decodeResource } from '../../src/xds/protos';
-import { createLogger } from '../../src/log';
+import { createLogger } from '../../src/util/log';
 import { startXdsServer, type XdsServer } from '../../src/xds/server';
 import { SnapshotCache } from '../../src/xds/snapshot-cache';
 import { syncState } from '../../src/xds/stream-status';
