@@ -7,11 +7,11 @@
 // (the egress port) where the target services' routes run, exactly as a sidecar's egress runs
 // them. The target travels in a header, so it does not depend on the Host being rewritten.
 import type { CloudMapView } from '../../discovery/cloud-map/registry';
-import { type GatewayRoute, gatewayRouteKindOf } from '../../model/gateway-route';
+import { gatewayRouteKindOf, type GatewayRoute } from '../../model/gateway-route';
 import { compare, type MeshReader } from '../../model/mesh-model';
 import type { VirtualGateway, VirtualGatewayListener } from '../../model/virtual-gateway';
 import { INGRESS_CONNECT_TIMEOUT_MS } from '../defaults';
-import { meshIpPreference } from './ip-preference';
+import { meshIpPreference, type AddressFamilyPlan } from './ip-preference';
 import { egressRouteConfigName, gatewayEgressListenerName, ingressListenerName, ingressRouteConfigName, selfRedirectClusterName } from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { UnsupportedFeature } from '../unsupported';
@@ -20,10 +20,10 @@ import { backendClusters, type Backend } from './backends';
 import { connectionLimits } from './clusters';
 import { GATEWAY_TARGET_HEADER, gatewayRoute, gatewayRouteMatchPort, gatewayTargetKey, orderGatewayRoutes, unservedGatewayRoute } from './gateway-routes';
 import { withHeaders } from './matches';
-import { byName, sidecarBind } from './order';
+import { byName, bindAll } from './order';
 import { resolveService, type ResolvedService, type ServicePort } from './services';
 import { downstreamTls } from './tls';
-import type { ClusterPlan, GatewayListenerPlan, ListenerPlan, ProxyPlan, RoutePlan, RouteTablePlan } from './types';
+import type { AccessLogPlan, ClusterPlan, GatewayListenerPlan, ListenerPlan, ProxyPlan, RoutePlan, RouteTablePlan } from './types';
 
 /** A service port some gateway route sends to. */
 interface TargetPort {
@@ -78,7 +78,7 @@ function healthCheckPath(listener: VirtualGatewayListener): string | undefined {
   return !hc || hc.protocol === 'grpc' ? undefined : hc.path;
 }
 
-function gatewayListener(gateway: VirtualGateway, index: number, settings: { bind: ReturnType<typeof meshIpPreference>; accessLog: GatewayListenerPlan['accessLog'] }): GatewayListenerPlan {
+function gatewayListener(gateway: VirtualGateway, index: number, addresses: AddressFamilyPlan, accessLog: AccessLogPlan | undefined): GatewayListenerPlan {
   const listener = gateway.spec.listeners[index]!;
   const { port, protocol } = listener.portMapping;
   // HTTP/2 (gRPC's transport) is offered over TLS on http2 and grpc listeners; HTTP/1.1 on all.
@@ -88,12 +88,12 @@ function gatewayListener(gateway: VirtualGateway, index: number, settings: { bin
   return {
     kind: 'gateway',
     name: ingressListenerName(port),
-    bind: sidecarBind(settings.bind, port),
+    bind: bindAll(addresses, port),
     protocol,
     ...(tls ? { tls } : {}),
     ...(probe !== undefined ? { healthCheckPath: probe } : {}),
     routeTable: ingressRouteConfigName(port),
-    ...(settings.accessLog ? { accessLog: settings.accessLog } : {}),
+    ...(accessLog ? { accessLog } : {}),
   };
 }
 
@@ -137,7 +137,7 @@ export function planGateway(model: MeshReader, cloudMap: CloudMapView, gateway: 
   for (const [name, cluster] of backendClusters(model, cloudMap, backends)) clusters.set(name, cluster);
 
   const listeners: ListenerPlan[] = [
-    ...gateway.spec.listeners.map((_, i) => gatewayListener(gateway, i, { bind: addresses, accessLog })),
+    ...gateway.spec.listeners.map((_, i) => gatewayListener(gateway, i, addresses, accessLog)),
     { kind: 'gatewayHop', name: gatewayEgressListenerName(settings.egressPort), bind: { address: '127.0.0.1', port: settings.egressPort, ipv4Compat: false }, routeTable: egressRouteConfigName(settings.egressPort) },
   ];
   return { listeners: listeners.sort(byName), routeTables: routeTables.sort(byName), clusters: [...clusters.values()].sort(byName) };

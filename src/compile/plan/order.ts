@@ -8,7 +8,7 @@ export function byName(a: { readonly name: string }, b: { readonly name: string 
   return compare(a.name, b.name);
 }
 
-/** A listener on every address of the proxy's address family; `::` also accepts IPv4. */
-export function sidecarBind(addresses: AddressFamilyPlan, port: number): BindPlan {
+/** A listener on every address of the proxy's address family (sidecars and gateways); `::` also accepts IPv4. */
+export function bindAll(addresses: AddressFamilyPlan, port: number): BindPlan {
   return { address: addresses.bindAddress, port, ipv4Compat: addresses.bindAddress === '::' };
 }

@@ -12,7 +12,7 @@ import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
 import { backendClusters, type Backend } from './backends';
 import { allowAllCluster, ingressCluster } from './clusters';
-import { byName, sidecarBind } from './order';
+import { byName, bindAll } from './order';
 import { httpTimeouts, isHttpFamily, resolveService, type ResolvedService, type ServicePort } from './services';
 import { downstreamTls } from './tls';
 import type { AccessLogPlan, ClusterPlan, ProxyPlan, RouteTablePlan, SidecarEgressListenerPlan, SidecarIngressListenerPlan, VirtualHostPlan } from './types';
@@ -89,7 +89,7 @@ function ingressListener(node: VirtualNode, ingressPort: number, bind: AddressFa
   return {
     kind: 'sidecarIngress',
     name: ingressListenerName(ingressPort),
-    bind: sidecarBind(bind, ingressPort),
+    bind: bindAll(bind, ingressPort),
     inspectTls: listeners.some((l) => l.tls?.mode === 'PERMISSIVE'),
     ports: listeners.map(({ portMapping: { port, protocol }, tls, timeout }, i) => {
       const idle = timeout?.tcp?.idle;
@@ -145,7 +145,7 @@ export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: Vir
   const egress: SidecarEgressListenerPlan = {
     kind: 'sidecarEgress',
     name: egressListenerName(settings.egressPort),
-    bind: sidecarBind(own, settings.egressPort),
+    bind: bindAll(own, settings.egressPort),
     capturedPorts: [...byPort].flatMap(([port, services]) => (port === settings.egressPort ? [] : (capturedPort(port, services) ?? []))),
     explicitRouteTable: egressRouteConfigName(settings.egressPort),
     ...(passthrough ? { passthrough } : {}),
