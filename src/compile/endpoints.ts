@@ -1,23 +1,10 @@
-// Endpoints (EDS): the instances of a Cloud Map service that a target virtual node's
-// discovery selects — its namespace and service, every attribute it filters on, healthy or
-// UNKNOWN (no health check) only — each at the address its IP preference picks.
-import { instanceAddress, instancePort } from '../model/cloud-map-instance';
-import type { CloudMapView } from './cloud-map-view';
+// Endpoints (EDS) from the plan: the Cloud Map instances a cluster's discovery selected.
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
-import { compare, type MeshReader } from '../model/mesh-model';
-import { ipPreferenceNameOf } from './ip-preference';
-import type { NodePort } from './services';
+import type { ClusterPlan } from './plan/types';
 
-export function cloudMapAssignment(clusterName: string, target: NodePort, model: MeshReader, cloudMap: CloudMapView): ClusterLoadAssignment {
-  const discovery = target.node.spec.serviceDiscovery!.awsCloudMap!;
-  const preference = ipPreferenceNameOf(model, target.node);
-  const wanted = discovery.attributes ?? [];
-  const lbEndpoints = (cloudMap.discover(discovery.namespaceName, discovery.serviceName) ?? [])
-    .filter((i) => i.health !== 'UNHEALTHY' && wanted.every(({ key, value }) => i.attributes[key] === value))
-    .sort((a, b) => compare(a.id, b.id))
-    .flatMap((i) => {
-      const address = instanceAddress(i.attributes, preference);
-      return address === undefined ? [] : [{ endpoint: { address: { socket_address: { address, port_value: instancePort(i.attributes, target.port) } } } }];
-    });
-  return { cluster_name: clusterName, endpoints: lbEndpoints.length > 0 ? [{ lb_endpoints: lbEndpoints }] : [] };
+/** undefined for a cluster whose endpoints are not sent over EDS. */
+export function loadAssignment(cluster: ClusterPlan): ClusterLoadAssignment | undefined {
+  if (cluster.discovery.kind !== 'cloudMap') return undefined;
+  const lbEndpoints = cluster.discovery.endpoints.map(({ address, port }) => ({ endpoint: { address: { socket_address: { address, port_value: port } } } }));
+  return { cluster_name: cluster.name, endpoints: lbEndpoints.length > 0 ? [{ lb_endpoints: lbEndpoints }] : [] };
 }

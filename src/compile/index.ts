@@ -1,14 +1,13 @@
-// The compiler's entry point: which proxy a node id names, and its Envoy resources.
+// The compiler's entry point: which proxy a node id names, its plan (plan/), and the plan's
+// translation into Envoy resources.
 import type { CloudMapView } from './cloud-map-view';
 import type { MeshReader } from '../model/mesh-model';
-import { parseNodeId } from '../model/node-id';
-import { compileGateway } from './gateway';
+import { planProxy } from './plan';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
-import { compileProxyless } from './proxyless';
-import { compileSidecar } from './sidecar';
-import { UnsupportedFeature } from './unsupported';
+import { translatePlan } from './translate';
 
 export type { ProxyConfig, ProxySettings } from './proxy-config';
+export { planProxy, type PlanResult, type ProxyPlan } from './plan';
 
 export { NO_CLOUD_MAP, type CloudMapView } from './cloud-map-view';
 
@@ -16,21 +15,6 @@ export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } 
 
 /** The Envoy resources of the proxy (sidecar, proxyless client or gateway) `nodeId` names, with Cloud Map services' instances from `cloudMap`. */
 export function compileProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
-  const id = parseNodeId(nodeId);
-  if ('error' in id) return { ok: false, error: id.error };
-  if (!model.mesh(id.mesh)) return { ok: false, error: `node id '${nodeId}' names mesh '${id.mesh}', which is not defined` };
-  try {
-    if (id.type === 'virtualGateway') {
-      const gateway = model.virtualGateway(id.mesh, id.name);
-      if (!gateway) return { ok: false, error: `node id '${nodeId}' names virtual gateway '${id.name}', which is not defined in mesh '${id.mesh}'` };
-      if (settings.proxyless) return { ok: false, error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node` };
-      return { ok: true, config: compileGateway(model, cloudMap, gateway, settings) };
-    }
-    const node = model.virtualNode(id.mesh, id.name);
-    if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
-    return { ok: true, config: settings.proxyless ? compileProxyless(model, cloudMap, node, settings) : compileSidecar(model, cloudMap, node, settings) };
-  } catch (err) {
-    if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
-    throw err;
-  }
+  const planned = planProxy(model, cloudMap, nodeId, settings);
+  return planned.ok ? { ok: true, config: translatePlan(planned.plan) } : planned;
 }

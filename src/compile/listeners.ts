@@ -1,21 +1,19 @@
-// The sidecar's two listeners. Ingress: traffic redirected to the ingress port, one filter
-// chain per virtual-node listener port (found by original destination port). Egress: one
-// filter chain per backend port (transparent mode) and one for the egress port itself
-// (explicit mode); ALLOW_ALL adds a passthrough for everything else.
+// Listener plans → Envoy Listeners, and the filters they share. Sidecar ingress: traffic
+// redirected to the ingress port, one filter chain per virtual-node listener port (found by
+// original destination port). Sidecar egress: one filter chain per captured backend port
+// (transparent mode) and one for the egress port itself (explicit mode); ALLOW_ALL adds a
+// passthrough for everything else.
 import type { AccessLog } from '../generated/envoy/config/accesslog/v3/AccessLog';
 import type { Filter } from '../generated/envoy/config/listener/v3/Filter';
-import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
-import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
 import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { ListenerFilter } from '../generated/envoy/config/listener/v3/ListenerFilter';
-import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy';
-import type { VirtualNode, VirtualNodeListener } from '../model/virtual-node';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
+import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
+import { accessLogs } from './access-log';
 import { packAny } from './any';
-import { ROUTE_IDLE_TIMEOUT } from './defaults';
-import { fromMeshDuration } from './durations';
-import type { AddressFamilyPlan } from './ip-preference';
-import { egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from './names';
+import { fromMillis } from './durations';
+import type { BindPlan, DownstreamTlsPlan, SidecarEgressListenerPlan, SidecarIngressListenerPlan, TrafficPlan } from './plan/types';
 import { downstreamTls } from './tls';
 
 /** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
@@ -40,21 +38,27 @@ export function httpConnectionManager(statPrefix: string, routeConfigName: strin
   };
 }
 
-export function tcpProxy(statPrefix: string, upstream: Pick<TcpProxy, 'cluster' | 'weighted_clusters'>, idle: TcpProxy['idle_timeout'], accessLog: AccessLog[]): Filter {
+/** TCP to one cluster, or split by weight. */
+export function tcpProxy(statPrefix: string, traffic: Extract<TrafficPlan, { kind: 'tcp' }>, accessLog: AccessLog[]): Filter {
+  const [only, ...more] = traffic.targets;
+  const upstream = more.length === 0 && only ? { cluster: only.cluster } : { weighted_clusters: { clusters: traffic.targets.map((t) => ({ name: t.cluster, weight: t.weight })) } };
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', {
       stat_prefix: statPrefix,
       ...upstream,
-      idle_timeout: idle ?? ROUTE_IDLE_TIMEOUT,
+      idle_timeout: fromMillis(traffic.idleTimeoutMs),
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };
 }
 
-export function listenerAddress(port: number, addresses: AddressFamilyPlan): Listener['address'] {
-  const ipv6 = addresses.bindAddress === '::';
-  return { socket_address: { address: addresses.bindAddress, port_value: port, ...(ipv6 ? { ipv4_compat: true } : {}) } };
+function trafficFilter(statPrefix: string, traffic: TrafficPlan, accessLog: AccessLog[]): Filter {
+  return traffic.kind === 'http' ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog) : tcpProxy(statPrefix, traffic, accessLog);
+}
+
+export function listenerAddress(bind: BindPlan): Listener['address'] {
+  return { socket_address: { address: bind.address, port_value: bind.port, ...(bind.ipv4Compat ? { ipv4_compat: true } : {}) } };
 }
 
 const originalDst: ListenerFilter = {
@@ -66,72 +70,59 @@ export const tlsInspector: ListenerFilter = {
   typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {}),
 };
 
-type ListenerTls = NonNullable<VirtualNodeListener['tls']>;
-
 /**
- * The filter chains of a listener in its TLS mode: DISABLED (or no tls) plaintext, STRICT TLS
- * only, PERMISSIVE both (told apart by the TLS inspector, which the listener must then run).
+ * The filter chains of a listener in its TLS mode: no TLS plaintext, STRICT TLS only,
+ * PERMISSIVE both (told apart by the TLS inspector, which the listener must then run).
  */
-export function tlsModeChains(name: string, filters: Filter[], tls: ListenerTls | undefined, where: string, match: FilterChain['filter_chain_match'] = {}, alpn?: string[]): FilterChain[] {
+export function tlsModeChains(name: string, filters: Filter[], tls: DownstreamTlsPlan | undefined, match: FilterChain['filter_chain_match'] = {}): FilterChain[] {
   const chain = (suffix: string, extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {}): FilterChain => {
     const chainMatch = { ...match, ...extra.filter_chain_match };
     return { name: `${name}${suffix}`, ...extra, ...(Object.keys(chainMatch).length ? { filter_chain_match: chainMatch } : {}), filters };
   };
-  if (!tls || tls.mode === 'DISABLED') return [chain('')];
-  const transport_socket = downstreamTls(tls, where, alpn);
+  if (!tls) return [chain('')];
+  const transport_socket = downstreamTls(tls);
   if (tls.mode === 'STRICT') return [chain('', { transport_socket })];
   return [chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }), chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } })];
 }
 
-/** The filter chains of one virtual-node listener, found by the original destination port. */
-function ingressChains(node: VirtualNode, listener: VirtualNodeListener, index: number, accessLog: AccessLog[]): FilterChain[] {
-  const { port, protocol } = listener.portMapping;
-  const filter =
-    protocol === 'tcp'
-      ? tcpProxy('ingress', { cluster: ingressClusterName(node.mesh, node.name, protocol, port) }, listener.timeout?.tcp?.idle ? fromMeshDuration(listener.timeout.tcp.idle) : undefined, accessLog)
-      : httpConnectionManager('ingress', ingressRouteConfigName(port), accessLog);
-  return tlsModeChains(`ingress_${protocol}_${port}`, [filter], listener.tls, `VirtualNode/${node.name}: listeners[${index}].tls`, { destination_port: { value: port } });
-}
-
-/** Inbound traffic, redirected to the ingress port by iptables; undefined for a node without listeners. */
-export function ingressListener(node: VirtualNode, ingressPort: number, addresses: AddressFamilyPlan, accessLog: AccessLog[]): Listener | undefined {
-  const listeners = node.spec.listeners ?? [];
-  if (listeners.length === 0) return undefined;
-  const permissive = listeners.some((l) => l.tls?.mode === 'PERMISSIVE');
+/** Inbound traffic, redirected to the ingress port by iptables. */
+export function sidecarIngressListener(plan: SidecarIngressListenerPlan): Listener {
+  const accessLog = accessLogs(plan.accessLog);
   return {
-    name: ingressListenerName(ingressPort),
-    address: listenerAddress(ingressPort, addresses),
+    name: plan.name,
+    address: listenerAddress(plan.bind),
     traffic_direction: 'INBOUND',
-    listener_filters: permissive ? [originalDst, tlsInspector] : [originalDst],
-    filter_chains: listeners.flatMap((l, i) => ingressChains(node, l, i, accessLog)),
+    listener_filters: plan.inspectTls ? [originalDst, tlsInspector] : [originalDst],
+    filter_chains: plan.ports.flatMap(({ port, protocol, tls, traffic }) =>
+      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog)], tls, { destination_port: { value: port } }),
+    ),
   };
 }
-
-/** One captured backend port: HTTP services by Host, or a TCP service's targets. */
-export type EgressPortChain = { readonly port: number; readonly http: true } | { readonly port: number; readonly http: false; readonly tcp: Filter };
 
 /**
  * Outbound traffic. Transparent mode: iptables sends the app's connections here and the
  * original destination port picks the chain. Explicit mode: the app sends plain HTTP to
  * 127.0.0.1:<egress port>, and the Host (or :authority) header picks the virtual service.
  */
-export function egressListener(egressPort: number, ports: readonly EgressPortChain[], passthrough: Filter | undefined, addresses: AddressFamilyPlan, accessLog: AccessLog[]): Listener {
-  const portChains: FilterChain[] = ports
-    .filter((p) => p.port !== egressPort)
-    .map((p) => ({
-      name: `egress_${p.http ? 'http' : 'tcp'}_${p.port}`,
-      filter_chain_match: { destination_port: { value: p.port } },
-      filters: [p.http ? httpConnectionManager('egress', egressRouteConfigName(p.port), accessLog) : p.tcp],
-    }));
+export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener {
+  const accessLog = accessLogs(plan.accessLog);
+  const portChains: FilterChain[] = plan.capturedPorts.map(({ port, traffic }) => ({
+    name: `egress_${traffic.kind}_${port}`,
+    filter_chain_match: { destination_port: { value: port } },
+    filters: [trafficFilter('egress', traffic, accessLog)],
+  }));
+  const egressPort = plan.bind.port;
   return {
-    name: egressListenerName(egressPort),
-    address: listenerAddress(egressPort, addresses),
+    name: plan.name,
+    address: listenerAddress(plan.bind),
     traffic_direction: 'OUTBOUND',
     listener_filters: [originalDst],
     filter_chains: [
       ...portChains,
-      { name: `egress_http_${egressPort}`, filter_chain_match: { destination_port: { value: egressPort } }, filters: [httpConnectionManager('egress', egressRouteConfigName(egressPort), accessLog)] },
+      { name: `egress_http_${egressPort}`, filter_chain_match: { destination_port: { value: egressPort } }, filters: [httpConnectionManager('egress', plan.explicitRouteTable, accessLog)] },
     ],
-    ...(passthrough ? { default_filter_chain: { name: 'egress_allow_all', filters: [passthrough] } } : {}),
+    ...(plan.passthrough
+      ? { default_filter_chain: { name: 'egress_allow_all', filters: [tcpProxy('egress_allow_all', { kind: 'tcp', targets: [{ cluster: plan.passthrough.cluster, weight: 1 }], idleTimeoutMs: plan.passthrough.idleTimeoutMs }, accessLog)] } }
+      : {}),
   };
 }

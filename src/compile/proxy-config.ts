@@ -2,7 +2,6 @@ import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
 import type { ClusterLoadAssignment } from '../generated/envoy/config/endpoint/v3/ClusterLoadAssignment';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration';
-import { compare } from '../model/mesh-model';
 
 /** Everything one proxy gets, as Envoy v3 resources. Each list is sorted by name. */
 export interface ProxyConfig {
@@ -20,7 +19,3 @@ export interface ProxySettings {
   readonly proxyless?: boolean;
 }
 
-/** The order of every list in a ProxyConfig. */
-export function byName(a: { name?: string }, b: { name?: string }): number {
-  return compare(a.name ?? '', b.name ?? '');
-}

@@ -1,76 +1,19 @@
-// App Mesh retry policies → Envoy RetryPolicy, with App Mesh's event mapping and its default
-// policy for routes without one (APP-MESH-FACTS.md, "Defaults").
+// The plan's retries → Envoy RetryPolicy. App Mesh also avoided the host that just failed, for
+// user and default policies alike.
 import type { RetryPolicy } from '../generated/envoy/config/route/v3/RetryPolicy';
-import type { Duration } from '../model/common';
 import { packAny } from './any';
-import { fromMeshDuration } from './durations';
+import { fromMillis } from './durations';
+import type { RetryPlan } from './plan/types';
 
-/** The status codes each App Mesh HTTP retry event stands for. */
-const HTTP_EVENT_STATUS_CODES: Record<string, readonly number[]> = {
-  'server-error': [500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511],
-  'gateway-error': [502, 503, 504],
-  'client-error': [409],
-};
-/**
- * Envoy retry_on conditions each App Mesh HTTP event adds. App Mesh's API reference: "Both
- * server-error and gateway-error under httpRetryEvents include the Envoy reset policy", so with
- * either a connection reset, or an attempt cut off by perRetryTimeout, is retried. stream-error
- * is "retry on refused stream" only.
- */
-const HTTP_EVENT_CONDITIONS: Record<string, readonly string[]> = {
-  'server-error': ['reset'],
-  'gateway-error': ['reset'],
-  'stream-error': ['refused-stream'],
-};
-const TCP_EVENT_CONDITIONS: Record<string, readonly string[]> = { 'connection-error': ['connect-failure'] };
-
-export interface MeshRetryPolicy {
-  readonly maxRetries: number;
-  readonly perRetryTimeout: Duration;
-  readonly httpRetryEvents?: readonly string[];
-  readonly tcpRetryEvents?: readonly string[];
-  /** gRPC events have the same names as Envoy's gRPC retry_on conditions. */
-  readonly grpcRetryEvents?: readonly string[];
-}
-
-/** App Mesh also avoided the host that just failed, for user and default policies alike. */
-function previousHosts(): Pick<RetryPolicy, 'retry_host_predicate' | 'host_selection_retry_max_attempts'> {
+export function retryPolicy(retry: RetryPlan): RetryPolicy {
   return {
+    retry_on: retry.retryOn.join(','),
+    ...(retry.retriableStatusCodes.length > 0 ? { retriable_status_codes: [...retry.retriableStatusCodes] } : {}),
+    num_retries: { value: retry.numRetries },
+    ...(retry.perTryTimeoutMs !== undefined ? { per_try_timeout: fromMillis(retry.perTryTimeoutMs) } : {}),
     retry_host_predicate: [
       { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: packAny('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}) },
     ],
     host_selection_retry_max_attempts: 5,
-  };
-}
-
-export function retryPolicy(policy: MeshRetryPolicy): RetryPolicy {
-  const conditions = new Set<string>();
-  const codes = new Set<number>();
-  for (const event of policy.httpRetryEvents ?? []) {
-    for (const c of HTTP_EVENT_CONDITIONS[event] ?? []) conditions.add(c);
-    for (const code of HTTP_EVENT_STATUS_CODES[event] ?? []) codes.add(code);
-  }
-  for (const event of policy.tcpRetryEvents ?? []) for (const c of TCP_EVENT_CONDITIONS[event] ?? []) conditions.add(c);
-  for (const event of policy.grpcRetryEvents ?? []) conditions.add(event);
-  if (codes.size > 0) conditions.add('retriable-status-codes');
-  return {
-    retry_on: [...conditions].sort().join(','),
-    ...(codes.size > 0 ? { retriable_status_codes: [...codes].sort((a, b) => a - b) } : {}),
-    num_retries: { value: policy.maxRetries },
-    per_try_timeout: fromMeshDuration(policy.perRetryTimeout),
-    ...previousHosts(),
-  };
-}
-
-/**
- * Applied to every route without a retry policy of its own and to node-provided services (meshes
- * created after 2020-07-29). It has no `reset`: App Mesh answered a reset upstream with 503.
- */
-export function defaultRetryPolicy(): RetryPolicy {
-  return {
-    retry_on: 'unavailable,connect-failure,refused-stream,retriable-status-codes',
-    retriable_status_codes: [503],
-    num_retries: { value: 2 },
-    ...previousHosts(),
   };
 }

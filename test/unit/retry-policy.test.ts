@@ -1,11 +1,14 @@
 // App Mesh retry events → Envoy retry_on, per APP-MESH-FACTS.md and App Mesh's API reference
 // (HttpRetryPolicy, GrpcRetryPolicy): server-error and gateway-error include Envoy's reset
 // policy, stream-error is refused stream only, and the default policy has no reset.
-import { defaultRetryPolicy, retryPolicy } from '../../src/compile/retry';
+import { DEFAULT_RETRY, planRetry } from '../../src/compile/plan/retry';
+import { retryPolicy } from '../../src/compile/retry';
+
+const defaultRetryPolicy = () => retryPolicy(DEFAULT_RETRY);
 
 const ONE_SECOND = { value: 1, unit: 's' as const };
 const retryOn = (events: { httpRetryEvents?: string[]; tcpRetryEvents?: string[]; grpcRetryEvents?: string[] }) =>
-  retryPolicy({ maxRetries: 1, perRetryTimeout: ONE_SECOND, ...events }).retry_on;
+  retryPolicy(planRetry({ maxRetries: 1, perRetryTimeout: ONE_SECOND, ...events })).retry_on;
 
 describe('retry policies', () => {
   it.each([

@@ -1,14 +1,14 @@
 // App Mesh's IP preference (mesh default, overridden by a node's service discovery) and what
 // it means for Envoy (APP-MESH-FACTS.md, "IP preference").
-import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster';
-import type { MeshReader } from '../model/mesh-model';
-import type { IP_PREFERENCES } from '../model/shapes';
-import type { VirtualNode } from '../model/virtual-node';
+import type { MeshReader } from '../../model/mesh-model';
+import type { IP_PREFERENCES } from '../../model/shapes';
+import type { VirtualNode } from '../../model/virtual-node';
+import type { DnsLookupFamily } from './types';
 
 export type IpPreference = (typeof IP_PREFERENCES)[number];
 
 export interface AddressFamilyPlan {
-  readonly dnsLookupFamily: NonNullable<Cluster['dns_lookup_family']>;
+  readonly dnsLookupFamily: DnsLookupFamily;
   /** Listeners bind here; `::` also accepts IPv4 (ipv4_compat). */
   readonly bindAddress: '0.0.0.0' | '::';
   /** Where the local app is reached. */

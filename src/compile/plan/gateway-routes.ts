@@ -1,13 +1,12 @@
-// Gateway routes → the routes of a gateway listener's route configuration. Each matches as
-// App Mesh matched, rewrites the Host and path as App Mesh documented, and sends the request
-// over the gateway's loopback hop (gateway.ts) tagged with its target, so the target virtual
+// Gateway routes → the routes of a gateway listener's route table. Each matches as App Mesh
+// matched, rewrites the Host and path as App Mesh documented, and sends the request over the
+// gateway's loopback hop (plan/gateway.ts) tagged with its target, so the target virtual
 // service's own routes (its router's weights, retries and timeouts) apply after it.
-import type { Route } from '../generated/envoy/config/route/v3/Route';
-import type { RouteAction } from '../generated/envoy/config/route/v3/RouteAction';
-import type { RouteMatch } from '../generated/envoy/config/route/v3/RouteMatch';
-import { gatewayRouteKindOf, type GatewayRoute, type GrpcGatewayRoute, type HttpGatewayRoute } from '../model/gateway-route';
-import { grpcRouteMatch, hostnameMatcher, httpRouteMatch, literalRegex, withHeaders } from './matches';
+import { gatewayRouteKindOf, type GatewayRoute, type GrpcGatewayRoute, type HttpGatewayRoute } from '../../model/gateway-route';
+import { literalRegex } from '../literal-regex';
+import { grpcMatch, hostnameMatch, httpMatch, withHeaders } from './matches';
 import { appMeshOrder } from './services';
+import type { ClusterRouteActionPlan, RouteMatchPlan, RoutePlan } from './types';
 
 /**
  * Carries a gateway route's target (`<virtual service>:<port>`) over the hop. The gateway sets it
@@ -22,9 +21,6 @@ export interface GatewayTarget {
 }
 
 export const gatewayTargetKey = (t: GatewayTarget): string => `${t.service}:${t.port}`;
-
-/** The gateway hop does not time out: the target's routes apply their own timeouts after it. */
-const NO_TIMEOUT = { seconds: 0 };
 
 function httpBody(r: GatewayRoute): HttpGatewayRoute | undefined {
   return r.spec.httpRoute ?? r.spec.http2Route;
@@ -48,12 +44,12 @@ export function gatewayRouteMatchPort(r: GatewayRoute): number | undefined {
 }
 
 /** A gateway route's match: its route kind's match, plus its hostname. */
-function gatewayMatch(r: GatewayRoute): RouteMatch {
+function gatewayMatch(r: GatewayRoute): RouteMatchPlan {
   const http = httpBody(r);
   const grpc: GrpcGatewayRoute['match'] | undefined = r.spec.grpcRoute?.match;
-  const match = http ? httpRouteMatch(http.match) : grpcRouteMatch({ serviceName: grpc!.serviceName, metadata: grpc!.metadata });
+  const match = http ? httpMatch(http.match) : grpcMatch({ serviceName: grpc!.serviceName, metadata: grpc!.metadata });
   const hostname = (http?.match ?? grpc)!.hostname;
-  return hostname ? withHeaders(match, hostnameMatcher(hostname)) : match;
+  return hostname ? withHeaders(match, hostnameMatch(hostname)) : match;
 }
 
 /** A regex_rewrite substitution that inserts `text` as is (a backslash would start a back-reference). */
@@ -69,38 +65,36 @@ function literalSubstitution(text: string): string {
  * path, as does an exact or regex path match without a path rewrite. The query string is kept.
  * A match with neither prefix nor path (only a port or a hostname) keeps the path too.
  */
-function pathRewrite({ match, action }: HttpGatewayRoute): Pick<RouteAction, 'regex_rewrite'> {
+function pathRewrite({ match, action }: HttpGatewayRoute): ClusterRouteActionPlan['pathRewrite'] {
   const rewrite = action.rewrite;
-  if (rewrite?.path?.exact !== undefined) return { regex_rewrite: { pattern: { regex: '^/.*$' }, substitution: literalSubstitution(rewrite.path.exact) } };
-  if (match.prefix === undefined || rewrite?.prefix?.defaultPrefix === 'DISABLED') return {};
+  if (rewrite?.path?.exact !== undefined) return { regex: '^/.*$', substitution: literalSubstitution(rewrite.path.exact) };
+  if (match.prefix === undefined || rewrite?.prefix?.defaultPrefix === 'DISABLED') return undefined;
   const replacement = rewrite?.prefix?.value ?? '/';
   const matched = match.prefix.replace(/\/$/, '');
-  if (matched === '' && replacement === '/') return {};
-  return { regex_rewrite: { pattern: { regex: `^${literalRegex(matched)}/?` }, substitution: literalSubstitution(replacement) } };
+  if (matched === '' && replacement === '/') return undefined;
+  return { regex: `^${literalRegex(matched)}/?`, substitution: literalSubstitution(replacement) };
 }
 
 /** A gateway route whose target has no provider: App Mesh let its requests fail, so does meshd, saying why. */
-export function unservedGatewayRoute(r: GatewayRoute, service: string): Route {
-  return {
-    name: r.name,
-    match: gatewayMatch(r),
-    direct_response: { status: 503, body: { inline_string: `virtual service '${service}' has no provider\n` } },
-  };
+export function unservedGatewayRoute(r: GatewayRoute, service: string): RoutePlan {
+  return { name: r.name, match: gatewayMatch(r), action: { kind: 'directResponse', status: 503, body: `virtual service '${service}' has no provider\n` } };
 }
 
-/** One gateway route: its match, the Host and path rewrites, and the hop to its target. */
-export function gatewayRoute(r: GatewayRoute, hopCluster: string, target: GatewayTarget): Route {
+/** One gateway route: its match, the Host and path rewrites, and the hop to its target (which does not time out: the target's routes do). */
+export function gatewayRoute(r: GatewayRoute, hopCluster: string, target: GatewayTarget): RoutePlan {
   const http = httpBody(r);
   const rewriteHost = gatewayRouteKindOf(r.spec).route.action.rewrite?.hostname?.defaultTargetHostname !== 'DISABLED';
+  const rewritePath = http ? pathRewrite(http) : undefined;
   return {
     name: r.name,
     match: gatewayMatch(r),
-    route: {
+    setRequestHeaders: [{ name: GATEWAY_TARGET_HEADER, value: gatewayTargetKey(target) }],
+    action: {
+      kind: 'cluster',
       cluster: hopCluster,
-      ...(rewriteHost ? { host_rewrite_literal: target.service } : {}),
-      ...(http ? pathRewrite(http) : {}),
-      timeout: NO_TIMEOUT,
+      timeoutMs: null,
+      ...(rewriteHost ? { hostRewrite: target.service } : {}),
+      ...(rewritePath ? { pathRewrite: rewritePath } : {}),
     },
-    request_headers_to_add: [{ header: { key: GATEWAY_TARGET_HEADER, value: gatewayTargetKey(target) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
   };
 }

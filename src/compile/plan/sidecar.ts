@@ -1,0 +1,160 @@
+// planSidecar(model, Cloud Map, node, settings) → the plan of one sidecar: its ingress (one
+// entry per virtual-node listener, to the local app) and its egress (its backends' services,
+// by Host on the egress port and by original destination port on each captured port).
+import type { CloudMapView } from '../cloud-map-view';
+import { compare, type MeshReader } from '../../model/mesh-model';
+import type { VirtualNode } from '../../model/virtual-node';
+import { ROUTE_IDLE_TIMEOUT_MS } from '../defaults';
+import { meshMillis } from './durations';
+import { ipPreferenceOf, type AddressFamilyPlan } from './ip-preference';
+import { allowAllClusterName, egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from '../names';
+import type { ProxySettings } from '../proxy-config';
+import { planAccessLog } from './access-log';
+import { backendClusters, type Backend } from './backends';
+import { allowAllCluster, ingressCluster } from './clusters';
+import { byName, bindAll } from './order';
+import { httpTimeouts, isHttpFamily, resolveService, type ResolvedService, type ServicePort } from './services';
+import { downstreamTls } from './tls';
+import type { AccessLogPlan, ClusterPlan, ProxyPlan, RouteTablePlan, SidecarEgressListenerPlan, SidecarIngressListenerPlan, VirtualHostPlan } from './types';
+
+interface ServiceOnPort {
+  readonly service: ResolvedService;
+  readonly port: ServicePort;
+}
+
+/** The node's backends (each service once, by name) with the client policy that applies to each. */
+function resolveBackends(model: MeshReader, node: VirtualNode): Backend[] {
+  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
+  const backends: Backend[] = [];
+  (node.spec.backends ?? []).forEach((b, i) => {
+    const vs = b.virtualService!;
+    const service = resolveService(model, model.virtualService(node.mesh, vs.virtualServiceName)!);
+    if (!service) return;
+    const own = vs.clientPolicy?.tls;
+    const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
+    backends.push({ service, tls: own ?? defaults, tlsWhere });
+  });
+  return backends.sort((a, b) => compare(a.service.name, b.service.name));
+}
+
+/** The services on each backend port, ports ascending. */
+function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort[]> {
+  const byPort = new Map<number, ServiceOnPort[]>();
+  for (const { service } of backends) for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
+  return new Map([...byPort].sort(([a], [b]) => a - b));
+}
+
+/** The route table for one captured backend port (transparent mode): services on that port by Host. */
+function portRouteTable(name: string, services: readonly ServiceOnPort[], passthroughCluster: string | undefined): RouteTablePlan {
+  const hosts = services.map(({ service, port }): VirtualHostPlan => ({ name: service.name, domains: [service.name, `${service.name}:${port.port}`], routes: port.routes }));
+  return { name, virtualHosts: passthroughCluster ? [...hosts, passthroughHost(passthroughCluster)] : hosts };
+}
+
+/**
+ * The route table for the egress port itself (explicit mode): every HTTP service, by Host. A
+ * service with several HTTP ports gets a host per port; its bare name goes to the first.
+ */
+function explicitRouteTable(name: string, services: readonly ResolvedService[]): RouteTablePlan {
+  const hosts: VirtualHostPlan[] = [];
+  for (const service of services) {
+    const ports = service.ports.filter(isHttpFamily);
+    ports.forEach((port, i) => {
+      const hostName = ports.length === 1 ? service.name : `${service.name}:${port.port}`;
+      hosts.push({ name: hostName, domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`], routes: port.routes });
+    });
+  }
+  return { name, virtualHosts: hosts };
+}
+
+/** ALLOW_ALL: any other Host on a captured port goes on to where the app sent it. */
+function passthroughHost(cluster: string): VirtualHostPlan {
+  return { name: 'allow_all', domains: ['*'], routes: [{ match: { path: { kind: 'prefix', value: '/' } }, action: { kind: 'cluster', cluster, timeoutMs: null } }] };
+}
+
+/**
+ * A captured port is HTTP when any service on it speaks HTTP (services are told apart by Host).
+ * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name); a
+ * service with no route yet (or only zero weights) leaves the port uncaptured: closed.
+ */
+function capturedPort(port: number, services: readonly ServiceOnPort[]): SidecarEgressListenerPlan['capturedPorts'][number] | undefined {
+  if (services.some((s) => isHttpFamily(s.port))) return { port, traffic: { kind: 'http', routeTable: egressRouteConfigName(port) } };
+  const tcp = services[0]!.port.tcp;
+  return tcp ? { port, traffic: tcp } : undefined;
+}
+
+/** Inbound traffic, redirected to the ingress port by iptables; undefined for a node without listeners. */
+function ingressListener(node: VirtualNode, ingressPort: number, bind: AddressFamilyPlan, accessLog: AccessLogPlan | undefined): SidecarIngressListenerPlan | undefined {
+  const listeners = node.spec.listeners ?? [];
+  if (listeners.length === 0) return undefined;
+  return {
+    kind: 'sidecarIngress',
+    name: ingressListenerName(ingressPort),
+    bind: bindAll(bind, ingressPort),
+    inspectTls: listeners.some((l) => l.tls?.mode === 'PERMISSIVE'),
+    ports: listeners.map(({ portMapping: { port, protocol }, tls, timeout }, i) => {
+      const idle = timeout?.tcp?.idle;
+      const planned = downstreamTls(tls, `VirtualNode/${node.name}: listeners[${i}].tls`);
+      return {
+        port,
+        protocol,
+        ...(planned ? { tls: planned } : {}),
+        traffic:
+          protocol === 'tcp'
+            ? { kind: 'tcp', targets: [{ cluster: ingressClusterName(node.mesh, node.name, protocol, port), weight: 1 }], idleTimeoutMs: idle ? meshMillis(idle) : ROUTE_IDLE_TIMEOUT_MS }
+            : { kind: 'http', routeTable: ingressRouteConfigName(port) },
+      };
+    }),
+    ...(accessLog ? { accessLog } : {}),
+  };
+}
+
+export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyPlan {
+  const own = ipPreferenceOf(model, node);
+  const accessLog = planAccessLog(node.spec.logging);
+  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
+  const backends = resolveBackends(model, node);
+  const clusters: Map<string, ClusterPlan> = backendClusters(model, cloudMap, backends);
+
+  const byPort = servicesByPort(backends);
+  const routeTables: RouteTablePlan[] = [explicitRouteTable(egressRouteConfigName(settings.egressPort), backends.map((b) => b.service))];
+  for (const [port, services] of byPort) {
+    if (port === settings.egressPort) continue;
+    const http = services.filter((s) => isHttpFamily(s.port));
+    if (http.length > 0) routeTables.push(portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined));
+  }
+
+  for (const listener of node.spec.listeners ?? []) {
+    const { port, protocol } = listener.portMapping;
+    const cluster = ingressCluster(node.mesh, node.name, listener, own);
+    clusters.set(cluster.name, cluster);
+    if (protocol !== 'tcp') {
+      const timeouts = httpTimeouts(listener.timeout?.[protocol as 'http' | 'http2' | 'grpc']);
+      routeTables.push({
+        name: ingressRouteConfigName(port),
+        virtualHosts: [{ name: 'local_app', domains: ['*'], routes: [{ match: { path: { kind: 'prefix', value: '/' } }, action: { kind: 'cluster', cluster: cluster.name, ...timeouts } }] }],
+      });
+    }
+  }
+
+  let passthrough: SidecarEgressListenerPlan['passthrough'];
+  if (allowAll) {
+    const cluster = allowAllCluster(node.mesh);
+    clusters.set(cluster.name, cluster);
+    passthrough = { cluster: cluster.name, idleTimeoutMs: ROUTE_IDLE_TIMEOUT_MS };
+  }
+  const egress: SidecarEgressListenerPlan = {
+    kind: 'sidecarEgress',
+    name: egressListenerName(settings.egressPort),
+    bind: bindAll(own, settings.egressPort),
+    capturedPorts: [...byPort].flatMap(([port, services]) => (port === settings.egressPort ? [] : (capturedPort(port, services) ?? []))),
+    explicitRouteTable: egressRouteConfigName(settings.egressPort),
+    ...(passthrough ? { passthrough } : {}),
+    ...(accessLog ? { accessLog } : {}),
+  };
+  const ingress = ingressListener(node, settings.ingressPort, own, accessLog);
+  return {
+    listeners: [egress, ...(ingress ? [ingress] : [])].sort(byName),
+    routeTables: routeTables.sort(byName),
+    clusters: [...clusters.values()].sort(byName),
+  };
+}
