@@ -351,7 +351,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   ];
   process.stdout.write(
     [
-      `meshd is serving ${paths.join(' ')}`,
+      servingLine(paths, server.missingPaths(), model !== undefined),
       `  xDS (ADS gRPC):  ${xdsHost}:${xdsPort}`,
       `  admin API:       http://${adminHost}:${adminPort}/v1/proxies`,
       `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${args.flags['cloud-map-state'] as string})`,
@@ -375,3 +375,12 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
+/** The banner's first line: what meshd serves, or the mesh paths it waits for (it loads them once they appear). */
+function servingLine(paths: readonly string[], missing: readonly string[], serving: boolean): string {
+  if (missing.length === 0) return `meshd is serving ${paths.join(' ')}`;
+  const named = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
+  const they = missing.length === 1 ? 'it does' : 'they do';
+  return serving
+    ? `meshd is serving the last good mesh and waiting for ${named} to appear`
+    : `meshd is waiting for ${named} to appear; nothing is served until ${they} and the mesh is valid`;
+}
