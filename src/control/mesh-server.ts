@@ -28,7 +28,7 @@ import { RolloutController } from '../rollout/controller';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
-import { DEFAULT_TELEMETRY_LIMITS, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
+import { DEFAULT_TELEMETRY_LIMITS, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits, type TelemetryReader } from '../telemetry';
 import type { XdsLimits } from '../xds/limits';
 import { startXdsServer, type XdsServer } from '../xds/server';
 import { SnapshotCache } from '../xds/snapshot-cache';
@@ -66,6 +66,8 @@ export interface MeshServerOptions {
     readonly webhooks?: WebhookCaller;
     /** The rollouts' clock and timers (tests drive their own). */
     readonly clock?: Clock;
+    /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
+    readonly telemetry?: TelemetryReader;
   };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
@@ -111,7 +113,7 @@ export class MeshServer {
     let rollouts: RolloutController;
     try {
       rollouts = new RolloutController({
-        telemetry: telemetry.reader,
+        telemetry: options.rollouts.telemetry ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
         log: options.log,
         webhooks,

@@ -208,6 +208,11 @@ export class RolloutController {
     });
   }
 
+  /** Resolves once every rollout's queued work (steps, commands, reloads) is done, and the work queued meanwhile. */
+  async settled(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
   close(): void {
     this.closed = true;
     for (const abort of this.stepAborts.values()) abort.abort();
