@@ -147,10 +147,6 @@ export class MeshServer {
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
   }
 
-  get paths(): readonly string[] {
-    return this.options.paths;
-  }
-
   private get telemetryWindowMs(): number {
     return this.options.telemetry?.windowMs ?? DEFAULT_TELEMETRY_WINDOW_MS;
   }
