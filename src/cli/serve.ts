@@ -1,44 +1,18 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
-import { serverMetrics } from '../admin/server-metrics';
-import { startAdminServer } from '../admin/http-server';
-import { meshdMetrics } from '../admin/meshd-metrics';
-import { rolloutMetrics } from '../admin/rollout-metrics';
-import { telemetryMetrics } from '../admin/telemetry-metrics';
-import { cloudMapRemoteMetrics } from '../admin/cloud-map-remote-metrics';
-import { compileProxy } from '../compile';
 import { formatDuration, parseDuration } from '../util/duration';
-import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
-import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
-import { CombinedCloudMap } from '../discovery/cloud-map/combined';
-import { RemoteCloudMap } from '../discovery/cloud-map/remote';
-import type { RemoteClient } from '../discovery/cloud-map/remote-client';
-import { cloudMapSubscriptions } from '../control/cloud-map-subscriptions';
-import type { RefusalReason } from '../discovery/cloud-map/errors';
-import type { CloudMapView } from '../compile/cloud-map-view';
-import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/registry';
-import { DEFAULT_JOURNAL_BYTES, openRegistryStore, type JournalStore } from '../discovery/cloud-map/state-file';
+import type { RemoteSettings } from '../control/cloud-map-source';
+import { MeshServer } from '../control/mesh-server';
+import { StartError } from '../control/start-error';
+import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
-import { MeshController } from '../control/mesh-controller';
-import { seedProblems } from '../load/cloud-map-seed';
-import { formatProblem } from '../load/problems';
-import { renderProxyConfig, renderSnapshot } from '../control/render';
-import { LoadCache, loadMesh } from '../load/mesh-source';
-import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log';
-import type { MeshModel } from '../model/mesh-model';
 import { formatNodeId } from '../model/node-id';
-import { RolloutController } from '../rollout/controller';
-import { answerRollouts } from '../rollout/http';
-import { RolloutStore } from '../rollout/records';
 import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
-import { SnapshotCache } from '../xds/snapshot-cache';
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
-import { startXdsServer } from '../xds/server';
-import { StreamRegistry } from '../xds/stream-status';
-import { DEFAULT_TELEMETRY_LIMITS, parseWindow, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits } from '../telemetry';
+import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
-import { cloudFormationFlags, errorCount, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
@@ -250,15 +224,6 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   return parsed;
 }
 
-interface RemoteSettings {
-  readonly endpoint?: string;
-  readonly region?: string;
-  readonly pollIntervalMs: number;
-  readonly refreshIntervalMs: number;
-  readonly timeoutMs: number;
-  readonly maxInstances: number;
-}
-
 /** The remote Cloud Map's settings, or undefined in local mode (where its flags are refused). */
 function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
@@ -322,21 +287,6 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   return { maxTimeoutMs, maxBodyBytes: args.flags['webhook-max-body-bytes'] as number, ...(allowHosts ? { allowHosts } : {}) };
 }
 
-/** The meshes a model defines, for the rollouts' default mesh. */
-function meshNames(model: MeshModel | undefined): string[] {
-  return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
-}
-
-/** One line per changed Cloud Map service: how many instances it has and how many are sent to proxies. */
-function describeChange(registry: CloudMapView, changed: ReadonlySet<string>, what = 'cloud map'): string[] {
-  return [...changed].map((key) => {
-    const { namespace, service } = serviceOfKey(key);
-    const instances = registry.discover(namespace, service) ?? [];
-    const serving = instances.filter((i) => i.health !== 'UNHEALTHY').length;
-    return `${what}: ${namespace}/${service} now has ${instances.length} instance(s), ${serving} healthy or unchecked`;
-  });
-}
-
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
   if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
@@ -354,207 +304,60 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
-  let registry: CloudMapRegistry;
-  let registryStore: JournalStore;
-  const allowAnyAddress = args.flags['cloud-map-allow-any-address'] === true;
-  try {
-    ({ registry, store: registryStore } = openRegistryStore(args.flags['cloud-map-state'] as string, {
-      journalBytes: args.flags['cloud-map-journal-bytes'] as number,
-      attributes: { allowAnyAddress },
-      onCompactionError: (message) => log.error(`cloud map: ${message}`),
-    }));
-  } catch (err) {
-    log.error(`cannot start: Cloud Map registry: ${(err as Error).message}`);
-    return 1;
-  }
-  // Registered before meshd refused such addresses: kept in the registry, not sent to proxies.
-  for (const { instance, problem } of registry.forbiddenInstances()) log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
-  const cloudMapRefused = new Map<RefusalReason, number>((['signature', 'address', 'attribute_limit', 'internal_error'] as const).map((reason) => [reason, 0]));
-  registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
-  // Remote mode: the SDK is loaded only here; proxies are sent the union of both registries.
-  let remote: RemoteCloudMap | undefined;
-  let remoteClient: RemoteClient | undefined;
-  if (remoteWanted) {
-    const { remoteClient: connect } = await import('../discovery/cloud-map/remote-client');
-    remoteClient = connect(remoteWanted);
-    let region: string;
-    try {
-      region = await remoteClient.region();
-    } catch {
-      log.error('cannot start: the remote Cloud Map needs a region: --cloud-map-region, or AWS_REGION');
-      remoteClient.close();
-      await registryStore.close();
-      return 1;
-    }
-    remote = new RemoteCloudMap({
-      api: remoteClient.api,
-      pollIntervalMs: remoteWanted.pollIntervalMs,
-      refreshIntervalMs: remoteWanted.refreshIntervalMs,
-      timeoutMs: remoteWanted.timeoutMs,
-      maxInstances: remoteWanted.maxInstances,
-      attributes: { allowAnyAddress },
-      isLocal: (namespace, service) => registry.discover(namespace, service) !== undefined,
-      log: { warn: (m) => log.warn(m), info: (m) => log.info(m) },
-      describe: { endpoint: remoteWanted.endpoint ?? `AWS (${region})`, region },
-    });
-    const polled = remote;
-    remote.onChange((changed) => describeChange(polled, changed, 'cloud map remote').forEach((line) => log.info(line)));
-  }
-  const cloudMap: CloudMapView & { onChange(listener: (changed: ReadonlySet<string>) => void): unknown } = remote ? new CombinedCloudMap(registry, remote) : registry;
-  const telemetry = new Telemetry(limits);
-  let rollouts: RolloutController;
-  try {
-    rollouts = new RolloutController({ telemetry: telemetry.reader, store: new RolloutStore(args.flags['rollout-state'] as string), log, webhooks });
-  } catch (err) {
-    log.error(`cannot start: rollouts: ${(err as Error).message}`);
-    return 1;
-  }
-  const cache = new SnapshotCache();
-  const controller = new MeshController(cache, cloudMap, log);
-  const streams = new StreamRegistry();
-  const metrics = meshdMetrics(streams);
-  telemetryMetrics(metrics.registry, telemetry, telemetryWindow.ms);
-  rolloutMetrics(metrics.registry, rollouts, webhooks);
-  metrics.registry.counter('meshd_cloud_map_refused_total', 'Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload\'s, attributes over AWS\'s limits, an internal error', ['reason'], () =>
-    [...cloudMapRefused].map(([reason, value]) => ({ labels: { reason }, value })),
-  );
-  if (remote) cloudMapRemoteMetrics(metrics.registry, remote);
-
-  // Rollouts rewrite mesh files and count on the watcher to serve the result: they start once it watches.
-  let rolloutsWaiting: (() => Promise<void>) | undefined;
-  let watching = false;
-  const rolloutsSee = (load: () => Promise<void>) => (watching ? void load() : (rolloutsWaiting = load));
-
-  // Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches.
-  const loadCache = new LoadCache();
-  let watcher: MeshWatcher | undefined;
-  let reloadBeforeWatching = false;
-  const reload = (reason: string, detectedAt = Date.now()) => {
-    const result = loadMesh(paths, { ...loadOptions(args), cache: loadCache });
-    logProblems(log, result.problems);
-    metrics.reloaded(result.ok);
-    // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
-    const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
-    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatProblem(p)));
-    if (result.ok && seedErrors.length === 0) {
-      try {
-        controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
-        telemetry.setModel(result.model);
-        remote?.subscribe(cloudMapSubscriptions(result.model));
-        rolloutsSee(() => rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts));
-        log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
-        return;
-      } catch (err) {
-        log.error(`mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`);
-        return;
-      }
-    }
-    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
-    if (!result.ok && result.retry) {
-      if (watcher) watcher.reloadLater();
-      else reloadBeforeWatching = true;
-    }
-    const errors = errorCount(result.problems) + seedErrors.length;
-    log.error(
-      controller.currentModel()
-        ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
-        : `mesh not ${reason}: ${errors} error(s); nothing is served until the mesh is valid`,
-    );
-  };
-  reload('loaded');
 
   const xdsHost = args.flags['xds-address'] as string;
   const adminHost = args.flags['admin-address'] as string;
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
-  // Handler failures and refusals of every server, counted on /metrics and logged.
-  const servers = serverMetrics(metrics.registry, log);
-  let xds;
-  let statsd: StatsdServer | undefined;
-  let admin;
+  let server: MeshServer;
   try {
-    xds = await startXdsServer({ host: xdsHost, port: args.flags['xds-port'] as number, cache, hooks: controller, log, observer: metrics.observer, streams, limits: xdsLimits(args) });
-    statsd = await startStatsdServer(statsdHost, args.flags['statsd-port'] as number, (datagram) => telemetry.receive(datagram), (err) => servers.handlerError?.('statsd', err));
-    const listen = { address: statsd.address, port: statsd.port };
-    admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
-      streams: xds.streams,
-      readiness: () => {
-        // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
-        const unwatched = watcher?.unwatched() ?? [];
-        const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
-        if (!controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
-        if (unwatched.length === 0) return { ready: true };
-        return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
-      },
-      metrics: () => metrics.registry.render(),
+    server = await MeshServer.open({
+      paths,
+      load: loadOptions(args),
+      log,
+      logProblems: (problems) => logProblems(log, problems),
+      xds: { host: xdsHost, port: args.flags['xds-port'] as number, limits: xdsLimits(args) },
+      admin: { host: adminHost, port: args.flags['admin-port'] as number, limits: adminLimits },
+      statsd: { host: statsdHost, port: args.flags['statsd-port'] as number },
+      watch: { debounceMs: args.flags['debounce-ms'] as number, checkIntervalMs: args.flags['watch-interval-ms'] as number },
       cloudMap: {
-        answer: cloudMapHandler(registry, {
-          ...(credentials ? { credentials } : {}),
-          onFailure: (message) => log.error(`cloud map: ${message}`),
-          onRefused: (reason) => cloudMapRefused.set(reason, (cloudMapRefused.get(reason) ?? 0) + 1),
-        }),
-        contents: () => registryContents(registry),
-        remote: () => remote?.report() ?? { mode: 'local' },
+        statePath: args.flags['cloud-map-state'] as string,
+        journalBytes: args.flags['cloud-map-journal-bytes'] as number,
+        allowAnyAddress: args.flags['cloud-map-allow-any-address'] === true,
+        ...(credentials ? { credentials } : {}),
+        ...(remoteWanted ? { remote: remoteWanted } : {}),
       },
-      telemetry: { report: (windowText) => telemetryReport(telemetry, listen, telemetryWindow.ms, windowText) },
-      rollouts: { answer: (method, path, body) => answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body) },
-      // A connected proxy's config is what it is being served; any other node id's is what it would get.
-      configOf: (nodeId) => {
-        const served = controller.servedSnapshot(nodeId);
-        if (served) return { ok: true, config: renderSnapshot(served) };
-        const model = controller.currentModel();
-        if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
-        const result = compileProxy(model, cloudMap, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
-        return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
-      },
-    }, { limits: adminLimits, observer: servers });
+      telemetry: { limits, windowMs: telemetryWindow.ms },
+      rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
+    });
+    await server.start();
   } catch (err) {
-    log.error(`cannot start: ${(err as Error).message}`);
-    await statsd?.close();
-    await xds?.close();
-    rollouts.close();
-    await remote?.close();
-    remoteClient?.close();
-    await registryStore.close();
+    if (!(err instanceof StartError)) throw err;
+    log.error(`cannot start: ${err.message}`);
     return 1;
   }
-  remote?.start();
-  watcher = watchMeshPaths(paths, (changed, detectedAt) => reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
-    debounceMs: args.flags['debounce-ms'] as number,
-    checkIntervalMs: args.flags['watch-interval-ms'] as number,
-    report: {
-      error: (code, message) => {
-        metrics.watcherError(code);
-        if (message) log.error(`${message}; the last good mesh keeps serving`);
-      },
-      state: (message, watching) => (watching ? log.info(message) : log.warn(message)),
-    },
-  });
-  metrics.countUnwatched(() => watcher!.unwatched().length);
-  if (reloadBeforeWatching) watcher.reloadLater();
-  await watcher.ready;
-  watching = true;
-  void rolloutsWaiting?.();
 
-  const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xds.port}`;
+  const { xdsPort, adminPort, statsd } = server.listening;
+  const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xdsPort}`;
   // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
   const statsdShown = statsd.address === '0.0.0.0' || statsd.address === '::' ? '127.0.0.1' : statsd.address;
   const statsdFlags = ['--dog-statsd', ...(statsdShown === '127.0.0.1' ? [] : ['--statsd-address', statsdShown]), ...(statsd.port === 8125 ? [] : ['--statsd-port', String(statsd.port)])];
   // Nodes that call other services first: they are the interesting ones to attach an Envoy to; gateways last.
-  const virtualNodes = controller.currentModel()?.virtualNodes() ?? [];
+  const model = server.currentModel();
+  const virtualNodes = model?.virtualNodes() ?? [];
   const hasBackends = (n: (typeof virtualNodes)[number]) => (n.spec.backends ?? []).length > 0;
   const nodes = [
     ...[...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) => formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name })),
-    ...(controller.currentModel()?.virtualGateways() ?? []).map((g) => formatNodeId({ mesh: g.mesh, type: 'virtualGateway', name: g.name })),
+    ...(model?.virtualGateways() ?? []).map((g) => formatNodeId({ mesh: g.mesh, type: 'virtualGateway', name: g.name })),
   ];
   process.stdout.write(
     [
-      `meshd is serving ${paths.join(' ')}`,
-      `  xDS (ADS gRPC):  ${xdsHost}:${xds.port}`,
-      `  admin API:       http://${adminHost}:${admin.port}/v1/proxies`,
-      `  Cloud Map API:   http://${adminHost}:${admin.port}/ (registry: ${args.flags['cloud-map-state'] as string})`,
-      ...(remoteWanted ? [`  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${admin.port}/v1/cloud-map/remote)`] : []),
-      `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${admin.port}/v1/telemetry)`,
-      `  rollouts:        http://${adminHost}:${admin.port}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
+      servingLine(paths, server.missingPaths(), model !== undefined),
+      `  xDS (ADS gRPC):  ${xdsHost}:${xdsPort}`,
+      `  admin API:       http://${adminHost}:${adminPort}/v1/proxies`,
+      `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${args.flags['cloud-map-state'] as string})`,
+      ...(remoteWanted ? [`  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${adminPort}/v1/cloud-map/remote)`] : []),
+      `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
+      `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
       `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} ${statsdFlags.join(' ')} > envoy.yaml`,
@@ -568,13 +371,16 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   log.info('shutting down');
-  rollouts.close();
-  await watcher.close();
-  await admin.close();
-  await statsd.close();
-  await xds.close();
-  await remote?.close();
-  remoteClient?.close();
-  await registryStore.close();
+  await server.close();
   return 0;
+}
+
+/** The banner's first line: what meshd serves, or the mesh paths it waits for (it loads them once they appear). */
+function servingLine(paths: readonly string[], missing: readonly string[], serving: boolean): string {
+  if (missing.length === 0) return `meshd is serving ${paths.join(' ')}`;
+  const named = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
+  const they = missing.length === 1 ? 'it does' : 'they do';
+  return serving
+    ? `meshd is serving the last good mesh and waiting for ${named} to appear`
+    : `meshd is waiting for ${named} to appear; nothing is served until ${they} and the mesh is valid`;
 }

@@ -23,6 +23,7 @@ import { routeKindOf } from '../model/route';
 import type { TelemetryReader } from '../telemetry';
 import { formatDuration } from '../util/duration';
 import { checkCanary } from './analysis';
+import { systemClock, type Clock, type TimerHandle } from './clock';
 import { editWeights } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type RolloutStore, type Split } from './records';
 import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
@@ -40,7 +41,8 @@ export interface RolloutDeps {
   readonly telemetry: TelemetryReader;
   readonly store: RolloutStore;
   readonly log: Logger;
-  readonly now?: () => number;
+  /** The clock and timers the steps run on; the system's when left out (tests drive their own). */
+  readonly clock?: Clock;
   /** Calls the webhooks under meshd's policy (--webhook-allow, ...); a default policy when left out. */
   readonly webhooks?: WebhookCaller;
   /** Replaces the webhook calls altogether (tests). */
@@ -71,7 +73,7 @@ const settingsKey = (s: RolloutSettings) => JSON.stringify(s);
 
 export class RolloutController {
   private readonly records = new Map<string, RolloutRecord>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, TimerHandle>();
   /** Each rollout's work runs one piece at a time: steps, commands and reloads never interleave mid-write. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private served: ServedMesh | undefined;
@@ -83,13 +85,13 @@ export class RolloutController {
   private readonly stepAborts = new Map<string, AbortController>();
   private restored: boolean;
   private closed = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly hook: NonNullable<RolloutDeps['callWebhook']>;
   private readonly webhooks: WebhookCaller;
   private readonly editRoute: typeof editWeights;
 
   constructor(private readonly deps: RolloutDeps) {
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
     this.webhooks = deps.webhooks ?? new WebhookCaller();
     this.hook = deps.callWebhook ?? this.webhooks.call;
     this.editRoute = deps.editRoute ?? editWeights;
@@ -206,10 +208,15 @@ export class RolloutController {
     });
   }
 
+  /** Resolves once every rollout's queued work (steps, commands, reloads) is done, and the work queued meanwhile. */
+  async settled(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
   close(): void {
     this.closed = true;
     for (const abort of this.stepAborts.values()) abort.abort();
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
   }
 
@@ -228,7 +235,7 @@ export class RolloutController {
     const key = rolloutKey(mesh, name);
     const split = routeSplit(this.served!.model, mesh, settings);
     if ('error' in split) return undefined; // a declaration was checked at load; a command, just above
-    const now = new Date(this.now()).toISOString();
+    const now = new Date(this.clock.now()).toISOString();
     const served: Split = { primary: split.primary.weight, canary: split.canary.weight };
     const r: RolloutRecord = {
       mesh,
@@ -330,7 +337,7 @@ export class RolloutController {
     if (!sameSplit(served, r.expected)) {
       // Its own write, not served yet: the watcher's reload is on its way.
       const own = this.ownWrites.get(key);
-      if (own && this.now() - own.at < r.settings.intervalMs) return this.schedule(r, PENDING_WRITE_RECHECK_MS);
+      if (own && this.clock.now() - own.at < r.settings.intervalMs) return this.schedule(r, PENDING_WRITE_RECHECK_MS);
       // Still not served a whole interval later: a mesh file that does not load holds the reload back (the log says which).
       this.event(r, 'Warning', `waiting for the mesh to serve ${r.settings.canary} at ${r.expected.canary}% (it still serves ${served.canary}%); is a mesh file invalid?`);
       return this.schedule(r, r.settings.intervalMs);
@@ -354,8 +361,8 @@ export class RolloutController {
     const failures: string[] = [];
     const gate = await this.runHooks(r, 'rollout', signal);
     if (!gate.ok) failures.push(gate.reason);
-    const check = checkCanary(this.deps.telemetry, r.mesh, r.settings, this.now());
-    r.lastCheck = { at: new Date(this.now()).toISOString(), ok: check.ok, results: check.results };
+    const check = checkCanary(this.deps.telemetry, r.mesh, r.settings, this.clock.now());
+    r.lastCheck = { at: new Date(this.clock.now()).toISOString(), ok: check.ok, results: check.results };
     failures.push(...check.results.filter((m) => !m.ok).map((m) => m.message));
     // The route may have been edited while the hooks ran.
     if (!this.noticeEdits(r)) return;
@@ -535,7 +542,7 @@ export class RolloutController {
         r.writing = undefined;
       }
       if (!result.ok) return fail(result.conflict ? `the route was edited by hand: ${result.error}` : `cannot change the route: ${result.error}`);
-      this.ownWrites.set(rolloutKey(r.mesh, r.name), { generation: this.generation, at: this.now() });
+      this.ownWrites.set(rolloutKey(r.mesh, r.name), { generation: this.generation, at: this.clock.now() });
     }
     r.expected = target;
     r.canaryWeight = weight;
@@ -565,7 +572,7 @@ export class RolloutController {
   }
 
   private event(r: RolloutRecord, type: 'Normal' | 'Warning', message: string): void {
-    const at = new Date(this.now()).toISOString();
+    const at = new Date(this.clock.now()).toISOString();
     r.events.push({ at, type, message });
     if (r.events.length > MAX_EVENTS) r.events.splice(0, r.events.length - MAX_EVENTS);
     r.updatedAt = at;
@@ -581,11 +588,11 @@ export class RolloutController {
   private schedule(r: RolloutRecord, inMs: number): void {
     this.unschedule(r);
     if (this.closed) return;
-    r.nextStepAt = this.now() + inMs;
+    r.nextStepAt = this.clock.now() + inMs;
     const key = rolloutKey(r.mesh, r.name);
     this.timers.set(
       key,
-      setTimeout(() => {
+      this.clock.setTimeout(() => {
         this.timers.delete(key);
         // A rollout restarted or forgotten since is a new record (or none): this timer was its predecessor's.
         void this.enqueue(r, () => (this.records.get(key) === r ? this.step(r) : undefined));
@@ -595,7 +602,8 @@ export class RolloutController {
 
   private unschedule(r: RolloutRecord): void {
     const key = rolloutKey(r.mesh, r.name);
-    clearTimeout(this.timers.get(key));
+    const timer = this.timers.get(key);
+    if (timer !== undefined) this.clock.clearTimeout(timer);
     this.timers.delete(key);
     r.nextStepAt = undefined;
   }

@@ -117,7 +117,10 @@ describe('meshd command line', () => {
     const adminPort = await freePort();
     const server = startMeshd(['serve', '--mesh', missing, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort)]);
     try {
-      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
+      // The banner says what meshd waits for, not that it serves it.
+      expect(server.stdout().split('\n')[0]).toBe(`meshd is waiting for ${missing} to appear; nothing is served until it does and the mesh is valid`);
+      expect(server.stdout()).not.toContain('meshd is serving');
       expect(server.stderr()).toContain(`error ${missing}:1:1: error: mesh path does not exist; pass a mesh file or a folder of them`);
       expect(server.stderr()).toContain('nothing is served until the mesh is valid');
       const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
@@ -129,6 +132,18 @@ describe('meshd command line', () => {
       const config = (await (await fetch(`http://127.0.0.1:${adminPort}/v1/config/${encodeURIComponent('mesh/apps/virtualNode/front')}`)).json()) as { clusters: unknown[] };
       expect(config.clusters).toHaveLength(3);
       expect(server.stderr()).not.toMatch(/\n\s+at /); // no stack trace anywhere
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: the banner names each missing mesh path, and only those', async () => {
+    const dir = meshFolder({});
+    const [first, second] = [path.join(dir, 'one.yaml'), path.join(dir, 'two')];
+    const server = startMeshd(['serve', '--mesh', QUICKSTART_MESH, '--mesh', first, second, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
+      expect(server.stdout().split('\n')[0]).toBe(`meshd is waiting for ${first} and ${second} to appear; nothing is served until they do and the mesh is valid`);
     } finally {
       expect(await server.stop()).toBe(0);
     }

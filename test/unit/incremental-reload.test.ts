@@ -8,17 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as compiler from '../../src/compile';
 import { ResourceEncoder } from '../../src/control/encode';
-import { MeshController } from '../../src/control/mesh-controller';
+import type { MeshController } from '../../src/control/mesh-controller';
+import { MeshServer } from '../../src/control/mesh-server';
 import { proxySettingsOf } from '../../src/control/proxy-settings';
 import { renderSnapshot } from '../../src/control/render';
-import { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
+import type { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
 import type { Node__Output } from '../../src/generated/envoy/config/core/v3/Node';
-import { seedProblems } from '../../src/load/cloud-map-seed';
 import { LoadCache, loadMesh, type LoadResult } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
 import { resourceKey, type MeshModel, type Resource } from '../../src/model/mesh-model';
-import { SnapshotCache, type Snapshot } from '../../src/xds/snapshot-cache';
+import type { Snapshot, SnapshotCache } from '../../src/xds/snapshot-cache';
 import { meshFolder } from '../helpers/mesh-text';
+import { tmpDir } from '../helpers/processes';
 
 type OkLoad = Extract<LoadResult, { ok: true }>;
 
@@ -319,32 +320,57 @@ function wire(snapshot: Snapshot): string {
   return JSON.stringify(types.sort());
 }
 
+const servers: MeshServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
 /**
- * `meshd serve` in miniature (src/cli/serve.ts reload): the mesh files in a temp folder, loaded
- * with one LoadCache, installed with their Cloud Map seeds, and every node's proxy connected.
+ * `meshd serve` itself (src/control/mesh-server.ts), in-process and without its servers: the mesh
+ * files in a temp folder, reloaded by MeshServer.reload as its watcher would, and every node's
+ * proxy connected to its snapshot cache.
  */
 class ServedMesh {
-  readonly dir = meshFolder({});
   readonly state = initialState();
-  private readonly loadCache = new LoadCache();
-  readonly registry = new CloudMapRegistry();
-  private readonly cache = new SnapshotCache();
-  readonly errors: string[] = [];
-  readonly controller = new MeshController(this.cache, this.registry, {
-    debug: () => {},
-    info: () => {},
-    warn: () => {},
-    error: (...args: unknown[]) => void this.errors.push(String(args[args.length - 1])),
-  });
   private readonly keys = new Map<string, string>();
   private pushes: string[] = [];
   private compiles: string[] = [];
-  model: MeshModel;
+  model!: MeshModel;
 
-  constructor() {
+  /** The mesh folder, and the server's error lines (the node ids it cannot serve). */
+  private constructor(
+    readonly server: MeshServer,
+    readonly dir: string,
+    readonly errors: string[],
+  ) {
     this.writeFiles();
-    this.model = this.reload();
+    this.reload();
     for (const id of [...NODE_IDS, GATEWAY_ID]) this.connect(id);
+  }
+
+  static async create(): Promise<ServedMesh> {
+    const dir = meshFolder({});
+    const errors: string[] = [];
+    const server = await MeshServer.open({
+      paths: [dir],
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: (...args: unknown[]) => void errors.push(String(args[args.length - 1])) },
+      cloudMap: { statePath: path.join(tmpDir('incremental-cloud-map-'), 'cloud-map.json') },
+      rollouts: { statePath: path.join(tmpDir('incremental-rollouts-'), 'rollouts.json') },
+    });
+    servers.push(server);
+    return new ServedMesh(server, dir, errors);
+  }
+
+  get registry(): CloudMapRegistry {
+    return this.server.cloudMap.registry;
+  }
+
+  get controller(): MeshController {
+    return this.server.controller;
+  }
+
+  private get cache(): SnapshotCache {
+    return this.server.snapshots;
   }
 
   /** Connects the proxy of a node id (as its first xDS request does) and counts what it is pushed from then on. */
@@ -378,13 +404,13 @@ class ServedMesh {
     }
   }
 
-  /** Loads the folder and installs the model with its seeds, as `meshd serve` does on a change. */
+  /** Loads the folder and serves the model with its seeds, as `meshd serve` does on a change. */
   reload(): MeshModel {
-    const result = expectLoaded(loadMesh([this.dir], { cache: this.loadCache }));
-    expect(seedProblems(this.registry, result.cloudMapSeeds)).toEqual([]);
-    this.countingCompiles(() => this.controller.setModel(result.model, Date.now(), () => this.registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed))));
-    this.model = result.model;
-    return result.model;
+    let served = false;
+    this.countingCompiles(() => (served = this.server.reload()));
+    if (!served) throw new Error(`the mesh was not served:\n${this.errors.join('\n')}`);
+    this.model = this.server.currentModel()!;
+    return this.model;
   }
 
   /** Applies an edit to the state, writes the files it changed and reloads. */
@@ -451,16 +477,16 @@ class ServedMesh {
 }
 
 describe('MeshController: a reload recompiles and pushes only what it reaches', () => {
-  it('serves every proxy on the first load', () => {
-    const mesh = new ServedMesh();
+  it('serves every proxy on the first load', async () => {
+    const mesh = await ServedMesh.create();
     expect(mesh.takeCompiles()).toEqual(ALL_IDS());
     mesh.expectNoStaleProxy(ALL_IDS());
     // The EDS cluster of s2-v2 for its callers holds the declared instance.
     expect(mesh.servedEndpoints('mesh/apps/virtualNode/s1-v1', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.2"');
   });
 
-  it('a reload with no change (a file rewritten with the same text) compiles and pushes nothing', () => {
-    const mesh = new ServedMesh();
+  it('a reload with no change (a file rewritten with the same text) compiles and pushes nothing', async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.takeCompiles();
     mesh.writeFiles(true);
@@ -470,8 +496,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it("a route's new weights reach exactly the callers of its service", () => {
-    const mesh = new ServedMesh();
+  it("a route's new weights reach exactly the callers of its service", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.takeCompiles();
 
@@ -493,8 +519,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it("a gateway route's new target reaches the gateway alone; from then on that target's route reaches the gateway, and the old one's no longer does", () => {
-    const mesh = new ServedMesh();
+  it("a gateway route's new target reaches the gateway alone; from then on that target's route reaches the gateway, and the old one's no longer does", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.takeCompiles();
 
@@ -512,8 +538,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy(ALL_IDS());
   });
 
-  it("a new egress filter reaches every proxy, and setting it back reaches every proxy again", () => {
-    const mesh = new ServedMesh();
+  it("a new egress filter reaches every proxy, and setting it back reaches every proxy again", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.edit((s) => (s.egress = 'ALLOW_ALL'));
     expect(mesh.takePushes()).toEqual([...NODE_IDS].sort());
@@ -524,8 +550,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it("a node's new listener port reaches the node itself and its service's callers (their cluster names its port)", () => {
-    const mesh = new ServedMesh();
+  it("a node's new listener port reaches the node itself and its service's callers (their cluster names its port)", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.edit((s) => (s.v1Port[2] = 9090));
     expect(mesh.takePushes()).toEqual(['mesh/apps/virtualNode/s2-v1', ...idsOf(0, 1)].sort());
@@ -535,8 +561,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(clusters).not.toContain('cds_egress_apps_s2-v1_http_8080');
   });
 
-  it("a provider given to a backend service that had none, then a route for it, reach that service's callers", () => {
-    const mesh = new ServedMesh();
+  it("a provider given to a backend service that had none, then a route for it, reach that service's callers", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.takeCompiles();
 
@@ -560,8 +586,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it("a Cloud Map seed's new instance address reaches the proxies with that service's endpoints, though no resource of the model changed", () => {
-    const mesh = new ServedMesh();
+  it("a Cloud Map seed's new instance address reaches the proxies with that service's endpoints, though no resource of the model changed", async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.takeCompiles();
     const before = mesh.model;
@@ -573,8 +599,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(mesh.servedEndpoints('mesh/apps/virtualNode/s0-v2', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.7"');
   });
 
-  it('a route and a Cloud Map instance changed in one reload are pushed once, together', () => {
-    const mesh = new ServedMesh();
+  it('a route and a Cloud Map instance changed in one reload are pushed once, together', async () => {
+    const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.edit((s) => {
       s.v2Weight[2] = 35;
@@ -584,8 +610,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it('a proxy that connected before its node was defined is served once the node is added, and keeps its last configuration once it is removed', () => {
-    const mesh = new ServedMesh();
+  it('a proxy that connected before its node was defined is served once the node is added, and keeps its last configuration once it is removed', async () => {
+    const mesh = await ServedMesh.create();
     const late = 'mesh/apps/virtualNode/late';
     mesh.connect(late);
     expect(mesh.servedOrNot(late)).toBeUndefined();
@@ -612,7 +638,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
-  it('after any sequence of edits, every proxy is served exactly what a full compile of the current mesh gives, and only changed proxies are pushed', () => {
+  it('after any sequence of edits, every proxy is served exactly what a full compile of the current mesh gives, and only changed proxies are pushed', async () => {
     type Edit =
       | { kind: 'weights'; service: number; v2: number }
       | { kind: 'egress' }
@@ -640,10 +666,10 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       else if (e.kind === 'gateway') s.gatewayTarget = `s${e.service}`;
     };
 
-    fc.assert(
+    await fc.assert(
       // Each reload applies one to three edits at once, as one debounced reload of several saves would.
-      fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }), (reloads) => {
-        const mesh = new ServedMesh();
+      fc.asyncProperty(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }), async (reloads) => {
+        const mesh = await ServedMesh.create();
         let previous = mesh.expectNoStaleProxy(ALL_IDS());
         mesh.takePushes();
         for (const edits of reloads) {

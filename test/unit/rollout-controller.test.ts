@@ -1,7 +1,11 @@
-// RolloutController (src/rollout/controller.ts), driven the way `meshd serve` drives it: a real mesh
-// file in a temp folder with a route and a `kind: Rollout`, the real loader, a reload (loadMesh +
-// meshLoaded) each time the file's content changes (as the file watcher does), a real state file
-// (RolloutStore) and real local HTTP servers for the webhooks, with real timers.
+// RolloutController (src/rollout/controller.ts), driven by `meshd serve` itself: a real MeshServer
+// (src/control/mesh-server.ts, in-process, its servers on free ports) serving a real mesh file in
+// a temp folder with a route and a `kind: Rollout`, its real file watcher reloading the mesh after
+// each write, a real state file (RolloutStore) and real local HTTP servers for the webhooks.
+//
+// Time is the test's: the rollouts run on a hand-driven clock (ManualClock), moved on to the next
+// step only once meshd is quiet (its own writes reloaded, the rollouts' queued work done), so a
+// rollout of 1s intervals takes milliseconds and no step races the watcher on a busy machine.
 //
 // The canary's traffic is synthetic input: a TelemetryReader that answers whatever each test sets.
 // Real Envoy telemetry (DogStatsD from sidecars into src/telemetry/) is exercised by the e2e suites.
@@ -9,17 +13,20 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { MeshServer } from '../../src/control/mesh-server';
 import { loadMesh } from '../../src/load/mesh-source';
+import { watchMeshPaths } from '../../src/load/watcher';
 import { createLogger } from '../../src/util/log';
 import { routeKindOf } from '../../src/model/route';
-import { RolloutController, type Command } from '../../src/rollout/controller';
+import type { Clock } from '../../src/rollout/clock';
+import type { Command } from '../../src/rollout/controller';
 import { RolloutStore, type RolloutRecord } from '../../src/rollout/records';
 import type { TelemetryReader, TrafficSummary } from '../../src/telemetry';
 import { tmpDir, waitFor } from '../helpers/processes';
 
 const MESH_NAME = 'apps';
 const ROLLOUT_NAME = 'canary';
-/** Generous: a rollout of a few 1s steps takes a few seconds; a slow machine may take longer. */
+/** Real time allowed for what the steps wait on (the watcher, webhooks); a slow machine may take longer. */
 const WAIT_MS = 30_000;
 
 // ---- the mesh ----
@@ -67,101 +74,211 @@ class SyntheticTelemetry implements TelemetryReader {
   }
 }
 
-// ---- meshd serve, in small ----
+// ---- the clock ----
+
+/** Time that moves only when the test says: the rollouts' timers fire in order as it moves. */
+class ManualClock implements Clock {
+  private at = Date.parse('2026-06-01T12:00:00.000Z');
+  private nextId = 1;
+  private readonly timers = new Map<number, { due: number; callback: () => void }>();
+
+  now(): number {
+    return this.at;
+  }
+
+  setTimeout(callback: () => void, ms: number): number {
+    const id = this.nextId++;
+    this.timers.set(id, { due: this.at + Math.max(0, ms), callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves to the earliest timer and fires it; false when none is set. */
+  next(): boolean {
+    const [id, timer] = [...this.timers].reduce<[number, { due: number; callback: () => void }] | undefined>((min, t) => (!min || t[1].due < min[1].due ? t : min), undefined) ?? [];
+    if (id === undefined || !timer) return false;
+    this.timers.delete(id);
+    this.at = Math.max(this.at, timer.due);
+    timer.callback();
+    return true;
+  }
+
+  /** Moves `ms` on, firing every timer due meanwhile, in order. */
+  advance(ms: number): void {
+    const end = this.at + ms;
+    while ([...this.timers.values()].some((t) => t.due <= end)) this.next();
+    this.at = end;
+  }
+}
+
+// ---- meshd serve ----
 
 interface Run {
   readonly file: string;
   readonly storePath: string;
   readonly telemetry: SyntheticTelemetry;
+  readonly clock: ManualClock;
   readonly log: string[];
-  controller: RolloutController;
+  server: MeshServer;
   /** Each split the route was served with, in order (a reload that did not change it adds nothing). */
   readonly served: string[];
-  /** Reload each time the file's content changes (the file watcher); off to hold a reload back. */
-  autoReload: boolean;
-  lastText: string;
-  poller: NodeJS.Timeout;
+  /** Reloads the watcher started (each reads the files anew). */
+  reloads: number;
+  /** The mesh file's text as the last reload read it. */
+  loadedText: string;
+  /** While true, the watcher's reloads are held back (meshd's write is not noticed yet); `pending` is the one held. */
+  held: boolean;
+  pending: (() => void) | undefined;
 }
 
 const runs: Run[] = [];
 const servers: http.Server[] = [];
 
 afterEach(async () => {
-  for (const run of runs.splice(0)) {
-    clearInterval(run.poller);
-    run.controller.close();
-  }
+  for (const run of runs.splice(0)) await run.server.close();
   for (const server of servers.splice(0)) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
 });
 
-function newController(run: Pick<Run, 'storePath' | 'telemetry' | 'log'>): RolloutController {
-  return new RolloutController({
-    telemetry: run.telemetry,
-    store: new RolloutStore(run.storePath),
-    log: createLogger({ write: (line) => void run.log.push(line) }),
-  });
-}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Loads the file and hands the mesh to the controller, as `meshd serve` does after each change. */
-function reload(run: Run): Promise<void> {
-  run.lastText = fs.readFileSync(run.file, 'utf8');
-  const result = loadMesh([run.file]);
-  if (!result.ok) throw new Error(`the mesh does not load: ${result.problems.map((p) => `${p.location.line}:${p.location.col} ${p.message}`).join('; ')}`);
-  const route = result.model.routesOf(MESH_NAME, 'web').find((r) => r.name === 'split')!;
+function noteServed(run: Run): void {
+  const model = run.server.currentModel();
+  if (!model) return;
+  const route = model.routesOf(MESH_NAME, 'web').find((r) => r.name === 'split')!;
   const split = routeKindOf(route.spec)
     .action.weightedTargets.map((t) => t.weight)
     .join('/');
   if (run.served[run.served.length - 1] !== split) run.served.push(split);
-  return run.controller.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts);
 }
 
-/** Starts a controller on a new mesh file (or on `reuse`'s file and state, as a restarted meshd) and serves the mesh once. */
-async function start(text: string | undefined, reuse?: Pick<Run, 'file' | 'storePath' | 'telemetry'>): Promise<Run> {
+/** Opens and starts a MeshServer on the run's mesh file, its real watcher wrapped so that a reload can be held back. */
+async function serve(run: Omit<Run, 'server'> & { server?: MeshServer }): Promise<MeshServer> {
+  const server = await MeshServer.open({
+    paths: [run.file],
+    log: createLogger({ write: (line) => void run.log.push(line) }),
+    watch: { debounceMs: 10 },
+    cloudMap: { statePath: path.join(tmpDir('rollout-cloud-map-'), 'cloud-map.json') },
+    rollouts: { statePath: run.storePath, clock: run.clock, telemetry: run.telemetry },
+    watchPaths: (paths, onChange, options) =>
+      watchMeshPaths(
+        paths,
+        (changed, detectedAt) => {
+          const reload = () => {
+            run.pending = undefined;
+            run.reloads += 1;
+            run.loadedText = fs.readFileSync(run.file, 'utf8');
+            onChange(changed, detectedAt);
+            noteServed(run as Run);
+          };
+          if (run.held) run.pending = reload;
+          else reload();
+        },
+        options,
+      ),
+  });
+  run.server = server;
+  run.loadedText = fs.readFileSync(run.file, 'utf8');
+  await server.start();
+  noteServed(run as Run);
+  return server;
+}
+
+/** Starts meshd on a new mesh file (or on `reuse`'s file, state and clock, as a restarted meshd). */
+async function start(text: string | undefined, reuse?: Pick<Run, 'file' | 'storePath' | 'telemetry'> & Partial<Pick<Run, 'clock'>>): Promise<Run> {
   const file = reuse?.file ?? path.join(tmpDir('rollout-mesh-'), 'mesh.yaml');
   if (text !== undefined) fs.writeFileSync(file, text);
-  const partial = { storePath: reuse?.storePath ?? path.join(tmpDir('rollout-state-'), 'rollouts.json'), telemetry: reuse?.telemetry ?? new SyntheticTelemetry(), log: [] as string[] };
-  const run: Run = { ...partial, file, controller: newController(partial), served: [], autoReload: true, lastText: '', poller: undefined as unknown as NodeJS.Timeout };
-  run.poller = setInterval(() => {
-    if (!run.autoReload) return;
-    let now: string;
-    try {
-      now = fs.readFileSync(run.file, 'utf8');
-    } catch {
-      return; // mid-rename
-    }
-    if (now !== run.lastText) void reload(run);
-  }, 10);
+  const run = {
+    file,
+    storePath: reuse?.storePath ?? path.join(tmpDir('rollout-state-'), 'rollouts.json'),
+    telemetry: reuse?.telemetry ?? new SyntheticTelemetry(),
+    clock: reuse?.clock ?? new ManualClock(),
+    log: [] as string[],
+    served: [] as string[],
+    reloads: 0,
+    loadedText: '',
+    held: false,
+    pending: undefined,
+  } as Omit<Run, 'server'> as Run;
   runs.push(run);
-  await reload(run);
+  await serve(run);
+  await run.server.rollouts.settled();
   return run;
 }
 
-/** Rewrites the file as a user would, and reloads at once. */
-function editByHand(run: Run, text: string): Promise<void> {
-  fs.writeFileSync(run.file, text);
-  return reload(run);
+/** Stops meshd (a restart follows with `start(undefined, run)`). */
+async function stop(run: Run): Promise<void> {
+  runs.splice(runs.indexOf(run), 1);
+  await run.server.close();
 }
 
-const record = (run: Run): RolloutRecord | undefined => run.controller.get(MESH_NAME, ROLLOUT_NAME);
+/** The watcher's reload of what is in the file now: waited for (or, while reloads are held back, let through alone). */
+async function reloadSeen(run: Run): Promise<void> {
+  const before = run.reloads;
+  if (run.held) {
+    const pending = await waitFor('the watcher to notice the change', () => run.pending, WAIT_MS);
+    pending();
+  } else await waitFor('the watcher to reload the mesh', () => (run.reloads > before && run.loadedText === fs.readFileSync(run.file, 'utf8') ? true : undefined), WAIT_MS);
+}
+
+/** Rewrites the file as a user would, and waits for meshd to reload it and for the rollouts to take it in. */
+async function editByHand(run: Run, text: string): Promise<void> {
+  fs.writeFileSync(run.file, text);
+  await reloadSeen(run);
+  await run.server.rollouts.settled();
+}
+
+/** Holds the watcher's reloads back until release(). */
+function holdReloads(run: Run): void {
+  run.held = true;
+}
+
+function releaseReloads(run: Run): void {
+  run.held = false;
+  run.pending?.();
+}
+
+/** meshd has nothing left to do but wait for its clock: its own writes are reloaded (unless held back) and the rollouts' work is done. */
+async function quiet(run: Run): Promise<boolean> {
+  let done = false;
+  await Promise.race([run.server.rollouts.settled().then(() => (done = true)), sleep(5)]);
+  // Looked at once the work is done: a step that just ended may have written the file.
+  return done && (run.held || run.loadedText === fs.readFileSync(run.file, 'utf8'));
+}
+
+/** Waits for `check`, moving the clock to the next timer whenever meshd is quiet. */
+async function until<T>(run: Run, what: string, check: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (!((await quiet(run)) && run.clock.next())) await sleep(5);
+  }
+}
+
+const record = (run: Run): RolloutRecord | undefined => run.server.rollouts.get(MESH_NAME, ROLLOUT_NAME);
 const messages = (run: Run): string[] => record(run)?.events.map((e) => e.message) ?? [];
-const command = (run: Run, c: Command) => run.controller.command(MESH_NAME, ROLLOUT_NAME, c);
+const command = (run: Run, c: Command) => run.server.rollouts.command(MESH_NAME, ROLLOUT_NAME, c);
 
 /** Waits for the rollout to reach `phase` (and anything else `also` asks). */
 function phaseReached(run: Run, phase: RolloutRecord['phase'], also: (r: RolloutRecord) => boolean = () => true): Promise<RolloutRecord> {
-  return waitFor(`rollout phase ${phase}`, () => {
+  return until(run, `rollout phase ${phase}`, () => {
     const r = record(run);
     return r?.phase === phase && also(r) ? r : undefined;
-  }, WAIT_MS);
+  });
 }
 
-const servedSplit = (run: Run, split: string) => waitFor(`the route to be served at ${split}`, () => (run.served[run.served.length - 1] === split ? true : undefined), WAIT_MS);
+const servedSplit = (run: Run, split: string) => until(run, `the route to be served at ${split}`, () => (run.served[run.served.length - 1] === split ? true : undefined));
 
-/** Resolves once a finished rollout's queued work (its post-rollout hooks) is done: a command queues behind it and, the rollout having ended, changes nothing. */
-async function settled(run: Run): Promise<void> {
-  await command(run, 'promote').catch(() => undefined);
+/** Resolves once the rollouts' queued work (a finished rollout's post-rollout hooks, say) is done. */
+function settled(run: Run): Promise<void> {
+  return run.server.rollouts.settled();
 }
 
 // ---- webhooks ----
@@ -333,11 +450,17 @@ describe('RolloutController: analysis and steps', () => {
     const run = await start(meshText(100, 0, before));
     await servedSplit(run, '80/20');
     const after = rolloutDoc({ interval: '1s', stepWeight: 25, maxWeight: 50 });
-    // meshd writes 100/0 at once; the file watcher's reload of that write comes a little later (its debounce).
-    run.autoReload = false;
+    // meshd writes 100/0 at once; the file watcher's reload of that write comes a little later (its debounce):
+    // steps come and find their write not served yet.
+    holdReloads(run);
     await editByHand(run, meshText(80, 20, after));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    run.autoReload = true;
+    for (let i = 0; i < 3; i++) {
+      run.clock.advance(100);
+      await settled(run);
+    }
+    expect(splitIn(run.file)).toBe('100/0');
+    expect(run.served[run.served.length - 1]).toBe('80/20');
+    releaseReloads(run);
 
     await phaseReached(run, 'Succeeded');
     await servedSplit(run, '0/100');
@@ -390,17 +513,19 @@ describe('RolloutController: commands', () => {
     expect(record(run)!.nextStepAt).toBeUndefined();
     expect(await command(run, 'resume')).toMatchObject({ ok: true, rollout: { phase: 'Progressing', canaryWeight: 10 } });
     await phaseReached(run, 'Succeeded');
-    expect(await run.controller.command(MESH_NAME, 'nothing', 'abort')).toMatchObject({ ok: false, status: 404 });
+    expect(await run.server.rollouts.command(MESH_NAME, 'nothing', 'abort')).toMatchObject({ ok: false, status: 404 });
   });
 
   it('abort right after a step, before the mesh was reloaded, still sends all traffic back to the primary', async () => {
     const run = await start(meshText(100, 0, slow));
-    run.autoReload = false; // the watcher has not noticed meshd's own write yet
-    await waitFor('the first step to be written', () => (splitIn(run.file) === '90/10' ? true : undefined), WAIT_MS);
+    holdReloads(run); // the watcher has not noticed meshd's own write yet
+    await until(run, 'the first step to be written', () => (splitIn(run.file) === '90/10' ? true : undefined));
+    expect(run.served).toEqual(['100/0']);
 
     expect(await command(run, 'abort')).toMatchObject({ ok: true, rollout: { phase: 'Aborted' } });
     expect(splitIn(run.file)).toBe('100/0');
-    await reload(run);
+    releaseReloads(run);
+    await reloadSeen(run);
     expect(run.served[run.served.length - 1]).toBe('100/0');
   });
 });
@@ -412,11 +537,12 @@ describe('RolloutController: the mesh file', () => {
     await phaseReached(run, 'Progressing');
 
     await editByHand(run, meshText(90, 10));
-    expect(run.controller.list()).toEqual([]);
+    expect(run.server.rollouts.list()).toEqual([]);
     expect(new RolloutStore(run.storePath).load()).toEqual([]);
     expect(run.log.some((l) => l.includes('rollout apps/canary: removed from the mesh files; stopped with web-v2 at 10'))).toBe(true);
     // Two intervals later the route is still where the rollout left it.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    run.clock.advance(2500);
+    await settled(run);
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(90, 10));
     expect(run.served).toEqual(['100/0', '90/10']);
   });
@@ -438,12 +564,11 @@ describe('RolloutController: the mesh file', () => {
     const first = await start(meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 30 })));
     await servedSplit(first, '90/10');
     await phaseReached(first, 'Progressing');
-    clearInterval(first.poller);
-    first.controller.close();
+    await stop(first);
     expect(splitIn(first.file)).toBe('90/10');
 
     // A new meshd: the same mesh file and state file.
-    const beforeStart = Date.now();
+    const beforeStart = first.clock.now();
     const second = await start(undefined, first);
     const carried = record(second)!;
     expect(carried).toMatchObject({ phase: 'Progressing', canaryWeight: 10, failedChecks: 0 });
@@ -462,13 +587,13 @@ describe('RolloutController: the mesh file', () => {
     const first = await start(meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 30 })));
     await servedSplit(first, '90/10');
     await phaseReached(first, 'Progressing');
-    clearInterval(first.poller);
-    first.controller.close();
+    await stop(first);
 
     fs.writeFileSync(first.file, meshText(90, 10)); // the user stops the rollout: no Rollout document any more
     const second = await start(undefined, first);
-    expect(second.controller.list()).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 2500)); // two intervals
+    expect(second.server.rollouts.list()).toEqual([]);
+    second.clock.advance(2500); // two intervals
+    await settled(second);
     expect(fs.readFileSync(second.file, 'utf8')).toBe(meshText(90, 10));
   });
 
@@ -477,8 +602,7 @@ describe('RolloutController: the mesh file', () => {
     const first = await start(meshText(100, 0, rollout));
     await servedSplit(first, '90/10');
     await phaseReached(first, 'Progressing');
-    clearInterval(first.poller);
-    first.controller.close();
+    await stop(first);
 
     fs.writeFileSync(first.file, meshText(75, 25, rollout));
     const second = await start(undefined, first);
@@ -517,7 +641,7 @@ describe('RolloutController: webhooks', () => {
     hooks.status['/start'] = 403;
     const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }] })));
 
-    await waitFor('two refusals', () => (hooks.callsTo('/start').length >= 2 ? true : undefined), WAIT_MS);
+    await until(run, 'two refusals', () => (hooks.callsTo('/start').length >= 2 ? true : undefined));
     expect(record(run)!.phase).toBe('Initializing');
     expect(splitIn(run.file)).toBe('100/0');
     expect(messages(run)).toContain('waiting for approval to start: confirm-rollout webhook go: answered 403: no, /start says 403');
@@ -532,7 +656,7 @@ describe('RolloutController: webhooks', () => {
     hooks.status['/start'] = 403;
     const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }] });
     const run = await startIn(mesh.file, meshText(100, 0, rollout));
-    await waitFor('a refusal', () => (hooks.callsTo('/start').length >= 1 ? true : undefined), WAIT_MS);
+    await until(run, 'a refusal', () => (hooks.callsTo('/start').length >= 1 ? true : undefined));
 
     await editByHand(run, meshText(60, 40, rollout));
     expect(record(run)).toMatchObject({ phase: 'Paused', pausedFrom: 'Initializing' });
@@ -540,7 +664,7 @@ describe('RolloutController: webhooks', () => {
     expect(await command(run, 'resume')).toMatchObject({ ok: true, rollout: { canaryWeight: 40 } });
     expect(messages(run)).toContain('resumed at canary weight 40%');
 
-    await waitFor('a step after the resume', () => (run.served.length > 2 ? true : undefined), WAIT_MS);
+    await until(run, 'a step after the resume', () => (run.served.length > 2 ? true : undefined));
     // From 40%, the next step is 50%, not back to the first step's 10%.
     expect(run.served.slice(0, 3)).toEqual(['100/0', '60/40', '50/50']);
   });
@@ -552,13 +676,14 @@ describe('RolloutController: webhooks', () => {
     const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '1m' }] });
     const run = await startIn(mesh.file, meshText(100, 0, rollout));
     await servedSplit(run, '90/10');
-    await waitFor('the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined), WAIT_MS);
+    await until(run, 'the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined));
 
-    // While the step waits for the webhook. (meshLoaded's promise waits for the step, so it is awaited after the release.)
-    const reloaded = editByHand(run, meshText(60, 40, rollout));
+    // While the step waits for the webhook: reloaded, then the webhook answers. (The rollouts' work waits for the step, so it is awaited after the release.)
+    fs.writeFileSync(run.file, meshText(60, 40, rollout));
+    await reloadSeen(run);
     hooks.release('/slow', 200);
-    await reloaded;
-    await waitFor('the step to end', () => (record(run)!.phase === 'Paused' || splitIn(run.file) !== '60/40' ? true : undefined), WAIT_MS);
+    await settled(run);
+    await until(run, 'the step to end', () => (record(run)!.phase === 'Paused' || splitIn(run.file) !== '60/40' ? true : undefined));
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(60, 40, rollout));
     expect(record(run)!.phase).toBe('Paused');
   });
@@ -569,7 +694,7 @@ describe('RolloutController: webhooks', () => {
     hooks.status['/slow'] = 0; // a load test that takes its time (the hook's timeout is 5m)
     const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '5m' }] })));
     await servedSplit(run, '90/10');
-    await waitFor('the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined), WAIT_MS);
+    await until(run, 'the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined));
 
     let answer: Awaited<ReturnType<typeof command>> | undefined;
     void command(run, 'abort').then((a) => (answer = a));
@@ -585,7 +710,7 @@ describe('RolloutController: webhooks', () => {
     const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 50, maxWeight: 50, webhooks: [{ name: 'approve', type: 'confirm-promotion', url: hooks.url('/approve') }] })));
 
     await phaseReached(run, 'WaitingPromotion');
-    await waitFor('a second refusal', () => (hooks.callsTo('/approve').length >= 2 ? true : undefined), WAIT_MS);
+    await until(run, 'a second refusal', () => (hooks.callsTo('/approve').length >= 2 ? true : undefined));
     expect(record(run)!.phase).toBe('WaitingPromotion');
     expect(run.served).toEqual(['100/0', '50/50']);
     expect(messages(run).some((m) => m.includes('waiting for approval to promote: confirm-promotion webhook approve: answered 403: no, /approve says 403'))).toBe(true);

@@ -1,0 +1,326 @@
+// meshd's application object: what `meshd serve` runs. It loads the mesh files, installs each
+// valid mesh (its Cloud Map instances, the proxies' snapshots, telemetry's and the rollouts' view
+// of it), serves the proxies over ADS, the admin API over HTTP and DogStatsD over UDP, and
+// reloads the mesh when its files change. A mesh that does not load (or whose Cloud Map
+// instances do not fit the registry) changes nothing: the last good one keeps serving.
+//
+// The CLI (src/cli/serve.ts) keeps the flags and what is printed; tests drive this in-process.
+import * as fs from 'node:fs';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
+import { startAdminServer, type AdminServer } from '../admin/http-server';
+import { cloudMapRemoteMetrics } from '../admin/cloud-map-remote-metrics';
+import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
+import { rolloutMetrics } from '../admin/rollout-metrics';
+import { serverMetrics } from '../admin/server-metrics';
+import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { compileProxy } from '../compile';
+import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
+import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
+import type { Credentials } from '../discovery/sigv4-verify';
+import { seedProblems } from '../load/cloud-map-seed';
+import { LoadCache, loadMesh, type LoadOptions } from '../load/mesh-source';
+import { formatProblem, type Problem } from '../load/problems';
+import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
+import type { Logger } from '../util/log';
+import type { MeshModel } from '../model/mesh-model';
+import type { Clock } from '../rollout/clock';
+import { RolloutController } from '../rollout/controller';
+import { answerRollouts } from '../rollout/http';
+import { RolloutStore } from '../rollout/records';
+import { WebhookCaller } from '../rollout/webhooks';
+import { DEFAULT_TELEMETRY_LIMITS, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits, type TelemetryReader } from '../telemetry';
+import type { XdsLimits } from '../xds/limits';
+import { startXdsServer, type XdsServer } from '../xds/server';
+import { SnapshotCache } from '../xds/snapshot-cache';
+import { StreamRegistry } from '../xds/stream-status';
+import { cloudMapSubscriptions } from './cloud-map-subscriptions';
+import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
+import { MeshController } from './mesh-controller';
+import { renderProxyConfig, renderSnapshot } from './render';
+import { StartError } from './start-error';
+
+/** Where a server listens (port 0: any free port). */
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface MeshServerOptions {
+  /** Mesh files and folders, watched for changes. */
+  readonly paths: readonly string[];
+  readonly load?: LoadOptions;
+  readonly log: Logger;
+  /** How the loader's findings are logged; each at its own level when left out. */
+  readonly logProblems?: (problems: readonly Problem[]) => void;
+  readonly xds?: Listen & { readonly limits?: Partial<XdsLimits> };
+  readonly admin?: Listen & { readonly limits?: HttpLimits };
+  /** DogStatsD (UDP); on the admin address when no host is given. */
+  readonly statsd?: { readonly host?: string; readonly port: number };
+  readonly watch?: { readonly debounceMs?: number; readonly checkIntervalMs?: number };
+  readonly cloudMap: CloudMapOptions & { readonly credentials?: Credentials };
+  readonly telemetry?: { readonly limits?: TelemetryLimits; readonly windowMs?: number };
+  readonly rollouts: {
+    /** Where rollouts keep their progress. */
+    readonly statePath: string;
+    /** Calls the webhooks under meshd's policy; a default policy when left out. */
+    readonly webhooks?: WebhookCaller;
+    /** The rollouts' clock and timers (tests drive their own). */
+    readonly clock?: Clock;
+    /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
+    readonly telemetry?: TelemetryReader;
+  };
+  /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
+  readonly watchPaths?: typeof watchMeshPaths;
+}
+
+const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
+
+/** The meshes a model defines, for the rollouts' default mesh. */
+function meshNames(model: MeshModel | undefined): string[] {
+  return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
+}
+
+function logEachProblem(log: Logger, problems: readonly Problem[]): void {
+  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatProblem(p));
+}
+
+export class MeshServer {
+  /** Each proxy's snapshot, as served over ADS. */
+  readonly snapshots = new SnapshotCache();
+  readonly controller: MeshController;
+  readonly streams = new StreamRegistry();
+  readonly telemetry: Telemetry;
+  private readonly metrics: MeshdMetrics;
+  /** Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches. */
+  private readonly loadCache = new LoadCache();
+  private readonly log: Logger;
+  private readonly logProblems: (problems: readonly Problem[]) => void;
+  private watcher: MeshWatcher | undefined;
+  private reloadBeforeWatching = false;
+  /** Rollouts rewrite mesh files and count on the watcher to serve the result: they see a mesh only once it watches. */
+  private watching = false;
+  private rolloutsWaiting: (() => Promise<void>) | undefined;
+  private xds: XdsServer | undefined;
+  private statsd: StatsdServer | undefined;
+  private admin: AdminServer | undefined;
+  private closed = false;
+
+  /** Opens the Cloud Map registry and the rollouts' state; throws StartError, with nothing left open, when it cannot. Serves nothing yet: see start(). */
+  static async open(options: MeshServerOptions): Promise<MeshServer> {
+    const cloudMap = await openCloudMap(options.cloudMap, options.log);
+    const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
+    const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
+    let rollouts: RolloutController;
+    try {
+      rollouts = new RolloutController({
+        telemetry: options.rollouts.telemetry ?? telemetry.reader,
+        store: new RolloutStore(options.rollouts.statePath),
+        log: options.log,
+        webhooks,
+        ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
+      });
+    } catch (err) {
+      await cloudMap.close();
+      throw new StartError(`rollouts: ${(err as Error).message}`);
+    }
+    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks);
+  }
+
+  private constructor(
+    private readonly options: MeshServerOptions,
+    readonly cloudMap: CloudMapSource,
+    telemetry: Telemetry,
+    readonly rollouts: RolloutController,
+    webhooks: WebhookCaller,
+  ) {
+    this.log = options.log;
+    this.logProblems = options.logProblems ?? ((problems) => logEachProblem(this.log, problems));
+    this.telemetry = telemetry;
+    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log);
+    this.metrics = meshdMetrics(this.streams);
+    const registry = this.metrics.registry;
+    telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
+    rolloutMetrics(registry, rollouts, webhooks);
+    registry.counter('meshd_cloud_map_refused_total', "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error", ['reason'], () =>
+      [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
+  }
+
+  private get telemetryWindowMs(): number {
+    return this.options.telemetry?.windowMs ?? DEFAULT_TELEMETRY_WINDOW_MS;
+  }
+
+  /** The mesh being served; undefined until one is valid. */
+  currentModel(): MeshModel | undefined {
+    return this.controller.currentModel();
+  }
+
+  /** The mesh paths that do not exist (now): meshd waits for them to appear. */
+  missingPaths(): string[] {
+    return this.options.paths.filter((p) => !fs.existsSync(p));
+  }
+
+  /**
+   * Loads the mesh files and, when they are valid and their Cloud Map instances fit the
+   * registry, serves the new mesh; otherwise logs why and changes nothing. True when served.
+   */
+  reload(reason = 'loaded', detectedAt = Date.now()): boolean {
+    const { log, controller, telemetry, rollouts } = this;
+    const registry = this.cloudMap.registry;
+    const result = loadMesh(this.options.paths, { ...this.options.load, cache: this.loadCache });
+    this.logProblems(result.problems);
+    this.metrics.reloaded(result.ok);
+    // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
+    const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
+    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatProblem(p)));
+    if (result.ok && seedErrors.length === 0) {
+      try {
+        controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
+        telemetry.setModel(result.model);
+        this.cloudMap.remote?.subscribe(cloudMapSubscriptions(result.model));
+        this.rolloutsSee(() => rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts));
+        log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
+        return true;
+      } catch (err) {
+        log.error(`mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`);
+        return false;
+      }
+    }
+    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
+    if (!result.ok && result.retry) {
+      if (this.watcher) this.watcher.reloadLater();
+      else this.reloadBeforeWatching = true;
+    }
+    const errors = result.problems.filter((p) => p.severity === 'error').length + seedErrors.length;
+    log.error(
+      controller.currentModel()
+        ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
+        : `mesh not ${reason}: ${errors} error(s); nothing is served until the mesh is valid`,
+    );
+    return false;
+  }
+
+  private rolloutsSee(load: () => Promise<void>): void {
+    if (this.watching) void load();
+    else this.rolloutsWaiting = load;
+  }
+
+  /**
+   * Loads the mesh, starts the xDS, DogStatsD and admin servers, then watches the mesh files;
+   * resolves once they are watched. Throws StartError (everything closed) when a server cannot start.
+   */
+  async start(): Promise<void> {
+    this.reload('loaded');
+    const options = this.options;
+    const adminHost = options.admin?.host ?? '127.0.0.1';
+    // Handler failures and refusals of every server, counted on /metrics and logged.
+    const servers = serverMetrics(this.metrics.registry, this.log);
+    try {
+      this.xds = await startXdsServer({
+        host: options.xds?.host ?? '127.0.0.1',
+        port: options.xds?.port ?? 0,
+        cache: this.snapshots,
+        hooks: this.controller,
+        log: this.log,
+        observer: this.metrics.observer,
+        streams: this.streams,
+        ...(options.xds?.limits ? { limits: options.xds.limits } : {}),
+      });
+      this.statsd = await startStatsdServer(
+        options.statsd?.host ?? adminHost,
+        options.statsd?.port ?? 0,
+        (datagram) => this.telemetry.receive(datagram),
+        (err) => servers.handlerError?.('statsd', err),
+      );
+      this.admin = await startAdminServer(adminHost, options.admin?.port ?? 0, this.adminSources(this.xds, this.statsd), {
+        limits: options.admin?.limits ?? DEFAULT_HTTP_LIMITS,
+        observer: servers,
+      });
+    } catch (err) {
+      await this.close();
+      throw new StartError((err as Error).message);
+    }
+    this.cloudMap.remote?.start();
+    const watcher = (options.watchPaths ?? watchMeshPaths)(this.options.paths, (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
+      ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
+      ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
+      report: {
+        error: (code, message) => {
+          this.metrics.watcherError(code);
+          if (message) this.log.error(`${message}; the last good mesh keeps serving`);
+        },
+        state: (message, watching) => (watching ? this.log.info(message) : this.log.warn(message)),
+      },
+    });
+    this.watcher = watcher;
+    this.metrics.countUnwatched(() => watcher.unwatched().length);
+    if (this.reloadBeforeWatching) watcher.reloadLater();
+    await watcher.ready;
+    this.watching = true;
+    void this.rolloutsWaiting?.();
+    this.rolloutsWaiting = undefined;
+  }
+
+  /** What the admin API reads. */
+  private adminSources(xds: XdsServer, statsd: StatsdServer): Parameters<typeof startAdminServer>[2] {
+    const { controller, cloudMap, rollouts, log } = this;
+    const credentials = this.options.cloudMap.credentials;
+    const listen = { address: statsd.address, port: statsd.port };
+    return {
+      streams: xds.streams,
+      readiness: () => this.readiness(),
+      metrics: () => this.metrics.registry.render(),
+      cloudMap: {
+        answer: cloudMapHandler(cloudMap.registry, {
+          ...(credentials ? { credentials } : {}),
+          onFailure: (message) => log.error(`cloud map: ${message}`),
+          onRefused: (reason) => cloudMap.refused.set(reason, (cloudMap.refused.get(reason) ?? 0) + 1),
+        }),
+        contents: () => registryContents(cloudMap.registry),
+        remote: () => cloudMap.remote?.report() ?? { mode: 'local' },
+      },
+      telemetry: { report: (windowText) => telemetryReport(this.telemetry, listen, this.telemetryWindowMs, windowText) },
+      rollouts: { answer: (method, path, body) => answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body) },
+      configOf: (nodeId) => this.configOf(nodeId),
+    };
+  }
+
+  /** Ready to serve proxies: a valid mesh is loaded and every mesh path is watched. Otherwise the reason. */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
+    const unwatched = this.watcher?.unwatched() ?? [];
+    const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
+    if (!this.controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
+    if (unwatched.length === 0) return { ready: true };
+    return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
+  }
+
+  /** A connected proxy's config is what it is being served; any other node id's is what it would get. */
+  configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string } {
+    const served = this.controller.servedSnapshot(nodeId);
+    if (served) return { ok: true, config: renderSnapshot(served) };
+    const model = this.controller.currentModel();
+    if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
+    const result = compileProxy(model, this.cloudMap.view, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
+    return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
+  }
+
+  /** Where each server listens, once started. */
+  get listening(): { xdsPort: number; adminPort: number; statsd: { address: string; port: number } } {
+    if (!this.xds || !this.admin || !this.statsd) throw new Error('the mesh server is not started');
+    return { xdsPort: this.xds.port, adminPort: this.admin.port, statsd: { address: this.statsd.address, port: this.statsd.port } };
+  }
+
+  /** Stops everything (servers, watcher, rollouts' timers) and closes the state files. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rollouts.close();
+    await this.watcher?.close();
+    await this.admin?.close();
+    await this.statsd?.close();
+    await this.xds?.close();
+    await this.cloudMap.close();
+  }
+}
