@@ -2,7 +2,7 @@
 // the wire and decoded back, so what is shown is what Envoy gets.
 import { stringify } from 'yaml';
 import type { ProxyConfig } from '../compile/proxy-config';
-import { decodeAny, decodeResource, encodeResource } from '../xds/protos';
+import { decodeAny, encodeResource, resourceAsAnyJson } from '../xds/protos';
 import { resourcesOf, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 import { resourcesByType } from './encode';
@@ -17,7 +17,7 @@ const SECTION: Record<TypeUrl, string> = {
 export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [typeUrl, list] of resourcesByType(config)) {
-    out[SECTION[typeUrl]] = list.map(({ resource }) => decodeResource(typeUrl, encodeResource(typeUrl, resource)));
+    out[SECTION[typeUrl]] = list.map(({ resource }) => resourceAsAnyJson(typeUrl, encodeResource(typeUrl, resource)));
   }
   return out;
 }
