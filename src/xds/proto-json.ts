@@ -68,12 +68,14 @@ function nanosSuffix(nanos: number): string {
 }
 
 /**
- * A field of a well-known type by its number: their names differ between descriptors (protobufjs
+ * A field of a well-known type by its number, when set: their names differ between descriptors (protobufjs
  * ships google/protobuf/struct.proto with camelCase names, protoc keeps snake_case).
  */
 function field(type: protobuf.Type, m: Message, id: number): unknown {
   const f = type.fieldsById[id];
-  return f ? m[f.name] : undefined;
+  // Only what the bytes carried: protobufjs keeps defaults on the prototype, which would make
+  // every member of Value's oneof look set.
+  return f && Object.prototype.hasOwnProperty.call(m, f.name) ? m[f.name] : undefined;
 }
 
 function durationJson(m: Message, type: protobuf.Type): string {
