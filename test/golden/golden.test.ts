@@ -1,8 +1,10 @@
 // Golden tests, one case per compiled feature: test/golden/<case>/in.yaml → for each virtual
 // node, out/<node>.{listeners,routes,clusters,endpoints}.yaml, and for each virtual gateway,
 // out/gateway.<gateway>.{listeners,routes,clusters,endpoints}.yaml, exactly as meshd would
-// serve them (encoded to protobuf and decoded back). Regenerate with MESHD_UPDATE_GOLDEN=1 and
-// review the diff: it is the change in what Envoy gets.
+// serve them (encoded to protobuf and decoded back), in the form `meshd render` and Envoy's
+// /config_dump print them (canonical proto3 JSON as YAML, src/xds/proto-json.ts: "1s", bare
+// wrapped numbers, default values left out). Regenerate with MESHD_UPDATE_GOLDEN=1 and review
+// the diff: it is the change in what Envoy gets.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compileProxy } from '../../src/compile';
