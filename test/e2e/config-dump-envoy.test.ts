@@ -124,6 +124,7 @@ const ENVOY_ADDS: Record<string, { path: string; why: string }[]> = {
     { path: 'endpoints[].lb_endpoints[].load_balancing_weight', why: "the host's weight, 1 when none was sent" },
     { path: 'endpoints[].lb_endpoints[].endpoint.health_check_config', why: "the host's health check settings, {} when none were sent" },
   ],
+  // Clusters, listeners and route configurations are dumped as they were sent: nothing added.
   clusters: [],
   listeners: [],
   routes: [],
@@ -131,7 +132,7 @@ const ENVOY_ADDS: Record<string, { path: string; why: string }[]> = {
 
 /**
  * What Envoy wraps each resource in, beside the resource itself: none of it is meshd's to print.
- * (`name` and `active_state` are the listener's wrapper: Envoy keeps warming and draining states.)
+ * (A listener sits in `active_state` under its `name`: Envoy also keeps warming and draining ones.)
  */
 const ENVOY_WRAPPER_FIELDS: Record<string, { field: string; why: string }[]> = {
   clusters: [
