@@ -18,7 +18,8 @@ type Obj = { [key: string]: Json };
  * A sidecar with every kind of resource and the well-known types in them: Durations with and
  * without fractions (timeouts, health checks, outlier detection), wrappers (circuit breakers,
  * retries, ports), a Struct (the JSON access log format), Anys (every typed_config), enums,
- * uint64 (weights), and an EDS cluster whose endpoints come from a Cloud Map service.
+ * uint64 (weights), an EDS cluster whose endpoints come from a Cloud Map service, a TCP
+ * route (tcp_proxy) and a gRPC route (HTTP/2 protocol options).
  */
 function meshYaml(accessLog: string): string {
   return `kind: Mesh
@@ -38,6 +39,8 @@ spec:
   backends:
     - virtualService: { virtualServiceName: shop.${MESH}.local }
     - virtualService: { virtualServiceName: orders.${MESH}.local }
+    - virtualService: { virtualServiceName: db.${MESH}.local }
+    - virtualService: { virtualServiceName: greeter.${MESH}.local }
   logging: { accessLog: { file: { path: ${accessLog}, format: { json: [{ key: start, value: '%START_TIME%' }, { key: code, value: '%RESPONSE_CODE%' }] } } } }
 ---
 kind: VirtualNode
@@ -97,6 +100,58 @@ kind: VirtualService
 mesh: ${MESH}
 name: orders.${MESH}.local
 spec: { provider: { virtualNode: { virtualNodeName: orders } } }
+---
+kind: VirtualNode
+mesh: ${MESH}
+name: db
+spec:
+  listeners: [{ portMapping: { port: 5432, protocol: tcp }, connectionPool: { tcp: { maxConnections: 20 } }, timeout: { tcp: { idle: { value: 900, unit: s } } } }]
+  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }
+---
+kind: VirtualRouter
+mesh: ${MESH}
+name: db
+spec: { listeners: [{ portMapping: { port: 5432, protocol: tcp } }] }
+---
+kind: Route
+mesh: ${MESH}
+virtualRouter: db
+name: db
+spec:
+  tcpRoute: { action: { weightedTargets: [{ virtualNode: db, weight: 1 }] }, timeout: { idle: { value: 600, unit: s } } }
+---
+kind: VirtualService
+mesh: ${MESH}
+name: db.${MESH}.local
+spec: { provider: { virtualRouter: { virtualRouterName: db } } }
+---
+kind: VirtualNode
+mesh: ${MESH}
+name: greeter
+spec:
+  listeners: [{ portMapping: { port: 50051, protocol: grpc }, connectionPool: { grpc: { maxRequests: 50 } } }]
+  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }
+---
+kind: VirtualRouter
+mesh: ${MESH}
+name: greeter
+spec: { listeners: [{ portMapping: { port: 50051, protocol: grpc } }] }
+---
+kind: Route
+mesh: ${MESH}
+virtualRouter: greeter
+name: hello
+spec:
+  grpcRoute:
+    match: { serviceName: helloworld.Greeter, methodName: SayHello, metadata: [{ name: x-tenant, match: { exact: acme } }] }
+    action: { weightedTargets: [{ virtualNode: greeter, weight: 1 }] }
+    retryPolicy: { maxRetries: 3, perRetryTimeout: { value: 500, unit: ms }, grpcRetryEvents: [unavailable, resource-exhausted] }
+    timeout: { perRequest: { value: 30, unit: s } }
+---
+kind: VirtualService
+mesh: ${MESH}
+name: greeter.${MESH}.local
+spec: { provider: { virtualRouter: { virtualRouterName: greeter } } }
 ---
 kind: CloudMapService
 namespace: ${MESH}.local
@@ -266,5 +321,8 @@ describeWithEnvoy('meshd config-dump matches a real Envoy /config_dump', (envoyB
     // The dump covers what the test means to cover: an EDS assignment with its endpoints, and every section.
     expect(envoy.endpoints!.find((e) => e.name.includes('orders'))?.resource).toHaveProperty('endpoints');
     for (const section of ['clusters', 'listeners', 'routes']) expect(envoy[section]!.length).toBeGreaterThan(0);
+    // ... a TCP proxy, and a map of Anys (the gRPC cluster's HTTP/2 protocol options).
+    expect(out.stdout).toContain('"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"');
+    expect(out.stdout).toContain('"typed_extension_protocol_options": {');
   });
 });
