@@ -86,8 +86,13 @@ function durationJson(m: Message, type: protobuf.Type): string {
   return `${negative ? '-' : ''}${abs}${nanosSuffix(Math.abs(nanos))}s`;
 }
 
-function timestampJson(m: Message, type: protobuf.Type): string {
+/** google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
+const TIMESTAMP_SECONDS = { min: -62135596800, max: 253402300799 };
+
+function timestampJson(m: Message, type: protobuf.Type): JsonValue {
   const seconds = Number(bigIntOf(field(type, m, 1)));
+  // Out of range, C++ refuses to print it; here it is shown as its fields rather than thrown on.
+  if (!(seconds >= TIMESTAMP_SECONDS.min && seconds <= TIMESTAMP_SECONDS.max)) return { seconds: bigIntOf(field(type, m, 1)).toString(), nanos: Number(field(type, m, 2) ?? 0) };
   const iso = new Date(seconds * 1000).toISOString(); // 1970-01-01T00:00:00.000Z
   return `${iso.slice(0, 19)}${nanosSuffix(Number(field(type, m, 2) ?? 0))}Z`;
 }

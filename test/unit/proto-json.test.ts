@@ -97,6 +97,9 @@ describe('canonical proto3 JSON', () => {
   it('Timestamp: RFC 3339 in UTC', () => {
     expect(json({ ts: {} })).toEqual({ ts: '1970-01-01T00:00:00Z' });
     expect(json({ ts: { seconds: 1_700_000_000, nanos: 123_000_000 } })).toEqual({ ts: '2023-11-14T22:13:20.123Z' });
+    expect(json({ ts: { seconds: -62135596800 } })).toEqual({ ts: '0001-01-01T00:00:00Z' });
+    // Beyond year 9999 there is no RFC 3339 form: its fields, not a thrown RangeError.
+    expect(json({ ts: { seconds: '9000000000000000' } })).toEqual({ ts: { seconds: '9000000000000000', nanos: 0 } });
   });
 
   it('wrappers: the bare value, printed even when it is the default (the wrapper is set)', () => {
