@@ -2,7 +2,7 @@
 // the wire and decoded back, so what is shown is what Envoy gets.
 import { stringify } from 'yaml';
 import type { ProxyConfig } from '../compile/proxy-config';
-import { decodeAny, decodeResource, encodeResource } from '../xds/protos';
+import { decodeAny, encodeResource, resourceAsAnyJson } from '../xds/protos';
 import { resourcesOf, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 import { resourcesByType } from './encode';
@@ -17,7 +17,7 @@ const SECTION: Record<TypeUrl, string> = {
 export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [typeUrl, list] of resourcesByType(config)) {
-    out[SECTION[typeUrl]] = list.map(({ resource }) => decodeResource(typeUrl, encodeResource(typeUrl, resource)));
+    out[SECTION[typeUrl]] = list.map(({ resource }) => resourceAsAnyJson(typeUrl, encodeResource(typeUrl, resource)));
   }
   return out;
 }
@@ -37,4 +37,58 @@ export function renderSnapshot(snapshot: Snapshot): Record<string, unknown[]> {
  */
 export function toEnvoyYaml(value: unknown): string {
   return stringify(value, { version: '1.1', aliasDuplicateObjects: false });
+}
+
+/** The sections `--type` picks from, in the words of `istioctl proxy-config`. */
+export const CONFIG_SECTIONS = ['clusters', 'listeners', 'routes', 'endpoints', 'secrets'] as const;
+export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
+
+export function isConfigSection(value: string): value is ConfigSection {
+  return (CONFIG_SECTIONS as readonly string[]).includes(value);
+}
+
+/** Which part of a proxy's configuration to print: one section, and/or the resources of one name. */
+export interface ConfigFilter {
+  readonly type?: ConfigSection;
+  readonly name?: string;
+}
+
+/** A resource's xDS name: an endpoint assignment goes by its cluster's name. */
+function resourceName(resource: unknown): string | undefined {
+  if (typeof resource !== 'object' || resource === null) return undefined;
+  const r = resource as { name?: unknown; cluster_name?: unknown };
+  const name = r.name ?? r.cluster_name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** `a, b, c` for a message, at most `max` of them. */
+function someNames(names: string[], max = 10): string {
+  if (names.length === 0) return 'none';
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+/**
+ * The sections (`{clusters: [...], ...}`, as renderProxyConfig and renderSnapshot give them) that
+ * a filter keeps: with a type, that section alone (empty when the proxy has none: meshd serves no
+ * secrets, Envoy reads certificates from files or an SDS agent); with a name, the resources of
+ * that name. A name that matches nothing is an error naming what there is.
+ */
+export function filterConfig(config: Record<string, unknown[]>, filter: ConfigFilter): { ok: true; config: Record<string, unknown[]> } | { ok: false; error: string } {
+  const sections = filter.type ? { [filter.type]: config[filter.type] ?? [] } : config;
+  if (filter.name === undefined) return { ok: true, config: sections };
+  const out: Record<string, unknown[]> = {};
+  for (const [section, resources] of Object.entries(sections)) {
+    const matching = resources.filter((r) => resourceName(r) === filter.name);
+    if (matching.length > 0) out[section] = matching;
+  }
+  if (Object.keys(out).length > 0) return { ok: true, config: out };
+  const names = [...new Set(Object.values(sections).flatMap((list) => list.map(resourceName).filter((n): n is string => n !== undefined)))];
+  return { ok: false, error: `no resource named '${filter.name}' among this node's ${filter.type ?? 'resources'} (${someNames(names)})` };
+}
+
+/** The filter from `--type` and `--name`, or a usage message naming the valid types. */
+export function configFilterOf(type: string | undefined, name: string | undefined): { ok: true; filter: ConfigFilter } | { ok: false; error: string } {
+  if (type !== undefined && !isConfigSection(type)) return { ok: false, error: `--type must be one of ${CONFIG_SECTIONS.join(', ')}, got '${type}'` };
+  if (name !== undefined && name === '') return { ok: false, error: '--name needs a resource name' };
+  return { ok: true, filter: { ...(type !== undefined ? { type } : {}), ...(name !== undefined ? { name } : {}) } };
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
+import { anyBytesJson, decodeToJson } from './proto-json';
 import { guardedDeserializer, type GuardOptions } from './request-guard';
 
 /** src/generated/ or dist/generated/, beside the generated types (src/ under the tests, dist/ when built). */
@@ -17,36 +18,6 @@ const DESCRIPTOR_FILE = path.join(__dirname, '..', 'generated', 'envoy-protos.js
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
 let root: protobuf.Root | undefined;
-
-type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-type ValueObject = { nullValue?: unknown; numberValue?: number; stringValue?: string; boolValue?: boolean; structValue?: JsonValue; listValue?: { values?: ValueObject[] } };
-
-/** A decoded google.protobuf.Value as its JSON value (nested Structs are already JSON here). */
-function valueToJson(v: ValueObject): JsonValue {
-  if (v.structValue !== undefined) return v.structValue;
-  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(valueToJson);
-  return v.stringValue ?? v.numberValue ?? v.boolValue ?? null;
-}
-
-/**
- * In JSON form (`decodeResource`), a google.protobuf.Struct is shown as the plain object it
- * stands for, as Envoy's own YAML/JSON reads it (`json_format: {code: "%RESPONSE_CODE%"}`),
- * not as protobufjs's `{fields: {code: {stringValue}}}`. Encoding is unchanged.
- */
-function installStructJsonMapping(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { wrappers } = require('protobufjs') as typeof protobuf;
-  wrappers['.google.protobuf.Struct'] = {
-    fromObject(this: protobuf.Type, object: Record<string, unknown>) {
-      return this.fromObject(object);
-    },
-    toObject(this: protobuf.Type, message: protobuf.Message, options?: protobuf.IConversionOptions) {
-      const plain = this.toObject(message, options) as { fields?: Record<string, ValueObject> };
-      if (!options?.json) return plain;
-      return Object.fromEntries(Object.entries(plain.fields ?? {}).map(([k, v]) => [k, valueToJson(v)]));
-    },
-  } as protobuf.IWrapper;
-}
 
 /** The schema from the build's descriptor, every reference resolved up front (as proto-loader's loader does). */
 function loadDescriptor(): protobuf.Root {
@@ -65,7 +36,6 @@ function loadDescriptor(): protobuf.Root {
 
 /** The loaded schema (exported for the test that compares it with the .proto files). */
 export function envoyRoot(): protobuf.Root {
-  if (!root) installStructJsonMapping();
   root ??= loadDescriptor();
   return root;
 }
@@ -89,17 +59,27 @@ export function encodeResource(typeUrl: string, resource: object): Buffer {
   return Buffer.from(type.encode(type.fromObject(resource)).finish());
 }
 
-/** Decodes resource bytes back to a plain object with nested Anys expanded (`@type` form), for display. */
+/**
+ * Decodes resource bytes back to canonical proto3 JSON, the form Envoy's /config_dump prints
+ * (proto-json.ts): for display, and for comparing with what Envoy holds.
+ */
 export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = messageType(typeNameOf(typeUrl));
-  return type.toObject(type.decode(bytes), { longs: String, enums: String, json: true }) as Record<string, unknown>;
+  return decodeToJson(messageType(typeNameOf(typeUrl)), bytes) as Record<string, unknown>;
+}
+
+/**
+ * A resource as Envoy's /config_dump shows it: canonical proto3 JSON of the Any it is served in,
+ * so `{"@type": typeUrl, ...fields}`.
+ */
+export function resourceAsAnyJson(typeUrl: string, bytes: Uint8Array): Record<string, unknown> {
+  return anyBytesJson(envoyRoot(), typeUrl, bytes) as Record<string, unknown>;
 }
 
 /** Splits an encoded google.protobuf.Any into its type URL and the decoded resource. */
 export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<string, unknown> } {
   const type = messageType('google.protobuf.Any');
   const { type_url: typeUrl, value } = type.toObject(type.decode(any)) as { type_url: string; value: Uint8Array };
-  return { typeUrl, resource: decodeResource(typeUrl, value) };
+  return { typeUrl, resource: resourceAsAnyJson(typeUrl, value) };
 }
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';

@@ -1,7 +1,9 @@
 // Golden tests, one case per compiled feature: test/golden/<case>/in.yaml → for each virtual
 // node, out/<node>.{listeners,routes,clusters,endpoints}.yaml, and for each virtual gateway,
 // out/gateway.<gateway>.{listeners,routes,clusters,endpoints}.yaml, exactly as meshd would
-// serve them (encoded to protobuf and decoded back); and the plan each proxy's resources are
+// serve them (encoded to protobuf and decoded back), in the form `meshd render` and Envoy's
+// /config_dump print them (canonical proto3 JSON as YAML, src/xds/proto-json.ts: "1s", bare
+// wrapped numbers, default values left out); and the plan each proxy's resources are
 // translated from (src/compile/plan/types.ts), plan/<node>.yaml and plan/gateway.<gateway>.yaml.
 // Regenerate with MESHD_UPDATE_GOLDEN=1 and review the diff: out/ is the change in what Envoy
 // gets, plan/ the change in what meshd decided (an out/ change without a plan/ change is a
