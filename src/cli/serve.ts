@@ -476,6 +476,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     const listen = { address: statsd.address, port: statsd.port };
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
+      proxyProblems: cache,
       readiness: () => {
         // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
         const unwatched = watcher?.unwatched() ?? [];
