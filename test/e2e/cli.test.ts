@@ -17,6 +17,13 @@ describe('meshd command line', () => {
     expect(out.stdout).toContain(`usage: meshd ${command}`);
   });
 
+  it('--version and the version command print meshd and the version in package.json, exit 0', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect(meshd('--version')).toEqual({ status: 0, stdout: `meshd ${version}\n`, stderr: '' });
+    expect(meshd('version')).toEqual({ status: 0, stdout: `meshd ${version}\n`, stderr: '' });
+    expect(meshd('--help').stdout).toMatch(/^ {2}version +print meshd's version \(also: meshd --version\)$/m);
+  });
+
   it('lists the commands when run without one', () => {
     const out = meshd('--help');
     expect(out.status).toBe(0);
