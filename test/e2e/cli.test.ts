@@ -24,6 +24,25 @@ describe('meshd command line', () => {
     expect(meshd('--help').stdout).toMatch(/^ {2}version +print meshd's version \(also: meshd --version\)$/m);
   });
 
+  it('--help of every command: each flag apart from its description, which starts in one column, wrapped to 100 columns', () => {
+    const overview = meshd('--help').stdout;
+    const commands = overview.slice(overview.indexOf('commands:\n')).split('\n').flatMap((l) => /^ {2}([a-z-]+) /.exec(l)?.[1] ?? []);
+    expect(commands).toEqual(expect.arrayContaining(['serve', 'validate', 'render', 'bootstrap', 'status', 'config-dump', 'rollout', 'version']));
+    for (const command of commands) {
+      const help = meshd(command, '--help');
+      expect(help.status).toBe(0);
+      const lines = help.stdout.split('\n');
+      const flags = lines.slice(lines.indexOf('flags:') + 1, lines.indexOf('', lines.indexOf('flags:')));
+      expect(flags).toContain('  --help                          show this help');
+      for (const line of flags) {
+        // `  --flag <value>` alone, or followed by two spaces or more and the description at column 34; or a description's next line there.
+        const ok = /^ {2}--[a-z0-9-]+( <[^>]+>)?( {2,}(?<=^.{34})\S.*)?$/.test(line) || /^ {34}\S/.test(line);
+        expect({ command, line, ok }).toEqual({ command, line, ok: true });
+        if (line.length > 100) expect({ command, line, oneWord: !/\S \S/.test(line.trim()) }).toEqual({ command, line, oneWord: true });
+      }
+    }
+  });
+
   it('lists the commands when run without one', () => {
     const out = meshd('--help');
     expect(out.status).toBe(0);
@@ -176,7 +195,7 @@ describe('meshd command line', () => {
   it('serve: a bad variable is one line naming it', () => {
     const r = spawnSync(process.execPath, [MESHD_BIN, 'serve'], { encoding: 'utf8', env: { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_PORT: 'eighteen' } });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: "meshd serve: MESHD_XDS_PORT must be a whole number from 0 to 65535, got 'eighteen'\n" });
-    expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path>.*\[\$MESHD_MESH\]/);
+    expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path> +mesh files or folders[^[]*\[\$MESHD_MESH\]/);
   });
 });
 
