@@ -114,6 +114,30 @@ describe('meshd command line', () => {
     });
   });
 
+  it('validate: an empty mesh is valid but warned about in one line naming the path(s), in text and json', () => {
+    const empty = (files: string) => `the mesh is empty: ${files} no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`;
+    const dir = meshFolder({ 'empty.yaml': '', 'comments.yaml': '# nothing yet\n---\n', 'deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\n' });
+    const file = path.join(dir, 'empty.yaml');
+    expect(meshd('validate', file)).toEqual({ status: 0, stdout: `${file}:1:1: warning: ${empty('its file defines')}\n1 file(s), 0 resource(s): valid\n`, stderr: '' });
+    expect(meshd('validate', dir)).toEqual({
+      status: 0,
+      stdout: `${path.join(dir, 'deploy.yaml')}:1:1: info: skipping Deployment/d: not an App Mesh resource\n${dir}:1:1: warning: ${empty('its 3 files define')}\n3 file(s), 0 resource(s): valid\n`,
+      stderr: '',
+    });
+    const two = [file, path.join(dir, 'comments.yaml')];
+    const json = meshd('validate', '--format', 'json', ...two);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      valid: true,
+      files: 2,
+      resources: 0,
+      errors: 0,
+      findings: [{ severity: 'warning', file: two.join(', '), line: 1, col: 1, resource: null, field: null, message: empty('its 2 files define') }],
+    });
+    // A mesh with resources is not empty, whatever other files hold.
+    expect(meshd('validate', QUICKSTART_MESH, file).stdout).toBe('2 file(s), 8 resource(s): valid\n');
+  });
+
   it('validate --mesh-name: CLI JSON without meshName joins the named mesh', () => {
     const node = '{ "virtualNodeName": "n", "spec": { "backends": [{ "virtualService": { "virtualServiceName": "s" } }] } }';
     const dir = meshFolder({ 'm.yaml': 'kind: Mesh\nname: a\n---\nkind: Mesh\nname: b\n---\nkind: VirtualService\nmesh: b\nname: s\n', 'n.json': node });
@@ -155,6 +179,21 @@ describe('meshd command line', () => {
       const config = (await (await fetch(`http://127.0.0.1:${adminPort}/v1/config/${encodeURIComponent('mesh/apps/virtualNode/front')}`)).json()) as { clusters: unknown[] };
       expect(config.clusters).toHaveLength(3);
       expect(server.stderr()).not.toMatch(/\n\s+at /); // no stack trace anywhere
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: an empty mesh is served (a folder may be waiting for its files), with a warning in the log', async () => {
+    const dir = meshFolder({ 'mesh.yaml': '# to be written\n' });
+    const server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      expect(server.stderr()).toContain('mesh loaded: 0 resources from 1 file(s)');
+      const warnings = server.stderr().split('\n').filter((l) => / warn /.test(l));
+      expect(warnings.map((l) => l.replace(/^\S+ warn {2}/, ''))).toEqual([
+        `${dir}:1:1: warning: the mesh is empty: its file defines no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
+      ]);
     } finally {
       expect(await server.stop()).toBe(0);
     }
