@@ -20,7 +20,7 @@ import { DEFAULT_JOURNAL_BYTES, openRegistryStore, type JournalStore } from '../
 import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
 import { MeshController } from '../control/mesh-controller';
 import { seedProblems } from '../load/cloud-map-seed';
-import { formatProblem } from '../load/problems';
+import { formatLoggedProblem } from '../load/problems';
 import { renderProxyConfig, renderSnapshot } from '../control/render';
 import { LoadCache, loadMesh } from '../load/mesh-source';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
@@ -434,7 +434,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     metrics.reloaded(result.ok);
     // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
     const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
-    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatProblem(p)));
+    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
     if (result.ok && seedErrors.length === 0) {
       try {
         controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, getOk, MESHD_BIN, startMeshd, waitFor } from '../helpers/processes';
+import { BAD_INPUTS } from '../unit/bad-inputs.cases';
 
 function meshd(...args: string[]) {
   const r = spawnSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
@@ -158,7 +159,7 @@ describe('meshd command line', () => {
       'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     );
     const unknown = meshd('render', '--mesh', QUICKSTART_MESH, '--node', 'mesh/apps/virtualNode/nobody');
-    expect(unknown).toEqual({ status: 1, stdout: '', stderr: "error: node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'\n" });
+    expect(unknown).toEqual({ status: 1, stdout: '', stderr: "meshd render: node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'\n" });
   });
 
   it('serve: a missing mesh path is reported, meshd keeps running, and serves once the path appears', async () => {
@@ -168,7 +169,7 @@ describe('meshd command line', () => {
     const server = startMeshd(['serve', '--mesh', missing, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort)]);
     try {
       await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
-      expect(server.stderr()).toContain(`error ${missing}:1:1: error: mesh path does not exist; pass a mesh file or a folder of them`);
+      expect(server.stderr()).toContain(`error ${missing}:1:1: mesh path does not exist; pass a mesh file or a folder of them`);
       expect(server.stderr()).toContain('nothing is served until the mesh is valid');
       const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
       expect(health.status).toBe(200);
@@ -192,8 +193,31 @@ describe('meshd command line', () => {
       expect(server.stderr()).toContain('mesh loaded: 0 resources from 1 file(s)');
       const warnings = server.stderr().split('\n').filter((l) => / warn /.test(l));
       expect(warnings.map((l) => l.replace(/^\S+ warn {2}/, ''))).toEqual([
-        `${dir}:1:1: warning: the mesh is empty: its file defines no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
+        `${dir}:1:1: the mesh is empty: its file defines no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
       ]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: each finding of bad mesh files is logged as validate prints it, its severity said once (by the level)', async () => {
+    const picked = ['YAML syntax error', 'misspelt top-level field', 'mesh not defined', 'k8s ref and ARN', 'terraform API field the provider does not have', 'cfn GetAtt of a load balancer'];
+    const files: Record<string, string> = { 'base.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/bad/base.yaml'), 'utf8') };
+    for (const [title, file, text] of BAD_INPUTS.filter(([title]) => picked.includes(title))) files[`${picked.indexOf(title)}-${file}`] = text;
+    expect(Object.keys(files)).toHaveLength(picked.length + 1);
+    const dir = meshFolder(files);
+    const validated = meshd('validate', dir).stdout.trim().split('\n');
+    expect(validated.filter((l) => l.includes(': error: ')).length).toBeGreaterThanOrEqual(picked.length);
+
+    const server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      const logged = server.stderr().split('\n').map((l) => l.replace(/^\S+ /, ''));
+      const LEVEL: Record<string, string> = { error: 'error', warning: 'warn ', info: 'info ' };
+      // `path:line:col: error: message` in validate is `error path:line:col: message` in the log.
+      const expected = validated.filter((l) => / (error|warning|info): /.test(l)).map((l) => l.replace(/^(.+?:\d+:\d+): (error|warning|info): /, (_, at: string, severity: string) => `${LEVEL[severity]} ${at}: `));
+      expect(logged).toEqual(expect.arrayContaining(expected));
+      expect(logged.filter((l) => /: (error|warning|info): /.test(l))).toEqual([]);
     } finally {
       expect(await server.stop()).toBe(0);
     }
