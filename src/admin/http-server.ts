@@ -12,6 +12,8 @@ import { applyLimits, DEFAULT_HTTP_LIMITS, guardHandler, readBody, type HttpLimi
 
 export interface AdminSources {
   readonly streams: StreamRegistry;
+  /** Why a node key's proxies get no configuration (or not the latest), if something is wrong: the snapshot cache's notes. */
+  readonly proxyProblems?: ProxyProblems;
   /** The rendered config of a node id, or an error message (node unknown, no valid mesh yet). */
   configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string };
   /** Ready to serve proxies: a valid mesh is loaded. Otherwise the reason. */
@@ -36,7 +38,12 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export function proxiesReport(streams: StreamRegistry): unknown[] {
+export interface ProxyProblems {
+  problem(nodeKey: string): string | undefined;
+}
+
+/** GET /v1/proxies: one entry per open stream; `configProblem` (null when none) says why the proxy gets no current configuration. */
+export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems): unknown[] {
   return streams.list().map((s) => ({
     nodeId: s.nodeId,
     cluster: s.nodeCluster,
@@ -51,6 +58,7 @@ export function proxiesReport(streams: StreamRegistry): unknown[] {
         { state: syncState(t), targetVersion: t.targetVersion ?? null, sentVersion: t.sentVersion ?? null, ackedVersion: t.ackedVersion ?? null, lastNack: t.lastNack ?? null },
       ]),
     ),
+    configProblem: problems?.problem(s.nodeKey) ?? null,
   }));
 }
 
@@ -139,7 +147,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
     }
     if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
-    if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams));
+    if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams, sources.proxyProblems));
     if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
     if (pathName === '/v1/cloud-map/remote' && sources.cloudMap) return send(200, sources.cloudMap.remote?.() ?? { mode: 'local' });
     const query = new URL(`http://admin${req.url ?? '/'}`).searchParams;

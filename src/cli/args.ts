@@ -128,17 +128,46 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[], env: Env =
   return { flags, sources, positionals, help };
 }
 
+/** Where flag descriptions start, and the width they are wrapped to, in --help. */
+const HELP_COLUMN = 34;
+const HELP_WIDTH = 100;
+
 export function helpText(spec: CommandSpec): string {
-  const lines = [`meshd ${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage}`, ''];
-  const entries = Object.entries(spec.flags);
-  if (entries.length > 0) lines.push('flags:');
-  for (const [name, f] of entries) {
+  const lines = [`meshd ${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage}`, '', 'flags:'];
+  for (const [name, f] of Object.entries(spec.flags)) {
     const meta = f.type === 'bool' ? '' : ` <${'metavar' in f && f.metavar ? f.metavar : f.type === 'int' ? 'port' : 'value'}>`;
     const def = 'default' in f && f.default !== undefined ? ` (default ${f.default})` : '';
     const env = f.env?.length ? ` [$${f.env.join(', $')}]` : '';
-    lines.push(`  --${name}${meta} `.padEnd(34) + f.help + def + env);
+    lines.push(...flagHelp(`--${name}${meta}`, f.help + def + env));
   }
-  lines.push('  --help'.padEnd(34) + 'show this help');
+  lines.push(...flagHelp('--help', 'show this help'));
   if (spec.notes) lines.push('', ...spec.notes);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * A flag and its description in two columns, the description wrapped at word boundaries; a flag
+ * too wide for its column gets the description on the lines below it, never glued to it.
+ */
+function flagHelp(flag: string, description: string): string[] {
+  const indent = ' '.repeat(HELP_COLUMN);
+  const text = wrapWords(description, HELP_WIDTH - HELP_COLUMN).map((line) => indent + line);
+  const head = `  ${flag}`;
+  if (head.length + 2 > HELP_COLUMN) return [head, ...text];
+  return [head.padEnd(HELP_COLUMN) + text[0]!.slice(HELP_COLUMN), ...text.slice(1)];
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word keeps a line of its own). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ').filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return [...lines, line];
 }

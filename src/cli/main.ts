@@ -8,6 +8,7 @@ import { rolloutCommand, runRollout } from './rollout';
 import { runServe, serveCommand } from './serve';
 import { runStatus, statusCommand } from './status';
 import { runValidate, validateCommand } from './validate';
+import { runVersion, versionCommand } from './version';
 
 export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | Promise<number> }[] = [
   { spec: serveCommand, run: runServe },
@@ -19,6 +20,7 @@ export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | 
   { spec: registerCommand, run: runRegister },
   { spec: deregisterCommand, run: runDeregister },
   { spec: rolloutCommand, run: runRollout },
+  { spec: versionCommand, run: runVersion },
 ];
 
 function overview(): string {
@@ -29,11 +31,13 @@ function overview(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  const [given, ...rest] = argv;
+  if (!given || given === '--help' || given === '-h' || given === 'help') {
     process.stdout.write(overview());
-    return name ? 0 : 2;
+    return given ? 0 : 2;
   }
+  // `meshd --version` is what most tools answer; it is the version command.
+  const name = given === '--version' ? versionCommand.name : given;
   const command = COMMANDS.find((c) => c.spec.name === name);
   if (!command) {
     process.stderr.write(`meshd: unknown command '${name}'\n\n${overview()}`);

@@ -1,7 +1,7 @@
 // Flags shared by every command that reads a mesh, and how their findings are printed.
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION, type CloudFormationOptions } from '../load/cloudformation/stack-inputs';
 import type { LoadOptions } from '../load/mesh-source';
-import { formatProblem, type Problem } from '../load/problems';
+import { formatLoggedProblem, type Problem } from '../load/problems';
 import type { Logger } from '../util/log';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args';
 
@@ -76,7 +76,7 @@ function pairs(values: readonly string[], flag: string, form: string): Map<strin
 
 /** Sends each finding to the log at its own level. */
 export function logProblems(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatProblem(p));
+  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
 }
 
 export function errorCount(problems: readonly Problem[]): number {

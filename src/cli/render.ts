@@ -58,7 +58,7 @@ export function runRender(args: ParsedArgs): number {
   const settings = { ingressPort: args.flags['ingress-port'] as number, egressPort: args.flags['egress-port'] as number };
   const result = compileProxy(loaded.model, cloudMap.registry, nodeId, settings);
   if (!result.ok) {
-    process.stderr.write(`error: ${result.error}\n`);
+    process.stderr.write(`meshd render: ${result.error}\n`);
     return 1;
   }
   let out: unknown;

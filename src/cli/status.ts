@@ -14,6 +14,8 @@ export const statusCommand: CommandSpec = {
   notes: [
     'Per proxy and type (CDS, EDS, LDS, RDS): SYNCED (the proxy ACKed the latest version sent), STALE (sent, no',
     'ACK yet), NACKED (the proxy rejected it; the reason is printed under the table), NOT_SENT, or - (not subscribed).',
+    'A proxy meshd cannot compile a configuration for (a node id the mesh does not define, say) gets a line under the',
+    'table saying why, as meshd logs it (configProblem in --format json).',
     'Exit 0 when meshd answered, even if some proxies NACKed; 1 when meshd cannot be reached.',
     'When meshd is not ready (no valid mesh yet, or a mesh path it cannot watch), the first line says why.',
     'With a remote Cloud Map (serve --cloud-map remote), a line says how its polls go and one per failing service says why',
@@ -37,6 +39,8 @@ interface ProxyReport {
   peer?: string;
   connectedAt?: string;
   types?: Record<string, TypeReport | undefined>;
+  /** Why the proxy gets no configuration, or not the latest (null or absent: nothing is wrong, or an older meshd). */
+  configProblem?: string | null;
 }
 
 const TABLE_TYPES = ['CDS', 'EDS', 'LDS', 'RDS'] as const;
@@ -122,17 +126,20 @@ export function formatRemoteCloudMap(report: RemoteReport | undefined, now = Dat
   return `${lines.join('\n')}\n`;
 }
 
-/** The table, the NACK reasons under it, and a summary line. */
+/** The table, why a proxy gets no configuration and the NACK reasons under it, and a summary line. */
 export function formatStatus(proxies: readonly ProxyReport[]): string {
   if (proxies.length === 0) return 'no proxies connected\n';
   const sorted = [...proxies].sort((a, b) => compare(a.nodeId ?? '', b.nodeId ?? '') || (a.stream ?? 0) - (b.stream ?? 0));
 
   const rows = [['NODE ID', 'PROTOCOL', 'CLIENT', ...TABLE_TYPES]];
+  // Once per reason: several streams of one node id share it.
+  const problems = new Set<string>();
   const nacks: string[] = [];
   const counts = new Map<string, number>();
   for (const p of sorted) {
     const types = p.types ?? {};
     rows.push([cell(p.nodeId), cell(p.protocol), cell(p.client), ...TABLE_TYPES.map((t) => cell(types[t]?.state))]);
+    if (typeof p.configProblem === 'string' && p.configProblem) problems.add(oneLine(p.configProblem));
     for (const [name, t] of orderedTypes(types)) {
       if (t.state !== 'NACKED') continue;
       const version = t.lastNack?.version || t.sentVersion || '-';
@@ -144,7 +151,7 @@ export function formatStatus(proxies: readonly ProxyReport[]): string {
 
   const states = [...counts.keys()].sort((a, b) => rank(SUMMARY_ORDER, a) - rank(SUMMARY_ORDER, b) || compare(a, b));
   const summary = `${sorted.length} ${sorted.length === 1 ? 'proxy' : 'proxies'}: ${states.map((s) => `${counts.get(s)} ${s}`).join(', ')}`;
-  return [...table(rows), '', ...nacks, summary].join('\n') + '\n';
+  return [...table(rows), '', ...problems, ...nacks, summary].join('\n') + '\n';
 }
 
 function proxyState(types: readonly TypeReport[]): string {

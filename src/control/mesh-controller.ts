@@ -4,7 +4,7 @@
 // only the proxies for which one of those look-ups now answers differently, and a registry
 // change only those that read a changed service. Only snapshots whose resources changed are
 // pushed (the cache compares content). Proxies whose node no longer compiles keep their last
-// good snapshot, and the reason is logged once.
+// good snapshot, and the reason is logged once and left in the cache for `meshd status`.
 import { compileProxy } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { serviceKey } from '../discovery/cloud-map/registry';
@@ -153,10 +153,11 @@ export class MeshController implements StreamHooks {
     entry.cloudMapReads = reads;
     entry.modelReads = failedUnexpectedly ? undefined : modelReads;
     if (!result.ok) {
-      if (entry.lastError !== result.error) {
-        const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';
-        this.log.error({ node: entry.nodeId }, `${result.error}${keeps}`);
-      }
+      // One text for the log and for `meshd status` (the cache keeps it for /v1/proxies).
+      const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';
+      const problem = `${result.error}${keeps}`;
+      if (entry.lastError !== result.error) this.log.error({ node: entry.nodeId }, problem);
+      this.cache.setProblem(key, problem);
       entry.lastError = result.error;
       return;
     }

@@ -19,7 +19,7 @@ import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
 import type { Credentials } from '../discovery/sigv4-verify';
 import { seedProblems } from '../load/cloud-map-seed';
 import { LoadCache, loadMesh, type LoadOptions } from '../load/mesh-source';
-import { formatProblem, type Problem } from '../load/problems';
+import { formatLoggedProblem, type Problem } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
 import type { MeshModel } from '../model/mesh-model';
@@ -81,7 +81,7 @@ function meshNames(model: MeshModel | undefined): string[] {
 }
 
 function logEachProblem(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatProblem(p));
+  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
 }
 
 export class MeshServer {
@@ -173,7 +173,7 @@ export class MeshServer {
     this.metrics.reloaded(result.ok);
     // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
     const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
-    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatProblem(p)));
+    seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
     if (result.ok && seedErrors.length === 0) {
       try {
         controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
@@ -269,6 +269,7 @@ export class MeshServer {
     const listen = { address: statsd.address, port: statsd.port };
     return {
       streams: xds.streams,
+      proxyProblems: this.snapshots,
       readiness: () => this.readiness(),
       metrics: () => this.metrics.registry.render(),
       cloudMap: {

@@ -1,9 +1,10 @@
 // meshd's latest problem, from its text log (stderr, `<time> <level> <message>`): a reload that
-// failed (its first `file:line:col: error: …` finding and the `mesh not reloaded …` verdict),
-// a NACK, a node that does not compile. A later successful (re)load clears it.
+// failed (its first `file:line:col: …` finding, logged at level error, and the `mesh not
+// reloaded …` verdict), a NACK, a node that does not compile. A later successful (re)load clears it.
 
 const LOG_LINE = /^\S+ (debug|info|warn|error)\s+(.*)$/;
-const FINDING = /^.+?:\d+:\d+: (error|warning|info): /;
+/** A mesh file finding: its severity is the log level; shown as `meshd validate` prints it. */
+const FINDING = /^((?:(?!: ).)+:\d+:\d+): /;
 
 export class MeshdProblem {
   private findings: string[] = [];
@@ -22,7 +23,7 @@ export class MeshdProblem {
       this.set([]);
     } else if (FINDING.test(message)) {
       // Findings come before the reload's verdict; warnings of a reload that succeeds are no problem.
-      if (FINDING.exec(message)![1] === 'error') this.findings.push(message);
+      if (level === 'error') this.findings.push(message.replace(FINDING, '$1: error: '));
     } else if (level === 'error' && message.startsWith('mesh not ')) {
       const first = this.findings[0];
       this.set(first === undefined ? [message] : [first, message]);

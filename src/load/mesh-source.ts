@@ -227,8 +227,23 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   if (files.length === 0 && problems.length === 0) {
     problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
   }
-  const result = loadDocuments(documents, problems, files, options);
+  const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options), paths);
   return result.ok || !passingError ? result : { ...result, retry: true };
+}
+
+/**
+ * A valid mesh of no resources is legal (a folder waiting for its files) but most likely a
+ * mistake: every proxy would wait for configuration. One warning names the paths.
+ */
+function withEmptyMeshWarning(result: LoadResult, paths: readonly string[]): LoadResult {
+  if (!result.ok || result.model.resources.length > 0) return result;
+  const files = result.files.length === 1 ? 'its file defines' : `its ${result.files.length} files define`;
+  const warning: Problem = {
+    severity: 'warning',
+    location: at(paths.join(', ')),
+    message: `the mesh is empty: ${files} no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
+  };
+  return { ...result, problems: [...result.problems, warning] };
 }
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */

@@ -13,10 +13,24 @@ export interface Problem {
   readonly field?: string;
 }
 
-/** `path:line:col: error: Kind/name: message (spec.field.path)`: the format of `meshd validate` and of reload errors. */
+/** `path:line:col: error: Kind/name: message (spec.field.path)`: the format of `meshd validate` and `meshd render`. */
 export function formatProblem(p: Problem): string {
   const { file, line, col } = p.location;
-  return `${file}:${line}:${col}: ${p.severity}: ${p.resource ? `${p.resource}: ` : ''}${p.message}${p.field ? ` (${p.field})` : ''}`;
+  return `${file}:${line}:${col}: ${p.severity}: ${describe(p)}`;
+}
+
+/**
+ * `path:line:col: Kind/name: message (spec.field.path)`: a finding in meshd's log, which it is
+ * logged at the level of its severity; the level says `error` (or `warn`, `info`), so the line
+ * says it once.
+ */
+export function formatLoggedProblem(p: Problem): string {
+  const { file, line, col } = p.location;
+  return `${file}:${line}:${col}: ${describe(p)}`;
+}
+
+function describe(p: Problem): string {
+  return `${p.resource ? `${p.resource}: ` : ''}${p.message}${p.field ? ` (${p.field})` : ''}`;
 }
 
 export { formatFieldPath } from '../model/common';

@@ -1,5 +1,7 @@
 // A generic snapshot cache, after go-control-plane's pkg/cache: one snapshot per node key;
-// streams watch their key and are told when its content changes.
+// streams watch their key and are told when its content changes. Whoever fills the cache may
+// also leave, per node key, a line saying why that node has no (current) snapshot: the cache
+// only keeps it for the status report, it does not interpret it.
 import { sameContent, type Snapshot } from './resources';
 
 export type { Resource, ResourceSet, Snapshot } from './resources';
@@ -10,6 +12,7 @@ type Watcher = (snapshot: Snapshot) => void;
 export class SnapshotCache {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly problems = new Map<string, string>();
 
   get(nodeKey: string): Snapshot | undefined {
     return this.snapshots.get(nodeKey);
@@ -17,6 +20,7 @@ export class SnapshotCache {
 
   /** Stores a node's snapshot and tells its watchers, unless the content is unchanged. */
   set(nodeKey: string, snapshot: Snapshot): boolean {
+    this.problems.delete(nodeKey);
     const previous = this.snapshots.get(nodeKey);
     if (previous && sameContent(previous, snapshot)) return false;
     this.snapshots.set(nodeKey, snapshot);
@@ -26,6 +30,17 @@ export class SnapshotCache {
 
   delete(nodeKey: string): void {
     this.snapshots.delete(nodeKey);
+    this.problems.delete(nodeKey);
+  }
+
+  /** Notes why the node's proxies get no snapshot, or not the latest one; the next `set` or `delete` clears it. */
+  setProblem(nodeKey: string, problem: string): void {
+    this.problems.set(nodeKey, problem);
+  }
+
+  /** Why the node's proxies get no current snapshot, as `setProblem` said; undefined when nothing is wrong. */
+  problem(nodeKey: string): string | undefined {
+    return this.problems.get(nodeKey);
   }
 
   /** Calls `watcher` on every later change of the node's snapshot; returns the unsubscribe function. */

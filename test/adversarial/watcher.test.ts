@@ -159,7 +159,7 @@ describe('class: a long flow list overflows the stack (an input-sized array spre
     const s = await serve([dir]);
     await expectServing(s, 'mesh/apps/virtualNode/front');
     fs.writeFileSync(path.join(dir, 'big.yaml'), bigList(130_000));
-    await logged(s, `${path.join(dir, 'big.yaml')}:3:4: error: Mesh/big: unknown field 'x'`);
+    await logged(s, `${path.join(dir, 'big.yaml')}:3:4: Mesh/big: unknown field 'x'`);
     await logged(s, 'the last good mesh keeps serving');
     await expectServing(s, 'mesh/apps/virtualNode/front');
     expect(await s.metric(/^meshd_mesh_reloads_total\{result="error"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
@@ -177,7 +177,7 @@ describe('class: a long flow list overflows the stack (an input-sized array spre
     const bad = tmpDir('flow-start-');
     fs.writeFileSync(path.join(bad, 'big.yaml'), bigList(130_000));
     const t = await serve([bad]);
-    await logged(t, `${path.join(bad, 'big.yaml')}:3:4: error: Mesh/big: unknown field 'x'`);
+    await logged(t, `${path.join(bad, 'big.yaml')}:3:4: Mesh/big: unknown field 'x'`);
     expect(await t.get('/readyz')).toEqual({ status: 503, body: 'not ready: no valid mesh loaded yet\n' });
   });
 });
@@ -193,12 +193,12 @@ describe('class: a symbolic link loop in the mesh folder (chokidar error event; 
     fs.symlinkSync('self', path.join(dir, 'self'));
     const s = await serve([dir]);
     await expectServing(s, 'mesh/apps/virtualNode/front');
-    await logged(s, `${path.join(dir, 'sub', 'up')}:1:1: warning: skipped: the same folder as ${dir} (through a symbolic link)`);
+    await logged(s, `${path.join(dir, 'sub', 'up')}:1:1: skipped: the same folder as ${dir} (through a symbolic link)`);
     expect((await s.get('/readyz')).status).toBe(200);
 
     fs.symlinkSync('.', path.join(dir, 'sub', 'here'));
     fs.symlinkSync('loop.yaml', path.join(dir, 'loop.yaml'));
-    await logged(s, `${path.join(dir, 'loop.yaml')}:1:1: error: cannot read: symbolic link that cannot be followed: ELOOP`);
+    await logged(s, `${path.join(dir, 'loop.yaml')}:1:1: cannot read: symbolic link that cannot be followed: ELOOP`);
     await expectServing(s, 'mesh/apps/virtualNode/front');
 
     // Removing the broken link is a change like any other: the mesh loads again, with a node added meanwhile.
@@ -234,7 +234,7 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state') });
     await expectServing(s, 'mesh/apps/virtualNode/back');
     fs.chmodSync(path.join(dir, 'sub'), 0o000);
-    await logged(s, `${path.join(dir, 'sub')}:1:1: error: cannot list folder: EACCES: permission denied`);
+    await logged(s, `${path.join(dir, 'sub')}:1:1: cannot list folder: EACCES: permission denied`);
     await expectServing(s, 'mesh/apps/virtualNode/back');
     fs.writeFileSync(path.join(dir, 'sub', 'third.yaml'), nodeText('apps', 'third'));
     if (isRoot) fs.chownSync(path.join(dir, 'sub', 'third.yaml'), NOBODY, NOBODY);
@@ -246,7 +246,7 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     const dir = makeMesh();
     fs.chmodSync(path.join(dir, 'sub'), 0o000);
     const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state') });
-    await logged(s, `${path.join(dir, 'sub')}:1:1: error: cannot list folder: EACCES: permission denied`);
+    await logged(s, `${path.join(dir, 'sub')}:1:1: cannot list folder: EACCES: permission denied`);
     expect((await s.get('/readyz')).status).toBe(503);
     fs.chmodSync(path.join(dir, 'sub'), 0o755);
     // The folder's mode is not a file event meshd is sure to see; any change is.
@@ -270,7 +270,7 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     expect(ready).toContain(`not ready: mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${dir}: EACCES: permission denied`);
     expect(await s.metric(/^meshd_mesh_paths_unwatched (\d+)$/m)).toBe(1);
     // The reload tried meanwhile is refused with a finding.
-    await logged(s, `${dir}:1:1: error: cannot list folder: EACCES: permission denied`);
+    await logged(s, `${dir}:1:1: cannot list folder: EACCES: permission denied`);
     await expectServing(s, 'mesh/apps/virtualNode/front');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'after'));
     fs.chmodSync(dir, 0o755);
@@ -403,7 +403,7 @@ describe('class: running out of file descriptors (EMFILE) while watching', () =>
     const sockets = await holdConnections(s.admin, 80);
     // An edit in place: the watch sees it (inotify needs no descriptor), the reload cannot list or read the files.
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'edited'));
-    await logged(s, /error: cannot (list folder|read file): EMFILE: too many open files/);
+    await logged(s, /error +\S+:1:1: cannot (list folder|read file): EMFILE: too many open files/);
     expect(s.alive()).toBe(true);
     for (const socket of sockets) socket.destroy();
     await servedSoon(s, 'mesh/apps/virtualNode/edited');

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, getOk, MESHD_BIN, startMeshd, waitFor } from '../helpers/processes';
+import { BAD_INPUTS } from '../unit/bad-inputs.cases';
 
 function meshd(...args: string[]) {
   const r = spawnSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
@@ -15,6 +16,32 @@ describe('meshd command line', () => {
     const out = meshd(command, '--help');
     expect(out.status).toBe(0);
     expect(out.stdout).toContain(`usage: meshd ${command}`);
+  });
+
+  it('--version and the version command print meshd and the version in package.json, exit 0', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect(meshd('--version')).toEqual({ status: 0, stdout: `meshd ${version}\n`, stderr: '' });
+    expect(meshd('version')).toEqual({ status: 0, stdout: `meshd ${version}\n`, stderr: '' });
+    expect(meshd('--help').stdout).toMatch(/^ {2}version +print meshd's version \(also: meshd --version\)$/m);
+  });
+
+  it('--help of every command: each flag apart from its description, which starts in one column, wrapped to 100 columns', () => {
+    const overview = meshd('--help').stdout;
+    const commands = overview.slice(overview.indexOf('commands:\n')).split('\n').flatMap((l) => /^ {2}([a-z-]+) /.exec(l)?.[1] ?? []);
+    expect(commands).toEqual(expect.arrayContaining(['serve', 'validate', 'render', 'bootstrap', 'status', 'config-dump', 'rollout', 'version']));
+    for (const command of commands) {
+      const help = meshd(command, '--help');
+      expect(help.status).toBe(0);
+      const lines = help.stdout.split('\n');
+      const flags = lines.slice(lines.indexOf('flags:') + 1, lines.indexOf('', lines.indexOf('flags:')));
+      expect(flags).toContain('  --help                          show this help');
+      for (const line of flags) {
+        // `  --flag <value>` alone, or followed by two spaces or more and the description at column 34; or a description's next line there.
+        const ok = /^ {2}--[a-z0-9-]+( <[^>]+>)?( {2,}(?<=^.{34})\S.*)?$/.test(line) || /^ {34}\S/.test(line);
+        expect({ command, line, ok }).toEqual({ command, line, ok: true });
+        if (line.length > 100) expect({ command, line, oneWord: !/\S \S/.test(line.trim()) }).toEqual({ command, line, oneWord: true });
+      }
+    }
   });
 
   it('lists the commands when run without one', () => {
@@ -88,6 +115,30 @@ describe('meshd command line', () => {
     });
   });
 
+  it('validate: an empty mesh is valid but warned about in one line naming the path(s), in text and json', () => {
+    const empty = (files: string) => `the mesh is empty: ${files} no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`;
+    const dir = meshFolder({ 'empty.yaml': '', 'comments.yaml': '# nothing yet\n---\n', 'deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\n' });
+    const file = path.join(dir, 'empty.yaml');
+    expect(meshd('validate', file)).toEqual({ status: 0, stdout: `${file}:1:1: warning: ${empty('its file defines')}\n1 file(s), 0 resource(s): valid\n`, stderr: '' });
+    expect(meshd('validate', dir)).toEqual({
+      status: 0,
+      stdout: `${path.join(dir, 'deploy.yaml')}:1:1: info: skipping Deployment/d: not an App Mesh resource\n${dir}:1:1: warning: ${empty('its 3 files define')}\n3 file(s), 0 resource(s): valid\n`,
+      stderr: '',
+    });
+    const two = [file, path.join(dir, 'comments.yaml')];
+    const json = meshd('validate', '--format', 'json', ...two);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      valid: true,
+      files: 2,
+      resources: 0,
+      errors: 0,
+      findings: [{ severity: 'warning', file: two.join(', '), line: 1, col: 1, resource: null, field: null, message: empty('its 2 files define') }],
+    });
+    // A mesh with resources is not empty, whatever other files hold.
+    expect(meshd('validate', QUICKSTART_MESH, file).stdout).toBe('2 file(s), 8 resource(s): valid\n');
+  });
+
   it('validate --mesh-name: CLI JSON without meshName joins the named mesh', () => {
     const node = '{ "virtualNodeName": "n", "spec": { "backends": [{ "virtualService": { "virtualServiceName": "s" } }] } }';
     const dir = meshFolder({ 'm.yaml': 'kind: Mesh\nname: a\n---\nkind: Mesh\nname: b\n---\nkind: VirtualService\nmesh: b\nname: s\n', 'n.json': node });
@@ -108,7 +159,7 @@ describe('meshd command line', () => {
       'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     );
     const unknown = meshd('render', '--mesh', QUICKSTART_MESH, '--node', 'mesh/apps/virtualNode/nobody');
-    expect(unknown).toEqual({ status: 1, stdout: '', stderr: "error: node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'\n" });
+    expect(unknown).toEqual({ status: 1, stdout: '', stderr: "meshd render: node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'\n" });
   });
 
   it('serve: a missing mesh path is reported, meshd keeps running, and serves once the path appears', async () => {
@@ -121,7 +172,7 @@ describe('meshd command line', () => {
       // The banner says what meshd waits for, not that it serves it.
       expect(server.stdout().split('\n')[0]).toBe(`meshd is waiting for ${missing} to appear; nothing is served until it does and the mesh is valid`);
       expect(server.stdout()).not.toContain('meshd is serving');
-      expect(server.stderr()).toContain(`error ${missing}:1:1: error: mesh path does not exist; pass a mesh file or a folder of them`);
+      expect(server.stderr()).toContain(`error ${missing}:1:1: mesh path does not exist; pass a mesh file or a folder of them`);
       expect(server.stderr()).toContain('nothing is served until the mesh is valid');
       const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
       expect(health.status).toBe(200);
@@ -144,6 +195,44 @@ describe('meshd command line', () => {
     try {
       await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
       expect(server.stdout().split('\n')[0]).toBe(`meshd is waiting for ${first} and ${second} to appear; nothing is served until they do and the mesh is valid`);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: an empty mesh is served (a folder may be waiting for its files), with a warning in the log', async () => {
+    const dir = meshFolder({ 'mesh.yaml': '# to be written\n' });
+    const server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      expect(server.stderr()).toContain('mesh loaded: 0 resources from 1 file(s)');
+      const warnings = server.stderr().split('\n').filter((l) => / warn /.test(l));
+      expect(warnings.map((l) => l.replace(/^\S+ warn {2}/, ''))).toEqual([
+        `${dir}:1:1: the mesh is empty: its file defines no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
+      ]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve: each finding of bad mesh files is logged as validate prints it, its severity said once (by the level)', async () => {
+    const picked = ['YAML syntax error', 'misspelt top-level field', 'mesh not defined', 'k8s ref and ARN', 'terraform API field the provider does not have', 'cfn GetAtt of a load balancer'];
+    const files: Record<string, string> = { 'base.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/bad/base.yaml'), 'utf8') };
+    for (const [title, file, text] of BAD_INPUTS.filter(([title]) => picked.includes(title))) files[`${picked.indexOf(title)}-${file}`] = text;
+    expect(Object.keys(files)).toHaveLength(picked.length + 1);
+    const dir = meshFolder(files);
+    const validated = meshd('validate', dir).stdout.trim().split('\n');
+    expect(validated.filter((l) => l.includes(': error: ')).length).toBeGreaterThanOrEqual(picked.length);
+
+    const server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort())]);
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      const logged = server.stderr().split('\n').map((l) => l.replace(/^\S+ /, ''));
+      const LEVEL: Record<string, string> = { error: 'error', warning: 'warn ', info: 'info ' };
+      // `path:line:col: error: message` in validate is `error path:line:col: message` in the log.
+      const expected = validated.filter((l) => / (error|warning|info): /.test(l)).map((l) => l.replace(/^(.+?:\d+:\d+): (error|warning|info): /, (_, at: string, severity: string) => `${LEVEL[severity]} ${at}: `));
+      expect(logged).toEqual(expect.arrayContaining(expected));
+      expect(logged.filter((l) => /: (error|warning|info): /.test(l))).toEqual([]);
     } finally {
       expect(await server.stop()).toBe(0);
     }
@@ -184,7 +273,7 @@ describe('meshd command line', () => {
   it('serve: a bad variable is one line naming it', () => {
     const r = spawnSync(process.execPath, [MESHD_BIN, 'serve'], { encoding: 'utf8', env: { ...process.env, MESHD_MESH: QUICKSTART_MESH, MESHD_XDS_PORT: 'eighteen' } });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: "meshd serve: MESHD_XDS_PORT must be a whole number from 0 to 65535, got 'eighteen'\n" });
-    expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path>.*\[\$MESHD_MESH\]/);
+    expect(meshd('serve', '--help').stdout).toMatch(/--mesh <path> +mesh files or folders[^[]*\[\$MESHD_MESH\]/);
   });
 });
 

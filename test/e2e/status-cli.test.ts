@@ -1,11 +1,13 @@
 // `meshd status` and `meshd config-dump` against a real meshd (and, for the exact table, a
 // stand-in admin API with a fixed answer), run as the real executable.
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { AdsTestClient } from '../helpers/ads-client';
-import { QUICKSTART_MESH } from '../helpers/mesh-text';
+import { meshFolder, QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, MESHD_BIN, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
 
 /** Runs bin/meshd without blocking this process (the ADS clients and stand-in servers live here). */
@@ -117,6 +119,90 @@ describe('meshd status and config-dump against a running meshd', () => {
       stdout: '',
       stderr: "meshd config-dump: node id 'mesh/apps/virtualNode/nope' names virtual node 'nope', which is not defined in mesh 'apps'\n",
     });
+  });
+});
+
+describe('meshd status: a proxy whose node id the mesh does not define', () => {
+  const TYPO = 'mesh/apps/virtualNode/typo';
+  const MALFORMED = 'apps/typo';
+  const NO_MESH = 'mesh/nomesh/virtualNode/front';
+  const TYPO_NODE = ['---', 'kind: VirtualNode', 'mesh: apps', 'name: typo', 'spec:', '  listeners: [{ portMapping: { port: 9083, protocol: http } }]', '  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }', ''].join('\n');
+  let server: RunningProcess;
+  let admin: string;
+  let dir: string;
+  const clients: AdsTestClient[] = [];
+
+  /** The messages of meshd's error log lines, without time and level. */
+  const loggedErrors = () => server.stderr().split('\n').flatMap((l) => /^\S+ error (.*)$/.exec(l)?.[1] ?? []);
+  const proxiesJson = async () => {
+    const out = await meshd('status', '--admin', admin, '--format', 'json');
+    expect(out.status).toBe(0);
+    return JSON.parse(out.stdout) as { nodeId: string; configProblem?: string | null }[];
+  };
+
+  beforeAll(async () => {
+    dir = meshFolder({ 'mesh.yaml': fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8') });
+    const xdsPort = await freePort();
+    admin = `127.0.0.1:${await freePort()}`;
+    server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', admin.split(':')[1]!, '--debounce-ms', '0']);
+    await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+    for (const id of [TYPO, MALFORMED, NO_MESH]) {
+      const client = new AdsTestClient(xdsPort);
+      client.send({ node: { id, cluster: 'c' }, type_url: TypeUrl.Cluster });
+      clients.push(client);
+    }
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    expect(await server.stop()).toBe(0);
+    expect(server.stderr()).not.toMatch(/\n\s+at /);
+  });
+
+  it('status says why each gets no configuration, in the words meshd logs, in text and json', async () => {
+    const reasons = [
+      `node id '${MALFORMED}' is not of the form mesh/<mesh>/virtualNode/<name> (or its ARN form arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>); it gets no configuration until the mesh defines it`,
+      `node id '${TYPO}' names virtual node 'typo', which is not defined in mesh 'apps'; it gets no configuration until the mesh defines it`,
+      `node id '${NO_MESH}' names mesh 'nomesh', which is not defined; it gets no configuration until the mesh defines it`,
+    ];
+    const text = await waitFor('status to list the three proxies', async () => {
+      const out = await meshd('status', '--admin', admin);
+      return out.stdout.includes('3 proxies') ? out : undefined;
+    });
+    expect(text.status).toBe(0);
+    expect(text.stderr).toBe('');
+    const lines = text.stdout.split('\n');
+    expect(lines.slice(1, 4).map((l) => l.split(/ {3,}/)[0])).toEqual([MALFORMED, TYPO, NO_MESH]);
+    expect(lines.slice(4)).toEqual(['', ...reasons, '3 proxies: 3 NOT_SENT', '']);
+    // One source: what status shows is what meshd logged.
+    expect(loggedErrors()).toEqual(expect.arrayContaining(reasons));
+
+    const json = await proxiesJson();
+    expect(Object.fromEntries(json.map((p) => [p.nodeId, p.configProblem]))).toEqual({ [MALFORMED]: reasons[0], [TYPO]: reasons[1], [NO_MESH]: reasons[2] });
+  });
+
+  it('once the mesh defines the node, its proxy is served and the reason is gone; if the mesh drops it again, status says it keeps its last configuration', async () => {
+    const typo = clients[0]!;
+    fs.writeFileSync(path.join(dir, 'typo.yaml'), TYPO_NODE);
+    const res = await typo.next(10000);
+    typo.send({ node: { id: TYPO, cluster: 'c' }, type_url: TypeUrl.Cluster, version_info: res.version_info, response_nonce: res.nonce });
+    const fixed = await waitFor('status to show typo SYNCED', async () => {
+      const out = await meshd('status', '--admin', admin);
+      return out.stdout.includes('SYNCED') ? out : undefined;
+    });
+    expect(fixed.stdout).not.toContain(`names virtual node 'typo'`);
+    expect(fixed.stdout).toContain(`names mesh 'nomesh'`);
+    expect((await proxiesJson()).find((p) => p.nodeId === TYPO)!.configProblem).toBeNull();
+
+    fs.rmSync(path.join(dir, 'typo.yaml'));
+    const kept = `node id '${TYPO}' names virtual node 'typo', which is not defined in mesh 'apps'; it keeps its last good configuration`;
+    const dropped = await waitFor('status to say typo keeps its last configuration', async () => {
+      const out = await meshd('status', '--admin', admin);
+      return out.stdout.includes(kept) ? out : undefined;
+    });
+    expect(dropped.stdout.split('\n')).toContain(kept);
+    expect(loggedErrors()).toContain(kept);
+    expect((await proxiesJson()).find((p) => p.nodeId === TYPO)!.configProblem).toBe(kept);
   });
 });
 
