@@ -1,12 +1,14 @@
 // meshd's latest problem, from its text log (stderr, `<time> <level> <message>`): a reload that
-// failed (its first `file:line:col: error: …` finding and the `mesh not reloaded …` verdict),
-// a NACK, a node that does not compile. A later successful (re)load clears it.
+// failed (every `file:line:col: error: …` finding, then its warnings, then the `mesh not
+// reloaded …` verdict), a NACK, a node that does not compile. A later successful (re)load
+// clears it.
 
 const LOG_LINE = /^\S+ (debug|info|warn|error)\s+(.*)$/;
 const FINDING = /^.+?:\d+:\d+: (error|warning|info): /;
 
 export class MeshdProblem {
-  private findings: string[] = [];
+  private errors: string[] = [];
+  private warnings: string[] = [];
   private lines: readonly string[] = [];
 
   /** `onChange` hears each new problem, and `[]` when one is cleared. */
@@ -17,16 +19,21 @@ export class MeshdProblem {
     const m = LOG_LINE.exec(line);
     if (!m) return;
     const [, level, message] = m as unknown as [string, string, string];
+    const finding = FINDING.exec(message);
     if (level === 'info' && /^mesh (re)?loaded/.test(message)) {
-      this.findings = [];
+      this.errors = [];
+      this.warnings = [];
       this.set([]);
-    } else if (FINDING.test(message)) {
+    } else if (finding) {
       // Findings come before the reload's verdict; warnings of a reload that succeeds are no problem.
-      if (FINDING.exec(message)![1] === 'error') this.findings.push(message);
+      if (finding[1] === 'error') this.errors.push(message);
+      else if (finding[1] === 'warning') this.warnings.push(message);
     } else if (level === 'error' && message.startsWith('mesh not ')) {
-      const first = this.findings[0];
-      this.set(first === undefined ? [message] : [first, message]);
-      this.findings = [];
+      // All of them: the first error is often not the telling one (a misspelt field is first
+      // reported as the field it should have been, missing).
+      this.set([...this.errors, ...this.warnings, message]);
+      this.errors = [];
+      this.warnings = [];
     } else if (level === 'error' || level === 'warn') {
       this.set([message]);
     }
