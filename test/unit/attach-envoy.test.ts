@@ -1,5 +1,7 @@
 // The Envoy commands `meshd serve` prints (cli/attach-envoy.ts): runnable as printed from the
 // folder the user is in, the bootstrap under .meshd/, the Envoy scripts/install-envoy installs.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { attachEnvoyLines, type Where } from '../../src/cli/attach-envoy';
 
 const ROOT = '/home/me/meshd';
@@ -46,5 +48,12 @@ describe('attachEnvoyLines', () => {
     const lines = attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({ root: '/opt/meshd', meshd: '/opt/meshd/bin/meshd', cwd: '/srv', userDir: '/srv' }, []));
     expect(lines[0]).toBe('attach an Envoy to the first of them (an Envoy on your PATH):');
     expect(lines.at(-1)).toBe('  envoy -c .meshd/front-envoy.yaml');
+  });
+});
+
+describe('the quickstart walkthrough', () => {
+  it('shows the commands npm start prints (default ports, Envoy installed)', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../examples/quickstart/README.md'), 'utf8');
+    for (const line of attachEnvoyLines(FRONT, '127.0.0.1:18000', ['--dog-statsd'], where()).slice(1)) expect(readme).toContain(`\n   ${line.trim()}\n`);
   });
 });
