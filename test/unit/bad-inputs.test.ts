@@ -583,7 +583,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:13:28: error: VirtualNode/n2: Fn::Sub: ${Zones} is a list; Fn::Sub puts only strings in (use Fn::Join for a list) (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
   ],
   "cfn Fn::Sub of an unknown variable": [
-    "m.yaml:11:29: error: VirtualNode/n2: Fn::Sub: 'Domian' is not a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
+    "m.yaml:11:29: error: VirtualNode/n2: Fn::Sub: 'Domian' is not a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter; did you mean 'Domain'? (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
   ],
   "cfn Fn::Join of a mapping": [
     "m.yaml:11:35: error: VirtualNode/n2: Fn::Join: the values must be a list (Resources.Node.Properties.Spec.ServiceDiscovery.DNS.Hostname)",
