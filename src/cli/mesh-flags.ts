@@ -16,7 +16,7 @@ export const strictFlag: FlagSpec = {
   help: "refuse fields of Kubernetes manifests that App Mesh's CRDs do not know (as kubectl --validate=strict does); without it they are warnings and left out, as the API server prunes them",
 };
 
-/** What CloudFormation templates get from outside (see README, CloudFormation). */
+/** What CloudFormation templates get from outside (see docs/mesh-files.md, CloudFormation). */
 export const cloudFormationFlags: Readonly<Record<string, FlagSpec>> = {
   parameter: { type: 'list', single: true, metavar: 'Key=Value', help: "CloudFormation: a template parameter's value, over its Default (repeat for more)" },
   'import-value': { type: 'list', single: true, metavar: 'Name=Value', help: 'CloudFormation: what Fn::ImportValue of the export Name gives (repeat for more)' },

@@ -38,7 +38,7 @@ export const rolloutCommand: CommandSpec = {
     'start --route r/rt --primary a --canary b [settings]   start a rollout kept by meshd (not in the mesh files)',
     'pause | resume       stop and carry on stepping (resume takes the route\'s weights as the file has them now)',
     'abort                end it, all traffic back to the primary;  promote: end it, all traffic to the canary',
-    'Rollouts declared as `kind: Rollout` in the mesh files are steered the same way. See README, "Canary rollouts".',
+    'Rollouts declared as `kind: Rollout` in the mesh files are steered the same way. See docs/rollouts.md.',
     'Exit 0 when meshd did it, 1 when it refused (the reason is printed) or cannot be reached, 2 for bad flags.',
   ],
 };

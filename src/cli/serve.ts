@@ -159,7 +159,7 @@ export const serveCommand: CommandSpec = {
     'webhook-allow': {
       type: 'list',
       metavar: 'hosts',
-      help: "comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see the README's Security model)",
+      help: "comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see docs/security.md)",
       env: ['MESHD_WEBHOOK_ALLOW'],
     },
     'webhook-max-timeout': {

@@ -289,7 +289,7 @@ export class MeshServer {
 
   /** Ready to serve proxies: a valid mesh is loaded and every mesh path is watched. Otherwise the reason. */
   readiness(): { ready: true } | { ready: false; reason: string } {
-    // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
+    // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (docs/security.md).
     const unwatched = this.watcher?.unwatched() ?? [];
     const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
     if (!this.controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };

@@ -8,7 +8,7 @@ export interface AppMeshType {
   readonly kind: ResourceKind;
   /** The property holding the resource's own name (`VirtualNodeName`). */
   readonly nameProperty: string;
-  /** Only VirtualService requires its name; the others default (see README: the logical ID). */
+  /** Only VirtualService requires its name; the others default (see docs/mesh-files.md: the logical ID). */
   readonly nameRequired: boolean;
   /** A Route's VirtualRouterName, a GatewayRoute's VirtualGatewayName. */
   readonly parentProperty?: string;

@@ -1,7 +1,7 @@
 // What a CloudFormation stack gets from outside its template: parameter values (each template's
 // Defaults, overridden by --parameter), the pseudo parameters (AWS::Region, AWS::AccountId, ...)
 // and the exports other stacks made (Fn::ImportValue, from --import-value). meshd deploys no
-// stack, so these come from flags, with the defaults documented in the README.
+// stack, so these come from flags, with the defaults documented in docs/mesh-files.md.
 import { createHash } from 'node:crypto';
 import type { FieldPath } from '../../model/common';
 
