@@ -3,7 +3,9 @@
 import { MeshdProblem } from '../../src/demo/meshd-log';
 import { problemRows, wrap } from '../../src/demo/screen';
 
-const log = (level: string, message: string) => `2026-12-03T16:04:37.713Z ${level.padEnd(5)} ${message}`;
+/** meshd's log line for a message; a finding's severity is the level there, not in the text (as validate prints it). */
+const log = (level: string, message: string) =>
+  `2026-12-03T16:04:37.713Z ${level.padEnd(5)} ${message.replace(/^(.+?:\d+:\d+): (error|warning|info): /, '$1: ')}`;
 const MISSING = 'mesh/color-route.yaml:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)';
 const UNKNOWN = "mesh/color-route.yaml:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)";
 const WARNING = 'mesh/color-route.yaml:9:5: warning: Route/color/color-split: something meshd accepts but doubts';
