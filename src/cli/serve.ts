@@ -424,7 +424,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   let watching = false;
   const rolloutsSee = (load: () => Promise<void>) => (watching ? void load() : (rolloutsWaiting = load));
 
-  // Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches.
+  // Unchanged files are not parsed again, and their resources stay the
+  // same objects: the controller recompiles only what a change reaches.
   const loadCache = new LoadCache();
   let watcher: MeshWatcher | undefined;
   let reloadBeforeWatching = false;
@@ -477,7 +478,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     admin = await startAdminServer(adminHost, args.flags['admin-port'] as number, {
       streams: xds.streams,
       readiness: () => {
-        // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (README, Security model).
+        // Not ready while a mesh path is not watched either: the mesh served
+        // may no longer be what the files say (README, Security model).
         const unwatched = watcher?.unwatched() ?? [];
         const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
         if (!controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };

@@ -13,7 +13,10 @@ import { httpConnectionManager, listenerAddress, tlsInspector, tlsModeChains } f
 import { literalRegex } from './matches';
 import { egressRouteConfigName, gatewayEgressListenerName, ingressListenerName, ingressRouteConfigName } from './names';
 
-/** A load balancer probing the health check path gets 200 from the gateway (503 while it drains), without a gateway route. */
+/**
+ * A load balancer probing the health check path gets 200 from
+ * the gateway (503 while it drains), without a gateway route.
+ */
 function healthCheckFilter(listener: VirtualGatewayListener): HttpFilter[] {
   const hc = listener.healthCheck;
   if (!hc || hc.protocol === 'grpc' || hc.path === undefined) return [];

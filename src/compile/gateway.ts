@@ -64,7 +64,10 @@ function targetOf(model: MeshReader, r: GatewayRoute): TargetPort | { unserved: 
   return { key: gatewayTargetKey({ service: service.name, port: port.port }), service, port };
 }
 
-/** The hop's routes: each target's own routes, in its router's order, taken only by requests the gateway sent to that target. */
+/**
+ * The hop's routes: each target's own routes, in its router's
+ * order, taken only by requests the gateway sent to that target.
+ */
 function hopRouteConfig(egressPort: number, targets: readonly TargetPort[]): RouteConfiguration {
   const routes: Route[] = targets.flatMap(({ key, port }) =>
     port.routes.map(serviceRoute).map((route) => ({

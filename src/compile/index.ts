@@ -15,7 +15,10 @@ export const NO_CLOUD_MAP: CloudMapView = { discover: () => undefined };
 
 export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
 
-/** The Envoy resources of the proxy (sidecar, proxyless client or gateway) `nodeId` names, with Cloud Map services' instances from `cloudMap`. */
+/**
+ * The Envoy resources of the proxy (sidecar, proxyless client or gateway)
+ * `nodeId` names, with Cloud Map services' instances from `cloudMap`.
+ */
 export function compileProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };

@@ -13,7 +13,9 @@ export interface Problem {
   readonly field?: string;
 }
 
-/** `path:line:col: error: Kind/name: message (spec.field.path)`: the format of `meshd validate` and of reload errors. */
+/**
+ * `path:line:col: error: Kind/name: message (spec.field.path)`: the format of `meshd validate` and of reload errors.
+ */
 export function formatProblem(p: Problem): string {
   const { file, line, col } = p.location;
   return `${file}:${line}:${col}: ${p.severity}: ${p.resource ? `${p.resource}: ` : ''}${p.message}${p.field ? ` (${p.field})` : ''}`;

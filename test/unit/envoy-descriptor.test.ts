@@ -24,7 +24,8 @@ const ADS_TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Strin
 
 let fromProtoFiles: protobuf.Root;
 beforeAll(() => {
-  encodeResource('type.googleapis.com/google.protobuf.Empty', {}); // meshd's own schema first: it installs the Struct JSON mapping
+  // meshd's own schema first: it installs the Struct JSON mapping
+  encodeResource('type.googleapis.com/google.protobuf.Empty', {});
   fromProtoFiles = protos.loadRoot();
 });
 

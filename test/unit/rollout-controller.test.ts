@@ -27,7 +27,10 @@ const WAIT_MS = 30_000;
 const node = (name: string) =>
   `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
 
-/** The shop mesh: Route/web/split sends `primary` percent to web-v1 and `canary` percent to web-v2; then the Rollout, if any. */
+/**
+ * The shop mesh: Route/web/split sends `primary` percent to web-v1
+ * and `canary` percent to web-v2; then the Rollout, if any.
+ */
 function meshText(primary: number, canary: number, rollout?: string): string {
   return [
     '# web-v1 serves; web-v2 is being rolled out\nkind: Mesh\nname: apps\n',
@@ -118,7 +121,10 @@ function reload(run: Run): Promise<void> {
   return run.controller.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts);
 }
 
-/** Starts a controller on a new mesh file (or on `reuse`'s file and state, as a restarted meshd) and serves the mesh once. */
+/**
+ * Starts a controller on a new mesh file (or on `reuse`'s file
+ * and state, as a restarted meshd) and serves the mesh once.
+ */
 async function start(text: string | undefined, reuse?: Pick<Run, 'file' | 'storePath' | 'telemetry'>): Promise<Run> {
   const file = reuse?.file ?? path.join(tmpDir('rollout-mesh-'), 'mesh.yaml');
   if (text !== undefined) fs.writeFileSync(file, text);
@@ -159,7 +165,10 @@ function phaseReached(run: Run, phase: RolloutRecord['phase'], also: (r: Rollout
 
 const servedSplit = (run: Run, split: string) => waitFor(`the route to be served at ${split}`, () => (run.served[run.served.length - 1] === split ? true : undefined), WAIT_MS);
 
-/** Resolves once a finished rollout's queued work (its post-rollout hooks) is done: a command queues behind it and, the rollout having ended, changes nothing. */
+/**
+ * Resolves once a finished rollout's queued work (its post-rollout hooks) is done:
+ * a command queues behind it and, the rollout having ended, changes nothing.
+ */
 async function settled(run: Run): Promise<void> {
   await command(run, 'promote').catch(() => undefined);
 }
@@ -554,7 +563,8 @@ describe('RolloutController: webhooks', () => {
     await servedSplit(run, '90/10');
     await waitFor('the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined), WAIT_MS);
 
-    // While the step waits for the webhook. (meshLoaded's promise waits for the step, so it is awaited after the release.)
+    // While the step waits for the webhook. (meshLoaded's promise
+    // waits for the step, so it is awaited after the release.)
     const reloaded = editByHand(run, meshText(60, 40, rollout));
     hooks.release('/slow', 200);
     await reloaded;
