@@ -183,7 +183,6 @@ function cell(value: string | undefined): string {
 
 /** Node ids and messages come from proxies: keep control characters off the terminal. */
 function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return String(text).replace(/[\u0000-\u001f\u007f]/g, '?');
 }
 
