@@ -66,7 +66,7 @@ export interface ObjectSchema<F extends Fields = Fields> extends Described {
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any --
-   ObjectSchema's `check` reads its fields (contravariant in F): no type but `any` admits every list and object schema. */
+   ObjectSchema's `check` reads its fields (contravariant in F): only `any` admits every list and object schema. */
 export type Schema = StringSchema | IntegerSchema | NumberSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 

@@ -176,7 +176,8 @@ describe('bench/compile.js at a tiny size: 3 services, 2 changes of each route',
       expectSane(`${row.phase}: compileMs`, row.compileMs);
       if (row.phase !== 'cold') {
         expectSane(`${row.phase}: compileMaxMs`, row.compileMaxMs);
-        expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs); // the max of the runs, the other their median
+        // The max of the runs, the other their median.
+        expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs);
       }
     }
   });
