@@ -42,12 +42,12 @@ export function staleDistReason(root: string): string | undefined {
 }
 
 /**
- * The tests that run or read the built meshd: all of e2e and adversarial, and any other that names dist/, MESHD_BIN or
- * bin/meshd anywhere (a mention too much only asks for a build).
+ * The tests that run or read the built meshd: all of e2e and adversarial, and any other that names dist/ or MESHD_BIN
+ * (test/helpers/processes.ts's path of bin/meshd) anywhere: a mention too many only asks for a build.
  */
 export function usesDist(testFile: string): boolean {
   if (/[\\/]test[\\/](e2e|adversarial)[\\/]/.test(testFile)) return true;
-  return /\bdist\/|\bMESHD_BIN\b|\bbin\/meshd\b/.test(fs.readFileSync(testFile, 'utf8'));
+  return /\bdist\/|\bMESHD_BIN\b/.test(fs.readFileSync(testFile, 'utf8'));
 }
 
 /** What a jest run selects, as far as its global setup can tell; 'unknown' when it selects by other means. */
