@@ -42,7 +42,8 @@ describe('code style', () => {
     if (findings.length > 0) {
       const shown = findings.slice(0, 60).join('\n');
       const more = findings.length > 60 ? `\n... and ${findings.length - 60} more` : '';
-      throw new Error(`${findings.length} style findings (npm run lint; npm run format):\n${shown}${more}`);
+      const fixes = 'npm run format; comments over 120 columns: node scripts/wrap-comments.js; npm run lint';
+      throw new Error(`${findings.length} style findings (${fixes}):\n${shown}${more}`);
     }
   }, 180_000);
 
