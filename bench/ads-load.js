@@ -406,7 +406,9 @@ function startLoad(opts) {
   return {
     allAcked,
     connections,
-    /** Watches for a change: a `change-acked` event follows once every stream has ACKed a response containing `needle`. */
+    /**
+     * Watches for a change: a `change-acked` event follows once every stream has ACKed a response containing `needle`.
+     */
     arm(id, needle) {
       change = { id, needle, acked: 0, firstAt: undefined, lastAt: undefined };
     },

@@ -165,7 +165,10 @@ async function pollUntilSynced(port, n, timeoutMs = SYNC_TIMEOUT_MS, afterBackMs
 // ---------------------------------------------------------------------------------------------
 // The load generator, as a child process
 
-/** bench/ads-load.js with --reconnect: its JSON-line events (waited for SYNC_TIMEOUT_MS by default), `stats` and `stop` (bench/processes.js). */
+/**
+ * bench/ads-load.js with --reconnect: its JSON-line events (waited for
+ * SYNC_TIMEOUT_MS by default), `stats` and `stop` (bench/processes.js).
+ */
 function startLoadProcess(ctx, protocol) {
   const args = [LOAD, '--xds', `127.0.0.1:${ctx.xdsPort}`, '--mesh', ctx.meshFile, '--streams', String(ctx.streams), '--per-connection', String(ctx.perConnection), '--reconnect'];
   if (protocol === 'delta') args.push('--delta');

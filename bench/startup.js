@@ -46,14 +46,17 @@ function parseArgs(argv) {
 function cpuMsOf(pid) {
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    // utime and stime are fields 14 and 15 of stat (12 and 13 after the command name), in clock ticks (100 a second on Linux).
+    // utime and stime are fields 14 and 15 of stat (12 and 13 after
+    // the command name), in clock ticks (100 a second on Linux).
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return undefined;
   }
 }
 
-/** One `meshd serve`: ms from spawn to the "meshd is serving" line (wall, and CPU it used); the process is then stopped. */
+/**
+ * One `meshd serve`: ms from spawn to the "meshd is serving" line (wall, and CPU it used); the process is then stopped.
+ */
 async function serveOnce(state) {
   const [xds, admin] = [await freePort(), await freePort()];
   const args = [meshd(), 'serve', '--mesh', mesh(), '--xds-port', String(xds), '--admin-port', String(admin), '--statsd-port', '0',

@@ -35,7 +35,8 @@ export function applyLimits(server: http.Server, name: string, limits: HttpLimit
   server.headersTimeout = Math.min(MAX_HEADERS_TIMEOUT_MS, limits.requestTimeoutMs);
   // Node checks the two deadlines above on this period (30 s by default); keep it below them.
   (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.max(100, Math.min(1000, limits.requestTimeoutMs / 4));
-  // headersTimeout only starts with the first byte: a client that connects and says nothing is closed by the idle timeout.
+  // headersTimeout only starts with the first byte: a client that
+  // connects and says nothing is closed by the idle timeout.
   server.timeout = limits.idleTimeoutMs;
   server.on('drop', () => observer.refused?.(name, 'connection_limit'));
   // A client may vanish mid-answer; its socket's error is not meshd's.

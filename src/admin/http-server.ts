@@ -27,7 +27,10 @@ export interface AdminSources {
     /** The remote Cloud Map's polls, per service, for `GET /v1/cloud-map/remote` (`{ mode: 'local' }` without one). */
     remote?(): unknown;
   };
-  /** Per-virtual-node traffic from the sidecars' DogStatsD stats, over `?window=` (null: the default); or why the window is refused. */
+  /**
+   * Per-virtual-node traffic from the sidecars' DogStatsD stats, over
+   * `?window=` (null: the default); or why the window is refused.
+   */
   readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
   readonly rollouts?: { answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }> };

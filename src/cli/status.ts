@@ -64,7 +64,8 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
     process.stderr.write(unexpectedAnswer('status', admin, '/v1/proxies', res.status, res.body));
     return 1;
   }
-  // Not ready (no valid mesh, a mesh path not watched): said above the table, or on stderr beside the JSON, which stays /v1/proxies' answer.
+  // Not ready (no valid mesh, a mesh path not watched): said above the
+  // table, or on stderr beside the JSON, which stays /v1/proxies' answer.
   const notReady = await notReadyReason(admin);
   if (notReady !== undefined) (format === 'json' ? process.stderr : process.stdout).write(`meshd is not ready: ${oneLine(notReady)}\n${format === 'json' ? '' : '\n'}`);
   const remote = formatRemoteCloudMap(await remoteCloudMap(admin));
@@ -189,7 +190,6 @@ function cell(value: string | undefined): string {
 
 /** Node ids and messages come from proxies: keep control characters off the terminal. */
 function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return String(text).replace(/[\u0000-\u001f\u007f]/g, '?');
 }
 

@@ -13,7 +13,10 @@ export const egressClusterName = (mesh: string, node: string, protocol: Protocol
   `cds_egress_${mesh}_${node}_${protocol}_${port}`;
 export const allowAllClusterName = (mesh: string): string => `cds_egress_${mesh}_mesh-allow-all`;
 
-/** A gateway's own hop into the mesh (see gateway.ts): a loopback listener and, per gateway listener, the cluster that reaches it. */
+/**
+ * A gateway's own hop into the mesh (see gateway.ts): a loopback
+ * listener and, per gateway listener, the cluster that reaches it.
+ */
 export const gatewayEgressListenerName = (port: number): string => `lds_egress_127.0.0.1_${port}`;
 /**
  * App Mesh named the hop cluster after the egress port it leads to (15001 unless the Envoy's

@@ -26,7 +26,10 @@ interface ProxyEntry {
   lastError?: string;
   /** The Cloud Map services (serviceKey) its last compile read. */
   cloudMapReads: ReadonlySet<string>;
-  /** The model look-ups (lookupKey) its last compile made; undefined: compile it on every reload (its last compile failed unexpectedly). */
+  /**
+   * The model look-ups (lookupKey) its last compile made; undefined:
+   * compile it on every reload (its last compile failed unexpectedly).
+   */
   modelReads: ReadonlySet<string> | undefined;
 }
 

@@ -1,6 +1,6 @@
 // `meshd render --static`: a complete Envoy bootstrap with a proxy's resources inlined
-// (route configurations placed into their listeners, EDS endpoints into their clusters), so `envoy --mode validate -c` can
-// check exactly what meshd would serve, without meshd running.
+// (route configurations placed into their listeners, EDS endpoints into their clusters), so `envoy --mode validate -c`
+// can check exactly what meshd would serve, without meshd running.
 import { appMeshStaticLayer } from '../bootstrap/runtime';
 import { packAny } from '../compile/any';
 import type { ProxyConfig } from '../compile/proxy-config';

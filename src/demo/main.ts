@@ -76,7 +76,8 @@ class Demo {
       port: app.port,
       child: this.startChild(app.node, process.execPath, [files.colorApp], { env: { COLOR: app.color, PORT: String(app.port), HOST: '127.0.0.1' } }),
     }));
-    const called = topology.services[0]!; // front's app calls one service; the others are asked at Envoy's egress directly
+    // front's app calls one service; the others are asked at Envoy's egress directly
+    const called = topology.services[0]!;
     const front = this.startChild(topology.front.node, process.execPath, [files.frontApp], {
       env: { PORT: String(topology.front.port), HOST: '127.0.0.1', COLOR_SERVICE: `${called.name}:${called.port}`, EGRESS_PROXY: `127.0.0.1:${ports.egress}` },
     });

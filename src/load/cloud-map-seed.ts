@@ -69,7 +69,8 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
           instances: instances.map((instance, i) => {
             if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) return instance;
             const { attributes: given, ...rest } = instance as Record<string, unknown>;
-            attributes[i] = Object.create(null) as Record<string, string>; // keyed by the file's attribute names, __proto__ included
+            // keyed by the file's attribute names, __proto__ included
+            attributes[i] = Object.create(null) as Record<string, string>;
             if (given === undefined || given === null) return rest;
             if (typeof given !== 'object' || Array.isArray(given)) {
               ok = false;
@@ -115,7 +116,10 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
   };
 }
 
-/** What the registry objects to in the seeds (attributes its services' DNS records need), at the file and line of each instance. */
+/**
+ * What the registry objects to in the seeds (attributes its services'
+ * DNS records need), at the file and line of each instance.
+ */
 export function seedProblems(registry: Pick<CloudMapRegistry, 'seedProblems'>, seeds: readonly LocatedSeed[]): Problem[] {
   return seeds.flatMap(({ seed, locate, label }) =>
     registry.seedProblems(seed).map(({ index, message }) => ({

@@ -216,7 +216,9 @@ class ManifestReader {
     return out;
   }
 
-  /** `{name, namespace}` → the App Mesh name of that manifest (the controller's default when it is not in the input). */
+  /**
+   * `{name, namespace}` → the App Mesh name of that manifest (the controller's default when it is not in the input).
+   */
   private resolveRef(ref: unknown, kind: ResourceKind, at: FieldPath): string {
     if (!isPlain(ref) || typeof ref.name !== 'string') {
       this.error(at, 'must be a mapping with a name (and optionally a namespace)');
@@ -241,7 +243,10 @@ class ManifestReader {
     return match[2]!;
   }
 
-  /** meshRef, else the one mesh whose namespaceSelector takes this namespace (when the Namespace is in the input), else undefined (the default mesh). */
+  /**
+   * meshRef, else the one mesh whose namespaceSelector takes this namespace
+   * (when the Namespace is in the input), else undefined (the default mesh).
+   */
   private meshOf(): string | undefined {
     const { o, index } = this;
     if (o.kind === 'Mesh') return undefined;

@@ -74,7 +74,10 @@ export type LoadResult =
       readonly ok: false;
       readonly problems: readonly Problem[];
       readonly files: readonly string[];
-      /** A file or folder could not be read for a reason that passes (out of file descriptors, memory): loading again later may succeed. */
+      /**
+       * A file or folder could not be read for a reason that passes (out
+       * of file descriptors, memory): loading again later may succeed.
+       */
       readonly retry?: boolean;
     };
 
@@ -263,7 +266,8 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
     } else {
       // Remembered so that references to it are not reported as "not defined" on top of its own errors.
       const mesh = draft.kind === 'Mesh' ? draft.name : typeof draft.mesh === 'string' ? draft.mesh : defaultMesh.name;
-      broken.add(`${inputText(mesh)}/${draftLabel(draft.kind, draft.parent, draft.name)}`); // as resourceKey() would have it
+      // as resourceKey() would have it
+      broken.add(`${inputText(mesh)}/${draftLabel(draft.kind, draft.parent, draft.name)}`);
     }
   }
 
@@ -281,7 +285,9 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   return { ok: true, model, cloudMapSeeds: seeds, rollouts, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
 }
 
-/** A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings. */
+/**
+ * A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings.
+ */
 function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], { cache, strict }: LoadOptions): Resource | undefined {
   const document = draft.soleDocument;
   if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });

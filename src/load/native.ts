@@ -20,7 +20,8 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
   const top = doc.value as Record<string, unknown>;
   const fail = (path: FieldPath, message: string) =>
     problems.push({ severity: 'error', location: doc.locate(path), message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
-  // CloudMapService and Rollout documents are read elsewhere (cloud-map-seed.ts, rollout-doc.ts); the message names them too.
+  // CloudMapService and Rollout documents are read elsewhere
+  // (cloud-map-seed.ts, rollout-doc.ts); the message names them too.
   if (!checkValue(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND, ROLLOUT_KIND]), top.kind, ['kind'], fail)) return undefined;
   const kind = top.kind as ResourceKind;
   const parent = PARENT_FIELD[kind];

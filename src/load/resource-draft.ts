@@ -136,7 +136,10 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
   return withLazySource(resource, draft.origin) as Resource;
 }
 
-/** An unknown field in a Kubernetes manifest: the API server would prune it, so it is dropped with a warning; strict refuses it. */
+/**
+ * An unknown field in a Kubernetes manifest: the API server would
+ * prune it, so it is dropped with a warning; strict refuses it.
+ */
 function prunedField(reporter: ResourceReporter, strict: boolean): (path: FieldPath, message: string) => boolean {
   return (path, message) => {
     if (strict) reporter.error(path, `${message}; Kubernetes would prune it, and --strict refuses it`);

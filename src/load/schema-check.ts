@@ -105,7 +105,10 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   return ok;
 }
 
-/** `unknown field 'x'` (`noun`: what the dialect calls a field), with the closest known name when the difference looks like a typo. */
+/**
+ * `unknown field 'x'` (`noun`: what the dialect calls a field), with
+ * the closest known name when the difference looks like a typo.
+ */
 export function unknownFieldMessage(key: string, known: readonly string[], noun = 'field'): string {
   const suggestion = closest(key, known);
   if (suggestion) return `unknown ${noun} '${key}'; did you mean '${suggestion}'?`;

@@ -14,7 +14,9 @@ export interface MeshWatcher {
   ready: Promise<void>;
   /** Why each mesh path that is not fully watched right now is not; empty while all are. */
   unwatched(): readonly UnwatchedPath[];
-  /** Reports every mesh path as changed after a while: a load that failed for a passing reason (EMFILE) is tried again. */
+  /**
+   * Reports every mesh path as changed after a while: a load that failed for a passing reason (EMFILE) is tried again.
+   */
   reloadLater(): void;
   close(): Promise<void>;
 }
@@ -27,9 +29,15 @@ export interface UnwatchedPath {
 }
 
 export interface WatchReports {
-  /** An error from the file system while watching: its errno name ('other' if none), and a line to log (none once a watch has logged a few). */
+  /**
+   * An error from the file system while watching: its errno name ('other'
+   * if none), and a line to log (none once a watch has logged a few).
+   */
   error(code: string, message: string | undefined): void;
-  /** A mesh path stopped being watched (`watching` false), or is watched again (a replaced folder, a recovery): a line to log. */
+  /**
+   * A mesh path stopped being watched (`watching` false), or is
+   * watched again (a replaced folder, a recovery): a line to log.
+   */
   state(message: string, watching: boolean): void;
 }
 
@@ -87,7 +95,10 @@ function identityOf(target: string): { ok: true; id: string; isFile: boolean } |
   }
 }
 
-/** Folders whose names start with a dot are not mesh files (listMeshFiles skips them too): `.meshd/` holds the Cloud Map registry. */
+/**
+ * Folders whose names start with a dot are not mesh files (listMeshFiles
+ * skips them too): `.meshd/` holds the Cloud Map registry.
+ */
 function insideDotFolder(root: string, p: string): boolean {
   return path
     .relative(root, p)
@@ -146,7 +157,10 @@ class WatchedPath {
     }
   }
 
-  /** Closes the current watcher and opens one on what the path is now; `message` (logged) says why, none for the first watch. */
+  /**
+   * Closes the current watcher and opens one on what the path is
+   * now; `message` (logged) says why, none for the first watch.
+   */
   private async rewatch(message: string | undefined): Promise<void> {
     const generation = this.generation + 1;
     // Called without await from a timer: whatever goes wrong is a watcher error, never an unhandled rejection.
@@ -187,7 +201,10 @@ class WatchedPath {
     }
   }
 
-  /** Counted, logged (a few per watch), and the path watched afresh after a backoff: chokidar may have dropped part of the tree. */
+  /**
+   * Counted, logged (a few per watch), and the path watched afresh
+   * after a backoff: chokidar may have dropped part of the tree.
+   */
   private failed(generation: number, err: unknown): void {
     if (generation !== this.generation || this.closed) return;
     const reason = fsErrorText(err);
@@ -233,7 +250,8 @@ class WatchedPath {
         try {
           if (generation === this.generation) f(event, evPath, details);
         } catch {
-          report(path.join(String((details as { watchedPath?: unknown } | undefined)?.watchedPath ?? this.target), String(evPath))); // stat failed (ELOOP, EACCES): reload, the load says why
+          // stat failed (ELOOP, EACCES): reload, the load says why
+          report(path.join(String((details as { watchedPath?: unknown } | undefined)?.watchedPath ?? this.target), String(evPath)));
         }
       };
     return watcher
@@ -253,7 +271,8 @@ class WatchedPath {
         'raw',
         guardedRaw((_event, evPath, details) => {
           const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-          if (typeof evPath !== 'string' || typeof dir !== 'string' || !isMeshFile(evPath) || path.basename(dir) === evPath) return; // a file's own watch
+          // a file's own watch
+          if (typeof evPath !== 'string' || typeof dir !== 'string' || !isMeshFile(evPath) || path.basename(dir) === evPath) return;
           const candidate = path.join(dir, evPath);
           if (isFile ? path.resolve(candidate) !== file : insideDotFolder(this.target, candidate)) return;
           if (fs.statSync(candidate, { throwIfNoEntry: false })) return; // a file chokidar can see: it reports it
@@ -290,7 +309,10 @@ class FolderClaims {
     }
   }
 
-  /** True for a folder first reached under another path, and for a link that cannot be followed (chokidar would report ELOOP). */
+  /**
+   * True for a folder first reached under another path, and for a
+   * link that cannot be followed (chokidar would report ELOOP).
+   */
   isRepeat(p: string, stats: fs.Stats | undefined): boolean {
     const full = path.resolve(p);
     let st: fs.Stats;

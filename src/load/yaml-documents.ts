@@ -167,7 +167,8 @@ function offsetOf(doc: Document, path: FieldPath): number {
 const keyIndexes = new WeakMap<YAMLMap, Map<unknown, unknown>>();
 
 function childOf(node: unknown, segment: string | number): unknown {
-  // A CloudFormation short form (`!Sub x`) stands for its long form (`Fn::Sub: x`): the tagged node is the function's argument.
+  // A CloudFormation short form (`!Sub x`) stands for its long form
+  // (`Fn::Sub: x`): the tagged node is the function's argument.
   const tag = (node as { tag?: unknown } | null)?.tag;
   if (typeof tag === 'string' && SHORT_TAGS.get(tag) === segment) return node;
   if (isSeq(node)) return node.get(segment, true);

@@ -84,7 +84,8 @@ const grpcGatewayRouteShape = object({
         port: optional(port),
       },
       {
-        // Neither serviceName nor hostname is every gRPC request on the port; "one of them is required" is the Kubernetes controller's rule.
+        // Neither serviceName nor hostname is every gRPC request on the port;
+        // "one of them is required" is the Kubernetes controller's rule.
         check: (m, fail) => {
           if (m.serviceName?.startsWith(RESERVED_GRPC_SERVICE_PREFIX)) fail(['serviceName'], `'${RESERVED_GRPC_SERVICE_PREFIX}' services are reserved by App Mesh; a gateway route cannot match them`);
         },

@@ -88,7 +88,10 @@ export function checkNotPrefixAndPath(match: { prefix?: string; path?: object },
   if (match.prefix !== undefined && match.path !== undefined) fail([...at, 'path'], "sets both 'prefix' and 'path'; set exactly one of them");
 }
 
-/** The prefix an HTTP match matches on: its own, else `/` (every path) when it sets no path either, as App Mesh's backend did. */
+/**
+ * The prefix an HTTP match matches on: its own, else `/` (every
+ * path) when it sets no path either, as App Mesh's backend did.
+ */
 export function impliedPrefix(match: { prefix?: string; path?: object }): string | undefined {
   return match.prefix ?? (match.path === undefined ? '/' : undefined);
 }

@@ -65,7 +65,10 @@ export interface ObjectSchema<F extends Fields = Fields> extends Described {
   check?(value: InferFields<F>, fail: Fail): void;
 }
 
+/* eslint-disable @typescript-eslint/no-explicit-any --
+   ObjectSchema's `check` reads its fields (contravariant in F): only `any` admits every list and object schema. */
 export type Schema = StringSchema | IntegerSchema | NumberSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 export type Infer<S> = S extends StringSchema
   ? string

@@ -51,7 +51,9 @@ export function mergeDeclarations(resources: readonly Resource[]): { readonly re
   return { resources: kept, issues };
 }
 
-/** The path of the first place where two decoded specs differ (key order aside), or undefined when they are the same. */
+/**
+ * The path of the first place where two decoded specs differ (key order aside), or undefined when they are the same.
+ */
 function firstDifference(a: unknown, b: unknown, path: FieldPath): FieldPath | undefined {
   if (a === b) return undefined;
   if (Array.isArray(a) && Array.isArray(b)) {

@@ -30,7 +30,9 @@ import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from
 import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
 const MAX_EVENTS = 100;
-/** How soon a step looks again when the route it just wrote is not served yet (the watcher's reload takes milliseconds). */
+/**
+ * How soon a step looks again when the route it just wrote is not served yet (the watcher's reload takes milliseconds).
+ */
 const PENDING_WRITE_RECHECK_MS = 200;
 
 /** A step cut short by a command (pause, abort, promote, resume) while it waited for a webhook. */
@@ -491,7 +493,9 @@ export class RolloutController {
     return this.writePending(r) ? r.expected : this.servedSplit(r);
   }
 
-  /** The rollout wrote its route after the mesh being served now was read: the reload that serves the write is to come. */
+  /**
+   * The rollout wrote its route after the mesh being served now was read: the reload that serves the write is to come.
+   */
   private writePending(r: RolloutRecord): boolean {
     return (this.ownWrites.get(rolloutKey(r.mesh, r.name))?.generation ?? -1) >= this.generation;
   }
@@ -627,7 +631,9 @@ export class RolloutController {
     return run;
   }
 
-  /** Saves every rollout now (with `draft` in place of its own record, or added); the reason it could not, or undefined. */
+  /**
+   * Saves every rollout now (with `draft` in place of its own record, or added); the reason it could not, or undefined.
+   */
   private persist(draft?: RolloutRecord): string | undefined {
     const records = [...this.records.values()];
     if (draft) {

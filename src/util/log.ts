@@ -42,7 +42,9 @@ function clip(s: string): string {
   return s.length <= MAX_LOGGED_STRING ? s : `${s.slice(0, MAX_LOGGED_STRING)}…[${s.length - MAX_LOGGED_STRING} more characters]`;
 }
 
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what could forge a line or drive a terminal. */
+/**
+ * C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what could forge a line or drive a terminal.
+ */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /** A client string made safe for a one-line text log: clipped, and every control character written as an escape. */

@@ -80,7 +80,10 @@ export interface SessionTransport {
  */
 const REQUESTS_PER_TURN = 16;
 
-/** A resource the client holds; `resource` is unknown for what it reported from an earlier meshd (Delta's initial versions). */
+/**
+ * A resource the client holds; `resource` is unknown for what
+ * it reported from an earlier meshd (Delta's initial versions).
+ */
 interface Held {
   readonly version: string;
   readonly resource?: Resource;
@@ -297,7 +300,10 @@ export abstract class AdsSession {
     }
   }
 
-  /** After a request of the type: a served type is answered by a pump; any other gets an empty answer, and costs nothing more. */
+  /**
+   * After a request of the type: a served type is answered by a
+   * pump; any other gets an empty answer, and costs nothing more.
+   */
   protected respond(state: TypeState): void {
     if (this.serves(state.typeUrl)) return this.pumpSoon();
     if (state.inFlight || !this.status) return;

@@ -54,7 +54,10 @@ export class DeltaStream extends AdsSession {
     this.respond(state);
   }
 
-  /** How many names the type subscribes to once the request is applied, at a cost of the request's size (not the subscription's). */
+  /**
+   * How many names the type subscribes to once the request is applied,
+   * at a cost of the request's size (not the subscription's).
+   */
   private namesAfter(state: TypeState, req: DeltaDiscoveryRequest__Output): number {
     const added = new Set(req.resource_names_subscribe.filter((n) => n !== '*' && !state.names.has(n)));
     const removed = new Set(req.resource_names_unsubscribe.filter((n) => n !== '*' && (state.names.has(n) || added.has(n))));

@@ -84,7 +84,10 @@ export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** The repeated name fields of each request: DiscoveryRequest's resource_names; DeltaDiscoveryRequest's subscribe and unsubscribe lists. */
+/**
+ * The repeated name fields of each request: DiscoveryRequest's
+ * resource_names; DeltaDiscoveryRequest's subscribe and unsubscribe lists.
+ */
 const NAME_FIELDS: Record<string, readonly number[]> = { DiscoveryRequest: [3], DeltaDiscoveryRequest: [3, 4] };
 
 /** Bounds a server checks before decoding a request (request-guard.ts). */
@@ -107,7 +110,10 @@ function bidiMethod(method: string, requestName: string, responseName: string, b
   };
 }
 
-/** The ADS service definition (StreamAggregatedResources and DeltaAggregatedResources) for grpc.Server.addService; a server passes its request bounds. */
+/**
+ * The ADS service definition (StreamAggregatedResources and DeltaAggregatedResources)
+ * for grpc.Server.addService; a server passes its request bounds.
+ */
 export function adsServiceDefinition(bounds?: RequestBounds): grpc.ServiceDefinition {
   envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
   return {

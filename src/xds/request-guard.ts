@@ -23,7 +23,10 @@ export interface GuardOptions {
   readonly messageType: protobuf.Type;
 }
 
-/** Fields a request of either kind may carry besides its repeated ones (singular fields, node metadata, a few unknown ones). */
+/**
+ * Fields a request of either kind may carry besides its repeated
+ * ones (singular fields, node metadata, a few unknown ones).
+ */
 const SINGULAR_FIELD_ALLOWANCE = 1024;
 /** Nesting deeper than this is no discovery request (protobufjs would recurse into it). */
 const MAX_DEPTH = 32;

@@ -55,7 +55,10 @@ function request(port: number, method: string, pathName: string, headers: http.O
   });
 }
 
-/** The value of one series in Prometheus text, e.g. `meshd_http_refused_total{reason="bad_request",server="admin"}`; 0 when absent. */
+/**
+ * The value of one series in Prometheus text, e.g.
+ * `meshd_http_refused_total{reason="bad_request",server="admin"}`; 0 when absent.
+ */
 function metric(text: string, name: string, labels: Record<string, string> = {}): number {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `) ? want.every((w) => l.includes(w)) : false);

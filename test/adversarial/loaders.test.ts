@@ -44,7 +44,8 @@ function fill(unit: string, sep = ''): string {
 
 describe('class: RE2 port on hostile regexes of at most 255 characters', () => {
   it('coalesced repetitions nested thousands deep are refused as too large, not a stack overflow', () => {
-    // '[a-z]{2,1000}' x 19 coalesces into one repetition 19,000 deep: 'internal error: Maximum call stack size exceeded' before.
+    // '[a-z]{2,1000}' x 19 coalesces into one repetition 19,000 deep:
+    // 'internal error: Maximum call stack size exceeded' before.
     const file = tmpFile('re2-deep.yaml', meshWithHeaderRegexes([fill('[a-z]{2,1000}'), fill('.{0,1000}')]));
     const { status, out, lines } = validate(file);
     expectNoCrash(out);

@@ -261,7 +261,8 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state'), args: ['--debounce-ms', '500'] });
     await expectServing(s, 'mesh/apps/virtualNode/front');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'during'));
-    await new Promise((resolve) => setTimeout(resolve, 200)); // chokidar has seen the write (not an assert: a slower one only makes this test less sharp)
+    // chokidar has seen the write (not an assert: a slower one only makes this test less sharp)
+    await new Promise((resolve) => setTimeout(resolve, 200));
     fs.chmodSync(dir, 0o000);
     const ready = await until('/readyz to say the folder is not watched', async () => {
       const r = await s.get('/readyz');
@@ -357,7 +358,10 @@ describe('class: a replaced mesh folder is never seen again', () => {
 });
 
 describe('class: running out of file descriptors (EMFILE) while watching', () => {
-  /** Opens connections to meshd's admin port until they are refused or `count` are open: each accepted one holds a descriptor in meshd. */
+  /**
+   * Opens connections to meshd's admin port until they are refused or
+   * `count` are open: each accepted one holds a descriptor in meshd.
+   */
   // Held admin connections send nothing: meshd's request and idle timeouts would close them (and free the
   // descriptors the test means to hold) after 30 s, which a loaded machine can reach mid-test.
   const HOLD_ADMIN_CONNECTIONS = ['--admin-request-timeout-ms', '600000', '--admin-idle-timeout-ms', '600000'];

@@ -178,7 +178,8 @@ class VictimProcess {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-built protobuf (test/helpers/protobuf-wire.ts) for requests protobufjs would take too long to build, or refuses to
+// Hand-built protobuf (test/helpers/protobuf-wire.ts) for
+// requests protobufjs would take too long to build, or refuses to
 
 /** A Node whose metadata nests `depth` list values inside one another (Value.list_value.values[0] ...). */
 function deeplyNestedNode(id: string, depth: number): Buffer {

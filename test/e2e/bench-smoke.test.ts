@@ -176,7 +176,8 @@ describe('bench/compile.js at a tiny size: 3 services, 2 changes of each route',
       expectSane(`${row.phase}: compileMs`, row.compileMs);
       if (row.phase !== 'cold') {
         expectSane(`${row.phase}: compileMaxMs`, row.compileMaxMs);
-        expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs); // the max of the runs, the other their median
+        // The max of the runs, the other their median.
+        expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs);
       }
     }
   });
@@ -295,7 +296,8 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
       for (const key of ['p50Ms', 'p99Ms', 'maxMs', 'coldMs', 'rssIdleMb', 'rssMb', 'peakRssMb'] as const) expectSane(`${label}: ${key}`, r[key], true);
       expectSane(`${label}: firstAckP50Ms`, r.firstAckP50Ms);
       expectSane(`${label}: cpuMsPerChange`, r.cpuMsPerChange);
-      if (!Number.isFinite(r.kbPerStream)) throw new Error(`${label}: kbPerStream is ${r.kbPerStream}`); // RSS may shrink: any sign
+      // RSS may shrink: any sign
+      if (!Number.isFinite(r.kbPerStream)) throw new Error(`${label}: kbPerStream is ${r.kbPerStream}`);
       // Percentiles of the same changes: p50 ≤ p99 ≤ max; the first stream's ACK is no later than the last's.
       expect({ label, ordered: r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs && r.firstAckP50Ms <= r.p50Ms }).toEqual({ label, ordered: true });
       // The peak RSS is read after the changes, the RSS before them.

@@ -246,7 +246,7 @@ describe('meshd command line', () => {
       const second = spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(port), '--admin-port', String(await freePort()), '--statsd-port', '0'], { encoding: 'utf8', timeout: 20000 });
       expect(second.status).toBe(1);
       expect(second.stderr).toContain(`error cannot start: xDS address 127.0.0.1:${port} is already in use (another meshd?); pick another with --xds-port`);
-      expect(second.stderr.split('\n').filter((l) => l && !/ info  /.test(l))).toHaveLength(1);
+      expect(second.stderr.split('\n').filter((l) => l && !/ info {2}/.test(l))).toHaveLength(1);
       expect(second.stderr).not.toMatch(/\n\s+at /);
     } finally {
       await first.stop();

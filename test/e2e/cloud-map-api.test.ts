@@ -130,7 +130,9 @@ async function snapshot(meshd: Meshd): Promise<{ contents: unknown; file: string
   return { contents, file: `${read(meshd.statePath)} ${read(`${meshd.statePath}.journal`)}` };
 }
 
-/** Asserts that a failing call is answered with `type` (HTTP 400), a message matching `message`, and changes nothing. */
+/**
+ * Asserts that a failing call is answered with `type` (HTTP 400), a message matching `message`, and changes nothing.
+ */
 async function expectRejected(meshd: Meshd, call: () => Promise<unknown>, type: string, message: RegExp, status = 400): Promise<SdkError> {
   const before = await snapshot(meshd);
   const err = await failure(call());

@@ -77,7 +77,9 @@ async function envoyEndpoints(sidecar: Sidecar): Promise<string[]> {
   return [...hosts].sort();
 }
 
-/** Milliseconds from now until Envoy's endpoints satisfy `done` (checked every 5 ms); fails after a generous deadline. */
+/**
+ * Milliseconds from now until Envoy's endpoints satisfy `done` (checked every 5 ms); fails after a generous deadline.
+ */
 async function untilEnvoy(sidecar: Sidecar, what: string, done: (endpoints: string[]) => boolean): Promise<number> {
   const started = performance.now();
   let last: string[] = [];
@@ -104,7 +106,9 @@ function summary(samples: number[]): string {
   return `min ${r(s[0]!)} ms, median ${r(s[Math.floor(s.length / 2)]!)} ms, max ${r(s[s.length - 1]!)} ms (n=${s.length})`;
 }
 
-/** `n` requests through the sidecar one after the other; how many each upstream (or Envoy, `HTTP <status>`) answered. */
+/**
+ * `n` requests through the sidecar one after the other; how many each upstream (or Envoy, `HTTP <status>`) answered.
+ */
 async function spread(sidecar: Sidecar, n: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
@@ -314,7 +318,8 @@ describeIfAvailable("remote Cloud Map against moto's server mode (a local AWS em
     expect(await envoyEndpoints(sidecar)).toEqual([local(one)]);
     expect(Object.keys(await spread(sidecar, 5))).toEqual(['one']);
     for (let round = 0; round < 3; round++) {
-      // One change per poll interval: moto's revision is a sum of per-instance counters, so two changes within one poll may cancel out.
+      // One change per poll interval: moto's revision is a sum of
+      // per-instance counters, so two changes within one poll may cancel out.
       await new Promise((r) => setTimeout(r, POLL_MS + Math.random() * POLL_MS));
       await sdk.send(new RegisterInstanceCommand({ ServiceId: serviceId, InstanceId: 'two', Attributes: attributesOf(two) }));
       figures.registration!.push(await untilEnvoy(sidecar, 'Envoy to get instance two', (e) => e.includes(local(two))));

@@ -124,7 +124,8 @@ describeIfAvailable('the examples as docker-compose reads them', 'the compose ch
     expect(image.healthcheck?.[0]).toBe('node');
     const entry = hostPathMapper(image.copies)(image.entrypoint[1]!);
     expect(entry).toBe(path.join(ROOT, 'bin/meshd'));
-    // The Cloud Map registry is kept in a volume (registrations outlive the container), not in the read-only app folder.
+    // The Cloud Map registry is kept in a volume (registrations
+    // outlive the container), not in the read-only app folder.
     const state = image.env.MESHD_CLOUD_MAP_STATE ?? '';
     expect(image.volumes.some((v) => state.startsWith(`${v}/`))).toBe(true);
     // .dockerignore must not hide what the Dockerfile copies from the context.
@@ -161,7 +162,10 @@ function get(host: string, port: number, pathName: string): Promise<Answer> {
   });
 }
 
-/** Where the walkthrough asks for a color: the front app (`curl localhost:9080/color`) or the gateway (`curl localhost:8000/color`). */
+/**
+ * Where the walkthrough asks for a color: the front app (`curl
+ * localhost:9080/color`) or the gateway (`curl localhost:8000/color`).
+ */
 const FRONT = { service: 'front', port: 9080 };
 const GATEWAY = { service: 'gateway', port: 8000 };
 

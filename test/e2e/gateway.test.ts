@@ -97,7 +97,8 @@ spec:
     gatewayRoute('rw-value', { port: ports.main, match: 'prefix: /p/', target: echo, rewrite: '{ prefix: { value: /v2/ } }' }),
     gatewayRoute('rw-exact', { port: ports.main, match: 'path: { exact: /old }', target: echo, rewrite: '{ path: { exact: /new } }' }),
     gatewayRoute('rw-host', { port: ports.main, match: 'prefix: /host', target: echo, rewrite: '{ hostname: { defaultTargetHostname: DISABLED } }' }),
-    // Both match /prio/deep. The winner has the shorter prefix and the later name, so only its priority can make it win.
+    // Both match /prio/deep. The winner has the shorter prefix
+    // and the later name, so only its priority can make it win.
     gatewayRoute('prio-wins', { port: ports.main, match: 'prefix: /prio', target: serviceOf('prio-a'), priority: o.priorities[0] }),
     gatewayRoute('prio-loses', { port: ports.main, match: 'prefix: /prio/deep', target: serviceOf('prio-b'), priority: o.priorities[1] }),
     // Catch-all: without the health check answer, the probe path would reach echo.

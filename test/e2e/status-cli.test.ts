@@ -85,7 +85,8 @@ describe('meshd status and config-dump against a running meshd', () => {
     });
     expect(nacked.status).toBe(0); // a NACK is news, not a failure of `meshd status`
     const rows = nacked.stdout.split('\n');
-    expect(rows[1]).toMatch(/^mesh\/apps\/virtualNode\/color-blue {3,}.* {3,}NACKED {3,}- {3,}- {3,}-$/); // sorted by node id
+    // sorted by node id
+    expect(rows[1]).toMatch(/^mesh\/apps\/virtualNode\/color-blue {3,}.* {3,}NACKED {3,}- {3,}- {3,}-$/);
     expect(rows[2]).toMatch(/^mesh\/apps\/virtualNode\/front {3,}.* {3,}SYNCED {3,}- {3,}- {3,}-$/);
     expect(rows.slice(3)).toEqual([
       '',

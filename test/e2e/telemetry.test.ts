@@ -221,7 +221,8 @@ describe('telemetry: the statsd listener of meshd serve', () => {
     await sendUdp(first.statsd.port, [line('a', 8080, 4), line('a', 8080, 1, 5), 'not statsd at all', line('b', 8081, 9)].join('\n'));
     const counted = await waitFor('the datagram to be counted', async () => ((await body()).statsd.datagrams === 1 ? body() : undefined));
     expect(counted.statsd).toMatchObject({ datagrams: 1, lines: 4, skippedLines: 1, usedLines: 2 });
-    expect(counted.virtualNodes.map((n) => [n.virtualNode, n.totals.requests, n.totals.errors])).toEqual([['a', 5, 1]]); // b is not in the mesh yet
+    // b is not in the mesh yet
+    expect(counted.virtualNodes.map((n) => [n.virtualNode, n.totals.requests, n.totals.errors])).toEqual([['a', 5, 1]]);
 
     // Node b joins the mesh: its egress cluster counts from then on.
     const reloads = meshd!.stderr().split('mesh reloaded').length;

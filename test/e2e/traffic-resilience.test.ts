@@ -224,7 +224,8 @@ describeWithEnvoy('traffic resilience: retries, timeouts, outlier detection, hea
     it('puts the target back once its health path passes healthyThreshold (2) checks in a row', async () => {
       const successesBefore = (await hcStat('hc-bad', 'health_check.success')) ?? 0;
       u['hc-bad'].setHealthy(true);
-      // Envoy probes every interval (5 s); meshd sets no_traffic_interval to the same value, so this holds with or without traffic.
+      // Envoy probes every interval (5 s); meshd sets no_traffic_interval
+      // to the same value, so this holds with or without traffic.
       await waitFor('hc-bad to be healthy again', async () => ((await healthFlags('hc-bad')) === 'healthy' ? true : undefined), 30000, 250);
       expect(await hcStat('hc-bad', 'health_check.success')).toBeGreaterThanOrEqual(successesBefore + 2);
       expect(await hcStat('hc-bad', 'membership_healthy')).toBe(1);

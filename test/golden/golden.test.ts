@@ -7,7 +7,7 @@
 // translated from (src/compile/plan/types.ts), plan/<node>.yaml and plan/gateway.<gateway>.yaml.
 // Regenerate with MESHD_UPDATE_GOLDEN=1 and review the diff: out/ is the change in what Envoy
 // gets, plan/ the change in what meshd decided (an out/ change without a plan/ change is a
-// translation change).
+// translation change). Refused where CI is set.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
@@ -15,9 +15,9 @@ import { compileProxy, planProxy } from '../../src/compile';
 import { offlineRegistry } from '../../src/control/offline-registry';
 import { renderProxyConfig, toEnvoyYaml } from '../../src/control/render';
 import { loadMesh } from '../../src/load/mesh-source';
-import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
+import { GOLDEN_DIR, goldenCases, goldenUpdateRequested } from '../helpers/golden';
 
-const UPDATE = process.env.MESHD_UPDATE_GOLDEN === '1';
+const UPDATE = goldenUpdateRequested();
 const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
 
 /** Every file a case's nodes and gateways compile to, by folder (out, plan) and file name. */

@@ -79,7 +79,10 @@ export interface DockerImage {
   readonly volumes: string[];
 }
 
-/** Reads the instructions meshd's Dockerfiles use (FROM, WORKDIR, ENV, COPY, USER, ENTRYPOINT, CMD, HEALTHCHECK, VOLUME). */
+/**
+ * Reads the instructions meshd's Dockerfiles use (FROM, WORKDIR,
+ * ENV, COPY, USER, ENTRYPOINT, CMD, HEALTHCHECK, VOLUME).
+ */
 export function readDockerfile(dockerfile: string): DockerImage {
   const context = path.dirname(dockerfile);
   const text = fs.readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');

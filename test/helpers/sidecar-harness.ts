@@ -94,9 +94,14 @@ export interface Sidecar {
   readonly envoy: RunningEnvoy;
   /** An HTTP request through the egress listener to a virtual service. */
   request(host: string, opts?: RequestOptions): Promise<HttpResult>;
-  /** Rewrites the mesh file and waits until meshd reloaded it and Envoy ACKed every type (throws on a rejected mesh or a NACK). */
+  /**
+   * Rewrites the mesh file and waits until meshd reloaded it and
+   * Envoy ACKed every type (throws on a rejected mesh or a NACK).
+   */
   updateMesh(yaml: string): Promise<void>;
-  /** Rewrites the mesh file and waits until meshd reloaded it, without waiting for Envoy (throws on a rejected mesh). */
+  /**
+   * Rewrites the mesh file and waits until meshd reloaded it, without waiting for Envoy (throws on a rejected mesh).
+   */
   reloadMesh(yaml: string): Promise<void>;
   /**
    * Stops meshd (SIGTERM by default; `kill: 'SIGKILL'` for a crash), waits until it is gone, and

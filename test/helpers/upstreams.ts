@@ -36,7 +36,9 @@ export interface HttpUpstream {
   readonly healthChecks: number;
   /** Answer the next `n` requests with `status` (and a body naming this server). */
   failNext(n: number, status?: number): void;
-  /** Hold the next `n` requests for at least `ms` before answering 200 (a request whose client goes away is dropped). */
+  /**
+   * Hold the next `n` requests for at least `ms` before answering 200 (a request whose client goes away is dropped).
+   */
   stallNext(n: number, ms: number): void;
   /** Reset the connection (TCP RST, no answer) on each of the next `n` requests. */
   resetNext(n: number): void;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { AtomicJsonFile, StateFileError } from '../../src/util/atomic-json-file';
 
 // The same module object the code under test uses (`import * as` gives a read-only copy), to spy on.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const realFs: typeof fs = require('node:fs');
 
 const SRC = path.resolve(__dirname, '../../src/util/atomic-json-file.ts');

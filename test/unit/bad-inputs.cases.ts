@@ -7,7 +7,8 @@ const HTTP_ROUTE = (match: string, extra = '') =>
   ROUTE(`  httpRoute:\n    match: ${match}\n    action: { weightedTargets: [{ virtualNode: a, weight: 1 }] }\n${extra}`);
 const GW_ROUTE = (match: string, action = '{ target: { virtualService: { virtualServiceName: a.apps.local } } }') =>
   `kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: gr\nspec:\n  httpRoute:\n    match: ${match}\n    action: ${action}\n`;
-// A route from a (primary) to b (canary), and a Rollout of it whose spec ends with `analysis` (or whose fields are replaced).
+// A route from a (primary) to b (canary), and a Rollout of it
+// whose spec ends with `analysis` (or whose fields are replaced).
 const CANARY_NODE = 'kind: VirtualNode\nmesh: apps\nname: b\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: b.local } }\n';
 const CANARY_ROUTE = (targets = '[{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }]') =>
   ROUTE(`  httpRoute: { match: { prefix: / }, action: { weightedTargets: ${targets} } }\n`);
@@ -178,7 +179,8 @@ export const BAD_INPUTS: readonly (readonly [title: string, file: string, text: 
   ['k8s selector on an inherited member', 'm.yaml', `${K8S('VirtualGateway', '  gatewayRouteSelector: { matchExpressions: [{ key: constructor, operator: Exists }] }\n  listeners: [{ portMapping: { port: 8090, protocol: http } }]\n', 'g')}---\n${K8S('GatewayRoute', '  httpRoute: { match: { prefix: / }, action: { target: { virtualService: { virtualServiceARN: "arn:aws:appmesh:r:1:mesh/apps/virtualService/a.apps.local" } } } }\n', 'gr')}`],
   ['k8s acm certificate without ARN', 'm.yaml', K8S('VirtualGateway', '  listeners: [{ portMapping: { port: 8090, protocol: http }, tls: { mode: STRICT, certificate: { acm: { certificateARN: 7 } } } }]\n')],
   ['k8s backend groups', 'm.yaml', K8S('VirtualNode', '  backendGroups: [{ name: all }]\n')],
-  // The App Mesh controller's webhook rules, which App Mesh's API did not have (meshd YAML and CLI JSON take these matches).
+  // The App Mesh controller's webhook rules, which App Mesh's API
+  // did not have (meshd YAML and CLI JSON take these matches).
   ['k8s route with neither prefix nor path', 'm.yaml', K8S('VirtualRouter', `  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  routes:\n    - name: one\n      httpRoute:\n        match: { port: 80 }\n        action: { weightedTargets: [{ virtualNodeARN: "${K8S_NODE_A}", weight: 1 }] }\n`)],
   ['k8s gateway route with neither prefix, path nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  httpRoute:\n    match: { port: 8088 }\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],
   ['k8s grpc gateway route with neither serviceName nor hostname', 'm.yaml', K8S('GatewayRoute', `  virtualGatewayRef: { name: gw }\n  grpcRoute:\n    match: {}\n    action: { target: { virtualService: { virtualServiceARN: "${K8S_SERVICE_A}" } } }\n`, 'gr')],

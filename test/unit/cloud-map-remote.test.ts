@@ -117,7 +117,8 @@ describe('remote Cloud Map poller', () => {
     expect(fake.calls.filter((c) => c.op === 'discover')).toEqual([{ op: 'discover', query: { version: 'v2' }, maxResults: 7 }]);
     expect(ids(remote.discover('ns.local', 'orders'))).toEqual(['v2:HEALTHY']);
 
-    // A node with another filter appears: read at the next poll although the revision did not move; the union is served.
+    // A node with another filter appears: read at the next poll
+    // although the revision did not move; the union is served.
     remote.subscribe([{ namespace: 'ns.local', service: 'orders', queries: [{ version: 'v2' }, { version: 'v1' }] }]);
     await remote.pollOnce();
     expect(fake.count('discover')).toBe(3);

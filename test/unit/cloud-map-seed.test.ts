@@ -291,7 +291,8 @@ describe('registry.applySeeds', () => {
       ['o-1', 'UNHEALTHY'],
       ['o-2', 'UNHEALTHY'],
     ]);
-    // New attributes without a declared health keep the health; a declared health is applied when the declaration changes.
+    // New attributes without a declared health keep the health;
+    // a declared health is applied when the declaration changes.
     const changed = [seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.21' } }, { id: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.22' }, health: 'HEALTHY' }]), v1[1]!];
     expect(registry.applySeeds(changed)).toEqual({ registered: 2, deregistered: 0 });
     expect(registry.discover('apps.local', 'orders')?.map((i) => [i.id, i.health])).toEqual([

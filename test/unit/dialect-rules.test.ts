@@ -16,7 +16,10 @@ function load(files: Record<string, string>, options: LoadOptions = {}) {
 }
 
 const MESH = 'kind: Mesh\nname: apps\n';
-/** A node with two listeners, a router with two, the service it provides, and a gateway with two listeners (howto-multiple-listeners). */
+/**
+ * A node with two listeners, a router with two, the service it provides,
+ * and a gateway with two listeners (howto-multiple-listeners).
+ */
 const TWO_LISTENERS = [
   MESH,
   'kind: VirtualNode\nname: teller\nspec:\n  listeners: [{ portMapping: { port: 5555, protocol: http } }, { portMapping: { port: 6666, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: teller.local } }\n',
@@ -40,7 +43,8 @@ describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON',
     const gateway = compileProxy(result.model, registry.registry, 'mesh/apps/virtualGateway/edge', { ingressPort: 15000, egressPort: 15001 });
     if (!gateway.ok) throw new Error(gateway.error);
     const routes = JSON.stringify(gateway.config);
-    // The gateway route on 2222 matches every path; the hop's route for food.apps.local:4444 (the router's veg route) too.
+    // The gateway route on 2222 matches every path; the hop's
+    // route for food.apps.local:4444 (the router's veg route) too.
     expect(routes).toContain('"name":"color"');
     expect(routes).not.toMatch(/"prefix":"(?!\/")/); // every prefix is exactly "/"
   });

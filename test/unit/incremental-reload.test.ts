@@ -382,7 +382,10 @@ class ServedMesh {
     });
   }
 
-  /** Runs `work`, noting the node id of every compile the controller makes meanwhile (the controller calls the module's export, so a spy sees it). */
+  /**
+   * Runs `work`, noting the node id of every compile the controller makes
+   * meanwhile (the controller calls the module's export, so a spy sees it).
+   */
   private countingCompiles(work: () => void): void {
     const spy = jest.spyOn(compiler, 'compileProxy');
     try {
@@ -461,7 +464,9 @@ class ServedMesh {
     return new ResourceEncoder().snapshot(result.config);
   }
 
-  /** Every proxy is served exactly what a full compile gives, and no compile failed; returns what each is served (wire). */
+  /**
+   * Every proxy is served exactly what a full compile gives, and no compile failed; returns what each is served (wire).
+   */
   expectNoStaleProxy(ids = NODE_IDS): Map<string, string> {
     expect(this.errors).toEqual([]);
     const out = new Map<string, string>();

@@ -83,7 +83,8 @@ describe('class: input-sized arrays spread into arguments, and quadratic positio
     const dir = tmpDir('wide-');
     fs.writeFileSync(path.join(dir, 'm.yaml'), `${MESH}spec: {${Array.from({ length: 100_000 }, (_, i) => `k${i}: 1`).join(', ')}}\n`);
     // In a child with a deadline: quadratic, this took over three minutes of one synchronous call, which no jest
-    // timeout interrupts. Its output goes to a file: meshd exits as soon as it is done, and a pipe may not be drained by then.
+    // timeout interrupts. Its output goes to a file: meshd exits as
+    // soon as it is done, and a pipe may not be drained by then.
     const out = path.join(dir, 'findings.json');
     const fd = fs.openSync(out, 'w');
     const child = spawnSync(process.execPath, [MESHD_BIN, 'validate', '--format', 'json', path.join(dir, 'm.yaml')], { timeout: 45_000, stdio: ['ignore', fd, 'ignore'] });

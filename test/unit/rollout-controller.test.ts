@@ -34,7 +34,10 @@ const WAIT_MS = 30_000;
 const node = (name: string) =>
   `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
 
-/** The shop mesh: Route/web/split sends `primary` percent to web-v1 and `canary` percent to web-v2; then the Rollout, if any. */
+/**
+ * The shop mesh: Route/web/split sends `primary` percent to web-v1
+ * and `canary` percent to web-v2; then the Rollout, if any.
+ */
 function meshText(primary: number, canary: number, rollout?: string): string {
   return [
     '# web-v1 serves; web-v2 is being rolled out\nkind: Mesh\nname: apps\n',

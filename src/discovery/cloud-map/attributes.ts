@@ -42,14 +42,20 @@ export function attributeLimitProblem(attributes: Readonly<Record<string, string
   return undefined;
 }
 
-/** Why `attribute` (AWS_INSTANCE_IPV4 or AWS_INSTANCE_IPV6) cannot be `address`, or undefined: the check the API and the mesh files share. */
+/**
+ * Why `attribute` (AWS_INSTANCE_IPV4 or AWS_INSTANCE_IPV6) cannot be
+ * `address`, or undefined: the check the API and the mesh files share.
+ */
 export function addressProblem(attribute: string, address: string, policy: AttributePolicy = {}): string | undefined {
   if (policy.allowAnyAddress) return undefined;
   const reason = forbiddenAddressReason(address);
   return reason && `${attribute} '${address}' is ${reason}, never a workload's address (meshd serve --cloud-map-allow-any-address accepts it)`;
 }
 
-/** For mesh files read without a running meshd (validate): each declared instance address that `serve` refuses by default. */
+/**
+ * For mesh files read without a running meshd (validate): each
+ * declared instance address that `serve` refuses by default.
+ */
 export function seedAddressWarnings(instances: readonly (Readonly<Record<string, string>> | undefined)[]): { index: number; attribute: string; message: string }[] {
   return instances.flatMap((attributes, index) =>
     [IPV4, IPV6].flatMap((attribute) => {

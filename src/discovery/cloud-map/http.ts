@@ -19,7 +19,9 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export interface CloudMapHandlerOptions {
   readonly credentials?: Credentials;
   readonly onFailure: (message: string) => void;
-  /** A request refused on purpose (bad signature, a forbidden address, attributes over AWS's limits, an internal error). */
+  /**
+   * A request refused on purpose (bad signature, a forbidden address, attributes over AWS's limits, an internal error).
+   */
   readonly onRefused?: (reason: RefusalReason) => void;
 }
 

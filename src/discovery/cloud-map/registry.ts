@@ -155,7 +155,9 @@ export class CloudMapRegistry implements InstanceLookup {
     return () => this.listeners.delete(listener);
   }
 
-  /** Everything, sorted (namespaces and services by name, instances by service and id): for tests and small registries. */
+  /**
+   * Everything, sorted (namespaces and services by name, instances by service and id): for tests and small registries.
+   */
   state(): RegistryState {
     return {
       format: 'meshd-cloud-map/v1',
@@ -179,7 +181,9 @@ export class CloudMapRegistry implements InstanceLookup {
     };
   }
 
-  /** Instances whose address is never a workload's (kept from before meshd refused them): they are not sent to proxies. */
+  /**
+   * Instances whose address is never a workload's (kept from before meshd refused them): they are not sent to proxies.
+   */
   forbiddenInstances(): { instance: InstanceRecord; problem: string }[] {
     if (this.options.attributes?.allowAnyAddress) return [];
     return [...this.tables.instances.values()].flatMap((instance) => {
@@ -331,7 +335,8 @@ export class CloudMapRegistry implements InstanceLookup {
     return this.commit(() => {
       const previous = this.tables.instances.get(instanceKey(service.id, input.instanceId));
       const initial = (Object.hasOwn(input.attributes, INIT_HEALTH) ? input.attributes[INIT_HEALTH] : undefined) as CustomHealthStatus | undefined;
-      // Registering again replaces the attributes and keeps a health status already set; it also takes the instance over from the mesh files.
+      // Registering again replaces the attributes and keeps a health status
+      // already set; it also takes the instance over from the mesh files.
       this.putInstance(service, {
         id: input.instanceId,
         serviceId: service.id,

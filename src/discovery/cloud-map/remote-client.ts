@@ -36,7 +36,8 @@ export interface RemoteClient {
 export const DISCOVERY_HEALTH_STATUS = 'HEALTHY';
 
 export function remoteClient(options: RemoteClientOptions): RemoteClient {
-  // The SDK's version is pinned and runs on Node 20; its multi-line notice about later versions is not for meshd's users.
+  // The SDK's version is pinned and runs on Node 20; its multi-line
+  // notice about later versions is not for meshd's users.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const config: ServiceDiscoveryClientConfig = {
     maxAttempts: 1,

@@ -52,7 +52,9 @@ export interface RemoteSubscription {
 export interface RemoteOptions {
   readonly api: RemoteApi;
   readonly pollIntervalMs: number;
-  /** DiscoverInstances is called at least this often even when the revision stays (health changes do not move AWS's). */
+  /**
+   * DiscoverInstances is called at least this often even when the revision stays (health changes do not move AWS's).
+   */
   readonly refreshIntervalMs: number;
   /** One call (revision or instances) that takes longer fails as a time-out. */
   readonly timeoutMs: number;

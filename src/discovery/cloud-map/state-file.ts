@@ -136,7 +136,10 @@ export class JournalStore {
   private snapshotBytes: number;
   private journalBytes: number;
   private fd: number | undefined;
-  /** An append failed, so the journal's end is in doubt: the next write rewrites the snapshot and starts a fresh journal. */
+  /**
+   * An append failed, so the journal's end is in doubt: the next
+   * write rewrites the snapshot and starts a fresh journal.
+   */
   private broken = false;
   private readonly journalLimit: number;
   /** While a compaction writes the snapshot: the lines appended since its capture. */

@@ -25,7 +25,9 @@ export const CLOUD_MAP_TYPES: ReadonlyMap<string, CloudMapType> = new Map([
   ['AWS::ServiceDiscovery::Instance', { role: 'instance', properties: ['InstanceAttributes', 'InstanceId', 'ServiceId'], attributes: [] }],
 ] satisfies [string, CloudMapType][]);
 
-/** The id CloudFormation's Ref gives for a namespace or service, made up but the same for the same stack and logical ID. */
+/**
+ * The id CloudFormation's Ref gives for a namespace or service, made up but the same for the same stack and logical ID.
+ */
 export function cloudMapId(role: 'namespace' | 'service', inputs: StackInputs, logicalId: string): string {
   return stableId(role === 'namespace' ? 'ns' : 'srv', `${inputs.stackName}/${logicalId}`);
 }

@@ -29,7 +29,10 @@ const MAX_READ = 16 * 1024 * 1024;
 /** How much comparing (edit distance cells) "did you mean" suggestions may cost one template. */
 const MAX_SUGGESTION_COST = 20_000_000;
 
-/** Reports a problem about the call `fn` written at `node` (the argument path `arg` under it, for position); `fn` empty: about `node` itself. */
+/**
+ * Reports a problem about the call `fn` written at `node` (the argument
+ * path `arg` under it, for position); `fn` empty: about `node` itself.
+ */
 export type Report = (node: FieldPath, fn: string, message: string, arg?: FieldPath) => void;
 
 /** What Ref and Fn::GetAtt give for the template's resources (the template reader knows them). */
@@ -482,7 +485,9 @@ export class Evaluator {
     return false;
   }
 
-  /** `; did you mean 'X'?`, while comparing names has cost this template little (each comparison is an edit distance). */
+  /**
+   * `; did you mean 'X'?`, while comparing names has cost this template little (each comparison is an edit distance).
+   */
   private suggest(name: string, known: readonly string[]): string {
     let cost = 0;
     for (const k of known) cost += (k.length + 1) * (Math.min(name.length, 256) + 1);

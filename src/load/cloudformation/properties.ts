@@ -118,14 +118,16 @@ export class PropertyMapper {
     }
     switch (schema.type) {
       case 'object': {
-        if (value === null || typeof value !== 'object' || Array.isArray(value)) return value; // the schema check says what it should be
+        // the schema check says what it should be
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
         const fields = fieldsByCfnName(schema);
         const out: Record<string, unknown> = {};
         for (const [key, item] of Object.entries(value)) {
           const name = fields.get(key);
           if (name === undefined) {
             this.reject(produced ? docPath : [...docPath, key], unknownFieldMessage(key, [...fields.keys()]));
-            // Probably meant as one of the fields: what the schema would say of the mapping without it ("must set one of") is not said.
+            // Probably meant as one of the fields: what the schema would say
+            // of the mapping without it ("must set one of") is not said.
             this.unresolved.push([...apiPath, key]);
             continue;
           }

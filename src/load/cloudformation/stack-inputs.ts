@@ -149,7 +149,8 @@ export function declareParameter(name: string, decl: unknown, path: FieldPath, g
 /** Why `items` break the parameter's constraints, or undefined. */
 function constraintViolation(d: Record<string, unknown>, kind: DeclaredParameter['kind'], type: string, items: readonly string[]): string | undefined {
   const numeric = kind === 'number' || type === 'List<Number>';
-  // A set, made once: a list's every item against every allowed value was quadratic (100,000 items, 40,000 values: over a minute).
+  // A set, made once: a list's every item against every allowed value
+  // was quadratic (100,000 items, 40,000 values: over a minute).
   const allowed = Array.isArray(d.AllowedValues) ? new Set(d.AllowedValues.map(String)) : undefined;
   for (const item of items) {
     if (numeric && !/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(item.trim())) return `is not a number`;

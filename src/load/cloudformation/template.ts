@@ -126,7 +126,8 @@ class TemplateReader implements ResourceValues {
         this.problems.push({ severity: 'info', location: this.doc.locate([...r.path, 'Condition']), message: `skipping ${r.type}/${r.logicalId}: its Condition '${r.condition}' is false` });
         continue;
       }
-      // A resource whose declaration or Condition failed still makes a (rejected) draft, so that what names it is not told it is missing.
+      // A resource whose declaration or Condition failed still makes a
+      // (rejected) draft, so that what names it is not told it is missing.
       if (r.appMesh) drafts.push(this.appMeshDraft(r, r.appMesh));
     }
     return { drafts, seeds: this.seeds(), parameters: [...this.parameters.keys()] };
@@ -266,7 +267,10 @@ class TemplateReader implements ResourceValues {
 
   // ---- App Mesh resources ----
 
-  /** The resource's names, evaluated once; a resource needing its own name (through others) is a cycle, reported at the call. */
+  /**
+   * The resource's names, evaluated once; a resource needing its
+   * own name (through others) is a cycle, reported at the call.
+   */
   private identity(r: DeclaredResource, type: AppMeshType, node?: FieldPath, fn?: string): AppMeshIdentity | typeof FAILED {
     const parts = this.identityParts(r, type, node, fn);
     if (parts === FAILED || [parts.name, parts.mesh, parts.parent, parts.meshOwner].includes(FAILED)) return FAILED;
@@ -360,7 +364,8 @@ class TemplateReader implements ResourceValues {
     const live = [...this.resources.values()].filter((r) => r.cloudMap && this.isCreated(r) === true);
     for (const r of live) if (r.cloudMap!.role !== 'instance') byId.set(cloudMapId(r.cloudMap!.role as 'namespace' | 'service', this.inputs, r.logicalId), r);
     const instancesOf = new Map<string, { r: DeclaredResource; id: string; attributes: Record<string, string> }[]>();
-    const declaredBy = new Map<string, DeclaredResource>(); // service logical ID + instance id → the instance declaring it
+    // service logical ID + instance id → the instance declaring it
+    const declaredBy = new Map<string, DeclaredResource>();
     for (const r of live.filter((x) => x.cloudMap!.role === 'instance')) {
       const service = this.pointsTo(r, ['ServiceId'], byId, 'service');
       const id = this.cloudMapName(r);
@@ -420,7 +425,10 @@ class TemplateReader implements ResourceValues {
     return seeds;
   }
 
-  /** The namespace or service a service's NamespaceId or an instance's ServiceId points to, when declared in this template. */
+  /**
+   * The namespace or service a service's NamespaceId or an
+   * instance's ServiceId points to, when declared in this template.
+   */
   private pointsTo(r: DeclaredResource, property: readonly string[], byId: ReadonlyMap<string, DeclaredResource>, role: 'namespace' | 'service'): DeclaredResource | undefined {
     let raw: unknown = r.properties;
     for (const key of property) raw = (raw as Plain)[key];
@@ -496,7 +504,10 @@ class TemplateReader implements ResourceValues {
     return FAILED;
   }
 
-  /** Ref (`key` the logical ID) or Fn::GetAtt (`Id.Attribute`) of a resource meshd does not model: from --resource-value, else an error. */
+  /**
+   * Ref (`key` the logical ID) or Fn::GetAtt (`Id.Attribute`) of a
+   * resource meshd does not model: from --resource-value, else an error.
+   */
   private unknowable(r: DeclaredResource, key: string, node: FieldPath, fn: string): Evaluated {
     if (!this.exists(r, node, fn)) return FAILED;
     const given = this.options.resourceValues?.get(key);
@@ -505,7 +516,9 @@ class TemplateReader implements ResourceValues {
     return FAILED;
   }
 
-  /** A finding about the call `fn` written at `node` (`fn` empty: about `node` itself), placed at `arg` under the call. */
+  /**
+   * A finding about the call `fn` written at `node` (`fn` empty: about `node` itself), placed at `arg` under the call.
+   */
   private evaluatorReport(node: FieldPath, fn: string, message: string, arg: FieldPath = []): void {
     this.problems.push({
       severity: 'error',

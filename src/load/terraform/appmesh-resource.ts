@@ -28,7 +28,10 @@ export const APPMESH_TYPES: ReadonlyMap<string, AppMeshType> = new Map([
 /** Attributes App Mesh computes (or meshd has no use for): read past. */
 const COMPUTED = ['id', 'arn', 'created_date', 'last_updated_date', 'resource_owner', 'mesh_owner', 'region'];
 
-/** Field names in messages are Terraform's: the resource address and the attribute path (`aws_appmesh_route.r.spec[0].http_route[0]`). */
+/**
+ * Field names in messages are Terraform's: the resource address and
+ * the attribute path (`aws_appmesh_route.r.spec[0].http_route[0]`).
+ */
 class TerraformOrigin extends Origin {
   constructor(
     doc: ParsedDocument,
@@ -80,7 +83,8 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
     kind: type.kind,
     rejected,
     name,
-    // Absent in a plan when it comes from a mesh not created yet: the mesh the configuration names, else the only mesh (or --mesh-name).
+    // Absent in a plan when it comes from a mesh not created yet: the
+    // mesh the configuration names, else the only mesh (or --mesh-name).
     mesh: type.kind === 'Mesh' ? undefined : (values.mesh_name ?? plannedMesh),
     parent,
     spec,
@@ -93,7 +97,8 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
 function readSpec(kind: ResourceKind, value: unknown, blocks: BlockTranslator, specAt: FieldPath, report: (path: FieldPath, message: string) => void): unknown {
   const missing = value === undefined || value === null || (Array.isArray(value) && value.length === 0);
   if (missing) {
-    if (kind !== 'Mesh') report(specAt, "required block 'spec' is missing; the provider requires one spec block"); // at `values` when there is no spec at all
+    // at `values` when there is no spec at all
+    if (kind !== 'Mesh') report(specAt, "required block 'spec' is missing; the provider requires one spec block");
     return undefined;
   }
   if (!Array.isArray(value)) {

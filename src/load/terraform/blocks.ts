@@ -24,7 +24,10 @@ export function terraformName(apiName: string): string {
   return SINGULAR[apiName] ?? apiName.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-/** API fields the provider's schema does not have (by kind and API path without list indices): an attribute of that name is unknown. */
+/**
+ * API fields the provider's schema does not have (by kind and API
+ * path without list indices): an attribute of that name is unknown.
+ */
 const NOT_IN_PROVIDER = new Set([
   'VirtualNode:serviceDiscovery.awsCloudMap.ipPreference',
   'GatewayRoute:httpRoute.match.method',
@@ -51,7 +54,10 @@ const DROPPED_WHEN_EMPTY = new Set(['Mesh:egressFilter', 'Mesh:serviceDiscovery'
 
 
 
-/** Translates one resource's blocks, reporting Terraform-level problems at document paths and recording where each API field was written. */
+/**
+ * Translates one resource's blocks, reporting Terraform-level problems
+ * at document paths and recording where each API field was written.
+ */
 export class BlockTranslator {
   private readonly rules = new Map<string, PathRule>();
 
@@ -113,7 +119,8 @@ export class BlockTranslator {
         }
         if (value.length === 0) return undefined; // an empty set or list is not sent
         if (schema.item.type !== 'object') return [...value];
-        return value.map((item, i) => (isPlain(item) ? this.object(schema.item, item, [...apiPath, i], [...docPath, i]) : item)); // a non-mapping item is left for the schema check to name
+        // a non-mapping item is left for the schema check to name
+        return value.map((item, i) => (isPlain(item) ? this.object(schema.item, item, [...apiPath, i], [...docPath, i]) : item));
       }
       case 'boolean':
         return value; // always sent: `enforce` (default true) and `invert` (false) are in every state
@@ -130,7 +137,8 @@ export class BlockTranslator {
   private block(schema: ObjectSchema, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string, pattern: string): Plain | undefined {
     if (!Array.isArray(value)) {
       this.report(docPath, `must be a list of '${tfName}' blocks (terraform show -json writes a nested block as a list), got ${describe(value)}`);
-      // A block's body without its list is read on, so that it is not reported again as missing and its own mistakes show.
+      // A block's body without its list is read on, so that it is
+      // not reported again as missing and its own mistakes show.
       return isPlain(value) ? this.object(schema, value, apiPath, docPath) : undefined;
     }
     if (value.length === 0 || value[0] === null) return EMPTY_BLOCK_IS_EMPTY_OBJECT.has(pattern) ? {} : undefined;
@@ -140,7 +148,10 @@ export class BlockTranslator {
     return DROPPED_WHEN_EMPTY.has(pattern) && Object.keys(out).length === 0 ? undefined : out;
   }
 
-  /** `{ "version": "v2" }` → `[{ key: version, value: v2 }]`, in the document's order (Terraform prints map keys sorted). */
+  /**
+   * `{ "version": "v2" }` → `[{ key: version, value: v2 }]`, in
+   * the document's order (Terraform prints map keys sorted).
+   */
   private mapAsPairs(value: unknown, apiPath: FieldPath, docPath: FieldPath): Plain[] | undefined {
     if (!isPlain(value)) return this.wrongShape(docPath, `must be a map of names to values, got ${describe(value)}`);
     this.rule(apiPath, docPath);

@@ -73,7 +73,8 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
 
 /** Checks the service like a CloudMapService document, with positions and field names in the Terraform document. */
 function readSeed(doc: ParsedDocument, namespace: CloudMapResource, service: CloudMapResource, instances: readonly CloudMapResource[], problems: Problem[]): LocatedSeed | undefined {
-  const attributesOf = (i: CloudMapResource) => i.values.attributes ?? undefined; // checked as a mapping by readCloudMapSeed
+  // checked as a mapping by readCloudMapSeed
+  const attributesOf = (i: CloudMapResource) => i.values.attributes ?? undefined;
   const value = {
     kind: CLOUD_MAP_SEED_KIND,
     namespace: namespace.values.name,

@@ -7,7 +7,9 @@ import { isPlain } from '../../model/common';
 /** Modules of `configuration` are walked to this depth at most (as planned_values are). */
 const MAX_DEPTH = 16;
 
-/** `module.a["x"].aws_appmesh_mesh.m[0]` → `module.a.aws_appmesh_mesh.m`: configuration addresses have no instance keys. */
+/**
+ * `module.a["x"].aws_appmesh_mesh.m[0]` → `module.a.aws_appmesh_mesh.m`: configuration addresses have no instance keys.
+ */
 export function withoutInstanceKeys(address: string): string {
   return address.replace(/\[[^\]]*\]/g, '');
 }

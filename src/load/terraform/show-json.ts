@@ -16,7 +16,9 @@ import { isPlain } from '../../model/common';
 import { cloudMapSeeds, INSTANCE_TYPE, NAMESPACE_TYPES, SERVICE_TYPE, type CloudMapResource } from './cloud-map';
 import { meshNamesFromConfiguration, withoutInstanceKeys } from './plan-references';
 
-/** Modules nested deeper than this are not read (Terraform sets no limit; real configurations use a handful of levels). */
+/**
+ * Modules nested deeper than this are not read (Terraform sets no limit; real configurations use a handful of levels).
+ */
 export const MAX_MODULE_DEPTH = 16;
 
 /** True for the output of `terraform show -json`: a format_version and the values of a state or a plan. */
@@ -33,7 +35,8 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
 
   const valuesKey = 'planned_values' in top ? 'planned_values' : 'values';
   const values = top[valuesKey];
-  if (values === undefined || values === null) return { drafts, seeds: [] }; // an empty state prints only format_version
+  // an empty state prints only format_version
+  if (values === undefined || values === null) return { drafts, seeds: [] };
   if (!isPlain(values)) {
     error([valuesKey], 'must be a mapping with a root_module');
     return { drafts, seeds: [] };
@@ -88,7 +91,8 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   const plannedMeshNames = new Map<string, string | undefined>();
   for (const r of appMeshResources.filter((r) => r.type.kind === 'Mesh')) {
     const key = withoutInstanceKeys(r.address);
-    plannedMeshNames.set(key, plannedMeshNames.has(key) || typeof r.values.name !== 'string' ? undefined : r.values.name); // counted meshes: ambiguous
+    // counted meshes: ambiguous
+    plannedMeshNames.set(key, plannedMeshNames.has(key) || typeof r.values.name !== 'string' ? undefined : r.values.name);
   }
   const meshNames = valuesKey === 'planned_values' ? meshNamesFromConfiguration(top.configuration, plannedMeshNames) : new Map<string, string>();
   for (const r of appMeshResources) drafts.push(readAppMeshResource(doc, r.type, r.at, r.address, r.values, problems, meshNames.get(withoutInstanceKeys(r.address))));

@@ -499,7 +499,10 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): { 
   }
 }
 
-/** The sum of the roots' list sizes (dominator roots added first); `step` is called at each instruction and predecessor a walk visits. */
+/**
+ * The sum of the roots' list sizes (dominator roots added first);
+ * `step` is called at each instruction and predecessor a walk visits.
+ */
 function rootListsSize(
   inst: Inst[],
   start: number,
