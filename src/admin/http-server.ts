@@ -12,7 +12,10 @@ import { applyLimits, DEFAULT_HTTP_LIMITS, guardHandler, readBody, type HttpLimi
 
 export interface AdminSources {
   readonly streams: StreamRegistry;
-  /** Why a node key's proxies get no configuration (or not the latest), if something is wrong: the snapshot cache's notes. */
+  /**
+   * Why a node key's proxies get no configuration (or not the
+   * latest), if something is wrong: the snapshot cache's notes.
+   */
   readonly proxyProblems?: ProxyProblems;
   /** The rendered config of a node id, or an error message (node unknown, no valid mesh yet). */
   configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string };
@@ -45,7 +48,10 @@ export interface ProxyProblems {
   problem(nodeKey: string): string | undefined;
 }
 
-/** GET /v1/proxies: one entry per open stream; `configProblem` (null when none) says why the proxy gets no current configuration. */
+/**
+ * GET /v1/proxies: one entry per open stream; `configProblem` (null
+ * when none) says why the proxy gets no current configuration.
+ */
 export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems): unknown[] {
   return streams.list().map((s) => ({
     nodeId: s.nodeId,

@@ -11,7 +11,10 @@ import { httpConnectionManager, listenerAddress, tlsInspector, tlsModeChains } f
 import { literalRegex } from './literal-regex';
 import type { GatewayHopListenerPlan, GatewayListenerPlan } from './plan/types';
 
-/** A load balancer probing the health check path gets 200 from the gateway (503 while it drains), without a gateway route. */
+/**
+ * A load balancer probing the health check path gets 200 from
+ * the gateway (503 while it drains), without a gateway route.
+ */
 function healthCheckFilter(path: string | undefined): HttpFilter[] {
   if (path === undefined) return [];
   return [

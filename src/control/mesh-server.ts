@@ -91,7 +91,10 @@ export class MeshServer {
   readonly streams = new StreamRegistry();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
-  /** Unchanged files are not parsed again, and their resources stay the same objects: the controller recompiles only what a change reaches. */
+  /**
+   * Unchanged files are not parsed again, and their resources stay the
+   * same objects: the controller recompiles only what a change reaches.
+   */
   private readonly loadCache = new LoadCache();
   private readonly log: Logger;
   private readonly logProblems: (problems: readonly Problem[]) => void;
@@ -105,7 +108,10 @@ export class MeshServer {
   private admin: AdminServer | undefined;
   private closed = false;
 
-  /** Opens the Cloud Map registry and the rollouts' state; throws StartError, with nothing left open, when it cannot. Serves nothing yet: see start(). */
+  /**
+   * Opens the Cloud Map registry and the rollouts' state; throws StartError,
+   * with nothing left open, when it cannot. Serves nothing yet: see start().
+   */
   static async open(options: MeshServerOptions): Promise<MeshServer> {
     const cloudMap = await openCloudMap(options.cloudMap, options.log);
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
@@ -289,7 +295,8 @@ export class MeshServer {
 
   /** Ready to serve proxies: a valid mesh is loaded and every mesh path is watched. Otherwise the reason. */
   readiness(): { ready: true } | { ready: false; reason: string } {
-    // Not ready while a mesh path is not watched either: the mesh served may no longer be what the files say (docs/security.md).
+    // Not ready while a mesh path is not watched either: the mesh
+    // served may no longer be what the files say (docs/security.md).
     const unwatched = this.watcher?.unwatched() ?? [];
     const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
     if (!this.controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };

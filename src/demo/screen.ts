@@ -184,7 +184,8 @@ class TtyScreen implements Screen {
     else {
       // The verdict names the file again after the findings; without it, it fits a terminal line.
       const problem = this.problem.map((l) => l.replace(/^(mesh not \S+) after a change to .*?: (\d+ error)/, '$1: $2'));
-      // Whatever room the bars leave (the cursor's line stays free), but always a finding, the count of the rest and the verdict.
+      // Whatever room the bars leave (the cursor's line stays free),
+      // but always a finding, the count of the rest and the verdict.
       const rows = problemRows(problem, columns, Math.max(3, (this.out.rows || 24) - lines.length - 1));
       for (const row of rows) lines.push(`${row.lead}${row.more ? this.dim(row.text) : this.red(row.text)}`);
     }

@@ -9,7 +9,10 @@ export const PORT = 'AWS_INSTANCE_PORT';
 export const CNAME = 'AWS_INSTANCE_CNAME';
 export const INIT_HEALTH = 'AWS_INIT_HEALTH_STATUS';
 
-/** What a custom health check can be set to: by the API, AWS_INIT_HEALTH_STATUS, `meshd register --health` and the mesh files. */
+/**
+ * What a custom health check can be set to: by the API,
+ * AWS_INIT_HEALTH_STATUS, `meshd register --health` and the mesh files.
+ */
 export const CUSTOM_HEALTH_STATUSES = ['HEALTHY', 'UNHEALTHY'] as const;
 export type CustomHealthStatus = (typeof CUSTOM_HEALTH_STATUSES)[number];
 /** UNKNOWN is what a service without a custom health check reports. */

@@ -340,7 +340,8 @@ export class RolloutController {
       // Its own write, not served yet: the watcher's reload is on its way.
       const own = this.ownWrites.get(key);
       if (own && this.clock.now() - own.at < r.settings.intervalMs) return this.schedule(r, PENDING_WRITE_RECHECK_MS);
-      // Still not served a whole interval later: a mesh file that does not load holds the reload back (the log says which).
+      // Still not served a whole interval later: a mesh file that
+      // does not load holds the reload back (the log says which).
       this.event(r, 'Warning', `waiting for the mesh to serve ${r.settings.canary} at ${r.expected.canary}% (it still serves ${served.canary}%); is a mesh file invalid?`);
       return this.schedule(r, r.settings.intervalMs);
     }

@@ -31,7 +31,8 @@ import { openRegistryReadOnly } from '../../src/discovery/cloud-map/state-file';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 
-// The SDK plays a user's app here; its notice that its versions from 2027 on need Node 22 is not about meshd (package.json engines).
+// The SDK plays a user's app here; its notice that its versions from
+// 2027 on need Node 22 is not about meshd (package.json engines).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const TARGET = 'Route53AutoNaming_v20170314.';

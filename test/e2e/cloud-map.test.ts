@@ -27,7 +27,8 @@ import { waitFor } from '../helpers/processes';
 import { answeredBy, startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
 
-// The SDK plays a user's app here; its notice that its versions from 2027 on need Node 22 is not about meshd (package.json engines).
+// The SDK plays a user's app here; its notice that its versions from
+// 2027 on need Node 22 is not about meshd (package.json engines).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const MESH = 'cm';

@@ -137,7 +137,8 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
       return line;
     });
     expect(logged).toContain(`${meshFile}:2:`);
-    expect(logged).toMatch(/ error +\S+:2:\d+: invalid YAML/); // the level says error; the finding does not say it again
+    // the level says error; the finding does not say it again
+    expect(logged).toMatch(/ error +\S+:2:\d+: invalid YAML/);
     await waitFor('meshd to say the last good mesh keeps serving', () => (meshd.stderr().slice(errorsBefore).includes('the last good mesh keeps serving') ? true : undefined));
     expect(await countAnswers(50)).toEqual({ v2: 50 });
 

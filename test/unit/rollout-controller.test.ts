@@ -246,7 +246,10 @@ function releaseReloads(run: Run): void {
   run.pending?.();
 }
 
-/** meshd has nothing left to do but wait for its clock: its own writes are reloaded (unless held back) and the rollouts' work is done. */
+/**
+ * meshd has nothing left to do but wait for its clock: its own writes
+ * are reloaded (unless held back) and the rollouts' work is done.
+ */
 async function quiet(run: Run): Promise<boolean> {
   let done = false;
   await Promise.race([run.server.rollouts.settled().then(() => (done = true)), sleep(5)]);
@@ -681,7 +684,8 @@ describe('RolloutController: webhooks', () => {
     await servedSplit(run, '90/10');
     await until(run, 'the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined));
 
-    // While the step waits for the webhook: reloaded, then the webhook answers. (The rollouts' work waits for the step, so it is awaited after the release.)
+    // While the step waits for the webhook: reloaded, then the webhook answers.
+    // (The rollouts' work waits for the step, so it is awaited after the release.)
     fs.writeFileSync(run.file, meshText(60, 40, rollout));
     await reloadSeen(run);
     hooks.release('/slow', 200);

@@ -9,7 +9,8 @@ import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } from '../../src/discovery/sigv4-verify';
 
-// The SDK plays a user's app here; its notice that its versions from 2027 on need Node 22 is not about meshd (package.json engines).
+// The SDK plays a user's app here; its notice that its versions from
+// 2027 on need Node 22 is not about meshd (package.json engines).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const CREDENTIALS: Credentials = { accessKeyId: 'AKIDMESHDLOCAL', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };

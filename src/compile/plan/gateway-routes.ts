@@ -80,7 +80,10 @@ export function unservedGatewayRoute(r: GatewayRoute, service: string): RoutePla
   return { name: r.name, match: gatewayMatch(r), action: { kind: 'directResponse', status: 503, body: `virtual service '${service}' has no provider\n` } };
 }
 
-/** One gateway route: its match, the Host and path rewrites, and the hop to its target (which does not time out: the target's routes do). */
+/**
+ * One gateway route: its match, the Host and path rewrites, and the
+ * hop to its target (which does not time out: the target's routes do).
+ */
 export function gatewayRoute(r: GatewayRoute, hopCluster: string, target: GatewayTarget): RoutePlan {
   const http = httpBody(r);
   const rewriteHost = gatewayRouteKindOf(r.spec).route.action.rewrite?.hostname?.defaultTargetHostname !== 'DISABLED';

@@ -60,7 +60,10 @@ function targetOf(model: MeshReader, r: GatewayRoute): TargetPort | { unserved: 
   return { key: gatewayTargetKey({ service: service.name, port: port.port }), service, port };
 }
 
-/** The hop's routes: each target's own routes, in its router's order, taken only by requests the gateway sent to that target. */
+/**
+ * The hop's routes: each target's own routes, in its router's
+ * order, taken only by requests the gateway sent to that target.
+ */
 function hopRouteTable(egressPort: number, targets: readonly TargetPort[]): RouteTablePlan {
   const routes: RoutePlan[] = targets.flatMap(({ key, port }) =>
     port.routes.map((route) => ({

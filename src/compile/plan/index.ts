@@ -14,7 +14,10 @@ export type { ProxyPlan } from './types';
 
 export type PlanResult = { readonly ok: true; readonly plan: ProxyPlan } | { readonly ok: false; readonly error: string };
 
-/** The plan of the proxy (sidecar, proxyless client or gateway) `nodeId` names, with Cloud Map services' instances from `cloudMap`. */
+/**
+ * The plan of the proxy (sidecar, proxyless client or gateway)
+ * `nodeId` names, with Cloud Map services' instances from `cloudMap`.
+ */
 export function planProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): PlanResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };

@@ -88,7 +88,9 @@ export function httpTimeouts(timeout: { perRequest?: MeshDuration; idle?: MeshDu
   };
 }
 
-/** One of a router's HTTP-family routes, as a caller's Envoy runs it: its match, weighted targets, timeouts and retries. */
+/**
+ * One of a router's HTTP-family routes, as a caller's Envoy runs it: its match, weighted targets, timeouts and retries.
+ */
 function routerRoute(route: Route, targets: readonly WeightedNodePort[]): RoutePlan {
   const http = route.spec.httpRoute ?? route.spec.http2Route;
   const grpc = route.spec.grpcRoute;

@@ -39,7 +39,9 @@ export type TrafficPlan =
   | { readonly kind: 'http'; readonly routeTable: string }
   | { readonly kind: 'tcp'; readonly targets: readonly WeightedClusterPlan[]; readonly idleTimeoutMs: Millis };
 
-/** Traffic iptables redirected to the ingress port: one entry per virtual-node listener, by original destination port. */
+/**
+ * Traffic iptables redirected to the ingress port: one entry per virtual-node listener, by original destination port.
+ */
 export interface SidecarIngressListenerPlan {
   readonly kind: 'sidecarIngress';
   readonly name: string;
@@ -163,7 +165,9 @@ export interface HeaderMatchPlan {
   readonly invert?: boolean;
 }
 
-/** A request matches when its path, every header (pseudo-headers like :method included) and every query parameter match. */
+/**
+ * A request matches when its path, every header (pseudo-headers like :method included) and every query parameter match.
+ */
 export interface RouteMatchPlan {
   readonly path: { readonly kind: 'prefix' | 'exact' | 'regex'; readonly value: string };
   /** gRPC requests only (content-type application/grpc). */
