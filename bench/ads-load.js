@@ -211,7 +211,13 @@ class SotwStream extends BaseStream {
     const s = this.typeState(typeUrl);
     s.names = sorted(names);
     s.pending = true;
-    this.send({ node: this.node, type_url: typeUrl, version_info: s.version, response_nonce: s.nonce, resource_names: s.names });
+    this.send({
+      node: this.node,
+      type_url: typeUrl,
+      version_info: s.version,
+      response_nonce: s.nonce,
+      resource_names: s.names,
+    });
   }
 
   /** A new stream reports every subscription with the version it holds (Envoy does the same). */
@@ -231,9 +237,21 @@ class SotwStream extends BaseStream {
     s.received = true;
     s.pending = false;
     // A SotW version names the content of the node's whole set: decode each (node, version) once.
-    if (res.type_url === CDS) s.clusters = cached(`cds|${this.node.id}|${res.version_info}`, () => res.resources.map((any) => edsNameOf(any.value)).filter((n) => n !== null));
-    if (res.type_url === LDS) s.routes = cached(`lds|${this.node.id}|${res.version_info}`, () => [...new Set(res.resources.flatMap((any) => routeNamesOf(any.value)))]);
-    this.send({ node: this.node, type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: s.names });
+    if (res.type_url === CDS)
+      s.clusters = cached(`cds|${this.node.id}|${res.version_info}`, () =>
+        res.resources.map((any) => edsNameOf(any.value)).filter((n) => n !== null),
+      );
+    if (res.type_url === LDS)
+      s.routes = cached(`lds|${this.node.id}|${res.version_info}`, () => [
+        ...new Set(res.resources.flatMap((any) => routeNamesOf(any.value))),
+      ]);
+    this.send({
+      node: this.node,
+      type_url: res.type_url,
+      version_info: res.version_info,
+      response_nonce: res.nonce,
+      resource_names: s.names,
+    });
     this.followSubscriptions();
   }
 
@@ -278,7 +296,12 @@ class DeltaStream extends BaseStream {
     }
     // Only new names get an answer; a pure unsubscription is not answered.
     s.pending = subscribe.length > 0;
-    this.send({ node: this.node, type_url: typeUrl, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe });
+    this.send({
+      node: this.node,
+      type_url: typeUrl,
+      resource_names_subscribe: subscribe,
+      resource_names_unsubscribe: unsubscribe,
+    });
   }
 
   /** A new stream subscribes again, reporting the versions it holds. */
@@ -303,8 +326,16 @@ class DeltaStream extends BaseStream {
       s.held.set(r.name, r.version);
       const bytes = r.resource?.value;
       // A Delta resource version names its content: decode each (name, version) once.
-      if (res.type_url === CDS && bytes) s.info.set(r.name, cached(`c|${r.name}|${r.version}`, () => edsNameOf(bytes)));
-      if (res.type_url === LDS && bytes) s.info.set(r.name, cached(`l|${r.name}|${r.version}`, () => routeNamesOf(bytes)));
+      if (res.type_url === CDS && bytes)
+        s.info.set(
+          r.name,
+          cached(`c|${r.name}|${r.version}`, () => edsNameOf(bytes)),
+        );
+      if (res.type_url === LDS && bytes)
+        s.info.set(
+          r.name,
+          cached(`l|${r.name}|${r.version}`, () => routeNamesOf(bytes)),
+        );
     }
     for (const name of res.removed_resources) {
       s.held.delete(name);
@@ -334,7 +365,16 @@ class DeltaStream extends BaseStream {
  *       onResponse(response, stream) after each response is handled (and ACKed).
  */
 function startLoad(opts) {
-  const o = { streams: 1000, perConnection: 10, delta: false, reconnect: false, retryMs: 100, onEvent: () => undefined, onResponse: () => undefined, ...opts };
+  const o = {
+    streams: 1000,
+    perConnection: 10,
+    delta: false,
+    reconnect: false,
+    retryMs: 100,
+    onEvent: () => undefined,
+    onResponse: () => undefined,
+    ...opts,
+  };
   if (!o.target) throw new Error('startLoad: target (host:port) is required');
   if (!o.nodeIds?.length) throw new Error('startLoad: nodeIds must name at least one node id');
   const Client = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
@@ -392,13 +432,22 @@ function startLoad(opts) {
       endedInRound.set(stream.ends, (endedInRound.get(stream.ends) ?? 0) + 1);
       if (endedInRound.get(stream.ends) === o.streams && !closing) {
         statsData.responsesSinceReopen = 0;
-        o.onEvent({ event: 'all-disconnected', round: stream.ends, at: Date.now(), errors: statsData.errors, errorCodes: { ...statsData.errorCodes } });
+        o.onEvent({
+          event: 'all-disconnected',
+          round: stream.ends,
+          at: Date.now(),
+          errors: statsData.errors,
+          errorCodes: { ...statsData.errorCodes },
+        });
       }
     },
   };
 
   const Stream = o.delta ? DeltaStream : SotwStream;
-  const streams = Array.from({ length: o.streams }, (_, i) => new Stream(load, channels[Math.floor(i / o.perConnection)], o.nodeIds[i % o.nodeIds.length], i));
+  const streams = Array.from(
+    { length: o.streams },
+    (_, i) => new Stream(load, channels[Math.floor(i / o.perConnection)], o.nodeIds[i % o.nodeIds.length], i),
+  );
   openedAt = Date.now();
   o.onEvent({ event: 'opening', protocol: o.delta ? 'delta' : 'sotw', streams: o.streams, connections, at: openedAt });
   for (const s of streams) s.open();
@@ -413,7 +462,13 @@ function startLoad(opts) {
       change = { id, needle, acked: 0, firstAt: undefined, lastAt: undefined };
     },
 
-    stats: () => ({ event: 'stats', at: Date.now(), streams: o.streams, acked, ...JSON.parse(JSON.stringify(statsData)) }),
+    stats: () => ({
+      event: 'stats',
+      at: Date.now(),
+      streams: o.streams,
+      acked,
+      ...JSON.parse(JSON.stringify(statsData)),
+    }),
     close() {
       closing = true;
       for (const s of streams) s.close();
@@ -439,19 +494,28 @@ function stormMeshYaml(nodes = 10, mesh = 'storm') {
   const routers = Math.max(1, Math.floor(nodes / 2));
   const docs = [`kind: Mesh\nname: ${mesh}\nspec: { egressFilter: { type: DROP_ALL } }\n`];
   for (let i = 0; i < nodes; i++) {
-    const discovery = i % 3 === 2 ? `{ dns: { hostname: node-${i}.${mesh}.local } }` : `{ awsCloudMap: { namespaceName: ${mesh}.local, serviceName: node-${i} } }`;
+    const discovery =
+      i % 3 === 2
+        ? `{ dns: { hostname: node-${i}.${mesh}.local } }`
+        : `{ awsCloudMap: { namespaceName: ${mesh}.local, serviceName: node-${i} } }`;
     docs.push(
       `kind: VirtualNode\nmesh: ${mesh}\nname: node-${i}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: ${discovery}\n  backends:\n    - virtualService: { virtualServiceName: svc-${i % routers}.${mesh}.local }\n    - virtualService: { virtualServiceName: node-${(i + 1) % nodes}.${mesh}.local }\n`,
     );
-    docs.push(`kind: VirtualService\nmesh: ${mesh}\nname: node-${i}.${mesh}.local\nspec: { provider: { virtualNode: { virtualNodeName: node-${i} } } }\n`);
+    docs.push(
+      `kind: VirtualService\nmesh: ${mesh}\nname: node-${i}.${mesh}.local\nspec: { provider: { virtualNode: { virtualNodeName: node-${i} } } }\n`,
+    );
   }
   for (let r = 0; r < routers; r++) {
     const [a, b] = [(2 * r) % nodes, (2 * r + 1) % nodes];
-    docs.push(`kind: VirtualRouter\nmesh: ${mesh}\nname: router-${r}\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n`);
+    docs.push(
+      `kind: VirtualRouter\nmesh: ${mesh}\nname: router-${r}\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n`,
+    );
     docs.push(
       `kind: Route\nmesh: ${mesh}\nvirtualRouter: router-${r}\nname: split\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: node-${a}, weight: 90 }, { virtualNode: node-${b}, weight: 10 }] }\n    retryPolicy: { maxRetries: 2, perRetryTimeout: { unit: ms, value: 500 }, httpRetryEvents: [server-error] }\n`,
     );
-    docs.push(`kind: VirtualService\nmesh: ${mesh}\nname: svc-${r}.${mesh}.local\nspec: { provider: { virtualRouter: { virtualRouterName: router-${r} } } }\n`);
+    docs.push(
+      `kind: VirtualService\nmesh: ${mesh}\nname: svc-${r}.${mesh}.local\nspec: { provider: { virtualRouter: { virtualRouterName: router-${r} } } }\n`,
+    );
   }
   return docs.join('---\n');
 }
@@ -488,13 +552,16 @@ function main() {
   try {
     args = parseArgs(process.argv.slice(2));
     if (args.help) {
-      process.stdout.write(`usage: node bench/ads-load.js --xds host:port (--mesh <path>... | --nodes id,id) [--streams N] [--per-connection K] [--delta] [--reconnect] [--retry-ms ms]\n`);
+      process.stdout.write(
+        `usage: node bench/ads-load.js --xds host:port (--mesh <path>... | --nodes id,id) [--streams N] [--per-connection K] [--delta] [--reconnect] [--retry-ms ms]\n`,
+      );
       return;
     }
     if (!args.target) throw new Error('--xds host:port is required');
     if (args.mesh.length) args.nodes.push(...virtualNodeIds(args.mesh.map((p) => path.resolve(p))));
     if (!args.nodes.length) throw new Error('name the node ids with --mesh <path> or --nodes id,id');
-    for (const k of ['streams', 'perConnection', 'retryMs']) if (!(Number.isInteger(args[k]) && args[k] > 0)) throw new Error(`--${k} must be a positive integer`);
+    for (const k of ['streams', 'perConnection', 'retryMs'])
+      if (!(Number.isInteger(args[k]) && args[k] > 0)) throw new Error(`--${k} must be a positive integer`);
   } catch (err) {
     process.stderr.write(`ads-load: ${err.message}\n`);
     process.exitCode = 2;
@@ -502,7 +569,16 @@ function main() {
   }
   const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
   grpc.setLogVerbosity(grpc.logVerbosity.NONE);
-  const load = startLoad({ target: args.target, nodeIds: args.nodes, streams: args.streams, perConnection: args.perConnection, delta: args.delta, reconnect: args.reconnect, retryMs: args.retryMs, onEvent: emit });
+  const load = startLoad({
+    target: args.target,
+    nodeIds: args.nodes,
+    streams: args.streams,
+    perConnection: args.perConnection,
+    delta: args.delta,
+    reconnect: args.reconnect,
+    retryMs: args.retryMs,
+    onEvent: emit,
+  });
   const exit = () => {
     load.close();
     // grpc-js may keep timers a moment after close; the events are all written.
@@ -510,15 +586,19 @@ function main() {
   };
   process.on('SIGTERM', exit);
   process.on('SIGINT', exit);
-  readLines(process.stdin, (line) => {
-    const [command, ...rest] = line.split(/\s+/);
-    if (line === 'stats') emit(load.stats());
-    else if (line === 'exit') exit();
-    else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
-      load.arm(rest[0], Buffer.from(rest[1], 'hex'));
-      emit({ event: 'armed', id: rest[0] });
-    } else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
-  }, exit);
+  readLines(
+    process.stdin,
+    (line) => {
+      const [command, ...rest] = line.split(/\s+/);
+      if (line === 'stats') emit(load.stats());
+      else if (line === 'exit') exit();
+      else if (command === 'arm' && rest.length === 2 && /^([0-9a-f]{2})+$/i.test(rest[1])) {
+        load.arm(rest[0], Buffer.from(rest[1], 'hex'));
+        emit({ event: 'armed', id: rest[0] });
+      } else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
+    },
+    exit,
+  );
 }
 
 if (require.main === module) main();

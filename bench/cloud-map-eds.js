@@ -30,9 +30,16 @@ function arg(name, fallback) {
 
 function meshYaml() {
   const docs = [`kind: Mesh\nname: cm\n`];
-  docs.push(`kind: VirtualNode\nmesh: cm\nname: orders\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { awsCloudMap: { namespaceName: cm.local, serviceName: orders } }\n`);
-  docs.push(`kind: VirtualService\nmesh: cm\nname: orders.cm.local\nspec: { provider: { virtualNode: { virtualNodeName: orders } } }\n`);
-  for (let i = 0; i < CALLERS; i++) docs.push(`kind: VirtualNode\nmesh: cm\nname: caller-${i}\nspec:\n  backends: [{ virtualService: { virtualServiceName: orders.cm.local } }]\n`);
+  docs.push(
+    `kind: VirtualNode\nmesh: cm\nname: orders\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { awsCloudMap: { namespaceName: cm.local, serviceName: orders } }\n`,
+  );
+  docs.push(
+    `kind: VirtualService\nmesh: cm\nname: orders.cm.local\nspec: { provider: { virtualNode: { virtualNodeName: orders } } }\n`,
+  );
+  for (let i = 0; i < CALLERS; i++)
+    docs.push(
+      `kind: VirtualNode\nmesh: cm\nname: caller-${i}\nspec:\n  backends: [{ virtualService: { virtualServiceName: orders.cm.local } }]\n`,
+    );
   return docs.join('---\n');
 }
 
@@ -41,11 +48,25 @@ function cloudMap(port, operation, input) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify(input);
     const req = http.request(
-      { host: '127.0.0.1', port, path: '/', method: 'POST', agent: false, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Route53AutoNaming_v20170314.${operation}` } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        method: 'POST',
+        agent: false,
+        headers: {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': `Route53AutoNaming_v20170314.${operation}`,
+        },
+      },
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`${operation}: ${res.statusCode} ${text}`))));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(text))
+            : reject(new Error(`${operation}: ${res.statusCode} ${text}`)),
+        );
       },
     );
     req.on('error', reject);
@@ -55,7 +76,11 @@ function cloudMap(port, operation, input) {
 
 async function waitReady(port) {
   for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => resolve(r.statusCode === 200)).on('error', () => resolve(false)));
+    const ok = await new Promise((resolve) =>
+      http
+        .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => resolve(r.statusCode === 200))
+        .on('error', () => resolve(false)),
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -71,12 +96,37 @@ async function measure(streams, registrations) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-cloud-map-'));
   fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml());
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
-  const meshd = spawn(process.execPath, [MESHD, 'serve', '--mesh', path.join(dir, 'mesh.yaml'), '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', path.join(dir, 'cloud-map.json'), '--statsd-port', '0', '--log-level', 'warn'], { stdio: 'ignore' });
+  const meshd = spawn(
+    process.execPath,
+    [
+      MESHD,
+      'serve',
+      '--mesh',
+      path.join(dir, 'mesh.yaml'),
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(adminPort),
+      '--cloud-map-state',
+      path.join(dir, 'cloud-map.json'),
+      '--statsd-port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     await waitReady(adminPort);
     const { OperationId } = await cloudMap(adminPort, 'CreateHttpNamespace', { Name: 'cm.local' });
     const { Operation } = await cloudMap(adminPort, 'GetOperation', { OperationId });
-    const { Service } = await cloudMap(adminPort, 'CreateService', { Name: 'orders', NamespaceId: Operation.Targets.NAMESPACE, HealthCheckCustomConfig: {} });
+    const { Service } = await cloudMap(adminPort, 'CreateService', {
+      Name: 'orders',
+      NamespaceId: Operation.Targets.NAMESPACE,
+      HealthCheckCustomConfig: {},
+    });
 
     // Each registration adds one endpoint; a stream is done when its EDS update holds that many.
     let waiting;
@@ -94,12 +144,20 @@ async function measure(streams, registrations) {
     for (let round = 1; round <= registrations; round++) {
       const allGot = new Promise((resolve) => (waiting = { round, count: 0, resolve }));
       const start = performance.now();
-      await cloudMap(adminPort, 'RegisterInstance', { ServiceId: Service.Id, InstanceId: `i-${round}`, Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1', AWS_INSTANCE_PORT: String(1000 + round) } });
+      await cloudMap(adminPort, 'RegisterInstance', {
+        ServiceId: Service.Id,
+        InstanceId: `i-${round}`,
+        Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1', AWS_INSTANCE_PORT: String(1000 + round) },
+      });
       api.push(performance.now() - start);
       eds.push((await allGot) - start);
     }
     load.close();
-    const row = (values) => ({ p50: +percentile(values, 50).toFixed(1), p99: +percentile(values, 99).toFixed(1), max: +Math.max(...values).toFixed(1) });
+    const row = (values) => ({
+      p50: +percentile(values, 50).toFixed(1),
+      p99: +percentile(values, 99).toFixed(1),
+      max: +Math.max(...values).toFixed(1),
+    });
     return { streams, callers: CALLERS, registrations, apiMs: row(api), registerToAllEdsMs: row(eds) };
   } finally {
     meshd.kill('SIGTERM');
@@ -115,10 +173,15 @@ async function main() {
   console.log('streams  RegisterInstance answered (p50/p99/max ms)  all streams hold the endpoint (p50/p99/max ms)');
   for (const r of results) {
     const f = (x) => `${x.p50} / ${x.p99} / ${x.max}`.padEnd(44);
-    console.log(`${String(r.streams).padStart(7)}  ${f(r.apiMs)}  ${r.registerToAllEdsMs.p50} / ${r.registerToAllEdsMs.p99} / ${r.registerToAllEdsMs.max}`);
+    console.log(
+      `${String(r.streams).padStart(7)}  ${f(r.apiMs)}  ${r.registerToAllEdsMs.p50} / ${r.registerToAllEdsMs.p99} / ${r.registerToAllEdsMs.max}`,
+    );
   }
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'cloud-map-eds.json'), JSON.stringify({ at: new Date().toISOString(), target: 'register → EDS ≤ 100 ms', results }, null, 2));
+  fs.writeFileSync(
+    path.join(__dirname, 'results', 'cloud-map-eds.json'),
+    JSON.stringify({ at: new Date().toISOString(), target: 'register → EDS ≤ 100 ms', results }, null, 2),
+  );
 }
 
 main().catch((err) => {

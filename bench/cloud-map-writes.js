@@ -38,7 +38,10 @@ const MESH = [
 
 /** ~4 KB of attributes, like an instance with a few labels and some metadata. */
 function attributesOf(i) {
-  const attributes = { AWS_INSTANCE_IPV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, AWS_INSTANCE_PORT: '8080' };
+  const attributes = {
+    AWS_INSTANCE_IPV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    AWS_INSTANCE_PORT: '8080',
+  };
   for (let k = 0; k < 8; k++) attributes[`meta-${k}`] = `${i}-${k}-`.padEnd(480, 'x');
   return attributes;
 }
@@ -58,14 +61,23 @@ function request(port, method, pathName, headers, body) {
 }
 
 async function cloudMap(port, operation, input) {
-  const answer = await request(port, 'POST', '/', { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Route53AutoNaming_v20170314.${operation}` }, JSON.stringify(input));
+  const answer = await request(
+    port,
+    'POST',
+    '/',
+    { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Route53AutoNaming_v20170314.${operation}` },
+    JSON.stringify(input),
+  );
   if (answer.status !== 200) throw new Error(`${operation}: ${answer.status} ${answer.text}`);
   return { ...JSON.parse(answer.text), ms: answer.ms };
 }
 
 async function waitReady(port) {
   for (let i = 0; i < 600; i++) {
-    const ok = await request(port, 'GET', '/readyz', {}).then((r) => r.status === 200, () => false);
+    const ok = await request(port, 'GET', '/readyz', {}).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -77,19 +89,55 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-const row = (values) => ({ n: values.length, mean: +(values.reduce((a, b) => a + b, 0) / values.length).toFixed(1), p50: +percentile(values, 50).toFixed(1), p99: +percentile(values, 99).toFixed(1), max: +Math.max(...values).toFixed(1) });
+const row = (values) => ({
+  n: values.length,
+  mean: +(values.reduce((a, b) => a + b, 0) / values.length).toFixed(1),
+  p50: +percentile(values, 50).toFixed(1),
+  p99: +percentile(values, 99).toFixed(1),
+  max: +Math.max(...values).toFixed(1),
+});
 
 /** The state file meshd would have written after N registrations (for --fill file). */
 function stateFileWith(instances) {
   const now = Date.now() / 1000;
-  const ns = { id: 'ns-benchbenchbenchbe', arn: 'arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-benchbenchbenchbe', name: 'cm.local', type: 'HTTP', createDate: now };
-  const service = { id: 'srv-benchbenchbenchb', arn: 'arn:aws:servicediscovery:us-east-1:000000000000:service/srv-benchbenchbenchb', name: 'orders', namespaceId: ns.id, healthCheckCustomConfig: {}, createDate: now, revision: instances + 1 };
-  const records = Array.from({ length: instances }, (_, i) => ({ id: `i-${i}`, serviceId: service.id, attributes: attributesOf(i), health: 'HEALTHY', createDate: now }));
-  return { format: 'meshd-cloud-map/v1', namespaces: [ns], services: [service], instances: records, operations: [], appliedSeeds: [] };
+  const ns = {
+    id: 'ns-benchbenchbenchbe',
+    arn: 'arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-benchbenchbenchbe',
+    name: 'cm.local',
+    type: 'HTTP',
+    createDate: now,
+  };
+  const service = {
+    id: 'srv-benchbenchbenchb',
+    arn: 'arn:aws:servicediscovery:us-east-1:000000000000:service/srv-benchbenchbenchb',
+    name: 'orders',
+    namespaceId: ns.id,
+    healthCheckCustomConfig: {},
+    createDate: now,
+    revision: instances + 1,
+  };
+  const records = Array.from({ length: instances }, (_, i) => ({
+    id: `i-${i}`,
+    serviceId: service.id,
+    attributes: attributesOf(i),
+    health: 'HEALTHY',
+    createDate: now,
+  }));
+  return {
+    format: 'meshd-cloud-map/v1',
+    namespaces: [ns],
+    services: [service],
+    instances: records,
+    operations: [],
+    appliedSeeds: [],
+  };
 }
 
 function filesSize(dir) {
-  return fs.readdirSync(dir).filter((f) => f.startsWith('cloud-map')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('cloud-map'))
+    .reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
 }
 
 async function main() {
@@ -102,7 +150,28 @@ async function main() {
   const state = path.join(dir, 'cloud-map.json');
   if (fill === 'file') fs.writeFileSync(state, JSON.stringify(stateFileWith(instances), null, 2) + '\n');
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
-  const meshd = spawn(process.execPath, [MESHD, 'serve', '--mesh', path.join(dir, 'mesh.yaml'), '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', state, '--statsd-port', '0', '--log-level', 'warn'], { stdio: 'ignore' });
+  const meshd = spawn(
+    process.execPath,
+    [
+      MESHD,
+      'serve',
+      '--mesh',
+      path.join(dir, 'mesh.yaml'),
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(adminPort),
+      '--cloud-map-state',
+      state,
+      '--statsd-port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     await waitReady(adminPort);
     let serviceId;
@@ -110,9 +179,20 @@ async function main() {
     if (fill === 'api') {
       const { OperationId } = await cloudMap(adminPort, 'CreateHttpNamespace', { Name: 'cm.local' });
       const { Operation } = await cloudMap(adminPort, 'GetOperation', { OperationId });
-      serviceId = (await cloudMap(adminPort, 'CreateService', { Name: 'orders', NamespaceId: Operation.Targets.NAMESPACE, HealthCheckCustomConfig: {} })).Service.Id;
+      serviceId = (
+        await cloudMap(adminPort, 'CreateService', {
+          Name: 'orders',
+          NamespaceId: Operation.Targets.NAMESPACE,
+          HealthCheckCustomConfig: {},
+        })
+      ).Service.Id;
       const start = performance.now();
-      for (let i = 0; i < instances; i++) await cloudMap(adminPort, 'RegisterInstance', { ServiceId: serviceId, InstanceId: `i-${i}`, Attributes: attributesOf(i) });
+      for (let i = 0; i < instances; i++)
+        await cloudMap(adminPort, 'RegisterInstance', {
+          ServiceId: serviceId,
+          InstanceId: `i-${i}`,
+          Attributes: attributesOf(i),
+        });
       fillMs = performance.now() - start;
     } else {
       serviceId = stateFileWith(0).services[0].id;
@@ -130,14 +210,33 @@ async function main() {
     const register = [];
     for (let w = 0; w < writes; w++) {
       const i = instances + w;
-      register.push((await cloudMap(adminPort, 'RegisterInstance', { ServiceId: serviceId, InstanceId: `i-${i}`, Attributes: attributesOf(i) })).ms);
+      register.push(
+        (
+          await cloudMap(adminPort, 'RegisterInstance', {
+            ServiceId: serviceId,
+            InstanceId: `i-${i}`,
+            Attributes: attributesOf(i),
+          })
+        ).ms,
+      );
     }
     writing = false;
     await poller;
 
-    const result = { at: new Date().toISOString(), instances, writes, fill, fillSeconds: +(fillMs / 1000).toFixed(1), registryBytesOnDisk: filesSize(dir), registerMs: row(register), healthzDuringWritesMs: row(healthz) };
+    const result = {
+      at: new Date().toISOString(),
+      instances,
+      writes,
+      fill,
+      fillSeconds: +(fillMs / 1000).toFixed(1),
+      registryBytesOnDisk: filesSize(dir),
+      registerMs: row(register),
+      healthzDuringWritesMs: row(healthz),
+    };
     const f = (r) => `mean ${r.mean}  p50 ${r.p50}  p99 ${r.p99}  max ${r.max}  (n=${r.n})`;
-    console.log(`registry: ${instances} instances (${(result.registryBytesOnDisk / 1e6).toFixed(1)} MB on disk${fill === 'api' ? `, filled through the API in ${result.fillSeconds} s` : ', written before start'})`);
+    console.log(
+      `registry: ${instances} instances (${(result.registryBytesOnDisk / 1e6).toFixed(1)} MB on disk${fill === 'api' ? `, filled through the API in ${result.fillSeconds} s` : ', written before start'})`,
+    );
     console.log(`RegisterInstance answered (ms):   ${f(result.registerMs)}`);
     console.log(`GET /healthz during writes (ms):  ${f(result.healthzDuringWritesMs)}`);
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });

@@ -21,7 +21,13 @@ const { LoadCache } = require('../dist/load/mesh-source');
 const TARGET_INCREMENTAL_MS = 20; // issue 9: one route change in a 2,000-node mesh
 
 function parseArgs(argv) {
-  const o = { services: [10, 100, 1000], backends: 5, runs: 11, out: path.join(__dirname, 'results', 'compile.json'), quiet: false };
+  const o = {
+    services: [10, 100, 1000],
+    backends: 5,
+    runs: 11,
+    out: path.join(__dirname, 'results', 'compile.json'),
+    quiet: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -65,7 +71,18 @@ function measure(services, backends, runs) {
     let reached = 0;
     for (const key of keys) snapshots.watch(key, () => reached++);
 
-    const rows = [{ services, virtualNodes: mesh.nodeIds.length, resources: first.model.resources.length, phase: 'cold', proxiesCompiled: keys.length, reloadMs: round(loadMs), compileMs: round(compileMs), compileMaxMs: null }];
+    const rows = [
+      {
+        services,
+        virtualNodes: mesh.nodeIds.length,
+        resources: first.model.resources.length,
+        phase: 'cold',
+        proxiesCompiled: keys.length,
+        reloadMs: round(loadMs),
+        compileMs: round(compileMs),
+        compileMaxMs: null,
+      },
+    ];
     const leaf = Math.floor(services / 2);
     for (const [label, service] of [
       [`change svc-${leaf}'s route`, leaf],
@@ -113,13 +130,18 @@ function main() {
     process.exit(2);
   }
   if (opts.help) {
-    console.log('usage: node bench/compile.js [--services 10,100,1000] [--backends 5] [--runs 11] [--out file] [--quiet]');
+    console.log(
+      'usage: node bench/compile.js [--services 10,100,1000] [--backends 5] [--runs 11] [--out file] [--quiet]',
+    );
     return;
   }
   const rows = opts.services.flatMap((s) => measure(s, opts.backends, opts.runs));
   const targets = rows
     .filter((r) => r.virtualNodes === 2000 && r.phase !== 'cold')
-    .map((r) => `incremental compile, ${r.phase} in a 2,000-node mesh, ≤ ${TARGET_INCREMENTAL_MS} ms: median ${r.compileMs} ms, max ${r.compileMaxMs} ms (${r.compileMs <= TARGET_INCREMENTAL_MS ? 'met' : 'missed'})`);
+    .map(
+      (r) =>
+        `incremental compile, ${r.phase} in a 2,000-node mesh, ≤ ${TARGET_INCREMENTAL_MS} ms: median ${r.compileMs} ms, max ${r.compileMaxMs} ms (${r.compileMs <= TARGET_INCREMENTAL_MS ? 'met' : 'missed'})`,
+    );
   if (!opts.quiet) {
     console.log(
       `compile: generated meshes (${opts.backends} backends a node); cold: load every file, then compile and encode every proxy; ` +
@@ -129,7 +151,10 @@ function main() {
     for (const line of targets) console.log(line);
   }
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
-  fs.writeFileSync(opts.out, `${JSON.stringify({ node: process.version, cpus: os.cpus().length, backends: opts.backends, runs: opts.runs, rows, targets }, null, 2)}\n`);
+  fs.writeFileSync(
+    opts.out,
+    `${JSON.stringify({ node: process.version, cpus: os.cpus().length, backends: opts.backends, runs: opts.runs, rows, targets }, null, 2)}\n`,
+  );
   console.log(`written to ${path.relative(process.cwd(), opts.out)}`);
 }
 

@@ -63,7 +63,10 @@ function writeMesh({ services, backends = 5, mesh = 'bench', dir } = {}) {
   const opts = { services, backends, mesh };
   const folder = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `meshd-bench-s${services}-`));
   fs.mkdirSync(folder, { recursive: true });
-  fs.writeFileSync(path.join(folder, 'mesh.yaml'), `kind: Mesh\nname: ${mesh}\nspec: { egressFilter: { type: DROP_ALL } }\n`);
+  fs.writeFileSync(
+    path.join(folder, 'mesh.yaml'),
+    `kind: Mesh\nname: ${mesh}\nspec: { egressFilter: { type: DROP_ALL } }\n`,
+  );
   for (let i = 0; i < services; i++) fs.writeFileSync(path.join(folder, fileOf(i)), serviceYaml(i, opts));
   const idOf = (i, version) => `mesh/${mesh}/virtualNode/svc-${i}-${version}`;
   const nodeIds = [];
@@ -77,7 +80,8 @@ function writeMesh({ services, backends = 5, mesh = 'bench', dir } = {}) {
     routeFile: (i) => path.join(folder, fileOf(i)),
     callersOf(i) {
       const ids = [];
-      for (let j = 0; j < services; j++) if (backendsOf(j, services, backends).includes(i)) ids.push(idOf(j, 'v1'), idOf(j, 'v2'));
+      for (let j = 0; j < services; j++)
+        if (backendsOf(j, services, backends).includes(i)) ids.push(idOf(j, 'v1'), idOf(j, 'v2'));
       return ids;
     },
     /** The egress cluster name (as meshd names it) a route to svc-<i>-<version> uses. */

@@ -56,7 +56,8 @@ function startJsonLineProcess(label, command, args, options = {}) {
   });
   let ended = false;
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const endedMessage = (name) => `${label} exited before reporting '${name}': ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  const endedMessage = (name) =>
+    `${label} exited before reporting '${name}': ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
   exited.then(() => {
     ended = true;
     children.delete(child);
@@ -82,7 +83,10 @@ function startJsonLineProcess(label, command, args, options = {}) {
           resolve: (e) => (done(), resolve(e)),
           fail: (err) => (done(), reject(err)),
         };
-        const timer = setTimeout(() => w.fail(new Error(`${label} did not report '${name}' within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => w.fail(new Error(`${label} did not report '${name}' within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         waiters.push(w);
       });
     },
@@ -110,7 +114,11 @@ function procStats(pid) {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-    return { rssMb: Math.round(kb('VmRSS') / 102.4) / 10, peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10, cpuMs: Math.round((ticks * 1000) / 100) };
+    return {
+      rssMb: Math.round(kb('VmRSS') / 102.4) / 10,
+      peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10,
+      cpuMs: Math.round((ticks * 1000) / 100),
+    };
   } catch {
     return { rssMb: null, peakRssMb: null, cpuMs: null };
   }

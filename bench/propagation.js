@@ -87,7 +87,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument: ${a}`);
   }
   for (const s of o.servers) if (!SERVERS.includes(s)) throw new Error(`unknown server '${s}' (${SERVERS.join(', ')})`);
-  for (const p of o.protocols) if (!['sotw', 'delta'].includes(p)) throw new Error(`unknown protocol '${p}' (sotw, delta)`);
+  for (const p of o.protocols)
+    if (!['sotw', 'delta'].includes(p)) throw new Error(`unknown protocol '${p}' (sotw, delta)`);
   if (o.services < 2) throw new Error('--services must be at least 2');
   return o;
 }
@@ -99,7 +100,11 @@ function parseArgs(argv) {
  */
 function weightNeedle(cluster, weight) {
   if (cluster.length > 127 || weight > 127) throw new Error('weightNeedle: one-byte lengths and weights only');
-  return Buffer.concat([Buffer.from([0x0a, cluster.length]), Buffer.from(cluster), Buffer.from([0x12, 0x02, 0x08, weight])]);
+  return Buffer.concat([
+    Buffer.from([0x0a, cluster.length]),
+    Buffer.from(cluster),
+    Buffer.from([0x12, 0x02, 0x08, weight]),
+  ]);
 }
 
 /** Builds the go-control-plane peer (dependencies from the Go module proxy, pinned in its go.sum). */
@@ -108,8 +113,13 @@ function buildGoPeer() {
   try {
     execFileSync('go', ['build', '-o', out, '.'], { cwd: GO_PEER_SOURCE, stdio: ['ignore', 'ignore', 'inherit'] });
   } catch (err) {
-    const why = err.code === 'ENOENT' ? 'Go is not installed (no `go` on PATH)' : `go build failed (${err.message.split('\n')[0]})`;
-    throw new Error(`cannot build the go-control-plane baseline in ${path.relative(process.cwd(), GO_PEER_SOURCE)}: ${why}; install Go, or leave it out with --servers meshd,bare-grpc`);
+    const why =
+      err.code === 'ENOENT'
+        ? 'Go is not installed (no `go` on PATH)'
+        : `go build failed (${err.message.split('\n')[0]})`;
+    throw new Error(
+      `cannot build the go-control-plane baseline in ${path.relative(process.cwd(), GO_PEER_SOURCE)}: ${why}; install Go, or leave it out with --servers meshd,bare-grpc`,
+    );
   }
   return out;
 }
@@ -121,9 +131,29 @@ async function startMeshd(ctx, label) {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-state-'));
   ctx.mesh.setWeights(SHARED, [90, 10]); // state 0, as precompiled
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
-  const node = ctx.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`] : [];
-  const args = [...node, MESHD, 'serve', '--mesh', ctx.mesh.dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--statsd-port', '0'];
-  const env = { ...process.env, MESHD_CLOUD_MAP_STATE: path.join(state, 'cloud-map.json'), MESHD_ROLLOUT_STATE: path.join(state, 'rollouts.json') };
+  const node = ctx.cpuProf
+    ? ['--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`]
+    : [];
+  const args = [
+    ...node,
+    MESHD,
+    'serve',
+    '--mesh',
+    ctx.mesh.dir,
+    '--xds-address',
+    '127.0.0.1',
+    '--xds-port',
+    String(xdsPort),
+    '--admin-port',
+    String(adminPort),
+    '--statsd-port',
+    '0',
+  ];
+  const env = {
+    ...process.env,
+    MESHD_CLOUD_MAP_STATE: path.join(state, 'cloud-map.json'),
+    MESHD_ROLLOUT_STATE: path.join(state, 'rollouts.json'),
+  };
   const proc = startJsonLineProcess('meshd', process.execPath, args, { env });
   for (let waited = 0; !proc.output().includes('meshd is serving'); waited += 20) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null || waited > 60000) {
@@ -171,7 +201,17 @@ async function measure(ctx, server, protocol, streams) {
   const running = await START[server](ctx, `${protocol}-${streams}`);
   await sleep(300);
   const idle = procStats(running.pid);
-  const loadArgs = [LOAD, '--xds', `127.0.0.1:${running.port}`, '--nodes', ctx.nodeIds.join(','), '--streams', String(streams), '--per-connection', String(ctx.perConnection)];
+  const loadArgs = [
+    LOAD,
+    '--xds',
+    `127.0.0.1:${running.port}`,
+    '--nodes',
+    ctx.nodeIds.join(','),
+    '--streams',
+    String(streams),
+    '--per-connection',
+    String(ctx.perConnection),
+  ];
   if (protocol === 'delta') loadArgs.push('--delta');
   const load = startJsonLineProcess('the load generator', process.execPath, loadArgs);
   try {
@@ -182,13 +222,17 @@ async function measure(ctx, server, protocol, streams) {
     const firstMs = [];
     for (let k = 1; k <= ctx.changes; k++) {
       const id = String(k);
-      load.send(`arm ${id} ${weightNeedle(ctx.mesh.targetCluster(SHARED, 'v2'), weightsOfChange(k)[1]).toString('hex')}`);
+      load.send(
+        `arm ${id} ${weightNeedle(ctx.mesh.targetCluster(SHARED, 'v2'), weightsOfChange(k)[1]).toString('hex')}`,
+      );
       await load.event('armed', 10000, (e) => e.id === id);
       const writtenAt = preciseNow();
       running.apply(k);
-      const done = await load.event('change-acked', 60000, (e) => e.id === id).catch((err) => {
-        throw new Error(`${label}: change ${k} did not reach every stream: ${err.message}`);
-      });
+      const done = await load
+        .event('change-acked', 60000, (e) => e.id === id)
+        .catch((err) => {
+          throw new Error(`${label}: change ${k} did not reach every stream: ${err.message}`);
+        });
       lastMs.push(done.lastAt - writtenAt);
       firstMs.push(done.firstAt - writtenAt);
       await sleep(ctx.gapMs);
@@ -221,9 +265,19 @@ async function measure(ctx, server, protocol, streams) {
 function ratios(rows) {
   const out = [];
   for (const r of rows.filter((x) => x.server === 'meshd')) {
-    for (const base of rows.filter((x) => x.server !== 'meshd' && x.protocol === r.protocol && x.streams === r.streams)) {
+    for (const base of rows.filter(
+      (x) => x.server !== 'meshd' && x.protocol === r.protocol && x.streams === r.streams,
+    )) {
       const ratio = (a, b) => (a === null || !b ? null : Math.round((a / b) * 100) / 100);
-      out.push({ protocol: r.protocol, streams: r.streams, baseline: base.server, p50: ratio(r.p50Ms, base.p50Ms), p99: ratio(r.p99Ms, base.p99Ms), cold: ratio(r.coldMs, base.coldMs), rss: ratio(r.rssMb, base.rssMb) });
+      out.push({
+        protocol: r.protocol,
+        streams: r.streams,
+        baseline: base.server,
+        p50: ratio(r.p50Ms, base.p50Ms),
+        p99: ratio(r.p99Ms, base.p99Ms),
+        cold: ratio(r.coldMs, base.coldMs),
+        rss: ratio(r.rssMb, base.rssMb),
+      });
     }
   }
   return out;
@@ -233,11 +287,17 @@ function targets(rows) {
   const lines = [];
   for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 1000)) {
     const go = rows.find((x) => x.server === 'go-control-plane' && x.protocol === r.protocol && x.streams === 1000);
-    const vsGo = go ? `; go-control-plane ${go.p99Ms} ms: ${r.p99Ms <= go.p99Ms ? 'no slower (met)' : 'slower (missed)'}` : '';
-    lines.push(`one route change to 1,000 sidecars (${r.protocol}), p99 ≤ 100 ms: ${r.p99Ms} ms (${r.p99Ms <= 100 ? 'met' : 'missed'})${vsGo}`);
+    const vsGo = go
+      ? `; go-control-plane ${go.p99Ms} ms: ${r.p99Ms <= go.p99Ms ? 'no slower (met)' : 'slower (missed)'}`
+      : '';
+    lines.push(
+      `one route change to 1,000 sidecars (${r.protocol}), p99 ≤ 100 ms: ${r.p99Ms} ms (${r.p99Ms <= 100 ? 'met' : 'missed'})${vsGo}`,
+    );
   }
   for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 5000)) {
-    lines.push(`5,000 connected streams (${r.protocol}), meshd RSS ≤ 1024 MB: ${r.rssMb} MB (${r.rssMb <= 1024 ? 'met' : 'missed'})`);
+    lines.push(
+      `5,000 connected streams (${r.protocol}), meshd RSS ≤ 1024 MB: ${r.rssMb} MB (${r.rssMb <= 1024 ? 'met' : 'missed'})`,
+    );
   }
   return lines;
 }
@@ -251,13 +311,18 @@ async function main() {
     process.exit(2);
   }
   if (opts.help) {
-    console.log('usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]');
+    console.log(
+      'usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]',
+    );
     return;
   }
   const mesh = writeMesh({ services: opts.services, backends: opts.backends });
   const dumpFile = path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-dump.json`);
   try {
-    const changes = Array.from({ length: opts.changes }, (_, i) => ({ service: SHARED, weights: weightsOfChange(i + 1) }));
+    const changes = Array.from({ length: opts.changes }, (_, i) => ({
+      service: SHARED,
+      weights: weightsOfChange(i + 1),
+    }));
     const started = Date.now();
     fs.writeFileSync(dumpFile, JSON.stringify(precompile(mesh, changes)));
     const precompileMs = Date.now() - started;
@@ -273,7 +338,12 @@ async function main() {
     const result = {
       node: process.version,
       cpus: os.cpus().length,
-      mesh: { services: opts.services, virtualNodes: 2 * opts.services, backends: opts.backends, nodeIdsServed: ctx.nodeIds.length },
+      mesh: {
+        services: opts.services,
+        virtualNodes: 2 * opts.services,
+        backends: opts.backends,
+        nodeIdsServed: ctx.nodeIds.length,
+      },
       perConnection: opts.perConnection,
       precompileMs,
       rows,

@@ -60,11 +60,36 @@ process.on('SIGUSR2', () => {
 
 function startMeshd(ctx, label) {
   const args = ['--require', ctx.probe];
-  if (ctx.cpuProf) args.push('--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`);
-  args.push(MESHD, 'serve', '--mesh', ctx.meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(ctx.xdsPort), '--admin-port', String(ctx.adminPort), '--statsd-port', '0');
+  if (ctx.cpuProf)
+    args.push(
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      path.join(__dirname, 'results'),
+      '--cpu-prof-name',
+      `meshd-${label}.cpuprofile`,
+    );
+  args.push(
+    MESHD,
+    'serve',
+    '--mesh',
+    ctx.meshFile,
+    '--xds-address',
+    '127.0.0.1',
+    '--xds-port',
+    String(ctx.xdsPort),
+    '--admin-port',
+    String(ctx.adminPort),
+    '--statsd-port',
+    '0',
+  );
   const spawnedAt = Date.now();
   // { child, exited, output() (its log), stderr(), ... } (bench/processes.js), and when it was spawned.
-  return { ...startJsonLineProcess('meshd', process.execPath, args, { env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile } }), spawnedAt };
+  return {
+    ...startJsonLineProcess('meshd', process.execPath, args, {
+      env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile },
+    }),
+    spawnedAt,
+  };
 }
 
 /** meshd's event-loop delay since the last call (the probe resets on each). */
@@ -112,7 +137,8 @@ function parseMetrics(text) {
 /** What /metrics says about the streams: connected, per type and state, pushes. */
 function xdsSummary(text) {
   const samples = parseMetrics(text);
-  const sum = (name, filter = () => true) => samples.filter((s) => s.name === name && filter(s.labels)).reduce((a, s) => a + s.value, 0);
+  const sum = (name, filter = () => true) =>
+    samples.filter((s) => s.name === name && filter(s.labels)).reduce((a, s) => a + s.value, 0);
   const states = {};
   for (const s of samples.filter((x) => x.name === 'meshd_xds_resource_types')) {
     states[s.labels.type] ??= {};
@@ -121,7 +147,8 @@ function xdsSummary(text) {
   return { connected: sum('meshd_xds_connected_streams'), states, pushes: sum('meshd_xds_pushes_total') };
 }
 
-const countOf = (summary, type, state) => (state ? summary.states[type]?.[state] ?? 0 : Object.values(summary.states[type] ?? {}).reduce((a, b) => a + b, 0));
+const countOf = (summary, type, state) =>
+  state ? (summary.states[type]?.[state] ?? 0) : Object.values(summary.states[type] ?? {}).reduce((a, b) => a + b, 0);
 /** Every stream is connected and subscribed to the four types. */
 const allBack = (s, n) => s.connected === n && TYPES.every((t) => countOf(s, t) === n);
 /** …and every one of those is SYNCED. */
@@ -170,7 +197,18 @@ async function pollUntilSynced(port, n, timeoutMs = SYNC_TIMEOUT_MS, afterBackMs
  * SYNC_TIMEOUT_MS by default), `stats` and `stop` (bench/processes.js).
  */
 function startLoadProcess(ctx, protocol) {
-  const args = [LOAD, '--xds', `127.0.0.1:${ctx.xdsPort}`, '--mesh', ctx.meshFile, '--streams', String(ctx.streams), '--per-connection', String(ctx.perConnection), '--reconnect'];
+  const args = [
+    LOAD,
+    '--xds',
+    `127.0.0.1:${ctx.xdsPort}`,
+    '--mesh',
+    ctx.meshFile,
+    '--streams',
+    String(ctx.streams),
+    '--per-connection',
+    String(ctx.perConnection),
+    '--reconnect',
+  ];
   if (protocol === 'delta') args.push('--delta');
   const load = startJsonLineProcess('the load generator', process.execPath, args);
   return {
@@ -200,7 +238,10 @@ async function run(ctx, protocol) {
   const load = startLoadProcess(ctx, protocol);
   const opening = await load.event('opening');
   const connect = await pollUntilSynced(ctx.adminPort, ctx.streams);
-  if (!connect.syncedAt) throw new Error(`${protocol}: not all ${ctx.streams} streams SYNCED within ${SYNC_TIMEOUT_MS} ms: ${JSON.stringify(connect.last)}`);
+  if (!connect.syncedAt)
+    throw new Error(
+      `${protocol}: not all ${ctx.streams} streams SYNCED within ${SYNC_TIMEOUT_MS} ms: ${JSON.stringify(connect.last)}`,
+    );
   const acked = await load.event('all-acked');
   const loop1 = await loopDelay(ctx, meshd);
   const p1 = procStats(meshd.child.pid);
@@ -276,9 +317,16 @@ async function main() {
       'backMs/syncedMs: from opening the streams (connect) or spawning the new meshd (restart) to every stream subscribed / all SYNCED',
   );
   console.table(rows.map(({ notSynced, ...r }) => r));
-  for (const r of rows) if (r.syncedMs === null) console.log(`${r.protocol} ${r.phase}: not all SYNCED (gave up 5 s after every stream was back); states: ${JSON.stringify(r.notSynced)}`);
+  for (const r of rows)
+    if (r.syncedMs === null)
+      console.log(
+        `${r.protocol} ${r.phase}: not all SYNCED (gave up 5 s after every stream was back); states: ${JSON.stringify(r.notSynced)}`,
+      );
   const out = path.join(__dirname, 'results', 'reconnect-storm.json');
-  fs.writeFileSync(out, `${JSON.stringify({ node: process.version, cpus: os.cpus().length, streams: opts.streams, perConnection: opts.perConnection, meshNodes: opts.nodes, rows }, null, 2)}\n`);
+  fs.writeFileSync(
+    out,
+    `${JSON.stringify({ node: process.version, cpus: os.cpus().length, streams: opts.streams, perConnection: opts.perConnection, meshNodes: opts.nodes, rows }, null, 2)}\n`,
+  );
   console.log(`written to ${path.relative(process.cwd(), out)}`);
   fs.rmSync(dir, { recursive: true, force: true });
 }

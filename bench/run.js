@@ -5,7 +5,15 @@
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
-const BENCHES = ['startup.js', 'validate-large-mesh.js', 'compile.js', 'propagation.js', 'reconnect-storm.js', 'cloud-map-eds.js', 'cloud-map-writes.js'];
+const BENCHES = [
+  'startup.js',
+  'validate-large-mesh.js',
+  'compile.js',
+  'propagation.js',
+  'reconnect-storm.js',
+  'cloud-map-eds.js',
+  'cloud-map-writes.js',
+];
 
 for (const file of BENCHES) {
   console.log(`\n== ${file}`);

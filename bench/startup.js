@@ -45,7 +45,10 @@ function parseArgs(argv) {
 /** CPU ms (user + system) a running process has used so far, from /proc (Linux); undefined elsewhere. */
 function cpuMsOf(pid) {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = fs
+      .readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     // utime and stime are fields 14 and 15 of stat (12 and 13 after
     // the command name), in clock ticks (100 a second on Linux).
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
@@ -59,8 +62,22 @@ function cpuMsOf(pid) {
  */
 async function serveOnce(state) {
   const [xds, admin] = [await freePort(), await freePort()];
-  const args = [meshd(), 'serve', '--mesh', mesh(), '--xds-port', String(xds), '--admin-port', String(admin), '--statsd-port', '0',
-    '--cloud-map-state', path.join(state, `cloud-map-${xds}.json`), '--rollout-state', path.join(state, `rollouts-${xds}.json`)];
+  const args = [
+    meshd(),
+    'serve',
+    '--mesh',
+    mesh(),
+    '--xds-port',
+    String(xds),
+    '--admin-port',
+    String(admin),
+    '--statsd-port',
+    '0',
+    '--cloud-map-state',
+    path.join(state, `cloud-map-${xds}.json`),
+    '--rollout-state',
+    path.join(state, `rollouts-${xds}.json`),
+  ];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -72,7 +89,9 @@ async function serveOnce(state) {
       out += d;
       if (out.includes('meshd is serving')) resolve({ wall: performance.now() - started, cpu: cpuMsOf(child.pid) });
     });
-    exited.then(() => reject(new Error(`meshd serve exited before serving: ${err.trim().split('\n').slice(-3).join(' | ')}`)));
+    exited.then(() =>
+      reject(new Error(`meshd serve exited before serving: ${err.trim().split('\n').slice(-3).join(' | ')}`)),
+    );
   });
   child.kill('SIGTERM');
   await exited;
@@ -82,7 +101,10 @@ async function serveOnce(state) {
 /** One `meshd render`: ms from spawn to exit. */
 function renderOnce() {
   const started = performance.now();
-  const r = spawnSync(process.execPath, [meshd(), 'render', '--mesh', mesh(), '--node', NODE_ID, '--format', 'json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [meshd(), 'render', '--mesh', mesh(), '--node', NODE_ID, '--format', 'json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const ms = performance.now() - started;
   if (r.status !== 0) throw new Error(`meshd render failed (${r.status}): ${r.stderr.trim()}`);
   return ms;
@@ -120,7 +142,8 @@ async function main() {
     return;
   }
   if (o.root) ROOT = o.root;
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` first');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is not built: run `npm run build` first');
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-startup-'));
   try {
     const serve = [];
@@ -145,7 +168,8 @@ async function main() {
     fs.mkdirSync(path.dirname(o.out), { recursive: true });
     fs.writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);
     if (!o.quiet) {
-      const row = (label, s) => `  ${label.padEnd(44)} ${String(s.median).padStart(8)} ms  (min ${s.min}, max ${s.max}, ${s.runs} runs)`;
+      const row = (label, s) =>
+        `  ${label.padEnd(44)} ${String(s.median).padStart(8)} ms  (min ${s.min}, max ${s.max}, ${s.runs} runs)`;
       console.log(`meshd startup (${ROOT}), median of ${o.runs} fresh processes (${process.version}):`);
       console.log(row('serve: spawn to "meshd is serving"', result.serveToServingMs));
       if (result.serveCpuToServingMs) console.log(row('  CPU time it used by then', result.serveCpuToServingMs));

@@ -10,8 +10,11 @@ const path = require('node:path');
 // pinned @grpc/grpc-js-xds (a devDependency: see package.json).
 const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const includeDirs = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
-const protoFiles = fs.readFileSync(path.join(__dirname, 'envoy-protos.txt'), 'utf8')
-  .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const protoFiles = fs
+  .readFileSync(path.join(__dirname, 'envoy-protos.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 /**
  * The protos parsed and resolved by @grpc/proto-loader's own loader (keepCase: field names as

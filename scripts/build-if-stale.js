@@ -21,7 +21,8 @@ function filesUnder(root, rel) {
   const full = path.join(root, rel);
   if (!fs.existsSync(full)) return [];
   if (!fs.statSync(full).isDirectory()) return [rel];
-  return fs.readdirSync(full, { recursive: true, withFileTypes: true })
+  return fs
+    .readdirSync(full, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => path.relative(root, path.join(e.parentPath ?? e.path, e.name)));
 }
@@ -31,7 +32,9 @@ function staleness(root) {
   const mtime = (rel) => fs.statSync(path.join(root, rel)).mtimeMs;
   const sources = filesUnder(root, 'src').filter((f) => !f.startsWith(GENERATED + path.sep));
   const outputs = [
-    ...sources.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => path.join('dist', path.relative('src', f)).replace(/\.ts$/, '.js')),
+    ...sources
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .map((f) => path.join('dist', path.relative('src', f)).replace(/\.ts$/, '.js')),
     path.join('dist', 'generated', 'envoy-protos.json'),
     path.join('src', 'generated', 'envoy-protos.json'),
   ];

@@ -13,11 +13,26 @@ const out = path.join(root, 'src', 'generated');
 fs.rmSync(out, { recursive: true, force: true });
 const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
 // File names go first: yargs would read them as more include dirs after -I.
-execFileSync(process.execPath, [
-  bin, ...protoFiles, '--keepCase', '--longs', 'String', '--enums', 'String', '--defaults', '--oneofs',
-  '--grpcLib', '@grpc/grpc-js', '-O', out,
-  ...includeDirs.flatMap((dir) => ['-I', dir]),
-], { stdio: 'inherit', cwd: root });
+execFileSync(
+  process.execPath,
+  [
+    bin,
+    ...protoFiles,
+    '--keepCase',
+    '--longs',
+    'String',
+    '--enums',
+    'String',
+    '--defaults',
+    '--oneofs',
+    '--grpcLib',
+    '@grpc/grpc-js',
+    '-O',
+    out,
+    ...includeDirs.flatMap((dir) => ['-I', dir]),
+  ],
+  { stdio: 'inherit', cwd: root },
+);
 
 // The per-file aggregate modules (ads.ts, listener.ts, …) describe proto-loader package
 // objects, which meshd does not use; they also trip the strict unused-locals checks.

@@ -19,9 +19,13 @@ const canBuild = ['typescript/package.json', '@grpc/grpc-js-xds/package.json'].e
 });
 
 if (!canBuild) {
-  const built = ['dist/cli/main.js', 'dist/generated/envoy-protos.json'].every((f) => fs.existsSync(path.join(root, f)));
+  const built = ['dist/cli/main.js', 'dist/generated/envoy-protos.json'].every((f) =>
+    fs.existsSync(path.join(root, f)),
+  );
   if (!built) {
-    console.error('meshd: cannot build without the devDependencies, and dist/ is not built: run `npm ci` (without --omit=dev) first');
+    console.error(
+      'meshd: cannot build without the devDependencies, and dist/ is not built: run `npm ci` (without --omit=dev) first',
+    );
     process.exit(1);
   }
   console.log('meshd: devDependencies not installed; using the dist/ already built');

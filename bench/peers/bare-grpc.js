@@ -30,7 +30,8 @@ function parseArgs(argv) {
     else if (a === '--address') o.address = argv[++i];
     else throw new Error(`unknown argument: ${a}`);
   }
-  if (!o.dump || !Number.isInteger(o.port)) throw new Error('usage: bare-grpc.js --dump <file> --port <port> [--address 127.0.0.1]');
+  if (!o.dump || !Number.isInteger(o.port))
+    throw new Error('usage: bare-grpc.js --dump <file> --port <port> [--address 127.0.0.1]');
   return o;
 }
 
@@ -40,7 +41,11 @@ function parseArgs(argv) {
  *   deltaFull: DeltaDiscoveryResponse of the whole set }.
  */
 function encodeStates(dump) {
-  const resources = dump.resources.map((r) => ({ name: r.name, version: r.version, any: Buffer.from(r.any, 'base64') }));
+  const resources = dump.resources.map((r) => ({
+    name: r.name,
+    version: r.version,
+    any: Buffer.from(r.any, 'base64'),
+  }));
   const held = new Map(); // node → type → Map(name → resource)
   return dump.states.map((state, k) => {
     const nodes = new Map();
@@ -56,7 +61,13 @@ function encodeStates(dump) {
         const nonce = String(k);
         byType.set(typeUrl, {
           sotw: encodeDiscoveryResponse(set.version, typeUrl, nonce, list),
-          delta: encodeDeltaDiscoveryResponse(set.version, typeUrl, nonce, list.filter((r) => old.get(r.name)?.version !== r.version), [...old.keys()].filter((n) => !now.has(n))),
+          delta: encodeDeltaDiscoveryResponse(
+            set.version,
+            typeUrl,
+            nonce,
+            list.filter((r) => old.get(r.name)?.version !== r.version),
+            [...old.keys()].filter((n) => !now.has(n)),
+          ),
           deltaFull: encodeDeltaDiscoveryResponse(set.version, typeUrl, nonce, list, []),
         });
       }
@@ -111,7 +122,8 @@ function main() {
       for (const [typeUrl, encoded] of byType) served.set(typeUrl, encoded);
       current.set(nodeId, served);
       for (const stream of streamsOf.get(nodeId) ?? []) {
-        for (const [typeUrl, encoded] of byType) if (stream.subscribed.has(typeUrl)) stream.call.write(stream.delta ? encoded.delta : encoded.sotw);
+        for (const [typeUrl, encoded] of byType)
+          if (stream.subscribed.has(typeUrl)) stream.call.write(stream.delta ? encoded.delta : encoded.sotw);
       }
     }
     emit({ event: 'applied', state: k, nodes: changed.size });
@@ -132,12 +144,16 @@ function main() {
     server.forceShutdown();
     process.exit(0);
   };
-  readLines(process.stdin, (line) => {
-    const [command, arg] = line.split(/\s+/);
-    if (command === 'apply' && /^\d+$/.test(arg ?? '')) apply(Number(arg));
-    else if (command === 'exit') exit();
-    else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
-  }, exit);
+  readLines(
+    process.stdin,
+    (line) => {
+      const [command, arg] = line.split(/\s+/);
+      if (command === 'apply' && /^\d+$/.test(arg ?? '')) apply(Number(arg));
+      else if (command === 'exit') exit();
+      else if (line) emit({ event: 'error', message: `unknown command: ${line}` });
+    },
+    exit,
+  );
   process.on('SIGTERM', exit);
 }
 

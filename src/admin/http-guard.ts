@@ -34,7 +34,10 @@ export function applyLimits(server: http.Server, name: string, limits: HttpLimit
   server.requestTimeout = limits.requestTimeoutMs;
   server.headersTimeout = Math.min(MAX_HEADERS_TIMEOUT_MS, limits.requestTimeoutMs);
   // Node checks the two deadlines above on this period (30 s by default); keep it below them.
-  (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.max(100, Math.min(1000, limits.requestTimeoutMs / 4));
+  (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.max(
+    100,
+    Math.min(1000, limits.requestTimeoutMs / 4),
+  );
   // headersTimeout only starts with the first byte: a client that
   // connects and says nothing is closed by the idle timeout.
   server.timeout = limits.idleTimeoutMs;
@@ -43,7 +46,8 @@ export function applyLimits(server: http.Server, name: string, limits: HttpLimit
   server.on('connection', (socket) => socket.on('error', () => undefined));
 }
 
-export type BodyResult = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly why: 'too_large' | 'aborted' };
+export type BodyResult =
+  { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly why: 'too_large' | 'aborted' };
 
 /** Reads the body up to `maxBytes`; past that it stops reading, and the caller answers 413 and closes. */
 export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {

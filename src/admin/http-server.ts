@@ -8,7 +8,15 @@ import { MAX_BODY_BYTES, type RawRequest } from '../discovery/cloud-map/http';
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
-import { applyLimits, DEFAULT_HTTP_LIMITS, guardHandler, readBody, type HttpLimits, type HttpObserver, type RefusalReason } from './http-guard';
+import {
+  applyLimits,
+  DEFAULT_HTTP_LIMITS,
+  guardHandler,
+  readBody,
+  type HttpLimits,
+  type HttpObserver,
+  type RefusalReason,
+} from './http-guard';
 
 export interface AdminSources {
   readonly streams: StreamRegistry;
@@ -36,7 +44,9 @@ export interface AdminSources {
    */
   readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
-  readonly rollouts?: { answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }> };
+  readonly rollouts?: {
+    answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
+  };
 }
 
 export interface AdminServer {
@@ -64,7 +74,13 @@ export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems)
     types: Object.fromEntries(
       [...s.types].map(([typeUrl, t]) => [
         shortTypeName(typeUrl),
-        { state: syncState(t), targetVersion: t.targetVersion ?? null, sentVersion: t.sentVersion ?? null, ackedVersion: t.ackedVersion ?? null, lastNack: t.lastNack ?? null },
+        {
+          state: syncState(t),
+          targetVersion: t.targetVersion ?? null,
+          sentVersion: t.sentVersion ?? null,
+          ackedVersion: t.ackedVersion ?? null,
+          lastNack: t.lastNack ?? null,
+        },
       ]),
     ),
     configProblem: problems?.problem(s.nodeKey) ?? null,
@@ -81,7 +97,12 @@ export interface AdminServerOptions {
 type Send = (status: number, body: unknown, contentType?: string) => void;
 
 /** Reads the body, then answers in AWS's JSON protocol. */
-async function answerCloudMap(req: http.IncomingMessage, res: http.ServerResponse, answer: (request: RawRequest) => ApiAnswer, refused: (reason: RefusalReason) => void): Promise<void> {
+async function answerCloudMap(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  answer: (request: RawRequest) => ApiAnswer,
+  refused: (reason: RefusalReason) => void,
+): Promise<void> {
   const reply = ({ status, body }: ApiAnswer, close = false) => {
     const text = JSON.stringify(body);
     res.writeHead(status, {
@@ -102,7 +123,13 @@ async function answerCloudMap(req: http.IncomingMessage, res: http.ServerRespons
 }
 
 /** Reads the body, then lets the rollout controller answer. */
-async function answerRollouts(req: http.IncomingMessage, pathName: string, rollouts: NonNullable<AdminSources['rollouts']>, send: Send, refused: (reason: RefusalReason) => void): Promise<void> {
+async function answerRollouts(
+  req: http.IncomingMessage,
+  pathName: string,
+  rollouts: NonNullable<AdminSources['rollouts']>,
+  send: Send,
+  refused: (reason: RefusalReason) => void,
+): Promise<void> {
   const read = await readBody(req, MAX_BODY_BYTES);
   if (!read.ok) {
     if (read.why === 'aborted') return;
@@ -133,11 +160,20 @@ function decodeSegment(text: string): string | undefined {
   }
 }
 
-export async function startAdminServer(host: string, port: number, sources: AdminSources, options: AdminServerOptions = {}): Promise<AdminServer> {
+export async function startAdminServer(
+  host: string,
+  port: number,
+  sources: AdminSources,
+  options: AdminServerOptions = {},
+): Promise<AdminServer> {
   const observer = options.observer ?? {};
   const refused = (reason: RefusalReason) => observer.refused?.('admin', reason);
   const handler = guardHandler('admin', observer, (req, res) => {
-    const send: Send = (status, body, contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') => {
+    const send: Send = (
+      status,
+      body,
+      contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    ) => {
       // A 413 leaves the rest of the body unread: the connection cannot carry another request.
       res.writeHead(status, { 'content-type': contentType, ...(status === 413 ? { connection: 'close' } : {}) });
       res.end(typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`);
@@ -147,9 +183,15 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       refused('bad_request');
       return send(400, { error: 'malformed request target: expected a path such as /v1/proxies' });
     }
-    if (req.method === 'POST' && pathName === '/' && sources.cloudMap) return answerCloudMap(req, res, sources.cloudMap.answer, refused);
-    if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts) return answerRollouts(req, pathName, sources.rollouts, send, refused);
-    if (req.method !== 'GET') return send(405, sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n');
+    if (req.method === 'POST' && pathName === '/' && sources.cloudMap)
+      return answerCloudMap(req, res, sources.cloudMap.answer, refused);
+    if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts)
+      return answerRollouts(req, pathName, sources.rollouts, send, refused);
+    if (req.method !== 'GET')
+      return send(
+        405,
+        sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n',
+      );
     if (pathName === '/healthz') return send(200, 'ok\n');
     if (pathName === '/readyz') {
       const r = sources.readiness();
@@ -158,7 +200,8 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
     if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams, sources.proxyProblems));
     if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
-    if (pathName === '/v1/cloud-map/remote' && sources.cloudMap) return send(200, sources.cloudMap.remote?.() ?? { mode: 'local' });
+    if (pathName === '/v1/cloud-map/remote' && sources.cloudMap)
+      return send(200, sources.cloudMap.remote?.() ?? { mode: 'local' });
     const query = new URL(`http://admin${req.url ?? '/'}`).searchParams;
     if (pathName === '/v1/telemetry' && sources.telemetry) {
       const result = sources.telemetry.report(query.get('window'));
@@ -168,19 +211,33 @@ export async function startAdminServer(host: string, port: number, sources: Admi
       const nodeId = decodeSegment(pathName.slice('/v1/config/'.length));
       if (nodeId === undefined) {
         refused('bad_request');
-        return send(400, { error: 'malformed percent-encoding in the node id: each % must start a %XX escape of UTF-8 bytes' });
+        return send(400, {
+          error: 'malformed percent-encoding in the node id: each % must start a %XX escape of UTF-8 bytes',
+        });
       }
       const result = sources.configOf(nodeId);
       return result.ok ? send(200, result.config) : send(404, { error: result.error });
     }
-    const optional = [...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []), ...(sources.telemetry ? ['/v1/telemetry'] : []), ...(sources.rollouts ? ['/v1/rollouts'] : [])];
-    return send(404, { error: `no such endpoint: ${pathName}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}` });
+    const optional = [
+      ...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []),
+      ...(sources.telemetry ? ['/v1/telemetry'] : []),
+      ...(sources.rollouts ? ['/v1/rollouts'] : []),
+    ];
+    return send(404, {
+      error: `no such endpoint: ${pathName}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}`,
+    });
   });
   const server = http.createServer(handler);
   applyLimits(server, 'admin', options.limits ?? DEFAULT_HTTP_LIMITS, observer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(err.code === 'EADDRINUSE' ? `admin address ${host}:${port} is already in use (another meshd?); pick another with --admin-port` : `cannot listen on ${host}:${port}: ${err.message}`)),
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `admin address ${host}:${port} is already in use (another meshd?); pick another with --admin-port`
+            : `cannot listen on ${host}:${port}: ${err.message}`,
+        ),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

@@ -40,25 +40,63 @@ function countByLabels(labelSets: Iterable<Record<string, string>>): CollectedSa
 
 export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   const registry = new MetricsRegistry();
-  registry.gauge('meshd_xds_connected_streams', 'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)', ['protocol', 'client'], () =>
-    countByLabels(streams.list().map((s) => ({ protocol: s.protocol, client: clientKind(s.client) }))),
+  registry.gauge(
+    'meshd_xds_connected_streams',
+    'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)',
+    ['protocol', 'client'],
+    () => countByLabels(streams.list().map((s) => ({ protocol: s.protocol, client: clientKind(s.client) }))),
   );
-  registry.gauge('meshd_xds_resource_types', 'Subscribed resource types over all open streams, by type and sync state', ['type', 'state'], () =>
-    countByLabels(streams.list().flatMap((s) => [...s.types].map(([typeUrl, t]) => ({ type: typeLabel(typeUrl), state: syncState(t) })))),
+  registry.gauge(
+    'meshd_xds_resource_types',
+    'Subscribed resource types over all open streams, by type and sync state',
+    ['type', 'state'],
+    () =>
+      countByLabels(
+        streams
+          .list()
+          .flatMap((s) => [...s.types].map(([typeUrl, t]) => ({ type: typeLabel(typeUrl), state: syncState(t) }))),
+      ),
   );
-  const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', ['type', 'protocol']);
-  const nacks = registry.counter('meshd_xds_nacks_total', 'xDS responses a client rejected (NACK), by type and protocol', ['type', 'protocol']);
-  const latency = registry.histogram('meshd_xds_push_latency_seconds', 'From a mesh change being detected to a stream ACKing everything it changed for that stream', LATENCY_BUCKETS);
+  const pushes = registry.counter('meshd_xds_pushes_total', 'xDS responses sent, by type and protocol', [
+    'type',
+    'protocol',
+  ]);
+  const nacks = registry.counter(
+    'meshd_xds_nacks_total',
+    'xDS responses a client rejected (NACK), by type and protocol',
+    ['type', 'protocol'],
+  );
+  const latency = registry.histogram(
+    'meshd_xds_push_latency_seconds',
+    'From a mesh change being detected to a stream ACKing everything it changed for that stream',
+    LATENCY_BUCKETS,
+  );
   const refusedStreams = registry.counter(
     'meshd_xds_refused_streams_total',
     'ADS streams the server ended because a client went past a limit or sent an invalid request, by reason (names_per_type, message_bytes, streams_per_connection, node_id_bytes, …)',
     ['reason'],
   );
-  const refusedConnections = registry.counter('meshd_xds_refused_connections_total', 'Connections to the xDS port closed on arrival because the server had --xds-max-connections open');
-  const reloads = registry.counter('meshd_mesh_reloads_total', 'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)', ['result']);
-  const watcherErrors = registry.counter('meshd_watcher_errors_total', 'Errors from the file system while watching the mesh paths, by errno name (EMFILE, EACCES, ELOOP, ...); the path is watched afresh after a backoff', ['code']);
+  const refusedConnections = registry.counter(
+    'meshd_xds_refused_connections_total',
+    'Connections to the xDS port closed on arrival because the server had --xds-max-connections open',
+  );
+  const reloads = registry.counter(
+    'meshd_mesh_reloads_total',
+    'Mesh loads, by result (ok: served; error: rejected, the last good mesh kept)',
+    ['result'],
+  );
+  const watcherErrors = registry.counter(
+    'meshd_watcher_errors_total',
+    'Errors from the file system while watching the mesh paths, by errno name (EMFILE, EACCES, ELOOP, ...); the path is watched afresh after a backoff',
+    ['code'],
+  );
   let unwatched = () => 0;
-  registry.gauge('meshd_mesh_paths_unwatched', 'Mesh paths not (fully) watched right now: missing, unreadable, or their watch failed; /readyz says why', [], () => [{ labels: {}, value: unwatched() }]);
+  registry.gauge(
+    'meshd_mesh_paths_unwatched',
+    'Mesh paths not (fully) watched right now: missing, unreadable, or their watch failed; /readyz says why',
+    [],
+    () => [{ labels: {}, value: unwatched() }],
+  );
   return {
     registry,
     observer: {

@@ -30,7 +30,9 @@ export interface Histogram {
 }
 
 /** Buckets (upper bounds, seconds) that suit request and push latencies. */
-export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -52,7 +54,11 @@ function escapeHelp(help: string): string {
 }
 
 /** Splits the `(labels?, value?)` argument pairs every method accepts. */
-function split(labels: Labels | number | undefined, value: number | undefined, fallback: number | undefined): [Labels | undefined, number] {
+function split(
+  labels: Labels | number | undefined,
+  value: number | undefined,
+  fallback: number | undefined,
+): [Labels | undefined, number] {
   if (typeof labels === 'number') return [undefined, labels];
   const v = value ?? fallback;
   if (v === undefined) throw new Error('a value is required');
@@ -88,7 +94,10 @@ abstract class Metric {
       const values = this.values(sample.labels);
       const before = series.size;
       const cell = series.get(values, () => ({ value: 0 }));
-      if (series.size === before) throw new Error(`${this.type} ${this.name}: the collector returned ${this.labelText(values) || 'the unlabelled series'} twice`);
+      if (series.size === before)
+        throw new Error(
+          `${this.type} ${this.name}: the collector returned ${this.labelText(values) || 'the unlabelled series'} twice`,
+        );
       cell.value = sample.value;
     }
     return series;
@@ -138,7 +147,12 @@ class CounterMetric extends Metric implements Counter {
   readonly type = 'counter';
   private readonly series = new SeriesMap<{ value: number }>();
 
-  constructor(name: string, help: string, labelNames: readonly string[], private readonly collect?: Collector) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    private readonly collect?: Collector,
+  ) {
     super(name, help, labelNames);
   }
 
@@ -161,7 +175,12 @@ class GaugeMetric extends Metric implements Gauge {
   readonly type = 'gauge';
   private readonly series = new SeriesMap<{ value: number }>();
 
-  constructor(name: string, help: string, labelNames: readonly string[], private readonly collect?: Collector) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    private readonly collect?: Collector,
+  ) {
     super(name, help, labelNames);
   }
 
@@ -200,7 +219,12 @@ class HistogramMetric extends Metric implements Histogram {
   readonly type = 'histogram';
   private readonly series = new SeriesMap<{ counts: number[]; sum: number; count: number }>();
 
-  constructor(name: string, help: string, private readonly buckets: readonly number[], labelNames: readonly string[]) {
+  constructor(
+    name: string,
+    help: string,
+    private readonly buckets: readonly number[],
+    labelNames: readonly string[],
+  ) {
     super(name, help, labelNames);
   }
 
@@ -250,7 +274,12 @@ export class MetricsRegistry {
   }
 
   /** `buckets` are upper bounds; they are sorted, and `+Inf` is always added. */
-  histogram(name: string, help: string, buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS, labelNames: readonly string[] = []): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS,
+    labelNames: readonly string[] = [],
+  ): Histogram {
     const labels = this.checkLabels(name, labelNames);
     if (labels.includes('le')) throw new Error(`histogram ${name}: 'le' is reserved for buckets`);
     if (buckets.some((b) => Number.isNaN(b))) throw new Error(`histogram ${name}: buckets must be numbers`);
@@ -266,14 +295,16 @@ export class MetricsRegistry {
 
   private add<M extends Metric>(metric: M): M {
     if (!METRIC_NAME.test(metric.name)) throw new Error(`'${metric.name}' is not a valid Prometheus metric name`);
-    if (this.metrics.some((m) => m.name === metric.name)) throw new Error(`metric ${metric.name} is already registered`);
+    if (this.metrics.some((m) => m.name === metric.name))
+      throw new Error(`metric ${metric.name} is already registered`);
     this.metrics.push(metric);
     return metric;
   }
 
   private checkLabels(name: string, labelNames: readonly string[]): readonly string[] {
     for (const l of labelNames) {
-      if (!LABEL_NAME.test(l) || l.startsWith('__')) throw new Error(`metric ${name}: '${l}' is not a valid label name`);
+      if (!LABEL_NAME.test(l) || l.startsWith('__'))
+        throw new Error(`metric ${name}: '${l}' is not a valid label name`);
     }
     if (new Set(labelNames).size !== labelNames.length) throw new Error(`metric ${name}: a label name is repeated`);
     return [...labelNames];

@@ -6,10 +6,14 @@ import type { HttpObserver } from './http-guard';
 import type { MetricsRegistry } from './metrics';
 
 export function serverMetrics(registry: MetricsRegistry, log: Logger): HttpObserver {
-  const errors = registry.counter('meshd_handler_errors_total', 'Requests, streams and datagrams a handler failed on unexpectedly (HTTP answered 500, a stream ended with INTERNAL, a datagram dropped; the cause is logged), by server (admin, xds, statsd)', ['server']);
+  const errors = registry.counter(
+    'meshd_handler_errors_total',
+    'Requests, streams and datagrams a handler failed on unexpectedly (HTTP answered 500, a stream ended with INTERNAL, a datagram dropped; the cause is logged), by server (admin, xds, statsd)',
+    ['server'],
+  );
   const refused = registry.counter(
     'meshd_http_refused_total',
-    'Requests and connections refused, by server and reason (body_too_large: 413; bad_request: a malformed target or encoding; connection_limit: over the server\'s connection limit)',
+    "Requests and connections refused, by server and reason (body_too_large: 413; bad_request: a malformed target or encoding; connection_limit: over the server's connection limit)",
     ['server', 'reason'],
   );
   return {

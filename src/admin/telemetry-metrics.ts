@@ -7,35 +7,76 @@ import type { CollectedSample, MetricsRegistry } from './metrics';
 const NODE_LABELS = ['mesh', 'virtual_node'];
 
 export function telemetryMetrics(registry: MetricsRegistry, telemetry: Telemetry, windowMs: number): void {
-  const totals = () => telemetry.windows.nodesSeen().map((n) => ({ labels: { mesh: n.mesh, virtual_node: n.virtualNode }, totals: telemetry.windows.totals(n.mesh, n.virtualNode) }));
-  const window = () => telemetry.traffic(windowMs).map((t) => ({ labels: { mesh: t.mesh, virtual_node: t.virtualNode }, t }));
+  const totals = () =>
+    telemetry.windows.nodesSeen().map((n) => ({
+      labels: { mesh: n.mesh, virtual_node: n.virtualNode },
+      totals: telemetry.windows.totals(n.mesh, n.virtualNode),
+    }));
+  const window = () =>
+    telemetry.traffic(windowMs).map((t) => ({ labels: { mesh: t.mesh, virtual_node: t.virtualNode }, t }));
   const present = (samples: { labels: Record<string, string>; value: number | null }[]): CollectedSample[] =>
     samples.filter((s): s is { labels: Record<string, string>; value: number } => s.value !== null);
 
-  registry.counter('meshd_virtual_node_requests_total', "Requests callers' sidecars sent to a virtual node (responses of its egress clusters), since meshd started", NODE_LABELS, () =>
-    totals().map(({ labels, totals: t }) => ({ labels, value: t.requests })),
+  registry.counter(
+    'meshd_virtual_node_requests_total',
+    "Requests callers' sidecars sent to a virtual node (responses of its egress clusters), since meshd started",
+    NODE_LABELS,
+    () => totals().map(({ labels, totals: t }) => ({ labels, value: t.requests })),
   );
-  registry.counter('meshd_virtual_node_errors_total', 'Of those, the requests answered 5xx, since meshd started', NODE_LABELS, () =>
-    totals().map(({ labels, totals: t }) => ({ labels, value: t.errors })),
+  registry.counter(
+    'meshd_virtual_node_errors_total',
+    'Of those, the requests answered 5xx, since meshd started',
+    NODE_LABELS,
+    () => totals().map(({ labels, totals: t }) => ({ labels, value: t.errors })),
   );
-  registry.gauge('meshd_telemetry_window_seconds', 'The window the meshd_virtual_node_window_* gauges cover', [], () => [{ value: windowMs / 1000 }]);
-  registry.gauge('meshd_virtual_node_window_requests_per_second', 'Requests per second to a virtual node over the telemetry window', NODE_LABELS, () =>
-    window().map(({ labels, t }) => ({ labels, value: t.ratePerSecond })),
+  registry.gauge(
+    'meshd_telemetry_window_seconds',
+    'The window the meshd_virtual_node_window_* gauges cover',
+    [],
+    () => [{ value: windowMs / 1000 }],
   );
-  registry.gauge('meshd_virtual_node_window_success_ratio', 'Share of requests not answered 5xx over the telemetry window (0 to 1; absent without requests)', NODE_LABELS, () =>
-    present(window().map(({ labels, t }) => ({ labels, value: t.successRate === null ? null : t.successRate / 100 }))),
+  registry.gauge(
+    'meshd_virtual_node_window_requests_per_second',
+    'Requests per second to a virtual node over the telemetry window',
+    NODE_LABELS,
+    () => window().map(({ labels, t }) => ({ labels, value: t.ratePerSecond })),
   );
-  registry.gauge('meshd_virtual_node_window_latency_seconds', 'Request duration quantiles (Envoy upstream_rq_time) over the telemetry window', [...NODE_LABELS, 'quantile'], () =>
-    present(
-      window().flatMap(({ labels, t }) => [
-        { labels: { ...labels, quantile: '0.5' }, value: t.p50Ms === null ? null : t.p50Ms / 1000 },
-        { labels: { ...labels, quantile: '0.99' }, value: t.p99Ms === null ? null : t.p99Ms / 1000 },
-      ]),
-    ),
+  registry.gauge(
+    'meshd_virtual_node_window_success_ratio',
+    'Share of requests not answered 5xx over the telemetry window (0 to 1; absent without requests)',
+    NODE_LABELS,
+    () =>
+      present(
+        window().map(({ labels, t }) => ({ labels, value: t.successRate === null ? null : t.successRate / 100 })),
+      ),
   );
-  registry.counter('meshd_statsd_datagrams_received_total', 'DogStatsD datagrams received', [], () => [{ value: telemetry.statsdCounts().datagrams }]);
-  registry.counter('meshd_statsd_lines_received_total', 'DogStatsD lines received (metrics, and any line that is not one)', [], () => [{ value: telemetry.statsdCounts().lines }]);
-  registry.counter('meshd_statsd_lines_skipped_total', 'DogStatsD lines that were not a metric and were skipped', [], () => [{ value: telemetry.statsdCounts().skippedLines }]);
+  registry.gauge(
+    'meshd_virtual_node_window_latency_seconds',
+    'Request duration quantiles (Envoy upstream_rq_time) over the telemetry window',
+    [...NODE_LABELS, 'quantile'],
+    () =>
+      present(
+        window().flatMap(({ labels, t }) => [
+          { labels: { ...labels, quantile: '0.5' }, value: t.p50Ms === null ? null : t.p50Ms / 1000 },
+          { labels: { ...labels, quantile: '0.99' }, value: t.p99Ms === null ? null : t.p99Ms / 1000 },
+        ]),
+      ),
+  );
+  registry.counter('meshd_statsd_datagrams_received_total', 'DogStatsD datagrams received', [], () => [
+    { value: telemetry.statsdCounts().datagrams },
+  ]);
+  registry.counter(
+    'meshd_statsd_lines_received_total',
+    'DogStatsD lines received (metrics, and any line that is not one)',
+    [],
+    () => [{ value: telemetry.statsdCounts().lines }],
+  );
+  registry.counter(
+    'meshd_statsd_lines_skipped_total',
+    'DogStatsD lines that were not a metric and were skipped',
+    [],
+    () => [{ value: telemetry.statsdCounts().skippedLines }],
+  );
   // Every reason is shown from the start (0), so that rate() sees the first refusal.
   registry.counter(
     'meshd_statsd_dropped_datagrams_total',

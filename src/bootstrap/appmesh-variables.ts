@@ -21,7 +21,8 @@ export function readVariableRules(text = fs.readFileSync(VARIABLES_PATH, 'utf8')
     const [name = '', what = ''] = line.split('\t');
     const prefix = name.endsWith('*');
     const ignored = /^ignored: (.+)$/.exec(what);
-    if (what !== 'used' && !ignored) throw new Error(`${VARIABLES_PATH}: '${line}' is neither 'used' nor 'ignored: <why>'`);
+    if (what !== 'used' && !ignored)
+      throw new Error(`${VARIABLES_PATH}: '${line}' is neither 'used' nor 'ignored: <why>'`);
     rules.push({ name: prefix ? name.slice(0, -1) : name, prefix, used: !ignored, why: ignored?.[1] ?? '' });
   }
   return rules;
@@ -35,7 +36,10 @@ export function ruleFor(rules: readonly VariableRule[], name: string): VariableR
 }
 
 /** One line per ignored variable that is set (not empty), sorted by name. */
-export function ignoredVariableReport(env: Readonly<Record<string, string | undefined>>, rules = readVariableRules()): string[] {
+export function ignoredVariableReport(
+  env: Readonly<Record<string, string | undefined>>,
+  rules = readVariableRules(),
+): string[] {
   return Object.keys(env)
     .filter((name) => env[name] !== undefined && env[name] !== '')
     .sort()

@@ -43,7 +43,9 @@ export interface BootstrapParams {
 /** Milliseconds as a protobuf Duration string: 5000 → "5s", 1500 → "1.5s". */
 export function durationString(ms: number): string {
   const whole = Math.floor(ms / 1000);
-  const fraction = String(ms % 1000).padStart(3, '0').replace(/0+$/, '');
+  const fraction = String(ms % 1000)
+    .padStart(3, '0')
+    .replace(/0+$/, '');
   return fraction ? `${whole}.${fraction}s` : `${whole}s`;
 }
 

@@ -22,14 +22,16 @@ export const RUNTIME_TOGGLES: readonly RuntimeToggle[] = [
     flag: 'set-tracing-decision',
     feature: 'envoy.reloadable_features.http_set_tracing_decision_in_request_id',
     appMeshDefault: true,
-    removed: 'Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision',
+    removed:
+      'Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision',
   },
   {
     variable: 'ENVOY_NO_EXTENSION_LOOKUP_BY_NAME',
     flag: 'no-extension-lookup-by-name',
     feature: 'envoy.reloadable_features.no_extension_lookup_by_name',
     appMeshDefault: true,
-    removed: "Envoy 1.40 removed this feature and always looks extensions up by type URL (meshd's resources are all typed)",
+    removed:
+      "Envoy 1.40 removed this feature and always looks extensions up by type URL (meshd's resources are all typed)",
   },
   {
     variable: 'ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT',
@@ -57,9 +59,9 @@ export const RUNTIME_TOGGLES: readonly RuntimeToggle[] = [
 
 /** Toggles whose value a user set that this Envoy cannot honour, one line each. */
 export function unhonouredToggles(values: ReadonlyMap<string, boolean>): string[] {
-  return RUNTIME_TOGGLES.filter((t) => t.removed !== undefined && values.get(t.flag) !== undefined && values.get(t.flag) !== t.appMeshDefault).map(
-    (t) => `${t.variable}=${values.get(t.flag)} has no effect: ${t.removed}`,
-  );
+  return RUNTIME_TOGGLES.filter(
+    (t) => t.removed !== undefined && values.get(t.flag) !== undefined && values.get(t.flag) !== t.appMeshDefault,
+  ).map((t) => `${t.variable}=${values.get(t.flag)} has no effect: ${t.removed}`);
 }
 
 /** The static runtime layer (also for meshd render --static). */

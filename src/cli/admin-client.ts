@@ -25,7 +25,8 @@ export function parseAdminAddress(value: string): AdminAddress {
   const bare = value.replace(/^http:\/\//, '').replace(/\/+$/, '');
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:/[\]\s]+):(\d+)$/.exec(bare);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port <= 65535)) throw new UsageError(`--admin must be host:port (for example ${DEFAULT_ADMIN}), got '${value}'`);
+  if (!m || !(port > 0 && port <= 65535))
+    throw new UsageError(`--admin must be host:port (for example ${DEFAULT_ADMIN}), got '${value}'`);
   const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
   return { host, port, url: `http://${m[1]}:${port}` };
 }
@@ -40,14 +41,23 @@ export function adminGet(admin: AdminAddress, pathName: string): Promise<GetResu
 }
 
 /** One request of any method, with an optional body; never rejects, like adminGet. */
-export function adminRequest(admin: AdminAddress, pathName: string, opts: { method: string; headers: Record<string, string>; body?: string }): Promise<GetResult> {
+export function adminRequest(
+  admin: AdminAddress,
+  pathName: string,
+  opts: { method: string; headers: Record<string, string>; body?: string },
+): Promise<GetResult> {
   return new Promise((resolve) => {
-    const req = http.request({ host: admin.host, port: admin.port, path: pathName, agent: false, method: opts.method, headers: opts.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
-    });
+    const req = http.request(
+      { host: admin.host, port: admin.port, path: pathName, agent: false, method: opts.method, headers: opts.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () =>
+          resolve({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
+      },
+    );
     req.on('error', (err) => resolve({ ok: false, reason: describeError(err) }));
     req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
     req.end(opts.body);
@@ -87,8 +97,17 @@ export function parseJson(body: string): unknown {
 }
 
 /** One line about an answer that is not what meshd sends (wrong port, older meshd, a bug). */
-export function unexpectedAnswer(command: string, admin: AdminAddress, pathName: string, status: number, body: string): string {
+export function unexpectedAnswer(
+  command: string,
+  admin: AdminAddress,
+  pathName: string,
+  status: number,
+  body: string,
+): string {
   const json = parseJson(body) as { error?: unknown } | undefined;
-  const detail = json && typeof json === 'object' && typeof json.error === 'string' ? json.error : body.trim().split('\n')[0]!.slice(0, 200);
+  const detail =
+    json && typeof json === 'object' && typeof json.error === 'string'
+      ? json.error
+      : body.trim().split('\n')[0]!.slice(0, 200);
   return `meshd ${command}: ${admin.url}${pathName} answered ${status}${detail ? `: ${detail}` : ''}; is ${admin.url} meshd's admin API?\n`;
 }

@@ -11,8 +11,18 @@ interface FlagBase {
 
 export type FlagSpec =
   | (FlagBase & { readonly type: 'string'; readonly default?: string; readonly metavar?: string })
-  | (FlagBase & { readonly type: 'int'; readonly default?: number; readonly metavar?: string; readonly min?: number; readonly max?: number })
-  | (FlagBase & { readonly type: 'list'; readonly metavar?: string; /** Each occurrence takes exactly one value (`--parameter A=1 --parameter B=2`). */ readonly single?: boolean })
+  | (FlagBase & {
+      readonly type: 'int';
+      readonly default?: number;
+      readonly metavar?: string;
+      readonly min?: number;
+      readonly max?: number;
+    })
+  | (FlagBase & {
+      readonly type: 'list';
+      readonly metavar?: string;
+      /** Each occurrence takes exactly one value (`--parameter A=1 --parameter B=2`). */ readonly single?: boolean;
+    })
   | (FlagBase & { readonly type: 'bool' });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -59,7 +69,13 @@ function fromEnv(f: FlagSpec, env: Env): { source: string; value: string[] | num
       throw new UsageError(`${source} must be 1 or 0 (or true or false), got '${raw}'`);
     }
     case 'list':
-      return { source, value: raw.split(',').map((v) => v.trim()).filter(Boolean) };
+      return {
+        source,
+        value: raw
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      };
     default:
       return { source, value: raw };
   }
@@ -72,7 +88,8 @@ function blankTrimmed(value: string): string {
 
 function parseInt(value: string, what: string, min = 0, max = 65535): number {
   const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got '${value}'`);
+  if (!/^[0-9]+$/.test(value) || n < min || n > max)
+    throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got '${value}'`);
   return n;
 }
 
@@ -135,7 +152,8 @@ const HELP_WIDTH = 100;
 export function helpText(spec: CommandSpec): string {
   const lines = [`meshd ${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage}`, '', 'flags:'];
   for (const [name, f] of Object.entries(spec.flags)) {
-    const meta = f.type === 'bool' ? '' : ` <${'metavar' in f && f.metavar ? f.metavar : f.type === 'int' ? 'port' : 'value'}>`;
+    const meta =
+      f.type === 'bool' ? '' : ` <${'metavar' in f && f.metavar ? f.metavar : f.type === 'int' ? 'port' : 'value'}>`;
     const def = 'default' in f && f.default !== undefined ? ` (default ${f.default})` : '';
     const env = f.env?.length ? ` [$${f.env.join(', $')}]` : '';
     lines.push(...flagHelp(`--${name}${meta}`, f.help + def + env));

@@ -44,7 +44,12 @@ function shellWord(word: string): string {
  * The heading and command lines (indented two spaces) that attach an Envoy as `nodeId` to meshd's
  * xDS server at `xdsAddress` (host:port), its stats sent to meshd by `statsdFlags` (bootstrap's).
  */
-export function attachEnvoyLines(nodeId: string, xdsAddress: string, statsdFlags: readonly string[], where: Where = here()): string[] {
+export function attachEnvoyLines(
+  nodeId: string,
+  xdsAddress: string,
+  statsdFlags: readonly string[],
+  where: Where = here(),
+): string[] {
   const shown = (file: string) => {
     const rel = path.relative(where.userDir, file);
     return shellWord(rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file);

@@ -14,26 +14,112 @@ export const bootstrapCommand: CommandSpec = {
   summary: 'print an Envoy bootstrap (YAML) that connects a proxy to meshd',
   usage: 'meshd bootstrap [--node <node-id>] [--xds-address host:port] [flags]',
   flags: {
-    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN', env: ['APPMESH_RESOURCE_ARN', 'APPMESH_RESOURCE_NAME', 'APPMESH_VIRTUAL_NODE_NAME'] },
-    cluster: { type: 'string', help: 'node.cluster (default: the node id)', env: ['APPMESH_RESOURCE_CLUSTER', 'APPMESH_VIRTUAL_NODE_CLUSTER'] },
-    'xds-address': { type: 'string', metavar: 'host:port', help: "meshd's xDS address", default: '127.0.0.1:18000', env: ['MESHD_XDS_ADDRESS'] },
-    ads: { type: 'string', metavar: 'sotw|delta', help: 'ADS flavour: sotw (state of the world) or delta (incremental)', default: 'sotw', env: ['MESHD_ADS_PROTOCOL'] },
-    'admin-address': { type: 'string', metavar: 'ip', help: "Envoy's admin address (default 0.0.0.0, or :: with --admin-ipv6)" },
-    'admin-ipv6': { type: 'bool', help: 'admin interface on :: (IPv6 and IPv4)', env: ['ENVOY_ADMIN_ACCESS_ENABLE_IPV6'] },
+    node: {
+      type: 'string',
+      metavar: 'node-id',
+      help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN',
+      env: ['APPMESH_RESOURCE_ARN', 'APPMESH_RESOURCE_NAME', 'APPMESH_VIRTUAL_NODE_NAME'],
+    },
+    cluster: {
+      type: 'string',
+      help: 'node.cluster (default: the node id)',
+      env: ['APPMESH_RESOURCE_CLUSTER', 'APPMESH_VIRTUAL_NODE_CLUSTER'],
+    },
+    'xds-address': {
+      type: 'string',
+      metavar: 'host:port',
+      help: "meshd's xDS address",
+      default: '127.0.0.1:18000',
+      env: ['MESHD_XDS_ADDRESS'],
+    },
+    ads: {
+      type: 'string',
+      metavar: 'sotw|delta',
+      help: 'ADS flavour: sotw (state of the world) or delta (incremental)',
+      default: 'sotw',
+      env: ['MESHD_ADS_PROTOCOL'],
+    },
+    'admin-address': {
+      type: 'string',
+      metavar: 'ip',
+      help: "Envoy's admin address (default 0.0.0.0, or :: with --admin-ipv6)",
+    },
+    'admin-ipv6': {
+      type: 'bool',
+      help: 'admin interface on :: (IPv6 and IPv4)',
+      env: ['ENVOY_ADMIN_ACCESS_ENABLE_IPV6'],
+    },
     'admin-port': { type: 'int', min: 1, help: "Envoy's admin port", default: 9901, env: ['ENVOY_ADMIN_ACCESS_PORT'] },
-    'admin-access-log': { type: 'string', metavar: 'file', help: "access log of Envoy's admin interface (default: none; App Mesh's container image, and meshd's entrypoint, log to envoy_admin_access.log in the temporary folder)", env: ['ENVOY_ADMIN_ACCESS_LOG_FILE'] },
-    'outlier-event-log': { type: 'string', metavar: 'file', help: "log of Envoy's outlier ejections (cluster_manager.outlier_detection.event_log_path; default: none)", env: ['ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH'] },
-    'ingress-port': { type: 'int', min: 1, help: 'ingress listener port', default: DEFAULT_INGRESS_PORT, env: ['APPMESH_ENVOY_INGRESS_PORT'] },
-    'egress-port': { type: 'int', min: 1, help: 'egress listener port', default: DEFAULT_EGRESS_PORT, env: ['APPMESH_ENVOY_EGRESS_PORT'] },
-    'initial-fetch-timeout': { type: 'int', metavar: 'seconds', help: "how long Envoy waits for meshd's first answer; 0 waits for ever", default: 0, env: ['ENVOY_INITIAL_FETCH_TIMEOUT'] },
-    'stats-tags': { type: 'bool', help: 'tag every stat with appmesh.mesh and appmesh.virtual_node (or appmesh.virtual_gateway)', env: ['ENABLE_ENVOY_STATS_TAGS'] },
-    'stats-flush-interval': { type: 'string', metavar: 'duration', help: 'how often stats go to the sinks, e.g. 10s or 5000ms (default: Envoy\'s, 5s)', env: ['ENVOY_STATS_FLUSH_INTERVAL'] },
+    'admin-access-log': {
+      type: 'string',
+      metavar: 'file',
+      help: "access log of Envoy's admin interface (default: none; App Mesh's container image, and meshd's entrypoint, log to envoy_admin_access.log in the temporary folder)",
+      env: ['ENVOY_ADMIN_ACCESS_LOG_FILE'],
+    },
+    'outlier-event-log': {
+      type: 'string',
+      metavar: 'file',
+      help: "log of Envoy's outlier ejections (cluster_manager.outlier_detection.event_log_path; default: none)",
+      env: ['ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH'],
+    },
+    'ingress-port': {
+      type: 'int',
+      min: 1,
+      help: 'ingress listener port',
+      default: DEFAULT_INGRESS_PORT,
+      env: ['APPMESH_ENVOY_INGRESS_PORT'],
+    },
+    'egress-port': {
+      type: 'int',
+      min: 1,
+      help: 'egress listener port',
+      default: DEFAULT_EGRESS_PORT,
+      env: ['APPMESH_ENVOY_EGRESS_PORT'],
+    },
+    'initial-fetch-timeout': {
+      type: 'int',
+      metavar: 'seconds',
+      help: "how long Envoy waits for meshd's first answer; 0 waits for ever",
+      default: 0,
+      env: ['ENVOY_INITIAL_FETCH_TIMEOUT'],
+    },
+    'stats-tags': {
+      type: 'bool',
+      help: 'tag every stat with appmesh.mesh and appmesh.virtual_node (or appmesh.virtual_gateway)',
+      env: ['ENABLE_ENVOY_STATS_TAGS'],
+    },
+    'stats-flush-interval': {
+      type: 'string',
+      metavar: 'duration',
+      help: "how often stats go to the sinks, e.g. 10s or 5000ms (default: Envoy's, 5s)",
+      env: ['ENVOY_STATS_FLUSH_INTERVAL'],
+    },
     'dog-statsd': { type: 'bool', help: 'send stats to a DogStatsD agent', env: ['ENABLE_ENVOY_DOG_STATSD'] },
-    'statsd-address': { type: 'string', metavar: 'ip', help: "the DogStatsD agent's IP address", default: '127.0.0.1', env: ['STATSD_ADDRESS'] },
+    'statsd-address': {
+      type: 'string',
+      metavar: 'ip',
+      help: "the DogStatsD agent's IP address",
+      default: '127.0.0.1',
+      env: ['STATSD_ADDRESS'],
+    },
     'statsd-port': { type: 'int', min: 1, help: "the DogStatsD agent's UDP port", default: 8125, env: ['STATSD_PORT'] },
-    'statsd-socket-path': { type: 'string', metavar: 'path', help: "the DogStatsD agent's Unix socket (instead of address and port)", env: ['STATSD_SOCKET_PATH'] },
+    'statsd-socket-path': {
+      type: 'string',
+      metavar: 'path',
+      help: "the DogStatsD agent's Unix socket (instead of address and port)",
+      env: ['STATSD_SOCKET_PATH'],
+    },
     ...Object.fromEntries(
-      RUNTIME_TOGGLES.map((t) => [t.flag, { type: 'string' as const, metavar: 'true|false', help: `runtime ${t.feature}`, default: String(t.appMeshDefault), env: [t.variable] }]),
+      RUNTIME_TOGGLES.map((t) => [
+        t.flag,
+        {
+          type: 'string' as const,
+          metavar: 'true|false',
+          help: `runtime ${t.feature}`,
+          default: String(t.appMeshDefault),
+          env: [t.variable],
+        },
+      ]),
     ),
   },
   notes: [
@@ -55,18 +141,23 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   const source = (name: string) => args.sources[name] ?? `--${name}`;
   const text = (name: string): string | undefined => {
     const value = flag<string | undefined>(name);
-    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`${source(name)} must not contain control characters`);
+    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value))
+      throw new UsageError(`${source(name)} must not contain control characters`);
     return value;
   };
 
   const nodeId = text('node');
-  if (nodeId === undefined) throw new UsageError('no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>');
+  if (nodeId === undefined)
+    throw new UsageError(
+      'no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>',
+    );
   const node = parseNodeId(nodeId);
   if ('error' in node) throw new UsageError(node.error);
 
   const xds = text('xds-address')!;
   const m = HOST_PORT.exec(xds);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`${source('xds-address')} must be host:port, got '${xds}'`);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new UsageError(`${source('xds-address')} must be host:port, got '${xds}'`);
 
   const ads = text('ads')!;
   if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`${source('ads')} must be sotw or delta, got '${ads}'`);
@@ -74,13 +165,17 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   const flush = text('stats-flush-interval');
   const flushMs = flush === undefined ? undefined : parseDuration(flush);
   if (flush !== undefined && (flushMs === undefined || flushMs < 1 || flushMs > MAX_FLUSH_MS)) {
-    throw new UsageError(`${source('stats-flush-interval')} must be a duration from 1ms to 5m such as 10s or 5000ms, got '${flush}'`);
+    throw new UsageError(
+      `${source('stats-flush-interval')} must be a duration from 1ms to 5m such as 10s or 5000ms, got '${flush}'`,
+    );
   }
 
   const statsdAddress = text('statsd-address')!;
   const socketPath = text('statsd-socket-path');
   if (flag<boolean>('dog-statsd') && socketPath === undefined && !IP_ADDRESS.test(statsdAddress)) {
-    throw new UsageError(`${source('statsd-address')} must be an IP address (Envoy does not look up names for stats), got '${statsdAddress}'`);
+    throw new UsageError(
+      `${source('statsd-address')} must be an IP address (Envoy does not look up names for stats), got '${statsdAddress}'`,
+    );
   }
 
   // App Mesh's runtime toggles: booleans as Go reads them; the ones a user set are remembered
@@ -109,7 +204,9 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     initialFetchTimeoutSeconds: flag<number>('initial-fetch-timeout'),
     statsTags: flag<boolean>('stats-tags'),
     statsFlushIntervalMs: flushMs,
-    dogStatsd: flag<boolean>('dog-statsd') ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath } : undefined,
+    dogStatsd: flag<boolean>('dog-statsd')
+      ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath }
+      : undefined,
     notes: unhonouredToggles(toggles),
   };
 }
@@ -117,7 +214,8 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
 export function runBootstrap(args: ParsedArgs, env: Env = process.env): number {
   const params = bootstrapParams(args);
   const yaml = renderBootstrap(params);
-  for (const line of [...ignoredVariableReport(env), ...params.notes]) process.stderr.write(`meshd bootstrap: ${line}\n`);
+  for (const line of [...ignoredVariableReport(env), ...params.notes])
+    process.stderr.write(`meshd bootstrap: ${line}\n`);
   process.stdout.write(yaml);
   return 0;
 }

@@ -3,12 +3,23 @@
 // a running meshd's admin port, creating the namespace and service on first use.
 import { CONTENT_TYPE, TARGET_PREFIX } from '../discovery/cloud-map/api';
 import { CUSTOM_HEALTH_STATUSES } from '../model/cloud-map-instance';
-import { adminFlag, adminRequest, parseAdminAddress, parseJson, unreachableMessage, type AdminAddress } from './admin-client';
+import {
+  adminFlag,
+  adminRequest,
+  parseAdminAddress,
+  parseJson,
+  unreachableMessage,
+  type AdminAddress,
+} from './admin-client';
 import { UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from './args';
 
 const target: Record<string, FlagSpec> = {
   admin: adminFlag,
-  namespace: { type: 'string', metavar: 'name', help: 'Cloud Map namespace, as the virtual node names it (awsCloudMap.namespaceName)' },
+  namespace: {
+    type: 'string',
+    metavar: 'name',
+    help: 'Cloud Map namespace, as the virtual node names it (awsCloudMap.namespaceName)',
+  },
   service: { type: 'string', metavar: 'name', help: 'Cloud Map service (awsCloudMap.serviceName)' },
   instance: { type: 'string', metavar: 'id', help: 'instance id, unique in the service (e.g. the container name)' },
 };
@@ -16,14 +27,23 @@ const target: Record<string, FlagSpec> = {
 export const registerCommand: CommandSpec = {
   name: 'register',
   summary: 'register (or update) a Cloud Map instance with a running meshd',
-  usage: 'meshd register --namespace <ns> --service <svc> --instance <id> --ipv4 <ip> --port <port> [--attribute key=value]... [--health HEALTHY|UNHEALTHY]',
+  usage:
+    'meshd register --namespace <ns> --service <svc> --instance <id> --ipv4 <ip> --port <port> [--attribute key=value]... [--health HEALTHY|UNHEALTHY]',
   flags: {
     ...target,
     ipv4: { type: 'string', metavar: 'ip', help: 'AWS_INSTANCE_IPV4: the address Envoy connects to' },
     ipv6: { type: 'string', metavar: 'ip', help: 'AWS_INSTANCE_IPV6' },
     port: { type: 'int', min: 1, help: 'AWS_INSTANCE_PORT (default: the port of the listener being called)' },
-    attribute: { type: 'list', metavar: 'key=value', help: 'a custom attribute, as virtual nodes filter on (repeatable)' },
-    health: { type: 'string', metavar: 'status', help: 'set the custom health status: HEALTHY or UNHEALTHY (default: HEALTHY when new, else unchanged)' },
+    attribute: {
+      type: 'list',
+      metavar: 'key=value',
+      help: 'a custom attribute, as virtual nodes filter on (repeatable)',
+    },
+    health: {
+      type: 'string',
+      metavar: 'status',
+      help: 'set the custom health status: HEALTHY or UNHEALTHY (default: HEALTHY when new, else unchanged)',
+    },
   },
   notes: [
     'A missing namespace is created as an HTTP namespace, a missing service with a custom health check.',
@@ -43,7 +63,12 @@ export const deregisterCommand: CommandSpec = {
 class CallFailed extends Error {}
 
 /** Calls one operation of meshd's Cloud Map API. */
-async function call(command: string, admin: AdminAddress, operation: string, input: unknown): Promise<Record<string, unknown>> {
+async function call(
+  command: string,
+  admin: AdminAddress,
+  operation: string,
+  input: unknown,
+): Promise<Record<string, unknown>> {
   const res = await adminRequest(admin, '/', {
     method: 'POST',
     headers: { 'content-type': CONTENT_TYPE, 'x-amz-target': `${TARGET_PREFIX}${operation}` },
@@ -64,12 +89,21 @@ function required(args: ParsedArgs, name: string): string {
 }
 
 async function findNamespaceId(command: string, admin: AdminAddress, name: string): Promise<string | undefined> {
-  const { Namespaces } = await call(command, admin, 'ListNamespaces', { Filters: [{ Name: 'NAME', Values: [name], Condition: 'EQ' }] });
+  const { Namespaces } = await call(command, admin, 'ListNamespaces', {
+    Filters: [{ Name: 'NAME', Values: [name], Condition: 'EQ' }],
+  });
   return (Namespaces as { Id: string }[])[0]?.Id;
 }
 
-async function findServiceId(command: string, admin: AdminAddress, namespaceId: string, name: string): Promise<string | undefined> {
-  const { Services } = await call(command, admin, 'ListServices', { Filters: [{ Name: 'NAMESPACE_ID', Values: [namespaceId], Condition: 'EQ' }] });
+async function findServiceId(
+  command: string,
+  admin: AdminAddress,
+  namespaceId: string,
+  name: string,
+): Promise<string | undefined> {
+  const { Services } = await call(command, admin, 'ListServices', {
+    Filters: [{ Name: 'NAMESPACE_ID', Values: [namespaceId], Condition: 'EQ' }],
+  });
   return (Services as { Id: string; Name: string }[]).find((s) => s.Name === name)?.Id;
 }
 
@@ -80,7 +114,8 @@ function attributesOf(args: ParsedArgs): Record<string, string> {
     if (eq <= 0) throw new UsageError(`--attribute must be key=value, got '${pair}'`);
     attributes[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const set = (key: string, value: string | number | undefined) => value !== undefined && (attributes[key] = String(value));
+  const set = (key: string, value: string | number | undefined) =>
+    value !== undefined && (attributes[key] = String(value));
   set('AWS_INSTANCE_IPV4', args.flags.ipv4 as string | undefined);
   set('AWS_INSTANCE_IPV6', args.flags.ipv6 as string | undefined);
   set('AWS_INSTANCE_PORT', args.flags.port as number | undefined);
@@ -100,11 +135,17 @@ async function runCommand(body: () => Promise<string>): Promise<number> {
 
 export function runRegister(args: ParsedArgs): Promise<number> {
   const admin = parseAdminAddress(args.flags.admin as string);
-  const [namespace, service, instance] = [required(args, 'namespace'), required(args, 'service'), required(args, 'instance')];
+  const [namespace, service, instance] = [
+    required(args, 'namespace'),
+    required(args, 'service'),
+    required(args, 'instance'),
+  ];
   const health = args.flags.health as string | undefined;
-  if (health !== undefined && !(CUSTOM_HEALTH_STATUSES as readonly string[]).includes(health)) throw new UsageError(`--health must be HEALTHY or UNHEALTHY, got '${health}'`);
+  if (health !== undefined && !(CUSTOM_HEALTH_STATUSES as readonly string[]).includes(health))
+    throw new UsageError(`--health must be HEALTHY or UNHEALTHY, got '${health}'`);
   const attributes = attributesOf(args);
-  if (!attributes.AWS_INSTANCE_IPV4 && !attributes.AWS_INSTANCE_IPV6) throw new UsageError('give --ipv4 or --ipv6: Envoy needs an address to reach the instance');
+  if (!attributes.AWS_INSTANCE_IPV4 && !attributes.AWS_INSTANCE_IPV6)
+    throw new UsageError('give --ipv4 or --ipv6: Envoy needs an address to reach the instance');
 
   return runCommand(async () => {
     const notes: string[] = [];
@@ -117,12 +158,25 @@ export function runRegister(args: ParsedArgs): Promise<number> {
     }
     let serviceId = await findServiceId('register', admin, namespaceId, service);
     if (!serviceId) {
-      const { Service } = await call('register', admin, 'CreateService', { Name: service, NamespaceId: namespaceId, HealthCheckCustomConfig: {} });
+      const { Service } = await call('register', admin, 'CreateService', {
+        Name: service,
+        NamespaceId: namespaceId,
+        HealthCheckCustomConfig: {},
+      });
       serviceId = (Service as { Id: string }).Id;
       notes.push(`created service ${service}`);
     }
-    await call('register', admin, 'RegisterInstance', { ServiceId: serviceId, InstanceId: instance, Attributes: attributes });
-    if (health) await call('register', admin, 'UpdateInstanceCustomHealthStatus', { ServiceId: serviceId, InstanceId: instance, Status: health });
+    await call('register', admin, 'RegisterInstance', {
+      ServiceId: serviceId,
+      InstanceId: instance,
+      Attributes: attributes,
+    });
+    if (health)
+      await call('register', admin, 'UpdateInstanceCustomHealthStatus', {
+        ServiceId: serviceId,
+        InstanceId: instance,
+        Status: health,
+      });
     const address = attributes.AWS_INSTANCE_IPV4 ?? `[${attributes.AWS_INSTANCE_IPV6}]`;
     const where = `${address}${attributes.AWS_INSTANCE_PORT ? `:${attributes.AWS_INSTANCE_PORT}` : ''}`;
     return `registered ${instance} (${where}${health ? `, ${health}` : ''}) in ${namespace}/${service}${notes.length ? ` (${notes.join(', ')})` : ''}`;
@@ -131,12 +185,17 @@ export function runRegister(args: ParsedArgs): Promise<number> {
 
 export function runDeregister(args: ParsedArgs): Promise<number> {
   const admin = parseAdminAddress(args.flags.admin as string);
-  const [namespace, service, instance] = [required(args, 'namespace'), required(args, 'service'), required(args, 'instance')];
+  const [namespace, service, instance] = [
+    required(args, 'namespace'),
+    required(args, 'service'),
+    required(args, 'instance'),
+  ];
   return runCommand(async () => {
     const namespaceId = await findNamespaceId('deregister', admin, namespace);
     if (!namespaceId) throw new CallFailed(`meshd deregister: namespace ${namespace} does not exist`);
     const serviceId = await findServiceId('deregister', admin, namespaceId, service);
-    if (!serviceId) throw new CallFailed(`meshd deregister: service ${service} does not exist in namespace ${namespace}`);
+    if (!serviceId)
+      throw new CallFailed(`meshd deregister: service ${service} does not exist in namespace ${namespace}`);
     await call('deregister', admin, 'DeregisterInstance', { ServiceId: serviceId, InstanceId: instance });
     return `deregistered ${instance} from ${namespace}/${service}`;
   });

@@ -2,7 +2,14 @@
 // as JSON (GET /v1/config/<node-id>), in the form Envoy's /config_dump prints them, filtered by
 // section and name here. `meshd render` computes the same from files instead.
 import { CONFIG_SECTIONS, configFilterOf, filterConfig, toEnvoyYaml } from '../control/render';
-import { adminFlag, adminGet, parseAdminAddress, parseJson, unexpectedAnswer, unreachableMessage } from './admin-client';
+import {
+  adminFlag,
+  adminGet,
+  parseAdminAddress,
+  parseJson,
+  unexpectedAnswer,
+  unreachableMessage,
+} from './admin-client';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 
 export const configDumpCommand: CommandSpec = {
@@ -11,8 +18,16 @@ export const configDumpCommand: CommandSpec = {
   usage: 'meshd config-dump <node-id> [--type <section>] [--name <resource>] [--format json|yaml] [--admin host:port]',
   flags: {
     admin: adminFlag,
-    type: { type: 'string', metavar: 'section', help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)` },
-    name: { type: 'string', metavar: 'resource', help: 'print only the resources of this name (an endpoint assignment goes by its cluster name)' },
+    type: {
+      type: 'string',
+      metavar: 'section',
+      help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)`,
+    },
+    name: {
+      type: 'string',
+      metavar: 'resource',
+      help: 'print only the resources of this name (an endpoint assignment goes by its cluster name)',
+    },
     format: { type: 'string', metavar: 'json|yaml', help: 'output format', default: 'json' },
   },
   notes: [
@@ -25,7 +40,8 @@ export const configDumpCommand: CommandSpec = {
 export async function runConfigDump(args: ParsedArgs): Promise<number> {
   const [nodeId, ...extra] = args.positionals;
   if (!nodeId) throw new UsageError('name the proxy: meshd config-dump mesh/<mesh>/virtualNode/<name>');
-  if (extra.length > 0) throw new UsageError(`takes one node id, got ${args.positionals.length}: ${args.positionals.join(' ')}`);
+  if (extra.length > 0)
+    throw new UsageError(`takes one node id, got ${args.positionals.length}: ${args.positionals.join(' ')}`);
   const admin = parseAdminAddress(args.flags.admin as string);
   const format = args.flags.format as string;
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format must be json or yaml, got '${format}'`);
@@ -45,7 +61,9 @@ export async function runConfigDump(args: ParsedArgs): Promise<number> {
       process.stderr.write(`meshd config-dump: ${filtered.error}\n`);
       return 1;
     }
-    process.stdout.write(format === 'json' ? `${JSON.stringify(filtered.config, null, 2)}\n` : toEnvoyYaml(filtered.config));
+    process.stdout.write(
+      format === 'json' ? `${JSON.stringify(filtered.config, null, 2)}\n` : toEnvoyYaml(filtered.config),
+    );
     return 0;
   }
   if (res.status === 404 && body && typeof body === 'object' && typeof body.error === 'string') {

@@ -24,7 +24,13 @@ export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | 
 ];
 
 function overview(): string {
-  const lines = ['meshd: an AWS App Mesh-compatible control plane for Envoy', '', 'usage: meshd <command> [flags]', '', 'commands:'];
+  const lines = [
+    'meshd: an AWS App Mesh-compatible control plane for Envoy',
+    '',
+    'usage: meshd <command> [flags]',
+    '',
+    'commands:',
+  ];
   for (const { spec } of COMMANDS) lines.push(`  ${spec.name.padEnd(12)}${spec.summary}`);
   lines.push('', "run 'meshd <command> --help' for a command's flags");
   return lines.join('\n') + '\n';

@@ -18,17 +18,42 @@ export const strictFlag: FlagSpec = {
 
 /** What CloudFormation templates get from outside (see docs/mesh-files.md, CloudFormation). */
 export const cloudFormationFlags: Readonly<Record<string, FlagSpec>> = {
-  parameter: { type: 'list', single: true, metavar: 'Key=Value', help: "CloudFormation: a template parameter's value, over its Default (repeat for more)" },
-  'import-value': { type: 'list', single: true, metavar: 'Name=Value', help: 'CloudFormation: what Fn::ImportValue of the export Name gives (repeat for more)' },
+  parameter: {
+    type: 'list',
+    single: true,
+    metavar: 'Key=Value',
+    help: "CloudFormation: a template parameter's value, over its Default (repeat for more)",
+  },
+  'import-value': {
+    type: 'list',
+    single: true,
+    metavar: 'Name=Value',
+    help: 'CloudFormation: what Fn::ImportValue of the export Name gives (repeat for more)',
+  },
   'resource-value': {
     type: 'list',
     single: true,
     metavar: 'Id[.Attribute]=Value',
     help: 'CloudFormation: what Ref of a resource meshd does not model (ECS, ELB, ...) gives, or Fn::GetAtt of one of its attributes (repeat for more)',
   },
-  region: { type: 'string', metavar: 'region', help: 'CloudFormation: AWS::Region, and the region in ARNs', default: DEFAULT_REGION, env: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
-  'account-id': { type: 'string', metavar: 'id', help: 'CloudFormation: AWS::AccountId, and the account in ARNs', default: DEFAULT_ACCOUNT_ID },
-  'stack-name': { type: 'string', metavar: 'name', help: "CloudFormation: AWS::StackName; default: each template's file name without extension" },
+  region: {
+    type: 'string',
+    metavar: 'region',
+    help: 'CloudFormation: AWS::Region, and the region in ARNs',
+    default: DEFAULT_REGION,
+    env: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
+  },
+  'account-id': {
+    type: 'string',
+    metavar: 'id',
+    help: 'CloudFormation: AWS::AccountId, and the account in ARNs',
+    default: DEFAULT_ACCOUNT_ID,
+  },
+  'stack-name': {
+    type: 'string',
+    metavar: 'name',
+    help: "CloudFormation: AWS::StackName; default: each template's file name without extension",
+  },
 };
 
 export function loadOptions(args: ParsedArgs): LoadOptions {
@@ -48,13 +73,21 @@ function cloudFormationOptions(args: ParsedArgs): CloudFormationOptions | undefi
   const accountId = args.flags['account-id'] as string;
   const stackName = args.flags['stack-name'] as string | undefined;
   // Loose on purpose: AWS_REGION is set for other tools too (a local endpoint's 'local', say), and must not stop meshd.
-  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new UsageError(`${args.sources.region ?? '--region'} must be an AWS region such as us-east-1, got '${region}'`);
+  if (!/^[a-z0-9-]{1,64}$/.test(region))
+    throw new UsageError(
+      `${args.sources.region ?? '--region'} must be an AWS region such as us-east-1, got '${region}'`,
+    );
   if (!/^\d{12}$/.test(accountId)) throw new UsageError(`--account-id must be 12 digits, got '${accountId}'`);
-  if (stackName !== undefined && !/^[A-Za-z][-A-Za-z0-9]{0,127}$/.test(stackName)) throw new UsageError(`--stack-name must be a letter followed by letters, digits and hyphens, got '${stackName}'`);
+  if (stackName !== undefined && !/^[A-Za-z][-A-Za-z0-9]{0,127}$/.test(stackName))
+    throw new UsageError(`--stack-name must be a letter followed by letters, digits and hyphens, got '${stackName}'`);
   return {
     parameters: pairs(args.flags.parameter as string[], '--parameter', 'Key=Value'),
     importValues: pairs(args.flags['import-value'] as string[], '--import-value', 'Name=Value'),
-    resourceValues: pairs(args.flags['resource-value'] as string[], '--resource-value', 'LogicalId=Value or LogicalId.Attribute=Value'),
+    resourceValues: pairs(
+      args.flags['resource-value'] as string[],
+      '--resource-value',
+      'LogicalId=Value or LogicalId.Attribute=Value',
+    ),
     region,
     accountId,
     ...(stackName !== undefined ? { stackName } : {}),
@@ -76,7 +109,8 @@ function pairs(values: readonly string[], flag: string, form: string): Map<strin
 
 /** Sends each finding to the log at its own level. */
 export function logProblems(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
+  for (const p of problems)
+    (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
 }
 
 export function errorCount(problems: readonly Problem[]): number {

@@ -7,7 +7,12 @@ export const CLI_REFERENCE_FILE = 'docs/cli.md';
 
 /** Text for a Markdown table cell or paragraph: no raw HTML, no column breaks, no emphasis. */
 function escape(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\*/g, '\\*');
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\|/g, '\\|')
+    .replace(/\*/g, '\\*');
 }
 
 /** `code` for a table cell: GitHub still splits a cell at a `|` inside backticks unless it is escaped. */
@@ -47,14 +52,29 @@ function flagVariables(f: FlagSpec): string {
 
 /** GitHub's anchor for a `## meshd <name>` heading. */
 function anchor(spec: CommandSpec): string {
-  return `meshd-${spec.name.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-')}`;
+  return `meshd-${spec.name
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-')}`;
 }
 
 function commandSection(spec: CommandSpec): string[] {
-  const lines = [`## meshd ${spec.name}`, '', `${escape(spec.summary.charAt(0).toUpperCase() + spec.summary.slice(1))}.`, '', '```', spec.usage, '```', ''];
+  const lines = [
+    `## meshd ${spec.name}`,
+    '',
+    `${escape(spec.summary.charAt(0).toUpperCase() + spec.summary.slice(1))}.`,
+    '',
+    '```',
+    spec.usage,
+    '```',
+    '',
+  ];
   const flags = Object.entries(spec.flags);
   lines.push('| flag | type | default | variables | what it does |', '|---|---|---|---|---|');
-  for (const [name, f] of flags) lines.push(`| ${code(flagForm(name, f))} | ${flagType(f)} | ${flagDefault(f)} | ${flagVariables(f)} | ${escape(f.help)} |`);
+  for (const [name, f] of flags)
+    lines.push(
+      `| ${code(flagForm(name, f))} | ${flagType(f)} | ${flagDefault(f)} | ${flagVariables(f)} | ${escape(f.help)} |`,
+    );
   lines.push(`| ${code('--help')} | switch |  |  | show this help |`, '');
   if (spec.notes?.length) lines.push('```text', ...spec.notes, '```', '');
   return lines;

@@ -12,23 +12,48 @@ import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './me
 export const renderCommand: CommandSpec = {
   name: 'render',
   summary: 'print the Envoy resources (listeners, routes, clusters, endpoints) a node gets',
-  usage: 'meshd render --mesh <file|folder>... --node <node-id> [--type <section>] [--name <resource>] [--format yaml|json] [--static]',
+  usage:
+    'meshd render --mesh <file|folder>... --node <node-id> [--type <section>] [--name <resource>] [--format yaml|json] [--static]',
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
     'mesh-name': meshNameFlag,
     strict: strictFlag,
     ...cloudFormationFlags,
-    node: { type: 'string', metavar: 'node-id', help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN' },
-    type: { type: 'string', metavar: 'section', help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)` },
-    name: { type: 'string', metavar: 'resource', help: 'print only the resources of this name (an endpoint assignment goes by its cluster name); exit 1 when none has it' },
+    node: {
+      type: 'string',
+      metavar: 'node-id',
+      help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN',
+    },
+    type: {
+      type: 'string',
+      metavar: 'section',
+      help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)`,
+    },
+    name: {
+      type: 'string',
+      metavar: 'resource',
+      help: 'print only the resources of this name (an endpoint assignment goes by its cluster name); exit 1 when none has it',
+    },
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
-    static: { type: 'bool', help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)' },
+    static: {
+      type: 'bool',
+      help: 'print a complete Envoy bootstrap with the resources inlined (for envoy --mode validate)',
+    },
     'ingress-port': { type: 'int', help: 'ingress listener port', default: DEFAULT_INGRESS_PORT },
-    'egress-port': { type: 'int', help: "egress listener port (a gateway's loopback hop)", default: DEFAULT_EGRESS_PORT },
-    'cloud-map-state': { type: 'string', metavar: 'file', help: "Cloud Map endpoints from this registry file (meshd serve's --cloud-map-state); read, never written", env: ['MESHD_CLOUD_MAP_STATE'] },
+    'egress-port': {
+      type: 'int',
+      help: "egress listener port (a gateway's loopback hop)",
+      default: DEFAULT_EGRESS_PORT,
+    },
+    'cloud-map-state': {
+      type: 'string',
+      metavar: 'file',
+      help: "Cloud Map endpoints from this registry file (meshd serve's --cloud-map-state); read, never written",
+      env: ['MESHD_CLOUD_MAP_STATE'],
+    },
   },
   notes: [
-    'Cloud Map endpoints come from the mesh files\' CloudMapService documents, over the registry file when one is given.',
+    "Cloud Map endpoints come from the mesh files' CloudMapService documents, over the registry file when one is given.",
     "The resources are printed as Envoy's /config_dump prints them (canonical proto3 JSON, and YAML from it), each with its @type, so the two can be diffed.",
   ],
 };
@@ -38,11 +63,15 @@ export function runRender(args: ParsedArgs): number {
   const nodeId = args.flags.node as string | undefined;
   const format = args.flags.format as string;
   if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder>');
-  if (!nodeId) throw new UsageError('name the proxy with --node mesh/<mesh>/virtualNode/<name> (or mesh/<mesh>/virtualGateway/<name>)');
+  if (!nodeId)
+    throw new UsageError(
+      'name the proxy with --node mesh/<mesh>/virtualNode/<name> (or mesh/<mesh>/virtualGateway/<name>)',
+    );
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format must be yaml or json, got '${format}'`);
   const filter = configFilterOf(args.flags.type as string | undefined, args.flags.name as string | undefined);
   if (!filter.ok) throw new UsageError(filter.error);
-  if (args.flags.static && (args.flags.type !== undefined || args.flags.name !== undefined)) throw new UsageError('--type and --name pick resources; --static prints the whole bootstrap');
+  if (args.flags.static && (args.flags.type !== undefined || args.flags.name !== undefined))
+    throw new UsageError('--type and --name pick resources; --static prints the whole bootstrap');
 
   const loaded = loadMesh(paths, loadOptions(args));
   if (!loaded.ok) {
@@ -55,7 +84,10 @@ export function runRender(args: ParsedArgs): number {
     for (const p of cloudMap.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
-  const settings = { ingressPort: args.flags['ingress-port'] as number, egressPort: args.flags['egress-port'] as number };
+  const settings = {
+    ingressPort: args.flags['ingress-port'] as number,
+    egressPort: args.flags['egress-port'] as number,
+  };
   const result = compileProxy(loaded.model, cloudMap.registry, nodeId, settings);
   if (!result.ok) {
     process.stderr.write(`meshd render: ${result.error}\n`);

@@ -2,26 +2,59 @@
 // through its admin API (src/rollout/http.ts).
 import { formatDuration } from '../util/duration';
 import { WEBHOOK_TYPES } from '../model/rollout';
-import { adminFlag, adminGet, adminRequest, parseAdminAddress, parseJson, unexpectedAnswer, unreachableMessage, type AdminAddress, type GetResult } from './admin-client';
+import {
+  adminFlag,
+  adminGet,
+  adminRequest,
+  parseAdminAddress,
+  parseJson,
+  unexpectedAnswer,
+  unreachableMessage,
+  type AdminAddress,
+  type GetResult,
+} from './admin-client';
 import { UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from './args';
 
 const SUBCOMMANDS = ['status', 'start', 'pause', 'resume', 'abort', 'promote'] as const;
 
 /** The flags only `start` takes, mapped to where they go in the Rollout spec. */
 const START_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  route: { type: 'string', metavar: 'router/route', help: 'start: the route whose weights shift, as <virtual router>/<route>' },
+  route: {
+    type: 'string',
+    metavar: 'router/route',
+    help: 'start: the route whose weights shift, as <virtual router>/<route>',
+  },
   primary: { type: 'string', metavar: 'node', help: 'start: the virtual node serving now' },
   canary: { type: 'string', metavar: 'node', help: 'start: the virtual node being rolled out' },
   name: { type: 'string', help: "start: the rollout's name (default: the canary's)" },
   'mesh-name': { type: 'string', metavar: 'mesh', help: 'start: the mesh (default: the only one served)' },
   interval: { type: 'string', metavar: 'duration', help: 'start: time between checks and steps (default 1m)' },
   'step-weight': { type: 'int', min: 1, metavar: 'percent', help: 'start: canary weight added per step (default 10)' },
-  'max-weight': { type: 'int', min: 1, metavar: 'percent', help: 'start: canary weight at which it is promoted (default 50)' },
+  'max-weight': {
+    type: 'int',
+    min: 1,
+    metavar: 'percent',
+    help: 'start: canary weight at which it is promoted (default 50)',
+  },
   threshold: { type: 'int', min: 1, metavar: 'n', help: 'start: failed checks before rolling back (default 5)' },
-  'min-requests': { type: 'int', min: 0, metavar: 'n', help: 'start: requests the canary needs per interval (default 1)' },
+  'min-requests': {
+    type: 'int',
+    min: 0,
+    metavar: 'n',
+    help: 'start: requests the canary needs per interval (default 1)',
+  },
   'min-success-rate': { type: 'string', metavar: 'percent', help: 'start: lowest success rate, e.g. 99 (default 99)' },
-  'max-latency-p99': { type: 'int', min: 0, metavar: 'ms', help: 'start: highest p99 latency in milliseconds (default 500)' },
-  webhook: { type: 'list', metavar: 'type=url', help: `start: a webhook (repeatable); types: ${WEBHOOK_TYPES.join(', ')}` },
+  'max-latency-p99': {
+    type: 'int',
+    min: 0,
+    metavar: 'ms',
+    help: 'start: highest p99 latency in milliseconds (default 500)',
+  },
+  webhook: {
+    type: 'list',
+    metavar: 'type=url',
+    help: `start: a webhook (repeatable); types: ${WEBHOOK_TYPES.join(', ')}`,
+  },
 };
 
 export const rolloutCommand: CommandSpec = {
@@ -30,13 +63,18 @@ export const rolloutCommand: CommandSpec = {
   usage: 'meshd rollout <status|start|pause|resume|abort|promote> [<mesh>/<name> | <name>] [flags]',
   flags: {
     admin: adminFlag,
-    format: { type: 'string', metavar: 'text|json', help: 'text: for people; json: the admin API answer as it is', default: 'text' },
+    format: {
+      type: 'string',
+      metavar: 'text|json',
+      help: 'text: for people; json: the admin API answer as it is',
+      default: 'text',
+    },
     ...START_FLAGS,
   },
   notes: [
     'status               every rollout (or one): phase, canary weight, failed checks, last check, recent events',
     'start --route r/rt --primary a --canary b [settings]   start a rollout kept by meshd (not in the mesh files)',
-    'pause | resume       stop and carry on stepping (resume takes the route\'s weights as the file has them now)',
+    "pause | resume       stop and carry on stepping (resume takes the route's weights as the file has them now)",
     'abort                end it, all traffic back to the primary;  promote: end it, all traffic to the canary',
     'Rollouts declared as `kind: Rollout` in the mesh files are steered the same way. See docs/rollouts.md.',
     'Exit 0 when meshd did it, 1 when it refused (the reason is printed) or cannot be reached, 2 for bad flags.',
@@ -50,7 +88,14 @@ interface RolloutView {
   phase: string;
   canaryWeight: number;
   failedChecks: number;
-  settings: { route: { virtualRouter: string; name: string }; primary: string; canary: string; threshold: number; maxWeight: number; intervalMs: number };
+  settings: {
+    route: { virtualRouter: string; name: string };
+    primary: string;
+    canary: string;
+    threshold: number;
+    maxWeight: number;
+    intervalMs: number;
+  };
   expected: { primary: number; canary: number };
   lastCheck?: { at: string; ok: boolean; results: { message: string; ok: boolean }[] };
   events: { at: string; type: string; message: string }[];
@@ -60,11 +105,14 @@ interface RolloutView {
 export async function runRollout(args: ParsedArgs): Promise<number> {
   const [sub, target, ...extra] = args.positionals;
   if (!sub) throw new UsageError(`name what to do: meshd rollout <${SUBCOMMANDS.join('|')}>`);
-  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown rollout command '${sub}'; expected one of ${SUBCOMMANDS.join(', ')}`);
+  if (!(SUBCOMMANDS as readonly string[]).includes(sub))
+    throw new UsageError(`unknown rollout command '${sub}'; expected one of ${SUBCOMMANDS.join(', ')}`);
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const format = args.flags.format as string;
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, got '${format}'`);
-  const given = Object.keys(START_FLAGS).filter((f) => args.flags[f] !== undefined && !(Array.isArray(args.flags[f]) && (args.flags[f] as string[]).length === 0));
+  const given = Object.keys(START_FLAGS).filter(
+    (f) => args.flags[f] !== undefined && !(Array.isArray(args.flags[f]) && (args.flags[f] as string[]).length === 0),
+  );
   if (sub !== 'start' && given.length > 0) throw new UsageError(`--${given[0]} is for meshd rollout start only`);
   const admin = parseAdminAddress(args.flags.admin as string);
   const command = `rollout ${sub}`;
@@ -74,16 +122,24 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
   if (sub === 'start') {
     if (target !== undefined) throw new UsageError(`start takes no argument (name it with --name), got '${target}'`);
     path = '/v1/rollouts';
-    res = await adminRequest(admin, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(startRequest(args)) });
+    res = await adminRequest(admin, path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(startRequest(args)),
+    });
   } else {
-    if (target === undefined && sub !== 'status') throw new UsageError(`name the rollout: meshd rollout ${sub} <name> (or <mesh>/<name>)`);
+    if (target === undefined && sub !== 'status')
+      throw new UsageError(`name the rollout: meshd rollout ${sub} <name> (or <mesh>/<name>)`);
     const found = target === undefined ? { path: '' } : await rolloutPath(admin, target);
     if ('error' in found) {
       process.stderr.write(`meshd ${command}: ${found.error}\n`);
       return 1;
     }
     path = `/v1/rollouts${found.path ? `/${found.path}` : ''}${sub === 'status' ? '' : `/${sub}`}`;
-    res = sub === 'status' ? await adminGet(admin, path) : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json' } });
+    res =
+      sub === 'status'
+        ? await adminGet(admin, path)
+        : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json' } });
   }
   if (!res.ok) {
     process.stderr.write(unreachableMessage(command, admin, res.reason));
@@ -99,7 +155,8 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
     return 1;
   }
   if (format === 'json') process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-  else if (Array.isArray(body)) process.stdout.write(body.length === 0 ? 'no rollouts\n' : body.map((r) => formatRollout(r, false)).join('\n'));
+  else if (Array.isArray(body))
+    process.stdout.write(body.length === 0 ? 'no rollouts\n' : body.map((r) => formatRollout(r, false)).join('\n'));
   else process.stdout.write(formatRollout(body as RolloutView, sub === 'status'));
   return 0;
 }
@@ -114,31 +171,47 @@ async function rolloutPath(admin: AdminAddress, target: string): Promise<{ path:
   // Unreachable or odd answers are reported by the request that follows.
   if (!Array.isArray(list)) return { path: `-/${encodeURIComponent(target)}` };
   const matches = list.filter((r) => r.name === target);
-  if (matches.length > 1) throw new UsageError(`several meshes have a rollout '${target}' (${matches.map((r) => r.mesh).join(', ')}); name it as <mesh>/${target}`);
-  if (matches.length === 0) return { error: `no rollout '${target}'${list.length ? ` (there are: ${list.map((r) => `${r.mesh}/${r.name}`).join(', ')})` : ''}` };
+  if (matches.length > 1)
+    throw new UsageError(
+      `several meshes have a rollout '${target}' (${matches.map((r) => r.mesh).join(', ')}); name it as <mesh>/${target}`,
+    );
+  if (matches.length === 0)
+    return {
+      error: `no rollout '${target}'${list.length ? ` (there are: ${list.map((r) => `${r.mesh}/${r.name}`).join(', ')})` : ''}`,
+    };
   return { path: `${encodeURIComponent(matches[0]!.mesh)}/${encodeURIComponent(target)}` };
 }
 
 function startRequest(args: ParsedArgs): unknown {
   const flag = (name: string) => args.flags[name];
   for (const required of ['route', 'primary', 'canary']) {
-    if (flag(required) === undefined) throw new UsageError(`--${required} is required: meshd rollout start --route <router>/<route> --primary <node> --canary <node>`);
+    if (flag(required) === undefined)
+      throw new UsageError(
+        `--${required} is required: meshd rollout start --route <router>/<route> --primary <node> --canary <node>`,
+      );
   }
   const route = /^([^/]+)\/([^/]+)$/.exec(flag('route') as string);
   if (!route) throw new UsageError(`--route must be <virtual router>/<route>, got '${String(flag('route'))}'`);
   const successRate = flag('min-success-rate') as string | undefined;
-  if (successRate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(successRate)) throw new UsageError(`--min-success-rate must be a percentage such as 99 or 99.5, got '${successRate}'`);
+  if (successRate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(successRate))
+    throw new UsageError(`--min-success-rate must be a percentage such as 99 or 99.5, got '${successRate}'`);
   const latency = flag('max-latency-p99') as number | undefined;
   const metrics =
     successRate === undefined && latency === undefined
       ? undefined
       : [
-          { name: 'request-success-rate', thresholdRange: { min: successRate === undefined ? 99 : Number(successRate) } },
+          {
+            name: 'request-success-rate',
+            thresholdRange: { min: successRate === undefined ? 99 : Number(successRate) },
+          },
           { name: 'request-duration', thresholdRange: { max: latency ?? 500 } },
         ];
   const webhooks = (flag('webhook') as string[] | undefined)?.map((text) => {
     const m = /^([a-z-]+)=(.+)$/.exec(text);
-    if (!m || !(WEBHOOK_TYPES as readonly string[]).includes(m[1]!)) throw new UsageError(`--webhook must be <type>=<url> with a type among ${WEBHOOK_TYPES.join(', ')}, got '${text}'`);
+    if (!m || !(WEBHOOK_TYPES as readonly string[]).includes(m[1]!))
+      throw new UsageError(
+        `--webhook must be <type>=<url> with a type among ${WEBHOOK_TYPES.join(', ')}, got '${text}'`,
+      );
     return { name: m[1], type: m[1], url: m[2] };
   });
   const analysis = Object.fromEntries(
@@ -155,7 +228,12 @@ function startRequest(args: ParsedArgs): unknown {
   return {
     ...(flag('mesh-name') !== undefined ? { mesh: flag('mesh-name') } : {}),
     name: flag('name') ?? flag('canary'),
-    spec: { route: { virtualRouter: route[1], name: route[2] }, primary: flag('primary'), canary: flag('canary'), analysis },
+    spec: {
+      route: { virtualRouter: route[1], name: route[2] },
+      primary: flag('primary'),
+      canary: flag('canary'),
+      analysis,
+    },
   };
 }
 
@@ -165,7 +243,10 @@ function formatRollout(r: RolloutView, withEvents: boolean): string {
     `${r.mesh}/${r.name}  ${r.phase}  ${s.canary} ${r.expected.canary}% / ${s.primary} ${r.expected.primary}%  (Route/${s.route.virtualRouter}/${s.route.name}, ${r.source === 'file' ? 'mesh files' : 'meshd rollout start'})`,
     `  failed checks ${r.failedChecks}/${s.threshold}, promotes after ${s.maxWeight}%, every ${formatDuration(s.intervalMs)}${r.nextStepInMs !== null ? `, next in ${formatDuration(Math.ceil(r.nextStepInMs / 100) * 100)}` : ''}`,
   ];
-  if (r.lastCheck) lines.push(`  last check ${r.lastCheck.ok ? 'passed' : 'failed'}: ${r.lastCheck.results.map((m) => m.message).join('; ')}`);
+  if (r.lastCheck)
+    lines.push(
+      `  last check ${r.lastCheck.ok ? 'passed' : 'failed'}: ${r.lastCheck.results.map((m) => m.message).join('; ')}`,
+    );
   const events = withEvents ? r.events.slice(-10) : r.events.slice(-1);
   for (const e of events) lines.push(`  ${e.at}  ${e.type === 'Warning' ? 'WARN ' : ''}${e.message}`);
   return `${lines.join('\n')}\n`;

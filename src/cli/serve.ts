@@ -20,31 +20,73 @@ export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
 
 /** `--xds-max-…` flags, one per limit of the xDS server (src/xds/limits.ts), with their defaults. */
 const XDS_LIMIT_FLAGS: Record<string, { limit: keyof XdsLimits; metavar: string; help: string }> = {
-  'xds-max-names-per-type': { limit: 'maxNamesPerType', metavar: 'n', help: 'resource names one ADS stream may subscribe to for one type' },
-  'xds-max-names-per-stream': { limit: 'maxNamesPerStream', metavar: 'n', help: 'resource names one ADS stream may subscribe to over all its types' },
-  'xds-max-names-total': { limit: 'maxNamesTotal', metavar: 'n', help: 'resource names all ADS streams together may subscribe to' },
+  'xds-max-names-per-type': {
+    limit: 'maxNamesPerType',
+    metavar: 'n',
+    help: 'resource names one ADS stream may subscribe to for one type',
+  },
+  'xds-max-names-per-stream': {
+    limit: 'maxNamesPerStream',
+    metavar: 'n',
+    help: 'resource names one ADS stream may subscribe to over all its types',
+  },
+  'xds-max-names-total': {
+    limit: 'maxNamesTotal',
+    metavar: 'n',
+    help: 'resource names all ADS streams together may subscribe to',
+  },
   'xds-max-name-bytes': { limit: 'maxNameBytes', metavar: 'bytes', help: 'length of one resource name in a request' },
-  'xds-max-types-per-stream': { limit: 'maxTypesPerStream', metavar: 'n', help: 'resource types (type URLs) one ADS stream may ask for' },
-  'xds-max-streams-per-connection': { limit: 'maxStreamsPerConnection', metavar: 'n', help: 'ADS streams open at once on one connection' },
+  'xds-max-types-per-stream': {
+    limit: 'maxTypesPerStream',
+    metavar: 'n',
+    help: 'resource types (type URLs) one ADS stream may ask for',
+  },
+  'xds-max-streams-per-connection': {
+    limit: 'maxStreamsPerConnection',
+    metavar: 'n',
+    help: 'ADS streams open at once on one connection',
+  },
   'xds-max-streams': { limit: 'maxStreams', metavar: 'n', help: 'ADS streams open at once on the server' },
-  'xds-max-connections': { limit: 'maxConnections', metavar: 'n', help: 'connections open at once on the xDS port (each takes a file descriptor)' },
+  'xds-max-connections': {
+    limit: 'maxConnections',
+    metavar: 'n',
+    help: 'connections open at once on the xDS port (each takes a file descriptor)',
+  },
   'xds-max-message-bytes': { limit: 'maxMessageBytes', metavar: 'bytes', help: 'size of one xDS request' },
-  'xds-idle-timeout-ms': { limit: 'idleTimeoutMs', metavar: 'ms', help: 'close an xDS connection without a stream, or a stream without a first request, after this long' },
-  'xds-max-node-id-bytes': { limit: 'maxNodeIdBytes', metavar: 'bytes', help: 'length of a node id (a longer one is refused with INVALID_ARGUMENT)' },
+  'xds-idle-timeout-ms': {
+    limit: 'idleTimeoutMs',
+    metavar: 'ms',
+    help: 'close an xDS connection without a stream, or a stream without a first request, after this long',
+  },
+  'xds-max-node-id-bytes': {
+    limit: 'maxNodeIdBytes',
+    metavar: 'bytes',
+    help: 'length of a node id (a longer one is refused with INVALID_ARGUMENT)',
+  },
 };
 
 function xdsLimitFlags(): CommandSpec['flags'] {
   return Object.fromEntries(
     Object.entries(XDS_LIMIT_FLAGS).map(([name, { limit, metavar, help }]) => [
       name,
-      { type: 'int' as const, metavar, help, default: DEFAULT_XDS_LIMITS[limit], min: 1, max: 2 ** 31 - 1, env: [`MESHD_${name.toUpperCase().replace(/-/g, '_')}`] },
+      {
+        type: 'int' as const,
+        metavar,
+        help,
+        default: DEFAULT_XDS_LIMITS[limit],
+        min: 1,
+        max: 2 ** 31 - 1,
+        env: [`MESHD_${name.toUpperCase().replace(/-/g, '_')}`],
+      },
     ]),
   );
 }
 
 /** The xDS limits the flags set. */
 function xdsLimits(args: ParsedArgs): XdsLimits {
-  return Object.fromEntries(Object.entries(XDS_LIMIT_FLAGS).map(([name, { limit }]) => [limit, args.flags[name] as number])) as unknown as XdsLimits;
+  return Object.fromEntries(
+    Object.entries(XDS_LIMIT_FLAGS).map(([name, { limit }]) => [limit, args.flags[name] as number]),
+  ) as unknown as XdsLimits;
 }
 
 export const serveCommand: CommandSpec = {
@@ -52,18 +94,59 @@ export const serveCommand: CommandSpec = {
   summary: 'serve mesh files to Envoy proxies over ADS, reloading them on every change',
   usage: 'meshd serve --mesh <file|folder>... [flags]',
   flags: {
-    mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders (watched for changes); in the variable, comma-separated', env: ['MESHD_MESH'] },
+    mesh: {
+      type: 'list',
+      metavar: 'path',
+      help: 'mesh files or folders (watched for changes); in the variable, comma-separated',
+      env: ['MESHD_MESH'],
+    },
     'mesh-name': { ...meshNameFlag, env: ['MESHD_MESH_NAME'] },
     strict: { ...strictFlag, env: ['MESHD_STRICT'] },
     ...cloudFormationFlags,
-    'xds-address': { type: 'string', metavar: 'ip', help: 'address for the xDS gRPC server', default: '0.0.0.0', env: ['MESHD_XDS_LISTEN_ADDRESS'] },
+    'xds-address': {
+      type: 'string',
+      metavar: 'ip',
+      help: 'address for the xDS gRPC server',
+      default: '0.0.0.0',
+      env: ['MESHD_XDS_LISTEN_ADDRESS'],
+    },
     'xds-port': { type: 'int', help: 'port for the xDS gRPC server', default: 18000, env: ['MESHD_XDS_PORT'] },
     ...xdsLimitFlags(),
-    'admin-address': { type: 'string', metavar: 'ip', help: 'address for the admin HTTP API', default: '127.0.0.1', env: ['MESHD_ADMIN_LISTEN_ADDRESS'] },
+    'admin-address': {
+      type: 'string',
+      metavar: 'ip',
+      help: 'address for the admin HTTP API',
+      default: '127.0.0.1',
+      env: ['MESHD_ADMIN_LISTEN_ADDRESS'],
+    },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
-    'admin-max-connections': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'n', help: 'open connections the admin port accepts at once; more are closed as they arrive', default: DEFAULT_HTTP_LIMITS.maxConnections, env: ['MESHD_ADMIN_MAX_CONNECTIONS'] },
-    'admin-request-timeout-ms': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'ms', help: 'an admin request must arrive whole (headers and body) within this time', default: DEFAULT_HTTP_LIMITS.requestTimeoutMs, env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'] },
-    'admin-idle-timeout-ms': { type: 'int', min: 1, max: 2 ** 31 - 1, metavar: 'ms', help: 'an admin connection with no traffic for this long is closed', default: DEFAULT_HTTP_LIMITS.idleTimeoutMs, env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'] },
+    'admin-max-connections': {
+      type: 'int',
+      min: 1,
+      max: 2 ** 31 - 1,
+      metavar: 'n',
+      help: 'open connections the admin port accepts at once; more are closed as they arrive',
+      default: DEFAULT_HTTP_LIMITS.maxConnections,
+      env: ['MESHD_ADMIN_MAX_CONNECTIONS'],
+    },
+    'admin-request-timeout-ms': {
+      type: 'int',
+      min: 1,
+      max: 2 ** 31 - 1,
+      metavar: 'ms',
+      help: 'an admin request must arrive whole (headers and body) within this time',
+      default: DEFAULT_HTTP_LIMITS.requestTimeoutMs,
+      env: ['MESHD_ADMIN_REQUEST_TIMEOUT_MS'],
+    },
+    'admin-idle-timeout-ms': {
+      type: 'int',
+      min: 1,
+      max: 2 ** 31 - 1,
+      metavar: 'ms',
+      help: 'an admin connection with no traffic for this long is closed',
+      default: DEFAULT_HTTP_LIMITS.idleTimeoutMs,
+      env: ['MESHD_ADMIN_IDLE_TIMEOUT_MS'],
+    },
     'watch-interval-ms': {
       type: 'int',
       metavar: 'ms',
@@ -71,9 +154,27 @@ export const serveCommand: CommandSpec = {
       default: 1000,
       env: ['MESHD_WATCH_INTERVAL_MS'],
     },
-    'debounce-ms': { type: 'int', metavar: 'ms', help: 'wait this long after a file change before reloading (changes within it are served as one)', default: 10, env: ['MESHD_DEBOUNCE_MS'] },
-    'log-format': { type: 'string', metavar: 'text|json', help: 'text: one line per event; json: structured (pino) lines', default: 'text', env: ['MESHD_LOG_FORMAT'] },
-    'log-level': { type: 'string', metavar: 'level', help: 'debug (every response and ACK), info, warn or error', default: 'info', env: ['MESHD_LOG_LEVEL'] },
+    'debounce-ms': {
+      type: 'int',
+      metavar: 'ms',
+      help: 'wait this long after a file change before reloading (changes within it are served as one)',
+      default: 10,
+      env: ['MESHD_DEBOUNCE_MS'],
+    },
+    'log-format': {
+      type: 'string',
+      metavar: 'text|json',
+      help: 'text: one line per event; json: structured (pino) lines',
+      default: 'text',
+      env: ['MESHD_LOG_FORMAT'],
+    },
+    'log-level': {
+      type: 'string',
+      metavar: 'level',
+      help: 'debug (every response and ACK), info, warn or error',
+      default: 'info',
+      env: ['MESHD_LOG_LEVEL'],
+    },
     'cloud-map-state': {
       type: 'string',
       metavar: 'file',
@@ -89,7 +190,7 @@ export const serveCommand: CommandSpec = {
     },
     'cloud-map-allow-any-address': {
       type: 'bool',
-      help: 'accept Cloud Map instances at addresses that are never a workload\'s (unspecified, broadcast, multicast, link-local such as 169.254.169.254); by default they are refused (loopback is always accepted)',
+      help: "accept Cloud Map instances at addresses that are never a workload's (unspecified, broadcast, multicast, link-local such as 169.254.169.254); by default they are refused (loopback is always accepted)",
       env: ['MESHD_CLOUD_MAP_ALLOW_ANY_ADDRESS'],
     },
     'cloud-map-journal-bytes': {
@@ -159,7 +260,7 @@ export const serveCommand: CommandSpec = {
     'webhook-allow': {
       type: 'list',
       metavar: 'hosts',
-      help: "comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see docs/security.md)",
+      help: 'comma-separated: the only hosts (name or IP, optionally :port) rollout webhooks may call; a webhook to any other is refused. By default any host (see docs/security.md)',
       env: ['MESHD_WEBHOOK_ALLOW'],
     },
     'webhook-max-timeout': {
@@ -176,12 +277,50 @@ export const serveCommand: CommandSpec = {
       default: DEFAULT_WEBHOOK_POLICY.maxBodyBytes,
       env: ['MESHD_WEBHOOK_MAX_BODY_BYTES'],
     },
-    'statsd-address': { type: 'string', metavar: 'ip', help: "address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)", env: ['MESHD_STATSD_ADDRESS'] },
-    'statsd-port': { type: 'int', help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)", default: 8125, env: ['MESHD_STATSD_PORT'] },
-    'statsd-max-datagram-bytes': { type: 'int', metavar: 'n', min: 512, help: 'a DogStatsD datagram of more bytes is dropped unread (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes, env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'] },
-    'statsd-max-lines': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD datagram with more lines is dropped whole (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxLinesPerDatagram, env: ['MESHD_STATSD_MAX_LINES'] },
-    'statsd-max-tags': { type: 'int', metavar: 'n', min: 1, help: 'a DogStatsD line with more tags is dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine, env: ['MESHD_STATSD_MAX_TAGS'] },
-    'telemetry-max-nodes': { type: 'int', metavar: 'n', min: 1, help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)', default: DEFAULT_TELEMETRY_LIMITS.maxNodes, env: ['MESHD_TELEMETRY_MAX_NODES'] },
+    'statsd-address': {
+      type: 'string',
+      metavar: 'ip',
+      help: 'address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)',
+      env: ['MESHD_STATSD_ADDRESS'],
+    },
+    'statsd-port': {
+      type: 'int',
+      help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)",
+      default: 8125,
+      env: ['MESHD_STATSD_PORT'],
+    },
+    'statsd-max-datagram-bytes': {
+      type: 'int',
+      metavar: 'n',
+      min: 512,
+      help: 'a DogStatsD datagram of more bytes is dropped unread (and counted)',
+      default: DEFAULT_TELEMETRY_LIMITS.maxDatagramBytes,
+      env: ['MESHD_STATSD_MAX_DATAGRAM_BYTES'],
+    },
+    'statsd-max-lines': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      help: 'a DogStatsD datagram with more lines is dropped whole (and counted)',
+      default: DEFAULT_TELEMETRY_LIMITS.maxLinesPerDatagram,
+      env: ['MESHD_STATSD_MAX_LINES'],
+    },
+    'statsd-max-tags': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      help: 'a DogStatsD line with more tags is dropped (and counted)',
+      default: DEFAULT_TELEMETRY_LIMITS.maxTagsPerLine,
+      env: ['MESHD_STATSD_MAX_TAGS'],
+    },
+    'telemetry-max-nodes': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      help: 'virtual nodes whose traffic is kept; stats for more are dropped (and counted)',
+      default: DEFAULT_TELEMETRY_LIMITS.maxNodes,
+      env: ['MESHD_TELEMETRY_MAX_NODES'],
+    },
     'telemetry-max-buckets': {
       type: 'int',
       metavar: 'n',
@@ -202,7 +341,7 @@ export const serveCommand: CommandSpec = {
   notes: [
     'A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.',
     'Each flag may also be set by the variable in [brackets] (for compose files); the flag wins.',
-    'The admin port also answers AWS Cloud Map\'s API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001).',
+    "The admin port also answers AWS Cloud Map's API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001).",
     "Sidecars bootstrapped with --dog-statsd (App Mesh's ENABLE_ENVOY_DOG_STATSD) and meshd's statsd address report",
     "their traffic to meshd: GET /v1/telemetry and /metrics show each virtual node's requests, 5xx and latency.",
   ],
@@ -221,7 +360,8 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
   const text = args.flags['cloud-map-credentials'] as string | undefined;
   if (text === undefined) return undefined;
   const parsed = parseCredentials(text);
-  if ('error' in parsed) throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
+  if ('error' in parsed)
+    throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
   return parsed;
 }
 
@@ -229,7 +369,8 @@ function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
 function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   const mode = args.flags['cloud-map'] as string;
-  if (mode !== 'local' && mode !== 'remote') throw new UsageError(`${flag('cloud-map')} must be local or remote, got '${mode}'`);
+  if (mode !== 'local' && mode !== 'remote')
+    throw new UsageError(`${flag('cloud-map')} must be local or remote, got '${mode}'`);
   const endpoint = args.flags['cloud-map-endpoint'] as string | undefined;
   const region = args.flags['cloud-map-region'] as string | undefined;
   if (mode === 'local') {
@@ -244,13 +385,18 @@ function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`${flag('cloud-map-endpoint')} must be an http or https URL such as http://127.0.0.1:18001, got '${endpoint}'`);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new UsageError(
+        `${flag('cloud-map-endpoint')} must be an http or https URL such as http://127.0.0.1:18001, got '${endpoint}'`,
+      );
   }
-  if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region)) throw new UsageError(`${flag('cloud-map-region')} must be a region name such as us-east-1, got '${region}'`);
+  if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region))
+    throw new UsageError(`${flag('cloud-map-region')} must be a region name such as us-east-1, got '${region}'`);
   const duration = (name: string, min: number, max: number, range: string) => {
     const text = args.flags[name] as string;
     const ms = parseDuration(text);
-    if (ms === undefined || ms < min || ms > max) throw new UsageError(`${flag(name)} must be a duration from ${range} such as 5s, got '${text}'`);
+    if (ms === undefined || ms < min || ms > max)
+      throw new UsageError(`${flag(name)} must be a duration from ${range} such as 5s, got '${text}'`);
     return ms;
   };
   return {
@@ -277,7 +423,10 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   const timeoutText = args.flags['webhook-max-timeout'] as string;
   const maxTimeoutMs = parseDuration(timeoutText);
-  if (maxTimeoutMs === undefined || maxTimeoutMs < 1000 || maxTimeoutMs > 300_000) throw new UsageError(`${flag('webhook-max-timeout')} must be a duration from 1s to 5m such as 30s, got '${timeoutText}'`);
+  if (maxTimeoutMs === undefined || maxTimeoutMs < 1000 || maxTimeoutMs > 300_000)
+    throw new UsageError(
+      `${flag('webhook-max-timeout')} must be a duration from 1s to 5m such as 30s, got '${timeoutText}'`,
+    );
   const allow = args.flags['webhook-allow'] as string[];
   let allowHosts;
   if (allow.length > 0) {
@@ -285,16 +434,23 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
     if ('error' in parsed) throw new UsageError(`${flag('webhook-allow')}: ${parsed.error}`);
     allowHosts = parsed.hosts;
   }
-  return { maxTimeoutMs, maxBodyBytes: args.flags['webhook-max-body-bytes'] as number, ...(allowHosts ? { allowHosts } : {}) };
+  return {
+    maxTimeoutMs,
+    maxBodyBytes: args.flags['webhook-max-body-bytes'] as number,
+    ...(allowHosts ? { allowHosts } : {}),
+  };
 }
 
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
-  if (paths.length === 0) throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
+  if (paths.length === 0)
+    throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
   const format = args.flags['log-format'] as string;
   const level = args.flags['log-level'] as string;
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  if (!(LOG_FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got '${format}'`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const adminLimits = httpLimits(args);
   if ((args.flags['watch-interval-ms'] as number) < 10) throw new UsageError('--watch-interval-ms must be 10 or more');
@@ -303,7 +459,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const limits = telemetryLimits(args);
   const webhooks = new WebhookCaller(webhookPolicy(args));
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
-  if ('error' in telemetryWindow) throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
+  if ('error' in telemetryWindow)
+    throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
   const log = createLogger({ format: format as LogFormat, level: level as LogLevel });
 
   const xdsHost = args.flags['xds-address'] as string;
@@ -319,7 +476,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       xds: { host: xdsHost, port: args.flags['xds-port'] as number, limits: xdsLimits(args) },
       admin: { host: adminHost, port: args.flags['admin-port'] as number, limits: adminLimits },
       statsd: { host: statsdHost, port: args.flags['statsd-port'] as number },
-      watch: { debounceMs: args.flags['debounce-ms'] as number, checkIntervalMs: args.flags['watch-interval-ms'] as number },
+      watch: {
+        debounceMs: args.flags['debounce-ms'] as number,
+        checkIntervalMs: args.flags['watch-interval-ms'] as number,
+      },
       cloudMap: {
         statePath: args.flags['cloud-map-state'] as string,
         journalBytes: args.flags['cloud-map-journal-bytes'] as number,
@@ -341,14 +501,22 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xdsPort}`;
   // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
   const statsdShown = statsd.address === '0.0.0.0' || statsd.address === '::' ? '127.0.0.1' : statsd.address;
-  const statsdFlags = ['--dog-statsd', ...(statsdShown === '127.0.0.1' ? [] : ['--statsd-address', statsdShown]), ...(statsd.port === 8125 ? [] : ['--statsd-port', String(statsd.port)])];
+  const statsdFlags = [
+    '--dog-statsd',
+    ...(statsdShown === '127.0.0.1' ? [] : ['--statsd-address', statsdShown]),
+    ...(statsd.port === 8125 ? [] : ['--statsd-port', String(statsd.port)]),
+  ];
   // Nodes that call other services first: they are the interesting ones to attach an Envoy to; gateways last.
   const model = server.currentModel();
   const virtualNodes = model?.virtualNodes() ?? [];
   const hasBackends = (n: (typeof virtualNodes)[number]) => (n.spec.backends ?? []).length > 0;
   const nodes = [
-    ...[...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) => formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name })),
-    ...(model?.virtualGateways() ?? []).map((g) => formatNodeId({ mesh: g.mesh, type: 'virtualGateway', name: g.name })),
+    ...[...virtualNodes.filter(hasBackends), ...virtualNodes.filter((n) => !hasBackends(n))].map((n) =>
+      formatNodeId({ mesh: n.mesh, type: 'virtualNode', name: n.name }),
+    ),
+    ...(model?.virtualGateways() ?? []).map((g) =>
+      formatNodeId({ mesh: g.mesh, type: 'virtualGateway', name: g.name }),
+    ),
   ];
   process.stdout.write(
     [
@@ -356,7 +524,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  xDS (ADS gRPC):  ${xdsHost}:${xdsPort}`,
       `  admin API:       http://${adminHost}:${adminPort}/v1/proxies`,
       `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${args.flags['cloud-map-state'] as string})`,
-      ...(remoteWanted ? [`  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${adminPort}/v1/cloud-map/remote)`] : []),
+      ...(remoteWanted
+        ? [
+            `  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${adminPort}/v1/cloud-map/remote)`,
+          ]
+        : []),
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
@@ -377,7 +549,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 /** The banner's first line: what meshd serves, or the mesh paths it waits for (it loads them once they appear). */
 function servingLine(paths: readonly string[], missing: readonly string[], serving: boolean): string {
   if (missing.length === 0) return `meshd is serving ${paths.join(' ')}`;
-  const named = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
+  const named =
+    missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
   const they = missing.length === 1 ? 'it does' : 'they do';
   return serving
     ? `meshd is serving the last good mesh and waiting for ${named} to appear`

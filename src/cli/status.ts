@@ -1,6 +1,13 @@
 // `meshd status`: the proxies connected to a running meshd and, per xDS type, whether they
 // run the config meshd last sent them (like `istioctl proxy-status`). Reads GET /v1/proxies.
-import { adminFlag, adminGet, parseAdminAddress, parseJson, unexpectedAnswer, unreachableMessage } from './admin-client';
+import {
+  adminFlag,
+  adminGet,
+  parseAdminAddress,
+  parseJson,
+  unexpectedAnswer,
+  unreachableMessage,
+} from './admin-client';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 
 export const statusCommand: CommandSpec = {
@@ -9,7 +16,12 @@ export const statusCommand: CommandSpec = {
   usage: 'meshd status [--admin host:port] [--format text|json]',
   flags: {
     admin: adminFlag,
-    format: { type: 'string', metavar: 'text|json', help: 'text: a table; json: the admin API answer as it is', default: 'text' },
+    format: {
+      type: 'string',
+      metavar: 'text|json',
+      help: 'text: a table; json: the admin API answer as it is',
+      default: 'text',
+    },
   },
   notes: [
     'Per proxy and type (CDS, EDS, LDS, RDS): SYNCED (the proxy ACKed the latest version sent), STALE (sent, no',
@@ -51,7 +63,10 @@ const SUMMARY_ORDER = ['SYNCED', 'STALE', 'NACKED', 'NOT_SENT'];
 export async function runStatus(args: ParsedArgs): Promise<number> {
   const format = args.flags.format as string;
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, got '${format}'`);
-  if (args.positionals.length > 0) throw new UsageError(`takes no arguments, got '${args.positionals[0]}' (a node's config: meshd config-dump <node-id>)`);
+  if (args.positionals.length > 0)
+    throw new UsageError(
+      `takes no arguments, got '${args.positionals[0]}' (a node's config: meshd config-dump <node-id>)`,
+    );
   const admin = parseAdminAddress(args.flags.admin as string);
 
   const res = await adminGet(admin, '/v1/proxies');
@@ -67,7 +82,10 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
   // Not ready (no valid mesh, a mesh path not watched): said above the
   // table, or on stderr beside the JSON, which stays /v1/proxies' answer.
   const notReady = await notReadyReason(admin);
-  if (notReady !== undefined) (format === 'json' ? process.stderr : process.stdout).write(`meshd is not ready: ${oneLine(notReady)}\n${format === 'json' ? '' : '\n'}`);
+  if (notReady !== undefined)
+    (format === 'json' ? process.stderr : process.stdout).write(
+      `meshd is not ready: ${oneLine(notReady)}\n${format === 'json' ? '' : '\n'}`,
+    );
   const remote = formatRemoteCloudMap(await remoteCloudMap(admin));
   if (remote) (format === 'json' ? process.stderr : process.stdout).write(`${remote}${format === 'json' ? '' : '\n'}`);
   process.stdout.write(format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body as ProxyReport[]));
@@ -78,7 +96,12 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
 async function notReadyReason(admin: ReturnType<typeof parseAdminAddress>): Promise<string | undefined> {
   const res = await adminGet(admin, '/readyz');
   if (!res.ok || res.status !== 503) return undefined;
-  return res.body.trim().replace(/^not ready:\s*/, '').slice(0, 2000) || 'no reason given';
+  return (
+    res.body
+      .trim()
+      .replace(/^not ready:\s*/, '')
+      .slice(0, 2000) || 'no reason given'
+  );
 }
 
 interface RemoteServiceReport {
@@ -130,7 +153,9 @@ export function formatRemoteCloudMap(report: RemoteReport | undefined, now = Dat
 /** The table, why a proxy gets no configuration and the NACK reasons under it, and a summary line. */
 export function formatStatus(proxies: readonly ProxyReport[]): string {
   if (proxies.length === 0) return 'no proxies connected\n';
-  const sorted = [...proxies].sort((a, b) => compare(a.nodeId ?? '', b.nodeId ?? '') || (a.stream ?? 0) - (b.stream ?? 0));
+  const sorted = [...proxies].sort(
+    (a, b) => compare(a.nodeId ?? '', b.nodeId ?? '') || (a.stream ?? 0) - (b.stream ?? 0),
+  );
 
   const rows = [['NODE ID', 'PROTOCOL', 'CLIENT', ...TABLE_TYPES]];
   // Once per reason: several streams of one node id share it.
@@ -144,7 +169,9 @@ export function formatStatus(proxies: readonly ProxyReport[]): string {
     for (const [name, t] of orderedTypes(types)) {
       if (t.state !== 'NACKED') continue;
       const version = t.lastNack?.version || t.sentVersion || '-';
-      nacks.push(`${clean(p.nodeId ?? '-')} ${clean(name)} NACKED version ${clean(version)}: ${oneLine(t.lastNack?.message ?? '(no message)')}`);
+      nacks.push(
+        `${clean(p.nodeId ?? '-')} ${clean(name)} NACKED version ${clean(version)}: ${oneLine(t.lastNack?.message ?? '(no message)')}`,
+      );
     }
     const state = proxyState(Object.values(types).filter((t): t is TypeReport => !!t));
     counts.set(state, (counts.get(state) ?? 0) + 1);
@@ -194,5 +221,9 @@ function clean(text: string): string {
 }
 
 function oneLine(text: string): string {
-  return clean(String(text).trim().replace(/\s*\r?\n\s*/g, ' '));
+  return clean(
+    String(text)
+      .trim()
+      .replace(/\s*\r?\n\s*/g, ' '),
+  );
 }

@@ -7,12 +7,18 @@ import { cloudFormationFlags, errorCount, loadOptions, meshNameFlag, strictFlag 
 export const validateCommand: CommandSpec = {
   name: 'validate',
   summary: 'check mesh files; exit 0 when valid, else 1 with one line per problem',
-  usage: 'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--parameter Key=Value]... [--format text|json]',
+  usage:
+    'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--parameter Key=Value]... [--format text|json]',
   flags: {
     'mesh-name': meshNameFlag,
     strict: strictFlag,
     ...cloudFormationFlags,
-    format: { type: 'string', metavar: 'text|json', help: 'text: one line per finding; json: one JSON document', default: 'text' },
+    format: {
+      type: 'string',
+      metavar: 'text|json',
+      help: 'text: one line per finding; json: one JSON document',
+      default: 'text',
+    },
   },
   notes: [
     'Folders are read recursively (.yaml, .yml, .json); each document may be meshd YAML, App Mesh CLI JSON, a',
@@ -24,20 +30,31 @@ export const validateCommand: CommandSpec = {
 };
 
 export function runValidate(args: ParsedArgs): number {
-  if (args.positionals.length === 0) throw new UsageError('name at least one mesh file or folder: meshd validate <paths...>');
+  if (args.positionals.length === 0)
+    throw new UsageError('name at least one mesh file or folder: meshd validate <paths...>');
   const format = args.flags.format as string;
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, got '${format}'`);
   const result = loadMesh(args.positionals, loadOptions(args));
   const resources = result.ok ? result.model.resources.length : 0;
 
   if (format === 'json') {
-    const findings = result.problems.map((p) => ({ severity: p.severity, ...p.location, resource: p.resource ?? null, field: p.field ?? null, message: p.message }));
-    process.stdout.write(`${JSON.stringify({ valid: result.ok, files: result.files.length, resources, errors: errorCount(result.problems), findings }, null, 2)}\n`);
+    const findings = result.problems.map((p) => ({
+      severity: p.severity,
+      ...p.location,
+      resource: p.resource ?? null,
+      field: p.field ?? null,
+      message: p.message,
+    }));
+    process.stdout.write(
+      `${JSON.stringify({ valid: result.ok, files: result.files.length, resources, errors: errorCount(result.problems), findings }, null, 2)}\n`,
+    );
   } else {
     for (const p of result.problems) process.stdout.write(`${formatProblem(p)}\n`);
-    const seeds = result.ok && result.cloudMapSeeds.length > 0 ? `, ${result.cloudMapSeeds.length} Cloud Map service(s)` : '';
+    const seeds =
+      result.ok && result.cloudMapSeeds.length > 0 ? `, ${result.cloudMapSeeds.length} Cloud Map service(s)` : '';
     const rollouts = result.ok && result.rollouts.length > 0 ? `, ${result.rollouts.length} rollout(s)` : '';
-    if (result.ok) process.stdout.write(`${result.files.length} file(s), ${resources} resource(s)${seeds}${rollouts}: valid\n`);
+    if (result.ok)
+      process.stdout.write(`${result.files.length} file(s), ${resources} resource(s)${seeds}${rollouts}: valid\n`);
   }
   return result.ok ? 0 : 1;
 }

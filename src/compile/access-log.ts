@@ -5,7 +5,10 @@ import { packAny } from './any';
 import type { AccessLogPlan } from './plan/types';
 
 function logFormat(format: NonNullable<AccessLogPlan['format']>): FileAccessLog['log_format'] {
-  if ('json' in format) return { json_format: { fields: Object.fromEntries(format.json.map(({ key, value }) => [key, { stringValue: value }])) } };
+  if ('json' in format)
+    return {
+      json_format: { fields: Object.fromEntries(format.json.map(({ key, value }) => [key, { stringValue: value }])) },
+    };
   return { text_format_source: { inline_string: format.text } };
 }
 
@@ -13,5 +16,10 @@ function logFormat(format: NonNullable<AccessLogPlan['format']>): FileAccessLog[
 export function accessLogs(log: AccessLogPlan | undefined): AccessLog[] {
   if (!log) return [];
   const config: FileAccessLog = { path: log.path, ...(log.format ? { log_format: logFormat(log.format) } : {}) };
-  return [{ name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', config) }];
+  return [
+    {
+      name: 'envoy.access_loggers.file',
+      typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', config),
+    },
+  ];
 }

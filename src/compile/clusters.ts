@@ -6,15 +6,27 @@ import type { HealthCheck } from '../generated/envoy/config/core/v3/HealthCheck'
 import { packAny } from './any';
 import { UNLIMITED } from './defaults';
 import { fromMillis } from './durations';
-import type { ClusterPlan, ConnectionLimitsPlan, DiscoveryPlan, HealthCheckPlan, OutlierDetectionPlan } from './plan/types';
+import type {
+  ClusterPlan,
+  ConnectionLimitsPlan,
+  DiscoveryPlan,
+  HealthCheckPlan,
+  OutlierDetectionPlan,
+} from './plan/types';
 import { upstreamTls } from './tls';
 
 function protocolOptions(protocol: ClusterPlan['upstreamProtocol']): Pick<Cluster, 'typed_extension_protocol_options'> {
   if (protocol === 'http1') return {};
-  const config = protocol === 'downstream' ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } } : { explicit_http_config: { http2_protocol_options: {} } };
+  const config =
+    protocol === 'downstream'
+      ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } }
+      : { explicit_http_config: { http2_protocol_options: {} } };
   return {
     typed_extension_protocol_options: {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', config),
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny(
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        config,
+      ),
     },
   };
 }
@@ -65,7 +77,10 @@ function outlierDetection(od: OutlierDetectionPlan): Cluster['outlier_detection'
 }
 
 function oneEndpoint(name: string, address: string, port: number): Cluster['load_assignment'] {
-  return { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }] };
+  return {
+    cluster_name: name,
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }],
+  };
 }
 
 function discovery(name: string, d: DiscoveryPlan): Cluster {
@@ -73,7 +88,11 @@ function discovery(name: string, d: DiscoveryPlan): Cluster {
     case 'static':
       return { type: 'STATIC', load_assignment: oneEndpoint(name, d.address, d.port) };
     case 'dns':
-      return { type: d.resolution === 'strict' ? 'STRICT_DNS' : 'LOGICAL_DNS', dns_lookup_family: d.lookupFamily, load_assignment: oneEndpoint(name, d.hostname, d.port) };
+      return {
+        type: d.resolution === 'strict' ? 'STRICT_DNS' : 'LOGICAL_DNS',
+        dns_lookup_family: d.lookupFamily,
+        load_assignment: oneEndpoint(name, d.hostname, d.port),
+      };
     case 'cloudMap':
       return { type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } };
     case 'originalDestination':

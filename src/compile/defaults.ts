@@ -9,4 +9,3 @@ export const INGRESS_CONNECT_TIMEOUT_MS = 250;
 
 /** "Effectively unlimited" circuit-breaker thresholds, as App Mesh set them. */
 export const UNLIMITED = 2147483647;
-

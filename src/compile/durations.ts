@@ -6,4 +6,3 @@ export function fromMillis(ms: number): Duration {
   const nanos = (ms % 1000) * 1_000_000;
   return { ...(seconds ? { seconds } : {}), ...(nanos ? { nanos } : {}) };
 }
-

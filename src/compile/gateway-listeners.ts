@@ -35,7 +35,12 @@ export function gatewayListener(plan: GatewayListenerPlan): Listener {
     // App Mesh's gateway settings; routing on the Host ignores any port in it. The gateway is an
     // edge proxy: the client's address goes into X-Forwarded-For, and Envoy's own x-envoy-*
     // request headers from outside clients are not obeyed (Envoy's edge proxy advice).
-    settings: { normalize_path: { value: true }, merge_slashes: true, strip_any_host_port: true, use_remote_address: { value: true } },
+    settings: {
+      normalize_path: { value: true },
+      merge_slashes: true,
+      strip_any_host_port: true,
+      use_remote_address: { value: true },
+    },
   });
   return {
     name: plan.name,
@@ -52,6 +57,8 @@ export function gatewayHopListener(plan: GatewayHopListenerPlan): Listener {
     name: plan.name,
     address: listenerAddress(plan.bind),
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: `egress_http_${plan.bind.port}`, filters: [httpConnectionManager('egress', plan.routeTable, [])] }],
+    filter_chains: [
+      { name: `egress_http_${plan.bind.port}`, filters: [httpConnectionManager('egress', plan.routeTable, [])] },
+    ],
   };
 }

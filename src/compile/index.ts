@@ -11,13 +11,19 @@ export { planProxy, type PlanResult, type ProxyPlan } from './plan';
 
 export { NO_CLOUD_MAP, type CloudMapView } from './cloud-map-view';
 
-export type CompileResult = { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
+export type CompileResult =
+  { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
 
 /**
  * The Envoy resources of the proxy (sidecar, proxyless client or gateway)
  * `nodeId` names, with Cloud Map services' instances from `cloudMap`.
  */
-export function compileProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): CompileResult {
+export function compileProxy(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  nodeId: string,
+  settings: ProxySettings,
+): CompileResult {
   const planned = planProxy(model, cloudMap, nodeId, settings);
   return planned.ok ? { ok: true, config: translatePlan(planned.plan) } : planned;
 }

@@ -13,17 +13,31 @@ import type { HttpFilter } from '../generated/envoy/extensions/filters/network/h
 import { accessLogs } from './access-log';
 import { packAny } from './any';
 import { fromMillis } from './durations';
-import type { BindPlan, DownstreamTlsPlan, SidecarEgressListenerPlan, SidecarIngressListenerPlan, TrafficPlan } from './plan/types';
+import type {
+  BindPlan,
+  DownstreamTlsPlan,
+  SidecarEgressListenerPlan,
+  SidecarIngressListenerPlan,
+  TrafficPlan,
+} from './plan/types';
 import { downstreamTls } from './tls';
 
 /** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
 export interface ConnectionManagerOptions {
   /** HTTP filters that run before the router. */
   readonly filters?: HttpFilter[];
-  readonly settings?: Pick<HttpConnectionManager, 'normalize_path' | 'merge_slashes' | 'strip_any_host_port' | 'use_remote_address'>;
+  readonly settings?: Pick<
+    HttpConnectionManager,
+    'normalize_path' | 'merge_slashes' | 'strip_any_host_port' | 'use_remote_address'
+  >;
 }
 
-export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: AccessLog[], options: ConnectionManagerOptions = {}): Filter {
+export function httpConnectionManager(
+  statPrefix: string,
+  routeConfigName: string,
+  accessLog: AccessLog[],
+  options: ConnectionManagerOptions = {},
+): Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
@@ -31,7 +45,13 @@ export function httpConnectionManager(statPrefix: string, routeConfigName: strin
       codec_type: 'AUTO',
       rds: { route_config_name: routeConfigName, config_source: { ads: {}, resource_api_version: 'V3' } },
       ...options.settings,
-      http_filters: [...(options.filters ?? []), { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) }],
+      http_filters: [
+        ...(options.filters ?? []),
+        {
+          name: 'envoy.filters.http.router',
+          typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}),
+        },
+      ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
@@ -39,9 +59,16 @@ export function httpConnectionManager(statPrefix: string, routeConfigName: strin
 }
 
 /** TCP to one cluster, or split by weight. */
-export function tcpProxy(statPrefix: string, traffic: Extract<TrafficPlan, { kind: 'tcp' }>, accessLog: AccessLog[]): Filter {
+export function tcpProxy(
+  statPrefix: string,
+  traffic: Extract<TrafficPlan, { kind: 'tcp' }>,
+  accessLog: AccessLog[],
+): Filter {
   const [only, ...more] = traffic.targets;
-  const upstream = more.length === 0 && only ? { cluster: only.cluster } : { weighted_clusters: { clusters: traffic.targets.map((t) => ({ name: t.cluster, weight: t.weight })) } };
+  const upstream =
+    more.length === 0 && only
+      ? { cluster: only.cluster }
+      : { weighted_clusters: { clusters: traffic.targets.map((t) => ({ name: t.cluster, weight: t.weight })) } };
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', {
@@ -54,11 +81,15 @@ export function tcpProxy(statPrefix: string, traffic: Extract<TrafficPlan, { kin
 }
 
 function trafficFilter(statPrefix: string, traffic: TrafficPlan, accessLog: AccessLog[]): Filter {
-  return traffic.kind === 'http' ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog) : tcpProxy(statPrefix, traffic, accessLog);
+  return traffic.kind === 'http'
+    ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog)
+    : tcpProxy(statPrefix, traffic, accessLog);
 }
 
 export function listenerAddress(bind: BindPlan): Listener['address'] {
-  return { socket_address: { address: bind.address, port_value: bind.port, ...(bind.ipv4Compat ? { ipv4_compat: true } : {}) } };
+  return {
+    socket_address: { address: bind.address, port_value: bind.port, ...(bind.ipv4Compat ? { ipv4_compat: true } : {}) },
+  };
 }
 
 const originalDst: ListenerFilter = {
@@ -74,15 +105,31 @@ export const tlsInspector: ListenerFilter = {
  * The filter chains of a listener in its TLS mode: no TLS plaintext, STRICT TLS only,
  * PERMISSIVE both (told apart by the TLS inspector, which the listener must then run).
  */
-export function tlsModeChains(name: string, filters: Filter[], tls: DownstreamTlsPlan | undefined, match: FilterChain['filter_chain_match'] = {}): FilterChain[] {
-  const chain = (suffix: string, extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {}): FilterChain => {
+export function tlsModeChains(
+  name: string,
+  filters: Filter[],
+  tls: DownstreamTlsPlan | undefined,
+  match: FilterChain['filter_chain_match'] = {},
+): FilterChain[] {
+  const chain = (
+    suffix: string,
+    extra: Pick<FilterChain, 'transport_socket' | 'filter_chain_match'> = {},
+  ): FilterChain => {
     const chainMatch = { ...match, ...extra.filter_chain_match };
-    return { name: `${name}${suffix}`, ...extra, ...(Object.keys(chainMatch).length ? { filter_chain_match: chainMatch } : {}), filters };
+    return {
+      name: `${name}${suffix}`,
+      ...extra,
+      ...(Object.keys(chainMatch).length ? { filter_chain_match: chainMatch } : {}),
+      filters,
+    };
   };
   if (!tls) return [chain('')];
   const transport_socket = downstreamTls(tls);
   if (tls.mode === 'STRICT') return [chain('', { transport_socket })];
-  return [chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }), chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } })];
+  return [
+    chain('_tls', { transport_socket, filter_chain_match: { transport_protocol: 'tls' } }),
+    chain('_plaintext', { filter_chain_match: { transport_protocol: 'raw_buffer' } }),
+  ];
 }
 
 /** Inbound traffic, redirected to the ingress port by iptables. */
@@ -94,7 +141,9 @@ export function sidecarIngressListener(plan: SidecarIngressListenerPlan): Listen
     traffic_direction: 'INBOUND',
     listener_filters: plan.inspectTls ? [originalDst, tlsInspector] : [originalDst],
     filter_chains: plan.ports.flatMap(({ port, protocol, tls, traffic }) =>
-      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog)], tls, { destination_port: { value: port } }),
+      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog)], tls, {
+        destination_port: { value: port },
+      }),
     ),
   };
 }
@@ -119,10 +168,29 @@ export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener
     listener_filters: [originalDst],
     filter_chains: [
       ...portChains,
-      { name: `egress_http_${egressPort}`, filter_chain_match: { destination_port: { value: egressPort } }, filters: [httpConnectionManager('egress', plan.explicitRouteTable, accessLog)] },
+      {
+        name: `egress_http_${egressPort}`,
+        filter_chain_match: { destination_port: { value: egressPort } },
+        filters: [httpConnectionManager('egress', plan.explicitRouteTable, accessLog)],
+      },
     ],
     ...(plan.passthrough
-      ? { default_filter_chain: { name: 'egress_allow_all', filters: [tcpProxy('egress_allow_all', { kind: 'tcp', targets: [{ cluster: plan.passthrough.cluster, weight: 1 }], idleTimeoutMs: plan.passthrough.idleTimeoutMs }, accessLog)] } }
+      ? {
+          default_filter_chain: {
+            name: 'egress_allow_all',
+            filters: [
+              tcpProxy(
+                'egress_allow_all',
+                {
+                  kind: 'tcp',
+                  targets: [{ cluster: plan.passthrough.cluster, weight: 1 }],
+                  idleTimeoutMs: plan.passthrough.idleTimeoutMs,
+                },
+                accessLog,
+              ),
+            ],
+          },
+        }
       : {}),
   };
 }

@@ -14,11 +14,15 @@ function stringMatcher({ kind, value, ignoreCase }: StringMatchPlan): StringMatc
 function headerMatcher({ name, match, invert }: HeaderMatchPlan): HeaderMatcher {
   const inverted = invert ? { invert_match: true } : {};
   if (match.kind === 'present') return { name, present_match: true, ...inverted };
-  if (match.kind === 'range') return { name, range_match: { start: String(match.start), end: String(match.end) }, ...inverted };
+  if (match.kind === 'range')
+    return { name, range_match: { start: String(match.start), end: String(match.end) }, ...inverted };
   return { name, string_match: stringMatcher(match), ...inverted };
 }
 
-function queryParameterMatcher({ name, match }: NonNullable<RouteMatchPlan['queryParameters']>[number]): QueryParameterMatcher {
+function queryParameterMatcher({
+  name,
+  match,
+}: NonNullable<RouteMatchPlan['queryParameters']>[number]): QueryParameterMatcher {
   return match.kind === 'present' ? { name, present_match: true } : { name, string_match: stringMatcher(match) };
 }
 

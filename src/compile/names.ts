@@ -24,5 +24,11 @@ export const gatewayEgressListenerName = (port: number): string => `lds_egress_1
  * on that name. Two listeners of one protocol would share it, so only the first of them (in spec
  * order) keeps it; each later one appends its own listener port: `..._self_redirect_http_15001_8081`.
  */
-export const selfRedirectClusterName = (mesh: string, gateway: string, protocol: Protocol, egressPort: number, listenerPort?: number): string =>
+export const selfRedirectClusterName = (
+  mesh: string,
+  gateway: string,
+  protocol: Protocol,
+  egressPort: number,
+  listenerPort?: number,
+): string =>
   `cds_ingress_${mesh}_${gateway}_self_redirect_${protocol}_${egressPort}${listenerPort === undefined ? '' : `_${listenerPort}`}`;

@@ -18,4 +18,3 @@ export interface ProxySettings {
   /** A gRPC client library with an xDS resolver rather than an Envoy (see proxyless.ts). */
   readonly proxyless?: boolean;
 }
-

@@ -11,7 +11,12 @@ export function apiListener(plan: ApiListenerPlan): Listener {
       api_listener: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
         stat_prefix: plan.name,
         rds: { route_config_name: plan.routeTable, config_source: { ads: {}, resource_api_version: 'V3' } },
-        http_filters: [{ name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) }],
+        http_filters: [
+          {
+            name: 'envoy.filters.http.router',
+            typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}),
+          },
+        ],
       }),
     },
   };

@@ -12,7 +12,10 @@ export function retryPolicy(retry: RetryPlan): RetryPolicy {
     num_retries: { value: retry.numRetries },
     ...(retry.perTryTimeoutMs !== undefined ? { per_try_timeout: fromMillis(retry.perTryTimeoutMs) } : {}),
     retry_host_predicate: [
-      { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: packAny('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}) },
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typed_config: packAny('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}),
+      },
     ],
     host_selection_retry_max_attempts: 5,
   };

@@ -27,7 +27,9 @@ function action(a: RouteActionPlan): Pick<Route, 'route' | 'direct_response'> {
         route: {
           cluster: a.cluster,
           ...(a.hostRewrite !== undefined ? { host_rewrite_literal: a.hostRewrite } : {}),
-          ...(a.pathRewrite ? { regex_rewrite: { pattern: { regex: a.pathRewrite.regex }, substitution: a.pathRewrite.substitution } } : {}),
+          ...(a.pathRewrite
+            ? { regex_rewrite: { pattern: { regex: a.pathRewrite.regex }, substitution: a.pathRewrite.substitution } }
+            : {}),
           timeout: a.timeoutMs === null ? NEVER : fromMillis(a.timeoutMs),
           ...(a.idleTimeoutMs !== undefined ? { idle_timeout: fromMillis(a.idleTimeoutMs) } : {}),
         },
@@ -42,7 +44,14 @@ function route(r: RoutePlan): Route {
     ...(r.name !== undefined ? { name: r.name } : {}),
     match: routeMatch(r.match),
     ...action(r.action),
-    ...(r.setRequestHeaders ? { request_headers_to_add: r.setRequestHeaders.map(({ name, value }) => ({ header: { key: name, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' as const })) } : {}),
+    ...(r.setRequestHeaders
+      ? {
+          request_headers_to_add: r.setRequestHeaders.map(({ name, value }) => ({
+            header: { key: name, value },
+            append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' as const,
+          })),
+        }
+      : {}),
   };
 }
 

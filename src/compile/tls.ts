@@ -14,7 +14,13 @@ function tlsCertificate(files: CertificateFilesPlan): TlsCertificate {
 function validationContext({ trustedCa, subjectAltNames }: ValidationPlan): CertificateValidationContext {
   return {
     trusted_ca: { filename: trustedCa },
-    ...(subjectAltNames?.length ? { match_typed_subject_alt_names: subjectAltNames.flatMap((exact) => (['DNS', 'URI'] as const).map((san_type) => ({ san_type, matcher: { exact } }))) } : {}),
+    ...(subjectAltNames?.length
+      ? {
+          match_typed_subject_alt_names: subjectAltNames.flatMap((exact) =>
+            (['DNS', 'URI'] as const).map((san_type) => ({ san_type, matcher: { exact } })),
+          ),
+        }
+      : {}),
   };
 }
 

@@ -70,7 +70,8 @@ export async function openCloudMap(options: CloudMapOptions, log: Logger): Promi
     throw new StartError(`Cloud Map registry: ${(err as Error).message}`);
   }
   // Registered before meshd refused such addresses: kept in the registry, not sent to proxies.
-  for (const { instance, problem } of registry.forbiddenInstances()) log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
+  for (const { instance, problem } of registry.forbiddenInstances())
+    log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
   // Remote mode: the SDK is loaded only here.
   let remote: RemoteCloudMap | undefined;

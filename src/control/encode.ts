@@ -77,7 +77,10 @@ export class ResourceEncoder {
   snapshot(config: ProxyConfig, detectedAt?: number): Snapshot {
     const byType = new Map<string, Resource[]>();
     for (const [typeUrl, list] of resourcesByType(config)) {
-      byType.set(typeUrl, list.map(({ name, resource }) => this.encode(typeUrl, name, resource)));
+      byType.set(
+        typeUrl,
+        list.map(({ name, resource }) => this.encode(typeUrl, name, resource)),
+      );
     }
     return buildSnapshot(byType, detectedAt);
   }

@@ -95,7 +95,11 @@ export class MeshController implements StreamHooks {
     const services = this.cloudMapChangedMeanwhile;
     this.model = model;
     for (const [key, entry] of this.proxies) {
-      const affected = !changed || !entry.modelReads || intersects(entry.modelReads, changed) || intersects(entry.cloudMapReads, services);
+      const affected =
+        !changed ||
+        !entry.modelReads ||
+        intersects(entry.modelReads, changed) ||
+        intersects(entry.cloudMapReads, services);
       if (affected) this.update(key, detectedAt);
     }
     this.encoder.sweepIfGrown(this.liveSnapshots());
@@ -157,7 +161,9 @@ export class MeshController implements StreamHooks {
     entry.modelReads = failedUnexpectedly ? undefined : modelReads;
     if (!result.ok) {
       // One text for the log and for `meshd status` (the cache keeps it for /v1/proxies).
-      const keeps = this.cache.get(key) ? '; it keeps its last good configuration' : '; it gets no configuration until the mesh defines it';
+      const keeps = this.cache.get(key)
+        ? '; it keeps its last good configuration'
+        : '; it gets no configuration until the mesh defines it';
       const problem = `${result.error}${keeps}`;
       if (entry.lastError !== result.error) this.log.error({ node: entry.nodeId }, problem);
       this.cache.setProblem(key, problem);

@@ -28,7 +28,15 @@ import { RolloutController } from '../rollout/controller';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
-import { DEFAULT_TELEMETRY_LIMITS, startStatsdServer, Telemetry, telemetryReport, type StatsdServer, type TelemetryLimits, type TelemetryReader } from '../telemetry';
+import {
+  DEFAULT_TELEMETRY_LIMITS,
+  startStatsdServer,
+  Telemetry,
+  telemetryReport,
+  type StatsdServer,
+  type TelemetryLimits,
+  type TelemetryReader,
+} from '../telemetry';
 import type { XdsLimits } from '../xds/limits';
 import { startXdsServer, type XdsServer } from '../xds/server';
 import { SnapshotCache } from '../xds/snapshot-cache';
@@ -81,7 +89,8 @@ function meshNames(model: MeshModel | undefined): string[] {
 }
 
 function logEachProblem(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems) (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
+  for (const p of problems)
+    (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
 }
 
 export class MeshServer {
@@ -147,8 +156,11 @@ export class MeshServer {
     const registry = this.metrics.registry;
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
     rolloutMetrics(registry, rollouts, webhooks);
-    registry.counter('meshd_cloud_map_refused_total', "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error", ['reason'], () =>
-      [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
+    registry.counter(
+      'meshd_cloud_map_refused_total',
+      "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error",
+      ['reason'],
+      () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
   }
@@ -182,14 +194,20 @@ export class MeshServer {
     seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
     if (result.ok && seedErrors.length === 0) {
       try {
-        controller.setModel(result.model, detectedAt, () => registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)));
+        controller.setModel(result.model, detectedAt, () =>
+          registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)),
+        );
         telemetry.setModel(result.model);
         this.cloudMap.remote?.subscribe(cloudMapSubscriptions(result.model));
-        this.rolloutsSee(() => rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts));
+        this.rolloutsSee(() =>
+          rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts),
+        );
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return true;
       } catch (err) {
-        log.error(`mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`);
+        log.error(
+          `mesh not ${reason}: its Cloud Map instances could not be saved: ${(err as Error).message}; the last good mesh keeps serving`,
+        );
         return false;
       }
     }
@@ -239,26 +257,35 @@ export class MeshServer {
         (datagram) => this.telemetry.receive(datagram),
         (err) => servers.handlerError?.('statsd', err),
       );
-      this.admin = await startAdminServer(adminHost, options.admin?.port ?? 0, this.adminSources(this.xds, this.statsd), {
-        limits: options.admin?.limits ?? DEFAULT_HTTP_LIMITS,
-        observer: servers,
-      });
+      this.admin = await startAdminServer(
+        adminHost,
+        options.admin?.port ?? 0,
+        this.adminSources(this.xds, this.statsd),
+        {
+          limits: options.admin?.limits ?? DEFAULT_HTTP_LIMITS,
+          observer: servers,
+        },
+      );
     } catch (err) {
       await this.close();
       throw new StartError((err as Error).message);
     }
     this.cloudMap.remote?.start();
-    const watcher = (options.watchPaths ?? watchMeshPaths)(this.options.paths, (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt), {
-      ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
-      ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
-      report: {
-        error: (code, message) => {
-          this.metrics.watcherError(code);
-          if (message) this.log.error(`${message}; the last good mesh keeps serving`);
+    const watcher = (options.watchPaths ?? watchMeshPaths)(
+      this.options.paths,
+      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
+      {
+        ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
+        ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
+        report: {
+          error: (code, message) => {
+            this.metrics.watcherError(code);
+            if (message) this.log.error(`${message}; the last good mesh keeps serving`);
+          },
+          state: (message, watching) => (watching ? this.log.info(message) : this.log.warn(message)),
         },
-        state: (message, watching) => (watching ? this.log.info(message) : this.log.warn(message)),
       },
-    });
+    );
     this.watcher = watcher;
     this.metrics.countUnwatched(() => watcher.unwatched().length);
     if (this.reloadBeforeWatching) watcher.reloadLater();
@@ -287,8 +314,13 @@ export class MeshServer {
         contents: () => registryContents(cloudMap.registry),
         remote: () => cloudMap.remote?.report() ?? { mode: 'local' },
       },
-      telemetry: { report: (windowText) => telemetryReport(this.telemetry, listen, this.telemetryWindowMs, windowText) },
-      rollouts: { answer: (method, path, body) => answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body) },
+      telemetry: {
+        report: (windowText) => telemetryReport(this.telemetry, listen, this.telemetryWindowMs, windowText),
+      },
+      rollouts: {
+        answer: (method, path, body) =>
+          answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body),
+      },
       configOf: (nodeId) => this.configOf(nodeId),
     };
   }
@@ -299,9 +331,13 @@ export class MeshServer {
     // served may no longer be what the files say (docs/security.md).
     const unwatched = this.watcher?.unwatched() ?? [];
     const paths = unwatched.map((u) => `${u.path}: ${u.reason} (since ${new Date(u.since).toISOString()})`).join('; ');
-    if (!this.controller.currentModel()) return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
+    if (!this.controller.currentModel())
+      return { ready: false, reason: `no valid mesh loaded yet${paths ? `; mesh path not watched: ${paths}` : ''}` };
     if (unwatched.length === 0) return { ready: true };
-    return { ready: false, reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}` };
+    return {
+      ready: false,
+      reason: `mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${paths}`,
+    };
   }
 
   /** A connected proxy's config is what it is being served; any other node id's is what it would get. */
@@ -310,14 +346,21 @@ export class MeshServer {
     if (served) return { ok: true, config: renderSnapshot(served) };
     const model = this.controller.currentModel();
     if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
-    const result = compileProxy(model, this.cloudMap.view, nodeId, { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT });
+    const result = compileProxy(model, this.cloudMap.view, nodeId, {
+      ingressPort: DEFAULT_INGRESS_PORT,
+      egressPort: DEFAULT_EGRESS_PORT,
+    });
     return result.ok ? { ok: true, config: renderProxyConfig(result.config) } : result;
   }
 
   /** Where each server listens, once started. */
   get listening(): { xdsPort: number; adminPort: number; statsd: { address: string; port: number } } {
     if (!this.xds || !this.admin || !this.statsd) throw new Error('the mesh server is not started');
-    return { xdsPort: this.xds.port, adminPort: this.admin.port, statsd: { address: this.statsd.address, port: this.statsd.port } };
+    return {
+      xdsPort: this.xds.port,
+      adminPort: this.admin.port,
+      statsd: { address: this.statsd.address, port: this.statsd.port },
+    };
   }
 
   /** Stops everything (servers, watcher, rollouts' timers) and closes the state files. Idempotent. */

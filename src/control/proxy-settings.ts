@@ -19,7 +19,12 @@ export function proxySettingsOf(node: Node__Output): ProxySettings {
 function portFromMetadata(node: Node__Output, key: string): number | undefined {
   const value = node.metadata?.fields?.[key];
   // google.protobuf.Value keeps protobufjs's camelCase field names (it is a built-in type).
-  const raw = value?.kind === 'stringValue' ? value.stringValue : value?.kind === 'numberValue' ? String(value.numberValue) : undefined;
+  const raw =
+    value?.kind === 'stringValue'
+      ? value.stringValue
+      : value?.kind === 'numberValue'
+        ? String(value.numberValue)
+        : undefined;
   const port = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
 }

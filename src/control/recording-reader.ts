@@ -10,11 +10,15 @@ export function recordingReader(model: MeshModel, reads: Set<string>): MeshReade
   };
   return {
     mesh: (mesh) => noted(lookupKey.resource(mesh, 'Mesh', mesh), model.mesh(mesh)),
-    virtualService: (mesh, name) => noted(lookupKey.resource(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
+    virtualService: (mesh, name) =>
+      noted(lookupKey.resource(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
     virtualNode: (mesh, name) => noted(lookupKey.resource(mesh, 'VirtualNode', name), model.virtualNode(mesh, name)),
-    virtualRouter: (mesh, name) => noted(lookupKey.resource(mesh, 'VirtualRouter', name), model.virtualRouter(mesh, name)),
-    virtualGateway: (mesh, name) => noted(lookupKey.resource(mesh, 'VirtualGateway', name), model.virtualGateway(mesh, name)),
+    virtualRouter: (mesh, name) =>
+      noted(lookupKey.resource(mesh, 'VirtualRouter', name), model.virtualRouter(mesh, name)),
+    virtualGateway: (mesh, name) =>
+      noted(lookupKey.resource(mesh, 'VirtualGateway', name), model.virtualGateway(mesh, name)),
     routesOf: (mesh, router) => noted(lookupKey.routesOf(mesh, router), model.routesOf(mesh, router)),
-    gatewayRoutesOf: (mesh, gateway) => noted(lookupKey.gatewayRoutesOf(mesh, gateway), model.gatewayRoutesOf(mesh, gateway)),
+    gatewayRoutesOf: (mesh, gateway) =>
+      noted(lookupKey.gatewayRoutesOf(mesh, gateway), model.gatewayRoutesOf(mesh, gateway)),
   };
 }

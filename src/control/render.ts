@@ -26,7 +26,9 @@ export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]
 export function renderSnapshot(snapshot: Snapshot): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const typeUrl of Object.values(TypeUrl)) {
-    out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map((r) => decodeAny(r.any).resource);
+    out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map(
+      (r) => decodeAny(r.any).resource,
+    );
   }
   return out;
 }
@@ -73,7 +75,10 @@ function someNames(names: string[], max = 10): string {
  * secrets, Envoy reads certificates from files or an SDS agent); with a name, the resources of
  * that name. A name that matches nothing is an error naming what there is.
  */
-export function filterConfig(config: Record<string, unknown[]>, filter: ConfigFilter): { ok: true; config: Record<string, unknown[]> } | { ok: false; error: string } {
+export function filterConfig(
+  config: Record<string, unknown[]>,
+  filter: ConfigFilter,
+): { ok: true; config: Record<string, unknown[]> } | { ok: false; error: string } {
   const sections = filter.type ? { [filter.type]: config[filter.type] ?? [] } : config;
   if (filter.name === undefined) return { ok: true, config: sections };
   const out: Record<string, unknown[]> = {};
@@ -82,13 +87,24 @@ export function filterConfig(config: Record<string, unknown[]>, filter: ConfigFi
     if (matching.length > 0) out[section] = matching;
   }
   if (Object.keys(out).length > 0) return { ok: true, config: out };
-  const names = [...new Set(Object.values(sections).flatMap((list) => list.map(resourceName).filter((n): n is string => n !== undefined)))];
-  return { ok: false, error: `no resource named '${filter.name}' among this node's ${filter.type ?? 'resources'} (${someNames(names)})` };
+  const names = [
+    ...new Set(
+      Object.values(sections).flatMap((list) => list.map(resourceName).filter((n): n is string => n !== undefined)),
+    ),
+  ];
+  return {
+    ok: false,
+    error: `no resource named '${filter.name}' among this node's ${filter.type ?? 'resources'} (${someNames(names)})`,
+  };
 }
 
 /** The filter from `--type` and `--name`, or a usage message naming the valid types. */
-export function configFilterOf(type: string | undefined, name: string | undefined): { ok: true; filter: ConfigFilter } | { ok: false; error: string } {
-  if (type !== undefined && !isConfigSection(type)) return { ok: false, error: `--type must be one of ${CONFIG_SECTIONS.join(', ')}, got '${type}'` };
+export function configFilterOf(
+  type: string | undefined,
+  name: string | undefined,
+): { ok: true; filter: ConfigFilter } | { ok: false; error: string } {
+  if (type !== undefined && !isConfigSection(type))
+    return { ok: false, error: `--type must be one of ${CONFIG_SECTIONS.join(', ')}, got '${type}'` };
   if (name !== undefined && name === '') return { ok: false, error: '--name needs a resource name' };
   return { ok: true, filter: { ...(type !== undefined ? { type } : {}), ...(name !== undefined ? { name } : {}) } };
 }

@@ -35,12 +35,21 @@ function inlineRoutes(listener: Listener, routes: ReadonlyMap<string, RouteConfi
 function inlineEndpoints(cluster: Cluster, endpoints: ReadonlyMap<string, ClusterLoadAssignment>): Cluster {
   if (cluster.type !== 'EDS') return cluster;
   const { eds_cluster_config: _eds, ...rest } = cluster;
-  return { ...rest, type: 'STATIC', load_assignment: endpoints.get(cluster.name ?? '') ?? { cluster_name: cluster.name ?? '' } };
+  return {
+    ...rest,
+    type: 'STATIC',
+    load_assignment: endpoints.get(cluster.name ?? '') ?? { cluster_name: cluster.name ?? '' },
+  };
 }
 
 /** App Mesh's static runtime layer as a protobuf Struct (protobufjs's camelCase Value fields). */
 function staticLayerFields(): Record<string, { boolValue: boolean } | { numberValue: number }> {
-  return Object.fromEntries(Object.entries(appMeshStaticLayer()).map(([key, value]) => [key, typeof value === 'boolean' ? { boolValue: value } : { numberValue: value }]));
+  return Object.fromEntries(
+    Object.entries(appMeshStaticLayer()).map(([key, value]) => [
+      key,
+      typeof value === 'boolean' ? { boolValue: value } : { numberValue: value },
+    ]),
+  );
 }
 
 export function staticBootstrap(nodeId: string, config: ProxyConfig, adminPort = 9901): Record<string, unknown> {
@@ -50,7 +59,12 @@ export function staticBootstrap(nodeId: string, config: ProxyConfig, adminPort =
     node: { id: nodeId, cluster: nodeId },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
     // The runtime `meshd bootstrap` gives a sidecar, so validate checks regexes by the same limit.
-    layered_runtime: { layers: [{ name: 'static_layer_0', static_layer: { fields: staticLayerFields() } }, { name: 'admin_layer', admin_layer: {} }] },
+    layered_runtime: {
+      layers: [
+        { name: 'static_layer_0', static_layer: { fields: staticLayerFields() } },
+        { name: 'admin_layer', admin_layer: {} },
+      ],
+    },
     static_resources: {
       listeners: config.listeners.map((l) => inlineRoutes(l, routes)),
       clusters: config.clusters.map((c) => inlineEndpoints(c, endpoints)),

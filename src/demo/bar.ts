@@ -7,7 +7,17 @@ export const BAR_WIDTH = 20;
 const FILLS = ['█', '░', '▓', '▒', '▚', '▞'];
 const EMPTY = '·';
 /** Answers that name a terminal color are drawn in it. */
-const ANSI_COLORS: Record<string, number> = { black: 90, red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, purple: 35, cyan: 36, white: 37 };
+const ANSI_COLORS: Record<string, number> = {
+  black: 90,
+  red: 31,
+  green: 32,
+  yellow: 33,
+  blue: 34,
+  magenta: 35,
+  purple: 35,
+  cyan: 36,
+  white: 37,
+};
 
 export interface Share {
   readonly label: string;
@@ -51,7 +61,10 @@ export function plainLabel(label: string): string {
  */
 export function plainLine(service: string, shares: readonly Share[], snapshot: TallySnapshot): string {
   const parts = shares.map((s) => `${plainLabel(s.label)}=${s.percent}`);
-  return `split ${service} ${parts.join(' ')} errors=${snapshot.errors} requests=${snapshot.requests}`.replace(/ {2,}/g, ' ');
+  return `split ${service} ${parts.join(' ')} errors=${snapshot.errors} requests=${snapshot.requests}`.replace(
+    / {2,}/g,
+    ' ',
+  );
 }
 
 function paint(text: string, label: string, color: boolean): string {
@@ -65,17 +78,32 @@ const dim = (text: string, color: boolean) => (color ? `\x1b[2m${text}\x1b[22m` 
  * `color.colorapp.local  [██████████████░░░░░░]  blue 70%  green 30%  (41 req/2s, 0 errors)`,
  * and when there were errors a second line with the latest one.
  */
-export function barLines(service: string, nameWidth: number, shares: readonly Share[], snapshot: TallySnapshot, windowMs: number, color: boolean): string[] {
+export function barLines(
+  service: string,
+  nameWidth: number,
+  shares: readonly Share[],
+  snapshot: TallySnapshot,
+  windowMs: number,
+  color: boolean,
+): string[] {
   const cells = apportion(
     shares.map((s) => s.count),
     BAR_WIDTH,
   );
   const answered = shares.reduce((a, s) => a + s.count, 0);
-  const bar = answered === 0 ? dim(EMPTY.repeat(BAR_WIDTH), color) : shares.map((s, i) => (cells[i]! > 0 ? paint(FILLS[i % FILLS.length]!.repeat(cells[i]!), s.label, color) : '')).join('');
-  const legend = shares.map((s, i) => paint(`${FILLS[i % FILLS.length]} ${s.label} ${String(s.percent).padStart(3)}%`, s.label, color)).join('  ');
+  const bar =
+    answered === 0
+      ? dim(EMPTY.repeat(BAR_WIDTH), color)
+      : shares
+          .map((s, i) => (cells[i]! > 0 ? paint(FILLS[i % FILLS.length]!.repeat(cells[i]!), s.label, color) : ''))
+          .join('');
+  const legend = shares
+    .map((s, i) => paint(`${FILLS[i % FILLS.length]} ${s.label} ${String(s.percent).padStart(3)}%`, s.label, color))
+    .join('  ');
   const errors = `${snapshot.errors} error${snapshot.errors === 1 ? '' : 's'}`;
   const counts = `(${snapshot.requests} req/${windowMs / 1000}s, ${snapshot.errors > 0 && color ? `\x1b[31m${errors}\x1b[39m` : errors})`;
   const lines = [`${service.padEnd(nameWidth)}  [${bar}]  ${legend}  ${dim(counts, color && snapshot.errors === 0)}`];
-  if (snapshot.errors > 0 && snapshot.lastError) lines.push(`${' '.repeat(nameWidth)}  latest error: ${snapshot.lastError}`);
+  if (snapshot.errors > 0 && snapshot.lastError)
+    lines.push(`${' '.repeat(nameWidth)}  latest error: ${snapshot.lastError}`);
   return lines;
 }

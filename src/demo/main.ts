@@ -67,52 +67,121 @@ class Demo {
     const problem = new MeshdProblem((lines) => this.screen.showProblem(lines));
     // The demo's Envoy sends no stats, so meshd's DogStatsD listener takes any free port and
     // never collides with an agent (or another meshd) on 8125.
-    const meshd = this.startChild('meshd', process.execPath, [
-      MESHD_BIN, 'serve', '--mesh', ...files.meshFiles,
-      '--xds-address', '127.0.0.1', '--xds-port', String(ports.xds), '--admin-port', String(ports.meshdAdmin),
-      '--statsd-port', '0', '--log-format', 'text', '--log-level', 'info',
-    ], { onStderrLine: (line) => problem.feed(line) });
+    const meshd = this.startChild(
+      'meshd',
+      process.execPath,
+      [
+        MESHD_BIN,
+        'serve',
+        '--mesh',
+        ...files.meshFiles,
+        '--xds-address',
+        '127.0.0.1',
+        '--xds-port',
+        String(ports.xds),
+        '--admin-port',
+        String(ports.meshdAdmin),
+        '--statsd-port',
+        '0',
+        '--log-format',
+        'text',
+        '--log-level',
+        'info',
+      ],
+      { onStderrLine: (line) => problem.feed(line) },
+    );
     const apps = topology.colorApps.map((app) => ({
       port: app.port,
-      child: this.startChild(app.node, process.execPath, [files.colorApp], { env: { COLOR: app.color, PORT: String(app.port), HOST: '127.0.0.1' } }),
+      child: this.startChild(app.node, process.execPath, [files.colorApp], {
+        env: { COLOR: app.color, PORT: String(app.port), HOST: '127.0.0.1' },
+      }),
     }));
     // front's app calls one service; the others are asked at Envoy's egress directly
     const called = topology.services[0]!;
     const front = this.startChild(topology.front.node, process.execPath, [files.frontApp], {
-      env: { PORT: String(topology.front.port), HOST: '127.0.0.1', COLOR_SERVICE: `${called.name}:${called.port}`, EGRESS_PROXY: `127.0.0.1:${ports.egress}` },
+      env: {
+        PORT: String(topology.front.port),
+        HOST: '127.0.0.1',
+        COLOR_SERVICE: `${called.name}:${called.port}`,
+        EGRESS_PROXY: `127.0.0.1:${ports.egress}`,
+      },
     });
     apps.push({ port: topology.front.port, child: front });
 
-    await this.waitUntil(`meshd's readiness (http://127.0.0.1:${ports.meshdAdmin}/readyz)`, meshd, async () => (await ask({ service: '', port: ports.meshdAdmin, path: '/readyz' })).ok, 20_000);
-    for (const app of apps) await this.waitUntil(`${app.child.name} listening on 127.0.0.1:${app.port}`, app.child, () => canConnect(app.port), 10_000);
+    await this.waitUntil(
+      `meshd's readiness (http://127.0.0.1:${ports.meshdAdmin}/readyz)`,
+      meshd,
+      async () => (await ask({ service: '', port: ports.meshdAdmin, path: '/readyz' })).ok,
+      20_000,
+    );
+    for (const app of apps)
+      await this.waitUntil(
+        `${app.child.name} listening on 127.0.0.1:${app.port}`,
+        app.child,
+        () => canConnect(app.port),
+        10_000,
+      );
 
     const bootstrap = await this.supervisor.run('meshd bootstrap', process.execPath, [
-      MESHD_BIN, 'bootstrap', '--node', topology.front.nodeId, '--xds-address', `127.0.0.1:${ports.xds}`,
-      '--admin-address', '127.0.0.1', '--admin-port', String(ports.envoyAdmin), '--ingress-port', String(ports.ingress), '--egress-port', String(ports.egress),
+      MESHD_BIN,
+      'bootstrap',
+      '--node',
+      topology.front.nodeId,
+      '--xds-address',
+      `127.0.0.1:${ports.xds}`,
+      '--admin-address',
+      '127.0.0.1',
+      '--admin-port',
+      String(ports.envoyAdmin),
+      '--ingress-port',
+      String(ports.ingress),
+      '--egress-port',
+      String(ports.egress),
     ]);
     this.abortIfFinishing();
-    if (!bootstrap.ok) throw new DemoError(`meshd bootstrap failed (${bootstrap.child.exitDescription()}):`, bootstrap.child.lastLines());
+    if (!bootstrap.ok)
+      throw new DemoError(
+        `meshd bootstrap failed (${bootstrap.child.exitDescription()}):`,
+        bootstrap.child.lastLines(),
+      );
     const bootstrapFile = path.join(this.tmpDir, 'front-envoy.yaml');
     fs.writeFileSync(bootstrapFile, `${bootstrap.stdout}\n`);
     // A random base id and no hot restart: it shares nothing with any other Envoy on this machine.
-    const envoy = this.startChild('envoy', envoyBin, ['-c', bootstrapFile, '--base-id', String(randomInt(1, 1_000_000)), '--disable-hot-restart', '--log-level', 'info']);
+    const envoy = this.startChild('envoy', envoyBin, [
+      '-c',
+      bootstrapFile,
+      '--base-id',
+      String(randomInt(1, 1_000_000)),
+      '--disable-hot-restart',
+      '--log-level',
+      'info',
+    ]);
 
     const probes: Probe[] = topology.services.map((s, i) =>
-      i === 0 ? { service: s.name, port: topology.front.port, path: '/color' } : { service: s.name, port: ports.egress, path: '/', hostHeader: `${s.name}:${s.port}` },
+      i === 0
+        ? { service: s.name, port: topology.front.port, path: '/color' }
+        : { service: s.name, port: ports.egress, path: '/', hostHeader: `${s.name}:${s.port}` },
     );
-    this.screen.print(banner(topology, ports, { meshd, envoy, front, apps: apps.map((a) => a.child) }, `${called.name}:${called.port}`));
+    this.screen.print(
+      banner(topology, ports, { meshd, envoy, front, apps: apps.map((a) => a.child) }, `${called.name}:${called.port}`),
+    );
     if (!this.screen.tty) this.screen.print(this.supervisor.started().map((c) => `process ${c.name} pid=${c.pid}`));
 
     this.screen.print([`waiting for front's Envoy to get its configuration from meshd…`]);
     const failing = await waitForAnswers(probes, FIRST_ANSWER_TIMEOUT_MS, () => this.finishing);
     this.abortIfFinishing();
-    for (const [service, error] of failing) this.screen.print([`demo: no answer from ${service} yet (${error}); showing its traffic anyway`]);
+    for (const [service, error] of failing)
+      this.screen.print([`demo: no answer from ${service} yet (${error}); showing its traffic anyway`]);
 
     this.traffic = new TrafficLoop(probes, DEFAULT_TRAFFIC);
     this.traffic.start();
     this.screen.start(() => ({
       windowMs: DEFAULT_TRAFFIC.windowMs,
-      services: topology.services.map((s) => ({ service: s.name, known: s.colors, snapshot: () => this.traffic!.snapshot(s.name) })),
+      services: topology.services.map((s) => ({
+        service: s.name,
+        known: s.colors,
+        snapshot: () => this.traffic!.snapshot(s.name),
+      })),
     }));
   }
 
@@ -163,7 +232,11 @@ class Demo {
     for (;;) {
       this.abortIfFinishing();
       if (await check()) return;
-      if (Date.now() > deadline) throw new DemoError(`no ${what} after ${timeoutMs / 1000} s${child.lastLines().length ? `; ${child.name}'s last lines:` : ''}`, child.lastLines());
+      if (Date.now() > deadline)
+        throw new DemoError(
+          `no ${what} after ${timeoutMs / 1000} s${child.lastLines().length ? `; ${child.name}'s last lines:` : ''}`,
+          child.lastLines(),
+        );
       await sleep(100);
     }
   }
@@ -174,7 +247,8 @@ function safeWrite(text: string): void {
 }
 
 function portUses(topology: Topology, ports: InfraPorts, exampleDir: string): PortUse[] {
-  const moveInfra = 'run with --base-port <port> (or MESHD_DEMO_BASE_PORT=<port>) to put meshd and Envoy on <port>…<port>+4';
+  const moveInfra =
+    'run with --base-port <port> (or MESHD_DEMO_BASE_PORT=<port>) to put meshd and Envoy on <port>…<port>+4';
   const moveApps = `copy ${exampleDir} elsewhere, change the ports in the copy's local/nodes.yaml and run with --example-dir <copy>`;
   return [
     { port: ports.xds, host: '127.0.0.1', what: "meshd's xDS server", instead: moveInfra },
@@ -183,16 +257,32 @@ function portUses(topology: Topology, ports: InfraPorts, exampleDir: string): Po
     { port: ports.ingress, host: '0.0.0.0', what: "Envoy's ingress listener", instead: moveInfra },
     { port: ports.egress, host: '0.0.0.0', what: "Envoy's egress listener", instead: moveInfra },
     { port: topology.front.port, host: '127.0.0.1', what: `the ${topology.front.node} app`, instead: moveApps },
-    ...topology.colorApps.map((a) => ({ port: a.port, host: '127.0.0.1', what: `the ${a.node} app`, instead: moveApps })),
+    ...topology.colorApps.map((a) => ({
+      port: a.port,
+      host: '127.0.0.1',
+      what: `the ${a.node} app`,
+      instead: moveApps,
+    })),
   ];
 }
 
-function banner(topology: Topology, ports: InfraPorts, children: { meshd: Child; envoy: Child; front: Child; apps: readonly Child[] }, called: string): string[] {
+function banner(
+  topology: Topology,
+  ports: InfraPorts,
+  children: { meshd: Child; envoy: Child; front: Child; apps: readonly Child[] },
+  called: string,
+): string[] {
   const rows: [Child, string][] = [
     [children.meshd, `xDS 127.0.0.1:${ports.xds}, admin http://127.0.0.1:${ports.meshdAdmin}/v1/proxies`],
-    ...topology.colorApps.map((a, i): [Child, string] => [children.apps[i]!, `http://127.0.0.1:${a.port}/, answers ${a.color}`]),
+    ...topology.colorApps.map((a, i): [Child, string] => [
+      children.apps[i]!,
+      `http://127.0.0.1:${a.port}/, answers ${a.color}`,
+    ]),
     [children.front, `http://127.0.0.1:${topology.front.port}/color, asks ${called} through its Envoy`],
-    [children.envoy, `${topology.front.node}'s sidecar: egress 127.0.0.1:${ports.egress}, ingress port ${ports.ingress}, admin http://127.0.0.1:${ports.envoyAdmin}`],
+    [
+      children.envoy,
+      `${topology.front.node}'s sidecar: egress 127.0.0.1:${ports.egress}, ingress port ${ports.ingress}, admin http://127.0.0.1:${ports.envoyAdmin}`,
+    ],
   ];
   const nameWidth = Math.max(...rows.map(([c]) => c.name.length));
   const pidWidth = Math.max(...rows.map(([c]) => String(c.pid).length));

@@ -54,7 +54,12 @@ const SPEC: CommandSpec = {
   summary: 'the colorapp mesh as local processes',
   usage: 'npm run demo [-- flags]',
   flags: {
-    'example-dir': { type: 'string', metavar: 'dir', help: 'the colorapp folder to run', env: ['MESHD_DEMO_EXAMPLE_DIR'] },
+    'example-dir': {
+      type: 'string',
+      metavar: 'dir',
+      help: 'the colorapp folder to run',
+      env: ['MESHD_DEMO_EXAMPLE_DIR'],
+    },
     'base-port': { type: 'int', min: 1, help: 'meshd and Envoy on <port>…<port>+4', env: ['MESHD_DEMO_BASE_PORT'] },
   },
 };
@@ -66,13 +71,19 @@ export function parseOptions(argv: readonly string[], env: Env): DemoOptions {
     args = parseArgs(SPEC, argv, env);
   } catch (err) {
     // The parser names commands as `meshd <name>`; the demo is run through npm.
-    if (err instanceof UsageError) throw new OptionsError(err.message.replace("'meshd demo'", "'npm run demo'").replace('meshd demo --help', 'npm run demo -- --help'));
+    if (err instanceof UsageError)
+      throw new OptionsError(
+        err.message.replace("'meshd demo'", "'npm run demo'").replace('meshd demo --help', 'npm run demo -- --help'),
+      );
     throw err;
   }
   if (args.positionals.length > 0) throw new OptionsError(`unknown argument '${args.positionals[0]}' (see --help)`);
   const basePort = args.flags['base-port'] as number | undefined;
   // It uses that port and the next four.
-  if (basePort !== undefined && basePort > 65531) throw new OptionsError(`${args.sources['base-port']} must be a port from 1 to 65531 (it uses that port and the next four), got '${basePort}'`);
+  if (basePort !== undefined && basePort > 65531)
+    throw new OptionsError(
+      `${args.sources['base-port']} must be a port from 1 to 65531 (it uses that port and the next four), got '${basePort}'`,
+    );
   const exampleDir = (args.flags['example-dir'] as string | undefined) ?? DEFAULT_EXAMPLE_DIR;
   return { exampleDir: path.resolve(exampleDir), basePort, help: args.help };
 }

@@ -14,7 +14,13 @@ export interface InfraPorts {
 /** meshd's and Envoy's usual ports, or base…base+4 with --base-port. */
 export function infraPorts(basePort: number | undefined): InfraPorts {
   if (basePort === undefined) return { xds: 18000, meshdAdmin: 18001, envoyAdmin: 9901, ingress: 15000, egress: 15001 };
-  return { xds: basePort, meshdAdmin: basePort + 1, envoyAdmin: basePort + 2, ingress: basePort + 3, egress: basePort + 4 };
+  return {
+    xds: basePort,
+    meshdAdmin: basePort + 1,
+    envoyAdmin: basePort + 2,
+    ingress: basePort + 3,
+    egress: basePort + 4,
+  };
 }
 
 export interface PortUse {
@@ -42,12 +48,19 @@ export async function checkPortsFree(uses: readonly PortUse[]): Promise<void> {
   const seen = new Map<number, PortUse>();
   for (const use of uses) {
     const other = seen.get(use.port);
-    if (other) throw new DemoError(`port ${use.port} would be used twice, by ${other.what} and by ${use.what}; ${other.instead}`);
+    if (other)
+      throw new DemoError(
+        `port ${use.port} would be used twice, by ${other.what} and by ${use.what}; ${other.instead}`,
+      );
     seen.set(use.port, use);
   }
   for (const use of uses) {
     const state = await probe(use.host, use.port);
-    if (state === 'in use') throw new DemoError(`port ${use.port} (${use.what}) is already in use; stop what listens there, or ${use.instead}`);
-    if (state === 'not allowed') throw new DemoError(`port ${use.port} (${use.what}) cannot be opened by this user; ${use.instead}`);
+    if (state === 'in use')
+      throw new DemoError(
+        `port ${use.port} (${use.what}) is already in use; stop what listens there, or ${use.instead}`,
+      );
+    if (state === 'not allowed')
+      throw new DemoError(`port ${use.port} (${use.what}) cannot be opened by this user; ${use.instead}`);
   }
 }

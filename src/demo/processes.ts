@@ -115,7 +115,12 @@ export class Supervisor {
   }
 
   /** Runs a command to its end (stopped with the others if the demo stops first). */
-  async run(name: string, command: string, args: readonly string[], options: StartOptions = {}): Promise<{ ok: boolean; stdout: string; child: Child }> {
+  async run(
+    name: string,
+    command: string,
+    args: readonly string[],
+    options: StartOptions = {},
+  ): Promise<{ ok: boolean; stdout: string; child: Child }> {
     const child = this.spawn(name, command, args, options);
     // The whole output (child.stdout keeps only the last lines, for messages), up to a bound.
     let stdout = '';

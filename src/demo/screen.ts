@@ -58,7 +58,7 @@ const ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/y;
 export function fitWidth(line: string, width: number): string {
   let out = '';
   let visible = 0;
-  for (let i = 0; i < line.length; ) {
+  for (let i = 0; i < line.length;) {
     ESCAPE.lastIndex = i;
     const esc = ESCAPE.exec(line);
     if (esc) {
@@ -109,7 +109,10 @@ export function wrap(text: string, width: number): string[] {
  */
 export function problemRows(lines: readonly string[], columns: number, maxRows: number): ProblemRow[] {
   const rowsOf = (line: string, first: boolean): ProblemRow[] =>
-    wrap(line, columns - CONTINUATION.length).map((text, i) => ({ lead: i > 0 ? CONTINUATION : first ? LEAD : INDENT, text }));
+    wrap(line, columns - CONTINUATION.length).map((text, i) => ({
+      lead: i > 0 ? CONTINUATION : first ? LEAD : INDENT,
+      text,
+    }));
   const all = lines.flatMap((l, i) => rowsOf(l, i === 0));
   if (all.length <= maxRows || lines.length < 2) return all;
   const verdict = rowsOf(lines[lines.length - 1]!, false);
@@ -124,7 +127,11 @@ export function problemRows(lines: readonly string[], columns: number, maxRows: 
     count++;
   }
   const more = findings.length - count;
-  return [...shown, ...(more > 0 ? [{ lead: INDENT, text: `… and ${more} more (a taller terminal shows them)`, more: true }] : []), ...verdict];
+  return [
+    ...shown,
+    ...(more > 0 ? [{ lead: INDENT, text: `… and ${more} more (a taller terminal shows them)`, more: true }] : []),
+    ...verdict,
+  ];
 }
 
 class TtyScreen implements Screen {
@@ -183,7 +190,9 @@ class TtyScreen implements Screen {
     if (this.problem.length === 0) lines.push(this.dim('meshd: no problems; the mesh as saved is served'));
     else {
       // The verdict names the file again after the findings; without it, it fits a terminal line.
-      const problem = this.problem.map((l) => l.replace(/^(mesh not \S+) after a change to .*?: (\d+ error)/, '$1: $2'));
+      const problem = this.problem.map((l) =>
+        l.replace(/^(mesh not \S+) after a change to .*?: (\d+ error)/, '$1: $2'),
+      );
       // Whatever room the bars leave (the cursor's line stays free),
       // but always a finding, the count of the rest and the verdict.
       const rows = problemRows(problem, columns, Math.max(3, (this.out.rows || 24) - lines.length - 1));
@@ -203,7 +212,8 @@ class TtyScreen implements Screen {
 }
 
 /** The plain format's first line (it starts with none of the format's words). */
-export const NO_BAR_NOTE = 'demo: no bars: stdout is not a terminal, so each second prints a `split` line per service instead (run `npm run demo` in a terminal, not piped, to see the bars)';
+export const NO_BAR_NOTE =
+  'demo: no bars: stdout is not a terminal, so each second prints a `split` line per service instead (run `npm run demo` in a terminal, not piped, to see the bars)';
 
 class PlainScreen implements Screen {
   readonly tty = false;

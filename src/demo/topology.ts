@@ -47,7 +47,10 @@ export interface Topology {
 export function exampleFiles(exampleDir: string): { meshFiles: string[]; frontApp: string; colorApp: string } {
   const resolve = (rel: string) => {
     const full = path.join(exampleDir, rel);
-    if (!fs.existsSync(full)) throw new DemoError(`${displayPath(full)} does not exist; --example-dir must be a copy of examples/colorapp (with mesh/, local/ and app/)`);
+    if (!fs.existsSync(full))
+      throw new DemoError(
+        `${displayPath(full)} does not exist; --example-dir must be a copy of examples/colorapp (with mesh/, local/ and app/)`,
+      );
     return displayPath(full);
   };
   return { meshFiles: MESH_FILES.map(resolve), frontApp: resolve(FRONT_APP), colorApp: resolve(COLOR_APP) };
@@ -64,7 +67,10 @@ export function loadTopology(meshFiles: readonly string[]): Topology {
   const result = loadMesh(meshFiles);
   if (!result.ok) {
     const errors = result.problems.filter(isError);
-    throw new DemoError(`the mesh does not validate (${errors.length} error(s)); fix it and start again:`, errors.map(formatProblem));
+    throw new DemoError(
+      `the mesh does not validate (${errors.length} error(s)); fix it and start again:`,
+      errors.map(formatProblem),
+    );
   }
   return planTopology(result.model);
 }
@@ -81,12 +87,15 @@ export function colorOf(nodeName: string): string {
 export function planTopology(model: MeshModel): Topology {
   const callers = model.virtualNodes().filter((n) => (n.spec.backends ?? []).length > 0);
   if (callers.length !== 1) {
-    throw new DemoError(`the demo runs its front app as the one virtual node with backends, but the mesh has ${callers.length} (${callers.map((n) => n.name).join(', ') || 'none'})`);
+    throw new DemoError(
+      `the demo runs its front app as the one virtual node with backends, but the mesh has ${callers.length} (${callers.map((n) => n.name).join(', ') || 'none'})`,
+    );
   }
   const front = callers[0]!;
   const mesh = front.mesh;
   const frontPort = firstListenerPort(front);
-  if (frontPort === undefined) throw new DemoError(`virtual node ${front.name} has no listener, so its app has no port to listen on`);
+  if (frontPort === undefined)
+    throw new DemoError(`virtual node ${front.name} has no listener, so its app has no port to listen on`);
 
   const apps = new Map<string, ColorApp>();
   const services: CalledService[] = [];
@@ -103,21 +112,26 @@ export function planTopology(model: MeshModel): Topology {
       port = router?.spec.listeners[0]?.portMapping.port;
       for (const route of model.routesOf(mesh, provider.virtualRouter.virtualRouterName)) {
         routeFiles.push(route.source.file);
-        for (const t of routeKindOf(route.spec).action.weightedTargets) targets.push({ node: t.virtualNode, port: t.port });
+        for (const t of routeKindOf(route.spec).action.weightedTargets)
+          targets.push({ node: t.virtualNode, port: t.port });
       }
     } else if (provider?.virtualNode) {
       const node = model.virtualNode(mesh, provider.virtualNode.virtualNodeName);
       port = node && firstListenerPort(node);
       targets.push({ node: provider.virtualNode.virtualNodeName });
     }
-    if (port === undefined || targets.length === 0) throw new DemoError(`virtual service ${name}, a backend of ${front.name}, has no provider with a listener to send its traffic to`);
+    if (port === undefined || targets.length === 0)
+      throw new DemoError(
+        `virtual service ${name}, a backend of ${front.name}, has no provider with a listener to send its traffic to`,
+      );
 
     const colors: string[] = [];
     const nodes: string[] = [];
     for (const t of targets) {
       const node = model.virtualNode(mesh, t.node)!;
       const appPort = t.port ?? firstListenerPort(node);
-      if (appPort === undefined) throw new DemoError(`virtual node ${t.node} has no listener, so its app has no port to listen on`);
+      if (appPort === undefined)
+        throw new DemoError(`virtual node ${t.node} has no listener, so its app has no port to listen on`);
       if (!apps.has(t.node)) apps.set(t.node, { node: t.node, port: appPort, color: colorOf(t.node) });
       const color = apps.get(t.node)!.color;
       if (!colors.includes(color)) colors.push(color);

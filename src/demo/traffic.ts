@@ -26,12 +26,18 @@ export function ask(probe: Probe): Promise<Outcome> {
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
         const text = body.trim();
-        resolve(res.statusCode === 200 ? { ok: true, answer: text } : { ok: false, error: `HTTP ${res.statusCode}${text ? `: ${text.split('\n')[0]}` : ''}` });
+        resolve(
+          res.statusCode === 200
+            ? { ok: true, answer: text }
+            : { ok: false, error: `HTTP ${res.statusCode}${text ? `: ${text.split('\n')[0]}` : ''}` },
+        );
       });
       res.on('error', (err) => resolve({ ok: false, error: err.message }));
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ? `${err.code} (${err.message})` : err.message }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ ok: false, error: err.code ? `${err.code} (${err.message})` : err.message }),
+    );
   });
 }
 
@@ -121,7 +127,11 @@ export class TrafficLoop {
 }
 
 /** Asks every probe until each has answered 200 once, or the time is up; the last failure per probe otherwise. */
-export async function waitForAnswers(probes: readonly Probe[], timeoutMs: number, isStopping: () => boolean): Promise<Map<string, string>> {
+export async function waitForAnswers(
+  probes: readonly Probe[],
+  timeoutMs: number,
+  isStopping: () => boolean,
+): Promise<Map<string, string>> {
   const deadline = Date.now() + timeoutMs;
   const failing = new Map<string, string>();
   await Promise.all(

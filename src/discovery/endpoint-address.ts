@@ -63,7 +63,8 @@ function parseIpv6(text: string): number[] | undefined {
   } else {
     words = groups(head);
   }
-  if (words.length + tailWords !== 8 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return undefined;
+  if (words.length + tailWords !== 8 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff))
+    return undefined;
   return [...words.flatMap((w) => [w >> 8, w & 0xff]), ...tail];
 }
 
@@ -77,6 +78,7 @@ function embeddedIpv4(bytes: readonly number[]): { form: string; ipv4: number[] 
   // NAT64's well-known prefix: a NAT64 gateway sends these to the IPv4 address.
   if (prefixIs([0x00, 0x64, 0xff, 0x9b, ...zeros(8)])) return { form: 'a NAT64 form (64:ff9b::/96)', ipv4 };
   // The deprecated IPv4-compatible form (::a.b.c.d); :: and ::1 are not IPv4 addresses.
-  if (prefixIs(zeros(12)) && !(ipv4[0] === 0 && ipv4[1] === 0 && ipv4[2] === 0 && ipv4[3]! <= 1)) return { form: 'an IPv4-compatible form (::/96)', ipv4 };
+  if (prefixIs(zeros(12)) && !(ipv4[0] === 0 && ipv4[1] === 0 && ipv4[2] === 0 && ipv4[3]! <= 1))
+    return { form: 'an IPv4-compatible form (::/96)', ipv4 };
   return undefined;
 }

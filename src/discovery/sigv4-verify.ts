@@ -52,8 +52,7 @@ export type VerifyErrorCode =
   | 'InvalidSignatureException';
 
 export type VerifyResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: VerifyErrorCode; readonly message: string };
+  { readonly ok: true } | { readonly ok: false; readonly code: VerifyErrorCode; readonly message: string };
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const SCOPE_TERMINATOR = 'aws4_request';
@@ -78,7 +77,10 @@ export function verifySigV4(request: SignedRequest, credentials: Credentials, no
     return verify({ ...request, headers: headerMap(request.headers) }, credentials, now);
   } catch (err) {
     // A bug here must not let a request through, nor take the process down.
-    return fail('IncompleteSignatureException', `The request signature could not be checked: ${truncate(err instanceof Error ? err.message : String(err))}`);
+    return fail(
+      'IncompleteSignatureException',
+      `The request signature could not be checked: ${truncate(err instanceof Error ? err.message : String(err))}`,
+    );
   }
 }
 
@@ -113,10 +115,7 @@ function verify(request: MappedRequest, credentials: Credentials, now: Date): Ve
 
   const amzDate = singleHeader(request.headers, 'x-amz-date');
   if (amzDate === undefined || amzDate === null || amzDate.trim() === '') {
-    return fail(
-      'IncompleteSignatureException',
-      "Authorization header requires existence of an 'X-Amz-Date' header.",
-    );
+    return fail('IncompleteSignatureException', "Authorization header requires existence of an 'X-Amz-Date' header.");
   }
   const longDate = amzDate.trim();
   const signedAt = parseAmzDate(longDate);
@@ -285,7 +284,9 @@ function parseAuthorization(value: string): ParsedAuthorization | { error: strin
   }
   const [scopeDate, region, service, terminator] = parts.slice(-4) as [string, string, string, string];
   if (terminator !== SCOPE_TERMINATOR) {
-    return { error: `Credential should be scoped with a valid terminator: '${SCOPE_TERMINATOR}', not '${truncate(terminator)}'.` };
+    return {
+      error: `Credential should be scoped with a valid terminator: '${SCOPE_TERMINATOR}', not '${truncate(terminator)}'.`,
+    };
   }
   if (!/^\d{8}$/.test(scopeDate)) {
     return { error: `Credential scope date must be YYYYMMDD, got '${truncate(scopeDate)}'.` };
@@ -328,7 +329,10 @@ function headerValue(headers: MappedRequest['headers'], name: string): string | 
 }
 
 function trimAll(value: string): string {
-  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+  return value
+    .replace(/[\r\n]/g, ' ')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
 }
 
 function payloadHashOf(request: MappedRequest): { hash: string } | { error: string } {
@@ -386,10 +390,7 @@ function escapeUri(text: string): string {
   // toWellFormed() is ES2024; lone surrogates cannot come out of decodeURIComponent,
   // but guard anyway so that encodeURIComponent never throws.
   const wellFormed = text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-  return encodeURIComponent(wellFormed).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  return encodeURIComponent(wellFormed).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -399,7 +400,14 @@ function escapeUri(text: string): string {
 function parseAmzDate(text: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   const date = new Date(ms);
   // Reject out-of-range fields (month 13, Feb 30, hour 24...), which Date.UTC would roll over.
@@ -417,7 +425,10 @@ function parseAmzDate(text: string): Date | undefined {
 }
 
 function formatAmzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 function sha256Hex(text: string): string {

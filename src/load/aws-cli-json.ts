@@ -32,7 +32,13 @@ export function isAwsCliDocument(value: Record<string, unknown>): boolean {
 function describeWrapper(value: Record<string, unknown>): string | undefined {
   const keys = Object.keys(value);
   const inner = value[keys[0]!];
-  return keys.length === 1 && KINDS.some((k) => k.describeKey === keys[0]) && inner !== null && typeof inner === 'object' && 'meshName' in inner ? keys[0] : undefined;
+  return keys.length === 1 &&
+    KINDS.some((k) => k.describeKey === keys[0]) &&
+    inner !== null &&
+    typeof inner === 'object' &&
+    'meshName' in inner
+    ? keys[0]
+    : undefined;
 }
 
 export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft {
@@ -41,7 +47,12 @@ export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): Re
   const base = wrapper ? [wrapper] : [];
   const body = (wrapper ? top[wrapper] : top) as Record<string, unknown>;
   const entry = wrapper ? KINDS.find((k) => k.describeKey === wrapper)! : KINDS.find((k) => k.name in body)!;
-  const allowed = [...COMMON_FIELDS, entry.name, ...(entry.parent ? [entry.parent] : []), ...(wrapper ? DESCRIBE_ONLY_FIELDS : [])];
+  const allowed = [
+    ...COMMON_FIELDS,
+    entry.name,
+    ...(entry.parent ? [entry.parent] : []),
+    ...(wrapper ? DESCRIBE_ONLY_FIELDS : []),
+  ];
 
   const rules: PathRule[] = [
     { from: ['name'], to: [...base, entry.name] },
@@ -50,7 +61,11 @@ export function readAwsCliDocument(doc: ParsedDocument, problems: Problem[]): Re
     ...(entry.parent ? [{ from: ['parent'], to: [...base, entry.parent] }] : []),
   ];
   const origin = new Origin(doc, rules);
-  const reporter = new ResourceReporter(origin, problems, draftLabel(entry.kind, entry.parent ? body[entry.parent] : undefined, body[entry.name]));
+  const reporter = new ResourceReporter(
+    origin,
+    problems,
+    draftLabel(entry.kind, entry.parent ? body[entry.parent] : undefined, body[entry.name]),
+  );
   let rejected = false;
   for (const key of Object.keys(body)) {
     if (allowed.includes(key)) continue;

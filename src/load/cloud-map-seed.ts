@@ -21,8 +21,14 @@ export interface LocatedSeed {
 }
 
 /** AWS Cloud Map's limits on names and instances, which a seed keeps in every dialect. */
-export const SEED_NAMESPACE_NAME = string({ max: 1024, description: 'the Cloud Map namespace (created as an HTTP namespace if missing)' });
-export const SEED_SERVICE_NAME = string({ max: 127, description: 'the Cloud Map service (created with a custom health check if missing)' });
+export const SEED_NAMESPACE_NAME = string({
+  max: 1024,
+  description: 'the Cloud Map namespace (created as an HTTP namespace if missing)',
+});
+export const SEED_SERVICE_NAME = string({
+  max: 127,
+  description: 'the Cloud Map service (created with a custom health check if missing)',
+});
 export const SEED_MAX_INSTANCES = 1000;
 
 const seedShape = object({
@@ -32,7 +38,12 @@ const seedShape = object({
   instances: optional(
     list(
       object({
-        id: required(string({ max: 64, pattern: { regex: /^[0-9a-zA-Z_/:.@-]+$/, message: 'may contain only letters, digits and _/:.@-' } })),
+        id: required(
+          string({
+            max: 64,
+            pattern: { regex: /^[0-9a-zA-Z_/:.@-]+$/, message: 'may contain only letters, digits and _/:.@-' },
+          }),
+        ),
         // attributes: a mapping, checked below (the schema language has no maps)
         health: optional(oneOf(CUSTOM_HEALTH_STATUSES, 'the initial custom health status (default HEALTHY)')),
       }),
@@ -43,7 +54,9 @@ const seedShape = object({
 
 /** The JSON Schema of a CloudMapService document, for editors (src/load/native-schema.ts). */
 export function cloudMapSeedJsonSchema(): JsonSchema {
-  const schema = toJsonSchema(seedShape) as { properties: { instances: { items: { properties: Record<string, unknown> } } } };
+  const schema = toJsonSchema(seedShape) as {
+    properties: { instances: { items: { properties: Record<string, unknown> } } };
+  };
   schema.properties.instances.items.properties.attributes = {
     description: 'Cloud Map attributes: AWS_INSTANCE_IPV4, AWS_INSTANCE_IPV6, AWS_INSTANCE_PORT and your own',
     type: 'object',
@@ -56,7 +69,13 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
   const top = doc.value as Record<string, unknown>;
   const label = `${CLOUD_MAP_SEED_KIND}/${inputText(top.name)}`;
   const fail = (path: FieldPath, message: string) =>
-    problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
+    problems.push({
+      severity: 'error',
+      location: doc.locate(path),
+      resource: label,
+      message,
+      ...(path.length ? { field: formatFieldPath(path) } : {}),
+    });
 
   // Attributes are taken out before the shape check and checked on their own.
   const attributes: Record<string, string>[] = [];
@@ -74,7 +93,10 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
             if (given === undefined || given === null) return rest;
             if (typeof given !== 'object' || Array.isArray(given)) {
               ok = false;
-              fail(['instances', i, 'attributes'], `must be a mapping of attribute names to values, got ${describe(given)}`);
+              fail(
+                ['instances', i, 'attributes'],
+                `must be a mapping of attribute names to values, got ${describe(given)}`,
+              );
               return rest;
             }
             for (const [key, value] of Object.entries(given as Record<string, unknown>)) {
@@ -92,7 +114,11 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
   };
   ok = checkValue(seedShape, stripped, [], fail) && ok;
   if (!ok) return undefined;
-  const checked = stripped as { namespace: string; name: string; instances?: { id: string; health?: CustomHealthStatus }[] };
+  const checked = stripped as {
+    namespace: string;
+    name: string;
+    instances?: { id: string; health?: CustomHealthStatus }[];
+  };
   const seen = new Map<string, number>();
   (checked.instances ?? []).forEach((instance, i) => {
     const first = seen.get(instance.id);
@@ -104,14 +130,25 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
   });
   if (!ok) return undefined;
   // `meshd serve` refuses these (registry.seedProblems) unless --cloud-map-allow-any-address; `validate` says so here.
-  for (const w of seedAddressWarnings(attributes)) problems.push({ severity: 'warning', location: doc.locate(['instances', w.index, 'attributes', w.attribute]), resource: label, message: w.message, field: formatFieldPath(['instances', w.index, 'attributes', w.attribute]) });
+  for (const w of seedAddressWarnings(attributes))
+    problems.push({
+      severity: 'warning',
+      location: doc.locate(['instances', w.index, 'attributes', w.attribute]),
+      resource: label,
+      message: w.message,
+      field: formatFieldPath(['instances', w.index, 'attributes', w.attribute]),
+    });
   return {
     label,
     locate: doc.locate,
     seed: {
       namespace: checked.namespace,
       service: checked.name,
-      instances: (checked.instances ?? []).map((instance, i) => ({ id: instance.id, attributes: attributes[i] ?? {}, ...(instance.health ? { health: instance.health } : {}) })),
+      instances: (checked.instances ?? []).map((instance, i) => ({
+        id: instance.id,
+        attributes: attributes[i] ?? {},
+        ...(instance.health ? { health: instance.health } : {}),
+      })),
     },
   };
 }
@@ -120,7 +157,10 @@ export function readCloudMapSeed(doc: ParsedDocument, problems: Problem[]): Loca
  * What the registry objects to in the seeds (attributes its services'
  * DNS records need), at the file and line of each instance.
  */
-export function seedProblems(registry: Pick<CloudMapRegistry, 'seedProblems'>, seeds: readonly LocatedSeed[]): Problem[] {
+export function seedProblems(
+  registry: Pick<CloudMapRegistry, 'seedProblems'>,
+  seeds: readonly LocatedSeed[],
+): Problem[] {
   return seeds.flatMap(({ seed, locate, label }) =>
     registry.seedProblems(seed).map(({ index, message }) => ({
       severity: 'error' as const,

@@ -7,7 +7,16 @@ import type { ParsedDocument } from './yaml-documents';
 export const K8S_API_GROUP = 'appmesh.k8s.aws';
 export const K8S_API_VERSION = `${K8S_API_GROUP}/v1beta2`;
 
-export type Dialect = 'native' | 'aws-cli' | 'k8s' | 'k8s-other' | 'k8s-list' | 'cloudformation' | 'terraform' | 'not-a-mapping' | 'unknown';
+export type Dialect =
+  | 'native'
+  | 'aws-cli'
+  | 'k8s'
+  | 'k8s-other'
+  | 'k8s-list'
+  | 'cloudformation'
+  | 'terraform'
+  | 'not-a-mapping'
+  | 'unknown';
 
 export function detectDialect(doc: ParsedDocument): Dialect {
   const v = doc.value;

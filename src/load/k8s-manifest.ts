@@ -14,8 +14,14 @@ import { formatFieldPath, inputText, type Problem } from './problems';
 import type { ResourceDraft } from './resource-draft';
 import type { ParsedDocument } from './yaml-documents';
 
-
-const K8S_KINDS: readonly ResourceKind[] = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'VirtualGateway', 'GatewayRoute'];
+const K8S_KINDS: readonly ResourceKind[] = [
+  'Mesh',
+  'VirtualService',
+  'VirtualNode',
+  'VirtualRouter',
+  'VirtualGateway',
+  'GatewayRoute',
+];
 
 /** One App Mesh manifest, or a Namespace (whose labels decide mesh membership). */
 export interface K8sObject {
@@ -31,7 +37,8 @@ export interface K8sObject {
 /** Reads the envelope of a manifest; undefined (with a problem, or an info line) when it is not one meshd reads. */
 export function k8sObjectOf(doc: ParsedDocument, problems: Problem[]): K8sObject | undefined {
   const value = doc.value as Plain;
-  const error = (path: FieldPath, message: string) => problems.push({ severity: 'error', location: doc.locate(path), message, field: formatFieldPath(path) });
+  const error = (path: FieldPath, message: string) =>
+    problems.push({ severity: 'error', location: doc.locate(path), message, field: formatFieldPath(path) });
   const metadata = isPlain(value.metadata) ? value.metadata : {};
   const name = metadata.name;
   const kind = value.kind;
@@ -40,7 +47,11 @@ export function k8sObjectOf(doc: ParsedDocument, problems: Problem[]): K8sObject
     return undefined;
   }
   if (!K8S_KINDS.includes(kind as ResourceKind)) {
-    problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${inputText(kind)}/${inputText(name ?? '?')}: meshd does not read this App Mesh controller kind` });
+    problems.push({
+      severity: 'info',
+      location: doc.locate([]),
+      message: `skipping ${inputText(kind)}/${inputText(name ?? '?')}: meshd does not read this App Mesh controller kind`,
+    });
     return undefined;
   }
   if (typeof name !== 'string' || name === '') {
@@ -52,7 +63,14 @@ export function k8sObjectOf(doc: ParsedDocument, problems: Problem[]): K8sObject
     return undefined;
   }
   const namespace = kind === 'Mesh' ? '' : typeof metadata.namespace === 'string' ? metadata.namespace : 'default';
-  return { kind: kind as ResourceKind, name, namespace, labels: labelsOf(metadata), spec: (value.spec as Plain) ?? {}, doc };
+  return {
+    kind: kind as ResourceKind,
+    name,
+    namespace,
+    labels: labelsOf(metadata),
+    spec: (value.spec as Plain) ?? {},
+    doc,
+  };
 }
 
 /** A Namespace manifest from the same input, for mesh selection. */
@@ -103,7 +121,15 @@ export function awsNameOf(o: Pick<K8sObject, 'kind' | 'name' | 'namespace' | 'sp
 }
 
 /** Fields only Kubernetes has; they say nothing App Mesh needs. */
-const K8S_ONLY_FIELDS = ['awsName', 'meshRef', 'podSelector', 'namespaceSelector', 'gatewayRouteSelector', 'virtualGatewayRef', 'meshOwner'];
+const K8S_ONLY_FIELDS = [
+  'awsName',
+  'meshRef',
+  'podSelector',
+  'namespaceSelector',
+  'gatewayRouteSelector',
+  'virtualGatewayRef',
+  'meshOwner',
+];
 
 /** Kubernetes spellings of App Mesh fields that are otherwise the same. */
 const RENAMED: Readonly<Record<string, string>> = {
@@ -145,14 +171,28 @@ class ManifestReader {
 
     const { backendGroups, ...rest } = o.spec;
     if (o.kind === 'VirtualNode' && Array.isArray(backendGroups) && backendGroups.length > 0) {
-      this.error(['spec', 'backendGroups'], 'backendGroups are not supported; list the services under backends instead');
+      this.error(
+        ['spec', 'backendGroups'],
+        'backendGroups are not supported; list the services under backends instead',
+      );
     }
     if (o.kind === 'GatewayRoute') checkGatewayRouteWebhookRules(o.spec, ['spec'], this.error.bind(this));
     const spec = this.translate(withoutK8sFields(o.kind === 'VirtualNode' ? rest : o.spec), ['spec'], ['spec']);
     const parent = o.kind === 'GatewayRoute' ? (this.gatewayOf() ?? { name: '?', at: ['metadata'] }) : undefined;
     if (parent) envelope.push({ from: ['parent'], to: parent.at });
     const origin = new Origin(o.doc, [...envelope, ...this.rules]);
-    return [{ kind: o.kind as ResourceKind, rejected: this.failed, name: awsNameOf(o), mesh, spec, origin, prunesUnknownFields: true, ...(parent ? { parent: parent.name } : {}) }];
+    return [
+      {
+        kind: o.kind as ResourceKind,
+        rejected: this.failed,
+        name: awsNameOf(o),
+        mesh,
+        spec,
+        origin,
+        prunesUnknownFields: true,
+        ...(parent ? { parent: parent.name } : {}),
+      },
+    ];
   }
 
   /** A VirtualRouter manifest: the router, and each of spec.routes[] as a Route of its own. */
@@ -161,7 +201,17 @@ class ManifestReader {
     const routerName = awsNameOf(o);
     const { routes, ...rest } = o.spec;
     const spec = this.translate(withoutK8sFields(rest), ['spec'], ['spec']);
-    const drafts: ResourceDraft[] = [{ kind: 'VirtualRouter', rejected: this.failed, name: routerName, mesh, spec, origin: new Origin(o.doc, [...envelope, ...this.rules]), prunesUnknownFields: true }];
+    const drafts: ResourceDraft[] = [
+      {
+        kind: 'VirtualRouter',
+        rejected: this.failed,
+        name: routerName,
+        mesh,
+        spec,
+        origin: new Origin(o.doc, [...envelope, ...this.rules]),
+        prunesUnknownFields: true,
+      },
+    ];
 
     if (routes === undefined) return drafts;
     if (!Array.isArray(routes)) {
@@ -184,7 +234,16 @@ class ManifestReader {
         { from: ['mesh'], to: envelope[1]!.to },
         ...this.rules,
       ];
-      drafts.push({ kind: 'Route', rejected: this.failed, name, parent: routerName, mesh, spec: routeSpec, origin: new Origin(o.doc, rules), prunesUnknownFields: true });
+      drafts.push({
+        kind: 'Route',
+        rejected: this.failed,
+        name,
+        parent: routerName,
+        mesh,
+        spec: routeSpec,
+        origin: new Origin(o.doc, rules),
+        prunesUnknownFields: true,
+      });
     });
     return drafts;
   }
@@ -205,7 +264,13 @@ class ManifestReader {
       const used = refKey in value ? refKey : arnKey;
       if (refKey in value && arnKey in value) this.error([...docPath, arnKey], `set ${refKey} or ${arnKey}, not both`);
       this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, used] });
-      setOwn(out, apiKey, used === refKey ? this.resolveRef(value[refKey], ref.kind, [...docPath, refKey]) : this.resolveArn(value[arnKey], ref.type, [...docPath, arnKey]));
+      setOwn(
+        out,
+        apiKey,
+        used === refKey
+          ? this.resolveRef(value[refKey], ref.kind, [...docPath, refKey])
+          : this.resolveArn(value[arnKey], ref.type, [...docPath, arnKey]),
+      );
     }
     for (const [key, v] of Object.entries(value)) {
       if (handled.has(key)) continue;
@@ -231,9 +296,13 @@ class ManifestReader {
 
   /** `arn:aws:appmesh:<region>:<account>:mesh/<mesh>/<type>/<name>` → name. */
   private resolveArn(arn: unknown, type: string, at: FieldPath): string {
-    const match = typeof arn === 'string' ? /^arn:[^:]+:appmesh:[^:]*:[^:]*:mesh\/[^/]+\/([^/]+)\/([^/]+)$/.exec(arn) : null;
+    const match =
+      typeof arn === 'string' ? /^arn:[^:]+:appmesh:[^:]*:[^:]*:mesh\/[^/]+\/([^/]+)\/([^/]+)$/.exec(arn) : null;
     if (!match) {
-      this.error(at, `must be an App Mesh ARN (arn:aws:appmesh:<region>:<account>:mesh/<mesh>/${type}/<name>), got ${JSON.stringify(arn)}`);
+      this.error(
+        at,
+        `must be an App Mesh ARN (arn:aws:appmesh:<region>:<account>:mesh/<mesh>/${type}/<name>), got ${JSON.stringify(arn)}`,
+      );
       return UNRESOLVED;
     }
     if (match[1] !== type) {
@@ -262,9 +331,18 @@ class ManifestReader {
     const labels = index.namespaceLabels(o.namespace);
     if (!labels) return undefined;
     // By App Mesh name: one mesh declared in several manifests (one per cluster) is one mesh, not several.
-    const matching = [...new Set(index.meshes.filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels)).map(awsNameOf))];
+    const matching = [
+      ...new Set(
+        index.meshes
+          .filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels))
+          .map(awsNameOf),
+      ),
+    ];
     if (matching.length > 1) {
-      this.error(['metadata'], `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`);
+      this.error(
+        ['metadata'],
+        `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`,
+      );
     }
     return matching.length === 1 ? matching[0]! : undefined;
   }
@@ -274,28 +352,41 @@ class ManifestReader {
     const { o, index } = this;
     const ref = o.spec.virtualGatewayRef;
     if (ref !== undefined) {
-      return { name: this.resolveRef(ref, 'VirtualGateway', ['spec', 'virtualGatewayRef']), at: ['spec', 'virtualGatewayRef'] };
+      return {
+        name: this.resolveRef(ref, 'VirtualGateway', ['spec', 'virtualGatewayRef']),
+        at: ['spec', 'virtualGatewayRef'],
+      };
     }
     const nsLabels = index.namespaceLabels(o.namespace);
     const matching = index.gateways.filter(
       (g) =>
         (g.spec.gatewayRouteSelector === undefined || selects(g.spec.gatewayRouteSelector, o.labels)) &&
         // Without the Namespace manifest its labels are unknown; then a gateway's namespaceSelector is not applied.
-        (nsLabels === undefined || (g.spec.namespaceSelector !== undefined && selects(g.spec.namespaceSelector, nsLabels))),
+        (nsLabels === undefined ||
+          (g.spec.namespaceSelector !== undefined && selects(g.spec.namespaceSelector, nsLabels))),
     );
     if (matching.length === 1) return { name: awsNameOf(matching[0]!), at: ['metadata'] };
     this.error(
       ['metadata'],
       matching.length === 0
         ? 'no VirtualGateway in the input selects this GatewayRoute (by gatewayRouteSelector and namespaceSelector); set spec.virtualGatewayRef'
-        : `several VirtualGateways select this GatewayRoute (${matching.map((g) => g.name).sort(compare).join(', ')}); set spec.virtualGatewayRef`,
+        : `several VirtualGateways select this GatewayRoute (${matching
+            .map((g) => g.name)
+            .sort(compare)
+            .join(', ')}); set spec.virtualGatewayRef`,
     );
     return undefined;
   }
 
   private error(path: FieldPath, message: string): void {
     this.failed = true;
-    this.problems.push({ severity: 'error', location: this.o.doc.locate(path), resource: `${this.o.kind}/${awsNameOf(this.o)}`, message, field: formatFieldPath(path) });
+    this.problems.push({
+      severity: 'error',
+      location: this.o.doc.locate(path),
+      resource: `${this.o.kind}/${awsNameOf(this.o)}`,
+      message,
+      field: formatFieldPath(path),
+    });
   }
 }
 
@@ -303,7 +394,8 @@ class ManifestReader {
 export function selects(selector: unknown, labels: Readonly<Record<string, string>>): boolean {
   if (!isPlain(selector)) return false;
   const matchLabels = isPlain(selector.matchLabels) ? selector.matchLabels : {};
-  if (!Object.entries(matchLabels).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === inputText(v))) return false;
+  if (!Object.entries(matchLabels).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === inputText(v)))
+    return false;
   const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
   return expressions.every((e: unknown) => {
     if (!isPlain(e) || typeof e.key !== 'string') return false;
@@ -332,7 +424,6 @@ function labelsOf(metadata: Plain): Record<string, string> {
   const labels = isPlain(metadata.labels) ? metadata.labels : {};
   return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, inputText(v)]));
 }
-
 
 /**
  * Sets an own property, even one a manifest names `__proto__`: plain assignment would make

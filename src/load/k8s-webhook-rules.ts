@@ -13,7 +13,8 @@ const WHY = "the App Mesh controller's webhook requires it in a Kubernetes manif
 export function checkRouteWebhookRules(route: Plain, at: FieldPath, report: Report): void {
   for (const kind of ['httpRoute', 'http2Route']) {
     const match = matchOf(route, kind);
-    if (match && unset(match.prefix) && unset(match.path)) report([...at, kind, 'match'], `must set 'prefix' or 'path': ${WHY}`);
+    if (match && unset(match.prefix) && unset(match.path))
+      report([...at, kind, 'match'], `must set 'prefix' or 'path': ${WHY}`);
   }
 }
 
@@ -34,7 +35,8 @@ export function checkGatewayRouteWebhookRules(spec: Plain, at: FieldPath, report
     }
   }
   const grpc = matchOf(spec, 'grpcRoute');
-  if (grpc && unset(grpc.serviceName) && unset(grpc.hostname)) report([...at, 'grpcRoute', 'match'], `must set 'serviceName' or 'hostname': ${WHY}`);
+  if (grpc && unset(grpc.serviceName) && unset(grpc.hostname))
+    report([...at, 'grpcRoute', 'match'], `must set 'serviceName' or 'hostname': ${WHY}`);
 }
 
 /** `body[kind].match` when both are mappings (anything else is the schema's to report). */
@@ -48,4 +50,3 @@ function matchOf(body: Plain, kind: string): Plain | undefined {
 function unset(value: unknown): boolean {
   return value === undefined || value === null;
 }
-

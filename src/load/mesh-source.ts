@@ -106,7 +106,8 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
   const files = new Set<string>();
   const problems: Problem[] = [];
   let retry = false;
-  const finding = (severity: Problem['severity'], file: string, message: string) => problems.push({ severity, location: at(file), message });
+  const finding = (severity: Problem['severity'], file: string, message: string) =>
+    problems.push({ severity, location: at(file), message });
   // A folder's device and inode → the path it was listed under. Not its real path: realpath(3) looks at
   // every component of the path, which made a listing quadratic in the depth of the folders.
   const listedAt = new Map<string, string>();
@@ -145,7 +146,11 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
           } catch (err) {
             retry ||= isPassing(err);
             // A mesh file that points nowhere is a mesh file missing; another name may have been a folder.
-            finding(isMeshFile(full) ? 'error' : 'warning', full, `${isMeshFile(full) ? 'cannot read' : 'skipped'}: symbolic link that cannot be followed: ${fsErrorText(err)}`);
+            finding(
+              isMeshFile(full) ? 'error' : 'warning',
+              full,
+              `${isMeshFile(full) ? 'cannot read' : 'skipped'}: symbolic link that cannot be followed: ${fsErrorText(err)}`,
+            );
             continue;
           }
           if (target.isDirectory()) folders.push(full);
@@ -164,7 +169,13 @@ export function listMeshFiles(paths: readonly string[]): { files: string[]; prob
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       retry ||= isPassing(err);
-      finding('error', p, code === 'ENOENT' ? 'mesh path does not exist; pass a mesh file or a folder of them' : `cannot read mesh path: ${fsErrorText(err)}`);
+      finding(
+        'error',
+        p,
+        code === 'ENOENT'
+          ? 'mesh path does not exist; pass a mesh file or a folder of them'
+          : `cannot read mesh path: ${fsErrorText(err)}`,
+      );
       continue;
     }
     if (stat.isDirectory()) walk(p);
@@ -196,7 +207,10 @@ function readMeshFile(file: string): { text: string } | { refused: string } {
   try {
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) return { refused: 'not a regular file; a mesh file must be a file' };
-    if (stat.size > MAX_MESH_FILE_BYTES) return { refused: `file is ${stat.size} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)` };
+    if (stat.size > MAX_MESH_FILE_BYTES)
+      return {
+        refused: `file is ${stat.size} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)`,
+      };
     return { text: fs.readFileSync(fd, 'utf8') };
   } finally {
     fs.closeSync(fd);
@@ -228,7 +242,11 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   }
   options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0) {
-    problems.push({ severity: 'error', location: at(paths.join(', ')), message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found` });
+    problems.push({
+      severity: 'error',
+      location: at(paths.join(', ')),
+      message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found`,
+    });
   }
   const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options), paths);
   return result.ok || !passingError ? result : { ...result, retry: true };
@@ -250,7 +268,12 @@ function withEmptyMeshWarning(result: LoadResult, paths: readonly string[]): Loa
 }
 
 /** Decodes parsed documents of any dialect into a model (see loadMesh). */
-export function loadDocuments(documents: readonly ParsedDocument[], problems: Problem[], files: readonly string[], options: LoadOptions = {}): LoadResult {
+export function loadDocuments(
+  documents: readonly ParsedDocument[],
+  problems: Problem[],
+  files: readonly string[],
+  options: LoadOptions = {},
+): LoadResult {
   const rolloutReader = new RolloutReader(problems);
   const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options.cloudFormation);
   const defaultMesh = chooseDefaultMesh(drafts, options);
@@ -272,7 +295,11 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
   }
 
   const report = (issue: ModelIssue) =>
-    new ResourceReporter(originOf.get(issue.resource)!, problems, resourceLabel(issue.resource)).report(issue.severity, issue.path, issue.message);
+    new ResourceReporter(originOf.get(issue.resource)!, problems, resourceLabel(issue.resource)).report(
+      issue.severity,
+      issue.path,
+      issue.message,
+    );
   const complete = broken.size === 0 && !problems.some(isError);
   const declared = mergeDeclarations(resources);
   declared.issues.forEach(report);
@@ -282,13 +309,26 @@ export function loadDocuments(documents: readonly ParsedDocument[], problems: Pr
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
-  return { ok: true, model, cloudMapSeeds: seeds, rollouts, whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path), problems: sorted, files };
+  return {
+    ok: true,
+    model,
+    cloudMapSeeds: seeds,
+    rollouts,
+    whereWritten: (resource, path) => originOf.get(resource)?.whereWritten(path),
+    problems: sorted,
+    files,
+  };
 }
 
 /**
  * A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings.
  */
-function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], { cache, strict }: LoadOptions): Resource | undefined {
+function decodeCached(
+  draft: ResourceDraft,
+  defaultMesh: DefaultMesh,
+  problems: Problem[],
+  { cache, strict }: LoadOptions,
+): Resource | undefined {
   const document = draft.soleDocument;
   if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
   const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
@@ -300,7 +340,12 @@ function decodeCached(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: 
   return resource;
 }
 
-function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], rollouts: RolloutReader, cloudFormation?: CloudFormationOptions): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
+function readDrafts(
+  documents: readonly ParsedDocument[],
+  problems: Problem[],
+  rollouts: RolloutReader,
+  cloudFormation?: CloudFormationOptions,
+): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
   const k8sObjects: K8sObject[] = [];
@@ -310,7 +355,12 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
     const first = seeds.get(key);
     if (first) {
       const at = first.locate([]);
-      problems.push({ severity: 'error', location: seed.locate(['name']), resource: seed.label, message: `service ${key} is already declared at ${at.file}:${at.line}` });
+      problems.push({
+        severity: 'error',
+        location: seed.locate(['name']),
+        resource: seed.label,
+        message: `service ${key} is already declared at ${at.file}:${at.line}`,
+      });
     } else seeds.set(key, seed);
   };
   const read = (doc: ParsedDocument) => {
@@ -356,11 +406,19 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
           break;
         }
         const { kind, metadata } = doc.value as { kind?: unknown; metadata?: { name?: unknown } };
-        problems.push({ severity: 'info', location: doc.locate([]), message: `skipping ${inputText(kind)}/${inputText(metadata?.name ?? '?')}: not an App Mesh resource` });
+        problems.push({
+          severity: 'info',
+          location: doc.locate([]),
+          message: `skipping ${inputText(kind)}/${inputText(metadata?.name ?? '?')}: not an App Mesh resource`,
+        });
         break;
       }
       case 'not-a-mapping':
-        problems.push({ severity: 'error', location: doc.locate([]), message: 'a mesh document must be a mapping with a kind, an App Mesh CLI input or a Kubernetes manifest' });
+        problems.push({
+          severity: 'error',
+          location: doc.locate([]),
+          message: 'a mesh document must be a mapping with a kind, an App Mesh CLI input or a Kubernetes manifest',
+        });
         break;
       case 'unknown':
         problems.push({
@@ -383,12 +441,17 @@ function readDrafts(documents: readonly ParsedDocument[], problems: Problem[], r
 /** The mesh of resources that name none: --mesh-name, else the only mesh defined. */
 function chooseDefaultMesh(drafts: readonly ResourceDraft[], options: LoadOptions): DefaultMesh {
   if (options.meshName !== undefined) return { name: options.meshName };
-  const meshes = [...new Set(drafts.filter((d) => d.kind === 'Mesh' && typeof d.name === 'string').map((d) => d.name as string))].sort(compare);
+  const meshes = [
+    ...new Set(drafts.filter((d) => d.kind === 'Mesh' && typeof d.name === 'string').map((d) => d.name as string)),
+  ].sort(compare);
   if (meshes.length === 1) return { name: meshes[0]! };
-  const defined = meshes.length === 0 ? 'no mesh is defined' : `${meshes.length} meshes are defined (${meshes.join(', ')})`;
+  const defined =
+    meshes.length === 0 ? 'no mesh is defined' : `${meshes.length} meshes are defined (${meshes.join(', ')})`;
   return { whyNone: `names no mesh and ${defined}; name one here or pass --mesh-name` };
 }
 
 function sortProblems(problems: readonly Problem[]): Problem[] {
-  return [...problems].sort(({ location: a }, { location: b }) => compare(a.file, b.file) || a.line - b.line || a.col - b.col);
+  return [...problems].sort(
+    ({ location: a }, { location: b }) => compare(a.file, b.file) || a.line - b.line || a.col - b.col,
+  );
 }

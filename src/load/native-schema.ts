@@ -25,17 +25,34 @@ export function nativeJsonSchema(): JsonSchema {
       // meshd's extension: a progressive canary rollout.
       { if: { properties: { kind: { const: ROLLOUT_KIND } } }, then: rolloutJsonSchema() },
       ...RESOURCE_KINDS.map((kind) => {
-      const parent = PARENT_FIELD[kind];
-      const properties: JsonSchema = {
-        kind: { const: kind },
-        mesh: { ...name, description: kind === 'Mesh' ? 'a Mesh is its own mesh: its name, or left out' : 'the mesh; may be left out when only one mesh is defined' },
-        name,
-        ...(parent ? { [parent]: { ...name, description: `the ${parent === 'virtualRouter' ? 'virtual router' : 'virtual gateway'} this route belongs to` } } : {}),
-        spec: toJsonSchema(SPEC_SHAPES[kind]),
-        tags: toJsonSchema(tagsShape),
-      };
-      if (Object.keys(properties).join() !== nativeFields(kind).join()) throw new Error(`native fields of ${kind} and its JSON Schema disagree`);
-      return { if: { properties: { kind: { const: kind } } }, then: { properties, required: ['kind', 'name', ...(parent ? [parent] : [])], additionalProperties: false } };
+        const parent = PARENT_FIELD[kind];
+        const properties: JsonSchema = {
+          kind: { const: kind },
+          mesh: {
+            ...name,
+            description:
+              kind === 'Mesh'
+                ? 'a Mesh is its own mesh: its name, or left out'
+                : 'the mesh; may be left out when only one mesh is defined',
+          },
+          name,
+          ...(parent
+            ? {
+                [parent]: {
+                  ...name,
+                  description: `the ${parent === 'virtualRouter' ? 'virtual router' : 'virtual gateway'} this route belongs to`,
+                },
+              }
+            : {}),
+          spec: toJsonSchema(SPEC_SHAPES[kind]),
+          tags: toJsonSchema(tagsShape),
+        };
+        if (Object.keys(properties).join() !== nativeFields(kind).join())
+          throw new Error(`native fields of ${kind} and its JSON Schema disagree`);
+        return {
+          if: { properties: { kind: { const: kind } } },
+          then: { properties, required: ['kind', 'name', ...(parent ? [parent] : [])], additionalProperties: false },
+        };
       }),
     ],
   };

@@ -19,10 +19,16 @@ export function nativeFields(kind: ResourceKind): string[] {
 export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft | undefined {
   const top = doc.value as Record<string, unknown>;
   const fail = (path: FieldPath, message: string) =>
-    problems.push({ severity: 'error', location: doc.locate(path), message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
+    problems.push({
+      severity: 'error',
+      location: doc.locate(path),
+      message,
+      ...(path.length ? { field: formatFieldPath(path) } : {}),
+    });
   // CloudMapService and Rollout documents are read elsewhere
   // (cloud-map-seed.ts, rollout-doc.ts); the message names them too.
-  if (!checkValue(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND, ROLLOUT_KIND]), top.kind, ['kind'], fail)) return undefined;
+  if (!checkValue(oneOf([...RESOURCE_KINDS, CLOUD_MAP_SEED_KIND, ROLLOUT_KIND]), top.kind, ['kind'], fail))
+    return undefined;
   const kind = top.kind as ResourceKind;
   const parent = PARENT_FIELD[kind];
   const origin = new Origin(doc, parent ? [{ from: ['parent'], to: [parent] }] : []);
@@ -32,11 +38,26 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
   for (const key of Object.keys(top)) {
     if (allowed.includes(key)) continue;
     rejected = true;
-    reporter.error([key], key === 'virtualRouter' || key === 'virtualGateway' ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}` : unknownFieldMessage(key, allowed));
+    reporter.error(
+      [key],
+      key === 'virtualRouter' || key === 'virtualGateway'
+        ? `only a ${key === 'virtualRouter' ? 'Route' : 'GatewayRoute'} names a ${key}`
+        : unknownFieldMessage(key, allowed),
+    );
   }
   if (kind === 'Mesh' && top.mesh !== undefined && top.mesh !== top.name) {
     reporter.error(['mesh'], `a Mesh is its own mesh: 'mesh' must be its name '${inputText(top.name)}' or left out`);
     rejected = true;
   }
-  return { kind, rejected, name: top.name, mesh: top.mesh, parent: parent ? top[parent] : undefined, spec: top.spec, tags: top.tags, origin, soleDocument: doc };
+  return {
+    kind,
+    rejected,
+    name: top.name,
+    mesh: top.mesh,
+    parent: parent ? top[parent] : undefined,
+    spec: top.spec,
+    tags: top.tags,
+    origin,
+    soleDocument: doc,
+  };
 }

@@ -29,7 +29,11 @@ export class Origin {
 
   /** Where the field at `path` (a resource path) is written: for tools that edit the user's file in place. */
   whereWritten(path: FieldPath): WrittenAt {
-    return { file: this.doc.file, document: this.doc.place.document, path: [...this.doc.place.prefix, ...this.documentPath(path)] };
+    return {
+      file: this.doc.file,
+      document: this.doc.place.document,
+      path: [...this.doc.place.prefix, ...this.documentPath(path)],
+    };
   }
 
   /** The field as the user wrote it, for messages. */
@@ -37,7 +41,6 @@ export class Origin {
     return formatFieldPath(this.documentPath(path));
   }
 }
-
 
 /** Resource paths starting with `from` were written at `to` (plus the rest of the path). */
 export interface PathRule {

@@ -95,7 +95,12 @@ export function draftLabel(kind: ResourceKind, parent: unknown, name: unknown): 
  * Checks a draft and returns its resource, or undefined after recording every problem.
  * `defaultMesh` is used when the draft names no mesh.
  */
-export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, problems: Problem[], options: DecodeOptions = {}): Resource | undefined {
+export function decodeDraft(
+  draft: ResourceDraft,
+  defaultMesh: DefaultMesh,
+  problems: Problem[],
+  options: DecodeOptions = {},
+): Resource | undefined {
   const before = problems.length;
   const reporter = new ResourceReporter(draft.origin, problems, draftLabel(draft.kind, draft.parent, draft.name));
   const unresolved = draft.unresolved ?? [];
@@ -103,8 +108,15 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
   // prefixes (scanning every unresolved path per finding was quadratic: 10,000 failed values, 1.7 s).
   const unresolvedKeys = new Set(unresolved.map((u) => JSON.stringify(u)));
   const unresolvedPrefixes = new Set(unresolved.flatMap((u) => u.map((_, n) => JSON.stringify(u.slice(0, n + 1)))));
-  const related = (path: FieldPath) => path.length === 0 || unresolvedPrefixes.has(JSON.stringify(path)) || path.some((_, n) => unresolvedKeys.has(JSON.stringify(path.slice(0, n + 1)))) || unresolvedKeys.has('[]');
-  const error = unresolved.length === 0 ? reporter.error : (path: FieldPath, message: string) => related(path) || reporter.error(path, message);
+  const related = (path: FieldPath) =>
+    path.length === 0 ||
+    unresolvedPrefixes.has(JSON.stringify(path)) ||
+    path.some((_, n) => unresolvedKeys.has(JSON.stringify(path.slice(0, n + 1)))) ||
+    unresolvedKeys.has('[]');
+  const error =
+    unresolved.length === 0
+      ? reporter.error
+      : (path: FieldPath, message: string) => related(path) || reporter.error(path, message);
   const parentField = PARENT_FIELD[draft.kind];
   const name = checkName(draft.name, ['name'], error);
   const parent = parentField ? checkName(draft.parent, ['parent'], error) : undefined;
@@ -121,10 +133,17 @@ export function decodeDraft(draft: ResourceDraft, defaultMesh: DefaultMesh, prob
   }
 
   const spec = draft.spec ?? {};
-  checkValue(SPEC_SHAPES[draft.kind], spec, ['spec'], error, draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {});
+  checkValue(
+    SPEC_SHAPES[draft.kind],
+    spec,
+    ['spec'],
+    error,
+    draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {},
+  );
   if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], error);
   // Warnings (a pruned field) leave the resource valid.
-  if (draft.rejected || problems.slice(before).some(isError) || name === undefined || mesh === undefined) return undefined;
+  if (draft.rejected || problems.slice(before).some(isError) || name === undefined || mesh === undefined)
+    return undefined;
 
   const base = { mesh, name, spec } as const;
   const resource =
@@ -154,11 +173,15 @@ function prunedField(reporter: ResourceReporter, strict: boolean): (path: FieldP
  */
 function withLazySource<T extends object>(resource: T, origin: Origin): T & { readonly source: SourceLocation } {
   let source: SourceLocation | undefined;
-  return Object.defineProperty(resource, 'source', { enumerable: true, get: () => (source ??= origin.locate([])) }) as T & { readonly source: SourceLocation };
+  return Object.defineProperty(resource, 'source', {
+    enumerable: true,
+    get: () => (source ??= origin.locate([])),
+  }) as T & { readonly source: SourceLocation };
 }
 
 /** The mesh for resources that name none, or why there is none. */
-export type DefaultMesh = { readonly name: string; readonly whyNone?: undefined } | { readonly name?: undefined; readonly whyNone: string };
+export type DefaultMesh =
+  { readonly name: string; readonly whyNone?: undefined } | { readonly name?: undefined; readonly whyNone: string };
 
 function checkName(value: unknown, path: FieldPath, error: ResourceReporter['error']): string | undefined {
   if (value === undefined || value === null) {

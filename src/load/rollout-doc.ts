@@ -6,7 +6,14 @@ import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import type { MeshModel } from '../model/mesh-model';
 import { object, oneOf, optional, required } from '../model/schema';
 import { resourceName } from '../model/shapes';
-import { resolveSettings, rolloutSpecShape, routeSplit, splitWebhookMetadata, ROLLOUT_KIND, type RolloutSettings } from '../model/rollout';
+import {
+  resolveSettings,
+  rolloutSpecShape,
+  routeSplit,
+  splitWebhookMetadata,
+  ROLLOUT_KIND,
+  type RolloutSettings,
+} from '../model/rollout';
 import { formatFieldPath, inputText, type Problem } from './problems';
 import type { DefaultMesh } from './resource-draft';
 import { checkValue } from './schema-check';
@@ -37,7 +44,13 @@ const documentShape = object({
 
 /** The JSON Schema of a Rollout document, for editors (src/load/native-schema.ts). */
 export function rolloutJsonSchema(): JsonSchema {
-  const schema = toJsonSchema(documentShape) as { properties: { spec: { properties: { analysis: { properties: { webhooks: { items: { properties: Record<string, unknown> } } } } } } } };
+  const schema = toJsonSchema(documentShape) as {
+    properties: {
+      spec: {
+        properties: { analysis: { properties: { webhooks: { items: { properties: Record<string, unknown> } } } } };
+      };
+    };
+  };
   schema.properties.spec.properties.analysis.properties.webhooks.items.properties.metadata = {
     description: 'sent to the webhook as is (Flagger: metadata)',
     type: 'object',
@@ -52,7 +65,13 @@ export class RolloutReader {
   constructor(private readonly problems: Problem[]) {}
 
   private fail(doc: ParsedDocument, label: string, path: FieldPath, message: string): void {
-    this.problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, ...(path.length ? { field: formatFieldPath(path) } : {}) });
+    this.problems.push({
+      severity: 'error',
+      location: doc.locate(path),
+      resource: label,
+      message,
+      ...(path.length ? { field: formatFieldPath(path) } : {}),
+    });
   }
 
   /** Checks a Rollout document's fields; a valid one is kept for `resolve`. */
@@ -68,7 +87,12 @@ export class RolloutReader {
     checkValue(documentShape, { ...top, spec }, [], fail);
     if (!ok) return;
     const checked = { ...top, spec } as { mesh?: string; name: string; spec: Parameters<typeof resolveSettings>[0] };
-    this.read.push({ ...(checked.mesh !== undefined ? { mesh: checked.mesh } : {}), name: checked.name, settings: resolveSettings(checked.spec, metadata), doc });
+    this.read.push({
+      ...(checked.mesh !== undefined ? { mesh: checked.mesh } : {}),
+      name: checked.name,
+      settings: resolveSettings(checked.spec, metadata),
+      doc,
+    });
   }
 
   /** The rollouts, each checked against the model (its route and nodes must be there); problems for the rest. */
@@ -92,17 +116,35 @@ export class RolloutReader {
       seen.set(`${mesh}/${r.name}`, r.doc);
       // A route or node with errors of its own was reported already; "not defined" would only mislead.
       const { route, primary, canary } = r.settings;
-      if ([`Route/${route.virtualRouter}/${route.name}`, `VirtualRouter/${route.virtualRouter}`, `VirtualNode/${primary}`, `VirtualNode/${canary}`].some((k) => broken.has(`${mesh}/${k}`))) continue;
+      if (
+        [
+          `Route/${route.virtualRouter}/${route.name}`,
+          `VirtualRouter/${route.virtualRouter}`,
+          `VirtualNode/${primary}`,
+          `VirtualNode/${canary}`,
+        ].some((k) => broken.has(`${mesh}/${k}`))
+      )
+        continue;
       const routeKey = `${mesh}/${route.virtualRouter}/${route.name}`;
       const other = routes.get(routeKey);
       if (other !== undefined) {
-        this.fail(r.doc, label, ['spec', 'route'], `rollout ${mesh}/${other} already rolls out Route/${route.virtualRouter}/${route.name}; one route takes one rollout at a time`);
+        this.fail(
+          r.doc,
+          label,
+          ['spec', 'route'],
+          `rollout ${mesh}/${other} already rolls out Route/${route.virtualRouter}/${route.name}; one route takes one rollout at a time`,
+        );
         continue;
       }
       routes.set(routeKey, r.name);
       const split = routeSplit(model, mesh, r.settings);
       if ('error' in split) {
-        this.fail(r.doc, label, split.path.length > 0 ? ['spec', ...split.path] : r.mesh !== undefined ? ['mesh'] : [], split.error);
+        this.fail(
+          r.doc,
+          label,
+          split.path.length > 0 ? ['spec', ...split.path] : r.mesh !== undefined ? ['mesh'] : [],
+          split.error,
+        );
         continue;
       }
       out.push({ mesh, name: r.name, settings: r.settings, locate: r.doc.locate });

@@ -16,7 +16,13 @@ export interface CheckOptions {
 const REFUSED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** True when `value` fits `schema`; otherwise each problem went to `fail` (paths relative to `path`). */
-export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail: Fail, options: CheckOptions = {}): boolean {
+export function checkValue(
+  schema: Schema,
+  value: unknown,
+  path: FieldPath,
+  fail: Fail,
+  options: CheckOptions = {},
+): boolean {
   switch (schema.type) {
     case 'string':
       if (typeof value !== 'string') return bad(fail, path, `must be a string, got ${describe(value)}`);
@@ -24,7 +30,8 @@ export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail
         const range = schema.min === schema.max ? `${schema.min}` : `${schema.min}–${schema.max}`;
         return bad(fail, path, `must be ${range} characters long, got ${value.length}`);
       }
-      if (schema.pattern && !schema.pattern.regex.test(value)) return bad(fail, path, `${schema.pattern.message}, got ${describe(value)}`);
+      if (schema.pattern && !schema.pattern.regex.test(value))
+        return bad(fail, path, `${schema.pattern.message}, got ${describe(value)}`);
       return true;
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value) || value < schema.min || value > schema.max) {
@@ -47,7 +54,8 @@ export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail
       if (!Array.isArray(value)) return bad(fail, path, `must be a list, got ${describe(value)}`);
       let ok = true;
       if (value.length < schema.min || value.length > schema.max) {
-        const range = schema.max === Number.MAX_SAFE_INTEGER ? `at least ${schema.min}` : `${schema.min} to ${schema.max}`;
+        const range =
+          schema.max === Number.MAX_SAFE_INTEGER ? `at least ${schema.min}` : `${schema.min} to ${schema.max}`;
         ok = bad(fail, path, `must list ${range} item(s), got ${value.length}`);
       }
       value.forEach((item, i) => {
@@ -60,8 +68,15 @@ export function checkValue(schema: Schema, value: unknown, path: FieldPath, fail
   }
 }
 
-function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail: Fail, options: CheckOptions): boolean {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad(fail, path, `must be a mapping, got ${describe(value)}`);
+function checkObject(
+  schema: ObjectSchema,
+  value: unknown,
+  path: FieldPath,
+  fail: Fail,
+  options: CheckOptions,
+): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return bad(fail, path, `must be a mapping, got ${describe(value)}`);
   const record = value as Record<string, unknown>;
   const known = Object.keys(schema.fields);
   let ok = true;
@@ -95,7 +110,13 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
   }
   // An unknown field was probably meant as one of the union's members: that message is enough.
   if (schema.union && present.length !== 1 && !unknown) {
-    ok = bad(fail, path, present.length === 0 ? `must set one of: ${known.join(', ')}` : `sets ${present.join(' and ')}; set exactly one of them`);
+    ok = bad(
+      fail,
+      path,
+      present.length === 0
+        ? `must set one of: ${known.join(', ')}`
+        : `sets ${present.join(' and ')}; set exactly one of them`,
+    );
   }
   if (ok && schema.check) {
     schema.check(record as never, (sub, message) => {
@@ -112,7 +133,9 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, fail
 export function unknownFieldMessage(key: string, known: readonly string[], noun = 'field'): string {
   const suggestion = closest(key, known);
   if (suggestion) return `unknown ${noun} '${key}'; did you mean '${suggestion}'?`;
-  return known.length === 0 ? `unknown ${noun} '${key}'; this mapping takes no fields` : `unknown ${noun} '${key}'; expected one of: ${known.join(', ')}`;
+  return known.length === 0
+    ? `unknown ${noun} '${key}'; this mapping takes no fields`
+    : `unknown ${noun} '${key}'; expected one of: ${known.join(', ')}`;
 }
 
 /** The known name closest to `key`, when the difference looks like a typo. */
@@ -141,7 +164,8 @@ function editDistance(a: string, b: string): number {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
       cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
     }
     [before, prev] = [prev, cur];
   }

@@ -151,7 +151,11 @@ class WatchedPath {
     if (!now.ok) {
       if (this.identity !== undefined || this.problem?.reason !== now.reason) void this.rewatch(undefined);
     } else if (now.id !== this.identity) {
-      void this.rewatch(this.identity === undefined ? `${this.target} can be watched again` : `${this.target} was replaced; watching the new one`);
+      void this.rewatch(
+        this.identity === undefined
+          ? `${this.target} can be watched again`
+          : `${this.target} was replaced; watching the new one`,
+      );
     } else if (this.problem && !this.scanning && Date.now() >= this.retryAt) {
       void this.rewatch(`${this.target} is watched again after an error`);
     }
@@ -180,7 +184,11 @@ class WatchedPath {
     const now = identityOf(this.target);
     if (!now.ok) {
       this.identity = undefined;
-      if (this.problem?.reason !== now.reason) this.report.state(`${this.target} cannot be watched: ${now.reason}; the last good mesh keeps serving until it can`, false);
+      if (this.problem?.reason !== now.reason)
+        this.report.state(
+          `${this.target} cannot be watched: ${now.reason}; the last good mesh keeps serving until it can`,
+          false,
+        );
       this.problem = { path: this.target, reason: now.reason, since: this.problem?.since ?? Date.now() };
       return;
     }
@@ -208,11 +216,18 @@ class WatchedPath {
   private failed(generation: number, err: unknown): void {
     if (generation !== this.generation || this.closed) return;
     const reason = fsErrorText(err);
-    this.report.error(errorCode(err), this.errorsLogged++ < LOGGED_ERRORS_PER_WATCH ? `watching ${this.target}: ${reason}` : undefined);
+    this.report.error(
+      errorCode(err),
+      this.errorsLogged++ < LOGGED_ERRORS_PER_WATCH ? `watching ${this.target}: ${reason}` : undefined,
+    );
     if (this.erredGeneration === generation) return;
     this.erredGeneration = generation;
     this.retryAt = Date.now() + this.backoffMs;
-    this.problem = { path: this.target, reason: `${reason} (watched afresh in ${Math.ceil(this.backoffMs / 1000)} s)`, since: this.problem?.since ?? Date.now() };
+    this.problem = {
+      path: this.target,
+      reason: `${reason} (watched afresh in ${Math.ceil(this.backoffMs / 1000)} s)`,
+      since: this.problem?.since ?? Date.now(),
+    };
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_CHECKS * this.checkIntervalMs);
   }
 
@@ -224,10 +239,17 @@ class WatchedPath {
     const file = path.resolve(this.target);
     const folderOf = new FolderClaims(isFile ? path.dirname(file) : file);
     const watcher = isFile
-      ? watch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p) => p !== path.dirname(file) && path.resolve(p) !== file })
+      ? watch(path.dirname(file), {
+          ignoreInitial: true,
+          depth: 0,
+          ignored: (p) => p !== path.dirname(file) && path.resolve(p) !== file,
+        })
       : watch(this.target, {
           ignoreInitial: true,
-          ignored: (p, stats) => insideDotFolder(this.target, p) || (stats?.isFile() === true && !isMeshFile(p)) || folderOf.isRepeat(p, stats),
+          ignored: (p, stats) =>
+            insideDotFolder(this.target, p) ||
+            (stats?.isFile() === true && !isMeshFile(p)) ||
+            folderOf.isRepeat(p, stats),
         });
     const report = (p: string) => {
       if (generation === this.generation) this.onEvent(isFile ? this.target : p);
@@ -251,7 +273,12 @@ class WatchedPath {
           if (generation === this.generation) f(event, evPath, details);
         } catch {
           // stat failed (ELOOP, EACCES): reload, the load says why
-          report(path.join(String((details as { watchedPath?: unknown } | undefined)?.watchedPath ?? this.target), String(evPath)));
+          report(
+            path.join(
+              String((details as { watchedPath?: unknown } | undefined)?.watchedPath ?? this.target),
+              String(evPath),
+            ),
+          );
         }
       };
     return watcher
@@ -272,7 +299,13 @@ class WatchedPath {
         guardedRaw((_event, evPath, details) => {
           const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
           // a file's own watch
-          if (typeof evPath !== 'string' || typeof dir !== 'string' || !isMeshFile(evPath) || path.basename(dir) === evPath) return;
+          if (
+            typeof evPath !== 'string' ||
+            typeof dir !== 'string' ||
+            !isMeshFile(evPath) ||
+            path.basename(dir) === evPath
+          )
+            return;
           const candidate = path.join(dir, evPath);
           if (isFile ? path.resolve(candidate) !== file : insideDotFolder(this.target, candidate)) return;
           if (fs.statSync(candidate, { throwIfNoEntry: false })) return; // a file chokidar can see: it reports it
@@ -335,12 +368,17 @@ class FolderClaims {
 
   forget(p: string): void {
     const full = path.resolve(p);
-    for (const [folder, first] of this.firstPath) if (first === full || first.startsWith(full + path.sep)) this.firstPath.delete(folder);
+    for (const [folder, first] of this.firstPath)
+      if (first === full || first.startsWith(full + path.sep)) this.firstPath.delete(folder);
   }
 }
 
 /** `onChange` gets the changed files and when the first of them was seen changing (ms since the epoch). */
-export function watchMeshPaths(paths: readonly string[], onChange: (changed: string[], detectedAt: number) => void, options: WatchOptions = {}): MeshWatcher {
+export function watchMeshPaths(
+  paths: readonly string[],
+  onChange: (changed: string[], detectedAt: number) => void,
+  options: WatchOptions = {},
+): MeshWatcher {
   const debounceMs = options.debounceMs ?? 10;
   const checkIntervalMs = options.checkIntervalMs ?? 1000;
   const report = options.report ?? { error: () => undefined, state: () => undefined };

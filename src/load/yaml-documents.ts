@@ -46,18 +46,33 @@ export function parseYamlDocuments(file: string, text: string): { documents: Par
     // ('RegExpCompiler Allocation failed': two files 1,000 and 2,000 brackets deep, 6 KB in all).
     const { reason, mark } = err as Error & { reason?: string; mark?: { line: number; column: number } };
     if (typeof reason === 'string' && reason.startsWith('nesting exceeded maxDepth') && mark) {
-      return { documents: [], problems: [{ severity: 'error', location: { file, line: mark.line + 1, col: mark.column + 1 }, message: `invalid YAML: ${reason}` }] };
+      return {
+        documents: [],
+        problems: [
+          {
+            severity: 'error',
+            location: { file, line: mark.line + 1, col: mark.column + 1 },
+            message: `invalid YAML: ${reason}`,
+          },
+        ],
+      };
     }
     return parseWithPositions(file, text, err as Error);
   }
   // js-yaml shares aliased values instead of copying them, so a small file of nested aliases can
   // stand for a huge tree. Past a size no mesh file has, the `yaml` package's alias limit decides.
-  if (exceeds(values, 20 * text.length + 1000)) return parseWithPositions(file, text, new Error('the document expands to too many values through aliases'));
+  if (exceeds(values, 20 * text.length + 1000))
+    return parseWithPositions(file, text, new Error('the document expands to too many values through aliases'));
   const tree = lazyTree(file, text);
   const documents = values
     .map((value, index) => ({ value, index }))
     .filter(({ value }) => value !== null && value !== undefined)
-    .map(({ value }, nth): ParsedDocument => ({ file, value, locate: (path) => tree().locate(nth, path), place: { document: nth, prefix: [] } }));
+    .map(({ value }, nth): ParsedDocument => ({
+      file,
+      value,
+      locate: (path) => tree().locate(nth, path),
+      place: { document: nth, prefix: [] },
+    }));
   return { documents, problems: [] };
 }
 
@@ -82,24 +97,39 @@ function lazyTree(file: string, text: string): () => PositionTree {
     if (!tree) {
       const { docs, at } = syntaxTree(file, text);
       const nonEmpty = docs.filter((d) => !isEmpty(d));
-      tree = { locate: (nth, path) => (nonEmpty[nth] ? at(offsetOf(nonEmpty[nth]!, path)) : { file, line: 1, col: 1 }) };
+      tree = {
+        locate: (nth, path) => (nonEmpty[nth] ? at(offsetOf(nonEmpty[nth]!, path)) : { file, line: 1, col: 1 }),
+      };
     }
     return tree;
   };
 }
 
 /** Syntax errors with the `yaml` package's positions and wording; js-yaml's own error if the two parsers disagree. */
-function parseWithPositions(file: string, text: string, fastError: Error): { documents: ParsedDocument[]; problems: Problem[] } {
+function parseWithPositions(
+  file: string,
+  text: string,
+  fastError: Error,
+): { documents: ParsedDocument[]; problems: Problem[] } {
   const { docs, at } = syntaxTree(file, text);
   const problems: Problem[] = [];
   for (const doc of docs) {
-    for (const err of doc.errors) problems.push({ severity: 'error', location: at(err.pos[0]), message: `invalid YAML: ${firstLine(err.message)}` });
+    for (const err of doc.errors)
+      problems.push({
+        severity: 'error',
+        location: at(err.pos[0]),
+        message: `invalid YAML: ${firstLine(err.message)}`,
+      });
     if (doc.errors.length > 0 || isEmpty(doc)) continue;
     try {
       doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
       // An alias to an anchor that is not there, or too many aliases (a "billion laughs" file).
-      problems.push({ severity: 'error', location: at(doc.range?.[0] ?? 0), message: `invalid YAML: ${firstLine((err as Error).message)}` });
+      problems.push({
+        severity: 'error',
+        location: at(doc.range?.[0] ?? 0),
+        message: `invalid YAML: ${firstLine((err as Error).message)}`,
+      });
     }
   }
   if (problems.length === 0) {
@@ -109,7 +139,11 @@ function parseWithPositions(file: string, text: string, fastError: Error): { doc
     if (unknownTag) return { documents: [], problems: [unknownTag] };
     // js-yaml's mark for a duplicate key is where the `yaml` package would point; its wording is that package's.
     const reason = fastReason === 'duplicated mapping key' ? 'Map keys must be unique' : fastReason;
-    problems.push({ severity: 'error', location: at(Math.min(mark?.position ?? 0, Math.max(0, text.length - 1))), message: `invalid YAML: ${firstLine(reason)}` });
+    problems.push({
+      severity: 'error',
+      location: at(Math.min(mark?.position ?? 0, Math.max(0, text.length - 1))),
+      message: `invalid YAML: ${firstLine(reason)}`,
+    });
   }
   return { documents: [], problems };
 }
@@ -118,7 +152,11 @@ function parseWithPositions(file: string, text: string, fastError: Error): { doc
  * js-yaml's `unknown tag !<!Foo>`, said plainly and placed at the tag (the `yaml` package, which
  * leaves unknown tags unresolved, warns about each with its position).
  */
-function unknownTagProblem(docs: Document[], at: (offset: number) => SourceLocation, reason: string): Problem | undefined {
+function unknownTagProblem(
+  docs: Document[],
+  at: (offset: number) => SourceLocation,
+  reason: string,
+): Problem | undefined {
   const tag = /^unknown tag !<(.*)>$/.exec(reason)?.[1];
   if (tag === undefined) return undefined;
   const warning = docs.flatMap((d) => d.warnings).find((w) => w.message.startsWith(`Unresolved tag: ${tag}`));

@@ -39,7 +39,10 @@ type IpPreference = (typeof IP_PREFERENCES)[number];
  * a PREFERRED family falls back to the other, an ONLY family yields nothing without it, and
  * with no preference IPv4 comes first.
  */
-export function instanceAddress(attributes: Readonly<Record<string, string>>, preference: IpPreference | undefined): string | undefined {
+export function instanceAddress(
+  attributes: Readonly<Record<string, string>>,
+  preference: IpPreference | undefined,
+): string | undefined {
   const ipv4 = attributes[IPV4];
   const ipv6 = attributes[IPV6];
   switch (preference) {

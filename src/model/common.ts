@@ -18,7 +18,15 @@ export interface SourceLocation {
   readonly col: number;
 }
 
-export const RESOURCE_KINDS = ['Mesh', 'VirtualService', 'VirtualNode', 'VirtualRouter', 'Route', 'VirtualGateway', 'GatewayRoute'] as const;
+export const RESOURCE_KINDS = [
+  'Mesh',
+  'VirtualService',
+  'VirtualNode',
+  'VirtualRouter',
+  'Route',
+  'VirtualGateway',
+  'GatewayRoute',
+] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 /** Fields every resource has: which mesh it lives in, its name and where it was defined. */
@@ -30,7 +38,10 @@ export interface ResourceMeta {
 
 /** A field path as users read it: `spec.listeners[0].portMapping.port`. */
 export function formatFieldPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
+  return path.reduce<string>(
+    (out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg),
+    '',
+  );
 }
 
 /** A parsed mapping (not null, not a list), as every dialect reader meets it. */

@@ -1,7 +1,28 @@
 import type { ResourceMeta } from './common';
-import { boolean, integer, list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
+import {
+  boolean,
+  integer,
+  list,
+  object,
+  oneOf,
+  optional,
+  required,
+  string,
+  union,
+  type Fail,
+  type Infer,
+} from './schema';
 import { checkNotPrefixAndPath } from './route';
-import { headerMatchShape, headersList, HTTP_METHODS, pathMatchShape, port, prefixShape, queryParametersList, resourceName } from './shapes';
+import {
+  headerMatchShape,
+  headersList,
+  HTTP_METHODS,
+  pathMatchShape,
+  port,
+  prefixShape,
+  queryParametersList,
+  resourceName,
+} from './shapes';
 
 /** App Mesh kept these for itself: a gateway route may not match them. */
 export const RESERVED_PREFIXES = ['/aws-appmesh', '/aws-app-mesh'] as const;
@@ -44,7 +65,9 @@ const httpGatewayRouteShape = object(
                 value: optional(string({ pattern: { regex: /^\/(.*\/)?$/, message: "must start and end with '/'" } })),
               }),
             ),
-            path: optional(object({ exact: optional(string({ pattern: { regex: /^\//, message: "must start with '/'" } })) })),
+            path: optional(
+              object({ exact: optional(string({ pattern: { regex: /^\//, message: "must start with '/'" } })) }),
+            ),
           }),
         ),
       }),
@@ -62,16 +85,29 @@ export type HttpGatewayRoute = Infer<typeof httpGatewayRouteShape>;
 function checkHttpGatewayRoute({ match, action }: HttpGatewayRoute, fail: Fail): void {
   const { prefix, path } = match;
   checkNotPrefixAndPath(match, ['match'], fail);
-  for (const [field, value] of [['prefix', prefix], ['path', path?.exact]] as const) {
+  for (const [field, value] of [
+    ['prefix', prefix],
+    ['path', path?.exact],
+  ] as const) {
     const reserved = value !== undefined && RESERVED_PREFIXES.find((r) => value.toLowerCase().startsWith(r));
-    if (reserved) fail(['match', field, ...(field === 'path' ? ['exact'] : [])], `'${reserved}' is reserved by App Mesh; a gateway route cannot match it`);
+    if (reserved)
+      fail(
+        ['match', field, ...(field === 'path' ? ['exact'] : [])],
+        `'${reserved}' is reserved by App Mesh; a gateway route cannot match it`,
+      );
   }
   const rewrite = action.rewrite;
   if (!rewrite) return;
   const rewritePath = ['action', 'rewrite'];
-  if (rewrite.prefix && rewrite.path) fail([...rewritePath, 'path'], "sets both a 'prefix' and a 'path' rewrite; set one of them");
-  if (rewrite.prefix?.defaultPrefix !== undefined && rewrite.prefix.value !== undefined) fail([...rewritePath, 'prefix'], "sets both 'defaultPrefix' and 'value'; set one of them");
-  if (rewrite.prefix && path !== undefined) fail([...rewritePath, 'prefix'], "a prefix rewrite needs a 'match.prefix' to replace, and this route matches a 'path'");
+  if (rewrite.prefix && rewrite.path)
+    fail([...rewritePath, 'path'], "sets both a 'prefix' and a 'path' rewrite; set one of them");
+  if (rewrite.prefix?.defaultPrefix !== undefined && rewrite.prefix.value !== undefined)
+    fail([...rewritePath, 'prefix'], "sets both 'defaultPrefix' and 'value'; set one of them");
+  if (rewrite.prefix && path !== undefined)
+    fail(
+      [...rewritePath, 'prefix'],
+      "a prefix rewrite needs a 'match.prefix' to replace, and this route matches a 'path'",
+    );
 }
 
 const grpcGatewayRouteShape = object({
@@ -80,19 +116,34 @@ const grpcGatewayRouteShape = object({
       {
         serviceName: optional(string()),
         hostname: optional(hostnameMatchShape),
-        metadata: optional(list(object({ name: required(string({ max: 50 })), invert: optional(boolean()), match: optional(headerMatchShape) }), { min: 1, max: 10 })),
+        metadata: optional(
+          list(
+            object({
+              name: required(string({ max: 50 })),
+              invert: optional(boolean()),
+              match: optional(headerMatchShape),
+            }),
+            { min: 1, max: 10 },
+          ),
+        ),
         port: optional(port),
       },
       {
         // Neither serviceName nor hostname is every gRPC request on the port;
         // "one of them is required" is the Kubernetes controller's rule.
         check: (m, fail) => {
-          if (m.serviceName?.startsWith(RESERVED_GRPC_SERVICE_PREFIX)) fail(['serviceName'], `'${RESERVED_GRPC_SERVICE_PREFIX}' services are reserved by App Mesh; a gateway route cannot match them`);
+          if (m.serviceName?.startsWith(RESERVED_GRPC_SERVICE_PREFIX))
+            fail(
+              ['serviceName'],
+              `'${RESERVED_GRPC_SERVICE_PREFIX}' services are reserved by App Mesh; a gateway route cannot match them`,
+            );
         },
       },
     ),
   ),
-  action: required(object({ target: required(targetShape), rewrite: optional(object({ hostname: optional(hostnameRewriteShape) })) })),
+  action: required(
+    object({ target: required(targetShape), rewrite: optional(object({ hostname: optional(hostnameRewriteShape) })) }),
+  ),
 });
 
 export type GrpcGatewayRoute = Infer<typeof grpcGatewayRouteShape>;

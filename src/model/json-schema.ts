@@ -6,7 +6,8 @@ import type { Schema } from './schema';
 export type JsonSchema = Record<string, unknown>;
 
 export function toJsonSchema(schema: Schema): JsonSchema {
-  const described = (out: JsonSchema): JsonSchema => (schema.description ? { description: schema.description, ...out } : out);
+  const described = (out: JsonSchema): JsonSchema =>
+    schema.description ? { description: schema.description, ...out } : out;
   switch (schema.type) {
     case 'string':
       return described({
@@ -16,7 +17,11 @@ export function toJsonSchema(schema: Schema): JsonSchema {
         ...(schema.pattern ? { pattern: schema.pattern.regex.source } : {}),
       });
     case 'integer':
-      return described({ type: 'integer', minimum: schema.min, ...(schema.max < Number.MAX_SAFE_INTEGER ? { maximum: schema.max } : {}) });
+      return described({
+        type: 'integer',
+        minimum: schema.min,
+        ...(schema.max < Number.MAX_SAFE_INTEGER ? { maximum: schema.max } : {}),
+      });
     case 'number':
       return described({ type: 'number', minimum: schema.min, maximum: schema.max });
     case 'boolean':

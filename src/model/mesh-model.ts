@@ -105,7 +105,8 @@ export class MeshModel implements MeshReader {
     const changed = new Set<string>();
     for (const [key, r] of this.byKey) if (next.byKey.get(key) !== r) changed.add(key);
     for (const key of next.byKey.keys()) if (!this.byKey.has(key)) changed.add(key);
-    const sameList = (a: readonly Resource[] | undefined, b: readonly Resource[] | undefined) => a?.length === b?.length && (a ?? []).every((r, i) => b![i] === r);
+    const sameList = (a: readonly Resource[] | undefined, b: readonly Resource[] | undefined) =>
+      a?.length === b?.length && (a ?? []).every((r, i) => b![i] === r);
     for (const key of new Set([...this.children.keys(), ...next.children.keys()])) {
       if (!sameList(this.children.get(key), next.children.get(key))) changed.add(`${key}/*`);
     }

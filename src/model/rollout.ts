@@ -17,14 +17,30 @@ export const ROLLOUT_KIND = 'Rollout';
 export const MAX_WINDOW_MS = 15 * 60 * 1000;
 
 /** Flagger's webhook types, run at the same moments with the same meaning. */
-export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'confirm-traffic-increase', 'confirm-promotion', 'post-rollout', 'rollback', 'event'] as const;
+export const WEBHOOK_TYPES = [
+  'confirm-rollout',
+  'pre-rollout',
+  'rollout',
+  'confirm-traffic-increase',
+  'confirm-promotion',
+  'post-rollout',
+  'rollback',
+  'event',
+] as const;
 export type WebhookType = (typeof WEBHOOK_TYPES)[number];
 
 /** Flagger's two built-in metrics: the success rate (percent of non-5xx) and the p99 request duration (ms). */
 export const METRIC_NAMES = ['request-success-rate', 'request-duration'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
-export const DEFAULTS = { intervalMs: 60_000, stepWeight: 10, maxWeight: 50, threshold: 5, minRequests: 1, webhookTimeoutMs: 10_000 } as const;
+export const DEFAULTS = {
+  intervalMs: 60_000,
+  stepWeight: 10,
+  maxWeight: 50,
+  threshold: 5,
+  minRequests: 1,
+  webhookTimeoutMs: 10_000,
+} as const;
 /** Used when `analysis.metrics` is left out (an empty list means: no metric checks). */
 export const DEFAULT_METRICS: readonly MetricCheck[] = [
   { name: 'request-success-rate', min: 99 },
@@ -34,18 +50,37 @@ const MIN_INTERVAL_MS = 1000;
 const MAX_INTERVAL_MS = 24 * 3_600_000;
 
 const duration = (description: string) =>
-  string({ max: 32, pattern: { regex: /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, message: 'must be a duration such as 30s, 1m or 500ms' }, description });
+  string({
+    max: 32,
+    pattern: { regex: /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, message: 'must be a duration such as 30s, 1m or 500ms' },
+    description,
+  });
 
 const metricShape = object(
   {
-    name: required(oneOf(METRIC_NAMES, 'request-success-rate (percent of non-5xx responses) or request-duration (p99, milliseconds)')),
-    thresholdRange: required(
-      object(
-        { min: optional(number(0, Number.MAX_SAFE_INTEGER, 'the lowest acceptable value')), max: optional(number(0, Number.MAX_SAFE_INTEGER, 'the highest acceptable value')) },
-        { check: (r, fail) => (r.min === undefined && r.max === undefined ? fail([], 'sets neither min nor max; set at least one') : undefined) },
+    name: required(
+      oneOf(
+        METRIC_NAMES,
+        'request-success-rate (percent of non-5xx responses) or request-duration (p99, milliseconds)',
       ),
     ),
-    interval: optional(duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)')),
+    thresholdRange: required(
+      object(
+        {
+          min: optional(number(0, Number.MAX_SAFE_INTEGER, 'the lowest acceptable value')),
+          max: optional(number(0, Number.MAX_SAFE_INTEGER, 'the highest acceptable value')),
+        },
+        {
+          check: (r, fail) =>
+            r.min === undefined && r.max === undefined
+              ? fail([], 'sets neither min nor max; set at least one')
+              : undefined,
+        },
+      ),
+    ),
+    interval: optional(
+      duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)'),
+    ),
   },
   { check: (m, fail) => checkWindow(m.interval, fail) },
 );
@@ -54,7 +89,9 @@ const webhookShape = object(
   {
     name: required(string({ max: 253 })),
     type: optional(oneOf(WEBHOOK_TYPES, "when it is called, as in Flagger (default 'rollout')")),
-    url: required(string({ max: 2048, pattern: { regex: /^https?:\/\/[^\s]+$/, message: 'must be an http:// or https:// URL' } })),
+    url: required(
+      string({ max: 2048, pattern: { regex: /^https?:\/\/[^\s]+$/, message: 'must be an http:// or https:// URL' } }),
+    ),
     timeout: optional(duration('how long to wait for an answer (default 10s)')),
     // metadata: a mapping of strings, checked on its own (the schema language has no maps)
   },
@@ -74,7 +111,8 @@ function checkWebhookUrl(url: string, fail: Fail): void {
   } catch {
     return fail(['url'], `is not a valid URL: '${url}'`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return fail(['url'], `must be an http:// or https:// URL, not ${parsed.protocol.replace(/:$/, '')}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return fail(['url'], `must be an http:// or https:// URL, not ${parsed.protocol.replace(/:$/, '')}`);
   if (parsed.hostname === '') fail(['url'], `names no host: '${url}'`);
 }
 
@@ -84,7 +122,9 @@ const analysisShape = object(
     stepWeight: optional(integer(1, 100, 'canary weight added at each step (default 10)')),
     maxWeight: optional(integer(1, 100, 'canary weight after which the canary is promoted (default 50)')),
     threshold: optional(integer(1, 1000, 'failed checks that roll the canary back (default 5)')),
-    minRequests: optional(integer(0, Number.MAX_SAFE_INTEGER, 'requests the canary must get per interval for a check to pass (default 1)')),
+    minRequests: optional(
+      integer(0, Number.MAX_SAFE_INTEGER, 'requests the canary must get per interval for a check to pass (default 1)'),
+    ),
     metrics: optional(list(metricShape, { max: 10 })),
     webhooks: optional(list(webhookShape, { max: 20 })),
   },
@@ -100,12 +140,22 @@ const analysisShape = object(
 
 export const rolloutSpecShape = object(
   {
-    route: required(object({ virtualRouter: required(resourceName), name: required(resourceName) }, { description: 'the route whose weighted targets the rollout shifts' })),
+    route: required(
+      object(
+        { virtualRouter: required(resourceName), name: required(resourceName) },
+        { description: 'the route whose weighted targets the rollout shifts' },
+      ),
+    ),
     primary: required(string({ max: 255, description: 'the virtual node serving now (weight 100 - canary weight)' })),
     canary: required(string({ max: 255, description: 'the virtual node being rolled out' })),
     analysis: optional(analysisShape),
   },
-  { check: (s, fail) => (s.primary === s.canary ? fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`) : undefined) },
+  {
+    check: (s, fail) =>
+      s.primary === s.canary
+        ? fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`)
+        : undefined,
+  },
 );
 
 export interface MetricCheck {
@@ -159,7 +209,10 @@ type Spec = typeof rolloutSpecShape extends { check?(value: infer V, fail: Fail)
  * The webhooks' metadata mappings are taken out before the shape check (see webhookShape) and
  * checked here: string values only, as in Flagger. Returns the spec without them and the mappings by index.
  */
-export function splitWebhookMetadata(spec: unknown, fail: Fail): { spec: unknown; metadata: Map<number, Record<string, string>> } {
+export function splitWebhookMetadata(
+  spec: unknown,
+  fail: Fail,
+): { spec: unknown; metadata: Map<number, Record<string, string>> } {
   const metadata = new Map<number, Record<string, string>>();
   const hooks = (spec as { analysis?: { webhooks?: unknown } } | null)?.analysis?.webhooks;
   if (!Array.isArray(hooks)) return { spec, metadata };
@@ -167,7 +220,8 @@ export function splitWebhookMetadata(spec: unknown, fail: Fail): { spec: unknown
     if (hook === null || typeof hook !== 'object' || Array.isArray(hook) || !('metadata' in hook)) return hook;
     const { metadata: value, ...rest } = hook as Record<string, unknown>;
     const at: FieldPath = ['analysis', 'webhooks', i, 'metadata'];
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(at, 'must be a mapping of names to strings');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      fail(at, 'must be a mapping of names to strings');
     else {
       const entries = Object.entries(value as Record<string, unknown>);
       const bad = entries.find(([, v]) => typeof v !== 'string');
@@ -181,7 +235,10 @@ export function splitWebhookMetadata(spec: unknown, fail: Fail): { spec: unknown
 }
 
 /** Fills in the defaults of a spec that passed rolloutSpecShape. */
-export function resolveSettings(spec: Spec, metadata: ReadonlyMap<number, Record<string, string>> = new Map()): RolloutSettings {
+export function resolveSettings(
+  spec: Spec,
+  metadata: ReadonlyMap<number, Record<string, string>> = new Map(),
+): RolloutSettings {
   const a = spec.analysis ?? {};
   return {
     route: { virtualRouter: spec.route.virtualRouter, name: spec.route.name },
@@ -222,25 +279,60 @@ export interface RouteSplit {
  * must exist and send its traffic to exactly the primary and the canary, one target each.
  * `path` is relative to the rollout's spec, for messages that point at the user's text.
  */
-export function routeSplit(model: MeshModel, mesh: string, s: Pick<RolloutSettings, 'route' | 'primary' | 'canary'>): RouteSplit | { error: string; path: FieldPath } {
+export function routeSplit(
+  model: MeshModel,
+  mesh: string,
+  s: Pick<RolloutSettings, 'route' | 'primary' | 'canary'>,
+): RouteSplit | { error: string; path: FieldPath } {
   const { virtualRouter, name } = s.route;
   if (!model.mesh(mesh)) return { error: `mesh '${mesh}' is not defined`, path: [] };
-  if (!model.virtualRouter(mesh, virtualRouter)) return { error: `virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`, path: ['route', 'virtualRouter'] };
+  if (!model.virtualRouter(mesh, virtualRouter))
+    return {
+      error: `virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`,
+      path: ['route', 'virtualRouter'],
+    };
   const route = model.routesOf(mesh, virtualRouter).find((r) => r.name === name);
-  if (!route) return { error: `route '${name}' of virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`, path: ['route', 'name'] };
-  for (const [role, node] of [['primary', s.primary], ['canary', s.canary]] as const) {
-    if (!model.virtualNode(mesh, node)) return { error: `virtual node '${node}' is not defined in mesh '${mesh}'`, path: [role] };
+  if (!route)
+    return {
+      error: `route '${name}' of virtual router '${virtualRouter}' is not defined in mesh '${mesh}'`,
+      path: ['route', 'name'],
+    };
+  for (const [role, node] of [
+    ['primary', s.primary],
+    ['canary', s.canary],
+  ] as const) {
+    if (!model.virtualNode(mesh, node))
+      return { error: `virtual node '${node}' is not defined in mesh '${mesh}'`, path: [role] };
   }
   const targets = routeKindOf(route.spec).action.weightedTargets;
   const listed = [...new Set(targets.map((t) => t.virtualNode))].join(', ');
   const label = `Route/${virtualRouter}/${name}`;
   const indexOf = (node: string) => targets.flatMap((t, i) => (t.virtualNode === node ? [i] : []));
   const [p, c] = [indexOf(s.primary), indexOf(s.canary)];
-  for (const [role, node, found] of [['primary', s.primary, p], ['canary', s.canary, c]] as const) {
-    if (found.length === 0) return { error: `${label} has no weighted target for the ${role} '${node}' (it sends to ${listed}); add { virtualNode: ${node}, weight: ${role === 'primary' ? 100 : 0} }`, path: [role] };
-    if (found.length > 1) return { error: `${label} lists '${node}' ${found.length} times; a rollout needs it once`, path: [role] };
+  for (const [role, node, found] of [
+    ['primary', s.primary, p],
+    ['canary', s.canary, c],
+  ] as const) {
+    if (found.length === 0)
+      return {
+        error: `${label} has no weighted target for the ${role} '${node}' (it sends to ${listed}); add { virtualNode: ${node}, weight: ${role === 'primary' ? 100 : 0} }`,
+        path: [role],
+      };
+    if (found.length > 1)
+      return { error: `${label} lists '${node}' ${found.length} times; a rollout needs it once`, path: [role] };
   }
-  const others = [...new Set(targets.filter((t) => t.virtualNode !== s.primary && t.virtualNode !== s.canary).map((t) => t.virtualNode))];
-  if (others.length > 0) return { error: `${label} also sends traffic to ${others.join(', ')}; a rollout's route must have exactly two weighted targets, the primary and the canary`, path: ['route', 'name'] };
-  return { primary: { weight: targets[p[0]!]!.weight, index: p[0]! }, canary: { weight: targets[c[0]!]!.weight, index: c[0]! } };
+  const others = [
+    ...new Set(
+      targets.filter((t) => t.virtualNode !== s.primary && t.virtualNode !== s.canary).map((t) => t.virtualNode),
+    ),
+  ];
+  if (others.length > 0)
+    return {
+      error: `${label} also sends traffic to ${others.join(', ')}; a rollout's route must have exactly two weighted targets, the primary and the canary`,
+      path: ['route', 'name'],
+    };
+  return {
+    primary: { weight: targets[p[0]!]!.weight, index: p[0]! },
+    canary: { weight: targets[c[0]!]!.weight, index: c[0]! },
+  };
 }

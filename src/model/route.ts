@@ -1,5 +1,17 @@
 import type { ResourceMeta } from './common';
-import { boolean, integer, list, object, oneOf, optional, required, string, type Fail, type FieldPath, type Infer } from './schema';
+import {
+  boolean,
+  integer,
+  list,
+  object,
+  oneOf,
+  optional,
+  required,
+  string,
+  type Fail,
+  type FieldPath,
+  type Infer,
+} from './schema';
 import {
   durationShape,
   headersList,
@@ -15,7 +27,13 @@ import {
 } from './shapes';
 
 export const HTTP_RETRY_EVENTS = ['server-error', 'gateway-error', 'client-error', 'stream-error'] as const;
-export const GRPC_RETRY_EVENTS = ['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'] as const;
+export const GRPC_RETRY_EVENTS = [
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+] as const;
 export const ROUTE_KINDS = ['httpRoute', 'http2Route', 'grpcRoute', 'tcpRoute'] as const;
 export type RouteKind = (typeof ROUTE_KINDS)[number];
 
@@ -49,7 +67,12 @@ function checkRetryEvents(policy: object, kinds: readonly string[], fail: Fail):
 }
 
 const httpRetryPolicyShape = object(
-  { maxRetries: required(maxRetries), perRetryTimeout: required(durationShape), httpRetryEvents: optional(httpRetryEvents), tcpRetryEvents: optional(tcpRetryEvents) },
+  {
+    maxRetries: required(maxRetries),
+    perRetryTimeout: required(durationShape),
+    httpRetryEvents: optional(httpRetryEvents),
+    tcpRetryEvents: optional(tcpRetryEvents),
+  },
   { check: (p, fail) => checkRetryEvents(p, ['httpRetryEvents', 'tcpRetryEvents'], fail) },
 );
 
@@ -85,7 +108,8 @@ export type HttpRouteMatch = Infer<typeof httpRouteMatchShape>;
  * rule, applied to its manifests only (load/k8s-webhook-rules.ts).
  */
 export function checkNotPrefixAndPath(match: { prefix?: string; path?: object }, at: FieldPath, fail: Fail): void {
-  if (match.prefix !== undefined && match.path !== undefined) fail([...at, 'path'], "sets both 'prefix' and 'path'; set exactly one of them");
+  if (match.prefix !== undefined && match.path !== undefined)
+    fail([...at, 'path'], "sets both 'prefix' and 'path'; set exactly one of them");
 }
 
 /**
@@ -104,7 +128,11 @@ export const httpRouteShape = object({
 });
 export type HttpRoute = Infer<typeof httpRouteShape>;
 
-const grpcMetadataShape = object({ name: required(string({ max: 50 })), invert: optional(boolean()), match: optional(headerMatchShape) });
+const grpcMetadataShape = object({
+  name: required(string({ max: 50 })),
+  invert: optional(boolean()),
+  match: optional(headerMatchShape),
+});
 
 export const grpcRouteShape = object({
   match: required(
@@ -115,7 +143,12 @@ export const grpcRouteShape = object({
         metadata: optional(list(grpcMetadataShape, { min: 1, max: 10 })),
         port: optional(port),
       },
-      { check: (m, fail) => m.methodName !== undefined && m.serviceName === undefined && fail(['methodName'], 'needs serviceName as well: a method is matched within a service') },
+      {
+        check: (m, fail) =>
+          m.methodName !== undefined &&
+          m.serviceName === undefined &&
+          fail(['methodName'], 'needs serviceName as well: a method is matched within a service'),
+      },
     ),
   ),
   action: required(actionShape),
@@ -143,8 +176,15 @@ export const routeSpecShape = object(
   {
     check: (spec, fail) => {
       const kinds = ROUTE_KINDS.filter((k) => spec[k] !== undefined);
-      if (kinds.length !== 1) fail(kinds.length === 0 ? [] : [kinds[1]!], kinds.length === 0 ? `must set one of: ${ROUTE_KINDS.join(', ')}` : `sets ${kinds.join(' and ')}; a route has exactly one of them`);
-      if (spec.httpRoute?.match.scheme !== undefined) fail(['httpRoute', 'match', 'scheme'], 'applies only to an http2Route');
+      if (kinds.length !== 1)
+        fail(
+          kinds.length === 0 ? [] : [kinds[1]!],
+          kinds.length === 0
+            ? `must set one of: ${ROUTE_KINDS.join(', ')}`
+            : `sets ${kinds.join(' and ')}; a route has exactly one of them`,
+        );
+      if (spec.httpRoute?.match.scheme !== undefined)
+        fail(['httpRoute', 'match', 'scheme'], 'applies only to an http2Route');
     },
   },
 );
@@ -157,7 +197,11 @@ export interface Route extends ResourceMeta {
 }
 
 /** The one route kind a route spec sets, with its body. */
-export function routeKindOf(spec: RouteSpec): { kind: RouteKind; match?: { port?: number }; action: { weightedTargets: readonly WeightedTarget[] } } {
+export function routeKindOf(spec: RouteSpec): {
+  kind: RouteKind;
+  match?: { port?: number };
+  action: { weightedTargets: readonly WeightedTarget[] };
+} {
   const kind = ROUTE_KINDS.find((k) => spec[k] !== undefined)!;
   return { kind, ...spec[kind]! };
 }

@@ -67,7 +67,8 @@ export interface ObjectSchema<F extends Fields = Fields> extends Described {
 
 /* eslint-disable @typescript-eslint/no-explicit-any --
    ObjectSchema's `check` reads its fields (contravariant in F): only `any` admits every list and object schema. */
-export type Schema = StringSchema | IntegerSchema | NumberSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
+export type Schema =
+  StringSchema | IntegerSchema | NumberSchema | BooleanSchema | EnumSchema | ListSchema<any> | ObjectSchema<any>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 export type Infer<S> = S extends StringSchema
@@ -88,14 +89,18 @@ type RequiredKeys<F extends Fields> = { [K in keyof F]: F[K]['required'] extends
 type OptionalKeys<F extends Fields> = Exclude<keyof F, RequiredKeys<F>>;
 
 export type InferFields<F extends Fields> = Simplify<
-  { readonly [K in RequiredKeys<F>]: Infer<F[K]['schema']> } & { readonly [K in OptionalKeys<F>]?: Infer<F[K]['schema']> }
+  { readonly [K in RequiredKeys<F>]: Infer<F[K]['schema']> } & {
+    readonly [K in OptionalKeys<F>]?: Infer<F[K]['schema']>;
+  }
 >;
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 // ---- builders ----
 
-export function string(opts: { min?: number; max?: number; pattern?: StringSchema['pattern']; description?: string } = {}): StringSchema {
+export function string(
+  opts: { min?: number; max?: number; pattern?: StringSchema['pattern']; description?: string } = {},
+): StringSchema {
   return { type: 'string', min: opts.min ?? 1, max: opts.max ?? 255, ...pick(opts, 'pattern', 'description') };
 }
 
@@ -115,8 +120,17 @@ export function oneOf<const T extends string>(values: readonly T[], description?
   return { type: 'enum', values, ...(description ? { description } : {}) };
 }
 
-export function list<I extends Schema>(item: I, opts: { min?: number; max?: number; description?: string } = {}): ListSchema<I> {
-  return { type: 'list', item, min: opts.min ?? 0, max: opts.max ?? Number.MAX_SAFE_INTEGER, ...pick(opts, 'description') };
+export function list<I extends Schema>(
+  item: I,
+  opts: { min?: number; max?: number; description?: string } = {},
+): ListSchema<I> {
+  return {
+    type: 'list',
+    item,
+    min: opts.min ?? 0,
+    max: opts.max ?? Number.MAX_SAFE_INTEGER,
+    ...pick(opts, 'description'),
+  };
 }
 
 export function object<F extends Fields>(

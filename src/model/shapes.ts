@@ -1,6 +1,18 @@
 // App Mesh API shapes (2019-01-25) shared by several resource kinds, with App Mesh's limits.
 // The per-kind spec shapes live next to each kind (mesh.ts, virtual-node.ts, ...).
-import { boolean, integer, list, object, oneOf, optional, required, string, union, type Fail, type Infer } from './schema';
+import {
+  boolean,
+  integer,
+  list,
+  object,
+  oneOf,
+  optional,
+  required,
+  string,
+  union,
+  type Fail,
+  type Infer,
+} from './schema';
 import { RE2_MAX_PROGRAM_SIZE, re2ProgramSize } from './re2/program';
 
 export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;
@@ -21,7 +33,10 @@ export const port = integer(1, 65535);
 export const portMappingShape = object({ port: required(port), protocol: required(oneOf(PROTOCOLS)) });
 export type PortMapping = Infer<typeof portMappingShape>;
 
-export const tagsShape = list(object({ key: required(string({ min: 1, max: 128 })), value: required(string({ min: 0, max: 256 })) }), { max: 50 });
+export const tagsShape = list(
+  object({ key: required(string({ min: 1, max: 128 })), value: required(string({ min: 0, max: 256 })) }),
+  { max: 50 },
+);
 
 // ---- listener parts (virtual nodes and virtual gateways) ----
 
@@ -39,7 +54,8 @@ export function healthCheckShapeFor<const P extends string>(protocols: readonly 
     },
     {
       check: (hc, fail) => {
-        if ((hc.protocol === 'http' || hc.protocol === 'http2') && hc.path === undefined) fail(['path'], `an ${hc.protocol} health check needs a path`);
+        if ((hc.protocol === 'http' || hc.protocol === 'http2') && hc.path === undefined)
+          fail(['path'], `an ${hc.protocol} health check needs a path`);
       },
     },
   );
@@ -80,10 +96,18 @@ const subjectAlternativeNames = object({ match: required(object({ exact: require
 
 export const listenerTlsShape = object({
   mode: required(oneOf(['STRICT', 'PERMISSIVE', 'DISABLED'])),
-  certificate: required(union({ acm: optional(object({ certificateArn: required(string()) })), file: optional(fileCertificate), sds: optional(sdsSecret) })),
+  certificate: required(
+    union({
+      acm: optional(object({ certificateArn: required(string()) })),
+      file: optional(fileCertificate),
+      sds: optional(sdsSecret),
+    }),
+  ),
   validation: optional(
     object({
-      trust: required(union({ file: optional(object({ certificateChain: required(string()) })), sds: optional(sdsSecret) })),
+      trust: required(
+        union({ file: optional(object({ certificateChain: required(string()) })), sds: optional(sdsSecret) }),
+      ),
       subjectAlternativeNames: optional(subjectAlternativeNames),
     }),
   ),
@@ -94,16 +118,26 @@ export const listenerTlsShape = object({
  * are for its own protocol, and its health check probes its own port.
  */
 export function checkListenerParts(
-  listener: { portMapping: PortMapping | { port: number; protocol: string }; connectionPool?: object; timeout?: object; healthCheck?: { port?: number } },
+  listener: {
+    portMapping: PortMapping | { port: number; protocol: string };
+    connectionPool?: object;
+    timeout?: object;
+    healthCheck?: { port?: number };
+  },
   fail: Fail,
 ): void {
   const { port, protocol } = listener.portMapping;
   for (const part of ['connectionPool', 'timeout'] as const) {
     const kinds = Object.keys(listener[part] ?? {});
-    if (kinds.length === 1 && kinds[0] !== protocol) fail([part, kinds[0]!], `this listener speaks ${protocol}, so its ${part} must be '${protocol}', not '${kinds[0]}'`);
+    if (kinds.length === 1 && kinds[0] !== protocol)
+      fail(
+        [part, kinds[0]!],
+        `this listener speaks ${protocol}, so its ${part} must be '${protocol}', not '${kinds[0]}'`,
+      );
   }
   const hcPort = listener.healthCheck?.port;
-  if (hcPort !== undefined && hcPort !== port) fail(['healthCheck', 'port'], `must be the listener's own port ${port}, got ${hcPort}`);
+  if (hcPort !== undefined && hcPort !== port)
+    fail(['healthCheck', 'port'], `must be the listener's own port ${port}, got ${hcPort}`);
 }
 
 // ---- client policy (backends and backend defaults) ----
@@ -137,7 +171,9 @@ export const loggingShape = object({
           format: optional(
             union({
               text: optional(string({ max: 1000 })),
-              json: optional(list(object({ key: required(string({ max: 100 })), value: required(string({ max: 100 })) }))),
+              json: optional(
+                list(object({ key: required(string({ max: 100 })), value: required(string({ max: 100 })) })),
+              ),
             }),
           ),
         }),
@@ -162,8 +198,10 @@ export function regexProblem(source: string): string | undefined {
   const result = re2ProgramSize(source);
   if (!result.ok) {
     if (!result.syntax) return `is too large for Envoy's regex engine (RE2): ${result.error}`;
-    if (/^invalid or unsupported Perl syntax: \(\?<?[=!]/.test(result.error)) return "uses a lookaround, which Envoy's regex engine (RE2) does not support";
-    if (/^invalid escape sequence: \\[1-9]$/.test(result.error)) return "uses a backreference, which Envoy's regex engine (RE2) does not support";
+    if (/^invalid or unsupported Perl syntax: \(\?<?[=!]/.test(result.error))
+      return "uses a lookaround, which Envoy's regex engine (RE2) does not support";
+    if (/^invalid escape sequence: \\[1-9]$/.test(result.error))
+      return "uses a backreference, which Envoy's regex engine (RE2) does not support";
     return `is not a valid RE2 regular expression: ${result.error}`;
   }
   if (result.size > RE2_MAX_PROGRAM_SIZE) {
@@ -183,17 +221,30 @@ export const headerMatchShape = union(
     prefix: optional(string()),
     suffix: optional(string()),
     regex: optional(string()),
-    range: optional(object({ start: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)), end: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) })),
+    range: optional(
+      object({
+        start: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)),
+        end: required(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)),
+      }),
+    ),
   },
   {
     check: (m, fail) => {
-      if (m.range && m.range.end <= m.range.start) fail(['range', 'end'], `must be greater than start (${m.range.start}); the range includes start and excludes end`);
+      if (m.range && m.range.end <= m.range.start)
+        fail(
+          ['range', 'end'],
+          `must be greater than start (${m.range.start}); the range includes start and excludes end`,
+        );
       checkRegex(m.regex, fail);
     },
   },
 );
 
-export const headerShape = object({ name: required(string({ max: 50 })), invert: optional(boolean()), match: optional(headerMatchShape) });
+export const headerShape = object({
+  name: required(string({ max: 50 })),
+  invert: optional(boolean()),
+  match: optional(headerMatchShape),
+});
 
 export const pathMatchShape = union(
   {
@@ -203,7 +254,10 @@ export const pathMatchShape = union(
   { check: (m, fail) => checkRegex(m.regex, fail) },
 );
 
-export const queryParameterShape = object({ name: required(string()), match: optional(object({ exact: required(string({ min: 0 })) })) });
+export const queryParameterShape = object({
+  name: required(string()),
+  match: optional(object({ exact: required(string({ min: 0 })) })),
+});
 
 export const headersList = list(headerShape, { min: 1, max: 10 });
 export const queryParametersList = list(queryParameterShape, { min: 1, max: 10 });

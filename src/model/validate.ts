@@ -27,7 +27,10 @@ export interface ModelIssue {
  * not a second one: clusters that share a mesh each declare it (one manifest per cluster), so
  * the repeat is dropped without a finding. Tags are no part of it: the model leaves them out.
  */
-export function mergeDeclarations(resources: readonly Resource[]): { readonly resources: Resource[]; readonly issues: ModelIssue[] } {
+export function mergeDeclarations(resources: readonly Resource[]): {
+  readonly resources: Resource[];
+  readonly issues: ModelIssue[];
+} {
   const seen = new Map<string, Resource>();
   const kept: Resource[] = [];
   const issues: ModelIssue[] = [];
@@ -40,12 +43,22 @@ export function mergeDeclarations(resources: readonly Resource[]): { readonly re
     }
     const at = `${first.source.file}:${first.source.line}`;
     if (r.kind !== 'Mesh') {
-      issues.push({ severity: 'error', resource: r, path: ['name'], message: `already defined in mesh '${r.mesh}' at ${at}` });
+      issues.push({
+        severity: 'error',
+        resource: r,
+        path: ['name'],
+        message: `already defined in mesh '${r.mesh}' at ${at}`,
+      });
       continue;
     }
     const differs = firstDifference(first.spec, r.spec, ['spec']);
     if (differs) {
-      issues.push({ severity: 'error', resource: r, path: ['name'], message: `already defined at ${at} with a different ${formatFieldPath(differs)}; every declaration of a mesh must be the same` });
+      issues.push({
+        severity: 'error',
+        resource: r,
+        path: ['name'],
+        message: `already defined at ${at} with a different ${formatFieldPath(differs)}; every declaration of a mesh must be the same`,
+      });
     }
   }
   return { resources: kept, issues };
@@ -66,7 +79,10 @@ function firstDifference(a: unknown, b: unknown, path: FieldPath): FieldPath | u
   if (!isRecord(a) || !isRecord(b) || Array.isArray(a) || Array.isArray(b)) return path;
   // Specs have passed the schema, so their depth is the schema's: this recursion is bounded.
   for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const d = firstDifference(Object.hasOwn(a, key) ? a[key] : undefined, Object.hasOwn(b, key) ? b[key] : undefined, [...path, key]);
+    const d = firstDifference(Object.hasOwn(a, key) ? a[key] : undefined, Object.hasOwn(b, key) ? b[key] : undefined, [
+      ...path,
+      key,
+    ]);
     if (d) return d;
   }
   return undefined;
@@ -76,7 +92,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object';
 }
 
-const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = { httpRoute: 'http', http2Route: 'http2', grpcRoute: 'grpc', tcpRoute: 'tcp' };
+const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = {
+  httpRoute: 'http',
+  http2Route: 'http2',
+  grpcRoute: 'grpc',
+  tcpRoute: 'tcp',
+};
 
 /**
  * Every dangling reference and misfit in the model, plus warnings for legal but suspicious
@@ -84,15 +105,22 @@ const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = { httpRoute: 'http', 
  * did not decode: references to them are not reported again. `complete` is false when some
  * input could not be read at all; then warnings that need the whole mesh are left out.
  */
-export function validateReferences(model: MeshModel, broken: ReadonlySet<string> = new Set(), complete = broken.size === 0): ModelIssue[] {
+export function validateReferences(
+  model: MeshModel,
+  broken: ReadonlySet<string> = new Set(),
+  complete = broken.size === 0,
+): ModelIssue[] {
   const issues: ModelIssue[] = [];
-  const error = (resource: Resource, path: FieldPath, message: string) => issues.push({ severity: 'error', resource, path, message });
-  const warn = (resource: Resource, path: FieldPath, message: string) => issues.push({ severity: 'warning', resource, path, message });
+  const error = (resource: Resource, path: FieldPath, message: string) =>
+    issues.push({ severity: 'error', resource, path, message });
+  const warn = (resource: Resource, path: FieldPath, message: string) =>
+    issues.push({ severity: 'warning', resource, path, message });
   const missing = (mesh: string, kind: string, name: string) => !broken.has(`${mesh}/${kind}/${name}`);
 
   for (const r of model.resources) {
     if (r.kind !== 'Mesh' && !model.mesh(r.mesh)) {
-      if (missing(r.mesh, 'Mesh', r.mesh)) error(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a Mesh named '${r.mesh}'`);
+      if (missing(r.mesh, 'Mesh', r.mesh))
+        error(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a Mesh named '${r.mesh}'`);
       continue;
     }
     switch (r.kind) {
@@ -104,13 +132,22 @@ export function validateReferences(model: MeshModel, broken: ReadonlySet<string>
           const path = ['spec', 'provider', 'virtualNode', 'virtualNodeName'];
           const node = model.virtualNode(r.mesh, nodeName);
           if (!node) {
-            if (missing(r.mesh, 'VirtualNode', nodeName)) error(r, path, `virtual node '${nodeName}' is not defined in mesh '${r.mesh}'`);
+            if (missing(r.mesh, 'VirtualNode', nodeName))
+              error(r, path, `virtual node '${nodeName}' is not defined in mesh '${r.mesh}'`);
           } else if (listenerPorts(node.spec).length === 0) {
             error(r, path, `virtual node '${nodeName}' has no listeners, so it cannot provide a service`);
           }
         }
-        if (routerName !== undefined && !model.virtualRouter(r.mesh, routerName) && missing(r.mesh, 'VirtualRouter', routerName)) {
-          error(r, ['spec', 'provider', 'virtualRouter', 'virtualRouterName'], `virtual router '${routerName}' is not defined in mesh '${r.mesh}'`);
+        if (
+          routerName !== undefined &&
+          !model.virtualRouter(r.mesh, routerName) &&
+          missing(r.mesh, 'VirtualRouter', routerName)
+        ) {
+          error(
+            r,
+            ['spec', 'provider', 'virtualRouter', 'virtualRouterName'],
+            `virtual router '${routerName}' is not defined in mesh '${r.mesh}'`,
+          );
         }
         break;
       }
@@ -120,7 +157,8 @@ export function validateReferences(model: MeshModel, broken: ReadonlySet<string>
           const path = ['spec', 'backends', i, 'virtualService', 'virtualServiceName'];
           const service = model.virtualService(r.mesh, name);
           if (!service) {
-            if (missing(r.mesh, 'VirtualService', name)) error(r, path, `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+            if (missing(r.mesh, 'VirtualService', name))
+              error(r, path, `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
           } else if (!service.spec.provider) {
             warn(r, path, `virtual service '${name}' has no provider, so requests to it will fail`);
           }
@@ -161,17 +199,29 @@ function servedListener(
   if (matchPort !== undefined) {
     listener = listeners.find((l) => l.portMapping.port === matchPort);
     if (!listener) {
-      error(r, matchPath, `${owner} has no listener on port ${matchPort} (its ports: ${listeners.map((l) => l.portMapping.port).join(', ')})`);
+      error(
+        r,
+        matchPath,
+        `${owner} has no listener on port ${matchPort} (its ports: ${listeners.map((l) => l.portMapping.port).join(', ')})`,
+      );
       return;
     }
   } else if (listeners.length > 1) {
-    error(r, ['spec', routeKind, 'match'], `${owner} has several listeners (${listeners.map((l) => l.portMapping.port).join(', ')}); say which this route serves with match.port`);
+    error(
+      r,
+      ['spec', routeKind, 'match'],
+      `${owner} has several listeners (${listeners.map((l) => l.portMapping.port).join(', ')}); say which this route serves with match.port`,
+    );
     return;
   }
   const want = ROUTE_PROTOCOL[routeKind];
   if (listener && listener.portMapping.protocol !== want) {
     const fit = Object.keys(ROUTE_PROTOCOL).find((k) => ROUTE_PROTOCOL[k] === listener!.portMapping.protocol);
-    error(r, ['spec', routeKind], `${owner} listens for ${listener.portMapping.protocol} on port ${listener.portMapping.port}, so this route must be a ${fit ?? 'route of that protocol'}, not a ${routeKind}`);
+    error(
+      r,
+      ['spec', routeKind],
+      `${owner} listens for ${listener.portMapping.protocol} on port ${listener.portMapping.port}, so this route must be a ${fit ?? 'route of that protocol'}, not a ${routeKind}`,
+    );
   }
 }
 
@@ -179,26 +229,45 @@ function checkRoute(model: MeshModel, r: Route, error: Report, missing: Missing)
   const { kind, match, action } = routeKindOf(r.spec);
   const router = model.virtualRouter(r.mesh, r.virtualRouter);
   if (!router) {
-    if (missing(r.mesh, 'VirtualRouter', r.virtualRouter)) error(r, ['parent'], `virtual router '${r.virtualRouter}' is not defined in mesh '${r.mesh}'`);
+    if (missing(r.mesh, 'VirtualRouter', r.virtualRouter))
+      error(r, ['parent'], `virtual router '${r.virtualRouter}' is not defined in mesh '${r.mesh}'`);
   } else {
     servedListener(r, router.spec.listeners, kind, match?.port, `virtual router '${router.name}'`, error);
   }
-  action.weightedTargets.forEach((t, i) => checkTarget(model, r, t, ['spec', kind, 'action', 'weightedTargets', i], error, missing));
+  action.weightedTargets.forEach((t, i) =>
+    checkTarget(model, r, t, ['spec', kind, 'action', 'weightedTargets', i], error, missing),
+  );
 }
 
-function checkTarget(model: MeshModel, r: Route, t: WeightedTarget, path: FieldPath, error: Report, missing: Missing): void {
+function checkTarget(
+  model: MeshModel,
+  r: Route,
+  t: WeightedTarget,
+  path: FieldPath,
+  error: Report,
+  missing: Missing,
+): void {
   const node = model.virtualNode(r.mesh, t.virtualNode);
   if (!node) {
-    if (missing(r.mesh, 'VirtualNode', t.virtualNode)) error(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' is not defined in mesh '${r.mesh}'`);
+    if (missing(r.mesh, 'VirtualNode', t.virtualNode))
+      error(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' is not defined in mesh '${r.mesh}'`);
     return;
   }
   const ports = listenerPorts(node.spec);
   if (ports.length === 0) {
     error(r, [...path, 'virtualNode'], `virtual node '${t.virtualNode}' has no listeners to send traffic to`);
   } else if (t.port !== undefined && !ports.includes(t.port)) {
-    error(r, [...path, 'port'], `virtual node '${t.virtualNode}' has no listener on port ${t.port} (its ports: ${ports.join(', ')})`);
+    error(
+      r,
+      [...path, 'port'],
+      `virtual node '${t.virtualNode}' has no listener on port ${t.port} (its ports: ${ports.join(', ')})`,
+    );
   } else if (t.port === undefined && ports.length > 1) {
-    error(r, path, `virtual node '${t.virtualNode}' has several listeners (${ports.join(', ')}); say which with 'port'`);
+    error(
+      r,
+      path,
+      `virtual node '${t.virtualNode}' has several listeners (${ports.join(', ')}); say which with 'port'`,
+    );
   }
 }
 
@@ -206,7 +275,8 @@ function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, war
   const { kind, route } = gatewayRouteKindOf(r.spec);
   const gateway = model.virtualGateway(r.mesh, r.virtualGateway);
   if (!gateway) {
-    if (missing(r.mesh, 'VirtualGateway', r.virtualGateway)) error(r, ['parent'], `virtual gateway '${r.virtualGateway}' is not defined in mesh '${r.mesh}'`);
+    if (missing(r.mesh, 'VirtualGateway', r.virtualGateway))
+      error(r, ['parent'], `virtual gateway '${r.virtualGateway}' is not defined in mesh '${r.mesh}'`);
   } else {
     servedListener(r, gateway.spec.listeners, kind, route.match.port, `virtual gateway '${gateway.name}'`, error);
   }
@@ -215,28 +285,51 @@ function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, war
   const name = target.virtualService.virtualServiceName;
   const service = model.virtualService(r.mesh, name);
   if (!service) {
-    if (missing(r.mesh, 'VirtualService', name)) error(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+    if (missing(r.mesh, 'VirtualService', name))
+      error(
+        r,
+        [...path, 'virtualService', 'virtualServiceName'],
+        `virtual service '${name}' is not defined in mesh '${r.mesh}'`,
+      );
     return;
   }
   const listeners = providerListeners(model, service);
   const ports = listenerPorts({ listeners });
   if (listeners === undefined) {
-    warn(r, [...path, 'virtualService', 'virtualServiceName'], `virtual service '${name}' has no provider, so requests to it will fail`);
+    warn(
+      r,
+      [...path, 'virtualService', 'virtualServiceName'],
+      `virtual service '${name}' has no provider, so requests to it will fail`,
+    );
   } else if (target.port !== undefined && !ports.includes(target.port)) {
-    error(r, [...path, 'port'], `virtual service '${name}' has no listener on port ${target.port} (its ports: ${ports.join(', ')})`);
+    error(
+      r,
+      [...path, 'port'],
+      `virtual service '${name}' has no listener on port ${target.port} (its ports: ${ports.join(', ')})`,
+    );
   } else if (target.port === undefined && ports.length > 1) {
     error(r, path, `virtual service '${name}' listens on several ports (${ports.join(', ')}); say which with 'port'`);
   } else {
-    const { port, protocol } = listeners.find((l) => target.port === undefined || l.portMapping.port === target.port)?.portMapping ?? {};
-    if (protocol === 'tcp') error(r, [...path, ...(target.port === undefined ? ['virtualService', 'virtualServiceName'] : ['port'])], `virtual service '${name}' listens for tcp on port ${port}; a gateway route sends http, http2 or grpc requests`);
+    const { port, protocol } =
+      listeners.find((l) => target.port === undefined || l.portMapping.port === target.port)?.portMapping ?? {};
+    if (protocol === 'tcp')
+      error(
+        r,
+        [...path, ...(target.port === undefined ? ['virtualService', 'virtualServiceName'] : ['port'])],
+        `virtual service '${name}' listens for tcp on port ${port}; a gateway route sends http, http2 or grpc requests`,
+      );
   }
 }
 
 /** The listeners a service answers on (its provider's), or undefined without a provider. */
-function providerListeners(model: MeshModel, service: VirtualService): readonly { portMapping: { port: number; protocol: Protocol } }[] | undefined {
+function providerListeners(
+  model: MeshModel,
+  service: VirtualService,
+): readonly { portMapping: { port: number; protocol: Protocol } }[] | undefined {
   const p = service.spec.provider;
   if (p?.virtualNode) return model.virtualNode(service.mesh, p.virtualNode.virtualNodeName)?.spec.listeners ?? [];
-  if (p?.virtualRouter) return model.virtualRouter(service.mesh, p.virtualRouter.virtualRouterName)?.spec.listeners ?? [];
+  if (p?.virtualRouter)
+    return model.virtualRouter(service.mesh, p.virtualRouter.virtualRouterName)?.spec.listeners ?? [];
   return undefined;
 }
 
@@ -244,7 +337,11 @@ function providerListeners(model: MeshModel, service: VirtualService): readonly 
 function checkVirtualGateway(r: VirtualGateway, warn: Report): void {
   r.spec.listeners.forEach((listener, i) => {
     if (listener.healthCheck?.protocol === 'grpc') {
-      warn(r, ['spec', 'listeners', i, 'healthCheck', 'protocol'], "meshd's gateway does not answer the gRPC health-checking protocol; probe the port over TCP, or use an http or http2 check with a path, which the gateway answers itself");
+      warn(
+        r,
+        ['spec', 'listeners', i, 'healthCheck', 'protocol'],
+        "meshd's gateway does not answer the gRPC health-checking protocol; probe the port over TCP, or use an http or http2 check with a path, which the gateway answers itself",
+      );
     }
   });
 }
@@ -253,12 +350,18 @@ function checkVirtualGateway(r: VirtualGateway, warn: Report): void {
 function warnUnreachableNodes(model: MeshModel, warn: Report): void {
   const reached = new Set<string>();
   for (const r of model.resources) {
-    if (r.kind === 'VirtualService' && r.spec.provider?.virtualNode) reached.add(`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`);
-    if (r.kind === 'Route') for (const t of routeKindOf(r.spec).action.weightedTargets) reached.add(`${r.mesh}/${t.virtualNode}`);
+    if (r.kind === 'VirtualService' && r.spec.provider?.virtualNode)
+      reached.add(`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`);
+    if (r.kind === 'Route')
+      for (const t of routeKindOf(r.spec).action.weightedTargets) reached.add(`${r.mesh}/${t.virtualNode}`);
   }
   for (const node of model.virtualNodes()) {
     if (listenerPorts(node.spec).length > 0 && !reached.has(`${node.mesh}/${node.name}`) && model.mesh(node.mesh)) {
-      warn(node, ['name'], 'no virtual service reaches this node: no service names it as provider and no route targets it');
+      warn(
+        node,
+        ['name'],
+        'no virtual service reaches this node: no service names it as provider and no route targets it',
+      );
     }
   }
 }

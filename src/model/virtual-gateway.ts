@@ -1,6 +1,14 @@
 import type { ResourceMeta } from './common';
 import { list, object, oneOf, optional, required, union, type Infer } from './schema';
-import { atLeastOne, checkListenerParts, clientPolicyShape, healthCheckShapeFor, listenerTlsShape, loggingShape, port } from './shapes';
+import {
+  atLeastOne,
+  checkListenerParts,
+  clientPolicyShape,
+  healthCheckShapeFor,
+  listenerTlsShape,
+  loggingShape,
+  port,
+} from './shapes';
 import { checkUniquePorts } from './virtual-node';
 
 /** A gateway terminates HTTP-family traffic only. */

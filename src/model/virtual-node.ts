@@ -35,7 +35,9 @@ const serviceDiscoveryShape = union({
   dns: optional(
     object({
       hostname: required(string({ max: 253 })),
-      responseType: optional(oneOf(DNS_RESPONSE_TYPES, 'LOADBALANCER (the default): one address; ENDPOINTS: every address')),
+      responseType: optional(
+        oneOf(DNS_RESPONSE_TYPES, 'LOADBALANCER (the default): one address; ENDPOINTS: every address'),
+      ),
       ipPreference: optional(oneOf(IP_PREFERENCES)),
     }),
   ),
@@ -50,7 +52,9 @@ const serviceDiscoveryShape = union({
 });
 
 export const backendShape = union({
-  virtualService: optional(object({ virtualServiceName: required(resourceName), clientPolicy: optional(clientPolicyShape) })),
+  virtualService: optional(
+    object({ virtualServiceName: required(resourceName), clientPolicy: optional(clientPolicyShape) }),
+  ),
 });
 
 export const virtualNodeSpecShape = object(
@@ -65,12 +69,20 @@ export const virtualNodeSpecShape = object(
     check: (spec, fail) => {
       const listeners = spec.listeners ?? [];
       checkUniquePorts(listeners, fail);
-      if (listeners.length > 0 && !spec.serviceDiscovery) fail(['serviceDiscovery'], 'required field is missing: a virtual node with listeners needs it, so callers can find it');
+      if (listeners.length > 0 && !spec.serviceDiscovery)
+        fail(
+          ['serviceDiscovery'],
+          'required field is missing: a virtual node with listeners needs it, so callers can find it',
+        );
       const seen = new Map<string, number>();
       (spec.backends ?? []).forEach((b, i) => {
         const name = b.virtualService?.virtualServiceName;
         if (name === undefined) return;
-        if (seen.has(name)) fail(['backends', i, 'virtualService', 'virtualServiceName'], `virtual service '${name}' is already a backend (backends[${seen.get(name)}])`);
+        if (seen.has(name))
+          fail(
+            ['backends', i, 'virtualService', 'virtualServiceName'],
+            `virtual service '${name}' is already a backend (backends[${seen.get(name)}])`,
+          );
         else seen.set(name, i);
       });
     },
@@ -88,7 +100,8 @@ export function checkUniquePorts(listeners: readonly { portMapping: PortMapping 
   const first = new Map<number, number>();
   listeners.forEach((l, i) => {
     const p = l.portMapping.port;
-    if (first.has(p)) fail(['listeners', i, 'portMapping', 'port'], `port ${p} is already used by listeners[${first.get(p)}]`);
+    if (first.has(p))
+      fail(['listeners', i, 'portMapping', 'port'], `port ${p} is already used by listeners[${first.get(p)}]`);
     else first.set(p, i);
   });
 }

@@ -24,7 +24,10 @@ export interface CheckResult {
 const round = (n: number) => Math.round(n * 100) / 100;
 
 /** What a metric can be at all: a success rate is a percentage, a duration is not negative. */
-const POSSIBLE = { 'request-success-rate': { low: 0, high: 100 }, 'request-duration': { low: 0, high: Number.MAX_VALUE } } as const;
+const POSSIBLE = {
+  'request-success-rate': { low: 0, high: 100 },
+  'request-duration': { low: 0, high: Number.MAX_VALUE },
+} as const;
 
 /** A number the telemetry could not have measured (NaN, ±Infinity, not a number at all): the check fails on it. */
 const unreadable = (value: unknown): boolean => typeof value !== 'number' || !Number.isFinite(value);
@@ -32,15 +35,30 @@ const unreadable = (value: unknown): boolean => typeof value !== 'number' || !Nu
 function checkMetric(metric: MetricCheck, traffic: TrafficSummary): MetricResult {
   const window = formatDuration(traffic.windowMs);
   const [value, unit, what] =
-    metric.name === 'request-success-rate' ? [traffic.successRate, '%', 'success rate'] : [traffic.p99Ms, ' ms', 'p99 latency'];
-  if (value === null || value === undefined) return { metric: metric.name, value: null, ok: false, message: `no ${what} to judge: the canary got no requests in the last ${window}` };
+    metric.name === 'request-success-rate'
+      ? [traffic.successRate, '%', 'success rate']
+      : [traffic.p99Ms, ' ms', 'p99 latency'];
+  if (value === null || value === undefined)
+    return {
+      metric: metric.name,
+      value: null,
+      ok: false,
+      message: `no ${what} to judge: the canary got no requests in the last ${window}`,
+    };
   const possible = POSSIBLE[metric.name];
   if (unreadable(value) || !(value >= possible.low && value <= possible.high)) {
-    return { metric: metric.name, value: null, ok: false, message: `${what} over the last ${window} is ${String(value)}, not a measurement; the telemetry cannot be trusted, so the check fails` };
+    return {
+      metric: metric.name,
+      value: null,
+      ok: false,
+      message: `${what} over the last ${window} is ${String(value)}, not a measurement; the telemetry cannot be trusted, so the check fails`,
+    };
   }
   const shown = `${what} ${round(value)}${unit} over the last ${window}`;
-  if (metric.min !== undefined && !(value >= metric.min)) return { metric: metric.name, value, ok: false, message: `${shown}, below the minimum ${metric.min}${unit}` };
-  if (metric.max !== undefined && !(value <= metric.max)) return { metric: metric.name, value, ok: false, message: `${shown}, above the maximum ${metric.max}${unit}` };
+  if (metric.min !== undefined && !(value >= metric.min))
+    return { metric: metric.name, value, ok: false, message: `${shown}, below the minimum ${metric.min}${unit}` };
+  if (metric.max !== undefined && !(value <= metric.max))
+    return { metric: metric.name, value, ok: false, message: `${shown}, above the maximum ${metric.max}${unit}` };
   return { metric: metric.name, value, ok: true, message: shown };
 }
 
@@ -50,7 +68,9 @@ export function checkCanary(telemetry: TelemetryReader, mesh: string, s: Rollout
   const interval = formatDuration(s.intervalMs);
   const requests: unknown = traffic.requests;
   const count: MetricResult =
-    unreadable(requests) || unreadable(traffic.errors) || !(traffic.errors >= 0 && traffic.errors <= (requests as number))
+    unreadable(requests) ||
+    unreadable(traffic.errors) ||
+    !(traffic.errors >= 0 && traffic.errors <= (requests as number))
       ? {
           metric: 'request-count',
           value: null,
@@ -58,14 +78,24 @@ export function checkCanary(telemetry: TelemetryReader, mesh: string, s: Rollout
           message: `the canary's request count over the last ${interval} is ${String(requests)} with ${String(traffic.errors)} 5xx, not a measurement; the telemetry cannot be trusted, so the check fails`,
         }
       : (requests as number) >= s.minRequests
-        ? { metric: 'request-count', value: requests as number, ok: true, message: `${requests as number} request(s) over the last ${interval}` }
+        ? {
+            metric: 'request-count',
+            value: requests as number,
+            ok: true,
+            message: `${requests as number} request(s) over the last ${interval}`,
+          }
         : {
             metric: 'request-count',
             value: requests as number,
             ok: false,
             message: `only ${requests as number} request(s) reached the canary over the last ${interval}; at least ${s.minRequests} are needed (is there traffic on the route?)`,
           };
-  const results = [count, ...s.metrics.map((m) => checkMetric(m, m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now)))];
+  const results = [
+    count,
+    ...s.metrics.map((m) =>
+      checkMetric(m, m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now)),
+    ),
+  ];
   // Strictly `true`: a result that is anything else fails the check.
   return { ok: results.length > 0 && results.every((r) => r.ok === true), results };
 }

@@ -59,7 +59,9 @@ export interface ServedMesh {
   whereWritten(resource: Resource, path: FieldPath): WrittenAt | undefined;
 }
 
-export type CommandResult = { readonly ok: true; readonly rollout: RolloutRecord } | { readonly ok: false; readonly status: 400 | 404 | 409 | 503; readonly error: string };
+export type CommandResult =
+  | { readonly ok: true; readonly rollout: RolloutRecord }
+  | { readonly ok: false; readonly status: 400 | 404 | 409 | 503; readonly error: string };
 
 /** How a route write ended: `unsaved` when the intent could not be saved first, so nothing was written. */
 type WriteResult = { readonly ok: true } | { readonly ok: false; readonly unsaved: boolean; readonly why: string };
@@ -102,7 +104,9 @@ export class RolloutController {
   }
 
   list(): RolloutRecord[] {
-    return [...this.records.values()].sort((a, b) => (rolloutKey(a.mesh, a.name) < rolloutKey(b.mesh, b.name) ? -1 : 1));
+    return [...this.records.values()].sort((a, b) =>
+      rolloutKey(a.mesh, a.name) < rolloutKey(b.mesh, b.name) ? -1 : 1,
+    );
   }
 
   get(mesh: string, name: string): RolloutRecord | undefined {
@@ -131,7 +135,9 @@ export class RolloutController {
       const key = rolloutKey(d.mesh, d.name);
       const existing = this.records.get(key);
       if (existing?.source === 'api') {
-        this.deps.log.warn(`rollout ${key} is declared in the mesh files but one of that name was started with meshd rollout start; the declaration is ignored until that one is removed`);
+        this.deps.log.warn(
+          `rollout ${key} is declared in the mesh files but one of that name was started with meshd rollout start; the declaration is ignored until that one is removed`,
+        );
       } else if (!existing || settingsKey(existing.settings) !== settingsKey(d.settings)) {
         handled.add(key);
         work.push(this.enqueue(d, () => this.begin(d.mesh, d.name, d.settings, 'file', existing)));
@@ -150,21 +156,46 @@ export class RolloutController {
   start(mesh: string, name: string, settings: RolloutSettings): Promise<CommandResult> {
     if (!this.served) return Promise.resolve({ ok: false, status: 503, error: 'no valid mesh is loaded yet' });
     const existing = this.records.get(rolloutKey(mesh, name));
-    if (existing && !FINISHED.has(existing.phase)) return Promise.resolve({ ok: false, status: 409, error: `rollout ${mesh}/${name} is already ${existing.phase}; abort it first or pick another --name` });
-    if (existing?.source === 'file') return Promise.resolve({ ok: false, status: 409, error: `rollout ${mesh}/${name} is declared in the mesh files; change it there` });
+    if (existing && !FINISHED.has(existing.phase))
+      return Promise.resolve({
+        ok: false,
+        status: 409,
+        error: `rollout ${mesh}/${name} is already ${existing.phase}; abort it first or pick another --name`,
+      });
+    if (existing?.source === 'file')
+      return Promise.resolve({
+        ok: false,
+        status: 409,
+        error: `rollout ${mesh}/${name} is declared in the mesh files; change it there`,
+      });
     const split = routeSplit(this.served.model, mesh, settings);
     if ('error' in split) return Promise.resolve({ ok: false, status: 409, error: split.error });
     const busy = [...this.records.values()].find(
-      (r) => r.mesh === mesh && !FINISHED.has(r.phase) && r.settings.route.virtualRouter === settings.route.virtualRouter && r.settings.route.name === settings.route.name,
+      (r) =>
+        r.mesh === mesh &&
+        !FINISHED.has(r.phase) &&
+        r.settings.route.virtualRouter === settings.route.virtualRouter &&
+        r.settings.route.name === settings.route.name,
     );
-    if (busy) return Promise.resolve({ ok: false, status: 409, error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route` });
+    if (busy)
+      return Promise.resolve({
+        ok: false,
+        status: 409,
+        error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route`,
+      });
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
-      if (problem) return Promise.resolve({ ok: false, status: 400, error: `spec.analysis.webhooks[${i}].url: ${problem}` });
+      if (problem)
+        return Promise.resolve({ ok: false, status: 400, error: `spec.analysis.webhooks[${i}].url: ${problem}` });
     }
     return this.enqueue({ mesh, name }, (): CommandResult => {
       const unsaved = this.begin(mesh, name, settings, 'api', existing);
-      if (unsaved !== undefined) return { ok: false, status: 503, error: unsavedError('nothing was started and the route was not changed', unsaved) };
+      if (unsaved !== undefined)
+        return {
+          ok: false,
+          status: 503,
+          error: unsavedError('nothing was started and the route was not changed', unsaved),
+        };
       return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! };
     });
   }
@@ -175,19 +206,26 @@ export class RolloutController {
     // A step waiting for a webhook gives way (and tries again next interval unless the command ends or pauses it).
     this.stepAborts.get(rolloutKey(mesh, name))?.abort();
     return this.enqueue(r, async (): Promise<CommandResult> => {
-      if (FINISHED.has(r.phase)) return { ok: false, status: 409, error: `rollout ${mesh}/${name} has already ended (${r.phase})` };
+      if (FINISHED.has(r.phase))
+        return { ok: false, status: 409, error: `rollout ${mesh}/${name} has already ended (${r.phase})` };
       // Each command saves what it is about to do before doing it; when it cannot, nothing changes.
-      const refuse = (why: string): CommandResult => ({ ok: false, status: 503, error: unsavedError(`the rollout was not changed (${command} refused)`, why) });
+      const refuse = (why: string): CommandResult => ({
+        ok: false,
+        status: 503,
+        error: unsavedError(`the rollout was not changed (${command} refused)`, why),
+      });
       switch (command) {
         case 'pause': {
-          if (r.phase === 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` };
+          if (r.phase === 'Paused')
+            return { ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` };
           const unsaved = this.persist({ ...r, phase: 'Paused', pausedFrom: r.phase, nextStepAt: undefined });
           if (unsaved !== undefined) return refuse(unsaved);
           this.pause(r, 'paused by meshd rollout pause');
           break;
         }
         case 'resume': {
-          if (r.phase !== 'Paused') return { ok: false, status: 409, error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})` };
+          if (r.phase !== 'Paused')
+            return { ok: false, status: 409, error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})` };
           const plan = this.resumePlan(r);
           if ('error' in plan) return { ok: false, status: 409, error: plan.error };
           const unsaved = this.persist({ ...r, ...plan, pausedFrom: undefined });
@@ -196,12 +234,24 @@ export class RolloutController {
           break;
         }
         case 'abort': {
-          const unsaved = await this.finish(r, 'Aborted', 0, 'aborted by meshd rollout abort: all traffic back to the primary', { command: true });
+          const unsaved = await this.finish(
+            r,
+            'Aborted',
+            0,
+            'aborted by meshd rollout abort: all traffic back to the primary',
+            { command: true },
+          );
           if (unsaved !== undefined) return refuse(unsaved);
           break;
         }
         case 'promote': {
-          const unsaved = await this.finish(r, 'Succeeded', 100, 'promoted by meshd rollout promote: all traffic to the canary', { command: true });
+          const unsaved = await this.finish(
+            r,
+            'Succeeded',
+            100,
+            'promoted by meshd rollout promote: all traffic to the canary',
+            { command: true },
+          );
           if (unsaved !== undefined) return refuse(unsaved);
           break;
         }
@@ -233,7 +283,13 @@ export class RolloutController {
    * rollout started through the API is saved before anything else happens; when that fails,
    * nothing is started and the reason comes back.
    */
-  private begin(mesh: string, name: string, settings: RolloutSettings, source: 'file' | 'api', previous: RolloutRecord | undefined): string | undefined {
+  private begin(
+    mesh: string,
+    name: string,
+    settings: RolloutSettings,
+    source: 'file' | 'api',
+    previous: RolloutRecord | undefined,
+  ): string | undefined {
     const key = rolloutKey(mesh, name);
     const split = routeSplit(this.served!.model, mesh, settings);
     if ('error' in split) return undefined; // a declaration was checked at load; a command, just above
@@ -261,7 +317,12 @@ export class RolloutController {
     // A webhook meshd will not call is a no at every call: said once, up front.
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
-      if (problem) this.event(r, 'Warning', `webhook ${hook.name} (spec.analysis.webhooks[${i}].url) will not be called, which counts as a no: ${problem}`);
+      if (problem)
+        this.event(
+          r,
+          'Warning',
+          `webhook ${hook.name} (spec.analysis.webhooks[${i}].url) will not be called, which counts as a no: ${problem}`,
+        );
     }
     if (previous && !FINISHED.has(previous.phase)) {
       this.event(r, 'Normal', 'the rollout settings changed: starting the analysis again from the primary');
@@ -270,10 +331,18 @@ export class RolloutController {
     // A canary that already has every request is done; starting over would take traffic back from it.
     if (served.primary === 0 && served.canary > 0) {
       r.phase = 'Succeeded';
-      this.event(r, 'Normal', `the canary ${settings.canary} already gets all traffic on the route; nothing to roll out`);
+      this.event(
+        r,
+        'Normal',
+        `the canary ${settings.canary} already gets all traffic on the route; nothing to roll out`,
+      );
       return undefined;
     }
-    this.event(r, 'Normal', `rollout started: ${settings.primary} → ${settings.canary} on Route/${settings.route.virtualRouter}/${settings.route.name}, ${settings.stepWeight}% steps up to ${settings.maxWeight}% every ${formatDuration(settings.intervalMs)}`);
+    this.event(
+      r,
+      'Normal',
+      `rollout started: ${settings.primary} → ${settings.canary} on Route/${settings.route.virtualRouter}/${settings.route.name}, ${settings.stepWeight}% steps up to ${settings.maxWeight}% every ${formatDuration(settings.intervalMs)}`,
+    );
     this.schedule(r, 0);
     return undefined;
   }
@@ -293,20 +362,32 @@ export class RolloutController {
     if (!sameSplit(served, r.expected)) {
       r.expected = w.split;
       r.canaryWeight = w.split.canary;
-      this.event(r, 'Normal', `meshd was stopped while writing ${r.settings.primary} ${w.split.primary} and ${r.settings.canary} ${w.split.canary} to the route; the file holds them, so that write is taken as done`);
+      this.event(
+        r,
+        'Normal',
+        `meshd was stopped while writing ${r.settings.primary} ${w.split.primary} and ${r.settings.canary} ${w.split.canary} to the route; the file holds them, so that write is taken as done`,
+      );
     }
     if (w.phase !== undefined && w.phase !== r.phase) {
       this.unschedule(r);
       r.phase = w.phase;
       r.pausedFrom = undefined;
-      this.event(r, FINISHED.has(w.phase) && w.phase !== 'Succeeded' ? 'Warning' : 'Normal', `the rollout ended ${w.phase}, as it was doing when meshd was stopped`);
+      this.event(
+        r,
+        FINISHED.has(w.phase) && w.phase !== 'Succeeded' ? 'Warning' : 'Normal',
+        `the rollout ended ${w.phase}, as it was doing when meshd was stopped`,
+      );
     }
   }
 
   /** The first mesh after a restart: running rollouts carry on, after a whole interval of fresh telemetry. */
   private carryOnAfterRestart(r: RolloutRecord): void {
     if (!this.noticeEdits(r, 'while meshd was stopped')) return;
-    this.event(r, 'Normal', `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`);
+    this.event(
+      r,
+      'Normal',
+      `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`,
+    );
     this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
   }
 
@@ -342,7 +423,11 @@ export class RolloutController {
       if (own && this.clock.now() - own.at < r.settings.intervalMs) return this.schedule(r, PENDING_WRITE_RECHECK_MS);
       // Still not served a whole interval later: a mesh file that
       // does not load holds the reload back (the log says which).
-      this.event(r, 'Warning', `waiting for the mesh to serve ${r.settings.canary} at ${r.expected.canary}% (it still serves ${served.canary}%); is a mesh file invalid?`);
+      this.event(
+        r,
+        'Warning',
+        `waiting for the mesh to serve ${r.settings.canary} at ${r.expected.canary}% (it still serves ${served.canary}%); is a mesh file invalid?`,
+      );
       return this.schedule(r, r.settings.intervalMs);
     }
     const abort = new AbortController();
@@ -359,7 +444,8 @@ export class RolloutController {
 
   private async analyse(r: RolloutRecord, signal: AbortSignal): Promise<void> {
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'rollback')) {
-      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok) return void (await this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`));
+      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok)
+        return void (await this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`));
     }
     const failures: string[] = [];
     const gate = await this.runHooks(r, 'rollout', signal);
@@ -414,7 +500,12 @@ export class RolloutController {
     r.failedChecks += 1;
     // Written so that a threshold that is not a number rolls back at once.
     if (!(r.failedChecks < r.settings.threshold)) {
-      return void (await this.finish(r, 'Failed', 0, `rolling back after ${r.failedChecks} failed check(s): ${reason}`));
+      return void (await this.finish(
+        r,
+        'Failed',
+        0,
+        `rolling back after ${r.failedChecks} failed check(s): ${reason}`,
+      ));
     }
     this.event(r, 'Warning', `check ${r.failedChecks} of ${r.settings.threshold} failed: ${reason}`);
     this.schedule(r, r.settings.intervalMs);
@@ -427,14 +518,28 @@ export class RolloutController {
    * changed), an automatic promotion pauses the rollout, and a rollback goes ahead anyway:
    * sending all traffic back to the primary is the safe direction.
    */
-  private async finish(r: RolloutRecord, phase: Phase, canaryWeight: number, message: string, how: { command?: boolean } = {}): Promise<string | undefined> {
+  private async finish(
+    r: RolloutRecord,
+    phase: Phase,
+    canaryWeight: number,
+    message: string,
+    how: { command?: boolean } = {},
+  ): Promise<string | undefined> {
     const rollback = phase !== 'Succeeded' && !how.command;
-    const written = this.setCanaryWeight(r, canaryWeight, { pauseOnFailure: !how.command && !rollback, endsIn: phase, mustSave: !rollback });
+    const written = this.setCanaryWeight(r, canaryWeight, {
+      pauseOnFailure: !how.command && !rollback,
+      endsIn: phase,
+      mustSave: !rollback,
+    });
     if (!written.ok && written.unsaved) return written.why;
     this.unschedule(r);
     r.phase = phase;
     r.pausedFrom = undefined;
-    this.event(r, phase === 'Succeeded' ? 'Normal' : 'Warning', written.ok ? message : `${message} (the route could not be rewritten: see the previous event)`);
+    this.event(
+      r,
+      phase === 'Succeeded' ? 'Normal' : 'Warning',
+      written.ok ? message : `${message} (the route could not be rewritten: see the previous event)`,
+    );
     // Saved before the hooks, which may take their whole timeout: the end must not wait on them to be on disk.
     this.save();
     const post = await this.runHooks(r, 'post-rollout');
@@ -474,7 +579,10 @@ export class RolloutController {
   private forget(r: RolloutRecord): void {
     this.unschedule(r);
     const key = rolloutKey(r.mesh, r.name);
-    if (!FINISHED.has(r.phase)) this.deps.log.warn(`rollout ${key}: removed from the mesh files; stopped with ${r.settings.canary} at ${r.expected.canary} (the route is left as it is)`);
+    if (!FINISHED.has(r.phase))
+      this.deps.log.warn(
+        `rollout ${key}: removed from the mesh files; stopped with ${r.settings.canary} at ${r.expected.canary} (the route is left as it is)`,
+      );
     this.records.delete(key);
   }
 
@@ -509,7 +617,11 @@ export class RolloutController {
    * written or a state that cannot be saved pauses a running rollout (`pauseOnFailure`). Either
    * way the reason is an event and comes back.
    */
-  private setCanaryWeight(r: RolloutRecord, weight: number, how: { pauseOnFailure?: boolean; endsIn?: Phase; mustSave?: boolean } = {}): WriteResult {
+  private setCanaryWeight(
+    r: RolloutRecord,
+    weight: number,
+    how: { pauseOnFailure?: boolean; endsIn?: Phase; mustSave?: boolean } = {},
+  ): WriteResult {
     const target: Split = { primary: 100 - weight, canary: weight };
     const fail = (why: string, unsaved = false): WriteResult => {
       if ((how.pauseOnFailure ?? true) && this.isRunning(r)) this.pause(r, why);
@@ -525,14 +637,39 @@ export class RolloutController {
     const writing = { split: target, ...(how.endsIn !== undefined ? { phase: how.endsIn } : {}) };
     const unsaved = this.persist({ ...r, writing });
     if (unsaved !== undefined) {
-      if (how.mustSave ?? true) return fail(unsavedError(`the route was left at ${r.settings.primary} ${current.primary} and ${r.settings.canary} ${current.canary}${(how.pauseOnFailure ?? true) ? ' and the rollout paused (meshd rollout resume once the state can be written)' : ''}`, unsaved), true);
-      this.event(r, 'Warning', `${unsavedError('rolling back anyway: all traffic back to the primary is the safe direction, but a restarted meshd will find the route changed', unsaved)}`);
+      if (how.mustSave ?? true)
+        return fail(
+          unsavedError(
+            `the route was left at ${r.settings.primary} ${current.primary} and ${r.settings.canary} ${current.canary}${(how.pauseOnFailure ?? true) ? ' and the rollout paused (meshd rollout resume once the state can be written)' : ''}`,
+            unsaved,
+          ),
+          true,
+        );
+      this.event(
+        r,
+        'Warning',
+        `${unsavedError('rolling back anyway: all traffic back to the primary is the safe direction, but a restarted meshd will find the route changed', unsaved)}`,
+      );
     }
     if (!sameSplit(current, target)) {
-      const route = model.routesOf(r.mesh, r.settings.route.virtualRouter).find((x) => x.name === r.settings.route.name)!;
-      const weightPath = (index: number): FieldPath => ['spec', routeKindOf(route.spec).kind, 'action', 'weightedTargets', index, 'weight'];
-      const [primaryAt, canaryAt, nameAt] = [whereWritten(route, weightPath(split.primary.index)), whereWritten(route, weightPath(split.canary.index)), whereWritten(route, ['name'])];
-      if (!primaryAt || !canaryAt || !nameAt) return fail('cannot change the route: meshd does not know where it is written');
+      const route = model
+        .routesOf(r.mesh, r.settings.route.virtualRouter)
+        .find((x) => x.name === r.settings.route.name)!;
+      const weightPath = (index: number): FieldPath => [
+        'spec',
+        routeKindOf(route.spec).kind,
+        'action',
+        'weightedTargets',
+        index,
+        'weight',
+      ];
+      const [primaryAt, canaryAt, nameAt] = [
+        whereWritten(route, weightPath(split.primary.index)),
+        whereWritten(route, weightPath(split.canary.index)),
+        whereWritten(route, ['name']),
+      ];
+      if (!primaryAt || !canaryAt || !nameAt)
+        return fail('cannot change the route: meshd does not know where it is written');
       r.writing = writing;
       let result: ReturnType<typeof editWeights>;
       try {
@@ -546,7 +683,12 @@ export class RolloutController {
       } finally {
         r.writing = undefined;
       }
-      if (!result.ok) return fail(result.conflict ? `the route was edited by hand: ${result.error}` : `cannot change the route: ${result.error}`);
+      if (!result.ok)
+        return fail(
+          result.conflict
+            ? `the route was edited by hand: ${result.error}`
+            : `cannot change the route: ${result.error}`,
+        );
       this.ownWrites.set(rolloutKey(r.mesh, r.name), { generation: this.generation, at: this.clock.now() });
     }
     r.expected = target;
@@ -561,7 +703,11 @@ export class RolloutController {
   }
 
   /** Runs the hooks of one type in order; the first no stops the rest. */
-  private async runHooks(r: RolloutRecord, type: WebhookType, signal?: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
+  private async runHooks(
+    r: RolloutRecord,
+    type: WebhookType,
+    signal?: AbortSignal,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
     for (const hook of r.settings.webhooks.filter((w) => w.type === type)) {
       const answer = await this.call(hook, this.payload(r, type, hook.metadata), signal);
       if (!answer.ok) return { ok: false, reason: `${type} webhook ${hook.name}: ${answer.reason}` };
@@ -586,7 +732,10 @@ export class RolloutController {
     else this.deps.log.info(line);
     // Flagger's `event` hooks hear of every event; their answers do not matter.
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
-      void this.hook(hook, { ...this.payload(r, 'event', hook.metadata), metadata: { ...hook.metadata, eventMessage: message, eventType: type, timestamp: String(Date.parse(at)) } });
+      void this.hook(hook, {
+        ...this.payload(r, 'event', hook.metadata),
+        metadata: { ...hook.metadata, eventMessage: message, eventType: type, timestamp: String(Date.parse(at)) },
+      });
     }
   }
 
@@ -653,6 +802,9 @@ export class RolloutController {
   /** Saves after work that changed no route (what changed it was saved before it acted); a failure is logged. */
   private save(): void {
     const unsaved = this.persist();
-    if (unsaved !== undefined) this.deps.log.error(`rollouts: ${unsaved}; the route files were not changed without a saved intent, but a restarted meshd may show older events and checks`);
+    if (unsaved !== undefined)
+      this.deps.log.error(
+        `rollouts: ${unsaved}; the route files were not changed without a saved intent, but a restarted meshd may show older events and checks`,
+      );
   }
 }

@@ -6,7 +6,15 @@ import type { MetricResult } from './analysis';
 import type { RolloutSettings } from '../model/rollout';
 
 /** Flagger's phases, minus the Kubernetes ones (Initialized, Promoting, Finalising), plus Paused and Aborted. */
-export const PHASES = ['Initializing', 'Progressing', 'WaitingPromotion', 'Paused', 'Succeeded', 'Failed', 'Aborted'] as const;
+export const PHASES = [
+  'Initializing',
+  'Progressing',
+  'WaitingPromotion',
+  'Paused',
+  'Succeeded',
+  'Failed',
+  'Aborted',
+] as const;
 export type Phase = (typeof PHASES)[number];
 export const FINISHED: ReadonlySet<Phase> = new Set(['Succeeded', 'Failed', 'Aborted']);
 
@@ -66,9 +74,12 @@ export class RolloutStore {
     const stored = this.file.read() as { format?: unknown; rollouts?: unknown } | undefined;
     if (stored === undefined) return [];
     if (stored === null || typeof stored !== 'object' || stored.format !== FORMAT) {
-      throw new StateFileError(`${this.path}: not a meshd rollout state file (expected "format": "${FORMAT}"); move it away or pass another --rollout-state`);
+      throw new StateFileError(
+        `${this.path}: not a meshd rollout state file (expected "format": "${FORMAT}"); move it away or pass another --rollout-state`,
+      );
     }
-    if (!Array.isArray(stored.rollouts)) throw new StateFileError(`${this.path}: "rollouts" must be a list; fix or remove the file`);
+    if (!Array.isArray(stored.rollouts))
+      throw new StateFileError(`${this.path}: "rollouts" must be a list; fix or remove the file`);
     return stored.rollouts as RolloutRecord[];
   }
 

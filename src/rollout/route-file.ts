@@ -22,13 +22,15 @@ export interface IdentityCheck {
   readonly value: string;
 }
 
-export type EditResult = { readonly ok: true } | { readonly ok: false; readonly conflict: boolean; readonly error: string };
+export type EditResult =
+  { readonly ok: true } | { readonly ok: false; readonly conflict: boolean; readonly error: string };
 
 /** Applies every edit (all in one file) or none, if every identity check holds. */
 export function editWeights(edits: readonly WeightEdit[], identity: readonly IdentityCheck[] = []): EditResult {
   const file = edits[0]?.at.file;
   if (file === undefined) return { ok: true };
-  if (edits.some((e) => e.at.file !== file)) return { ok: false, conflict: false, error: 'the weights to change are in several files' };
+  if (edits.some((e) => e.at.file !== file))
+    return { ok: false, conflict: false, error: 'the weights to change are in several files' };
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -41,19 +43,29 @@ export function editWeights(edits: readonly WeightEdit[], identity: readonly Ide
   for (const check of identity) {
     const node = check.at.file === file ? nonEmpty[check.at.document]?.getIn(check.at.path, true) : undefined;
     if (!isScalar(node) || node.value !== check.value) {
-      return { ok: false, conflict: true, error: `${file}: ${check.at.path.join('.')} is no longer '${check.value}' where meshd read it; the file was edited` };
+      return {
+        ok: false,
+        conflict: true,
+        error: `${file}: ${check.at.path.join('.')} is no longer '${check.value}' where meshd read it; the file was edited`,
+      };
     }
   }
   const splices: { start: number; end: number; text: string }[] = [];
   for (const edit of edits) {
     const doc = nonEmpty[edit.at.document];
     const where = `${file} (${edit.at.path.join('.')})`;
-    if (!doc || doc.errors.length > 0) return { ok: false, conflict: true, error: `${where}: the document is no longer there or no longer parses` };
+    if (!doc || doc.errors.length > 0)
+      return { ok: false, conflict: true, error: `${where}: the document is no longer there or no longer parses` };
     const node = doc.getIn(edit.at.path, true);
-    if (!isScalar(node) || !node.range) return { ok: false, conflict: true, error: `${where}: no weight there any more` };
+    if (!isScalar(node) || !node.range)
+      return { ok: false, conflict: true, error: `${where}: no weight there any more` };
     const { line, col } = lineCounter.linePos(node.range[0]);
     if (node.value !== edit.expected) {
-      return { ok: false, conflict: true, error: `${file}:${line}:${col}: the weight is ${JSON.stringify(node.value)} in the file where meshd set ${edit.expected}; the file was edited` };
+      return {
+        ok: false,
+        conflict: true,
+        error: `${file}:${line}:${col}: the weight is ${JSON.stringify(node.value)} in the file where meshd set ${edit.expected}; the file was edited`,
+      };
     }
     splices.push({ start: node.range[0], end: node.range[1], text: String(edit.value) });
   }

@@ -72,8 +72,10 @@ export function parseAllowedHosts(entries: readonly string[]): { hosts: AllowedH
       return { error: `'${raw}' is not a host, host:port or IP address` };
     }
     // The URL parser normalises (case, IPv4 forms, punycode): compare with what it makes of a webhook URL.
-    if (parsed.username || parsed.password || parsed.port) return { error: `'${raw}' is not a host, host:port or IP address` };
-    if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) return { error: `'${raw}': the port must be from 1 to 65535` };
+    if (parsed.username || parsed.password || parsed.port)
+      return { error: `'${raw}' is not a host, host:port or IP address` };
+    if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535))
+      return { error: `'${raw}': the port must be from 1 to 65535` };
     hosts.push({ host: parsed.hostname, ...(port !== undefined ? { port: String(Number(port)) } : {}) });
   }
   return { hosts };
@@ -82,20 +84,30 @@ export function parseAllowedHosts(entries: readonly string[]): { hosts: AllowedH
 const showHost = (h: AllowedHost) => (h.port === undefined ? h.host : `${h.host}:${h.port}`);
 
 /** Why meshd will not call `url` under `policy` (one line), or undefined when it will. */
-export function webhookUrlProblem(url: string, policy: WebhookPolicy): { reason: WebhookRefusal; message: string } | undefined {
+export function webhookUrlProblem(
+  url: string,
+  policy: WebhookPolicy,
+): { reason: WebhookRefusal; message: string } | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return { reason: 'bad_url', message: `'${url}' is not a URL` };
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { reason: 'scheme', message: `only http and https webhooks are called, not ${parsed.protocol.replace(/:$/, '')}` };
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return {
+      reason: 'scheme',
+      message: `only http and https webhooks are called, not ${parsed.protocol.replace(/:$/, '')}`,
+    };
   if (parsed.hostname === '') return { reason: 'bad_url', message: `'${url}' names no host` };
   const allow = policy.allowHosts;
   if (allow !== undefined) {
     const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
     if (!allow.some((a) => a.host === parsed.hostname && (a.port === undefined || a.port === port))) {
-      return { reason: 'host_not_allowed', message: `the host ${parsed.host} is not in --webhook-allow (${allow.map(showHost).join(', ') || 'empty'})` };
+      return {
+        reason: 'host_not_allowed',
+        message: `the host ${parsed.host} is not in --webhook-allow (${allow.map(showHost).join(', ') || 'empty'})`,
+      };
     }
   }
   return undefined;
@@ -121,7 +133,8 @@ export class WebhookCaller {
       return { ok: false, reason: `not called: ${refusal.message}` };
     }
     // Written so that a timeout that is not a number waits the most, never forever.
-    const timeoutMs = hook.timeoutMs > 0 && hook.timeoutMs <= this.policy.maxTimeoutMs ? hook.timeoutMs : this.policy.maxTimeoutMs;
+    const timeoutMs =
+      hook.timeoutMs > 0 && hook.timeoutMs <= this.policy.maxTimeoutMs ? hook.timeoutMs : this.policy.maxTimeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const cut = new AbortController();
     const signals = [timeout, cut.signal, ...(signal ? [signal] : [])];
@@ -143,7 +156,10 @@ export class WebhookCaller {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       if (timeout.aborted) {
-        return { ok: false, reason: `no answer within ${formatDuration(timeoutMs)}${timeoutMs < hook.timeoutMs ? ` (the most meshd waits, --webhook-max-timeout; the hook asks for ${formatDuration(hook.timeoutMs)})` : ''}` };
+        return {
+          ok: false,
+          reason: `no answer within ${formatDuration(timeoutMs)}${timeoutMs < hook.timeoutMs ? ` (the most meshd waits, --webhook-max-timeout; the hook asks for ${formatDuration(hook.timeoutMs)})` : ''}`,
+        };
       }
       if (signal?.aborted) return { ok: false, reason: 'cancelled' };
       return { ok: false, reason: oneLine(e.cause?.code ?? e.cause?.message ?? e.message) };
@@ -183,11 +199,13 @@ export class WebhookCaller {
 function shown(contentType: string | null, body: { bytes: Uint8Array; cut: boolean }): string {
   if (body.cut) return ' (the answer was cut off unread: longer than --webhook-max-body-bytes, or broken off)';
   if (body.bytes.length === 0) return '';
-  if (contentType === null || !SHOWN_TYPES.test(contentType)) return ` (${contentType === null ? 'a body without a content type' : `a body of type ${oneLine(contentType).slice(0, 60)}`}, not shown)`;
+  if (contentType === null || !SHOWN_TYPES.test(contentType))
+    return ` (${contentType === null ? 'a body without a content type' : `a body of type ${oneLine(contentType).slice(0, 60)}`}, not shown)`;
   const text = new TextDecoder('utf-8').decode(body.bytes).trim();
   if (UNPRINTABLE.test(text)) return ' (a body that is not printable text, not shown)';
   const line = text.replace(/\s+/g, ' ');
-  if (line.length > MAX_SHOWN_CHARS) return ` (a body of ${body.bytes.length} bytes, longer than ${MAX_SHOWN_CHARS} characters, not shown)`;
+  if (line.length > MAX_SHOWN_CHARS)
+    return ` (a body of ${body.bytes.length} bytes, longer than ${MAX_SHOWN_CHARS} characters, not shown)`;
   return line ? `: ${line}` : '';
 }
 

@@ -46,7 +46,15 @@ export const MIN_SAMPLE_RATE = 0.001;
  * send, so hostile or broken): counted per reason on /metrics. The first four are found here;
  * out_of_range by envoy-stats.ts, node_limit, latency_budget and overflow by traffic-window.ts.
  */
-export const LINE_DROP_REASONS = ['non_finite', 'sample_rate', 'too_many_tags', 'out_of_range', 'node_limit', 'latency_budget', 'overflow'] as const;
+export const LINE_DROP_REASONS = [
+  'non_finite',
+  'sample_rate',
+  'too_many_tags',
+  'out_of_range',
+  'node_limit',
+  'latency_budget',
+  'overflow',
+] as const;
 export type LineDropReason = (typeof LINE_DROP_REASONS)[number];
 
 /** Why a whole datagram was refused before its lines were read (telemetry.ts). */
@@ -67,7 +75,8 @@ export interface StatsdMetric {
 }
 
 /** What became of one line: a metric, not a metric at all (skipped), or a metric refused (dropped). */
-export type LineResult = { readonly metric: StatsdMetric } | { readonly skipped: true } | { readonly dropped: LineDropReason };
+export type LineResult =
+  { readonly metric: StatsdMetric } | { readonly skipped: true } | { readonly dropped: LineDropReason };
 
 export interface ParsedDatagram {
   readonly metrics: StatsdMetric[];

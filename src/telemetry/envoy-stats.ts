@@ -94,7 +94,10 @@ export interface RefusedObservation {
 }
 
 /** The observation a metric makes about a virtual node, a refusal, or undefined for any other stat. */
-export function interpret(metric: StatsdMetric, index: EgressClusterIndex): Observation | RefusedObservation | undefined {
+export function interpret(
+  metric: StatsdMetric,
+  index: EgressClusterIndex,
+): Observation | RefusedObservation | undefined {
   if (metric.type === 'c') {
     const cluster = clusterOf(metric, RESPONSES);
     const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));

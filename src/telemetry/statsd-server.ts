@@ -15,7 +15,12 @@ export interface StatsdServer {
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** `onError` hears of a datagram whose handling threw (a bug): the datagram is dropped, the socket keeps receiving. */
-export async function startStatsdServer(host: string, port: number, onDatagram: (datagram: Buffer) => void, onError: (err: Error) => void = () => undefined): Promise<StatsdServer> {
+export async function startStatsdServer(
+  host: string,
+  port: number,
+  onDatagram: (datagram: Buffer) => void,
+  onError: (err: Error) => void = () => undefined,
+): Promise<StatsdServer> {
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (err: NodeJS.ErrnoException) => {

@@ -2,9 +2,24 @@
 // (envoy-stats.ts) → sliding windows (traffic-window.ts); and the report the admin API shows.
 import { formatDuration, parseDuration } from '../util/duration';
 import type { MeshModel } from '../model/mesh-model';
-import { DATAGRAM_DROP_REASONS, DEFAULT_MAX_TAGS_PER_LINE, LINE_DROP_REASONS, parseDatagram, type DatagramDropReason, type LineDropReason } from './dogstatsd';
+import {
+  DATAGRAM_DROP_REASONS,
+  DEFAULT_MAX_TAGS_PER_LINE,
+  LINE_DROP_REASONS,
+  parseDatagram,
+  type DatagramDropReason,
+  type LineDropReason,
+} from './dogstatsd';
 import { EgressClusterIndex, interpret } from './envoy-stats';
-import { DEFAULT_WINDOW_LIMITS, MAX_WINDOW_MS, TrafficWindows, type TelemetryReader, type TrafficSummary, type TrafficTotals, type WindowLimits } from './traffic-window';
+import {
+  DEFAULT_WINDOW_LIMITS,
+  MAX_WINDOW_MS,
+  TrafficWindows,
+  type TelemetryReader,
+  type TrafficSummary,
+  type TrafficTotals,
+  type WindowLimits,
+} from './traffic-window';
 
 /** What one sender can make meshd read and hold; every refusal is counted (droppedCounts). */
 export interface TelemetryLimits extends WindowLimits {
@@ -46,7 +61,8 @@ export interface VirtualNodeTraffic extends TrafficSummary {
   readonly totals: TrafficTotals;
 }
 
-const zeros = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+const zeros = <K extends string>(keys: readonly K[]): Record<K, number> =>
+  Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 
 export class Telemetry {
   readonly windows: TrafficWindows;
@@ -117,7 +133,8 @@ function nonBlankLines(text: string): number {
 /** A window such as `30s`, `5m`, `1m30s` or `1500ms`, from 1 s to 15 min, in ms; or why not. */
 export function parseWindow(text: string): { ms: number } | { error: string } {
   const ms = parseDuration(text);
-  if (ms === undefined || ms < 1000 || ms > MAX_WINDOW_MS) return { error: `must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '${text}'` };
+  if (ms === undefined || ms < 1000 || ms > MAX_WINDOW_MS)
+    return { error: `must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '${text}'` };
   return { ms };
 }
 
@@ -138,7 +155,12 @@ export function telemetryReport(
   return {
     ok: true,
     body: {
-      statsd: { address: listen.address, port: listen.port, ...telemetry.statsdCounts(), dropped: telemetry.droppedCounts() },
+      statsd: {
+        address: listen.address,
+        port: listen.port,
+        ...telemetry.statsdCounts(),
+        dropped: telemetry.droppedCounts(),
+      },
       window: formatDuration(windowMs),
       windowMs,
       virtualNodes: telemetry.traffic(windowMs, now),

@@ -103,7 +103,8 @@ export class TrafficWindows implements TelemetryReader {
     if (observation.kind === 'responses') {
       const { requests, errors } = observation;
       // Written so that NaN is refused too (intake refuses it first; this keeps the sums finite whatever the caller).
-      if (!(requests >= 0 && errors >= 0 && errors <= requests && bucket.requests + requests <= MAX_COUNT)) return 'overflow';
+      if (!(requests >= 0 && errors >= 0 && errors <= requests && bucket.requests + requests <= MAX_COUNT))
+        return 'overflow';
       bucket.requests += requests;
       bucket.errors += errors;
       // The totals since start saturate rather than refuse: the window, which rollouts read, goes on.
@@ -130,7 +131,10 @@ export class TrafficWindows implements TelemetryReader {
    * `now` falls in; the rate divides by windowMs.
    */
   summary(mesh: string, virtualNode: string, windowMs: number, now = Date.now()): TrafficSummary {
-    if (!(windowMs > 0 && windowMs <= MAX_WINDOW_MS)) throw new RangeError(`the window must be more than 0 ms and at most ${MAX_WINDOW_MS} ms (15 minutes), got ${windowMs}`);
+    if (!(windowMs > 0 && windowMs <= MAX_WINDOW_MS))
+      throw new RangeError(
+        `the window must be more than 0 ms and at most ${MAX_WINDOW_MS} ms (15 minutes), got ${windowMs}`,
+      );
     const traffic = this.nodes.get(key(mesh, virtualNode))?.traffic;
     let requests = 0;
     let errors = 0;
@@ -164,6 +168,8 @@ export class TrafficWindows implements TelemetryReader {
 
   /** Every virtual node anything was recorded for, sorted by mesh then name. */
   nodesSeen(): VirtualNodeRef[] {
-    return [...this.nodes.values()].map((e) => e.ref).sort((a, b) => compare(a.mesh, b.mesh) || compare(a.virtualNode, b.virtualNode));
+    return [...this.nodes.values()]
+      .map((e) => e.ref)
+      .sort((a, b) => compare(a.mesh, b.mesh) || compare(a.virtualNode, b.virtualNode));
   }
 }

@@ -102,7 +102,11 @@ export function replaceFileAtomically(file: string, text: string): void {
  * `stillWanted` is asked just before the rename: false drops the new file (something newer
  * replaced it meanwhile). Resolves false when dropped.
  */
-export async function replaceFileAtomicallyAsync(file: string, pieces: Iterable<string>, stillWanted: () => boolean = () => true): Promise<boolean> {
+export async function replaceFileAtomicallyAsync(
+  file: string,
+  pieces: Iterable<string>,
+  stillWanted: () => boolean = () => true,
+): Promise<boolean> {
   const real = realTarget(file);
   const dir = path.dirname(real);
   const tmp = tempFileFor(real);

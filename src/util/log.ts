@@ -39,7 +39,9 @@ const SAID_IN_MESSAGE = new Set(['node', 'stream', 'protocol', 'type', 'version'
 export const MAX_LOGGED_STRING = 2048;
 
 function clip(s: string): string {
-  return s.length <= MAX_LOGGED_STRING ? s : `${s.slice(0, MAX_LOGGED_STRING)}…[${s.length - MAX_LOGGED_STRING} more characters]`;
+  return s.length <= MAX_LOGGED_STRING
+    ? s
+    : `${s.slice(0, MAX_LOGGED_STRING)}…[${s.length - MAX_LOGGED_STRING} more characters]`;
 }
 
 /**
@@ -84,8 +86,18 @@ function textLogger(level: LogLevel, write: (line: string) => void): Logger {
 
 function jsonLogger(level: LogLevel, write: ((line: string) => void) | undefined): Logger {
   const destination = write ? { write } : pino.destination({ fd: 2, sync: true });
-  const logger = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination);
-  const wrap = (name: LogLevel): LogFn => ((a: Fields | string, b?: string) => (typeof a === 'string' ? logger[name](clip(a)) : logger[name](clipFields(a), clip(b ?? '')))) as LogFn;
+  const logger = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  const wrap = (name: LogLevel): LogFn =>
+    ((a: Fields | string, b?: string) =>
+      typeof a === 'string' ? logger[name](clip(a)) : logger[name](clipFields(a), clip(b ?? ''))) as LogFn;
   return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
 

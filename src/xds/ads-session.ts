@@ -8,7 +8,18 @@
 // A type with a response in flight gets the latest state when the client answers, never a
 // backlog; a NACKed response is never sent again, only a newer one.
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
-import { MAX_DISPLAY_CHARS, MAX_NACK_MESSAGE_CHARS, MAX_TYPE_URL_BYTES, resourceExhausted, Status, StreamRefusal, truncate, type NameBudget, type RefusalReason, type XdsLimits } from './limits';
+import {
+  MAX_DISPLAY_CHARS,
+  MAX_NACK_MESSAGE_CHARS,
+  MAX_TYPE_URL_BYTES,
+  resourceExhausted,
+  Status,
+  StreamRefusal,
+  truncate,
+  type NameBudget,
+  type RefusalReason,
+  type XdsLimits,
+} from './limits';
 import type { ThrottledLog } from './throttled-log';
 import { RefusedRequest } from './request-guard';
 import { resourceSet, resourcesOf, select, type Resource, type ResourceSet, type Snapshot } from './resources';
@@ -170,7 +181,14 @@ export abstract class AdsSession {
     for (const event of ['end', 'error', 'cancelled'] as const) transport.on(event, () => this.close());
     // A stream that never says who it is would hold its slot for ever.
     this.firstRequestTimer = setTimeout(
-      () => this.refuse(new StreamRefusal(Status.DEADLINE_EXCEEDED, 'first_request_timeout', `no request within ${deps.limits.idleTimeoutMs} ms of opening the stream`)),
+      () =>
+        this.refuse(
+          new StreamRefusal(
+            Status.DEADLINE_EXCEEDED,
+            'first_request_timeout',
+            `no request within ${deps.limits.idleTimeoutMs} ms of opening the stream`,
+          ),
+        ),
       deps.limits.idleTimeoutMs,
     );
     this.firstRequestTimer.unref();
@@ -204,7 +222,10 @@ export abstract class AdsSession {
   /** Ends the stream for an error thrown while handling it: a refusal as such, anything else as INTERNAL. */
   private fail(err: unknown): void {
     if (err instanceof StreamRefusal) return this.refuse(err);
-    this.deps.log.warn({ stream: this.id, peer: this.transport.getPeer(), error: truncate(String((err as Error)?.message ?? err), 500) }, 'xds: internal error handling a stream; closing it');
+    this.deps.log.warn(
+      { stream: this.id, peer: this.transport.getPeer(), error: truncate(String((err as Error)?.message ?? err), 500) },
+      'xds: internal error handling a stream; closing it',
+    );
     this.refuse(new StreamRefusal(Status.INTERNAL, 'internal_error', 'internal error'));
   }
 
@@ -212,7 +233,10 @@ export abstract class AdsSession {
   protected refuse(refusal: StreamRefusal): void {
     if (this.closed) return;
     const who = this.status ? `proxy ${this.status.nodeId}` : `peer ${this.transport.getPeer()}`;
-    this.deps.refusals.warn({ stream: this.id, reason: refusal.reason, code: refusal.code }, `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`);
+    this.deps.refusals.warn(
+      { stream: this.id, reason: refusal.reason, code: refusal.code },
+      `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`,
+    );
     this.deps.observer.streamRefused?.(refusal.reason);
     try {
       this.transport.emit('error', Object.assign(new Error(refusal.message), { code: refusal.code }));
@@ -224,10 +248,19 @@ export abstract class AdsSession {
   /** Handles the node of the first request; throws a refusal when it has no id or one too long to be an id. */
   protected openOnce(node: Node__Output | null): void {
     if (this.status) return;
-    if (!node?.id) throw new StreamRefusal(Status.INVALID_ARGUMENT, 'no_node_id', 'the first request has no node id (node.id is required)');
+    if (!node?.id)
+      throw new StreamRefusal(
+        Status.INVALID_ARGUMENT,
+        'no_node_id',
+        'the first request has no node id (node.id is required)',
+      );
     const idBytes = Buffer.byteLength(node.id);
     if (idBytes > this.deps.limits.maxNodeIdBytes) {
-      throw new StreamRefusal(Status.INVALID_ARGUMENT, 'node_id_bytes', `node.id is ${idBytes} bytes long; at most ${this.deps.limits.maxNodeIdBytes}`);
+      throw new StreamRefusal(
+        Status.INVALID_ARGUMENT,
+        'node_id_bytes',
+        `node.id is ${idBytes} bytes long; at most ${this.deps.limits.maxNodeIdBytes}`,
+      );
     }
     clearTimeout(this.firstRequestTimer);
     const nodeKey = this.deps.hooks.nodeKey(node);
@@ -244,7 +277,10 @@ export abstract class AdsSession {
     };
     this.log = this.makeChildLog(node.id);
     this.deps.registry.add(this.status);
-    this.deps.lifecycle.info({ node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client }, `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`);
+    this.deps.lifecycle.info(
+      { node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client },
+      `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`,
+    );
     this.unwatch = this.deps.cache.watch(nodeKey, (snapshot) => this.onSnapshot(snapshot));
   }
 
@@ -262,10 +298,25 @@ export abstract class AdsSession {
   protected typeState(typeUrl: string): TypeState {
     let state = this.types.get(typeUrl);
     if (!state) {
-      if (typeUrl.length > MAX_TYPE_URL_BYTES) throw new StreamRefusal(Status.INVALID_ARGUMENT, 'type_url_bytes', `type_url is ${typeUrl.length} characters long; at most ${MAX_TYPE_URL_BYTES}`);
+      if (typeUrl.length > MAX_TYPE_URL_BYTES)
+        throw new StreamRefusal(
+          Status.INVALID_ARGUMENT,
+          'type_url_bytes',
+          `type_url is ${typeUrl.length} characters long; at most ${MAX_TYPE_URL_BYTES}`,
+        );
       const max = this.deps.limits.maxTypesPerStream;
-      if (this.types.size >= max) throw resourceExhausted('types_per_stream', `the stream asked for more than ${max} resource types`);
-      state = { typeUrl, wildcard: false, names: new Set(), has: new Map(), force: new Set(), needsAnswer: false, status: {}, counted: 0 };
+      if (this.types.size >= max)
+        throw resourceExhausted('types_per_stream', `the stream asked for more than ${max} resource types`);
+      state = {
+        typeUrl,
+        wildcard: false,
+        names: new Set(),
+        has: new Map(),
+        force: new Set(),
+        needsAnswer: false,
+        status: {},
+        counted: 0,
+      };
       this.types.set(typeUrl, state);
       // Only types the server serves are shown (status, metrics); a type URL a client made up is not.
       if (this.serves(typeUrl)) this.status!.types.set(typeUrl, state.status);
@@ -284,10 +335,22 @@ export abstract class AdsSession {
    */
   protected admitNames(state: TypeState, count: number): void {
     const { maxNamesPerType, maxNamesPerStream } = this.deps.limits;
-    if (count > maxNamesPerType) throw resourceExhausted('names_per_type', `the stream subscribed to more than ${maxNamesPerType} names of ${truncate(shortTypeName(state.typeUrl), 80)}`);
+    if (count > maxNamesPerType)
+      throw resourceExhausted(
+        'names_per_type',
+        `the stream subscribed to more than ${maxNamesPerType} names of ${truncate(shortTypeName(state.typeUrl), 80)}`,
+      );
     const streamTotal = this.namesHeld - state.counted + count;
-    if (streamTotal > maxNamesPerStream) throw resourceExhausted('names_per_stream', `the stream subscribed to more than ${maxNamesPerStream} names over all its types`);
-    if (!this.deps.names.take(count - state.counted)) throw resourceExhausted('names_total', `the server holds its limit of ${this.deps.names.max} subscribed names over all streams`);
+    if (streamTotal > maxNamesPerStream)
+      throw resourceExhausted(
+        'names_per_stream',
+        `the stream subscribed to more than ${maxNamesPerStream} names over all its types`,
+      );
+    if (!this.deps.names.take(count - state.counted))
+      throw resourceExhausted(
+        'names_total',
+        `the server holds its limit of ${this.deps.names.max} subscribed names over all streams`,
+      );
     this.namesHeld = streamTotal;
     state.counted = count;
   }
@@ -296,7 +359,11 @@ export abstract class AdsSession {
   protected checkNameLengths(names: Iterable<string>): void {
     const max = this.deps.limits.maxNameBytes;
     for (const name of names) {
-      if (name.length > max || Buffer.byteLength(name) > max) throw resourceExhausted('name_bytes', `a resource name is ${Buffer.byteLength(name)} bytes long; at most ${max}`);
+      if (name.length > max || Buffer.byteLength(name) > max)
+        throw resourceExhausted(
+          'name_bytes',
+          `a resource name is ${Buffer.byteLength(name)} bytes long; at most ${max}`,
+        );
     }
   }
 
@@ -354,7 +421,11 @@ export abstract class AdsSession {
    * sent is stale (the client has not seen the newest response yet). The latest nonce again,
    * once answered, is a subscription change and nothing more.
    */
-  protected settle(state: TypeState, nonce: string, error: { code: number; message: string } | null): 'ack' | 'nack' | 'stale' | 'answered' {
+  protected settle(
+    state: TypeState,
+    nonce: string,
+    error: { code: number; message: string } | null,
+  ): 'ack' | 'nack' | 'stale' | 'answered' {
     if (nonce !== state.lastNonce) return 'stale';
     const inFlight = state.inFlight;
     if (!inFlight) return 'answered';
@@ -365,13 +436,21 @@ export abstract class AdsSession {
       state.nackedKey = this.responseKey(inFlight);
       state.status.lastNack = { version, message, at: new Date().toISOString() };
       this.deps.observer.nackReceived?.(state.typeUrl, this.protocol);
-      this.log.warn({ type: shortTypeName(state.typeUrl), version, error: message }, `xds: proxy ${this.status!.nodeId} NACKed ${shortTypeName(state.typeUrl)} version ${version}: ${message}`);
+      this.log.warn(
+        { type: shortTypeName(state.typeUrl), version, error: message },
+        `xds: proxy ${this.status!.nodeId} NACKed ${shortTypeName(state.typeUrl)} version ${version}: ${message}`,
+      );
       return 'nack';
     }
-    state.has = new Map([...inFlight.presented].map(([name, resource]) => [name, { version: resource.version, resource }]));
+    state.has = new Map(
+      [...inFlight.presented].map(([name, resource]) => [name, { version: resource.version, resource }]),
+    );
     for (const [name, held] of inFlight.kept) state.has.set(name, held);
     state.status.ackedVersion = version;
-    this.log.debug({ type: shortTypeName(state.typeUrl), version }, `xds: proxy ${this.status!.nodeId} ACKed ${shortTypeName(state.typeUrl)} version ${version}`);
+    this.log.debug(
+      { type: shortTypeName(state.typeUrl), version },
+      `xds: proxy ${this.status!.nodeId} ACKed ${shortTypeName(state.typeUrl)} version ${version}`,
+    );
     return 'ack';
   }
 
@@ -394,7 +473,9 @@ export abstract class AdsSession {
   protected pump(): void {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
-    const order = [...SERVED_FIRST, ...[...snapshot.types.keys()].filter((t) => !SERVED_FIRST.includes(t))].filter((t) => this.types.has(t));
+    const order = [...SERVED_FIRST, ...[...snapshot.types.keys()].filter((t) => !SERVED_FIRST.includes(t))].filter(
+      (t) => this.types.has(t),
+    );
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
     const targets = new Map(order.map((typeUrl) => [typeUrl, this.subscribed(this.types.get(typeUrl)!, snapshot)]));
     for (const typeUrl of order) {
@@ -435,7 +516,8 @@ export abstract class AdsSession {
     const required = new Map(targets.get(typeUrl)?.resources);
     if (typeUrl === TypeUrl.Endpoint) {
       const assignments = resourcesOf(snapshot, TypeUrl.Endpoint).resources;
-      for (const name of targets.get(TypeUrl.Cluster)?.resources.keys() ?? []) if (assignments.has(name)) required.set(name, assignments.get(name)!);
+      for (const name of targets.get(TypeUrl.Cluster)?.resources.keys() ?? [])
+        if (assignments.has(name)) required.set(name, assignments.get(name)!);
     }
     if (required.size === 0) return !state?.inFlight;
     if (!state || state.inFlight) return false;
@@ -462,7 +544,8 @@ export abstract class AdsSession {
     const version = target.version;
     if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) {
       // Nothing to send: the client holds the target already (e.g. it reconnected holding it).
-      if (kept.size === 0 && state.status.ackedVersion !== version) state.status.sentVersion = state.status.ackedVersion = version;
+      if (kept.size === 0 && state.status.ackedVersion !== version)
+        state.status.sentVersion = state.status.ackedVersion = version;
       return;
     }
     // Rejected before: wait for a newer version.
@@ -478,7 +561,17 @@ export abstract class AdsSession {
     if (this.pending) this.pending.sent = true;
     this.transport.write(this.encode(out));
     this.deps.observer.responseSent?.(state.typeUrl, this.protocol);
-    this.log.debug({ type: shortTypeName(state.typeUrl), version, nonce, resources: target.resources.size, changed: changed.length, removed: removed.length }, `xds: proxy ${this.status!.nodeId} sent ${shortTypeName(state.typeUrl)} version ${version}`);
+    this.log.debug(
+      {
+        type: shortTypeName(state.typeUrl),
+        version,
+        nonce,
+        resources: target.resources.size,
+        changed: changed.length,
+        removed: removed.length,
+      },
+      `xds: proxy ${this.status!.nodeId} sent ${shortTypeName(state.typeUrl)} version ${version}`,
+    );
   }
 
   /** A changed EDS cluster warms until it receives its assignment, even an unchanged one: send it again. */
@@ -507,7 +600,10 @@ export abstract class AdsSession {
     this.unwatch?.();
     if (this.status) {
       this.deps.registry.remove(this.id);
-      this.deps.lifecycle.info({ node: this.status.nodeId, stream: this.id, protocol: this.protocol }, `xds: proxy ${this.status.nodeId} disconnected (${this.protocol} stream ${this.id})`);
+      this.deps.lifecycle.info(
+        { node: this.status.nodeId, stream: this.id, protocol: this.protocol },
+        `xds: proxy ${this.status.nodeId} disconnected (${this.protocol} stream ${this.id})`,
+      );
       if (!this.deps.cache.isWatched(this.status.nodeKey)) this.deps.hooks.onNodeGone?.(this.status.nodeKey);
     }
     if (!this.transport.writableEnded) this.transport.end();

@@ -60,7 +60,9 @@ export class DeltaStream extends AdsSession {
    */
   private namesAfter(state: TypeState, req: DeltaDiscoveryRequest__Output): number {
     const added = new Set(req.resource_names_subscribe.filter((n) => n !== '*' && !state.names.has(n)));
-    const removed = new Set(req.resource_names_unsubscribe.filter((n) => n !== '*' && (state.names.has(n) || added.has(n))));
+    const removed = new Set(
+      req.resource_names_unsubscribe.filter((n) => n !== '*' && (state.names.has(n) || added.has(n))),
+    );
     return state.names.size + added.size - removed.size;
   }
 }

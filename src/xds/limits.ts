@@ -96,7 +96,8 @@ export function truncate(text: string, max = MAX_DISPLAY_CHARS): string {
 /** Checks a number given as a limit: a whole number of at least 1. */
 export function checkLimits(limits: XdsLimits): void {
   for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`xDS limit ${name} must be a whole number of at least 1, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(`xDS limit ${name} must be a whole number of at least 1, got ${value}`);
   }
 }
 

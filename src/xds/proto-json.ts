@@ -92,7 +92,8 @@ const TIMESTAMP_SECONDS = { min: -62135596800, max: 253402300799 };
 function timestampJson(m: Message, type: protobuf.Type): JsonValue {
   const seconds = Number(bigIntOf(field(type, m, 1)));
   // Out of range, C++ refuses to print it; here it is shown as its fields rather than thrown on.
-  if (!(seconds >= TIMESTAMP_SECONDS.min && seconds <= TIMESTAMP_SECONDS.max)) return { seconds: bigIntOf(field(type, m, 1)).toString(), nanos: Number(field(type, m, 2) ?? 0) };
+  if (!(seconds >= TIMESTAMP_SECONDS.min && seconds <= TIMESTAMP_SECONDS.max))
+    return { seconds: bigIntOf(field(type, m, 1)).toString(), nanos: Number(field(type, m, 2) ?? 0) };
   const iso = new Date(seconds * 1000).toISOString(); // 1970-01-01T00:00:00.000Z
   return `${iso.slice(0, 19)}${nanosSuffix(Number(field(type, m, 2) ?? 0))}Z`;
 }
@@ -100,7 +101,8 @@ function timestampJson(m: Message, type: protobuf.Type): JsonValue {
 /** foo_bar.baz_qux → fooBar.bazQux, as FieldMask paths are written in JSON. */
 const lowerCamel = (path: string): string => path.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-const resolvedType = (type: protobuf.Type, id: number): protobuf.Type => type.fieldsById[id]!.resolve().resolvedType as protobuf.Type;
+const resolvedType = (type: protobuf.Type, id: number): protobuf.Type =>
+  type.fieldsById[id]!.resolve().resolvedType as protobuf.Type;
 
 /** The JSON value a google.protobuf.Value stands for (fields: 1 null, 2 number, 3 string, 4 bool, 5 struct, 6 list). */
 function valueJson(m: Message, type: protobuf.Type): JsonValue {

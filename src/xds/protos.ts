@@ -25,7 +25,9 @@ function loadDescriptor(): protobuf.Root {
   try {
     json = JSON.parse(fs.readFileSync(DESCRIPTOR_FILE, 'utf8')) as protobuf.INamespace;
   } catch (err) {
-    throw new Error(`cannot read the Envoy protos descriptor ${DESCRIPTOR_FILE} (\`npm run build\` writes it): ${(err as Error).message}`);
+    throw new Error(
+      `cannot read the Envoy protos descriptor ${DESCRIPTOR_FILE} (\`npm run build\` writes it): ${(err as Error).message}`,
+    );
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Root } = require('protobufjs') as typeof protobuf;
@@ -93,7 +95,12 @@ const NAME_FIELDS: Record<string, readonly number[]> = { DiscoveryRequest: [3], 
 /** Bounds a server checks before decoding a request (request-guard.ts). */
 export type RequestBounds = Omit<GuardOptions, 'nameFields' | 'messageType'>;
 
-function bidiMethod(method: string, requestName: string, responseName: string, bounds?: RequestBounds): grpc.MethodDefinition<object, Buffer | object> {
+function bidiMethod(
+  method: string,
+  requestName: string,
+  responseName: string,
+  bounds?: RequestBounds,
+): grpc.MethodDefinition<object, Buffer | object> {
   const request = messageType(`envoy.service.discovery.v3.${requestName}`);
   const response = messageType(`envoy.service.discovery.v3.${responseName}`);
   const decode = (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT);
@@ -103,9 +110,12 @@ function bidiMethod(method: string, requestName: string, responseName: string, b
     responseStream: true,
     requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
     // A server passes bounds: a request over them reaches its stream as a RefusedRequest, undecoded.
-    requestDeserialize: bounds ? guardedDeserializer(decode, { ...bounds, nameFields: NAME_FIELDS[requestName]!, messageType: request }) : decode,
+    requestDeserialize: bounds
+      ? guardedDeserializer(decode, { ...bounds, nameFields: NAME_FIELDS[requestName]!, messageType: request })
+      : decode,
     // The server writes responses already encoded (wire.ts); clients of this definition (tests) may pass objects.
-    responseSerialize: (msg: Buffer | object) => (Buffer.isBuffer(msg) ? msg : Buffer.from(response.encode(response.fromObject(msg)).finish())),
+    responseSerialize: (msg: Buffer | object) =>
+      Buffer.isBuffer(msg) ? msg : Buffer.from(response.encode(response.fromObject(msg)).finish()),
     responseDeserialize: (buf: Buffer) => response.toObject(response.decode(buf), TO_OBJECT),
   };
 }
@@ -118,6 +128,11 @@ export function adsServiceDefinition(bounds?: RequestBounds): grpc.ServiceDefini
   envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
   return {
     StreamAggregatedResources: bidiMethod('StreamAggregatedResources', 'DiscoveryRequest', 'DiscoveryResponse', bounds),
-    DeltaAggregatedResources: bidiMethod('DeltaAggregatedResources', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse', bounds),
+    DeltaAggregatedResources: bidiMethod(
+      'DeltaAggregatedResources',
+      'DeltaDiscoveryRequest',
+      'DeltaDiscoveryResponse',
+      bounds,
+    ),
   };
 }

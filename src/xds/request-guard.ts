@@ -39,7 +39,7 @@ function nestedType(type: protobuf.Type, fieldNumber: number): protobuf.Type | u
 }
 
 function isMapField(type: protobuf.Type, fieldNumber: number): boolean {
-  return (type.fieldsById[fieldNumber] as protobuf.Field & { map?: boolean } | undefined)?.map === true;
+  return (type.fieldsById[fieldNumber] as (protobuf.Field & { map?: boolean }) | undefined)?.map === true;
 }
 
 /**
@@ -51,8 +51,13 @@ export function scanRequest(bytes: Uint8Array, opts: GuardOptions): StreamRefusa
   const maxFields = opts.maxRepeated * 2 + SINGULAR_FIELD_ALLOWANCE;
   let fields = 0;
   let pos = 0;
-  const malformed = () => new StreamRefusal(Status.INVALID_ARGUMENT, 'malformed', 'the request is not a valid xDS discovery request');
-  const tooMany = () => resourceExhausted('names_per_type', `the request has more than ${maxFields} fields; at most ${opts.maxRepeated} names per type`);
+  const malformed = () =>
+    new StreamRefusal(Status.INVALID_ARGUMENT, 'malformed', 'the request is not a valid xDS discovery request');
+  const tooMany = () =>
+    resourceExhausted(
+      'names_per_type',
+      `the request has more than ${maxFields} fields; at most ${opts.maxRepeated} names per type`,
+    );
   const varint = (end: number): number | undefined => {
     let value = 0;
     for (let shift = 0; shift < 35; shift += 7) {
@@ -66,7 +71,12 @@ export function scanRequest(bytes: Uint8Array, opts: GuardOptions): StreamRefusa
     return pos <= end ? Number.MAX_SAFE_INTEGER : undefined;
   };
   /** Scans one message's fields up to `end`; `type` is its schema (undefined: count its fields, look no deeper). */
-  const scanMessage = (end: number, type: protobuf.Type | undefined, depth: number, mapEntry: boolean): StreamRefusal | undefined => {
+  const scanMessage = (
+    end: number,
+    type: protobuf.Type | undefined,
+    depth: number,
+    mapEntry: boolean,
+  ): StreamRefusal | undefined => {
     if (depth > MAX_DEPTH) return malformed();
     const counts = depth === 0 ? new Map<number, number>() : undefined;
     while (pos < end) {
@@ -79,7 +89,11 @@ export function scanRequest(bytes: Uint8Array, opts: GuardOptions): StreamRefusa
       if (counts) {
         const seen = (counts.get(field) ?? 0) + 1;
         counts.set(field, seen);
-        if (seen > opts.maxRepeated) return resourceExhausted('names_per_type', `the request names more than ${opts.maxRepeated} resources in one field (the limit per type)`);
+        if (seen > opts.maxRepeated)
+          return resourceExhausted(
+            'names_per_type',
+            `the request names more than ${opts.maxRepeated} resources in one field (the limit per type)`,
+          );
       }
       if (wireType === 0) {
         if (varint(end) === undefined) return malformed();
@@ -91,10 +105,14 @@ export function scanRequest(bytes: Uint8Array, opts: GuardOptions): StreamRefusa
         const length = varint(end);
         if (length === undefined || pos + length > end) return malformed();
         if (depth === 0 && opts.nameFields.includes(field) && length > opts.maxElementBytes) {
-          return resourceExhausted('name_bytes', `a resource name in the request is ${length} bytes long; at most ${opts.maxElementBytes}`);
+          return resourceExhausted(
+            'name_bytes',
+            `a resource name in the request is ${length} bytes long; at most ${opts.maxElementBytes}`,
+          );
         }
         // In a map entry only the value (field 2) can be a message; elsewhere the schema says.
-        const inner = type === undefined ? undefined : mapEntry ? (field === 2 ? type : undefined) : nestedType(type, field);
+        const inner =
+          type === undefined ? undefined : mapEntry ? (field === 2 ? type : undefined) : nestedType(type, field);
         const innerIsMap = type !== undefined && !mapEntry && isMapField(type, field);
         if (innerIsMap || inner) {
           const failed = scanMessage(pos + length, inner, depth + 1, innerIsMap);
@@ -112,14 +130,19 @@ export function scanRequest(bytes: Uint8Array, opts: GuardOptions): StreamRefusa
 }
 
 /** Wraps a deserializer: scans first, decodes only what fits, and turns decode errors into a refusal. */
-export function guardedDeserializer<T>(decode: (bytes: Buffer) => T, opts: GuardOptions): (bytes: Buffer) => T | RefusedRequest {
+export function guardedDeserializer<T>(
+  decode: (bytes: Buffer) => T,
+  opts: GuardOptions,
+): (bytes: Buffer) => T | RefusedRequest {
   return (bytes) => {
     const refusal = scanRequest(bytes, opts);
     if (refusal) return new RefusedRequest(refusal);
     try {
       return decode(bytes);
     } catch {
-      return new RefusedRequest(new StreamRefusal(Status.INVALID_ARGUMENT, 'malformed', 'the request is not a valid xDS discovery request'));
+      return new RefusedRequest(
+        new StreamRefusal(Status.INVALID_ARGUMENT, 'malformed', 'the request is not a valid xDS discovery request'),
+      );
     }
   };
 }

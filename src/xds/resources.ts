@@ -33,7 +33,14 @@ function hash16(update: (h: ReturnType<typeof createHash>) => void): string {
 
 /** Wraps an encoded resource message into its Any and versions it. */
 export function makeResource(typeUrl: string, name: string, bytes: Uint8Array): Resource {
-  const any = Buffer.from(Writer.create().uint32((1 << 3) | 2).string(typeUrl).uint32((2 << 3) | 2).bytes(bytes).finish());
+  const any = Buffer.from(
+    Writer.create()
+      .uint32((1 << 3) | 2)
+      .string(typeUrl)
+      .uint32((2 << 3) | 2)
+      .bytes(bytes)
+      .finish(),
+  );
   return { name, version: hash16((h) => h.update(bytes)), any };
 }
 
@@ -66,7 +73,8 @@ const MAX_SHARED_SELECTION_NAMES = 256;
 export function select(set: ResourceSet, wildcard: boolean, names: ReadonlySet<string>): ResourceSet {
   if (wildcard) return set;
   if (names.size >= set.resources.size && [...set.resources.keys()].every((name) => names.has(name))) return set;
-  if (names.size > MAX_SHARED_SELECTION_NAMES) return resourceSet([...names].flatMap((name) => set.resources.get(name) ?? []));
+  if (names.size > MAX_SHARED_SELECTION_NAMES)
+    return resourceSet([...names].flatMap((name) => set.resources.get(name) ?? []));
   const key = [...names].sort().join('\n');
   let bySubscription = selections.get(set);
   if (!bySubscription) {

@@ -7,7 +7,14 @@ import * as net from 'node:net';
 import { adsServiceDefinition } from './protos';
 import type { StreamHooks, XdsLogger, XdsObserver } from './ads-session';
 import { DeltaStream, type DeltaCall } from './delta-stream';
-import { checkLimits, DEFAULT_XDS_LIMITS, NameBudget, resourceExhausted, type StreamRefusal, type XdsLimits } from './limits';
+import {
+  checkLimits,
+  DEFAULT_XDS_LIMITS,
+  NameBudget,
+  resourceExhausted,
+  type StreamRefusal,
+  type XdsLimits,
+} from './limits';
 import { ThrottledLog } from './throttled-log';
 import type { SnapshotCache } from './snapshot-cache';
 import { SotwStream, type SotwCall } from './sotw-stream';
@@ -50,9 +57,16 @@ class StreamSlots {
   claim(peer: string): (() => void) | StreamRefusal {
     const onPeer = this.byPeer.get(peer) ?? 0;
     if (onPeer >= this.limits.maxStreamsPerConnection) {
-      return resourceExhausted('streams_per_connection', `this connection already has ${onPeer} ADS streams open; at most ${this.limits.maxStreamsPerConnection}`);
+      return resourceExhausted(
+        'streams_per_connection',
+        `this connection already has ${onPeer} ADS streams open; at most ${this.limits.maxStreamsPerConnection}`,
+      );
     }
-    if (this.total >= this.limits.maxStreams) return resourceExhausted('streams_total', `the server already has its limit of ${this.limits.maxStreams} ADS streams open`);
+    if (this.total >= this.limits.maxStreams)
+      return resourceExhausted(
+        'streams_total',
+        `the server already has its limit of ${this.limits.maxStreams} ADS streams open`,
+      );
     this.byPeer.set(peer, onPeer + 1);
     this.total++;
     let released = false;
@@ -76,7 +90,10 @@ function messageSizeCounter(observer: XdsObserver): grpc.ServerInterceptor {
   return (_method, call) => {
     const sendStatus = call.sendStatus.bind(call);
     call.sendStatus = (status) => {
-      if (status.code === grpc.status.RESOURCE_EXHAUSTED && /^Received message (that decompresses to a size )?larger than/.test(status.details ?? '')) {
+      if (
+        status.code === grpc.status.RESOURCE_EXHAUSTED &&
+        /^Received message (that decompresses to a size )?larger than/.test(status.details ?? '')
+      ) {
         observer.streamRefused?.('message_bytes');
       }
       sendStatus(status);
@@ -101,14 +118,31 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   });
   const refusals = new ThrottledLog(opts.log, 'refusals (meshd_xds_refused_streams_total counts them)');
   // A client opening and closing streams in a loop must not write a line for each (one wrote 55 MB in 5 s).
-  const lifecycle = new ThrottledLog(opts.log, 'stream connect and disconnect lines (meshd_xds_connected_streams shows the streams)', 50);
-  const deps = { cache: opts.cache, registry: streams, hooks: opts.hooks, log: opts.log, observer, limits, names: new NameBudget(limits.maxNamesTotal), refusals, lifecycle };
+  const lifecycle = new ThrottledLog(
+    opts.log,
+    'stream connect and disconnect lines (meshd_xds_connected_streams shows the streams)',
+    50,
+  );
+  const deps = {
+    cache: opts.cache,
+    registry: streams,
+    hooks: opts.hooks,
+    log: opts.log,
+    observer,
+    limits,
+    names: new NameBudget(limits.maxNamesTotal),
+    refusals,
+    lifecycle,
+  };
   const slots = new StreamSlots(limits);
   /** Opens a session for the call if the connection and the server have a stream slot left. */
   const admit = (call: SotwCall | DeltaCall, open: () => void) => {
     const claimed = slots.claim(call.getPeer());
     if (typeof claimed !== 'function') {
-      refusals.warn({ peer: call.getPeer(), reason: claimed.reason }, `xds: refused a stream from ${call.getPeer()}: ${claimed.message}`);
+      refusals.warn(
+        { peer: call.getPeer(), reason: claimed.reason },
+        `xds: refused a stream from ${call.getPeer()}: ${claimed.message}`,
+      );
       observer.streamRefused?.(claimed.reason);
       call.emit('error', Object.assign(new Error(claimed.message), { code: claimed.code }));
       return;
@@ -118,10 +152,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     open();
   };
   // Requests over the name bounds are refused by counting their fields, before they are decoded.
-  server.addService(adsServiceDefinition({ maxRepeated: limits.maxNamesPerType, maxElementBytes: limits.maxNameBytes }), {
-    StreamAggregatedResources: (call: SotwCall) => admit(call, () => new SotwStream(call, deps)),
-    DeltaAggregatedResources: (call: DeltaCall) => admit(call, () => new DeltaStream(call, deps)),
-  });
+  server.addService(
+    adsServiceDefinition({ maxRepeated: limits.maxNamesPerType, maxElementBytes: limits.maxNameBytes }),
+    {
+      StreamAggregatedResources: (call: SotwCall) => admit(call, () => new SotwStream(call, deps)),
+      DeltaAggregatedResources: (call: DeltaCall) => admit(call, () => new DeltaStream(call, deps)),
+    },
+  );
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<net.Socket>();
@@ -138,13 +175,22 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   listener.maxConnections = limits.maxConnections;
   listener.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
     observer.connectionRefused?.();
-    refusals.warn({ peer: `${data?.remoteAddress}:${data?.remotePort}` }, `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`);
+    refusals.warn(
+      { peer: `${data?.remoteAddress}:${data?.remotePort}` },
+      `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`,
+    );
   });
   const address = `${formatHost(opts.host)}:${opts.port}`;
   await new Promise<void>((resolve, reject) => {
     listener.once('error', (err: NodeJS.ErrnoException) => {
       injector.destroy();
-      reject(new Error(err.code === 'EADDRINUSE' ? `xDS address ${address} is already in use (another meshd?); pick another with --xds-port` : `cannot listen on ${address}: ${err.message}`));
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `xDS address ${address} is already in use (another meshd?); pick another with --xds-port`
+            : `cannot listen on ${address}: ${err.message}`,
+        ),
+      );
     });
     listener.listen({ host: opts.host, port: opts.port }, () => resolve());
   });

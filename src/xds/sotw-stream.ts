@@ -34,7 +34,9 @@ export class SotwStream extends AdsSession {
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
     else state.needsAnswer = true;
     // Envoy subscribes to every listener and cluster by naming none (the legacy wildcard).
-    state.wildcard = req.resource_names.includes('*') || (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
+    state.wildcard =
+      req.resource_names.includes('*') ||
+      (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
     state.names = names;
     state.selection = undefined;
     if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
@@ -45,7 +47,9 @@ export class SotwStream extends AdsSession {
     if (!req.response_nonce && req.version_info && snapshot) {
       const current = this.subscribed(state, snapshot);
       if (current.version === req.version_info) {
-        state.has = new Map([...current.resources].map(([name, resource]) => [name, { version: resource.version, resource }]));
+        state.has = new Map(
+          [...current.resources].map(([name, resource]) => [name, { version: resource.version, resource }]),
+        );
         state.needsAnswer = false; // pump() then finds nothing to send and records the version as held
       }
     }

@@ -28,7 +28,8 @@ export class ThrottledLog {
   private admit(): boolean {
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
-      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, `xds: ${this.suppressed} more ${this.what} were not logged`);
+      if (this.suppressed > 0)
+        this.log.warn({ suppressed: this.suppressed }, `xds: ${this.suppressed} more ${this.what} were not logged`);
       this.windowStart = now;
       this.logged = 0;
       this.suppressed = 0;

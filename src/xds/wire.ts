@@ -8,7 +8,12 @@ const LEN = 2;
 const tag = (field: number) => (field << 3) | LEN;
 
 /** envoy.service.discovery.v3.DiscoveryResponse: version_info=1, resources=2, type_url=4, nonce=5. */
-export function encodeDiscoveryResponse(versionInfo: string, typeUrl: string, nonce: string, resources: Iterable<Resource>): Buffer {
+export function encodeDiscoveryResponse(
+  versionInfo: string,
+  typeUrl: string,
+  nonce: string,
+  resources: Iterable<Resource>,
+): Buffer {
   const w = Writer.create().uint32(tag(1)).string(versionInfo);
   for (const r of resources) w.uint32(tag(2)).bytes(r.any);
   return Buffer.from(w.uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish());
@@ -18,10 +23,24 @@ export function encodeDiscoveryResponse(versionInfo: string, typeUrl: string, no
  * envoy.service.discovery.v3.DeltaDiscoveryResponse: system_version_info=1, resources=2
  * (Resource: version=1, resource=2, name=3), type_url=4, nonce=5, removed_resources=6.
  */
-export function encodeDeltaDiscoveryResponse(systemVersion: string, typeUrl: string, nonce: string, resources: Iterable<Resource>, removed: Iterable<string>): Buffer {
+export function encodeDeltaDiscoveryResponse(
+  systemVersion: string,
+  typeUrl: string,
+  nonce: string,
+  resources: Iterable<Resource>,
+  removed: Iterable<string>,
+): Buffer {
   const w = Writer.create().uint32(tag(1)).string(systemVersion);
   for (const r of resources) {
-    w.uint32(tag(2)).fork().uint32(tag(1)).string(r.version).uint32(tag(2)).bytes(r.any).uint32(tag(3)).string(r.name).ldelim();
+    w.uint32(tag(2))
+      .fork()
+      .uint32(tag(1))
+      .string(r.version)
+      .uint32(tag(2))
+      .bytes(r.any)
+      .uint32(tag(3))
+      .string(r.name)
+      .ldelim();
   }
   w.uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce);
   for (const name of removed) w.uint32(tag(6)).string(name);

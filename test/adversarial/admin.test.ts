@@ -42,7 +42,13 @@ function rawRequest(port: number, bytes: Buffer | string, ms = 3000): Promise<An
   });
 }
 
-function request(port: number, method: string, pathName: string, headers: http.OutgoingHttpHeaders = {}, body?: Buffer | string): Promise<Answer> {
+function request(
+  port: number,
+  method: string,
+  pathName: string,
+  headers: http.OutgoingHttpHeaders = {},
+  body?: Buffer | string,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: pathName, headers, agent: false }, (res) => {
       let text = '';
@@ -61,7 +67,9 @@ function request(port: number, method: string, pathName: string, headers: http.O
  */
 function metric(text: string, name: string, labels: Record<string, string> = {}): number {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `) ? want.every((w) => l.includes(w)) : false);
+  const line = text
+    .split('\n')
+    .find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `) ? want.every((w) => l.includes(w)) : false));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -131,17 +139,22 @@ describe('admin server under attack (a real meshd)', () => {
   });
 
   describe('class: a request target that new URL cannot parse', () => {
-    it.each(['http://[::1', 'http://a b/', '*', 'http://', '//[', 'no-slash', 'http://%zz/x'])('GET %s answers 4xx and meshd lives', async (target) => {
-      const answer = await rawRequest(adminPort, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-      expect(answer.status).toBeGreaterThanOrEqual(400);
-      expect(answer.status).toBeLessThan(500);
-      await alive();
-    });
+    it.each(['http://[::1', 'http://a b/', '*', 'http://', '//[', 'no-slash', 'http://%zz/x'])(
+      'GET %s answers 4xx and meshd lives',
+      async (target) => {
+        const answer = await rawRequest(adminPort, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(answer.status).toBeGreaterThanOrEqual(400);
+        expect(answer.status).toBeLessThan(500);
+        await alive();
+      },
+    );
   });
 
   describe('class: an endless request body', () => {
     it('is cut at the bound (413, the connection closed) and counted', async () => {
-      const before = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'body_too_large' });
+      const before = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', {
+        reason: 'body_too_large',
+      });
       for (const target of ['/', '/v1/rollouts']) {
         const socket = net.connect(adminPort, '127.0.0.1');
         let data = '';
@@ -149,7 +162,9 @@ describe('admin server under attack (a real meshd)', () => {
         socket.on('error', () => undefined);
         let closed = false;
         socket.on('close', () => (closed = true));
-        socket.write(`POST ${target} HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        socket.write(
+          `POST ${target} HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
         const chunk = Buffer.alloc(64 * 1024, 'a');
         let sent = 0;
         // Keep sending until the server answers (or 8 MB, far past the 1 MB bound).
@@ -165,7 +180,9 @@ describe('admin server under attack (a real meshd)', () => {
         await waitFor('meshd to close the connection', () => (closed ? true : undefined), 15_000);
         if (data) expect(data).toMatch(/^HTTP\/1\.1 413/);
       }
-      const after = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'body_too_large' });
+      const after = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', {
+        reason: 'body_too_large',
+      });
       expect(after - before).toBe(2);
       await alive();
     });
@@ -177,13 +194,60 @@ describe('admin server under attack (a real meshd)', () => {
       const random = prng(seed);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
       const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
-      const pieces = ['/', '%', '%2F', '%00', '%C0%AF', '..', '.', '//', '?', '#', '&', '=', '__proto__', 'constructor', 'prototype', 'v1', 'config', 'rollouts', 'cloud-map', 'telemetry', 'proxies', '%E2%80%A8', '\u00e9', '%ff', 'a'.repeat(200)];
-      const targets = ['Route53AutoNaming_v20170314.RegisterInstance', 'Route53AutoNaming_v20170314.ListNamespaces', 'Route53AutoNaming_v20170314.CreateHttpNamespace', 'Route53AutoNaming_v20170314.DiscoverInstances', '__proto__', 'constructor', '', 'x'.repeat(5000)];
+      const pieces = [
+        '/',
+        '%',
+        '%2F',
+        '%00',
+        '%C0%AF',
+        '..',
+        '.',
+        '//',
+        '?',
+        '#',
+        '&',
+        '=',
+        '__proto__',
+        'constructor',
+        'prototype',
+        'v1',
+        'config',
+        'rollouts',
+        'cloud-map',
+        'telemetry',
+        'proxies',
+        '%E2%80%A8',
+        '\u00e9',
+        '%ff',
+        'a'.repeat(200),
+      ];
+      const targets = [
+        'Route53AutoNaming_v20170314.RegisterInstance',
+        'Route53AutoNaming_v20170314.ListNamespaces',
+        'Route53AutoNaming_v20170314.CreateHttpNamespace',
+        'Route53AutoNaming_v20170314.DiscoverInstances',
+        '__proto__',
+        'constructor',
+        '',
+        'x'.repeat(5000),
+      ];
       const bodies = [
         () => bytes(Math.floor(random() * 200)),
-        () => JSON.stringify({ __proto__: { polluted: 1 }, constructor: { prototype: {} }, Attributes: { __proto__: 'x', AWS_INSTANCE_IPV4: '1.2.3.4' } }),
-        () => JSON.stringify({ NamespaceName: pick(pieces), ServiceName: pick(pieces), InstanceId: pick(pieces), Attributes: { AWS_INSTANCE_PORT: pick(['80', '-1', '1e308', 'NaN', '99999']) } }),
-        () => JSON.stringify({ route: pick(pieces), mesh: pick(pieces), canary: 1e308, stepWeight: NaN, maxWeight: -1 }),
+        () =>
+          JSON.stringify({
+            __proto__: { polluted: 1 },
+            constructor: { prototype: {} },
+            Attributes: { __proto__: 'x', AWS_INSTANCE_IPV4: '1.2.3.4' },
+          }),
+        () =>
+          JSON.stringify({
+            NamespaceName: pick(pieces),
+            ServiceName: pick(pieces),
+            InstanceId: pick(pieces),
+            Attributes: { AWS_INSTANCE_PORT: pick(['80', '-1', '1e308', 'NaN', '99999']) },
+          }),
+        () =>
+          JSON.stringify({ route: pick(pieces), mesh: pick(pieces), canary: 1e308, stepWeight: NaN, maxWeight: -1 }),
         () => '{"a":'.repeat(2000),
         () => JSON.stringify([pick(pieces)]),
         () => 'null',
@@ -197,7 +261,13 @@ describe('admin server under attack (a real meshd)', () => {
         const body = method === 'GET' || method === 'HEAD' ? undefined : pick(bodies)();
         let answer: Answer;
         try {
-          answer = await request(adminPort, method, isCloudMap ? '/' : pathName.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c)), isCloudMap ? { 'x-amz-target': pick(targets), 'content-type': 'application/x-amz-json-1.1' } : {}, body);
+          answer = await request(
+            adminPort,
+            method,
+            isCloudMap ? '/' : pathName.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c)),
+            isCloudMap ? { 'x-amz-target': pick(targets), 'content-type': 'application/x-amz-json-1.1' } : {},
+            body,
+          );
         } catch (err) {
           throw new Error(`request ${i} (seed ${seed}) ${method} ${pathName} failed: ${(err as Error).message}`);
         }
@@ -213,7 +283,9 @@ describe('admin server under attack (a real meshd)', () => {
     it('a few hundred raw requests of random bytes leave meshd alive', async () => {
       const random = prng(4242);
       for (let i = 0; i < 300; i++) {
-        const junk = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256)));
+        const junk = Buffer.from(
+          Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256)),
+        );
         const prefix = random() < 0.5 ? 'GET ' : '';
         await rawRequest(adminPort, Buffer.concat([Buffer.from(prefix), junk, Buffer.from('\r\n\r\n')]), 300);
       }
@@ -223,7 +295,9 @@ describe('admin server under attack (a real meshd)', () => {
 
   describe('class: connections that never finish or never speak', () => {
     it('over the connection limit, new connections are closed and counted; idle ones are closed; the port serves again', async () => {
-      const before = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'connection_limit' });
+      const before = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', {
+        reason: 'connection_limit',
+      });
       const sockets: net.Socket[] = [];
       let closedByServer = 0;
       for (let i = 0; i < 120; i++) {
@@ -233,9 +307,15 @@ describe('admin server under attack (a real meshd)', () => {
         sockets.push(s);
       }
       // Every one of them is closed by meshd: the extra ones at once, the idle ones after --admin-idle-timeout-ms.
-      await waitFor('meshd to close every silent connection', () => (closedByServer === sockets.length ? true : undefined), 15_000);
+      await waitFor(
+        'meshd to close every silent connection',
+        () => (closedByServer === sockets.length ? true : undefined),
+        15_000,
+      );
       await alive();
-      const after = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', { reason: 'connection_limit' });
+      const after = metric((await request(adminPort, 'GET', '/metrics')).body, 'meshd_http_refused_total', {
+        reason: 'connection_limit',
+      });
       // Idle ones may already be closing while the last ones connect, so not every one of the 80 extra need be dropped.
       expect(after - before).toBeGreaterThan(0);
     });
@@ -262,7 +342,11 @@ describe('admin server under attack (a real meshd)', () => {
     it('a node id with a newline and terminal escapes cannot forge a log line', async () => {
       const forged = 'mesh/apps/virtualNode/front\n2026-01-01T00:00:00.000Z error forged line\u001b[2J\u2028';
       const client = new AdsTestClient(xdsPort);
-      client.send({ node: { id: forged, cluster: 'x' }, type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster', resource_names: [] });
+      client.send({
+        node: { id: forged, cluster: 'x' },
+        type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+        resource_names: [],
+      });
       await waitFor('the connect line', () => (meshd.stderr().includes('error forged line') ? true : undefined));
       client.close();
       const lines = meshd.stderr().split('\n');
@@ -301,7 +385,17 @@ describe('class: a handler that fails unexpectedly (a real admin server, in proc
       expect(config.status).toBe(500);
       expect(config.body).not.toContain('compiler bug');
       expect((await request(server.port, 'POST', '/v1/rollouts', {}, '{}')).status).toBe(500);
-      expect((await request(server.port, 'POST', '/', { 'x-amz-target': 'Route53AutoNaming_v20170314.ListNamespaces' }, '{}')).status).toBe(500);
+      expect(
+        (
+          await request(
+            server.port,
+            'POST',
+            '/',
+            { 'x-amz-target': 'Route53AutoNaming_v20170314.ListNamespaces' },
+            '{}',
+          )
+        ).status,
+      ).toBe(500);
       expect((await request(server.port, 'GET', '/healthz')).status).toBe(200);
       expect(metric(registry.render(), 'meshd_handler_errors_total', { server: 'admin' })).toBe(3);
       expect(lines.join('')).toContain('compiler bug: x is undefined');

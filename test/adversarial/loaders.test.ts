@@ -11,9 +11,16 @@ import { MESHD_BIN, tmpFile } from '../helpers/processes';
 const HANG_MS = 10_000;
 
 function validate(file: string, ...args: string[]): { status: number | null; out: string; lines: string[] } {
-  const r = spawnSync(process.execPath, [MESHD_BIN, 'validate', file, ...args], { encoding: 'utf8', timeout: HANG_MS, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [MESHD_BIN, 'validate', file, ...args], {
+    encoding: 'utf8',
+    timeout: HANG_MS,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.signal) throw new Error(`meshd validate ${path.basename(file)} did not finish within ${HANG_MS} ms (killed by ${r.signal})`);
+  if (r.signal)
+    throw new Error(
+      `meshd validate ${path.basename(file)} did not finish within ${HANG_MS} ms (killed by ${r.signal})`,
+    );
   return { status: r.status, out, lines: out.split('\n').filter((l) => l !== '') };
 }
 
@@ -51,7 +58,11 @@ describe('class: RE2 port on hostile regexes of at most 255 characters', () => {
     expectNoCrash(out);
     expect(status).toBe(1);
     expect(lines).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^.*re2-deep\.yaml:\d+:\d+: error: Route\/r\/rt0: is too large for Envoy's regex engine \(RE2\): pattern too large - compile failed \(its repetitions nest too deeply\) \(spec\.httpRoute\.match\.headers\[0\]\.match\.regex\)$/)]),
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^.*re2-deep\.yaml:\d+:\d+: error: Route\/r\/rt0: is too large for Envoy's regex engine \(RE2\): pattern too large - compile failed \(its repetitions nest too deeply\) \(spec\.httpRoute\.match\.headers\[0\]\.match\.regex\)$/,
+        ),
+      ]),
     );
     expect(lines.filter((l) => / error: /.test(l))).toHaveLength(2);
   });
@@ -65,7 +76,10 @@ describe('class: RE2 port on hostile regexes of at most 255 characters', () => {
     expect(status).toBe(1);
     const errors = lines.filter((l) => / error: /.test(l));
     expect(errors).toHaveLength(3);
-    for (const e of errors) expect(e).toMatch(/: error: Route\/r\/rt\d: compiles to an RE2 program of size at least \d{5}, over the 1000 App Mesh's Envoy accepts .*Envoy would refuse it \(spec\.httpRoute\.match\.headers\[0\]\.match\.regex\)$/);
+    for (const e of errors)
+      expect(e).toMatch(
+        /: error: Route\/r\/rt\d: compiles to an RE2 program of size at least \d{5}, over the 1000 App Mesh's Envoy accepts .*Envoy would refuse it \(spec\.httpRoute\.match\.headers\[0\]\.match\.regex\)$/,
+      );
   });
 });
 
@@ -79,8 +93,20 @@ describe('class: one finding per item of a long list (locating each finding scan
       values: {
         root_module: {
           resources: [
-            { address: 'aws_appmesh_mesh.m', mode: 'managed', type: 'aws_appmesh_mesh', name: 'm', values: { name: 'm', spec: [] } },
-            { address: 'aws_appmesh_virtual_node.n', mode: 'managed', type: 'aws_appmesh_virtual_node', name: 'n', values: { name: 'n', mesh_name: 'm', spec: [{ listener: Array(8000).fill(listener) }] } },
+            {
+              address: 'aws_appmesh_mesh.m',
+              mode: 'managed',
+              type: 'aws_appmesh_mesh',
+              name: 'm',
+              values: { name: 'm', spec: [] },
+            },
+            {
+              address: 'aws_appmesh_virtual_node.n',
+              mode: 'managed',
+              type: 'aws_appmesh_virtual_node',
+              name: 'n',
+              values: { name: 'n', mesh_name: 'm', spec: [{ listener: Array(8000).fill(listener) }] },
+            },
           ],
         },
       },
@@ -90,7 +116,9 @@ describe('class: one finding per item of a long list (locating each finding scan
     expectNoCrash(out);
     expect(status).toBe(1);
     expect(lines).toHaveLength(8000);
-    expect(lines[7999]).toMatch(/listeners\.json:\d+:\d+: error: VirtualNode\/n: must be one of http, http2, grpc, tcp, got "bad" \(aws_appmesh_virtual_node\.n\.spec\[0\]\.listener\[7999\]\.port_mapping\[0\]\.protocol\)$/);
+    expect(lines[7999]).toMatch(
+      /listeners\.json:\d+:\d+: error: VirtualNode\/n: must be one of http, http2, grpc, tcp, got "bad" \(aws_appmesh_virtual_node\.n\.spec\[0\]\.listener\[7999\]\.port_mapping\[0\]\.protocol\)$/,
+    );
   });
 
   it('CloudFormation: 40,000 list items after a left-out one (a path rule each) with a finding each', () => {
@@ -102,7 +130,9 @@ describe('class: one finding per item of a long list (locating each finding scan
     expectNoCrash(out);
     expect(status).toBe(1);
     expect(lines).toHaveLength(40000);
-    expect(lines[39999]).toBe(`${file}:40013:11: error: VirtualNode/n: must be a mapping, got 1 (Resources.N.Properties.Spec.Listeners[40000])`);
+    expect(lines[39999]).toBe(
+      `${file}:40013:11: error: VirtualNode/n: must be a mapping, got 1 (Resources.N.Properties.Spec.Listeners[40000])`,
+    );
   });
 });
 
@@ -115,11 +145,16 @@ function templateWithBackends(head: string, names: string[]): string {
 describe('class: CloudFormation functions reading one long value (a parameter, a mapping, a YAML alias) many times', () => {
   it('Fn::Join of 9,000 references to a 65,000-character parameter is one finding, not "internal error: Invalid string length"', () => {
     const head = `Parameters:\n  S:\n    Type: String\n    Default: ${'a'.repeat(65000)}\n`;
-    const file = tmpFile('join.yaml', templateWithBackends(head, [`!Join ['', [${Array(9000).fill('!Ref S').join(',')}]]`]));
+    const file = tmpFile(
+      'join.yaml',
+      templateWithBackends(head, [`!Join ['', [${Array(9000).fill('!Ref S').join(',')}]]`]),
+    );
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines).toEqual([`${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`]);
+    expect(lines).toEqual([
+      `${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`,
+    ]);
   });
 
   it('Fn::Join of a 100,000-item list parameter, 10,000 times (870 KB), stops at the read budget', () => {
@@ -129,18 +164,34 @@ describe('class: CloudFormation functions reading one long value (a parameter, a
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines).toContain(`${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`);
-    expect(lines.filter((l) => /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l))).toHaveLength(1);
+    expect(lines).toContain(
+      `${file}:17:54: error: VirtualNode/n: Fn::Join: makes a string longer than 65536 characters (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`,
+    );
+    expect(
+      lines.filter((l) =>
+        /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l),
+      ),
+    ).toHaveLength(1);
   });
 
   it('Fn::Equals of a 100,000-item list in 6,000 conditions stops at the read budget', () => {
     // 10,000 such conditions (1.1 MB) took 45 s.
     const head = `Parameters:\n  P:\n    Type: CommaDelimitedList\n    Default: '${Array(100000).fill('a').join(',')}'\nConditions:\n${Array.from({ length: 6000 }, (_, i) => `  C${i}: !Equals [!Ref P, x]\n`).join('')}`;
-    const file = tmpFile('equals.yaml', templateWithBackends(head, Array.from({ length: 6000 }, (_, i) => `!If [C${i}, a, b]`)));
+    const file = tmpFile(
+      'equals.yaml',
+      templateWithBackends(
+        head,
+        Array.from({ length: 6000 }, (_, i) => `!If [C${i}, a, b]`),
+      ),
+    );
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/equals\.yaml:\d+:\d+: error: Condition\/C\d+: the template's functions read more than 16777216 characters and list items; meshd stops here \(Conditions\.C\d+\)$/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /equals\.yaml:\d+:\d+: error: Condition\/C\d+: the template's functions read more than 16777216 characters and list items; meshd stops here \(Conditions\.C\d+\)$/,
+      ),
+    ]);
   });
 
   it('Fn::Sub of one aliased 56,000-character template, 10,000 times, stops at the read budget', () => {
@@ -150,7 +201,11 @@ describe('class: CloudFormation functions reading one long value (a parameter, a
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines.filter((l) => /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l))).toHaveLength(1);
+    expect(
+      lines.filter((l) =>
+        /the template's functions read more than 16777216 characters and list items; meshd stops here/.test(l),
+      ),
+    ).toHaveLength(1);
   });
 });
 
@@ -159,11 +214,18 @@ describe('class: CloudFormation function arguments that a YAML alias makes milli
     // 2.1 s before (the whole 17M-value tree was walked, then refused); 0.6 s now. Regression only: it did not hang.
     const a = `[${Array(100).fill('x').join(',')}]`;
     const head = `Metadata:\n  pad: ${'p'.repeat(990000)}\n  a: &a ${a}\n  b: &b [${Array(100).fill('*a').join(',')}]\n  c: &c [${Array(100).fill('*b').join(',')}]\n`;
-    const file = tmpFile('alias-tree.yaml', templateWithBackends(head, [`!Select [0, [${Array(17).fill('*c').join(',')}]]`]));
+    const file = tmpFile(
+      'alias-tree.yaml',
+      templateWithBackends(head, [`!Select [0, [${Array(17).fill('*c').join(',')}]]`]),
+    );
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/alias-tree\.yaml:18:61: error: VirtualNode\/n: the template's functions produce more than 1000000 values; meshd stops here \(Resources\.N\.Properties\.Spec\.Backends\[0\]\.VirtualService\.VirtualServiceName\.Fn::Select\[1\]\[0\]\[\d+\]\[\d+\]\)$/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /alias-tree\.yaml:18:61: error: VirtualNode\/n: the template's functions produce more than 1000000 values; meshd stops here \(Resources\.N\.Properties\.Spec\.Backends\[0\]\.VirtualService\.VirtualServiceName\.Fn::Select\[1\]\[0\]\[\d+\]\[\d+\]\)$/,
+      ),
+    ]);
   });
 });
 
@@ -172,14 +234,20 @@ describe('class: CloudFormation "did you mean" over many long names', () => {
     // Over a minute before: each unknown name was compared (edit distance) with every ID.
     const ids = Array.from({ length: 2000 }, (_, i) => `R${String(i).padStart(254, '0')}`);
     const head = '';
-    const text = templateWithBackends(head, Array.from({ length: 1000 }, (_, i) => `!Ref Q${String(i).padStart(254, '0')}`)) + ids.map((id) => `  ${id}:\n    Type: AWS::SNS::Topic\n`).join('');
+    const text =
+      templateWithBackends(
+        head,
+        Array.from({ length: 1000 }, (_, i) => `!Ref Q${String(i).padStart(254, '0')}`),
+      ) + ids.map((id) => `  ${id}:\n    Type: AWS::SNS::Topic\n`).join('');
     const file = tmpFile('names.yaml', text);
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
     const errors = lines.filter((l) => / error: /.test(l));
     expect(errors).toHaveLength(1000);
-    expect(errors[0]).toMatch(/names\.yaml:13:53: error: VirtualNode\/n: Ref: 'Q0{79}…' is not a parameter or resource of this template, nor a pseudo parameter( \(|;)/);
+    expect(errors[0]).toMatch(
+      /names\.yaml:13:53: error: VirtualNode\/n: Ref: 'Q0{79}…' is not a parameter or resource of this template, nor a pseudo parameter( \(|;)/,
+    );
   });
 
   it('a 400,000-character name through a YAML alias is shown cut at 80 characters', () => {
@@ -190,7 +258,9 @@ describe('class: CloudFormation "did you mean" over many long names', () => {
     expect(status).toBe(1);
     expect(lines).toHaveLength(2000);
     expect(out.length).toBeLessThan(2000 * 400);
-    expect(lines[0]).toBe(`${file}:14:54: error: VirtualNode/n: Ref: '${'a'.repeat(80)}…' is not a parameter or resource of this template, nor a pseudo parameter (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`);
+    expect(lines[0]).toBe(
+      `${file}:14:54: error: VirtualNode/n: Ref: '${'a'.repeat(80)}…' is not a parameter or resource of this template, nor a pseudo parameter (Resources.N.Properties.Spec.Backends[0].VirtualService.VirtualServiceName)`,
+    );
   });
 });
 
@@ -204,7 +274,9 @@ describe('class: many values a function could not give in one resource (findings
     expectNoCrash(out);
     expect(status).toBe(1);
     expect(lines).toHaveLength(20000);
-    expect(lines[19999]).toBe(`${file}:20012:33: error: VirtualNode/n: Ref: 'X' is not a parameter or resource of this template, nor a pseudo parameter; did you mean 'N'? (Resources.N.Properties.Spec.Backends[19999].VirtualService)`);
+    expect(lines[19999]).toBe(
+      `${file}:20012:33: error: VirtualNode/n: Ref: 'X' is not a parameter or resource of this template, nor a pseudo parameter; did you mean 'N'? (Resources.N.Properties.Spec.Backends[19999].VirtualService)`,
+    );
   });
 });
 
@@ -226,7 +298,9 @@ describe('class: CloudFormation parameter constraints on a long list', () => {
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
-    expect(lines).toEqual([`${file}:5:14: error: Parameter/P: Default '${Array(40).fill('a').join(',')},…' is not one of the AllowedValues (${Array.from({ length: 20 }, (_, i) => `v${i}`).join(', ')}, … 40000 in all) (Parameters.P.Default)`]);
+    expect(lines).toEqual([
+      `${file}:5:14: error: Parameter/P: Default '${Array(40).fill('a').join(',')},…' is not one of the AllowedValues (${Array.from({ length: 20 }, (_, i) => `v${i}`).join(', ')}, … 40000 in all) (Parameters.P.Default)`,
+    ]);
   });
 });
 
@@ -235,7 +309,10 @@ describe('class: "did you mean" for a very long unknown field name (every dialec
     // 2.3 s before (edit distance of each key with each field name), 0.3 s now. Regression only: a 1 MiB
     // file cannot make it take 10 s.
     const keys = Array.from({ length: 10 }, (_, i) => `  ${'k'.repeat(95000)}${i}: 1\n`).join('');
-    const file = tmpFile('long-keys.yaml', `kind: Mesh\nname: m\n---\nkind: VirtualNode\nmesh: m\nname: n\nspec:\n${keys}  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n`);
+    const file = tmpFile(
+      'long-keys.yaml',
+      `kind: Mesh\nname: m\n---\nkind: VirtualNode\nmesh: m\nname: n\nspec:\n${keys}  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n`,
+    );
     const { status, out, lines } = validate(file);
     expectNoCrash(out);
     expect(status).toBe(1);
@@ -255,6 +332,9 @@ describe('class: YAML nested deeper than js-yaml reads (every dialect)', () => {
     expectNoCrash(out);
     expect(out).not.toMatch(/FATAL|out of memory/);
     expect(status).toBe(1);
-    expect(lines).toEqual([`${dir}/a.yaml:1:100: error: invalid YAML: nesting exceeded maxDepth (100)`, `${b}:3:106: error: invalid YAML: nesting exceeded maxDepth (100)`]);
+    expect(lines).toEqual([
+      `${dir}/a.yaml:1:100: error: invalid YAML: nesting exceeded maxDepth (100)`,
+      `${b}:3:106: error: invalid YAML: nesting exceeded maxDepth (100)`,
+    ]);
   });
 });

@@ -29,7 +29,8 @@ const WAIT_MS = 30_000;
 
 // ---- the mesh: Route/web/split sends `primary` percent to web-v1 and `canary` percent to web-v2 ----
 
-const node = (name: string) => `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
+const node = (name: string) =>
+  `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
 
 function meshText(primary: number, canary: number, ...rollouts: string[]): string {
   return [
@@ -67,7 +68,9 @@ interface RolloutView {
 }
 
 interface Meshd {
-  readonly proc: RunningProcess | { child: ReturnType<typeof spawn>; stdout(): string; stderr(): string; stop(): Promise<number | null> };
+  readonly proc:
+    | RunningProcess
+    | { child: ReturnType<typeof spawn>; stdout(): string; stderr(): string; stop(): Promise<number | null> };
   readonly adminPort: number;
   readonly meshFile: string;
   rollout(name: string): Promise<RolloutView | undefined>;
@@ -90,22 +93,32 @@ function meshdOf(proc: Meshd['proc'], adminPort: number, meshFile: string): Mesh
     proc,
     adminPort,
     meshFile,
-    rollout: async (name) => (JSON.parse(await getOk(adminPort, '/v1/rollouts')) as RolloutView[]).find((r) => r.name === name),
+    rollout: async (name) =>
+      (JSON.parse(await getOk(adminPort, '/v1/rollouts')) as RolloutView[]).find((r) => r.name === name),
     post: async (pathName, body) => {
-      const res = await fetch(`http://127.0.0.1:${adminPort}${pathName}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`http://127.0.0.1:${adminPort}${pathName}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as { error?: string } & Partial<RolloutView> };
     },
-    statusKb: (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]),
+    statusKb: (field) =>
+      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]),
   };
   meshds.push(m);
   return m;
 }
 
 async function started(proc: Meshd['proc']): Promise<void> {
-  await waitFor('meshd to serve', () => {
-    if (proc.child.exitCode !== null) throw new Error(`meshd exited: ${proc.stderr()}`);
-    return proc.stdout().includes('meshd is serving') ? true : undefined;
-  }, WAIT_MS);
+  await waitFor(
+    'meshd to serve',
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`meshd exited: ${proc.stderr()}`);
+      return proc.stdout().includes('meshd is serving') ? true : undefined;
+    },
+    WAIT_MS,
+  );
 }
 
 async function serve(text: string, args: string[] = []): Promise<Meshd> {
@@ -114,8 +127,22 @@ async function serve(text: string, args: string[] = []): Promise<Meshd> {
   fs.writeFileSync(meshFile, text);
   const adminPort = await freePort();
   const proc = startMeshd([
-    'serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort),
-    '--rollout-state', path.join(dir, 'rollouts.json'), '--cloud-map-state', path.join(dir, 'cloud-map.json'), '--debounce-ms', '0', ...args,
+    'serve',
+    '--mesh',
+    meshFile,
+    '--xds-address',
+    '127.0.0.1',
+    '--xds-port',
+    String(await freePort()),
+    '--admin-port',
+    String(adminPort),
+    '--rollout-state',
+    path.join(dir, 'rollouts.json'),
+    '--cloud-map-state',
+    path.join(dir, 'cloud-map.json'),
+    '--debounce-ms',
+    '0',
+    ...args,
   ]);
   await started(proc);
   return meshdOf(proc, adminPort, meshFile);
@@ -123,10 +150,15 @@ async function serve(text: string, args: string[] = []): Promise<Meshd> {
 
 /** Waits until the rollout has ended (Succeeded, Failed or Aborted) and returns it. */
 const ended = (m: Meshd, name: string) =>
-  waitFor(`rollout ${name} to end`, async () => {
-    const r = await m.rollout(name);
-    return r && ['Succeeded', 'Failed', 'Aborted'].includes(r.phase) ? r : undefined;
-  }, WAIT_MS, 100);
+  waitFor(
+    `rollout ${name} to end`,
+    async () => {
+      const r = await m.rollout(name);
+      return r && ['Succeeded', 'Failed', 'Aborted'].includes(r.phase) ? r : undefined;
+    },
+    WAIT_MS,
+    100,
+  );
 
 const eventsOf = (r: RolloutView) => r.events.map((e) => e.message).join('\n');
 
@@ -139,7 +171,13 @@ async function httpServer(handler: http.RequestListener): Promise<number> {
 
 // ---- a synthetic telemetry reader, for the controller ----
 
-const honest: Omit<TrafficSummary, 'windowMs' | 'ratePerSecond'> = { requests: 200, errors: 0, successRate: 100, p50Ms: 5, p99Ms: 20 };
+const honest: Omit<TrafficSummary, 'windowMs' | 'ratePerSecond'> = {
+  requests: 200,
+  errors: 0,
+  successRate: 100,
+  p50Ms: 5,
+  p99Ms: 20,
+};
 
 class SyntheticTelemetry implements TelemetryReader {
   traffic: Record<string, unknown> = { ...honest };
@@ -174,10 +212,18 @@ afterEach(() => {
 });
 
 /** `meshd serve` in small: the controller, the real loader, and a reload whenever the file changes (the watcher). */
-async function control(file: string, opts: { storePath?: string; telemetry?: SyntheticTelemetry; editRoute?: typeof editWeights } = {}): Promise<Run> {
+async function control(
+  file: string,
+  opts: { storePath?: string; telemetry?: SyntheticTelemetry; editRoute?: typeof editWeights } = {},
+): Promise<Run> {
   const store = new FlakyStore(opts.storePath ?? path.join(tmpDir('adv-state-'), 'rollouts.json'));
   const telemetry = opts.telemetry ?? new SyntheticTelemetry();
-  const controller = new RolloutController({ telemetry, store, log: createLogger({ write: () => undefined }), ...(opts.editRoute ? { editRoute: opts.editRoute } : {}) });
+  const controller = new RolloutController({
+    telemetry,
+    store,
+    log: createLogger({ write: () => undefined }),
+    ...(opts.editRoute ? { editRoute: opts.editRoute } : {}),
+  });
   let last = '';
   const reload = () => {
     last = fs.readFileSync(file, 'utf8');
@@ -202,10 +248,14 @@ async function control(file: string, opts: { storePath?: string; telemetry?: Syn
 
 const recordOf = (run: Run, name: string) => run.controller.get('apps', name);
 const phaseOf = (run: Run, name: string, phases: string[]) =>
-  waitFor(`rollout ${name} to reach ${phases.join(' or ')}`, () => {
-    const r = recordOf(run, name);
-    return r && phases.includes(r.phase) ? r : undefined;
-  }, WAIT_MS);
+  waitFor(
+    `rollout ${name} to reach ${phases.join(' or ')}`,
+    () => {
+      const r = recordOf(run, name);
+      return r && phases.includes(r.phase) ? r : undefined;
+    },
+    WAIT_MS,
+  );
 
 function meshFileWith(text: string): string {
   const file = path.join(tmpDir('adv-mesh-'), 'mesh.yaml');
@@ -216,7 +266,12 @@ function meshFileWith(text: string): string {
 // =====================================================================================
 
 describe('class: the rollout check fails open on NaN (a comparison that NaN passes)', () => {
-  const settings: RolloutSettings = resolveSettings({ route: { virtualRouter: 'web', name: 'split' }, primary: 'web-v1', canary: 'web-v2', analysis: { interval: '1s', minRequests: 5 } });
+  const settings: RolloutSettings = resolveSettings({
+    route: { virtualRouter: 'web', name: 'split' },
+    primary: 'web-v1',
+    canary: 'web-v2',
+    analysis: { interval: '1s', minRequests: 5 },
+  });
 
   it.each([
     ['a NaN success rate (Infinity requests)', { requests: Infinity, errors: 200, successRate: NaN }],
@@ -242,12 +297,17 @@ describe('class: the rollout check fails open on NaN (a comparison that NaN pass
   });
 
   it('a metric with a NaN threshold fails rather than passes', () => {
-    const odd: RolloutSettings = { ...settings, metrics: [{ name: 'request-success-rate', min: NaN }, ...DEFAULT_METRICS.slice(1)] };
+    const odd: RolloutSettings = {
+      ...settings,
+      metrics: [{ name: 'request-success-rate', min: NaN }, ...DEFAULT_METRICS.slice(1)],
+    };
     expect(checkCanary(new SyntheticTelemetry(), 'apps', odd, Date.now()).ok).toBe(false);
   });
 
   it('the controller rolls a canary back, never promotes it, when its telemetry is NaN', async () => {
-    const file = meshFileWith(meshText(100, 0, rolloutDoc('nan', { interval: '1s', stepWeight: 50, maxWeight: 50, threshold: 2 })));
+    const file = meshFileWith(
+      meshText(100, 0, rolloutDoc('nan', { interval: '1s', stepWeight: 50, maxWeight: 50, threshold: 2 })),
+    );
     const telemetry = new SyntheticTelemetry();
     telemetry.traffic = { requests: Infinity, errors: 500, successRate: NaN, p50Ms: 5, p99Ms: 20 };
     const run = await control(file, { telemetry });
@@ -259,7 +319,8 @@ describe('class: the rollout check fails open on NaN (a comparison that NaN pass
 
   it('a real meshd never promotes a canary answering 5xx while a poisoned datagram (1e308 with a sample rate) arrives', async () => {
     const meshd = await serve(meshText(100, 0));
-    const statsdPort = (JSON.parse(await getOk(meshd.adminPort, '/v1/telemetry')) as { statsd: { port: number } }).statsd.port;
+    const statsdPort = (JSON.parse(await getOk(meshd.adminPort, '/v1/telemetry')) as { statsd: { port: number } })
+      .statsd.port;
     const socket = dgram.createSocket('udp4');
     const cluster = 'cds_egress_apps_web-v2_http_8080';
     const datagrams = [
@@ -275,15 +336,28 @@ describe('class: the rollout check fails open on NaN (a comparison that NaN pass
       for (const d of datagrams) socket.send(d, statsdPort, '127.0.0.1');
     }, 100);
     try {
-      fs.writeFileSync(meshd.meshFile, meshText(100, 0, rolloutDoc('poisoned', { interval: '1s', stepWeight: 50, maxWeight: 50, threshold: 2, minRequests: 5 })));
+      fs.writeFileSync(
+        meshd.meshFile,
+        meshText(
+          100,
+          0,
+          rolloutDoc('poisoned', { interval: '1s', stepWeight: 50, maxWeight: 50, threshold: 2, minRequests: 5 }),
+        ),
+      );
       const end = await ended(meshd, 'poisoned');
       expect(end.phase).toBe('Failed');
-      expect(eventsOf(end)).toMatch(/rolling back after 2 failed check\(s\): success rate 0% over the last 1s, below the minimum 99%/);
+      expect(eventsOf(end)).toMatch(
+        /rolling back after 2 failed check\(s\): success rate 0% over the last 1s, below the minimum 99%/,
+      );
       expect(eventsOf(end)).not.toContain('promoted');
       await waitFor('the route back at 100/0', () => (splitIn(meshd.meshFile) === '100/0' ? true : undefined), WAIT_MS);
       const metrics = await getOk(meshd.adminPort, '/metrics');
-      expect(Number(/meshd_statsd_dropped_lines_total\{reason="out_of_range"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(0);
-      expect(Number(/meshd_statsd_dropped_lines_total\{reason="non_finite"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(0);
+      expect(
+        Number(/meshd_statsd_dropped_lines_total\{reason="out_of_range"\} (\d+)/.exec(metrics)![1]),
+      ).toBeGreaterThan(0);
+      expect(Number(/meshd_statsd_dropped_lines_total\{reason="non_finite"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(
+        0,
+      );
     } finally {
       clearInterval(feeding);
       socket.close();
@@ -315,15 +389,27 @@ describe('class: a webhook answer is read whole into memory', () => {
     const before = meshd.statusKb('VmHWM');
     fs.writeFileSync(
       meshd.meshFile,
-      meshText(100, 0, rolloutDoc('endless', { interval: '1s', threshold: 1, webhooks: [{ name: 'endless', type: 'pre-rollout', url: `http://127.0.0.1:${port}/`, timeout: '3s' }] })),
+      meshText(
+        100,
+        0,
+        rolloutDoc('endless', {
+          interval: '1s',
+          threshold: 1,
+          webhooks: [{ name: 'endless', type: 'pre-rollout', url: `http://127.0.0.1:${port}/`, timeout: '3s' }],
+        }),
+      ),
     );
     const end = await ended(meshd, 'endless');
     expect(end.phase).toBe('Failed');
-    expect(eventsOf(end)).toContain('rolling back after 1 failed check(s): pre-rollout webhook endless: answered 500 (the answer was cut off unread');
+    expect(eventsOf(end)).toContain(
+      'rolling back after 1 failed check(s): pre-rollout webhook endless: answered 500 (the answer was cut off unread',
+    );
     expect(eventsOf(end)).not.toContain('aaaa');
     await waitFor('meshd to hang up on the endless answer', () => (closed > 0 ? true : undefined), WAIT_MS);
     const grownMb = (meshd.statusKb('VmHWM') - before) / 1024;
-    process.stdout.write(`endless webhook: meshd peak RSS grew ${grownMb.toFixed(1)} MB; the server wrote ${(sent / 1048576).toFixed(0)} MB before meshd hung up\n`);
+    process.stdout.write(
+      `endless webhook: meshd peak RSS grew ${grownMb.toFixed(1)} MB; the server wrote ${(sent / 1048576).toFixed(0)} MB before meshd hung up\n`,
+    );
     expect(grownMb).toBeLessThan(50);
     expect(splitIn(meshd.meshFile)).toBe('100/0');
   });
@@ -342,7 +428,12 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
     return { port, hits: () => hits };
   }
 
-  const spec = (webhooks: unknown[]) => ({ route: { virtualRouter: 'web', name: 'split' }, primary: 'web-v1', canary: 'web-v2', analysis: { interval: '1s', threshold: 1, webhooks } });
+  const spec = (webhooks: unknown[]) => ({
+    route: { virtualRouter: 'web', name: 'split' },
+    primary: 'web-v1',
+    canary: 'web-v2',
+    analysis: { interval: '1s', threshold: 1, webhooks },
+  });
 
   it('with --webhook-allow, the API refuses a webhook to another host or scheme (400 naming the field) and changes nothing', async () => {
     const internal = await internalService();
@@ -350,15 +441,27 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
     const meshd = await serve(meshText(100, 0), ['--webhook-allow', `127.0.0.1:${allowedPort}`]);
     const before = fs.readFileSync(meshd.meshFile, 'utf8');
     const refused = [
-      [`http://127.0.0.1:${internal.port}/admin`, `spec.analysis.webhooks[0].url: the host 127.0.0.1:${internal.port} is not in --webhook-allow (127.0.0.1:${allowedPort})`],
-      [`http://localhost:${allowedPort}/`, `spec.analysis.webhooks[0].url: the host localhost:${allowedPort} is not in --webhook-allow`],
-      ['http://169.254.169.254/latest/meta-data/', 'spec.analysis.webhooks[0].url: the host 169.254.169.254 is not in --webhook-allow'],
+      [
+        `http://127.0.0.1:${internal.port}/admin`,
+        `spec.analysis.webhooks[0].url: the host 127.0.0.1:${internal.port} is not in --webhook-allow (127.0.0.1:${allowedPort})`,
+      ],
+      [
+        `http://localhost:${allowedPort}/`,
+        `spec.analysis.webhooks[0].url: the host localhost:${allowedPort} is not in --webhook-allow`,
+      ],
+      [
+        'http://169.254.169.254/latest/meta-data/',
+        'spec.analysis.webhooks[0].url: the host 169.254.169.254 is not in --webhook-allow',
+      ],
       ['ftp://127.0.0.1/x', 'spec.analysis.webhooks[0].url: must be an http:// or https:// URL'],
       ['file:///etc/passwd', 'spec.analysis.webhooks[0].url: must be an http:// or https:// URL'],
       ['data:text/plain,yes', 'spec.analysis.webhooks[0].url: must be an http:// or https:// URL'],
     ];
     for (const [url, error] of refused) {
-      const r = await meshd.post('/v1/rollouts', { name: 'probe', spec: spec([{ name: 'probe', type: 'pre-rollout', url }]) });
+      const r = await meshd.post('/v1/rollouts', {
+        name: 'probe',
+        spec: spec([{ name: 'probe', type: 'pre-rollout', url }]),
+      });
       expect({ url, status: r.status }).toEqual({ url, status: 400 });
       expect(r.body.error).toContain(error);
     }
@@ -371,7 +474,18 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
   it('a declared webhook to a host not allowed is never called: a Warning event, a no, and a count on /metrics', async () => {
     const internal = await internalService();
     const meshd = await serve(meshText(100, 0), ['--webhook-allow', 'hooks.example.internal']);
-    fs.writeFileSync(meshd.meshFile, meshText(100, 0, rolloutDoc('inside', { interval: '1s', threshold: 1, webhooks: [{ name: 'peek', type: 'pre-rollout', url: `http://127.0.0.1:${internal.port}/` }] })));
+    fs.writeFileSync(
+      meshd.meshFile,
+      meshText(
+        100,
+        0,
+        rolloutDoc('inside', {
+          interval: '1s',
+          threshold: 1,
+          webhooks: [{ name: 'peek', type: 'pre-rollout', url: `http://127.0.0.1:${internal.port}/` }],
+        }),
+      ),
+    );
     const end = await ended(meshd, 'inside');
     expect(end.phase).toBe('Failed');
     expect(end.events.find((e) => e.type === 'Warning')!.message).toBe(
@@ -381,17 +495,31 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
     expect(internal.hits()).toBe(0);
     expect(eventsOf(end)).not.toContain('SECRET');
     const metrics = await getOk(meshd.adminPort, '/metrics');
-    expect(Number(/meshd_rollout_webhooks_refused_total\{reason="host_not_allowed"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(0);
+    expect(
+      Number(/meshd_rollout_webhooks_refused_total\{reason="host_not_allowed"\} (\d+)/.exec(metrics)![1]),
+    ).toBeGreaterThan(0);
   });
 
-  const hook = (url: string, timeoutMs = 10_000): Webhook => ({ name: 'h', type: 'pre-rollout', url, timeoutMs, metadata: {} });
+  const hook = (url: string, timeoutMs = 10_000): Webhook => ({
+    name: 'h',
+    type: 'pre-rollout',
+    url,
+    timeoutMs,
+    metadata: {},
+  });
   const payload = { name: 'r', namespace: 'apps', phase: 'Progressing', type: 'pre-rollout', metadata: {} };
 
   it('a URL of another scheme that reaches the caller anyway (from a state file, say) is refused at call time', async () => {
     const caller = new WebhookCaller();
     // fetch() answers a data: URL itself, with 200: without the check, a yes from nowhere.
-    expect(await caller.call(hook('data:text/plain,yes'), payload)).toEqual({ ok: false, reason: 'not called: only http and https webhooks are called, not data' });
-    expect(await caller.call(hook('file:///etc/passwd'), payload)).toEqual({ ok: false, reason: 'not called: only http and https webhooks are called, not file' });
+    expect(await caller.call(hook('data:text/plain,yes'), payload)).toEqual({
+      ok: false,
+      reason: 'not called: only http and https webhooks are called, not data',
+    });
+    expect(await caller.call(hook('file:///etc/passwd'), payload)).toEqual({
+      ok: false,
+      reason: 'not called: only http and https webhooks are called, not file',
+    });
     expect(caller.refused.scheme).toBe(2);
   });
 
@@ -426,7 +554,10 @@ describe('class: a webhook turns the rollout API into a reader of internal URLs'
     const meshd = await serve(meshText(100, 0), ['--webhook-allow', `127.0.0.1:${hookPort}`]);
     const reasons: string[] = [];
     for (const [i, where] of ['/long', '/binary', '/redirect', '/short'].entries()) {
-      const r = await meshd.post('/v1/rollouts', { name: `hook${i}`, spec: spec([{ name: 'gate', type: 'pre-rollout', url: `http://127.0.0.1:${hookPort}${where}` }]) });
+      const r = await meshd.post('/v1/rollouts', {
+        name: `hook${i}`,
+        spec: spec([{ name: 'gate', type: 'pre-rollout', url: `http://127.0.0.1:${hookPort}${where}` }]),
+      });
       expect(r.status).toBe(201);
       const end = await ended(meshd, `hook${i}`);
       reasons.push(end.events.map((e) => e.message).find((m) => m.startsWith('rolling back'))!);
@@ -460,11 +591,28 @@ describe('class: rollout persistence order (acting before the intent is saved)',
     }
     const adminPort = await freePort();
     const args = [
-      MESHD_BIN, 'serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort),
-      '--rollout-state', path.join(stateDir, 'rollouts.json'), '--cloud-map-state', path.join(ownDir, 'cloud-map.json'), '--statsd-port', '0',
+      MESHD_BIN,
+      'serve',
+      '--mesh',
+      meshFile,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(await freePort()),
+      '--admin-port',
+      String(adminPort),
+      '--rollout-state',
+      path.join(stateDir, 'rollouts.json'),
+      '--cloud-map-state',
+      path.join(ownDir, 'cloud-map.json'),
+      '--statsd-port',
+      '0',
     ];
     const child = asRoot
-      ? spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ownDir })
+      ? spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          cwd: ownDir,
+        })
       : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ownDir });
     let out = '';
     let err = '';
@@ -485,9 +633,19 @@ describe('class: rollout persistence order (acting before the intent is saved)',
     await started(proc);
     const before = fs.readFileSync(meshFile, 'utf8');
 
-    const r = await meshd.post('/v1/rollouts', { name: 'unsaved', spec: { route: { virtualRouter: 'web', name: 'split' }, primary: 'web-v1', canary: 'web-v2', analysis: { interval: '1s', stepWeight: 10 } } });
+    const r = await meshd.post('/v1/rollouts', {
+      name: 'unsaved',
+      spec: {
+        route: { virtualRouter: 'web', name: 'split' },
+        primary: 'web-v1',
+        canary: 'web-v2',
+        analysis: { interval: '1s', stepWeight: 10 },
+      },
+    });
     expect(r.status).toBe(503);
-    expect(r.body.error).toMatch(/^cannot save the rollout state \(.*rollouts\.json: cannot write: .*(EACCES|permission denied).*\); nothing was started and the route was not changed$/i);
+    expect(r.body.error).toMatch(
+      /^cannot save the rollout state \(.*rollouts\.json: cannot write: .*(EACCES|permission denied).*\); nothing was started and the route was not changed$/i,
+    );
     // Two intervals later: no step was taken, nothing is tracked, meshd is up.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(fs.readFileSync(meshFile, 'utf8')).toBe(before);
@@ -499,12 +657,23 @@ describe('class: rollout persistence order (acting before the intent is saved)',
   it('the API start, a command and an automatic step each refuse to touch the route while the state cannot be saved', async () => {
     const file = meshFileWith(meshText(100, 0));
     const run = await control(file);
-    const settings = resolveSettings({ route: { virtualRouter: 'web', name: 'split' }, primary: 'web-v1', canary: 'web-v2', analysis: { interval: '1s', stepWeight: 10, maxWeight: 50 } });
+    const settings = resolveSettings({
+      route: { virtualRouter: 'web', name: 'split' },
+      primary: 'web-v1',
+      canary: 'web-v2',
+      analysis: { interval: '1s', stepWeight: 10, maxWeight: 50 },
+    });
 
     // The start: refused, nothing tracked, the file untouched.
     run.store.failing = true;
     const refused = await run.controller.start('apps', 'api', settings);
-    expect(refused).toEqual({ ok: false, status: 503, error: expect.stringMatching(/^cannot save the rollout state \(.*ENOSPC.*\); nothing was started and the route was not changed$/) });
+    expect(refused).toEqual({
+      ok: false,
+      status: 503,
+      error: expect.stringMatching(
+        /^cannot save the rollout state \(.*ENOSPC.*\); nothing was started and the route was not changed$/,
+      ),
+    });
     expect(run.controller.list()).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(splitIn(file)).toBe('100/0');
@@ -512,23 +681,38 @@ describe('class: rollout persistence order (acting before the intent is saved)',
     // Started once the disk is back; then the disk fills up again before its next step.
     run.store.failing = false;
     expect(await run.controller.start('apps', 'api', settings)).toMatchObject({ ok: true });
-    await waitFor('the first step', () => (splitIn(file) === '90/10' && recordOf(run, 'api')?.phase === 'Progressing' ? true : undefined), WAIT_MS);
+    await waitFor(
+      'the first step',
+      () => (splitIn(file) === '90/10' && recordOf(run, 'api')?.phase === 'Progressing' ? true : undefined),
+      WAIT_MS,
+    );
     run.store.failing = true;
     const paused = await phaseOf(run, 'api', ['Paused']);
-    expect(paused.events[paused.events.length - 1]!.message).toMatch(/^cannot save the rollout state \(.*ENOSPC.*\); the route was left at web-v1 90 and web-v2 10 and the rollout paused/);
+    expect(paused.events[paused.events.length - 1]!.message).toMatch(
+      /^cannot save the rollout state \(.*ENOSPC.*\); the route was left at web-v1 90 and web-v2 10 and the rollout paused/,
+    );
     expect(splitIn(file)).toBe('90/10');
 
     // A command while the state cannot be saved: 503, nothing changed.
-    expect(await run.controller.command('apps', 'api', 'promote')).toMatchObject({ ok: false, status: 503, error: expect.stringContaining('the rollout was not changed (promote refused)') });
+    expect(await run.controller.command('apps', 'api', 'promote')).toMatchObject({
+      ok: false,
+      status: 503,
+      error: expect.stringContaining('the rollout was not changed (promote refused)'),
+    });
     expect(await run.controller.command('apps', 'api', 'resume')).toMatchObject({ ok: false, status: 503 });
     expect(recordOf(run, 'api')!.phase).toBe('Paused');
     expect(splitIn(file)).toBe('90/10');
 
     // The disk is back: the state on it is where the rollout really is.
     run.store.failing = false;
-    expect(await run.controller.command('apps', 'api', 'abort')).toMatchObject({ ok: true, rollout: { phase: 'Aborted' } });
+    expect(await run.controller.command('apps', 'api', 'abort')).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Aborted' },
+    });
     expect(splitIn(file)).toBe('100/0');
-    expect(new RolloutStore(run.store.path).load()).toEqual([expect.objectContaining({ name: 'api', phase: 'Aborted', expected: { primary: 100, canary: 0 } })]);
+    expect(new RolloutStore(run.store.path).load()).toEqual([
+      expect.objectContaining({ name: 'api', phase: 'Aborted', expected: { primary: 100, canary: 0 } }),
+    ]);
   });
 
   /**
@@ -569,7 +753,9 @@ describe('class: rollout persistence order (acting before the intent is saved)',
     const r = recordOf(restarted, 'kill')!;
     expect(r.events.map((e) => e.message).join('\n')).not.toContain('edited by hand');
     expect(r).toMatchObject({ phase: 'Progressing', canaryWeight: 20, expected: { primary: 80, canary: 20 } });
-    expect(r.events.map((e) => e.message)).toContain('meshd was stopped while writing web-v1 80 and web-v2 20 to the route; the file holds them, so that write is taken as done');
+    expect(r.events.map((e) => e.message)).toContain(
+      'meshd was stopped while writing web-v1 80 and web-v2 20 to the route; the file holds them, so that write is taken as done',
+    );
     // And it carries on from there.
     await waitFor('the next step', () => (splitIn(copy) === '70/30' ? true : undefined), WAIT_MS);
   });
@@ -587,13 +773,18 @@ describe('class: rollout persistence order (acting before the intent is saved)',
 describe('class: a malformed percent-encoding in a rollout path takes the handler down', () => {
   it('answers 400 and keeps serving', async () => {
     const meshd = await serve(meshText(100, 0));
-    for (const [method, p] of [['GET', '/v1/rollouts/%E0%A4%A/x'], ['POST', '/v1/rollouts/apps/%zz/pause'], ['GET', '/v1/rollouts/%/%']]) {
+    for (const [method, p] of [
+      ['GET', '/v1/rollouts/%E0%A4%A/x'],
+      ['POST', '/v1/rollouts/apps/%zz/pause'],
+      ['GET', '/v1/rollouts/%/%'],
+    ]) {
       const res = await fetch(`http://127.0.0.1:${meshd.adminPort}${p}`, { method });
       expect({ p, status: res.status }).toEqual({ p, status: 400 });
-      expect(((await res.json()) as { error: string }).error).toBe('the path is not valid percent-encoding (a % must be followed by two hex digits)');
+      expect(((await res.json()) as { error: string }).error).toBe(
+        'the path is not valid percent-encoding (a % must be followed by two hex digits)',
+      );
     }
     expect(meshd.proc.child.exitCode).toBeNull();
     expect(JSON.parse(await getOk(meshd.adminPort, '/v1/rollouts'))).toEqual([]);
   });
 });
-

@@ -21,26 +21,39 @@ const EDITS = 6;
 
 /** The quickstart with the color route's weights set to `blue`/100-`blue`. */
 function meshWithWeights(blue: number): string {
-  return QUICKSTART.replace('{ virtualNode: color-blue, weight: 100 }', `{ virtualNode: color-blue, weight: ${blue} }`).replace(
-    '{ virtualNode: color-green, weight: 0 }',
-    `{ virtualNode: color-green, weight: ${100 - blue} }`,
-  );
+  return QUICKSTART.replace(
+    '{ virtualNode: color-blue, weight: 100 }',
+    `{ virtualNode: color-blue, weight: ${blue} }`,
+  ).replace('{ virtualNode: color-green, weight: 0 }', `{ virtualNode: color-green, weight: ${100 - blue} }`);
 }
 
-function post(port: number, pathName: string, headers: http.OutgoingHttpHeaders, body: string): Promise<{ status: number; body: string }> {
+function post(
+  port: number,
+  pathName: string,
+  headers: http.OutgoingHttpHeaders,
+  body: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: pathName, headers, agent: false }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: pathName, headers, agent: false },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 const cloudMap = (port: number, operation: string, input: unknown) =>
-  post(port, '/', { 'x-amz-target': `Route53AutoNaming_v20170314.${operation}`, 'content-type': 'application/x-amz-json-1.1' }, JSON.stringify(input));
+  post(
+    port,
+    '/',
+    { 'x-amz-target': `Route53AutoNaming_v20170314.${operation}`, 'content-type': 'application/x-amz-json-1.1' },
+    JSON.stringify(input),
+  );
 
 /** An attack runs until `stop()`; it never throws (a refused connection is what it expects). */
 interface Attack {
@@ -76,7 +89,21 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
     meshFile = path.join(meshFolder({ 'mesh.yaml': QUICKSTART }), 'mesh.yaml');
     [adminPort, xdsPort, statsdPort] = [await freePort(), await freePort(), await freePort()];
     meshd = startMeshd(
-      ['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--statsd-port', String(statsdPort), '--debounce-ms', '0'],
+      [
+        'serve',
+        '--mesh',
+        meshFile,
+        '--xds-address',
+        '127.0.0.1',
+        '--xds-port',
+        String(xdsPort),
+        '--admin-port',
+        String(adminPort),
+        '--statsd-port',
+        String(statsdPort),
+        '--debounce-ms',
+        '0',
+      ],
       { MESHD_CLOUD_MAP_STATE: path.join(path.dirname(meshFile), '..', `cloud-map-${adminPort}.json`) },
     );
     await waitFor('meshd to start', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
@@ -89,7 +116,9 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
     victim.close();
     await meshd.stop();
     // Shown once, as the note's figures: push latency of the victim under each attack.
-    process.stdout.write(`\nvictim push latency (file write -> Delta RDS response), ${EDITS} edits each:\n${figures.join('\n')}\n`);
+    process.stdout.write(
+      `\nvictim push latency (file write -> Delta RDS response), ${EDITS} edits each:\n${figures.join('\n')}\n`,
+    );
   });
 
   /** Edits the route `EDITS` times; each edit's new route must reach the victim. */
@@ -109,7 +138,9 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
     }
     expect(meshd.child.exitCode).toBeNull();
     const sorted = [...latencies].sort((a, b) => a - b);
-    figures.push(`  ${name.padEnd(44)} median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms`);
+    figures.push(
+      `  ${name.padEnd(44)} median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms`,
+    );
   }
 
   it('no attack (the baseline)', async () => {
@@ -120,7 +151,13 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
     const big = 'x'.repeat(1024 * 1024 + 1);
     const attack = loop(8, (i) =>
       i % 3 === 0
-        ? new Promise((resolve) => http.get({ host: '127.0.0.1', port: adminPort, path: '/v1/config/%E0%A4%A', agent: false }, (res) => res.resume().on('end', resolve)).on('error', resolve))
+        ? new Promise((resolve) =>
+            http
+              .get({ host: '127.0.0.1', port: adminPort, path: '/v1/config/%E0%A4%A', agent: false }, (res) =>
+                res.resume().on('end', resolve),
+              )
+              .on('error', resolve),
+          )
         : i % 3 === 1
           ? post(adminPort, '/v1/rollouts', {}, big)
           : post(adminPort, '/', { 'x-amz-target': '__proto__' }, '{"constructor":{"prototype":{}}}'),
@@ -133,7 +170,9 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
   });
 
   it('2,000 silent admin connections', async () => {
-    const sockets = Array.from({ length: 2000 }, () => net.connect(adminPort, '127.0.0.1').on('error', () => undefined));
+    const sockets = Array.from({ length: 2000 }, () =>
+      net.connect(adminPort, '127.0.0.1').on('error', () => undefined),
+    );
     try {
       await victimGetsEveryEdit('2,000 silent admin connections');
     } finally {
@@ -143,8 +182,20 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
 
   it('junk and poisoned DogStatsD datagrams', async () => {
     const socket = dgram.createSocket('udp4');
-    const lines = ['envoy.cluster.cds_egress_apps_color_http_8080.upstream_rq_xx:1e308|c|@0.0000001|#envoy.response_code_class:5', 'x:NaN|c', ':::|||', `${'a'.repeat(2000)}:1|ms`, 'envoy.cluster.x.upstream_rq_time:5|h|#' + 't:x,'.repeat(200)];
-    const attack = loop(4, (i) => new Promise((resolve) => socket.send(lines[i % lines.length]!, statsdPort, '127.0.0.1', () => setImmediate(resolve))));
+    const lines = [
+      'envoy.cluster.cds_egress_apps_color_http_8080.upstream_rq_xx:1e308|c|@0.0000001|#envoy.response_code_class:5',
+      'x:NaN|c',
+      ':::|||',
+      `${'a'.repeat(2000)}:1|ms`,
+      'envoy.cluster.x.upstream_rq_time:5|h|#' + 't:x,'.repeat(200),
+    ];
+    const attack = loop(
+      4,
+      (i) =>
+        new Promise((resolve) =>
+          socket.send(lines[i % lines.length]!, statsdPort, '127.0.0.1', () => setImmediate(resolve)),
+        ),
+    );
     try {
       await victimGetsEveryEdit('junk and poisoned DogStatsD datagrams');
     } finally {
@@ -155,11 +206,23 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
 
   it('Cloud Map registrations, one after another', async () => {
     await cloudMap(adminPort, 'CreateHttpNamespace', { Name: 'starve' });
-    const namespaces = JSON.parse((await cloudMap(adminPort, 'ListNamespaces', {})).body) as { Namespaces: { Id: string; Name: string }[] };
+    const namespaces = JSON.parse((await cloudMap(adminPort, 'ListNamespaces', {})).body) as {
+      Namespaces: { Id: string; Name: string }[];
+    };
     const namespaceId = namespaces.Namespaces.find((n) => n.Name === 'starve')!.Id;
-    const service = JSON.parse((await cloudMap(adminPort, 'CreateService', { Name: 'svc', NamespaceId: namespaceId })).body) as { Service: { Id: string } };
+    const service = JSON.parse(
+      (await cloudMap(adminPort, 'CreateService', { Name: 'svc', NamespaceId: namespaceId })).body,
+    ) as { Service: { Id: string } };
     const attack = loop(2, (i) =>
-      cloudMap(adminPort, 'RegisterInstance', { ServiceId: service.Service.Id, InstanceId: `i-${i}`, Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(1000 + (i % 60000)), pad: 'p'.repeat(1000) } }),
+      cloudMap(adminPort, 'RegisterInstance', {
+        ServiceId: service.Service.Id,
+        InstanceId: `i-${i}`,
+        Attributes: {
+          AWS_INSTANCE_IPV4: '127.0.0.1',
+          AWS_INSTANCE_PORT: String(1000 + (i % 60000)),
+          pad: 'p'.repeat(1000),
+        },
+      }),
     );
     try {
       await victimGetsEveryEdit('Cloud Map registrations');
@@ -186,8 +249,16 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
       for (let k = 0; k < 5000 && !call.destroyed; k++) {
         const ok =
           method === 'StreamAggregatedResources'
-            ? call.write({ node: { id: `mesh/apps/virtualNode/attacker-${i}` }, type_url: `type.googleapis.com/attack.T${k}`, resource_names: [] })
-            : call.write({ node: { id: `mesh/apps/virtualNode/attacker-${i}` }, type_url: TypeUrl.Cluster, resource_names_subscribe: Array.from({ length: 100 }, (_, j) => `name-${k}-${j}`) });
+            ? call.write({
+                node: { id: `mesh/apps/virtualNode/attacker-${i}` },
+                type_url: `type.googleapis.com/attack.T${k}`,
+                resource_names: [],
+              })
+            : call.write({
+                node: { id: `mesh/apps/virtualNode/attacker-${i}` },
+                type_url: TypeUrl.Cluster,
+                resource_names_subscribe: Array.from({ length: 100 }, (_, j) => `name-${k}-${j}`),
+              });
         if (!ok) await new Promise((r) => setImmediate(r));
       }
       await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);

@@ -11,20 +11,42 @@ import { meshFolder } from '../helpers/mesh-text';
 import { freePort, getOk, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
 
 interface TelemetryBody {
-  statsd: { port: number; datagrams: number; lines: number; skippedLines: number; usedLines: number; dropped: { datagrams: Record<string, number>; lines: Record<string, number> } };
-  virtualNodes: { mesh: string; virtualNode: string; requests: number; errors: number; successRate: number | null; ratePerSecond: number; p50Ms: number | null; p99Ms: number | null; totals: { requests: number; errors: number; latencySamples: number } }[];
+  statsd: {
+    port: number;
+    datagrams: number;
+    lines: number;
+    skippedLines: number;
+    usedLines: number;
+    dropped: { datagrams: Record<string, number>; lines: Record<string, number> };
+  };
+  virtualNodes: {
+    mesh: string;
+    virtualNode: string;
+    requests: number;
+    errors: number;
+    successRate: number | null;
+    ratePerSecond: number;
+    p50Ms: number | null;
+    p99Ms: number | null;
+    totals: { requests: number; errors: number; latencySamples: number };
+  }[];
 }
 
 const MESH_YAML = (nodes: string[]) =>
   [
     `kind: Mesh\nname: m\nspec: {}\n`,
-    ...nodes.map((n) => `kind: VirtualNode\nmesh: m\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`),
+    ...nodes.map(
+      (n) =>
+        `kind: VirtualNode\nmesh: m\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`,
+    ),
   ].join('---\n');
 
 const cluster = (node: string) => `cds_egress_m_${node}_http_8080`;
 /** Envoy's response counter for `node`, as the sink sends it (with optional extra sections such as `|@0.5`). */
-const responses = (node: string, value: string, cls = 2, extra = '') => `envoy.cluster.upstream_rq_xx:${value}|c${extra}|#envoy.response_code_class:${cls},envoy.cluster_name:${cluster(node)}`;
-const duration = (node: string, value: string) => `envoy.cluster.upstream_rq_time:${value}|ms|#envoy.cluster_name:${cluster(node)}`;
+const responses = (node: string, value: string, cls = 2, extra = '') =>
+  `envoy.cluster.upstream_rq_xx:${value}|c${extra}|#envoy.response_code_class:${cls},envoy.cluster_name:${cluster(node)}`;
+const duration = (node: string, value: string) =>
+  `envoy.cluster.upstream_rq_time:${value}|ms|#envoy.cluster_name:${cluster(node)}`;
 
 /** The value of one series in Prometheus text. */
 function metric(text: string, series: string): number | undefined {
@@ -47,7 +69,9 @@ class Sender {
 
   async send(datagrams: readonly (string | Buffer)[]): Promise<void> {
     for (let i = 0; i < datagrams.length; i++) {
-      await new Promise<void>((resolve, reject) => this.socket.send(datagrams[i]!, this.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        this.socket.send(datagrams[i]!, this.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())),
+      );
       this.sent++;
       // Paced, so that the kernel's receive buffer never overflows and every datagram is counted.
       if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -81,7 +105,20 @@ afterEach(async () => {
 async function serve(nodes: string[], args: string[] = []): Promise<Meshd> {
   const meshFile = path.join(meshFolder({ 'mesh.yaml': MESH_YAML(nodes) }), 'mesh.yaml');
   const adminPort = await freePort();
-  const child = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort), '--telemetry-window', '15m', ...args]);
+  const child = startMeshd([
+    'serve',
+    '--mesh',
+    meshFile,
+    '--xds-address',
+    '127.0.0.1',
+    '--xds-port',
+    String(await freePort()),
+    '--admin-port',
+    String(adminPort),
+    '--telemetry-window',
+    '15m',
+    ...args,
+  ]);
   await waitFor('meshd to start', () => {
     if (child.child.exitCode !== null) throw new Error(`meshd exited: ${child.stderr()}`);
     return child.stdout().includes('meshd is serving') ? true : undefined;
@@ -95,11 +132,16 @@ async function serve(nodes: string[], args: string[] = []): Promise<Meshd> {
     telemetry,
     metrics: () => getOk(adminPort, '/metrics'),
     settled: () =>
-      waitFor(`meshd to count ${sender.sent} datagram(s)`, async () => {
-        if (child.child.exitCode !== null) throw new Error(`meshd exited: ${child.stderr()}`);
-        const body = await telemetry();
-        return body.statsd.datagrams >= sender.sent ? body : undefined;
-      }, 30_000, 50),
+      waitFor(
+        `meshd to count ${sender.sent} datagram(s)`,
+        async () => {
+          if (child.child.exitCode !== null) throw new Error(`meshd exited: ${child.stderr()}`);
+          const body = await telemetry();
+          return body.statsd.datagrams >= sender.sent ? body : undefined;
+        },
+        30_000,
+        50,
+      ),
     rssKb: () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.child.pid}/status`, 'utf8'))![1]),
   };
   running.push(m);
@@ -112,7 +154,13 @@ describe('class: one DogStatsD datagram with a huge or non-finite value turns th
   it('drops every such line, counts it by reason, and keeps the honest traffic exact and finite', async () => {
     const meshd = await serve(['a', 'b']);
     // The honest traffic: 40 requests to a, 10 of them 5xx; 3 durations.
-    const honest = [responses('a', '30'), responses('a', '10', 5), duration('a', '12'), duration('a', '15'), duration('a', '100')];
+    const honest = [
+      responses('a', '30'),
+      responses('a', '10', 5),
+      duration('a', '12'),
+      duration('a', '15'),
+      duration('a', '100'),
+    ];
     const hostile: [string, string][] = [
       // The datagram of the issue: a huge counter blown up by its sample rate (1e308 / 0.001 = Infinity).
       [responses('a', '1e308', 2, '|@0.001'), 'out_of_range'],
@@ -141,12 +189,26 @@ describe('class: one DogStatsD datagram with a huge or non-finite value turns th
       [duration('a', '4000000'), 'out_of_range'],
     ];
     // Interleaved, so that a poisoned line between honest ones cannot hide.
-    await meshd.sender.send([honest[0]!, ...hostile.slice(0, 12).map(([l]) => l), honest[1]!, honest[2]!, ...hostile.slice(12).map(([l]) => l), honest[3]!, honest[4]!]);
+    await meshd.sender.send([
+      honest[0]!,
+      ...hostile.slice(0, 12).map(([l]) => l),
+      honest[1]!,
+      honest[2]!,
+      ...hostile.slice(12).map(([l]) => l),
+      honest[3]!,
+      honest[4]!,
+    ]);
     const body = await meshd.settled();
 
     expect(body.statsd.datagrams).toBe(honest.length + hostile.length);
     const a = node(body, 'a')!;
-    expect({ requests: a.requests, errors: a.errors, successRate: a.successRate, p99Ms: a.p99Ms, totals: a.totals }).toEqual({
+    expect({
+      requests: a.requests,
+      errors: a.errors,
+      successRate: a.successRate,
+      p99Ms: a.p99Ms,
+      totals: a.totals,
+    }).toEqual({
       requests: 40,
       errors: 10,
       successRate: 75,
@@ -159,7 +221,8 @@ describe('class: one DogStatsD datagram with a huge or non-finite value turns th
     expect(body.statsd.dropped.lines).toMatchObject(expected);
 
     const m = await meshd.metrics();
-    for (const [reason, n] of Object.entries(expected)) expect(metric(m, `meshd_statsd_dropped_lines_total{reason="${reason}"}`)).toBe(n);
+    for (const [reason, n] of Object.entries(expected))
+      expect(metric(m, `meshd_statsd_dropped_lines_total{reason="${reason}"}`)).toBe(n);
     expect(metric(m, 'meshd_virtual_node_requests_total{mesh="m",virtual_node="a"}')).toBe(40);
     expect(metric(m, 'meshd_virtual_node_window_success_ratio{mesh="m",virtual_node="a"}')).toBe(0.75);
     expect(m).not.toMatch(/ (NaN|[+-]Inf)$/m);
@@ -180,7 +243,10 @@ describe('class: one DogStatsD datagram with a huge or non-finite value turns th
 
 describe('class: a DogStatsD stream makes meshd hold or parse without bound', () => {
   it('drops oversized datagrams, datagrams of too many lines and lines of too many tags, and counts them', async () => {
-    const meshd = await serve(['a'], ['--statsd-max-datagram-bytes', '4096', '--statsd-max-lines', '30', '--statsd-max-tags', '8']);
+    const meshd = await serve(
+      ['a'],
+      ['--statsd-max-datagram-bytes', '4096', '--statsd-max-lines', '30', '--statsd-max-tags', '8'],
+    );
     const tags = (n: number) => Array.from({ length: n }, (_, i) => `t${i}:v`).join(',');
     await meshd.sender.send([
       // 60 KB of one line, and 60 KB of honest lines: both above 4 KB.
@@ -207,7 +273,11 @@ describe('class: a DogStatsD stream makes meshd hold or parse without bound', ()
     const meshd = await serve(['a', 'b'], ['--telemetry-max-nodes', '1', '--telemetry-max-buckets', '200']);
     await meshd.sender.send([responses('a', '3'), responses('b', '4')]);
     // 3000 distinct durations, 0 to 2999 ms: about 420 histogram buckets, more than the budget of 200.
-    await meshd.sender.send(Array.from({ length: 300 }, (_, i) => duration('a', Array.from({ length: 10 }, (_, j) => String(i * 10 + j)).join(':'))));
+    await meshd.sender.send(
+      Array.from({ length: 300 }, (_, i) =>
+        duration('a', Array.from({ length: 10 }, (_, j) => String(i * 10 + j)).join(':')),
+      ),
+    );
     const body = await meshd.settled();
     expect(body.virtualNodes.map((n) => [n.virtualNode, n.totals.requests])).toEqual([['a', 3]]);
     expect(body.statsd.dropped.lines.node_limit).toBe(1);
@@ -227,7 +297,8 @@ describe('class: a DogStatsD stream makes meshd hold or parse without bound', ()
     const junk = (i: number) =>
       `envoy.cluster.x${i}.upstream_rq_xx:5|c|#envoy.response_code_class:2,envoy.cluster_name:cds_egress_m_n${i}_http_8080,k${i}:v${i},${'__proto__'}:${i},constructor:x\n` +
       `custom.metric.${i}:${i}|g|#tag${i}:${i}\n${duration(`n${i}`, String(i % 1000))}`;
-    for (let batch = 0; batch < 10; batch++) await meshd.sender.send(Array.from({ length: 2000 }, (_, i) => junk(batch * 2000 + i)));
+    for (let batch = 0; batch < 10; batch++)
+      await meshd.sender.send(Array.from({ length: 2000 }, (_, i) => junk(batch * 2000 + i)));
     const body = await meshd.settled();
     expect(body.virtualNodes.map((n) => n.virtualNode)).toEqual(['a']);
     expect(node(body, 'a')!.totals.requests).toBe(1);
@@ -242,24 +313,102 @@ describe('class: a DogStatsD stream makes meshd hold or parse without bound', ()
 describe('class: DogStatsD fuzz — random and hostile datagrams never take meshd down or make a number non-finite', () => {
   it('survives 4,000 random datagrams; every datagram is counted and every number it reports is finite', async () => {
     const meshd = await serve(['a', 'b']);
-    const numbers = fc.constantFrom('1', '0', '-1', '1e308', '1e309', '-1e308', 'NaN', 'Infinity', '-Infinity', '5e-324', '1.7976931348623157e308', '9007199254740993', '0x10', '', '.', '1e', '00012', '3.5');
-    const rates = fc.constantFrom('', '|@1', '|@0.5', '|@0.001', '|@0.0009', '|@0', '|@-0.5', '|@2', '|@1e-300', '|@NaN', '|@', '|@1e308');
+    const numbers = fc.constantFrom(
+      '1',
+      '0',
+      '-1',
+      '1e308',
+      '1e309',
+      '-1e308',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '5e-324',
+      '1.7976931348623157e308',
+      '9007199254740993',
+      '0x10',
+      '',
+      '.',
+      '1e',
+      '00012',
+      '3.5',
+    );
+    const rates = fc.constantFrom(
+      '',
+      '|@1',
+      '|@0.5',
+      '|@0.001',
+      '|@0.0009',
+      '|@0',
+      '|@-0.5',
+      '|@2',
+      '|@1e-300',
+      '|@NaN',
+      '|@',
+      '|@1e308',
+    );
     const types = fc.constantFrom('c', 'ms', 'h', 'd', 'g', 's', 'x', '');
-    const names = fc.constantFrom('envoy.cluster.upstream_rq_xx', 'envoy.cluster.upstream_rq_time', 'envoy.cluster.external.upstream_rq_xx', '_e{1,1}', '_sc', '__proto__', 'constructor', 'é', '');
-    const tagSets = fc.array(fc.constantFrom(`envoy.cluster_name:${cluster('a')}`, `envoy.cluster_name:${cluster('b')}`, 'envoy.response_code_class:2', 'envoy.response_code_class:5', 'appmesh.mesh:m', '__proto__:x', 'hasOwnProperty:1', 'toString', ':', ',,'), { maxLength: 8 });
+    const names = fc.constantFrom(
+      'envoy.cluster.upstream_rq_xx',
+      'envoy.cluster.upstream_rq_time',
+      'envoy.cluster.external.upstream_rq_xx',
+      '_e{1,1}',
+      '_sc',
+      '__proto__',
+      'constructor',
+      'é',
+      '',
+    );
+    const tagSets = fc.array(
+      fc.constantFrom(
+        `envoy.cluster_name:${cluster('a')}`,
+        `envoy.cluster_name:${cluster('b')}`,
+        'envoy.response_code_class:2',
+        'envoy.response_code_class:5',
+        'appmesh.mesh:m',
+        '__proto__:x',
+        'hasOwnProperty:1',
+        'toString',
+        ':',
+        ',,',
+      ),
+      { maxLength: 8 },
+    );
     const line = fc
-      .tuple(names, fc.array(numbers, { minLength: 1, maxLength: 3 }), types, rates, tagSets, fc.constantFrom('', '|c:abc', '|T1656581400', '|#'))
-      .map(([name, values, type, rate, tags, extra]) => `${name}:${values.join(':')}|${type}${rate}${tags.length ? `|#${tags.join(',')}` : ''}${extra}`);
+      .tuple(
+        names,
+        fc.array(numbers, { minLength: 1, maxLength: 3 }),
+        types,
+        rates,
+        tagSets,
+        fc.constantFrom('', '|c:abc', '|T1656581400', '|#'),
+      )
+      .map(
+        ([name, values, type, rate, tags, extra]) =>
+          `${name}:${values.join(':')}|${type}${rate}${tags.length ? `|#${tags.join(',')}` : ''}${extra}`,
+      );
     // Envoy's own lines for the mesh's nodes, carrying hostile numbers and rates: these reach the windows.
     const envoyish = fc.oneof(
-      fc.tuple(fc.constantFrom('a', 'b'), numbers, fc.constantFrom(2, 5), rates).map(([n, v, cls, rate]) => responses(n, v, cls, rate)),
-      fc.tuple(fc.constantFrom('a', 'b'), fc.array(numbers, { minLength: 1, maxLength: 4 })).map(([n, vs]) => duration(n, vs.join(':'))),
+      fc
+        .tuple(fc.constantFrom('a', 'b'), numbers, fc.constantFrom(2, 5), rates)
+        .map(([n, v, cls, rate]) => responses(n, v, cls, rate)),
+      fc
+        .tuple(fc.constantFrom('a', 'b'), fc.array(numbers, { minLength: 1, maxLength: 4 }))
+        .map(([n, vs]) => duration(n, vs.join(':'))),
     );
     const datagram = fc.oneof(
-      { weight: 6, arbitrary: fc.array(fc.oneof(line, envoyish), { minLength: 1, maxLength: 6 }).map((ls) => ls.join('\n')) },
+      {
+        weight: 6,
+        arbitrary: fc.array(fc.oneof(line, envoyish), { minLength: 1, maxLength: 6 }).map((ls) => ls.join('\n')),
+      },
       { weight: 1, arbitrary: fc.string({ maxLength: 300 }) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) },
-      { weight: 1, arbitrary: fc.array(fc.constantFrom(':', '|', '#', '@', ',', '\n', '\r', '1', 'c', 'e', '\u0000'), { maxLength: 200 }).map((cs) => cs.join('')) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .array(fc.constantFrom(':', '|', '#', '@', ',', '\n', '\r', '1', 'c', 'e', '\u0000'), { maxLength: 200 })
+          .map((cs) => cs.join('')),
+      },
     );
     const datagrams = fc.sample(datagram, { numRuns: 4000, seed: 21 });
     await meshd.sender.send(datagrams);
@@ -269,7 +418,15 @@ describe('class: DogStatsD fuzz — random and hostile datagrams never take mesh
     expect(body.statsd.datagrams).toBe(4000);
     for (const n of numbersIn(body.virtualNodes)) expect(n === null || Number.isFinite(n)).toBe(true);
     for (const n of body.virtualNodes) {
-      for (const v of [n.requests, n.errors, n.ratePerSecond, n.totals.requests, n.totals.errors, n.totals.latencySamples]) expect(Number.isFinite(v)).toBe(true);
+      for (const v of [
+        n.requests,
+        n.errors,
+        n.ratePerSecond,
+        n.totals.requests,
+        n.totals.errors,
+        n.totals.latencySamples,
+      ])
+        expect(Number.isFinite(v)).toBe(true);
       // A success rate, when there is one, is a percentage.
       if (n.successRate !== null) expect(n.successRate >= 0 && n.successRate <= 100).toBe(true);
       expect(n.errors).toBeLessThanOrEqual(n.requests);
@@ -279,7 +436,9 @@ describe('class: DogStatsD fuzz — random and hostile datagrams never take mesh
     expect(metric(m, 'meshd_statsd_datagrams_received_total')).toBe(4000);
     const dropped = Object.values(body.statsd.dropped.lines).reduce((x, y) => x + y, 0);
     expect(dropped).toBeGreaterThan(0);
-    process.stdout.write(`statsd fuzz: ${body.statsd.lines} lines, ${body.statsd.skippedLines} skipped, ${dropped} dropped (${JSON.stringify(body.statsd.dropped.lines)}), ${body.statsd.usedLines} used\n`);
+    process.stdout.write(
+      `statsd fuzz: ${body.statsd.lines} lines, ${body.statsd.skippedLines} skipped, ${dropped} dropped (${JSON.stringify(body.statsd.dropped.lines)}), ${body.statsd.usedLines} used\n`,
+    );
     expect(await getOk(meshd.adminPort, '/healthz')).toBeTruthy();
   });
 });

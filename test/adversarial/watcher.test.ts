@@ -19,7 +19,10 @@ const WATCH_INTERVAL_MS = '200';
 function meshText(mesh: string, ...nodes: string[]): string {
   return [
     `kind: Mesh\nname: ${mesh}\n`,
-    ...nodes.map((n) => `kind: VirtualNode\nmesh: ${mesh}\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: 9080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`),
+    ...nodes.map(
+      (n) =>
+        `kind: VirtualNode\nmesh: ${mesh}\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: 9080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`,
+    ),
   ].join('---\n');
 }
 
@@ -46,7 +49,10 @@ const running: Serve[] = [];
  * Starts `bin/meshd serve` on free ports with its state in `stateDir`; as user 65534 (setpriv) when
  * `asNobody` and this test runs as root; under `ulimit -n` in a child shell when `maxFiles` is given.
  */
-async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?: number; stateDir?: string; args?: string[] } = {}): Promise<Serve> {
+async function serve(
+  meshPaths: string[],
+  opts: { asNobody?: boolean; maxFiles?: number; stateDir?: string; args?: string[] } = {},
+): Promise<Serve> {
   const admin = await freePort();
   const xds = await freePort();
   const stateDir = opts.stateDir ?? tmpDir('watch-state-');
@@ -55,14 +61,24 @@ async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?:
     'serve',
     ...meshPaths.flatMap((p) => ['--mesh', p]),
     ...['--xds-address', '127.0.0.1', '--xds-port', String(xds), '--admin-port', String(admin), '--statsd-port', '0'],
-    ...['--cloud-map-state', path.join(stateDir, 'cloud-map.json'), '--rollout-state', path.join(stateDir, 'rollouts.json')],
+    ...[
+      '--cloud-map-state',
+      path.join(stateDir, 'cloud-map.json'),
+      '--rollout-state',
+      path.join(stateDir, 'rollouts.json'),
+    ],
     ...['--watch-interval-ms', WATCH_INTERVAL_MS],
     ...(opts.args ?? []),
   ];
   let cmd = process.execPath;
   let args = meshdArgs;
-  if (opts.asNobody && isRoot) [cmd, args] = ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...meshdArgs]];
-  if (opts.maxFiles !== undefined) [cmd, args] = ['bash', ['-c', `ulimit -n ${opts.maxFiles} && exec "$0" "$@"`, cmd, ...args]];
+  if (opts.asNobody && isRoot)
+    [cmd, args] = [
+      'setpriv',
+      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...meshdArgs],
+    ];
+  if (opts.maxFiles !== undefined)
+    [cmd, args] = ['bash', ['-c', `ulimit -n ${opts.maxFiles} && exec "$0" "$@"`, cmd, ...args]];
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_DEBUG: '' } });
   let out = '';
   let err = '';
@@ -89,7 +105,16 @@ async function serve(meshPaths: string[], opts: { asNobody?: boolean; maxFiles?:
       }),
   };
   running.push(s);
-  await waitFor('meshd to start', () => (out.includes('meshd is serving') ? true : child.exitCode !== null ? Promise.reject(new Error(`meshd exited ${child.exitCode}: ${err}`)) : undefined), 20000);
+  await waitFor(
+    'meshd to start',
+    () =>
+      out.includes('meshd is serving')
+        ? true
+        : child.exitCode !== null
+          ? Promise.reject(new Error(`meshd exited ${child.exitCode}: ${err}`))
+          : undefined,
+    20000,
+  );
   return s;
 }
 
@@ -112,9 +137,12 @@ async function expectServing(s: Serve, nodeId: string): Promise<void> {
 }
 
 const until = <T>(what: string, check: () => T | undefined | Promise<T | undefined>) => waitFor(what, check, 20000, 50);
-const servedSoon = (s: Serve, nodeId: string) => until(`${nodeId} to be served`, async () => ((await s.config(nodeId)).status === 200 ? true : undefined));
+const servedSoon = (s: Serve, nodeId: string) =>
+  until(`${nodeId} to be served`, async () => ((await s.config(nodeId)).status === 200 ? true : undefined));
 const logged = (s: Serve, text: string | RegExp) =>
-  until(`meshd to log ${String(text)}`, () => ((typeof text === 'string' ? s.stderr().includes(text) : text.test(s.stderr())) ? true : undefined));
+  until(`meshd to log ${String(text)}`, () =>
+    (typeof text === 'string' ? s.stderr().includes(text) : text.test(s.stderr())) ? true : undefined,
+  );
 
 /** A folder user 65534 owns (under the system temp folder: the test's own temp folders are root's, mode 0700). */
 function nobodyDir(): string {
@@ -140,13 +168,25 @@ function chownTree(dir: string): void {
  */
 function unprivilegedUnavailable(): string | undefined {
   if (!isRoot) return undefined; // chmod works on this user directly
-  const probe = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(MESHD_BIN.replace(/bin\/meshd$/, 'dist/cli/main.js'))})`], { encoding: 'utf8' });
+  const probe = spawnSync(
+    'setpriv',
+    [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      `require(${JSON.stringify(MESHD_BIN.replace(/bin\/meshd$/, 'dist/cli/main.js'))})`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (probe.error) return `no 'setpriv' command (Debian package util-linux): ${probe.error.message}`;
   if (probe.status !== 0) return `user ${NOBODY} cannot run meshd from ${MESHD_BIN}: ${probe.stderr.split('\n')[0]}`;
   return undefined;
 }
 const whyNotUnprivileged = unprivilegedUnavailable();
-if (whyNotUnprivileged && process.env.MESHD_REQUIRE_ENVOY === '1') throw new Error(`MESHD_REQUIRE_ENVOY=1 but ${whyNotUnprivileged}`);
+if (whyNotUnprivileged && process.env.MESHD_REQUIRE_ENVOY === '1')
+  throw new Error(`MESHD_REQUIRE_ENVOY=1 but ${whyNotUnprivileged}`);
 if (whyNotUnprivileged) process.stderr.write(`skipping the file-permission tests: ${whyNotUnprivileged}\n`);
 const describeUnprivileged = whyNotUnprivileged ? describe.skip : describe;
 
@@ -215,7 +255,8 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     root = nobodyDir();
   });
   afterEach(() => {
-    for (const d of [path.join(root, 'mesh', 'sub'), path.join(root, 'mesh')]) if (fs.existsSync(d)) fs.chmodSync(d, 0o755);
+    for (const d of [path.join(root, 'mesh', 'sub'), path.join(root, 'mesh')])
+      if (fs.existsSync(d)) fs.chmodSync(d, 0o755);
     fs.rmSync(root, { recursive: true, force: true });
   });
 
@@ -258,7 +299,11 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
     const dir = makeMesh();
     // A long debounce: the change below is still waiting to be reloaded when the folder closes, so the
     // watcher looks at the changed file (its fingerprint) when it can no longer.
-    const s = await serve([dir], { asNobody: true, stateDir: path.join(root, 'state'), args: ['--debounce-ms', '500'] });
+    const s = await serve([dir], {
+      asNobody: true,
+      stateDir: path.join(root, 'state'),
+      args: ['--debounce-ms', '500'],
+    });
     await expectServing(s, 'mesh/apps/virtualNode/front');
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'front', 'during'));
     // chokidar has seen the write (not an assert: a slower one only makes this test less sharp)
@@ -268,7 +313,9 @@ describeUnprivileged('class: permission changes (an unreadable subfolder, an unr
       const r = await s.get('/readyz');
       return r.status === 503 && r.body.includes('EACCES') ? r.body : undefined;
     });
-    expect(ready).toContain(`not ready: mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${dir}: EACCES: permission denied`);
+    expect(ready).toContain(
+      `not ready: mesh path not watched, changes to it are not seen, the last good mesh keeps serving: ${dir}: EACCES: permission denied`,
+    );
     expect(await s.metric(/^meshd_mesh_paths_unwatched (\d+)$/m)).toBe(1);
     // The reload tried meanwhile is refused with a finding.
     await logged(s, `${dir}:1:1: cannot list folder: EACCES: permission denied`);
@@ -297,9 +344,13 @@ describe('class: a replaced mesh folder is never seen again', () => {
     expect(body).toContain(`${dir}: ENOENT: no such file or directory`);
     await logged(s, `${dir} cannot be watched: ENOENT`);
     await expectServing(s, 'mesh/apps/virtualNode/old');
-    const status = spawnSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${s.admin}`], { encoding: 'utf8' });
+    const status = spawnSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${s.admin}`], {
+      encoding: 'utf8',
+    });
     expect(status.status).toBe(0);
-    expect(status.stdout.split('\n')[0]).toMatch(new RegExp(`^meshd is not ready: mesh path not watched, .*${escapeRegExp(dir)}: ENOENT`));
+    expect(status.stdout.split('\n')[0]).toMatch(
+      new RegExp(`^meshd is not ready: mesh path not watched, .*${escapeRegExp(dir)}: ENOENT`),
+    );
 
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), meshText('apps', 'new'));
@@ -391,7 +442,9 @@ describe('class: running out of file descriptors (EMFILE) while watching', () =>
     await logged(s, /watching .*: EMFILE: too many open files/);
     expect(s.alive()).toBe(true);
     for (const socket of sockets) socket.destroy();
-    await until('the admin API to answer again', async () => ((await s.get('/healthz').catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
+    await until('the admin API to answer again', async () =>
+      (await s.get('/healthz').catch(() => ({ status: 0 }))).status === 200 ? true : undefined,
+    );
     expect(await s.metric(/^meshd_watcher_errors_total\{code="EMFILE"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
     await expectServing(s, 'mesh/apps/virtualNode/front');
     // Watched afresh after the error: every folder added meanwhile is served.

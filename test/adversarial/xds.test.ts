@@ -43,7 +43,11 @@ const RawClient = grpc.makeGenericClientConstructor({ [SOTW]: rawMethod(SOTW), [
 /** A channel of its own: every `connection()` is a separate TCP connection. */
 function connection(port: number, raw = false, options: grpc.ChannelOptions = {}): grpc.Client {
   const Ctor = raw ? RawClient : AdsClient;
-  return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': -1, ...options });
+  return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.max_receive_message_length': -1,
+    ...options,
+  });
 }
 
 /** Streams a test opened (cancelled after it: closing a channel does not end its calls). */
@@ -62,7 +66,9 @@ class Stream<Req = object> {
   onResponse: ((res: Record<string, unknown>) => void) | undefined;
 
   constructor(client: grpc.Client, method: Method) {
-    this.call = (client as unknown as Record<Method, () => grpc.ClientDuplexStream<Req, Record<string, unknown>>>)[method]();
+    this.call = (client as unknown as Record<Method, () => grpc.ClientDuplexStream<Req, Record<string, unknown>>>)[
+      method
+    ]();
     this.call.on('data', (res: Record<string, unknown>) => {
       this.responses.push(res);
       this.onResponse?.(res);
@@ -106,11 +112,16 @@ class Victim {
       this.arrivals.push({ at: Date.now(), type: res.type_url as string });
       this.stream.send({ node: FRONT, type_url: res.type_url, response_nonce: res.nonce });
     };
-    for (const type_url of [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route]) this.stream.send({ node: FRONT, type_url });
+    for (const type_url of [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route])
+      this.stream.send({ node: FRONT, type_url });
   }
 
   async synced(): Promise<void> {
-    await waitFor('the victim to receive its routes', () => (this.arrivals.some((a) => a.type === TypeUrl.Route) ? true : undefined), 15000);
+    await waitFor(
+      'the victim to receive its routes',
+      () => (this.arrivals.some((a) => a.type === TypeUrl.Route) ? true : undefined),
+      15000,
+    );
   }
 
   /** Makes the edit and resolves with the ms until the victim's RDS push after it; rejects if none arrives. */
@@ -118,7 +129,12 @@ class Victim {
     const seen = this.arrivals.length;
     const t0 = Date.now();
     edit();
-    const arrival = await waitFor('the victim to receive the push', () => this.arrivals.slice(seen).find((a) => a.type === TypeUrl.Route), timeoutMs, 2);
+    const arrival = await waitFor(
+      'the victim to receive the push',
+      () => this.arrivals.slice(seen).find((a) => a.type === TypeUrl.Route),
+      timeoutMs,
+      2,
+    );
     return arrival.at - t0;
   }
 
@@ -139,13 +155,20 @@ class VictimProcess {
   private stderr = '';
 
   constructor(m: Meshd) {
-    this.child = spawn(process.execPath, [VICTIM_SCRIPT, String(m.xdsPort), String(m.adminPort), m.meshFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [VICTIM_SCRIPT, String(m.xdsPort), String(m.adminPort), m.meshFile], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => this.events.push(JSON.parse(line)));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
 
   private async after(seen: number, name: string, timeoutMs: number): Promise<{ ms?: number }> {
-    return waitFor(`the victim's '${name}' (stderr: ${this.stderr})`, () => this.events.slice(seen).find((e) => e.event === name), timeoutMs, 2);
+    return waitFor(
+      `the victim's '${name}' (stderr: ${this.stderr})`,
+      () => this.events.slice(seen).find((e) => e.event === name),
+      timeoutMs,
+      2,
+    );
   }
 
   async synced(): Promise<void> {
@@ -219,10 +242,33 @@ async function startServe(flags: string[] = []): Promise<Meshd> {
   fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), meshFile);
   const xdsPort = await freePort();
   const adminPort = await freePort();
-  const proc = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), ...flags], {
-    MESHD_CLOUD_MAP_STATE: path.join(dir, 'cloud-map.json'),
-  });
-  await waitFor('meshd to serve', () => (proc.stdout().includes('meshd is serving') ? true : proc.child.exitCode !== null ? Promise.reject(new Error(proc.stderr())) : undefined), 20000);
+  const proc = startMeshd(
+    [
+      'serve',
+      '--mesh',
+      dir,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(adminPort),
+      ...flags,
+    ],
+    {
+      MESHD_CLOUD_MAP_STATE: path.join(dir, 'cloud-map.json'),
+    },
+  );
+  await waitFor(
+    'meshd to serve',
+    () =>
+      proc.stdout().includes('meshd is serving')
+        ? true
+        : proc.child.exitCode !== null
+          ? Promise.reject(new Error(proc.stderr()))
+          : undefined,
+    20000,
+  );
   return { proc, xdsPort, adminPort, meshFile, blue: 100 };
 }
 
@@ -264,7 +310,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * mesh edits: each push must arrive. Reports the victim's push latencies and /healthz's time
  * under attack, next to a quiet baseline taken just before.
  */
-async function underAttack(victim: VictimProcess, name: string, attack: (stop: () => boolean) => Promise<void>): Promise<void> {
+async function underAttack(
+  victim: VictimProcess,
+  name: string,
+  attack: (stop: () => boolean) => Promise<void>,
+): Promise<void> {
   // Edits 200 ms apart: back-to-back edits add the watcher's own settling time to every other push.
   const pushes = async (into: number[]) => {
     for (let i = 0; i < 5; i++) {
@@ -282,7 +332,9 @@ async function underAttack(victim: VictimProcess, name: string, attack: (stop: (
   try {
     const healthzMs = await victim.healthz();
     await pushes(attacked);
-    report(`${name}: victim push median ${median(attacked)} ms under attack [${attacked.join(', ')}] vs ${median(quiet)} ms quiet [${quiet.join(', ')}]; /healthz ${healthzMs} ms (quiet ${quietHealthz} ms)`);
+    report(
+      `${name}: victim push median ${median(attacked)} ms under attack [${attacked.join(', ')}] vs ${median(quiet)} ms quiet [${quiet.join(', ')}]; /healthz ${healthzMs} ms (quiet ${quietHealthz} ms)`,
+    );
   } finally {
     stopped = true;
     await running;
@@ -316,12 +368,18 @@ describe('xDS server under attack (a real meshd serve)', () => {
 
   beforeAll(async () => {
     m = await startServe([
-      '--xds-max-names-per-type', String(LIMITS.names),
-      '--xds-max-names-per-stream', String(LIMITS.namesPerStream),
-      '--xds-max-types-per-stream', String(LIMITS.types),
-      '--xds-max-streams-per-connection', String(LIMITS.perConnection),
-      '--xds-max-streams', String(LIMITS.streams),
-      '--xds-max-message-bytes', String(LIMITS.messageBytes),
+      '--xds-max-names-per-type',
+      String(LIMITS.names),
+      '--xds-max-names-per-stream',
+      String(LIMITS.namesPerStream),
+      '--xds-max-types-per-stream',
+      String(LIMITS.types),
+      '--xds-max-streams-per-connection',
+      String(LIMITS.perConnection),
+      '--xds-max-streams',
+      String(LIMITS.streams),
+      '--xds-max-message-bytes',
+      String(LIMITS.messageBytes),
     ]);
     victim = new VictimProcess(m);
     await victim.synced();
@@ -356,7 +414,11 @@ describe('xDS server under attack (a real meshd serve)', () => {
           const s = new Stream(c, DELTA);
           s.send({ node: FRONT, type_url: TypeUrl.Endpoint, resource_names_subscribe: ['first'] });
           while (!stop() && !s.status) {
-            s.send({ node: FRONT, type_url: TypeUrl.Endpoint, resource_names_subscribe: Array.from({ length: 100 }, () => `name-${n++}`) });
+            s.send({
+              node: FRONT,
+              type_url: TypeUrl.Endpoint,
+              resource_names_subscribe: Array.from({ length: 100 }, () => `name-${n++}`),
+            });
             await sleep(0);
           }
           if (!s.status) s.cancel();
@@ -374,20 +436,38 @@ describe('xDS server under attack (a real meshd serve)', () => {
 
     it('counts names over all types against --xds-max-names-per-stream', async () => {
       const s = new Stream(open(), DELTA);
-      s.send({ node: FRONT, type_url: TypeUrl.Endpoint, resource_names_subscribe: Array.from({ length: 900 }, (_, i) => `eds-${i}`) });
-      s.send({ node: FRONT, type_url: TypeUrl.Route, resource_names_subscribe: Array.from({ length: 900 }, (_, i) => `rds-${i}`) });
+      s.send({
+        node: FRONT,
+        type_url: TypeUrl.Endpoint,
+        resource_names_subscribe: Array.from({ length: 900 }, (_, i) => `eds-${i}`),
+      });
+      s.send({
+        node: FRONT,
+        type_url: TypeUrl.Route,
+        resource_names_subscribe: Array.from({ length: 900 }, (_, i) => `rds-${i}`),
+      });
       const status = await s.ended;
       expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(status.details).toMatch(/more than 1500 names over all its types/);
       expect(await refused(m, 'names_per_stream')).toBeGreaterThan(0);
     });
 
-    it('counts a reconnecting client\'s initial_resource_versions and a SotW request\'s names too', async () => {
+    it("counts a reconnecting client's initial_resource_versions and a SotW request's names too", async () => {
       const delta = new Stream(open(), DELTA);
-      delta.send({ node: FRONT, type_url: TypeUrl.Cluster, initial_resource_versions: Object.fromEntries(Array.from({ length: LIMITS.names + 1 }, (_, i) => [`c-${i}`, 'v'])) });
+      delta.send({
+        node: FRONT,
+        type_url: TypeUrl.Cluster,
+        initial_resource_versions: Object.fromEntries(
+          Array.from({ length: LIMITS.names + 1 }, (_, i) => [`c-${i}`, 'v']),
+        ),
+      });
       expect((await delta.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       const sotw = new Stream(open(), SOTW);
-      sotw.send({ node: FRONT, type_url: TypeUrl.Endpoint, resource_names: Array.from({ length: LIMITS.names + 1 }, (_, i) => `e-${i}`) });
+      sotw.send({
+        node: FRONT,
+        type_url: TypeUrl.Endpoint,
+        resource_names: Array.from({ length: LIMITS.names + 1 }, (_, i) => `e-${i}`),
+      });
       expect((await sotw.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     });
 
@@ -407,7 +487,11 @@ describe('xDS server under attack (a real meshd serve)', () => {
       const victim2 = new VictimProcess(bigMeshd);
       try {
         await victim2.synced();
-        const message = Buffer.concat([lenField(2, lenField(1, FRONT.id)), lenField(4, TypeUrl.Endpoint), Buffer.alloc(4 * 1024 * 1024 - 200, Buffer.from([0x1a, 0x00]))]);
+        const message = Buffer.concat([
+          lenField(2, lenField(1, FRONT.id)),
+          lenField(4, TypeUrl.Endpoint),
+          Buffer.alloc(4 * 1024 * 1024 - 200, Buffer.from([0x1a, 0x00])),
+        ]);
         const statuses = new Set<string>();
         await underAttack(victim2, '4 MiB requests of 2 million empty names, back to back', async (stop) => {
           while (!stop()) {
@@ -418,7 +502,9 @@ describe('xDS server under attack (a real meshd serve)', () => {
           }
         });
         // Refused by the field count (before decoding), not after.
-        expect([...statuses]).toEqual([`${grpc.status.RESOURCE_EXHAUSTED}: the request names more than 10000 resources in one field (the limit per type)`]);
+        expect([...statuses]).toEqual([
+          `${grpc.status.RESOURCE_EXHAUSTED}: the request names more than 10000 resources in one field (the limit per type)`,
+        ]);
         expect(await refused(bigMeshd, 'names_per_type')).toBeGreaterThan(0);
         await expectServing(bigMeshd);
       } finally {
@@ -433,16 +519,31 @@ describe('xDS server under attack (a real meshd serve)', () => {
       // message size allows (at 4 MiB: two million, a second or more of protobufjs each), found
       // only by following the schema into the nesting.
       const details = Buffer.alloc(200 * 1024, Buffer.from([0x1a, 0x00]));
-      const detailBomb = Buffer.concat([lenField(2, lenField(1, FRONT.id)), lenField(4, TypeUrl.Endpoint), lenField(6, details)]);
+      const detailBomb = Buffer.concat([
+        lenField(2, lenField(1, FRONT.id)),
+        lenField(4, TypeUrl.Endpoint),
+        lenField(6, details),
+      ]);
       const entry = lenField(1, Buffer.concat([lenField(1, 'k'), lenField(2, lenField(3, 'v'))]));
-      const metadataBomb = Buffer.concat([lenField(2, Buffer.concat([lenField(1, FRONT.id), lenField(3, Buffer.concat(Array.from({ length: 20_000 }, () => entry)))])), lenField(4, TypeUrl.Endpoint)]);
+      const metadataBomb = Buffer.concat([
+        lenField(
+          2,
+          Buffer.concat([
+            lenField(1, FRONT.id),
+            lenField(3, Buffer.concat(Array.from({ length: 20_000 }, () => entry))),
+          ]),
+        ),
+        lenField(4, TypeUrl.Endpoint),
+      ]);
       const before = await refused(m, 'names_per_type');
       const raw = connection(m.xdsPort, true);
       for (const message of [detailBomb, metadataBomb]) {
         const s = new Stream<Buffer>(raw, SOTW);
         s.send(message);
         const status = await s.ended;
-        expect(`${status.code}: ${status.details}`).toMatch(new RegExp(`^${grpc.status.RESOURCE_EXHAUSTED}: the request has more than \\d+ fields`));
+        expect(`${status.code}: ${status.details}`).toMatch(
+          new RegExp(`^${grpc.status.RESOURCE_EXHAUSTED}: the request has more than \\d+ fields`),
+        );
       }
       raw.close();
       expect((await refused(m, 'names_per_type')) - before).toBe(2);
@@ -450,10 +551,11 @@ describe('xDS server under attack (a real meshd serve)', () => {
     });
   });
 
-  describe('class: per-request cost grows with the stream\'s history (many type URLs)', () => {
+  describe("class: per-request cost grows with the stream's history (many type URLs)", () => {
     it('refuses a stream past --xds-max-types-per-stream, and keeps made-up types out of the status', async () => {
       const s = new Stream(open(), SOTW);
-      for (let i = 0; i < LIMITS.types + 1; i++) s.send({ node: FRONT, type_url: `type.googleapis.com/attack.Type${i}` });
+      for (let i = 0; i < LIMITS.types + 1; i++)
+        s.send({ node: FRONT, type_url: `type.googleapis.com/attack.Type${i}` });
       const status = await s.ended;
       expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(status.details).toMatch(/more than 8 resource types/);
@@ -474,7 +576,8 @@ describe('xDS server under attack (a real meshd serve)', () => {
         while (!stop()) {
           const s = new Stream(c, SOTW);
           while (!stop() && !s.status) {
-            for (let k = 0; k < 20; k++) if (s.send({ node: FRONT, type_url: `type.googleapis.com/attack.T${n++}` })) requests++;
+            for (let k = 0; k < 20; k++)
+              if (s.send({ node: FRONT, type_url: `type.googleapis.com/attack.T${n++}` })) requests++;
             s.send({ node: FRONT, type_url: TypeUrl.Cluster });
             await sleep(1);
           }
@@ -490,20 +593,34 @@ describe('xDS server under attack (a real meshd serve)', () => {
       let requests = 0;
       const streams: Stream[] = [];
       const made = Array.from({ length: LIMITS.types - 4 }, (_, i) => `type.googleapis.com/attack.Type${i}`);
-      await underAttack(victim, 'SotW flood: 8 streams x (the 4 real types + 4 made-up ones), requests without pause', async (stop) => {
-        const c = open();
-        streams.push(...Array.from({ length: LIMITS.perConnection - 2 }, () => new Stream(c, SOTW)));
-        const types = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, ...made];
-        while (!stop()) {
-          for (const s of streams) for (const type_url of types) if (s.send({ node: FRONT, type_url, resource_names: type_url === TypeUrl.Endpoint ? Array.from({ length: 200 }, (_, i) => `e${i}`) : [] })) requests++;
-          await sleep(1);
-        }
-      });
+      await underAttack(
+        victim,
+        'SotW flood: 8 streams x (the 4 real types + 4 made-up ones), requests without pause',
+        async (stop) => {
+          const c = open();
+          streams.push(...Array.from({ length: LIMITS.perConnection - 2 }, () => new Stream(c, SOTW)));
+          const types = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, ...made];
+          while (!stop()) {
+            for (const s of streams)
+              for (const type_url of types)
+                if (
+                  s.send({
+                    node: FRONT,
+                    type_url,
+                    resource_names: type_url === TypeUrl.Endpoint ? Array.from({ length: 200 }, (_, i) => `e${i}`) : [],
+                  })
+                )
+                  requests++;
+            await sleep(1);
+          }
+        },
+      );
       report(`SotW flood: ${requests} requests sent`);
       expect(requests).toBeGreaterThan(1000);
       expect(streams.every((s) => s.status === undefined)).toBe(true);
       // Never ACKed, so each made-up type was answered once (empty), however often it was asked for.
-      for (const s of streams) expect(s.responses.filter((r) => made.includes(r.type_url as string)).length).toBe(made.length);
+      for (const s of streams)
+        expect(s.responses.filter((r) => made.includes(r.type_url as string)).length).toBe(made.length);
       expect(await getOk(m.adminPort, '/metrics')).toMatch(/^meshd_xds_pushes_total\{[^}]*type="other"[^}]*\} \d+$/m);
     });
   });
@@ -554,7 +671,10 @@ describe('xDS server under attack (a real meshd serve)', () => {
     it('ends a stream whose request is larger than --xds-max-message-bytes with RESOURCE_EXHAUSTED, and counts it', async () => {
       const before = await refused(m, 'message_bytes');
       const s = new Stream(open(), DELTA);
-      s.send({ node: { id: FRONT.id, metadata: { fields: { blob: { stringValue: 'x'.repeat(LIMITS.messageBytes) } } } }, type_url: TypeUrl.Cluster });
+      s.send({
+        node: { id: FRONT.id, metadata: { fields: { blob: { stringValue: 'x'.repeat(LIMITS.messageBytes) } } } },
+        type_url: TypeUrl.Cluster,
+      });
       const status = await s.ended;
       expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(status.details).toMatch(/larger than max/);
@@ -583,7 +703,9 @@ describe('xDS server under attack (a real meshd serve)', () => {
 
     it('logs a few refusals a second, however many there are, and counts them all', async () => {
       const before = await refused(m, 'no_node_id');
-      const lines = () => (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes('first request has no node id')).length;
+      const lines = () =>
+        (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes('first request has no node id'))
+          .length;
       const linesBefore = lines();
       const connections = Array.from({ length: 30 }, () => open()); // 10 streams each, the limit per connection
       await Promise.all(
@@ -601,7 +723,12 @@ describe('xDS server under attack (a real meshd serve)', () => {
     });
 
     it('logs a few dozen connect and disconnect lines a second for a client opening and closing streams in a loop', async () => {
-      const lines = () => (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes(`xds: proxy ${FRONT.id} connected`) || l.includes(`xds: proxy ${FRONT.id} disconnected`)).length;
+      const lines = () =>
+        (m.proc.stdout() + m.proc.stderr())
+          .split('\n')
+          .filter(
+            (l) => l.includes(`xds: proxy ${FRONT.id} connected`) || l.includes(`xds: proxy ${FRONT.id} disconnected`),
+          ).length;
       const linesBefore = lines();
       const connections = Array.from({ length: 4 }, () => open());
       // 15 rounds of 20 streams (this meshd allows 60 at once), each opened, answered and cancelled.
@@ -626,7 +753,10 @@ describe('xDS server under attack (a real meshd serve)', () => {
     it('keeps a huge cluster and user agent name only truncated, in the status and the logs', async () => {
       const logBefore = m.proc.stdout().length + m.proc.stderr().length;
       const s = new Stream(open(), DELTA);
-      s.send({ node: { id: FRONT.id, cluster: 'c'.repeat(100 * 1024), user_agent_name: 'u'.repeat(100 * 1024) }, type_url: TypeUrl.Cluster });
+      s.send({
+        node: { id: FRONT.id, cluster: 'c'.repeat(100 * 1024), user_agent_name: 'u'.repeat(100 * 1024) },
+        type_url: TypeUrl.Cluster,
+      });
       await waitFor('a response', () => (s.responses.length > 0 ? true : undefined));
       const proxies = await getOk(m.adminPort, '/v1/proxies');
       expect(proxies.length).toBeLessThan(20 * 1024);
@@ -639,10 +769,12 @@ describe('xDS server under attack (a real meshd serve)', () => {
       const c = open(true);
       const codes = new Map<number, number>();
       let seed = 42;
-      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       await underAttack(victim, 'random bytes as requests, SotW and Delta', async (stop) => {
         for (let i = 0; !stop() && i < 5000; i++) {
-          const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)));
+          const bytes = Buffer.from(
+            Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)),
+          );
           const s = new Stream<Buffer>(c, i % 2 ? SOTW : DELTA);
           s.send(bytes);
           const status = await s.endedWithin(200);
@@ -651,7 +783,9 @@ describe('xDS server under attack (a real meshd serve)', () => {
           codes.set(code, (codes.get(code) ?? 0) + 1);
         }
       });
-      report(`random bytes: statuses ${JSON.stringify(Object.fromEntries(codes))} (-1: still open after 200 ms, e.g. an empty or valid-looking request)`);
+      report(
+        `random bytes: statuses ${JSON.stringify(Object.fromEntries(codes))} (-1: still open after 200 ms, e.g. an empty or valid-looking request)`,
+      );
       // Never an internal error or an unknown one: every refusal is a precise status.
       expect(codes.has(grpc.status.INTERNAL)).toBe(false);
       expect(codes.has(grpc.status.UNKNOWN)).toBe(false);
@@ -661,21 +795,64 @@ describe('xDS server under attack (a real meshd serve)', () => {
 
     it('random well-formed requests (odd type URLs, names, nonces, NACKs, control characters) never take meshd down', async () => {
       let seed = 7;
-      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-      const strings = ['', '*', 'a', '\u0000', '\n\u001b[2J', 'é'.repeat(300), 'x'.repeat(1025), FRONT.id, 'rds_egress_http_15001', '..', '%zz', '__proto__', 'constructor'];
-      const types = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, '', 'type.googleapis.com/x', '*', '__proto__'];
+      const strings = [
+        '',
+        '*',
+        'a',
+        '\u0000',
+        '\n\u001b[2J',
+        'é'.repeat(300),
+        'x'.repeat(1025),
+        FRONT.id,
+        'rds_egress_http_15001',
+        '..',
+        '%zz',
+        '__proto__',
+        'constructor',
+      ];
+      const types = [
+        TypeUrl.Cluster,
+        TypeUrl.Endpoint,
+        TypeUrl.Listener,
+        TypeUrl.Route,
+        '',
+        'type.googleapis.com/x',
+        '*',
+        '__proto__',
+      ];
       const codes = new Map<number, number>();
       for (let i = 0; i < 300; i++) {
         const method = random() < 0.5 ? SOTW : DELTA;
         const s = new Stream(open(), method);
         for (let k = 0; k < 5; k++) {
-          const node = random() < 0.8 ? { id: pick([...strings, FRONT.id, FRONT.id]), cluster: pick(strings), user_agent_name: pick(strings) } : undefined;
+          const node =
+            random() < 0.8
+              ? { id: pick([...strings, FRONT.id, FRONT.id]), cluster: pick(strings), user_agent_name: pick(strings) }
+              : undefined;
           const names = Array.from({ length: Math.floor(random() * 5) }, () => pick(strings));
           const error_detail = random() < 0.2 ? { code: 3, message: pick(strings) } : undefined;
           const nonce = pick(['', '1', '2', '99', ...strings]);
-          if (method === SOTW) s.send({ node, type_url: pick(types), resource_names: names, response_nonce: nonce, version_info: pick(strings), error_detail });
-          else s.send({ node, type_url: pick(types), resource_names_subscribe: names, resource_names_unsubscribe: names.slice(1), response_nonce: nonce, error_detail, initial_resource_versions: random() < 0.2 ? { [pick(strings)]: pick(strings) } : {} });
+          if (method === SOTW)
+            s.send({
+              node,
+              type_url: pick(types),
+              resource_names: names,
+              response_nonce: nonce,
+              version_info: pick(strings),
+              error_detail,
+            });
+          else
+            s.send({
+              node,
+              type_url: pick(types),
+              resource_names_subscribe: names,
+              resource_names_unsubscribe: names.slice(1),
+              response_nonce: nonce,
+              error_detail,
+              initial_resource_versions: random() < 0.2 ? { [pick(strings)]: pick(strings) } : {},
+            });
         }
         const code = (await s.endedWithin(30))?.code ?? -1;
         codes.set(code, (codes.get(code) ?? 0) + 1);
@@ -755,8 +932,15 @@ describe('class: connections that never open a stream, and too many connections'
       });
       const h2Ms = await Promise.race([h2Closed, sleep(10000).then(() => -1)]);
       const t0 = Date.now();
-      const silentGone = await waitFor('meshd to close the silent connection', () => (serverSideConnections(m) === 0 ? Date.now() : undefined), 10000, 50);
-      report(`idle connections: HTTP/2 without a stream closed after ${h2Ms} ms; the silent TCP client's socket freed on meshd's side ${silentGone - t0 + h2Ms} ms after connecting; timeout 1000 ms`);
+      const silentGone = await waitFor(
+        'meshd to close the silent connection',
+        () => (serverSideConnections(m) === 0 ? Date.now() : undefined),
+        10000,
+        50,
+      );
+      report(
+        `idle connections: HTTP/2 without a stream closed after ${h2Ms} ms; the silent TCP client's socket freed on meshd's side ${silentGone - t0 + h2Ms} ms after connecting; timeout 1000 ms`,
+      );
       expect(h2Ms).toBeGreaterThan(0);
       silent.socket.destroy();
       h2.destroy();
@@ -768,7 +952,11 @@ describe('class: connections that never open a stream, and too many connections'
   it('keeps a connection with an open stream and keepalive pings past the idle timeout, and pushes to it', async () => {
     const m = await startServe(['--xds-idle-timeout-ms', '1000']);
     // Envoy's ADS keepalive (App Mesh bootstrap): pings every 10 s; here every second.
-    const c = connection(m.xdsPort, false, { 'grpc.keepalive_time_ms': 1000, 'grpc.keepalive_timeout_ms': 1000, 'grpc.keepalive_permit_without_calls': 1 });
+    const c = connection(m.xdsPort, false, {
+      'grpc.keepalive_time_ms': 1000,
+      'grpc.keepalive_timeout_ms': 1000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
     const victim = new Victim(m.xdsPort);
     const s = new Stream(c, DELTA);
     try {
@@ -791,7 +979,9 @@ describe('class: connections that never open a stream, and too many connections'
     const m = await startServe(['--xds-max-connections', '20']);
     try {
       const sockets = await Promise.all(Array.from({ length: 25 }, () => rawSocket(m.xdsPort)));
-      const closedEarly = await Promise.all(sockets.map((s) => Promise.race([s.closed.then(() => true), sleep(500).then(() => false)])));
+      const closedEarly = await Promise.all(
+        sockets.map((s) => Promise.race([s.closed.then(() => true), sleep(500).then(() => false)])),
+      );
       expect(closedEarly.filter(Boolean).length).toBe(5);
       const metrics = await getOk(m.adminPort, '/metrics');
       expect(metrics).toMatch(/^meshd_xds_refused_connections_total 5$/m);
@@ -806,12 +996,23 @@ describe('class: connections that never open a stream, and too many connections'
 
 describe('class: the server-wide name budget (--xds-max-names-total)', () => {
   it('refuses the stream that would go past it, and gives the names back when a stream closes', async () => {
-    const m = await startServe(['--xds-max-names-total', '3000', '--xds-max-names-per-type', '2000', '--xds-max-names-per-stream', '2000']);
+    const m = await startServe([
+      '--xds-max-names-total',
+      '3000',
+      '--xds-max-names-per-type',
+      '2000',
+      '--xds-max-names-per-stream',
+      '2000',
+    ]);
     const clients = [connection(m.xdsPort), connection(m.xdsPort), connection(m.xdsPort)];
     try {
       const subscribe = (c: grpc.Client, prefix: string) => {
         const s = new Stream(c, DELTA);
-        s.send({ node: FRONT, type_url: TypeUrl.Endpoint, resource_names_subscribe: Array.from({ length: 1600 }, (_, i) => `${prefix}-${i}`) });
+        s.send({
+          node: FRONT,
+          type_url: TypeUrl.Endpoint,
+          resource_names_subscribe: Array.from({ length: 1600 }, (_, i) => `${prefix}-${i}`),
+        });
         return s;
       };
       const first = subscribe(clients[0]!, 'a');
@@ -824,7 +1025,9 @@ describe('class: the server-wide name budget (--xds-max-names-total)', () => {
       first.cancel();
       await sleep(200);
       const third = subscribe(clients[2]!, 'c');
-      await waitFor('a subscription once the first stream closed', () => (third.responses.length > 0 ? true : undefined));
+      await waitFor('a subscription once the first stream closed', () =>
+        third.responses.length > 0 ? true : undefined,
+      );
       expect(third.status).toBeUndefined();
       await expectServing(m);
     } finally {
@@ -834,13 +1037,26 @@ describe('class: the server-wide name budget (--xds-max-names-total)', () => {
   });
 
   it("counts a reconnecting client's initial resource versions too (held until it ACKs), over every type and stream", async () => {
-    const m = await startServe(['--xds-max-names-total', '3000', '--xds-max-names-per-type', '2000', '--xds-max-names-per-stream', '4000']);
+    const m = await startServe([
+      '--xds-max-names-total',
+      '3000',
+      '--xds-max-names-per-type',
+      '2000',
+      '--xds-max-names-per-stream',
+      '4000',
+    ]);
     const clients = [connection(m.xdsPort), connection(m.xdsPort)];
     try {
       // Wildcard subscriptions (no names) that report holding 1,500 resources each, and never ACK.
       const holding = (c: grpc.Client, typeUrl: string, prefix: string) => {
         const s = new Stream(c, DELTA);
-        s.send({ node: FRONT, type_url: typeUrl, initial_resource_versions: Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`${prefix}-${i}`, 'v1'])) });
+        s.send({
+          node: FRONT,
+          type_url: typeUrl,
+          initial_resource_versions: Object.fromEntries(
+            Array.from({ length: 1500 }, (_, i) => [`${prefix}-${i}`, 'v1']),
+          ),
+        });
         return s;
       };
       const first = holding(clients[0]!, TypeUrl.Endpoint, 'a');

@@ -18,15 +18,47 @@ const LDS = TypeUrl.Listener;
 const RDS = TypeUrl.Route;
 
 const cluster = (name: string, timeoutSeconds = 1): Resource =>
-  makeResource(CDS, name, encodeResource(CDS, { name, type: 'EDS', connect_timeout: { seconds: timeoutSeconds }, eds_cluster_config: { eds_config: { ads: {} } } }));
+  makeResource(
+    CDS,
+    name,
+    encodeResource(CDS, {
+      name,
+      type: 'EDS',
+      connect_timeout: { seconds: timeoutSeconds },
+      eds_cluster_config: { eds_config: { ads: {} } },
+    }),
+  );
 const assignment = (name: string, port = 8080): Resource =>
-  makeResource(EDS, name, encodeResource(EDS, { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] }));
+  makeResource(
+    EDS,
+    name,
+    encodeResource(EDS, {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+      ],
+    }),
+  );
 const listener = (name: string, routeName: string): Resource =>
   makeResource(LDS, name, encodeResource(LDS, { name, stat_prefix: routeName }));
 const routeConfig = (name: string, clusterName: string): Resource =>
-  makeResource(RDS, name, encodeResource(RDS, { name, virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] }] }));
+  makeResource(
+    RDS,
+    name,
+    encodeResource(RDS, {
+      name,
+      virtual_hosts: [
+        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] },
+      ],
+    }),
+  );
 
-function snapshotOf(parts: { clusters?: Resource[]; endpoints?: Resource[]; listeners?: Resource[]; routes?: Resource[] }): Snapshot {
+function snapshotOf(parts: {
+  clusters?: Resource[];
+  endpoints?: Resource[];
+  listeners?: Resource[];
+  routes?: Resource[];
+}): Snapshot {
   return buildSnapshot(
     new Map([
       [CDS, parts.clusters ?? []],
@@ -45,7 +77,13 @@ const namesIn = (res: DiscoveryResponse__Output): string[] =>
   });
 
 /** A small mesh: cluster A with its endpoints, listener L and route config R pointing at A. */
-const base = () => snapshotOf({ clusters: [cluster('A')], endpoints: [assignment('A')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A')] });
+const base = () =>
+  snapshotOf({
+    clusters: [cluster('A')],
+    endpoints: [assignment('A')],
+    listeners: [listener('L', 'R')],
+    routes: [routeConfig('R', 'A')],
+  });
 
 describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
   let cache: SnapshotCache;
@@ -63,7 +101,11 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
     clients.push(c);
     return c;
   };
-  const typeStatus = (typeUrl: string, nodeId = NODE.id) => server.streams.list().find((s) => s.nodeId === nodeId)?.types.get(typeUrl);
+  const typeStatus = (typeUrl: string, nodeId = NODE.id) =>
+    server.streams
+      .list()
+      .find((s) => s.nodeId === nodeId)
+      ?.types.get(typeUrl);
 
   beforeEach(async () => {
     cache = new SnapshotCache();
@@ -103,21 +145,50 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       c.send({ node: NODE, type_url: CDS });
       const first = await c.next();
       // version_info names the very version that was sent: only error_detail makes it a NACK.
-      c.send({ node: NODE, type_url: CDS, version_info: first.version_info, response_nonce: first.nonce, error_detail: { code: 3, message: 'cluster A rejected by test' } });
+      c.send({
+        node: NODE,
+        type_url: CDS,
+        version_info: first.version_info,
+        response_nonce: first.nonce,
+        error_detail: { code: 3, message: 'cluster A rejected by test' },
+      });
       expect(await c.quietFor(300)).toBe(true);
       expect(syncState(typeStatus(CDS)!)).toBe('NACKED');
-      expect(typeStatus(CDS)!.lastNack).toMatchObject({ version: first.version_info, message: 'cluster A rejected by test' });
-      expect(logs).toContain(`warn xds: proxy ${NODE.id} NACKed CDS version ${first.version_info}: cluster A rejected by test`);
+      expect(typeStatus(CDS)!.lastNack).toMatchObject({
+        version: first.version_info,
+        message: 'cluster A rejected by test',
+      });
+      expect(logs).toContain(
+        `warn xds: proxy ${NODE.id} NACKed CDS version ${first.version_info}: cluster A rejected by test`,
+      );
 
       // The same content again (a reload that changed nothing for this node) is not resent.
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A')], endpoints: [assignment('A', 9999)], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('A')],
+          endpoints: [assignment('A', 9999)],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'A')],
+        }),
+      );
       expect(await c.quietFor(300)).toBe(true);
       // A new version is.
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A', 2)], endpoints: [assignment('A')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('A', 2)],
+          endpoints: [assignment('A')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'A')],
+        }),
+      );
       const second = await c.next();
       expect(second.version_info).not.toBe(first.version_info);
       c.ack(second, NODE);
-      await waitFor('the new version to be SYNCED', () => (syncState(typeStatus(CDS)!) === 'SYNCED' ? true : undefined));
+      await waitFor('the new version to be SYNCED', () =>
+        syncState(typeStatus(CDS)!) === 'SYNCED' ? true : undefined,
+      );
     });
 
     it('ignores a request whose nonce is not the latest response of its type', async () => {
@@ -128,7 +199,9 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       expect(await c.quietFor(200)).toBe(true);
       expect(typeStatus(CDS)!.ackedVersion).toBeUndefined();
       c.ack(first, NODE);
-      await waitFor('the ACK with the right nonce', () => (typeStatus(CDS)!.ackedVersion === first.version_info ? true : undefined));
+      await waitFor('the ACK with the right nonce', () =>
+        typeStatus(CDS)!.ackedVersion === first.version_info ? true : undefined,
+      );
     });
 
     it('sends a named resource that does not exist yet as soon as it appears', async () => {
@@ -138,12 +211,28 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       expect(namesIn(first)).toEqual(['A']);
       c.ack(first, NODE, ['A', 'B']);
       await waitFor('the ACK', () => (typeStatus(EDS)?.ackedVersion ? true : undefined));
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A'), assignment('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('A'), cluster('B')],
+          endpoints: [assignment('A'), assignment('B')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'A')],
+        }),
+      );
       expect(namesIn(await c.next())).toEqual(['A', 'B']);
     });
 
     it('serves CDS and LDS to a request naming nothing (wildcard), but RDS and EDS only by name', async () => {
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A'), assignment('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A'), routeConfig('R2', 'B')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('A'), cluster('B')],
+          endpoints: [assignment('A'), assignment('B')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'A'), routeConfig('R2', 'B')],
+        }),
+      );
       const c = sotw();
       c.send({ node: NODE, type_url: CDS });
       const cds = await c.next();
@@ -176,7 +265,15 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       await waitFor('everything ACKed', () => (['SYNCED'].includes(syncState(typeStatus(RDS)!)) ? true : undefined));
 
       // A is replaced by B: the route moves from A to B.
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('B')], endpoints: [assignment('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'B')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('B')],
+          endpoints: [assignment('B')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'B')],
+        }),
+      );
       const addB = await c.next();
       expect(addB.type_url).toBe(CDS);
       expect(namesIn(addB)).toEqual(['A', 'B']); // B added, A kept while R still routes to it
@@ -186,7 +283,13 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       // Listeners and routes still wait: cluster B has no endpoints yet.
       expect(await c.quietFor(200)).toBe(true);
       // Envoy asks for B's endpoints once it has cluster B (naming the last EDS response it saw).
-      c.send({ node: NODE, type_url: EDS, resource_names: ['A', 'B'], version_info: firstEds.version_info, response_nonce: firstEds.nonce });
+      c.send({
+        node: NODE,
+        type_url: EDS,
+        resource_names: ['A', 'B'],
+        version_info: firstEds.version_info,
+        response_nonce: firstEds.nonce,
+      });
       const eds = await c.next();
       expect(eds.type_url).toBe(EDS);
       expect(namesIn(eds)).toEqual(['A', 'B']);
@@ -210,7 +313,15 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       c.ack(eds, NODE, ['A']);
       await waitFor('EDS ACKed', () => (typeStatus(EDS)?.ackedVersion ? true : undefined));
 
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A', 5)], endpoints: [assignment('A')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'A')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('A', 5)],
+          endpoints: [assignment('A')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'A')],
+        }),
+      );
       const cds2 = await c.next();
       expect(cds2.type_url).toBe(CDS);
       const eds2 = await c.next();
@@ -223,7 +334,8 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       const c = sotw();
       c.send({ node: NODE, type_url: CDS });
       const first = await c.next();
-      for (let t = 2; t <= 6; t++) cache.set(NODE.id, snapshotOf({ clusters: [cluster('A', t)], endpoints: [assignment('A')] }));
+      for (let t = 2; t <= 6; t++)
+        cache.set(NODE.id, snapshotOf({ clusters: [cluster('A', t)], endpoints: [assignment('A')] }));
       expect(await c.quietFor(200)).toBe(true);
       c.ack(first, NODE);
       const latest = await c.next();
@@ -261,7 +373,9 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       const again = sotw();
       again.send({ node: NODE, type_url: CDS, version_info: first.version_info });
       expect(await again.quietFor(300)).toBe(true);
-      await waitFor('the reconnected stream to show SYNCED', () => (typeStatus(CDS) && syncState(typeStatus(CDS)!) === 'SYNCED' ? true : undefined));
+      await waitFor('the reconnected stream to show SYNCED', () =>
+        typeStatus(CDS) && syncState(typeStatus(CDS)!) === 'SYNCED' ? true : undefined,
+      );
       // …and the next change reaches it as usual.
       cache.set(NODE.id, snapshotOf({ clusters: [cluster('A', 9)] }));
       expect(namesIn(await again.next())).toEqual(['A']);
@@ -274,7 +388,13 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       const otherCache = new SnapshotCache();
       otherCache.set(NODE.id, base());
       const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-      const other = await startXdsServer({ host: '127.0.0.1', port: 0, cache: otherCache, hooks: { nodeKey: (n) => n.id }, log: quiet });
+      const other = await startXdsServer({
+        host: '127.0.0.1',
+        port: 0,
+        cache: otherCache,
+        hooks: { nodeKey: (n) => n.id },
+        log: quiet,
+      });
       const oc = new AdsTestClient(other.port);
       oc.send({ node: NODE, type_url: LDS });
       expect((await oc.next()).version_info).toBe(mine.version_info);
@@ -320,14 +440,22 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       const first = await c.next();
       expect(first.resources.map((r) => r.name)).toEqual(['A']);
       c.ack(first, NODE);
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A'), assignment('B')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A'), assignment('B')] }),
+      );
       const b = await c.next();
       expect(b.resources.map((r) => r.name)).toEqual(['B']);
       c.ack(b, NODE);
       c.send({ node: NODE, type_url: EDS, resource_names_unsubscribe: ['A'] });
       const onlyB = versionOf([assignment('B')]);
-      await waitFor('the unsubscription to be applied', () => (typeStatus(EDS)?.targetVersion === onlyB ? true : undefined));
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A', 1), assignment('B')] }));
+      await waitFor('the unsubscription to be applied', () =>
+        typeStatus(EDS)?.targetVersion === onlyB ? true : undefined,
+      );
+      cache.set(
+        NODE.id,
+        snapshotOf({ clusters: [cluster('A'), cluster('B')], endpoints: [assignment('A', 1), assignment('B')] }),
+      );
       expect(await c.quietFor(300)).toBe(true); // A changed, but nobody asks for it any more
     });
 
@@ -345,9 +473,20 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
 
       // Holding exactly the current versions: nothing is sent.
       const d = delta();
-      d.send({ node: NODE, type_url: CDS, initial_resource_versions: { A: cluster('A').version, B: cluster('B', 2).version, C: cluster('C').version } });
+      d.send({
+        node: NODE,
+        type_url: CDS,
+        initial_resource_versions: { A: cluster('A').version, B: cluster('B', 2).version, C: cluster('C').version },
+      });
       expect(await d.quietFor(300)).toBe(true);
-      const held = server.streams.list().find((s) => s.protocol === 'delta' && s.types.get(CDS)?.ackedVersion !== undefined && syncState(s.types.get(CDS)!) === 'SYNCED');
+      const held = server.streams
+        .list()
+        .find(
+          (s) =>
+            s.protocol === 'delta' &&
+            s.types.get(CDS)?.ackedVersion !== undefined &&
+            syncState(s.types.get(CDS)!) === 'SYNCED',
+        );
       expect(held).toBeDefined(); // shown as holding the current version, not as never sent
     });
 
@@ -357,9 +496,17 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
       // The client reconnects holding A and the listener and routes that use it.
       c.send({ node: NODE, type_url: CDS, initial_resource_versions: reported(cluster('A')) });
       c.send({ node: NODE, type_url: LDS, initial_resource_versions: reported(listener('L', 'R')) });
-      c.send({ node: NODE, type_url: RDS, resource_names_subscribe: ['R'], initial_resource_versions: reported(routeConfig('R', 'A')) });
+      c.send({
+        node: NODE,
+        type_url: RDS,
+        resource_names_subscribe: ['R'],
+        initial_resource_versions: reported(routeConfig('R', 'A')),
+      });
       await waitFor('the three subscriptions', () => (server.streams.list()[0]?.types.size === 3 ? true : undefined));
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'B')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({ clusters: [cluster('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'B')] }),
+      );
       const cds = await c.next();
       expect([cds.type_url, cds.resources.map((r) => r.name), cds.removed_resources]).toEqual([CDS, ['B'], []]);
       c.ack(cds, NODE);
@@ -386,11 +533,24 @@ describe('ADS conformance (real gRPC clients, SotW and Delta)', () => {
 
     it('orders a change the same way: clusters, then routes once they are ACKed, then removals', async () => {
       const c = delta();
-      for (const [typeUrl, names] of [[CDS, []], [EDS, ['A']], [LDS, []], [RDS, ['R']]] as const) {
+      for (const [typeUrl, names] of [
+        [CDS, []],
+        [EDS, ['A']],
+        [LDS, []],
+        [RDS, ['R']],
+      ] as const) {
         c.send({ node: NODE, type_url: typeUrl, resource_names_subscribe: [...names] });
         c.ack(await c.next(), NODE);
       }
-      cache.set(NODE.id, snapshotOf({ clusters: [cluster('B')], endpoints: [assignment('B')], listeners: [listener('L', 'R')], routes: [routeConfig('R', 'B')] }));
+      cache.set(
+        NODE.id,
+        snapshotOf({
+          clusters: [cluster('B')],
+          endpoints: [assignment('B')],
+          listeners: [listener('L', 'R')],
+          routes: [routeConfig('R', 'B')],
+        }),
+      );
       const cds = await c.next();
       expect([cds.type_url, cds.resources.map((r) => r.name), cds.removed_resources]).toEqual([CDS, ['B'], []]);
       expect(await c.quietFor(200)).toBe(true);

@@ -27,7 +27,8 @@ function load(dir: string): MeshModel {
 
 /** The quickstart mesh with the color route's weights replaced. */
 function quickstartWithWeights(blue: number, green: number): MeshModel {
-  const text = fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8')
+  const text = fs
+    .readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8')
     .replace('{ virtualNode: color-blue, weight: 100 }', `{ virtualNode: color-blue, weight: ${blue} }`)
     .replace('{ virtualNode: color-green, weight: 0 }', `{ virtualNode: color-green, weight: ${green} }`);
   return load(meshFolder({ 'mesh.yaml': text }));
@@ -42,7 +43,16 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
   beforeEach(async () => {
     logs = [];
     // The text logger's lines are `<time> <level> <message> <fields>`; keep `<level> <message>`.
-    const log = createLogger({ level: 'debug', write: (line) => logs.push(line.replace(/^\S+ (\w+)\s+/, '$1 ').replace(/ \w+=\S+/g, '').trimEnd()) });
+    const log = createLogger({
+      level: 'debug',
+      write: (line) =>
+        logs.push(
+          line
+            .replace(/^\S+ (\w+)\s+/, '$1 ')
+            .replace(/ \w+=\S+/g, '')
+            .trimEnd(),
+        ),
+    });
     const cache = new SnapshotCache();
     controller = new MeshController(cache, new CloudMapRegistry(), log);
     controller.setModel(quickstartWithWeights(100, 0));
@@ -66,7 +76,9 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
       'cds_ingress_apps_front_http_9080',
     ]);
     client.send({ node: FRONT, type_url: TypeUrl.Cluster, version_info: res.version_info, response_nonce: res.nonce });
-    await waitFor('the ACK to be recorded', () => (server.streams.list()[0]?.types.get(TypeUrl.Cluster)?.ackedVersion === res.version_info ? true : undefined));
+    await waitFor('the ACK to be recorded', () =>
+      server.streams.list()[0]?.types.get(TypeUrl.Cluster)?.ackedVersion === res.version_info ? true : undefined,
+    );
     expect(syncState(server.streams.list()[0]!.types.get(TypeUrl.Cluster)!)).toBe('SYNCED');
     expect(logs).toContain(`debug xds: proxy ${FRONT.id} ACKed CDS version ${res.version_info}`);
   });
@@ -91,7 +103,11 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
     const status = server.streams.list()[0]!.types.get(TypeUrl.Route)!;
     expect(syncState(status)).toBe('NACKED');
     expect(status.lastNack).toMatchObject({ version: first.version_info, message: 'route rejected by test' });
-    expect(logs.some((l) => l.startsWith(`warn xds: proxy ${FRONT.id} NACKed RDS version ${first.version_info}: route rejected by test`))).toBe(true);
+    expect(
+      logs.some((l) =>
+        l.startsWith(`warn xds: proxy ${FRONT.id} NACKed RDS version ${first.version_info}: route rejected by test`),
+      ),
+    ).toBe(true);
 
     controller.setModel(quickstartWithWeights(50, 50));
     const second = await client.next();
@@ -113,7 +129,9 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
     other.close();
 
     const text = fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8');
-    controller.setModel(load(meshFolder({ 'mesh.yaml': `${text}---\nkind: VirtualNode\nmesh: apps\nname: ghost\nspec: {}\n` })));
+    controller.setModel(
+      load(meshFolder({ 'mesh.yaml': `${text}---\nkind: VirtualNode\nmesh: apps\nname: ghost\nspec: {}\n` })),
+    );
     expect((await client.next()).type_url).toBe(TypeUrl.Cluster);
   });
 
@@ -122,7 +140,16 @@ describe('ADS server (state of the world) with a real gRPC client', () => {
     const served = await client.next();
     const text = fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8');
     // The same mesh without the front node (and the backends only it had).
-    controller.setModel(load(meshFolder({ 'mesh.yaml': text.split('---\n').filter((doc) => !doc.includes('name: front')).join('---\n') })));
+    controller.setModel(
+      load(
+        meshFolder({
+          'mesh.yaml': text
+            .split('---\n')
+            .filter((doc) => !doc.includes('name: front'))
+            .join('---\n'),
+        }),
+      ),
+    );
     expect(await client.quietFor(300)).toBe(true);
     expect(logs).toContain(
       `error node id '${FRONT.id}' names virtual node 'front', which is not defined in mesh 'apps'; it keeps its last good configuration`,

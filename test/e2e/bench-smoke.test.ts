@@ -17,7 +17,11 @@ import * as path from 'node:path';
 const ROOT = path.resolve(__dirname, '../..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeMesh, SHARED } = require(path.join(ROOT, 'bench/mesh-gen.js')) as {
-  writeMesh(opts: { services: number; backends?: number; dir?: string }): { nodeIds: string[]; callersOf(i: number): string[]; remove(): void };
+  writeMesh(opts: { services: number; backends?: number; dir?: string }): {
+    nodeIds: string[];
+    callersOf(i: number): string[];
+    remove(): void;
+  };
   SHARED: number;
 };
 
@@ -41,7 +45,12 @@ const running = new Set<number>();
 function runBench(script: string, args: string[], tmp: string, timeoutMs: number): Promise<BenchRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [path.join('bench', script), ...args], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [path.join('bench', script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const group = child.pid!;
     running.add(group);
     let stdout = '';
@@ -82,14 +91,18 @@ const ending = (run: BenchRun) => ({ status: run.status, signal: run.signal, std
 const noStackTrace = expect.not.stringMatching(/\n\s+at /);
 
 function readJson<T>(file: string, run: BenchRun): T {
-  if (!fs.existsSync(file)) throw new Error(`the bench wrote no ${path.basename(file)} (exit ${run.status ?? run.signal}; stderr: ${run.stderr.trim()})`);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `the bench wrote no ${path.basename(file)} (exit ${run.status ?? run.signal}; stderr: ${run.stderr.trim()})`,
+    );
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
 /** A time or size the bench measured: a finite number ≥ 0 (> 0 when `positive`). */
 function expectSane(label: string, value: unknown, positive = false): void {
   const ok = typeof value === 'number' && Number.isFinite(value) && (positive ? value > 0 : value >= 0);
-  if (!ok) throw new Error(`${label}: expected a finite number ${positive ? '> 0' : '≥ 0'}, got ${JSON.stringify(value)}`);
+  if (!ok)
+    throw new Error(`${label}: expected a finite number ${positive ? '> 0' : '≥ 0'}, got ${JSON.stringify(value)}`);
 }
 
 const report = (line: string) => process.stdout.write(`bench smoke: ${line}\n`);
@@ -143,44 +156,56 @@ describe('bench/compile.js at a tiny size: 3 services, 2 changes of each route',
   it.each([
     { label: 'the default 5 backends a node', backends: 5, extra: [] as string[], leafCallers: 4 },
     { label: '--backends 1', backends: 1, extra: ['--backends', '1'], leafCallers: 2 },
-  ])('with $label: exits 0, and its JSON has the cold compile of all 6 proxies and the two changes, each reaching its callers', async ({ backends, extra, leafCallers }) => {
-    const tmp = freshDir('compile-tmp-');
-    const out = path.join(workDir, `compile-${backends}.json`);
-    const run = await runBench('compile.js', ['--services', '3', '--runs', '2', ...extra, '--out', out, '--quiet'], tmp, 50000);
-    report(`compile.js --services 3 --runs 2 ${extra.join(' ')}: ${run.ms} ms`);
-    expect(ending(run)).toEqual({ status: 0, signal: null, stderr: '' });
-    // --quiet: no table, only where the results went.
-    expect(run.stdout).toBe(`written to ${path.relative(ROOT, out)}\n`);
-    expect(fs.readdirSync(tmp)).toEqual([]); // the generated mesh is removed
+  ])(
+    'with $label: exits 0, and its JSON has the cold compile of all 6 proxies and the two changes, each reaching its callers',
+    async ({ backends, extra, leafCallers }) => {
+      const tmp = freshDir('compile-tmp-');
+      const out = path.join(workDir, `compile-${backends}.json`);
+      const run = await runBench(
+        'compile.js',
+        ['--services', '3', '--runs', '2', ...extra, '--out', out, '--quiet'],
+        tmp,
+        50000,
+      );
+      report(`compile.js --services 3 --runs 2 ${extra.join(' ')}: ${run.ms} ms`);
+      expect(ending(run)).toEqual({ status: 0, signal: null, stderr: '' });
+      // --quiet: no table, only where the results went.
+      expect(run.stdout).toBe(`written to ${path.relative(ROOT, out)}\n`);
+      expect(fs.readdirSync(tmp)).toEqual([]); // the generated mesh is removed
 
-    const mesh = writeMesh({ services: 3, backends, dir: freshDir('mesh-') });
-    const leaf = mesh.callersOf(1);
-    const shared = mesh.callersOf(SHARED);
-    mesh.remove();
-    expect(leaf).toHaveLength(leafCallers); // the reasoning above holds for the generator
-    expect(shared).toEqual(mesh.nodeIds.filter((id) => !id.includes('/svc-0-'))); // every proxy but svc-0's own two
+      const mesh = writeMesh({ services: 3, backends, dir: freshDir('mesh-') });
+      const leaf = mesh.callersOf(1);
+      const shared = mesh.callersOf(SHARED);
+      mesh.remove();
+      expect(leaf).toHaveLength(leafCallers); // the reasoning above holds for the generator
+      expect(shared).toEqual(mesh.nodeIds.filter((id) => !id.includes('/svc-0-'))); // every proxy but svc-0's own two
 
-    const result = readJson<CompileResult>(out, run);
-    expect(result).toMatchObject({ backends, runs: 2, targets: [] });
-    expect(result.rows.map((r) => r.phase)).toEqual(['cold', "change svc-1's route", "change svc-0's route (shared)"]);
-    for (const row of result.rows) expect(row).toMatchObject({ services: 3, virtualNodes: 6 });
-    const [cold, leafChange, sharedChange] = result.rows as [CompileRow, CompileRow, CompileRow];
-    expect(cold).toMatchObject({ proxiesCompiled: 6, compileMaxMs: null });
-    expectSane('resources', cold.resources, true);
-    // Every change reached exactly its callers: the fewest and the most over the runs agree.
-    expect([leafChange.proxiesChanged, leafChange.proxiesChangedMax]).toEqual([leaf.length, leaf.length]);
-    expect(sharedChange.proxiesChanged).toBe(4);
-    expect([sharedChange.proxiesChanged, sharedChange.proxiesChangedMax]).toEqual([shared.length, shared.length]);
-    for (const row of result.rows) {
-      expectSane(`${row.phase}: reloadMs`, row.reloadMs);
-      expectSane(`${row.phase}: compileMs`, row.compileMs);
-      if (row.phase !== 'cold') {
-        expectSane(`${row.phase}: compileMaxMs`, row.compileMaxMs);
-        // The max of the runs, the other their median.
-        expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs);
+      const result = readJson<CompileResult>(out, run);
+      expect(result).toMatchObject({ backends, runs: 2, targets: [] });
+      expect(result.rows.map((r) => r.phase)).toEqual([
+        'cold',
+        "change svc-1's route",
+        "change svc-0's route (shared)",
+      ]);
+      for (const row of result.rows) expect(row).toMatchObject({ services: 3, virtualNodes: 6 });
+      const [cold, leafChange, sharedChange] = result.rows as [CompileRow, CompileRow, CompileRow];
+      expect(cold).toMatchObject({ proxiesCompiled: 6, compileMaxMs: null });
+      expectSane('resources', cold.resources, true);
+      // Every change reached exactly its callers: the fewest and the most over the runs agree.
+      expect([leafChange.proxiesChanged, leafChange.proxiesChangedMax]).toEqual([leaf.length, leaf.length]);
+      expect(sharedChange.proxiesChanged).toBe(4);
+      expect([sharedChange.proxiesChanged, sharedChange.proxiesChangedMax]).toEqual([shared.length, shared.length]);
+      for (const row of result.rows) {
+        expectSane(`${row.phase}: reloadMs`, row.reloadMs);
+        expectSane(`${row.phase}: compileMs`, row.compileMs);
+        if (row.phase !== 'cold') {
+          expectSane(`${row.phase}: compileMaxMs`, row.compileMaxMs);
+          // The max of the runs, the other their median.
+          expect(row.compileMaxMs!).toBeGreaterThanOrEqual(row.compileMs);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +221,11 @@ describe('the benches refuse bad arguments in one line, exit 2, before doing any
     const tmp = freshDir('bad-tmp-');
     const out = path.join(workDir, 'bad.json');
     const run = await runBench(script, ['--out', out, ...args], tmp, 30000);
-    expect(ending(run)).toEqual({ status: 2, signal: null, stderr: expect.stringMatching(new RegExp(`^${script.replace('.js', '')}: [^\\n]+\\n$`)) });
+    expect(ending(run)).toEqual({
+      status: 2,
+      signal: null,
+      stderr: expect.stringMatching(new RegExp(`^${script.replace('.js', '')}: [^\\n]+\\n$`)),
+    });
     expect(run.stderr).toContain(names);
     expect(run.stderr).toEqual(noStackTrace);
     expect(run.stdout).toBe('');
@@ -231,7 +260,15 @@ interface PropagationResult {
   perConnection: number;
   precompileMs: number;
   rows: PropagationRow[];
-  ratios: { protocol: string; streams: number; baseline: string; p50: number; p99: number; cold: number; rss: number }[];
+  ratios: {
+    protocol: string;
+    streams: number;
+    baseline: string;
+    p50: number;
+    p99: number;
+    cold: number;
+    rss: number;
+  }[];
   targets: string[];
 }
 
@@ -251,7 +288,9 @@ function requireGo(): void {
   }
 }
 
-const goVersion = () => /^go (\S+)$/m.exec(fs.readFileSync(path.join(ROOT, 'bench/peers/go-control-plane/go.mod'), 'utf8'))?.[1] ?? '(see go.mod)';
+const goVersion = () =>
+  /^go (\S+)$/m.exec(fs.readFileSync(path.join(ROOT, 'bench/peers/go-control-plane/go.mod'), 'utf8'))?.[1] ??
+  '(see go.mod)';
 
 describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes; meshd, bare-grpc and go-control-plane; SotW and Delta', () => {
   let tmp: string;
@@ -264,7 +303,12 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
     tmp = freshDir('propagation-tmp-');
     out = path.join(workDir, 'propagation.json');
     // A fresh machine first downloads the Go peer's modules: minutes, not seconds.
-    run = await runBench('propagation.js', ['--streams', '10', '--services', '3', '--changes', '3', '--out', out, '--quiet'], tmp, 280000);
+    run = await runBench(
+      'propagation.js',
+      ['--streams', '10', '--services', '3', '--changes', '3', '--out', out, '--quiet'],
+      tmp,
+      280000,
+    );
     report(`propagation.js --streams 10 --services 3 --changes 3: ${run.ms} ms`);
   }, 300000);
 
@@ -283,23 +327,33 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
     const served = mesh.callersOf(SHARED);
     mesh.remove();
     expect(served).toHaveLength(4);
-    expect(loaded()).toMatchObject({ mesh: { services: 3, virtualNodes: 6, backends: 5, nodeIdsServed: served.length }, perConnection: 10, targets: [] });
+    expect(loaded()).toMatchObject({
+      mesh: { services: 3, virtualNodes: 6, backends: 5, nodeIdsServed: served.length },
+      perConnection: 10,
+      targets: [],
+    });
     expectSane('precompileMs', loaded().precompileMs);
   });
 
   it('has one row per server and protocol, each timing the 3 changes with sane latencies, cold start and memory', () => {
     const { rows } = loaded();
-    expect(rows.map((r) => `${r.server} ${r.protocol}`).sort()).toEqual(PROTOCOLS.flatMap((p) => SERVERS.map((s) => `${s} ${p}`)).sort());
+    expect(rows.map((r) => `${r.server} ${r.protocol}`).sort()).toEqual(
+      PROTOCOLS.flatMap((p) => SERVERS.map((s) => `${s} ${p}`)).sort(),
+    );
     for (const r of rows) {
       const label = `${r.server} ${r.protocol}`;
       expect({ label, streams: r.streams, changes: r.changes }).toEqual({ label, streams: 10, changes: 3 });
-      for (const key of ['p50Ms', 'p99Ms', 'maxMs', 'coldMs', 'rssIdleMb', 'rssMb', 'peakRssMb'] as const) expectSane(`${label}: ${key}`, r[key], true);
+      for (const key of ['p50Ms', 'p99Ms', 'maxMs', 'coldMs', 'rssIdleMb', 'rssMb', 'peakRssMb'] as const)
+        expectSane(`${label}: ${key}`, r[key], true);
       expectSane(`${label}: firstAckP50Ms`, r.firstAckP50Ms);
       expectSane(`${label}: cpuMsPerChange`, r.cpuMsPerChange);
       // RSS may shrink: any sign
       if (!Number.isFinite(r.kbPerStream)) throw new Error(`${label}: kbPerStream is ${r.kbPerStream}`);
       // Percentiles of the same changes: p50 ≤ p99 ≤ max; the first stream's ACK is no later than the last's.
-      expect({ label, ordered: r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs && r.firstAckP50Ms <= r.p50Ms }).toEqual({ label, ordered: true });
+      expect({ label, ordered: r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs && r.firstAckP50Ms <= r.p50Ms }).toEqual({
+        label,
+        ordered: true,
+      });
       // The peak RSS is read after the changes, the RSS before them.
       expect({ label, peakAtLeastRss: r.peakRssMb >= r.rssMb }).toEqual({ label, peakAtLeastRss: true });
     }
@@ -307,7 +361,9 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
 
   it('compares meshd with each baseline, for each protocol, from the rows', () => {
     const { rows, ratios } = loaded();
-    expect(ratios.map((r) => `${r.protocol} ${r.baseline}`).sort()).toEqual(PROTOCOLS.flatMap((p) => ['bare-grpc', 'go-control-plane'].map((b) => `${p} ${b}`)).sort());
+    expect(ratios.map((r) => `${r.protocol} ${r.baseline}`).sort()).toEqual(
+      PROTOCOLS.flatMap((p) => ['bare-grpc', 'go-control-plane'].map((b) => `${p} ${b}`)).sort(),
+    );
     for (const ratio of ratios) {
       expect(ratio.streams).toBe(10);
       const meshd = rows.find((r) => r.server === 'meshd' && r.protocol === ratio.protocol)!;
@@ -321,7 +377,10 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
         const label = `${ratio.protocol} meshd / ${ratio.baseline} ${key}`;
         expectSane(label, ratio[key], true);
         // Rounded to 0.01.
-        expect({ label, off: Math.abs(ratio[key] - meshd[field] / base[field]) > 0.0051 }).toEqual({ label, off: false });
+        expect({ label, off: Math.abs(ratio[key] - meshd[field] / base[field]) > 0.0051 }).toEqual({
+          label,
+          off: false,
+        });
       }
     }
   });

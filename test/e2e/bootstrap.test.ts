@@ -34,7 +34,8 @@ function runWith(cmd: string, args: string[], env: Record<string, string>): Run 
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { PATH, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const meshdBootstrap = (env: Record<string, string>, args: string[] = []) => runWith(process.execPath, [MESHD_BIN, 'bootstrap', ...args], env);
+const meshdBootstrap = (env: Record<string, string>, args: string[] = []) =>
+  runWith(process.execPath, [MESHD_BIN, 'bootstrap', ...args], env);
 const shBootstrap = (env: Record<string, string>) => runWith(SH, [RENDER_SH], env);
 
 const ARN = 'arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front';
@@ -43,10 +44,24 @@ const ARN = 'arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front'
 const VALID: Record<string, Record<string, string>> = {
   'the ARN alone': { APPMESH_RESOURCE_ARN: ARN },
   'APPMESH_VIRTUAL_NODE_NAME (older images)': { APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front' },
-  'ARN before NAME before VIRTUAL_NODE_NAME': { APPMESH_RESOURCE_NAME: 'mesh/apps/virtualNode/b', APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/c', APPMESH_RESOURCE_ARN: ARN },
-  'a virtual gateway with stats tags': { APPMESH_RESOURCE_ARN: 'mesh/apps/virtualGateway/ingress-gw', ENABLE_ENVOY_STATS_TAGS: '1' },
-  'cluster from APPMESH_VIRTUAL_NODE_CLUSTER': { APPMESH_RESOURCE_ARN: ARN, APPMESH_VIRTUAL_NODE_CLUSTER: 'front-cluster' },
-  'cluster from APPMESH_RESOURCE_CLUSTER first': { APPMESH_RESOURCE_ARN: ARN, APPMESH_VIRTUAL_NODE_CLUSTER: 'x', APPMESH_RESOURCE_CLUSTER: 'front "blue" \\ cluster' },
+  'ARN before NAME before VIRTUAL_NODE_NAME': {
+    APPMESH_RESOURCE_NAME: 'mesh/apps/virtualNode/b',
+    APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/c',
+    APPMESH_RESOURCE_ARN: ARN,
+  },
+  'a virtual gateway with stats tags': {
+    APPMESH_RESOURCE_ARN: 'mesh/apps/virtualGateway/ingress-gw',
+    ENABLE_ENVOY_STATS_TAGS: '1',
+  },
+  'cluster from APPMESH_VIRTUAL_NODE_CLUSTER': {
+    APPMESH_RESOURCE_ARN: ARN,
+    APPMESH_VIRTUAL_NODE_CLUSTER: 'front-cluster',
+  },
+  'cluster from APPMESH_RESOURCE_CLUSTER first': {
+    APPMESH_RESOURCE_ARN: ARN,
+    APPMESH_VIRTUAL_NODE_CLUSTER: 'x',
+    APPMESH_RESOURCE_CLUSTER: 'front "blue" \\ cluster',
+  },
   'everything App Mesh offered': {
     APPMESH_RESOURCE_ARN: ARN,
     MESHD_XDS_ADDRESS: 'meshd:18000',
@@ -64,7 +79,11 @@ const VALID: Record<string, Record<string, string>> = {
     STATSD_ADDRESS: '10.0.0.9',
     STATSD_PORT: '8126',
   },
-  'DogStatsD over a Unix socket': { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_SOCKET_PATH: '/var/run/datadog/dsd.socket' },
+  'DogStatsD over a Unix socket': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_DOG_STATSD: '1',
+    STATSD_SOCKET_PATH: '/var/run/datadog/dsd.socket',
+  },
   'switches off, fractions of seconds, leading zeros, blanks around values': {
     APPMESH_RESOURCE_ARN: `  ${ARN}\t`,
     ENABLE_ENVOY_STATS_TAGS: 'False',
@@ -73,7 +92,12 @@ const VALID: Record<string, Record<string, string>> = {
     ENVOY_ADMIN_ACCESS_PORT: '009901',
     MESHD_XDS_ADDRESS: '[::1]:18000',
   },
-  'empty variables count as unset': { APPMESH_RESOURCE_ARN: '', APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front', ENVOY_ADMIN_ACCESS_PORT: '', STATSD_ADDRESS: '' },
+  'empty variables count as unset': {
+    APPMESH_RESOURCE_ARN: '',
+    APPMESH_VIRTUAL_NODE_NAME: 'mesh/apps/virtualNode/front',
+    ENVOY_ADMIN_ACCESS_PORT: '',
+    STATSD_ADDRESS: '',
+  },
   "App Mesh's runtime toggles, some set to what Envoy 1.40 can no longer do": {
     APPMESH_RESOURCE_ARN: ARN,
     APPMESH_SET_TRACING_DECISION: 'false',
@@ -96,21 +120,54 @@ const VALID: Record<string, Record<string, string>> = {
 
 /** Variable sets that must be refused, with the one line both renderers print. */
 const INVALID: Record<string, [Record<string, string>, string]> = {
-  'no node id': [{}, 'no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>'],
+  'no node id': [
+    {},
+    'no node id: set APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) or pass --node mesh/<mesh>/virtualNode/<name>',
+  ],
   'a node id that is not a path': [
     { APPMESH_VIRTUAL_NODE_NAME: 'front' },
     "node id 'front' is not of the form mesh/<mesh>/virtualNode/<name> (or its ARN form arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>)",
   ],
-  'a node id with a tab inside': [{ APPMESH_RESOURCE_ARN: 'mesh/apps/virtual\tNode/front' }, 'APPMESH_RESOURCE_ARN must not contain control characters'],
-  'a port that is not a number': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_ADMIN_ACCESS_PORT: 'abc' }, "ENVOY_ADMIN_ACCESS_PORT must be a whole number from 1 to 65535, got 'abc'"],
-  'port 0': [{ APPMESH_RESOURCE_ARN: ARN, APPMESH_ENVOY_EGRESS_PORT: '0' }, "APPMESH_ENVOY_EGRESS_PORT must be a whole number from 1 to 65535, got '0'"],
-  'a port too large': [{ APPMESH_RESOURCE_ARN: ARN, STATSD_PORT: '123456789012345678901' }, "STATSD_PORT must be a whole number from 1 to 65535, got '123456789012345678901'"],
-  'a switch that is not 1 or 0': [{ APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_STATS_TAGS: 'yes' }, "ENABLE_ENVOY_STATS_TAGS must be 1 or 0 (or true or false), got 'yes'"],
-  'a timeout with a unit (App Mesh took seconds)': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_INITIAL_FETCH_TIMEOUT: '10s' }, "ENVOY_INITIAL_FETCH_TIMEOUT must be a whole number from 0 to 65535, got '10s'"],
-  'a flush interval without a unit': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5000' }, "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5000'"],
-  'a flush interval over 5 minutes': [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5m1s' }, "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5m1s'"],
-  "meshd's address without a port": [{ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd' }, "MESHD_XDS_ADDRESS must be host:port, got 'meshd'"],
-  'an unknown ADS flavour': [{ APPMESH_RESOURCE_ARN: ARN, MESHD_ADS_PROTOCOL: 'incremental' }, "MESHD_ADS_PROTOCOL must be sotw or delta, got 'incremental'"],
+  'a node id with a tab inside': [
+    { APPMESH_RESOURCE_ARN: 'mesh/apps/virtual\tNode/front' },
+    'APPMESH_RESOURCE_ARN must not contain control characters',
+  ],
+  'a port that is not a number': [
+    { APPMESH_RESOURCE_ARN: ARN, ENVOY_ADMIN_ACCESS_PORT: 'abc' },
+    "ENVOY_ADMIN_ACCESS_PORT must be a whole number from 1 to 65535, got 'abc'",
+  ],
+  'port 0': [
+    { APPMESH_RESOURCE_ARN: ARN, APPMESH_ENVOY_EGRESS_PORT: '0' },
+    "APPMESH_ENVOY_EGRESS_PORT must be a whole number from 1 to 65535, got '0'",
+  ],
+  'a port too large': [
+    { APPMESH_RESOURCE_ARN: ARN, STATSD_PORT: '123456789012345678901' },
+    "STATSD_PORT must be a whole number from 1 to 65535, got '123456789012345678901'",
+  ],
+  'a switch that is not 1 or 0': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_STATS_TAGS: 'yes' },
+    "ENABLE_ENVOY_STATS_TAGS must be 1 or 0 (or true or false), got 'yes'",
+  ],
+  'a timeout with a unit (App Mesh took seconds)': [
+    { APPMESH_RESOURCE_ARN: ARN, ENVOY_INITIAL_FETCH_TIMEOUT: '10s' },
+    "ENVOY_INITIAL_FETCH_TIMEOUT must be a whole number from 0 to 65535, got '10s'",
+  ],
+  'a flush interval without a unit': [
+    { APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5000' },
+    "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5000'",
+  ],
+  'a flush interval over 5 minutes': [
+    { APPMESH_RESOURCE_ARN: ARN, ENVOY_STATS_FLUSH_INTERVAL: '5m1s' },
+    "ENVOY_STATS_FLUSH_INTERVAL must be a duration from 1ms to 5m such as 10s or 5000ms, got '5m1s'",
+  ],
+  "meshd's address without a port": [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd' },
+    "MESHD_XDS_ADDRESS must be host:port, got 'meshd'",
+  ],
+  'an unknown ADS flavour': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_ADS_PROTOCOL: 'incremental' },
+    "MESHD_ADS_PROTOCOL must be sotw or delta, got 'incremental'",
+  ],
   'a runtime toggle that is not a boolean': [
     { APPMESH_RESOURCE_ARN: ARN, ENVOY_SANITIZE_ORIGINAL_PATH: 'yes' },
     "ENVOY_SANITIZE_ORIGINAL_PATH must be true or false (or 1 or 0), got 'yes'",
@@ -132,31 +189,45 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(node.stdout).not.toContain('{{');
   });
 
-  it.each(Object.entries(INVALID))('refuse the same bad value in one line, printing nothing: %s', (_, [env, message]) => {
-    const node = meshdBootstrap(env);
-    expect(node).toEqual({ status: 2, stdout: '', stderr: `meshd bootstrap: ${message}\n` });
-    expect(shBootstrap(env)).toEqual(node);
-  });
+  it.each(Object.entries(INVALID))(
+    'refuse the same bad value in one line, printing nothing: %s',
+    (_, [env, message]) => {
+      const node = meshdBootstrap(env);
+      expect(node).toEqual({ status: 2, stdout: '', stderr: `meshd bootstrap: ${message}\n` });
+      expect(shBootstrap(env)).toEqual(node);
+    },
+  );
 
   it("puts App Mesh's variables where Envoy reads them", () => {
     const doc = parse(meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
-    expect(doc.node).toEqual({ id: ARN, cluster: ARN, metadata: { APPMESH_ENVOY_INGRESS_PORT: '16000', APPMESH_ENVOY_EGRESS_PORT: '16001' } });
+    expect(doc.node).toEqual({
+      id: ARN,
+      cluster: ARN,
+      metadata: { APPMESH_ENVOY_INGRESS_PORT: '16000', APPMESH_ENVOY_EGRESS_PORT: '16001' },
+    });
     expect(doc.admin.address.socket_address).toEqual({ address: '::', port_value: 9902, ipv4_compat: true });
     expect(doc.admin.access_log[0].typed_config.path).toBe('/tmp/envoy_admin_access.log');
     expect(doc.cluster_manager).toEqual({ outlier_detection: { event_log_path: '/tmp/envoy_outlier_events.log' } });
     expect(doc.dynamic_resources.ads_config.api_type).toBe('DELTA_GRPC');
     expect(doc.dynamic_resources.cds_config.initial_fetch_timeout).toBe('30s');
     expect(doc.dynamic_resources.lds_config.initial_fetch_timeout).toBe('30s');
-    expect(doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'meshd', port_value: 18000 });
+    expect(
+      doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address,
+    ).toEqual({ address: 'meshd', port_value: 18000 });
     expect(doc.stats_config.stats_tags).toEqual([
       { tag_name: 'appmesh.mesh', fixed_value: 'apps' },
       { tag_name: 'appmesh.virtual_node', fixed_value: 'front' },
     ]);
     expect(doc.stats_flush_interval).toBe('90s');
-    expect(doc.stats_sinks[0].typed_config.address).toEqual({ socket_address: { protocol: 'UDP', address: '10.0.0.9', port_value: 8126 } });
+    expect(doc.stats_sinks[0].typed_config.address).toEqual({
+      socket_address: { protocol: 'UDP', address: '10.0.0.9', port_value: 8126 },
+    });
 
     const gateway = parse(meshdBootstrap(VALID['a virtual gateway with stats tags']!).stdout);
-    expect(gateway.stats_config.stats_tags[1]).toEqual({ tag_name: 'appmesh.virtual_gateway', fixed_value: 'ingress-gw' });
+    expect(gateway.stats_config.stats_tags[1]).toEqual({
+      tag_name: 'appmesh.virtual_gateway',
+      fixed_value: 'ingress-gw',
+    });
     const socket = parse(meshdBootstrap(VALID['DogStatsD over a Unix socket']!).stdout);
     expect(socket.stats_sinks[0].typed_config.address).toEqual({ pipe: { path: '/var/run/datadog/dsd.socket' } });
     const quoted = parse(meshdBootstrap(VALID['cluster from APPMESH_RESOURCE_CLUSTER first']!).stdout);
@@ -170,7 +241,13 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     // The agent's layer 0 less the reloadable features Envoy 1.40 removed, then an admin layer.
     expect(doc.layered_runtime).toEqual({
       layers: [
-        { name: 'static_layer_0', static_layer: { 'envoy.features.enable_all_deprecated_features': true, 're2.max_program_size.error_level': 1000 } },
+        {
+          name: 'static_layer_0',
+          static_layer: {
+            'envoy.features.enable_all_deprecated_features': true,
+            're2.max_program_size.error_level': 1000,
+          },
+        },
         { name: 'admin_layer', admin_layer: {} },
       ],
     });
@@ -204,20 +281,43 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       "meshd bootstrap: ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST=true has no effect: Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)",
     ]);
     // The defaults App Mesh had are what Envoy 1.40 does anyway: nothing to say.
-    expect(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, ENVOY_SANITIZE_ORIGINAL_PATH: 'true', ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST: 'false' }).stderr).toBe('');
+    expect(
+      meshdBootstrap({
+        APPMESH_RESOURCE_ARN: ARN,
+        ENVOY_SANITIZE_ORIGINAL_PATH: 'true',
+        ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST: 'false',
+      }).stderr,
+    ).toBe('');
   });
 
   it('takes flags over variables, and names the flag in errors', () => {
-    const doc = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'a:1' }, ['--node', 'mesh/apps/virtualNode/b', '--xds-address', 'meshd.local:18000']).stdout);
+    const doc = parse(
+      meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'a:1' }, [
+        '--node',
+        'mesh/apps/virtualNode/b',
+        '--xds-address',
+        'meshd.local:18000',
+      ]).stdout,
+    );
     expect(doc.node.id).toBe('mesh/apps/virtualNode/b');
-    expect(doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address).toBe('meshd.local');
-    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--xds-address', 'nohostport']).stderr).toBe("meshd bootstrap: --xds-address must be host:port, got 'nohostport'\n");
-    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--admin-port', '0']).stderr).toBe("meshd bootstrap: --admin-port must be a whole number from 1 to 65535, got '0'\n");
+    expect(
+      doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+        .address,
+    ).toBe('meshd.local');
+    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--xds-address', 'nohostport']).stderr).toBe(
+      "meshd bootstrap: --xds-address must be host:port, got 'nohostport'\n",
+    );
+    expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--admin-port', '0']).stderr).toBe(
+      "meshd bootstrap: --admin-port must be a whole number from 1 to 65535, got '0'\n",
+    );
   });
 
   it('every variable the table marks as used is one that meshd bootstrap or the entrypoint reads', () => {
     const table = fs.readFileSync(path.join(BOOTSTRAP_DIR, 'appmesh-variables.tsv'), 'utf8');
-    const used = table.split('\n').filter((l) => l.endsWith('\tused')).map((l) => l.split('\t')[0]);
+    const used = table
+      .split('\n')
+      .filter((l) => l.endsWith('\tused'))
+      .map((l) => l.split('\t')[0]);
     const help = meshdBootstrap({}, ['--help']).stdout;
     const entrypoint = fs.readFileSync(ENTRYPOINT, 'utf8');
     for (const name of used) expect(`${help}${entrypoint}`).toContain(`${name}`);
@@ -234,7 +334,10 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
   it('Envoy 1.40 reads every runtime key it is given: no "removed guard" complaint', () => {
     const file = path.join(tmpDir('runtime-keys-'), 'bootstrap.yaml');
     fs.writeFileSync(file, meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
-    const r = spawnSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = spawnSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(r.stdout + r.stderr).toContain('OK');
     expect(r.stdout + r.stderr).not.toMatch(/removed guard|envoy_bug/);
   });
@@ -244,12 +347,22 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     const bin = tmpDir('envoy-on-path-');
     fs.symlinkSync(envoyBin, path.join(bin, 'envoy'));
     const tmp = tmpDir('entrypoint-tmp-');
-    const r = spawnSync(SH, [ENTRYPOINT, ...args], { encoding: 'utf8', env: { PATH: imageLikePath([bin]), TMPDIR: tmp, ...env }, timeout: 60_000 });
+    const r = spawnSync(SH, [ENTRYPOINT, ...args], {
+      encoding: 'utf8',
+      env: { PATH: imageLikePath([bin]), TMPDIR: tmp, ...env },
+      timeout: 60_000,
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, tmp };
   }
 
   it('entrypoint.sh renders the bootstrap from the variables and runs Envoy on it, passing arguments on', () => {
-    const env = { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd:18000', ENVOY_LOG_LEVEL: 'DEBUG', ENVOY_CONCURRENCY: '2', XRAY_DAEMON_PORT: '2000' };
+    const env = {
+      APPMESH_RESOURCE_ARN: ARN,
+      MESHD_XDS_ADDRESS: 'meshd:18000',
+      ENVOY_LOG_LEVEL: 'DEBUG',
+      ENVOY_CONCURRENCY: '2',
+      XRAY_DAEMON_PORT: '2000',
+    };
     const r = entrypoint(env, ['--mode', 'validate']);
     expect(r.stdout + r.stderr).toContain('OK');
     expect(r.status).toBe(0);
@@ -257,18 +370,24 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
     // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
     const rendered = fs.readFileSync(path.join(r.tmp, 'meshd-envoy-bootstrap.yaml'), 'utf8');
-    expect(rendered).toBe(meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout);
+    expect(rendered).toBe(
+      meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout,
+    );
   });
 
   it('entrypoint.sh refuses a bad log level or concurrency, and a bad variable, before starting Envoy', () => {
     expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_LOG_LEVEL: 'loud' }, ['--mode', 'validate'])).toMatchObject({
       status: 2,
-      stderr: "meshd entrypoint: ENVOY_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off; got 'loud'\n",
+      stderr:
+        "meshd entrypoint: ENVOY_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off; got 'loud'\n",
     });
     expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_CONCURRENCY: 'two' }, ['--mode', 'validate'])).toMatchObject({
       status: 2,
       stderr: "meshd entrypoint: ENVOY_CONCURRENCY must be a whole number of worker threads (1 or more), got 'two'\n",
     });
-    expect(entrypoint({ APPMESH_VIRTUAL_NODE_NAME: 'front' }, ['--mode', 'validate'])).toMatchObject({ status: 2, stdout: '' });
+    expect(entrypoint({ APPMESH_VIRTUAL_NODE_NAME: 'front' }, ['--mode', 'validate'])).toMatchObject({
+      status: 2,
+      stdout: '',
+    });
   });
 });

@@ -49,12 +49,16 @@ const LEGACY_CLUSTER = `cds_egress_${MESH}_legacy_http_8080`;
 function meshYaml(usersPort: number): string {
   const cloudMapNode = (name: string, discovery: string) =>
     `kind: VirtualNode\nmesh: ${MESH}\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { awsCloudMap: ${discovery} }\n`;
-  const service = (name: string, node: string) => `kind: VirtualService\nmesh: ${MESH}\nname: ${name}\nspec: { provider: { virtualNode: { virtualNodeName: ${node} } } }\n`;
+  const service = (name: string, node: string) =>
+    `kind: VirtualService\nmesh: ${MESH}\nname: ${name}\nspec: { provider: { virtualNode: { virtualNodeName: ${node} } } }\n`;
   return [
     `kind: Mesh\nname: ${MESH}\n`,
     `kind: VirtualNode\nmesh: ${MESH}\nname: client\nspec:\n  backends:\n${[ORDERS, ORDERS_V2, LEGACY, USERS].map((s) => `    - virtualService: { virtualServiceName: ${s} }\n`).join('')}`,
     cloudMapNode('orders', `{ namespaceName: ${NAMESPACE}, serviceName: orders }`),
-    cloudMapNode('orders-v2', `{ namespaceName: ${NAMESPACE}, serviceName: orders, attributes: [{ key: version, value: v2 }] }`),
+    cloudMapNode(
+      'orders-v2',
+      `{ namespaceName: ${NAMESPACE}, serviceName: orders, attributes: [{ key: version, value: v2 }] }`,
+    ),
     cloudMapNode('legacy', `{ namespaceName: ${NAMESPACE}, serviceName: legacy, ipPreference: IPv6_ONLY }`),
     targetNodeYaml(MESH, 'users', usersPort),
     service(ORDERS, 'orders'),
@@ -73,7 +77,9 @@ interface ProxyEntry {
 
 interface Assignment {
   cluster_name: string;
-  endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[] }[];
+  endpoints?: {
+    lb_endpoints?: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
+  }[];
 }
 
 /** `address:port` of every endpoint of an assignment, sorted. */
@@ -163,17 +169,32 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
 
   /** The endpoints meshd serves the client node for a cluster (GET /v1/config/<node id>). */
   async function servedEndpoints(cluster: string): Promise<string[]> {
-    const config = JSON.parse(await sidecar.meshdAdmin(`/v1/config/${encodeURIComponent(NODE_ID)}`)) as { endpoints?: Assignment[] };
+    const config = JSON.parse(await sidecar.meshdAdmin(`/v1/config/${encodeURIComponent(NODE_ID)}`)) as {
+      endpoints?: Assignment[];
+    };
     const assignment = (config.endpoints ?? []).find((a) => a.cluster_name === cluster);
-    if (!assignment) throw new Error(`meshd serves no assignment for ${cluster}; it serves ${JSON.stringify((config.endpoints ?? []).map((a) => a.cluster_name))}`);
+    if (!assignment)
+      throw new Error(
+        `meshd serves no assignment for ${cluster}; it serves ${JSON.stringify((config.endpoints ?? []).map((a) => a.cluster_name))}`,
+      );
     return endpointsOf(assignment);
   }
 
   const register = (serviceId: string, instanceId: string, attributes: Record<string, string>) =>
     sdk.send(new RegisterInstanceCommand({ ServiceId: serviceId, InstanceId: instanceId, Attributes: attributes }));
-  const attributesOf = (u: HttpUpstream, extra: Record<string, string> = {}) => ({ AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(u.port), ...extra });
+  const attributesOf = (u: HttpUpstream, extra: Record<string, string> = {}) => ({
+    AWS_INSTANCE_IPV4: '127.0.0.1',
+    AWS_INSTANCE_PORT: String(u.port),
+    ...extra,
+  });
   const setHealth = (instanceId: string, status: 'HEALTHY' | 'UNHEALTHY') =>
-    sdk.send(new UpdateInstanceCustomHealthStatusCommand({ ServiceId: ordersServiceId, InstanceId: instanceId, Status: status }));
+    sdk.send(
+      new UpdateInstanceCustomHealthStatusCommand({
+        ServiceId: ordersServiceId,
+        InstanceId: instanceId,
+        Status: status,
+      }),
+    );
 
   async function createNamespace(name: string): Promise<string> {
     const { OperationId } = await sdk.send(new CreateHttpNamespaceCommand({ Name: name }));
@@ -197,7 +218,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
 
   it('registers two instances with the SDK, and requests through the sidecar reach both', async () => {
     namespaceId = await createNamespace(NAMESPACE);
-    const { Service } = await sdk.send(new CreateServiceCommand({ Name: 'orders', NamespaceId: namespaceId, HealthCheckCustomConfig: {} }));
+    const { Service } = await sdk.send(
+      new CreateServiceCommand({ Name: 'orders', NamespaceId: namespaceId, HealthCheckCustomConfig: {} }),
+    );
     expect(Service).toMatchObject({ Name: 'orders', NamespaceId: namespaceId, HealthCheckCustomConfig: {} });
     ordersServiceId = Service!.Id!;
 
@@ -212,7 +235,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
     expect(counts['orders-a']! + counts['orders-b']!).toBe(40);
     expect(answeredBy(await sidecar.request(USERS))).toBe('users');
 
-    const discovered = await sdk.send(new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'orders' }));
+    const discovered = await sdk.send(
+      new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'orders' }),
+    );
     expect(discovered.Instances?.map((i) => [i.InstanceId, i.HealthStatus, i.Attributes?.version]).sort()).toEqual([
       ['orders-a', 'HEALTHY', 'v1'],
       ['orders-b', 'HEALTHY', 'v2'],
@@ -268,14 +293,17 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
         const upstream = await startHttpUpstream(`orders-new-${i}`);
         extra.push(upstream);
         const address = local(upstream);
-        const seenByClients = clients.map((c) => until(c, (eps) => eps.includes(address), `${upstream.name}'s endpoint`));
+        const seenByClients = clients.map((c) =>
+          until(c, (eps) => eps.includes(address), `${upstream.name}'s endpoint`),
+        );
 
         const t0 = performance.now();
         const seenByEnvoy = (async () => {
           for (;;) {
             const r = await sidecar.request(ORDERS, { timeoutMs: 5000 });
             if (answeredBy(r) === upstream.name) return performance.now();
-            if (performance.now() - t0 > 15000) throw new Error(`Envoy did not route to ${upstream.name} within 15 s; last answer: ${answeredBy(r)}`);
+            if (performance.now() - t0 > 15000)
+              throw new Error(`Envoy did not route to ${upstream.name} within 15 s; last answer: ${answeredBy(r)}`);
           }
         })();
         await register(ordersServiceId, upstream.name, attributesOf(upstream, { version: 'v9' }));
@@ -285,7 +313,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
         toClients.push(...arrivals.map((t) => t - t0));
         toEnvoy.push((await seenByEnvoy) - t0);
 
-        const goneFromClients = clients.map((c) => until(c, (eps) => !eps.includes(address), `${upstream.name}'s endpoint to go`));
+        const goneFromClients = clients.map((c) =>
+          until(c, (eps) => !eps.includes(address), `${upstream.name}'s endpoint to go`),
+        );
         const t1 = performance.now();
         await sdk.send(new DeregisterInstanceCommand({ ServiceId: ordersServiceId, InstanceId: upstream.name }));
         deregisterToClients.push(...(await Promise.all(goneFromClients)).map((t) => t - t1));
@@ -308,7 +338,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
       for (const c of clients) c.close();
       for (const u of extra) await u.close();
     }
-    await waitFor('the test clients\' streams to close', async () => ((await streams()).length === 1 ? true : undefined));
+    await waitFor("the test clients' streams to close", async () =>
+      (await streams()).length === 1 ? true : undefined,
+    );
     expect(await servedEndpoints(ORDERS_CLUSTER)).toEqual([local(ordersA), local(ordersB)].sort());
   }, 60000);
 
@@ -317,7 +349,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
     expect(await servedEndpoints(ORDERS_CLUSTER)).toEqual([local(ordersB)]);
     await envoySynced('orders-a UNHEALTHY');
     expect(await spread(ORDERS, 30)).toEqual({ 'orders-b': 30 });
-    const healthy = await sdk.send(new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'orders', HealthStatus: 'HEALTHY' }));
+    const healthy = await sdk.send(
+      new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'orders', HealthStatus: 'HEALTHY' }),
+    );
     expect(healthy.Instances?.map((i) => i.InstanceId)).toEqual(['orders-b']);
 
     await setHealth('orders-a', 'HEALTHY');
@@ -374,7 +408,9 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
 
     // Envoy reconnects on its own (the new meshd lists its stream only then).
     const after = await envoySynced(`its configuration from the meshd started after ${signal}`, 30000);
-    console.log(`cloud-map restart (${signal}): meshd serving again after ${Math.round(serving)} ms, Envoy re-synced after ${Math.round(performance.now() - t0)} ms`);
+    console.log(
+      `cloud-map restart (${signal}): meshd serving again after ${Math.round(serving)} ms, Envoy re-synced after ${Math.round(performance.now() - t0)} ms`,
+    );
     return after;
   }
 
@@ -410,10 +446,16 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
     // No AWS_INSTANCE_PORT: the port of the virtual node's listener.
     await register(legacyId, 'v6', { AWS_INSTANCE_IPV6: '::1' });
     expect(await servedEndpoints(LEGACY_CLUSTER)).toEqual(['::1:8080']);
-    await register(legacyId, 'dual', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_IPV6: '::1', AWS_INSTANCE_PORT: '9103' });
+    await register(legacyId, 'dual', {
+      AWS_INSTANCE_IPV4: '127.0.0.1',
+      AWS_INSTANCE_IPV6: '::1',
+      AWS_INSTANCE_PORT: '9103',
+    });
     expect(await servedEndpoints(LEGACY_CLUSTER)).toEqual(['::1:8080', '::1:9103']);
 
-    const discovered = await sdk.send(new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'legacy' }));
+    const discovered = await sdk.send(
+      new DiscoverInstancesCommand({ NamespaceName: NAMESPACE, ServiceName: 'legacy' }),
+    );
     expect(discovered.Instances?.map((i) => [i.InstanceId, i.HealthStatus]).sort()).toEqual([
       ['dual', 'UNKNOWN'],
       ['v4-only', 'UNKNOWN'],
@@ -422,12 +464,16 @@ describeWithEnvoy('local Cloud Map registry: the AWS SDK registers, Envoy routes
     // The other services are untouched.
     expect(await servedEndpoints(ORDERS_CLUSTER)).toEqual([local(ordersA), local(ordersB)].sort());
     const envoy = await envoyStream();
-    console.log(`cloud-map IPv6_ONLY: Envoy's EDS after the ::1 endpoints: ${envoy?.types.EDS?.state}${envoy?.types.EDS?.lastNack ? ` (${envoy.types.EDS.lastNack.message})` : ''}`);
+    console.log(
+      `cloud-map IPv6_ONLY: Envoy's EDS after the ::1 endpoints: ${envoy?.types.EDS?.state}${envoy?.types.EDS?.lastNack ? ` (${envoy.types.EDS.lastNack.message})` : ''}`,
+    );
   });
 });
 
 /** The endpoints (`address:port`) of the orders cluster in an EDS response. */
 function endpointsIn(res: DiscoveryResponse__Output): string[] {
-  const assignment = res.resources.map((r) => decodeResource(r.type_url, r.value) as unknown as Assignment).find((a) => a.cluster_name === ORDERS_CLUSTER);
+  const assignment = res.resources
+    .map((r) => decodeResource(r.type_url, r.value) as unknown as Assignment)
+    .find((a) => a.cluster_name === ORDERS_CLUSTER);
   return endpointsOf(assignment);
 }

@@ -27,12 +27,23 @@ describe('meshd with CloudFormation templates', () => {
   });
 
   it('render --parameter: the node the template names, under the names the parameters make', () => {
-    const out = meshd('render', '--mesh', GRPC, '--parameter=ProjectName=demo', '--node', 'mesh/demo-mesh/virtualNode/grpc_server');
+    const out = meshd(
+      'render',
+      '--mesh',
+      GRPC,
+      '--parameter=ProjectName=demo',
+      '--node',
+      'mesh/demo-mesh/virtualNode/grpc_server',
+    );
     expect(out.status).toBe(0);
     expect(out.stdout).toContain('name: cds_ingress_demo-mesh_grpc_server_grpc_8080');
   });
 
   it('a malformed --parameter is one line and exit 2', () => {
-    expect(meshd('validate', GRPC, '--parameter', 'ProjectName')).toEqual({ status: 2, stdout: '', stderr: "meshd validate: --parameter takes Key=Value, got 'ProjectName'\n" });
+    expect(meshd('validate', GRPC, '--parameter', 'ProjectName')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "meshd validate: --parameter takes Key=Value, got 'ProjectName'\n",
+    });
   });
 });

@@ -172,12 +172,24 @@ const ENVOY_ADDS: Record<string, { path: string; why: string }[]> = {
   // Envoy does not keep the ClusterLoadAssignment it was sent: its EDS dump is rebuilt from the
   // cluster's live host set, with the defaults it applied filled in.
   endpoints: [
-    { path: 'policy', why: 'the load balancing policy Envoy applied: its default overprovisioning factor (140) when none was sent' },
+    {
+      path: 'policy',
+      why: 'the load balancing policy Envoy applied: its default overprovisioning factor (140) when none was sent',
+    },
     { path: 'endpoints[].locality', why: 'every host set has a locality; an unset one is dumped as {}' },
-    { path: 'endpoints[].load_balancing_weight', why: 'the locality weight of the host set, 0 when none was sent (a set UInt32Value)' },
-    { path: 'endpoints[].lb_endpoints[].health_status', why: "the host's current health, as Envoy sees it (HEALTHY until a check says otherwise)" },
+    {
+      path: 'endpoints[].load_balancing_weight',
+      why: 'the locality weight of the host set, 0 when none was sent (a set UInt32Value)',
+    },
+    {
+      path: 'endpoints[].lb_endpoints[].health_status',
+      why: "the host's current health, as Envoy sees it (HEALTHY until a check says otherwise)",
+    },
     { path: 'endpoints[].lb_endpoints[].load_balancing_weight', why: "the host's weight, 1 when none was sent" },
-    { path: 'endpoints[].lb_endpoints[].endpoint.health_check_config', why: "the host's health check settings, {} when none were sent" },
+    {
+      path: 'endpoints[].lb_endpoints[].endpoint.health_check_config',
+      why: "the host's health check settings, {} when none were sent",
+    },
   ],
   // Clusters, listeners and route configurations are dumped as they were sent: nothing added.
   clusters: [],
@@ -191,7 +203,10 @@ const ENVOY_ADDS: Record<string, { path: string; why: string }[]> = {
  */
 const ENVOY_WRAPPER_FIELDS: Record<string, { field: string; why: string }[]> = {
   clusters: [
-    { field: 'version_info', why: 'the xDS version Envoy ACKed for this resource (meshd prints the content, not the stream state)' },
+    {
+      field: 'version_info',
+      why: 'the xDS version Envoy ACKed for this resource (meshd prints the content, not the stream state)',
+    },
     { field: 'last_updated', why: 'when Envoy applied the resource' },
   ],
   listeners: [
@@ -232,7 +247,9 @@ function envoyResources(dump: { configs: Obj[] }): Record<string, EnvoyResource[
       return { name: String(outer.name), resource: listener as Obj, wrapper: { ...outer, ...wrapper } };
     }),
     routes: entries(byType('RoutesConfigDump'), 'dynamic_route_configs').map((e) => unwrap(e, 'route_config')),
-    endpoints: entries(byType('EndpointsConfigDump'), 'dynamic_endpoint_configs').map((e) => unwrap(e, 'endpoint_config', 'cluster_name')),
+    endpoints: entries(byType('EndpointsConfigDump'), 'dynamic_endpoint_configs').map((e) =>
+      unwrap(e, 'endpoint_config', 'cluster_name'),
+    ),
   };
 }
 
@@ -264,15 +281,24 @@ function without(value: Obj, paths: string[]): Obj {
     if (rest.length === 0) delete node[head];
     else drop(node[head], rest);
   };
-  for (const p of paths) drop(copy, p.split(/\.|(?=\[\])|(?<=\[\])\./).filter((s) => s !== ''));
+  for (const p of paths)
+    drop(
+      copy,
+      p.split(/\.|(?=\[\])|(?<=\[\])\./).filter((s) => s !== ''),
+    );
   return copy;
 }
 
 function meshd(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8', timeout: 20000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [MESHD_BIN, ...args],
+      { encoding: 'utf8', timeout: 20000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -305,11 +331,16 @@ describeWithEnvoy('meshd config-dump matches a real Envoy /config_dump', (envoyB
       const servedOverEds = (e: EnvoyResource) => section !== 'endpoints' || edsClusters.has(e.name);
       const theirs = new Map(envoy[section]!.filter(servedOverEds).map((e) => [e.name, e.resource]));
       // The same resources by name: Envoy holds exactly what meshd serves this node.
-      expect({ section, names: [...theirs.keys()].sort() }).toEqual({ section, names: (ours[section] ?? []).map(nameOf).sort() });
+      expect({ section, names: [...theirs.keys()].sort() }).toEqual({
+        section,
+        names: (ours[section] ?? []).map(nameOf).sort(),
+      });
       // Around each resource, Envoy adds only its own bookkeeping.
       const allowed = ENVOY_WRAPPER_FIELDS[section]!.map((w) => w.field);
       for (const e of envoy[section]!.filter(servedOverEds)) {
-        for (const key of Object.keys(e.wrapper)) if (!allowed.includes(key)) report.push(`${section}/${e.name}: Envoy wraps it with '${key}', not listed here`);
+        for (const key of Object.keys(e.wrapper))
+          if (!allowed.includes(key))
+            report.push(`${section}/${e.name}: Envoy wraps it with '${key}', not listed here`);
       }
       for (const resource of ours[section] ?? []) {
         const adds = ENVOY_ADDS[section]!.map((a) => a.path);
@@ -322,7 +353,9 @@ describeWithEnvoy('meshd config-dump matches a real Envoy /config_dump', (envoyB
     expect(envoy.endpoints!.find((e) => e.name.includes('orders'))?.resource).toHaveProperty('endpoints');
     for (const section of ['clusters', 'listeners', 'routes']) expect(envoy[section]!.length).toBeGreaterThan(0);
     // ... a TCP proxy, and a map of Anys (the gRPC cluster's HTTP/2 protocol options).
-    expect(out.stdout).toContain('"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"');
+    expect(out.stdout).toContain(
+      '"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"',
+    );
     expect(out.stdout).toContain('"typed_extension_protocol_options": {');
   });
 });

@@ -19,7 +19,9 @@ function meshd(...args: string[]): Promise<{ status: number | null; stdout: stri
 
 const render = (...args: string[]) => meshd('render', '--mesh', QUICKSTART_MESH, '--node', FRONT, ...args);
 const namesOf = (config: Record<string, { name?: string; cluster_name?: string }[]>) =>
-  Object.fromEntries(Object.entries(config).map(([section, list]) => [section, list.map((r) => r.name ?? r.cluster_name)]));
+  Object.fromEntries(
+    Object.entries(config).map(([section, list]) => [section, list.map((r) => r.name ?? r.cluster_name)]),
+  );
 
 describe('meshd render: canonical JSON and the --type/--name filters', () => {
   it('prints Envoy\'s JSON: durations as "1s", wrapped numbers bare, each resource with its @type', async () => {
@@ -29,13 +31,24 @@ describe('meshd render: canonical JSON and the --type/--name filters', () => {
     const blue = config.clusters.find((c) => c.name === BLUE_CLUSTER)!;
     expect(blue['@type']).toBe('type.googleapis.com/envoy.config.cluster.v3.Cluster');
     expect(blue.connect_timeout).toBe('1s');
-    expect(blue.circuit_breakers).toEqual({ thresholds: [{ max_connections: 2147483647, max_pending_requests: 2147483647, max_requests: 2147483647, max_retries: 2147483647 }] });
+    expect(blue.circuit_breakers).toEqual({
+      thresholds: [
+        {
+          max_connections: 2147483647,
+          max_pending_requests: 2147483647,
+          max_requests: 2147483647,
+          max_retries: 2147483647,
+        },
+      ],
+    });
   });
 
   it('YAML is the same JSON in YAML', async () => {
     const out = await render('--type', 'clusters', '--name', BLUE_CLUSTER);
     expect(out.status).toBe(0);
-    expect(out.stdout).toMatch(/^clusters:\n {2}- "@type": type\.googleapis\.com\/envoy\.config\.cluster\.v3\.Cluster\n {4}name: cds_egress_apps_color-blue_http_9081\n/);
+    expect(out.stdout).toMatch(
+      /^clusters:\n {2}- "@type": type\.googleapis\.com\/envoy\.config\.cluster\.v3\.Cluster\n {4}name: cds_egress_apps_color-blue_http_9081\n/,
+    );
     expect(out.stdout).toContain('    connect_timeout: 1s\n');
     expect(out.stdout).toContain('        - max_connections: 2147483647\n');
   });
@@ -52,20 +65,31 @@ describe('meshd render: canonical JSON and the --type/--name filters', () => {
   });
 
   it('a bad --type is a one-line usage error naming the valid ones; an unknown --name is exit 1 naming what there is', async () => {
-    expect(await render('--type', 'cluster')).toEqual({ status: 2, stdout: '', stderr: `meshd render: --type must be one of ${TYPES}, got 'cluster'\n` });
+    expect(await render('--type', 'cluster')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: `meshd render: --type must be one of ${TYPES}, got 'cluster'\n`,
+    });
     expect(await render('--type', 'routes', '--name', 'nope')).toEqual({
       status: 1,
       stdout: '',
-      stderr: "meshd render: no resource named 'nope' among this node's routes (rds_egress_http_15001, rds_egress_http_8080, rds_ingress_http_9080)\n",
+      stderr:
+        "meshd render: no resource named 'nope' among this node's routes (rds_egress_http_15001, rds_egress_http_8080, rds_ingress_http_9080)\n",
     });
-    expect(await render('--type', 'secrets', '--name', 'nope')).toEqual({ status: 1, stdout: '', stderr: "meshd render: no resource named 'nope' among this node's secrets (none)\n" });
+    expect(await render('--type', 'secrets', '--name', 'nope')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "meshd render: no resource named 'nope' among this node's secrets (none)\n",
+    });
     expect((await render('--static', '--type', 'clusters')).status).toBe(2);
   });
 
   it.each(['render', 'config-dump'])('%s --help describes --type and --name', async (command) => {
     const out = await meshd(command, '--help');
     expect(out.status).toBe(0);
-    expect(out.stdout).toMatch(new RegExp(`--type \\S+ +print only this section: ${TYPES} \\(as istioctl proxy-config does\\)`));
+    expect(out.stdout).toMatch(
+      new RegExp(`--type \\S+ +print only this section: ${TYPES} \\(as istioctl proxy-config does\\)`),
+    );
     expect(out.stdout).toMatch(/--name \S+ +print only the resources of this name/);
   });
 });
@@ -77,7 +101,17 @@ describe('meshd config-dump: canonical JSON and the --type/--name filters agains
   beforeAll(async () => {
     const adminPort = await freePort();
     admin = `127.0.0.1:${adminPort}`;
-    server = startMeshd(['serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort)]);
+    server = startMeshd([
+      'serve',
+      '--mesh',
+      QUICKSTART_MESH,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(await freePort()),
+      '--admin-port',
+      String(adminPort),
+    ]);
     await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
   });
 
@@ -89,16 +123,32 @@ describe('meshd config-dump: canonical JSON and the --type/--name filters agains
     const dumped = await meshd('config-dump', FRONT, '--admin', admin);
     expect(dumped.stderr).toBe('');
     expect(JSON.parse(dumped.stdout)).toEqual(JSON.parse((await render('--format', 'json')).stdout));
-    const one = await meshd('config-dump', FRONT, '--admin', admin, '--type', 'clusters', '--name', BLUE_CLUSTER, '--format', 'yaml');
+    const one = await meshd(
+      'config-dump',
+      FRONT,
+      '--admin',
+      admin,
+      '--type',
+      'clusters',
+      '--name',
+      BLUE_CLUSTER,
+      '--format',
+      'yaml',
+    );
     expect(one.stdout).toEqual((await render('--type', 'clusters', '--name', BLUE_CLUSTER)).stdout);
   });
 
   it('a bad --type is exit 2 before asking meshd; an unknown --name is exit 1', async () => {
-    expect(await meshd('config-dump', FRONT, '--admin', admin, '--type', 'bogus')).toEqual({ status: 2, stdout: '', stderr: `meshd config-dump: --type must be one of ${TYPES}, got 'bogus'\n` });
+    expect(await meshd('config-dump', FRONT, '--admin', admin, '--type', 'bogus')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: `meshd config-dump: --type must be one of ${TYPES}, got 'bogus'\n`,
+    });
     expect(await meshd('config-dump', FRONT, '--admin', admin, '--type', 'listeners', '--name', 'nope')).toEqual({
       status: 1,
       stdout: '',
-      stderr: "meshd config-dump: no resource named 'nope' among this node's listeners (lds_egress_0.0.0.0_15001, lds_ingress_0.0.0.0_15000)\n",
+      stderr:
+        "meshd config-dump: no resource named 'nope' among this node's listeners (lds_egress_0.0.0.0_15001, lds_ingress_0.0.0.0_15000)\n",
     });
   });
 });

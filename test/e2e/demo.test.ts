@@ -83,13 +83,19 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
 
   /** The route file with the given weights per target node, rewritten in place (in the copy). */
   function writeWeights(weights: Record<string, number>): void {
-    const route = jsyaml.load(fs.readFileSync(path.join(EXAMPLE, 'mesh/color-route.yaml'), 'utf8')) as { spec: { httpRoute: { action: { weightedTargets: { virtualNode: string; weight: number }[] } } } };
+    const route = jsyaml.load(fs.readFileSync(path.join(EXAMPLE, 'mesh/color-route.yaml'), 'utf8')) as {
+      spec: { httpRoute: { action: { weightedTargets: { virtualNode: string; weight: number }[] } } };
+    };
     for (const target of route.spec.httpRoute.action.weightedTargets) target.weight = weights[target.virtualNode]!;
     fs.writeFileSync(routeFile, jsyaml.dump(route));
   }
 
   /** The first split line for SERVICE printed after line `from` that satisfies `ok`. */
-  function waitForSplit(what: string, from: number, ok: (s: Split) => boolean): Promise<{ split: Split; index: number }> {
+  function waitForSplit(
+    what: string,
+    from: number,
+    ok: (s: Split) => boolean,
+  ): Promise<{ split: Split; index: number }> {
     return waitFor(
       what,
       () => {
@@ -112,8 +118,11 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
     exampleDir = path.join(tmpDir('demo-'), 'colorapp');
     fs.cpSync(EXAMPLE, exampleDir, { recursive: true });
     const nodesFile = path.join(exampleDir, 'local/nodes.yaml');
-    const nodes = jsyaml.loadAll(fs.readFileSync(nodesFile, 'utf8')) as { spec: { listeners?: { portMapping: { port: number } }[] } }[];
-    for (const node of nodes) for (const listener of node.spec.listeners ?? []) listener.portMapping.port = await freePort();
+    const nodes = jsyaml.loadAll(fs.readFileSync(nodesFile, 'utf8')) as {
+      spec: { listeners?: { portMapping: { port: number } }[] };
+    }[];
+    for (const node of nodes)
+      for (const listener of node.spec.listeners ?? []) listener.portMapping.port = await freePort();
     fs.writeFileSync(nodesFile, nodes.map((n) => jsyaml.dump(n)).join('---\n'));
     routeFile = path.join(exampleDir, 'mesh/color-route.yaml');
     writeWeights({ 'color-blue': 100, 'color-green': 0 });
@@ -136,75 +145,154 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
     for (const pid of pids().values()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
 
-  it('prints the split of the route as written: blue=100 green=0', async () => {
-    const { split } = await waitForSplit('a split line with blue=100 green=0', 0, (s) => s.percent.blue === 100 && s.percent.green === 0);
-    expect(split.errors).toBe(0);
-    expect([...pids().keys()].sort()).toEqual(['color-blue', 'color-green', 'envoy', 'front', 'meshd']);
-    // Piped, it says once why there is no bar, before the first split line.
-    const note = lines().findIndex((l) => l.startsWith('demo: no bars: stdout is not a terminal'));
-    expect(note).toBeGreaterThan(-1);
-    expect(note).toBeLessThan(lines().findIndex((l) => l.startsWith('split ')));
-  }, STEP_TIMEOUT_MS);
+  it(
+    'prints the split of the route as written: blue=100 green=0',
+    async () => {
+      const { split } = await waitForSplit(
+        'a split line with blue=100 green=0',
+        0,
+        (s) => s.percent.blue === 100 && s.percent.green === 0,
+      );
+      expect(split.errors).toBe(0);
+      expect([...pids().keys()].sort()).toEqual(['color-blue', 'color-green', 'envoy', 'front', 'meshd']);
+      // Piped, it says once why there is no bar, before the first split line.
+      const note = lines().findIndex((l) => l.startsWith('demo: no bars: stdout is not a terminal'));
+      expect(note).toBeGreaterThan(-1);
+      expect(note).toBeLessThan(lines().findIndex((l) => l.startsWith('split ')));
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  it('follows the route file rewritten to 0/100: green=100', async () => {
-    const from = lines().length;
-    writeWeights({ 'color-blue': 0, 'color-green': 100 });
-    const { split } = await waitForSplit('a split line with blue=0 green=100', from, (s) => s.percent.blue === 0 && s.percent.green === 100);
-    expect(split.errors).toBe(0);
-  }, STEP_TIMEOUT_MS);
+  it(
+    'follows the route file rewritten to 0/100: green=100',
+    async () => {
+      const from = lines().length;
+      writeWeights({ 'color-blue': 0, 'color-green': 100 });
+      const { split } = await waitForSplit(
+        'a split line with blue=0 green=100',
+        from,
+        (s) => s.percent.blue === 0 && s.percent.green === 100,
+      );
+      expect(split.errors).toBe(0);
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  it("shows meshd's problem for a broken route file while the traffic stays green", async () => {
-    const from = lines().length;
-    // Would send everything to blue, but the YAML is broken on line 2.
-    fs.writeFileSync(routeFile, 'kind: Route\nmesh: colorapp: broken\nvirtualRouter: color\nname: color-split\n');
-    const problemAt = await waitFor(
-      'the problem line naming the broken file',
-      () => {
-        const i = lines().findIndex((l, n) => n >= from && l.startsWith(`problem ${routeFile}:2:`) && l.includes(': error: '));
-        return i === -1 ? undefined : i;
-      },
-      STEP_TIMEOUT_MS,
-      100,
-    );
-    await waitFor('the verdict problem line', () => (lines().some((l, n) => n > problemAt && /^problem mesh not reloaded .*the last good mesh keeps serving/.test(l)) ? true : undefined), STEP_TIMEOUT_MS, 100);
-    // Every split printed from then on (two full windows' worth) is still all green, with no errors.
-    const splitsAfter = () => lines().slice(problemAt).map(parseSplit).filter((s): s is Split => s?.service === SERVICE);
-    await waitFor('three split lines after the problem', () => (splitsAfter().length >= 3 ? true : undefined), STEP_TIMEOUT_MS, 100);
-    for (const split of splitsAfter()) expect(split).toEqual({ service: SERVICE, percent: { blue: 0, green: 100 }, errors: 0, requests: split.requests });
-  }, STEP_TIMEOUT_MS);
+  it(
+    "shows meshd's problem for a broken route file while the traffic stays green",
+    async () => {
+      const from = lines().length;
+      // Would send everything to blue, but the YAML is broken on line 2.
+      fs.writeFileSync(routeFile, 'kind: Route\nmesh: colorapp: broken\nvirtualRouter: color\nname: color-split\n');
+      const problemAt = await waitFor(
+        'the problem line naming the broken file',
+        () => {
+          const i = lines().findIndex(
+            (l, n) => n >= from && l.startsWith(`problem ${routeFile}:2:`) && l.includes(': error: '),
+          );
+          return i === -1 ? undefined : i;
+        },
+        STEP_TIMEOUT_MS,
+        100,
+      );
+      await waitFor(
+        'the verdict problem line',
+        () =>
+          lines().some(
+            (l, n) => n > problemAt && /^problem mesh not reloaded .*the last good mesh keeps serving/.test(l),
+          )
+            ? true
+            : undefined,
+        STEP_TIMEOUT_MS,
+        100,
+      );
+      // Every split printed from then on (two full windows' worth) is still all green, with no errors.
+      const splitsAfter = () =>
+        lines()
+          .slice(problemAt)
+          .map(parseSplit)
+          .filter((s): s is Split => s?.service === SERVICE);
+      await waitFor(
+        'three split lines after the problem',
+        () => (splitsAfter().length >= 3 ? true : undefined),
+        STEP_TIMEOUT_MS,
+        100,
+      );
+      for (const split of splitsAfter())
+        expect(split).toEqual({
+          service: SERVICE,
+          percent: { blue: 0, green: 100 },
+          errors: 0,
+          requests: split.requests,
+        });
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  it('lists every error of a mesh that did not reload: a misspelt weight is missing, and unknown with a suggestion', async () => {
-    const from = lines().length;
-    // Both targets' weights spelt wieght: two "missing" errors come before the two telling ones.
-    fs.writeFileSync(routeFile, fs.readFileSync(path.join(EXAMPLE, 'mesh/color-route.yaml'), 'utf8').replaceAll('weight:', 'wieght:'));
-    const problems = () => lines().slice(from).filter((l) => l.startsWith('problem '));
-    await waitFor('the verdict problem line', () => (problems().some((l) => l.startsWith('problem mesh not reloaded')) ? true : undefined), STEP_TIMEOUT_MS, 100);
-    const shown = problems().map((l) => l.replace(`problem ${routeFile}:`, 'problem route:'));
-    expect(shown).toEqual([
-      'problem route:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)',
-      "problem route:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)",
-      'problem route:14:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[1].weight)',
-      "problem route:14:47: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[1].wieght)",
-      expect.stringMatching(/^problem mesh not reloaded .*: 4 error.*the last good mesh keeps serving$/),
-    ]);
-  }, STEP_TIMEOUT_MS);
+  it(
+    'lists every error of a mesh that did not reload: a misspelt weight is missing, and unknown with a suggestion',
+    async () => {
+      const from = lines().length;
+      // Both targets' weights spelt wieght: two "missing" errors come before the two telling ones.
+      fs.writeFileSync(
+        routeFile,
+        fs.readFileSync(path.join(EXAMPLE, 'mesh/color-route.yaml'), 'utf8').replaceAll('weight:', 'wieght:'),
+      );
+      const problems = () =>
+        lines()
+          .slice(from)
+          .filter((l) => l.startsWith('problem '));
+      await waitFor(
+        'the verdict problem line',
+        () => (problems().some((l) => l.startsWith('problem mesh not reloaded')) ? true : undefined),
+        STEP_TIMEOUT_MS,
+        100,
+      );
+      const shown = problems().map((l) => l.replace(`problem ${routeFile}:`, 'problem route:'));
+      expect(shown).toEqual([
+        'problem route:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)',
+        "problem route:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)",
+        'problem route:14:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[1].weight)',
+        "problem route:14:47: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[1].wieght)",
+        expect.stringMatching(/^problem mesh not reloaded .*: 4 error.*the last good mesh keeps serving$/),
+      ]);
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  it('clears the problem once the file is fixed, and follows it again', async () => {
-    const from = lines().length;
-    writeWeights({ 'color-blue': 100, 'color-green': 0 });
-    await waitFor('problem-cleared', () => (lines().slice(from).includes('problem-cleared') ? true : undefined), STEP_TIMEOUT_MS, 100);
-    await waitForSplit('a split line with blue=100 green=0 again', from, (s) => s.percent.blue === 100 && s.percent.green === 0);
-  }, STEP_TIMEOUT_MS);
+  it(
+    'clears the problem once the file is fixed, and follows it again',
+    async () => {
+      const from = lines().length;
+      writeWeights({ 'color-blue': 100, 'color-green': 0 });
+      await waitFor(
+        'problem-cleared',
+        () => (lines().slice(from).includes('problem-cleared') ? true : undefined),
+        STEP_TIMEOUT_MS,
+        100,
+      );
+      await waitForSplit(
+        'a split line with blue=100 green=0 again',
+        from,
+        (s) => s.percent.blue === 100 && s.percent.green === 0,
+      );
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  it('stops every process it started on SIGINT and exits 0', async () => {
-    const started = pids();
-    expect(started.size).toBe(5);
-    for (const pid of started.values()) expect(isAlive(pid)).toBe(true);
-    demo.kill('SIGINT');
-    expect(await exited).toEqual({ code: 0, signal: null });
-    const alive = [...started].filter(([, pid]) => isAlive(pid)).map(([name, pid]) => `${name} (pid ${pid})`);
-    expect(alive).toEqual([]);
-    expect(stdout).toContain('demo: stopped everything it started');
-    expect(stderr).toBe('');
-  }, STEP_TIMEOUT_MS);
+  it(
+    'stops every process it started on SIGINT and exits 0',
+    async () => {
+      const started = pids();
+      expect(started.size).toBe(5);
+      for (const pid of started.values()) expect(isAlive(pid)).toBe(true);
+      demo.kill('SIGINT');
+      expect(await exited).toEqual({ code: 0, signal: null });
+      const alive = [...started].filter(([, pid]) => isAlive(pid)).map(([name, pid]) => `${name} (pid ${pid})`);
+      expect(alive).toEqual([]);
+      expect(stdout).toContain('demo: stopped everything it started');
+      expect(stderr).toBe('');
+    },
+    STEP_TIMEOUT_MS,
+  );
 });

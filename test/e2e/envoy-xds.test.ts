@@ -6,7 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { createTestPki, type TestPki } from '../helpers/certs';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { MESHD_BIN, tmpFile, waitFor } from '../helpers/processes';
-import { answeredBy, startSidecar, targetNodeYaml, type ProxyTypeStatus, type Sidecar } from '../helpers/sidecar-harness';
+import {
+  answeredBy,
+  startSidecar,
+  targetNodeYaml,
+  type ProxyTypeStatus,
+  type Sidecar,
+} from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
 
 const MESH = 'xds';
@@ -19,7 +25,13 @@ interface ProxyEntry {
   stream: number;
   protocol: 'sotw' | 'delta';
   client: string;
-  types: Record<string, ProxyTypeStatus & { targetVersion: string | null; lastNack: { version: string; message: string; at: string } | null }>;
+  types: Record<
+    string,
+    ProxyTypeStatus & {
+      targetVersion: string | null;
+      lastNack: { version: string; message: string; at: string } | null;
+    }
+  >;
 }
 
 interface MeshOptions {
@@ -79,11 +91,14 @@ async function meshdMetric(sidecar: Sidecar, name: string): Promise<Map<string, 
   return out;
 }
 
-const sum = (m: Map<string, number>, labelPart = '') => [...m].filter(([labels]) => labels.includes(labelPart)).reduce((a, [, v]) => a + v, 0);
+const sum = (m: Map<string, number>, labelPart = '') =>
+  [...m].filter(([labels]) => labels.includes(labelPart)).reduce((a, [, v]) => a + v, 0);
 
 /** Envoy's xDS update counters: CDS, LDS and every RDS subscription. */
 async function updateStats(sidecar: Sidecar): Promise<Record<string, number>> {
-  const stats = await sidecar.stats('(cluster_manager\\.cds|listener_manager\\.lds|\\.rds\\.[^.]+)\\.update_(success|rejected|attempt)$');
+  const stats = await sidecar.stats(
+    '(cluster_manager\\.cds|listener_manager\\.lds|\\.rds\\.[^.]+)\\.update_(success|rejected|attempt)$',
+  );
   return Object.fromEntries([...stats].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
@@ -104,7 +119,19 @@ describeWithEnvoy('xDS with a real Envoy: Delta ADS moves traffic and removes cl
     v1 = await startHttpUpstream('v1');
     v2 = await startHttpUpstream('v2');
     extra = await startHttpUpstream('extra');
-    sidecar = await startSidecar({ envoyBin, ads: 'delta', nodeId: NODE_ID, meshYaml: meshYaml({ shop: [[v1, 100], [v2, 0]], extra }), ready: { host: SHOP } });
+    sidecar = await startSidecar({
+      envoyBin,
+      ads: 'delta',
+      nodeId: NODE_ID,
+      meshYaml: meshYaml({
+        shop: [
+          [v1, 100],
+          [v2, 0],
+        ],
+        extra,
+      }),
+      ready: { host: SHOP },
+    });
   }, 60000);
 
   afterAll(async () => {
@@ -118,7 +145,15 @@ describeWithEnvoy('xDS with a real Envoy: Delta ADS moves traffic and removes cl
   });
 
   it('moves every request to v2 once the mesh file says 0/100', async () => {
-    await sidecar.updateMesh(meshYaml({ shop: [[v1, 0], [v2, 100]], extra }));
+    await sidecar.updateMesh(
+      meshYaml({
+        shop: [
+          [v1, 0],
+          [v2, 100],
+        ],
+        extra,
+      }),
+    );
     expect(await answers(sidecar, SHOP)).toEqual({ v2: 20 });
   });
 
@@ -129,7 +164,9 @@ describeWithEnvoy('xDS with a real Envoy: Delta ADS moves traffic and removes cl
       expect({ type, state: entry!.types[type]?.state }).toEqual({ type, state: 'SYNCED' });
       expect(entry!.types[type]!.ackedVersion).toBe(entry!.types[type]!.targetVersion);
     }
-    expect(await meshdMetric(sidecar, 'meshd_xds_connected_streams')).toEqual(new Map([['{protocol="delta",client="envoy"}', 1]]));
+    expect(await meshdMetric(sidecar, 'meshd_xds_connected_streams')).toEqual(
+      new Map([['{protocol="delta",client="envoy"}', 1]]),
+    );
     expect(sum(await meshdMetric(sidecar, 'meshd_xds_pushes_total'), 'protocol="delta"')).toBeGreaterThan(0);
     expect(sum(await meshdMetric(sidecar, 'meshd_xds_pushes_total'), 'protocol="sotw"')).toBe(0);
     expect(sum(await meshdMetric(sidecar, 'meshd_xds_nacks_total'))).toBe(0);
@@ -140,10 +177,22 @@ describeWithEnvoy('xDS with a real Envoy: Delta ADS moves traffic and removes cl
     expect(await sidecar.admin('/clusters')).toContain(`${extraCluster}::`);
     const removedBefore = (await sidecar.stat('cluster_manager.cluster_removed')) ?? 0;
 
-    await sidecar.updateMesh(meshYaml({ shop: [[v1, 0], [v2, 100]] }));
+    await sidecar.updateMesh(
+      meshYaml({
+        shop: [
+          [v1, 0],
+          [v2, 100],
+        ],
+      }),
+    );
     await failOnError(
       sidecar,
-      waitFor('Envoy to drop the removed backend cluster', async () => (!(await sidecar.admin('/clusters')).includes(`${extraCluster}::`) ? true : undefined), 15000, 50),
+      waitFor(
+        'Envoy to drop the removed backend cluster',
+        async () => (!(await sidecar.admin('/clusters')).includes(`${extraCluster}::`) ? true : undefined),
+        15000,
+        50,
+      ),
     );
     expect((await sidecar.stat('cluster_manager.cluster_removed')) ?? 0).toBeGreaterThan(removedBefore);
     expect(await sidecar.stat('cluster_manager.cds.update_rejected')).toBe(0);
@@ -152,14 +201,16 @@ describeWithEnvoy('xDS with a real Envoy: Delta ADS moves traffic and removes cl
     // The route to the removed service is gone too: Envoy itself answers 404.
     expect(await answers(sidecar, EXTRA, 3)).toEqual({ 'HTTP 404': 3 });
     const entry = await proxyEntry(sidecar);
-    for (const type of ['CDS', 'LDS', 'RDS']) expect({ type, state: entry!.types[type]?.state }).toEqual({ type, state: 'SYNCED' });
+    for (const type of ['CDS', 'LDS', 'RDS'])
+      expect({ type, state: entry!.types[type]?.state }).toEqual({ type, state: 'SYNCED' });
   });
 });
 
 // ------------------------------------------------------------------ 2. NACK
 
 describeWithEnvoy('xDS with a real Envoy: a configuration Envoy rejects (NACK)', (envoyBin) => {
-  const BAD_TLS = '{ mode: STRICT, certificate: { file: { certificateChain: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem } } }';
+  const BAD_TLS =
+    '{ mode: STRICT, certificate: { file: { certificateChain: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem } } }';
   let app: HttpUpstream;
   let sidecar: Sidecar;
   let pki: TestPki;
@@ -168,7 +219,12 @@ describeWithEnvoy('xDS with a real Envoy: a configuration Envoy rejects (NACK)',
   beforeAll(async () => {
     app = await startHttpUpstream('app');
     pki = createTestPki({ client: ['client.xds.local'] });
-    sidecar = await startSidecar({ envoyBin, nodeId: NODE_ID, meshYaml: meshYaml({ shop: [[app, 1]] }), ready: { host: SHOP } });
+    sidecar = await startSidecar({
+      envoyBin,
+      nodeId: NODE_ID,
+      meshYaml: meshYaml({ shop: [[app, 1]] }),
+      ready: { host: SHOP },
+    });
   }, 60000);
 
   afterAll(async () => {
@@ -206,9 +262,13 @@ describeWithEnvoy('xDS with a real Envoy: a configuration Envoy rejects (NACK)',
   });
 
   it('prints the NACK under `meshd status`', () => {
-    const r = spawnSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${sidecar.meshdAdminPort}`], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${sidecar.meshdAdminPort}`], {
+      encoding: 'utf8',
+    });
     const line = r.stdout.split('\n').find((l) => l.startsWith(`${NODE_ID} LDS NACKED`));
-    expect({ line, stderr: r.stderr }).toMatchObject({ line: expect.stringContaining(`${NODE_ID} LDS NACKED version ${nack.version}: `) });
+    expect({ line, stderr: r.stderr }).toMatchObject({
+      line: expect.stringContaining(`${NODE_ID} LDS NACKED version ${nack.version}: `),
+    });
     expect(line).toMatch(/\/nonexistent\/(cert|key)\.pem/);
     // The message as Envoy gave it (status prints it on one line).
     expect(line).toContain(nack.message.replace(/\s+/g, ' ').trim().slice(0, 40));
@@ -235,10 +295,14 @@ describeWithEnvoy('xDS with a real Envoy: a configuration Envoy rejects (NACK)',
     const accepted = (await sidecar.stat('listener_manager.lds.update_success')) ?? 0;
     const cert = pki.certs.client!;
     await sidecar.updateMesh(
-      meshYaml({ shop: [[app, 1]], clientListenerTls: `{ mode: STRICT, certificate: { file: { certificateChain: ${cert.certFile}, privateKey: ${cert.keyFile} } } }` }),
+      meshYaml({
+        shop: [[app, 1]],
+        clientListenerTls: `{ mode: STRICT, certificate: { file: { certificateChain: ${cert.certFile}, privateKey: ${cert.keyFile} } } }`,
+      }),
     );
     const types = (await proxyEntry(sidecar))!.types;
-    for (const type of ['CDS', 'LDS', 'RDS']) expect({ type, state: types[type]?.state }).toEqual({ type, state: 'SYNCED' });
+    for (const type of ['CDS', 'LDS', 'RDS'])
+      expect({ type, state: types[type]?.state }).toEqual({ type, state: 'SYNCED' });
     expect(types.LDS!.ackedVersion).toBe(types.LDS!.targetVersion);
     expect(types.LDS!.ackedVersion).not.toBe(nack.version);
     expect(await sidecar.stat('listener_manager.lds.update_success')).toBeGreaterThan(accepted);
@@ -267,7 +331,12 @@ for (const ads of ['sotw', 'delta'] as const) {
         envoyBin,
         ads,
         nodeId: NODE_ID,
-        meshYaml: meshYaml({ shop: [[v1, 50], [v2, 50]] }),
+        meshYaml: meshYaml({
+          shop: [
+            [v1, 50],
+            [v2, 50],
+          ],
+        }),
         ready: { host: SHOP },
         meshdArgs: ['--log-level', 'debug'],
       });
@@ -327,7 +396,9 @@ for (const ads of ['sotw', 'delta'] as const) {
             throw new Error(`${err.message}; last seen: ${JSON.stringify(seen)}`);
           }),
         );
-        await waitFor('Envoy to report its control plane connected', async () => ((await sidecar.stat('control_plane.connected_state')) === 1 ? true : undefined));
+        await waitFor('Envoy to report its control plane connected', async () =>
+          (await sidecar.stat('control_plane.connected_state')) === 1 ? true : undefined,
+        );
         meshdDown = false;
         // Keep the loop going a little after the reconnect, then stop it.
         const okAtReconnect = ok;
@@ -353,10 +424,14 @@ for (const ads of ['sotw', 'delta'] as const) {
         5000,
         50,
       ).catch((err: Error) => {
-        throw new Error(`${err.message}; before the kill, acked: ${JSON.stringify(ackedBefore)}; now: ${JSON.stringify(seen?.types)}`);
+        throw new Error(
+          `${err.message}; before the kill, acked: ${JSON.stringify(ackedBefore)}; now: ${JSON.stringify(seen?.types)}`,
+        );
       });
       expect(after.protocol).toBe(ads);
-      expect(Object.fromEntries(Object.entries(after.types).map(([type, t]) => [type, t.ackedVersion]))).toEqual(ackedBefore);
+      expect(Object.fromEntries(Object.entries(after.types).map(([type, t]) => [type, t.ackedVersion]))).toEqual(
+        ackedBefore,
+      );
     });
 
     it('pushes nothing to the reconnected Envoy, which applies nothing new', async () => {
@@ -364,7 +439,8 @@ for (const ads of ['sotw', 'delta'] as const) {
       expect(sum(await meshdMetric(sidecar, 'meshd_xds_pushes_total'))).toBe(0);
       expect(sum(await meshdMetric(sidecar, 'meshd_xds_nacks_total'))).toBe(0);
       // ... and Envoy applied (or rejected) nothing over the restart.
-      const applied = (s: Record<string, number>) => Object.fromEntries(Object.entries(s).filter(([k]) => /update_(success|rejected)$/.test(k)));
+      const applied = (s: Record<string, number>) =>
+        Object.fromEntries(Object.entries(s).filter(([k]) => /update_(success|rejected)$/.test(k)));
       expect(applied(await updateStats(sidecar))).toEqual(applied(envoyBefore));
       expect(await answers(sidecar, SHOP, 10)).toEqual({ v1: expect.any(Number), v2: expect.any(Number) });
     });
@@ -394,7 +470,12 @@ for (const ads of ['sotw', 'delta'] as const) {
         await sidecar.reloadMesh(meshYaml({ shop: [[v2, 100]] }));
         await failOnError(
           sidecar,
-          waitFor('Envoy to drop the v1 cluster', async () => (!(await sidecar.admin('/clusters')).includes(`${v1Cluster}::`) ? true : undefined), 15000, 20),
+          waitFor(
+            'Envoy to drop the v1 cluster',
+            async () => (!(await sidecar.admin('/clusters')).includes(`${v1Cluster}::`) ? true : undefined),
+            15000,
+            20,
+          ),
         );
         const okAtRemoval = ok;
         await waitFor('more requests after the edit', () => (ok >= okAtRemoval + 50 ? true : undefined), 10000);
@@ -407,7 +488,10 @@ for (const ads of ['sotw', 'delta'] as const) {
       const rdsAcked = log.findIndex((l) => /ACKed RDS version/.test(l));
       const cdsRemoval = log.findIndex((l) => /sent CDS version \S+ .*removed=[1-9]/.test(l));
       expect({ rdsAcked: rdsAcked >= 0, cdsRemoval: cdsRemoval >= 0 }).toEqual({ rdsAcked: true, cdsRemoval: true });
-      const order = rdsAcked < cdsRemoval ? 'RDS ACKed, then CDS removal' : `CDS removal sent before the RDS ACK:\n${log.filter((l) => / (sent|ACKed) /.test(l)).join('\n')}`;
+      const order =
+        rdsAcked < cdsRemoval
+          ? 'RDS ACKed, then CDS removal'
+          : `CDS removal sent before the RDS ACK:\n${log.filter((l) => / (sent|ACKed) /.test(l)).join('\n')}`;
       expect(order).toBe('RDS ACKed, then CDS removal');
       expect(failures).toEqual([]);
       expect(await answers(sidecar, SHOP, 10)).toEqual({ v2: 10 });

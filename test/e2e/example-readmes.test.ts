@@ -19,7 +19,12 @@ describe('examples/colorapp-migration/README.md', () => {
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
     const [cliJson, k8s, ...sums] = run.stdout.trimEnd().split('\n');
     // What the README's comments say each line prints.
-    expect([cliJson, k8s]).toEqual(block!.split('\n').filter((l) => l.includes('validate')).map((l) => l.split('# ')[1]));
+    expect([cliJson, k8s]).toEqual(
+      block!
+        .split('\n')
+        .filter((l) => l.includes('validate'))
+        .map((l) => l.split('# ')[1]),
+    );
     expect(sums).toHaveLength(3);
     expect(new Set(sums).size).toBe(1);
   });

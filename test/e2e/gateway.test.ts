@@ -19,7 +19,14 @@ import { createTestPki, type Certificate, type TestPki } from '../helpers/certs'
 import { describeWithEnvoy } from '../helpers/envoy';
 import { removeReadableTmpDirs } from '../helpers/netns';
 import { freePort, MESHD_BIN } from '../helpers/processes';
-import { answeredBy, httpRequest, startSidecar, targetNodeYaml, type HttpResult, type Sidecar } from '../helpers/sidecar-harness';
+import {
+  answeredBy,
+  httpRequest,
+  startSidecar,
+  targetNodeYaml,
+  type HttpResult,
+  type Sidecar,
+} from '../helpers/sidecar-harness';
 import { startHttpUpstream, type EchoBody, type HttpUpstream } from '../helpers/upstreams';
 
 const MESH = 'gw';
@@ -59,7 +66,10 @@ const HEALTH_PATH = '/ping';
 function meshYaml(ports: Ports, pki: TestPki, upstreams: Record<UpstreamName, HttpUpstream>, o: MeshOptions): string {
   const cert = `{ file: { certificateChain: ${pki.certs.gateway!.certFile}, privateKey: ${pki.certs.gateway!.keyFile} } }`;
   /** A gateway route on the listener `port`; `match` is the body of a YAML flow mapping. */
-  const gatewayRoute = (name: string, r: { port: number; match: string; target: string; rewrite?: string; priority?: number }) => `kind: GatewayRoute
+  const gatewayRoute = (
+    name: string,
+    r: { port: number; match: string; target: string; rewrite?: string; priority?: number },
+  ) => `kind: GatewayRoute
 mesh: ${MESH}
 virtualGateway: ${GATEWAY}
 name: ${name}
@@ -73,7 +83,8 @@ ${r.priority !== undefined ? `  priority: ${r.priority}\n` : ''}  httpRoute:
     `kind: Mesh\nname: ${MESH}\n`,
     ...UPSTREAMS.map((u) => targetNodeYaml(MESH, u, upstreams[u].port)),
     ...UPSTREAMS.filter((u) => !u.startsWith('color-')).map(
-      (u) => `kind: VirtualService\nmesh: ${MESH}\nname: ${serviceOf(u)}\nspec: { provider: { virtualNode: { virtualNodeName: ${u} } } }\n`,
+      (u) =>
+        `kind: VirtualService\nmesh: ${MESH}\nname: ${serviceOf(u)}\nspec: { provider: { virtualNode: { virtualNodeName: ${u} } } }\n`,
     ),
     `kind: VirtualRouter\nmesh: ${MESH}\nname: color\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n`,
     `kind: Route\nmesh: ${MESH}\nvirtualRouter: color\nname: split\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: color-v1, weight: ${o.weights[0]} }, { virtualNode: color-v2, weight: ${o.weights[1]} }] }\n`,
@@ -93,19 +104,57 @@ spec:
 `,
     // main listener
     gatewayRoute('color1', { port: ports.main, match: 'prefix: /color1', target: COLOR }),
-    gatewayRoute('rw-keep', { port: ports.main, match: 'prefix: /keep', target: echo, rewrite: '{ prefix: { defaultPrefix: DISABLED } }' }),
-    gatewayRoute('rw-value', { port: ports.main, match: 'prefix: /p/', target: echo, rewrite: '{ prefix: { value: /v2/ } }' }),
-    gatewayRoute('rw-exact', { port: ports.main, match: 'path: { exact: /old }', target: echo, rewrite: '{ path: { exact: /new } }' }),
-    gatewayRoute('rw-host', { port: ports.main, match: 'prefix: /host', target: echo, rewrite: '{ hostname: { defaultTargetHostname: DISABLED } }' }),
+    gatewayRoute('rw-keep', {
+      port: ports.main,
+      match: 'prefix: /keep',
+      target: echo,
+      rewrite: '{ prefix: { defaultPrefix: DISABLED } }',
+    }),
+    gatewayRoute('rw-value', {
+      port: ports.main,
+      match: 'prefix: /p/',
+      target: echo,
+      rewrite: '{ prefix: { value: /v2/ } }',
+    }),
+    gatewayRoute('rw-exact', {
+      port: ports.main,
+      match: 'path: { exact: /old }',
+      target: echo,
+      rewrite: '{ path: { exact: /new } }',
+    }),
+    gatewayRoute('rw-host', {
+      port: ports.main,
+      match: 'prefix: /host',
+      target: echo,
+      rewrite: '{ hostname: { defaultTargetHostname: DISABLED } }',
+    }),
     // Both match /prio/deep. The winner has the shorter prefix
     // and the later name, so only its priority can make it win.
-    gatewayRoute('prio-wins', { port: ports.main, match: 'prefix: /prio', target: serviceOf('prio-a'), priority: o.priorities[0] }),
-    gatewayRoute('prio-loses', { port: ports.main, match: 'prefix: /prio/deep', target: serviceOf('prio-b'), priority: o.priorities[1] }),
+    gatewayRoute('prio-wins', {
+      port: ports.main,
+      match: 'prefix: /prio',
+      target: serviceOf('prio-a'),
+      priority: o.priorities[0],
+    }),
+    gatewayRoute('prio-loses', {
+      port: ports.main,
+      match: 'prefix: /prio/deep',
+      target: serviceOf('prio-b'),
+      priority: o.priorities[1],
+    }),
     // Catch-all: without the health check answer, the probe path would reach echo.
     gatewayRoute('catch-all', { port: ports.main, match: 'prefix: /', target: echo }),
     // hosts listener: nothing but hostname matches
-    gatewayRoute('host-exact', { port: ports.hosts, match: 'hostname: { exact: www.example.com }', target: serviceOf('www') }),
-    gatewayRoute('host-suffix', { port: ports.hosts, match: 'hostname: { suffix: .example.org }', target: serviceOf('org') }),
+    gatewayRoute('host-exact', {
+      port: ports.hosts,
+      match: 'hostname: { exact: www.example.com }',
+      target: serviceOf('www'),
+    }),
+    gatewayRoute('host-suffix', {
+      port: ports.hosts,
+      match: 'hostname: { suffix: .example.org }',
+      target: serviceOf('org'),
+    }),
     // TLS listeners
     gatewayRoute('tls', { port: ports.tls, match: 'prefix: /', target: echo }),
     gatewayRoute('mtls', { port: ports.mtls, match: 'prefix: /', target: echo }),
@@ -139,7 +188,9 @@ function httpsRequest(port: number, client: TlsClient, path = '/', host = GATEWA
         agent: false,
         servername: client.servername ?? GATEWAY_SAN,
         ca: fs.readFileSync(client.ca),
-        ...(client.cert ? { cert: fs.readFileSync(client.cert.certFile), key: fs.readFileSync(client.cert.keyFile) } : {}),
+        ...(client.cert
+          ? { cert: fs.readFileSync(client.cert.certFile), key: fs.readFileSync(client.cert.keyFile) }
+          : {}),
       },
       (res) => {
         const peer = (res.socket as TLSSocket).getPeerCertificate() as unknown as HttpsResult['peer'];
@@ -177,7 +228,8 @@ async function spread(n: number, send: () => Promise<HttpResult>, concurrency = 
 /** Sum of the Envoy listener TLS stats ending in `.ssl.<suffix>`. */
 async function listenerSsl(gateway: Sidecar, suffix: string): Promise<number> {
   let sum = 0;
-  for (const [name, value] of await gateway.stats('ssl')) if (name.startsWith('listener.') && name.endsWith(`.ssl.${suffix}`)) sum += value;
+  for (const [name, value] of await gateway.stats('ssl'))
+    if (name.startsWith('listener.') && name.endsWith(`.ssl.${suffix}`)) sum += value;
   return sum;
 }
 
@@ -195,7 +247,10 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
   beforeAll(async () => {
     for (const name of UPSTREAMS) upstreams[name] = await startHttpUpstream(name);
     ports = { main: await freePort(), hosts: await freePort(), tls: await freePort(), mtls: await freePort() };
-    pki = createTestPki({ gateway: [GATEWAY_SAN], client: ['client.example.com'] }, { stranger: ['client.example.com'] });
+    pki = createTestPki(
+      { gateway: [GATEWAY_SAN], client: ['client.example.com'] },
+      { stranger: ['client.example.com'] },
+    );
     gateway = await startSidecar({
       envoyBin,
       meshYaml: mesh(),
@@ -228,7 +283,9 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
       const N = 400;
       let started = performance.now();
       const even = await spread(N, () => get('/color1/paint'));
-      console.log(`gateway 50/50: ${JSON.stringify(Object.fromEntries(even))} of ${N} in ${(performance.now() - started).toFixed(0)} ms`);
+      console.log(
+        `gateway 50/50: ${JSON.stringify(Object.fromEntries(even))} of ${N} in ${(performance.now() - started).toFixed(0)} ms`,
+      );
       expect([...even.keys()].sort()).toEqual(['color-v1', 'color-v2']);
       for (const who of ['color-v1', 'color-v2']) {
         expect(even.get(who)!).toBeGreaterThanOrEqual(N * 0.4);
@@ -239,7 +296,9 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
       await gateway.updateMesh(mesh({ weights: [100, 0] }));
       const synced = performance.now() - started;
       const all = await spread(200, () => get('/color1/paint'));
-      console.log(`gateway 100/0 (synced ${synced.toFixed(0)} ms after the file was written): ${JSON.stringify(Object.fromEntries(all))}`);
+      console.log(
+        `gateway 100/0 (synced ${synced.toFixed(0)} ms after the file was written): ${JSON.stringify(Object.fromEntries(all))}`,
+      );
       expect(Object.fromEntries(all)).toEqual({ 'color-v1': 200 });
 
       await gateway.updateMesh(mesh());
@@ -247,14 +306,54 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
   });
 
   describe('rewrites, as the upstream receives the request', () => {
-    const cases: [what: string, path: string, host: string, expected: { server: UpstreamName; path: string; host: string }][] = [
-      ['default: the prefix becomes / and Host the target service', '/color1/x?q=1', 'gateway.example.com', { server: 'color-v1', path: '/x?q=1', host: COLOR }],
-      ['default: the bare prefix becomes /', '/color1', 'gateway.example.com', { server: 'color-v1', path: '/', host: COLOR }],
-      ['default: the bare prefix with a query', '/color1?q=1', 'gateway.example.com', { server: 'color-v1', path: '/?q=1', host: COLOR }],
-      ['prefix defaultPrefix DISABLED keeps the path', '/keep/x?q=1', 'gateway.example.com', { server: 'echo', path: '/keep/x?q=1', host: serviceOf('echo') }],
-      ['prefix value /v2/ replaces the prefix', '/p/x?q=1', 'gateway.example.com', { server: 'echo', path: '/v2/x?q=1', host: serviceOf('echo') }],
-      ['exact path match rewritten to another exact path', '/old?q=1', 'gateway.example.com', { server: 'echo', path: '/new?q=1', host: serviceOf('echo') }],
-      ['hostname defaultTargetHostname DISABLED keeps the client Host', '/host/x?q=1', 'shop.example.com', { server: 'echo', path: '/x?q=1', host: 'shop.example.com' }],
+    const cases: [
+      what: string,
+      path: string,
+      host: string,
+      expected: { server: UpstreamName; path: string; host: string },
+    ][] = [
+      [
+        'default: the prefix becomes / and Host the target service',
+        '/color1/x?q=1',
+        'gateway.example.com',
+        { server: 'color-v1', path: '/x?q=1', host: COLOR },
+      ],
+      [
+        'default: the bare prefix becomes /',
+        '/color1',
+        'gateway.example.com',
+        { server: 'color-v1', path: '/', host: COLOR },
+      ],
+      [
+        'default: the bare prefix with a query',
+        '/color1?q=1',
+        'gateway.example.com',
+        { server: 'color-v1', path: '/?q=1', host: COLOR },
+      ],
+      [
+        'prefix defaultPrefix DISABLED keeps the path',
+        '/keep/x?q=1',
+        'gateway.example.com',
+        { server: 'echo', path: '/keep/x?q=1', host: serviceOf('echo') },
+      ],
+      [
+        'prefix value /v2/ replaces the prefix',
+        '/p/x?q=1',
+        'gateway.example.com',
+        { server: 'echo', path: '/v2/x?q=1', host: serviceOf('echo') },
+      ],
+      [
+        'exact path match rewritten to another exact path',
+        '/old?q=1',
+        'gateway.example.com',
+        { server: 'echo', path: '/new?q=1', host: serviceOf('echo') },
+      ],
+      [
+        'hostname defaultTargetHostname DISABLED keeps the client Host',
+        '/host/x?q=1',
+        'shop.example.com',
+        { server: 'echo', path: '/x?q=1', host: 'shop.example.com' },
+      ],
     ];
 
     beforeAll(async () => {
@@ -274,7 +373,10 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
 
     it('does not let a client pick the target with the internal header', async () => {
       // The catch-all route sends /elsewhere to echo; the header names another service.
-      const r = await httpRequest(ports.main, 'gateway.example.com', { path: '/elsewhere', headers: { [INTERNAL_TARGET_HEADER]: `${serviceOf('www')}:${upstreams.www.port}` } });
+      const r = await httpRequest(ports.main, 'gateway.example.com', {
+        path: '/elsewhere',
+        headers: { [INTERNAL_TARGET_HEADER]: `${serviceOf('www')}:${upstreams.www.port}` },
+      });
       expect(echoed(r)).toMatchObject({ server: 'echo', path: '/elsewhere' });
       expect(upstreams.www.requests).toHaveLength(0);
     });
@@ -325,12 +427,16 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
     });
 
     it('is not trusted by a client that trusts only another CA', async () => {
-      await expect(httpsRequest(ports.tls, { ca: pki.untrustedCa.certFile })).rejects.toThrow(/self.signed|unable to (get|verify)/i);
+      await expect(httpsRequest(ports.tls, { ca: pki.untrustedCa.certFile })).rejects.toThrow(
+        /self.signed|unable to (get|verify)/i,
+      );
       expect(upstreams.echo.requests).toHaveLength(0);
     });
 
     it('is refused by a client that expects another server name', async () => {
-      await expect(httpsRequest(ports.tls, { ca: pki.ca.certFile, servername: 'other.example.com' })).rejects.toThrow(/altnames|Hostname/i);
+      await expect(httpsRequest(ports.tls, { ca: pki.ca.certFile, servername: 'other.example.com' })).rejects.toThrow(
+        /altnames|Hostname/i,
+      );
     });
 
     it('refuses plaintext HTTP on the TLS port', async () => {
@@ -341,7 +447,9 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
     });
 
     it('mutual TLS: serves a client with a certificate from the trusted CA', async () => {
-      expect(echoed(await httpsRequest(ports.mtls, { ca: pki.ca.certFile, cert: pki.certs.client }, '/m'))).toMatchObject({ server: 'echo', path: '/m' });
+      expect(
+        echoed(await httpsRequest(ports.mtls, { ca: pki.ca.certFile, cert: pki.certs.client }, '/m')),
+      ).toMatchObject({ server: 'echo', path: '/m' });
     });
 
     it('mutual TLS: refuses a client without a certificate', async () => {
@@ -364,7 +472,9 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
       const r = await get(HEALTH_PATH);
       expect(r.status).toBe(200);
       expect(r.headers['x-upstream']).toBeUndefined();
-      expect(UPSTREAMS.map((u) => upstreams[u].requests.length + upstreams[u].healthChecks)).toEqual(UPSTREAMS.map(() => 0));
+      expect(UPSTREAMS.map((u) => upstreams[u].requests.length + upstreams[u].healthChecks)).toEqual(
+        UPSTREAMS.map(() => 0),
+      );
       // Any other path on that listener still goes through the catch-all route to an upstream.
       expect(echoed(await get('/pong'))).toMatchObject({ server: 'echo', path: '/pong' });
       // A probe with a query string is the same probe.
@@ -377,7 +487,8 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
     // App Mesh named the hop after the egress port it leads to (15001 by default; this Envoy's
     // egress port is a free one), not after the listener's port. The first http listener (main)
     // keeps that name; the second (hosts) adds its own port.
-    const hopRequests = (suffix: string) => gateway.stat(`cluster.cds_ingress_${MESH}_${GATEWAY}_self_redirect_http_${suffix}.upstream_rq_total`);
+    const hopRequests = (suffix: string) =>
+      gateway.stat(`cluster.cds_ingress_${MESH}_${GATEWAY}_self_redirect_http_${suffix}.upstream_rq_total`);
 
     it('counts a request through the first http listener under cds_ingress_<mesh>_<gateway>_self_redirect_http_<egress port>', async () => {
       const before = (await hopRequests(String(gateway.egressPort))) ?? 0;
@@ -397,7 +508,11 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
 
   describe('meshd status', () => {
     it('lists the gateway, by its node id, running its latest configuration', async () => {
-      const out = execFileSync(process.execPath, [MESHD_BIN, 'status', '--admin', `127.0.0.1:${gateway.meshdAdminPort}`], { encoding: 'utf8' });
+      const out = execFileSync(
+        process.execPath,
+        [MESHD_BIN, 'status', '--admin', `127.0.0.1:${gateway.meshdAdminPort}`],
+        { encoding: 'utf8' },
+      );
       const row = out.split('\n').find((l) => l.startsWith(NODE_ID));
       // CDS, EDS, LDS, RDS: no Cloud Map target here, so no EDS subscription.
       expect(row?.trim().split(/\s+/).slice(-4)).toEqual(['SYNCED', '-', 'SYNCED', 'SYNCED']);

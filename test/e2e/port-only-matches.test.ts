@@ -5,7 +5,14 @@
 import { describeWithEnvoy } from '../helpers/envoy';
 import { removeReadableTmpDirs } from '../helpers/netns';
 import { freePort } from '../helpers/processes';
-import { answeredBy, httpRequest, startSidecar, targetNodeYaml, type HttpResult, type Sidecar } from '../helpers/sidecar-harness';
+import {
+  answeredBy,
+  httpRequest,
+  startSidecar,
+  targetNodeYaml,
+  type HttpResult,
+  type Sidecar,
+} from '../helpers/sidecar-harness';
 import { startHttpUpstream, type EchoBody, type HttpUpstream } from '../helpers/upstreams';
 
 const MESH = 'multi';
@@ -20,20 +27,53 @@ function meshYaml(gatewayPorts: [number, number], fruit: HttpUpstream, vegetable
     `kind: Mesh\nname: ${MESH}\n`,
     targetNodeYaml(MESH, 'fruit', fruit.port),
     targetNodeYaml(MESH, 'vegetable', vegetable.port),
-    cli({ virtualRouterName: 'food', spec: { listeners: [{ portMapping: { port: 3333, protocol: 'http' } }, { portMapping: { port: 4444, protocol: 'http' } }] } }),
+    cli({
+      virtualRouterName: 'food',
+      spec: {
+        listeners: [
+          { portMapping: { port: 3333, protocol: 'http' } },
+          { portMapping: { port: 4444, protocol: 'http' } },
+        ],
+      },
+    }),
     cli({ virtualServiceName: SERVICE, spec: { provider: { virtualRouter: { virtualRouterName: 'food' } } } }),
-    cli({ virtualRouterName: 'food', routeName: 'fruit-route', spec: { httpRoute: { action: { weightedTargets: [{ virtualNode: 'fruit', weight: 1 }] }, match: { port: 3333 } } } }),
-    cli({ virtualRouterName: 'food', routeName: 'vegetable-route', spec: { httpRoute: { action: { weightedTargets: [{ virtualNode: 'vegetable', weight: 1 }] }, match: { port: 4444 } } } }),
-    cli({ virtualGatewayName: 'teller-gateway', spec: { listeners: gatewayPorts.map((port) => ({ portMapping: { port, protocol: 'http' } })) } }),
+    cli({
+      virtualRouterName: 'food',
+      routeName: 'fruit-route',
+      spec: {
+        httpRoute: { action: { weightedTargets: [{ virtualNode: 'fruit', weight: 1 }] }, match: { port: 3333 } },
+      },
+    }),
+    cli({
+      virtualRouterName: 'food',
+      routeName: 'vegetable-route',
+      spec: {
+        httpRoute: { action: { weightedTargets: [{ virtualNode: 'vegetable', weight: 1 }] }, match: { port: 4444 } },
+      },
+    }),
+    cli({
+      virtualGatewayName: 'teller-gateway',
+      spec: { listeners: gatewayPorts.map((port) => ({ portMapping: { port, protocol: 'http' } })) },
+    }),
     cli({
       virtualGatewayName: 'teller-gateway',
       gatewayRouteName: 'fruit-gateway-route',
-      spec: { httpRoute: { match: { port: gatewayPorts[0] }, action: { target: { virtualService: { virtualServiceName: SERVICE }, port: 3333 } } } },
+      spec: {
+        httpRoute: {
+          match: { port: gatewayPorts[0] },
+          action: { target: { virtualService: { virtualServiceName: SERVICE }, port: 3333 } },
+        },
+      },
     }),
     cli({
       virtualGatewayName: 'teller-gateway',
       gatewayRouteName: 'vegetable-gateway-route',
-      spec: { httpRoute: { match: { port: gatewayPorts[1] }, action: { target: { virtualService: { virtualServiceName: SERVICE }, port: 4444 } } } },
+      spec: {
+        httpRoute: {
+          match: { port: gatewayPorts[1] },
+          action: { target: { virtualService: { virtualServiceName: SERVICE }, port: 4444 } },
+        },
+      },
     }),
   ].join('---\n');
 }
@@ -58,7 +98,9 @@ describeWithEnvoy('port-only matches on a real Envoy', (envoyBin) => {
       meshYaml: meshYaml(ports, fruit, vegetable),
       nodeId: NODE_ID,
       ready: async () => {
-        const answers = await Promise.all(ports.map((port) => httpRequest(port, 'teller.example.com', { timeoutMs: 3000 })));
+        const answers = await Promise.all(
+          ports.map((port) => httpRequest(port, 'teller.example.com', { timeoutMs: 3000 })),
+        );
         return answers.every((a) => a.status === 200);
       },
     });

@@ -21,7 +21,10 @@ const FRONT = 'mesh/apps/virtualNode/front';
 
 /** The environment of a meshd child that cannot reach devDependencies; refusals go to `blockedLog`. */
 function productionEnv(blockedLog: string): Record<string, string> {
-  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${HOOK}`.trim(), MESHD_TEST_BLOCKED_LOG: blockedLog };
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${HOOK}`.trim(),
+    MESHD_TEST_BLOCKED_LOG: blockedLog,
+  };
 }
 
 const blocked = (log: string): string => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
@@ -29,9 +32,15 @@ const blocked = (log: string): string => (fs.existsSync(log) ? fs.readFileSync(l
 describe('class: the production install reaches for a devDependency (@grpc/grpc-js-xds) at run time', () => {
   it('the hook really makes @grpc/grpc-js-xds unreachable (a dev-only package in the lock file)', () => {
     const log = path.join(tmpDir('prod-deps-'), 'blocked.log');
-    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     expect(lock.packages['node_modules/@grpc/grpc-js-xds']?.dev).toBe(true);
-    const probe = spawnSync(process.execPath, ['-e', "require.resolve('@grpc/grpc-js-xds/package.json')"], { cwd: ROOT, env: { ...process.env, ...productionEnv(log) }, encoding: 'utf8' });
+    const probe = spawnSync(process.execPath, ['-e', "require.resolve('@grpc/grpc-js-xds/package.json')"], {
+      cwd: ROOT,
+      env: { ...process.env, ...productionEnv(log) },
+      encoding: 'utf8',
+    });
     expect(probe.status).not.toBe(0);
     expect(probe.stderr).toContain('production-only: require');
     expect(blocked(log)).toContain('@grpc/grpc-js-xds');
@@ -40,9 +49,13 @@ describe('class: the production install reaches for a devDependency (@grpc/grpc-
   it.each([
     ['render', []],
     ['render --static', ['--static']],
-  ])('meshd %s prints a node\'s config', (_label, extra) => {
+  ])("meshd %s prints a node's config", (_label, extra) => {
     const log = path.join(tmpDir('prod-deps-'), 'blocked.log');
-    const r = spawnSync(process.execPath, [MESHD_BIN, 'render', '--mesh', QUICKSTART_MESH, '--node', FRONT, '--format', 'json', ...extra], { cwd: ROOT, env: { ...process.env, ...productionEnv(log) }, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [MESHD_BIN, 'render', '--mesh', QUICKSTART_MESH, '--node', FRONT, '--format', 'json', ...extra],
+      { cwd: ROOT, env: { ...process.env, ...productionEnv(log) }, encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -54,9 +67,15 @@ describe('class: the production install reaches for a devDependency (@grpc/grpc-
 
   it('an install missing a runtime package says which in one line, not "not built yet" (bin/meshd)', () => {
     const log = path.join(tmpDir('prod-deps-'), 'blocked.log');
-    const r = spawnSync(process.execPath, [MESHD_BIN, 'render', '--mesh', QUICKSTART_MESH, '--node', FRONT], { cwd: ROOT, env: { ...process.env, ...productionEnv(log), MESHD_TEST_MISSING: 'chokidar' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [MESHD_BIN, 'render', '--mesh', QUICKSTART_MESH, '--node', FRONT], {
+      cwd: ROOT,
+      env: { ...process.env, ...productionEnv(log), MESHD_TEST_MISSING: 'chokidar' },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^meshd: a module it needs is not installed: .*chokidar.*; run `npm ci` in the meshd folder\n$/);
+    expect(r.stderr).toMatch(
+      /^meshd: a module it needs is not installed: .*chokidar.*; run `npm ci` in the meshd folder\n$/,
+    );
   });
 
   describe('meshd serve', () => {
@@ -71,10 +90,28 @@ describe('class: the production install reaches for a devDependency (@grpc/grpc-
       log = path.join(state, 'blocked.log');
       [adminPort, xdsPort] = [await freePort(), await freePort()];
       meshd = startMeshd(
-        ['serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--cloud-map-state', path.join(state, 'cloud-map.json')],
+        [
+          'serve',
+          '--mesh',
+          QUICKSTART_MESH,
+          '--xds-address',
+          '127.0.0.1',
+          '--xds-port',
+          String(xdsPort),
+          '--admin-port',
+          String(adminPort),
+          '--cloud-map-state',
+          path.join(state, 'cloud-map.json'),
+        ],
         productionEnv(log),
       );
-      await waitFor('meshd to start', () => (meshd.stdout().includes('meshd is serving') ? true : meshd.child.exitCode !== null ? Promise.reject(new Error(meshd.stderr())) : undefined));
+      await waitFor('meshd to start', () =>
+        meshd.stdout().includes('meshd is serving')
+          ? true
+          : meshd.child.exitCode !== null
+            ? Promise.reject(new Error(meshd.stderr()))
+            : undefined,
+      );
     });
 
     afterAll(async () => {

@@ -62,13 +62,21 @@ interface CallsReply {
 /** The grpc-js-xds client child process, driven by JSON lines over stdin/stdout. */
 class XdsClientProcess {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
   private nextId = 1;
   private err = '';
   private exited: string | undefined;
 
   constructor(target: string, bootstrap: object) {
-    const env: NodeJS.ProcessEnv = { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), GRPC_TRACE: 'xds_client', GRPC_VERBOSITY: 'DEBUG' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap),
+      GRPC_TRACE: 'xds_client',
+      GRPC_VERBOSITY: 'DEBUG',
+    };
     delete env.GRPC_XDS_BOOTSTRAP;
     this.child = spawn(process.execPath, [CLIENT_SCRIPT, target], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (d: Buffer) => (this.err = (this.err + d.toString()).slice(-200_000)));
@@ -166,13 +174,26 @@ describe('proxyless gRPC: a real grpc-js-xds client routed by meshd (no Envoy)',
     fs.writeFileSync(meshFile, meshYaml(v1, v2, [75, 25]));
     const xdsPort = await freePort();
     meshdAdminPort = await freePort();
-    meshd = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(meshdAdminPort)]);
+    meshd = startMeshd([
+      'serve',
+      '--mesh',
+      meshFile,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(meshdAdminPort),
+    ]);
     await waitFor('meshd to start serving', () => {
-      if (meshd.child.exitCode !== null) throw new Error(`meshd exited with ${meshd.child.exitCode}\n${meshd.stderr()}`);
+      if (meshd.child.exitCode !== null)
+        throw new Error(`meshd exited with ${meshd.child.exitCode}\n${meshd.stderr()}`);
       return meshd.stdout().includes('meshd is serving') ? true : undefined;
     });
     client = new XdsClientProcess(`xds:///${SERVICE}`, {
-      xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      xds_servers: [
+        { server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] },
+      ],
       node: { id: CALLER, cluster: 'caller', locality: {} },
     });
   }, 60000);
@@ -208,15 +229,23 @@ describe('proxyless gRPC: a real grpc-js-xds client routed by meshd (no Envoy)',
     // A gRPC client with LOGICAL_DNS clusters resolves addresses itself: it never asks for EDS.
     expect(report.types.EDS?.state ?? 'NOT_SENT').toBe('NOT_SENT');
     // One stream for this node: the client keeps its ADS stream.
-    expect((await getJson<ProxyReport[]>(meshdAdminPort, '/v1/proxies')).filter((p) => p.nodeId === CALLER)).toHaveLength(1);
+    expect(
+      (await getJson<ProxyReport[]>(meshdAdminPort, '/v1/proxies')).filter((p) => p.nodeId === CALLER),
+    ).toHaveLength(1);
     expect(report.protocol).toBe('sotw');
     expect(report.client).toBe('gRPC Node Pure JS');
   });
 
   it('shows in /v1/config what the gRPC client is served: an api_listener per dialable name, not the sidecar listeners', async () => {
-    const config = await getJson<{ listeners: { name: string; api_listener?: unknown }[]; clusters: { name: string; type: string }[] }>(meshdAdminPort, `/v1/config/${encodeURIComponent(CALLER)}`);
+    const config = await getJson<{
+      listeners: { name: string; api_listener?: unknown }[];
+      clusters: { name: string; type: string }[];
+    }>(meshdAdminPort, `/v1/config/${encodeURIComponent(CALLER)}`);
     // xds:///colors.demo.local and xds:///colors.demo.local:<router port> both work.
-    expect(config.listeners.map((l) => l.name)).toEqual([SERVICE, expect.stringMatching(new RegExp(`^${SERVICE.replace(/\./g, '\\.')}:\\d+$`))]);
+    expect(config.listeners.map((l) => l.name)).toEqual([
+      SERVICE,
+      expect.stringMatching(new RegExp(`^${SERVICE.replace(/\./g, '\\.')}:\\d+$`)),
+    ]);
     expect(config.listeners.every((l) => l.api_listener !== undefined)).toBe(true);
     expect(config.clusters.map((c) => [c.name, c.type])).toEqual([
       ['cds_egress_demo_colors-v1_grpc_' + v1.port, 'LOGICAL_DNS'],
@@ -233,7 +262,10 @@ describe('proxyless gRPC: a real grpc-js-xds client routed by meshd (no Envoy)',
       if (log.includes('mesh not reloaded')) throw new Error(`meshd rejected the new mesh:\n${log}`);
       return log.includes('mesh reloaded') ? true : undefined;
     });
-    const after = await waitCallerSynced('the caller to ACK a new RDS version', (r) => r.types.RDS!.ackedVersion !== before.types.RDS!.ackedVersion);
+    const after = await waitCallerSynced(
+      'the caller to ACK a new RDS version',
+      (r) => r.types.RDS!.ackedVersion !== before.types.RDS!.ackedVersion,
+    );
     expect(before.stream).toEqual(expect.anything());
     expect(after.stream).toBe(before.stream);
     expect(after.types.RDS!.ackedVersion).not.toBe(before.types.RDS!.ackedVersion);

@@ -18,7 +18,9 @@ interface ProxyEntry {
 
 /** The arguments `npm start` gives bin/meshd. */
 function startScriptArgs(): string[] {
-  const script = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+  const script = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts.start!;
   const m = /(?:^|&& )node bin\/meshd (.*)$/.exec(script);
   if (!m) throw new Error(`package.json's start script does not run node bin/meshd: ${script}`);
   return m[1]!.split(' ');
@@ -30,11 +32,24 @@ describeWithEnvoy('npm start: the Envoy commands it prints run as printed', () =
     const adminPort = await freePort();
     // The start script's mesh path is relative to the checkout; meshd runs in a folder of its own here.
     const args = startScriptArgs().map((a) => (a.startsWith('examples/') ? path.join(ROOT, a) : a));
-    const meshd = spawn(process.execPath, [path.join(ROOT, 'bin/meshd'), ...args, '--xds-port', String(await freePort()), '--admin-port', String(adminPort), '--statsd-port', '0'], {
-      cwd,
-      env: { ...process.env, INIT_CWD: cwd },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const meshd = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/meshd'),
+        ...args,
+        '--xds-port',
+        String(await freePort()),
+        '--admin-port',
+        String(adminPort),
+        '--statsd-port',
+        '0',
+      ],
+      {
+        cwd,
+        env: { ...process.env, INIT_CWD: cwd },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     meshd.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const envoyLog = path.join(cwd, 'envoy.log');
@@ -49,13 +64,27 @@ describeWithEnvoy('npm start: the Envoy commands it prints run as printed', () =
       });
       expect(commands).toHaveLength(2); // the Envoy is installed: no install line
       const [bootstrapLine, envoyLine] = commands as [string, string];
-      expect(bootstrapLine).toMatch(/^mkdir -p \.meshd && \S+ bootstrap --node mesh\/apps\/virtualNode\/front .*> \.meshd\/front-envoy\.yaml$/);
-      expect(envoyLine).toBe(`${process.env.ENVOY_BIN || path.join(ROOT, '.envoy/envoy/_bin/envoy')} -c .meshd/front-envoy.yaml`);
+      expect(bootstrapLine).toMatch(
+        /^mkdir -p \.meshd && \S+ bootstrap --node mesh\/apps\/virtualNode\/front .*> \.meshd\/front-envoy\.yaml$/,
+      );
+      expect(envoyLine).toBe(
+        `${process.env.ENVOY_BIN || path.join(ROOT, '.envoy/envoy/_bin/envoy')} -c .meshd/front-envoy.yaml`,
+      );
 
-      const ports = { ENVOY_ADMIN_ACCESS_PORT: String(await freePort()), APPMESH_ENVOY_INGRESS_PORT: String(await freePort()), APPMESH_ENVOY_EGRESS_PORT: String(await freePort()) };
-      const bootstrap = spawnSync('bash', ['-c', bootstrapLine], { cwd, env: { ...process.env, ...ports }, encoding: 'utf8' });
+      const ports = {
+        ENVOY_ADMIN_ACCESS_PORT: String(await freePort()),
+        APPMESH_ENVOY_INGRESS_PORT: String(await freePort()),
+        APPMESH_ENVOY_EGRESS_PORT: String(await freePort()),
+      };
+      const bootstrap = spawnSync('bash', ['-c', bootstrapLine], {
+        cwd,
+        env: { ...process.env, ...ports },
+        encoding: 'utf8',
+      });
       expect({ status: bootstrap.status, stderr: bootstrap.stderr }).toEqual({ status: 0, stderr: '' });
-      expect(fs.readFileSync(path.join(cwd, '.meshd/front-envoy.yaml'), 'utf8')).toContain('mesh/apps/virtualNode/front');
+      expect(fs.readFileSync(path.join(cwd, '.meshd/front-envoy.yaml'), 'utf8')).toContain(
+        'mesh/apps/virtualNode/front',
+      );
 
       // Hot restart off, so that it shares nothing with another Envoy on this machine; otherwise as printed.
       const log = fs.openSync(envoyLog, 'w');
@@ -65,7 +94,8 @@ describeWithEnvoy('npm start: the Envoy commands it prints run as printed', () =
       await waitFor(
         'front SYNCED in /v1/proxies',
         async () => {
-          if (spawned.exitCode !== null) throw new Error(`Envoy exited (${spawned.exitCode}): ${fs.readFileSync(envoyLog, 'utf8').slice(-2000)}`);
+          if (spawned.exitCode !== null)
+            throw new Error(`Envoy exited (${spawned.exitCode}): ${fs.readFileSync(envoyLog, 'utf8').slice(-2000)}`);
           const proxies = JSON.parse(await getOk(adminPort, '/v1/proxies')) as ProxyEntry[];
           const front = proxies.find((p) => p.nodeId === 'mesh/apps/virtualNode/front');
           return front && ['CDS', 'LDS'].every((t) => front.types[t]?.state === 'SYNCED') ? true : undefined;

@@ -61,7 +61,13 @@ class LoadProcess {
     const seen = this.events.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the load generator did not report '${name}' within ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`the load generator did not report '${name}' within ${timeoutMs} ms; stderr: ${this.stderr}`),
+          ),
+        timeoutMs,
+      );
       const w = {
         match,
         resolve: (e: LoadEvent) => {
@@ -105,7 +111,12 @@ const total = (text: string, name: string) => samples(text, name).reduce((sum, s
 function streamsIn(text: string, n: number, state?: 'SYNCED'): boolean {
   if (total(text, 'meshd_xds_connected_streams') !== n) return false;
   const types = samples(text, 'meshd_xds_resource_types');
-  return TYPES.every((t) => types.filter((s) => s.labels.type === t && (!state || s.labels.state === state)).reduce((sum, s) => sum + s.value, 0) === n);
+  return TYPES.every(
+    (t) =>
+      types
+        .filter((s) => s.labels.type === t && (!state || s.labels.state === state))
+        .reduce((sum, s) => sum + s.value, 0) === n,
+  );
 }
 
 interface ProxyReport {
@@ -120,7 +131,11 @@ interface ProxyReport {
 /** Every stream /v1/proxies lists, and each (stream, type) that is not SYNCED. */
 async function proxies(adminPort: number): Promise<{ list: ProxyReport[]; notSynced: string[] }> {
   const list = JSON.parse(await getOk(adminPort, '/v1/proxies', 10000)) as ProxyReport[];
-  const notSynced = list.flatMap((p) => TYPES.filter((t) => p.types[t]?.state !== 'SYNCED').map((t) => `${p.nodeId} stream ${p.stream} ${t}: ${p.types[t]?.state ?? 'not subscribed'}`));
+  const notSynced = list.flatMap((p) =>
+    TYPES.filter((t) => p.types[t]?.state !== 'SYNCED').map(
+      (t) => `${p.nodeId} stream ${p.stream} ${t}: ${p.types[t]?.state ?? 'not subscribed'}`,
+    ),
+  );
   return { list, notSynced };
 }
 
@@ -139,7 +154,17 @@ describe.each([
   const restart: { spawnedAt?: number; backAt?: number; syncedAt?: number } = {};
 
   const serve = async () => {
-    const started = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort)]);
+    const started = startMeshd([
+      'serve',
+      '--mesh',
+      meshFile,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(adminPort),
+    ]);
     meshd = started;
     return started;
   };
@@ -163,15 +188,32 @@ describe.each([
   it(`${streams} streams opened at once all reach SYNCED for CDS, EDS, LDS and RDS`, async () => {
     const server = await serve();
     await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
-    const args = ['--xds', `127.0.0.1:${xdsPort}`, '--nodes', NODE_IDS.join(','), '--streams', String(streams), '--per-connection', '10', '--reconnect'];
+    const args = [
+      '--xds',
+      `127.0.0.1:${xdsPort}`,
+      '--nodes',
+      NODE_IDS.join(','),
+      '--streams',
+      String(streams),
+      '--per-connection',
+      '10',
+      '--reconnect',
+    ];
     load = new LoadProcess(protocol === 'delta' ? [...args, '--delta'] : args);
     const opening = await load.event('opening');
     expect(opening).toMatchObject({ protocol, streams, connections: streams / 10 });
 
-    await waitFor(`all ${streams} streams SYNCED`, async () => (streamsIn(await metrics(), streams, 'SYNCED') ? true : undefined), 20000, 25);
+    await waitFor(
+      `all ${streams} streams SYNCED`,
+      async () => (streamsIn(await metrics(), streams, 'SYNCED') ? true : undefined),
+      20000,
+      25,
+    );
     const syncedMs = Date.now() - opening.at;
     const acked = await load.event('all-acked');
-    report(`${protocol}, ${streams} streams over ${streams / 10} connections: connect to all SYNCED ${syncedMs} ms (client side: all ACKed after ${acked.ms as number} ms)`);
+    report(
+      `${protocol}, ${streams} streams over ${streams / 10} connections: connect to all SYNCED ${syncedMs} ms (client side: all ACKed after ${acked.ms as number} ms)`,
+    );
 
     const { list, notSynced } = await proxies(adminPort);
     expect(list).toHaveLength(streams);
@@ -190,7 +232,11 @@ describe.each([
   it(`after meshd is killed and started again on the same ports, all ${streams} reconnect at once holding their versions, and meshd sends nothing`, async () => {
     const killed = meshd!;
     killed.child.kill('SIGKILL');
-    await new Promise((resolve) => (killed.child.exitCode !== null || killed.child.signalCode !== null ? resolve(undefined) : killed.child.once('exit', resolve)));
+    await new Promise((resolve) =>
+      killed.child.exitCode !== null || killed.child.signalCode !== null
+        ? resolve(undefined)
+        : killed.child.once('exit', resolve),
+    );
     const gone = await load!.event('all-disconnected');
     expect(gone.errorCodes).toEqual({ 14: streams }); // UNAVAILABLE, for every stream
 
@@ -207,7 +253,9 @@ describe.each([
       25,
     );
     restart.backAt = Date.now();
-    report(`${protocol}, ${streams} streams: restart to all reconnected ${restart.backAt - restart.spawnedAt} ms (from spawning the new meshd)`);
+    report(
+      `${protocol}, ${streams} streams: restart to all reconnected ${restart.backAt - restart.spawnedAt} ms (from spawning the new meshd)`,
+    );
 
     const text = await metrics();
     // Nothing changed, so the restarted meshd has nothing to send to clients that report what they hold.
@@ -228,7 +276,9 @@ describe.each([
       20000,
       25,
     );
-    report(`${protocol}, ${streams} streams: restart to all SYNCED ${restart.syncedAt! - restart.spawnedAt!} ms (from spawning the new meshd)`);
+    report(
+      `${protocol}, ${streams} streams: restart to all SYNCED ${restart.syncedAt! - restart.spawnedAt!} ms (from spawning the new meshd)`,
+    );
     const { notSynced } = await proxies(adminPort);
     expect(notSynced).toEqual([]);
     expect(total(await metrics(), 'meshd_xds_connected_streams')).toBe(streams);

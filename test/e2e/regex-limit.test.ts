@@ -40,7 +40,12 @@ describeWithEnvoy("route regexes between Envoy's default limit (100) and App Mes
 
   beforeAll(async () => {
     for (const name of Object.keys(ROUTES)) upstreams[name] = await startHttpUpstream(name);
-    sidecar = await startSidecar({ envoyBin, meshYaml: meshYaml(upstreams), nodeId: NODE_ID, ready: { host: SERVICE } });
+    sidecar = await startSidecar({
+      envoyBin,
+      meshYaml: meshYaml(upstreams),
+      nodeId: NODE_ID,
+      ready: { host: SERVICE },
+    });
   }, 60000);
 
   afterAll(async () => {
@@ -48,16 +53,22 @@ describeWithEnvoy("route regexes between Envoy's default limit (100) and App Mes
     for (const u of Object.values(upstreams)) await u.close();
   });
 
-  it.each([PATH_REGEX, HEADER_REGEX])('%s: Envoy with its default limit refuses it, with the size meshd computes', (regex) => {
-    const size = re2ProgramSize(regex);
-    if (!size.ok) throw new Error(size.error);
-    expect(size.size).toBeGreaterThan(100);
-    expect(size.size).toBeLessThanOrEqual(1000);
-    expect(envoyRegexError(envoyBin, regex, 100)).toContain(`RE2 program size of ${size.size} > max program size of 100`);
-    expect(envoyRegexError(envoyBin, regex, 1000)).toBeUndefined();
-  });
+  it.each([PATH_REGEX, HEADER_REGEX])(
+    '%s: Envoy with its default limit refuses it, with the size meshd computes',
+    (regex) => {
+      const size = re2ProgramSize(regex);
+      if (!size.ok) throw new Error(size.error);
+      expect(size.size).toBeGreaterThan(100);
+      expect(size.size).toBeLessThanOrEqual(1000);
+      expect(envoyRegexError(envoyBin, regex, 100)).toContain(
+        `RE2 program size of ${size.size} > max program size of 100`,
+      );
+      expect(envoyRegexError(envoyBin, regex, 1000)).toBeUndefined();
+    },
+  );
 
-  const via = async (path: string, headers: Record<string, string> = {}) => answeredBy(await sidecar.request(SERVICE, { path, headers }));
+  const via = async (path: string, headers: Record<string, string> = {}) =>
+    answeredBy(await sidecar.request(SERVICE, { path, headers }));
 
   it('routes by the path regex', async () => {
     expect(await via('/orders/0123abcd-4567-89ab-cdef-0123456789ab')).toBe('by-path');

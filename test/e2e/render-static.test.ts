@@ -26,10 +26,14 @@ function nodeIds(mesh: string): string[] {
 }
 
 describeWithEnvoy('rendered configuration in a real Envoy', (envoyBin) => {
-  const cases = MESHES.flatMap((mesh) => nodeIds(mesh).map((node) => [path.relative(path.resolve(__dirname, '../..'), mesh), node, mesh] as const));
+  const cases = MESHES.flatMap((mesh) =>
+    nodeIds(mesh).map((node) => [path.relative(path.resolve(__dirname, '../..'), mesh), node, mesh] as const),
+  );
 
   it.each(cases)('%s: %s passes envoy --mode validate', (_name, node, mesh) => {
-    const yaml = execFileSync(process.execPath, [MESHD_BIN, 'render', '--mesh', mesh, '--node', node, '--static'], { encoding: 'utf8' });
+    const yaml = execFileSync(process.execPath, [MESHD_BIN, 'render', '--mesh', mesh, '--node', node, '--static'], {
+      encoding: 'utf8',
+    });
     const result = envoyValidate(envoyBin, yaml);
     expect(result.ok ? 'OK' : result.output).toBe('OK');
   });

@@ -103,7 +103,15 @@ class LoadLoop {
 /** The canary's weight in the route Envoy is running (from its config_dump), as a percentage. */
 async function envoyCanaryWeight(sidecar: Sidecar): Promise<number | undefined> {
   const dump = JSON.parse(await sidecar.admin('/config_dump?resource=dynamic_route_configs')) as {
-    configs: { route_config: { virtual_hosts: { routes: { route?: { weighted_clusters?: { clusters: { name: string; weight: number }[] }; cluster?: string } }[] }[] } }[];
+    configs: {
+      route_config: {
+        virtual_hosts: {
+          routes: {
+            route?: { weighted_clusters?: { clusters: { name: string; weight: number }[] }; cluster?: string };
+          }[];
+        }[];
+      };
+    }[];
   };
   for (const config of dump.configs) {
     for (const vhost of config.route_config.virtual_hosts) {
@@ -157,8 +165,10 @@ interface RolloutStatus {
 
 function meshdCli(sidecar: Sidecar, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MESHD_BIN, ...args, '--admin', `127.0.0.1:${sidecar.meshdAdminPort}`], (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [MESHD_BIN, ...args, '--admin', `127.0.0.1:${sidecar.meshdAdminPort}`],
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -252,7 +262,9 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     expect(file).toContain('- virtualNode: cart-v1\n          weight: 0   # primary');
     expect(file).toContain('- virtualNode: cart-v2\n          weight: 100     # canary');
     expect(file).toContain('# the version in production');
-    expect(done.events.map((e) => e.message).join('\n')).toMatch(/advancing cart-v2 to 20%[\s\S]*to 40%[\s\S]*to 60%[\s\S]*promoted/);
+    expect(done.events.map((e) => e.message).join('\n')).toMatch(
+      /advancing cart-v2 to 20%[\s\S]*to 40%[\s\S]*to 60%[\s\S]*promoted/,
+    );
   }, 90000);
 
   test('a canary that starts failing at 30% is rolled back after `threshold` failed checks, and traffic returns to the primary', async () => {
@@ -260,21 +272,50 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     load = new LoadLoop(s);
     watch = new WeightWatch(s);
     const started = await meshdCli(s, [
-      'rollout', 'start', '--route', 'cart/main', '--primary', 'cart-v1', '--canary', 'cart-v2', '--name', 'cart',
-      '--interval', '2s', '--step-weight', '10', '--max-weight', '50', '--threshold', '2', '--min-requests', '5', '--min-success-rate', '95',
+      'rollout',
+      'start',
+      '--route',
+      'cart/main',
+      '--primary',
+      'cart-v1',
+      '--canary',
+      'cart-v2',
+      '--name',
+      'cart',
+      '--interval',
+      '2s',
+      '--step-weight',
+      '10',
+      '--max-weight',
+      '50',
+      '--threshold',
+      '2',
+      '--min-requests',
+      '5',
+      '--min-success-rate',
+      '95',
     ]);
     expect(started).toMatchObject({ code: 0, stderr: '' });
     expect(started.stdout).toContain(`${MESH}/cart  Initializing`);
 
     // The canary breaks as soon as Envoy sends it 30%.
-    await waitFor('Envoy to run the 30% step', async () => ((await envoyCanaryWeight(s)) === 30 ? true : undefined), 30000, 50);
+    await waitFor(
+      'Envoy to run the 30% step',
+      async () => ((await envoyCanaryWeight(s)) === 30 ? true : undefined),
+      30000,
+      50,
+    );
     v2.failAll(500);
     const brokeAt = Date.now();
     const done = await untilPhase(s, ['Failed', 'Succeeded', 'Paused']);
-    await waitFor('Envoy to run the rollback', () => (watch!.weights().length > 1 && watch!.weights().at(-1) === 0 ? true : undefined));
+    await waitFor('Envoy to run the rollback', () =>
+      watch!.weights().length > 1 && watch!.weights().at(-1) === 0 ? true : undefined,
+    );
     const rolledBackAt = Date.now();
     // Measured, not asserted (no timing asserts): the bound is threshold × interval = 4 s plus a step's reload.
-    console.log(`rollout: canary failing at 30% → Envoy back at 100% primary after ${rolledBackAt - brokeAt} ms (threshold 2 × interval 2 s)`);
+    console.log(
+      `rollout: canary failing at 30% → Envoy back at 100% primary after ${rolledBackAt - brokeAt} ms (threshold 2 × interval 2 s)`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
     await watch.stop();
     await load.stop();
@@ -318,15 +359,24 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     const s = await start();
     load = new LoadLoop(s);
     await s.reloadMesh(meshYaml(v1, v2, { stepWeight: 10, maxWeight: 90, threshold: 3 }));
-    await waitFor('the first step', async () => ((await status(s))?.canaryWeight === 10 ? true : undefined), 30000, 100);
+    await waitFor(
+      'the first step',
+      async () => ((await status(s))?.canaryWeight === 10 ? true : undefined),
+      30000,
+      100,
+    );
 
     // The user sets 50/50 themselves.
     const text = fs.readFileSync(s.meshFile, 'utf8');
-    const edited = text.replace(/weight: \d+ {3}# primary/, 'weight: 50   # primary').replace(/weight: \d+ {5}# canary/, 'weight: 50     # canary');
+    const edited = text
+      .replace(/weight: \d+ {3}# primary/, 'weight: 50   # primary')
+      .replace(/weight: \d+ {5}# canary/, 'weight: 50     # canary');
     expect(edited).not.toBe(text);
     await s.reloadMesh(edited);
     const paused = await untilPhase(s, ['Paused'], 15000);
-    expect(paused.events.at(-1)!.message).toMatch(/Route\/cart\/main was edited by hand: it now gives cart-v1 50 and cart-v2 50, where the rollout had set \d+ and \d+/);
+    expect(paused.events.at(-1)!.message).toMatch(
+      /Route\/cart\/main was edited by hand: it now gives cart-v1 50 and cart-v2 50, where the rollout had set \d+ and \d+/,
+    );
     // Paused means paused: the file keeps the user's weights.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(fs.readFileSync(s.meshFile, 'utf8')).toBe(edited);
@@ -334,21 +384,36 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     const resumed = await meshdCli(s, ['rollout', 'resume', 'cart']);
     expect(resumed).toMatchObject({ code: 0, stderr: '' });
     expect(resumed.stdout).toContain('resumed at canary weight 50%');
-    await waitFor('the next step after the edit', async () => ((await status(s))?.canaryWeight === 60 ? true : undefined), 30000, 100);
+    await waitFor(
+      'the next step after the edit',
+      async () => ((await status(s))?.canaryWeight === 60 ? true : undefined),
+      30000,
+      100,
+    );
 
     // meshd goes away mid-rollout and comes back: the rollout carries on from where it was.
     await s.restartMeshd({ kill: 'SIGKILL' });
     const afterRestart = await status(s);
     expect(afterRestart?.phase).toBe('Progressing');
     expect(afterRestart?.canaryWeight).toBeGreaterThanOrEqual(60);
-    await waitFor('a step after the restart', async () => ((await status(s))?.canaryWeight ?? 0) > afterRestart!.canaryWeight ? true : undefined, 30000, 100);
+    await waitFor(
+      'a step after the restart',
+      async () => (((await status(s))?.canaryWeight ?? 0) > afterRestart!.canaryWeight ? true : undefined),
+      30000,
+      100,
+    );
     expect((await status(s))!.events.map((e) => e.message).join('\n')).toContain('meshd restarted: carrying on');
 
     const aborted = await meshdCli(s, ['rollout', 'abort', `${MESH}/cart`]);
     expect(aborted.code).toBe(0);
     expect(aborted.stdout).toContain(`${MESH}/cart  Aborted  cart-v2 0% / cart-v1 100%`);
-    await waitFor('Envoy to send everything to the primary', async () => ((await envoyCanaryWeight(s)) === 0 ? true : undefined));
+    await waitFor('Envoy to send everything to the primary', async () =>
+      (await envoyCanaryWeight(s)) === 0 ? true : undefined,
+    );
     const again = await meshdCli(s, ['rollout', 'resume', 'cart']);
-    expect(again).toMatchObject({ code: 1, stderr: `meshd rollout resume: rollout ${MESH}/cart has already ended (Aborted)\n` });
+    expect(again).toMatchObject({
+      code: 1,
+      stderr: `meshd rollout resume: rollout ${MESH}/cart has already ended (Aborted)\n`,
+    });
   }, 120000);
 });

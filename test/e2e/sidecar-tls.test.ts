@@ -8,7 +8,17 @@ import * as path from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/certs';
 import { describeWithNetns, readableTmpDir, removeReadableTmpDirs } from '../helpers/netns';
 import { waitFor } from '../helpers/processes';
-import { envoyStats, request, startCallee, startMeshdForNetns, startSidecarOnHost, type Callee, type HostSidecar, type HttpResult, type MeshdForNetns } from '../helpers/sidecars';
+import {
+  envoyStats,
+  request,
+  startCallee,
+  startMeshdForNetns,
+  startSidecarOnHost,
+  type Callee,
+  type HostSidecar,
+  type HttpResult,
+  type MeshdForNetns,
+} from '../helpers/sidecars';
 
 const MESH = 'tls';
 const STRICT_PORT = 8080; // STRICT TLS, any client
@@ -21,12 +31,16 @@ const CALLEE_SAN = 'callee.tls.local';
 const CALLER_SAN = 'caller.tls.local';
 
 function file(chain: string, key?: string): string {
-  return key ? `{ file: { certificateChain: ${chain}, privateKey: ${key} } }` : `{ file: { certificateChain: ${chain} } }`;
+  return key
+    ? `{ file: { certificateChain: ${chain}, privateKey: ${key} } }`
+    : `{ file: { certificateChain: ${chain} } }`;
 }
 
 /** A backend entry; `tls` is the clientPolicy.tls body or undefined for plaintext. */
 function backend(service: string, tls?: string): string {
-  return tls ? `    - virtualService: { virtualServiceName: ${service}, clientPolicy: { tls: ${tls} } }` : `    - virtualService: { virtualServiceName: ${service} }`;
+  return tls
+    ? `    - virtualService: { virtualServiceName: ${service}, clientPolicy: { tls: ${tls} } }`
+    : `    - virtualService: { virtualServiceName: ${service} }`;
 }
 
 function router(name: string, service: string, port: number): string {
@@ -86,19 +100,31 @@ spec:
     - portMapping: { port: ${PERMISSIVE_PORT}, protocol: http }
       tls: { mode: PERMISSIVE, certificate: ${file(c.callee!.certFile, c.callee!.keyFile)} }
   serviceDiscovery: { dns: { hostname: ${calleeIp} } }
-${router('strict', STRICT_SERVICE, STRICT_PORT)}${router('mutual', MUTUAL_SERVICE, MUTUAL_PORT)}${router('permissive', PERMISSIVE_SERVICE, PERMISSIVE_PORT)}${caller('plain', [
-    backend(STRICT_SERVICE),
-    backend(PERMISSIVE_SERVICE),
-  ])}${caller('trusting', [backend(STRICT_SERVICE, `{ ${trustMeshCa} }`), backend(PERMISSIVE_SERVICE, `{ ${trustMeshCa} }`)])}${caller('wrong-ca', [backend(STRICT_SERVICE, `{ ${trustOtherCa} }`)])}${caller('wrong-server-san', [
-    backend(STRICT_SERVICE, `{ ${expectOtherSan} }`),
-  ])}${caller('mutual', [backend(MUTUAL_SERVICE, `{ certificate: ${file(c.caller!.certFile, c.caller!.keyFile)}, ${trustMeshCa} }`)])}${caller('no-cert', [
-    backend(MUTUAL_SERVICE, `{ ${trustMeshCa} }`),
-  ])}${caller('wrong-client-san', [backend(MUTUAL_SERVICE, `{ certificate: ${file(c.intruder!.certFile, c.intruder!.keyFile)}, ${trustMeshCa} }`)])}${caller('untrusted-client', [
-    backend(MUTUAL_SERVICE, `{ certificate: ${file(c.impostor!.certFile, c.impostor!.keyFile)}, ${trustMeshCa} }`),
-  ])}`;
+${router('strict', STRICT_SERVICE, STRICT_PORT)}${router('mutual', MUTUAL_SERVICE, MUTUAL_PORT)}${router('permissive', PERMISSIVE_SERVICE, PERMISSIVE_PORT)}${caller(
+    'plain',
+    [backend(STRICT_SERVICE), backend(PERMISSIVE_SERVICE)],
+  )}${caller('trusting', [backend(STRICT_SERVICE, `{ ${trustMeshCa} }`), backend(PERMISSIVE_SERVICE, `{ ${trustMeshCa} }`)])}${caller('wrong-ca', [backend(STRICT_SERVICE, `{ ${trustOtherCa} }`)])}${caller(
+    'wrong-server-san',
+    [backend(STRICT_SERVICE, `{ ${expectOtherSan} }`)],
+  )}${caller('mutual', [backend(MUTUAL_SERVICE, `{ certificate: ${file(c.caller!.certFile, c.caller!.keyFile)}, ${trustMeshCa} }`)])}${caller(
+    'no-cert',
+    [backend(MUTUAL_SERVICE, `{ ${trustMeshCa} }`)],
+  )}${caller('wrong-client-san', [backend(MUTUAL_SERVICE, `{ certificate: ${file(c.intruder!.certFile, c.intruder!.keyFile)}, ${trustMeshCa} }`)])}${caller(
+    'untrusted-client',
+    [backend(MUTUAL_SERVICE, `{ certificate: ${file(c.impostor!.certFile, c.impostor!.keyFile)}, ${trustMeshCa} }`)],
+  )}`;
 }
 
-const CALLERS = ['plain', 'trusting', 'wrong-ca', 'wrong-server-san', 'mutual', 'no-cert', 'wrong-client-san', 'untrusted-client'] as const;
+const CALLERS = [
+  'plain',
+  'trusting',
+  'wrong-ca',
+  'wrong-server-san',
+  'mutual',
+  'no-cert',
+  'wrong-client-san',
+  'untrusted-client',
+] as const;
 type CallerName = (typeof CALLERS)[number];
 
 describeWithNetns(
@@ -118,7 +144,9 @@ describeWithNetns(
       return waitFor(
         `caller ${name} to have a route to ${service}`,
         async () => {
-          const r = await request({ host: '127.0.0.1', port: sidecar.egressPort, headers: { host: service } }).catch(() => undefined);
+          const r = await request({ host: '127.0.0.1', port: sidecar.egressPort, headers: { host: service } }).catch(
+            () => undefined,
+          );
           return r && r.status !== 404 ? r : undefined;
         },
         20000,
@@ -127,7 +155,10 @@ describeWithNetns(
     }
 
     const sslSum = (stats: Record<string, number>, scope: 'listener' | 'cluster', suffix: string) =>
-      Object.entries(stats).reduce((n, [k, v]) => (k.startsWith(`${scope}.`) && k.endsWith(`.ssl.${suffix}`) ? n + v : n), 0);
+      Object.entries(stats).reduce(
+        (n, [k, v]) => (k.startsWith(`${scope}.`) && k.endsWith(`.ssl.${suffix}`) ? n + v : n),
+        0,
+      );
 
     /** The callee's TLS listener stats: handshakes and why handshakes failed. */
     const calleeSsl = async () => {
@@ -144,7 +175,10 @@ describeWithNetns(
     /** A caller's TLS stats on its egress clusters: why it rejected the callee. */
     const callerSsl = async (name: CallerName) => {
       const stats = await envoyStats('127.0.0.1', callers.get(name)!.adminPort, 'ssl');
-      return { badCert: sslSum(stats, 'cluster', 'fail_verify_error'), badSan: sslSum(stats, 'cluster', 'fail_verify_san') };
+      return {
+        badCert: sslSum(stats, 'cluster', 'fail_verify_error'),
+        badSan: sslSum(stats, 'cluster', 'fail_verify_san'),
+      };
     };
 
     // Envoy's 503 body does not say why: after the default retries it only reports the
@@ -155,7 +189,10 @@ describeWithNetns(
     };
 
     beforeAll(async () => {
-      pki = createTestPki({ callee: [CALLEE_SAN], caller: [CALLER_SAN], intruder: ['intruder.tls.local'] }, { impostor: [CALLER_SAN] });
+      pki = createTestPki(
+        { callee: [CALLEE_SAN], caller: [CALLER_SAN], intruder: ['intruder.tls.local'] },
+        { impostor: [CALLER_SAN] },
+      );
       const meshFile = path.join(readableTmpDir(), 'mesh.yaml');
       // The callee's address is only known once its namespace exists; meshd starts first on a
       // placeholder and the file is rewritten (meshd watches it).
@@ -171,18 +208,31 @@ describeWithNetns(
       });
       await waitFor(
         'meshd to serve the callee address',
-        async () => ((await request({ host: '127.0.0.1', port: meshd.adminPort, path: `/v1/config/${encodeURIComponent(`mesh/${MESH}/virtualNode/trusting`)}` })).body.includes(callee.ns.nsIp) ? true : undefined),
+        async () =>
+          (
+            await request({
+              host: '127.0.0.1',
+              port: meshd.adminPort,
+              path: `/v1/config/${encodeURIComponent(`mesh/${MESH}/virtualNode/trusting`)}`,
+            })
+          ).body.includes(callee.ns.nsIp)
+            ? true
+            : undefined,
         15000,
         50,
       );
-      for (const name of CALLERS) callers.set(name, await startSidecarOnHost(envoyBin, `mesh/${MESH}/virtualNode/${name}`, meshd.xdsPort));
+      for (const name of CALLERS)
+        callers.set(name, await startSidecarOnHost(envoyBin, `mesh/${MESH}/virtualNode/${name}`, meshd.xdsPort));
       // The callee's ingress must be up before any case is judged.
-      await waitFor('the callee ingress to accept TLS from the trusting caller', async () => ((await via('trusting', STRICT_SERVICE)).status === 200 ? true : undefined), 20000, 100).catch(
-        async (err: Error) => {
-          const r = await via('trusting', STRICT_SERVICE).catch((e: Error) => e.message);
-          throw new Error(`${err.message}; last answer: ${JSON.stringify(r)}`);
-        },
-      );
+      await waitFor(
+        'the callee ingress to accept TLS from the trusting caller',
+        async () => ((await via('trusting', STRICT_SERVICE)).status === 200 ? true : undefined),
+        20000,
+        100,
+      ).catch(async (err: Error) => {
+        const r = await via('trusting', STRICT_SERVICE).catch((e: Error) => e.message);
+        throw new Error(`${err.message}; last answer: ${JSON.stringify(r)}`);
+      });
     });
 
     afterAll(async () => {
@@ -242,12 +292,18 @@ describeWithNetns(
 
     describe('PERMISSIVE TLS listener', () => {
       it('serves plaintext callers', async () => {
-        expect(await via('plain', PERMISSIVE_SERVICE)).toMatchObject({ status: 200, body: `callee:${PERMISSIVE_PORT}` });
+        expect(await via('plain', PERMISSIVE_SERVICE)).toMatchObject({
+          status: 200,
+          body: `callee:${PERMISSIVE_PORT}`,
+        });
       });
 
       it('serves TLS callers over TLS', async () => {
         const before = await calleeSsl();
-        expect(await via('trusting', PERMISSIVE_SERVICE)).toMatchObject({ status: 200, body: `callee:${PERMISSIVE_PORT}` });
+        expect(await via('trusting', PERMISSIVE_SERVICE)).toMatchObject({
+          status: 200,
+          body: `callee:${PERMISSIVE_PORT}`,
+        });
         expect((await calleeSsl()).handshakes).toBeGreaterThan(before.handshakes);
       });
     });

@@ -5,7 +5,16 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeWithEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy';
-import { freePort, httpGet, MESHD_BIN, startMeshd, startNamedUpstream, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import {
+  freePort,
+  httpGet,
+  MESHD_BIN,
+  startMeshd,
+  startNamedUpstream,
+  tmpDir,
+  waitFor,
+  type RunningProcess,
+} from '../helpers/processes';
 
 const NODE_ID = 'mesh/demo/virtualNode/client';
 const SERVICE = 'backend.demo.local';
@@ -77,7 +86,8 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
   let meshd: RunningProcess;
   let envoy: RunningEnvoy;
   let meshFile: string;
-  const writeMesh = (v1Weight: number, v2Weight: number) => fs.writeFileSync(meshFile, meshYaml(v1.port, v2.port, v1Weight, v2Weight));
+  const writeMesh = (v1Weight: number, v2Weight: number) =>
+    fs.writeFileSync(meshFile, meshYaml(v1.port, v2.port, v1Weight, v2Weight));
 
   beforeAll(async () => {
     v1 = await startNamedUpstream('v1');
@@ -85,15 +95,46 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
     meshFile = path.join(tmpDir(), 'mesh.yaml');
     writeMesh(100, 0);
     const xdsPort = await freePort();
-    meshd = startMeshd(['serve', '--mesh', meshFile, '--log-level', 'debug', '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(await freePort())]);
+    meshd = startMeshd([
+      'serve',
+      '--mesh',
+      meshFile,
+      '--log-level',
+      'debug',
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(await freePort()),
+    ]);
     await waitFor('meshd to start serving', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
 
     const adminPort = await freePort();
-    const bootstrap = execFileSync(process.execPath, [MESHD_BIN, 'bootstrap', '--node', NODE_ID, '--xds-address', `127.0.0.1:${xdsPort}`, '--admin-address', '127.0.0.1', '--admin-port', String(adminPort)], {
-      encoding: 'utf8',
-    });
+    const bootstrap = execFileSync(
+      process.execPath,
+      [
+        MESHD_BIN,
+        'bootstrap',
+        '--node',
+        NODE_ID,
+        '--xds-address',
+        `127.0.0.1:${xdsPort}`,
+        '--admin-address',
+        '127.0.0.1',
+        '--admin-port',
+        String(adminPort),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     envoy = startEnvoy(envoyBin, bootstrap, adminPort);
-    await waitFor('Envoy to route to the virtual service', async () => ((await httpGet(EGRESS_PORT, SERVICE).catch(() => undefined))?.status === 200 ? true : undefined), 30000);
+    await waitFor(
+      'Envoy to route to the virtual service',
+      async () => ((await httpGet(EGRESS_PORT, SERVICE).catch(() => undefined))?.status === 200 ? true : undefined),
+      30000,
+    );
   });
 
   afterAll(async () => {
@@ -110,7 +151,12 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
   it('moves all new requests to v2 when the file is rewritten to 0/100', async () => {
     const written = Date.now();
     writeMesh(0, 100);
-    await waitFor('the first v2 answer', async () => ((await httpGet(EGRESS_PORT, SERVICE)).body === 'v2' ? true : undefined), 10000, 0);
+    await waitFor(
+      'the first v2 answer',
+      async () => ((await httpGet(EGRESS_PORT, SERVICE)).body === 'v2' ? true : undefined),
+      10000,
+      0,
+    );
     const elapsed = Date.now() - written;
     process.stdout.write(`propagation: file write → first v2 answer from Envoy: ${elapsed} ms\n`);
     expect(await countAnswers(50)).toEqual({ v2: 50 });
@@ -119,7 +165,9 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
   it('splits a 50/50 route within ±10 percentage points over 400 requests', async () => {
     const logBefore = meshd.stderr().length;
     writeMesh(50, 50);
-    await waitFor('Envoy to ACK the 50/50 route', () => (/mesh reloaded[^]*ACKed RDS version/.test(meshd.stderr().slice(logBefore)) ? true : undefined));
+    await waitFor('Envoy to ACK the 50/50 route', () =>
+      /mesh reloaded[^]*ACKed RDS version/.test(meshd.stderr().slice(logBefore)) ? true : undefined,
+    );
     const counts = await countAnswers(400);
     expect((counts.v1 ?? 0) + (counts.v2 ?? 0)).toBe(400);
     expect(counts.v1! / 400).toBeGreaterThanOrEqual(0.4);
@@ -133,17 +181,28 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
     // Would send everything to v1, but line 2 breaks the YAML.
     fs.writeFileSync(meshFile, meshYaml(v1.port, v2.port, 100, 0).replace('name: demo\n', 'name: demo: broken\n'));
     const logged = await waitFor('meshd to report the broken file', () => {
-      const line = meshd.stderr().slice(errorsBefore).split('\n').find((l) => l.includes(' error ') && l.includes(meshFile));
+      const line = meshd
+        .stderr()
+        .slice(errorsBefore)
+        .split('\n')
+        .find((l) => l.includes(' error ') && l.includes(meshFile));
       return line;
     });
     expect(logged).toContain(`${meshFile}:2:`);
     // the level says error; the finding does not say it again
     expect(logged).toMatch(/ error +\S+:2:\d+: invalid YAML/);
-    await waitFor('meshd to say the last good mesh keeps serving', () => (meshd.stderr().slice(errorsBefore).includes('the last good mesh keeps serving') ? true : undefined));
+    await waitFor('meshd to say the last good mesh keeps serving', () =>
+      meshd.stderr().slice(errorsBefore).includes('the last good mesh keeps serving') ? true : undefined,
+    );
     expect(await countAnswers(50)).toEqual({ v2: 50 });
 
     writeMesh(100, 0);
-    await waitFor('traffic back on v1 after the fix', async () => ((await httpGet(EGRESS_PORT, SERVICE)).body === 'v1' ? true : undefined), 10000, 0);
+    await waitFor(
+      'traffic back on v1 after the fix',
+      async () => ((await httpGet(EGRESS_PORT, SERVICE)).body === 'v1' ? true : undefined),
+      10000,
+      0,
+    );
     expect(await countAnswers(20)).toEqual({ v1: 20 });
   });
 

@@ -27,7 +27,10 @@ async function fakeAdmin(status: number, body: string): Promise<{ port: number; 
     res.end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 const FRONT = { id: 'mesh/apps/virtualNode/front', cluster: 'front' };
@@ -42,7 +45,17 @@ describe('meshd status and config-dump against a running meshd', () => {
     const xdsPort = await freePort();
     const adminPort = await freePort();
     admin = `127.0.0.1:${adminPort}`;
-    server = startMeshd(['serve', '--mesh', QUICKSTART_MESH, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', String(adminPort)]);
+    server = startMeshd([
+      'serve',
+      '--mesh',
+      QUICKSTART_MESH,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      String(adminPort),
+    ]);
     await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
     clients.push(new AdsTestClient(xdsPort), new AdsTestClient(xdsPort));
   });
@@ -54,14 +67,23 @@ describe('meshd status and config-dump against a running meshd', () => {
   });
 
   it('status: no proxies yet', async () => {
-    expect(await meshd('status', '--admin', admin)).toEqual({ status: 0, stdout: 'no proxies connected\n', stderr: '' });
+    expect(await meshd('status', '--admin', admin)).toEqual({
+      status: 0,
+      stdout: 'no proxies connected\n',
+      stderr: '',
+    });
   });
 
   it('status: a proxy that ACKed CDS is SYNCED; one that NACKed is NACKED, with the reason under the table', async () => {
     const [front, blue] = clients as [AdsTestClient, AdsTestClient];
     front.send({ node: FRONT, type_url: TypeUrl.Cluster });
     const frontRes = await front.next();
-    front.send({ node: FRONT, type_url: TypeUrl.Cluster, version_info: frontRes.version_info, response_nonce: frontRes.nonce });
+    front.send({
+      node: FRONT,
+      type_url: TypeUrl.Cluster,
+      version_info: frontRes.version_info,
+      response_nonce: frontRes.nonce,
+    });
 
     const synced = await waitFor('status to show front SYNCED', async () => {
       const out = await meshd('status', '--admin', admin);
@@ -77,7 +99,12 @@ describe('meshd status and config-dump against a running meshd', () => {
 
     blue.send({ node: BLUE, type_url: TypeUrl.Cluster });
     const blueRes = await blue.next();
-    blue.send({ node: BLUE, type_url: TypeUrl.Cluster, response_nonce: blueRes.nonce, error_detail: { code: 3, message: 'rejected by test' } });
+    blue.send({
+      node: BLUE,
+      type_url: TypeUrl.Cluster,
+      response_nonce: blueRes.nonce,
+      error_detail: { code: 3, message: 'rejected by test' },
+    });
 
     const nacked = await waitFor('status to show color-blue NACKED', async () => {
       const out = await meshd('status', '--admin', admin);
@@ -97,10 +124,16 @@ describe('meshd status and config-dump against a running meshd', () => {
 
     const json = await meshd('status', '--admin', admin, '--format', 'json');
     expect(json.status).toBe(0);
-    const entries = JSON.parse(json.stdout) as { nodeId: string; types: Record<string, { state: string; lastNack: { message: string } | null }> }[];
+    const entries = JSON.parse(json.stdout) as {
+      nodeId: string;
+      types: Record<string, { state: string; lastNack: { message: string } | null }>;
+    }[];
     const blueEntry = entries.find((e) => e.nodeId === BLUE.id)!;
     expect(blueEntry.types.CDS).toMatchObject({ state: 'NACKED', lastNack: { message: 'rejected by test' } });
-    expect(entries.find((e) => e.nodeId === FRONT.id)!.types.CDS).toMatchObject({ state: 'SYNCED', ackedVersion: frontRes.version_info });
+    expect(entries.find((e) => e.nodeId === FRONT.id)!.types.CDS).toMatchObject({
+      state: 'SYNCED',
+      ackedVersion: frontRes.version_info,
+    });
   });
 
   it('config-dump: prints the JSON config of a node, with its clusters', async () => {
@@ -109,16 +142,23 @@ describe('meshd status and config-dump against a running meshd', () => {
     expect(out.stderr).toBe('');
     const config = JSON.parse(out.stdout) as { clusters: { name: string }[]; listeners: { name: string }[] };
     expect(config.clusters.map((c) => c.name)).toEqual(
-      expect.arrayContaining(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082', 'cds_ingress_apps_front_http_9080']),
+      expect.arrayContaining([
+        'cds_egress_apps_color-blue_http_9081',
+        'cds_egress_apps_color-green_http_9082',
+        'cds_ingress_apps_front_http_9080',
+      ]),
     );
-    expect(config.listeners.map((l) => l.name)).toEqual(expect.arrayContaining(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']));
+    expect(config.listeners.map((l) => l.name)).toEqual(
+      expect.arrayContaining(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']),
+    );
   });
 
   it('config-dump: an unknown node id is one error line and exit 1', async () => {
     expect(await meshd('config-dump', 'mesh/apps/virtualNode/nope', '--admin', admin)).toEqual({
       status: 1,
       stdout: '',
-      stderr: "meshd config-dump: node id 'mesh/apps/virtualNode/nope' names virtual node 'nope', which is not defined in mesh 'apps'\n",
+      stderr:
+        "meshd config-dump: node id 'mesh/apps/virtualNode/nope' names virtual node 'nope', which is not defined in mesh 'apps'\n",
     });
   });
 });
@@ -127,14 +167,27 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
   const TYPO = 'mesh/apps/virtualNode/typo';
   const MALFORMED = 'apps/typo';
   const NO_MESH = 'mesh/nomesh/virtualNode/front';
-  const TYPO_NODE = ['---', 'kind: VirtualNode', 'mesh: apps', 'name: typo', 'spec:', '  listeners: [{ portMapping: { port: 9083, protocol: http } }]', '  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }', ''].join('\n');
+  const TYPO_NODE = [
+    '---',
+    'kind: VirtualNode',
+    'mesh: apps',
+    'name: typo',
+    'spec:',
+    '  listeners: [{ portMapping: { port: 9083, protocol: http } }]',
+    '  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }',
+    '',
+  ].join('\n');
   let server: RunningProcess;
   let admin: string;
   let dir: string;
   const clients: AdsTestClient[] = [];
 
   /** The messages of meshd's error log lines, without time and level. */
-  const loggedErrors = () => server.stderr().split('\n').flatMap((l) => /^\S+ error (.*)$/.exec(l)?.[1] ?? []);
+  const loggedErrors = () =>
+    server
+      .stderr()
+      .split('\n')
+      .flatMap((l) => /^\S+ error (.*)$/.exec(l)?.[1] ?? []);
   const proxiesJson = async () => {
     const out = await meshd('status', '--admin', admin, '--format', 'json');
     expect(out.status).toBe(0);
@@ -145,7 +198,19 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
     dir = meshFolder({ 'mesh.yaml': fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8') });
     const xdsPort = await freePort();
     admin = `127.0.0.1:${await freePort()}`;
-    server = startMeshd(['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort), '--admin-port', admin.split(':')[1]!, '--debounce-ms', '0']);
+    server = startMeshd([
+      'serve',
+      '--mesh',
+      dir,
+      '--xds-address',
+      '127.0.0.1',
+      '--xds-port',
+      String(xdsPort),
+      '--admin-port',
+      admin.split(':')[1]!,
+      '--debounce-ms',
+      '0',
+    ]);
     await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
     for (const id of [TYPO, MALFORMED, NO_MESH]) {
       const client = new AdsTestClient(xdsPort);
@@ -179,14 +244,23 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
     expect(loggedErrors()).toEqual(expect.arrayContaining(reasons));
 
     const json = await proxiesJson();
-    expect(Object.fromEntries(json.map((p) => [p.nodeId, p.configProblem]))).toEqual({ [MALFORMED]: reasons[0], [TYPO]: reasons[1], [NO_MESH]: reasons[2] });
+    expect(Object.fromEntries(json.map((p) => [p.nodeId, p.configProblem]))).toEqual({
+      [MALFORMED]: reasons[0],
+      [TYPO]: reasons[1],
+      [NO_MESH]: reasons[2],
+    });
   });
 
   it('once the mesh defines the node, its proxy is served and the reason is gone; if the mesh drops it again, status says it keeps its last configuration', async () => {
     const typo = clients[0]!;
     fs.writeFileSync(path.join(dir, 'typo.yaml'), TYPO_NODE);
     const res = await typo.next(10000);
-    typo.send({ node: { id: TYPO, cluster: 'c' }, type_url: TypeUrl.Cluster, version_info: res.version_info, response_nonce: res.nonce });
+    typo.send({
+      node: { id: TYPO, cluster: 'c' },
+      type_url: TypeUrl.Cluster,
+      version_info: res.version_info,
+      response_nonce: res.nonce,
+    });
     const fixed = await waitFor('status to show typo SYNCED', async () => {
       const out = await meshd('status', '--admin', admin);
       return out.stdout.includes('SYNCED') ? out : undefined;
@@ -209,13 +283,57 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
 
 describe('meshd status: the table', () => {
   it('shows every type, the protocol and client, sorts by node id then stream, and lists each NACK', async () => {
-    const type = (state: string, version: string | null = 'v1') => ({ state, sentVersion: version, ackedVersion: state === 'SYNCED' ? version : null, lastNack: null });
-    const nack = (version: string, message: string) => ({ state: 'NACKED', sentVersion: version, ackedVersion: 'v1', lastNack: { version, message, at: '2024-01-01T00:00:00.000Z' } });
+    const type = (state: string, version: string | null = 'v1') => ({
+      state,
+      sentVersion: version,
+      ackedVersion: state === 'SYNCED' ? version : null,
+      lastNack: null,
+    });
+    const nack = (version: string, message: string) => ({
+      state: 'NACKED',
+      sentVersion: version,
+      ackedVersion: 'v1',
+      lastNack: { version, message, at: '2024-01-01T00:00:00.000Z' },
+    });
     const proxies = [
-      { nodeId: 'mesh/apps/virtualNode/b', cluster: 'b', stream: 7, protocol: 'delta', client: 'gRPC Node Pure JS', peer: 'ipv4:127.0.0.1:1', connectedAt: '', types: { CDS: type('SYNCED'), LDS: type('STALE', 'v2') } },
-      { nodeId: 'mesh/apps/virtualNode/a', cluster: 'a', stream: 9, protocol: 'sotw', client: 'envoy', peer: '', connectedAt: '', types: { CDS: type('SYNCED'), EDS: type('SYNCED'), LDS: type('SYNCED'), RDS: nack('v2', 'route\nrejected') } },
-      { nodeId: 'mesh/apps/virtualNode/a', cluster: 'a', stream: 3, peer: '', connectedAt: '', types: { CDS: nack('v3', 'bad cluster'), EDS: type('NOT_SENT', null) } },
-      { nodeId: 'mesh/apps/virtualGateway/gw', cluster: 'gw', stream: 1, protocol: 'sotw', client: 'envoy', peer: '', connectedAt: '', types: {} },
+      {
+        nodeId: 'mesh/apps/virtualNode/b',
+        cluster: 'b',
+        stream: 7,
+        protocol: 'delta',
+        client: 'gRPC Node Pure JS',
+        peer: 'ipv4:127.0.0.1:1',
+        connectedAt: '',
+        types: { CDS: type('SYNCED'), LDS: type('STALE', 'v2') },
+      },
+      {
+        nodeId: 'mesh/apps/virtualNode/a',
+        cluster: 'a',
+        stream: 9,
+        protocol: 'sotw',
+        client: 'envoy',
+        peer: '',
+        connectedAt: '',
+        types: { CDS: type('SYNCED'), EDS: type('SYNCED'), LDS: type('SYNCED'), RDS: nack('v2', 'route\nrejected') },
+      },
+      {
+        nodeId: 'mesh/apps/virtualNode/a',
+        cluster: 'a',
+        stream: 3,
+        peer: '',
+        connectedAt: '',
+        types: { CDS: nack('v3', 'bad cluster'), EDS: type('NOT_SENT', null) },
+      },
+      {
+        nodeId: 'mesh/apps/virtualGateway/gw',
+        cluster: 'gw',
+        stream: 1,
+        protocol: 'sotw',
+        client: 'envoy',
+        peer: '',
+        connectedAt: '',
+        types: {},
+      },
     ];
     const fake = await fakeAdmin(200, JSON.stringify(proxies));
     try {
@@ -243,7 +361,7 @@ describe('meshd status: the table', () => {
     }
   });
 
-  it('an answer that is not meshd\'s is one line and exit 1', async () => {
+  it("an answer that is not meshd's is one line and exit 1", async () => {
     const fake = await fakeAdmin(404, '{"error":"no such endpoint: /v1/proxies"}');
     try {
       expect(await meshd('status', '--admin', `127.0.0.1:${fake.port}`)).toEqual({
@@ -290,10 +408,30 @@ describe('meshd status and config-dump: usage and an unreachable meshd', () => {
   });
 
   it('bad usage is one line and exit 2', async () => {
-    expect(await meshd('config-dump')).toEqual({ status: 2, stdout: '', stderr: 'meshd config-dump: name the proxy: meshd config-dump mesh/<mesh>/virtualNode/<name>\n' });
-    expect(await meshd('status', '--format', 'yaml')).toEqual({ status: 2, stdout: '', stderr: "meshd status: --format must be text or json, got 'yaml'\n" });
-    expect(await meshd('config-dump', 'a', 'b')).toEqual({ status: 2, stdout: '', stderr: 'meshd config-dump: takes one node id, got 2: a b\n' });
-    expect(await meshd('status', 'front')).toEqual({ status: 2, stdout: '', stderr: "meshd status: takes no arguments, got 'front' (a node's config: meshd config-dump <node-id>)\n" });
-    expect(await meshd('status', '--admin', 'localhost')).toEqual({ status: 2, stdout: '', stderr: "meshd status: --admin must be host:port (for example 127.0.0.1:18001), got 'localhost'\n" });
+    expect(await meshd('config-dump')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: 'meshd config-dump: name the proxy: meshd config-dump mesh/<mesh>/virtualNode/<name>\n',
+    });
+    expect(await meshd('status', '--format', 'yaml')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "meshd status: --format must be text or json, got 'yaml'\n",
+    });
+    expect(await meshd('config-dump', 'a', 'b')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: 'meshd config-dump: takes one node id, got 2: a b\n',
+    });
+    expect(await meshd('status', 'front')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "meshd status: takes no arguments, got 'front' (a node's config: meshd config-dump <node-id>)\n",
+    });
+    expect(await meshd('status', '--admin', 'localhost')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "meshd status: --admin must be host:port (for example 127.0.0.1:18001), got 'localhost'\n",
+    });
   });
 });

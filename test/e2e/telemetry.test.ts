@@ -60,7 +60,8 @@ const REQUESTS_PER_NODE = 150;
 const FAIL_EVERY = 4; // flaky answers every 4th request 500 (not 503: App Mesh's default policy retries 503)
 
 function meshYaml(u: { slow: HttpUpstream; flaky: HttpUpstream; probe: HttpUpstream }): string {
-  const service = (name: string) => `kind: VirtualService\nmesh: ${MESH}\nname: ${name}.${MESH}.local\nspec: { provider: { virtualNode: { virtualNodeName: ${name} } } }\n`;
+  const service = (name: string) =>
+    `kind: VirtualService\nmesh: ${MESH}\nname: ${name}.${MESH}.local\nspec: { provider: { virtualNode: { virtualNodeName: ${name} } } }\n`;
   return [
     `kind: Mesh\nname: ${MESH}\nspec: { egressFilter: { type: DROP_ALL } }\n`,
     `kind: VirtualNode\nmesh: ${MESH}\nname: client\nspec:\n  backends:\n${['slow', 'flaky', 'probe'].map((n) => `    - virtualService: { virtualServiceName: ${n}.${MESH}.local }\n`).join('')}`,
@@ -72,8 +73,10 @@ function meshYaml(u: { slow: HttpUpstream; flaky: HttpUpstream; probe: HttpUpstr
 describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over DogStatsD', (envoyBin) => {
   const u = {} as { slow: HttpUpstream; flaky: HttpUpstream; probe: HttpUpstream };
   let sidecar: Sidecar;
-  const telemetry = async (query = '') => JSON.parse(await sidecar.meshdAdmin(`/v1/telemetry${query}`)) as TelemetryBody;
-  const traffic = (body: TelemetryBody, node: string) => body.virtualNodes.find((n) => n.mesh === MESH && n.virtualNode === node);
+  const telemetry = async (query = '') =>
+    JSON.parse(await sidecar.meshdAdmin(`/v1/telemetry${query}`)) as TelemetryBody;
+  const traffic = (body: TelemetryBody, node: string) =>
+    body.virtualNodes.find((n) => n.mesh === MESH && n.virtualNode === node);
 
   beforeAll(async () => {
     u.slow = await startHttpUpstream('slow');
@@ -100,14 +103,22 @@ describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over D
 
   it("counts each destination's requests, 5xx and latency as the client saw them, in the admin API and /metrics", async () => {
     // Before the load: the probe's traffic arrives, and nothing is counted for slow or flaky.
-    await waitFor('the readiness requests to reach meshd', async () => ((traffic(await telemetry(), 'probe')?.totals.requests ?? 0) > 0 ? true : undefined), 15000, 100);
+    await waitFor(
+      'the readiness requests to reach meshd',
+      async () => ((traffic(await telemetry(), 'probe')?.totals.requests ?? 0) > 0 ? true : undefined),
+      15000,
+      100,
+    );
     const before = await telemetry();
     expect([traffic(before, 'slow'), traffic(before, 'flaky')]).toEqual([undefined, undefined]);
 
     // The load: both nodes, interleaved, 10 requests in flight; the client counts every answer.
     const client = { slow: { requests: 0, errors: 0 }, flaky: { requests: 0, errors: 0 } };
     const statuses = new Map<string, number>();
-    const jobs = Array.from({ length: 2 * REQUESTS_PER_NODE }, (_, i) => (i % 2 === 0 ? 'slow' : 'flaky') as 'slow' | 'flaky');
+    const jobs = Array.from(
+      { length: 2 * REQUESTS_PER_NODE },
+      (_, i) => (i % 2 === 0 ? 'slow' : 'flaky') as 'slow' | 'flaky',
+    );
     const worker = async () => {
       for (let node = jobs.shift(); node !== undefined; node = jobs.shift()) {
         const r = await sidecar.request(`${node}.${MESH}.local`);
@@ -145,13 +156,21 @@ describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over D
       const seen = traffic(settled, name)!;
       const counted = client[name];
       const compared = { name, meshd: seen.totals, client: counted };
-      expect({ ...compared, requestsWithin5Percent: near(seen.totals.requests, counted.requests, 0.05), errorsWithin5Percent: near(seen.totals.errors, counted.errors, 0.05) }).toEqual({
+      expect({
+        ...compared,
+        requestsWithin5Percent: near(seen.totals.requests, counted.requests, 0.05),
+        errorsWithin5Percent: near(seen.totals.errors, counted.errors, 0.05),
+      }).toEqual({
         ...compared,
         requestsWithin5Percent: true,
         errorsWithin5Percent: true,
       });
       // Everything happened within the 15-minute window: the window holds the totals.
-      expect({ name, requests: seen.requests, errors: seen.errors }).toEqual({ name, requests: seen.totals.requests, errors: seen.totals.errors });
+      expect({ name, requests: seen.requests, errors: seen.errors }).toEqual({
+        name,
+        requests: seen.totals.requests,
+        errors: seen.totals.errors,
+      });
       const clientRate = (100 * (counted.requests - counted.errors)) / counted.requests;
       expect({ name, successRate: Math.abs(seen.successRate! - clientRate) <= 1 }).toEqual({ name, successRate: true });
       expect(seen.ratePerSecond).toBeCloseTo(seen.requests / 900, 6);
@@ -171,15 +190,24 @@ describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over D
 
     // /metrics: the same totals as counters, the window (--telemetry-window 15m) as gauges.
     const m = await sidecar.meshdAdmin('/metrics');
-    const series = (name: string, node: string, extra = '') => metric(m, `${name}{mesh="${MESH}",virtual_node="${node}"${extra}}`);
+    const series = (name: string, node: string, extra = '') =>
+      metric(m, `${name}{mesh="${MESH}",virtual_node="${node}"${extra}}`);
     for (const name of ['slow', 'flaky'] as const) {
       const seen = traffic(settled, name)!;
-      expect({ name, requests: series('meshd_virtual_node_requests_total', name), errors: series('meshd_virtual_node_errors_total', name) }).toEqual({ name, requests: seen.totals.requests, errors: seen.totals.errors });
+      expect({
+        name,
+        requests: series('meshd_virtual_node_requests_total', name),
+        errors: series('meshd_virtual_node_errors_total', name),
+      }).toEqual({ name, requests: seen.totals.requests, errors: seen.totals.errors });
       expect(series('meshd_virtual_node_window_success_ratio', name)).toBeCloseTo(seen.successRate! / 100, 6);
       expect(series('meshd_virtual_node_window_requests_per_second', name)).toBeCloseTo(seen.requests / 900, 6);
     }
-    expect(series('meshd_virtual_node_window_latency_seconds', 'slow', ',quantile="0.5"')).toBeGreaterThanOrEqual(DELAY_MS / 1000);
-    expect(series('meshd_virtual_node_window_latency_seconds', 'flaky', ',quantile="0.5"')).toBeLessThan(DELAY_MS / 1000);
+    expect(series('meshd_virtual_node_window_latency_seconds', 'slow', ',quantile="0.5"')).toBeGreaterThanOrEqual(
+      DELAY_MS / 1000,
+    );
+    expect(series('meshd_virtual_node_window_latency_seconds', 'flaky', ',quantile="0.5"')).toBeLessThan(
+      DELAY_MS / 1000,
+    );
     expect(metric(m, 'meshd_telemetry_window_seconds')).toBe(900);
     expect(metric(m, 'meshd_statsd_lines_received_total')).toBeGreaterThanOrEqual(settled.statsd.lines);
     expect(metric(m, 'meshd_statsd_lines_skipped_total')).toBe(0);
@@ -194,11 +222,35 @@ describe('telemetry: the statsd listener of meshd serve', () => {
   });
 
   const MESH_YAML = (nodes: string[]) =>
-    [`kind: Mesh\nname: m\nspec: {}\n`, ...nodes.map((n, i) => `kind: VirtualNode\nmesh: m\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: ${8080 + i}, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`)].join('---\n');
+    [
+      `kind: Mesh\nname: m\nspec: {}\n`,
+      ...nodes.map(
+        (n, i) =>
+          `kind: VirtualNode\nmesh: m\nname: ${n}\nspec:\n  listeners: [{ portMapping: { port: ${8080 + i}, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }\n`,
+      ),
+    ].join('---\n');
 
-  async function serve(meshFile: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ adminPort: number; body: () => Promise<TelemetryBody> }> {
+  async function serve(
+    meshFile: string,
+    args: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<{ adminPort: number; body: () => Promise<TelemetryBody> }> {
     const adminPort = await freePort();
-    meshd = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(adminPort), ...args], env);
+    meshd = startMeshd(
+      [
+        'serve',
+        '--mesh',
+        meshFile,
+        '--xds-address',
+        '127.0.0.1',
+        '--xds-port',
+        String(await freePort()),
+        '--admin-port',
+        String(adminPort),
+        ...args,
+      ],
+      env,
+    );
     const started = meshd;
     await waitFor('meshd to start', () => {
       if (started.child.exitCode !== null) throw new Error(`meshd exited: ${started.stderr()}`);
@@ -213,13 +265,25 @@ describe('telemetry: the statsd listener of meshd serve', () => {
     const first = await body();
     expect(first.statsd.port).toBeGreaterThan(0);
     expect(first.statsd.port).not.toBe(8125);
-    expect(meshd!.stdout()).toContain(`  telemetry (DogStatsD): udp://127.0.0.1:${first.statsd.port} (window 1m30s: http://127.0.0.1:${adminPort}/v1/telemetry)`);
+    expect(meshd!.stdout()).toContain(
+      `  telemetry (DogStatsD): udp://127.0.0.1:${first.statsd.port} (window 1m30s: http://127.0.0.1:${adminPort}/v1/telemetry)`,
+    );
     expect(meshd!.stdout()).toContain(`--dog-statsd --statsd-port ${first.statsd.port} > `);
-    expect({ window: first.window, windowMs: first.windowMs, virtualNodes: first.virtualNodes }).toEqual({ window: '1m30s', windowMs: 90_000, virtualNodes: [] });
+    expect({ window: first.window, windowMs: first.windowMs, virtualNodes: first.virtualNodes }).toEqual({
+      window: '1m30s',
+      windowMs: 90_000,
+      virtualNodes: [],
+    });
 
-    const line = (node: string, port: number, n: number, cls = 2) => `envoy.cluster.upstream_rq_xx:${n}|c|#envoy.response_code_class:${cls},envoy.cluster_name:cds_egress_m_${node}_http_${port}`;
-    await sendUdp(first.statsd.port, [line('a', 8080, 4), line('a', 8080, 1, 5), 'not statsd at all', line('b', 8081, 9)].join('\n'));
-    const counted = await waitFor('the datagram to be counted', async () => ((await body()).statsd.datagrams === 1 ? body() : undefined));
+    const line = (node: string, port: number, n: number, cls = 2) =>
+      `envoy.cluster.upstream_rq_xx:${n}|c|#envoy.response_code_class:${cls},envoy.cluster_name:cds_egress_m_${node}_http_${port}`;
+    await sendUdp(
+      first.statsd.port,
+      [line('a', 8080, 4), line('a', 8080, 1, 5), 'not statsd at all', line('b', 8081, 9)].join('\n'),
+    );
+    const counted = await waitFor('the datagram to be counted', async () =>
+      (await body()).statsd.datagrams === 1 ? body() : undefined,
+    );
     expect(counted.statsd).toMatchObject({ datagrams: 1, lines: 4, skippedLines: 1, usedLines: 2 });
     // b is not in the mesh yet
     expect(counted.virtualNodes.map((n) => [n.virtualNode, n.totals.requests, n.totals.errors])).toEqual([['a', 5, 1]]);
@@ -227,9 +291,13 @@ describe('telemetry: the statsd listener of meshd serve', () => {
     // Node b joins the mesh: its egress cluster counts from then on.
     const reloads = meshd!.stderr().split('mesh reloaded').length;
     fs.writeFileSync(meshFile, MESH_YAML(['a', 'b']));
-    await waitFor('meshd to reload the mesh', () => (meshd!.stderr().split('mesh reloaded').length > reloads ? true : undefined));
+    await waitFor('meshd to reload the mesh', () =>
+      meshd!.stderr().split('mesh reloaded').length > reloads ? true : undefined,
+    );
     await sendUdp(first.statsd.port, line('b', 8081, 9));
-    const after = await waitFor('the second datagram to be counted', async () => ((await body()).statsd.datagrams === 2 ? body() : undefined));
+    const after = await waitFor('the second datagram to be counted', async () =>
+      (await body()).statsd.datagrams === 2 ? body() : undefined,
+    );
     expect(after.virtualNodes.map((n) => [n.virtualNode, n.totals.requests, n.totals.errors])).toEqual([
       ['a', 5, 1],
       ['b', 9, 0],
@@ -248,9 +316,18 @@ describe('telemetry: the statsd listener of meshd serve', () => {
       const r = await fetch(`http://127.0.0.1:${adminPort}${p}`);
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
     };
-    expect(await get('/v1/telemetry?window=20m')).toEqual({ status: 400, body: { error: "window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '20m'" } });
-    expect(await get('/v1/telemetry?window=')).toEqual({ status: 400, body: { error: "window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got ''" } });
-    expect(await get('/v1/telemetry?window=30s')).toMatchObject({ status: 200, body: { window: '30s', windowMs: 30_000 } });
+    expect(await get('/v1/telemetry?window=20m')).toEqual({
+      status: 400,
+      body: { error: "window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '20m'" },
+    });
+    expect(await get('/v1/telemetry?window=')).toEqual({
+      status: 400,
+      body: { error: "window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got ''" },
+    });
+    expect(await get('/v1/telemetry?window=30s')).toMatchObject({
+      status: 200,
+      body: { window: '30s', windowMs: 30_000 },
+    });
     expect((await get('/v1/nope')).body.error).toMatch(/; try .*\/v1\/telemetry/);
   });
 
@@ -262,7 +339,20 @@ describe('telemetry: the statsd listener of meshd serve', () => {
       const meshFile = path.join(meshFolder({ 'mesh.yaml': MESH_YAML(['a']) }), 'mesh.yaml');
       const r = spawnSync(
         process.execPath,
-        [MESHD_BIN, 'serve', '--mesh', meshFile, '--xds-address', '127.0.0.1', '--xds-port', String(await freePort()), '--admin-port', String(await freePort()), '--statsd-port', String(port)],
+        [
+          MESHD_BIN,
+          'serve',
+          '--mesh',
+          meshFile,
+          '--xds-address',
+          '127.0.0.1',
+          '--xds-port',
+          String(await freePort()),
+          '--admin-port',
+          String(await freePort()),
+          '--statsd-port',
+          String(port),
+        ],
         { encoding: 'utf8', timeout: 20000 },
       );
       expect(r.status).toBe(1);
@@ -279,8 +369,19 @@ describe('telemetry: the statsd listener of meshd serve', () => {
 
   it('refuses a bad --telemetry-window (or MESHD_TELEMETRY_WINDOW) in one line, before starting anything', () => {
     const meshFile = path.join(meshFolder({ 'mesh.yaml': MESH_YAML(['a']) }), 'mesh.yaml');
-    const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', meshFile, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-    expect(run(['--telemetry-window', '16m'])).toMatchObject({ status: 2, stderr: "meshd serve: --telemetry-window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '16m'\n" });
-    expect(run([], { MESHD_TELEMETRY_WINDOW: 'often' })).toMatchObject({ status: 2, stderr: "meshd serve: MESHD_TELEMETRY_WINDOW must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got 'often'\n" });
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [MESHD_BIN, 'serve', '--mesh', meshFile, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+    expect(run(['--telemetry-window', '16m'])).toMatchObject({
+      status: 2,
+      stderr: "meshd serve: --telemetry-window must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got '16m'\n",
+    });
+    expect(run([], { MESHD_TELEMETRY_WINDOW: 'often' })).toMatchObject({
+      status: 2,
+      stderr:
+        "meshd serve: MESHD_TELEMETRY_WINDOW must be a duration from 1s to 15m such as 30s, 5m or 1m30s, got 'often'\n",
+    });
   });
 });

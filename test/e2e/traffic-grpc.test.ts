@@ -5,7 +5,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
-import { GrpcEgressClient, GRPC_PACKAGE, startGrpcUpstream, type GrpcResult, type GrpcServiceName, type GrpcUpstream } from '../helpers/upstreams';
+import {
+  GrpcEgressClient,
+  GRPC_PACKAGE,
+  startGrpcUpstream,
+  type GrpcResult,
+  type GrpcServiceName,
+  type GrpcUpstream,
+} from '../helpers/upstreams';
 
 const MESH = 'rpc';
 const NODE_ID = `mesh/${MESH}/virtualNode/client`;
@@ -18,8 +25,15 @@ const SHAPES = `${GRPC_PACKAGE}.Shapes`;
 const ROUTES: Record<string, [number, string, string?]> = {
   'colors-mix': [10, `{ serviceName: ${COLORS}, methodName: Mix }`],
   colors: [20, `{ serviceName: ${COLORS} }`],
-  'gold-tier': [5, `{ serviceName: ${SHAPES}, metadata: [{ name: x-tier, match: { exact: gold } }] }`, 'retryPolicy: { maxRetries: 3, perRetryTimeout: { value: 2, unit: s }, grpcRetryEvents: [internal] }'],
-  'beta-users': [6, `{ serviceName: ${SHAPES}, metadata: [{ name: x-user, match: { prefix: beta- } }, { name: x-block, invert: true, match: { exact: 'yes' } }] }`],
+  'gold-tier': [
+    5,
+    `{ serviceName: ${SHAPES}, metadata: [{ name: x-tier, match: { exact: gold } }] }`,
+    'retryPolicy: { maxRetries: 3, perRetryTimeout: { value: 2, unit: s }, grpcRetryEvents: [internal] }',
+  ],
+  'beta-users': [
+    6,
+    `{ serviceName: ${SHAPES}, metadata: [{ name: x-user, match: { prefix: beta- } }, { name: x-block, invert: true, match: { exact: 'yes' } }] }`,
+  ],
   fallback: [1000, '{}'],
 };
 
@@ -83,8 +97,20 @@ describeWithEnvoy('traffic gRPC: App Mesh grpcRoute matches through a real Envoy
     ['metadata exact', 'Shapes', 'Draw', { 'x-tier': 'gold' }, 'gold-tier'],
     ['metadata exact with another value', 'Shapes', 'Draw', { 'x-tier': 'silver' }, 'fallback'],
     ['metadata routes only for their service', 'Colors', 'Pick', { 'x-tier': 'gold' }, 'colors'],
-    ['metadata prefix, and an inverted match seeing another value', 'Shapes', 'Pick', { 'x-user': 'beta-ann', 'x-block': 'no' }, 'beta-users'],
-    ['an inverted metadata match excludes its value', 'Shapes', 'Pick', { 'x-user': 'beta-ann', 'x-block': 'yes' }, 'fallback'],
+    [
+      'metadata prefix, and an inverted match seeing another value',
+      'Shapes',
+      'Pick',
+      { 'x-user': 'beta-ann', 'x-block': 'no' },
+      'beta-users',
+    ],
+    [
+      'an inverted metadata match excludes its value',
+      'Shapes',
+      'Pick',
+      { 'x-user': 'beta-ann', 'x-block': 'yes' },
+      'fallback',
+    ],
   ];
 
   it.each(cases)('%s', async (_what, service, method, metadata, expected) => {

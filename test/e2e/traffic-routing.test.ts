@@ -3,7 +3,13 @@
 // to its own upstream app. A real Envoy sidecar, configured by meshd, must pick the upstream a
 // migrating App Mesh user expects, in App Mesh priority order.
 import { describeWithEnvoy } from '../helpers/envoy';
-import { answeredBy, startSidecar, targetNodeYaml, type RequestOptions, type Sidecar } from '../helpers/sidecar-harness';
+import {
+  answeredBy,
+  startSidecar,
+  targetNodeYaml,
+  type RequestOptions,
+  type Sidecar,
+} from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
 
 const MESH = 'routing';
@@ -51,7 +57,12 @@ describeWithEnvoy('traffic routing: App Mesh HTTP route matches on a real Envoy'
 
   beforeAll(async () => {
     for (const name of Object.keys(ROUTES)) upstreams[name] = await startHttpUpstream(name);
-    sidecar = await startSidecar({ envoyBin, meshYaml: meshYaml(upstreams), nodeId: NODE_ID, ready: { host: SERVICE } });
+    sidecar = await startSidecar({
+      envoyBin,
+      meshYaml: meshYaml(upstreams),
+      nodeId: NODE_ID,
+      ready: { host: SERVICE },
+    });
   }, 60000);
 
   afterAll(async () => {
@@ -72,7 +83,11 @@ describeWithEnvoy('traffic routing: App Mesh HTTP route matches on a real Envoy'
     ['header range includes start', { path: '/', headers: { 'x-version': '10' } }, 'hdr-range'],
     ['header range inside', { path: '/', headers: { 'x-version': '19' } }, 'hdr-range'],
     ['header range excludes end', { path: '/', headers: { 'x-version': '20' } }, 'fallback'],
-    ['inverted header match: another value matches', { path: '/invert', headers: { 'x-env': 'staging' } }, 'hdr-invert'],
+    [
+      'inverted header match: another value matches',
+      { path: '/invert', headers: { 'x-env': 'staging' } },
+      'hdr-invert',
+    ],
     ['inverted header match: the named value does not', { path: '/invert', headers: { 'x-env': 'prod' } }, 'fallback'],
     ['header present (no match given)', { path: '/anything', headers: { 'x-debug': '1' } }, 'hdr-present'],
     ['path exact', { path: '/exact' }, 'path-exact'],
@@ -88,7 +103,11 @@ describeWithEnvoy('traffic routing: App Mesh HTTP route matches on a real Envoy'
     ['query parameter among others', { path: '/search?size=9&color=red' }, 'query-red'],
     ['query parameter with another value', { path: '/search?color=blue' }, 'fallback'],
     ['priority beats a longer prefix (and file order)', { path: '/prio/specific' }, 'prio-high'],
-    ['priority: a header route (10) outranks a path route (20)', { path: '/exact', headers: { 'x-variant': 'blue' } }, 'hdr-exact'],
+    [
+      'priority: a header route (10) outranks a path route (20)',
+      { path: '/exact', headers: { 'x-variant': 'blue' } },
+      'hdr-exact',
+    ],
   ];
 
   it.each(cases)('%s', async (_what, request, expected) => {
@@ -101,10 +120,19 @@ describeWithEnvoy('traffic routing: App Mesh HTTP route matches on a real Envoy'
   });
 
   it('passes the request through unchanged (method, path, headers)', async () => {
-    const r = await sidecar.request(SERVICE, { path: '/api/orders?id=7', method: 'POST', headers: { 'x-trace': 'abc' } });
+    const r = await sidecar.request(SERVICE, {
+      path: '/api/orders?id=7',
+      method: 'POST',
+      headers: { 'x-trace': 'abc' },
+    });
     // POST outranks nothing here: /api/ (22) comes before method (30).
     expect(r.status).toBe(200);
-    const body = JSON.parse(r.body) as { server: string; method: string; path: string; headers: Record<string, string> };
+    const body = JSON.parse(r.body) as {
+      server: string;
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+    };
     expect(body).toMatchObject({ server: 'path-prefix', method: 'POST', path: '/api/orders?id=7' });
     expect(body.headers['x-trace']).toBe('abc');
   });

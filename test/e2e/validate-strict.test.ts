@@ -31,7 +31,8 @@ const MANIFESTS = [
 describe('meshd validate and Kubernetes fields the API server would prune', () => {
   const dir = meshFolder({ 'front.yaml': MANIFESTS });
   const file = path.join(dir, 'front.yaml');
-  const message = "VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it";
+  const message =
+    "VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it";
 
   it('plain validate: one warning line naming the field, exit 0', () => {
     expect(meshd('validate', dir)).toEqual({

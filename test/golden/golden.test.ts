@@ -23,13 +23,16 @@ const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
 /** Every file a case's nodes and gateways compile to, by folder (out, plan) and file name. */
 function render(caseName: string): Record<'out' | 'plan', Map<string, string>> {
   const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
-  if (!loaded.ok) throw new Error(`${caseName}/in.yaml is not valid:\n${loaded.problems.map((p) => p.message).join('\n')}`);
+  if (!loaded.ok)
+    throw new Error(`${caseName}/in.yaml is not valid:\n${loaded.problems.map((p) => p.message).join('\n')}`);
   // Cloud Map instances come from the case's CloudMapService documents.
   const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
   if (!cloudMap.ok) throw new Error(`${caseName}/in.yaml: ${cloudMap.problems.map((p) => p.message).join('\n')}`);
   const proxies = [
     ...loaded.model.virtualNodes().map((n) => ({ id: `mesh/${n.mesh}/virtualNode/${n.name}`, file: n.name })),
-    ...loaded.model.virtualGateways().map((g) => ({ id: `mesh/${g.mesh}/virtualGateway/${g.name}`, file: `gateway.${g.name}` })),
+    ...loaded.model
+      .virtualGateways()
+      .map((g) => ({ id: `mesh/${g.mesh}/virtualGateway/${g.name}`, file: `gateway.${g.name}` })),
   ];
   const files = new Map<string, string>();
   const plans = new Map<string, string>();
@@ -61,7 +64,10 @@ describe('golden: mesh in → Envoy resources out', () => {
       }
       const expectedFiles = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
       expect(expectedFiles).toEqual([...actual.keys()].sort());
-      for (const [file, text] of actual) expect(`${folder}/${file}:\n${text}`).toBe(`${folder}/${file}:\n${fs.readFileSync(path.join(dir, file), 'utf8')}`);
+      for (const [file, text] of actual)
+        expect(`${folder}/${file}:\n${text}`).toBe(
+          `${folder}/${file}:\n${fs.readFileSync(path.join(dir, file), 'utf8')}`,
+        );
     }
   });
 });

@@ -75,7 +75,13 @@ export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryRespo
 
   /** ACKs a response, naming the same resources it asked for. */
   ack(res: DiscoveryResponse__Output, node: DiscoveryRequest['node'], resourceNames: string[] = []): void {
-    this.send({ node, type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: resourceNames });
+    this.send({
+      node,
+      type_url: res.type_url,
+      version_info: res.version_info,
+      response_nonce: res.nonce,
+      resource_names: resourceNames,
+    });
   }
 }
 

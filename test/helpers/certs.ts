@@ -42,8 +42,21 @@ export function createCertificateAuthority(dir: string, name: string): Certifica
   const certFile = path.join(dir, `${name}.crt`);
   const keyFile = path.join(dir, `${name}.key`);
   openssl(dir, [
-    'req', '-x509', ...EC_KEY, '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   makeReadable(certFile, keyFile);
   return { name, certFile, keyFile };
@@ -67,7 +80,23 @@ export function issueCertificate(ca: CertificateAuthority, dir: string, name: st
     ].join('\n'),
   );
   openssl(dir, ['req', '-new', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${dnsSans[0]}`]);
-  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', ext]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  ]);
   makeReadable(certFile, keyFile);
   return { name, sans: dnsSans, certFile, keyFile };
 }

@@ -15,7 +15,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createBridgeNetwork, createNetns, proxyUserCopy, readableTmpDir, PROXY_UID, type BridgeNetwork, type Netns, type NetnsProcess } from './netns';
+import {
+  createBridgeNetwork,
+  createNetns,
+  proxyUserCopy,
+  readableTmpDir,
+  PROXY_UID,
+  type BridgeNetwork,
+  type Netns,
+  type NetnsProcess,
+} from './netns';
 import { waitFor } from './processes';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -36,7 +45,10 @@ export interface ComposeService {
   volumes?: ComposeVolume[];
   network_mode?: string;
   networks?: Record<string, { aliases?: string[] } | null>;
-  depends_on?: Record<string, { condition: 'service_started' | 'service_healthy' | 'service_completed_successfully'; required?: boolean }>;
+  depends_on?: Record<
+    string,
+    { condition: 'service_started' | 'service_healthy' | 'service_completed_successfully'; required?: boolean }
+  >;
   healthcheck?: { test?: string[]; disable?: boolean };
   ports?: { target: number; published?: string }[];
   cap_add?: string[];
@@ -52,12 +64,18 @@ let checker: string | undefined;
 
 /** scripts/compose-check, built on first use (scripts/build-compose-check). */
 export function composeCheckBinary(): string {
-  checker ??= execFileSync(path.join(ROOT, 'scripts/build-compose-check'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  checker ??= execFileSync(path.join(ROOT, 'scripts/build-compose-check'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
   return checker;
 }
 
 /** The project as Docker Compose reads it, or compose-go's error. Only PATH and `env` are in its environment. */
-export function loadCompose(file: string, env: Record<string, string> = {}): { project: ComposeProject } | { error: string } {
+export function loadCompose(
+  file: string,
+  env: Record<string, string> = {},
+): { project: ComposeProject } | { error: string } {
   const r = spawnSync(composeCheckBinary(), [file], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
   return { project: JSON.parse(r.stdout) as ComposeProject };
@@ -88,7 +106,18 @@ export function readDockerfile(dockerfile: string): DockerImage {
   const text = fs.readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const stageDirs = new Map<string, string>();
   let stages = 0;
-  let image: { user?: string; workdir: string; env: Record<string, string>; entrypoint: string[]; cmd: string[]; healthcheck?: string[]; copies: DockerImage['copies']; volumes: string[] } | undefined;
+  let image:
+    | {
+        user?: string;
+        workdir: string;
+        env: Record<string, string>;
+        entrypoint: string[];
+        cmd: string[];
+        healthcheck?: string[];
+        copies: DockerImage['copies'];
+        volumes: string[];
+      }
+    | undefined;
   let stageName = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -133,10 +162,17 @@ export function readDockerfile(dockerfile: string): DockerImage {
         const target = path.posix.resolve(image!.workdir, dest);
         for (const source of parts) {
           // A file from a build stage: the stage worked on a copy of the repository (its WORKDIR).
-          const hostSource = from ? path.join(ROOT, path.posix.relative(stageDirs.get(from) ?? '/', source)) : path.join(context, source);
-          const isFolder = from ? !path.extname(source) : fs.existsSync(hostSource) && fs.statSync(hostSource).isDirectory();
+          const hostSource = from
+            ? path.join(ROOT, path.posix.relative(stageDirs.get(from) ?? '/', source))
+            : path.join(context, source);
+          const isFolder = from
+            ? !path.extname(source)
+            : fs.existsSync(hostSource) && fs.statSync(hostSource).isDirectory();
           // A folder's contents go into the target; a file goes to it, or into it.
-          image!.copies.push({ target: !isFolder && intoFolder ? path.posix.join(target, path.basename(source)) : target, source: hostSource });
+          image!.copies.push({
+            target: !isFolder && intoFolder ? path.posix.join(target, path.basename(source)) : target,
+            source: hostSource,
+          });
         }
         break;
       }
@@ -154,7 +190,8 @@ export function hostPathMapper(mounts: Array<{ target: string; source: string }>
   return (p) => {
     for (const m of sorted) {
       if (p === m.target) return m.source;
-      if (p.startsWith(`${m.target.replace(/\/$/, '')}/`)) return path.join(m.source, p.slice(m.target.replace(/\/$/, '').length + 1));
+      if (p.startsWith(`${m.target.replace(/\/$/, '')}/`))
+        return path.join(m.source, p.slice(m.target.replace(/\/$/, '').length + 1));
     }
     return p;
   };
@@ -214,7 +251,13 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
     const argv = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
     const program = argv[0] === 'node' ? process.execPath : argv[0]!;
     const env = { ...process.env, ...serviceEnv(svc, s.image, mapperFor(svc.volumes ?? [], s.image)) };
-    return spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], { env, stdio: 'ignore', timeout: 10_000 }).status === 0;
+    return (
+      spawnSync('ip', ['netns', 'exec', s.ns.name, program, ...argv.slice(1)], {
+        env,
+        stdio: 'ignore',
+        timeout: 10_000,
+      }).status === 0
+    );
   };
 
   try {
@@ -222,17 +265,30 @@ export async function runCompose(project: ComposeProject, envoyBin: string): Pro
       if (ownerOf(name) !== name) continue;
       const ns = await createNetns({ bridge });
       namespaces.set(name, ns);
-      for (const alias of [name, ...Object.values(project.services[name]!.networks ?? {}).flatMap((n) => n?.aliases ?? [])]) hostsEntries[alias] = ns.nsIp;
+      for (const alias of [
+        name,
+        ...Object.values(project.services[name]!.networks ?? {}).flatMap((n) => n?.aliases ?? []),
+      ])
+        hostsEntries[alias] = ns.nsIp;
     }
     for (const ns of namespaces.values()) ns.setHosts(hostsEntries);
 
     for (const name of order) {
       const svc = project.services[name]!;
       for (const [dep, { condition }] of Object.entries(svc.depends_on ?? {})) {
-        if (condition === 'service_healthy') await waitFor(`${dep} to be healthy (for ${name})`, () => (healthy(dep) ? true : exitedEarly(dep)), 45_000, 250);
+        if (condition === 'service_healthy')
+          await waitFor(
+            `${dep} to be healthy (for ${name})`,
+            () => (healthy(dep) ? true : exitedEarly(dep)),
+            45_000,
+            250,
+          );
         if (condition === 'service_completed_successfully') {
           await waitFor(`${dep} to complete (for ${name})`, () => (exited.has(dep) ? true : undefined), 45_000, 50);
-          if (exited.get(dep) !== 0) throw new Error(`${dep} exited ${exited.get(dep)}, so ${name} does not start:\n${started.get(dep)?.proc.output()}`);
+          if (exited.get(dep) !== 0)
+            throw new Error(
+              `${dep} exited ${exited.get(dep)}, so ${name} does not start:\n${started.get(dep)?.proc.output()}`,
+            );
         }
       }
       const s = startService(name, svc, namespaces.get(ownerOf(name))!, envoyPathDir);
@@ -277,7 +333,11 @@ function startOrder(project: ComposeProject): string[] {
 }
 
 /** The container's variables (image ENV, then the service's), paths mapped to this machine by `toHost`. */
-function serviceEnv(svc: ComposeService, image: DockerImage | undefined, toHost: (p: string) => string): Record<string, string> {
+function serviceEnv(
+  svc: ComposeService,
+  image: DockerImage | undefined,
+  toHost: (p: string) => string,
+): Record<string, string> {
   const env: Record<string, string> = { ...(image?.env ?? {}) };
   for (const [k, v] of Object.entries(svc.environment ?? {})) if (v !== null) env[k] = v;
   for (const k of Object.keys(env)) if (env[k]!.startsWith('/')) env[k] = env[k]!.split(',').map(toHost).join(',');
@@ -285,7 +345,10 @@ function serviceEnv(svc: ComposeService, image: DockerImage | undefined, toHost:
 }
 
 /** A service's mounts, its image's COPYs and a fresh folder per VOLUME, as a container-path → host-path mapper. */
-function mapperFor(mounts: Array<{ target: string; source: string }>, image: DockerImage | undefined): (p: string) => string {
+function mapperFor(
+  mounts: Array<{ target: string; source: string }>,
+  image: DockerImage | undefined,
+): (p: string) => string {
   const volumes = (image?.volumes ?? []).map((target) => ({ target, source: readableTmpDir('volume-') }));
   return hostPathMapper([...mounts, ...volumes, ...(image?.copies ?? [])]);
 }
@@ -294,18 +357,31 @@ function startService(name: string, svc: ComposeService, ns: Netns, envoyPathDir
   const image = builtImage(svc);
   const isEnvoy = svc.image?.startsWith('envoyproxy/envoy:') ?? false;
   const declared = svc.environment ?? {};
-  const asProxyUser = isEnvoy && declared.ENVOY_UID !== undefined && declared.ENVOY_UID !== null && declared.ENVOY_UID !== '0';
-  if (asProxyUser && declared.ENVOY_UID !== String(PROXY_UID)) throw new Error(`${name}: only ENVOY_UID ${PROXY_UID} (or none) is run here`);
+  const asProxyUser =
+    isEnvoy && declared.ENVOY_UID !== undefined && declared.ENVOY_UID !== null && declared.ENVOY_UID !== '0';
+  if (asProxyUser && declared.ENVOY_UID !== String(PROXY_UID))
+    throw new Error(`${name}: only ENVOY_UID ${PROXY_UID} (or none) is run here`);
   // Each container has its own /tmp; the proxy user must be able to read every mounted file.
   const tmp = readableTmpDir(`${name}-tmp-`);
   if (asProxyUser) fs.chownSync(tmp, PROXY_UID, PROXY_UID);
-  const mounts = (svc.volumes ?? []).map((v) => ({ target: v.target, source: asProxyUser ? readableCopy(v.source) : v.source }));
+  const mounts = (svc.volumes ?? []).map((v) => ({
+    target: v.target,
+    source: asProxyUser ? readableCopy(v.source) : v.source,
+  }));
   const toHost = mapperFor(mounts, image);
-  const argv = [...(svc.entrypoint ?? image?.entrypoint ?? []), ...(svc.command ?? (svc.entrypoint ? [] : image?.cmd ?? []))].map(toHost);
+  const argv = [
+    ...(svc.entrypoint ?? image?.entrypoint ?? []),
+    ...(svc.command ?? (svc.entrypoint ? [] : (image?.cmd ?? []))),
+  ].map(toHost);
   if (isEnvoy) argv.push('--disable-hot-restart', '--base-id', String(Math.floor(Math.random() * 1e6)));
   if (argv.length === 0) throw new Error(`${name}: nothing to run`);
   const program = argv[0] === 'node' ? process.execPath : argv[0]!;
-  const fullEnv: NodeJS.ProcessEnv = { PATH: `${isEnvoy ? `${envoyPathDir}:` : ''}${process.env.PATH}`, HOME: tmp, TMPDIR: tmp, ...serviceEnv(svc, image, toHost) };
+  const fullEnv: NodeJS.ProcessEnv = {
+    PATH: `${isEnvoy ? `${envoyPathDir}:` : ''}${process.env.PATH}`,
+    HOME: tmp,
+    TMPDIR: tmp,
+    ...serviceEnv(svc, image, toHost),
+  };
   const proc = ns.spawn(program, argv.slice(1), { asProxyUser, env: fullEnv });
   return { proc, ns, image };
 }

@@ -30,7 +30,8 @@ function withoutCodeBlocks(text: string): string {
   const out = lines.map((line) => {
     const marker = /^\s*(`{3,}|~{3,})/.exec(line);
     if (fence) {
-      if (marker && marker[1]![0] === fence.char && marker[1]!.length >= fence.length && line.trim() === marker[1]) fence = undefined;
+      if (marker && marker[1]![0] === fence.char && marker[1]!.length >= fence.length && line.trim() === marker[1])
+        fence = undefined;
       return '';
     }
     if (marker && !(marker[1]![0] === '`' && line.slice(marker[0].length).includes('`'))) {
@@ -45,7 +46,9 @@ function withoutCodeBlocks(text: string): string {
 /** The text with code blocks and code spans blanked out, line breaks kept. */
 export function proseOnly(text: string): string {
   // A code span is backticks, anything, and as many backticks; it may run over a line break, not a paragraph.
-  return withoutCodeBlocks(text).replace(/(`+)((?:(?!\n[ \t]*\n)[\s\S])*?[^`])\1(?!`)/g, (span) => span.replace(/[^\n]/g, ' '));
+  return withoutCodeBlocks(text).replace(/(`+)((?:(?!\n[ \t]*\n)[\s\S])*?[^`])\1(?!`)/g, (span) =>
+    span.replace(/[^\n]/g, ' '),
+  );
 }
 
 /** The text GitHub makes a heading's anchor from: its content without Markdown syntax. */
@@ -77,7 +80,9 @@ export function linksOf(text: string): { target: string; line: number }[] {
   const lineAt = (index: number) => prose.slice(0, index).split('\n').length;
   const links: { target: string; line: number }[] = [];
   // [text](target "title") or [text](<target>); the text may hold nested brackets one level deep and line breaks.
-  for (const m of prose.matchAll(/\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*(<[^>\n]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)(?:\s+(?:"[^"]*"|'[^']*'))?\s*\)/g)) {
+  for (const m of prose.matchAll(
+    /\[(?:[^[\]]|\[[^[\]]*\])*\]\(\s*(<[^>\n]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)(?:\s+(?:"[^"]*"|'[^']*'))?\s*\)/g,
+  )) {
     const target = m[1]!.startsWith('<') ? m[1]!.slice(1, -1) : m[1]!;
     links.push({ target, line: lineAt(m.index!) });
   }
@@ -122,7 +127,10 @@ export function brokenLinks(file: string, repo: Repository): BrokenLink[] {
       report('a malformed %-escape');
       continue;
     }
-    const resolved = pathPart === '' ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), decoded)).replace(/\/$/, '');
+    const resolved =
+      pathPart === ''
+        ? file
+        : path.posix.normalize(path.posix.join(path.posix.dirname(file), decoded)).replace(/\/$/, '');
     if (resolved === '..' || resolved.startsWith('../')) {
       report('points outside the repository');
       continue;

@@ -55,7 +55,10 @@ export function envoyValidate(envoyBin: string, configYaml: string): { ok: boole
   const stdoutFile = `${file}.stdout`;
   const stdout = fs.openSync(stdoutFile, 'w');
   try {
-    execFileSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'error'], { encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'] });
+    execFileSync(envoyBin, ['--mode', 'validate', '-c', file, '--log-level', 'error'], {
+      encoding: 'utf8',
+      stdio: ['ignore', stdout, 'pipe'],
+    });
     return { ok: true, output: fs.readFileSync(stdoutFile, 'utf8') };
   } catch (err) {
     return { ok: false, output: `${fs.readFileSync(stdoutFile, 'utf8')}${(err as { stderr?: string }).stderr ?? ''}` };
@@ -75,9 +78,13 @@ export interface RunningEnvoy {
 export function startEnvoy(envoyBin: string, bootstrapYaml: string, adminPort: number): RunningEnvoy {
   const file = tmpFile('envoy-bootstrap.yaml', bootstrapYaml);
   let output = '';
-  const child = spawn(envoyBin, ['-c', file, '--log-level', 'info', '--base-id', String(Math.floor(Math.random() * 1e6)), '--disable-hot-restart'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    envoyBin,
+    ['-c', file, '--log-level', 'info', '--base-id', String(Math.floor(Math.random() * 1e6)), '--disable-hot-restart'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   return {

@@ -38,7 +38,11 @@ const FIXTURE_CLIENT = path.resolve(__dirname, '../fixtures/netns/client.js');
 
 /** The sidecars (and some clients) run as uid 1337: every folder above their files must let it in. */
 function proxyUserCannotRun(cmd: string, args: string[]): string | undefined {
-  const r = spawnSync('setpriv', ['--reuid', String(PROXY_UID), '--regid', String(PROXY_GID), '--clear-groups', cmd, ...args], { encoding: 'utf8' });
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid', String(PROXY_UID), '--regid', String(PROXY_GID), '--clear-groups', cmd, ...args],
+    { encoding: 'utf8' },
+  );
   if (r.status === 0) return undefined;
   return `uid ${PROXY_UID} cannot run ${cmd} ${args.join(' ')} (is a parent folder not world-executable?): ${(r.stderr || r.error?.message || '').trim()}`;
 }
@@ -83,14 +87,53 @@ export function netnsAvailable(): { ok: true } | { ok: false; why: string } {
     if (process.platform !== 'linux') return { ok: false, why: 'network namespaces need Linux' };
     if (process.getuid?.() !== 0) return { ok: false, why: 'network namespaces and iptables need root' };
     if (!tryRun('ip', ['-V'])) return { ok: false, why: "no 'ip' command (Debian package iproute2)" };
-    if (!tryRun('iptables', ['--version'])) return { ok: false, why: "no 'iptables' command (Debian package iptables)" };
-    if (!tryRun('setpriv', ['--version'])) return { ok: false, why: "no 'setpriv' command (Debian package util-linux)" };
+    if (!tryRun('iptables', ['--version']))
+      return { ok: false, why: "no 'iptables' command (Debian package iptables)" };
+    if (!tryRun('setpriv', ['--version']))
+      return { ok: false, why: "no 'setpriv' command (Debian package util-linux)" };
     // Having the commands is not enough inside a container without CAP_NET_ADMIN/CAP_SYS_ADMIN.
     const probe = `${NS_PREFIX}probe-${process.pid}`;
     try {
       run('ip', ['netns', 'add', probe]);
-      run('ip', ['netns', 'exec', probe, 'iptables', '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-m', 'owner', '--uid-owner', String(PROXY_UID), '-j', 'RETURN']);
-      run('ip', ['netns', 'exec', probe, 'iptables', '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-j', 'REDIRECT', '--to-ports', '1']);
+      run('ip', [
+        'netns',
+        'exec',
+        probe,
+        'iptables',
+        '-t',
+        'nat',
+        '-A',
+        'OUTPUT',
+        '-p',
+        'tcp',
+        '-m',
+        'owner',
+        '--uid-owner',
+        String(PROXY_UID),
+        '-j',
+        'RETURN',
+      ]);
+      run('ip', [
+        'netns',
+        'exec',
+        probe,
+        'iptables',
+        '-t',
+        'nat',
+        '-A',
+        'OUTPUT',
+        '-p',
+        'tcp',
+        '-m',
+        'addrtype',
+        '!',
+        '--dst-type',
+        'LOCAL',
+        '-j',
+        'REDIRECT',
+        '--to-ports',
+        '1',
+      ]);
     } catch (err) {
       return { ok: false, why: `cannot create a network namespace with nat rules here: ${(err as Error).message}` };
     } finally {
@@ -106,17 +149,23 @@ export function netnsAvailable(): { ok: true } | { ok: false; why: string } {
  * `describe` for suites that need network namespaces and a real Envoy (all of them do).
  * Skips with a printed reason when either is missing; fails loudly under MESHD_REQUIRE_ENVOY=1.
  */
-export function describeWithNetns(name: string, body: (envoyBin: string) => void, extra: { needs?: Array<'openssl'> } = {}): void {
+export function describeWithNetns(
+  name: string,
+  body: (envoyBin: string) => void,
+  extra: { needs?: Array<'openssl'> } = {},
+): void {
   const found = findEnvoy();
   const netns = netnsAvailable();
   const envoy = 'why' in netns || !found ? undefined : proxyUserCopy(found);
-  const why = 'why' in netns
-    ? netns.why
-    : !envoy
-      ? NO_ENVOY
-      : extra.needs?.includes('openssl') && !tryRun('openssl', ['version'])
-        ? "no 'openssl' command (Debian package openssl)"
-        : proxyUserCannotRun(envoy, ['--version']) ?? proxyUserCannotRun(process.execPath, [proxyUserCopy(FIXTURE_CLIENT), '--probe']);
+  const why =
+    'why' in netns
+      ? netns.why
+      : !envoy
+        ? NO_ENVOY
+        : extra.needs?.includes('openssl') && !tryRun('openssl', ['version'])
+          ? "no 'openssl' command (Debian package openssl)"
+          : (proxyUserCannotRun(envoy, ['--version']) ??
+            proxyUserCannotRun(process.execPath, [proxyUserCopy(FIXTURE_CLIENT), '--probe']));
   describeIfAvailable(name, 'network namespaces and a real Envoy', why, () => body(envoy!));
 }
 
@@ -376,7 +425,12 @@ function joinBridge(bridge: BridgeNetwork & { nextHost: number }, name: string, 
  * `wire` place the outer end and the addresses, and gives it its /etc/netns folder. If a step
  * fails, whatever was made is removed.
  */
-function addNamespaceWithVeth(name: string, hostIf: string, nsIf: string, wire: (inNs: (cmd: string, args: string[]) => string) => void): { name: string; hostIf: string; pids: Set<number> } {
+function addNamespaceWithVeth(
+  name: string,
+  hostIf: string,
+  nsIf: string,
+  wire: (inNs: (cmd: string, args: string[]) => string) => void,
+): { name: string; hostIf: string; pids: Set<number> } {
   const entry = { name, hostIf, pids: new Set<number>() };
   live.set(name, entry);
   const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
@@ -395,7 +449,12 @@ function addNamespaceWithVeth(name: string, hostIf: string, nsIf: string, wire: 
   return entry;
 }
 
-function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> }, hostIp: string, nsIp: string, nsIf: string): Netns {
+function netnsHandle(
+  entry: { name: string; hostIf: string; pids: Set<number> },
+  hostIp: string,
+  nsIp: string,
+  nsIf: string,
+): Netns {
   const { name, hostIf } = entry;
   const inNs = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', name, cmd, ...args]);
   const netns: Netns = {
@@ -406,7 +465,11 @@ function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> },
     nsIp,
     exec: inNs,
     setHosts(entries) {
-      const lines = ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback', ...Object.entries(entries).map(([host, ip]) => `${ip} ${host}`)];
+      const lines = [
+        '127.0.0.1 localhost',
+        '::1 localhost ip6-localhost ip6-loopback',
+        ...Object.entries(entries).map(([host, ip]) => `${ip} ${host}`),
+      ];
       writeReadable(path.join('/etc/netns', name), 'hosts', `${lines.join('\n')}\n`);
     },
     installAppMeshRules(rules = {}) {
@@ -417,7 +480,20 @@ function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> },
       ipt('-N', 'APPMESH_INGRESS');
       const appPorts = rules.appPorts ?? [];
       if (appPorts.length > 0) {
-        ipt('-A', 'APPMESH_INGRESS', '-p', 'tcp', '-m', 'multiport', '--dports', appPorts.join(','), '-j', 'REDIRECT', '--to-port', String(ingressPort));
+        ipt(
+          '-A',
+          'APPMESH_INGRESS',
+          '-p',
+          'tcp',
+          '-m',
+          'multiport',
+          '--dports',
+          appPorts.join(','),
+          '-j',
+          'REDIRECT',
+          '--to-port',
+          String(ingressPort),
+        );
         ipt('-A', 'PREROUTING', '-p', 'tcp', '-m', 'addrtype', '!', '--src-type', 'LOCAL', '-j', 'APPMESH_INGRESS');
       }
       if (rules.egress === false) return;
@@ -428,15 +504,29 @@ function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> },
       ipt('-A', 'APPMESH_EGRESS', '-m', 'owner', '--gid-owner', String(rules.ignoreGid ?? PROXY_GID), '-j', 'RETURN');
       const ignoredPorts = [...new Set([...APPMESH_ALWAYS_IGNORED_PORTS, ...(rules.egressIgnoredPorts ?? [])])];
       ipt('-A', 'APPMESH_EGRESS', '-p', 'tcp', '-m', 'multiport', '--dports', ignoredPorts.join(','), '-j', 'RETURN');
-      ipt('-A', 'APPMESH_EGRESS', '-p', 'tcp', '-d', (rules.egressIgnoredIps ?? APPMESH_EGRESS_IGNORED_IPS).join(','), '-j', 'RETURN');
+      ipt(
+        '-A',
+        'APPMESH_EGRESS',
+        '-p',
+        'tcp',
+        '-d',
+        (rules.egressIgnoredIps ?? APPMESH_EGRESS_IGNORED_IPS).join(','),
+        '-j',
+        'RETURN',
+      );
       ipt('-A', 'APPMESH_EGRESS', '-p', 'tcp', '-j', 'REDIRECT', '--to-port', String(egressPort));
       ipt('-A', 'OUTPUT', '-p', 'tcp', '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-j', 'APPMESH_EGRESS');
     },
     natRules: () => inNs('iptables-save', ['-t', 'nat']),
     spawn(cmd, args, opts = {}) {
-      const prefix = opts.asProxyUser ? ['setpriv', '--reuid', String(PROXY_UID), '--regid', String(PROXY_GID), '--clear-groups'] : [];
+      const prefix = opts.asProxyUser
+        ? ['setpriv', '--reuid', String(PROXY_UID), '--regid', String(PROXY_GID), '--clear-groups']
+        : [];
       // `ip netns exec` and setpriv both exec, so the child's pid is the command's own.
-      const child = spawn('ip', ['netns', 'exec', name, ...prefix, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+      const child = spawn('ip', ['netns', 'exec', name, ...prefix, cmd, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: opts.env ?? process.env,
+      });
       if (child.pid) entry.pids.add(child.pid);
       let out = '';
       const waiters: Array<() => void> = [];
@@ -455,14 +545,21 @@ function netnsHandle(entry: { name: string; hostIf: string; pids: Set<number> },
         output: () => out,
         waitForOutput: (text, timeoutMs = 15000) =>
           new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`timed out waiting for '${text}' from ${cmd}; output:\n${out}`)), timeoutMs);
+            const timer = setTimeout(
+              () => reject(new Error(`timed out waiting for '${text}' from ${cmd}; output:\n${out}`)),
+              timeoutMs,
+            );
             const check = () => {
               if (out.includes(text)) {
                 clearTimeout(timer);
                 resolve();
               } else if (child.exitCode !== null || child.signalCode !== null) {
                 clearTimeout(timer);
-                reject(new Error(`${cmd} exited (${child.exitCode ?? child.signalCode}) before printing '${text}'; output:\n${out}`));
+                reject(
+                  new Error(
+                    `${cmd} exited (${child.exitCode ?? child.signalCode}) before printing '${text}'; output:\n${out}`,
+                  ),
+                );
               }
             };
             waiters.push(check);

@@ -35,7 +35,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15000, everyMs = 20): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15000,
+  everyMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -45,7 +50,8 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -64,7 +70,15 @@ export interface RunningProcess {
  * its rollouts are kept in a fresh folder (MESHD_ROLLOUT_STATE), not in the checkout's .meshd/.
  */
 export function startMeshd(args: string[], env: Record<string, string> = {}): RunningProcess {
-  const child = spawn(process.execPath, [MESHD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHD_STATSD_PORT: '0', MESHD_ROLLOUT_STATE: path.join(tmpDir('meshd-rollouts-'), 'rollouts.json'), ...env } });
+  const child = spawn(process.execPath, [MESHD_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      MESHD_STATSD_PORT: '0',
+      MESHD_ROLLOUT_STATE: path.join(tmpDir('meshd-rollouts-'), 'rollouts.json'),
+      ...env,
+    },
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -106,7 +120,11 @@ export function getOk(port: number, pathAndQuery: string, timeoutMs = 5000): Pro
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${pathAndQuery}: HTTP ${res.statusCode}: ${body}`))));
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolve(body)
+          : reject(new Error(`GET ${pathAndQuery}: HTTP ${res.statusCode}: ${body}`)),
+      );
     });
     req.on('error', reject);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${pathAndQuery} timed out`)));

@@ -27,7 +27,14 @@ export interface RequestOptions {
 export function httpRequest(port: number, host: string, opts: RequestOptions = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { ...opts.headers, host }, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path: opts.path ?? '/',
+        method: opts.method ?? 'GET',
+        headers: { ...opts.headers, host },
+        agent: false,
+      },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -35,7 +42,9 @@ export function httpRequest(port: number, host: string, opts: RequestOptions = {
       },
     );
     req.on('error', reject);
-    req.setTimeout(opts.timeoutMs ?? 20000, () => req.destroy(new Error(`request to ${host}${opts.path ?? '/'} timed out`)));
+    req.setTimeout(opts.timeoutMs ?? 20000, () =>
+      req.destroy(new Error(`request to ${host}${opts.path ?? '/'} timed out`)),
+    );
     req.end();
   });
 }
@@ -57,7 +66,9 @@ export interface SidecarOptions {
    * Wait until a request to this virtual service (Host header) answers `ready.status` (default
    * 200), or until a check of your own (given the egress port) resolves true.
    */
-  ready: { host: string; path?: string; headers?: Record<string, string>; status?: number } | ((egressPort: number) => Promise<boolean>);
+  ready:
+    | { host: string; path?: string; headers?: Record<string, string>; status?: number }
+    | ((egressPort: number) => Promise<boolean>);
   /** Envoy's ADS flavour (`meshd bootstrap --ads`); default: meshd bootstrap's default (sotw). */
   ads?: 'sotw' | 'delta';
   /** More `meshd serve` flags, e.g. `['--log-level', 'debug']` (kept across restartMeshd). */
@@ -135,7 +146,13 @@ function envoyLogDigest(log: string): string {
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const meshFile = path.join(tmpDir('sidecar-'), 'mesh.yaml');
   fs.writeFileSync(meshFile, opts.meshYaml);
-  const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
 
   // Its own Cloud Map registry file, kept across restartMeshd like a real deployment's.
   const cloudMapState = path.join(tmpDir('sidecar-cloud-map-'), 'cloud-map.json');
@@ -165,7 +182,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   };
 
   const proxyStatus = async (): Promise<Record<string, ProxyTypeStatus> | undefined> => {
-    const proxies = JSON.parse(await getOk(meshdAdminPort, '/v1/proxies')) as { nodeId: string; types: Record<string, ProxyTypeStatus> }[];
+    const proxies = JSON.parse(await getOk(meshdAdminPort, '/v1/proxies')) as {
+      nodeId: string;
+      types: Record<string, ProxyTypeStatus>;
+    }[];
     return proxies.find((p) => p.nodeId === opts.nodeId)?.types;
   };
 
@@ -176,14 +196,20 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       what,
       async () => {
         // meshd says so when it cannot compile this node's configuration; no point waiting.
-        const cannot = meshd.stderr().slice(logFrom).split('\n').find((l) => l.includes(`cannot compile ${opts.nodeId}`));
+        const cannot = meshd
+          .stderr()
+          .slice(logFrom)
+          .split('\n')
+          .find((l) => l.includes(`cannot compile ${opts.nodeId}`));
         if (cannot) throw new Error(cannot);
         const types = await proxyStatus();
         if (!types || Object.keys(types).length === 0) return undefined;
         const nacked = Object.entries(types).find(([, t]) => t.state === 'NACKED');
         if (nacked) throw new Error(`Envoy NACKed ${nacked[0]}: ${nacked[1].lastNack?.message}`);
-        const synced = Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'NOT_SENT') && Object.values(types).some((t) => t.state === 'SYNCED');
-        if (!synced) return (syncedOnce = false), undefined;
+        const synced =
+          Object.values(types).every((t) => t.state === 'SYNCED' || t.state === 'NOT_SENT') &&
+          Object.values(types).some((t) => t.state === 'SYNCED');
+        if (!synced) return ((syncedOnce = false), undefined);
         if (syncedOnce) return true;
         syncedOnce = true;
         return undefined;
@@ -203,16 +229,31 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   try {
     await meshdServing();
     if (opts.dogStatsd) {
-      statsdPort = (JSON.parse(await getOk(meshdAdminPort, '/v1/telemetry')) as { statsd: { port: number } }).statsd.port;
+      statsdPort = (JSON.parse(await getOk(meshdAdminPort, '/v1/telemetry')) as { statsd: { port: number } }).statsd
+        .port;
       serveArgs.push('--statsd-port', String(statsdPort));
     }
     const bootstrap = execFileSync(
       process.execPath,
       [
-        MESHD_BIN, 'bootstrap', '--node', opts.nodeId, '--xds-address', `127.0.0.1:${xdsPort}`, '--admin-address', '127.0.0.1',
-        '--admin-port', String(adminPort), '--ingress-port', String(ingressPort), '--egress-port', String(egressPort),
+        MESHD_BIN,
+        'bootstrap',
+        '--node',
+        opts.nodeId,
+        '--xds-address',
+        `127.0.0.1:${xdsPort}`,
+        '--admin-address',
+        '127.0.0.1',
+        '--admin-port',
+        String(adminPort),
+        '--ingress-port',
+        String(ingressPort),
+        '--egress-port',
+        String(egressPort),
         ...(opts.ads ? ['--ads', opts.ads] : []),
-        ...(statsdPort !== undefined ? ['--dog-statsd', '--statsd-address', '127.0.0.1', '--statsd-port', String(statsdPort)] : []),
+        ...(statsdPort !== undefined
+          ? ['--dog-statsd', '--statsd-address', '127.0.0.1', '--statsd-port', String(statsdPort)]
+          : []),
         ...(opts.bootstrapArgs ?? []),
       ],
       { encoding: 'utf8' },
@@ -225,14 +266,21 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       typeof ready === 'function'
         ? async () => ((await ready(egressPort).catch((e: Error) => ((last = e.message), false))) ? true : undefined)
         : async () => {
-            const r = await httpRequest(egressPort, ready.host, { path: ready.path, headers: ready.headers, timeoutMs: 3000 }).catch((e: Error) => {
+            const r = await httpRequest(egressPort, ready.host, {
+              path: ready.path,
+              headers: ready.headers,
+              timeoutMs: 3000,
+            }).catch((e: Error) => {
               last = e.message;
               return undefined;
             });
             if (r) last = `HTTP ${r.status} ${r.body.slice(0, 200)}`;
             return r?.status === (ready.status ?? 200) ? true : undefined;
           };
-    const what = typeof ready === 'function' ? 'the readiness check to pass' : `${ready.host}${ready.path ?? '/'} to answer ${ready.status ?? 200} through the egress port`;
+    const what =
+      typeof ready === 'function'
+        ? 'the readiness check to pass'
+        : `${ready.host}${ready.path ?? '/'} to answer ${ready.status ?? 200} through the egress port`;
     await waitFor(what, check, 30000, 100).catch((err: Error) => {
       throw new Error(`${err.message}; last answer: ${last}`);
     });
@@ -321,7 +369,13 @@ async function statsOf(adminPort: number, filter?: string): Promise<Map<string, 
  * `listenerExtra` is YAML for more listener fields (healthCheck, outlierDetection, ...), as a
  * flow mapping body, e.g. `outlierDetection: { ... }`.
  */
-export function targetNodeYaml(mesh: string, name: string, port: number, protocol: 'http' | 'http2' | 'grpc' = 'http', listenerExtra = ''): string {
+export function targetNodeYaml(
+  mesh: string,
+  name: string,
+  port: number,
+  protocol: 'http' | 'http2' | 'grpc' = 'http',
+  listenerExtra = '',
+): string {
   return `kind: VirtualNode
 mesh: ${mesh}
 name: ${name}

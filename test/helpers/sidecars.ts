@@ -5,7 +5,16 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startEnvoy, type RunningEnvoy } from './envoy';
-import { createNetns, proxyUserCopy, readableTmpDir, writeReadable, APPMESH_EGRESS_PORT, APPMESH_INGRESS_PORT, type Netns, type NetnsProcess } from './netns';
+import {
+  createNetns,
+  proxyUserCopy,
+  readableTmpDir,
+  writeReadable,
+  APPMESH_EGRESS_PORT,
+  APPMESH_INGRESS_PORT,
+  type Netns,
+  type NetnsProcess,
+} from './netns';
 import { freePort, MESHD_BIN, startMeshd, waitFor, type RunningProcess } from './processes';
 
 export const FIXTURES = path.resolve(__dirname, '../fixtures/netns');
@@ -25,7 +34,17 @@ export interface MeshdForNetns {
 export async function startMeshdForNetns(meshFile: string): Promise<MeshdForNetns> {
   const xdsPort = await freePort();
   const adminPort = await freePort();
-  const meshd = startMeshd(['serve', '--mesh', meshFile, '--xds-address', '0.0.0.0', '--xds-port', String(xdsPort), '--admin-port', String(adminPort)]);
+  const meshd = startMeshd([
+    'serve',
+    '--mesh',
+    meshFile,
+    '--xds-address',
+    '0.0.0.0',
+    '--xds-port',
+    String(xdsPort),
+    '--admin-port',
+    String(adminPort),
+  ]);
   await waitFor('meshd to start serving', () => {
     if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
     return meshd.stdout().includes('meshd is serving') ? true : undefined;
@@ -33,8 +52,25 @@ export async function startMeshdForNetns(meshFile: string): Promise<MeshdForNetn
   return { meshd, xdsPort, adminPort, stop: async () => void (await meshd.stop()) };
 }
 
-export function meshdBootstrap(opts: { nodeId: string; xdsAddress: string; adminAddress: string; adminPort: number; ingressPort?: number; egressPort?: number }): string {
-  const args = ['bootstrap', '--node', opts.nodeId, '--xds-address', opts.xdsAddress, '--admin-address', opts.adminAddress, '--admin-port', String(opts.adminPort)];
+export function meshdBootstrap(opts: {
+  nodeId: string;
+  xdsAddress: string;
+  adminAddress: string;
+  adminPort: number;
+  ingressPort?: number;
+  egressPort?: number;
+}): string {
+  const args = [
+    'bootstrap',
+    '--node',
+    opts.nodeId,
+    '--xds-address',
+    opts.xdsAddress,
+    '--admin-address',
+    opts.adminAddress,
+    '--admin-port',
+    String(opts.adminPort),
+  ];
   if (opts.ingressPort !== undefined) args.push('--ingress-port', String(opts.ingressPort));
   if (opts.egressPort !== undefined) args.push('--egress-port', String(opts.egressPort));
   return execFileSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
@@ -52,7 +88,13 @@ export interface NsSidecar {
  * An Envoy sidecar inside `ns`, running as uid/gid 1337 like App Mesh's, on the default
  * ports (ingress 15000, egress 15001, admin 9901), fed by meshd over the veth.
  */
-export async function startSidecarInNetns(ns: Netns, envoyBin: string, nodeId: string, xdsPort: number, opts: { concurrency?: number } = {}): Promise<NsSidecar> {
+export async function startSidecarInNetns(
+  ns: Netns,
+  envoyBin: string,
+  nodeId: string,
+  xdsPort: number,
+  opts: { concurrency?: number } = {},
+): Promise<NsSidecar> {
   const dir = readableTmpDir('sidecar-');
   const bootstrap = meshdBootstrap({
     nodeId,
@@ -63,10 +105,24 @@ export async function startSidecarInNetns(ns: Netns, envoyBin: string, nodeId: s
     egressPort: APPMESH_EGRESS_PORT,
   });
   const file = writeReadable(dir, 'envoy-bootstrap.yaml', bootstrap);
-  const args = ['-c', file, '--log-level', 'info', '--base-id', String(Math.floor(Math.random() * 1e6)), '--disable-hot-restart'];
+  const args = [
+    '-c',
+    file,
+    '--log-level',
+    'info',
+    '--base-id',
+    String(Math.floor(Math.random() * 1e6)),
+    '--disable-hot-restart',
+  ];
   if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
   const proc = ns.spawn(envoyBin, args, { asProxyUser: true });
-  const sidecar: NsSidecar = { process: proc, adminHost: ns.nsIp, adminPort: NS_ADMIN_PORT, logs: proc.output, stop: proc.stop };
+  const sidecar: NsSidecar = {
+    process: proc,
+    adminHost: ns.nsIp,
+    adminPort: NS_ADMIN_PORT,
+    logs: proc.output,
+    stop: proc.stop,
+  };
   await waitFor(
     `Envoy for ${nodeId} in ${ns.name} to be LIVE`,
     async () => {
@@ -93,12 +149,20 @@ export async function startSidecarOnHost(envoyBin: string, nodeId: string, xdsPo
   const adminPort = await freePort();
   const egressPort = await freePort();
   const ingressPort = await freePort();
-  const bootstrap = meshdBootstrap({ nodeId, xdsAddress: `127.0.0.1:${xdsPort}`, adminAddress: '127.0.0.1', adminPort, ingressPort, egressPort });
+  const bootstrap = meshdBootstrap({
+    nodeId,
+    xdsAddress: `127.0.0.1:${xdsPort}`,
+    adminAddress: '127.0.0.1',
+    adminPort,
+    ingressPort,
+    egressPort,
+  });
   const envoy = startEnvoy(envoyBin, bootstrap, adminPort);
   await waitFor(
     `Envoy for ${nodeId} to be LIVE`,
     async () => {
-      if (envoy.process.exitCode !== null) throw new Error(`Envoy exited (${envoy.process.exitCode}):\n${envoy.logs()}`);
+      if (envoy.process.exitCode !== null)
+        throw new Error(`Envoy exited (${envoy.process.exitCode}):\n${envoy.logs()}`);
       const r = await request({ host: '127.0.0.1', port: adminPort, path: '/ready' }).catch(() => undefined);
       return r?.status === 200 ? true : undefined;
     },
@@ -115,14 +179,23 @@ export interface HttpResult {
 }
 
 /** One HTTP request to any address; resolves with status, body and headers. */
-export function request(opts: { host: string; port: number; path?: string; headers?: Record<string, string>; timeoutMs?: number }): Promise<HttpResult> {
+export function request(opts: {
+  host: string;
+  port: number;
+  path?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: opts.host, port: opts.port, path: opts.path ?? '/', headers: opts.headers, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: opts.host, port: opts.port, path: opts.path ?? '/', headers: opts.headers, agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(opts.timeoutMs ?? 5000, () => req.destroy(new Error('request timed out')));
     req.end();
@@ -131,7 +204,11 @@ export function request(opts: { host: string; port: number; path?: string; heade
 
 /** Envoy's counters and gauges from its admin /stats (name → value). */
 export async function envoyStats(host: string, adminPort: number, filter?: string): Promise<Record<string, number>> {
-  const r = await request({ host, port: adminPort, path: `/stats${filter ? `?filter=${encodeURIComponent(filter)}` : ''}` });
+  const r = await request({
+    host,
+    port: adminPort,
+    path: `/stats${filter ? `?filter=${encodeURIComponent(filter)}` : ''}`,
+  });
   const stats: Record<string, number> = {};
   for (const line of r.body.split('\n')) {
     const m = /^([^:]+): (\d+)$/.exec(line.trim());
@@ -152,15 +229,20 @@ export interface ClientResult {
 function runClient(ns: Netns, args: string[], asProxyUser: boolean): Promise<ClientResult[]> {
   const prefix = asProxyUser ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups'] : [];
   return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', ns.name, ...prefix, process.execPath, proxyUserCopy(CLIENT_JS), ...args], { encoding: 'utf8', timeout: 60000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`client ${args.join(' ')} failed: ${stderr || err.message}`));
-      resolve(
-        stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as ClientResult),
-      );
-    });
+    execFile(
+      'ip',
+      ['netns', 'exec', ns.name, ...prefix, process.execPath, proxyUserCopy(CLIENT_JS), ...args],
+      { encoding: 'utf8', timeout: 60000 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`client ${args.join(' ')} failed: ${stderr || err.message}`));
+        resolve(
+          stdout
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as ClientResult),
+        );
+      },
+    );
   });
 }
 
@@ -168,12 +250,23 @@ function runClient(ns: Netns, args: string[], asProxyUser: boolean): Promise<Cli
  * An app inside `ns` does `count` plain HTTP GETs of `url` (no proxy settings). With
  * `asProxyUser` it runs as uid 1337, which the capture rules let through untouched.
  */
-export function nsHttpGet(ns: Netns, url: string, count = 1, opts: { asProxyUser?: boolean } = {}): Promise<ClientResult[]> {
+export function nsHttpGet(
+  ns: Netns,
+  url: string,
+  count = 1,
+  opts: { asProxyUser?: boolean } = {},
+): Promise<ClientResult[]> {
   return runClient(ns, ['http', url, String(count)], opts.asProxyUser ?? false);
 }
 
 /** An app inside `ns` opens `count` TCP connections to host:port and reads what it is sent. */
-export function nsTcpRead(ns: Netns, host: string, port: number, count = 1, opts: { asProxyUser?: boolean } = {}): Promise<ClientResult[]> {
+export function nsTcpRead(
+  ns: Netns,
+  host: string,
+  port: number,
+  count = 1,
+  opts: { asProxyUser?: boolean } = {},
+): Promise<ClientResult[]> {
   return runClient(ns, ['tcp', host, String(port), String(count)], opts.asProxyUser ?? false);
 }
 
@@ -181,7 +274,14 @@ export function nsTcpRead(ns: Netns, host: string, port: number, count = 1, opts
 export function tally(results: ClientResult[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const r of results) {
-    const key = r.error !== undefined ? `error ${r.error}` : r.data !== undefined ? r.data : r.status === 200 ? r.body! : `HTTP ${r.status}`;
+    const key =
+      r.error !== undefined
+        ? `error ${r.error}`
+        : r.data !== undefined
+          ? r.data
+          : r.status === 200
+            ? r.body!
+            : `HTTP ${r.status}`;
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
@@ -222,7 +322,9 @@ export async function startCallee(opts: {
     const app = ns.spawn(process.execPath, [APP_JS, opts.appName, String(controlPort), ...opts.appPorts.map(String)]);
     await app.waitForOutput(`app ${opts.appName} listening`);
     opts.beforeSidecar?.(ns);
-    const sidecar = await startSidecarInNetns(ns, opts.envoyBin, opts.nodeId, opts.xdsPort, { concurrency: opts.concurrency });
+    const sidecar = await startSidecarInNetns(ns, opts.envoyBin, opts.nodeId, opts.xdsPort, {
+      concurrency: opts.concurrency,
+    });
     return {
       ns,
       app,

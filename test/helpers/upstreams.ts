@@ -82,7 +82,8 @@ export async function startHttpUpstream(name: string, opts: { healthPath?: strin
     }
     requests.push({ method: req.method ?? '', path: url, headers: req.headers });
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
     const body: EchoBody = { server: name, method: req.method ?? '', path: url, headers };
     // Drain the request body (if any) before answering.
     req.resume();
@@ -202,14 +203,16 @@ export async function startGrpcUpstream(name: string): Promise<GrpcUpstream> {
   let calls: SeenCall[] = [];
   let failures: { code: grpc.status; details: string }[] = [];
 
-  const handler = (service: string, method: string): grpc.handleUnaryCall<{ text: string }, GrpcAnswer> => (call, callback) => {
-    const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === 'string') metadata[k] = v;
-    calls.push({ service, method, metadata });
-    const failure = failures.shift();
-    if (failure) return callback({ code: failure.code, details: failure.details });
-    callback(null, { server: name, service, method, text: call.request.text, metadata });
-  };
+  const handler =
+    (service: string, method: string): grpc.handleUnaryCall<{ text: string }, GrpcAnswer> =>
+    (call, callback) => {
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === 'string') metadata[k] = v;
+      calls.push({ service, method, metadata });
+      const failure = failures.shift();
+      if (failure) return callback({ code: failure.code, details: failure.details });
+      callback(null, { server: name, service, method, text: call.request.text, metadata });
+    };
 
   const server = new grpc.Server();
   for (const [service, methods] of Object.entries(GRPC_SERVICES)) {
@@ -218,7 +221,9 @@ export async function startGrpcUpstream(name: string): Promise<GrpcUpstream> {
     server.addService(services[service as GrpcServiceName].service, implementation);
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
 
   return {
@@ -227,7 +232,8 @@ export async function startGrpcUpstream(name: string): Promise<GrpcUpstream> {
     get calls() {
       return calls;
     },
-    failNext: (n, code, details = `${name} failing on purpose`) => failures.push(...Array.from({ length: n }, () => ({ code, details }))),
+    failNext: (n, code, details = `${name} failing on purpose`) =>
+      failures.push(...Array.from({ length: n }, () => ({ code, details }))),
     reset: () => {
       calls = [];
       failures = [];
@@ -250,20 +256,36 @@ export class GrpcEgressClient {
     readonly authority: string,
   ) {}
 
-  call(service: GrpcServiceName, method: string, metadata: Record<string, string> = {}, deadlineMs = 10000): Promise<GrpcResult> {
+  call(
+    service: GrpcServiceName,
+    method: string,
+    metadata: Record<string, string> = {},
+    deadlineMs = 10000,
+  ): Promise<GrpcResult> {
     let client = this.clients.get(service);
     if (!client) {
       const Ctor = trafficServices()[service];
-      client = new Ctor(`127.0.0.1:${this.egressPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': this.authority });
+      client = new Ctor(`127.0.0.1:${this.egressPort}`, grpc.credentials.createInsecure(), {
+        'grpc.default_authority': this.authority,
+      });
       this.clients.set(service, client);
     }
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(metadata)) md.set(k, v);
-    const fn = (client as unknown as Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<GrpcAnswer>) => void>)[method];
+    const fn = (
+      client as unknown as Record<
+        string,
+        (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<GrpcAnswer>) => void
+      >
+    )[method];
     if (!fn) throw new Error(`${service} has no method ${method}`);
     return new Promise((resolve) =>
       fn.call(client, { text: `${service}.${method}` }, md, { deadline: Date.now() + deadlineMs }, (err, answer) =>
-        resolve(err ? { ok: false, code: err.code ?? grpc.status.UNKNOWN, details: err.details ?? err.message } : { ok: true, answer: answer! }),
+        resolve(
+          err
+            ? { ok: false, code: err.code ?? grpc.status.UNKNOWN, details: err.details ?? err.message }
+            : { ok: true, answer: answer! },
+        ),
       ),
     );
   }

@@ -33,7 +33,10 @@ let blue = 100;
 let waiting;
 
 const Client = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-const client = new Client(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': -1 });
+const client = new Client(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure(), {
+  'grpc.use_local_subchannel_pool': 1,
+  'grpc.max_receive_message_length': -1,
+});
 const call = client.DeltaAggregatedResources();
 let synced = false;
 call.on('data', (res) => {
@@ -63,10 +66,12 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     fs.writeFileSync(meshFile, text);
   } else if (line === 'healthz') {
     const t0 = Date.now();
-    http.get({ host: '127.0.0.1', port: Number(adminPort), path: '/healthz', agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => emit({ event: 'healthz', ms: Date.now() - t0, status: res.statusCode }));
-    }).on('error', (err) => emit({ event: 'healthz', error: err.message }));
+    http
+      .get({ host: '127.0.0.1', port: Number(adminPort), path: '/healthz', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => emit({ event: 'healthz', ms: Date.now() - t0, status: res.statusCode }));
+      })
+      .on('error', (err) => emit({ event: 'healthz', error: err.message }));
   } else if (line === 'exit') {
     call.cancel();
     client.close();

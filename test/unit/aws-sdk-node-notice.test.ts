@@ -7,7 +7,9 @@ import { remoteClient } from '../../src/discovery/cloud-map/remote-client';
 it("creating the remote Cloud Map client prints no AWS SDK notice about Node's version", () => {
   delete process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   const emitted: string[] = [];
-  const spy = jest.spyOn(process, 'emitWarning').mockImplementation((warning: string | Error) => void emitted.push(String(warning)));
+  const spy = jest
+    .spyOn(process, 'emitWarning')
+    .mockImplementation((warning: string | Error) => void emitted.push(String(warning)));
   try {
     remoteClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9' }).close();
   } finally {

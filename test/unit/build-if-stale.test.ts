@@ -20,8 +20,25 @@ describe('build-if-stale: is dist/ older than what it is built from?', () => {
   beforeEach(() => {
     // A tree as a build leaves it: every input older than every output.
     root = tmpDir('build-if-stale-');
-    for (const input of ['src/cli/main.ts', 'src/demo/main.ts', 'protos/envoy-protos.txt', 'scripts/gen-types.js', 'scripts/gen-descriptor.js', 'tsconfig.json', 'package-lock.json']) write(input, 50);
-    for (const output of ['src/generated/envoy-protos.json', 'src/generated/envoy/Thing.ts', 'dist/generated/envoy-protos.json', 'dist/cli/main.js', 'dist/demo/main.js', 'dist/removed/old.js']) write(output, 0);
+    for (const input of [
+      'src/cli/main.ts',
+      'src/demo/main.ts',
+      'protos/envoy-protos.txt',
+      'scripts/gen-types.js',
+      'scripts/gen-descriptor.js',
+      'tsconfig.json',
+      'package-lock.json',
+    ])
+      write(input, 50);
+    for (const output of [
+      'src/generated/envoy-protos.json',
+      'src/generated/envoy/Thing.ts',
+      'dist/generated/envoy-protos.json',
+      'dist/cli/main.js',
+      'dist/demo/main.js',
+      'dist/removed/old.js',
+    ])
+      write(output, 0);
   });
 
   it('is current after a build, whatever dist/ holds besides (an output of a deleted source)', () => {
@@ -34,10 +51,13 @@ describe('build-if-stale: is dist/ older than what it is built from?', () => {
     expect(staleness(root)).toBe(`${path.join('src', 'demo', 'main.ts')} changed since the last build`);
   });
 
-  it.each(['protos/envoy-protos.txt', 'scripts/gen-types.js', 'tsconfig.json', 'package-lock.json'])('is stale when %s changed since', (input) => {
-    write(input, -5);
-    expect(staleness(root)).toBe(`${path.join(...input.split('/'))} changed since the last build`);
-  });
+  it.each(['protos/envoy-protos.txt', 'scripts/gen-types.js', 'tsconfig.json', 'package-lock.json'])(
+    'is stale when %s changed since',
+    (input) => {
+      write(input, -5);
+      expect(staleness(root)).toBe(`${path.join(...input.split('/'))} changed since the last build`);
+    },
+  );
 
   it('is stale when a source has no output yet', () => {
     write('src/demo/new.ts', 50);

@@ -23,11 +23,17 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 function fill(registry: CloudMapRegistry, instances: number): string {
   const ns = registry.createNamespace({ name: 'apps.local', type: 'HTTP' }).targets.NAMESPACE!;
   const service = registry.createService({ name: 'orders', namespaceId: ns, healthCheckCustomConfig: {} });
-  for (let i = 0; i < instances; i++) registry.registerInstance({ serviceId: service.id, instanceId: `i-${i}`, attributes: { AWS_INSTANCE_IPV4: `10.0.${i >> 8}.${i & 255}`, pad: 'p'.repeat(200) } });
+  for (let i = 0; i < instances; i++)
+    registry.registerInstance({
+      serviceId: service.id,
+      instanceId: `i-${i}`,
+      attributes: { AWS_INSTANCE_IPV4: `10.0.${i >> 8}.${i & 255}`, pad: 'p'.repeat(200) },
+    });
   return service.id;
 }
 
-const journalLines = () => (fs.existsSync(journalPath) ? fs.readFileSync(journalPath, 'utf8').split('\n').filter(Boolean) : []);
+const journalLines = () =>
+  fs.existsSync(journalPath) ? fs.readFileSync(journalPath, 'utf8').split('\n').filter(Boolean) : [];
 
 describe('the journal store', () => {
   it('writes the snapshot once, then one journal line per change; a restart reads both', async () => {
@@ -35,7 +41,12 @@ describe('the journal store', () => {
     expect(fs.existsSync(statePath)).toBe(false); // nothing is written before the first change
     const serviceId = fill(registry, 3);
     const snapshot = fs.readFileSync(statePath, 'utf8');
-    expect(JSON.parse(snapshot)).toMatchObject({ format: 'meshd-cloud-map/v1', journalSeq: 1, namespaces: [{ name: 'apps.local' }], services: [] });
+    expect(JSON.parse(snapshot)).toMatchObject({
+      format: 'meshd-cloud-map/v1',
+      journalSeq: 1,
+      namespaces: [{ name: 'apps.local' }],
+      services: [],
+    });
     expect(journalLines().map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([2, 3, 4, 5]);
 
     registry.setCustomHealth(serviceId, 'i-1', 'UNHEALTHY');
@@ -70,7 +81,8 @@ describe('the journal store', () => {
     const snapshot = JSON.parse(fs.readFileSync(statePath, 'utf8')) as { journalSeq: number };
     expect(snapshot.journalSeq).toBeGreaterThan(1);
     // Every line left in the journal comes after the snapshot.
-    for (const line of journalLines()) expect((JSON.parse(line) as { seq: number }).seq).toBeGreaterThan(snapshot.journalSeq);
+    for (const line of journalLines())
+      expect((JSON.parse(line) as { seq: number }).seq).toBeGreaterThan(snapshot.journalSeq);
     expect(fs.statSync(journalPath).size).toBeLessThan(fs.statSync(statePath).size + 2048);
     await store.close();
     expect(openRegistryReadOnly(statePath).state()).toEqual(registry.state());
@@ -99,7 +111,15 @@ describe('the journal store', () => {
           format: 'meshd-cloud-map/v1',
           namespaces: [{ id: 'ns-a', arn: 'arn:a', name: 'old.local', type: 'HTTP', createDate: now }],
           services: [{ id: 'srv-a', arn: 'arn:s', name: 'web', namespaceId: 'ns-a', createDate: now, revision: 2 }],
-          instances: [{ id: 'w-1', serviceId: 'srv-a', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' }, health: 'HEALTHY', createDate: now }],
+          instances: [
+            {
+              id: 'w-1',
+              serviceId: 'srv-a',
+              attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' },
+              health: 'HEALTHY',
+              createDate: now,
+            },
+          ],
           operations: [],
         },
         null,
@@ -110,7 +130,11 @@ describe('the journal store', () => {
     expect(registry.discover('old.local', 'web')?.map((i) => i.id)).toEqual(['w-1']);
     registry.registerInstance({ serviceId: 'srv-a', instanceId: 'w-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
     await store.close();
-    expect(openRegistryReadOnly(statePath).discover('old.local', 'web')?.map((i) => i.id)).toEqual(['w-1', 'w-2']);
+    expect(
+      openRegistryReadOnly(statePath)
+        .discover('old.local', 'web')
+        ?.map((i) => i.id),
+    ).toEqual(['w-1', 'w-2']);
   });
 
   describe('damaged files', () => {
@@ -147,22 +171,44 @@ describe('the journal store', () => {
       expect(fs.readFileSync(journalPath, 'utf8')).toBe(text);
       registry.createNamespace({ name: 'after.local', type: 'HTTP' });
       await store.close();
-      expect(openRegistryReadOnly(statePath).namespaces().map((n) => n.name)).toEqual(['after.local', 'apps.local']);
+      expect(
+        openRegistryReadOnly(statePath)
+          .namespaces()
+          .map((n) => n.name),
+      ).toEqual(['after.local', 'apps.local']);
     });
 
     it('a bad line before the last is a one-line error naming file:line', async () => {
       const lines = (await threeLines()).split('\n');
       lines[1] = '{"seq":';
       fs.writeFileSync(journalPath, lines.join('\n'));
-      expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(new RegExp(`^${journalPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: not valid JSON`));
+      expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(
+        new RegExp(`^${journalPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: not valid JSON`),
+      );
     });
 
     it.each([
       ['a missing change (a gap)', (lines: string[]) => [lines[0]!, ...lines.slice(2)], /changes are missing/],
-      ['changes out of order', (lines: string[]) => [lines[1]!, lines[0]!, ...lines.slice(2)], /changes are missing|comes after/],
-      ['a line of another shape', (lines: string[]) => ['{"seq":2,"put":{"instances":[{"id":1}]}}', ...lines.slice(1)], /"put".instances\[0\]\.id must be a string/],
-      ['an unknown table', (lines: string[]) => ['{"seq":2,"put":{"__proto__":[]}}', ...lines.slice(1)], /unknown table/],
-      ['a seq that is not a number', (lines: string[]) => ['{"seq":"2"}', ...lines.slice(1)], /"seq" must be a whole number/],
+      [
+        'changes out of order',
+        (lines: string[]) => [lines[1]!, lines[0]!, ...lines.slice(2)],
+        /changes are missing|comes after/,
+      ],
+      [
+        'a line of another shape',
+        (lines: string[]) => ['{"seq":2,"put":{"instances":[{"id":1}]}}', ...lines.slice(1)],
+        /"put".instances\[0\]\.id must be a string/,
+      ],
+      [
+        'an unknown table',
+        (lines: string[]) => ['{"seq":2,"put":{"__proto__":[]}}', ...lines.slice(1)],
+        /unknown table/,
+      ],
+      [
+        'a seq that is not a number',
+        (lines: string[]) => ['{"seq":"2"}', ...lines.slice(1)],
+        /"seq" must be a whole number/,
+      ],
     ])('%s: a one-line error, never a silent loss', async (_what, edit, message) => {
       const lines = (await threeLines()).split('\n').filter(Boolean);
       fs.writeFileSync(journalPath, edit(lines).join('\n') + '\nlast-line-torn');
@@ -172,13 +218,34 @@ describe('the journal store', () => {
     it('a journal without its state file is refused (its changes build on a snapshot that is gone)', async () => {
       await threeLines();
       fs.rmSync(statePath);
-      expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(/changes are missing \(there is no state file/);
+      expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(
+        /changes are missing \(there is no state file/,
+      );
     });
 
     it('a state file whose tables hold rows of the wrong shape is a one-line error', () => {
-      fs.writeFileSync(statePath, JSON.stringify({ format: 'meshd-cloud-map/v1', namespaces: [null], services: [], instances: [], operations: [] }));
+      fs.writeFileSync(
+        statePath,
+        JSON.stringify({
+          format: 'meshd-cloud-map/v1',
+          namespaces: [null],
+          services: [],
+          instances: [],
+          operations: [],
+        }),
+      );
       expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(/namespaces\[0\] must be an object/);
-      fs.writeFileSync(statePath, JSON.stringify({ format: 'meshd-cloud-map/v1', namespaces: [], services: [], instances: [], operations: [], journalSeq: -1 }));
+      fs.writeFileSync(
+        statePath,
+        JSON.stringify({
+          format: 'meshd-cloud-map/v1',
+          namespaces: [],
+          services: [],
+          instances: [],
+          operations: [],
+          journalSeq: -1,
+        }),
+      );
       expect(errorOf(() => loadState(statePath, { repair: false }))).toMatch(/journalSeq/);
     });
   });
@@ -190,12 +257,18 @@ describe('the journal store', () => {
     // A full disk is hard to fake: close the journal's descriptor under the store instead (nothing
     // else opens a file before the next write, so the number is not reused).
     fs.closeSync((store as unknown as { fd: number }).fd);
-    expect(() => registry.registerInstance({ serviceId, instanceId: 'lost', attributes: { AWS_INSTANCE_IPV4: '10.0.0.9' } })).toThrow(StateFileError);
+    expect(() =>
+      registry.registerInstance({ serviceId, instanceId: 'lost', attributes: { AWS_INSTANCE_IPV4: '10.0.0.9' } }),
+    ).toThrow(StateFileError);
     expect(registry.state()).toEqual(before);
     // The next write rewrites the snapshot (the journal's end could not be trusted) and goes on.
     registry.registerInstance({ serviceId, instanceId: 'kept', attributes: { AWS_INSTANCE_IPV4: '10.0.0.8' } });
     await store.close();
-    expect(openRegistryReadOnly(statePath).instances(serviceId).map((i) => i.id)).toEqual(['i-0', 'kept']);
+    expect(
+      openRegistryReadOnly(statePath)
+        .instances(serviceId)
+        .map((i) => i.id),
+    ).toEqual(['i-0', 'kept']);
   });
 });
 
@@ -227,10 +300,29 @@ describe('forbiddenAddressReason', () => {
     expect(forbiddenAddressReason(address)).toMatch(reason);
   });
 
-  it.each(['127.0.0.1', '127.255.255.254', '::1', '0:0:0:0:0:0:0:1', '10.0.0.1', '1.0.0.0', '169.253.255.255', '169.255.0.0', '223.255.255.255', '240.0.0.1', '2001:db8::1', 'fec0::1', 'fc00::1', 'fe7f::1', 'fec0::', '::ffff:10.0.0.1', '::ffff:127.0.0.1', '64:ff9b::10.0.0.1', '64:ff9b:1::169.254.169.254', 'not an address', ''])(
-    '%s is allowed (or not an address: other rules say so)',
-    (address) => {
-      expect(forbiddenAddressReason(address)).toBeUndefined();
-    },
-  );
+  it.each([
+    '127.0.0.1',
+    '127.255.255.254',
+    '::1',
+    '0:0:0:0:0:0:0:1',
+    '10.0.0.1',
+    '1.0.0.0',
+    '169.253.255.255',
+    '169.255.0.0',
+    '223.255.255.255',
+    '240.0.0.1',
+    '2001:db8::1',
+    'fec0::1',
+    'fc00::1',
+    'fe7f::1',
+    'fec0::',
+    '::ffff:10.0.0.1',
+    '::ffff:127.0.0.1',
+    '64:ff9b::10.0.0.1',
+    '64:ff9b:1::169.254.169.254',
+    'not an address',
+    '',
+  ])('%s is allowed (or not an address: other rules say so)', (address) => {
+    expect(forbiddenAddressReason(address)).toBeUndefined();
+  });
 });

@@ -5,7 +5,13 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CombinedCloudMap } from '../../src/discovery/cloud-map/combined';
-import { RemoteCallError, RemoteCloudMap, type RawInstance, type RemoteApi, type RemoteOptions } from '../../src/discovery/cloud-map/remote';
+import {
+  RemoteCallError,
+  RemoteCloudMap,
+  type RawInstance,
+  type RemoteApi,
+  type RemoteOptions,
+} from '../../src/discovery/cloud-map/remote';
 import { remoteClient } from '../../src/discovery/cloud-map/remote-client';
 import type { DiscoveredInstance } from '../../src/model/cloud-map-instance';
 
@@ -30,9 +36,18 @@ class FakeCloudMap implements RemoteApi {
     return this.answer(() => this.revisionNow);
   }
 
-  discover(_namespace: string, _service: string, query: Readonly<Record<string, string>>, maxResults: number): Promise<readonly RawInstance[]> {
+  discover(
+    _namespace: string,
+    _service: string,
+    query: Readonly<Record<string, string>>,
+    maxResults: number,
+  ): Promise<readonly RawInstance[]> {
     this.calls.push({ op: 'discover', query: { ...query }, maxResults });
-    return this.answer(() => this.instances.filter((i) => Object.entries(query).every(([k, v]) => (i.Attributes as Record<string, string>)?.[k] === v)));
+    return this.answer(() =>
+      this.instances.filter((i) =>
+        Object.entries(query).every(([k, v]) => (i.Attributes as Record<string, string>)?.[k] === v),
+      ),
+    );
   }
 
   count(op: string): number {
@@ -40,7 +55,12 @@ class FakeCloudMap implements RemoteApi {
   }
 }
 
-const instance = (id: string, ip = '10.0.0.1', extra: Record<string, string> = {}, health = 'HEALTHY'): RawInstance => ({
+const instance = (
+  id: string,
+  ip = '10.0.0.1',
+  extra: Record<string, string> = {},
+  health = 'HEALTHY',
+): RawInstance => ({
   InstanceId: id,
   HealthStatus: health,
   Attributes: { AWS_INSTANCE_IPV4: ip, AWS_INSTANCE_PORT: '8080', ...extra },
@@ -49,7 +69,14 @@ const instance = (id: string, ip = '10.0.0.1', extra: Record<string, string> = {
 const ids = (instances: readonly DiscoveredInstance[] | undefined) => instances?.map((i) => `${i.id}:${i.health}`);
 
 function poller(api: RemoteApi, options: Partial<RemoteOptions> = {}): { remote: RemoteCloudMap; changes: string[][] } {
-  const remote = new RemoteCloudMap({ api, pollIntervalMs: 1000, refreshIntervalMs: 3_600_000, timeoutMs: 200, maxInstances: 100, ...options });
+  const remote = new RemoteCloudMap({
+    api,
+    pollIntervalMs: 1000,
+    refreshIntervalMs: 3_600_000,
+    timeoutMs: 200,
+    maxInstances: 100,
+    ...options,
+  });
   const changes: string[][] = [];
   remote.onChange((changed) => changes.push([...changed].map((k) => k.replace('\u0000', '/'))));
   remote.subscribe([{ namespace: 'ns.local', service: 'orders', queries: [{}] }]);
@@ -108,13 +135,15 @@ describe('remote Cloud Map poller', () => {
     expect(changes).toHaveLength(2);
   });
 
-  it('asks for the nodes\' attribute filters as QueryParameters, HEALTHY-only is left to the adapter, MaxResults is the bound', async () => {
+  it("asks for the nodes' attribute filters as QueryParameters, HEALTHY-only is left to the adapter, MaxResults is the bound", async () => {
     const fake = new FakeCloudMap();
     fake.instances = [instance('v1', '10.0.0.1', { version: 'v1' }), instance('v2', '10.0.0.2', { version: 'v2' })];
     const { remote } = poller(fake, { maxInstances: 7 });
     remote.subscribe([{ namespace: 'ns.local', service: 'orders', queries: [{ version: 'v2' }] }]);
     await remote.pollOnce();
-    expect(fake.calls.filter((c) => c.op === 'discover')).toEqual([{ op: 'discover', query: { version: 'v2' }, maxResults: 7 }]);
+    expect(fake.calls.filter((c) => c.op === 'discover')).toEqual([
+      { op: 'discover', query: { version: 'v2' }, maxResults: 7 },
+    ]);
     expect(ids(remote.discover('ns.local', 'orders'))).toEqual(['v2:HEALTHY']);
 
     // A node with another filter appears: read at the next poll
@@ -136,7 +165,10 @@ describe('remote Cloud Map poller', () => {
     const fake = new FakeCloudMap();
     fake.instances = [instance('a')];
     const warnings: string[] = [];
-    const { remote, changes } = poller(fake, { now: () => now, log: { warn: (m) => warnings.push(m), info: () => undefined } });
+    const { remote, changes } = poller(fake, {
+      now: () => now,
+      log: { warn: (m) => warnings.push(m), info: () => undefined },
+    });
     await remote.pollOnce();
 
     fake.failure = new RemoteCallError('network', 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1');
@@ -151,9 +183,23 @@ describe('remote Cloud Map poller', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('ECONNREFUSED');
     expect(warnings[0]).toContain('its last good 1 instance(s) keep serving');
-    const report = remote.report() as { services: { state: string; instances: number; lastSuccessAgeSeconds: number; lastError: { reason: string; message: string; consecutiveFailures: number } }[] };
-    expect(report.services[0]).toMatchObject({ state: 'failing', instances: 1, lastSuccessAgeSeconds: 10, lastError: { reason: 'network', consecutiveFailures: 2 } });
-    expect(remote.health()).toEqual([{ namespace: 'ns.local', service: 'orders', up: false, lastSuccessAgeSeconds: 10 }]);
+    const report = remote.report() as {
+      services: {
+        state: string;
+        instances: number;
+        lastSuccessAgeSeconds: number;
+        lastError: { reason: string; message: string; consecutiveFailures: number };
+      }[];
+    };
+    expect(report.services[0]).toMatchObject({
+      state: 'failing',
+      instances: 1,
+      lastSuccessAgeSeconds: 10,
+      lastError: { reason: 'network', consecutiveFailures: 2 },
+    });
+    expect(remote.health()).toEqual([
+      { namespace: 'ns.local', service: 'orders', up: false, lastSuccessAgeSeconds: 10 },
+    ]);
 
     // A non-RemoteCallError (a bug in the adapter, say) is kept the same way, as reason `error`.
     fake.failure = new TypeError('boom');
@@ -166,7 +212,10 @@ describe('remote Cloud Map poller', () => {
     await remote.pollOnce();
     // Answering again, the remote is believed: its service is empty now.
     expect(ids(remote.discover('ns.local', 'orders'))).toEqual([]);
-    expect((remote.report() as { services: { state: string; lastError: unknown }[] }).services[0]).toMatchObject({ state: 'ok', lastError: null });
+    expect((remote.report() as { services: { state: string; lastError: unknown }[] }).services[0]).toMatchObject({
+      state: 'ok',
+      lastError: null,
+    });
   });
 
   it('a call that does not answer within the time-out fails as a time-out and keeps the last good instances', async () => {
@@ -208,8 +257,19 @@ describe('remote Cloud Map poller', () => {
     delete (fake.instances[6]!.Attributes as Record<string, unknown>).AWS_INSTANCE_IPV4;
     const { remote } = poller(fake, { maxInstances: 3 });
     await remote.pollOnce();
-    expect(ids(remote.discover('ns.local', 'orders'))).toEqual(['good-1:HEALTHY', 'good-2:UNHEALTHY', 'good-3:HEALTHY']);
-    expect(Object.fromEntries(remote.skippedTotal)).toEqual({ bad_id: 2, duplicate_id: 1, attributes: 3, address: 5, health: 1, over_limit: 1 });
+    expect(ids(remote.discover('ns.local', 'orders'))).toEqual([
+      'good-1:HEALTHY',
+      'good-2:UNHEALTHY',
+      'good-3:HEALTHY',
+    ]);
+    expect(Object.fromEntries(remote.skippedTotal)).toEqual({
+      bad_id: 2,
+      duplicate_id: 1,
+      attributes: 3,
+      address: 5,
+      health: 1,
+      over_limit: 1,
+    });
     // Attributes are held in null-prototype maps: nothing reaches Object.prototype.
     expect(Object.getPrototypeOf(remote.discover('ns.local', 'orders')![0]!.attributes)).toBeNull();
 
@@ -279,15 +339,25 @@ describe('local and remote together (remote mode)', () => {
       emit: (key: string) => listeners.forEach((l) => l(new Set([key]))),
     };
   };
-  const at = (id: string, ip: string): DiscoveredInstance => ({ id, health: 'UNKNOWN', attributes: { AWS_INSTANCE_IPV4: ip } });
+  const at = (id: string, ip: string): DiscoveredInstance => ({
+    id,
+    health: 'UNKNOWN',
+    attributes: { AWS_INSTANCE_IPV4: ip },
+  });
 
   it('serves the union of both; on an instance id both have, the local one wins; a change on either side is seen', () => {
     const local = view(new Map([['ns/orders', [at('x', '10.0.0.1'), at('local-only', '10.0.0.9')]]]));
-    const remote = view(new Map([['ns/orders', [at('x', '10.9.9.9'), at('ecs-task', '10.0.0.2')]], ['ns/users', [at('u', '10.0.0.3')]]]));
+    const remote = view(
+      new Map([
+        ['ns/orders', [at('x', '10.9.9.9'), at('ecs-task', '10.0.0.2')]],
+        ['ns/users', [at('u', '10.0.0.3')]],
+      ]),
+    );
     const combined = new CombinedCloudMap(local, remote);
     const seen: string[] = [];
     combined.onChange((changed) => seen.push(...changed));
-    const addresses = (svc: string) => combined.discover('ns', svc)?.map((i) => `${i.id}@${i.attributes.AWS_INSTANCE_IPV4}`);
+    const addresses = (svc: string) =>
+      combined.discover('ns', svc)?.map((i) => `${i.id}@${i.attributes.AWS_INSTANCE_IPV4}`);
     expect(addresses('orders')).toEqual(['x@10.0.0.1', 'local-only@10.0.0.9', 'ecs-task@10.0.0.2']);
     expect(addresses('users')).toEqual(['u@10.0.0.3']);
     expect(addresses('nobody')).toBeUndefined();
@@ -318,8 +388,7 @@ describe('remote Cloud Map SDK adapter against a misbehaving endpoint', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const client = () =>
-    remoteClient({ endpoint, region: 'us-east-1' });
+  const client = () => remoteClient({ endpoint, region: 'us-east-1' });
   const withCredentials = async <T>(run: () => Promise<T>): Promise<T> => {
     const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
     process.env.AWS_ACCESS_KEY_ID = 'test';
@@ -347,7 +416,10 @@ describe('remote Cloud Map SDK adapter against a misbehaving endpoint', () => {
       }
     });
   const json = (status: number, body: unknown, type?: string) => (res: http.ServerResponse) => {
-    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...(type ? { 'x-amzn-errortype': type } : {}) });
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.1',
+      ...(type ? { 'x-amzn-errortype': type } : {}),
+    });
     res.end(JSON.stringify(body));
   };
 
@@ -357,7 +429,10 @@ describe('remote Cloud Map SDK adapter against a misbehaving endpoint', () => {
       try {
         answer = json(200, { InstancesRevision: 7 });
         expect(await c.api.revision('ns', 'svc', new AbortController().signal)).toBe(7);
-        answer = json(200, { Instances: [{ InstanceId: 'a', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }], InstancesRevision: 7 });
+        answer = json(200, {
+          Instances: [{ InstanceId: 'a', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }],
+          InstancesRevision: 7,
+        });
         expect(await c.api.discover('ns', 'svc', { version: 'v2' }, 1000, new AbortController().signal)).toEqual([
           { InstanceId: 'a', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } },
         ]);
@@ -371,18 +446,25 @@ describe('remote Cloud Map SDK adapter against a misbehaving endpoint', () => {
     answer = json(400, { __type: 'ServiceNotFound', Message: 'No service exists with name: svc' }, 'ServiceNotFound');
     expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe('not_found');
     answer = json(500, { __type: 'InternalFailure', Message: 'oops' });
-    expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe('server_error');
+    expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe(
+      'server_error',
+    );
     answer = json(400, { __type: 'RequestLimitExceeded', Message: 'slow down' });
     expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe('rejected');
     answer = (res) => {
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
       res.end('{"InstancesRevision": ');
     };
-    expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe('invalid_response');
+    expect((await failure((api) => api.revision('ns', 'svc', new AbortController().signal))).reason).toBe(
+      'invalid_response',
+    );
     const gone = await withCredentials(async () => {
       const c = remoteClient({ endpoint: 'http://127.0.0.1:1', region: 'us-east-1' });
       try {
-        return await c.api.revision('ns', 'svc', new AbortController().signal).then(() => undefined, (e: RemoteCallError) => e);
+        return await c.api.revision('ns', 'svc', new AbortController().signal).then(
+          () => undefined,
+          (e: RemoteCallError) => e,
+        );
       } finally {
         c.close();
       }
@@ -391,7 +473,12 @@ describe('remote Cloud Map SDK adapter against a misbehaving endpoint', () => {
   });
 
   it('an answer past the byte limit is cut off before it is parsed, whether or not it says its length', async () => {
-    const big = { Instances: Array.from({ length: 2000 }, (_, i) => ({ InstanceId: `i-${i}`, Attributes: { note: 'x'.repeat(5000) } })) };
+    const big = {
+      Instances: Array.from({ length: 2000 }, (_, i) => ({
+        InstanceId: `i-${i}`,
+        Attributes: { note: 'x'.repeat(5000) },
+      })),
+    };
     answer = json(200, big);
     const declared = await failure((api) => api.discover('ns', 'svc', {}, 1000, new AbortController().signal));
     expect(declared.reason).toBe('invalid_response');

@@ -3,7 +3,12 @@
 // what the files declared, never touching registrations made through the API; and a registry
 // whose save fails changes nothing.
 import * as path from 'node:path';
-import { CloudMapRegistry, serviceKey, type RegistryChange, type ServiceSeed } from '../../src/discovery/cloud-map/registry';
+import {
+  CloudMapRegistry,
+  serviceKey,
+  type RegistryChange,
+  type ServiceSeed,
+} from '../../src/discovery/cloud-map/registry';
 import { emptyState } from '../../src/discovery/cloud-map/records';
 import { applyChange, stateTables } from '../../src/discovery/cloud-map/tables';
 import { offlineRegistry } from '../../src/control/offline-registry';
@@ -50,7 +55,9 @@ function load(files: Record<string, string>): { dir: string; result: LoadResult 
 function errorsOf(files: Record<string, string>): string[] {
   const { dir, result } = load(files);
   expect(result.ok).toBe(false);
-  return result.problems.filter((p) => p.severity === 'error').map((p) => formatProblem(p).replaceAll(dir + path.sep, './'));
+  return result.problems
+    .filter((p) => p.severity === 'error')
+    .map((p) => formatProblem(p).replaceAll(dir + path.sep, './'));
 }
 
 /** Records every change event a registry announces. */
@@ -91,12 +98,17 @@ describe('kind: CloudMapService in mesh files', () => {
     ]);
     const [located] = result.cloudMapSeeds;
     expect(located!.label).toBe('CloudMapService/orders');
-    expect(located!.locate(['instances', 1, 'attributes'])).toMatchObject({ file: path.join(dir, 'seed.yaml'), line: 10 });
+    expect(located!.locate(['instances', 1, 'attributes'])).toMatchObject({
+      file: path.join(dir, 'seed.yaml'),
+      line: 10,
+    });
   });
 
   it('a declaration without instances is a service with none', () => {
     const { result } = load({ 'seed.yaml': 'kind: CloudMapService\nnamespace: apps.local\nname: empty\n' });
-    expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([{ namespace: 'apps.local', service: 'empty', instances: [] }]);
+    expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([
+      { namespace: 'apps.local', service: 'empty', instances: [] },
+    ]);
   });
 
   it('applied, the registry discovers the declared instances (namespace and service created with a custom health check)', () => {
@@ -116,23 +128,32 @@ describe('kind: CloudMapService in mesh files', () => {
   });
 
   it('loads the mesh model next to the declarations, in the same file or another', () => {
-    const layouts: Record<string, string>[] = [{ 'all.yaml': `${MESH}---\n${SEED}` }, { 'mesh.yaml': MESH, 'cloud-map/seed.yaml': SEED }];
+    const layouts: Record<string, string>[] = [
+      { 'all.yaml': `${MESH}---\n${SEED}` },
+      { 'mesh.yaml': MESH, 'cloud-map/seed.yaml': SEED },
+    ];
     for (const files of layouts) {
       const { result } = load(files);
       expect(result.ok).toBe(true);
       if (!result.ok) return;
       expect(result.model.virtualNodes().map((n) => n.name)).toEqual(['orders']);
       expect(result.model.resources.map((r) => r.kind).sort()).toEqual(['Mesh', 'VirtualNode', 'VirtualService']);
-      expect(result.cloudMapSeeds.map((s) => `${s.seed.namespace}/${s.seed.service}:${s.seed.instances.length}`)).toEqual(['apps.local/orders:2']);
+      expect(
+        result.cloudMapSeeds.map((s) => `${s.seed.namespace}/${s.seed.service}:${s.seed.instances.length}`),
+      ).toEqual(['apps.local/orders:2']);
     }
   });
 
   describe('mistakes point at file:line and the field, and fail the whole load', () => {
     it('an unknown field', () => {
-      expect(errorsOf({ 'mesh.yaml': MESH, 'seed.yaml': SEED.replace('name: orders\n', 'name: orders\ncolour: blue\n') })).toEqual([
+      expect(
+        errorsOf({ 'mesh.yaml': MESH, 'seed.yaml': SEED.replace('name: orders\n', 'name: orders\ncolour: blue\n') }),
+      ).toEqual([
         "./seed.yaml:4:9: error: CloudMapService/orders: unknown field 'colour'; expected one of: kind, namespace, name, instances (colour)",
       ]);
-      expect(errorsOf({ 'seed.yaml': SEED.replace('    health: UNHEALTHY\n', '    health: UNHEALTHY\n    weight: 3\n') })).toEqual([
+      expect(
+        errorsOf({ 'seed.yaml': SEED.replace('    health: UNHEALTHY\n', '    health: UNHEALTHY\n    weight: 3\n') }),
+      ).toEqual([
         "./seed.yaml:12:13: error: CloudMapService/orders: unknown field 'weight'; expected one of: id, health (instances[1].weight)",
       ]);
     });
@@ -148,21 +169,40 @@ describe('kind: CloudMapService in mesh files', () => {
         './seed.yaml:9:9: error: CloudMapService/orders: may contain only letters, digits and _/:.@-, got "orders 2!" (instances[1].id)',
       ]);
       expect(errorsOf({ 'seed.yaml': SEED.replace('  - id: orders-2\n', '  - idd: orders-2\n') })).toEqual(
-        expect.arrayContaining([expect.stringMatching(/^\.\/seed\.yaml:\d+:\d+: error: CloudMapService\/orders: required field is missing \(instances\[1\]\.id\)$/)]),
+        expect.arrayContaining([
+          expect.stringMatching(
+            /^\.\/seed\.yaml:\d+:\d+: error: CloudMapService\/orders: required field is missing \(instances\[1\]\.id\)$/,
+          ),
+        ]),
       );
     });
 
     it('an attribute value that is not a string (a list, a mapping, a boolean), or attributes that are not a mapping', () => {
-      expect(errorsOf({ 'seed.yaml': SEED.replace('      AWS_INSTANCE_PORT: 8080\n', '      AWS_INSTANCE_PORT: 8080\n      TAGS: [a, b]\n') })).toEqual([
+      expect(
+        errorsOf({
+          'seed.yaml': SEED.replace(
+            '      AWS_INSTANCE_PORT: 8080\n',
+            '      AWS_INSTANCE_PORT: 8080\n      TAGS: [a, b]\n',
+          ),
+        }),
+      ).toEqual([
         './seed.yaml:9:13: error: CloudMapService/orders: must be a string, got a list (instances[0].attributes.TAGS)',
       ]);
       expect(errorsOf({ 'seed.yaml': SEED.replace('zone: b }', 'zone: { name: b } }') })).toEqual([
-        expect.stringMatching(/^\.\/seed\.yaml:10:\d+: error: CloudMapService\/orders: must be a string, got .* \(instances\[1\]\.attributes\.zone\)$/),
+        expect.stringMatching(
+          /^\.\/seed\.yaml:10:\d+: error: CloudMapService\/orders: must be a string, got .* \(instances\[1\]\.attributes\.zone\)$/,
+        ),
       ]);
       expect(errorsOf({ 'seed.yaml': SEED.replace('zone: b }', 'canary: true }') })).toEqual([
-        expect.stringMatching(/^\.\/seed\.yaml:10:\d+: error: CloudMapService\/orders: must be a string, got .*true.* \(instances\[1\]\.attributes\.canary\)$/),
+        expect.stringMatching(
+          /^\.\/seed\.yaml:10:\d+: error: CloudMapService\/orders: must be a string, got .*true.* \(instances\[1\]\.attributes\.canary\)$/,
+        ),
       ]);
-      expect(errorsOf({ 'seed.yaml': SEED.replace('attributes: { AWS_INSTANCE_IPV4: 10.0.0.2, zone: b }', 'attributes: [10.0.0.2]') })).toEqual([
+      expect(
+        errorsOf({
+          'seed.yaml': SEED.replace('attributes: { AWS_INSTANCE_IPV4: 10.0.0.2, zone: b }', 'attributes: [10.0.0.2]'),
+        }),
+      ).toEqual([
         './seed.yaml:10:17: error: CloudMapService/orders: must be a mapping of attribute names to values, got a list (instances[1].attributes)',
       ]);
     });
@@ -174,20 +214,31 @@ describe('kind: CloudMapService in mesh files', () => {
     });
 
     it('the same service declared twice, in two files', () => {
-      const { dir, result } = load({ 'a.yaml': SEED, 'b.yaml': 'kind: CloudMapService\nnamespace: apps.local\nname: orders\ninstances: [{ id: other }]\n' });
+      const { dir, result } = load({
+        'a.yaml': SEED,
+        'b.yaml': 'kind: CloudMapService\nnamespace: apps.local\nname: orders\ninstances: [{ id: other }]\n',
+      });
       expect(result.ok).toBe(false);
-      expect(result.problems.filter((p) => p.severity === 'error').map((p) => formatProblem(p).replaceAll(dir + path.sep, './'))).toEqual([
+      expect(
+        result.problems
+          .filter((p) => p.severity === 'error')
+          .map((p) => formatProblem(p).replaceAll(dir + path.sep, './')),
+      ).toEqual([
         './b.yaml:3:7: error: CloudMapService/orders: service apps.local/orders is already declared at ./a.yaml:1',
       ]);
       // The same service name in another namespace is another service.
-      expect(load({ 'a.yaml': SEED, 'b.yaml': 'kind: CloudMapService\nnamespace: other.local\nname: orders\n' }).result.ok).toBe(true);
+      expect(
+        load({ 'a.yaml': SEED, 'b.yaml': 'kind: CloudMapService\nnamespace: other.local\nname: orders\n' }).result.ok,
+      ).toBe(true);
     });
 
     it('a bad declaration fails the load even when the mesh itself is valid', () => {
       const { result } = load({ 'mesh.yaml': MESH, 'seed.yaml': SEED.replace('health: UNHEALTHY', 'health: SICK') });
       expect(result.ok).toBe(false);
       expect('model' in result).toBe(false);
-      expect(result.problems.map((p) => `${p.location.line}: ${p.message} (${p.field})`)).toEqual([expect.stringMatching(/^11: must be one of HEALTHY, UNHEALTHY.*\(instances\[1\]\.health\)$/)]);
+      expect(result.problems.map((p) => `${p.location.line}: ${p.message} (${p.field})`)).toEqual([
+        expect.stringMatching(/^11: must be one of HEALTHY, UNHEALTHY.*\(instances\[1\]\.health\)$/),
+      ]);
     });
   });
 });
@@ -220,7 +271,10 @@ describe('registry.applySeeds', () => {
     const { registry, events } = seeded();
     const before = registry.state();
     // Equal declarations, not the same objects (a reload reads the files again).
-    expect(registry.applySeeds(JSON.parse(JSON.stringify(v1)) as ServiceSeed[])).toEqual({ registered: 0, deregistered: 0 });
+    expect(registry.applySeeds(JSON.parse(JSON.stringify(v1)) as ServiceSeed[])).toEqual({
+      registered: 0,
+      deregistered: 0,
+    });
     expect(registry.applySeeds(v1)).toEqual({ registered: 0, deregistered: 0 });
     expect(events).toEqual([]);
     expect(registry.state()).toEqual(before);
@@ -228,21 +282,38 @@ describe('registry.applySeeds', () => {
 
   it('a declaration with the same attributes in another order is the same declaration', () => {
     const { registry, events } = seeded();
-    const reordered = [seed([{ id: 'o-1', attributes: { AWS_INSTANCE_PORT: '8080', AWS_INSTANCE_IPV4: '10.0.0.1' } }, v1[0]!.instances[1]!]), v1[1]!];
+    const reordered = [
+      seed([
+        { id: 'o-1', attributes: { AWS_INSTANCE_PORT: '8080', AWS_INSTANCE_IPV4: '10.0.0.1' } },
+        v1[0]!.instances[1]!,
+      ]),
+      v1[1]!,
+    ];
     expect(registry.applySeeds(reordered)).toEqual({ registered: 0, deregistered: 0 });
     expect(events).toEqual([]);
   });
 
   it("changing an instance's attributes in the seed updates it", () => {
     const { registry, events } = seeded();
-    const changed = [seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.11', AWS_INSTANCE_PORT: '9090' } }, v1[0]!.instances[1]!]), v1[1]!];
+    const changed = [
+      seed([
+        { id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.11', AWS_INSTANCE_PORT: '9090' } },
+        v1[0]!.instances[1]!,
+      ]),
+      v1[1]!,
+    ];
     expect(registry.applySeeds(changed)).toEqual({ registered: 1, deregistered: 0 });
     expect(events).toEqual([[ORDERS]]);
-    expect(registry.instance(serviceId(registry, 'apps.local', 'orders'), 'o-1').attributes).toEqual({ AWS_INSTANCE_IPV4: '10.0.0.11', AWS_INSTANCE_PORT: '9090' });
+    expect(registry.instance(serviceId(registry, 'apps.local', 'orders'), 'o-1').attributes).toEqual({
+      AWS_INSTANCE_IPV4: '10.0.0.11',
+      AWS_INSTANCE_PORT: '9090',
+    });
     // A removed attribute is gone too.
     const fewer = [seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.11' } }, v1[0]!.instances[1]!]), v1[1]!];
     expect(registry.applySeeds(fewer)).toEqual({ registered: 1, deregistered: 0 });
-    expect(registry.instance(serviceId(registry, 'apps.local', 'orders'), 'o-1').attributes).toEqual({ AWS_INSTANCE_IPV4: '10.0.0.11' });
+    expect(registry.instance(serviceId(registry, 'apps.local', 'orders'), 'o-1').attributes).toEqual({
+      AWS_INSTANCE_IPV4: '10.0.0.11',
+    });
   });
 
   it('removing an instance from the seeds deregisters it; removing a whole service deregisters its instances', () => {
@@ -258,11 +329,17 @@ describe('registry.applySeeds', () => {
   it('never removes an instance registered through the API', () => {
     const { registry } = seeded();
     const orders = serviceId(registry, 'apps.local', 'orders');
-    registry.registerInstance({ serviceId: orders, instanceId: 'api-1', attributes: { AWS_INSTANCE_IPV4: '10.9.0.1' } });
+    registry.registerInstance({
+      serviceId: orders,
+      instanceId: 'api-1',
+      attributes: { AWS_INSTANCE_IPV4: '10.9.0.1' },
+    });
     expect(registry.applySeeds(v1)).toEqual({ registered: 0, deregistered: 0 });
     expect(registry.applySeeds([seed([v1[0]!.instances[0]!])])).toEqual({ registered: 0, deregistered: 2 });
     expect(registry.applySeeds([])).toEqual({ registered: 0, deregistered: 1 });
-    expect(registry.discover('apps.local', 'orders')).toEqual([{ id: 'api-1', attributes: { AWS_INSTANCE_IPV4: '10.9.0.1' }, health: 'HEALTHY' }]);
+    expect(registry.discover('apps.local', 'orders')).toEqual([
+      { id: 'api-1', attributes: { AWS_INSTANCE_IPV4: '10.9.0.1' }, health: 'HEALTHY' },
+    ]);
   });
 
   it('an instance the API registered again (taking it over from the files) is neither rewritten nor removed by the seeds', () => {
@@ -293,7 +370,13 @@ describe('registry.applySeeds', () => {
     ]);
     // New attributes without a declared health keep the health;
     // a declared health is applied when the declaration changes.
-    const changed = [seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.21' } }, { id: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.22' }, health: 'HEALTHY' }]), v1[1]!];
+    const changed = [
+      seed([
+        { id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.21' } },
+        { id: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.22' }, health: 'HEALTHY' },
+      ]),
+      v1[1]!,
+    ];
     expect(registry.applySeeds(changed)).toEqual({ registered: 2, deregistered: 0 });
     expect(registry.discover('apps.local', 'orders')?.map((i) => [i.id, i.health])).toEqual([
       ['o-1', 'UNHEALTHY'],
@@ -305,41 +388,68 @@ describe('registry.applySeeds', () => {
     const registry = new CloudMapRegistry();
     const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
     const created = registry.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE! });
-    expect(registry.applySeeds([seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }])])).toEqual({ registered: 1, deregistered: 0 });
+    expect(registry.applySeeds([seed([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }])])).toEqual({
+      registered: 1,
+      deregistered: 0,
+    });
     expect(registry.services()).toHaveLength(1);
     expect(registry.service(created.id).healthCheckCustomConfig).toBeUndefined();
-    expect(registry.discover('apps.local', 'orders')).toEqual([{ id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' }, health: 'UNKNOWN' }]);
+    expect(registry.discover('apps.local', 'orders')).toEqual([
+      { id: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' }, health: 'UNKNOWN' },
+    ]);
   });
 
   describe('seedProblems', () => {
     function dnsRegistry(): CloudMapRegistry {
       const registry = new CloudMapRegistry();
       const op = registry.createNamespace({ name: 'internal.example', type: 'DNS_PRIVATE', vpc: 'vpc-1' });
-      registry.createService({ name: 'web', namespaceId: op.targets.NAMESPACE!, dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'A', ttl: 60 }] } });
-      registry.createService({ name: 'db', namespaceId: op.targets.NAMESPACE!, dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'SRV', ttl: 60 }] } });
+      registry.createService({
+        name: 'web',
+        namespaceId: op.targets.NAMESPACE!,
+        dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'A', ttl: 60 }] },
+      });
+      registry.createService({
+        name: 'db',
+        namespaceId: op.targets.NAMESPACE!,
+        dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'SRV', ttl: 60 }] },
+      });
       return registry;
     }
 
     it("reports an instance missing the attribute its service's DNS record needs, by index, without changing anything", () => {
       const registry = dnsRegistry();
       const before = registry.state();
-      const web = seed([{ id: 'w-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }, { id: 'w-2', attributes: { AWS_INSTANCE_PORT: '80' } }], 'web', 'internal.example');
-      expect(registry.seedProblems(web)).toEqual([{ index: 1, message: expect.stringMatching(/A record.*AWS_INSTANCE_IPV4 is required/) }]);
+      const web = seed(
+        [
+          { id: 'w-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } },
+          { id: 'w-2', attributes: { AWS_INSTANCE_PORT: '80' } },
+        ],
+        'web',
+        'internal.example',
+      );
+      expect(registry.seedProblems(web)).toEqual([
+        { index: 1, message: expect.stringMatching(/A record.*AWS_INSTANCE_IPV4 is required/) },
+      ]);
       const db = seed([{ id: 'd-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }], 'db', 'internal.example');
       expect(registry.seedProblems(db)).toEqual([{ index: 0, message: expect.stringMatching(/AWS_INSTANCE_PORT/) }]);
       expect(registry.state()).toEqual(before);
       // A service that does not exist yet has no DNS records: only the general attribute rules apply.
       expect(registry.seedProblems(seed([{ id: 'x', attributes: {} }], 'new', 'internal.example'))).toEqual([]);
-      expect(registry.seedProblems(seed([{ id: 'x', attributes: { AWS_INSTANCE_IPV4: '10.0.0.300' } }]))).toEqual([{ index: 0, message: expect.stringMatching(/AWS_INSTANCE_IPV4 must be an IPv4 address/) }]);
+      expect(registry.seedProblems(seed([{ id: 'x', attributes: { AWS_INSTANCE_IPV4: '10.0.0.300' } }]))).toEqual([
+        { index: 0, message: expect.stringMatching(/AWS_INSTANCE_IPV4 must be an IPv4 address/) },
+      ]);
     });
 
     it('points at the file and line of the instance, and offlineRegistry refuses to apply', () => {
-      const text = 'kind: CloudMapService\nnamespace: internal.example\nname: web\ninstances:\n  - id: w-1\n    attributes: { AWS_INSTANCE_IPV4: 10.0.0.1 }\n  - id: w-2\n    attributes: { AWS_INSTANCE_PORT: 80 }\n';
+      const text =
+        'kind: CloudMapService\nnamespace: internal.example\nname: web\ninstances:\n  - id: w-1\n    attributes: { AWS_INSTANCE_IPV4: 10.0.0.1 }\n  - id: w-2\n    attributes: { AWS_INSTANCE_PORT: 80 }\n';
       const { dir, result } = load({ 'web.yaml': text });
       if (!result.ok) throw new Error('did not load');
       const registry = dnsRegistry();
       const before = registry.state();
-      expect(seedProblems(registry, result.cloudMapSeeds).map((p) => formatProblem(p).replaceAll(dir + path.sep, './'))).toEqual([
+      expect(
+        seedProblems(registry, result.cloudMapSeeds).map((p) => formatProblem(p).replaceAll(dir + path.sep, './')),
+      ).toEqual([
         './web.yaml:8:17: error: CloudMapService/web: service web has an A record, so AWS_INSTANCE_IPV4 is required (instances[1].attributes)',
       ]);
       const offline = offlineRegistry(result.cloudMapSeeds, registry);
@@ -365,9 +475,21 @@ describe('a registry whose persist throws', () => {
   it('persists every change, and only what changed: replaying the changes gives the state', () => {
     const { registry, saved } = failingRegistry();
     const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
-    const service = registry.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE!, healthCheckCustomConfig: {} });
-    registry.registerInstance({ serviceId: service.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } });
-    registry.registerInstance({ serviceId: service.id, instanceId: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
+    const service = registry.createService({
+      name: 'orders',
+      namespaceId: op.targets.NAMESPACE!,
+      healthCheckCustomConfig: {},
+    });
+    registry.registerInstance({
+      serviceId: service.id,
+      instanceId: 'o-1',
+      attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' },
+    });
+    registry.registerInstance({
+      serviceId: service.id,
+      instanceId: 'o-2',
+      attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' },
+    });
     registry.deregisterInstance(service.id, 'o-1');
     expect(saved).toHaveLength(5);
     // A registration puts the instance, the service (its revision) and the operation; nothing else.
@@ -376,21 +498,48 @@ describe('a registry whose persist throws', () => {
     expect(saved[4]!.delete.instances).toEqual([`${service.id}\u0000o-1`]);
     const tables = stateTables(emptyState());
     for (const change of saved) applyChange(tables, change);
-    const replayed = new CloudMapRegistry({ format: 'meshd-cloud-map/v1', namespaces: [...tables.namespaces.values()], services: [...tables.services.values()], instances: [...tables.instances.values()], operations: [...tables.operations.values()], appliedSeeds: [...tables.appliedSeeds.values()] });
+    const replayed = new CloudMapRegistry({
+      format: 'meshd-cloud-map/v1',
+      namespaces: [...tables.namespaces.values()],
+      services: [...tables.services.values()],
+      instances: [...tables.instances.values()],
+      operations: [...tables.operations.values()],
+      appliedSeeds: [...tables.appliedSeeds.values()],
+    });
     expect(replayed.state()).toEqual(registry.state());
   });
 
   it('registerInstance throws, the registry is unchanged and no change is announced', () => {
     const { registry, fail } = failingRegistry();
     const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
-    const service = registry.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE!, healthCheckCustomConfig: {} });
-    registry.registerInstance({ serviceId: service.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } });
+    const service = registry.createService({
+      name: 'orders',
+      namespaceId: op.targets.NAMESPACE!,
+      healthCheckCustomConfig: {},
+    });
+    registry.registerInstance({
+      serviceId: service.id,
+      instanceId: 'o-1',
+      attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' },
+    });
     const events = recordChanges(registry);
     const before = registry.state();
     fail(true);
 
-    expect(() => registry.registerInstance({ serviceId: service.id, instanceId: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } })).toThrow(/no space left/);
-    expect(() => registry.registerInstance({ serviceId: service.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.99' } })).toThrow(/no space left/);
+    expect(() =>
+      registry.registerInstance({
+        serviceId: service.id,
+        instanceId: 'o-2',
+        attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' },
+      }),
+    ).toThrow(/no space left/);
+    expect(() =>
+      registry.registerInstance({
+        serviceId: service.id,
+        instanceId: 'o-1',
+        attributes: { AWS_INSTANCE_IPV4: '10.0.0.99' },
+      }),
+    ).toThrow(/no space left/);
     expect(registry.state()).toEqual(before);
     expect(registry.instance(service.id, 'o-1').attributes).toEqual({ AWS_INSTANCE_IPV4: '10.0.0.1' });
     expect(registry.service(service.id).revision).toBe(before.services[0]!.revision);
@@ -400,14 +549,20 @@ describe('a registry whose persist throws', () => {
     expect(() => registry.deregisterInstance(service.id, 'o-1')).toThrow(/no space left/);
     expect(() => registry.setCustomHealth(service.id, 'o-1', 'UNHEALTHY')).toThrow(/no space left/);
     expect(() => registry.createNamespace({ name: 'other.local', type: 'HTTP' })).toThrow(/no space left/);
-    expect(() => registry.createService({ name: 'users', namespaceId: op.targets.NAMESPACE! })).toThrow(/no space left/);
+    expect(() => registry.createService({ name: 'users', namespaceId: op.targets.NAMESPACE! })).toThrow(
+      /no space left/,
+    );
     expect(() => registry.applySeeds([seed([{ id: 's-1', attributes: {} }], 'seeded')])).toThrow(/no space left/);
     expect(registry.state()).toEqual(before);
     expect(events).toEqual([]);
 
     // Once saving works again, the same call succeeds.
     fail(false);
-    registry.registerInstance({ serviceId: service.id, instanceId: 'o-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
+    registry.registerInstance({
+      serviceId: service.id,
+      instanceId: 'o-2',
+      attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' },
+    });
     expect(registry.instances(service.id).map((i) => i.id)).toEqual(['o-1', 'o-2']);
     expect(events).toEqual([[ORDERS]]);
   });

@@ -19,7 +19,9 @@ import { meshFolder } from '../helpers/mesh-text';
 const FIXTURES = path.join(__dirname, '../fixtures/cloudformation');
 
 function loadFolder(folder: string, parameters: Record<string, string>): LoadResult {
-  return loadMesh([path.join(FIXTURES, folder)], { cloudFormation: { parameters: new Map(Object.entries(parameters)) } });
+  return loadMesh([path.join(FIXTURES, folder)], {
+    cloudFormation: { parameters: new Map(Object.entries(parameters)) },
+  });
 }
 
 /** Findings without the folder, `file:line:col: severity: ...`. */
@@ -31,7 +33,11 @@ describe('CloudFormation templates of the App Mesh walkthroughs', () => {
   it('howto-grpc: names from !Sub and !GetAtt, Cloud Map discovery, a gRPC route', () => {
     const result = loadFolder('grpc', { ProjectName: 'demo' });
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
-    expect(result.model.resources.map((r) => `${r.kind} ${r.mesh}/${r.kind === 'Route' ? `${r.virtualRouter}/` : ''}${r.name}`)).toEqual([
+    expect(
+      result.model.resources.map(
+        (r) => `${r.kind} ${r.mesh}/${r.kind === 'Route' ? `${r.virtualRouter}/` : ''}${r.name}`,
+      ),
+    ).toEqual([
       'Mesh demo-mesh/demo-mesh',
       'Route demo-mesh/server-router/server-route',
       'VirtualNode demo-mesh/grpc_client',
@@ -44,13 +50,23 @@ describe('CloudFormation templates of the App Mesh walkthroughs', () => {
       listeners: [
         {
           portMapping: { port: 8080, protocol: 'grpc' },
-          healthCheck: { healthyThreshold: 2, intervalMillis: 5000, timeoutMillis: 2000, unhealthyThreshold: 3, port: 8080, protocol: 'grpc' },
+          healthCheck: {
+            healthyThreshold: 2,
+            intervalMillis: 5000,
+            timeoutMillis: 2000,
+            unhealthyThreshold: 3,
+            port: 8080,
+            protocol: 'grpc',
+          },
         },
       ],
       serviceDiscovery: { awsCloudMap: { namespaceName: 'demo.local', serviceName: 'grpc_server' } },
     });
     expect(result.model.resources.find((r) => r.kind === 'Route')!.spec).toEqual({
-      grpcRoute: { action: { weightedTargets: [{ virtualNode: 'grpc_server', weight: 100 }] }, match: { serviceName: 'echo.EchoService', methodName: 'Echo' } },
+      grpcRoute: {
+        action: { weightedTargets: [{ virtualNode: 'grpc_server', weight: 100 }] },
+        match: { serviceName: 'echo.EchoService', methodName: 'Echo' },
+      },
     });
     // The walkthrough's client is reached by nothing, and meshd says so, as it does in every dialect.
     expect(findings(result, path.join(FIXTURES, 'grpc'))).toEqual([
@@ -59,26 +75,46 @@ describe('CloudFormation templates of the App Mesh walkthroughs', () => {
   });
 
   it('howto-cross-account: the second account adds a node to the mesh the first one shares', () => {
-    const result = loadFolder('cross-account', { ProjectName: 'demo', MeshName: 'demo-mesh', MeshOwner: '111122223333' });
+    const result = loadFolder('cross-account', {
+      ProjectName: 'demo',
+      MeshName: 'demo-mesh',
+      MeshOwner: '111122223333',
+    });
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
-    expect(result.model.virtualNodes().map((n) => `${n.mesh}/${n.name} ${n.source.file.split(path.sep).pop()}`)).toEqual([
+    expect(
+      result.model.virtualNodes().map((n) => `${n.mesh}/${n.name} ${n.source.file.split(path.sep).pop()}`),
+    ).toEqual([
       'demo-mesh/backend-1-vn primary.yaml',
       'demo-mesh/backend-2-vn secondary.yaml',
       'demo-mesh/front-vn primary.yaml',
     ]);
-    expect(result.model.virtualNodes()[1]!.spec.serviceDiscovery).toEqual({ dns: { hostname: 'backend.second.demo.local' } });
+    expect(result.model.virtualNodes()[1]!.spec.serviceDiscovery).toEqual({
+      dns: { hostname: 'backend.second.demo.local' },
+    });
   });
 
   it('howto-ecs-basics: a Cloud Map namespace and service seed the registry; VPC, IAM and ECS resources are skipped', () => {
     const result = loadFolder('ecs-basics', { ProjectName: 'demo' });
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
-    expect(result.cloudMapSeeds.map((s) => s.seed)).toEqual([{ namespace: 'demo.pvtdns', service: 'color', instances: [] }]);
+    expect(result.cloudMapSeeds.map((s) => s.seed)).toEqual([
+      { namespace: 'demo.pvtdns', service: 'color', instances: [] },
+    ]);
     const color = result.model.virtualNodes().find((n) => n.name === 'demo-color-node')!;
-    expect(color.spec.serviceDiscovery).toEqual({ awsCloudMap: { namespaceName: 'demo.pvtdns', serviceName: 'color', attributes: [{ key: 'ECS_TASK_DEFINITION_FAMILY', value: 'demo-color' }] } });
+    expect(color.spec.serviceDiscovery).toEqual({
+      awsCloudMap: {
+        namespaceName: 'demo.pvtdns',
+        serviceName: 'color',
+        attributes: [{ key: 'ECS_TASK_DEFINITION_FAMILY', value: 'demo-color' }],
+      },
+    });
     // A Number parameter is a string to Ref and to !Sub; the port property turns it into a port.
     expect(color.spec.listeners![0]!.portMapping.port).toBe(8080);
-    expect(result.model.virtualNodes().find((n) => n.name === 'demo-front-node')!.spec.listeners![0]!.portMapping.port).toBe(8080);
-    expect(result.model.resources.filter((r) => r.kind === 'VirtualService').map((s) => s.name)).toEqual(['color.demo.mesh.local']);
+    expect(
+      result.model.virtualNodes().find((n) => n.name === 'demo-front-node')!.spec.listeners![0]!.portMapping.port,
+    ).toBe(8080);
+    expect(result.model.resources.filter((r) => r.kind === 'VirtualService').map((s) => s.name)).toEqual([
+      'color.demo.mesh.local',
+    ]);
     expect(findings(result, path.join(FIXTURES, 'ecs-basics')).filter((f) => f.includes('info:'))).toEqual([
       'meshify.yaml:22:5: info: skipping AWS::EC2::VPC/VPC: not an App Mesh resource',
       'meshify.yaml:28:5: info: skipping AWS::EC2::Subnet/PublicSubnet1: not an App Mesh resource',
@@ -90,7 +126,9 @@ describe('CloudFormation templates of the App Mesh walkthroughs', () => {
 
   it('a --parameter no template declares is a warning (a misspelt name would otherwise go unnoticed)', () => {
     const result = loadFolder('grpc', { ProjectName: 'demo', Projectname: 'typo' });
-    expect(findings(result, path.join(FIXTURES, 'grpc'))[0]).toBe("mesh.yaml:2:3: warning: --parameter Projectname: no template declares a parameter 'Projectname'; did you mean 'ProjectName'?");
+    expect(findings(result, path.join(FIXTURES, 'grpc'))[0]).toBe(
+      "mesh.yaml:2:3: warning: --parameter Projectname: no template declares a parameter 'Projectname'; did you mean 'ProjectName'?",
+    );
   });
 
   it('a parameter without a Default needs --parameter: the error names it, once, at its first use', () => {
@@ -236,14 +274,19 @@ describe('intrinsic functions', () => {
     expect(hostname('!Ref Name', { parameters: new Map([['Name', 'api']]) })).toBe('api');
     expect(hostname('!If [IsProd, prod, dev]', { parameters: new Map([['Env', 'dev']]) })).toBe('dev');
     expect(hostname('!FindInMap [RegionHosts, !Ref AWS::Region, Host]', { region: 'eu-west-1' })).toBe('west.example');
-    expect(hostname('!Ref Mesh', { region: 'cn-north-1', accountId: '123456789012' })).toBe('arn:aws-cn:appmesh:cn-north-1:123456789012:mesh/m');
+    expect(hostname('!Ref Mesh', { region: 'cn-north-1', accountId: '123456789012' })).toBe(
+      'arn:aws-cn:appmesh:cn-north-1:123456789012:mesh/m',
+    );
     expect(hostname('!Ref AWS::URLSuffix', { region: 'cn-north-1' })).toBe('amazonaws.com.cn');
     expect(hostname('!Ref AWS::StackName', { stackName: 'prod-mesh' })).toBe('prod-mesh');
-    expect(hostname('!ImportValue shared:host', { importValues: new Map([['shared:host', 'db.internal']]) })).toBe('db.internal');
+    expect(hostname('!ImportValue shared:host', { importValues: new Map([['shared:host', 'db.internal']]) })).toBe(
+      'db.internal',
+    );
   });
 
-  it('--resource-value gives Ref and Fn::GetAtt of a resource meshd does not model (the walkthroughs\' load balancer DNSName)', () => {
-    const lb = '\n  PublicLoadBalancer:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties: { Scheme: internet-facing }';
+  it("--resource-value gives Ref and Fn::GetAtt of a resource meshd does not model (the walkthroughs' load balancer DNSName)", () => {
+    const lb =
+      '\n  PublicLoadBalancer:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties: { Scheme: internet-facing }';
     const resourceValues = new Map([
       ['PublicLoadBalancer.DNSName', 'lb-1.elb.example'],
       ['PublicLoadBalancer', 'arn:aws:elasticloadbalancing:lb-1'],
@@ -273,7 +316,9 @@ describe('positions in the template', () => {
           - !Ref AWS::NoValue
 `,
     });
-    expect(findings(loadMesh([dir]), dir)).toEqual([`stack.yaml:72:33: error: VirtualNode/node: must be 0–256 characters long, got 257 (Resources.Node.Properties.Tags[0].Fn::If[1].Value)`]);
+    expect(findings(loadMesh([dir]), dir)).toEqual([
+      `stack.yaml:72:33: error: VirtualNode/node: must be 0–256 characters long, got 257 (Resources.Node.Properties.Tags[0].Fn::If[1].Value)`,
+    ]);
   });
 
   it('a list item after one that AWS::NoValue left out is found where it is written', () => {
@@ -290,7 +335,9 @@ describe('positions in the template', () => {
   });
 
   it('an unknown short tag is refused at the tag', () => {
-    const dir = meshFolder({ 'stack.yaml': 'Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties: { MeshName: !Foo m }\n' });
+    const dir = meshFolder({
+      'stack.yaml': 'Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties: { MeshName: !Foo m }\n',
+    });
     expect(findings(loadMesh([dir]), dir)).toEqual([
       "stack.yaml:4:29: error: invalid YAML: unknown tag !Foo; the tags meshd reads are CloudFormation's short forms (!Ref, !Sub, !GetAtt, !If, !Join, ...)",
     ]);
@@ -315,7 +362,10 @@ Resources:
 `,
     });
     const result = loadMesh([dir]);
-    expect(result.ok && result.model.resources.map((r) => `${r.kind} ${r.mesh}/${r.name}`)).toEqual(['Mesh AppMesh/AppMesh', 'VirtualNode AppMesh/Api']);
+    expect(result.ok && result.model.resources.map((r) => `${r.kind} ${r.mesh}/${r.name}`)).toEqual([
+      'Mesh AppMesh/AppMesh',
+      'VirtualNode AppMesh/Api',
+    ]);
     expect(findings(result, dir)).toEqual([
       "stack.yaml:5:5: info: Mesh/AppMesh: no MeshName: named 'AppMesh' after its logical ID (CloudFormation would generate a name)",
       "stack.yaml:7:5: info: VirtualNode/Api: no VirtualNodeName: named 'Api' after its logical ID (CloudFormation would generate a name)",
@@ -326,15 +376,42 @@ Resources:
 
 describe('canary rollouts', () => {
   it('edit the weights of a route written in a template in place (the rollout controller writes through whereWritten)', () => {
-    const dir = meshFolder({ 'shop.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/dialects/cloudformation/shop.yaml'), 'utf8') });
+    const dir = meshFolder({
+      'shop.yaml': fs.readFileSync(path.join(__dirname, '../fixtures/dialects/cloudformation/shop.yaml'), 'utf8'),
+    });
     const result = loadMesh([dir]);
     if (!result.ok) throw new Error(findings(result, dir).join('\n'));
     const route = result.model.routesOf('shop', 'catalog_shop').find((r) => r.name === 'catalog-canary')!;
-    const weight = (i: number) => result.whereWritten(route, ['spec', 'httpRoute', 'action', 'weightedTargets', i, 'weight'])!;
-    expect(weight(1)).toEqual({ file: path.join(dir, 'shop.yaml'), document: 0, path: ['Resources', 'CatalogCanaryRoute', 'Properties', 'Spec', 'HttpRoute', 'Action', 'WeightedTargets', 1, 'Weight'] });
-    expect(editWeights([{ at: weight(0), expected: 90, value: 70 }, { at: weight(1), expected: 10, value: 30 }], [{ at: result.whereWritten(route, ['name'])!, value: 'catalog-canary' }])).toEqual({ ok: true });
+    const weight = (i: number) =>
+      result.whereWritten(route, ['spec', 'httpRoute', 'action', 'weightedTargets', i, 'weight'])!;
+    expect(weight(1)).toEqual({
+      file: path.join(dir, 'shop.yaml'),
+      document: 0,
+      path: [
+        'Resources',
+        'CatalogCanaryRoute',
+        'Properties',
+        'Spec',
+        'HttpRoute',
+        'Action',
+        'WeightedTargets',
+        1,
+        'Weight',
+      ],
+    });
+    expect(
+      editWeights(
+        [
+          { at: weight(0), expected: 90, value: 70 },
+          { at: weight(1), expected: 10, value: 30 },
+        ],
+        [{ at: result.whereWritten(route, ['name'])!, value: 'catalog-canary' }],
+      ),
+    ).toEqual({ ok: true });
     const reloaded = loadMesh([dir]);
-    const after = reloaded.ok ? reloaded.model.routesOf('shop', 'catalog_shop').find((r) => r.name === 'catalog-canary') : undefined;
+    const after = reloaded.ok
+      ? reloaded.model.routesOf('shop', 'catalog_shop').find((r) => r.name === 'catalog-canary')
+      : undefined;
     expect(after?.spec.httpRoute?.action.weightedTargets.map((t) => t.weight)).toEqual([70, 30]);
   });
 });
@@ -378,7 +455,13 @@ describe('Cloud Map resources', () => {
       },
     ]);
     const registry = offlineRegistry(result.cloudMapSeeds);
-    expect(registry.ok && registry.registry.discover('apps.local', 'api')!.map((i) => i.id).sort()).toEqual(['Task2', 'task-1']);
+    expect(
+      registry.ok &&
+        registry.registry
+          .discover('apps.local', 'api')!
+          .map((i) => i.id)
+          .sort(),
+    ).toEqual(['Task2', 'task-1']);
   });
 
   it('a service in a namespace of another stack is not seeded, with a warning saying why', () => {
@@ -394,10 +477,17 @@ describe('Cloud Map resources', () => {
 
 describe('command-line flags', () => {
   it('--parameter takes one Key=Value each time (the value may hold =), and the paths after it stay paths', () => {
-    const args = parseArgs(validateCommand, ['--parameter', 'A=1', 'mesh/', '--parameter=B=x=y', '--import-value', 'e:x=', '--region', 'eu-west-1'], {});
+    const args = parseArgs(
+      validateCommand,
+      ['--parameter', 'A=1', 'mesh/', '--parameter=B=x=y', '--import-value', 'e:x=', '--region', 'eu-west-1'],
+      {},
+    );
     expect(args.positionals).toEqual(['mesh/']);
     const options = loadOptions(args).cloudFormation!;
-    expect([...loadOptions(parseArgs(validateCommand, ['--resource-value', 'Lb.DNSName=a.b'], {})).cloudFormation!.resourceValues!]).toEqual([['Lb.DNSName', 'a.b']]);
+    expect([
+      ...loadOptions(parseArgs(validateCommand, ['--resource-value', 'Lb.DNSName=a.b'], {})).cloudFormation!
+        .resourceValues!,
+    ]).toEqual([['Lb.DNSName', 'a.b']]);
     expect([...options.parameters!]).toEqual([
       ['A', '1'],
       ['B', 'x=y'],
@@ -405,8 +495,13 @@ describe('command-line flags', () => {
     expect([...options.importValues!]).toEqual([['e:x', '']]);
     expect(options.region).toBe('eu-west-1');
     // Without --region, the region is the one the AWS tools use.
-    expect(loadOptions(parseArgs(validateCommand, ['mesh/'], { AWS_REGION: 'ap-south-1' })).cloudFormation!.region).toBe('ap-south-1');
-    expect(loadOptions(parseArgs(validateCommand, ['mesh/'], {})).cloudFormation).toMatchObject({ region: 'us-east-1', accountId: '000000000000' });
+    expect(
+      loadOptions(parseArgs(validateCommand, ['mesh/'], { AWS_REGION: 'ap-south-1' })).cloudFormation!.region,
+    ).toBe('ap-south-1');
+    expect(loadOptions(parseArgs(validateCommand, ['mesh/'], {})).cloudFormation).toMatchObject({
+      region: 'us-east-1',
+      accountId: '000000000000',
+    });
   });
 
   it.each([
@@ -421,12 +516,33 @@ describe('command-line flags', () => {
 
 describe('random intrinsic functions', () => {
   // Names that exist (parameters, conditions, resources, attributes) and some that do not.
-  const name = fc.constantFrom('Name', 'Env', 'Hosts', 'IsProd', 'IsDev', 'Node', 'Shared', 'Mesh', 'Router', 'Ghost', 'AWS::NoValue', 'AWS::Region', 'RegionHosts', 'us-east-1', 'Host');
+  const name = fc.constantFrom(
+    'Name',
+    'Env',
+    'Hosts',
+    'IsProd',
+    'IsDev',
+    'Node',
+    'Shared',
+    'Mesh',
+    'Router',
+    'Ghost',
+    'AWS::NoValue',
+    'AWS::Region',
+    'RegionHosts',
+    'us-east-1',
+    'Host',
+  );
   const attribute = fc.constantFrom('Arn', 'MeshName', 'VirtualNodeName', 'Uid', 'Nope');
   const { expression } = fc.letrec<{ expression: unknown }>((tie) => ({
     expression: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
-      fc.oneof(fc.string({ maxLength: 8 }), fc.integer({ min: -1, max: 5 }), name, fc.constant('${Name}.${Node.VirtualNodeName}')),
+      fc.oneof(
+        fc.string({ maxLength: 8 }),
+        fc.integer({ min: -1, max: 5 }),
+        name,
+        fc.constant('${Name}.${Node.VirtualNodeName}'),
+      ),
       name.map((n) => ({ Ref: n })),
       fc.tuple(name, attribute).map((t) => ({ 'Fn::GetAtt': t })),
       tie('expression').map((e) => ({ 'Fn::Sub': e })),
@@ -437,17 +553,25 @@ describe('random intrinsic functions', () => {
       fc.tuple(name, tie('expression'), tie('expression')).map((t) => ({ 'Fn::If': t })),
       fc.tuple(name, tie('expression'), tie('expression')).map((t) => ({ 'Fn::FindInMap': t })),
       fc.array(tie('expression'), { maxLength: 3 }),
-      fc.dictionary(fc.constantFrom('Port', 'Protocol', 'Hostname', 'Ref', 'Fn::If', '__proto__'), tie('expression'), { maxKeys: 2 }),
+      fc.dictionary(fc.constantFrom('Port', 'Protocol', 'Hostname', 'Ref', 'Fn::If', '__proto__'), tie('expression'), {
+        maxKeys: 2,
+      }),
     ),
   }));
 
   it('through a chain of 300 resources, each named after the next, are refused where the limit is reached, not a stack overflow', () => {
     const node = (i: number) =>
       `  Node${i}:\n    Type: AWS::AppMesh::VirtualNode\n    Properties:\n      MeshName: m\n      VirtualNodeName: ${i === 300 ? 'last' : `!Sub '\${Node${i + 1}.VirtualNodeName}-'`}\n      Spec: {}\n`;
-    const dir = meshFolder({ 'chain.yaml': `Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties: { MeshName: m }\n${Array.from({ length: 301 }, (_, i) => node(i)).join('')}` });
+    const dir = meshFolder({
+      'chain.yaml': `Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties: { MeshName: m }\n${Array.from({ length: 301 }, (_, i) => node(i)).join('')}`,
+    });
     const result = loadMesh([dir]);
     expect(result.ok).toBe(false);
-    expect(findings(result, dir)).toEqual([expect.stringMatching(/^chain\.yaml:\d+:\d+: error: VirtualNode\/\?: functions and references nest more than 200 deep; meshd stops here \(Resources\.Node\d+\.Properties\.VirtualNodeName\)$/)]);
+    expect(findings(result, dir)).toEqual([
+      expect.stringMatching(
+        /^chain\.yaml:\d+:\d+: error: VirtualNode\/\?: functions and references nest more than 200 deep; meshd stops here \(Resources\.Node\d+\.Properties\.VirtualNodeName\)$/,
+      ),
+    ]);
   });
 
   it('that would make a huge string stop at the limit', () => {
@@ -455,7 +579,9 @@ describe('random intrinsic functions', () => {
     let expression = "'x'";
     for (let i = 0; i < 6; i++) expression = `!Sub ['${'${A}'.repeat(16)}', { A: ${expression} }]`;
     const dir = meshFolder({ 'stack.yaml': `${STACK}${expression}\n` });
-    expect(findings(loadMesh([dir]), dir)).toEqual([expect.stringContaining('Fn::Sub: makes a string longer than 65536 characters')]);
+    expect(findings(loadMesh([dir]), dir)).toEqual([
+      expect.stringContaining('Fn::Sub: makes a string longer than 65536 characters'),
+    ]);
   });
 
   it('never crash the loader: a model, or errors at real lines of the template', () => {

@@ -34,7 +34,11 @@ describe('compiling a sidecar', () => {
   it("uses App Mesh's resource names", () => {
     const config = compile(quickstart, 'mesh/apps/virtualNode/front');
     expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_0.0.0.0_15001', 'lds_ingress_0.0.0.0_15000']);
-    expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_egress_http_8080', 'rds_ingress_http_9080']);
+    expect(config.routes.map((r) => r.name)).toEqual([
+      'rds_egress_http_15001',
+      'rds_egress_http_8080',
+      'rds_ingress_http_9080',
+    ]);
     expect(config.clusters.map((c) => c.name)).toEqual([
       'cds_egress_apps_color-blue_http_9081',
       'cds_egress_apps_color-green_http_9082',
@@ -43,7 +47,9 @@ describe('compiling a sidecar', () => {
   });
 
   it('routes by Host to one virtual host per backend service, with weighted clusters per the route', () => {
-    const egress = compile(quickstart, 'mesh/apps/virtualNode/front').routes.find((r) => r.name === 'rds_egress_http_15001')!;
+    const egress = compile(quickstart, 'mesh/apps/virtualNode/front').routes.find(
+      (r) => r.name === 'rds_egress_http_15001',
+    )!;
     expect(egress.virtual_hosts).toHaveLength(1);
     const vhost = egress.virtual_hosts![0]!;
     expect(vhost.domains).toEqual(['color.apps.local', 'color.apps.local:8080']);
@@ -57,14 +63,21 @@ describe('compiling a sidecar', () => {
 
   it('sends egress through RDS per captured port (transparent) and for the egress port itself (explicit), ingress through original_dst chains per listener port', () => {
     const config = compile(quickstart, 'mesh/apps/virtualNode/front');
-    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 15001)).toMatchObject({ rds: { route_config_name: 'rds_egress_http_15001' } });
-    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 8080)).toMatchObject({ rds: { route_config_name: 'rds_egress_http_8080' } });
+    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 15001)).toMatchObject({
+      rds: { route_config_name: 'rds_egress_http_15001' },
+    });
+    expect(chainFilterConfig(config, 'lds_egress_0.0.0.0_15001', 8080)).toMatchObject({
+      rds: { route_config_name: 'rds_egress_http_8080' },
+    });
     const ingress = config.listeners.find((l) => l.name === 'lds_ingress_0.0.0.0_15000')!;
     expect(ingress.listener_filters!.map((f) => f.name)).toEqual(['envoy.filters.listener.original_dst']);
     expect(ingress.filter_chains!.map((c) => c.filter_chain_match!.destination_port)).toEqual([{ value: 9080 }]);
     const local = config.clusters.find((c) => c.name === 'cds_ingress_apps_front_http_9080')!;
     expect(local.type).toBe('STATIC');
-    expect(local.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({ address: '127.0.0.1', port_value: 9080 });
+    expect(local.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({
+      address: '127.0.0.1',
+      port_value: 9080,
+    });
   });
 
   it('accepts the ARN form of a node id and gives the same resources', () => {
@@ -86,8 +99,14 @@ describe('compiling a sidecar', () => {
       ok: false,
       error: "node id 'mesh/apps/virtualNode/nobody' names virtual node 'nobody', which is not defined in mesh 'apps'",
     });
-    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'mesh/other/virtualNode/front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining("mesh 'other'") });
-    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'front', DEFAULT_PORTS)).toMatchObject({ ok: false, error: expect.stringContaining('is not of the form mesh/<mesh>/virtualNode/<name>') });
+    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'mesh/other/virtualNode/front', DEFAULT_PORTS)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("mesh 'other'"),
+    });
+    expect(compileProxy(quickstart, NO_CLOUD_MAP, 'front', DEFAULT_PORTS)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('is not of the form mesh/<mesh>/virtualNode/<name>'),
+    });
   });
 
   it('gives a node-provided service one route to that node, and uses ENDPOINTS as STRICT_DNS', () => {
@@ -119,10 +138,14 @@ spec: { provider: { virtualNode: { virtualNodeName: db } } }
     const config = compile(m, 'mesh/m/virtualNode/caller');
     const vhost = config.routes[0]!.virtual_hosts![0]!;
     expect(vhost.domains).toEqual(['db.local', 'db.local:5432']);
-    expect(vhost.routes!.map((r) => r.route!.weighted_clusters!.clusters)).toEqual([[{ name: 'cds_egress_m_db_http2_5432', weight: { value: 1 } }]]);
+    expect(vhost.routes!.map((r) => r.route!.weighted_clusters!.clusters)).toEqual([
+      [{ name: 'cds_egress_m_db_http2_5432', weight: { value: 1 } }],
+    ]);
     const cluster = config.clusters.find((c) => c.name === 'cds_egress_m_db_http2_5432')!;
     expect(cluster.type).toBe('STRICT_DNS');
-    expect(Object.keys(cluster.typed_extension_protocol_options!)).toEqual(['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']);
+    expect(Object.keys(cluster.typed_extension_protocol_options!)).toEqual([
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+    ]);
     // No listeners of its own: no ingress listener.
     expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_0.0.0.0_15001']);
   });
@@ -171,7 +194,8 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     const result = compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
     expect(result).toEqual({
       ok: false,
-      error: 'cannot compile mesh/apps/virtualNode/front: VirtualNode/front: backendDefaults.clientPolicy.tls.validation.trust.acm: ACM certificates exist only inside AWS; use file certificates',
+      error:
+        'cannot compile mesh/apps/virtualNode/front: VirtualNode/front: backendDefaults.clientPolicy.tls.validation.trust.acm: ACM certificates exist only inside AWS; use file certificates',
     });
     // A node that does not have that policy is unaffected.
     expect(compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
@@ -201,7 +225,9 @@ spec: { provider: { virtualRouter: { virtualRouterName: db } } }
 `,
       }),
     );
-    const egress = compile(m, 'mesh/m/virtualNode/caller').listeners.find((l) => l.name === 'lds_egress_0.0.0.0_15001')!;
+    const egress = compile(m, 'mesh/m/virtualNode/caller').listeners.find(
+      (l) => l.name === 'lds_egress_0.0.0.0_15001',
+    )!;
     expect(egress.filter_chains!.map((c) => c.name)).toEqual(['egress_http_15001']);
   });
 
@@ -222,13 +248,24 @@ describe('compiling for a proxyless gRPC client', () => {
       ['color.apps.local:8080', 'api_listener'],
     ]);
     expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001']);
-    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082']);
+    expect(config.clusters.map((c) => c.name)).toEqual([
+      'cds_egress_apps_color-blue_http_9081',
+      'cds_egress_apps_color-green_http_9082',
+    ]);
   });
 
   it('turns STRICT_DNS (responseType ENDPOINTS), which gRPC lacks, into LOGICAL_DNS', () => {
     const text = QUICKSTART_TEXT().replace(/hostname: (\S+)/g, 'hostname: $1, responseType: ENDPOINTS');
-    expect(compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front').clusters.filter((c) => c.type === 'STRICT_DNS')).toHaveLength(2);
-    expect(compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front', PROXYLESS).clusters.map((c) => c.type)).toEqual(['LOGICAL_DNS', 'LOGICAL_DNS']);
+    expect(
+      compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front').clusters.filter(
+        (c) => c.type === 'STRICT_DNS',
+      ),
+    ).toHaveLength(2);
+    expect(
+      compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualNode/front', PROXYLESS).clusters.map(
+        (c) => c.type,
+      ),
+    ).toEqual(['LOGICAL_DNS', 'LOGICAL_DNS']);
   });
 
   it('refuses client TLS from files (no gRPC equivalent) instead of serving the backend in plaintext', () => {
@@ -239,7 +276,12 @@ describe('compiling for a proxyless gRPC client', () => {
     const m = model(meshFolder({ 'mesh.yaml': text }));
     expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', DEFAULT_PORTS).ok).toBe(true);
     const result = compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', PROXYLESS);
-    expect(result).toEqual({ ok: false, error: expect.stringMatching(/^cannot compile mesh\/apps\/virtualNode\/front: cluster cds_egress_apps_color-blue_http_9081: client TLS from files is not supported for proxyless gRPC clients/) });
+    expect(result).toEqual({
+      ok: false,
+      error: expect.stringMatching(
+        /^cannot compile mesh\/apps\/virtualNode\/front: cluster cds_egress_apps_color-blue_http_9081: client TLS from files is not supported for proxyless gRPC clients/,
+      ),
+    });
   });
 });
 
@@ -265,19 +307,29 @@ spec:
     const config = compile(withGateway(), 'mesh/apps/virtualGateway/gw');
     expect(config.listeners.map((l) => l.name)).toEqual(['lds_egress_127.0.0.1_15001', 'lds_ingress_0.0.0.0_8000']);
     expect(config.routes.map((r) => r.name)).toEqual(['rds_egress_http_15001', 'rds_ingress_http_8000']);
-    expect(config.clusters.map((c) => c.name)).toEqual(['cds_egress_apps_color-blue_http_9081', 'cds_egress_apps_color-green_http_9082', 'cds_ingress_apps_gw_self_redirect_http_15001']);
+    expect(config.clusters.map((c) => c.name)).toEqual([
+      'cds_egress_apps_color-blue_http_9081',
+      'cds_egress_apps_color-green_http_9082',
+      'cds_ingress_apps_gw_self_redirect_http_15001',
+    ]);
   });
 
-  it("names the hop cluster after the egress port it leads to, as App Mesh did, whatever port the gateway listens on", () => {
+  it('names the hop cluster after the egress port it leads to, as App Mesh did, whatever port the gateway listens on', () => {
     const config = compile(withGateway(), 'mesh/apps/virtualGateway/gw', { ingressPort: 25000, egressPort: 25001 });
     const hop = config.clusters.find((c) => c.name!.includes('_self_redirect_'))!;
     expect(hop.name).toBe('cds_ingress_apps_gw_self_redirect_http_25001');
-    expect(hop.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({ address: '127.0.0.1', port_value: 25001 });
+    expect(hop.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address).toEqual({
+      address: '127.0.0.1',
+      port_value: 25001,
+    });
   });
 
-  it('keeps App Mesh\'s hop name for the first listener of a protocol; a later one of the same protocol adds its own port', () => {
+  it("keeps App Mesh's hop name for the first listener of a protocol; a later one of the same protocol adds its own port", () => {
     const text = (QUICKSTART_TEXT() + GATEWAY)
-      .replace('listeners: [{ portMapping: { port: 8000, protocol: http } }]', 'listeners: [{ portMapping: { port: 8000, protocol: http } }, { portMapping: { port: 8443, protocol: http2 } }, { portMapping: { port: 8001, protocol: http } }]')
+      .replace(
+        'listeners: [{ portMapping: { port: 8000, protocol: http } }]',
+        'listeners: [{ portMapping: { port: 8000, protocol: http } }, { portMapping: { port: 8443, protocol: http2 } }, { portMapping: { port: 8001, protocol: http } }]',
+      )
       .replace('match: { prefix: /color }', 'match: { prefix: /color, port: 8000 }');
     const config = compile(model(meshFolder({ 'mesh.yaml': text })), 'mesh/apps/virtualGateway/gw');
     expect(config.clusters.map((c) => c.name).filter((n) => n!.includes('_self_redirect_'))).toEqual([
@@ -285,7 +337,8 @@ spec:
       'cds_ingress_apps_gw_self_redirect_http_15001',
       'cds_ingress_apps_gw_self_redirect_http_15001_8001',
     ]);
-    const gatewayRouteCluster = config.routes.find((r) => r.name === 'rds_ingress_http_8000')!.virtual_hosts![0]!.routes![0]!.route!.cluster;
+    const gatewayRouteCluster = config.routes.find((r) => r.name === 'rds_ingress_http_8000')!.virtual_hosts![0]!
+      .routes![0]!.route!.cluster;
     expect(gatewayRouteCluster).toBe('cds_ingress_apps_gw_self_redirect_http_15001');
   });
 
@@ -293,13 +346,19 @@ spec:
     const m = withGateway();
     expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualGateway/nobody', DEFAULT_PORTS)).toEqual({
       ok: false,
-      error: "node id 'mesh/apps/virtualGateway/nobody' names virtual gateway 'nobody', which is not defined in mesh 'apps'",
+      error:
+        "node id 'mesh/apps/virtualGateway/nobody' names virtual gateway 'nobody', which is not defined in mesh 'apps'",
     });
-    expect(compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', { ...DEFAULT_PORTS, proxyless: true })).toMatchObject({ ok: false, error: expect.stringContaining('only an Envoy can run') });
+    expect(
+      compileProxy(m, NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', { ...DEFAULT_PORTS, proxyless: true }),
+    ).toMatchObject({ ok: false, error: expect.stringContaining('only an Envoy can run') });
   });
 
   it("refuses a gateway listener on the Envoy's own egress port, where the hop listens, naming the way out", () => {
-    const result = compileProxy(withGateway(), NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', { ingressPort: 15000, egressPort: 8000 });
+    const result = compileProxy(withGateway(), NO_CLOUD_MAP, 'mesh/apps/virtualGateway/gw', {
+      ingressPort: 15000,
+      egressPort: 8000,
+    });
     expect(result).toEqual({
       ok: false,
       error:

@@ -14,7 +14,8 @@ describe("the demo's reading of meshd's log", () => {
       `${T} error m.yaml:2:7: Route/r/rt: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)`,
       `${T} error m.yaml:5:1: Route/r/rt: required field is missing (weight)`,
       `${T} error mesh not reloaded after a change to m.yaml: 2 error(s); the last good mesh keeps serving`,
-    ]) problem.feed(line);
+    ])
+      problem.feed(line);
     expect(problem.current()).toEqual([
       "m.yaml:2:7: error: Route/r/rt: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)",
       'm.yaml:5:1: error: Route/r/rt: required field is missing (weight)',

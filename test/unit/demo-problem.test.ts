@@ -6,10 +6,13 @@ import { problemRows, wrap } from '../../src/demo/screen';
 /** meshd's log line for a message; a finding's severity is the level there, not in the text (as validate prints it). */
 const log = (level: string, message: string) =>
   `2026-12-03T16:04:37.713Z ${level.padEnd(5)} ${message.replace(/^(.+?:\d+:\d+): (error|warning|info): /, '$1: ')}`;
-const MISSING = 'mesh/color-route.yaml:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)';
-const UNKNOWN = "mesh/color-route.yaml:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)";
+const MISSING =
+  'mesh/color-route.yaml:13:11: error: Route/color/color-split: required field is missing (spec.httpRoute.action.weightedTargets[0].weight)';
+const UNKNOWN =
+  "mesh/color-route.yaml:13:46: error: Route/color/color-split: unknown field 'wieght'; did you mean 'weight'? (spec.httpRoute.action.weightedTargets[0].wieght)";
 const WARNING = 'mesh/color-route.yaml:9:5: warning: Route/color/color-split: something meshd accepts but doubts';
-const VERDICT = 'mesh not reloaded after a change to mesh/color-route.yaml: 2 error(s); the last good mesh keeps serving';
+const VERDICT =
+  'mesh not reloaded after a change to mesh/color-route.yaml: 2 error(s); the last good mesh keeps serving';
 
 describe("MeshdProblem: meshd's latest problem from its log", () => {
   it('keeps every error of a reload that failed, then its warnings, then the verdict', () => {
@@ -39,7 +42,11 @@ describe('problemRows: the problem under the bars', () => {
   const text = (rows: ReturnType<typeof problemRows>) => rows.map((r) => `${r.lead}${r.text}`);
 
   it('shows every line when they fit, each wrapped to the width', () => {
-    const rows = problemRows([MISSING, UNKNOWN, 'mesh not reloaded: 2 error(s); the last good mesh keeps serving'], 100, 20);
+    const rows = problemRows(
+      [MISSING, UNKNOWN, 'mesh not reloaded: 2 error(s); the last good mesh keeps serving'],
+      100,
+      20,
+    );
     expect(rows.every((r) => `${r.lead}${r.text}`.length <= 100)).toBe(true);
     expect(text(rows)).toEqual([
       'meshd: mesh/color-route.yaml:13:11: error: Route/color/color-split: required field is missing',
@@ -51,7 +58,10 @@ describe('problemRows: the problem under the bars', () => {
   });
 
   it('bounds them to the rows it has: the first findings, the count of the rest, the verdict', () => {
-    const findings = Array.from({ length: 30 }, (_, i) => `m.yaml:${i + 1}:1: error: VirtualNode/n${i}: something is wrong`);
+    const findings = Array.from(
+      { length: 30 },
+      (_, i) => `m.yaml:${i + 1}:1: error: VirtualNode/n${i}: something is wrong`,
+    );
     const rows = problemRows([...findings, 'mesh not reloaded: 30 error(s); the last good mesh keeps serving'], 100, 6);
     expect(text(rows)).toEqual([
       'meshd: m.yaml:1:1: error: VirtualNode/n0: something is wrong',

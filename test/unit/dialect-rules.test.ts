@@ -33,14 +33,20 @@ describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON',
     `kind: Route\nvirtualRouter: food\nname: ${name}\nspec:\n  httpRoute:\n    match: { port: ${port} }\n    action: { weightedTargets: [{ virtualNode: teller, weight: 1, port: ${target} }] }\n`;
 
   it('meshd YAML: a route and a gateway route matching only a port load, and compile to prefix / on that port', () => {
-    const gatewayRoute = 'kind: GatewayRoute\nvirtualGateway: edge\nname: color\nspec:\n  httpRoute:\n    match: { port: 2222 }\n    action: { target: { virtualService: { virtualServiceName: food.apps.local }, port: 4444 } }\n';
-    const { result, lines } = load({ 'm.yaml': [TWO_LISTENERS, route('fruit', 3333, 5555), route('veg', 4444, 6666), gatewayRoute].join('---\n') });
+    const gatewayRoute =
+      'kind: GatewayRoute\nvirtualGateway: edge\nname: color\nspec:\n  httpRoute:\n    match: { port: 2222 }\n    action: { target: { virtualService: { virtualServiceName: food.apps.local }, port: 4444 } }\n';
+    const { result, lines } = load({
+      'm.yaml': [TWO_LISTENERS, route('fruit', 3333, 5555), route('veg', 4444, 6666), gatewayRoute].join('---\n'),
+    });
     expect(lines).toEqual([]);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     const registry = offlineRegistry([]);
     if (!registry.ok) throw new Error('no registry');
-    const gateway = compileProxy(result.model, registry.registry, 'mesh/apps/virtualGateway/edge', { ingressPort: 15000, egressPort: 15001 });
+    const gateway = compileProxy(result.model, registry.registry, 'mesh/apps/virtualGateway/edge', {
+      ingressPort: 15000,
+      egressPort: 15001,
+    });
     if (!gateway.ok) throw new Error(gateway.error);
     const routes = JSON.stringify(gateway.config);
     // The gateway route on 2222 matches every path; the hop's
@@ -50,9 +56,12 @@ describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON',
   });
 
   it('meshd YAML: a match of neither prefix nor path nor port (a method) is prefix /, as App Mesh gave it', () => {
-    const methodOnly = 'kind: Route\nvirtualRouter: r\nname: gets\nspec:\n  httpRoute:\n    match: { method: GET }\n    action: { weightedTargets: [{ virtualNode: n, weight: 1 }] }\n';
-    const node = 'kind: VirtualNode\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
-    const router = 'kind: VirtualRouter\nname: r\nspec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }\n---\nkind: VirtualService\nname: r.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
+    const methodOnly =
+      'kind: Route\nvirtualRouter: r\nname: gets\nspec:\n  httpRoute:\n    match: { method: GET }\n    action: { weightedTargets: [{ virtualNode: n, weight: 1 }] }\n';
+    const node =
+      'kind: VirtualNode\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
+    const router =
+      'kind: VirtualRouter\nname: r\nspec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }\n---\nkind: VirtualService\nname: r.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
     const grpcGateway =
       'kind: VirtualGateway\nname: g\nspec: { listeners: [{ portMapping: { port: 9999, protocol: grpc } }] }\n---\nkind: GatewayRoute\nvirtualGateway: g\nname: all\nspec: { grpcRoute: { match: {}, action: { target: { virtualService: { virtualServiceName: g.apps.local } } } } }\n---\n' +
       'kind: VirtualNode\nname: rpc\nspec:\n  listeners: [{ portMapping: { port: 7777, protocol: grpc } }]\n  serviceDiscovery: { dns: { hostname: rpc.local } }\n---\nkind: VirtualService\nname: g.apps.local\nspec: { provider: { virtualNode: { virtualNodeName: rpc } } }\n';
@@ -61,16 +70,37 @@ describe('port-only matches (App Mesh API) in meshd YAML and App Mesh CLI JSON',
   });
 
   it("App Mesh CLI JSON: howto-multiple-listeners' route and gateway route files load as written", () => {
-    const fruitRoute = { meshName: 'apps', virtualRouterName: 'food', routeName: 'fruit', spec: { httpRoute: { action: { weightedTargets: [{ virtualNode: 'teller', weight: 1, port: 5555 }] }, match: { port: 3333 } } } };
+    const fruitRoute = {
+      meshName: 'apps',
+      virtualRouterName: 'food',
+      routeName: 'fruit',
+      spec: {
+        httpRoute: {
+          action: { weightedTargets: [{ virtualNode: 'teller', weight: 1, port: 5555 }] },
+          match: { port: 3333 },
+        },
+      },
+    };
     const colorGatewayRoute = {
       meshName: 'apps',
       virtualGatewayName: 'edge',
       gatewayRouteName: 'color',
-      spec: { httpRoute: { match: { port: 2222 }, action: { target: { virtualService: { virtualServiceName: 'food.apps.local' }, port: 4444 } } } },
+      spec: {
+        httpRoute: {
+          match: { port: 2222 },
+          action: { target: { virtualService: { virtualServiceName: 'food.apps.local' }, port: 4444 } },
+        },
+      },
     };
-    const { result, lines } = load({ 'm.yaml': TWO_LISTENERS, 'fruit-route.json': JSON.stringify(fruitRoute), 'color-gateway-route.json': JSON.stringify(colorGatewayRoute) });
+    const { result, lines } = load({
+      'm.yaml': TWO_LISTENERS,
+      'fruit-route.json': JSON.stringify(fruitRoute),
+      'color-gateway-route.json': JSON.stringify(colorGatewayRoute),
+    });
     expect(lines).toEqual([]);
-    expect(result.ok && result.model.routesOf('apps', 'food').map((r) => r.spec.httpRoute?.match)).toEqual([{ port: 3333 }]);
+    expect(result.ok && result.model.routesOf('apps', 'food').map((r) => r.spec.httpRoute?.match)).toEqual([
+      { port: 3333 },
+    ]);
   });
 });
 
@@ -92,7 +122,8 @@ describe('unknown fields of Kubernetes manifests', () => {
     '        validation: { trust: { sds: { secretName: "spiffe://howto.aws" } } }',
     '',
   ].join('\n');
-  const WARNING = "./m.yaml:15:15: warning: VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it, so meshd ignores it (spec.backendDefaults.clientPolicy.tls.mode)";
+  const WARNING =
+    "./m.yaml:15:15: warning: VirtualNode/front_howto: unknown field 'mode'; expected one of: enforce, ports, certificate, validation; Kubernetes would prune it, so meshd ignores it (spec.backendDefaults.clientPolicy.tls.mode)";
 
   it('are a warning naming the field, and the rest is served without it', () => {
     const { result, lines } = load({ 'm.yaml': `${K8S_MESH}---\n${NODE_WITH_MODE}` });
@@ -100,7 +131,10 @@ describe('unknown fields of Kubernetes manifests', () => {
     expect(lines.filter((l) => l.includes(': error: '))).toEqual([]);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.model.virtualNode('apps', 'front_howto')?.spec.backendDefaults?.clientPolicy?.tls).toEqual({ enforce: true, validation: { trust: { sds: { secretName: 'spiffe://howto.aws' } } } });
+    expect(result.model.virtualNode('apps', 'front_howto')?.spec.backendDefaults?.clientPolicy?.tls).toEqual({
+      enforce: true,
+      validation: { trust: { sds: { secretName: 'spiffe://howto.aws' } } },
+    });
   });
 
   it('are an error with strict (kubectl --validate=strict), and nothing is served', () => {
@@ -121,19 +155,36 @@ describe('unknown fields of Kubernetes manifests', () => {
       '      httpRoute: { match: { prefix: / }, action: { weightedTargets: [{ virtualNodeARN: "arn:aws:appmesh:r:1:mesh/apps/virtualNode/n", weight: 1 }] } }',
       '',
     ].join('\n');
-    const node = 'kind: VirtualNode\nmesh: apps\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
+    const node =
+      'kind: VirtualNode\nmesh: apps\nname: n\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n.local } }\n';
     const { result, lines } = load({ 'm.yaml': `${MESH}---\n${node}---\n${router}` });
-    expect(lines).toContain("./m.yaml:18:16: warning: Route/r_ns/all: unknown field 'priorty'; did you mean 'priority'?; Kubernetes would prune it, so meshd ignores it (spec.routes[0].priorty)");
-    expect(result.ok && result.model.routesOf('apps', 'r_ns').map((r) => `${r.name}: priority ${r.spec.priority ?? 'none'}`)).toEqual(['all: priority none']);
+    expect(lines).toContain(
+      "./m.yaml:18:16: warning: Route/r_ns/all: unknown field 'priorty'; did you mean 'priority'?; Kubernetes would prune it, so meshd ignores it (spec.routes[0].priorty)",
+    );
+    expect(
+      result.ok && result.model.routesOf('apps', 'r_ns').map((r) => `${r.name}: priority ${r.spec.priority ?? 'none'}`),
+    ).toEqual(['all: priority none']);
   });
 
   it('stay errors in meshd YAML and App Mesh CLI JSON, which App Mesh itself read', () => {
-    const tls = '  backendDefaults: { clientPolicy: { tls: { mode: STRICT, validation: { trust: { file: { certificateChain: /ca.pem } } } } } }\n';
+    const tls =
+      '  backendDefaults: { clientPolicy: { tls: { mode: STRICT, validation: { trust: { file: { certificateChain: /ca.pem } } } } } }\n';
     const native = `${MESH}---\nkind: VirtualNode\nname: n\nspec:\n${tls}`;
-    const cli = JSON.stringify({ meshName: 'apps', virtualNodeName: 'j', spec: { backendDefaults: { clientPolicy: { tls: { mode: 'STRICT', validation: { trust: { file: { certificateChain: '/ca.pem' } } } } } } } });
+    const cli = JSON.stringify({
+      meshName: 'apps',
+      virtualNodeName: 'j',
+      spec: {
+        backendDefaults: {
+          clientPolicy: { tls: { mode: 'STRICT', validation: { trust: { file: { certificateChain: '/ca.pem' } } } } },
+        },
+      },
+    });
     const { result, lines } = load({ 'm.yaml': native, 'n.json': cli });
     expect(result.ok).toBe(false);
-    expect(lines.filter((l) => l.includes("unknown field 'mode'")).map((l) => l.split(': ').slice(1, 2)[0])).toEqual(['error', 'error']);
+    expect(lines.filter((l) => l.includes("unknown field 'mode'")).map((l) => l.split(': ').slice(1, 2)[0])).toEqual([
+      'error',
+      'error',
+    ]);
     expect(lines.some((l) => l.includes('Kubernetes'))).toBe(false);
   });
 
@@ -159,22 +210,38 @@ describe('a Mesh declared more than once', () => {
   it('identically, once per cluster (howto-k8s-cross-cluster), is one mesh whose namespace selection still works', () => {
     const { result, lines } = load({ 'cluster1.yaml': k8sCluster('front'), 'cluster2.yaml': k8sCluster('color') });
     expect(lines).toEqual([]);
-    expect(result.ok && result.model.resources.filter((r) => r.kind === 'Mesh').map((m) => [m.name, m.spec])).toEqual([['apps', { egressFilter: { type: 'ALLOW_ALL' } }]]);
-    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['apps/color_hcc', 'apps/front_hcc']);
+    expect(result.ok && result.model.resources.filter((r) => r.kind === 'Mesh').map((m) => [m.name, m.spec])).toEqual([
+      ['apps', { egressFilter: { type: 'ALLOW_ALL' } }],
+    ]);
+    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual([
+      'apps/color_hcc',
+      'apps/front_hcc',
+    ]);
   });
 
   it('identically in three dialects, one with tags and its fields in another order, is one mesh: tags are no part of the model', () => {
-    const native = 'kind: Mesh\nname: apps\nspec: { serviceDiscovery: { ipPreference: IPv4_ONLY }, egressFilter: { type: ALLOW_ALL } }\n';
-    const cli = JSON.stringify({ meshName: 'apps', spec: { egressFilter: { type: 'ALLOW_ALL' }, serviceDiscovery: { ipPreference: 'IPv4_ONLY' } }, tags: [{ key: 'team', value: 'a' }] });
-    const k8s = 'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec: { egressFilter: { type: ALLOW_ALL }, meshServiceDiscovery: { ipPreference: IPv4_ONLY } }\n';
+    const native =
+      'kind: Mesh\nname: apps\nspec: { serviceDiscovery: { ipPreference: IPv4_ONLY }, egressFilter: { type: ALLOW_ALL } }\n';
+    const cli = JSON.stringify({
+      meshName: 'apps',
+      spec: { egressFilter: { type: 'ALLOW_ALL' }, serviceDiscovery: { ipPreference: 'IPv4_ONLY' } },
+      tags: [{ key: 'team', value: 'a' }],
+    });
+    const k8s =
+      'apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec: { egressFilter: { type: ALLOW_ALL }, meshServiceDiscovery: { ipPreference: IPv4_ONLY } }\n';
     const { result, lines } = load({ 'a.yaml': native, 'b.json': cli, 'c.yaml': k8s });
     expect(lines).toEqual([]);
     expect(result.ok && result.model.resources.length).toBe(1);
   });
 
   it('differently is an error at the second declaration naming the first, and nothing else about it', () => {
-    const { result, lines } = load({ 'cluster1.yaml': k8sCluster('front'), 'cluster2.yaml': k8sCluster('color').replace('ALLOW_ALL', 'DROP_ALL') });
+    const { result, lines } = load({
+      'cluster1.yaml': k8sCluster('front'),
+      'cluster2.yaml': k8sCluster('color').replace('ALLOW_ALL', 'DROP_ALL'),
+    });
     expect(result.ok).toBe(false);
-    expect(lines).toEqual(["./cluster2.yaml:7:19: error: Mesh/apps: already defined at ./cluster1.yaml:5 with a different spec.egressFilter.type; every declaration of a mesh must be the same (metadata.name)"]);
+    expect(lines).toEqual([
+      './cluster2.yaml:7:19: error: Mesh/apps: already defined at ./cluster1.yaml:5 with a different spec.egressFilter.type; every declaration of a mesh must be the same (metadata.name)',
+    ]);
   });
 });

@@ -44,7 +44,14 @@ function renderAll(folder: string): Map<string, string> {
  * compared with App Mesh's defaults written out and set-valued lists sorted, on both sides.
  */
 function withTerraformSpelling(resources: Omit<Resource, 'source'>[]): unknown {
-  const SETS = new Set(['httpRetryEvents', 'tcpRetryEvents', 'grpcRetryEvents', 'ports', 'exact', 'certificateAuthorityArns']);
+  const SETS = new Set([
+    'httpRetryEvents',
+    'tcpRetryEvents',
+    'grpcRetryEvents',
+    'ports',
+    'exact',
+    'certificateAuthorityArns',
+  ]);
   const walk = (v: unknown, key?: string): unknown => {
     if (Array.isArray(v)) {
       if (SETS.has(key!) && v.every((x) => typeof x !== 'object')) return [...v].sort();
@@ -103,19 +110,26 @@ describe('every dialect, one model', () => {
       'info: skipping data.aws_caller_identity.current: a data source reads a resource, it does not declare one',
       'info: skipping module.edge.aws_lb.edge: meshd reads aws_appmesh_* and aws_service_discovery_* resources',
     ]);
-    expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([{ namespace: 'shop.local', service: 'catalog', instances: [] }]);
+    expect(result.ok && result.cloudMapSeeds.map((s) => s.seed)).toEqual([
+      { namespace: 'shop.local', service: 'catalog', instances: [] },
+    ]);
   });
 
   it('mixes dialects in one mesh: a CLI JSON node and a manifest joining a native mesh', () => {
     const dir = meshFolder({
-      'mesh.yaml': 'kind: Mesh\nname: m\n---\nkind: VirtualService\nmesh: m\nname: api\nspec: { provider: { virtualNode: { virtualNodeName: api_prod } } }\n',
-      'client.json': '{ "virtualNodeName": "client", "spec": { "backends": [{ "virtualService": { "virtualServiceName": "api" } }] } }',
+      'mesh.yaml':
+        'kind: Mesh\nname: m\n---\nkind: VirtualService\nmesh: m\nname: api\nspec: { provider: { virtualNode: { virtualNodeName: api_prod } } }\n',
+      'client.json':
+        '{ "virtualNodeName": "client", "spec": { "backends": [{ "virtualService": { "virtualServiceName": "api" } }] } }',
       'api.yaml':
         'apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: { name: api, namespace: prod }\nspec:\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: api.prod } }\n',
     });
     const result = loadMesh([dir]);
     expect(result.problems.map(formatProblem)).toEqual([]);
-    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual(['m/api_prod', 'm/client']);
+    expect(result.ok && result.model.virtualNodes().map((n) => `${n.mesh}/${n.name}`)).toEqual([
+      'm/api_prod',
+      'm/client',
+    ]);
   });
 
   it("maps the controller's ACM spellings (certificateARN, certificateAuthorityARNs) to the API's", () => {
@@ -141,7 +155,8 @@ describe('every dialect, one model', () => {
   });
 
   it('chooses a manifest mesh by the namespace selector when several meshes are defined', () => {
-    const mesh = (name: string, label: string) => `apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: ${name} }\nspec: { namespaceSelector: { matchLabels: { mesh: ${label} } } }\n`;
+    const mesh = (name: string, label: string) =>
+      `apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: ${name} }\nspec: { namespaceSelector: { matchLabels: { mesh: ${label} } } }\n`;
     const dir = meshFolder({
       'm.yaml': [
         mesh('blue', 'blue'),

@@ -11,7 +11,11 @@ const ROOT = path.resolve(__dirname, '../..');
 
 /** The repository's files as git sees them: tracked, or new and not ignored (dist/, node_modules/ are not). */
 function repositoryFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return out.split('\0').filter((f) => f !== '' && fs.existsSync(path.join(ROOT, f)));
 }
 
@@ -40,7 +44,16 @@ const markdown = files.filter((f) => f.endsWith('.md'));
 
 describe('links in the Markdown files', () => {
   it('finds the documentation to check', () => {
-    expect(markdown).toEqual(expect.arrayContaining(['README.md', 'CONTRIBUTING.md', 'bench/README.md', 'docs/architecture.md', 'docs/cli.md', 'examples/colorapp/README.md']));
+    expect(markdown).toEqual(
+      expect.arrayContaining([
+        'README.md',
+        'CONTRIBUTING.md',
+        'bench/README.md',
+        'docs/architecture.md',
+        'docs/cli.md',
+        'examples/colorapp/README.md',
+      ]),
+    );
   });
 
   const repository = repositoryOf(files);
@@ -53,11 +66,14 @@ describe('links in the Markdown files', () => {
 describe('the compatibility tables', () => {
   const text = fs.readFileSync(path.join(ROOT, 'docs/compatibility.md'), 'utf8');
   /** The rows of every table whose header has a 'golden case' column. */
-  const rows = text.split(/\n(?=\| App Mesh \|)/).slice(1).flatMap((table) => {
-    const lines = table.split('\n');
-    const end = lines.findIndex((l) => !l.startsWith('|'));
-    return lines.slice(2, end === -1 ? undefined : end);
-  });
+  const rows = text
+    .split(/\n(?=\| App Mesh \|)/)
+    .slice(1)
+    .flatMap((table) => {
+      const lines = table.split('\n');
+      const end = lines.findIndex((l) => !l.startsWith('|'));
+      return lines.slice(2, end === -1 ? undefined : end);
+    });
 
   it('link, on every row, the golden case that shows it', () => {
     expect(rows.length).toBeGreaterThan(20);
@@ -72,12 +88,37 @@ describe('the compatibility tables', () => {
 
 describe('the link checker', () => {
   it('slugs headings as GitHub does: lowercase, punctuation dropped but - and _, spaces to -, repeats numbered', () => {
-    const text = ['# meshd', "## Envoy sidecars from App Mesh's variables", '## `meshd serve` flags', '## Examples (docker-compose)', '## Notes', '## Notes', '## Notes', '## snake_case & co.'].join('\n');
-    expect([...anchorsOf(text)]).toEqual(['meshd', 'envoy-sidecars-from-app-meshs-variables', 'meshd-serve-flags', 'examples-docker-compose', 'notes', 'notes-1', 'notes-2', 'snake_case--co']);
+    const text = [
+      '# meshd',
+      "## Envoy sidecars from App Mesh's variables",
+      '## `meshd serve` flags',
+      '## Examples (docker-compose)',
+      '## Notes',
+      '## Notes',
+      '## Notes',
+      '## snake_case & co.',
+    ].join('\n');
+    expect([...anchorsOf(text)]).toEqual([
+      'meshd',
+      'envoy-sidecars-from-app-meshs-variables',
+      'meshd-serve-flags',
+      'examples-docker-compose',
+      'notes',
+      'notes-1',
+      'notes-2',
+      'snake_case--co',
+    ]);
   });
 
   it('ignores headings and links inside code', () => {
-    const text = ['```yaml', '# yaml-language-server: $schema=x', '[a](missing.md)', '```', 'a `[b](missing.md)` span', '# Real'].join('\n');
+    const text = [
+      '```yaml',
+      '# yaml-language-server: $schema=x',
+      '[a](missing.md)',
+      '```',
+      'a `[b](missing.md)` span',
+      '# Real',
+    ].join('\n');
     expect([...anchorsOf(text)]).toEqual(['real']);
     expect(linksOf(text)).toEqual([]);
   });
@@ -93,7 +134,8 @@ describe('the link checker', () => {
 
   it('reports a missing file, a missing anchor, a link out of the repository and a non-public scheme', () => {
     const repo = fakeRepository({
-      'README.md': '# Top\n[ok](docs/a.md#part-two) [ok](#top) [ok](docs/) [ok](https://example.org/x)\n[gone](docs/b.md)\n[bad anchor](docs/a.md#part-three)\n[out](../shared/DESIGN.md)\n[file](file:///etc/passwd)\n[self](#nowhere)\n',
+      'README.md':
+        '# Top\n[ok](docs/a.md#part-two) [ok](#top) [ok](docs/) [ok](https://example.org/x)\n[gone](docs/b.md)\n[bad anchor](docs/a.md#part-three)\n[out](../shared/DESIGN.md)\n[file](file:///etc/passwd)\n[self](#nowhere)\n',
       'docs/a.md': '# Part one\n## Part two\n',
     });
     expect(brokenLinks('README.md', repo).map((b) => `${b.line} ${b.target}: ${b.reason}`)).toEqual([

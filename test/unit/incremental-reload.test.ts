@@ -38,11 +38,14 @@ function byKey(model: MeshModel): Map<string, Resource> {
 const MESH = 'kind: Mesh\nname: apps\n';
 const NODE = (name: string, port = 8080, mesh = 'mesh: apps\n') =>
   `kind: VirtualNode\n${mesh}name: ${name}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
-const ROUTER = 'kind: VirtualRouter\nmesh: apps\nname: r\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n';
-const SERVICE = 'kind: VirtualService\nmesh: apps\nname: s.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
+const ROUTER =
+  'kind: VirtualRouter\nmesh: apps\nname: r\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n';
+const SERVICE =
+  'kind: VirtualService\nmesh: apps\nname: s.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n';
 const ROUTE = (name: string, a: number, b: number, prefix = '/') =>
   `kind: Route\nmesh: apps\nvirtualRouter: r\nname: ${name}\nspec:\n  httpRoute:\n    match: { prefix: ${prefix} }\n    action: { weightedTargets: [{ virtualNode: a, weight: ${a} }, { virtualNode: b, weight: ${b} }] }\n`;
-const CALLER = 'kind: VirtualNode\nmesh: apps\nname: caller\nspec: { backends: [{ virtualService: { virtualServiceName: s.apps.local } }] }\n';
+const CALLER =
+  'kind: VirtualNode\nmesh: apps\nname: caller\nspec: { backends: [{ virtualService: { virtualServiceName: s.apps.local } }] }\n';
 
 /** A mesh of one router-provided service (nodes a and b behind route r/one), a caller and a node nothing reaches. */
 function smallMesh(): Record<string, string> {
@@ -65,7 +68,8 @@ describe('LoadCache: a reload reuses what did not change', () => {
     const second = byKey(expectLoaded(loadMesh([dir], { cache })).model);
     expect([...second.keys()]).toEqual([...first.keys()]);
     expect(first.size).toBe(8);
-    for (const [key, resource] of first) expect({ key, same: second.get(key) === resource }).toEqual({ key, same: true });
+    for (const [key, resource] of first)
+      expect({ key, same: second.get(key) === resource }).toEqual({ key, same: true });
   });
 
   it("gives new objects only for the resources of the file that changed, and they carry the file's new content", () => {
@@ -77,7 +81,9 @@ describe('LoadCache: a reload reuses what did not change', () => {
     const second = byKey(model);
     const renewed = [...second].filter(([key, r]) => first.get(key) !== r).map(([key]) => key);
     expect(renewed).toEqual(['apps/Route/r/one']);
-    expect(model.routesOf('apps', 'r')[0]!.spec.httpRoute!.action.weightedTargets.map((t) => t.weight)).toEqual([10, 90]);
+    expect(model.routesOf('apps', 'r')[0]!.spec.httpRoute!.action.weightedTargets.map((t) => t.weight)).toEqual([
+      10, 90,
+    ]);
   });
 
   it('loads a document once its error is fixed, and fails again when it breaks again', () => {
@@ -85,7 +91,9 @@ describe('LoadCache: a reload reuses what did not change', () => {
     const dir = meshFolder({ ...files, 'lonely.yaml': NODE('lonely', 70000) });
     const cache = new LoadCache();
     const broken = loadMesh([dir], { cache });
-    expect(!broken.ok && broken.problems.map((p) => p.message)).toEqual(['must be a whole number from 1 to 65535, got 70000']);
+    expect(!broken.ok && broken.problems.map((p) => p.message)).toEqual([
+      'must be a whole number from 1 to 65535, got 70000',
+    ]);
     // Loading it again unchanged still reports it: a document that did not decode is not remembered as a resource.
     expect(loadMesh([dir], { cache }).ok).toBe(false);
 
@@ -95,7 +103,9 @@ describe('LoadCache: a reload reuses what did not change', () => {
 
     fs.writeFileSync(path.join(dir, 'lonely.yaml'), NODE('lonely', 0));
     const again = loadMesh([dir], { cache });
-    expect(!again.ok && again.problems.map((p) => p.message)).toEqual(['must be a whole number from 1 to 65535, got 0']);
+    expect(!again.ok && again.problems.map((p) => p.message)).toEqual([
+      'must be a whole number from 1 to 65535, got 0',
+    ]);
   });
 
   it('forgets a file removed from the folder: its resources leave the model', () => {
@@ -106,8 +116,16 @@ describe('LoadCache: a reload reuses what did not change', () => {
     fs.rmSync(path.join(dir, 'lonely.yaml'));
     const second = expectLoaded(loadMesh([dir], { cache })).model;
     expect(second.virtualNode('apps', 'lonely')).toBeUndefined();
-    expect(second.resources.map(resourceKey)).toEqual(first.resources.map(resourceKey).filter((k) => k !== 'apps/VirtualNode/lonely'));
-    expect([...cache.files.keys()].map((f) => path.basename(f)).sort()).toEqual(['caller.yaml', 'mesh.yaml', 'nodes.yaml', 'route-one.yaml', 'router.yaml']);
+    expect(second.resources.map(resourceKey)).toEqual(
+      first.resources.map(resourceKey).filter((k) => k !== 'apps/VirtualNode/lonely'),
+    );
+    expect([...cache.files.keys()].map((f) => path.basename(f)).sort()).toEqual([
+      'caller.yaml',
+      'mesh.yaml',
+      'nodes.yaml',
+      'route-one.yaml',
+      'router.yaml',
+    ]);
   });
 
   it('reports a document that names no mesh once a second mesh is defined, instead of reusing its resource', () => {
@@ -121,7 +139,9 @@ describe('LoadCache: a reload reuses what did not change', () => {
     const cached = loadMesh([dir], { cache });
     const fresh = loadMesh([dir]);
     expect(cached.ok).toBe(false);
-    expect(cached.problems.map((p) => `${path.basename(p.location.file)}:${p.location.line}: ${p.severity}: ${p.message}`)).toEqual([
+    expect(
+      cached.problems.map((p) => `${path.basename(p.location.file)}:${p.location.line}: ${p.severity}: ${p.message}`),
+    ).toEqual([
       'lonely.yaml:1: error: names no mesh and 2 meshes are defined (apps, other); name one here or pass --mesh-name',
     ]);
     expect(cached.problems).toEqual(fresh.problems);
@@ -135,7 +155,8 @@ describe('LoadCache: a reload reuses what did not change', () => {
   it('reports exactly the problems (errors, warnings, infos) a load without a cache reports', () => {
     const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { a: b }\n';
     const noProvider = 'kind: VirtualService\nmesh: apps\nname: nobody.apps.local\n';
-    const callsNobody = 'kind: VirtualNode\nmesh: apps\nname: hopeful\nspec: { backends: [{ virtualService: { virtualServiceName: nobody.apps.local } }] }\n';
+    const callsNobody =
+      'kind: VirtualNode\nmesh: apps\nname: hopeful\nspec: { backends: [{ virtualService: { virtualServiceName: nobody.apps.local } }] }\n';
     const dir = meshFolder({ ...smallMesh(), 'other.yaml': `${configMap}---\n${noProvider}---\n${callsNobody}` });
     const cache = new LoadCache();
     const sameAsFresh = () => {
@@ -155,12 +176,22 @@ describe('LoadCache: a reload reuses what did not change', () => {
     expect(sameAsFresh().problems).toEqual(first.problems); // every document now comes from the cache
 
     // An error in one file, next to cached documents with warnings.
-    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50).replace('virtualNode: b', 'virtualNode: nobody'));
-    expect(sameAsFresh().problems.filter((p) => p.severity === 'error').map((p) => p.message)).toEqual(["virtual node 'nobody' is not defined in mesh 'apps'"]);
+    fs.writeFileSync(
+      path.join(dir, 'route-one.yaml'),
+      ROUTE('one', 50, 50).replace('virtualNode: b', 'virtualNode: nobody'),
+    );
+    expect(
+      sameAsFresh()
+        .problems.filter((p) => p.severity === 'error')
+        .map((p) => p.message),
+    ).toEqual(["virtual node 'nobody' is not defined in mesh 'apps'"]);
     expect(sameAsFresh().ok).toBe(false);
 
     // A decode error (not only a reference error), loaded twice.
-    fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50).replace('prefix: /', 'prefix: /\n    colour: blue'));
+    fs.writeFileSync(
+      path.join(dir, 'route-one.yaml'),
+      ROUTE('one', 50, 50).replace('prefix: /', 'prefix: /\n    colour: blue'),
+    );
     expect(sameAsFresh().ok).toBe(false);
     expect(sameAsFresh().ok).toBe(false);
 
@@ -195,7 +226,10 @@ describe('MeshModel.changedKeys after a reload with a LoadCache', () => {
   });
 
   it("names a route whose weights changed and its router's route list, and nothing else", () => {
-    expect(reloader(smallMesh()).change({ 'route-one.yaml': ROUTE('one', 0, 100) })).toEqual(['apps/Route/r/*', 'apps/Route/r/one']);
+    expect(reloader(smallMesh()).change({ 'route-one.yaml': ROUTE('one', 0, 100) })).toEqual([
+      'apps/Route/r/*',
+      'apps/Route/r/one',
+    ]);
   });
 
   it('names a virtual node that was removed', () => {
@@ -204,12 +238,17 @@ describe('MeshModel.changedKeys after a reload with a LoadCache', () => {
 
   it("names the router's route list when a second route is added, and again when it is removed", () => {
     const mesh = reloader(smallMesh());
-    expect(mesh.change({ 'route-two.yaml': ROUTE('two', 100, 0, '/two') })).toEqual(['apps/Route/r/*', 'apps/Route/r/two']);
+    expect(mesh.change({ 'route-two.yaml': ROUTE('two', 100, 0, '/two') })).toEqual([
+      'apps/Route/r/*',
+      'apps/Route/r/two',
+    ]);
     expect(mesh.change({ 'route-two.yaml': undefined })).toEqual(['apps/Route/r/*', 'apps/Route/r/two']);
   });
 
   it('names the mesh when its spec changed', () => {
-    expect(reloader(smallMesh()).change({ 'mesh.yaml': `${MESH}spec: { egressFilter: { type: ALLOW_ALL } }\n` })).toEqual(['apps/Mesh/apps']);
+    expect(
+      reloader(smallMesh()).change({ 'mesh.yaml': `${MESH}spec: { egressFilter: { type: ALLOW_ALL } }\n` }),
+    ).toEqual(['apps/Mesh/apps']);
   });
 });
 
@@ -228,10 +267,14 @@ describe('MeshModel.changedKeys after a reload with a LoadCache', () => {
 
 const SERVICES = 4;
 const CALLS: readonly (readonly string[])[] = [['s1', 's2'], ['s2'], ['s3'], ['extra']];
-const NODE_IDS = Array.from({ length: SERVICES }, (_, i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).flat();
+const NODE_IDS = Array.from({ length: SERVICES }, (_, i) => [
+  `mesh/apps/virtualNode/s${i}-v1`,
+  `mesh/apps/virtualNode/s${i}-v2`,
+]).flat();
 /** Every proxy: the sidecars and the gateway. */
 const ALL_IDS = () => [...NODE_IDS, GATEWAY_ID].sort();
-const idsOf = (...services: number[]) => services.flatMap((i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).sort();
+const idsOf = (...services: number[]) =>
+  services.flatMap((i) => [`mesh/apps/virtualNode/s${i}-v1`, `mesh/apps/virtualNode/s${i}-v2`]).sort();
 
 type ExtraStage = 'no provider' | 'router, no route' | 'router and route';
 
@@ -281,18 +324,28 @@ const routeYaml = (i: number, s: MeshState) =>
 
 const seedsYaml = (s: MeshState) =>
   s.instanceHost
-    .map((host, i) => `kind: CloudMapService\nnamespace: apps.local\nname: s${i}-v2\ninstances:\n  - id: s${i}-v2-a\n    attributes: { AWS_INSTANCE_IPV4: 10.0.${i}.${host}, AWS_INSTANCE_PORT: 8080 }\n`)
+    .map(
+      (host, i) =>
+        `kind: CloudMapService\nnamespace: apps.local\nname: s${i}-v2\ninstances:\n  - id: s${i}-v2-a\n    attributes: { AWS_INSTANCE_IPV4: 10.0.${i}.${host}, AWS_INSTANCE_PORT: 8080 }\n`,
+    )
     .join('---\n');
 
 function extraYaml(s: MeshState): string {
-  const provider = s.extra === 'no provider' ? '' : 'spec: { provider: { virtualRouter: { virtualRouterName: extra } } }\n';
+  const provider =
+    s.extra === 'no provider' ? '' : 'spec: { provider: { virtualRouter: { virtualRouterName: extra } } }\n';
   return `kind: VirtualRouter\nmesh: apps\nname: extra\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n---\nkind: VirtualService\nmesh: apps\nname: extra.apps.local\n${provider}`;
 }
-const EXTRA_ROUTE = 'kind: Route\nmesh: apps\nvirtualRouter: extra\nname: extra\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: s0-v1, weight: 1 }] }\n';
+const EXTRA_ROUTE =
+  'kind: Route\nmesh: apps\nvirtualRouter: extra\nname: extra\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: s0-v1, weight: 1 }] }\n';
 
 /** Every file of the mesh in state `s` (undefined: the file must not exist). */
 function meshFiles(s: MeshState): Record<string, string | undefined> {
-  const files: Record<string, string | undefined> = { 'mesh.yaml': meshYaml(s), 'seeds.yaml': seedsYaml(s), 'extra.yaml': extraYaml(s), 'gateway.yaml': gatewayYaml(s) };
+  const files: Record<string, string | undefined> = {
+    'mesh.yaml': meshYaml(s),
+    'seeds.yaml': seedsYaml(s),
+    'extra.yaml': extraYaml(s),
+    'gateway.yaml': gatewayYaml(s),
+  };
   for (let i = 0; i < SERVICES; i++) {
     files[`s${i}.yaml`] = serviceYaml(i, s);
     files[`s${i}-route.yaml`] = routeYaml(i, s);
@@ -316,7 +369,10 @@ const envoyNode = (id: string): Node__Output => ({
 
 /** What a snapshot serves, exactly: each type's resources by name, each with its version (a hash of its bytes). */
 function wire(snapshot: Snapshot): string {
-  const types = [...snapshot.types].map(([type, set]) => [type, [...set.resources.values()].map((r) => `${r.name} ${r.version}`)]);
+  const types = [...snapshot.types].map(([type, set]) => [
+    type,
+    [...set.resources.values()].map((r) => `${r.name} ${r.version}`),
+  ]);
   return JSON.stringify(types.sort());
 }
 
@@ -353,7 +409,12 @@ class ServedMesh {
     const errors: string[] = [];
     const server = await MeshServer.open({
       paths: [dir],
-      log: { debug: () => {}, info: () => {}, warn: () => {}, error: (...args: unknown[]) => void errors.push(String(args[args.length - 1])) },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: () => {},
+        error: (...args: unknown[]) => void errors.push(String(args[args.length - 1])),
+      },
       cloudMap: { statePath: path.join(tmpDir('incremental-cloud-map-'), 'cloud-map.json') },
       rollouts: { statePath: path.join(tmpDir('incremental-rollouts-'), 'rollouts.json') },
     });
@@ -454,7 +515,11 @@ class ServedMesh {
 
   /** The endpoints (ClusterLoadAssignment) of one cluster the proxy is served, as JSON. */
   servedEndpoints(id: string, cluster: string): string {
-    return JSON.stringify(renderSnapshot(this.servedTo(id)).endpoints!.find((e) => (e as { cluster_name: string }).cluster_name === cluster));
+    return JSON.stringify(
+      renderSnapshot(this.servedTo(id)).endpoints!.find(
+        (e) => (e as { cluster_name: string }).cluster_name === cluster,
+      ),
+    );
   }
 
   /** What a compile from scratch of the current model and registry gives the proxy. */
@@ -473,7 +538,8 @@ class ServedMesh {
     for (const id of ids) {
       const [served, fresh] = [this.servedTo(id), this.freshFor(id)];
       // The readable difference first, if any; then the exact one (the same bytes).
-      if (wire(served) !== wire(fresh)) expect({ id, ...renderSnapshot(served) }).toEqual({ id, ...renderSnapshot(fresh) });
+      if (wire(served) !== wire(fresh))
+        expect({ id, ...renderSnapshot(served) }).toEqual({ id, ...renderSnapshot(fresh) });
       expect({ id, served: wire(served) }).toEqual({ id, served: wire(fresh) });
       out.set(id, wire(fresh));
     }
@@ -487,7 +553,9 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(mesh.takeCompiles()).toEqual(ALL_IDS());
     mesh.expectNoStaleProxy(ALL_IDS());
     // The EDS cluster of s2-v2 for its callers holds the declared instance.
-    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s1-v1', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.2"');
+    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s1-v1', 'cds_egress_apps_s2-v2_http_8080')).toContain(
+      '"10.0.2.2"',
+    );
   });
 
   it('a reload with no change (a file rewritten with the same text) compiles and pushes nothing', async () => {
@@ -543,7 +611,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy(ALL_IDS());
   });
 
-  it("a new egress filter reaches every proxy, and setting it back reaches every proxy again", async () => {
+  it('a new egress filter reaches every proxy, and setting it back reaches every proxy again', async () => {
     const mesh = await ServedMesh.create();
     mesh.takePushes();
     mesh.edit((s) => (s.egress = 'ALLOW_ALL'));
@@ -576,7 +644,9 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(mesh.takeCompiles()).toEqual(idsOf(3));
     expect(mesh.takePushes()).toEqual(idsOf(3));
     mesh.expectNoStaleProxy();
-    expect(JSON.stringify(renderSnapshot(mesh.servedTo('mesh/apps/virtualNode/s3-v2')).routes)).toContain('"domains":["extra.apps.local","extra.apps.local:8080"]');
+    expect(JSON.stringify(renderSnapshot(mesh.servedTo('mesh/apps/virtualNode/s3-v2')).routes)).toContain(
+      '"domains":["extra.apps.local","extra.apps.local:8080"]',
+    );
 
     // Its first route (a new file) brings s0-v1's cluster to s3's proxies.
     mesh.edit((s) => (s.extra = 'router and route'));
@@ -601,7 +671,9 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     expect(mesh.takeCompiles()).toEqual(idsOf(0, 1));
     expect(mesh.takePushes()).toEqual(idsOf(0, 1));
     mesh.expectNoStaleProxy();
-    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s0-v2', 'cds_egress_apps_s2-v2_http_8080')).toContain('"10.0.2.7"');
+    expect(mesh.servedEndpoints('mesh/apps/virtualNode/s0-v2', 'cds_egress_apps_s2-v2_http_8080')).toContain(
+      '"10.0.2.7"',
+    );
   });
 
   it('a route and a Cloud Map instance changed in one reload are pushed once, together', async () => {
@@ -620,7 +692,9 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     const late = 'mesh/apps/virtualNode/late';
     mesh.connect(late);
     expect(mesh.servedOrNot(late)).toBeUndefined();
-    expect(mesh.errors).toEqual(["node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it gets no configuration until the mesh defines it"]);
+    expect(mesh.errors).toEqual([
+      "node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it gets no configuration until the mesh defines it",
+    ]);
     mesh.errors.length = 0;
     mesh.takePushes();
 
@@ -633,7 +707,9 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
 
     fs.rmSync(path.join(mesh.dir, 'late.yaml'));
     mesh.reload();
-    expect(mesh.errors).toEqual(["node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it keeps its last good configuration"]);
+    expect(mesh.errors).toEqual([
+      "node id 'mesh/apps/virtualNode/late' names virtual node 'late', which is not defined in mesh 'apps'; it keeps its last good configuration",
+    ]);
     expect(wire(mesh.servedTo(late))).toBe(lastGood);
     // A later reload that reaches it again does not log it again.
     mesh.edit((s) => (s.egress = 'ALLOW_ALL'));
@@ -658,7 +734,10 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       fc.constant({ kind: 'egress' as const }),
       fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
       fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),
-      fc.record({ kind: fc.constant('extra' as const), stage: fc.constantFrom<ExtraStage>('no provider', 'router, no route', 'router and route') }),
+      fc.record({
+        kind: fc.constant('extra' as const),
+        stage: fc.constantFrom<ExtraStage>('no provider', 'router, no route', 'router and route'),
+      }),
       fc.record({ kind: fc.constant('gateway' as const), service }),
       fc.constant({ kind: 'rewrite all' as const }),
     );
@@ -673,20 +752,23 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
 
     await fc.assert(
       // Each reload applies one to three edits at once, as one debounced reload of several saves would.
-      fc.asyncProperty(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }), async (reloads) => {
-        const mesh = await ServedMesh.create();
-        let previous = mesh.expectNoStaleProxy(ALL_IDS());
-        mesh.takePushes();
-        for (const edits of reloads) {
-          for (const e of edits) apply(mesh.state, e);
-          mesh.writeFiles(edits.some((e) => e.kind === 'rewrite all'));
-          mesh.reload();
-          const now = mesh.expectNoStaleProxy(ALL_IDS());
-          const changed = ALL_IDS().filter((id) => now.get(id) !== previous.get(id));
-          expect(mesh.takePushes()).toEqual(changed);
-          previous = now;
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 30, maxLength: 30 }),
+        async (reloads) => {
+          const mesh = await ServedMesh.create();
+          let previous = mesh.expectNoStaleProxy(ALL_IDS());
+          mesh.takePushes();
+          for (const edits of reloads) {
+            for (const e of edits) apply(mesh.state, e);
+            mesh.writeFiles(edits.some((e) => e.kind === 'rewrite all'));
+            mesh.reload();
+            const now = mesh.expectNoStaleProxy(ALL_IDS());
+            const changed = ALL_IDS().filter((id) => now.get(id) !== previous.get(id));
+            expect(mesh.takePushes()).toEqual(changed);
+            previous = now;
+          }
+        },
+      ),
       { numRuns: 5 },
     );
   });

@@ -34,12 +34,28 @@ describe('JSON Schema for meshd YAML', () => {
   it.each([
     ['an unknown kind', 'kind: VirtualThing\nname: x\n', '/kind'],
     ['a misspelt field', 'kind: VirtualNode\nmesh: m\nname: n\nspec: { listners: [] }\n', '/spec'],
-    ['a port out of range', 'kind: VirtualRouter\nmesh: m\nname: r\nspec: { listeners: [{ portMapping: { port: 70000, protocol: http } }] }\n', '/spec/listeners/0/portMapping/port'],
-    ['two members of a union', 'kind: VirtualService\nmesh: m\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: a }, virtualRouter: { virtualRouterName: b } } }\n', '/spec/provider'],
+    [
+      'a port out of range',
+      'kind: VirtualRouter\nmesh: m\nname: r\nspec: { listeners: [{ portMapping: { port: 70000, protocol: http } }] }\n',
+      '/spec/listeners/0/portMapping/port',
+    ],
+    [
+      'two members of a union',
+      'kind: VirtualService\nmesh: m\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: a }, virtualRouter: { virtualRouterName: b } } }\n',
+      '/spec/provider',
+    ],
     ['a route without its router', 'kind: Route\nmesh: m\nname: r\nspec: {}\n', ''],
     ['an unknown CloudMapService field', 'kind: CloudMapService\nnamespace: n\nname: s\ninstance: []\n', ''],
-    ['a CloudMapService attribute that is a list', 'kind: CloudMapService\nnamespace: n\nname: s\ninstances: [{ id: a, attributes: { x: [1] } }]\n', '/instances/0/attributes/x'],
-    ['a prefix without a slash', 'kind: Route\nmesh: m\nvirtualRouter: r\nname: r\nspec: { httpRoute: { match: { prefix: api }, action: { weightedTargets: [{ virtualNode: a, weight: 1 }] } } }\n', '/spec/httpRoute/match/prefix'],
+    [
+      'a CloudMapService attribute that is a list',
+      'kind: CloudMapService\nnamespace: n\nname: s\ninstances: [{ id: a, attributes: { x: [1] } }]\n',
+      '/instances/0/attributes/x',
+    ],
+    [
+      'a prefix without a slash',
+      'kind: Route\nmesh: m\nvirtualRouter: r\nname: r\nspec: { httpRoute: { match: { prefix: api }, action: { weightedTargets: [{ virtualNode: a, weight: 1 }] } } }\n',
+      '/spec/httpRoute/match/prefix',
+    ],
   ])('rejects %s', (_title, text, at) => {
     const [doc] = docs(text);
     expect(validate(doc)).toBe(false);

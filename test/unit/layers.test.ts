@@ -20,8 +20,32 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   telemetry: ['compile', 'model', 'util'],
   rollout: ['load', 'model', 'telemetry', 'util'],
   admin: ['discovery', 'model', 'rollout', 'telemetry', 'util', 'xds'],
-  control: ['admin', 'bootstrap', 'compile', 'discovery', 'generated', 'load', 'model', 'rollout', 'telemetry', 'util', 'xds'],
-  cli: ['admin', 'bootstrap', 'compile', 'control', 'discovery', 'load', 'model', 'rollout', 'telemetry', 'util', 'xds'],
+  control: [
+    'admin',
+    'bootstrap',
+    'compile',
+    'discovery',
+    'generated',
+    'load',
+    'model',
+    'rollout',
+    'telemetry',
+    'util',
+    'xds',
+  ],
+  cli: [
+    'admin',
+    'bootstrap',
+    'compile',
+    'control',
+    'discovery',
+    'load',
+    'model',
+    'rollout',
+    'telemetry',
+    'util',
+    'xds',
+  ],
   demo: ['cli', 'control', 'load', 'model', 'util'],
 };
 
@@ -95,13 +119,20 @@ describe('layers', () => {
       .map((e) => e.name);
     expect(folders.filter((f) => !(f in ALLOWED))).toEqual([]);
     // Files directly in src/ would belong to no layer: general helpers live in util/.
-    expect(sourceFiles(SRC).filter((f) => folderOf(f) === '(src)').map((f) => path.relative(SRC, f))).toEqual([]);
+    expect(
+      sourceFiles(SRC)
+        .filter((f) => folderOf(f) === '(src)')
+        .map((f) => path.relative(SRC, f)),
+    ).toEqual([]);
   });
 
   test('no import crosses the layer order', () => {
     const broken = edges
       .filter((e) => !(ALLOWED[e.from] ?? []).includes(e.to))
-      .map((e) => `src/${e.file} imports '${e.specifier}' (${e.from} → ${e.to}, allowed: ${(ALLOWED[e.from] ?? []).join(', ') || 'nothing'})`);
+      .map(
+        (e) =>
+          `src/${e.file} imports '${e.specifier}' (${e.from} → ${e.to}, allowed: ${(ALLOWED[e.from] ?? []).join(', ') || 'nothing'})`,
+      );
     expect(broken).toEqual([]);
   });
 
@@ -120,7 +151,12 @@ describe('layers', () => {
     // The graph actually used is a subgraph of the allowed one, so it is acyclic too.
     expect(cycleIn(graph)).toBeUndefined();
     if (process.env.MESHD_PRINT_LAYERS) {
-      process.stdout.write(Object.entries(graph).sort().map(([f, t]) => `${f} → ${t.join(', ')}`).join('\n') + '\n');
+      process.stdout.write(
+        Object.entries(graph)
+          .sort()
+          .map(([f, t]) => `${f} → ${t.join(', ')}`)
+          .join('\n') + '\n',
+      );
     }
   });
 });

@@ -23,18 +23,30 @@ describe('loading native mesh YAML', () => {
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.model.virtualNodes().map((n) => n.name)).toEqual(['color-blue', 'color-green', 'front']);
-    expect(result.model.routesOf('apps', 'color').map((r) => r.spec.httpRoute?.action.weightedTargets.map((t) => t.weight))).toEqual([[100, 0]]);
+    expect(
+      result.model.routesOf('apps', 'color').map((r) => r.spec.httpRoute?.action.weightedTargets.map((t) => t.weight)),
+    ).toEqual([[100, 0]]);
   });
 
   it('reads every document of a multi-document file and files in nested folders', () => {
-    const dir = meshFolder({ 'a.yaml': `${MESH}---\n${NODE('one')}`, 'sub/b.yml': NODE('two'), 'notes.txt': 'not a mesh file' });
+    const dir = meshFolder({
+      'a.yaml': `${MESH}---\n${NODE('one')}`,
+      'sub/b.yml': NODE('two'),
+      'notes.txt': 'not a mesh file',
+    });
     const result = loadMesh([dir]);
     expect(result.ok && result.model.virtualNodes().map((n) => n.name)).toEqual(['one', 'two']);
   });
 
   it('reports every problem of every file at once, sorted by file and line', () => {
     const bad = `kind: VirtualNode\nmesh: apps\nname: bad\nspec:\n  listeners: [{ portMapping: { port: 70000, protocol: htp } }]\n  serviceDiscovery: { dns: { hostname: bad.local } }\n  colour: blue\n`;
-    expect(problemsOf({ 'a.yaml': `${MESH}---\n${bad}`, 'b.yaml': 'kind: VirtualService\nmesh: apps\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: nowhere } } }\n' })).toEqual([
+    expect(
+      problemsOf({
+        'a.yaml': `${MESH}---\n${bad}`,
+        'b.yaml':
+          'kind: VirtualService\nmesh: apps\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: nowhere } } }\n',
+      }),
+    ).toEqual([
       './a.yaml:8:38: error: VirtualNode/bad: must be a whole number from 1 to 65535, got 70000 (spec.listeners[0].portMapping.port)',
       './a.yaml:8:55: error: VirtualNode/bad: must be one of http, http2, grpc, tcp, got "htp" (spec.listeners[0].portMapping.protocol)',
       "./a.yaml:10:11: error: VirtualNode/bad: unknown field 'colour'; expected one of: listeners, serviceDiscovery, backends, backendDefaults, logging (spec.colour)",
@@ -44,15 +56,21 @@ describe('loading native mesh YAML', () => {
 
   it('does not report a reference to a resource that is itself invalid', () => {
     const node = NODE('one').replace('port: 8080', 'port: -1');
-    const service = 'kind: VirtualService\nmesh: apps\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: one } } }\n';
+    const service =
+      'kind: VirtualService\nmesh: apps\nname: s\nspec: { provider: { virtualNode: { virtualNodeName: one } } }\n';
     expect(problemsOf({ 'm.yaml': `${MESH}---\n${node}---\n${service}` })).toEqual([
       './m.yaml:8:38: error: VirtualNode/one: must be a whole number from 1 to 65535, got -1 (spec.listeners[0].portMapping.port)',
     ]);
   });
 
   it('warns about legal but suspicious things without failing', () => {
-    const caller = 'kind: VirtualNode\nmesh: apps\nname: caller\nspec: { backends: [{ virtualService: { virtualServiceName: s } }] }\n';
-    const result = loadMesh([meshFolder({ 'm.yaml': `${MESH}---\n${NODE('lonely')}---\n${caller}---\nkind: VirtualService\nmesh: apps\nname: s\n` })]);
+    const caller =
+      'kind: VirtualNode\nmesh: apps\nname: caller\nspec: { backends: [{ virtualService: { virtualServiceName: s } }] }\n';
+    const result = loadMesh([
+      meshFolder({
+        'm.yaml': `${MESH}---\n${NODE('lonely')}---\n${caller}---\nkind: VirtualService\nmesh: apps\nname: s\n`,
+      }),
+    ]);
     expect(result.ok).toBe(true);
     expect(result.problems.map((p) => `${p.severity}: ${p.resource}: ${p.message}`)).toEqual([
       'warning: VirtualNode/lonely: no virtual service reaches this node: no service names it as provider and no route targets it',
@@ -61,9 +79,15 @@ describe('loading native mesh YAML', () => {
   });
 
   it("warns that a gateway's gRPC health check is not answered by the gateway, and accepts the http one it answers", () => {
-    const hc = (protocol: string, extra = '') => `healthCheck: { protocol: ${protocol},${extra} healthyThreshold: 2, unhealthyThreshold: 2, intervalMillis: 5000, timeoutMillis: 2000 }`;
-    const gateway = (name: string, listener: string) => `kind: VirtualGateway\nmesh: apps\nname: ${name}\nspec:\n  listeners:\n    - portMapping: { port: 8443, protocol: ${listener} }\n`;
-    const result = loadMesh([meshFolder({ 'm.yaml': `${MESH}---\n${gateway('grpc-gw', 'grpc')}      ${hc('grpc')}\n---\n${gateway('http-gw', 'http')}      ${hc('http', ' path: /ping,')}\n` })]);
+    const hc = (protocol: string, extra = '') =>
+      `healthCheck: { protocol: ${protocol},${extra} healthyThreshold: 2, unhealthyThreshold: 2, intervalMillis: 5000, timeoutMillis: 2000 }`;
+    const gateway = (name: string, listener: string) =>
+      `kind: VirtualGateway\nmesh: apps\nname: ${name}\nspec:\n  listeners:\n    - portMapping: { port: 8443, protocol: ${listener} }\n`;
+    const result = loadMesh([
+      meshFolder({
+        'm.yaml': `${MESH}---\n${gateway('grpc-gw', 'grpc')}      ${hc('grpc')}\n---\n${gateway('http-gw', 'http')}      ${hc('http', ' path: /ping,')}\n`,
+      }),
+    ]);
     expect(result.ok).toBe(true);
     expect(result.problems.map((p) => `${p.severity}: ${p.resource}: ${p.message}`)).toEqual([
       "warning: VirtualGateway/grpc-gw: meshd's gateway does not answer the gRPC health-checking protocol; probe the port over TCP, or use an http or http2 check with a path, which the gateway answers itself",
@@ -92,7 +116,9 @@ describe('class: a mesh file that would hold the event loop (huge, or a FIFO tha
     fs.truncateSync(huge, MAX_MESH_FILE_BYTES + 1); // sparse: no 16 MiB written
     const result = loadMesh([dir]);
     expect(result.ok).toBe(false);
-    expect(result.problems.map(formatProblem)).toContain(`${huge}:1:1: error: file is ${MAX_MESH_FILE_BYTES + 1} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)`);
+    expect(result.problems.map(formatProblem)).toContain(
+      `${huge}:1:1: error: file is ${MAX_MESH_FILE_BYTES + 1} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)`,
+    );
   });
 
   it('a FIFO named as a mesh file is a finding; the load does not wait on it', () => {
@@ -101,6 +127,8 @@ describe('class: a mesh file that would hold the event loop (huge, or a FIFO tha
     const made = spawnSync('mkfifo', [fifo]);
     if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr}`);
     const result = loadMesh([fifo]);
-    expect(result.problems.map(formatProblem)).toEqual([`${fifo}:1:1: error: not a regular file; a mesh file must be a file`]);
+    expect(result.problems.map(formatProblem)).toEqual([
+      `${fifo}:1:1: error: not a regular file; a mesh file must be a file`,
+    ]);
   });
 });

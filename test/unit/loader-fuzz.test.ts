@@ -38,7 +38,8 @@ function expectModelOrErrors(result: LoadResult, files: Record<string, string>):
 function pathsOf(value: unknown, at: (string | number)[] = []): (string | number)[][] {
   const out = [at];
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...at, i])));
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...at, k]));
+  else if (value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...at, k]));
   return out;
 }
 
@@ -57,7 +58,12 @@ function mutate(value: unknown, at: (string | number)[], replacement: unknown, r
 
 const FIXTURES = path.join(__dirname, '../fixtures/dialects');
 const fixtureFiles = (dialect: string) =>
-  Object.fromEntries(listMeshFiles([path.join(FIXTURES, dialect)]).files.map((f) => [path.relative(FIXTURES, f), fs.readFileSync(f, 'utf8')]));
+  Object.fromEntries(
+    listMeshFiles([path.join(FIXTURES, dialect)]).files.map((f) => [
+      path.relative(FIXTURES, f),
+      fs.readFileSync(f, 'utf8'),
+    ]),
+  );
 
 describe('the loader never crashes', () => {
   it('on random text', () => {
@@ -71,7 +77,32 @@ describe('the loader never crashes', () => {
   });
 
   it('on random YAML-looking text built from mesh words', () => {
-    const token = fc.constantFrom('kind:', 'Mesh', 'VirtualNode', 'Route', 'spec:', 'mesh:', 'name:', '---', '\n', '  ', '- ', '{', '}', '[', ']', ',', 'apiVersion: appmesh.k8s.aws/v1beta2', 'meshName:', '"x"', '80', '&a', '*a', '!!str', ':');
+    const token = fc.constantFrom(
+      'kind:',
+      'Mesh',
+      'VirtualNode',
+      'Route',
+      'spec:',
+      'mesh:',
+      'name:',
+      '---',
+      '\n',
+      '  ',
+      '- ',
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      'apiVersion: appmesh.k8s.aws/v1beta2',
+      'meshName:',
+      '"x"',
+      '80',
+      '&a',
+      '*a',
+      '!!str',
+      ':',
+    );
     fc.assert(
       fc.property(fc.array(token, { maxLength: 60 }), (tokens) => {
         const files = { 'words.yaml': tokens.join(' ') };
@@ -91,22 +122,34 @@ describe('the loader never crashes', () => {
     );
   });
 
-  it.each(['native', 'aws-cli', 'k8s', 'cloudformation', 'terraform'])('on the %s fixture with one field replaced or removed', (dialect) => {
-    const files = fixtureFiles(dialect);
-    expect(load(files).ok).toBe(true);
-    const names = Object.keys(files);
-    fc.assert(
-      fc.property(fc.nat(), fc.nat(), fc.nat(), fc.jsonValue({ maxDepth: 2 }), fc.boolean(), (fileIndex, docIndex, pathIndex, replacement, remove) => {
-        const file = names[fileIndex % names.length]!;
-        const docs = parseYamlDocuments(file, files[file]!).documents.map((d) => d.value);
-        const d = docIndex % docs.length;
-        const paths = pathsOf(docs[d]);
-        docs[d] = mutate(docs[d], paths[pathIndex % paths.length]!, replacement, remove);
-        const text = file.endsWith('.json') ? JSON.stringify(docs[0], null, 2) : docs.map((v) => stringify(v)).join('---\n');
-        const mutated = { ...files, [file]: text };
-        expectModelOrErrors(load(mutated), mutated);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it.each(['native', 'aws-cli', 'k8s', 'cloudformation', 'terraform'])(
+    'on the %s fixture with one field replaced or removed',
+    (dialect) => {
+      const files = fixtureFiles(dialect);
+      expect(load(files).ok).toBe(true);
+      const names = Object.keys(files);
+      fc.assert(
+        fc.property(
+          fc.nat(),
+          fc.nat(),
+          fc.nat(),
+          fc.jsonValue({ maxDepth: 2 }),
+          fc.boolean(),
+          (fileIndex, docIndex, pathIndex, replacement, remove) => {
+            const file = names[fileIndex % names.length]!;
+            const docs = parseYamlDocuments(file, files[file]!).documents.map((d) => d.value);
+            const d = docIndex % docs.length;
+            const paths = pathsOf(docs[d]);
+            docs[d] = mutate(docs[d], paths[pathIndex % paths.length]!, replacement, remove);
+            const text = file.endsWith('.json')
+              ? JSON.stringify(docs[0], null, 2)
+              : docs.map((v) => stringify(v)).join('---\n');
+            const mutated = { ...files, [file]: text };
+            expectModelOrErrors(load(mutated), mutated);
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    },
+  );
 });

@@ -13,7 +13,10 @@ const MESH = 'kind: Mesh\nname: apps\n';
 
 function listing(dir: string): { files: string[]; problems: string[] } {
   const { files, problems } = listMeshFiles([dir]);
-  return { files: files.map((f) => path.relative(dir, f)), problems: problems.map((p) => formatProblem(p).replaceAll(dir, '.')) };
+  return {
+    files: files.map((f) => path.relative(dir, f)),
+    problems: problems.map((p) => formatProblem(p).replaceAll(dir, '.')),
+  };
 }
 
 describe('listing a mesh folder with symbolic links', () => {
@@ -26,7 +29,10 @@ describe('listing a mesh folder with symbolic links', () => {
     fs.mkdirSync(path.join(dir, 'real'));
     fs.writeFileSync(path.join(dir, 'real', 'a.yaml'), MESH);
     fs.symlinkSync('real', path.join(dir, 'twin'));
-    expect(listing(dir)).toEqual({ files: ['mesh.yaml', 'real/a.yaml'], problems: ['./twin:1:1: warning: skipped: the same folder as ./real (through a symbolic link)'] });
+    expect(listing(dir)).toEqual({
+      files: ['mesh.yaml', 'real/a.yaml'],
+      problems: ['./twin:1:1: warning: skipped: the same folder as ./real (through a symbolic link)'],
+    });
   });
 
   it('skips loops back up the tree with a warning (two of them in one folder would be 2^40 paths walked naively)', () => {
@@ -54,7 +60,9 @@ describe('listing a mesh folder with symbolic links', () => {
     fs.symlinkSync('gone', path.join(dir, 'maybe-a-folder'));
     const { problems } = listing(dir);
     expect(problems).toEqual([
-      expect.stringMatching(/^\.\/dangling\.yaml:1:1: error: cannot read: symbolic link that cannot be followed: ENOENT/),
+      expect.stringMatching(
+        /^\.\/dangling\.yaml:1:1: error: cannot read: symbolic link that cannot be followed: ENOENT/,
+      ),
       expect.stringMatching(/^\.\/maybe-a-folder:1:1: warning: skipped: symbolic link that cannot be followed: ENOENT/),
       expect.stringMatching(/^\.\/self\.yaml:1:1: error: cannot read: symbolic link that cannot be followed: ELOOP/),
     ]);
@@ -76,18 +84,24 @@ describe('class: input-sized arrays spread into arguments, and quadratic positio
   it('a 130,000-item flow list passes the alias-bomb guard', () => {
     const { documents, problems } = parseYamlDocuments('m.yaml', `${MESH}x: [${Array(130_000).fill('1').join(',')}]\n`);
     expect(problems).toEqual([]);
-    expect(((documents[0]!.value as { x: unknown[] }).x).length).toBe(130_000);
+    expect((documents[0]!.value as { x: unknown[] }).x.length).toBe(130_000);
   });
 
   it('100,000 unknown keys in one mapping are 100,000 findings, each located (a key index, not a scan per finding)', () => {
     const dir = tmpDir('wide-');
-    fs.writeFileSync(path.join(dir, 'm.yaml'), `${MESH}spec: {${Array.from({ length: 100_000 }, (_, i) => `k${i}: 1`).join(', ')}}\n`);
+    fs.writeFileSync(
+      path.join(dir, 'm.yaml'),
+      `${MESH}spec: {${Array.from({ length: 100_000 }, (_, i) => `k${i}: 1`).join(', ')}}\n`,
+    );
     // In a child with a deadline: quadratic, this took over three minutes of one synchronous call, which no jest
     // timeout interrupts. Its output goes to a file: meshd exits as
     // soon as it is done, and a pipe may not be drained by then.
     const out = path.join(dir, 'findings.json');
     const fd = fs.openSync(out, 'w');
-    const child = spawnSync(process.execPath, [MESHD_BIN, 'validate', '--format', 'json', path.join(dir, 'm.yaml')], { timeout: 45_000, stdio: ['ignore', fd, 'ignore'] });
+    const child = spawnSync(process.execPath, [MESHD_BIN, 'validate', '--format', 'json', path.join(dir, 'm.yaml')], {
+      timeout: 45_000,
+      stdio: ['ignore', fd, 'ignore'],
+    });
     fs.closeSync(fd);
     const [code, stdout] = [child.status, fs.readFileSync(out, 'utf8')];
     expect(code).toBe(1);
@@ -100,7 +114,9 @@ describe('class: input-sized arrays spread into arguments, and quadratic positio
   it('a duplicate key in a wide mapping is found by js-yaml and reported where it is, without the quadratic check', () => {
     const keys = Array.from({ length: 50_000 }, (_, i) => `k${i}: 1`);
     const { problems } = parseYamlDocuments('m.yaml', `${MESH}spec: {${keys.join(', ')}, k7: 2}\n`);
-    expect(problems.map(formatProblem)).toEqual([expect.stringMatching(/^m\.yaml:3:\d+: error: invalid YAML: Map keys must be unique$/)]);
+    expect(problems.map(formatProblem)).toEqual([
+      expect.stringMatching(/^m\.yaml:3:\d+: error: invalid YAML: Map keys must be unique$/),
+    ]);
   });
 });
 

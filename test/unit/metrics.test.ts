@@ -5,11 +5,25 @@ describe('MetricsRegistry', () => {
   it('renders a counter, starting at 0 and adding up increments', () => {
     const registry = new MetricsRegistry();
     const pushes = registry.counter('meshd_xds_pushes_total', 'Responses sent to proxies.');
-    expect(registry.render()).toBe(['# HELP meshd_xds_pushes_total Responses sent to proxies.', '# TYPE meshd_xds_pushes_total counter', 'meshd_xds_pushes_total 0', ''].join('\n'));
+    expect(registry.render()).toBe(
+      [
+        '# HELP meshd_xds_pushes_total Responses sent to proxies.',
+        '# TYPE meshd_xds_pushes_total counter',
+        'meshd_xds_pushes_total 0',
+        '',
+      ].join('\n'),
+    );
     pushes.inc();
     pushes.inc(2);
     pushes.inc(undefined, 0.5);
-    expect(registry.render()).toBe(['# HELP meshd_xds_pushes_total Responses sent to proxies.', '# TYPE meshd_xds_pushes_total counter', 'meshd_xds_pushes_total 3.5', ''].join('\n'));
+    expect(registry.render()).toBe(
+      [
+        '# HELP meshd_xds_pushes_total Responses sent to proxies.',
+        '# TYPE meshd_xds_pushes_total counter',
+        'meshd_xds_pushes_total 3.5',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('renders labelled series sorted by label values, whatever order they were written in', () => {
@@ -51,7 +65,10 @@ describe('MetricsRegistry', () => {
 
   it('computes a collected gauge on every render', () => {
     const registry = new MetricsRegistry();
-    let proxies = [{ labels: { state: 'SYNCED' }, value: 2 }, { labels: { state: 'NACKED' }, value: 1 }];
+    let proxies = [
+      { labels: { state: 'SYNCED' }, value: 2 },
+      { labels: { state: 'NACKED' }, value: 1 },
+    ];
     registry.gauge('meshd_proxies', 'Connected proxies by sync state.', ['state'], () => proxies);
     expect(registry.render()).toBe(
       [
@@ -63,12 +80,17 @@ describe('MetricsRegistry', () => {
       ].join('\n'),
     );
     proxies = [{ labels: { state: 'SYNCED' }, value: 3 }];
-    expect(registry.render()).toBe('# HELP meshd_proxies Connected proxies by sync state.\n# TYPE meshd_proxies gauge\nmeshd_proxies{state="SYNCED"} 3\n');
+    expect(registry.render()).toBe(
+      '# HELP meshd_proxies Connected proxies by sync state.\n# TYPE meshd_proxies gauge\nmeshd_proxies{state="SYNCED"} 3\n',
+    );
   });
 
   it('reads a collected counter from its running totals on every render; it cannot be increased', () => {
     const registry = new MetricsRegistry();
-    let totals = [{ labels: { node: 'b' }, value: 5 }, { labels: { node: 'a' }, value: 2 }];
+    let totals = [
+      { labels: { node: 'b' }, value: 5 },
+      { labels: { node: 'a' }, value: 2 },
+    ];
     const requests = registry.counter('meshd_requests_total', 'Requests seen.', ['node'], () => totals);
     registry.counter('meshd_lines_total', 'Lines seen.', [], () => [{ value: 7 }]);
     expect(registry.render()).toBe(
@@ -84,15 +106,27 @@ describe('MetricsRegistry', () => {
       ].join('\n'),
     );
     totals = [{ labels: { node: 'a' }, value: 3 }];
-    expect(registry.render()).toContain('# TYPE meshd_requests_total counter\nmeshd_requests_total{node="a"} 3\n# HELP meshd_lines_total');
-    expect(() => requests.inc({ node: 'a' })).toThrow('counter meshd_requests_total is computed when rendered; it cannot be increased');
-    totals = [{ labels: { node: 'a' }, value: 1 }, { labels: { node: 'a' }, value: 2 }];
+    expect(registry.render()).toContain(
+      '# TYPE meshd_requests_total counter\nmeshd_requests_total{node="a"} 3\n# HELP meshd_lines_total',
+    );
+    expect(() => requests.inc({ node: 'a' })).toThrow(
+      'counter meshd_requests_total is computed when rendered; it cannot be increased',
+    );
+    totals = [
+      { labels: { node: 'a' }, value: 1 },
+      { labels: { node: 'a' }, value: 2 },
+    ];
     expect(() => registry.render()).toThrow('counter meshd_requests_total: the collector returned {node="a"} twice');
   });
 
   it('renders a histogram with cumulative buckets, +Inf, _sum and _count', () => {
     const registry = new MetricsRegistry();
-    const latency = registry.histogram('meshd_push_seconds', 'Time from mesh change to response sent.', [0.5, 0.1, 1], ['type']);
+    const latency = registry.histogram(
+      'meshd_push_seconds',
+      'Time from mesh change to response sent.',
+      [0.5, 0.1, 1],
+      ['type'],
+    );
     for (const v of [0.05, 0.1, 0.3, 0.7, 2]) latency.observe({ type: 'CDS' }, v);
     latency.observe({ type: 'LDS' }, 0.25);
     expect(registry.render()).toBe(
@@ -178,7 +212,10 @@ describe('MetricsRegistry', () => {
     expect(() => registry.gauge('bad-name', 'x')).toThrow("'bad-name' is not a valid Prometheus metric name");
     expect(() => registry.histogram('meshd_h', 'h', [1], ['le'])).toThrow("'le' is reserved");
     expect(() => registry.gauge('meshd_g', 'g', ['__x'])).toThrow("'__x' is not a valid label name");
-    const collected = registry.gauge('meshd_collected', 'c', ['k'], () => [{ labels: { k: 'a' }, value: 1 }, { labels: { k: 'a' }, value: 2 }]);
+    const collected = registry.gauge('meshd_collected', 'c', ['k'], () => [
+      { labels: { k: 'a' }, value: 1 },
+      { labels: { k: 'a' }, value: 2 },
+    ]);
     expect(() => collected.set({ k: 'a' }, 1)).toThrow('gauge meshd_collected is computed when rendered');
     expect(() => registry.render()).toThrow('gauge meshd_collected: the collector returned {k="a"} twice');
   });

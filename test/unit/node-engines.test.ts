@@ -6,8 +6,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
-const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }; devDependencies: Record<string, string> };
-const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node: string } }> };
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { engines?: { node: string } }>;
+};
 const version = (v: string) => v.split('.').map(Number) as [number, number, number];
 
 describe('package.json engines.node', () => {
@@ -20,8 +25,13 @@ describe('package.json engines.node', () => {
   it('holds the Node running the tests, and the container image', () => {
     const floor = version(pkg.engines.node.slice(2));
     const running = version(process.versions.node);
-    expect(running[0] > floor[0] || (running[0] === floor[0] && (running[1] > floor[1] || (running[1] === floor[1] && running[2] >= floor[2])))).toBe(true);
-    const images = [...fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
+    expect(
+      running[0] > floor[0] ||
+        (running[0] === floor[0] && (running[1] > floor[1] || (running[1] === floor[1] && running[2] >= floor[2]))),
+    ).toBe(true);
+    const images = [...fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((m) =>
+      Number(m[1]),
+    );
     expect(images.length).toBeGreaterThan(0);
     for (const major of images) expect(major).toBeGreaterThanOrEqual(floor[0]);
   });

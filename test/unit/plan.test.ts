@@ -42,30 +42,35 @@ function goldenProxies(): [string, string, boolean][] {
         [caseName, `mesh/${n.mesh}/virtualNode/${n.name}`, false],
         [caseName, `mesh/${n.mesh}/virtualNode/${n.name}`, true],
       ]),
-      ...loaded.model.virtualGateways().map((g): [string, string, boolean] => [caseName, `mesh/${g.mesh}/virtualGateway/${g.name}`, false]),
+      ...loaded.model
+        .virtualGateways()
+        .map((g): [string, string, boolean] => [caseName, `mesh/${g.mesh}/virtualGateway/${g.name}`, false]),
     ];
   });
 }
 
 describe('the plan', () => {
-  it.each(goldenProxies())('%s %s (proxyless: %s) survives JSON and translates the same', (caseName, nodeId, proxyless) => {
-    const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
-    if (!loaded.ok) throw new Error(`${caseName} does not load`);
-    const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
-    if (!cloudMap.ok) throw new Error(`${caseName}: Cloud Map seeds`);
-    const settings = { ...SETTINGS, proxyless };
-    const planned = planProxy(loaded.model, cloudMap.registry, nodeId, settings);
-    // Some nodes cannot be proxyless clients (client TLS from files); their error is the compiler's too.
-    if (!planned.ok) {
-      expect(compileProxy(loaded.model, cloudMap.registry, nodeId, settings)).toEqual(planned);
-      return;
-    }
-    expect(notPlainJson(planned.plan)).toBeUndefined();
-    const readBack = JSON.parse(JSON.stringify(planned.plan)) as ProxyPlan;
-    expect(readBack).toStrictEqual(planned.plan);
-    const compiled = compileProxy(loaded.model, cloudMap.registry, nodeId, settings);
-    expect(compiled.ok && compiled.config).toStrictEqual(translatePlan(readBack));
-  });
+  it.each(goldenProxies())(
+    '%s %s (proxyless: %s) survives JSON and translates the same',
+    (caseName, nodeId, proxyless) => {
+      const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
+      if (!loaded.ok) throw new Error(`${caseName} does not load`);
+      const cloudMap = offlineRegistry(loaded.cloudMapSeeds);
+      if (!cloudMap.ok) throw new Error(`${caseName}: Cloud Map seeds`);
+      const settings = { ...SETTINGS, proxyless };
+      const planned = planProxy(loaded.model, cloudMap.registry, nodeId, settings);
+      // Some nodes cannot be proxyless clients (client TLS from files); their error is the compiler's too.
+      if (!planned.ok) {
+        expect(compileProxy(loaded.model, cloudMap.registry, nodeId, settings)).toEqual(planned);
+        return;
+      }
+      expect(notPlainJson(planned.plan)).toBeUndefined();
+      const readBack = JSON.parse(JSON.stringify(planned.plan)) as ProxyPlan;
+      expect(readBack).toStrictEqual(planned.plan);
+      const compiled = compileProxy(loaded.model, cloudMap.registry, nodeId, settings);
+      expect(compiled.ok && compiled.config).toStrictEqual(translatePlan(readBack));
+    },
+  );
 
   it('gives a node-provided service a catch-all route of its own, not a made-up App Mesh route', () => {
     const mesh = meshFolder({
@@ -107,7 +112,11 @@ spec:
               targets: [{ cluster: 'cds_egress_apps_svc_http_8080', weight: 1 }],
               timeoutMs: 15000,
               idleTimeoutMs: 300000,
-              retry: { retryOn: ['unavailable', 'connect-failure', 'refused-stream', 'retriable-status-codes'], retriableStatusCodes: [503], numRetries: 2 },
+              retry: {
+                retryOn: ['unavailable', 'connect-failure', 'refused-stream', 'retriable-status-codes'],
+                retriableStatusCodes: [503],
+                numRetries: 2,
+              },
             },
           },
         ],
@@ -116,7 +125,11 @@ spec:
     const egress = planned.plan.listeners.find((l) => l.kind === 'sidecarEgress');
     expect(egress && egress.kind === 'sidecarEgress' && egress.capturedPorts.find((p) => p.port === 5432)).toEqual({
       port: 5432,
-      traffic: { kind: 'tcp', targets: [{ cluster: 'cds_egress_apps_svc_tcp_5432', weight: 1 }], idleTimeoutMs: 300000 },
+      traffic: {
+        kind: 'tcp',
+        targets: [{ cluster: 'cds_egress_apps_svc_tcp_5432', weight: 1 }],
+        idleTimeoutMs: 300000,
+      },
     });
   });
 });

@@ -122,22 +122,46 @@ describe('canonical proto3 JSON', () => {
         n: { numberValue: 1.5 },
         t: { boolValue: true },
         z: { nullValue: 0 },
-        o: { structValue: { fields: { deep: { listValue: { values: [{ numberValue: 1 }, { stringValue: 'two' }, { structValue: { fields: { k: { boolValue: false } } } }] } } } } },
+        o: {
+          structValue: {
+            fields: {
+              deep: {
+                listValue: {
+                  values: [
+                    { numberValue: 1 },
+                    { stringValue: 'two' },
+                    { structValue: { fields: { k: { boolValue: false } } } },
+                  ],
+                },
+              },
+            },
+          },
+        },
       },
     };
-    expect(json({ st: struct })).toEqual({ st: { s: 'x', n: 1.5, t: true, z: null, o: { deep: [1, 'two', { k: false }] } } });
+    expect(json({ st: struct })).toEqual({
+      st: { s: 'x', n: 1.5, t: true, z: null, o: { deep: [1, 'two', { k: false }] } },
+    });
     expect(json({ st: {} })).toEqual({ st: {} });
     expect(json({ v: { stringValue: '%START_TIME%' } })).toEqual({ v: '%START_TIME%' });
     expect(json({ lv: { values: [{ nullValue: 0 }, { numberValue: -2 }] } })).toEqual({ lv: [null, -2] });
   });
 
   it('Any: the message inside with its @type; a well-known type inside as {"@type", "value"}; an unknown type as its bytes', () => {
-    expect(json({ any: any(Inner, { name: 'web', port: 80 }) })).toEqual({ any: { '@type': 'type.googleapis.com/t.Inner', name: 'web', port: 80 } });
-    expect(json({ any: any(Duration, { seconds: 2 }) })).toEqual({ any: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '2s' } });
-    expect(json({ any: { type_url: 'type.googleapis.com/t.Unknown', value: Buffer.from([1, 2]) } })).toEqual({ any: { '@type': 'type.googleapis.com/t.Unknown', value: 'AQI=' } });
+    expect(json({ any: any(Inner, { name: 'web', port: 80 }) })).toEqual({
+      any: { '@type': 'type.googleapis.com/t.Inner', name: 'web', port: 80 },
+    });
+    expect(json({ any: any(Duration, { seconds: 2 }) })).toEqual({
+      any: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '2s' },
+    });
+    expect(json({ any: { type_url: 'type.googleapis.com/t.Unknown', value: Buffer.from([1, 2]) } })).toEqual({
+      any: { '@type': 'type.googleapis.com/t.Unknown', value: 'AQI=' },
+    });
     // Nested: an Any whose message holds an Any.
     const All2 = any(All, { any: any(Inner, { name: 'in' }) });
-    expect(json({ any: All2 })).toEqual({ any: { '@type': 'type.googleapis.com/t.All', any: { '@type': 'type.googleapis.com/t.Inner', name: 'in' } } });
+    expect(json({ any: All2 })).toEqual({
+      any: { '@type': 'type.googleapis.com/t.All', any: { '@type': 'type.googleapis.com/t.Inner', name: 'in' } },
+    });
   });
 
   it('FieldMask: paths in lowerCamelCase, comma-joined; Empty: {}', () => {
@@ -168,7 +192,22 @@ describe('canonical proto3 JSON', () => {
   });
 
   it('default values are left out as Envoy leaves them out, unless the field tracks presence', () => {
-    expect(json({ i64: 0, u64: '0', i32: 0, s: '', b: false, by: Buffer.alloc(0), color: 0, dbl: 0, flt: 0, colors: [], counts: {}, inners: [] })).toEqual({});
+    expect(
+      json({
+        i64: 0,
+        u64: '0',
+        i32: 0,
+        s: '',
+        b: false,
+        by: Buffer.alloc(0),
+        color: 0,
+        dbl: 0,
+        flt: 0,
+        colors: [],
+        counts: {},
+        inners: [],
+      }),
+    ).toEqual({});
     // A oneof member and a proto3 `optional` are printed at their default; so is a set message.
     expect(json({ zero_in_oneof: 0, opt: 0, inner: {} })).toEqual({ zero_in_oneof: 0, opt: 0, inner: {} });
     expect(json({ inners: [{}, { port: 0, name: 'a' }] })).toEqual({ inners: [{}, { name: 'a' }] });

@@ -22,7 +22,9 @@ describe('retry policies', () => {
   });
 
   it('a gRPC policy with httpRetryEvents gets the same reset (GrpcRetryPolicy has the same rule)', () => {
-    expect(retryOn({ grpcRetryEvents: ['unavailable'], httpRetryEvents: ['gateway-error'] })).toBe('reset,retriable-status-codes,unavailable');
+    expect(retryOn({ grpcRetryEvents: ['unavailable'], httpRetryEvents: ['gateway-error'] })).toBe(
+      'reset,retriable-status-codes,unavailable',
+    );
     expect(retryOn({ grpcRetryEvents: ['unavailable', 'cancelled'] })).toBe('cancelled,unavailable');
   });
 
@@ -38,6 +40,8 @@ describe('retry policies', () => {
       host_selection_retry_max_attempts: 5,
     });
     expect(defaultRetryPolicy().retry_on!.split(',')).not.toContain('reset');
-    expect(defaultRetryPolicy().retry_host_predicate!.map((p) => p.name)).toEqual(['envoy.retry_host_predicates.previous_hosts']);
+    expect(defaultRetryPolicy().retry_host_predicate!.map((p) => p.name)).toEqual([
+      'envoy.retry_host_predicates.previous_hosts',
+    ]);
   });
 });

@@ -68,7 +68,13 @@ function splitIn(file: string): string {
 // ---- the canary's traffic ----
 
 class SyntheticTelemetry implements TelemetryReader {
-  traffic: Omit<TrafficSummary, 'windowMs' | 'ratePerSecond'> = { requests: 200, errors: 0, successRate: 100, p50Ms: 5, p99Ms: 20 };
+  traffic: Omit<TrafficSummary, 'windowMs' | 'ratePerSecond'> = {
+    requests: 200,
+    errors: 0,
+    successRate: 100,
+    p50Ms: 5,
+    p99Ms: 20,
+  };
   readonly asked: string[] = [];
 
   summary(mesh: string, virtualNode: string, windowMs: number): TrafficSummary {
@@ -101,7 +107,11 @@ class ManualClock implements Clock {
 
   /** Moves to the earliest timer and fires it; false when none is set. */
   next(): boolean {
-    const [id, timer] = [...this.timers].reduce<[number, { due: number; callback: () => void }] | undefined>((min, t) => (!min || t[1].due < min[1].due ? t : min), undefined) ?? [];
+    const [id, timer] =
+      [...this.timers].reduce<[number, { due: number; callback: () => void }] | undefined>(
+        (min, t) => (!min || t[1].due < min[1].due ? t : min),
+        undefined,
+      ) ?? [];
     if (id === undefined || !timer) return false;
     this.timers.delete(id);
     this.at = Math.max(this.at, timer.due);
@@ -193,7 +203,10 @@ async function serve(run: Omit<Run, 'server'> & { server?: MeshServer }): Promis
 }
 
 /** Starts meshd on a new mesh file (or on `reuse`'s file, state and clock, as a restarted meshd). */
-async function start(text: string | undefined, reuse?: Pick<Run, 'file' | 'storePath' | 'telemetry'> & Partial<Pick<Run, 'clock'>>): Promise<Run> {
+async function start(
+  text: string | undefined,
+  reuse?: Pick<Run, 'file' | 'storePath' | 'telemetry'> & Partial<Pick<Run, 'clock'>>,
+): Promise<Run> {
   const file = reuse?.file ?? path.join(tmpDir('rollout-mesh-'), 'mesh.yaml');
   if (text !== undefined) fs.writeFileSync(file, text);
   const run = {
@@ -226,7 +239,12 @@ async function reloadSeen(run: Run): Promise<void> {
   if (run.held) {
     const pending = await waitFor('the watcher to notice the change', () => run.pending, WAIT_MS);
     pending();
-  } else await waitFor('the watcher to reload the mesh', () => (run.reloads > before && run.loadedText === fs.readFileSync(run.file, 'utf8') ? true : undefined), WAIT_MS);
+  } else
+    await waitFor(
+      'the watcher to reload the mesh',
+      () => (run.reloads > before && run.loadedText === fs.readFileSync(run.file, 'utf8') ? true : undefined),
+      WAIT_MS,
+    );
 }
 
 /** Rewrites the file as a user would, and waits for meshd to reload it and for the rollouts to take it in. */
@@ -273,14 +291,21 @@ const messages = (run: Run): string[] => record(run)?.events.map((e) => e.messag
 const command = (run: Run, c: Command) => run.server.rollouts.command(MESH_NAME, ROLLOUT_NAME, c);
 
 /** Waits for the rollout to reach `phase` (and anything else `also` asks). */
-function phaseReached(run: Run, phase: RolloutRecord['phase'], also: (r: RolloutRecord) => boolean = () => true): Promise<RolloutRecord> {
+function phaseReached(
+  run: Run,
+  phase: RolloutRecord['phase'],
+  also: (r: RolloutRecord) => boolean = () => true,
+): Promise<RolloutRecord> {
   return until(run, `rollout phase ${phase}`, () => {
     const r = record(run);
     return r?.phase === phase && also(r) ? r : undefined;
   });
 }
 
-const servedSplit = (run: Run, split: string) => until(run, `the route to be served at ${split}`, () => (run.served[run.served.length - 1] === split ? true : undefined));
+const servedSplit = (run: Run, split: string) =>
+  until(run, `the route to be served at ${split}`, () =>
+    run.served[run.served.length - 1] === split ? true : undefined,
+  );
 
 /** Resolves once the rollouts' queued work (a finished rollout's post-rollout hooks, say) is done. */
 function settled(run: Run): Promise<void> {
@@ -348,7 +373,11 @@ function meshFileOf(): { file: string; get: () => string } {
 
 async function startIn(file: string, text: string): Promise<Run> {
   fs.writeFileSync(file, text);
-  return start(undefined, { file, storePath: path.join(tmpDir('rollout-state-'), 'rollouts.json'), telemetry: new SyntheticTelemetry() });
+  return start(undefined, {
+    file,
+    storePath: path.join(tmpDir('rollout-state-'), 'rollouts.json'),
+    telemetry: new SyntheticTelemetry(),
+  });
 }
 
 // ---- the tests ----
@@ -362,23 +391,47 @@ describe('RolloutController: analysis and steps', () => {
     await servedSplit(run, '0/100');
     expect(run.served).toEqual(['100/0', '90/10', '80/20', '70/30', '0/100']);
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(0, 100, rollout));
-    expect(done).toMatchObject({ canaryWeight: 100, expected: { primary: 0, canary: 100 }, failedChecks: 0, source: 'file' });
+    expect(done).toMatchObject({
+      canaryWeight: 100,
+      expected: { primary: 0, canary: 100 },
+      failedChecks: 0,
+      source: 'file',
+    });
 
     const events = messages(run);
-    for (const step of ['advancing web-v2 to 10%', 'advancing web-v2 to 20%', 'advancing web-v2 to 30%', 'promoted: all traffic to web-v2']) {
+    for (const step of [
+      'advancing web-v2 to 10%',
+      'advancing web-v2 to 20%',
+      'advancing web-v2 to 30%',
+      'promoted: all traffic to web-v2',
+    ]) {
       expect(events.filter((m) => m.includes(step))).toHaveLength(1);
     }
-    expect(events.some((m) => /^check passed \(200 request\(s\) over the last 1s, success rate 100% over the last 1s, p99 latency 20 ms/.test(m))).toBe(true);
+    expect(
+      events.some((m) =>
+        /^check passed \(200 request\(s\) over the last 1s, success rate 100% over the last 1s, p99 latency 20 ms/.test(
+          m,
+        ),
+      ),
+    ).toBe(true);
     // The canary's telemetry was read, over the analysis interval.
     expect(run.telemetry.asked).toContain('apps/web-v2/1000');
     expect(run.telemetry.asked.every((a) => a.startsWith('apps/web-v2/'))).toBe(true);
     // The state file says the same.
-    expect(new RolloutStore(run.storePath).load()).toEqual([expect.objectContaining({ mesh: 'apps', name: 'canary', phase: 'Succeeded', canaryWeight: 100 })]);
+    expect(new RolloutStore(run.storePath).load()).toEqual([
+      expect.objectContaining({ mesh: 'apps', name: 'canary', phase: 'Succeeded', canaryWeight: 100 }),
+    ]);
     expect(run.log.some((l) => l.includes('rollout apps/canary: check passed') && l.includes('promoted'))).toBe(true);
   });
 
   it('rolls a failing canary back (success rate below min) after exactly `threshold` (2) failed checks', async () => {
-    const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, threshold: 2, metrics: [{ name: 'request-success-rate', thresholdRange: { min: 99 } }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      stepWeight: 10,
+      maxWeight: 50,
+      threshold: 2,
+      metrics: [{ name: 'request-success-rate', thresholdRange: { min: 99 } }],
+    });
     const run = await start(meshText(100, 0, rollout));
     await servedSplit(run, '90/10');
     run.telemetry.traffic = { requests: 100, errors: 10, successRate: 90, p50Ms: 5, p99Ms: 20 };
@@ -388,18 +441,31 @@ describe('RolloutController: analysis and steps', () => {
     expect(run.served).toEqual(['100/0', '90/10', '100/0']);
     expect(failed).toMatchObject({ failedChecks: 2, canaryWeight: 0, expected: { primary: 100, canary: 0 } });
     expect(failed.lastCheck?.ok).toBe(false);
-    expect(failed.lastCheck?.results).toContainEqual(expect.objectContaining({ metric: 'request-success-rate', value: 90, ok: false }));
+    expect(failed.lastCheck?.results).toContainEqual(
+      expect.objectContaining({ metric: 'request-success-rate', value: 90, ok: false }),
+    );
 
     const events = messages(run);
-    expect(events.filter((m) => m.startsWith('check 1 of 2 failed: success rate 90% over the last 1s, below the minimum 99%'))).toHaveLength(1);
+    expect(
+      events.filter((m) =>
+        m.startsWith('check 1 of 2 failed: success rate 90% over the last 1s, below the minimum 99%'),
+      ),
+    ).toHaveLength(1);
     expect(events.filter((m) => m.startsWith('check 2 of 2'))).toHaveLength(0);
-    expect(events.filter((m) => m.startsWith('rolling back after 2 failed check(s): success rate 90%'))).toHaveLength(1);
+    expect(events.filter((m) => m.startsWith('rolling back after 2 failed check(s): success rate 90%'))).toHaveLength(
+      1,
+    );
     expect(events.some((m) => m.includes('advancing web-v2 to 20%'))).toBe(false);
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(100, 0, rollout));
   });
 
   it('counts too few requests (below minRequests) as a failed check', async () => {
-    const rollout = rolloutDoc({ interval: '1s', threshold: 1, minRequests: 10, metrics: [{ name: 'request-success-rate', thresholdRange: { min: 99 } }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      threshold: 1,
+      minRequests: 10,
+      metrics: [{ name: 'request-success-rate', thresholdRange: { min: 99 } }],
+    });
     const run = await start(meshText(100, 0, rollout));
     await servedSplit(run, '90/10');
     run.telemetry.traffic = { requests: 3, errors: 0, successRate: 100, p50Ms: 5, p99Ms: 20 };
@@ -410,10 +476,16 @@ describe('RolloutController: analysis and steps', () => {
       expect.objectContaining({ metric: 'request-count', value: 3, ok: false }),
       expect.objectContaining({ metric: 'request-success-rate', value: 100, ok: true }),
     ]);
-    expect(messages(run).some((m) => m.startsWith('rolling back after 1 failed check(s): only 3 request(s) reached the canary over the last 1s; at least 10 are needed'))).toBe(true);
+    expect(
+      messages(run).some((m) =>
+        m.startsWith(
+          'rolling back after 1 failed check(s): only 3 request(s) reached the canary over the last 1s; at least 10 are needed',
+        ),
+      ),
+    ).toBe(true);
   });
 
-  it('pauses when the route is edited by hand, naming both splits; resume carries on from the file\'s weights', async () => {
+  it("pauses when the route is edited by hand, naming both splits; resume carries on from the file's weights", async () => {
     const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50 });
     const run = await start(meshText(100, 0, rollout));
     await servedSplit(run, '90/10');
@@ -431,7 +503,10 @@ describe('RolloutController: analysis and steps', () => {
     expect(await command(run, 'pause')).toMatchObject({ ok: false, status: 409 });
 
     const resumed = await command(run, 'resume');
-    expect(resumed).toMatchObject({ ok: true, rollout: { phase: 'Progressing', canaryWeight: 40, expected: { primary: 60, canary: 40 } } });
+    expect(resumed).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Progressing', canaryWeight: 40, expected: { primary: 60, canary: 40 } },
+    });
     await phaseReached(run, 'Succeeded');
     await servedSplit(run, '0/100');
     expect(run.served).toEqual(['100/0', '90/10', '60/40', '50/50', '0/100']);
@@ -446,7 +521,10 @@ describe('RolloutController: analysis and steps', () => {
     await editByHand(run, meshText(60, 40, rollout));
     expect(record(run)!.phase).toBe('Paused');
 
-    expect(await command(run, 'abort')).toMatchObject({ ok: true, rollout: { phase: 'Aborted', expected: { primary: 100, canary: 0 } } });
+    expect(await command(run, 'abort')).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Aborted', expected: { primary: 100, canary: 0 } },
+    });
     await servedSplit(run, '100/0');
     expect(messages(run)).not.toContain('could not be rewritten');
   });
@@ -473,7 +551,11 @@ describe('RolloutController: analysis and steps', () => {
     expect(run.served.slice(run.served.indexOf('80/20'))).toEqual(['80/20', '100/0', '75/25', '50/50', '0/100']);
     expect(messages(run)).toContain('the rollout settings changed: starting the analysis again from the primary');
     // Nothing was wrong with the mesh: meshd's own write was simply not reloaded yet.
-    expect(record(run)!.events.filter((e) => e.type === 'Warning').map((e) => e.message)).toEqual([]);
+    expect(
+      record(run)!
+        .events.filter((e) => e.type === 'Warning')
+        .map((e) => e.message),
+    ).toEqual([]);
   });
 });
 
@@ -492,7 +574,11 @@ describe('RolloutController: commands', () => {
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(100, 0, slow));
     expect(messages(run)).toContain('aborted by meshd rollout abort: all traffic back to the primary');
     for (const c of ['pause', 'resume', 'abort', 'promote'] as const) {
-      expect(await command(run, c)).toEqual({ ok: false, status: 409, error: 'rollout apps/canary has already ended (Aborted)' });
+      expect(await command(run, c)).toEqual({
+        ok: false,
+        status: 409,
+        error: 'rollout apps/canary has already ended (Aborted)',
+      });
     }
     expect(splitIn(run.file)).toBe('100/0');
   });
@@ -502,7 +588,10 @@ describe('RolloutController: commands', () => {
     await servedSplit(run, '90/10');
     await phaseReached(run, 'Progressing');
 
-    expect(await command(run, 'promote')).toMatchObject({ ok: true, rollout: { phase: 'Succeeded', canaryWeight: 100 } });
+    expect(await command(run, 'promote')).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Succeeded', canaryWeight: 100 },
+    });
     await servedSplit(run, '0/100');
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(0, 100, slow));
     for (const c of ['pause', 'resume', 'abort', 'promote'] as const) {
@@ -515,9 +604,15 @@ describe('RolloutController: commands', () => {
     const run = await start(meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 30 })));
     await servedSplit(run, '90/10');
     await phaseReached(run, 'Progressing');
-    expect(await command(run, 'pause')).toMatchObject({ ok: true, rollout: { phase: 'Paused', pausedFrom: 'Progressing' } });
+    expect(await command(run, 'pause')).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Paused', pausedFrom: 'Progressing' },
+    });
     expect(record(run)!.nextStepAt).toBeUndefined();
-    expect(await command(run, 'resume')).toMatchObject({ ok: true, rollout: { phase: 'Progressing', canaryWeight: 10 } });
+    expect(await command(run, 'resume')).toMatchObject({
+      ok: true,
+      rollout: { phase: 'Progressing', canaryWeight: 10 },
+    });
     await phaseReached(run, 'Succeeded');
     expect(await run.server.rollouts.command(MESH_NAME, 'nothing', 'abort')).toMatchObject({ ok: false, status: 404 });
   });
@@ -545,7 +640,9 @@ describe('RolloutController: the mesh file', () => {
     await editByHand(run, meshText(90, 10));
     expect(run.server.rollouts.list()).toEqual([]);
     expect(new RolloutStore(run.storePath).load()).toEqual([]);
-    expect(run.log.some((l) => l.includes('rollout apps/canary: removed from the mesh files; stopped with web-v2 at 10'))).toBe(true);
+    expect(
+      run.log.some((l) => l.includes('rollout apps/canary: removed from the mesh files; stopped with web-v2 at 10')),
+    ).toBe(true);
     // Two intervals later the route is still where the rollout left it.
     run.clock.advance(2500);
     await settled(run);
@@ -559,7 +656,9 @@ describe('RolloutController: the mesh file', () => {
     const mtime = fs.statSync(run.file).mtimeMs;
     const done = record(run)!;
     expect(done.phase).toBe('Succeeded');
-    expect(done.events.map((e) => e.message)).toEqual(['the canary web-v2 already gets all traffic on the route; nothing to roll out']);
+    expect(done.events.map((e) => e.message)).toEqual([
+      'the canary web-v2 already gets all traffic on the route; nothing to roll out',
+    ]);
     await settled(run);
     expect(fs.readFileSync(run.file, 'utf8')).toBe(text);
     expect(fs.statSync(run.file).mtimeMs).toBe(mtime);
@@ -579,7 +678,9 @@ describe('RolloutController: the mesh file', () => {
     const carried = record(second)!;
     expect(carried).toMatchObject({ phase: 'Progressing', canaryWeight: 10, failedChecks: 0 });
     expect(carried.nextStepAt).toBeGreaterThanOrEqual(beforeStart + 1000);
-    expect(carried.events[carried.events.length - 1]!.message).toBe('meshd restarted: carrying on at canary weight 10% after 1s of fresh telemetry');
+    expect(carried.events[carried.events.length - 1]!.message).toBe(
+      'meshd restarted: carrying on at canary weight 10% after 1s of fresh telemetry',
+    );
     expect(splitIn(second.file)).toBe('90/10'); // no step before a whole interval of fresh telemetry
 
     await phaseReached(second, 'Succeeded');
@@ -625,17 +726,29 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/pre'] = 500;
-    const rollout = rolloutDoc({ interval: '1s', threshold: 2, webhooks: [{ name: 'gate', type: 'pre-rollout', url: hooks.url('/pre') }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      threshold: 2,
+      webhooks: [{ name: 'gate', type: 'pre-rollout', url: hooks.url('/pre') }],
+    });
     const run = await startIn(mesh.file, meshText(100, 0, rollout));
 
     const failed = await phaseReached(run, 'Failed');
     await settled(run);
     expect(failed.failedChecks).toBe(2);
     expect(hooks.callsTo('/pre')).toHaveLength(2);
-    expect(hooks.callsTo('/pre')[0]!.body).toEqual({ name: 'canary', namespace: 'apps', phase: 'Initializing', type: 'pre-rollout', metadata: {} });
+    expect(hooks.callsTo('/pre')[0]!.body).toEqual({
+      name: 'canary',
+      namespace: 'apps',
+      phase: 'Initializing',
+      type: 'pre-rollout',
+      metadata: {},
+    });
     const events = messages(run);
     expect(events).toContain('check 1 of 2 failed: pre-rollout webhook gate: answered 500: no, /pre says 500');
-    expect(events.some((m) => m.startsWith('rolling back after 2 failed check(s): pre-rollout webhook gate: answered 500'))).toBe(true);
+    expect(
+      events.some((m) => m.startsWith('rolling back after 2 failed check(s): pre-rollout webhook gate: answered 500')),
+    ).toBe(true);
     // The canary never got any traffic.
     expect(run.served).toEqual(['100/0']);
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(100, 0, rollout));
@@ -645,12 +758,21 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/start'] = 403;
-    const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }] })));
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({ interval: '1s', webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }] }),
+      ),
+    );
 
     await until(run, 'two refusals', () => (hooks.callsTo('/start').length >= 2 ? true : undefined));
     expect(record(run)!.phase).toBe('Initializing');
     expect(splitIn(run.file)).toBe('100/0');
-    expect(messages(run)).toContain('waiting for approval to start: confirm-rollout webhook go: answered 403: no, /start says 403');
+    expect(messages(run)).toContain(
+      'waiting for approval to start: confirm-rollout webhook go: answered 403: no, /start says 403',
+    );
     hooks.status['/start'] = 200;
     await servedSplit(run, '90/10');
     expect(record(run)!.phase).toBe('Progressing');
@@ -660,7 +782,12 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/start'] = 403;
-    const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      stepWeight: 10,
+      maxWeight: 50,
+      webhooks: [{ name: 'go', type: 'confirm-rollout', url: hooks.url('/start') }],
+    });
     const run = await startIn(mesh.file, meshText(100, 0, rollout));
     await until(run, 'a refusal', () => (hooks.callsTo('/start').length >= 1 ? true : undefined));
 
@@ -679,7 +806,12 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/slow'] = 0;
-    const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '1m' }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      stepWeight: 10,
+      maxWeight: 50,
+      webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '1m' }],
+    });
     const run = await startIn(mesh.file, meshText(100, 0, rollout));
     await servedSplit(run, '90/10');
     await until(run, 'the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined));
@@ -690,7 +822,9 @@ describe('RolloutController: webhooks', () => {
     await reloadSeen(run);
     hooks.release('/slow', 200);
     await settled(run);
-    await until(run, 'the step to end', () => (record(run)!.phase === 'Paused' || splitIn(run.file) !== '60/40' ? true : undefined));
+    await until(run, 'the step to end', () =>
+      record(run)!.phase === 'Paused' || splitIn(run.file) !== '60/40' ? true : undefined,
+    );
     expect(fs.readFileSync(run.file, 'utf8')).toBe(meshText(60, 40, rollout));
     expect(record(run)!.phase).toBe('Paused');
   });
@@ -699,7 +833,19 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/slow'] = 0; // a load test that takes its time (the hook's timeout is 5m)
-    const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '5m' }] })));
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({
+          interval: '1s',
+          stepWeight: 10,
+          maxWeight: 50,
+          webhooks: [{ name: 'load', type: 'rollout', url: hooks.url('/slow'), timeout: '5m' }],
+        }),
+      ),
+    );
     await servedSplit(run, '90/10');
     await until(run, 'the rollout webhook to be called', () => (hooks.callsTo('/slow').length > 0 ? true : undefined));
 
@@ -714,13 +860,31 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/approve'] = 403;
-    const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 50, maxWeight: 50, webhooks: [{ name: 'approve', type: 'confirm-promotion', url: hooks.url('/approve') }] })));
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({
+          interval: '1s',
+          stepWeight: 50,
+          maxWeight: 50,
+          webhooks: [{ name: 'approve', type: 'confirm-promotion', url: hooks.url('/approve') }],
+        }),
+      ),
+    );
 
     await phaseReached(run, 'WaitingPromotion');
     await until(run, 'a second refusal', () => (hooks.callsTo('/approve').length >= 2 ? true : undefined));
     expect(record(run)!.phase).toBe('WaitingPromotion');
     expect(run.served).toEqual(['100/0', '50/50']);
-    expect(messages(run).some((m) => m.includes('waiting for approval to promote: confirm-promotion webhook approve: answered 403: no, /approve says 403'))).toBe(true);
+    expect(
+      messages(run).some((m) =>
+        m.includes(
+          'waiting for approval to promote: confirm-promotion webhook approve: answered 403: no, /approve says 403',
+        ),
+      ),
+    ).toBe(true);
 
     hooks.status['/approve'] = 200;
     await phaseReached(run, 'Succeeded');
@@ -728,15 +892,33 @@ describe('RolloutController: webhooks', () => {
     expect(run.served).toEqual(['100/0', '50/50', '0/100']);
   });
 
-  it('calls post-rollout once, after the promotion is written, with Flagger\'s payload', async () => {
+  it("calls post-rollout once, after the promotion is written, with Flagger's payload", async () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     const metadata = { team: 'shop', channel: '#deploys' };
-    const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 50, maxWeight: 50, webhooks: [{ name: 'done', type: 'post-rollout', url: hooks.url('/done'), metadata }] })));
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({
+          interval: '1s',
+          stepWeight: 50,
+          maxWeight: 50,
+          webhooks: [{ name: 'done', type: 'post-rollout', url: hooks.url('/done'), metadata }],
+        }),
+      ),
+    );
 
     await phaseReached(run, 'Succeeded');
     await settled(run);
-    expect(hooks.callsTo('/done')).toEqual([{ path: '/done', body: { name: 'canary', namespace: 'apps', phase: 'Succeeded', type: 'post-rollout', metadata }, fileSplit: '0/100' }]);
+    expect(hooks.callsTo('/done')).toEqual([
+      {
+        path: '/done',
+        body: { name: 'canary', namespace: 'apps', phase: 'Succeeded', type: 'post-rollout', metadata },
+        fileSplit: '0/100',
+      },
+    ]);
     expect(hooks.calls).toHaveLength(1);
   });
 
@@ -744,7 +926,19 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/stop'] = 404;
-    const run = await startIn(mesh.file, meshText(100, 0, rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 50, webhooks: [{ name: 'stop', type: 'rollback', url: hooks.url('/stop') }] })));
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({
+          interval: '1s',
+          stepWeight: 10,
+          maxWeight: 50,
+          webhooks: [{ name: 'stop', type: 'rollback', url: hooks.url('/stop') }],
+        }),
+      ),
+    );
     await servedSplit(run, '80/20');
     hooks.status['/stop'] = 200;
 
@@ -757,14 +951,33 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     // As in Flagger's docs: no `type`, which Flagger reads as 'rollout'.
-    const rollout = rolloutDoc({ interval: '1s', stepWeight: 50, maxWeight: 50, webhooks: [{ name: 'load-test', url: hooks.url('/load'), timeout: '5s', metadata: { cmd: 'hey -z 1m -q 10 -c 2 http://web-v2.local:8080/' } }] });
+    const rollout = rolloutDoc({
+      interval: '1s',
+      stepWeight: 50,
+      maxWeight: 50,
+      webhooks: [
+        {
+          name: 'load-test',
+          url: hooks.url('/load'),
+          timeout: '5s',
+          metadata: { cmd: 'hey -z 1m -q 10 -c 2 http://web-v2.local:8080/' },
+        },
+      ],
+    });
     fs.writeFileSync(mesh.file, meshText(100, 0, rollout));
     const loaded = loadMesh([mesh.file]);
     expect(loaded.problems.filter((p) => p.severity === 'error').map((p) => p.message)).toEqual([]);
 
-    const run = await start(undefined, { file: mesh.file, storePath: path.join(tmpDir('rollout-state-'), 'rollouts.json'), telemetry: new SyntheticTelemetry() });
+    const run = await start(undefined, {
+      file: mesh.file,
+      storePath: path.join(tmpDir('rollout-state-'), 'rollouts.json'),
+      telemetry: new SyntheticTelemetry(),
+    });
     await phaseReached(run, 'Succeeded');
     expect(hooks.callsTo('/load').length).toBeGreaterThanOrEqual(1);
-    expect(hooks.callsTo('/load')[0]!.body).toMatchObject({ type: 'rollout', metadata: { cmd: 'hey -z 1m -q 10 -c 2 http://web-v2.local:8080/' } });
+    expect(hooks.callsTo('/load')[0]!.body).toMatchObject({
+      type: 'rollout',
+      metadata: { cmd: 'hey -z 1m -q 10 -c 2 http://web-v2.local:8080/' },
+    });
   });
 });

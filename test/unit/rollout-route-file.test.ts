@@ -20,7 +20,8 @@ interface Case {
   readonly route: string;
 }
 
-const fill = (template: string, [w0, w1]: readonly [number, number]) => template.replace('{{w0}}', String(w0)).replace('{{w1}}', String(w1));
+const fill = (template: string, [w0, w1]: readonly [number, number]) =>
+  template.replace('{{w0}}', String(w0)).replace('{{w1}}', String(w1));
 
 const NATIVE = `# The shop mesh, written by hand.
 kind: Mesh
@@ -107,9 +108,12 @@ const AWS_CLI = `{
 
 const AWS_CLI_REST = {
   'mesh.json': '{ "meshName": "shop", "spec": {} }\n',
-  'node-v1.json': '{"meshName":"shop","virtualNodeName":"web-v1","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}],"serviceDiscovery":{"dns":{"hostname":"web-v1.local"}}}}\n',
-  'node-v2.json': '{"meshName":"shop","virtualNodeName":"web-v2","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}],"serviceDiscovery":{"dns":{"hostname":"web-v2.local"}}}}\n',
-  'router.json': '{"meshName":"shop","virtualRouterName":"web","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}]}}\n',
+  'node-v1.json':
+    '{"meshName":"shop","virtualNodeName":"web-v1","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}],"serviceDiscovery":{"dns":{"hostname":"web-v1.local"}}}}\n',
+  'node-v2.json':
+    '{"meshName":"shop","virtualNodeName":"web-v2","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}],"serviceDiscovery":{"dns":{"hostname":"web-v2.local"}}}}\n',
+  'router.json':
+    '{"meshName":"shop","virtualRouterName":"web","spec":{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}]}}\n',
 };
 
 const K8S_NODE = (name: string) => `apiVersion: appmesh.k8s.aws/v1beta2
@@ -193,16 +197,38 @@ items:
 `;
 
 const CASES: readonly Case[] = [
-  { title: 'native YAML (comments, block and flow styles, empty documents)', file: 'shop.yaml', template: NATIVE, mesh: 'shop', router: 'web', route: 'split' },
+  {
+    title: 'native YAML (comments, block and flow styles, empty documents)',
+    file: 'shop.yaml',
+    template: NATIVE,
+    mesh: 'shop',
+    router: 'web',
+    route: 'split',
+  },
   { title: 'App Mesh CLI JSON', file: 'route.json', template: AWS_CLI, mesh: 'shop', router: 'web', route: 'split' },
-  { title: 'a Kubernetes VirtualRouter with inline routes', file: 'shop.yaml', template: K8S, mesh: 'shop', router: 'web_shop', route: 'split' },
-  { title: 'a Kubernetes List', file: 'list.yaml', template: K8S_LIST, mesh: 'shop', router: 'web_shop', route: 'split' },
+  {
+    title: 'a Kubernetes VirtualRouter with inline routes',
+    file: 'shop.yaml',
+    template: K8S,
+    mesh: 'shop',
+    router: 'web_shop',
+    route: 'split',
+  },
+  {
+    title: 'a Kubernetes List',
+    file: 'list.yaml',
+    template: K8S_LIST,
+    mesh: 'shop',
+    router: 'web_shop',
+    route: 'split',
+  },
 ];
 
 /** Writes the case into a fresh folder (with the other CLI JSON files for the JSON case); returns the route's file. */
 function writeCase(c: Case, weights: readonly [number, number], mode?: number): { dir: string; file: string } {
   const dir = tmpDir('route-file-');
-  if (c.file.endsWith('.json')) for (const [name, text] of Object.entries(AWS_CLI_REST)) fs.writeFileSync(path.join(dir, name), text);
+  if (c.file.endsWith('.json'))
+    for (const [name, text] of Object.entries(AWS_CLI_REST)) fs.writeFileSync(path.join(dir, name), text);
   const file = path.join(dir, c.file);
   fs.writeFileSync(file, fill(c.template, weights));
   if (mode !== undefined) fs.chmodSync(file, mode);
@@ -210,7 +236,11 @@ function writeCase(c: Case, weights: readonly [number, number], mode?: number): 
 }
 
 /** Loads the folder and returns the route's weights and an edit per weight to `values`. */
-function load(c: Case, dir: string, values?: readonly [number, number]): { weights: number[]; edits: WeightEdit[]; identity: IdentityCheck[] } {
+function load(
+  c: Case,
+  dir: string,
+  values?: readonly [number, number],
+): { weights: number[]; edits: WeightEdit[]; identity: IdentityCheck[] } {
   const result = loadMesh([dir]);
   if (!result.ok) throw new Error(`the mesh does not load: ${result.problems.map((p) => p.message).join('; ')}`);
   const route = result.model.routesOf(c.mesh, c.router).find((r) => r.name === c.route);
@@ -306,11 +336,16 @@ describe('editWeights', () => {
   it('refuses the edit when a document was added above the route since it was loaded', () => {
     const { dir, file } = writeCase(native, [90, 10]);
     const { edits } = load(native, dir, [80, 20]);
-    fs.writeFileSync(file, `kind: VirtualService\nmesh: shop\nname: extra.shop.local\n---\n${fill(native.template, [90, 10])}`);
+    fs.writeFileSync(
+      file,
+      `kind: VirtualService\nmesh: shop\nname: extra.shop.local\n---\n${fill(native.template, [90, 10])}`,
+    );
     // The edit points at the old document number, now Route/web/api (whose weights differ): it must not land there.
     const result = editWeights(edits);
     expect(result.ok).toBe(false);
-    expect(fs.readFileSync(file, 'utf8')).toBe(`kind: VirtualService\nmesh: shop\nname: extra.shop.local\n---\n${fill(native.template, [90, 10])}`);
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      `kind: VirtualService\nmesh: shop\nname: extra.shop.local\n---\n${fill(native.template, [90, 10])}`,
+    );
   });
 
   it('does not edit another route when a document was added above the route by hand and the mesh was not reloaded', () => {
@@ -318,12 +353,18 @@ describe('editWeights', () => {
     const route = (name: string, prefix: string, w: string) =>
       `kind: Route\nmesh: shop\nvirtualRouter: web\nname: ${name}\nspec: { httpRoute: { match: { prefix: ${prefix} }, action: { weightedTargets: [{ virtualNode: web-v1, weight: ${w} }, { virtualNode: web-v2, weight: 10 }] } } }\n`;
     const head = native.template.slice(0, native.template.indexOf('---\nkind: VirtualRouter'));
-    const router = 'kind: VirtualRouter\nmesh: shop\nname: web\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n';
-    const twoRoutes: Case = { ...native, route: 'split', template: `${head}---\n${router}---\n${route('api', '/api', '90')}---\n${route('split', '/', '{{w0}}')}` };
+    const router =
+      'kind: VirtualRouter\nmesh: shop\nname: web\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n';
+    const twoRoutes: Case = {
+      ...native,
+      route: 'split',
+      template: `${head}---\n${router}---\n${route('api', '/api', '90')}---\n${route('split', '/', '{{w0}}')}`,
+    };
     const { dir, file } = writeCase(twoRoutes, [90, 10]);
     const { edits, identity } = load(twoRoutes, dir, [0, 100]);
     // By hand: a service is added above the routes, so each route is one document further down.
-    const service = 'kind: VirtualService\nmesh: shop\nname: web.shop.local\nspec: { provider: { virtualRouter: { virtualRouterName: web } } }\n';
+    const service =
+      'kind: VirtualService\nmesh: shop\nname: web.shop.local\nspec: { provider: { virtualRouter: { virtualRouterName: web } } }\n';
     const byHand = `${head}---\n${router}---\n${service}---\n${route('api', '/api', '90')}---\n${route('split', '/', '90')}`;
     fs.writeFileSync(file, byHand);
     const result = editWeights(edits, identity);

@@ -13,7 +13,10 @@ import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } f
 // 2027 on need Node 22 is not about meshd (package.json engines).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const CREDENTIALS: Credentials = { accessKeyId: 'AKIDMESHDLOCAL', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+const CREDENTIALS: Credentials = {
+  accessKeyId: 'AKIDMESHDLOCAL',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
 
 interface SignOptions {
   readonly credentials?: Credentials;
@@ -84,7 +87,9 @@ describe('verifySigV4 against the SDK signer', () => {
     expect(request.headers['authorization']).toMatch(
       /^AWS4-HMAC-SHA256 Credential=AKIDMESHDLOCAL\/\d{8}\/us-east-1\/servicediscovery\/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$/,
     );
-    expect(request.headers['x-amz-content-sha256']).toBe('44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
+    expect(request.headers['x-amz-content-sha256']).toBe(
+      '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+    );
     expect(verifySigV4(request, CREDENTIALS)).toEqual({ ok: true });
   });
 
@@ -108,7 +113,9 @@ describe('verifySigV4 against the SDK signer', () => {
     const reordered = { ...request, path: `${path}?${query.split('&').reverse().join('&')}` };
     expect(verifySigV4(reordered, CREDENTIALS)).toEqual({ ok: true });
     // ...changing a value does.
-    expect(verifySigV4({ ...request, path: request.path.replace('zeta=last', 'zeta=other') }, CREDENTIALS)).toMatchObject({
+    expect(
+      verifySigV4({ ...request, path: request.path.replace('zeta=last', 'zeta=other') }, CREDENTIALS),
+    ).toMatchObject({
       ok: false,
       code: 'InvalidSignatureException',
     });
@@ -118,7 +125,9 @@ describe('verifySigV4 against the SDK signer', () => {
     const request = await sign({ path: '/a%20b/./c/' });
     expect(request.path).toBe('/a%20b/./c/');
     expect(verifySigV4(request, CREDENTIALS)).toEqual({ ok: true });
-    expect(verifySigV4({ ...request, path: '/a b/c/' }, CREDENTIALS)).toMatchObject({ code: 'InvalidSignatureException' });
+    expect(verifySigV4({ ...request, path: '/a b/c/' }, CREDENTIALS)).toMatchObject({
+      code: 'InvalidSignatureException',
+    });
   });
 
   it('accepts a body containing non-ASCII characters', async () => {
@@ -131,20 +140,34 @@ describe('verifySigV4 against the SDK signer', () => {
   });
 
   it('accepts header values with runs of spaces (trimmed and collapsed) and any region or service in the scope', async () => {
-    const request = await sign({ headers: { 'x-meshd-note': '  several   spaced\twords  ' }, region: 'local', service: 'meshd' });
+    const request = await sign({
+      headers: { 'x-meshd-note': '  several   spaced\twords  ' },
+      region: 'local',
+      service: 'meshd',
+    });
     expect(request.headers['authorization']).toContain('/local/meshd/aws4_request');
     expect(request.headers['authorization']).toContain('x-meshd-note');
     expect(verifySigV4(request, CREDENTIALS)).toEqual({ ok: true });
-    expect(verifySigV4(withHeaders(request, { 'x-meshd-note': 'several spaced words' }), CREDENTIALS)).toEqual({ ok: true });
+    expect(verifySigV4(withHeaders(request, { 'x-meshd-note': 'several spaced words' }), CREDENTIALS)).toEqual({
+      ok: true,
+    });
   });
 
   it('rejects a request signed with a different secret', async () => {
-    const request = await sign({ credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' } });
-    expect(verifySigV4(request, CREDENTIALS)).toEqual({ ok: false, code: 'InvalidSignatureException', message: MISMATCH });
+    const request = await sign({
+      credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' },
+    });
+    expect(verifySigV4(request, CREDENTIALS)).toEqual({
+      ok: false,
+      code: 'InvalidSignatureException',
+      message: MISMATCH,
+    });
   });
 
   it('rejects another access key id', async () => {
-    const request = await sign({ credentials: { accessKeyId: 'AKIDSOMEONEELSE', secretAccessKey: CREDENTIALS.secretAccessKey } });
+    const request = await sign({
+      credentials: { accessKeyId: 'AKIDSOMEONEELSE', secretAccessKey: CREDENTIALS.secretAccessKey },
+    });
     expect(verifySigV4(request, CREDENTIALS)).toEqual({
       ok: false,
       code: 'UnrecognizedClientException',
@@ -157,7 +180,9 @@ describe('verifySigV4 against the SDK signer', () => {
     const changed = { ...request, body: Buffer.from('{"MaxResults":50}') };
     expect(verifySigV4(changed, CREDENTIALS)).toMatchObject({ ok: false, code: 'InvalidSignatureException' });
     // Also when the x-amz-content-sha256 header is updated to match the new body.
-    const rehashed = withHeaders(changed, { 'x-amz-content-sha256': createHash('sha256').update(changed.body).digest('hex') });
+    const rehashed = withHeaders(changed, {
+      'x-amz-content-sha256': createHash('sha256').update(changed.body).digest('hex'),
+    });
     expect(verifySigV4(rehashed, CREDENTIALS)).toMatchObject({ ok: false, code: 'InvalidSignatureException' });
   });
 
@@ -174,7 +199,11 @@ describe('verifySigV4 against the SDK signer', () => {
   it('rejects a signed header changed after signing', async () => {
     const request = await sign();
     const changed = withHeaders(request, { 'x-amz-target': 'Route53AutoNaming_v20170314.DeleteNamespace' });
-    expect(verifySigV4(changed, CREDENTIALS)).toEqual({ ok: false, code: 'InvalidSignatureException', message: MISMATCH });
+    expect(verifySigV4(changed, CREDENTIALS)).toEqual({
+      ok: false,
+      code: 'InvalidSignatureException',
+      message: MISMATCH,
+    });
     expect(verifySigV4(withHeaders(request, { host: '127.0.0.1:18002' }), CREDENTIALS)).toMatchObject({
       code: 'InvalidSignatureException',
     });
@@ -254,7 +283,9 @@ describe('verifySigV4 against the SDK signer', () => {
     const request = await sign({ signingDate });
     const result = verifySigV4(request, CREDENTIALS);
     expect(result).toMatchObject({ ok: false, code: 'InvalidSignatureException' });
-    expect(result.ok ? '' : result.message).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/);
+    expect(result.ok ? '' : result.message).toMatch(
+      /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/,
+    );
     expect(verifySigV4(request, CREDENTIALS, new Date(signingDate.getTime() + 60 * 1000))).toEqual({ ok: true });
     expect(verifySigV4(request, CREDENTIALS, new Date(signingDate.getTime() + 14 * 60 * 1000))).toEqual({ ok: true });
     expect(verifySigV4(request, CREDENTIALS, new Date(signingDate.getTime() - 14 * 60 * 1000))).toEqual({ ok: true });
@@ -271,7 +302,8 @@ describe('verifySigV4 against the SDK signer', () => {
     expect(verifySigV4(request, CREDENTIALS, new Date('2024-03-01T11:40:00Z'))).toEqual({
       ok: false,
       code: 'InvalidSignatureException',
-      message: 'Signature not yet current: 20240301T120000Z is still later than 20240301T115500Z (20240301T114000Z + 15 min.)',
+      message:
+        'Signature not yet current: 20240301T120000Z is still later than 20240301T115500Z (20240301T114000Z + 15 min.)',
     });
   });
 
@@ -302,14 +334,27 @@ describe('verifySigV4 against the SDK signer', () => {
 describe('verifySigV4 with header names that are Object.prototype members', () => {
   const names = Object.getOwnPropertyNames(Object.prototype).map((n) => n.toLowerCase());
 
-  it.each(names)("SignedHeaders naming '%s', absent from the request: IncompleteSignatureException, no throw", async (name) => {
-    const request = await sign();
-    const authorization = (request.headers['authorization'] as string).replace(/SignedHeaders=([^,]+)/, (_m, list: string) => `SignedHeaders=${list};${name}`);
-    expect(verifySigV4(withHeaders(request, { authorization }), CREDENTIALS)).toEqual({ ok: false, code: 'IncompleteSignatureException', message: `Signed header '${name}' is missing from the request.` });
-    // Node's IncomingMessage.headers may be a plain object or a null-prototype one: both are read the same way.
-    const bare = Object.assign(Object.create(null) as Record<string, string>, request.headers, { authorization });
-    expect(verifySigV4({ ...request, headers: bare }, CREDENTIALS)).toMatchObject({ ok: false, code: 'IncompleteSignatureException' });
-  });
+  it.each(names)(
+    "SignedHeaders naming '%s', absent from the request: IncompleteSignatureException, no throw",
+    async (name) => {
+      const request = await sign();
+      const authorization = (request.headers['authorization'] as string).replace(
+        /SignedHeaders=([^,]+)/,
+        (_m, list: string) => `SignedHeaders=${list};${name}`,
+      );
+      expect(verifySigV4(withHeaders(request, { authorization }), CREDENTIALS)).toEqual({
+        ok: false,
+        code: 'IncompleteSignatureException',
+        message: `Signed header '${name}' is missing from the request.`,
+      });
+      // Node's IncomingMessage.headers may be a plain object or a null-prototype one: both are read the same way.
+      const bare = Object.assign(Object.create(null) as Record<string, string>, request.headers, { authorization });
+      expect(verifySigV4({ ...request, headers: bare }, CREDENTIALS)).toMatchObject({
+        ok: false,
+        code: 'IncompleteSignatureException',
+      });
+    },
+  );
 
   it('a header really named that way is signed and checked like any other', async () => {
     // (Not __proto__: sign() copies headers into a plain object, where that key cannot be set.)
@@ -317,7 +362,10 @@ describe('verifySigV4 with header names that are Object.prototype members', () =
       const request = await sign({ headers: { [name]: 'x' } });
       expect(request.headers['authorization']).toContain(name);
       expect({ name, verdict: verifySigV4(request, CREDENTIALS) }).toEqual({ name, verdict: { ok: true } });
-      expect(verifySigV4(withHeaders(request, { [name]: 'y' }), CREDENTIALS)).toMatchObject({ ok: false, code: 'InvalidSignatureException' });
+      expect(verifySigV4(withHeaders(request, { [name]: 'y' }), CREDENTIALS)).toMatchObject({
+        ok: false,
+        code: 'InvalidSignatureException',
+      });
     }
   });
 
@@ -343,15 +391,7 @@ describe('parseCredentials', () => {
     });
   });
 
-  it.each([
-    [''],
-    ['AKID'],
-    [':secret'],
-    ['AKID:'],
-    [':'],
-    ['AKID:sec:ret'],
-    ['AK ID:secret'],
-  ])('rejects %j', (text) => {
+  it.each([[''], ['AKID'], [':secret'], ['AKID:'], [':'], ['AKID:sec:ret'], ['AK ID:secret']])('rejects %j', (text) => {
     const result = parseCredentials(text);
     expect(result).toHaveProperty('error');
     expect((result as { error: string }).error).toContain('expected ACCESS_KEY_ID:SECRET_ACCESS_KEY');
@@ -423,7 +463,9 @@ describe('verifySigV4 behind an HTTP server, called by the real ServiceDiscovery
   it('rejects another key id with UnrecognizedClientException', async () => {
     const sdk = client({ accessKeyId: 'AKIDSOMEONEELSE', secretAccessKey: CREDENTIALS.secretAccessKey });
     try {
-      await expect(sdk.send(new ListNamespacesCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+      await expect(sdk.send(new ListNamespacesCommand({}))).rejects.toMatchObject({
+        name: 'UnrecognizedClientException',
+      });
     } finally {
       sdk.destroy();
     }

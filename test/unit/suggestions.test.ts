@@ -21,7 +21,9 @@ describe('closest: the known name a typo meant', () => {
   });
 
   it('names the suggestion in the unknown-field message', () => {
-    expect(unknownFieldMessage('wieght', ['virtualNode', 'weight', 'port'])).toBe("unknown field 'wieght'; did you mean 'weight'?");
+    expect(unknownFieldMessage('wieght', ['virtualNode', 'weight', 'port'])).toBe(
+      "unknown field 'wieght'; did you mean 'weight'?",
+    );
   });
 });
 

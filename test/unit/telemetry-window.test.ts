@@ -17,7 +17,15 @@ function latencies(store: TrafficWindows, at: number, ms: number[], node = BLUE)
 
 describe('TrafficWindows', () => {
   it('knows nothing about a node it never heard of: zeros, and null where there is nothing to divide', () => {
-    expect(new TrafficWindows().summary('apps', 'nobody', MIN, T0)).toEqual({ windowMs: MIN, requests: 0, errors: 0, successRate: null, ratePerSecond: 0, p50Ms: null, p99Ms: null });
+    expect(new TrafficWindows().summary('apps', 'nobody', MIN, T0)).toEqual({
+      windowMs: MIN,
+      requests: 0,
+      errors: 0,
+      successRate: null,
+      ratePerSecond: 0,
+      p50Ms: null,
+      p99Ms: null,
+    });
   });
 
   it('sums requests and 5xx in the window: success rate in percent, rate per second of the window', () => {
@@ -25,11 +33,24 @@ describe('TrafficWindows', () => {
     responses(store, T0, 80, 4);
     responses(store, T0 + 5_000, 40, 2);
     latencies(store, T0 + 5_500, [10, 20, 30]);
-    expect(store.summary('apps', 'color-blue', MIN, T0 + 10_000)).toEqual({ windowMs: MIN, requests: 120, errors: 6, successRate: 95, ratePerSecond: 2, p50Ms: 20, p99Ms: 30 });
+    expect(store.summary('apps', 'color-blue', MIN, T0 + 10_000)).toEqual({
+      windowMs: MIN,
+      requests: 120,
+      errors: 6,
+      successRate: 95,
+      ratePerSecond: 2,
+      p50Ms: 20,
+      p99Ms: 30,
+    });
     // Latency samples alone (the counters not flushed yet): no requests, so no success rate.
     const other = new TrafficWindows();
     latencies(other, T0, [5]);
-    expect(other.summary('apps', 'color-blue', MIN, T0)).toMatchObject({ requests: 0, successRate: null, p50Ms: 5, p99Ms: 5 });
+    expect(other.summary('apps', 'color-blue', MIN, T0)).toMatchObject({
+      requests: 0,
+      successRate: null,
+      p50Ms: 5,
+      p99Ms: 5,
+    });
   });
 
   it('a window of N seconds holds the N one-second buckets up to the one `now` is in', () => {
@@ -52,11 +73,25 @@ describe('TrafficWindows', () => {
     const store = new TrafficWindows();
     responses(store, T0, 7, 7);
     latencies(store, T0, [120]);
-    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN - 1)).toMatchObject({ requests: 7, errors: 7, p50Ms: 120 });
-    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN)).toMatchObject({ requests: 0, errors: 0, p50Ms: null });
+    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN - 1)).toMatchObject({
+      requests: 7,
+      errors: 7,
+      p50Ms: 120,
+    });
+    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN)).toMatchObject({
+      requests: 0,
+      errors: 0,
+      p50Ms: null,
+    });
     responses(store, T0 + 15 * MIN, 3); // the same slot as T0's
     latencies(store, T0 + 15 * MIN, [2]);
-    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN)).toMatchObject({ requests: 3, errors: 0, successRate: 100, p50Ms: 2, p99Ms: 2 });
+    expect(store.summary('apps', 'color-blue', 15 * MIN, T0 + 15 * MIN)).toMatchObject({
+      requests: 3,
+      errors: 0,
+      successRate: 100,
+      p50Ms: 2,
+      p99Ms: 2,
+    });
     expect(store.totals('apps', 'color-blue')).toEqual({ requests: 10, errors: 7, latencySamples: 2 });
   });
 
@@ -99,7 +134,7 @@ describe('LatencyHistogram', () => {
   it('stays within 0.8 % above, and holds at most ~1,000 buckets from 0 to 15 minutes whatever it is fed', () => {
     const h = new LatencyHistogram();
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const values: number[] = [];
     for (let i = 0; i < 50_000; i++) {
       const v = Math.round(random() * 900_000);

@@ -20,11 +20,14 @@ function split(hostPort) {
 
 function askColor(done) {
   const target = split(proxy || service);
-  const req = http.get({ host: target.host, port: target.port, path: '/', headers: { host: service }, agent: false, timeout: 20000 }, (res) => {
-    let body = '';
-    res.on('data', (d) => (body += d));
-    res.on('end', () => done(null, res.statusCode, body.trim()));
-  });
+  const req = http.get(
+    { host: target.host, port: target.port, path: '/', headers: { host: service }, agent: false, timeout: 20000 },
+    (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => done(null, res.statusCode, body.trim()));
+    },
+  );
   req.on('timeout', () => req.destroy(new Error('timed out')));
   req.on('error', (err) => done(err));
 }
@@ -45,4 +48,6 @@ http
       res.end(status === 200 ? `${body}\n` : `${service} answered ${status}: ${body}\n`);
     });
   })
-  .listen(port, host, () => console.log(`front listening on ${host}:${port}, calling ${service}${proxy ? ` through ${proxy}` : ''}`));
+  .listen(port, host, () =>
+    console.log(`front listening on ${host}:${port}, calling ${service}${proxy ? ` through ${proxy}` : ''}`),
+  );

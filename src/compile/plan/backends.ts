@@ -15,13 +15,18 @@ export interface Backend {
 }
 
 /** Every target listener the backends reach, each once (by cluster name; the first backend's client policy wins). */
-export function backendClusters(model: MeshReader, cloudMap: CloudMapView, backends: readonly Backend[]): Map<string, ClusterPlan> {
+export function backendClusters(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  backends: readonly Backend[],
+): Map<string, ClusterPlan> {
   const clusters = new Map<string, ClusterPlan>();
   for (const { service, tls, tlsWhere } of backends) {
     for (const { reaches } of service.ports) {
       for (const target of reaches) {
         const name = egressClusterNameOf(target);
-        if (!clusters.has(name)) clusters.set(name, egressCluster(model, cloudMap, target, upstreamTls(tls, target.port, tlsWhere)));
+        if (!clusters.has(name))
+          clusters.set(name, egressCluster(model, cloudMap, target, upstreamTls(tls, target.port, tlsWhere)));
       }
     }
   }

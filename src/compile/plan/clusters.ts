@@ -11,7 +11,13 @@ import { ipPreferenceOf, type AddressFamilyPlan } from './ip-preference';
 import { allowAllClusterName, ingressClusterName } from '../names';
 import { cloudMapDiscovery } from './endpoints';
 import { egressClusterNameOf, type NodePort } from './services';
-import type { ClusterPlan, ConnectionLimitsPlan, HealthCheckPlan, OutlierDetectionPlan, UpstreamTlsPlan } from './types';
+import type {
+  ClusterPlan,
+  ConnectionLimitsPlan,
+  HealthCheckPlan,
+  OutlierDetectionPlan,
+  UpstreamTlsPlan,
+} from './types';
 
 /** Upstream HTTP/2 for http2 and grpc listeners; Envoy's default (HTTP/1.1) otherwise. */
 export function upstreamProtocolOf(protocol: Protocol): ClusterPlan['upstreamProtocol'] {
@@ -20,7 +26,11 @@ export function upstreamProtocolOf(protocol: Protocol): ClusterPlan['upstreamPro
 
 export function connectionLimits(pool: ConnectionPool | undefined): ConnectionLimitsPlan {
   if (pool?.tcp) return { maxConnections: pool.tcp.maxConnections };
-  if (pool?.http) return { maxConnections: pool.http.maxConnections, ...(pool.http.maxPendingRequests !== undefined ? { maxPendingRequests: pool.http.maxPendingRequests } : {}) };
+  if (pool?.http)
+    return {
+      maxConnections: pool.http.maxConnections,
+      ...(pool.http.maxPendingRequests !== undefined ? { maxPendingRequests: pool.http.maxPendingRequests } : {}),
+    };
   const h2 = pool?.http2 ?? pool?.grpc;
   return h2 ? { maxRequests: h2.maxRequests } : {};
 }
@@ -37,7 +47,10 @@ function healthCheck(hc: HealthCheck): HealthCheckPlan {
   };
 }
 
-function outlierDetection(od: NonNullable<VirtualNodeListener['outlierDetection']>, activeHealthCheck: boolean): OutlierDetectionPlan {
+function outlierDetection(
+  od: NonNullable<VirtualNodeListener['outlierDetection']>,
+  activeHealthCheck: boolean,
+): OutlierDetectionPlan {
   return {
     maxServerErrors: od.maxServerErrors,
     intervalMs: meshMillis(od.interval),
@@ -53,7 +66,12 @@ function outlierDetection(od: NonNullable<VirtualNodeListener['outlierDetection'
  * The caller-side cluster for one listener of a target virtual node: found through its DNS
  * name (or Cloud Map), checked and ejected as that listener asks, with the caller's client TLS.
  */
-export function egressCluster(model: MeshReader, cloudMap: CloudMapView, target: NodePort, tls: UpstreamTlsPlan | undefined): ClusterPlan {
+export function egressCluster(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  target: NodePort,
+  tls: UpstreamTlsPlan | undefined,
+): ClusterPlan {
   const listener = (target.node.spec.listeners ?? []).find((l) => l.portMapping.port === target.port);
   const dns = target.node.spec.serviceDiscovery?.dns;
   // The target's own IP preference, else the mesh's.
@@ -62,19 +80,32 @@ export function egressCluster(model: MeshReader, cloudMap: CloudMapView, target:
     name: egressClusterNameOf(target),
     discovery: dns
       ? // LOADBALANCER (the default) trusts one address behind a load balancer; ENDPOINTS balances over every address.
-        { kind: 'dns', hostname: dns.hostname, port: target.port, resolution: dns.responseType === 'ENDPOINTS' ? 'strict' : 'logical', lookupFamily: addresses.dnsLookupFamily }
+        {
+          kind: 'dns',
+          hostname: dns.hostname,
+          port: target.port,
+          resolution: dns.responseType === 'ENDPOINTS' ? 'strict' : 'logical',
+          lookupFamily: addresses.dnsLookupFamily,
+        }
       : cloudMapDiscovery(target, model, cloudMap),
     connectTimeoutMs: EGRESS_CONNECT_TIMEOUT_MS,
     limits: {},
     upstreamProtocol: upstreamProtocolOf(target.protocol),
     ...(listener?.healthCheck ? { healthCheck: healthCheck(listener.healthCheck) } : {}),
-    ...(listener?.outlierDetection ? { outlierDetection: outlierDetection(listener.outlierDetection, listener.healthCheck !== undefined) } : {}),
+    ...(listener?.outlierDetection
+      ? { outlierDetection: outlierDetection(listener.outlierDetection, listener.healthCheck !== undefined) }
+      : {}),
     ...(tls ? { tls } : {}),
   };
 }
 
 /** The proxy's own local app behind one of its listeners; the listener's connection pool limits it. */
-export function ingressCluster(mesh: string, node: string, listener: VirtualNodeListener, addresses: AddressFamilyPlan): ClusterPlan {
+export function ingressCluster(
+  mesh: string,
+  node: string,
+  listener: VirtualNodeListener,
+  addresses: AddressFamilyPlan,
+): ClusterPlan {
   const { port, protocol } = listener.portMapping;
   return {
     name: ingressClusterName(mesh, node, protocol, port),
@@ -87,5 +118,11 @@ export function ingressCluster(mesh: string, node: string, listener: VirtualNode
 
 /** ALLOW_ALL: traffic to undeclared destinations goes on to the address the app connected to. */
 export function allowAllCluster(mesh: string): ClusterPlan {
-  return { name: allowAllClusterName(mesh), discovery: { kind: 'originalDestination' }, connectTimeoutMs: EGRESS_CONNECT_TIMEOUT_MS, limits: {}, upstreamProtocol: 'http1' };
+  return {
+    name: allowAllClusterName(mesh),
+    discovery: { kind: 'originalDestination' },
+    connectTimeoutMs: EGRESS_CONNECT_TIMEOUT_MS,
+    limits: {},
+    upstreamProtocol: 'http1',
+  };
 }

@@ -2,7 +2,12 @@
 // matched, rewrites the Host and path as App Mesh documented, and sends the request over the
 // gateway's loopback hop (plan/gateway.ts) tagged with its target, so the target virtual
 // service's own routes (its router's weights, retries and timeouts) apply after it.
-import { gatewayRouteKindOf, type GatewayRoute, type GrpcGatewayRoute, type HttpGatewayRoute } from '../../model/gateway-route';
+import {
+  gatewayRouteKindOf,
+  type GatewayRoute,
+  type GrpcGatewayRoute,
+  type HttpGatewayRoute,
+} from '../../model/gateway-route';
 import { literalRegex } from '../literal-regex';
 import { grpcMatch, hostnameMatch, httpMatch, withHeaders } from './matches';
 import { appMeshOrder } from './services';
@@ -67,7 +72,8 @@ function literalSubstitution(text: string): string {
  */
 function pathRewrite({ match, action }: HttpGatewayRoute): ClusterRouteActionPlan['pathRewrite'] {
   const rewrite = action.rewrite;
-  if (rewrite?.path?.exact !== undefined) return { regex: '^/.*$', substitution: literalSubstitution(rewrite.path.exact) };
+  if (rewrite?.path?.exact !== undefined)
+    return { regex: '^/.*$', substitution: literalSubstitution(rewrite.path.exact) };
   if (match.prefix === undefined || rewrite?.prefix?.defaultPrefix === 'DISABLED') return undefined;
   const replacement = rewrite?.prefix?.value ?? '/';
   const matched = match.prefix.replace(/\/$/, '');
@@ -77,7 +83,11 @@ function pathRewrite({ match, action }: HttpGatewayRoute): ClusterRouteActionPla
 
 /** A gateway route whose target has no provider: App Mesh let its requests fail, so does meshd, saying why. */
 export function unservedGatewayRoute(r: GatewayRoute, service: string): RoutePlan {
-  return { name: r.name, match: gatewayMatch(r), action: { kind: 'directResponse', status: 503, body: `virtual service '${service}' has no provider\n` } };
+  return {
+    name: r.name,
+    match: gatewayMatch(r),
+    action: { kind: 'directResponse', status: 503, body: `virtual service '${service}' has no provider\n` },
+  };
 }
 
 /**

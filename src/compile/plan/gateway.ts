@@ -12,18 +12,39 @@ import { compare, type MeshReader } from '../../model/mesh-model';
 import type { VirtualGateway, VirtualGatewayListener } from '../../model/virtual-gateway';
 import { INGRESS_CONNECT_TIMEOUT_MS } from '../defaults';
 import { meshIpPreference, type AddressFamilyPlan } from './ip-preference';
-import { egressRouteConfigName, gatewayEgressListenerName, ingressListenerName, ingressRouteConfigName, selfRedirectClusterName } from '../names';
+import {
+  egressRouteConfigName,
+  gatewayEgressListenerName,
+  ingressListenerName,
+  ingressRouteConfigName,
+  selfRedirectClusterName,
+} from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { UnsupportedFeature } from '../unsupported';
 import { planAccessLog } from './access-log';
 import { backendClusters, type Backend } from './backends';
 import { connectionLimits } from './clusters';
-import { GATEWAY_TARGET_HEADER, gatewayRoute, gatewayRouteMatchPort, gatewayTargetKey, orderGatewayRoutes, unservedGatewayRoute } from './gateway-routes';
+import {
+  GATEWAY_TARGET_HEADER,
+  gatewayRoute,
+  gatewayRouteMatchPort,
+  gatewayTargetKey,
+  orderGatewayRoutes,
+  unservedGatewayRoute,
+} from './gateway-routes';
 import { withHeaders } from './matches';
 import { byName, bindAll } from './order';
 import { resolveService, type ResolvedService, type ServicePort } from './services';
 import { downstreamTls } from './tls';
-import type { AccessLogPlan, ClusterPlan, GatewayListenerPlan, ListenerPlan, ProxyPlan, RoutePlan, RouteTablePlan } from './types';
+import type {
+  AccessLogPlan,
+  ClusterPlan,
+  GatewayListenerPlan,
+  ListenerPlan,
+  ProxyPlan,
+  RoutePlan,
+  RouteTablePlan,
+} from './types';
 
 /** A service port some gateway route sends to. */
 interface TargetPort {
@@ -38,7 +59,12 @@ interface TargetPort {
  * Named as App Mesh named it, after the egress port; a later listener of the same protocol
  * (`sharesName`) adds its own port to keep the name unique (names.ts).
  */
-function selfRedirectCluster(gateway: VirtualGateway, listener: VirtualGatewayListener, egressPort: number, sharesName: boolean): ClusterPlan {
+function selfRedirectCluster(
+  gateway: VirtualGateway,
+  listener: VirtualGatewayListener,
+  egressPort: number,
+  sharesName: boolean,
+): ClusterPlan {
   const { port, protocol } = listener.portMapping;
   return {
     name: selfRedirectClusterName(gateway.mesh, gateway.name, protocol, egressPort, sharesName ? port : undefined),
@@ -72,7 +98,10 @@ function hopRouteTable(egressPort: number, targets: readonly TargetPort[]): Rout
       match: withHeaders(route.match, { name: GATEWAY_TARGET_HEADER, match: { kind: 'exact', value: key } }),
     })),
   );
-  return { name: egressRouteConfigName(egressPort), virtualHosts: [{ name: 'gateway_targets', domains: ['*'], routes, removeRequestHeaders: [GATEWAY_TARGET_HEADER] }] };
+  return {
+    name: egressRouteConfigName(egressPort),
+    virtualHosts: [{ name: 'gateway_targets', domains: ['*'], routes, removeRequestHeaders: [GATEWAY_TARGET_HEADER] }],
+  };
 }
 
 /** A load balancer probing the health check path gets an answer from the gateway itself (not for gRPC checks). */
@@ -81,7 +110,12 @@ function healthCheckPath(listener: VirtualGatewayListener): string | undefined {
   return !hc || hc.protocol === 'grpc' ? undefined : hc.path;
 }
 
-function gatewayListener(gateway: VirtualGateway, index: number, addresses: AddressFamilyPlan, accessLog: AccessLogPlan | undefined): GatewayListenerPlan {
+function gatewayListener(
+  gateway: VirtualGateway,
+  index: number,
+  addresses: AddressFamilyPlan,
+  accessLog: AccessLogPlan | undefined,
+): GatewayListenerPlan {
   const listener = gateway.spec.listeners[index]!;
   const { port, protocol } = listener.portMapping;
   // HTTP/2 (gRPC's transport) is offered over TLS on http2 and grpc listeners; HTTP/1.1 on all.
@@ -100,7 +134,12 @@ function gatewayListener(gateway: VirtualGateway, index: number, addresses: Addr
   };
 }
 
-export function planGateway(model: MeshReader, cloudMap: CloudMapView, gateway: VirtualGateway, settings: ProxySettings): ProxyPlan {
+export function planGateway(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  gateway: VirtualGateway,
+  settings: ProxySettings,
+): ProxyPlan {
   const clash = gateway.spec.listeners.findIndex((l) => l.portMapping.port === settings.egressPort);
   if (clash >= 0) {
     throw new UnsupportedFeature(
@@ -117,7 +156,9 @@ export function planGateway(model: MeshReader, cloudMap: CloudMapView, gateway: 
 
   gateway.spec.listeners.forEach((listener, index) => {
     const { port, protocol } = listener.portMapping;
-    const sharesName = gateway.spec.listeners.slice(0, index).some((earlier) => earlier.portMapping.protocol === protocol);
+    const sharesName = gateway.spec.listeners
+      .slice(0, index)
+      .some((earlier) => earlier.portMapping.protocol === protocol);
     const hop = selfRedirectCluster(gateway, listener, settings.egressPort, sharesName);
     clusters.set(hop.name, hop);
     // With several listeners, validation made every gateway route name its listener with match.port.
@@ -129,19 +170,35 @@ export function planGateway(model: MeshReader, cloudMap: CloudMapView, gateway: 
       return gatewayRoute(r, hop.name, { service: target.service.name, port: target.port.port });
     });
     // A gateway without routes still listens (and answers 404), so a load balancer's TCP check passes.
-    routeTables.push({ name: ingressRouteConfigName(port), virtualHosts: [{ name: 'gateway', domains: ['*'], routes }] });
+    routeTables.push({
+      name: ingressRouteConfigName(port),
+      virtualHosts: [{ name: 'gateway', domains: ['*'], routes }],
+    });
   });
 
   // Validation made every target port HTTP-family.
   const hopTargets = [...targets.values()].sort((a, b) => compare(a.key, b.key));
   routeTables.push(hopRouteTable(settings.egressPort, hopTargets));
   const tls = gateway.spec.backendDefaults?.clientPolicy?.tls;
-  const backends: Backend[] = hopTargets.map(({ service, port }) => ({ service: { name: service.name, ports: [port] }, tls, tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls` }));
+  const backends: Backend[] = hopTargets.map(({ service, port }) => ({
+    service: { name: service.name, ports: [port] },
+    tls,
+    tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls`,
+  }));
   for (const [name, cluster] of backendClusters(model, cloudMap, backends)) clusters.set(name, cluster);
 
   const listeners: ListenerPlan[] = [
     ...gateway.spec.listeners.map((_, i) => gatewayListener(gateway, i, addresses, accessLog)),
-    { kind: 'gatewayHop', name: gatewayEgressListenerName(settings.egressPort), bind: { address: '127.0.0.1', port: settings.egressPort, ipv4Compat: false }, routeTable: egressRouteConfigName(settings.egressPort) },
+    {
+      kind: 'gatewayHop',
+      name: gatewayEgressListenerName(settings.egressPort),
+      bind: { address: '127.0.0.1', port: settings.egressPort, ipv4Compat: false },
+      routeTable: egressRouteConfigName(settings.egressPort),
+    },
   ];
-  return { listeners: listeners.sort(byName), routeTables: routeTables.sort(byName), clusters: [...clusters.values()].sort(byName) };
+  return {
+    listeners: listeners.sort(byName),
+    routeTables: routeTables.sort(byName),
+    clusters: [...clusters.values()].sort(byName),
+  };
 }

@@ -12,25 +12,44 @@ import type { ProxyPlan } from './types';
 
 export type { ProxyPlan } from './types';
 
-export type PlanResult = { readonly ok: true; readonly plan: ProxyPlan } | { readonly ok: false; readonly error: string };
+export type PlanResult =
+  { readonly ok: true; readonly plan: ProxyPlan } | { readonly ok: false; readonly error: string };
 
 /**
  * The plan of the proxy (sidecar, proxyless client or gateway)
  * `nodeId` names, with Cloud Map services' instances from `cloudMap`.
  */
-export function planProxy(model: MeshReader, cloudMap: CloudMapView, nodeId: string, settings: ProxySettings): PlanResult {
+export function planProxy(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  nodeId: string,
+  settings: ProxySettings,
+): PlanResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };
-  if (!model.mesh(id.mesh)) return { ok: false, error: `node id '${nodeId}' names mesh '${id.mesh}', which is not defined` };
+  if (!model.mesh(id.mesh))
+    return { ok: false, error: `node id '${nodeId}' names mesh '${id.mesh}', which is not defined` };
   try {
     if (id.type === 'virtualGateway') {
       const gateway = model.virtualGateway(id.mesh, id.name);
-      if (!gateway) return { ok: false, error: `node id '${nodeId}' names virtual gateway '${id.name}', which is not defined in mesh '${id.mesh}'` };
-      if (settings.proxyless) return { ok: false, error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node` };
+      if (!gateway)
+        return {
+          ok: false,
+          error: `node id '${nodeId}' names virtual gateway '${id.name}', which is not defined in mesh '${id.mesh}'`,
+        };
+      if (settings.proxyless)
+        return {
+          ok: false,
+          error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node`,
+        };
       return { ok: true, plan: planGateway(model, cloudMap, gateway, settings) };
     }
     const node = model.virtualNode(id.mesh, id.name);
-    if (!node) return { ok: false, error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'` };
+    if (!node)
+      return {
+        ok: false,
+        error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'`,
+      };
     const sidecar = planSidecar(model, cloudMap, node, settings);
     return { ok: true, plan: settings.proxyless ? planProxyless(sidecar) : sidecar };
   } catch (err) {

@@ -26,7 +26,9 @@ const PLANS: Record<IpPreference | 'none', AddressFamilyPlan> = {
 /** The node's own preference if its service discovery sets one, else the mesh's, else none (undefined). */
 export function ipPreferenceNameOf(model: MeshReader, node: VirtualNode): IpPreference | undefined {
   const sd = node.spec.serviceDiscovery;
-  return sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference;
+  return (
+    sd?.dns?.ipPreference ?? sd?.awsCloudMap?.ipPreference ?? model.mesh(node.mesh)?.spec.serviceDiscovery?.ipPreference
+  );
 }
 
 export function ipPreferenceOf(model: MeshReader, node: VirtualNode): AddressFamilyPlan {

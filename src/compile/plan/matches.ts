@@ -12,7 +12,8 @@ type QueryParameterSpec = Infer<typeof queryParameterShape>;
 export function headerMatch({ name, invert, match }: HeaderSpec): HeaderMatchPlan {
   const inverted = invert ? { invert: true } : {};
   if (!match) return { name, match: { kind: 'present' }, ...inverted };
-  if (match.range) return { name, match: { kind: 'range', start: match.range.start, end: match.range.end }, ...inverted };
+  if (match.range)
+    return { name, match: { kind: 'range', start: match.range.start, end: match.range.end }, ...inverted };
   const value =
     match.exact !== undefined
       ? { kind: 'exact' as const, value: match.exact }
@@ -24,7 +25,10 @@ export function headerMatch({ name, invert, match }: HeaderSpec): HeaderMatchPla
   return { name, match: value, ...inverted };
 }
 
-function queryParameterMatch({ name, match }: QueryParameterSpec): NonNullable<RouteMatchPlan['queryParameters']>[number] {
+function queryParameterMatch({
+  name,
+  match,
+}: QueryParameterSpec): NonNullable<RouteMatchPlan['queryParameters']>[number] {
   return match ? { name, match: { kind: 'exact', value: match.exact } } : { name, match: { kind: 'present' } };
 }
 
@@ -64,7 +68,10 @@ export function grpcMatch(match: GrpcRoute['match']): RouteMatchPlan {
  * Host before routing, and host names are case-insensitive.
  */
 export function hostnameMatch(hostname: { exact?: string; suffix?: string }): HeaderMatchPlan {
-  const match = hostname.exact !== undefined ? { kind: 'exact' as const, value: hostname.exact, ignoreCase: true } : { kind: 'suffix' as const, value: hostname.suffix!, ignoreCase: true };
+  const match =
+    hostname.exact !== undefined
+      ? { kind: 'exact' as const, value: hostname.exact, ignoreCase: true }
+      : { kind: 'suffix' as const, value: hostname.suffix!, ignoreCase: true };
   return { name: ':authority', match };
 }
 

@@ -13,8 +13,13 @@ import type { ApiListenerPlan, ClusterPlan, ProxyPlan } from './types';
  * equivalent (gRPC wants certificate providers), and silently dropping it would send plaintext.
  */
 function forGrpc(cluster: ClusterPlan): ClusterPlan {
-  if (cluster.tls) throw new UnsupportedFeature(`cluster ${cluster.name}: client TLS from files is not supported for proxyless gRPC clients (only for Envoy sidecars)`);
-  return cluster.discovery.kind === 'dns' && cluster.discovery.resolution === 'strict' ? { ...cluster, discovery: { ...cluster.discovery, resolution: 'logical' } } : cluster;
+  if (cluster.tls)
+    throw new UnsupportedFeature(
+      `cluster ${cluster.name}: client TLS from files is not supported for proxyless gRPC clients (only for Envoy sidecars)`,
+    );
+  return cluster.discovery.kind === 'dns' && cluster.discovery.resolution === 'strict'
+    ? { ...cluster, discovery: { ...cluster.discovery, resolution: 'logical' } }
+    : cluster;
 }
 
 /** The proxyless client's plan, cut from the plan its node's sidecar would get. */
@@ -23,13 +28,25 @@ export function planProxyless(sidecar: ProxyPlan): ProxyPlan {
   const explicit = sidecar.routeTables.find((t) => t.name === egress?.explicitRouteTable);
   const hosts = explicit?.virtualHosts ?? [];
   const reached = new Set(
-    hosts.flatMap((h) => h.routes.flatMap((r) => (r.action.kind === 'weighted' ? r.action.targets.map((t) => t.cluster) : r.action.kind === 'cluster' ? [r.action.cluster] : []))),
+    hosts.flatMap((h) =>
+      h.routes.flatMap((r) =>
+        r.action.kind === 'weighted'
+          ? r.action.targets.map((t) => t.cluster)
+          : r.action.kind === 'cluster'
+            ? [r.action.cluster]
+            : [],
+      ),
+    ),
   );
-  const listeners: ApiListenerPlan[] = hosts.flatMap((h) => h.domains).map((name) => ({ kind: 'api', name, routeTable: explicit!.name }));
+  const listeners: ApiListenerPlan[] = hosts
+    .flatMap((h) => h.domains)
+    .map((name) => ({ kind: 'api', name, routeTable: explicit!.name }));
   return {
     listeners: listeners.sort(byName),
     routeTables: explicit ? [explicit] : [],
     // Only clusters the egress routes reach: the local-app and passthrough clusters mean nothing to a client library.
-    clusters: sidecar.clusters.filter((c) => reached.has(c.name) && c.discovery.kind !== 'originalDestination').map(forGrpc),
+    clusters: sidecar.clusters
+      .filter((c) => reached.has(c.name) && c.discovery.kind !== 'originalDestination')
+      .map(forGrpc),
   };
 }

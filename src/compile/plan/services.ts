@@ -64,9 +64,14 @@ function pathLength(spec: RouteSpec): number {
 }
 
 /** App Mesh's order for routes and gateway routes: priority (unset last), then the longer path, then name. */
-export function appMeshOrder<T extends { readonly name: string; readonly spec: { readonly priority?: number } }>(routes: readonly T[], pathLengthOf: (route: T) => number): T[] {
+export function appMeshOrder<T extends { readonly name: string; readonly spec: { readonly priority?: number } }>(
+  routes: readonly T[],
+  pathLengthOf: (route: T) => number,
+): T[] {
   const priority = (r: T) => r.spec.priority ?? Number.MAX_SAFE_INTEGER;
-  return [...routes].sort((a, b) => priority(a) - priority(b) || pathLengthOf(b) - pathLengthOf(a) || compare(a.name, b.name));
+  return [...routes].sort(
+    (a, b) => priority(a) - priority(b) || pathLengthOf(b) - pathLengthOf(a) || compare(a.name, b.name),
+  );
 }
 
 export function orderRoutes(routes: readonly Route[]): Route[] {
@@ -78,10 +83,14 @@ interface WeightedNodePort {
   readonly weight: number;
 }
 
-const weightedClusters = (targets: readonly WeightedNodePort[]): WeightedClusterPlan[] => targets.map((t) => ({ cluster: egressClusterNameOf(t.target), weight: t.weight }));
+const weightedClusters = (targets: readonly WeightedNodePort[]): WeightedClusterPlan[] =>
+  targets.map((t) => ({ cluster: egressClusterNameOf(t.target), weight: t.weight }));
 
 /** App Mesh's timeouts: 15 s per request and 300 s idle unless set; 0 disables. */
-export function httpTimeouts(timeout: { perRequest?: MeshDuration; idle?: MeshDuration } | undefined): { timeoutMs: number; idleTimeoutMs: number } {
+export function httpTimeouts(timeout: { perRequest?: MeshDuration; idle?: MeshDuration } | undefined): {
+  timeoutMs: number;
+  idleTimeoutMs: number;
+} {
   return {
     timeoutMs: timeout?.perRequest ? meshMillis(timeout.perRequest) : ROUTE_TIMEOUT_MS,
     idleTimeoutMs: timeout?.idle ? meshMillis(timeout.idle) : ROUTE_IDLE_TIMEOUT_MS,
@@ -99,7 +108,12 @@ function routerRoute(route: Route, targets: readonly WeightedNodePort[]): RouteP
   return {
     name: route.name,
     match: http ? httpMatch(http.match) : grpcMatch(grpc!.match),
-    action: { kind: 'weighted', targets: weightedClusters(targets), ...httpTimeouts(body.timeout), retry: body.retryPolicy ? planRetry(body.retryPolicy) : DEFAULT_RETRY },
+    action: {
+      kind: 'weighted',
+      targets: weightedClusters(targets),
+      ...httpTimeouts(body.timeout),
+      retry: body.retryPolicy ? planRetry(body.retryPolicy) : DEFAULT_RETRY,
+    },
   };
 }
 
@@ -108,16 +122,29 @@ function tcpTraffic(first: Route | undefined, targets: readonly WeightedNodePort
   const carrying = targets.filter((t) => t.weight > 0);
   if (!first || carrying.length === 0) return undefined;
   const idle = first.spec.tcpRoute?.timeout?.idle;
-  return { kind: 'tcp', targets: weightedClusters(carrying), idleTimeoutMs: idle ? meshMillis(idle) : ROUTE_IDLE_TIMEOUT_MS };
+  return {
+    kind: 'tcp',
+    targets: weightedClusters(carrying),
+    idleTimeoutMs: idle ? meshMillis(idle) : ROUTE_IDLE_TIMEOUT_MS,
+  };
 }
 
 /** A node-provided service on one of the node's listeners: everything goes to that listener. */
 function providedPort(service: VirtualService, target: NodePort): ServicePort {
   const targets = [{ target, weight: 1 }];
   const base = { port: target.port, protocol: target.protocol, reaches: [target] };
-  if (target.protocol === 'tcp') return { ...base, routes: [], tcp: { kind: 'tcp', targets: weightedClusters(targets), idleTimeoutMs: ROUTE_IDLE_TIMEOUT_MS } };
+  if (target.protocol === 'tcp')
+    return {
+      ...base,
+      routes: [],
+      tcp: { kind: 'tcp', targets: weightedClusters(targets), idleTimeoutMs: ROUTE_IDLE_TIMEOUT_MS },
+    };
   const match = target.protocol === 'grpc' ? grpcMatch({}) : httpMatch({ prefix: '/' });
-  const route: RoutePlan = { name: service.name, match, action: { kind: 'weighted', targets: weightedClusters(targets), ...httpTimeouts(undefined), retry: DEFAULT_RETRY } };
+  const route: RoutePlan = {
+    name: service.name,
+    match,
+    action: { kind: 'weighted', targets: weightedClusters(targets), ...httpTimeouts(undefined), retry: DEFAULT_RETRY },
+  };
   return { ...base, routes: [route] };
 }
 
@@ -127,7 +154,12 @@ export function resolveService(model: MeshReader, service: VirtualService): Reso
   if (!provider) return undefined;
   if (provider.virtualNode) {
     const node = model.virtualNode(service.mesh, provider.virtualNode.virtualNodeName)!;
-    return { name: service.name, ports: (node.spec.listeners ?? []).map(({ portMapping }) => providedPort(service, nodePort(node, portMapping.port))) };
+    return {
+      name: service.name,
+      ports: (node.spec.listeners ?? []).map(({ portMapping }) =>
+        providedPort(service, nodePort(node, portMapping.port)),
+      ),
+    };
   }
   const router = model.virtualRouter(service.mesh, provider.virtualRouter!.virtualRouterName)!;
   const routes = orderRoutes(model.routesOf(service.mesh, router.name));
@@ -138,7 +170,10 @@ export function resolveService(model: MeshReader, service: VirtualService): Reso
       .filter((route) => single || routeKindOf(route.spec).match?.port === port)
       .map((route) => ({
         route,
-        targets: routeKindOf(route.spec).action.weightedTargets.map((t) => ({ target: nodePort(model.virtualNode(service.mesh, t.virtualNode)!, t.port), weight: t.weight })),
+        targets: routeKindOf(route.spec).action.weightedTargets.map((t) => ({
+          target: nodePort(model.virtualNode(service.mesh, t.virtualNode)!, t.port),
+          weight: t.weight,
+        })),
       }));
     const reaches = served.flatMap(({ targets }) => targets.map((t) => t.target));
     if (!isHttpFamily({ protocol })) {
@@ -149,4 +184,3 @@ export function resolveService(model: MeshReader, service: VirtualService): Reso
   });
   return { name: service.name, ports };
 }
-

@@ -7,7 +7,14 @@ import type { VirtualNode } from '../../model/virtual-node';
 import { ROUTE_IDLE_TIMEOUT_MS } from '../defaults';
 import { meshMillis } from './durations';
 import { ipPreferenceOf, type AddressFamilyPlan } from './ip-preference';
-import { allowAllClusterName, egressListenerName, egressRouteConfigName, ingressClusterName, ingressListenerName, ingressRouteConfigName } from '../names';
+import {
+  allowAllClusterName,
+  egressListenerName,
+  egressRouteConfigName,
+  ingressClusterName,
+  ingressListenerName,
+  ingressRouteConfigName,
+} from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
 import { backendClusters, type Backend } from './backends';
@@ -15,7 +22,15 @@ import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
 import { httpTimeouts, isHttpFamily, resolveService, type ResolvedService, type ServicePort } from './services';
 import { downstreamTls } from './tls';
-import type { AccessLogPlan, ClusterPlan, ProxyPlan, RouteTablePlan, SidecarEgressListenerPlan, SidecarIngressListenerPlan, VirtualHostPlan } from './types';
+import type {
+  AccessLogPlan,
+  ClusterPlan,
+  ProxyPlan,
+  RouteTablePlan,
+  SidecarEgressListenerPlan,
+  SidecarIngressListenerPlan,
+  VirtualHostPlan,
+} from './types';
 
 interface ServiceOnPort {
   readonly service: ResolvedService;
@@ -40,13 +55,22 @@ function resolveBackends(model: MeshReader, node: VirtualNode): Backend[] {
 /** The services on each backend port, ports ascending. */
 function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort[]> {
   const byPort = new Map<number, ServiceOnPort[]>();
-  for (const { service } of backends) for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
+  for (const { service } of backends)
+    for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
   return new Map([...byPort].sort(([a], [b]) => a - b));
 }
 
 /** The route table for one captured backend port (transparent mode): services on that port by Host. */
-function portRouteTable(name: string, services: readonly ServiceOnPort[], passthroughCluster: string | undefined): RouteTablePlan {
-  const hosts = services.map(({ service, port }): VirtualHostPlan => ({ name: service.name, domains: [service.name, `${service.name}:${port.port}`], routes: port.routes }));
+function portRouteTable(
+  name: string,
+  services: readonly ServiceOnPort[],
+  passthroughCluster: string | undefined,
+): RouteTablePlan {
+  const hosts = services.map(({ service, port }): VirtualHostPlan => ({
+    name: service.name,
+    domains: [service.name, `${service.name}:${port.port}`],
+    routes: port.routes,
+  }));
   return { name, virtualHosts: passthroughCluster ? [...hosts, passthroughHost(passthroughCluster)] : hosts };
 }
 
@@ -60,7 +84,11 @@ function explicitRouteTable(name: string, services: readonly ResolvedService[]):
     const ports = service.ports.filter(isHttpFamily);
     ports.forEach((port, i) => {
       const hostName = ports.length === 1 ? service.name : `${service.name}:${port.port}`;
-      hosts.push({ name: hostName, domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`], routes: port.routes });
+      hosts.push({
+        name: hostName,
+        domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`],
+        routes: port.routes,
+      });
     });
   }
   return { name, virtualHosts: hosts };
@@ -68,7 +96,13 @@ function explicitRouteTable(name: string, services: readonly ResolvedService[]):
 
 /** ALLOW_ALL: any other Host on a captured port goes on to where the app sent it. */
 function passthroughHost(cluster: string): VirtualHostPlan {
-  return { name: 'allow_all', domains: ['*'], routes: [{ match: { path: { kind: 'prefix', value: '/' } }, action: { kind: 'cluster', cluster, timeoutMs: null } }] };
+  return {
+    name: 'allow_all',
+    domains: ['*'],
+    routes: [
+      { match: { path: { kind: 'prefix', value: '/' } }, action: { kind: 'cluster', cluster, timeoutMs: null } },
+    ],
+  };
 }
 
 /**
@@ -76,14 +110,23 @@ function passthroughHost(cluster: string): VirtualHostPlan {
  * TCP carries no name, so a TCP-only port goes to the first TCP service on it (by name); a
  * service with no route yet (or only zero weights) leaves the port uncaptured: closed.
  */
-function capturedPort(port: number, services: readonly ServiceOnPort[]): SidecarEgressListenerPlan['capturedPorts'][number] | undefined {
-  if (services.some((s) => isHttpFamily(s.port))) return { port, traffic: { kind: 'http', routeTable: egressRouteConfigName(port) } };
+function capturedPort(
+  port: number,
+  services: readonly ServiceOnPort[],
+): SidecarEgressListenerPlan['capturedPorts'][number] | undefined {
+  if (services.some((s) => isHttpFamily(s.port)))
+    return { port, traffic: { kind: 'http', routeTable: egressRouteConfigName(port) } };
   const tcp = services[0]!.port.tcp;
   return tcp ? { port, traffic: tcp } : undefined;
 }
 
 /** Inbound traffic, redirected to the ingress port by iptables; undefined for a node without listeners. */
-function ingressListener(node: VirtualNode, ingressPort: number, bind: AddressFamilyPlan, accessLog: AccessLogPlan | undefined): SidecarIngressListenerPlan | undefined {
+function ingressListener(
+  node: VirtualNode,
+  ingressPort: number,
+  bind: AddressFamilyPlan,
+  accessLog: AccessLogPlan | undefined,
+): SidecarIngressListenerPlan | undefined {
   const listeners = node.spec.listeners ?? [];
   if (listeners.length === 0) return undefined;
   return {
@@ -100,7 +143,11 @@ function ingressListener(node: VirtualNode, ingressPort: number, bind: AddressFa
         ...(planned ? { tls: planned } : {}),
         traffic:
           protocol === 'tcp'
-            ? { kind: 'tcp', targets: [{ cluster: ingressClusterName(node.mesh, node.name, protocol, port), weight: 1 }], idleTimeoutMs: idle ? meshMillis(idle) : ROUTE_IDLE_TIMEOUT_MS }
+            ? {
+                kind: 'tcp',
+                targets: [{ cluster: ingressClusterName(node.mesh, node.name, protocol, port), weight: 1 }],
+                idleTimeoutMs: idle ? meshMillis(idle) : ROUTE_IDLE_TIMEOUT_MS,
+              }
             : { kind: 'http', routeTable: ingressRouteConfigName(port) },
       };
     }),
@@ -108,7 +155,12 @@ function ingressListener(node: VirtualNode, ingressPort: number, bind: AddressFa
   };
 }
 
-export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: VirtualNode, settings: ProxySettings): ProxyPlan {
+export function planSidecar(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  node: VirtualNode,
+  settings: ProxySettings,
+): ProxyPlan {
   const own = ipPreferenceOf(model, node);
   const accessLog = planAccessLog(node.spec.logging);
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
@@ -116,11 +168,19 @@ export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: Vir
   const clusters: Map<string, ClusterPlan> = backendClusters(model, cloudMap, backends);
 
   const byPort = servicesByPort(backends);
-  const routeTables: RouteTablePlan[] = [explicitRouteTable(egressRouteConfigName(settings.egressPort), backends.map((b) => b.service))];
+  const routeTables: RouteTablePlan[] = [
+    explicitRouteTable(
+      egressRouteConfigName(settings.egressPort),
+      backends.map((b) => b.service),
+    ),
+  ];
   for (const [port, services] of byPort) {
     if (port === settings.egressPort) continue;
     const http = services.filter((s) => isHttpFamily(s.port));
-    if (http.length > 0) routeTables.push(portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined));
+    if (http.length > 0)
+      routeTables.push(
+        portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined),
+      );
   }
 
   for (const listener of node.spec.listeners ?? []) {
@@ -131,7 +191,18 @@ export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: Vir
       const timeouts = httpTimeouts(listener.timeout?.[protocol as 'http' | 'http2' | 'grpc']);
       routeTables.push({
         name: ingressRouteConfigName(port),
-        virtualHosts: [{ name: 'local_app', domains: ['*'], routes: [{ match: { path: { kind: 'prefix', value: '/' } }, action: { kind: 'cluster', cluster: cluster.name, ...timeouts } }] }],
+        virtualHosts: [
+          {
+            name: 'local_app',
+            domains: ['*'],
+            routes: [
+              {
+                match: { path: { kind: 'prefix', value: '/' } },
+                action: { kind: 'cluster', cluster: cluster.name, ...timeouts },
+              },
+            ],
+          },
+        ],
       });
     }
   }
@@ -146,7 +217,9 @@ export function planSidecar(model: MeshReader, cloudMap: CloudMapView, node: Vir
     kind: 'sidecarEgress',
     name: egressListenerName(settings.egressPort),
     bind: bindAll(own, settings.egressPort),
-    capturedPorts: [...byPort].flatMap(([port, services]) => (port === settings.egressPort ? [] : (capturedPort(port, services) ?? []))),
+    capturedPorts: [...byPort].flatMap(([port, services]) =>
+      port === settings.egressPort ? [] : (capturedPort(port, services) ?? []),
+    ),
     explicitRouteTable: egressRouteConfigName(settings.egressPort),
     ...(passthrough ? { passthrough } : {}),
     ...(accessLog ? { accessLog } : {}),

@@ -22,7 +22,9 @@ interface TrustSource {
 
 function unsupportedSource(where: string, source: { sds?: unknown; acm?: unknown }): never {
   const kind = source.acm ? 'acm' : 'sds';
-  const why = source.acm ? 'ACM certificates exist only inside AWS; use file certificates' : 'SDS secrets are not served yet; use file certificates';
+  const why = source.acm
+    ? 'ACM certificates exist only inside AWS; use file certificates'
+    : 'SDS secrets are not served yet; use file certificates';
   throw new UnsupportedFeature(`${where}.${kind}: ${why}`);
 }
 
@@ -41,14 +43,20 @@ function validation(trust: TrustSource, sans: readonly string[] | undefined, whe
  * STRICT and PERMISSIVE listeners terminate TLS (undefined: DISABLED or no tls); a validation
  * block asks for client certificates (mTLS). `alpn` is offered to clients.
  */
-export function downstreamTls(tls: ListenerTls | undefined, where: string, alpn?: readonly string[]): DownstreamTlsPlan | undefined {
+export function downstreamTls(
+  tls: ListenerTls | undefined,
+  where: string,
+  alpn?: readonly string[],
+): DownstreamTlsPlan | undefined {
   if (!tls || tls.mode === 'DISABLED') return undefined;
   const certificate = certificateFiles(tls.certificate, `${where}.certificate`);
   const v = tls.validation;
   return {
     mode: tls.mode,
     certificate,
-    ...(v ? { validation: validation(v.trust, v.subjectAlternativeNames?.match.exact, `${where}.validation.trust`) } : {}),
+    ...(v
+      ? { validation: validation(v.trust, v.subjectAlternativeNames?.match.exact, `${where}.validation.trust`) }
+      : {}),
     ...(alpn ? { alpn: [...alpn] } : {}),
   };
 }
@@ -59,6 +67,10 @@ export function upstreamTls(tls: ClientTls | undefined, port: number, where: str
   if (tls.ports?.length && !tls.ports.includes(port)) return undefined;
   return {
     ...(tls.certificate ? { certificate: certificateFiles(tls.certificate, `${where}.certificate`) } : {}),
-    validation: validation(tls.validation.trust, tls.validation.subjectAlternativeNames?.match.exact, `${where}.validation.trust`),
+    validation: validation(
+      tls.validation.trust,
+      tls.validation.subjectAlternativeNames?.match.exact,
+      `${where}.validation.trust`,
+    ),
   };
 }

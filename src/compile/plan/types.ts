@@ -19,7 +19,12 @@ export interface ProxyPlan {
 
 // ---------------------------------------------------------------- listeners
 
-export type ListenerPlan = SidecarIngressListenerPlan | SidecarEgressListenerPlan | GatewayListenerPlan | GatewayHopListenerPlan | ApiListenerPlan;
+export type ListenerPlan =
+  | SidecarIngressListenerPlan
+  | SidecarEgressListenerPlan
+  | GatewayListenerPlan
+  | GatewayHopListenerPlan
+  | ApiListenerPlan;
 
 export interface BindPlan {
   readonly address: '0.0.0.0' | '::' | '127.0.0.1';
@@ -31,7 +36,8 @@ export interface BindPlan {
 export interface AccessLogPlan {
   readonly path: string;
   /** Envoy's default format when missing; a text format always ends in a newline. */
-  readonly format?: { readonly text: string } | { readonly json: readonly { readonly key: string; readonly value: string }[] };
+  readonly format?:
+    { readonly text: string } | { readonly json: readonly { readonly key: string; readonly value: string }[] };
 }
 
 /** Plain HTTP to a route table, or TCP to weighted clusters. */
@@ -48,7 +54,12 @@ export interface SidecarIngressListenerPlan {
   readonly bind: BindPlan;
   /** A PERMISSIVE port tells TLS from plaintext by inspecting the first bytes. */
   readonly inspectTls: boolean;
-  readonly ports: readonly { readonly port: number; readonly protocol: AppProtocol; readonly tls?: DownstreamTlsPlan; readonly traffic: TrafficPlan }[];
+  readonly ports: readonly {
+    readonly port: number;
+    readonly protocol: AppProtocol;
+    readonly tls?: DownstreamTlsPlan;
+    readonly traffic: TrafficPlan;
+  }[];
   readonly accessLog?: AccessLogPlan;
 }
 
@@ -157,7 +168,10 @@ export interface StringMatchPlan {
   readonly ignoreCase?: boolean;
 }
 
-export type HeaderValueMatchPlan = StringMatchPlan | { readonly kind: 'present' } | { readonly kind: 'range'; readonly start: number; readonly end: number };
+export type HeaderValueMatchPlan =
+  | StringMatchPlan
+  | { readonly kind: 'present' }
+  | { readonly kind: 'range'; readonly start: number; readonly end: number };
 
 export interface HeaderMatchPlan {
   readonly name: string;
@@ -173,7 +187,10 @@ export interface RouteMatchPlan {
   /** gRPC requests only (content-type application/grpc). */
   readonly grpc?: boolean;
   readonly headers?: readonly HeaderMatchPlan[];
-  readonly queryParameters?: readonly { readonly name: string; readonly match: { readonly kind: 'present' } | StringMatchPlan }[];
+  readonly queryParameters?: readonly {
+    readonly name: string;
+    readonly match: { readonly kind: 'present' } | StringMatchPlan;
+  }[];
 }
 
 /** Retries with App Mesh's events already mapped to Envoy's conditions; the host that just failed is avoided. */
@@ -211,7 +228,13 @@ export type DnsLookupFamily = 'AUTO' | 'V4_PREFERRED' | 'V4_ONLY' | 'V6_ONLY';
 export type DiscoveryPlan =
   | { readonly kind: 'static'; readonly address: string; readonly port: number }
   /** strict: every address the name resolves to; logical: one (behind a load balancer). */
-  | { readonly kind: 'dns'; readonly hostname: string; readonly port: number; readonly resolution: 'strict' | 'logical'; readonly lookupFamily: DnsLookupFamily }
+  | {
+      readonly kind: 'dns';
+      readonly hostname: string;
+      readonly port: number;
+      readonly resolution: 'strict' | 'logical';
+      readonly lookupFamily: DnsLookupFamily;
+    }
   | CloudMapDiscoveryPlan
   /** Wherever the app connected to (ALLOW_ALL). */
   | { readonly kind: 'originalDestination' };

@@ -26,7 +26,10 @@ export interface CloudMapHandlerOptions {
 }
 
 /** Answers one request; never throws: whatever goes wrong is an AWS-shaped error answer. */
-export function cloudMapHandler(registry: CloudMapRegistry, options: CloudMapHandlerOptions): (request: RawRequest) => ApiAnswer {
+export function cloudMapHandler(
+  registry: CloudMapRegistry,
+  options: CloudMapHandlerOptions,
+): (request: RawRequest) => ApiAnswer {
   const counted = (answer: ApiAnswer): ApiAnswer => {
     if (answer.refusal) options.onRefused?.(answer.refusal);
     return answer;
@@ -36,11 +39,27 @@ export function cloudMapHandler(registry: CloudMapRegistry, options: CloudMapHan
       if (options.credentials) {
         const verdict = verifySigV4(request, options.credentials);
         if (!verdict.ok) {
-          return counted(errorAnswer(new CloudMapError(verdict.code, verdict.message, {}, verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400, 'signature')));
+          return counted(
+            errorAnswer(
+              new CloudMapError(
+                verdict.code,
+                verdict.message,
+                {},
+                verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400,
+                'signature',
+              ),
+            ),
+          );
         }
       }
       const target = Object.hasOwn(request.headers, 'x-amz-target') ? request.headers['x-amz-target'] : undefined;
-      return counted(answerCloudMapRequest(registry, Array.isArray(target) ? target[0] : typeof target === 'string' ? target : undefined, request.body.toString('utf8')));
+      return counted(
+        answerCloudMapRequest(
+          registry,
+          Array.isArray(target) ? target[0] : typeof target === 'string' ? target : undefined,
+          request.body.toString('utf8'),
+        ),
+      );
     } catch (err) {
       // Either way the registry undid the change; only a StateFileError means the disk refused it.
       const message =
@@ -67,7 +86,12 @@ export function registryContents(registry: CloudMapRegistry): unknown {
           id: s.id,
           name: s.name,
           customHealthCheck: s.healthCheckCustomConfig !== undefined,
-          instances: registry.instances(s.id).map((i) => ({ id: i.id, health: registry.healthOf(i), attributes: i.attributes, ...(i.seed ? { declaredInMeshFiles: true } : {}) })),
+          instances: registry.instances(s.id).map((i) => ({
+            id: i.id,
+            health: registry.healthOf(i),
+            attributes: i.attributes,
+            ...(i.seed ? { declaredInMeshFiles: true } : {}),
+          })),
         })),
     })),
   };

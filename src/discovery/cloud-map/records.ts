@@ -63,7 +63,13 @@ export interface InstanceRecord {
   readonly createDate: number;
 }
 
-export type OperationType = 'CREATE_NAMESPACE' | 'DELETE_NAMESPACE' | 'UPDATE_NAMESPACE' | 'UPDATE_SERVICE' | 'REGISTER_INSTANCE' | 'DEREGISTER_INSTANCE';
+export type OperationType =
+  | 'CREATE_NAMESPACE'
+  | 'DELETE_NAMESPACE'
+  | 'UPDATE_NAMESPACE'
+  | 'UPDATE_SERVICE'
+  | 'REGISTER_INSTANCE'
+  | 'DEREGISTER_INSTANCE';
 
 /** AWS runs these asynchronously; the local registry finishes them before answering. */
 export interface OperationRecord {
@@ -86,5 +92,12 @@ export interface RegistryState {
 }
 
 export function emptyState(): RegistryState {
-  return { format: 'meshd-cloud-map/v1', namespaces: [], services: [], instances: [], operations: [], appliedSeeds: [] };
+  return {
+    format: 'meshd-cloud-map/v1',
+    namespaces: [],
+    services: [],
+    instances: [],
+    operations: [],
+    appliedSeeds: [],
+  };
 }

@@ -6,7 +6,14 @@
 // indexed by name and by service, `persist` is handed only the changed rows, and the undo
 // remembers only those.
 import * as crypto from 'node:crypto';
-import { INIT_HEALTH, IPV4, IPV6, type CustomHealthStatus, type DiscoveredInstance, type HealthStatus } from '../../model/cloud-map-instance';
+import {
+  INIT_HEALTH,
+  IPV4,
+  IPV6,
+  type CustomHealthStatus,
+  type DiscoveredInstance,
+  type HealthStatus,
+} from '../../model/cloud-map-instance';
 import { addressProblem, attributeProblem, attributeRefusal, type AttributePolicy } from './attributes';
 import { CloudMapError } from './errors';
 import {
@@ -29,7 +36,6 @@ export type { RegistryChange } from './tables';
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
 const KEPT_OPERATIONS = 1000;
-
 
 /** A service's instances, or undefined when it is not registered (what compile/cloud-map-view.ts reads). */
 export interface InstanceLookup {
@@ -134,11 +140,16 @@ export class CloudMapRegistry implements InstanceLookup {
     };
     for (const n of initial.namespaces) this.tables.namespaces.set(KEY_OF.namespaces(n), n);
     for (const s of initial.services) this.tables.services.set(KEY_OF.services(s), s);
-    for (const i of initial.instances) this.tables.instances.set(KEY_OF.instances(i), { ...i, attributes: ownAttributes(i.attributes) });
+    for (const i of initial.instances)
+      this.tables.instances.set(KEY_OF.instances(i), { ...i, attributes: ownAttributes(i.attributes) });
     for (const o of initial.operations) this.tables.operations.set(KEY_OF.operations(o), o);
     for (const a of initial.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
     // Sorted once here; from now on each change keeps them sorted.
-    for (const [serviceId, instances] of this.instancesOfService) this.sortedInstances.set(serviceId, [...instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    for (const [serviceId, instances] of this.instancesOfService)
+      this.sortedInstances.set(
+        serviceId,
+        [...instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+      );
     this.loading = false;
   }
 
@@ -242,7 +253,8 @@ export class CloudMapRegistry implements InstanceLookup {
 
   instance(serviceId: string, instanceId: string): InstanceRecord {
     const instance = this.tables.instances.get(instanceKey(this.service(serviceId).id, instanceId));
-    if (!instance) throw new CloudMapError('InstanceNotFound', `No instance exists with ID: ${instanceId} in service ${serviceId}`);
+    if (!instance)
+      throw new CloudMapError('InstanceNotFound', `No instance exists with ID: ${instanceId} in service ${serviceId}`);
     return instance;
   }
 
@@ -277,7 +289,8 @@ export class CloudMapRegistry implements InstanceLookup {
     let verdict = this.addressVerdicts.get(instance);
     if (verdict === undefined) {
       const { attributes } = instance;
-      const check = (name: string) => (Object.hasOwn(attributes, name) ? addressProblem(name, attributes[name]!, this.options.attributes) : undefined);
+      const check = (name: string) =>
+        Object.hasOwn(attributes, name) ? addressProblem(name, attributes[name]!, this.options.attributes) : undefined;
       verdict = check(IPV4) ?? check(IPV6) ?? null;
       this.addressVerdicts.set(instance, verdict);
     }
@@ -286,10 +299,19 @@ export class CloudMapRegistry implements InstanceLookup {
 
   // ---- writes ----
 
-  createNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): OperationRecord {
+  createNamespace(input: {
+    name: string;
+    type: NamespaceType;
+    description?: string;
+    creatorRequestId?: string;
+    vpc?: string;
+  }): OperationRecord {
     const existing = this.namespaceNamed(input.name);
     if (existing) {
-      throw new CloudMapError('NamespaceAlreadyExists', `Namespace ${input.name} already exists`, { NamespaceId: existing.id, CreatorRequestId: existing.creatorRequestId });
+      throw new CloudMapError('NamespaceAlreadyExists', `Namespace ${input.name} already exists`, {
+        NamespaceId: existing.id,
+        CreatorRequestId: existing.creatorRequestId,
+      });
     }
     return this.commit(() => this.addOperation('CREATE_NAMESPACE', { NAMESPACE: this.addNamespace(input).id })).result;
   }
@@ -303,17 +325,28 @@ export class CloudMapRegistry implements InstanceLookup {
     healthCheckCustomConfig?: ServiceRecord['healthCheckCustomConfig'];
   }): ServiceRecord {
     const ns = this.namespace(input.namespaceId);
-    if (input.dnsConfig && ns.type === 'HTTP') throw new CloudMapError('InvalidInput', `namespace ${ns.name} is an HTTP namespace; its services cannot have DnsConfig`);
+    if (input.dnsConfig && ns.type === 'HTTP')
+      throw new CloudMapError(
+        'InvalidInput',
+        `namespace ${ns.name} is an HTTP namespace; its services cannot have DnsConfig`,
+      );
     const existing = this.serviceNamed(ns.id, input.name);
     if (existing) {
-      throw new CloudMapError('ServiceAlreadyExists', `Service ${input.name} already exists in namespace ${ns.name}`, { ServiceId: existing.id, CreatorRequestId: existing.creatorRequestId });
+      throw new CloudMapError('ServiceAlreadyExists', `Service ${input.name} already exists in namespace ${ns.name}`, {
+        ServiceId: existing.id,
+        CreatorRequestId: existing.creatorRequestId,
+      });
     }
     return this.commit(() => this.addService(input)).result;
   }
 
   deleteService(id: string): void {
     const service = this.service(id);
-    if (this.instanceCount(id) > 0) throw new CloudMapError('ResourceInUse', `Service ${service.name} has registered instances; deregister them first`);
+    if (this.instanceCount(id) > 0)
+      throw new CloudMapError(
+        'ResourceInUse',
+        `Service ${service.name} has registered instances; deregister them first`,
+      );
     this.commit(() => {
       this.tables.services.delete(id);
     });
@@ -321,20 +354,34 @@ export class CloudMapRegistry implements InstanceLookup {
 
   deleteNamespace(id: string): OperationRecord {
     const ns = this.namespace(id);
-    if (this.serviceCount(id) > 0) throw new CloudMapError('ResourceInUse', `Namespace ${ns.name} has services; delete them first`);
+    if (this.serviceCount(id) > 0)
+      throw new CloudMapError('ResourceInUse', `Namespace ${ns.name} has services; delete them first`);
     return this.commit(() => {
       this.tables.namespaces.delete(id);
       return this.addOperation('DELETE_NAMESPACE', { NAMESPACE: id });
     }).result;
   }
 
-  registerInstance(input: { serviceId: string; instanceId: string; attributes: Record<string, string>; creatorRequestId?: string }): OperationRecord {
+  registerInstance(input: {
+    serviceId: string;
+    instanceId: string;
+    attributes: Record<string, string>;
+    creatorRequestId?: string;
+  }): OperationRecord {
     const service = this.service(input.serviceId);
     const refusal = attributeRefusal(input.attributes, service, this.options.attributes);
-    if (refusal) throw new CloudMapError('InvalidInput', refusal.message, {}, 400, refusal.kind === 'other' ? undefined : refusal.kind);
+    if (refusal)
+      throw new CloudMapError(
+        'InvalidInput',
+        refusal.message,
+        {},
+        400,
+        refusal.kind === 'other' ? undefined : refusal.kind,
+      );
     return this.commit(() => {
       const previous = this.tables.instances.get(instanceKey(service.id, input.instanceId));
-      const initial = (Object.hasOwn(input.attributes, INIT_HEALTH) ? input.attributes[INIT_HEALTH] : undefined) as CustomHealthStatus | undefined;
+      const initial = (Object.hasOwn(input.attributes, INIT_HEALTH) ? input.attributes[INIT_HEALTH] : undefined) as
+        CustomHealthStatus | undefined;
       // Registering again replaces the attributes and keeps a health status
       // already set; it also takes the instance over from the mesh files.
       this.putInstance(service, {
@@ -361,7 +408,10 @@ export class CloudMapRegistry implements InstanceLookup {
     const service = this.service(serviceId);
     const instance = this.instance(serviceId, instanceId);
     if (!service.healthCheckCustomConfig) {
-      throw new CloudMapError('CustomHealthNotFound', `Service ${service.name} has no custom health check (HealthCheckCustomConfig); its instances are always UNKNOWN`);
+      throw new CloudMapError(
+        'CustomHealthNotFound',
+        `Service ${service.name} has no custom health check (HealthCheckCustomConfig); its instances are always UNKNOWN`,
+      );
     }
     if (instance.health === status) return;
     this.commit(() => this.putInstance(service, { ...instance, health: status }));
@@ -390,7 +440,13 @@ export class CloudMapRegistry implements InstanceLookup {
     const declared = new Map<string, AppliedSeed>();
     for (const seed of seeds) {
       for (const { id, attributes, health } of seed.instances) {
-        declared.set(seedKey(seed.namespace, seed.service, id), { namespace: seed.namespace, service: seed.service, id, attributes: ownAttributes(attributes), ...(health ? { health } : {}) });
+        declared.set(seedKey(seed.namespace, seed.service, id), {
+          namespace: seed.namespace,
+          service: seed.service,
+          id,
+          attributes: ownAttributes(attributes),
+          ...(health ? { health } : {}),
+        });
       }
     }
     const changed = [...declared].filter(([key, now]) => {
@@ -412,12 +468,16 @@ export class CloudMapRegistry implements InstanceLookup {
           ns = this.addNamespace({ name: seed.namespace, type: 'HTTP' });
           this.addOperation('CREATE_NAMESPACE', { NAMESPACE: ns.id });
         }
-        if (!this.serviceNamed(ns.id, seed.service)) this.addService({ name: seed.service, namespaceId: ns.id, healthCheckCustomConfig: {} });
+        if (!this.serviceNamed(ns.id, seed.service))
+          this.addService({ name: seed.service, namespaceId: ns.id, healthCheckCustomConfig: {} });
       }
       for (const [key, decl] of changed) {
         const service = this.serviceNamed(this.namespaceNamed(decl.namespace)!.id, decl.service)!;
         const previous = this.tables.instances.get(instanceKey(service.id, decl.id));
-        const declaration: SeedDeclaration = { attributes: decl.attributes, ...(decl.health ? { health: decl.health } : {}) };
+        const declaration: SeedDeclaration = {
+          attributes: decl.attributes,
+          ...(decl.health ? { health: decl.health } : {}),
+        };
         this.putInstance(service, {
           id: decl.id,
           serviceId: service.id,
@@ -479,7 +539,13 @@ export class CloudMapRegistry implements InstanceLookup {
     return { put, delete: deleted } as RegistryChange;
   }
 
-  private addNamespace(input: { name: string; type: NamespaceType; description?: string; creatorRequestId?: string; vpc?: string }): NamespaceRecord {
+  private addNamespace(input: {
+    name: string;
+    type: NamespaceType;
+    description?: string;
+    creatorRequestId?: string;
+    vpc?: string;
+  }): NamespaceRecord {
     const id = `ns-${randomId(16)}`;
     const namespace: NamespaceRecord = {
       id,
@@ -570,7 +636,11 @@ function byName<T extends { name: string }>(a: T, b: T): number {
 
 function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
   const keys = Object.keys(a.attributes);
-  return a.health === b.health && keys.length === Object.keys(b.attributes).length && keys.every((k) => Object.hasOwn(b.attributes, k) && a.attributes[k] === b.attributes[k]);
+  return (
+    a.health === b.health &&
+    keys.length === Object.keys(b.attributes).length &&
+    keys.every((k) => Object.hasOwn(b.attributes, k) && a.attributes[k] === b.attributes[k])
+  );
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';

@@ -53,8 +53,10 @@ export function remoteClient(options: RemoteClientOptions): RemoteClient {
       const result = await next(args);
       const response = result.response as { headers?: Record<string, string>; body?: unknown };
       const length = Number(response.headers?.['content-length']);
-      if (length > limit) throw new RemoteCallError('invalid_response', `the answer is ${length} bytes long; at most ${limit} are read`);
-      if (response.body && typeof (response.body as Readable).pipe === 'function') response.body = capped(response.body as Readable, limit);
+      if (length > limit)
+        throw new RemoteCallError('invalid_response', `the answer is ${length} bytes long; at most ${limit} are read`);
+      if (response.body && typeof (response.body as Readable).pipe === 'function')
+        response.body = capped(response.body as Readable, limit);
       return result;
     },
     { step: 'deserialize', priority: 'low', name: 'meshdResponseSizeLimit' },
@@ -63,7 +65,10 @@ export function remoteClient(options: RemoteClientOptions): RemoteClient {
     api: {
       async revision(namespace, service, signal) {
         try {
-          const out = await client.send(new DiscoverInstancesRevisionCommand({ NamespaceName: namespace, ServiceName: service }), { abortSignal: signal });
+          const out = await client.send(
+            new DiscoverInstancesRevisionCommand({ NamespaceName: namespace, ServiceName: service }),
+            { abortSignal: signal },
+          );
           return out.InstancesRevision as number;
         } catch (err) {
           throw callError(err, signal);
@@ -102,7 +107,13 @@ function capped(body: Readable, limit: number): Readable {
   const out = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      if (seen > limit) return done(new RemoteCallError('invalid_response', `the answer is longer than ${limit} bytes; at most ${limit} are read`));
+      if (seen > limit)
+        return done(
+          new RemoteCallError(
+            'invalid_response',
+            `the answer is longer than ${limit} bytes; at most ${limit} are read`,
+          ),
+        );
       done(null, chunk);
     },
   });
@@ -114,16 +125,25 @@ function capped(body: Readable, limit: number): Readable {
 /** Why a call failed, from the SDK's error. */
 function callError(err: unknown, signal: AbortSignal): RemoteCallError {
   if (err instanceof RemoteCallError) return err;
-  const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number }; $response?: unknown };
+  const e = err as {
+    name?: string;
+    message?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $response?: unknown;
+  };
   const message = `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message ?? String(err)}`.split('\n')[0]!;
-  if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError') return new RemoteCallError('timeout', message);
+  if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError')
+    return new RemoteCallError('timeout', message);
   if (e.name === 'NamespaceNotFound' || e.name === 'ServiceNotFound') return new RemoteCallError('not_found', message);
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && status >= 500) return new RemoteCallError('server_error', message);
   if (status !== undefined && status >= 400) return new RemoteCallError('rejected', message);
-  if (e.code !== undefined && /^(E[A-Z]+|ERR_SOCKET\w*)$/.test(e.code)) return new RemoteCallError('network', `${e.code}: ${e.message ?? ''}`.trim());
+  if (e.code !== undefined && /^(E[A-Z]+|ERR_SOCKET\w*)$/.test(e.code))
+    return new RemoteCallError('network', `${e.code}: ${e.message ?? ''}`.trim());
   // The same, wrapped by the SDK when the socket's error is not an Error of its realm.
-  if (/\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|EAI_AGAIN)\b/.test(message)) return new RemoteCallError('network', message);
+  if (/\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|EAI_AGAIN)\b/.test(message))
+    return new RemoteCallError('network', message);
   if (e.$response !== undefined || e.name === 'SyntaxError') return new RemoteCallError('invalid_response', message);
   return new RemoteCallError('error', message);
 }

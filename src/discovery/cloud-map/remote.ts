@@ -8,7 +8,14 @@
 // a bad one is skipped and counted. An error or a time-out keeps the last good instances (a
 // cluster is never emptied by a failing endpoint) and is reported until a poll succeeds.
 import * as net from 'node:net';
-import { IPV4, IPV6, parsePort, PORT, type DiscoveredInstance, type HealthStatus } from '../../model/cloud-map-instance';
+import {
+  IPV4,
+  IPV6,
+  parsePort,
+  PORT,
+  type DiscoveredInstance,
+  type HealthStatus,
+} from '../../model/cloud-map-instance';
 import { addressProblem, attributeLimitProblem, type AttributePolicy } from './attributes';
 import { serviceKey, type InstanceLookup } from './registry';
 
@@ -22,11 +29,18 @@ export interface RawInstance {
 /** The two calls the poller makes; the SDK adapter (remote-client.ts) or a test fake. */
 export interface RemoteApi {
   revision(namespace: string, service: string, signal: AbortSignal): Promise<number>;
-  discover(namespace: string, service: string, query: Readonly<Record<string, string>>, maxResults: number, signal: AbortSignal): Promise<readonly RawInstance[]>;
+  discover(
+    namespace: string,
+    service: string,
+    query: Readonly<Record<string, string>>,
+    maxResults: number,
+    signal: AbortSignal,
+  ): Promise<readonly RawInstance[]>;
 }
 
 /** Why a call failed, for /metrics; the adapter throws these, anything else counts as `error`. */
-export type RemoteErrorReason = 'timeout' | 'not_found' | 'rejected' | 'server_error' | 'network' | 'invalid_response' | 'error';
+export type RemoteErrorReason =
+  'timeout' | 'not_found' | 'rejected' | 'server_error' | 'network' | 'invalid_response' | 'error';
 
 export class RemoteCallError extends Error {
   constructor(
@@ -39,8 +53,23 @@ export class RemoteCallError extends Error {
 
 /** Why an instance the remote returned was not kept. */
 export type SkipReason = 'bad_id' | 'duplicate_id' | 'attributes' | 'address' | 'health' | 'over_limit';
-export const SKIP_REASONS: readonly SkipReason[] = ['bad_id', 'duplicate_id', 'attributes', 'address', 'health', 'over_limit'];
-export const REMOTE_ERROR_REASONS: readonly RemoteErrorReason[] = ['timeout', 'not_found', 'rejected', 'server_error', 'network', 'invalid_response', 'error'];
+export const SKIP_REASONS: readonly SkipReason[] = [
+  'bad_id',
+  'duplicate_id',
+  'attributes',
+  'address',
+  'health',
+  'over_limit',
+];
+export const REMOTE_ERROR_REASONS: readonly RemoteErrorReason[] = [
+  'timeout',
+  'not_found',
+  'rejected',
+  'server_error',
+  'network',
+  'invalid_response',
+  'error',
+];
 
 /** A service some virtual node names, with the attribute filters (DiscoverInstances' QueryParameters) they use. */
 export interface RemoteSubscription {
@@ -215,10 +244,19 @@ export class RemoteCloudMap implements InstanceLookup {
     const name = `${namespace}/${service}`;
     try {
       const revision = await this.call('revision', (signal) => this.options.api.revision(namespace, service, signal));
-      if (typeof revision !== 'number' || !Number.isFinite(revision)) throw new RemoteCallError('invalid_response', `DiscoverInstancesRevision answered no number: ${clip(String(revision))}`);
+      if (typeof revision !== 'number' || !Number.isFinite(revision))
+        throw new RemoteCallError(
+          'invalid_response',
+          `DiscoverInstancesRevision answered no number: ${clip(String(revision))}`,
+        );
       const wanted = [...state.queries.keys()];
       const fresh = state.fetchedAt !== undefined && this.now() - state.fetchedAt < this.options.refreshIntervalMs;
-      if (state.instances !== undefined && revision === state.revision && fresh && wanted.every((q) => state.fetchedQueries.has(q))) {
+      if (
+        state.instances !== undefined &&
+        revision === state.revision &&
+        fresh &&
+        wanted.every((q) => state.fetchedQueries.has(q))
+      ) {
         this.succeeded(state);
         return false;
       }
@@ -226,7 +264,11 @@ export class RemoteCloudMap implements InstanceLookup {
       const fetchedAt = this.now();
       for (const text of wanted) {
         const query = state.queries.get(text)!;
-        answers.push(await this.call('discover', (signal) => this.options.api.discover(namespace, service, query, this.options.maxInstances, signal)));
+        answers.push(
+          await this.call('discover', (signal) =>
+            this.options.api.discover(namespace, service, query, this.options.maxInstances, signal),
+          ),
+        );
       }
       const skipped = new Map<SkipReason, number>();
       const instances = this.checked(answers, skipped);
@@ -243,7 +285,10 @@ export class RemoteCloudMap implements InstanceLookup {
       const message = err instanceof Error ? err.message : String(err);
       if (reason === 'not_found' && this.options.isLocal?.(namespace, service)) {
         // The local registry has it and the remote does not: local only, nothing is wrong.
-        if (!state.localOnly) this.options.log?.info(`cloud map remote: ${name} is not in the remote registry; the local registry answers it`);
+        if (!state.localOnly)
+          this.options.log?.info(
+            `cloud map remote: ${name} is not in the remote registry; the local registry answers it`,
+          );
         state.localOnly = true;
         state.lastError = undefined;
         state.lastSuccessAt = this.now();
@@ -267,7 +312,12 @@ export class RemoteCloudMap implements InstanceLookup {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort();
-        reject(new RemoteCallError('timeout', `${operation === 'revision' ? 'DiscoverInstancesRevision' : 'DiscoverInstances'} did not answer within ${this.options.timeoutMs} ms`));
+        reject(
+          new RemoteCallError(
+            'timeout',
+            `${operation === 'revision' ? 'DiscoverInstancesRevision' : 'DiscoverInstances'} did not answer within ${this.options.timeoutMs} ms`,
+          ),
+        );
       }, this.options.timeoutMs);
     });
     try {
@@ -279,7 +329,9 @@ export class RemoteCloudMap implements InstanceLookup {
 
   private succeeded(state: ServiceState): void {
     if (state.lastError) {
-      this.options.log?.info(`cloud map remote: ${state.namespace}/${state.service} answers again after ${state.lastError.consecutive} failed poll(s)`);
+      this.options.log?.info(
+        `cloud map remote: ${state.namespace}/${state.service} answers again after ${state.lastError.consecutive} failed poll(s)`,
+      );
     }
     state.lastError = undefined;
     state.localOnly = false;
@@ -291,26 +343,42 @@ export class RemoteCloudMap implements InstanceLookup {
     this.errorsTotal.set(key, (this.errorsTotal.get(key) ?? 0) + 1);
     const now = this.now();
     const first = state.lastError === undefined;
-    state.lastError = { message: clip(message, 500), reason, at: now, since: state.lastError?.since ?? now, consecutive: (state.lastError?.consecutive ?? 0) + 1 };
+    state.lastError = {
+      message: clip(message, 500),
+      reason,
+      at: now,
+      since: state.lastError?.since ?? now,
+      consecutive: (state.lastError?.consecutive ?? 0) + 1,
+    };
     if (first) {
-      const keeps = state.instances === undefined ? 'it has no instances yet' : `its last good ${state.instances.length} instance(s) keep serving`;
-      this.options.log?.warn(`cloud map remote: ${state.namespace}/${state.service}: ${reason}: ${state.lastError.message}; ${keeps}`);
+      const keeps =
+        state.instances === undefined
+          ? 'it has no instances yet'
+          : `its last good ${state.instances.length} instance(s) keep serving`;
+      this.options.log?.warn(
+        `cloud map remote: ${state.namespace}/${state.service}: ${reason}: ${state.lastError.message}; ${keeps}`,
+      );
     }
   }
 
   private noteSkipped(state: ServiceState, skipped: Map<SkipReason, number>, name: string): void {
     for (const [reason, n] of skipped) this.skippedTotal.set(reason, (this.skippedTotal.get(reason) ?? 0) + n);
     const text = (m: Map<SkipReason, number>) => [...m].map(([r, n]) => `${n} ${r}`).join(', ');
-    if (skipped.size > 0 && text(skipped) !== text(state.skipped)) this.options.log?.warn(`cloud map remote: ${name}: skipped instance(s): ${text(skipped)}`);
+    if (skipped.size > 0 && text(skipped) !== text(state.skipped))
+      this.options.log?.warn(`cloud map remote: ${name}: skipped instance(s): ${text(skipped)}`);
     state.skipped = skipped;
   }
 
   /** The union of the answers, by instance id, each instance checked; at most maxInstances. */
-  private checked(answers: readonly (readonly RawInstance[])[], skipped: Map<SkipReason, number>): DiscoveredInstance[] {
+  private checked(
+    answers: readonly (readonly RawInstance[])[],
+    skipped: Map<SkipReason, number>,
+  ): DiscoveredInstance[] {
     const skip = (reason: SkipReason) => skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
     const byId = new Map<string, DiscoveredInstance>();
     for (const answer of answers) {
-      if (!Array.isArray(answer)) throw new RemoteCallError('invalid_response', 'DiscoverInstances answered no Instances list');
+      if (!Array.isArray(answer))
+        throw new RemoteCallError('invalid_response', 'DiscoverInstances answered no Instances list');
       const seen = new Set<string>();
       for (const raw of answer as readonly RawInstance[]) {
         const id = raw?.InstanceId;
@@ -362,11 +430,25 @@ export class RemoteCloudMap implements InstanceLookup {
         lastSuccessAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
         lastSuccessAgeSeconds: s.lastSuccessAt === undefined ? null : (now - s.lastSuccessAt) / 1000,
         lastError: s.lastError
-          ? { reason: s.lastError.reason, message: s.lastError.message, at: new Date(s.lastError.at).toISOString(), failingSince: new Date(s.lastError.since).toISOString(), consecutiveFailures: s.lastError.consecutive }
+          ? {
+              reason: s.lastError.reason,
+              message: s.lastError.message,
+              at: new Date(s.lastError.at).toISOString(),
+              failingSince: new Date(s.lastError.since).toISOString(),
+              consecutiveFailures: s.lastError.consecutive,
+            }
           : null,
         skippedInstances: Object.fromEntries(s.skipped),
       }));
-    return { mode: 'remote', ...this.options.describe, pollIntervalMs: this.options.pollIntervalMs, refreshIntervalMs: this.options.refreshIntervalMs, timeoutMs: this.options.timeoutMs, maxInstances: this.options.maxInstances, services };
+    return {
+      mode: 'remote',
+      ...this.options.describe,
+      pollIntervalMs: this.options.pollIntervalMs,
+      refreshIntervalMs: this.options.refreshIntervalMs,
+      timeoutMs: this.options.timeoutMs,
+      maxInstances: this.options.maxInstances,
+      services,
+    };
   }
 
   /** Per polled service: whether its last poll succeeded, and how long ago a poll last did (metrics). */
@@ -382,12 +464,28 @@ export class RemoteCloudMap implements InstanceLookup {
 }
 
 function newState(namespace: string, service: string): ServiceState {
-  return { namespace, service, queries: new Map(), revision: undefined, fetchedQueries: new Set(), fetchedAt: undefined, instances: undefined, lastSuccessAt: undefined, lastError: undefined, localOnly: false, skipped: new Map() };
+  return {
+    namespace,
+    service,
+    queries: new Map(),
+    revision: undefined,
+    fetchedQueries: new Set(),
+    fetchedAt: undefined,
+    instances: undefined,
+    lastSuccessAt: undefined,
+    lastError: undefined,
+    localOnly: false,
+    skipped: new Map(),
+  };
 }
 
 /** A query's canonical text: its pairs sorted by key (two filters with the same pairs are one query). */
 export function queryText(query: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.keys(query).sort().map((k) => [k, query[k]]));
+  return JSON.stringify(
+    Object.keys(query)
+      .sort()
+      .map((k) => [k, query[k]]),
+  );
 }
 
 /** The remote's attributes as a null-prototype map of strings, or undefined when they are not one. */
@@ -404,7 +502,10 @@ function ownStrings(value: unknown): Record<string, string> | undefined {
 }
 
 /** Why the instance's address cannot be an endpoint, or undefined when it can. */
-function addressOf(attributes: Readonly<Record<string, string>>, policy: AttributePolicy | undefined): string | undefined {
+function addressOf(
+  attributes: Readonly<Record<string, string>>,
+  policy: AttributePolicy | undefined,
+): string | undefined {
   const ipv4 = attributes[IPV4];
   const ipv6 = attributes[IPV6];
   const port = attributes[PORT];
@@ -412,7 +513,10 @@ function addressOf(attributes: Readonly<Record<string, string>>, policy: Attribu
   if (ipv4 !== undefined && !net.isIPv4(ipv4)) return `${IPV4} is no IPv4 address`;
   if (ipv6 !== undefined && !net.isIPv6(ipv6)) return `${IPV6} is no IPv6 address`;
   if (port !== undefined && parsePort(port) === undefined) return `${PORT} is no port`;
-  return (ipv4 !== undefined ? addressProblem(IPV4, ipv4, policy) : undefined) ?? (ipv6 !== undefined ? addressProblem(IPV6, ipv6, policy) : undefined);
+  return (
+    (ipv4 !== undefined ? addressProblem(IPV4, ipv4, policy) : undefined) ??
+    (ipv6 !== undefined ? addressProblem(IPV6, ipv6, policy) : undefined)
+  );
 }
 
 function sameInstances(a: readonly DiscoveredInstance[], b: readonly DiscoveredInstance[]): boolean {
@@ -421,7 +525,10 @@ function sameInstances(a: readonly DiscoveredInstance[], b: readonly DiscoveredI
     const y = b[i]!;
     if (x.id !== y.id || x.health !== y.health) return false;
     const keys = Object.keys(x.attributes);
-    return keys.length === Object.keys(y.attributes).length && keys.every((k) => Object.hasOwn(y.attributes, k) && x.attributes[k] === y.attributes[k]);
+    return (
+      keys.length === Object.keys(y.attributes).length &&
+      keys.every((k) => Object.hasOwn(y.attributes, k) && x.attributes[k] === y.attributes[k])
+    );
   });
 }
 

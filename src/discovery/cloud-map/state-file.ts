@@ -12,7 +12,14 @@
 // never acknowledged: it is ignored, and cut off before the next append.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AtomicJsonFile, fsyncDir, removeStaleTempFiles, replaceFileAtomically, replaceFileAtomicallyAsync, StateFileError } from '../../util/atomic-json-file';
+import {
+  AtomicJsonFile,
+  fsyncDir,
+  removeStaleTempFiles,
+  replaceFileAtomically,
+  replaceFileAtomicallyAsync,
+  StateFileError,
+} from '../../util/atomic-json-file';
 import { type AttributePolicy } from './attributes';
 import { emptyState, type RegistryState } from './records';
 import { CloudMapRegistry } from './registry';
@@ -40,10 +47,16 @@ export function openRegistry(statePath: string, options: OpenOptions = {}): Clou
 }
 
 /** The registry and its store (to wait for a compaction in progress, or to close it). */
-export function openRegistryStore(statePath: string, options: OpenOptions = {}): { registry: CloudMapRegistry; store: JournalStore } {
+export function openRegistryStore(
+  statePath: string,
+  options: OpenOptions = {},
+): { registry: CloudMapRegistry; store: JournalStore } {
   const loaded = loadState(statePath, { repair: true });
   const store = new JournalStore(statePath, loaded, options);
-  const registry = new CloudMapRegistry(loaded.state, { persist: (change) => store.append(change, () => registry.records()), ...(options.attributes ? { attributes: options.attributes } : {}) });
+  const registry = new CloudMapRegistry(loaded.state, {
+    persist: (change) => store.append(change, () => registry.records()),
+    ...(options.attributes ? { attributes: options.attributes } : {}),
+  });
   return { registry, store };
 }
 
@@ -75,7 +88,14 @@ export function loadState(statePath: string, { repair }: { repair: boolean }): L
   try {
     bytes = fs.readFileSync(journalPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: snapshot?.state ?? emptyState(), seq: base, snapshotExists: snapshot !== undefined, snapshotBytes, journalBytes: 0 };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return {
+        state: snapshot?.state ?? emptyState(),
+        seq: base,
+        snapshotExists: snapshot !== undefined,
+        snapshotBytes,
+        journalBytes: 0,
+      };
     throw new StateFileError(`${journalPath}: cannot read: ${reason(err)}`);
   }
 
@@ -93,7 +113,9 @@ export function loadState(statePath: string, { repair }: { repair: boolean }): L
     if ('error' in entry) {
       // A line is acknowledged only once it is whole and synced: a bad last line never was.
       if (end + 1 >= bytes.length) break;
-      throw new StateFileError(`${journalPath}:${lineNo}: ${entry.error}; fix or remove the journal (and the state file with it)`);
+      throw new StateFileError(
+        `${journalPath}:${lineNo}: ${entry.error}; fix or remove the journal (and the state file with it)`,
+      );
     }
     if (entry.seq > seq) {
       if (entry.seq !== seq + 1) {
@@ -106,7 +128,9 @@ export function loadState(statePath: string, { repair }: { repair: boolean }): L
       applyChange(tables, entry.change);
       seq = entry.seq;
     } else if (entry.seq > base) {
-      throw new StateFileError(`${journalPath}:${lineNo}: change ${entry.seq} comes after change ${seq}; fix or remove the journal`);
+      throw new StateFileError(
+        `${journalPath}:${lineNo}: change ${entry.seq} comes after change ${seq}; fix or remove the journal`,
+      );
     }
     // Lines the snapshot already holds (seq <= base) are skipped.
     offset = end + 1;
@@ -203,7 +227,8 @@ export class JournalStore {
     try {
       const fd = this.openJournal();
       let written = 0;
-      while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written, this.journalBytes + written);
+      while (written < bytes.length)
+        written += fs.writeSync(fd, bytes, written, bytes.length - written, this.journalBytes + written);
       // The line must be on disk before the caller hears the change is done.
       syncing = true;
       fs.fdatasyncSync(fd);
@@ -287,7 +312,9 @@ export class JournalStore {
       this.broken = false;
     } catch (err) {
       // The old journal stays; its lines are in the snapshot (skipped on load), and it is cut next time.
-      this.options.onCompactionError?.(`${this.journalPath}: cannot be cut down after the snapshot was written: ${reason(err)}`);
+      this.options.onCompactionError?.(
+        `${this.journalPath}: cannot be cut down after the snapshot was written: ${reason(err)}`,
+      );
     }
   }
 
@@ -308,7 +335,11 @@ export class JournalStore {
       }
     })();
     try {
-      const written = await replaceFileAtomicallyAsync(this.statePath, counted, () => generation === this.snapshotGeneration && !this.closed);
+      const written = await replaceFileAtomicallyAsync(
+        this.statePath,
+        counted,
+        () => generation === this.snapshotGeneration && !this.closed,
+      );
       if (written) {
         this.snapshotBytes = bytes;
         this.retryAtBytes = 0;
@@ -317,7 +348,9 @@ export class JournalStore {
     } catch (err) {
       // Nothing is lost (the journal holds every change); try again once it has doubled.
       this.retryAtBytes = this.journalBytes * 2;
-      this.options.onCompactionError?.(`${this.statePath}: the snapshot could not be rewritten (the journal keeps every change): ${reason(err)}`);
+      this.options.onCompactionError?.(
+        `${this.statePath}: the snapshot could not be rewritten (the journal keeps every change): ${reason(err)}`,
+      );
     } finally {
       this.linesSinceCapture = undefined;
       this.compaction = undefined;
@@ -351,11 +384,14 @@ function* snapshotPieces(state: RegistryState, seq: number): Generator<string> {
 function checkState(value: unknown, statePath: string): { state: RegistryState; journalSeq: number } {
   const state = value as Partial<RegistryState> & { journalSeq?: unknown };
   if (state === null || typeof state !== 'object' || Array.isArray(state) || state.format !== FORMAT) {
-    throw new StateFileError(`${statePath}: not a meshd Cloud Map state file (expected "format": "${FORMAT}"); move it away or pass another --cloud-map-state`);
+    throw new StateFileError(
+      `${statePath}: not a meshd Cloud Map state file (expected "format": "${FORMAT}"); move it away or pass another --cloud-map-state`,
+    );
   }
   for (const table of TABLE_NAMES) {
     if (table === 'appliedSeeds' && state[table] === undefined) continue;
-    if (!Array.isArray(state[table])) throw new StateFileError(`${statePath}: "${table}" must be a list; fix or remove the file`);
+    if (!Array.isArray(state[table]))
+      throw new StateFileError(`${statePath}: "${table}" must be a list; fix or remove the file`);
     const problem = rowsProblem(table, state[table] as unknown[]);
     if (problem) throw new StateFileError(`${statePath}: ${problem}; fix or remove the file`);
   }
@@ -394,16 +430,23 @@ function parseEntry(line: string): { seq: number; change: RegistryChange } | { e
   } catch (err) {
     return { error: `not valid JSON (${reason(err)})` };
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { error: 'not a journal entry (expected an object)' };
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { error: 'not a journal entry (expected an object)' };
   const entry = value as { seq?: unknown; put?: unknown; delete?: unknown };
-  if (typeof entry.seq !== 'number' || !Number.isSafeInteger(entry.seq) || entry.seq < 1) return { error: '"seq" must be a whole number from 1' };
+  if (typeof entry.seq !== 'number' || !Number.isSafeInteger(entry.seq) || entry.seq < 1)
+    return { error: '"seq" must be a whole number from 1' };
   const put = new Map<TableName, unknown[]>();
   const deleted = new Map<TableName, string[]>();
-  for (const [field, into] of [['put', put], ['delete', deleted]] as const) {
+  for (const [field, into] of [
+    ['put', put],
+    ['delete', deleted],
+  ] as const) {
     const tables = entry[field] ?? {};
-    if (tables === null || typeof tables !== 'object' || Array.isArray(tables)) return { error: `"${field}" must be an object` };
+    if (tables === null || typeof tables !== 'object' || Array.isArray(tables))
+      return { error: `"${field}" must be an object` };
     for (const [name, rows] of Object.entries(tables)) {
-      if (!(TABLE_NAMES as readonly string[]).includes(name)) return { error: `"${field}" names an unknown table '${name.slice(0, 64)}'` };
+      if (!(TABLE_NAMES as readonly string[]).includes(name))
+        return { error: `"${field}" names an unknown table '${name.slice(0, 64)}'` };
       if (!Array.isArray(rows)) return { error: `"${field}".${name} must be a list` };
       if (field === 'delete') {
         if (rows.some((k) => typeof k !== 'string')) return { error: `"delete".${name} must list keys (strings)` };
@@ -414,7 +457,10 @@ function parseEntry(line: string): { seq: number; change: RegistryChange } | { e
       (into as Map<TableName, unknown[]>).set(name as TableName, rows);
     }
   }
-  return { seq: entry.seq, change: { put: Object.fromEntries(put), delete: Object.fromEntries(deleted) } as RegistryChange };
+  return {
+    seq: entry.seq,
+    change: { put: Object.fromEntries(put), delete: Object.fromEntries(deleted) } as RegistryChange,
+  };
 }
 
 function cutJournal(journalPath: string, length: number): void {

@@ -1,7 +1,14 @@
 // The registry's tables: Maps keyed by record id that remember, during one change, what each
 // touched row was before. That gives the change itself (what to append to the journal) and its
 // undo (when the journal refuses it), both in the size of the change, not of the registry.
-import type { AppliedSeed, InstanceRecord, NamespaceRecord, OperationRecord, RegistryState, ServiceRecord } from './records';
+import type {
+  AppliedSeed,
+  InstanceRecord,
+  NamespaceRecord,
+  OperationRecord,
+  RegistryState,
+  ServiceRecord,
+} from './records';
 
 /** The tables of RegistryState, in the order they are stored. */
 export const TABLE_NAMES = ['namespaces', 'services', 'instances', 'operations', 'appliedSeeds'] as const;
@@ -133,7 +140,8 @@ export function applyChange(tables: { [T in TableName]: Map<string, RowOf[T]> },
 
 /** The state as Maps keyed like the registry's tables. */
 export function stateTables(state: RegistryState): { [T in TableName]: Map<string, RowOf[T]> } {
-  const keyed = <T extends TableName>(name: T, rows: readonly RowOf[T][]) => new Map(rows.map((row) => [KEY_OF[name](row), row] as const));
+  const keyed = <T extends TableName>(name: T, rows: readonly RowOf[T][]) =>
+    new Map(rows.map((row) => [KEY_OF[name](row), row] as const));
   return {
     namespaces: keyed('namespaces', state.namespaces),
     services: keyed('services', state.services),

@@ -19,17 +19,52 @@ export interface AppMeshType {
 
 export const APP_MESH_TYPES: ReadonlyMap<string, AppMeshType> = new Map([
   ['AWS::AppMesh::Mesh', { kind: 'Mesh', nameProperty: 'MeshName', nameRequired: false, arnType: 'mesh' }],
-  ['AWS::AppMesh::VirtualNode', { kind: 'VirtualNode', nameProperty: 'VirtualNodeName', nameRequired: false, arnType: 'virtualNode' }],
-  ['AWS::AppMesh::VirtualService', { kind: 'VirtualService', nameProperty: 'VirtualServiceName', nameRequired: true, arnType: 'virtualService' }],
-  ['AWS::AppMesh::VirtualRouter', { kind: 'VirtualRouter', nameProperty: 'VirtualRouterName', nameRequired: false, arnType: 'virtualRouter' }],
-  ['AWS::AppMesh::Route', { kind: 'Route', nameProperty: 'RouteName', nameRequired: false, parentProperty: 'VirtualRouterName', arnType: 'route', parentArnType: 'virtualRouter' }],
-  ['AWS::AppMesh::VirtualGateway', { kind: 'VirtualGateway', nameProperty: 'VirtualGatewayName', nameRequired: false, arnType: 'virtualGateway' }],
-  ['AWS::AppMesh::GatewayRoute', { kind: 'GatewayRoute', nameProperty: 'GatewayRouteName', nameRequired: false, parentProperty: 'VirtualGatewayName', arnType: 'gatewayRoute', parentArnType: 'virtualGateway' }],
+  [
+    'AWS::AppMesh::VirtualNode',
+    { kind: 'VirtualNode', nameProperty: 'VirtualNodeName', nameRequired: false, arnType: 'virtualNode' },
+  ],
+  [
+    'AWS::AppMesh::VirtualService',
+    { kind: 'VirtualService', nameProperty: 'VirtualServiceName', nameRequired: true, arnType: 'virtualService' },
+  ],
+  [
+    'AWS::AppMesh::VirtualRouter',
+    { kind: 'VirtualRouter', nameProperty: 'VirtualRouterName', nameRequired: false, arnType: 'virtualRouter' },
+  ],
+  [
+    'AWS::AppMesh::Route',
+    {
+      kind: 'Route',
+      nameProperty: 'RouteName',
+      nameRequired: false,
+      parentProperty: 'VirtualRouterName',
+      arnType: 'route',
+      parentArnType: 'virtualRouter',
+    },
+  ],
+  [
+    'AWS::AppMesh::VirtualGateway',
+    { kind: 'VirtualGateway', nameProperty: 'VirtualGatewayName', nameRequired: false, arnType: 'virtualGateway' },
+  ],
+  [
+    'AWS::AppMesh::GatewayRoute',
+    {
+      kind: 'GatewayRoute',
+      nameProperty: 'GatewayRouteName',
+      nameRequired: false,
+      parentProperty: 'VirtualGatewayName',
+      arnType: 'gatewayRoute',
+      parentArnType: 'virtualGateway',
+    },
+  ],
 ] satisfies [string, AppMeshType][]);
 
 /** The properties a resource of this type may have. */
 export function appMeshProperties(type: AppMeshType): string[] {
-  const own = type.kind === 'Mesh' ? ['MeshName'] : ['MeshName', 'MeshOwner', type.nameProperty, ...(type.parentProperty ? [type.parentProperty] : [])];
+  const own =
+    type.kind === 'Mesh'
+      ? ['MeshName']
+      : ['MeshName', 'MeshOwner', type.nameProperty, ...(type.parentProperty ? [type.parentProperty] : [])];
   return [...own, 'Spec', 'Tags'];
 }
 
@@ -45,7 +80,12 @@ export interface AppMeshIdentity {
 /** The resource's ARN: arn:aws:appmesh:<region>:<mesh owner>:mesh/<mesh>/virtualNode/<name>. */
 export function arnOf(type: AppMeshType, id: AppMeshIdentity, inputs: StackInputs): string {
   const account = id.meshOwner ?? inputs.accountId;
-  const within = type.kind === 'Mesh' ? '' : type.parentArnType ? `/${type.parentArnType}/${id.parent}/${type.arnType}/${id.name}` : `/${type.arnType}/${id.name}`;
+  const within =
+    type.kind === 'Mesh'
+      ? ''
+      : type.parentArnType
+        ? `/${type.parentArnType}/${id.parent}/${type.arnType}/${id.name}`
+        : `/${type.arnType}/${id.name}`;
   return `arn:${inputs.partition}:appmesh:${inputs.region}:${account}:mesh/${id.mesh}${within}`;
 }
 
@@ -59,7 +99,12 @@ export function appMeshAttributes(type: AppMeshType): string[] {
  * Fn::GetAtt of an App Mesh resource, or undefined for an attribute the type does not have.
  * Uid is the one value App Mesh makes up (a random UUID); meshd gives a UUID that stays the same for the same ARN.
  */
-export function appMeshAttribute(type: AppMeshType, attribute: string, id: AppMeshIdentity, inputs: StackInputs): string | undefined {
+export function appMeshAttribute(
+  type: AppMeshType,
+  attribute: string,
+  id: AppMeshIdentity,
+  inputs: StackInputs,
+): string | undefined {
   switch (attribute) {
     case 'Arn':
       return arnOf(type, id, inputs);

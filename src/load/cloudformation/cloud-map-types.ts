@@ -15,14 +15,48 @@ export interface CloudMapType {
 }
 
 export const CLOUD_MAP_TYPES: ReadonlyMap<string, CloudMapType> = new Map([
-  ['AWS::ServiceDiscovery::PrivateDnsNamespace', { role: 'namespace', properties: ['Name', 'Vpc', 'Description', 'Properties', 'Tags'], attributes: ['Arn', 'HostedZoneId', 'Id'] }],
-  ['AWS::ServiceDiscovery::PublicDnsNamespace', { role: 'namespace', properties: ['Name', 'Description', 'Properties', 'Tags'], attributes: ['Arn', 'HostedZoneId', 'Id'] }],
-  ['AWS::ServiceDiscovery::HttpNamespace', { role: 'namespace', properties: ['Name', 'Description', 'Tags'], attributes: ['Arn', 'Id'] }],
+  [
+    'AWS::ServiceDiscovery::PrivateDnsNamespace',
+    {
+      role: 'namespace',
+      properties: ['Name', 'Vpc', 'Description', 'Properties', 'Tags'],
+      attributes: ['Arn', 'HostedZoneId', 'Id'],
+    },
+  ],
+  [
+    'AWS::ServiceDiscovery::PublicDnsNamespace',
+    {
+      role: 'namespace',
+      properties: ['Name', 'Description', 'Properties', 'Tags'],
+      attributes: ['Arn', 'HostedZoneId', 'Id'],
+    },
+  ],
+  [
+    'AWS::ServiceDiscovery::HttpNamespace',
+    { role: 'namespace', properties: ['Name', 'Description', 'Tags'], attributes: ['Arn', 'Id'] },
+  ],
   [
     'AWS::ServiceDiscovery::Service',
-    { role: 'service', properties: ['Name', 'NamespaceId', 'DnsConfig', 'HealthCheckConfig', 'HealthCheckCustomConfig', 'Description', 'Type', 'Tags', 'ServiceAttributes'], attributes: ['Arn', 'Id', 'Name'] },
+    {
+      role: 'service',
+      properties: [
+        'Name',
+        'NamespaceId',
+        'DnsConfig',
+        'HealthCheckConfig',
+        'HealthCheckCustomConfig',
+        'Description',
+        'Type',
+        'Tags',
+        'ServiceAttributes',
+      ],
+      attributes: ['Arn', 'Id', 'Name'],
+    },
   ],
-  ['AWS::ServiceDiscovery::Instance', { role: 'instance', properties: ['InstanceAttributes', 'InstanceId', 'ServiceId'], attributes: [] }],
+  [
+    'AWS::ServiceDiscovery::Instance',
+    { role: 'instance', properties: ['InstanceAttributes', 'InstanceId', 'ServiceId'], attributes: [] },
+  ],
 ] satisfies [string, CloudMapType][]);
 
 /**
@@ -40,6 +74,12 @@ export function cloudMapArn(role: 'namespace' | 'service', inputs: StackInputs, 
 export function namespaceIdPath(properties: Record<string, unknown>): readonly string[] | undefined {
   if (properties.NamespaceId !== undefined) return ['NamespaceId'];
   const dns = properties.DnsConfig;
-  if (dns !== null && typeof dns === 'object' && !Array.isArray(dns) && (dns as Record<string, unknown>).NamespaceId !== undefined) return ['DnsConfig', 'NamespaceId'];
+  if (
+    dns !== null &&
+    typeof dns === 'object' &&
+    !Array.isArray(dns) &&
+    (dns as Record<string, unknown>).NamespaceId !== undefined
+  )
+    return ['DnsConfig', 'NamespaceId'];
   return undefined;
 }

@@ -50,13 +50,14 @@ export interface TemplateSections {
 }
 
 /** A value after its top-level function (if any) was evaluated, and where its content was written. */
-export type Top = { readonly value: unknown; readonly path: FieldPath; readonly literal: boolean } | typeof NO_VALUE | typeof FAILED;
+export type Top =
+  { readonly value: unknown; readonly path: FieldPath; readonly literal: boolean } | typeof NO_VALUE | typeof FAILED;
 
 /** Functions whose argument is a condition, allowed only in Conditions (and in each other). */
 const CONDITION_FUNCTIONS = ['Fn::Equals', 'Fn::And', 'Fn::Or', 'Fn::Not', 'Condition'];
 /** Functions meshd knows but cannot evaluate without AWS (or a transform). */
 const NEEDS_AWS: Readonly<Record<string, string>> = {
-  'Fn::GetAZs': 'it asks AWS for the region\'s availability zones',
+  'Fn::GetAZs': "it asks AWS for the region's availability zones",
   'Fn::Cidr': 'meshd does not compute address blocks',
   'Fn::Transform': 'meshd runs no macros',
   'Fn::Length': 'it needs the AWS::LanguageExtensions transform',
@@ -148,11 +149,21 @@ export class Evaluator {
     if (known !== undefined) return known;
     const declared = this.sections.conditions.get(name);
     if (!declared) {
-      this.report(node, fn, `condition '${shown(name)}' is not declared in Conditions${this.suggest(name, [...this.sections.conditions.keys()])}`, arg);
+      this.report(
+        node,
+        fn,
+        `condition '${shown(name)}' is not declared in Conditions${this.suggest(name, [...this.sections.conditions.keys()])}`,
+        arg,
+      );
       return FAILED;
     }
     if (this.conditionsInProgress.includes(name)) {
-      this.report(node, fn, `circular condition: ${[...this.conditionsInProgress.slice(this.conditionsInProgress.indexOf(name)), name].join(' → ')}`, arg);
+      this.report(
+        node,
+        fn,
+        `circular condition: ${[...this.conditionsInProgress.slice(this.conditionsInProgress.indexOf(name)), name].join(' → ')}`,
+        arg,
+      );
       return FAILED;
     }
     this.conditionsInProgress.push(name);
@@ -163,7 +174,13 @@ export class Evaluator {
   }
 
   /** Ref semantics for a name (Ref, and `${Name}` in Fn::Sub): a pseudo parameter, a parameter or a resource. */
-  refValue(name: string, node: FieldPath, fn: string, arg: FieldPath = [], variables: readonly string[] = []): Evaluated {
+  refValue(
+    name: string,
+    node: FieldPath,
+    fn: string,
+    arg: FieldPath = [],
+    variables: readonly string[] = [],
+  ): Evaluated {
     if (name === 'AWS::NoValue') return NO_VALUE;
     const pseudo = this.inputs.pseudo(name);
     if (pseudo !== undefined) return pseudo;
@@ -171,12 +188,23 @@ export class Evaluator {
     if (parameter?.refused) return FAILED;
     if (parameter) {
       if (parameter.kind === 'ssm') {
-        this.report(node, fn, `parameter '${name}' is an SSM parameter type; meshd cannot read SSM Parameter Store`, arg);
+        this.report(
+          node,
+          fn,
+          `parameter '${name}' is an SSM parameter type; meshd cannot read SSM Parameter Store`,
+          arg,
+        );
         return FAILED;
       }
       if (parameter.value === undefined) {
         // Said once, at the first use: every other use fails for the same reason.
-        if (!this.valuelessReported.has(name)) this.report(node, fn, `parameter '${name}' has no value: give it a Default or pass --parameter ${name}=<value>`, arg);
+        if (!this.valuelessReported.has(name))
+          this.report(
+            node,
+            fn,
+            `parameter '${name}' has no value: give it a Default or pass --parameter ${name}=<value>`,
+            arg,
+          );
         this.valuelessReported.add(name);
         return FAILED;
       }
@@ -184,7 +212,10 @@ export class Evaluator {
     }
     if (this.resources.has(name)) return this.resources.ref(name, node, fn);
     const known = [...variables, ...this.sections.parameters.keys(), ...this.resources.ids(), ...PSEUDO_PARAMETERS];
-    const what = fn === 'Fn::Sub' ? 'a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter' : 'a parameter or resource of this template, nor a pseudo parameter';
+    const what =
+      fn === 'Fn::Sub'
+        ? 'a variable of this Fn::Sub, a parameter or resource of this template, nor a pseudo parameter'
+        : 'a parameter or resource of this template, nor a pseudo parameter';
     this.report(node, fn, `'${shown(name)}' is not ${what}${this.suggest(name, known)}`, arg);
     return FAILED;
   }
@@ -198,7 +229,9 @@ export class Evaluator {
     if (this.nodes > MAX_NODES || this.read > MAX_READ) return FAILED;
     switch (fn) {
       case 'Ref':
-        return typeof arg === 'string' && arg !== '' ? this.refValue(arg, path, fn) : fail('needs the name of a parameter, a resource or a pseudo parameter');
+        return typeof arg === 'string' && arg !== ''
+          ? this.refValue(arg, path, fn)
+          : fail('needs the name of a parameter, a resource or a pseudo parameter');
       case 'Fn::GetAtt':
         return this.getAtt(arg, path);
       case 'Fn::Sub':
@@ -233,8 +266,10 @@ export class Evaluator {
         const index = this.resolve(arg[0], [...path, fn, 0]);
         const list = this.resolve(arg[1], [...path, fn, 1]);
         if (index === FAILED || list === FAILED) return FAILED;
-        const n = typeof index === 'number' ? index : typeof index === 'string' && /^\d+$/.test(index) ? Number(index) : NaN;
-        if (!Number.isInteger(n) || n < 0) return fail(`the index must be a whole number of at least 0, got ${JSON.stringify(index)}`, [0]);
+        const n =
+          typeof index === 'number' ? index : typeof index === 'string' && /^\d+$/.test(index) ? Number(index) : NaN;
+        if (!Number.isInteger(n) || n < 0)
+          return fail(`the index must be a whole number of at least 0, got ${JSON.stringify(index)}`, [0]);
         if (!Array.isArray(list)) return fail('the values must be a list', [1]);
         if (n >= list.length) return fail(`index ${n} is out of range: the list has ${list.length} item(s)`, [0]);
         return list[n];
@@ -244,7 +279,8 @@ export class Evaluator {
         const delimiter = this.resolve(arg[0], [...path, fn, 0]);
         const source = this.resolve(arg[1], [...path, fn, 1]);
         if (delimiter === FAILED || source === FAILED) return FAILED;
-        if (typeof delimiter !== 'string' || delimiter === '') return fail('the delimiter must be a string that is not empty', [0]);
+        if (typeof delimiter !== 'string' || delimiter === '')
+          return fail('the delimiter must be a string that is not empty', [0]);
         const text = scalarText(source);
         if (text === undefined) return fail('the source must be a string', [1]);
         if (!this.reading(path, text.length)) return FAILED;
@@ -259,7 +295,9 @@ export class Evaluator {
         const name = scalarText(r);
         if (name === undefined) return fail('takes the name of an export (a string)');
         const value = this.inputs.options.importValues?.get(name);
-        return value !== undefined ? value : fail(`no value for the export '${shown(name)}': pass --import-value ${shown(name)}=<value>`);
+        return value !== undefined
+          ? value
+          : fail(`no value for the export '${shown(name)}': pass --import-value ${shown(name)}=<value>`);
       }
       case 'Fn::Base64': {
         const r = this.resolve(arg, [...path, fn]);
@@ -306,7 +344,11 @@ export class Evaluator {
       return FAILED;
     }
     if (!this.resources.has(logicalId)) {
-      this.report(path, fn, `'${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`);
+      this.report(
+        path,
+        fn,
+        `'${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`,
+      );
       return FAILED;
     }
     return this.resources.getAtt(logicalId, attribute, path, fn);
@@ -340,7 +382,7 @@ export class Evaluator {
     if (!this.reading(path, template.length)) return FAILED;
     let out = '';
     let failed = false;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const start = template.indexOf('${', i);
       const end = start === -1 ? -1 : template.indexOf('}', start);
       if (start === -1 || end === -1) {
@@ -354,14 +396,21 @@ export class Evaluator {
         out += `\${${name.slice(1)}}`; // ${!Literal} is written as ${Literal}
         continue;
       }
-      const value = Object.hasOwn(variables, name) ? variables[name] : this.subVariable(name, path, templatePath, Object.keys(variables));
+      const value = Object.hasOwn(variables, name)
+        ? variables[name]
+        : this.subVariable(name, path, templatePath, Object.keys(variables));
       if (value === FAILED) {
         failed = true;
         continue;
       }
       const text = scalarText(value);
       if (text === undefined) {
-        this.report(path, fn, `\${${shown(name)}} is ${Array.isArray(value) ? 'a list' : value === NO_VALUE ? 'AWS::NoValue' : 'not a string'}; Fn::Sub puts only strings in (use Fn::Join for a list)`, templatePath);
+        this.report(
+          path,
+          fn,
+          `\${${shown(name)}} is ${Array.isArray(value) ? 'a list' : value === NO_VALUE ? 'AWS::NoValue' : 'not a string'}; Fn::Sub puts only strings in (use Fn::Join for a list)`,
+          templatePath,
+        );
         failed = true;
         continue;
       }
@@ -378,7 +427,12 @@ export class Evaluator {
     if (dot !== -1 && !name.startsWith('AWS::')) {
       const [logicalId, attribute] = [name.slice(0, dot), name.slice(dot + 1)];
       if (this.resources.has(logicalId)) return this.resources.getAtt(logicalId, attribute, path, fn);
-      this.report(path, fn, `\${${shown(name)}}: '${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`, templatePath);
+      this.report(
+        path,
+        fn,
+        `\${${shown(name)}}: '${shown(logicalId)}' is not a resource of this template${this.suggest(logicalId, this.resources.ids())}`,
+        templatePath,
+      );
       return FAILED;
     }
     return this.refValue(name, path, fn, templatePath, variables);
@@ -401,7 +455,12 @@ export class Evaluator {
     const [mapName, top, second] = texts as [string, string, string];
     const mapping = this.sections.mappings.get(mapName);
     if (!mapping) {
-      this.report(path, fn, `mapping '${shown(mapName)}' is not declared in Mappings${this.suggest(mapName, [...this.sections.mappings.keys()])}`, [0]);
+      this.report(
+        path,
+        fn,
+        `mapping '${shown(mapName)}' is not declared in Mappings${this.suggest(mapName, [...this.sections.mappings.keys()])}`,
+        [0],
+      );
       return FAILED;
     }
     const level1 = ownValue(mapping.value, top);
@@ -443,7 +502,8 @@ export class Evaluator {
         }
         case 'Fn::And':
         case 'Fn::Or': {
-          if (!Array.isArray(arg) || arg.length < 2 || arg.length > 10) return fail('takes a list of 2 to 10 conditions');
+          if (!Array.isArray(arg) || arg.length < 2 || arg.length > 10)
+            return fail('takes a list of 2 to 10 conditions');
           const values = arg.map((c, i) => this.conditionExpression(c, [...path, fn, i]));
           if (values.includes(FAILED)) return FAILED;
           return fn === 'Fn::And' ? values.every(Boolean) : values.some(Boolean);
@@ -458,7 +518,8 @@ export class Evaluator {
   private guarded<T>(path: FieldPath, step: () => T): T | typeof FAILED {
     if (this.active >= MAX_ACTIVE) {
       // Once: everything else evaluated at this depth fails for the same reason.
-      if (!this.depthReported) this.report(path, '', `functions and references nest more than ${MAX_ACTIVE} deep; meshd stops here`);
+      if (!this.depthReported)
+        this.report(path, '', `functions and references nest more than ${MAX_ACTIVE} deep; meshd stops here`);
       this.depthReported = true;
       return FAILED;
     }
@@ -473,7 +534,8 @@ export class Evaluator {
   private counted<T>(path: FieldPath, value: T, count: number): T | typeof FAILED {
     this.nodes += count;
     if (this.nodes <= MAX_NODES) return value;
-    if (this.nodes - count <= MAX_NODES) this.report(path, '', `the template's functions produce more than ${MAX_NODES} values; meshd stops here`);
+    if (this.nodes - count <= MAX_NODES)
+      this.report(path, '', `the template's functions produce more than ${MAX_NODES} values; meshd stops here`);
     return FAILED;
   }
 
@@ -481,7 +543,12 @@ export class Evaluator {
   private reading(path: FieldPath, count: number): boolean {
     this.read += count;
     if (this.read <= MAX_READ) return true;
-    if (this.read - count <= MAX_READ) this.report(path, '', `the template's functions read more than ${MAX_READ} characters and list items; meshd stops here`);
+    if (this.read - count <= MAX_READ)
+      this.report(
+        path,
+        '',
+        `the template's functions read more than ${MAX_READ} characters and list items; meshd stops here`,
+      );
     return false;
   }
 
@@ -528,7 +595,8 @@ function comparable(value: unknown): string {
 }
 
 function ownValue(container: unknown, key: string): unknown {
-  if (container === null || typeof container !== 'object' || Array.isArray(container) || !Object.hasOwn(container, key)) return undefined;
+  if (container === null || typeof container !== 'object' || Array.isArray(container) || !Object.hasOwn(container, key))
+    return undefined;
   return (container as Record<string, unknown>)[key];
 }
 

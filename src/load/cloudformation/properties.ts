@@ -102,7 +102,8 @@ export class PropertyMapper {
       this.unresolved.push(apiPath);
       return undefined;
     }
-    if (top.path.length !== docPath.length || top.path.some((seg, i) => seg !== docPath[i])) this.rules.push({ from: apiPath, to: top.path });
+    if (top.path.length !== docPath.length || top.path.some((seg, i) => seg !== docPath[i]))
+      this.rules.push({ from: apiPath, to: top.path });
     if (!top.literal) this.produced.push(apiPath);
     return this.convert(top.value, top.path, apiPath, schema, !top.literal);
   }
@@ -132,7 +133,9 @@ export class PropertyMapper {
             continue;
           }
           const field = schema.fields[name]!.schema;
-          const mapped = produced ? this.convert(item, docPath, [...apiPath, name], field, true) : this.map(item, [...docPath, key], [...apiPath, name], field);
+          const mapped = produced
+            ? this.convert(item, docPath, [...apiPath, name], field, true)
+            : this.map(item, [...docPath, key], [...apiPath, name], field);
           if (mapped !== undefined) out[name] = mapped;
         }
         return out;
@@ -142,7 +145,9 @@ export class PropertyMapper {
         const out: unknown[] = [];
         value.forEach((item, i) => {
           const at = [...apiPath, out.length];
-          const mapped = produced ? this.convert(item, docPath, at, schema.item, true) : this.map(item, [...docPath, i], at, schema.item);
+          const mapped = produced
+            ? this.convert(item, docPath, at, schema.item, true)
+            : this.map(item, [...docPath, i], at, schema.item);
           if (mapped === undefined) return;
           if (!produced && out.length !== i) this.rules.push({ from: at, to: [...docPath, i] });
           out.push(mapped);

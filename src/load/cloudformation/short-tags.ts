@@ -7,9 +7,26 @@ import { Type } from 'js-yaml';
 export const SHORT_TAGS: ReadonlyMap<string, string> = new Map([
   ['!Ref', 'Ref'],
   ['!Condition', 'Condition'],
-  ...['Base64', 'Cidr', 'FindInMap', 'GetAtt', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'And', 'Equals', 'If', 'Not', 'Or', 'Length', 'ToJsonString'].map(
-    (name): [string, string] => [`!${name}`, `Fn::${name}`],
-  ),
+  ...[
+    'Base64',
+    'Cidr',
+    'FindInMap',
+    'GetAtt',
+    'GetAZs',
+    'ImportValue',
+    'Join',
+    'Select',
+    'Split',
+    'Sub',
+    'Transform',
+    'And',
+    'Equals',
+    'If',
+    'Not',
+    'Or',
+    'Length',
+    'ToJsonString',
+  ].map((name): [string, string] => [`!${name}`, `Fn::${name}`]),
 ]);
 
 /** js-yaml types for every short tag, on a scalar, a sequence or a mapping. */

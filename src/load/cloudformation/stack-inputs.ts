@@ -41,7 +41,11 @@ export class StackInputs {
   ) {
     this.region = options.region ?? DEFAULT_REGION;
     this.accountId = options.accountId ?? DEFAULT_ACCOUNT_ID;
-    this.partition = this.region.startsWith('cn-') ? 'aws-cn' : this.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+    this.partition = this.region.startsWith('cn-')
+      ? 'aws-cn'
+      : this.region.startsWith('us-gov-')
+        ? 'aws-us-gov'
+        : 'aws';
   }
 
   /** A pseudo parameter's value, or undefined when `name` is none (AWS::NoValue is the caller's). */
@@ -67,13 +71,23 @@ export class StackInputs {
   }
 }
 
-export const PSEUDO_PARAMETERS = ['AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition', 'AWS::Region', 'AWS::StackId', 'AWS::StackName', 'AWS::URLSuffix'];
+export const PSEUDO_PARAMETERS = [
+  'AWS::AccountId',
+  'AWS::NotificationARNs',
+  'AWS::NoValue',
+  'AWS::Partition',
+  'AWS::Region',
+  'AWS::StackId',
+  'AWS::StackName',
+  'AWS::URLSuffix',
+];
 
 /** The parameter types CloudFormation knows; the AWS-specific ones are strings (or lists of them) to meshd. */
 export function parameterKind(type: string): 'string' | 'number' | 'list' | 'ssm' | undefined {
   if (type === 'String') return 'string';
   if (type === 'Number') return 'number';
-  if (type === 'CommaDelimitedList' || type === 'List<Number>' || /^List<AWS::[A-Za-z0-9:]+>$/.test(type)) return 'list';
+  if (type === 'CommaDelimitedList' || type === 'List<Number>' || /^List<AWS::[A-Za-z0-9:]+>$/.test(type))
+    return 'list';
   if (type.startsWith('AWS::SSM::Parameter::')) return 'ssm';
   if (/^AWS::[A-Za-z0-9]+::[A-Za-z0-9:]+$/.test(type)) return 'string';
   return undefined;
@@ -97,13 +111,31 @@ export interface DeclaredParameter {
  * `path` (the entry). Constraints checked: Type, AllowedValues, MinLength/MaxLength,
  * MinValue/MaxValue and that a Number is a number; AllowedPattern is not checked (documented).
  */
-export function declareParameter(name: string, decl: unknown, path: FieldPath, given: string | undefined, fail: (path: FieldPath, message: string) => void): DeclaredParameter | undefined {
+export function declareParameter(
+  name: string,
+  decl: unknown,
+  path: FieldPath,
+  given: string | undefined,
+  fail: (path: FieldPath, message: string) => void,
+): DeclaredParameter | undefined {
   if (decl === null || typeof decl !== 'object' || Array.isArray(decl)) {
     fail(path, 'a parameter must be a mapping with a Type');
     return undefined;
   }
   const d = decl as Record<string, unknown>;
-  const known = ['Type', 'Default', 'Description', 'AllowedValues', 'AllowedPattern', 'ConstraintDescription', 'MinLength', 'MaxLength', 'MinValue', 'MaxValue', 'NoEcho'];
+  const known = [
+    'Type',
+    'Default',
+    'Description',
+    'AllowedValues',
+    'AllowedPattern',
+    'ConstraintDescription',
+    'MinLength',
+    'MaxLength',
+    'MinValue',
+    'MaxValue',
+    'NoEcho',
+  ];
   let ok = true;
   for (const key of Object.keys(d)) {
     if (!known.includes(key)) {
@@ -117,7 +149,10 @@ export function declareParameter(name: string, decl: unknown, path: FieldPath, g
   }
   const kind = parameterKind(d.Type);
   if (!kind) {
-    fail([...path, 'Type'], `unknown parameter type '${d.Type}'; expected String, Number, List<Number>, CommaDelimitedList or an AWS-specific type`);
+    fail(
+      [...path, 'Type'],
+      `unknown parameter type '${d.Type}'; expected String, Number, List<Number>, CommaDelimitedList or an AWS-specific type`,
+    );
     return undefined;
   }
   if (!ok) return undefined;
@@ -125,8 +160,14 @@ export function declareParameter(name: string, decl: unknown, path: FieldPath, g
   let from: DeclaredParameter['from'];
   if (given !== undefined) [raw, from] = [given, '--parameter'];
   else if (d.Default !== undefined && d.Default !== null) {
-    if (typeof d.Default === 'string' || typeof d.Default === 'number' || typeof d.Default === 'boolean') [raw, from] = [String(d.Default), 'Default'];
-    else if (Array.isArray(d.Default) && kind === 'list' && d.Default.every((v) => typeof v === 'string' || typeof v === 'number')) [raw, from] = [d.Default.join(','), 'Default'];
+    if (typeof d.Default === 'string' || typeof d.Default === 'number' || typeof d.Default === 'boolean')
+      [raw, from] = [String(d.Default), 'Default'];
+    else if (
+      Array.isArray(d.Default) &&
+      kind === 'list' &&
+      d.Default.every((v) => typeof v === 'string' || typeof v === 'number')
+    )
+      [raw, from] = [d.Default.join(','), 'Default'];
     else {
       fail([...path, 'Default'], 'must be a string (or, for a list type, a comma-separated string)');
       return undefined;
@@ -147,18 +188,26 @@ export function declareParameter(name: string, decl: unknown, path: FieldPath, g
 }
 
 /** Why `items` break the parameter's constraints, or undefined. */
-function constraintViolation(d: Record<string, unknown>, kind: DeclaredParameter['kind'], type: string, items: readonly string[]): string | undefined {
+function constraintViolation(
+  d: Record<string, unknown>,
+  kind: DeclaredParameter['kind'],
+  type: string,
+  items: readonly string[],
+): string | undefined {
   const numeric = kind === 'number' || type === 'List<Number>';
   // A set, made once: a list's every item against every allowed value
   // was quadratic (100,000 items, 40,000 values: over a minute).
   const allowed = Array.isArray(d.AllowedValues) ? new Set(d.AllowedValues.map(String)) : undefined;
   for (const item of items) {
     if (numeric && !/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(item.trim())) return `is not a number`;
-    if (allowed && !allowed.has(item)) return `is not one of the AllowedValues (${[...allowed].slice(0, 20).join(', ')}${allowed.size > 20 ? `, … ${allowed.size} in all` : ''})`;
+    if (allowed && !allowed.has(item))
+      return `is not one of the AllowedValues (${[...allowed].slice(0, 20).join(', ')}${allowed.size > 20 ? `, … ${allowed.size} in all` : ''})`;
     if (typeof d.MinLength === 'number' && item.length < d.MinLength) return `is shorter than MinLength ${d.MinLength}`;
     if (typeof d.MaxLength === 'number' && item.length > d.MaxLength) return `is longer than MaxLength ${d.MaxLength}`;
-    if (numeric && typeof d.MinValue === 'number' && Number(item) < d.MinValue) return `is below MinValue ${d.MinValue}`;
-    if (numeric && typeof d.MaxValue === 'number' && Number(item) > d.MaxValue) return `is above MaxValue ${d.MaxValue}`;
+    if (numeric && typeof d.MinValue === 'number' && Number(item) < d.MinValue)
+      return `is below MinValue ${d.MinValue}`;
+    if (numeric && typeof d.MaxValue === 'number' && Number(item) > d.MaxValue)
+      return `is above MaxValue ${d.MaxValue}`;
   }
   return undefined;
 }

@@ -14,25 +14,68 @@ import { formatFieldPath, inputText, type Problem } from '../problems';
 import { draftLabel, SPEC_SHAPES, type ResourceDraft } from '../resource-draft';
 import { checkValue, unknownFieldMessage } from '../schema-check';
 import type { ParsedDocument } from '../yaml-documents';
-import { appMeshAttribute, appMeshAttributes, appMeshProperties, APP_MESH_TYPES, arnOf, type AppMeshIdentity, type AppMeshType } from './app-mesh-types';
+import {
+  appMeshAttribute,
+  appMeshAttributes,
+  appMeshProperties,
+  APP_MESH_TYPES,
+  arnOf,
+  type AppMeshIdentity,
+  type AppMeshType,
+} from './app-mesh-types';
 import { cloudMapArn, cloudMapId, CLOUD_MAP_TYPES, namespaceIdPath, type CloudMapType } from './cloud-map-types';
-import { Evaluator, FAILED, NO_VALUE, scalarText, shown, suggestion, type Evaluated, type ResourceValues } from './intrinsics';
+import {
+  Evaluator,
+  FAILED,
+  NO_VALUE,
+  scalarText,
+  shown,
+  suggestion,
+  type Evaluated,
+  type ResourceValues,
+} from './intrinsics';
 import { PropertyMapper, TemplateOrigin, type CopyBudget } from './properties';
 import { declareParameter, StackInputs, type CloudFormationOptions, type DeclaredParameter } from './stack-inputs';
 
-
-const TEMPLATE_SECTIONS = ['AWSTemplateFormatVersion', 'Description', 'Metadata', 'Parameters', 'Rules', 'Mappings', 'Conditions', 'Transform', 'Resources', 'Outputs'];
-const RESOURCE_ATTRIBUTES = ['Type', 'Properties', 'Condition', 'DependsOn', 'Metadata', 'DeletionPolicy', 'UpdateReplacePolicy', 'CreationPolicy', 'UpdatePolicy'];
+const TEMPLATE_SECTIONS = [
+  'AWSTemplateFormatVersion',
+  'Description',
+  'Metadata',
+  'Parameters',
+  'Rules',
+  'Mappings',
+  'Conditions',
+  'Transform',
+  'Resources',
+  'Outputs',
+];
+const RESOURCE_ATTRIBUTES = [
+  'Type',
+  'Properties',
+  'Condition',
+  'DependsOn',
+  'Metadata',
+  'DeletionPolicy',
+  'UpdateReplacePolicy',
+  'CreationPolicy',
+  'UpdatePolicy',
+];
 /** CloudFormation's rule for logical IDs (and parameter, mapping and condition names). */
 const LOGICAL_ID = /^[A-Za-z0-9]{1,255}$/;
 
 /** A document is a template when it says so, or has Resources and no mark of another dialect. */
 export function isCloudFormationTemplate(value: Plain): boolean {
-  return 'AWSTemplateFormatVersion' in value || (isPlain(value.Resources) && !('kind' in value) && !('apiVersion' in value));
+  return (
+    'AWSTemplateFormatVersion' in value || (isPlain(value.Resources) && !('kind' in value) && !('apiVersion' in value))
+  );
 }
 
 /** Reads every template; `--parameter` names that no template declares are reported once. */
-export function readCloudFormationTemplates(docs: readonly ParsedDocument[], problems: Problem[], options: CloudFormationOptions = {}): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
+export function readCloudFormationTemplates(
+  docs: readonly ParsedDocument[],
+  problems: Problem[],
+  options: CloudFormationOptions = {},
+): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds: LocatedSeed[] = [];
   const declared = new Set<string>();
@@ -45,7 +88,11 @@ export function readCloudFormationTemplates(docs: readonly ParsedDocument[], pro
   if (docs.length > 0) {
     for (const name of options.parameters?.keys() ?? []) {
       if (declared.has(name)) continue;
-      problems.push({ severity: 'warning', location: docs[0]!.locate(['Parameters']), message: `--parameter ${name}: no template declares a parameter '${name}'${suggestion(name, [...declared])}` });
+      problems.push({
+        severity: 'warning',
+        location: docs[0]!.locate(['Parameters']),
+        message: `--parameter ${name}: no template declares a parameter '${name}'${suggestion(name, [...declared])}`,
+      });
     }
   }
   return { drafts, seeds };
@@ -91,17 +138,37 @@ class TemplateReader implements ResourceValues {
   ) {
     this.inputs = new StackInputs(options, options.stackName ?? path.basename(doc.file, path.extname(doc.file)));
     const sections = { parameters: this.parameters, mappings: this.mappings, conditions: this.conditions };
-    this.evaluator = new Evaluator(this.inputs, sections, this, (node, fn, message, arg) => this.evaluatorReport(node, fn, message, arg));
+    this.evaluator = new Evaluator(this.inputs, sections, this, (node, fn, message, arg) =>
+      this.evaluatorReport(node, fn, message, arg),
+    );
   }
 
   read(): { drafts: ResourceDraft[]; seeds: LocatedSeed[]; parameters: string[] } {
     const top = this.doc.value as Plain;
-    for (const key of Object.keys(top)) if (!TEMPLATE_SECTIONS.includes(key)) this.error([key], `unknown template section '${key}'${suggestion(key, TEMPLATE_SECTIONS) || `; expected one of: ${TEMPLATE_SECTIONS.join(', ')}`}`);
-    if (top.AWSTemplateFormatVersion !== undefined && top.AWSTemplateFormatVersion !== '2010-09-09') this.error(['AWSTemplateFormatVersion'], `must be '2010-09-09', the only version there is, got ${JSON.stringify(top.AWSTemplateFormatVersion)}`);
-    if (top.Transform !== undefined) this.problems.push({ severity: 'warning', location: this.doc.locate(['Transform']), message: 'meshd does not run transforms (macros, AWS::Serverless, AWS::LanguageExtensions); the template is read as written', field: 'Transform' });
+    for (const key of Object.keys(top))
+      if (!TEMPLATE_SECTIONS.includes(key))
+        this.error(
+          [key],
+          `unknown template section '${key}'${suggestion(key, TEMPLATE_SECTIONS) || `; expected one of: ${TEMPLATE_SECTIONS.join(', ')}`}`,
+        );
+    if (top.AWSTemplateFormatVersion !== undefined && top.AWSTemplateFormatVersion !== '2010-09-09')
+      this.error(
+        ['AWSTemplateFormatVersion'],
+        `must be '2010-09-09', the only version there is, got ${JSON.stringify(top.AWSTemplateFormatVersion)}`,
+      );
+    if (top.Transform !== undefined)
+      this.problems.push({
+        severity: 'warning',
+        location: this.doc.locate(['Transform']),
+        message:
+          'meshd does not run transforms (macros, AWS::Serverless, AWS::LanguageExtensions); the template is read as written',
+        field: 'Transform',
+      });
     this.readSection('Parameters', (name, value, at) => {
       // A parameter refused here is still declared: its uses fail without saying it again.
-      const declared = declareParameter(name, value, at, this.options.parameters?.get(name), (p, m) => this.error(p, m));
+      const declared = declareParameter(name, value, at, this.options.parameters?.get(name), (p, m) =>
+        this.error(p, m),
+      );
       this.parameters.set(name, declared ?? { name, path: at, kind: 'string', refused: true });
     });
     this.readSection('Mappings', (name, value, at) => {
@@ -110,7 +177,12 @@ class TemplateReader implements ResourceValues {
     });
     this.readSection('Conditions', (name, value, at) => this.conditions.set(name, { value, path: at }));
     if (!isPlain(top.Resources) || Object.keys(top.Resources).length === 0) {
-      this.error(['Resources'], top.Resources === undefined ? 'a template needs a Resources section' : 'must be a mapping of logical IDs to resources, with at least one');
+      this.error(
+        ['Resources'],
+        top.Resources === undefined
+          ? 'a template needs a Resources section'
+          : 'must be a mapping of logical IDs to resources, with at least one',
+      );
       return { drafts: [], seeds: [], parameters: [...this.parameters.keys()] };
     }
     this.readSection('Resources', (logicalId, value, at) => this.declareResource(logicalId, value, at));
@@ -118,12 +190,20 @@ class TemplateReader implements ResourceValues {
     const drafts: ResourceDraft[] = [];
     for (const r of this.resources.values()) {
       if (!r.appMesh && !r.cloudMap) {
-        this.problems.push({ severity: 'info', location: this.doc.locate(r.path), message: `skipping ${r.type}/${r.logicalId}: not an App Mesh resource` });
+        this.problems.push({
+          severity: 'info',
+          location: this.doc.locate(r.path),
+          message: `skipping ${r.type}/${r.logicalId}: not an App Mesh resource`,
+        });
         continue;
       }
       const created = this.isCreated(r);
       if (created === false) {
-        this.problems.push({ severity: 'info', location: this.doc.locate([...r.path, 'Condition']), message: `skipping ${r.type}/${r.logicalId}: its Condition '${r.condition}' is false` });
+        this.problems.push({
+          severity: 'info',
+          location: this.doc.locate([...r.path, 'Condition']),
+          message: `skipping ${r.type}/${r.logicalId}: its Condition '${r.condition}' is false`,
+        });
         continue;
       }
       // A resource whose declaration or Condition failed still makes a
@@ -165,7 +245,8 @@ class TemplateReader implements ResourceValues {
       return id === FAILED ? FAILED : appMeshAttribute(r.appMesh, attribute, id, this.inputs)!;
     }
     if (r.cloudMap) {
-      if (!r.cloudMap.attributes.includes(attribute)) return this.noAttribute(r, attribute, r.cloudMap.attributes, node, fn);
+      if (!r.cloudMap.attributes.includes(attribute))
+        return this.noAttribute(r, attribute, r.cloudMap.attributes, node, fn);
       if (!this.exists(r, node, fn)) return FAILED;
       const role = r.cloudMap.role as 'namespace' | 'service';
       switch (attribute) {
@@ -176,7 +257,11 @@ class TemplateReader implements ResourceValues {
         case 'Name':
           return this.cloudMapName(r);
         default: // HostedZoneId
-          this.evaluatorReport(node, fn, `${logicalId}.${attribute}: meshd cannot know this value (Route 53 assigns it)`);
+          this.evaluatorReport(
+            node,
+            fn,
+            `${logicalId}.${attribute}: meshd cannot know this value (Route 53 assigns it)`,
+          );
           return FAILED;
       }
     }
@@ -204,13 +289,23 @@ class TemplateReader implements ResourceValues {
 
   private declareResource(logicalId: string, value: unknown, at: FieldPath): void {
     if (!isPlain(value) || typeof value.Type !== 'string') {
-      this.error(isPlain(value) ? [...at, 'Type'] : at, isPlain(value) ? (value.Type === undefined ? 'required field is missing' : 'must be a string') : 'a resource must be a mapping with a Type');
+      this.error(
+        isPlain(value) ? [...at, 'Type'] : at,
+        isPlain(value)
+          ? value.Type === undefined
+            ? 'required field is missing'
+            : 'must be a string'
+          : 'a resource must be a mapping with a Type',
+      );
       return;
     }
     const appMesh = APP_MESH_TYPES.get(value.Type);
     const cloudMap = CLOUD_MAP_TYPES.get(value.Type);
     if (value.Type.startsWith('AWS::AppMesh::') && !appMesh) {
-      this.error([...at, 'Type'], `unknown App Mesh resource type '${value.Type}'${suggestion(value.Type, [...APP_MESH_TYPES.keys()])}`);
+      this.error(
+        [...at, 'Type'],
+        `unknown App Mesh resource type '${value.Type}'${suggestion(value.Type, [...APP_MESH_TYPES.keys()])}`,
+      );
       return;
     }
     let ok = true;
@@ -261,7 +356,12 @@ class TemplateReader implements ResourceValues {
   /** For Ref and Fn::GetAtt: true when the resource is created; otherwise reports why not at the call. */
   private exists(r: DeclaredResource, node: FieldPath, fn: string): boolean {
     const created = this.isCreated(r);
-    if (created === false) this.evaluatorReport(node, fn, `resource '${r.logicalId}' is not created: its Condition '${r.condition}' is false`);
+    if (created === false)
+      this.evaluatorReport(
+        node,
+        fn,
+        `resource '${r.logicalId}' is not created: its Condition '${r.condition}' is false`,
+      );
     return created === true;
   }
 
@@ -271,7 +371,12 @@ class TemplateReader implements ResourceValues {
    * The resource's names, evaluated once; a resource needing its
    * own name (through others) is a cycle, reported at the call.
    */
-  private identity(r: DeclaredResource, type: AppMeshType, node?: FieldPath, fn?: string): AppMeshIdentity | typeof FAILED {
+  private identity(
+    r: DeclaredResource,
+    type: AppMeshType,
+    node?: FieldPath,
+    fn?: string,
+  ): AppMeshIdentity | typeof FAILED {
     const parts = this.identityParts(r, type, node, fn);
     if (parts === FAILED || [parts.name, parts.mesh, parts.parent, parts.meshOwner].includes(FAILED)) return FAILED;
     return {
@@ -282,21 +387,46 @@ class TemplateReader implements ResourceValues {
     };
   }
 
-  private identityParts(r: DeclaredResource, type: AppMeshType, node?: FieldPath, fn?: string): Identity | typeof FAILED {
+  private identityParts(
+    r: DeclaredResource,
+    type: AppMeshType,
+    node?: FieldPath,
+    fn?: string,
+  ): Identity | typeof FAILED {
     const known = this.identities.get(r.logicalId);
     if (known) return known;
     if (this.identitiesInProgress.includes(r.logicalId)) {
-      const cycle = [...this.identitiesInProgress.slice(this.identitiesInProgress.indexOf(r.logicalId)), r.logicalId].join(' → ');
+      const cycle = [
+        ...this.identitiesInProgress.slice(this.identitiesInProgress.indexOf(r.logicalId)),
+        r.logicalId,
+      ].join(' → ');
       this.evaluatorReport(node ?? r.path, fn ?? '', `circular reference: ${cycle}`);
       return FAILED;
     }
     this.identitiesInProgress.push(r.logicalId);
     const props = [...r.path, 'Properties'];
     const named = r.properties[type.nameProperty] !== undefined;
-    const name = named ? this.text(r.properties[type.nameProperty], [...props, type.nameProperty]) : type.nameRequired ? this.missing(props, type.nameProperty) : r.logicalId;
-    const mesh = type.kind === 'Mesh' ? name : r.properties.MeshName !== undefined ? this.text(r.properties.MeshName, [...props, 'MeshName']) : this.missing(props, 'MeshName');
-    const parent = type.parentProperty === undefined ? undefined : r.properties[type.parentProperty] !== undefined ? this.text(r.properties[type.parentProperty], [...props, type.parentProperty]) : this.missing(props, type.parentProperty);
-    const meshOwner = r.properties.MeshOwner !== undefined ? this.accountId(r.properties.MeshOwner, [...props, 'MeshOwner']) : undefined;
+    const name = named
+      ? this.text(r.properties[type.nameProperty], [...props, type.nameProperty])
+      : type.nameRequired
+        ? this.missing(props, type.nameProperty)
+        : r.logicalId;
+    const mesh =
+      type.kind === 'Mesh'
+        ? name
+        : r.properties.MeshName !== undefined
+          ? this.text(r.properties.MeshName, [...props, 'MeshName'])
+          : this.missing(props, 'MeshName');
+    const parent =
+      type.parentProperty === undefined
+        ? undefined
+        : r.properties[type.parentProperty] !== undefined
+          ? this.text(r.properties[type.parentProperty], [...props, type.parentProperty])
+          : this.missing(props, type.parentProperty);
+    const meshOwner =
+      r.properties.MeshOwner !== undefined
+        ? this.accountId(r.properties.MeshOwner, [...props, 'MeshOwner'])
+        : undefined;
     this.identitiesInProgress.pop();
     const parts: Identity = { name, mesh, parent, meshOwner, named: named || type.nameRequired };
     this.identities.set(r.logicalId, parts);
@@ -307,12 +437,26 @@ class TemplateReader implements ResourceValues {
     const props: FieldPath = [...r.path, 'Properties'];
     const before = this.problems.length;
     const parts = this.identityParts(r, type);
-    const identity = parts === FAILED ? { name: FAILED, mesh: FAILED, parent: FAILED, meshOwner: FAILED, named: true } : parts;
+    const identity =
+      parts === FAILED ? { name: FAILED, mesh: FAILED, parent: FAILED, meshOwner: FAILED, named: true } : parts;
     const mapper = new PropertyMapper(this.evaluator, (at, message) => this.error(at, message), this.budget);
-    const spec = r.properties.Spec !== undefined ? mapper.map(r.properties.Spec, [...props, 'Spec'], ['spec'], SPEC_SHAPES[type.kind]) : type.kind === 'Mesh' ? undefined : this.missing(props, 'Spec');
-    const tags = r.properties.Tags !== undefined ? mapper.map(r.properties.Tags, [...props, 'Tags'], ['tags'], tagsShape) : undefined;
+    const spec =
+      r.properties.Spec !== undefined
+        ? mapper.map(r.properties.Spec, [...props, 'Spec'], ['spec'], SPEC_SHAPES[type.kind])
+        : type.kind === 'Mesh'
+          ? undefined
+          : this.missing(props, 'Spec');
+    const tags =
+      r.properties.Tags !== undefined
+        ? mapper.map(r.properties.Tags, [...props, 'Tags'], ['tags'], tagsShape)
+        : undefined;
     if (!identity.named && identity.name !== FAILED && this.created.get(r.logicalId) === true) {
-      this.problems.push({ severity: 'info', location: this.doc.locate(r.path), resource: this.label(r), message: `no ${type.nameProperty}: named '${inputText(identity.name)}' after its logical ID (CloudFormation would generate a name)` });
+      this.problems.push({
+        severity: 'info',
+        location: this.doc.locate(r.path),
+        resource: this.label(r),
+        message: `no ${type.nameProperty}: named '${inputText(identity.name)}' after its logical ID (CloudFormation would generate a name)`,
+      });
     }
     const unresolved: FieldPath[] = [...mapper.unresolved];
     const part = (value: Evaluated, at: string): unknown => {
@@ -336,7 +480,12 @@ class TemplateReader implements ResourceValues {
       ...(type.parentProperty ? { parent: part(identity.parent, 'parent') } : {}),
       spec: spec === FAILED ? undefined : spec,
       ...(tags !== undefined ? { tags } : {}),
-      rejected: mapper.rejected || spec === FAILED || unresolved.length > 0 || this.created.get(r.logicalId) === FAILED || this.problems.slice(before).some((p) => p.severity === 'error'),
+      rejected:
+        mapper.rejected ||
+        spec === FAILED ||
+        unresolved.length > 0 ||
+        this.created.get(r.logicalId) === FAILED ||
+        this.problems.slice(before).some((p) => p.severity === 'error'),
       origin: new TemplateOrigin(this.doc, rules, mapper.produced),
       unresolved,
     };
@@ -362,7 +511,9 @@ class TemplateReader implements ResourceValues {
   private seeds(): LocatedSeed[] {
     const byId = new Map<string, DeclaredResource>();
     const live = [...this.resources.values()].filter((r) => r.cloudMap && this.isCreated(r) === true);
-    for (const r of live) if (r.cloudMap!.role !== 'instance') byId.set(cloudMapId(r.cloudMap!.role as 'namespace' | 'service', this.inputs, r.logicalId), r);
+    for (const r of live)
+      if (r.cloudMap!.role !== 'instance')
+        byId.set(cloudMapId(r.cloudMap!.role as 'namespace' | 'service', this.inputs, r.logicalId), r);
     const instancesOf = new Map<string, { r: DeclaredResource; id: string; attributes: Record<string, string> }[]>();
     // service logical ID + instance id → the instance declaring it
     const declaredBy = new Map<string, DeclaredResource>();
@@ -372,14 +523,20 @@ class TemplateReader implements ResourceValues {
       const attributes = this.instanceAttributes(r);
       if (!service || id === FAILED || !attributes) continue;
       if (typeof id !== 'string' || !/^[0-9a-zA-Z_/:.@-]{1,64}$/.test(id)) {
-        this.error([...r.path, 'Properties', 'InstanceId'], `must be 1–64 letters, digits and _/:.@-, got ${JSON.stringify(id)}`);
+        this.error(
+          [...r.path, 'Properties', 'InstanceId'],
+          `must be 1–64 letters, digits and _/:.@-, got ${JSON.stringify(id)}`,
+        );
         continue;
       }
       const list = instancesOf.get(service.logicalId) ?? [];
       const key = `${service.logicalId}\0${id}`;
       const first = declaredBy.get(key);
       if (first) {
-        this.error([...r.path, 'Properties', 'InstanceId'], `instance '${id}' of this service is already declared by ${first.logicalId}`);
+        this.error(
+          [...r.path, 'Properties', 'InstanceId'],
+          `instance '${id}' of this service is already declared by ${first.logicalId}`,
+        );
         continue;
       }
       declaredBy.set(key, r);
@@ -399,28 +556,62 @@ class TemplateReader implements ResourceValues {
       if (!namespace || typeof namespaceName !== 'string' || typeof serviceName !== 'string') continue;
       // AWS Cloud Map's limits, as a CloudMapService document or a Terraform file keeps them.
       const report = (path: FieldPath, message: string) => this.error(path, message);
-      const namespaceOk = checkValue(SEED_NAMESPACE_NAME, namespaceName, [...namespace.path, 'Properties', 'Name'], report);
-      if (!checkValue(SEED_SERVICE_NAME, serviceName, r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path, report) || !namespaceOk) continue;
+      const namespaceOk = checkValue(
+        SEED_NAMESPACE_NAME,
+        namespaceName,
+        [...namespace.path, 'Properties', 'Name'],
+        report,
+      );
+      if (
+        !checkValue(
+          SEED_SERVICE_NAME,
+          serviceName,
+          r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path,
+          report,
+        ) ||
+        !namespaceOk
+      )
+        continue;
       const instances = instancesOf.get(r.logicalId) ?? [];
       if (instances.length > SEED_MAX_INSTANCES) {
-        this.error([...r.path, 'Properties'], `a service holds at most ${SEED_MAX_INSTANCES} instances, got ${instances.length}`);
+        this.error(
+          [...r.path, 'Properties'],
+          `a service holds at most ${SEED_MAX_INSTANCES} instances, got ${instances.length}`,
+        );
         continue;
       }
       const locate = (p: FieldPath): ReturnType<ParsedDocument['locate']> => {
         const [head, index, ...rest] = p;
-        if (head === 'name') return this.doc.locate(r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path);
+        if (head === 'name')
+          return this.doc.locate(r.properties.Name !== undefined ? [...r.path, 'Properties', 'Name'] : r.path);
         if (head === 'instances' && typeof index === 'number' && instances[index]) {
           const i = instances[index]!.r;
-          return this.doc.locate(rest[0] === 'attributes' ? [...i.path, 'Properties', 'InstanceAttributes', ...rest.slice(1)] : i.path);
+          return this.doc.locate(
+            rest[0] === 'attributes' ? [...i.path, 'Properties', 'InstanceAttributes', ...rest.slice(1)] : i.path,
+          );
         }
         return this.doc.locate(r.path);
       };
       const label = `${r.type}/${r.logicalId}`;
       for (const w of seedAddressWarnings(instances.map((i) => i.attributes))) {
         const at = [...instances[w.index]!.r.path, 'Properties', 'InstanceAttributes', w.attribute];
-        this.problems.push({ severity: 'warning', location: this.doc.locate(at), resource: label, message: w.message, field: formatFieldPath(at) });
+        this.problems.push({
+          severity: 'warning',
+          location: this.doc.locate(at),
+          resource: label,
+          message: w.message,
+          field: formatFieldPath(at),
+        });
       }
-      seeds.push({ label, locate, seed: { namespace: namespaceName, service: serviceName, instances: instances.map((i) => ({ id: i.id, attributes: i.attributes })) } });
+      seeds.push({
+        label,
+        locate,
+        seed: {
+          namespace: namespaceName,
+          service: serviceName,
+          instances: instances.map((i) => ({ id: i.id, attributes: i.attributes })),
+        },
+      });
     }
     return seeds;
   }
@@ -429,7 +620,12 @@ class TemplateReader implements ResourceValues {
    * The namespace or service a service's NamespaceId or an
    * instance's ServiceId points to, when declared in this template.
    */
-  private pointsTo(r: DeclaredResource, property: readonly string[], byId: ReadonlyMap<string, DeclaredResource>, role: 'namespace' | 'service'): DeclaredResource | undefined {
+  private pointsTo(
+    r: DeclaredResource,
+    property: readonly string[],
+    byId: ReadonlyMap<string, DeclaredResource>,
+    role: 'namespace' | 'service',
+  ): DeclaredResource | undefined {
     let raw: unknown = r.properties;
     for (const key of property) raw = (raw as Plain)[key];
     const at = [...r.path, 'Properties', ...property];
@@ -479,7 +675,10 @@ class TemplateReader implements ResourceValues {
     if (value === FAILED) return FAILED;
     const text = value === NO_VALUE ? undefined : scalarText(value);
     if (text === undefined) {
-      this.error(at, `must be a string, got ${value === NO_VALUE ? 'AWS::NoValue' : Array.isArray(value) ? 'a list' : 'a mapping'}`);
+      this.error(
+        at,
+        `must be a string, got ${value === NO_VALUE ? 'AWS::NoValue' : Array.isArray(value) ? 'a list' : 'a mapping'}`,
+      );
       return FAILED;
     }
     return text;
@@ -494,12 +693,27 @@ class TemplateReader implements ResourceValues {
   }
 
   private missing(props: FieldPath, property: string): typeof FAILED {
-    this.problems.push({ severity: 'error', location: this.doc.locate(props), ...this.labelled(props), message: 'required field is missing', field: formatFieldPath([...props, property]) });
+    this.problems.push({
+      severity: 'error',
+      location: this.doc.locate(props),
+      ...this.labelled(props),
+      message: 'required field is missing',
+      field: formatFieldPath([...props, property]),
+    });
     return FAILED;
   }
 
-  private noAttribute(r: DeclaredResource, attribute: string, known: readonly string[], node: FieldPath, fn: string): typeof FAILED {
-    const expected = known.length === 0 ? ' (it has none)' : (attribute.length <= 255 ? suggestion(attribute, known) : '') || `; expected one of: ${known.join(', ')}`;
+  private noAttribute(
+    r: DeclaredResource,
+    attribute: string,
+    known: readonly string[],
+    node: FieldPath,
+    fn: string,
+  ): typeof FAILED {
+    const expected =
+      known.length === 0
+        ? ' (it has none)'
+        : (attribute.length <= 255 ? suggestion(attribute, known) : '') || `; expected one of: ${known.join(', ')}`;
     this.evaluatorReport(node, fn, `${r.type} has no attribute '${shown(attribute)}'${expected}`);
     return FAILED;
   }
@@ -512,7 +726,11 @@ class TemplateReader implements ResourceValues {
     if (!this.exists(r, node, fn)) return FAILED;
     const given = this.options.resourceValues?.get(key);
     if (given !== undefined) return given;
-    this.evaluatorReport(node, fn, `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value ${shown(key)}=<value>`);
+    this.evaluatorReport(
+      node,
+      fn,
+      `'${r.logicalId}' is of type ${r.type}, whose values meshd cannot know (it evaluates only AWS::AppMesh and AWS::ServiceDiscovery resources): pass --resource-value ${shown(key)}=<value>`,
+    );
     return FAILED;
   }
 
@@ -530,7 +748,13 @@ class TemplateReader implements ResourceValues {
   }
 
   private error(at: FieldPath, message: string): void {
-    this.problems.push({ severity: 'error', location: this.doc.locate(at), ...this.labelled(at), message, ...(at.length > 0 ? { field: formatFieldPath(at) } : {}) });
+    this.problems.push({
+      severity: 'error',
+      location: this.doc.locate(at),
+      ...this.labelled(at),
+      message,
+      ...(at.length > 0 ? { field: formatFieldPath(at) } : {}),
+    });
   }
 
   /** The `resource` of a finding at `at`: the resource, parameter, mapping or condition it is in. */
@@ -541,7 +765,14 @@ class TemplateReader implements ResourceValues {
       const r = this.resources.get(name);
       return r ? { resource: this.label(r) } : {};
     }
-    const kind = section === 'Parameters' ? 'Parameter' : section === 'Mappings' ? 'Mapping' : section === 'Conditions' ? 'Condition' : undefined;
+    const kind =
+      section === 'Parameters'
+        ? 'Parameter'
+        : section === 'Mappings'
+          ? 'Mapping'
+          : section === 'Conditions'
+            ? 'Condition'
+            : undefined;
     return kind ? { resource: `${kind}/${name}` } : {};
   }
 
@@ -553,4 +784,3 @@ class TemplateReader implements ResourceValues {
     return draftLabel(r.appMesh.kind, shown(parts?.parent), shown(parts?.name));
   }
 }
-

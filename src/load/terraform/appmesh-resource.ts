@@ -49,7 +49,15 @@ class TerraformOrigin extends Origin {
 }
 
 /** Reads one App Mesh resource; `at` is its place in the document (`…resources[3]`), `values` its `values` mapping. */
-export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: FieldPath, address: string, values: Record<string, unknown>, problems: Problem[], plannedMesh?: string): ResourceDraft {
+export function readAppMeshResource(
+  doc: ParsedDocument,
+  type: AppMeshType,
+  at: FieldPath,
+  address: string,
+  values: Record<string, unknown>,
+  problems: Problem[],
+  plannedMesh?: string,
+): ResourceDraft {
   const valuesAt = [...at, 'values'];
   const name = values.name ?? undefined;
   const parent = type.parent ? (values[type.parent] ?? undefined) : undefined;
@@ -58,10 +66,24 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
   const report = (path: FieldPath, message: string) => {
     rejected = true;
     const relative = path.slice(valuesAt.length);
-    problems.push({ severity: 'error', location: doc.locate(path), resource: label, message, field: relative.length > 0 ? `${address}.${formatFieldPath(relative)}` : address });
+    problems.push({
+      severity: 'error',
+      location: doc.locate(path),
+      resource: label,
+      message,
+      field: relative.length > 0 ? `${address}.${formatFieldPath(relative)}` : address,
+    });
   };
 
-  const allowed = ['name', 'spec', 'tags', 'tags_all', ...(type.kind === 'Mesh' ? [] : ['mesh_name']), ...(type.parent ? [type.parent] : []), ...COMPUTED];
+  const allowed = [
+    'name',
+    'spec',
+    'tags',
+    'tags_all',
+    ...(type.kind === 'Mesh' ? [] : ['mesh_name']),
+    ...(type.parent ? [type.parent] : []),
+    ...COMPUTED,
+  ];
   for (const key of Object.keys(values)) {
     if (!allowed.includes(key)) report([...valuesAt, key], unknownFieldMessage(key, allowed, 'attribute'));
   }
@@ -94,7 +116,13 @@ export function readAppMeshResource(doc: ParsedDocument, type: AppMeshType, at: 
 }
 
 /** The `spec` block: required by the provider for every type but the mesh. */
-function readSpec(kind: ResourceKind, value: unknown, blocks: BlockTranslator, specAt: FieldPath, report: (path: FieldPath, message: string) => void): unknown {
+function readSpec(
+  kind: ResourceKind,
+  value: unknown,
+  blocks: BlockTranslator,
+  specAt: FieldPath,
+  report: (path: FieldPath, message: string) => void,
+): unknown {
   const missing = value === undefined || value === null || (Array.isArray(value) && value.length === 0);
   if (missing) {
     // at `values` when there is no spec at all
@@ -102,7 +130,10 @@ function readSpec(kind: ResourceKind, value: unknown, blocks: BlockTranslator, s
     return undefined;
   }
   if (!Array.isArray(value)) {
-    report(specAt, `must be a list of 'spec' blocks (terraform show -json writes a nested block as a list), got ${typeof value === 'object' ? 'a mapping' : JSON.stringify(value)}`);
+    report(
+      specAt,
+      `must be a list of 'spec' blocks (terraform show -json writes a nested block as a list), got ${typeof value === 'object' ? 'a mapping' : JSON.stringify(value)}`,
+    );
     return undefined;
   }
   if (value.length > 1) report([...specAt, 1], `the provider allows one 'spec' block, got ${value.length}`);
@@ -114,7 +145,12 @@ function readSpec(kind: ResourceKind, value: unknown, blocks: BlockTranslator, s
 }
 
 /** Terraform's `tags = { team = "shop" }` → App Mesh's `[{ key: team, value: shop }]`. */
-function readTags(value: unknown, at: FieldPath, blocks: BlockTranslator, report: (path: FieldPath, message: string) => void): unknown {
+function readTags(
+  value: unknown,
+  at: FieldPath,
+  blocks: BlockTranslator,
+  report: (path: FieldPath, message: string) => void,
+): unknown {
   if (value === undefined || value === null) return undefined;
   if (!isPlain(value)) {
     report(at, 'must be a map of tag names to values');

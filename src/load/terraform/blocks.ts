@@ -52,8 +52,6 @@ const OPTIONAL_IN_PROVIDER = new Set(['Mesh:egressFilter.type']);
 /** expandMeshSpec leaves out `egress_filter` without a type and `service_discovery` without an ip_preference. */
 const DROPPED_WHEN_EMPTY = new Set(['Mesh:egressFilter', 'Mesh:serviceDiscovery']);
 
-
-
 /**
  * Translates one resource's blocks, reporting Terraform-level problems
  * at document paths and recording where each API field was written.
@@ -82,7 +80,11 @@ export class BlockTranslator {
     for (const [apiName, field] of Object.entries(schema.fields)) {
       if (NOT_IN_PROVIDER.has(this.pattern([...apiPath, apiName]))) continue;
       const tfName = terraformName(apiName);
-      fields.set(tfName, { apiName, schema: field.schema, required: field.required && !OPTIONAL_IN_PROVIDER.has(this.pattern([...apiPath, apiName])) });
+      fields.set(tfName, {
+        apiName,
+        schema: field.schema,
+        required: field.required && !OPTIONAL_IN_PROVIDER.has(this.pattern([...apiPath, apiName])),
+      });
       this.rule([...apiPath, apiName], [...docPath, tfName]); // where a missing field would have been
     }
     const out: Plain = {};
@@ -93,7 +95,14 @@ export class BlockTranslator {
         this.report([...docPath, key], unknownFieldMessage(key, [...fields.keys()], 'attribute'));
         continue;
       }
-      const translated = this.value(field.schema, field.required, value, [...apiPath, field.apiName], [...docPath, key], key);
+      const translated = this.value(
+        field.schema,
+        field.required,
+        value,
+        [...apiPath, field.apiName],
+        [...docPath, key],
+        key,
+      );
       if (translated !== undefined) out[field.apiName] = translated;
     }
     return out;
@@ -105,7 +114,14 @@ export class BlockTranslator {
    * what the provider writes for "not set". A field App Mesh requires keeps its value, so that a 0
    * there is named as the wrong value it is rather than as a missing field.
    */
-  private value(schema: Schema, required: boolean, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string): unknown {
+  private value(
+    schema: Schema,
+    required: boolean,
+    value: unknown,
+    apiPath: FieldPath,
+    docPath: FieldPath,
+    tfName: string,
+  ): unknown {
     if (value === null || value === undefined) return undefined; // null: not set (and absent: not known yet, in a plan)
     const pattern = this.pattern(apiPath);
     switch (schema.type) {
@@ -115,12 +131,16 @@ export class BlockTranslator {
         if (MAP_FIELDS.has(pattern)) return this.mapAsPairs(value, apiPath, docPath);
         if (!Array.isArray(value)) {
           this.report(docPath, `must be a list, got ${describe(value)}`);
-          return isPlain(value) && schema.item.type === 'object' ? [this.object(schema.item, value, [...apiPath, 0], docPath)] : undefined;
+          return isPlain(value) && schema.item.type === 'object'
+            ? [this.object(schema.item, value, [...apiPath, 0], docPath)]
+            : undefined;
         }
         if (value.length === 0) return undefined; // an empty set or list is not sent
         if (schema.item.type !== 'object') return [...value];
         // a non-mapping item is left for the schema check to name
-        return value.map((item, i) => (isPlain(item) ? this.object(schema.item, item, [...apiPath, i], [...docPath, i]) : item));
+        return value.map((item, i) =>
+          isPlain(item) ? this.object(schema.item, item, [...apiPath, i], [...docPath, i]) : item,
+        );
       }
       case 'boolean':
         return value; // always sent: `enforce` (default true) and `invert` (false) are in every state
@@ -134,16 +154,28 @@ export class BlockTranslator {
   }
 
   /** A nested block: a list of at most one object (MaxItems: 1 in the provider's schema). */
-  private block(schema: ObjectSchema, value: unknown, apiPath: FieldPath, docPath: FieldPath, tfName: string, pattern: string): Plain | undefined {
+  private block(
+    schema: ObjectSchema,
+    value: unknown,
+    apiPath: FieldPath,
+    docPath: FieldPath,
+    tfName: string,
+    pattern: string,
+  ): Plain | undefined {
     if (!Array.isArray(value)) {
-      this.report(docPath, `must be a list of '${tfName}' blocks (terraform show -json writes a nested block as a list), got ${describe(value)}`);
+      this.report(
+        docPath,
+        `must be a list of '${tfName}' blocks (terraform show -json writes a nested block as a list), got ${describe(value)}`,
+      );
       // A block's body without its list is read on, so that it is
       // not reported again as missing and its own mistakes show.
       return isPlain(value) ? this.object(schema, value, apiPath, docPath) : undefined;
     }
     if (value.length === 0 || value[0] === null) return EMPTY_BLOCK_IS_EMPTY_OBJECT.has(pattern) ? {} : undefined;
-    if (value.length > 1) this.report([...docPath, 1], `the provider allows one '${tfName}' block here, got ${value.length}`);
-    if (!isPlain(value[0])) return this.wrongShape([...docPath, 0], `a '${tfName}' block must be a mapping, got ${describe(value[0])}`);
+    if (value.length > 1)
+      this.report([...docPath, 1], `the provider allows one '${tfName}' block here, got ${value.length}`);
+    if (!isPlain(value[0]))
+      return this.wrongShape([...docPath, 0], `a '${tfName}' block must be a mapping, got ${describe(value[0])}`);
     const out = this.object(schema, value[0], apiPath, [...docPath, 0]);
     return DROPPED_WHEN_EMPTY.has(pattern) && Object.keys(out).length === 0 ? undefined : out;
   }

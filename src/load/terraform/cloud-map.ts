@@ -9,7 +9,11 @@ import { formatFieldPath, inputText, type Problem } from '../problems';
 import type { ParsedDocument } from '../yaml-documents';
 import { isPlain } from '../../model/common';
 
-export const NAMESPACE_TYPES = ['aws_service_discovery_private_dns_namespace', 'aws_service_discovery_http_namespace', 'aws_service_discovery_public_dns_namespace'];
+export const NAMESPACE_TYPES = [
+  'aws_service_discovery_private_dns_namespace',
+  'aws_service_discovery_http_namespace',
+  'aws_service_discovery_public_dns_namespace',
+];
 export const SERVICE_TYPE = 'aws_service_discovery_service';
 export const INSTANCE_TYPE = 'aws_service_discovery_instance';
 
@@ -23,7 +27,11 @@ export interface CloudMapResource {
 }
 
 /** Seeds for every service, each with the instances that name it. */
-export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapResource[], problems: Problem[]): LocatedSeed[] {
+export function cloudMapSeeds(
+  doc: ParsedDocument,
+  resources: readonly CloudMapResource[],
+  problems: Problem[],
+): LocatedSeed[] {
   const namespaces = resources.filter((r) => NAMESPACE_TYPES.includes(r.type));
   const services = resources.filter((r) => r.type === SERVICE_TYPE);
   const instances = resources.filter((r) => r.type === INSTANCE_TYPE);
@@ -36,15 +44,33 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
   const namespacesById = firstById(namespaces);
   const servicesById = firstById(services);
   const error = (r: CloudMapResource, attribute: string, message: string) =>
-    problems.push({ severity: 'error', location: doc.locate([...r.valuesAt, attribute]), resource: `${CLOUD_MAP_SEED_KIND}/${inputText(r.values.name ?? r.values.instance_id ?? '?')}`, message, field: `${r.address}.${attribute}` });
+    problems.push({
+      severity: 'error',
+      location: doc.locate([...r.valuesAt, attribute]),
+      resource: `${CLOUD_MAP_SEED_KIND}/${inputText(r.values.name ?? r.values.instance_id ?? '?')}`,
+      message,
+      field: `${r.address}.${attribute}`,
+    });
 
   const namespaceOf = (service: CloudMapResource): CloudMapResource | undefined => {
-    const dnsConfig = Array.isArray(service.values.dns_config) && isPlain(service.values.dns_config[0]) ? service.values.dns_config[0] : {};
-    const [id, attribute] = typeof service.values.namespace_id === 'string' && service.values.namespace_id !== '' ? [service.values.namespace_id, 'namespace_id'] : [dnsConfig.namespace_id, 'dns_config'];
+    const dnsConfig =
+      Array.isArray(service.values.dns_config) && isPlain(service.values.dns_config[0])
+        ? service.values.dns_config[0]
+        : {};
+    const [id, attribute] =
+      typeof service.values.namespace_id === 'string' && service.values.namespace_id !== ''
+        ? [service.values.namespace_id, 'namespace_id']
+        : [dnsConfig.namespace_id, 'dns_config'];
     const byId = typeof id === 'string' ? namespacesById.get(id) : undefined;
     if (byId) return byId;
     if (typeof id !== 'string' && namespaces.length === 1) return namespaces[0];
-    error(service, attribute, typeof id === 'string' ? `namespace '${id}' is not declared in this file (no aws_service_discovery_*_namespace has this id)` : 'names no namespace (namespace_id is not known yet), and this file does not declare exactly one namespace');
+    error(
+      service,
+      attribute,
+      typeof id === 'string'
+        ? `namespace '${id}' is not declared in this file (no aws_service_discovery_*_namespace has this id)`
+        : 'names no namespace (namespace_id is not known yet), and this file does not declare exactly one namespace',
+    );
     return undefined;
   };
   const serviceOf = (instance: CloudMapResource): CloudMapResource | undefined => {
@@ -52,7 +78,13 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
     const byId = typeof id === 'string' ? servicesById.get(id) : undefined;
     if (byId) return byId;
     if (typeof id !== 'string' && services.length === 1) return services[0];
-    error(instance, 'service_id', typeof id === 'string' ? `service '${id}' is not declared in this file (no aws_service_discovery_service has this id)` : 'names no service (service_id is not known yet), and this file does not declare exactly one service');
+    error(
+      instance,
+      'service_id',
+      typeof id === 'string'
+        ? `service '${id}' is not declared in this file (no aws_service_discovery_service has this id)`
+        : 'names no service (service_id is not known yet), and this file does not declare exactly one service',
+    );
     return undefined;
   };
 
@@ -72,14 +104,23 @@ export function cloudMapSeeds(doc: ParsedDocument, resources: readonly CloudMapR
 }
 
 /** Checks the service like a CloudMapService document, with positions and field names in the Terraform document. */
-function readSeed(doc: ParsedDocument, namespace: CloudMapResource, service: CloudMapResource, instances: readonly CloudMapResource[], problems: Problem[]): LocatedSeed | undefined {
+function readSeed(
+  doc: ParsedDocument,
+  namespace: CloudMapResource,
+  service: CloudMapResource,
+  instances: readonly CloudMapResource[],
+  problems: Problem[],
+): LocatedSeed | undefined {
   // checked as a mapping by readCloudMapSeed
   const attributesOf = (i: CloudMapResource) => i.values.attributes ?? undefined;
   const value = {
     kind: CLOUD_MAP_SEED_KIND,
     namespace: namespace.values.name,
     name: service.values.name,
-    instances: instances.map((i) => ({ id: i.values.instance_id, ...(attributesOf(i) !== undefined ? { attributes: attributesOf(i) } : {}) })),
+    instances: instances.map((i) => ({
+      id: i.values.instance_id,
+      ...(attributesOf(i) !== undefined ? { attributes: attributesOf(i) } : {}),
+    })),
   };
   // Where each path of that document is in the Terraform document, and how Terraform names it.
   const where = (path: FieldPath): { at: FieldPath; field: string } => {
@@ -87,12 +128,20 @@ function readSeed(doc: ParsedDocument, namespace: CloudMapResource, service: Clo
     if (path[0] === 'instances' && typeof path[1] === 'number' && instances[path[1]]) {
       const instance = instances[path[1]]!;
       const rest = path[2] === 'id' ? ['instance_id'] : path.slice(2);
-      return { at: [...instance.valuesAt, ...rest], field: rest.length > 0 ? `${instance.address}.${formatFieldPath(rest)}` : instance.address };
+      return {
+        at: [...instance.valuesAt, ...rest],
+        field: rest.length > 0 ? `${instance.address}.${formatFieldPath(rest)}` : instance.address,
+      };
     }
     const rest = path[0] === 'name' ? ['name'] : [];
     return { at: [...service.valuesAt, ...rest], field: rest.length > 0 ? `${service.address}.name` : service.address };
   };
-  const synthetic: ParsedDocument = { file: doc.file, value, locate: (path) => doc.locate(where(path).at), place: doc.place };
+  const synthetic: ParsedDocument = {
+    file: doc.file,
+    value,
+    locate: (path) => doc.locate(where(path).at),
+    place: doc.place,
+  };
   const before = problems.length;
   const seed = readCloudMapSeed(synthetic, problems);
   // readCloudMapSeed names fields as a CloudMapService document would; name them as Terraform does.
@@ -102,7 +151,8 @@ function readSeed(doc: ParsedDocument, namespace: CloudMapResource, service: Clo
   instances.forEach((instance, i) => {
     ['id', 'attributes'].forEach((f) => note(['instances', i, f]));
     note(['instances', i]);
-    for (const key of isPlain(instance.values.attributes) ? Object.keys(instance.values.attributes) : []) note(['instances', i, 'attributes', key]);
+    for (const key of isPlain(instance.values.attributes) ? Object.keys(instance.values.attributes) : [])
+      note(['instances', i, 'attributes', key]);
   });
   for (let k = before; k < problems.length; k++) {
     const p = problems[k]!;

@@ -18,9 +18,14 @@ export function withoutInstanceKeys(address: string): string {
  * The mesh name of each resource (by address without instance keys) whose `mesh_name` the plan's
  * configuration takes from a mesh's `id` or `name`, given the planned names of the meshes.
  */
-export function meshNamesFromConfiguration(configuration: unknown, plannedMeshNames: ReadonlyMap<string, string | undefined>): Map<string, string> {
+export function meshNamesFromConfiguration(
+  configuration: unknown,
+  plannedMeshNames: ReadonlyMap<string, string | undefined>,
+): Map<string, string> {
   const out = new Map<string, string>();
-  const pending: { module: unknown; prefix: string; depth: number }[] = [{ module: isPlain(configuration) ? configuration.root_module : undefined, prefix: '', depth: 0 }];
+  const pending: { module: unknown; prefix: string; depth: number }[] = [
+    { module: isPlain(configuration) ? configuration.root_module : undefined, prefix: '', depth: 0 },
+  ];
   for (let next = 0; next < pending.length; next++) {
     const { module, prefix, depth } = pending[next]!;
     if (!isPlain(module)) continue;
@@ -28,7 +33,9 @@ export function meshNamesFromConfiguration(configuration: unknown, plannedMeshNa
       if (!isPlain(resource) || typeof resource.address !== 'string' || !isPlain(resource.expressions)) continue;
       const expression = resource.expressions.mesh_name;
       const references = isPlain(expression) && Array.isArray(expression.references) ? expression.references : [];
-      const mesh = references.map((r) => (typeof r === 'string' ? /^(aws_appmesh_mesh\.[^.[\]]+)\.(id|name)$/.exec(r)?.[1] : undefined)).find((m) => m !== undefined);
+      const mesh = references
+        .map((r) => (typeof r === 'string' ? /^(aws_appmesh_mesh\.[^.[\]]+)\.(id|name)$/.exec(r)?.[1] : undefined))
+        .find((m) => m !== undefined);
       const name = mesh !== undefined ? plannedMeshNames.get(prefix + mesh) : undefined;
       if (name !== undefined) out.set(prefix + resource.address, name);
     }

@@ -23,15 +23,27 @@ export const MAX_MODULE_DEPTH = 16;
 
 /** True for the output of `terraform show -json`: a format_version and the values of a state or a plan. */
 export function isTerraformShowJson(value: Record<string, unknown>): boolean {
-  return typeof value.format_version === 'string' && ('values' in value || 'planned_values' in value || 'terraform_version' in value);
+  return (
+    typeof value.format_version === 'string' &&
+    ('values' in value || 'planned_values' in value || 'terraform_version' in value)
+  );
 }
 
-export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
+export function readTerraformDocument(
+  doc: ParsedDocument,
+  problems: Problem[],
+): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const top = doc.value as Record<string, unknown>;
   const drafts: ResourceDraft[] = [];
   const appMeshResources: { type: AppMeshType; at: FieldPath; address: string; values: Record<string, unknown> }[] = [];
   const cloudMap: CloudMapResource[] = [];
-  const error = (path: FieldPath, message: string) => problems.push({ severity: 'error', location: doc.locate(path), message, ...(path.length > 0 ? { field: formatFieldPath(path) } : {}) });
+  const error = (path: FieldPath, message: string) =>
+    problems.push({
+      severity: 'error',
+      location: doc.locate(path),
+      message,
+      ...(path.length > 0 ? { field: formatFieldPath(path) } : {}),
+    });
 
   const valuesKey = 'planned_values' in top ? 'planned_values' : 'values';
   const values = top[valuesKey];
@@ -45,15 +57,25 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   const readResource = (resource: unknown, at: FieldPath) => {
     if (!isPlain(resource)) return error(at, 'a resource must be a mapping');
     const { type, mode } = resource;
-    const address = typeof resource.address === 'string' ? resource.address : `${inputText(type)}.${inputText(resource.name ?? '?')}`;
+    const address =
+      typeof resource.address === 'string' ? resource.address : `${inputText(type)}.${inputText(resource.name ?? '?')}`;
     if (mode === 'data') {
-      problems.push({ severity: 'info', location: doc.locate(at), message: `skipping ${address}: a data source reads a resource, it does not declare one` });
+      problems.push({
+        severity: 'info',
+        location: doc.locate(at),
+        message: `skipping ${address}: a data source reads a resource, it does not declare one`,
+      });
       return;
     }
     const appMesh = typeof type === 'string' ? APPMESH_TYPES.get(type) : undefined;
-    const isCloudMap = typeof type === 'string' && (NAMESPACE_TYPES.includes(type) || type === SERVICE_TYPE || type === INSTANCE_TYPE);
+    const isCloudMap =
+      typeof type === 'string' && (NAMESPACE_TYPES.includes(type) || type === SERVICE_TYPE || type === INSTANCE_TYPE);
     if (!appMesh && !isCloudMap) {
-      problems.push({ severity: 'info', location: doc.locate(at), message: `skipping ${address}: meshd reads aws_appmesh_* and aws_service_discovery_* resources` });
+      problems.push({
+        severity: 'info',
+        location: doc.locate(at),
+        message: `skipping ${address}: meshd reads aws_appmesh_* and aws_service_discovery_* resources`,
+      });
       return;
     }
     if (!isPlain(resource.values)) return error([...at, 'values'], `${address}: a resource's values must be a mapping`);
@@ -62,7 +84,9 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   };
 
   // Iterative, with the depth bounded: a module's child_modules hold modules of their own.
-  const pending: { module: unknown; at: FieldPath; depth: number }[] = [{ module: values.root_module, at: [valuesKey, 'root_module'], depth: 0 }];
+  const pending: { module: unknown; at: FieldPath; depth: number }[] = [
+    { module: values.root_module, at: [valuesKey, 'root_module'], depth: 0 },
+  ];
   for (let next = 0; next < pending.length; next++) {
     const { module, at, depth } = pending[next]!;
     if (module === undefined || module === null) continue;
@@ -70,7 +94,8 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
       error(at, 'a module must be a mapping with resources and child_modules');
       continue;
     }
-    if (module.resources !== undefined && !Array.isArray(module.resources)) error([...at, 'resources'], 'must be a list of resources');
+    if (module.resources !== undefined && !Array.isArray(module.resources))
+      error([...at, 'resources'], 'must be a list of resources');
     else (module.resources ?? []).forEach((r: unknown, i: number) => readResource(r, [...at, 'resources', i]));
     if (module.child_modules === undefined) continue;
     if (!Array.isArray(module.child_modules)) {
@@ -82,7 +107,11 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
       if (depth + 1 > MAX_MODULE_DEPTH) {
         // No field: the path would name every level; the address says which module.
         const address = isPlain(child) && typeof child.address === 'string' ? `${child.address}: ` : '';
-        problems.push({ severity: 'error', location: doc.locate(childAt), message: `${address}modules are nested more than ${MAX_MODULE_DEPTH} deep; meshd reads no deeper` });
+        problems.push({
+          severity: 'error',
+          location: doc.locate(childAt),
+          message: `${address}modules are nested more than ${MAX_MODULE_DEPTH} deep; meshd reads no deeper`,
+        });
       } else pending.push({ module: child, at: childAt, depth: depth + 1 });
     });
   }
@@ -92,9 +121,26 @@ export function readTerraformDocument(doc: ParsedDocument, problems: Problem[]):
   for (const r of appMeshResources.filter((r) => r.type.kind === 'Mesh')) {
     const key = withoutInstanceKeys(r.address);
     // counted meshes: ambiguous
-    plannedMeshNames.set(key, plannedMeshNames.has(key) || typeof r.values.name !== 'string' ? undefined : r.values.name);
+    plannedMeshNames.set(
+      key,
+      plannedMeshNames.has(key) || typeof r.values.name !== 'string' ? undefined : r.values.name,
+    );
   }
-  const meshNames = valuesKey === 'planned_values' ? meshNamesFromConfiguration(top.configuration, plannedMeshNames) : new Map<string, string>();
-  for (const r of appMeshResources) drafts.push(readAppMeshResource(doc, r.type, r.at, r.address, r.values, problems, meshNames.get(withoutInstanceKeys(r.address))));
+  const meshNames =
+    valuesKey === 'planned_values'
+      ? meshNamesFromConfiguration(top.configuration, plannedMeshNames)
+      : new Map<string, string>();
+  for (const r of appMeshResources)
+    drafts.push(
+      readAppMeshResource(
+        doc,
+        r.type,
+        r.at,
+        r.address,
+        r.values,
+        problems,
+        meshNames.get(withoutInstanceKeys(r.address)),
+      ),
+    );
   return { drafts, seeds: cloudMapSeeds(doc, cloudMap, problems) };
 }

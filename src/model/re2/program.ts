@@ -13,9 +13,15 @@ const ATOMS = new Set(['Literal', 'CharClass', 'AnyChar', 'AnyByte']);
 function canCoalesce(r1: Re, r2: Re): boolean {
   if (!REPEAT_OPS.has(r1.op) || !ATOMS.has(r1.subs[0]!.op)) return false;
   const atom = r1.subs[0]!;
-  if (REPEAT_OPS.has(r2.op) && equal(atom, r2.subs[0]!) && (r1.flags & NON_GREEDY) === (r2.flags & NON_GREEDY)) return true;
+  if (REPEAT_OPS.has(r2.op) && equal(atom, r2.subs[0]!) && (r1.flags & NON_GREEDY) === (r2.flags & NON_GREEDY))
+    return true;
   if (equal(atom, r2)) return true;
-  return atom.op === 'Literal' && r2.op === 'LiteralString' && r2.runes[0] === atom.runes[0] && (atom.flags & FOLD_CASE) === (r2.flags & FOLD_CASE);
+  return (
+    atom.op === 'Literal' &&
+    r2.op === 'LiteralString' &&
+    r2.runes[0] === atom.runes[0] &&
+    (atom.flags & FOLD_CASE) === (r2.flags & FOLD_CASE)
+  );
 }
 
 /** r1 r2 → (empty) r1{n,m} where the repetition absorbs r2; or a shorter literal string. */
@@ -89,7 +95,10 @@ function starPlusOrQuest(op: 'Star' | 'Plus' | 'Quest', sub: Re, flags: number):
 const EMPTY_WIDTH = new Set(['BeginLine', 'EndLine', 'WordBoundary', 'NoWordBoundary', 'BeginText', 'EndText']);
 
 function simplifyRepeat(re: Re, min: number, max: number, f: number): Re {
-  if (EMPTY_WIDTH.has(re.op) || ((re.op === 'Concat' || re.op === 'Alternate') && re.subs.every((s) => EMPTY_WIDTH.has(s.op)))) {
+  if (
+    EMPTY_WIDTH.has(re.op) ||
+    ((re.op === 'Concat' || re.op === 'Alternate') && re.subs.every((s) => EMPTY_WIDTH.has(s.op)))
+  ) {
     min = Math.min(min, 1);
     max = Math.min(max, 1);
   }
@@ -134,7 +143,8 @@ function simplify(re: Re): Re {
     case 'CharClass':
       if (re.ranges.length === 0) return node('NoMatch', re.flags);
       // RE2's full class is all of Unicode, which a Latin-1 class never is: no AnyChar here.
-      if (re.ranges.length === 1 && re.ranges[0]![0] === 0 && re.ranges[0]![1] === 0x10ffff) return node('AnyChar', re.flags);
+      if (re.ranges.length === 1 && re.ranges[0]![0] === 0 && re.ranges[0]![1] === 0x10ffff)
+        return node('AnyChar', re.flags);
       return re;
     default:
       return re;
@@ -371,7 +381,8 @@ class Compiler {
       case 'LiteralString': {
         if (re.runes.length === 0) return this.nop();
         let f = this.literal(re.runes[0]!, (re.flags & FOLD_CASE) !== 0);
-        for (let i = 1; i < re.runes.length; i++) f = this.cat(f, this.literal(re.runes[i]!, (re.flags & FOLD_CASE) !== 0));
+        for (let i = 1; i < re.runes.length; i++)
+          f = this.cat(f, this.literal(re.runes[i]!, (re.flags & FOLD_CASE) !== 0));
         return f;
       }
       case 'AnyChar':
@@ -425,7 +436,8 @@ function optimize(inst: Inst[], start: number): void {
       else return ip.op === Opcode.Match;
     }
   };
-  const anyByteTo = (id: number, target: number) => inst[id]!.op === Opcode.ByteRange && inst[id]!.out === target && inst[id]!.lo === 0 && inst[id]!.hi === 0xff;
+  const anyByteTo = (id: number, target: number) =>
+    inst[id]!.op === Opcode.ByteRange && inst[id]!.out === target && inst[id]!.lo === 0 && inst[id]!.hi === 0xff;
   seen.clear();
   queue.length = 0;
   add(start);
@@ -434,7 +446,11 @@ function optimize(inst: Inst[], start: number): void {
     const ip = inst[id]!;
     add(ip.out);
     if (ip.op === Opcode.Alt) add(ip.out1);
-    if (ip.op === Opcode.Alt && ((anyByteTo(ip.out, id) && isMatch(ip.out1)) || (isMatch(ip.out) && anyByteTo(ip.out1, id)))) ip.op = Opcode.AltMatch;
+    if (
+      ip.op === Opcode.Alt &&
+      ((anyByteTo(ip.out, id) && isMatch(ip.out1)) || (isMatch(ip.out) && anyByteTo(ip.out1, id)))
+    )
+      ip.op = Opcode.AltMatch;
   }
 }
 
@@ -490,9 +506,12 @@ function flattenedSize(inst: Inst[], start: number, startUnanchored: number): { 
   const budget = leaves > RE2_MAX_PROGRAM_SIZE ? FLATTEN_STEPS_OVER_LIMIT : Infinity;
   let steps = 0;
   try {
-    return { size: rootListsSize(inst, start, startUnanchored, rootmap, addRoot, preds, () => {
-      if (++steps > budget) throw new FlattenBudgetSpent();
-    }), atLeast: false };
+    return {
+      size: rootListsSize(inst, start, startUnanchored, rootmap, addRoot, preds, () => {
+        if (++steps > budget) throw new FlattenBudgetSpent();
+      }),
+      atLeast: false,
+    };
   } catch (err) {
     if (err instanceof FlattenBudgetSpent) return { size: leaves, atLeast: true };
     throw err;
@@ -577,12 +596,16 @@ function isLeaf(op: Opcode): boolean {
 }
 
 /** `atLeast`: the program is at least `size` (far over the limit; its exact size was not worked out). */
-export type ProgramSizeResult = { ok: true; size: number; atLeast?: true } | { ok: false; syntax: true; error: string } | { ok: false; syntax: false; error: string };
+export type ProgramSizeResult =
+  | { ok: true; size: number; atLeast?: true }
+  | { ok: false; syntax: true; error: string }
+  | { ok: false; syntax: false; error: string };
 
 /** RE2::ProgramSize() of a regex as Envoy compiles it, or RE2's reason for refusing it. */
 export function re2ProgramSize(source: string): ProgramSizeResult {
   // Every byte is at least part of an instruction or of a syntax error: bound the work.
-  if (source.length > MAX_INSTRUCTIONS) return { ok: false, syntax: false, error: `pattern too large - compile failed (${source.length} characters)` };
+  if (source.length > MAX_INSTRUCTIONS)
+    return { ok: false, syntax: false, error: `pattern too large - compile failed (${source.length} characters)` };
   let re: Re;
   try {
     re = parse(source);
@@ -595,14 +618,20 @@ export function re2ProgramSize(source: string): ProgramSizeResult {
     let i = 0;
     while (i < re.subs.length && re.subs[i]!.op === 'BeginText') i++;
     const lit = re.subs[i];
-    if (i > 0 && lit && (lit.op === 'Literal' || lit.op === 'LiteralString')) re = concat(re.subs.slice(i + 1), re.flags);
+    if (i > 0 && lit && (lit.op === 'Literal' || lit.op === 'LiteralString'))
+      re = concat(re.subs.slice(i + 1), re.flags);
   }
   try {
     return compiledSize(re);
   } catch (err) {
     // Coalesced repetitions nest one level per repeat ('[a-z]{2,1000}' x 19 is 19,000 deep); RE2
     // walks them with a stack of its own, this port recurses: such a program is far over any limit.
-    if (err instanceof RangeError && /call stack/i.test(err.message)) return { ok: false, syntax: false, error: 'pattern too large - compile failed (its repetitions nest too deeply)' };
+    if (err instanceof RangeError && /call stack/i.test(err.message))
+      return {
+        ok: false,
+        syntax: false,
+        error: 'pattern too large - compile failed (its repetitions nest too deeply)',
+      };
     throw err;
   }
 }
@@ -625,7 +654,12 @@ function compiledSize(re: Re): ProgramSizeResult {
     const { size, atLeast } = flattenedSize(c.inst, start, startUnanchored);
     return atLeast ? { ok: true, size, atLeast } : { ok: true, size };
   } catch (err) {
-    if (err instanceof TooLarge) return { ok: false, syntax: false, error: `pattern too large - compile failed (more than ${MAX_INSTRUCTIONS} instructions)` };
+    if (err instanceof TooLarge)
+      return {
+        ok: false,
+        syntax: false,
+        error: `pattern too large - compile failed (more than ${MAX_INSTRUCTIONS} instructions)`,
+      };
     throw err;
   }
 }

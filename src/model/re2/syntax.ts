@@ -86,7 +86,9 @@ export function negate(ranges: Array<[number, number]>): Array<[number, number]>
 }
 
 export function clip(ranges: Array<[number, number]>): Array<[number, number]> {
-  return normalize(ranges.filter(([lo]) => lo <= RUNE_MAX).map(([lo, hi]) => [lo, Math.min(hi, RUNE_MAX)] as [number, number]));
+  return normalize(
+    ranges.filter(([lo]) => lo <= RUNE_MAX).map(([lo, hi]) => [lo, Math.min(hi, RUNE_MAX)] as [number, number]),
+  );
 }
 
 export function runeCount(ranges: Array<[number, number]>): number {
@@ -122,25 +124,64 @@ function addGroup(out: Array<[number, number]>, group: Array<[number, number]>, 
 
 const PERL_GROUPS: Record<string, Array<[number, number]>> = {
   d: [[0x30, 0x39]],
-  s: [[0x09, 0x0a], [0x0c, 0x0d], [0x20, 0x20]],
-  w: [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]],
+  s: [
+    [0x09, 0x0a],
+    [0x0c, 0x0d],
+    [0x20, 0x20],
+  ],
+  w: [
+    [0x30, 0x39],
+    [0x41, 0x5a],
+    [0x5f, 0x5f],
+    [0x61, 0x7a],
+  ],
 };
 
 const POSIX_GROUPS: Record<string, Array<[number, number]>> = {
-  alnum: [[0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a]],
-  alpha: [[0x41, 0x5a], [0x61, 0x7a]],
+  alnum: [
+    [0x30, 0x39],
+    [0x41, 0x5a],
+    [0x61, 0x7a],
+  ],
+  alpha: [
+    [0x41, 0x5a],
+    [0x61, 0x7a],
+  ],
   ascii: [[0x00, 0x7f]],
-  blank: [[0x09, 0x09], [0x20, 0x20]],
-  cntrl: [[0x00, 0x1f], [0x7f, 0x7f]],
+  blank: [
+    [0x09, 0x09],
+    [0x20, 0x20],
+  ],
+  cntrl: [
+    [0x00, 0x1f],
+    [0x7f, 0x7f],
+  ],
   digit: [[0x30, 0x39]],
   graph: [[0x21, 0x7e]],
   lower: [[0x61, 0x7a]],
   print: [[0x20, 0x7e]],
-  punct: [[0x21, 0x2f], [0x3a, 0x40], [0x5b, 0x60], [0x7b, 0x7e]],
-  space: [[0x09, 0x0d], [0x20, 0x20]],
+  punct: [
+    [0x21, 0x2f],
+    [0x3a, 0x40],
+    [0x5b, 0x60],
+    [0x7b, 0x7e],
+  ],
+  space: [
+    [0x09, 0x0d],
+    [0x20, 0x20],
+  ],
   upper: [[0x41, 0x5a]],
-  word: [[0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a], [0x5f, 0x5f]],
-  xdigit: [[0x30, 0x39], [0x41, 0x46], [0x61, 0x66]],
+  word: [
+    [0x30, 0x39],
+    [0x41, 0x5a],
+    [0x61, 0x7a],
+    [0x5f, 0x5f],
+  ],
+  xdigit: [
+    [0x30, 0x39],
+    [0x41, 0x46],
+    [0x61, 0x66],
+  ],
 };
 
 const unicodeGroups = new Map<string, Array<[number, number]> | null>();
@@ -151,7 +192,9 @@ function unicodeGroup(name: string): Array<[number, number]> | undefined {
   if (!unicodeGroups.has(name)) {
     let test: RegExp | undefined;
     try {
-      test = /^[A-Z][a-z]?$/.test(name) ? new RegExp(`\\p{General_Category=${name}}`, 'u') : new RegExp(`\\p{Script=${name}}`, 'u');
+      test = /^[A-Z][a-z]?$/.test(name)
+        ? new RegExp(`\\p{General_Category=${name}}`, 'u')
+        : new RegExp(`\\p{Script=${name}}`, 'u');
     } catch {
       test = undefined;
     }
@@ -184,7 +227,12 @@ export function equal(a: Re, b: Re): boolean {
       break;
     case 'Literal':
     case 'LiteralString':
-      if ((a.flags ^ b.flags) & FOLD_CASE || a.runes.length !== b.runes.length || a.runes.some((r, i) => r !== b.runes[i])) return false;
+      if (
+        (a.flags ^ b.flags) & FOLD_CASE ||
+        a.runes.length !== b.runes.length ||
+        a.runes.some((r, i) => r !== b.runes[i])
+      )
+        return false;
       break;
     case 'Star':
     case 'Plus':
@@ -198,7 +246,11 @@ export function equal(a: Re, b: Re): boolean {
       if (a.cap !== b.cap || a.name !== b.name) return false;
       break;
     case 'CharClass':
-      if (a.ranges.length !== b.ranges.length || a.ranges.some(([lo, hi], i) => lo !== b.ranges[i]![0] || hi !== b.ranges[i]![1])) return false;
+      if (
+        a.ranges.length !== b.ranges.length ||
+        a.ranges.some(([lo, hi], i) => lo !== b.ranges[i]![0] || hi !== b.ranges[i]![1])
+      )
+        return false;
       break;
     default:
       break;
@@ -256,11 +308,26 @@ function removeLeadingRegexp(re: Re): Re {
 }
 
 const isLiteralOrClass = (re: Re) => re.op === 'Literal' || re.op === 'CharClass';
-const FACTORABLE_LEADERS = new Set<Op>(['BeginLine', 'EndLine', 'WordBoundary', 'NoWordBoundary', 'BeginText', 'EndText', 'CharClass', 'AnyChar', 'AnyByte']);
+const FACTORABLE_LEADERS = new Set<Op>([
+  'BeginLine',
+  'EndLine',
+  'WordBoundary',
+  'NoWordBoundary',
+  'BeginText',
+  'EndText',
+  'CharClass',
+  'AnyChar',
+  'AnyByte',
+]);
 const REPEATABLE = new Set<Op>(['Literal', 'CharClass', 'AnyChar', 'AnyByte']);
 
 /** Replaces runs sub[start:i] by one regexp each, where `decide` finds the runs. */
-function factorRuns(subs: Re[], key: (re: Re) => unknown, same: (first: unknown, next: unknown) => boolean, build: (run: Re[], first: unknown) => Re): Re[] {
+function factorRuns(
+  subs: Re[],
+  key: (re: Re) => unknown,
+  same: (first: unknown, next: unknown) => boolean,
+  build: (run: Re[], first: unknown) => Re,
+): Re[] {
   const out: Re[] = [];
   let start = 0;
   let first: unknown;
@@ -327,7 +394,8 @@ export function factorAlternation(subs: Re[], flags: number): Re[] {
     (first, next) => {
       const f = first as Re | undefined;
       if (!f || !next) return false;
-      const simple = FACTORABLE_LEADERS.has(f.op) || (f.op === 'Repeat' && f.min === f.max && REPEATABLE.has(f.subs[0]!.op));
+      const simple =
+        FACTORABLE_LEADERS.has(f.op) || (f.op === 'Repeat' && f.min === f.max && REPEATABLE.has(f.subs[0]!.op));
       return simple && equal(f, next as Re);
     },
     (run, first) => {
@@ -511,7 +579,8 @@ class Parser {
         re = node('Literal', this.flags, { runes: [re.ranges[0]![0]] });
       } else if (n === 2) {
         const r = re.ranges[0]![0];
-        if (r >= 0x41 && r <= 0x5a && re.ranges.some(([lo, hi]) => lo <= r + 0x20 && r + 0x20 <= hi)) re = node('Literal', this.flags | FOLD_CASE, { runes: [r + 0x20] });
+        if (r >= 0x41 && r <= 0x5a && re.ranges.some(([lo, hi]) => lo <= r + 0x20 && r + 0x20 <= hi))
+          re = node('Literal', this.flags | FOLD_CASE, { runes: [r + 0x20] });
       }
     }
     branch.items.push(re);
@@ -521,7 +590,15 @@ class Parser {
     // In Latin-1, RE2 folds a literal's case only for ASCII letters.
     if (this.flags & FOLD_CASE && /[A-Za-z]/.test(String.fromCharCode(r))) {
       const other = r ^ 0x20;
-      this.push(branch, node('CharClass', this.flags & ~FOLD_CASE, { ranges: normalize([[r, r], [other, other]]) }));
+      this.push(
+        branch,
+        node('CharClass', this.flags & ~FOLD_CASE, {
+          ranges: normalize([
+            [r, r],
+            [other, other],
+          ]),
+        }),
+      );
       return;
     }
     this.push(branch, node('Literal', this.flags, { runes: [r] }));
@@ -573,13 +650,24 @@ class Parser {
       case 0x2e /* . */:
         this.pos++;
         if (this.flags & DOT_NL) return this.push(branch, node('AnyChar', this.flags));
-        return this.push(branch, node('CharClass', this.flags & ~FOLD_CASE, { ranges: [[0, 9], [11, RUNE_MAX]] }));
+        return this.push(
+          branch,
+          node('CharClass', this.flags & ~FOLD_CASE, {
+            ranges: [
+              [0, 9],
+              [11, RUNE_MAX],
+            ],
+          }),
+        );
       case 0x5e /* ^ */:
         this.pos++;
         return this.push(branch, node(this.flags & ONE_LINE ? 'BeginText' : 'BeginLine', this.flags));
       case 0x24 /* $ */:
         this.pos++;
-        return this.push(branch, this.flags & ONE_LINE ? node('EndText', this.flags | WAS_DOLLAR) : node('EndLine', this.flags));
+        return this.push(
+          branch,
+          this.flags & ONE_LINE ? node('EndText', this.flags | WAS_DOLLAR) : node('EndLine', this.flags),
+        );
       case 0x5c /* \ */:
         return this.parseBackslash(branch);
       default:
@@ -590,7 +678,13 @@ class Parser {
 
   private parseBackslash(branch: Branch): void {
     const next = this.peek(1);
-    const simple: Record<number, Op> = { 0x62: 'WordBoundary', 0x42: 'NoWordBoundary', 0x41: 'BeginText', 0x7a: 'EndText', 0x43: 'AnyByte' };
+    const simple: Record<number, Op> = {
+      0x62: 'WordBoundary',
+      0x42: 'NoWordBoundary',
+      0x41: 'BeginText',
+      0x7a: 'EndText',
+      0x43: 'AnyByte',
+    };
     if (next !== undefined && simple[next]) {
       this.pos += 2;
       return this.push(branch, node(simple[next]!, this.flags));
@@ -653,7 +747,8 @@ class Parser {
     const start = this.pos;
     this.pos++; // the backslash
     const c = this.peek();
-    const bad = (): never => this.fail('invalid escape sequence', this.slice(start, Math.min(this.pos + 1, this.s.length)));
+    const bad = (): never =>
+      this.fail('invalid escape sequence', this.slice(start, Math.min(this.pos + 1, this.s.length)));
     if (c === undefined) this.fail('trailing \\', '');
     this.pos++;
     if (c >= 0x31 && c <= 0x37) {
@@ -702,7 +797,8 @@ class Parser {
       const named = /^\?P?<([^>]*)>/.exec(rest);
       if (named) {
         name = named[1]!;
-        if (!/^[A-Za-z0-9_]+$/.test(name)) this.fail('invalid named capture group', this.slice(start, start + 1 + named[0].length));
+        if (!/^[A-Za-z0-9_]+$/.test(name))
+          this.fail('invalid named capture group', this.slice(start, start + 1 + named[0].length));
         this.pos += [...named[0]].length;
         cap = ++this.ncap;
       } else {
@@ -722,7 +818,8 @@ class Parser {
             sawFlag = false;
             continue;
           }
-          const bit = ch === 'i' ? FOLD_CASE : ch === 's' ? DOT_NL : ch === 'U' ? NON_GREEDY : ch === 'm' ? ONE_LINE : 0;
+          const bit =
+            ch === 'i' ? FOLD_CASE : ch === 's' ? DOT_NL : ch === 'U' ? NON_GREEDY : ch === 'm' ? ONE_LINE : 0;
           if (bit) {
             sawFlag = true;
             // m is the opposite of OneLine.
@@ -797,7 +894,8 @@ class Parser {
         this.pos++;
         const rangeStart = this.pos;
         hi = this.classChar();
-        if (hi < lo) this.fail('invalid character class range', `${String.fromCodePoint(lo)}-${this.slice(rangeStart, this.pos)}`);
+        if (hi < lo)
+          this.fail('invalid character class range', `${String.fromCodePoint(lo)}-${this.slice(rangeStart, this.pos)}`);
       }
       addRanges(ranges, [[lo, hi]], this.flags);
     }
