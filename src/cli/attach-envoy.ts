@@ -71,7 +71,7 @@ export function attachEnvoyLines(
   return [
     `attach an Envoy to ${name ? 'the first of them' : 'one of them'}${envoy === 'envoy' ? ' (an Envoy on your PATH)' : ''}:`,
     ...lines,
-    `  mkdir -p ${shown(stateDir)} && ${shown(where.meshd)} bootstrap ${['--node', nodeId, '--xds-address', xdsAddress, '--admin-address', '127.0.0.1', ...statsdFlags].join(' ')} > ${bootstrapFile}`,
+    `  mkdir -p ${shown(stateDir)} && ${shown(where.meshd)} bootstrap ${['--node', nodeId, '--xds-address', xdsAddress, '--admin-address', '127.0.0.1', ...statsdFlags].map(shellWord).join(' ')} > ${bootstrapFile}`,
     `  ${envoy} -c ${bootstrapFile}`,
   ];
 }

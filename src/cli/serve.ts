@@ -498,7 +498,9 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   }
 
   const { xdsPort, adminPort, statsd } = server.listening;
-  const xdsShown = `${xdsHost === '0.0.0.0' ? '127.0.0.1' : xdsHost}:${xdsPort}`;
+  // An address a sidecar on this machine can dial: loopback for a wildcard, brackets for IPv6 (bootstrap's host:port).
+  const xdsDialled = xdsHost === '0.0.0.0' || xdsHost === '::' ? '127.0.0.1' : xdsHost;
+  const xdsShown = `${xdsDialled.includes(':') ? `[${xdsDialled}]` : xdsDialled}:${xdsPort}`;
   // The bootstrap flags that point a sidecar's DogStatsD sink here (bootstrap's defaults left out).
   const statsdShown = statsd.address === '0.0.0.0' || statsd.address === '::' ? '127.0.0.1' : statsd.address;
   const statsdFlags = [
@@ -548,7 +550,11 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
 /** The banner's first line: what meshd serves, or the mesh paths it waits for (it loads them once they appear). */
 function servingLine(paths: readonly string[], missing: readonly string[], serving: boolean): string {
-  if (missing.length === 0) return `meshd is serving ${paths.join(' ')}`;
+  if (missing.length === 0) {
+    return serving
+      ? `meshd is serving ${paths.join(' ')}`
+      : `meshd is waiting for a valid mesh in ${paths.join(' ')}; nothing is served until the files load without errors (the log says what is wrong)`;
+  }
   const named =
     missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
   const they = missing.length === 1 ? 'it does' : 'they do';

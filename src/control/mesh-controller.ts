@@ -43,6 +43,9 @@ export interface CloudMapSource extends CloudMapView {
   onChange(listener: (changed: ReadonlySet<string>) => void): unknown;
 }
 
+/** Why a proxy that connects before any valid mesh has loaded gets nothing (`meshd status`). */
+export const NO_MESH_YET = 'no valid mesh is loaded yet; nothing is served until the mesh files load without errors';
+
 export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
@@ -139,7 +142,11 @@ export class MeshController implements StreamHooks {
 
   private update(key: string, detectedAt?: number): void {
     const entry = this.proxies.get(key)!;
-    if (!this.model) return;
+    if (!this.model) {
+      // Not logged per proxy: the load's own findings say what is wrong with the mesh.
+      this.cache.setProblem(key, NO_MESH_YET);
+      return;
+    }
     const reads = new Set<string>();
     const recording: CloudMapView = {
       discover: (namespaceName, serviceName): readonly DiscoveredInstance[] | undefined => {
@@ -163,7 +170,9 @@ export class MeshController implements StreamHooks {
       // One text for the log and for `meshd status` (the cache keeps it for /v1/proxies).
       const keeps = this.cache.get(key)
         ? '; it keeps its last good configuration'
-        : '; it gets no configuration until the mesh defines it';
+        : failedUnexpectedly
+          ? '; it gets no configuration until it compiles (a meshd bug: please report it)'
+          : '; it gets no configuration until the mesh defines it';
       const problem = `${result.error}${keeps}`;
       if (entry.lastError !== result.error) this.log.error({ node: entry.nodeId }, problem);
       this.cache.setProblem(key, problem);

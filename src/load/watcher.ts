@@ -186,7 +186,7 @@ class WatchedPath {
       this.identity = undefined;
       if (this.problem?.reason !== now.reason)
         this.report.state(
-          `${this.target} cannot be watched: ${now.reason}; the last good mesh keeps serving until it can`,
+          `${this.target} cannot be watched: ${now.reason}; what meshd serves now (if anything) stays as it is until it can`,
           false,
         );
       this.problem = { path: this.target, reason: now.reason, since: this.problem?.since ?? Date.now() };

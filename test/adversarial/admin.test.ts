@@ -100,7 +100,7 @@ describe('admin server under attack (a real meshd)', () => {
       '--admin-request-timeout-ms',
       '2000',
     ]);
-    await waitFor('meshd to start', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
   });
 
   afterAll(async () => {

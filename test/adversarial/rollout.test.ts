@@ -115,7 +115,7 @@ async function started(proc: Meshd['proc']): Promise<void> {
     'meshd to serve',
     () => {
       if (proc.child.exitCode !== null) throw new Error(`meshd exited: ${proc.stderr()}`);
-      return proc.stdout().includes('meshd is serving') ? true : undefined;
+      return proc.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
     },
     WAIT_MS,
   );

@@ -106,7 +106,7 @@ describe('class: one client starves the others (a real meshd, a victim proxy)', 
       ],
       { MESHD_CLOUD_MAP_STATE: path.join(path.dirname(meshFile), '..', `cloud-map-${adminPort}.json`) },
     );
-    await waitFor('meshd to start', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
     victim = new DeltaTestClient(xdsPort);
     victim.send({ node: NODE, type_url: TypeUrl.Route, resource_names_subscribe: [] });
     victim.ack(await victim.next(), NODE);

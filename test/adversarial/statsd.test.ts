@@ -121,7 +121,7 @@ async function serve(nodes: string[], args: string[] = []): Promise<Meshd> {
   ]);
   await waitFor('meshd to start', () => {
     if (child.child.exitCode !== null) throw new Error(`meshd exited: ${child.stderr()}`);
-    return child.stdout().includes('meshd is serving') ? true : undefined;
+    return child.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
   });
   const telemetry = async () => JSON.parse(await getOk(adminPort, '/v1/telemetry')) as TelemetryBody;
   const sender = new Sender((await telemetry()).statsd.port);

@@ -108,7 +108,7 @@ async function serve(
   await waitFor(
     'meshd to start',
     () =>
-      out.includes('meshd is serving')
+      out.includes('xDS (ADS gRPC)')
         ? true
         : child.exitCode !== null
           ? Promise.reject(new Error(`meshd exited ${child.exitCode}: ${err}`))

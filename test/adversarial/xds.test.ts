@@ -262,7 +262,7 @@ async function startServe(flags: string[] = []): Promise<Meshd> {
   await waitFor(
     'meshd to serve',
     () =>
-      proc.stdout().includes('meshd is serving')
+      proc.stdout().includes('xDS (ADS gRPC)')
         ? true
         : proc.child.exitCode !== null
           ? Promise.reject(new Error(proc.stderr()))

@@ -53,7 +53,7 @@ describe('admin API: readiness, metrics and JSON logs of a running meshd', () =>
       '--admin-port',
       String(adminPort),
     ]);
-    await waitFor('meshd to start', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
     client = new AdsTestClient(xdsPort);
   });
 

@@ -328,7 +328,7 @@ describe('meshd command line', () => {
       String(await freePort()),
     ]);
     try {
-      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
       expect(server.stderr()).toContain('mesh loaded: 0 resources from 1 file(s)');
       const warnings = server
         .stderr()
@@ -373,7 +373,7 @@ describe('meshd command line', () => {
       String(await freePort()),
     ]);
     try {
-      await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+      await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
       const logged = server
         .stderr()
         .split('\n')
@@ -409,7 +409,7 @@ describe('meshd command line', () => {
       String(await freePort()),
     ]);
     try {
-      await waitFor('the first meshd to start', () => (first.stdout().includes('meshd is serving') ? true : undefined));
+      await waitFor('the first meshd to start', () => (first.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
       const second = spawnSync(
         process.execPath,
         [

@@ -204,7 +204,7 @@ describeIfAvailable(
         '--cloud-map-state',
         path.join(tmpDir('remote-b-state-'), 'cloud-map.json'),
       ]);
-      await waitFor('meshd B to serve', () => (b.stdout().includes('meshd is serving') ? true : undefined));
+      await waitFor('meshd B to serve', () => (b.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
       sdk = sdkFor(`http://127.0.0.1:${bAdmin}`);
       const { OperationId } = await sdk.send(new CreateHttpNamespaceCommand({ Name: NAMESPACE }));
       const { Operation } = await sdk.send(new GetOperationCommand({ OperationId: OperationId! }));

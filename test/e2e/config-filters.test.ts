@@ -112,7 +112,7 @@ describe('meshd config-dump: canonical JSON and the --type/--name filters agains
       '--admin-port',
       String(adminPort),
     ]);
-    await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
   });
 
   afterAll(async () => {

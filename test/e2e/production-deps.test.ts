@@ -106,7 +106,7 @@ describe('class: the production install reaches for a devDependency (@grpc/grpc-
         productionEnv(log),
       );
       await waitFor('meshd to start', () =>
-        meshd.stdout().includes('meshd is serving')
+        meshd.stdout().includes('xDS (ADS gRPC)')
           ? true
           : meshd.child.exitCode !== null
             ? Promise.reject(new Error(meshd.stderr()))

@@ -188,7 +188,7 @@ describe('proxyless gRPC: a real grpc-js-xds client routed by meshd (no Envoy)',
     await waitFor('meshd to start serving', () => {
       if (meshd.child.exitCode !== null)
         throw new Error(`meshd exited with ${meshd.child.exitCode}\n${meshd.stderr()}`);
-      return meshd.stdout().includes('meshd is serving') ? true : undefined;
+      return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
     });
     client = new XdsClientProcess(`xds:///${SERVICE}`, {
       xds_servers: [

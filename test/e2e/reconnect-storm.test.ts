@@ -187,7 +187,7 @@ describe.each([
 
   it(`${streams} streams opened at once all reach SYNCED for CDS, EDS, LDS and RDS`, async () => {
     const server = await serve();
-    await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
     const args = [
       '--xds',
       `127.0.0.1:${xdsPort}`,

@@ -54,7 +54,7 @@ describe('rollout API and CLI against a running meshd', () => {
       '--rollout-state',
       path.join(dir, 'rollouts.json'),
     ]);
-    await waitFor('meshd to serve', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to serve', () => (meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
   });
 
   afterAll(async () => {

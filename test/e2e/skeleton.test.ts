@@ -108,7 +108,7 @@ describeWithEnvoy('skeleton: mesh YAML → meshd → real Envoy', (envoyBin) => 
       '--admin-port',
       String(await freePort()),
     ]);
-    await waitFor('meshd to start serving', () => (meshd.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start serving', () => (meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
 
     const adminPort = await freePort();
     const bootstrap = execFileSync(

@@ -56,7 +56,7 @@ describe('meshd status and config-dump against a running meshd', () => {
       '--admin-port',
       String(adminPort),
     ]);
-    await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
     clients.push(new AdsTestClient(xdsPort), new AdsTestClient(xdsPort));
   });
 
@@ -211,7 +211,7 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
       '--debounce-ms',
       '0',
     ]);
-    await waitFor('meshd to start', () => (server.stdout().includes('meshd is serving') ? true : undefined));
+    await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
     for (const id of [TYPO, MALFORMED, NO_MESH]) {
       const client = new AdsTestClient(xdsPort);
       client.send({ node: { id, cluster: 'c' }, type_url: TypeUrl.Cluster });
@@ -278,6 +278,55 @@ describe('meshd status: a proxy whose node id the mesh does not define', () => {
     expect(dropped.stdout.split('\n')).toContain(kept);
     expect(loggedErrors()).toContain(kept);
     expect((await proxiesJson()).find((p) => p.nodeId === TYPO)!.configProblem).toBe(kept);
+  });
+});
+
+describe('meshd status: a proxy that connects before any valid mesh has loaded', () => {
+  it('the banner says meshd waits for a valid mesh, status says why the proxy gets nothing, and the reason goes once the mesh loads', async () => {
+    const valid = fs.readFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), 'utf8');
+    const dir = meshFolder({ 'mesh.yaml': valid.replace('kind: VirtualNode', 'kind: VirtualNode\nspek: {}') });
+    const file = path.join(dir, 'mesh.yaml');
+    const xdsPort = await freePort();
+    const admin = `127.0.0.1:${await freePort()}`;
+    const server = startMeshd(
+      ['serve', '--mesh', dir, '--xds-address', '127.0.0.1', '--xds-port', String(xdsPort)].concat([
+        '--admin-port',
+        admin.split(':')[1]!,
+        '--debounce-ms',
+        '0',
+      ]),
+    );
+    let client: AdsTestClient | undefined;
+    try {
+      await waitFor('meshd to start', () => (server.stdout().includes('xDS (ADS gRPC)') ? true : undefined));
+      client = new AdsTestClient(xdsPort);
+      expect(server.stdout().split('\n')[0]).toBe(
+        `meshd is waiting for a valid mesh in ${dir}; nothing is served until the files load without errors (the log says what is wrong)`,
+      );
+      client.send({ node: FRONT, type_url: TypeUrl.Cluster });
+      const reason = 'no valid mesh is loaded yet; nothing is served until the mesh files load without errors';
+      const waiting = await waitFor('status to list the proxy', async () => {
+        const out = await meshd('status', '--admin', admin);
+        return out.stdout.includes('1 proxy') ? out : undefined;
+      });
+      expect(waiting.stdout.split('\n')).toContain(reason);
+      const json = JSON.parse((await meshd('status', '--admin', admin, '--format', 'json')).stdout) as {
+        configProblem: string | null;
+      }[];
+      expect(json.map((p) => p.configProblem)).toEqual([reason]);
+
+      fs.writeFileSync(file, valid);
+      await client.next(10000);
+      const served = await waitFor('the reason to go', async () => {
+        const out = await meshd('status', '--admin', admin, '--format', 'json');
+        const proxies = JSON.parse(out.stdout) as { configProblem: string | null }[];
+        return proxies[0]?.configProblem === null ? proxies : undefined;
+      });
+      expect(served).toHaveLength(1);
+    } finally {
+      client?.close();
+      expect(await server.stop()).toBe(0);
+    }
   });
 });
 

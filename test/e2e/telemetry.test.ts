@@ -254,7 +254,7 @@ describe('telemetry: the statsd listener of meshd serve', () => {
     const started = meshd;
     await waitFor('meshd to start', () => {
       if (started.child.exitCode !== null) throw new Error(`meshd exited: ${started.stderr()}`);
-      return started.stdout().includes('meshd is serving') ? true : undefined;
+      return started.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
     });
     return { adminPort, body: async () => JSON.parse(await getOk(adminPort, '/v1/telemetry')) as TelemetryBody };
   }

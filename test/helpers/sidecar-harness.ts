@@ -222,7 +222,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const meshdServing = () =>
     waitFor('meshd to start serving', () => {
       if (meshd.child.exitCode !== null) throw new Error(`meshd exited with ${meshd.child.exitCode}`);
-      return meshd.stdout().includes('meshd is serving') ? true : undefined;
+      return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
     });
 
   let statsdPort: number | undefined;

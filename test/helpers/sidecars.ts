@@ -47,7 +47,7 @@ export async function startMeshdForNetns(meshFile: string): Promise<MeshdForNetn
   ]);
   await waitFor('meshd to start serving', () => {
     if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
-    return meshd.stdout().includes('meshd is serving') ? true : undefined;
+    return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
   });
   return { meshd, xdsPort, adminPort, stop: async () => void (await meshd.stop()) };
 }

@@ -28,6 +28,13 @@ describe('attachEnvoyLines', () => {
     ]);
   });
 
+  it('no node yet: the placeholder id is quoted, so the shell does not read <mesh> as a redirect', () => {
+    const [, bootstrap] = attachEnvoyLines('mesh/<mesh>/virtualNode/<name>', '[::1]:18000', [], where());
+    expect(bootstrap).toBe(
+      "  mkdir -p .meshd && bin/meshd bootstrap --node 'mesh/<mesh>/virtualNode/<name>' --xds-address '[::1]:18000' --admin-address 127.0.0.1 > .meshd/envoy.yaml",
+    );
+  });
+
   it('a checkout without Envoy yet: first the line that installs it', () => {
     expect(
       attachEnvoyLines(FRONT, '127.0.0.1:18000', [], where({}, [`${ROOT}/scripts/install-envoy`])).slice(1),
