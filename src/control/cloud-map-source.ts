@@ -78,15 +78,22 @@ export async function openCloudMap(options: CloudMapOptions, log: Logger): Promi
   let remoteClient: RemoteClient | undefined;
   const wanted = options.remote;
   if (wanted) {
-    const { remoteClient: connect } = await import('../discovery/cloud-map/remote-client');
-    remoteClient = connect(wanted);
+    try {
+      const { remoteClient: connect } = await import('../discovery/cloud-map/remote-client');
+      remoteClient = connect(wanted);
+    } catch (err) {
+      await store.close();
+      throw new StartError(`the remote Cloud Map client cannot start: ${(err as Error).message}`);
+    }
     let region: string;
     try {
       region = await remoteClient.region();
-    } catch {
+    } catch (err) {
       remoteClient.close();
       await store.close();
-      throw new StartError('the remote Cloud Map needs a region: --cloud-map-region, or AWS_REGION');
+      throw new StartError(
+        `the remote Cloud Map needs a region: --cloud-map-region, or AWS_REGION (${(err as Error).message})`,
+      );
     }
     remote = new RemoteCloudMap({
       api: remoteClient.api,

@@ -116,6 +116,7 @@ export class MeshServer {
   private statsd: StatsdServer | undefined;
   private admin: AdminServer | undefined;
   private closed = false;
+  private started = false;
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -235,6 +236,8 @@ export class MeshServer {
    * resolves once they are watched. Throws StartError (everything closed) when a server cannot start.
    */
   async start(): Promise<void> {
+    if (this.started || this.closed) throw new Error('a MeshServer starts once, and not after close()');
+    this.started = true;
     this.reload('loaded');
     const options = this.options;
     const adminHost = options.admin?.host ?? '127.0.0.1';
@@ -251,12 +254,14 @@ export class MeshServer {
         streams: this.streams,
         ...(options.xds?.limits ? { limits: options.xds.limits } : {}),
       });
+      if (this.closed) return await this.closeServers();
       this.statsd = await startStatsdServer(
         options.statsd?.host ?? adminHost,
         options.statsd?.port ?? 0,
         (datagram) => this.telemetry.receive(datagram),
         (err) => servers.handlerError?.('statsd', err),
       );
+      if (this.closed) return await this.closeServers();
       this.admin = await startAdminServer(
         adminHost,
         options.admin?.port ?? 0,
@@ -266,6 +271,7 @@ export class MeshServer {
           observer: servers,
         },
       );
+      if (this.closed) return await this.closeServers();
     } catch (err) {
       await this.close();
       throw new StartError((err as Error).message);
@@ -290,6 +296,7 @@ export class MeshServer {
     this.metrics.countUnwatched(() => watcher.unwatched().length);
     if (this.reloadBeforeWatching) watcher.reloadLater();
     await watcher.ready;
+    if (this.closed) return await this.closeServers();
     this.watching = true;
     void this.rolloutsWaiting?.();
     this.rolloutsWaiting = undefined;
@@ -365,13 +372,23 @@ export class MeshServer {
 
   /** Stops everything (servers, watcher, rollouts' timers) and closes the state files. Idempotent. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    const first = !this.closed;
     this.closed = true;
-    this.rollouts.close();
-    await this.watcher?.close();
-    await this.admin?.close();
-    await this.statsd?.close();
-    await this.xds?.close();
-    await this.cloudMap.close();
+    if (first) this.rollouts.close();
+    await this.closeServers();
+    if (first) await this.cloudMap.close();
+  }
+
+  /**
+   * Closes the servers and the watcher started and not closed yet. A close() while start() awaits
+   * one of them leaves start() to close what it opens after that (it checks after each await).
+   */
+  private async closeServers(): Promise<void> {
+    const { watcher, admin, statsd, xds } = this;
+    this.watcher = this.admin = this.statsd = this.xds = undefined;
+    await watcher?.close();
+    await admin?.close();
+    await statsd?.close();
+    await xds?.close();
   }
 }
