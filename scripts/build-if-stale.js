@@ -67,5 +67,5 @@ function main() {
   }
 }
 
-module.exports = { staleness };
+module.exports = { staleness, filesUnder, INPUTS };
 if (require.main === module) main();

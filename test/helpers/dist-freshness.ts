@@ -2,6 +2,7 @@
 // the e2e and adversarial tests start bin/meshd, and a few unit tests read dist/ too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { filesUnder as buildInputsUnder, INPUTS } from '../../scripts/build-if-stale';
 
 function* filesUnder(dir: string): Generator<string> {
   let entries: fs.Dirent[];
@@ -24,6 +25,7 @@ function* filesUnder(dir: string): Generator<string> {
 export function staleDistReason(root: string): string | undefined {
   if (!fs.existsSync(path.join(root, 'dist'))) return 'dist/ is not built: run `npm run build` first';
   const stale: string[] = [];
+  let oldestBuild = Infinity;
   for (const file of filesUnder(path.join(root, 'src'))) {
     if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
     const rel = path.relative(path.join(root, 'src'), file);
@@ -34,7 +36,16 @@ export function staleDistReason(root: string): string | undefined {
     } catch {
       builtAt = -Infinity;
     }
+    oldestBuild = Math.min(oldestBuild, builtAt);
     if (builtAt < fs.statSync(file).mtimeMs) stale.push(`src/${rel.split(path.sep).join('/')}`);
+  }
+  // The rest of what the build reads, as `npm run demo` checks it (scripts/build-if-stale.js): a changed
+  // .proto or generator changes dist/ without any src/ file changing.
+  const input = INPUTS.flatMap((i) => buildInputsUnder(root, i)).find(
+    (f) => fs.statSync(path.join(root, f)).mtimeMs > oldestBuild,
+  );
+  if (stale.length === 0 && input !== undefined) {
+    return `dist/ is older than ${input.split(path.sep).join('/')}: run \`npm run build\` first (these tests run the built meshd)`;
   }
   if (stale.length === 0) return undefined;
   const more = stale.length > 1 ? ` and ${stale.length - 1} more` : '';

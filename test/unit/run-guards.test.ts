@@ -64,6 +64,16 @@ describe('the build against src/', () => {
     expect(staleDistReason(root)).toBe(`${OUT}/ is not built: run \`npm run build\` first`);
   });
 
+  it('is stale when another input of the build (a .proto, a generator, tsconfig.json) changed after it', () => {
+    const root = builtProject();
+    write(root, 'protos/meshd/x.proto', 'syntax = "proto3";\n', 1500);
+    expect(staleDistReason(root)).toBeUndefined();
+    fs.utimesSync(path.join(root, 'protos/meshd/x.proto'), 2500, 2500);
+    expect(staleDistReason(root)).toBe(
+      `${OUT}/ is older than protos/meshd/x.proto: run \`npm run build\` first (these tests run the built meshd)`,
+    );
+  });
+
   it('is asked for only when the selected tests run the built meshd', () => {
     const roots = [path.join(ROOT, 'test')];
     const select = (testPathPattern: string) =>
