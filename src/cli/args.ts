@@ -159,7 +159,8 @@ export function helpText(spec: CommandSpec): string {
     lines.push(...flagHelp(`--${name}${meta}`, f.help + def + env));
   }
   lines.push(...flagHelp('--help', 'show this help'));
-  if (spec.notes) lines.push('', ...spec.notes);
+  // Notes wrap like descriptions; an indented note (an example line) is kept as written.
+  if (spec.notes) lines.push('', ...spec.notes.flatMap((n) => (n.startsWith(' ') ? [n] : wrapWords(n, HELP_WIDTH))));
   return lines.join('\n') + '\n';
 }
 

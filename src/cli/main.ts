@@ -31,7 +31,9 @@ function overview(): string {
     '',
     'commands:',
   ];
-  for (const { spec } of COMMANDS) lines.push(`  ${spec.name.padEnd(12)}${spec.summary}`);
+  // Two spaces at least between a command and its summary, whatever the longest name.
+  const width = Math.max(...COMMANDS.map(({ spec }) => spec.name.length)) + 2;
+  for (const { spec } of COMMANDS) lines.push(`  ${spec.name.padEnd(width)}${spec.summary}`);
   lines.push('', "run 'meshd <command> --help' for a command's flags");
   return lines.join('\n') + '\n';
 }
