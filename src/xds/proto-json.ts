@@ -58,6 +58,11 @@ function floatJson(v: number): JsonValue {
 /** Standard base64 with padding, as proto3 JSON writes bytes. */
 const bytesJson = (v: Uint8Array): string => Buffer.from(v).toString('base64');
 
+/** A fraction of a second proto3 allows: a whole number of nanoseconds below one second. */
+function validNanos(nanos: number): boolean {
+  return Number.isInteger(nanos) && nanos >= 0 && nanos <= 999_999_999;
+}
+
 /** The fraction of a second in 0, 3, 6 or 9 digits, as proto3 JSON prints Duration and Timestamp. */
 function nanosSuffix(nanos: number): string {
   if (nanos === 0) return '';
@@ -78,9 +83,11 @@ function field(type: protobuf.Type, m: Message, id: number): unknown {
   return f && Object.prototype.hasOwnProperty.call(m, f.name) ? m[f.name] : undefined;
 }
 
-function durationJson(m: Message, type: protobuf.Type): string {
+function durationJson(m: Message, type: protobuf.Type): JsonValue {
   const seconds = bigIntOf(field(type, m, 1));
   const nanos = Number(field(type, m, 2) ?? 0);
+  // Out of range (C++ refuses to print it): shown as its fields, like an out-of-range Timestamp.
+  if (!validNanos(Math.abs(nanos))) return { seconds: seconds.toString(), nanos };
   const negative = seconds < 0n || nanos < 0;
   const abs = seconds < 0n ? -seconds : seconds;
   return `${negative ? '-' : ''}${abs}${nanosSuffix(Math.abs(nanos))}s`;
@@ -92,7 +99,10 @@ const TIMESTAMP_SECONDS = { min: -62135596800, max: 253402300799 };
 function timestampJson(m: Message, type: protobuf.Type): JsonValue {
   const seconds = Number(bigIntOf(field(type, m, 1)));
   // Out of range, C++ refuses to print it; here it is shown as its fields rather than thrown on.
-  if (!(seconds >= TIMESTAMP_SECONDS.min && seconds <= TIMESTAMP_SECONDS.max))
+  if (
+    !(seconds >= TIMESTAMP_SECONDS.min && seconds <= TIMESTAMP_SECONDS.max) ||
+    !validNanos(Number(field(type, m, 2) ?? 0))
+  )
     return { seconds: bigIntOf(field(type, m, 1)).toString(), nanos: Number(field(type, m, 2) ?? 0) };
   const iso = new Date(seconds * 1000).toISOString(); // 1970-01-01T00:00:00.000Z
   return `${iso.slice(0, 19)}${nanosSuffix(Number(field(type, m, 2) ?? 0))}Z`;
@@ -176,7 +186,13 @@ export function anyBytesJson(root: protobuf.Namespace, typeUrl: string, bytes: U
     // A type these protos do not know: shown as it came rather than not at all.
     return { '@type': typeUrl, value: bytesJson(bytes) };
   }
-  const json = messageJson(inner, inner.decode(bytes) as unknown as Message);
+  let json: JsonValue;
+  try {
+    json = messageJson(inner, inner.decode(bytes) as unknown as Message);
+  } catch {
+    // Bytes that do not decode as their type (or nest too deep to walk): shown as they came.
+    return { '@type': typeUrl, value: bytesJson(bytes) };
+  }
   if (inner.fullName.replace(/^\./, '') in WELL_KNOWN) return { '@type': typeUrl, value: json };
   return { '@type': typeUrl, ...(json as Record<string, JsonValue>) };
 }

@@ -92,6 +92,9 @@ describe('canonical proto3 JSON', () => {
     expect(json({ d: { seconds: 0, nanos: -5_000_000 } })).toEqual({ d: '-0.005s' });
     expect(json({ d: { seconds: '315576000000' } })).toEqual({ d: '315576000000s' });
     expect(json({ durations: [{ seconds: 1 }, { nanos: 250_000_000 }] })).toEqual({ durations: ['1s', '0.250s'] });
+    // A fraction of a second proto3 does not allow: its fields, not a garbled '0.0000000-1s'.
+    expect(json({ d: { seconds: 1, nanos: 1_500_000_000 } })).toEqual({ d: { seconds: '1', nanos: 1_500_000_000 } });
+    expect(json({ ts: { seconds: 0, nanos: -1 } })).toEqual({ ts: { seconds: '0', nanos: -1 } });
   });
 
   it('Timestamp: RFC 3339 in UTC', () => {
@@ -156,6 +159,10 @@ describe('canonical proto3 JSON', () => {
     });
     expect(json({ any: { type_url: 'type.googleapis.com/t.Unknown', value: Buffer.from([1, 2]) } })).toEqual({
       any: { '@type': 'type.googleapis.com/t.Unknown', value: 'AQI=' },
+    });
+    // Bytes that do not decode as the type they claim (wire type 7 does not exist): shown as they came, not thrown.
+    expect(json({ any: { type_url: 'type.googleapis.com/t.Inner', value: Buffer.from([0x0f]) } })).toEqual({
+      any: { '@type': 'type.googleapis.com/t.Inner', value: 'Dw==' },
     });
     // Nested: an Any whose message holds an Any.
     const All2 = any(All, { any: any(Inner, { name: 'in' }) });
