@@ -1,7 +1,7 @@
 // `meshd config-dump <node-id>`: the Envoy resources a running meshd serves that node id,
 // as JSON (GET /v1/config/<node-id>), in the form Envoy's /config_dump prints them, filtered by
 // section and name here. `meshd render` computes the same from files instead.
-import { CONFIG_SECTIONS, configFilterOf, filterConfig, toEnvoyYaml } from '../control/render';
+import { configFilterOf, filterConfig, toEnvoyYaml } from '../control/render';
 import {
   adminFlag,
   adminGet,
@@ -11,6 +11,7 @@ import {
   unreachableMessage,
 } from './admin-client';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { configFilterFlags } from './config-filter-flags';
 
 export const configDumpCommand: CommandSpec = {
   name: 'config-dump',
@@ -18,16 +19,7 @@ export const configDumpCommand: CommandSpec = {
   usage: 'meshd config-dump <node-id> [--type <section>] [--name <resource>] [--format json|yaml] [--admin host:port]',
   flags: {
     admin: adminFlag,
-    type: {
-      type: 'string',
-      metavar: 'section',
-      help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)`,
-    },
-    name: {
-      type: 'string',
-      metavar: 'resource',
-      help: 'print only the resources of this name (an endpoint assignment goes by its cluster name)',
-    },
+    ...configFilterFlags,
     format: { type: 'string', metavar: 'json|yaml', help: 'output format', default: 'json' },
   },
   notes: [

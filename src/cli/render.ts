@@ -1,12 +1,13 @@
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
-import { CONFIG_SECTIONS, configFilterOf, filterConfig, renderProxyConfig, toEnvoyYaml } from '../control/render';
+import { configFilterOf, filterConfig, renderProxyConfig, toEnvoyYaml } from '../control/render';
 import { staticBootstrap } from '../control/static-bootstrap';
 import { offlineRegistry } from '../control/offline-registry';
 import { openRegistryReadOnly } from '../discovery/cloud-map/state-file';
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { configFilterFlags } from './config-filter-flags';
 import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const renderCommand: CommandSpec = {
@@ -24,16 +25,7 @@ export const renderCommand: CommandSpec = {
       metavar: 'node-id',
       help: 'mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or their ARN',
     },
-    type: {
-      type: 'string',
-      metavar: 'section',
-      help: `print only this section: ${CONFIG_SECTIONS.join(', ')} (as istioctl proxy-config does)`,
-    },
-    name: {
-      type: 'string',
-      metavar: 'resource',
-      help: 'print only the resources of this name (an endpoint assignment goes by its cluster name); exit 1 when none has it',
-    },
+    ...configFilterFlags,
     format: { type: 'string', metavar: 'yaml|json', help: 'output format', default: 'yaml' },
     static: {
       type: 'bool',
