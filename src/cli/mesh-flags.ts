@@ -1,8 +1,6 @@
-// Flags shared by every command that reads a mesh, and how their findings are printed.
+// Flags shared by every command that reads a mesh.
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION, type CloudFormationOptions } from '../load/cloudformation/stack-inputs';
 import type { LoadOptions } from '../load/mesh-source';
-import { formatLoggedProblem, type Problem } from '../load/problems';
-import type { Logger } from '../util/log';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args';
 
 export const meshNameFlag: FlagSpec = {
@@ -105,14 +103,4 @@ function pairs(values: readonly string[], flag: string, form: string): Map<strin
     out.set(key, value.slice(eq + 1));
   }
   return out;
-}
-
-/** Sends each finding to the log at its own level. */
-export function logProblems(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems)
-    (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
-}
-
-export function errorCount(problems: readonly Problem[]): number {
-  return problems.filter((p) => p.severity === 'error').length;
 }

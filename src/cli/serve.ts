@@ -13,7 +13,7 @@ import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { attachEnvoyLines } from './attach-envoy';
-import { cloudFormationFlags, loadOptions, logProblems, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
@@ -472,7 +472,6 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       paths,
       load: loadOptions(args),
       log,
-      logProblems: (problems) => logProblems(log, problems),
       xds: { host: xdsHost, port: args.flags['xds-port'] as number, limits: xdsLimits(args) },
       admin: { host: adminHost, port: args.flags['admin-port'] as number, limits: adminLimits },
       statsd: { host: statsdHost, port: args.flags['statsd-port'] as number },

@@ -2,7 +2,8 @@ import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import type { CommandSpec, ParsedArgs } from './args';
 import { UsageError } from './args';
-import { cloudFormationFlags, errorCount, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { errorCount } from '../load/problems';
+import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const validateCommand: CommandSpec = {
   name: 'validate',

@@ -19,7 +19,7 @@ import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
 import type { Credentials } from '../discovery/sigv4-verify';
 import { seedProblems } from '../load/cloud-map-seed';
 import { LoadCache, loadMesh, type LoadOptions } from '../load/mesh-source';
-import { formatLoggedProblem, type Problem } from '../load/problems';
+import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
 import type { MeshModel } from '../model/mesh-model';
@@ -58,8 +58,6 @@ export interface MeshServerOptions {
   readonly paths: readonly string[];
   readonly load?: LoadOptions;
   readonly log: Logger;
-  /** How the loader's findings are logged; each at its own level when left out. */
-  readonly logProblems?: (problems: readonly Problem[]) => void;
   readonly xds?: Listen & { readonly limits?: Partial<XdsLimits> };
   readonly admin?: Listen & { readonly limits?: HttpLimits };
   /** DogStatsD (UDP); on the admin address when no host is given. */
@@ -88,11 +86,6 @@ function meshNames(model: MeshModel | undefined): string[] {
   return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
 }
 
-function logEachProblem(log: Logger, problems: readonly Problem[]): void {
-  for (const p of problems)
-    (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
-}
-
 export class MeshServer {
   /** Each proxy's snapshot, as served over ADS. */
   readonly snapshots = new SnapshotCache();
@@ -106,7 +99,6 @@ export class MeshServer {
    */
   private readonly loadCache = new LoadCache();
   private readonly log: Logger;
-  private readonly logProblems: (problems: readonly Problem[]) => void;
   private watcher: MeshWatcher | undefined;
   private reloadBeforeWatching = false;
   /** Rollouts rewrite mesh files and count on the watcher to serve the result: they see a mesh only once it watches. */
@@ -150,7 +142,6 @@ export class MeshServer {
     webhooks: WebhookCaller,
   ) {
     this.log = options.log;
-    this.logProblems = options.logProblems ?? ((problems) => logEachProblem(this.log, problems));
     this.telemetry = telemetry;
     this.controller = new MeshController(this.snapshots, cloudMap.view, this.log);
     this.metrics = meshdMetrics(this.streams);
@@ -188,7 +179,7 @@ export class MeshServer {
     const { log, controller, telemetry, rollouts } = this;
     const registry = this.cloudMap.registry;
     const result = loadMesh(this.options.paths, { ...this.options.load, cache: this.loadCache });
-    this.logProblems(result.problems);
+    logProblems(log, result.problems);
     this.metrics.reloaded(result.ok);
     // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
     const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
@@ -217,7 +208,7 @@ export class MeshServer {
       if (this.watcher) this.watcher.reloadLater();
       else this.reloadBeforeWatching = true;
     }
-    const errors = result.problems.filter((p) => p.severity === 'error').length + seedErrors.length;
+    const errors = errorCount(result.problems) + seedErrors.length;
     log.error(
       controller.currentModel()
         ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`

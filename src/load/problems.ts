@@ -1,4 +1,5 @@
 import type { SourceLocation } from '../model/common';
+import type { Logger } from '../util/log';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -50,4 +51,15 @@ export function inputText(value: unknown): string {
   } catch {
     return Array.isArray(value) ? 'a list' : 'a mapping';
   }
+}
+
+/** Sends each finding to the log at its own level (the level says the severity, so the line does not). */
+export function logProblems(log: Logger, problems: readonly Problem[]): void {
+  for (const p of problems)
+    (p.severity === 'error' ? log.error : p.severity === 'warning' ? log.warn : log.info)(formatLoggedProblem(p));
+}
+
+/** How many of the findings are errors (only they make the input invalid). */
+export function errorCount(problems: readonly Problem[]): number {
+  return problems.filter((p) => p.severity === 'error').length;
 }
