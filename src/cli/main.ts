@@ -3,6 +3,7 @@ import { bootstrapCommand, runBootstrap } from './bootstrap';
 import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { deregisterCommand, registerCommand, runDeregister, runRegister } from './cloud-map';
 import { configDumpCommand, runConfigDump } from './config-dump';
+import { exportCommand, runExport } from './export';
 import { renderCommand, runRender } from './render';
 import { rolloutCommand, runRollout } from './rollout';
 import { runServe, serveCommand } from './serve';
@@ -14,6 +15,7 @@ export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | 
   { spec: serveCommand, run: runServe },
   { spec: validateCommand, run: runValidate },
   { spec: renderCommand, run: runRender },
+  { spec: exportCommand, run: runExport },
   { spec: bootstrapCommand, run: runBootstrap },
   { spec: statusCommand, run: runStatus },
   { spec: configDumpCommand, run: runConfigDump },

@@ -1,0 +1,74 @@
+// What `meshd export` writes, whatever the format: a set of files, each a path relative to the
+// output folder and its whole text. The writers take a MeshModel (and the Cloud Map seeds),
+// never files, so any source of a model (mesh files today, the API's store later) exports alike.
+import { createHash } from 'node:crypto';
+import type { ServiceSeed } from '../discovery/cloud-map/registry';
+import { CLOUD_MAP_SEED_KIND } from '../load/cloud-map-seed';
+import type { MeshModel } from '../model/mesh-model';
+import { dumpYaml } from './yaml-text';
+
+export const EXPORT_FORMATS = ['yaml', 'cli-json', 'k8s'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** What is exported: the validated model and the local Cloud Map registry's seeds (`kind: CloudMapService`). */
+export interface ExportInput {
+  readonly model: MeshModel;
+  readonly cloudMapSeeds: readonly ServiceSeed[];
+}
+
+export interface ExportedFile {
+  /** Relative to the output folder, `/`-separated. */
+  readonly path: string;
+  readonly text: string;
+}
+
+export type ExportResult =
+  | { readonly ok: true; readonly files: readonly ExportedFile[] }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * A name as one path segment: letters, digits, `.`, `_` and `-` stay; any other byte is `%XX`
+ * (App Mesh names may hold `/`, spaces, anything). `.` and `..` and a leading dot (a file meshd
+ * skips) are escaped too.
+ */
+export function pathSegment(name: string): string {
+  const escaped = Array.from(Buffer.from(name, 'utf8'))
+    .map((b) => {
+      const c = String.fromCharCode(b);
+      return /[A-Za-z0-9._-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    })
+    .join('');
+  return escaped.startsWith('.') ? `%2E${escaped.slice(1)}` : escaped;
+}
+
+/** A short stable digest of a name, to keep two names apart once made to fit a narrower alphabet. */
+export function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
+}
+
+/**
+ * The Cloud Map seeds as meshd YAML `kind: CloudMapService` documents, one file per service under
+ * `cloud-map/`: no other format has a place for them (App Mesh's own inputs never held instances).
+ */
+export function cloudMapSeedFiles(seeds: readonly ServiceSeed[]): ExportedFile[] {
+  const sorted = [...seeds].sort((a, b) =>
+    a.namespace === b.namespace ? cmp(a.service, b.service) : cmp(a.namespace, b.namespace),
+  );
+  return sorted.map((seed) => ({
+    path: `cloud-map/${pathSegment(seed.namespace)}/${pathSegment(seed.service)}.yaml`,
+    text: dumpYaml({
+      kind: CLOUD_MAP_SEED_KIND,
+      namespace: seed.namespace,
+      name: seed.service,
+      instances: seed.instances.map((i) => ({
+        id: i.id,
+        attributes: Object.fromEntries(Object.entries(i.attributes)),
+        ...(i.health !== undefined ? { health: i.health } : {}),
+      })),
+    }),
+  }));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
