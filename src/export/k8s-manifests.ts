@@ -10,7 +10,7 @@
 import { formatFieldPath, isPlain, type Plain, type ResourceKind } from '../model/common';
 import { K8S_API_VERSION } from '../load/dialects';
 import { checkGatewayRouteWebhookRules, checkRouteWebhookRules } from '../load/k8s-webhook-rules';
-import { resourceLabel } from '../model/mesh-model';
+import { resourceLabel, type Resource } from '../model/mesh-model';
 import type { Route } from '../model/route';
 import { cloudMapSeedFiles, shortHash, type ExportedFile, type ExportInput, type ExportResult } from './exported';
 import { dumpYaml } from './yaml-text';
@@ -46,34 +46,42 @@ const REFERENCE_FIELDS: Readonly<Record<string, ResourceKind>> = {
  * hash of the App Mesh name, so two names never meet.
  */
 class K8sNames {
-  private readonly byName = new Map<string, string>();
+  private readonly byKey = new Map<string, string>();
   private readonly taken = new Set<string>();
 
-  constructor(names: readonly string[], max: number) {
+  /** `key` identifies the resource (a gateway route's name is unique only within its gateway); `name` is its App Mesh name. */
+  constructor(entries: readonly { key: string; name: string }[], max: number) {
     const fits = (n: string) =>
       n.length <= max && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n) && !(max === 63 && n.includes('.'));
+    const count = new Map<string, number>();
+    for (const { name } of entries) count.set(name, (count.get(name) ?? 0) + 1);
     // Names that fit are placed first, so a made-up name never takes one that was already right.
-    for (const name of names) if (fits(name)) this.assign(name, name);
-    for (const name of names) {
-      if (this.byName.has(name)) continue;
+    for (const { key, name } of entries) if (fits(name) && count.get(name) === 1) this.assign(key, name);
+    for (const { key, name } of entries) {
+      if (this.byKey.has(key)) continue;
       const base = name
         .toLowerCase()
         .replace(max === 63 ? /[^a-z0-9-]+/g : /[^a-z0-9.-]+/g, '-')
-        .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
-        .slice(0, max - 9);
-      this.assign(name, `${base === '' ? 'x' : base.replace(/[^a-z0-9]+$/, '')}-${shortHash(name)}`);
+        .slice(0, max - 9)
+        .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+      this.assign(key, `${base === '' ? 'x' : base}-${shortHash(key)}`);
     }
   }
 
-  private assign(name: string, k8sName: string): void {
-    if (this.taken.has(k8sName)) throw new NameError(`two names map to the Kubernetes name '${k8sName}'`);
+  private assign(key: string, k8sName: string): void {
+    if (this.taken.has(k8sName)) throw new NameError(`two resources map to the Kubernetes name '${k8sName}'`);
     this.taken.add(k8sName);
-    this.byName.set(name, k8sName);
+    this.byKey.set(key, k8sName);
   }
 
-  of(name: string): string {
-    return this.byName.get(name)!;
+  of(key: string): string {
+    return this.byKey.get(key)!;
   }
+}
+
+/** The key K8sNames knows a resource by: its name, and a gateway route's gateway. */
+function nameKey(r: Resource): string {
+  return r.kind === 'GatewayRoute' ? `${r.virtualGateway}/${r.name}` : r.name;
 }
 
 export function exportK8sManifests(input: ExportInput): ExportResult {
@@ -93,8 +101,9 @@ function exportOrThrow(input: ExportInput): ExportResult {
   const files: ExportedFile[] = [];
   const resources = input.model.resources;
   const meshes = [...new Set(resources.map((r) => r.mesh))];
-  const namespaces = new K8sNames(meshes, 63);
-  const meshNames = new K8sNames(meshes, 253);
+  const byName = meshes.map((m) => ({ key: m, name: m }));
+  const namespaces = new K8sNames(byName, 63);
+  const meshNames = new K8sNames(byName, 253);
   for (const mesh of meshes) {
     const namespace = namespaces.of(mesh);
     const inMesh = resources.filter((r) => r.mesh === mesh);
@@ -104,7 +113,7 @@ function exportOrThrow(input: ExportInput): ExportResult {
       names.set(
         kind,
         new K8sNames(
-          inMesh.filter((r) => r.kind === kind).map((r) => r.name),
+          inMesh.filter((r) => r.kind === kind).map((r) => ({ key: nameKey(r), name: r.name })),
           253,
         ),
       );
@@ -129,7 +138,7 @@ function exportOrThrow(input: ExportInput): ExportResult {
           `${resourceLabel(r)} (mesh ${mesh}): cannot be written as a Kubernetes manifest: ${formatFieldPath(path)}: ${message}`,
         );
       };
-      const k8sName = r.kind === 'Mesh' ? meshNames.of(mesh) : refName(r.kind, r.name);
+      const k8sName = r.kind === 'Mesh' ? meshNames.of(mesh) : refName(r.kind, nameKey(r));
       let spec: Plain;
       if (r.kind === 'Mesh') {
         const { serviceDiscovery, ...rest } = r.spec as Plain;
