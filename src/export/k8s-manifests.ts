@@ -49,7 +49,10 @@ class K8sNames {
   private readonly byKey = new Map<string, string>();
   private readonly taken = new Set<string>();
 
-  /** `key` identifies the resource (a gateway route's name is unique only within its gateway); `name` is its App Mesh name. */
+  /**
+   * `key` identifies the resource (a gateway route's name is unique only within its gateway);
+   * `name` is its App Mesh name.
+   */
   constructor(entries: readonly { key: string; name: string }[], max: number) {
     const fits = (n: string) =>
       n.length <= max && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n) && !(max === 63 && n.includes('.'));
