@@ -38,7 +38,7 @@ export const exportCommand: CommandSpec = {
   },
   notes: [
     'Without --out, every file is printed as one YAML document introduced by `--- # <path>`: the output, saved as one .yaml file, loads as it is.',
-    'Cloud Map seeds (kind: CloudMapService) are written as meshd YAML under cloud-map/ in every format; Rollout documents and tags are not exported (see docs/mesh-files.md, Export).',
+    'Cloud Map seeds (kind: CloudMapService) and Rollouts are written as meshd YAML under cloud-map/ and rollouts/ in every format; tags are not exported (see docs/mesh-files.md, Export).',
     'Nothing is written when the mesh is not valid or a resource cannot be written in the format (exit 1).',
   ],
 };
@@ -59,7 +59,7 @@ export function runExport(args: ParsedArgs): number {
     return 1;
   }
   const result = exportMesh(
-    { model: loaded.model, cloudMapSeeds: loaded.cloudMapSeeds.map((s) => s.seed) },
+    { model: loaded.model, cloudMapSeeds: loaded.cloudMapSeeds.map((s) => s.seed), rollouts: loaded.rollouts },
     format as ExportFormat,
   );
   if (!result.ok) {

@@ -15,7 +15,7 @@
 // Cloud Map seeds have no App Mesh form: they are meshd YAML under cloud-map/ (exported.ts).
 import type { ResourceKind } from '../model/common';
 import { parentOf, type Resource } from '../model/mesh-model';
-import { cloudMapSeedFiles, pathSegment, type ExportedFile, type ExportInput, type ExportResult } from './exported';
+import { extensionFiles, pathSegment, type ExportedFile, type ExportInput, type ExportResult } from './exported';
 
 /** The create order, the file-name stem, the CLI's name field and its parent's. */
 const CLI: Readonly<Record<ResourceKind, { order: number; stem: string; name: string; parent?: string }>> = {
@@ -56,5 +56,5 @@ export function exportCliJson(input: ExportInput): ExportResult {
     text: `${JSON.stringify(cliInput(r), null, 2)}\n`,
   }));
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { ok: true, files: [...files, ...cloudMapSeedFiles(input.cloudMapSeeds)] };
+  return { ok: true, files: [...files, ...extensionFiles(input)] };
 }

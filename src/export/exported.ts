@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import type { ServiceSeed } from '../discovery/cloud-map/registry';
 import { CLOUD_MAP_SEED_KIND } from '../load/cloud-map-seed';
 import type { MeshModel } from '../model/mesh-model';
+import { ROLLOUT_KIND, type RolloutSettings } from '../model/rollout';
+import { formatDuration } from '../util/duration';
 import { dumpYaml } from './yaml-text';
 
 export const EXPORT_FORMATS = ['yaml', 'cli-json', 'k8s'] as const;
@@ -14,6 +16,14 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export interface ExportInput {
   readonly model: MeshModel;
   readonly cloudMapSeeds: readonly ServiceSeed[];
+  /** `kind: Rollout` documents, as checked against the model (src/load/rollout-doc.ts's DeclaredRollout). */
+  readonly rollouts?: readonly ExportedRollout[];
+}
+
+export interface ExportedRollout {
+  readonly mesh: string;
+  readonly name: string;
+  readonly settings: RolloutSettings;
 }
 
 export interface ExportedFile {
@@ -71,4 +81,53 @@ export function cloudMapSeedFiles(seeds: readonly ServiceSeed[]): ExportedFile[]
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The Rollouts as meshd YAML `kind: Rollout` documents under `rollouts/<mesh>/<name>.yaml`, in
+ * every format (a meshd extension). The model holds their settings with every default filled in,
+ * so every setting is written out: the same rollout, said in full.
+ */
+export function rolloutFiles(rollouts: readonly ExportedRollout[]): ExportedFile[] {
+  const sorted = [...rollouts].sort((a, b) => (a.mesh === b.mesh ? cmp(a.name, b.name) : cmp(a.mesh, b.mesh)));
+  return sorted.map(({ mesh, name, settings: s }) => ({
+    path: `rollouts/${pathSegment(mesh)}/${pathSegment(name)}.yaml`,
+    text: dumpYaml({
+      kind: ROLLOUT_KIND,
+      mesh,
+      name,
+      spec: {
+        route: { virtualRouter: s.route.virtualRouter, name: s.route.name },
+        primary: s.primary,
+        canary: s.canary,
+        analysis: {
+          interval: formatDuration(s.intervalMs),
+          stepWeight: s.stepWeight,
+          maxWeight: s.maxWeight,
+          threshold: s.threshold,
+          minRequests: s.minRequests,
+          metrics: s.metrics.map((m) => ({
+            name: m.name,
+            thresholdRange: {
+              ...(m.min !== undefined ? { min: m.min } : {}),
+              ...(m.max !== undefined ? { max: m.max } : {}),
+            },
+            ...(m.windowMs !== undefined ? { interval: formatDuration(m.windowMs) } : {}),
+          })),
+          webhooks: s.webhooks.map((w) => ({
+            name: w.name,
+            type: w.type,
+            url: w.url,
+            timeout: formatDuration(w.timeoutMs),
+            ...(Object.keys(w.metadata).length > 0 ? { metadata: Object.fromEntries(Object.entries(w.metadata)) } : {}),
+          })),
+        },
+      },
+    }),
+  }));
+}
+
+/** What every format writes besides the App Mesh resources: Cloud Map seeds and Rollouts, as meshd YAML. */
+export function extensionFiles(input: ExportInput): ExportedFile[] {
+  return [...cloudMapSeedFiles(input.cloudMapSeeds), ...rolloutFiles(input.rollouts ?? [])];
 }

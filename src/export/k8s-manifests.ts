@@ -12,7 +12,7 @@ import { K8S_API_VERSION } from '../load/dialects';
 import { checkGatewayRouteWebhookRules, checkRouteWebhookRules } from '../load/k8s-webhook-rules';
 import { resourceLabel, type Resource } from '../model/mesh-model';
 import type { Route } from '../model/route';
-import { cloudMapSeedFiles, shortHash, type ExportedFile, type ExportInput, type ExportResult } from './exported';
+import { extensionFiles, shortHash, type ExportedFile, type ExportInput, type ExportResult } from './exported';
 import { dumpYaml } from './yaml-text';
 
 /** The label on each mesh's Namespace that its Mesh selects. */
@@ -191,7 +191,7 @@ function exportOrThrow(input: ExportInput): ExportResult {
     }
   }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, files: [...files, ...cloudMapSeedFiles(input.cloudMapSeeds)] };
+  return { ok: true, files: [...files, ...extensionFiles(input)] };
 }
 
 /** Rewrites an App Mesh spec subtree in the controller's spellings. */

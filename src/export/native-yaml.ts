@@ -7,7 +7,7 @@
 import type { ResourceKind } from '../model/common';
 import { parentOf, type Resource } from '../model/mesh-model';
 import { PARENT_FIELD } from '../load/resource-draft';
-import { cloudMapSeedFiles, pathSegment, type ExportedFile, type ExportInput, type ExportResult } from './exported';
+import { extensionFiles, pathSegment, type ExportedFile, type ExportInput, type ExportResult } from './exported';
 import { dumpYaml } from './yaml-text';
 
 const FOLDER: Readonly<Record<ResourceKind, string>> = {
@@ -49,5 +49,5 @@ export function exportNativeYaml(input: ExportInput): ExportResult {
     path: nativeFilePath(r),
     text: dumpYaml(nativeDocument(r)),
   }));
-  return { ok: true, files: [...files, ...cloudMapSeedFiles(input.cloudMapSeeds)] };
+  return { ok: true, files: [...files, ...extensionFiles(input)] };
 }

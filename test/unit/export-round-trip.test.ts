@@ -47,6 +47,11 @@ function renderAll(loaded: ReturnType<typeof load>): Map<string, string> {
   return out;
 }
 
+const rolloutsOf = (loaded: ReturnType<typeof load>) =>
+  loaded.rollouts
+    .map(({ mesh, name, settings }) => ({ mesh, name, settings }))
+    .sort((a, b) => (`${a.mesh}/${a.name}` < `${b.mesh}/${b.name}` ? -1 : 1));
+
 const plainModel = (loaded: ReturnType<typeof load>) =>
   loaded.model.resources.map(({ source: _source, ...rest }) => rest);
 
@@ -78,7 +83,7 @@ describe('meshd export round-trips', () => {
   it.each(CASES)('%s (%s) as %s: the same model and byte-identical render output', (name, file, format) => {
     const original = load([file]);
     const exported = exportMesh(
-      { model: original.model, cloudMapSeeds: original.cloudMapSeeds.map((s) => s.seed) },
+      { model: original.model, cloudMapSeeds: original.cloudMapSeeds.map((s) => s.seed), rollouts: original.rollouts },
       format,
     );
     const refused = format === 'k8s' ? NOT_IN_K8S[name] : undefined;
@@ -93,6 +98,7 @@ describe('meshd export round-trips', () => {
     const back = load([out]);
     expect(plainModel(back)).toEqual(plainModel(original));
     expect(back.cloudMapSeeds.map((s) => s.seed)).toEqual(original.cloudMapSeeds.map((s) => s.seed));
+    expect(rolloutsOf(back)).toEqual(rolloutsOf(original));
     const expected = renderAll(original);
     expect(expected.size).toBeGreaterThan(0);
     const actual = renderAll(back);
@@ -105,5 +111,97 @@ describe('meshd export round-trips', () => {
     const fromStream = load([stream]);
     expect(plainModel(fromStream)).toEqual(plainModel(original));
     expect(renderAll(fromStream)).toEqual(expected);
+  });
+});
+
+describe('meshd export round-trips Rollouts', () => {
+  const mesh = `
+kind: Mesh
+name: apps
+spec: {}
+---
+kind: VirtualRouter
+name: color
+spec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }
+---
+kind: Route
+virtualRouter: color
+name: color-route
+spec:
+  httpRoute:
+    match: { prefix: / }
+    action: { weightedTargets: [{ virtualNode: blue, weight: 100 }, { virtualNode: green, weight: 0 }] }
+---
+kind: VirtualService
+name: color.apps.local
+spec: { provider: { virtualRouter: { virtualRouterName: color } } }
+---
+kind: VirtualRouter
+name: color2
+spec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }
+---
+kind: Route
+virtualRouter: color2
+name: color-route
+spec:
+  httpRoute:
+    match: { prefix: / }
+    action: { weightedTargets: [{ virtualNode: green, weight: 100 }, { virtualNode: blue, weight: 0 }] }
+---
+kind: VirtualService
+name: color2.apps.local
+spec: { provider: { virtualRouter: { virtualRouterName: color2 } } }
+${['blue', 'green']
+  .map(
+    (n) => `---
+kind: VirtualNode
+name: ${n}
+spec:
+  listeners: [{ portMapping: { port: 8080, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: ${n}.apps.local } }
+`,
+  )
+  .join('')}---
+kind: Rollout
+name: defaults
+spec: { route: { virtualRouter: color, name: color-route }, primary: blue, canary: green }
+---
+kind: Rollout
+name: custom
+spec:
+  route: { virtualRouter: color2, name: color-route }
+  primary: green
+  canary: blue
+  analysis:
+    interval: 1m30s
+    stepWeight: 5
+    maxWeight: 40
+    threshold: 3
+    minRequests: 20
+    metrics:
+      - { name: request-success-rate, thresholdRange: { min: 99.5 } }
+      - { name: request-duration, thresholdRange: { max: 250 }, interval: 2500ms }
+    webhooks:
+      - { name: gate, type: confirm-rollout, url: "http://localhost:8090/", timeout: 1.5s, metadata: { cmd: "hey -z 1m", n: "1" } }
+      - { name: plain, url: "https://hooks.example/" }
+`;
+
+  it.each(EXPORT_FORMATS)('as %s', (format) => {
+    const dir = path.join(tmp, `rollouts-in-${format}`);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), mesh);
+    const original = load([dir]);
+    expect(rolloutsOf(original)).toHaveLength(2);
+    const exported = exportMesh({ model: original.model, cloudMapSeeds: [], rollouts: original.rollouts }, format);
+    if (!exported.ok) throw new Error(exported.errors.join('\n'));
+    expect(exported.files.filter((f) => f.path.startsWith('rollouts/')).map((f) => f.path)).toEqual([
+      'rollouts/apps/custom.yaml',
+      'rollouts/apps/defaults.yaml',
+    ]);
+    const out = path.join(tmp, `rollouts-out-${format}`);
+    writeExportFolder(out, exported.files, false);
+    const back = load([out]);
+    expect(rolloutsOf(back)).toEqual(rolloutsOf(original));
+    expect(plainModel(back)).toEqual(plainModel(original));
   });
 });
