@@ -24,8 +24,9 @@ const MESHES: [string, string][] = [
   ['fixtures/dialects/native', path.join(ROOT, 'test/fixtures/dialects/native')],
 ];
 
-function load(paths: string[]) {
-  const loaded = loadMesh(paths);
+/** Exported files are loaded with --strict: a field the Kubernetes reader would prune (a misspelling) is an error. */
+function load(paths: string[], strict = false) {
+  const loaded = loadMesh(paths, { strict });
   if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
   return loaded;
 }
@@ -95,7 +96,7 @@ describe('meshd export round-trips', () => {
     if (!exported.ok) throw new Error(exported.errors.join('\n'));
     const out = path.join(tmp, `${name.replace(/\//g, '_')}.${format}`);
     writeExportFolder(out, exported.files, false);
-    const back = load([out]);
+    const back = load([out], true);
     expect(plainModel(back)).toEqual(plainModel(original));
     expect(back.cloudMapSeeds.map((s) => s.seed)).toEqual(original.cloudMapSeeds.map((s) => s.seed));
     expect(rolloutsOf(back)).toEqual(rolloutsOf(original));
@@ -108,7 +109,7 @@ describe('meshd export round-trips', () => {
     // Printed to stdout instead, the stream saved as one file loads as the same mesh.
     const stream = path.join(tmp, `${name.replace(/\//g, '_')}.${format}.stream.yaml`);
     fs.writeFileSync(stream, exportAsStream(exported.files));
-    const fromStream = load([stream]);
+    const fromStream = load([stream], true);
     expect(plainModel(fromStream)).toEqual(plainModel(original));
     expect(renderAll(fromStream)).toEqual(expected);
   });
@@ -200,7 +201,7 @@ spec:
     ]);
     const out = path.join(tmp, `rollouts-out-${format}`);
     writeExportFolder(out, exported.files, false);
-    const back = load([out]);
+    const back = load([out], true);
     expect(rolloutsOf(back)).toEqual(rolloutsOf(original));
     expect(plainModel(back)).toEqual(plainModel(original));
   });

@@ -139,6 +139,45 @@ describe('export writers', () => {
     expect(docs[0]!.metadata.labels.mesh).toBe(mesh.metadata.name);
   });
 
+  it("k8s: the controller's spellings of ARNs and a mesh's service discovery, read back to the same specs", () => {
+    const text = `
+kind: Mesh
+name: apps
+spec: { serviceDiscovery: { ipPreference: IPv6_PREFERRED } }
+---
+kind: VirtualNode
+name: web
+spec:
+  listeners:
+    - portMapping: { port: 8080, protocol: http }
+      tls:
+        mode: STRICT
+        certificate: { acm: { certificateArn: "arn:aws:acm:us-east-1:111122223333:certificate/abc" } }
+  serviceDiscovery: { dns: { hostname: web.apps.local } }
+  backendDefaults:
+    clientPolicy:
+      tls:
+        validation:
+          trust:
+            acm: { certificateAuthorityArns: ["arn:aws:acm-pca:us-east-1:111122223333:certificate-authority/abc"] }
+`;
+    const files = filesOf(text, 'k8s');
+    const docs = [...files.values()].map((t) => parseYaml(t) as Record<string, any>);
+    expect(docs.find((d) => d.kind === 'Mesh')!.spec.meshServiceDiscovery).toEqual({ ipPreference: 'IPv6_PREFERRED' });
+    const node = docs.find((d) => d.kind === 'VirtualNode')!;
+    expect(node.spec.listeners[0].tls.certificate.acm).toEqual({
+      certificateARN: 'arn:aws:acm:us-east-1:111122223333:certificate/abc',
+    });
+    expect(node.spec.backendDefaults.clientPolicy.tls.validation.trust.acm).toEqual({
+      certificateAuthorityARNs: ['arn:aws:acm-pca:us-east-1:111122223333:certificate-authority/abc'],
+    });
+    const original = loadMesh([meshFolder({ 'mesh.yaml': text })]);
+    const back = loadMesh([meshFolder(Object.fromEntries([...files].map(([p, t]) => [p, t])))], { strict: true });
+    if (!original.ok || !back.ok) throw new Error('not valid');
+    const plain = (r: typeof original.model.resources) => r.map(({ source: _s, ...rest }) => rest);
+    expect(plain(back.model.resources)).toEqual(plain(original.model.resources));
+  });
+
   it('k8s: a spec the controller refuses is an error naming resource and field', () => {
     const result = exported(MESH.replace('match: { prefix: / }', 'match: { port: 9000 }'), 'k8s');
     expect(result).toEqual({
