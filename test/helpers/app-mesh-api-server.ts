@@ -58,7 +58,8 @@ export async function startApiServer(
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
   const client = new AppMeshClient({
     endpoint: url,
     region: ACCOUNT.region,
@@ -69,14 +70,31 @@ export async function startApiServer(
     url,
     store,
     client,
-    async request(method, target, body, headers = {}) {
-      const res = await fetch(`${url}${target}`, {
-        method,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        ...(body !== undefined ? { body } : {}),
+    // node:http with the path as given: fetch, or a URL string, would normalise it ('..' segments) before sending it.
+    request(method, target, body, headers = {}) {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          // path given apart: a URL string would be normalised too
+          {
+            host: '127.0.0.1',
+            port,
+            path: target,
+            method,
+            headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} });
+            });
+          },
+        );
+        // The server may answer (413) and close before the whole body is sent.
+        req.on('error', reject);
+        req.end(body);
       });
-      const text = await res.text();
-      return { status: res.status, headers: Object.fromEntries(res.headers), body: text ? JSON.parse(text) : {} };
     },
     async close() {
       client.destroy();
