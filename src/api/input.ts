@@ -75,7 +75,7 @@ export function readInput(routed: Routed, body: Buffer): ApiInput {
   const json: Json = bodyMembers.length > 0 ? parseBody(body) : {};
   for (const key of Object.keys(json)) {
     if (!(bodyMembers as string[]).includes(key))
-      throw badRequest(`${unknownFieldMessage(key, bodyMembers, 'member')} (${op.name} takes these in its body)`);
+      throw badRequest(`${unknownFieldMessage(key, bodyMembers, 'member')} (in the body of ${op.name})`);
   }
   const present = (name: MemberName): unknown => {
     const where = op.members[name]?.in;
@@ -124,7 +124,8 @@ export function readInput(routed: Routed, body: Buffer): ApiInput {
       );
     out.clientToken = clientToken;
   }
-  const meshOwner = text('meshOwner', 12);
+  // Any length up to a bound, so that a wrong one is told the rule, not only a length.
+  const meshOwner = text('meshOwner', 64);
   if (meshOwner !== undefined) {
     if (!ACCOUNT_ID.test(meshOwner))
       throw badRequest(`meshOwner: must be a 12-digit account id, got ${describe(meshOwner)}`);

@@ -284,7 +284,7 @@ const CASES: readonly Case[] = [
   {
     name: 'a meshOwner that is no account id',
     method: 'GET',
-    target: '/v20190125/meshes/m?meshOwner=12',
+    target: '/v20190125/meshes/m?meshOwner=1234567890123',
     status: 400,
     type: 'BadRequestException',
     says: 'meshOwner: must be a 12-digit account id',
