@@ -20,7 +20,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   bootstrap: ['model', 'util'],
   telemetry: ['compile', 'model', 'util'],
   rollout: ['load', 'model', 'telemetry', 'util'],
+  store: ['model', 'util'],
   admin: ['discovery', 'model', 'rollout', 'telemetry', 'util', 'xds'],
+  api: ['load', 'model', 'store', 'util'],
   control: [
     'admin',
     'bootstrap',
