@@ -7,7 +7,7 @@ import { ListNamespacesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-s
 import { buildQueryString } from '@smithy/core/protocols';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } from '../../src/discovery/sigv4-verify';
+import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } from '../../src/util/sigv4-verify';
 
 // The SDK plays a user's app here; its notice that its versions from
 // 2027 on need Node 22 is not about meshd (package.json engines).
