@@ -13,15 +13,18 @@ import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { serverMetrics } from '../admin/server-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { withSigV4 } from '../api/auth';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
-import type { Credentials } from '../discovery/sigv4-verify';
+import type { Credentials } from '../util/sigv4-verify';
 import { seedProblems } from '../load/cloud-map-seed';
 import { LoadCache, loadMesh, type LoadOptions } from '../load/mesh-source';
 import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
+import type { AwsAnswer, RawRequest } from '../util/aws-http';
 import type { Logger } from '../util/log';
+import { isLoopbackAddress } from '../util/loopback';
 import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
@@ -75,6 +78,17 @@ export interface MeshServerOptions {
     /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
     readonly telemetry?: TelemetryReader;
   };
+  /**
+   * App Mesh's API on the admin port (`/v20190125/...`): its resources kept as files under `dir`, ARNs with `accountId`
+   * and `region`. Calls must be signed with `credentials`; without them, any call is accepted on a loopback admin
+   * address, and none on another.
+   */
+  readonly api?: {
+    readonly dir: string;
+    readonly credentials?: Credentials;
+    readonly accountId: string;
+    readonly region: string;
+  };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
 }
@@ -109,6 +123,10 @@ export class MeshServer {
   private admin: AdminServer | undefined;
   private closed = false;
   private started = false;
+  /** App Mesh's API over the store, before the signature checks appMeshSource() adds; unset: not served. */
+  private apiHandler: ((request: RawRequest) => Promise<AwsAnswer>) | undefined;
+  /** App Mesh API requests refused, by reason (meshd_app_mesh_api_refused_total). */
+  private readonly apiRefused = new Map<string, number>();
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -155,6 +173,13 @@ export class MeshServer {
       () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
+    registry.counter(
+      'meshd_app_mesh_api_refused_total',
+      'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), body_too_large, internal_error',
+      ['reason'],
+      () => [...this.apiRefused].map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    // lead: set this.apiHandler from the file store
   }
 
   private get telemetryWindowMs(): number {
@@ -320,6 +345,23 @@ export class MeshServer {
           answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body),
       },
       configOf: (nodeId) => this.configOf(nodeId),
+      appMesh: this.appMeshSource(),
+    };
+  }
+
+  /** App Mesh's API behind its signature checks; undefined (its paths answer 404) when there is no handler. */
+  private appMeshSource(): Parameters<typeof startAdminServer>[2]['appMesh'] {
+    const handler = this.apiHandler;
+    if (!handler) return undefined;
+    const refused = (reason: string) => this.apiRefused.set(reason, (this.apiRefused.get(reason) ?? 0) + 1);
+    const credentials = this.options.api?.credentials;
+    return {
+      answer: withSigV4(handler, {
+        ...(credentials ? { credentials } : {}),
+        allowUnsigned: isLoopbackAddress(this.options.admin?.host ?? '127.0.0.1'),
+        onRefused: refused,
+      }),
+      refused,
     };
   }
 

@@ -25,6 +25,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   api: ['load', 'model', 'store', 'util'],
   control: [
     'admin',
+    'api',
     'bootstrap',
     'compile',
     'discovery',
