@@ -3,8 +3,10 @@
 // api/auth.ts checks SigV4 before the handler and the store see anything. Driven by the real
 // @aws-sdk/client-app-mesh and by raw requests, over the in-memory store (the files-backed store
 // is the lead's; the wiring is the same).
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import {
   AppMeshClient,
   CreateMeshCommand,
@@ -17,11 +19,14 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { startAdminServer, type AdminServer, type AdminSources } from '../../src/admin/http-server';
 import { NO_CREDENTIALS_MESSAGE, withSigV4, type AuthRefusal } from '../../src/api/auth';
 import { appMeshApi } from '../../src/api/handler';
+import { MeshServer } from '../../src/control/mesh-server';
 import type { AwsAnswer, RawRequest } from '../../src/util/aws-http';
 import { isLoopbackAddress } from '../../src/util/loopback';
 import type { Credentials } from '../../src/util/sigv4-verify';
 import { StreamRegistry } from '../../src/xds/stream-status';
 import { MemoryStore } from '../helpers/memory-store';
+import { QUICKSTART_MESH } from '../helpers/mesh-text';
+import { tmpDir } from '../helpers/processes';
 
 // The SDK plays a user's client; its notice that its versions from 2027 on need Node 22 is not about meshd.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -316,6 +321,75 @@ describe('no credentials on an address that is not loopback', () => {
       expect([host, isLoopbackAddress(host)]).toEqual([host, true]);
     for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'example.com', '', '128.0.0.1'])
       expect([host, isLoopbackAddress(host)]).toEqual([host, false]);
+  });
+});
+
+describe('MeshServer serves the API behind the checks and counts refusals on /metrics', () => {
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+  /**
+   * A MeshServer whose App Mesh handler is the real one over a memory store. Set by hand: it is the lead's files-backed
+   * store that sets it in meshd; what is tested here is the admin wiring around it.
+   */
+  async function meshServer(credentials?: Credentials): Promise<{ server: MeshServer; store: MemoryStore }> {
+    const dir = tmpDir('api-glue-');
+    fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
+    const server = await MeshServer.open({
+      paths: [dir],
+      log: quiet,
+      xds: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      cloudMap: { statePath: path.join(dir, 'cloud-map.json') },
+      rollouts: { statePath: path.join(dir, 'rollouts.json') },
+      api: {
+        dir: path.join(dir, '.meshd-api'),
+        accountId: ACCOUNT.accountId,
+        region: ACCOUNT.region,
+        ...(credentials ? { credentials } : {}),
+      },
+    });
+    const store = new MemoryStore();
+    (server as unknown as { apiHandler: unknown }).apiHandler = appMeshApi(store, { account: ACCOUNT });
+    await server.start();
+    return { server, store };
+  }
+
+  it('with credentials: signed calls work, a bad signature and a body too large are counted by reason', async () => {
+    const { server, store } = await meshServer(KEYS);
+    try {
+      const port = server.listening.adminPort;
+      await client(port, KEYS).send(new CreateMeshCommand({ meshName: 'm' }));
+      expect(store.writes).toBe(1);
+      const forged = client(port, { accessKeyId: KEYS.accessKeyId, secretAccessKey: 'wrong' });
+      expect((await rejection(forged.send(new DeleteMeshCommand({ meshName: 'm' })))).name).toBe(
+        'InvalidSignatureException',
+      );
+      expect((await request(port, 'GET', '/v20190125/meshes')).status).toBe(403);
+      const big = await rawExchange(
+        port,
+        `PUT /v20190125/meshes HTTP/1.1\r\nhost: x\r\ncontent-length: ${2 * 1024 * 1024}\r\n\r\n`,
+        Buffer.alloc(16),
+      );
+      expect(big.status).toBe(413);
+      const metrics = (await request(port, 'GET', '/metrics')).text;
+      expect(metrics).toContain('meshd_app_mesh_api_refused_total{reason="signature"} 2');
+      expect(metrics).toContain('meshd_app_mesh_api_refused_total{reason="body_too_large"} 1');
+      expect(store.writes).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('without credentials on its loopback admin address, any call is accepted', async () => {
+    const { server, store } = await meshServer();
+    try {
+      await client(server.listening.adminPort, { accessKeyId: 'x', secretAccessKey: 'y' }).send(
+        new CreateMeshCommand({ meshName: 'm' }),
+      );
+      expect(store.writes).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 });
 
