@@ -317,6 +317,24 @@ describe('verifySigV4 against the SDK signer', () => {
     });
   });
 
+  it('with a service named, rejects a scope of another service, with right keys or wrong ones', async () => {
+    const forCloudMap = await sign();
+    expect(verifySigV4(forCloudMap, CREDENTIALS, new Date(), { service: 'servicediscovery' })).toEqual({ ok: true });
+    expect(verifySigV4(forCloudMap, CREDENTIALS, new Date(), { service: 'appmesh' })).toEqual({
+      ok: false,
+      code: 'InvalidSignatureException',
+      message: "Credential should be scoped to correct service: 'appmesh' (got 'servicediscovery').",
+    });
+    expect(verifySigV4(await sign({ service: 'appmesh' }), CREDENTIALS, new Date(), { service: 'appmesh' })).toEqual({
+      ok: true,
+    });
+    // An unknown key is told so first, whatever its scope.
+    const other = await sign({ credentials: { accessKeyId: 'AKIDOTHER', secretAccessKey: 'x' } });
+    expect(verifySigV4(other, CREDENTIALS, new Date(), { service: 'appmesh' })).toMatchObject({
+      code: 'UnrecognizedClientException',
+    });
+  });
+
   it('rejects a signature that is not 64 hex digits without throwing', async () => {
     const request = await sign();
     const authorization = request.headers['authorization'] as string;
