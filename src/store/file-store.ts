@@ -447,9 +447,9 @@ export class FileStore implements ResourceStore {
       );
     }
     this.serve(candidate, false);
-    // Announced once this write's caller has its answer: a rollout writing a weight sees the
-    // mesh it made only after its own bookkeeping, as it does for a file the watcher reloads.
-    setImmediate(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
+    // Announced once the writer's synchronous work is done: a rollout writing a weight sees the mesh
+    // it made only after its own bookkeeping, as it does for a file the watcher reloads.
+    queueMicrotask(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
     return undefined;
   }
 
