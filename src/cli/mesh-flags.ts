@@ -1,6 +1,4 @@
 // Flags shared by every command that reads a mesh.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION, type CloudFormationOptions } from '../load/cloudformation/stack-inputs';
 import type { LoadOptions } from '../load/mesh-source';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args';
@@ -105,23 +103,4 @@ function pairs(values: readonly string[], flag: string, form: string): Map<strin
     out.set(key, value.slice(eq + 1));
   }
   return out;
-}
-
-/** The folder, beside the user's mesh files, that keeps the resources created through the App Mesh API. */
-export const API_DIR_NAME = '.meshd-api';
-
-/**
- * The default `--api-dir`: `.meshd-api` in the first mesh path when it is a folder, else in the folder of that file. A
- * path that does not exist yet (serve waits for it) counts as a file when its name has an extension (`mesh.yaml`), and
- * as a folder when it has none.
- */
-export function defaultApiDir(meshPaths: readonly string[]): string {
-  const first = meshPaths[0] ?? '.';
-  let folder: boolean;
-  try {
-    folder = fs.statSync(first).isDirectory();
-  } catch {
-    folder = path.extname(first) === '';
-  }
-  return path.join(folder ? first : path.dirname(first), API_DIR_NAME);
 }

@@ -2,7 +2,7 @@
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
-import { MeshServer } from '../control/mesh-server';
+import { defaultApiDir, MeshServer } from '../control/mesh-server';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { isLoopbackAddress } from '../util/loopback';
@@ -14,7 +14,7 @@ import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { attachEnvoyLines } from './attach-envoy';
-import { cloudFormationFlags, defaultApiDir, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';

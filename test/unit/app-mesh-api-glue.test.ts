@@ -327,39 +327,44 @@ describe('no credentials on an address that is not loopback', () => {
 describe('MeshServer serves the API behind the checks and counts refusals on /metrics', () => {
   const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-  /**
-   * A MeshServer whose App Mesh handler is the real one over a memory store. Set by hand: it is the lead's files-backed
-   * store that sets it in meshd; what is tested here is the admin wiring around it.
-   */
-  async function meshServer(credentials?: Credentials): Promise<{ server: MeshServer; store: MemoryStore }> {
+  /** A MeshServer over a copy of the quickstart mesh, its API over the files-backed store; and the API's folder. */
+  async function meshServer(credentials?: Credentials): Promise<{ server: MeshServer; apiDir: string }> {
     const dir = tmpDir('api-glue-');
+    // The state files apart from the mesh folder, whose every file is read as mesh files.
+    const state = tmpDir('api-glue-state-');
     fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
+    const apiDir = path.join(dir, '.meshd-api');
     const server = await MeshServer.open({
       paths: [dir],
       log: quiet,
       xds: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
-      cloudMap: { statePath: path.join(dir, 'cloud-map.json') },
-      rollouts: { statePath: path.join(dir, 'rollouts.json') },
+      cloudMap: { statePath: path.join(state, 'cloud-map.json') },
+      rollouts: { statePath: path.join(state, 'rollouts.json') },
       api: {
-        dir: path.join(dir, '.meshd-api'),
+        dir: apiDir,
         accountId: ACCOUNT.accountId,
         region: ACCOUNT.region,
         ...(credentials ? { credentials } : {}),
       },
     });
-    const store = new MemoryStore();
-    (server as unknown as { apiHandler: unknown }).apiHandler = appMeshApi(store, { account: ACCOUNT });
     await server.start();
-    return { server, store };
+    return { server, apiDir };
+  }
+
+  /** The files the API wrote, as paths under its folder. */
+  function apiFiles(apiDir: string): string[] {
+    if (!fs.existsSync(apiDir)) return [];
+    return (fs.readdirSync(apiDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.yaml')).sort();
   }
 
   it('with credentials: signed calls work, a bad signature and a body too large are counted by reason', async () => {
-    const { server, store } = await meshServer(KEYS);
+    const { server, apiDir } = await meshServer(KEYS);
     try {
       const port = server.listening.adminPort;
-      await client(port, KEYS).send(new CreateMeshCommand({ meshName: 'm' }));
-      expect(store.writes).toBe(1);
+      await client(port, KEYS).send(new CreateMeshCommand({ meshName: 'm', spec: MESH_SPEC }));
+      const written = apiFiles(apiDir);
+      expect(written).toHaveLength(1);
       const forged = client(port, { accessKeyId: KEYS.accessKeyId, secretAccessKey: 'wrong' });
       expect((await rejection(forged.send(new DeleteMeshCommand({ meshName: 'm' })))).name).toBe(
         'InvalidSignatureException',
@@ -374,19 +379,20 @@ describe('MeshServer serves the API behind the checks and counts refusals on /me
       const metrics = (await request(port, 'GET', '/metrics')).text;
       expect(metrics).toContain('meshd_app_mesh_api_refused_total{reason="signature"} 2');
       expect(metrics).toContain('meshd_app_mesh_api_refused_total{reason="body_too_large"} 1');
-      expect(store.writes).toBe(1);
+      expect(apiFiles(apiDir)).toEqual(written);
+      expect((await client(port, KEYS).send(new DescribeMeshCommand({ meshName: 'm' }))).mesh?.meshName).toBe('m');
     } finally {
       await server.close();
     }
   });
 
   it('without credentials on its loopback admin address, any call is accepted', async () => {
-    const { server, store } = await meshServer();
+    const { server, apiDir } = await meshServer();
     try {
       await client(server.listening.adminPort, { accessKeyId: 'x', secretAccessKey: 'y' }).send(
-        new CreateMeshCommand({ meshName: 'm' }),
+        new CreateMeshCommand({ meshName: 'm', spec: MESH_SPEC }),
       );
-      expect(store.writes).toBe(1);
+      expect(apiFiles(apiDir)).toHaveLength(1);
     } finally {
       await server.close();
     }

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, UsageError } from '../../src/cli/args';
-import { API_DIR_NAME, defaultApiDir } from '../../src/cli/mesh-flags';
 import { apiSettings, serveCommand } from '../../src/cli/serve';
+import { defaultApiDir } from '../../src/control/mesh-server';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, MESHD_BIN, startMeshd, tmpDir, waitFor } from '../helpers/processes';
 
@@ -27,7 +27,7 @@ function usageError(argv: string[], env: Record<string, string> = {}): string {
 
 describe('--api-* flags', () => {
   it('defaults: account 000000000000, region us-east-1, no credentials, .meshd-api beside the mesh file', () => {
-    expect(settings([])).toEqual({ dir: `/srv/${API_DIR_NAME}`, accountId: '000000000000', region: 'us-east-1' });
+    expect(settings([])).toEqual({ dir: '/srv/.meshd-api', accountId: '000000000000', region: 'us-east-1' });
   });
 
   it('takes the values given, by flag or variable', () => {
