@@ -170,6 +170,7 @@ export class FileStore implements ResourceStore {
         if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
         if (!meta) {
           const known = previous ?? this.fileMetadata.known(text);
+          this.fileMetadata.forget(text); // handed over: the API's folder keeps it from now on
           meta = known
             ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
             : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
@@ -186,7 +187,7 @@ export class FileStore implements ResourceStore {
         });
       }
     }
-    this.fileMetadata.keepOnly(fileKeys);
+    this.fileMetadata.keepOnly(fileKeys, now);
     this.served = { mesh, entries };
     try {
       this.fileMetadata.save();
