@@ -1,18 +1,26 @@
 // docs/app-mesh-api.md against the code: its operations table names every operation's method and
-// path, its errors table gives each error type the HTTP status meshd answers with, and its
-// JavaScript If-Match example, taken from the page as written, is sent with the real SDK to the
-// handler (over the in-memory store) and makes an update conditional.
+// path, its errors table gives each error type the HTTP status meshd answers with, its JavaScript
+// If-Match example, taken from the page as written, is sent with the real SDK to the handler (over
+// the in-memory store) and makes an update conditional; and its first call and its hand-over, with
+// the page's names, specs, paths and commands, go as the page says over the files-backed store on a
+// copy of the quickstart mesh (the SDK in the AWS CLI's place; `meshd export` run as a process).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   ConflictException,
   CreateMeshCommand,
   CreateVirtualNodeCommand,
+  DescribeRouteCommand,
+  ForbiddenException,
+  UpdateRouteCommand,
   UpdateVirtualNodeCommand,
 } from '@aws-sdk/client-app-mesh';
 import { ERROR_STATUS } from '../../src/api/errors';
 import { API_VERSION_PREFIX, OPERATIONS } from '../../src/api/operations';
+import { FileStore } from '../../src/store/file-store';
 import { startApiServer, type ApiServer } from '../helpers/app-mesh-api-server';
+import { MESHD_BIN, tmpDir } from '../helpers/processes';
 
 const PAGE = fs.readFileSync(path.resolve(__dirname, '../../docs/app-mesh-api.md'), 'utf8');
 
@@ -105,6 +113,89 @@ describe('docs/app-mesh-api.md', () => {
         'VirtualNode color-red is at version 2, but the request was based on version 1 (If-Match)',
       );
       expect(api.store.writes).toBe(writes);
+    });
+  });
+
+  describe('the first call and the hand-over, over the files-backed store', () => {
+    const QUICKSTART = path.resolve(__dirname, '../../examples/quickstart/mesh');
+    let root: string;
+    let mesh: string;
+    let store: FileStore;
+    let api: ApiServer<FileStore>;
+    beforeEach(async () => {
+      root = tmpDir('app-mesh-api-doc-');
+      mesh = path.join(root, 'apps-mesh');
+      fs.cpSync(QUICKSTART, mesh, { recursive: true });
+      store = new FileStore({
+        paths: [mesh],
+        apiDir: path.join(mesh, '.meshd-api'),
+        metadataPath: path.join(root, 'resource-metadata.json'),
+      });
+      expect(store.load().ok).toBe(true);
+      api = await startApiServer({}, store);
+    });
+    afterEach(() => api.close());
+
+    /** The page's text with its example folder, /tmp/apps-mesh, where this test keeps it. */
+    const here = (text: string) => text.replaceAll('/tmp/apps-mesh', mesh);
+    /** The JSON of the `--spec '...'` that follows `command` in the page. */
+    function specAfter(command: string): Record<string, unknown> {
+      const at = PAGE.indexOf(command);
+      expect(at).toBeGreaterThan(0);
+      return JSON.parse(/--spec '([^']+)'/.exec(PAGE.slice(at))![1]!) as Record<string, unknown>;
+    }
+
+    it('writes the created node where the page says, and refuses the update with the message it shows', async () => {
+      const spec = specAfter('aws appmesh create-virtual-node --mesh-name apps --virtual-node-name color-red');
+      await api.client.send(new CreateVirtualNodeCommand({ meshName: 'apps', virtualNodeName: 'color-red', spec }));
+      const file = here(/^cat (\S+)$/m.exec(PAGE)![1]!);
+      expect(fs.readFileSync(file, 'utf8')).toContain('name: color-red');
+
+      const names = { meshName: 'apps', virtualRouterName: 'color', routeName: 'color-split' };
+      const refused = await api.client
+        .send(new UpdateRouteCommand({ ...names, spec: specAfter('aws appmesh update-route') }))
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      expect(refused).toBeInstanceOf(ForbiddenException);
+      const shown =
+        /# An error occurred \(ForbiddenException\) when calling the UpdateRoute operation: (.*)\n# (.*)\n# (.*)\n/
+          .exec(PAGE)!
+          .slice(1)
+          .join(' ');
+      expect((refused as Error).message).toBe(here(shown));
+    });
+
+    it('hands the route over by export: refused while defined twice, then the same uid one version up', async () => {
+      const names = { meshName: 'apps', virtualRouterName: 'color', routeName: 'color-split' };
+      const before = (await api.client.send(new DescribeRouteCommand(names))).route!.metadata!;
+      const exported = path.join(root, 'exported');
+      // The page's commands, in mesh/'s place the copy of the quickstart.
+      execFileSync(process.execPath, [MESHD_BIN, 'export', '--mesh', mesh, '--format', 'yaml', '--out', exported], {
+        stdio: 'pipe',
+      });
+      const target = path.join(mesh, '.meshd-api/apps/routes/color');
+      expect(PAGE).toContain('cp /tmp/exported/apps/routes/color/color-split.yaml mesh/.meshd-api/apps/routes/color/');
+      fs.mkdirSync(target, { recursive: true });
+      fs.copyFileSync(path.join(exported, 'apps/routes/color/color-split.yaml'), path.join(target, 'color-split.yaml'));
+      expect(store.load().ok).toBe(false);
+      expect((await api.client.send(new DescribeRouteCommand(names))).route!.metadata!.version).toBe(before.version);
+
+      // "now delete the route's document from your own file"
+      const own = path.join(mesh, 'mesh.yaml');
+      const text = fs.readFileSync(own, 'utf8');
+      const start = text.indexOf('kind: Route');
+      fs.writeFileSync(own, text.slice(0, start) + text.slice(text.indexOf('---', start) + 4));
+      expect(store.load().ok).toBe(true);
+
+      const after = (await api.client.send(new DescribeRouteCommand(names))).route!.metadata!;
+      expect({ uid: after.uid, version: after.version }).toEqual({ uid: before.uid, version: before.version! + 1 });
+      const spec = {
+        httpRoute: { match: { prefix: '/' }, action: { weightedTargets: [{ virtualNode: 'color-green', weight: 1 }] } },
+      };
+      const updated = await api.client.send(new UpdateRouteCommand({ ...names, spec }));
+      expect(updated.route!.metadata!.version).toBe(before.version! + 2);
     });
   });
 });
