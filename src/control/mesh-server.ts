@@ -90,6 +90,8 @@ export interface MeshServerOptions {
     readonly region: string;
     /** Where the uid and version of resources of the user's files are kept (default: beside the rollouts' state). */
     readonly metadataPath?: string;
+    /** Creates beyond this many resources in a mesh are refused (LimitExceededException). */
+    readonly maxResourcesPerMesh?: number;
   };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
@@ -154,6 +156,9 @@ export class MeshServer {
         metadataPath:
           options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), 'resource-metadata.json'),
         ...(options.load ? { load: options.load } : {}),
+        ...(options.api?.maxResourcesPerMesh !== undefined
+          ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
+          : {}),
       });
       if (store.writeProblem) options.log.warn(store.writeProblem);
       rollouts = new RolloutController({

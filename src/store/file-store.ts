@@ -43,6 +43,8 @@ export interface FileStoreOptions {
   readonly metadataPath: string;
   readonly load?: Omit<LoadOptions, 'cache' | 'overlay'>;
   readonly now?: () => number;
+  /** A Create that would leave a mesh holding more resources than this is refused (`limit`); none by default. */
+  readonly maxResourcesPerMesh?: number;
 }
 
 /** Who owns a resource: the API (its file in the API folder), or the user's file (read-only). */
@@ -242,6 +244,17 @@ export class FileStore implements ResourceStore {
     const existing = entries.map.get(keyText(key));
     if (existing)
       return refuse('exists', `${label(key)} already exists in mesh ${key.mesh}${ownerText(existing.owner)}`);
+    const limit = this.options.maxResourcesPerMesh;
+    if (limit !== undefined && key.kind !== 'Mesh') {
+      const held = [...entries.map.values()].filter(
+        (e) => e.record.key.mesh === key.mesh && e.record.key.kind !== 'Mesh',
+      );
+      if (held.length >= limit)
+        return refuse(
+          'limit',
+          `mesh ${key.mesh} already holds ${held.length} resources, the most this meshd allows (--api-max-resources-per-mesh ${limit})`,
+        );
+    }
     const file = path.join(this.options.apiDir, ...nativePathOf(key.kind, key.mesh, key.parent, key.name).split('/'));
     if (fs.existsSync(file))
       return refuse(
@@ -447,9 +460,9 @@ export class FileStore implements ResourceStore {
       );
     }
     this.serve(candidate, false);
-    // Announced once this write's caller has its answer: a rollout writing a weight sees the
-    // mesh it made only after its own bookkeeping, as it does for a file the watcher reloads.
-    setImmediate(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
+    // Announced once the writer's synchronous work is done: a rollout writing a weight sees the mesh
+    // it made only after its own bookkeeping, as it does for a file the watcher reloads.
+    queueMicrotask(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
     return undefined;
   }
 

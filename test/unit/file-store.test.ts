@@ -228,4 +228,30 @@ describe('the files-backed store through the App Mesh API', () => {
     const listed = await server.client.send(new ListVirtualNodesCommand({ meshName: 'shop' }));
     expect(listed.virtualNodes?.map((n) => n.virtualNodeName)).toEqual(['api', 'web']);
   });
+
+  test('a configured limit of resources per mesh answers LimitExceededException, and nothing is written', async () => {
+    await server.close();
+    const store = new FileStore({
+      paths: [meshDir],
+      apiDir,
+      metadataPath: path.join(dir, 'state', 'meta.json'),
+      maxResourcesPerMesh: 2,
+    });
+    expect(store.load().ok).toBe(true);
+    server = await startApiServer({}, store);
+    await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    const before = snapshot(meshDir);
+    await expect(
+      server.client.send(
+        new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'more', spec: node('more') }),
+      ),
+    ).rejects.toMatchObject({
+      name: 'LimitExceededException',
+      $metadata: { httpStatusCode: 400 },
+      message: expect.stringContaining('already holds 2 resources'),
+    });
+    expect(snapshot(meshDir)).toEqual(before);
+  });
 });
