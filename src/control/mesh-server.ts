@@ -345,7 +345,11 @@ export class MeshServer {
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
       this.store.paths,
-      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
+      (changed, detectedAt) => {
+        // The store's own writes are served already: no second load for them.
+        if (this.store.wroteAll(changed)) return;
+        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
+      },
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
         ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),

@@ -91,6 +91,10 @@ export class FileStore implements ResourceStore {
   private readonly fileMetadata: FileResourceMetadata;
   private readonly now: () => number;
   private served: Served | undefined;
+  /**
+   * What the store last wrote to each file of the API's folder (null: removed it), to tell its own writes from edits.
+   */
+  private readonly lastWritten = new Map<string, string | null>();
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
   /** Why API writes are refused (the API folder cannot be made), if they are. */
   private readonly apiDirProblem: string | undefined;
@@ -202,6 +206,22 @@ export class FileStore implements ResourceStore {
         // The metadata is kept in memory; the next write of the resource writes it.
       }
     }
+  }
+
+  /**
+   * Whether every one of these files holds just what the store last wrote there (or is gone, as
+   * the store left it): the watcher's news of them is the store's own write, already served.
+   */
+  wroteAll(files: readonly string[]): boolean {
+    return files.every((file) => {
+      const written = this.lastWritten.get(file);
+      if (written === undefined) return false;
+      try {
+        return fs.readFileSync(file, 'utf8') === written;
+      } catch (err) {
+        return written === null && (err as NodeJS.ErrnoException).code === 'ENOENT';
+      }
+    });
   }
 
   // ---- reads ----
@@ -446,6 +466,7 @@ export class FileStore implements ResourceStore {
     const candidate = this.loadWith(new Map([[file, text]]));
     if (!candidate.ok) return refused(code, refusalText(key, code, candidate.problems, file));
     try {
+      this.lastWritten.set(file, text);
       if (text === null) {
         fs.unlinkSync(file);
         fsyncDir(path.dirname(file));
