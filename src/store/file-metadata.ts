@@ -49,8 +49,12 @@ export class FileResourceMetadata {
   }
 
   /** The metadata of a file-defined resource with this spec now: new, the same, or one version up. */
-  see(key: string, spec: unknown, now: number): ApiMetadata {
-    const hash = specHash(spec);
+  see(key: string, spec: object, now: number, hashes?: WeakMap<object, string>): ApiMetadata {
+    let hash = hashes?.get(spec);
+    if (hash === undefined) {
+      hash = specHash(spec);
+      hashes?.set(spec, hash);
+    }
     const before = this.kept.get(key);
     if (before?.specHash === hash && before.goneAt === undefined) return before;
     const next: Kept =

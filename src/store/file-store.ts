@@ -96,6 +96,8 @@ export class FileStore implements ResourceStore {
    */
   private readonly lastWritten = new Map<string, string | null>();
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
+  /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
+  private readonly specHashes = new WeakMap<object, string>();
   /** Why API writes are refused (the API folder cannot be made), if they are. */
   private readonly apiDirProblem: string | undefined;
 
@@ -170,6 +172,7 @@ export class FileStore implements ResourceStore {
           previous !== undefined &&
           previous.uid === meta.uid &&
           meta.version <= previous.version &&
+          previous.spec !== read.spec && // an unchanged file is parsed once: the same object
           canonicalJson(previous.spec) !== canonicalJson(read.spec);
         if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
         if (!meta) {
@@ -183,10 +186,9 @@ export class FileStore implements ResourceStore {
         entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
       } else {
         fileKeys.add(text);
-        const meta = this.fileMetadata.see(text, r.spec, now);
-        const spec = JSON.parse(JSON.stringify(r.spec)) as SpecJson;
+        const meta = this.fileMetadata.see(text, r.spec, now, this.specHashes);
         entries.set(text, {
-          record: { key, spec, tags: [], ...meta },
+          record: { key, spec: r.spec as unknown as SpecJson, tags: [], ...meta },
           owner: { api: false, file, line: r.source.line },
         });
       }
@@ -201,6 +203,7 @@ export class FileStore implements ResourceStore {
     if (!writeBack) return;
     for (const { file, text } of rewrites) {
       try {
+        this.lastWritten.set(file, text);
         replaceFileAtomically(file, text);
       } catch {
         // The metadata is kept in memory; the next write of the resource writes it.
