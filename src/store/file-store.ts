@@ -98,28 +98,16 @@ export class FileStore implements ResourceStore {
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
-  /** Why API writes are refused (the API folder cannot be made), if they are. */
-  private readonly apiDirProblem: string | undefined;
 
   /** Throws StateFileError when the metadata state cannot be read. */
   constructor(private readonly options: FileStoreOptions) {
     this.now = options.now ?? Date.now;
     this.fileMetadata = new FileResourceMetadata(options.metadataPath);
-    try {
-      fs.mkdirSync(options.apiDir, { recursive: true });
-      this.apiDirProblem = undefined;
-    } catch (err) {
-      this.apiDirProblem = `the App Mesh API's folder ${options.apiDir} cannot be made (${(err as Error).message}); API writes are refused`;
-    }
   }
 
+  /** The API's folder; it is made by the first write that needs it, never before. */
   get apiDir(): string {
     return this.options.apiDir;
-  }
-
-  /** Why API writes are refused, when they are (logged by the server at start). */
-  get writeProblem(): string | undefined {
-    return this.apiDirProblem;
   }
 
   /** Called with each mesh an API write made (after the write's answer is on its way: not re-entrant). */
@@ -400,7 +388,6 @@ export class FileStore implements ResourceStore {
   // ---- checks ----
 
   private writable(): { map: ReadonlyMap<string, Entry> } | { refused: StoreResult } {
-    if (this.apiDirProblem) return { refused: refuse('invalid', this.apiDirProblem) };
     if (!this.served)
       return {
         refused: refuse(
@@ -475,6 +462,9 @@ export class FileStore implements ResourceStore {
         fsyncDir(path.dirname(file));
         removeEmptyFolders(path.dirname(file), this.options.apiDir);
       } else {
+        // The API's folder is made here, inside a folder that exists: never a missing mesh folder with it.
+        if (!fs.existsSync(path.dirname(this.options.apiDir)))
+          throw new Error(`the folder ${path.dirname(this.options.apiDir)} of the API's folder does not exist`);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         replaceFileAtomically(file, text);
       }
