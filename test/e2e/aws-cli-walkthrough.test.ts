@@ -5,9 +5,12 @@
 // listeners and 3 gateway routes); `mesh.sh down` deletes them in its own order. The only thing added is the endpoint,
 // given as AWS_ENDPOINT_URL_APP_MESH (what --endpoint-url does, without editing the script). One input is ours, not the
 // walkthrough's: mesh/mesh.json, which the script reads but which could not be found upstream (SOURCE.md says so).
+// Between the two, a real Envoy started as the walkthrough's gateway carries requests by its listeners and prefixes
+// to stand-in teller apps (when network namespaces can be made; they give the fixed ports and DNS names).
 // Skipped without the AWS CLI (1.29.0+, for the endpoint variable) or jq; under MESHD_REQUIRE_ENVOY=1 (CI, whose
 // .ci/run installs both) it fails instead.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import {
   AppMeshClient,
@@ -24,7 +27,9 @@ import { parse as parseYaml } from 'yaml';
 import { findAwsCli, jqMissing, runAwsScript, type AwsCli, type ScriptRun } from '../helpers/aws-cli';
 import { describeIfAvailable } from '../helpers/envoy';
 import { meshFolder } from '../helpers/mesh-text';
+import { createNetns, describeWithNetns, removeReadableTmpDirs, type Netns } from '../helpers/netns';
 import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { request, startSidecarInNetns } from '../helpers/sidecars';
 
 // The SDK plays a user's client; its notice that its versions from 2027 on need Node 22 is not about meshd.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -154,6 +159,7 @@ describeIfAvailable(
   () => {
     let meshd: RunningProcess;
     let adminPort: number;
+    let xdsPort: number;
     let meshDir: string;
     let apiDir: string;
     let sdk: AppMeshClient;
@@ -215,14 +221,16 @@ describeIfAvailable(
       meshDir = meshFolder({ 'bystander.yaml': BYSTANDER });
       apiDir = path.join(meshDir, '.meshd-api');
       adminPort = await freePort();
+      xdsPort = await freePort();
+      // xDS on every address, so the gateway's Envoy in a network namespace reaches it over its veth.
       meshd = startMeshd([
         'serve',
         '--mesh',
         meshDir,
         '--xds-address',
-        '127.0.0.1',
+        '0.0.0.0',
         '--xds-port',
-        String(await freePort()),
+        String(xdsPort),
         '--admin-port',
         String(adminPort),
       ]);
@@ -292,6 +300,65 @@ describeIfAvailable(
           `foodteller.${DOMAIN}:6666`,
         ]),
       );
+    });
+
+    // The walkthrough's ports are fixed (listeners 1111 and 2222, tellers on 5555, 6666 and 7777) and its DNS names
+    // are cluster names: a network namespace for the gateway's Envoy gives both, with its own /etc/hosts naming the
+    // root namespace's end of its veth, where this test plays the teller apps (the walkthrough's own are container
+    // images): small HTTP servers that answer `teller:<port> <path>`. The namespace has no DNS server; its
+    // resolv.conf names a closed local port, so Envoy's IPv6 lookup of a name fails at once and it takes the hosts
+    // file's IPv4 address.
+    describeWithNetns('traffic through a real Envoy as tellergateway-vg, to stand-in teller apps', (envoyBin) => {
+      let ns: Netns;
+      const tellers: http.Server[] = [];
+      beforeAll(async () => {
+        ns = await createNetns();
+        ns.setHosts({ [`colorteller.${DOMAIN}`]: ns.hostIp, [`foodteller.${DOMAIN}`]: ns.hostIp });
+        fs.writeFileSync(`/etc/netns/${ns.name}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+        for (const port of [5555, 6666, 7777]) {
+          const teller = http.createServer((req, res) => res.end(`teller:${port} ${req.url}`));
+          await new Promise<void>((resolve, reject) => {
+            teller.once('error', reject);
+            teller.listen(port, ns.hostIp, resolve);
+          });
+          tellers.push(teller);
+        }
+        await startSidecarInNetns(ns, envoyBin, GATEWAY_NODE, xdsPort);
+      }, 60000);
+
+      afterAll(async () => {
+        await ns?.destroy();
+        for (const t of tellers) {
+          t.closeAllConnections();
+          await new Promise((resolve) => t.close(resolve));
+        }
+        removeReadableTmpDirs();
+      });
+
+      it('1111/fruit reaches the fruit port 5555, 1111/vegetable 6666, anything on 2222 the color port 7777', async () => {
+        const get = (port: number, p: string) =>
+          request({ host: ns.nsIp, port, path: p }).then(
+            (r) => `${r.status} ${r.body}`,
+            (err: Error) => err.message,
+          );
+        await waitFor('the gateway to route /fruit', async () =>
+          (await get(1111, '/fruit')).startsWith('200 ') ? true : undefined,
+        );
+        // A gateway route's prefix is rewritten to '/' by default (App Mesh's rule), so the teller sees the rest.
+        expect({
+          fruit: await get(1111, '/fruit'),
+          vegetable: await get(1111, '/vegetable/beans'),
+          color: await get(2222, '/'),
+          colorAnyPath: await get(2222, '/any/path'),
+          noRoute: (await get(1111, '/meat')).slice(0, 3),
+        }).toEqual({
+          fruit: '200 teller:5555 /',
+          vegetable: '200 teller:6666 /beans',
+          color: '200 teller:7777 /',
+          colorAnyPath: '200 teller:7777 /any/path',
+          noRoute: '404',
+        });
+      });
     });
 
     it('mesh.sh down exits 0, printing the same uids; every resource and its file is gone, the bystander stays', async () => {
