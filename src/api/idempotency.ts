@@ -10,6 +10,7 @@
 // age (8 hours, AWS's usual window) and count (oldest dropped first). In memory: a restart forgets
 // the window, which the embedded store accepts; a shared store (PostgreSQL) would keep it there.
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../util/canonical-json';
 import { ApiError } from './errors';
 
 export interface Answer {
@@ -91,18 +92,10 @@ export class ClientTokens {
   }
 }
 
-/** JSON with object keys sorted, so that one request always gives one text. Only for checked (bounded) input. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
+/**
+ * A digest of the request's parts, keys sorted, so that one
+ * request always gives one text. Only for checked (bounded) input.
+ */
 export function fingerprintOf(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('base64url');
 }

@@ -13,18 +13,24 @@ import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { serverMetrics } from '../admin/server-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { withSigV4 } from '../api/auth';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
-import type { Credentials } from '../discovery/sigv4-verify';
+import type { Credentials } from '../util/sigv4-verify';
+import * as path from 'node:path';
+import { appMeshApi, type Answer, type ApiRequest } from '../api/handler';
 import { seedProblems } from '../load/cloud-map-seed';
-import { LoadCache, loadMesh, type LoadOptions } from '../load/mesh-source';
+import type { LoadOptions } from '../load/mesh-source';
 import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
+import { isLoopbackAddress } from '../util/loopback';
 import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
+import { editWeights } from '../rollout/route-file';
+import { FileStore, type LoadedMesh } from '../store/file-store';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
@@ -75,11 +81,41 @@ export interface MeshServerOptions {
     /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
     readonly telemetry?: TelemetryReader;
   };
+  /**
+   * The App Mesh API (served on the admin port) and its store. Calls must be signed with `credentials`; without them,
+   * any call is accepted on a loopback admin address, and none on another (api/auth.ts).
+   */
+  readonly api?: {
+    /** The API's folder: one meshd YAML file per resource it created. */
+    readonly dir: string;
+    readonly credentials?: Credentials;
+    /** In ARNs, meshOwner and resourceOwner: 12 digits. */
+    readonly accountId: string;
+    /** In ARNs. */
+    readonly region: string;
+    /** Where the uid and version of resources of the user's files are kept (default: beside the rollouts' state). */
+    readonly metadataPath?: string;
+    /** Creates beyond this many resources in a mesh are refused (LimitExceededException). */
+    readonly maxResourcesPerMesh?: number;
+  };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
 }
 
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
+const DEFAULT_API_ACCOUNT = { accountId: '000000000000', region: 'us-east-1' };
+
+/** `<first mesh folder>/.meshd-api`: where the App Mesh API writes unless told otherwise (a file's folder counts). */
+export function defaultApiDir(paths: readonly string[]): string {
+  const first = paths[0] ?? '.';
+  let folder = first;
+  try {
+    if (!fs.statSync(first).isDirectory()) folder = path.dirname(first);
+  } catch {
+    folder = path.extname(first) ? path.dirname(first) : first;
+  }
+  return path.join(folder, '.meshd-api');
+}
 
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
@@ -93,12 +129,9 @@ export class MeshServer {
   readonly streams = new StreamRegistry();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
-  /**
-   * Unchanged files are not parsed again, and their resources stay the
-   * same objects: the controller recompiles only what a change reaches.
-   */
-  private readonly loadCache = new LoadCache();
   private readonly log: Logger;
+  /** The App Mesh API's answer to one request. */
+  readonly apiHandler: (request: ApiRequest) => Promise<Answer>;
   private watcher: MeshWatcher | undefined;
   private reloadBeforeWatching = false;
   /** Rollouts rewrite mesh files and count on the watcher to serve the result: they see a mesh only once it watches. */
@@ -109,6 +142,8 @@ export class MeshServer {
   private admin: AdminServer | undefined;
   private closed = false;
   private started = false;
+  /** App Mesh API requests refused, by reason (meshd_app_mesh_api_refused_total). */
+  private readonly apiRefused = new Map<string, number>();
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -118,20 +153,42 @@ export class MeshServer {
     const cloudMap = await openCloudMap(options.cloudMap, options.log);
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
+    let store: FileStore;
     let rollouts: RolloutController;
     try {
+      const apiDir = options.api?.dir ?? defaultApiDir(options.paths);
+      store = new FileStore({
+        paths: options.paths,
+        apiDir,
+        metadataPath:
+          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), 'resource-metadata.json'),
+        ...(options.load ? { load: options.load } : {}),
+        ...(options.api?.maxResourcesPerMesh !== undefined
+          ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
+          : {}),
+      });
+      if (store.writeProblem) options.log.warn(store.writeProblem);
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
         log: options.log,
         webhooks,
+        // A route the App Mesh API owns is updated through the store (its version goes up); a route of
+        // the user's files is edited in place.
+        editRoute: (edits, identity) =>
+          edits[0] && isInside(apiDir, edits[0].at.file)
+            ? store.editApiRouteWeights(
+                edits[0].at.file,
+                edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
+              )
+            : editWeights(edits, identity),
         ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
       });
     } catch (err) {
       await cloudMap.close();
-      throw new StartError(`rollouts: ${(err as Error).message}`);
+      throw new StartError(`${(err as Error).message}`);
     }
-    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks);
+    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store);
   }
 
   private constructor(
@@ -140,8 +197,14 @@ export class MeshServer {
     telemetry: Telemetry,
     readonly rollouts: RolloutController,
     webhooks: WebhookCaller,
+    readonly store: FileStore,
   ) {
     this.log = options.log;
+    this.apiHandler = appMeshApi(store, {
+      account: options.api ?? DEFAULT_API_ACCOUNT,
+      onFailure: (err) => this.log.error(`App Mesh API: internal error: ${err.stack ?? err.message}`),
+    });
+    store.onChange((mesh, reason) => this.install(mesh, reason));
     this.telemetry = telemetry;
     this.controller = new MeshController(this.snapshots, cloudMap.view, this.log);
     this.metrics = meshdMetrics(this.streams);
@@ -155,6 +218,12 @@ export class MeshServer {
       () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
+    registry.counter(
+      'meshd_app_mesh_api_refused_total',
+      'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), body_too_large, internal_error',
+      ['reason'],
+      () => [...this.apiRefused].map(([reason, value]) => ({ labels: { reason }, value })),
+    );
   }
 
   private get telemetryWindowMs(): number {
@@ -176,15 +245,37 @@ export class MeshServer {
    * registry, serves the new mesh; otherwise logs why and changes nothing. True when served.
    */
   reload(reason = 'loaded', detectedAt = Date.now()): boolean {
-    const { log, controller, telemetry, rollouts } = this;
-    const registry = this.cloudMap.registry;
-    const result = loadMesh(this.options.paths, { ...this.options.load, cache: this.loadCache });
+    const { log, controller } = this;
+    const result = this.store.load();
     logProblems(log, result.problems);
     this.metrics.reloaded(result.ok);
+    if (result.ok) return this.install(result, reason, detectedAt);
+    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
+    if (result.retry) {
+      if (this.watcher) this.watcher.reloadLater();
+      else this.reloadBeforeWatching = true;
+    }
+    const errors = errorCount(result.problems);
+    log.error(
+      controller.currentModel()
+        ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
+        : `mesh not ${reason}: ${errors} error(s); nothing is served until the mesh is valid`,
+    );
+    return false;
+  }
+
+  /**
+   * Serves a valid mesh (loaded from the files, or made by an API write) when its Cloud Map instances
+   * fit the registry; otherwise logs why and changes nothing. True when served.
+   */
+  private install(result: LoadedMesh, reason: string, detectedAt = Date.now()): boolean {
+    if (this.closed) return false;
+    const { log, controller, telemetry, rollouts } = this;
+    const registry = this.cloudMap.registry;
     // The mesh files' Cloud Map instances must fit the registry's services before anything is applied.
-    const seedErrors = result.ok ? seedProblems(registry, result.cloudMapSeeds) : [];
+    const seedErrors = seedProblems(registry, result.cloudMapSeeds);
     seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
-    if (result.ok && seedErrors.length === 0) {
+    if (seedErrors.length === 0) {
       try {
         controller.setModel(result.model, detectedAt, () =>
           registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)),
@@ -203,12 +294,7 @@ export class MeshServer {
         return false;
       }
     }
-    // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
-    if (!result.ok && result.retry) {
-      if (this.watcher) this.watcher.reloadLater();
-      else this.reloadBeforeWatching = true;
-    }
-    const errors = errorCount(result.problems) + seedErrors.length;
+    const errors = seedErrors.length;
     log.error(
       controller.currentModel()
         ? `mesh not ${reason}: ${errors} error(s); the last good mesh keeps serving`
@@ -269,7 +355,7 @@ export class MeshServer {
     }
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
-      this.options.paths,
+      this.store.paths,
       (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
@@ -320,6 +406,23 @@ export class MeshServer {
           answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body),
       },
       configOf: (nodeId) => this.configOf(nodeId),
+      appMesh: this.appMeshSource(),
+    };
+  }
+
+  /** App Mesh's API behind its signature checks; undefined (its paths answer 404) when there is no handler. */
+  private appMeshSource(): Parameters<typeof startAdminServer>[2]['appMesh'] {
+    const handler = this.apiHandler;
+    if (!handler) return undefined;
+    const refused = (reason: string) => this.apiRefused.set(reason, (this.apiRefused.get(reason) ?? 0) + 1);
+    const credentials = this.options.api?.credentials;
+    return {
+      answer: withSigV4(handler, {
+        ...(credentials ? { credentials } : {}),
+        allowUnsigned: isLoopbackAddress(this.options.admin?.host ?? '127.0.0.1'),
+        onRefused: refused,
+      }),
+      refused,
     };
   }
 
@@ -382,4 +485,10 @@ export class MeshServer {
     await statsd?.close();
     await xds?.close();
   }
+}
+
+/** `file` is somewhere under `folder`. */
+function isInside(folder: string, file: string): boolean {
+  const rel = path.relative(folder, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }

@@ -33,14 +33,17 @@ export function nativeDocument(r: Resource): Record<string, unknown> {
 }
 
 export function nativeFilePath(r: Resource): string {
-  const mesh = pathSegment(r.mesh);
-  if (r.kind === 'Mesh') return `${mesh}/mesh.yaml`;
-  const parent = parentOf(r);
+  return nativePathOf(r.kind, r.mesh, parentOf(r), r.name);
+}
+
+/** Where one resource's file goes, relative to the folder: the store's API folder uses the same layout. */
+export function nativePathOf(kind: ResourceKind, mesh: string, parent: string | undefined, name: string): string {
+  if (kind === 'Mesh') return `${pathSegment(mesh)}/mesh.yaml`;
   return [
-    mesh,
-    FOLDER[r.kind],
+    pathSegment(mesh),
+    FOLDER[kind],
     ...(parent === undefined ? [] : [pathSegment(parent)]),
-    `${pathSegment(r.name)}.yaml`,
+    `${pathSegment(name)}.yaml`,
   ].join('/');
 }
 

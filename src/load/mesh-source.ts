@@ -29,6 +29,11 @@ export interface LoadOptions {
   readonly strict?: boolean;
   /** Parameters, pseudo parameters and imports for CloudFormation templates (--parameter, --region, ...). */
   readonly cloudFormation?: CloudFormationOptions;
+  /**
+   * Files to load as if they held this text (null: as if they were gone), whether or not they exist:
+   * the store checks a write by loading the mesh it would make, before writing anything.
+   */
+  readonly overlay?: ReadonlyMap<string, string | null>;
 }
 
 /**
@@ -219,13 +224,17 @@ function readMeshFile(file: string): { text: string } | { refused: string } {
 
 /** Reads, decodes and validates every mesh file under `paths`. */
 export function loadMesh(paths: readonly string[], options: LoadOptions = {}): LoadResult {
-  const { files, problems, retry } = listMeshFiles(paths);
+  const listed = listMeshFiles(paths);
+  const { problems, retry } = listed;
+  const overlay = options.overlay ?? new Map<string, string | null>();
+  const files = [...new Set([...listed.files, ...overlay.keys()])].filter((f) => overlay.get(f) !== null).sort(compare);
   let passingError = retry;
   const documents: ParsedDocument[] = [];
   for (const file of files) {
     let text: string;
     try {
-      const read = readMeshFile(file);
+      const given = overlay.get(file);
+      const read = given !== undefined && given !== null ? { text: given } : readMeshFile(file);
       if ('refused' in read) {
         problems.push({ severity: 'error', location: at(file), message: read.refused });
         continue;

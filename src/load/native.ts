@@ -13,7 +13,7 @@ import type { ParsedDocument } from './yaml-documents';
 /** The top-level fields of a native document of each kind. */
 export function nativeFields(kind: ResourceKind): string[] {
   const parent = PARENT_FIELD[kind];
-  return ['kind', 'mesh', 'name', ...(parent ? [parent] : []), 'spec', 'tags'];
+  return ['kind', 'mesh', 'name', ...(parent ? [parent] : []), 'spec', 'tags', 'metadata'];
 }
 
 export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): ResourceDraft | undefined {
@@ -57,6 +57,7 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
     parent: parent ? top[parent] : undefined,
     spec: top.spec,
     tags: top.tags,
+    metadata: top.metadata,
     origin,
     soleDocument: doc,
   };

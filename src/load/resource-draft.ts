@@ -7,7 +7,7 @@ import { meshSpecShape } from '../model/mesh';
 import { labelOf, type Resource } from '../model/mesh-model';
 import { routeSpecShape } from '../model/route';
 import type { FieldPath, ObjectSchema } from '../model/schema';
-import { resourceName, tagsShape } from '../model/shapes';
+import { apiMetadataShape, resourceName, tagsShape } from '../model/shapes';
 import { virtualGatewaySpecShape } from '../model/virtual-gateway';
 import { virtualNodeSpecShape } from '../model/virtual-node';
 import { virtualRouterSpecShape } from '../model/virtual-router';
@@ -41,6 +41,8 @@ export interface ResourceDraft {
   readonly parent?: unknown;
   readonly spec: unknown;
   readonly tags?: unknown;
+  /** The App Mesh API's `metadata:` (uid, version, times) of a file it wrote; native documents only. */
+  readonly metadata?: unknown;
   /** Set when the reader already reported a problem with the document: it checks the rest, but yields no resource. */
   readonly rejected?: boolean;
   /** Paths `['name']`, `['mesh']`, `['parent']`, `['spec', …]`, `['tags']` map to the file through it. */
@@ -141,6 +143,7 @@ export function decodeDraft(
     draft.prunesUnknownFields ? { unknownField: prunedField(reporter, options.strict === true) } : {},
   );
   if (draft.tags !== undefined) checkValue(tagsShape, draft.tags, ['tags'], error);
+  if (draft.metadata !== undefined) checkValue(apiMetadataShape, draft.metadata, ['metadata'], error);
   // Warnings (a pruned field) leave the resource valid.
   if (draft.rejected || problems.slice(before).some(isError) || name === undefined || mesh === undefined)
     return undefined;

@@ -33,6 +33,28 @@ export const port = integer(1, 65535);
 export const portMappingShape = object({ port: required(port), protocol: required(oneOf(PROTOCOLS)) });
 export type PortMapping = Infer<typeof portMappingShape>;
 
+/** An instant as the App Mesh API's files write it: ISO 8601 in UTC, to the millisecond. */
+const instant = string({
+  max: 24,
+  pattern: {
+    regex: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+    message: 'must be a UTC time like 2026-12-03T18:00:00.000Z',
+  },
+});
+
+/**
+ * What meshd's App Mesh API keeps beside a resource it wrote (`metadata:` in its file under the
+ * API's folder): the uid, the version (+1 on each update) and two times. Files of one's own leave it out.
+ */
+export const apiMetadataShape = object({
+  uid: required(
+    string({ min: 1, max: 64, pattern: { regex: /^[A-Za-z0-9-]+$/, message: 'must be letters, digits and -' } }),
+  ),
+  version: required(integer(1, Number.MAX_SAFE_INTEGER)),
+  createdAt: required(instant),
+  lastUpdatedAt: required(instant),
+});
+
 export const tagsShape = list(
   object({ key: required(string({ min: 1, max: 128 })), value: required(string({ min: 0, max: 256 })) }),
   { max: 50 },

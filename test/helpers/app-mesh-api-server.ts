@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { AppMeshClient } from '@aws-sdk/client-app-mesh';
 import { readBody } from '../../src/admin/http-guard';
 import { appMeshApi, MAX_API_BODY_BYTES, type AppMeshApiOptions } from '../../src/api/handler';
+import type { ResourceStore } from '../../src/store/types';
 import { MemoryStore } from './memory-store';
 
 // The SDK plays a user's client; its notice that its versions from 2027 on need Node 22 is not about meshd.
@@ -13,9 +14,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 export const ACCOUNT = { accountId: '123456789012', region: 'us-east-1' };
 
-export interface ApiServer {
+export interface ApiServer<S extends ResourceStore = MemoryStore> {
   readonly url: string;
-  readonly store: MemoryStore;
+  readonly store: S;
   readonly client: AppMeshClient;
   /** A raw request; the answer's status, headers and parsed JSON body. */
   request(
@@ -27,10 +28,10 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(
+export async function startApiServer<S extends ResourceStore = MemoryStore>(
   options: Partial<AppMeshApiOptions> = {},
-  store = new MemoryStore(),
-): Promise<ApiServer> {
+  store: S = new MemoryStore() as unknown as S,
+): Promise<ApiServer<S>> {
   const failures: Error[] = [];
   const handler = appMeshApi(store, { account: ACCOUNT, onFailure: (e) => failures.push(e), ...options });
   const server = http.createServer((req, res) => {

@@ -1,0 +1,505 @@
+// The embedded store (`meshd serve`): the mesh as files. The user's mesh paths stay the source of
+// truth for what they define, and are read-only through the API. What the API creates is written
+// into a folder of its own (--api-dir), one meshd YAML file per resource (api-file.ts), so it
+// survives restarts, shows in `git diff` and can be edited by hand.
+//
+// Every write is checked by loading the mesh it would make (the user's files as they are on disk,
+// plus the written file as it would be) with the same loader and validation as `meshd validate`,
+// cross-references included. Only a mesh that loads is written, and the file is replaced
+// atomically: a refused write changes nothing. The store's methods run start to end without
+// yielding to the event loop, so writes (and the watcher's reloads) never interleave: of two
+// updates based on one version, exactly one passes.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { nativePathOf } from '../export/native-yaml';
+import { LoadCache, loadMesh, type LoadOptions, type LoadResult } from '../load/mesh-source';
+import { isError, type Problem } from '../load/problems';
+import { compare, labelOf, parentOf, resourceKey, type MeshModel, type Resource } from '../model/mesh-model';
+import { fsyncDir, replaceFileAtomically } from '../util/atomic-json-file';
+import { canonicalJson } from '../util/canonical-json';
+import { apiFileText, readApiDocument, type ApiMetadata } from './api-file';
+import { FileResourceMetadata } from './file-metadata';
+import type {
+  ListScope,
+  ResourceKey,
+  ResourceStore,
+  SpecJson,
+  StoredResource,
+  StoreRefusal,
+  StoreResult,
+  Tag,
+  WriteOptions,
+} from './types';
+
+export type LoadedMesh = Extract<LoadResult, { ok: true }>;
+
+export interface FileStoreOptions {
+  /** The user's mesh files and folders: read-only through the API. */
+  readonly paths: readonly string[];
+  /** The API's own folder: one file per resource it created. */
+  readonly apiDir: string;
+  /** Where the uid, version and times of the user's file-defined resources are kept. */
+  readonly metadataPath: string;
+  readonly load?: Omit<LoadOptions, 'cache' | 'overlay'>;
+  readonly now?: () => number;
+  /** A Create that would leave a mesh holding more resources than this is refused (`limit`); none by default. */
+  readonly maxResourcesPerMesh?: number;
+}
+
+/** Who owns a resource: the API (its file in the API folder), or the user's file (read-only). */
+type Owner =
+  { readonly api: true; readonly file: string } | { readonly api: false; readonly file: string; readonly line: number };
+
+interface Entry {
+  readonly record: StoredResource;
+  readonly owner: Owner;
+}
+
+interface Served {
+  readonly mesh: LoadedMesh;
+  readonly entries: ReadonlyMap<string, Entry>;
+}
+
+function keyText(key: ResourceKey): string {
+  return `${key.mesh}/${labelOf(key.kind, key.parent, key.name)}`;
+}
+
+function keyOf(r: Resource): ResourceKey {
+  const parent = parentOf(r);
+  return { kind: r.kind, mesh: r.mesh, ...(parent !== undefined ? { parent } : {}), name: r.name };
+}
+
+function refused(code: StoreRefusal['code'], message: string): Extract<StoreResult, { ok: false }> {
+  return { ok: false, refusal: { code, message } };
+}
+
+const refuse: (code: StoreRefusal['code'], message: string) => StoreResult = refused;
+
+function label(key: ResourceKey): string {
+  return labelOf(key.kind, key.parent, key.name);
+}
+
+/** `file` is somewhere under `folder`. */
+function inside(folder: string, file: string): boolean {
+  const rel = path.relative(folder, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+export class FileStore implements ResourceStore {
+  private readonly cache = new LoadCache();
+  private readonly fileMetadata: FileResourceMetadata;
+  private readonly now: () => number;
+  private served: Served | undefined;
+  private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
+  /** Why API writes are refused (the API folder cannot be made), if they are. */
+  private readonly apiDirProblem: string | undefined;
+
+  /** Throws StateFileError when the metadata state cannot be read. */
+  constructor(private readonly options: FileStoreOptions) {
+    this.now = options.now ?? Date.now;
+    this.fileMetadata = new FileResourceMetadata(options.metadataPath);
+    try {
+      fs.mkdirSync(options.apiDir, { recursive: true });
+      this.apiDirProblem = undefined;
+    } catch (err) {
+      this.apiDirProblem = `the App Mesh API's folder ${options.apiDir} cannot be made (${(err as Error).message}); API writes are refused`;
+    }
+  }
+
+  get apiDir(): string {
+    return this.options.apiDir;
+  }
+
+  /** Why API writes are refused, when they are (logged by the server at start). */
+  get writeProblem(): string | undefined {
+    return this.apiDirProblem;
+  }
+
+  /** Called with each mesh an API write made (after the write's answer is on its way: not re-entrant). */
+  onChange(listener: (mesh: LoadedMesh, reason: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The paths the mesh is loaded from (and watched): the user's, then the API folder. */
+  get paths(): string[] {
+    return fs.existsSync(this.options.apiDir) ? [...this.options.paths, this.options.apiDir] : [...this.options.paths];
+  }
+
+  /**
+   * Loads the mesh from disk (a start, or a change the watcher saw). A valid mesh becomes the
+   * store's view, with versions for what changed (a hand edit in the API folder is a new version);
+   * an invalid one changes nothing here.
+   */
+  load(): LoadResult {
+    const result = this.loadWith(new Map());
+    if (result.ok) this.serve(result, true);
+    return result;
+  }
+
+  private loadWith(overlay: ReadonlyMap<string, string | null>): LoadResult {
+    return loadMesh(this.paths, { ...this.options.load, cache: this.cache, overlay });
+  }
+
+  /**
+   * Builds the store's view of a loaded mesh: each resource's owner and metadata. API files
+   * without valid metadata (a file handed over, a hand edit that dropped it) and hand edits
+   * that changed a spec but not its version get new metadata, written back when `writeBack`.
+   */
+  private serve(mesh: LoadedMesh, writeBack: boolean): void {
+    const before = this.served?.entries;
+    const entries = new Map<string, Entry>();
+    const fileKeys = new Set<string>();
+    const now = this.now();
+    const rewrites: { file: string; text: string }[] = [];
+    for (const r of mesh.model.resources) {
+      const key = keyOf(r);
+      const text = resourceKey(r);
+      const file = r.source.file;
+      const docs = this.cache.files.get(file)?.parsed.documents ?? [];
+      if (inside(this.options.apiDir, file) && docs.length === 1) {
+        const read = readApiDocument(docs[0]!);
+        const previous = before?.get(text)?.record;
+        let meta: ApiMetadata | undefined = read.metadata;
+        const changedByHand =
+          meta !== undefined &&
+          previous !== undefined &&
+          previous.uid === meta.uid &&
+          meta.version <= previous.version &&
+          canonicalJson(previous.spec) !== canonicalJson(read.spec);
+        if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
+        if (!meta) {
+          const known = previous ?? this.fileMetadata.known(text);
+          meta = known
+            ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
+            : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+        }
+        if (meta !== read.metadata) rewrites.push({ file, text: apiFileText(key, read.spec, read.tags, meta) });
+        entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
+      } else {
+        fileKeys.add(text);
+        const meta = this.fileMetadata.see(text, r.spec, now);
+        const spec = JSON.parse(JSON.stringify(r.spec)) as SpecJson;
+        entries.set(text, {
+          record: { key, spec, tags: [], ...meta },
+          owner: { api: false, file, line: r.source.line },
+        });
+      }
+    }
+    this.fileMetadata.keepOnly(fileKeys);
+    this.served = { mesh, entries };
+    try {
+      this.fileMetadata.save();
+    } catch {
+      // Kept in memory; the next load tries again. The versions shown stay right while meshd runs.
+    }
+    if (!writeBack) return;
+    for (const { file, text } of rewrites) {
+      try {
+        replaceFileAtomically(file, text);
+      } catch {
+        // The metadata is kept in memory; the next write of the resource writes it.
+      }
+    }
+  }
+
+  // ---- reads ----
+
+  async get(key: ResourceKey): Promise<StoredResource | undefined> {
+    return this.served?.entries.get(keyText(key))?.record;
+  }
+
+  async list(scope: ListScope): Promise<readonly StoredResource[] | undefined> {
+    const entries = this.served?.entries ?? new Map<string, Entry>();
+    if (scope.kind !== 'Mesh') {
+      if (!entries.has(keyText({ kind: 'Mesh', mesh: scope.mesh!, name: scope.mesh! }))) return undefined;
+      if (scope.parent !== undefined) {
+        const parentKind = scope.kind === 'Route' ? 'VirtualRouter' : 'VirtualGateway';
+        if (!entries.has(keyText({ kind: parentKind, mesh: scope.mesh!, name: scope.parent }))) return undefined;
+      }
+    }
+    return [...entries.values()]
+      .map((e) => e.record)
+      .filter(
+        (r) =>
+          r.key.kind === scope.kind &&
+          (scope.kind === 'Mesh' || r.key.mesh === scope.mesh) &&
+          r.key.parent === scope.parent,
+      )
+      .sort((a, b) => compare(a.key.name, b.key.name));
+  }
+
+  /** The model the store's view was built from (the mesh being served). */
+  currentModel(): MeshModel | undefined {
+    return this.served?.mesh.model;
+  }
+
+  // ---- writes ----
+
+  async create(key: ResourceKey, spec: SpecJson, tags: readonly Tag[]): Promise<StoreResult> {
+    const entries = this.writable();
+    if ('refused' in entries) return entries.refused;
+    const missing = this.missingParent(entries.map, key);
+    if (missing) return refuse('not_found', missing);
+    const existing = entries.map.get(keyText(key));
+    if (existing)
+      return refuse('exists', `${label(key)} already exists in mesh ${key.mesh}${ownerText(existing.owner)}`);
+    const limit = this.options.maxResourcesPerMesh;
+    if (limit !== undefined && key.kind !== 'Mesh') {
+      const held = [...entries.map.values()].filter(
+        (e) => e.record.key.mesh === key.mesh && e.record.key.kind !== 'Mesh',
+      );
+      if (held.length >= limit)
+        return refuse(
+          'limit',
+          `mesh ${key.mesh} already holds ${held.length} resources, the most this meshd allows (--api-max-resources-per-mesh ${limit})`,
+        );
+    }
+    const file = path.join(this.options.apiDir, ...nativePathOf(key.kind, key.mesh, key.parent, key.name).split('/'));
+    if (fs.existsSync(file))
+      return refuse(
+        'invalid',
+        `${label(key)} cannot be created: ${file} exists and holds something else; move it away`,
+      );
+    const now = this.now();
+    const meta: ApiMetadata = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+    return (
+      this.commit(key, file, apiFileText(key, spec, tags, meta), `created ${label(key)}`, 'invalid') ??
+      this.written(key, file)
+    );
+  }
+
+  async update(key: ResourceKey, spec: SpecJson, options: WriteOptions = {}): Promise<StoreResult> {
+    const found = this.apiOwned(key, options.expectedVersion);
+    if ('refused' in found) return found.refused;
+    const { record, owner } = found.entry;
+    const meta: ApiMetadata = { ...record, version: record.version + 1, lastUpdatedAt: this.now() };
+    return (
+      this.commit(key, owner.file, apiFileText(key, spec, record.tags, meta), `updated ${label(key)}`, 'invalid') ??
+      this.written(key, owner.file)
+    );
+  }
+
+  async delete(key: ResourceKey, options: WriteOptions = {}): Promise<StoreResult> {
+    const found = this.apiOwned(key, options.expectedVersion);
+    if ('refused' in found) return found.refused;
+    const children = this.childrenOf(key);
+    if (children.length > 0) {
+      const shown = children.slice(0, 5).join(', ') + (children.length > 5 ? `, and ${children.length - 5} more` : '');
+      return refuse(
+        'in_use',
+        `${label(key)} cannot be deleted: it still holds ${children.length} resource(s): ${shown}`,
+      );
+    }
+    return (
+      this.commit(key, found.entry.owner.file, null, `deleted ${label(key)}`, 'in_use') ?? {
+        ok: true,
+        resource: found.entry.record,
+      }
+    );
+  }
+
+  async tag(
+    key: ResourceKey,
+    change: { readonly set: readonly Tag[]; readonly remove: readonly string[] },
+    maxTags: number,
+  ): Promise<StoreResult> {
+    const found = this.apiOwned(key, undefined);
+    if ('refused' in found) return found.refused;
+    const { record, owner } = found.entry;
+    const tags = new Map(record.tags.map((t) => [t.key, t.value]));
+    for (const t of change.set) tags.set(t.key, t.value);
+    for (const k of change.remove) tags.delete(k);
+    if (tags.size > maxTags)
+      return refuse('limit', `${label(key)} would have ${tags.size} tags; a resource may have at most ${maxTags}`);
+    const next = [...tags].map(([k, value]) => ({ key: k, value }));
+    return (
+      this.commit(key, owner.file, apiFileText(key, record.spec, next, record), `tagged ${label(key)}`, 'invalid') ??
+      this.written(key, owner.file)
+    );
+  }
+
+  /**
+   * Rewrites weights of an API-owned route as an update (its version goes up), for canary
+   * rollouts. `path` is within the route's document: ['spec', <http|http2|grpc|tcp>Route, 'action',
+   * 'weightedTargets', i, 'weight']. Conflict when a weight is not what the rollout expects.
+   */
+  editApiRouteWeights(
+    file: string,
+    edits: readonly {
+      readonly path: readonly (string | number)[];
+      readonly expected: number;
+      readonly value: number;
+    }[],
+  ): { ok: true } | { ok: false; conflict: boolean; error: string } {
+    const entry = [...(this.served?.entries.values() ?? [])].find((e) => e.owner.api && e.owner.file === file);
+    if (!entry || entry.record.key.kind !== 'Route')
+      return { ok: false, conflict: true, error: `${file}: no route of the App Mesh API is there any more` };
+    const spec = JSON.parse(JSON.stringify(entry.record.spec)) as Record<string, unknown>;
+    for (const edit of edits) {
+      const at = edit.path
+        .slice(1, -1)
+        .reduce<unknown>((node, k) => (node as Record<string | number, unknown> | undefined)?.[k], spec) as
+        Record<string, unknown> | undefined;
+      const last = edit.path[edit.path.length - 1]!;
+      if (edit.path[0] !== 'spec' || at?.[last] !== edit.expected)
+        return {
+          ok: false,
+          conflict: true,
+          error: `${file}: the weight at ${edit.path.join('.')} is ${JSON.stringify(at?.[last])} where meshd set ${edit.expected}; the route was changed`,
+        };
+      at[last] = edit.value;
+    }
+    const result = this.updateNow(entry.record.key, spec, entry.record.version);
+    return result.ok
+      ? { ok: true }
+      : { ok: false, conflict: result.refusal.code === 'version_mismatch', error: result.refusal.message };
+  }
+
+  /** update() without the promise, for the rollouts' synchronous edit. */
+  private updateNow(key: ResourceKey, spec: SpecJson, expectedVersion: number): StoreResult {
+    const found = this.apiOwned(key, expectedVersion);
+    if ('refused' in found) return found.refused;
+    const { record, owner } = found.entry;
+    const meta: ApiMetadata = { ...record, version: record.version + 1, lastUpdatedAt: this.now() };
+    return (
+      this.commit(
+        key,
+        owner.file,
+        apiFileText(key, spec, record.tags, meta),
+        `a rollout updated ${label(key)}`,
+        'invalid',
+      ) ?? this.written(key, owner.file)
+    );
+  }
+
+  // ---- checks ----
+
+  private writable(): { map: ReadonlyMap<string, Entry> } | { refused: StoreResult } {
+    if (this.apiDirProblem) return { refused: refuse('invalid', this.apiDirProblem) };
+    if (!this.served)
+      return {
+        refused: refuse(
+          'invalid',
+          'no valid mesh is loaded yet: fix the errors in the mesh files (meshd logs them) first',
+        ),
+      };
+    return { map: this.served.entries };
+  }
+
+  private apiOwned(key: ResourceKey, expectedVersion: number | undefined): { entry: Entry } | { refused: StoreResult } {
+    const entries = this.writable();
+    if ('refused' in entries) return entries;
+    const entry = entries.map.get(keyText(key));
+    if (!entry) return { refused: refuse('not_found', `${label(key)} does not exist in mesh ${key.mesh}`) };
+    if (!entry.owner.api)
+      return {
+        refused: refuse(
+          'read_only',
+          `${label(key)} is defined in ${entry.owner.file}:${entry.owner.line}, which is read-only through the API; edit that file, or move it (as a meshd YAML file of this one resource) into ${this.options.apiDir} to hand the resource to the API`,
+        ),
+      };
+    if (expectedVersion !== undefined && expectedVersion !== entry.record.version)
+      return {
+        refused: refuse(
+          'version_mismatch',
+          `${label(key)} is at version ${entry.record.version}, but the request was based on version ${expectedVersion}`,
+        ),
+      };
+    return { entry };
+  }
+
+  private missingParent(entries: ReadonlyMap<string, Entry>, key: ResourceKey): string | undefined {
+    if (key.kind === 'Mesh') return undefined;
+    if (!entries.has(keyText({ kind: 'Mesh', mesh: key.mesh, name: key.mesh })))
+      return `mesh ${key.mesh} does not exist`;
+    if (key.parent === undefined) return undefined;
+    const kind = key.kind === 'Route' ? 'VirtualRouter' : 'VirtualGateway';
+    if (!entries.has(keyText({ kind, mesh: key.mesh, name: key.parent })))
+      return `${kind}/${key.parent} does not exist in mesh ${key.mesh}`;
+    return undefined;
+  }
+
+  /** What App Mesh refuses to delete a resource for: a mesh's resources, a router's routes, a gateway's routes. */
+  private childrenOf(key: ResourceKey): string[] {
+    const all = [...(this.served?.entries.values() ?? [])].map((e) => e.record.key);
+    if (key.kind === 'Mesh') return all.filter((k) => k.mesh === key.mesh && k.kind !== 'Mesh').map(label);
+    if (key.kind === 'VirtualRouter')
+      return all.filter((k) => k.mesh === key.mesh && k.kind === 'Route' && k.parent === key.name).map(label);
+    if (key.kind === 'VirtualGateway')
+      return all.filter((k) => k.mesh === key.mesh && k.kind === 'GatewayRoute' && k.parent === key.name).map(label);
+    return [];
+  }
+
+  /**
+   * Loads the mesh as it would be with `file` holding `text` (null: removed); if it loads, writes
+   * it and serves it. Otherwise refuses with `code` and the loader's errors, and changes nothing.
+   */
+  private commit(
+    key: ResourceKey,
+    file: string,
+    text: string | null,
+    what: string,
+    code: 'invalid' | 'in_use',
+  ): Extract<StoreResult, { ok: false }> | undefined {
+    const candidate = this.loadWith(new Map([[file, text]]));
+    if (!candidate.ok) return refused(code, refusalText(key, code, candidate.problems, file));
+    try {
+      if (text === null) {
+        fs.unlinkSync(file);
+        fsyncDir(path.dirname(file));
+        removeEmptyFolders(path.dirname(file), this.options.apiDir);
+      } else {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        replaceFileAtomically(file, text);
+      }
+    } catch (err) {
+      return refused(
+        'invalid',
+        `${label(key)}: ${file} cannot be written (${(err as Error).message}); nothing changed`,
+      );
+    }
+    this.serve(candidate, false);
+    // Announced once the writer's synchronous work is done: a rollout writing a weight sees the mesh
+    // it made only after its own bookkeeping, as it does for a file the watcher reloads.
+    queueMicrotask(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
+    return undefined;
+  }
+
+  /** The record of a resource just written, as the store now serves it. */
+  private written(key: ResourceKey, file: string): StoreResult {
+    const record = this.served?.entries.get(keyText(key))?.record;
+    return record
+      ? { ok: true, resource: record }
+      : refuse('invalid', `${label(key)} was written but not read back from ${file}`);
+  }
+}
+
+function ownerText(owner: Owner): string {
+  return owner.api ? ` (created through the API: ${owner.file})` : ` (defined in ${owner.file}:${owner.line})`;
+}
+
+/** The loader's errors as one sentence: those about the written file first, then the rest with their places. */
+function refusalText(key: ResourceKey, code: 'invalid' | 'in_use', problems: readonly Problem[], file: string): string {
+  const errors = problems.filter(isError);
+  const shown = errors.slice(0, 5).map((p) => {
+    const where = p.location.file === file ? '' : ` (${p.location.file}:${p.location.line})`;
+    return `${p.resource ? `${p.resource}: ` : ''}${p.field ? `${p.field}: ` : ''}${p.message}${where}`;
+  });
+  const more = errors.length > 5 ? `; and ${errors.length - 5} more` : '';
+  const lead = code === 'in_use' ? `${label(key)} is in use` : `${label(key)} would make the mesh invalid`;
+  return `${lead}: ${shown.join('; ')}${more}`;
+}
+
+/** Removes the folders a delete left empty, up to (not including) the API folder. */
+function removeEmptyFolders(from: string, root: string): void {
+  let dir = from;
+  while (inside(root, dir)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      return;
+    }
+    dir = path.dirname(dir);
+  }
+}

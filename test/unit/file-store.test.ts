@@ -1,0 +1,257 @@
+// The embedded store behind the App Mesh API, driven with the real @aws-sdk/client-app-mesh: the
+// API's resources as files (one per resource, with their metadata), the user's files read-only,
+// every write checked against the whole mesh it would make, versions that survive a restart, hand
+// edits and hand-overs.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  CreateRouteCommand,
+  CreateVirtualNodeCommand,
+  CreateVirtualRouterCommand,
+  DeleteMeshCommand,
+  DeleteVirtualNodeCommand,
+  DeleteVirtualRouterCommand,
+  DescribeRouteCommand,
+  DescribeVirtualNodeCommand,
+  ListVirtualNodesCommand,
+  TagResourceCommand,
+  UpdateRouteCommand,
+  UpdateVirtualNodeCommand,
+} from '@aws-sdk/client-app-mesh';
+import { FileStore } from '../../src/store/file-store';
+import { startApiServer, type ApiServer } from '../helpers/app-mesh-api-server';
+import { tmpDir } from '../helpers/processes';
+
+const USER_MESH = `
+kind: Mesh
+name: shop
+spec: {}
+---
+kind: VirtualNode
+mesh: shop
+name: web
+spec:
+  listeners: [{ portMapping: { port: 8080, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: web.shop.local } }
+`;
+
+const node = (name: string, port = 9090) => ({
+  listeners: [{ portMapping: { port, protocol: 'http' as const } }],
+  serviceDiscovery: { dns: { hostname: `${name}.shop.local` } },
+});
+
+function routeSpec(target: string, weight = 1) {
+  return { httpRoute: { match: { prefix: '/' }, action: { weightedTargets: [{ virtualNode: target, weight }] } } };
+}
+
+/** Every file under a folder, with its bytes. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else out[path.relative(dir, full)] = fs.readFileSync(full, 'utf8');
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}
+
+describe('the files-backed store through the App Mesh API', () => {
+  let dir: string;
+  let meshDir: string;
+  let apiDir: string;
+  let server: ApiServer<FileStore>;
+
+  const openStore = () => {
+    const store = new FileStore({ paths: [meshDir], apiDir, metadataPath: path.join(dir, 'state', 'meta.json') });
+    const loaded = store.load();
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    return store;
+  };
+
+  beforeEach(async () => {
+    dir = tmpDir('file-store-');
+    meshDir = path.join(dir, 'mesh');
+    apiDir = path.join(meshDir, '.meshd-api');
+    fs.mkdirSync(meshDir);
+    fs.writeFileSync(path.join(meshDir, 'shop.yaml'), USER_MESH);
+    server = await startApiServer({}, openStore());
+  });
+  afterEach(() => server.close());
+
+  test('a created resource is one meshd YAML file in the API folder, with its uid and version, and outlives a restart', async () => {
+    const created = await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    expect(created.virtualNode?.metadata?.version).toBe(1);
+    const file = path.join(apiDir, 'shop', 'virtual-nodes', 'api.yaml');
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).toContain('kind: VirtualNode');
+    expect(text).toContain(`uid: ${created.virtualNode!.metadata!.uid}`);
+    expect(server.store.currentModel()!.resources.map((r) => `${r.kind}/${r.name}`)).toContain('VirtualNode/api');
+
+    const updated = await server.client.send(
+      new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api', 9191) }),
+    );
+    expect(updated.virtualNode?.metadata?.version).toBe(2);
+
+    // A restart: a new store over the same files.
+    const again = openStore();
+    const after = await again.get({ kind: 'VirtualNode', mesh: 'shop', name: 'api' });
+    expect(after).toMatchObject({ version: 2, uid: created.virtualNode!.metadata!.uid });
+    expect(after!.createdAt).toBe(created.virtualNode!.metadata!.createdAt!.getTime());
+    // The user's node has a uid and version too, and keeps them across the restart.
+    const web = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    expect((await again.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' }))?.uid).toBe(web!.uid);
+  });
+
+  test("a resource of the user's files is read-only through the API, and the refusal names the file", async () => {
+    const before = snapshot(meshDir);
+    for (const send of [
+      () =>
+        server.client.send(
+          new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'web', spec: node('web') }),
+        ),
+      () => server.client.send(new DeleteVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'web' })),
+      () =>
+        server.client.send(
+          new TagResourceCommand({
+            resourceArn: 'arn:aws:appmesh:us-east-1:123456789012:mesh/shop/virtualNode/web',
+            tags: [{ key: 'a', value: 'b' }],
+          }),
+        ),
+    ]) {
+      await expect(send()).rejects.toMatchObject({
+        name: 'ForbiddenException',
+        message: expect.stringContaining(`${path.join(meshDir, 'shop.yaml')}:6`),
+      });
+    }
+    await expect(
+      server.client.send(new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'web', spec: node('web') })),
+    ).rejects.toMatchObject({ name: 'ConflictException', message: expect.stringContaining('shop.yaml') });
+    expect(snapshot(meshDir)).toEqual(before);
+  });
+
+  test('a write that would break a cross-reference is refused and changes nothing; deletes in use are refused', async () => {
+    await server.client.send(
+      new CreateVirtualRouterCommand({
+        meshName: 'shop',
+        virtualRouterName: 'vr',
+        spec: { listeners: [{ portMapping: { port: 80, protocol: 'http' } }] },
+      }),
+    );
+    const before = snapshot(meshDir);
+    await expect(
+      server.client.send(
+        new CreateRouteCommand({ meshName: 'shop', virtualRouterName: 'vr', routeName: 'r', spec: routeSpec('ghost') }),
+      ),
+    ).rejects.toMatchObject({ name: 'BadRequestException', message: expect.stringMatching(/ghost/) });
+    expect(snapshot(meshDir)).toEqual(before);
+
+    await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    await server.client.send(
+      new CreateRouteCommand({ meshName: 'shop', virtualRouterName: 'vr', routeName: 'r', spec: routeSpec('api') }),
+    );
+    const full = snapshot(meshDir);
+    await expect(
+      server.client.send(new DeleteVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api' })),
+    ).rejects.toMatchObject({
+      name: 'ResourceInUseException',
+      message: expect.stringContaining('Route/vr/r'),
+    });
+    await expect(
+      server.client.send(new DeleteVirtualRouterCommand({ meshName: 'shop', virtualRouterName: 'vr' })),
+    ).rejects.toMatchObject({
+      name: 'ResourceInUseException',
+    });
+    await expect(server.client.send(new DeleteMeshCommand({ meshName: 'shop' }))).rejects.toMatchObject({
+      name: 'ForbiddenException', // the mesh is the user's
+    });
+    expect(snapshot(meshDir)).toEqual(full);
+  });
+
+  test('If-Match: of two updates based on one version, one passes', async () => {
+    await server.client.send(
+      new CreateVirtualRouterCommand({
+        meshName: 'shop',
+        virtualRouterName: 'vr',
+        spec: { listeners: [{ portMapping: { port: 80, protocol: 'http' } }] },
+      }),
+    );
+    await server.client.send(
+      new CreateRouteCommand({ meshName: 'shop', virtualRouterName: 'vr', routeName: 'r', spec: routeSpec('web') }),
+    );
+    const target = '/v20190125/meshes/shop/virtualRouter/vr/routes/r';
+    const answers = await Promise.all(
+      [2, 3, 4].map((weight) =>
+        server.request('PUT', target, JSON.stringify({ spec: routeSpec('web', weight) }), { 'if-match': '"1"' }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+    const now = await server.client.send(
+      new DescribeRouteCommand({ meshName: 'shop', virtualRouterName: 'vr', routeName: 'r' }),
+    );
+    expect(now.route?.metadata?.version).toBe(2);
+    await server.client.send(
+      new UpdateRouteCommand({ meshName: 'shop', virtualRouterName: 'vr', routeName: 'r', spec: routeSpec('web', 7) }),
+    );
+  });
+
+  test('a hand edit of an API file is a new version; a file moved into the API folder is handed over', async () => {
+    const created = await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    const file = path.join(apiDir, 'shop', 'virtual-nodes', 'api.yaml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('port: 9090', 'port: 9393'));
+    expect(server.store.load().ok).toBe(true);
+    const edited = await server.client.send(
+      new DescribeVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api' }),
+    );
+    expect(edited.virtualNode?.metadata).toMatchObject({ version: 2, uid: created.virtualNode!.metadata!.uid });
+    expect(edited.virtualNode?.spec?.listeners?.[0]?.portMapping?.port).toBe(9393);
+    expect(fs.readFileSync(file, 'utf8')).toContain('version: 2');
+
+    // Hand over the user's node `web`: its file (one resource) moves into the API folder.
+    const web = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    fs.writeFileSync(path.join(meshDir, 'shop.yaml'), USER_MESH.split('---')[0]!);
+    fs.writeFileSync(path.join(apiDir, 'web.yaml'), 'kind: VirtualNode' + USER_MESH.split('kind: VirtualNode')[1]);
+    expect(server.store.load().ok).toBe(true);
+    const handed = await server.client.send(
+      new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'web', spec: node('web', 8181) }),
+    );
+    expect(handed.virtualNode?.metadata?.uid).toBe(web!.uid);
+    expect(handed.virtualNode?.metadata?.version).toBe(web!.version + 2);
+    const listed = await server.client.send(new ListVirtualNodesCommand({ meshName: 'shop' }));
+    expect(listed.virtualNodes?.map((n) => n.virtualNodeName)).toEqual(['api', 'web']);
+  });
+
+  test('a configured limit of resources per mesh answers LimitExceededException, and nothing is written', async () => {
+    await server.close();
+    const store = new FileStore({
+      paths: [meshDir],
+      apiDir,
+      metadataPath: path.join(dir, 'state', 'meta.json'),
+      maxResourcesPerMesh: 2,
+    });
+    expect(store.load().ok).toBe(true);
+    server = await startApiServer({}, store);
+    await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    const before = snapshot(meshDir);
+    await expect(
+      server.client.send(
+        new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'more', spec: node('more') }),
+      ),
+    ).rejects.toMatchObject({
+      name: 'LimitExceededException',
+      $metadata: { httpStatusCode: 400 },
+      message: expect.stringContaining('already holds 2 resources'),
+    });
+    expect(snapshot(meshDir)).toEqual(before);
+  });
+});
