@@ -287,7 +287,7 @@ describeIfAvailable(
       const prefixes = (port: number) =>
         (config.routes as { name: string; virtual_hosts: { routes: { match: { prefix?: string } }[] }[] }[])
           .filter((r) => r.name.endsWith(`_${port}`))
-          .flatMap((r) => r.virtual_hosts.flatMap((v) => v.routes.map((x) => x.match.prefix)))
+          .flatMap((r) => (r.virtual_hosts ?? []).flatMap((v) => (v.routes ?? []).map((x) => x.match.prefix)))
           .sort();
       // fruit- and vegetable-gateway-route match /fruit and /vegetable on 1111; color-gateway-route all of 2222.
       expect(prefixes(1111)).toEqual(['/fruit', '/vegetable']);
@@ -341,9 +341,11 @@ describeIfAvailable(
             (r) => `${r.status} ${r.body}`,
             (err: Error) => err.message,
           );
-        await waitFor('the gateway to route /fruit', async () =>
-          (await get(1111, '/fruit')).startsWith('200 ') ? true : undefined,
-        );
+        await waitFor('the gateway to route /fruit', async () => {
+          const answer = await get(1111, '/fruit');
+          if (!answer.startsWith('200 ')) throw new Error(`1111/fruit answered ${answer}`);
+          return true;
+        });
         // A gateway route's prefix is rewritten to '/' by default (App Mesh's rule), so the teller sees the rest.
         expect({
           fruit: await get(1111, '/fruit'),
