@@ -5,10 +5,11 @@
 // listeners and 3 gateway routes); `mesh.sh down` deletes them in its own order. The only thing added is the endpoint,
 // given as AWS_ENDPOINT_URL_APP_MESH (what --endpoint-url does, without editing the script). One input is ours, not the
 // walkthrough's: mesh/mesh.json, which the script reads but which could not be found upstream (SOURCE.md says so).
-// Between the two, a real Envoy started as the walkthrough's gateway carries requests by its listeners and prefixes
-// to stand-in teller apps (when network namespaces can be made; they give the fixed ports and DNS names).
-// Skipped without the AWS CLI (1.29.0+, for the endpoint variable) or jq; under MESHD_REQUIRE_ENVOY=1 (CI, whose
-// .ci/run installs both) it fails instead.
+// meshd checks every request's SigV4 signature (--api-credentials; the CLI signs with that pair), and a run with a
+// wrong secret is refused before anything is made. Between up and down, a real Envoy started as the walkthrough's
+// gateway carries requests by its listeners and prefixes to stand-in teller apps (when network namespaces can be made;
+// they give the fixed ports and DNS names). Skipped without the AWS CLI (1.29.0+, for the endpoint variable) or jq;
+// under MESHD_REQUIRE_ENVOY=1 (CI, whose .ci/run installs both) it fails instead.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -168,17 +169,17 @@ describeIfAvailable(
       MESH_NAME: MESH,
       SERVICES_DOMAIN: DOMAIN,
       AWS_DEFAULT_REGION: REGION,
-      // Any pair: meshd started without --api-credentials checks none, but the CLI signs every request and will
-      // not run without one.
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      // The pair meshd is started with (--api-credentials), so each request's SigV4 signature, made by the CLI's own
+      // signer, is checked.
+      AWS_ACCESS_KEY_ID: 'AKIDWALKTHROUGH',
       AWS_SECRET_ACCESS_KEY: 'walkthrough-secret',
       // delete_mesh puts it on its command line; the walkthrough leaves it empty unless a profile is wanted.
       PROFILE_OPT: '',
     };
-    const run = (action: 'up' | 'down') =>
+    const run = (action: 'up' | 'down', overrides: Record<string, string> = {}) =>
       runAwsScript(cli!, MESH_SH, [action], {
         endpoint: `http://127.0.0.1:${adminPort}`,
-        vars,
+        vars: { ...vars, ...overrides },
         scratch: tmpDir('aws-cli-walkthrough-'),
         timeoutMs: 240000,
       });
@@ -233,6 +234,8 @@ describeIfAvailable(
         String(xdsPort),
         '--admin-port',
         String(adminPort),
+        '--api-credentials',
+        `${vars.AWS_ACCESS_KEY_ID}:${vars.AWS_SECRET_ACCESS_KEY}`,
       ]);
       await waitFor(
         'meshd ready',
@@ -256,6 +259,18 @@ describeIfAvailable(
       const code = await meshd?.stop();
       if (code !== 0 && code !== null) process.stderr.write(`meshd exited ${code}:\n${meshd.stderr()}\n`);
     });
+
+    it("with a wrong secret mesh.sh up stops at its first command on the CLI's InvalidSignatureException; nothing is made", async () => {
+      const refused = await run('up', { AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
+      expect(refused.status).toBe(255);
+      expect(refused.stdout).toMatch(/Error: Unable to create mesh/);
+      expect(refused.stderr).toMatch(
+        /An error occurred \(InvalidSignatureException\) when calling the CreateMesh operation/,
+      );
+      expect(printedUids(refused)).toEqual([]);
+      expect(await meshNames()).toEqual(['bystander']);
+      expect(apiFiles(apiDir)).toEqual([]);
+    }, 120000);
 
     it('mesh.sh up exits 0, printing the uid of each of the 12 resources it makes; each exists with that uid', async () => {
       const up = await run('up');
