@@ -2,7 +2,8 @@
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
-import { defaultApiDir, MeshServer } from '../control/mesh-server';
+import { MeshServer } from '../control/mesh-server';
+import { defaultApiDir } from '../store/api-dir';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { isLoopbackAddress } from '../util/loopback';
@@ -279,6 +280,14 @@ export const serveCommand: CommandSpec = {
       help: 'where resources created through the App Mesh API are kept, one YAML file each (default: .meshd-api in the folder of the first --mesh path, or in that folder itself when it is one)',
       env: ['MESHD_API_DIR'],
     },
+    'api-max-resources-per-mesh': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      max: 1_000_000,
+      help: 'refuse an App Mesh API Create that would leave a mesh holding more than n resources (LimitExceededException); no limit by default',
+      env: ['MESHD_API_MAX_RESOURCES_PER_MESH'],
+    },
     'rollout-state': {
       type: 'string',
       metavar: 'file',
@@ -399,7 +408,7 @@ function credentialsFlag(args: ParsedArgs, name: string): Credentials | undefine
 export function apiSettings(
   args: ParsedArgs,
   meshPaths: readonly string[],
-): { dir: string; credentials?: Credentials; accountId: string; region: string } {
+): { dir: string; credentials?: Credentials; accountId: string; region: string; maxResourcesPerMesh?: number } {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   const credentials = credentialsFlag(args, 'api-credentials');
   const accountId = args.flags['api-account-id'] as string;
@@ -410,7 +419,14 @@ export function apiSettings(
     throw new UsageError(`${flag('api-region')} must be an AWS region such as us-east-1, got '${region}'`);
   const dir = (args.flags['api-dir'] as string | undefined) ?? defaultApiDir(meshPaths);
   if (dir === '') throw new UsageError(`${flag('api-dir')} must name a folder`);
-  return { dir, ...(credentials ? { credentials } : {}), accountId, region };
+  const max = args.flags['api-max-resources-per-mesh'] as number | undefined;
+  return {
+    dir,
+    ...(credentials ? { credentials } : {}),
+    accountId,
+    region,
+    ...(max !== undefined ? { maxResourcesPerMesh: max } : {}),
+  };
 }
 
 /** The remote Cloud Map's settings, or undefined in local mode (where its flags are refused). */

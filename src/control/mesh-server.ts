@@ -30,6 +30,7 @@ import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
 import { editWeights } from '../rollout/route-file';
+import { defaultApiDir } from '../store/api-dir';
 import { FileStore, type LoadedMesh } from '../store/file-store';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
@@ -105,18 +106,6 @@ export interface MeshServerOptions {
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
 const DEFAULT_API_ACCOUNT = { accountId: '000000000000', region: 'us-east-1' };
 
-/** `<first mesh folder>/.meshd-api`: where the App Mesh API writes unless told otherwise (a file's folder counts). */
-export function defaultApiDir(paths: readonly string[]): string {
-  const first = paths[0] ?? '.';
-  let folder = first;
-  try {
-    if (!fs.statSync(first).isDirectory()) folder = path.dirname(first);
-  } catch {
-    folder = path.extname(first) ? path.dirname(first) : first;
-  }
-  return path.join(folder, '.meshd-api');
-}
-
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
   return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
@@ -161,7 +150,7 @@ export class MeshServer {
         paths: options.paths,
         apiDir,
         metadataPath:
-          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), 'resource-metadata.json'),
+          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
         ...(options.load ? { load: options.load } : {}),
         ...(options.api?.maxResourcesPerMesh !== undefined
           ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
@@ -356,7 +345,11 @@ export class MeshServer {
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
       this.store.paths,
-      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
+      (changed, detectedAt) => {
+        // The store's own writes are served already: no second load for them.
+        if (this.store.wroteAll(changed)) return;
+        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
+      },
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
         ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),

@@ -254,4 +254,21 @@ describe('the files-backed store through the App Mesh API', () => {
     });
     expect(snapshot(meshDir)).toEqual(before);
   });
+
+  test('a hand-over seen as two reloads (the file gone, then in the API folder) keeps the uid', async () => {
+    const web = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    fs.writeFileSync(path.join(meshDir, 'shop.yaml'), USER_MESH.split('---')[0]!);
+    expect(server.store.load().ok).toBe(true);
+    expect(await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' })).toBeUndefined();
+    fs.writeFileSync(path.join(apiDir, 'web.yaml'), 'kind: VirtualNode' + USER_MESH.split('kind: VirtualNode')[1]);
+    expect(server.store.load().ok).toBe(true);
+    const handed = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    expect(handed).toMatchObject({ uid: web!.uid, version: web!.version + 1 });
+    // The file now carries its metadata, so a restart keeps both.
+    expect(fs.readFileSync(path.join(apiDir, 'web.yaml'), 'utf8')).toContain(`uid: ${web!.uid}`);
+    expect(await openStore().get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' })).toMatchObject({
+      uid: web!.uid,
+      version: web!.version + 1,
+    });
+  });
 });

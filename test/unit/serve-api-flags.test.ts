@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, UsageError } from '../../src/cli/args';
 import { apiSettings, serveCommand } from '../../src/cli/serve';
-import { defaultApiDir } from '../../src/control/mesh-server';
+import { defaultApiDir } from '../../src/store/api-dir';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, MESHD_BIN, startMeshd, tmpDir, waitFor } from '../helpers/processes';
 
