@@ -10,6 +10,7 @@
 // gateway carries requests by its listeners and prefixes to stand-in teller apps (when network namespaces can be made;
 // they give the fixed ports and DNS names). Skipped without the AWS CLI (1.29.0+, for the endpoint variable) or jq;
 // under MESHD_REQUIRE_ENVOY=1 (CI, whose .ci/run installs both) it fails instead.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -29,7 +30,7 @@ import { findAwsCli, jqMissing, runAwsScript, type AwsCli, type ScriptRun } from
 import { describeIfAvailable } from '../helpers/envoy';
 import { meshFolder } from '../helpers/mesh-text';
 import { createNetns, describeWithNetns, removeReadableTmpDirs, type Netns } from '../helpers/netns';
-import { freePort, getOk, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
+import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
 import { request, startSidecarInNetns } from '../helpers/sidecars';
 
 // The SDK plays a user's client; its notice that its versions from 2027 on need Node 22 is not about meshd.
@@ -293,8 +294,19 @@ describeIfAvailable(
       expect(fs.readFileSync(path.join(meshDir, 'bystander.yaml'), 'utf8')).toBe(BYSTANDER);
     });
 
-    it("the gateway's Envoy config has the walkthrough's listeners 1111 and 2222, its prefixes, and the tellers' ports", async () => {
+    it("the gateway's Envoy config (served, and from meshd render of the folder) has the listeners 1111 and 2222, the prefixes and the tellers' ports", async () => {
       const config = await waitFor('the gateway rendered', () => gatewayConfig().catch(() => undefined));
+      // `meshd render` of the folder, offline, reads .meshd-api/ after the user's files: the same config as served.
+      const offline = JSON.parse(
+        execFileSync(
+          process.execPath,
+          [MESHD_BIN, 'render', '--mesh', meshDir, '--node', GATEWAY_NODE, '--format', 'json'],
+          {
+            encoding: 'utf8',
+          },
+        ),
+      ) as Record<string, unknown[]>;
+      expect(offline).toEqual(config);
       const ports = (config.listeners as { address: { socket_address: { port_value: number } } }[]).map(
         (l) => l.address.socket_address.port_value,
       );
