@@ -1,12 +1,11 @@
-// The real AWS CLI runs an App Mesh walkthrough's own script against a real meshd, unchanged: `mesh/mesh.sh` of
-// aws/aws-app-mesh-examples' howto-multiple-listeners (copied byte for byte into
-// test/fixtures/app-mesh-walkthrough/, see SOURCE.md there). `mesh.sh up` makes 12 resources with `aws appmesh
-// create-*` (a mesh, 2 virtual nodes, a router with 2 port-matched routes, 2 virtual services, a gateway with 2
-// listeners and 3 gateway routes); `mesh.sh down` deletes them in its own order. The only thing added is the endpoint,
-// given as AWS_ENDPOINT_URL_APP_MESH (what --endpoint-url does, without editing the script). One input is ours, not the
-// walkthrough's: mesh/mesh.json, which the script reads but which could not be found upstream (SOURCE.md says so).
+// The real AWS CLI runs a deploy script against a real meshd, unchanged: test/fixtures/app-mesh-cli-script/deploy.sh,
+// our own script written the way App Mesh users write theirs (one `aws appmesh create-*` per resource, specs from JSON
+// files filled in with jq, each uid printed from --query), shaped like App Mesh's multiple-listeners walkthrough.
+// `deploy.sh up` makes 12 resources (a mesh, 2 virtual nodes, a router with 2 port-matched routes, 2 virtual services,
+// a gateway with 2 listeners and 3 gateway routes); `deploy.sh down` deletes them in its own order. The only thing
+// added is the endpoint, given as AWS_ENDPOINT_URL_APP_MESH (what --endpoint-url does, without editing the script).
 // meshd checks every request's SigV4 signature (--api-credentials; the CLI signs with that pair), and a run with a
-// wrong secret is refused before anything is made. Between up and down, a real Envoy started as the walkthrough's
+// wrong secret is refused before anything is made. Between up and down, a real Envoy started as the script's
 // gateway carries requests by its listeners and prefixes to stand-in teller apps (when network namespaces can be made;
 // they give the fixed ports and DNS names). Skipped without the AWS CLI (1.29.0+, for the endpoint variable) or jq;
 // under MESHD_REQUIRE_ENVOY=1 (CI, whose .ci/run installs both) it fails instead.
@@ -36,8 +35,8 @@ import { request, startSidecarInNetns } from '../helpers/sidecars';
 // The SDK plays a user's client; its notice that its versions from 2027 on need Node 22 is not about meshd.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const MESH_SH = path.resolve(__dirname, '../fixtures/app-mesh-walkthrough/howto-multiple-listeners/mesh/mesh.sh');
-// The walkthrough's vars.env and README give these.
+const DEPLOY_SH = path.resolve(__dirname, '../fixtures/app-mesh-cli-script/deploy.sh');
+// What a team would set for the script.
 const MESH = 'multiple-listeners-mesh';
 const DOMAIN = 'default.svc.cluster.local';
 const REGION = 'us-west-2';
@@ -50,7 +49,7 @@ interface Made {
   parent?: string;
 }
 
-/** What `mesh.sh up` makes, in its order. */
+/** What `deploy.sh up` makes, in its order. */
 const UP: Made[] = [
   { kind: 'Mesh', name: MESH },
   { kind: 'VirtualNode', name: 'colorteller-vn' },
@@ -65,7 +64,7 @@ const UP: Made[] = [
   { kind: 'GatewayRoute', name: 'fruit-gateway-route', parent: 'tellergateway-vg' },
   { kind: 'GatewayRoute', name: 'vegetable-gateway-route', parent: 'tellergateway-vg' },
 ];
-/** What `mesh.sh down` deletes, in its order (routes before their router, services before what they name). */
+/** What `deploy.sh down` deletes, in its order (routes before their router, services before what they name). */
 const DOWN = [
   'vegetable-gateway-route',
   'fruit-gateway-route',
@@ -83,7 +82,7 @@ const DOWN = [
 
 const label = (m: Made) => `${m.kind} ${m.parent ? `${m.parent}/` : ''}${m.name}`;
 
-/** A mesh of the user's own in the folder meshd serves, which the walkthrough must leave alone. */
+/** A mesh of the user's own in the folder meshd serves, which the script must leave alone. */
 const BYSTANDER = `kind: Mesh
 name: bystander
 spec: { egressFilter: { type: DROP_ALL } }
@@ -96,9 +95,9 @@ spec:
   serviceDiscovery: { dns: { hostname: 127.0.0.1 } }
 `;
 
-/** The uids the script printed (`--> <uid>` after each command, from `--query <kind>.metadata.uid --output text`). */
+/** The uids the script printed (`created <kind> <label>: <uid>`, from `--query <kind>.metadata.uid --output text`). */
 function printedUids(run: ScriptRun): string[] {
-  return [...run.stdout.matchAll(/\] : --> (.*)$/gm)].map((m) => m[1]);
+  return [...run.stdout.matchAll(/^(?:created|deleted) \S+ \S+: (.*)$/gm)].map((m) => m[1]!);
 }
 
 function explain(run: ScriptRun): string {
@@ -155,7 +154,7 @@ function needs(): string | undefined {
 }
 
 describeIfAvailable(
-  "the AWS CLI runs the howto-multiple-listeners walkthrough's mesh.sh against meshd",
+  "the AWS CLI runs a team's deploy script (aws appmesh create-*) against meshd, unchanged",
   'the real AWS CLI (1.29.0 or later) and jq',
   needs(),
   () => {
@@ -172,16 +171,14 @@ describeIfAvailable(
       AWS_DEFAULT_REGION: REGION,
       // The pair meshd is started with (--api-credentials), so each request's SigV4 signature, made by the CLI's own
       // signer, is checked.
-      AWS_ACCESS_KEY_ID: 'AKIDWALKTHROUGH',
-      AWS_SECRET_ACCESS_KEY: 'walkthrough-secret',
-      // delete_mesh puts it on its command line; the walkthrough leaves it empty unless a profile is wanted.
-      PROFILE_OPT: '',
+      AWS_ACCESS_KEY_ID: 'AKIDDEPLOYSCRIPT',
+      AWS_SECRET_ACCESS_KEY: 'deploy-script-secret',
     };
     const run = (action: 'up' | 'down', overrides: Record<string, string> = {}) =>
-      runAwsScript(cli!, MESH_SH, [action], {
+      runAwsScript(cli!, DEPLOY_SH, [action], {
         endpoint: `http://127.0.0.1:${adminPort}`,
         vars: { ...vars, ...overrides },
-        scratch: tmpDir('aws-cli-walkthrough-'),
+        scratch: tmpDir('aws-cli-script-'),
         timeoutMs: 240000,
       });
 
@@ -261,10 +258,10 @@ describeIfAvailable(
       if (code !== 0 && code !== null) process.stderr.write(`meshd exited ${code}:\n${meshd.stderr()}\n`);
     });
 
-    it("with a wrong secret mesh.sh up stops at its first command on the CLI's InvalidSignatureException; nothing is made", async () => {
+    it("with a wrong secret deploy.sh up stops at its first command on the CLI's InvalidSignatureException; nothing is made", async () => {
       const refused = await run('up', { AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
       expect(refused.status).toBe(255);
-      expect(refused.stdout).toMatch(/Error: Unable to create mesh/);
+      expect(refused.stdout).toBe('');
       expect(refused.stderr).toMatch(
         /An error occurred \(InvalidSignatureException\) when calling the CreateMesh operation/,
       );
@@ -273,7 +270,7 @@ describeIfAvailable(
       expect(apiFiles(apiDir)).toEqual([]);
     }, 120000);
 
-    it('mesh.sh up exits 0, printing the uid of each of the 12 resources it makes; each exists with that uid', async () => {
+    it('deploy.sh up exits 0, printing the uid of each of the 12 resources it makes; each exists with that uid', async () => {
       const up = await run('up');
       expect({ status: up.status, output: up.status === 0 ? '' : explain(up) }).toEqual({ status: 0, output: '' });
       upUids = printedUids(up);
@@ -329,9 +326,9 @@ describeIfAvailable(
       );
     });
 
-    // The walkthrough's ports are fixed (listeners 1111 and 2222, tellers on 5555, 6666 and 7777) and its DNS names
+    // The script's ports are fixed (listeners 1111 and 2222, tellers on 5555, 6666 and 7777) and its DNS names
     // are cluster names: a network namespace for the gateway's Envoy gives both, with its own /etc/hosts naming the
-    // root namespace's end of its veth, where this test plays the teller apps (the walkthrough's own are container
+    // root namespace's end of its veth, where this test plays the teller apps (a team's own are container
     // images): small HTTP servers that answer `teller:<port> <path>`. The namespace has no DNS server; its
     // resolv.conf names a closed local port, so Envoy's IPv6 lookup of a name fails at once and it takes the hosts
     // file's IPv4 address.
@@ -390,7 +387,7 @@ describeIfAvailable(
       });
     });
 
-    it('mesh.sh down exits 0, printing the same uids; every resource and its file is gone, the bystander stays', async () => {
+    it('deploy.sh down exits 0, printing the same uids; every resource and its file is gone, the bystander stays', async () => {
       const down = await run('down');
       expect({ status: down.status, output: down.status === 0 ? '' : explain(down) }).toEqual({
         status: 0,
