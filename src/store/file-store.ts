@@ -21,9 +21,10 @@ import { canonicalJson } from '../util/canonical-json';
 import { apiFileText, readApiDocument, type ApiMetadata } from './api-file';
 import { FileResourceMetadata } from './file-metadata';
 import type {
+  LoadedMesh,
   ListScope,
+  MeshStore,
   ResourceKey,
-  ResourceStore,
   SpecJson,
   StoredResource,
   StoreRefusal,
@@ -31,8 +32,6 @@ import type {
   Tag,
   WriteOptions,
 } from './types';
-
-export type LoadedMesh = Extract<LoadResult, { ok: true }>;
 
 export interface FileStoreOptions {
   /** The user's mesh files and folders: read-only through the API. */
@@ -86,7 +85,7 @@ function inside(folder: string, file: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-export class FileStore implements ResourceStore {
+export class FileStore implements MeshStore {
   private readonly cache = new LoadCache();
   private readonly fileMetadata: FileResourceMetadata;
   private readonly now: () => number;
