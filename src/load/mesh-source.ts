@@ -34,6 +34,11 @@ export interface LoadOptions {
    * the store checks a write by loading the mesh it would make, before writing anything.
    */
   readonly overlay?: ReadonlyMap<string, string | null>;
+  /**
+   * Mesh paths that hold no mesh file at all are an empty mesh, not an error (`meshd serve`, where
+   * the App Mesh API can fill an empty folder); a path that does not exist is still an error.
+   */
+  readonly noFilesIsEmpty?: boolean;
 }
 
 /**
@@ -250,7 +255,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
     appendAll(documents, parsed.documents);
   }
   options.cache?.keepOnly(files);
-  if (files.length === 0 && problems.length === 0) {
+  if (files.length === 0 && problems.length === 0 && !options.noFilesIsEmpty) {
     problems.push({
       severity: 'error',
       location: at(paths.join(', ')),
@@ -268,11 +273,11 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
 function withEmptyMeshWarning(result: LoadResult, paths: readonly string[]): LoadResult {
   if (!result.ok || result.model.resources.length > 0) return result;
   const files = result.files.length === 1 ? 'its file defines' : `its ${result.files.length} files define`;
-  const warning: Problem = {
-    severity: 'warning',
-    location: at(paths.join(', ')),
-    message: `the mesh is empty: ${files} no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`,
-  };
+  const message =
+    result.files.length === 0
+      ? `the mesh is empty: there are no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) yet, so no proxy gets any configuration until files or App Mesh API calls add resources`
+      : `the mesh is empty: ${files} no App Mesh resources (Mesh, VirtualNode, ...), so no proxy gets any configuration`;
+  const warning: Problem = { severity: 'warning', location: at(paths.join(', ')), message };
   return { ...result, problems: [...result.problems, warning] };
 }
 

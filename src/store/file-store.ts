@@ -95,6 +95,8 @@ export class FileStore implements MeshStore {
    */
   private readonly lastWritten = new Map<string, string | null>();
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
+  /** The mesh the last writes made, to announce on the next turn of the event loop; how many writes it holds. */
+  private pending: { mesh: LoadedMesh; readonly reason: string; count: number } | undefined;
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
 
@@ -126,12 +128,17 @@ export class FileStore implements MeshStore {
    */
   load(): LoadResult {
     const result = this.loadWith(new Map());
-    if (result.ok) this.serve(result, true);
+    if (result.ok) {
+      this.serve(result, true);
+      // Read from disk after every write so far: it supersedes a write's mesh not announced yet.
+      this.pending = undefined;
+    }
     return result;
   }
 
   private loadWith(overlay: ReadonlyMap<string, string | null>): LoadResult {
-    return loadMesh(this.paths, { ...this.options.load, cache: this.cache, overlay });
+    // An empty folder is an empty mesh: the App Mesh API can fill it, starting with CreateMesh.
+    return loadMesh(this.paths, { ...this.options.load, cache: this.cache, overlay, noFilesIsEmpty: true });
   }
 
   /**
@@ -474,10 +481,30 @@ export class FileStore implements MeshStore {
       );
     }
     this.serve(candidate, false);
-    // Announced once the writer's synchronous work is done: a rollout writing a weight sees the mesh
-    // it made only after its own bookkeeping, as it does for a file the watcher reloads.
-    queueMicrotask(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
+    this.announce(candidate, `${what} through the App Mesh API`);
     return undefined;
+  }
+
+  /**
+   * Hands the mesh a write made to the listeners on the next turn of the event loop: the writer's
+   * answer goes first (a rollout sees the mesh it made only after its own bookkeeping, as for a
+   * file the watcher reloads), and a burst of writes is served once, as its last mesh.
+   */
+  private announce(mesh: LoadedMesh, reason: string): void {
+    const pending = this.pending;
+    if (pending) {
+      pending.mesh = mesh;
+      pending.count += 1;
+      return;
+    }
+    const next = { mesh, reason, count: 1 };
+    this.pending = next;
+    setImmediate(() => {
+      if (this.pending !== next) return; // a load from disk since then took it in
+      this.pending = undefined;
+      const why = next.count === 1 ? next.reason : `${next.reason} and ${next.count - 1} more write(s)`;
+      this.listeners.forEach((l) => l(next.mesh, why));
+    });
   }
 
   /** The record of a resource just written, as the store now serves it. */

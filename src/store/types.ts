@@ -115,6 +115,6 @@ export type LoadedMesh = Extract<LoadResult, { ok: true }>;
 export interface MeshStore extends ResourceStore {
   /** Loads the mesh (at start, or after a change outside the store); a valid one becomes the store's view. */
   load(): LoadResult;
-  /** Called with each mesh a write through the store made, once the writer's synchronous work is done. */
+  /** Called with the mesh writes through the store made, on the event loop's next turn (a burst: once, its last). */
   onChange(listener: (mesh: LoadedMesh, reason: string) => void): void;
 }

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  CreateMeshCommand,
   CreateRouteCommand,
   CreateVirtualNodeCommand,
   CreateVirtualRouterCommand,
@@ -271,5 +272,25 @@ describe('the files-backed store through the App Mesh API', () => {
       uid: web!.uid,
       version: web!.version + 1,
     });
+  });
+
+  test('an empty mesh folder is an empty mesh the API can fill, starting with CreateMesh', async () => {
+    await server.close();
+    const empty = path.join(dir, 'empty');
+    fs.mkdirSync(empty);
+    const store = new FileStore({
+      paths: [empty],
+      apiDir: path.join(empty, '.meshd-api'),
+      metadataPath: path.join(dir, 'state', 'meta.json'),
+    });
+    const loaded = store.load();
+    expect(loaded.ok).toBe(true);
+    expect(loaded.problems.map((p) => p.message)).toEqual([
+      'the mesh is empty: there are no mesh files (.yaml, .yml, .json) yet, so no proxy gets any configuration until files or App Mesh API calls add resources',
+    ]);
+    server = await startApiServer({}, store);
+    const made = await server.client.send(new CreateMeshCommand({ meshName: 'fresh' }));
+    expect(made.mesh?.metadata?.version).toBe(1);
+    expect(fs.existsSync(path.join(empty, '.meshd-api', 'fresh', 'mesh.yaml'))).toBe(true);
   });
 });

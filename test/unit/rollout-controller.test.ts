@@ -283,6 +283,9 @@ async function until<T>(run: Run, what: string, check: () => T | undefined): Pro
     const value = check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    // One turn of the event loop first: what meshd hands on to its next turn (a store write's mesh) runs, as it
+    // would while real time passes.
+    await new Promise((resolve) => setImmediate(resolve));
     if (!((await quiet(run)) && run.clock.next())) await sleep(5);
   }
 }
