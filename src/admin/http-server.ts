@@ -1,10 +1,10 @@
 // The admin HTTP API (DESIGN.md "Admin API"): liveness and readiness, connected proxies and
 // their sync state, the configuration any node id would get, Prometheus metrics, and (when
-// serve provides them) the local Cloud Map and per-virtual-node traffic.
+// serve provides them) the local Cloud Map, App Mesh's API and per-virtual-node traffic.
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { CONTENT_TYPE as AWS_JSON, type ApiAnswer } from '../discovery/cloud-map/api';
-import { MAX_BODY_BYTES, type RawRequest } from '../discovery/cloud-map/http';
+import { awsErrorAnswer, MAX_AWS_BODY_BYTES, type AwsAnswer, type RawRequest } from '../util/aws-http';
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
@@ -43,6 +43,15 @@ export interface AdminSources {
    * `?window=` (null: the default); or why the window is refused.
    */
   readonly telemetry?: { report(window: string | null): { ok: true; body: unknown } | { ok: false; error: string } };
+  /**
+   * App Mesh's API (restJson, 2019-01-25): every request under `/v20190125/`, whatever its method, its body read up to
+   * MAX_AWS_BODY_BYTES. `answer` checks the signature and answers; it should not throw (a throw answers 500).
+   */
+  readonly appMesh?: {
+    answer(request: RawRequest): Promise<AwsAnswer>;
+    /** A request the admin server refused before `answer` saw it, or whose `answer` threw; for /metrics. */
+    refused?(reason: AppMeshRefusal): void;
+  };
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
   readonly rollouts?: {
     answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
@@ -87,6 +96,13 @@ export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems)
   }));
 }
 
+/** Why the admin server itself refused an App Mesh API request (the handler counts its own refusals). */
+export type AppMeshRefusal = 'body_too_large' | 'internal_error';
+
+/** The App Mesh API's paths: its version, as in `/v20190125/meshes`. */
+export const APP_MESH_API_PREFIX = '/v20190125/';
+
+const MAX_BODY_BYTES = MAX_AWS_BODY_BYTES;
 const TOO_LARGE = `the request body is larger than ${MAX_BODY_BYTES} bytes`;
 
 export interface AdminServerOptions {
@@ -120,6 +136,66 @@ async function answerCloudMap(
     return reply({ status: 413, body: { __type: 'SerializationException', Message: TOO_LARGE } }, true);
   }
   reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: read.body }));
+}
+
+/**
+ * Reads the body (a declared or actual size over the bound answers 413 without reading the rest), then lets App Mesh's
+ * API answer. A throw of the handler is logged and answered 500 in the API's shape; the process carries on.
+ */
+async function answerAppMesh(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  appMesh: NonNullable<AdminSources['appMesh']>,
+  observer: HttpObserver,
+): Promise<void> {
+  const reply = (answer: AwsAnswer, close = false) => {
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      'content-length': Buffer.byteLength(answer.body),
+      ...(answer.headers['x-amzn-requestid'] === undefined ? { 'x-amzn-requestid': crypto.randomUUID() } : {}),
+      ...(close ? { connection: 'close' } : {}),
+    });
+    res.end(answer.body);
+  };
+  const refuse = (reason: AppMeshRefusal) => {
+    try {
+      appMesh.refused?.(reason);
+    } catch {
+      // Counting must not fail the answer.
+    }
+  };
+  const declared = Number(req.headers['content-length']);
+  const read =
+    declared > MAX_BODY_BYTES ? ({ ok: false, why: 'too_large' } as const) : await readBody(req, MAX_BODY_BYTES);
+  if (!read.ok) {
+    if (read.why === 'aborted') return;
+    observer.refused?.('admin', 'body_too_large');
+    refuse('body_too_large');
+    return reply(awsErrorAnswer(413, 'BadRequestException', TOO_LARGE), true);
+  }
+  let answer: AwsAnswer;
+  try {
+    answer = await appMesh.answer({
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body: read.body,
+    });
+  } catch (thrown) {
+    const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+    try {
+      observer.handlerError?.('admin', err);
+    } catch {
+      // Reporting the failure must not fail the answer.
+    }
+    refuse('internal_error');
+    answer = awsErrorAnswer(
+      500,
+      'InternalServerErrorException',
+      'internal error: the request could not be answered; meshd logged the cause',
+    );
+  }
+  reply(answer);
 }
 
 /** Reads the body, then lets the rollout controller answer. */
@@ -183,6 +259,8 @@ export async function startAdminServer(
       refused('bad_request');
       return send(400, { error: 'malformed request target: expected a path such as /v1/proxies' });
     }
+    if (pathName.startsWith(APP_MESH_API_PREFIX) && sources.appMesh)
+      return answerAppMesh(req, res, sources.appMesh, observer);
     if (req.method === 'POST' && pathName === '/' && sources.cloudMap)
       return answerCloudMap(req, res, sources.cloudMap.answer, refused);
     if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts)
@@ -222,6 +300,7 @@ export async function startAdminServer(
       ...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []),
       ...(sources.telemetry ? ['/v1/telemetry'] : []),
       ...(sources.rollouts ? ['/v1/rollouts'] : []),
+      ...(sources.appMesh ? [`${APP_MESH_API_PREFIX}... (App Mesh's API)`] : []),
     ];
     return send(404, {
       error: `no such endpoint: ${pathName}; try ${['/healthz', '/readyz', '/metrics', '/v1/proxies', '/v1/config/<node-id>', ...optional].join(', ')}`,

@@ -8,6 +8,7 @@
 // (also unquoted, or weak `W/"<version>"`; `*` only asks that the resource exists), and every
 // answer carrying one resource has `ETag: "<version>"`. Without If-Match the last writer wins.
 import { randomUUID } from 'node:crypto';
+import { MAX_AWS_BODY_BYTES, type RawRequest } from '../util/aws-http';
 import type { ListScope, ResourceKey, ResourceStore, StoredResource, StoreRefusal, StoreResult } from '../store/types';
 import { ApiError, badRequest, type ErrorType } from './errors';
 import { ClientTokens, fingerprintOf, type Answer } from './idempotency';
@@ -19,17 +20,11 @@ import { dataOf, keyOfArn, refOf, type AccountContext } from './wire';
 
 export type { Answer } from './idempotency';
 
-/** A request as the admin server reads it (structurally the Cloud Map API's RawRequest). */
-export interface ApiRequest {
-  readonly method: string;
-  /** The request target: path and query, as received. */
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Buffer;
-}
+/** A request as the admin server reads it. */
+export type ApiRequest = RawRequest;
 
 /** A body larger than this is refused (413, BadRequestException); the admin server stops reading there too. */
-export const MAX_API_BODY_BYTES = 1024 * 1024;
+export const MAX_API_BODY_BYTES = MAX_AWS_BODY_BYTES;
 const DEFAULT_LIMIT = 100;
 
 export interface AppMeshApiOptions {

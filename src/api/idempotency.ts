@@ -92,7 +92,10 @@ export class ClientTokens {
   }
 }
 
-/** A digest of the request's parts, keys sorted, so that one request always gives one text. Only for checked (bounded) input. */
+/**
+ * A digest of the request's parts, keys sorted, so that one
+ * request always gives one text. Only for checked (bounded) input.
+ */
 export function fingerprintOf(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('base64url');
 }

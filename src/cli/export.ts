@@ -9,7 +9,7 @@ import {
 import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
-import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { apiDirFlag, cloudFormationFlags, loadOptions, meshNameFlag, meshPathsOf, strictFlag } from './mesh-flags';
 
 export const exportCommand: CommandSpec = {
   name: 'export',
@@ -18,6 +18,7 @@ export const exportCommand: CommandSpec = {
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders, in any of the five dialects' },
     'mesh-name': meshNameFlag,
+    'api-dir': apiDirFlag,
     strict: strictFlag,
     ...cloudFormationFlags,
     format: {
@@ -53,7 +54,7 @@ export function runExport(args: ParsedArgs): number {
   if (args.flags.force === true && out === undefined) throw new UsageError('--force goes with --out');
   if (out === '') throw new UsageError('--out must name a folder');
 
-  const loaded = loadMesh(paths, loadOptions(args));
+  const loaded = loadMesh(meshPathsOf(args, paths), loadOptions(args));
   if (!loaded.ok) {
     for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;

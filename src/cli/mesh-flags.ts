@@ -1,6 +1,7 @@
 // Flags shared by every command that reads a mesh.
 import { DEFAULT_ACCOUNT_ID, DEFAULT_REGION, type CloudFormationOptions } from '../load/cloudformation/stack-inputs';
 import type { LoadOptions } from '../load/mesh-source';
+import { withApiDir } from '../store/api-dir';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args';
 
 export const meshNameFlag: FlagSpec = {
@@ -8,6 +9,18 @@ export const meshNameFlag: FlagSpec = {
   metavar: 'mesh',
   help: 'the mesh of resources that name none (App Mesh CLI JSON without meshName, Kubernetes manifests without meshRef); default: the only mesh defined',
 };
+
+export const apiDirFlag: FlagSpec = {
+  type: 'string',
+  metavar: 'folder',
+  help: "the App Mesh API's folder, read after the mesh paths when it exists (default: .meshd-api in the folder of the first mesh path, where meshd serve writes it)",
+};
+
+/** The paths a command reads: the mesh paths given, then the App Mesh API's folder when it exists (--api-dir). */
+export function meshPathsOf(args: ParsedArgs, paths: readonly string[]): string[] {
+  const apiDir = args.flags['api-dir'] as string | undefined;
+  return apiDir === undefined ? withApiDir(paths) : withApiDir(paths, apiDir);
+}
 
 export const strictFlag: FlagSpec = {
   type: 'bool',

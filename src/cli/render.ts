@@ -8,7 +8,7 @@ import { loadMesh } from '../load/mesh-source';
 import { formatProblem } from '../load/problems';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { configFilterFlags } from './config-filter-flags';
-import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { apiDirFlag, cloudFormationFlags, loadOptions, meshNameFlag, meshPathsOf, strictFlag } from './mesh-flags';
 
 export const renderCommand: CommandSpec = {
   name: 'render',
@@ -18,6 +18,7 @@ export const renderCommand: CommandSpec = {
   flags: {
     mesh: { type: 'list', metavar: 'path', help: 'mesh files or folders' },
     'mesh-name': meshNameFlag,
+    'api-dir': apiDirFlag,
     strict: strictFlag,
     ...cloudFormationFlags,
     node: {
@@ -65,7 +66,7 @@ export function runRender(args: ParsedArgs): number {
   if (args.flags.static && (args.flags.type !== undefined || args.flags.name !== undefined))
     throw new UsageError('--type and --name pick resources; --static prints the whole bootstrap');
 
-  const loaded = loadMesh(paths, loadOptions(args));
+  const loaded = loadMesh(meshPathsOf(args, paths), loadOptions(args));
   if (!loaded.ok) {
     for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;

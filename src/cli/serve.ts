@@ -3,9 +3,11 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer } from '../control/mesh-server';
+import { defaultApiDir } from '../store/api-dir';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
-import { parseCredentials, type Credentials } from '../discovery/sigv4-verify';
+import { isLoopbackAddress } from '../util/loopback';
+import { parseCredentials, type Credentials } from '../util/sigv4-verify';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log';
 import { formatNodeId } from '../model/node-id';
 import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
@@ -17,6 +19,8 @@ import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './me
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
 export const DEFAULT_ROLLOUT_STATE = '.meshd/rollouts.json';
+export const DEFAULT_API_ACCOUNT_ID = '000000000000';
+export const DEFAULT_API_REGION = 'us-east-1';
 
 /** `--xds-max-…` flags, one per limit of the xDS server (src/xds/limits.ts), with their defaults. */
 const XDS_LIMIT_FLAGS: Record<string, { limit: keyof XdsLimits; metavar: string; help: string }> = {
@@ -250,6 +254,40 @@ export const serveCommand: CommandSpec = {
       default: 1000,
       env: ['MESHD_CLOUD_MAP_MAX_INSTANCES'],
     },
+    'api-credentials': {
+      type: 'string',
+      metavar: 'key:secret',
+      help: 'accept only App Mesh API calls (/v20190125/...) signed (SigV4, service appmesh) with this access key id and secret; without it any credentials are accepted when --admin-address is loopback, and every call is refused (403 ForbiddenException) when it is not',
+      env: ['MESHD_API_CREDENTIALS'],
+    },
+    'api-account-id': {
+      type: 'string',
+      metavar: 'id',
+      help: "the App Mesh API's account: 12 digits, in ARNs and as meshOwner and resourceOwner",
+      default: DEFAULT_API_ACCOUNT_ID,
+      env: ['MESHD_API_ACCOUNT_ID'],
+    },
+    'api-region': {
+      type: 'string',
+      metavar: 'region',
+      help: "the App Mesh API's region, in ARNs",
+      default: DEFAULT_API_REGION,
+      env: ['MESHD_API_REGION'],
+    },
+    'api-dir': {
+      type: 'string',
+      metavar: 'folder',
+      help: 'where resources created through the App Mesh API are kept, one YAML file each (default: .meshd-api in the folder of the first --mesh path, or in that folder itself when it is one)',
+      env: ['MESHD_API_DIR'],
+    },
+    'api-max-resources-per-mesh': {
+      type: 'int',
+      metavar: 'n',
+      min: 1,
+      max: 1_000_000,
+      help: 'refuse an App Mesh API Create that would leave a mesh holding more than n resources (LimitExceededException); no limit by default',
+      env: ['MESHD_API_MAX_RESOURCES_PER_MESH'],
+    },
     'rollout-state': {
       type: 'string',
       metavar: 'file',
@@ -341,7 +379,8 @@ export const serveCommand: CommandSpec = {
   notes: [
     'A change that does not validate is reported (file:line:col) and the last good mesh keeps serving.',
     'Each flag may also be set by the variable in [brackets] (for compose files); the flag wins.',
-    "The admin port also answers AWS Cloud Map's API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001).",
+    "The admin port also answers AWS Cloud Map's API at POST / (aws servicediscovery --endpoint-url http://127.0.0.1:18001),",
+    "and App Mesh's API under /v20190125/ (aws appmesh --endpoint-url http://127.0.0.1:18001).",
     "Sidecars bootstrapped with --dog-statsd (App Mesh's ENABLE_ENVOY_DOG_STATSD) and meshd's statsd address report",
     "their traffic to meshd: GET /v1/telemetry and /metrics show each virtual node's requests, 5xx and latency.",
   ],
@@ -356,13 +395,38 @@ function httpLimits(args: ParsedArgs): HttpLimits {
   };
 }
 
-function cloudMapCredentials(args: ParsedArgs): Credentials | undefined {
-  const text = args.flags['cloud-map-credentials'] as string | undefined;
+/** A `key:secret` flag (`--cloud-map-credentials`, `--api-credentials`), checked; undefined when not set. */
+function credentialsFlag(args: ParsedArgs, name: string): Credentials | undefined {
+  const text = args.flags[name] as string | undefined;
   if (text === undefined) return undefined;
   const parsed = parseCredentials(text);
-  if ('error' in parsed)
-    throw new UsageError(`${args.sources['cloud-map-credentials'] ?? '--cloud-map-credentials'}: ${parsed.error}`);
+  if ('error' in parsed) throw new UsageError(`${args.sources[name] ?? `--${name}`}: ${parsed.error}`);
   return parsed;
+}
+
+/** The App Mesh API's settings from the `--api-*` flags, checked (a UsageError names the flag or variable). */
+export function apiSettings(
+  args: ParsedArgs,
+  meshPaths: readonly string[],
+): { dir: string; credentials?: Credentials; accountId: string; region: string; maxResourcesPerMesh?: number } {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  const credentials = credentialsFlag(args, 'api-credentials');
+  const accountId = args.flags['api-account-id'] as string;
+  if (!/^\d{12}$/.test(accountId))
+    throw new UsageError(`${flag('api-account-id')} must be 12 digits, got '${accountId}'`);
+  const region = args.flags['api-region'] as string;
+  if (!/^[a-z0-9-]{1,64}$/.test(region))
+    throw new UsageError(`${flag('api-region')} must be an AWS region such as us-east-1, got '${region}'`);
+  const dir = (args.flags['api-dir'] as string | undefined) ?? defaultApiDir(meshPaths);
+  if (dir === '') throw new UsageError(`${flag('api-dir')} must name a folder`);
+  const max = args.flags['api-max-resources-per-mesh'] as number | undefined;
+  return {
+    dir,
+    ...(credentials ? { credentials } : {}),
+    accountId,
+    region,
+    ...(max !== undefined ? { maxResourcesPerMesh: max } : {}),
+  };
 }
 
 /** The remote Cloud Map's settings, or undefined in local mode (where its flags are refused). */
@@ -454,7 +518,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   if ((args.flags['debounce-ms'] as number) < 0) throw new UsageError('--debounce-ms must be 0 or more');
   const adminLimits = httpLimits(args);
   if ((args.flags['watch-interval-ms'] as number) < 10) throw new UsageError('--watch-interval-ms must be 10 or more');
-  const credentials = cloudMapCredentials(args);
+  const credentials = credentialsFlag(args, 'cloud-map-credentials');
+  const api = apiSettings(args, paths);
   const remoteWanted = remoteSettings(args);
   const limits = telemetryLimits(args);
   const webhooks = new WebhookCaller(webhookPolicy(args));
@@ -465,6 +530,10 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
   const xdsHost = args.flags['xds-address'] as string;
   const adminHost = args.flags['admin-address'] as string;
+  if (!api.credentials && !isLoopbackAddress(adminHost))
+    log.warn(
+      `the admin address ${adminHost} is not loopback and --api-credentials is not set: every App Mesh API call is refused (403 ForbiddenException) until it is`,
+    );
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
   let server: MeshServer;
   try {
@@ -488,6 +557,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       },
       telemetry: { limits, windowMs: telemetryWindow.ms },
       rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
+      api,
     });
     await server.start();
   } catch (err) {

@@ -3,7 +3,7 @@ import { formatProblem } from '../load/problems';
 import type { CommandSpec, ParsedArgs } from './args';
 import { UsageError } from './args';
 import { errorCount } from '../load/problems';
-import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
+import { apiDirFlag, cloudFormationFlags, loadOptions, meshNameFlag, meshPathsOf, strictFlag } from './mesh-flags';
 
 export const validateCommand: CommandSpec = {
   name: 'validate',
@@ -12,6 +12,7 @@ export const validateCommand: CommandSpec = {
     'meshd validate <file|folder>... [--mesh-name <mesh>] [--strict] [--parameter Key=Value]... [--format text|json]',
   flags: {
     'mesh-name': meshNameFlag,
+    'api-dir': apiDirFlag,
     strict: strictFlag,
     ...cloudFormationFlags,
     format: {
@@ -35,7 +36,7 @@ export function runValidate(args: ParsedArgs): number {
     throw new UsageError('name at least one mesh file or folder: meshd validate <paths...>');
   const format = args.flags.format as string;
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, got '${format}'`);
-  const result = loadMesh(args.positionals, loadOptions(args));
+  const result = loadMesh(meshPathsOf(args, args.positionals), loadOptions(args));
   const resources = result.ok ? result.model.resources.length : 0;
 
   if (format === 'json') {

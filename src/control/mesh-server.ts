@@ -13,10 +13,11 @@ import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { serverMetrics } from '../admin/server-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { withSigV4 } from '../api/auth';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
-import type { Credentials } from '../discovery/sigv4-verify';
+import type { Credentials } from '../util/sigv4-verify';
 import * as path from 'node:path';
 import { appMeshApi, type Answer, type ApiRequest } from '../api/handler';
 import { seedProblems } from '../load/cloud-map-seed';
@@ -24,10 +25,12 @@ import type { LoadOptions } from '../load/mesh-source';
 import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
+import { isLoopbackAddress } from '../util/loopback';
 import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
 import { editWeights } from '../rollout/route-file';
+import { defaultApiDir } from '../store/api-dir';
 import { FileStore, type LoadedMesh } from '../store/file-store';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
@@ -79,7 +82,10 @@ export interface MeshServerOptions {
     /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
     readonly telemetry?: TelemetryReader;
   };
-  /** The App Mesh API (served on the admin port) and its store. */
+  /**
+   * The App Mesh API (served on the admin port) and its store. Calls must be signed with `credentials`; without them,
+   * any call is accepted on a loopback admin address, and none on another (api/auth.ts).
+   */
   readonly api?: {
     /** The API's folder: one meshd YAML file per resource it created. */
     readonly dir: string;
@@ -90,6 +96,8 @@ export interface MeshServerOptions {
     readonly region: string;
     /** Where the uid and version of resources of the user's files are kept (default: beside the rollouts' state). */
     readonly metadataPath?: string;
+    /** Creates beyond this many resources in a mesh are refused (LimitExceededException). */
+    readonly maxResourcesPerMesh?: number;
   };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
@@ -97,18 +105,6 @@ export interface MeshServerOptions {
 
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
 const DEFAULT_API_ACCOUNT = { accountId: '000000000000', region: 'us-east-1' };
-
-/** `<first mesh folder>/.meshd-api`: where the App Mesh API writes unless told otherwise (a file's folder counts). */
-export function defaultApiDir(paths: readonly string[]): string {
-  const first = paths[0] ?? '.';
-  let folder = first;
-  try {
-    if (!fs.statSync(first).isDirectory()) folder = path.dirname(first);
-  } catch {
-    folder = path.extname(first) ? path.dirname(first) : first;
-  }
-  return path.join(folder, '.meshd-api');
-}
 
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
@@ -135,6 +131,8 @@ export class MeshServer {
   private admin: AdminServer | undefined;
   private closed = false;
   private started = false;
+  /** App Mesh API requests refused, by reason (meshd_app_mesh_api_refused_total). */
+  private readonly apiRefused = new Map<string, number>();
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -152,8 +150,11 @@ export class MeshServer {
         paths: options.paths,
         apiDir,
         metadataPath:
-          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), 'resource-metadata.json'),
+          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
         ...(options.load ? { load: options.load } : {}),
+        ...(options.api?.maxResourcesPerMesh !== undefined
+          ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
+          : {}),
       });
       if (store.writeProblem) options.log.warn(store.writeProblem);
       rollouts = new RolloutController({
@@ -206,6 +207,12 @@ export class MeshServer {
       () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
+    registry.counter(
+      'meshd_app_mesh_api_refused_total',
+      'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), body_too_large, internal_error',
+      ['reason'],
+      () => [...this.apiRefused].map(([reason, value]) => ({ labels: { reason }, value })),
+    );
   }
 
   private get telemetryWindowMs(): number {
@@ -338,7 +345,11 @@ export class MeshServer {
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
       this.store.paths,
-      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
+      (changed, detectedAt) => {
+        // The store's own writes are served already: no second load for them.
+        if (this.store.wroteAll(changed)) return;
+        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
+      },
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
         ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
@@ -388,6 +399,23 @@ export class MeshServer {
           answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body),
       },
       configOf: (nodeId) => this.configOf(nodeId),
+      appMesh: this.appMeshSource(),
+    };
+  }
+
+  /** App Mesh's API behind its signature checks; undefined (its paths answer 404) when there is no handler. */
+  private appMeshSource(): Parameters<typeof startAdminServer>[2]['appMesh'] {
+    const handler = this.apiHandler;
+    if (!handler) return undefined;
+    const refused = (reason: string) => this.apiRefused.set(reason, (this.apiRefused.get(reason) ?? 0) + 1);
+    const credentials = this.options.api?.credentials;
+    return {
+      answer: withSigV4(handler, {
+        ...(credentials ? { credentials } : {}),
+        allowUnsigned: isLoopbackAddress(this.options.admin?.host ?? '127.0.0.1'),
+        onRefused: refused,
+      }),
+      refused,
     };
   }
 

@@ -3,7 +3,7 @@
 import { RESOURCE_KINDS } from '../model/common';
 import { toJsonSchema, type JsonSchema } from '../model/json-schema';
 import { oneOf } from '../model/schema';
-import { resourceName, tagsShape } from '../model/shapes';
+import { apiMetadataShape, resourceName, tagsShape } from '../model/shapes';
 import { CLOUD_MAP_SEED_KIND, cloudMapSeedJsonSchema } from './cloud-map-seed';
 import { nativeFields } from './native';
 import { rolloutJsonSchema } from './rollout-doc';
@@ -46,6 +46,10 @@ export function nativeJsonSchema(): JsonSchema {
             : {}),
           spec: toJsonSchema(SPEC_SHAPES[kind]),
           tags: toJsonSchema(tagsShape),
+          metadata: {
+            ...toJsonSchema(apiMetadataShape),
+            description: "written by meshd's App Mesh API in the files of its folder; leave it out of your own files",
+          },
         };
         if (Object.keys(properties).join() !== nativeFields(kind).join())
           throw new Error(`native fields of ${kind} and its JSON Schema disagree`);

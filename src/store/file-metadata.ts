@@ -11,7 +11,15 @@ import type { ApiMetadata } from './api-file';
 interface Kept extends ApiMetadata {
   /** A digest of the spec the version was given for. */
   readonly specHash: string;
+  /** When its file stopped defining it; kept a while for a hand-over seen as a delete and then a create. */
+  readonly goneAt?: number;
 }
+
+/**
+ * How long a resource gone from the files keeps its uid: a file moved into the API's folder may be
+ * seen as gone by one reload and back by the next, and Terraform keeps the uid as the resource's id.
+ */
+export const FORGET_AFTER_MS = 10 * 60_000;
 
 export function specHash(spec: unknown): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('base64url');
@@ -34,29 +42,61 @@ export class FileResourceMetadata {
 
   /** What a resource known before shows, if any (a file handed over to the API keeps its uid and version). */
   known(key: string): ApiMetadata | undefined {
-    return this.kept.get(key);
+    const kept = this.kept.get(key);
+    return (
+      kept && { uid: kept.uid, version: kept.version, createdAt: kept.createdAt, lastUpdatedAt: kept.lastUpdatedAt }
+    );
   }
 
   /** The metadata of a file-defined resource with this spec now: new, the same, or one version up. */
-  see(key: string, spec: unknown, now: number): ApiMetadata {
-    const hash = specHash(spec);
+  see(key: string, spec: object, now: number, hashes?: WeakMap<object, string>): ApiMetadata {
+    let hash = hashes?.get(spec);
+    if (hash === undefined) {
+      hash = specHash(spec);
+      hashes?.set(spec, hash);
+    }
     const before = this.kept.get(key);
-    if (before?.specHash === hash) return before;
-    const next: Kept = before
-      ? { ...before, version: before.version + 1, lastUpdatedAt: now, specHash: hash }
-      : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now, specHash: hash };
+    if (before?.specHash === hash && before.goneAt === undefined) return before;
+    const next: Kept =
+      before && before.specHash === hash
+        ? {
+            uid: before.uid,
+            version: before.version,
+            createdAt: before.createdAt,
+            lastUpdatedAt: before.lastUpdatedAt,
+            specHash: hash,
+          }
+        : before
+          ? {
+              uid: before.uid,
+              version: before.version + 1,
+              createdAt: before.createdAt,
+              lastUpdatedAt: now,
+              specHash: hash,
+            }
+          : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now, specHash: hash };
     this.kept.set(key, next);
     this.dirty = true;
     return next;
   }
 
-  /** Forgets resources no longer defined in files (a resource defined again later is a new one, with a new uid). */
-  keepOnly(keys: ReadonlySet<string>): void {
-    for (const key of [...this.kept.keys()]) {
+  /**
+   * Marks resources no longer defined in files as gone, and forgets those gone for FORGET_AFTER_MS
+   * (defined again after that, a resource is a new one with a new uid, as in App Mesh).
+   */
+  keepOnly(keys: ReadonlySet<string>, now: number): void {
+    for (const [key, kept] of [...this.kept]) {
       if (keys.has(key)) continue;
-      this.kept.delete(key);
+      if (kept.goneAt === undefined) this.kept.set(key, { ...kept, goneAt: now });
+      else if (now - kept.goneAt > FORGET_AFTER_MS) this.kept.delete(key);
+      else continue;
       this.dirty = true;
     }
+  }
+
+  /** Forgets a resource now: the API's folder took it over. */
+  forget(key: string): void {
+    if (this.kept.delete(key)) this.dirty = true;
   }
 
   /** Writes the state file if anything changed; throws StateFileError. */

@@ -43,6 +43,8 @@ export interface FileStoreOptions {
   readonly metadataPath: string;
   readonly load?: Omit<LoadOptions, 'cache' | 'overlay'>;
   readonly now?: () => number;
+  /** A Create that would leave a mesh holding more resources than this is refused (`limit`); none by default. */
+  readonly maxResourcesPerMesh?: number;
 }
 
 /** Who owns a resource: the API (its file in the API folder), or the user's file (read-only). */
@@ -89,7 +91,13 @@ export class FileStore implements ResourceStore {
   private readonly fileMetadata: FileResourceMetadata;
   private readonly now: () => number;
   private served: Served | undefined;
+  /**
+   * What the store last wrote to each file of the API's folder (null: removed it), to tell its own writes from edits.
+   */
+  private readonly lastWritten = new Map<string, string | null>();
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
+  /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
+  private readonly specHashes = new WeakMap<object, string>();
   /** Why API writes are refused (the API folder cannot be made), if they are. */
   private readonly apiDirProblem: string | undefined;
 
@@ -164,10 +172,12 @@ export class FileStore implements ResourceStore {
           previous !== undefined &&
           previous.uid === meta.uid &&
           meta.version <= previous.version &&
+          previous.spec !== read.spec && // an unchanged file is parsed once: the same object
           canonicalJson(previous.spec) !== canonicalJson(read.spec);
         if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
         if (!meta) {
           const known = previous ?? this.fileMetadata.known(text);
+          this.fileMetadata.forget(text); // handed over: the API's folder keeps it from now on
           meta = known
             ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
             : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
@@ -176,15 +186,14 @@ export class FileStore implements ResourceStore {
         entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
       } else {
         fileKeys.add(text);
-        const meta = this.fileMetadata.see(text, r.spec, now);
-        const spec = JSON.parse(JSON.stringify(r.spec)) as SpecJson;
+        const meta = this.fileMetadata.see(text, r.spec, now, this.specHashes);
         entries.set(text, {
-          record: { key, spec, tags: [], ...meta },
+          record: { key, spec: r.spec as unknown as SpecJson, tags: [], ...meta },
           owner: { api: false, file, line: r.source.line },
         });
       }
     }
-    this.fileMetadata.keepOnly(fileKeys);
+    this.fileMetadata.keepOnly(fileKeys, now);
     this.served = { mesh, entries };
     try {
       this.fileMetadata.save();
@@ -194,11 +203,28 @@ export class FileStore implements ResourceStore {
     if (!writeBack) return;
     for (const { file, text } of rewrites) {
       try {
+        this.lastWritten.set(file, text);
         replaceFileAtomically(file, text);
       } catch {
         // The metadata is kept in memory; the next write of the resource writes it.
       }
     }
+  }
+
+  /**
+   * Whether every one of these files holds just what the store last wrote there (or is gone, as
+   * the store left it): the watcher's news of them is the store's own write, already served.
+   */
+  wroteAll(files: readonly string[]): boolean {
+    return files.every((file) => {
+      const written = this.lastWritten.get(file);
+      if (written === undefined) return false;
+      try {
+        return fs.readFileSync(file, 'utf8') === written;
+      } catch (err) {
+        return written === null && (err as NodeJS.ErrnoException).code === 'ENOENT';
+      }
+    });
   }
 
   // ---- reads ----
@@ -242,6 +268,17 @@ export class FileStore implements ResourceStore {
     const existing = entries.map.get(keyText(key));
     if (existing)
       return refuse('exists', `${label(key)} already exists in mesh ${key.mesh}${ownerText(existing.owner)}`);
+    const limit = this.options.maxResourcesPerMesh;
+    if (limit !== undefined && key.kind !== 'Mesh') {
+      const held = [...entries.map.values()].filter(
+        (e) => e.record.key.mesh === key.mesh && e.record.key.kind !== 'Mesh',
+      );
+      if (held.length >= limit)
+        return refuse(
+          'limit',
+          `mesh ${key.mesh} already holds ${held.length} resources, the most this meshd allows (--api-max-resources-per-mesh ${limit})`,
+        );
+    }
     const file = path.join(this.options.apiDir, ...nativePathOf(key.kind, key.mesh, key.parent, key.name).split('/'));
     if (fs.existsSync(file))
       return refuse(
@@ -432,6 +469,7 @@ export class FileStore implements ResourceStore {
     const candidate = this.loadWith(new Map([[file, text]]));
     if (!candidate.ok) return refused(code, refusalText(key, code, candidate.problems, file));
     try {
+      this.lastWritten.set(file, text);
       if (text === null) {
         fs.unlinkSync(file);
         fsyncDir(path.dirname(file));
@@ -447,9 +485,9 @@ export class FileStore implements ResourceStore {
       );
     }
     this.serve(candidate, false);
-    // Announced once this write's caller has its answer: a rollout writing a weight sees the
-    // mesh it made only after its own bookkeeping, as it does for a file the watcher reloads.
-    setImmediate(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
+    // Announced once the writer's synchronous work is done: a rollout writing a weight sees the mesh
+    // it made only after its own bookkeeping, as it does for a file the watcher reloads.
+    queueMicrotask(() => this.listeners.forEach((l) => l(candidate, `${what} through the App Mesh API`)));
     return undefined;
   }
 

@@ -250,6 +250,22 @@ describe('meshd export (bin/meshd)', () => {
     expect(r.stderr).toBe(`meshd export: ${message}\n`);
   });
 
+  it("reads the App Mesh API's folder beside the mesh path too, and writes no metadata", () => {
+    const mesh = meshFolder({ 'mesh.yaml': MESH });
+    const apiFile = path.join(mesh, '.meshd-api', 'Shop_Main', 'virtual-nodes', 'from-api.yaml');
+    fs.mkdirSync(path.dirname(apiFile), { recursive: true });
+    fs.writeFileSync(
+      apiFile,
+      'kind: VirtualNode\nmesh: Shop_Main\nname: from-api\nspec: {}\nmetadata: { uid: u-1, version: 3, createdAt: 2026-12-01T00:00:00.000Z, lastUpdatedAt: 2026-12-02T00:00:00.000Z }\n',
+    );
+    const r = run('--mesh', mesh);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('--- # Shop_Main/virtual-nodes/from-api.yaml');
+    expect(r.stdout).not.toContain('metadata');
+    const elsewhere = run('--mesh', mesh, '--api-dir', path.join(mesh, 'nowhere'));
+    expect(elsewhere.stdout).not.toContain('from-api');
+  });
+
   it('without --mesh is a usage error', () => {
     const r = run();
     expect(r.status).toBe(2);

@@ -228,4 +228,47 @@ describe('the files-backed store through the App Mesh API', () => {
     const listed = await server.client.send(new ListVirtualNodesCommand({ meshName: 'shop' }));
     expect(listed.virtualNodes?.map((n) => n.virtualNodeName)).toEqual(['api', 'web']);
   });
+
+  test('a configured limit of resources per mesh answers LimitExceededException, and nothing is written', async () => {
+    await server.close();
+    const store = new FileStore({
+      paths: [meshDir],
+      apiDir,
+      metadataPath: path.join(dir, 'state', 'meta.json'),
+      maxResourcesPerMesh: 2,
+    });
+    expect(store.load().ok).toBe(true);
+    server = await startApiServer({}, store);
+    await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    const before = snapshot(meshDir);
+    await expect(
+      server.client.send(
+        new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'more', spec: node('more') }),
+      ),
+    ).rejects.toMatchObject({
+      name: 'LimitExceededException',
+      $metadata: { httpStatusCode: 400 },
+      message: expect.stringContaining('already holds 2 resources'),
+    });
+    expect(snapshot(meshDir)).toEqual(before);
+  });
+
+  test('a hand-over seen as two reloads (the file gone, then in the API folder) keeps the uid', async () => {
+    const web = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    fs.writeFileSync(path.join(meshDir, 'shop.yaml'), USER_MESH.split('---')[0]!);
+    expect(server.store.load().ok).toBe(true);
+    expect(await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' })).toBeUndefined();
+    fs.writeFileSync(path.join(apiDir, 'web.yaml'), 'kind: VirtualNode' + USER_MESH.split('kind: VirtualNode')[1]);
+    expect(server.store.load().ok).toBe(true);
+    const handed = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });
+    expect(handed).toMatchObject({ uid: web!.uid, version: web!.version + 1 });
+    // The file now carries its metadata, so a restart keeps both.
+    expect(fs.readFileSync(path.join(apiDir, 'web.yaml'), 'utf8')).toContain(`uid: ${web!.uid}`);
+    expect(await openStore().get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' })).toMatchObject({
+      uid: web!.uid,
+      version: web!.version + 1,
+    });
+  });
 });

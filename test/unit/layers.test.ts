@@ -48,6 +48,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'load',
     'model',
     'rollout',
+    'store',
     'telemetry',
     'util',
     'xds',

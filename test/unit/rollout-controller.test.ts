@@ -163,7 +163,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function noteServed(run: Run): void {
   const model = run.server.currentModel();
   if (!model) return;
-  const route = model.routesOf(MESH_NAME, 'web').find((r) => r.name === 'split')!;
+  const route = model.routesOf(MESH_NAME, 'web').find((r) => r.name === 'split');
+  if (!route) return;
   const split = routeKindOf(route.spec)
     .action.weightedTargets.map((t) => t.weight)
     .join('/');
@@ -556,6 +557,50 @@ describe('RolloutController: analysis and steps', () => {
         .events.filter((e) => e.type === 'Warning')
         .map((e) => e.message),
     ).toEqual([]);
+  });
+});
+
+describe('RolloutController: a route the App Mesh API owns', () => {
+  it('steps it through the store: each weight written is a new version of the route, in its API file', async () => {
+    const withoutRoute = (rollout?: string) =>
+      meshText(100, 0, rollout)
+        .split('---\n')
+        .filter((doc) => !doc.startsWith('kind: Route'))
+        .join('---\n');
+    const run = await start(withoutRoute());
+    // The store's writes are served at once, not by the watcher: noted as they are installed.
+    run.server.store.onChange(() => noteServed(run));
+    const route = {
+      httpRoute: {
+        match: { prefix: '/' },
+        action: {
+          weightedTargets: [
+            { virtualNode: 'web-v1', weight: 100 },
+            { virtualNode: 'web-v2', weight: 0 },
+          ],
+        },
+      },
+    };
+    const created = await run.server.apiHandler({
+      method: 'PUT',
+      path: '/v20190125/meshes/apps/virtualRouter/web/routes',
+      headers: {},
+      body: Buffer.from(JSON.stringify({ routeName: 'split', spec: route })),
+    });
+    expect(created.status).toBe(200);
+    await servedSplit(run, '100/0');
+
+    const rollout = rolloutDoc({ interval: '1s', stepWeight: 10, maxWeight: 30 });
+    await editByHand(run, withoutRoute(rollout));
+    await phaseReached(run, 'Succeeded');
+    await servedSplit(run, '0/100');
+    expect(run.served).toEqual(['100/0', '90/10', '80/20', '70/30', '0/100']);
+    // Four writes (10, 20, 30, then 100 percent): versions 2 to 5. The user's file is untouched.
+    const stored = await run.server.store.get({ kind: 'Route', mesh: 'apps', parent: 'web', name: 'split' });
+    expect(stored).toMatchObject({ version: 5 });
+    const apiFile = path.join(path.dirname(run.file), '.meshd-api', 'apps', 'routes', 'web', 'split.yaml');
+    expect(fs.readFileSync(apiFile, 'utf8')).toMatch(/weight: 100\n[^]*version: 5\n/);
+    expect(fs.readFileSync(run.file, 'utf8')).toBe(withoutRoute(rollout));
   });
 });
 

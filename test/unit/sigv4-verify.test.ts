@@ -7,7 +7,7 @@ import { ListNamespacesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-s
 import { buildQueryString } from '@smithy/core/protocols';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } from '../../src/discovery/sigv4-verify';
+import { parseCredentials, verifySigV4, type Credentials, type SignedRequest } from '../../src/util/sigv4-verify';
 
 // The SDK plays a user's app here; its notice that its versions from
 // 2027 on need Node 22 is not about meshd (package.json engines).
@@ -314,6 +314,24 @@ describe('verifySigV4 against the SDK signer', () => {
       ok: false,
       code: 'InvalidSignatureException',
       message: expect.stringContaining('Date in Credential scope does not match'),
+    });
+  });
+
+  it('with a service named, rejects a scope of another service, with right keys or wrong ones', async () => {
+    const forCloudMap = await sign();
+    expect(verifySigV4(forCloudMap, CREDENTIALS, new Date(), { service: 'servicediscovery' })).toEqual({ ok: true });
+    expect(verifySigV4(forCloudMap, CREDENTIALS, new Date(), { service: 'appmesh' })).toEqual({
+      ok: false,
+      code: 'InvalidSignatureException',
+      message: "Credential should be scoped to correct service: 'appmesh' (got 'servicediscovery').",
+    });
+    expect(verifySigV4(await sign({ service: 'appmesh' }), CREDENTIALS, new Date(), { service: 'appmesh' })).toEqual({
+      ok: true,
+    });
+    // An unknown key is told so first, whatever its scope.
+    const other = await sign({ credentials: { accessKeyId: 'AKIDOTHER', secretAccessKey: 'x' } });
+    expect(verifySigV4(other, CREDENTIALS, new Date(), { service: 'appmesh' })).toMatchObject({
+      code: 'UnrecognizedClientException',
     });
   });
 

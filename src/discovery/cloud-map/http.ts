@@ -1,20 +1,14 @@
 // The local Cloud Map on the admin port: `POST /` requests of AWS's JSON protocol, checked for
 // a SigV4 signature when credentials are configured, answered from the registry.
 import { StateFileError } from '../../util/atomic-json-file';
-import { verifySigV4, type Credentials } from '../sigv4-verify';
+import { MAX_AWS_BODY_BYTES, type RawRequest } from '../../util/aws-http';
+import { verifySigV4, type Credentials } from '../../util/sigv4-verify';
 import { answerCloudMapRequest, errorAnswer, type ApiAnswer } from './api';
 import { CloudMapError, type RefusalReason } from './errors';
 import type { CloudMapRegistry } from './registry';
 
-export interface RawRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Buffer;
-}
-
 /** Bodies of the calls the local Cloud Map answers are small; this bounds a runaway client. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = MAX_AWS_BODY_BYTES;
 
 export interface CloudMapHandlerOptions {
   readonly credentials?: Credentials;

@@ -1,10 +1,11 @@
 /**
  * Server-side verification of AWS Signature Version 4 (header form,
- * `AWS4-HMAC-SHA256`) for the local Cloud Map API.
+ * `AWS4-HMAC-SHA256`) for the AWS APIs meshd serves on its admin port (the
+ * local Cloud Map, the App Mesh API). It knows no service: the callers decide
+ * when to check and what a refusal answers.
  *
- * By default meshd accepts any credentials; when the operator configures an
- * access key id and secret, every request must carry a SigV4 Authorization
- * header made with them. The canonicalisation mirrors AWS's documented
+ * When the operator configures an access key id and secret, every request must
+ * carry a SigV4 Authorization header made with them. The canonicalisation mirrors AWS's documented
  * algorithm as implemented by the SDK signers (`@smithy/signature-v4`):
  *
  * - canonical URI: the request path as received, with `.`/`..`/empty segments
@@ -20,8 +21,10 @@
  *   be the SHA-256 of the body: unsigned or streaming payloads are refused),
  *   else the SHA-256 of the body.
  *
- * The region and service of the credential scope are accepted whatever they
- * are (a laptop has no region). Only `node:crypto` is used.
+ * The region of the credential scope is accepted whatever it is (a laptop has
+ * no region); its service too, unless the caller names the one it serves (a
+ * request signed for one API is then not accepted by another). Only
+ * `node:crypto` is used.
  *
  * Everything here is client input: headers are looked up in a Map made of the
  * request's own header entries (a SignedHeaders entry such as `constructor` or
@@ -71,10 +74,20 @@ function fail(code: VerifyErrorCode, message: string): VerifyResult {
   return { ok: false, code, message };
 }
 
+export interface VerifyOptions {
+  /** The signing name the credential scope must carry (`appmesh`); any when left out. */
+  readonly service?: string;
+}
+
 /** Checks the request's SigV4 Authorization header against the configured credentials; never throws. */
-export function verifySigV4(request: SignedRequest, credentials: Credentials, now: Date = new Date()): VerifyResult {
+export function verifySigV4(
+  request: SignedRequest,
+  credentials: Credentials,
+  now: Date = new Date(),
+  options: VerifyOptions = {},
+): VerifyResult {
   try {
-    return verify({ ...request, headers: headerMap(request.headers) }, credentials, now);
+    return verify({ ...request, headers: headerMap(request.headers) }, credentials, now, options);
   } catch (err) {
     // A bug here must not let a request through, nor take the process down.
     return fail(
@@ -101,7 +114,7 @@ function headerMap(headers: SignedRequest['headers']): Map<string, string[]> {
   return map;
 }
 
-function verify(request: MappedRequest, credentials: Credentials, now: Date): VerifyResult {
+function verify(request: MappedRequest, credentials: Credentials, now: Date, options: VerifyOptions): VerifyResult {
   const authorization = singleHeader(request.headers, 'authorization');
   if (authorization === null) {
     return fail('IncompleteSignatureException', 'Request must contain exactly one Authorization header.');
@@ -128,6 +141,13 @@ function verify(request: MappedRequest, credentials: Credentials, now: Date): Ve
 
   if (parsed.accessKeyId !== credentials.accessKeyId) {
     return fail('UnrecognizedClientException', MESSAGE_UNRECOGNIZED);
+  }
+
+  if (options.service !== undefined && parsed.service !== options.service) {
+    return fail(
+      'InvalidSignatureException',
+      `Credential should be scoped to correct service: '${options.service}' (got '${truncate(parsed.service)}').`,
+    );
   }
 
   if (parsed.scopeDate !== longDate.slice(0, 8)) {
