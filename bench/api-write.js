@@ -4,15 +4,17 @@
 // the new weights. The mesh is bench/mesh-gen.js's with S = 500 services, i.e. 1,000 virtual nodes
 // (5,000 resources) in the user's files, except for the route of the shared service svc-0, which is
 // created through the App Mesh API (so it is the API's, in <mesh folder>/.meshd-api/); a change of
-// that route reaches every proxy but svc-0's own. N Envoy-like streams (bench/ads-load.js, in this
-// process) are spread over the node ids it reaches; then WRITES UpdateRoute calls one after the
-// other (raw restJson, unsigned: meshd on loopback takes any credentials), each with new weights.
+// that route reaches every proxy but svc-0's own. N Envoy-like streams (bench/ads-load.js, in its
+// own process, so that the bench's clock reads the API's answer on time) are spread over the node
+// ids it reaches; then WRITES UpdateRoute calls one after the other (raw restJson, unsigned: meshd
+// on loopback takes any credentials), each with new weights.
 //
 // Each write is checked by meshd as a file would be (the whole mesh it makes is loaded and
 // validated), written atomically to its file, compiled and pushed. Reported per N: the call's own
-// time (meshd answers once the file is written) and the time until every stream ACKed the new
-// route configuration (found by the new weighted cluster's encoded bytes): p50, p99, max (ms).
-// Prints a table; writes bench/results/api-write.json.
+// time (meshd answers once the file is written and, as the store announces a write in a microtask,
+// once the compiled configuration is handed to the streams) and the time until every stream ACKed
+// the new route configuration (found by the new weighted cluster's encoded bytes): p50, p99, max
+// (ms). Prints a table; writes bench/results/api-write.json.
 //
 // CLI: node bench/api-write.js [--services 500] [--streams 100,1000] [--writes 100]
 'use strict';
@@ -21,12 +23,12 @@ const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { startLoad } = require('./ads-load');
 const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
 const { freePort } = require('./ports');
-const { percentile, preciseNow } = require('./processes');
+const { percentile, preciseNow, startJsonLineProcess } = require('./processes');
 
 const MESHD = path.join(__dirname, '..', 'bin', 'meshd');
+const LOAD = path.join(__dirname, 'ads-load.js');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -144,17 +146,18 @@ async function measure({ services, streams, writes }) {
     await appMesh(adminPort, 'PUT', target, { routeName: `svc-${i}`, spec: routeSpec(i, [90, 10]) });
 
     const nodeIds = mesh.callersOf(i);
-    let waiting;
-    load = startLoad({
-      target: `127.0.0.1:${xdsPort}`,
-      nodeIds,
-      streams,
-      perConnection: 10,
-      onEvent: (e) => {
-        if (e.event === 'change-acked' && waiting?.id === e.id) waiting.resolve(e.lastAt);
-      },
-    });
-    await load.allAcked;
+    load = startJsonLineProcess('the load generator', process.execPath, [
+      LOAD,
+      '--xds',
+      `127.0.0.1:${xdsPort}`,
+      '--nodes',
+      nodeIds.join(','),
+      '--streams',
+      String(streams),
+      '--per-connection',
+      '10',
+    ]);
+    await load.event('all-acked', 300000);
 
     const api = [];
     const acked = [];
@@ -162,12 +165,17 @@ async function measure({ services, streams, writes }) {
     for (let k = 1; k <= writes; k++) {
       const weights = weightsOfChange(k);
       const id = `w${k}`;
-      const allAcked = new Promise((resolve) => (waiting = { id, resolve }));
-      load.arm(id, weightNeedle(mesh.targetCluster(i, 'v2'), weights[1]));
+      load.send(`arm ${id} ${weightNeedle(mesh.targetCluster(i, 'v2'), weights[1]).toString('hex')}`);
+      await load.event('armed', 10000, (e) => e.id === id);
       const start = preciseNow();
       const answer = await appMesh(adminPort, 'PUT', `${target}/svc-${i}`, { spec: routeSpec(i, weights) });
       api.push(preciseNow() - start);
-      acked.push((await allAcked) - start);
+      const done = await load
+        .event('change-acked', 60000, (e) => e.id === id)
+        .catch((err) => {
+          throw new Error(`write ${k} did not reach every stream: ${err.message}`);
+        });
+      acked.push(done.lastAt - start);
       version = answer.metadata.version;
     }
     const row = (values) => ({
@@ -185,7 +193,7 @@ async function measure({ services, streams, writes }) {
       writeToAllAckedMs: row(acked),
     };
   } finally {
-    load?.close();
+    await load?.stop();
     meshd.kill('SIGTERM');
     await new Promise((resolve) => (meshd.exitCode !== null ? resolve() : meshd.once('exit', resolve)));
     mesh.remove();
