@@ -16,7 +16,7 @@
 // the new route configuration (found by the new weighted cluster's encoded bytes): p50, p99, max
 // (ms). Prints a table; writes bench/results/api-write.json.
 //
-// CLI: node bench/api-write.js [--services 500] [--streams 100,1000] [--writes 100]
+// CLI: node bench/api-write.js [--services 500] [--streams 100,1000] [--writes 100] [--out file.json]
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -201,10 +201,28 @@ async function measure({ services, streams, writes }) {
   }
 }
 
-async function main() {
+/** The options, checked: a bad one ends the bench in one line with exit 2, before anything starts. */
+function options() {
   const services = Number(arg('services', 500));
   const sizes = String(arg('streams', '100,1000')).split(',').map(Number);
   const writes = Number(arg('writes', 100));
+  const out = arg('out', path.join(__dirname, 'results', 'api-write.json'));
+  const bad = !(Number.isInteger(services) && services >= 2)
+    ? '--services must be a whole number, at least 2'
+    : !sizes.every((n) => Number.isInteger(n) && n > 0)
+      ? '--streams must list positive whole numbers (100,1000)'
+      : !(Number.isInteger(writes) && writes > 0 && writes <= 1000)
+        ? '--writes must be a whole number from 1 to 1000'
+        : undefined;
+  if (bad) {
+    console.error(`api-write: ${bad}`);
+    process.exit(2);
+  }
+  return { services, sizes, writes, out };
+}
+
+async function main() {
+  const { services, sizes, writes, out } = options();
   const results = [];
   for (const streams of sizes) results.push(await measure({ services, streams, writes }));
   console.log(
@@ -215,11 +233,9 @@ async function main() {
     const f = (x) => `${x.p50} / ${x.p99} / ${x.max}`;
     console.log(`${String(r.streams).padStart(7)}  ${f(r.apiAnswerMs).padEnd(38)}  ${f(r.writeToAllAckedMs)}`);
   }
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(
-    path.join(__dirname, 'results', 'api-write.json'),
-    JSON.stringify({ at: new Date().toISOString(), results }, null, 2),
-  );
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), results }, null, 2));
+  console.log(`results: ${path.relative(process.cwd(), out)}`);
 }
 
 main().catch((err) => {
