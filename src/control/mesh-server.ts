@@ -31,7 +31,8 @@ import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
 import { editWeights } from '../rollout/route-file';
 import { defaultApiDir } from '../store/api-dir';
-import { FileStore, type LoadedMesh } from '../store/file-store';
+import { FileStore } from '../store/file-store';
+import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
@@ -122,6 +123,11 @@ export class MeshServer {
   /** The App Mesh API's answer to one request. */
   readonly apiHandler: (request: ApiRequest) => Promise<Answer>;
   private watcher: MeshWatcher | undefined;
+  /**
+   * The App Mesh API's folder, watched for edits by hand once it exists. Apart from the mesh
+   * paths' watcher: it is meshd's own folder, so its state is logged but is not readiness.
+   */
+  private apiWatcher: MeshWatcher | undefined;
   private reloadBeforeWatching = false;
   /** Rollouts rewrite mesh files and count on the watcher to serve the result: they see a mesh only once it watches. */
   private watching = false;
@@ -156,7 +162,6 @@ export class MeshServer {
           ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
           : {}),
       });
-      if (store.writeProblem) options.log.warn(store.writeProblem);
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
@@ -193,7 +198,10 @@ export class MeshServer {
       account: options.api ?? DEFAULT_API_ACCOUNT,
       onFailure: (err) => this.log.error(`App Mesh API: internal error: ${err.stack ?? err.message}`),
     });
-    store.onChange((mesh, reason) => this.install(mesh, reason));
+    store.onChange((mesh, reason) => {
+      this.install(mesh, reason);
+      this.watchApiDir();
+    });
     this.telemetry = telemetry;
     this.controller = new MeshController(this.snapshots, cloudMap.view, this.log);
     this.metrics = meshdMetrics(this.streams);
@@ -344,12 +352,8 @@ export class MeshServer {
     }
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
-      this.store.paths,
-      (changed, detectedAt) => {
-        // The store's own writes are served already: no second load for them.
-        if (this.store.wroteAll(changed)) return;
-        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
-      },
+      this.options.paths,
+      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
         ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
@@ -363,6 +367,7 @@ export class MeshServer {
       },
     );
     this.watcher = watcher;
+    this.watchApiDir();
     this.metrics.countUnwatched(() => watcher.unwatched().length);
     if (this.reloadBeforeWatching) watcher.reloadLater();
     await watcher.ready;
@@ -370,6 +375,32 @@ export class MeshServer {
     this.watching = true;
     void this.rolloutsWaiting?.();
     this.rolloutsWaiting = undefined;
+  }
+
+  /** Starts watching the API's folder once it exists (it is made by the first API write). */
+  private watchApiDir(): void {
+    const dir = this.store.apiDir;
+    if (this.apiWatcher || !this.watcher || this.closed || !fs.existsSync(dir)) return;
+    const options = this.options;
+    this.apiWatcher = (options.watchPaths ?? watchMeshPaths)(
+      [dir],
+      (changed, detectedAt) => {
+        // The store's own writes are served already: no second load for them.
+        if (this.store.wroteAll(changed)) return;
+        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
+      },
+      {
+        ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
+        ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
+        report: {
+          error: (code, message) => {
+            this.metrics.watcherError(code);
+            if (message) this.log.warn(`App Mesh API folder: ${message}; edits by hand there are not seen`);
+          },
+          state: (message) => this.log.info(`App Mesh API folder: ${message}`),
+        },
+      },
+    );
   }
 
   /** What the admin API reads. */
@@ -471,9 +502,10 @@ export class MeshServer {
    * one of them leaves start() to close what it opens after that (it checks after each await).
    */
   private async closeServers(): Promise<void> {
-    const { watcher, admin, statsd, xds } = this;
-    this.watcher = this.admin = this.statsd = this.xds = undefined;
+    const { watcher, apiWatcher, admin, statsd, xds } = this;
+    this.watcher = this.apiWatcher = this.admin = this.statsd = this.xds = undefined;
     await watcher?.close();
+    await apiWatcher?.close();
     await admin?.close();
     await statsd?.close();
     await xds?.close();

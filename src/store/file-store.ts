@@ -21,9 +21,10 @@ import { canonicalJson } from '../util/canonical-json';
 import { apiFileText, readApiDocument, type ApiMetadata } from './api-file';
 import { FileResourceMetadata } from './file-metadata';
 import type {
+  LoadedMesh,
   ListScope,
+  MeshStore,
   ResourceKey,
-  ResourceStore,
   SpecJson,
   StoredResource,
   StoreRefusal,
@@ -31,8 +32,6 @@ import type {
   Tag,
   WriteOptions,
 } from './types';
-
-export type LoadedMesh = Extract<LoadResult, { ok: true }>;
 
 export interface FileStoreOptions {
   /** The user's mesh files and folders: read-only through the API. */
@@ -86,7 +85,7 @@ function inside(folder: string, file: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-export class FileStore implements ResourceStore {
+export class FileStore implements MeshStore {
   private readonly cache = new LoadCache();
   private readonly fileMetadata: FileResourceMetadata;
   private readonly now: () => number;
@@ -98,28 +97,16 @@ export class FileStore implements ResourceStore {
   private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
-  /** Why API writes are refused (the API folder cannot be made), if they are. */
-  private readonly apiDirProblem: string | undefined;
 
   /** Throws StateFileError when the metadata state cannot be read. */
   constructor(private readonly options: FileStoreOptions) {
     this.now = options.now ?? Date.now;
     this.fileMetadata = new FileResourceMetadata(options.metadataPath);
-    try {
-      fs.mkdirSync(options.apiDir, { recursive: true });
-      this.apiDirProblem = undefined;
-    } catch (err) {
-      this.apiDirProblem = `the App Mesh API's folder ${options.apiDir} cannot be made (${(err as Error).message}); API writes are refused`;
-    }
   }
 
+  /** The API's folder; it is made by the first write that needs it, never before. */
   get apiDir(): string {
     return this.options.apiDir;
-  }
-
-  /** Why API writes are refused, when they are (logged by the server at start). */
-  get writeProblem(): string | undefined {
-    return this.apiDirProblem;
   }
 
   /** Called with each mesh an API write made (after the write's answer is on its way: not re-entrant). */
@@ -400,7 +387,6 @@ export class FileStore implements ResourceStore {
   // ---- checks ----
 
   private writable(): { map: ReadonlyMap<string, Entry> } | { refused: StoreResult } {
-    if (this.apiDirProblem) return { refused: refuse('invalid', this.apiDirProblem) };
     if (!this.served)
       return {
         refused: refuse(
@@ -475,6 +461,9 @@ export class FileStore implements ResourceStore {
         fsyncDir(path.dirname(file));
         removeEmptyFolders(path.dirname(file), this.options.apiDir);
       } else {
+        // The API's folder is made here, inside a folder that exists: never a missing mesh folder with it.
+        if (!fs.existsSync(path.dirname(this.options.apiDir)))
+          throw new Error(`the folder ${path.dirname(this.options.apiDir)} of the API's folder does not exist`);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         replaceFileAtomically(file, text);
       }

@@ -4,9 +4,10 @@
 // applies each write atomically: a refused write changes nothing. It knows nothing of HTTP or of
 // AWS's error names: it refuses with a `StoreRefusal`, which the API maps to an AWS error.
 //
-// Not here yet (integration): change notification for the reload pipeline, which records came from
-// files (read-only through the API), and cross-reference validation of a write against the whole
-// mesh. The files-backed store adds them; see HANDOVER-api24.md.
+// `MeshStore` is what `meshd serve` needs beyond that: the whole mesh, loaded and validated, and news
+// of each change a write makes. The embedded store (file-store.ts) keeps both in files; a shared
+// store for a fleet of replicas plugs in here.
+import type { LoadResult } from '../load/mesh-source';
 import type { ResourceKind } from '../model/common';
 
 /** One resource. `parent` is the virtual router of a Route, the virtual gateway of a GatewayRoute; else absent. */
@@ -105,4 +106,15 @@ export interface ResourceStore {
     change: { readonly set: readonly Tag[]; readonly remove: readonly string[] },
     maxTags: number,
   ): Promise<StoreResult>;
+}
+
+/** A valid mesh as the loader gives it (model, Cloud Map seeds, rollouts, where each field is written). */
+export type LoadedMesh = Extract<LoadResult, { ok: true }>;
+
+/** The store `meshd serve` runs on: the API's writes, and the mesh they and the user's files make. */
+export interface MeshStore extends ResourceStore {
+  /** Loads the mesh (at start, or after a change outside the store); a valid one becomes the store's view. */
+  load(): LoadResult;
+  /** Called with each mesh a write through the store made, once the writer's synchronous work is done. */
+  onChange(listener: (mesh: LoadedMesh, reason: string) => void): void;
 }

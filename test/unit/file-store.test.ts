@@ -260,6 +260,7 @@ describe('the files-backed store through the App Mesh API', () => {
     fs.writeFileSync(path.join(meshDir, 'shop.yaml'), USER_MESH.split('---')[0]!);
     expect(server.store.load().ok).toBe(true);
     expect(await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' })).toBeUndefined();
+    fs.mkdirSync(apiDir); // no API write has made it yet
     fs.writeFileSync(path.join(apiDir, 'web.yaml'), 'kind: VirtualNode' + USER_MESH.split('kind: VirtualNode')[1]);
     expect(server.store.load().ok).toBe(true);
     const handed = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'web' });

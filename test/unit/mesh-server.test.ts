@@ -5,12 +5,11 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { MeshServer } from '../../src/control/mesh-server';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
-import { tmpDir } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/processes';
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-async function open(): Promise<MeshServer> {
-  const dir = tmpDir('mesh-server-');
+async function open(dir = tmpDir('mesh-server-')): Promise<MeshServer> {
   fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
   return MeshServer.open({
     paths: [dir],
@@ -56,5 +55,46 @@ describe('MeshServer lifecycle', () => {
     const closed = await open();
     await closed.close();
     await expect(closed.start()).rejects.toThrow('starts once');
+  });
+});
+
+describe("MeshServer and the App Mesh API's folder", () => {
+  it('is made by the first API write, not at start; then edits by hand there are served', async () => {
+    const dir = tmpDir('mesh-server-api-');
+    const server = await open(dir);
+    try {
+      await server.start();
+      const apiDir = path.join(dir, '.meshd-api');
+      expect(fs.existsSync(apiDir)).toBe(false);
+      const mesh = server.currentModel()!.resources.find((r) => r.kind === 'Mesh')!.name;
+      const created = await server.apiHandler({
+        method: 'PUT',
+        path: `/v20190125/meshes/${mesh}/virtualNodes`,
+        headers: {},
+        body: Buffer.from(JSON.stringify({ virtualNodeName: 'by-api', spec: {} })),
+      });
+      expect(created.status).toBe(200);
+      const file = path.join(apiDir, mesh, 'virtual-nodes', 'by-api.yaml');
+      expect(fs.existsSync(file)).toBe(true);
+      await waitFor('the API write to be served', () =>
+        server.currentModel()!.resources.some((r) => r.name === 'by-api') ? true : undefined,
+      );
+      // An edit by hand: the folder is watched now that it exists (written again until the watch, started with the
+      // folder, has seen it; no sleep).
+      const edited = fs.readFileSync(file, 'utf8').replace('spec: {}', 'spec: { backendDefaults: {} }');
+      const key = { kind: 'VirtualNode' as const, mesh, name: 'by-api' };
+      await waitFor(
+        'the edit by hand to be a new version',
+        async () => {
+          if ((await server.store.get(key))?.version === 2) return true;
+          fs.writeFileSync(file, edited);
+          return undefined;
+        },
+        15_000,
+        200,
+      );
+    } finally {
+      await server.close();
+    }
   });
 });
