@@ -53,7 +53,7 @@ import {
   UpdateVirtualServiceCommand,
 } from '@aws-sdk/client-app-mesh';
 import { describeWithEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy';
-import { startApiMeshd, withIfMatch, type ApiMeshd } from '../helpers/meshd-api';
+import { filesUnder, startApiMeshd, withIfMatch, type ApiMeshd } from '../helpers/meshd-api';
 import { freePort, waitFor } from '../helpers/processes';
 import { answeredBy, httpRequest } from '../helpers/sidecar-harness';
 import { meshdBootstrap } from '../helpers/sidecars';
@@ -372,8 +372,10 @@ describe('each kind through @aws-sdk/client-app-mesh against meshd serve', () =>
       const startedAt = Date.now() - 1000;
 
       // create
+      const uids = new Map<string, string>();
       for (const name of names) {
         const created = data(await send(k.commands.create, input(name, { spec: k.spec(name, 1) })));
+        uids.set(name, created.metadata.uid as string);
         expect(created).toMatchObject({ [k.nameKey]: name, spec: k.spec(name, 1), status: { status: 'ACTIVE' } });
         expect(created.metadata).toMatchObject({
           arn: `arn:aws:appmesh:${REGION}:${ACCOUNT}:mesh/${k.arnPath(name)}`,
@@ -386,11 +388,13 @@ describe('each kind through @aws-sdk/client-app-mesh against meshd serve', () =>
           Math.floor(startedAt / 1000) * 1000,
         );
       }
-      // A second create of one name is refused, and a file of the API's holds each resource.
+      // A second create of one name is refused; each resource is a file of its own in the API's folder, with its uid.
       expect((await refusal(send(k.commands.create, input(names[0]!, { spec: k.spec(names[0]!, 1) })))).name).toBe(
         'ConflictException',
       );
-      expect(fs.readdirSync(meshd.apiDir).length).toBeGreaterThan(0);
+      const apiFiles = [...filesUnder(meshd.apiDir).values()].map((b) => b.toString('utf8'));
+      for (const [name, uid] of uids)
+        expect(apiFiles.filter((t) => t.includes(`\nname: ${name}\n`) && t.includes(`uid: ${uid}`))).toHaveLength(1);
 
       // describe
       const first = data(await send(k.commands.describe, input(names[0]!)));
