@@ -217,6 +217,8 @@ describe('the benches refuse bad arguments in one line, exit 2, before doing any
     { script: 'propagation.js', args: ['--servers', 'nope'], names: "'nope'" },
     { script: 'propagation.js', args: ['--streams', '0'], names: '--streams' },
     { script: 'propagation.js', args: ['--protocols', 'sotw,rest'], names: "'rest'" },
+    { script: 'api-write.js', args: ['--services', '1'], names: '--services' },
+    { script: 'api-write.js', args: ['--writes', '0'], names: '--writes' },
   ])('$script $args', async ({ script, args, names }) => {
     const tmp = freshDir('bad-tmp-');
     const out = path.join(workDir, 'bad.json');
@@ -382,6 +384,44 @@ describe('bench/propagation.js at a tiny size: 10 streams, 3 services, 3 changes
           off: false,
         });
       }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+interface ApiWriteRow {
+  virtualNodes: number;
+  streams: number;
+  affectedNodeIds: number;
+  writes: number;
+  finalVersion: number;
+  apiAnswerMs: { p50: number; p99: number; max: number };
+  writeToAllAckedMs: { p50: number; p99: number; max: number };
+}
+
+describe('bench/api-write.js at a tiny size: 3 services, 4 streams, 3 UpdateRoute calls', () => {
+  it('exits 0, and its JSON has one row: the 4 node ids the route reaches, the route at version 4, sane times', async () => {
+    const tmp = freshDir('api-write-tmp-');
+    const out = path.join(workDir, 'api-write.json');
+    const run = await runBench(
+      'api-write.js',
+      ['--services', '3', '--streams', '4', '--writes', '3', '--out', out],
+      tmp,
+      50000,
+    );
+    report(`api-write.js --services 3 --streams 4 --writes 3: ${run.ms} ms`);
+    expect(ending(run)).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(run.stdout).toContain(`results: ${path.relative(ROOT, out)}\n`);
+    expect(fs.readdirSync(tmp)).toEqual([]); // the generated mesh and meshd's state are removed
+    const { results } = readJson<{ results: ApiWriteRow[] }>(out, run);
+    expect(results).toHaveLength(1);
+    // Created at version 1, then 3 updates; each reached all 4 streams (the bench waits for that).
+    expect(results[0]).toMatchObject({ virtualNodes: 6, streams: 4, affectedNodeIds: 4, writes: 3, finalVersion: 4 });
+    for (const key of ['apiAnswerMs', 'writeToAllAckedMs'] as const) {
+      const t = results[0]![key];
+      for (const p of ['p50', 'p99', 'max'] as const) expectSane(`${key}.${p}`, t[p], true);
+      expect(t.max).toBeGreaterThanOrEqual(t.p50);
     }
   });
 });
