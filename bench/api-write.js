@@ -11,8 +11,8 @@
 //
 // Each write is checked by meshd as a file would be (the whole mesh it makes is loaded and
 // validated), written atomically to its file, compiled and pushed. Reported per N: the call's own
-// time (meshd answers once the file is written and, as the store announces a write in a microtask,
-// once the compiled configuration is handed to the streams) and the time until every stream ACKed
+// time (meshd answers once the file is written; the store hands the new mesh to the compiler on the
+// event loop's next turn, after the answer) and the time until every stream ACKed
 // the new route configuration (found by the new weighted cluster's encoded bytes): p50, p99, max
 // (ms). Prints a table; writes bench/results/api-write.json.
 //

@@ -288,14 +288,7 @@ export class FileStore implements MeshStore {
   }
 
   async update(key: ResourceKey, spec: SpecJson, options: WriteOptions = {}): Promise<StoreResult> {
-    const found = this.apiOwned(key, options.expectedVersion);
-    if ('refused' in found) return found.refused;
-    const { record, owner } = found.entry;
-    const meta: ApiMetadata = { ...record, version: record.version + 1, lastUpdatedAt: this.now() };
-    return (
-      this.commit(key, owner.file, apiFileText(key, spec, record.tags, meta), `updated ${label(key)}`, 'invalid') ??
-      this.written(key, owner.file)
-    );
+    return this.updateNow(key, spec, options.expectedVersion, 'updated');
   }
 
   async delete(key: ResourceKey, options: WriteOptions = {}): Promise<StoreResult> {
@@ -368,27 +361,20 @@ export class FileStore implements MeshStore {
         };
       at[last] = edit.value;
     }
-    const result = this.updateNow(entry.record.key, spec, entry.record.version);
+    const result = this.updateNow(entry.record.key, spec, entry.record.version, 'a rollout updated');
     return result.ok
       ? { ok: true }
       : { ok: false, conflict: result.refusal.code === 'version_mismatch', error: result.refusal.message };
   }
 
-  /** update() without the promise, for the rollouts' synchronous edit. */
-  private updateNow(key: ResourceKey, spec: SpecJson, expectedVersion: number): StoreResult {
+  /** update() without the promise: the rollouts' edit is synchronous. */
+  private updateNow(key: ResourceKey, spec: SpecJson, expectedVersion: number | undefined, what: string): StoreResult {
     const found = this.apiOwned(key, expectedVersion);
     if ('refused' in found) return found.refused;
     const { record, owner } = found.entry;
     const meta: ApiMetadata = { ...record, version: record.version + 1, lastUpdatedAt: this.now() };
-    return (
-      this.commit(
-        key,
-        owner.file,
-        apiFileText(key, spec, record.tags, meta),
-        `a rollout updated ${label(key)}`,
-        'invalid',
-      ) ?? this.written(key, owner.file)
-    );
+    const text = apiFileText(key, spec, record.tags, meta);
+    return this.commit(key, owner.file, text, `${what} ${label(key)}`, 'invalid') ?? this.written(key, owner.file);
   }
 
   // ---- checks ----
