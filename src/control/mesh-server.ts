@@ -6,6 +6,7 @@
 //
 // The CLI (src/cli/serve.ts) keeps the flags and what is printed; tests drive this in-process.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { startAdminServer, type AdminServer } from '../admin/http-server';
 import { cloudMapRemoteMetrics } from '../admin/cloud-map-remote-metrics';
@@ -18,7 +19,6 @@ import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { cloudMapHandler, registryContents } from '../discovery/cloud-map/http';
 import type { Credentials } from '../util/sigv4-verify';
-import * as path from 'node:path';
 import { appMeshApi, type Answer, type ApiRequest } from '../api/handler';
 import { seedProblems } from '../load/cloud-map-seed';
 import type { LoadOptions } from '../load/mesh-source';
@@ -434,10 +434,9 @@ export class MeshServer {
     };
   }
 
-  /** App Mesh's API behind its signature checks; undefined (its paths answer 404) when there is no handler. */
+  /** App Mesh's API behind its signature checks. */
   private appMeshSource(): Parameters<typeof startAdminServer>[2]['appMesh'] {
     const handler = this.apiHandler;
-    if (!handler) return undefined;
     const refused = (reason: string) => this.apiRefused.set(reason, (this.apiRefused.get(reason) ?? 0) + 1);
     const credentials = this.options.api?.credentials;
     return {
