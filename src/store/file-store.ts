@@ -445,6 +445,8 @@ export class FileStore implements MeshStore {
     what: string,
     code: 'invalid' | 'in_use',
   ): Extract<StoreResult, { ok: false }> | undefined {
+    const outside = this.leadsOutside(file);
+    if (outside) return refused('invalid', `${label(key)} cannot be written: ${outside}; nothing changed`);
     const candidate = this.loadWith(new Map([[file, text]]));
     if (!candidate.ok) return refused(code, refusalText(key, code, candidate.problems, file));
     try {
@@ -491,6 +493,33 @@ export class FileStore implements MeshStore {
       const why = next.count === 1 ? next.reason : `${next.reason} and ${next.count - 1} more write(s)`;
       this.listeners.forEach((l) => l(next.mesh, why));
     });
+  }
+
+  /**
+   * Why writing `file` would change something outside the API's folder, if it would: the file is
+   * a symbolic link, or a folder on its way is one that leads elsewhere. The loader follows links
+   * (a linked mesh file is read like any), but the API writes only files of its own.
+   */
+  private leadsOutside(file: string): string | undefined {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      st = undefined; // a new file
+    }
+    if (st?.isSymbolicLink()) return `${file} is a symbolic link; the API writes only files of its own in its folder`;
+    let dir = path.dirname(file);
+    while (!fs.existsSync(dir) && inside(this.options.apiDir, dir)) dir = path.dirname(dir);
+    if (!fs.existsSync(dir)) return undefined; // the API's folder itself is still to be made
+    try {
+      const real = fs.realpathSync(dir);
+      const root = fs.existsSync(this.options.apiDir) ? fs.realpathSync(this.options.apiDir) : undefined;
+      if (root !== undefined && real !== root && !inside(root, real))
+        return `${dir} leads outside the API's folder (to ${real}) through a symbolic link`;
+    } catch (err) {
+      return `${dir} cannot be resolved (${(err as Error).message})`;
+    }
+    return undefined;
   }
 
   /** The record of a resource just written, as the store now serves it. */

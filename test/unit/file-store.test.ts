@@ -293,4 +293,39 @@ describe('the files-backed store through the App Mesh API', () => {
     expect(made.mesh?.metadata?.version).toBe(1);
     expect(fs.existsSync(path.join(empty, '.meshd-api', 'fresh', 'mesh.yaml'))).toBe(true);
   });
+
+  test('a symbolic link in the API folder (a file, or a folder on the way) is never written through', async () => {
+    await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api') }),
+    );
+    // The API's file of node api replaced by a link to a file of the user's, outside the folder.
+    const file = path.join(apiDir, 'shop', 'virtual-nodes', 'api.yaml');
+    const outside = path.join(dir, 'outside.yaml');
+    fs.writeFileSync(outside, fs.readFileSync(file, 'utf8'));
+    fs.rmSync(file);
+    fs.symlinkSync(outside, file);
+    expect(server.store.load().ok).toBe(true);
+    const before = fs.readFileSync(outside, 'utf8');
+    await expect(
+      server.client.send(
+        new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'api', spec: node('api', 9999) }),
+      ),
+    ).rejects.toMatchObject({ name: 'BadRequestException', message: expect.stringContaining('is a symbolic link') });
+    expect(fs.readFileSync(outside, 'utf8')).toBe(before);
+
+    // A folder on the way that leads elsewhere: a create there is refused, and nothing appears outside.
+    const elsewhere = path.join(dir, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    fs.symlinkSync(elsewhere, path.join(apiDir, 'shop', 'virtual-routers'));
+    await expect(
+      server.client.send(
+        new CreateVirtualRouterCommand({
+          meshName: 'shop',
+          virtualRouterName: 'vr',
+          spec: { listeners: [{ portMapping: { port: 80, protocol: 'http' } }] },
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'BadRequestException', message: expect.stringContaining('leads outside') });
+    expect(fs.readdirSync(elsewhere)).toEqual([]);
+  });
 });
