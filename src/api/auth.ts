@@ -8,6 +8,8 @@
 //   date, another service); IncompleteSignatureException (a malformed Authorization header) is 400.
 // - Without credentials, on a loopback admin address: any signature, or none, is accepted (the AWS
 //   CLI and the SDKs sign with whatever dummy keys they are given; only local processes can call).
+//   The Host header must then name a loopback address (an IP literal or localhost): a web page the
+//   operator opens cannot reach the API through DNS rebinding (its Host is the attacker's name).
 // - Without credentials, on any other address: every call is refused (403 ForbiddenException) with
 //   a message naming --api-credentials, so that a meshd reachable from the network is never open
 //   by omission.
@@ -21,7 +23,7 @@ export const SIGNING_NAME = 'appmesh';
  * Why a request was refused, for /metrics: signature (a SigV4 check failed), no_credentials (a non-loopback address
  * without --api-credentials), internal_error (the handler answered 500).
  */
-export type AuthRefusal = 'signature' | 'no_credentials' | 'internal_error';
+export type AuthRefusal = 'signature' | 'no_credentials' | 'host' | 'internal_error';
 
 export interface SigV4Options {
   /** The access key id and secret every call must be signed with; none: see allowUnsigned. */
@@ -61,9 +63,25 @@ export function withSigV4(
       if (!verdict.ok) return refuse('signature', awsErrorAnswer(STATUS[verdict.code], verdict.code, verdict.message));
     } else if (!options.allowUnsigned) {
       return refuse('no_credentials', awsErrorAnswer(403, 'ForbiddenException', NO_CREDENTIALS_MESSAGE));
+    } else if (!loopbackHost(request.headers.host)) {
+      return refuse(
+        'host',
+        awsErrorAnswer(
+          403,
+          'ForbiddenException',
+          "without --api-credentials, meshd's App Mesh API answers only requests to a loopback address (Host 127.0.0.1, [::1] or localhost), so that no web page can reach it through DNS rebinding",
+        ),
+      );
     }
     const answer = await handler(request);
     if (answer.status === 500) options.onRefused?.('internal_error');
     return answer;
   };
+}
+
+/** A Host header naming a loopback address: 127.0.0.0/8, [::1] or localhost, with or without a port. */
+export function loopbackHost(host: string | string[] | undefined): boolean {
+  if (typeof host !== 'string') return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  return name.toLowerCase() === 'localhost' || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name);
 }

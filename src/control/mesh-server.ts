@@ -170,7 +170,7 @@ export class MeshServer {
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
         // the user's files is edited in place.
         editRoute: (edits, identity) =>
-          edits[0] && isInside(apiDir, edits[0].at.file)
+          edits[0] && store.ownsFile(edits[0].at.file)
             ? store.editApiRouteWeights(
                 edits[0].at.file,
                 edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
@@ -217,7 +217,7 @@ export class MeshServer {
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
     registry.counter(
       'meshd_app_mesh_api_refused_total',
-      'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), body_too_large, internal_error',
+      'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), host (without credentials, a Host that is not loopback: DNS rebinding), body_too_large, internal_error',
       ['reason'],
       () => [...this.apiRefused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
@@ -509,10 +509,4 @@ export class MeshServer {
     await statsd?.close();
     await xds?.close();
   }
-}
-
-/** `file` is somewhere under `folder`. */
-function isInside(folder: string, file: string): boolean {
-  const rel = path.relative(folder, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }

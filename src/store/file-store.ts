@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { nativePathOf } from '../export/native-yaml';
+import { detectDialect } from '../load/dialects';
 import { LoadCache, loadMesh, type LoadOptions, type LoadResult } from '../load/mesh-source';
 import { isError, type Problem } from '../load/problems';
 import { compare, labelOf, parentOf, resourceKey, type MeshModel, type Resource } from '../model/mesh-model';
@@ -100,10 +101,21 @@ export class FileStore implements MeshStore {
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
 
-  /** Throws StateFileError when the metadata state cannot be read. */
+  /**
+   * Throws StateFileError when the metadata state cannot be read,
+   * and an Error when the API's folder overlaps a mesh path.
+   */
   constructor(private readonly options: FileStoreOptions) {
     this.now = options.now ?? Date.now;
+    const overlap = apiDirOverlap(options.apiDir, options.paths);
+    if (overlap) throw new Error(overlap);
     this.fileMetadata = new FileResourceMetadata(options.metadataPath);
+  }
+
+  /** Whether the API owns the resources of this file (a rollout then writes its route through the store). */
+  ownsFile(file: string): boolean {
+    for (const e of this.served?.entries.values() ?? []) if (e.owner.api && e.owner.file === file) return true;
+    return false;
   }
 
   /** The API's folder; it is made by the first write that needs it, never before. */
@@ -129,7 +141,7 @@ export class FileStore implements MeshStore {
   load(): LoadResult {
     const result = this.loadWith(new Map());
     if (result.ok) {
-      this.serve(result, true);
+      this.serve(result);
       // Read from disk after every write so far: it supersedes a write's mesh not announced yet.
       this.pending = undefined;
     }
@@ -143,24 +155,27 @@ export class FileStore implements MeshStore {
 
   /**
    * Builds the store's view of a loaded mesh: each resource's owner and metadata. API files
-   * without valid metadata (a file handed over, a hand edit that dropped it) and hand edits
-   * that changed a spec but not its version get new metadata, written back when `writeBack`.
+   * without valid metadata (a file handed over, a hand edit that dropped it), hand edits that
+   * changed a spec but not its version, and copies carrying another's uid get new metadata,
+   * written back into the file (so a version never goes down).
    */
-  private serve(mesh: LoadedMesh, writeBack: boolean): void {
+  private serve(mesh: LoadedMesh): void {
     const before = this.served?.entries;
     const entries = new Map<string, Entry>();
     const fileKeys = new Set<string>();
     const now = this.now();
     const rewrites: { file: string; text: string }[] = [];
+    const uids = new Set<string>();
     for (const r of mesh.model.resources) {
       const key = keyOf(r);
       const text = resourceKey(r);
       const file = r.source.file;
-      const docs = this.cache.files.get(file)?.parsed.documents ?? [];
-      if (inside(this.options.apiDir, file) && docs.length === 1) {
-        const read = readApiDocument(docs[0]!);
+      if (this.isApiFile(file, r)) {
+        const read = readApiDocument(this.cache.files.get(file)!.parsed.documents[0]!);
         const previous = before?.get(text)?.record;
         let meta: ApiMetadata | undefined = read.metadata;
+        // A file copied by hand carries another resource's uid: the copy gets its own.
+        if (meta && uids.has(meta.uid)) meta = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
         const changedByHand =
           meta !== undefined &&
           previous !== undefined &&
@@ -176,6 +191,7 @@ export class FileStore implements MeshStore {
             ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
             : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
         }
+        uids.add(meta.uid);
         if (meta !== read.metadata) rewrites.push({ file, text: apiFileText(key, read.spec, read.tags, meta) });
         entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
       } else {
@@ -194,8 +210,9 @@ export class FileStore implements MeshStore {
     } catch {
       // Kept in memory; the next load tries again. The versions shown stay right while meshd runs.
     }
-    if (!writeBack) return;
     for (const { file, text } of rewrites) {
+      // Never through a link: the metadata is then kept in memory only (the next API write of it is refused).
+      if (this.leadsOutside(file)) continue;
       try {
         this.lastWritten.set(file, text);
         replaceFileAtomically(file, text);
@@ -203,6 +220,19 @@ export class FileStore implements MeshStore {
         // The metadata is kept in memory; the next write of the resource writes it.
       }
     }
+  }
+
+  /**
+   * The API owns a resource when its file is in the API's folder and holds that one resource as a
+   * meshd YAML document. Anything else there (a template, a manifest, a file of several resources,
+   * dropped in by hand) is read like a user's file: read-only through the API, never rewritten.
+   */
+  private isApiFile(file: string, r: Resource): boolean {
+    if (!inside(this.options.apiDir, file)) return false;
+    const docs = this.cache.files.get(file)?.parsed.documents ?? [];
+    if (docs.length !== 1 || detectDialect(docs[0]!) !== 'native') return false;
+    const value = docs[0]!.value as { kind?: unknown; name?: unknown };
+    return value.kind === r.kind && value.name === r.name;
   }
 
   /**
@@ -468,7 +498,7 @@ export class FileStore implements MeshStore {
         `${label(key)}: ${file} cannot be written (${(err as Error).message}); nothing changed`,
       );
     }
-    this.serve(candidate, false);
+    this.serve(candidate);
     this.announce(candidate, `${what} through the App Mesh API`);
     return undefined;
   }
@@ -558,4 +588,34 @@ function removeEmptyFolders(from: string, root: string): void {
     }
     dir = path.dirname(dir);
   }
+}
+
+/**
+ * Why the API's folder cannot be where it is, if it cannot: a mesh path, or holding one (the API
+ * would take over the user's files), or inside a mesh folder without a dot folder on the way (the
+ * mesh folder would read the API's files as the user's own).
+ */
+export function apiDirOverlap(apiDir: string, paths: readonly string[]): string | undefined {
+  const api = path.resolve(apiDir);
+  for (const p of paths) {
+    const mesh = path.resolve(p);
+    if (mesh === api || inside(api, mesh))
+      return `the App Mesh API's folder ${apiDir} is, or holds, the mesh path ${p}: the API would take over your files; give it a folder of its own (--api-dir)`;
+    let isFolder = false;
+    try {
+      isFolder = fs.statSync(mesh).isDirectory();
+    } catch {
+      isFolder = false;
+    }
+    if (
+      isFolder &&
+      inside(mesh, api) &&
+      !path
+        .relative(mesh, api)
+        .split(path.sep)
+        .some((s) => s.startsWith('.'))
+    )
+      return `the App Mesh API's folder ${apiDir} is inside the mesh folder ${p}, which would read its files as yours: use a folder whose name starts with a dot (the default is .meshd-api) or one outside`;
+  }
+  return undefined;
 }

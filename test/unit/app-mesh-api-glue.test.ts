@@ -17,7 +17,7 @@ import {
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startAdminServer, type AdminServer, type AdminSources } from '../../src/admin/http-server';
-import { NO_CREDENTIALS_MESSAGE, withSigV4, type AuthRefusal } from '../../src/api/auth';
+import { loopbackHost, NO_CREDENTIALS_MESSAGE, withSigV4, type AuthRefusal } from '../../src/api/auth';
 import { appMeshApi } from '../../src/api/handler';
 import { MeshServer } from '../../src/control/mesh-server';
 import type { AwsAnswer, RawRequest } from '../../src/util/aws-http';
@@ -289,6 +289,32 @@ describe('SigV4 with --api-credentials', () => {
     // The same request signed for appmesh is accepted.
     expect((await request(s.port, 'PUT', '/v20190125/meshes', body, await signedFor('appmesh'))).status).toBe(200);
     expect(s.store.writes).toBe(1);
+  });
+});
+
+describe('no credentials on a loopback address: DNS rebinding', () => {
+  it('a call whose Host is not a loopback address is 403 ForbiddenException and reaches nothing', async () => {
+    const s = await start({ allowUnsigned: true });
+    for (const host of ['rebind.evil.example', `rebind.evil.example:${s.port}`, '10.0.0.1', 'localhost.evil.example']) {
+      const put = await request(s.port, 'PUT', '/v20190125/meshes', JSON.stringify({ meshName: 'pwned' }), { host });
+      expect([host, put.status, put.headers['x-amzn-errortype']]).toEqual([host, 403, 'ForbiddenException']);
+      expect(JSON.parse(put.text).message).toMatch(/DNS rebinding/);
+    }
+    expect(s.seen).toEqual([]);
+    expect(s.store.writes).toBe(0);
+    expect(s.refusals).toEqual(['host', 'host', 'host', 'host']);
+    for (const host of [`127.0.0.1:${s.port}`, `localhost:${s.port}`, 'LOCALHOST', `[::1]:${s.port}`, '127.0.0.2'])
+      expect([host, (await request(s.port, 'GET', '/v20190125/meshes', undefined, { host })).status]).toEqual([
+        host,
+        200,
+      ]);
+  });
+
+  it('which Host headers name a loopback address', () => {
+    for (const host of ['127.0.0.1', '127.0.0.1:18001', 'localhost', 'localhost:1', '[::1]', '[::1]:18001'])
+      expect([host, loopbackHost(host)]).toEqual([host, true]);
+    for (const host of [undefined, '', 'example.com', '127.0.0.1.evil.example', '[::2]:1', '0.0.0.0', ['127.0.0.1']])
+      expect([host, loopbackHost(host)]).toEqual([host, false]);
   });
 });
 
