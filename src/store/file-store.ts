@@ -165,7 +165,7 @@ export class FileStore implements MeshStore {
     const fileKeys = new Set<string>();
     const now = this.now();
     const rewrites: { file: string; text: string }[] = [];
-    const uids = new Set<string>();
+    const keepers = this.uidKeepers(mesh, before);
     for (const r of mesh.model.resources) {
       const key = keyOf(r);
       const text = resourceKey(r);
@@ -175,7 +175,8 @@ export class FileStore implements MeshStore {
         const previous = before?.get(text)?.record;
         let meta: ApiMetadata | undefined = read.metadata;
         // A file copied by hand carries another resource's uid: the copy gets its own.
-        if (meta && uids.has(meta.uid)) meta = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+        if (meta && keepers.get(meta.uid) !== text)
+          meta = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
         const changedByHand =
           meta !== undefined &&
           previous !== undefined &&
@@ -191,7 +192,6 @@ export class FileStore implements MeshStore {
             ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
             : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
         }
-        uids.add(meta.uid);
         if (meta !== read.metadata) rewrites.push({ file, text: apiFileText(key, read.spec, read.tags, meta) });
         entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
       } else {
@@ -220,6 +220,24 @@ export class FileStore implements MeshStore {
         // The metadata is kept in memory; the next write of the resource writes it.
       }
     }
+  }
+
+  /**
+   * Which resource keeps each uid the API's files carry: the one that had it before, else the first
+   * (a copy of a file made by hand then gets a uid of its own, and the original keeps its).
+   */
+  private uidKeepers(mesh: LoadedMesh, before: ReadonlyMap<string, Entry> | undefined): Map<string, string> {
+    const keepers = new Map<string, string>();
+    for (const r of mesh.model.resources) {
+      if (!this.isApiFile(r.source.file, r)) continue;
+      const uid = readApiDocument(this.cache.files.get(r.source.file)!.parsed.documents[0]!).metadata?.uid;
+      if (uid === undefined) continue;
+      const key = resourceKey(r);
+      const kept = keepers.get(uid);
+      if (kept === undefined || (before?.get(key)?.record.uid === uid && before.get(kept)?.record.uid !== uid))
+        keepers.set(uid, key);
+    }
+    return keepers;
   }
 
   /**

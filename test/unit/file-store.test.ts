@@ -328,4 +328,77 @@ describe('the files-backed store through the App Mesh API', () => {
     ).rejects.toMatchObject({ name: 'BadRequestException', message: expect.stringContaining('leads outside') });
     expect(fs.readdirSync(elsewhere)).toEqual([]);
   });
+
+  test('a file in the API folder that is not one meshd YAML resource is read-only and never rewritten', async () => {
+    fs.mkdirSync(apiDir);
+    const k8s = path.join(apiDir, 'node.yaml');
+    const k8sText =
+      'apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: { name: k8s-node, namespace: shop }\n' +
+      'spec:\n  awsName: k8s-node\n  meshRef: { name: shop }\n  listeners: [{ portMapping: { port: 80, protocol: http } }]\n' +
+      '  serviceDiscovery: { dns: { hostname: k8s.shop.local } }\n';
+    fs.writeFileSync(k8s, k8sText);
+    const two = path.join(apiDir, 'two.yaml');
+    const twoText =
+      USER_MESH.split('---')[1]!.replace('name: web', 'name: two-a') +
+      '---\n' +
+      USER_MESH.split('---')[1]!.replace('name: web', 'name: two-b');
+    fs.writeFileSync(two, twoText);
+    const loaded = server.store.load();
+    expect(loaded.ok ? [] : loaded.problems.map((p) => p.message)).toEqual([]);
+    expect(fs.readFileSync(k8s, 'utf8')).toBe(k8sText);
+    expect(fs.readFileSync(two, 'utf8')).toBe(twoText);
+    for (const name of ['k8s-node', 'two-a'])
+      await expect(
+        server.client.send(new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: name, spec: node(name) })),
+      ).rejects.toMatchObject({ name: 'ForbiddenException' });
+  });
+
+  test('metadata is never written back through a link; a copied file gets a uid of its own', async () => {
+    fs.mkdirSync(apiDir);
+    const outside = path.join(dir, 'victim.yaml');
+    const victim = '# mine\nkind: VirtualNode\nmesh: shop\nname: linked\nspec: {}\n';
+    fs.writeFileSync(outside, victim);
+    fs.symlinkSync(outside, path.join(apiDir, 'linked.yaml'));
+    expect(server.store.load().ok).toBe(true);
+    expect(fs.readFileSync(outside, 'utf8')).toBe(victim);
+
+    const made = await server.client.send(
+      new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'orig', spec: node('orig') }),
+    );
+    const file = path.join(apiDir, 'shop', 'virtual-nodes', 'orig.yaml');
+    fs.writeFileSync(path.join(apiDir, 'copy.yaml'), fs.readFileSync(file, 'utf8').replace('name: orig', 'name: copy'));
+    expect(server.store.load().ok).toBe(true);
+    const copy = await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'copy' });
+    expect(copy?.uid).not.toBe(made.virtualNode!.metadata!.uid);
+    expect(fs.readFileSync(path.join(apiDir, 'copy.yaml'), 'utf8')).toContain(`uid: ${copy!.uid}`);
+  });
+
+  test('a hand edit taken in by a write of another resource keeps its new version on disk', async () => {
+    for (const name of ['x', 'y'])
+      await server.client.send(
+        new CreateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: name, spec: node(name) }),
+      );
+    const x = path.join(apiDir, 'shop', 'virtual-nodes', 'x.yaml');
+    fs.writeFileSync(x, fs.readFileSync(x, 'utf8').replace('port: 9090', 'port: 9555'));
+    // Before any reload, a write of y loads the mesh with x's edit in it.
+    await server.client.send(
+      new UpdateVirtualNodeCommand({ meshName: 'shop', virtualNodeName: 'y', spec: node('y', 9191) }),
+    );
+    expect((await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'x' }))?.version).toBe(2);
+    expect(server.store.load().ok).toBe(true);
+    expect((await server.store.get({ kind: 'VirtualNode', mesh: 'shop', name: 'x' }))?.version).toBe(2);
+  });
+
+  test('the API folder may not be a mesh path, hold one, or sit in a mesh folder outside a dot folder', () => {
+    const options = (apiDirOf: string) => ({
+      paths: [meshDir],
+      apiDir: apiDirOf,
+      metadataPath: path.join(dir, 'm.json'),
+    });
+    expect(() => new FileStore(options(meshDir))).toThrow(/is, or holds, the mesh path/);
+    expect(() => new FileStore(options(dir))).toThrow(/is, or holds, the mesh path/);
+    expect(() => new FileStore(options(path.join(meshDir, 'api')))).toThrow(/inside the mesh folder/);
+    expect(() => new FileStore(options(path.join(meshDir, '.api', 'deeper')))).not.toThrow();
+    expect(() => new FileStore(options(path.join(dir, 'elsewhere')))).not.toThrow();
+  });
 });
