@@ -118,6 +118,11 @@ export class FileStore implements MeshStore {
     return false;
   }
 
+  /** Whether a write's mesh waits to be handed to the listeners (on the event loop's next turn). */
+  get announcing(): boolean {
+    return this.pending !== undefined;
+  }
+
   /** The API's folder; it is made by the first write that needs it, never before. */
   get apiDir(): string {
     return this.options.apiDir;

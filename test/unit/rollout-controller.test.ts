@@ -273,7 +273,8 @@ async function quiet(run: Run): Promise<boolean> {
   let done = false;
   await Promise.race([run.server.rollouts.settled().then(() => (done = true)), sleep(5)]);
   // Looked at once the work is done: a step that just ended may have written the file.
-  return done && (run.held || run.loadedText === fs.readFileSync(run.file, 'utf8'));
+  // A store write's mesh is served on the event loop's next turn: not quiet until it is.
+  return done && !run.server.store.announcing && (run.held || run.loadedText === fs.readFileSync(run.file, 'utf8'));
 }
 
 /** Waits for `check`, moving the clock to the next timer whenever meshd is quiet. */
@@ -283,9 +284,6 @@ async function until<T>(run: Run, what: string, check: () => T | undefined): Pro
     const value = check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    // One turn of the event loop first: what meshd hands on to its next turn (a store write's mesh) runs, as it
-    // would while real time passes.
-    await new Promise((resolve) => setImmediate(resolve));
     if (!((await quiet(run)) && run.clock.next())) await sleep(5);
   }
 }
