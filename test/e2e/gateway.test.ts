@@ -18,7 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import { createTestPki, type Certificate, type TestPki } from '../helpers/certs';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { removeReadableTmpDirs } from '../helpers/netns';
-import { freePort, MESHD_BIN } from '../helpers/processes';
+import { freePorts, MESHD_BIN } from '../helpers/processes';
 import {
   answeredBy,
   httpRequest,
@@ -246,7 +246,9 @@ describeWithEnvoy('virtual gateway: gateway routes on a real Envoy', (envoyBin) 
 
   beforeAll(async () => {
     for (const name of UPSTREAMS) upstreams[name] = await startHttpUpstream(name);
-    ports = { main: await freePort(), hosts: await freePort(), tls: await freePort(), mtls: await freePort() };
+    // Distinct: two listeners of one gateway on one port make the mesh invalid.
+    const [main, hosts, tls, mtls] = (await freePorts(4)) as [number, number, number, number];
+    ports = { main, hosts, tls, mtls };
     pki = createTestPki(
       { gateway: [GATEWAY_SAN], client: ['client.example.com'] },
       { stranger: ['client.example.com'] },

@@ -34,6 +34,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `n` distinct free ports: the OS may hand one port out twice when each is closed before the next is asked for. */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */
 export async function waitFor<T>(
   what: string,
