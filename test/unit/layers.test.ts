@@ -20,7 +20,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   bootstrap: ['model', 'util'],
   telemetry: ['compile', 'model', 'util'],
   rollout: ['load', 'model', 'telemetry', 'util'],
-  store: ['export', 'load', 'model', 'util'],
+  store: ['discovery', 'export', 'load', 'model', 'util'],
   admin: ['discovery', 'model', 'rollout', 'telemetry', 'util', 'xds'],
   api: ['load', 'model', 'store', 'util'],
   control: [
