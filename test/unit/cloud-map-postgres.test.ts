@@ -50,7 +50,9 @@ async function openReplica(
 async function fleet(cluster: PostgresCluster, n = 3): Promise<{ url: string; replicas: Replica[] }> {
   const url = await cluster.createDatabase(`cloud_map_${++databases}`);
   const replicas: Replica[] = [];
-  for (let i = 0; i < n; i++) replicas.push(await openReplica(url, `replica-${String.fromCharCode(97 + i)}`));
+  // Ids unique to the test: terminateConnections goes by application name, cluster-wide.
+  for (let i = 0; i < n; i++)
+    replicas.push(await openReplica(url, `replica-${databases}${String.fromCharCode(97 + i)}`));
   return { url, replicas };
 }
 
@@ -347,8 +349,8 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
     const proxy: TcpProxy = await startTcpProxy('127.0.0.1', cluster().port);
     closers.push(() => proxy.close());
     const viaProxy = url.replace(`:${cluster().port}/`, `:${proxy.port}/`);
-    const a = await openReplica(url, 'replica-a', { keepChanges: 10 });
-    const c = await openReplica(url, 'replica-c', {}, viaProxy);
+    const a = await openReplica(url, `replica-${databases}a`, { keepChanges: 10 });
+    const c = await openReplica(url, `replica-${databases}c`, {}, viaProxy);
     open = [a, c];
     const serviceId = await service(a);
     const other = await service(a, 'quiet.local', 'idle');
