@@ -227,6 +227,7 @@ describe('FleetTraffic', () => {
       ['a failing canary (2% 5xx)', 0.02, false],
       ['a passing canary (0.1% 5xx)', 0.001, true],
     ])('%s', (_, errorRate, verdict) => {
+      const verdicts: unknown[] = [];
       const seen = assignments.map(([, reportsTo]) => {
         const fleet = newFleet();
         traffic(fleet, { node: CANARY, seconds: 60, sidecars: 6, errorRate, reportsTo, seed: 21 });
@@ -235,9 +236,12 @@ describe('FleetTraffic', () => {
         expect(expected.ok).toBe(verdict);
         const check = checkCanary(gather(fleet, NOW), 'apps', settings, NOW);
         expect(check).toEqual(expected);
+        verdicts.push(check);
         // The leader's own share alone would judge differently (none, a sixth or all of the traffic).
         return checkCanary(fleet.replicas.get('meshd-a')!, 'apps', settings, NOW);
       });
+      // One verdict, with the same numbers and messages, for every assignment.
+      for (const v of verdicts) expect(v).toEqual(verdicts[0]);
       const leaderAlone = seen.map((c) => c.ok);
       expect(leaderAlone).toEqual([verdict, false, false, expect.any(Boolean), false]);
       expect(seen[1]!.results[0]!.message).toMatch(/only 0 request\(s\) reached the canary/);
