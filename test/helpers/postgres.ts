@@ -165,21 +165,25 @@ function writeRegistry(): void {
 // the registry and removes the folders. It exits on its own then, so nothing of it is left either.
 const WATCHDOG = `
 const fs = require('fs');
-const [parent, registry] = [Number(process.argv[1]), process.argv[2]];
-const alive = () => { try { process.kill(parent, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
-const timer = setInterval(() => {
-  if (alive()) return;
-  clearInterval(timer);
+const [parent, registry] = [process.argv[1], process.argv[2]];
+// The parent's state and start time (/proc/PID/stat): a zombie or a reused pid is a dead parent.
+const stat = (pid) => { try { const f = fs.readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' '); return f[0] === 'Z' ? undefined : f[19]; } catch { return undefined; } };
+const born = stat(parent);
+const serving = (e) => { try { return fs.readFileSync('/proc/' + e.pid + '/cmdline', 'utf8').includes(e.dataDir); } catch { return false; } };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  while (born !== undefined && stat(parent) === born) await sleep(500);
   let entries = [];
   try { entries = JSON.parse(fs.readFileSync(registry, 'utf8')); } catch {}
-  for (const e of entries) {
-    try { if (fs.readFileSync('/proc/' + e.pid + '/cmdline', 'utf8').includes(e.dataDir)) process.kill(e.pid, 'SIGQUIT'); } catch {}
+  // SIGQUIT: immediate shutdown; a postmaster still there after 10 s gets SIGKILL (its backends follow it). The
+  // folders go once their servers are gone.
+  for (const [signal, waitMs] of [['SIGQUIT', 10000], ['SIGKILL', 5000]]) {
+    for (const e of entries) if (serving(e)) try { process.kill(e.pid, signal); } catch {}
+    for (let t = 0; t < waitMs && entries.some(serving); t += 100) await sleep(100);
   }
-  setTimeout(() => {
-    for (const e of entries) { try { fs.rmSync(e.dir, { recursive: true, force: true }); } catch {} }
-    try { fs.rmSync(registry, { force: true }); } catch {}
-  }, 1000);
-}, 500);
+  for (const e of entries) { try { fs.rmSync(e.dir, { recursive: true, force: true }); } catch {} }
+  try { fs.rmSync(registry, { force: true }); } catch {}
+})();
 `;
 
 function startWatchdog(): void {
