@@ -4,6 +4,7 @@
 // MESHD_REQUIRE_ENVOY=1 (CI) fails it. No server outlives the test process: a stopped cluster is removed at once, and
 // a watchdog process kills whatever is left (and removes its folder) when the test process is gone, SIGKILL included.
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,7 +145,11 @@ interface Registered {
 }
 
 const registered = new Map<string, Registered>();
-const registryFile = path.join(os.tmpdir(), `meshd-pg-registry-${process.pid}.json`);
+// One registry file per loaded copy of this module (jest loads it afresh for each test file), and one watchdog per
+// process for them all: it reads every meshd-pg-registry-<pid>-*.json of its process.
+const registryPrefix = `meshd-pg-registry-${process.pid}-`;
+const registryFile = path.join(os.tmpdir(), `${registryPrefix}${randomUUID()}.json`);
+const watchdogPidFile = path.join(os.tmpdir(), `meshd-pg-watchdog-${process.pid}.pid`);
 let watchdogStarted = false;
 
 /** Kills a postmaster (SIGQUIT: immediate shutdown, its backends with it) if the pid is still that cluster's. */
@@ -165,7 +170,8 @@ function writeRegistry(): void {
 // the registry and removes the folders. It exits on its own then, so nothing of it is left either.
 const WATCHDOG = `
 const fs = require('fs');
-const [parent, registry] = [process.argv[1], process.argv[2]];
+const path = require('path');
+const [parent, tmp, pidFile] = [process.argv[1], process.argv[2], process.argv[3]];
 // The parent's state and start time (/proc/PID/stat): a zombie or a reused pid is a dead parent.
 const stat = (pid) => { try { const f = fs.readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' '); return f[0] === 'Z' ? undefined : f[19]; } catch { return undefined; } };
 const born = stat(parent);
@@ -173,8 +179,9 @@ const serving = (e) => { try { return fs.readFileSync('/proc/' + e.pid + '/cmdli
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 (async () => {
   while (born !== undefined && stat(parent) === born) await sleep(500);
-  let entries = [];
-  try { entries = JSON.parse(fs.readFileSync(registry, 'utf8')); } catch {}
+  const registries = fs.readdirSync(tmp).filter((f) => f.startsWith('meshd-pg-registry-' + parent + '-') && f.endsWith('.json')).map((f) => path.join(tmp, f));
+  const entries = [];
+  for (const file of registries) { try { entries.push(...JSON.parse(fs.readFileSync(file, 'utf8'))); } catch {} }
   // SIGQUIT: immediate shutdown; a postmaster still there after 10 s gets SIGKILL (its backends follow it). The
   // folders go once their servers are gone.
   for (const [signal, waitMs] of [['SIGQUIT', 10000], ['SIGKILL', 5000]]) {
@@ -182,18 +189,32 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     for (let t = 0; t < waitMs && entries.some(serving); t += 100) await sleep(100);
   }
   for (const e of entries) { try { fs.rmSync(e.dir, { recursive: true, force: true }); } catch {} }
-  try { fs.rmSync(registry, { force: true }); } catch {}
+  for (const file of [...registries, pidFile]) { try { fs.rmSync(file, { force: true }); } catch {} }
 })();
 `;
+
+/** Whether this process's watchdog (started by an earlier copy of this module) still runs. */
+function watchdogRunning(): boolean {
+  try {
+    const pid = Number(fs.readFileSync(watchdogPidFile, 'utf8'));
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.includes(watchdogPidFile);
+  } catch {
+    return false;
+  }
+}
 
 function startWatchdog(): void {
   if (watchdogStarted) return;
   watchdogStarted = true;
-  const child = spawn(process.execPath, ['-e', WATCHDOG, String(process.pid), registryFile], {
-    detached: true,
-    stdio: 'ignore',
-  });
-  child.unref();
+  if (!watchdogRunning()) {
+    const child = spawn(process.execPath, ['-e', WATCHDOG, String(process.pid), os.tmpdir(), watchdogPidFile], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    child.unref();
+    fs.writeFileSync(watchdogPidFile, String(child.pid));
+  }
   // A normal exit (jest done, process.exit) need not wait for the watchdog's poll.
   process.once('exit', () => {
     for (const entry of registered.values()) killPostmaster(entry);
