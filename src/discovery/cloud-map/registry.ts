@@ -93,6 +93,8 @@ export class CloudMapRegistry implements InstanceLookup {
   private readonly instancesOfService = new Map<string, Map<string, InstanceRecord>>();
   /** A service's instances sorted by id, kept sorted as they change (binary search, no re-sort). */
   private readonly sortedInstances = new Map<string, InstanceRecord[]>();
+  /** The sorted arrays instances() has handed out, which are never changed again (a write copies them first). */
+  private readonly lent = new WeakSet<InstanceRecord[]>();
   /** discover()'s answer per service, made once per change of the service: every proxy that reads the service asks. */
   private readonly discovered = new Map<string, DiscoveredInstance[]>();
   /** Whether an instance record's address is one proxies may be sent (records are replaced, never changed). */
@@ -129,8 +131,8 @@ export class CloudMapRegistry implements InstanceLookup {
         const sorted = this.sortedInstances.get(row.serviceId) ?? [];
         const at = sortedIndex(sorted, row.id);
         const present = at < sorted.length && sorted[at]!.id === row.id;
-        // A new array each time: callers may still hold the last one.
-        const next = [...sorted];
+        // Changed in place unless instances() has handed it out (a caller may still hold it): then a new one.
+        const next = this.lent.has(sorted) ? [...sorted] : sorted;
         if (after && present) next[at] = after;
         else if (after) next.splice(at, 0, after);
         else if (present) next.splice(at, 1);
@@ -257,7 +259,10 @@ export class CloudMapRegistry implements InstanceLookup {
   /** A service's instances, by id (the same array until the service changes: do not modify it). */
   instances(serviceId: string): readonly InstanceRecord[] {
     this.service(serviceId);
-    return this.sortedInstances.get(serviceId) ?? [];
+    const sorted = this.sortedInstances.get(serviceId);
+    if (!sorted) return [];
+    this.lent.add(sorted);
+    return sorted;
   }
 
   instance(serviceId: string, instanceId: string): InstanceRecord {
@@ -732,8 +737,17 @@ function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+let randomPool = Buffer.alloc(0);
+let randomUsed = 0;
 
 /** Lower-case base32, as AWS's namespace and service ids look. */
 function randomId(length: number): string {
-  return [...crypto.randomBytes(length)].map((b) => ID_ALPHABET[b & 31]).join('');
+  // Random bytes drawn a few kilobytes at a time: one call for each id costs more than the rest of a registration.
+  if (randomPool.length - randomUsed < length) {
+    randomPool = crypto.randomBytes(4096);
+    randomUsed = 0;
+  }
+  let id = '';
+  for (let i = 0; i < length; i++) id += ID_ALPHABET[randomPool[randomUsed++]! & 31];
+  return id;
 }
