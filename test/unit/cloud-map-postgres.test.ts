@@ -384,11 +384,13 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
   it("the mesh files' instances are applied once for the fleet, by the leader; a direct write to a shared registry is refused", async () => {
     const { url, replicas } = await fleet(cluster());
     open = replicas;
+    // A name with what the stored keys escape ('%', and '%00', the escape of the key's separator).
+    const FILES = 'files%00%.local';
     const leader = await waitFor('a leader', () => replicas.find((r) => r.store.lease.leading), 10000);
     const follower = replicas.find((r) => r !== leader)!;
     const seeds = [
       {
-        namespace: 'files.local',
+        namespace: FILES,
         service: 'billing',
         instances: [
           { id: 'seed-1', attributes: { AWS_INSTANCE_IPV4: '10.9.0.1', AWS_INSTANCE_PORT: '80' } },
@@ -398,14 +400,11 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
     ];
     expect(await follower.shared.applySeeds(seeds)).toEqual({ outcome: 'not-leader' });
     await settled(replicas);
-    expect(follower.shared.registry.namespaceNamed('files.local')).toBeUndefined();
+    expect(follower.shared.registry.namespaceNamed(FILES)).toBeUndefined();
     expect(await leader.shared.applySeeds(seeds)).toEqual({ outcome: 'applied', registered: 2, deregistered: 0 });
     await settled(replicas);
     for (const replica of replicas)
-      expect(replica.shared.registry.discover('files.local', 'billing')?.map((i) => i.id)).toEqual([
-        'seed-1',
-        'seed-2',
-      ]);
+      expect(replica.shared.registry.discover(FILES, 'billing')?.map((i) => i.id)).toEqual(['seed-1', 'seed-2']);
     // Unchanged seeds change nothing; a dropped one is deregistered fleet-wide.
     expect(await leader.shared.applySeeds(seeds)).toEqual({ outcome: 'applied', registered: 0, deregistered: 0 });
     expect(await leader.shared.applySeeds([{ ...seeds[0]!, instances: seeds[0]!.instances.slice(0, 1) }])).toEqual({
@@ -415,16 +414,17 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
     });
     await settled(replicas);
     for (const replica of replicas)
-      expect(replica.shared.registry.discover('files.local', 'billing')?.map((i) => i.id)).toEqual(['seed-1']);
+      expect(replica.shared.registry.discover(FILES, 'billing')?.map((i) => i.id)).toEqual(['seed-1']);
     expect(await instancesInDatabase(cluster(), url)).toEqual(['seed-1']);
+    for (const replica of replicas) expect(held(replica)).toEqual(held(leader));
     // The registry's own write methods would bypass the fleet: refused, and nothing changes.
     const serviceId = follower.shared.registry.serviceNamed(
-      follower.shared.registry.namespaceNamed('files.local')!.id,
+      follower.shared.registry.namespaceNamed(FILES)!.id,
       'billing',
     )!.id;
     expect(() => follower.shared.registry.deregisterInstance(serviceId, 'seed-1')).toThrow(
       /changes only through the store/,
     );
-    expect(follower.shared.registry.discover('files.local', 'billing')).toHaveLength(1);
+    expect(follower.shared.registry.discover(FILES, 'billing')).toHaveLength(1);
   });
 });
