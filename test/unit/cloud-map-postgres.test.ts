@@ -3,7 +3,10 @@
 // shared handler. Every acknowledged write reaches every replica; AWS's checks hold fleet-wide; a write the store
 // cannot take is answered with a clear error and leaves nothing behind, in memory or in the database; a replica cut
 // off catches up exactly, through the log or, past its horizon, by reloading; listeners hear other replicas' writes.
+import { Hash } from '@smithy/core/serde';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { TARGET_PREFIX, type ApiAnswer } from '../../src/discovery/cloud-map/api';
+import type { RefusalReason } from '../../src/discovery/cloud-map/errors';
 import type { RegistryState } from '../../src/discovery/cloud-map/records';
 import { serviceKey } from '../../src/discovery/cloud-map/registry';
 import { followCloudMap, type SharedCloudMap } from '../../src/store/postgres/cloud-map';
@@ -238,6 +241,8 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
       expect(listed.Instances).toEqual([{ Id: 'i-1', Attributes: expect.any(Object) }]);
       const discovered = await ok(a, 'DiscoverInstances', { NamespaceName: 'apps.local', ServiceName: 'orders' });
       expect(discovered.Instances).toHaveLength(1);
+      // A target that names no operation is the caller's mistake, whatever the store's state.
+      expect((await call(b, 'RegisterInstances', {})).body.__type).toBe('UnknownOperationException');
     } finally {
       await cluster().startServer();
     }
@@ -379,6 +384,58 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
     // The reload announced the service whose instances changed, not the one that did not.
     expect(c.heard.flat()).toContain(serviceKey('apps.local', 'orders'));
     expect(c.heard.flat()).not.toContain(serviceKey('quiet.local', 'idle'));
+  });
+
+  it('signatures are checked as in the file mode: a refused request is counted and writes nothing; a signed one is made', async () => {
+    const { url, replicas } = await fleet(cluster(), 1);
+    open = replicas;
+    const credentials = { accessKeyId: 'AKIDMESHDFLEET', secretAccessKey: 'fleet/secret/key/for/the/test/only' };
+    const refused: RefusalReason[] = [];
+    const answer = replicas[0]!.shared.handler({
+      credentials,
+      onFailure: () => undefined,
+      onRefused: (r) => refused.push(r),
+    });
+    const signed = async (operation: string, input: unknown, secretAccessKey = credentials.secretAccessKey) => {
+      const body = JSON.stringify(input);
+      const request = await new SignatureV4({
+        service: 'servicediscovery',
+        region: 'us-east-1',
+        credentials: { ...credentials, secretAccessKey },
+        sha256: Hash.bind(null, 'sha256'),
+      }).sign({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        path: '/',
+        headers: {
+          host: '127.0.0.1',
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': `${TARGET_PREFIX}${operation}`,
+        },
+        body,
+      });
+      const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]));
+      return answer({ method: 'POST', path: '/', headers, body: Buffer.from(body) });
+    };
+    const unsigned = await answer({
+      method: 'POST',
+      path: '/',
+      headers: { 'x-amz-target': `${TARGET_PREFIX}CreateHttpNamespace` },
+      body: Buffer.from(JSON.stringify({ Name: 'unsigned.local' })),
+    });
+    expect(unsigned).toMatchObject({ status: 403, body: { __type: 'MissingAuthenticationTokenException' } });
+    const forged = await signed('CreateHttpNamespace', { Name: 'forged.local' }, 'not-the-secret');
+    expect(forged.status).toBe(400);
+    expect(refused).toEqual(['signature', 'signature']);
+    expect((await signed('CreateHttpNamespace', { Name: 'signed.local' })).status).toBe(200);
+    const database = new URL(url).pathname.slice(1);
+    const names = await cluster().query<{ name: string }>(
+      "SELECT row->>'name' AS name FROM meshd_cloud_map_namespaces",
+      [],
+      database,
+    );
+    expect(names).toEqual([{ name: 'signed.local' }]);
   });
 
   it("the mesh files' instances are applied once for the fleet, by the leader; a direct write to a shared registry is refused", async () => {
