@@ -634,6 +634,14 @@ describe('changes made elsewhere (a shared store)', () => {
     registry.replaceState(source.state());
     expect(registry.discover('apps.local', 'users')?.map((i) => i.id)).toEqual(['u-1', 'u-2']);
     expect(events).toEqual([[`apps.local\u0000users`]]);
+    // The same instances with another address, or another health: changed too.
+    events.length = 0;
+    source.registerInstance({ serviceId: orders.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.9' } });
+    registry.replaceState(source.state());
+    expect(events).toEqual([[`apps.local\u0000orders`]]);
+    events.length = 0;
+    registry.replaceState(source.state());
+    expect(events).toEqual([]);
   });
 
   it('an array of instances a caller holds never changes under it', () => {

@@ -556,7 +556,7 @@ export class CloudMapRegistry implements InstanceLookup {
    * tells listeners the (namespace, service) pairs whose instances differ from before.
    */
   replaceState(state: RegistryState): void {
-    const before = this.instanceFingerprints();
+    const before = this.servedInstances();
     for (const table of TABLE_NAMES) (this.tables[table] as Table<unknown>).clear();
     this.namespaceIdByName.clear();
     this.serviceIdByName.clear();
@@ -565,26 +565,29 @@ export class CloudMapRegistry implements InstanceLookup {
     this.sortedInstances.clear();
     this.discovered.clear();
     this.load(state);
-    const after = this.instanceFingerprints();
+    const after = this.servedInstances();
     const changed = new Set<string>();
-    for (const [key, print] of after) if (before.get(key) !== print) changed.add(key);
+    for (const [key, now] of after) {
+      const was = before.get(key);
+      if (!was || !sameServed(was, now)) changed.add(key);
+    }
     for (const key of before.keys()) if (!after.has(key)) changed.add(key);
     this.announce(changed);
   }
 
-  /** Per (namespace, service): its id and its instances as records, to compare two states. */
-  private instanceFingerprints(): Map<string, string> {
-    const prints = new Map<string, string>();
+  /** Per (namespace, service): what discover() answers from, to compare two states (references, nothing copied). */
+  private servedInstances(): Map<string, Served> {
+    const served = new Map<string, Served>();
     for (const service of this.tables.services.values()) {
       const ns = this.tables.namespaces.get(service.namespaceId);
       if (!ns) continue;
-      const instances = this.sortedInstances.get(service.id) ?? [];
-      prints.set(
-        serviceKey(ns.name, service.name),
-        JSON.stringify([service.id, service.healthCheckCustomConfig ?? null, instances.map(fingerprint)]),
-      );
+      served.set(serviceKey(ns.name, service.name), {
+        serviceId: service.id,
+        custom: service.healthCheckCustomConfig !== undefined,
+        instances: this.sortedInstances.get(service.id) ?? [],
+      });
     }
-    return prints;
+    return served;
   }
 
   private announce(changed: ReadonlySet<string>): void {
@@ -706,9 +709,25 @@ function ownAttributes(attributes: Readonly<Record<string, string>>): Record<str
   return Object.assign(Object.create(null) as Record<string, string>, attributes);
 }
 
-/** What of an instance proxies can be sent (its id, attributes, health, and whether the mesh files declare it). */
-function fingerprint(i: InstanceRecord): unknown {
-  return [i.id, Object.entries(i.attributes).sort(), i.health, i.seed ? 1 : 0];
+interface Served {
+  readonly serviceId: string;
+  readonly custom: boolean;
+  readonly instances: readonly InstanceRecord[];
+}
+
+/** Whether a service's instances are the same for proxies: ids, attributes, health, declared in the mesh files. */
+function sameServed(a: Served, b: Served): boolean {
+  if (a.serviceId !== b.serviceId || a.custom !== b.custom || a.instances.length !== b.instances.length) return false;
+  return a.instances.every((x, i) => {
+    const y = b.instances[i]!;
+    if (x === y) return true;
+    if (x.id !== y.id || x.health !== y.health || !x.seed !== !y.seed) return false;
+    const keys = Object.keys(x.attributes);
+    return (
+      keys.length === Object.keys(y.attributes).length &&
+      keys.every((k) => Object.hasOwn(y.attributes, k) && x.attributes[k] === y.attributes[k])
+    );
+  });
 }
 
 /** Where an instance with `id` is (or would go) in instances sorted by id. */
