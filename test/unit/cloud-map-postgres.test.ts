@@ -7,6 +7,7 @@ import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { TARGET_PREFIX, type ApiAnswer } from '../../src/discovery/cloud-map/api';
 import type { RefusalReason } from '../../src/discovery/cloud-map/errors';
+import { cloudMapHandler } from '../../src/discovery/cloud-map/http';
 import type { RegistryState } from '../../src/discovery/cloud-map/records';
 import { serviceKey } from '../../src/discovery/cloud-map/registry';
 import { followCloudMap, type SharedCloudMap } from '../../src/store/postgres/cloud-map';
@@ -315,6 +316,33 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
       },
     });
     expect(answers[21]).toMatchObject({ status: 400, body: { Message: expect.stringMatching(/"Description"/) } });
+    // A body nesting arrays 200,000 deep (under the 1 MiB limit) is answered as the file mode answers it, not a 500.
+    const deep = `{"ServiceId":"${serviceId}","InstanceId":"deep","Attributes":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    const nested = await a.answer({
+      method: 'POST',
+      path: '/',
+      headers: { 'x-amz-target': `${TARGET_PREFIX}RegisterInstance` },
+      body: Buffer.from(deep),
+    });
+    expect(nested).toMatchObject({
+      status: 400,
+      body: {
+        __type: 'SerializationException',
+        Message: expect.stringMatching(
+          /^Attributes must be a map of strings, got \[\.\.\.\] \(an array nested too deep/,
+        ),
+      },
+    });
+    expect(a.failures).toEqual([]);
+    const fileMode = cloudMapHandler(a.shared.registry, { onFailure: () => undefined });
+    expect(
+      fileMode({
+        method: 'POST',
+        path: '/',
+        headers: { 'x-amz-target': `${TARGET_PREFIX}RegisterInstance` },
+        body: Buffer.from(deep),
+      }),
+    ).toEqual(nested);
     await settled(replicas);
     expect((await instancesInDatabase(cluster(), url)).length).toBe(20);
     expect(held(b)).toEqual(held(a));
