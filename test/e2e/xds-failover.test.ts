@@ -3,9 +3,10 @@
 // Envoy bootstrapped by `meshd bootstrap`, an upstream app. SIGKILL the replica that holds
 // Envoy's ADS stream: Envoy is SYNCED on the other within 5 s, is sent nothing new there (it
 // reports the versions it holds, which are the survivor's too), and traffic through its
-// listeners never stops. Twice: with the replicas' two addresses (--xds-address a,b), and with
-// one DNS name that has an A record for each (in a network namespace, whose own /etc/hosts
-// gives the name its two addresses: Envoy's resolver reads it as it would a DNS answer).
+// listeners never stops. With the replicas' two addresses (--xds-address a,b), over SotW and
+// Delta ADS; and with one DNS name that has an A record for each (in a network namespace, whose
+// own /etc/hosts gives the name its two addresses: Envoy's resolver reads it as it would a DNS
+// answer; no DNS server is run).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -167,6 +168,7 @@ function bootstrapYaml(
   xdsAddress: string,
   adminAddress: string,
   ports: { admin: number; ingress: number; egress: number },
+  ads: 'sotw' | 'delta' = 'sotw',
 ) {
   return execFileSync(
     process.execPath,
@@ -185,72 +187,81 @@ function bootstrapYaml(
       String(ports.ingress),
       '--egress-port',
       String(ports.egress),
+      '--ads',
+      ads,
     ],
     { encoding: 'utf8' },
   );
 }
 
-describeWithEnvoy('a proxy fails over between meshd replicas at two addresses', (envoyBin) => {
-  let backend: Awaited<ReturnType<typeof startNamedUpstream>>;
-  const meshds: RunningProcess[] = [];
-  const replicas: Replica[] = [];
-  let envoy: RunningEnvoy;
-  let proxy: Proxy;
+// State of the world (Envoy reports the version it holds per type) and Delta (it reports each
+// resource's version): either way the survivor has nothing to send.
+for (const ads of ['sotw', 'delta'] as const)
+  describeWithEnvoy(`a proxy fails over between meshd replicas at two addresses (${ads} ADS)`, (envoyBin) => {
+    let backend: Awaited<ReturnType<typeof startNamedUpstream>>;
+    const meshds: RunningProcess[] = [];
+    const replicas: Replica[] = [];
+    let envoy: RunningEnvoy;
+    let proxy: Proxy;
 
-  beforeAll(async () => {
-    backend = await startNamedUpstream('backend');
-    const meshFile = path.join(tmpDir('fleet-'), 'mesh.yaml');
-    fs.writeFileSync(meshFile, meshYaml(backend.port));
-    const ports = await freePorts(7);
-    const xdsAddresses: string[] = [];
-    for (const name of ['a', 'b']) {
-      const [xdsPort, adminPort] = [ports.shift()!, ports.shift()!];
-      const state = tmpDir(`replica-${name}-`);
-      const meshd = startMeshd([
-        'serve',
-        '--mesh',
-        meshFile,
-        '--xds-address',
-        '127.0.0.1',
-        '--xds-port',
-        String(xdsPort),
-        '--admin-port',
-        String(adminPort),
-        '--cloud-map-state',
-        path.join(state, 'cloud-map.json'),
-        '--api-dir',
-        path.join(state, 'api'),
-      ]);
-      meshds.push(meshd);
-      xdsAddresses.push(`127.0.0.1:${xdsPort}`);
-      replicas.push({ name, admin: (p) => getOk(adminPort, p), kill: () => meshd.child.kill('SIGKILL') });
-      await waitFor(`replica ${name} to serve`, () => {
-        if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
-        return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
-      });
-    }
+    beforeAll(async () => {
+      backend = await startNamedUpstream('backend');
+      const meshFile = path.join(tmpDir('fleet-'), 'mesh.yaml');
+      fs.writeFileSync(meshFile, meshYaml(backend.port));
+      const ports = await freePorts(7);
+      const xdsAddresses: string[] = [];
+      for (const name of ['a', 'b']) {
+        const [xdsPort, adminPort] = [ports.shift()!, ports.shift()!];
+        const state = tmpDir(`replica-${name}-`);
+        const meshd = startMeshd([
+          'serve',
+          '--mesh',
+          meshFile,
+          '--xds-address',
+          '127.0.0.1',
+          '--xds-port',
+          String(xdsPort),
+          '--admin-port',
+          String(adminPort),
+          '--cloud-map-state',
+          path.join(state, 'cloud-map.json'),
+          '--api-dir',
+          path.join(state, 'api'),
+        ]);
+        meshds.push(meshd);
+        xdsAddresses.push(`127.0.0.1:${xdsPort}`);
+        replicas.push({ name, admin: (p) => getOk(adminPort, p), kill: () => meshd.child.kill('SIGKILL') });
+        await waitFor(`replica ${name} to serve`, () => {
+          if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
+          return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
+        });
+      }
 
-    const [admin, ingress, egress] = [ports.shift()!, ports.shift()!, ports.shift()!];
-    envoy = startEnvoy(envoyBin, bootstrapYaml(xdsAddresses.join(','), '127.0.0.1', { admin, ingress, egress }), admin);
-    proxy = { adminHost: '127.0.0.1', adminPort: admin, send: () => httpGet(egress, SERVICE) };
-    await waitFor(
-      'Envoy to route to the virtual service',
-      async () => ((await proxy.send().catch(() => undefined))?.status === 200 ? true : undefined),
-      30000,
-    );
+      const [admin, ingress, egress] = [ports.shift()!, ports.shift()!, ports.shift()!];
+      envoy = startEnvoy(
+        envoyBin,
+        bootstrapYaml(xdsAddresses.join(','), '127.0.0.1', { admin, ingress, egress }, ads),
+        admin,
+      );
+      proxy = { adminHost: '127.0.0.1', adminPort: admin, send: () => httpGet(egress, SERVICE) };
+      await waitFor(
+        'Envoy to route to the virtual service',
+        async () => ((await proxy.send().catch(() => undefined))?.status === 200 ? true : undefined),
+        30000,
+      );
+    });
+
+    afterAll(async () => {
+      await envoy?.stop();
+      // The replica killed by the test has exited already (by a signal: no exit code to wait for).
+      for (const m of meshds) if (m.child.signalCode === null) await m.stop();
+      await backend?.close();
+    });
+
+    it('SIGKILL the replica holding the ADS stream: SYNCED on the other within 5 s, sent nothing new, traffic unbroken', async () => {
+      await killTheHolder(replicas, proxy, `two addresses, ${ads}`);
+    });
   });
-
-  afterAll(async () => {
-    await envoy?.stop();
-    // The replica killed by the test has exited already (by a signal: no exit code to wait for).
-    for (const m of meshds) if (m.child.signalCode === null) await m.stop();
-    await backend?.close();
-  });
-
-  it('SIGKILL the replica holding the ADS stream: SYNCED on the other within 5 s, sent nothing new, traffic unbroken', async () => {
-    await killTheHolder(replicas, proxy, 'two addresses');
-  });
-});
 
 describeWithNetns('a proxy fails over between meshd replicas behind one DNS name', (envoyBin) => {
   // Everything runs in one namespace: the replicas on 127.0.0.2 and 127.0.0.3 (the same port,
