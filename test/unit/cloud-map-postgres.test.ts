@@ -466,6 +466,39 @@ describeWithPostgres('the Cloud Map registry shared through PostgreSQL', (cluste
     expect(names).toEqual([{ name: 'signed.local' }]);
   });
 
+  it('a replica that takes the lead applies the seeds it was last given (its first load came before the lease)', async () => {
+    const { replicas } = await fleet(cluster());
+    open = replicas;
+    const leader = await waitFor('a leader', () => replicas.find((r) => r.store.lease.leading), 10000);
+    const others = replicas.filter((r) => r !== leader);
+    const seeds = (ids: string[]) => [
+      {
+        namespace: 'files.local',
+        service: 'ledger',
+        instances: ids.map((id, i) => ({ id, attributes: { AWS_INSTANCE_IPV4: `10.8.0.${i + 1}` } })),
+      },
+    ];
+    expect(await leader.shared.applySeeds(seeds(['l-1']))).toMatchObject({ outcome: 'applied', registered: 1 });
+    // The others' files declare another instance: not theirs to apply while they do not lead.
+    for (const r of others) expect(await r.shared.applySeeds(seeds(['l-1', 'l-2']))).toEqual({ outcome: 'not-leader' });
+    expect(await others[0]!.shared.leadershipGained()).toEqual({ outcome: 'not-leader' });
+    // The leader stops (its lease is given up): another takes the lead and applies its own files' seeds.
+    await leader.store.close();
+    open = others;
+    const next = await waitFor('a new leader', () => others.find((r) => r.store.lease.leading), 10000);
+    expect(await next.shared.leadershipGained()).toEqual({ outcome: 'applied', registered: 1, deregistered: 0 });
+    await settled(others);
+    for (const r of others)
+      expect(r.shared.registry.discover('files.local', 'ledger')?.map((i) => i.id)).toEqual(['l-1', 'l-2']);
+    // A replica given no seeds yet has nothing to apply.
+    const fresh = await openReplica(
+      await cluster().createDatabase(`cloud_map_${++databases}`),
+      `replica-${databases}z`,
+    );
+    open = [...others, fresh];
+    expect(await fresh.shared.leadershipGained()).toBeUndefined();
+  });
+
   it("the mesh files' instances are applied once for the fleet, by the leader; a direct write to a shared registry is refused", async () => {
     const { url, replicas } = await fleet(cluster());
     open = replicas;

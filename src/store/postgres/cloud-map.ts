@@ -106,6 +106,8 @@ export class SharedCloudMap implements Follower {
   readonly tables: readonly KeyedTable[] = TABLE_NAMES.map((t) => CLOUD_MAP_TABLES[t]);
   /** Serves proxies and reads; changed only through this object (a direct write is refused). */
   readonly registry: CloudMapRegistry;
+  /** The seeds applySeeds was last given. */
+  private lastSeeds: readonly ServiceSeed[] | undefined;
   /** Set while a write step runs: where the registry's persist hook puts what it changed. */
   private capturing: Captured | undefined;
 
@@ -195,9 +197,23 @@ export class SharedCloudMap implements Follower {
 
   /**
    * Applies the mesh files' Cloud Map instances for the fleet, when this replica leads: registry.applySeeds run
-   * through the log with the lease's fence. Check seedProblems first, as in the file mode. Never rejects.
+   * through the log with the lease's fence. Check seedProblems first, as in the file mode. The seeds are kept (led or
+   * not) for leadershipGained(). Never rejects.
    */
-  async applySeeds(seeds: readonly ServiceSeed[]): Promise<SeedOutcome> {
+  applySeeds(seeds: readonly ServiceSeed[]): Promise<SeedOutcome> {
+    this.lastSeeds = seeds;
+    return this.applyLeading(seeds);
+  }
+
+  /**
+   * Applies the seeds last given to applySeeds (undefined when none were): call it when this replica takes the lead,
+   * since the mesh's first load usually comes before the lease is taken, and a new leader's files may differ.
+   */
+  async leadershipGained(): Promise<SeedOutcome | undefined> {
+    return this.lastSeeds ? this.applyLeading(this.lastSeeds) : undefined;
+  }
+
+  private async applyLeading(seeds: readonly ServiceSeed[]): Promise<SeedOutcome> {
     const fence = this.store.lease.fence;
     if (!fence) return { outcome: 'not-leader' };
     try {
