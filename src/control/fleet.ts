@@ -48,6 +48,7 @@ export class Fleet {
   private notifications = 0;
   private storeDown: { since: number; reason: string } | undefined;
   private commitSeconds: ((seconds: number, committed: boolean) => void) | undefined;
+  private readonly leadingListeners: (() => void)[] = [];
 
   private constructor(
     readonly store: PostgresStore,
@@ -70,6 +71,7 @@ export class Fleet {
       onLeadership: (leading, term, reason) => {
         if (!fleet) return;
         fleet.leadershipChanges++;
+        if (leading) for (const listener of fleet.leadingListeners) listener();
         fleet.log.info(
           leading
             ? `this replica now leads the fleet (term ${term})`
@@ -79,6 +81,11 @@ export class Fleet {
     });
     fleet = new Fleet(store, log);
     return fleet;
+  }
+
+  /** Called each time this replica takes the lead. */
+  onLeading(listener: () => void): void {
+    this.leadingListeners.push(listener);
   }
 
   get replicaId(): string {

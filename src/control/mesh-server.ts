@@ -179,7 +179,12 @@ export class MeshServer {
   }
 
   private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
-    const cloudMap = await openCloudMap(options.cloudMap, options.log);
+    const cloudMap = await openCloudMap(options.cloudMap, options.log, fleet?.store);
+    if (cloudMap.shared) {
+      const shared = cloudMap.shared;
+      // The mesh's first load usually comes before the lease is taken: a new leader applies the files' seeds.
+      fleet?.onLeading(() => void shared.leadershipGained());
+    }
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
     // In a fleet the canary analysis sums every replica's share of the traffic.
     const fleetTelemetry = fleet
@@ -327,9 +332,16 @@ export class MeshServer {
     seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
     if (seedErrors.length === 0) {
       try {
-        controller.setModel(result.model, detectedAt, () =>
-          registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)),
-        );
+        const seeds = result.cloudMapSeeds.map((s) => s.seed);
+        const shared = this.cloudMap.shared;
+        if (shared) {
+          // In a fleet the leader applies the files' seeds once for all; the others hear them through the store.
+          controller.setModel(result.model, detectedAt);
+          void shared.applySeeds(seeds).then((applied) => {
+            if (applied.outcome === 'failed')
+              log.error(`cloud map: the mesh files' instances not applied: ${applied.message}`);
+          });
+        } else controller.setModel(result.model, detectedAt, () => registry.applySeeds(seeds));
         telemetry.setModel(result.model);
         this.cloudMap.remote?.subscribe(cloudMapSubscriptions(result.model));
         this.rolloutsSee(() =>
@@ -477,7 +489,9 @@ export class MeshServer {
       readiness: () => this.readiness(),
       metrics: () => this.metrics.registry.render(),
       cloudMap: {
-        answer: cloudMapHandler(cloudMap.registry, {
+        answer: (cloudMap.shared
+          ? cloudMap.shared.handler.bind(cloudMap.shared)
+          : (options: Parameters<typeof cloudMapHandler>[1]) => cloudMapHandler(cloudMap.registry, options))({
           ...(credentials ? { credentials } : {}),
           onFailure: (message) => log.error(`cloud map: ${message}`),
           onRefused: (reason) => cloudMap.refused.set(reason, (cloudMap.refused.get(reason) ?? 0) + 1),
