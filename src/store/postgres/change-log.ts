@@ -74,6 +74,13 @@ export interface ChangeLogOptions {
   readonly onHealth?: (healthy: boolean, reason: string) => void;
   /** Called after each change applied from the log (another replica's) or written here. */
   readonly onApplied?: (seq: number, origin: 'local' | 'remote') => void;
+  /**
+   * Each write transaction: how long it took (from connecting
+   * to COMMIT), how many writes it held, whether it committed.
+   */
+  readonly onCommit?: (seconds: number, writes: number, committed: boolean) => void;
+  /** Each NOTIFY heard. */
+  readonly onNotification?: () => void;
 }
 
 interface Pending {
@@ -198,10 +205,14 @@ export class ChangeLog {
   }
 
   private async commitBatch(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    const observe = (committed: boolean) =>
+      this.options.onCommit?.((performance.now() - started) / 1000, batch.length, committed);
     let client: PoolClient;
     try {
       client = await this.connect();
     } catch (err) {
+      observe(false);
       for (const p of batch) p.reject(err);
       return;
     }
@@ -266,10 +277,12 @@ export class ChangeLog {
           : new StoreUnavailableError(`the store (PostgreSQL) did not commit the write: ${describeError(err)}`);
       for (const d of done) d.pending.reject(error);
       this.markHealth(false, error.message);
+      observe(false);
       return;
     } finally {
       client.release(broken);
     }
+    observe(true);
     for (const d of done) d.pending.resolve(d.result);
     if (this.sinceLastPrune >= 1000) void this.prune();
   }
@@ -361,6 +374,7 @@ export class ChangeLog {
     client.on('error', (err) => this.lostListener(client, describeError(err)));
     client.on('end', () => this.lostListener(client, 'the connection ended'));
     client.on('notification', (n: Notification) => {
+      this.options.onNotification?.();
       if (n.channel === CHANNEL && Number(n.payload) > this.applied) void this.catchUp().catch(() => undefined);
     });
     try {
