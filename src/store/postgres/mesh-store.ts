@@ -49,6 +49,7 @@ import type {
   Tag,
   WriteOptions,
 } from '../types';
+import { FencedError, StoreUnavailableError } from './change-log';
 import type { ChangeLog, Fence, Follower, KeyedRow, TableChange } from './change-log';
 import type { KeyedTable } from './schema';
 
@@ -279,6 +280,8 @@ export class PostgresMeshStore implements MeshStore, Follower {
   private pending: { mesh: LoadedMesh; readonly reason: string; count: number } | undefined;
   /** Another replica changed what the mesh is made of: load again on the next turn. */
   private stale = false;
+  /** load() was called (by MeshServer, at start): from then on, other replicas' changes are loaded as they come. */
+  private loaded = false;
   private reloadScheduled = false;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
@@ -327,6 +330,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
    * this replica has them. A valid mesh becomes the store's view; an invalid one changes nothing.
    */
   load(): LoadResult {
+    this.loaded = true;
     const result = this.loadWith();
     if (result.ok) {
       this.serve(result);
@@ -384,7 +388,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
       else this.fileMetadata.delete(key);
       this.provisional.delete(key);
     }
-    if (meshChanged && this.served) {
+    if (meshChanged && this.loaded) {
       this.stale = true;
       this.scheduleReload();
     }
@@ -660,7 +664,9 @@ export class PostgresMeshStore implements MeshStore, Follower {
           conflict: err.refusal.refusal.code === 'version_mismatch',
           error: err.refusal.refusal.message,
         };
-      if (err instanceof Error) return { ok: false, conflict: false, error: err.message };
+      // The store cannot be reached, or this replica no longer leads: nothing changed.
+      if (err instanceof StoreUnavailableError || err instanceof FencedError)
+        return { ok: false, conflict: false, error: err.message };
       throw err;
     }
     this.announce(this.served!.mesh, `${what} ${result.route}`);
@@ -683,7 +689,9 @@ export class PostgresMeshStore implements MeshStore, Follower {
       }, fence);
     } catch (err) {
       if (err instanceof EditRefused) return err.result;
-      if (err instanceof Error) return { ok: false, conflict: false, error: err.message };
+      // The store cannot be reached, or this replica no longer leads: nothing changed.
+      if (err instanceof StoreUnavailableError || err instanceof FencedError)
+        return { ok: false, conflict: false, error: err.message };
       throw err;
     }
     this.announce(this.served!.mesh, `a rollout's weights cleared from Route/${router}/${route}`);
