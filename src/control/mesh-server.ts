@@ -53,6 +53,7 @@ import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
 import type { ReplicaInfo } from '../store/postgres';
 import { Fleet, type FleetOptions } from './fleet';
+import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
 import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
@@ -153,7 +154,6 @@ export class MeshServer {
   private readonly apiRefused = new Map<string, number>();
   /** The content hash of the mesh served (mesh-hash.ts); undefined until one is. */
   private servedHash: string | undefined;
-  private fleet: Fleet | undefined;
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -170,19 +170,27 @@ export class MeshServer {
       }
     }
     try {
-      server = await MeshServer.openWith(options);
+      server = await MeshServer.openWith(options, fleet);
     } catch (err) {
       await fleet?.close();
       throw err;
     }
-    server.fleet = fleet;
-    fleet?.registerMetrics(server.metrics.registry);
     return server;
   }
 
-  private static async openWith(options: MeshServerOptions): Promise<MeshServer> {
+  private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
     const cloudMap = await openCloudMap(options.cloudMap, options.log);
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
+    // In a fleet the canary analysis sums every replica's share of the traffic.
+    const fleetTelemetry = fleet
+      ? new FleetTelemetry(
+          fleet.store.pool,
+          fleet.replicaId,
+          telemetry.windows,
+          options.log,
+          () => fleet.store.lease.leading,
+        )
+      : undefined;
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
     let store: FileStore;
     let rollouts: RolloutController;
@@ -199,7 +207,7 @@ export class MeshServer {
           : {}),
       });
       rollouts = new RolloutController({
-        telemetry: options.rollouts.telemetry ?? telemetry.reader,
+        telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
         log: options.log,
         webhooks,
@@ -218,7 +226,7 @@ export class MeshServer {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
     }
-    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store);
+    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store, fleet, fleetTelemetry);
   }
 
   private constructor(
@@ -228,6 +236,8 @@ export class MeshServer {
     readonly rollouts: RolloutController,
     webhooks: WebhookCaller,
     readonly store: FileStore,
+    private readonly fleet: Fleet | undefined,
+    private readonly fleetTelemetry: FleetTelemetry | undefined,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
@@ -244,6 +254,7 @@ export class MeshServer {
     const registry = this.metrics.registry;
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
     rolloutMetrics(registry, rollouts, webhooks);
+    fleet?.registerMetrics(registry);
     registry.counter(
       'meshd_cloud_map_refused_total',
       "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error",
@@ -358,6 +369,7 @@ export class MeshServer {
     if (this.fleet) {
       try {
         await this.fleet.start();
+        this.fleetTelemetry?.start();
       } catch (err) {
         await this.close();
         throw new StartError(`cannot read the store: ${(err as Error).message}`);
@@ -568,6 +580,7 @@ export class MeshServer {
     if (first) this.rollouts.close();
     await this.closeServers();
     if (first) await this.cloudMap.close();
+    if (first) this.fleetTelemetry?.close();
     if (first) await this.fleet?.close();
   }
 
