@@ -459,6 +459,47 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
     expect(a.store.routeWeights()).toEqual([]);
   });
 
+  test('rows of the store that meshd did not write are left out and reported; the mesh is served without them', async () => {
+    const a = await replica('a');
+    await a.store.create(VN('api'), node('api'), []);
+    const db = url.slice(url.lastIndexOf('/') + 1);
+    // A hand-made row under a key that does not match it, a row that is not a resource, a weights row of nothing.
+    await pgCluster.query(
+      `INSERT INTO meshd_resources (key, row, seq) VALUES
+         ($1, $2::jsonb, 0), ('VirtualNode/shop//junk', '"junk"'::jsonb, 0)`,
+      [
+        resourceRowKey(VN('other')),
+        JSON.stringify({
+          key: VN('elsewhere'),
+          spec: node('x'),
+          tags: [],
+          version: 1,
+          uid: 'u',
+          createdAt: 1,
+          lastUpdatedAt: 1,
+        }),
+      ],
+      db,
+    );
+    await pgCluster.query(
+      `INSERT INTO meshd_route_weights (key, row, seq) VALUES ('shop/front/split', '{"mesh": "shop"}'::jsonb, 0)`,
+      [],
+      db,
+    );
+    const b = await replica('b');
+    expect(b.errors.sort()).toEqual([
+      expect.stringContaining('resource row VirtualNode/shop//junk is not a resource meshd wrote'),
+      expect.stringContaining(`resource row ${resourceRowKey(VN('other'))} is not a resource meshd wrote`),
+      expect.stringContaining('route weights row shop/front/split is not one meshd wrote'),
+    ]);
+    expect((await b.store.list({ kind: 'VirtualNode', mesh: 'shop' }))?.map((r) => r.key.name)).toEqual([
+      'api',
+      'web',
+      'web-canary',
+    ]);
+    expect(b.store.meshHash).toBe(a.store.meshHash);
+  });
+
   test('the real AWS SDK over HTTP: created on one replica, described and updated on another, stale If-Match refused', async () => {
     const [a, b] = [await replica('a', { files: '' }), await replica('b', { files: '' })];
     const [apiA, apiB] = [await startApiServer({}, a.store), await startApiServer({}, b.store)];
