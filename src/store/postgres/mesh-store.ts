@@ -53,6 +53,9 @@ import { FencedError, StoreUnavailableError } from './change-log';
 import type { ChangeLog, Fence, Follower, KeyedRow, TableChange } from './change-log';
 import type { KeyedTable } from './schema';
 
+/** This replica's API writes in one transaction of the change log, at most (see PostgresMeshStore.limited). */
+export const MAX_WRITES_IN_FLIGHT = 4;
+
 /** The prefix of the virtual file each API resource is loaded from. */
 export const VIRTUAL_PREFIX = 'postgres:/';
 
@@ -144,7 +147,8 @@ interface Served {
   readonly mesh: LoadedMesh;
   /** The resources the user's files define (that the mesh serves), by row key. */
   readonly files: ReadonlyMap<string, FileEntry>;
-  readonly hash: string;
+  /** meshHash(mesh), computed when first asked for (it costs about as much as the load). */
+  hash?: string;
 }
 
 type Refusal = Extract<StoreResult, { ok: false }>;
@@ -284,6 +288,11 @@ export class PostgresMeshStore implements MeshStore, Follower {
   private loaded = false;
   private reloadScheduled = false;
   private syncing: Promise<void> | undefined;
+  /** This store's writes in the change log's hands, and those waiting for a place (see limited). */
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** How many of this store's writes the store could not take, and the last one's error. */
+  private failures: { readonly count: number; readonly last?: StoreUnavailableError } = { count: 0 };
   private syncAgain = false;
 
   constructor(private readonly options: PostgresMeshStoreOptions) {
@@ -298,7 +307,9 @@ export class PostgresMeshStore implements MeshStore, Follower {
    * same as MeshServer reports); undefined until a mesh is valid.
    */
   get meshHash(): string | undefined {
-    return this.served?.hash;
+    const served = this.served;
+    if (served && served.hash === undefined) served.hash = meshHash(served.mesh);
+    return served?.hash;
   }
 
   /** The user's mesh paths (the store adds no folder of its own). */
@@ -586,13 +597,39 @@ export class PostgresMeshStore implements MeshStore, Follower {
   private async write(what: string, plan: () => Plan, fence?: Fence): Promise<StoreResult> {
     let resource: StoredResource;
     try {
-      resource = await this.options.log.write(() => this.step(plan()), fence);
+      resource = await this.limited(() => this.options.log.write(() => this.step(plan()), fence));
     } catch (err) {
       if (err instanceof Refused) return err.refusal;
       throw err; // StoreUnavailableError, FencedError: nothing changed
     }
     this.announce(this.served!.mesh, `${what} through the App Mesh API`);
     return { ok: true, resource };
+  }
+
+  /**
+   * Hands this replica's writes to the change log, at most MAX_WRITES_IN_FLIGHT at a time. Each step loads the
+   * whole mesh (tens of milliseconds for hundreds of resources) while the fleet's write lock is held: a burst
+   * batched into one transaction would hold it for seconds, stalling every replica's writes (Cloud Map
+   * registrations too), and past the server's idle-in-transaction timeout the whole batch would fail.
+   */
+  private async limited<T>(write: () => Promise<T>): Promise<T> {
+    const failuresBefore = this.failures.count;
+    if (this.inFlight >= MAX_WRITES_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      // Writes that waited behind one the store could not take fail with it, at once, rather than each waiting out
+      // its own connection timeout in turn.
+      if (this.failures.count !== failuresBefore && this.failures.last) throw this.failures.last;
+      return await write();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && err !== this.failures.last)
+        this.failures = { count: this.failures.count + 1, last: err };
+      throw err;
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
   }
 
   /** Applies a plan to memory, loads the mesh it makes, and answers the change (or throws Refused, undone). */
@@ -652,9 +689,12 @@ export class PostgresMeshStore implements MeshStore, Follower {
     const what = isVirtual(file) ? 'a rollout updated' : 'a rollout set the weights of';
     let result: { route: string };
     try {
-      result = await this.options.log.write(
-        () => (isVirtual(file) ? this.apiRouteStep(file, edits, identity) : this.fileRouteStep(file, edits, identity)),
-        fence,
+      result = await this.limited(() =>
+        this.options.log.write(
+          () =>
+            isVirtual(file) ? this.apiRouteStep(file, edits, identity) : this.fileRouteStep(file, edits, identity),
+          fence,
+        ),
       );
     } catch (err) {
       if (err instanceof EditRefused) return err.result;
@@ -681,12 +721,14 @@ export class PostgresMeshStore implements MeshStore, Follower {
     const key = routeWeightsKey(mesh, router, route);
     if (!this.weights.has(key)) return { ok: true };
     try {
-      await this.options.log.write(() => {
-        this.requireServed();
-        const before = this.weights.get(key);
-        if (!before) return { result: undefined, change: {}, revert: () => undefined };
-        return this.weightsStep(key, undefined, before, `Route/${router}/${route}`);
-      }, fence);
+      await this.limited(() =>
+        this.options.log.write(() => {
+          this.requireServed();
+          const before = this.weights.get(key);
+          if (!before) return { result: undefined, change: {}, revert: () => undefined };
+          return this.weightsStep(key, undefined, before, `Route/${router}/${route}`);
+        }, fence),
+      );
     } catch (err) {
       if (err instanceof EditRefused) return err.result;
       // The store cannot be reached, or this replica no longer leads: nothing changed.
@@ -973,7 +1015,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
         specHash: hash,
       });
     }
-    this.served = { mesh, files, hash: meshHash(mesh) };
+    this.served = { mesh, files };
     if (this.metadataChange(false)) this.syncMetadata();
   }
 
