@@ -298,6 +298,28 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
     expect(await a.store.update(VN('api'), node('api', 9202))).toMatchObject({ ok: true, resource: { version: 2 } });
   });
 
+  test('a resource handed over from the files to the store keeps its uid, one version up, on every replica', async () => {
+    const legacy = `${USER_MESH}---\nkind: VirtualNode\nmesh: shop\nname: legacy\nspec:\n  listeners: [{ portMapping: { port: 7070, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: legacy.shop.local } }\n`;
+    const [a, b] = [await replica('a', { files: legacy }), await replica('b', { files: legacy })];
+    await a.store.settled();
+    await b.store.settled();
+    const before = await a.store.get(VN('legacy'));
+    expect((await b.store.get(VN('legacy')))?.uid).toBe(before!.uid);
+    // The files stop defining it (a Git change synced to every replica), then the API creates it.
+    for (const r of [a, b]) {
+      fs.writeFileSync(path.join(r.meshDir, 'shop.yaml'), USER_MESH);
+      expect(r.store.load().ok).toBe(true);
+    }
+    const created = await b.store.create(VN('legacy'), node('legacy', 7070), []);
+    expect(created).toMatchObject({ ok: true, resource: { uid: before!.uid, version: before!.version + 1 } });
+    await waitFor('A to have it from the store', async () => {
+      const r = await a.store.get(VN('legacy'));
+      return r?.version === before!.version + 1 ? r : undefined;
+    });
+    expect((await a.store.get(VN('legacy')))?.uid).toBe(before!.uid);
+    expect(await a.store.update(VN('legacy'), node('legacy', 7071))).toMatchObject({ ok: true });
+  });
+
   test('a write the mesh would not take is refused and changes nothing; deletes in use; the resource limit', async () => {
     const [a, b] = [await replica('a', { maxResourcesPerMesh: 7 }), await replica('b')];
     const api: ApiServer<PostgresMeshStore> = await startApiServer({}, a.store);
