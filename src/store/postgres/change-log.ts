@@ -111,6 +111,8 @@ export class ChangeLog {
   private catchUpWanted = false;
   private catchUpRunning: Promise<void> | undefined;
   private sinceLastPrune = 0;
+  /** A poll's query is in flight: the next waits for it rather than queueing behind it. */
+  private polling = false;
 
   constructor(
     private readonly pool: Pool,
@@ -220,6 +222,8 @@ export class ChangeLog {
       return;
     }
     const done: { pending: Pending; result: unknown; change: TableChange; revert: () => void }[] = [];
+    /** Writes already answered (refused by their step or by the fence). */
+    const settled = new Set<Pending>();
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -234,6 +238,7 @@ export class ChangeLog {
             pending.reject(
               new FencedError(`this replica no longer leads (term ${pending.fence.term}); the write was not made`),
             );
+            settled.add(pending);
             continue;
           }
         }
@@ -242,6 +247,7 @@ export class ChangeLog {
           outcome = pending.step();
         } catch (refusal) {
           pending.reject(refusal);
+          settled.add(pending);
           continue;
         }
         done.push({ pending, ...outcome });
@@ -278,8 +284,9 @@ export class ChangeLog {
         err instanceof StoreUnavailableError
           ? err
           : new StoreUnavailableError(`the store (PostgreSQL) did not commit the write: ${describeError(err)}`);
-      for (const d of done) d.pending.reject(error);
-      this.markHealth(false, error.message);
+      // Every write of the batch not refused yet fails: those whose step ran, and those not reached.
+      for (const p of batch) if (!settled.has(p)) p.reject(error);
+      if (isConnectionFailure(err)) this.markHealth(false, error.message);
       observe(false);
       return;
     } finally {
@@ -409,14 +416,18 @@ export class ChangeLog {
   /** Between notifications: the sequence, read on the LISTEN connection (which proves it alive). */
   private poll(): void {
     const client = this.listener;
-    if (!client || this.closed) return;
+    if (!client || this.closed || this.polling) return;
+    this.polling = true;
     client
       .query<{ seq: string }>('SELECT seq FROM meshd_sequence WHERE id = 1')
       .then((r) => {
         this.markHealth(true, 'connected');
         if (Number(r.rows[0]!.seq) > this.applied) void this.catchUp().catch(() => undefined);
       })
-      .catch((err) => this.lostListener(client, describeError(err)));
+      .catch((err) => this.lostListener(client, describeError(err)))
+      .finally(() => {
+        this.polling = false;
+      });
   }
 
   private markHealth(healthy: boolean, reason: string): void {
@@ -487,6 +498,16 @@ async function writeRows(client: PoolClient, changes: readonly TableChange[], fi
       [entries.map(([k]) => k), entries.map(([, v]) => JSON.stringify(v.row)), entries.map(([, v]) => v.seq)],
     );
   }
+}
+
+/**
+ * Whether a failed transaction means the store is out of reach (no SQLSTATE: a timeout or a socket error; class 08,
+ * connection exception; 57P, the server shutting down), rather than a refusal of this write's data.
+ */
+function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P');
 }
 
 function isEmpty(change: TableChange): boolean {
