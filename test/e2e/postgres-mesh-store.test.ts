@@ -504,14 +504,27 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
       db,
     );
     await pgCluster.query(
-      `INSERT INTO meshd_route_weights (key, row, seq) VALUES ('shop/front/split', '{"mesh": "shop"}'::jsonb, 0)`,
-      [],
+      `INSERT INTO meshd_route_weights (key, row, seq) VALUES ('shop/front/split', '{"mesh": "shop"}'::jsonb, 0),
+         ('shop/front/other', $1::jsonb, 0)`,
+      [
+        // Well formed, but its file is outside the mesh folder: never read into the mesh.
+        JSON.stringify({
+          mesh: 'shop',
+          router: 'front',
+          route: 'other',
+          root: 0,
+          file: '../../outside.yaml',
+          edits: [],
+          identity: [],
+        }),
+      ],
       db,
     );
     const b = await replica('b');
     expect(b.errors.sort()).toEqual([
       expect.stringContaining('resource row VirtualNode/shop//junk is not a resource meshd wrote'),
       expect.stringContaining(`resource row ${resourceRowKey(VN('other'))} is not a resource meshd wrote`),
+      expect.stringContaining('route weights row shop/front/other is not one meshd wrote'),
       expect.stringContaining('route weights row shop/front/split is not one meshd wrote'),
     ]);
     expect((await b.store.list({ kind: 'VirtualNode', mesh: 'shop' }))?.map((r) => r.key.name)).toEqual([
@@ -520,6 +533,10 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
       'web-canary',
     ]);
     expect(b.store.meshHash).toBe(a.store.meshHash);
+    // A mesh path that would read as one of the store's virtual files is refused.
+    expect(() => new PostgresMeshStore({ log: a.pg.log, paths: ['postgres:/shop'] })).toThrow(
+      "the mesh path postgres:/shop starts with postgres:/, which names the store's resources",
+    );
   });
 
   test('the real AWS SDK over HTTP: created on one replica, described and updated on another, stale If-Match refused', async () => {

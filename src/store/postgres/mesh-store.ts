@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nativePathOf } from '../../export/native-yaml';
 import { dumpYaml } from '../../export/yaml-text';
-import { LoadCache, loadMesh, type LoadOptions, type LoadResult } from '../../load/mesh-source';
+import { isMeshFile, LoadCache, loadMesh, type LoadOptions, type LoadResult } from '../../load/mesh-source';
 import type { Problem } from '../../load/problems';
 import { PARENT_FIELD } from '../../load/resource-draft';
 import { isPlain, type ResourceKind } from '../../model/common';
@@ -240,7 +240,10 @@ const isFieldPath = (p: unknown): p is (string | number)[] =>
 
 function readWeightsRow(row: unknown): RouteWeightsRow | undefined {
   if (!isPlain(row) || !isName(row.mesh) || !isName(row.router) || !isName(row.route)) return undefined;
-  if (!Number.isSafeInteger(row.root) || typeof row.file !== 'string') return undefined;
+  if (!Number.isSafeInteger(row.root) || (row.root as number) < 0 || typeof row.file !== 'string') return undefined;
+  // A mesh file under the mesh path, as the loader lists it: no way out of the folder, no dot folder or file.
+  if (row.file !== '' && (row.file.split('/').some((s) => s === '' || s.startsWith('.')) || !isMeshFile(row.file)))
+    return undefined;
   if (!Array.isArray(row.edits) || !Array.isArray(row.identity)) return undefined;
   const editOk = (e: unknown) =>
     isPlain(e) &&
@@ -295,7 +298,13 @@ export class PostgresMeshStore implements MeshStore, Follower {
   private failures: { readonly count: number; readonly last?: StoreUnavailableError } = { count: 0 };
   private syncAgain = false;
 
+  /** Throws an Error when a mesh path would read as one of the store's virtual files. */
   constructor(private readonly options: PostgresMeshStoreOptions) {
+    const clash = options.paths.find(isVirtual);
+    if (clash !== undefined)
+      throw new Error(
+        `the mesh path ${clash} starts with ${VIRTUAL_PREFIX}, which names the store's resources: give it as ./${clash}`,
+      );
     this.now = options.now ?? Date.now;
     options.log.follow(this);
   }
