@@ -505,7 +505,7 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
     );
     await pgCluster.query(
       `INSERT INTO meshd_route_weights (key, row, seq) VALUES ('shop/front/split', '{"mesh": "shop"}'::jsonb, 0),
-         ('shop/front/other', $1::jsonb, 0)`,
+         ('shop/front/other', $1::jsonb, 0), ('shop/front/not-split', $2::jsonb, 0)`,
       [
         // Well formed, but its file is outside the mesh folder: never read into the mesh.
         JSON.stringify({
@@ -517,6 +517,16 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
           edits: [],
           identity: [],
         }),
+        // Well formed, but under the key of another route.
+        JSON.stringify({
+          mesh: 'shop',
+          router: 'front',
+          route: 'split',
+          root: 0,
+          file: 'shop.yaml',
+          edits: [],
+          identity: [],
+        }),
       ],
       db,
     );
@@ -524,6 +534,7 @@ describeWithPostgres('the mesh store of a fleet on PostgreSQL', (cluster) => {
     expect(b.errors.sort()).toEqual([
       expect.stringContaining('resource row VirtualNode/shop//junk is not a resource meshd wrote'),
       expect.stringContaining(`resource row ${resourceRowKey(VN('other'))} is not a resource meshd wrote`),
+      expect.stringContaining('route weights row shop/front/not-split is not one meshd wrote'),
       expect.stringContaining('route weights row shop/front/other is not one meshd wrote'),
       expect.stringContaining('route weights row shop/front/split is not one meshd wrote'),
     ]);

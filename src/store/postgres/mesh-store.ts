@@ -238,8 +238,9 @@ function readMetadataRow(row: unknown): FileMetadataRow | undefined {
 const isFieldPath = (p: unknown): p is (string | number)[] =>
   Array.isArray(p) && p.every((s) => typeof s === 'string' || Number.isSafeInteger(s));
 
-function readWeightsRow(row: unknown): RouteWeightsRow | undefined {
+function readWeightsRow(key: string, row: unknown): RouteWeightsRow | undefined {
   if (!isPlain(row) || !isName(row.mesh) || !isName(row.router) || !isName(row.route)) return undefined;
+  if (routeWeightsKey(row.mesh, row.router, row.route) !== key) return undefined;
   if (!Number.isSafeInteger(row.root) || (row.root as number) < 0 || typeof row.file !== 'string') return undefined;
   // A mesh file under the mesh path, as the loader lists it: no way out of the folder, no dot folder or file.
   if (row.file !== '' && (row.file.split('/').some((s) => s === '' || s.startsWith('.')) || !isMeshFile(row.file)))
@@ -390,7 +391,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
     }
     for (const key of change.delete?.route_weights ?? []) meshChanged = this.weights.delete(key) || meshChanged;
     for (const { key, row } of change.put?.route_weights ?? []) {
-      const weights = readWeightsRow(row);
+      const weights = readWeightsRow(key, row);
       if (weights) this.weights.set(key, weights);
       else {
         this.weights.delete(key);
