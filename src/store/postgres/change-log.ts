@@ -92,6 +92,9 @@ interface Pending {
 
 const CHANNEL = 'meshd_changes';
 
+/** Pool clients given a listener for errors that arrive between queries (see ChangeLog.connect). */
+const guarded = new WeakSet<PoolClient>();
+
 export class ChangeLog {
   private readonly followers: Follower[] = [];
   /** The last sequence number this replica's state includes. */
@@ -435,7 +438,15 @@ export class ChangeLog {
 
   private async connect(): Promise<PoolClient> {
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      // The server's FATAL (a shutdown, a terminated backend) can arrive in the same read as the answer to a query,
+      // while no query is active: pg then emits 'error' on the checked-out client, which unhandled ends the process.
+      // The next query on it fails instead, and is handled where it is made.
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', () => undefined);
+      }
+      return client;
     } catch (err) {
       throw new StoreUnavailableError(`the store (PostgreSQL) cannot be reached: ${describeError(err)}`);
     }
