@@ -323,10 +323,12 @@ export class ChangeLog {
       );
       if (rows.rows.length === 0) {
         const current = await client.query<{ seq: string }>('SELECT seq FROM meshd_sequence WHERE id = 1');
-        if (Number(current.rows[0]!.seq) > this.applied) {
-          // Pruned past us: a consistent snapshot instead (the caller's transaction, or a new one).
-          await this.reloadConsistently(client, inTransaction);
-        }
+        if (Number(current.rows[0]!.seq) <= this.applied) return;
+        // Either committed after the read above (read again), or pruned past us: then a consistent snapshot instead.
+        const oldest = await client.query<{ min: string | null }>('SELECT min(seq) AS min FROM meshd_changes');
+        const min = oldest.rows[0]!.min;
+        if (min !== null && Number(min) <= this.applied + 1) continue;
+        await this.reloadConsistently(client, inTransaction);
         return;
       }
       if (Number(rows.rows[0]!.seq) !== this.applied + 1) {
@@ -392,6 +394,13 @@ export class ChangeLog {
       await client.query(`LISTEN ${CHANNEL}`);
     } catch (err) {
       this.lostListener(client, describeError(err));
+      return;
+    }
+    if (this.closed) {
+      // close() ran while this connection was being made: it must not outlive the log.
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
       return;
     }
     this.listener = client;
