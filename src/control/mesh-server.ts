@@ -32,6 +32,7 @@ import { RolloutController } from '../rollout/controller';
 import { editWeights } from '../rollout/route-file';
 import { defaultApiDir } from '../store/api-dir';
 import { FileStore } from '../store/file-store';
+import { PostgresMeshStore } from '../store/postgres/mesh-store';
 import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
 import { RolloutStore } from '../rollout/records';
@@ -197,20 +198,35 @@ export class MeshServer {
         )
       : undefined;
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
-    let store: FileStore;
+    let store: FileStore | PostgresMeshStore;
     let rollouts: RolloutController;
+    const log = options.log;
     try {
-      const apiDir = options.api?.dir ?? defaultApiDir(options.paths);
-      store = new FileStore({
-        paths: options.paths,
-        apiDir,
-        metadataPath:
-          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
-        ...(options.load ? { load: options.load } : {}),
-        ...(options.api?.maxResourcesPerMesh !== undefined
-          ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
-          : {}),
-      });
+      const limits =
+        options.api?.maxResourcesPerMesh !== undefined ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh } : {};
+      store = fleet
+        ? // In a fleet the API's resources and the files' metadata are rows of the store; the files are read-only.
+          new PostgresMeshStore({
+            log: fleet.store.log,
+            paths: options.paths,
+            ...(options.load ? { load: options.load } : {}),
+            ...limits,
+            onInvalid: (result, reason) => {
+              logProblems(log, result.problems);
+              log.error(
+                `mesh not ${reason}: ${errorCount(result.problems)} error(s) after a change in the store; the last good mesh keeps serving`,
+              );
+            },
+            onError: (message) => log.warn(message),
+          })
+        : new FileStore({
+            paths: options.paths,
+            apiDir: options.api?.dir ?? defaultApiDir(options.paths),
+            metadataPath:
+              options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
+            ...(options.load ? { load: options.load } : {}),
+            ...limits,
+          });
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
@@ -219,12 +235,14 @@ export class MeshServer {
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
         // the user's files is edited in place.
         editRoute: (edits, identity) =>
-          edits[0] && store.ownsFile(edits[0].at.file)
-            ? store.editApiRouteWeights(
-                edits[0].at.file,
-                edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
-              )
-            : editWeights(edits, identity),
+          !(store instanceof FileStore)
+            ? { ok: false, conflict: false, error: 'rollouts in a fleet write their weights through the store' }
+            : edits[0] && store.ownsFile(edits[0].at.file)
+              ? store.editApiRouteWeights(
+                  edits[0].at.file,
+                  edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
+                )
+              : editWeights(edits, identity),
         ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
       });
     } catch (err) {
@@ -240,7 +258,7 @@ export class MeshServer {
     telemetry: Telemetry,
     readonly rollouts: RolloutController,
     webhooks: WebhookCaller,
-    readonly store: FileStore,
+    readonly store: FileStore | PostgresMeshStore,
     private readonly fleet: Fleet | undefined,
     private readonly fleetTelemetry: FleetTelemetry | undefined,
   ) {
@@ -454,14 +472,17 @@ export class MeshServer {
 
   /** Starts watching the API's folder once it exists (it is made by the first API write). */
   private watchApiDir(): void {
-    const dir = this.store.apiDir;
+    // A fleet's API resources are rows of its store: no folder to watch.
+    if (!(this.store instanceof FileStore)) return;
+    const store = this.store;
+    const dir = store.apiDir;
     if (this.apiWatcher || !this.watcher || this.closed || !fs.existsSync(dir)) return;
     const options = this.options;
     this.apiWatcher = (options.watchPaths ?? watchMeshPaths)(
       [dir],
       (changed, detectedAt) => {
         // The store's own writes are served already: no second load for them.
-        if (this.store.wroteAll(changed)) return;
+        if (store.wroteAll(changed)) return;
         this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
       },
       {
