@@ -11,7 +11,16 @@
 //   ready, and keeps serving its proxies their last good configuration.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {
+  AppMeshClient,
+  AppMeshServiceException,
+  CreateRouteCommand,
+  DescribeRouteCommand,
+  UpdateRouteCommand,
+} from '@aws-sdk/client-app-mesh';
+import { RegisterInstanceCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import { describeWithEnvoy, type RunningEnvoy } from '../helpers/envoy';
+import { withIfMatch } from '../helpers/meshd-api';
 import {
   proxiesOn,
   pushesSent,
@@ -23,9 +32,11 @@ import {
   type FleetReplica,
 } from '../helpers/fleet';
 import { startPostgres, postgresUnavailable, type PostgresCluster } from '../helpers/postgres';
-import { freePorts, httpGet, startNamedUpstream, tmpDir, waitFor } from '../helpers/processes';
+import { freePorts, getOk, httpGet, startNamedUpstream, tmpDir, waitFor } from '../helpers/processes';
 
 const SERVICE = 'backend.fleet.local';
+/** Routed by a route the test creates through the App Mesh API, to the Cloud Map node and the backend. */
+const ROUTED = 'routed.fleet.local';
 const CLIENTS = 6;
 /** The brief's bound: a proxy whose replica dies is SYNCED on another within 5 s. */
 const FAILOVER_MS = 5000;
@@ -39,7 +50,9 @@ kind: VirtualNode
 mesh: fleet
 name: client-${i}
 spec:
-  backends: [{ virtualService: { virtualServiceName: ${SERVICE} } }]
+  backends:
+    - { virtualService: { virtualServiceName: ${SERVICE} } }
+    - { virtualService: { virtualServiceName: ${ROUTED} } }
 `,
   ).join('');
   return `kind: Mesh
@@ -57,6 +70,32 @@ mesh: fleet
 name: ${SERVICE}
 spec:
   provider: { virtualNode: { virtualNodeName: backend } }
+---
+kind: VirtualNode
+mesh: fleet
+name: registered
+spec:
+  listeners: [{ portMapping: { port: 8080, protocol: http } }]
+  serviceDiscovery: { awsCloudMap: { namespaceName: fleet.local, serviceName: registered } }
+---
+kind: CloudMapService
+namespace: fleet.local
+name: registered
+instances:
+  - id: seed-1
+    attributes: { AWS_INSTANCE_IPV4: 127.0.0.1, AWS_INSTANCE_PORT: ${backendPort} }
+---
+kind: VirtualRouter
+mesh: fleet
+name: router
+spec:
+  listeners: [{ portMapping: { port: 8080, protocol: http } }]
+---
+kind: VirtualService
+mesh: fleet
+name: ${ROUTED}
+spec:
+  provider: { virtualRouter: { virtualRouterName: router } }
 `;
 }
 
@@ -101,6 +140,37 @@ async function holders(fleet: Fleet, clients: readonly Client[]): Promise<Map<st
     for (const c of clients) if (await syncedOn(r, c.nodeId)) on.set(c.nodeId, r);
   return on;
 }
+
+// The SDKs play a user's automation here; their notice about Node versions is not about meshd.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const ANY_CREDENTIALS = { accessKeyId: 'x', secretAccessKey: 'y' };
+const appMesh = (r: FleetReplica) =>
+  new AppMeshClient({
+    endpoint: `http://127.0.0.1:${r.adminPort}`,
+    region: 'us-east-1',
+    credentials: ANY_CREDENTIALS,
+    maxAttempts: 1,
+  });
+const cloudMap = (r: FleetReplica) =>
+  new ServiceDiscoveryClient({
+    endpoint: `http://127.0.0.1:${r.adminPort}`,
+    region: 'us-east-1',
+    credentials: ANY_CREDENTIALS,
+    maxAttempts: 1,
+    disableHostPrefix: true,
+  });
+const ROUTE = { meshName: 'fleet', virtualRouterName: 'router', routeName: 'split' };
+const routeSpec = (weight: number) => ({
+  httpRoute: {
+    match: { prefix: '/' },
+    action: {
+      weightedTargets: [
+        { virtualNode: 'backend', weight },
+        { virtualNode: 'registered', weight: 100 - weight },
+      ],
+    },
+  },
+});
 
 const missing = postgresUnavailable();
 describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) => {
@@ -196,6 +266,122 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     );
     expect(traffic.failures).toEqual([]);
     expect(pushes).toEqual([0, 0]);
+  });
+
+  it('100 registrations and 50 API updates sent to all three replicas at once: every one acknowledged is there, every Envoy converges, a stale update is refused anywhere', async () => {
+    const f = await fleetWithClients();
+
+    const meshClients = f.replicas.map(appMesh);
+    const mapClients = f.replicas.map(cloudMap);
+    // The leader applied the files' Cloud Map service (its namespace and service, one instance) for the fleet.
+    const ids = await waitFor('the seeded service on every replica', async () => {
+      const contents = await Promise.all(f.replicas.map((r) => r.admin('/v1/cloud-map')));
+      const services = contents.map(
+        (c) =>
+          (
+            JSON.parse(c) as { namespaces: { id: string; name: string; services: { id: string; name: string }[] }[] }
+          ).namespaces
+            .find((n) => n.name === 'fleet.local')
+            ?.services.find((s) => s.name === 'registered')?.id,
+      );
+      return services.every((id) => id && id === services[0]) ? services[0] : undefined;
+    });
+    // Created with a weight no update sets, so that the route Envoys end with tells which write came last.
+    await meshClients[0]!.send(new CreateRouteCommand({ ...ROUTE, spec: routeSpec(75) }));
+
+    const registrations = Array.from({ length: 100 }, (_, i) =>
+      mapClients[i % 3]!.send(
+        new RegisterInstanceCommand({
+          ServiceId: ids,
+          InstanceId: `i-${i}`,
+          Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(20000 + i) },
+        }),
+      ).then(
+        () => `i-${i}`,
+        (err: Error) => ({ failed: `i-${i}: ${err.message}` }),
+      ),
+    );
+    const updates = Array.from({ length: 50 }, (_, i) =>
+      meshClients[i % 3]!.send(new UpdateRouteCommand({ ...ROUTE, spec: routeSpec(i + 1) })).then(
+        (answer) => answer.route!.metadata!.version!,
+        (err: Error) => ({ failed: `update ${i}: ${err.message}` }),
+      ),
+    );
+    const registered = await Promise.all(registrations);
+    const versions = await Promise.all(updates);
+    // Every write was acknowledged (none refused), so every one must be there.
+    expect(registered.filter((r) => typeof r !== 'string')).toEqual([]);
+    expect(versions.filter((v) => typeof v !== 'number')).toEqual([]);
+    // Each update made its own version: 2..51, each once.
+    expect([...(versions as number[])].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2));
+    // Reads on another replica than the writer's see a write once that replica has applied it (milliseconds).
+    await waitFor('every replica to describe the route at version 51', async () => {
+      const seen = await Promise.all(
+        meshClients.map(async (c) => (await c.send(new DescribeRouteCommand(ROUTE))).route!.metadata!.version),
+      );
+      return seen.every((v) => v === 51) ? true : undefined;
+    });
+    // The instances are on every replica (the seed's and the 100).
+    for (const r of f.replicas) {
+      const contents = JSON.parse(await r.admin('/v1/cloud-map')) as {
+        namespaces: { name: string; services: { name: string; instances: { id: string }[] }[] }[];
+      };
+      const instances = contents.namespaces
+        .find((n) => n.name === 'fleet.local')!
+        .services.find((s) => s.name === 'registered')!
+        .instances.map((i) => i.id);
+      expect(instances.sort()).toEqual(['seed-1', ...(registered as string[])].sort());
+    }
+    // Every Envoy is SYNCED on its replica (it ACKed what that replica compiled last), the replicas serve one mesh
+    // hash, and the replicas a client is not connected to would send it exactly what the others do.
+    const hashes = new Set<string | undefined>();
+    await waitFor(
+      'every Envoy SYNCED, and one configuration per client on the replicas it is not connected to',
+      async () => {
+        const on = await holders(f, clients);
+        if (on.size !== CLIENTS) return undefined;
+        for (const c of clients) {
+          const others = f.replicas.filter((r) => r !== on.get(c.nodeId));
+          const configs = await Promise.all(others.map((r) => r.admin(`/v1/config/${encodeURIComponent(c.nodeId)}`)));
+          if (new Set(configs).size !== 1) return undefined;
+        }
+        for (const r of f.replicas) for (const p of await proxiesOn(r)) hashes.add(p.meshHash);
+        return true;
+      },
+      20_000,
+    );
+    expect(hashes.size).toBe(1);
+    // What each Envoy holds: the route as the last acknowledged update made it.
+    const lastWeight = (versions as number[]).indexOf(51) + 1;
+    for (const c of clients) {
+      await waitFor(`${c.nodeId} to route with the last update's weights`, async () => {
+        const dump = await getOk(c.envoy.adminPort, '/config_dump?resource=dynamic_route_configs');
+        const m =
+          /"name": "cds_egress_fleet_backend_http_\d+",\s*"weight": (\d+)\s*},\s*{\s*"name": "cds_egress_fleet_registered_http_8080",\s*"weight": (\d+)/.exec(
+            dump,
+          );
+        return m && Number(m[1]) === lastWeight && Number(m[2]) === 100 - lastWeight ? true : undefined;
+      });
+    }
+    // What Envoy itself holds: the 101 endpoints of the Cloud Map service.
+    const endpoints = await waitFor('an Envoy to hold every registered endpoint', async () => {
+      const text = await getOk(clients[0]!.envoy.adminPort, '/clusters');
+      const lines = text
+        .split('\n')
+        .filter((l) => /^cds_egress_fleet_registered_http_8080::127\.0\.0\.1:\d+::health_flags::/.test(l));
+      return lines.length === 101 ? lines.length : undefined;
+    });
+    expect(endpoints).toBe(101);
+    // A write based on a version that moved on is refused whichever replica receives it.
+    for (const c of meshClients) {
+      const refusal = await c.send(withIfMatch(new UpdateRouteCommand({ ...ROUTE, spec: routeSpec(7) }), 30)).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refusal).toBeInstanceOf(AppMeshServiceException);
+      expect((refusal as Error).name).toBe('ConflictException');
+    }
+    expect((await meshClients[1]!.send(new DescribeRouteCommand(ROUTE))).route!.metadata!.version).toBe(51);
   });
 
   it('PostgreSQL restarts during traffic: proxies keep their configuration, replicas are not ready, then ready by themselves', async () => {
