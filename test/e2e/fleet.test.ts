@@ -133,6 +133,43 @@ function trafficLoop(clients: readonly Client[], perSecond: number) {
   };
 }
 
+/** The id of the files' Cloud Map service once every replica has it (the leader applied the seeds). */
+async function seededServiceId(fleet: Fleet): Promise<string> {
+  return waitFor('the seeded service on every replica', async () => {
+    const contents = await Promise.all(fleet.replicas.filter((r) => r.alive()).map((r) => r.admin('/v1/cloud-map')));
+    const services = contents.map(
+      (c) =>
+        (
+          JSON.parse(c) as { namespaces: { id: string; name: string; services: { id: string; name: string }[] }[] }
+        ).namespaces
+          .find((n) => n.name === 'fleet.local')
+          ?.services.find((s) => s.name === 'registered')?.id,
+    );
+    return services.every((id) => id && id === services[0]) ? services[0] : undefined;
+  });
+}
+
+/** The instance ids of the files' Cloud Map service, as one replica has them. */
+async function registeredOn(r: FleetReplica): Promise<string[]> {
+  const contents = JSON.parse(await r.admin('/v1/cloud-map')) as {
+    namespaces: { name: string; services: { name: string; instances: { id: string }[] }[] }[];
+  };
+  return (
+    contents.namespaces
+      .find((n) => n.name === 'fleet.local')
+      ?.services.find((s) => s.name === 'registered')
+      ?.instances.map((i) => i.id)
+      .sort() ?? []
+  );
+}
+
+/** A write's refusal: its error name and message (undefined when it succeeded). */
+const refusalOf = (write: Promise<unknown>) =>
+  write.then(
+    () => undefined,
+    (err: Error) => ({ name: err.name, message: err.message }),
+  );
+
 /** Which replica each client is SYNCED on now (every client must be on one). */
 async function holders(fleet: Fleet, clients: readonly Client[]): Promise<Map<string, FleetReplica>> {
   const on = new Map<string, FleetReplica>();
@@ -274,18 +311,7 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     const meshClients = f.replicas.map(appMesh);
     const mapClients = f.replicas.map(cloudMap);
     // The leader applied the files' Cloud Map service (its namespace and service, one instance) for the fleet.
-    const ids = await waitFor('the seeded service on every replica', async () => {
-      const contents = await Promise.all(f.replicas.map((r) => r.admin('/v1/cloud-map')));
-      const services = contents.map(
-        (c) =>
-          (
-            JSON.parse(c) as { namespaces: { id: string; name: string; services: { id: string; name: string }[] }[] }
-          ).namespaces
-            .find((n) => n.name === 'fleet.local')
-            ?.services.find((s) => s.name === 'registered')?.id,
-      );
-      return services.every((id) => id && id === services[0]) ? services[0] : undefined;
-    });
+    const ids = await seededServiceId(f);
     // Created with a weight no update sets, so that the route Envoys end with tells which write came last.
     await meshClients[0]!.send(new CreateRouteCommand({ ...ROUTE, spec: routeSpec(75) }));
 
@@ -322,16 +348,7 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
       return seen.every((v) => v === 51) ? true : undefined;
     });
     // The instances are on every replica (the seed's and the 100).
-    for (const r of f.replicas) {
-      const contents = JSON.parse(await r.admin('/v1/cloud-map')) as {
-        namespaces: { name: string; services: { name: string; instances: { id: string }[] }[] }[];
-      };
-      const instances = contents.namespaces
-        .find((n) => n.name === 'fleet.local')!
-        .services.find((s) => s.name === 'registered')!
-        .instances.map((i) => i.id);
-      expect(instances.sort()).toEqual(['seed-1', ...(registered as string[])].sort());
-    }
+    for (const r of f.replicas) expect(await registeredOn(r)).toEqual(['seed-1', ...(registered as string[])].sort());
     // Every Envoy is SYNCED on its replica (it ACKed what that replica compiled last), the replicas serve one mesh
     // hash, and the replicas a client is not connected to would send it exactly what the others do.
     const hashes = new Set<string | undefined>();
@@ -399,6 +416,24 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
       },
       15_000,
     );
+    // Writes during the outage fail with a clear error, and leave nothing behind (checked once it is over).
+    const service = await seededServiceId(f);
+    const registration = await refusalOf(
+      cloudMap(f.replicas[0]!).send(
+        new RegisterInstanceCommand({
+          ServiceId: service,
+          InstanceId: 'during-outage',
+          Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '20999' },
+        }),
+      ),
+    );
+    expect(registration?.name).toBe('ServiceUnavailable');
+    expect(registration?.message).toMatch(/PostgreSQL/);
+    const create = await refusalOf(
+      appMesh(f.replicas[1]!).send(new CreateRouteCommand({ ...ROUTE, spec: routeSpec(5) })),
+    );
+    expect(create?.name).toBe('ServiceUnavailableException');
+    expect(create?.message).toMatch(/nothing was changed/);
     const okDuringOutage = traffic.counts.ok;
     await waitFor('traffic during the outage', () => (traffic.counts.ok >= okDuringOutage + 100 ? true : undefined));
     await cluster.startServer();
@@ -410,6 +445,11 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     await traffic.stop();
     expect(traffic.failures).toEqual([]);
     expect((await holders(f, clients)).size).toBe(CLIENTS);
+    for (const r of f.replicas) {
+      expect(await registeredOn(r)).toEqual(['seed-1']);
+      const described = await refusalOf(appMesh(r).send(new DescribeRouteCommand(ROUTE)));
+      expect(described?.name).toBe('NotFoundException');
+    }
   });
 
   it('a replica cut off from PostgreSQL stops leading, reports not ready, and keeps serving its proxies', async () => {
@@ -441,6 +481,17 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     await waitFor('the cut-off replica to report not ready', async () =>
       (await readiness(cutOff)).status === 503 ? true : undefined,
     );
+    // It applies no write: one sent to it fails, and is nowhere once its path is back.
+    const refused = await refusalOf(
+      cloudMap(cutOff).send(
+        new RegisterInstanceCommand({
+          ServiceId: await seededServiceId(f),
+          InstanceId: 'while-cut-off',
+          Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '20998' },
+        }),
+      ),
+    );
+    expect(refused?.name).toBe('ServiceUnavailable');
     // Its proxies are still connected to it, SYNCED, and their traffic flows.
     for (const c of itsClients) expect(await syncedOn(cutOff, c.nodeId)).toBeDefined();
     const ok = traffic.counts.ok;
@@ -453,5 +504,6 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     );
     await traffic.stop();
     expect(traffic.failures).toEqual([]);
+    for (const r of f.replicas) expect(await registeredOn(r)).toEqual(['seed-1']);
   });
 });
