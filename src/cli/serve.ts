@@ -6,6 +6,7 @@ import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer } from '../control/mesh-server';
 import { defaultApiDir } from '../store/api-dir';
 import { checkStoreUrl } from '../store/postgres';
+import { redactedUrl } from '../store/postgres/connect';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { isLoopbackAddress } from '../util/loopback';
@@ -673,14 +674,19 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       servingLine(paths, server.missingPaths(), model !== undefined),
       `  xDS (ADS gRPC):  ${xdsHost}:${xdsPort}`,
       `  admin API:       http://${adminHost}:${adminPort}/v1/proxies`,
-      `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${args.flags['cloud-map-state'] as string})`,
+      ...(fleet
+        ? [
+            `  fleet:           replica ${server.replicaId ?? '?'} on ${redactedUrl(fleet.url)} (http://${adminHost}:${adminPort}/v1/replicas; meshd status)`,
+          ]
+        : []),
+      `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${fleet ? "the fleet's store" : (args.flags['cloud-map-state'] as string)})`,
       ...(remoteWanted
         ? [
             `  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${adminPort}/v1/cloud-map/remote)`,
           ]
         : []),
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
-      `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${args.flags['rollout-state'] as string}; meshd rollout status)`,
+      `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${fleet ? "the fleet's store, steps by its leader" : (args.flags['rollout-state'] as string)}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       ...attachEnvoyLines(nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>', xdsShown, statsdFlags),
       '',

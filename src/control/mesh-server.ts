@@ -534,6 +534,11 @@ export class MeshServer {
     };
   }
 
+  /** This replica's id in its fleet (--store); undefined alone. */
+  get replicaId(): string | undefined {
+    return this.fleet?.replicaId;
+  }
+
   /** The content hash of the mesh served; undefined until one is. */
   get meshHash(): string | undefined {
     return this.servedHash;
