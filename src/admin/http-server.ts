@@ -33,7 +33,8 @@ export interface AdminSources {
   metrics(): string;
   /** The local Cloud Map: AWS's JSON protocol at `POST /`, and the registry's contents for `GET /v1/cloud-map`. */
   readonly cloudMap?: {
-    answer(request: RawRequest): ApiAnswer;
+    /** Synchronous with the file store; a fleet's store answers a write once it is committed. */
+    answer(request: RawRequest): ApiAnswer | Promise<ApiAnswer>;
     contents(): unknown;
     /** The remote Cloud Map's polls, per service, for `GET /v1/cloud-map/remote` (`{ mode: 'local' }` without one). */
     remote?(): unknown;
@@ -52,6 +53,10 @@ export interface AdminSources {
     /** A request the admin server refused before `answer` saw it, or whose `answer` threw; for /metrics. */
     refused?(reason: AppMeshRefusal): void;
   };
+  /** A fleet's replicas (`--store`): GET /v1/replicas. */
+  readonly replicas?: { report(): Promise<unknown> };
+  /** The content hash of the mesh served, shown with each proxy (replicas of a fleet compare it). */
+  readonly meshHash?: () => string | undefined;
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
   readonly rollouts?: {
     answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
@@ -71,7 +76,7 @@ export interface ProxyProblems {
  * GET /v1/proxies: one entry per open stream; `configProblem` (null
  * when none) says why the proxy gets no current configuration.
  */
-export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems): unknown[] {
+export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems, meshHash?: string): unknown[] {
   return streams.list().map((s) => ({
     nodeId: s.nodeId,
     cluster: s.nodeCluster,
@@ -93,6 +98,7 @@ export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems)
       ]),
     ),
     configProblem: problems?.problem(s.nodeKey) ?? null,
+    ...(meshHash !== undefined ? { meshHash } : {}),
   }));
 }
 
@@ -116,7 +122,7 @@ type Send = (status: number, body: unknown, contentType?: string) => void;
 async function answerCloudMap(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  answer: (request: RawRequest) => ApiAnswer,
+  answer: (request: RawRequest) => ApiAnswer | Promise<ApiAnswer>,
   refused: (reason: RefusalReason) => void,
 ): Promise<void> {
   const reply = ({ status, body }: ApiAnswer, close = false) => {
@@ -135,7 +141,7 @@ async function answerCloudMap(
     refused('body_too_large');
     return reply({ status: 413, body: { __type: 'SerializationException', Message: TOO_LARGE } }, true);
   }
-  reply(answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: read.body }));
+  reply(await answer({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body: read.body }));
 }
 
 /**
@@ -276,7 +282,14 @@ export async function startAdminServer(
       return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
     }
     if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
-    if (pathName === '/v1/proxies') return send(200, proxiesReport(sources.streams, sources.proxyProblems));
+    if (pathName === '/v1/proxies')
+      return send(200, proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.()));
+    if (pathName === '/v1/replicas' && sources.replicas)
+      return sources.replicas.report().then(
+        (report) => send(200, report),
+        (err: unknown) =>
+          send(503, { error: `the store cannot be read: ${err instanceof Error ? err.message : String(err)}` }),
+      );
     if (pathName === '/v1/cloud-map' && sources.cloudMap) return send(200, sources.cloudMap.contents());
     if (pathName === '/v1/cloud-map/remote' && sources.cloudMap)
       return send(200, sources.cloudMap.remote?.() ?? { mode: 'local' });
@@ -300,6 +313,7 @@ export async function startAdminServer(
       ...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []),
       ...(sources.telemetry ? ['/v1/telemetry'] : []),
       ...(sources.rollouts ? ['/v1/rollouts'] : []),
+      ...(sources.replicas ? ['/v1/replicas'] : []),
       ...(sources.appMesh ? [`${APP_MESH_API_PREFIX}... (App Mesh's API)`] : []),
     ];
     return send(404, {

@@ -1,9 +1,11 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
+import * as os from 'node:os';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer } from '../control/mesh-server';
 import { defaultApiDir } from '../store/api-dir';
+import { checkStoreUrl } from '../store/postgres';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { isLoopbackAddress } from '../util/loopback';
@@ -15,6 +17,7 @@ import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { attachEnvoyLines } from './attach-envoy';
+import { meshdVersion } from './version';
 import { cloudFormationFlags, loadOptions, meshNameFlag, strictFlag } from './mesh-flags';
 
 export const DEFAULT_CLOUD_MAP_STATE = '.meshd/cloud-map.json';
@@ -288,6 +291,31 @@ export const serveCommand: CommandSpec = {
       help: 'refuse an App Mesh API Create that would leave a mesh holding more than n resources (LimitExceededException); no limit by default',
       env: ['MESHD_API_MAX_RESOURCES_PER_MESH'],
     },
+    store: {
+      type: 'string',
+      metavar: 'url',
+      help: 'run as one replica of a fleet that shares its state in PostgreSQL: postgres://user:password@host:port/database (PGPASSWORD and the other PG* variables are read too). Without it, state is kept in files under .meshd/ (docs/high-availability.md)',
+      env: ['MESHD_STORE'],
+    },
+    'replica-id': {
+      type: 'string',
+      metavar: 'id',
+      help: "this replica's name in the fleet (--store): unique, up to 63 letters, digits, '.', '_' or '-' (default: the host name and a random suffix)",
+      env: ['MESHD_REPLICA_ID'],
+    },
+    'leader-lease': {
+      type: 'string',
+      metavar: 'time',
+      help: "how long the fleet's leader (rollout steps, webhooks, Cloud Map seeds) holds its lease: a dead leader is replaced within this time (--store; 1s to 60s)",
+      default: '5s',
+      env: ['MESHD_LEADER_LEASE'],
+    },
+    'advertise-address': {
+      type: 'string',
+      metavar: 'host',
+      help: "the host name or address other replicas and `meshd status` show for this replica's xDS and admin ports (--store; default: this host's name)",
+      env: ['MESHD_ADVERTISE_ADDRESS'],
+    },
     'rollout-state': {
       type: 'string',
       metavar: 'file',
@@ -505,6 +533,45 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   };
 }
 
+/** --store and the flags that only mean something with it. */
+function fleetSettings(
+  args: ParsedArgs,
+): { url: string; replicaId?: string; leaseTtlMs: number; advertiseHost: string; version: string } | undefined {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  const url = args.flags.store as string | undefined;
+  const replicaId = args.flags['replica-id'] as string | undefined;
+  if (url === undefined) {
+    for (const name of ['replica-id', 'advertise-address']) {
+      if (args.flags[name] !== undefined) throw new UsageError(`${flag(name)} needs --store (a fleet's PostgreSQL)`);
+    }
+    return undefined;
+  }
+  try {
+    checkStoreUrl(url);
+  } catch (err) {
+    throw new UsageError(`${flag('store')}: ${(err as Error).message.replace(/^--store /, '')}`);
+  }
+  if (replicaId !== undefined && !/^[A-Za-z0-9._-]{1,63}$/.test(replicaId))
+    throw new UsageError(
+      `${flag('replica-id')} must be 1 to 63 letters, digits, '.', '_' or '-', got '${replicaId.slice(0, 80)}'`,
+    );
+  const leaseText = args.flags['leader-lease'] as string;
+  const leaseTtlMs = parseDuration(leaseText);
+  if (leaseTtlMs === undefined || leaseTtlMs < 1000 || leaseTtlMs > 60_000)
+    throw new UsageError(`${flag('leader-lease')} must be a duration from 1s to 60s such as 5s, got '${leaseText}'`);
+  const advertiseHost = (args.flags['advertise-address'] as string | undefined) ?? os.hostname();
+  if (/[\s/@]/.test(advertiseHost) || advertiseHost === '')
+    throw new UsageError(`${flag('advertise-address')} must be a host name or address, got '${advertiseHost}'`);
+  const version = meshdVersion();
+  return {
+    url,
+    ...(replicaId !== undefined ? { replicaId } : {}),
+    leaseTtlMs,
+    advertiseHost,
+    version: version.ok ? version.version : '',
+  };
+}
+
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
   if (paths.length === 0)
@@ -535,6 +602,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `the admin address ${adminHost} is not loopback and --api-credentials is not set: every App Mesh API call is refused (403 ForbiddenException) until it is`,
     );
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
+  const fleet = fleetSettings(args);
   let server: MeshServer;
   try {
     server = await MeshServer.open({
@@ -558,6 +626,17 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       telemetry: { limits, windowMs: telemetryWindow.ms },
       rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
       api,
+      ...(fleet
+        ? {
+            fleet: {
+              ...fleet,
+              advertise: {
+                xds: `${fleet.advertiseHost}:${args.flags['xds-port'] as number}`,
+                admin: `${fleet.advertiseHost}:${args.flags['admin-port'] as number}`,
+              },
+            },
+          }
+        : {}),
     });
     await server.start();
   } catch (err) {

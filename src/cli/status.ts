@@ -30,6 +30,8 @@ export const statusCommand: CommandSpec = {
     'table saying why, as meshd logs it (configProblem in --format json).',
     'Exit 0 when meshd answered, even if some proxies NACKed; 1 when meshd cannot be reached.',
     'When meshd is not ready (no valid mesh yet, or a mesh path it cannot watch), the first line says why.',
+    'A replica of a fleet (serve --store) also lists the replicas: heartbeat, leader, the hash of the mesh each serves',
+    'and the proxies on each; a warning comes first when live replicas serve different meshes (their files differ).',
     'With a remote Cloud Map (serve --cloud-map remote), a line says how its polls go and one per failing service says why',
     '(the last good endpoints keep serving); with --format json these lines go to stderr (GET /v1/cloud-map/remote has them).',
   ],
@@ -89,6 +91,13 @@ export async function runStatus(args: ParsedArgs): Promise<number> {
   const remote = formatRemoteCloudMap(await remoteCloudMap(admin));
   if (remote) (format === 'json' ? process.stderr : process.stdout).write(`${remote}${format === 'json' ? '' : '\n'}`);
   process.stdout.write(format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body as ProxyReport[]));
+  // A replica of a fleet (serve --store): the replicas, after the proxies; their disagreement first of all on stderr.
+  const fleet = await fleetReport(admin);
+  if (fleet) {
+    if (format === 'json') {
+      if (fleet.warning) process.stderr.write(`warning: ${oneLine(fleet.warning)}\n`);
+    } else process.stdout.write(`\n${formatFleet(fleet)}`);
+  }
   return 0;
 }
 
@@ -102,6 +111,67 @@ async function notReadyReason(admin: ReturnType<typeof parseAdminAddress>): Prom
       .replace(/^not ready:\s*/, '')
       .slice(0, 2000) || 'no reason given'
   );
+}
+
+interface ReplicaReport {
+  id?: string;
+  xdsAddress?: string;
+  adminAddress?: string;
+  meshHash?: string;
+  proxies?: string[];
+  ageMs?: number;
+  alive?: boolean;
+  leader?: boolean;
+  self?: boolean;
+}
+
+interface FleetReport {
+  store?: string;
+  storeReachable?: boolean;
+  replicas?: ReplicaReport[];
+  warning?: string;
+}
+
+/** GET /v1/replicas, when meshd is a replica of a fleet (nothing otherwise, or when the store cannot be read). */
+async function fleetReport(admin: ReturnType<typeof parseAdminAddress>): Promise<FleetReport | undefined> {
+  const res = await adminGet(admin, '/v1/replicas');
+  if (!res.ok) return undefined;
+  if (res.status === 503) return { warning: `the fleet's replicas cannot be listed: ${oneLine(res.body)}` };
+  if (res.status !== 200) return undefined;
+  const body = parseJson(res.body) as FleetReport | undefined;
+  return body && typeof body === 'object' && Array.isArray(body.replicas) ? body : undefined;
+}
+
+/**
+ * The fleet's replicas: one row each (this one marked), the proxies on each, and a warning when their meshes differ.
+ */
+export function formatFleet(fleet: FleetReport): string {
+  const replicas = [...(fleet.replicas ?? [])].sort((a, b) => compare(a.id ?? '', b.id ?? ''));
+  const rows = [['REPLICA', 'XDS', 'ADMIN', 'HEARTBEAT', 'LEADER', 'MESH HASH', 'PROXIES']];
+  for (const r of replicas) {
+    const age = typeof r.ageMs === 'number' ? `${(r.ageMs / 1000).toFixed(1)}s ago` : '-';
+    rows.push([
+      `${cell(r.id)}${r.self ? ' (this)' : ''}`,
+      cell(r.xdsAddress),
+      cell(r.adminAddress),
+      r.alive === false ? `GONE (${age})` : age,
+      r.leader ? 'yes' : '-',
+      cell(r.meshHash),
+      String(Array.isArray(r.proxies) ? r.proxies.length : 0),
+    ]);
+  }
+  const lines = [
+    ...(fleet.warning ? [`warning: ${oneLine(fleet.warning)}`, ''] : []),
+    ...(replicas.length > 0 ? table(rows) : []),
+  ];
+  for (const r of replicas) {
+    const proxies = Array.isArray(r.proxies) ? r.proxies.filter((p) => typeof p === 'string') : [];
+    if (proxies.length > 0) lines.push(`${cell(r.id)}: ${proxies.map(clean).join(', ')}`);
+  }
+  const live = replicas.filter((r) => r.alive !== false).length;
+  if (replicas.length > 0)
+    lines.push(`${replicas.length} ${replicas.length === 1 ? 'replica' : 'replicas'}: ${live} live`);
+  return `${lines.join('\n')}\n`;
 }
 
 interface RemoteServiceReport {

@@ -51,7 +51,11 @@ import { SnapshotCache } from '../xds/snapshot-cache';
 import { StreamRegistry } from '../xds/stream-status';
 import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
+import type { ReplicaInfo } from '../store/postgres';
+import { Fleet, type FleetOptions } from './fleet';
+import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
+import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
 
@@ -100,6 +104,15 @@ export interface MeshServerOptions {
     /** Creates beyond this many resources in a mesh are refused (LimitExceededException). */
     readonly maxResourcesPerMesh?: number;
   };
+  /**
+   * A fleet of replicas sharing state in PostgreSQL (`--store`): readiness follows the store, and the replicas are
+   * listed on /v1/replicas. `advertise` is how this replica's xDS and admin API are reached, as other replicas show it.
+   */
+  readonly fleet?: FleetOptions & {
+    readonly advertise?: { readonly xds: string; readonly admin: string };
+    /** meshd's version, as other replicas see it. */
+    readonly version?: string;
+  };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
 }
@@ -139,14 +152,45 @@ export class MeshServer {
   private started = false;
   /** App Mesh API requests refused, by reason (meshd_app_mesh_api_refused_total). */
   private readonly apiRefused = new Map<string, number>();
+  /** The content hash of the mesh served (mesh-hash.ts); undefined until one is. */
+  private servedHash: string | undefined;
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
    * with nothing left open, when it cannot. Serves nothing yet: see start().
    */
   static async open(options: MeshServerOptions): Promise<MeshServer> {
+    let server: MeshServer | undefined;
+    let fleet: Fleet | undefined;
+    if (options.fleet) {
+      try {
+        fleet = await Fleet.open(options.fleet, options.log, () => server!.replicaInfo());
+      } catch (err) {
+        throw new StartError((err as Error).message);
+      }
+    }
+    try {
+      server = await MeshServer.openWith(options, fleet);
+    } catch (err) {
+      await fleet?.close();
+      throw err;
+    }
+    return server;
+  }
+
+  private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
     const cloudMap = await openCloudMap(options.cloudMap, options.log);
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
+    // In a fleet the canary analysis sums every replica's share of the traffic.
+    const fleetTelemetry = fleet
+      ? new FleetTelemetry(
+          fleet.store.pool,
+          fleet.replicaId,
+          telemetry.windows,
+          options.log,
+          () => fleet.store.lease.leading,
+        )
+      : undefined;
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
     let store: FileStore;
     let rollouts: RolloutController;
@@ -163,7 +207,7 @@ export class MeshServer {
           : {}),
       });
       rollouts = new RolloutController({
-        telemetry: options.rollouts.telemetry ?? telemetry.reader,
+        telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
         store: new RolloutStore(options.rollouts.statePath),
         log: options.log,
         webhooks,
@@ -182,7 +226,7 @@ export class MeshServer {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
     }
-    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store);
+    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store, fleet, fleetTelemetry);
   }
 
   private constructor(
@@ -192,6 +236,8 @@ export class MeshServer {
     readonly rollouts: RolloutController,
     webhooks: WebhookCaller,
     readonly store: FileStore,
+    private readonly fleet: Fleet | undefined,
+    private readonly fleetTelemetry: FleetTelemetry | undefined,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
@@ -208,6 +254,7 @@ export class MeshServer {
     const registry = this.metrics.registry;
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
     rolloutMetrics(registry, rollouts, webhooks);
+    fleet?.registerMetrics(registry);
     registry.counter(
       'meshd_cloud_map_refused_total',
       "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error",
@@ -215,6 +262,12 @@ export class MeshServer {
       () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
     if (cloudMap.remote) cloudMapRemoteMetrics(registry, cloudMap.remote);
+    registry.gauge(
+      'meshd_mesh_info',
+      'The mesh served: its content hash (replicas of a fleet serving the same mesh show the same hash)',
+      ['hash'],
+      () => (this.servedHash ? [{ labels: { hash: this.servedHash }, value: 1 }] : []),
+    );
     registry.counter(
       'meshd_app_mesh_api_refused_total',
       'App Mesh API requests refused: signature (a bad or missing SigV4 signature), no_credentials (a non-loopback admin address without --api-credentials), host (without credentials, a Host that is not loopback: DNS rebinding), body_too_large, internal_error',
@@ -282,6 +335,7 @@ export class MeshServer {
         this.rolloutsSee(() =>
           rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts),
         );
+        this.servedHash = meshHash(result);
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return true;
       } catch (err) {
@@ -312,6 +366,15 @@ export class MeshServer {
   async start(): Promise<void> {
     if (this.started || this.closed) throw new Error('a MeshServer starts once, and not after close()');
     this.started = true;
+    if (this.fleet) {
+      try {
+        await this.fleet.start();
+        this.fleetTelemetry?.start();
+      } catch (err) {
+        await this.close();
+        throw new StartError(`cannot read the store: ${(err as Error).message}`);
+      }
+    }
     this.reload('loaded');
     const options = this.options;
     const adminHost = options.admin?.host ?? '127.0.0.1';
@@ -431,6 +494,27 @@ export class MeshServer {
       },
       configOf: (nodeId) => this.configOf(nodeId),
       appMesh: this.appMeshSource(),
+      meshHash: () => this.servedHash,
+      ...(this.fleet ? { replicas: { report: () => this.fleet!.report() } } : {}),
+    };
+  }
+
+  /** The content hash of the mesh served; undefined until one is. */
+  get meshHash(): string | undefined {
+    return this.servedHash;
+  }
+
+  /** What this replica's heartbeat tells the fleet. */
+  private replicaInfo(): ReplicaInfo {
+    const advertise = this.options.fleet?.advertise;
+    const listening = this.xds && this.admin ? this.listening : undefined;
+    return {
+      xdsAddress: advertise?.xds ?? (listening ? `${this.options.xds?.host ?? '127.0.0.1'}:${listening.xdsPort}` : ''),
+      adminAddress:
+        advertise?.admin ?? (listening ? `${this.options.admin?.host ?? '127.0.0.1'}:${listening.adminPort}` : ''),
+      meshHash: this.servedHash ?? '',
+      proxies: [...new Set(this.streams.list().map((s) => s.nodeId))].sort(),
+      version: this.options.fleet?.version ?? '',
     };
   }
 
@@ -451,6 +535,8 @@ export class MeshServer {
 
   /** Ready to serve proxies: a valid mesh is loaded and every mesh path is watched. Otherwise the reason. */
   readiness(): { ready: true } | { ready: false; reason: string } {
+    const store = this.fleet?.notReady();
+    if (store !== undefined) return { ready: false, reason: store };
     // Not ready while a mesh path is not watched either: the mesh
     // served may no longer be what the files say (docs/security.md).
     const unwatched = this.watcher?.unwatched() ?? [];
@@ -494,6 +580,8 @@ export class MeshServer {
     if (first) this.rollouts.close();
     await this.closeServers();
     if (first) await this.cloudMap.close();
+    if (first) this.fleetTelemetry?.close();
+    if (first) await this.fleet?.close();
   }
 
   /**

@@ -11,6 +11,16 @@ export {
   type LineDropReason,
 } from './dogstatsd';
 export type { Observation, VirtualNodeRef } from './envoy-stats';
+export {
+  DEFAULT_FLEET_LIMITS,
+  FleetTraffic,
+  MAX_CLOCK_AHEAD_MS,
+  type FleetImportResult,
+  type FleetLimits,
+  type FleetOptions,
+  type RefusedRecord,
+} from './fleet-traffic';
+export type { HistogramJson } from './latency-histogram';
 export { EgressClusterIndex, interpret } from './envoy-stats';
 export { startStatsdServer, type StatsdServer } from './statsd-server';
 export {
@@ -27,6 +37,7 @@ export {
   MAX_WINDOW_MS,
   TrafficWindows,
   type TelemetryReader,
+  type TrafficRecord,
   type TrafficSummary,
   type TrafficTotals,
 } from './traffic-window';

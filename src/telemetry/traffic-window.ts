@@ -4,16 +4,18 @@
 // Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes, 900 buckets per
 // node, and at most `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all
 // nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
+// In a fleet, each replica exports its closed seconds (exportSince) for the leader to sum
+// (fleet-traffic.ts); windowSeconds and summarise keep both readers' numbers the same.
 import { compare } from '../model/mesh-model';
 import { MAX_WINDOW_MS } from '../model/rollout';
 import type { LineDropReason } from './dogstatsd';
 import type { Observation, VirtualNodeRef } from './envoy-stats';
-import { LatencyHistogram } from './latency-histogram';
+import { LatencyHistogram, type HistogramJson } from './latency-histogram';
 
 export const BUCKET_MS = 1000;
 // As much traffic as a rollout metric may look back over (the model's limit), and no more.
 export { MAX_WINDOW_MS };
-const BUCKETS = MAX_WINDOW_MS / BUCKET_MS;
+export const BUCKETS = MAX_WINDOW_MS / BUCKET_MS;
 
 export interface WindowLimits {
   /** Virtual nodes tracked (each holds up to 900 one-second buckets). */
@@ -25,7 +27,7 @@ export interface WindowLimits {
 export const DEFAULT_WINDOW_LIMITS: WindowLimits = { maxNodes: 10_000, maxLatencyBuckets: 4_000_000 };
 
 /** Where a count stops: beyond it doubles lose whole units, and sums head for Infinity. */
-const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
 export interface TrafficSummary {
   readonly windowMs: number;
@@ -81,6 +83,52 @@ function successRate(requests: number, errors: number): number | null {
   return requests > 0 ? (100 * (requests - errors)) / requests : null;
 }
 
+/** Traffic of a node added up over some seconds (and, in the fleet, over replicas). */
+export interface WindowSum {
+  requests: number;
+  errors: number;
+  latency: LatencyHistogram;
+}
+
+export const emptySum = (): WindowSum => ({ requests: 0, errors: 0, latency: new LatencyHistogram() });
+
+/** The seconds a window of `windowMs` up to `now` holds (both included); a window beyond 0..15 min is a RangeError. */
+export function windowSeconds(windowMs: number, now: number): { first: number; last: number } {
+  if (!(windowMs > 0 && windowMs <= MAX_WINDOW_MS))
+    throw new RangeError(
+      `the window must be more than 0 ms and at most ${MAX_WINDOW_MS} ms (15 minutes), got ${windowMs}`,
+    );
+  const last = Math.floor(now / BUCKET_MS);
+  return { first: last - Math.ceil(windowMs / BUCKET_MS) + 1, last };
+}
+
+/** What a reader shows of a window's sum. */
+export function summarise(windowMs: number, { requests, errors, latency }: WindowSum): TrafficSummary {
+  return {
+    windowMs,
+    requests,
+    errors,
+    successRate: successRate(requests, errors),
+    ratePerSecond: requests / (windowMs / 1000),
+    p50Ms: latency.quantile(0.5),
+    p99Ms: latency.quantile(0.99),
+  };
+}
+
+/**
+ * One closed second of one node's traffic on one replica, as it travels through the shared
+ * store: plain JSON. `latency` is the second's histogram (latency-histogram.ts's HistogramJson).
+ */
+export interface TrafficRecord {
+  readonly mesh: string;
+  readonly virtualNode: string;
+  /** Seconds since the epoch (ms / 1000, floored), by the exporting replica's clock. */
+  readonly second: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly latency: HistogramJson;
+}
+
 export class TrafficWindows implements TelemetryReader {
   private readonly nodes = new Map<string, { ref: VirtualNodeRef; traffic: NodeTraffic }>();
   /** Histogram buckets held now, over every node and second. */
@@ -131,33 +179,52 @@ export class TrafficWindows implements TelemetryReader {
    * `now` falls in; the rate divides by windowMs.
    */
   summary(mesh: string, virtualNode: string, windowMs: number, now = Date.now()): TrafficSummary {
-    if (!(windowMs > 0 && windowMs <= MAX_WINDOW_MS))
-      throw new RangeError(
-        `the window must be more than 0 ms and at most ${MAX_WINDOW_MS} ms (15 minutes), got ${windowMs}`,
-      );
+    const { first, last } = windowSeconds(windowMs, now);
+    const sum = emptySum();
+    this.addSeconds(mesh, virtualNode, first, last, sum);
+    return summarise(windowMs, sum);
+  }
+
+  /** Adds a node's buckets of seconds `first` to `last` (both included) to `sum`. */
+  addSeconds(mesh: string, virtualNode: string, first: number, last: number, sum: WindowSum): void {
     const traffic = this.nodes.get(key(mesh, virtualNode))?.traffic;
-    let requests = 0;
-    let errors = 0;
-    const latency = new LatencyHistogram();
-    if (traffic) {
-      const last = Math.floor(now / BUCKET_MS);
-      const first = last - Math.ceil(windowMs / BUCKET_MS) + 1;
+    if (!traffic) return;
+    for (const b of traffic.slots) {
+      if (!b || b.second < first || b.second > last) continue;
+      sum.requests += b.requests;
+      sum.errors += b.errors;
+      b.latency.addTo(sum.latency);
+    }
+  }
+
+  /**
+   * The closed seconds (before the one `now` is in, within the last 15 minutes) after second
+   * `since`, one record per node and second that had traffic, oldest first: what this replica
+   * exports for the fleet (fleet-traffic.ts). Pass the last second a previous export covered
+   * (`Math.floor(now / 1000) - 1` of its `now`); a record exported twice is imported once, so
+   * exporting a few seconds again after a failed write is safe.
+   */
+  exportSince(since: number, now = Date.now()): TrafficRecord[] {
+    if (Number.isNaN(since)) throw new RangeError('exportSince needs a second to export after, got NaN');
+    const current = Math.floor(now / BUCKET_MS);
+    const records: TrafficRecord[] = [];
+    for (const { ref, traffic } of this.nodes.values()) {
       for (const b of traffic.slots) {
-        if (!b || b.second < first || b.second > last) continue;
-        requests += b.requests;
-        errors += b.errors;
-        b.latency.addTo(latency);
+        if (!b || b.second <= since || b.second >= current || b.second <= current - BUCKETS) continue;
+        if (b.requests === 0 && b.errors === 0 && b.latency.count === 0) continue;
+        records.push({
+          mesh: ref.mesh,
+          virtualNode: ref.virtualNode,
+          second: b.second,
+          requests: b.requests,
+          errors: b.errors,
+          latency: b.latency.serialise(),
+        });
       }
     }
-    return {
-      windowMs,
-      requests,
-      errors,
-      successRate: successRate(requests, errors),
-      ratePerSecond: requests / (windowMs / 1000),
-      p50Ms: latency.quantile(0.5),
-      p99Ms: latency.quantile(0.99),
-    };
+    return records.sort(
+      (a, b) => a.second - b.second || compare(a.mesh, b.mesh) || compare(a.virtualNode, b.virtualNode),
+    );
   }
 
   /** Since meshd started (never reset, never windowed). */

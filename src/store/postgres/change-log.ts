@@ -74,6 +74,13 @@ export interface ChangeLogOptions {
   readonly onHealth?: (healthy: boolean, reason: string) => void;
   /** Called after each change applied from the log (another replica's) or written here. */
   readonly onApplied?: (seq: number, origin: 'local' | 'remote') => void;
+  /**
+   * Each write transaction: how long it took (from connecting
+   * to COMMIT), how many writes it held, whether it committed.
+   */
+  readonly onCommit?: (seconds: number, writes: number, committed: boolean) => void;
+  /** Each NOTIFY heard. */
+  readonly onNotification?: () => void;
 }
 
 interface Pending {
@@ -101,6 +108,8 @@ export class ChangeLog {
   private catchUpWanted = false;
   private catchUpRunning: Promise<void> | undefined;
   private sinceLastPrune = 0;
+  /** A poll's query is in flight: the next waits for it rather than queueing behind it. */
+  private polling = false;
 
   constructor(
     private readonly pool: Pool,
@@ -198,14 +207,20 @@ export class ChangeLog {
   }
 
   private async commitBatch(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    const observe = (committed: boolean) =>
+      this.options.onCommit?.((performance.now() - started) / 1000, batch.length, committed);
     let client: PoolClient;
     try {
       client = await this.connect();
     } catch (err) {
+      observe(false);
       for (const p of batch) p.reject(err);
       return;
     }
     const done: { pending: Pending; result: unknown; change: TableChange; revert: () => void }[] = [];
+    /** Writes already answered (refused by their step or by the fence). */
+    const settled = new Set<Pending>();
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -220,6 +235,7 @@ export class ChangeLog {
             pending.reject(
               new FencedError(`this replica no longer leads (term ${pending.fence.term}); the write was not made`),
             );
+            settled.add(pending);
             continue;
           }
         }
@@ -228,6 +244,7 @@ export class ChangeLog {
           outcome = pending.step();
         } catch (refusal) {
           pending.reject(refusal);
+          settled.add(pending);
           continue;
         }
         done.push({ pending, ...outcome });
@@ -264,12 +281,15 @@ export class ChangeLog {
         err instanceof StoreUnavailableError
           ? err
           : new StoreUnavailableError(`the store (PostgreSQL) did not commit the write: ${describeError(err)}`);
-      for (const d of done) d.pending.reject(error);
-      this.markHealth(false, error.message);
+      // Every write of the batch not refused yet fails: those whose step ran, and those not reached.
+      for (const p of batch) if (!settled.has(p)) p.reject(error);
+      if (isConnectionFailure(err)) this.markHealth(false, error.message);
+      observe(false);
       return;
     } finally {
       client.release(broken);
     }
+    observe(true);
     for (const d of done) d.pending.resolve(d.result);
     if (this.sinceLastPrune >= 1000) void this.prune();
   }
@@ -361,6 +381,7 @@ export class ChangeLog {
     client.on('error', (err) => this.lostListener(client, describeError(err)));
     client.on('end', () => this.lostListener(client, 'the connection ended'));
     client.on('notification', (n: Notification) => {
+      this.options.onNotification?.();
       if (n.channel === CHANNEL && Number(n.payload) > this.applied) void this.catchUp().catch(() => undefined);
     });
     try {
@@ -392,14 +413,18 @@ export class ChangeLog {
   /** Between notifications: the sequence, read on the LISTEN connection (which proves it alive). */
   private poll(): void {
     const client = this.listener;
-    if (!client || this.closed) return;
+    if (!client || this.closed || this.polling) return;
+    this.polling = true;
     client
       .query<{ seq: string }>('SELECT seq FROM meshd_sequence WHERE id = 1')
       .then((r) => {
         this.markHealth(true, 'connected');
         if (Number(r.rows[0]!.seq) > this.applied) void this.catchUp().catch(() => undefined);
       })
-      .catch((err) => this.lostListener(client, describeError(err)));
+      .catch((err) => this.lostListener(client, describeError(err)))
+      .finally(() => {
+        this.polling = false;
+      });
   }
 
   private markHealth(healthy: boolean, reason: string): void {
@@ -462,6 +487,16 @@ async function writeRows(client: PoolClient, changes: readonly TableChange[], fi
       [entries.map(([k]) => k), entries.map(([, v]) => JSON.stringify(v.row)), entries.map(([, v]) => v.seq)],
     );
   }
+}
+
+/**
+ * Whether a failed transaction means the store is out of reach (no SQLSTATE: a timeout or a socket error; class 08,
+ * connection exception; 57P, the server shutting down), rather than a refusal of this write's data.
+ */
+function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P');
 }
 
 function isEmpty(change: TableChange): boolean {

@@ -23,7 +23,10 @@ export interface PostgresStoreOptions {
   readonly replicaId?: string;
   readonly leaseTtlMs?: number;
   readonly connection?: Omit<StoreConnectionOptions, 'url' | 'applicationName'>;
-  readonly changeLog?: Pick<ChangeLogOptions, 'pollMs' | 'keepChanges' | 'maxBatch' | 'onHealth' | 'onApplied'>;
+  readonly changeLog?: Pick<
+    ChangeLogOptions,
+    'pollMs' | 'keepChanges' | 'maxBatch' | 'onHealth' | 'onApplied' | 'onCommit' | 'onNotification'
+  >;
   readonly onLeadership?: (leading: boolean, term: number, reason: string) => void;
   /** What the heartbeat reports. */
   readonly replicaInfo: () => ReplicaInfo;
