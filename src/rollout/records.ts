@@ -1,6 +1,8 @@
 // A rollout's state as meshd keeps it (and writes it to --rollout-state after every change, so a
 // restarted meshd carries on where it was): its settings, phase, the weights it expects the
-// route to serve, its failed checks and its recent events.
+// route to serve, its failed checks and its recent events. RolloutStore is the state file; in a
+// fleet the records live in the store's rollouts table instead (store/postgres/rollouts.ts), and a
+// record read from there must first pass checkRolloutRecord.
 import { AtomicJsonFile, StateFileError } from '../util/atomic-json-file';
 import type { MetricResult } from './analysis';
 import type { RolloutSettings } from '../model/rollout';
