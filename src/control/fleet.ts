@@ -48,6 +48,7 @@ export class Fleet {
   private notifications = 0;
   private storeDown: { since: number; reason: string } | undefined;
   private commitSeconds: ((seconds: number, committed: boolean) => void) | undefined;
+  private readonly leadershipListeners: ((leading: boolean, reason: string) => void)[] = [];
 
   private constructor(
     readonly store: PostgresStore,
@@ -75,10 +76,16 @@ export class Fleet {
             ? `this replica now leads the fleet (term ${term})`
             : `this replica no longer leads (term ${term}): ${reason}`,
         );
+        for (const listener of fleet.leadershipListeners) listener(leading, reason);
       },
     });
     fleet = new Fleet(store, log);
     return fleet;
+  }
+
+  /** `listener` hears of each change of this replica's leadership (the rollouts act only while it leads). */
+  onLeadership(listener: (leading: boolean, reason: string) => void): void {
+    this.leadershipListeners.push(listener);
   }
 
   get replicaId(): string {

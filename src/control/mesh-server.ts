@@ -34,7 +34,7 @@ import { defaultApiDir } from '../store/api-dir';
 import { FileStore } from '../store/file-store';
 import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
-import { RolloutStore } from '../rollout/records';
+import { checkRolloutRecord, RolloutStore, type RolloutRecord } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
 import {
   DEFAULT_TELEMETRY_LIMITS,
@@ -52,6 +52,7 @@ import { StreamRegistry } from '../xds/stream-status';
 import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
 import type { ReplicaInfo } from '../store/postgres';
+import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts';
 import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
@@ -206,9 +207,29 @@ export class MeshServer {
           ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
           : {}),
       });
+      // In a fleet the rollouts' state is the store's, and only the leader acts on it (docs/rollouts.md).
+      const rolloutState = fleet
+        ? new PostgresRolloutState<RolloutRecord>(fleet.store.log, fleet.store.lease, {
+            check: checkRolloutRecord,
+            onBadRow: (key, why) =>
+              options.log.warn(
+                `rollouts: the store's row ${key} is not a rollout this meshd can use (${why}); ignored`,
+              ),
+          })
+        : undefined;
+      if (fleet && rolloutState) fleet.store.log.follow(rolloutState);
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
-        store: new RolloutStore(options.rollouts.statePath),
+        store: rolloutState ?? new RolloutStore(options.rollouts.statePath),
+        ...(fleet
+          ? {
+              fleet: {
+                replicaId: fleet.replicaId,
+                isLeader: () => fleet.store.lease.leading,
+                leader: () => currentLeader(fleet.store.lease, fleet.store.pool),
+              },
+            }
+          : {}),
         log: options.log,
         webhooks,
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
@@ -222,6 +243,8 @@ export class MeshServer {
             : editWeights(edits, identity),
         ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
       });
+      const controller = rollouts;
+      fleet?.onLeadership((leading, reason) => controller.leadershipChanged(leading, reason));
     } catch (err) {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
