@@ -145,6 +145,11 @@ export class RolloutController {
   /** Aborts the webhook a rollout's step is waiting for, so that a command does not wait behind it. */
   private readonly stepAborts = new Map<string, AbortController>();
   /**
+   * In a fleet: aborted when this replica stops leading, which
+   * cancels every webhook call of its term (post-rollout's too).
+   */
+  private leadership = new AbortController();
+  /**
    * Rollouts loaded from the store and not yet taken up by a served mesh: after a restart
    * (`restart`), or when this replica has just become the fleet's leader (`takeover`).
    */
@@ -407,6 +412,7 @@ export class RolloutController {
     if (this.deps.fleet) {
       this.role = 'following';
       this.term += 1;
+      this.leadership.abort();
     }
     for (const abort of this.stepAborts.values()) abort.abort();
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
@@ -587,6 +593,7 @@ export class RolloutController {
       this.records.clear();
       for (const r of stored) this.records.set(rolloutKey(r.mesh, r.name), r);
       this.ownWrites.clear();
+      this.leadership = new AbortController();
       this.role = 'leading';
       this.restored = 'takeover';
       this.deps.log.info(
@@ -637,6 +644,7 @@ export class RolloutController {
     this.role = 'following';
     this.term += 1;
     this.restored = undefined;
+    this.leadership.abort();
     for (const abort of this.stepAborts.values()) abort.abort();
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
@@ -1009,8 +1017,15 @@ export class RolloutController {
    */
   private async call(hook: Webhook, payload: WebhookPayload, signal?: AbortSignal): Promise<WebhookAnswer> {
     if (!this.acting) throw new NotLeading();
-    if (this.deps.fleet) await this.confirmLeading();
-    const answer = await this.hook(hook, payload, signal);
+    if (!this.deps.fleet) {
+      const answer = await this.hook(hook, payload, signal);
+      if (signal?.aborted) throw new Interrupted();
+      return answer;
+    }
+    await this.confirmLeading();
+    const term = this.leadership.signal;
+    const answer = await this.hook(hook, payload, signal ? AbortSignal.any([signal, term]) : term);
+    if (term.aborted) throw new NotLeading();
     if (signal?.aborted) throw new Interrupted();
     return answer;
   }

@@ -548,6 +548,38 @@ describeWithPostgres('rollouts in a fleet of two replicas on one PostgreSQL', (p
     });
   });
 
+  it('a leader deposed while its post-rollout hook is in flight: the call is cancelled, the next leader calls it', async () => {
+    const [f, a, b] = await twoReplicas(pg());
+    f.hooks.hold('replica-a', 'post-rollout');
+    await until(f, "replica-a's post-rollout call", () =>
+      f.hooks.isHeld('replica-a', 'post-rollout') ? true : undefined,
+    );
+    // The end is stored with its post-rollout hooks due.
+    await waitFor('the end to be stored', () =>
+      rolloutOn(b)?.phase === 'Succeeded' && rolloutOn(b)?.postRolloutDue ? true : undefined,
+    );
+    await f.cluster.query(
+      "UPDATE meshd_leader SET holder = 'someone-else', term = term + 1, expires_at = now() + interval '1 second'",
+      [],
+      f.url.split('/').pop(),
+    );
+    await waitFor('the call to be cancelled', () => (f.hooks.cancelled.length > 0 ? true : undefined), WAIT_MS);
+    expect(f.hooks.cancelled).toEqual(['replica-a post-rollout']);
+    f.hooks.release('replica-a', 'post-rollout');
+    // Whichever replica leads next calls the hooks that are still due, and stores that they were.
+    const shown = await waitFor(
+      'the post-rollout hooks to be called again and stored',
+      () =>
+        [a, b].some((r) => r.controller.acting) && rolloutOn(b)?.postRolloutDue === undefined
+          ? rolloutOn(b)
+          : undefined,
+      WAIT_MS,
+    );
+    expect(shown?.phase).toBe('Succeeded');
+    expect(f.edits.map((e) => `${e.split} ${e.outcome}`)).toEqual(UNDISTURBED.map((split) => `${split} written`));
+    expect(f.hooks.counts()['post-rollout@100']).toBe(2);
+  });
+
   it('a leader paused past its lease calls no more webhooks: the store does not confirm its lease', async () => {
     const [f, a, b] = await twoReplicas(pg());
     await until(f, 'the second step', () => (written(f).length === 2 ? true : undefined));
