@@ -13,6 +13,7 @@ const BENCHES = [
   'reconnect-storm.js',
   'cloud-map-eds.js',
   'cloud-map-writes.js',
+  'cloud-map-postgres.js',
   'api-write.js',
 ];
 

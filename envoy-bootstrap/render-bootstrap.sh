@@ -1,7 +1,7 @@
 #!/bin/sh
 # Prints meshd's Envoy bootstrap, rendered from App Mesh's environment variables, for images
 # without Node.js (the stock envoyproxy/envoy image): the same bytes `meshd bootstrap` prints
-# from the same variables (test/e2e/bootstrap-entrypoint.test.ts holds the two together).
+# from the same variables (test/e2e/bootstrap.test.ts holds the two together).
 # Reads bootstrap.yaml and appmesh-variables.tsv next to it. Ignored App Mesh variables are
 # reported on stderr; a bad value is one line on stderr and exit 2, with nothing on stdout.
 # POSIX sh, sed and awk only.
@@ -108,14 +108,80 @@ kind=$(printf '%s' "$node_path" | cut -d/ -f3)
 node_name=$(printf '%s' "$node_path" | cut -d/ -f4)
 [ -n "$cluster" ] || cluster=$node_id
 
-# meshd's xDS address: host:port, the host maybe an [IPv6] literal.
-xds_host=$(printf '%s' "$xds" | sed -nE 's/^(\[[^]]+\]|[^:]+):([0-9]+)$/\1/p')
-xds_port=$(printf '%s' "$xds" | sed -nE 's/^(\[[^]]+\]|[^:]+):([0-9]+)$/\2/p')
-if [ -z "$xds_host" ] || [ ${#xds_port} -gt 5 ] || [ "$xds_port" -lt 1 ] || [ "$xds_port" -gt 65535 ]; then
-  fail "$xds_source must be host:port, got '$xds'"
-fi
-xds_host=$(printf '%s' "$xds_host" | sed 's/^\[//; s/\]$//')
-xds_port=$(printf '%s' "$xds_port" | sed 's/^0*//')
+# meshd's xDS addresses: host:port, or several separated by commas (a fleet of replicas), each
+# host an IPv4 address, an [IPv6] address or a DNS name; at most 16 (src/bootstrap/xds-addresses.ts
+# has the same rules and messages). Prints the cluster type, then one endpoint line per address.
+xds_cluster=$(MESHD_XDS_TEXT=$xds MESHD_XDS_SOURCE=$xds_source awk '
+  function ipv4(t,   p, n, i) {
+    if (t !~ /^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$/) return 0
+    n = split(t, p, ".")
+    for (i = 1; i <= n; i++) if (length(p[i]) > 3 || p[i] + 0 > 255) return 0
+    return 1
+  }
+  function ipv6(t,   halves, nh, parts, np, i, j, groups, last) {
+    if (t !~ /^[0-9A-Fa-f:.]+$/ || index(t, ":") == 0) return 0
+    nh = split(t, halves, "::")
+    if (nh > 2) return 0
+    groups = 0
+    for (i = 1; i <= nh; i++) {
+      if (halves[i] == "") continue
+      np = split(halves[i], parts, ":")
+      for (j = 1; j <= np; j++) {
+        last = i == nh && j == np
+        if (last && index(parts[j], ".")) {
+          if (!ipv4(parts[j])) return 0
+          groups += 2
+        } else if (parts[j] ~ /^[0-9A-Fa-f]+$/ && length(parts[j]) <= 4) groups++
+        else return 0
+      }
+    }
+    return nh == 2 ? groups <= 7 : groups == 8
+  }
+  function dnsname(t,   name, labels, n, i) {
+    if (length(t) > 253 || t ~ /^[0-9.]+$/) return 0
+    name = t; sub(/[.]$/, "", name)
+    n = split(name, labels, ".")
+    if (n < 1 || name ~ /^[.]|[.][.]|[.]$/) return 0
+    for (i = 1; i <= n; i++)
+      if (length(labels[i]) > 63 || labels[i] !~ /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$/) return 0
+    return 1
+  }
+  function fail(msg) { print msg; failed = 1; exit 1 }
+  BEGIN {
+    source = ENVIRON["MESHD_XDS_SOURCE"]
+    n = split(ENVIRON["MESHD_XDS_TEXT"], items, ",")
+    if (n > 16) fail(source " lists " n " addresses; at most 16 are allowed")
+    type = "STATIC"; lines = ""
+    for (i = 1; i <= n; i++) {
+      item = items[i]; sub(/^[ \t\n\r]+/, "", item); sub(/[ \t\n\r]+$/, "", item)
+      where = n > 1 ? source ": address " i " of " n : source
+      if (item == "") fail(where " is empty; separate host:port addresses with single commas")
+      if (item ~ /^[[][^]]*[]]:[0-9]+$/ || item ~ /^[^:]+:[0-9]+$/) {
+        host = item; sub(/:[0-9]+$/, "", host)
+      } else host = ""
+      if (host == "" || host == item) {
+        if (substr(item, 1, 1) != "[" && gsub(/:/, ":", item) > 1)
+          fail(where " must put an IPv6 address in brackets, as [::1]:18000, got \047" item "\047")
+        fail(where " must be host:port, got \047" item "\047")
+      }
+      digits = substr(item, length(host) + 2); sub(/^0+/, "", digits)
+      if (length(digits) > 5 || digits + 0 < 1 || digits + 0 > 65535)
+        fail(where " must have a port from 1 to 65535, got \047" item "\047")
+      port = digits + 0
+      if (substr(host, 1, 1) == "[") {
+        host = substr(host, 2, length(host) - 2)
+        if (!ipv6(host)) fail(where " must hold an IPv6 address inside the brackets, got \047" item "\047")
+      } else if (!ipv4(host)) {
+        if (!dnsname(host)) fail(where " must have an IP address or a DNS name before the port, got \047" item "\047")
+        type = "STRICT_DNS"
+      }
+      key = tolower(host); sub(/[.]$/, "", key); key = key ":" port
+      if (key in seen) fail(where " repeats " seen[key] ": \047" item "\047")
+      seen[key] = "address " i
+      lines = lines "\n- endpoint: { address: { socket_address: { address: \"" host "\", port_value: " port " } } }"
+    }
+    print type lines
+  }') || fail "$xds_cluster"
 
 case $ads in
   sotw) ads_api_type=GRPC ;;
@@ -207,8 +273,8 @@ export MESHD_TPL_ADMIN_ACCESS_LOG="$([ -z "$admin_access_log" ] || quote "$admin
 export MESHD_TPL_OUTLIER_EVENT_LOG="$([ -z "$outlier_event_log" ] || quote "$outlier_event_log")"
 export MESHD_TPL_ADS_API_TYPE="$(quote "$ads_api_type")"
 export MESHD_TPL_INITIAL_FETCH_TIMEOUT="$(quote "${initial_fetch_timeout}s")"
-export MESHD_TPL_XDS_HOST="$(quote "$xds_host")"
-export MESHD_TPL_XDS_PORT="$xds_port"
+export MESHD_TPL_XDS_CLUSTER_TYPE="$(quote "$(printf '%s\n' "$xds_cluster" | sed -n 1p)")"
+export MESHD_TPL_XDS_LB_ENDPOINTS="$(printf '%s\n' "$xds_cluster" | sed 1d)"
 export MESHD_TPL_STATS_TAGS="$stats_tags"
 export MESHD_TPL_STATS_TAG_MESH="$(quote "$mesh")"
 export MESHD_TPL_STATS_TAG_RESOURCE="$(quote "$([ "$kind" = virtualGateway ] && echo appmesh.virtual_gateway || echo appmesh.virtual_node)")"
@@ -239,10 +305,14 @@ awk '
   open != "" && !keep { next }
   {
     line = $0; out = ""
+    match(line, /^[ \t]*/); indent = substr(line, 1, RLENGTH)
     while (match(line, /[{][{][A-Z0-9_]+[}][}]/)) {
       key = substr(line, RSTART + 2, RLENGTH - 4)
-      if (ENVIRON["MESHD_TPL_" key] == "") fail("{{" key "}} has no value")
-      out = out substr(line, 1, RSTART - 1) ENVIRON["MESHD_TPL_" key]
+      value = ENVIRON["MESHD_TPL_" key]
+      if (value == "") fail("{{" key "}} has no value")
+      # YAML lines: each line after the first indented like the placeholder line.
+      gsub(/\n/, "\n" indent, value)
+      out = out substr(line, 1, RSTART - 1) value
       line = substr(line, RSTART + RLENGTH)
     }
     out = out line

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeIdentity } from '../model/node-id';
 import { fillTemplate, type TemplateValue } from './template';
+import type { XdsAddress } from './xds-addresses';
 
 export const TEMPLATE_PATH = path.resolve(__dirname, '../../envoy-bootstrap/bootstrap.yaml');
 
@@ -12,8 +13,8 @@ export interface BootstrapParams {
   nodeId: string;
   node: NodeIdentity;
   cluster: string;
-  xdsHost: string;
-  xdsPort: number;
+  /** meshd's replicas: one endpoint each in the meshd_xds cluster (a DNS name, one per A record). */
+  xds: XdsAddress[];
   ads: 'sotw' | 'delta';
   adminAddress: string;
   adminPort: number;
@@ -64,8 +65,16 @@ function templateValues(p: BootstrapParams): Record<string, TemplateValue> {
     OUTLIER_EVENT_LOG: p.outlierEventLog,
     ADS_API_TYPE: p.ads === 'delta' ? 'DELTA_GRPC' : 'GRPC',
     INITIAL_FETCH_TIMEOUT: `${p.initialFetchTimeoutSeconds}s`,
-    XDS_HOST: p.xdsHost,
-    XDS_PORT: p.xdsPort,
+    // Envoy looks names up (every A record is an endpoint, refreshed every 5 s); IPs need no lookup.
+    XDS_CLUSTER_TYPE: p.xds.some((a) => a.isName) ? 'STRICT_DNS' : 'STATIC',
+    XDS_LB_ENDPOINTS: {
+      yaml: p.xds
+        .map(
+          (a) =>
+            `- endpoint: { address: { socket_address: { address: ${JSON.stringify(a.host)}, port_value: ${a.port} } } }`,
+        )
+        .join('\n'),
+    },
     STATS_TAGS: p.statsTags,
     STATS_TAG_MESH: p.node.mesh,
     STATS_TAG_RESOURCE: p.node.type === 'virtualGateway' ? 'appmesh.virtual_gateway' : 'appmesh.virtual_node',

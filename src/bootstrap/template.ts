@@ -1,11 +1,13 @@
 // The bootstrap template language (envoy-bootstrap/bootstrap.yaml), all of it:
 //   `## …` lines are template notes, left out;
 //   `# {{#NAME}}` … `# {{/NAME}}` keep the lines between only when NAME has a value;
-//   `{{NAME}}` is the value: a string double-quoted as JSON (which YAML reads), a number as is.
+//   `{{NAME}}` is the value: a string double-quoted as JSON (which YAML reads), a number as is,
+//   YAML lines as they are, each line after the first indented like the line of the placeholder.
 // envoy-bootstrap/render-bootstrap.sh implements the same rules in awk; the two must agree
-// byte for byte (test/e2e/bootstrap-entrypoint.test.ts).
+// byte for byte (test/e2e/bootstrap.test.ts).
 
-export type TemplateValue = string | number | boolean | undefined;
+/** `{ yaml }`: lines of YAML, put in as they are (the renderer built them from checked values). */
+export type TemplateValue = string | number | boolean | { yaml: string } | undefined;
 
 const NOTE = /^\s*##/;
 const OPEN = /^\s*# \{\{#([A-Z0-9_]+)\}\}\s*$/;
@@ -29,7 +31,8 @@ export function fillTemplate(template: string, values: Readonly<Record<string, T
       continue;
     }
     if (section && !section.keep) continue;
-    const filled = line.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_, key: string) => literal(key, values[key]));
+    const indent = /^[ \t]*/.exec(line)![0];
+    const filled = line.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_, key: string) => literal(key, values[key], indent));
     if (filled.includes('{{')) throw new Error(`bootstrap template: cannot read '${line.trim()}'`);
     out.push(filled);
   }
@@ -41,8 +44,9 @@ function present(value: TemplateValue): boolean {
   return value !== undefined && value !== false && value !== '';
 }
 
-function literal(key: string, value: TemplateValue): string {
+function literal(key: string, value: TemplateValue, indent: string): string {
   if (typeof value === 'number') return String(value);
+  if (typeof value === 'object') return value.yaml.split('\n').join(`\n${indent}`);
   if (typeof value === 'string') return JSON.stringify(value);
   throw new Error(`bootstrap template: {{${key}}} has no value`);
 }

@@ -4,6 +4,7 @@
 import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
+import { MAX_XDS_ADDRESSES, parseXdsAddresses } from '../bootstrap/xds-addresses';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../util/duration';
 import { parseNodeId } from '../model/node-id';
@@ -12,7 +13,7 @@ import { parseGoBool, UsageError, type CommandSpec, type Env, type ParsedArgs } 
 export const bootstrapCommand: CommandSpec = {
   name: 'bootstrap',
   summary: 'print an Envoy bootstrap (YAML) that connects a proxy to meshd',
-  usage: 'meshd bootstrap [--node <node-id>] [--xds-address host:port] [flags]',
+  usage: 'meshd bootstrap [--node <node-id>] [--xds-address host:port[,host:port...]] [flags]',
   flags: {
     node: {
       type: 'string',
@@ -27,8 +28,8 @@ export const bootstrapCommand: CommandSpec = {
     },
     'xds-address': {
       type: 'string',
-      metavar: 'host:port',
-      help: "meshd's xDS address",
+      metavar: 'host:port[,...]',
+      help: `meshd's xDS address, or the addresses of a fleet of meshd replicas separated by commas (at most ${MAX_XDS_ADDRESSES}); a host is an IPv4 address, an [IPv6] address or a DNS name, whose A records are all used`,
       default: '127.0.0.1:18000',
       env: ['MESHD_XDS_ADDRESS'],
     },
@@ -128,10 +129,12 @@ export const bootstrapCommand: CommandSpec = {
     'stderr as ignored; envoy-bootstrap/appmesh-variables.tsv lists them all.',
     "The runtime layer is App Mesh's: RE2 regexes up to program size 1000, deprecated features on; a",
     'runtime toggle (all five features are gone from Envoy 1.40) is read, and a value it cannot honour is reported.',
+    "Several meshd replicas (--xds-address a:18000,b:18000, or one DNS name with several A records): Envoy's",
+    'meshd_xds cluster lists them all, ejects one that refuses connections or resets them (outlier detection), and',
+    'probes idle connections (TCP keepalive), so a proxy whose replica dies reconnects to another within seconds.',
   ],
 };
 
-const HOST_PORT = /^(\[[^\]]+\]|[^:]+):([0-9]+)$/;
 const IP_ADDRESS = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
 const MAX_FLUSH_MS = 300_000; // Envoy's limit for stats_flush_interval: 5 minutes
 
@@ -154,10 +157,8 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   const node = parseNodeId(nodeId);
   if ('error' in node) throw new UsageError(node.error);
 
-  const xds = text('xds-address')!;
-  const m = HOST_PORT.exec(xds);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
-    throw new UsageError(`${source('xds-address')} must be host:port, got '${xds}'`);
+  const xds = parseXdsAddresses(text('xds-address')!, source('xds-address'));
+  if ('error' in xds) throw new UsageError(xds.error);
 
   const ads = text('ads')!;
   if (ads !== 'sotw' && ads !== 'delta') throw new UsageError(`${source('ads')} must be sotw or delta, got '${ads}'`);
@@ -192,8 +193,7 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     nodeId,
     node,
     cluster: text('cluster') ?? nodeId,
-    xdsHost: m[1]!.replace(/^\[|\]$/g, ''),
-    xdsPort: Number(m[2]),
+    xds,
     ads,
     adminAddress: text('admin-address') ?? (flag<boolean>('admin-ipv6') ? '::' : '0.0.0.0'),
     adminPort: flag<number>('admin-port'),

@@ -8,6 +8,8 @@ import { serviceOfKey, type CloudMapRegistry } from '../discovery/cloud-map/regi
 import { RemoteCloudMap } from '../discovery/cloud-map/remote';
 import type { RemoteClient } from '../discovery/cloud-map/remote-client';
 import { DEFAULT_JOURNAL_BYTES, openRegistryStore, type JournalStore } from '../discovery/cloud-map/state-file';
+import { followCloudMap, type SharedCloudMap } from '../store/postgres/cloud-map';
+import type { PostgresStore } from '../store/postgres';
 import type { Logger } from '../util/log';
 import { StartError } from './start-error';
 
@@ -38,6 +40,8 @@ export interface CloudMapSource {
   readonly registry: CloudMapRegistry;
   /** The remote Cloud Map, in remote mode. */
   readonly remote: RemoteCloudMap | undefined;
+  /** In a fleet (--store): the registry shared through PostgreSQL, which answers writes once committed. */
+  readonly shared: SharedCloudMap | undefined;
   /** What proxies are sent: the registry, or the union of both. */
   readonly view: CloudMapView & { onChange(listener: (changed: ReadonlySet<string>) => void): unknown };
   /** Cloud Map API requests refused, by reason (for /metrics). */
@@ -55,23 +59,37 @@ function describeChange(registry: CloudMapView, changed: ReadonlySet<string>, wh
   });
 }
 
-/** Opens the registry (and connects the remote one): throws StartError, with nothing left open, when it cannot. */
-export async function openCloudMap(options: CloudMapOptions, log: Logger): Promise<CloudMapSource> {
+/**
+ * Opens the registry (and connects the remote one): throws StartError, with nothing left open, when it cannot. In a
+ * fleet the registry follows the store's tables instead of a state file; it is empty until the store starts.
+ */
+export async function openCloudMap(
+  options: CloudMapOptions,
+  log: Logger,
+  fleetStore?: PostgresStore,
+): Promise<CloudMapSource> {
   let registry: CloudMapRegistry;
-  let store: JournalStore;
+  let store: Pick<JournalStore, 'close'>;
+  let shared: SharedCloudMap | undefined;
   const allowAnyAddress = options.allowAnyAddress === true;
-  try {
-    ({ registry, store } = openRegistryStore(options.statePath, {
-      journalBytes: options.journalBytes ?? DEFAULT_JOURNAL_BYTES,
-      attributes: { allowAnyAddress },
-      onCompactionError: (message) => log.error(`cloud map: ${message}`),
-    }));
-  } catch (err) {
-    throw new StartError(`Cloud Map registry: ${(err as Error).message}`);
+  if (fleetStore) {
+    shared = followCloudMap(fleetStore, { attributes: { allowAnyAddress } });
+    registry = shared.registry;
+    store = { close: () => Promise.resolve() };
+  } else {
+    try {
+      ({ registry, store } = openRegistryStore(options.statePath, {
+        journalBytes: options.journalBytes ?? DEFAULT_JOURNAL_BYTES,
+        attributes: { allowAnyAddress },
+        onCompactionError: (message) => log.error(`cloud map: ${message}`),
+      }));
+    } catch (err) {
+      throw new StartError(`Cloud Map registry: ${(err as Error).message}`);
+    }
+    // Registered before meshd refused such addresses: kept in the registry, not sent to proxies.
+    for (const { instance, problem } of registry.forbiddenInstances())
+      log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
   }
-  // Registered before meshd refused such addresses: kept in the registry, not sent to proxies.
-  for (const { instance, problem } of registry.forbiddenInstances())
-    log.warn(`cloud map: instance ${instance.id} (service ${instance.serviceId}) is not sent to proxies: ${problem}`);
   registry.onChange((changed) => describeChange(registry, changed).forEach((line) => log.info(line)));
   // Remote mode: the SDK is loaded only here.
   let remote: RemoteCloudMap | undefined;
@@ -114,6 +132,7 @@ export async function openCloudMap(options: CloudMapOptions, log: Logger): Promi
   return {
     registry,
     remote,
+    shared,
     view: remote ? new CombinedCloudMap(registry, remote) : registry,
     refused: new Map(REFUSAL_REASONS.map((reason) => [reason, 0])),
     close: async () => {

@@ -48,6 +48,7 @@ export class Fleet {
   private notifications = 0;
   private storeDown: { since: number; reason: string } | undefined;
   private commitSeconds: ((seconds: number, committed: boolean) => void) | undefined;
+  private readonly leadingListeners: (() => void)[] = [];
   private readonly leadershipListeners: ((leading: boolean, reason: string) => void)[] = [];
 
   private constructor(
@@ -71,6 +72,7 @@ export class Fleet {
       onLeadership: (leading, term, reason) => {
         if (!fleet) return;
         fleet.leadershipChanges++;
+        if (leading) for (const listener of fleet.leadingListeners) listener();
         fleet.log.info(
           leading
             ? `this replica now leads the fleet (term ${term})`
@@ -81,6 +83,11 @@ export class Fleet {
     });
     fleet = new Fleet(store, log);
     return fleet;
+  }
+
+  /** Called each time this replica takes the lead. */
+  onLeading(listener: () => void): void {
+    this.leadingListeners.push(listener);
   }
 
   /** `listener` hears of each change of this replica's leadership (the rollouts act only while it leads). */

@@ -29,9 +29,10 @@ import { isLoopbackAddress } from '../util/loopback';
 import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
-import { editWeights } from '../rollout/route-file';
+import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from '../rollout/route-file';
 import { defaultApiDir } from '../store/api-dir';
 import { FileStore } from '../store/file-store';
+import { PostgresMeshStore } from '../store/postgres/mesh-store';
 import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
 import { checkRolloutRecord, RolloutStore, type RolloutRecord } from '../rollout/records';
@@ -51,7 +52,7 @@ import { SnapshotCache } from '../xds/snapshot-cache';
 import { StreamRegistry } from '../xds/stream-status';
 import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
-import type { ReplicaInfo } from '../store/postgres';
+import { FencedError, type ReplicaInfo } from '../store/postgres';
 import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts';
 import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
@@ -121,6 +122,19 @@ export interface MeshServerOptions {
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
 const DEFAULT_API_ACCOUNT = { accountId: '000000000000', region: 'us-east-1' };
 
+/**
+ * Resolves once the mesh this replica serves includes every change the store had when called, so that a new rollout
+ * leader judges the route by its predecessor's last weights: the log caught up, then the store's reload (on the next
+ * turn of the event loop) and its hand-over of the mesh (on the turn after) done.
+ */
+async function servedCaughtUp(fleet: Fleet, store: FileStore | PostgresMeshStore): Promise<void> {
+  await fleet.store.log.catchUp();
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  await turn();
+  await turn();
+  for (let i = 0; i < 100 && store.announcing; i++) await turn();
+}
+
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
   return (model?.resources ?? []).filter((r) => r.kind === 'Mesh').map((r) => r.name);
@@ -180,7 +194,12 @@ export class MeshServer {
   }
 
   private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
-    const cloudMap = await openCloudMap(options.cloudMap, options.log);
+    const cloudMap = await openCloudMap(options.cloudMap, options.log, fleet?.store);
+    if (cloudMap.shared) {
+      const shared = cloudMap.shared;
+      // The mesh's first load usually comes before the lease is taken: a new leader applies the files' seeds.
+      fleet?.onLeading(() => void shared.leadershipGained());
+    }
     const telemetry = new Telemetry(options.telemetry?.limits ?? DEFAULT_TELEMETRY_LIMITS);
     // In a fleet the canary analysis sums every replica's share of the traffic.
     const fleetTelemetry = fleet
@@ -193,20 +212,35 @@ export class MeshServer {
         )
       : undefined;
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
-    let store: FileStore;
+    let store: FileStore | PostgresMeshStore;
     let rollouts: RolloutController;
+    const log = options.log;
     try {
-      const apiDir = options.api?.dir ?? defaultApiDir(options.paths);
-      store = new FileStore({
-        paths: options.paths,
-        apiDir,
-        metadataPath:
-          options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
-        ...(options.load ? { load: options.load } : {}),
-        ...(options.api?.maxResourcesPerMesh !== undefined
-          ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh }
-          : {}),
-      });
+      const limits =
+        options.api?.maxResourcesPerMesh !== undefined ? { maxResourcesPerMesh: options.api.maxResourcesPerMesh } : {};
+      store = fleet
+        ? // In a fleet the API's resources and the files' metadata are rows of the store; the files are read-only.
+          new PostgresMeshStore({
+            log: fleet.store.log,
+            paths: options.paths,
+            ...(options.load ? { load: options.load } : {}),
+            ...limits,
+            onInvalid: (result, reason) => {
+              logProblems(log, result.problems);
+              log.error(
+                `mesh not ${reason}: ${errorCount(result.problems)} error(s) after a change in the store; the last good mesh keeps serving`,
+              );
+            },
+            onError: (message) => log.warn(message),
+          })
+        : new FileStore({
+            paths: options.paths,
+            apiDir: options.api?.dir ?? defaultApiDir(options.paths),
+            metadataPath:
+              options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
+            ...(options.load ? { load: options.load } : {}),
+            ...limits,
+          });
       // In a fleet the rollouts' state is the store's, and only the leader acts on it (docs/rollouts.md).
       const rolloutState = fleet
         ? new PostgresRolloutState<RolloutRecord>(fleet.store.log, fleet.store.lease, {
@@ -218,6 +252,21 @@ export class MeshServer {
           })
         : undefined;
       if (fleet && rolloutState) fleet.store.log.follow(rolloutState);
+      /**
+       * A fleet's route edit, under the lease's fence; a refused fence is told to the controller as the refusal it is.
+       */
+      const fencedRouteEdit = async (
+        meshStore: PostgresMeshStore,
+        edits: readonly WeightEdit[],
+        identity: readonly IdentityCheck[],
+      ): Promise<EditResult> => {
+        const fence = fleet?.store.lease.fence;
+        if (!fence || !rolloutState) throw new FencedError('this replica does not lead; the route was not changed');
+        const result = await meshStore.editRouteWeights(edits, identity, fence);
+        // editRouteWeights answers a refused fence as a failed write: asked again, the store says which it was.
+        if (!result.ok && !result.conflict) await rolloutState.confirmLeading();
+        return result;
+      };
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
         store: rolloutState ?? new RolloutStore(options.rollouts.statePath),
@@ -227,20 +276,23 @@ export class MeshServer {
                 replicaId: fleet.replicaId,
                 isLeader: () => fleet.store.lease.leading,
                 leader: () => currentLeader(fleet.store.lease, fleet.store.pool),
+                caughtUp: () => servedCaughtUp(fleet, store),
               },
             }
           : {}),
         log: options.log,
         webhooks,
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
-        // the user's files is edited in place.
-        editRoute: (edits, identity) =>
-          edits[0] && store.ownsFile(edits[0].at.file)
+        // the user's files is edited in place. In a fleet, both are rows of the store, written under the lease.
+        editRoute: (edits, identity) => {
+          if (!(store instanceof FileStore)) return fencedRouteEdit(store, edits, identity);
+          return edits[0] && store.ownsFile(edits[0].at.file)
             ? store.editApiRouteWeights(
                 edits[0].at.file,
                 edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
               )
-            : editWeights(edits, identity),
+            : editWeights(edits, identity);
+        },
         ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
       });
       const controller = rollouts;
@@ -258,7 +310,7 @@ export class MeshServer {
     telemetry: Telemetry,
     readonly rollouts: RolloutController,
     webhooks: WebhookCaller,
-    readonly store: FileStore,
+    readonly store: FileStore | PostgresMeshStore,
     private readonly fleet: Fleet | undefined,
     private readonly fleetTelemetry: FleetTelemetry | undefined,
   ) {
@@ -350,9 +402,16 @@ export class MeshServer {
     seedErrors.forEach((p) => log.error({ file: p.location.file, line: p.location.line }, formatLoggedProblem(p)));
     if (seedErrors.length === 0) {
       try {
-        controller.setModel(result.model, detectedAt, () =>
-          registry.applySeeds(result.cloudMapSeeds.map((s) => s.seed)),
-        );
+        const seeds = result.cloudMapSeeds.map((s) => s.seed);
+        const shared = this.cloudMap.shared;
+        if (shared) {
+          // In a fleet the leader applies the files' seeds once for all; the others hear them through the store.
+          controller.setModel(result.model, detectedAt);
+          void shared.applySeeds(seeds).then((applied) => {
+            if (applied.outcome === 'failed')
+              log.error(`cloud map: the mesh files' instances not applied: ${applied.message}`);
+          });
+        } else controller.setModel(result.model, detectedAt, () => registry.applySeeds(seeds));
         telemetry.setModel(result.model);
         this.cloudMap.remote?.subscribe(cloudMapSubscriptions(result.model));
         this.rolloutsSee(() =>
@@ -465,14 +524,17 @@ export class MeshServer {
 
   /** Starts watching the API's folder once it exists (it is made by the first API write). */
   private watchApiDir(): void {
-    const dir = this.store.apiDir;
+    // A fleet's API resources are rows of its store: no folder to watch.
+    if (!(this.store instanceof FileStore)) return;
+    const store = this.store;
+    const dir = store.apiDir;
     if (this.apiWatcher || !this.watcher || this.closed || !fs.existsSync(dir)) return;
     const options = this.options;
     this.apiWatcher = (options.watchPaths ?? watchMeshPaths)(
       [dir],
       (changed, detectedAt) => {
         // The store's own writes are served already: no second load for them.
-        if (this.store.wroteAll(changed)) return;
+        if (store.wroteAll(changed)) return;
         this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
       },
       {
@@ -500,7 +562,9 @@ export class MeshServer {
       readiness: () => this.readiness(),
       metrics: () => this.metrics.registry.render(),
       cloudMap: {
-        answer: cloudMapHandler(cloudMap.registry, {
+        answer: (cloudMap.shared
+          ? cloudMap.shared.handler.bind(cloudMap.shared)
+          : (options: Parameters<typeof cloudMapHandler>[1]) => cloudMapHandler(cloudMap.registry, options))({
           ...(credentials ? { credentials } : {}),
           onFailure: (message) => log.error(`cloud map: ${message}`),
           onRefused: (reason) => cloudMap.refused.set(reason, (cloudMap.refused.get(reason) ?? 0) + 1),

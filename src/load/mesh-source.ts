@@ -2,7 +2,7 @@
 // of problems. Never throws on bad input and never returns a half-valid model.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compare, MeshModel, resourceLabel, type Resource } from '../model/mesh-model';
+import { compare, MeshModel, resourceKey, resourceLabel, type Resource } from '../model/mesh-model';
 import { mergeDeclarations, validateReferences, type ModelIssue } from '../model/validate';
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
@@ -39,6 +39,12 @@ export interface LoadOptions {
    * the App Mesh API can fill an empty folder); a path that does not exist is still an error.
    */
   readonly noFilesIsEmpty?: boolean;
+  /**
+   * Files whose resources give way to one of the same key defined in a file this does not match: the
+   * shared store's resources, which the user's files win over (`meshd serve --store`). The one given way
+   * is left out with a warning, instead of an error for a resource defined twice.
+   */
+  readonly yields?: (file: string) => boolean;
 }
 
 /**
@@ -315,7 +321,9 @@ export function loadDocuments(
       issue.message,
     );
   const complete = broken.size === 0 && !problems.some(isError);
-  const declared = mergeDeclarations(resources);
+  const yielded = options.yields ? giveWay(resources, options.yields) : { resources, issues: [] };
+  yielded.issues.forEach(report);
+  const declared = mergeDeclarations(yielded.resources);
   declared.issues.forEach(report);
   const model = new MeshModel(declared.resources);
   validateReferences(model, broken, complete).forEach(report);
@@ -332,6 +340,31 @@ export function loadDocuments(
     problems: sorted,
     files,
   };
+}
+
+/**
+ * The resources without those of a yielding file whose key a resource of another file holds (the
+ * user's files win over the shared store), and a warning for each left out.
+ */
+function giveWay(
+  resources: readonly Resource[],
+  yields: (file: string) => boolean,
+): { resources: Resource[]; issues: ModelIssue[] } {
+  const held = new Map<string, Resource>();
+  for (const r of resources) if (!yields(r.source.file) && !held.has(resourceKey(r))) held.set(resourceKey(r), r);
+  const issues: ModelIssue[] = [];
+  const kept = resources.filter((r) => {
+    const winner = yields(r.source.file) ? held.get(resourceKey(r)) : undefined;
+    if (!winner) return true;
+    issues.push({
+      severity: 'warning',
+      resource: r,
+      path: ['name'],
+      message: `also defined in ${winner.source.file}:${winner.source.line}, which wins: this definition is not served, and the resource is read-only through the API`,
+    });
+    return false;
+  });
+  return { resources: kept, issues };
 }
 
 /**

@@ -589,7 +589,12 @@ function ownerText(owner: Owner): string {
 }
 
 /** The loader's errors as one sentence: those about the written file first, then the rest with their places. */
-function refusalText(key: ResourceKey, code: 'invalid' | 'in_use', problems: readonly Problem[], file: string): string {
+export function refusalText(
+  key: ResourceKey,
+  code: 'invalid' | 'in_use',
+  problems: readonly Problem[],
+  file: string,
+): string {
   const errors = problems.filter(isError);
   const shown = errors.slice(0, 5).map((p) => {
     const where = p.location.file === file ? '' : ` (${p.location.file}:${p.location.line})`;

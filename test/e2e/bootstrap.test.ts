@@ -106,6 +106,18 @@ const VALID: Record<string, Record<string, string>> = {
     ENVOY_SANITIZE_ORIGINAL_PATH: 'True',
     ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST: '1',
   },
+  'a fleet of meshd replicas by IP address, IPv6 among them, blanks around items': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_ADDRESS: '10.0.0.1:18000, 10.0.0.2:018000 ,[fd00::3]:18000',
+  },
+  'a fleet by DNS names, mixed with an IP address': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_ADDRESS: 'meshd-a.mesh.internal:18000,meshd-b.mesh.internal.:18000,10.0.0.3:18000',
+  },
+  'the most addresses allowed (16)': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_ADDRESS: Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}:18000`).join(','),
+  },
   'unsupported App Mesh variables': {
     APPMESH_RESOURCE_ARN: ARN,
     ENABLE_ENVOY_XRAY_TRACING: '1',
@@ -163,6 +175,53 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
   "meshd's address without a port": [
     { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd' },
     "MESHD_XDS_ADDRESS must be host:port, got 'meshd'",
+  ],
+  "meshd's address with a port out of range": [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd:65536' },
+    "MESHD_XDS_ADDRESS must have a port from 1 to 65535, got 'meshd:65536'",
+  ],
+  'one bad address among several, named by its place': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd-a:18000,meshd-b,meshd-c:18000' },
+    "MESHD_XDS_ADDRESS: address 2 of 3 must be host:port, got 'meshd-b'",
+  ],
+  'an empty item (two commas)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd-a:18000,,meshd-b:18000' },
+    'MESHD_XDS_ADDRESS: address 2 of 3 is empty; separate host:port addresses with single commas',
+  ],
+  'a trailing comma': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd-a:18000,' },
+    'MESHD_XDS_ADDRESS: address 2 of 2 is empty; separate host:port addresses with single commas',
+  ],
+  'the same replica twice (names compare without case or final dot, ports without leading zeros)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'Meshd-A:18000,meshd-b:18000,meshd-a.:018000' },
+    "MESHD_XDS_ADDRESS: address 3 of 3 repeats address 1: 'meshd-a.:018000'",
+  ],
+  'more than 16 addresses': [
+    {
+      APPMESH_RESOURCE_ARN: ARN,
+      MESHD_XDS_ADDRESS: Array.from({ length: 17 }, (_, i) => `10.0.0.${i + 1}:18000`).join(','),
+    },
+    'MESHD_XDS_ADDRESS lists 17 addresses; at most 16 are allowed',
+  ],
+  'an IPv6 address without brackets': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd-a:18000,fd00::3:18000' },
+    "MESHD_XDS_ADDRESS: address 2 of 2 must put an IPv6 address in brackets, as [::1]:18000, got 'fd00::3:18000'",
+  ],
+  'a name in brackets': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: '[meshd]:18000' },
+    "MESHD_XDS_ADDRESS must hold an IPv6 address inside the brackets, got '[meshd]:18000'",
+  ],
+  'a malformed IPv6 address': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: '[fd00::1::2]:18000' },
+    "MESHD_XDS_ADDRESS must hold an IPv6 address inside the brackets, got '[fd00::1::2]:18000'",
+  ],
+  'an IPv4 address out of range (not taken for a name)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: '10.0.0.1:18000,10.0.0.256:18000' },
+    "MESHD_XDS_ADDRESS: address 2 of 2 must have an IP address or a DNS name before the port, got '10.0.0.256:18000'",
+  ],
+  'a host that is not a DNS name': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd_a.-b:18000' },
+    "MESHD_XDS_ADDRESS must have an IP address or a DNS name before the port, got 'meshd_a.-b:18000'",
   ],
   'an unknown ADS flavour': [
     { APPMESH_RESOURCE_ARN: ARN, MESHD_ADS_PROTOCOL: 'incremental' },
@@ -310,6 +369,52 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(meshdBootstrap({}, ['--node', 'mesh/a/virtualNode/b', '--admin-port', '0']).stderr).toBe(
       "meshd bootstrap: --admin-port must be a whole number from 1 to 65535, got '0'\n",
     );
+  });
+
+  it('lists every meshd replica in the meshd_xds cluster: STATIC for IPs, STRICT_DNS once a name is among them (each A record an endpoint), with fast failover', () => {
+    const xdsCluster = (env: Record<string, string>) => {
+      const doc = parse(meshdBootstrap(env).stdout);
+      const cluster = doc.static_resources.clusters.find((c: { name: string }) => c.name === 'meshd_xds');
+      const addresses = cluster.load_assignment.endpoints.flatMap((e: { lb_endpoints: unknown[] }) =>
+        e.lb_endpoints.map((l) => {
+          const a = (l as { endpoint: { address: { socket_address: { address: string; port_value: number } } } })
+            .endpoint.address.socket_address;
+          return `${a.address} ${a.port_value}`;
+        }),
+      );
+      return { cluster, type: cluster.type, addresses };
+    };
+    const ips = xdsCluster(VALID['a fleet of meshd replicas by IP address, IPv6 among them, blanks around items']!);
+    expect(ips.type).toBe('STATIC');
+    expect(ips.addresses).toEqual(['10.0.0.1 18000', '10.0.0.2 18000', 'fd00::3 18000']);
+    const names = xdsCluster(VALID['a fleet by DNS names, mixed with an IP address']!);
+    expect(names.type).toBe('STRICT_DNS');
+    expect(names.addresses).toEqual(['meshd-a.mesh.internal 18000', 'meshd-b.mesh.internal. 18000', '10.0.0.3 18000']);
+    // One address, as before: a name is looked up (all its A records), an IP is not.
+    expect(xdsCluster({ APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: 'meshd:18000' })).toMatchObject({
+      type: 'STRICT_DNS',
+      addresses: ['meshd 18000'],
+    });
+    expect(xdsCluster({ APPMESH_RESOURCE_ARN: ARN })).toMatchObject({
+      type: 'STATIC',
+      addresses: ['127.0.0.1 18000'],
+    });
+    expect(xdsCluster(VALID['the most addresses allowed (16)']!).addresses).toHaveLength(16);
+    // Failover: a replica that refuses or resets connections is ejected at once, and a silent one
+    // is found by TCP keepalive; a connection attempt gives up after 1 s.
+    const { cluster } = names;
+    expect(cluster.connect_timeout).toBe('1s');
+    expect(cluster.outlier_detection).toEqual({
+      consecutive_5xx: 2,
+      consecutive_gateway_failure: 2,
+      enforcing_consecutive_gateway_failure: 100,
+      interval: '1s',
+      base_ejection_time: '5s',
+      max_ejection_percent: 100,
+    });
+    expect(cluster.upstream_connection_options).toEqual({
+      tcp_keepalive: { keepalive_time: 5, keepalive_interval: 1, keepalive_probes: 3 },
+    });
   });
 
   it('every variable the table marks as used is one that meshd bootstrap or the entrypoint reads', () => {

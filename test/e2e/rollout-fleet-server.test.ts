@@ -7,7 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshServer } from '../../src/control/mesh-server';
+import { routeKindOf } from '../../src/model/route';
 import { resolveSettings } from '../../src/model/rollout';
+import type { Clock } from '../../src/rollout/clock';
+import type { TelemetryReader } from '../../src/telemetry';
 import { createLogger } from '../../src/util/log';
 import { describeWithPostgres } from '../helpers/postgres';
 import { tmpDir, waitFor } from '../helpers/processes';
@@ -38,9 +41,64 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
 });
 
-async function replica(url: string, id: string): Promise<Replica> {
+/** Time that moves only when the test says (both replicas' rollout timers are set on it). */
+class ManualClock implements Clock {
+  private at = Date.parse('2026-06-01T12:00:00.000Z');
+  private nextId = 1;
+  readonly timers = new Map<number, { due: number; callback: () => void }>();
+  now(): number {
+    return this.at;
+  }
+  setTimeout(callback: () => void, ms: number): number {
+    const id = this.nextId++;
+    this.timers.set(id, { due: this.at + Math.max(0, ms), callback });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  /** Moves to the earliest timer and fires it; false when none is set. */
+  next(): boolean {
+    let first: [number, { due: number; callback: () => void }] | undefined;
+    for (const t of this.timers) if (!first || t[1].due < first[1].due) first = t;
+    if (!first) return false;
+    this.timers.delete(first[0]);
+    this.at = Math.max(this.at, first[1].due);
+    first[1].callback();
+    return true;
+  }
+}
+
+/** The canary's traffic: healthy (synthetic input; real DogStatsD is the telemetry suites' part). */
+const healthyCanary: TelemetryReader = {
+  summary: (_mesh, _node, windowMs) => ({
+    requests: 200,
+    errors: 0,
+    successRate: 100,
+    p50Ms: 5,
+    p99Ms: 20,
+    windowMs,
+    ratePerSecond: 200 / (windowMs / 1000),
+  }),
+};
+
+/** The weights Route/web/split is served with on `server`, e.g. "50/50". */
+function servedSplit(server: MeshServer): string | undefined {
+  const route = server
+    .currentModel()
+    ?.routesOf('apps', 'web')
+    .find((r) => r.name === 'split');
+  return (
+    route &&
+    routeKindOf(route.spec)
+      .action.weightedTargets.map((t) => t.weight)
+      .join('/')
+  );
+}
+
+async function replica(url: string, id: string, mesh = MESH, clock?: Clock): Promise<Replica> {
   const dir = tmpDir('rollout-fleet-server-');
-  fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
+  fs.writeFileSync(path.join(dir, 'mesh.yaml'), mesh);
   const log: string[] = [];
   const server = await MeshServer.open({
     paths: [path.join(dir, 'mesh.yaml')],
@@ -49,7 +107,10 @@ async function replica(url: string, id: string): Promise<Replica> {
     admin: { host: '127.0.0.1', port: 0 },
     statsd: { host: '127.0.0.1', port: 0 },
     cloudMap: { statePath: path.join(dir, 'cloud-map.json') },
-    rollouts: { statePath: path.join(dir, 'rollouts.json') },
+    rollouts: {
+      statePath: path.join(dir, 'rollouts.json'),
+      ...(clock ? { clock, telemetry: healthyCanary } : {}),
+    },
     fleet: { url, replicaId: id, advertise: { xds: `${id}:18000`, admin: `${id}:18001` } },
   });
   servers.push(server);
@@ -85,5 +146,41 @@ describeWithPostgres('meshd serve in a fleet: the rollouts', (pg) => {
     expect(b.log.join('')).toContain('rollouts: replica replica-b leads now and carries on 1 running rollout(s)');
     const paused = await b.server.rollouts.command('apps', 'canary', 'pause');
     expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused' } });
+  });
+
+  it("a declared rollout's steps go through the store's route weights; the next leader finishes it", async () => {
+    const url = await pg().createDatabase(`rollout_fleet_server_steps_${process.pid}`);
+    const rollout =
+      'kind: Rollout\nmesh: apps\nname: canary\nspec:\n  route: { virtualRouter: web, name: split }\n  primary: web-v1\n  canary: web-v2\n  analysis: { interval: 1s, stepWeight: 50, maxWeight: 50 }\n';
+    const clock = new ManualClock();
+    const a = await replica(url, 'replica-a', `${MESH}---\n${rollout}`, clock);
+    await waitFor('replica-a to lead', () => (a.server.rollouts.acting ? true : undefined), 30_000);
+    const b = await replica(url, 'replica-b', `${MESH}---\n${rollout}`, clock);
+    // The first step: 50/50, written by replica-a to the store and served by both replicas.
+    await waitFor('the first step to be due', () => (clock.timers.size > 0 ? true : undefined), 30_000);
+    clock.next();
+    await waitFor('both replicas to serve 50/50', () =>
+      servedSplit(a.server) === '50/50' && servedSplit(b.server) === '50/50' ? true : undefined,
+    );
+    await a.server.rollouts.settled();
+    await waitFor('the step to be stored', () =>
+      b.server.rollouts.get('apps', 'canary')?.expected.canary === 50 ? true : undefined,
+    );
+    await a.server.close();
+
+    await waitFor('replica-b to lead', () => (b.server.rollouts.acting ? true : undefined), 30_000);
+    await waitFor("replica-b's next check to be set", () => (clock.timers.size > 0 ? true : undefined), 30_000);
+    clock.next();
+    await waitFor('replica-b to promote the canary', () =>
+      b.server.rollouts.get('apps', 'canary')?.phase === 'Succeeded' && servedSplit(b.server) === '0/100'
+        ? true
+        : undefined,
+    );
+    const events = b.server.rollouts.get('apps', 'canary')!.events.map((e) => e.message);
+    expect(events.filter((m) => /advancing web-v2 to|promoted/.test(m))).toEqual([
+      'advancing web-v2 to 50%',
+      expect.stringMatching(/promoted: all traffic to web-v2$/),
+    ]);
+    expect(events).toContain('replica replica-b leads now: carrying on at canary weight 50%, next check in 1s');
   });
 });

@@ -68,9 +68,9 @@ describe('docs/app-mesh-api.md', () => {
 
   it('gives each error type the HTTP status meshd answers it with', () => {
     const documented = new Map(tableAfter('## Errors').map((r) => [r[0]!, r[1]!.split(',')[0]!.trim()]));
-    // Never answered by meshd: it has no throttling and no dependency that can be unavailable.
+    // Never answered by meshd: it has no throttling.
     const answered = Object.keys(ERROR_STATUS).filter(
-      (t) => t !== 'TooManyRequestsException' && t !== 'ServiceUnavailableException',
+      (t) => t !== 'TooManyRequestsException',
     ) as (keyof typeof ERROR_STATUS)[];
     expect(answered.map((t) => [t, documented.get(t)])).toEqual(answered.map((t) => [t, String(ERROR_STATUS[t])]));
   });

@@ -567,3 +567,104 @@ describe('a registry whose persist throws', () => {
     expect(events).toEqual([[ORDERS]]);
   });
 });
+
+describe('changes made elsewhere (a shared store)', () => {
+  /** A registry that keeps each change's undo, as the shared store does to revert a write its transaction lost. */
+  function undoable(): { registry: CloudMapRegistry; undos: RegistryChange[] } {
+    const undos: RegistryChange[] = [];
+    const registry = new CloudMapRegistry(undefined, { persist: (_change, undo) => undos.push(undo) });
+    return { registry, undos };
+  }
+
+  it("each write's undo, applied, gives back exactly the registry before it, and announces the service again", () => {
+    const { registry, undos } = undoable();
+    const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
+    const service = registry.createService({
+      name: 'orders',
+      namespaceId: op.targets.NAMESPACE!,
+      healthCheckCustomConfig: {},
+    });
+    const writes: (() => unknown)[] = [
+      () =>
+        registry.registerInstance({
+          serviceId: service.id,
+          instanceId: 'o-1',
+          attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' },
+        }),
+      () =>
+        registry.registerInstance({
+          serviceId: service.id,
+          instanceId: 'o-1',
+          attributes: { AWS_INSTANCE_IPV4: '10.0.0.9' },
+        }),
+      () => registry.setCustomHealth(service.id, 'o-1', 'UNHEALTHY'),
+      () => registry.applySeeds([seed([{ id: 's-1', attributes: { AWS_INSTANCE_IPV4: '10.0.1.1' } }], 'billing')]),
+      () => registry.deregisterInstance(service.id, 'o-1'),
+      () => registry.createService({ name: 'users', namespaceId: op.targets.NAMESPACE! }),
+    ];
+    for (const write of writes) {
+      const before = registry.state();
+      const events = recordChanges(registry);
+      write();
+      const announced = events.splice(0);
+      registry.applyChange(undos.at(-1)!);
+      expect(registry.state()).toEqual(before);
+      // What the write announced, its undo announces again: proxies sent the write are sent the registry without it.
+      expect(events).toEqual(announced);
+      write();
+    }
+    expect(registry.instances(service.id)).toEqual([]);
+    expect(registry.discover('apps.local', 'billing')?.map((i) => i.id)).toEqual(['s-1']);
+  });
+
+  it('replaceState loads a whole registry and announces only the services whose instances differ', () => {
+    const { registry: source } = undoable();
+    const op = source.createNamespace({ name: 'apps.local', type: 'HTTP' });
+    const orders = source.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE! });
+    const users = source.createService({ name: 'users', namespaceId: op.targets.NAMESPACE! });
+    source.registerInstance({ serviceId: orders.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } });
+    source.registerInstance({ serviceId: users.id, instanceId: 'u-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
+    const { registry } = undoable();
+    const events = recordChanges(registry);
+    registry.replaceState(source.state());
+    expect(registry.state()).toEqual(source.state());
+    expect(events.flat().sort()).toEqual([`apps.local\u0000orders`, `apps.local\u0000users`]);
+    events.length = 0;
+    source.registerInstance({ serviceId: users.id, instanceId: 'u-2', attributes: { AWS_INSTANCE_IPV4: '10.0.0.3' } });
+    registry.replaceState(source.state());
+    expect(registry.discover('apps.local', 'users')?.map((i) => i.id)).toEqual(['u-1', 'u-2']);
+    expect(events).toEqual([[`apps.local\u0000users`]]);
+    // The same instances with another address, or another health: changed too.
+    events.length = 0;
+    source.registerInstance({ serviceId: orders.id, instanceId: 'o-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.9' } });
+    registry.replaceState(source.state());
+    expect(events).toEqual([[`apps.local\u0000orders`]]);
+    events.length = 0;
+    registry.replaceState(source.state());
+    expect(events).toEqual([]);
+  });
+
+  it('an array of instances a caller holds never changes under it', () => {
+    const { registry } = undoable();
+    const op = registry.createNamespace({ name: 'apps.local', type: 'HTTP' });
+    const service = registry.createService({ name: 'orders', namespaceId: op.targets.NAMESPACE! });
+    const register = (id: string) =>
+      registry.registerInstance({
+        serviceId: service.id,
+        instanceId: id,
+        attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' },
+      });
+    register('b');
+    register('d');
+    const held = registry.instances(service.id);
+    register('a');
+    register('c');
+    registry.deregisterInstance(service.id, 'd');
+    expect(held.map((i) => i.id)).toEqual(['b', 'd']);
+    expect(registry.instances(service.id).map((i) => i.id)).toEqual(['a', 'b', 'c']);
+    const discovered = registry.discover('apps.local', 'orders');
+    register('e');
+    expect(discovered?.map((i) => i.id)).toEqual(['a', 'b', 'c']);
+    expect(registry.discover('apps.local', 'orders')?.map((i) => i.id)).toEqual(['a', 'b', 'c', 'e']);
+  });
+});

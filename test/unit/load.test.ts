@@ -132,3 +132,33 @@ describe('class: a mesh file that would hold the event loop (huge, or a FIFO tha
     ]);
   });
 });
+
+describe("overlay files that yield to the user's (a fleet's store)", () => {
+  const store = (name: string) => `postgres:/apps/virtual-nodes/${name}.yaml`;
+  const isStore = (file: string) => file.startsWith('postgres:/');
+
+  it("a resource both define is the file's, with a warning at the store's copy; without 'yields' it is an error", () => {
+    const dir = meshFolder({ 'mesh.yaml': `${MESH}---\n${NODE('web', 8080)}` });
+    const overlay = new Map([
+      [store('web'), NODE('web', 9090)],
+      [store('api'), NODE('api')],
+    ]);
+    const result = loadMesh([dir], { overlay, yields: isStore });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const web = result.model.virtualNode('apps', 'web')!;
+    expect(web.source.file).toBe(path.join(dir, 'mesh.yaml'));
+    expect(web.spec.listeners?.[0]?.portMapping.port).toBe(8080);
+    expect(result.model.virtualNode('apps', 'api')?.source.file).toBe(store('api'));
+    expect(result.problems.filter((p) => p.message.includes('also defined')).map(formatProblem)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${store('web')}:\\d+:\\d+: warning: VirtualNode/web: also defined in ${dir}/mesh.yaml:\\d+, which wins`,
+        ),
+      ),
+    ]);
+    const strict = loadMesh([dir], { overlay });
+    expect(strict.ok).toBe(false);
+    expect(strict.problems.map(formatProblem).join('\n')).toContain('already defined');
+  });
+});

@@ -36,7 +36,7 @@ export class ApiInput {
   }
 
   private wrongType(field: string, expected: string): CloudMapError {
-    const got = JSON.stringify(this.body[field]) ?? String(this.body[field]);
+    const got = describe(this.body[field]);
     return new CloudMapError(
       'SerializationException',
       `${this.name(field)} must be ${expected}, got ${got.length > 64 ? `${got.slice(0, 64)}...` : got}`,
@@ -150,4 +150,13 @@ export function page<T>(
   return offset + size < items.length
     ? { items: slice, nextToken: Buffer.from(`${offset + size}`).toString('base64url') }
     : { items: slice };
+}
+
+/** A value as JSON for an error message; one nested too deep to write (a hostile body) is named by its kind. */
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[...] (an array nested too deep to show)' : '{...} (nested too deep to show)';
+  }
 }

@@ -24,46 +24,66 @@ export function cloudMapHandler(
   registry: CloudMapRegistry,
   options: CloudMapHandlerOptions,
 ): (request: RawRequest) => ApiAnswer {
-  const counted = (answer: ApiAnswer): ApiAnswer => {
+  const counted = countedBy(options);
+  return (request) => {
+    try {
+      const checked = checkRequest(request, options.credentials);
+      if ('refused' in checked) return counted(checked.refused);
+      return counted(answerCloudMapRequest(registry, checked.target, checked.body));
+    } catch (err) {
+      return counted(failureAnswer(err, options));
+    }
+  };
+}
+
+/** Counts a refused answer (options.onRefused) and hands it back. */
+export function countedBy(options: Pick<CloudMapHandlerOptions, 'onRefused'>): (answer: ApiAnswer) => ApiAnswer {
+  return (answer) => {
     if (answer.refusal) options.onRefused?.(answer.refusal);
     return answer;
   };
-  return (request) => {
-    try {
-      if (options.credentials) {
-        const verdict = verifySigV4(request, options.credentials);
-        if (!verdict.ok) {
-          return counted(
-            errorAnswer(
-              new CloudMapError(
-                verdict.code,
-                verdict.message,
-                {},
-                verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400,
-                'signature',
-              ),
-            ),
-          );
-        }
-      }
-      const target = Object.hasOwn(request.headers, 'x-amz-target') ? request.headers['x-amz-target'] : undefined;
-      return counted(
-        answerCloudMapRequest(
-          registry,
-          Array.isArray(target) ? target[0] : typeof target === 'string' ? target : undefined,
-          request.body.toString('utf8'),
+}
+
+/**
+ * What every request passes before the registry sees it: its SigV4 signature when credentials are configured. Answers
+ * the refusal, or the X-Amz-Target header and the body.
+ */
+export function checkRequest(
+  request: RawRequest,
+  credentials: Credentials | undefined,
+): { readonly refused: ApiAnswer } | { readonly target: string | undefined; readonly body: string } {
+  if (credentials) {
+    const verdict = verifySigV4(request, credentials);
+    if (!verdict.ok) {
+      return {
+        refused: errorAnswer(
+          new CloudMapError(
+            verdict.code,
+            verdict.message,
+            {},
+            verdict.code === 'MissingAuthenticationTokenException' ? 403 : 400,
+            'signature',
+          ),
         ),
-      );
-    } catch (err) {
-      // Either way the registry undid the change; only a StateFileError means the disk refused it.
-      const message =
-        err instanceof StateFileError
-          ? `the registry could not be saved, so nothing changed: ${err.message}`
-          : `internal error, nothing changed: ${err instanceof Error ? err.message : String(err)}`;
-      options.onFailure(message);
-      return counted(errorAnswer(new CloudMapError('InternalFailure', message, {}, 500, 'internal_error')));
+      };
     }
+  }
+  const target = Object.hasOwn(request.headers, 'x-amz-target') ? request.headers['x-amz-target'] : undefined;
+  return {
+    target: Array.isArray(target) ? target[0] : typeof target === 'string' ? target : undefined,
+    body: request.body.toString('utf8'),
   };
+}
+
+/** The answer to a throw while answering (the registry undid the change): a 500 InternalFailure, logged. */
+export function failureAnswer(err: unknown, options: Pick<CloudMapHandlerOptions, 'onFailure'>): ApiAnswer {
+  // Either way the registry undid the change; only a StateFileError means the disk refused it.
+  const message =
+    err instanceof StateFileError
+      ? `the registry could not be saved, so nothing changed: ${err.message}`
+      : `internal error, nothing changed: ${err instanceof Error ? err.message : String(err)}`;
+  options.onFailure(message);
+  return errorAnswer(new CloudMapError('InternalFailure', message, {}, 500, 'internal_error'));
 }
 
 /** The registry as `GET /v1/cloud-map` shows it: namespaces, their services, their instances and health. */

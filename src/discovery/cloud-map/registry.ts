@@ -59,8 +59,11 @@ export interface ServiceSeed {
 }
 
 export interface RegistryOptions {
-  /** Stores one change (durably, before returning); throwing undoes the change and fails the call. */
-  readonly persist?: (change: RegistryChange) => void;
+  /**
+   * Stores one change (durably, before returning); throwing undoes the change and fails the call. `undo` is its
+   * inverse (the rows it replaced or removed, the keys it created): applyChange(undo) takes the change back later.
+   */
+  readonly persist?: (change: RegistryChange, undo: RegistryChange) => void;
   readonly now?: () => number;
   /** What RegisterInstance and the mesh files' instances may hold (any address, or only workload addresses). */
   readonly attributes?: AttributePolicy;
@@ -90,12 +93,14 @@ export class CloudMapRegistry implements InstanceLookup {
   private readonly instancesOfService = new Map<string, Map<string, InstanceRecord>>();
   /** A service's instances sorted by id, kept sorted as they change (binary search, no re-sort). */
   private readonly sortedInstances = new Map<string, InstanceRecord[]>();
+  /** The sorted arrays instances() has handed out, which are never changed again (a write copies them first). */
+  private readonly lent = new WeakSet<InstanceRecord[]>();
   /** discover()'s answer per service, made once per change of the service: every proxy that reads the service asks. */
   private readonly discovered = new Map<string, DiscoveredInstance[]>();
   /** Whether an instance record's address is one proxies may be sent (records are replaced, never changed). */
   private readonly addressVerdicts = new WeakMap<InstanceRecord, string | null>();
-  /** While the constructor loads the initial state: indexes are built in bulk at its end. */
-  private loading = true;
+  /** While load() fills the tables: indexes are built in bulk at its end. */
+  private loading = false;
 
   constructor(
     initial: RegistryState = emptyState(),
@@ -126,8 +131,8 @@ export class CloudMapRegistry implements InstanceLookup {
         const sorted = this.sortedInstances.get(row.serviceId) ?? [];
         const at = sortedIndex(sorted, row.id);
         const present = at < sorted.length && sorted[at]!.id === row.id;
-        // A new array each time: callers may still hold the last one.
-        const next = [...sorted];
+        // Changed in place unless instances() has handed it out (a caller may still hold it): then a new one.
+        const next = this.lent.has(sorted) ? [...sorted] : sorted;
         if (after && present) next[at] = after;
         else if (after) next.splice(at, 0, after);
         else if (present) next.splice(at, 1);
@@ -138,12 +143,18 @@ export class CloudMapRegistry implements InstanceLookup {
       operations: new Table<OperationRecord>(),
       appliedSeeds: new Table<AppliedSeed>(),
     };
-    for (const n of initial.namespaces) this.tables.namespaces.set(KEY_OF.namespaces(n), n);
-    for (const s of initial.services) this.tables.services.set(KEY_OF.services(s), s);
-    for (const i of initial.instances)
+    this.load(initial);
+  }
+
+  /** Fills the (empty) tables with `state`, indexes built in bulk. */
+  private load(state: RegistryState): void {
+    this.loading = true;
+    for (const n of state.namespaces) this.tables.namespaces.set(KEY_OF.namespaces(n), n);
+    for (const s of state.services) this.tables.services.set(KEY_OF.services(s), s);
+    for (const i of state.instances)
       this.tables.instances.set(KEY_OF.instances(i), { ...i, attributes: ownAttributes(i.attributes) });
-    for (const o of initial.operations) this.tables.operations.set(KEY_OF.operations(o), o);
-    for (const a of initial.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
+    for (const o of state.operations) this.tables.operations.set(KEY_OF.operations(o), o);
+    for (const a of state.appliedSeeds ?? []) this.tables.appliedSeeds.set(KEY_OF.appliedSeeds(a), a);
     // Sorted once here; from now on each change keeps them sorted.
     for (const [serviceId, instances] of this.instancesOfService)
       this.sortedInstances.set(
@@ -248,7 +259,10 @@ export class CloudMapRegistry implements InstanceLookup {
   /** A service's instances, by id (the same array until the service changes: do not modify it). */
   instances(serviceId: string): readonly InstanceRecord[] {
     this.service(serviceId);
-    return this.sortedInstances.get(serviceId) ?? [];
+    const sorted = this.sortedInstances.get(serviceId);
+    if (!sorted) return [];
+    this.lent.add(sorted);
+    return sorted;
   }
 
   instance(serviceId: string, instanceId: string): InstanceRecord {
@@ -503,6 +517,83 @@ export class CloudMapRegistry implements InstanceLookup {
     return { registered: changed.length, deregistered };
   }
 
+  // ---- changes made elsewhere (a shared store: another replica's writes, or the undo of one of ours) ----
+
+  /**
+   * Applies a change committed elsewhere (rows put whole, keys deleted) without persisting it, and tells listeners
+   * the (namespace, service) pairs whose instances it changed: the pairs the write that made it announced.
+   */
+  applyChange(change: RegistryChange): void {
+    const serviceIds = new Set<string>();
+    for (const key of change.delete.instances ?? []) {
+      const row = this.tables.instances.get(key);
+      if (row) serviceIds.add(row.serviceId);
+    }
+    for (const row of change.put.instances ?? []) serviceIds.add(row.serviceId);
+    // Named before and after: a service the change removes is still named by its row before it.
+    const named = new Map<string, string>();
+    const name = (serviceId: string) => {
+      const service = this.tables.services.get(serviceId);
+      const ns = service && this.tables.namespaces.get(service.namespaceId);
+      if (service && ns) named.set(serviceId, serviceKey(ns.name, service.name));
+    };
+    serviceIds.forEach(name);
+    for (const table of TABLE_NAMES) {
+      const rows = this.tables[table] as Table<unknown>;
+      const keyOf = KEY_OF[table] as (row: unknown) => string;
+      for (const key of change.delete[table] ?? []) rows.delete(key);
+      for (const row of (change.put[table] ?? []) as unknown[]) {
+        const instance = table === 'instances' ? (row as InstanceRecord) : undefined;
+        rows.set(keyOf(row), instance ? { ...instance, attributes: ownAttributes(instance.attributes) } : row);
+      }
+    }
+    serviceIds.forEach(name);
+    this.announce(new Set(named.values()));
+  }
+
+  /**
+   * Replaces everything with `state` (a shared store's rows, loaded at start or again after falling behind), and
+   * tells listeners the (namespace, service) pairs whose instances differ from before.
+   */
+  replaceState(state: RegistryState): void {
+    const before = this.servedInstances();
+    for (const table of TABLE_NAMES) (this.tables[table] as Table<unknown>).clear();
+    this.namespaceIdByName.clear();
+    this.serviceIdByName.clear();
+    this.serviceIdsOfNamespace.clear();
+    this.instancesOfService.clear();
+    this.sortedInstances.clear();
+    this.discovered.clear();
+    this.load(state);
+    const after = this.servedInstances();
+    const changed = new Set<string>();
+    for (const [key, now] of after) {
+      const was = before.get(key);
+      if (!was || !sameServed(was, now)) changed.add(key);
+    }
+    for (const key of before.keys()) if (!after.has(key)) changed.add(key);
+    this.announce(changed);
+  }
+
+  /** Per (namespace, service): what discover() answers from, to compare two states (references, nothing copied). */
+  private servedInstances(): Map<string, Served> {
+    const served = new Map<string, Served>();
+    for (const service of this.tables.services.values()) {
+      const ns = this.tables.namespaces.get(service.namespaceId);
+      if (!ns) continue;
+      served.set(serviceKey(ns.name, service.name), {
+        serviceId: service.id,
+        custom: service.healthCheckCustomConfig !== undefined,
+        instances: this.sortedInstances.get(service.id) ?? [],
+      });
+    }
+    return served;
+  }
+
+  private announce(changed: ReadonlySet<string>): void {
+    if (changed.size > 0) for (const listener of this.listeners) listener(changed);
+  }
+
   // ---- internals: called only inside commit() ----
 
   private pendingChanges = new Set<string>();
@@ -514,7 +605,7 @@ export class CloudMapRegistry implements InstanceLookup {
     let result: T;
     try {
       result = change();
-      this.options.persist?.(this.changes());
+      if (this.options.persist) this.options.persist(this.changes('changes'), this.changes('inverse'));
     } catch (err) {
       for (const table of tables) table.undo();
       this.pendingChanges = new Set();
@@ -523,16 +614,16 @@ export class CloudMapRegistry implements InstanceLookup {
     for (const table of tables) table.end();
     const changed = this.pendingChanges;
     this.pendingChanges = new Set();
-    if (changed.size > 0) for (const listener of this.listeners) listener(changed);
+    this.announce(changed);
     return { result };
   }
 
-  /** What the current change did, table by table. */
-  private changes(): RegistryChange {
+  /** What the current change did, table by table; or what undoes it. */
+  private changes(which: 'changes' | 'inverse'): RegistryChange {
     const put: Partial<Record<TableName, unknown[]>> = {};
     const deleted: Partial<Record<TableName, string[]>> = {};
     for (const name of TABLE_NAMES) {
-      const changes = (this.tables[name] as Table<unknown>).changes();
+      const changes = (this.tables[name] as Table<unknown>)[which]();
       if (changes.put.length > 0) put[name] = changes.put;
       if (changes.delete.length > 0) deleted[name] = changes.delete;
     }
@@ -618,6 +709,27 @@ function ownAttributes(attributes: Readonly<Record<string, string>>): Record<str
   return Object.assign(Object.create(null) as Record<string, string>, attributes);
 }
 
+interface Served {
+  readonly serviceId: string;
+  readonly custom: boolean;
+  readonly instances: readonly InstanceRecord[];
+}
+
+/** Whether a service's instances are the same for proxies: ids, attributes, health, declared in the mesh files. */
+function sameServed(a: Served, b: Served): boolean {
+  if (a.serviceId !== b.serviceId || a.custom !== b.custom || a.instances.length !== b.instances.length) return false;
+  return a.instances.every((x, i) => {
+    const y = b.instances[i]!;
+    if (x === y) return true;
+    if (x.id !== y.id || x.health !== y.health || !x.seed !== !y.seed) return false;
+    const keys = Object.keys(x.attributes);
+    return (
+      keys.length === Object.keys(y.attributes).length &&
+      keys.every((k) => Object.hasOwn(y.attributes, k) && x.attributes[k] === y.attributes[k])
+    );
+  });
+}
+
 /** Where an instance with `id` is (or would go) in instances sorted by id. */
 function sortedIndex(sorted: readonly InstanceRecord[], id: string): number {
   let low = 0;
@@ -644,8 +756,17 @@ function sameDeclaration(a: SeedDeclaration, b: SeedDeclaration): boolean {
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+let randomPool = Buffer.alloc(0);
+let randomUsed = 0;
 
 /** Lower-case base32, as AWS's namespace and service ids look. */
 function randomId(length: number): string {
-  return [...crypto.randomBytes(length)].map((b) => ID_ALPHABET[b & 31]).join('');
+  // Random bytes drawn a few kilobytes at a time: one call for each id costs more than the rest of a registration.
+  if (randomPool.length - randomUsed < length) {
+    randomPool = crypto.randomBytes(4096);
+    randomUsed = 0;
+  }
+  let id = '';
+  for (let i = 0; i < length; i++) id += ID_ALPHABET[randomPool[randomUsed++]! & 31];
+  return id;
 }

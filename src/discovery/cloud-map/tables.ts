@@ -104,6 +104,27 @@ export class Table<V> {
     return { put, delete: deleted };
   }
 
+  /**
+   * What undoes the change: the rows it replaced or removed (put) and the keys it created (delete); with changes(),
+   * the change's inverse, for undoing it after it was kept (a shared store that then refused it).
+   */
+  inverse(): { put: V[]; delete: string[] } {
+    const put: V[] = [];
+    const deleted: string[] = [];
+    for (const [key, was] of this.before ?? []) {
+      if (this.rows.get(key) === was) continue;
+      if (was === undefined) deleted.push(key);
+      else put.push(was);
+    }
+    return { put, delete: deleted };
+  }
+
+  /** Forgets every row at once, without telling the listener (the owner rebuilds its indexes). */
+  clear(): void {
+    this.rows.clear();
+    this.before = undefined;
+  }
+
   /** Keeps the change. */
   end(): void {
     this.before = undefined;

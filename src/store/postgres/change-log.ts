@@ -92,6 +92,9 @@ interface Pending {
 
 const CHANNEL = 'meshd_changes';
 
+/** Pool clients given a listener for errors that arrive between queries (see ChangeLog.connect). */
+const guarded = new WeakSet<PoolClient>();
+
 export class ChangeLog {
   private readonly followers: Follower[] = [];
   /** The last sequence number this replica's state includes. */
@@ -320,10 +323,12 @@ export class ChangeLog {
       );
       if (rows.rows.length === 0) {
         const current = await client.query<{ seq: string }>('SELECT seq FROM meshd_sequence WHERE id = 1');
-        if (Number(current.rows[0]!.seq) > this.applied) {
-          // Pruned past us: a consistent snapshot instead (the caller's transaction, or a new one).
-          await this.reloadConsistently(client, inTransaction);
-        }
+        if (Number(current.rows[0]!.seq) <= this.applied) return;
+        // Either committed after the read above (read again), or pruned past us: then a consistent snapshot instead.
+        const oldest = await client.query<{ min: string | null }>('SELECT min(seq) AS min FROM meshd_changes');
+        const min = oldest.rows[0]!.min;
+        if (min !== null && Number(min) <= this.applied + 1) continue;
+        await this.reloadConsistently(client, inTransaction);
         return;
       }
       if (Number(rows.rows[0]!.seq) !== this.applied + 1) {
@@ -391,6 +396,13 @@ export class ChangeLog {
       this.lostListener(client, describeError(err));
       return;
     }
+    if (this.closed) {
+      // close() ran while this connection was being made: it must not outlive the log.
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.listener = client;
     this.markHealth(true, 'connected');
     // Whatever was committed while not listening.
@@ -435,7 +447,15 @@ export class ChangeLog {
 
   private async connect(): Promise<PoolClient> {
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      // The server's FATAL (a shutdown, a terminated backend) can arrive in the same read as the answer to a query,
+      // while no query is active: pg then emits 'error' on the checked-out client, which unhandled ends the process.
+      // The next query on it fails instead, and is handled where it is made.
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', () => undefined);
+      }
+      return client;
     } catch (err) {
       throw new StoreUnavailableError(`the store (PostgreSQL) cannot be reached: ${describeError(err)}`);
     }
