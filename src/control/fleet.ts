@@ -49,6 +49,7 @@ export class Fleet {
   private storeDown: { since: number; reason: string } | undefined;
   private commitSeconds: ((seconds: number, committed: boolean) => void) | undefined;
   private readonly leadingListeners: (() => void)[] = [];
+  private readonly leadershipListeners: ((leading: boolean, reason: string) => void)[] = [];
 
   private constructor(
     readonly store: PostgresStore,
@@ -77,6 +78,7 @@ export class Fleet {
             ? `this replica now leads the fleet (term ${term})`
             : `this replica no longer leads (term ${term}): ${reason}`,
         );
+        for (const listener of fleet.leadershipListeners) listener(leading, reason);
       },
     });
     fleet = new Fleet(store, log);
@@ -86,6 +88,11 @@ export class Fleet {
   /** Called each time this replica takes the lead. */
   onLeading(listener: () => void): void {
     this.leadingListeners.push(listener);
+  }
+
+  /** `listener` hears of each change of this replica's leadership (the rollouts act only while it leads). */
+  onLeadership(listener: (leading: boolean, reason: string) => void): void {
+    this.leadershipListeners.push(listener);
   }
 
   get replicaId(): string {

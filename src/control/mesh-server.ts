@@ -29,13 +29,13 @@ import { isLoopbackAddress } from '../util/loopback';
 import type { MeshModel } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
-import { editWeights } from '../rollout/route-file';
+import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from '../rollout/route-file';
 import { defaultApiDir } from '../store/api-dir';
 import { FileStore } from '../store/file-store';
 import { PostgresMeshStore } from '../store/postgres/mesh-store';
 import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
-import { RolloutStore } from '../rollout/records';
+import { checkRolloutRecord, RolloutStore, type RolloutRecord } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
 import {
   DEFAULT_TELEMETRY_LIMITS,
@@ -52,7 +52,8 @@ import { SnapshotCache } from '../xds/snapshot-cache';
 import { StreamRegistry } from '../xds/stream-status';
 import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
-import type { ReplicaInfo } from '../store/postgres';
+import { FencedError, type ReplicaInfo } from '../store/postgres';
+import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts';
 import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
@@ -120,6 +121,19 @@ export interface MeshServerOptions {
 
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
 const DEFAULT_API_ACCOUNT = { accountId: '000000000000', region: 'us-east-1' };
+
+/**
+ * Resolves once the mesh this replica serves includes every change the store had when called, so that a new rollout
+ * leader judges the route by its predecessor's last weights: the log caught up, then the store's reload (on the next
+ * turn of the event loop) and its hand-over of the mesh (on the turn after) done.
+ */
+async function servedCaughtUp(fleet: Fleet, store: FileStore | PostgresMeshStore): Promise<void> {
+  await fleet.store.log.catchUp();
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  await turn();
+  await turn();
+  for (let i = 0; i < 100 && store.announcing; i++) await turn();
+}
 
 /** The meshes a model defines, for the rollouts' default mesh. */
 function meshNames(model: MeshModel | undefined): string[] {
@@ -227,24 +241,62 @@ export class MeshServer {
             ...(options.load ? { load: options.load } : {}),
             ...limits,
           });
+      // In a fleet the rollouts' state is the store's, and only the leader acts on it (docs/rollouts.md).
+      const rolloutState = fleet
+        ? new PostgresRolloutState<RolloutRecord>(fleet.store.log, fleet.store.lease, {
+            check: checkRolloutRecord,
+            onBadRow: (key, why) =>
+              options.log.warn(
+                `rollouts: the store's row ${key} is not a rollout this meshd can use (${why}); ignored`,
+              ),
+          })
+        : undefined;
+      if (fleet && rolloutState) fleet.store.log.follow(rolloutState);
+      /**
+       * A fleet's route edit, under the lease's fence; a refused fence is told to the controller as the refusal it is.
+       */
+      const fencedRouteEdit = async (
+        meshStore: PostgresMeshStore,
+        edits: readonly WeightEdit[],
+        identity: readonly IdentityCheck[],
+      ): Promise<EditResult> => {
+        const fence = fleet?.store.lease.fence;
+        if (!fence || !rolloutState) throw new FencedError('this replica does not lead; the route was not changed');
+        const result = await meshStore.editRouteWeights(edits, identity, fence);
+        // editRouteWeights answers a refused fence as a failed write: asked again, the store says which it was.
+        if (!result.ok && !result.conflict) await rolloutState.confirmLeading();
+        return result;
+      };
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
-        store: new RolloutStore(options.rollouts.statePath),
+        store: rolloutState ?? new RolloutStore(options.rollouts.statePath),
+        ...(fleet
+          ? {
+              fleet: {
+                replicaId: fleet.replicaId,
+                isLeader: () => fleet.store.lease.leading,
+                leader: () => currentLeader(fleet.store.lease, fleet.store.pool),
+                caughtUp: () => servedCaughtUp(fleet, store),
+              },
+            }
+          : {}),
         log: options.log,
         webhooks,
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
-        // the user's files is edited in place.
-        editRoute: (edits, identity) =>
-          !(store instanceof FileStore)
-            ? { ok: false, conflict: false, error: 'rollouts in a fleet write their weights through the store' }
-            : edits[0] && store.ownsFile(edits[0].at.file)
-              ? store.editApiRouteWeights(
-                  edits[0].at.file,
-                  edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
-                )
-              : editWeights(edits, identity),
+        // the user's files is edited in place. In a fleet, both are rows of the store, written under the lease.
+        editRoute: (edits, identity) => {
+          if (!(store instanceof FileStore)) return fencedRouteEdit(store, edits, identity);
+          return edits[0] && store.ownsFile(edits[0].at.file)
+            ? store.editApiRouteWeights(
+                edits[0].at.file,
+                edits.map((e) => ({ path: e.at.path, expected: e.expected, value: e.value })),
+              )
+            : editWeights(edits, identity);
+        },
         ...(options.rollouts.clock ? { clock: options.rollouts.clock } : {}),
       });
+      const controller = rollouts;
+      fleet?.onLeadership((leading, reason) => controller.leadershipChanged(leading, reason));
     } catch (err) {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);

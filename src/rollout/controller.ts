@@ -14,6 +14,16 @@
 // ahead unsaved, as the safe direction. Since the weights being written are on disk before the
 // route file is renamed into place, a meshd killed at that instant finds, on restart, either the
 // old weights or the ones it was writing, and takes neither for an edit by hand.
+//
+// In a fleet (`--store postgres://…`, docs/rollouts.md "Rollouts in a fleet") the state lives in the
+// store and only the leader acts: it makes the steps, calls the webhooks and sets the timers; the
+// other replicas show the stored state and answer commands with 503 and the leader's address. A
+// step's effects keep one order, each a write of its own: the intent (`writing`, with the weights
+// about to be written), the weights, then the completion (the new `expected`, the next step's
+// time). The leader's writes are fenced by its lease term: once another replica has taken over,
+// each is refused, and the deposed leader stops at once. The new leader loads the stored state
+// and carries on from it: an intent whose weights the route holds is taken as done, one whose
+// weights it does not hold is the step still due, made once.
 import type { Logger } from '../util/log';
 import type { WrittenAt } from '../model/common';
 import type { DeclaredRollout } from '../load/rollout-doc';
@@ -21,11 +31,12 @@ import type { FieldPath } from '../model/common';
 import type { MeshModel, Resource } from '../model/mesh-model';
 import { routeKindOf } from '../model/route';
 import type { TelemetryReader } from '../telemetry';
+import { canonicalJson } from '../util/canonical-json';
 import { formatDuration } from '../util/duration';
 import { checkCanary } from './analysis';
 import { systemClock, type Clock, type TimerHandle } from './clock';
-import { editWeights } from './route-file';
-import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type RolloutStore, type Split } from './records';
+import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from './route-file';
+import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type Split } from './records';
 import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
 import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
@@ -37,11 +48,56 @@ const PENDING_WRITE_RECHECK_MS = 200;
 
 /** A step cut short by a command (pause, abort, promote, resume) while it waited for a webhook. */
 class Interrupted extends Error {}
+/** Work stopped because this replica does not lead (any more): nothing more is written or called. */
+class NotLeading extends Error {}
+
+/**
+ * Where the rollouts' state is kept. The state file (records.ts) answers at once; a shared store
+ * (store/postgres/rollouts.ts) answers asynchronously and tells of changes made by other replicas.
+ */
+export interface RolloutPersistence {
+  /** The rollouts as stored (in a fleet: once the store's changes so far are applied). */
+  load(): readonly RolloutRecord[] | Promise<readonly RolloutRecord[]>;
+  /** Stores every rollout (those left out are removed); throws, or rejects, with the reason it could not. */
+  save(records: readonly RolloutRecord[]): void | Promise<void>;
+  /** In a fleet: the rollouts as this replica knows them now (copies), shown while it does not lead. */
+  current?(): readonly RolloutRecord[];
+  /** In a fleet: called after another replica's change to the rollouts is applied here. */
+  onChange?(listener: () => void): void;
+  /** In a fleet: whether `err` (from save, or a route edit) says this replica no longer leads. */
+  isDeposed?(err: unknown): boolean;
+  /** In a fleet: resolves once the store has confirmed that this replica leads now (before a webhook call). */
+  confirmLeading?(): Promise<void>;
+}
+
+/** A fleet of replicas sharing the rollouts' state: only the leader acts. */
+export interface RolloutFleet {
+  /** This replica's id, in messages. */
+  readonly replicaId: string;
+  /** Whether this replica holds the lease now. */
+  isLeader(): boolean;
+  /** The leader as the store knows it, named in the answer to a command sent to another replica. */
+  leader?(): Promise<{ readonly id: string; readonly adminAddress?: string } | undefined>;
+  /**
+   * Resolves once the mesh served here includes every change the store had when it was called, so
+   * that a new leader judges the route by the weights its predecessor wrote (not an older mesh).
+   */
+  caughtUp?(): Promise<void>;
+}
+
+/** Rewrites a route's weights (in its file, or in the store); may answer asynchronously. */
+export type EditRoute = (
+  edits: readonly WeightEdit[],
+  identity: readonly IdentityCheck[],
+) => EditResult | Promise<EditResult>;
 
 /** What the controller reads from the rest of meshd. */
 export interface RolloutDeps {
   readonly telemetry: TelemetryReader;
-  readonly store: RolloutStore;
+  /** The state file (records.ts RolloutStore), or a fleet's store. */
+  readonly store: RolloutPersistence;
+  /** Set in a fleet: the controller acts only while this replica leads (see leadershipChanged). */
+  readonly fleet?: RolloutFleet;
   readonly log: Logger;
   /** The clock and timers the steps run on; the system's when left out (tests drive their own). */
   readonly clock?: Clock;
@@ -50,7 +106,7 @@ export interface RolloutDeps {
   /** Replaces the webhook calls altogether (tests). */
   readonly callWebhook?: WebhookCaller['call'];
   /** Rewrites the route's weights in its file (tests replace it to stop meshd at the rename). */
-  readonly editRoute?: typeof editWeights;
+  readonly editRoute?: EditRoute;
 }
 
 /** The mesh being served, and where each of its fields is written. */
@@ -73,7 +129,8 @@ export const COMMANDS = ['pause', 'resume', 'abort', 'promote'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const sameSplit = (a: Split, b: Split) => a.primary === b.primary && a.canary === b.canary;
-const settingsKey = (s: RolloutSettings) => JSON.stringify(s);
+// Canonical: a record loaded from a shared store keeps its settings' keys in another order.
+const settingsKey = (s: RolloutSettings) => canonicalJson(s);
 
 export class RolloutController {
   private readonly records = new Map<string, RolloutRecord>();
@@ -87,20 +144,67 @@ export class RolloutController {
   private readonly ownWrites = new Map<string, { generation: number; at: number }>();
   /** Aborts the webhook a rollout's step is waiting for, so that a command does not wait behind it. */
   private readonly stepAborts = new Map<string, AbortController>();
-  private restored: boolean;
+  /**
+   * In a fleet: aborted when this replica stops leading, which
+   * cancels every webhook call of its term (post-rollout's too).
+   */
+  private leadership = new AbortController();
+  /**
+   * Rollouts loaded from the store and not yet taken up by a served mesh: after a restart
+   * (`restart`), or when this replica has just become the fleet's leader (`takeover`).
+   */
+  private restored: 'restart' | 'takeover' | undefined;
   private closed = false;
+  /**
+   * In a fleet: `following` shows the stored state and does nothing; `taking-over` waits for the
+   * work of an earlier term to end and loads the state; `leading` acts. Alone, always `leading`.
+   */
+  private role: 'following' | 'taking-over' | 'leading';
+  /** Rises at every change of role, so that a take-over overtaken by another change gives up. */
+  private term = 0;
+  /** The rollouts the mesh files declared in the last mesh served (a new leader starts from them). */
+  private declared: readonly DeclaredRollout[] = [];
   private readonly clock: Clock;
   private readonly hook: NonNullable<RolloutDeps['callWebhook']>;
   private readonly webhooks: WebhookCaller;
-  private readonly editRoute: typeof editWeights;
+  private readonly editRoute: EditRoute;
 
   constructor(private readonly deps: RolloutDeps) {
     this.clock = deps.clock ?? systemClock;
     this.webhooks = deps.webhooks ?? new WebhookCaller();
     this.hook = deps.callWebhook ?? this.webhooks.call;
     this.editRoute = deps.editRoute ?? editWeights;
-    for (const record of deps.store.load()) this.records.set(rolloutKey(record.mesh, record.name), record);
-    this.restored = this.records.size > 0;
+    if (deps.fleet) {
+      // The leader's state is loaded when it takes over; until then, the store's view is shown.
+      this.role = 'following';
+      deps.store.onChange?.(() => this.showStored());
+      this.showStored();
+      if (deps.fleet.isLeader()) void this.takeOver();
+    } else {
+      this.role = 'leading';
+      const stored = deps.store.load();
+      if (!Array.isArray(stored)) throw new Error('a rollout store that answers asynchronously needs a fleet');
+      for (const record of stored as RolloutRecord[]) this.records.set(rolloutKey(record.mesh, record.name), record);
+      this.restored = this.records.size > 0 ? 'restart' : undefined;
+    }
+  }
+
+  /**
+   * Whether this controller makes steps, calls webhooks and writes the state: alone always, in a fleet while it leads.
+   */
+  get acting(): boolean {
+    return this.role === 'leading';
+  }
+
+  /**
+   * The fleet's lease changed hands (LeaderLease's onChange). Becoming leader: the stored state is
+   * loaded and every running rollout carries on from it. No longer leader: every timer and
+   * webhook call in flight is dropped at once, and nothing more is written.
+   */
+  leadershipChanged(leading: boolean, reason = ''): void {
+    if (!this.deps.fleet || this.closed) return;
+    if (leading) void this.takeOver();
+    else this.standDown(reason || 'the lease was lost');
   }
 
   list(): RolloutRecord[] {
@@ -117,18 +221,24 @@ export class RolloutController {
   meshLoaded(served: ServedMesh, declared: readonly DeclaredRollout[]): Promise<void> {
     this.served = served;
     this.generation += 1;
+    this.declared = declared;
+    // A replica that does not lead only shows the stored state; the leader starts what the files declare.
+    if (!this.acting) return Promise.resolve();
     const work: Promise<unknown>[] = [];
     const handled = new Set<string>();
     const declaredKeys = new Set(declared.map((d) => rolloutKey(d.mesh, d.name)));
-    if (this.restored) {
-      this.restored = false;
+    const restored = this.restored;
+    if (restored) {
+      this.restored = undefined;
       for (const r of this.records.values()) {
         // A route write meshd was stopped in the middle of: settled first (it may end the rollout).
-        if (r.writing) work.push(this.enqueue(r, () => this.settleInterruptedWrite(r)));
+        if (r.writing) work.push(this.enqueue(r, () => this.settleInterruptedWrite(r, restored)));
+        // An end whose post-rollout hooks were not known to be called: they are called now.
+        if (r.postRolloutDue) work.push(this.enqueue(r, () => this.postRollout(r)));
         // One removed from the files while meshd was stopped is forgotten below, without another step.
         if (!this.isRunning(r) || (r.source === 'file' && !declaredKeys.has(rolloutKey(r.mesh, r.name)))) continue;
         handled.add(rolloutKey(r.mesh, r.name));
-        work.push(this.enqueue(r, () => this.carryOnAfterRestart(r)));
+        work.push(this.enqueue(r, () => this.carryOn(r, restored)));
       }
     }
     for (const d of declared) {
@@ -154,6 +264,7 @@ export class RolloutController {
 
   /** `meshd rollout start`: a rollout kept only in the state file. */
   start(mesh: string, name: string, settings: RolloutSettings): Promise<CommandResult> {
+    if (!this.acting) return this.notLeading();
     if (!this.served) return Promise.resolve({ ok: false, status: 503, error: 'no valid mesh is loaded yet' });
     const existing = this.records.get(rolloutKey(mesh, name));
     if (existing && !FINISHED.has(existing.phase))
@@ -188,8 +299,9 @@ export class RolloutController {
       if (problem)
         return Promise.resolve({ ok: false, status: 400, error: `spec.analysis.webhooks[${i}].url: ${problem}` });
     }
-    return this.enqueue({ mesh, name }, (): CommandResult => {
-      const unsaved = this.begin(mesh, name, settings, 'api', existing);
+    return this.enqueue({ mesh, name }, async (): Promise<CommandResult> => {
+      if (!this.acting) return this.notLeading();
+      const unsaved = await this.begin(mesh, name, settings, 'api', existing);
       if (unsaved !== undefined)
         return {
           ok: false,
@@ -197,15 +309,17 @@ export class RolloutController {
           error: unsavedError('nothing was started and the route was not changed', unsaved),
         };
       return { ok: true, rollout: this.records.get(rolloutKey(mesh, name))! };
-    });
+    }).catch((err: unknown) => this.refusedWhenDeposed(err));
   }
 
   command(mesh: string, name: string, command: Command): Promise<CommandResult> {
+    if (!this.acting) return this.notLeading();
     const r = this.records.get(rolloutKey(mesh, name));
     if (!r) return Promise.resolve({ ok: false, status: 404, error: `no rollout ${mesh}/${name}` });
     // A step waiting for a webhook gives way (and tries again next interval unless the command ends or pauses it).
     this.stepAborts.get(rolloutKey(mesh, name))?.abort();
     return this.enqueue(r, async (): Promise<CommandResult> => {
+      if (!this.acting) return this.notLeading();
       if (FINISHED.has(r.phase))
         return { ok: false, status: 409, error: `rollout ${mesh}/${name} has already ended (${r.phase})` };
       // Each command saves what it is about to do before doing it; when it cannot, nothing changes.
@@ -218,7 +332,7 @@ export class RolloutController {
         case 'pause': {
           if (r.phase === 'Paused')
             return { ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` };
-          const unsaved = this.persist({ ...r, phase: 'Paused', pausedFrom: r.phase, nextStepAt: undefined });
+          const unsaved = await this.persist({ ...r, phase: 'Paused', pausedFrom: r.phase, nextStepAt: undefined });
           if (unsaved !== undefined) return refuse(unsaved);
           this.pause(r, 'paused by meshd rollout pause');
           break;
@@ -228,7 +342,7 @@ export class RolloutController {
             return { ok: false, status: 409, error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})` };
           const plan = this.resumePlan(r);
           if ('error' in plan) return { ok: false, status: 409, error: plan.error };
-          const unsaved = this.persist({ ...r, ...plan, pausedFrom: undefined });
+          const unsaved = await this.persist({ ...r, ...plan, pausedFrom: undefined });
           if (unsaved !== undefined) return refuse(unsaved);
           this.resume(r, plan);
           break;
@@ -257,7 +371,34 @@ export class RolloutController {
         }
       }
       return { ok: true, rollout: r };
-    });
+    }).catch((err: unknown) => this.refusedWhenDeposed(err));
+  }
+
+  /** The answer to a command this replica cannot carry out: it does not lead the fleet. */
+  private async notLeading(): Promise<CommandResult> {
+    const fleet = this.deps.fleet;
+    if (!fleet) return { ok: false, status: 503, error: 'meshd is shutting down' };
+    let leader: Awaited<ReturnType<NonNullable<RolloutFleet['leader']>>>;
+    try {
+      leader = await fleet.leader?.();
+    } catch {
+      leader = undefined;
+    }
+    const where =
+      leader === undefined || leader.id === fleet.replicaId
+        ? 'no replica leads just now (a new leader takes over within the lease time); try again shortly'
+        : `send it to the leader, replica ${leader.id}${leader.adminAddress ? ` (admin API ${leader.adminAddress})` : ''}`;
+    return {
+      ok: false,
+      status: 503,
+      error: `this replica (${fleet.replicaId}) does not lead the fleet, and only the leader changes rollouts: ${where}`,
+    };
+  }
+
+  /** A command's work stopped because this replica lost the lease meanwhile: what was not saved did not happen. */
+  private refusedWhenDeposed(err: unknown): Promise<CommandResult> {
+    if (err instanceof NotLeading) return this.notLeading();
+    throw err;
   }
 
   /** Resolves once every rollout's queued work (steps, commands, reloads) is done, and the work queued meanwhile. */
@@ -267,6 +408,12 @@ export class RolloutController {
 
   close(): void {
     this.closed = true;
+    // A replica of a fleet stops acting at once (its lease is given up); alone, work under way still saves.
+    if (this.deps.fleet) {
+      this.role = 'following';
+      this.term += 1;
+      this.leadership.abort();
+    }
     for (const abort of this.stepAborts.values()) abort.abort();
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
@@ -283,13 +430,13 @@ export class RolloutController {
    * rollout started through the API is saved before anything else happens; when that fails,
    * nothing is started and the reason comes back.
    */
-  private begin(
+  private async begin(
     mesh: string,
     name: string,
     settings: RolloutSettings,
     source: 'file' | 'api',
     previous: RolloutRecord | undefined,
-  ): string | undefined {
+  ): Promise<string | undefined> {
     const key = rolloutKey(mesh, name);
     const split = routeSplit(this.served!.model, mesh, settings);
     if ('error' in split) return undefined; // a declaration was checked at load; a command, just above
@@ -310,7 +457,7 @@ export class RolloutController {
     };
     // A declared rollout is in the mesh files already; one started through the API exists only once saved.
     if (source === 'api') {
-      const unsaved = this.persist(r);
+      const unsaved = await this.persist(r);
       if (unsaved !== undefined) return unsaved;
     }
     this.records.set(key, r);
@@ -326,7 +473,7 @@ export class RolloutController {
     }
     if (previous && !FINISHED.has(previous.phase)) {
       this.event(r, 'Normal', 'the rollout settings changed: starting the analysis again from the primary');
-      if (!this.setCanaryWeight(r, 0).ok) return undefined;
+      if (!(await this.setCanaryWeight(r, 0)).ok) return undefined;
     }
     // A canary that already has every request is done; starting over would take traffic back from it.
     if (served.primary === 0 && served.canary > 0) {
@@ -348,47 +495,164 @@ export class RolloutController {
   }
 
   /**
-   * After a restart: meshd was stopped in the middle of writing `r.writing` to the route. If the
-   * file holds those weights, the write happened (the rename went through) and is taken as done,
-   * with the phase it was to end in; otherwise it did not, and the usual checks follow (the old
-   * weights are what the rollout expects; anything else is an edit by hand).
+   * After a restart: meshd was stopped in the middle of writing `r.writing` to the route (in a
+   * fleet: the leader was stopped or deposed). If the route holds those weights, the write
+   * happened and is taken as done, with the phase it was to end in, and the next step is a whole
+   * interval away; otherwise it did not, and the usual checks follow (the old weights are what
+   * the rollout expects, and the step that was being made is still due; anything else is an edit
+   * by hand).
    */
-  private settleInterruptedWrite(r: RolloutRecord): void {
+  private settleInterruptedWrite(r: RolloutRecord, after: 'restart' | 'takeover'): void {
     const w = r.writing;
     r.writing = undefined;
     if (!w) return;
     const served = this.servedSplit(r);
     if ('error' in served || !sameSplit(served, w.split)) return;
+    const who = after === 'restart' ? 'meshd was stopped' : 'the previous leader stopped';
     if (!sameSplit(served, r.expected)) {
       r.expected = w.split;
       r.canaryWeight = w.split.canary;
+      r.nextStepAt = undefined;
       this.event(
         r,
         'Normal',
-        `meshd was stopped while writing ${r.settings.primary} ${w.split.primary} and ${r.settings.canary} ${w.split.canary} to the route; the file holds them, so that write is taken as done`,
+        `${who} while writing ${r.settings.primary} ${w.split.primary} and ${r.settings.canary} ${w.split.canary} to the route; the ${after === 'restart' ? 'file holds' : 'route holds'} them, so that write is taken as done`,
       );
     }
     if (w.phase !== undefined && w.phase !== r.phase) {
       this.unschedule(r);
       r.phase = w.phase;
       r.pausedFrom = undefined;
+      // Its post-rollout hooks were to be called after the end was saved: they are called now.
+      if (FINISHED.has(w.phase) && r.settings.webhooks.some((h) => h.type === 'post-rollout')) r.postRolloutDue = true;
       this.event(
         r,
         FINISHED.has(w.phase) && w.phase !== 'Succeeded' ? 'Warning' : 'Normal',
-        `the rollout ended ${w.phase}, as it was doing when meshd was stopped`,
+        `the rollout ended ${w.phase}, as it was doing when ${after === 'restart' ? 'meshd was stopped' : 'the previous leader stopped'}`,
       );
+      if (r.postRolloutDue) void this.enqueue(r, () => this.postRollout(r));
     }
   }
 
-  /** The first mesh after a restart: running rollouts carry on, after a whole interval of fresh telemetry. */
-  private carryOnAfterRestart(r: RolloutRecord): void {
-    if (!this.noticeEdits(r, 'while meshd was stopped')) return;
+  /**
+   * Loaded from the store, running: after a restart, the next check comes after a whole interval
+   * of fresh telemetry; after a take-over, at the time the previous leader had set (at once when it
+   * is due: the step the previous leader did not finish is made now, once).
+   */
+  private carryOn(r: RolloutRecord, after: 'restart' | 'takeover'): void {
+    if (after === 'restart') {
+      if (!this.noticeEdits(r, 'while meshd was stopped')) return;
+      this.event(
+        r,
+        'Normal',
+        `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`,
+      );
+      return this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
+    }
+    if (!this.noticeEdits(r, 'during the change of leader')) return;
+    const inMs =
+      r.nextStepAt !== undefined
+        ? Math.max(0, r.nextStepAt - this.clock.now())
+        : r.phase === 'Initializing'
+          ? 0
+          : r.settings.intervalMs;
     this.event(
       r,
       'Normal',
-      `meshd restarted: carrying on at canary weight ${r.canaryWeight}% after ${formatDuration(r.settings.intervalMs)} of fresh telemetry`,
+      `replica ${this.deps.fleet?.replicaId ?? '?'} leads now: carrying on at canary weight ${r.canaryWeight}%, ${inMs === 0 ? 'with the check that is due' : `next check in ${formatDuration(inMs)}`}`,
     );
-    this.schedule(r, r.phase === 'Initializing' ? 0 : r.settings.intervalMs);
+    this.schedule(r, inMs);
+  }
+
+  // ---- leadership (a fleet) ----
+
+  /** While not leading: the rollouts as the store has them (copies), for /v1/rollouts and status. */
+  private showStored(): void {
+    if (this.role !== 'following') return;
+    const stored = this.deps.store.current?.();
+    if (!stored) return;
+    this.records.clear();
+    for (const r of stored) this.records.set(rolloutKey(r.mesh, r.name), r);
+  }
+
+  /**
+   * This replica has become the leader: the work of its earlier term (if any) ends first, the
+   * served mesh catches up with the store, then the stored state is loaded and taken up as after
+   * a restart, except that a step that is due is made at once.
+   */
+  private async takeOver(): Promise<void> {
+    if (this.role !== 'following' || this.closed) return;
+    this.role = 'taking-over';
+    const term = ++this.term;
+    const fleet = this.deps.fleet!;
+    try {
+      await this.settled();
+      await fleet.caughtUp?.();
+      const stored = await this.deps.store.load();
+      if (term !== this.term) return;
+      this.records.clear();
+      for (const r of stored) this.records.set(rolloutKey(r.mesh, r.name), r);
+      this.ownWrites.clear();
+      this.leadership = new AbortController();
+      this.role = 'leading';
+      this.restored = 'takeover';
+      this.deps.log.info(
+        `rollouts: replica ${fleet.replicaId} leads now and carries on ${[...this.records.values()].filter((r) => this.isRunning(r)).length} running rollout(s) from the stored state`,
+      );
+      if (this.served) await this.meshLoaded(this.served, this.declared);
+    } catch (err) {
+      if (term !== this.term) return;
+      this.role = 'following';
+      this.showStored();
+      this.deps.log.error(
+        `rollouts: replica ${fleet.replicaId} leads but cannot load the rollouts (${(err as Error).message}); trying again in 1s`,
+      );
+      const retry = setTimeout(() => {
+        if (fleet.isLeader()) void this.takeOver();
+      }, 1000);
+      retry.unref();
+    }
+  }
+
+  /**
+   * Before a webhook call (which no fence can take back): the lease is checked with the store, so
+   * that a leader that was paused past its lease (and has not noticed) calls nothing once another
+   * replica has taken over. When the store cannot answer, the check is cut short and tried again
+   * at the next interval, as for a command.
+   */
+  private async confirmLeading(): Promise<void> {
+    if (!this.deps.fleet!.isLeader()) {
+      this.standDown('the lease lapsed');
+      throw new NotLeading();
+    }
+    try {
+      await this.deps.store.confirmLeading?.();
+    } catch (err) {
+      if (this.deps.store.isDeposed?.(err)) {
+        this.standDown(`the store says another replica leads: ${(err as Error).message}`);
+        throw new NotLeading();
+      }
+      this.deps.log.warn(`rollouts: cannot confirm the lease before a webhook call: ${(err as Error).message}`);
+      throw new Interrupted();
+    }
+    if (!this.acting) throw new NotLeading();
+  }
+
+  /** This replica no longer leads: nothing more is done, called or written; the store's state is shown. */
+  private standDown(reason: string): void {
+    if (this.role === 'following') return;
+    this.role = 'following';
+    this.term += 1;
+    this.restored = undefined;
+    this.leadership.abort();
+    for (const abort of this.stepAborts.values()) abort.abort();
+    for (const t of this.timers.values()) this.clock.clearTimeout(t);
+    this.timers.clear();
+    this.ownWrites.clear();
+    this.deps.log.warn(
+      `rollouts: replica ${this.deps.fleet?.replicaId ?? '?'} no longer leads (${reason}): it makes no step and calls no webhook; the leader carries on from the stored state`,
+    );
+    this.showStored();
   }
 
   /** Pauses `r` if its route no longer serves what it set; true when all is as expected. */
@@ -413,7 +677,7 @@ export class RolloutController {
 
   /** One interval's work: a check, then a step, a promotion or a rollback. */
   private async step(r: RolloutRecord): Promise<void> {
-    if (!this.isRunning(r) || this.closed) return;
+    if (!this.isRunning(r) || this.closed || !this.acting) return;
     const key = rolloutKey(r.mesh, r.name);
     const served = this.servedSplit(r);
     if ('error' in served) return this.pause(r, `the route cannot be rolled out any more: ${served.error}`);
@@ -466,7 +730,7 @@ export class RolloutController {
       }
       if (!this.noticeEdits(r)) return;
       const next = Math.min(r.settings.maxWeight, r.canaryWeight + r.settings.stepWeight);
-      if (!this.setCanaryWeight(r, next).ok) return;
+      if (!(await this.setCanaryWeight(r, next)).ok) return;
       this.event(r, 'Normal', `check passed (${passed}); advancing ${r.settings.canary} to ${next}%`);
       return this.schedule(r, r.settings.intervalMs);
     }
@@ -490,7 +754,7 @@ export class RolloutController {
     const pre = await this.runHooks(r, 'pre-rollout', signal);
     if (!pre.ok) return this.failCheck(r, pre.reason);
     if (!this.noticeEdits(r)) return;
-    if (!this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight)).ok) return;
+    if (!(await this.setCanaryWeight(r, Math.min(r.settings.stepWeight, r.settings.maxWeight))).ok) return;
     r.phase = 'Progressing';
     this.event(r, 'Normal', `advancing ${r.settings.canary} to ${r.canaryWeight}%`);
     this.schedule(r, r.settings.intervalMs);
@@ -526,7 +790,7 @@ export class RolloutController {
     how: { command?: boolean } = {},
   ): Promise<string | undefined> {
     const rollback = phase !== 'Succeeded' && !how.command;
-    const written = this.setCanaryWeight(r, canaryWeight, {
+    const written = await this.setCanaryWeight(r, canaryWeight, {
       pauseOnFailure: !how.command && !rollback,
       endsIn: phase,
       mustSave: !rollback,
@@ -541,10 +805,30 @@ export class RolloutController {
       written.ok ? message : `${message} (the route could not be rewritten: see the previous event)`,
     );
     // Saved before the hooks, which may take their whole timeout: the end must not wait on them to be on disk.
-    this.save();
-    const post = await this.runHooks(r, 'post-rollout');
-    if (!post.ok) this.event(r, 'Warning', `post-rollout webhook: ${post.reason}`);
+    // With the hooks still to call: a new leader (or a restarted meshd) calls them if this one stops first.
+    if (r.settings.webhooks.some((h) => h.type === 'post-rollout')) r.postRolloutDue = true;
+    await this.save();
+    await this.postRollout(r);
     return undefined;
+  }
+
+  /**
+   * The post-rollout hooks of an ended rollout, whose answers are only logged; then the record
+   * says they were called. At least once: a replica stopped after the end was saved and before
+   * this is saved leaves them to the next leader (or the restarted meshd), which calls them again.
+   */
+  private async postRollout(r: RolloutRecord): Promise<void> {
+    if (!r.postRolloutDue) return;
+    let post: Awaited<ReturnType<RolloutController['runHooks']>>;
+    try {
+      post = await this.runHooks(r, 'post-rollout');
+    } catch (err) {
+      // Not called (this replica stopped leading, or could not confirm it leads): left to the next leader.
+      if (err instanceof NotLeading || err instanceof Interrupted) return;
+      throw err;
+    }
+    if (!post.ok) this.event(r, 'Warning', `post-rollout webhook: ${post.reason}`);
+    r.postRolloutDue = undefined;
   }
 
   private pause(r: RolloutRecord, reason: string): void {
@@ -617,11 +901,11 @@ export class RolloutController {
    * written or a state that cannot be saved pauses a running rollout (`pauseOnFailure`). Either
    * way the reason is an event and comes back.
    */
-  private setCanaryWeight(
+  private async setCanaryWeight(
     r: RolloutRecord,
     weight: number,
     how: { pauseOnFailure?: boolean; endsIn?: Phase; mustSave?: boolean } = {},
-  ): WriteResult {
+  ): Promise<WriteResult> {
     const target: Split = { primary: 100 - weight, canary: weight };
     const fail = (why: string, unsaved = false): WriteResult => {
       if ((how.pauseOnFailure ?? true) && this.isRunning(r)) this.pause(r, why);
@@ -633,9 +917,16 @@ export class RolloutController {
     if ('error' in split) return fail(`cannot change the route: ${split.error}`);
     // What the file holds. Abort and promote of a rollout paused by an edit by hand write over that edit, as asked.
     const current = this.writePending(r) ? r.expected : { primary: split.primary.weight, canary: split.canary.weight };
-    // The intent first: on disk before the route file changes (and, for an end, before the phase does).
+    // The intent first: on disk before the route file changes (and, for an end, before the phase does). Set on
+    // the record itself, so that every save until the route is written (another rollout's too) keeps it.
     const writing = { split: target, ...(how.endsIn !== undefined ? { phase: how.endsIn } : {}) };
-    const unsaved = this.persist({ ...r, writing });
+    r.writing = writing;
+    let unsaved: string | undefined;
+    try {
+      unsaved = await this.persist();
+    } finally {
+      r.writing = undefined;
+    }
     if (unsaved !== undefined) {
       if (how.mustSave ?? true)
         return fail(
@@ -671,15 +962,21 @@ export class RolloutController {
       if (!primaryAt || !canaryAt || !nameAt)
         return fail('cannot change the route: meshd does not know where it is written');
       r.writing = writing;
-      let result: ReturnType<typeof editWeights>;
+      let result: EditResult;
       try {
-        result = this.editRoute(
+        result = await this.editRoute(
           [
             { at: primaryAt, expected: current.primary, value: target.primary },
             { at: canaryAt, expected: current.canary, value: target.canary },
           ],
           [{ at: nameAt, value: route.name }],
         );
+      } catch (err) {
+        if (this.deps.store.isDeposed?.(err)) {
+          this.standDown(`the route write was refused: ${(err as Error).message}`);
+          throw new NotLeading();
+        }
+        result = { ok: false, conflict: false, error: (err as Error).message };
       } finally {
         r.writing = undefined;
       }
@@ -715,9 +1012,20 @@ export class RolloutController {
     return { ok: true };
   }
 
-  /** One webhook call; throws Interrupted when a command cut the step short. */
+  /**
+   * One webhook call; throws Interrupted when a command cut the step short, NotLeading when this replica does not lead.
+   */
   private async call(hook: Webhook, payload: WebhookPayload, signal?: AbortSignal): Promise<WebhookAnswer> {
-    const answer = await this.hook(hook, payload, signal);
+    if (!this.acting) throw new NotLeading();
+    if (!this.deps.fleet) {
+      const answer = await this.hook(hook, payload, signal);
+      if (signal?.aborted) throw new Interrupted();
+      return answer;
+    }
+    await this.confirmLeading();
+    const term = this.leadership.signal;
+    const answer = await this.hook(hook, payload, signal ? AbortSignal.any([signal, term]) : term);
+    if (term.aborted) throw new NotLeading();
     if (signal?.aborted) throw new Interrupted();
     return answer;
   }
@@ -730,7 +1038,8 @@ export class RolloutController {
     const line = `rollout ${rolloutKey(r.mesh, r.name)}: ${message}`;
     if (type === 'Warning') this.deps.log.warn(line);
     else this.deps.log.info(line);
-    // Flagger's `event` hooks hear of every event; their answers do not matter.
+    // Flagger's `event` hooks hear of every event; their answers do not matter. Only the leader sends them.
+    if (!this.acting) return;
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
       void this.hook(hook, {
         ...this.payload(r, 'event', hook.metadata),
@@ -741,7 +1050,7 @@ export class RolloutController {
 
   private schedule(r: RolloutRecord, inMs: number): void {
     this.unschedule(r);
-    if (this.closed) return;
+    if (this.closed || !this.acting) return;
     r.nextStepAt = this.clock.now() + inMs;
     const key = rolloutKey(r.mesh, r.name);
     this.timers.set(
@@ -769,11 +1078,14 @@ export class RolloutController {
       try {
         return await work();
       } finally {
-        this.save();
+        await this.save();
       }
     };
     const run = (this.queues.get(key) ?? Promise.resolve()).then(saving, saving);
-    const settled = run.catch((err: unknown) => this.deps.log.error(`rollout ${key}: ${(err as Error).message}`));
+    // Work cut short because this replica stopped leading is no error: the new leader carries on.
+    const settled = run.catch((err: unknown) => {
+      if (!(err instanceof NotLeading)) this.deps.log.error(`rollout ${key}: ${(err as Error).message}`);
+    });
     this.queues.set(key, settled);
     void settled.then(() => {
       if (this.queues.get(key) === settled) this.queues.delete(key);
@@ -783,8 +1095,11 @@ export class RolloutController {
 
   /**
    * Saves every rollout now (with `draft` in place of its own record, or added); the reason it could not, or undefined.
+   * Throws NotLeading, having saved nothing, when this replica does not lead, or finds out from the store that it no
+   * longer does (a fenced write refused): it has then stood down.
    */
-  private persist(draft?: RolloutRecord): string | undefined {
+  private async persist(draft?: RolloutRecord): Promise<string | undefined> {
+    if (!this.acting) throw new NotLeading();
     const records = [...this.records.values()];
     if (draft) {
       const at = records.findIndex((x) => x.mesh === draft.mesh && x.name === draft.name);
@@ -792,16 +1107,26 @@ export class RolloutController {
       else records[at] = draft;
     }
     try {
-      this.deps.store.save(records);
+      await this.deps.store.save(records);
       return undefined;
     } catch (err) {
+      if (this.deps.store.isDeposed?.(err)) {
+        this.standDown(`a state write was refused: ${(err as Error).message}`);
+        throw new NotLeading();
+      }
       return (err as Error).message;
     }
   }
 
   /** Saves after work that changed no route (what changed it was saved before it acted); a failure is logged. */
-  private save(): void {
-    const unsaved = this.persist();
+  private async save(): Promise<void> {
+    let unsaved: string | undefined;
+    try {
+      unsaved = await this.persist();
+    } catch (err) {
+      if (err instanceof NotLeading) return;
+      throw err;
+    }
     if (unsaved !== undefined)
       this.deps.log.error(
         `rollouts: ${unsaved}; the route files were not changed without a saved intent, but a restarted meshd may show older events and checks`,

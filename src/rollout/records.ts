@@ -1,6 +1,8 @@
 // A rollout's state as meshd keeps it (and writes it to --rollout-state after every change, so a
 // restarted meshd carries on where it was): its settings, phase, the weights it expects the
-// route to serve, its failed checks and its recent events.
+// route to serve, its failed checks and its recent events. RolloutStore is the state file; in a
+// fleet the records live in the store's rollouts table instead (store/postgres/rollouts.ts), and a
+// record read from there must first pass checkRolloutRecord.
 import { AtomicJsonFile, StateFileError } from '../util/atomic-json-file';
 import type { MetricResult } from './analysis';
 import type { RolloutSettings } from '../model/rollout';
@@ -52,6 +54,12 @@ export interface RolloutRecord {
    * in the file as its own write rather than an edit by hand.
    */
   writing?: { readonly split: Split; readonly phase?: Phase };
+  /**
+   * Ended, and its post-rollout hooks not yet known to have been called: saved with the end,
+   * cleared once they answered, so that a meshd stopped in between (in a fleet: a leader that
+   * stopped leading) leaves them to the next one, which calls them.
+   */
+  postRolloutDue?: true;
   /** When the next check or step is due (ms since the epoch); none while paused or finished. */
   nextStepAt?: number;
   lastCheck?: { readonly at: string; readonly ok: boolean; readonly results: readonly MetricResult[] };
@@ -59,6 +67,53 @@ export interface RolloutRecord {
 }
 
 export const rolloutKey = (mesh: string, name: string): string => `${mesh}/${name}`;
+
+/**
+ * Why a record read from a shared store is not one this meshd can act on (one line), or undefined.
+ * Its shape only, field by field: enough that showing it, or a step on it, cannot throw.
+ */
+export function checkRolloutRecord(row: unknown): string | undefined {
+  const obj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const num = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+  const split = (v: unknown): boolean => obj(v) && num(v.primary) && num(v.canary);
+  if (!obj(row)) return 'not a JSON object';
+  const r = row;
+  if (typeof r.mesh !== 'string' || typeof r.name !== 'string') return 'mesh and name must be strings';
+  if (r.source !== 'file' && r.source !== 'api') return 'source must be file or api';
+  if (!(PHASES as readonly unknown[]).includes(r.phase)) return `phase must be one of ${PHASES.join(', ')}`;
+  if (r.pausedFrom !== undefined && !(PHASES as readonly unknown[]).includes(r.pausedFrom))
+    return 'pausedFrom must be a phase';
+  const s = r.settings;
+  if (
+    !obj(s) ||
+    !obj(s.route) ||
+    typeof s.route.virtualRouter !== 'string' ||
+    typeof s.route.name !== 'string' ||
+    typeof s.primary !== 'string' ||
+    typeof s.canary !== 'string' ||
+    ![s.intervalMs, s.stepWeight, s.maxWeight, s.threshold, s.minRequests].every(num) ||
+    !Array.isArray(s.metrics) ||
+    !Array.isArray(s.webhooks) ||
+    !s.webhooks.every((h) => obj(h) && typeof h.type === 'string' && typeof h.url === 'string' && obj(h.metadata))
+  )
+    return "settings are not a rollout's settings";
+  if (!num(r.canaryWeight) || !num(r.failedChecks)) return 'canaryWeight and failedChecks must be numbers';
+  if (!split(r.expected)) return 'expected must hold the primary and canary weights';
+  if (
+    r.writing !== undefined &&
+    !(
+      obj(r.writing) &&
+      split(r.writing.split) &&
+      (r.writing.phase === undefined || (PHASES as readonly unknown[]).includes(r.writing.phase))
+    )
+  )
+    return 'writing must hold a split, and maybe a phase';
+  if (r.nextStepAt !== undefined && !num(r.nextStepAt)) return 'nextStepAt must be a number';
+  if (typeof r.startedAt !== 'string' || typeof r.updatedAt !== 'string') return 'startedAt and updatedAt must be text';
+  if (!Array.isArray(r.events) || !r.events.every((e) => obj(e) && typeof e.message === 'string'))
+    return 'events must be a list of events';
+  return undefined;
+}
 
 const FORMAT = 'meshd-rollouts/v1';
 
