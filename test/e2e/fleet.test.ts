@@ -37,12 +37,34 @@ import { freePorts, getOk, httpGet, startNamedUpstream, tmpDir, waitFor } from '
 const SERVICE = 'backend.fleet.local';
 /** Routed by a route the test creates through the App Mesh API, to the Cloud Map node and the backend. */
 const ROUTED = 'routed.fleet.local';
+/** Routed by the route a canary rollout steps. */
+const ROLLED = 'rolled.fleet.local';
 const CLIENTS = 6;
 /** The brief's bound: a proxy whose replica dies is SYNCED on another within 5 s. */
 const FAILOVER_MS = 5000;
 const nodeIdOf = (i: number) => `mesh/fleet/virtualNode/client-${i}`;
 
-function meshYaml(backendPort: number): string {
+/** A canary rollout of the route `rolled/main` from backend to canary: 20 % steps every 2 s up to 60 %, then 100 %. */
+const ROLLOUT = `---
+kind: Rollout
+mesh: fleet
+name: rolled
+spec:
+  route: { virtualRouter: rolled, name: main }
+  primary: backend
+  canary: canary
+  analysis:
+    interval: 2s
+    stepWeight: 20
+    maxWeight: 60
+    threshold: 3
+    minRequests: 5
+    metrics:
+      - name: request-success-rate
+        thresholdRange: { min: 95 }
+`;
+
+function meshYaml(backendPort: number, canaryPort = backendPort): string {
   const clients = Array.from(
     { length: CLIENTS },
     (_, i) => `---
@@ -53,6 +75,7 @@ spec:
   backends:
     - { virtualService: { virtualServiceName: ${SERVICE} } }
     - { virtualService: { virtualServiceName: ${ROUTED} } }
+    - { virtualService: { virtualServiceName: ${ROLLED} } }
 `,
   ).join('');
   return `kind: Mesh
@@ -96,6 +119,37 @@ mesh: fleet
 name: ${ROUTED}
 spec:
   provider: { virtualRouter: { virtualRouterName: router } }
+---
+kind: VirtualNode
+mesh: fleet
+name: canary
+spec:
+  listeners: [{ portMapping: { port: ${canaryPort}, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: 127.0.0.1 } }
+---
+kind: VirtualRouter
+mesh: fleet
+name: rolled
+spec:
+  listeners: [{ portMapping: { port: 8080, protocol: http } }]
+---
+kind: Route
+mesh: fleet
+virtualRouter: rolled
+name: main
+spec:
+  httpRoute:
+    match: { prefix: / }
+    action:
+      weightedTargets:
+        - { virtualNode: backend, weight: 100 }
+        - { virtualNode: canary, weight: 0 }
+---
+kind: VirtualService
+mesh: fleet
+name: ${ROLLED}
+spec:
+  provider: { virtualRouter: { virtualRouterName: rolled } }
 `;
 }
 
@@ -105,8 +159,8 @@ interface Client {
   readonly egress: number;
 }
 
-/** Requests through every client's Envoy, about `perSecond` in all, until stopped; failures are kept. */
-function trafficLoop(clients: readonly Client[], perSecond: number) {
+/** Requests through every client's Envoy to `service`, about `perSecond` in all, until stopped; failures are kept. */
+function trafficLoop(clients: readonly Client[], perSecond: number, service = SERVICE, answers = ['backend']) {
   const counts = { ok: 0, failed: 0 };
   const failures: string[] = [];
   let stop = false;
@@ -114,8 +168,8 @@ function trafficLoop(clients: readonly Client[], perSecond: number) {
   const loops = clients.map(async (c) => {
     while (!stop) {
       const started = Date.now();
-      const r = await httpGet(c.egress, SERVICE).catch((err: Error) => ({ status: 0, body: err.message }));
-      if (r.status === 200 && r.body === 'backend') counts.ok++;
+      const r = await httpGet(c.egress, service).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (r.status === 200 && answers.includes(r.body)) counts.ok++;
       else {
         counts.failed++;
         if (failures.length < 10) failures.push(`${c.nodeId}: ${r.status} ${r.body.slice(0, 200)}`);
@@ -238,15 +292,28 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
   });
 
   /** Three replicas, and CLIENTS Envoys spread over them (each lists the replicas from a different one first). */
-  async function fleetWithClients(): Promise<Fleet> {
-    fleet = await startFleet({ cluster, database: `fleet_${++database}`, meshPaths: [meshFile], n: 3 });
+  async function fleetWithClients(options: { meshFile?: string; statsd?: boolean } = {}): Promise<Fleet> {
+    fleet = await startFleet({
+      cluster,
+      database: `fleet_${++database}`,
+      meshPaths: [options.meshFile ?? meshFile],
+      n: 3,
+    });
+    const replicas = fleet.replicas;
     const ports = await freePorts(CLIENTS * 3);
     for (let i = 0; i < CLIENTS; i++) {
       const rotated = [...fleet.xdsAddresses.slice(i % 3), ...fleet.xdsAddresses.slice(0, i % 3)];
       const [admin, ingress, egress] = ports.slice(i * 3, i * 3 + 3) as [number, number, number];
       clients.push({
         nodeId: nodeIdOf(i),
-        envoy: startFleetEnvoy(envoyBin, nodeIdOf(i), rotated, { admin, ingress, egress }),
+        // Its stats go to one replica (the one it lists first): each replica hears a share of the traffic.
+        envoy: startFleetEnvoy(
+          envoyBin,
+          nodeIdOf(i),
+          rotated,
+          { admin, ingress, egress },
+          options.statsd ? replicas[i % 3]!.statsdPort() : undefined,
+        ),
         egress,
       });
     }
@@ -400,6 +467,79 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     }
     expect((await meshClients[1]!.send(new DescribeRouteCommand(ROUTE))).route!.metadata!.version).toBe(51);
   });
+
+  it('the leader is SIGKILLed mid-rollout: another takes over within the lease, and the route goes through the same weights, none skipped or repeated', async () => {
+    const canary = await startNamedUpstream('canary');
+    try {
+      const rolloutMesh = path.join(tmpDir('fleet-rollout-'), 'mesh.yaml');
+      fs.writeFileSync(rolloutMesh, meshYaml(backend.port, canary.port) + ROLLOUT);
+      const f = await fleetWithClients({ meshFile: rolloutMesh, statsd: true });
+      const db = `fleet_${database}`;
+      /** The canary's weight in each write of the route's weights, in the store's order of changes. */
+      const weightWrites = async () => {
+        const rows = await cluster.query<{
+          rows: { row: { edits: { path: (string | number)[]; value: number }[] } }[];
+        }>(
+          "SELECT change->'put'->'route_weights' AS rows FROM meshd_changes WHERE change->'put' ? 'route_weights' ORDER BY seq",
+          [],
+          db,
+        );
+        return rows.flatMap((r) => r.rows.map((w) => w.row.edits.find((e) => e.path[e.path.length - 2] === 1)!.value));
+      };
+      const leaderOf = async () => {
+        for (const r of f.replicas.filter((x) => x.alive())) {
+          const report = JSON.parse(await r.admin('/v1/replicas')) as { leader: { id: string } | null };
+          if (report.leader) return report.leader.id;
+        }
+        return undefined;
+      };
+      // Canary traffic: every client calls the rolled service; each Envoy reports to its own replica.
+      const traffic = trafficLoop(clients, 120, ROLLED, ['backend', 'canary']);
+      try {
+        await waitFor(
+          'the first step (20 %)',
+          async () => ((await weightWrites()).length >= 1 ? true : undefined),
+          30_000,
+        );
+        const leaderId = (await leaderOf())!;
+        const leader = f.replicas.find((r) => r.id === leaderId)!;
+        expect(await weightWrites()).toEqual([20]);
+        const killedAt = Date.now();
+        leader.kill();
+        const next = await waitFor(
+          'another replica to lead',
+          async () => {
+            const id = await leaderOf();
+            return id && id !== leaderId ? id : undefined;
+          },
+          2 * 2000,
+        );
+        const takeoverMs = Date.now() - killedAt;
+        await waitFor(
+          'the rollout to succeed',
+          async () => {
+            const rollouts = JSON.parse(await f.replicas.find((r) => r.id === next)!.admin('/v1/rollouts')) as {
+              name: string;
+              phase: string;
+            }[];
+            return rollouts.find((r) => r.name === 'rolled')?.phase === 'Succeeded' ? true : undefined;
+          },
+          60_000,
+        );
+        const writes = await weightWrites();
+        process.stdout.write(
+          `fleet rollout: SIGKILL of leader ${leaderId} after the first step → ${next} leads in ${takeoverMs} ms; canary weights written: ${writes.join(', ')}\n`,
+        );
+        // An undisturbed run writes 20, 40, 60 and then promotes (100): each once, in order.
+        expect(writes).toEqual([20, 40, 60, 100]);
+      } finally {
+        await traffic.stop();
+      }
+      expect(traffic.failures).toEqual([]);
+    } finally {
+      await canary.close();
+    }
+  }, 120_000);
 
   it('PostgreSQL restarts during traffic: proxies keep their configuration, replicas are not ready, then ready by themselves', async () => {
     const f = await fleetWithClients();

@@ -19,6 +19,8 @@ export interface FleetReplica {
   admin(pathName: string): Promise<string>;
   kill(): void;
   alive(): boolean;
+  /** The UDP port of its DogStatsD listener (from its banner). */
+  statsdPort(): number;
 }
 
 export interface ProxyEntry {
@@ -86,6 +88,11 @@ export async function startFleet(options: {
       admin: (p) => getOk(adminPort, p),
       kill: () => meshd.child.kill('SIGKILL'),
       alive: () => meshd.child.exitCode === null && meshd.child.signalCode === null,
+      statsdPort: () => {
+        const m = /telemetry \(DogStatsD\): udp:\/\/[^ ]+:(\d+)/.exec(meshd.stdout());
+        if (!m) throw new Error(`${id} has not said where its DogStatsD listens`);
+        return Number(m[1]);
+      },
     };
     replicas.push(replica);
   }
@@ -150,6 +157,8 @@ export function startFleetEnvoy(
   nodeId: string,
   xdsAddresses: readonly string[],
   ports: { admin: number; ingress: number; egress: number },
+  /** Sends its stats as DogStatsD to this port on 127.0.0.1 every 200 ms (a replica's, for rollouts). */
+  statsdPort?: number,
 ): RunningEnvoy {
   const yaml = execFileSync(
     process.execPath,
@@ -168,6 +177,9 @@ export function startFleetEnvoy(
       String(ports.ingress),
       '--egress-port',
       String(ports.egress),
+      ...(statsdPort !== undefined
+        ? ['--dog-statsd', '--statsd-port', String(statsdPort), '--stats-flush-interval', '200ms']
+        : []),
     ],
     { encoding: 'utf8' },
   );
