@@ -48,11 +48,8 @@ export async function startFleet(options: {
 }): Promise<Fleet> {
   const url = await options.cluster.createDatabase(options.database);
   const replicas: FleetReplica[] = [];
-  const ports = await freePorts(options.n * 2);
-  for (let i = 0; i < options.n; i++) {
-    const id = `replica-${String.fromCharCode(97 + i)}`;
-    const [xdsPort, adminPort] = [ports[i * 2]!, ports[i * 2 + 1]!];
-    const dbPath = await startTcpProxy('127.0.0.1', options.cluster.port);
+  const launch = async (id: string, dbPath: TcpProxy): Promise<FleetReplica> => {
+    const [xdsPort, adminPort] = (await freePorts(2)) as [number, number];
     const state = tmpDir(`${id}-`);
     const meshd = startMeshd([
       'serve',
@@ -79,7 +76,7 @@ export async function startFleet(options: {
       path.join(state, 'api'),
       ...(options.extraArgs ?? []),
     ]);
-    const replica: FleetReplica = {
+    return {
       id,
       xdsPort,
       adminPort,
@@ -94,13 +91,28 @@ export async function startFleet(options: {
         return Number(m[1]);
       },
     };
-    replicas.push(replica);
-  }
-  for (const r of replicas) {
-    await waitFor(`${r.id} to serve`, () => {
-      if (!r.alive()) throw new Error(`${r.id} exited: ${r.process.stderr()}`);
-      return r.process.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
-    });
+  };
+  for (let i = 0; i < options.n; i++) {
+    const id = `replica-${String.fromCharCode(97 + i)}`;
+    const dbPath = await startTcpProxy('127.0.0.1', options.cluster.port);
+    // A free port can be taken by another process before meshd binds it (tests run in parallel): try new ones.
+    for (let attempt = 1; ; attempt++) {
+      const r = await launch(id, dbPath);
+      const serving = await waitFor(`${r.id} to serve`, () => {
+        if (!r.alive()) return 'exited' as const;
+        return r.process.stdout().includes('xDS (ADS gRPC)') ? ('serving' as const) : undefined;
+      });
+      if (serving === 'serving') {
+        replicas.push(r);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the rest of its output
+      const output = `${r.process.stderr()}${r.process.stdout()}`;
+      if (attempt < 3 && /already in use/.test(output)) continue;
+      throw new Error(
+        `${r.id} exited (code ${r.process.child.exitCode}, signal ${r.process.child.signalCode}): ${output}`,
+      );
+    }
   }
   return {
     replicas,
