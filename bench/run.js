@@ -14,6 +14,7 @@ const BENCHES = [
   'cloud-map-eds.js',
   'cloud-map-writes.js',
   'cloud-map-postgres.js',
+  'fleet-eds.js',
   'api-write.js',
 ];
 
