@@ -9,7 +9,7 @@
 // answer carrying one resource has `ETag: "<version>"`. Without If-Match the last writer wins.
 import { randomUUID } from 'node:crypto';
 import { MAX_AWS_BODY_BYTES, type RawRequest } from '../util/aws-http';
-import { StoreUnavailableError } from '../store/postgres/change-log';
+import { StoreUnavailableError, UnstorableError } from '../store/postgres/change-log';
 import type { ListScope, ResourceKey, ResourceStore, StoredResource, StoreRefusal, StoreResult } from '../store/types';
 import { ApiError, badRequest, type ErrorType } from './errors';
 import { ClientTokens, fingerprintOf, type Answer } from './idempotency';
@@ -161,6 +161,7 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 function errorAnswer(err: unknown, options: AppMeshApiOptions): Answer {
   let error: ApiError;
   if (err instanceof ApiError) error = err;
+  else if (err instanceof UnstorableError) error = new ApiError('BadRequestException', err.message);
   else if (err instanceof StoreUnavailableError)
     // The fleet's store (PostgreSQL) cannot be reached: nothing was changed, and a retry may pass.
     error = new ApiError('ServiceUnavailableException', `${err.message}; nothing was changed: try again`);

@@ -49,6 +49,7 @@ export class Fleet {
   private storeDown: { since: number; reason: string } | undefined;
   private commitSeconds: ((seconds: number, committed: boolean) => void) | undefined;
   private readonly leadingListeners: (() => void)[] = [];
+  private lastReport: { at: number; report: Promise<FleetReport> } | undefined;
   private readonly leadershipListeners: ((leading: boolean, reason: string) => void)[] = [];
 
   private constructor(
@@ -67,6 +68,7 @@ export class Fleet {
       changeLog: {
         onHealth: (healthy, reason) => fleet?.health(healthy, reason),
         onNotification: () => fleet && fleet.notifications++,
+        onFollowerError: (message) => log.error(message),
         onCommit: (seconds, _writes, committed) => fleet?.commitSeconds?.(seconds, committed),
       },
       onLeadership: (leading, term, reason) => {
@@ -105,7 +107,19 @@ export class Fleet {
     return `the store (PostgreSQL) cannot be reached since ${new Date(this.storeDown.since).toISOString()}: ${this.storeDown.reason}; the last good configuration keeps being served and writes are refused`;
   }
 
+  /** At most one read of the store a second, however many callers (an unauthenticated GET must not load the store). */
   async report(): Promise<FleetReport> {
+    const now = Date.now();
+    if (this.lastReport && now - this.lastReport.at < 1000) return this.lastReport.report;
+    const report = this.readReport();
+    this.lastReport = { at: now, report };
+    report.catch(() => {
+      if (this.lastReport?.report === report) this.lastReport = undefined;
+    });
+    return report;
+  }
+
+  private async readReport(): Promise<FleetReport> {
     const [rows, leader] = await Promise.all([listReplicas(this.store.pool), this.store.lease.current()]);
     const replicas = rows.map((r) => ({
       ...r,

@@ -21,6 +21,7 @@
 // reloads every table from one consistent snapshot instead.
 import type { Pool, PoolClient, Notification, Client } from 'pg';
 import { describeError } from './connect';
+import { unstorableIn } from './storable';
 import { isKeyedTable, type KeyedTable } from './schema';
 
 export interface KeyedRow {
@@ -58,6 +59,8 @@ export interface Fence {
 
 /** The store could not be reached, or refused the transaction: nothing was changed. */
 export class StoreUnavailableError extends Error {}
+/** A write holding a value PostgreSQL cannot store (U+0000, an unpaired surrogate): refused alone, nothing changed. */
+export class UnstorableError extends Error {}
 /** A leader-only write from a replica that no longer leads: nothing was changed. */
 export class FencedError extends Error {}
 
@@ -81,6 +84,8 @@ export interface ChangeLogOptions {
   readonly onCommit?: (seconds: number, writes: number, committed: boolean) => void;
   /** Each NOTIFY heard. */
   readonly onNotification?: () => void;
+  /** A change (or a table's rows) a follower could not take: someone wrote a malformed row by hand. */
+  readonly onFollowerError?: (message: string) => void;
 }
 
 interface Pending {
@@ -91,6 +96,8 @@ interface Pending {
 }
 
 const CHANNEL = 'meshd_changes';
+/** Writes waiting for their transaction, at most: past it a write is refused at once (StoreUnavailableError). */
+const MAX_QUEUED = 5000;
 
 /** Pool clients given a listener for errors that arrive between queries (see ChangeLog.connect). */
 const guarded = new WeakSet<PoolClient>();
@@ -166,6 +173,12 @@ export class ChangeLog {
    */
   write<T>(step: WriteStep<T>, fence?: Fence): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('meshd is shutting down'));
+    // While the store is slow or cut off, writes fail at once rather than wait behind thousands of others.
+    if (this.queue.length >= MAX_QUEUED) {
+      return Promise.reject(
+        new StoreUnavailableError(`the store (PostgreSQL) is not keeping up: ${MAX_QUEUED} writes are waiting already`),
+      );
+    }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ step, fence, resolve: resolve as (v: unknown) => void, reject });
       if (!this.writing) void this.drain();
@@ -250,6 +263,14 @@ export class ChangeLog {
           settled.add(pending);
           continue;
         }
+        // One value PostgreSQL cannot hold would fail the whole batch's transaction: refused alone, before it is sent.
+        const unstorable = unstorableIn(outcome.change);
+        if (unstorable !== undefined) {
+          outcome.revert();
+          pending.reject(new UnstorableError(unstorable));
+          settled.add(pending);
+          continue;
+        }
         done.push({ pending, ...outcome });
       }
       const changes = done.filter((d) => !isEmpty(d.change));
@@ -316,6 +337,7 @@ export class ChangeLog {
 
   /** Applies every change after `applied`, or reloads everything when some were pruned. */
   private async readChanges(client: PoolClient, inTransaction: boolean): Promise<void> {
+    let misses = 0;
     for (;;) {
       const rows = await client.query<{ seq: string; change: TableChange }>(
         'SELECT seq, change FROM meshd_changes WHERE seq > $1 ORDER BY seq LIMIT 1000',
@@ -323,11 +345,18 @@ export class ChangeLog {
       );
       if (rows.rows.length === 0) {
         const current = await client.query<{ seq: string }>('SELECT seq FROM meshd_sequence WHERE id = 1');
-        if (Number(current.rows[0]!.seq) <= this.applied) return;
+        const seq = Number(current.rows[0]!.seq);
+        if (seq === this.applied) return;
+        if (seq < this.applied) {
+          // The database went back (a restore from a backup): what it holds now is the truth.
+          await this.reloadConsistently(client, inTransaction);
+          return;
+        }
         // Either committed after the read above (read again), or pruned past us: then a consistent snapshot instead.
         const oldest = await client.query<{ min: string | null }>('SELECT min(seq) AS min FROM meshd_changes');
         const min = oldest.rows[0]!.min;
-        if (min !== null && Number(min) <= this.applied + 1) continue;
+        // Read again once; a second miss means the log and the sequence disagree (rows deleted by hand): reload.
+        if (min !== null && Number(min) <= this.applied + 1 && ++misses < 2) continue;
         await this.reloadConsistently(client, inTransaction);
         return;
       }
@@ -336,7 +365,7 @@ export class ChangeLog {
         return;
       }
       for (const row of rows.rows) {
-        this.applyToFollowers(row.change);
+        this.applyToFollowers(row.change, Number(row.seq));
         this.applied = Number(row.seq);
         this.options.onApplied?.(this.applied, 'remote');
       }
@@ -368,15 +397,31 @@ export class ChangeLog {
       const rows = await client.query<KeyedRow>(`SELECT key, row FROM meshd_${name} ORDER BY key`);
       tables.set(name, rows.rows);
     }
-    for (const f of this.followers) f.reset(new Map(f.tables.map((t) => [t, tables.get(t) ?? []])));
+    for (const f of this.followers) {
+      try {
+        f.reset(new Map(f.tables.map((t) => [t, tables.get(t) ?? []])));
+      } catch (err) {
+        this.options.onFollowerError?.(`the store's tables could not all be loaded: ${describeError(err)}`);
+      }
+    }
     this.applied = Number(seq.rows[0]!.seq);
     this.options.onApplied?.(this.applied, 'remote');
   }
 
-  private applyToFollowers(change: TableChange): void {
+  /**
+   * A change a follower cannot take (a row someone wrote by hand) is reported and passed over, never retried forever.
+   */
+  private applyToFollowers(change: TableChange, seq: number): void {
     for (const f of this.followers) {
       const part = restrict(change, f.tables);
-      if (!isEmpty(part)) f.apply(part);
+      if (isEmpty(part)) continue;
+      try {
+        f.apply(part);
+      } catch (err) {
+        this.options.onFollowerError?.(
+          `change ${seq} of the store could not be applied and was passed over: ${describeError(err)}`,
+        );
+      }
     }
   }
 
@@ -410,8 +455,11 @@ export class ChangeLog {
   }
 
   private lostListener(client: Client, reason: string): void {
-    if (this.listener === client) this.listener = undefined;
-    client.removeAllListeners('notification');
+    // An old client's late 'end' or 'error' (after a reconnect made another) says nothing about the current one.
+    if (this.listener !== client && this.listener !== undefined) return;
+    this.listener = undefined;
+    client.removeAllListeners();
+    client.on('error', () => undefined);
     void client.end().catch(() => undefined);
     this.markHealth(false, `lost the connection to PostgreSQL: ${reason}`);
     if (this.closed || this.reconnectTimer) return;

@@ -63,6 +63,9 @@ export function redactedUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    // libpq's URLs may carry secrets as parameters too (pg reads them).
+    for (const name of [...parsed.searchParams.keys()])
+      if (/pass|key/i.test(name)) parsed.searchParams.set(name, '***');
     return parsed.toString();
   } catch {
     return '(an unparsable URL)';

@@ -25,7 +25,7 @@ export interface PostgresStoreOptions {
   readonly connection?: Omit<StoreConnectionOptions, 'url' | 'applicationName'>;
   readonly changeLog?: Pick<
     ChangeLogOptions,
-    'pollMs' | 'keepChanges' | 'maxBatch' | 'onHealth' | 'onApplied' | 'onCommit' | 'onNotification'
+    'pollMs' | 'keepChanges' | 'maxBatch' | 'onHealth' | 'onApplied' | 'onCommit' | 'onNotification' | 'onFollowerError'
   >;
   readonly onLeadership?: (leading: boolean, term: number, reason: string) => void;
   /** What the heartbeat reports. */
@@ -93,7 +93,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     replicaId,
     listenClient: () => openClient({ ...connection, applicationName: `meshd ${replicaId} listen` }),
   });
-  const lease = new LeaderLease(pool, {
+  // The lease has a connection of its own: a burst of writes or status reads must not starve its renewals.
+  const leasePool = openPool({ ...connection, applicationName: `meshd ${replicaId} lease`, maxConnections: 1 });
+  const lease = new LeaderLease(leasePool, {
     holder: replicaId,
     ...(options.leaseTtlMs !== undefined ? { ttlMs: options.leaseTtlMs } : {}),
     ...(options.onLeadership ? { onChange: options.onLeadership } : {}),
@@ -116,6 +118,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       await heartbeat.close();
       await log.close();
       await pool.end().catch(() => undefined);
+      await leasePool.end().catch(() => undefined);
     },
   };
 }

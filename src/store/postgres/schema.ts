@@ -88,6 +88,9 @@ export class SchemaError extends Error {}
  * SchemaError when the database is newer than this meshd.
  */
 export async function migrate(client: PoolClient): Promise<number[]> {
+  // A replica waits for another's migration however long it takes, and a long migration is not cut off.
+  await client.query('SET statement_timeout = 0');
+  await client.query('SET lock_timeout = 0');
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
   try {
     await client.query(`CREATE TABLE IF NOT EXISTS meshd_schema_migrations (
@@ -117,5 +120,6 @@ export async function migrate(client: PoolClient): Promise<number[]> {
     return ran;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.query('RESET statement_timeout; RESET lock_timeout').catch(() => undefined);
   }
 }
