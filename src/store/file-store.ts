@@ -21,6 +21,7 @@ import { fsyncDir, replaceFileAtomically } from '../util/atomic-json-file';
 import { canonicalJson } from '../util/canonical-json';
 import { apiFileText, readApiDocument, type ApiMetadata } from './api-file';
 import { FileResourceMetadata } from './file-metadata';
+import { MeshAnnouncer } from './mesh-announcer';
 import type {
   LoadedMesh,
   ListScope,
@@ -95,9 +96,8 @@ export class FileStore implements MeshStore {
    * What the store last wrote to each file of the API's folder (null: removed it), to tell its own writes from edits.
    */
   private readonly lastWritten = new Map<string, string | null>();
-  private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
-  /** The mesh the last writes made, to announce on the next turn of the event loop; how many writes it holds. */
-  private pending: { mesh: LoadedMesh; readonly reason: string; count: number } | undefined;
+  /** Hands each write's mesh to the listeners on the next turn of the event loop. */
+  private readonly announcer = new MeshAnnouncer('write');
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
 
@@ -120,7 +120,7 @@ export class FileStore implements MeshStore {
 
   /** Whether a write's mesh waits to be handed to the listeners (on the event loop's next turn). */
   get announcing(): boolean {
-    return this.pending !== undefined;
+    return this.announcer.waiting;
   }
 
   /** The API's folder; it is made by the first write that needs it, never before. */
@@ -130,7 +130,7 @@ export class FileStore implements MeshStore {
 
   /** Called with each mesh an API write made (after the write's answer is on its way: not re-entrant). */
   onChange(listener: (mesh: LoadedMesh, reason: string) => void): void {
-    this.listeners.push(listener);
+    this.announcer.listen(listener);
   }
 
   /** The paths the mesh is loaded from (and watched): the user's, then the API folder. */
@@ -148,7 +148,7 @@ export class FileStore implements MeshStore {
     if (result.ok) {
       this.serve(result);
       // Read from disk after every write so far: it supersedes a write's mesh not announced yet.
-      this.pending = undefined;
+      this.announcer.superseded();
     }
     return result;
   }
@@ -522,30 +522,8 @@ export class FileStore implements MeshStore {
       );
     }
     this.serve(candidate);
-    this.announce(candidate, `${what} through the App Mesh API`);
+    this.announcer.announce(candidate, `${what} through the App Mesh API`);
     return undefined;
-  }
-
-  /**
-   * Hands the mesh a write made to the listeners on the next turn of the event loop: the writer's
-   * answer goes first (a rollout sees the mesh it made only after its own bookkeeping, as for a
-   * file the watcher reloads), and a burst of writes is served once, as its last mesh.
-   */
-  private announce(mesh: LoadedMesh, reason: string): void {
-    const pending = this.pending;
-    if (pending) {
-      pending.mesh = mesh;
-      pending.count += 1;
-      return;
-    }
-    const next = { mesh, reason, count: 1 };
-    this.pending = next;
-    setImmediate(() => {
-      if (this.pending !== next) return; // a load from disk since then took it in
-      this.pending = undefined;
-      const why = next.count === 1 ? next.reason : `${next.reason} and ${next.count - 1} more write(s)`;
-      this.listeners.forEach((l) => l(next.mesh, why));
-    });
   }
 
   /**

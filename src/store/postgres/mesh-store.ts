@@ -52,6 +52,7 @@ import type {
 import { FencedError, StoreUnavailableError } from './change-log';
 import type { ChangeLog, Fence, Follower, KeyedRow, TableChange } from './change-log';
 import type { KeyedTable } from './schema';
+import { MeshAnnouncer } from '../mesh-announcer';
 
 /** This replica's API writes in one transaction of the change log, at most (see PostgresMeshStore.limited). */
 export const MAX_WRITES_IN_FLIGHT = 4;
@@ -284,8 +285,8 @@ export class PostgresMeshStore implements MeshStore, Follower {
   /** Virtual documents' texts, per record (a record is replaced, never changed). */
   private readonly texts = new WeakMap<StoredResource, string>();
   private readonly specHashes = new WeakMap<object, string>();
-  private readonly listeners: ((mesh: LoadedMesh, reason: string) => void)[] = [];
-  private pending: { mesh: LoadedMesh; readonly reason: string; count: number } | undefined;
+  /** Hands each mesh a write or another replica's change made to the listeners on the event loop's next turn. */
+  private readonly announcer = new MeshAnnouncer('change');
   /** Another replica changed what the mesh is made of: load again on the next turn. */
   private stale = false;
   /** load() was called (by MeshServer, at start): from then on, other replicas' changes are loaded as they come. */
@@ -329,7 +330,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
 
   /** Whether a mesh waits to be handed to the listeners: a write's, or another replica's change not loaded yet. */
   get announcing(): boolean {
-    return this.pending !== undefined || this.stale;
+    return this.announcer.waiting || this.stale;
   }
 
   /** Whether the resource written at `file` belongs to the store (an API resource): its route is updated as a spec. */
@@ -338,7 +339,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
   }
 
   onChange(listener: (mesh: LoadedMesh, reason: string) => void): void {
-    this.listeners.push(listener);
+    this.announcer.listen(listener);
   }
 
   /** The model being served. */
@@ -355,7 +356,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
     const result = this.loadWith();
     if (result.ok) {
       this.serve(result);
-      this.pending = undefined; // the caller serves this mesh: it supersedes a write's not announced yet
+      this.announcer.superseded();
       this.stale = false;
     }
     return result;
@@ -428,7 +429,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
         return;
       }
       this.serve(result);
-      this.announce(result, 'changed in the store by another replica');
+      this.announcer.announce(result, 'changed in the store by another replica');
     });
   }
 
@@ -612,7 +613,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
       if (err instanceof Refused) return err.refusal;
       throw err; // StoreUnavailableError, FencedError: nothing changed
     }
-    this.announce(this.served!.mesh, `${what} through the App Mesh API`);
+    this.announcer.announce(this.served!.mesh, `${what} through the App Mesh API`);
     return { ok: true, resource };
   }
 
@@ -719,7 +720,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
         return { ok: false, conflict: false, error: err.message };
       throw err;
     }
-    this.announce(this.served!.mesh, `${what} ${result.route}`);
+    this.announcer.announce(this.served!.mesh, `${what} ${result.route}`);
     return { ok: true };
   }
 
@@ -746,7 +747,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
         return { ok: false, conflict: false, error: err.message };
       throw err;
     }
-    this.announce(this.served!.mesh, `a rollout's weights cleared from Route/${router}/${route}`);
+    this.announcer.announce(this.served!.mesh, `a rollout's weights cleared from Route/${router}/${route}`);
     return { ok: true };
   }
 
@@ -1097,24 +1098,6 @@ export class PostgresMeshStore implements MeshStore, Follower {
   /** Resolves once the files' metadata this replica has seen is written (tests; a clean shutdown). */
   async settled(): Promise<void> {
     while (this.syncing) await this.syncing;
-  }
-
-  /** As FileStore: a write's mesh goes to the listeners on the event loop's next turn; a burst, once, as its last. */
-  private announce(mesh: LoadedMesh, reason: string): void {
-    const pending = this.pending;
-    if (pending) {
-      pending.mesh = mesh;
-      pending.count += 1;
-      return;
-    }
-    const next = { mesh, reason, count: 1 };
-    this.pending = next;
-    setImmediate(() => {
-      if (this.pending !== next) return; // a load since then took it in
-      this.pending = undefined;
-      const why = next.count === 1 ? next.reason : `${next.reason} and ${next.count - 1} more change(s)`;
-      this.listeners.forEach((l) => l(next.mesh, why));
-    });
   }
 }
 
