@@ -16,84 +16,20 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { startLoad } = require('./ads-load');
 const { startCluster } = require('./pg-cluster');
+const { CALLERS, cloudMap, meshYaml, waitReady } = require('./cloud-map-client');
 const { freePort } = require('./ports');
+const { percentile } = require('./processes');
 const { TypeUrl } = require('../dist/xds/type-urls');
 
 const MESHD = path.join(__dirname, '..', 'bin', 'meshd');
-const CALLERS = 10;
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : process.argv[i + 1];
-}
-
-function meshYaml() {
-  const docs = [`kind: Mesh\nname: cm\n`];
-  docs.push(
-    `kind: VirtualNode\nmesh: cm\nname: orders\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { awsCloudMap: { namespaceName: cm.local, serviceName: orders } }\n`,
-  );
-  docs.push(
-    `kind: VirtualService\nmesh: cm\nname: orders.cm.local\nspec: { provider: { virtualNode: { virtualNodeName: orders } } }\n`,
-  );
-  for (let i = 0; i < CALLERS; i++)
-    docs.push(
-      `kind: VirtualNode\nmesh: cm\nname: caller-${i}\nspec:\n  backends: [{ virtualService: { virtualServiceName: orders.cm.local } }]\n`,
-    );
-  return docs.join('---\n');
-}
-
-/** One call of a replica's Cloud Map API (AWS JSON 1.1); resolves with the parsed answer. */
-function cloudMap(port, operation, input) {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify(input);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/',
-        method: 'POST',
-        agent: false,
-        headers: {
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': `Route53AutoNaming_v20170314.${operation}`,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(text))
-            : reject(new Error(`${operation}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function waitReady(port) {
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise((resolve) =>
-      http
-        .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => resolve(r.statusCode === 200))
-        .on('error', () => resolve(false)),
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('meshd did not become ready');
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /** `replicas` meshd processes (on `store` when given, else one on its file store), N streams over them. */
@@ -131,7 +67,7 @@ async function measure({ streams, registrations, replicas, store }) {
       );
       nodes.push({ child, xdsPort, adminPort });
     }
-    for (const n of nodes) await waitReady(n.adminPort);
+    for (const n of nodes) await waitReady(n.adminPort, 400);
     const admin = nodes[0].adminPort;
     const { OperationId } = await cloudMap(admin, 'CreateHttpNamespace', { Name: 'cm.local' });
     const { Operation } = await cloudMap(admin, 'GetOperation', { OperationId });
