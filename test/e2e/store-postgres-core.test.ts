@@ -4,46 +4,16 @@
 // up exactly; a write during an outage fails cleanly and is undone in memory; migrations run once when
 // replicas start together, and a newer schema is refused; the leader lease stands a cut-off leader down
 // before another takes over, and a stale term's write is fenced off.
-import {
-  FencedError,
-  openPostgresStore,
-  StoreUnavailableError,
-  type Follower,
-  type KeyedRow,
-  type KeyedTable,
-  type PostgresStore,
-  type TableChange,
-} from '../../src/store/postgres';
+import { FencedError, openPostgresStore, StoreUnavailableError, type PostgresStore } from '../../src/store/postgres';
 import { describeWithPostgres, type PostgresCluster } from '../helpers/postgres';
-import { waitFor } from '../helpers/processes';
+import { MapFollower, noReplicaInfo, until } from '../helpers/store-follower';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
-
-/** A replica's view of the `rollouts` table: a Map. */
-class MapFollower implements Follower {
-  readonly tables: readonly KeyedTable[] = ['rollouts'];
-  rows = new Map<string, unknown>();
-  resets = 0;
-  reset(rows: ReadonlyMap<KeyedTable, readonly KeyedRow[]>): void {
-    this.resets++;
-    this.rows = new Map((rows.get('rollouts') ?? []).map((r) => [r.key, r.row]));
-  }
-  apply(change: TableChange): void {
-    for (const r of change.put?.rollouts ?? []) this.rows.set(r.key, r.row);
-    for (const k of change.delete?.rollouts ?? []) this.rows.delete(k);
-  }
-}
 
 interface Replica {
   readonly store: PostgresStore;
   readonly view: MapFollower;
   readonly leadership: { leading: boolean; at: number }[];
 }
-
-/** Waits until `condition` holds (waitFor wants a value, not a boolean). */
-const until = (what: string, condition: () => boolean | Promise<boolean>, ms: number) =>
-  waitFor(what, async () => ((await condition()) ? true : undefined), ms);
-
-const noInfo = () => ({ xdsAddress: '', adminAddress: '', meshHash: '', proxies: [], version: '' });
 
 describeWithPostgres('the PostgreSQL store core', (pg) => {
   let cluster: PostgresCluster;
@@ -70,7 +40,7 @@ describeWithPostgres('the PostgreSQL store core', (pg) => {
     const store = await openPostgresStore({
       url,
       replicaId: id,
-      replicaInfo: noInfo,
+      replicaInfo: noReplicaInfo,
       leaseTtlMs: options.leaseTtlMs ?? 60_000,
       connection: { queryTimeoutMs: 2000, connectTimeoutMs: 1000 },
       changeLog: { pollMs: 200, ...(options.keepChanges !== undefined ? { keepChanges: options.keepChanges } : {}) },
@@ -268,13 +238,13 @@ describeWithPostgres('the PostgreSQL store core', (pg) => {
   });
 
   it('refuses a URL that is not postgres://, without echoing its password', async () => {
-    await expect(openPostgresStore({ url: 'mysql://u:secret@h/db', replicaInfo: noInfo })).rejects.toThrow(
+    await expect(openPostgresStore({ url: 'mysql://u:secret@h/db', replicaInfo: noReplicaInfo })).rejects.toThrow(
       /postgres:\/\/ URL/,
     );
     await expect(
       openPostgresStore({
         url: 'postgres://u:secret@127.0.0.1:1/db',
-        replicaInfo: noInfo,
+        replicaInfo: noReplicaInfo,
         connection: { connectTimeoutMs: 500 },
       }),
     ).rejects.toThrow(/^cannot use the store postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db: /);

@@ -3,38 +3,11 @@
 // is undone in memory; a change row written by hand that a follower cannot take is passed over, and later changes
 // still apply; the store's URL never shows a password, in its user part or in its parameters.
 import { randomBytes } from 'node:crypto';
-import {
-  openPostgresStore,
-  type Follower,
-  type KeyedRow,
-  type KeyedTable,
-  type PostgresStore,
-  type TableChange,
-} from '../../src/store/postgres';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres';
 import { UnstorableError } from '../../src/store/postgres/change-log';
 import { redactedUrl } from '../../src/store/postgres/connect';
 import { describeWithPostgres, type PostgresCluster } from '../helpers/postgres';
-import { waitFor } from '../helpers/processes';
-
-/** A replica's view of the `rollouts` table; it cannot take a row that is the string 'poison'. */
-class MapFollower implements Follower {
-  readonly tables: readonly KeyedTable[] = ['rollouts'];
-  rows = new Map<string, unknown>();
-  reset(rows: ReadonlyMap<KeyedTable, readonly KeyedRow[]>): void {
-    this.rows = new Map((rows.get('rollouts') ?? []).map((r) => [r.key, r.row]));
-  }
-  apply(change: TableChange): void {
-    for (const r of change.put?.rollouts ?? []) {
-      if (r.row === 'poison') throw new Error('a row this follower cannot take');
-      this.rows.set(r.key, r.row);
-    }
-    for (const k of change.delete?.rollouts ?? []) this.rows.delete(k);
-  }
-}
-
-const noInfo = () => ({ xdsAddress: '', adminAddress: '', meshHash: '', proxies: [], version: '' });
-const until = (what: string, condition: () => boolean, ms: number) =>
-  waitFor(what, () => (condition() ? true : undefined), ms);
+import { MapFollower, noReplicaInfo, until } from '../helpers/store-follower';
 
 describeWithPostgres('the PostgreSQL store core against hostile writes and rows', (pg) => {
   let cluster: PostgresCluster;
@@ -52,7 +25,7 @@ describeWithPostgres('the PostgreSQL store core against hostile writes and rows'
     const store = await openPostgresStore({
       url,
       replicaId: id,
-      replicaInfo: noInfo,
+      replicaInfo: noReplicaInfo,
       changeLog: { pollMs: 200, onFollowerError: (m) => errors.push(m) },
     });
     store.log.follow(view);
