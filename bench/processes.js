@@ -124,6 +124,25 @@ function procStats(pid) {
   }
 }
 
+/**
+ * The event-loop delay a process preloaded with bench/event-loop-probe.js saw since the last call
+ * (the probe starts over on each): { maxMs, p99Ms, meanMs }, or undefined if it did not answer.
+ */
+async function loopDelay(pid, file) {
+  const sent = Date.now();
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (r.at >= sent) return r;
+    } catch {
+      /* not written yet */
+    }
+    await sleep(10);
+  }
+  return undefined;
+}
+
 /** Calls `onLine` with each line (trimmed) of a readable stream, e.g. commands on stdin; `onEnd` when it ends. */
 function readLines(stream, onLine, onEnd = () => undefined) {
   let buffered = '';
@@ -147,4 +166,14 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-module.exports = { children, killAll, sleep, preciseNow, startJsonLineProcess, readLines, procStats, percentile };
+module.exports = {
+  children,
+  killAll,
+  sleep,
+  preciseNow,
+  startJsonLineProcess,
+  readLines,
+  procStats,
+  percentile,
+  loopDelay,
+};

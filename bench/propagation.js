@@ -18,12 +18,15 @@
 //   change: `--changes` times, svc-0's route weights change (svc-0 is called by every node,
 //     bench/mesh-gen.js); time from the write (or the command) to the last stream ACKing a route
 //     configuration that carries the new weight (p50, p99, max), and to the first;
-//   memory: the server's RSS before the streams, with them, and per stream.
+//   memory: the server's RSS before the streams, with them, and per stream;
+//   CPU: the server's CPU time per change; event loop: the Node servers' longest event-loop
+//     block during the connect storm and during the changes (bench/event-loop-probe.js).
 // Prints a table and the targets; writes bench/results/propagation.json.
 //
 // Options: --streams 100,1000,5000 --services 100 --backends 5 --changes 20
 //          --servers meshd,bare-grpc,go-control-plane --protocols sotw,delta
-//          --per-connection 10 --gap-ms 150 --out <file> --cpu-prof (meshd writes .cpuprofile files
+//          --per-connection 10 --load-processes 1 (split the streams over K load generators)
+//          --gap-ms 150 --out <file> --cpu-prof (meshd writes .cpuprofile files
 //          into bench/results/) --quiet (no table)
 'use strict';
 const fs = require('node:fs');
@@ -33,7 +36,7 @@ const { execFileSync } = require('node:child_process');
 const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
 const { precompile } = require('./precompiled');
 const { freePort } = require('./ports');
-const { killAll, sleep, preciseNow, startJsonLineProcess, procStats, percentile } = require('./processes');
+const { killAll, sleep, preciseNow, startJsonLineProcess, procStats, percentile, loopDelay } = require('./processes');
 
 const ROOT = path.resolve(__dirname, '..');
 const MESHD = path.join(ROOT, 'bin', 'meshd');
@@ -41,6 +44,8 @@ const LOAD = path.join(__dirname, 'ads-load.js');
 const BARE = path.join(__dirname, 'peers', 'bare-grpc.js');
 const GO_PEER_SOURCE = path.join(__dirname, 'peers', 'go-control-plane');
 const SERVERS = ['meshd', 'bare-grpc', 'go-control-plane'];
+/** Preloaded into the Node servers (meshd, bare-grpc): their event-loop delay, read by loopDelay(). */
+const PROBE = path.join(__dirname, 'event-loop-probe.js');
 
 function parseArgs(argv) {
   const o = {
@@ -51,6 +56,7 @@ function parseArgs(argv) {
     servers: SERVERS,
     protocols: ['sotw', 'delta'],
     perConnection: 10,
+    loadProcesses: 1,
     gapMs: 150,
     out: path.join(__dirname, 'results', 'propagation.json'),
     cpuProf: false,
@@ -79,6 +85,7 @@ function parseArgs(argv) {
     else if (a === '--servers') o.servers = list(value());
     else if (a === '--protocols') o.protocols = list(value());
     else if (a === '--per-connection') o.perConnection = int(a, value());
+    else if (a === '--load-processes') o.loadProcesses = int(a, value());
     else if (a === '--gap-ms') o.gapMs = int(a, value());
     else if (a === '--out') o.out = path.resolve(value());
     else if (a === '--cpu-prof') o.cpuProf = true;
@@ -131,9 +138,19 @@ async function startMeshd(ctx, label) {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-bench-state-'));
   ctx.mesh.setWeights(SHARED, [90, 10]); // state 0, as precompiled
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
-  const node = ctx.cpuProf
-    ? ['--cpu-prof', '--cpu-prof-dir', path.join(__dirname, 'results'), '--cpu-prof-name', `meshd-${label}.cpuprofile`]
-    : [];
+  const node = [
+    '--require',
+    PROBE,
+    ...(ctx.cpuProf
+      ? [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          path.join(__dirname, 'results'),
+          '--cpu-prof-name',
+          `meshd-${label}.cpuprofile`,
+        ]
+      : []),
+  ];
   const args = [
     ...node,
     MESHD,
@@ -153,6 +170,7 @@ async function startMeshd(ctx, label) {
     ...process.env,
     MESHD_CLOUD_MAP_STATE: path.join(state, 'cloud-map.json'),
     MESHD_ROLLOUT_STATE: path.join(state, 'rollouts.json'),
+    MESHD_BENCH_LOOP_FILE: ctx.loopFile,
   };
   const proc = startJsonLineProcess('meshd', process.execPath, args, { env });
   for (let waited = 0; !proc.output().includes('meshd is serving'); waited += 20) {
@@ -165,6 +183,7 @@ async function startMeshd(ctx, label) {
   return {
     pid: proc.child.pid,
     port: xdsPort,
+    loopFile: ctx.loopFile,
     apply: (k) => ctx.mesh.setWeights(SHARED, weightsOfChange(k)),
     async stop() {
       proc.child.kill('SIGTERM');
@@ -176,13 +195,17 @@ async function startMeshd(ctx, label) {
   };
 }
 
-async function startPeer(ctx, label, command, args) {
+/** A baseline; `probed`: a Node process, preloaded with the event-loop probe. */
+async function startPeer(ctx, label, command, args, probed) {
   const port = await freePort();
-  const proc = startJsonLineProcess(label, command, [...args, '--dump', ctx.dumpFile, '--port', String(port)]);
+  const proc = startJsonLineProcess(label, command, [...args, '--dump', ctx.dumpFile, '--port', String(port)], {
+    env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile },
+  });
   await proc.event('listening', 120000);
   return {
     pid: proc.child.pid,
     port,
+    loopFile: probed ? ctx.loopFile : undefined,
     apply: (k) => proc.send(`apply ${k}`),
     stop: () => proc.stop(),
   };
@@ -190,53 +213,91 @@ async function startPeer(ctx, label, command, args) {
 
 const START = {
   meshd: startMeshd,
-  'bare-grpc': (ctx) => startPeer(ctx, 'bare-grpc', process.execPath, [BARE]),
-  'go-control-plane': (ctx) => startPeer(ctx, 'go-control-plane', ctx.goPeer, []),
+  'bare-grpc': (ctx) => startPeer(ctx, 'bare-grpc', process.execPath, ['--require', PROBE, BARE], true),
+  'go-control-plane': (ctx) => startPeer(ctx, 'go-control-plane', ctx.goPeer, [], false),
 };
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The load generators of one run: `--load-processes` processes (bench/ads-load.js) sharing the
+ * streams, driven as one: an event is awaited from each; a change's first ACK is the earliest
+ * of theirs, its last the latest.
+ */
+function startLoad(ctx, port, protocol, streams) {
+  const shares = Array.from(
+    { length: ctx.loadProcesses },
+    (_, i) => Math.floor(streams / ctx.loadProcesses) + (i < streams % ctx.loadProcesses ? 1 : 0),
+  ).filter((n) => n > 0);
+  const loads = shares.map((share) => {
+    const args = [
+      LOAD,
+      '--xds',
+      `127.0.0.1:${port}`,
+      '--nodes',
+      ctx.nodeIds.join(','),
+      '--streams',
+      String(share),
+      '--per-connection',
+      String(ctx.perConnection),
+      ...(protocol === 'delta' ? ['--delta'] : []),
+    ];
+    return startJsonLineProcess('the load generator', process.execPath, args);
+  });
+  const all = (fn) => Promise.all(loads.map(fn));
+  return {
+    async allAcked() {
+      const events = await all((l) => l.event('all-acked', 300000));
+      return { ms: Math.max(...events.map((e) => e.ms)) };
+    },
+    async change(id, needleHex, apply) {
+      for (const l of loads) l.send(`arm ${id} ${needleHex}`);
+      await all((l) => l.event('armed', 10000, (e) => e.id === id));
+      const writtenAt = preciseNow();
+      apply();
+      const done = await all((l) => l.event('change-acked', 60000, (e) => e.id === id));
+      return {
+        firstMs: Math.min(...done.map((e) => e.firstAt)) - writtenAt,
+        lastMs: Math.max(...done.map((e) => e.lastAt)) - writtenAt,
+      };
+    },
+    stop: () => all((l) => l.stop()),
+  };
+}
+
+/** The server's worst event-loop delay since the last call (Node servers only; null for Go, which has none). */
+async function loopMaxMs(running) {
+  if (!running.loopFile) return null;
+  return (await loopDelay(running.pid, running.loopFile))?.maxMs ?? null;
+}
 
 async function measure(ctx, server, protocol, streams) {
   const label = `${server}-${protocol}-${streams}`;
   const running = await START[server](ctx, `${protocol}-${streams}`);
   await sleep(300);
   const idle = procStats(running.pid);
-  const loadArgs = [
-    LOAD,
-    '--xds',
-    `127.0.0.1:${running.port}`,
-    '--nodes',
-    ctx.nodeIds.join(','),
-    '--streams',
-    String(streams),
-    '--per-connection',
-    String(ctx.perConnection),
-  ];
-  if (protocol === 'delta') loadArgs.push('--delta');
-  const load = startJsonLineProcess('the load generator', process.execPath, loadArgs);
+  await loopMaxMs(running); // from here on: the connect storm
+  const load = startLoad(ctx, running.port, protocol, streams);
   try {
-    const acked = await load.event('all-acked', 300000);
+    const acked = await load.allAcked();
+    const loopColdMs = await loopMaxMs(running);
     await sleep(500); // let the server settle before reading its memory
     const connected = procStats(running.pid);
+    await loopMaxMs(running); // from here on: the changes
     const lastMs = [];
     const firstMs = [];
     for (let k = 1; k <= ctx.changes; k++) {
-      const id = String(k);
-      load.send(
-        `arm ${id} ${weightNeedle(ctx.mesh.targetCluster(SHARED, 'v2'), weightsOfChange(k)[1]).toString('hex')}`,
-      );
-      await load.event('armed', 10000, (e) => e.id === id);
-      const writtenAt = preciseNow();
-      running.apply(k);
-      const done = await load
-        .event('change-acked', 60000, (e) => e.id === id)
+      const needle = weightNeedle(ctx.mesh.targetCluster(SHARED, 'v2'), weightsOfChange(k)[1]).toString('hex');
+      const times = await load
+        .change(String(k), needle, () => running.apply(k))
         .catch((err) => {
           throw new Error(`${label}: change ${k} did not reach every stream: ${err.message}`);
         });
-      lastMs.push(done.lastAt - writtenAt);
-      firstMs.push(done.firstAt - writtenAt);
+      lastMs.push(times.lastMs);
+      firstMs.push(times.firstMs);
       await sleep(ctx.gapMs);
     }
+    const loopChangeMs = await loopMaxMs(running);
     const after = procStats(running.pid);
     const ms = (v) => (v === null ? null : Math.round(v * 10) / 10);
     return {
@@ -249,11 +310,13 @@ async function measure(ctx, server, protocol, streams) {
       p99Ms: ms(percentile(lastMs, 99)),
       maxMs: ms(Math.max(...lastMs)),
       firstAckP50Ms: ms(percentile(firstMs, 50)),
+      cpuMsPerChange: Math.round((after.cpuMs - connected.cpuMs) / ctx.changes),
+      loopMaxColdMs: loopColdMs,
+      loopMaxChangeMs: loopChangeMs,
       rssIdleMb: idle.rssMb,
       rssMb: connected.rssMb,
       peakRssMb: after.peakRssMb,
       kbPerStream: Math.round(((connected.rssMb - idle.rssMb) * 1024 * 10) / streams) / 10,
-      cpuMsPerChange: Math.round((after.cpuMs - connected.cpuMs) / ctx.changes),
     };
   } finally {
     await load.stop();
@@ -275,6 +338,9 @@ function ratios(rows) {
         baseline: base.server,
         p50: ratio(r.p50Ms, base.p50Ms),
         p99: ratio(r.p99Ms, base.p99Ms),
+        max: ratio(r.maxMs, base.maxMs),
+        firstAck: ratio(r.firstAckP50Ms, base.firstAckP50Ms),
+        cpu: ratio(r.cpuMsPerChange, base.cpuMsPerChange),
         cold: ratio(r.coldMs, base.coldMs),
         rss: ratio(r.rssMb, base.rssMb),
       });
@@ -285,18 +351,23 @@ function ratios(rows) {
 
 function targets(rows) {
   const lines = [];
+  const verdict = (ok) => (ok ? 'met' : 'missed');
   for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 1000)) {
     const go = rows.find((x) => x.server === 'go-control-plane' && x.protocol === r.protocol && x.streams === 1000);
-    const vsGo = go
-      ? `; go-control-plane ${go.p99Ms} ms: ${r.p99Ms <= go.p99Ms ? 'no slower (met)' : 'slower (missed)'}`
-      : '';
+    const vsGo = go ? `; go-control-plane ${go.p99Ms} ms: ${verdict(r.p99Ms <= go.p99Ms)}` : '';
     lines.push(
-      `one route change to 1,000 sidecars (${r.protocol}), p99 ≤ 100 ms: ${r.p99Ms} ms (${r.p99Ms <= 100 ? 'met' : 'missed'})${vsGo}`,
+      `one route change to 1,000 sidecars (${r.protocol}), p99 ≤ 100 ms: ${r.p99Ms} ms (${verdict(r.p99Ms <= 100)})${vsGo}`,
+      `first ACK (${r.protocol}), p50 ≤ 20 ms: ${r.firstAckP50Ms} ms (${verdict(r.firstAckP50Ms <= 20)})`,
+      `event loop (${r.protocol}), longest block ≤ 50 ms: ${r.loopMaxChangeMs} ms during the changes (${verdict(r.loopMaxChangeMs <= 50)}), ${r.loopMaxColdMs} ms during the connect storm (${verdict(r.loopMaxColdMs <= 50)})`,
     );
+    if (go)
+      lines.push(
+        `cold connect of 1,000 streams (${r.protocol}) ≤ go-control-plane: ${r.coldMs} ms vs ${go.coldMs} ms (${verdict(r.coldMs <= go.coldMs)})`,
+      );
   }
-  for (const r of rows.filter((x) => x.server === 'meshd' && x.streams === 5000)) {
+  for (const r of rows.filter((x) => x.server === 'meshd' && x.streams >= 10000)) {
     lines.push(
-      `5,000 connected streams (${r.protocol}), meshd RSS ≤ 1024 MB: ${r.rssMb} MB (${r.rssMb <= 1024 ? 'met' : 'missed'})`,
+      `${r.streams.toLocaleString('en')} streams (${r.protocol}) on one meshd, RSS ≤ 100 KB a stream above idle: ${r.kbPerStream} KB (${verdict(r.kbPerStream <= 100)}); a route change p99 ${r.p99Ms} ms`,
     );
   }
   return lines;
@@ -312,7 +383,7 @@ async function main() {
   }
   if (opts.help) {
     console.log(
-      'usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]',
+      'usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--load-processes 1] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]',
     );
     return;
   }
@@ -326,7 +397,8 @@ async function main() {
     const started = Date.now();
     fs.writeFileSync(dumpFile, JSON.stringify(precompile(mesh, changes)));
     const precompileMs = Date.now() - started;
-    const ctx = { ...opts, mesh, dumpFile, nodeIds: mesh.callersOf(SHARED) };
+    const loopFile = path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-loop.json`);
+    const ctx = { ...opts, mesh, dumpFile, loopFile, nodeIds: mesh.callersOf(SHARED) };
     if (opts.servers.includes('go-control-plane')) ctx.goPeer = buildGoPeer();
 
     const rows = [];
@@ -366,6 +438,7 @@ async function main() {
   } finally {
     mesh.remove();
     fs.rmSync(dumpFile, { force: true });
+    fs.rmSync(path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-loop.json`), { force: true });
   }
 }
 

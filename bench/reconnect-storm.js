@@ -20,7 +20,9 @@ const os = require('node:os');
 const path = require('node:path');
 const { stormMeshYaml } = require('./ads-load');
 const { freePort } = require('./ports');
-const { killAll, sleep, startJsonLineProcess, procStats } = require('./processes');
+const { killAll, sleep, startJsonLineProcess, procStats, loopDelay } = require('./processes');
+
+const PROBE = path.join(__dirname, 'event-loop-probe.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const MESHD = path.join(ROOT, 'bin', 'meshd');
@@ -45,21 +47,8 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 // meshd, HTTP
 
-/** Loaded into meshd with --require: event-loop delay, written to a file on SIGUSR2 (then reset). */
-const PROBE = `
-const { monitorEventLoopDelay } = require('node:perf_hooks');
-const fs = require('node:fs');
-const h = monitorEventLoopDelay({ resolution: 10 });
-h.enable();
-process.on('SIGUSR2', () => {
-  const ms = (ns) => Math.round(ns / 1e4) / 100;
-  fs.writeFileSync(process.env.MESHD_BENCH_LOOP_FILE, JSON.stringify({ at: Date.now(), maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), meanMs: ms(h.mean) }));
-  h.reset();
-});
-`;
-
 function startMeshd(ctx, label) {
-  const args = ['--require', ctx.probe];
+  const args = ['--require', PROBE];
   if (ctx.cpuProf)
     args.push(
       '--cpu-prof',
@@ -90,22 +79,6 @@ function startMeshd(ctx, label) {
     }),
     spawnedAt,
   };
-}
-
-/** meshd's event-loop delay since the last call (the probe resets on each). */
-async function loopDelay(ctx, meshd) {
-  const sent = Date.now();
-  meshd.child.kill('SIGUSR2');
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = JSON.parse(fs.readFileSync(ctx.loopFile, 'utf8'));
-      if (r.at >= sent) return r;
-    } catch {
-      /* not written yet */
-    }
-    await sleep(10);
-  }
-  return undefined;
 }
 
 function httpGet(port, pathName) {
@@ -233,7 +206,7 @@ async function run(ctx, protocol) {
     if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
     await sleep(20);
   }
-  await loopDelay(ctx, meshd); // reset
+  await loopDelay(meshd.child.pid, ctx.loopFile); // reset
   const cpuBefore = procStats(meshd.child.pid).cpuMs;
   const load = startLoadProcess(ctx, protocol);
   const opening = await load.event('opening');
@@ -243,7 +216,7 @@ async function run(ctx, protocol) {
       `${protocol}: not all ${ctx.streams} streams SYNCED within ${SYNC_TIMEOUT_MS} ms: ${JSON.stringify(connect.last)}`,
     );
   const acked = await load.event('all-acked');
-  const loop1 = await loopDelay(ctx, meshd);
+  const loop1 = await loopDelay(meshd.child.pid, ctx.loopFile);
   const p1 = procStats(meshd.child.pid);
   rows.push({
     protocol,
@@ -267,7 +240,7 @@ async function run(ctx, protocol) {
   await load.event('all-disconnected');
   meshd = startMeshd(ctx, `${protocol}-restart`);
   const restart = await pollUntilSynced(ctx.adminPort, ctx.streams);
-  const loop2 = await loopDelay(ctx, meshd);
+  const loop2 = await loopDelay(meshd.child.pid, ctx.loopFile);
   const p2 = procStats(meshd.child.pid);
   const stats = await load.stats();
   const restartSummary = restart.last ?? { pushes: null, states: {} };
@@ -300,13 +273,11 @@ async function main() {
   const ctx = {
     ...opts,
     meshFile: path.join(dir, 'mesh.yaml'),
-    probe: path.join(dir, 'loop-probe.js'),
     loopFile: path.join(dir, 'loop.json'),
     xdsPort: await freePort(),
     adminPort: await freePort(),
   };
   fs.writeFileSync(ctx.meshFile, stormMeshYaml(opts.nodes));
-  fs.writeFileSync(ctx.probe, PROBE);
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
 
   const rows = [];
