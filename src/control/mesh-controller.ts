@@ -5,6 +5,13 @@
 // change only those that read a changed service. Only snapshots whose resources changed are
 // pushed (the cache compares content). Proxies whose node no longer compiles keep their last
 // good snapshot, and the reason is logged once and left in the cache for `meshd status`.
+//
+// With a time slice (`meshd serve`), a change that reaches many proxies is compiled a slice at
+// a time: each proxy is pushed as soon as its snapshot is ready, and between slices the event
+// loop writes those pushes and reads the ACKs, so the first proxy hears of a change after one
+// compile rather than after all of them and no request waits longer than a slice. A proxy
+// waiting for its turn keeps serving its previous snapshot; it is compiled with the newest
+// model when its turn comes, so a model replaced mid-pass is never half-applied to one proxy.
 import { compileProxy } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { serviceKey } from '../discovery/cloud-map/registry';
@@ -46,17 +53,29 @@ export interface CloudMapSource extends CloudMapView {
 /** Why a proxy that connects before any valid mesh has loaded gets nothing (`meshd status`). */
 export const NO_MESH_YET = 'no valid mesh is loaded yet; nothing is served until the mesh files load without errors';
 
+export interface MeshControllerOptions {
+  /**
+   * Compile at most about this many ms in one turn of the event loop, then let it write the
+   * pushes and read requests before going on; undefined: compile every affected proxy at once.
+   */
+  readonly sliceMs?: number;
+}
+
 export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly encoder = new ResourceEncoder();
   /** Registry changes made while a new model is being installed (its seeds), compiled with it. */
   private cloudMapChangedMeanwhile = new Set<string>();
+  /** Proxies to compile again (node key → when the change that made them stale was detected), in order. */
+  private readonly stale = new Map<string, number | undefined>();
+  private nextSlice: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly cloudMap: CloudMapSource,
     private readonly log: Logger,
+    private readonly options: MeshControllerOptions = {},
   ) {
     cloudMap.onChange((changed) => this.cloudMapChanged(changed));
   }
@@ -69,9 +88,9 @@ export class MeshController implements StreamHooks {
       return;
     }
     for (const [key, entry] of this.proxies) {
-      if (intersects(entry.cloudMapReads, changed)) this.update(key, detectedAt);
+      if (intersects(entry.cloudMapReads, changed)) this.markStale(key, detectedAt);
     }
-    this.encoder.sweepIfGrown(this.liveSnapshots());
+    this.compileStale();
   }
 
   currentModel(): MeshModel | undefined {
@@ -103,9 +122,51 @@ export class MeshController implements StreamHooks {
         !entry.modelReads ||
         intersects(entry.modelReads, changed) ||
         intersects(entry.cloudMapReads, services);
-      if (affected) this.update(key, detectedAt);
+      if (affected) this.markStale(key, detectedAt);
     }
-    this.encoder.sweepIfGrown(this.liveSnapshots());
+    this.compileStale();
+  }
+
+  /** Whether some proxies still wait to be compiled with the current model or registry. */
+  get compiling(): boolean {
+    return this.stale.size > 0;
+  }
+
+  /** Compiles every proxy still waiting, now (e.g. before reading what every proxy is served). */
+  compileAll(): void {
+    this.compileStale(Infinity);
+  }
+
+  /** A proxy already waiting keeps its place and the earliest detection time. */
+  private markStale(key: string, detectedAt: number | undefined): void {
+    if (!this.stale.has(key)) this.stale.set(key, detectedAt);
+  }
+
+  /** Compiles waiting proxies, in order, for about one time slice; the rest on the next turns. */
+  private compileStale(sliceMs = this.options.sliceMs ?? Infinity): void {
+    const until = performance.now() + sliceMs;
+    for (const [key, detectedAt] of this.stale) {
+      this.stale.delete(key);
+      if (this.proxies.has(key)) this.update(key, detectedAt);
+      if (performance.now() >= until) break;
+    }
+    if (this.stale.size > 0) this.compileLater();
+    else this.encoder.sweepIfGrown(this.liveSnapshots());
+  }
+
+  /** Compiles waiting proxies on a later turn of the event loop, after what is queued now. */
+  private compileLater(): void {
+    this.nextSlice ??= setImmediate(() => {
+      this.nextSlice = undefined;
+      this.compileStale();
+    });
+  }
+
+  /** Stops compiling in the background (the server is closing). */
+  close(): void {
+    if (this.nextSlice) clearImmediate(this.nextSlice);
+    this.nextSlice = undefined;
+    this.stale.clear();
   }
 
   /** The snapshots connected proxies are served: every resource the encoder must keep. */
@@ -121,7 +182,12 @@ export class MeshController implements StreamHooks {
     const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
     if (!this.proxies.has(key)) {
       this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set(), modelReads: new Set() });
-      this.update(key);
+      // With a time slice the compile waits for its turn: a burst of proxies connecting (every
+      // request of which may arrive in one turn) must not compile them all in that turn. The
+      // streams answer once the snapshot is there.
+      this.markStale(key, undefined);
+      if (this.options.sliceMs === undefined) this.compileStale();
+      else this.compileLater();
     }
     return key;
   }
@@ -137,6 +203,7 @@ export class MeshController implements StreamHooks {
 
   onNodeGone(nodeKey: string): void {
     this.proxies.delete(nodeKey);
+    this.stale.delete(nodeKey);
     this.cache.delete(nodeKey);
   }
 

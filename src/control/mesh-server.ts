@@ -62,6 +62,12 @@ import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
 
 /** Where a server listens (port 0: any free port). */
+/**
+ * How long a change's recompile may hold the event loop before it lets the pushes it made go out
+ * and the proxies' requests in (bench/propagation.js: the first ACK and the longest block).
+ */
+const COMPILE_SLICE_MS = 10;
+
 export interface Listen {
   readonly host: string;
   readonly port: number;
@@ -324,7 +330,7 @@ export class MeshServer {
       this.watchApiDir();
     });
     this.telemetry = telemetry;
-    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log);
+    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log, { sliceMs: COMPILE_SLICE_MS });
     this.metrics = meshdMetrics(this.streams);
     const registry = this.metrics.registry;
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
@@ -670,6 +676,7 @@ export class MeshServer {
     const first = !this.closed;
     this.closed = true;
     if (first) this.rollouts.close();
+    if (first) this.controller.close();
     await this.closeServers();
     if (first) await this.cloudMap.close();
     if (first) this.fleetTelemetry?.close();

@@ -102,7 +102,8 @@ interface Held {
 
 interface InFlight {
   readonly nonce: string;
-  readonly presented: ReadonlyMap<string, Resource>;
+  /** The set the response makes the client hold (with `kept`). */
+  readonly target: ResourceSet;
   /** Resources the client keeps although the response does not carry them (delta: not removed yet). */
   readonly kept: ReadonlyMap<string, Held>;
   /** What the response carries, to tell it again: its version (SotW), or what it changed and removed (Delta). */
@@ -117,6 +118,13 @@ export interface TypeState {
   names: Set<string>;
   /** What the client holds, as of its last ACK. */
   has: Map<string, Held>;
+  /**
+   * A set `has` holds exactly (the same names and versions, nothing else), when known: then
+   * "does the client hold the target?" is one comparison. Whoever changes `has` clears it.
+   */
+  heldSet?: ResourceSet;
+  /** The version a reconnecting SotW client said it holds, until a pump compares it with the snapshot's. */
+  reportedVersion?: string;
   inFlight?: InFlight;
   /** The nonce of the latest response of this type; a request naming another one is stale. */
   lastNonce?: string;
@@ -137,9 +145,17 @@ export interface Outgoing {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly version: string;
+  /** The full set, as `presented` lists it (SotW sends it whole). */
+  readonly target: ResourceSet;
   readonly presented: readonly Resource[];
   readonly changed: readonly Resource[];
   readonly removed: readonly string[];
+}
+
+/** Makes the type hold exactly `set` (after an ACK, or a reconnecting client reporting its version). */
+export function holdSet(state: TypeState, set: ResourceSet): void {
+  state.has = new Map([...set.resources].map(([name, resource]) => [name, { version: resource.version, resource }]));
+  state.heldSet = set;
 }
 
 const CLUSTER_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.Endpoint];
@@ -171,6 +187,8 @@ export abstract class AdsSession {
   private firstRequestTimer: NodeJS.Timeout | undefined;
   private requestsThisTurn = 0;
   private nextTurn: NodeJS.Immediate | undefined;
+  /** pumpOrder's last answer, and what it depended on (types are only ever added to this.types). */
+  private order: { types: ReadonlyMap<string, ResourceSet>; asked: number; order: readonly string[] } | undefined;
 
   protected constructor(
     protected readonly protocol: AdsProtocol,
@@ -442,10 +460,9 @@ export abstract class AdsSession {
       );
       return 'nack';
     }
-    state.has = new Map(
-      [...inFlight.presented].map(([name, resource]) => [name, { version: resource.version, resource }]),
-    );
+    holdSet(state, inFlight.target);
     for (const [name, held] of inFlight.kept) state.has.set(name, held);
+    if (inFlight.kept.size > 0) state.heldSet = undefined;
     state.status.ackedVersion = version;
     this.log.debug(
       { type: shortTypeName(state.typeUrl), version },
@@ -473,16 +490,23 @@ export abstract class AdsSession {
   protected pump(): void {
     const snapshot = this.snapshot();
     if (this.closed || !snapshot) return;
-    const order = [...SERVED_FIRST, ...[...snapshot.types.keys()].filter((t) => !SERVED_FIRST.includes(t))].filter(
-      (t) => this.types.has(t),
-    );
+    const order = this.pumpOrder(snapshot);
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
-    const targets = new Map(order.map((typeUrl) => [typeUrl, this.subscribed(this.types.get(typeUrl)!, snapshot)]));
+    const targets = new Map<string, ResourceSet>();
+    for (const typeUrl of order) targets.set(typeUrl, this.subscribed(this.types.get(typeUrl)!, snapshot));
     for (const typeUrl of order) {
       const state = this.types.get(typeUrl)!;
       if (!this.status!.types.has(typeUrl)) this.status!.types.set(typeUrl, state.status);
       const selected = targets.get(typeUrl)!;
       state.status.targetVersion = selected.version;
+      if (state.reportedVersion !== undefined) {
+        // It holds exactly what it would be sent: nothing to send, and that version is recorded as held.
+        if (state.reportedVersion === selected.version && !state.inFlight) {
+          holdSet(state, selected);
+          state.needsAnswer = false;
+        }
+        state.reportedVersion = undefined;
+      }
       if (state.inFlight) continue;
       if (ROUTING_TYPES.includes(typeUrl)) {
         // Listeners and routes wait until the clusters and endpoints they may name are ACKed.
@@ -506,6 +530,18 @@ export abstract class AdsSession {
     this.notePending(targets);
   }
 
+  /** The types the stream asked for, in the order a pump serves them: meshd's four, then the snapshot's others. */
+  private pumpOrder(snapshot: Snapshot): readonly string[] {
+    // Every pump of a snapshot asks the same, until the stream asks for a type it had not.
+    const known = this.order;
+    if (known?.types === snapshot.types && known.asked === this.types.size) return known.order;
+    const order = [...SERVED_FIRST, ...[...snapshot.types.keys()].filter((t) => !SERVED_FIRST.includes(t))].filter(
+      (t) => this.types.has(t),
+    );
+    this.order = { types: snapshot.types, asked: this.types.size, order };
+    return order;
+  }
+
   /**
    * The client ACKed every new or changed resource of the type. For EDS that includes the
    * assignment of every cluster it subscribed to that has one (an EDS cluster warms until its
@@ -513,15 +549,24 @@ export abstract class AdsSession {
    */
   private holdsAdditions(typeUrl: string, targets: ReadonlyMap<string, ResourceSet>, snapshot: Snapshot): boolean {
     const state = this.types.get(typeUrl);
-    const required = new Map(targets.get(typeUrl)?.resources);
-    if (typeUrl === TypeUrl.Endpoint) {
-      const assignments = resourcesOf(snapshot, TypeUrl.Endpoint).resources;
-      for (const name of targets.get(TypeUrl.Cluster)?.resources.keys() ?? [])
-        if (assignments.has(name)) required.set(name, assignments.get(name)!);
+    const target = targets.get(typeUrl)?.resources;
+    const assignments = typeUrl === TypeUrl.Endpoint ? resourcesOf(snapshot, TypeUrl.Endpoint).resources : undefined;
+    const clusters = assignments ? targets.get(TypeUrl.Cluster)?.resources : undefined;
+    const holds = (name: string, r: Resource) => state!.has.get(name)?.version === r.version;
+    if (!state || state.inFlight) {
+      // In flight, or never asked for: it holds the additions only if there are none.
+      if (state?.inFlight) return false;
+      if (target && target.size > 0) return false;
+      if (clusters) for (const name of clusters.keys()) if (assignments!.has(name)) return false;
+      return true;
     }
-    if (required.size === 0) return !state?.inFlight;
-    if (!state || state.inFlight) return false;
-    for (const [name, r] of required) if (state.has.get(name)?.version !== r.version) return false;
+    const fromHeld = state.heldSet !== undefined && state.heldSet.resources === target;
+    if (!fromHeld && target) for (const [name, r] of target) if (!holds(name, r)) return false;
+    if (clusters)
+      for (const name of clusters.keys()) {
+        const r = assignments!.get(name);
+        if (r && !holds(name, r)) return false;
+      }
     return true;
   }
 
@@ -531,6 +576,7 @@ export abstract class AdsSession {
     if (!state) return true;
     if (state.inFlight || state.needsAnswer) return false;
     const target = targets.get(typeUrl)!.resources;
+    if (state.heldSet?.resources === target) return true;
     if (target.size !== state.has.size) return false;
     for (const [name, r] of target) if (state.has.get(name)?.version !== r.version) return false;
     return true;
@@ -538,6 +584,12 @@ export abstract class AdsSession {
 
   /** Sends `target` for the type if the client lacks any of it (or asked and awaits an answer). */
   private offer(state: TypeState, target: ResourceSet, kept: ReadonlyMap<string, Held>): void {
+    if (state.heldSet === target && kept.size === 0 && !state.needsAnswer && state.force.size === 0) {
+      // The usual case after an ACK: the client holds the target already.
+      if (state.status.ackedVersion !== target.version)
+        state.status.sentVersion = state.status.ackedVersion = target.version;
+      return;
+    }
     const presented = [...target.resources.values()]; // in name order
     const changed = presented.filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
     const removed = [...state.has.keys()].filter((name) => !target.resources.has(name) && !kept.has(name)).sort();
@@ -551,8 +603,8 @@ export abstract class AdsSession {
     // Rejected before: wait for a newer version.
     if (state.nackedKey !== undefined && this.responseKey({ version, changed, removed }) === state.nackedKey) return;
     const nonce = String(++this.nonceCounter);
-    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, presented, changed, removed };
-    state.inFlight = { nonce, presented: target.resources, kept, version, changed, removed };
+    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, target, presented, changed, removed };
+    state.inFlight = { nonce, target, kept, version, changed, removed };
     state.lastNonce = nonce;
     state.needsAnswer = false;
     state.force.clear();

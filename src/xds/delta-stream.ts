@@ -37,6 +37,7 @@ export class DeltaStream extends AdsSession {
       // A first request naming nothing subscribes to everything (the legacy wildcard).
       if (req.resource_names_subscribe.length === 0) state.wildcard = true;
       for (const [name, version] of initial) state.has.set(name, { version });
+      state.heldSet = undefined;
       // A client that holds nothing waits for a first response, even an empty one.
       state.needsAnswer = state.has.size === 0;
     }
@@ -50,7 +51,12 @@ export class DeltaStream extends AdsSession {
     }
     state.selection = undefined;
     // The client forgets what it unsubscribed from; nothing is sent for it.
-    if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
+    if (!state.wildcard)
+      for (const name of state.has.keys())
+        if (!state.names.has(name)) {
+          state.has.delete(name);
+          state.heldSet = undefined;
+        }
     this.respond(state);
   }
 

@@ -6,7 +6,7 @@ import type { DiscoveryRequest__Output } from '../generated/envoy/service/discov
 import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
 import type { RefusedRequest } from './request-guard';
 import { isWildcardByDefault } from './type-urls';
-import { encodeDiscoveryResponse } from './wire';
+import { encodeSetResponse } from './wire';
 
 export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output | RefusedRequest, Buffer>;
 
@@ -17,7 +17,7 @@ export class SotwStream extends AdsSession {
   }
 
   protected encode(out: Outgoing): Buffer {
-    return encodeDiscoveryResponse(out.version, out.typeUrl, out.nonce, out.presented);
+    return encodeSetResponse(out.target, out.version, out.typeUrl, out.nonce, out.presented);
   }
 
   protected apply(req: DiscoveryRequest__Output): void {
@@ -39,20 +39,17 @@ export class SotwStream extends AdsSession {
       (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
     state.names = names;
     state.selection = undefined;
-    if (!state.wildcard) for (const name of state.has.keys()) if (!state.names.has(name)) state.has.delete(name);
+    if (!state.wildcard)
+      for (const name of state.has.keys())
+        if (!state.names.has(name)) {
+          state.has.delete(name);
+          state.heldSet = undefined;
+        }
 
     // A client reconnecting (to this meshd or to one restarted) reports the version it holds:
-    // when that is exactly what it would be sent, it already has it and gets nothing.
-    const snapshot = this.snapshot();
-    if (!req.response_nonce && req.version_info && snapshot) {
-      const current = this.subscribed(state, snapshot);
-      if (current.version === req.version_info) {
-        state.has = new Map(
-          [...current.resources].map(([name, resource]) => [name, { version: resource.version, resource }]),
-        );
-        state.needsAnswer = false; // pump() then finds nothing to send and records the version as held
-      }
-    }
+    // when that is exactly what it would be sent, it already has it and gets nothing (pump()
+    // compares, once the proxy's snapshot is there).
+    state.reportedVersion = !req.response_nonce && req.version_info ? req.version_info : undefined;
     this.respond(state);
   }
 }

@@ -7,6 +7,33 @@ import type { Resource } from './resources';
 const LEN = 2;
 const tag = (field: number) => (field << 3) | LEN;
 
+/**
+ * A DiscoveryResponse without its nonce (fields 1, 2 and 4), per set of resources and type URL:
+ * every stream sent the same set shares it, and only the nonce (field 5, written last) is its own.
+ */
+const sotwBodies = new WeakMap<object, { readonly typeUrl: string; readonly body: Buffer }>();
+
+/**
+ * The DiscoveryResponse carrying `set` (whose version and resources, in name order, are `versionInfo`
+ * and `resources`): the bytes encodeDiscoveryResponse writes, with the part before the nonce made once per set.
+ */
+export function encodeSetResponse(
+  set: object,
+  versionInfo: string,
+  typeUrl: string,
+  nonce: string,
+  resources: Iterable<Resource>,
+): Buffer {
+  let known = sotwBodies.get(set);
+  if (known?.typeUrl !== typeUrl) {
+    const w = Writer.create().uint32(tag(1)).string(versionInfo);
+    for (const r of resources) w.uint32(tag(2)).bytes(r.any);
+    known = { typeUrl, body: Buffer.from(w.uint32(tag(4)).string(typeUrl).finish()) };
+    sotwBodies.set(set, known);
+  }
+  return Buffer.concat([known.body, Buffer.from(Writer.create().uint32(tag(5)).string(nonce).finish())]);
+}
+
 /** envoy.service.discovery.v3.DiscoveryResponse: version_info=1, resources=2, type_url=4, nonce=5. */
 export function encodeDiscoveryResponse(
   versionInfo: string,

@@ -444,13 +444,15 @@ class ServedMesh {
   }
 
   /**
-   * Runs `work`, noting the node id of every compile the controller makes
-   * meanwhile (the controller calls the module's export, so a spy sees it).
+   * Runs `work`, noting the node id of every compile the controller makes meanwhile (the
+   * controller calls the module's export, so a spy sees it). `meshd serve` compiles a time slice
+   * at a time; the proxies still waiting are compiled before looking.
    */
   private countingCompiles(work: () => void): void {
     const spy = jest.spyOn(compiler, 'compileProxy');
     try {
       work();
+      this.controller.compileAll();
       this.compiles.push(...spy.mock.calls.map((call) => call[2]));
     } finally {
       spy.mockRestore();
