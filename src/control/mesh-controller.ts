@@ -53,6 +53,9 @@ export interface CloudMapSource extends CloudMapView {
 /** Why a proxy that connects before any valid mesh has loaded gets nothing (`meshd status`). */
 export const NO_MESH_YET = 'no valid mesh is loaded yet; nothing is served until the mesh files load without errors';
 
+/** How long the compile of a new model may take before setModel returns and lets the first pushes out. */
+const FIRST_SLICE_MS = 1;
+
 export interface MeshControllerOptions {
   /**
    * Compile at most about this many ms in one turn of the event loop, then let it write the
@@ -124,7 +127,8 @@ export class MeshController implements StreamHooks {
         intersects(entry.cloudMapReads, services);
       if (affected) this.markStale(key, detectedAt);
     }
-    this.compileStale();
+    // A short first slice: its pushes go out as soon as the reload's own work is done, the rest follow.
+    this.compileStale(Math.min(this.options.sliceMs ?? Infinity, FIRST_SLICE_MS));
   }
 
   /** Whether some proxies still wait to be compiled with the current model or registry. */
