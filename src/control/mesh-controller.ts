@@ -128,7 +128,8 @@ export class MeshController implements StreamHooks {
       if (affected) this.markStale(key, detectedAt);
     }
     // A short first slice: its pushes go out as soon as the reload's own work is done, the rest follow.
-    this.compileStale(Math.min(this.options.sliceMs ?? Infinity, FIRST_SLICE_MS));
+    const { sliceMs } = this.options;
+    this.compileStale(sliceMs === undefined ? Infinity : Math.min(sliceMs, FIRST_SLICE_MS));
   }
 
   /** Whether some proxies still wait to be compiled with the current model or registry. */

@@ -111,6 +111,17 @@ describe('MeshController with a time slice', () => {
     expect(served()).toEqual(fullCompile(after));
   });
 
+  it('without a time slice, setModel compiles every proxy it reaches before it returns', () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET);
+    controller.setModel(before);
+    const keys = CALLERS.map((name) => controller.nodeKey(envoyNode(name)));
+    controller.setModel(after);
+    expect(controller.compiling).toBe(false);
+    const expected = fullCompile(after);
+    expect(new Map(CALLERS.map((name, i) => [name, wire(cache.get(keys[i]!))]))).toEqual(expected);
+  });
+
   it('compileAll compiles every waiting proxy at once', async () => {
     const { controller, served } = await slicedController(before);
     controller.setModel(after);
