@@ -40,9 +40,35 @@ interface ProxyEntry {
   modelReads: ReadonlySet<string> | undefined;
 }
 
-function intersects(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  for (const item of a) if (b.has(item)) return true;
-  return false;
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Look-up key → the proxies whose last compile made that look-up: a change finds the proxies it
+ * reaches from its keys, without visiting every proxy.
+ */
+class ReadersIndex {
+  private readonly readers = new Map<string, Set<string>>();
+
+  /** The proxy's reads are now `next` instead of `previous`. */
+  replace(proxy: string, previous: ReadonlySet<string>, next: ReadonlySet<string>): void {
+    for (const key of previous) {
+      if (next.has(key)) continue;
+      const set = this.readers.get(key);
+      set?.delete(proxy);
+      if (set?.size === 0) this.readers.delete(key);
+    }
+    for (const key of next) {
+      if (previous.has(key)) continue;
+      let set = this.readers.get(key);
+      if (!set) this.readers.set(key, (set = new Set()));
+      set.add(proxy);
+    }
+  }
+
+  /** Each proxy that read one of `keys`. */
+  *readersOf(keys: Iterable<string>): Iterable<string> {
+    for (const key of keys) yield* this.readers.get(key) ?? [];
+  }
 }
 
 /** Anything that can be read and announces which services changed (the registry). */
@@ -73,6 +99,10 @@ export class MeshController implements StreamHooks {
   /** Proxies to compile again (node key → when the change that made them stale was detected), in order. */
   private readonly stale = new Map<string, number | undefined>();
   private nextSlice: NodeJS.Immediate | undefined;
+  private readonly modelReaders = new ReadersIndex();
+  private readonly cloudMapReaders = new ReadersIndex();
+  /** Proxies whose last compile failed unexpectedly: compiled again on every change. */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -90,9 +120,7 @@ export class MeshController implements StreamHooks {
       for (const service of changed) this.cloudMapChangedMeanwhile.add(service);
       return;
     }
-    for (const [key, entry] of this.proxies) {
-      if (intersects(entry.cloudMapReads, changed)) this.markStale(key, detectedAt);
-    }
+    for (const key of this.cloudMapReaders.readersOf(changed)) this.markStale(key, detectedAt);
     this.compileStale();
   }
 
@@ -119,14 +147,10 @@ export class MeshController implements StreamHooks {
     const changed = previous?.changedKeys(model);
     const services = this.cloudMapChangedMeanwhile;
     this.model = model;
-    for (const [key, entry] of this.proxies) {
-      const affected =
-        !changed ||
-        !entry.modelReads ||
-        intersects(entry.modelReads, changed) ||
-        intersects(entry.cloudMapReads, services);
-      if (affected) this.markStale(key, detectedAt);
-    }
+    const affected = changed
+      ? [...this.modelReaders.readersOf(changed), ...this.cloudMapReaders.readersOf(services), ...this.failing]
+      : this.proxies.keys();
+    for (const key of affected) this.markStale(key, detectedAt);
     // A short first slice: its pushes go out as soon as the reload's own work is done, the rest follow.
     const { sliceMs } = this.options;
     this.compileStale(sliceMs === undefined ? Infinity : Math.min(sliceMs, FIRST_SLICE_MS));
@@ -207,6 +231,12 @@ export class MeshController implements StreamHooks {
   }
 
   onNodeGone(nodeKey: string): void {
+    const entry = this.proxies.get(nodeKey);
+    if (entry) {
+      this.modelReaders.replace(nodeKey, entry.modelReads ?? NONE, NONE);
+      this.cloudMapReaders.replace(nodeKey, entry.cloudMapReads, NONE);
+      this.failing.delete(nodeKey);
+    }
     this.proxies.delete(nodeKey);
     this.stale.delete(nodeKey);
     this.cache.delete(nodeKey);
@@ -236,8 +266,12 @@ export class MeshController implements StreamHooks {
       result = { ok: false, error: `cannot compile ${entry.nodeId}: internal error: ${(err as Error).message}` };
       failedUnexpectedly = true;
     }
+    this.cloudMapReaders.replace(key, entry.cloudMapReads, reads);
     entry.cloudMapReads = reads;
+    this.modelReaders.replace(key, entry.modelReads ?? NONE, failedUnexpectedly ? NONE : modelReads);
     entry.modelReads = failedUnexpectedly ? undefined : modelReads;
+    if (failedUnexpectedly) this.failing.add(key);
+    else this.failing.delete(key);
     if (!result.ok) {
       // One text for the log and for `meshd status` (the cache keeps it for /v1/proxies).
       const keeps = this.cache.get(key)

@@ -4,9 +4,12 @@
 // meanwhile, every proxy ends up served exactly what a full compile of the newest mesh gives.
 // Also a SotW client reconnecting to a meshd that has not compiled its proxy yet: the version
 // it reports is compared once the snapshot is there, so it is not sent what it holds.
+import * as compiler from '../../src/compile';
 import { MeshController } from '../../src/control/mesh-controller';
 import { CloudMapRegistry } from '../../src/discovery/cloud-map/registry';
-import { loadMesh } from '../../src/load/mesh-source';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LoadCache, loadMesh } from '../../src/load/mesh-source';
 import type { MeshModel } from '../../src/model/mesh-model';
 import { startXdsServer } from '../../src/xds/server';
 import { SnapshotCache, type Snapshot } from '../../src/xds/snapshot-cache';
@@ -19,21 +22,30 @@ const CALLERS = Array.from({ length: 12 }, (_, i) => `caller-${i}`);
 const nodeId = (name: string) => `mesh/apps/virtualNode/${name}`;
 const envoyNode = (name: string) => ({ id: nodeId(name), metadata: { fields: {} }, user_agent_name: 'envoy' }) as never;
 
-/** One router-provided service (nodes a and b, split by weight) and twelve callers of it. */
-function meshWithWeights(a: number, b: number): MeshModel {
+const FIXTURE = meshFolder({});
+const FIXTURE_LOADS = new LoadCache();
+
+/**
+ * One router-provided service (nodes a and b, split by weight) and twelve callers of it; with
+ * `caller0CallsT`, caller-0 calls a second service, t.apps.local (node a alone), instead.
+ */
+function meshWithWeights(a: number, b: number, caller0CallsT = false): MeshModel {
   const node = (name: string, backend = '') =>
     `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n${backend}`;
-  const caller = '  backends: [{ virtualService: { virtualServiceName: s.apps.local } }]\n';
+  const caller = (service: string) => `  backends: [{ virtualService: { virtualServiceName: ${service} } }]\n`;
   const docs = [
     'kind: Mesh\nname: apps\n',
     node('a'),
     node('b'),
-    ...CALLERS.map((name) => node(name, caller)),
+    ...CALLERS.map((name, i) => node(name, caller(i === 0 && caller0CallsT ? 't.apps.local' : 's.apps.local'))),
+    'kind: VirtualService\nmesh: apps\nname: t.apps.local\nspec: { provider: { virtualNode: { virtualNodeName: a } } }\n',
     'kind: VirtualRouter\nmesh: apps\nname: r\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n',
     'kind: VirtualService\nmesh: apps\nname: s.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: r } } }\n',
     `kind: Route\nmesh: apps\nvirtualRouter: r\nname: one\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: a, weight: ${a} }, { virtualNode: b, weight: ${b} }] }\n`,
   ];
-  const result = loadMesh([meshFolder({ 'mesh.yaml': docs.join('---\n') })]);
+  // One file a resource, loaded through one cache, as `meshd serve` reloads: an unchanged file is not read as a change.
+  docs.forEach((doc, i) => fs.writeFileSync(path.join(FIXTURE, `${i}.yaml`), doc));
+  const result = loadMesh([FIXTURE], { cache: FIXTURE_LOADS });
   if (!result.ok) throw new Error(`fixture mesh is invalid: ${result.problems[0]?.message}`);
   return result.model;
 }
@@ -120,6 +132,23 @@ describe('MeshController with a time slice', () => {
     expect(controller.compiling).toBe(false);
     const expected = fullCompile(after);
     expect(new Map(CALLERS.map((name, i) => [name, wire(cache.get(keys[i]!))]))).toEqual(expected);
+  });
+
+  it("a proxy that stopped calling a service is no longer compiled for that service's changes", () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET);
+    controller.setModel(before);
+    for (const name of CALLERS) controller.nodeKey(envoyNode(name));
+    controller.setModel(meshWithWeights(90, 10, true));
+    const spy = jest.spyOn(compiler, 'compileProxy');
+    try {
+      controller.setModel(meshWithWeights(50, 50, true));
+      const compiled = spy.mock.calls.map((call) => call[2]);
+      expect(compiled).not.toContain(nodeId('caller-0'));
+      expect(compiled).toContain(nodeId('caller-1'));
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('compileAll compiles every waiting proxy at once', async () => {
