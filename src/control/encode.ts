@@ -1,9 +1,13 @@
 // Compiled resources → xDS resources. Proxies share most of their resources (every caller of
-// a service gets the same cluster), so encoding goes through one cache keyed by content:
-// each distinct resource is encoded once and its bytes are shared by every snapshot.
+// a service gets the same cluster), so encoding goes through caches: a resource object met
+// before (the compiler hands out the same object for what it memoised: compile/memo.ts) is
+// recognised by identity; any other is keyed by content (its JSON), so each distinct resource is
+// encoded once and its bytes are shared by every snapshot. A route configuration, which is
+// mostly its callee services' virtual hosts and rarely the same for two proxies, is not keyed:
+// it is spliced from its virtual hosts, each encoded once (spliceRouteConfiguration).
 import type { ProxyConfig } from '../compile/proxy-config';
-import { encodeResource } from '../xds/protos';
-import { buildSnapshot, makeResource, type Resource, type Snapshot } from '../xds/resources';
+import { encodeResource, encodeVirtualHost, spliceRouteConfiguration } from '../xds/protos';
+import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 
 export interface NamedResource {
@@ -30,8 +34,32 @@ export class ResourceEncoder {
   private readonly keyOf = new WeakMap<Resource, { readonly group: string; readonly json: string }>();
   /** How many entries the last sweep kept: the next sweeps once there are twice as many. */
   private keptBySweep = 0;
+  /** Resource objects already encoded, by type URL (the compiler does not change an object it handed out). */
+  private readonly byObject = new Map<string, WeakMap<object, Resource>>();
+  /** Virtual hosts already encoded. */
+  private readonly hostBytes = new WeakMap<object, Uint8Array>();
+  private readonly encodeHost = (host: object): Uint8Array => {
+    let bytes = this.hostBytes.get(host);
+    if (!bytes) this.hostBytes.set(host, (bytes = encodeVirtualHost(host)));
+    return bytes;
+  };
 
   encode(typeUrl: string, name: string, resource: object): Resource {
+    let known = this.byObject.get(typeUrl);
+    if (!known) this.byObject.set(typeUrl, (known = new WeakMap()));
+    let encoded = known.get(resource);
+    if (!encoded) {
+      encoded = this.encodeNew(typeUrl, name, resource);
+      known.set(resource, encoded);
+    }
+    return encoded;
+  }
+
+  private encodeNew(typeUrl: string, name: string, resource: object): Resource {
+    if (typeUrl === TypeUrl.Route) {
+      const spliced = spliceRouteConfiguration(resource, this.encodeHost);
+      if (spliced) return makeResource(typeUrl, name, spliced);
+    }
     // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
     // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
     const group = `${typeUrl}\0${name}`;
@@ -73,15 +101,23 @@ export class ResourceEncoder {
     this.size = this.keptBySweep = size;
   }
 
-  /** Encodes a compiled proxy config into an xDS snapshot. */
-  snapshot(config: ProxyConfig, detectedAt?: number): Snapshot {
-    const byType = new Map<string, Resource[]>();
+  /**
+   * Encodes a compiled proxy config into an xDS snapshot. A type whose resources are the very ones
+   * of `previous` (the proxy's last snapshot) keeps its set, so its version is not computed again.
+   */
+  snapshot(config: ProxyConfig, detectedAt?: number, previous?: Snapshot): Snapshot {
+    const types = new Map<string, ResourceSet>();
     for (const [typeUrl, list] of resourcesByType(config)) {
-      byType.set(
-        typeUrl,
-        list.map(({ name, resource }) => this.encode(typeUrl, name, resource)),
-      );
+      const resources = list.map(({ name, resource }) => this.encode(typeUrl, name, resource));
+      const before = previous?.types.get(typeUrl);
+      types.set(typeUrl, before && sameResources(before, resources) ? before : resourceSet(resources));
     }
-    return buildSnapshot(byType, detectedAt);
+    return { types, detectedAt };
   }
+}
+
+function sameResources(set: ResourceSet, list: readonly Resource[]): boolean {
+  if (set.resources.size !== list.length) return false;
+  for (const r of list) if (set.resources.get(r.name) !== r) return false;
+  return true;
 }

@@ -5,7 +5,7 @@
 // change only those that read a changed service. Only snapshots whose resources changed are
 // pushed (the cache compares content). Proxies whose node no longer compiles keep their last
 // good snapshot, and the reason is logged once and left in the cache for `meshd status`.
-import { compileProxy } from '../compile';
+import { compileProxy, LookupMemo } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { serviceKey } from '../discovery/cloud-map/registry';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
@@ -50,6 +50,8 @@ export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly encoder = new ResourceEncoder();
+  /** What compiles share (compile/memo.ts): a service's routes and clusters are planned once for all its callers. */
+  private readonly memo = new LookupMemo();
   /** Registry changes made while a new model is being installed (its seeds), compiled with it. */
   private cloudMapChangedMeanwhile = new Set<string>();
 
@@ -158,7 +160,8 @@ export class MeshController implements StreamHooks {
     let result: ReturnType<typeof compileProxy>;
     let failedUnexpectedly = false;
     try {
-      result = compileProxy(recordingReader(this.model, modelReads), recording, entry.nodeId, entry.settings);
+      const reader = recordingReader(this.model, modelReads);
+      result = compileProxy(reader, recording, entry.nodeId, entry.settings, this.memo);
     } catch (err) {
       // A compiler bug, not bad input: the proxy keeps what it has, and every reload tries it again.
       result = { ok: false, error: `cannot compile ${entry.nodeId}: internal error: ${(err as Error).message}` };
@@ -180,6 +183,6 @@ export class MeshController implements StreamHooks {
       return;
     }
     entry.lastError = undefined;
-    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt));
+    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt, this.cache.get(key)));
   }
 }

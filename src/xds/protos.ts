@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
+import { Writer } from 'protobufjs';
 import { anyBytesJson, decodeToJson } from './proto-json';
 import { guardedDeserializer, type GuardOptions } from './request-guard';
 
@@ -59,6 +60,34 @@ function typeNameOf(typeUrl: string): string {
 export function encodeResource(typeUrl: string, resource: object): Buffer {
   const type = messageType(typeNameOf(typeUrl));
   return Buffer.from(type.encode(type.fromObject(resource)).finish());
+}
+
+const VIRTUAL_HOST = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
+
+/**
+ * A RouteConfiguration with only a name and virtual hosts, from its virtual hosts already encoded
+ * (encodeVirtualHost): the bytes encodeResource gives, as protobufjs writes a message's fields in
+ * field-number order (name = 1, virtual_hosts = 2) and a nested message as a length-delimited
+ * field holding exactly that message's own encoding. Callers share one virtual host's bytes among
+ * every route configuration that carries it. undefined for any other RouteConfiguration.
+ */
+export function spliceRouteConfiguration(
+  resource: object,
+  encodedHost: (host: object) => Uint8Array,
+): Buffer | undefined {
+  const keys = Object.keys(resource);
+  const { name, virtual_hosts: hosts } = resource as { name?: unknown; virtual_hosts?: unknown };
+  if (keys.length !== 2 || typeof name !== 'string' || !Array.isArray(hosts)) return undefined;
+  const writer = Writer.create()
+    .uint32((1 << 3) | 2)
+    .string(name);
+  for (const host of hosts as object[]) writer.uint32((2 << 3) | 2).bytes(encodedHost(host));
+  return Buffer.from(writer.finish());
+}
+
+/** A virtual host's encoding, as a RouteConfiguration nests it (spliceRouteConfiguration). */
+export function encodeVirtualHost(host: object): Buffer {
+  return encodeResource(VIRTUAL_HOST, host);
 }
 
 /**

@@ -3,9 +3,10 @@
 import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { egressCluster } from './clusters';
-import { egressClusterNameOf, type ResolvedService } from './services';
+import { egressClusterNameOf, type NodePort, type ResolvedService } from './services';
 import { upstreamTls, type ClientTls } from './tls';
 import type { ClusterPlan } from './types';
+import type { CompileMemo } from '../memo';
 
 export interface Backend {
   readonly service: ResolvedService;
@@ -19,16 +20,37 @@ export function backendClusters(
   model: MeshReader,
   cloudMap: CloudMapView,
   backends: readonly Backend[],
+  memo: CompileMemo,
 ): Map<string, ClusterPlan> {
   const clusters = new Map<string, ClusterPlan>();
   for (const { service, tls, tlsWhere } of backends) {
     for (const { reaches } of service.ports) {
       for (const target of reaches) {
         const name = egressClusterNameOf(target);
-        if (!clusters.has(name))
-          clusters.set(name, egressCluster(model, cloudMap, target, upstreamTls(tls, target.port, tlsWhere)));
+        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls, tlsWhere));
       }
     }
   }
   return clusters;
+}
+
+/**
+ * egressCluster, once for every caller with the same client TLS while what it reads is
+ * unchanged: the target node is looked up again inside, so the memo records it.
+ */
+function memoEgressCluster(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  target: NodePort,
+  tls: ClientTls | undefined,
+  tlsWhere: string,
+): ClusterPlan {
+  const planned = upstreamTls(tls, target.port, tlsWhere);
+  const { mesh, name } = target.node;
+  const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
+  return memo.get(key, model, cloudMap, (m, c) => {
+    const node = m.virtualNode(mesh, name)!;
+    return egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned);
+  });
 }

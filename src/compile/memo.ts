@@ -1,0 +1,169 @@
+// Sharing work between the compiles of many proxies, and from one reload to the next. Most of a
+// proxy is about the services it calls, and every caller of a service compiles the same things
+// for it (its routes, the clusters of its targets). A memo computes such a piece once and hands
+// the same object to every later compile that asks for it, so the encoder can recognise it by
+// identity (control/encode.ts) instead of serialising it again.
+//
+// Why a hit is sound: a memoised computation depends only on its key and on what it looked up
+// through the MeshReader and the CloudMapView it is given. The memo records every look-up and its
+// answer; an entry is reused only when every recorded look-up, asked again of the current model
+// and registry, gives the very same answer (the same object: an unchanged resource keeps its object
+// across reloads, see MeshModel.changedKeys). Asking again goes through the caller's reader, so
+// a hit still notes each look-up in the calling proxy's recording (control/recording-reader.ts):
+// that proxy is recompiled when one of them later changes, exactly as if it had computed the piece
+// itself. Results never depend on the memo: with NO_MEMO the same input gives the same bytes.
+import type { MeshReader } from '../model/mesh-model';
+import type { CloudMapView } from './cloud-map-view';
+
+export interface CompileMemo {
+  /**
+   * compute(model, cloudMap)'s value for `key`, reused while its look-ups answer the same. compute
+   * must depend on nothing but `key` and what it reads through the reader and view it is passed.
+   */
+  get<T>(
+    key: string,
+    model: MeshReader,
+    cloudMap: CloudMapView,
+    compute: (model: MeshReader, cloudMap: CloudMapView) => T,
+  ): T;
+  /**
+   * derive(input), once per input object: for pure functions (module-level, so the same function
+   * each time) of immutable inputs (plans, Envoy objects).
+   */
+  derived<K extends object, V>(input: K, derive: (input: K) => V): V;
+  /**
+   * An object equal to `plan` (the same JSON), the first one met: so that a small plan built
+   * afresh for each proxy (a listener, a proxy's own cluster) is translated and encoded once.
+   */
+  interned<T extends object>(plan: T): T;
+}
+
+/** Computes everything afresh. */
+export const NO_MEMO: CompileMemo = {
+  get: (_key, model, cloudMap, compute) => compute(model, cloudMap),
+  derived: (input, derive) => derive(input),
+  interned: (plan) => plan,
+};
+
+/** One look-up a computation made: how to ask it again, and what it answered. */
+interface Read {
+  readonly ask: (model: MeshReader, cloudMap: CloudMapView) => unknown;
+  readonly answer: unknown;
+}
+
+interface Entry {
+  readonly reads: readonly Read[];
+  readonly value: unknown;
+}
+
+/** The same object, or (lists built per model or per registry change) lists of the same objects. */
+function sameAnswer(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A reader and a view that answer from `model` and `cloudMap`, adding each look-up to `reads`. */
+function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [MeshReader, CloudMapView] {
+  const noted = <T>(ask: (model: MeshReader, cloudMap: CloudMapView) => T): T => {
+    const answer = ask(model, cloudMap);
+    reads.push({ ask, answer });
+    return answer;
+  };
+  return [
+    {
+      mesh: (mesh) => noted((m) => m.mesh(mesh)),
+      virtualService: (mesh, name) => noted((m) => m.virtualService(mesh, name)),
+      virtualNode: (mesh, name) => noted((m) => m.virtualNode(mesh, name)),
+      virtualRouter: (mesh, name) => noted((m) => m.virtualRouter(mesh, name)),
+      virtualGateway: (mesh, name) => noted((m) => m.virtualGateway(mesh, name)),
+      routesOf: (mesh, router) => noted((m) => m.routesOf(mesh, router)),
+      gatewayRoutesOf: (mesh, gateway) => noted((m) => m.gatewayRoutesOf(mesh, gateway)),
+    },
+    { discover: (namespace, service) => noted((_, c) => c.discover(namespace, service)) },
+  ];
+}
+
+/**
+ * A map that forgets what goes unused: entries live in a young and an old generation; a hit in
+ * the old one moves the entry to the young one, and once the young one has grown past twice the
+ * old one (and a floor), it becomes the old one and the previous old one is dropped. So the memo
+ * holds about what recent compiles asked for, not every version of every service since start.
+ */
+class Generations<V> {
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
+
+  constructor(private readonly floor: number) {}
+
+  get(key: string): V | undefined {
+    const young = this.young.get(key);
+    if (young !== undefined) return young;
+    const old = this.old.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
+  }
+
+  set(key: string, value: V): void {
+    this.young.set(key, value);
+    if (this.young.size > Math.max(this.floor, 2 * this.old.size)) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+  }
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+}
+
+/** A memo kept from compile to compile (the controller keeps one for the meshes it serves). */
+export class LookupMemo implements CompileMemo {
+  private readonly entries = new Generations<Entry>(10_000);
+  private readonly derivations = new WeakMap<object, Map<unknown, unknown>>();
+  private readonly plans = new Generations<object>(10_000);
+  /** Plans interned() handed out, so handing one out again needs no JSON. */
+  private readonly internedPlans = new WeakSet<object>();
+
+  get<T>(
+    key: string,
+    model: MeshReader,
+    cloudMap: CloudMapView,
+    compute: (model: MeshReader, cloudMap: CloudMapView) => T,
+  ): T {
+    const entry = this.entries.get(key);
+    // Asked in order through the caller's reader: each is noted in the caller's recording.
+    if (entry && entry.reads.every((r) => sameAnswer(r.ask(model, cloudMap), r.answer))) return entry.value as T;
+    const reads: Read[] = [];
+    const value = compute(...recording(model, cloudMap, reads));
+    this.entries.set(key, { reads, value });
+    return value;
+  }
+
+  interned<T extends object>(plan: T): T {
+    if (this.internedPlans.has(plan)) return plan;
+    // Plans are built in a fixed key order, so equal plans give equal JSON (as the encoder relies on too).
+    const json = JSON.stringify(plan);
+    const known = this.plans.get(json) as T | undefined;
+    if (known) return known;
+    this.plans.set(json, plan);
+    this.internedPlans.add(plan);
+    return plan;
+  }
+
+  derived<K extends object, V>(input: K, derive: (input: K) => V): V {
+    // Keyed by the function too, so two derivations of one object do not collide.
+    let byFunction = this.derivations.get(input);
+    if (!byFunction) this.derivations.set(input, (byFunction = new Map()));
+    if (byFunction.has(derive)) return byFunction.get(derive) as V;
+    const value = derive(input);
+    byFunction.set(derive, value);
+    return value;
+  }
+
+  /** How many keyed entries it holds. */
+  get size(): number {
+    return this.entries.size;
+  }
+}
