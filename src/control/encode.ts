@@ -3,10 +3,10 @@
 // before (the compiler hands out the same object for what it memoised: compile/memo.ts) is
 // recognised by identity; any other is keyed by content (its JSON), so each distinct resource is
 // encoded once and its bytes are shared by every snapshot. A route configuration, which is
-// mostly its callee services' virtual hosts and rarely the same for two proxies, is not keyed:
-// it is spliced from its virtual hosts, each encoded once (spliceRouteConfiguration).
+// mostly its callee services' virtual hosts, is keyed by which hosts it has and spliced from
+// them, each encoded once (spliceRouteConfiguration).
 import type { ProxyConfig } from '../compile/proxy-config';
-import { encodeResource, encodeVirtualHost, spliceRouteConfiguration } from '../xds/protos';
+import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, spliceRouteConfiguration } from '../xds/protos';
 import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 
@@ -28,7 +28,7 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 }
 
 export class ResourceEncoder {
-  /** type URL and name → the resource's JSON → its encoding. */
+  /** type URL and name → the resource's content key (its JSON, or a route configuration's hosts) → its encoding. */
   private entries = new Map<string, Map<string, Resource>>();
   private size = 0;
   private readonly keyOf = new WeakMap<Resource, { readonly group: string; readonly json: string }>();
@@ -36,13 +36,9 @@ export class ResourceEncoder {
   private keptBySweep = 0;
   /** Resource objects already encoded, by type URL (the compiler does not change an object it handed out). */
   private readonly byObject = new Map<string, WeakMap<object, Resource>>();
-  /** Virtual hosts already encoded. */
-  private readonly hostBytes = new WeakMap<object, Uint8Array>();
-  private readonly encodeHost = (host: object): Uint8Array => {
-    let bytes = this.hostBytes.get(host);
-    if (!bytes) this.hostBytes.set(host, (bytes = encodeVirtualHost(host)));
-    return bytes;
-  };
+  /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
+  private readonly hosts = new WeakMap<object, { readonly id: number; readonly bytes: Uint8Array }>();
+  private nextHostId = 0;
 
   encode(typeUrl: string, name: string, resource: object): Resource {
     let known = this.byObject.get(typeUrl);
@@ -56,24 +52,40 @@ export class ResourceEncoder {
   }
 
   private encodeNew(typeUrl: string, name: string, resource: object): Resource {
-    if (typeUrl === TypeUrl.Route) {
-      const spliced = spliceRouteConfiguration(resource, this.encodeHost);
-      if (spliced) return makeResource(typeUrl, name, spliced);
+    let key: string;
+    let encode: () => Uint8Array;
+    if (typeUrl === TypeUrl.Route && isPlainRouteConfiguration(resource)) {
+      // Keyed by its name and its hosts' numbers: the callers of the same services share it.
+      const hosts = resource.virtual_hosts.map((host) => this.encodedHost(host));
+      key = `${resource.name}\0${hosts.map((h) => h.id).join(',')}`;
+      encode = () =>
+        spliceRouteConfiguration(
+          resource.name,
+          hosts.map((h) => h.bytes),
+        );
+    } else {
+      // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
+      // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
+      key = JSON.stringify(resource);
+      encode = () => encodeResource(typeUrl, resource);
     }
-    // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
-    // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
     const group = `${typeUrl}\0${name}`;
-    const json = JSON.stringify(resource);
     let byJson = this.entries.get(group);
-    let encoded = byJson?.get(json);
+    let encoded = byJson?.get(key);
     if (!encoded) {
-      encoded = makeResource(typeUrl, name, encodeResource(typeUrl, resource));
+      encoded = makeResource(typeUrl, name, encode());
       if (!byJson) this.entries.set(group, (byJson = new Map()));
-      byJson.set(json, encoded);
-      this.keyOf.set(encoded, { group, json });
+      byJson.set(key, encoded);
+      this.keyOf.set(encoded, { group, json: key });
       this.size++;
     }
     return encoded;
+  }
+
+  private encodedHost(host: object): { readonly id: number; readonly bytes: Uint8Array } {
+    let known = this.hosts.get(host);
+    if (!known) this.hosts.set(host, (known = { id: this.nextHostId++, bytes: encodeVirtualHost(host) }));
+    return known;
   }
 
   /**

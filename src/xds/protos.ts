@@ -43,8 +43,13 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+/** Types by full name: protobufjs's lookupType walks the namespace each time, which cost more than most encodings. */
+const types = new Map<string, protobuf.Type>();
+
 function messageType(fullName: string): protobuf.Type {
-  return envoyRoot().lookupType(fullName);
+  let type = types.get(fullName);
+  if (!type) types.set(fullName, (type = envoyRoot().lookupType(fullName)));
+  return type;
 }
 
 /** Full message name of a v3 type URL. */
@@ -64,24 +69,29 @@ export function encodeResource(typeUrl: string, resource: object): Buffer {
 
 const VIRTUAL_HOST = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
 
+/** A RouteConfiguration with only a name and virtual hosts, the kind spliceRouteConfiguration encodes. */
+export interface PlainRouteConfiguration {
+  readonly name: string;
+  readonly virtual_hosts: readonly object[];
+}
+
+export function isPlainRouteConfiguration(resource: object): resource is PlainRouteConfiguration {
+  const { name, virtual_hosts: hosts } = resource as { name?: unknown; virtual_hosts?: unknown };
+  return Object.keys(resource).length === 2 && typeof name === 'string' && Array.isArray(hosts);
+}
+
 /**
- * A RouteConfiguration with only a name and virtual hosts, from its virtual hosts already encoded
+ * A PlainRouteConfiguration's bytes from its name and its virtual hosts already encoded
  * (encodeVirtualHost): the bytes encodeResource gives, as protobufjs writes a message's fields in
  * field-number order (name = 1, virtual_hosts = 2) and a nested message as a length-delimited
  * field holding exactly that message's own encoding. Callers share one virtual host's bytes among
- * every route configuration that carries it. undefined for any other RouteConfiguration.
+ * every route configuration that carries it.
  */
-export function spliceRouteConfiguration(
-  resource: object,
-  encodedHost: (host: object) => Uint8Array,
-): Buffer | undefined {
-  const keys = Object.keys(resource);
-  const { name, virtual_hosts: hosts } = resource as { name?: unknown; virtual_hosts?: unknown };
-  if (keys.length !== 2 || typeof name !== 'string' || !Array.isArray(hosts)) return undefined;
+export function spliceRouteConfiguration(name: string, encodedHosts: readonly Uint8Array[]): Buffer {
   const writer = Writer.create()
     .uint32((1 << 3) | 2)
     .string(name);
-  for (const host of hosts as object[]) writer.uint32((2 << 3) | 2).bytes(encodedHost(host));
+  for (const host of encodedHosts) writer.uint32((2 << 3) | 2).bytes(host);
   return Buffer.from(writer.finish());
 }
 

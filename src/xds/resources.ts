@@ -1,7 +1,7 @@
 // Resources as the xDS server holds them: encoded once (the message and its Any wrapper),
 // versioned by a hash of their content, and shared by every stream and every snapshot that
 // carries the same bytes.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { Writer } from 'protobufjs';
 
 export interface Resource {
@@ -25,10 +25,17 @@ export interface Snapshot {
   readonly detectedAt?: number;
 }
 
-function hash16(update: (h: ReturnType<typeof createHash>) => void): string {
-  const h = createHash('sha256');
-  update(h);
-  return h.digest('hex').slice(0, 16);
+/**
+ * The first 16 hex digits of the SHA-256 of `data` (a string as UTF-8). One-shot crypto.hash where
+ * Node has it (the same digest, without a Hash object: most resources are small, so that was most of the cost).
+ */
+const sha256Hex: (data: string | Uint8Array) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => (crypto as unknown as { hash: (alg: string, data: string | Uint8Array) => string }).hash('sha256', data)
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
+function hash16(data: string | Uint8Array): string {
+  return sha256Hex(data).slice(0, 16);
 }
 
 /** Wraps an encoded resource message into its Any and versions it. */
@@ -41,15 +48,15 @@ export function makeResource(typeUrl: string, name: string, bytes: Uint8Array): 
       .bytes(bytes)
       .finish(),
   );
-  return { name, version: hash16((h) => h.update(bytes)), any };
+  return { name, version: hash16(bytes), any };
 }
 
 /** The version of a set of resources: a hash of their names and versions, in name order. */
 export function versionOf(resources: Iterable<Resource>): string {
   const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return hash16((h) => {
-    for (const r of sorted) h.update(`${r.name.length}:${r.name}:${r.version};`);
-  });
+  let text = '';
+  for (const r of sorted) text += `${r.name.length}:${r.name}:${r.version};`;
+  return hash16(text);
 }
 
 export function resourceSet(list: Iterable<Resource>): ResourceSet {
