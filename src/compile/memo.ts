@@ -64,24 +64,33 @@ function sameAnswer(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** A reader and a view that answer from `model` and `cloudMap`, adding each look-up to `reads`. */
+/**
+ * A reader and a view that answer from `model` and `cloudMap`, adding each look-up to `reads`
+ * once (`what` names it): a hit asks each again, so the fewer the cheaper.
+ */
 function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [MeshReader, CloudMapView] {
-  const noted = <T>(ask: (model: MeshReader, cloudMap: CloudMapView) => T): T => {
+  const seen = new Set<string>();
+  const noted = <T>(what: string, ask: (model: MeshReader, cloudMap: CloudMapView) => T): T => {
     const answer = ask(model, cloudMap);
-    reads.push({ ask, answer });
+    if (!seen.has(what)) {
+      seen.add(what);
+      reads.push({ ask, answer });
+    }
     return answer;
   };
   return [
     {
-      mesh: (mesh) => noted((m) => m.mesh(mesh)),
-      virtualService: (mesh, name) => noted((m) => m.virtualService(mesh, name)),
-      virtualNode: (mesh, name) => noted((m) => m.virtualNode(mesh, name)),
-      virtualRouter: (mesh, name) => noted((m) => m.virtualRouter(mesh, name)),
-      virtualGateway: (mesh, name) => noted((m) => m.virtualGateway(mesh, name)),
-      routesOf: (mesh, router) => noted((m) => m.routesOf(mesh, router)),
-      gatewayRoutesOf: (mesh, gateway) => noted((m) => m.gatewayRoutesOf(mesh, gateway)),
+      mesh: (mesh) => noted(`m\0${mesh}`, (m) => m.mesh(mesh)),
+      virtualService: (mesh, name) => noted(`vs\0${mesh}\0${name}`, (m) => m.virtualService(mesh, name)),
+      virtualNode: (mesh, name) => noted(`vn\0${mesh}\0${name}`, (m) => m.virtualNode(mesh, name)),
+      virtualRouter: (mesh, name) => noted(`vr\0${mesh}\0${name}`, (m) => m.virtualRouter(mesh, name)),
+      virtualGateway: (mesh, name) => noted(`vg\0${mesh}\0${name}`, (m) => m.virtualGateway(mesh, name)),
+      routesOf: (mesh, router) => noted(`r\0${mesh}\0${router}`, (m) => m.routesOf(mesh, router)),
+      gatewayRoutesOf: (mesh, gateway) => noted(`gr\0${mesh}\0${gateway}`, (m) => m.gatewayRoutesOf(mesh, gateway)),
     },
-    { discover: (namespace, service) => noted((_, c) => c.discover(namespace, service)) },
+    {
+      discover: (namespace, service) => noted(`cm\0${namespace}\0${service}`, (_, c) => c.discover(namespace, service)),
+    },
   ];
 }
 
@@ -123,8 +132,8 @@ export class LookupMemo implements CompileMemo {
   private readonly entries = new Generations<Entry>(10_000);
   private readonly derivations = new WeakMap<object, Map<unknown, unknown>>();
   private readonly plans = new Generations<object>(10_000);
-  /** Plans interned() handed out, so handing one out again needs no JSON. */
-  private readonly internedPlans = new WeakSet<object>();
+  /** Each plan interned() was given → the equal plan it handed out, so a plan met again needs no JSON. */
+  private readonly canonical = new WeakMap<object, object>();
 
   get<T>(
     key: string,
@@ -142,14 +151,14 @@ export class LookupMemo implements CompileMemo {
   }
 
   interned<T extends object>(plan: T): T {
-    if (this.internedPlans.has(plan)) return plan;
+    const canonical = this.canonical.get(plan);
+    if (canonical) return canonical as T;
     // Plans are built in a fixed key order, so equal plans give equal JSON (as the encoder relies on too).
     const json = JSON.stringify(plan);
-    const known = this.plans.get(json) as T | undefined;
-    if (known) return known;
-    this.plans.set(json, plan);
-    this.internedPlans.add(plan);
-    return plan;
+    let known = this.plans.get(json) as T | undefined;
+    if (!known) this.plans.set(json, (known = plan));
+    this.canonical.set(plan, known);
+    return known;
   }
 
   derived<K extends object, V>(input: K, derive: (input: K) => V): V {

@@ -3,7 +3,7 @@
 import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { egressCluster } from './clusters';
-import { egressClusterNameOf, type NodePort, type ResolvedService } from './services';
+import { egressClusterNameOf, resolvedService, type NodePort, type ResolvedService } from './services';
 import { upstreamTls, type ClientTls } from './tls';
 import type { ClusterPlan } from './types';
 import type { CompileMemo } from '../memo';
@@ -13,6 +13,31 @@ export interface Backend {
   readonly tls: ClientTls | undefined;
   /** Where the client policy was written, for error messages. */
   readonly tlsWhere: string;
+}
+
+/**
+ * A sidecar's backend: the service `name` of `mesh` resolved, with the cluster of every target
+ * listener it reaches under client policy `tls` (in the order backendClusters takes them), once
+ * for every caller with that policy while what it reads is unchanged. One entry for both, so a
+ * caller's compile asks the memo once per backend. undefined: no such service, or no provider.
+ */
+export function resolvedBackend(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  mesh: string,
+  name: string,
+  tls: ClientTls | undefined,
+  tlsWhere: string,
+): { readonly service: ResolvedService; readonly clusters: readonly ClusterPlan[] } | undefined {
+  // tlsWhere only words an error, and a computation that throws is not kept.
+  const key = `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
+  return memo.get(key, model, cloudMap, (m, c) => {
+    const service = resolvedService(m, memo, mesh, name);
+    if (!service) return undefined;
+    const clusters = backendClusters(m, c, [{ service, tls, tlsWhere }], memo);
+    return { service, clusters: [...clusters.values()] };
+  });
 }
 
 /** Every target listener the backends reach, each once (by cluster name; the first backend's client policy wins). */

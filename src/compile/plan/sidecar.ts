@@ -17,10 +17,10 @@ import {
 } from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
-import { backendClusters, type Backend } from './backends';
+import { resolvedBackend, type Backend } from './backends';
 import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
-import { httpTimeouts, isHttpFamily, resolvedService, type ResolvedService, type ServicePort } from './services';
+import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
 import type { CompileMemo } from '../memo';
 import { downstreamTls } from './tls';
 import type {
@@ -38,17 +38,22 @@ interface ServiceOnPort {
   readonly port: ServicePort;
 }
 
-/** The node's backends (each service once, by name) with the client policy that applies to each. */
-function resolveBackends(model: MeshReader, memo: CompileMemo, node: VirtualNode): Backend[] {
+/** The node's backends (each service once, by name) with the client policy that applies to each, and their clusters. */
+function resolveBackends(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  node: VirtualNode,
+): (Backend & { readonly clusters: readonly ClusterPlan[] })[] {
   const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
-  const backends: Backend[] = [];
+  const backends: (Backend & { readonly clusters: readonly ClusterPlan[] })[] = [];
   (node.spec.backends ?? []).forEach((b, i) => {
     const vs = b.virtualService!;
-    const service = resolvedService(model, memo, node.mesh, vs.virtualServiceName);
-    if (!service) return;
     const own = vs.clientPolicy?.tls;
+    const tls = own ?? defaults;
     const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
-    backends.push({ service, tls: own ?? defaults, tlsWhere });
+    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, vs.virtualServiceName, tls, tlsWhere);
+    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
   });
   return backends.sort((a, b) => compare(a.service.name, b.service.name));
 }
@@ -215,8 +220,11 @@ export function planSidecar(
   const own = ipPreferenceOf(model, node);
   const accessLog = planAccessLog(node.spec.logging);
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
-  const backends = resolveBackends(model, memo, node);
-  const clusters: Map<string, ClusterPlan> = backendClusters(model, cloudMap, backends, memo);
+  const backends = resolveBackends(model, cloudMap, memo, node);
+  // Every target listener the backends reach, each once (the first backend's client policy wins: backendClusters).
+  const clusters = new Map<string, ClusterPlan>();
+  for (const backend of backends)
+    for (const cluster of backend.clusters) if (!clusters.has(cluster.name)) clusters.set(cluster.name, cluster);
 
   const byPort = servicesByPort(backends);
   const routeTables: RouteTablePlan[] = [
