@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
-import { Writer } from 'protobufjs';
+import { lengthDelimitedFields } from './resources';
 import { anyBytesJson, decodeToJson } from './proto-json';
 import { guardedDeserializer, type GuardOptions } from './request-guard';
 
@@ -88,11 +88,7 @@ export function isPlainRouteConfiguration(resource: object): resource is PlainRo
  * every route configuration that carries it.
  */
 export function spliceRouteConfiguration(name: string, encodedHosts: readonly Uint8Array[]): Buffer {
-  const writer = Writer.create()
-    .uint32((1 << 3) | 2)
-    .string(name);
-  for (const host of encodedHosts) writer.uint32((2 << 3) | 2).bytes(host);
-  return Buffer.from(writer.finish());
+  return lengthDelimitedFields([[1, Buffer.from(name)], ...encodedHosts.map((host) => [2, host] as const)]);
 }
 
 /** A virtual host's encoding, as a RouteConfiguration nests it (spliceRouteConfiguration). */

@@ -3,6 +3,7 @@
 // spliced route configurations are the bytes protobufjs writes, and a memo hit notes every
 // look-up of the memoised computation in the caller's recording (so the caller is recompiled
 // when one of them changes).
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { compileProxy, LookupMemo, NO_CLOUD_MAP, type CloudMapView, type ProxyConfig } from '../../src/compile';
 import { ResourceEncoder, resourcesByType } from '../../src/control/encode';
@@ -12,6 +13,7 @@ import type { MeshReader } from '../../src/model/mesh-model';
 import {
   encodeResource,
   encodeVirtualHost,
+  envoyRoot,
   isPlainRouteConfiguration,
   spliceRouteConfiguration,
 } from '../../src/xds/protos';
@@ -101,6 +103,18 @@ describe('spliceRouteConfiguration', () => {
     expect(isPlainRouteConfiguration({ name: 'r', virtual_hosts: [], validate_clusters: {} })).toBe(false);
     expect(isPlainRouteConfiguration({ name: 'r' })).toBe(false);
     expect(isPlainRouteConfiguration({ name: 'r', virtual_hosts: [] })).toBe(true);
+  });
+});
+
+describe('makeResource', () => {
+  it("wraps a resource in the Any protobufjs writes (type_url, value), and versions it by the resource's bytes", () => {
+    const Any = envoyRoot().lookupType('google.protobuf.Any');
+    for (const bytes of [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(200, 7), Buffer.alloc(70_000, 1)]) {
+      const resource = makeResource(TypeUrl.Route, 'r', bytes);
+      const expected = Buffer.from(Any.encode(Any.create({ type_url: TypeUrl.Route, value: bytes })).finish());
+      expect(resource.any.toString('hex')).toBe(expected.toString('hex'));
+      expect(resource.version).toBe(createHash('sha256').update(bytes).digest('hex').slice(0, 16));
+    }
   });
 });
 
