@@ -9,6 +9,7 @@ import type { ProxyConfig } from '../compile/proxy-config';
 import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, spliceRouteConfiguration } from '../xds/protos';
 import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
+import { Generations } from '../compile/generations';
 
 export interface NamedResource {
   readonly name: string;
@@ -28,12 +29,12 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 }
 
 export class ResourceEncoder {
-  /** type URL and name → the resource's content key (its JSON, or a route configuration's hosts) → its encoding. */
-  private entries = new Map<string, Map<string, Resource>>();
-  private size = 0;
-  private readonly keyOf = new WeakMap<Resource, { readonly group: string; readonly json: string }>();
-  /** How many entries the last sweep kept: the next sweeps once there are twice as many. */
-  private keptBySweep = 0;
+  /**
+   * The resource's type URL, name and content key (its JSON, or a route configuration's hosts) →
+   * its encoding. Generations forget what no compile asked for lately (the snapshots being served
+   * keep their own resources), so the cache needs no sweep over every snapshot.
+   */
+  private readonly byContent = new Generations<Resource>(20_000);
   /** Resource objects already encoded, by type URL (the compiler does not change an object it handed out). */
   private readonly byObject = new Map<string, WeakMap<object, Resource>>();
   /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
@@ -69,15 +70,11 @@ export class ResourceEncoder {
       key = JSON.stringify(resource);
       encode = () => encodeResource(typeUrl, resource);
     }
-    const group = `${typeUrl}\0${name}`;
-    let byJson = this.entries.get(group);
-    let encoded = byJson?.get(key);
+    const contentKey = `${typeUrl}\0${name}\0${key}`;
+    let encoded = this.byContent.get(contentKey);
     if (!encoded) {
       encoded = makeResource(typeUrl, name, encode());
-      if (!byJson) this.entries.set(group, (byJson = new Map()));
-      byJson.set(key, encoded);
-      this.keyOf.set(encoded, { group, json: key });
-      this.size++;
+      this.byContent.set(contentKey, encoded);
     }
     return encoded;
   }
@@ -89,28 +86,11 @@ export class ResourceEncoder {
   }
 
   /**
-   * Forgets the resources none of `live` (the snapshots being served) carries, once the
-   * entries have doubled since the last sweep: recompiling only some proxies leaves the others'
-   * resources unused but still served, and sweeping every time would walk every snapshot.
+   * Nothing to do any more: the cache bounds itself (byContent). Kept while MeshController still
+   * calls it (its calls can go); the snapshots are not walked.
    */
-  sweepIfGrown(live: Iterable<Snapshot>): void {
-    if (this.size < 2 * this.keptBySweep + 1000) return;
-    const kept = new Map<string, Map<string, Resource>>();
-    let size = 0;
-    for (const snapshot of live) {
-      for (const set of snapshot.types.values()) {
-        for (const resource of set.resources.values()) {
-          const key = this.keyOf.get(resource);
-          if (!key) continue;
-          let byJson = kept.get(key.group);
-          if (!byJson) kept.set(key.group, (byJson = new Map()));
-          if (!byJson.has(key.json)) size++;
-          byJson.set(key.json, resource);
-        }
-      }
-    }
-    this.entries = kept;
-    this.size = this.keptBySweep = size;
+  sweepIfGrown(...live: [Iterable<Snapshot>]): void {
+    void live;
   }
 
   /**
