@@ -34,7 +34,7 @@ export interface CompileMemo {
   derived<K extends object, V>(input: K, derive: (input: K) => V): V;
   /**
    * An object equal to `plan` (the same JSON), the first one met: so that a small plan built
-   * afresh for each proxy (a listener, a proxy's own cluster) is translated and encoded once.
+   * afresh for each proxy (a listener, ALLOW_ALL's passthrough host) is translated and encoded once.
    */
   interned<T extends object>(plan: T): T;
 }

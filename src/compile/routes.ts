@@ -69,6 +69,6 @@ function virtualHost(host: VirtualHostPlan): VirtualHost {
 export function routeConfiguration(table: RouteTablePlan, memo: CompileMemo = NO_MEMO): RouteConfiguration {
   return {
     name: table.name,
-    virtual_hosts: table.virtualHosts.map((host) => memo.derived(memo.interned(host), virtualHost)),
+    virtual_hosts: table.virtualHosts.map((host) => memo.derived(host, virtualHost)),
   };
 }

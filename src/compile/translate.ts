@@ -30,11 +30,11 @@ function listener(plan: ListenerPlan): Listener {
  * memoised one: memo.ts) gives the same resource object as before, which the encoder recognises.
  */
 export function translatePlan(plan: ProxyPlan, memo: CompileMemo = NO_MEMO): ProxyConfig {
-  const clusters = plan.clusters.map((c) => memo.interned(c));
   return {
+    // Listener plans are built afresh for each proxy and many proxies have the same ones.
     listeners: plan.listeners.map((l) => memo.derived(memo.interned(l), listener)),
     routes: plan.routeTables.map((table) => routeConfiguration(table, memo)),
-    clusters: clusters.map((c) => memo.derived(c, cluster)),
-    endpoints: clusters.flatMap((c) => memo.derived(c, loadAssignment) ?? []),
+    clusters: plan.clusters.map((c) => memo.derived(c, cluster)),
+    endpoints: plan.clusters.flatMap((c) => memo.derived(c, loadAssignment) ?? []),
   };
 }

@@ -73,8 +73,12 @@ function portRouteTable(
   passthroughCluster: string | undefined,
   memo: CompileMemo,
 ): RouteTablePlan {
-  const hosts = services.map(({ service, port }) => memo.derived(service, portHosts).get(port.port)!);
-  return { name, virtualHosts: passthroughCluster ? [...hosts, passthroughHost(passthroughCluster)] : hosts };
+  const hosts = services.map(({ service, port }) => memo.derived(service, hostsOf).byPort.get(port.port)!);
+  // The passthrough host is the same for every proxy of the mesh: interned, it is encoded once.
+  return {
+    name,
+    virtualHosts: passthroughCluster ? [...hosts, memo.interned(passthroughHost(passthroughCluster))] : hosts,
+  };
 }
 
 /**
@@ -82,27 +86,33 @@ function portRouteTable(
  * service with several HTTP ports gets a host per port; its bare name goes to the first.
  */
 function explicitRouteTable(name: string, services: readonly ResolvedService[], memo: CompileMemo): RouteTablePlan {
-  return { name, virtualHosts: services.flatMap((service) => memo.derived(service, explicitHosts)) };
+  return { name, virtualHosts: services.flatMap((service) => memo.derived(service, hostsOf).explicit) };
 }
 
-/** A service's hosts in the explicit route table (the same objects for every caller of a memoised service). */
-function explicitHosts(service: ResolvedService): VirtualHostPlan[] {
-  const ports = service.ports.filter(isHttpFamily);
-  return ports.map((port, i) => ({
-    name: ports.length === 1 ? service.name : `${service.name}:${port.port}`,
+/**
+ * A service's virtual hosts, derived once per resolved service (so the same objects for every
+ * caller of a memoised one): in the explicit route table, and in the route table of each of its
+ * ports (captured ports). A service with one HTTP port has the same host in both, one object.
+ */
+function hostsOf(service: ResolvedService): {
+  readonly explicit: readonly VirtualHostPlan[];
+  readonly byPort: ReadonlyMap<number, VirtualHostPlan>;
+} {
+  const http = service.ports.filter(isHttpFamily);
+  const explicit = http.map((port, i) => ({
+    name: http.length === 1 ? service.name : `${service.name}:${port.port}`,
     domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`],
     routes: port.routes,
   }));
-}
-
-/** A service's host in the route table of each of its ports (captured ports). */
-function portHosts(service: ResolvedService): Map<number, VirtualHostPlan> {
-  return new Map(
-    service.ports.map((port) => [
+  const byPort = new Map(
+    service.ports.map((port): [number, VirtualHostPlan] => [
       port.port,
-      { name: service.name, domains: [service.name, `${service.name}:${port.port}`], routes: port.routes },
+      http.length === 1 && http[0] === port
+        ? explicit[0]!
+        : { name: service.name, domains: [service.name, `${service.name}:${port.port}`], routes: port.routes },
     ]),
   );
+  return { explicit, byPort };
 }
 
 /** ALLOW_ALL: any other Host on a captured port goes on to where the app sent it. */
