@@ -30,11 +30,11 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 
 export class ResourceEncoder {
   /**
-   * The resource's type URL, name and content key (its JSON, or a route configuration's hosts) →
-   * its encoding. Generations forget what no compile asked for lately (the snapshots being served
-   * keep their own resources), so the cache needs no sweep over every snapshot.
+   * By type URL: the resource's content key (its JSON, or a route configuration's name and hosts;
+   * either names the resource) → its encoding. Generations forget what no compile asked for lately
+   * (the snapshots being served keep their own resources), so the cache needs no sweep.
    */
-  private readonly byContent = new Generations<Resource>(20_000);
+  private readonly byContent = new Map<string, Generations<Resource>>();
   /** Resource objects already encoded, by type URL (the compiler does not change an object it handed out). */
   private readonly byObject = new Map<string, WeakMap<object, Resource>>();
   /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
@@ -70,11 +70,13 @@ export class ResourceEncoder {
       key = JSON.stringify(resource);
       encode = () => encodeResource(typeUrl, resource);
     }
-    const contentKey = `${typeUrl}\0${name}\0${key}`;
-    let encoded = this.byContent.get(contentKey);
-    if (!encoded) {
+    // The key as it is (no type URL or name joined to it: copying a long JSON cost more than the look-up).
+    let cache = this.byContent.get(typeUrl);
+    if (!cache) this.byContent.set(typeUrl, (cache = new Generations(10_000)));
+    let encoded = cache.get(key);
+    if (!encoded || encoded.name !== name) {
       encoded = makeResource(typeUrl, name, encode());
-      this.byContent.set(contentKey, encoded);
+      cache.set(key, encoded);
     }
     return encoded;
   }
