@@ -11,8 +11,11 @@
 // across reloads, see MeshModel.changedKeys). Asking again goes through the caller's reader, so
 // a hit still notes each look-up in the calling proxy's recording (control/recording-reader.ts):
 // that proxy is recompiled when one of them later changes, exactly as if it had computed the piece
-// itself. Results never depend on the memo: with NO_MEMO the same input gives the same bytes.
-import type { MeshReader } from '../model/mesh-model';
+// itself. A model never changes, so once an entry's model look-ups answered the same in a model,
+// later callers reading that model (a RecordingMeshReader says which) are only given their keys;
+// Cloud Map reads are asked every time (the registry changes under one model). Results never
+// depend on the memo: with NO_MEMO the same input gives the same bytes.
+import { lookupKey, type MeshReader } from '../model/mesh-model';
 import type { CloudMapView } from './cloud-map-view';
 import { Generations } from './generations';
 
@@ -50,11 +53,33 @@ export const NO_MEMO: CompileMemo = {
 interface Read {
   readonly ask: (model: MeshReader, cloudMap: CloudMapView) => unknown;
   readonly answer: unknown;
+  /** A model look-up's key (lookupKey); undefined for a Cloud Map read. */
+  readonly modelKey?: string;
 }
 
 interface Entry {
   readonly reads: readonly Read[];
   readonly value: unknown;
+  /** The keys of its model look-ups, and its Cloud Map reads. */
+  readonly modelKeys: readonly string[];
+  readonly cloudMapReads: readonly Read[];
+  /** The model (a MeshModel never changes) every model look-up was last found to answer the same in. */
+  validatedIn?: object;
+}
+
+/**
+ * A reader that records the look-ups it answers (control/recording-reader.ts) and says what it
+ * reads: an entry found valid in that model is valid in it for every later caller, whose
+ * recording then only needs the look-ups' keys (Cloud Map reads are still asked: the registry
+ * changes under the same model).
+ */
+export interface RecordingMeshReader extends MeshReader {
+  readonly source: object;
+  noteKeys(keys: readonly string[]): void;
+}
+
+function isRecording(model: MeshReader): model is RecordingMeshReader {
+  return (model as Partial<RecordingMeshReader>).noteKeys !== undefined;
 }
 
 /** The same object, or (lists built per model or per registry change) lists of the same objects. */
@@ -71,23 +96,29 @@ function sameAnswer(a: unknown, b: unknown): boolean {
  */
 function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [MeshReader, CloudMapView] {
   const seen = new Set<string>();
-  const noted = <T>(what: string, ask: (model: MeshReader, cloudMap: CloudMapView) => T): T => {
+  const noted = <T>(what: string, ask: (model: MeshReader, cloudMap: CloudMapView) => T, modelKey?: string): T => {
     const answer = ask(model, cloudMap);
     if (!seen.has(what)) {
       seen.add(what);
-      reads.push({ ask, answer });
+      reads.push({ ask, answer, modelKey });
     }
     return answer;
   };
+  const read = <T>(key: string, ask: (model: MeshReader) => T): T => noted(key, ask, key);
   return [
     {
-      mesh: (mesh) => noted(`m\0${mesh}`, (m) => m.mesh(mesh)),
-      virtualService: (mesh, name) => noted(`vs\0${mesh}\0${name}`, (m) => m.virtualService(mesh, name)),
-      virtualNode: (mesh, name) => noted(`vn\0${mesh}\0${name}`, (m) => m.virtualNode(mesh, name)),
-      virtualRouter: (mesh, name) => noted(`vr\0${mesh}\0${name}`, (m) => m.virtualRouter(mesh, name)),
-      virtualGateway: (mesh, name) => noted(`vg\0${mesh}\0${name}`, (m) => m.virtualGateway(mesh, name)),
-      routesOf: (mesh, router) => noted(`r\0${mesh}\0${router}`, (m) => m.routesOf(mesh, router)),
-      gatewayRoutesOf: (mesh, gateway) => noted(`gr\0${mesh}\0${gateway}`, (m) => m.gatewayRoutesOf(mesh, gateway)),
+      mesh: (mesh) => read(lookupKey.resource(mesh, 'Mesh', mesh), (m) => m.mesh(mesh)),
+      virtualService: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualService', name), (m) => m.virtualService(mesh, name)),
+      virtualNode: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualNode', name), (m) => m.virtualNode(mesh, name)),
+      virtualRouter: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualRouter', name), (m) => m.virtualRouter(mesh, name)),
+      virtualGateway: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualGateway', name), (m) => m.virtualGateway(mesh, name)),
+      routesOf: (mesh, router) => read(lookupKey.routesOf(mesh, router), (m) => m.routesOf(mesh, router)),
+      gatewayRoutesOf: (mesh, gateway) =>
+        read(lookupKey.gatewayRoutesOf(mesh, gateway), (m) => m.gatewayRoutesOf(mesh, gateway)),
     },
     {
       discover: (namespace, service) => noted(`cm\0${namespace}\0${service}`, (_, c) => c.discover(namespace, service)),
@@ -110,11 +141,28 @@ export class LookupMemo implements CompileMemo {
     compute: (model: MeshReader, cloudMap: CloudMapView) => T,
   ): T {
     const entry = this.entries.get(key);
-    // Asked in order through the caller's reader: each is noted in the caller's recording.
-    if (entry && entry.reads.every((r) => sameAnswer(r.ask(model, cloudMap), r.answer))) return entry.value as T;
+    const recorder = isRecording(model) ? model : undefined;
+    const same = (r: Read) => sameAnswer(r.ask(model, cloudMap), r.answer);
+    if (entry) {
+      if (recorder && entry.validatedIn === recorder.source) {
+        // Found valid in this very model already: its look-ups' keys go to the caller's recording as they are.
+        recorder.noteKeys(entry.modelKeys);
+        if (entry.cloudMapReads.every(same)) return entry.value as T;
+      } else if (entry.reads.every(same)) {
+        // Asked in order through the caller's reader: each is noted in the caller's recording.
+        entry.validatedIn = recorder?.source;
+        return entry.value as T;
+      }
+    }
     const reads: Read[] = [];
     const value = compute(...recording(model, cloudMap, reads));
-    this.entries.set(key, { reads, value });
+    this.entries.set(key, {
+      reads,
+      value,
+      modelKeys: reads.flatMap((r) => (r.modelKey === undefined ? [] : [r.modelKey])),
+      cloudMapReads: reads.filter((r) => r.modelKey === undefined),
+      validatedIn: recorder?.source,
+    });
     return value;
   }
 
