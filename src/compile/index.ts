@@ -2,6 +2,7 @@
 // translation into Envoy resources.
 import type { CloudMapView } from './cloud-map-view';
 import type { MeshReader } from '../model/mesh-model';
+import { NO_MEMO, type CompileMemo } from './memo';
 import { planProxy } from './plan';
 import type { ProxyConfig, ProxySettings } from './proxy-config';
 import { translatePlan } from './translate';
@@ -10,6 +11,7 @@ export type { ProxyConfig, ProxySettings } from './proxy-config';
 export { planProxy, type PlanResult, type ProxyPlan } from './plan';
 
 export { NO_CLOUD_MAP, type CloudMapView } from './cloud-map-view';
+export { LookupMemo, NO_MEMO, type CompileMemo } from './memo';
 
 export type CompileResult =
   { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly error: string };
@@ -23,7 +25,8 @@ export function compileProxy(
   cloudMap: CloudMapView,
   nodeId: string,
   settings: ProxySettings,
+  memo: CompileMemo = NO_MEMO,
 ): CompileResult {
-  const planned = planProxy(model, cloudMap, nodeId, settings);
-  return planned.ok ? { ok: true, config: translatePlan(planned.plan) } : planned;
+  const planned = planProxy(model, cloudMap, nodeId, settings, memo);
+  return planned.ok ? { ok: true, config: translatePlan(planned.plan, memo) } : planned;
 }

@@ -6,6 +6,7 @@ import type { VirtualHost } from '../generated/envoy/config/route/v3/VirtualHost
 import { fromMillis } from './durations';
 import { routeMatch } from './matches';
 import type { RouteActionPlan, RoutePlan, RouteTablePlan, VirtualHostPlan } from './plan/types';
+import { NO_MEMO, type CompileMemo } from './memo';
 import { retryPolicy } from './retry';
 
 /** A hop that does not time out, said as an explicit zero. */
@@ -64,6 +65,10 @@ function virtualHost(host: VirtualHostPlan): VirtualHost {
   };
 }
 
-export function routeConfiguration(table: RouteTablePlan): RouteConfiguration {
-  return { name: table.name, virtual_hosts: table.virtualHosts.map(virtualHost) };
+/** A virtual host met before (memo.ts) gives the same object, which the encoder encodes once (control/encode.ts). */
+export function routeConfiguration(table: RouteTablePlan, memo: CompileMemo = NO_MEMO): RouteConfiguration {
+  return {
+    name: table.name,
+    virtual_hosts: table.virtualHosts.map((host) => memo.derived(host, virtualHost)),
+  };
 }

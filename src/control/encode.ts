@@ -1,10 +1,15 @@
 // Compiled resources → xDS resources. Proxies share most of their resources (every caller of
-// a service gets the same cluster), so encoding goes through one cache keyed by content:
-// each distinct resource is encoded once and its bytes are shared by every snapshot.
+// a service gets the same cluster), so encoding goes through caches: a resource object met
+// before (the compiler hands out the same object for what it memoised: compile/memo.ts) is
+// recognised by identity; any other is keyed by content (its JSON), so each distinct resource is
+// encoded once and its bytes are shared by every snapshot. A route configuration, which is
+// mostly its callee services' virtual hosts, is keyed by which hosts it has and spliced from
+// them, each encoded once (spliceRouteConfiguration).
 import type { ProxyConfig } from '../compile/proxy-config';
-import { encodeResource } from '../xds/protos';
-import { buildSnapshot, makeResource, type Resource, type Snapshot } from '../xds/resources';
+import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, spliceRouteConfiguration } from '../xds/protos';
+import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
+import { Generations } from '../compile/generations';
 
 export interface NamedResource {
   readonly name: string;
@@ -24,64 +29,81 @@ export function resourcesByType(config: ProxyConfig): Map<TypeUrl, NamedResource
 }
 
 export class ResourceEncoder {
-  /** type URL and name → the resource's JSON → its encoding. */
-  private entries = new Map<string, Map<string, Resource>>();
-  private size = 0;
-  private readonly keyOf = new WeakMap<Resource, { readonly group: string; readonly json: string }>();
-  /** How many entries the last sweep kept: the next sweeps once there are twice as many. */
-  private keptBySweep = 0;
+  /**
+   * By type URL: the resource's content key (its JSON, or a route configuration's name and hosts;
+   * either names the resource) → its encoding. Generations forget what no compile asked for lately
+   * (the snapshots being served keep their own resources), so the cache needs no sweep.
+   */
+  private readonly byContent = new Map<string, Generations<Resource>>();
+  /** Resource objects already encoded, by type URL (the compiler does not change an object it handed out). */
+  private readonly byObject = new Map<string, WeakMap<object, Resource>>();
+  /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
+  private readonly hosts = new WeakMap<object, { readonly id: number; readonly bytes: Uint8Array }>();
+  private nextHostId = 0;
 
   encode(typeUrl: string, name: string, resource: object): Resource {
-    // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
-    // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
-    const group = `${typeUrl}\0${name}`;
-    const json = JSON.stringify(resource);
-    let byJson = this.entries.get(group);
-    let encoded = byJson?.get(json);
+    let known = this.byObject.get(typeUrl);
+    if (!known) this.byObject.set(typeUrl, (known = new WeakMap()));
+    let encoded = known.get(resource);
     if (!encoded) {
-      encoded = makeResource(typeUrl, name, encodeResource(typeUrl, resource));
-      if (!byJson) this.entries.set(group, (byJson = new Map()));
-      byJson.set(json, encoded);
-      this.keyOf.set(encoded, { group, json });
-      this.size++;
+      encoded = this.encodeNew(typeUrl, name, resource);
+      known.set(resource, encoded);
     }
     return encoded;
   }
 
-  /**
-   * Forgets the resources none of `live` (the snapshots being served) carries, once the
-   * entries have doubled since the last sweep: recompiling only some proxies leaves the others'
-   * resources unused but still served, and sweeping every time would walk every snapshot.
-   */
-  sweepIfGrown(live: Iterable<Snapshot>): void {
-    if (this.size < 2 * this.keptBySweep + 1000) return;
-    const kept = new Map<string, Map<string, Resource>>();
-    let size = 0;
-    for (const snapshot of live) {
-      for (const set of snapshot.types.values()) {
-        for (const resource of set.resources.values()) {
-          const key = this.keyOf.get(resource);
-          if (!key) continue;
-          let byJson = kept.get(key.group);
-          if (!byJson) kept.set(key.group, (byJson = new Map()));
-          if (!byJson.has(key.json)) size++;
-          byJson.set(key.json, resource);
-        }
-      }
+  private encodeNew(typeUrl: string, name: string, resource: object): Resource {
+    let key: string;
+    let encode: () => Uint8Array;
+    if (typeUrl === TypeUrl.Route && isPlainRouteConfiguration(resource)) {
+      // Keyed by its name and its hosts' numbers: the callers of the same services share it.
+      const hosts = resource.virtual_hosts.map((host) => this.encodedHost(host));
+      key = `${resource.name}\0${hosts.map((h) => h.id).join(',')}`;
+      encode = () =>
+        spliceRouteConfiguration(
+          resource.name,
+          hosts.map((h) => h.bytes),
+        );
+    } else {
+      // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
+      // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
+      key = JSON.stringify(resource);
+      encode = () => encodeResource(typeUrl, resource);
     }
-    this.entries = kept;
-    this.size = this.keptBySweep = size;
+    // The key as it is (no type URL or name joined to it: copying a long JSON cost more than the look-up).
+    let cache = this.byContent.get(typeUrl);
+    if (!cache) this.byContent.set(typeUrl, (cache = new Generations(10_000)));
+    let encoded = cache.get(key);
+    if (!encoded || encoded.name !== name) {
+      encoded = makeResource(typeUrl, name, encode());
+      cache.set(key, encoded);
+    }
+    return encoded;
   }
 
-  /** Encodes a compiled proxy config into an xDS snapshot. */
-  snapshot(config: ProxyConfig, detectedAt?: number): Snapshot {
-    const byType = new Map<string, Resource[]>();
-    for (const [typeUrl, list] of resourcesByType(config)) {
-      byType.set(
-        typeUrl,
-        list.map(({ name, resource }) => this.encode(typeUrl, name, resource)),
-      );
-    }
-    return buildSnapshot(byType, detectedAt);
+  private encodedHost(host: object): { readonly id: number; readonly bytes: Uint8Array } {
+    let known = this.hosts.get(host);
+    if (!known) this.hosts.set(host, (known = { id: this.nextHostId++, bytes: encodeVirtualHost(host) }));
+    return known;
   }
+
+  /**
+   * Encodes a compiled proxy config into an xDS snapshot. A type whose resources are the very ones
+   * of `previous` (the proxy's last snapshot) keeps its set, so its version is not computed again.
+   */
+  snapshot(config: ProxyConfig, detectedAt?: number, previous?: Snapshot): Snapshot {
+    const types = new Map<string, ResourceSet>();
+    for (const [typeUrl, list] of resourcesByType(config)) {
+      const resources = list.map(({ name, resource }) => this.encode(typeUrl, name, resource));
+      const before = previous?.types.get(typeUrl);
+      types.set(typeUrl, before && sameResources(before, resources) ? before : resourceSet(resources));
+    }
+    return { types, detectedAt };
+  }
+}
+
+function sameResources(set: ResourceSet, list: readonly Resource[]): boolean {
+  if (set.resources.size !== list.length) return false;
+  for (const r of list) if (set.resources.get(r.name) !== r) return false;
+  return true;
 }

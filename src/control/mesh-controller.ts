@@ -12,7 +12,7 @@
 // compile rather than after all of them and no request waits longer than a slice. A proxy
 // waiting for its turn keeps serving its previous snapshot; it is compiled with the newest
 // model when its turn comes, so a model replaced mid-pass is never half-applied to one proxy.
-import { compileProxy } from '../compile';
+import { compileProxy, LookupMemo } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { serviceKey } from '../discovery/cloud-map/registry';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
@@ -94,6 +94,8 @@ export class MeshController implements StreamHooks {
   private model: MeshModel | undefined;
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly encoder = new ResourceEncoder();
+  /** What compiles share (compile/memo.ts): a service's routes and clusters are planned once for all its callers. */
+  private readonly memo = new LookupMemo();
   /** Registry changes made while a new model is being installed (its seeds), compiled with it. */
   private cloudMapChangedMeanwhile = new Set<string>();
   /** Proxies to compile again (node key → when the change that made them stale was detected), in order. */
@@ -180,7 +182,6 @@ export class MeshController implements StreamHooks {
       if (performance.now() >= until) break;
     }
     if (this.stale.size > 0) this.compileLater();
-    else this.encoder.sweepIfGrown(this.liveSnapshots());
   }
 
   /** Compiles waiting proxies on a later turn of the event loop, after what is queued now. */
@@ -196,14 +197,6 @@ export class MeshController implements StreamHooks {
     if (this.nextSlice) clearImmediate(this.nextSlice);
     this.nextSlice = undefined;
     this.stale.clear();
-  }
-
-  /** The snapshots connected proxies are served: every resource the encoder must keep. */
-  private *liveSnapshots(): Iterable<Snapshot> {
-    for (const key of this.proxies.keys()) {
-      const snapshot = this.cache.get(key);
-      if (snapshot) yield snapshot;
-    }
   }
 
   nodeKey(node: Node__Output): string {
@@ -260,7 +253,8 @@ export class MeshController implements StreamHooks {
     let result: ReturnType<typeof compileProxy>;
     let failedUnexpectedly = false;
     try {
-      result = compileProxy(recordingReader(this.model, modelReads), recording, entry.nodeId, entry.settings);
+      const reader = recordingReader(this.model, modelReads);
+      result = compileProxy(reader, recording, entry.nodeId, entry.settings, this.memo);
     } catch (err) {
       // A compiler bug, not bad input: the proxy keeps what it has, and every reload tries it again.
       result = { ok: false, error: `cannot compile ${entry.nodeId}: internal error: ${(err as Error).message}` };
@@ -286,6 +280,6 @@ export class MeshController implements StreamHooks {
       return;
     }
     entry.lastError = undefined;
-    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt));
+    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt, this.cache.get(key)));
   }
 }

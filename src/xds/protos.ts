@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
+import { lengthDelimitedFields } from './resources';
 import { anyBytesJson, decodeToJson } from './proto-json';
 import { guardedDeserializer, type GuardOptions } from './request-guard';
 
@@ -42,8 +43,13 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+/** Types by full name: protobufjs's lookupType walks the namespace each time, which cost more than most encodings. */
+const types = new Map<string, protobuf.Type>();
+
 function messageType(fullName: string): protobuf.Type {
-  return envoyRoot().lookupType(fullName);
+  let type = types.get(fullName);
+  if (!type) types.set(fullName, (type = envoyRoot().lookupType(fullName)));
+  return type;
 }
 
 /** Full message name of a v3 type URL. */
@@ -59,6 +65,35 @@ function typeNameOf(typeUrl: string): string {
 export function encodeResource(typeUrl: string, resource: object): Buffer {
   const type = messageType(typeNameOf(typeUrl));
   return Buffer.from(type.encode(type.fromObject(resource)).finish());
+}
+
+const VIRTUAL_HOST = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
+
+/** A RouteConfiguration with only a name and virtual hosts, the kind spliceRouteConfiguration encodes. */
+export interface PlainRouteConfiguration {
+  readonly name: string;
+  readonly virtual_hosts: readonly object[];
+}
+
+export function isPlainRouteConfiguration(resource: object): resource is PlainRouteConfiguration {
+  const { name, virtual_hosts: hosts } = resource as { name?: unknown; virtual_hosts?: unknown };
+  return Object.keys(resource).length === 2 && typeof name === 'string' && Array.isArray(hosts);
+}
+
+/**
+ * A PlainRouteConfiguration's bytes from its name and its virtual hosts already encoded
+ * (encodeVirtualHost): the bytes encodeResource gives, as protobufjs writes a message's fields in
+ * field-number order (name = 1, virtual_hosts = 2) and a nested message as a length-delimited
+ * field holding exactly that message's own encoding. Callers share one virtual host's bytes among
+ * every route configuration that carries it.
+ */
+export function spliceRouteConfiguration(name: string, encodedHosts: readonly Uint8Array[]): Buffer {
+  return lengthDelimitedFields([[1, Buffer.from(name)], ...encodedHosts.map((host) => [2, host] as const)]);
+}
+
+/** A virtual host's encoding, as a RouteConfiguration nests it (spliceRouteConfiguration). */
+export function encodeVirtualHost(host: object): Buffer {
+  return encodeResource(VIRTUAL_HOST, host);
 }
 
 /**

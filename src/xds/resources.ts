@@ -1,8 +1,7 @@
 // Resources as the xDS server holds them: encoded once (the message and its Any wrapper),
 // versioned by a hash of their content, and shared by every stream and every snapshot that
 // carries the same bytes.
-import { createHash } from 'node:crypto';
-import { Writer } from 'protobufjs';
+import * as crypto from 'node:crypto';
 
 export interface Resource {
   readonly name: string;
@@ -25,31 +24,73 @@ export interface Snapshot {
   readonly detectedAt?: number;
 }
 
-function hash16(update: (h: ReturnType<typeof createHash>) => void): string {
-  const h = createHash('sha256');
-  update(h);
-  return h.digest('hex').slice(0, 16);
+/**
+ * The first 16 hex digits of the SHA-256 of `data` (a string as UTF-8). One-shot crypto.hash where
+ * Node has it (the same digest, without a Hash object: most resources are small, so that was most of the cost).
+ */
+const sha256Hex: (data: string | Uint8Array) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => (crypto as unknown as { hash: (alg: string, data: string | Uint8Array) => string }).hash('sha256', data)
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
+function hash16(data: string | Uint8Array): string {
+  return sha256Hex(data).slice(0, 16);
 }
 
-/** Wraps an encoded resource message into its Any and versions it. */
+/** How many bytes `value` takes as a protobuf varint. */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+/** Writes `value` as a protobuf varint at `at`; returns the offset after it. */
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 0x80) {
+    out[at++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[at++] = value;
+  return at;
+}
+
+/**
+ * A message made of length-delimited fields only (strings, bytes, messages), each given by its
+ * field number and its bytes, in the order given: what protobufjs writes for them, in one buffer
+ * (its Writer copies a large message three times over).
+ */
+export function lengthDelimitedFields(fields: readonly (readonly [number, Uint8Array])[]): Buffer {
+  let size = 0;
+  for (const [field, bytes] of fields) size += varintSize(field << 3) + varintSize(bytes.length) + bytes.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const [field, bytes] of fields) {
+    at = writeVarint(out, at, (field << 3) | 2);
+    at = writeVarint(out, at, bytes.length);
+    out.set(bytes, at);
+    at += bytes.length;
+  }
+  return out;
+}
+
+/** Wraps an encoded resource message into its Any (type_url = 1, value = 2) and versions it. */
 export function makeResource(typeUrl: string, name: string, bytes: Uint8Array): Resource {
-  const any = Buffer.from(
-    Writer.create()
-      .uint32((1 << 3) | 2)
-      .string(typeUrl)
-      .uint32((2 << 3) | 2)
-      .bytes(bytes)
-      .finish(),
-  );
-  return { name, version: hash16((h) => h.update(bytes)), any };
+  const any = lengthDelimitedFields([
+    [1, Buffer.from(typeUrl)],
+    [2, bytes],
+  ]);
+  return { name, version: hash16(bytes), any };
 }
 
 /** The version of a set of resources: a hash of their names and versions, in name order. */
 export function versionOf(resources: Iterable<Resource>): string {
   const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return hash16((h) => {
-    for (const r of sorted) h.update(`${r.name.length}:${r.name}:${r.version};`);
-  });
+  let text = '';
+  for (const r of sorted) text += `${r.name.length}:${r.name}:${r.version};`;
+  return hash16(text);
 }
 
 export function resourceSet(list: Iterable<Resource>): ResourceSet {

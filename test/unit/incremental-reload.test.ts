@@ -289,6 +289,10 @@ interface MeshState {
   extra: ExtraStage;
   /** The service gw's gateway route sends to. */
   gatewayTarget: string;
+  /** s<i>-v1 originates TLS to its backends (so callers of one service differ in client policy). */
+  clientTls: boolean[];
+  /** s<i>-v2 calls only its last backend (so callers of one service differ in their backends). */
+  fewerBackends: boolean[];
 }
 
 const initialState = (): MeshState => ({
@@ -298,6 +302,8 @@ const initialState = (): MeshState => ({
   instanceHost: Array(SERVICES).fill(2),
   extra: 'no provider',
   gatewayTarget: 's3',
+  clientTls: Array(SERVICES).fill(false),
+  fewerBackends: Array(SERVICES).fill(false),
 });
 
 const GATEWAY_ID = 'mesh/apps/virtualGateway/gw';
@@ -307,10 +313,16 @@ const gatewayYaml = (s: MeshState) =>
 
 const meshYaml = (s: MeshState) => `kind: Mesh\nname: apps\nspec: { egressFilter: { type: ${s.egress} } }\n`;
 
+const CLIENT_TLS =
+  '  backendDefaults: { clientPolicy: { tls: { validation: { trust: { file: { certificateChain: /certs/ca.pem } } } } } }\n';
+
 function serviceYaml(i: number, s: MeshState): string {
-  const backends = CALLS[i]!.map((b) => `    - virtualService: { virtualServiceName: ${b}.apps.local }\n`).join('');
+  const backendsOf = (names: readonly string[]) =>
+    names.map((b) => `    - virtualService: { virtualServiceName: ${b}.apps.local }\n`).join('');
   const node = (version: string, port: number, discovery: string) =>
-    `kind: VirtualNode\nmesh: apps\nname: s${i}-${version}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: ${discovery}\n  backends:\n${backends}`;
+    `kind: VirtualNode\nmesh: apps\nname: s${i}-${version}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: ${discovery}\n` +
+    (version === 'v1' && s.clientTls[i] ? CLIENT_TLS : '') +
+    `  backends:\n${backendsOf(version === 'v2' && s.fewerBackends[i] ? CALLS[i]!.slice(-1) : CALLS[i]!)}`;
   return [
     node('v1', s.v1Port[i]!, `{ dns: { hostname: s${i}-v1.apps.local } }`),
     node('v2', 8080, `{ awsCloudMap: { namespaceName: apps.local, serviceName: s${i}-v2 } }`),
@@ -729,6 +741,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       | { kind: 'instance'; service: number; host: number }
       | { kind: 'extra'; stage: ExtraStage }
       | { kind: 'gateway'; service: number }
+      | { kind: 'client tls'; service: number }
+      | { kind: 'fewer backends'; service: number }
       | { kind: 'rewrite all' };
     const service = fc.integer({ min: 0, max: SERVICES - 1 });
     const edit: fc.Arbitrary<Edit> = fc.oneof(
@@ -741,6 +755,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
         stage: fc.constantFrom<ExtraStage>('no provider', 'router, no route', 'router and route'),
       }),
       fc.record({ kind: fc.constant('gateway' as const), service }),
+      fc.record({ kind: fc.constant('client tls' as const), service }),
+      fc.record({ kind: fc.constant('fewer backends' as const), service }),
       fc.constant({ kind: 'rewrite all' as const }),
     );
     const apply = (s: MeshState, e: Edit) => {
@@ -750,6 +766,8 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       else if (e.kind === 'instance') s.instanceHost[e.service] = e.host;
       else if (e.kind === 'extra') s.extra = e.stage;
       else if (e.kind === 'gateway') s.gatewayTarget = `s${e.service}`;
+      else if (e.kind === 'client tls') s.clientTls[e.service] = !s.clientTls[e.service];
+      else if (e.kind === 'fewer backends') s.fewerBackends[e.service] = !s.fewerBackends[e.service];
     };
 
     await fc.assert(

@@ -3,9 +3,10 @@
 import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { egressCluster } from './clusters';
-import { egressClusterNameOf, type ResolvedService } from './services';
+import { egressClusterNameOf, resolvedService, type NodePort, type ResolvedService } from './services';
 import { upstreamTls, type ClientTls } from './tls';
 import type { ClusterPlan } from './types';
+import type { CompileMemo } from '../memo';
 
 export interface Backend {
   readonly service: ResolvedService;
@@ -14,21 +15,67 @@ export interface Backend {
   readonly tlsWhere: string;
 }
 
+/**
+ * A sidecar's backend: the service `name` of `mesh` resolved, with the cluster of every target
+ * listener it reaches under client policy `tls` (in the order backendClusters takes them), once
+ * for every caller with that policy while what it reads is unchanged. One entry for both, so a
+ * caller's compile asks the memo once per backend. undefined: no such service, or no provider.
+ */
+export function resolvedBackend(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  mesh: string,
+  name: string,
+  tls: ClientTls | undefined,
+  tlsWhere: string,
+): { readonly service: ResolvedService; readonly clusters: readonly ClusterPlan[] } | undefined {
+  // tlsWhere only words an error, and a computation that throws is not kept.
+  const key = `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
+  return memo.get(key, model, cloudMap, (m, c) => {
+    const service = resolvedService(m, memo, mesh, name);
+    if (!service) return undefined;
+    const clusters = backendClusters(m, c, [{ service, tls, tlsWhere }], memo);
+    return { service, clusters: [...clusters.values()] };
+  });
+}
+
 /** Every target listener the backends reach, each once (by cluster name; the first backend's client policy wins). */
 export function backendClusters(
   model: MeshReader,
   cloudMap: CloudMapView,
   backends: readonly Backend[],
+  memo: CompileMemo,
 ): Map<string, ClusterPlan> {
   const clusters = new Map<string, ClusterPlan>();
   for (const { service, tls, tlsWhere } of backends) {
     for (const { reaches } of service.ports) {
       for (const target of reaches) {
         const name = egressClusterNameOf(target);
-        if (!clusters.has(name))
-          clusters.set(name, egressCluster(model, cloudMap, target, upstreamTls(tls, target.port, tlsWhere)));
+        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls, tlsWhere));
       }
     }
   }
   return clusters;
+}
+
+/**
+ * egressCluster, once for every caller with the same client TLS while what it reads is
+ * unchanged: the target node is looked up again inside, so the memo records it.
+ */
+function memoEgressCluster(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  target: NodePort,
+  tls: ClientTls | undefined,
+  tlsWhere: string,
+): ClusterPlan {
+  const planned = upstreamTls(tls, target.port, tlsWhere);
+  const { mesh, name } = target.node;
+  const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
+  return memo.get(key, model, cloudMap, (m, c) => {
+    const node = m.virtualNode(mesh, name)!;
+    return egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned);
+  });
 }

@@ -34,7 +34,8 @@ import {
 } from './gateway-routes';
 import { withHeaders } from './matches';
 import { byName, bindAll } from './order';
-import { resolveService, type ResolvedService, type ServicePort } from './services';
+import type { CompileMemo } from '../memo';
+import { resolvedService, type ResolvedService, type ServicePort } from './services';
 import { downstreamTls } from './tls';
 import type {
   AccessLogPlan,
@@ -76,10 +77,10 @@ function selfRedirectCluster(
 }
 
 /** The service port a gateway route targets, or the service's name when nothing provides it. */
-function targetOf(model: MeshReader, r: GatewayRoute): TargetPort | { unserved: string } {
+function targetOf(model: MeshReader, memo: CompileMemo, r: GatewayRoute): TargetPort | { unserved: string } {
   const body = gatewayRouteKindOf(r.spec).route;
   const name = body.action.target.virtualService.virtualServiceName;
-  const service = resolveService(model, model.virtualService(r.mesh, name)!);
+  const service = resolvedService(model, memo, r.mesh, name);
   // Validation made the port exist and be HTTP-family; the only port when none is named.
   const port = service?.ports.find((p) => body.action.target.port === undefined || p.port === body.action.target.port);
   if (!service || !port) return { unserved: name };
@@ -139,6 +140,7 @@ export function planGateway(
   cloudMap: CloudMapView,
   gateway: VirtualGateway,
   settings: ProxySettings,
+  memo: CompileMemo,
 ): ProxyPlan {
   const clash = gateway.spec.listeners.findIndex((l) => l.portMapping.port === settings.egressPort);
   if (clash >= 0) {
@@ -164,7 +166,7 @@ export function planGateway(
     // With several listeners, validation made every gateway route name its listener with match.port.
     const served = ordered.filter((r) => single || gatewayRouteMatchPort(r) === port);
     const routes = served.map((r) => {
-      const target = targetOf(model, r);
+      const target = targetOf(model, memo, r);
       if ('unserved' in target) return unservedGatewayRoute(r, target.unserved);
       targets.set(target.key, target);
       return gatewayRoute(r, hop.name, { service: target.service.name, port: target.port.port });
@@ -185,7 +187,7 @@ export function planGateway(
     tls,
     tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls`,
   }));
-  for (const [name, cluster] of backendClusters(model, cloudMap, backends)) clusters.set(name, cluster);
+  for (const [name, cluster] of backendClusters(model, cloudMap, backends, memo)) clusters.set(name, cluster);
 
   const listeners: ListenerPlan[] = [
     ...gateway.spec.listeners.map((_, i) => gatewayListener(gateway, i, addresses, accessLog)),

@@ -4,6 +4,7 @@ import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { parseNodeId } from '../../model/node-id';
 import type { ProxySettings } from '../proxy-config';
+import { NO_MEMO, type CompileMemo } from '../memo';
 import { UnsupportedFeature } from '../unsupported';
 import { planGateway } from './gateway';
 import { planProxyless } from './proxyless';
@@ -24,6 +25,7 @@ export function planProxy(
   cloudMap: CloudMapView,
   nodeId: string,
   settings: ProxySettings,
+  memo: CompileMemo = NO_MEMO,
 ): PlanResult {
   const id = parseNodeId(nodeId);
   if ('error' in id) return { ok: false, error: id.error };
@@ -42,7 +44,7 @@ export function planProxy(
           ok: false,
           error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node`,
         };
-      return { ok: true, plan: planGateway(model, cloudMap, gateway, settings) };
+      return { ok: true, plan: planGateway(model, cloudMap, gateway, settings, memo) };
     }
     const node = model.virtualNode(id.mesh, id.name);
     if (!node)
@@ -50,7 +52,7 @@ export function planProxy(
         ok: false,
         error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'`,
       };
-    const sidecar = planSidecar(model, cloudMap, node, settings);
+    const sidecar = planSidecar(model, cloudMap, node, settings, memo);
     return { ok: true, plan: settings.proxyless ? planProxyless(sidecar) : sidecar };
   } catch (err) {
     if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };

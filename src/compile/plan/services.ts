@@ -4,6 +4,8 @@
 // catch-all route to its node; a router-provided one its routes in App Mesh order.
 import type { Duration as MeshDuration } from '../../model/common';
 import { compare, type MeshReader } from '../../model/mesh-model';
+import { NO_CLOUD_MAP } from '../cloud-map-view';
+import type { CompileMemo } from '../memo';
 import { impliedPrefix, routeKindOf, type Route, type RouteSpec } from '../../model/route';
 import type { Protocol } from '../../model/shapes';
 import type { VirtualNode } from '../../model/virtual-node';
@@ -183,4 +185,20 @@ export function resolveService(model: MeshReader, service: VirtualService): Reso
     return { port, protocol, routes: served.map(({ route, targets }) => routerRoute(route, targets)), reaches };
   });
   return { name: service.name, ports };
+}
+
+/**
+ * The virtual service `name` of `mesh` resolved (undefined: not defined, or no provider), once
+ * for all its callers while what it reads is unchanged (memo.ts).
+ */
+export function resolvedService(
+  model: MeshReader,
+  memo: CompileMemo,
+  mesh: string,
+  name: string,
+): ResolvedService | undefined {
+  return memo.get(`service\0${mesh}\0${name}`, model, NO_CLOUD_MAP, (m) => {
+    const service = m.virtualService(mesh, name);
+    return service && resolveService(m, service);
+  });
 }

@@ -17,10 +17,11 @@ import {
 } from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
-import { backendClusters, type Backend } from './backends';
+import { resolvedBackend, type Backend } from './backends';
 import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
-import { httpTimeouts, isHttpFamily, resolveService, type ResolvedService, type ServicePort } from './services';
+import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
+import type { CompileMemo } from '../memo';
 import { downstreamTls } from './tls';
 import type {
   AccessLogPlan,
@@ -37,17 +38,22 @@ interface ServiceOnPort {
   readonly port: ServicePort;
 }
 
-/** The node's backends (each service once, by name) with the client policy that applies to each. */
-function resolveBackends(model: MeshReader, node: VirtualNode): Backend[] {
+/** The node's backends (each service once, by name) with the client policy that applies to each, and their clusters. */
+function resolveBackends(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  memo: CompileMemo,
+  node: VirtualNode,
+): (Backend & { readonly clusters: readonly ClusterPlan[] })[] {
   const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
-  const backends: Backend[] = [];
+  const backends: (Backend & { readonly clusters: readonly ClusterPlan[] })[] = [];
   (node.spec.backends ?? []).forEach((b, i) => {
     const vs = b.virtualService!;
-    const service = resolveService(model, model.virtualService(node.mesh, vs.virtualServiceName)!);
-    if (!service) return;
     const own = vs.clientPolicy?.tls;
+    const tls = own ?? defaults;
     const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
-    backends.push({ service, tls: own ?? defaults, tlsWhere });
+    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, vs.virtualServiceName, tls, tlsWhere);
+    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
   });
   return backends.sort((a, b) => compare(a.service.name, b.service.name));
 }
@@ -65,33 +71,48 @@ function portRouteTable(
   name: string,
   services: readonly ServiceOnPort[],
   passthroughCluster: string | undefined,
+  memo: CompileMemo,
 ): RouteTablePlan {
-  const hosts = services.map(({ service, port }): VirtualHostPlan => ({
-    name: service.name,
-    domains: [service.name, `${service.name}:${port.port}`],
-    routes: port.routes,
-  }));
-  return { name, virtualHosts: passthroughCluster ? [...hosts, passthroughHost(passthroughCluster)] : hosts };
+  const hosts = services.map(({ service, port }) => memo.derived(service, hostsOf).byPort.get(port.port)!);
+  // The passthrough host is the same for every proxy of the mesh: interned, it is encoded once.
+  return {
+    name,
+    virtualHosts: passthroughCluster ? [...hosts, memo.interned(passthroughHost(passthroughCluster))] : hosts,
+  };
 }
 
 /**
  * The route table for the egress port itself (explicit mode): every HTTP service, by Host. A
  * service with several HTTP ports gets a host per port; its bare name goes to the first.
  */
-function explicitRouteTable(name: string, services: readonly ResolvedService[]): RouteTablePlan {
-  const hosts: VirtualHostPlan[] = [];
-  for (const service of services) {
-    const ports = service.ports.filter(isHttpFamily);
-    ports.forEach((port, i) => {
-      const hostName = ports.length === 1 ? service.name : `${service.name}:${port.port}`;
-      hosts.push({
-        name: hostName,
-        domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`],
-        routes: port.routes,
-      });
-    });
-  }
-  return { name, virtualHosts: hosts };
+function explicitRouteTable(name: string, services: readonly ResolvedService[], memo: CompileMemo): RouteTablePlan {
+  return { name, virtualHosts: services.flatMap((service) => memo.derived(service, hostsOf).explicit) };
+}
+
+/**
+ * A service's virtual hosts, derived once per resolved service (so the same objects for every
+ * caller of a memoised one): in the explicit route table, and in the route table of each of its
+ * ports (captured ports). A service with one HTTP port has the same host in both, one object.
+ */
+function hostsOf(service: ResolvedService): {
+  readonly explicit: readonly VirtualHostPlan[];
+  readonly byPort: ReadonlyMap<number, VirtualHostPlan>;
+} {
+  const http = service.ports.filter(isHttpFamily);
+  const explicit = http.map((port, i) => ({
+    name: http.length === 1 ? service.name : `${service.name}:${port.port}`,
+    domains: [...(i === 0 ? [service.name] : []), `${service.name}:${port.port}`],
+    routes: port.routes,
+  }));
+  const byPort = new Map(
+    service.ports.map((port): [number, VirtualHostPlan] => [
+      port.port,
+      http.length === 1 && http[0] === port
+        ? explicit[0]!
+        : { name: service.name, domains: [service.name, `${service.name}:${port.port}`], routes: port.routes },
+    ]),
+  );
+  return { explicit, byPort };
 }
 
 /** ALLOW_ALL: any other Host on a captured port goes on to where the app sent it. */
@@ -155,38 +176,23 @@ function ingressListener(
   };
 }
 
-export function planSidecar(
-  model: MeshReader,
-  cloudMap: CloudMapView,
-  node: VirtualNode,
-  settings: ProxySettings,
-): ProxyPlan {
+interface LocalSide {
+  readonly ingress: SidecarIngressListenerPlan | undefined;
+  /** Its local app behind each listener. */
+  readonly clusters: readonly ClusterPlan[];
+  /** The ingress route table of each HTTP-family listener. */
+  readonly routeTables: readonly RouteTablePlan[];
+}
+
+/** The node's ingress: its listener, and the clusters and route tables to its local app. */
+function localSide(model: MeshReader, node: VirtualNode, ingressPort: number): LocalSide {
   const own = ipPreferenceOf(model, node);
-  const accessLog = planAccessLog(node.spec.logging);
-  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
-  const backends = resolveBackends(model, node);
-  const clusters: Map<string, ClusterPlan> = backendClusters(model, cloudMap, backends);
-
-  const byPort = servicesByPort(backends);
-  const routeTables: RouteTablePlan[] = [
-    explicitRouteTable(
-      egressRouteConfigName(settings.egressPort),
-      backends.map((b) => b.service),
-    ),
-  ];
-  for (const [port, services] of byPort) {
-    if (port === settings.egressPort) continue;
-    const http = services.filter((s) => isHttpFamily(s.port));
-    if (http.length > 0)
-      routeTables.push(
-        portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined),
-      );
-  }
-
+  const clusters: ClusterPlan[] = [];
+  const routeTables: RouteTablePlan[] = [];
   for (const listener of node.spec.listeners ?? []) {
     const { port, protocol } = listener.portMapping;
     const cluster = ingressCluster(node.mesh, node.name, listener, own);
-    clusters.set(cluster.name, cluster);
+    clusters.push(cluster);
     if (protocol !== 'tcp') {
       const timeouts = httpTimeouts(listener.timeout?.[protocol as 'http' | 'http2' | 'grpc']);
       routeTables.push({
@@ -207,6 +213,53 @@ export function planSidecar(
     }
   }
 
+  return {
+    ingress: ingressListener(node, ingressPort, own, planAccessLog(node.spec.logging)),
+    clusters,
+    routeTables,
+  };
+}
+
+export function planSidecar(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  node: VirtualNode,
+  settings: ProxySettings,
+  memo: CompileMemo,
+): ProxyPlan {
+  const own = ipPreferenceOf(model, node);
+  const accessLog = planAccessLog(node.spec.logging);
+  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
+  const backends = resolveBackends(model, cloudMap, memo, node);
+  // Every target listener the backends reach, each once (the first backend's client policy wins: backendClusters).
+  const clusters = new Map<string, ClusterPlan>();
+  for (const backend of backends)
+    for (const cluster of backend.clusters) if (!clusters.has(cluster.name)) clusters.set(cluster.name, cluster);
+
+  const byPort = servicesByPort(backends);
+  const routeTables: RouteTablePlan[] = [
+    explicitRouteTable(
+      egressRouteConfigName(settings.egressPort),
+      backends.map((b) => b.service),
+      memo,
+    ),
+  ];
+  for (const [port, services] of byPort) {
+    if (port === settings.egressPort) continue;
+    const http = services.filter((s) => isHttpFamily(s.port));
+    if (http.length > 0)
+      routeTables.push(
+        portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined, memo),
+      );
+  }
+
+  // The node's own side (the same for every compile of it until the node or its mesh changes).
+  const local = memo.get(`sidecar-local\0${node.mesh}\0${node.name}\0${settings.ingressPort}`, model, cloudMap, (m) =>
+    localSide(m, m.virtualNode(node.mesh, node.name)!, settings.ingressPort),
+  );
+  for (const cluster of local.clusters) clusters.set(cluster.name, cluster);
+  routeTables.push(...local.routeTables);
+
   let passthrough: SidecarEgressListenerPlan['passthrough'];
   if (allowAll) {
     const cluster = allowAllCluster(node.mesh);
@@ -224,7 +277,7 @@ export function planSidecar(
     ...(passthrough ? { passthrough } : {}),
     ...(accessLog ? { accessLog } : {}),
   };
-  const ingress = ingressListener(node, settings.ingressPort, own, accessLog);
+  const ingress = local.ingress;
   return {
     listeners: [egress, ...(ingress ? [ingress] : [])].sort(byName),
     routeTables: routeTables.sort(byName),

@@ -1,0 +1,194 @@
+// Sharing work between the compiles of many proxies, and from one reload to the next. Most of a
+// proxy is about the services it calls, and every caller of a service compiles the same things
+// for it (its routes, the clusters of its targets). A memo computes such a piece once and hands
+// the same object to every later compile that asks for it, so the encoder can recognise it by
+// identity (control/encode.ts) instead of serialising it again.
+//
+// Why a hit is sound: a memoised computation depends only on its key and on what it looked up
+// through the MeshReader and the CloudMapView it is given. The memo records every look-up and its
+// answer; an entry is reused only when every recorded look-up, asked again of the current model
+// and registry, gives the very same answer (the same object: an unchanged resource keeps its object
+// across reloads, see MeshModel.changedKeys). Asking again goes through the caller's reader, so
+// a hit still notes each look-up in the calling proxy's recording (control/recording-reader.ts):
+// that proxy is recompiled when one of them later changes, exactly as if it had computed the piece
+// itself. A model never changes, so once an entry's model look-ups answered the same in a model,
+// later callers reading that model (a RecordingMeshReader says which) are only given their keys;
+// Cloud Map reads are asked every time (the registry changes under one model). Results never
+// depend on the memo: with NO_MEMO the same input gives the same bytes.
+import { lookupKey, type MeshReader } from '../model/mesh-model';
+import type { CloudMapView } from './cloud-map-view';
+import { Generations } from './generations';
+
+export interface CompileMemo {
+  /**
+   * compute(model, cloudMap)'s value for `key`, reused while its look-ups answer the same. compute
+   * must depend on nothing but `key` and what it reads through the reader and view it is passed.
+   */
+  get<T>(
+    key: string,
+    model: MeshReader,
+    cloudMap: CloudMapView,
+    compute: (model: MeshReader, cloudMap: CloudMapView) => T,
+  ): T;
+  /**
+   * derive(input), once per input object: for pure functions (module-level, so the same function
+   * each time) of immutable inputs (plans, Envoy objects).
+   */
+  derived<K extends object, V>(input: K, derive: (input: K) => V): V;
+  /**
+   * An object equal to `plan` (the same JSON), the first one met: so that a small plan built
+   * afresh for each proxy (a listener, ALLOW_ALL's passthrough host) is translated and encoded once.
+   */
+  interned<T extends object>(plan: T): T;
+}
+
+/** Computes everything afresh. */
+export const NO_MEMO: CompileMemo = {
+  get: (_key, model, cloudMap, compute) => compute(model, cloudMap),
+  derived: (input, derive) => derive(input),
+  interned: (plan) => plan,
+};
+
+/** One look-up a computation made: how to ask it again, and what it answered. */
+interface Read {
+  readonly ask: (model: MeshReader, cloudMap: CloudMapView) => unknown;
+  readonly answer: unknown;
+  /** A model look-up's key (lookupKey); undefined for a Cloud Map read. */
+  readonly modelKey?: string;
+}
+
+interface Entry {
+  readonly reads: readonly Read[];
+  readonly value: unknown;
+  /** The keys of its model look-ups, and its Cloud Map reads. */
+  readonly modelKeys: readonly string[];
+  readonly cloudMapReads: readonly Read[];
+  /** The model (a MeshModel never changes) every model look-up was last found to answer the same in. */
+  validatedIn?: object;
+}
+
+/**
+ * A reader that records the look-ups it answers (control/recording-reader.ts) and says what it
+ * reads: an entry found valid in that model is valid in it for every later caller, whose
+ * recording then only needs the look-ups' keys (Cloud Map reads are still asked: the registry
+ * changes under the same model).
+ */
+export interface RecordingMeshReader extends MeshReader {
+  readonly source: object;
+  noteKeys(keys: readonly string[]): void;
+}
+
+function isRecording(model: MeshReader): model is RecordingMeshReader {
+  return (model as Partial<RecordingMeshReader>).noteKeys !== undefined;
+}
+
+/** The same object, or (lists built per model or per registry change) lists of the same objects. */
+function sameAnswer(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A reader and a view that answer from `model` and `cloudMap`, adding each look-up to `reads`
+ * once (`what` names it): a hit asks each again, so the fewer the cheaper.
+ */
+function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [MeshReader, CloudMapView] {
+  const seen = new Set<string>();
+  const noted = <T>(what: string, ask: (model: MeshReader, cloudMap: CloudMapView) => T, modelKey?: string): T => {
+    const answer = ask(model, cloudMap);
+    if (!seen.has(what)) {
+      seen.add(what);
+      reads.push({ ask, answer, modelKey });
+    }
+    return answer;
+  };
+  const read = <T>(key: string, ask: (model: MeshReader) => T): T => noted(key, ask, key);
+  return [
+    {
+      mesh: (mesh) => read(lookupKey.resource(mesh, 'Mesh', mesh), (m) => m.mesh(mesh)),
+      virtualService: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualService', name), (m) => m.virtualService(mesh, name)),
+      virtualNode: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualNode', name), (m) => m.virtualNode(mesh, name)),
+      virtualRouter: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualRouter', name), (m) => m.virtualRouter(mesh, name)),
+      virtualGateway: (mesh, name) =>
+        read(lookupKey.resource(mesh, 'VirtualGateway', name), (m) => m.virtualGateway(mesh, name)),
+      routesOf: (mesh, router) => read(lookupKey.routesOf(mesh, router), (m) => m.routesOf(mesh, router)),
+      gatewayRoutesOf: (mesh, gateway) =>
+        read(lookupKey.gatewayRoutesOf(mesh, gateway), (m) => m.gatewayRoutesOf(mesh, gateway)),
+    },
+    {
+      discover: (namespace, service) => noted(`cm\0${namespace}\0${service}`, (_, c) => c.discover(namespace, service)),
+    },
+  ];
+}
+
+/** A memo kept from compile to compile (the controller keeps one for the meshes it serves). */
+export class LookupMemo implements CompileMemo {
+  private readonly entries = new Generations<Entry>(10_000);
+  private readonly derivations = new WeakMap<object, Map<unknown, unknown>>();
+  private readonly plans = new Generations<object>(10_000);
+  /** Each plan interned() was given → the equal plan it handed out, so a plan met again needs no JSON. */
+  private readonly canonical = new WeakMap<object, object>();
+
+  get<T>(
+    key: string,
+    model: MeshReader,
+    cloudMap: CloudMapView,
+    compute: (model: MeshReader, cloudMap: CloudMapView) => T,
+  ): T {
+    const entry = this.entries.get(key);
+    const recorder = isRecording(model) ? model : undefined;
+    const same = (r: Read) => sameAnswer(r.ask(model, cloudMap), r.answer);
+    if (entry) {
+      if (recorder && entry.validatedIn === recorder.source) {
+        // Found valid in this very model already: its look-ups' keys go to the caller's recording as they are.
+        recorder.noteKeys(entry.modelKeys);
+        if (entry.cloudMapReads.every(same)) return entry.value as T;
+      } else if (entry.reads.every(same)) {
+        // Asked in order through the caller's reader: each is noted in the caller's recording.
+        entry.validatedIn = recorder?.source;
+        return entry.value as T;
+      }
+    }
+    const reads: Read[] = [];
+    const value = compute(...recording(model, cloudMap, reads));
+    this.entries.set(key, {
+      reads,
+      value,
+      modelKeys: reads.flatMap((r) => (r.modelKey === undefined ? [] : [r.modelKey])),
+      cloudMapReads: reads.filter((r) => r.modelKey === undefined),
+      validatedIn: recorder?.source,
+    });
+    return value;
+  }
+
+  interned<T extends object>(plan: T): T {
+    const canonical = this.canonical.get(plan);
+    if (canonical) return canonical as T;
+    // Plans are built in a fixed key order, so equal plans give equal JSON (as the encoder relies on too).
+    const json = JSON.stringify(plan);
+    let known = this.plans.get(json) as T | undefined;
+    if (!known) this.plans.set(json, (known = plan));
+    this.canonical.set(plan, known);
+    return known;
+  }
+
+  derived<K extends object, V>(input: K, derive: (input: K) => V): V {
+    // Keyed by the function too, so two derivations of one object do not collide.
+    let byFunction = this.derivations.get(input);
+    if (!byFunction) this.derivations.set(input, (byFunction = new Map()));
+    if (byFunction.has(derive)) return byFunction.get(derive) as V;
+    const value = derive(input);
+    byFunction.set(derive, value);
+    return value;
+  }
+
+  /** How many keyed entries it holds. */
+  get size(): number {
+    return this.entries.size;
+  }
+}
