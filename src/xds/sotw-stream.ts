@@ -34,11 +34,16 @@ export class SotwStream extends AdsSession {
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
     else state.needsAnswer = true;
     // Envoy subscribes to every listener and cluster by naming none (the legacy wildcard).
-    state.wildcard =
+    const wildcard =
       req.resource_names.includes('*') ||
       (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
-    state.names = names;
-    state.selection = undefined;
+    // An ACK names what the stream already subscribes to: its selection stays (no re-select per ACK).
+    const sameNames = names.size === state.names.size && [...names].every((name) => state.names.has(name));
+    if (wildcard !== state.wildcard || !sameNames) {
+      state.wildcard = wildcard;
+      state.names = names;
+      state.selection = undefined;
+    }
     if (!state.wildcard)
       for (const name of state.has.keys())
         if (!state.names.has(name)) {
