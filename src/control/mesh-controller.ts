@@ -14,7 +14,9 @@
 // model when its turn comes, so a model replaced mid-pass is never half-applied to one proxy.
 import { compileProxy, LookupMemo } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
+import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { serviceKey } from '../discovery/cloud-map/registry';
+import { formatNodeId } from '../model/node-id';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
 import type { ProxySettings } from '../compile/proxy-config';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
@@ -221,6 +223,36 @@ export class MeshController implements StreamHooks {
       if (snapshot) return snapshot;
     }
     return undefined;
+  }
+
+  /**
+   * Compiles and encodes, for nothing, the first virtual node and virtual gateway of the model:
+   * protobufjs generates each message type's codec on its first use (about 100 ms for what a
+   * sidecar needs), which is better paid before proxies connect than inside the first one's compile,
+   * where every stream waits for it. Its encodings stay in the encoder's cache for the real proxies.
+   */
+  warmUp(): void {
+    const model = this.model;
+    if (!model) return;
+    const settings = { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT };
+    for (const [kind, type] of [
+      ['VirtualNode', 'virtualNode'],
+      ['VirtualGateway', 'virtualGateway'],
+    ] as const) {
+      const first = model.resources.find((r) => r.kind === kind);
+      if (!first) continue;
+      try {
+        const result = compileProxy(
+          model,
+          this.cloudMap,
+          formatNodeId({ mesh: first.mesh, type, name: first.name }),
+          settings,
+        );
+        if (result.ok) this.encoder.snapshot(result.config);
+      } catch {
+        // A compiler bug shows (and is logged) when a proxy of that node connects; nothing to warm here.
+      }
+    }
   }
 
   onNodeGone(nodeKey: string): void {

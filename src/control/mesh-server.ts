@@ -464,6 +464,8 @@ export class MeshServer {
       }
     }
     this.reload('loaded');
+    // Before proxies can connect: the first compile's one-off costs must not hold their streams.
+    this.controller.warmUp();
     const options = this.options;
     const adminHost = options.admin?.host ?? '127.0.0.1';
     // Handler failures and refusals of every server, counted on /metrics and logged.

@@ -92,6 +92,28 @@ export interface SessionTransport {
 const REQUESTS_PER_TURN = 16;
 
 /**
+ * How long all streams together may spend handling requests in one turn of the event loop. grpc-js
+ * hands over every request a socket read decoded in one go, and a thousand proxies connecting (or
+ * ACKing a change) at once would otherwise hold the loop for all of them: past the budget, a
+ * stream keeps its requests, in order, for the next turn and stops reading until then.
+ */
+const TURN_BUDGET_MS = 10;
+
+/** When the current turn's request handling began (-1: no request handled yet this turn). */
+let turnStartedAt = -1;
+
+/** Whether this turn's request handling has used its budget (the first call of a turn starts it). */
+function turnOverBudget(): boolean {
+  const now = performance.now();
+  if (turnStartedAt < 0) {
+    turnStartedAt = now;
+    setImmediate(() => (turnStartedAt = -1));
+    return false;
+  }
+  return now - turnStartedAt > TURN_BUDGET_MS;
+}
+
+/**
  * A resource the client holds; `resource` is unknown for what
  * it reported from an earlier meshd (Delta's initial versions).
  */
@@ -187,6 +209,9 @@ export abstract class AdsSession {
   private firstRequestTimer: NodeJS.Timeout | undefined;
   private requestsThisTurn = 0;
   private nextTurn: NodeJS.Immediate | undefined;
+  /** Requests kept for a later turn (the turn's budget was spent), oldest first, and the turn that handles them. */
+  private readonly backlog: object[] = [];
+  private backlogTurn: NodeJS.Immediate | undefined;
   /** pumpOrder's last answer, and what it depended on (types are only ever added to this.types). */
   private order: { types: ReadonlyMap<string, ResourceSet>; asked: number; order: readonly string[] } | undefined;
 
@@ -221,12 +246,35 @@ export abstract class AdsSession {
   /** Every request goes through here: a refused or failing request ends this stream, never the process. */
   protected receive(req: object): void {
     if (this.closed) return;
+    if (this.backlog.length > 0 || turnOverBudget()) {
+      this.backlog.push(req);
+      this.transport.pause();
+      this.backlogTurn ??= setImmediate(() => this.handleBacklog());
+      return;
+    }
+    this.handle(req);
+  }
+
+  /** Handles kept requests while the turn's budget lasts; reads again once none is left. */
+  private handleBacklog(): void {
+    this.backlogTurn = undefined;
+    while (this.backlog.length > 0 && !this.closed) {
+      if (turnOverBudget()) {
+        this.backlogTurn = setImmediate(() => this.handleBacklog());
+        return;
+      }
+      this.handle(this.backlog.shift()!);
+    }
+    if (!this.closed && !this.nextTurn) this.transport.resume();
+  }
+
+  private handle(req: object): void {
     if (++this.requestsThisTurn >= REQUESTS_PER_TURN && !this.nextTurn) {
       this.transport.pause();
       this.nextTurn = setImmediate(() => {
         this.nextTurn = undefined;
         this.requestsThisTurn = 0;
-        if (!this.closed) this.transport.resume();
+        if (!this.closed && this.backlog.length === 0) this.transport.resume();
       });
     }
     try {
@@ -647,6 +695,8 @@ export abstract class AdsSession {
     clearTimeout(this.firstRequestTimer);
     if (this.pumpTurnEnd) clearImmediate(this.pumpTurnEnd);
     if (this.nextTurn) clearImmediate(this.nextTurn);
+    if (this.backlogTurn) clearImmediate(this.backlogTurn);
+    this.backlog.length = 0;
     this.deps.names.take(-this.namesHeld);
     this.namesHeld = 0;
     this.unwatch?.();
