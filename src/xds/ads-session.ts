@@ -68,6 +68,8 @@ export interface SessionDeps {
   readonly refusals: ThrottledLog;
   /** Where streams' connect and disconnect lines are logged, a few dozen a second at most. */
   readonly lifecycle: ThrottledLog;
+  /** Request handling per turn of the event loop over all streams, ms (TURN_BUDGET_MS when missing). */
+  readonly turnBudgetMs?: number;
 }
 
 /** The transport a session writes to: a grpc-js server stream. */
@@ -97,20 +99,20 @@ const REQUESTS_PER_TURN = 16;
  * ACKing a change) at once would otherwise hold the loop for all of them: past the budget, a
  * stream keeps its requests, in order, for the next turn and stops reading until then.
  */
-const TURN_BUDGET_MS = 10;
+export const TURN_BUDGET_MS = 10;
 
 /** When the current turn's request handling began (-1: no request handled yet this turn). */
 let turnStartedAt = -1;
 
 /** Whether this turn's request handling has used its budget (the first call of a turn starts it). */
-function turnOverBudget(): boolean {
+function turnOverBudget(budgetMs: number): boolean {
   const now = performance.now();
   if (turnStartedAt < 0) {
     turnStartedAt = now;
     setImmediate(() => (turnStartedAt = -1));
     return false;
   }
-  return now - turnStartedAt > TURN_BUDGET_MS;
+  return now - turnStartedAt > budgetMs;
 }
 
 /**
@@ -246,7 +248,7 @@ export abstract class AdsSession {
   /** Every request goes through here: a refused or failing request ends this stream, never the process. */
   protected receive(req: object): void {
     if (this.closed) return;
-    if (this.backlog.length > 0 || turnOverBudget()) {
+    if (this.backlog.length > 0 || turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
       this.backlog.push(req);
       this.transport.pause();
       this.backlogTurn ??= setImmediate(() => this.handleBacklog());
@@ -259,7 +261,7 @@ export abstract class AdsSession {
   private handleBacklog(): void {
     this.backlogTurn = undefined;
     while (this.backlog.length > 0 && !this.closed) {
-      if (turnOverBudget()) {
+      if (turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
         this.backlogTurn = setImmediate(() => this.handleBacklog());
         return;
       }

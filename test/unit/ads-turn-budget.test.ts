@@ -1,0 +1,143 @@
+// The request-handling budget per turn of the event loop (xds/ads-session.ts): when many requests
+// arrive in one turn (a connect storm, an ACK flood), the streams past the budget keep theirs for
+// later turns, stop reading meanwhile, and then handle every one of them, in order, with the same
+// answers as without a budget. A budget of 0 ms makes every request but a turn's first wait.
+import { EventEmitter } from 'node:events';
+import { DEFAULT_XDS_LIMITS, NameBudget } from '../../src/xds/limits';
+import { adsServiceDefinition } from '../../src/xds/protos';
+import { buildSnapshot, makeResource, SnapshotCache } from '../../src/xds/snapshot-cache';
+import { SotwStream, type SotwCall } from '../../src/xds/sotw-stream';
+import { StreamRegistry } from '../../src/xds/stream-status';
+import { TypeUrl } from '../../src/xds/type-urls';
+
+const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const method = adsServiceDefinition().StreamAggregatedResources;
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A grpc-js call as the session sees it: requests in, responses (decoded) out, pause/resume noted. */
+class FakeCall extends EventEmitter {
+  readonly responses: { type_url: string; nonce: string; version_info: string }[] = [];
+  paused = false;
+  pauses = 0;
+  writableEnded = false;
+  getPeer = () => 'fake';
+  pause = () => ((this.paused = true), this.pauses++);
+  resume = () => (this.paused = false);
+  end = () => (this.writableEnded = true);
+  write(bytes: Buffer): boolean {
+    this.responses.push(method.responseDeserialize(bytes) as never);
+    return true;
+  }
+  request(req: object): void {
+    this.emit('data', method.requestDeserialize(method.requestSerialize(req)));
+  }
+}
+
+function cacheWith(nodeIds: string[]): SnapshotCache {
+  const cache = new SnapshotCache();
+  const snapshot = buildSnapshot(
+    new Map([
+      [TypeUrl.Cluster, [makeResource(TypeUrl.Cluster, 'c', Buffer.from([10, 1, 99]))]],
+      [TypeUrl.Endpoint, [makeResource(TypeUrl.Endpoint, 'c', Buffer.from([10, 1, 99]))]],
+    ]),
+  );
+  for (const id of nodeIds) cache.set(id, snapshot);
+  return cache;
+}
+
+/** Streams of `nodes` node ids (one each), over a session deps with the given turn budget. */
+function streams(count: number, turnBudgetMs: number | undefined) {
+  const nodeIds = Array.from({ length: count }, (_, i) => `node-${i}`);
+  const cache = cacheWith(nodeIds);
+  const tl = { info: () => {}, warn: () => {} } as never;
+  const deps = {
+    cache,
+    registry: new StreamRegistry(),
+    hooks: { nodeKey: (node: { id: string }) => node.id },
+    log: QUIET,
+    observer: {},
+    limits: DEFAULT_XDS_LIMITS,
+    names: new NameBudget(DEFAULT_XDS_LIMITS.maxNamesTotal),
+    refusals: tl,
+    lifecycle: tl,
+    ...(turnBudgetMs !== undefined ? { turnBudgetMs } : {}),
+  };
+  const calls = nodeIds.map((id) => {
+    const call = new FakeCall();
+    new SotwStream(call as unknown as SotwCall, deps as never);
+    return { id, call, registry: deps.registry };
+  });
+  return calls;
+}
+
+/** Every stream asks for clusters then endpoints, all in one turn; then the turns run until all are answered. */
+async function burst(turnBudgetMs: number | undefined) {
+  const calls = streams(20, turnBudgetMs);
+  for (const { id, call } of calls) {
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] });
+  }
+  const answeredInFirstTurn = calls.filter(({ call }) => call.responses.length > 0).length;
+  for (let turn = 0; turn < 200 && calls.some(({ call }) => call.responses.length < 2); turn++) await nextTurn();
+  return { calls, answeredInFirstTurn };
+}
+
+describe('the request-handling budget per turn', () => {
+  it('with a spent budget, streams keep their requests for later turns and stop reading meanwhile', async () => {
+    const { calls, answeredInFirstTurn } = await burst(0);
+    // The first request of the turn is handled at once; the others wait for their turns.
+    expect(answeredInFirstTurn).toBe(1);
+    expect(calls.filter(({ call }) => call.pauses > 0).length).toBeGreaterThanOrEqual(calls.length - 1);
+    for (const { call } of calls) {
+      // Every request answered, in the order sent, and the stream reads again.
+      expect(call.responses.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.Endpoint]);
+      expect(call.paused).toBe(false);
+    }
+  });
+
+  it('answers exactly as without a budget', async () => {
+    const limited = await burst(0);
+    const free = await burst(60_000);
+    expect(free.answeredInFirstTurn).toBe(free.calls.length);
+    const answers = (run: typeof limited) =>
+      run.calls.map(({ call }) => call.responses.map((r) => `${r.type_url} ${r.version_info}`));
+    expect(answers(limited)).toEqual(answers(free));
+  });
+
+  it('an ACK kept for a later turn is still settled before the request after it', async () => {
+    const [{ id, call, registry }] = streams(1, 0);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    const cds = call.responses[0]!;
+    // Same turn: the ACK waits for the next one.
+    call.request({
+      node: { id },
+      type_url: TypeUrl.Cluster,
+      version_info: cds.version_info,
+      response_nonce: cds.nonce,
+    });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] });
+    expect(call.responses).toHaveLength(1);
+    for (let turn = 0; turn < 10 && call.responses.length < 2; turn++) await nextTurn();
+    expect(call.responses.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.Endpoint]);
+    expect(registry.list()[0]!.types.get(TypeUrl.Cluster)!.ackedVersion).toBe(cds.version_info);
+  });
+
+  it('a request arriving on a later turn waits behind the ones kept before it', async () => {
+    const [{ id, call }] = streams(1, 0);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] }); // kept
+    // A timer runs before the turn's kept requests: this one starts a fresh budget, yet must not jump the queue.
+    const sent = new Promise((resolve) =>
+      setTimeout(() => {
+        call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: [] });
+        resolve(undefined);
+      }, 1),
+    );
+    // Let the timer fall due now, so that the loop's timers phase runs it before the turn's immediates.
+    for (const until = Date.now() + 5; Date.now() < until;);
+    await sent;
+    for (let turn = 0; turn < 10 && call.responses.length < 2; turn++) await nextTurn();
+    const eds = call.responses[1] as unknown as { resources: unknown[] };
+    expect(eds.resources).toHaveLength(1);
+  });
+});
