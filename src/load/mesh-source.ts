@@ -3,14 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceKey, resourceLabel, type Resource } from '../model/mesh-model';
-import { mergeDeclarations, validateReferences, type ModelIssue } from '../model/validate';
+import { mergeDeclarations, ReferenceCheckCache, validateReferences, type ModelIssue } from '../model/validate';
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
 import type { CloudFormationOptions } from './cloudformation/stack-inputs';
-import { readCloudFormationTemplates } from './cloudformation/template';
+import { readCloudFormationTemplates, TemplateReadCache } from './cloudformation/template';
 import { detectDialect, listItems } from './dialects';
-import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
+import { K8sReadCache, k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
 import { RolloutReader, type DeclaredRollout } from './rollout-doc';
 import { readTerraformDocument } from './terraform/show-json';
@@ -48,14 +48,27 @@ export interface LoadOptions {
 }
 
 /**
- * What a load can reuse in the next: each file's parsed documents while its text is the same,
- * and the resource decoded from a native document while the document and the default mesh are.
- * Besides the time, this keeps an unchanged resource the same object from one model to the
- * next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
+ * What a load can reuse in the next (`meshd serve` keeps one from load to load), in every dialect:
+ * each file's parsed documents while its text is the same; what each document reads to (drafts,
+ * Cloud Map seeds, Kubernetes objects, and its findings); the resource decoded from a draft while
+ * the draft and the default mesh are the same; what a Kubernetes manifest or a CloudFormation
+ * template reads to while what it looked at is the same; each resource's cross-reference
+ * findings while its look-ups answer the same; and the last model, which the next shares its
+ * unchanged parts with. Besides the time, this keeps an unchanged resource the same object from
+ * one model to the next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
  */
 export class LoadCache {
   readonly files = new Map<string, { readonly text: string; readonly parsed: ReturnType<typeof parseYamlDocuments> }>();
-  readonly decoded = new WeakMap<ParsedDocument, { readonly defaultMesh: string; readonly resource: Resource }>();
+  readonly documents = new WeakMap<ParsedDocument, DocumentRead>();
+  readonly decoded = new WeakMap<
+    ResourceDraft,
+    { readonly defaultMesh: string; readonly strict: boolean; readonly resource: Resource }
+  >();
+  readonly k8s = new K8sReadCache();
+  readonly templates = new TemplateReadCache();
+  readonly references = new ReferenceCheckCache();
+  /** The model of the last load that made one: the next model shares what did not change. */
+  model: MeshModel | undefined;
 
   parse(file: string, text: string): ReturnType<typeof parseYamlDocuments> {
     const known = this.files.get(file);
@@ -70,6 +83,16 @@ export class LoadCache {
     const listed = new Set(files);
     for (const file of this.files.keys()) if (!listed.has(file)) this.files.delete(file);
   }
+}
+
+/** What one document reads to, on its own (the documents' dialects then come together). */
+interface DocumentRead {
+  readonly problems: Problem[];
+  readonly drafts: ResourceDraft[];
+  readonly seeds: LocatedSeed[];
+  readonly k8sObjects: K8sObject[];
+  readonly templates: ParsedDocument[];
+  readonly rollouts: ParsedDocument[];
 }
 
 /** Problems include warnings and info lines; `ok` is false only when there is an error. */
@@ -295,7 +318,7 @@ export function loadDocuments(
   options: LoadOptions = {},
 ): LoadResult {
   const rolloutReader = new RolloutReader(problems);
-  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options.cloudFormation);
+  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -325,8 +348,9 @@ export function loadDocuments(
   yielded.issues.forEach(report);
   const declared = mergeDeclarations(yielded.resources);
   declared.issues.forEach(report);
-  const model = new MeshModel(declared.resources);
-  validateReferences(model, broken, complete).forEach(report);
+  const model = new MeshModel(declared.resources, options.cache?.model);
+  if (options.cache) options.cache.model = model;
+  validateReferences(model, broken, complete, options.cache?.references).forEach(report);
   const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
   const sorted = sortProblems(problems);
@@ -368,22 +392,22 @@ function giveWay(
 }
 
 /**
- * A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings.
+ * A draft's resource: the one decoded last time from the same draft (a document that did not
+ * change reads to the same draft) with the same default mesh, if it decoded with no findings.
  */
 function decodeCached(
   draft: ResourceDraft,
   defaultMesh: DefaultMesh,
   problems: Problem[],
-  { cache, strict }: LoadOptions,
+  { cache, strict = false }: LoadOptions,
 ): Resource | undefined {
-  const document = draft.soleDocument;
-  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
+  if (!cache || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
   const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
-  const known = cache.decoded.get(document);
-  if (known?.defaultMesh === meshKey) return known.resource;
+  const known = cache.decoded.get(draft);
+  if (known?.defaultMesh === meshKey && known.strict === strict) return known.resource;
   const before = problems.length;
   const resource = decodeDraft(draft, defaultMesh, problems, { strict });
-  if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh: meshKey, resource });
+  if (resource && problems.length === before) cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
   return resource;
 }
 
@@ -391,7 +415,7 @@ function readDrafts(
   documents: readonly ParsedDocument[],
   problems: Problem[],
   rollouts: RolloutReader,
-  cloudFormation?: CloudFormationOptions,
+  options: LoadOptions,
 ): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
@@ -410,46 +434,76 @@ function readDrafts(
       });
     } else seeds.set(key, seed);
   };
+  const cache = options.cache?.documents;
+  for (const doc of documents) {
+    let read = cache?.get(doc);
+    if (!read) {
+      read = readDocument(doc);
+      cache?.set(doc, read);
+    }
+    appendAll(problems, read.problems);
+    appendAll(drafts, read.drafts);
+    read.seeds.forEach(addSeed);
+    appendAll(k8sObjects, read.k8sObjects);
+    appendAll(templates, read.templates);
+    read.rollouts.forEach((r) => rollouts.add(r));
+  }
+  appendAll(drafts, readK8sObjects(k8sObjects, problems, options.cache?.k8s));
+  const fromTemplates = readCloudFormationTemplates(
+    templates,
+    problems,
+    options.cloudFormation,
+    options.cache?.templates,
+  );
+  appendAll(drafts, fromTemplates.drafts);
+  fromTemplates.seeds.forEach(addSeed);
+  return { drafts, seeds: [...seeds.values()] };
+}
+
+/** What one document reads to by itself: a function of the document alone. */
+function readDocument(document: ParsedDocument): DocumentRead {
+  const out: DocumentRead = { problems: [], drafts: [], seeds: [], k8sObjects: [], templates: [], rollouts: [] };
+  const { problems } = out;
   const read = (doc: ParsedDocument) => {
     switch (detectDialect(doc)) {
       case 'native': {
         if ((doc.value as { kind?: unknown }).kind === CLOUD_MAP_SEED_KIND) {
           const seed = readCloudMapSeed(doc, problems);
-          if (seed) addSeed(seed);
+          if (seed) out.seeds.push(seed);
           break;
         }
         if ((doc.value as { kind?: unknown }).kind === ROLLOUT_KIND) {
-          rollouts.add(doc);
+          out.rollouts.push(doc);
           break;
         }
         const draft = readNativeDocument(doc, problems);
-        if (draft) drafts.push(draft);
+        if (draft) out.drafts.push(draft);
         break;
       }
       case 'aws-cli':
-        drafts.push(readAwsCliDocument(doc, problems));
+        out.drafts.push(readAwsCliDocument(doc, problems));
         break;
       case 'k8s': {
         const object = k8sObjectOf(doc, problems);
-        if (object) k8sObjects.push(object);
+        if (object) out.k8sObjects.push(object);
         break;
       }
       case 'terraform': {
         const terraform = readTerraformDocument(doc, problems);
-        appendAll(drafts, terraform.drafts);
-        terraform.seeds.forEach(addSeed);
+        appendAll(out.drafts, terraform.drafts);
+        appendAll(out.seeds, terraform.seeds);
         break;
       }
       case 'k8s-list':
         listItems(doc).forEach(read);
         break;
       case 'cloudformation':
-        templates.push(doc);
+        out.templates.push(doc);
         break;
       case 'k8s-other': {
         const namespace = namespaceObjectOf(doc);
         if (namespace) {
-          k8sObjects.push(namespace); // its labels decide which mesh its resources belong to
+          out.k8sObjects.push(namespace); // its labels decide which mesh its resources belong to
           break;
         }
         const { kind, metadata } = doc.value as { kind?: unknown; metadata?: { name?: unknown } };
@@ -477,12 +531,8 @@ function readDrafts(
         break;
     }
   };
-  documents.forEach(read);
-  appendAll(drafts, readK8sObjects(k8sObjects, problems));
-  const fromTemplates = readCloudFormationTemplates(templates, problems, cloudFormation);
-  appendAll(drafts, fromTemplates.drafts);
-  fromTemplates.seeds.forEach(addSeed);
-  return { drafts, seeds: [...seeds.values()] };
+  read(document);
+  return out;
 }
 
 /** The mesh of resources that name none: --mesh-name, else the only mesh defined. */

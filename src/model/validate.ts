@@ -4,8 +4,8 @@
 import { formatFieldPath } from './common';
 import type { GatewayRoute } from './gateway-route';
 import { gatewayRouteKindOf } from './gateway-route';
-import type { MeshModel, Resource } from './mesh-model';
-import { resourceKey } from './mesh-model';
+import type { MeshModel, MeshReader, Resource } from './mesh-model';
+import { lookupKey, resourceKey } from './mesh-model';
 import type { FieldPath } from './schema';
 import type { Protocol } from './shapes';
 import { routeKindOf, type Route, type WeightedTarget } from './route';
@@ -100,86 +100,158 @@ const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = {
 };
 
 /**
+ * What validateReferences found for each resource last time, and the look-ups it made to find it:
+ * kept from one load to the next (`meshd serve`), a resource is checked again only when it is a
+ * new object or one of its look-ups answers differently (another object, or none).
+ */
+export class ReferenceCheckCache {
+  readonly checked = new WeakMap<Resource, CheckedResource>();
+  readonly reached = new WeakMap<Resource, readonly string[]>();
+}
+
+interface CheckedResource {
+  /** Look-ups by model key (see MeshModel.resourceAt) and the answer each gave. */
+  readonly lookups: readonly (readonly [string, Resource | undefined])[];
+  /** Keys asked of `broken`, and the answer each gave. */
+  readonly broken: readonly (readonly [string, boolean])[];
+  readonly issues: readonly ModelIssue[];
+}
+
+/**
  * Every dangling reference and misfit in the model, plus warnings for legal but suspicious
  * things. `broken` holds the keys (see resourceKey) of resources that exist in the input but
  * did not decode: references to them are not reported again. `complete` is false when some
  * input could not be read at all; then warnings that need the whole mesh are left out.
+ * With a cache, what did not change is not checked again; the findings are the same.
  */
 export function validateReferences(
   model: MeshModel,
   broken: ReadonlySet<string> = new Set(),
   complete = broken.size === 0,
+  cache?: ReferenceCheckCache,
 ): ModelIssue[] {
   const issues: ModelIssue[] = [];
+  for (const r of model.resources) {
+    const known = cache?.checked.get(r);
+    if (
+      known &&
+      known.lookups.every(([key, answer]) => model.resourceAt(key) === answer) &&
+      known.broken.every(([key, answer]) => broken.has(key) === answer)
+    ) {
+      appendAll(issues, known.issues);
+      continue;
+    }
+    const checked = checkResource(model, r, broken);
+    cache?.checked.set(r, checked);
+    appendAll(issues, checked.issues);
+  }
+  // With resources missing from the model, which nodes are reached is not known.
+  if (complete)
+    warnUnreachableNodes(model, cache, (resource, path, message) =>
+      issues.push({ severity: 'warning', resource, path, message }),
+    );
+  return issues;
+}
+
+function appendAll<T>(to: T[], items: readonly T[]): void {
+  for (const item of items) to.push(item);
+}
+
+/** The findings about one resource, and the look-ups they depend on. */
+function checkResource(whole: MeshModel, r: Resource, brokenKeys: ReadonlySet<string>): CheckedResource {
+  const issues: ModelIssue[] = [];
+  const lookups: [string, Resource | undefined][] = [];
+  const brokenAsked: [string, boolean][] = [];
   const error = (resource: Resource, path: FieldPath, message: string) =>
     issues.push({ severity: 'error', resource, path, message });
   const warn = (resource: Resource, path: FieldPath, message: string) =>
     issues.push({ severity: 'warning', resource, path, message });
-  const missing = (mesh: string, kind: string, name: string) => !broken.has(`${mesh}/${kind}/${name}`);
+  const missing = (mesh: string, kind: string, name: string) => {
+    const key = `${mesh}/${kind}/${name}`;
+    const isBroken = brokenKeys.has(key);
+    brokenAsked.push([key, isBroken]);
+    return !isBroken;
+  };
+  const model = recordingLookups(whole, lookups);
 
-  for (const r of model.resources) {
-    if (r.kind !== 'Mesh' && !model.mesh(r.mesh)) {
-      if (missing(r.mesh, 'Mesh', r.mesh))
-        error(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a Mesh named '${r.mesh}'`);
-      continue;
-    }
-    switch (r.kind) {
-      case 'VirtualService': {
-        const p = r.spec.provider;
-        const nodeName = p?.virtualNode?.virtualNodeName;
-        const routerName = p?.virtualRouter?.virtualRouterName;
-        if (nodeName !== undefined) {
-          const path = ['spec', 'provider', 'virtualNode', 'virtualNodeName'];
-          const node = model.virtualNode(r.mesh, nodeName);
-          if (!node) {
-            if (missing(r.mesh, 'VirtualNode', nodeName))
-              error(r, path, `virtual node '${nodeName}' is not defined in mesh '${r.mesh}'`);
-          } else if (listenerPorts(node.spec).length === 0) {
-            error(r, path, `virtual node '${nodeName}' has no listeners, so it cannot provide a service`);
-          }
-        }
-        if (
-          routerName !== undefined &&
-          !model.virtualRouter(r.mesh, routerName) &&
-          missing(r.mesh, 'VirtualRouter', routerName)
-        ) {
-          error(
-            r,
-            ['spec', 'provider', 'virtualRouter', 'virtualRouterName'],
-            `virtual router '${routerName}' is not defined in mesh '${r.mesh}'`,
-          );
-        }
-        break;
-      }
-      case 'VirtualNode':
-        (r.spec.backends ?? []).forEach((b, i) => {
-          const name = b.virtualService!.virtualServiceName;
-          const path = ['spec', 'backends', i, 'virtualService', 'virtualServiceName'];
-          const service = model.virtualService(r.mesh, name);
-          if (!service) {
-            if (missing(r.mesh, 'VirtualService', name))
-              error(r, path, `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
-          } else if (!service.spec.provider) {
-            warn(r, path, `virtual service '${name}' has no provider, so requests to it will fail`);
-          }
-        });
-        break;
-      case 'Route':
-        checkRoute(model, r, error, missing);
-        break;
-      case 'GatewayRoute':
-        checkGatewayRoute(model, r, error, warn, missing);
-        break;
-      case 'VirtualGateway':
-        checkVirtualGateway(r, warn);
-        break;
-      default:
-        break;
-    }
+  if (r.kind !== 'Mesh' && !model.mesh(r.mesh)) {
+    if (missing(r.mesh, 'Mesh', r.mesh))
+      error(r, ['mesh'], `mesh '${r.mesh}' is not defined; add a Mesh named '${r.mesh}'`);
+    return { lookups, broken: brokenAsked, issues };
   }
-  // With resources missing from the model, which nodes are reached is not known.
-  if (complete) warnUnreachableNodes(model, warn);
-  return issues;
+  switch (r.kind) {
+    case 'VirtualService': {
+      const p = r.spec.provider;
+      const nodeName = p?.virtualNode?.virtualNodeName;
+      const routerName = p?.virtualRouter?.virtualRouterName;
+      if (nodeName !== undefined) {
+        const path = ['spec', 'provider', 'virtualNode', 'virtualNodeName'];
+        const node = model.virtualNode(r.mesh, nodeName);
+        if (!node) {
+          if (missing(r.mesh, 'VirtualNode', nodeName))
+            error(r, path, `virtual node '${nodeName}' is not defined in mesh '${r.mesh}'`);
+        } else if (listenerPorts(node.spec).length === 0) {
+          error(r, path, `virtual node '${nodeName}' has no listeners, so it cannot provide a service`);
+        }
+      }
+      if (
+        routerName !== undefined &&
+        !model.virtualRouter(r.mesh, routerName) &&
+        missing(r.mesh, 'VirtualRouter', routerName)
+      ) {
+        error(
+          r,
+          ['spec', 'provider', 'virtualRouter', 'virtualRouterName'],
+          `virtual router '${routerName}' is not defined in mesh '${r.mesh}'`,
+        );
+      }
+      break;
+    }
+    case 'VirtualNode':
+      (r.spec.backends ?? []).forEach((b, i) => {
+        const name = b.virtualService!.virtualServiceName;
+        const path = ['spec', 'backends', i, 'virtualService', 'virtualServiceName'];
+        const service = model.virtualService(r.mesh, name);
+        if (!service) {
+          if (missing(r.mesh, 'VirtualService', name))
+            error(r, path, `virtual service '${name}' is not defined in mesh '${r.mesh}'`);
+        } else if (!service.spec.provider) {
+          warn(r, path, `virtual service '${name}' has no provider, so requests to it will fail`);
+        }
+      });
+      break;
+    case 'Route':
+      checkRoute(model, r, error, missing);
+      break;
+    case 'GatewayRoute':
+      checkGatewayRoute(model, r, error, warn, missing);
+      break;
+    case 'VirtualGateway':
+      checkVirtualGateway(r, warn);
+      break;
+    default:
+      break;
+  }
+  return { lookups, broken: brokenAsked, issues };
+}
+
+/** The look-ups the checks make, each noted with its answer. */
+type Lookups = Pick<MeshReader, 'mesh' | 'virtualNode' | 'virtualService' | 'virtualRouter' | 'virtualGateway'>;
+
+function recordingLookups(model: MeshModel, noted: [string, Resource | undefined][]): Lookups {
+  const at = <T extends Resource>(mesh: string, kind: Resource['kind'], name: string): T | undefined => {
+    const key = lookupKey.resource(mesh, kind, name);
+    const answer = model.resourceAt(key);
+    noted.push([key, answer]);
+    return answer as T | undefined;
+  };
+  return {
+    mesh: (mesh) => at(mesh, 'Mesh', mesh),
+    virtualNode: (mesh, name) => at(mesh, 'VirtualNode', name),
+    virtualService: (mesh, name) => at(mesh, 'VirtualService', name),
+    virtualRouter: (mesh, name) => at(mesh, 'VirtualRouter', name),
+    virtualGateway: (mesh, name) => at(mesh, 'VirtualGateway', name),
+  };
 }
 
 type Report = (resource: Resource, path: FieldPath, message: string) => void;
@@ -225,7 +297,7 @@ function servedListener(
   }
 }
 
-function checkRoute(model: MeshModel, r: Route, error: Report, missing: Missing): void {
+function checkRoute(model: Lookups, r: Route, error: Report, missing: Missing): void {
   const { kind, match, action } = routeKindOf(r.spec);
   const router = model.virtualRouter(r.mesh, r.virtualRouter);
   if (!router) {
@@ -240,7 +312,7 @@ function checkRoute(model: MeshModel, r: Route, error: Report, missing: Missing)
 }
 
 function checkTarget(
-  model: MeshModel,
+  model: Lookups,
   r: Route,
   t: WeightedTarget,
   path: FieldPath,
@@ -271,7 +343,7 @@ function checkTarget(
   }
 }
 
-function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, warn: Report, missing: Missing): void {
+function checkGatewayRoute(model: Lookups, r: GatewayRoute, error: Report, warn: Report, missing: Missing): void {
   const { kind, route } = gatewayRouteKindOf(r.spec);
   const gateway = model.virtualGateway(r.mesh, r.virtualGateway);
   if (!gateway) {
@@ -323,7 +395,7 @@ function checkGatewayRoute(model: MeshModel, r: GatewayRoute, error: Report, war
 
 /** The listeners a service answers on (its provider's), or undefined without a provider. */
 function providerListeners(
-  model: MeshModel,
+  model: Lookups,
   service: VirtualService,
 ): readonly { portMapping: { port: number; protocol: Protocol } }[] | undefined {
   const p = service.spec.provider;
@@ -347,21 +419,32 @@ function checkVirtualGateway(r: VirtualGateway, warn: Report): void {
 }
 
 /** A node with listeners that no service provides and no route targets never gets traffic. */
-function warnUnreachableNodes(model: MeshModel, warn: Report): void {
+function warnUnreachableNodes(model: MeshModel, cache: ReferenceCheckCache | undefined, warn: Report): void {
   const reached = new Set<string>();
   for (const r of model.resources) {
-    if (r.kind === 'VirtualService' && r.spec.provider?.virtualNode)
-      reached.add(`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`);
-    if (r.kind === 'Route')
-      for (const t of routeKindOf(r.spec).action.weightedTargets) reached.add(`${r.mesh}/${t.virtualNode}`);
+    if (r.kind !== 'VirtualService' && r.kind !== 'Route') continue;
+    let nodes = cache?.reached.get(r);
+    if (!nodes) {
+      nodes = reachedNodes(r);
+      cache?.reached.set(r, nodes);
+    }
+    for (const node of nodes) reached.add(node);
   }
-  for (const node of model.virtualNodes()) {
-    if (listenerPorts(node.spec).length > 0 && !reached.has(`${node.mesh}/${node.name}`) && model.mesh(node.mesh)) {
+  for (const r of model.resources) {
+    if (r.kind !== 'VirtualNode') continue;
+    if ((r.spec.listeners ?? []).length > 0 && !reached.has(`${r.mesh}/${r.name}`) && model.mesh(r.mesh)) {
       warn(
-        node,
+        r,
         ['name'],
         'no virtual service reaches this node: no service names it as provider and no route targets it',
       );
     }
   }
+}
+
+/** The nodes (`mesh/name`) a service names as provider or a route targets. */
+function reachedNodes(r: VirtualService | Route): string[] {
+  if (r.kind === 'VirtualService')
+    return r.spec.provider?.virtualNode ? [`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`] : [];
+  return routeKindOf(r.spec).action.weightedTargets.map((t) => `${r.mesh}/${t.virtualNode}`);
 }
