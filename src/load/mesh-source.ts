@@ -67,7 +67,7 @@ export class LoadCache {
   readonly k8s = new K8sReadCache();
   readonly templates = new TemplateReadCache();
   readonly references = new ReferenceCheckCache();
-  /** The model of the last load that made one: the next model shares what did not change. */
+  /** The model of the last load without errors: the next model shares what did not change with it. */
   model: MeshModel | undefined;
 
   parse(file: string, text: string): ReturnType<typeof parseYamlDocuments> {
@@ -349,12 +349,13 @@ export function loadDocuments(
   const declared = mergeDeclarations(yielded.resources);
   declared.issues.forEach(report);
   const model = new MeshModel(declared.resources, options.cache?.model);
-  if (options.cache) options.cache.model = model;
   validateReferences(model, broken, complete, options.cache?.references).forEach(report);
   const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
+  // The next load shares with the last model served (a failed load's is not).
+  if (options.cache) options.cache.model = model;
   return {
     ok: true,
     model,
@@ -406,9 +407,28 @@ function decodeCached(
   const known = cache.decoded.get(draft);
   if (known?.defaultMesh === meshKey && known.strict === strict) return known.resource;
   const before = problems.length;
-  const resource = decodeDraft(draft, defaultMesh, problems, { strict });
-  if (resource && problems.length === before) cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
+  let resource = decodeDraft(draft, defaultMesh, problems, { strict });
+  if (!resource || problems.length !== before) return resource;
+  // A draft read again (its document changed, or a Kubernetes manifest it refers to did) often
+  // decodes to what it was: then it is the same object, so that nothing downstream sees a change.
+  const previous = cache.model?.resourceAt(resourceKey(resource));
+  if (previous && sameValue(previous, resource)) resource = previous;
+  cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
   return resource;
+}
+
+/** Deep equality of decoded values (plain objects, arrays and primitives; keys in any order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  // Decoded values are as deep as the schema: this recursion is bounded.
+  return ka.every((k) => Object.hasOwn(rb, k) && sameValue(ra[k], rb[k]));
 }
 
 function readDrafts(
