@@ -147,6 +147,11 @@ export class MeshModel implements MeshReader {
    * not the same object (a load reuses the object of a resource whose document did not change),
    * and routers and gateways whose list of routes differs.
    */
+  /** changedKeys from `previous` to this model, when this model was built on it (else undefined). */
+  changedSince(previous: MeshModel): ReadonlySet<string> | undefined {
+    return this.base?.model.deref() === previous ? this.base.changed : undefined;
+  }
+
   changedKeys(next: MeshModel): Set<string> {
     if (next.base?.model.deref() === this) return new Set(next.base.changed);
     const changed = new Set<string>();

@@ -5,13 +5,13 @@ import { formatFieldPath } from './common';
 import type { GatewayRoute } from './gateway-route';
 import { gatewayRouteKindOf } from './gateway-route';
 import type { MeshModel, MeshReader, Resource } from './mesh-model';
-import { lookupKey, resourceKey } from './mesh-model';
+import { compare, lookupKey, resourceKey } from './mesh-model';
 import type { FieldPath } from './schema';
 import type { Protocol } from './shapes';
 import { routeKindOf, type Route, type WeightedTarget } from './route';
 import type { VirtualGateway } from './virtual-gateway';
 import type { VirtualService } from './virtual-service';
-import { listenerPorts } from './virtual-node';
+import { listenerPorts, type VirtualNode } from './virtual-node';
 
 export interface ModelIssue {
   readonly severity: 'error' | 'warning';
@@ -101,12 +101,16 @@ const ROUTE_PROTOCOL: Readonly<Record<string, Protocol>> = {
 
 /**
  * What validateReferences found for each resource last time, and the look-ups it made to find it:
- * kept from one load to the next (`meshd serve`), a resource is checked again only when it is a
- * new object or one of its look-ups answers differently (another object, or none).
+ * kept from one load to the next (`meshd serve`). A model built on the one validated last
+ * (MeshModel.changedSince) is validated by checking again only the resources that changed and
+ * those whose look-ups named one that changed; any other model, by checking again the resources
+ * that are new objects or whose look-ups answer differently. The findings are the same.
  */
 export class ReferenceCheckCache {
   readonly checked = new WeakMap<Resource, CheckedResource>();
   readonly reached = new WeakMap<Resource, readonly string[]>();
+  /** The state of the last validation (see validateReferences). */
+  last: Validated | undefined;
 }
 
 interface CheckedResource {
@@ -115,6 +119,21 @@ interface CheckedResource {
   /** Keys asked of `broken`, and the answer each gave. */
   readonly broken: readonly (readonly [string, boolean])[];
   readonly issues: readonly ModelIssue[];
+}
+
+/** A validated model, indexed so that the next can be validated from what changed. */
+interface Validated {
+  readonly model: MeshModel;
+  readonly broken: ReadonlySet<string>;
+  readonly complete: boolean;
+  /** Key looked up (or asked of `broken`) → the model's resources whose check did. */
+  readonly dependents: Map<string, Set<Resource>>;
+  /** Resource key → its findings, for resources with some. */
+  readonly findings: Map<string, readonly ModelIssue[]>;
+  /** `mesh/name` of a node → how many services and routes reach it. */
+  readonly reach: Map<string, number>;
+  /** Node key → its "no virtual service reaches this node" warning. */
+  readonly unreachable: Map<string, ModelIssue>;
 }
 
 /**
@@ -130,27 +149,175 @@ export function validateReferences(
   complete = broken.size === 0,
   cache?: ReferenceCheckCache,
 ): ModelIssue[] {
+  const last = cache?.last;
+  const changed = last && complete === last.complete && sameSet(broken, last.broken) && model.changedSince(last.model);
+  const validated =
+    cache && last && changed
+      ? validateChanges(model, last, changed, cache)
+      : validateAll(model, broken, complete, cache);
+  if (cache) cache.last = validated;
   const issues: ModelIssue[] = [];
+  for (const key of [...validated.findings.keys()].sort(compare)) appendAll(issues, validated.findings.get(key)!);
+  for (const key of [...validated.unreachable.keys()].sort(compare)) issues.push(validated.unreachable.get(key)!);
+  return issues;
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((k) => b.has(k));
+}
+
+/** Checks every resource (but those whose look-ups answer as when last checked). */
+function validateAll(
+  model: MeshModel,
+  broken: ReadonlySet<string>,
+  complete: boolean,
+  cache: ReferenceCheckCache | undefined,
+): Validated {
+  const validated: Validated = {
+    model,
+    broken,
+    complete,
+    dependents: new Map(),
+    findings: new Map(),
+    reach: new Map(),
+    unreachable: new Map(),
+  };
   for (const r of model.resources) {
     const known = cache?.checked.get(r);
-    if (
+    const checked =
       known &&
       known.lookups.every(([key, answer]) => model.resourceAt(key) === answer) &&
       known.broken.every(([key, answer]) => broken.has(key) === answer)
-    ) {
-      appendAll(issues, known.issues);
-      continue;
-    }
-    const checked = checkResource(model, r, broken);
+        ? known
+        : checkResource(model, r, broken);
     cache?.checked.set(r, checked);
-    appendAll(issues, checked.issues);
+    if (cache) depend(validated.dependents, r, checked);
+    if (checked.issues.length > 0) validated.findings.set(resourceKey(r), checked.issues);
   }
   // With resources missing from the model, which nodes are reached is not known.
-  if (complete)
-    warnUnreachableNodes(model, cache, (resource, path, message) =>
-      issues.push({ severity: 'warning', resource, path, message }),
-    );
-  return issues;
+  if (complete) {
+    for (const r of model.resources) for (const node of reachedBy(r, cache)) bump(validated.reach, node, 1);
+    for (const r of model.resources) if (r.kind === 'VirtualNode') judgeReach(model, r, validated);
+  }
+  return validated;
+}
+
+/** The last validation brought to a model built on its model: `changed` holds the keys that differ. */
+function validateChanges(
+  model: MeshModel,
+  last: Validated,
+  changed: ReadonlySet<string>,
+  cache: ReferenceCheckCache,
+): Validated {
+  const validated: Validated = { ...last, model };
+  const toCheck = new Set<Resource>();
+  const nodesToJudge = new Set<string>();
+  let meshChanged = false;
+  for (const key of changed) {
+    if (key.endsWith('/*')) continue; // route lists: the routes themselves are in `changed`
+    const old = last.model.resourceAt(key);
+    const now = model.resourceAt(key);
+    if (old) {
+      undepend(validated.dependents, old, cache.checked.get(old)!);
+      validated.findings.delete(key);
+      if (validated.complete) for (const node of reachedBy(old, cache)) bump(validated.reach, node, -1, nodesToJudge);
+    }
+    if (now) {
+      toCheck.add(now);
+      if (validated.complete) for (const node of reachedBy(now, cache)) bump(validated.reach, node, 1, nodesToJudge);
+    }
+    for (const r of validated.dependents.get(key) ?? []) toCheck.add(r);
+    if ((old ?? now)!.kind === 'Mesh') meshChanged = true;
+    if ((old ?? now)!.kind === 'VirtualNode') {
+      validated.unreachable.delete(key);
+      if (now) nodesToJudge.add(`${now.mesh}/${now.name}`);
+    }
+  }
+  for (const r of toCheck) {
+    if (model.resourceAt(resourceKey(r)) !== r) continue; // a dependent that is itself gone or replaced
+    const before = cache.checked.get(r);
+    if (before && r === last.model.resourceAt(resourceKey(r))) undepend(validated.dependents, r, before);
+    const checked = checkResource(model, r, validated.broken);
+    cache.checked.set(r, checked);
+    depend(validated.dependents, r, checked);
+    if (checked.issues.length > 0) validated.findings.set(resourceKey(r), checked.issues);
+    else validated.findings.delete(resourceKey(r));
+  }
+  if (validated.complete) {
+    if (meshChanged) {
+      validated.unreachable.clear();
+      for (const r of model.resources) if (r.kind === 'VirtualNode') judgeReach(model, r, validated);
+    } else {
+      for (const ref of nodesToJudge) {
+        const slash = ref.indexOf('/');
+        const node = model.virtualNode(ref.slice(0, slash), ref.slice(slash + 1));
+        if (node) judgeReach(model, node, validated);
+      }
+    }
+  }
+  return validated;
+}
+
+/** Notes a resource under every key its check looked up or asked of `broken`. */
+function depend(dependents: Map<string, Set<Resource>>, r: Resource, checked: CheckedResource): void {
+  for (const [key] of checked.lookups) {
+    const set = dependents.get(key);
+    if (set) set.add(r);
+    else dependents.set(key, new Set([r]));
+  }
+  for (const [key] of checked.broken) {
+    const set = dependents.get(key);
+    if (set) set.add(r);
+    else dependents.set(key, new Set([r]));
+  }
+}
+
+function undepend(dependents: Map<string, Set<Resource>>, r: Resource, checked: CheckedResource): void {
+  for (const [key] of [...checked.lookups, ...checked.broken]) {
+    const set = dependents.get(key);
+    set?.delete(r);
+    if (set?.size === 0) dependents.delete(key);
+  }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number, touched?: Set<string>): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n === 0) counts.delete(key);
+  else counts.set(key, n);
+  touched?.add(key);
+}
+
+/** Whether a node gets the warning that nothing reaches it (a node with listeners in a defined mesh). */
+function judgeReach(model: MeshModel, node: VirtualNode, validated: Validated): void {
+  const key = resourceKey(node);
+  if (
+    (node.spec.listeners ?? []).length > 0 &&
+    !validated.reach.has(`${node.mesh}/${node.name}`) &&
+    model.mesh(node.mesh)
+  )
+    validated.unreachable.set(key, {
+      severity: 'warning',
+      resource: node,
+      path: ['name'],
+      message: 'no virtual service reaches this node: no service names it as provider and no route targets it',
+    });
+  else validated.unreachable.delete(key);
+}
+
+/** The nodes (`mesh/name`) a service names as provider or a route targets; none for other kinds. */
+function reachedBy(r: Resource, cache: ReferenceCheckCache | undefined): readonly string[] {
+  if (r.kind !== 'VirtualService' && r.kind !== 'Route') return [];
+  let nodes = cache?.reached.get(r);
+  if (!nodes) {
+    nodes =
+      r.kind === 'VirtualService'
+        ? r.spec.provider?.virtualNode
+          ? [`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`]
+          : []
+        : routeKindOf(r.spec).action.weightedTargets.map((t) => `${r.mesh}/${t.virtualNode}`);
+    cache?.reached.set(r, nodes);
+  }
+  return nodes;
 }
 
 function appendAll<T>(to: T[], items: readonly T[]): void {
@@ -416,35 +583,4 @@ function checkVirtualGateway(r: VirtualGateway, warn: Report): void {
       );
     }
   });
-}
-
-/** A node with listeners that no service provides and no route targets never gets traffic. */
-function warnUnreachableNodes(model: MeshModel, cache: ReferenceCheckCache | undefined, warn: Report): void {
-  const reached = new Set<string>();
-  for (const r of model.resources) {
-    if (r.kind !== 'VirtualService' && r.kind !== 'Route') continue;
-    let nodes = cache?.reached.get(r);
-    if (!nodes) {
-      nodes = reachedNodes(r);
-      cache?.reached.set(r, nodes);
-    }
-    for (const node of nodes) reached.add(node);
-  }
-  for (const r of model.resources) {
-    if (r.kind !== 'VirtualNode') continue;
-    if ((r.spec.listeners ?? []).length > 0 && !reached.has(`${r.mesh}/${r.name}`) && model.mesh(r.mesh)) {
-      warn(
-        r,
-        ['name'],
-        'no virtual service reaches this node: no service names it as provider and no route targets it',
-      );
-    }
-  }
-}
-
-/** The nodes (`mesh/name`) a service names as provider or a route targets. */
-function reachedNodes(r: VirtualService | Route): string[] {
-  if (r.kind === 'VirtualService')
-    return r.spec.provider?.virtualNode ? [`${r.mesh}/${r.spec.provider.virtualNode.virtualNodeName}`] : [];
-  return routeKindOf(r.spec).action.weightedTargets.map((t) => `${r.mesh}/${t.virtualNode}`);
 }

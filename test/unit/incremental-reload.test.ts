@@ -240,7 +240,8 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
     | { kind: 'break'; service: number }
     | { kind: 'remove'; service: number }
     | { kind: 'restore'; service: number }
-    | { kind: 'touch'; service: number };
+    | { kind: 'touch'; service: number }
+    | { kind: 'egress' };
   const service = fc.integer({ min: 0, max: SERVICES - 1 });
   const edit: fc.Arbitrary<Edit> = fc.oneof(
     {
@@ -251,6 +252,7 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
     fc.record({ kind: fc.constant('remove' as const), service }),
     fc.record({ kind: fc.constant('restore' as const), service }),
     fc.record({ kind: fc.constant('touch' as const), service }),
+    fc.constant({ kind: 'egress' as const }),
   );
 
   it('reports exactly what a fresh load reports, keeps unchanged resources and route lists the same objects, and hashes as the whole text does', () => {
@@ -268,6 +270,18 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
             let before: { load: OkLoad; texts: Map<string, string> } | undefined;
             for (const edits of [[], ...reloads]) {
               for (const e of edits) {
+                if (e.kind === 'egress') {
+                  // The mesh's egress filter, flipped: every resource looks its mesh up.
+                  const meshFile = [...original.keys()].find((f) => /\/mesh\.(yaml|json)$/.test(f))!;
+                  const text = fs.readFileSync(meshFile, 'utf8');
+                  fs.writeFileSync(
+                    meshFile,
+                    text.includes('DROP_ALL')
+                      ? text.replace('DROP_ALL', 'ALLOW_ALL')
+                      : text.replace('ALLOW_ALL', 'DROP_ALL'),
+                  );
+                  continue;
+                }
                 const file = mesh.routeFile(e.service);
                 if (e.kind === 'weights') mesh.setWeights(e.service, [100 - e.v2, e.v2]);
                 else if (e.kind === 'break') mesh.setWeights(e.service, [-5, 105]);
