@@ -60,18 +60,58 @@ export const lookupKey = {
  */
 export class MeshModel implements MeshReader {
   readonly resources: readonly Resource[];
-  private readonly byKey = new Map<string, Resource>();
-  private readonly children = new Map<string, (Route | GatewayRoute)[]>();
+  private readonly byKey: Map<string, Resource>;
+  private readonly children: Map<string, (Route | GatewayRoute)[]>;
   /** What changed from the model this one was built on (see the constructor), for changedKeys. */
   private readonly base?: { readonly model: WeakRef<MeshModel>; readonly changed: ReadonlySet<string> };
+  /** The resources as given: the next load gives them in the same order (its files', sorted). */
+  private readonly input: readonly Resource[];
+  /** Each key's place in `resources`, made when first needed; shared by the models of the same keys. */
+  private positions: Map<string, number> | undefined;
 
   /**
    * With `previous` (the model of the load before), the new model shares what did not change:
-   * the order of the resources is reused when the keys are the same, a router's or gateway's list
-   * of routes is the previous list (the same array) when its routes are the same objects, and
-   * changedKeys(this) on `previous` is known without comparing again.
+   * when the resources are given as before but for a few other objects of the same keys, the
+   * new model is the previous one with those replaced (not built again); else the order of the
+   * resources is reused when the keys are the same. A router's or gateway's list of routes is the
+   * previous list (the same array) when its routes are the same objects, and changedKeys(this) on
+   * `previous` is known without comparing again.
    */
   constructor(resources: readonly Resource[], previous?: MeshModel) {
+    this.input = resources;
+    const replaced = previous && replacedInPlace(previous.input, resources, previous.byKey.size);
+    if (previous && replaced) {
+      const changed = new Set<string>();
+      this.byKey = new Map(previous.byKey);
+      this.children = new Map(previous.children);
+      this.positions = previous.positionsOfKeys();
+      const sorted = previous.resources.slice();
+      const copied = new Set<string>();
+      for (const i of replaced) {
+        const r = resources[i]!;
+        const key = resourceKey(r);
+        const old = previous.byKey.get(key)!;
+        this.byKey.set(key, r);
+        sorted[this.positions.get(key)!] = r;
+        changed.add(key);
+        if (r.kind === 'Route' || r.kind === 'GatewayRoute') {
+          const parent = `${r.mesh}/${r.kind}/${parentOf(r)}`;
+          let list = this.children.get(parent)!;
+          if (!copied.has(parent)) {
+            list = list.slice();
+            this.children.set(parent, list);
+            copied.add(parent);
+            changed.add(`${parent}/*`);
+          }
+          list[list.indexOf(old as Route | GatewayRoute)] = r;
+        }
+      }
+      this.resources = sorted;
+      this.base = { model: new WeakRef(previous), changed };
+      return;
+    }
+    this.byKey = new Map();
+    this.children = new Map();
     // Map.set keeps the last of a key, as it did when set in sorted (stable) order.
     for (const r of resources) this.byKey.set(resourceKey(r), r);
     this.resources = (previous && this.sameOrder(previous, resources.length)) ?? sortedByKey(resources);
@@ -94,6 +134,11 @@ export class MeshModel implements MeshReader {
     for (const [key, r] of this.byKey) if (previous.byKey.get(key) !== r) changed.add(key);
     for (const key of previous.byKey.keys()) if (!this.byKey.has(key)) changed.add(key);
     this.base = { model: new WeakRef(previous), changed };
+  }
+
+  private positionsOfKeys(): Map<string, number> {
+    this.positions ??= new Map(this.resources.map((r, i) => [resourceKey(r), i]));
+    return this.positions;
   }
 
   /** The previous model's order with this model's objects, when both hold the same keys once each. */
@@ -172,6 +217,21 @@ export class MeshModel implements MeshReader {
   virtualGateways(): VirtualGateway[] {
     return this.resources.filter((r): r is VirtualGateway => r.kind === 'VirtualGateway');
   }
+}
+
+/**
+ * The places where `now` holds another object of the same key than `before`, when that is all that
+ * differs (and `before` holds each key once) and they are few; otherwise undefined.
+ */
+function replacedInPlace(before: readonly Resource[], now: readonly Resource[], keys: number): number[] | undefined {
+  if (now.length !== before.length || keys !== before.length) return undefined;
+  const replaced: number[] = [];
+  for (let i = 0; i < now.length; i++) {
+    if (now[i] === before[i]) continue;
+    if (resourceKey(now[i]!) !== resourceKey(before[i]!) || replaced.length >= 64) return undefined;
+    replaced.push(i);
+  }
+  return replaced;
 }
 
 function sameList(a: readonly Resource[], b: readonly Resource[]): boolean {
