@@ -60,6 +60,8 @@ export interface LoadOptions {
 export class LoadCache {
   readonly files = new Map<string, { readonly text: string; readonly parsed: ReturnType<typeof parseYamlDocuments> }>();
   readonly documents = new WeakMap<ParsedDocument, DocumentRead>();
+  /** What a file's documents read to, together (by the array of its parsed documents). */
+  readonly fileReads = new WeakMap<readonly ParsedDocument[], DocumentRead>();
   readonly decoded = new WeakMap<
     ResourceDraft,
     { readonly defaultMesh: string; readonly strict: boolean; readonly resource: Resource }
@@ -264,6 +266,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   const files = [...new Set([...listed.files, ...overlay.keys()])].filter((f) => overlay.get(f) !== null).sort(compare);
   let passingError = retry;
   const documents: ParsedDocument[] = [];
+  const byFile: (readonly ParsedDocument[])[] = [];
   for (const file of files) {
     let text: string;
     try {
@@ -282,6 +285,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
     const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
     appendAll(problems, parsed.problems);
     appendAll(documents, parsed.documents);
+    byFile.push(parsed.documents);
   }
   options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0 && !options.noFilesIsEmpty) {
@@ -291,7 +295,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
       message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found`,
     });
   }
-  const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options), paths);
+  const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options, byFile), paths);
   return result.ok || !passingError ? result : { ...result, retry: true };
 }
 
@@ -316,9 +320,11 @@ export function loadDocuments(
   problems: Problem[],
   files: readonly string[],
   options: LoadOptions = {},
+  /** The same documents, file by file (each file's array as parsed): a file's reading is then kept whole. */
+  byFile: readonly (readonly ParsedDocument[])[] = [documents],
 ): LoadResult {
   const rolloutReader = new RolloutReader(problems);
-  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options);
+  const { drafts, seeds } = readDrafts(byFile, problems, rolloutReader, options);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -432,7 +438,7 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 function readDrafts(
-  documents: readonly ParsedDocument[],
+  byFile: readonly (readonly ParsedDocument[])[],
   problems: Problem[],
   rollouts: RolloutReader,
   options: LoadOptions,
@@ -454,12 +460,21 @@ function readDrafts(
       });
     } else seeds.set(key, seed);
   };
-  const cache = options.cache?.documents;
-  for (const doc of documents) {
-    let read = cache?.get(doc);
+  for (const documents of byFile) {
+    // A file's documents, read one by one, then together (their findings are sorted by place later).
+    let read = options.cache?.fileReads.get(documents);
     if (!read) {
-      read = readDocument(doc);
-      cache?.set(doc, read);
+      read = { problems: [], drafts: [], seeds: [], k8sObjects: [], templates: [], rollouts: [] };
+      for (const doc of documents) {
+        let one = options.cache?.documents.get(doc);
+        if (!one) {
+          one = readDocument(doc);
+          options.cache?.documents.set(doc, one);
+        }
+        for (const field of ['problems', 'drafts', 'seeds', 'k8sObjects', 'templates', 'rollouts'] as const)
+          appendAll<unknown>(read[field], one[field]);
+      }
+      options.cache?.fileReads.set(documents, read);
     }
     appendAll(problems, read.problems);
     appendAll(drafts, read.drafts);
