@@ -33,7 +33,7 @@ export class FileResourceMetadata {
   private readonly gone = new Set<string>();
   /** The kept keys in order, while no key comes or goes (the state file lists them sorted). */
   private sortedKeys: string[] | undefined;
-  /** Each record's lines in the state file: a save writes what did not change from these. */
+  /** Each record's lines in the state file (with its key): a save writes what did not change from these. */
   private readonly recordText = new WeakMap<Kept, string>();
 
   /** Throws StateFileError when the file cannot be read. */
@@ -136,13 +136,14 @@ export class FileResourceMetadata {
     if (!this.dirty) return;
     this.sortedKeys ??= [...this.kept.keys()].sort((a, b) => (a < b ? -1 : 1));
     const records = this.sortedKeys.map((key) => {
+      // A record is kept under one key: its line, key and all, is made once.
       const kept = this.kept.get(key)!;
-      let text = this.recordText.get(kept);
-      if (text === undefined) {
-        text = JSON.stringify(kept, null, 2).replaceAll('\n', '\n    ');
-        this.recordText.set(kept, text);
+      let line = this.recordText.get(kept);
+      if (line === undefined) {
+        line = `    ${JSON.stringify(key)}: ${JSON.stringify(kept, null, 2).replaceAll('\n', '\n    ')}`;
+        this.recordText.set(kept, line);
       }
-      return `    ${JSON.stringify(key)}: ${text}`;
+      return line;
     });
     const text =
       records.length === 0 ? '{\n  "resources": {}\n}\n' : `{\n  "resources": {\n${records.join(',\n')}\n  }\n}\n`;

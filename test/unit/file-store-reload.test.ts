@@ -181,9 +181,11 @@ describe('FileStore: a reload redoes only what changed', () => {
             expect(incremental.view()).toEqual(everything.view());
             expect(incremental.files()).toEqual(everything.files());
             // As keepOnly(the keys the user's files define) leaves it: those, and only those, are not gone.
-            const state = JSON.parse(fs.readFileSync(path.join(incremental.root, 'meta.json'), 'utf8')) as {
-              resources: Record<string, { goneAt?: number }>;
-            };
+            const stateText = fs.readFileSync(path.join(incremental.root, 'meta.json'), 'utf8');
+            const state = JSON.parse(stateText) as { resources: Record<string, { goneAt?: number }> };
+            // The state file is written as JSON.stringify(state, null, 2) writes it, records sorted by key.
+            const sorted = Object.fromEntries(Object.entries(state.resources).sort(([a], [b]) => (a < b ? -1 : 1)));
+            expect(stateText).toBe(`${JSON.stringify({ resources: sorted }, null, 2)}\n`);
             const present = Object.keys(state.resources).filter((k) => state.resources[k]!.goneAt === undefined);
             const fileOwned = (incremental.view() as { key: string; owner: { api: boolean } }[])
               .filter((v) => !v.owner.api)
