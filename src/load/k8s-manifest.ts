@@ -128,6 +128,9 @@ type IndexView = Pick<K8sIndex, 'get' | 'namespaceLabels' | 'meshes' | 'gateways
 const sameObjects = (a: readonly K8sObject[], b: readonly K8sObject[]) =>
   a.length === b.length && a.every((o, i) => b[i] === o);
 
+/** What ManifestReader uses of a manifest get() finds: whether there is one, and its App Mesh name. */
+const nameOf = (o: K8sObject | undefined): string | undefined => (o === undefined ? undefined : `=${awsNameOf(o)}`);
+
 /** The index, noting each look-up with its answer. */
 class RecordingIndex implements IndexView {
   constructor(
@@ -137,7 +140,10 @@ class RecordingIndex implements IndexView {
 
   get(kind: string, namespace: string, name: string): K8sObject | undefined {
     const answer = this.index.get(kind, namespace, name);
-    this.noted.push({ answers: (other) => other.get(kind, namespace, name) === answer });
+    // A manifest uses what get() finds only through its App Mesh name (resolveRef, meshOf): another
+    // manifest of the same name (the file of the service it calls changed, say) is the same answer.
+    const found = nameOf(answer);
+    this.noted.push({ answers: (other) => nameOf(other.get(kind, namespace, name)) === found });
     return answer;
   }
 

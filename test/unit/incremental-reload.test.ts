@@ -241,7 +241,8 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
     | { kind: 'remove'; service: number }
     | { kind: 'restore'; service: number }
     | { kind: 'touch'; service: number }
-    | { kind: 'egress' };
+    | { kind: 'egress' }
+    | { kind: 'rename'; service: number };
   const service = fc.integer({ min: 0, max: SERVICES - 1 });
   const edit: fc.Arbitrary<Edit> = fc.oneof(
     {
@@ -253,6 +254,7 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
     fc.record({ kind: fc.constant('restore' as const), service }),
     fc.record({ kind: fc.constant('touch' as const), service }),
     fc.constant({ kind: 'egress' as const }),
+    fc.record({ kind: fc.constant('rename' as const), service }),
   );
 
   it('reports exactly what a fresh load reports, keeps unchanged resources and route lists the same objects, and hashes as the whole text does', () => {
@@ -283,6 +285,17 @@ describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in th
                   continue;
                 }
                 const file = mesh.routeFile(e.service);
+                if (e.kind === 'rename') {
+                  // The service's name (its awsName in Kubernetes, where its callers' refs follow it).
+                  if (fs.existsSync(file))
+                    fs.writeFileSync(
+                      file,
+                      fs
+                        .readFileSync(file, 'utf8')
+                        .replaceAll(`svc-${e.service}.bench.local`, `svc-${e.service}-b.bench.local`),
+                    );
+                  continue;
+                }
                 if (e.kind === 'weights') mesh.setWeights(e.service, [100 - e.v2, e.v2]);
                 else if (e.kind === 'break') mesh.setWeights(e.service, [-5, 105]);
                 else if (e.kind === 'remove') fs.rmSync(file, { force: true });
