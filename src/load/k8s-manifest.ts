@@ -81,15 +81,89 @@ export function namespaceObjectOf(doc: ParsedDocument): K8sObject | undefined {
   return { kind: 'Namespace', name: metadata.name, namespace: '', labels: labelsOf(metadata), spec: {}, doc };
 }
 
+/**
+ * What each manifest read to last time, kept from one load to the next (`meshd serve`): a manifest
+ * is read again only when it is a new object or one of the other manifests it looked at differs.
+ */
+export class K8sReadCache {
+  readonly read = new WeakMap<
+    K8sObject,
+    { readonly lookups: readonly IndexLookup[]; readonly drafts: ResourceDraft[]; readonly problems: Problem[] }
+  >();
+}
+
 /** Turns every manifest into drafts in App Mesh terms (a VirtualRouter yields itself and its routes). */
-export function readK8sObjects(objects: readonly K8sObject[], problems: Problem[]): ResourceDraft[] {
+export function readK8sObjects(
+  objects: readonly K8sObject[],
+  problems: Problem[],
+  cache?: K8sReadCache,
+): ResourceDraft[] {
   const index = new K8sIndex(objects);
   const drafts: ResourceDraft[] = [];
   for (const object of objects) {
     if (object.kind === 'Namespace') continue;
-    appendAll(drafts, new ManifestReader(object, index, problems).read());
+    const known = cache?.read.get(object);
+    if (known && known.lookups.every((l) => l.answers(index))) {
+      appendAll(problems, known.problems);
+      appendAll(drafts, known.drafts);
+      continue;
+    }
+    const own: Problem[] = [];
+    const lookups: IndexLookup[] = [];
+    const read = new ManifestReader(object, new RecordingIndex(index, lookups), own).read();
+    cache?.read.set(object, { lookups, drafts: read, problems: own });
+    appendAll(problems, own);
+    appendAll(drafts, read);
   }
   return drafts;
+}
+
+/** One look-up a manifest made in the index, and whether another index gives the same answer. */
+interface IndexLookup {
+  answers(index: K8sIndex): boolean;
+}
+
+type IndexView = Pick<K8sIndex, 'get' | 'namespaceLabels' | 'meshes' | 'gateways'>;
+
+const sameObjects = (a: readonly K8sObject[], b: readonly K8sObject[]) =>
+  a.length === b.length && a.every((o, i) => b[i] === o);
+
+/** What ManifestReader uses of a manifest get() finds: whether there is one, and its App Mesh name. */
+const nameOf = (o: K8sObject | undefined): string | undefined => (o === undefined ? undefined : `=${awsNameOf(o)}`);
+
+/** The index, noting each look-up with its answer. */
+class RecordingIndex implements IndexView {
+  constructor(
+    private readonly index: K8sIndex,
+    private readonly noted: IndexLookup[],
+  ) {}
+
+  get(kind: string, namespace: string, name: string): K8sObject | undefined {
+    const answer = this.index.get(kind, namespace, name);
+    // A manifest uses what get() finds only through its App Mesh name (resolveRef, meshOf): another
+    // manifest of the same name (the file of the service it calls changed, say) is the same answer.
+    const found = nameOf(answer);
+    this.noted.push({ answers: (other) => nameOf(other.get(kind, namespace, name)) === found });
+    return answer;
+  }
+
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
+    const answer = this.index.namespaceLabels(namespace);
+    this.noted.push({ answers: (other) => other.namespaceLabels(namespace) === answer });
+    return answer;
+  }
+
+  get meshes(): K8sObject[] {
+    const answer = this.index.meshes;
+    this.noted.push({ answers: (other) => sameObjects(other.meshes, answer) });
+    return answer;
+  }
+
+  get gateways(): K8sObject[] {
+    const answer = this.index.gateways;
+    this.noted.push({ answers: (other) => sameObjects(other.gateways, answer) });
+    return answer;
+  }
 }
 
 /** What refs resolve against: every manifest by kind, namespace and name. */
@@ -155,7 +229,7 @@ class ManifestReader {
 
   constructor(
     private readonly o: K8sObject,
-    private readonly index: K8sIndex,
+    private readonly index: IndexView,
     private readonly problems: Problem[],
   ) {}
 

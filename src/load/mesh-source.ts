@@ -3,14 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compare, MeshModel, resourceKey, resourceLabel, type Resource } from '../model/mesh-model';
-import { mergeDeclarations, validateReferences, type ModelIssue } from '../model/validate';
+import { mergeDeclarations, ReferenceCheckCache, validateReferences, type ModelIssue } from '../model/validate';
 import { appendAll } from './append-all';
 import { readAwsCliDocument } from './aws-cli-json';
 import { CLOUD_MAP_SEED_KIND, readCloudMapSeed, type LocatedSeed } from './cloud-map-seed';
 import type { CloudFormationOptions } from './cloudformation/stack-inputs';
-import { readCloudFormationTemplates } from './cloudformation/template';
+import { readCloudFormationTemplates, TemplateReadCache } from './cloudformation/template';
 import { detectDialect, listItems } from './dialects';
-import { k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
+import { K8sReadCache, k8sObjectOf, namespaceObjectOf, readK8sObjects, type K8sObject } from './k8s-manifest';
 import { readNativeDocument } from './native';
 import { RolloutReader, type DeclaredRollout } from './rollout-doc';
 import { readTerraformDocument } from './terraform/show-json';
@@ -48,14 +48,29 @@ export interface LoadOptions {
 }
 
 /**
- * What a load can reuse in the next: each file's parsed documents while its text is the same,
- * and the resource decoded from a native document while the document and the default mesh are.
- * Besides the time, this keeps an unchanged resource the same object from one model to the
- * next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
+ * What a load can reuse in the next (`meshd serve` keeps one from load to load), in every dialect:
+ * each file's parsed documents while its text is the same; what each document reads to (drafts,
+ * Cloud Map seeds, Kubernetes objects, and its findings); the resource decoded from a draft while
+ * the draft and the default mesh are the same; what a Kubernetes manifest or a CloudFormation
+ * template reads to while what it looked at is the same; each resource's cross-reference
+ * findings while its look-ups answer the same; and the last model, which the next shares its
+ * unchanged parts with. Besides the time, this keeps an unchanged resource the same object from
+ * one model to the next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
  */
 export class LoadCache {
   readonly files = new Map<string, { readonly text: string; readonly parsed: ReturnType<typeof parseYamlDocuments> }>();
-  readonly decoded = new WeakMap<ParsedDocument, { readonly defaultMesh: string; readonly resource: Resource }>();
+  readonly documents = new WeakMap<ParsedDocument, DocumentRead>();
+  /** What a file's documents read to, together (by the array of its parsed documents). */
+  readonly fileReads = new WeakMap<readonly ParsedDocument[], DocumentRead>();
+  readonly decoded = new WeakMap<
+    ResourceDraft,
+    { readonly defaultMesh: string; readonly strict: boolean; readonly resource: Resource }
+  >();
+  readonly k8s = new K8sReadCache();
+  readonly templates = new TemplateReadCache();
+  readonly references = new ReferenceCheckCache();
+  /** The model of the last load without errors: the next model shares what did not change with it. */
+  model: MeshModel | undefined;
 
   parse(file: string, text: string): ReturnType<typeof parseYamlDocuments> {
     const known = this.files.get(file);
@@ -70,6 +85,16 @@ export class LoadCache {
     const listed = new Set(files);
     for (const file of this.files.keys()) if (!listed.has(file)) this.files.delete(file);
   }
+}
+
+/** What one document reads to, on its own (the documents' dialects then come together). */
+interface DocumentRead {
+  readonly problems: Problem[];
+  readonly drafts: ResourceDraft[];
+  readonly seeds: LocatedSeed[];
+  readonly k8sObjects: K8sObject[];
+  readonly templates: ParsedDocument[];
+  readonly rollouts: ParsedDocument[];
 }
 
 /** Problems include warnings and info lines; `ok` is false only when there is an error. */
@@ -241,6 +266,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   const files = [...new Set([...listed.files, ...overlay.keys()])].filter((f) => overlay.get(f) !== null).sort(compare);
   let passingError = retry;
   const documents: ParsedDocument[] = [];
+  const byFile: (readonly ParsedDocument[])[] = [];
   for (const file of files) {
     let text: string;
     try {
@@ -259,6 +285,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
     const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
     appendAll(problems, parsed.problems);
     appendAll(documents, parsed.documents);
+    byFile.push(parsed.documents);
   }
   options.cache?.keepOnly(files);
   if (files.length === 0 && problems.length === 0 && !options.noFilesIsEmpty) {
@@ -268,7 +295,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
       message: `no mesh files (${MESH_FILE_EXTENSIONS.join(', ')}) found`,
     });
   }
-  const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options), paths);
+  const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options, byFile), paths);
   return result.ok || !passingError ? result : { ...result, retry: true };
 }
 
@@ -293,9 +320,11 @@ export function loadDocuments(
   problems: Problem[],
   files: readonly string[],
   options: LoadOptions = {},
+  /** The same documents, file by file (each file's array as parsed): a file's reading is then kept whole. */
+  byFile: readonly (readonly ParsedDocument[])[] = [documents],
 ): LoadResult {
   const rolloutReader = new RolloutReader(problems);
-  const { drafts, seeds } = readDrafts(documents, problems, rolloutReader, options.cloudFormation);
+  const { drafts, seeds } = readDrafts(byFile, problems, rolloutReader, options);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 
   const resources: Resource[] = [];
@@ -325,12 +354,14 @@ export function loadDocuments(
   yielded.issues.forEach(report);
   const declared = mergeDeclarations(yielded.resources);
   declared.issues.forEach(report);
-  const model = new MeshModel(declared.resources);
-  validateReferences(model, broken, complete).forEach(report);
+  const model = new MeshModel(declared.resources, options.cache?.model);
+  validateReferences(model, broken, complete, options.cache?.references).forEach(report);
   const rollouts = rolloutReader.resolve(model, defaultMesh, broken);
 
   const sorted = sortProblems(problems);
   if (sorted.some(isError)) return { ok: false, problems: sorted, files };
+  // The next load shares with the last model served (a failed load's is not).
+  if (options.cache) options.cache.model = model;
   return {
     ok: true,
     model,
@@ -368,30 +399,49 @@ function giveWay(
 }
 
 /**
- * A draft's resource: the one decoded last time, if it came from the same document alone and decoded with no findings.
+ * A draft's resource: the one decoded last time from the same draft (a document that did not
+ * change reads to the same draft) with the same default mesh, if it decoded with no findings.
  */
 function decodeCached(
   draft: ResourceDraft,
   defaultMesh: DefaultMesh,
   problems: Problem[],
-  { cache, strict }: LoadOptions,
+  { cache, strict = false }: LoadOptions,
 ): Resource | undefined {
-  const document = draft.soleDocument;
-  if (!cache || !document || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
+  if (!cache || draft.rejected) return decodeDraft(draft, defaultMesh, problems, { strict });
   const meshKey = defaultMesh.name ?? `\0${defaultMesh.whyNone}`;
-  const known = cache.decoded.get(document);
-  if (known?.defaultMesh === meshKey) return known.resource;
+  const known = cache.decoded.get(draft);
+  if (known?.defaultMesh === meshKey && known.strict === strict) return known.resource;
   const before = problems.length;
-  const resource = decodeDraft(draft, defaultMesh, problems, { strict });
-  if (resource && problems.length === before) cache.decoded.set(document, { defaultMesh: meshKey, resource });
+  let resource = decodeDraft(draft, defaultMesh, problems, { strict });
+  if (!resource || problems.length !== before) return resource;
+  // A draft read again (its document changed, or a Kubernetes manifest it refers to did) often
+  // decodes to what it was: then it is the same object, so that nothing downstream sees a change.
+  const previous = cache.model?.resourceAt(resourceKey(resource));
+  if (previous && sameValue(previous, resource)) resource = previous;
+  cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
   return resource;
 }
 
+/** Deep equality of decoded values (plain objects, arrays and primitives; keys in any order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  // Decoded values are as deep as the schema: this recursion is bounded.
+  return ka.every((k) => Object.hasOwn(rb, k) && sameValue(ra[k], rb[k]));
+}
+
 function readDrafts(
-  documents: readonly ParsedDocument[],
+  byFile: readonly (readonly ParsedDocument[])[],
   problems: Problem[],
   rollouts: RolloutReader,
-  cloudFormation?: CloudFormationOptions,
+  options: LoadOptions,
 ): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds = new Map<string, LocatedSeed>();
@@ -410,46 +460,85 @@ function readDrafts(
       });
     } else seeds.set(key, seed);
   };
+  for (const documents of byFile) {
+    // A file's documents, read one by one, then together (their findings are sorted by place later).
+    let read = options.cache?.fileReads.get(documents);
+    if (!read) {
+      read = { problems: [], drafts: [], seeds: [], k8sObjects: [], templates: [], rollouts: [] };
+      for (const doc of documents) {
+        let one = options.cache?.documents.get(doc);
+        if (!one) {
+          one = readDocument(doc);
+          options.cache?.documents.set(doc, one);
+        }
+        for (const field of ['problems', 'drafts', 'seeds', 'k8sObjects', 'templates', 'rollouts'] as const)
+          appendAll<unknown>(read[field], one[field]);
+      }
+      options.cache?.fileReads.set(documents, read);
+    }
+    appendAll(problems, read.problems);
+    appendAll(drafts, read.drafts);
+    read.seeds.forEach(addSeed);
+    appendAll(k8sObjects, read.k8sObjects);
+    appendAll(templates, read.templates);
+    read.rollouts.forEach((r) => rollouts.add(r));
+  }
+  appendAll(drafts, readK8sObjects(k8sObjects, problems, options.cache?.k8s));
+  const fromTemplates = readCloudFormationTemplates(
+    templates,
+    problems,
+    options.cloudFormation,
+    options.cache?.templates,
+  );
+  appendAll(drafts, fromTemplates.drafts);
+  fromTemplates.seeds.forEach(addSeed);
+  return { drafts, seeds: [...seeds.values()] };
+}
+
+/** What one document reads to by itself: a function of the document alone. */
+function readDocument(document: ParsedDocument): DocumentRead {
+  const out: DocumentRead = { problems: [], drafts: [], seeds: [], k8sObjects: [], templates: [], rollouts: [] };
+  const { problems } = out;
   const read = (doc: ParsedDocument) => {
     switch (detectDialect(doc)) {
       case 'native': {
         if ((doc.value as { kind?: unknown }).kind === CLOUD_MAP_SEED_KIND) {
           const seed = readCloudMapSeed(doc, problems);
-          if (seed) addSeed(seed);
+          if (seed) out.seeds.push(seed);
           break;
         }
         if ((doc.value as { kind?: unknown }).kind === ROLLOUT_KIND) {
-          rollouts.add(doc);
+          out.rollouts.push(doc);
           break;
         }
         const draft = readNativeDocument(doc, problems);
-        if (draft) drafts.push(draft);
+        if (draft) out.drafts.push(draft);
         break;
       }
       case 'aws-cli':
-        drafts.push(readAwsCliDocument(doc, problems));
+        out.drafts.push(readAwsCliDocument(doc, problems));
         break;
       case 'k8s': {
         const object = k8sObjectOf(doc, problems);
-        if (object) k8sObjects.push(object);
+        if (object) out.k8sObjects.push(object);
         break;
       }
       case 'terraform': {
         const terraform = readTerraformDocument(doc, problems);
-        appendAll(drafts, terraform.drafts);
-        terraform.seeds.forEach(addSeed);
+        appendAll(out.drafts, terraform.drafts);
+        appendAll(out.seeds, terraform.seeds);
         break;
       }
       case 'k8s-list':
         listItems(doc).forEach(read);
         break;
       case 'cloudformation':
-        templates.push(doc);
+        out.templates.push(doc);
         break;
       case 'k8s-other': {
         const namespace = namespaceObjectOf(doc);
         if (namespace) {
-          k8sObjects.push(namespace); // its labels decide which mesh its resources belong to
+          out.k8sObjects.push(namespace); // its labels decide which mesh its resources belong to
           break;
         }
         const { kind, metadata } = doc.value as { kind?: unknown; metadata?: { name?: unknown } };
@@ -477,12 +566,8 @@ function readDrafts(
         break;
     }
   };
-  documents.forEach(read);
-  appendAll(drafts, readK8sObjects(k8sObjects, problems));
-  const fromTemplates = readCloudFormationTemplates(templates, problems, cloudFormation);
-  appendAll(drafts, fromTemplates.drafts);
-  fromTemplates.seeds.forEach(addSeed);
-  return { drafts, seeds: [...seeds.values()] };
+  read(document);
+  return out;
 }
 
 /** The mesh of resources that name none: --mesh-name, else the only mesh defined. */

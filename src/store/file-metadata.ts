@@ -4,7 +4,7 @@
 // finds the resource's spec changed.
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { AtomicJsonFile } from '../util/atomic-json-file';
+import { AtomicJsonFile, replaceFileAtomically, StateFileError } from '../util/atomic-json-file';
 import { canonicalJson } from '../util/canonical-json';
 import type { ApiMetadata } from './api-file';
 
@@ -29,6 +29,12 @@ export class FileResourceMetadata {
   private readonly file: AtomicJsonFile;
   private kept = new Map<string, Kept>();
   private dirty = false;
+  /** The keys whose resource is gone from the files (goneAt set): what expires. */
+  private readonly gone = new Set<string>();
+  /** The kept keys in order, while no key comes or goes (the state file lists them sorted). */
+  private sortedKeys: string[] | undefined;
+  /** Each record's lines in the state file (with its key): a save writes what did not change from these. */
+  private readonly recordText = new WeakMap<Kept, string>();
 
   /** Throws StateFileError when the file cannot be read. */
   constructor(path: string) {
@@ -36,8 +42,23 @@ export class FileResourceMetadata {
     const stored = this.file.read() as { resources?: Record<string, Kept> } | undefined;
     for (const [key, value] of Object.entries(stored?.resources ?? {})) {
       if (typeof value?.uid === 'string' && Number.isSafeInteger(value.version) && typeof value.specHash === 'string')
-        this.kept.set(key, value);
+        this.set(key, value);
     }
+  }
+
+  private set(key: string, kept: Kept): void {
+    if (!this.kept.has(key)) this.sortedKeys = undefined;
+    this.kept.set(key, kept);
+    if (kept.goneAt === undefined) this.gone.delete(key);
+    else this.gone.add(key);
+    this.dirty = true;
+  }
+
+  private delete(key: string): void {
+    if (!this.kept.delete(key)) return;
+    this.gone.delete(key);
+    this.sortedKeys = undefined;
+    this.dirty = true;
   }
 
   /** What a resource known before shows, if any (a file handed over to the API keeps its uid and version). */
@@ -75,8 +96,7 @@ export class FileResourceMetadata {
               specHash: hash,
             }
           : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now, specHash: hash };
-    this.kept.set(key, next);
-    this.dirty = true;
+    this.set(key, next);
     return next;
   }
 
@@ -85,24 +105,55 @@ export class FileResourceMetadata {
    * (defined again after that, a resource is a new one with a new uid, as in App Mesh).
    */
   keepOnly(keys: ReadonlySet<string>, now: number): void {
-    for (const [key, kept] of [...this.kept]) {
-      if (keys.has(key)) continue;
-      if (kept.goneAt === undefined) this.kept.set(key, { ...kept, goneAt: now });
-      else if (now - kept.goneAt > FORGET_AFTER_MS) this.kept.delete(key);
-      else continue;
-      this.dirty = true;
+    this.markGone(
+      [...this.kept.keys()].filter((key) => !keys.has(key)),
+      now,
+    );
+  }
+
+  /**
+   * keepOnly for a reload that knows what changed: these keys are no longer defined in files (the
+   * others are as they were), and those gone for FORGET_AFTER_MS are forgotten.
+   */
+  markGone(keys: Iterable<string>, now: number): void {
+    for (const key of keys) {
+      const kept = this.kept.get(key);
+      if (kept && kept.goneAt === undefined) this.set(key, { ...kept, goneAt: now });
     }
+    for (const key of [...this.gone]) if (now - this.kept.get(key)!.goneAt! > FORGET_AFTER_MS) this.delete(key);
   }
 
   /** Forgets a resource now: the API's folder took it over. */
   forget(key: string): void {
-    if (this.kept.delete(key)) this.dirty = true;
+    this.delete(key);
   }
 
-  /** Writes the state file if anything changed; throws StateFileError. */
+  /**
+   * Writes the state file if anything changed; throws StateFileError. The text is what
+   * JSON.stringify(state, null, 2) gives, made from each record's text kept from the last save.
+   */
   save(): void {
     if (!this.dirty) return;
-    this.file.write({ resources: Object.fromEntries([...this.kept].sort(([a], [b]) => (a < b ? -1 : 1))) });
+    this.sortedKeys ??= [...this.kept.keys()].sort((a, b) => (a < b ? -1 : 1));
+    const records = this.sortedKeys.map((key) => {
+      // A record is kept under one key: its line, key and all, is made once.
+      const kept = this.kept.get(key)!;
+      let line = this.recordText.get(kept);
+      if (line === undefined) {
+        line = `    ${JSON.stringify(key)}: ${JSON.stringify(kept, null, 2).replaceAll('\n', '\n    ')}`;
+        this.recordText.set(kept, line);
+      }
+      return line;
+    });
+    const text =
+      records.length === 0 ? '{\n  "resources": {}\n}\n' : `{\n  "resources": {\n${records.join(',\n')}\n  }\n}\n`;
+    try {
+      replaceFileAtomically(this.file.path, text);
+    } catch (err) {
+      throw new StateFileError(
+        `${this.file.path}: cannot write: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim()}`,
+      );
+    }
     this.dirty = false;
   }
 }

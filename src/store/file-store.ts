@@ -98,6 +98,14 @@ export class FileStore implements MeshStore {
   private readonly lastWritten = new Map<string, string | null>();
   /** Hands each write's mesh to the listeners on the next turn of the event loop. */
   private readonly announcer = new MeshAnnouncer('write');
+  /** The keys of the resources the API's files define, in the view served. */
+  private readonly apiKeys = new Set<string>();
+  /** The parsed text each API file's entry was made from. */
+  private readonly apiParsed = new Map<string, unknown>();
+  /** Whether each file seen is under the API's folder (path.relative is not cheap, and asked per resource). */
+  private readonly underApiDir = new Map<string, boolean>();
+  /** False when the last view served left an API file's metadata to write: the next load redoes them all. */
+  private apiSettled = false;
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
 
@@ -163,52 +171,47 @@ export class FileStore implements MeshStore {
    * without valid metadata (a file handed over, a hand edit that dropped it), hand edits that
    * changed a spec but not its version, and copies carrying another's uid get new metadata,
    * written back into the file (so a version never goes down).
+   *
+   * A reload redoes only what changed since the view served: the entries of resources that are
+   * other objects (MeshModel.changedKeys), and those of the API's files when one of them changed.
    */
   private serve(mesh: LoadedMesh): void {
-    const before = this.served?.entries;
-    const entries = new Map<string, Entry>();
-    const fileKeys = new Set<string>();
+    const before = this.served;
     const now = this.now();
     const rewrites: { file: string; text: string }[] = [];
-    const keepers = this.uidKeepers(mesh, before);
-    for (const r of mesh.model.resources) {
-      const key = keyOf(r);
-      const text = resourceKey(r);
-      const file = r.source.file;
-      if (this.isApiFile(file, r)) {
-        const read = readApiDocument(this.cache.files.get(file)!.parsed.documents[0]!);
-        const previous = before?.get(text)?.record;
-        let meta: ApiMetadata | undefined = read.metadata;
-        // A file copied by hand carries another resource's uid: the copy gets its own.
-        if (meta && keepers.get(meta.uid) !== text)
-          meta = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
-        const changedByHand =
-          meta !== undefined &&
-          previous !== undefined &&
-          previous.uid === meta.uid &&
-          meta.version <= previous.version &&
-          previous.spec !== read.spec && // an unchanged file is parsed once: the same object
-          canonicalJson(previous.spec) !== canonicalJson(read.spec);
-        if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
-        if (!meta) {
-          const known = previous ?? this.fileMetadata.known(text);
-          this.fileMetadata.forget(text); // handed over: the API's folder keeps it from now on
-          meta = known
-            ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
-            : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+    const changed = before ? before.mesh.model.changedKeys(mesh.model) : undefined;
+    const apiChanged =
+      !before ||
+      !this.apiSettled ||
+      [...changed!].some((key) => this.apiKeys.has(key) || this.isApiResourceAt(mesh, key)) ||
+      // An API file's metadata is no part of its resource: a file whose text changed is redone.
+      [...this.apiParsed].some(([file, parsed]) => this.cache.files.get(file)?.parsed !== parsed);
+    const entries = new Map(before?.entries);
+    const gone: string[] = [];
+    // The user's files: what changed (everything on the first load).
+    for (const key of changed ?? mesh.model.resources.map(resourceKey)) {
+      const r = mesh.model.resourceAt(key);
+      const was = entries.get(key);
+      if (!r || this.isApiFile(r.source.file, r)) {
+        if (was && !was.owner.api) {
+          gone.push(key);
+          entries.delete(key);
         }
-        if (meta !== read.metadata) rewrites.push({ file, text: apiFileText(key, read.spec, read.tags, meta) });
-        entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
-      } else {
-        fileKeys.add(text);
-        const meta = this.fileMetadata.see(text, r.spec, now, this.specHashes);
-        entries.set(text, {
-          record: { key, spec: r.spec as unknown as SpecJson, tags: [], ...meta },
-          owner: { api: false, file, line: r.source.line },
-        });
+        continue;
       }
+      const meta = this.fileMetadata.see(key, r.spec, now, this.specHashes);
+      entries.set(key, {
+        record: { key: keyOf(r), spec: r.spec as unknown as SpecJson, tags: [], ...meta },
+        owner: { api: false, file: r.source.file, line: r.source.line },
+      });
     }
-    this.fileMetadata.keepOnly(fileKeys, now);
+    if (apiChanged) this.serveApiFiles(mesh, before?.entries, entries, now, rewrites);
+    if (before) this.fileMetadata.markGone(gone, now);
+    else {
+      const fileKeys = new Set<string>();
+      for (const [key, e] of entries) if (!e.owner.api) fileKeys.add(key);
+      this.fileMetadata.keepOnly(fileKeys, now);
+    }
     this.served = { mesh, entries };
     try {
       this.fileMetadata.save();
@@ -225,6 +228,63 @@ export class FileStore implements MeshStore {
         // The metadata is kept in memory; the next write of the resource writes it.
       }
     }
+  }
+
+  /** Whether the resource at a key of the model is owned by the API (its file in the API's folder). */
+  private isApiResourceAt(mesh: LoadedMesh, key: string): boolean {
+    const r = mesh.model.resourceAt(key);
+    return r !== undefined && this.isApiFile(r.source.file, r);
+  }
+
+  /**
+   * The entries of the API's files, all of them: which file keeps a uid depends on the others. Their
+   * metadata is in the files, which a resource's object does not show (a hand edit of a file's
+   * metadata alone), so they are redone whenever one of them changed, or a rewrite was due.
+   */
+  private serveApiFiles(
+    mesh: LoadedMesh,
+    before: ReadonlyMap<string, Entry> | undefined,
+    entries: Map<string, Entry>,
+    now: number,
+    rewrites: { file: string; text: string }[],
+  ): void {
+    for (const key of this.apiKeys) if (entries.get(key)?.owner.api) entries.delete(key);
+    this.apiKeys.clear();
+    this.apiParsed.clear();
+    const keepers = this.uidKeepers(mesh, before);
+    for (const r of mesh.model.resources) {
+      const file = r.source.file;
+      if (!this.isApiFile(file, r)) continue;
+      const key = keyOf(r);
+      const text = resourceKey(r);
+      const read = readApiDocument(this.cache.files.get(file)!.parsed.documents[0]!);
+      const previous = before?.get(text)?.record;
+      let meta: ApiMetadata | undefined = read.metadata;
+      // A file copied by hand carries another resource's uid: the copy gets its own.
+      if (meta && keepers.get(meta.uid) !== text)
+        meta = { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+      const changedByHand =
+        meta !== undefined &&
+        previous !== undefined &&
+        previous.uid === meta.uid &&
+        meta.version <= previous.version &&
+        previous.spec !== read.spec && // an unchanged file is parsed once: the same object
+        canonicalJson(previous.spec) !== canonicalJson(read.spec);
+      if (changedByHand) meta = { ...meta!, version: previous!.version + 1, lastUpdatedAt: now };
+      if (!meta) {
+        const known = previous ?? this.fileMetadata.known(text);
+        this.fileMetadata.forget(text); // handed over: the API's folder keeps it from now on
+        meta = known
+          ? { uid: known.uid, version: known.version + 1, createdAt: known.createdAt, lastUpdatedAt: now }
+          : { uid: randomUUID(), version: 1, createdAt: now, lastUpdatedAt: now };
+      }
+      if (meta !== read.metadata) rewrites.push({ file, text: apiFileText(key, read.spec, read.tags, meta) });
+      entries.set(text, { record: { key, spec: read.spec, tags: read.tags, ...meta }, owner: { api: true, file } });
+      this.apiKeys.add(text);
+      this.apiParsed.set(file, this.cache.files.get(file)!.parsed);
+    }
+    // A rewrite due (or failed) changes the file, or leaves its metadata to be made again at the next load.
+    this.apiSettled = rewrites.length === 0;
   }
 
   /**
@@ -251,11 +311,21 @@ export class FileStore implements MeshStore {
    * dropped in by hand) is read like a user's file: read-only through the API, never rewritten.
    */
   private isApiFile(file: string, r: Resource): boolean {
-    if (!inside(this.options.apiDir, file)) return false;
+    if (!this.inApiDir(file)) return false;
     const docs = this.cache.files.get(file)?.parsed.documents ?? [];
     if (docs.length !== 1 || detectDialect(docs[0]!) !== 'native') return false;
     const value = docs[0]!.value as { kind?: unknown; name?: unknown };
     return value.kind === r.kind && value.name === r.name;
+  }
+
+  private inApiDir(file: string): boolean {
+    let known = this.underApiDir.get(file);
+    if (known === undefined) {
+      if (this.underApiDir.size > 100_000) this.underApiDir.clear(); // only a cache
+      known = inside(this.options.apiDir, file);
+      this.underApiDir.set(file, known);
+    }
+    return known;
   }
 
   /**

@@ -4,6 +4,7 @@
 // and pushes only the proxies a change reaches, while every proxy keeps being served exactly
 // what a full compile of the current mesh gives.
 import * as fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as compiler from '../../src/compile';
@@ -17,6 +18,8 @@ import type { Node__Output } from '../../src/generated/envoy/config/core/v3/Node
 import { LoadCache, loadMesh, type LoadResult } from '../../src/load/mesh-source';
 import { formatProblem } from '../../src/load/problems';
 import { resourceKey, type MeshModel, type Resource } from '../../src/model/mesh-model';
+import { meshHash } from '../../src/store/mesh-hash';
+import { canonicalJson } from '../../src/util/canonical-json';
 import type { Snapshot, SnapshotCache } from '../../src/xds/snapshot-cache';
 import { meshFolder } from '../helpers/mesh-text';
 import { tmpDir } from '../helpers/processes';
@@ -197,6 +200,161 @@ describe('LoadCache: a reload reuses what did not change', () => {
 
     fs.writeFileSync(path.join(dir, 'route-one.yaml'), ROUTE('one', 50, 50));
     expect(sameAsFresh().problems).toEqual(first.problems);
+  });
+});
+
+// ---- every dialect: the bench's mesh, edited at random ----
+
+interface GeneratedMesh {
+  readonly dir: string;
+  routeFile(i: number): string;
+  setWeights(i: number, weights: readonly [number, number]): void;
+  remove(): void;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const meshGen = require(path.resolve(__dirname, '../../bench/mesh-gen.js')) as {
+  DIALECTS: readonly string[];
+  writeMesh(options: { services: number; dialect: string; dir?: string }): GeneratedMesh;
+};
+
+/** The hash as it was defined before it was made incremental: SHA-256 of the canonical JSON, whole. */
+function wholeMeshHash(result: OkLoad): string {
+  const resources = result.model.resources.map(({ source: _source, ...served }) => served);
+  const seeds = result.cloudMapSeeds.map((s) => s.seed);
+  const rollouts = result.rollouts.map((r) => ({ mesh: r.mesh, name: r.name, settings: r.settings }));
+  return createHash('sha256').update(canonicalJson({ resources, seeds, rollouts })).digest('hex').slice(0, 16);
+}
+
+/** Every mesh file's text, by path. */
+function fileTexts(dir: string): Map<string, string> {
+  return new Map(
+    fs.readdirSync(dir).map((name) => [path.join(dir, name), fs.readFileSync(path.join(dir, name), 'utf8')]),
+  );
+}
+
+describe.each(meshGen.DIALECTS.map((dialect) => ({ dialect })))('LoadCache in the $dialect dialect', ({ dialect }) => {
+  const SERVICES = 40; // past one chunk of the mesh hash's kept states
+
+  type Edit =
+    | { kind: 'weights'; service: number; v2: number }
+    | { kind: 'break'; service: number }
+    | { kind: 'remove'; service: number }
+    | { kind: 'restore'; service: number }
+    | { kind: 'touch'; service: number }
+    | { kind: 'egress' }
+    | { kind: 'rename'; service: number };
+  const service = fc.integer({ min: 0, max: SERVICES - 1 });
+  const edit: fc.Arbitrary<Edit> = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({ kind: fc.constant('weights' as const), service, v2: fc.integer({ min: 0, max: 100 }) }),
+    },
+    fc.record({ kind: fc.constant('break' as const), service }),
+    fc.record({ kind: fc.constant('remove' as const), service }),
+    fc.record({ kind: fc.constant('restore' as const), service }),
+    fc.record({ kind: fc.constant('touch' as const), service }),
+    fc.constant({ kind: 'egress' as const }),
+    fc.record({ kind: fc.constant('rename' as const), service }),
+  );
+
+  it('reports exactly what a fresh load reports, keeps unchanged resources and route lists the same objects, and hashes as the whole text does', () => {
+    const mesh = meshGen.writeMesh({ services: SERVICES, dialect, dir: tmpDir(`reload-${dialect}-`) });
+    const original = new Map([...fileTexts(mesh.dir)]);
+    try {
+      fc.assert(
+        fc.property(
+          fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 4, maxLength: 8 }),
+          (reloads) => {
+            // Each run starts from the generated mesh and a new cache.
+            for (const name of fs.readdirSync(mesh.dir)) fs.rmSync(path.join(mesh.dir, name));
+            for (const [file, text] of original) fs.writeFileSync(file, text);
+            const cache = new LoadCache();
+            let before: { load: OkLoad; texts: Map<string, string> } | undefined;
+            for (const edits of [[], ...reloads]) {
+              for (const e of edits) {
+                if (e.kind === 'egress') {
+                  // The mesh's egress filter, flipped: every resource looks its mesh up.
+                  const meshFile = [...original.keys()].find((f) => /\/mesh\.(yaml|json)$/.test(f))!;
+                  const text = fs.readFileSync(meshFile, 'utf8');
+                  fs.writeFileSync(
+                    meshFile,
+                    text.includes('DROP_ALL')
+                      ? text.replace('DROP_ALL', 'ALLOW_ALL')
+                      : text.replace('ALLOW_ALL', 'DROP_ALL'),
+                  );
+                  continue;
+                }
+                const file = mesh.routeFile(e.service);
+                if (e.kind === 'rename') {
+                  // The service's name (its awsName in Kubernetes, where its callers' refs follow it).
+                  if (fs.existsSync(file))
+                    fs.writeFileSync(
+                      file,
+                      fs
+                        .readFileSync(file, 'utf8')
+                        .replaceAll(`svc-${e.service}.bench.local`, `svc-${e.service}-b.bench.local`),
+                    );
+                  continue;
+                }
+                if (e.kind === 'weights') mesh.setWeights(e.service, [100 - e.v2, e.v2]);
+                else if (e.kind === 'break') mesh.setWeights(e.service, [-5, 105]);
+                else if (e.kind === 'remove') fs.rmSync(file, { force: true });
+                else if (e.kind === 'restore') fs.writeFileSync(file, original.get(file)!);
+                else if (fs.existsSync(file)) fs.writeFileSync(file, fs.readFileSync(file));
+              }
+              const cached = loadMesh([mesh.dir], { cache });
+              const fresh = loadMesh([mesh.dir]);
+              expect(cached.problems).toEqual(fresh.problems);
+              expect(cached.ok).toBe(fresh.ok);
+              if (!cached.ok || !fresh.ok) continue;
+              expect(cached.model.resources).toEqual(fresh.model.resources);
+              const seeds = (load: OkLoad) =>
+                load.cloudMapSeeds.map((s) => ({ label: s.label, seed: s.seed, at: s.locate([]) }));
+              expect(seeds(cached)).toEqual(seeds(fresh));
+              expect(meshHash(cached)).toBe(wholeMeshHash(cached));
+              expect(meshHash(fresh)).toBe(meshHash(cached));
+
+              const texts = fileTexts(mesh.dir);
+              if (before) {
+                const previous = before;
+                // A resource of a file whose text did not change, and that reads the same, is the same object.
+                const renewed = cached.model.resources.filter((r) => {
+                  const old = previous.load.model.resourceAt(resourceKey(r));
+                  return (
+                    old !== undefined &&
+                    old !== r &&
+                    previous.texts.get(r.source.file) === texts.get(r.source.file) &&
+                    JSON.stringify(old) === JSON.stringify(r)
+                  );
+                });
+                expect(renewed.map(resourceKey)).toEqual([]);
+                // A router whose routes are the same objects answers routesOf with the same list.
+                for (const r of cached.model.resources) {
+                  if (r.kind !== 'VirtualRouter') continue;
+                  const [was, now] = [
+                    previous.load.model.routesOf(r.mesh, r.name),
+                    cached.model.routesOf(r.mesh, r.name),
+                  ];
+                  if (was.length > 0 && was.length === now.length && was.every((x, i) => now[i] === x))
+                    expect(now).toBe(was);
+                }
+                // changedKeys names exactly the look-ups whose answer is another object.
+                const changed = previous.load.model.changedKeys(cached.model);
+                for (const r of [...previous.load.model.resources, ...cached.model.resources]) {
+                  const key = resourceKey(r);
+                  const same = previous.load.model.resourceAt(key) === cached.model.resourceAt(key);
+                  expect({ key, changed: changed.has(key) }).toEqual({ key, changed: !same });
+                }
+              }
+              before = { load: cached, texts };
+            }
+          },
+        ),
+        { numRuns: 8 },
+      );
+    } finally {
+      mesh.remove();
+    }
   });
 });
 

@@ -70,17 +70,42 @@ export function isCloudFormationTemplate(value: Plain): boolean {
   );
 }
 
+type TemplateRead = { drafts: ResourceDraft[]; seeds: LocatedSeed[]; parameters: string[] };
+
+/** No stack inputs: one object, so that a cached read is known to be made with the same. */
+const NO_OPTIONS: CloudFormationOptions = {};
+
+/** What each template read to last time (`meshd serve` keeps it from one load to the next). */
+export class TemplateReadCache {
+  readonly read = new WeakMap<
+    ParsedDocument,
+    { readonly options: CloudFormationOptions; readonly read: TemplateRead; readonly problems: Problem[] }
+  >();
+}
+
 /** Reads every template; `--parameter` names that no template declares are reported once. */
 export function readCloudFormationTemplates(
   docs: readonly ParsedDocument[],
   problems: Problem[],
-  options: CloudFormationOptions = {},
+  options: CloudFormationOptions = NO_OPTIONS,
+  cache?: TemplateReadCache,
 ): { drafts: ResourceDraft[]; seeds: LocatedSeed[] } {
   const drafts: ResourceDraft[] = [];
   const seeds: LocatedSeed[] = [];
   const declared = new Set<string>();
   for (const doc of docs) {
-    const read = new TemplateReader(doc, problems, options).read();
+    // A template is read on its own, with the stack's inputs: the same document and inputs read the same.
+    const known = cache?.read.get(doc);
+    let read: TemplateRead;
+    if (known?.options === options) {
+      read = known.read;
+      problems.push(...known.problems);
+    } else {
+      const own: Problem[] = [];
+      read = new TemplateReader(doc, own, options).read();
+      cache?.read.set(doc, { options, read, problems: own });
+      problems.push(...own);
+    }
     drafts.push(...read.drafts);
     seeds.push(...read.seeds);
     read.parameters.forEach((name) => declared.add(name));
@@ -143,7 +168,7 @@ class TemplateReader implements ResourceValues {
     );
   }
 
-  read(): { drafts: ResourceDraft[]; seeds: LocatedSeed[]; parameters: string[] } {
+  read(): TemplateRead {
     const top = this.doc.value as Plain;
     for (const key of Object.keys(top))
       if (!TEMPLATE_SECTIONS.includes(key))
