@@ -197,6 +197,8 @@ export abstract class AdsSession {
   private nonceCounter = 0;
   private unwatch: (() => void) | undefined;
   private log: XdsLogger;
+  /** Whether the node had a snapshot when the stream watched it, or has had one since. */
+  private hadSnapshot = false;
   /** When the oldest change not yet fully ACKed was detected, and whether anything was sent for it. */
   private pending: { since: number; sent: boolean } | undefined;
   /** Names of all types counted against the bounds (given back to the server's budget on close). */
@@ -214,6 +216,8 @@ export abstract class AdsSession {
   /** Requests kept for a later turn (the turn's budget was spent), oldest first, and the turn that handles them. */
   private readonly backlog: object[] = [];
   private backlogTurn: NodeJS.Immediate | undefined;
+  /** The client half-closed while requests waited: the stream closes once they are handled. */
+  private closeAfterBacklog = false;
   /** pumpOrder's last answer, and what it depended on (types are only ever added to this.types). */
   private order: { types: ReadonlyMap<string, ResourceSet>; asked: number; order: readonly string[] } | undefined;
 
@@ -223,7 +227,12 @@ export abstract class AdsSession {
     protected readonly deps: SessionDeps,
   ) {
     this.log = deps.log;
-    for (const event of ['end', 'error', 'cancelled'] as const) transport.on(event, () => this.close());
+    for (const event of ['error', 'cancelled'] as const) transport.on(event, () => this.close());
+    // A client that half-closes after its requests still has them handled (some may wait in the backlog).
+    transport.on('end', () => {
+      if (this.backlog.length === 0) this.close();
+      else this.closeAfterBacklog = true;
+    });
     // A stream that never says who it is would hold its slot for ever.
     this.firstRequestTimer = setTimeout(
       () =>
@@ -267,7 +276,8 @@ export abstract class AdsSession {
       }
       this.handle(this.backlog.shift()!);
     }
-    if (!this.closed && !this.nextTurn) this.transport.resume();
+    if (this.closeAfterBacklog) this.close();
+    else if (!this.closed && !this.nextTurn) this.transport.resume();
   }
 
   private handle(req: object): void {
@@ -349,6 +359,7 @@ export abstract class AdsSession {
       { node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client },
       `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`,
     );
+    this.hadSnapshot = this.deps.cache.get(nodeKey) !== undefined;
     this.unwatch = this.deps.cache.watch(nodeKey, (snapshot) => this.onSnapshot(snapshot));
   }
 
@@ -523,7 +534,9 @@ export abstract class AdsSession {
 
   private onSnapshot(snapshot: Snapshot): void {
     if (this.closed) return;
-    this.pending ??= { since: snapshot.detectedAt ?? Date.now(), sent: false };
+    // A proxy's first snapshot (compiled after it connected) is not a change to time.
+    if (this.hadSnapshot) this.pending ??= { since: snapshot.detectedAt ?? Date.now(), sent: false };
+    this.hadSnapshot = true;
     // One stream's failure must not keep the change from the other watchers of its node.
     try {
       this.pump();

@@ -702,7 +702,10 @@ describe('xDS server under attack (a real meshd serve)', () => {
     });
 
     it('logs a few refusals a second, however many there are, and counts them all', async () => {
-      const before = await refused(m, 'no_node_id');
+      // A burst this size is handled over several turns of the event loop (10 ms of requests a turn),
+      // so the streams that arrive while the server holds its limit of streams are refused for that.
+      const refusedAll = async () => (await refused(m, 'no_node_id')) + (await refused(m, 'streams_total'));
+      const before = await refusedAll();
       const lines = () =>
         (m.proc.stdout() + m.proc.stderr()).split('\n').filter((l) => l.includes('first request has no node id'))
           .length;
@@ -716,7 +719,8 @@ describe('xDS server under attack (a real meshd serve)', () => {
         }),
       );
       await sleep(100);
-      expect(await refused(m, 'no_node_id')).toBe(before + 300);
+      expect(await refusedAll()).toBe(before + 300);
+      expect(await refused(m, 'no_node_id')).toBeGreaterThan(0);
       const logged = lines() - linesBefore;
       report(`300 refusals in a burst: ${logged} log lines`);
       expect(logged).toBeLessThanOrEqual(60);

@@ -140,4 +140,15 @@ describe('the request-handling budget per turn', () => {
     const eds = call.responses[1] as unknown as { resources: unknown[] };
     expect(eds.resources).toHaveLength(1);
   });
+
+  it('a client that half-closes right after its requests still has them all handled', async () => {
+    const [{ id, call }] = streams(1, 0);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] }); // kept
+    call.emit('end');
+    expect(call.writableEnded).toBe(false);
+    for (let turn = 0; turn < 10 && !call.writableEnded; turn++) await nextTurn();
+    expect(call.responses.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.Endpoint]);
+    expect(call.writableEnded).toBe(true);
+  });
 });
