@@ -4,10 +4,17 @@
 // recognised by identity; any other is keyed by content (its JSON), so each distinct resource is
 // encoded once and its bytes are shared by every snapshot. A route configuration, which is
 // mostly its callee services' virtual hosts, is keyed by which hosts it has and spliced from
-// them, each encoded once (spliceRouteConfiguration).
+// them, each encoded once (spliceRouteConfiguration, written straight into its Any).
 import type { ProxyConfig } from '../compile/proxy-config';
-import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, spliceRouteConfiguration } from '../xds/protos';
-import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
+import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, routeConfigurationFields } from '../xds/protos';
+import {
+  makeResource,
+  makeSplicedResource,
+  resourceSet,
+  type Resource,
+  type ResourceSet,
+  type Snapshot,
+} from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 import { Generations } from '../compile/generations';
 
@@ -54,28 +61,33 @@ export class ResourceEncoder {
 
   private encodeNew(typeUrl: string, name: string, resource: object): Resource {
     let key: string;
-    let encode: () => Uint8Array;
+    let encode: () => Resource;
     if (typeUrl === TypeUrl.Route && isPlainRouteConfiguration(resource)) {
       // Keyed by its name and its hosts' numbers: the callers of the same services share it.
       const hosts = resource.virtual_hosts.map((host) => this.encodedHost(host));
       key = `${resource.name}\0${hosts.map((h) => h.id).join(',')}`;
+      // Spliced straight into its Any (spliceRouteConfiguration's bytes, without a copy to wrap them).
       encode = () =>
-        spliceRouteConfiguration(
-          resource.name,
-          hosts.map((h) => h.bytes),
+        makeSplicedResource(
+          typeUrl,
+          name,
+          routeConfigurationFields(
+            resource.name,
+            hosts.map((h) => h.bytes),
+          ),
         );
     } else {
       // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
       // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
       key = JSON.stringify(resource);
-      encode = () => encodeResource(typeUrl, resource);
+      encode = () => makeResource(typeUrl, name, encodeResource(typeUrl, resource));
     }
     // The key as it is (no type URL or name joined to it: copying a long JSON cost more than the look-up).
     let cache = this.byContent.get(typeUrl);
     if (!cache) this.byContent.set(typeUrl, (cache = new Generations(10_000)));
     let encoded = cache.get(key);
     if (!encoded || encoded.name !== name) {
-      encoded = makeResource(typeUrl, name, encode());
+      encoded = encode();
       cache.set(key, encoded);
     }
     return encoded;
