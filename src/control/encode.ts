@@ -47,6 +47,8 @@ export class ResourceEncoder {
   /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
   private readonly hosts = new WeakMap<object, { readonly id: number; readonly bytes: Uint8Array }>();
   private nextHostId = 0;
+  /** Resource lists of compiled configs already encoded, by type URL: their set (lists are never changed). */
+  private readonly byList = new Map<string, WeakMap<readonly object[], ResourceSet>>();
 
   encode(typeUrl: string, name: string, resource: object): Resource {
     let known = this.byObject.get(typeUrl);
@@ -105,12 +107,32 @@ export class ResourceEncoder {
    */
   snapshot(config: ProxyConfig, detectedAt?: number, previous?: Snapshot): Snapshot {
     const types = new Map<string, ResourceSet>();
-    for (const [typeUrl, list] of resourcesByType(config)) {
-      const resources = list.map(({ name, resource }) => this.encode(typeUrl, name, resource));
-      const before = previous?.types.get(typeUrl);
-      types.set(typeUrl, before && sameResources(before, resources) ? before : resourceSet(resources));
-    }
+    const add = <T extends object>(typeUrl: TypeUrl, list: readonly T[], nameOf: (resource: T) => string | undefined) =>
+      types.set(typeUrl, this.encodeList(typeUrl, list, nameOf, previous?.types.get(typeUrl)));
+    add(TypeUrl.Cluster, config.clusters, (c) => c.name);
+    add(TypeUrl.Endpoint, config.endpoints, (e) => e.cluster_name);
+    add(TypeUrl.Listener, config.listeners, (l) => l.name);
+    add(TypeUrl.Route, config.routes, (r) => r.name);
     return { types, detectedAt };
+  }
+
+  /** A list's set: `before` if it has the same resources (its version is not computed again). */
+  private encodeList<T extends object>(
+    typeUrl: TypeUrl,
+    list: readonly T[],
+    nameOf: (resource: T) => string | undefined,
+    before: ResourceSet | undefined,
+  ): ResourceSet {
+    // A list met before (the compiler hands a proxy the same list while its pieces are unchanged) has its set.
+    let known = this.byList.get(typeUrl);
+    if (!known) this.byList.set(typeUrl, (known = new WeakMap()));
+    let set = known.get(list);
+    if (!set) {
+      const resources = list.map((resource) => this.encode(typeUrl, nameOf(resource) ?? '', resource));
+      set = before && sameResources(before, resources) ? before : resourceSet(resources);
+      known.set(list, set);
+    }
+    return set;
   }
 }
 

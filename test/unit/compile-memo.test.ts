@@ -221,4 +221,18 @@ describe('LookupMemo', () => {
     expect(derived).toBe(1);
     expect(NO_CLOUD_MAP.discover('ns', 'svc')).toBeUndefined();
   });
+
+  it('builds again when any input is not the very value it was built from, and only then', () => {
+    const memo = new LookupMemo();
+    const node = { n: 1 };
+    let built = 0;
+    const build = () => ({ built: ++built });
+    const first = memo.whileSame('k', [node, 8080, 'http', undefined], build);
+    expect(memo.whileSame('k', [node, 8080, 'http', undefined], build)).toBe(first);
+    expect(memo.whileSame('k', [{ n: 1 }, 8080, 'http', undefined], build)).not.toBe(first);
+    const second = memo.whileSame('k', [node, 8080, 'http'], build);
+    expect(second).not.toBe(first);
+    expect(memo.whileSame('other', [node, 8080, 'http'], build)).not.toBe(second);
+    expect(built).toBe(4);
+  });
 });

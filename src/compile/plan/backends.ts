@@ -74,8 +74,10 @@ function memoEgressCluster(
   const planned = upstreamTls(tls, target.port, tlsWhere);
   const { mesh, name } = target.node;
   const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
+  // Interned: a cluster computed again (its node's file was reloaded, say) but equal to the one
+  // before is that very object, so the sidecars calling it keep their frames (sidecar.ts).
   return memo.get(key, model, cloudMap, (m, c) => {
     const node = m.virtualNode(mesh, name)!;
-    return egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned);
+    return memo.interned(egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned));
   });
 }
