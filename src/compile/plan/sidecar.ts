@@ -17,7 +17,8 @@ import {
 } from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
-import { resolvedBackend, type Backend } from './backends';
+import { backendKey, resolvedBackend, type Backend } from './backends';
+import type { ClientTls } from './tls';
 import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
 import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
@@ -45,17 +46,33 @@ function resolveBackends(
   memo: CompileMemo,
   node: VirtualNode,
 ): (Backend & { readonly clusters: readonly ClusterPlan[] })[] {
-  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
   const backends: (Backend & { readonly clusters: readonly ClusterPlan[] })[] = [];
-  (node.spec.backends ?? []).forEach((b, i) => {
+  for (const { name, tls, tlsWhere, key } of memo.derived(node, backendsOf)) {
+    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, name, tls, tlsWhere, key);
+    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
+  }
+  return backends.sort((a, b) => compare(a.service.name, b.service.name));
+}
+
+/**
+ * The node's backends as it declares them: each service's name, its client policy (and where it
+ * was written) and its memo key, worked out once per node object rather than on every compile
+ * (the same key string each time is also hashed once).
+ */
+function backendsOf(node: VirtualNode): {
+  readonly name: string;
+  readonly tls: ClientTls | undefined;
+  readonly tlsWhere: string;
+  readonly key: string;
+}[] {
+  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
+  return (node.spec.backends ?? []).map((b, i) => {
     const vs = b.virtualService!;
     const own = vs.clientPolicy?.tls;
     const tls = own ?? defaults;
     const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
-    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, vs.virtualServiceName, tls, tlsWhere);
-    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
+    return { name: vs.virtualServiceName, tls, tlsWhere, key: backendKey(node.mesh, vs.virtualServiceName, tls) };
   });
-  return backends.sort((a, b) => compare(a.service.name, b.service.name));
 }
 
 /** The services on each backend port, ports ascending. */
