@@ -64,7 +64,9 @@ function typeNameOf(typeUrl: string): string {
  */
 export function encodeResource(typeUrl: string, resource: object): Buffer {
   const type = messageType(typeNameOf(typeUrl));
-  return Buffer.from(type.encode(type.fromObject(resource)).finish());
+  // Under Node protobufjs's writer already gives a Buffer of its own: copying it again cost a copy per resource.
+  const bytes = type.encode(type.fromObject(resource)).finish();
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }
 
 const VIRTUAL_HOST = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
