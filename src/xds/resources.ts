@@ -124,15 +124,22 @@ export function makeSplicedResource(
 
 /** The version of a set of resources: a hash of their names and versions, in name order. */
 export function versionOf(resources: Iterable<Resource>): string {
-  const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return versionOfSorted([...resources].sort(byResourceName));
+}
+
+function byResourceName(a: Resource, b: Resource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function versionOfSorted(sorted: readonly Resource[]): string {
   let text = '';
   for (const r of sorted) text += `${r.name.length}:${r.name}:${r.version};`;
   return hash16(text);
 }
 
 export function resourceSet(list: Iterable<Resource>): ResourceSet {
-  const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { version: versionOf(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
+  const sorted = [...list].sort(byResourceName);
+  return { version: versionOfSorted(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
 }
 
 /** Subsets of a set already selected, by the names that select them (see select). */
