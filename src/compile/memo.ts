@@ -32,9 +32,16 @@ export interface CompileMemo {
   ): T;
   /**
    * derive(input), once per input object: for pure functions (module-level, so the same function
-   * each time) of immutable inputs (plans, Envoy objects).
+   * each time) of immutable inputs (plans, Envoy objects). derive is handed this memo, for the
+   * pieces of its input.
    */
-  derived<K extends object, V>(input: K, derive: (input: K) => V): V;
+  derived<K extends object, V>(input: K, derive: (input: K, memo: CompileMemo) => V): V;
+  /**
+   * build()'s value for `key`, reused while `inputs` are the very values (===, in order) they
+   * were when it was built: build must depend on nothing else. For a piece of a proxy computed
+   * from what its compile has already looked up (so its recording already holds those look-ups).
+   */
+  whileSame<T>(key: string, inputs: readonly unknown[], build: () => T): T;
   /**
    * An object equal to `plan` (the same JSON), the first one met: so that a small plan built
    * afresh for each proxy (a listener, ALLOW_ALL's passthrough host) is translated and encoded once.
@@ -45,7 +52,8 @@ export interface CompileMemo {
 /** Computes everything afresh. */
 export const NO_MEMO: CompileMemo = {
   get: (_key, model, cloudMap, compute) => compute(model, cloudMap),
-  derived: (input, derive) => derive(input),
+  derived: (input, derive) => derive(input, NO_MEMO),
+  whileSame: (_key, _inputs, build) => build(),
   interned: (plan) => plan,
 };
 
@@ -131,6 +139,10 @@ export class LookupMemo implements CompileMemo {
   private readonly entries = new Generations<Entry>(10_000);
   private readonly derivations = new WeakMap<object, Map<unknown, unknown>>();
   private readonly plans = new Generations<object>(10_000);
+  /** whileSame's last value for each key, with the inputs it was built from. */
+  private readonly lastBuilt = new Generations<{ readonly inputs: readonly unknown[]; readonly value: unknown }>(
+    10_000,
+  );
   /** Each plan interned() was given → the equal plan it handed out, so a plan met again needs no JSON. */
   private readonly canonical = new WeakMap<object, object>();
 
@@ -177,12 +189,20 @@ export class LookupMemo implements CompileMemo {
     return known;
   }
 
-  derived<K extends object, V>(input: K, derive: (input: K) => V): V {
+  whileSame<T>(key: string, inputs: readonly unknown[], build: () => T): T {
+    const last = this.lastBuilt.get(key);
+    if (last && sameAnswer(last.inputs, inputs)) return last.value as T;
+    const value = build();
+    this.lastBuilt.set(key, { inputs, value });
+    return value;
+  }
+
+  derived<K extends object, V>(input: K, derive: (input: K, memo: CompileMemo) => V): V {
     // Keyed by the function too, so two derivations of one object do not collide.
     let byFunction = this.derivations.get(input);
     if (!byFunction) this.derivations.set(input, (byFunction = new Map()));
     if (byFunction.has(derive)) return byFunction.get(derive) as V;
-    const value = derive(input);
+    const value = derive(input, this);
     byFunction.set(derive, value);
     return value;
   }

@@ -4,10 +4,17 @@
 // recognised by identity; any other is keyed by content (its JSON), so each distinct resource is
 // encoded once and its bytes are shared by every snapshot. A route configuration, which is
 // mostly its callee services' virtual hosts, is keyed by which hosts it has and spliced from
-// them, each encoded once (spliceRouteConfiguration).
+// them, each encoded once (spliceRouteConfiguration, written straight into its Any).
 import type { ProxyConfig } from '../compile/proxy-config';
-import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, spliceRouteConfiguration } from '../xds/protos';
-import { makeResource, resourceSet, type Resource, type ResourceSet, type Snapshot } from '../xds/resources';
+import { encodeResource, encodeVirtualHost, isPlainRouteConfiguration, routeConfigurationFields } from '../xds/protos';
+import {
+  makeResource,
+  makeSplicedResource,
+  resourceSet,
+  type Resource,
+  type ResourceSet,
+  type Snapshot,
+} from '../xds/resources';
 import { TypeUrl } from '../xds/type-urls';
 import { Generations } from '../compile/generations';
 
@@ -40,6 +47,8 @@ export class ResourceEncoder {
   /** Virtual hosts already encoded, each with a number that stands for it in a route configuration's key. */
   private readonly hosts = new WeakMap<object, { readonly id: number; readonly bytes: Uint8Array }>();
   private nextHostId = 0;
+  /** Resource lists of compiled configs already encoded, by type URL: their set (lists are never changed). */
+  private readonly byList = new Map<string, WeakMap<readonly object[], ResourceSet>>();
 
   encode(typeUrl: string, name: string, resource: object): Resource {
     let known = this.byObject.get(typeUrl);
@@ -54,28 +63,33 @@ export class ResourceEncoder {
 
   private encodeNew(typeUrl: string, name: string, resource: object): Resource {
     let key: string;
-    let encode: () => Uint8Array;
+    let encode: () => Resource;
     if (typeUrl === TypeUrl.Route && isPlainRouteConfiguration(resource)) {
       // Keyed by its name and its hosts' numbers: the callers of the same services share it.
       const hosts = resource.virtual_hosts.map((host) => this.encodedHost(host));
       key = `${resource.name}\0${hosts.map((h) => h.id).join(',')}`;
+      // Spliced straight into its Any (spliceRouteConfiguration's bytes, without a copy to wrap them).
       encode = () =>
-        spliceRouteConfiguration(
-          resource.name,
-          hosts.map((h) => h.bytes),
+        makeSplicedResource(
+          typeUrl,
+          name,
+          routeConfigurationFields(
+            resource.name,
+            hosts.map((h) => h.bytes),
+          ),
         );
     } else {
       // The compiler builds objects in a fixed key order, so equal content gives equal JSON. The
       // JSON itself is the key (the Map hashes it natively; a digest of it cost more than the rest).
       key = JSON.stringify(resource);
-      encode = () => encodeResource(typeUrl, resource);
+      encode = () => makeResource(typeUrl, name, encodeResource(typeUrl, resource));
     }
     // The key as it is (no type URL or name joined to it: copying a long JSON cost more than the look-up).
     let cache = this.byContent.get(typeUrl);
     if (!cache) this.byContent.set(typeUrl, (cache = new Generations(10_000)));
     let encoded = cache.get(key);
     if (!encoded || encoded.name !== name) {
-      encoded = makeResource(typeUrl, name, encode());
+      encoded = encode();
       cache.set(key, encoded);
     }
     return encoded;
@@ -93,12 +107,32 @@ export class ResourceEncoder {
    */
   snapshot(config: ProxyConfig, detectedAt?: number, previous?: Snapshot): Snapshot {
     const types = new Map<string, ResourceSet>();
-    for (const [typeUrl, list] of resourcesByType(config)) {
-      const resources = list.map(({ name, resource }) => this.encode(typeUrl, name, resource));
-      const before = previous?.types.get(typeUrl);
-      types.set(typeUrl, before && sameResources(before, resources) ? before : resourceSet(resources));
-    }
+    const add = <T extends object>(typeUrl: TypeUrl, list: readonly T[], nameOf: (resource: T) => string | undefined) =>
+      types.set(typeUrl, this.encodeList(typeUrl, list, nameOf, previous?.types.get(typeUrl)));
+    add(TypeUrl.Cluster, config.clusters, (c) => c.name);
+    add(TypeUrl.Endpoint, config.endpoints, (e) => e.cluster_name);
+    add(TypeUrl.Listener, config.listeners, (l) => l.name);
+    add(TypeUrl.Route, config.routes, (r) => r.name);
     return { types, detectedAt };
+  }
+
+  /** A list's set: `before` if it has the same resources (its version is not computed again). */
+  private encodeList<T extends object>(
+    typeUrl: TypeUrl,
+    list: readonly T[],
+    nameOf: (resource: T) => string | undefined,
+    before: ResourceSet | undefined,
+  ): ResourceSet {
+    // A list met before (the compiler hands a proxy the same list while its pieces are unchanged) has its set.
+    let known = this.byList.get(typeUrl);
+    if (!known) this.byList.set(typeUrl, (known = new WeakMap()));
+    let set = known.get(list);
+    if (!set) {
+      const resources = list.map((resource) => this.encode(typeUrl, nameOf(resource) ?? '', resource));
+      set = before && sameResources(before, resources) ? before : resourceSet(resources);
+      known.set(list, set);
+    }
+    return set;
   }
 }
 

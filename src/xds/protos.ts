@@ -64,7 +64,9 @@ function typeNameOf(typeUrl: string): string {
  */
 export function encodeResource(typeUrl: string, resource: object): Buffer {
   const type = messageType(typeNameOf(typeUrl));
-  return Buffer.from(type.encode(type.fromObject(resource)).finish());
+  // Under Node protobufjs's writer already gives a Buffer of its own: copying it again cost a copy per resource.
+  const bytes = type.encode(type.fromObject(resource)).finish();
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }
 
 const VIRTUAL_HOST = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
@@ -88,7 +90,17 @@ export function isPlainRouteConfiguration(resource: object): resource is PlainRo
  * every route configuration that carries it.
  */
 export function spliceRouteConfiguration(name: string, encodedHosts: readonly Uint8Array[]): Buffer {
-  return lengthDelimitedFields([[1, Buffer.from(name)], ...encodedHosts.map((host) => [2, host] as const)]);
+  return lengthDelimitedFields(routeConfigurationFields(name, encodedHosts));
+}
+
+/** The fields spliceRouteConfiguration writes, for makeSplicedResource to write straight into an Any. */
+export function routeConfigurationFields(
+  name: string,
+  encodedHosts: readonly Uint8Array[],
+): (readonly [number, Uint8Array])[] {
+  const fields: (readonly [number, Uint8Array])[] = [[1, Buffer.from(name)]];
+  for (const host of encodedHosts) fields.push([2, host]);
+  return fields;
 }
 
 /** A virtual host's encoding, as a RouteConfiguration nests it (spliceRouteConfiguration). */

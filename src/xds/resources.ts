@@ -76,26 +76,70 @@ export function lengthDelimitedFields(fields: readonly (readonly [number, Uint8A
   return out;
 }
 
+/** Each type URL as UTF-8, encoded once (every Any starts with one). */
+const typeUrlBytes = new Map<string, Buffer>();
+
+function typeUrlBuffer(typeUrl: string): Buffer {
+  let bytes = typeUrlBytes.get(typeUrl);
+  if (!bytes) typeUrlBytes.set(typeUrl, (bytes = Buffer.from(typeUrl)));
+  return bytes;
+}
+
 /** Wraps an encoded resource message into its Any (type_url = 1, value = 2) and versions it. */
 export function makeResource(typeUrl: string, name: string, bytes: Uint8Array): Resource {
-  const any = lengthDelimitedFields([
-    [1, Buffer.from(typeUrl)],
-    [2, bytes],
-  ]);
-  return { name, version: hash16(bytes), any };
+  return makeSplicedResource(typeUrl, name, [[0, bytes]]);
+}
+
+/**
+ * makeResource(typeUrl, name, lengthDelimitedFields(fields)), written straight into the Any: the
+ * message is laid out once, not built and then copied into its wrapper. Field number 0 stands
+ * for bytes that are already a whole part of the message (makeResource's message as it is).
+ */
+export function makeSplicedResource(
+  typeUrl: string,
+  name: string,
+  fields: readonly (readonly [number, Uint8Array])[],
+): Resource {
+  let size = 0;
+  for (const [field, bytes] of fields)
+    size += field === 0 ? bytes.length : varintSize(field << 3) + varintSize(bytes.length) + bytes.length;
+  const url = typeUrlBuffer(typeUrl);
+  const any = Buffer.allocUnsafe(1 + varintSize(url.length) + url.length + 1 + varintSize(size) + size);
+  let at = writeVarint(any, 0, (1 << 3) | 2);
+  at = writeVarint(any, at, url.length);
+  any.set(url, at);
+  at = writeVarint(any, at + url.length, (2 << 3) | 2);
+  at = writeVarint(any, at, size);
+  const start = at;
+  for (const [field, bytes] of fields) {
+    if (field !== 0) {
+      at = writeVarint(any, at, (field << 3) | 2);
+      at = writeVarint(any, at, bytes.length);
+    }
+    any.set(bytes, at);
+    at += bytes.length;
+  }
+  return { name, version: hash16(any.subarray(start, at)), any };
 }
 
 /** The version of a set of resources: a hash of their names and versions, in name order. */
 export function versionOf(resources: Iterable<Resource>): string {
-  const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return versionOfSorted([...resources].sort(byResourceName));
+}
+
+function byResourceName(a: Resource, b: Resource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function versionOfSorted(sorted: readonly Resource[]): string {
   let text = '';
   for (const r of sorted) text += `${r.name.length}:${r.name}:${r.version};`;
   return hash16(text);
 }
 
 export function resourceSet(list: Iterable<Resource>): ResourceSet {
-  const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { version: versionOf(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
+  const sorted = [...list].sort(byResourceName);
+  return { version: versionOfSorted(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
 }
 
 /** Subsets of a set already selected, by the names that select them (see select). */

@@ -15,9 +15,16 @@ import {
   encodeVirtualHost,
   envoyRoot,
   isPlainRouteConfiguration,
+  routeConfigurationFields,
   spliceRouteConfiguration,
 } from '../../src/xds/protos';
-import { buildSnapshot, makeResource, type Snapshot } from '../../src/xds/resources';
+import {
+  buildSnapshot,
+  lengthDelimitedFields,
+  makeResource,
+  makeSplicedResource,
+  type Snapshot,
+} from '../../src/xds/resources';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
 
@@ -92,6 +99,13 @@ describe('spliceRouteConfiguration', () => {
           expect(isPlainRouteConfiguration(route)).toBe(true);
           const spliced = spliceRouteConfiguration(route.name!, route.virtual_hosts!.map(encodeVirtualHost));
           expect(spliced.toString('hex')).toBe(encodeResource(TypeUrl.Route, route).toString('hex'));
+          // Written straight into its Any: the resource makeResource makes of those bytes.
+          const direct = makeSplicedResource(
+            TypeUrl.Route,
+            route.name!,
+            routeConfigurationFields(route.name!, route.virtual_hosts!.map(encodeVirtualHost)),
+          );
+          expect(direct).toEqual(makeResource(TypeUrl.Route, route.name!, spliced));
           checked++;
         }
       }
@@ -107,6 +121,14 @@ describe('spliceRouteConfiguration', () => {
 });
 
 describe('makeResource', () => {
+  it('writes spliced fields into the Any as lengthDelimitedFields would, long lengths included', () => {
+    for (const sizes of [[0], [3, 200], [70_000, 1, 130], []]) {
+      const fields = sizes.map((n, i) => [i + 1, Buffer.alloc(n, i)] as const);
+      const spliced = makeSplicedResource(TypeUrl.Cluster, 'c', fields);
+      expect(spliced).toEqual(makeResource(TypeUrl.Cluster, 'c', lengthDelimitedFields(fields)));
+    }
+  });
+
   it("wraps a resource in the Any protobufjs writes (type_url, value), and versions it by the resource's bytes", () => {
     const Any = envoyRoot().lookupType('google.protobuf.Any');
     for (const bytes of [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(200, 7), Buffer.alloc(70_000, 1)]) {
@@ -198,5 +220,19 @@ describe('LookupMemo', () => {
     expect(memo.derived(a, derive)).toBe(memo.derived(a, derive));
     expect(derived).toBe(1);
     expect(NO_CLOUD_MAP.discover('ns', 'svc')).toBeUndefined();
+  });
+
+  it('builds again when any input is not the very value it was built from, and only then', () => {
+    const memo = new LookupMemo();
+    const node = { n: 1 };
+    let built = 0;
+    const build = () => ({ built: ++built });
+    const first = memo.whileSame('k', [node, 8080, 'http', undefined], build);
+    expect(memo.whileSame('k', [node, 8080, 'http', undefined], build)).toBe(first);
+    expect(memo.whileSame('k', [{ n: 1 }, 8080, 'http', undefined], build)).not.toBe(first);
+    const second = memo.whileSame('k', [node, 8080, 'http'], build);
+    expect(second).not.toBe(first);
+    expect(memo.whileSame('other', [node, 8080, 'http'], build)).not.toBe(second);
+    expect(built).toBe(4);
   });
 });

@@ -442,6 +442,8 @@ interface MeshState {
   v2Weight: number[];
   /** Listener port of s<i>-v1. */
   v1Port: number[];
+  /** Listener port of router s<i>: the port its callers address s<i> on (so their egress listener captures it). */
+  routerPort: number[];
   /** Last octet of s<i>-v2's one Cloud Map instance. */
   instanceHost: number[];
   extra: ExtraStage;
@@ -457,6 +459,7 @@ const initialState = (): MeshState => ({
   egress: 'DROP_ALL',
   v2Weight: Array(SERVICES).fill(10),
   v1Port: Array(SERVICES).fill(8080),
+  routerPort: Array(SERVICES).fill(8080),
   instanceHost: Array(SERVICES).fill(2),
   extra: 'no provider',
   gatewayTarget: 's3',
@@ -484,7 +487,7 @@ function serviceYaml(i: number, s: MeshState): string {
   return [
     node('v1', s.v1Port[i]!, `{ dns: { hostname: s${i}-v1.apps.local } }`),
     node('v2', 8080, `{ awsCloudMap: { namespaceName: apps.local, serviceName: s${i}-v2 } }`),
-    `kind: VirtualRouter\nmesh: apps\nname: s${i}\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n`,
+    `kind: VirtualRouter\nmesh: apps\nname: s${i}\nspec: { listeners: [{ portMapping: { port: ${s.routerPort[i]!}, protocol: http } }] }\n`,
     `kind: VirtualService\nmesh: apps\nname: s${i}.apps.local\nspec: { provider: { virtualRouter: { virtualRouterName: s${i} } } }\n`,
   ].join('---\n');
 }
@@ -896,6 +899,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       | { kind: 'weights'; service: number; v2: number }
       | { kind: 'egress' }
       | { kind: 'port'; service: number; port: number }
+      | { kind: 'router port'; service: number; port: number }
       | { kind: 'instance'; service: number; host: number }
       | { kind: 'extra'; stage: ExtraStage }
       | { kind: 'gateway'; service: number }
@@ -907,6 +911,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       fc.record({ kind: fc.constant('weights' as const), service, v2: fc.integer({ min: 0, max: 100 }) }),
       fc.constant({ kind: 'egress' as const }),
       fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
+      fc.record({ kind: fc.constant('router port' as const), service, port: fc.constantFrom(8080, 8082) }),
       fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),
       fc.record({
         kind: fc.constant('extra' as const),
@@ -921,6 +926,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
       if (e.kind === 'weights') s.v2Weight[e.service] = e.v2;
       else if (e.kind === 'egress') s.egress = s.egress === 'DROP_ALL' ? 'ALLOW_ALL' : 'DROP_ALL';
       else if (e.kind === 'port') s.v1Port[e.service] = e.port;
+      else if (e.kind === 'router port') s.routerPort[e.service] = e.port;
       else if (e.kind === 'instance') s.instanceHost[e.service] = e.host;
       else if (e.kind === 'extra') s.extra = e.stage;
       else if (e.kind === 'gateway') s.gatewayTarget = `s${e.service}`;

@@ -29,15 +29,22 @@ export function resolvedBackend(
   name: string,
   tls: ClientTls | undefined,
   tlsWhere: string,
+  key = backendKey(mesh, name, tls),
 ): { readonly service: ResolvedService; readonly clusters: readonly ClusterPlan[] } | undefined {
-  // tlsWhere only words an error, and a computation that throws is not kept.
-  const key = `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
   return memo.get(key, model, cloudMap, (m, c) => {
     const service = resolvedService(m, memo, mesh, name);
     if (!service) return undefined;
     const clusters = backendClusters(m, c, [{ service, tls, tlsWhere }], memo);
     return { service, clusters: [...clusters.values()] };
   });
+}
+
+/**
+ * resolvedBackend's memo key. tlsWhere only words an error, and a computation that throws is not
+ * kept, so it is not part of it.
+ */
+export function backendKey(mesh: string, name: string, tls: ClientTls | undefined): string {
+  return `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
 }
 
 /** Every target listener the backends reach, each once (by cluster name; the first backend's client policy wins). */
@@ -74,8 +81,10 @@ function memoEgressCluster(
   const planned = upstreamTls(tls, target.port, tlsWhere);
   const { mesh, name } = target.node;
   const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
+  // Interned: a cluster computed again (its node's file was reloaded, say) but equal to the one
+  // before is that very object, so the sidecars calling it keep their frames (sidecar.ts).
   return memo.get(key, model, cloudMap, (m, c) => {
     const node = m.virtualNode(mesh, name)!;
-    return egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned);
+    return memo.interned(egressCluster(m, c, { node, port: target.port, protocol: target.protocol }, planned));
   });
 }

@@ -17,7 +17,8 @@ import {
 } from '../names';
 import type { ProxySettings } from '../proxy-config';
 import { planAccessLog } from './access-log';
-import { resolvedBackend, type Backend } from './backends';
+import { backendKey, resolvedBackend, type Backend } from './backends';
+import type { ClientTls } from './tls';
 import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
 import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
@@ -33,9 +34,9 @@ import type {
   VirtualHostPlan,
 } from './types';
 
-interface ServiceOnPort {
-  readonly service: ResolvedService;
-  readonly port: ServicePort;
+interface ServiceOnPort<S = ResolvedService, P = ServicePort> {
+  readonly service: S;
+  readonly port: P;
 }
 
 /** The node's backends (each service once, by name) with the client policy that applies to each, and their clusters. */
@@ -45,22 +46,40 @@ function resolveBackends(
   memo: CompileMemo,
   node: VirtualNode,
 ): (Backend & { readonly clusters: readonly ClusterPlan[] })[] {
-  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
   const backends: (Backend & { readonly clusters: readonly ClusterPlan[] })[] = [];
-  (node.spec.backends ?? []).forEach((b, i) => {
+  for (const { name, tls, tlsWhere, key } of memo.derived(node, backendsOf)) {
+    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, name, tls, tlsWhere, key);
+    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
+  }
+  return backends.sort((a, b) => compare(a.service.name, b.service.name));
+}
+
+/**
+ * The node's backends as it declares them: each service's name, its client policy (and where it
+ * was written) and its memo key, worked out once per node object rather than on every compile
+ * (the same key string each time is also hashed once).
+ */
+function backendsOf(node: VirtualNode): {
+  readonly name: string;
+  readonly tls: ClientTls | undefined;
+  readonly tlsWhere: string;
+  readonly key: string;
+}[] {
+  const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
+  return (node.spec.backends ?? []).map((b, i) => {
     const vs = b.virtualService!;
     const own = vs.clientPolicy?.tls;
     const tls = own ?? defaults;
     const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
-    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, vs.virtualServiceName, tls, tlsWhere);
-    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
+    return { name: vs.virtualServiceName, tls, tlsWhere, key: backendKey(node.mesh, vs.virtualServiceName, tls) };
   });
-  return backends.sort((a, b) => compare(a.service.name, b.service.name));
 }
 
 /** The services on each backend port, ports ascending. */
-function servicesByPort(backends: readonly Backend[]): Map<number, ServiceOnPort[]> {
-  const byPort = new Map<number, ServiceOnPort[]>();
+function servicesByPort<S extends { readonly ports: readonly P[] }, P extends { readonly port: number }>(
+  backends: readonly { readonly service: S }[],
+): Map<number, ServiceOnPort<S, P>[]> {
+  const byPort = new Map<number, ServiceOnPort<S, P>[]>();
   for (const { service } of backends)
     for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
   return new Map([...byPort].sort(([a], [b]) => a - b));
@@ -133,7 +152,7 @@ function passthroughHost(cluster: string): VirtualHostPlan {
  */
 function capturedPort(
   port: number,
-  services: readonly ServiceOnPort[],
+  services: readonly ServiceOnPort<unknown, FramePort>[],
 ): SidecarEgressListenerPlan['capturedPorts'][number] | undefined {
   if (services.some((s) => isHttpFamily(s.port)))
     return { port, traffic: { kind: 'http', routeTable: egressRouteConfigName(port) } };
@@ -220,45 +239,66 @@ function localSide(model: MeshReader, node: VirtualNode, ingressPort: number): L
   };
 }
 
-export function planSidecar(
-  model: MeshReader,
-  cloudMap: CloudMapView,
+/** What a sidecar's listeners and clusters read of a backend port (its routes feed only the route tables). */
+type FramePort = Pick<ServicePort, 'port' | 'protocol' | 'tcp'>;
+
+/** What a sidecar's listeners and clusters read of one backend. */
+interface FrameBackend {
+  readonly service: { readonly name: string; readonly ports: readonly FramePort[] };
+  readonly clusters: readonly ClusterPlan[];
+}
+
+/** A sidecar's listeners and clusters: all of its plan but its route tables. */
+interface SidecarFrame {
+  readonly listeners: ProxyPlan['listeners'];
+  readonly clusters: ProxyPlan['clusters'];
+}
+
+/**
+ * Everything sidecarFrame reads, flat: while these are the same values, so is the frame. A
+ * route change keeps them (a service recomputed for new routes keeps its ports and, through the
+ * memo, its clusters), so only the route tables of the proxies it reaches are built again.
+ */
+function frameInputs(
   node: VirtualNode,
-  settings: ProxySettings,
-  memo: CompileMemo,
-): ProxyPlan {
-  const own = ipPreferenceOf(model, node);
+  egressPort: number,
+  own: AddressFamilyPlan,
+  allowAll: boolean,
+  local: LocalSide,
+  backends: readonly FrameBackend[],
+): unknown[] {
+  const inputs: unknown[] = [node, egressPort, own, allowAll, local, backends.length];
+  for (const { service, clusters } of backends) {
+    inputs.push(service.name, service.ports.length);
+    for (const { port, protocol, tcp } of service.ports) inputs.push(port, protocol, tcp);
+    inputs.push(clusters.length, ...clusters);
+  }
+  return inputs;
+}
+
+/** Only what frameInputs covers of a backend (so the frame cannot read its routes). */
+function frameBackend({ service, clusters }: FrameBackend): FrameBackend {
+  return {
+    service: { name: service.name, ports: service.ports.map(({ port, protocol, tcp }) => ({ port, protocol, tcp })) },
+    clusters,
+  };
+}
+
+function sidecarFrame(
+  node: VirtualNode,
+  egressPort: number,
+  own: AddressFamilyPlan,
+  allowAll: boolean,
+  local: LocalSide,
+  backends: readonly FrameBackend[],
+): SidecarFrame {
   const accessLog = planAccessLog(node.spec.logging);
-  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
-  const backends = resolveBackends(model, cloudMap, memo, node);
   // Every target listener the backends reach, each once (the first backend's client policy wins: backendClusters).
   const clusters = new Map<string, ClusterPlan>();
   for (const backend of backends)
     for (const cluster of backend.clusters) if (!clusters.has(cluster.name)) clusters.set(cluster.name, cluster);
-
-  const byPort = servicesByPort(backends);
-  const routeTables: RouteTablePlan[] = [
-    explicitRouteTable(
-      egressRouteConfigName(settings.egressPort),
-      backends.map((b) => b.service),
-      memo,
-    ),
-  ];
-  for (const [port, services] of byPort) {
-    if (port === settings.egressPort) continue;
-    const http = services.filter((s) => isHttpFamily(s.port));
-    if (http.length > 0)
-      routeTables.push(
-        portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined, memo),
-      );
-  }
-
-  // The node's own side (the same for every compile of it until the node or its mesh changes).
-  const local = memo.get(`sidecar-local\0${node.mesh}\0${node.name}\0${settings.ingressPort}`, model, cloudMap, (m) =>
-    localSide(m, m.virtualNode(node.mesh, node.name)!, settings.ingressPort),
-  );
+  // The node's own side.
   for (const cluster of local.clusters) clusters.set(cluster.name, cluster);
-  routeTables.push(...local.routeTables);
 
   let passthrough: SidecarEgressListenerPlan['passthrough'];
   if (allowAll) {
@@ -268,19 +308,59 @@ export function planSidecar(
   }
   const egress: SidecarEgressListenerPlan = {
     kind: 'sidecarEgress',
-    name: egressListenerName(settings.egressPort),
-    bind: bindAll(own, settings.egressPort),
-    capturedPorts: [...byPort].flatMap(([port, services]) =>
-      port === settings.egressPort ? [] : (capturedPort(port, services) ?? []),
+    name: egressListenerName(egressPort),
+    bind: bindAll(own, egressPort),
+    capturedPorts: [...servicesByPort<FrameBackend['service'], FramePort>(backends)].flatMap(([port, services]) =>
+      port === egressPort ? [] : (capturedPort(port, services) ?? []),
     ),
-    explicitRouteTable: egressRouteConfigName(settings.egressPort),
+    explicitRouteTable: egressRouteConfigName(egressPort),
     ...(passthrough ? { passthrough } : {}),
     ...(accessLog ? { accessLog } : {}),
   };
   const ingress = local.ingress;
   return {
     listeners: [egress, ...(ingress ? [ingress] : [])].sort(byName),
-    routeTables: routeTables.sort(byName),
     clusters: [...clusters.values()].sort(byName),
   };
+}
+
+export function planSidecar(
+  model: MeshReader,
+  cloudMap: CloudMapView,
+  node: VirtualNode,
+  settings: ProxySettings,
+  memo: CompileMemo,
+): ProxyPlan {
+  const own = ipPreferenceOf(model, node);
+  const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
+  const backends = resolveBackends(model, cloudMap, memo, node);
+  // The node's own side (the same for every compile of it until the node or its mesh changes).
+  const local = memo.get(`sidecar-local\0${node.mesh}\0${node.name}\0${settings.ingressPort}`, model, cloudMap, (m) =>
+    localSide(m, m.virtualNode(node.mesh, node.name)!, settings.ingressPort),
+  );
+  // Its listeners and clusters, the same objects while what they are made of is (memo.whileSame).
+  const { egressPort } = settings;
+  const frame = memo.whileSame(
+    `sidecar-frame\0${node.mesh}\0${node.name}\0${settings.ingressPort}\0${egressPort}`,
+    frameInputs(node, egressPort, own, allowAll, local, backends),
+    () => sidecarFrame(node, egressPort, own, allowAll, local, backends.map(frameBackend)),
+  );
+
+  const routeTables: RouteTablePlan[] = [
+    explicitRouteTable(
+      egressRouteConfigName(egressPort),
+      backends.map((b) => b.service),
+      memo,
+    ),
+  ];
+  for (const [port, services] of servicesByPort<ResolvedService, ServicePort>(backends)) {
+    if (port === egressPort) continue;
+    const http = services.filter((s) => isHttpFamily(s.port));
+    if (http.length > 0)
+      routeTables.push(
+        portRouteTable(egressRouteConfigName(port), http, allowAll ? allowAllClusterName(node.mesh) : undefined, memo),
+      );
+  }
+  routeTables.push(...local.routeTables);
+  return { listeners: frame.listeners, routeTables: routeTables.sort(byName), clusters: frame.clusters };
 }
