@@ -23,7 +23,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { writeMesh, weightsOfChange, SHARED } = require('./mesh-gen');
+const { writeMesh, weightsOfChange, routeSpec, SHARED } = require('./mesh-gen');
 const { freePort } = require('./ports');
 const { percentile, preciseNow, startJsonLineProcess } = require('./processes');
 
@@ -33,22 +33,6 @@ const LOAD = path.join(__dirname, 'ads-load.js');
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : process.argv[i + 1];
-}
-
-/** The route's spec (as mesh-gen writes it) with the given v1/v2 weights. */
-function routeSpec(i, [v1, v2]) {
-  return {
-    httpRoute: {
-      match: { prefix: '/' },
-      action: {
-        weightedTargets: [
-          { virtualNode: `svc-${i}-v1`, weight: v1 },
-          { virtualNode: `svc-${i}-v2`, weight: v2 },
-        ],
-      },
-      retryPolicy: { maxRetries: 2, perRetryTimeout: { unit: 'ms', value: 500 }, httpRetryEvents: ['server-error'] },
-    },
-  };
 }
 
 /** The bytes of a weighted cluster { name, weight: { value } } as protobuf writes them (see propagation.js). */

@@ -70,6 +70,22 @@ function seedYaml(i, mesh) {
   return `kind: CloudMapService\nnamespace: ${mesh}.local\nname: svc-${i}-v2\ninstances:\n  - id: svc-${i}-v2-a\n    attributes: { AWS_INSTANCE_IPV4: 10.${(i >> 8) & 255}.${i & 255}.2, AWS_INSTANCE_PORT: 8080 }\n`;
 }
 
+/** Service i's route spec in App Mesh terms, with the given v1/v2 weights. */
+function routeSpec(i, [v1, v2]) {
+  return {
+    httpRoute: {
+      match: { prefix: '/' },
+      action: {
+        weightedTargets: [
+          { virtualNode: `svc-${i}-v1`, weight: v1 },
+          { virtualNode: `svc-${i}-v2`, weight: v2 },
+        ],
+      },
+      retryPolicy: { maxRetries: 2, perRetryTimeout: { unit: 'ms', value: 500 }, httpRetryEvents: ['server-error'] },
+    },
+  };
+}
+
 /** Service i's resources in App Mesh terms (as the API and the CLI write them). */
 function appMeshResources(i, { services, backends, mesh }, [v1, v2]) {
   const node = (version, serviceDiscovery) => ({
@@ -86,26 +102,7 @@ function appMeshResources(i, { services, backends, mesh }, [v1, v2]) {
     v1: node('v1', { dns: { hostname: `svc-${i}-v1.${mesh}.local` } }),
     v2: node('v2', { awsCloudMap: { namespaceName: `${mesh}.local`, serviceName: `svc-${i}-v2` } }),
     router: { virtualRouterName: `svc-${i}`, spec: { listeners: [{ portMapping: { port: 8080, protocol: 'http' } }] } },
-    route: {
-      virtualRouterName: `svc-${i}`,
-      routeName: `svc-${i}`,
-      spec: {
-        httpRoute: {
-          match: { prefix: '/' },
-          action: {
-            weightedTargets: [
-              { virtualNode: `svc-${i}-v1`, weight: v1 },
-              { virtualNode: `svc-${i}-v2`, weight: v2 },
-            ],
-          },
-          retryPolicy: {
-            maxRetries: 2,
-            perRetryTimeout: { unit: 'ms', value: 500 },
-            httpRetryEvents: ['server-error'],
-          },
-        },
-      },
-    },
+    route: { virtualRouterName: `svc-${i}`, routeName: `svc-${i}`, spec: routeSpec(i, [v1, v2]) },
     service: {
       virtualServiceName: serviceName(i, mesh),
       spec: { provider: { virtualRouter: { virtualRouterName: `svc-${i}` } } },
@@ -362,4 +359,4 @@ function weightsOfChange(k) {
   return [100 - v2, v2];
 }
 
-module.exports = { writeMesh, backendsOf, weightsOfChange, SHARED, DIALECTS };
+module.exports = { writeMesh, backendsOf, weightsOfChange, routeSpec, SHARED, DIALECTS };

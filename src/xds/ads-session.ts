@@ -434,6 +434,16 @@ export abstract class AdsSession {
     state.counted = count;
   }
 
+  /** The client forgets what it unsubscribed from (a wildcard keeps everything); nothing is sent for it. */
+  protected forgetUnsubscribed(state: TypeState): void {
+    if (state.wildcard) return;
+    for (const name of state.has.keys())
+      if (!state.names.has(name)) {
+        state.has.delete(name);
+        state.heldSet = undefined;
+      }
+  }
+
   /** Throws unless every name fits maxNameBytes. */
   protected checkNameLengths(names: Iterable<string>): void {
     const max = this.deps.limits.maxNameBytes;

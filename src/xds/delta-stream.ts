@@ -50,13 +50,7 @@ export class DeltaStream extends AdsSession {
       else state.names.delete(name);
     }
     state.selection = undefined;
-    // The client forgets what it unsubscribed from; nothing is sent for it.
-    if (!state.wildcard)
-      for (const name of state.has.keys())
-        if (!state.names.has(name)) {
-          state.has.delete(name);
-          state.heldSet = undefined;
-        }
+    this.forgetUnsubscribed(state);
     this.respond(state);
   }
 

@@ -44,12 +44,7 @@ export class SotwStream extends AdsSession {
       state.names = names;
       state.selection = undefined;
     }
-    if (!state.wildcard)
-      for (const name of state.has.keys())
-        if (!state.names.has(name)) {
-          state.has.delete(name);
-          state.heldSet = undefined;
-        }
+    this.forgetUnsubscribed(state);
 
     // A client reconnecting (to this meshd or to one restarted) reports the version it holds:
     // when that is exactly what it would be sent, it already has it and gets nothing (pump()
