@@ -103,6 +103,8 @@ export class MeshController implements StreamHooks {
   /** Proxies to compile again (node key → when the change that made them stale was detected), in order. */
   private readonly stale = new Map<string, number | undefined>();
   private nextSlice: NodeJS.Immediate | undefined;
+  /** After close(): nothing is compiled any more. */
+  private closed = false;
   private readonly modelReaders = new ReadersIndex();
   private readonly cloudMapReaders = new ReadersIndex();
   /** Proxies whose last compile failed unexpectedly: compiled again on every change. */
@@ -172,7 +174,7 @@ export class MeshController implements StreamHooks {
 
   /** A proxy already waiting keeps its place and the earliest detection time. */
   private markStale(key: string, detectedAt: number | undefined): void {
-    if (!this.stale.has(key)) this.stale.set(key, detectedAt);
+    if (!this.closed && !this.stale.has(key)) this.stale.set(key, detectedAt);
   }
 
   /** Compiles waiting proxies, in order, for about one time slice; the rest on the next turns. */
@@ -180,14 +182,32 @@ export class MeshController implements StreamHooks {
     const until = performance.now() + sliceMs;
     for (const [key, detectedAt] of this.stale) {
       this.stale.delete(key);
-      if (this.proxies.has(key)) this.update(key, detectedAt);
+      if (this.proxies.has(key)) this.updateGuarded(key, detectedAt);
       if (performance.now() >= until) break;
     }
     if (this.stale.size > 0) this.compileLater();
   }
 
+  /**
+   * update(), which may run from a timer: a throw past its compile (encoding, a cache watcher) is
+   * logged and kept for `meshd status`, and the proxy is tried again on every change; it must not
+   * take the process down, nor stop the proxies waiting after it.
+   */
+  private updateGuarded(key: string, detectedAt: number | undefined): void {
+    try {
+      this.update(key, detectedAt);
+    } catch (err) {
+      const entry = this.proxies.get(key);
+      const problem = `cannot serve ${entry?.nodeId ?? key}: internal error: ${(err as Error).message}; it keeps its last configuration (a meshd bug: please report it)`;
+      this.log.error({ node: entry?.nodeId }, problem);
+      this.cache.setProblem(key, problem);
+      this.failing.add(key);
+    }
+  }
+
   /** Compiles waiting proxies on a later turn of the event loop, after what is queued now. */
   private compileLater(): void {
+    if (this.closed) return;
     this.nextSlice ??= setImmediate(() => {
       this.nextSlice = undefined;
       this.compileStale();
@@ -196,6 +216,7 @@ export class MeshController implements StreamHooks {
 
   /** Stops compiling in the background (the server is closing). */
   close(): void {
+    this.closed = true;
     if (this.nextSlice) clearImmediate(this.nextSlice);
     this.nextSlice = undefined;
     this.stale.clear();

@@ -269,14 +269,16 @@ export abstract class AdsSession {
   /** Handles kept requests while the turn's budget lasts; reads again once none is left. */
   private handleBacklog(): void {
     this.backlogTurn = undefined;
-    while (this.backlog.length > 0 && !this.closed) {
-      if (turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
+    // At least one request a call, so the backlog always moves, whatever the clock says.
+    for (let handled = 0; this.backlog.length > 0 && !this.closed; handled++) {
+      if (handled > 0 && turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
         this.backlogTurn = setImmediate(() => this.handleBacklog());
         return;
       }
       this.handle(this.backlog.shift()!);
     }
-    if (this.closeAfterBacklog) this.close();
+    // Closed on the next turn, after the pump the last requests may have left for the end of this one.
+    if (this.closeAfterBacklog) setImmediate(() => this.close());
     else if (!this.closed && !this.nextTurn) this.transport.resume();
   }
 

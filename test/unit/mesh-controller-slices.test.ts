@@ -151,6 +151,19 @@ describe('MeshController with a time slice', () => {
     }
   });
 
+  it('a proxy whose serving throws (a meshd bug) is reported, and the proxies after it are still compiled', async () => {
+    const { cache, controller, keys, served } = await slicedController(before);
+    // A watcher that throws stands for any failure past the compile (encoding, a stream's push).
+    cache.watch(keys.get('caller-1')!, () => {
+      throw new Error('boom');
+    });
+    controller.setModel(after);
+    while (controller.compiling) await nextTurn();
+    const expected = fullCompile(after);
+    for (const name of CALLERS.filter((n) => n !== 'caller-1')) expect(served().get(name)).toBe(expected.get(name));
+    expect(cache.problem(keys.get('caller-1')!)).toMatch(/internal error: boom/);
+  });
+
   it('compileAll compiles every waiting proxy at once', async () => {
     const { controller, served } = await slicedController(before);
     controller.setModel(after);
