@@ -169,9 +169,8 @@ export interface Outgoing {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly version: string;
-  /** The full set, as `presented` lists it (SotW sends it whole). */
+  /** The full set the client should then hold (SotW sends it whole). */
   readonly target: ResourceSet;
-  readonly presented: readonly Resource[];
   readonly changed: readonly Resource[];
   readonly removed: readonly string[];
 }
@@ -257,7 +256,7 @@ export abstract class AdsSession {
   /** Every request goes through here: a refused or failing request ends this stream, never the process. */
   protected receive(req: object): void {
     if (this.closed) return;
-    if (this.backlog.length > 0 || turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
+    if (this.backlog.length > 0 || turnOverBudget(this.turnBudgetMs)) {
       this.backlog.push(req);
       this.transport.pause();
       this.backlogTurn ??= setImmediate(() => this.handleBacklog());
@@ -266,12 +265,16 @@ export abstract class AdsSession {
     this.handle(req);
   }
 
+  private get turnBudgetMs(): number {
+    return this.deps.turnBudgetMs ?? TURN_BUDGET_MS;
+  }
+
   /** Handles kept requests while the turn's budget lasts; reads again once none is left. */
   private handleBacklog(): void {
     this.backlogTurn = undefined;
     // At least one request a call, so the backlog always moves, whatever the clock says.
     for (let handled = 0; this.backlog.length > 0 && !this.closed; handled++) {
-      if (handled > 0 && turnOverBudget(this.deps.turnBudgetMs ?? TURN_BUDGET_MS)) {
+      if (handled > 0 && turnOverBudget(this.turnBudgetMs)) {
         this.backlogTurn = setImmediate(() => this.handleBacklog());
         return;
       }
@@ -665,8 +668,9 @@ export abstract class AdsSession {
         state.status.sentVersion = state.status.ackedVersion = target.version;
       return;
     }
-    const presented = [...target.resources.values()]; // in name order
-    const changed = presented.filter((r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name));
+    const changed = [...target.resources.values()].filter(
+      (r) => state.has.get(r.name)?.version !== r.version || state.force.has(r.name),
+    );
     const removed = [...state.has.keys()].filter((name) => !target.resources.has(name) && !kept.has(name)).sort();
     const version = target.version;
     if (changed.length === 0 && removed.length === 0 && !state.needsAnswer) {
@@ -678,7 +682,7 @@ export abstract class AdsSession {
     // Rejected before: wait for a newer version.
     if (state.nackedKey !== undefined && this.responseKey({ version, changed, removed }) === state.nackedKey) return;
     const nonce = String(++this.nonceCounter);
-    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, target, presented, changed, removed };
+    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, target, changed, removed };
     state.inFlight = { nonce, target, kept, version, changed, removed };
     state.lastNonce = nonce;
     state.needsAnswer = false;

@@ -17,7 +17,7 @@ export class SotwStream extends AdsSession {
   }
 
   protected encode(out: Outgoing): Buffer {
-    return encodeSetResponse(out.target, out.version, out.typeUrl, out.nonce, out.presented);
+    return encodeSetResponse(out.target, out.typeUrl, out.nonce);
   }
 
   protected apply(req: DiscoveryRequest__Output): void {

@@ -2,7 +2,7 @@
 // a resource is encoded once per version however many streams receive it (a protobufjs
 // encode of the whole response would re-encode every resource for every stream).
 import { Writer } from 'protobufjs';
-import type { Resource } from './resources';
+import type { Resource, ResourceSet } from './resources';
 
 const LEN = 2;
 const tag = (field: number) => (field << 3) | LEN;
@@ -11,23 +11,17 @@ const tag = (field: number) => (field << 3) | LEN;
  * A DiscoveryResponse without its nonce (fields 1, 2 and 4), per set of resources and type URL:
  * every stream sent the same set shares it, and only the nonce (field 5, written last) is its own.
  */
-const sotwBodies = new WeakMap<object, { readonly typeUrl: string; readonly body: Buffer }>();
+const sotwBodies = new WeakMap<ResourceSet, { readonly typeUrl: string; readonly body: Buffer }>();
 
 /**
- * The DiscoveryResponse carrying `set` (whose version and resources, in name order, are `versionInfo`
- * and `resources`): the bytes encodeDiscoveryResponse writes, with the part before the nonce made once per set.
+ * The DiscoveryResponse carrying `set` (its version and its resources, in name order): the bytes
+ * encodeDiscoveryResponse writes, with the part before the nonce made once per set.
  */
-export function encodeSetResponse(
-  set: object,
-  versionInfo: string,
-  typeUrl: string,
-  nonce: string,
-  resources: Iterable<Resource>,
-): Buffer {
+export function encodeSetResponse(set: ResourceSet, typeUrl: string, nonce: string): Buffer {
   let known = sotwBodies.get(set);
   if (known?.typeUrl !== typeUrl) {
-    const w = Writer.create().uint32(tag(1)).string(versionInfo);
-    for (const r of resources) w.uint32(tag(2)).bytes(r.any);
+    const w = Writer.create().uint32(tag(1)).string(set.version);
+    for (const r of set.resources.values()) w.uint32(tag(2)).bytes(r.any);
     known = { typeUrl, body: Buffer.from(w.uint32(tag(4)).string(typeUrl).finish()) };
     sotwBodies.set(set, known);
   }
