@@ -20,7 +20,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
+const { requestJson, waitReady } = require('./http-json');
 const os = require('node:os');
 const path = require('node:path');
 const { writeMesh, weightsOfChange, routeSpec, SHARED } = require('./mesh-gen');
@@ -47,47 +47,17 @@ function weightNeedle(cluster, weight) {
 
 /** One App Mesh API call (restJson); resolves with the parsed answer, rejects on anything but 200. */
 function appMesh(port, method, target, input) {
-  return new Promise((resolve, reject) => {
-    const body = input === undefined ? undefined : JSON.stringify(input);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: target,
-        method,
-        // A connection each: a kept-alive one may be closed by meshd while the streams connect.
-        agent: false,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(text))
-            : reject(new Error(`${method} ${target}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function waitReady(port) {
-  for (let i = 0; i < 1200; i++) {
-    const ok = await new Promise((resolve) =>
-      http
-        .get({ host: '127.0.0.1', port, path: '/readyz', agent: false }, (r) => {
-          r.resume();
-          resolve(r.statusCode === 200);
-        })
-        .on('error', () => resolve(false)),
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('meshd did not become ready');
+  const body = input === undefined ? undefined : JSON.stringify(input);
+  const options = {
+    host: '127.0.0.1',
+    port,
+    path: target,
+    method,
+    // A connection each: a kept-alive one may be closed by meshd while the streams connect.
+    agent: false,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+  };
+  return requestJson(options, body, `${method} ${target}`);
 }
 
 async function measure({ services, streams, writes }) {
@@ -125,7 +95,7 @@ async function measure({ services, streams, writes }) {
   );
   let load;
   try {
-    await waitReady(adminPort);
+    await waitReady(adminPort, 1200);
     const target = `/v20190125/meshes/${mesh.mesh}/virtualRouter/svc-${i}/routes`;
     await appMesh(adminPort, 'PUT', target, { routeName: `svc-${i}`, spec: routeSpec(i, [90, 10]) });
 

@@ -2,7 +2,7 @@
 // Map-discovered service, one call of meshd's Cloud Map API (AWS JSON 1.1 over HTTP, unsigned: meshd on loopback takes
 // it), and waiting for /readyz.
 'use strict';
-const http = require('node:http');
+const { requestJson, waitReady } = require('./http-json');
 
 const CALLERS = 10;
 
@@ -23,46 +23,18 @@ function meshYaml() {
 
 /** One call of meshd's Cloud Map API (AWS JSON 1.1); resolves with the parsed answer. */
 function cloudMap(port, operation, input) {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify(input);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/',
-        method: 'POST',
-        agent: false,
-        headers: {
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': `Route53AutoNaming_v20170314.${operation}`,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(text))
-            : reject(new Error(`${operation}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function waitReady(port, tries = 200) {
-  for (let i = 0; i < tries; i++) {
-    const ok = await new Promise((resolve) =>
-      http
-        .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => resolve(r.statusCode === 200))
-        .on('error', () => resolve(false)),
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('meshd did not become ready');
+  const options = {
+    host: '127.0.0.1',
+    port,
+    path: '/',
+    method: 'POST',
+    agent: false,
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': `Route53AutoNaming_v20170314.${operation}`,
+    },
+  };
+  return requestJson(options, JSON.stringify(input), operation);
 }
 
 module.exports = { CALLERS, meshYaml, cloudMap, waitReady };

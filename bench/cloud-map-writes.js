@@ -21,6 +21,8 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { freePort } = require('./ports');
+const { waitReady } = require('./http-json');
+const { percentile } = require('./processes');
 
 const MESHD = path.join(__dirname, '..', 'bin', 'meshd');
 
@@ -70,23 +72,6 @@ async function cloudMap(port, operation, input) {
   );
   if (answer.status !== 200) throw new Error(`${operation}: ${answer.status} ${answer.text}`);
   return { ...JSON.parse(answer.text), ms: answer.ms };
-}
-
-async function waitReady(port) {
-  for (let i = 0; i < 600; i++) {
-    const ok = await request(port, 'GET', '/readyz', {}).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('meshd did not become ready');
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 const row = (values) => ({
@@ -173,7 +158,7 @@ async function main() {
     { stdio: 'ignore' },
   );
   try {
-    await waitReady(adminPort);
+    await waitReady(adminPort, 600);
     let serviceId;
     let fillMs = 0;
     if (fill === 'api') {
