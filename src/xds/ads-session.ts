@@ -167,7 +167,8 @@ export interface TypeState {
 /** One response to write: the full set the client should then hold, and what differs from what it holds now. */
 export interface Outgoing {
   readonly typeUrl: string;
-  readonly nonce: string;
+  /** The nonce of the type's last response to this stream: the new one must differ. */
+  readonly previousNonce: string | undefined;
   readonly version: string;
   /** The full set the client should then hold (SotW sends it whole). */
   readonly target: ResourceSet;
@@ -177,7 +178,9 @@ export interface Outgoing {
 
 /** Makes the type hold exactly `set` (after an ACK, or a reconnecting client reporting its version). */
 export function holdSet(state: TypeState, set: ResourceSet): void {
-  state.has = new Map([...set.resources].map(([name, resource]) => [name, { version: resource.version, resource }]));
+  const has = new Map<string, Held>();
+  for (const [name, resource] of set.resources) has.set(name, { version: resource.version, resource });
+  state.has = has;
   state.heldSet = set;
 }
 
@@ -247,8 +250,13 @@ export abstract class AdsSession {
     this.firstRequestTimer.unref();
   }
 
-  /** Encodes a response in the stream's protocol. */
-  protected abstract encode(out: Outgoing): Buffer;
+  /** Encodes a response in the stream's protocol, with its nonce (one the type's last response did not have). */
+  protected abstract encode(out: Outgoing): { readonly nonce: string; readonly bytes: Buffer };
+
+  /** A nonce this stream has not sent before. */
+  protected newNonce(): string {
+    return String(++this.nonceCounter);
+  }
 
   /** Applies one decoded request. Throws a StreamRefusal, before changing anything, for a request over a bound. */
   protected abstract apply(req: object): void;
@@ -572,6 +580,7 @@ export abstract class AdsSession {
     // What each type's subscription selects from the snapshot: fixed for this pass, computed once.
     const targets = new Map<string, ResourceSet>();
     for (const typeUrl of order) targets.set(typeUrl, this.subscribed(this.types.get(typeUrl)!, snapshot));
+    if (this.holdsEverything(order, targets)) return this.notePending(targets);
     for (const typeUrl of order) {
       const state = this.types.get(typeUrl)!;
       if (!this.status!.types.has(typeUrl)) this.status!.types.set(typeUrl, state.status);
@@ -606,6 +615,33 @@ export abstract class AdsSession {
       this.offer(state, target, kept);
     }
     this.notePending(targets);
+  }
+
+  /**
+   * The usual pass after an ACK: every type holds exactly its target and owes nothing, so no
+   * type has anything to send (what the full pass would conclude type by type, at a fraction
+   * of the cost); the status is brought up to date as offer() would.
+   */
+  private holdsEverything(order: readonly string[], targets: ReadonlyMap<string, ResourceSet>): boolean {
+    for (const typeUrl of order) {
+      const state = this.types.get(typeUrl)!;
+      if (
+        state.heldSet !== targets.get(typeUrl) ||
+        state.inFlight ||
+        state.needsAnswer ||
+        state.force.size > 0 ||
+        state.reportedVersion !== undefined
+      )
+        return false;
+    }
+    for (const typeUrl of order) {
+      const state = this.types.get(typeUrl)!;
+      const version = targets.get(typeUrl)!.version;
+      if (!this.status!.types.has(typeUrl)) this.status!.types.set(typeUrl, state.status);
+      state.status.targetVersion = version;
+      if (state.status.ackedVersion !== version) state.status.sentVersion = state.status.ackedVersion = version;
+    }
+    return true;
   }
 
   /** The types the stream asked for, in the order a pump serves them: meshd's four, then the snapshot's others. */
@@ -681,8 +717,14 @@ export abstract class AdsSession {
     }
     // Rejected before: wait for a newer version.
     if (state.nackedKey !== undefined && this.responseKey({ version, changed, removed }) === state.nackedKey) return;
-    const nonce = String(++this.nonceCounter);
-    const out: Outgoing = { typeUrl: state.typeUrl, nonce, version, target, changed, removed };
+    const { nonce, bytes } = this.encode({
+      typeUrl: state.typeUrl,
+      previousNonce: state.lastNonce,
+      version,
+      target,
+      changed,
+      removed,
+    });
     state.inFlight = { nonce, target, kept, version, changed, removed };
     state.lastNonce = nonce;
     state.needsAnswer = false;
@@ -690,7 +732,7 @@ export abstract class AdsSession {
     state.status.sentVersion = version;
     if (state.typeUrl === TypeUrl.Cluster) this.resendEndpointsOf(changed);
     if (this.pending) this.pending.sent = true;
-    this.transport.write(this.encode(out));
+    this.transport.write(bytes);
     this.deps.observer.responseSent?.(state.typeUrl, this.protocol);
     this.log.debug(
       {

@@ -15,8 +15,9 @@ export class DeltaStream extends AdsSession {
     call.on('data', (req: DeltaDiscoveryRequest__Output | RefusedRequest) => this.receive(req));
   }
 
-  protected encode(out: Outgoing): Buffer {
-    return encodeDeltaDiscoveryResponse(out.version, out.typeUrl, out.nonce, out.changed, out.removed);
+  protected encode(out: Outgoing): { nonce: string; bytes: Buffer } {
+    const nonce = this.newNonce();
+    return { nonce, bytes: encodeDeltaDiscoveryResponse(out.version, out.typeUrl, nonce, out.changed, out.removed) };
   }
 
   protected apply(req: DeltaDiscoveryRequest__Output): void {

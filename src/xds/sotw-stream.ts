@@ -6,7 +6,7 @@ import type { DiscoveryRequest__Output } from '../generated/envoy/service/discov
 import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
 import type { RefusedRequest } from './request-guard';
 import { isWildcardByDefault } from './type-urls';
-import { encodeSetResponse } from './wire';
+import { encodeDiscoveryResponse, sharedSetResponse } from './wire';
 
 export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output | RefusedRequest, Buffer>;
 
@@ -16,8 +16,13 @@ export class SotwStream extends AdsSession {
     call.on('data', (req: DiscoveryRequest__Output | RefusedRequest) => this.receive(req));
   }
 
-  protected encode(out: Outgoing): Buffer {
-    return encodeSetResponse(out.target, out.typeUrl, out.nonce);
+  protected encode(out: Outgoing): { nonce: string; bytes: Buffer } {
+    // Every stream sent a set gets the same bytes, nonce included (a response is whole in its set).
+    const shared = sharedSetResponse(out.target, out.typeUrl);
+    if (shared.nonce !== out.previousNonce) return shared;
+    // The same set again, right after itself (an answer to a request): a nonce of this stream's own.
+    const nonce = `${shared.nonce}.${this.newNonce()}`;
+    return { nonce, bytes: encodeDiscoveryResponse(out.version, out.typeUrl, nonce, out.target.resources.values()) };
   }
 
   protected apply(req: DiscoveryRequest__Output): void {

@@ -7,25 +7,29 @@ import type { Resource, ResourceSet } from './resources';
 const LEN = 2;
 const tag = (field: number) => (field << 3) | LEN;
 
-/**
- * A DiscoveryResponse without its nonce (fields 1, 2 and 4), per set of resources and type URL:
- * every stream sent the same set shares it, and only the nonce (field 5, written last) is its own.
- */
-const sotwBodies = new WeakMap<ResourceSet, { readonly typeUrl: string; readonly body: Buffer }>();
+/** Whole responses per set and type URL, nonce included, and the number the next one's nonce takes. */
+const sharedResponses = new WeakMap<
+  ResourceSet,
+  { readonly typeUrl: string; readonly nonce: string; readonly bytes: Buffer }
+>();
+let sharedNonces = 0;
 
 /**
- * The DiscoveryResponse carrying `set` (its version and its resources, in name order): the bytes
- * encodeDiscoveryResponse writes, with the part before the nonce made once per set.
+ * The DiscoveryResponse carrying `set`, with a nonce of the set's own, made once: a change sent
+ * to a thousand streams is encoded once and written a thousand times. A nonce names the content
+ * it came with, so an ACK of it means that content whichever stream sends it.
  */
-export function encodeSetResponse(set: ResourceSet, typeUrl: string, nonce: string): Buffer {
-  let known = sotwBodies.get(set);
+export function sharedSetResponse(
+  set: ResourceSet,
+  typeUrl: string,
+): { readonly nonce: string; readonly bytes: Buffer } {
+  let known = sharedResponses.get(set);
   if (known?.typeUrl !== typeUrl) {
-    const w = Writer.create().uint32(tag(1)).string(set.version);
-    for (const r of set.resources.values()) w.uint32(tag(2)).bytes(r.any);
-    known = { typeUrl, body: Buffer.from(w.uint32(tag(4)).string(typeUrl).finish()) };
-    sotwBodies.set(set, known);
+    const nonce = `s${++sharedNonces}`;
+    known = { typeUrl, nonce, bytes: encodeDiscoveryResponse(set.version, typeUrl, nonce, set.resources.values()) };
+    sharedResponses.set(set, known);
   }
-  return Buffer.concat([known.body, Buffer.from(Writer.create().uint32(tag(5)).string(nonce).finish())]);
+  return known;
 }
 
 /** envoy.service.discovery.v3.DiscoveryResponse: version_info=1, resources=2, type_url=4, nonce=5. */

@@ -2,73 +2,8 @@
 // arrive in one turn (a connect storm, an ACK flood), the streams past the budget keep theirs for
 // later turns, stop reading meanwhile, and then handle every one of them, in order, with the same
 // answers as without a budget. A budget of 0 ms makes every request but a turn's first wait.
-import { EventEmitter } from 'node:events';
-import { DEFAULT_XDS_LIMITS, NameBudget } from '../../src/xds/limits';
-import { adsServiceDefinition } from '../../src/xds/protos';
-import { buildSnapshot, makeResource, SnapshotCache } from '../../src/xds/snapshot-cache';
-import { SotwStream, type SotwCall } from '../../src/xds/sotw-stream';
-import { StreamRegistry } from '../../src/xds/stream-status';
+import { nextTurn, sotwStreams as streams } from '../helpers/fake-ads-call';
 import { TypeUrl } from '../../src/xds/type-urls';
-
-const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-const method = adsServiceDefinition().StreamAggregatedResources;
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-/** A grpc-js call as the session sees it: requests in, responses (decoded) out, pause/resume noted. */
-class FakeCall extends EventEmitter {
-  readonly responses: { type_url: string; nonce: string; version_info: string }[] = [];
-  paused = false;
-  pauses = 0;
-  writableEnded = false;
-  getPeer = () => 'fake';
-  pause = () => ((this.paused = true), this.pauses++);
-  resume = () => (this.paused = false);
-  end = () => (this.writableEnded = true);
-  write(bytes: Buffer): boolean {
-    this.responses.push(method.responseDeserialize(bytes) as never);
-    return true;
-  }
-  request(req: object): void {
-    this.emit('data', method.requestDeserialize(method.requestSerialize(req)));
-  }
-}
-
-function cacheWith(nodeIds: string[]): SnapshotCache {
-  const cache = new SnapshotCache();
-  const snapshot = buildSnapshot(
-    new Map([
-      [TypeUrl.Cluster, [makeResource(TypeUrl.Cluster, 'c', Buffer.from([10, 1, 99]))]],
-      [TypeUrl.Endpoint, [makeResource(TypeUrl.Endpoint, 'c', Buffer.from([10, 1, 99]))]],
-    ]),
-  );
-  for (const id of nodeIds) cache.set(id, snapshot);
-  return cache;
-}
-
-/** Streams of `nodes` node ids (one each), over a session deps with the given turn budget. */
-function streams(count: number, turnBudgetMs: number | undefined) {
-  const nodeIds = Array.from({ length: count }, (_, i) => `node-${i}`);
-  const cache = cacheWith(nodeIds);
-  const tl = { info: () => {}, warn: () => {} } as never;
-  const deps = {
-    cache,
-    registry: new StreamRegistry(),
-    hooks: { nodeKey: (node: { id: string }) => node.id },
-    log: QUIET,
-    observer: {},
-    limits: DEFAULT_XDS_LIMITS,
-    names: new NameBudget(DEFAULT_XDS_LIMITS.maxNamesTotal),
-    refusals: tl,
-    lifecycle: tl,
-    ...(turnBudgetMs !== undefined ? { turnBudgetMs } : {}),
-  };
-  const calls = nodeIds.map((id) => {
-    const call = new FakeCall();
-    new SotwStream(call as unknown as SotwCall, deps as never);
-    return { id, call, registry: deps.registry };
-  });
-  return calls;
-}
 
 /** Every stream asks for clusters then endpoints, all in one turn; then the turns run until all are answered. */
 async function burst(turnBudgetMs: number | undefined) {

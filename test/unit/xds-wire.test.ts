@@ -1,0 +1,97 @@
+// A SotW response is encoded once per set of resources, nonce included, and written as it is to
+// every stream sent that set (xds/wire.ts, xds/sotw-stream.ts). What a client must still see: the
+// set's version, resources and type URL under a nonce, a new nonce whenever the content changes,
+// and never the same nonce twice in a row on one stream, so that an ACK names one response.
+import { nextTurn, sotwStreams } from '../helpers/fake-ads-call';
+import { adsServiceDefinition } from '../../src/xds/protos';
+import { buildSnapshot, makeResource, resourceSet } from '../../src/xds/resources';
+import { TypeUrl } from '../../src/xds/type-urls';
+import { sharedSetResponse } from '../../src/xds/wire';
+
+const decode = adsServiceDefinition().StreamAggregatedResources.responseDeserialize as (b: Buffer) => {
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: { type_url: string; value: Buffer }[];
+};
+
+const cluster = (name: string) => makeResource(TypeUrl.Cluster, name, Buffer.from(`\n\u0001${name}`, 'latin1'));
+
+describe('sharedSetResponse', () => {
+  it('carries the set (version, resources in name order, type URL) under the nonce it hands back', () => {
+    const set = resourceSet([cluster('b'), cluster('a')]);
+    const { nonce, bytes } = sharedSetResponse(set, TypeUrl.Cluster);
+    const decoded = decode(bytes);
+    expect(decoded.nonce).toBe(nonce);
+    expect(decoded.version_info).toBe(set.version);
+    expect(decoded.type_url).toBe(TypeUrl.Cluster);
+    expect(decoded.resources.map((r) => Buffer.from(r.value).toString('latin1'))).toEqual(['\n\u0001a', '\n\u0001b']);
+  });
+
+  it('is made once per set; another set, or the same set as another type, has another nonce', () => {
+    const set = resourceSet([cluster('a')]);
+    const first = sharedSetResponse(set, TypeUrl.Cluster);
+    expect(sharedSetResponse(set, TypeUrl.Cluster).bytes).toBe(first.bytes);
+    // Equal content in another set object still gets its own nonce: nonces are never reused for other bytes.
+    expect(sharedSetResponse(resourceSet([cluster('a')]), TypeUrl.Cluster).nonce).not.toBe(first.nonce);
+    expect(sharedSetResponse(set, TypeUrl.Endpoint).nonce).not.toBe(first.nonce);
+  });
+});
+
+describe('nonces on SotW streams', () => {
+  it('streams sent one set share its bytes and nonce; a new snapshot brings a new nonce', async () => {
+    const calls = sotwStreams(3, undefined);
+    for (const { id, call } of calls) call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    await nextTurn();
+    const nonces = calls.map(({ call }) => call.responses[0]!.nonce);
+    expect(new Set(nonces).size).toBe(1);
+
+    const [{ id, call, cache }] = calls;
+    call.request({ node: { id }, type_url: TypeUrl.Cluster, response_nonce: nonces[0], version_info: '' });
+    cache.set(id, buildSnapshot(new Map([[TypeUrl.Cluster, [cluster('new')]]])));
+    await nextTurn();
+    expect(call.responses).toHaveLength(2);
+    expect(call.responses[1]!.nonce).not.toBe(nonces[0]);
+    expect(call.responses[1]!.version_info).not.toBe(call.responses[0]!.version_info);
+  });
+
+  it('the same set sent again right after itself gets a nonce of its own, and only its ACK settles it', async () => {
+    const [{ id, call, registry }] = sotwStreams(1, undefined);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    const first = call.responses[0]!;
+    call.request({
+      node: { id },
+      type_url: TypeUrl.Cluster,
+      response_nonce: first.nonce,
+      version_info: first.version_info,
+    });
+    await nextTurn();
+    // A request naming no nonce asks again (as after a subscription change): answered with the same set.
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    await nextTurn();
+    expect(call.responses).toHaveLength(2);
+    const second = call.responses[1]!;
+    expect(second.version_info).toBe(first.version_info);
+    expect(second.nonce).not.toBe(first.nonce);
+    const cds = () => registry.list()[0]!.types.get(TypeUrl.Cluster)!;
+    expect(cds().sentVersion).toBe(first.version_info);
+    // The first response's nonce is stale now; the second's ACK is what settles the type.
+    call.request({
+      node: { id },
+      type_url: TypeUrl.Cluster,
+      response_nonce: first.nonce,
+      version_info: first.version_info,
+    });
+    await nextTurn();
+    expect(call.responses).toHaveLength(2);
+    call.request({
+      node: { id },
+      type_url: TypeUrl.Cluster,
+      response_nonce: second.nonce,
+      version_info: second.version_info,
+    });
+    await nextTurn();
+    expect(cds().ackedVersion).toBe(second.version_info);
+    expect(call.responses).toHaveLength(2);
+  });
+});
