@@ -17,6 +17,9 @@ async function burst(turnBudgetMs: number | undefined) {
   return { calls, answeredInFirstTurn };
 }
 
+/** A type meshd does not serve: answered at once with an empty response. */
+const OTHER_TYPE = 'type.googleapis.com/example.Other';
+
 describe('the request-handling budget per turn', () => {
   it('with a spent budget, streams keep their requests for later turns and stop reading meanwhile', async () => {
     const { calls, answeredInFirstTurn } = await burst(0);
@@ -59,21 +62,16 @@ describe('the request-handling budget per turn', () => {
 
   it('a request arriving on a later turn waits behind the ones kept before it', async () => {
     const [{ id, call }] = streams(1, 0);
-    call.request({ node: { id }, type_url: TypeUrl.Cluster });
-    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] }); // kept
-    // A timer runs before the turn's kept requests: this one starts a fresh budget, yet must not jump the queue.
-    const sent = new Promise((resolve) =>
-      setTimeout(() => {
-        call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: [] });
-        resolve(undefined);
-      }, 1),
+    call.request({ node: { id }, type_url: TypeUrl.Cluster }); // handled; the turn's budget starts
+    // Runs after the budget's turn has ended and before the kept request's turn: this request
+    // starts a fresh budget, yet must wait behind the request kept before it.
+    const late = new Promise((resolve) =>
+      setImmediate(() => resolve(call.request({ node: { id }, type_url: OTHER_TYPE }))),
     );
-    // Let the timer fall due now, so that the loop's timers phase runs it before the turn's immediates.
-    for (const until = Date.now() + 5; Date.now() < until;);
-    await sent;
-    for (let turn = 0; turn < 10 && call.responses.length < 2; turn++) await nextTurn();
-    const eds = call.responses[1] as unknown as { resources: unknown[] };
-    expect(eds.resources).toHaveLength(1);
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] }); // kept
+    await late;
+    for (let turn = 0; turn < 10 && call.responses.length < 3; turn++) await nextTurn();
+    expect(call.responses.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.Endpoint, OTHER_TYPE]);
   });
 
   it('a client that half-closes right after its requests still has them all handled', async () => {
