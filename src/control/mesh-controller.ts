@@ -40,6 +40,8 @@ interface ProxyEntry {
    * compile it on every reload (its last compile failed unexpectedly).
    */
   modelReads: ReadonlySet<string> | undefined;
+  /** Compiled before any proxy of it connected (precompile); forgotten unless one claims it in time. */
+  provisional?: boolean;
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -90,6 +92,11 @@ export interface MeshControllerOptions {
    * pushes and read requests before going on; undefined: compile every affected proxy at once.
    */
   readonly sliceMs?: number;
+}
+
+/** A node's proxy with these settings: its cache key (go-control-plane's NodeHash). */
+function proxyKey(nodeId: string, settings: ProxySettings): string {
+  return `${nodeId}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
 }
 
 export class MeshController implements StreamHooks {
@@ -199,7 +206,7 @@ export class MeshController implements StreamHooks {
     } catch (err) {
       const entry = this.proxies.get(key);
       const problem = `cannot serve ${entry?.nodeId ?? key}: internal error: ${(err as Error).message}; it keeps its last configuration (a meshd bug: please report it)`;
-      this.log.error({ node: entry?.nodeId }, problem);
+      if (!entry?.provisional) this.log.error({ node: entry?.nodeId }, problem);
       this.cache.setProblem(key, problem);
       this.failing.add(key);
     }
@@ -224,8 +231,15 @@ export class MeshController implements StreamHooks {
 
   nodeKey(node: Node__Output): string {
     const settings = proxySettingsOf(node);
-    const key = `${node.id}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
-    if (!this.proxies.has(key)) {
+    const key = proxyKey(node.id, settings);
+    const known = this.proxies.get(key);
+    if (known?.provisional) {
+      // Claimed: served what was compiled for it; one whose compile failed is compiled (and its error logged) as any other.
+      known.provisional = undefined;
+      if (!this.cache.get(key)) this.markStale(key, undefined);
+      this.compileLater();
+    }
+    if (!known) {
       this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set(), modelReads: new Set() });
       // With a time slice the compile waits for its turn: a burst of proxies connecting (every
       // request of which may arrive in one turn) must not compile them all in that turn. The
@@ -240,40 +254,42 @@ export class MeshController implements StreamHooks {
   /** What a connected proxy with this node id is being served (the first, if several with other settings). */
   servedSnapshot(nodeId: string): Snapshot | undefined {
     for (const [key, entry] of this.proxies) {
-      const snapshot = entry.nodeId === nodeId ? this.cache.get(key) : undefined;
+      const snapshot = entry.nodeId === nodeId && !entry.provisional ? this.cache.get(key) : undefined;
       if (snapshot) return snapshot;
     }
     return undefined;
   }
 
   /**
-   * Compiles and encodes, for nothing, the first virtual node and virtual gateway of the model:
-   * protobufjs generates each message type's codec on its first use (about 100 ms for what a
-   * sidecar needs), which is better paid before proxies connect than inside the first one's compile,
-   * where every stream waits for it. Its encodings stay in the encoder's cache for the real proxies.
+   * Compiles, before proxies connect, the snapshot of every virtual node and virtual gateway of the
+   * model with the default proxy settings (a sidecar's bootstrap unless it sets other ports), for at
+   * most `budgetMs`: a fleet reconnecting after a restart is then answered at once instead of waiting
+   * for its compiles in the middle of the storm, and the codecs protobufjs generates on first use are
+   * ready. A snapshot no proxy claims within `graceMs` is forgotten, and no change compiles it again;
+   * one that fails to compile is logged only when a proxy of it connects. Returns how many it compiled.
    */
-  warmUp(): void {
+  precompile(budgetMs: number, graceMs: number): number {
     const model = this.model;
-    if (!model) return;
-    const settings = { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT };
-    for (const [kind, type] of [
-      ['VirtualNode', 'virtualNode'],
-      ['VirtualGateway', 'virtualGateway'],
-    ] as const) {
-      const first = model.resources.find((r) => r.kind === kind);
-      if (!first) continue;
-      try {
-        const result = compileProxy(
-          model,
-          this.cloudMap,
-          formatNodeId({ mesh: first.mesh, type, name: first.name }),
-          settings,
-        );
-        if (result.ok) this.encoder.snapshot(result.config);
-      } catch {
-        // A compiler bug shows (and is logged) when a proxy of that node connects; nothing to warm here.
-      }
+    if (!model || this.closed) return 0;
+    const settings = { ingressPort: DEFAULT_INGRESS_PORT, egressPort: DEFAULT_EGRESS_PORT, proxyless: false };
+    const until = performance.now() + budgetMs;
+    const compiled: string[] = [];
+    for (const r of model.resources) {
+      if (performance.now() >= until) break;
+      const type =
+        r.kind === 'VirtualNode' ? 'virtualNode' : r.kind === 'VirtualGateway' ? 'virtualGateway' : undefined;
+      if (!type) continue;
+      const nodeId = formatNodeId({ mesh: r.mesh, type, name: r.name });
+      const key = proxyKey(nodeId, settings);
+      if (this.proxies.has(key)) continue;
+      this.proxies.set(key, { nodeId, settings, cloudMapReads: new Set(), modelReads: new Set(), provisional: true });
+      this.updateGuarded(key, undefined);
+      compiled.push(key);
     }
+    setTimeout(() => {
+      for (const key of compiled) if (this.proxies.get(key)?.provisional) this.onNodeGone(key);
+    }, graceMs).unref();
+    return compiled.length;
   }
 
   onNodeGone(nodeKey: string): void {
@@ -327,6 +343,8 @@ export class MeshController implements StreamHooks {
           ? '; it gets no configuration until it compiles (a meshd bug: please report it)'
           : '; it gets no configuration until the mesh defines it';
       const problem = `${result.error}${keeps}`;
+      // A node compiled ahead of its proxies says nothing until one connects (nodeKey compiles it again then).
+      if (entry.provisional) return this.cache.setProblem(key, problem);
       if (entry.lastError !== result.error) this.log.error({ node: entry.nodeId }, problem);
       this.cache.setProblem(key, problem);
       entry.lastError = result.error;

@@ -67,6 +67,12 @@ import { StartError } from './start-error';
  * and the proxies' requests in (bench/propagation.js: the first ACK and the longest block).
  */
 const COMPILE_SLICE_MS = 10;
+/**
+ * How long start() may spend compiling the mesh's proxies before they connect (about 2,500
+ * sidecars of the benchmark mesh), and how long a precompiled snapshot waits for its proxy.
+ */
+const PRECOMPILE_BUDGET_MS = 1_000;
+const PRECOMPILE_GRACE_MS = 120_000;
 
 export interface Listen {
   readonly host: string;
@@ -464,8 +470,8 @@ export class MeshServer {
       }
     }
     this.reload('loaded');
-    // Before proxies can connect: the first compile's one-off costs must not hold their streams.
-    this.controller.warmUp();
+    // Before proxies can connect: a fleet reconnecting after a restart finds its snapshots ready.
+    this.controller.precompile(PRECOMPILE_BUDGET_MS, PRECOMPILE_GRACE_MS);
     const options = this.options;
     const adminHost = options.admin?.host ?? '127.0.0.1';
     // Handler failures and refusals of every server, counted on /metrics and logged.

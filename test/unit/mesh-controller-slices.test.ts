@@ -213,3 +213,83 @@ describe('a SotW client reconnecting before its proxy is compiled', () => {
     }
   });
 });
+
+describe('MeshController.precompile (before proxies connect, as `meshd serve` starts)', () => {
+  const before = meshWithWeights(90, 10);
+  const after = meshWithWeights(50, 50);
+  const nodes = ['a', 'b', ...CALLERS];
+
+  it('compiles every node with the default settings: a proxy connecting later is served at once, as a full compile gives', () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET, { sliceMs: 1000 });
+    controller.setModel(before);
+    expect(controller.precompile(60_000, 60_000)).toBe(nodes.length);
+    const key = controller.nodeKey(envoyNode('caller-3'));
+    // No turn of the event loop has passed: the snapshot was there before the proxy came.
+    expect(wire(cache.get(key))).toBe(fullCompile(before).get('caller-3'));
+    controller.close();
+  });
+
+  it('stops at its time budget, and what it did not reach is compiled when its proxy connects', async () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET, { sliceMs: 1000 });
+    controller.setModel(before);
+    expect(controller.precompile(0, 60_000)).toBe(0);
+    const key = controller.nodeKey(envoyNode('caller-3'));
+    expect(cache.get(key)).toBeUndefined();
+    await nextTurn();
+    expect(wire(cache.get(key))).toBe(fullCompile(before).get('caller-3'));
+    controller.close();
+  });
+
+  it('forgets a snapshot no proxy claimed within the grace period, and no change compiles it again', async () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET);
+    controller.setModel(before);
+    controller.precompile(60_000, 1);
+    const claimed = controller.nodeKey(envoyNode('caller-0'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cache.keys()).toEqual([claimed]);
+    const spy = jest.spyOn(compiler, 'compileProxy');
+    try {
+      controller.setModel(after);
+      expect(spy.mock.calls.map((call) => call[2])).toEqual([nodeId('caller-0')]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(wire(cache.get(claimed))).toBe(fullCompile(after).get('caller-0'));
+  });
+
+  it('keeps a precompiled node current until its proxy connects: a change before then is in what it is served', () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET);
+    controller.setModel(before);
+    controller.precompile(60_000, 60_000);
+    controller.setModel(after);
+    expect(wire(cache.get(controller.nodeKey(envoyNode('caller-5'))))).toBe(fullCompile(after).get('caller-5'));
+    controller.close();
+  });
+
+  it('says nothing of a node that fails to compile until a proxy of it connects, then logs it once', async () => {
+    const errors: string[] = [];
+    const log = { ...QUIET, error: (_: unknown, message: string) => errors.push(message) };
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), log as never, { sliceMs: 1000 });
+    controller.setModel(before);
+    const spy = jest
+      .spyOn(compiler, 'compileProxy')
+      .mockImplementation(() => ({ ok: false, error: 'cannot compile: made to fail' }));
+    try {
+      controller.precompile(60_000, 60_000);
+      expect(errors).toEqual([]);
+      const key = controller.nodeKey(envoyNode('caller-2'));
+      await nextTurn();
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toContain('made to fail');
+      expect(cache.problem(key)).toContain('made to fail');
+    } finally {
+      spy.mockRestore();
+      controller.close();
+    }
+  });
+});
