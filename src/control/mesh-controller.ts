@@ -234,7 +234,8 @@ export class MeshController implements StreamHooks {
     const key = proxyKey(node.id, settings);
     const known = this.proxies.get(key);
     if (known?.provisional) {
-      // Claimed: served what was compiled for it; one whose compile failed is compiled (and its error logged) as any other.
+      // Claimed: served what was compiled for it; one whose compile failed is
+      // compiled (and its error logged) as any other.
       known.provisional = undefined;
       if (!this.cache.get(key)) this.markStale(key, undefined);
       this.compileLater();
