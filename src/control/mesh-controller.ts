@@ -237,8 +237,11 @@ export class MeshController implements StreamHooks {
       // Claimed: served what was compiled for it; one whose compile failed is
       // compiled (and its error logged) as any other.
       known.provisional = undefined;
-      if (!this.cache.get(key)) this.markStale(key, undefined);
-      this.compileLater();
+      if (!this.cache.get(key)) {
+        this.markStale(key, undefined);
+        if (this.options.sliceMs === undefined) this.compileStale();
+        else this.compileLater();
+      }
     }
     if (!known) {
       this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set(), modelReads: new Set() });
