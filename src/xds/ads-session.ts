@@ -169,6 +169,11 @@ export interface Outgoing {
   readonly typeUrl: string;
   /** The nonce of the type's last response to this stream: the new one must differ. */
   readonly previousNonce: string | undefined;
+  /**
+   * The set the client holds exactly, when the response is what takes it from there to `target`
+   * and nothing else (no resource forced, none kept): every stream going from one to the other is sent the same.
+   */
+  readonly from: ResourceSet | undefined;
   readonly version: string;
   /** The full set the client should then hold (SotW sends it whole). */
   readonly target: ResourceSet;
@@ -720,6 +725,7 @@ export abstract class AdsSession {
     const { nonce, bytes } = this.encode({
       typeUrl: state.typeUrl,
       previousNonce: state.lastNonce,
+      from: state.force.size === 0 && kept.size === 0 ? state.heldSet : undefined,
       version,
       target,
       changed,

@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
 import { AdsSession, type Outgoing, type SessionDeps, type TypeState } from './ads-session';
 import type { RefusedRequest } from './request-guard';
-import { encodeDeltaDiscoveryResponse } from './wire';
+import { encodeDeltaDiscoveryResponse, sharedDeltaResponse } from './wire';
 
 export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output | RefusedRequest, Buffer>;
 
@@ -16,6 +16,9 @@ export class DeltaStream extends AdsSession {
   }
 
   protected encode(out: Outgoing): { nonce: string; bytes: Buffer } {
+    // Streams of one proxy going from the same set to the same set are sent the same bytes.
+    const shared = out.from && sharedDeltaResponse(out.from, out.target, out.typeUrl, out.changed, out.removed);
+    if (shared && shared.nonce !== out.previousNonce) return shared;
     const nonce = this.newNonce();
     return { nonce, bytes: encodeDeltaDiscoveryResponse(out.version, out.typeUrl, nonce, out.changed, out.removed) };
   }

@@ -32,6 +32,35 @@ export function sharedSetResponse(
   return known;
 }
 
+/** Delta responses by the set the client holds and the set it is sent to (see sharedDeltaResponse). */
+const sharedDeltas = new WeakMap<
+  ResourceSet,
+  WeakMap<ResourceSet, { readonly typeUrl: string; readonly nonce: string; readonly bytes: Buffer }>
+>();
+
+/**
+ * The DeltaDiscoveryResponse taking a client from holding exactly `from` to `to` (what changed and
+ * what was removed, which those two sets decide), with a nonce of its own, made once for every
+ * stream making that step.
+ */
+export function sharedDeltaResponse(
+  from: ResourceSet,
+  to: ResourceSet,
+  typeUrl: string,
+  changed: readonly Resource[],
+  removed: readonly string[],
+): { readonly nonce: string; readonly bytes: Buffer } {
+  let byTarget = sharedDeltas.get(from);
+  if (!byTarget) sharedDeltas.set(from, (byTarget = new WeakMap()));
+  let known = byTarget.get(to);
+  if (known?.typeUrl !== typeUrl) {
+    const nonce = `d${++sharedNonces}`;
+    known = { typeUrl, nonce, bytes: encodeDeltaDiscoveryResponse(to.version, typeUrl, nonce, changed, removed) };
+    byTarget.set(to, known);
+  }
+  return known;
+}
+
 /** envoy.service.discovery.v3.DiscoveryResponse: version_info=1, resources=2, type_url=4, nonce=5. */
 export function encodeDiscoveryResponse(
   versionInfo: string,

@@ -2,7 +2,7 @@
 // arrive in one turn (a connect storm, an ACK flood), the streams past the budget keep theirs for
 // later turns, stop reading meanwhile, and then handle every one of them, in order, with the same
 // answers as without a budget. A budget of 0 ms makes every request but a turn's first wait.
-import { nextTurn, sotwStreams as streams } from '../helpers/fake-ads-call';
+import { nextTurn, adsStreams as streams } from '../helpers/fake-ads-call';
 import { TypeUrl } from '../../src/xds/type-urls';
 
 /** Every stream asks for clusters then endpoints, all in one turn; then the turns run until all are answered. */

@@ -2,7 +2,7 @@
 // every stream sent that set (xds/wire.ts, xds/sotw-stream.ts). What a client must still see: the
 // set's version, resources and type URL under a nonce, a new nonce whenever the content changes,
 // and never the same nonce twice in a row on one stream, so that an ACK names one response.
-import { nextTurn, sotwStreams } from '../helpers/fake-ads-call';
+import { nextTurn, adsStreams } from '../helpers/fake-ads-call';
 import { adsServiceDefinition } from '../../src/xds/protos';
 import { buildSnapshot, makeResource, resourceSet } from '../../src/xds/resources';
 import { TypeUrl } from '../../src/xds/type-urls';
@@ -40,7 +40,7 @@ describe('sharedSetResponse', () => {
 
 describe('nonces on SotW streams', () => {
   it('streams sent one set share its bytes and nonce; a new snapshot brings a new nonce', async () => {
-    const calls = sotwStreams(3, undefined);
+    const calls = adsStreams(3, undefined);
     for (const { id, call } of calls) call.request({ node: { id }, type_url: TypeUrl.Cluster });
     await nextTurn();
     const nonces = calls.map(({ call }) => call.responses[0]!.nonce);
@@ -56,7 +56,7 @@ describe('nonces on SotW streams', () => {
   });
 
   it('the same set sent again right after itself gets a nonce of its own, and only its ACK settles it', async () => {
-    const [{ id, call, registry }] = sotwStreams(1, undefined);
+    const [{ id, call, registry }] = adsStreams(1, undefined);
     call.request({ node: { id }, type_url: TypeUrl.Cluster });
     const first = call.responses[0]!;
     call.request({
@@ -93,5 +93,32 @@ describe('nonces on SotW streams', () => {
     await nextTurn();
     expect(cds().ackedVersion).toBe(second.version_info);
     expect(call.responses).toHaveLength(2);
+  });
+});
+
+describe('shared responses on Delta streams', () => {
+  it('streams going from the same set to the same set are sent the same bytes, with what changed and was removed', async () => {
+    const calls = adsStreams(3, undefined, 'delta');
+    for (const { id, call } of calls) call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    await nextTurn();
+    const first = calls.map(({ call }) => call.responses[0]!.nonce);
+    // One compiled snapshot for the three proxies, as for the streams of one proxy.
+    const next = buildSnapshot(new Map([[TypeUrl.Cluster, [cluster('new')]]]));
+    for (const { id, call, cache } of calls) {
+      call.request({ node: { id }, type_url: TypeUrl.Cluster, response_nonce: call.responses[0]!.nonce });
+      cache.set(id, next);
+    }
+    await nextTurn();
+    const second = calls.map(({ call }) => call.written[1]!);
+    expect(second[1]).toBe(second[0]);
+    expect(second[2]).toBe(second[0]);
+    const decoded = calls[0]!.call.responses[1] as unknown as {
+      nonce: string;
+      resources: { name: string }[];
+      removed_resources: string[];
+    };
+    expect(decoded.resources.map((r) => r.name)).toEqual(['new']);
+    expect(decoded.removed_resources).toEqual(['c']);
+    expect(first).not.toContain(decoded.nonce);
   });
 });
