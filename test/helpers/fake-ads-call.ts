@@ -54,7 +54,7 @@ export function cacheWith(nodeIds: string[]): SnapshotCache {
   return cache;
 }
 
-/** `count` streams (SotW unless told), one node id each, all given one snapshot (cacheWith's), under the given turn budget. */
+/** `count` streams (SotW unless told), one node id each, all given one snapshot (cacheWith's), with a turn budget. */
 export function adsStreams(count: number, turnBudgetMs: number | undefined, protocol: 'sotw' | 'delta' = 'sotw') {
   const nodeIds = Array.from({ length: count }, (_, i) => `node-${i}`);
   const cache = cacheWith(nodeIds);
