@@ -151,8 +151,8 @@ export class FileStore implements MeshStore {
    * store's view, with versions for what changed (a hand edit in the API folder is a new version);
    * an invalid one changes nothing here.
    */
-  load(): LoadResult {
-    const result = this.loadWith(new Map());
+  load(changed?: readonly string[]): LoadResult {
+    const result = this.loadWith(new Map(), changed);
     if (result.ok) {
       this.serve(result);
       // Read from disk after every write so far: it supersedes a write's mesh not announced yet.
@@ -161,9 +161,15 @@ export class FileStore implements MeshStore {
     return result;
   }
 
-  private loadWith(overlay: ReadonlyMap<string, string | null>): LoadResult {
+  private loadWith(overlay: ReadonlyMap<string, string | null>, changed?: readonly string[]): LoadResult {
     // An empty folder is an empty mesh: the App Mesh API can fill it, starting with CreateMesh.
-    return loadMesh(this.paths, { ...this.options.load, cache: this.cache, overlay, noFilesIsEmpty: true });
+    return loadMesh(this.paths, {
+      ...this.options.load,
+      cache: this.cache,
+      overlay,
+      noFilesIsEmpty: true,
+      ...(changed ? { changed } : {}),
+    });
   }
 
   /**
