@@ -115,6 +115,14 @@ export class LoadCache {
   readonly k8s = new K8sReadCache();
   readonly templates = new TemplateReadCache();
   readonly references = new ReferenceCheckCache();
+  /** The draft each resource of the model was decoded from (or, reused, last found the same as). */
+  readonly draftOf = new WeakMap<Resource, ResourceDraft>();
+  /**
+   * Documents of one file alike in where each starts (line and column), from one text of the file to
+   * the next (sameDocumentStarts): a resource of the same document has the same source in both.
+   */
+  private readonly layouts = new WeakMap<ParsedDocument, number>();
+  private nextLayout = 0;
   /** The model of the last load without errors: the next model shares what did not change with it. */
   model: MeshModel | undefined;
 
@@ -128,6 +136,14 @@ export class LoadCache {
   parse(file: string, text: string, print?: FilePrint): ReturnType<typeof parseYamlDocuments> {
     const known = this.files.get(file);
     const parsed = known?.text === text ? known.parsed : parseYamlDocuments(file, text);
+    if (known?.parsed !== parsed) {
+      const before = known?.parsed.documents;
+      const layout =
+        before?.[0] !== undefined && before.length === parsed.documents.length && sameDocumentStarts(known!.text, text)
+          ? this.layouts.get(before[0])!
+          : this.nextLayout++;
+      for (const doc of parsed.documents) this.layouts.set(doc, layout);
+    }
     if (known?.parsed !== parsed || known.print !== print)
       this.files.set(file, { text, parsed, ...(print ? { print } : {}) });
     return parsed;
@@ -162,6 +178,24 @@ export class LoadCache {
     } catch {
       return undefined; // the read says why
     }
+  }
+
+  /**
+   * Whether a resource decoded from `draft` is where the one decoded from `before` is: both the whole
+   * of the same document of the same file, in texts alike in where their documents start. False when unsure.
+   */
+  sameSource(before: ResourceDraft, draft: ResourceDraft): boolean {
+    if (before === draft) return true;
+    const [a, b] = [before.origin, draft.origin];
+    if (!a.isWholeDocument || !b.isWholeDocument) return false;
+    const [da, db] = [a.document, b.document];
+    const layout = this.layouts.get(da);
+    return (
+      da.file === db.file &&
+      da.place.document === db.place.document &&
+      layout !== undefined &&
+      layout === this.layouts.get(db)
+    );
   }
 
   /** Forgets files that are no longer part of the mesh. */
@@ -520,9 +554,80 @@ function decodeCached(
   // A draft read again (its document changed, or a Kubernetes manifest it refers to did) often
   // decodes to what it was: then it is the same object, so that nothing downstream sees a change.
   const previous = cache.model?.resourceAt(resourceKey(resource));
-  if (previous && sameValue(previous, resource)) resource = previous;
+  if (previous && sameResource(previous, resource, draft, cache)) resource = previous;
   cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
+  cache.draftOf.set(resource, draft);
   return resource;
+}
+
+/**
+ * sameValue of two resources, their sources last: compared without finding them (which builds the
+ * file's syntax tree) when both are the whole of one document that did not move (LoadCache.sameSource).
+ */
+function sameResource(previous: Resource, resource: Resource, draft: ResourceDraft, cache: LoadCache): boolean {
+  const a = previous as unknown as Record<string, unknown>;
+  const b = resource as unknown as Record<string, unknown>;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  if (!ka.every((k) => k === 'source' || (Object.hasOwn(b, k) && sameValue(a[k], b[k])))) return false;
+  const before = cache.draftOf.get(previous);
+  return (before !== undefined && cache.sameSource(before, draft)) || sameValue(previous.source, resource.source);
+}
+
+/**
+ * Whether every document of the text `after` starts (its content: line and column) where the same
+ * document of `before` does: the texts differ in one run of lines, with as many line breaks in
+ * each, that are no document markers and come after the first line of content of their document.
+ * False when unsure (a document's first line of content with a tag or an anchor, which may stand
+ * before its node).
+ */
+export function sameDocumentStarts(before: string, after: string): boolean {
+  if (before === after) return true;
+  const shortest = Math.min(before.length, after.length);
+  let p = 0;
+  while (p < shortest && before.charCodeAt(p) === after.charCodeAt(p)) p++;
+  let q = 0;
+  while (q < shortest - p && before.charCodeAt(before.length - 1 - q) === after.charCodeAt(after.length - 1 - q)) q++;
+  const breaks = lineBreaks(before, p, before.length - q);
+  if (breaks !== lineBreaks(after, p, after.length - q)) return false;
+  const first = lineBreaks(before, 0, p);
+  return changesAfterStarts(before, first, first + breaks) && changesAfterStarts(after, first, first + breaks);
+}
+
+function lineBreaks(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let at = text.indexOf('\n', from); at !== -1 && at < to; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
+/** Whether lines first..last (from 0) of a YAML text each come after the first line of content of their document. */
+function changesAfterStarts(text: string, first: number, last: number): boolean {
+  let started = false;
+  let unsure = false;
+  let startLine = -1;
+  let at = 0;
+  for (let line = 0; line <= last; line++) {
+    const end = text.indexOf('\n', at);
+    const content = text.slice(at, end === -1 ? text.length : end);
+    const marker = /^(?:---|\.\.\.)(?:\s|$)/.test(content);
+    const rest = (marker ? content.slice(3) : content).trim();
+    if (marker) started = false;
+    if (
+      !started &&
+      rest !== '' &&
+      !rest.startsWith('#') &&
+      !(marker && content.startsWith('...')) &&
+      !(!marker && rest.startsWith('%'))
+    ) {
+      started = true;
+      startLine = line;
+      unsure = rest.startsWith('!') || rest.startsWith('&');
+    }
+    if (line >= first && (marker || !started || unsure || line <= startLine)) return false;
+    if (end === -1) break;
+    at = end + 1;
+  }
+  return true;
 }
 
 /** Deep equality of decoded values (plain objects, arrays and primitives; keys in any order). */
