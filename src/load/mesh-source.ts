@@ -424,13 +424,20 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   return result.ok || !passingError ? result : { ...result, retry: true };
 }
 
+/** A path path.resolve would give back as it is (a listed file, most often): resolving each of thousands costs. */
+function isResolved(file: string): boolean {
+  return (
+    path.sep === '/' && file.startsWith('/') && !file.includes('/.') && !file.includes('//') && !file.endsWith('/')
+  );
+}
+
 /** Whether the watcher reported a file (or a folder it is in) as changed. */
 function reportedChanged(changed: readonly string[] | undefined): (file: string) => boolean {
   if (!changed || changed.length === 0) return () => false;
   const paths = changed.map((p) => path.resolve(p));
   const exact = new Set(paths);
   return (file) => {
-    const full = path.resolve(file);
+    const full = isResolved(file) ? file : path.resolve(file);
     return exact.has(full) || paths.some((p) => full.startsWith(p.endsWith(path.sep) ? p : p + path.sep));
   };
 }
