@@ -381,9 +381,9 @@ export class MeshServer {
    * Loads the mesh files and, when they are valid and their Cloud Map instances fit the
    * registry, serves the new mesh; otherwise logs why and changes nothing. True when served.
    */
-  reload(reason = 'loaded', detectedAt = Date.now()): boolean {
+  reload(reason = 'loaded', detectedAt = Date.now(), changed?: readonly string[]): boolean {
     const { log, controller } = this;
-    const result = this.store.load();
+    const result = this.store.load(changed);
     logProblems(log, result.problems);
     this.metrics.reloaded(result.ok);
     if (result.ok) return this.install(result, reason, detectedAt);
@@ -512,7 +512,7 @@ export class MeshServer {
     this.cloudMap.remote?.start();
     const watcher = (options.watchPaths ?? watchMeshPaths)(
       this.options.paths,
-      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt),
+      (changed, detectedAt) => this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt, changed),
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),
         ...(options.watch?.checkIntervalMs !== undefined ? { checkIntervalMs: options.watch.checkIntervalMs } : {}),
@@ -549,7 +549,7 @@ export class MeshServer {
       (changed, detectedAt) => {
         // The store's own writes are served already: no second load for them.
         if (store.wroteAll(changed)) return;
-        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt);
+        this.reload(`reloaded after a change to ${changed.join(', ')}`, detectedAt, changed);
       },
       {
         ...(options.watch?.debounceMs !== undefined ? { debounceMs: options.watch.debounceMs } : {}),

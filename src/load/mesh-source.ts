@@ -45,6 +45,44 @@ export interface LoadOptions {
    * is left out with a warning, instead of an error for a resource defined twice.
    */
   readonly yields?: (file: string) => boolean;
+  /**
+   * Paths the watcher saw change (files, or folders: every file under them): read again even
+   * when their size, times and inode look as they were (see LoadCache.unchanged).
+   */
+  readonly changed?: readonly string[];
+}
+
+/**
+ * A file's identity and times as read (fstat of the descriptor its text was read from). A file
+ * whose stat shows the same again holds the same text, unless it was written within the same
+ * tick of the file system's clock as the read: see LoadCache.unchanged.
+ */
+export interface FilePrint {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** A write always moves it, and unlike mtime no one can set it back (`cp -p`, `touch -r`, rsync -t). */
+  readonly ctimeMs: number;
+}
+
+/**
+ * A file changed this long (or less) before it was read may be written again with the same size in
+ * the same tick of the file system's clock (coarse: a jiffy on Linux, 1 s on ext3 and HFS+, 2 s on
+ * FAT): its stat alone cannot tell, so it is read again until a read comes later than this.
+ */
+export const RACY_FILE_MS = 3_000;
+
+function statFile(file: string): fs.Stats | undefined {
+  return fs.statSync(file, { throwIfNoEntry: false });
+}
+
+function printOf(st: fs.Stats): FilePrint {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
+function samePrint(a: FilePrint, b: FilePrint): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 /**
@@ -58,7 +96,15 @@ export interface LoadOptions {
  * one model to the next, which is how the controller sees what a reload changed (MeshModel.changedKeys).
  */
 export class LoadCache {
-  readonly files = new Map<string, { readonly text: string; readonly parsed: ReturnType<typeof parseYamlDocuments> }>();
+  readonly files = new Map<
+    string,
+    {
+      readonly text: string;
+      readonly parsed: ReturnType<typeof parseYamlDocuments>;
+      /** The stat before a read made well after the file's last change (RACY_FILE_MS): trusted while it shows again. */
+      readonly print?: FilePrint;
+    }
+  >();
   readonly documents = new WeakMap<ParsedDocument, DocumentRead>();
   /** What a file's documents read to, together (by the array of its parsed documents). */
   readonly fileReads = new WeakMap<readonly ParsedDocument[], DocumentRead>();
@@ -69,15 +115,87 @@ export class LoadCache {
   readonly k8s = new K8sReadCache();
   readonly templates = new TemplateReadCache();
   readonly references = new ReferenceCheckCache();
+  /** The draft each resource of the model was decoded from (or, reused, last found the same as). */
+  readonly draftOf = new WeakMap<Resource, ResourceDraft>();
+  /**
+   * Documents of one file alike in where each starts (line and column), from one text of the file to
+   * the next (sameDocumentStarts): a resource of the same document has the same source in both.
+   */
+  private readonly layouts = new WeakMap<ParsedDocument, number>();
+  private nextLayout = 0;
   /** The model of the last load without errors: the next model shares what did not change with it. */
   model: MeshModel | undefined;
 
-  parse(file: string, text: string): ReturnType<typeof parseYamlDocuments> {
+  /**
+   * `stat`: a file's stat by its path (through links); fs.statSync unless a test stands in
+   * for a file system whose clock is coarse.
+   */
+  constructor(private readonly stat: (file: string) => fs.Stats | undefined = statFile) {}
+
+  /** `print`: the file's stat just before its text was read from disk (none for a text given in an overlay). */
+  parse(file: string, text: string, print?: FilePrint): ReturnType<typeof parseYamlDocuments> {
     const known = this.files.get(file);
-    if (known?.text === text) return known.parsed;
-    const parsed = parseYamlDocuments(file, text);
-    this.files.set(file, { text, parsed });
+    const parsed = known?.text === text ? known.parsed : parseYamlDocuments(file, text);
+    if (known?.parsed !== parsed) {
+      const before = known?.parsed.documents;
+      const layout =
+        before?.[0] !== undefined && before.length === parsed.documents.length && sameDocumentStarts(known!.text, text)
+          ? this.layouts.get(before[0])!
+          : this.nextLayout++;
+      for (const doc of parsed.documents) this.layouts.set(doc, layout);
+    }
+    if (known?.parsed !== parsed || known.print !== print)
+      this.files.set(file, { text, parsed, ...(print ? { print } : {}) });
     return parsed;
+  }
+
+  /**
+   * The parsed text of a file that has not changed since it was read: its stat shows the same
+   * inode, size and times, and that read came after the file's last change (RACY_FILE_MS).
+   * Undefined when it must be read (any doubt, a stat that fails).
+   */
+  unchanged(file: string): ReturnType<typeof parseYamlDocuments> | undefined {
+    const known = this.files.get(file);
+    if (!known?.print) return undefined;
+    const now = this.printNow(file);
+    return now && samePrint(known.print, now) ? known.parsed : undefined;
+  }
+
+  /**
+   * The file's print before a read, if it has settled: changed more than RACY_FILE_MS before now.
+   * A later write changes the print (a write in the same tick as one before this is older than that).
+   */
+  settledPrint(file: string): FilePrint | undefined {
+    const readAt = Date.now();
+    const print = this.printNow(file);
+    return print && Math.max(print.mtimeMs, print.ctimeMs) < readAt - RACY_FILE_MS ? print : undefined;
+  }
+
+  private printNow(file: string): FilePrint | undefined {
+    try {
+      const st = this.stat(file);
+      return st?.isFile() ? printOf(st) : undefined;
+    } catch {
+      return undefined; // the read says why
+    }
+  }
+
+  /**
+   * Whether a resource decoded from `draft` is where the one decoded from `before` is: both the whole
+   * of the same document of the same file, in texts alike in where their documents start. False when unsure.
+   */
+  sameSource(before: ResourceDraft, draft: ResourceDraft): boolean {
+    if (before === draft) return true;
+    const [a, b] = [before.origin, draft.origin];
+    if (!a.isWholeDocument || !b.isWholeDocument) return false;
+    const [da, db] = [a.document, b.document];
+    const layout = this.layouts.get(da);
+    return (
+      da.file === db.file &&
+      da.place.document === db.place.document &&
+      layout !== undefined &&
+      layout === this.layouts.get(db)
+    );
   }
 
   /** Forgets files that are no longer part of the mesh. */
@@ -267,22 +385,29 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   let passingError = retry;
   const documents: ParsedDocument[] = [];
   const byFile: (readonly ParsedDocument[])[] = [];
+  const reported = reportedChanged(options.changed);
   for (const file of files) {
-    let text: string;
-    try {
-      const given = overlay.get(file);
-      const read = given !== undefined && given !== null ? { text: given } : readMeshFile(file);
-      if ('refused' in read) {
-        problems.push({ severity: 'error', location: at(file), message: read.refused });
+    const given = overlay.get(file);
+    const kept = given === undefined && !reported(file) ? options.cache?.unchanged(file) : undefined;
+    let parsed: ReturnType<typeof parseYamlDocuments>;
+    if (kept) parsed = kept;
+    else {
+      let read: ReturnType<typeof readMeshFile>;
+      // Taken before the read: whatever changes the file after it changes its print.
+      const print = given === undefined ? options.cache?.settledPrint(file) : undefined;
+      try {
+        read = given !== undefined && given !== null ? { text: given } : readMeshFile(file);
+        if ('refused' in read) {
+          problems.push({ severity: 'error', location: at(file), message: read.refused });
+          continue;
+        }
+      } catch (err) {
+        problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${fsErrorText(err)}` });
+        passingError ||= isPassing(err);
         continue;
       }
-      text = read.text;
-    } catch (err) {
-      problems.push({ severity: 'error', location: at(file), message: `cannot read file: ${fsErrorText(err)}` });
-      passingError ||= isPassing(err);
-      continue;
+      parsed = options.cache ? options.cache.parse(file, read.text, print) : parseYamlDocuments(file, read.text);
     }
-    const parsed = options.cache ? options.cache.parse(file, text) : parseYamlDocuments(file, text);
     appendAll(problems, parsed.problems);
     appendAll(documents, parsed.documents);
     byFile.push(parsed.documents);
@@ -297,6 +422,24 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
   }
   const result = withEmptyMeshWarning(loadDocuments(documents, problems, files, options, byFile), paths);
   return result.ok || !passingError ? result : { ...result, retry: true };
+}
+
+/** A path path.resolve would give back as it is (a listed file, most often): resolving each of thousands costs. */
+function isResolved(file: string): boolean {
+  return (
+    path.sep === '/' && file.startsWith('/') && !file.includes('/.') && !file.includes('//') && !file.endsWith('/')
+  );
+}
+
+/** Whether the watcher reported a file (or a folder it is in) as changed. */
+function reportedChanged(changed: readonly string[] | undefined): (file: string) => boolean {
+  if (!changed || changed.length === 0) return () => false;
+  const paths = changed.map((p) => path.resolve(p));
+  const exact = new Set(paths);
+  return (file) => {
+    const full = isResolved(file) ? file : path.resolve(file);
+    return exact.has(full) || paths.some((p) => full.startsWith(p.endsWith(path.sep) ? p : p + path.sep));
+  };
 }
 
 /**
@@ -418,9 +561,80 @@ function decodeCached(
   // A draft read again (its document changed, or a Kubernetes manifest it refers to did) often
   // decodes to what it was: then it is the same object, so that nothing downstream sees a change.
   const previous = cache.model?.resourceAt(resourceKey(resource));
-  if (previous && sameValue(previous, resource)) resource = previous;
+  if (previous && sameResource(previous, resource, draft, cache)) resource = previous;
   cache.decoded.set(draft, { defaultMesh: meshKey, strict, resource });
+  cache.draftOf.set(resource, draft);
   return resource;
+}
+
+/**
+ * sameValue of two resources, their sources last: compared without finding them (which builds the
+ * file's syntax tree) when both are the whole of one document that did not move (LoadCache.sameSource).
+ */
+function sameResource(previous: Resource, resource: Resource, draft: ResourceDraft, cache: LoadCache): boolean {
+  const a = previous as unknown as Record<string, unknown>;
+  const b = resource as unknown as Record<string, unknown>;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  if (!ka.every((k) => k === 'source' || (Object.hasOwn(b, k) && sameValue(a[k], b[k])))) return false;
+  const before = cache.draftOf.get(previous);
+  return (before !== undefined && cache.sameSource(before, draft)) || sameValue(previous.source, resource.source);
+}
+
+/**
+ * Whether every document of the text `after` starts (its content: line and column) where the same
+ * document of `before` does: the texts differ in one run of lines, with as many line breaks in
+ * each, that are no document markers and come after the first line of content of their document.
+ * False when unsure (a document's first line of content with a tag or an anchor, which may stand
+ * before its node).
+ */
+export function sameDocumentStarts(before: string, after: string): boolean {
+  if (before === after) return true;
+  const shortest = Math.min(before.length, after.length);
+  let p = 0;
+  while (p < shortest && before.charCodeAt(p) === after.charCodeAt(p)) p++;
+  let q = 0;
+  while (q < shortest - p && before.charCodeAt(before.length - 1 - q) === after.charCodeAt(after.length - 1 - q)) q++;
+  const breaks = lineBreaks(before, p, before.length - q);
+  if (breaks !== lineBreaks(after, p, after.length - q)) return false;
+  const first = lineBreaks(before, 0, p);
+  return changesAfterStarts(before, first, first + breaks) && changesAfterStarts(after, first, first + breaks);
+}
+
+function lineBreaks(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let at = text.indexOf('\n', from); at !== -1 && at < to; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
+/** Whether lines first..last (from 0) of a YAML text each come after the first line of content of their document. */
+function changesAfterStarts(text: string, first: number, last: number): boolean {
+  let started = false;
+  let unsure = false;
+  let startLine = -1;
+  let at = 0;
+  for (let line = 0; line <= last; line++) {
+    const end = text.indexOf('\n', at);
+    const content = text.slice(at, end === -1 ? text.length : end);
+    const marker = /^(?:---|\.\.\.)(?:\s|$)/.test(content);
+    const rest = (marker ? content.slice(3) : content).trim();
+    if (marker) started = false;
+    if (
+      !started &&
+      rest !== '' &&
+      !rest.startsWith('#') &&
+      !(marker && content.startsWith('...')) &&
+      !(!marker && rest.startsWith('%'))
+    ) {
+      started = true;
+      startLine = line;
+      unsure = rest.startsWith('!') || rest.startsWith('&');
+    }
+    if (line >= first && (marker || !started || unsure || line <= startLine)) return false;
+    if (end === -1) break;
+    at = end + 1;
+  }
+  return true;
 }
 
 /** Deep equality of decoded values (plain objects, arrays and primitives; keys in any order). */

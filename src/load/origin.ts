@@ -16,6 +16,21 @@ export class Origin {
     private readonly rules: readonly PathRule[] = [],
   ) {}
 
+  /** The file the resource is written in. */
+  get file(): string {
+    return this.doc.file;
+  }
+
+  /** Whether the resource itself (path []) is where its document is: a document of its own. */
+  get isWholeDocument(): boolean {
+    return this.doc.place.prefix.length === 0 && this.documentPath([]).length === 0;
+  }
+
+  /** The document the resource is read from. */
+  get document(): ParsedDocument {
+    return this.doc;
+  }
+
   /** The path in the file for a path in the resource (the longest matching rule's `from` wins). */
   documentPath(path: FieldPath): FieldPath {
     this.index ??= new PathRuleIndex(this.rules);

@@ -172,14 +172,22 @@ function prunedField(reporter: ResourceReporter, strict: boolean): (path: FieldP
 
 /**
  * Finding a position means building the file's syntax tree, which costs far more than reading it;
- * most resources never need theirs, so `source` is worked out on first use.
+ * most resources never need theirs, so the line and column of `source` are worked out on first
+ * use (its file is known: the store asks every resource's).
  */
 function withLazySource<T extends object>(resource: T, origin: Origin): T & { readonly source: SourceLocation } {
-  let source: SourceLocation | undefined;
-  return Object.defineProperty(resource, 'source', {
-    enumerable: true,
-    get: () => (source ??= origin.locate([])),
-  }) as T & { readonly source: SourceLocation };
+  let at: SourceLocation | undefined;
+  const where = () => (at ??= origin.locate([]));
+  const source = Object.defineProperties(
+    { file: origin.file },
+    {
+      line: { enumerable: true, get: () => where().line },
+      col: { enumerable: true, get: () => where().col },
+    },
+  ) as SourceLocation;
+  return Object.defineProperty(resource, 'source', { enumerable: true, value: source }) as T & {
+    readonly source: SourceLocation;
+  };
 }
 
 /** The mesh for resources that name none, or why there is none. */

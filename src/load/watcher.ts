@@ -100,6 +100,10 @@ function identityOf(target: string): { ok: true; id: string; isFile: boolean } |
  * skips them too): `.meshd/` holds the Cloud Map registry.
  */
 function insideDotFolder(root: string, p: string): boolean {
+  // chokidar asks about every entry each time it lists a folder again (on every change in it): most
+  // are `root/...` with no segment starting with a dot, which is said without path.relative.
+  if (p.startsWith(root) && p.charAt(root.length) === path.sep && !p.includes(`${path.sep}.`, root.length))
+    return false;
   return path
     .relative(root, p)
     .split(path.sep)

@@ -16,6 +16,7 @@ import { nativePathOf } from '../export/native-yaml';
 import { detectDialect } from '../load/dialects';
 import { LoadCache, loadMesh, type LoadOptions, type LoadResult } from '../load/mesh-source';
 import { isError, type Problem } from '../load/problems';
+import type { SourceLocation } from '../model/common';
 import { compare, labelOf, parentOf, resourceKey, type MeshModel, type Resource } from '../model/mesh-model';
 import { fsyncDir, replaceFileAtomically } from '../util/atomic-json-file';
 import { canonicalJson } from '../util/canonical-json';
@@ -50,7 +51,9 @@ export interface FileStoreOptions {
 
 /** Who owns a resource: the API (its file in the API folder), or the user's file (read-only). */
 type Owner =
-  { readonly api: true; readonly file: string } | { readonly api: false; readonly file: string; readonly line: number };
+  | { readonly api: true; readonly file: string }
+  // `line` is found (the file's syntax tree built) only when a message needs it: an accessor.
+  | { readonly api: false; readonly file: string; readonly line: number };
 
 interface Entry {
   readonly record: StoredResource;
@@ -151,8 +154,8 @@ export class FileStore implements MeshStore {
    * store's view, with versions for what changed (a hand edit in the API folder is a new version);
    * an invalid one changes nothing here.
    */
-  load(): LoadResult {
-    const result = this.loadWith(new Map());
+  load(changed?: readonly string[]): LoadResult {
+    const result = this.loadWith(new Map(), changed);
     if (result.ok) {
       this.serve(result);
       // Read from disk after every write so far: it supersedes a write's mesh not announced yet.
@@ -161,9 +164,15 @@ export class FileStore implements MeshStore {
     return result;
   }
 
-  private loadWith(overlay: ReadonlyMap<string, string | null>): LoadResult {
+  private loadWith(overlay: ReadonlyMap<string, string | null>, changed?: readonly string[]): LoadResult {
     // An empty folder is an empty mesh: the App Mesh API can fill it, starting with CreateMesh.
-    return loadMesh(this.paths, { ...this.options.load, cache: this.cache, overlay, noFilesIsEmpty: true });
+    return loadMesh(this.paths, {
+      ...this.options.load,
+      cache: this.cache,
+      overlay,
+      noFilesIsEmpty: true,
+      ...(changed ? { changed } : {}),
+    });
   }
 
   /**
@@ -202,7 +211,7 @@ export class FileStore implements MeshStore {
       const meta = this.fileMetadata.see(key, r.spec, now, this.specHashes);
       entries.set(key, {
         record: { key: keyOf(r), spec: r.spec as unknown as SpecJson, tags: [], ...meta },
-        owner: { api: false, file: r.source.file, line: r.source.line },
+        owner: fileOwner(r.source),
       });
     }
     if (apiChanged) this.serveApiFiles(mesh, before?.entries, entries, now, rewrites);
@@ -630,6 +639,17 @@ export class FileStore implements MeshStore {
       ? { ok: true, resource: record }
       : refuse('invalid', `${label(key)} was written but not read back from ${file}`);
   }
+}
+
+/** The owner of a resource of the user's files, its line worked out on first use. */
+function fileOwner(source: SourceLocation): Owner {
+  return {
+    api: false,
+    file: source.file,
+    get line() {
+      return source.line;
+    },
+  };
 }
 
 function ownerText(owner: Owner): string {

@@ -113,8 +113,11 @@ export type LoadedMesh = Extract<LoadResult, { ok: true }>;
 
 /** The store `meshd serve` runs on: the API's writes, and the mesh they and the user's files make. */
 export interface MeshStore extends ResourceStore {
-  /** Loads the mesh (at start, or after a change outside the store); a valid one becomes the store's view. */
-  load(): LoadResult;
+  /**
+   * Loads the mesh (at start, or after a change outside the store); a valid one becomes the store's
+   * view. `changed`: the paths the watcher saw change, read again whatever their stat shows.
+   */
+  load(changed?: readonly string[]): LoadResult;
   /** Called with the mesh writes through the store made, on the event loop's next turn (a burst: once, its last). */
   onChange(listener: (mesh: LoadedMesh, reason: string) => void): void;
 }

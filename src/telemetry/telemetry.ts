@@ -67,6 +67,8 @@ const zeros = <K extends string>(keys: readonly K[]): Record<K, number> =>
 export class Telemetry {
   readonly windows: TrafficWindows;
   private index = EgressClusterIndex.EMPTY;
+  /** The model the index was made for. */
+  private model: MeshModel | undefined;
   private counts = { datagrams: 0, lines: 0, skippedLines: 0, usedLines: 0 };
   private readonly droppedDatagrams = zeros(DATAGRAM_DROP_REASONS);
   private readonly droppedLines = zeros(LINE_DROP_REASONS);
@@ -82,6 +84,13 @@ export class Telemetry {
 
   /** Which egress clusters stand for which virtual node; call on every model change. */
   setModel(model: MeshModel): void {
+    const before = this.model;
+    this.model = model;
+    // A reload that changed no virtual node (a route's weights) leaves the index as it is.
+    const changed = before && model.changedSince(before);
+    const isNode = (key: string) =>
+      model.resourceAt(key)?.kind === 'VirtualNode' || before!.resourceAt(key)?.kind === 'VirtualNode';
+    if (changed && ![...changed].some(isNode)) return;
     this.index = EgressClusterIndex.fromModel(model);
   }
 

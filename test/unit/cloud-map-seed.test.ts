@@ -440,6 +440,31 @@ describe('registry.applySeeds', () => {
       ]);
     });
 
+    it('checks a seed asked about again against the service as it is now, and a changed seed afresh', () => {
+      const registry = new CloudMapRegistry();
+      const op = registry.createNamespace({ name: 'internal.example', type: 'DNS_PRIVATE', vpc: 'vpc-1' });
+      const api = seed([{ id: 'a-1', attributes: { AWS_INSTANCE_PORT: '80' } }], 'api', 'internal.example');
+      // No such service yet: nothing asks for an address.
+      expect(registry.seedProblems(api)).toEqual([]);
+      expect(registry.seedProblems(api)).toEqual([]);
+      // The service is created (through the API) with an A record: the very same seed now lacks its address.
+      registry.createService({
+        name: 'api',
+        namespaceId: op.targets.NAMESPACE!,
+        dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'A', ttl: 60 }] },
+      });
+      expect(registry.seedProblems(api)).toEqual([
+        { index: 0, message: expect.stringMatching(/A record.*AWS_INSTANCE_IPV4 is required/) },
+      ]);
+      // The file changed: its seed (a new object) is judged on what it says now.
+      const fixed = seed([{ id: 'a-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } }], 'api', 'internal.example');
+      expect(registry.seedProblems(fixed)).toEqual([]);
+      const broken = seed([{ id: 'a-1', attributes: { AWS_INSTANCE_IPV4: '10.0.0.300' } }], 'api', 'internal.example');
+      expect(registry.seedProblems(broken)).toEqual([
+        { index: 0, message: expect.stringMatching(/AWS_INSTANCE_IPV4 must be an IPv4 address/) },
+      ]);
+    });
+
     it('points at the file and line of the instance, and offlineRegistry refuses to apply', () => {
       const text =
         'kind: CloudMapService\nnamespace: internal.example\nname: web\ninstances:\n  - id: w-1\n    attributes: { AWS_INSTANCE_IPV4: 10.0.0.1 }\n  - id: w-2\n    attributes: { AWS_INSTANCE_PORT: 80 }\n';

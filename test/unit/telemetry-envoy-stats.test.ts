@@ -3,7 +3,7 @@
 // the pinned Envoy really sent (test/fixtures/telemetry/).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MeshModel } from '../../src/model/mesh-model';
+import { MeshModel, type Resource } from '../../src/model/mesh-model';
 import type { VirtualNode } from '../../src/model/virtual-node';
 import { formatDuration } from '../../src/util/duration';
 import { EgressClusterIndex, interpret, parseLine, parseWindow, Telemetry, telemetryReport } from '../../src/telemetry';
@@ -256,6 +256,32 @@ describe('the telemetry pipeline on what Envoy 1.40 sent', () => {
     );
     expect(slowLines.length).toBeGreaterThan(10);
     expect(telemetry.statsdCounts().usedLines).toBe(slowLines.length);
+  });
+
+  it('follows a reload that changes a virtual node, after one that changed none', () => {
+    const telemetry = new Telemetry();
+    const service = (provider: string): Resource => ({
+      kind: 'VirtualService',
+      mesh: 'tm',
+      name: 'slow.tm.local',
+      source: { file: 'test', line: 1, col: 1 },
+      spec: { provider: { virtualNode: { virtualNodeName: provider } } },
+    });
+    // The node listens on another port than the one the capture's cluster names: nothing counts.
+    const elsewhere = node('tm', 'slow', [['http', 8080]]);
+    const first = new MeshModel([elsewhere, service('slow')]);
+    telemetry.setModel(first);
+    const slower = service('slower');
+    const second = new MeshModel([elsewhere, slower], first);
+    expect(second.changedSince(first)?.size).toBe(1);
+    telemetry.setModel(second);
+    for (const d of datagrams) telemetry.receive(d, NOW);
+    expect(telemetry.traffic(60_000, NOW)).toEqual([]);
+    const third = new MeshModel([node('tm', 'slow', [['http', 37403]]), slower], second);
+    expect(third.changedSince(second)?.size).toBe(1);
+    telemetry.setModel(third);
+    for (const d of datagrams) telemetry.receive(d, NOW);
+    expect(telemetry.traffic(60_000, NOW).map((t) => [t.virtualNode, t.requests])).toEqual([['slow', 10]]);
   });
 
   it('counts datagrams, lines and skipped lines', () => {

@@ -99,6 +99,11 @@ export class CloudMapRegistry implements InstanceLookup {
   private readonly discovered = new Map<string, DiscoveredInstance[]>();
   /** Whether an instance record's address is one proxies may be sent (records are replaced, never changed). */
   private readonly addressVerdicts = new WeakMap<InstanceRecord, string | null>();
+  /** seedProblems' answer for a seed, and the service record it was judged against. */
+  private readonly seedChecks = new WeakMap<
+    ServiceSeed,
+    { readonly service: ServiceRecord | undefined; readonly problems: readonly { index: number; message: string }[] }
+  >();
   /** While load() fills the tables: indexes are built in bulk at its end. */
   private loading = false;
 
@@ -432,14 +437,19 @@ export class CloudMapRegistry implements InstanceLookup {
   }
 
   /** Why a seed cannot be applied (a problem per instance index), without changing anything. */
-  seedProblems(seed: ServiceSeed): { index: number; message: string }[] {
+  seedProblems(seed: ServiceSeed): readonly { index: number; message: string }[] {
     const ns = this.namespaceNamed(seed.namespace);
     const service = ns && this.serviceNamed(ns.id, seed.service);
+    // A reload hands the same seed for a document that did not change; service records are replaced, never changed.
+    const known = this.seedChecks.get(seed);
+    if (known && known.service === service) return known.problems;
     const rules = service ?? ({ name: seed.service } as ServiceRecord);
-    return seed.instances.flatMap((instance, index) => {
+    const problems = seed.instances.flatMap((instance, index) => {
       const message = attributeProblem(instance.attributes, rules, this.options.attributes);
       return message ? [{ index, message }] : [];
     });
+    this.seedChecks.set(seed, { service, problems });
+    return problems;
   }
 
   /**

@@ -351,9 +351,9 @@ export class PostgresMeshStore implements MeshStore, Follower {
    * Loads the mesh: the user's files as they are on disk, the store's resources and route weights as
    * this replica has them. A valid mesh becomes the store's view; an invalid one changes nothing.
    */
-  load(): LoadResult {
+  load(changed?: readonly string[]): LoadResult {
     this.loaded = true;
-    const result = this.loadWith();
+    const result = this.loadWith(changed);
     if (result.ok) {
       this.serve(result);
       this.announcer.superseded();
@@ -959,7 +959,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
   // ---- loading ----
 
   /** The mesh of the user's files, the store's resources as virtual files, and the route weights applied. */
-  private loadWith(): LoadResult {
+  private loadWith(changed?: readonly string[]): LoadResult {
     const overlay = new Map<string, string>();
     const problems: Problem[] = [];
     for (const record of this.rows.values()) {
@@ -1003,6 +1003,7 @@ export class PostgresMeshStore implements MeshStore, Follower {
       overlay,
       noFilesIsEmpty: true,
       yields: isVirtual,
+      ...(changed ? { changed } : {}),
     });
     return problems.length === 0 ? result : { ...result, problems: [...result.problems, ...problems] };
   }
