@@ -189,7 +189,9 @@ export class MeshController implements StreamHooks {
     const until = performance.now() + sliceMs;
     for (const [key, detectedAt] of this.stale) {
       this.stale.delete(key);
-      if (this.proxies.has(key)) this.updateGuarded(key, detectedAt);
+      // A change reaching a node compiled ahead of its proxy forgets it: its proxy is compiled when it comes.
+      if (this.proxies.get(key)?.provisional) this.onNodeGone(key);
+      else if (this.proxies.has(key)) this.updateGuarded(key, detectedAt);
       if (performance.now() >= until) break;
     }
     if (this.stale.size > 0) this.compileLater();
@@ -269,8 +271,9 @@ export class MeshController implements StreamHooks {
    * model with the default proxy settings (a sidecar's bootstrap unless it sets other ports), for at
    * most `budgetMs`: a fleet reconnecting after a restart is then answered at once instead of waiting
    * for its compiles in the middle of the storm, and the codecs protobufjs generates on first use are
-   * ready. A snapshot no proxy claims within `graceMs` is forgotten, and no change compiles it again;
-   * one that fails to compile is logged only when a proxy of it connects. Returns how many it compiled.
+   * ready. A snapshot no proxy claims within `graceMs`, or that a change reaches first, is forgotten
+   * (a change never compiles a node no proxy asked for); one that fails to compile is logged only when
+   * a proxy of it connects. Returns how many it compiled.
    */
   precompile(budgetMs: number, graceMs: number): number {
     const model = this.model;

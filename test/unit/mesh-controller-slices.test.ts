@@ -260,13 +260,22 @@ describe('MeshController.precompile (before proxies connect, as `meshd serve` st
     expect(wire(cache.get(claimed))).toBe(fullCompile(after).get('caller-0'));
   });
 
-  it('keeps a precompiled node current until its proxy connects: a change before then is in what it is served', () => {
+  it('a change forgets the precompiled nodes it reaches, compiling none of them; their proxies get the new mesh', async () => {
     const cache = new SnapshotCache();
-    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET);
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET, { sliceMs: 1000 });
     controller.setModel(before);
     controller.precompile(60_000, 60_000);
-    controller.setModel(after);
-    expect(wire(cache.get(controller.nodeKey(envoyNode('caller-5'))))).toBe(fullCompile(after).get('caller-5'));
+    const spy = jest.spyOn(compiler, 'compileProxy');
+    try {
+      controller.setModel(after);
+      while (controller.compiling) await nextTurn();
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    const key = controller.nodeKey(envoyNode('caller-5'));
+    await nextTurn();
+    expect(wire(cache.get(key))).toBe(fullCompile(after).get('caller-5'));
     controller.close();
   });
 
