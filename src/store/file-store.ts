@@ -111,6 +111,8 @@ export class FileStore implements MeshStore {
   private apiSettled = false;
   /** Spec digests of the model's resources: an unchanged one is the same object from one load to the next. */
   private readonly specHashes = new WeakMap<object, string>();
+  /** The metadata state file's write, waiting for the turn after the load that changed it. */
+  private metadataSave: NodeJS.Immediate | undefined;
 
   /**
    * Throws StateFileError when the metadata state cannot be read,
@@ -123,9 +125,28 @@ export class FileStore implements MeshStore {
     this.fileMetadata = new FileResourceMetadata(options.metadataPath);
   }
 
+  /**
+   * The view served, its metadata on disk: a version or a time is never shown (nor a write
+   * checked against it) before it is in the state file, whatever happens to meshd next.
+   */
+  private get view(): Served | undefined {
+    if (this.metadataSave) this.saveMetadata();
+    return this.served;
+  }
+
+  private saveMetadata(): void {
+    clearImmediate(this.metadataSave);
+    this.metadataSave = undefined;
+    try {
+      this.fileMetadata.save();
+    } catch {
+      // Kept in memory; the next load tries again. The versions shown stay right while meshd runs.
+    }
+  }
+
   /** Whether the API owns the resources of this file (a rollout then writes its route through the store). */
   ownsFile(file: string): boolean {
-    for (const e of this.served?.entries.values() ?? []) if (e.owner.api && e.owner.file === file) return true;
+    for (const e of this.view?.entries.values() ?? []) if (e.owner.api && e.owner.file === file) return true;
     return false;
   }
 
@@ -222,11 +243,8 @@ export class FileStore implements MeshStore {
       this.fileMetadata.keepOnly(fileKeys, now);
     }
     this.served = { mesh, entries };
-    try {
-      this.fileMetadata.save();
-    } catch {
-      // Kept in memory; the next load tries again. The versions shown stay right while meshd runs.
-    }
+    // Written on the next turn, once the reload's first pushes are out (view writes it before any read).
+    this.metadataSave ??= setImmediate(() => this.saveMetadata());
     for (const { file, text } of rewrites) {
       // Never through a link: the metadata is then kept in memory only (the next API write of it is refused).
       if (this.leadsOutside(file)) continue;
@@ -356,11 +374,11 @@ export class FileStore implements MeshStore {
   // ---- reads ----
 
   async get(key: ResourceKey): Promise<StoredResource | undefined> {
-    return this.served?.entries.get(keyText(key))?.record;
+    return this.view?.entries.get(keyText(key))?.record;
   }
 
   async list(scope: ListScope): Promise<readonly StoredResource[] | undefined> {
-    const entries = this.served?.entries ?? new Map<string, Entry>();
+    const entries = this.view?.entries ?? new Map<string, Entry>();
     if (scope.kind !== 'Mesh') {
       if (!entries.has(keyText({ kind: 'Mesh', mesh: scope.mesh!, name: scope.mesh! }))) return undefined;
       if (scope.parent !== undefined) {
@@ -381,7 +399,7 @@ export class FileStore implements MeshStore {
 
   /** The model the store's view was built from (the mesh being served). */
   currentModel(): MeshModel | undefined {
-    return this.served?.mesh.model;
+    return this.view?.mesh.model;
   }
 
   // ---- writes ----
@@ -475,7 +493,7 @@ export class FileStore implements MeshStore {
       readonly value: number;
     }[],
   ): { ok: true } | { ok: false; conflict: boolean; error: string } {
-    const entry = [...(this.served?.entries.values() ?? [])].find((e) => e.owner.api && e.owner.file === file);
+    const entry = [...(this.view?.entries.values() ?? [])].find((e) => e.owner.api && e.owner.file === file);
     if (!entry || entry.record.key.kind !== 'Route')
       return { ok: false, conflict: true, error: `${file}: no route of the App Mesh API is there any more` };
     const spec = JSON.parse(JSON.stringify(entry.record.spec)) as Record<string, unknown>;
@@ -512,14 +530,15 @@ export class FileStore implements MeshStore {
   // ---- checks ----
 
   private writable(): { map: ReadonlyMap<string, Entry> } | { refused: StoreResult } {
-    if (!this.served)
+    const view = this.view;
+    if (!view)
       return {
         refused: refuse(
           'invalid',
           'no valid mesh is loaded yet: fix the errors in the mesh files (meshd logs them) first',
         ),
       };
-    return { map: this.served.entries };
+    return { map: view.entries };
   }
 
   private apiOwned(key: ResourceKey, expectedVersion: number | undefined): { entry: Entry } | { refused: StoreResult } {
@@ -557,7 +576,7 @@ export class FileStore implements MeshStore {
 
   /** What App Mesh refuses to delete a resource for: a mesh's resources, a router's routes, a gateway's routes. */
   private childrenOf(key: ResourceKey): string[] {
-    const all = [...(this.served?.entries.values() ?? [])].map((e) => e.record.key);
+    const all = [...(this.view?.entries.values() ?? [])].map((e) => e.record.key);
     if (key.kind === 'Mesh') return all.filter((k) => k.mesh === key.mesh && k.kind !== 'Mesh').map(label);
     if (key.kind === 'VirtualRouter')
       return all.filter((k) => k.mesh === key.mesh && k.kind === 'Route' && k.parent === key.name).map(label);
@@ -634,7 +653,7 @@ export class FileStore implements MeshStore {
 
   /** The record of a resource just written, as the store now serves it. */
   private written(key: ResourceKey, file: string): StoreResult {
-    const record = this.served?.entries.get(keyText(key))?.record;
+    const record = this.view?.entries.get(keyText(key))?.record;
     return record
       ? { ok: true, resource: record }
       : refuse('invalid', `${label(key)} was written but not read back from ${file}`);

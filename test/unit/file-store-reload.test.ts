@@ -122,8 +122,8 @@ class Side {
   /** The view served, with uids named by the first key that had them, and files relative to the root. */
   view(): unknown[] {
     const entries = (
-      this.store as unknown as { served: { entries: Map<string, { record: StoredResource; owner: { file: string } }> } }
-    ).served.entries;
+      this.store as unknown as { view: { entries: Map<string, { record: StoredResource; owner: { file: string } }> } }
+    ).view.entries;
     return [...entries]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([key, { record, owner }]) => {

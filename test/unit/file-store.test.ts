@@ -402,3 +402,38 @@ describe('the files-backed store through the App Mesh API', () => {
     expect(() => new FileStore(options(path.join(dir, 'elsewhere')))).not.toThrow();
   });
 });
+
+describe('the state file of the files-backed store', () => {
+  const web = { kind: 'VirtualNode' as const, mesh: 'shop', name: 'web' };
+  const stateVersion = (file: string): number | undefined =>
+    fs.existsSync(file)
+      ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { resources: Record<string, { version: number }> }).resources[
+          'shop/VirtualNode/web'
+        ]?.version
+      : undefined;
+
+  it('is written after the load that changed it (its pushes go first), and before anything reads the version', async () => {
+    const dir = tmpDir('file-store-state-');
+    const meshFile = path.join(dir, 'mesh', 'shop.yaml');
+    fs.mkdirSync(path.dirname(meshFile));
+    fs.writeFileSync(meshFile, USER_MESH);
+    const stateFile = path.join(dir, 'meta.json');
+    const store = new FileStore({
+      paths: [path.dirname(meshFile)],
+      apiDir: path.join(dir, 'api'),
+      metadataPath: stateFile,
+    });
+    expect(store.load().ok).toBe(true);
+    expect(fs.existsSync(stateFile)).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stateVersion(stateFile)).toBe(1);
+
+    // A hand edit: version 2, which no read sees before the state file holds it.
+    fs.writeFileSync(meshFile, USER_MESH.replace('port: 8080', 'port: 8081'));
+    expect(store.load([meshFile]).ok).toBe(true);
+    expect(stateVersion(stateFile)).toBe(1);
+    const read = store.get(web);
+    expect(stateVersion(stateFile)).toBe(2);
+    expect((await read)?.version).toBe(2);
+  });
+});
