@@ -83,6 +83,7 @@ interface Entry {
  */
 export interface RecordingMeshReader extends MeshReader {
   readonly source: object;
+  /** `keys` is never changed afterwards: the recording may keep the array as it is. */
   noteKeys(keys: readonly string[]): void;
 }
 
@@ -94,6 +95,12 @@ function isRecording(model: MeshReader): model is RecordingMeshReader {
 function sameAnswer(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -168,10 +175,13 @@ export class LookupMemo implements CompileMemo {
     }
     const reads: Read[] = [];
     const value = compute(...recording(model, cloudMap, reads));
+    const modelKeys = reads.flatMap((r) => (r.modelKey === undefined ? [] : [r.modelKey]));
     this.entries.set(key, {
       reads,
       value,
-      modelKeys: reads.flatMap((r) => (r.modelKey === undefined ? [] : [r.modelKey])),
+      // The previous entry's very array when the keys are the same: the callers' recordings then
+      // log the same items as before (control/recording-reader.ts), which they check cheaply.
+      modelKeys: entry && sameKeys(entry.modelKeys, modelKeys) ? entry.modelKeys : modelKeys,
       cloudMapReads: reads.filter((r) => r.modelKey === undefined),
       validatedIn: recorder?.source,
     });

@@ -26,25 +26,33 @@ import type { StreamHooks } from '../xds/ads-session';
 import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { ResourceEncoder } from './encode';
 import { proxySettingsOf } from './proxy-settings';
-import { recordingReader } from './recording-reader';
+import { keysOf, recordingReader, sameLog, type ReadLog } from './recording-reader';
 
 interface ProxyEntry {
   readonly nodeId: string;
   readonly settings: ProxySettings;
   /** The last compile error logged for this proxy, so a repeated reload does not repeat it. */
   lastError?: string;
-  /** The Cloud Map services (serviceKey) its last compile read. */
+  /** The Cloud Map services (serviceKey) its last compile read, and their log (in order, as read). */
   cloudMapReads: ReadonlySet<string>;
+  cloudMapLog: readonly string[];
   /**
    * The model look-ups (lookupKey) its last compile made; undefined:
    * compile it on every reload (its last compile failed unexpectedly).
    */
   modelReads: ReadonlySet<string> | undefined;
+  /** Their log (recording-reader.ts): a compile that logs the same items leaves the readers' index as it is. */
+  modelLog: ReadLog | undefined;
   /** Compiled before any proxy of it connected (precompile); forgotten unless one claims it in time. */
   provisional?: boolean;
 }
 
 const NONE: ReadonlySet<string> = new Set();
+
+/** A proxy not compiled yet: it has read nothing. */
+function newEntry(nodeId: string, settings: ProxySettings): ProxyEntry {
+  return { nodeId, settings, cloudMapReads: NONE, cloudMapLog: [], modelReads: NONE, modelLog: undefined };
+}
 
 /**
  * Look-up key → the proxies whose last compile made that look-up: a change finds the proxies it
@@ -246,7 +254,7 @@ export class MeshController implements StreamHooks {
       }
     }
     if (!known) {
-      this.proxies.set(key, { nodeId: node.id, settings, cloudMapReads: new Set(), modelReads: new Set() });
+      this.proxies.set(key, newEntry(node.id, settings));
       // With a time slice the compile waits for its turn: a burst of proxies connecting (every
       // request of which may arrive in one turn) must not compile them all in that turn. The
       // streams answer once the snapshot is there.
@@ -289,7 +297,7 @@ export class MeshController implements StreamHooks {
       const nodeId = formatNodeId({ mesh: r.mesh, type, name: r.name });
       const key = proxyKey(nodeId, settings);
       if (this.proxies.has(key)) continue;
-      this.proxies.set(key, { nodeId, settings, cloudMapReads: new Set(), modelReads: new Set(), provisional: true });
+      this.proxies.set(key, { ...newEntry(nodeId, settings), provisional: true });
       this.updateGuarded(key, undefined);
       compiled.push(key);
     }
@@ -318,14 +326,14 @@ export class MeshController implements StreamHooks {
       this.cache.setProblem(key, NO_MESH_YET);
       return;
     }
-    const reads = new Set<string>();
+    const reads: string[] = [];
     const recording: CloudMapView = {
       discover: (namespaceName, serviceName): readonly DiscoveredInstance[] | undefined => {
-        reads.add(serviceKey(namespaceName, serviceName));
+        reads.push(serviceKey(namespaceName, serviceName));
         return this.cloudMap.discover(namespaceName, serviceName);
       },
     };
-    const modelReads = new Set<string>();
+    const modelReads: ReadLog = [];
     let result: ReturnType<typeof compileProxy>;
     let failedUnexpectedly = false;
     try {
@@ -336,10 +344,24 @@ export class MeshController implements StreamHooks {
       result = { ok: false, error: `cannot compile ${entry.nodeId}: internal error: ${(err as Error).message}` };
       failedUnexpectedly = true;
     }
-    this.cloudMapReaders.replace(key, entry.cloudMapReads, reads);
-    entry.cloudMapReads = reads;
-    this.modelReaders.replace(key, entry.modelReads ?? NONE, failedUnexpectedly ? NONE : modelReads);
-    entry.modelReads = failedUnexpectedly ? undefined : modelReads;
+    // The same look-ups as last time (the usual case: a change reaches a proxy through a memo
+    // entry whose look-ups stay the same) leave the readers' index as it is.
+    if (!sameLog(entry.cloudMapLog, reads)) {
+      const next = keysOf(reads);
+      this.cloudMapReaders.replace(key, entry.cloudMapReads, next);
+      entry.cloudMapReads = next;
+      entry.cloudMapLog = reads;
+    }
+    if (failedUnexpectedly) {
+      this.modelReaders.replace(key, entry.modelReads ?? NONE, NONE);
+      entry.modelReads = undefined;
+      entry.modelLog = undefined;
+    } else if (!entry.modelLog || !sameLog(entry.modelLog, modelReads)) {
+      const next = keysOf(modelReads);
+      this.modelReaders.replace(key, entry.modelReads ?? NONE, next);
+      entry.modelReads = next;
+      entry.modelLog = modelReads;
+    }
     if (failedUnexpectedly) this.failing.add(key);
     else this.failing.delete(key);
     if (!result.ok) {

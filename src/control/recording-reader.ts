@@ -3,27 +3,80 @@
 import type { RecordingMeshReader } from '../compile/memo';
 import { lookupKey, type MeshModel } from '../model/mesh-model';
 
-/** Reads `model`, adding the key (lookupKey) of every look-up to `reads` (a memo hit adds its look-ups' keys). */
-export function recordingReader(model: MeshModel, reads: Set<string>): RecordingMeshReader {
+/**
+ * The look-ups of one compile, in order: a key (lookupKey) or a memo entry's list of keys, as it
+ * is (not copied). Two compiles that log the same items made the same look-ups, which is cheaper
+ * to check than building and comparing their sets (most of a compile's look-ups come from memo
+ * hits, whose key lists are the same arrays from compile to compile).
+ */
+export type ReadLog = (string | readonly string[])[];
+
+/** Past this many, the interned keys are forgotten (node ids come from the network: the names are not bounded). */
+const MAX_INTERNED = 100_000;
+type Kind = Parameters<typeof lookupKey.resource>[1];
+/** Kind → mesh → name → key. */
+let interned = new Map<Kind, Map<string, Map<string, string>>>();
+let internedCount = 0;
+
+/**
+ * lookupKey.resource(mesh, kind, name), the same string each time: compared with the last
+ * compile's (sameLog) by identity rather than by content, and hashed once by the sets it goes in.
+ */
+function resourceKey(mesh: string, kind: Kind, name: string): string {
+  if (internedCount >= MAX_INTERNED) {
+    interned = new Map();
+    internedCount = 0;
+  }
+  let byMesh = interned.get(kind);
+  if (!byMesh) interned.set(kind, (byMesh = new Map()));
+  let byName = byMesh.get(mesh);
+  if (!byName) byMesh.set(mesh, (byName = new Map()));
+  let key = byName.get(name);
+  if (key === undefined) {
+    byName.set(name, (key = lookupKey.resource(mesh, kind, name)));
+    internedCount++;
+  }
+  return key;
+}
+
+/** Reads `model`, logging the key (lookupKey) of every look-up in `reads` (a memo hit logs its look-ups' keys). */
+export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMeshReader {
   const noted = <T>(key: string, answer: T): T => {
-    reads.add(key);
+    reads.push(key);
     return answer;
   };
   return {
     source: model,
     noteKeys: (keys) => {
-      for (const key of keys) reads.add(key);
+      reads.push(keys);
     },
-    mesh: (mesh) => noted(lookupKey.resource(mesh, 'Mesh', mesh), model.mesh(mesh)),
-    virtualService: (mesh, name) =>
-      noted(lookupKey.resource(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
-    virtualNode: (mesh, name) => noted(lookupKey.resource(mesh, 'VirtualNode', name), model.virtualNode(mesh, name)),
-    virtualRouter: (mesh, name) =>
-      noted(lookupKey.resource(mesh, 'VirtualRouter', name), model.virtualRouter(mesh, name)),
-    virtualGateway: (mesh, name) =>
-      noted(lookupKey.resource(mesh, 'VirtualGateway', name), model.virtualGateway(mesh, name)),
+    mesh: (mesh) => noted(resourceKey(mesh, 'Mesh', mesh), model.mesh(mesh)),
+    virtualService: (mesh, name) => noted(resourceKey(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
+    virtualNode: (mesh, name) => noted(resourceKey(mesh, 'VirtualNode', name), model.virtualNode(mesh, name)),
+    virtualRouter: (mesh, name) => noted(resourceKey(mesh, 'VirtualRouter', name), model.virtualRouter(mesh, name)),
+    virtualGateway: (mesh, name) => noted(resourceKey(mesh, 'VirtualGateway', name), model.virtualGateway(mesh, name)),
     routesOf: (mesh, router) => noted(lookupKey.routesOf(mesh, router), model.routesOf(mesh, router)),
     gatewayRoutesOf: (mesh, gateway) =>
       noted(lookupKey.gatewayRoutesOf(mesh, gateway), model.gatewayRoutesOf(mesh, gateway)),
   };
+}
+
+/** Whether two logs hold the same items in the same order (so the same look-ups). */
+export function sameLog(
+  a: readonly (string | readonly string[])[],
+  b: readonly (string | readonly string[])[],
+): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The keys a log holds, each once. */
+export function keysOf(log: readonly (string | readonly string[])[]): Set<string> {
+  const keys = new Set<string>();
+  for (const item of log) {
+    if (typeof item === 'string') keys.add(item);
+    else for (const key of item) keys.add(key);
+  }
+  return keys;
 }

@@ -851,6 +851,26 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     );
   });
 
+  it('a proxy that stops calling a service no longer hears of its Cloud Map instances, and hears of them again once it calls it again', async () => {
+    const mesh = await ServedMesh.create();
+    const S0_V2 = 'mesh/apps/virtualNode/s0-v2';
+    mesh.edit((s) => (s.fewerBackends[0] = true));
+    mesh.takePushes();
+    mesh.takeCompiles();
+    // s1's instances now reach s0-v1 alone (s0-v2 calls only s2).
+    mesh.edit((s) => (s.instanceHost[1] = 5));
+    expect(mesh.takeCompiles()).toEqual(['mesh/apps/virtualNode/s0-v1']);
+    expect(mesh.takePushes()).toEqual(['mesh/apps/virtualNode/s0-v1']);
+    mesh.edit((s) => (s.fewerBackends[0] = false));
+    expect(mesh.takePushes()).toEqual([S0_V2]);
+    mesh.takeCompiles();
+    mesh.edit((s) => (s.instanceHost[1] = 6));
+    expect(mesh.takeCompiles()).toEqual(idsOf(0));
+    expect(mesh.takePushes()).toEqual(idsOf(0));
+    mesh.expectNoStaleProxy();
+    expect(mesh.servedEndpoints(S0_V2, 'cds_egress_apps_s1-v2_http_8080')).toContain('"10.0.1.6"');
+  });
+
   it('a route and a Cloud Map instance changed in one reload are pushed once, together', async () => {
     const mesh = await ServedMesh.create();
     mesh.takePushes();
