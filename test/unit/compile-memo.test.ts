@@ -29,6 +29,7 @@ import { TypeUrl } from '../../src/xds/type-urls';
 import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
 
 const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
+const OTHER_PORTS = { ingressPort: 15100, egressPort: 15101 };
 
 function loadCase(caseName: string) {
   const loaded = loadMesh([path.join(GOLDEN_DIR, caseName, 'in.yaml')]);
@@ -71,7 +72,8 @@ describe('a memoised compile', () => {
     // Twice over, so that the second round is served from the memo and the encoder's caches.
     for (const round of [1, 2]) {
       for (const id of ids) {
-        for (const settings of [SETTINGS, { ...SETTINGS, proxyless: true }]) {
+        // Other ports too: a node's pieces memoised for one proxy's ports must not serve another's.
+        for (const settings of [SETTINGS, { ...SETTINGS, proxyless: true }, OTHER_PORTS]) {
           const plain = compileProxy(model, registry, id, settings);
           const memoised = compileProxy(model, registry, id, settings, memo);
           expect({ round, id, ok: memoised.ok }).toEqual({ round, id, ok: plain.ok });

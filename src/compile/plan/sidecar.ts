@@ -324,6 +324,27 @@ function sidecarFrame(
   };
 }
 
+/** Each proxy's memo keys, made once per settings object (a connected proxy keeps its own) and node. */
+const proxyKeys = new WeakMap<
+  ProxySettings,
+  WeakMap<VirtualNode, { readonly local: string; readonly frame: string }>
+>();
+
+function keysOf(node: VirtualNode, settings: ProxySettings): { readonly local: string; readonly frame: string } {
+  let byNode = proxyKeys.get(settings);
+  if (!byNode) proxyKeys.set(settings, (byNode = new WeakMap()));
+  let keys = byNode.get(node);
+  if (!keys) {
+    const { ingressPort, egressPort } = settings;
+    keys = {
+      local: `sidecar-local\0${node.mesh}\0${node.name}\0${ingressPort}`,
+      frame: `sidecar-frame\0${node.mesh}\0${node.name}\0${ingressPort}\0${egressPort}`,
+    };
+    byNode.set(node, keys);
+  }
+  return keys;
+}
+
 export function planSidecar(
   model: MeshReader,
   cloudMap: CloudMapView,
@@ -335,15 +356,14 @@ export function planSidecar(
   const allowAll = model.mesh(node.mesh)?.spec.egressFilter?.type === 'ALLOW_ALL';
   const backends = resolveBackends(model, cloudMap, memo, node);
   // The node's own side (the same for every compile of it until the node or its mesh changes).
-  const local = memo.get(`sidecar-local\0${node.mesh}\0${node.name}\0${settings.ingressPort}`, model, cloudMap, (m) =>
+  const keys = keysOf(node, settings);
+  const local = memo.get(keys.local, model, cloudMap, (m) =>
     localSide(m, m.virtualNode(node.mesh, node.name)!, settings.ingressPort),
   );
   // Its listeners and clusters, the same objects while what they are made of is (memo.whileSame).
   const { egressPort } = settings;
-  const frame = memo.whileSame(
-    `sidecar-frame\0${node.mesh}\0${node.name}\0${settings.ingressPort}\0${egressPort}`,
-    frameInputs(node, egressPort, own, allowAll, local, backends),
-    () => sidecarFrame(node, egressPort, own, allowAll, local, backends.map(frameBackend)),
+  const frame = memo.whileSame(keys.frame, frameInputs(node, egressPort, own, allowAll, local, backends), () =>
+    sidecarFrame(node, egressPort, own, allowAll, local, backends.map(frameBackend)),
   );
 
   const routeTables: RouteTablePlan[] = [

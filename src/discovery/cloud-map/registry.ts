@@ -87,8 +87,8 @@ export class CloudMapRegistry implements InstanceLookup {
   private readonly now: () => number;
   // Indexes, kept by the tables' row listeners (on undo too).
   private readonly namespaceIdByName = new Map<string, string>();
-  /** By `${namespace id}\u0000${service name}`. */
-  private readonly serviceIdByName = new Map<string, string>();
+  /** By namespace id, then service name (no key joined per look-up: discover() is asked once per proxy per service). */
+  private readonly serviceIdByName = new Map<string, Map<string, string>>();
   private readonly serviceIdsOfNamespace = new Map<string, Set<string>>();
   private readonly instancesOfService = new Map<string, Map<string, InstanceRecord>>();
   /** A service's instances sorted by id, kept sorted as they change (binary search, no re-sort). */
@@ -120,11 +120,15 @@ export class CloudMapRegistry implements InstanceLookup {
       services: new Table<ServiceRecord>((key, before, after) => {
         this.discovered.delete(key);
         if (before) {
-          this.serviceIdByName.delete(`${before.namespaceId}\u0000${before.name}`);
+          const ids = this.serviceIdByName.get(before.namespaceId);
+          ids?.delete(before.name);
+          if (ids?.size === 0) this.serviceIdByName.delete(before.namespaceId);
           this.serviceIdsOfNamespace.get(before.namespaceId)?.delete(before.id);
         }
         if (after) {
-          this.serviceIdByName.set(`${after.namespaceId}\u0000${after.name}`, after.id);
+          let byName = this.serviceIdByName.get(after.namespaceId);
+          if (!byName) this.serviceIdByName.set(after.namespaceId, (byName = new Map()));
+          byName.set(after.name, after.id);
           const ids = this.serviceIdsOfNamespace.get(after.namespaceId) ?? new Set<string>();
           this.serviceIdsOfNamespace.set(after.namespaceId, ids.add(after.id));
         }
@@ -247,7 +251,7 @@ export class CloudMapRegistry implements InstanceLookup {
   }
 
   serviceNamed(namespaceId: string, name: string): ServiceRecord | undefined {
-    const id = this.serviceIdByName.get(`${namespaceId}\u0000${name}`);
+    const id = this.serviceIdByName.get(namespaceId)?.get(name);
     return id === undefined ? undefined : this.tables.services.get(id);
   }
 
