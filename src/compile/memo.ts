@@ -85,6 +85,11 @@ export interface RecordingMeshReader extends MeshReader {
   readonly source: object;
   /** `keys` is never changed afterwards: the recording may keep the array as it is. */
   noteKeys(keys: readonly string[]): void;
+  /**
+   * The look-up keys whose answer differs between `previous` (an earlier `source`) and `source`,
+   * if known (MeshModel.changedSince); undefined: unknown.
+   */
+  changedSince(previous: object): ReadonlySet<string> | undefined;
 }
 
 function isRecording(model: MeshReader): model is RecordingMeshReader {
@@ -96,6 +101,14 @@ function sameAnswer(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether the entry was valid in the model `recorder`'s was built on, and none of its look-ups changed since. */
+function unchangedSince(entry: Entry, recorder: RecordingMeshReader): boolean {
+  const changed = entry.validatedIn && recorder.changedSince(entry.validatedIn);
+  if (!changed) return false;
+  for (const key of entry.modelKeys) if (changed.has(key)) return false;
   return true;
 }
 
@@ -141,10 +154,13 @@ function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [M
   ];
 }
 
+/** What derived() keeps for a derivation that gave undefined. */
+const UNDEFINED = Symbol('undefined');
+
 /** A memo kept from compile to compile (the controller keeps one for the meshes it serves). */
 export class LookupMemo implements CompileMemo {
   private readonly entries = new Generations<Entry>(10_000);
-  private readonly derivations = new WeakMap<object, Map<unknown, unknown>>();
+  private readonly derivations = new WeakMap<object, WeakMap<object, unknown>>();
   private readonly plans = new Generations<object>(10_000);
   /** whileSame's last value for each key, with the inputs it was built from. */
   private readonly lastBuilt = new Generations<{ readonly inputs: readonly unknown[]; readonly value: unknown }>(
@@ -163,8 +179,10 @@ export class LookupMemo implements CompileMemo {
     const recorder = isRecording(model) ? model : undefined;
     const same = (r: Read) => sameAnswer(r.ask(model, cloudMap), r.answer);
     if (entry) {
-      if (recorder && entry.validatedIn === recorder.source) {
-        // Found valid in this very model already: its look-ups' keys go to the caller's recording as they are.
+      if (recorder && (entry.validatedIn === recorder.source || unchangedSince(entry, recorder))) {
+        // Found valid in this very model already (or in the one it was built on, and none of its
+        // look-ups changed since): its look-ups' keys go to the caller's recording as they are.
+        entry.validatedIn = recorder.source;
         recorder.noteKeys(entry.modelKeys);
         if (entry.cloudMapReads.every(same)) return entry.value as T;
       } else if (entry.reads.every(same)) {
@@ -208,12 +226,13 @@ export class LookupMemo implements CompileMemo {
   }
 
   derived<K extends object, V>(input: K, derive: (input: K, memo: CompileMemo) => V): V {
-    // Keyed by the function too, so two derivations of one object do not collide.
-    let byFunction = this.derivations.get(input);
-    if (!byFunction) this.derivations.set(input, (byFunction = new Map()));
-    if (byFunction.has(derive)) return byFunction.get(derive) as V;
+    // By function, then by input: a new input costs one entry, not a map of its own.
+    let byInput = this.derivations.get(derive);
+    if (!byInput) this.derivations.set(derive, (byInput = new WeakMap()));
+    const known = byInput.get(input);
+    if (known !== undefined) return (known === UNDEFINED ? undefined : known) as V;
     const value = derive(input, this);
-    byFunction.set(derive, value);
+    byInput.set(input, value === undefined ? UNDEFINED : value);
     return value;
   }
 

@@ -1,7 +1,7 @@
 // A MeshReader that notes what a compile looked up, so that after a reload only the proxies
 // whose look-ups now answer differently (MeshModel.changedKeys) are compiled again.
 import type { RecordingMeshReader } from '../compile/memo';
-import { lookupKey, type MeshModel } from '../model/mesh-model';
+import { lookupKey, MeshModel } from '../model/mesh-model';
 
 /**
  * The look-ups of one compile, in order: a key (lookupKey) or a memo entry's list of keys, as it
@@ -50,6 +50,7 @@ export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMesh
     noteKeys: (keys) => {
       reads.push(keys);
     },
+    changedSince: (previous) => (previous instanceof MeshModel ? model.changedSince(previous) : undefined),
     mesh: (mesh) => noted(resourceKey(mesh, 'Mesh', mesh), model.mesh(mesh)),
     virtualService: (mesh, name) => noted(resourceKey(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
     virtualNode: (mesh, name) => noted(resourceKey(mesh, 'VirtualNode', name), model.virtualNode(mesh, name)),

@@ -4,11 +4,13 @@
 // look-up of the memoised computation in the caller's recording (so the caller is recompiled
 // when one of them changes).
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compileProxy, LookupMemo, NO_CLOUD_MAP, type CloudMapView, type ProxyConfig } from '../../src/compile';
 import { ResourceEncoder, resourcesByType } from '../../src/control/encode';
 import { offlineRegistry } from '../../src/control/offline-registry';
-import { loadMesh } from '../../src/load/mesh-source';
+import { keysOf, recordingReader, type ReadLog } from '../../src/control/recording-reader';
+import { LoadCache, loadMesh } from '../../src/load/mesh-source';
 import type { MeshReader } from '../../src/model/mesh-model';
 import {
   encodeResource,
@@ -27,6 +29,7 @@ import {
 } from '../../src/xds/resources';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { GOLDEN_DIR, goldenCases } from '../helpers/golden';
+import { meshFolder } from '../helpers/mesh-text';
 
 const SETTINGS = { ingressPort: 15000, egressPort: 15001 };
 const OTHER_PORTS = { ingressPort: 15100, egressPort: 15101 };
@@ -210,6 +213,49 @@ describe('LookupMemo', () => {
     expect(second).not.toBe(first);
     expect(second.inner.routes).toEqual([{ route: 3 }]);
     expect(w.noted).toContain('routes r');
+  });
+
+  it('in a model built on the one an entry was found valid in, computes again exactly when one of its look-ups changed there', () => {
+    const node = (name: string, port: number) =>
+      `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: ${port}, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
+    const route = (weight: number) =>
+      `kind: Route\nmesh: apps\nvirtualRouter: r\nname: one\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { weightedTargets: [{ virtualNode: a, weight: ${weight} }] }\n`;
+    const dir = meshFolder({
+      'mesh.yaml': 'kind: Mesh\nname: apps\n',
+      'a.yaml': node('a', 8080),
+      'b.yaml': node('b', 8080),
+      'router.yaml':
+        'kind: VirtualRouter\nmesh: apps\nname: r\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n',
+      'route.yaml': route(1),
+    });
+    const cache = new LoadCache();
+    const load = () => {
+      const loaded = loadMesh([dir], { cache });
+      if (!loaded.ok) throw new Error(loaded.problems.map((p) => p.message).join('\n'));
+      return loaded.model;
+    };
+    const read = (m: MeshReader) => ({ node: m.virtualNode('apps', 'a'), routes: m.routesOf('apps', 'r') });
+    const memo = new LookupMemo();
+    const m1 = load();
+    const first = memo.get('k', recordingReader(m1, []), NO_CLOUD_MAP, read);
+    // b is not read: still a hit, and the caller's recording gets the entry's look-ups.
+    fs.writeFileSync(path.join(dir, 'b.yaml'), node('b', 9090));
+    const m2 = load();
+    expect(m2.changedSince(m1)?.size).toBe(1);
+    const log: ReadLog = [];
+    expect(memo.get('k', recordingReader(m2, log), NO_CLOUD_MAP, read)).toBe(first);
+    expect([...keysOf(log)].sort()).toEqual(['apps/Route/r/*', 'apps/VirtualNode/a']);
+    // The route the entry read changed: computed again, in the model after that too.
+    fs.writeFileSync(path.join(dir, 'route.yaml'), route(2));
+    const m3 = load();
+    const third = memo.get('k', recordingReader(m3, []), NO_CLOUD_MAP, read);
+    expect(third).not.toBe(first);
+    expect(third).toEqual(read(m3));
+    fs.writeFileSync(path.join(dir, 'a.yaml'), node('a', 9090));
+    const m4 = load();
+    const fourth = memo.get('k', recordingReader(m4, []), NO_CLOUD_MAP, read);
+    expect(fourth).not.toBe(third);
+    expect(fourth).toEqual(read(m4));
   });
 
   it('interns equal plans to the first one met, and derives once per object', () => {

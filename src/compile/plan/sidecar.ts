@@ -105,7 +105,9 @@ function portRouteTable(
  * service with several HTTP ports gets a host per port; its bare name goes to the first.
  */
 function explicitRouteTable(name: string, services: readonly ResolvedService[], memo: CompileMemo): RouteTablePlan {
-  return { name, virtualHosts: services.flatMap((service) => memo.derived(service, hostsOf).explicit) };
+  const virtualHosts: VirtualHostPlan[] = [];
+  for (const service of services) virtualHosts.push(...memo.derived(service, hostsOf).explicit);
+  return { name, virtualHosts };
 }
 
 /**
