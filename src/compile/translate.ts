@@ -43,8 +43,7 @@ const endpoints = (plans: readonly ClusterPlan[], memo: CompileMemo): ClusterLoa
 export function translatePlan(plan: ProxyPlan, memo: CompileMemo = NO_MEMO): ProxyConfig {
   return {
     listeners: memo.derived(plan.listeners, listeners),
-    // A table met before (a node's own ingress table: plan/sidecar.ts) gives the same object.
-    routes: plan.routeTables.map((table) => memo.derived(table, routeConfiguration)),
+    routes: plan.routeTables.map((table) => routeConfiguration(table, memo)),
     clusters: memo.derived(plan.clusters, clusters),
     endpoints: memo.derived(plan.clusters, endpoints),
   };

@@ -2,6 +2,11 @@
 // whose look-ups now answer differently (MeshModel.changedKeys) are compiled again.
 import type { RecordingMeshReader } from '../compile/memo';
 import { lookupKey, MeshModel } from '../model/mesh-model';
+import type { Mesh } from '../model/mesh';
+import type { VirtualGateway } from '../model/virtual-gateway';
+import type { VirtualNode } from '../model/virtual-node';
+import type { VirtualRouter } from '../model/virtual-router';
+import type { VirtualService } from '../model/virtual-service';
 
 /**
  * The look-ups of one compile, in order: a key (lookupKey) or a memo entry's list of keys, as it
@@ -45,17 +50,23 @@ export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMesh
     reads.push(key);
     return answer;
   };
+  const resource = (mesh: string, kind: Kind, name: string) => {
+    const key = resourceKey(mesh, kind, name);
+    reads.push(key);
+    return model.resourceAt(key);
+  };
   return {
     source: model,
     noteKeys: (keys) => {
       reads.push(keys);
     },
     changedSince: (previous) => (previous instanceof MeshModel ? model.changedSince(previous) : undefined),
-    mesh: (mesh) => noted(resourceKey(mesh, 'Mesh', mesh), model.mesh(mesh)),
-    virtualService: (mesh, name) => noted(resourceKey(mesh, 'VirtualService', name), model.virtualService(mesh, name)),
-    virtualNode: (mesh, name) => noted(resourceKey(mesh, 'VirtualNode', name), model.virtualNode(mesh, name)),
-    virtualRouter: (mesh, name) => noted(resourceKey(mesh, 'VirtualRouter', name), model.virtualRouter(mesh, name)),
-    virtualGateway: (mesh, name) => noted(resourceKey(mesh, 'VirtualGateway', name), model.virtualGateway(mesh, name)),
+    // Asked by the interned key (MeshModel.resourceAt, the map the named look-ups read), whose hash is kept.
+    mesh: (mesh) => resource(mesh, 'Mesh', mesh) as Mesh | undefined,
+    virtualService: (mesh, name) => resource(mesh, 'VirtualService', name) as VirtualService | undefined,
+    virtualNode: (mesh, name) => resource(mesh, 'VirtualNode', name) as VirtualNode | undefined,
+    virtualRouter: (mesh, name) => resource(mesh, 'VirtualRouter', name) as VirtualRouter | undefined,
+    virtualGateway: (mesh, name) => resource(mesh, 'VirtualGateway', name) as VirtualGateway | undefined,
     routesOf: (mesh, router) => noted(lookupKey.routesOf(mesh, router), model.routesOf(mesh, router)),
     gatewayRoutesOf: (mesh, gateway) =>
       noted(lookupKey.gatewayRoutesOf(mesh, gateway), model.gatewayRoutesOf(mesh, gateway)),
