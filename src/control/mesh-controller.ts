@@ -25,6 +25,7 @@ import type { MeshModel } from '../model/mesh-model';
 import type { StreamHooks } from '../xds/ads-session';
 import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { ResourceEncoder } from './encode';
+import { KeyInterner } from './interned-keys';
 import { proxySettingsOf } from './proxy-settings';
 import { keysOf, recordingReader, sameLog, type ReadLog } from './recording-reader';
 
@@ -53,6 +54,9 @@ const NONE: ReadonlySet<string> = new Set();
 function newEntry(nodeId: string, settings: ProxySettings): ProxyEntry {
   return { nodeId, settings, cloudMapReads: NONE, cloudMapLog: [], modelReads: NONE, modelLog: undefined };
 }
+
+/** serviceKey, interned. */
+const serviceKeys = new KeyInterner<undefined>((_, namespace, service) => serviceKey(namespace, service));
 
 /**
  * Look-up key → the proxies whose last compile made that look-up: a change finds the proxies it
@@ -329,7 +333,7 @@ export class MeshController implements StreamHooks {
     const reads: string[] = [];
     const recording: CloudMapView = {
       discover: (namespaceName, serviceName): readonly DiscoveredInstance[] | undefined => {
-        reads.push(serviceKey(namespaceName, serviceName));
+        reads.push(serviceKeys.key(undefined, namespaceName, serviceName));
         return this.cloudMap.discover(namespaceName, serviceName);
       },
     };

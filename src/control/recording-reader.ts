@@ -2,6 +2,7 @@
 // whose look-ups now answer differently (MeshModel.changedKeys) are compiled again.
 import type { RecordingMeshReader } from '../compile/memo';
 import { lookupKey, MeshModel } from '../model/mesh-model';
+import { KeyInterner } from './interned-keys';
 import type { Mesh } from '../model/mesh';
 import type { VirtualGateway } from '../model/virtual-gateway';
 import type { VirtualNode } from '../model/virtual-node';
@@ -16,33 +17,9 @@ import type { VirtualService } from '../model/virtual-service';
  */
 export type ReadLog = (string | readonly string[])[];
 
-/** Past this many, the interned keys are forgotten (node ids come from the network: the names are not bounded). */
-const MAX_INTERNED = 100_000;
 type Kind = Parameters<typeof lookupKey.resource>[1];
-/** Kind → mesh → name → key. */
-let interned = new Map<Kind, Map<string, Map<string, string>>>();
-let internedCount = 0;
-
-/**
- * lookupKey.resource(mesh, kind, name), the same string each time: compared with the last
- * compile's (sameLog) by identity rather than by content, and hashed once by the sets it goes in.
- */
-function resourceKey(mesh: string, kind: Kind, name: string): string {
-  if (internedCount >= MAX_INTERNED) {
-    interned = new Map();
-    internedCount = 0;
-  }
-  let byMesh = interned.get(kind);
-  if (!byMesh) interned.set(kind, (byMesh = new Map()));
-  let byName = byMesh.get(mesh);
-  if (!byName) byMesh.set(mesh, (byName = new Map()));
-  let key = byName.get(name);
-  if (key === undefined) {
-    byName.set(name, (key = lookupKey.resource(mesh, kind, name)));
-    internedCount++;
-  }
-  return key;
-}
+/** lookupKey.resource, interned. */
+const resourceKeys = new KeyInterner<Kind>((kind, mesh, name) => lookupKey.resource(mesh, kind, name));
 
 /** Reads `model`, logging the key (lookupKey) of every look-up in `reads` (a memo hit logs its look-ups' keys). */
 export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMeshReader {
@@ -51,7 +28,7 @@ export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMesh
     return answer;
   };
   const resource = (mesh: string, kind: Kind, name: string) => {
-    const key = resourceKey(mesh, kind, name);
+    const key = resourceKeys.key(kind, mesh, name);
     reads.push(key);
     return model.resourceAt(key);
   };
