@@ -2,6 +2,7 @@
 // versioned by a hash of their content, and shared by every stream and every snapshot that
 // carries the same bytes.
 import * as crypto from 'node:crypto';
+import { sortInPlace } from '../util/sort-in-place';
 
 export interface Resource {
   readonly name: string;
@@ -138,8 +139,10 @@ function versionOfSorted(sorted: readonly Resource[]): string {
 }
 
 export function resourceSet(list: Iterable<Resource>): ResourceSet {
-  const sorted = [...list].sort(byResourceName);
-  return { version: versionOfSorted(sorted), resources: new Map(sorted.map((r) => [r.name, r])) };
+  const sorted = sortInPlace([...list], byResourceName);
+  const resources = new Map<string, Resource>();
+  for (const r of sorted) resources.set(r.name, r);
+  return { version: versionOfSorted(sorted), resources };
 }
 
 /** Subsets of a set already selected, by the names that select them (see select). */

@@ -21,6 +21,7 @@ import { backendKey, resolvedBackend, type Backend } from './backends';
 import type { ClientTls } from './tls';
 import { allowAllCluster, ingressCluster } from './clusters';
 import { byName, bindAll } from './order';
+import { sortInPlace } from '../../util/sort-in-place';
 import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
 import type { CompileMemo } from '../memo';
 import { downstreamTls } from './tls';
@@ -39,6 +40,8 @@ interface ServiceOnPort<S = ResolvedService, P = ServicePort> {
   readonly port: P;
 }
 
+const byServiceName = (a: Backend, b: Backend) => compare(a.service.name, b.service.name);
+
 /** The node's backends (each service once, by name) with the client policy that applies to each, and their clusters. */
 function resolveBackends(
   model: MeshReader,
@@ -51,7 +54,7 @@ function resolveBackends(
     const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, name, tls, tlsWhere, key);
     if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
   }
-  return backends.sort((a, b) => compare(a.service.name, b.service.name));
+  return sortInPlace(backends, byServiceName);
 }
 
 /**
@@ -80,9 +83,20 @@ function servicesByPort<S extends { readonly ports: readonly P[] }, P extends { 
   backends: readonly { readonly service: S }[],
 ): Map<number, ServiceOnPort<S, P>[]> {
   const byPort = new Map<number, ServiceOnPort<S, P>[]>();
+  let ascending = true;
+  let last = -Infinity;
   for (const { service } of backends)
-    for (const port of service.ports) byPort.set(port.port, [...(byPort.get(port.port) ?? []), { service, port }]);
-  return new Map([...byPort].sort(([a], [b]) => a - b));
+    for (const port of service.ports) {
+      const list = byPort.get(port.port);
+      if (list) list.push({ service, port });
+      else {
+        byPort.set(port.port, [{ service, port }]);
+        if (port.port < last) ascending = false;
+        last = port.port;
+      }
+    }
+  // Most nodes call their backends on one port: nothing to sort then.
+  return ascending ? byPort : new Map([...byPort].sort(([a], [b]) => a - b));
 }
 
 /** The route table for one captured backend port (transparent mode): services on that port by Host. */
@@ -384,5 +398,5 @@ export function planSidecar(
       );
   }
   routeTables.push(...local.routeTables);
-  return { listeners: frame.listeners, routeTables: routeTables.sort(byName), clusters: frame.clusters };
+  return { listeners: frame.listeners, routeTables: sortInPlace(routeTables, byName), clusters: frame.clusters };
 }
