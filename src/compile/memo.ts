@@ -104,6 +104,12 @@ function sameAnswer(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/** Whether each of `reads`, asked again (in order, through the caller's reader and view), gives the same answer. */
+function answerAsBefore(reads: readonly Read[], model: MeshReader, cloudMap: CloudMapView): boolean {
+  for (const r of reads) if (!sameAnswer(r.ask(model, cloudMap), r.answer)) return false;
+  return true;
+}
+
 /** Whether the entry was valid in the model `recorder`'s was built on, and none of its look-ups changed since. */
 function unchangedSince(entry: Entry, recorder: RecordingMeshReader): boolean {
   const changed = entry.validatedIn && recorder.changedSince(entry.validatedIn);
@@ -177,15 +183,14 @@ export class LookupMemo implements CompileMemo {
   ): T {
     const entry = this.entries.get(key);
     const recorder = isRecording(model) ? model : undefined;
-    const same = (r: Read) => sameAnswer(r.ask(model, cloudMap), r.answer);
     if (entry) {
       if (recorder && (entry.validatedIn === recorder.source || unchangedSince(entry, recorder))) {
         // Found valid in this very model already (or in the one it was built on, and none of its
         // look-ups changed since): its look-ups' keys go to the caller's recording as they are.
         entry.validatedIn = recorder.source;
         recorder.noteKeys(entry.modelKeys);
-        if (entry.cloudMapReads.every(same)) return entry.value as T;
-      } else if (entry.reads.every(same)) {
+        if (answerAsBefore(entry.cloudMapReads, model, cloudMap)) return entry.value as T;
+      } else if (answerAsBefore(entry.reads, model, cloudMap)) {
         // Asked in order through the caller's reader: each is noted in the caller's recording.
         entry.validatedIn = recorder?.source;
         return entry.value as T;
