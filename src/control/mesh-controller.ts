@@ -16,7 +16,7 @@ import { compileProxy, LookupMemo } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { serviceKey } from '../discovery/cloud-map/registry';
-import { formatNodeId } from '../model/node-id';
+import { formatNodeId, parseNodeId } from '../model/node-id';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
 import type { ProxySettings } from '../compile/proxy-config';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
@@ -104,6 +104,12 @@ export interface MeshControllerOptions {
    * pushes and read requests before going on; undefined: compile every affected proxy at once.
    */
   readonly sliceMs?: number;
+}
+
+/** A node id in its resource-path form (an ARN's path), or as it is when it names no node. */
+function canonicalNodeId(nodeId: string): string {
+  const id = parseNodeId(nodeId);
+  return 'error' in id ? nodeId : formatNodeId(id);
 }
 
 /** A node's proxy with these settings: its cache key (go-control-plane's NodeHash). */
@@ -245,12 +251,13 @@ export class MeshController implements StreamHooks {
 
   nodeKey(node: Node__Output): string {
     const settings = proxySettingsOf(node);
-    const key = proxyKey(node.id, settings);
+    // One entry per node and settings whatever the form of its id (an ARN compiles as its resource path).
+    const key = proxyKey(canonicalNodeId(node.id), settings);
     const known = this.proxies.get(key);
     if (known?.provisional) {
-      // Claimed: served what was compiled for it; one whose compile failed is
-      // compiled (and its error logged) as any other.
-      known.provisional = undefined;
+      // Claimed: served what was compiled for it, and named as its proxy names it; one whose
+      // compile failed is compiled (and its error logged) as any other.
+      this.proxies.set(key, { ...known, nodeId: node.id, provisional: undefined });
       if (!this.cache.get(key)) {
         this.markStale(key, undefined);
         if (this.options.sliceMs === undefined) this.compileStale();
@@ -272,7 +279,8 @@ export class MeshController implements StreamHooks {
   /** What a connected proxy with this node id is being served (the first, if several with other settings). */
   servedSnapshot(nodeId: string): Snapshot | undefined {
     for (const [key, entry] of this.proxies) {
-      const snapshot = entry.nodeId === nodeId && !entry.provisional ? this.cache.get(key) : undefined;
+      const same = canonicalNodeId(entry.nodeId) === canonicalNodeId(nodeId);
+      const snapshot = same && !entry.provisional ? this.cache.get(key) : undefined;
       if (snapshot) return snapshot;
     }
     return undefined;

@@ -53,9 +53,9 @@ export interface LoadOptions {
 }
 
 /**
- * A file's identity and times as read (fstat of the descriptor its text was read from). A file
- * whose stat shows the same again holds the same text, unless it was written within the same
- * tick of the file system's clock as the read: see LoadCache.unchanged.
+ * A file's identity and times as read (a stat of its path just before the read, of the same inode
+ * as the descriptor read). A file whose stat shows the same again holds the same text, unless it
+ * was written within the same tick of the file system's clock as the read: see LoadCache.unchanged.
  */
 export interface FilePrint {
   readonly dev: number;
@@ -361,7 +361,7 @@ export const MAX_MESH_FILE_BYTES = 16 * 1024 * 1024;
  * for ever), or larger than MAX_MESH_FILE_BYTES. Opened without blocking and checked on the
  * open descriptor, so a file swapped after the listing is judged as what is read.
  */
-function readMeshFile(file: string): { text: string } | { refused: string } {
+function readMeshFile(file: string): { text: string; readonly stat?: fs.Stats } | { refused: string } {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const stat = fs.fstatSync(fd);
@@ -370,7 +370,7 @@ function readMeshFile(file: string): { text: string } | { refused: string } {
       return {
         refused: `file is ${stat.size} bytes; a mesh file may be at most ${MAX_MESH_FILE_BYTES} bytes (split the mesh over several files)`,
       };
-    return { text: fs.readFileSync(fd, 'utf8') };
+    return { text: fs.readFileSync(fd, 'utf8'), stat };
   } finally {
     fs.closeSync(fd);
   }
@@ -394,7 +394,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
     else {
       let read: ReturnType<typeof readMeshFile>;
       // Taken before the read: whatever changes the file after it changes its print.
-      const print = given === undefined ? options.cache?.settledPrint(file) : undefined;
+      let print = given === undefined ? options.cache?.settledPrint(file) : undefined;
       try {
         read = given !== undefined && given !== null ? { text: given } : readMeshFile(file);
         if ('refused' in read) {
@@ -406,6 +406,9 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
         passingError ||= isPassing(err);
         continue;
       }
+      // The path swapped for another file between the stat and the open: that print is not of the text read.
+      if (print && (!('stat' in read) || read.stat?.ino !== print.ino || read.stat.dev !== print.dev))
+        print = undefined;
       parsed = options.cache ? options.cache.parse(file, read.text, print) : parseYamlDocuments(file, read.text);
     }
     appendAll(problems, parsed.problems);

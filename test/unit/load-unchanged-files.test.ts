@@ -108,3 +108,46 @@ describe('LoadCache: a reload reads again only the files that may have changed',
     expect(weights(loadMesh([dir], { cache }))).toEqual([10, 90]);
   });
 });
+
+describe('a path swapped during a reload', () => {
+  it('a file swapped between the stat and the read keeps no print: swapped back, it is read again', () => {
+    const root = tmpDir('swap-race-');
+    const dir = path.join(root, 'mesh');
+    fs.mkdirSync(dir);
+    fs.mkdirSync(path.join(root, 'a'));
+    fs.mkdirSync(path.join(root, 'b'));
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
+    fs.writeFileSync(path.join(dir, 'nodes.yaml'), `${NODE('a')}---\n${NODE('b')}---\n${ROUTER}`);
+    fs.writeFileSync(path.join(root, 'a', 'route.yaml'), ROUTE(10, 90));
+    fs.writeFileSync(path.join(root, 'b', 'route.yaml'), ROUTE(20, 80));
+    const link = path.join(dir, 'route.yaml');
+    const point = (to: string) => {
+      fs.rmSync(`${link}.tmp`, { force: true });
+      fs.symlinkSync(path.join(root, to, 'route.yaml'), `${link}.tmp`);
+      fs.renameSync(`${link}.tmp`, link);
+    };
+    point('a');
+    let swapAfterStat: string | undefined;
+    // The real stat, its times as a file changed 10 s ago (settled); optionally swaps the link right after (the race).
+    const stat = (file: string) => {
+      const st = fs.statSync(file, { throwIfNoEntry: false });
+      if (st && file === link && swapAfterStat) {
+        point(swapAfterStat);
+        swapAfterStat = undefined;
+      }
+      if (!st) return undefined;
+      return Object.assign(Object.create(Object.getPrototypeOf(st)), st, {
+        mtimeMs: st.mtimeMs - 10_000,
+        ctimeMs: st.ctimeMs - 10_000,
+      }) as fs.Stats;
+    };
+    const cache = new LoadCache(stat);
+    expect(weights(loadMesh([dir], { cache }))).toEqual([10, 90]);
+    // The watcher reports the link; during the reload's read it is swapped to b (between stat and open).
+    swapAfterStat = 'b';
+    expect(weights(loadMesh([dir], { cache, changed: [link] }))).toEqual([20, 80]);
+    // Swapped back to a (unchanged since): a reload not reporting the link (an API write's, another file's) ...
+    point('a');
+    expect(weights(loadMesh([dir], { cache }))).toEqual([10, 90]);
+  });
+});

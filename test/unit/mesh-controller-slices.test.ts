@@ -301,4 +301,32 @@ describe('MeshController.precompile (before proxies connect, as `meshd serve` st
       controller.close();
     }
   });
+
+  it('is claimed by a proxy naming its node by ARN, as by its resource path', () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET, { sliceMs: 1000 });
+    controller.setModel(before);
+    controller.precompile(60_000, 60_000);
+    const arn = { id: `arn:aws:appmesh:eu-west-1:111122223333:${nodeId('caller-4')}`, metadata: { fields: {} } };
+    const key = controller.nodeKey(arn as never);
+    expect(wire(cache.get(key))).toBe(fullCompile(before).get('caller-4'));
+    controller.close();
+  });
+
+  it("is not what meshd shows as a connected proxy's configuration: a proxy of that node with other ports is", async () => {
+    const cache = new SnapshotCache();
+    const controller = new MeshController(cache, new CloudMapRegistry(), QUIET, { sliceMs: 1000 });
+    controller.setModel(before);
+    controller.precompile(60_000, 60_000);
+    const port = (value: string) => ({ kind: 'stringValue', stringValue: value });
+    const otherPorts = {
+      id: nodeId('caller-6'),
+      metadata: { fields: { APPMESH_ENVOY_INGRESS_PORT: port('16000'), APPMESH_ENVOY_EGRESS_PORT: port('16001') } },
+    };
+    const key = controller.nodeKey(otherPorts as never);
+    await nextTurn();
+    expect(cache.get(key)).toBeDefined();
+    expect(controller.servedSnapshot(nodeId('caller-6'))).toBe(cache.get(key));
+    controller.close();
+  });
 });

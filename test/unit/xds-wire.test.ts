@@ -4,7 +4,7 @@
 // and never the same nonce twice in a row on one stream, so that an ACK names one response.
 import { nextTurn, adsStreams } from '../helpers/fake-ads-call';
 import { adsServiceDefinition } from '../../src/xds/protos';
-import { buildSnapshot, makeResource, resourceSet } from '../../src/xds/resources';
+import { buildSnapshot, makeResource, resourceSet, type Snapshot } from '../../src/xds/resources';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { sharedSetResponse } from '../../src/xds/wire';
 
@@ -120,5 +120,77 @@ describe('shared responses on Delta streams', () => {
     expect(decoded.resources.map((r) => r.name)).toEqual(['new']);
     expect(decoded.removed_resources).toEqual(['c']);
     expect(first).not.toContain(decoded.nonce);
+  });
+});
+
+/** A snapshot of clusters `names` at `version`, with `endpoints` (one assignment a cluster) kept as given. */
+function clustersAt(version: string, names: string[], endpoints?: Snapshot): Snapshot {
+  const eds = resourceSet(names.map((n) => makeResource(TypeUrl.Endpoint, n, Buffer.from(`\n\u0001${n}`, 'latin1'))));
+  const cds = resourceSet(
+    names.map((n) => makeResource(TypeUrl.Cluster, n, Buffer.from(`\n\u0001${n}\u0012\u0001${version}`, 'latin1'))),
+  );
+  return {
+    types: new Map([
+      [TypeUrl.Cluster, cds],
+      [TypeUrl.Endpoint, endpoints?.types.get(TypeUrl.Endpoint) ?? eds],
+    ]),
+  };
+}
+
+describe('endpoints sent again after a cluster change (an EDS cluster warms until it gets them)', () => {
+  it('are sent even when the endpoints were in flight during the change and ACKed after the clusters', async () => {
+    const [{ id, call, cache }] = adsStreams(1, undefined);
+    const first = clustersAt('1', ['c']);
+    cache.set(id, first);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    await nextTurn();
+    call.request({ node: { id }, type_url: TypeUrl.Cluster, response_nonce: call.responses[0]!.nonce });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'] });
+    await nextTurn();
+    const eds = call.responses[1]!;
+    expect(eds.type_url).toBe(TypeUrl.Endpoint);
+    // Cluster c changes while the endpoints are in flight; the endpoints themselves do not.
+    cache.set(id, clustersAt('2', ['c'], first));
+    const cds = call.responses[2]!;
+    expect(cds.type_url).toBe(TypeUrl.Cluster);
+    call.request({ node: { id }, type_url: TypeUrl.Cluster, response_nonce: cds.nonce });
+    call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names: ['c'], response_nonce: eds.nonce });
+    await nextTurn();
+    expect(call.responses.map((r) => r.type_url)).toEqual([
+      TypeUrl.Cluster,
+      TypeUrl.Endpoint,
+      TypeUrl.Cluster,
+      TypeUrl.Endpoint,
+    ]);
+  });
+
+  it("on Delta, each stream gets the endpoints of the clusters that changed for it, not another stream's bytes", async () => {
+    const [a, b] = adsStreams(2, undefined, 'delta');
+    const first = clustersAt('1', ['c', 'd']);
+    // Both streams watch the same endpoints; a's clusters are only c, b's are c and d.
+    for (const [{ id, call, cache }, clusters] of [
+      [a!, ['c']],
+      [b!, ['c', 'd']],
+    ] as const) {
+      cache.set(id, first);
+      call.request({ node: { id }, type_url: TypeUrl.Cluster, resource_names_subscribe: clusters });
+      call.request({ node: { id }, type_url: TypeUrl.Endpoint, resource_names_subscribe: ['c', 'd'] });
+      await nextTurn();
+      for (const r of [...call.responses])
+        call.request({ node: { id }, type_url: r.type_url, response_nonce: r.nonce });
+      await nextTurn();
+    }
+    // The clusters change (the endpoints do not): each stream is sent its changed clusters and, with
+    // them, their endpoints again.
+    const next = clustersAt('2', ['c', 'd'], first);
+    for (const { id, cache } of [a!, b!]) cache.set(id, next);
+    await nextTurn();
+    const sentAgain = (call: typeof a.call) => {
+      const eds = call.responses.at(-1) as unknown as { type_url: string; resources: { name: string }[] };
+      expect(eds.type_url).toBe(TypeUrl.Endpoint);
+      return eds.resources.map((r) => r.name);
+    };
+    expect(sentAgain(a!.call)).toEqual(['c']);
+    expect(sentAgain(b!.call)).toEqual(['c', 'd']);
   });
 });
