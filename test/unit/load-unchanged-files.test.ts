@@ -29,7 +29,7 @@ function meshDir(): { dir: string; route: string } {
 function weights(result: LoadResult): number[] {
   if (!result.ok) throw new Error(`the mesh did not load:\n${result.problems.map(formatProblem).join('\n')}`);
   const route = result.model.resources.find((r) => r.kind === 'Route')!;
-  const spec = route.spec as { httpRoute: { action: { weightedTargets: { weight: number }[] } } };
+  const spec = route.spec as unknown as { httpRoute: { action: { weightedTargets: { weight: number }[] } } };
   return spec.httpRoute.action.weightedTargets.map((t) => t.weight);
 }
 
