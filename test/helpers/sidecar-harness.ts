@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startEnvoy, type RunningEnvoy } from './envoy';
-import { freePort, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from './processes';
+import { freePorts, getOk, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from './processes';
 
 export interface HttpResult {
   status: number;
@@ -146,12 +146,14 @@ function envoyLogDigest(log: string): string {
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const meshFile = path.join(tmpDir('sidecar-'), 'mesh.yaml');
   fs.writeFileSync(meshFile, opts.meshYaml);
-  const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
+  // Distinct: the OS may hand a port out twice, and an ingress port equal to the egress port is a
+  // listener Envoy rejects (duplicate address).
+  const [xdsPort, meshdAdminPort, adminPort, ingressPort, egressPort] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
   ];
 
   // Its own Cloud Map registry file, kept across restartMeshd like a real deployment's.
