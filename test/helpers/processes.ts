@@ -24,6 +24,19 @@ export function tmpFile(name: string, content: string): string {
 
 /** A port nothing listens on right now (the OS picks it). */
 export async function freePort(): Promise<number> {
+  // The OS may hand a port out again once it is closed: a test asking for two ports in a row could
+  // get the same one twice (seen under the full suite's load). A port is handed out once per process.
+  for (;;) {
+    const port = await unusedPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+const handedOut = new Set<number>();
+
+function unusedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
