@@ -57,14 +57,16 @@ describe('nonces on SotW streams', () => {
 
   it('the same set sent again right after itself gets a nonce of its own, and only its ACK settles it', async () => {
     const [{ id, call, registry }] = adsStreams(1, undefined);
+    const ack = (response: { nonce: string; version_info: string }) =>
+      call.request({
+        node: { id },
+        type_url: TypeUrl.Cluster,
+        response_nonce: response.nonce,
+        version_info: response.version_info,
+      });
     call.request({ node: { id }, type_url: TypeUrl.Cluster });
     const first = call.responses[0]!;
-    call.request({
-      node: { id },
-      type_url: TypeUrl.Cluster,
-      response_nonce: first.nonce,
-      version_info: first.version_info,
-    });
+    ack(first);
     await nextTurn();
     // A request naming no nonce asks again (as after a subscription change): answered with the same set.
     call.request({ node: { id }, type_url: TypeUrl.Cluster });
@@ -76,20 +78,10 @@ describe('nonces on SotW streams', () => {
     const cds = () => registry.list()[0]!.types.get(TypeUrl.Cluster)!;
     expect(cds().sentVersion).toBe(first.version_info);
     // The first response's nonce is stale now; the second's ACK is what settles the type.
-    call.request({
-      node: { id },
-      type_url: TypeUrl.Cluster,
-      response_nonce: first.nonce,
-      version_info: first.version_info,
-    });
+    ack(first);
     await nextTurn();
     expect(call.responses).toHaveLength(2);
-    call.request({
-      node: { id },
-      type_url: TypeUrl.Cluster,
-      response_nonce: second.nonce,
-      version_info: second.version_info,
-    });
+    ack(second);
     await nextTurn();
     expect(cds().ackedVersion).toBe(second.version_info);
     expect(call.responses).toHaveLength(2);
