@@ -18,6 +18,7 @@
 import { lookupKey, type MeshReader } from '../model/mesh-model';
 import type { CloudMapView } from './cloud-map-view';
 import { Generations } from './generations';
+import { sameItems } from '../util/same-items';
 
 export interface CompileMemo {
   /**
@@ -98,10 +99,7 @@ function isRecording(model: MeshReader): model is RecordingMeshReader {
 
 /** The same object, or (lists built per model or per registry change) lists of the same objects. */
 function sameAnswer(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return a === b || (Array.isArray(a) && Array.isArray(b) && sameItems(a, b));
 }
 
 /** Whether each of `reads`, asked again (in order, through the caller's reader and view), gives the same answer. */
@@ -115,12 +113,6 @@ function unchangedSince(entry: Entry, recorder: RecordingMeshReader): boolean {
   const changed = entry.validatedIn && recorder.changedSince(entry.validatedIn);
   if (!changed) return false;
   for (const key of entry.modelKeys) if (changed.has(key)) return false;
-  return true;
-}
-
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -204,7 +196,7 @@ export class LookupMemo implements CompileMemo {
       value,
       // The previous entry's very array when the keys are the same: the callers' recordings then
       // log the same items as before (control/recording-reader.ts), which they check cheaply.
-      modelKeys: entry && sameKeys(entry.modelKeys, modelKeys) ? entry.modelKeys : modelKeys,
+      modelKeys: entry && sameItems(entry.modelKeys, modelKeys) ? entry.modelKeys : modelKeys,
       cloudMapReads: reads.filter((r) => r.modelKey === undefined),
       validatedIn: recorder?.source,
     });

@@ -27,7 +27,8 @@ import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { ResourceEncoder } from './encode';
 import { KeyInterner } from './interned-keys';
 import { proxySettingsOf } from './proxy-settings';
-import { keysOf, recordingReader, sameLog, type ReadLog } from './recording-reader';
+import { keysOf, recordingReader, type ReadLog } from './recording-reader';
+import { sameItems } from '../util/same-items';
 
 interface ProxyEntry {
   readonly nodeId: string;
@@ -358,7 +359,7 @@ export class MeshController implements StreamHooks {
     }
     // The same look-ups as last time (the usual case: a change reaches a proxy through a memo
     // entry whose look-ups stay the same) leave the readers' index as it is.
-    if (!sameLog(entry.cloudMapLog, reads)) {
+    if (!sameItems(entry.cloudMapLog, reads)) {
       const next = keysOf(reads);
       this.cloudMapReaders.replace(key, entry.cloudMapReads, next);
       entry.cloudMapReads = next;
@@ -368,7 +369,7 @@ export class MeshController implements StreamHooks {
       this.modelReaders.replace(key, entry.modelReads ?? NONE, NONE);
       entry.modelReads = undefined;
       entry.modelLog = undefined;
-    } else if (!entry.modelLog || !sameLog(entry.modelLog, modelReads)) {
+    } else if (!entry.modelLog || !sameItems(entry.modelLog, modelReads)) {
       const next = keysOf(modelReads);
       this.modelReaders.replace(key, entry.modelReads ?? NONE, next);
       entry.modelReads = next;

@@ -50,16 +50,6 @@ export function recordingReader(model: MeshModel, reads: ReadLog): RecordingMesh
   };
 }
 
-/** Whether two logs hold the same items in the same order (so the same look-ups). */
-export function sameLog(
-  a: readonly (string | readonly string[])[],
-  b: readonly (string | readonly string[])[],
-): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** The keys a log holds, each once. */
 export function keysOf(log: readonly (string | readonly string[])[]): Set<string> {
   const keys = new Set<string>();

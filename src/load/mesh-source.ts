@@ -407,8 +407,7 @@ export function loadMesh(paths: readonly string[], options: LoadOptions = {}): L
         continue;
       }
       // The path swapped for another file between the stat and the open: that print is not of the text read.
-      if (print && (!('stat' in read) || read.stat?.ino !== print.ino || read.stat.dev !== print.dev))
-        print = undefined;
+      if (print && (read.stat?.ino !== print.ino || read.stat?.dev !== print.dev)) print = undefined;
       parsed = options.cache ? options.cache.parse(file, read.text, print) : parseYamlDocuments(file, read.text);
     }
     appendAll(problems, parsed.problems);
@@ -575,11 +574,7 @@ function decodeCached(
  * file's syntax tree) when both are the whole of one document that did not move (LoadCache.sameSource).
  */
 function sameResource(previous: Resource, resource: Resource, draft: ResourceDraft, cache: LoadCache): boolean {
-  const a = previous as unknown as Record<string, unknown>;
-  const b = resource as unknown as Record<string, unknown>;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  if (!ka.every((k) => k === 'source' || (Object.hasOwn(b, k) && sameValue(a[k], b[k])))) return false;
+  if (!sameValue(previous, resource, 'source')) return false;
   const before = cache.draftOf.get(previous);
   return (before !== undefined && cache.sameSource(before, draft)) || sameValue(previous.source, resource.source);
 }
@@ -640,8 +635,11 @@ function changesAfterStarts(text: string, first: number, last: number): boolean 
   return true;
 }
 
-/** Deep equality of decoded values (plain objects, arrays and primitives; keys in any order). */
-function sameValue(a: unknown, b: unknown): boolean {
+/**
+ * Deep equality of decoded values (plain objects, arrays and primitives; keys in any order);
+ * `skip`: a key of the outermost object left out of the comparison.
+ */
+function sameValue(a: unknown, b: unknown, skip?: string): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
@@ -651,7 +649,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   // Decoded values are as deep as the schema: this recursion is bounded.
-  return ka.every((k) => Object.hasOwn(rb, k) && sameValue(ra[k], rb[k]));
+  return ka.every((k) => k === skip || (Object.hasOwn(rb, k) && sameValue(ra[k], rb[k])));
 }
 
 function readDrafts(

@@ -7,11 +7,15 @@ import type { Resource, ResourceSet } from './resources';
 const LEN = 2;
 const tag = (field: number) => (field << 3) | LEN;
 
+/** A response written as it is to every stream it goes to, with the nonce it carries. */
+interface SharedResponse {
+  readonly typeUrl: string;
+  readonly nonce: string;
+  readonly bytes: Buffer;
+}
+
 /** Whole responses per set and type URL, nonce included, and the number the next one's nonce takes. */
-const sharedResponses = new WeakMap<
-  ResourceSet,
-  { readonly typeUrl: string; readonly nonce: string; readonly bytes: Buffer }
->();
+const sharedResponses = new WeakMap<ResourceSet, SharedResponse>();
 let sharedNonces = 0;
 
 /**
@@ -19,10 +23,7 @@ let sharedNonces = 0;
  * to a thousand streams is encoded once and written a thousand times. A nonce names the content
  * it came with, so an ACK of it means that content whichever stream sends it.
  */
-export function sharedSetResponse(
-  set: ResourceSet,
-  typeUrl: string,
-): { readonly nonce: string; readonly bytes: Buffer } {
+export function sharedSetResponse(set: ResourceSet, typeUrl: string): SharedResponse {
   let known = sharedResponses.get(set);
   if (known?.typeUrl !== typeUrl) {
     const nonce = `s${++sharedNonces}`;
@@ -33,10 +34,7 @@ export function sharedSetResponse(
 }
 
 /** Delta responses by the set the client holds and the set it is sent to (see sharedDeltaResponse). */
-const sharedDeltas = new WeakMap<
-  ResourceSet,
-  WeakMap<ResourceSet, { readonly typeUrl: string; readonly nonce: string; readonly bytes: Buffer }>
->();
+const sharedDeltas = new WeakMap<ResourceSet, WeakMap<ResourceSet, SharedResponse>>();
 
 /**
  * The DeltaDiscoveryResponse taking a client from holding exactly `from` to `to` (what changed and
@@ -49,7 +47,7 @@ export function sharedDeltaResponse(
   typeUrl: string,
   changed: readonly Resource[],
   removed: readonly string[],
-): { readonly nonce: string; readonly bytes: Buffer } {
+): SharedResponse {
   let byTarget = sharedDeltas.get(from);
   if (!byTarget) sharedDeltas.set(from, (byTarget = new WeakMap()));
   let known = byTarget.get(to);
