@@ -88,6 +88,31 @@ describe('nonces on SotW streams', () => {
   });
 });
 
+describe('a hostile client and the shared nonces (they are predictable: s1, s2, ...)', () => {
+  it("an ACK naming a nonce another stream was sent settles nothing: each stream's own latest nonce counts", async () => {
+    const [a, b] = adsStreams(2, undefined);
+    b!.cache.set(b!.id, buildSnapshot(new Map([[TypeUrl.Cluster, [cluster('other')]]])));
+    for (const { id, call } of [a!, b!]) call.request({ node: { id }, type_url: TypeUrl.Cluster });
+    await nextTurn();
+    const [sentA, sentB] = [a!.call.responses[0]!, b!.call.responses[0]!];
+    expect(sentA.nonce).not.toBe(sentB.nonce);
+    // b claims to have applied what a was sent: stale for b, nothing held, nothing acknowledged.
+    b!.call.request({
+      node: { id: b!.id },
+      type_url: TypeUrl.Cluster,
+      response_nonce: sentA.nonce,
+      version_info: sentA.version_info,
+    });
+    await nextTurn();
+    const cds = b!.registry
+      .list()
+      .find((s) => s.nodeId === b!.id)!
+      .types.get(TypeUrl.Cluster)!;
+    expect(cds.ackedVersion).toBeUndefined();
+    expect(cds.sentVersion).toBe(sentB.version_info);
+  });
+});
+
 describe('shared responses on Delta streams', () => {
   it('streams going from the same set to the same set are sent the same bytes, with what changed and was removed', async () => {
     const calls = adsStreams(3, undefined, 'delta');
