@@ -14,7 +14,12 @@ tmp=${TMPDIR:-/tmp}
 export ENVOY_ADMIN_ACCESS_LOG_FILE
 
 config=$tmp/meshd-envoy-bootstrap.yaml
-"$here/render-bootstrap.sh" > "$config.new"
+# The bootstrap may hold a join token (MESHD_TOKEN, MESHD_TOKEN_FILE): readable by its owner only,
+# and that owner is Envoy's user when the image's entrypoint is about to switch to it.
+(umask 077 && "$here/render-bootstrap.sh" > "$config.new")
+if [ -x /docker-entrypoint.sh ] && [ "$(id -u)" = 0 ] && [ "${ENVOY_UID:-}" != 0 ]; then
+  chown "${ENVOY_UID:-envoy}" "$config.new"
+fi
 mv "$config.new" "$config"
 
 level=$(printf '%s' "${ENVOY_LOG_LEVEL:-info}" | tr 'A-Z' 'a-z')

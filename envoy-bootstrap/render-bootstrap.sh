@@ -93,6 +93,15 @@ bool ENABLE_ENVOY_DOG_STATSD; dog_statsd=$value
 text 127.0.0.1 STATSD_ADDRESS; statsd_address=$value statsd_address_source=${source:---statsd-address}
 int 1 8125 STATSD_PORT; statsd_port=$value
 text '' STATSD_SOCKET_PATH; statsd_socket_path=$value
+text '' APPMESH_SDS_SOCKET_PATH; sds_socket_path=$value
+bool MESHD_XDS_TLS; xds_tls=$value xds_tls_source=$source
+text '' MESHD_XDS_CA_FILE; xds_ca_file=$value
+text '' MESHD_XDS_SERVER_NAME; xds_server_name=$value xds_server_name_source=$source
+text '' MESHD_XDS_CERT_FILE; xds_cert_file=$value xds_cert_file_source=$source
+text '' MESHD_XDS_KEY_FILE; xds_key_file=$value xds_key_file_source=$source
+text '' MESHD_TOKEN; token=$value token_source=$source
+text '' MESHD_TOKEN_FILE; token_file=$value token_file_source=$source
+bool MESHD_XDS_INSECURE_TOKEN; insecure_token=$value
 
 
 # The node id: mesh/<mesh>/virtualNode/<name> (or virtualGateway), or its ARN form.
@@ -239,6 +248,50 @@ toggle ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT true 'Envoy 1.40 removed this feature:
 toggle ENVOY_SANITIZE_ORIGINAL_PATH true 'Envoy 1.40 removed this feature and always sanitizes x-envoy-original-path from untrusted clients'
 toggle ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST false "Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)"
 
+# The xDS channel's TLS files and join token (src/cli/bootstrap.ts checks the same, in this
+# order). The token goes into the YAML, so it must be made of what a JWT is made of: base64url
+# parts and dots (no newline or quote can add keys). Messages never print the token.
+jwt_what='a join token (a JWT: three base64url parts separated by dots, at most 4096 characters)'
+# jwt TEXT : whether TEXT is a JWT's characters, at most 4096 of them.
+jwt() {
+  case $1 in *[!A-Za-z0-9._-]*) return 1 ;; esac
+  [ ${#1} -le 4096 ] && printf '%s\n' "$1" | grep -Eq '^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$'
+}
+if [ -n "$token" ] && [ -n "$token_file" ]; then
+  fail "$token_source and $token_file_source are both set; give one"
+fi
+if [ -n "$token" ]; then
+  jwt "$token" || fail "$token_source is not $jwt_what"
+  token_named=$token_source
+elif [ -n "$token_file" ]; then
+  { [ -f "$token_file" ] && [ -r "$token_file" ]; } || fail "$token_file_source: cannot read '$token_file'"
+  size=$(wc -c < "$token_file" | tr -d ' ') || fail "$token_file_source: cannot read '$token_file'"
+  [ "$size" -le 8192 ] || fail "$token_file_source: '$token_file' is over 8192 bytes, too large for a join token"
+  # Only the JWT alphabet and blanks (a NUL byte, lost by $(...), counts as another byte here).
+  others=$(LC_ALL=C tr -d 'A-Za-z0-9._\n\r\t -' < "$token_file" | wc -c | tr -d ' ')
+  token=$(awk 'BEGIN { RS = "\001" } { sub(/^[ \t\n\r]+/, ""); sub(/[ \t\n\r]+$/, ""); printf "%s", $0 }' "$token_file")
+  { [ "$others" = 0 ] && jwt "$token"; } || fail "$token_file_source: '$token_file' does not hold $jwt_what"
+  token_named=$token_file_source
+fi
+if [ -n "$xds_server_name" ] && { [ ${#xds_server_name} -gt 253 ] ||
+  ! printf '%s\n' "$xds_server_name" | grep -Eq '^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?([.][A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*[.]?$' ||
+  printf '%s\n' "$xds_server_name" | grep -Eq '^[0-9.]+$'; }; then
+  fail "$xds_server_name_source must be a DNS name (meshd's certificate must carry it), got '$xds_server_name'"
+fi
+tls_on='MESHD_XDS_TLS=1 (--xds-tls)'
+if [ -n "$xds_tls" ]; then
+  [ -n "$xds_ca_file" ] || fail "$xds_tls_source needs MESHD_XDS_CA_FILE (--xds-ca-file), the CA bundle meshd's certificate must chain to: certificate verification is never turned off"
+  [ -z "$xds_cert_file" ] || [ -n "$xds_key_file" ] || fail "$xds_cert_file_source needs MESHD_XDS_KEY_FILE (--xds-key-file) too"
+  [ -z "$xds_key_file" ] || [ -n "$xds_cert_file" ] || fail "$xds_key_file_source needs MESHD_XDS_CERT_FILE (--xds-cert-file) too"
+else
+  for stray in MESHD_XDS_CA_FILE MESHD_XDS_SERVER_NAME MESHD_XDS_CERT_FILE MESHD_XDS_KEY_FILE; do
+    if pick "$stray"; then fail "$stray is set but TLS is off: set $tls_on"; fi
+  done
+  if [ -n "$token" ] && [ -z "$insecure_token" ]; then
+    fail "$token_named without TLS: anyone on the path could read the bearer token; set $tls_on with MESHD_XDS_CA_FILE, or MESHD_XDS_INSECURE_TOKEN=1 (--xds-insecure-token) to send it in the clear anyway"
+  fi
+fi
+
 admin_address=0.0.0.0
 [ -z "$admin_ipv6" ] || admin_address=::
 
@@ -275,6 +328,14 @@ export MESHD_TPL_ADS_API_TYPE="$(quote "$ads_api_type")"
 export MESHD_TPL_INITIAL_FETCH_TIMEOUT="$(quote "${initial_fetch_timeout}s")"
 export MESHD_TPL_XDS_CLUSTER_TYPE="$(quote "$(printf '%s\n' "$xds_cluster" | sed -n 1p)")"
 export MESHD_TPL_XDS_LB_ENDPOINTS="$(printf '%s\n' "$xds_cluster" | sed 1d)"
+export MESHD_TPL_XDS_AUTHORIZATION="$([ -z "$token" ] || quote "Bearer $token")"
+export MESHD_TPL_XDS_TLS="$xds_tls"
+export MESHD_TPL_XDS_CA_FILE="$([ -z "$xds_tls" ] || quote "$xds_ca_file")"
+export MESHD_TPL_XDS_SERVER_NAME="$([ -z "$xds_server_name" ] || quote "$xds_server_name")"
+export MESHD_TPL_XDS_CLIENT_CERT="$([ -z "$xds_cert_file" ] || echo 1)"
+export MESHD_TPL_XDS_CERT_FILE="$([ -z "$xds_cert_file" ] || quote "$xds_cert_file")"
+export MESHD_TPL_XDS_KEY_FILE="$([ -z "$xds_key_file" ] || quote "$xds_key_file")"
+export MESHD_TPL_SDS_SOCKET_PATH="$([ -z "$sds_socket_path" ] || quote "$sds_socket_path")"
 export MESHD_TPL_STATS_TAGS="$stats_tags"
 export MESHD_TPL_STATS_TAG_MESH="$(quote "$mesh")"
 export MESHD_TPL_STATS_TAG_RESOURCE="$(quote "$([ "$kind" = virtualGateway ] && echo appmesh.virtual_gateway || echo appmesh.virtual_node)")"

@@ -37,6 +37,16 @@ export interface BootstrapParams {
   statsFlushIntervalMs?: number;
   /** A DogStatsD sink: UDP to address:port, or a Unix socket when socketPath is set. */
   dogStatsd?: { address: string; port: number; socketPath?: string };
+  /**
+   * TLS on the meshd_xds cluster, from files (Envoy cannot use ADS-delivered secrets on a
+   * bootstrap cluster): the CA bundle meshd's certificate must chain to, the DNS name it must
+   * carry (also the SNI), and this proxy's own certificate and key for mTLS.
+   */
+  xdsTls?: { caFile: string; serverName?: string; clientCert?: { certFile: string; keyFile: string } };
+  /** A join token (a JWT, checked by joinToken()), sent as `authorization: Bearer <token>`. */
+  token?: string;
+  /** App Mesh's SPIRE convention: the static_cluster_sds_unix_socket cluster on this socket. */
+  sdsSocketPath?: string;
   /** App Mesh settings this Envoy cannot honour, reported on stderr. */
   notes: string[];
 }
@@ -75,6 +85,14 @@ function templateValues(p: BootstrapParams): Record<string, TemplateValue> {
         )
         .join('\n'),
     },
+    XDS_AUTHORIZATION: p.token === undefined ? undefined : `Bearer ${p.token}`,
+    XDS_TLS: p.xdsTls !== undefined,
+    XDS_CA_FILE: p.xdsTls?.caFile,
+    XDS_SERVER_NAME: p.xdsTls?.serverName,
+    XDS_CLIENT_CERT: p.xdsTls?.clientCert !== undefined,
+    XDS_CERT_FILE: p.xdsTls?.clientCert?.certFile,
+    XDS_KEY_FILE: p.xdsTls?.clientCert?.keyFile,
+    SDS_SOCKET_PATH: p.sdsSocketPath,
     STATS_TAGS: p.statsTags,
     STATS_TAG_MESH: p.node.mesh,
     STATS_TAG_RESOURCE: p.node.type === 'virtualGateway' ? 'appmesh.virtual_gateway' : 'appmesh.virtual_node',

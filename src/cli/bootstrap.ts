@@ -4,7 +4,8 @@
 import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
-import { MAX_XDS_ADDRESSES, parseXdsAddresses } from '../bootstrap/xds-addresses';
+import { checkJoinToken, readJoinTokenFile } from '../bootstrap/join-token';
+import { isDnsName, MAX_XDS_ADDRESSES, parseXdsAddresses } from '../bootstrap/xds-addresses';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../util/duration';
 import { parseNodeId } from '../model/node-id';
@@ -110,6 +111,58 @@ export const bootstrapCommand: CommandSpec = {
       help: "the DogStatsD agent's Unix socket (instead of address and port)",
       env: ['STATSD_SOCKET_PATH'],
     },
+    'sds-socket-path': {
+      type: 'string',
+      metavar: 'path',
+      help: "an SDS server's Unix socket (a SPIRE agent's): adds App Mesh's static_cluster_sds_unix_socket cluster, which `sds` certificate sources use",
+      env: ['APPMESH_SDS_SOCKET_PATH'],
+    },
+    'xds-tls': {
+      type: 'bool',
+      help: 'connect to meshd over TLS (ALPN h2), verifying its certificate against --xds-ca-file',
+      env: ['MESHD_XDS_TLS'],
+    },
+    'xds-ca-file': {
+      type: 'string',
+      metavar: 'file',
+      help: "PEM bundle of the CA(s) meshd's xDS certificate must chain to (required with --xds-tls)",
+      env: ['MESHD_XDS_CA_FILE'],
+    },
+    'xds-server-name': {
+      type: 'string',
+      metavar: 'dns-name',
+      help: "the DNS name meshd's certificate must carry, also sent as SNI (default: any certificate the CA file signed)",
+      env: ['MESHD_XDS_SERVER_NAME'],
+    },
+    'xds-cert-file': {
+      type: 'string',
+      metavar: 'file',
+      help: "this proxy's certificate chain (PEM) for mTLS to meshd, with --xds-key-file",
+      env: ['MESHD_XDS_CERT_FILE'],
+    },
+    'xds-key-file': {
+      type: 'string',
+      metavar: 'file',
+      help: "the private key (PEM) of --xds-cert-file",
+      env: ['MESHD_XDS_KEY_FILE'],
+    },
+    token: {
+      type: 'string',
+      metavar: 'jwt',
+      help: 'a join token from `meshd token`, sent as `authorization: Bearer <token>` (prefer --token-file: arguments are visible to other users)',
+      env: ['MESHD_TOKEN'],
+    },
+    'token-file': {
+      type: 'string',
+      metavar: 'file',
+      help: 'a file holding the join token (a mounted secret), read when the bootstrap is rendered',
+      env: ['MESHD_TOKEN_FILE'],
+    },
+    'xds-insecure-token': {
+      type: 'bool',
+      help: 'send the join token without TLS, where anyone on the path can read it (refused otherwise)',
+      env: ['MESHD_XDS_INSECURE_TOKEN'],
+    },
     ...Object.fromEntries(
       RUNTIME_TOGGLES.map((t) => [
         t.flag,
@@ -132,6 +185,9 @@ export const bootstrapCommand: CommandSpec = {
     "Several meshd replicas (--xds-address a:18000,b:18000, or one DNS name with several A records): Envoy's",
     'meshd_xds cluster lists them all, ejects one that refuses connections or resets them (outlier detection), and',
     'probes idle connections (TCP keepalive), so a proxy whose replica dies reconnects to another within seconds.',
+    'The control channel: --xds-tls with --xds-ca-file verifies meshd (also its name with --xds-server-name);',
+    "--xds-cert-file/--xds-key-file add this proxy's certificate (mTLS); --token or --token-file send a join token,",
+    'refused without TLS unless --xds-insecure-token. The files are read by Envoy, except the token file, read here.',
   ],
 };
 
@@ -189,6 +245,9 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     if (args.sources[t.flag] !== undefined) toggles.set(t.flag, value);
   }
 
+  const sdsSocketPath = text('sds-socket-path');
+  const { token, xdsTls } = controlChannel(args, text, source);
+
   return {
     nodeId,
     node,
@@ -207,8 +266,74 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     dogStatsd: flag<boolean>('dog-statsd')
       ? { address: statsdAddress, port: flag<number>('statsd-port'), socketPath }
       : undefined,
+    xdsTls,
+    token,
+    sdsSocketPath,
     notes: unhonouredToggles(toggles),
   };
+}
+
+const TLS_ON = 'MESHD_XDS_TLS=1 (--xds-tls)';
+
+/**
+ * The xDS channel's TLS files and join token. Checked in the order render-bootstrap.sh checks
+ * them, with its messages. TLS always verifies meshd's certificate, and a bearer token goes over
+ * plaintext only when asked for by name.
+ */
+function controlChannel(
+  args: ParsedArgs,
+  text: (name: string) => string | undefined,
+  source: (name: string) => string,
+): Pick<BootstrapParams, 'token' | 'xdsTls'> {
+  const tokenText = text('token');
+  const tokenFile = text('token-file');
+  if (tokenText !== undefined && tokenFile !== undefined)
+    throw new UsageError(`${source('token')} and ${source('token-file')} are both set; give one`);
+  let token: string | undefined;
+  if (tokenText !== undefined || tokenFile !== undefined) {
+    const read =
+      tokenText !== undefined
+        ? checkJoinToken(tokenText, source('token'))
+        : readJoinTokenFile(tokenFile!, source('token-file'));
+    if (typeof read !== 'string') throw new UsageError(read.error);
+    token = read;
+  }
+
+  const serverName = text('xds-server-name');
+  if (serverName !== undefined && !isDnsName(serverName))
+    throw new UsageError(
+      `${source('xds-server-name')} must be a DNS name (meshd's certificate must carry it), got '${serverName}'`,
+    );
+  const caFile = text('xds-ca-file');
+  const certFile = text('xds-cert-file');
+  const keyFile = text('xds-key-file');
+  const tls = args.flags['xds-tls'] as boolean;
+  let xdsTls: BootstrapParams['xdsTls'];
+  if (tls) {
+    if (caFile === undefined)
+      throw new UsageError(
+        `${source('xds-tls')} needs MESHD_XDS_CA_FILE (--xds-ca-file), the CA bundle meshd's certificate must chain to: certificate verification is never turned off`,
+      );
+    if (certFile !== undefined && keyFile === undefined)
+      throw new UsageError(`${source('xds-cert-file')} needs MESHD_XDS_KEY_FILE (--xds-key-file) too`);
+    if (keyFile !== undefined && certFile === undefined)
+      throw new UsageError(`${source('xds-key-file')} needs MESHD_XDS_CERT_FILE (--xds-cert-file) too`);
+    xdsTls = {
+      caFile,
+      serverName,
+      clientCert: certFile !== undefined ? { certFile, keyFile: keyFile! } : undefined,
+    };
+  } else {
+    const stray = (['xds-ca-file', 'xds-server-name', 'xds-cert-file', 'xds-key-file'] as const).find(
+      (name) => args.flags[name] !== undefined,
+    );
+    if (stray !== undefined) throw new UsageError(`${source(stray)} is set but TLS is off: set ${TLS_ON}`);
+    if (token !== undefined && !(args.flags['xds-insecure-token'] as boolean))
+      throw new UsageError(
+        `${tokenText !== undefined ? source('token') : source('token-file')} without TLS: anyone on the path could read the bearer token; set ${TLS_ON} with MESHD_XDS_CA_FILE, or MESHD_XDS_INSECURE_TOKEN=1 (--xds-insecure-token) to send it in the clear anyway`,
+      );
+  }
+  return { token, xdsTls };
 }
 
 export function runBootstrap(args: ParsedArgs, env: Env = process.env): number {
