@@ -143,7 +143,7 @@ export const bootstrapCommand: CommandSpec = {
     'xds-key-file': {
       type: 'string',
       metavar: 'file',
-      help: "the private key (PEM) of --xds-cert-file",
+      help: 'the private key (PEM) of --xds-cert-file',
       env: ['MESHD_XDS_KEY_FILE'],
     },
     token: {

@@ -4,10 +4,14 @@
 // they render is what a real Envoy accepts, and the entrypoint runs that Envoy.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import type * as tls from 'node:tls';
 import { parse } from 'yaml';
-import { describeWithEnvoy, envoyValidate } from '../helpers/envoy';
-import { MESHD_BIN, tmpDir } from '../helpers/processes';
+import { createCertificateAuthority, issueCertificate, type Certificate } from '../helpers/certs';
+import { describeWithEnvoy, envoyValidate, startEnvoy } from '../helpers/envoy';
+import { freePort, MESHD_BIN, tmpDir, waitFor } from '../helpers/processes';
 
 const BOOTSTRAP_DIR = path.resolve(__dirname, '../../envoy-bootstrap');
 const RENDER_SH = path.join(BOOTSTRAP_DIR, 'render-bootstrap.sh');
@@ -39,6 +43,26 @@ const meshdBootstrap = (env: Record<string, string>, args: string[] = []) =>
 const shBootstrap = (env: Record<string, string>) => runWith(SH, [RENDER_SH], env);
 
 const ARN = 'arn:aws:appmesh:us-east-1:111122223333:mesh/apps/virtualNode/front';
+
+// The control channel's files: Envoy reads them (envoy --mode validate too), so they are real.
+const PKI_DIR = tmpDir('bootstrap-pki-');
+const CA = createCertificateAuthority(PKI_DIR, 'meshd-ca');
+const OTHER_CA = createCertificateAuthority(PKI_DIR, 'other-ca');
+const PROXY_CERT = issueCertificate(CA, PKI_DIR, 'front-proxy', ['front.apps.local']);
+/** Shaped like a join token from `meshd token` (header.payload.signature, base64url). */
+const TOKEN =
+  'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtZXNoL2FwcHMvdmlydHVhbE5vZGUvZnJvbnQiLCJhdWQiOiJtZXNoZC14ZHMifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg';
+const TOKEN_DIR = tmpDir('bootstrap-token-');
+const tokenFile = (name: string, content: string | Buffer) => {
+  const file = path.join(TOKEN_DIR, name);
+  fs.writeFileSync(file, content, { mode: 0o600 });
+  return file;
+};
+/** A mounted secret: the token with a line break after it (and blanks before). */
+const TOKEN_FILE = tokenFile('token', `  ${TOKEN}\n`);
+const TLS_ON = { MESHD_XDS_TLS: '1', MESHD_XDS_CA_FILE: CA.certFile };
+const WHAT_A_TOKEN_IS = 'a join token (a JWT: three base64url parts separated by dots, at most 4096 characters)';
+const FULL_CONTROL_CHANNEL = 'xDS over TLS with a client certificate and the server name, a join token, a SPIRE socket';
 
 /** Variable sets that must render (the same bytes from both renderers). */
 const VALID: Record<string, Record<string, string>> = {
@@ -117,6 +141,34 @@ const VALID: Record<string, Record<string, string>> = {
   'the most addresses allowed (16)': {
     APPMESH_RESOURCE_ARN: ARN,
     MESHD_XDS_ADDRESS: Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}:18000`).join(','),
+  },
+  [FULL_CONTROL_CHANNEL]: {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_ADDRESS: 'meshd.local:18000',
+    MESHD_XDS_TLS: '1',
+    MESHD_XDS_CA_FILE: CA.certFile,
+    MESHD_XDS_SERVER_NAME: 'meshd.local',
+    MESHD_XDS_CERT_FILE: PROXY_CERT.certFile,
+    MESHD_XDS_KEY_FILE: PROXY_CERT.keyFile,
+    MESHD_TOKEN: TOKEN,
+    APPMESH_SDS_SOCKET_PATH: '/run/spire/sockets/agent.sock',
+  },
+  'xDS over TLS checked against the CA alone, the token from a file with blanks around it': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_TLS: 'true',
+    MESHD_XDS_CA_FILE: CA.certFile,
+    MESHD_TOKEN_FILE: TOKEN_FILE,
+  },
+  'a join token over plaintext, asked for by name': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_TOKEN: TOKEN,
+    MESHD_XDS_INSECURE_TOKEN: '1',
+  },
+  'TLS switched off, an SDS socket path with quotes and a backslash': {
+    APPMESH_RESOURCE_ARN: ARN,
+    MESHD_XDS_TLS: '0',
+    MESHD_XDS_INSECURE_TOKEN: 'false',
+    APPMESH_SDS_SOCKET_PATH: '/run/spire/"agent" \\ one.sock',
   },
   'unsupported App Mesh variables': {
     APPMESH_RESOURCE_ARN: ARN,
@@ -230,6 +282,106 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
   'a runtime toggle that is not a boolean': [
     { APPMESH_RESOURCE_ARN: ARN, ENVOY_SANITIZE_ORIGINAL_PATH: 'yes' },
     "ENVOY_SANITIZE_ORIGINAL_PATH must be true or false (or 1 or 0), got 'yes'",
+  ],
+  'a token that closes the YAML string to add keys': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: `${TOKEN}" }], cluster_manager: { x: [{ "a": "` },
+    `MESHD_TOKEN is not ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token with a line break inside (a new YAML key after it)': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: `${TOKEN}\nstats_flush_interval: 1s` },
+    'MESHD_TOKEN must not contain control characters',
+  ],
+  'a token with blanks and flow characters inside': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: `${TOKEN} }, x: {` },
+    `MESHD_TOKEN is not ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token of two parts': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0' },
+    `MESHD_TOKEN is not ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token over 4096 characters': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: `${'a'.repeat(4093)}.b.c` },
+    `MESHD_TOKEN is not ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token and a token file': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN: TOKEN, MESHD_TOKEN_FILE: TOKEN_FILE },
+    'MESHD_TOKEN and MESHD_TOKEN_FILE are both set; give one',
+  ],
+  'a token file that is not there': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: path.join(TOKEN_DIR, 'missing') },
+    `MESHD_TOKEN_FILE: cannot read '${path.join(TOKEN_DIR, 'missing')}'`,
+  ],
+  'a token file that is a folder': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: TOKEN_DIR },
+    `MESHD_TOKEN_FILE: cannot read '${TOKEN_DIR}'`,
+  ],
+  'a token file with two lines': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: tokenFile('two-lines', `${TOKEN}\n${TOKEN}\n`) },
+    `MESHD_TOKEN_FILE: '${path.join(TOKEN_DIR, 'two-lines')}' does not hold ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token file with a NUL byte (which sh would drop)': [
+    {
+      APPMESH_RESOURCE_ARN: ARN,
+      ...TLS_ON,
+      MESHD_TOKEN_FILE: tokenFile('nul', Buffer.concat([Buffer.from(TOKEN), Buffer.from([0]), Buffer.from('x')])),
+    },
+    `MESHD_TOKEN_FILE: '${path.join(TOKEN_DIR, 'nul')}' does not hold ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token file with a quote': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: tokenFile('quote', `${TOKEN}"\n`) },
+    `MESHD_TOKEN_FILE: '${path.join(TOKEN_DIR, 'quote')}' does not hold ${WHAT_A_TOKEN_IS}`,
+  ],
+  'an empty token file': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: tokenFile('empty', '\n') },
+    `MESHD_TOKEN_FILE: '${path.join(TOKEN_DIR, 'empty')}' does not hold ${WHAT_A_TOKEN_IS}`,
+  ],
+  'a token file over 8192 bytes (not read)': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_TOKEN_FILE: tokenFile('large', `${TOKEN}${' '.repeat(8192)}`) },
+    `MESHD_TOKEN_FILE: '${path.join(TOKEN_DIR, 'large')}' is over 8192 bytes, too large for a join token`,
+  ],
+  'a token without TLS': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_TOKEN: TOKEN },
+    'MESHD_TOKEN without TLS: anyone on the path could read the bearer token; set MESHD_XDS_TLS=1 (--xds-tls) with MESHD_XDS_CA_FILE, or MESHD_XDS_INSECURE_TOKEN=1 (--xds-insecure-token) to send it in the clear anyway',
+  ],
+  'a token file with TLS switched off': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_TOKEN_FILE: TOKEN_FILE, MESHD_XDS_TLS: '0', MESHD_XDS_INSECURE_TOKEN: '0' },
+    'MESHD_TOKEN_FILE without TLS: anyone on the path could read the bearer token; set MESHD_XDS_TLS=1 (--xds-tls) with MESHD_XDS_CA_FILE, or MESHD_XDS_INSECURE_TOKEN=1 (--xds-insecure-token) to send it in the clear anyway',
+  ],
+  'TLS without a CA file (verification is never turned off)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_TLS: '1', MESHD_TOKEN: TOKEN },
+    "MESHD_XDS_TLS needs MESHD_XDS_CA_FILE (--xds-ca-file), the CA bundle meshd's certificate must chain to: certificate verification is never turned off",
+  ],
+  'a CA file with TLS off': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_CA_FILE: CA.certFile },
+    'MESHD_XDS_CA_FILE is set but TLS is off: set MESHD_XDS_TLS=1 (--xds-tls)',
+  ],
+  'a server name with TLS off': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_SERVER_NAME: 'meshd.local' },
+    'MESHD_XDS_SERVER_NAME is set but TLS is off: set MESHD_XDS_TLS=1 (--xds-tls)',
+  ],
+  'a client certificate with TLS off': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_KEY_FILE: PROXY_CERT.keyFile, MESHD_XDS_TLS: 'f' },
+    'MESHD_XDS_KEY_FILE is set but TLS is off: set MESHD_XDS_TLS=1 (--xds-tls)',
+  ],
+  'a client certificate without its key': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_XDS_CERT_FILE: PROXY_CERT.certFile },
+    'MESHD_XDS_CERT_FILE needs MESHD_XDS_KEY_FILE (--xds-key-file) too',
+  ],
+  'a client key without its certificate': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_XDS_KEY_FILE: PROXY_CERT.keyFile },
+    'MESHD_XDS_KEY_FILE needs MESHD_XDS_CERT_FILE (--xds-cert-file) too',
+  ],
+  'a server name with a quote': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_XDS_SERVER_NAME: 'meshd.local", sni: "x' },
+    `MESHD_XDS_SERVER_NAME must be a DNS name (meshd's certificate must carry it), got 'meshd.local", sni: "x'`,
+  ],
+  'a server name that is an IP address': [
+    { APPMESH_RESOURCE_ARN: ARN, ...TLS_ON, MESHD_XDS_SERVER_NAME: '10.0.0.1' },
+    "MESHD_XDS_SERVER_NAME must be a DNS name (meshd's certificate must carry it), got '10.0.0.1'",
+  ],
+  'a TLS switch that is not 1 or 0': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_TLS: 'on' },
+    "MESHD_XDS_TLS must be 1 or 0 (or true or false), got 'on'",
   ],
   'a DogStatsD host name': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_ADDRESS: 'statsd' },
@@ -417,6 +569,119 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     });
   });
 
+  it("puts the control channel where Envoy reads it: TLS from files on meshd_xds, the token as authorization metadata, App Mesh's SDS socket cluster", () => {
+    const clusters = (doc: { static_resources: { clusters: { name: string }[] } }) =>
+      Object.fromEntries(doc.static_resources.clusters.map((c) => [c.name, c as Record<string, unknown>]));
+    const full = parse(meshdBootstrap(VALID[FULL_CONTROL_CHANNEL]!).stdout);
+    expect(full.dynamic_resources.ads_config.grpc_services).toEqual([
+      {
+        envoy_grpc: { cluster_name: 'meshd_xds' },
+        initial_metadata: [{ key: 'authorization', value: `Bearer ${TOKEN}` }],
+      },
+    ]);
+    const byName = clusters(full);
+    expect(Object.keys(byName)).toEqual(['meshd_xds', 'static_cluster_sds_unix_socket']);
+    expect(byName.meshd_xds!.transport_socket).toEqual({
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        common_tls_context: {
+          alpn_protocols: ['h2'],
+          validation_context: {
+            trusted_ca: { filename: CA.certFile },
+            match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'meshd.local' } }],
+          },
+          tls_certificates: [
+            { certificate_chain: { filename: PROXY_CERT.certFile }, private_key: { filename: PROXY_CERT.keyFile } },
+          ],
+        },
+        sni: 'meshd.local',
+      },
+    });
+    // App Mesh's agent (appendSdsSocketCluster): STATIC, 1 s, HTTP/2, one pipe endpoint; v3 spells
+    // the HTTP/2 options as typed_extension_protocol_options.
+    expect(byName.static_cluster_sds_unix_socket).toEqual({
+      name: 'static_cluster_sds_unix_socket',
+      type: 'STATIC',
+      connect_timeout: '1s',
+      load_assignment: {
+        cluster_name: 'static_cluster_sds_unix_socket',
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: '/run/spire/sockets/agent.sock' } } } }] }],
+      },
+      typed_extension_protocol_options: {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      },
+    });
+
+    // The CA alone: meshd's certificate must chain to it; no name, no client certificate.
+    const caOnly = parse(
+      meshdBootstrap(VALID['xDS over TLS checked against the CA alone, the token from a file with blanks around it']!)
+        .stdout,
+    );
+    expect(clusters(caOnly).meshd_xds!.transport_socket).toMatchObject({
+      typed_config: {
+        common_tls_context: { alpn_protocols: ['h2'], validation_context: { trusted_ca: { filename: CA.certFile } } },
+      },
+    });
+    const tlsContext = (clusters(caOnly).meshd_xds!.transport_socket as { typed_config: Record<string, unknown> })
+      .typed_config;
+    expect(Object.keys(tlsContext)).toEqual(['@type', 'common_tls_context']);
+    expect(Object.keys(tlsContext.common_tls_context as object)).toEqual(['alpn_protocols', 'validation_context']);
+    expect(caOnly.dynamic_resources.ads_config.grpc_services[0].initial_metadata).toEqual([
+      { key: 'authorization', value: `Bearer ${TOKEN}` },
+    ]);
+
+    // Nothing asked for: plaintext, no metadata, no SDS cluster, as before.
+    const plain = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN }).stdout);
+    expect(plain.dynamic_resources.ads_config.grpc_services).toEqual([{ envoy_grpc: { cluster_name: 'meshd_xds' } }]);
+    expect(Object.keys(clusters(plain))).toEqual(['meshd_xds']);
+    expect(clusters(plain).meshd_xds!.transport_socket).toBeUndefined();
+    const quoted = parse(
+      meshdBootstrap(VALID['TLS switched off, an SDS socket path with quotes and a backslash']!).stdout,
+    );
+    expect(clusters(quoted).static_cluster_sds_unix_socket!.load_assignment).toMatchObject({
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: '/run/spire/"agent" \\ one.sock' } } } }] }],
+    });
+  });
+
+  it('takes the control channel from flags too, naming the flag in errors and never echoing a token', () => {
+    const node = ['--node', 'mesh/apps/virtualNode/front'];
+    const doc = parse(
+      meshdBootstrap({}, [
+        ...node,
+        '--xds-tls',
+        '--xds-ca-file',
+        CA.certFile,
+        '--xds-server-name',
+        'meshd.local',
+        '--token-file',
+        TOKEN_FILE,
+        '--sds-socket-path',
+        '/run/spire/sockets/agent.sock',
+      ]).stdout,
+    );
+    expect(doc.dynamic_resources.ads_config.grpc_services[0].initial_metadata[0].value).toBe(`Bearer ${TOKEN}`);
+    expect(doc.static_resources.clusters[0].transport_socket.typed_config.sni).toBe('meshd.local');
+    expect(doc.static_resources.clusters[1].name).toBe('static_cluster_sds_unix_socket');
+    const secret = `${TOKEN}"x`;
+    const bad = meshdBootstrap({}, [...node, '--xds-tls', '--xds-ca-file', CA.certFile, '--token', secret]);
+    expect(bad).toEqual({ status: 2, stdout: '', stderr: `meshd bootstrap: --token is not ${WHAT_A_TOKEN_IS}\n` });
+    expect(meshdBootstrap({}, [...node, '--token', TOKEN]).stderr).toContain(
+      '--token without TLS: anyone on the path could read the bearer token',
+    );
+    expect(meshdBootstrap({}, [...node, '--token', TOKEN, '--xds-insecure-token']).status).toBe(0);
+    expect(meshdBootstrap({}, [...node, '--xds-tls']).stderr).toBe(
+      "meshd bootstrap: --xds-tls needs MESHD_XDS_CA_FILE (--xds-ca-file), the CA bundle meshd's certificate must chain to: certificate verification is never turned off\n",
+    );
+    // The TLS variable set to 1 but the flag files missing their pair.
+    expect(meshdBootstrap(TLS_ON, [...node, '--xds-cert-file', PROXY_CERT.certFile]).stderr).toBe(
+      'meshd bootstrap: --xds-cert-file needs MESHD_XDS_KEY_FILE (--xds-key-file) too\n',
+    );
+  });
+
   it('every variable the table marks as used is one that meshd bootstrap or the entrypoint reads', () => {
     const table = fs.readFileSync(path.join(BOOTSTRAP_DIR, 'appmesh-variables.tsv'), 'utf8');
     const used = table
@@ -474,11 +739,134 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     expect(r.stderr).toContain('meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd');
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
     // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
-    const rendered = fs.readFileSync(path.join(r.tmp, 'meshd-envoy-bootstrap.yaml'), 'utf8');
+    const renderedFile = path.join(r.tmp, 'meshd-envoy-bootstrap.yaml');
+    const rendered = fs.readFileSync(renderedFile, 'utf8');
+    // It may hold a join token: its owner alone reads it.
+    expect(fs.statSync(renderedFile).mode & 0o777).toBe(0o600);
     expect(rendered).toBe(
       meshdBootstrap({ ...env, ENVOY_ADMIN_ACCESS_LOG_FILE: path.join(r.tmp, 'envoy_admin_access.log') }).stdout,
     );
   });
+
+  /**
+   * A TLS HTTP/2 server standing in for meshd's xDS port: it answers the ADS stream with headers
+   * and nothing else, and records what each stream and each failed handshake showed.
+   */
+  async function tlsAdsServer(cert: Certificate) {
+    const streams: {
+      path: string;
+      authorization: string | undefined;
+      alpn: string | false | null;
+      sni: string | false | undefined;
+      clientSan: string | undefined;
+      clientAuthorized: boolean;
+    }[] = [];
+    const handshakeFailures: string[] = [];
+    const server = http2.createSecureServer({
+      cert: fs.readFileSync(cert.certFile),
+      key: fs.readFileSync(cert.keyFile),
+      ca: fs.readFileSync(CA.certFile),
+      requestCert: true,
+      rejectUnauthorized: false, // a client certificate is recorded, not required
+    });
+    server.on('stream', (stream, headers) => {
+      const socket = stream.session!.socket as tls.TLSSocket;
+      streams.push({
+        path: String(headers[':path']),
+        authorization: headers.authorization,
+        alpn: socket.alpnProtocol,
+        sni: (socket as tls.TLSSocket & { servername?: string | false }).servername,
+        clientSan: socket.getPeerCertificate().subjectaltname,
+        clientAuthorized: socket.authorized,
+      });
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    });
+    server.on('tlsClientError', (err) => handshakeFailures.push(err.message));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      streams,
+      handshakeFailures,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Envoy's open session would keep close() waiting.
+          setTimeout(resolve, 1000).unref();
+        }),
+    };
+  }
+
+  /** Runs Envoy on the bootstrap these variables give, pointed at `port`, until `until` passes. */
+  async function envoyAgainst(port: number, env: Record<string, string>, until: () => Promise<unknown>) {
+    const adminPort = await freePort();
+    const rendered = meshdBootstrap({
+      ...env,
+      MESHD_XDS_ADDRESS: `127.0.0.1:${port}`,
+      ENVOY_ADMIN_ACCESS_PORT: String(adminPort),
+    });
+    expect(rendered.stderr).toBe('');
+    const envoy = startEnvoy(envoyBin, rendered.stdout, adminPort);
+    try {
+      await until();
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nEnvoy's log:\n${envoy.logs().slice(-3000)}`);
+    } finally {
+      await envoy.stop();
+    }
+  }
+
+  it('Envoy opens the ADS stream over TLS (h2, SNI), presents its client certificate and sends the token', async () => {
+    const server = await tlsAdsServer(issueCertificate(CA, PKI_DIR, 'meshd-server', ['meshd.local']));
+    try {
+      await envoyAgainst(server.port, VALID[FULL_CONTROL_CHANNEL]!, () =>
+        waitFor('the ADS stream', () => server.streams[0]),
+      );
+      expect(server.streams[0]).toEqual({
+        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+        authorization: `Bearer ${TOKEN}`,
+        alpn: 'h2',
+        sni: 'meshd.local',
+        clientSan: 'DNS:front.apps.local',
+        clientAuthorized: true,
+      });
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
+
+  it('without a client certificate Envoy presents none, and the token from a file still goes', async () => {
+    const server = await tlsAdsServer(issueCertificate(CA, PKI_DIR, 'meshd-server-2', ['meshd.local']));
+    try {
+      await envoyAgainst(
+        server.port,
+        VALID['xDS over TLS checked against the CA alone, the token from a file with blanks around it']!,
+        () => waitFor('the ADS stream', () => server.streams[0]),
+      );
+      expect(server.streams[0]).toMatchObject({ authorization: `Bearer ${TOKEN}`, alpn: 'h2', clientSan: undefined });
+      expect(server.streams[0]!.clientAuthorized).toBe(false);
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
+
+  it.each([
+    ['a certificate for another name', () => issueCertificate(CA, PKI_DIR, 'not-meshd', ['other.local'])],
+    ['a certificate from another CA', () => issueCertificate(OTHER_CA, PKI_DIR, 'foreign-meshd', ['meshd.local'])],
+  ])(
+    'Envoy refuses a server with %s: the handshake fails and no token is sent',
+    async (_, makeCert) => {
+      const server = await tlsAdsServer(makeCert());
+      try {
+        await envoyAgainst(server.port, VALID[FULL_CONTROL_CHANNEL]!, async () => {
+          await waitFor('two refused handshakes', () => (server.handshakeFailures.length >= 2 ? true : undefined));
+        });
+        expect(server.streams).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    },
+    40_000,
+  );
 
   it('entrypoint.sh refuses a bad log level or concurrency, and a bad variable, before starting Envoy', () => {
     expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_LOG_LEVEL: 'loud' }, ['--mode', 'validate'])).toMatchObject({
