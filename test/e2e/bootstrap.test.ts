@@ -868,6 +868,23 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     40_000,
   );
 
+  it('entrypoint.sh renders the control channel (TLS files, token file, SPIRE socket) as meshd bootstrap does, and Envoy accepts it', () => {
+    const env = {
+      ...VALID[FULL_CONTROL_CHANNEL]!,
+      MESHD_TOKEN: '',
+      MESHD_TOKEN_FILE: TOKEN_FILE,
+      ENVOY_ADMIN_ACCESS_LOG_FILE: '/dev/null',
+    };
+    const r = entrypoint(env, ['--mode', 'validate']);
+    expect(r.stdout + r.stderr).toContain('OK');
+    expect(r.status).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(TOKEN);
+    const renderedFile = path.join(r.tmp, 'meshd-envoy-bootstrap.yaml');
+    expect(fs.statSync(renderedFile).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(renderedFile, 'utf8')).toBe(meshdBootstrap(env).stdout);
+    expect(fs.readFileSync(renderedFile, 'utf8')).toContain(`value: "Bearer ${TOKEN}"`);
+  });
+
   it('entrypoint.sh refuses a bad log level or concurrency, and a bad variable, before starting Envoy', () => {
     expect(entrypoint({ APPMESH_RESOURCE_ARN: ARN, ENVOY_LOG_LEVEL: 'loud' }, ['--mode', 'validate'])).toMatchObject({
       status: 2,
