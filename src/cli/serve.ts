@@ -214,7 +214,7 @@ export const serveCommand: CommandSpec = {
     'cloud-map-credentials': {
       type: 'string',
       metavar: 'key:secret',
-      help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
+      help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; without it any credentials are accepted when --admin-address is loopback, and every call is refused (403 ForbiddenException) when it is not',
       env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
     },
     'cloud-map-allow-any-address': {
