@@ -8,6 +8,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { adminWriteAuth } from '../../src/admin/admin-auth';
+import { startAdminServer } from '../../src/admin/http-server';
+import { StreamRegistry } from '../../src/xds/stream-status';
 import { AdsTestClient } from '../helpers/ads-client';
 import { QUICKSTART_MESH } from '../helpers/mesh-text';
 import { freePort, MESHD_BIN, startMeshd, tmpDir, waitFor, type RunningProcess } from '../helpers/processes';
@@ -422,3 +425,65 @@ describeBeyondLoopback(
     });
   },
 );
+
+describe('admin writes on loopback (a real admin server, in process)', () => {
+  /** An admin server whose rollouts answer 200 to whatever reaches them, and count it. */
+  const serve = async (token?: string) => {
+    let reached = 0;
+    const server = await startAdminServer(
+      '127.0.0.1',
+      0,
+      {
+        streams: new StreamRegistry(),
+        configOf: () => ({ ok: false, error: 'none' }),
+        readiness: () => ({ ready: true }),
+        metrics: () => '',
+        rollouts: {
+          answer: () => {
+            reached++;
+            return Promise.resolve({ status: 200, body: { ok: true } });
+          },
+        },
+      },
+      { writeAuth: adminWriteAuth(token, true) },
+    );
+    return { server, reached: () => reached };
+  };
+  const post = (port: number, headers: http.OutgoingHttpHeaders) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/v1/rollouts/apps/x/abort', headers, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end('');
+    });
+
+  it('without a token: a local write is accepted, one naming another Host (DNS rebinding) or from a web page is not', async () => {
+    const { server, reached } = await serve();
+    try {
+      expect(await post(server.port, {})).toBe(200);
+      expect(await post(server.port, { host: 'localhost:1' })).toBe(200);
+      expect(await post(server.port, { host: 'rebound.example:18001' })).toBe(403);
+      expect(await post(server.port, { origin: 'https://evil.example' })).toBe(403);
+      expect(reached()).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('with a token, loopback writes need it too', async () => {
+    const { server, reached } = await serve(TOKEN);
+    try {
+      expect(await post(server.port, {})).toBe(401);
+      expect(await post(server.port, { authorization: 'Bearer not-the-token' })).toBe(403);
+      expect(await post(server.port, { authorization: `bearer ${TOKEN}` })).toBe(200);
+      expect(reached()).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
