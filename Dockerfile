@@ -1,7 +1,10 @@
 # meshd's image: `docker build -t meshd .`, then
-#   docker run -v "$PWD/mesh:/mesh:ro" -p 18000:18000 -p 18001:18001 -p 8125:8125/udp meshd
+#   docker run -v "$PWD/mesh:/mesh:ro" -e MESHD_INSECURE_ADMIN=true -p 18000:18000 -p 18001:18001 -p 8125:8125/udp meshd
 # serves the mesh in /mesh (MESHD_MESH). Every `meshd serve` flag has a MESHD_* variable
-# (`meshd serve --help`). The image runs as the unprivileged `node` user.
+# (`meshd serve --help`). The image runs as the unprivileged `node` user. The admin API listens
+# on 0.0.0.0, so meshd wants its write credentials (MESHD_ADMIN_TOKEN_FILE, a mounted mode-600
+# file; MESHD_API_CREDENTIALS; MESHD_CLOUD_MAP_CREDENTIALS) or MESHD_INSECURE_ADMIN=true, which
+# starts it with those writes refused (docs/security.md).
 
 # Build: compile TypeScript and the Envoy protos (into dist/generated/envoy-protos.json), then
 # drop the build-only packages (TypeScript, and @grpc/grpc-js-xds, the protos' source).

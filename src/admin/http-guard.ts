@@ -4,8 +4,11 @@
 // bounded in number and in how long they may sit idle or dribble a request.
 import type * as http from 'node:http';
 
-/** Why a request or connection was refused; the label of meshd_http_refused_total. */
-export type RefusalReason = 'body_too_large' | 'bad_request' | 'connection_limit';
+/**
+ * Why a request or connection was refused; the label of meshd_http_refused_total. unauthenticated (401) and
+ * forbidden (403): an admin write without its credential, or with another (admin-auth.ts).
+ */
+export type RefusalReason = 'body_too_large' | 'bad_request' | 'connection_limit' | 'unauthenticated' | 'forbidden';
 
 /** Events for /metrics and the log; every member optional. */
 export interface HttpObserver {

@@ -8,6 +8,8 @@ import { awsErrorAnswer, MAX_AWS_BODY_BYTES, type AwsAnswer, type RawRequest } f
 import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
+import { isLoopbackAddress } from '../util/loopback';
+import { adminWriteAuth, checkAdminWrite, type AdminWriteAuth } from './admin-auth';
 import {
   applyLimits,
   DEFAULT_HTTP_LIMITS,
@@ -114,6 +116,37 @@ const TOO_LARGE = `the request body is larger than ${MAX_BODY_BYTES} bytes`;
 export interface AdminServerOptions {
   readonly limits?: HttpLimits;
   readonly observer?: HttpObserver;
+  /**
+   * Who may make meshd's own writes (the non-GET /v1/* routes). Default: no token, open to local callers when the
+   * admin host is loopback and closed otherwise.
+   */
+  readonly writeAuth?: AdminWriteAuth;
+}
+
+/**
+ * The guard of every admin write: true when `req` may go on; otherwise it has answered the refusal (401 with
+ * `WWW-Authenticate: Bearer`, or 403; a JSON `{"error": ...}` body) and counted it. A new route that changes state
+ * calls it first: `if (!guardAdminWrite(req, res, auth, refused)) return;` (reads stay unguarded).
+ */
+export function guardAdminWrite(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  auth: AdminWriteAuth,
+  refused: (reason: RefusalReason) => void,
+): boolean {
+  const verdict = checkAdminWrite(req, auth);
+  if (verdict.ok) return true;
+  refused(verdict.reason);
+  const text = `${JSON.stringify({ error: verdict.error }, null, 2)}\n`;
+  // The body is left unread: the connection cannot carry another request.
+  res.writeHead(verdict.status, {
+    ...verdict.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    connection: 'close',
+  });
+  res.end(text);
+  return false;
 }
 
 type Send = (status: number, body: unknown, contentType?: string) => void;
@@ -250,6 +283,7 @@ export async function startAdminServer(
 ): Promise<AdminServer> {
   const observer = options.observer ?? {};
   const refused = (reason: RefusalReason) => observer.refused?.('admin', reason);
+  const writeAuth = options.writeAuth ?? adminWriteAuth(undefined, isLoopbackAddress(host));
   const handler = guardHandler('admin', observer, (req, res) => {
     const send: Send = (
       status,
@@ -269,8 +303,11 @@ export async function startAdminServer(
       return answerAppMesh(req, res, sources.appMesh, observer);
     if (req.method === 'POST' && pathName === '/' && sources.cloudMap)
       return answerCloudMap(req, res, sources.cloudMap.answer, refused);
-    if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts)
+    if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts) {
+      // Every method but GET (and HEAD) may change a rollout; the router answers the others 405 only after this.
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !guardAdminWrite(req, res, writeAuth, refused)) return;
       return answerRollouts(req, pathName, sources.rollouts, send, refused);
+    }
     if (req.method !== 'GET')
       return send(
         405,

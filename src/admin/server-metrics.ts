@@ -13,7 +13,7 @@ export function serverMetrics(registry: MetricsRegistry, log: Logger): HttpObser
   );
   const refused = registry.counter(
     'meshd_http_refused_total',
-    "Requests and connections refused, by server and reason (body_too_large: 413; bad_request: a malformed target or encoding; connection_limit: over the server's connection limit)",
+    "Requests and connections refused, by server and reason (body_too_large: 413; bad_request: a malformed target or encoding; connection_limit: over the server's connection limit; unauthenticated: an admin write without its credential, 401; forbidden: with another credential, or none allowed, 403)",
     ['server', 'reason'],
   );
   return {

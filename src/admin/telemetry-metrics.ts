@@ -80,7 +80,7 @@ export function telemetryMetrics(registry: MetricsRegistry, telemetry: Telemetry
   // Every reason is shown from the start (0), so that rate() sees the first refusal.
   registry.counter(
     'meshd_statsd_dropped_datagrams_total',
-    'DogStatsD datagrams refused unread, by reason (oversized: above --statsd-max-datagram-bytes; too_many_lines: above --statsd-max-lines)',
+    'DogStatsD datagrams refused unread, by reason (oversized: above --statsd-max-datagram-bytes; too_many_lines: above --statsd-max-lines; source: from an address --statsd-allow does not allow)',
     ['reason'],
     () => Object.entries(telemetry.droppedCounts().datagrams).map(([reason, value]) => ({ labels: { reason }, value })),
   );

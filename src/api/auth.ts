@@ -14,7 +14,10 @@
 //   a message naming --api-credentials, so that a meshd reachable from the network is never open
 //   by omission.
 import { awsErrorAnswer, type AwsAnswer, type RawRequest } from '../util/aws-http';
+import { loopbackHost } from '../util/loopback';
 import { verifySigV4, type Credentials, type VerifyErrorCode } from '../util/sigv4-verify';
+
+export { loopbackHost };
 
 /** The App Mesh API's SigV4 signing name, in the credential scope `<date>/<region>/appmesh/aws4_request`. */
 export const SIGNING_NAME = 'appmesh';
@@ -77,11 +80,4 @@ export function withSigV4(
     if (answer.status === 500) options.onRefused?.('internal_error');
     return answer;
   };
-}
-
-/** A Host header naming a loopback address: 127.0.0.0/8, [::1] or localhost, with or without a port. */
-export function loopbackHost(host: string | string[] | undefined): boolean {
-  if (typeof host !== 'string') return false;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
-  return name.toLowerCase() === 'localhost' || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name);
 }

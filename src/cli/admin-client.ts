@@ -1,7 +1,8 @@
 // What the CLI commands that talk to a running meshd share: the --admin flag, one HTTP GET
 // against the admin API, and the one-line message when meshd is not there.
 import * as http from 'node:http';
-import { UsageError, type FlagSpec } from './args';
+import { readAdminTokenFile } from '../admin/admin-auth';
+import { UsageError, type FlagSpec, type ParsedArgs } from './args';
 
 export const DEFAULT_ADMIN = '127.0.0.1:18001';
 
@@ -12,6 +13,25 @@ export const adminFlag: FlagSpec = {
   default: DEFAULT_ADMIN,
   env: ['MESHD_ADMIN_ADDRESS'],
 };
+
+/** The token a write to meshd's admin API sends (meshd serve --admin-token-file). */
+export const adminTokenFileFlag: FlagSpec = {
+  type: 'string',
+  metavar: 'file',
+  help: 'a file holding the admin token meshd serve was given (--admin-token-file), sent with each write as Authorization: Bearer',
+  env: ['MESHD_ADMIN_TOKEN_FILE'],
+};
+
+/** The Authorization header of an admin write: none without --admin-token-file; a UsageError names a bad file. */
+export function adminWriteHeaders(args: ParsedArgs): Record<string, string> {
+  const file = args.flags['admin-token-file'] as string | undefined;
+  if (file === undefined) return {};
+  try {
+    return { authorization: `Bearer ${readAdminTokenFile(file)}` };
+  } catch (err) {
+    throw new UsageError(`${args.sources['admin-token-file'] ?? '--admin-token-file'}: ${(err as Error).message}`);
+  }
+}
 
 export interface AdminAddress {
   readonly host: string;

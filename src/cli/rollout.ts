@@ -4,6 +4,8 @@ import { formatDuration } from '../util/duration';
 import { WEBHOOK_TYPES } from '../model/rollout';
 import {
   adminFlag,
+  adminTokenFileFlag,
+  adminWriteHeaders,
   adminGet,
   adminRequest,
   parseAdminAddress,
@@ -63,6 +65,7 @@ export const rolloutCommand: CommandSpec = {
   usage: 'meshd rollout <status|start|pause|resume|abort|promote> [<mesh>/<name> | <name>] [flags]',
   flags: {
     admin: adminFlag,
+    'admin-token-file': adminTokenFileFlag,
     format: {
       type: 'string',
       metavar: 'text|json',
@@ -116,6 +119,8 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
   if (sub !== 'start' && given.length > 0) throw new UsageError(`--${given[0]} is for meshd rollout start only`);
   const admin = parseAdminAddress(args.flags.admin as string);
   const command = `rollout ${sub}`;
+  // Read before anything is sent, so a bad token file is a usage error, not a half-done command.
+  const auth = sub === 'status' ? {} : adminWriteHeaders(args);
 
   let path: string;
   let res: GetResult;
@@ -124,7 +129,7 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
     path = '/v1/rollouts';
     res = await adminRequest(admin, path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify(startRequest(args)),
     });
   } else {
@@ -139,7 +144,7 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
     res =
       sub === 'status'
         ? await adminGet(admin, path)
-        : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json' } });
+        : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json', ...auth } });
   }
   if (!res.ok) {
     process.stderr.write(unreachableMessage(command, admin, res.reason));

@@ -10,12 +10,22 @@ import { redactedUrl } from '../store/postgres/connect';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
 import { isLoopbackAddress } from '../util/loopback';
+import { MIN_ADMIN_TOKEN_LENGTH, readAdminTokenFile } from '../admin/admin-auth';
 import { parseCredentials, type Credentials } from '../util/sigv4-verify';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log';
 import { formatNodeId } from '../model/node-id';
 import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
-import { DEFAULT_TELEMETRY_LIMITS, parseWindow, type TelemetryLimits } from '../telemetry';
+import {
+  DEFAULT_TELEMETRY_LIMITS,
+  describeStatsdAllow,
+  parseStatsdAllow,
+  parseWindow,
+  STATSD_ALLOW_ANY,
+  STATSD_ALLOW_CONNECTED,
+  type StatsdAllow,
+  type TelemetryLimits,
+} from '../telemetry';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 import { attachEnvoyLines } from './attach-envoy';
 import { meshdVersion } from './version';
@@ -128,6 +138,17 @@ export const serveCommand: CommandSpec = {
       env: ['MESHD_ADMIN_LISTEN_ADDRESS'],
     },
     'admin-port': { type: 'int', help: 'port for the admin HTTP API', default: 18001, env: ['MESHD_ADMIN_PORT'] },
+    'admin-token-file': {
+      type: 'string',
+      metavar: 'file',
+      help: `a file (mode 600) holding the bearer token every admin write (POST /v1/rollouts...) must send as Authorization: Bearer <token>, at least ${MIN_ADMIN_TOKEN_LENGTH} characters (openssl rand -hex 32); required when --admin-address is not loopback`,
+      env: ['MESHD_ADMIN_TOKEN_FILE'],
+    },
+    'insecure-admin': {
+      type: 'bool',
+      help: 'start even though --admin-address is not loopback and --admin-token-file, --api-credentials or --cloud-map-credentials is missing: reads are open to the network, and the writes of each API without its credential are refused',
+      env: ['MESHD_INSECURE_ADMIN'],
+    },
     'admin-max-connections': {
       type: 'int',
       min: 1,
@@ -193,7 +214,7 @@ export const serveCommand: CommandSpec = {
     'cloud-map-credentials': {
       type: 'string',
       metavar: 'key:secret',
-      help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; by default any credentials are accepted',
+      help: 'accept only Cloud Map API calls signed (SigV4) with this access key id and secret; without it any credentials are accepted when --admin-address is loopback, and every call is refused (403 ForbiddenException) when it is not',
       env: ['MESHD_CLOUD_MAP_CREDENTIALS'],
     },
     'cloud-map-allow-any-address': {
@@ -350,6 +371,12 @@ export const serveCommand: CommandSpec = {
       help: 'address for the DogStatsD (UDP) listener sidecars send their stats to (default: the same as --admin-address)',
       env: ['MESHD_STATSD_ADDRESS'],
     },
+    'statsd-allow': {
+      type: 'list',
+      metavar: 'connected|any|cidrs',
+      help: "whose DogStatsD datagrams are read: any; connected (the addresses of the proxies connected over ADS now); CIDRs such as 10.0.0.0/8; or connected and CIDRs, comma-separated. Default: any on a loopback --statsd-address, connected on any other. Others' datagrams are dropped and counted",
+      env: ['MESHD_STATSD_ALLOW'],
+    },
     'statsd-port': {
       type: 'int',
       help: "UDP port for DogStatsD (8125 is App Mesh's STATSD_PORT default; 0: any free port)",
@@ -456,6 +483,44 @@ export function apiSettings(
     region,
     ...(max !== undefined ? { maxResourcesPerMesh: max } : {}),
   };
+}
+
+/** The admin token from --admin-token-file (MESHD_ADMIN_TOKEN_FILE); undefined when not set. */
+function adminToken(args: ParsedArgs): string | undefined {
+  const file = args.flags['admin-token-file'] as string | undefined;
+  if (file === undefined) return undefined;
+  try {
+    return readAdminTokenFile(file);
+  } catch (err) {
+    throw new UsageError(`${args.sources['admin-token-file'] ?? '--admin-token-file'}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The credentials a non-loopback admin address needs and lacks, as flags: meshd refuses to start without them
+ * (unless --insecure-admin), so that a meshd reachable from a network is never writable by omission.
+ */
+export function missingAdminCredentials(flags: {
+  adminHost: string;
+  token: boolean;
+  apiCredentials: boolean;
+  cloudMapCredentials: boolean;
+}): string[] {
+  if (isLoopbackAddress(flags.adminHost)) return [];
+  return [
+    ...(flags.token ? [] : ['--admin-token-file']),
+    ...(flags.apiCredentials ? [] : ['--api-credentials']),
+    ...(flags.cloudMapCredentials ? [] : ['--cloud-map-credentials']),
+  ];
+}
+
+/** --statsd-allow, or its default for the statsd address. */
+function statsdAllow(args: ParsedArgs, statsdHost: string): StatsdAllow {
+  const items = args.flags['statsd-allow'] as string[];
+  if (items.length === 0) return isLoopbackAddress(statsdHost) ? STATSD_ALLOW_ANY : STATSD_ALLOW_CONNECTED;
+  const parsed = parseStatsdAllow(items);
+  if ('error' in parsed) throw new UsageError(`${args.sources['statsd-allow'] ?? '--statsd-allow'} ${parsed.error}`);
+  return parsed;
 }
 
 /** The remote Cloud Map's settings, or undefined in local mode (where its flags are refused). */
@@ -598,11 +663,36 @@ export async function runServe(args: ParsedArgs): Promise<number> {
 
   const xdsHost = args.flags['xds-address'] as string;
   const adminHost = args.flags['admin-address'] as string;
-  if (!api.credentials && !isLoopbackAddress(adminHost))
+  const token = adminToken(args);
+  const missing = missingAdminCredentials({
+    adminHost,
+    token: token !== undefined,
+    apiCredentials: api.credentials !== undefined,
+    cloudMapCredentials: credentials !== undefined,
+  });
+  if (missing.length > 0 && args.flags['insecure-admin'] !== true)
+    throw new UsageError(
+      `the admin address ${adminHost} is not loopback: set ${missing.join(', ')} (or --admin-address 127.0.0.1), or accept an admin port whose writes without their credential are refused and whose reads are open with --insecure-admin`,
+    );
+  if (missing.includes('--admin-token-file'))
+    log.warn(
+      `--insecure-admin: the admin address ${adminHost} is not loopback and --admin-token-file is not set: every admin write (POST /v1/rollouts...) is refused (403) until it is, and the reads (/v1/config, /v1/proxies, /metrics) are open to whoever reaches it`,
+    );
+  if (missing.includes('--api-credentials'))
     log.warn(
       `the admin address ${adminHost} is not loopback and --api-credentials is not set: every App Mesh API call is refused (403 ForbiddenException) until it is`,
     );
+  if (missing.includes('--cloud-map-credentials'))
+    log.warn(
+      `the admin address ${adminHost} is not loopback and --cloud-map-credentials is not set: every Cloud Map API call is refused (403 ForbiddenException) until it is`,
+    );
   const statsdHost = (args.flags['statsd-address'] as string | undefined) ?? adminHost;
+  const allow = statsdAllow(args, statsdHost);
+  // An explicit choice: warned, not refused (the default beyond loopback is `connected`).
+  if (allow.any && !isLoopbackAddress(statsdHost))
+    log.warn(
+      `the statsd address ${statsdHost} is not loopback and --statsd-allow is any: whoever can send it UDP can report traffic that canary analysis acts on`,
+    );
   const fleet = fleetSettings(args);
   let server: MeshServer;
   try {
@@ -611,8 +701,13 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       load: loadOptions(args),
       log,
       xds: { host: xdsHost, port: args.flags['xds-port'] as number, limits: xdsLimits(args) },
-      admin: { host: adminHost, port: args.flags['admin-port'] as number, limits: adminLimits },
-      statsd: { host: statsdHost, port: args.flags['statsd-port'] as number },
+      admin: {
+        host: adminHost,
+        port: args.flags['admin-port'] as number,
+        limits: adminLimits,
+        ...(token !== undefined ? { token } : {}),
+      },
+      statsd: { host: statsdHost, port: args.flags['statsd-port'] as number, allow },
       watch: {
         debounceMs: args.flags['debounce-ms'] as number,
         checkIntervalMs: args.flags['watch-interval-ms'] as number,
@@ -685,7 +780,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
             `  remote Cloud Map: ${remoteWanted.endpoint ?? 'AWS'}, polled every ${formatDuration(remoteWanted.pollIntervalMs)} (http://${adminHost}:${adminPort}/v1/cloud-map/remote)`,
           ]
         : []),
-      `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
+      `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (senders: ${describeStatsdAllow(allow)}; window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${fleet ? "the fleet's store, steps by its leader" : (args.flags['rollout-state'] as string)}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       ...attachEnvoyLines(nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>', xdsShown, statsdFlags),

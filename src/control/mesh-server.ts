@@ -14,6 +14,7 @@ import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { serverMetrics } from '../admin/server-metrics';
 import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { adminWriteAuth } from '../admin/admin-auth';
 import { withSigV4 } from '../api/auth';
 import { compileProxy } from '../compile';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
@@ -39,8 +40,13 @@ import { checkRolloutRecord, RolloutStore, type RolloutRecord } from '../rollout
 import { WebhookCaller } from '../rollout/webhooks';
 import {
   DEFAULT_TELEMETRY_LIMITS,
+  peerIp,
   startStatsdServer,
+  statsdSourceCheck,
+  STATSD_ALLOW_ANY,
+  STATSD_ALLOW_CONNECTED,
   Telemetry,
+  type StatsdAllow,
   telemetryReport,
   type StatsdServer,
   type TelemetryLimits,
@@ -85,9 +91,16 @@ export interface MeshServerOptions {
   readonly load?: LoadOptions;
   readonly log: Logger;
   readonly xds?: Listen & { readonly limits?: Partial<XdsLimits> };
-  readonly admin?: Listen & { readonly limits?: HttpLimits };
-  /** DogStatsD (UDP); on the admin address when no host is given. */
-  readonly statsd?: { readonly host?: string; readonly port: number };
+  /**
+   * `token`: the admin writes' bearer token (admin/admin-auth.ts); without one they are open to local callers on a
+   * loopback host and refused on any other.
+   */
+  readonly admin?: Listen & { readonly limits?: HttpLimits; readonly token?: string };
+  /**
+   * DogStatsD (UDP); on the admin address when no host is given. `allow`: whose datagrams are read (default: any
+   * on a loopback host, the connected proxies' addresses on any other).
+   */
+  readonly statsd?: { readonly host?: string; readonly port: number; readonly allow?: StatsdAllow };
   readonly watch?: { readonly debounceMs?: number; readonly checkIntervalMs?: number };
   readonly cloudMap: CloudMapOptions & { readonly credentials?: Credentials };
   readonly telemetry?: { readonly limits?: TelemetryLimits; readonly windowMs?: number };
@@ -181,6 +194,10 @@ export class MeshServer {
   private readonly apiRefused = new Map<string, number>();
   /** The content hash of the mesh served (mesh-hash.ts); undefined until one is. */
   private servedHash: string | undefined;
+  /** connectedPeerAddresses()'s last answer and when it was made. */
+  private peers: { at: number; addresses: ReadonlySet<string> } = { at: -Infinity, addresses: new Set() };
+  /** Statsd datagrams refused for their source since the last log line about them. */
+  private statsdRefusals = { loggedAt: -Infinity, unlogged: 0, last: '' };
 
   /**
    * Opens the Cloud Map registry and the rollouts' state; throws StartError,
@@ -344,7 +361,7 @@ export class MeshServer {
     fleet?.registerMetrics(registry);
     registry.counter(
       'meshd_cloud_map_refused_total',
-      "Cloud Map API requests refused: a bad SigV4 signature, an address that is never a workload's, attributes over AWS's limits, an internal error",
+      "Cloud Map API requests refused: a bad SigV4 signature, no credentials set on a non-loopback admin address, an address that is never a workload's, attributes over AWS's limits, an internal error",
       ['reason'],
       () => [...cloudMap.refused].map(([reason, value]) => ({ labels: { reason }, value })),
     );
@@ -488,11 +505,20 @@ export class MeshServer {
         ...(options.xds?.limits ? { limits: options.xds.limits } : {}),
       });
       if (this.closed) return await this.closeServers();
+      const statsdHost = options.statsd?.host ?? adminHost;
+      const allow =
+        options.statsd?.allow ?? (isLoopbackAddress(statsdHost) ? STATSD_ALLOW_ANY : STATSD_ALLOW_CONNECTED);
       this.statsd = await startStatsdServer(
-        options.statsd?.host ?? adminHost,
+        statsdHost,
         options.statsd?.port ?? 0,
         (datagram) => this.telemetry.receive(datagram),
         (err) => servers.handlerError?.('statsd', err),
+        allow.any
+          ? undefined
+          : {
+              allow: statsdSourceCheck(allow, () => this.connectedPeerAddresses()),
+              refused: (address) => this.statsdRefused(address),
+            },
       );
       if (this.closed) return await this.closeServers();
       this.admin = await startAdminServer(
@@ -502,6 +528,7 @@ export class MeshServer {
         {
           limits: options.admin?.limits ?? DEFAULT_HTTP_LIMITS,
           observer: servers,
+          writeAuth: adminWriteAuth(options.admin?.token, isLoopbackAddress(adminHost)),
         },
       );
       if (this.closed) return await this.closeServers();
@@ -565,6 +592,38 @@ export class MeshServer {
     );
   }
 
+  /**
+   * The IP addresses (normalised: IPv4-mapped IPv6 as IPv4) of the peers of the ADS streams open now: the
+   * sources `--statsd-allow connected` reads. Made again at most every 100 ms, so a flood of datagrams does not
+   * cost a walk of the streams each (a proxy's first datagrams within 100 ms of its connecting may be dropped).
+   */
+  connectedPeerAddresses(): ReadonlySet<string> {
+    const now = Date.now();
+    if (now - this.peers.at < 100) return this.peers.addresses;
+    const addresses = new Set<string>();
+    for (const s of this.streams.list()) {
+      const ip = peerIp(s.peer);
+      if (ip !== undefined) addresses.add(ip);
+    }
+    this.peers = { at: now, addresses };
+    return addresses;
+  }
+
+  /** A datagram dropped for its source: counted, and logged at most once every 10 s with how many. */
+  private statsdRefused(address: string): void {
+    this.telemetry.refuseDatagram('source');
+    const r = this.statsdRefusals;
+    r.unlogged++;
+    r.last = address;
+    const now = Date.now();
+    if (now - r.loggedAt < 10_000) return;
+    this.log.warn(
+      `statsd: dropped ${r.unlogged} datagram(s) from addresses --statsd-allow does not allow (the last from ${r.last}); meshd_statsd_dropped_datagrams_total{reason="source"} counts them`,
+    );
+    r.loggedAt = now;
+    r.unlogged = 0;
+  }
+
   /** What the admin API reads. */
   private adminSources(xds: XdsServer, statsd: StatsdServer): Parameters<typeof startAdminServer>[2] {
     const { controller, cloudMap, rollouts, log } = this;
@@ -580,6 +639,8 @@ export class MeshServer {
           ? cloudMap.shared.handler.bind(cloudMap.shared)
           : (options: Parameters<typeof cloudMapHandler>[1]) => cloudMapHandler(cloudMap.registry, options))({
           ...(credentials ? { credentials } : {}),
+          // Without a key, as the App Mesh API: open to local callers only, closed beyond loopback.
+          allowUnsigned: isLoopbackAddress(this.options.admin?.host ?? '127.0.0.1'),
           onFailure: (message) => log.error(`cloud map: ${message}`),
           onRefused: (reason) => cloudMap.refused.set(reason, (cloudMap.refused.get(reason) ?? 0) + 1),
         }),

@@ -58,7 +58,8 @@ export const LINE_DROP_REASONS = [
 export type LineDropReason = (typeof LINE_DROP_REASONS)[number];
 
 /** Why a whole datagram was refused before its lines were read (telemetry.ts). */
-export const DATAGRAM_DROP_REASONS = ['oversized', 'too_many_lines'] as const;
+/** source: from an address --statsd-allow does not allow (statsd-allow.ts), dropped unread. */
+export const DATAGRAM_DROP_REASONS = ['oversized', 'too_many_lines', 'source'] as const;
 export type DatagramDropReason = (typeof DATAGRAM_DROP_REASONS)[number];
 
 /** Tags a line may carry (Envoy sends four or five). */

@@ -22,7 +22,17 @@ export {
 } from './fleet-traffic';
 export type { HistogramJson } from './latency-histogram';
 export { EgressClusterIndex, interpret } from './envoy-stats';
-export { startStatsdServer, type StatsdServer } from './statsd-server';
+export { startStatsdServer, type StatsdServer, type StatsdSourceFilter } from './statsd-server';
+export {
+  describeStatsdAllow,
+  normalizeIp,
+  parseStatsdAllow,
+  peerIp,
+  statsdSourceCheck,
+  STATSD_ALLOW_ANY,
+  STATSD_ALLOW_CONNECTED,
+  type StatsdAllow,
+} from './statsd-allow';
 export {
   DEFAULT_TELEMETRY_LIMITS,
   parseWindow,

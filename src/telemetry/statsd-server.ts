@@ -2,6 +2,7 @@
 // as it comes, and nothing a sender does can make it throw.
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { normalizeIp } from './statsd-allow';
 
 export interface StatsdServer {
   /** The address bound, and the port (the one the OS picked when asked for 0). */
@@ -14,12 +15,20 @@ export interface StatsdServer {
 // receive buffer keeps a burst from several sidecars from being dropped by the kernel.
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
+export interface StatsdSourceFilter {
+  /** Whether a datagram from this source address (IPv4-mapped IPv6 given as IPv4) is read. */
+  readonly allow: (address: string) => boolean;
+  /** A datagram dropped for its source, before it is read. */
+  readonly refused: (address: string) => void;
+}
+
 /** `onError` hears of a datagram whose handling threw (a bug): the datagram is dropped, the socket keeps receiving. */
 export async function startStatsdServer(
   host: string,
   port: number,
   onDatagram: (datagram: Buffer) => void,
   onError: (err: Error) => void = () => undefined,
+  sources?: StatsdSourceFilter,
 ): Promise<StatsdServer> {
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
@@ -38,8 +47,12 @@ export async function startStatsdServer(
   socket.removeAllListeners('error');
   // A receive error on UDP concerns one datagram; the socket keeps working.
   socket.on('error', () => undefined);
-  socket.on('message', (datagram) => {
+  socket.on('message', (datagram, rinfo) => {
     try {
+      if (sources) {
+        const address = normalizeIp(rinfo.address);
+        if (!sources.allow(address)) return sources.refused(address);
+      }
       onDatagram(datagram);
     } catch (err) {
       onError(err instanceof Error ? err : new Error(String(err)));

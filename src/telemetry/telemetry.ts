@@ -114,6 +114,12 @@ export class Telemetry {
     }
   }
 
+  /** A datagram dropped before it was read (its source is not allowed): counted like the others. */
+  refuseDatagram(reason: DatagramDropReason): void {
+    this.counts.datagrams++;
+    this.droppedDatagrams[reason]++;
+  }
+
   statsdCounts(): StatsdCounts {
     return { ...this.counts };
   }

@@ -14,3 +14,10 @@ export function isLoopbackAddress(host: string): boolean {
   if (family === 0) return false;
   return LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
+
+/** A Host header naming a loopback address: 127.0.0.0/8, [::1] or localhost, with or without a port. */
+export function loopbackHost(host: string | string[] | undefined): boolean {
+  if (typeof host !== 'string') return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  return name.toLowerCase() === 'localhost' || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name);
+}

@@ -162,8 +162,9 @@ describe('admin server under attack (a real meshd)', () => {
         socket.on('error', () => undefined);
         let closed = false;
         socket.on('close', () => (closed = true));
+        // A loopback Host: without --admin-token-file, a rollout write naming another host is refused before its body.
         socket.write(
-          `POST ${target} HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+          `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
         );
         const chunk = Buffer.alloc(64 * 1024, 'a');
         let sent = 0;

@@ -260,7 +260,7 @@ describe('class: a DogStatsD stream makes meshd hold or parse without bound', ()
       `${responses('a', '7')},${tags(6)}`, // 8 tags: taken
     ]);
     const body = await meshd.settled();
-    expect(body.statsd.dropped.datagrams).toEqual({ oversized: 2, too_many_lines: 1 });
+    expect(body.statsd.dropped.datagrams).toEqual({ oversized: 2, too_many_lines: 1, source: 0 });
     expect(body.statsd.dropped.lines.too_many_tags).toBe(1);
     expect(node(body, 'a')!.totals.requests).toBe(37);
     const m = await meshd.metrics();

@@ -266,7 +266,7 @@ describe('telemetry: the statsd listener of meshd serve', () => {
     expect(first.statsd.port).toBeGreaterThan(0);
     expect(first.statsd.port).not.toBe(8125);
     expect(meshd!.stdout()).toContain(
-      `  telemetry (DogStatsD): udp://127.0.0.1:${first.statsd.port} (window 1m30s: http://127.0.0.1:${adminPort}/v1/telemetry)`,
+      `  telemetry (DogStatsD): udp://127.0.0.1:${first.statsd.port} (senders: any; window 1m30s: http://127.0.0.1:${adminPort}/v1/telemetry)`,
     );
     expect(meshd!.stdout()).toContain(`--dog-statsd --statsd-port ${first.statsd.port} > `);
     expect({ window: first.window, windowMs: first.windowMs, virtualNodes: first.virtualNodes }).toEqual({

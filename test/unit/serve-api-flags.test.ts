@@ -117,7 +117,7 @@ describe('meshd serve (the real binary)', () => {
     expect(result.stderr).toBe("meshd serve: --api-account-id must be 12 digits, got '42'\n");
   }, 20000);
 
-  it('warns once at start when the admin address is not loopback and --api-credentials is not set', async () => {
+  it('with --insecure-admin, warns once at start when the admin address is not loopback and --api-credentials is not set', async () => {
     // The API's folder and the Cloud Map registry in a fresh folder, never beside the example's files.
     const common = async () => {
       const dir = tmpDir('api-warn-');
@@ -137,6 +137,8 @@ describe('meshd serve (the real binary)', () => {
         '0.0.0.0',
         '--admin-port',
         '0',
+        // Without it meshd refuses to start beyond loopback without every admin credential (admin-auth.test.ts).
+        '--insecure-admin',
       ];
     };
     const warned = startMeshd(await common());

@@ -2,7 +2,7 @@
 // API declares on it (ServiceAlreadyExists carries the existing ServiceId, for example).
 
 /** Why meshd refused a request on purpose, for /metrics (meshd_cloud_map_refused_total). */
-export type RefusalReason = 'signature' | 'address' | 'attribute_limit' | 'internal_error';
+export type RefusalReason = 'signature' | 'no_credentials' | 'address' | 'attribute_limit' | 'internal_error';
 
 export class CloudMapError extends Error {
   constructor(

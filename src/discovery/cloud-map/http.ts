@@ -12,6 +12,11 @@ export const MAX_BODY_BYTES = MAX_AWS_BODY_BYTES;
 
 export interface CloudMapHandlerOptions {
   readonly credentials?: Credentials;
+  /**
+   * Without credentials: accept unsigned calls (true, the default: a loopback admin address) or refuse every call
+   * (false: any other address), as the App Mesh API does.
+   */
+  readonly allowUnsigned?: boolean;
   readonly onFailure: (message: string) => void;
   /**
    * A request refused on purpose (bad signature, a forbidden address, attributes over AWS's limits, an internal error).
@@ -27,7 +32,7 @@ export function cloudMapHandler(
   const counted = countedBy(options);
   return (request) => {
     try {
-      const checked = checkRequest(request, options.credentials);
+      const checked = checkRequest(request, options.credentials, options.allowUnsigned ?? true);
       if ('refused' in checked) return counted(checked.refused);
       return counted(answerCloudMapRequest(registry, checked.target, checked.body));
     } catch (err) {
@@ -35,6 +40,10 @@ export function cloudMapHandler(
     }
   };
 }
+
+export const NO_CREDENTIALS_MESSAGE =
+  "meshd's Cloud Map API refuses every call: the admin address is not loopback and no credentials are set. " +
+  'Start meshd serve with --cloud-map-credentials ACCESS_KEY_ID:SECRET_ACCESS_KEY and sign calls with that key';
 
 /** Counts a refused answer (options.onRefused) and hands it back. */
 export function countedBy(options: Pick<CloudMapHandlerOptions, 'onRefused'>): (answer: ApiAnswer) => ApiAnswer {
@@ -51,7 +60,12 @@ export function countedBy(options: Pick<CloudMapHandlerOptions, 'onRefused'>): (
 export function checkRequest(
   request: RawRequest,
   credentials: Credentials | undefined,
+  allowUnsigned = true,
 ): { readonly refused: ApiAnswer } | { readonly target: string | undefined; readonly body: string } {
+  if (!credentials && !allowUnsigned)
+    return {
+      refused: errorAnswer(new CloudMapError('ForbiddenException', NO_CREDENTIALS_MESSAGE, {}, 403, 'no_credentials')),
+    };
   if (credentials) {
     const verdict = verifySigV4(request, credentials);
     if (!verdict.ok) {

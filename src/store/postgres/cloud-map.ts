@@ -170,7 +170,7 @@ export class SharedCloudMap implements Follower {
     return async (request) => {
       let checked: ReturnType<typeof checkRequest>;
       try {
-        checked = checkRequest(request, options.credentials);
+        checked = checkRequest(request, options.credentials, options.allowUnsigned ?? true);
         if ('refused' in checked) return counted(checked.refused);
         if (!isWriteTarget(checked.target))
           return counted(answerCloudMapRequest(this.registry, checked.target, checked.body));

@@ -1,0 +1,138 @@
+// Who may change meshd through its own admin API (the /v1/* writes: rollouts today, tokens
+// later): a bearer token read from a file (`--admin-token-file`), compared in constant time.
+//
+// - With a token: every guarded write must carry `Authorization: Bearer <token>`: none answers 401
+//   (with `WWW-Authenticate: Bearer`), another token 403.
+// - Without one, on a loopback admin address: writes are open to local processes, as before, but
+//   the Host must name a loopback address and no browser Origin may be sent (so a web page cannot
+//   reach them by DNS rebinding or a cross-site POST).
+// - Without one, on any other address (only with --insecure-admin): every guarded write is refused
+//   (403), naming --admin-token-file: a meshd reachable from a network is never writable by omission.
+//
+// The two AWS APIs on the same port keep SigV4 (api/auth.ts, discovery/cloud-map/http.ts): the
+// SDKs and the AWS CLI cannot send a bearer token.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import type * as http from 'node:http';
+import { loopbackHost } from '../util/loopback';
+
+/** A token shorter than this is refused at start: it could be guessed. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+/** A token file is a line, not a document. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
+/** Why a guarded write was refused; a reason of meshd_http_refused_total{server="admin"}. */
+export type AdminAuthRefusal = 'unauthenticated' | 'forbidden';
+
+export interface AdminWriteAuth {
+  /** SHA-256 of the token; none: see `loopback`. */
+  readonly tokenDigest?: Buffer;
+  /** The admin address is loopback: without a token, local writes are accepted. */
+  readonly loopback: boolean;
+}
+
+export type AdminAuthVerdict =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly status: 401 | 403;
+      readonly reason: AdminAuthRefusal;
+      readonly error: string;
+      readonly headers: Readonly<Record<string, string>>;
+    };
+
+const digest = (text: string): Buffer => crypto.createHash('sha256').update(text, 'utf8').digest();
+
+/** The guard's settings: `token` as read by readAdminTokenFile, `adminHost` the address the admin port listens on. */
+export function adminWriteAuth(token: string | undefined, loopback: boolean): AdminWriteAuth {
+  return { ...(token !== undefined ? { tokenDigest: digest(token) } : {}), loopback };
+}
+
+/**
+ * Reads the admin token from `file`: one line (surrounding whitespace dropped), at least
+ * MIN_ADMIN_TOKEN_LENGTH printable ASCII characters, in a file neither group nor others can read.
+ * Throws an Error naming the file and the fix.
+ */
+export function readAdminTokenFile(file: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (err) {
+    throw new Error(`cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!stat.isFile()) throw new Error(`the admin token file ${file} is not a regular file`);
+  if (stat.size > MAX_TOKEN_FILE_BYTES)
+    throw new Error(
+      `the admin token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes: it should hold one token`,
+    );
+  if ((stat.mode & 0o077) !== 0)
+    throw new Error(
+      `the admin token file ${file} can be read by others (mode ${(stat.mode & 0o777).toString(8).padStart(3, '0')}): chmod 600 ${file}`,
+    );
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const token = text.trim();
+  if (!/^[\x21-\x7e]*$/.test(token))
+    throw new Error(
+      `the admin token file ${file} must hold one token of printable ASCII characters without spaces (openssl rand -hex 32)`,
+    );
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH)
+    throw new Error(
+      `the admin token in ${file} has ${token.length} characters; it needs at least ${MIN_ADMIN_TOKEN_LENGTH} (openssl rand -hex 32 > ${file})`,
+    );
+  return token;
+}
+
+const refusal = (status: 401 | 403, reason: AdminAuthRefusal, error: string, bearer = false): AdminAuthVerdict => ({
+  ok: false,
+  status,
+  reason,
+  error,
+  headers: bearer ? { 'www-authenticate': 'Bearer realm="meshd-admin"' } : {},
+});
+
+/**
+ * Whether `req` may perform an admin write under `auth`. Never throws. Apply it to any route that
+ * changes state (see guardAdminWrite in http-server.ts): a GET stays open.
+ */
+export function checkAdminWrite(req: http.IncomingMessage, auth: AdminWriteAuth): AdminAuthVerdict {
+  const header = req.headers.authorization;
+  if (auth.tokenDigest) {
+    if (typeof header !== 'string' || header.trim() === '')
+      return refusal(
+        401,
+        'unauthenticated',
+        'this admin write needs a credential: send Authorization: Bearer <token> (meshd CLI: --admin-token-file or MESHD_ADMIN_TOKEN_FILE)',
+        true,
+      );
+    const m = /^Bearer +(\S+) *$/i.exec(header);
+    if (!m) return refusal(401, 'unauthenticated', 'the Authorization header must be Bearer <token>', true);
+    // Digests of equal length, so timingSafeEqual neither throws nor tells the token's length.
+    if (!crypto.timingSafeEqual(digest(m[1]!), auth.tokenDigest))
+      return refusal(403, 'forbidden', 'the admin token is not the one meshd was started with (--admin-token-file)');
+    return { ok: true };
+  }
+  if (!auth.loopback)
+    return refusal(
+      403,
+      'forbidden',
+      'admin writes are refused: the admin address is not loopback and no credential is set; start meshd serve with --admin-token-file <file>',
+    );
+  if (!loopbackHost(req.headers.host))
+    return refusal(
+      403,
+      'forbidden',
+      'without --admin-token-file, admin writes are answered only for a loopback Host (127.0.0.1, [::1] or localhost), so that no web page can reach them through DNS rebinding',
+    );
+  if (req.headers.origin !== undefined)
+    return refusal(
+      403,
+      'forbidden',
+      'without --admin-token-file, admin writes from a web browser (a request with an Origin header) are refused',
+    );
+  return { ok: true };
+}
