@@ -120,6 +120,8 @@ export function readKeyFile(keyFile: string, options: KeyFileOptions = {}): Buff
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && options.createKeyIfMissing) return createKeyFile(keyFile, options);
+    if (code === 'ENOENT')
+      throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: it does not exist (make one: 32 random bytes, mode 0600)`);
     throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: ${message(err)}`);
   }
   try {
@@ -255,8 +257,8 @@ export class FileCaStateStore implements CaStateStore {
     return this.key;
   }
 
-  load(): Promise<StoredCaState | undefined> {
-    return Promise.resolve(this.loadSync());
+  async load(): Promise<StoredCaState | undefined> {
+    return this.loadSync();
   }
 
   private loadSync(): StoredCaState | undefined {
@@ -304,18 +306,18 @@ export class FileCaStateStore implements CaStateStore {
     }
   }
 
-  create(state: CaState): Promise<StoredCaState> {
+  async create(state: CaState): Promise<StoredCaState> {
     const existing = this.loadSync();
-    if (existing) return Promise.resolve(existing);
+    if (existing) return existing;
     this.write(1, state);
-    return Promise.resolve({ seq: 1, state });
+    return { seq: 1, state };
   }
 
-  update(expectedSeq: number, state: CaState): Promise<number | undefined> {
+  async update(expectedSeq: number, state: CaState): Promise<number | undefined> {
     const existing = this.loadSync();
-    if (!existing || existing.seq !== expectedSeq) return Promise.resolve(undefined);
+    if (!existing || existing.seq !== expectedSeq) return undefined;
     this.write(expectedSeq + 1, state);
-    return Promise.resolve(expectedSeq + 1);
+    return expectedSeq + 1;
   }
 }
 
