@@ -129,7 +129,9 @@ export class CertificateAuthority {
     }
     ca.stored = stored;
     if (user && user.issuing.certPem !== normalisePem(stored.state.issuing.certPem)) {
-      await ca.mutate(async (s) => (s.issuing.certPem === user.issuing.certPem ? undefined : ca.stateFromUserCa(user, s)));
+      await ca.mutate(async (s) =>
+        s.issuing.certPem === user.issuing.certPem ? undefined : ca.stateFromUserCa(user, s),
+      );
       options.logger?.info(`the CA is now the one in ${options.userCa!.certFile}`);
     }
     await ca.finishRotationIfDue();
@@ -310,7 +312,9 @@ export class CertificateAuthority {
         rotation: this.overlapFromNow(),
       };
     });
-    this.options.logger?.info(`CA rotation started: the old root stays trusted until ${this.caState.rotation?.overlapUntil}`);
+    this.options.logger?.info(
+      `CA rotation started: the old root stays trusted until ${this.caState.rotation?.overlapUntil}`,
+    );
     return this.state();
   }
 
@@ -363,7 +367,11 @@ export class CertificateAuthority {
     const s = this.caState;
     const describe = (pem: string) => {
       const cert = new X509Certificate(pem);
-      return { fingerprint: fingerprint(pem), subject: cert.subject.replace(/\n/g, ', '), notAfter: new Date(cert.validTo) };
+      return {
+        fingerprint: fingerprint(pem),
+        subject: cert.subject.replace(/\n/g, ', '),
+        notAfter: new Date(cert.validTo),
+      };
     };
     return {
       source: s.source,
@@ -409,11 +417,13 @@ export class CertificateAuthority {
   async issueServer(request: ServerRequest): Promise<Issued> {
     if (request.spiffeId !== undefined) checkSpiffeId(request.spiffeId);
     const ips = (request.ipAddresses ?? []).map((ip) => {
-      if (typeof ip !== 'string' || isIP(ip) === 0) throw new CaError(`'${String(ip).slice(0, 64)}' is not an IP address`);
+      if (typeof ip !== 'string' || isIP(ip) === 0)
+        throw new CaError(`'${String(ip).slice(0, 64)}' is not an IP address`);
       return ip;
     });
     const dnsNames = checkDnsNames(request.dnsNames ?? []);
-    if (dnsNames.length === 0 && ips.length === 0) throw new CaError('a server certificate needs a DNS name or an IP address');
+    if (dnsNames.length === 0 && ips.length === 0)
+      throw new CaError('a server certificate needs a DNS name or an IP address');
     return this.issue({
       uris: request.spiffeId !== undefined ? [request.spiffeId] : [],
       dnsNames,
@@ -465,16 +475,24 @@ export class CertificateAuthority {
 /** Throws CaError unless `id` is a SPIFFE ID: spiffe://<trust domain>/<path>, no query or fragment. */
 export function checkSpiffeId(id: unknown): asserts id is string {
   if (typeof id !== 'string') throw new CaError('the SPIFFE ID is not a string');
-  if (id.length > MAX_SPIFFE_ID) throw new CaError(`the SPIFFE ID is ${id.length} characters (at most ${MAX_SPIFFE_ID})`);
+  if (id.length > MAX_SPIFFE_ID)
+    throw new CaError(`the SPIFFE ID is ${id.length} characters (at most ${MAX_SPIFFE_ID})`);
   const shown = JSON.stringify(id.slice(0, 200));
   const match = /^spiffe:\/\/([a-z0-9._-]+)(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$/.exec(id);
   if (!match) {
     if (!id.startsWith('spiffe://')) throw new CaError(`${shown} is not a SPIFFE ID (spiffe://<trust domain>/<path>)`);
     if (/[?#]/.test(id)) throw new CaError(`${shown}: a SPIFFE ID has no query or fragment`);
-    throw new CaError(`${shown}: the trust domain (lowercase letters, digits, . _ -) or path has a character SPIFFE refuses`);
+    throw new CaError(
+      `${shown}: the trust domain (lowercase letters, digits, . _ -) or path has a character SPIFFE refuses`,
+    );
   }
   const path = match[2] ?? '';
-  if (path.split('/').slice(1).some((segment) => segment === '' || segment === '.' || segment === '..'))
+  if (
+    path
+      .split('/')
+      .slice(1)
+      .some((segment) => segment === '' || segment === '.' || segment === '..')
+  )
     throw new CaError(`${shown}: a SPIFFE ID's path has no empty, '.' or '..' segments`);
 }
 
@@ -552,17 +570,23 @@ function readUserCa(files: UserCaFiles, now: number): UserCa {
   if (!ca.checkPrivateKey(key))
     throw new CaError(`--ca-key ${files.keyFile}: does not match the certificate in ${files.certFile}`);
   const checkCa = (cert: X509Certificate, pem: string, where: string): void => {
-    if (!isCa(pem)) throw new CaError(`${where}: ${subject(cert)} is not a CA certificate (basicConstraints cA is not true)`);
-    if (Date.parse(cert.validFrom) > now) throw new CaError(`${where}: ${subject(cert)} is not valid until ${cert.validFrom}`);
+    if (!isCa(pem))
+      throw new CaError(`${where}: ${subject(cert)} is not a CA certificate (basicConstraints cA is not true)`);
+    if (Date.parse(cert.validFrom) > now)
+      throw new CaError(`${where}: ${subject(cert)} is not valid until ${cert.validFrom}`);
     if (Date.parse(cert.validTo) <= now) throw new CaError(`${where}: ${subject(cert)} expired on ${cert.validTo}`);
   };
   checkCa(ca, caPem, `--ca-cert ${files.certFile}`);
   const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-  if (isSelfSigned(caPem)) return { root: { certPem: caPem, keyPem }, issuing: { certPem: caPem, keyPem, chainPem: [] } };
+  if (isSelfSigned(caPem))
+    return { root: { certPem: caPem, keyPem }, issuing: { certPem: caPem, keyPem, chainPem: [] } };
 
   // An intermediate: walk up through the pool (the chain file, and any further certificates in the cert file).
   const where = files.chainFile ? `--ca-chain ${files.chainFile}` : `--ca-cert ${files.certFile}`;
-  const pool = [...certBlocks.slice(1), ...(files.chainFile ? pemBlocks(readPemFile(files.chainFile, '--ca-chain')) : [])];
+  const pool = [
+    ...certBlocks.slice(1),
+    ...(files.chainFile ? pemBlocks(readPemFile(files.chainFile, '--ca-chain')) : []),
+  ];
   const chain: string[] = [];
   let current = ca;
   for (let depth = 0; depth < 10; depth++) {
@@ -576,7 +600,8 @@ function readUserCa(files: UserCaFiles, now: number): UserCa {
       );
     const issuer = parseCert(issuerPem, where);
     checkCa(issuer, issuerPem, where);
-    if (isSelfSigned(issuerPem)) return { root: { certPem: issuerPem }, issuing: { certPem: caPem, keyPem, chainPem: chain } };
+    if (isSelfSigned(issuerPem))
+      return { root: { certPem: issuerPem }, issuing: { certPem: caPem, keyPem, chainPem: chain } };
     chain.push(issuerPem);
     current = issuer;
   }

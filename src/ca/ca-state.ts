@@ -121,7 +121,9 @@ export function readKeyFile(keyFile: string, options: KeyFileOptions = {}): Buff
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && options.createKeyIfMissing) return createKeyFile(keyFile, options);
     if (code === 'ENOENT')
-      throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: it does not exist (make one: 32 random bytes, mode 0600)`);
+      throw new CaStateError(
+        `--ca-key-file ${keyFile}: cannot read: it does not exist (make one: 32 random bytes, mode 0600)`,
+      );
     throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: ${message(err)}`);
   }
   try {
@@ -232,7 +234,7 @@ export function decrypt(key: Buffer, envelope: unknown, where: string, keyName: 
 
 // ---- files ----
 
-export interface FileCaStateStoreOptions extends KeyFileOptions {}
+export type FileCaStateStoreOptions = KeyFileOptions;
 
 /** The CA state in one file, encrypted with the key of `keyFile`; written atomically, mode 0600. */
 export class FileCaStateStore implements CaStateStore {
@@ -265,7 +267,8 @@ export class FileCaStateStore implements CaStateStore {
     let text: string;
     try {
       const stat = fs.statSync(this.path);
-      if (stat.size > MAX_STATE_BYTES) throw new CaStateError(`${this.path}: ${stat.size} bytes, too large for a CA state`);
+      if (stat.size > MAX_STATE_BYTES)
+        throw new CaStateError(`${this.path}: ${stat.size} bytes, too large for a CA state`);
       text = fs.readFileSync(this.path, 'utf8');
     } catch (err) {
       if (err instanceof CaStateError) throw err;
@@ -290,7 +293,8 @@ export class FileCaStateStore implements CaStateStore {
     } catch {
       throw new CaStateError(`${this.path}: the decrypted CA state is not JSON`);
     }
-    if (!isObject(body) || !Number.isSafeInteger(body.seq)) throw new CaStateError(`${this.path}: no seq in the CA state`);
+    if (!isObject(body) || !Number.isSafeInteger(body.seq))
+      throw new CaStateError(`${this.path}: no seq in the CA state`);
     return { seq: body.seq as number, state: parseCaState(body.state, this.path) };
   }
 

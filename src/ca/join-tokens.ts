@@ -51,7 +51,13 @@ export class JoinTokenError extends Error {
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export class JoinTokens {
-  private keys: { jwk: Record<string, string>; privateKey: Promise<KeyLike | Uint8Array>; publicKey: Promise<KeyLike | Uint8Array> } | undefined;
+  private keys:
+    | {
+        jwk: Record<string, string>;
+        privateKey: Promise<KeyLike | Uint8Array>;
+        publicKey: Promise<KeyLike | Uint8Array>;
+      }
+    | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -144,7 +150,8 @@ export class JoinTokens {
 
   /** Revokes the token `id` until `expiresAt` (after which it is refused as expired anyway). */
   async revoke(id: string, expiresAt: Date): Promise<void> {
-    if (typeof id !== 'string' || id.length === 0 || id.length > 256) throw new JoinTokenError('a token id is 1 to 256 characters');
+    if (typeof id !== 'string' || id.length === 0 || id.length > 256)
+      throw new JoinTokenError('a token id is 1 to 256 characters');
     if (Number.isNaN(expiresAt.getTime())) throw new JoinTokenError('the token expiry is not a date');
     // Kept past exp by the clock tolerance, so a token still accepted as not-yet-expired stays revoked.
     await this.source.revokeToken(id, Math.ceil(expiresAt.getTime() / 1000) + CLOCK_TOLERANCE_S);

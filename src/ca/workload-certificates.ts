@@ -185,11 +185,13 @@ export class WorkloadCertificates {
     entry.inFlight = true;
     const generation = entry.generation;
     const dnsKey = entry.dnsKey;
-    void this.limited(() => this.options.authority.issueWorkload({
-      spiffeId: entry.spiffeId,
-      dnsNames: entry.dnsNames,
-      ...(this.options.ttlMs !== undefined ? { ttlMs: this.options.ttlMs } : {}),
-    })).then(
+    void this.limited(() =>
+      this.options.authority.issueWorkload({
+        spiffeId: entry.spiffeId,
+        dnsNames: entry.dnsNames,
+        ...(this.options.ttlMs !== undefined ? { ttlMs: this.options.ttlMs } : {}),
+      }),
+    ).then(
       (issued) => {
         entry.inFlight = false;
         if (this.entries.get(entry.spiffeId) !== entry || this.closed) return;
@@ -249,7 +251,9 @@ export class WorkloadCertificates {
         try {
           listener(ids);
         } catch (err) {
-          this.options.logger?.warn(`a workload certificate listener failed: ${err instanceof Error ? err.message : String(err)}`);
+          this.options.logger?.warn(
+            `a workload certificate listener failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
         }
       }
     });

@@ -36,7 +36,11 @@ export function openssl(dir: string, args: string[], input?: string): string {
  * `openssl verify -CAfile bundle -untrusted <intermediates> leaf` on an issued chain (leaf first):
  * '' when it verifies, else openssl's complaint. `purpose` checks the EKU too (sslserver, sslclient).
  */
-export function opensslVerify(bundlePem: string, chainPem: string, options: { purpose?: string; at?: Date } = {}): string {
+export function opensslVerify(
+  bundlePem: string,
+  chainPem: string,
+  options: { purpose?: string; at?: Date } = {},
+): string {
   const dir = tmpDir('ca-verify-');
   const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
   fs.writeFileSync(path.join(dir, 'bundle.pem'), bundlePem);
@@ -63,15 +67,45 @@ export interface UserPki {
 export function makeUserPki(name = 'corp'): UserPki {
   const dir = tmpDir('ca-user-pki-');
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(dir, ['req', '-x509', ...ec, '-keyout', 'root.key', '-out', 'root.pem', '-days', '30', '-subj', `/O=${name}/CN=${name} root`,
-    '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'root.key',
+    '-out',
+    'root.pem',
+    '-days',
+    '30',
+    '-subj',
+    `/O=${name}/CN=${name} root`,
+    '-addext',
+    'basicConstraints=critical,CA:true',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   openssl(dir, ['req', ...ec, '-keyout', 'int.key', '-out', 'int.csr', '-subj', `/O=${name}/CN=${name} intermediate`]);
   fs.writeFileSync(
     path.join(dir, 'int.ext'),
     'basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
   );
-  openssl(dir, ['x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-out', 'int.pem',
-    '-days', '20', '-extfile', 'int.ext']);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    'int.csr',
+    '-CA',
+    'root.pem',
+    '-CAkey',
+    'root.key',
+    '-CAcreateserial',
+    '-out',
+    'int.pem',
+    '-days',
+    '20',
+    '-extfile',
+    'int.ext',
+  ]);
   return {
     dir,
     rootCert: path.join(dir, 'root.pem'),

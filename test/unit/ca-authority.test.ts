@@ -2,7 +2,7 @@
 // with `openssl verify` (the real chain check: a generated root, and an intermediate under a user's root made
 // with the openssl CLI), carry exactly the names and usages asked for, and bad requests are refused. Rotation:
 // during the overlap the bundle holds both roots and leaves of either verify; after it, only the new root.
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CaError, CertificateAuthority } from '../../src/ca/authority';
@@ -23,14 +23,18 @@ describe('a CA meshd makes', () => {
     const store = new MemoryCaStateStore();
     const ca = await CertificateAuthority.open({ store });
     const before = Date.now();
-    const issued = await ca.issueWorkload({ spiffeId: SPIFFE, dnsNames: ['web.demo.svc', '*.web.demo'], ttlMs: 2 * HOUR });
+    const issued = await ca.issueWorkload({
+      spiffeId: SPIFFE,
+      dnsNames: ['web.demo.svc', '*.web.demo'],
+      ttlMs: 2 * HOUR,
+    });
     const [leaf, ...rest] = certs(issued.certificateChainPem);
     const [root] = certs(ca.trustBundlePem());
     expect(rest).toHaveLength(0); // the root is never sent in the chain
     expect(leaf!.checkIssued(root!)).toBe(true);
     expect(leaf!.verify(root!.publicKey)).toBe(true);
     expect(leaf!.subjectAltName).toBe(`URI:${SPIFFE}, DNS:web.demo.svc, DNS:*.web.demo`);
-    expect(leaf!.checkPrivateKey(require('node:crypto').createPrivateKey(issued.privateKeyPem))).toBe(true);
+    expect(leaf!.checkPrivateKey(createPrivateKey(issued.privateKeyPem))).toBe(true);
     // notBefore 60 s back for clock skew; notAfter after the TTL.
     expect(Date.parse(leaf!.validFrom)).toBeLessThanOrEqual(before - 59_000);
     expect(Date.parse(leaf!.validFrom)).toBeGreaterThan(before - 62_000);
@@ -210,8 +214,25 @@ describe("a user's CA", () => {
     );
     // A leaf (CA:false) is not a CA.
     const dir = tmpDir('ca-leaf-');
-    openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key',
-      '-out', 'leaf.pem', '-days', '3', '-subj', '/CN=leaf', '-addext', 'basicConstraints=CA:false']);
+    openssl(dir, [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'leaf.key',
+      '-out',
+      'leaf.pem',
+      '-days',
+      '3',
+      '-subj',
+      '/CN=leaf',
+      '-addext',
+      'basicConstraints=CA:false',
+    ]);
     await expect(open({ certFile: path.join(dir, 'leaf.pem'), keyFile: path.join(dir, 'leaf.key') })).rejects.toThrow(
       /--ca-cert .*leaf.pem: "CN=leaf" is not a CA certificate/,
     );

@@ -25,7 +25,10 @@ describe('join tokens', () => {
     const issued = await tokens.issue(NODE, 2 * HOUR);
     expect(Math.abs(issued.expiresAt.getTime() - (Date.now() + 2 * HOUR))).toBeLessThan(2000);
     expect(await tokens.verify(issued.token)).toEqual({ nodeId: NODE, id: issued.id, expiresAt: issued.expiresAt });
-    const [header, payload] = issued.token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    const [header, payload] = issued.token
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
     expect(header.alg).toBe('ES256');
     expect(payload).toMatchObject({ sub: NODE, iss: 'meshd', aud: 'meshd-xds', jti: issued.id });
   });
@@ -108,15 +111,29 @@ describe('join tokens', () => {
     const huge = `${b64({ alg: 'ES256' })}.${b64({ ...claims, pad: 'x'.repeat(5000) })}.${'A'.repeat(86)}`;
     expect(huge.length).toBeLessThan(MAX_TOKEN_LENGTH);
     expect(await tokens.verify(huge)).toMatchObject({ error: 'bad_signature' });
-    for (const junk of ['', 'Bearer x', 'a.b.c', '...', `${b64('x')}.${b64([1])}.`, null, 42, {}, '\u0000.\u0000.\u0000'])
+    for (const junk of [
+      '',
+      'Bearer x',
+      'a.b.c',
+      '...',
+      `${b64('x')}.${b64([1])}.`,
+      null,
+      42,
+      {},
+      '\u0000.\u0000.\u0000',
+    ])
       expect(isRefused(await tokens.verify(junk))).toBe(true);
 
     // The right key but another audience (a token for some other service signed with the same key).
     const { importJWK } = await import('jose');
-    const key = await importJWK({ ...ca.tokenSigningKey(), alg: 'ES256' }, 'ES256');
-    const wrongAud = await new SignJWT({ ...claims, aud: 'someone-else' }).setProtectedHeader({ alg: 'ES256' }).sign(key);
+    const key = await importJWK({ ...ca.tokenSigningKey(), kty: 'EC', alg: 'ES256' }, 'ES256');
+    const wrongAud = await new SignJWT({ ...claims, aud: 'someone-else' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .sign(key);
     expect(await tokens.verify(wrongAud)).toMatchObject({ error: 'wrong_audience' });
-    const noJti = await new SignJWT({ sub: NODE, iss: 'meshd', aud: 'meshd-xds', exp }).setProtectedHeader({ alg: 'ES256' }).sign(key);
+    const noJti = await new SignJWT({ sub: NODE, iss: 'meshd', aud: 'meshd-xds', exp })
+      .setProtectedHeader({ alg: 'ES256' })
+      .sign(key);
     expect(await tokens.verify(noJti)).toMatchObject({ error: 'malformed' });
     const wrongIss = await new SignJWT({ ...claims, iss: 'mallory' }).setProtectedHeader({ alg: 'ES256' }).sign(key);
     expect(await tokens.verify(wrongIss)).toMatchObject({ error: 'malformed', message: expect.stringMatching(/iss/) });

@@ -99,7 +99,9 @@ describe('the encrypted CA state file', () => {
     const key = path.join(dir, 'ca.key');
     await expect(new FileCaStateStore(state, key).load()).rejects.toThrow(`--ca-key-file ${key}: cannot read`);
     expect(fs.existsSync(key)).toBe(false);
-    (await CertificateAuthority.open({ store: new FileCaStateStore(state, key, { createKeyIfMissing: true }) })).close();
+    (
+      await CertificateAuthority.open({ store: new FileCaStateStore(state, key, { createKeyIfMissing: true }) })
+    ).close();
     fs.unlinkSync(key);
     await expect(new FileCaStateStore(state, key, { createKeyIfMissing: true }).load()).rejects.toThrow(
       `${state} exists but its key file ${key} does not: restore the key file`,

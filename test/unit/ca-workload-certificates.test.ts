@@ -163,7 +163,9 @@ describe('workload certificates', () => {
     await until('the re-issue', () => changes.length === 2);
     const issued = certs.current({ spiffeId: id('web'), dnsNames: ['a.demo', 'b.demo'] })!;
     const { X509Certificate } = await import('node:crypto');
-    expect(new X509Certificate(issued.certificateChainPem).subjectAltName).toBe(`URI:${id('web')}, DNS:a.demo, DNS:b.demo`);
+    expect(new X509Certificate(issued.certificateChainPem).subjectAltName).toBe(
+      `URI:${id('web')}, DNS:a.demo, DNS:b.demo`,
+    );
     certs.close();
   });
 
@@ -173,7 +175,9 @@ describe('workload certificates', () => {
     const web = { spiffeId: id('web'), dnsNames: [] };
     expect(certs.current(web)).toBeUndefined();
     await settle();
-    expect(warnings).toEqual([expect.stringMatching(/cannot issue the workload certificate of .*web: the store is down \(retrying in 1 s\)/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/cannot issue the workload certificate of .*web: the store is down \(retrying in 1 s\)/),
+    ]);
     const delays: number[] = [];
     for (let i = 0; i < 3; i++) {
       delays.push(clock.next()! - clock.time);
