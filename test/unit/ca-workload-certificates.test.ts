@@ -59,14 +59,24 @@ async function until(what: string, check: () => boolean): Promise<void> {
 class CountingIssuer implements WorkloadIssuer {
   issues: WorkloadRequest[] = [];
   failNext = 0;
+  /** The most issues for one identity running at the same time. */
+  mostAtOnce = 0;
+  private running = new Map<string, number>();
   constructor(readonly ca: CertificateAuthority) {}
-  issueWorkload(request: WorkloadRequest): Promise<Issued> {
+  async issueWorkload(request: WorkloadRequest): Promise<Issued> {
     this.issues.push(request);
-    if (this.failNext > 0) {
-      this.failNext--;
-      return Promise.reject(new Error('the store is down'));
+    const running = (this.running.get(request.spiffeId) ?? 0) + 1;
+    this.running.set(request.spiffeId, running);
+    this.mostAtOnce = Math.max(this.mostAtOnce, running);
+    try {
+      if (this.failNext > 0) {
+        this.failNext--;
+        throw new Error('the store is down');
+      }
+      return await this.ca.issueWorkload(request);
+    } finally {
+      this.running.set(request.spiffeId, running - 1);
     }
-    return this.ca.issueWorkload(request);
   }
   onChange(listener: () => void): () => void {
     return this.ca.onChange(listener);
@@ -152,6 +162,26 @@ describe('workload certificates', () => {
       expect(issued.issuerFingerprint).toBe(ca.state().issuer.fingerprint);
       expect(issued.issuerFingerprint).not.toBe(before.issuerFingerprint);
     }
+    certs.close();
+  });
+
+  it('runs one issue at a time per identity; names asked for meanwhile are issued next', async () => {
+    const { certs, issuer, ca, changes } = await setup();
+    certs.current({ spiffeId: id('web'), dnsNames: ['a.demo'] });
+    certs.current({ spiffeId: id('web'), dnsNames: ['b.demo'] });
+    await ca.rotate();
+    await until('the last names', () => certs.current({ spiffeId: id('web'), dnsNames: ['b.demo'] }) !== undefined);
+    await settle();
+    expect(issuer.mostAtOnce).toBe(1);
+    // The first issue, then the new names (once, or again if the rotation landed after that one began).
+    const names = issuer.issues.map((r) => r.dnsNames);
+    expect(names[0]).toEqual(['a.demo']);
+    expect(names.slice(1).length).toBeGreaterThanOrEqual(1);
+    expect(names.slice(1).every((n) => n?.join() === 'b.demo')).toBe(true);
+    expect(certs.current({ spiffeId: id('web'), dnsNames: ['b.demo'] })!.issuerFingerprint).toBe(
+      ca.state().issuer.fingerprint,
+    );
+    expect(new Set(changes.flat())).toEqual(new Set([id('web')]));
     certs.close();
   });
 
