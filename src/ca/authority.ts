@@ -100,6 +100,7 @@ export class CertificateAuthority {
   private stored!: StoredCaState;
   private issuingKey: { certPem: string; key: Promise<SigningKey>; intermediates: string[] } | undefined;
   private readonly listeners = new Set<() => void>();
+  private readonly revocationListeners = new Set<() => void>();
   private readonly now: () => number;
   private readonly overlapMs: number;
   private finishTimer: NodeJS.Timeout | undefined;
@@ -258,7 +259,9 @@ export class CertificateAuthority {
     const caChanged =
       before.state.issuing.certPem !== next.state.issuing.certPem ||
       before.state.roots.map((r) => r.certPem).join() !== next.state.roots.map((r) => r.certPem).join();
-    if (caChanged) this.emit();
+    if (caChanged) this.emit(this.listeners);
+    const revocations = (s: CaState) => s.revokedTokens.map((t) => t.jti).join();
+    if (revocations(before.state) !== revocations(next.state)) this.emit(this.revocationListeners);
   }
 
   /**
@@ -281,8 +284,14 @@ export class CertificateAuthority {
     return () => this.listeners.delete(listener);
   }
 
-  private emit(): void {
-    for (const listener of [...this.listeners]) {
+  /** The revoked join tokens changed (here, or in another replica's write seen by reload()). */
+  onRevocation(listener: () => void): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
+  }
+
+  private emit(listeners: Set<() => void>): void {
+    for (const listener of [...listeners]) {
       try {
         listener();
       } catch (err) {

@@ -2,7 +2,7 @@
 // signing key and the revoked tokens. One serialisable CaState, kept either in a file encrypted
 // with AES-256-GCM under the key of --ca-key-file, or in PostgreSQL (one row every replica shares).
 // Writes are compare-and-set on a sequence number, so two replicas never overwrite each other.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Pool } from 'pg';
 import { replaceFileAtomically } from '../util/atomic-json-file';
@@ -98,6 +98,16 @@ export function parseCaState(value: unknown, where: string): CaState {
     if (!isObject(r) || !isString(r.startedAt) || !isString(r.overlapUntil) || Number.isNaN(Date.parse(r.overlapUntil)))
       fail('rotation', 'is not { startedAt, overlapUntil } with ISO times');
   }
+  const checkCert = (pem: unknown, field: string): void => {
+    try {
+      new X509Certificate(pem as string);
+    } catch {
+      fail(field, 'is not a PEM certificate');
+    }
+  };
+  (value.roots as { certPem: string }[]).forEach((r, i) => checkCert(r.certPem, `roots[${i}].certPem`));
+  checkCert((issuing as Record<string, unknown>).certPem, 'issuing.certPem');
+  (chain as string[]).forEach((pem, i) => checkCert(pem, `issuing.chainPem[${i}]`));
   return value as unknown as CaState;
 }
 

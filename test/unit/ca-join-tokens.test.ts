@@ -54,7 +54,10 @@ describe('join tokens', () => {
     await tokens.revoke(issued.id, issued.expiresAt);
     expect(await tokens.verify(issued.token)).toMatchObject({ error: 'revoked' });
     expect(isRefused(await tokens.verify(keep.token))).toBe(false);
+    let heard = 0;
+    other.onRevocation(() => heard++);
     await other.reload();
+    expect(heard).toBe(1);
     expect(await otherTokens.verify(issued.token)).toMatchObject({ error: 'revoked' });
     expect(tokens.revoked().map((r) => r.id)).toEqual([issued.id]);
     // Once expired (and past the tolerance), the revocation is no longer listed, and the next write drops it.

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CertificateAuthority } from '../../src/ca/authority';
-import { CaStateError, FileCaStateStore, readKeyFile } from '../../src/ca/ca-state';
+import { CaStateError, encrypt, FileCaStateStore, readKeyFile } from '../../src/ca/ca-state';
 import { opensslVerify } from '../helpers/ca';
 import { tmpDir } from '../helpers/processes';
 
@@ -71,6 +71,24 @@ describe('the encrypted CA state file', () => {
     await expect(new FileCaStateStore(state, key).load()).rejects.toThrow(/not a meshd encrypted CA state/);
     fs.writeFileSync(state, 'garbage');
     await expect(new FileCaStateStore(state, key).load()).rejects.toThrow(`${state}: not JSON`);
+  });
+
+  it('checks the decrypted state field by field: a state with a broken certificate is refused, naming it', async () => {
+    const dir = tmpDir('ca-state-');
+    const state = path.join(dir, 'ca.json');
+    const key = keyFile(dir, 'c'.repeat(64));
+    (await CertificateAuthority.open({ store: new FileCaStateStore(state, key) })).close();
+    const stored = (await new FileCaStateStore(state, key).load())!;
+    const broken = { ...stored.state, roots: [{ certPem: 'not a certificate' }] };
+    fs.writeFileSync(state, JSON.stringify(encrypt(readKeyFile(key), JSON.stringify({ seq: 9, state: broken }))));
+    await expect(new FileCaStateStore(state, key).load()).rejects.toThrow(
+      `${state}: the CA state's roots[0].certPem is not a PEM certificate`,
+    );
+    const noKey = { ...stored.state, tokenSigningKey: { kty: 'EC', crv: 'P-256' } };
+    fs.writeFileSync(state, JSON.stringify(encrypt(readKeyFile(key), JSON.stringify({ seq: 9, state: noKey }))));
+    await expect(new FileCaStateStore(state, key).load()).rejects.toThrow(
+      /tokenSigningKey is not a private EC P-256 JWK/,
+    );
   });
 
   it('reads a key as 32 raw bytes, 64 hex characters or base64, and refuses anything else', () => {
