@@ -148,21 +148,24 @@ export class CertificateAuthority {
   }
 
   /** A timer for the end of the overlap, so a replica that runs through it drops the old root on time. */
-  private scheduleFinish(): void {
+  private scheduleFinish(minDelayMs = 1000): void {
     if (this.finishTimer) clearTimeout(this.finishTimer);
     this.finishTimer = undefined;
     const rotation = this.stored.state.rotation;
     if (!rotation || this.closed) return;
-    const delay = Math.min(Math.max(0, Date.parse(rotation.overlapUntil) - this.now()) + 1000, 2 ** 31 - 1);
+    const untilEnd = Date.parse(rotation.overlapUntil) - this.now();
+    const delay = Math.min(Math.max(minDelayMs, untilEnd + 1000), 2 ** 31 - 1);
     this.finishTimer = setTimeout(() => {
       this.finishTimer = undefined;
-      this.refresh()
-        .catch((err: unknown) =>
+      this.refresh().then(
+        () => this.scheduleFinish(),
+        (err: unknown) => {
           this.options.logger?.warn(
-            `could not finish the CA rotation: ${err instanceof Error ? err.message : String(err)} (retried)`,
-          ),
-        )
-        .finally(() => this.scheduleFinish());
+            `could not finish the CA rotation: ${err instanceof Error ? err.message : String(err)} (retrying in 30 s)`,
+          );
+          this.scheduleFinish(30_000);
+        },
+      );
     }, delay);
     this.finishTimer.unref();
   }

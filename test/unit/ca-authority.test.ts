@@ -161,6 +161,21 @@ describe('rotating the CA', () => {
     for (const c of [ca, replica, restarted]) c.close();
   });
 
+  it('ends the overlap on its own when it runs out, telling the listeners', async () => {
+    const ca = await CertificateAuthority.open({ store: new MemoryCaStateStore(), overlapMs: 100 });
+    let heard = 0;
+    ca.onChange(() => heard++);
+    await ca.rotate();
+    expect(heard).toBe(1);
+    const began = Date.now();
+    while (ca.state().phase.phase !== 'steady' && Date.now() - began < 5000)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ca.state().phase).toEqual({ phase: 'steady' });
+    expect(certs(ca.trustBundlePem())).toHaveLength(1);
+    expect(heard).toBe(2);
+    ca.close();
+  });
+
   it('finishRotation ends the overlap at once', async () => {
     const ca = await CertificateAuthority.open({ store: new MemoryCaStateStore() });
     await ca.rotate();
