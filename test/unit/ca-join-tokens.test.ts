@@ -3,6 +3,7 @@
 // reason a refused stream reports, and verify() never throws. Revocations are kept in the CA state, so another
 // replica (a second CertificateAuthority on the same store) refuses the token after reload().
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import * as fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { CertificateAuthority } from '../../src/ca/authority';
 import { isRefused, JoinTokens, MAX_TOKEN_LENGTH } from '../../src/ca/join-tokens';
@@ -140,6 +141,31 @@ describe('join tokens', () => {
     expect(await tokens.verify(noJti)).toMatchObject({ error: 'malformed' });
     const wrongIss = await new SignJWT({ ...claims, iss: 'mallory' }).setProtectedHeader({ alg: 'ES256' }).sign(key);
     expect(await tokens.verify(wrongIss)).toMatchObject({ error: 'malformed', message: expect.stringMatching(/iss/) });
+  });
+
+  it('answers a refusal, never an exception, for any string or any change to a real token', async () => {
+    const { tokens } = await setup();
+    const real = (await tokens.issue(NODE)).token;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.string({ maxLength: 300 }), fc.stringMatching(/^[A-Za-z0-9_.-]{0,400}$/)),
+        async (s) => {
+          const result = await tokens.verify(s);
+          expect(isRefused(result)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.nat(real.length - 1), fc.constantFrom(...'ABab01-_.'), async (at, ch) => {
+        fc.pre(real[at] !== ch);
+        const changed = real.slice(0, at) + ch + real.slice(at + 1);
+        const result = await tokens.verify(changed);
+        // A changed token never verifies, except a change base64url ignores (the last character's spare bits).
+        if (!isRefused(result)) expect(at).toBe(real.length - 1);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('refuses to issue for no node id or a lifetime over 366 days', async () => {
