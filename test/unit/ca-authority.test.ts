@@ -176,6 +176,20 @@ describe('rotating the CA', () => {
     ca.close();
   });
 
+  it('a replica started during the overlap ends it on time too', async () => {
+    const store = new MemoryCaStateStore();
+    const first = await CertificateAuthority.open({ store, overlapMs: 300 });
+    await first.rotate();
+    first.close(); // stops its timer: only the new replica can end the overlap
+    const second = await CertificateAuthority.open({ store });
+    expect(second.state().phase.phase).toBe('overlap');
+    const began = Date.now();
+    while (second.state().phase.phase !== 'steady' && Date.now() - began < 5000)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(second.state().phase).toEqual({ phase: 'steady' });
+    second.close();
+  });
+
   it('finishRotation ends the overlap at once', async () => {
     const ca = await CertificateAuthority.open({ store: new MemoryCaStateStore() });
     await ca.rotate();
@@ -204,6 +218,36 @@ describe("a user's CA", () => {
     // Without the intermediate openssl cannot build the chain: the chain really carries it.
     expect(opensslVerify(ca.trustBundlePem(), chain[0]!.toString())).toMatch(/unable to get local issuer/);
     await expect(ca.rotate()).rejects.toThrow(/user-provided one: meshd cannot rotate it; give the new CA files/);
+  });
+
+  it('signs with a user RSA root (SHA-256 with RSA), which openssl verifies', async () => {
+    const dir = tmpDir('ca-rsa-');
+    openssl(dir, [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'rsa.key',
+      '-out',
+      'rsa.pem',
+      '-days',
+      '3',
+      '-subj',
+      '/CN=rsa root',
+      '-addext',
+      'basicConstraints=critical,CA:true',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ]);
+    const ca = await CertificateAuthority.open({
+      store: new MemoryCaStateStore(),
+      userCa: { certFile: path.join(dir, 'rsa.pem'), keyFile: path.join(dir, 'rsa.key') },
+    });
+    const issued = await ca.issueWorkload({ spiffeId: SPIFFE });
+    expect(opensslText(issued.certificateChainPem)).toMatch(/Signature Algorithm: sha256WithRSAEncryption/);
+    expect(opensslVerify(ca.trustBundlePem(), issued.certificateChainPem)).toBe('');
   });
 
   it('uses a user root as it is', async () => {
