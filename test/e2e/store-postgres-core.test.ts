@@ -5,6 +5,7 @@
 // replicas start together, and a newer schema is refused; the leader lease stands a cut-off leader down
 // before another takes over, and a stale term's write is fenced off.
 import { FencedError, openPostgresStore, StoreUnavailableError, type PostgresStore } from '../../src/store/postgres';
+import { MIGRATIONS } from '../../src/store/postgres/schema';
 import { describeWithPostgres, type PostgresCluster } from '../helpers/postgres';
 import { MapFollower, noReplicaInfo, until } from '../helpers/store-follower';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
@@ -232,7 +233,7 @@ describeWithPostgres('the PostgreSQL store core', (pg) => {
       [],
       `core_${n}`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version).sort((a, b) => a - b)).toEqual(MIGRATIONS.map((m) => m.version));
     await cluster.query("INSERT INTO meshd_schema_migrations (version, name) VALUES (99, 'future')", [], `core_${n}`);
     await expect(replica(url, 'd')).rejects.toThrow(/newer than this meshd/);
   });

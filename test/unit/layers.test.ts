@@ -23,10 +23,13 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   store: ['discovery', 'export', 'load', 'model', 'util'],
   admin: ['discovery', 'model', 'rollout', 'telemetry', 'util', 'xds'],
   api: ['load', 'model', 'store', 'util'],
+  // The certificate authority keeps its state in a file or in PostgreSQL (its table is a store migration).
+  ca: ['store', 'util'],
   control: [
     'admin',
     'api',
     'bootstrap',
+    'ca',
     'compile',
     'discovery',
     'generated',
@@ -41,6 +44,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   cli: [
     'admin',
     'bootstrap',
+    'ca',
     'compile',
     'control',
     'discovery',

@@ -74,6 +74,13 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX meshd_telemetry_updated ON meshd_telemetry (updated_at);',
     ].join('\n'),
   },
+  {
+    version: 2,
+    name: 'certificate authority state',
+    // One row every replica shares (src/ca/ca-state.ts): the first replica to start inserts its CA,
+    // the others read it back; updates are compare-and-set on seq.
+    sql: 'CREATE TABLE meshd_ca (id int PRIMARY KEY CHECK (id = 1), state jsonb NOT NULL, seq bigint NOT NULL);',
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
