@@ -4,7 +4,7 @@ import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { egressCluster } from './clusters';
 import { egressClusterNameOf, resolvedService, type NodePort, type ResolvedService } from './services';
-import { upstreamTls, type ClientTls } from './tls';
+import { meshMtlsOf, upstreamTls, type ClientTls } from './tls';
 import type { ClusterPlan } from './types';
 import type { CompileMemo } from '../memo';
 
@@ -55,11 +55,11 @@ export function backendClusters(
   memo: CompileMemo,
 ): Map<string, ClusterPlan> {
   const clusters = new Map<string, ClusterPlan>();
-  for (const { service, tls, tlsWhere } of backends) {
+  for (const { service, tls } of backends) {
     for (const { reaches } of service.ports) {
       for (const target of reaches) {
         const name = egressClusterNameOf(target);
-        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls, tlsWhere));
+        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls));
       }
     }
   }
@@ -76,9 +76,10 @@ function memoEgressCluster(
   memo: CompileMemo,
   target: NodePort,
   tls: ClientTls | undefined,
-  tlsWhere: string,
 ): ClusterPlan {
-  const planned = upstreamTls(tls, target.port, tlsWhere);
+  // Read through the caller's reader, so its recording (and resolvedBackend's memo entry) notes the
+  // mesh: a change of the mesh-wide mode gives another plan, so another key.
+  const planned = upstreamTls(tls, target, meshMtlsOf(model, target.node.mesh));
   const { mesh, name } = target.node;
   const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
   // Interned: a cluster computed again (its node's file was reloaded, say) but equal to the one

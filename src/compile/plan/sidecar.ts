@@ -24,7 +24,7 @@ import { byName, bindAll } from './order';
 import { sortInPlace } from '../../util/sort-in-place';
 import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
 import type { CompileMemo } from '../memo';
-import { downstreamTls } from './tls';
+import { downstreamTls, meshMtlsOf, type MeshMtls } from './tls';
 import type {
   AccessLogPlan,
   ClusterPlan,
@@ -182,17 +182,19 @@ function ingressListener(
   ingressPort: number,
   bind: AddressFamilyPlan,
   accessLog: AccessLogPlan | undefined,
+  meshMtls: MeshMtls | undefined,
 ): SidecarIngressListenerPlan | undefined {
   const listeners = node.spec.listeners ?? [];
   if (listeners.length === 0) return undefined;
+  const tlsByPort = listeners.map((l) => downstreamTls(l.tls, undefined, meshMtls));
   return {
     kind: 'sidecarIngress',
     name: ingressListenerName(ingressPort),
     bind: bindAll(bind, ingressPort),
-    inspectTls: listeners.some((l) => l.tls?.mode === 'PERMISSIVE'),
-    ports: listeners.map(({ portMapping: { port, protocol }, tls, timeout }, i) => {
+    inspectTls: tlsByPort.some((t) => t?.mode === 'PERMISSIVE'),
+    ports: listeners.map(({ portMapping: { port, protocol }, timeout }, i) => {
       const idle = timeout?.tcp?.idle;
-      const planned = downstreamTls(tls, `VirtualNode/${node.name}: listeners[${i}].tls`);
+      const planned = tlsByPort[i];
       return {
         port,
         protocol,
@@ -249,7 +251,7 @@ function localSide(model: MeshReader, node: VirtualNode, ingressPort: number): L
   }
 
   return {
-    ingress: ingressListener(node, ingressPort, own, planAccessLog(node.spec.logging)),
+    ingress: ingressListener(node, ingressPort, own, planAccessLog(node.spec.logging), meshMtlsOf(model, node.mesh)),
     clusters,
     routeTables,
   };
