@@ -114,4 +114,24 @@ spec:
     const bad = load({ 'mesh.yaml': mesh('"bad domain"') }).result;
     expect(!bad.ok && bad.problems.map((p) => `${p.location.line} ${p.field}`)).toEqual(['5 spec.meshd.trustDomain']);
   });
+
+  it("is refused where only App Mesh's own fields can be written (CloudFormation, the AWS CLI's JSON)", () => {
+    const cfn = load({
+      't.yaml': `AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Mesh:
+    Type: AWS::AppMesh::Mesh
+    Properties:
+      MeshName: apps
+      Spec:
+        Meshd: { Mtls: STRICT }
+`,
+    }).result;
+    expect(!cfn.ok && cfn.problems.map((p) => `${p.location.line} ${p.field}: ${p.message}`)).toEqual([
+      "8 Resources.Mesh.Properties.Spec.Meshd: is meshd's own extension, not an App Mesh field, and this format carries only App Mesh's (its tools refuse it); declare the Mesh in a native mesh file or a Kubernetes manifest",
+    ]);
+    const cli = load({ 'm.json': JSON.stringify({ mesh: { meshName: 'apps', spec: { meshd: { mtls: 'STRICT' } } } }) })
+      .result;
+    expect(!cli.ok && cli.problems.map((p) => p.field)).toEqual(['mesh.spec.meshd']);
+  });
 });
