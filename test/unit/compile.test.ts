@@ -192,7 +192,10 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     const acm = `backendDefaults: { clientPolicy: { tls: { validation: { trust: { acm: { certificateAuthorityArns: ['arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/x'] } } } } } }`;
     const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace(/(name: front\nspec:\n)/, `$1  ${acm}\n`) });
     const front = compile(model(dir), 'mesh/apps/virtualNode/front');
-    expect(front.identity).toEqual({ spiffeId: 'spiffe://meshd.local/mesh/apps/virtualNode/front', dnsNames: [expect.any(String)] });
+    expect(front.identity).toEqual({
+      spiffeId: 'spiffe://meshd.local/mesh/apps/virtualNode/front',
+      dnsNames: [expect.any(String)],
+    });
     const tls = front.clusters
       .filter((c) => c.name!.startsWith('cds_egress_'))
       .map((c) => c.transport_socket?.typed_config as Record<string, any> | undefined);

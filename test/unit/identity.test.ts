@@ -130,8 +130,9 @@ Resources:
     expect(!cfn.ok && cfn.problems.map((p) => `${p.location.line} ${p.field}: ${p.message}`)).toEqual([
       "8 Resources.Mesh.Properties.Spec.Meshd: is meshd's own extension, not an App Mesh field, and this format carries only App Mesh's (its tools refuse it); declare the Mesh in a native mesh file or a Kubernetes manifest",
     ]);
-    const cli = load({ 'm.json': JSON.stringify({ mesh: { meshName: 'apps', spec: { meshd: { mtls: 'STRICT' } } } }) })
-      .result;
+    const cli = load({
+      'm.json': JSON.stringify({ mesh: { meshName: 'apps', spec: { meshd: { mtls: 'STRICT' } } } }),
+    }).result;
     expect(!cli.ok && cli.problems.map((p) => p.field)).toEqual(['mesh.spec.meshd']);
   });
 });

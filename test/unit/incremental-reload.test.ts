@@ -956,7 +956,10 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     const edit: fc.Arbitrary<Edit> = fc.oneof(
       fc.record({ kind: fc.constant('weights' as const), service, v2: fc.integer({ min: 0, max: 100 }) }),
       fc.constant({ kind: 'egress' as const }),
-      fc.record({ kind: fc.constant('mtls' as const), mode: fc.constantFrom<MeshState['mtls']>('DISABLED', 'STRICT', 'PERMISSIVE') }),
+      fc.record({
+        kind: fc.constant('mtls' as const),
+        mode: fc.constantFrom<MeshState['mtls']>('DISABLED', 'STRICT', 'PERMISSIVE'),
+      }),
       fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
       fc.record({ kind: fc.constant('router port' as const), service, port: fc.constantFrom(8080, 8082) }),
       fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),

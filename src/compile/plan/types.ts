@@ -270,7 +270,10 @@ export interface OutlierDetectionPlan {
 
 // ---------------------------------------------------------------- TLS
 
-/** A secret Envoy fetches by name: from meshd over ADS (meshd's managed identity) or from the SPIRE agent's socket (App Mesh `sds`). */
+/**
+ * A secret Envoy fetches by name: from meshd over ADS (meshd's managed identity and trust bundle)
+ * or from the SPIRE agent's socket (App Mesh `sds`).
+ */
 export interface SdsSecretPlan {
   readonly kind: 'sds';
   readonly secretName: string;
@@ -279,8 +282,7 @@ export interface SdsSecretPlan {
 
 /** The proxy's certificate and key. */
 export type CertificatePlan =
-  | { readonly kind: 'file'; readonly certificateChain: string; readonly privateKey: string }
-  | SdsSecretPlan;
+  { readonly kind: 'file'; readonly certificateChain: string; readonly privateKey: string } | SdsSecretPlan;
 
 /** The CAs a peer's certificate must chain to. */
 export type TrustPlan = { readonly kind: 'file'; readonly trustedCa: string } | SdsSecretPlan;
