@@ -11,8 +11,6 @@ import type { CompileMemo } from '../memo';
 export interface Backend {
   readonly service: ResolvedService;
   readonly tls: ClientTls | undefined;
-  /** Where the client policy was written, for error messages. */
-  readonly tlsWhere: string;
 }
 
 /**
@@ -28,21 +26,17 @@ export function resolvedBackend(
   mesh: string,
   name: string,
   tls: ClientTls | undefined,
-  tlsWhere: string,
   key = backendKey(mesh, name, tls),
 ): { readonly service: ResolvedService; readonly clusters: readonly ClusterPlan[] } | undefined {
   return memo.get(key, model, cloudMap, (m, c) => {
     const service = resolvedService(m, memo, mesh, name);
     if (!service) return undefined;
-    const clusters = backendClusters(m, c, [{ service, tls, tlsWhere }], memo);
+    const clusters = backendClusters(m, c, [{ service, tls }], memo);
     return { service, clusters: [...clusters.values()] };
   });
 }
 
-/**
- * resolvedBackend's memo key. tlsWhere only words an error, and a computation that throws is not
- * kept, so it is not part of it.
- */
+/** resolvedBackend's memo key. */
 export function backendKey(mesh: string, name: string, tls: ClientTls | undefined): string {
   return `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
 }

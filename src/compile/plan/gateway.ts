@@ -186,7 +186,6 @@ export function planGateway(
   const backends: Backend[] = hopTargets.map(({ service, port }) => ({
     service: { name: service.name, ports: [port] },
     tls,
-    tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls`,
   }));
   for (const [name, cluster] of backendClusters(model, cloudMap, backends, memo)) clusters.set(name, cluster);
 
