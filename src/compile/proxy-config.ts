@@ -9,6 +9,11 @@ export interface ProxyConfig {
   readonly routes: RouteConfiguration[];
   readonly clusters: Cluster[];
   readonly endpoints: ClusterLoadAssignment[];
+  /**
+   * Present iff the resources name meshd's managed secrets (compile/identity.ts): the identity the
+   * proxy's `meshd/identity` certificate must carry. The control layer serves the secrets.
+   */
+  readonly identity?: { readonly spiffeId: string; readonly dnsNames: readonly string[] };
 }
 
 /** Per-proxy settings that come from the proxy itself (its bootstrap's node metadata), not from the mesh. */

@@ -46,5 +46,6 @@ export function translatePlan(plan: ProxyPlan, memo: CompileMemo = NO_MEMO): Pro
     routes: plan.routeTables.map((table) => routeConfiguration(table, memo)),
     clusters: memo.derived(plan.clusters, clusters),
     endpoints: memo.derived(plan.clusters, endpoints),
+    ...(plan.identity ? { identity: plan.identity } : {}),
   };
 }

@@ -31,9 +31,18 @@ function inlineRoutes(listener: Listener, routes: ReadonlyMap<string, RouteConfi
   };
 }
 
+/**
+ * Whether a cluster's TLS fetches meshd's managed secrets over ADS. Envoy (1.40) crashes on a
+ * static cluster with hosts whose secrets come over ADS (ADS does not exist yet when static
+ * clusters start), so such an EDS cluster stays EDS over ADS rather than being inlined.
+ */
+function fetchesSecretsOverAds(cluster: Cluster): boolean {
+  return JSON.stringify(cluster.transport_socket ?? {}).includes('"ads":{}');
+}
+
 /** EDS clusters need meshd; inlined, they become STATIC with the endpoints meshd would send. */
 function inlineEndpoints(cluster: Cluster, endpoints: ReadonlyMap<string, ClusterLoadAssignment>): Cluster {
-  if (cluster.type !== 'EDS') return cluster;
+  if (cluster.type !== 'EDS' || fetchesSecretsOverAds(cluster)) return cluster;
   const { eds_cluster_config: _eds, ...rest } = cluster;
   return {
     ...rest,

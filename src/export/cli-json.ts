@@ -51,6 +51,14 @@ export function cliFilePath(r: Resource): string {
 }
 
 export function exportCliJson(input: ExportInput): ExportResult {
+  // App Mesh's CLI refuses a field App Mesh does not have, and the loader refuses it in this form.
+  const errors = input.model.resources
+    .filter((r) => r.kind === 'Mesh' && r.spec.meshd !== undefined)
+    .map(
+      (r) =>
+        `Mesh/${r.name}: cannot be written as App Mesh CLI input: spec.meshd: meshd's own extension, which App Mesh does not have; export as native or k8s`,
+    );
+  if (errors.length > 0) return { ok: false, errors };
   const files: ExportedFile[] = input.model.resources.map((r) => ({
     path: cliFilePath(r),
     text: `${JSON.stringify(cliInput(r), null, 2)}\n`,

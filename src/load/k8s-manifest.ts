@@ -264,6 +264,7 @@ class ManifestReader {
         spec,
         origin,
         prunesUnknownFields: true,
+        meshdExtension: true,
         ...(parent ? { parent: parent.name } : {}),
       },
     ];
@@ -284,6 +285,7 @@ class ManifestReader {
         spec,
         origin: new Origin(o.doc, [...envelope, ...this.rules]),
         prunesUnknownFields: true,
+        meshdExtension: true,
       },
     ];
 
@@ -317,6 +319,7 @@ class ManifestReader {
         spec: routeSpec,
         origin: new Origin(o.doc, rules),
         prunesUnknownFields: true,
+        meshdExtension: true,
       });
     });
     return drafts;

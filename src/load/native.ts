@@ -60,5 +60,6 @@ export function readNativeDocument(doc: ParsedDocument, problems: Problem[]): Re
     metadata: top.metadata,
     origin,
     soleDocument: doc,
+    meshdExtension: true,
   };
 }

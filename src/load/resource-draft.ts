@@ -59,6 +59,12 @@ export interface ResourceDraft {
    * (the CRD's structural schema), so it is a warning and dropped, not an error (unless strict).
    */
   readonly prunesUnknownFields?: boolean;
+  /**
+   * Set by the dialects that can carry meshd's own extension of the Mesh (`spec.meshd`): native
+   * files and Kubernetes manifests. The others are App Mesh's own formats (CloudFormation,
+   * Terraform, the AWS CLI's JSON), whose tools refuse a field App Mesh does not have.
+   */
+  readonly meshdExtension?: boolean;
 }
 
 export interface DecodeOptions {
@@ -135,6 +141,11 @@ export function decodeDraft(
   }
 
   const spec = draft.spec ?? {};
+  if (draft.kind === 'Mesh' && !draft.meshdExtension && typeof spec === 'object' && spec !== null && 'meshd' in spec)
+    error(
+      ['spec', 'meshd'],
+      "is meshd's own extension, not an App Mesh field, and this format carries only App Mesh's (its tools refuse it); declare the Mesh in a native mesh file or a Kubernetes manifest",
+    );
   checkValue(
     SPEC_SHAPES[draft.kind],
     spec,

@@ -21,7 +21,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:4:8: error: VirtualService/s: unknown field 'specs'; did you mean 'spec'? (specs)",
   ],
   'a __proto__ key in a spec': [
-    "m.yaml:4:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
+    "m.yaml:4:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery, meshd (spec.__proto__)",
   ],
   'a toString key where a name belongs': [
     'm.yaml:2:7: error: CloudMapService/a mapping: must be a string, got a mapping (name)',
@@ -31,7 +31,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     "m.yaml:4:22: error: VirtualService/s: unknown field 'constructor'; expected one of: provider (spec.constructor)",
   ],
   'a __proto__ key in a Kubernetes spec': [
-    "m.yaml:5:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery (spec.__proto__)",
+    "m.yaml:5:14: error: Mesh/m2: unknown field '__proto__'; expected one of: egressFilter, serviceDiscovery, meshd (spec.__proto__)",
   ],
   'k8s selector on an inherited member': [
     'm.yaml:10:11: error: GatewayRoute/gr_ns: no VirtualGateway in the input selects this GatewayRoute (by gatewayRouteSelector and namespaceSelector); set spec.virtualGatewayRef (metadata)',

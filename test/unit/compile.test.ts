@@ -188,17 +188,25 @@ ${route('root', '/')}${route('api', '/api')}${route('api-v2', '/api/v2')}${route
     expect(egress.virtual_hosts![0]!.routes!.map((r) => r.name)).toEqual(['first', 'api-v2', 'api', 'root']);
   });
 
-  it('refuses, naming the resource and field, a proxy whose configuration needs what only AWS had', () => {
+  it("compiles an ACM trust to meshd's trust bundle over ADS, and gives only that proxy an identity", () => {
     const acm = `backendDefaults: { clientPolicy: { tls: { validation: { trust: { acm: { certificateAuthorityArns: ['arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/x'] } } } } } }`;
     const dir = meshFolder({ 'm.yaml': QUICKSTART_TEXT().replace(/(name: front\nspec:\n)/, `$1  ${acm}\n`) });
-    const result = compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/front', DEFAULT_PORTS);
-    expect(result).toEqual({
-      ok: false,
-      error:
-        'cannot compile mesh/apps/virtualNode/front: VirtualNode/front: backendDefaults.clientPolicy.tls.validation.trust.acm: ACM certificates exist only inside AWS; use file certificates',
+    const front = compile(model(dir), 'mesh/apps/virtualNode/front');
+    expect(front.identity).toEqual({
+      spiffeId: 'spiffe://meshd.local/mesh/apps/virtualNode/front',
+      dnsNames: [expect.any(String)],
     });
-    // A node that does not have that policy is unaffected.
-    expect(compileProxy(model(dir), NO_CLOUD_MAP, 'mesh/apps/virtualNode/color-blue', DEFAULT_PORTS).ok).toBe(true);
+    const tls = front.clusters
+      .filter((c) => c.name!.startsWith('cds_egress_'))
+      .map((c) => c.transport_socket?.typed_config as Record<string, any> | undefined);
+    expect(tls.length).toBeGreaterThan(0);
+    for (const t of tls)
+      expect(t?.common_tls_context?.combined_validation_context?.validation_context_sds_secret_config).toEqual({
+        name: 'meshd/trust-bundle',
+        sds_config: { ads: {}, resource_api_version: 'V3' },
+      });
+    // A node without that policy names no managed secret, so it gets no identity.
+    expect(compile(model(dir), 'mesh/apps/virtualNode/color-blue').identity).toBeUndefined();
   });
 
   it('leaves a TCP backend port uncaptured while its router has no route yet (an empty tcp_proxy would be refused by Envoy)', () => {

@@ -438,6 +438,8 @@ type ExtraStage = 'no provider' | 'router, no route' | 'router and route';
 
 interface MeshState {
   egress: 'DROP_ALL' | 'ALLOW_ALL';
+  /** The mesh's meshd extension: mesh-wide mTLS. */
+  mtls: 'DISABLED' | 'STRICT' | 'PERMISSIVE';
   /** Route s<i>'s weight for v2 (v1 gets the rest of 100). */
   v2Weight: number[];
   /** Listener port of s<i>-v1. */
@@ -457,6 +459,7 @@ interface MeshState {
 
 const initialState = (): MeshState => ({
   egress: 'DROP_ALL',
+  mtls: 'DISABLED',
   v2Weight: Array(SERVICES).fill(10),
   v1Port: Array(SERVICES).fill(8080),
   routerPort: Array(SERVICES).fill(8080),
@@ -472,7 +475,8 @@ const gatewayYaml = (s: MeshState) =>
   `kind: VirtualGateway\nmesh: apps\nname: gw\nspec: { listeners: [{ portMapping: { port: 8000, protocol: http } }] }\n---\n` +
   `kind: GatewayRoute\nmesh: apps\nvirtualGateway: gw\nname: in\nspec:\n  httpRoute:\n    match: { prefix: /in }\n    action: { target: { virtualService: { virtualServiceName: ${s.gatewayTarget}.apps.local } } }\n`;
 
-const meshYaml = (s: MeshState) => `kind: Mesh\nname: apps\nspec: { egressFilter: { type: ${s.egress} } }\n`;
+const meshYaml = (s: MeshState) =>
+  `kind: Mesh\nname: apps\nspec: { egressFilter: { type: ${s.egress} }${s.mtls === 'DISABLED' ? '' : `, meshd: { mtls: ${s.mtls} }`} }\n`;
 
 const CLIENT_TLS =
   '  backendDefaults: { clientPolicy: { tls: { validation: { trust: { file: { certificateChain: /certs/ca.pem } } } } } }\n';
@@ -798,6 +802,27 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     mesh.expectNoStaleProxy();
   });
 
+  it('a new mesh-wide mTLS mode reaches every proxy (the gateway too: its clusters originate mTLS), and turning it off reaches every proxy again', async () => {
+    const mesh = await ServedMesh.create();
+    mesh.takePushes();
+    const managed = (id: string) =>
+      JSON.stringify(renderSnapshot(mesh.servedTo(id)).clusters).includes('"meshd/identity"');
+    mesh.edit((s) => (s.mtls = 'STRICT'));
+    expect(mesh.takePushes()).toEqual(ALL_IDS());
+    mesh.expectNoStaleProxy(ALL_IDS());
+    expect(managed('mesh/apps/virtualNode/s1-v2')).toBe(true);
+    expect(managed(GATEWAY_ID)).toBe(true);
+    // STRICT to PERMISSIVE changes only the listeners of the nodes that have any: not a caller's clusters.
+    mesh.edit((s) => (s.mtls = 'PERMISSIVE'));
+    mesh.expectNoStaleProxy(ALL_IDS());
+    expect(mesh.takePushes()).not.toContain(GATEWAY_ID);
+    mesh.edit((s) => (s.mtls = 'DISABLED'));
+    expect(mesh.takePushes()).toEqual(ALL_IDS());
+    mesh.expectNoStaleProxy(ALL_IDS());
+    expect(managed('mesh/apps/virtualNode/s1-v2')).toBe(false);
+    expect(managed(GATEWAY_ID)).toBe(false);
+  });
+
   it("a node's new listener port reaches the node itself and its service's callers (their cluster names its port)", async () => {
     const mesh = await ServedMesh.create();
     mesh.takePushes();
@@ -918,6 +943,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     type Edit =
       | { kind: 'weights'; service: number; v2: number }
       | { kind: 'egress' }
+      | { kind: 'mtls'; mode: MeshState['mtls'] }
       | { kind: 'port'; service: number; port: number }
       | { kind: 'router port'; service: number; port: number }
       | { kind: 'instance'; service: number; host: number }
@@ -930,6 +956,10 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     const edit: fc.Arbitrary<Edit> = fc.oneof(
       fc.record({ kind: fc.constant('weights' as const), service, v2: fc.integer({ min: 0, max: 100 }) }),
       fc.constant({ kind: 'egress' as const }),
+      fc.record({
+        kind: fc.constant('mtls' as const),
+        mode: fc.constantFrom<MeshState['mtls']>('DISABLED', 'STRICT', 'PERMISSIVE'),
+      }),
       fc.record({ kind: fc.constant('port' as const), service, port: fc.constantFrom(8080, 8081, 9090) }),
       fc.record({ kind: fc.constant('router port' as const), service, port: fc.constantFrom(8080, 8082) }),
       fc.record({ kind: fc.constant('instance' as const), service, host: fc.integer({ min: 2, max: 4 }) }),
@@ -945,6 +975,7 @@ describe('MeshController: a reload recompiles and pushes only what it reaches', 
     const apply = (s: MeshState, e: Edit) => {
       if (e.kind === 'weights') s.v2Weight[e.service] = e.v2;
       else if (e.kind === 'egress') s.egress = s.egress === 'DROP_ALL' ? 'ALLOW_ALL' : 'DROP_ALL';
+      else if (e.kind === 'mtls') s.mtls = e.mode;
       else if (e.kind === 'port') s.v1Port[e.service] = e.port;
       else if (e.kind === 'router port') s.routerPort[e.service] = e.port;
       else if (e.kind === 'instance') s.instanceHost[e.service] = e.host;

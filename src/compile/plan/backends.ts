@@ -4,15 +4,13 @@ import type { CloudMapView } from '../cloud-map-view';
 import type { MeshReader } from '../../model/mesh-model';
 import { egressCluster } from './clusters';
 import { egressClusterNameOf, resolvedService, type NodePort, type ResolvedService } from './services';
-import { upstreamTls, type ClientTls } from './tls';
+import { meshMtlsOf, upstreamTls, type ClientTls } from './tls';
 import type { ClusterPlan } from './types';
 import type { CompileMemo } from '../memo';
 
 export interface Backend {
   readonly service: ResolvedService;
   readonly tls: ClientTls | undefined;
-  /** Where the client policy was written, for error messages. */
-  readonly tlsWhere: string;
 }
 
 /**
@@ -28,21 +26,17 @@ export function resolvedBackend(
   mesh: string,
   name: string,
   tls: ClientTls | undefined,
-  tlsWhere: string,
   key = backendKey(mesh, name, tls),
 ): { readonly service: ResolvedService; readonly clusters: readonly ClusterPlan[] } | undefined {
   return memo.get(key, model, cloudMap, (m, c) => {
     const service = resolvedService(m, memo, mesh, name);
     if (!service) return undefined;
-    const clusters = backendClusters(m, c, [{ service, tls, tlsWhere }], memo);
+    const clusters = backendClusters(m, c, [{ service, tls }], memo);
     return { service, clusters: [...clusters.values()] };
   });
 }
 
-/**
- * resolvedBackend's memo key. tlsWhere only words an error, and a computation that throws is not
- * kept, so it is not part of it.
- */
+/** resolvedBackend's memo key. */
 export function backendKey(mesh: string, name: string, tls: ClientTls | undefined): string {
   return `backend\0${mesh}\0${name}\0${tls ? JSON.stringify(tls) : ''}`;
 }
@@ -55,11 +49,11 @@ export function backendClusters(
   memo: CompileMemo,
 ): Map<string, ClusterPlan> {
   const clusters = new Map<string, ClusterPlan>();
-  for (const { service, tls, tlsWhere } of backends) {
+  for (const { service, tls } of backends) {
     for (const { reaches } of service.ports) {
       for (const target of reaches) {
         const name = egressClusterNameOf(target);
-        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls, tlsWhere));
+        if (!clusters.has(name)) clusters.set(name, memoEgressCluster(model, cloudMap, memo, target, tls));
       }
     }
   }
@@ -76,9 +70,10 @@ function memoEgressCluster(
   memo: CompileMemo,
   target: NodePort,
   tls: ClientTls | undefined,
-  tlsWhere: string,
 ): ClusterPlan {
-  const planned = upstreamTls(tls, target.port, tlsWhere);
+  // Read through the caller's reader, so its recording (and resolvedBackend's memo entry) notes the
+  // mesh: a change of the mesh-wide mode gives another plan, so another key.
+  const planned = upstreamTls(tls, target, meshMtlsOf(model, target.node.mesh));
   const { mesh, name } = target.node;
   const key = `cluster\0${mesh}\0${name}\0${target.port}\0${target.protocol}\0${planned ? JSON.stringify(planned) : ''}`;
   // Interned: a cluster computed again (its node's file was reloaded, say) but equal to the one

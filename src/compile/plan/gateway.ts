@@ -121,7 +121,8 @@ function gatewayListener(
   const { port, protocol } = listener.portMapping;
   // HTTP/2 (gRPC's transport) is offered over TLS on http2 and grpc listeners; HTTP/1.1 on all.
   const alpn = protocol === 'http' ? ['http/1.1'] : ['h2', 'http/1.1'];
-  const tls = downstreamTls(listener.tls, `VirtualGateway/${gateway.name}: listeners[${index}].tls`, alpn);
+  // The mesh-wide mode leaves a gateway's own listeners alone: their clients are outside the mesh.
+  const tls = downstreamTls(listener.tls, alpn);
   const probe = healthCheckPath(listener);
   return {
     kind: 'gateway',
@@ -185,7 +186,6 @@ export function planGateway(
   const backends: Backend[] = hopTargets.map(({ service, port }) => ({
     service: { name: service.name, ports: [port] },
     tls,
-    tlsWhere: `VirtualGateway/${gateway.name}: backendDefaults.clientPolicy.tls`,
   }));
   for (const [name, cluster] of backendClusters(model, cloudMap, backends, memo)) clusters.set(name, cluster);
 

@@ -9,7 +9,9 @@ import { UnsupportedFeature } from '../unsupported';
 import { planGateway } from './gateway';
 import { planProxyless } from './proxyless';
 import { planSidecar } from './sidecar';
+import { usesManagedSecrets } from './tls';
 import type { ProxyPlan } from './types';
+import { workloadIdentity } from '../identity';
 
 export type { ProxyPlan } from './types';
 
@@ -44,7 +46,7 @@ export function planProxy(
           ok: false,
           error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node`,
         };
-      return { ok: true, plan: planGateway(model, cloudMap, gateway, settings, memo) };
+      return { ok: true, plan: withIdentity(model, nodeId, planGateway(model, cloudMap, gateway, settings, memo)) };
     }
     const node = model.virtualNode(id.mesh, id.name);
     if (!node)
@@ -53,9 +55,28 @@ export function planProxy(
         error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'`,
       };
     const sidecar = planSidecar(model, cloudMap, node, settings, memo);
-    return { ok: true, plan: settings.proxyless ? planProxyless(sidecar) : sidecar };
+    return { ok: true, plan: withIdentity(model, nodeId, settings.proxyless ? planProxyless(sidecar) : sidecar) };
   } catch (err) {
     if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
     throw err;
   }
+}
+
+/** Whether the plan names meshd's managed secrets anywhere (they are served over ADS). */
+export function referencesManagedSecrets(plan: ProxyPlan): boolean {
+  return (
+    plan.clusters.some((c) => usesManagedSecrets(c.tls)) ||
+    plan.listeners.some((l) =>
+      l.kind === 'gateway'
+        ? usesManagedSecrets(l.tls)
+        : l.kind === 'sidecarIngress' && l.ports.some((p) => usesManagedSecrets(p.tls)),
+    )
+  );
+}
+
+/** The plan with the proxy's identity, iff it names the managed secrets (the CA issues only what is used). */
+function withIdentity(model: MeshReader, nodeId: string, plan: ProxyPlan): ProxyPlan {
+  if (!referencesManagedSecrets(plan)) return plan;
+  const identity = workloadIdentity(model, nodeId);
+  return identity ? { ...plan, identity } : plan;
 }

@@ -9,14 +9,18 @@ import type { ApiListenerPlan, ClusterPlan, ProxyPlan } from './types';
 
 /**
  * gRPC resolves a LOGICAL_DNS cluster itself and balances over every address it gets, which is
- * what strict resolution (ENDPOINTS) asks for; gRPC has no STRICT_DNS. TLS from files has no gRPC
- * equivalent (gRPC wants certificate providers), and silently dropping it would send plaintext.
+ * what strict resolution (ENDPOINTS) asks for; gRPC has no STRICT_DNS. Client TLS (from files, SDS,
+ * or meshd's mesh-wide mTLS) is not configured for gRPC here (gRPC wants certificate providers), and
+ * silently dropping it would send plaintext.
  */
 function forGrpc(cluster: ClusterPlan): ClusterPlan {
-  if (cluster.tls)
+  if (cluster.tls) {
+    const overSds = cluster.tls.certificate?.kind === 'sds' || cluster.tls.validation.trust.kind === 'sds';
+    const from = overSds ? "over SDS (an ACM or SDS source, or the mesh's spec.meshd.mtls)" : 'from files';
     throw new UnsupportedFeature(
-      `cluster ${cluster.name}: client TLS from files is not supported for proxyless gRPC clients (only for Envoy sidecars)`,
+      `cluster ${cluster.name}: client TLS ${from} is not supported for proxyless gRPC clients (only for Envoy sidecars)`,
     );
+  }
   return cluster.discovery.kind === 'dns' && cluster.discovery.resolution === 'strict'
     ? { ...cluster, discovery: { ...cluster.discovery, resolution: 'logical' } }
     : cluster;

@@ -24,7 +24,7 @@ import { byName, bindAll } from './order';
 import { sortInPlace } from '../../util/sort-in-place';
 import { httpTimeouts, isHttpFamily, type ResolvedService, type ServicePort } from './services';
 import type { CompileMemo } from '../memo';
-import { downstreamTls } from './tls';
+import { downstreamTls, meshMtlsOf, type MeshMtls } from './tls';
 import type {
   AccessLogPlan,
   ClusterPlan,
@@ -50,31 +50,28 @@ function resolveBackends(
   node: VirtualNode,
 ): (Backend & { readonly clusters: readonly ClusterPlan[] })[] {
   const backends: (Backend & { readonly clusters: readonly ClusterPlan[] })[] = [];
-  for (const { name, tls, tlsWhere, key } of memo.derived(node, backendsOf)) {
-    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, name, tls, tlsWhere, key);
-    if (resolved) backends.push({ service: resolved.service, tls, tlsWhere, clusters: resolved.clusters });
+  for (const { name, tls, key } of memo.derived(node, backendsOf)) {
+    const resolved = resolvedBackend(model, cloudMap, memo, node.mesh, name, tls, key);
+    if (resolved) backends.push({ service: resolved.service, tls, clusters: resolved.clusters });
   }
   return sortInPlace(backends, byServiceName);
 }
 
 /**
- * The node's backends as it declares them: each service's name, its client policy (and where it
- * was written) and its memo key, worked out once per node object rather than on every compile
- * (the same key string each time is also hashed once).
+ * The node's backends as it declares them: each service's name, its client policy and its memo
+ * key, worked out once per node object rather than on every compile (the same key string each
+ * time is also hashed once).
  */
 function backendsOf(node: VirtualNode): {
   readonly name: string;
   readonly tls: ClientTls | undefined;
-  readonly tlsWhere: string;
   readonly key: string;
 }[] {
   const defaults = node.spec.backendDefaults?.clientPolicy?.tls;
-  return (node.spec.backends ?? []).map((b, i) => {
+  return (node.spec.backends ?? []).map((b) => {
     const vs = b.virtualService!;
-    const own = vs.clientPolicy?.tls;
-    const tls = own ?? defaults;
-    const tlsWhere = `VirtualNode/${node.name}: ${own ? `backends[${i}].virtualService.clientPolicy.tls` : 'backendDefaults.clientPolicy.tls'}`;
-    return { name: vs.virtualServiceName, tls, tlsWhere, key: backendKey(node.mesh, vs.virtualServiceName, tls) };
+    const tls = vs.clientPolicy?.tls ?? defaults;
+    return { name: vs.virtualServiceName, tls, key: backendKey(node.mesh, vs.virtualServiceName, tls) };
   });
 }
 
@@ -182,17 +179,19 @@ function ingressListener(
   ingressPort: number,
   bind: AddressFamilyPlan,
   accessLog: AccessLogPlan | undefined,
+  meshMtls: MeshMtls | undefined,
 ): SidecarIngressListenerPlan | undefined {
   const listeners = node.spec.listeners ?? [];
   if (listeners.length === 0) return undefined;
+  const tlsByPort = listeners.map((l) => downstreamTls(l.tls, undefined, meshMtls));
   return {
     kind: 'sidecarIngress',
     name: ingressListenerName(ingressPort),
     bind: bindAll(bind, ingressPort),
-    inspectTls: listeners.some((l) => l.tls?.mode === 'PERMISSIVE'),
-    ports: listeners.map(({ portMapping: { port, protocol }, tls, timeout }, i) => {
+    inspectTls: tlsByPort.some((t) => t?.mode === 'PERMISSIVE'),
+    ports: listeners.map(({ portMapping: { port, protocol }, timeout }, i) => {
       const idle = timeout?.tcp?.idle;
-      const planned = downstreamTls(tls, `VirtualNode/${node.name}: listeners[${i}].tls`);
+      const planned = tlsByPort[i];
       return {
         port,
         protocol,
@@ -249,7 +248,7 @@ function localSide(model: MeshReader, node: VirtualNode, ingressPort: number): L
   }
 
   return {
-    ingress: ingressListener(node, ingressPort, own, planAccessLog(node.spec.logging)),
+    ingress: ingressListener(node, ingressPort, own, planAccessLog(node.spec.logging), meshMtlsOf(model, node.mesh)),
     clusters,
     routeTables,
   };

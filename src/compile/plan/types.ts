@@ -15,6 +15,8 @@ export interface ProxyPlan {
   readonly routeTables: readonly RouteTablePlan[];
   /** Endpoints are the clusters' Cloud Map discovery (see CloudMapDiscovery). */
   readonly clusters: readonly ClusterPlan[];
+  /** The workload identity meshd's managed secrets carry for this proxy; present iff the plan names them. */
+  readonly identity?: { readonly spiffeId: string; readonly dnsNames: readonly string[] };
 }
 
 // ---------------------------------------------------------------- listeners
@@ -266,28 +268,44 @@ export interface OutlierDetectionPlan {
   readonly keepEjectedWhileHealthy: boolean;
 }
 
-// ---------------------------------------------------------------- TLS (certificates from files)
+// ---------------------------------------------------------------- TLS
 
-export interface CertificateFilesPlan {
-  readonly certificateChain: string;
-  readonly privateKey: string;
+/**
+ * A secret Envoy fetches by name: from meshd over ADS (meshd's managed identity and trust bundle)
+ * or from the SPIRE agent's socket (App Mesh `sds`).
+ */
+export interface SdsSecretPlan {
+  readonly kind: 'sds';
+  readonly secretName: string;
+  readonly source: 'ads' | 'spire';
 }
 
+/** The proxy's certificate and key. */
+export type CertificatePlan =
+  { readonly kind: 'file'; readonly certificateChain: string; readonly privateKey: string } | SdsSecretPlan;
+
+/** The CAs a peer's certificate must chain to. */
+export type TrustPlan = { readonly kind: 'file'; readonly trustedCa: string } | SdsSecretPlan;
+
 export interface ValidationPlan {
-  readonly trustedCa: string;
-  /** Exact names, each a DNS name or a URI (SPIFFE). */
+  readonly trust: TrustPlan;
+  /** App Mesh's exact names, each a DNS name or a URI (SPIFFE). */
   readonly subjectAltNames?: readonly string[];
+  /** meshd's mesh-wide mTLS, calling: the peer's SPIFFE ID (a URI SAN) is one of these. */
+  readonly spiffeIds?: readonly string[];
+  /** meshd's mesh-wide mTLS, called: the peer's SPIFFE ID (a URI SAN) starts with this (any proxy of the mesh). */
+  readonly uriSanPrefix?: string;
 }
 
 /** STRICT: TLS only; PERMISSIVE: TLS and plaintext. A validation asks for client certificates. */
 export interface DownstreamTlsPlan {
   readonly mode: 'STRICT' | 'PERMISSIVE';
-  readonly certificate: CertificateFilesPlan;
+  readonly certificate: CertificatePlan;
   readonly validation?: ValidationPlan;
   readonly alpn?: readonly string[];
 }
 
 export interface UpstreamTlsPlan {
-  readonly certificate?: CertificateFilesPlan;
+  readonly certificate?: CertificatePlan;
   readonly validation: ValidationPlan;
 }
