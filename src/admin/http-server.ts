@@ -63,6 +63,14 @@ export interface AdminSources {
   readonly rollouts?: {
     answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
   };
+  /** Join tokens and the CA under /v1/tokens and /v1/ca (control/mesh-identity.ts); writes are guarded like rollouts'. */
+  readonly identity?: {
+    answer(
+      method: string,
+      path: string,
+      body: string,
+    ): Promise<{ status: number; body: unknown; contentType?: string }>;
+  };
 }
 
 export interface AdminServer {
@@ -237,11 +245,11 @@ async function answerAppMesh(
   reply(answer);
 }
 
-/** Reads the body, then lets the rollout controller answer. */
+/** Reads the body, then lets the rollout controller (or the identity's handler) answer. */
 async function answerRollouts(
   req: http.IncomingMessage,
   pathName: string,
-  rollouts: NonNullable<AdminSources['rollouts']>,
+  rollouts: NonNullable<AdminSources['rollouts'] | AdminSources['identity']>,
   send: Send,
   refused: (reason: RefusalReason) => void,
 ): Promise<void> {
@@ -251,8 +259,12 @@ async function answerRollouts(
     refused('body_too_large');
     return send(413, { error: TOO_LARGE });
   }
-  const answer = await rollouts.answer(req.method ?? 'GET', pathName, read.body.toString('utf8'));
-  send(answer.status, answer.body);
+  const answer: { status: number; body: unknown; contentType?: string } = await rollouts.answer(
+    req.method ?? 'GET',
+    pathName,
+    read.body.toString('utf8'),
+  );
+  send(answer.status, answer.body, ...(answer.contentType ? [answer.contentType] : []));
 }
 
 /** The request target's path, or undefined when it is not a path meshd could have served (`new URL` refuses it). */
@@ -308,6 +320,15 @@ export async function startAdminServer(
       if (req.method !== 'GET' && req.method !== 'HEAD' && !guardAdminWrite(req, res, writeAuth, refused)) return;
       return answerRollouts(req, pathName, sources.rollouts, send, refused);
     }
+    const identityPath =
+      pathName === '/v1/tokens' ||
+      pathName.startsWith('/v1/tokens/') ||
+      pathName === '/v1/ca' ||
+      pathName.startsWith('/v1/ca/');
+    if (identityPath && sources.identity) {
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !guardAdminWrite(req, res, writeAuth, refused)) return;
+      return answerRollouts(req, pathName, sources.identity, send, refused);
+    }
     if (req.method !== 'GET')
       return send(
         405,
@@ -350,6 +371,7 @@ export async function startAdminServer(
       ...(sources.cloudMap ? ['/v1/cloud-map', '/v1/cloud-map/remote'] : []),
       ...(sources.telemetry ? ['/v1/telemetry'] : []),
       ...(sources.rollouts ? ['/v1/rollouts'] : []),
+      ...(sources.identity ? ['/v1/tokens', '/v1/ca'] : []),
       ...(sources.replicas ? ['/v1/replicas'] : []),
       ...(sources.appMesh ? [`${APP_MESH_API_PREFIX}... (App Mesh's API)`] : []),
     ];

@@ -19,12 +19,15 @@ import { serviceKey } from '../discovery/cloud-map/registry';
 import { formatNodeId, parseNodeId } from '../model/node-id';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
 import type { ProxySettings } from '../compile/proxy-config';
+import type { WorkloadIdentity } from '../compile/identity';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import type { Logger } from '../util/log';
 import type { MeshModel } from '../model/mesh-model';
 import type { StreamHooks } from '../xds/ads-session';
 import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
+import { TypeUrl } from '../xds/type-urls';
 import { ResourceEncoder } from './encode';
+import type { ProxySecrets } from './proxy-secrets';
 import { KeyInterner } from './interned-keys';
 import { proxySettingsOf } from './proxy-settings';
 import { keysOf, recordingReader, type ReadLog } from './recording-reader';
@@ -47,6 +50,8 @@ interface ProxyEntry {
   modelLog: ReadLog | undefined;
   /** Compiled before any proxy of it connected (precompile); forgotten unless one claims it in time. */
   provisional?: boolean;
+  /** The workload identity its config names managed secrets for (compile/identity.ts); undefined: none. */
+  identity?: WorkloadIdentity;
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -105,6 +110,13 @@ export interface MeshControllerOptions {
    * pushes and read requests before going on; undefined: compile every affected proxy at once.
    */
   readonly sliceMs?: number;
+  /**
+   * Where a proxy's managed secrets come from (its workload certificate and the trust bundle); without it, a
+   * config that names them is served without them (Envoy then waits for them: `meshd status` says why).
+   */
+  readonly secrets?: ProxySecrets;
+  /** Without `secrets`: why this meshd serves no certificates (shown by `meshd status` for the proxies that need one). */
+  readonly secretsWithheld?: string;
 }
 
 /** A node id in its resource-path form (an ARN's path), or as it is when it names no node. */
@@ -135,6 +147,8 @@ export class MeshController implements StreamHooks {
   private readonly cloudMapReaders = new ReadersIndex();
   /** Proxies whose last compile failed unexpectedly: compiled again on every change. */
   private readonly failing = new Set<string>();
+  /** SPIFFE ID → the proxies served its certificate, to push a renewed one to them. */
+  private readonly byIdentity = new Map<string, Set<string>>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -143,6 +157,47 @@ export class MeshController implements StreamHooks {
     private readonly options: MeshControllerOptions = {},
   ) {
     cloudMap.onChange((changed) => this.cloudMapChanged(changed));
+    options.secrets?.onChange((spiffeIds) => this.secretsChanged(spiffeIds));
+  }
+
+  /** Certificates were issued or renewed (or the CA changed: 'all'): their proxies get the new Secret set. */
+  private secretsChanged(spiffeIds: readonly string[] | 'all'): void {
+    if (this.closed) return;
+    const keys =
+      spiffeIds === 'all' ? [...this.byIdentity.values()] : spiffeIds.flatMap((id) => this.byIdentity.get(id) ?? []);
+    for (const set of keys) for (const key of set) this.attachSecrets(key);
+  }
+
+  /** Serves the proxy its current managed secrets with what it has, if it has a snapshot and they are issued. */
+  private attachSecrets(key: string): void {
+    const entry = this.proxies.get(key);
+    const snapshot = this.cache.get(key);
+    if (!entry?.identity || !snapshot || entry.provisional) return;
+    const secrets = this.options.secrets?.secretsFor(entry.identity);
+    if (!secrets || snapshot.types.get(TypeUrl.Secret) === secrets) return;
+    this.cache.set(key, { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets) });
+  }
+
+  /** The proxy's config names managed secrets for `identity` now (undefined: none); keeps byIdentity in step. */
+  private setIdentity(key: string, entry: ProxyEntry, identity: WorkloadIdentity | undefined): void {
+    const before = entry.identity?.spiffeId;
+    entry.identity = identity;
+    if (before === identity?.spiffeId) return;
+    if (before !== undefined) this.dropIdentity(key, before);
+    if (identity) {
+      let keys = this.byIdentity.get(identity.spiffeId);
+      if (!keys) this.byIdentity.set(identity.spiffeId, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  private dropIdentity(key: string, spiffeId: string): void {
+    const keys = this.byIdentity.get(spiffeId);
+    keys?.delete(key);
+    if (keys?.size === 0) {
+      this.byIdentity.delete(spiffeId);
+      this.options.secrets?.forget(spiffeId);
+    }
   }
 
   /** Recompiles the proxies that read a changed service; the cache pushes those whose resources differ. */
@@ -258,7 +313,15 @@ export class MeshController implements StreamHooks {
     if (known?.provisional) {
       // Claimed: served what was compiled for it, and named as its proxy names it; one whose
       // compile failed is compiled (and its error logged) as any other.
-      this.proxies.set(key, { ...known, nodeId: node.id, provisional: undefined });
+      const claimed = { ...known, nodeId: node.id, provisional: undefined };
+      this.proxies.set(key, claimed);
+      // Precompiled snapshots carry no certificate (none is issued for a node no proxy asked for).
+      if (claimed.identity) {
+        const identity = claimed.identity;
+        claimed.identity = undefined;
+        this.setIdentity(key, claimed, identity);
+        this.attachSecrets(key);
+      }
       if (!this.cache.get(key)) {
         this.markStale(key, undefined);
         if (this.options.sliceMs === undefined) this.compileStale();
@@ -326,6 +389,7 @@ export class MeshController implements StreamHooks {
       this.modelReaders.replace(nodeKey, entry.modelReads ?? NONE, NONE);
       this.cloudMapReaders.replace(nodeKey, entry.cloudMapReads, NONE);
       this.failing.delete(nodeKey);
+      if (entry.identity && !entry.provisional) this.dropIdentity(nodeKey, entry.identity.spiffeId);
     }
     this.proxies.delete(nodeKey);
     this.stale.delete(nodeKey);
@@ -393,6 +457,26 @@ export class MeshController implements StreamHooks {
       return;
     }
     entry.lastError = undefined;
-    this.cache.set(key, this.encoder.snapshot(result.config, detectedAt, this.cache.get(key)));
+    const snapshot = this.encoder.snapshot(result.config, detectedAt, this.cache.get(key));
+    const identity = result.config.identity;
+    // A provisional entry only notes its identity: its certificate is issued once a proxy claims it.
+    if (entry.provisional) entry.identity = identity;
+    else this.setIdentity(key, entry, identity);
+    this.cache.set(key, this.withSecrets(snapshot, entry));
+    if (identity && !this.options.secrets && !entry.provisional)
+      this.cache.setProblem(
+        key,
+        `its configuration uses meshd's certificates (mtls, or acm sources), but they are withheld: ${
+          this.options.secretsWithheld ?? 'this meshd has no certificate authority'
+        }; Envoy waits for them (docs/identity.md)`,
+      );
+  }
+
+  /** The snapshot with the proxy's managed secrets, when its config names them and they are issued. */
+  private withSecrets(snapshot: Snapshot, entry: ProxyEntry): Snapshot {
+    if (!entry.identity || entry.provisional) return snapshot;
+    const secrets = this.options.secrets?.secretsFor(entry.identity);
+    if (!secrets) return snapshot;
+    return { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets), detectedAt: snapshot.detectedAt };
   }
 }

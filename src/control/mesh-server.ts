@@ -63,6 +63,7 @@ import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts'
 import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
+import { MeshIdentity, type IdentityOptions } from './mesh-identity';
 import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
@@ -142,6 +143,24 @@ export interface MeshServerOptions {
   };
   /** Starts the mesh files' watcher: tests wrap the real one, e.g. to hold a change back. */
   readonly watchPaths?: typeof watchMeshPaths;
+  /**
+   * The CA, workload certificates and join tokens (docs/identity.md). `xdsTls`: the xDS port serves TLS and every
+   * stream must prove its node with a workload certificate or a join token. Without this, meshd has no CA: a
+   * config naming meshd's certificates is served without them.
+   */
+  readonly identity?: IdentityOptions & { readonly xdsTls?: boolean };
+}
+
+/**
+ * Why proxies are served no certificates although meshd has a CA: its xDS channel is open to the network
+ * without authentication, so anyone reaching it could ask for any node's private key.
+ */
+function secretsWithheld(options: MeshServerOptions): string | undefined {
+  if (!options.identity) return 'this meshd was started without a certificate authority';
+  if (options.identity.xdsTls) return undefined;
+  const xdsHost = options.xds?.host ?? '127.0.0.1';
+  if (isLoopbackAddress(xdsHost)) return undefined;
+  return `the xDS port listens on ${xdsHost} without authentication, so any client reaching it could take any node's private key: start meshd serve with --xds-tls (proxies then prove their node with a join token or certificate), or listen on loopback only (--xds-address 127.0.0.1)`;
 }
 
 const DEFAULT_TELEMETRY_WINDOW_MS = 60_000;
@@ -223,6 +242,27 @@ export class MeshServer {
   }
 
   private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
+    let identity: MeshIdentity | undefined;
+    if (options.identity) {
+      try {
+        identity = await MeshIdentity.open(options.identity, options.log, fleet?.store.pool);
+      } catch (err) {
+        throw new StartError(`cannot open the certificate authority: ${(err as Error).message}`);
+      }
+    }
+    try {
+      return await MeshServer.openServing(options, fleet, identity);
+    } catch (err) {
+      identity?.close();
+      throw err;
+    }
+  }
+
+  private static async openServing(
+    options: MeshServerOptions,
+    fleet: Fleet | undefined,
+    identity: MeshIdentity | undefined,
+  ): Promise<MeshServer> {
     const cloudMap = await openCloudMap(options.cloudMap, options.log, fleet?.store);
     if (cloudMap.shared) {
       const shared = cloudMap.shared;
@@ -330,7 +370,7 @@ export class MeshServer {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
     }
-    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store, fleet, fleetTelemetry);
+    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store, fleet, fleetTelemetry, identity);
   }
 
   private constructor(
@@ -342,6 +382,7 @@ export class MeshServer {
     readonly store: FileStore | PostgresMeshStore,
     private readonly fleet: Fleet | undefined,
     private readonly fleetTelemetry: FleetTelemetry | undefined,
+    readonly identity: MeshIdentity | undefined,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
@@ -353,7 +394,12 @@ export class MeshServer {
       this.watchApiDir();
     });
     this.telemetry = telemetry;
-    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log, { sliceMs: COMPILE_SLICE_MS });
+    const withheld = secretsWithheld(options);
+    if (withheld && identity) this.log.warn(`identity: workload certificates are not served: ${withheld}`);
+    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log, {
+      sliceMs: COMPILE_SLICE_MS,
+      ...(identity && !withheld ? { secrets: identity.secrets } : { secretsWithheld: withheld }),
+    });
     this.metrics = meshdMetrics(this.streams);
     const registry = this.metrics.registry;
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);

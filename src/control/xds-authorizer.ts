@@ -1,0 +1,83 @@
+// Who may subscribe as which node on the xDS channel (`--xds-tls`). A proxy proves its identity with
+// its workload certificate (the TLS client certificate, which the xDS server has already checked
+// against meshd's CA) or with a join token (gRPC metadata `authorization: Bearer <token>`), and may
+// only subscribe as the node its credential names: anything else ends the stream before a byte of
+// configuration is compiled or sent. Kuma's dataplane tokens and Istio's SPIFFE check, together.
+import type { X509Certificate } from 'node:crypto';
+import { formatNodeId, parseNodeId } from '../model/node-id';
+import type { AuthorizationRefusal, StreamCredentials } from '../xds/ads-session';
+import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
+
+/** What verifies a join token (ca/join-tokens.ts). */
+export interface TokenVerifier {
+  verify(
+    token: string,
+  ): Promise<{ readonly nodeId: string; readonly id: string } | { readonly error: string; readonly message: string }>;
+}
+
+/** A SPIFFE ID meshd issues: spiffe://<trust domain>/mesh/<mesh>/<virtualNode|virtualGateway>/<name>. */
+const MESHD_SPIFFE_ID = /^spiffe:\/\/[^/]+\/(mesh\/[^/]+\/(?:virtualNode|virtualGateway)\/[^/]+)$/;
+
+/** The node id a meshd SPIFFE ID names (its resource path), or undefined. */
+export function nodeIdOfSpiffeId(spiffeId: string): string | undefined {
+  const path = MESHD_SPIFFE_ID.exec(spiffeId)?.[1];
+  if (!path) return undefined;
+  const id = parseNodeId(path);
+  return 'error' in id ? undefined : formatNodeId(id);
+}
+
+/** The URI SANs of a certificate (Node writes them `URI:<uri>`, comma-separated). */
+export function uriSans(certificate: X509Certificate): string[] {
+  return (certificate.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((san) => san.startsWith('URI:'))
+    .map((san) => san.slice(4));
+}
+
+/** The node id in its resource-path form; a node id that names no node stays as it is (and matches no credential). */
+function canonical(nodeId: string): string {
+  const id = parseNodeId(nodeId);
+  return 'error' in id ? nodeId : formatNodeId(id);
+}
+
+const refuse = (code: AuthorizationRefusal['code'], message: string): AuthorizationRefusal => ({ code, message });
+
+/** The xDS server's authorize hook: undefined lets the stream in. */
+export function xdsAuthorizer(tokens: TokenVerifier): (
+  node: Node__Output,
+  credentials: StreamCredentials,
+) => Promise<AuthorizationRefusal | undefined> {
+  return async (node, { peerCertificate, authorization }) => {
+    const claimed = canonical(node.id);
+    let proven = false;
+    if (peerCertificate) {
+      const sans = uriSans(peerCertificate);
+      const named = sans.map(nodeIdOfSpiffeId).find((id) => id !== undefined);
+      if (!named)
+        return refuse(
+          'permission_denied',
+          `the client certificate names no meshd node (URI SANs: ${sans.join(', ') || 'none'}); it cannot subscribe as ${node.id}`,
+        );
+      if (named !== claimed)
+        return refuse('permission_denied', `the client certificate is ${named}'s; it cannot subscribe as ${node.id}`);
+      proven = true;
+    }
+    if (authorization !== undefined) {
+      const token = /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(authorization)?.[1];
+      if (!token) return refuse('unauthenticated', "the authorization metadata is not 'Bearer <join token>'");
+      const verified = await tokens.verify(token);
+      if ('error' in verified) return refuse('unauthenticated', `join token refused: ${verified.message}`);
+      if (canonical(verified.nodeId) !== claimed)
+        return refuse(
+          'permission_denied',
+          `the join token ${verified.id} is ${verified.nodeId}'s; it cannot subscribe as ${node.id}`,
+        );
+      proven = true;
+    }
+    if (proven) return undefined;
+    return refuse(
+      'unauthenticated',
+      'no credential: this meshd requires a workload certificate or a join token (meshd token issue --node <id>) on the xDS channel',
+    );
+  };
+}
