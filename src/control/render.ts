@@ -12,6 +12,7 @@ const SECTION: Record<TypeUrl, string> = {
   [TypeUrl.Endpoint]: 'endpoints',
   [TypeUrl.Listener]: 'listeners',
   [TypeUrl.Route]: 'routes',
+  [TypeUrl.Secret]: 'secrets',
 };
 
 export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]> {
