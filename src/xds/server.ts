@@ -296,6 +296,8 @@ function tlsTerminator(
   });
   tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
     socket.on('error', () => undefined);
+    // As for a plaintext socket: once meshd has ended its side, a client that never closes its own is cut.
+    socket.once('finish', () => setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref());
     // A certificate is optional; one that does not chain to the trusted CA is refused.
     const presented = socket.getPeerCertificate();
     if (presented && Object.keys(presented).length > 0 && !socket.authorized) {

@@ -12,6 +12,7 @@ import { DeltaStream, type DeltaCall } from '../../src/xds/delta-stream';
 import { SotwStream, type SotwCall } from '../../src/xds/sotw-stream';
 import { StreamRegistry } from '../../src/xds/stream-status';
 import { TypeUrl } from '../../src/xds/type-urls';
+import { renderSnapshot } from '../../src/control/render';
 
 const QUIET = { debug: () => {}, info: () => {}, warn: () => {} };
 const METHODS = {
@@ -66,6 +67,8 @@ function open(protocol: 'sotw' | 'delta', setup: Setup) {
     names: new NameBudget(DEFAULT_XDS_LIMITS.maxNamesTotal),
     refusals: { info: () => {}, warn: () => {} },
     lifecycle: { info: () => {}, warn: () => {} },
+    // No request waits for a later turn however slow the machine (ads-turn-budget.test.ts tests that).
+    turnBudgetMs: 60_000,
   };
   const call = new FakeCall(METHODS[protocol]);
   const errors: { code: number; message: string }[] = [];
@@ -270,4 +273,25 @@ describe('the authorize hook', () => {
       expect(again.errors).toEqual([]);
     });
   }
+});
+
+describe('a snapshot rendered for reading (meshd proxy-config, /v1/config)', () => {
+  it('shows a secret’s certificate but never its private key', () => {
+    const identity = {
+      name: 'meshd/identity',
+      tls_certificate: {
+        certificate_chain: { inline_bytes: Buffer.from('CERT-PEM') },
+        private_key: { inline_bytes: Buffer.from('KEY-PEM') },
+      },
+    };
+    const snap = buildSnapshot(
+      new Map([
+        [TypeUrl.Secret, [makeResource(TypeUrl.Secret, identity.name, encodeResource(TypeUrl.Secret, identity))]],
+      ]),
+    );
+    const text = JSON.stringify(renderSnapshot(snap));
+    expect(text).toContain(Buffer.from('CERT-PEM').toString('base64'));
+    expect(text).not.toContain(Buffer.from('KEY-PEM').toString('base64'));
+    expect(text).toContain('[redacted]');
+  });
 });
