@@ -10,7 +10,7 @@ import { encodeResource } from '../../src/xds/protos';
 import { startXdsServer, type XdsServer, type XdsTlsOptions } from '../../src/xds/server';
 import { buildSnapshot, makeResource, SnapshotCache } from '../../src/xds/snapshot-cache';
 import { TypeUrl } from '../../src/xds/type-urls';
-import { AdsTestClient, type ClientOptions } from '../helpers/ads-client';
+import { AdsTestClient, DeltaTestClient, type ClientOptions } from '../helpers/ads-client';
 import { createCertificateAuthority, createTestPki, issueCertificate, type TestPki } from '../helpers/certs';
 import { waitFor } from '../helpers/processes';
 
@@ -31,7 +31,7 @@ describe('xDS over TLS', () => {
   const refusedConnections: ConnectionRefusalReason[] = [];
   const refusedStreams: string[] = [];
   const authorized: { node: string; creds: StreamCredentials }[] = [];
-  const clients: AdsTestClient[] = [];
+  const clients: { close(): void }[] = [];
 
   const serverTls = (): XdsTlsOptions => ({
     certificateChainPem: read(pki.certs.server!.certFile),
@@ -41,6 +41,18 @@ describe('xDS over TLS', () => {
 
   /** A client trusting `caFile`, with the certificate `cert` (none if not given) and metadata. */
   function client(opts: { caFile?: string; cert?: string; token?: string; plaintext?: boolean } = {}) {
+    const c = new AdsTestClient(server.port, clientOptions(opts));
+    clients.push(c);
+    return c;
+  }
+
+  function deltaClient(opts: { cert?: string; token?: string } = {}) {
+    const c = new DeltaTestClient(server.port, clientOptions(opts));
+    clients.push(c);
+    return c;
+  }
+
+  function clientOptions(opts: { caFile?: string; cert?: string; token?: string; plaintext?: boolean }): ClientOptions {
     const metadata = new grpc.Metadata();
     if (opts.token) metadata.set('authorization', `Bearer ${opts.token}`);
     const leaf = opts.cert ? pki.certs[opts.cert]! : undefined;
@@ -55,9 +67,7 @@ describe('xDS over TLS', () => {
       metadata,
       channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME, 'grpc.default_authority': SERVER_NAME },
     };
-    const c = new AdsTestClient(server.port, options);
-    clients.push(c);
-    return c;
+    return options;
   }
 
   beforeAll(() => {
@@ -124,6 +134,16 @@ describe('xDS over TLS', () => {
     expect(status.details).toBe('a client certificate or a join token is required');
     expect(c.received).toEqual([]);
     expect(refusedStreams).toEqual(['unauthenticated']);
+  });
+
+  it('Delta: refuses no credential, serves a good token', async () => {
+    const refused = deltaClient();
+    refused.send({ node: NODE, type_url: TypeUrl.Cluster });
+    expect((await refused.finished()).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(refused.received).toEqual([]);
+    const served = deltaClient({ token: 'good' });
+    served.send({ node: NODE, type_url: TypeUrl.Cluster });
+    expect((await served.next(5000)).resources.map((r) => r.name)).toEqual(['first']);
   });
 
   it('refuses a certificate from another CA at the handshake: no stream, no response, counted', async () => {
