@@ -27,6 +27,8 @@ export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]
 export function renderSnapshot(snapshot: Snapshot): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const typeUrl of Object.values(TypeUrl)) {
+    // A proxy served no secrets shows no secrets section (as before meshd served any).
+    if (typeUrl === TypeUrl.Secret && resourcesOf(snapshot, typeUrl).resources.size === 0) continue;
     out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map((r) =>
       typeUrl === TypeUrl.Secret ? redactSecret(decodeAny(r.any).resource) : decodeAny(r.any).resource,
     );
