@@ -142,6 +142,10 @@ const REQUESTS_PER_TURN = 16;
  */
 export const TURN_BUDGET_MS = 10;
 
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
 /** When the current turn's request handling began (-1: no request handled yet this turn). */
 let turnStartedAt = -1;
 
@@ -377,14 +381,14 @@ export abstract class AdsSession {
     this.checkNode(node);
     this.claimedNodeId = node!.id;
     const result = this.deps.hooks.authorize!(node!, this.credentials());
-    if (!(result instanceof Promise)) {
+    if (!isPromiseLike(result)) {
       this.admitOrRefuse(result);
       return false;
     }
     this.authorizing = true;
     this.backlog.unshift(req);
     this.transport.pause();
-    result.then(
+    Promise.resolve(result).then(
       (answer) => {
         if (this.closed) return;
         this.authorizing = false;
@@ -396,6 +400,7 @@ export abstract class AdsSession {
         this.backlogTurn ??= setImmediate(() => this.handleBacklog());
       },
       (err: unknown) => {
+        if (this.closed) return;
         this.authorizing = false;
         this.fail(err);
       },

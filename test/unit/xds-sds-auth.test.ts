@@ -249,6 +249,26 @@ describe('the authorize hook', () => {
     expect(refused).toEqual(['permission_denied']);
   });
 
+  it('a hook that throws or rejects fails closed: INTERNAL, nothing sent, nodeKey never called', async () => {
+    for (const authorize of [
+      () => {
+        throw new Error('policy store down');
+      },
+      () => Promise.reject(new Error('policy store down')),
+    ]) {
+      const refused: string[] = [];
+      const { call, errors, keyed } = open('sotw', { cache: cacheOf(), refused, hooks: { authorize } });
+      call.request({ node: NODE, type_url: TypeUrl.Cluster });
+      for (let i = 0; i < 3; i++) await nextTurn();
+      expect({ written: call.written.length, keyed, codes: errors.map((e) => e.code), refused }).toEqual({
+        written: 0,
+        keyed: [],
+        codes: [13],
+        refused: ['internal_error'],
+      });
+    }
+  });
+
   for (const protocol of ['sotw', 'delta'] as const) {
     it(`${protocol}: a later request naming another node id is refused with PERMISSION_DENIED`, async () => {
       const cache = cacheOf();
