@@ -25,6 +25,7 @@
 //
 // CLI: node bench/ads-load.js --xds 127.0.0.1:18000 (--mesh <dir|file>... | --nodes id,id)
 //        [--streams 1000] [--per-connection 10] [--delta] [--reconnect] [--retry-ms 100]
+//        [--tls-ca <file> --tls-name <name>]  (TLS, trusting that CA, the server's certificate being for that name)
 //   prints one JSON line per event on stdout: opening, all-acked, all-disconnected, armed,
 //   change-acked, stats. Reads commands on stdin, one a line: `stats` (prints a stats line),
 //   `arm <id> <needle as hex>` (prints `armed`), `exit` (closes every stream and exits).
@@ -378,11 +379,18 @@ function startLoad(opts) {
   if (!o.target) throw new Error('startLoad: target (host:port) is required');
   if (!o.nodeIds?.length) throw new Error('startLoad: nodeIds must name at least one node id');
   const Client = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+  // TLS (o.tlsCa: the CA file to trust; o.tlsName: the name the server's certificate is for), no client certificate.
+  const credentials = o.tlsCa
+    ? grpc.credentials.createSsl(require('node:fs').readFileSync(o.tlsCa))
+    : grpc.credentials.createInsecure();
+  const tlsName =
+    o.tlsCa && o.tlsName ? { 'grpc.ssl_target_name_override': o.tlsName, 'grpc.default_authority': o.tlsName } : {};
   const connections = Math.ceil(o.streams / o.perConnection);
   const channels = Array.from(
     { length: connections },
     () =>
-      new Client(o.target, grpc.credentials.createInsecure(), {
+      new Client(o.target, credentials, {
+        ...tlsName,
         // Its own subchannel pool: a separate HTTP/2 connection per client, as separate Envoys have.
         'grpc.use_local_subchannel_pool': 1,
         'grpc.initial_reconnect_backoff_ms': o.retryMs,
@@ -541,6 +549,8 @@ function parseArgs(argv) {
     else if (a === '--delta') out.delta = true;
     else if (a === '--reconnect') out.reconnect = true;
     else if (a === '--retry-ms') out.retryMs = Number(value());
+    else if (a === '--tls-ca') out.tlsCa = value();
+    else if (a === '--tls-name') out.tlsName = value();
     else if (a === '--help' || a === '-h') out.help = true;
     else throw new Error(`unknown argument: ${a}`);
   }
@@ -553,7 +563,7 @@ function main() {
     args = parseArgs(process.argv.slice(2));
     if (args.help) {
       process.stdout.write(
-        `usage: node bench/ads-load.js --xds host:port (--mesh <path>... | --nodes id,id) [--streams N] [--per-connection K] [--delta] [--reconnect] [--retry-ms ms]\n`,
+        `usage: node bench/ads-load.js --xds host:port (--mesh <path>... | --nodes id,id) [--streams N] [--per-connection K] [--delta] [--reconnect] [--retry-ms ms] [--tls-ca <ca file> --tls-name <server name>]\n`,
       );
       return;
     }
@@ -577,6 +587,8 @@ function main() {
     delta: args.delta,
     reconnect: args.reconnect,
     retryMs: args.retryMs,
+    tlsCa: args.tlsCa,
+    tlsName: args.tlsName,
     onEvent: emit,
   });
   const exit = () => {

@@ -7,7 +7,12 @@
 //   bare-grpc         a bare @grpc/grpc-js server writing pre-encoded responses
 //                     (bench/peers/bare-grpc.js): the floor for Node;
 //   go-control-plane  go-control-plane's snapshot cache and server (bench/peers/go-control-plane,
-//                     built here with `go build`); a change is SetSnapshot of precomputed snapshots.
+//                     built here with `go build`); a change is SetSnapshot of precomputed snapshots;
+//   meshd-xds,        meshd's own xDS server alone (bench/peers/meshd-xds.js: its sessions, cache
+//   meshd-xds-tls     and limits, no reloading or compiling) serving the same precomputed states,
+//                     in plaintext and over TLS (a throwaway CA from bench/tls-ca.js, which the
+//                     load generator trusts): the two side by side show what TLS on the xDS
+//                     channel costs the cold connect storm and propagation. Not in the default list.
 // The baselines get meshd's own compiled bytes for every state (bench/precompiled.js), and a
 // change is a command on their stdin.
 //
@@ -24,7 +29,7 @@
 // Prints a table and the targets; writes bench/results/propagation.json.
 //
 // Options: --streams 100,1000,5000 --services 100 --backends 5 --changes 20
-//          --servers meshd,bare-grpc,go-control-plane --protocols sotw,delta
+//          --servers meshd,bare-grpc,go-control-plane (also meshd-xds, meshd-xds-tls) --protocols sotw,delta
 //          --per-connection 10 --load-processes 1 (split the streams over K load generators)
 //          --gap-ms 150 --out <file> --cpu-prof (meshd writes .cpuprofile files
 //          into bench/results/) --quiet (no table)
@@ -42,8 +47,12 @@ const ROOT = path.resolve(__dirname, '..');
 const MESHD = path.join(ROOT, 'bin', 'meshd');
 const LOAD = path.join(__dirname, 'ads-load.js');
 const BARE = path.join(__dirname, 'peers', 'bare-grpc.js');
+const MESHD_XDS = path.join(__dirname, 'peers', 'meshd-xds.js');
+const { makeTlsDir } = require('./tls-ca');
 const GO_PEER_SOURCE = path.join(__dirname, 'peers', 'go-control-plane');
 const SERVERS = ['meshd', 'bare-grpc', 'go-control-plane'];
+/** Servers --servers may name beyond the default ones. */
+const EXTRA_SERVERS = ['meshd-xds', 'meshd-xds-tls'];
 /** Preloaded into the Node servers (meshd, bare-grpc): their event-loop delay, read by loopDelay(). */
 const PROBE = path.join(__dirname, 'event-loop-probe.js');
 
@@ -93,7 +102,9 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown argument: ${a}`);
   }
-  for (const s of o.servers) if (!SERVERS.includes(s)) throw new Error(`unknown server '${s}' (${SERVERS.join(', ')})`);
+  for (const s of o.servers)
+    if (![...SERVERS, ...EXTRA_SERVERS].includes(s))
+      throw new Error(`unknown server '${s}' (${[...SERVERS, ...EXTRA_SERVERS].join(', ')})`);
   for (const p of o.protocols)
     if (!['sotw', 'delta'].includes(p)) throw new Error(`unknown protocol '${p}' (sotw, delta)`);
   if (o.services < 2) throw new Error('--services must be at least 2');
@@ -196,7 +207,7 @@ async function startMeshd(ctx, label) {
 }
 
 /** A baseline; `probed`: a Node process, preloaded with the event-loop probe. */
-async function startPeer(ctx, label, command, args, probed) {
+async function startPeer(ctx, label, command, args, probed, tls) {
   const port = await freePort();
   const proc = startJsonLineProcess(label, command, [...args, '--dump', ctx.dumpFile, '--port', String(port)], {
     env: { ...process.env, MESHD_BENCH_LOOP_FILE: ctx.loopFile },
@@ -206,6 +217,7 @@ async function startPeer(ctx, label, command, args, probed) {
     pid: proc.child.pid,
     port,
     loopFile: probed ? ctx.loopFile : undefined,
+    tls,
     apply: (k) => proc.send(`apply ${k}`),
     stop: () => proc.stop(),
   };
@@ -215,6 +227,18 @@ const START = {
   meshd: startMeshd,
   'bare-grpc': (ctx) => startPeer(ctx, 'bare-grpc', process.execPath, ['--require', PROBE, BARE], true),
   'go-control-plane': (ctx) => startPeer(ctx, 'go-control-plane', ctx.goPeer, [], false),
+  'meshd-xds': (ctx) => startPeer(ctx, 'meshd-xds', process.execPath, ['--require', PROBE, MESHD_XDS], true),
+  'meshd-xds-tls': (ctx) => {
+    ctx.tls ??= makeTlsDir();
+    return startPeer(
+      ctx,
+      'meshd-xds-tls',
+      process.execPath,
+      ['--require', PROBE, MESHD_XDS, '--tls', ctx.tls.dir],
+      true,
+      ctx.tls,
+    );
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +248,7 @@ const START = {
  * streams, driven as one: an event is awaited from each; a change's first ACK is the earliest
  * of theirs, its last the latest.
  */
-function startLoad(ctx, port, protocol, streams) {
+function startLoad(ctx, port, protocol, streams, tls) {
   const shares = Array.from(
     { length: ctx.loadProcesses },
     (_, i) => Math.floor(streams / ctx.loadProcesses) + (i < streams % ctx.loadProcesses ? 1 : 0),
@@ -241,6 +265,7 @@ function startLoad(ctx, port, protocol, streams) {
       '--per-connection',
       String(ctx.perConnection),
       ...(protocol === 'delta' ? ['--delta'] : []),
+      ...(tls ? ['--tls-ca', tls.caFile, '--tls-name', tls.serverName] : []),
     ];
     return startJsonLineProcess('the load generator', process.execPath, args);
   });
@@ -277,7 +302,7 @@ async function measure(ctx, server, protocol, streams) {
   await sleep(300);
   const idle = procStats(running.pid);
   await loopMaxMs(running); // from here on: the connect storm
-  const load = startLoad(ctx, running.port, protocol, streams);
+  const load = startLoad(ctx, running.port, protocol, streams, running.tls);
   try {
     const acked = await load.allAcked();
     const loopColdMs = await loopMaxMs(running);
@@ -349,6 +374,27 @@ function ratios(rows) {
   return out;
 }
 
+/** TLS over plaintext for meshd's xDS server alone (meshd-xds-tls / meshd-xds), for the same protocol and N. */
+function tlsRatios(rows) {
+  const out = [];
+  for (const t of rows.filter((x) => x.server === 'meshd-xds-tls')) {
+    const p = rows.find((x) => x.server === 'meshd-xds' && x.protocol === t.protocol && x.streams === t.streams);
+    if (!p) continue;
+    const ratio = (a, b) => (a === null || !b ? null : Math.round((a / b) * 100) / 100);
+    out.push({
+      protocol: t.protocol,
+      streams: t.streams,
+      cold: ratio(t.coldMs, p.coldMs),
+      p50: ratio(t.p50Ms, p.p50Ms),
+      p99: ratio(t.p99Ms, p.p99Ms),
+      cpu: ratio(t.cpuMsPerChange, p.cpuMsPerChange),
+      loopCold: ratio(t.loopMaxColdMs, p.loopMaxColdMs),
+      rss: ratio(t.rssMb, p.rssMb),
+    });
+  }
+  return out;
+}
+
 function targets(rows) {
   const lines = [];
   const verdict = (ok) => (ok ? 'met' : 'missed');
@@ -383,12 +429,13 @@ async function main() {
   }
   if (opts.help) {
     console.log(
-      'usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane] [--protocols sotw,delta] [--per-connection 10] [--load-processes 1] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]',
+      'usage: node bench/propagation.js [--streams 100,1000,5000] [--services 100] [--backends 5] [--changes 20] [--servers meshd,bare-grpc,go-control-plane (also: meshd-xds,meshd-xds-tls)] [--protocols sotw,delta] [--per-connection 10] [--load-processes 1] [--gap-ms 150] [--out file] [--cpu-prof] [--quiet]',
     );
     return;
   }
   const mesh = writeMesh({ services: opts.services, backends: opts.backends });
   const dumpFile = path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-dump.json`);
+  let ctx;
   try {
     const changes = Array.from({ length: opts.changes }, (_, i) => ({
       service: SHARED,
@@ -398,7 +445,7 @@ async function main() {
     fs.writeFileSync(dumpFile, JSON.stringify(precompile(mesh, changes)));
     const precompileMs = Date.now() - started;
     const loopFile = path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-loop.json`);
-    const ctx = { ...opts, mesh, dumpFile, loopFile, nodeIds: mesh.callersOf(SHARED) };
+    ctx = { ...opts, mesh, dumpFile, loopFile, nodeIds: mesh.callersOf(SHARED) };
     if (opts.servers.includes('go-control-plane')) ctx.goPeer = buildGoPeer();
 
     const rows = [];
@@ -420,6 +467,7 @@ async function main() {
       precompileMs,
       rows,
       ratios: ratios(rows),
+      tlsRatios: tlsRatios(rows),
       targets: targets(rows),
     };
     if (!opts.quiet) {
@@ -428,8 +476,14 @@ async function main() {
           `${opts.changes} changes each; p50/p99/maxMs: from the write (meshd) or the command (baselines) to the last stream's ACK of the new route; firstAckP50Ms: to the first`,
       );
       console.table(rows);
-      console.log('meshd / baseline (below 1: meshd is faster or smaller)');
-      console.table(result.ratios);
+      if (result.ratios.length > 0) {
+        console.log('meshd / baseline (below 1: meshd is faster or smaller)');
+        console.table(result.ratios);
+      }
+      if (result.tlsRatios.length > 0) {
+        console.log("meshd's xDS server over TLS / in plaintext (above 1: TLS costs that much more)");
+        console.table(result.tlsRatios);
+      }
       for (const line of result.targets) console.log(line);
     }
     fs.mkdirSync(path.dirname(opts.out), { recursive: true });
@@ -437,6 +491,7 @@ async function main() {
     console.log(`written to ${path.relative(process.cwd(), opts.out)}`);
   } finally {
     mesh.remove();
+    if (ctx?.tls) fs.rmSync(ctx.tls.dir, { recursive: true, force: true });
     fs.rmSync(dumpFile, { force: true });
     fs.rmSync(path.join(mesh.dir, '..', `${path.basename(mesh.dir)}-loop.json`), { force: true });
   }

@@ -78,7 +78,8 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   );
   const refusedConnections = registry.counter(
     'meshd_xds_refused_connections_total',
-    'Connections to the xDS port closed on arrival because the server had --xds-max-connections open',
+    'Connections to the xDS port closed on arrival, by reason (max_connections: the server had --xds-max-connections open; tls_handshake, tls_handshake_timeout, client_certificate: from another CA)',
+    ['reason'],
   );
   const reloads = registry.counter(
     'meshd_mesh_reloads_total',
@@ -104,7 +105,7 @@ export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
       nackReceived: (typeUrl, protocol) => nacks.inc({ type: typeLabel(typeUrl), protocol }),
       changeDelivered: (ms) => latency.observe(ms / 1000),
       streamRefused: (reason) => refusedStreams.inc({ reason }),
-      connectionRefused: () => refusedConnections.inc(),
+      connectionRefused: (reason) => refusedConnections.inc({ reason }),
     },
     reloaded: (ok) => reloads.inc({ result: ok ? 'ok' : 'error' }),
     watcherError: (code) => watcherErrors.inc({ code }),

@@ -12,6 +12,7 @@ const SECTION: Record<TypeUrl, string> = {
   [TypeUrl.Endpoint]: 'endpoints',
   [TypeUrl.Listener]: 'listeners',
   [TypeUrl.Route]: 'routes',
+  [TypeUrl.Secret]: 'secrets',
 };
 
 export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]> {
@@ -26,11 +27,20 @@ export function renderProxyConfig(config: ProxyConfig): Record<string, unknown[]
 export function renderSnapshot(snapshot: Snapshot): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const typeUrl of Object.values(TypeUrl)) {
-    out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map(
-      (r) => decodeAny(r.any).resource,
+    // A proxy served no secrets shows no secrets section (as before meshd served any).
+    if (typeUrl === TypeUrl.Secret && resourcesOf(snapshot, typeUrl).resources.size === 0) continue;
+    out[SECTION[typeUrl]] = [...resourcesOf(snapshot, typeUrl).resources.values()].map((r) =>
+      typeUrl === TypeUrl.Secret ? redactSecret(decodeAny(r.any).resource) : decodeAny(r.any).resource,
     );
   }
   return out;
+}
+
+/** A secret as Envoy's /config_dump shows it: private keys replaced by `[redacted]`, certificates kept. */
+function redactSecret(secret: Record<string, unknown>): Record<string, unknown> {
+  const tls = secret.tls_certificate as Record<string, unknown> | undefined;
+  if (!tls || !('private_key' in tls)) return secret;
+  return { ...secret, tls_certificate: { ...tls, private_key: { inline_string: '[redacted]' } } };
 }
 
 /**

@@ -1,12 +1,16 @@
 // What SotW and Delta ADS streams share: per-type subscriptions, what the client holds, one
 // response in flight per type, ACK/NACK bookkeeping, and the make-before-break order in which
 // a new snapshot reaches the client:
+//   0. SDS (secrets) is sent as soon as it changes and never waits for an ACK: Envoy warms
+//      the clusters and listeners naming a secret until it arrives, and a certificate rotation
+//      changes only secrets, so it pushes only SDS;
 //   1. CDS and EDS gain new and changed resources (removed ones are kept for now); EDS is
 //      re-sent for every cluster that changed, so a re-created EDS cluster finishes warming;
 //   2. LDS and RDS follow once the client ACKed those clusters and endpoints;
 //   3. once LDS and RDS are ACKed, CDS and EDS drop what the snapshot no longer has.
 // A type with a response in flight gets the latest state when the client answers, never a
 // backlog; a NACKed response is never sent again, only a newer one.
+import * as crypto from 'node:crypto';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import {
   MAX_DISPLAY_CHARS,
@@ -36,6 +40,14 @@ export interface XdsLogger {
   warn(fields: LogFields, message: string): void;
 }
 
+/**
+ * Why a connection was closed on arrival: the server had maxConnections open; the TLS handshake
+ * failed (plaintext or garbage on a TLS port, no common protocol); it took too long; or the
+ * client presented a certificate that does not chain to the trusted CA.
+ */
+export type ConnectionRefusalReason =
+  'max_connections' | 'tls_handshake' | 'tls_handshake_timeout' | 'client_certificate';
+
 /** Events for metrics; every member optional. */
 export interface XdsObserver {
   responseSent?(typeUrl: string, protocol: AdsProtocol): void;
@@ -44,11 +56,33 @@ export interface XdsObserver {
   changeDelivered?(latencyMs: number): void;
   /** The server ended a stream because it went past a limit or sent something invalid. */
   streamRefused?(reason: RefusalReason): void;
-  /** The server closed a new connection because it had maxConnections open. */
-  connectionRefused?(): void;
+  /** The server closed a new connection: it had maxConnections open, or the client failed TLS. */
+  connectionRefused?(reason: ConnectionRefusalReason): void;
 }
 
+/** What a stream's client proved about itself: its TLS client certificate, its `authorization` metadata. */
+export interface StreamCredentials {
+  /** The client certificate, present only when it chains to the server's trusted CA (server.ts checks). */
+  readonly peerCertificate?: crypto.X509Certificate;
+  /** The `authorization` gRPC metadata value (e.g. `Bearer <token>`), cut to MAX_AUTHORIZATION_CHARS. */
+  readonly authorization?: string;
+}
+
+/** Why a stream is refused its node: the gRPC status it ends with is UNAUTHENTICATED or PERMISSION_DENIED. */
+export interface AuthorizationRefusal {
+  readonly code: 'unauthenticated' | 'permission_denied';
+  readonly message: string;
+}
+
+export type AuthorizeResult = undefined | AuthorizationRefusal;
+
 export interface StreamHooks {
+  /**
+   * Decides whether the stream's client may be served as `node`: called once per stream, on its
+   * first request, before nodeKey() and before any response. May be async: the stream's later
+   * requests wait, in order, meanwhile. A throw (or rejection) ends the stream as INTERNAL.
+   */
+  authorize?(node: Node__Output, credentials: StreamCredentials): AuthorizeResult | Promise<AuthorizeResult>;
   /** The cache key for a node (go-control-plane's NodeHash). May prepare its snapshot. */
   nodeKey(node: Node__Output): string;
   /** The last stream of a node key closed. */
@@ -84,7 +118,14 @@ export interface SessionTransport {
   /** Stops and restarts reading requests (HTTP/2 flow control then holds the client back). */
   pause(): unknown;
   resume(): unknown;
+  /** The request metadata (grpc-js's call.metadata): where `authorization` comes from. */
+  readonly metadata?: { get(key: string): (string | Buffer)[] };
+  /** grpc-js's TLS peer: the client certificate, when the connection's TLS verified one. */
+  getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null;
 }
+
+/** An `authorization` value longer than this is cut (a JWT is well under 2 KiB; grpc-js bounds headers anyway). */
+export const MAX_AUTHORIZATION_CHARS = 8192;
 
 /**
  * Requests one stream may have handled in one turn of the event loop; then it stops reading until
@@ -100,6 +141,10 @@ const REQUESTS_PER_TURN = 16;
  * stream keeps its requests, in order, for the next turn and stops reading until then.
  */
 export const TURN_BUDGET_MS = 10;
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 /** When the current turn's request handling began (-1: no request handled yet this turn). */
 let turnStartedAt = -1;
@@ -218,6 +263,12 @@ export abstract class AdsSession {
   private pumpTurn: 'idle' | 'pumped' | 'again' = 'idle';
   private pumpTurnEnd: NodeJS.Immediate | undefined;
   private firstRequestTimer: NodeJS.Timeout | undefined;
+  /** The authorize hook said yes (or there is none); until then no request is applied. */
+  private authorized: boolean;
+  /** An async authorize is pending: requests wait in the backlog, reading paused. */
+  private authorizing = false;
+  /** The node id the first request claimed, for the refusal log before the stream has a status. */
+  private claimedNodeId: string | undefined;
   private requestsThisTurn = 0;
   private nextTurn: NodeJS.Immediate | undefined;
   /** Requests kept for a later turn (the turn's budget was spent), oldest first, and the turn that handles them. */
@@ -234,6 +285,7 @@ export abstract class AdsSession {
     protected readonly deps: SessionDeps,
   ) {
     this.log = deps.log;
+    this.authorized = !deps.hooks.authorize;
     for (const event of ['error', 'cancelled'] as const) transport.on(event, () => this.close());
     // A client that half-closes after its requests still has them handled (some may wait in the backlog).
     transport.on('end', () => {
@@ -285,14 +337,17 @@ export abstract class AdsSession {
   /** Handles kept requests while the turn's budget lasts; reads again once none is left. */
   private handleBacklog(): void {
     this.backlogTurn = undefined;
+    // Requests wait, unread further, while the stream's authorization is pending.
+    if (this.authorizing) return;
     // At least one request a call, so the backlog always moves, whatever the clock says.
-    for (let handled = 0; this.backlog.length > 0 && !this.closed; handled++) {
+    for (let handled = 0; this.backlog.length > 0 && !this.closed && !this.authorizing; handled++) {
       if (handled > 0 && turnOverBudget(this.turnBudgetMs)) {
         this.backlogTurn = setImmediate(() => this.handleBacklog());
         return;
       }
       this.handle(this.backlog.shift()!);
     }
+    if (this.authorizing) return;
     // Closed on the next turn, after the pump the last requests may have left for the end of this one.
     if (this.closeAfterBacklog) setImmediate(() => this.close());
     else if (!this.closed && !this.nextTurn) this.transport.resume();
@@ -309,10 +364,77 @@ export abstract class AdsSession {
     }
     try {
       if (req instanceof RefusedRequest) throw req.refusal;
+      if (!this.authorized && this.authorize(req)) return;
       this.apply(req);
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /**
+   * Runs the authorize hook on the first request. True when the request must wait (the hook is
+   * async: it is put back at the head of the backlog and reading pauses until the answer); false
+   * when the stream is authorized and the request applies now. Throws the refusal otherwise.
+   */
+  private authorize(req: object): boolean {
+    const node = (req as { node?: Node__Output | null }).node ?? null;
+    this.checkNode(node);
+    this.claimedNodeId = node!.id;
+    const result = this.deps.hooks.authorize!(node!, this.credentials());
+    if (!isPromiseLike(result)) {
+      this.admitOrRefuse(result);
+      return false;
+    }
+    this.authorizing = true;
+    this.backlog.unshift(req);
+    this.transport.pause();
+    Promise.resolve(result).then(
+      (answer) => {
+        if (this.closed) return;
+        this.authorizing = false;
+        try {
+          this.admitOrRefuse(answer);
+        } catch (err) {
+          return this.fail(err);
+        }
+        this.backlogTurn ??= setImmediate(() => this.handleBacklog());
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        this.authorizing = false;
+        this.fail(err);
+      },
+    );
+    return true;
+  }
+
+  private admitOrRefuse(result: AuthorizeResult): void {
+    if (result === undefined) {
+      this.authorized = true;
+      return;
+    }
+    const unauthenticated = result.code === 'unauthenticated';
+    throw new StreamRefusal(
+      unauthenticated ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED,
+      unauthenticated ? 'unauthenticated' : 'permission_denied',
+      truncate(String(result.message), MAX_DISPLAY_CHARS),
+    );
+  }
+
+  /** The client's certificate (only one its TLS verified) and authorization metadata, as the transport has them. */
+  private credentials(): StreamCredentials {
+    let peerCertificate: crypto.X509Certificate | undefined;
+    const raw = this.transport.getAuthContext?.()?.sslPeerCertificate?.raw;
+    if (raw) {
+      try {
+        peerCertificate = new crypto.X509Certificate(raw);
+      } catch {
+        peerCertificate = undefined; // verified by TLS, so parseable; if not, it proves nothing
+      }
+    }
+    const value = this.transport.metadata?.get('authorization')[0];
+    const authorization = typeof value === 'string' ? value.slice(0, MAX_AUTHORIZATION_CHARS) : undefined;
+    return { ...(peerCertificate ? { peerCertificate } : {}), ...(authorization ? { authorization } : {}) };
   }
 
   /** Ends the stream for an error thrown while handling it: a refusal as such, anything else as INTERNAL. */
@@ -328,9 +450,17 @@ export abstract class AdsSession {
   /** Ends the stream with the refusal's status, logs and counts it. */
   protected refuse(refusal: StreamRefusal): void {
     if (this.closed) return;
-    const who = this.status ? `proxy ${this.status.nodeId}` : `peer ${this.transport.getPeer()}`;
+    const who = this.status
+      ? `proxy ${this.status.nodeId}`
+      : `peer ${this.transport.getPeer()}${this.claimedNodeId !== undefined ? ` (node id ${truncate(this.claimedNodeId, 200)})` : ''}`;
     this.deps.refusals.warn(
-      { stream: this.id, reason: refusal.reason, code: refusal.code },
+      {
+        stream: this.id,
+        reason: refusal.reason,
+        code: refusal.code,
+        peer: this.transport.getPeer(),
+        node: truncate(this.status?.nodeId ?? this.claimedNodeId ?? '', 200),
+      },
       `xds: closing ${this.protocol} stream ${this.id} of ${who}: ${refusal.message}`,
     );
     this.deps.observer.streamRefused?.(refusal.reason);
@@ -343,7 +473,25 @@ export abstract class AdsSession {
 
   /** Handles the node of the first request; throws a refusal when it has no id or one too long to be an id. */
   protected openOnce(node: Node__Output | null): void {
-    if (this.status) return;
+    if (this.status) {
+      // Envoy sends its node on the first request only (or the same one on each): a client
+      // naming another node later would be served a node it was not authorized as.
+      if (node?.id && node.id !== this.status.nodeId)
+        throw new StreamRefusal(
+          Status.PERMISSION_DENIED,
+          'permission_denied',
+          `a later request names node id ${truncate(node.id, 200)}; this stream is node ${truncate(this.status.nodeId, 200)}`,
+        );
+      return;
+    }
+    this.checkNode(node);
+    clearTimeout(this.firstRequestTimer);
+    const nodeKey = this.deps.hooks.nodeKey(node!);
+    this.openWith(node!, nodeKey);
+  }
+
+  /** Throws a refusal when the node has no id or one too long to be an id. */
+  private checkNode(node: Node__Output | null): void {
     if (!node?.id)
       throw new StreamRefusal(
         Status.INVALID_ARGUMENT,
@@ -358,8 +506,9 @@ export abstract class AdsSession {
         `node.id is ${idBytes} bytes long; at most ${this.deps.limits.maxNodeIdBytes}`,
       );
     }
-    clearTimeout(this.firstRequestTimer);
-    const nodeKey = this.deps.hooks.nodeKey(node);
+  }
+
+  private openWith(node: Node__Output, nodeKey: string): void {
     this.status = {
       streamId: this.id,
       protocol: this.protocol,

@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
 import { AdsSession, type Outgoing, type SessionDeps, type TypeState } from './ads-session';
 import type { RefusedRequest } from './request-guard';
+import { isNeverWildcard } from './type-urls';
 import { encodeDeltaDiscoveryResponse, sharedDeltaResponse } from './wire';
 
 export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output | RefusedRequest, Buffer>;
@@ -37,16 +38,18 @@ export class DeltaStream extends AdsSession {
 
     // Unlike SotW, subscription changes are increments: apply them even with a stale nonce.
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
+    const byNameOnly = isNeverWildcard(req.type_url);
     if (first) {
-      // A first request naming nothing subscribes to everything (the legacy wildcard).
-      if (req.resource_names_subscribe.length === 0) state.wildcard = true;
+      // A first request naming nothing subscribes to everything (the legacy wildcard), except
+      // for secrets: those are only ever served by name, so it subscribes to nothing.
+      if (req.resource_names_subscribe.length === 0 && !byNameOnly) state.wildcard = true;
       for (const [name, version] of initial) state.has.set(name, { version });
       state.heldSet = undefined;
       // A client that holds nothing waits for a first response, even an empty one.
       state.needsAnswer = state.has.size === 0;
     }
     for (const name of req.resource_names_subscribe) {
-      if (name === '*') state.wildcard = true;
+      if (name === '*') state.wildcard = !byNameOnly;
       else state.names.add(name);
     }
     for (const name of req.resource_names_unsubscribe) {

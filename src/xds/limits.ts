@@ -69,9 +69,18 @@ export type RefusalReason =
   | 'no_node_id'
   | 'malformed'
   | 'first_request_timeout'
+  | 'unauthenticated'
+  | 'permission_denied'
   | 'internal_error';
 
-export const Status = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, INTERNAL: 13 } as const;
+export const Status = {
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAUTHENTICATED: 16,
+} as const;
 
 /** A stream ended by the server: the gRPC status it gets and the counter's reason. */
 export class StreamRefusal extends Error {

@@ -4,8 +4,9 @@
 // size and closes connections that stay without a stream; the streams bound what they hold.
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { adsServiceDefinition } from './protos';
-import type { StreamHooks, XdsLogger, XdsObserver } from './ads-session';
+import type { ConnectionRefusalReason, StreamHooks, XdsLogger, XdsObserver } from './ads-session';
 import { DeltaStream, type DeltaCall } from './delta-stream';
 import {
   checkLimits,
@@ -31,14 +32,37 @@ export interface XdsServerOptions {
   readonly streams?: StreamRegistry;
   /** Bounds on what clients can make the server hold; DEFAULT_XDS_LIMITS for any not given. */
   readonly limits?: Partial<XdsLimits>;
+  /** Serve over TLS (every connection; plaintext ones are refused). Plaintext when not given. */
+  readonly tls?: XdsTlsOptions;
+}
+
+/**
+ * The xDS port's TLS material, PEM. A client certificate is optional (token clients have none),
+ * but one that is presented must chain to `trustedCaPem`, or the connection is closed.
+ */
+export interface XdsTlsOptions {
+  /** The server's certificate chain, leaf first. */
+  readonly certificateChainPem: string;
+  readonly privateKeyPem: string;
+  /** Every CA a client certificate may chain to (two during a CA rotation's overlap). */
+  readonly trustedCaPem: string;
 }
 
 export interface XdsServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
   readonly streams: StreamRegistry;
+  /**
+   * Replaces the TLS material for connections from now on (certificate or CA rotation); open
+   * connections and their streams keep going. Throws, keeping the old material, if the new one
+   * is unusable (a key that does not match, PEM that does not parse), or if the server was started without TLS.
+   */
+  updateTls(tls: XdsTlsOptions): void;
   close(): Promise<void>;
 }
+
+/** How long a client has to finish its TLS handshake (Envoy's takes milliseconds). */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** How long a client has to close a connection after meshd closed its side. */
 const CLOSE_GRACE_MS = 1000;
@@ -162,6 +186,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<net.Socket>();
+  const refuseConnection = (reason: ConnectionRefusalReason, peer: string, message: string) => {
+    observer.connectionRefused?.(reason);
+    refusals.warn({ peer, reason }, `xds: refused a connection from ${peer}: ${message}`);
+  };
+  const secure = opts.tls
+    ? tlsTerminator(opts.tls, limits, refuseConnection, (tlsSocket) => injector.injectConnection(tlsSocket))
+    : undefined;
   const listener = net.createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -170,11 +201,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     // Once meshd has ended its side (an idle or shut-down session), a client that never closes
     // its own would keep the descriptor for ever (FIN-WAIT-2 with the socket still open).
     socket.once('finish', () => setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref());
-    injector.injectConnection(socket);
+    if (secure) secure.accept(socket);
+    else injector.injectConnection(socket);
   });
   listener.maxConnections = limits.maxConnections;
   listener.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
-    observer.connectionRefused?.();
+    observer.connectionRefused?.('max_connections');
     refusals.warn(
       { peer: `${data?.remoteAddress}:${data?.remotePort}` },
       `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`,
@@ -200,6 +232,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   return {
     port: (listener.address() as net.AddressInfo).port,
     streams,
+    updateTls: (material) => {
+      if (!secure) throw new Error('the xDS server was started without TLS; restart it with TLS to serve TLS');
+      secure.update(material);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         listener.close();
@@ -212,6 +248,80 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
           for (const socket of sockets) socket.destroy();
         }, 500).unref();
       }),
+  };
+}
+
+/** The TLS server options for the material: a client certificate asked for, checked by hand (it is optional). */
+function tlsOptions(material: XdsTlsOptions): tls.SecureContextOptions {
+  return { cert: material.certificateChainPem, key: material.privateKeyPem, ca: material.trustedCaPem };
+}
+
+/**
+ * Terminates TLS on meshd's own sockets and hands grpc-js the decrypted ones: grpc-js's injector
+ * would do TLS itself with secure credentials, but then meshd could neither count nor log a
+ * failed handshake, bound its time, nor refuse a certificate from another CA while accepting
+ * none. A tls.Server that never listens does the handshakes; setSecureContext swaps the
+ * material for the connections that follow.
+ */
+function tlsTerminator(
+  initial: XdsTlsOptions,
+  limits: XdsLimits,
+  refuse: (reason: ConnectionRefusalReason, peer: string, message: string) => void,
+  secured: (socket: tls.TLSSocket) => void,
+): { accept(socket: net.Socket): void; update(m: XdsTlsOptions): void } {
+  const handshakeTimeout = Math.min(TLS_HANDSHAKE_TIMEOUT_MS, limits.idleTimeoutMs);
+  let tlsServer: tls.Server;
+  try {
+    tlsServer = tls.createServer({
+      ...tlsOptions(initial),
+      requestCert: true,
+      // Checked in 'secureConnection': a client with no certificate is let through (token clients).
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2'],
+      minVersion: 'TLSv1.2',
+      handshakeTimeout,
+    });
+  } catch (err) {
+    throw new Error(`xDS TLS: cannot use the certificate, key or trusted CA given: ${(err as Error).message}`);
+  }
+  const peerOf = (s: net.Socket) => `${s.remoteAddress}:${s.remotePort}`;
+  tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+    const timedOut = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+    refuse(
+      timedOut ? 'tls_handshake_timeout' : 'tls_handshake',
+      peerOf(socket),
+      timedOut ? `no TLS handshake within ${handshakeTimeout} ms` : `TLS handshake failed: ${err.message}`,
+    );
+    socket.destroy();
+  });
+  tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+    socket.on('error', () => undefined);
+    // As for a plaintext socket: once meshd has ended its side, a client that never closes its own is cut.
+    socket.once('finish', () => setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref());
+    // A certificate is optional; one that does not chain to the trusted CA is refused.
+    const presented = socket.getPeerCertificate();
+    if (presented && Object.keys(presented).length > 0 && !socket.authorized) {
+      refuse(
+        'client_certificate',
+        peerOf(socket),
+        `client certificate not trusted (${String(socket.authorizationError)})`,
+      );
+      socket.destroy();
+      return;
+    }
+    secured(socket);
+  });
+  return {
+    accept(socket) {
+      tlsServer.emit('connection', socket);
+    },
+    update(material) {
+      try {
+        tlsServer.setSecureContext(tlsOptions(material));
+      } catch (err) {
+        throw new Error(`xDS TLS: cannot use the new certificate, key or trusted CA: ${(err as Error).message}`);
+      }
+    },
   };
 }
 

@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest';
 import { AdsSession, type Outgoing, type SessionDeps } from './ads-session';
 import type { RefusedRequest } from './request-guard';
-import { isWildcardByDefault } from './type-urls';
+import { isNeverWildcard, isWildcardByDefault } from './type-urls';
 import { encodeDiscoveryResponse, sharedSetResponse } from './wire';
 
 export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output | RefusedRequest, Buffer>;
@@ -39,9 +39,11 @@ export class SotwStream extends AdsSession {
     if (req.response_nonce) this.settle(state, req.response_nonce, req.error_detail);
     else state.needsAnswer = true;
     // Envoy subscribes to every listener and cluster by naming none (the legacy wildcard).
+    // Secrets are only ever served by name ('*' names nothing).
     const wildcard =
-      req.resource_names.includes('*') ||
-      (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard));
+      !isNeverWildcard(req.type_url) &&
+      (req.resource_names.includes('*') ||
+        (requested.length === 0 && isWildcardByDefault(req.type_url) && (first || state.wildcard)));
     // An ACK names what the stream already subscribes to: its selection stays (no re-select per ACK).
     const sameNames = names.size === state.names.size && [...names].every((name) => state.names.has(name));
     if (wildcard !== state.wildcard || !sameNames) {

@@ -988,7 +988,7 @@ describe('class: connections that never open a stream, and too many connections'
       );
       expect(closedEarly.filter(Boolean).length).toBe(5);
       const metrics = await getOk(m.adminPort, '/metrics');
-      expect(metrics).toMatch(/^meshd_xds_refused_connections_total 5$/m);
+      expect(metrics).toMatch(/^meshd_xds_refused_connections_total\{reason="max_connections"\} 5$/m);
       for (const s of sockets) s.socket.destroy();
       await sleep(200);
       await expectServing(m);

@@ -426,3 +426,43 @@ describe('bench/api-write.js at a tiny size: 3 services, 4 streams, 3 UpdateRout
     }
   });
 });
+
+describe('bench/propagation.js with TLS on the xDS channel: meshd-xds and meshd-xds-tls side by side, tiny', () => {
+  it('measures both, gives the TLS/plaintext ratios per protocol, and removes its throwaway CA', async () => {
+    const tmp = freshDir('propagation-tls-tmp-');
+    const out = path.join(workDir, 'propagation-tls.json');
+    const run = await runBench(
+      'propagation.js',
+      [
+        '--servers',
+        'meshd-xds,meshd-xds-tls',
+        '--streams',
+        '10',
+        '--services',
+        '3',
+        '--changes',
+        '2',
+        '--out',
+        out,
+        '--quiet',
+      ],
+      tmp,
+      120000,
+    );
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    const result = readJson<PropagationResult & { tlsRatios: { protocol: string; cold: number; p99: number }[] }>(
+      out,
+      run,
+    );
+    expect(result.rows.map((r) => `${r.server} ${r.protocol}`).sort()).toEqual([
+      'meshd-xds delta',
+      'meshd-xds sotw',
+      'meshd-xds-tls delta',
+      'meshd-xds-tls sotw',
+    ]);
+    for (const r of result.rows) expectSane(`${r.server} ${r.protocol}: coldMs`, r.coldMs, true);
+    expect(result.tlsRatios.map((r) => r.protocol).sort()).toEqual(['delta', 'sotw']);
+    for (const r of result.tlsRatios) expectSane(`tls/plaintext ${r.protocol} cold`, r.cold, true);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  }, 150000);
+});

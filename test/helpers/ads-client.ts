@@ -10,6 +10,14 @@ import { adsServiceDefinition } from '../../src/xds/protos';
 
 type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
 
+/** How a test client connects: TLS credentials (plaintext when not given) and request metadata. */
+export interface ClientOptions {
+  readonly credentials?: grpc.ChannelCredentials;
+  readonly metadata?: grpc.Metadata;
+  /** gRPC channel options (e.g. grpc.ssl_target_name_override). */
+  readonly channelOptions?: grpc.ChannelOptions;
+}
+
 class StreamClient<Req, Res> {
   private readonly client: grpc.Client;
   private readonly call: grpc.ClientDuplexStream<Req, Res>;
@@ -18,11 +26,19 @@ class StreamClient<Req, Res> {
   /** Every response received so far, in order (kept after next() hands them out). */
   readonly received: Res[] = [];
   ended = false;
+  /** The status the stream ended with, once it has. */
+  status: grpc.StatusObject | undefined;
 
-  constructor(port: number, method: Method, channel?: grpc.Client) {
+  constructor(port: number, method: Method, opts: ClientOptions = {}) {
     const Ctor = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-    this.client = channel ?? new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    this.call = (this.client as unknown as Record<Method, () => grpc.ClientDuplexStream<Req, Res>>)[method]();
+    this.client = new Ctor(
+      `127.0.0.1:${port}`,
+      opts.credentials ?? grpc.credentials.createInsecure(),
+      opts.channelOptions ?? {},
+    );
+    const methods = this.client as unknown as Record<Method, (m?: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>>;
+    this.call = opts.metadata ? methods[method](opts.metadata) : methods[method]();
+    this.call.on('status', (status: grpc.StatusObject) => (this.status = status));
     this.call.on('data', (res: Res) => {
       this.queue.push(res);
       this.received.push(res);
@@ -51,6 +67,16 @@ class StreamClient<Req, Res> {
     return this.queue.shift()!;
   }
 
+  /** The status the stream ends with (an error after `timeoutMs`). */
+  async finished(timeoutMs = 5000): Promise<grpc.StatusObject> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.status) {
+      if (Date.now() > deadline) throw new Error(`the stream did not end within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.status;
+  }
+
   /** Resolves true if no response arrives within `ms`. */
   async quietFor(ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, ms));
@@ -69,8 +95,8 @@ class StreamClient<Req, Res> {
 }
 
 export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryResponse__Output> {
-  constructor(port: number) {
-    super(port, 'StreamAggregatedResources');
+  constructor(port: number, opts?: ClientOptions) {
+    super(port, 'StreamAggregatedResources', opts);
   }
 
   /** ACKs a response, naming the same resources it asked for. */
@@ -86,8 +112,8 @@ export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryRespo
 }
 
 export class DeltaTestClient extends StreamClient<DeltaDiscoveryRequest, DeltaDiscoveryResponse__Output> {
-  constructor(port: number) {
-    super(port, 'DeltaAggregatedResources');
+  constructor(port: number, opts?: ClientOptions) {
+    super(port, 'DeltaAggregatedResources', opts);
   }
 
   ack(res: DeltaDiscoveryResponse__Output, node: DeltaDiscoveryRequest['node']): void {
