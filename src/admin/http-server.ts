@@ -63,7 +63,7 @@ export interface AdminSources {
   readonly rollouts?: {
     answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
   };
-  /** Join tokens and the CA under /v1/tokens and /v1/ca (control/mesh-identity.ts); writes are guarded like rollouts'. */
+  /** Join tokens and the CA, /v1/tokens and /v1/ca (control/mesh-identity.ts); writes guarded as rollouts' are. */
   readonly identity?: {
     answer(
       method: string,

@@ -5,6 +5,7 @@ import { deregisterCommand, registerCommand, runDeregister, runRegister } from '
 import { configDumpCommand, runConfigDump } from './config-dump';
 import { exportCommand, runExport } from './export';
 import { renderCommand, runRender } from './render';
+import { caCommand, runCa, runToken, tokenCommand } from './identity';
 import { rolloutCommand, runRollout } from './rollout';
 import { runServe, serveCommand } from './serve';
 import { runStatus, statusCommand } from './status';
@@ -22,6 +23,8 @@ export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | 
   { spec: registerCommand, run: runRegister },
   { spec: deregisterCommand, run: runDeregister },
   { spec: rolloutCommand, run: runRollout },
+  { spec: tokenCommand, run: runToken },
+  { spec: caCommand, run: runCa },
   { spec: versionCommand, run: runVersion },
 ];
 

@@ -1,9 +1,12 @@
 // `meshd serve`: load the mesh, serve it over ADS, reload it when the files change.
+import * as net from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
-import { MeshServer } from '../control/mesh-server';
+import { MeshServer, type MeshServerOptions } from '../control/mesh-server';
+import { defaultIdentityFiles } from '../control/mesh-identity';
 import { defaultApiDir } from '../store/api-dir';
 import { checkStoreUrl } from '../store/postgres';
 import { redactedUrl } from '../store/postgres/connect';
@@ -338,6 +341,50 @@ export const serveCommand: CommandSpec = {
       help: "the host name or address other replicas and `meshd status` show for this replica's xDS and admin ports (--store; default: this host's name)",
       env: ['MESHD_ADVERTISE_ADDRESS'],
     },
+    'xds-tls': {
+      type: 'bool',
+      help: "serve the xDS port over TLS with a certificate from meshd's CA, and require every proxy to prove the node it asks for with a join token (meshd token) or a workload certificate; needed for meshd to serve workload certificates beyond loopback",
+      env: ['MESHD_XDS_TLS'],
+    },
+    'xds-tls-names': {
+      type: 'list',
+      metavar: 'names',
+      help: "comma-separated DNS names and IP addresses in the xDS server's certificate, which proxies check (bootstrap --xds-server-name); default: localhost, 127.0.0.1, ::1, this host's name and --advertise-address",
+      env: ['MESHD_XDS_TLS_NAMES'],
+    },
+    'ca-key-file': {
+      type: 'string',
+      metavar: 'file',
+      help: "the 32-byte key (raw, hex or base64; mode 600) that encrypts the CA's state at rest; made on first start when missing (default: ca.key beside --rollout-state). With --store it encrypts the CA's row in PostgreSQL",
+      env: ['MESHD_CA_KEY_FILE'],
+    },
+    'ca-cert': {
+      type: 'string',
+      metavar: 'file',
+      help: 'your CA certificate (PEM; a root, or an intermediate under your root with --ca-chain) to issue workload certificates with, instead of a root meshd makes',
+      env: ['MESHD_CA_CERT'],
+    },
+    'ca-key': { type: 'string', metavar: 'file', help: "--ca-cert's private key (PEM)", env: ['MESHD_CA_KEY'] },
+    'ca-chain': {
+      type: 'string',
+      metavar: 'file',
+      help: "--ca-cert's issuers up to your root (PEM), when --ca-cert is an intermediate",
+      env: ['MESHD_CA_CHAIN'],
+    },
+    'workload-cert-ttl': {
+      type: 'string',
+      metavar: 'time',
+      help: 'life of a workload certificate; each is renewed at a random point between 50 % and 80 % of it (1m to 366d)',
+      default: '24h',
+      env: ['MESHD_WORKLOAD_CERT_TTL'],
+    },
+    'ca-rotation-overlap': {
+      type: 'string',
+      metavar: 'time',
+      help: 'after `meshd ca rotate`, how long proxies trust both the old and the new root before the old one is dropped',
+      default: '24h',
+      env: ['MESHD_CA_ROTATION_OVERLAP'],
+    },
     'rollout-state': {
       type: 'string',
       metavar: 'file',
@@ -482,6 +529,47 @@ export function apiSettings(
     accountId,
     region,
     ...(max !== undefined ? { maxResourcesPerMesh: max } : {}),
+  };
+}
+
+/** The CA's files and settings (docs/identity.md). */
+function identitySettings(
+  args: ParsedArgs,
+  advertiseHost: string | undefined,
+): NonNullable<MeshServerOptions['identity']> {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  const stateDir = path.dirname(args.flags['rollout-state'] as string);
+  const files = defaultIdentityFiles(stateDir);
+  const duration = (name: string, min: number, max: number): number => {
+    const text = args.flags[name] as string;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min || ms > max)
+      throw new UsageError(
+        `${flag(name)} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, got '${text}'`,
+      );
+    return ms;
+  };
+  const caCert = args.flags['ca-cert'] as string | undefined;
+  const caKey = args.flags['ca-key'] as string | undefined;
+  const caChain = args.flags['ca-chain'] as string | undefined;
+  if ((caCert === undefined) !== (caKey === undefined))
+    throw new UsageError(`${flag('ca-cert')} and ${flag('ca-key')} go together: give both, or neither`);
+  if (caChain !== undefined && caCert === undefined)
+    throw new UsageError(`${flag('ca-chain')} needs ${flag('ca-cert')}`);
+  const names = (args.flags['xds-tls-names'] as string[] | undefined) ?? [];
+  const defaults = ['localhost', '127.0.0.1', '::1', os.hostname(), ...(advertiseHost ? [advertiseHost] : [])];
+  const all = [...new Set(names.length > 0 ? names : defaults)];
+  const isIp = (name: string) => net.isIP(name) !== 0;
+  return {
+    stateFile: files.stateFile,
+    keyFile: (args.flags['ca-key-file'] as string | undefined) ?? files.keyFile,
+    ...(caCert !== undefined && caKey !== undefined
+      ? { userCa: { certFile: caCert, keyFile: caKey, ...(caChain !== undefined ? { chainFile: caChain } : {}) } }
+      : {}),
+    workloadTtlMs: duration('workload-cert-ttl', 60_000, 366 * 86_400_000),
+    overlapMs: duration('ca-rotation-overlap', 30_000, 366 * 86_400_000),
+    serverNames: { dnsNames: all.filter((n) => !isIp(n)), ipAddresses: all.filter(isIp) },
+    xdsTls: args.flags['xds-tls'] === true,
   };
 }
 
@@ -694,6 +782,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `the statsd address ${statsdHost} is not loopback and --statsd-allow is any: whoever can send it UDP can report traffic that canary analysis acts on`,
     );
   const fleet = fleetSettings(args);
+  const identity = identitySettings(args, fleet?.advertiseHost);
   let server: MeshServer;
   try {
     server = await MeshServer.open({
@@ -722,6 +811,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       telemetry: { limits, windowMs: telemetryWindow.ms },
       rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
       api,
+      identity,
       ...(fleet
         ? {
             fleet: {

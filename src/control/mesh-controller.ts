@@ -115,7 +115,7 @@ export interface MeshControllerOptions {
    * config that names them is served without them (Envoy then waits for them: `meshd status` says why).
    */
   readonly secrets?: ProxySecrets;
-  /** Without `secrets`: why this meshd serves no certificates (shown by `meshd status` for the proxies that need one). */
+  /** Without `secrets`: why this meshd serves no certificates (`meshd status` shows it for the proxies needing one). */
   readonly secretsWithheld?: string;
 }
 

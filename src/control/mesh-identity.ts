@@ -2,6 +2,7 @@
 // (served over ADS as SDS secrets: proxy-secrets.ts), join tokens, the xDS server's own TLS
 // certificate, and the admin API's /v1/tokens and /v1/ca. The CA's state is kept encrypted in a
 // file beside the rollouts' state, or in PostgreSQL when replicas share a store.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Pool } from 'pg';
 import {
@@ -63,6 +64,9 @@ export class MeshIdentity {
   private closed = false;
 
   static async open(options: IdentityOptions, log: Logger, pool?: Pool): Promise<MeshIdentity> {
+    // The key (and, alone, the state) live beside the rollouts' state, in a folder made on first start.
+    for (const file of pool ? [options.keyFile] : [options.keyFile, options.stateFile])
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     const store = pool
       ? new PostgresCaStateStore(pool, { key: readKeyFile(options.keyFile, { createKeyIfMissing: true, logger: log }) })
       : new FileCaStateStore(options.stateFile, options.keyFile, { createKeyIfMissing: true, logger: log });
@@ -142,7 +146,9 @@ export class MeshIdentity {
     const life = issued.notAfter.getTime() - Date.now();
     this.later(Math.max(1_000, (life * 2) / 3), () =>
       this.renewServerTls().catch((err) => {
-        this.log.warn(`identity: cannot renew the xDS server certificate: ${(err as Error).message}; retrying in 1 min`);
+        this.log.warn(
+          `identity: cannot renew the xDS server certificate: ${(err as Error).message}; retrying in 1 min`,
+        );
         this.later(60_000, () => void this.renewServerTls());
       }),
     );
@@ -174,8 +180,13 @@ export class MeshIdentity {
         const ttl = durationOf(request.ttl, DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS);
         if (typeof ttl === 'string') return bad(ttl);
         const issued = await this.tokens.issue(node.id, ttl);
-        this.log.info(`identity: join token ${issued.id} issued for ${node.id}, valid until ${issued.expiresAt.toISOString()}`);
-        return { status: 201, body: { node: node.id, id: issued.id, expiresAt: issued.expiresAt, token: issued.token } };
+        this.log.info(
+          `identity: join token ${issued.id} issued for ${node.id}, valid until ${issued.expiresAt.toISOString()}`,
+        );
+        return {
+          status: 201,
+          body: { node: node.id, id: issued.id, expiresAt: issued.expiresAt, token: issued.token },
+        };
       }
       if (pathName === '/v1/tokens/revoked' && method === 'GET') {
         return { status: 200, body: { revoked: this.tokens.revoked() } };
@@ -207,7 +218,8 @@ export class MeshIdentity {
       if (pathName === '/v1/ca/issue' && method === 'POST') {
         // A node's certificate as files, for a proxy that proves itself with a certificate on the xDS channel.
         const request = json();
-        if (!request) return bad('the body must be a JSON object: {"node": "<node id>", "trustDomain": "...", "ttl": "24h"}');
+        if (!request)
+          return bad('the body must be a JSON object: {"node": "<node id>", "trustDomain": "...", "ttl": "24h"}');
         const node = nodeIdOf(request.node);
         if ('error' in node) return bad(node.error);
         const trustDomain = typeof request.trustDomain === 'string' ? request.trustDomain : 'meshd.local';
@@ -236,7 +248,8 @@ export class MeshIdentity {
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (!this.closed) void Promise.resolve(run()).catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
+      if (!this.closed)
+        void Promise.resolve(run()).catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
     }, ms);
     timer.unref();
     this.timers.add(timer);

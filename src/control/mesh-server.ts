@@ -540,17 +540,36 @@ export class MeshServer {
     // Handler failures and refusals of every server, counted on /metrics and logged.
     const servers = serverMetrics(this.metrics.registry, this.log);
     try {
+      const { controller, identity } = this;
+      const xdsTls = identity && options.identity?.xdsTls ? await identity.xdsServerTls() : undefined;
+      if (this.closed) return await this.closeServers();
       this.xds = await startXdsServer({
         host: options.xds?.host ?? '127.0.0.1',
         port: options.xds?.port ?? 0,
         cache: this.snapshots,
-        hooks: this.controller,
+        hooks: {
+          nodeKey: (node) => controller.nodeKey(node),
+          onNodeGone: (key) => controller.onNodeGone(key),
+          // With TLS every stream proves the node it asks for (a join token or a workload certificate).
+          ...(xdsTls && identity ? { authorize: identity.authorize } : {}),
+        },
+        ...(xdsTls ? { tls: xdsTls } : {}),
         log: this.log,
         observer: this.metrics.observer,
         streams: this.streams,
         ...(options.xds?.limits ? { limits: options.xds.limits } : {}),
       });
       if (this.closed) return await this.closeServers();
+      if (xdsTls && identity) {
+        const xds = this.xds;
+        identity.onServerTls((tls) => {
+          try {
+            xds.updateTls(tls);
+          } catch (err) {
+            this.log.error(`identity: the xDS server's new certificate was not taken: ${(err as Error).message}`);
+          }
+        });
+      }
       const statsdHost = options.statsd?.host ?? adminHost;
       const allow =
         options.statsd?.allow ?? (isLoopbackAddress(statsdHost) ? STATSD_ALLOW_ANY : STATSD_ALLOW_CONNECTED);
@@ -700,6 +719,7 @@ export class MeshServer {
         answer: (method, path, body) =>
           answerRollouts(rollouts, () => meshNames(controller.currentModel()), method, path, body),
       },
+      ...(this.identity ? { identity: this.identity } : {}),
       configOf: (nodeId) => this.configOf(nodeId),
       appMesh: this.appMeshSource(),
       meshHash: () => this.servedHash,
@@ -795,6 +815,7 @@ export class MeshServer {
     await this.closeServers();
     if (first) await this.cloudMap.close();
     if (first) this.fleetTelemetry?.close();
+    if (first) this.identity?.close();
     if (first) await this.fleet?.close();
   }
 

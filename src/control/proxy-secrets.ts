@@ -29,7 +29,10 @@ export interface CertificateSource {
 
 export class ProxySecrets {
   /** The last set built per SPIFFE ID, with the PEMs it was built from (reused while they are the same objects). */
-  private readonly sets = new Map<string, { readonly issued: IssuedPems; readonly bundle: string; readonly set: ResourceSet }>();
+  private readonly sets = new Map<
+    string,
+    { readonly issued: IssuedPems; readonly bundle: string; readonly set: ResourceSet }
+  >();
   private bundleResource: { readonly pem: string; readonly resource: Resource } | undefined;
 
   constructor(private readonly source: CertificateSource) {}
@@ -57,8 +60,14 @@ export class ProxySecrets {
 
   private trustBundle(pem: string): Resource {
     if (this.bundleResource?.pem !== pem) {
-      const secret = { name: MANAGED_TRUST_SECRET, validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } } };
-      this.bundleResource = { pem, resource: makeResource(TypeUrl.Secret, MANAGED_TRUST_SECRET, encodeResource(TypeUrl.Secret, secret)) };
+      const secret = {
+        name: MANAGED_TRUST_SECRET,
+        validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } },
+      };
+      this.bundleResource = {
+        pem,
+        resource: makeResource(TypeUrl.Secret, MANAGED_TRUST_SECRET, encodeResource(TypeUrl.Secret, secret)),
+      };
     }
     return this.bundleResource.resource;
   }

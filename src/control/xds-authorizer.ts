@@ -43,10 +43,9 @@ function canonical(nodeId: string): string {
 const refuse = (code: AuthorizationRefusal['code'], message: string): AuthorizationRefusal => ({ code, message });
 
 /** The xDS server's authorize hook: undefined lets the stream in. */
-export function xdsAuthorizer(tokens: TokenVerifier): (
-  node: Node__Output,
-  credentials: StreamCredentials,
-) => Promise<AuthorizationRefusal | undefined> {
+export function xdsAuthorizer(
+  tokens: TokenVerifier,
+): (node: Node__Output, credentials: StreamCredentials) => Promise<AuthorizationRefusal | undefined> {
   return async (node, { peerCertificate, authorization }) => {
     const claimed = canonical(node.id);
     let proven = false;
