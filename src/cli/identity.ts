@@ -27,7 +27,11 @@ export const tokenCommand: CommandSpec = {
       metavar: 'id',
       help: 'the node the token lets a proxy subscribe as: mesh/<mesh>/virtualNode/<name>',
     },
-    ttl: { type: 'string', metavar: 'time', help: 'how long the token is valid (default 24h, at most 366d)' },
+    ttl: {
+      type: 'string',
+      metavar: 'time',
+      help: 'how long the token is valid (default 24h, at most 8784h, 366 days; a Go duration such as 30m or 720h)',
+    },
     admin: adminFlag,
     'admin-token-file': adminTokenFileFlag,
     format: {

@@ -374,7 +374,7 @@ export const serveCommand: CommandSpec = {
     'workload-cert-ttl': {
       type: 'string',
       metavar: 'time',
-      help: 'life of a workload certificate; each is renewed at a random point between 50 % and 80 % of it (1m to 366d)',
+      help: 'life of a workload certificate; each is renewed at a random point between 50 % and 80 % of it (1m to 8784h, 366 days)',
       default: '24h',
       env: ['MESHD_WORKLOAD_CERT_TTL'],
     },

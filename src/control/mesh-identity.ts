@@ -280,9 +280,9 @@ function nodeIdOf(value: unknown): { id: string } | { error: string } {
 
 function durationOf(value: unknown, fallback: number, max: number): number | string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string') return '"ttl" must be a duration such as "24h" or "30m"';
+  if (typeof value !== 'string') return '"ttl" must be a Go duration such as "24h" or "30m"';
   const ms = parseDuration(value);
-  if (typeof ms !== 'number' || !(ms > 0)) return `"ttl" must be a duration such as "24h" or "30m", got '${value}'`;
+  if (typeof ms !== 'number' || !(ms > 0)) return `"ttl" must be a Go duration such as "24h" or "30m", got '${value}'`;
   if (ms > max) return `"ttl" must be at most ${Math.round(max / 86_400_000)} days`;
   return ms;
 }

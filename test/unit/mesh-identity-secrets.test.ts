@@ -252,3 +252,48 @@ describe('xdsAuthorizer: a credential subscribes as its own node only', () => {
     });
   });
 });
+
+describe("MeshIdentity's admin answers: hostile bodies get a 400 naming the fix, never a throw", () => {
+  let dir: string;
+  let identity: import('../../src/control/mesh-identity').MeshIdentity;
+  beforeAll(async () => {
+    const { MeshIdentity } = await import('../../src/control/mesh-identity');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-identity-'));
+    identity = await MeshIdentity.open(
+      { stateFile: path.join(dir, 'state', 'ca.json'), keyFile: path.join(dir, 'state', 'ca.key') },
+      QUIET as never,
+    );
+  });
+  afterAll(() => {
+    identity.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['/v1/tokens', 'not json', /JSON object/],
+    ['/v1/tokens', '[1,2]', /JSON object/],
+    ['/v1/tokens', '{"node": 5}', /name the node/],
+    ['/v1/tokens', '{"node": "apps/a"}', /is not of the form/],
+    ['/v1/tokens', '{"node": "mesh/apps/virtualNode/a", "ttl": "forever"}', /duration/],
+    ['/v1/tokens', '{"node": "mesh/apps/virtualNode/a", "ttl": "9000h"}', /at most 366 days/],
+    ['/v1/tokens', '{"node": "mesh/apps/virtualNode/a", "ttl": "-5m"}', /duration/],
+    ['/v1/tokens/revoke', '{"id": "../../etc"}', /token id/],
+    ['/v1/tokens/revoke', `{"id": "${'x'.repeat(200)}"}`, /token id/],
+    ['/v1/ca/issue', '{"node": "mesh/apps/virtualNode/a", "trustDomain": "Bad Domain"}', /./],
+  ])('POST %s %s', async (pathName, body, message) => {
+    const answer = await identity.answer('POST', pathName, body);
+    expect(answer.status).toBeGreaterThanOrEqual(400);
+    expect(answer.status).toBeLessThan(500);
+    expect(JSON.stringify(answer.body)).toMatch(message);
+  });
+
+  it('issues a token that verifies for its node, and a revoked one that does not', async () => {
+    const issued = await identity.answer('POST', '/v1/tokens', '{"node": "mesh/apps/virtualNode/a", "ttl": "1h"}');
+    expect(issued.status).toBe(201);
+    const { token, id } = issued.body as { token: string; id: string };
+    expect(await identity.tokens.verify(token)).toMatchObject({ nodeId: 'mesh/apps/virtualNode/a', id });
+    expect((await identity.answer('POST', '/v1/tokens/revoke', JSON.stringify({ id }))).status).toBe(200);
+    expect(await identity.tokens.verify(token)).toMatchObject({ error: 'revoked' });
+    expect((await identity.answer('GET', '/v1/nothing', '')).status).toBe(404);
+  });
+});
