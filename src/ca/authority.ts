@@ -73,6 +73,12 @@ export interface CertificateAuthorityOptions {
   readonly userCa?: UserCaFiles;
   /** How long old roots stay trusted after a rotation (or a change of the user's CA): 24 h by default. */
   readonly overlapMs?: number;
+  /**
+   * After a rotation starts, certificates are still issued by the old root for this long, so that every proxy
+   * (including those of other replicas, which read the CA state again every few seconds) is sent the new trust
+   * bundle before it meets a certificate from the new root. Default 0.
+   */
+  readonly propagationMs?: number;
   readonly now?: () => number;
   readonly logger?: Pick<Logger, 'info' | 'warn'>;
 }
@@ -445,6 +451,25 @@ export class CertificateAuthority {
     });
   }
 
+  /**
+   * The root that signs now: during a rotation's propagation (propagationMs from its start) the old one, still
+   * in every proxy's bundle, rather than the new one, which some may not trust yet.
+   */
+  private propagatingRoot(): { certPem: string; keyPem: string } | undefined {
+    const rotation = this.caState.rotation;
+    const old = this.caState.roots[1];
+    if (!rotation || !old?.keyPem) return undefined;
+    if (this.now() >= Date.parse(rotation.startedAt) + (this.options.propagationMs ?? 0)) return undefined;
+    return { certPem: old.certPem, keyPem: old.keyPem };
+  }
+
+  /** When certificates start coming from the new root after a rotation (undefined: they do now). */
+  newRootIssuesAt(): Date | undefined {
+    const rotation = this.caState.rotation;
+    if (!rotation || !this.propagatingRoot()) return undefined;
+    return new Date(Date.parse(rotation.startedAt) + (this.options.propagationMs ?? 0));
+  }
+
   private async issue(request: {
     uris: string[];
     dnsNames: string[];
@@ -452,8 +477,11 @@ export class CertificateAuthority {
     ttlMs: number;
     extendedKeyUsages: string[];
   }): Promise<Issued> {
-    const issuing = this.caState.issuing;
-    const issuer = this.issuer();
+    const old = this.propagatingRoot();
+    const issuing = old ?? this.caState.issuing;
+    const issuer = old
+      ? { certPem: old.certPem, key: importSigningKey(old.keyPem), intermediates: [] as string[] }
+      : this.issuer();
     const key = await issuer.key;
     const now = this.now();
     const notBefore = new Date(Math.floor((now - CLOCK_SKEW_MS) / 1000) * 1000);

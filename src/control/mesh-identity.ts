@@ -41,14 +41,16 @@ export interface ServerTls {
   readonly trustedCaPem: string;
 }
 
-/**
- * After a CA rotation starts, every proxy is pushed the new trust bundle (both roots) at once; their
- * certificates are reissued by the new root only this much later, so that no proxy meets a peer's
- * new certificate before it trusts the new root.
- */
-const BUNDLE_FIRST_MS = 5_000;
 /** How often a replica reads the CA state again (another replica's rotation or revocation). */
 const REFRESH_MS = 10_000;
+/**
+ * After a CA rotation starts, every proxy is pushed the new trust bundle (both roots) at once, while the old root
+ * goes on signing for this long (the CA's propagationMs); only then are certificates reissued by the new root, so
+ * that no proxy meets a peer's new certificate before it trusts the new root. In a fleet, the other replicas see
+ * the rotation up to REFRESH_MS later: their proxies get the bundle within that, so the wait covers it.
+ */
+const BUNDLE_FIRST_MS = 5_000;
+const BUNDLE_FIRST_SHARED_MS = REFRESH_MS + BUNDLE_FIRST_MS;
 /** Largest token life `meshd token` may ask for. */
 const MAX_TOKEN_TTL_MS = 366 * 24 * 3600_000;
 const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
@@ -72,6 +74,7 @@ export class MeshIdentity {
       : new FileCaStateStore(options.stateFile, options.keyFile, { createKeyIfMissing: true, logger: log });
     const ca = await CertificateAuthority.open({
       store,
+      propagationMs: pool ? BUNDLE_FIRST_SHARED_MS : BUNDLE_FIRST_MS,
       ...(options.userCa ? { userCa: options.userCa } : {}),
       ...(options.overlapMs !== undefined ? { overlapMs: options.overlapMs } : {}),
       logger: log,
@@ -86,11 +89,15 @@ export class MeshIdentity {
     shared: boolean,
   ) {
     this.tokens = new JoinTokens(ca);
-    // The certificates hear of a CA change BUNDLE_FIRST_MS after the proxies were sent the new bundle.
+    // The certificates hear of a CA change once the new root signs (the proxies were sent the new bundle at once).
     this.certificates = new WorkloadCertificates({
       authority: {
         issueWorkload: (request) => ca.issueWorkload(request),
-        onChange: (listener) => ca.onChange(() => this.later(BUNDLE_FIRST_MS, listener)),
+        onChange: (listener) =>
+          ca.onChange(() => {
+            const at = ca.newRootIssuesAt();
+            this.later(at ? Math.max(0, at.getTime() - Date.now()) + 1_000 : 0, listener);
+          }),
       },
       ...(options.workloadTtlMs !== undefined ? { ttlMs: options.workloadTtlMs } : {}),
       logger: log,

@@ -123,6 +123,29 @@ describe('a CA meshd makes', () => {
 });
 
 describe('rotating the CA', () => {
+  it('goes on signing with the old root while the new bundle propagates, then with the new one', async () => {
+    let now = Date.now();
+    const ca = await CertificateAuthority.open({
+      store: new MemoryCaStateStore(),
+      now: () => now,
+      propagationMs: 15_000,
+    });
+    const oldBundle = ca.trustBundlePem();
+    const before = await ca.issueWorkload({ spiffeId: SPIFFE });
+    await ca.rotate();
+    expect(ca.newRootIssuesAt()).toEqual(new Date(now + 15_000));
+    // A proxy still holding only the old bundle accepts what is issued during the propagation.
+    const during = await ca.issueWorkload({ spiffeId: SPIFFE });
+    expect(during.issuerFingerprint).toBe(before.issuerFingerprint);
+    expect(opensslVerify(oldBundle, during.certificateChainPem)).toBe('');
+    now += 15_000;
+    expect(ca.newRootIssuesAt()).toBeUndefined();
+    const after = await ca.issueWorkload({ spiffeId: SPIFFE });
+    expect(after.issuerFingerprint).not.toBe(before.issuerFingerprint);
+    expect(opensslVerify(ca.trustBundlePem(), after.certificateChainPem)).toBe('');
+    expect(opensslVerify(oldBundle, after.certificateChainPem)).toMatch(/unable to get local issuer certificate/);
+  });
+
   it('trusts old and new roots during the overlap, issues from the new, and only the new one afterwards', async () => {
     let now = Date.now();
     const store = new MemoryCaStateStore();
