@@ -95,6 +95,8 @@ export function proxiesReport(streams: StreamRegistry, problems?: ProxyProblems,
     client: s.client,
     peer: s.peer,
     connectedAt: s.connectedAt,
+    // What it proved itself with on an authenticated channel (--xds-tls): a join token's id or a certificate's serial.
+    ...(s.credential !== undefined ? { credential: s.credential } : {}),
     types: Object.fromEntries(
       [...s.types].map(([typeUrl, t]) => [
         shortTypeName(typeUrl),

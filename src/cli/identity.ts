@@ -44,7 +44,7 @@ export const tokenCommand: CommandSpec = {
   notes: [
     'The proxy sends the token as gRPC metadata (meshd bootstrap --token-file, or MESHD_TOKEN_FILE for the entrypoint).',
     'A token is bound to its node: used to subscribe as another node, meshd ends the stream (PERMISSION_DENIED).',
-    'revoke <id>: new streams with that token are refused (UNAUTHENTICATED); streams already open keep running until they reconnect.',
+    'revoke <id>: streams open with that token are ended, and new ones refused (UNAUTHENTICATED).',
     'Exit 0 when meshd did it, 1 when it refused (the reason is printed) or cannot be reached, 2 for bad flags. See docs/identity.md.',
   ],
 };

@@ -18,7 +18,8 @@ import type { Logger } from '../util/log';
 import { parseNodeId, formatNodeId } from '../model/node-id';
 import { parseDuration } from '../util/duration';
 import { ProxySecrets, type CertificateSource } from './proxy-secrets';
-import { xdsAuthorizer } from './xds-authorizer';
+import type { StreamRegistry } from '../xds/stream-status';
+import { tokenCredential, xdsAuthorizer } from './xds-authorizer';
 
 export interface IdentityOptions {
   /** Files mode: the encrypted CA state and the key that encrypts it (created, 0600, when missing). */
@@ -120,6 +121,23 @@ export class MeshIdentity {
     this.authorize = xdsAuthorizer(this.tokens);
     // Files mode has one writer; replicas of a fleet read each other's rotations and revocations.
     if (shared) this.every(REFRESH_MS, () => ca.refresh());
+  }
+
+  /**
+   * Ends the open streams let in with a join token once it is revoked (here, or by another replica: seen when the
+   * CA state is read again).
+   */
+  endRevokedStreams(streams: StreamRegistry): void {
+    const end = () => {
+      const revoked = new Set(this.tokens.revoked().map((t) => tokenCredential(t.id)));
+      const ended = streams.end(
+        (status) => status.credential !== undefined && revoked.has(status.credential),
+        'unauthenticated',
+        'join token revoked',
+      );
+      if (ended > 0) this.log.warn(`identity: ended ${ended} xDS stream(s) opened with a join token since revoked`);
+    };
+    this.ca.onRevocation(end);
   }
 
   /** The xDS server's certificate and the roots client certificates must chain to; renewed before it expires. */

@@ -561,6 +561,7 @@ export class MeshServer {
       });
       if (this.closed) return await this.closeServers();
       if (xdsTls && identity) {
+        identity.endRevokedStreams(this.streams);
         const xds = this.xds;
         identity.onServerTls((tls) => {
           try {

@@ -5,7 +5,7 @@
 // configuration is compiled or sent. Kuma's dataplane tokens and Istio's SPIFFE check, together.
 import type { X509Certificate } from 'node:crypto';
 import { formatNodeId, parseNodeId } from '../model/node-id';
-import type { AuthorizationRefusal, StreamCredentials } from '../xds/ads-session';
+import type { Authorization, AuthorizationRefusal, StreamCredentials } from '../xds/ads-session';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 
 /** What verifies a join token (ca/join-tokens.ts). */
@@ -42,13 +42,18 @@ function canonical(nodeId: string): string {
 
 const refuse = (code: AuthorizationRefusal['code'], message: string): AuthorizationRefusal => ({ code, message });
 
-/** The xDS server's authorize hook: undefined lets the stream in. */
+/** How a stream's status names a join token it was let in with (the revocation of that token ends it). */
+export function tokenCredential(id: string): string {
+  return `join token ${id}`;
+}
+
+/** The xDS server's authorize hook: the credential the stream was let in with, or the refusal. */
 export function xdsAuthorizer(
   tokens: TokenVerifier,
-): (node: Node__Output, credentials: StreamCredentials) => Promise<AuthorizationRefusal | undefined> {
+): (node: Node__Output, credentials: StreamCredentials) => Promise<Authorization | AuthorizationRefusal> {
   return async (node, { peerCertificate, authorization }) => {
     const claimed = canonical(node.id);
-    let proven = false;
+    let proven: string | undefined;
     if (peerCertificate) {
       const sans = uriSans(peerCertificate);
       const named = sans.map(nodeIdOfSpiffeId).find((id) => id !== undefined);
@@ -59,7 +64,7 @@ export function xdsAuthorizer(
         );
       if (named !== claimed)
         return refuse('permission_denied', `the client certificate is ${named}'s; it cannot subscribe as ${node.id}`);
-      proven = true;
+      proven = `certificate ${peerCertificate.serialNumber.toLowerCase()}`;
     }
     if (authorization !== undefined) {
       const token = /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(authorization)?.[1];
@@ -71,9 +76,9 @@ export function xdsAuthorizer(
           'permission_denied',
           `the join token ${verified.id} is ${verified.nodeId}'s; it cannot subscribe as ${node.id}`,
         );
-      proven = true;
+      proven = tokenCredential(verified.id);
     }
-    if (proven) return undefined;
+    if (proven !== undefined) return { credential: proven };
     return refuse(
       'unauthenticated',
       'no credential: this meshd requires a workload certificate or a join token (meshd token issue --node <id>) on the xDS channel',

@@ -74,7 +74,15 @@ export interface AuthorizationRefusal {
   readonly message: string;
 }
 
-export type AuthorizeResult = undefined | AuthorizationRefusal;
+/**
+ * The stream may go on. `credential` names what it proved itself with (e.g. a token's id), kept in its status, so
+ * that whoever revoked that credential can end the streams opened with it (StreamRegistry.end).
+ */
+export interface Authorization {
+  readonly credential: string;
+}
+
+export type AuthorizeResult = undefined | Authorization | AuthorizationRefusal;
 
 export interface StreamHooks {
   /**
@@ -265,6 +273,8 @@ export abstract class AdsSession {
   private firstRequestTimer: NodeJS.Timeout | undefined;
   /** The authorize hook said yes (or there is none); until then no request is applied. */
   private authorized: boolean;
+  /** What the stream proved itself with (the authorize hook's answer), for its status. */
+  private credential: string | undefined;
   /** An async authorize is pending: requests wait in the backlog, reading paused. */
   private authorizing = false;
   /** The node id the first request claimed, for the refusal log before the stream has a status. */
@@ -409,8 +419,9 @@ export abstract class AdsSession {
   }
 
   private admitOrRefuse(result: AuthorizeResult): void {
-    if (result === undefined) {
+    if (result === undefined || !('code' in result)) {
       this.authorized = true;
+      this.credential = result?.credential;
       return;
     }
     const unauthenticated = result.code === 'unauthenticated';
@@ -518,10 +529,19 @@ export abstract class AdsSession {
       client: truncate(node.user_agent_name || 'unknown', MAX_DISPLAY_CHARS),
       peer: this.transport.getPeer(),
       connectedAt: new Date().toISOString(),
+      ...(this.credential !== undefined ? { credential: truncate(this.credential, MAX_DISPLAY_CHARS) } : {}),
       types: new Map(),
     };
     this.log = this.makeChildLog(node.id);
-    this.deps.registry.add(this.status);
+    this.deps.registry.add(this.status, (code, message) =>
+      this.refuse(
+        new StreamRefusal(
+          code === 'unauthenticated' ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED,
+          code === 'unauthenticated' ? 'unauthenticated' : 'permission_denied',
+          truncate(message, MAX_DISPLAY_CHARS),
+        ),
+      ),
+    );
     this.deps.lifecycle.info(
       { node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client },
       `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`,

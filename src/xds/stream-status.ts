@@ -25,6 +25,8 @@ export interface StreamStatus {
   readonly client: string;
   readonly peer: string;
   readonly connectedAt: string;
+  /** What the client proved itself with, when the server checks (e.g. `token <id>`); see StreamHooks.authorize. */
+  readonly credential?: string;
   /** type URL → what was sent and acknowledged. */
   readonly types: Map<string, TypeStatus>;
 }
@@ -45,16 +47,37 @@ export function isGrpcUserAgent(userAgent: string): boolean {
   return /^grpc\b/i.test(userAgent);
 }
 
+/** Ends a stream with a refusal status and message. */
+export type EndStream = (code: 'unauthenticated' | 'permission_denied', message: string) => void;
+
 /** The open streams, by id. */
 export class StreamRegistry {
   private readonly streams = new Map<number, StreamStatus>();
+  private readonly enders = new Map<number, EndStream>();
 
-  add(status: StreamStatus): void {
+  add(status: StreamStatus, end?: EndStream): void {
     this.streams.set(status.streamId, status);
+    if (end) this.enders.set(status.streamId, end);
   }
 
   remove(streamId: number): void {
     this.streams.delete(streamId);
+    this.enders.delete(streamId);
+  }
+
+  /** Ends every open stream `match` picks (a revoked credential's); returns how many. */
+  end(
+    match: (status: StreamStatus) => boolean,
+    code: 'unauthenticated' | 'permission_denied',
+    message: string,
+  ): number {
+    let ended = 0;
+    for (const status of [...this.streams.values()]) {
+      if (!match(status)) continue;
+      this.enders.get(status.streamId)?.(code, message);
+      ended++;
+    }
+    return ended;
   }
 
   list(): StreamStatus[] {

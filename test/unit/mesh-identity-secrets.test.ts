@@ -214,16 +214,16 @@ describe('xdsAuthorizer: a credential subscribes as its own node only', () => {
 
   it('lets a token or certificate in as its node (ARN form too) and refuses every other claim', async () => {
     const authorize = xdsAuthorizer(tokens);
-    const { token } = await tokens.issue('mesh/apps/virtualNode/a', 60_000);
+    const { token, id } = await tokens.issue('mesh/apps/virtualNode/a', 60_000);
     const bearer = `Bearer ${token}`;
     const asA = envoyNode('mesh/apps/virtualNode/a');
     const asB = envoyNode('mesh/apps/virtualNode/b');
-    expect(await authorize(asA, { authorization: bearer })).toBeUndefined();
+    expect(await authorize(asA, { authorization: bearer })).toEqual({ credential: `join token ${id}` });
     expect(
       await authorize(envoyNode('arn:aws:appmesh:us-east-1:000000000000:mesh/apps/virtualNode/a'), {
         authorization: bearer,
       }),
-    ).toBeUndefined();
+    ).toEqual({ credential: `join token ${id}` });
     expect(await authorize(asB, { authorization: bearer })).toMatchObject({ code: 'permission_denied' });
     expect(await authorize(asA, {})).toMatchObject({
       code: 'unauthenticated',
@@ -236,7 +236,9 @@ describe('xdsAuthorizer: a credential subscribes as its own node only', () => {
 
     const issued = await ca.issueWorkload({ spiffeId: 'spiffe://meshd.local/mesh/apps/virtualNode/a' });
     const certificate = new crypto.X509Certificate(issued.certificateChainPem);
-    expect(await authorize(asA, { peerCertificate: certificate })).toBeUndefined();
+    expect(await authorize(asA, { peerCertificate: certificate })).toEqual({
+      credential: `certificate ${certificate.serialNumber.toLowerCase()}`,
+    });
     expect(await authorize(asB, { peerCertificate: certificate })).toMatchObject({ code: 'permission_denied' });
     // A's certificate with B's token is still A: every credential given must name the node.
     const { token: tokenB } = await tokens.issue('mesh/apps/virtualNode/b', 60_000);
@@ -295,5 +297,39 @@ describe("MeshIdentity's admin answers: hostile bodies get a 400 naming the fix,
     expect((await identity.answer('POST', '/v1/tokens/revoke', JSON.stringify({ id }))).status).toBe(200);
     expect(await identity.tokens.verify(token)).toMatchObject({ error: 'revoked' });
     expect((await identity.answer('GET', '/v1/nothing', '')).status).toBe(404);
+  });
+
+  it("ends the open streams let in with a token once it is revoked, and no other's", async () => {
+    const { StreamRegistry } = await import('../../src/xds/stream-status');
+    const streams = new StreamRegistry();
+    identity.endRevokedStreams(streams);
+    const ended: string[] = [];
+    const stream = (streamId: number, credential?: string) =>
+      streams.add(
+        {
+          streamId,
+          protocol: 'sotw',
+          nodeId: `mesh/apps/virtualNode/n${streamId}`,
+          nodeCluster: '',
+          nodeKey: `k${streamId}`,
+          client: 'envoy',
+          peer: '127.0.0.1:1',
+          connectedAt: '',
+          ...(credential ? { credential } : {}),
+          types: new Map(),
+        },
+        (code, message) => ended.push(`${streamId} ${code} ${message}`),
+      );
+    const one = (await identity.answer('POST', '/v1/tokens', '{"node": "mesh/apps/virtualNode/n1"}')).body as {
+      id: string;
+    };
+    const two = (await identity.answer('POST', '/v1/tokens', '{"node": "mesh/apps/virtualNode/n2"}')).body as {
+      id: string;
+    };
+    stream(1, `join token ${one.id}`);
+    stream(2, `join token ${two.id}`);
+    stream(3);
+    await identity.answer('POST', '/v1/tokens/revoke', JSON.stringify({ id: one.id }));
+    expect(ended).toEqual(['1 unauthenticated join token revoked']);
   });
 });
