@@ -355,7 +355,7 @@ export const serveCommand: CommandSpec = {
     'ca-key-file': {
       type: 'string',
       metavar: 'file',
-      help: "the 32-byte key (raw, hex or base64; mode 600) that encrypts the CA's state at rest; made on first start when missing (default: ca.key beside --rollout-state). With --store it encrypts the CA's row in PostgreSQL",
+      help: "the 32-byte key (raw, hex or base64; mode 600) that encrypts the CA's state at rest; made on first start when missing (default: ca.key beside --rollout-state). With --store it encrypts the CA's row in PostgreSQL (give every replica the same file; without it the row is not encrypted)",
       env: ['MESHD_CA_KEY_FILE'],
     },
     'ca-cert': {
@@ -562,7 +562,7 @@ function identitySettings(
   const isIp = (name: string) => net.isIP(name) !== 0;
   return {
     stateFile: files.stateFile,
-    keyFile: (args.flags['ca-key-file'] as string | undefined) ?? files.keyFile,
+    ...(args.flags['ca-key-file'] !== undefined ? { keyFile: args.flags['ca-key-file'] as string } : {}),
     ...(caCert !== undefined && caKey !== undefined
       ? { userCa: { certFile: caCert, keyFile: caKey, ...(caChain !== undefined ? { chainFile: caChain } : {}) } }
       : {}),

@@ -22,9 +22,14 @@ import type { StreamRegistry } from '../xds/stream-status';
 import { tokenCredential, xdsAuthorizer } from './xds-authorizer';
 
 export interface IdentityOptions {
-  /** Files mode: the encrypted CA state and the key that encrypts it (created, 0600, when missing). */
+  /** Files mode: the encrypted CA state. */
   readonly stateFile: string;
-  readonly keyFile: string;
+  /**
+   * The key the state is encrypted with (`--ca-key-file`). Files mode: made (0600) when missing, beside the state
+   * when not given. A fleet (PostgreSQL): the row is encrypted only when one is given, and every replica needs the
+   * same key (a key each replica made for itself would lock the others out).
+   */
+  readonly keyFile?: string;
   /** `--ca-cert`/`--ca-key`/`--ca-chain`: the user's CA instead of one meshd makes. */
   readonly userCa?: UserCaFiles;
   /** Life of a workload certificate (renewed at 50–80 % of it). */
@@ -67,12 +72,23 @@ export class MeshIdentity {
   private closed = false;
 
   static async open(options: IdentityOptions, log: Logger, pool?: Pool): Promise<MeshIdentity> {
-    // The key (and, alone, the state) live beside the rollouts' state, in a folder made on first start.
-    for (const file of pool ? [options.keyFile] : [options.keyFile, options.stateFile])
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const store = pool
-      ? new PostgresCaStateStore(pool, { key: readKeyFile(options.keyFile, { createKeyIfMissing: true, logger: log }) })
-      : new FileCaStateStore(options.stateFile, options.keyFile, { createKeyIfMissing: true, logger: log });
+    let store;
+    if (pool) {
+      if (options.keyFile === undefined)
+        log.warn(
+          "identity: the CA's row in PostgreSQL is not encrypted (give every replica the same --ca-key-file to encrypt it); protect the database as you would the CA key",
+        );
+      store = new PostgresCaStateStore(
+        pool,
+        options.keyFile !== undefined ? { key: readKeyFile(options.keyFile) } : {},
+      );
+    } else {
+      // The key and the state live beside the rollouts' state unless told otherwise, in folders made on first start.
+      const keyFile = options.keyFile ?? defaultIdentityFiles(path.dirname(options.stateFile)).keyFile;
+      for (const file of [keyFile, options.stateFile])
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      store = new FileCaStateStore(options.stateFile, keyFile, { createKeyIfMissing: true, logger: log });
+    }
     const ca = await CertificateAuthority.open({
       store,
       propagationMs: pool ? BUNDLE_FIRST_SHARED_MS : BUNDLE_FIRST_MS,
