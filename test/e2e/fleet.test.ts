@@ -331,6 +331,15 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
     return f;
   }
 
+  it('the replicas share one CA, made by whichever started first', async () => {
+    const f = (fleet = await startFleet({ cluster, database: `fleet_${++database}`, meshPaths: [meshFile], n: 3 }));
+    const cas = await Promise.all(
+      f.replicas.map(async (r) => JSON.parse(await r.admin('/v1/ca')) as { trustBundle: string }),
+    );
+    expect(new Set(cas.map((c) => c.trustBundle)).size).toBe(1);
+    expect(cas[0]!.trustBundle).toMatch(/BEGIN CERTIFICATE/);
+  });
+
   it('SIGKILL the replica holding the most proxies: no request fails, all SYNCED on survivors within 5 s, sent nothing new', async () => {
     const f = await fleetWithClients();
     const before = await holders(f, clients);
