@@ -30,7 +30,7 @@ export const tokenCommand: CommandSpec = {
     ttl: {
       type: 'string',
       metavar: 'time',
-      help: 'how long the token is valid (default 24h, at most 8784h, 366 days; a Go duration such as 30m or 720h)',
+      help: 'how long the token is valid: a proxy presents it on every reconnect, so give it the life of the proxy (default 8760h, a year; at most 8784h; a Go duration such as 30m or 720h)',
     },
     admin: adminFlag,
     'admin-token-file': adminTokenFileFlag,
@@ -148,6 +148,23 @@ export async function runToken(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
+/**
+ * Writes a file that is made anew with exactly `mode`: an existing file (whose mode could leave a key readable) is
+ * replaced, and a symbolic link in its place is refused rather than followed.
+ */
+function writeNew(file: string, text: string, mode: number): void {
+  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (existing?.isSymbolicLink())
+    throw new UsageError(`${file} is a symbolic link: remove it, or choose another --out`);
+  if (existing) fs.unlinkSync(file);
+  const fd = fs.openSync(file, 'wx', mode);
+  try {
+    fs.writeFileSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function runCa(args: ParsedArgs): Promise<number> {
   const [sub, ...extra] = args.positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
@@ -188,9 +205,9 @@ export async function runCa(args: ParsedArgs): Promise<number> {
       const json = answered('ca issue', admin, '/v1/ca/issue', res);
       if (!json) return 1;
       fs.mkdirSync(out, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(path.join(out, 'cert.pem'), String(json.certificateChain), { mode: 0o644 });
-      fs.writeFileSync(path.join(out, 'key.pem'), String(json.privateKey), { mode: 0o600 });
-      fs.writeFileSync(path.join(out, 'ca.pem'), String(json.trustBundle), { mode: 0o644 });
+      writeNew(path.join(out, 'cert.pem'), String(json.certificateChain), 0o644);
+      writeNew(path.join(out, 'key.pem'), String(json.privateKey), 0o600);
+      writeNew(path.join(out, 'ca.pem'), String(json.trustBundle), 0o644);
       process.stdout.write(
         `wrote ${path.join(out, 'cert.pem')}, key.pem (mode 600) and ca.pem for ${String(json.node)}, valid until ${String(json.notAfter)}\n`,
       );

@@ -44,9 +44,27 @@ export function spiffeMeshPrefix(trustDomain: string, mesh: string): string {
  */
 export function serviceDiscoveryNames(node: VirtualNode): string[] {
   const sd = node.spec.serviceDiscovery;
-  if (sd?.dns) return [sd.dns.hostname];
-  if (sd?.awsCloudMap) return [`${sd.awsCloudMap.serviceName}.${sd.awsCloudMap.namespaceName}`];
-  return [];
+  const name = sd?.dns
+    ? sd.dns.hostname
+    : sd?.awsCloudMap
+      ? `${sd.awsCloudMap.serviceName}.${sd.awsCloudMap.namespaceName}`
+      : undefined;
+  const dnsName = name === undefined ? undefined : certificateDnsName(name);
+  return dnsName === undefined ? [] : [dnsName];
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A service-discovery name as a certificate's DNS name: lowercase, without a final dot; undefined for one a
+ * certificate must not carry. A wildcard (`*.svc.cluster.local`) would vouch for every name under it (meshd's own
+ * xDS server's among them), and a name with `_` or an empty label is no host name: such a node gets its SPIFFE ID
+ * alone rather than no certificate at all.
+ */
+export function certificateDnsName(name: string): string | undefined {
+  const bare = name.toLowerCase().replace(/\.$/, '');
+  if (bare.length === 0 || bare.length > 253) return undefined;
+  return bare.split('.').every((label) => DNS_LABEL.test(label)) ? bare : undefined;
 }
 
 /**

@@ -462,7 +462,7 @@ export class MeshController implements StreamHooks {
     // A provisional entry only notes its identity: its certificate is issued once a proxy claims it.
     if (entry.provisional) entry.identity = identity;
     else this.setIdentity(key, entry, identity);
-    this.cache.set(key, this.withSecrets(snapshot, entry));
+    this.cache.set(key, this.withSecrets(snapshot, entry, this.cache.get(key)));
     if (identity && !this.options.secrets && !entry.provisional)
       this.cache.setProblem(
         key,
@@ -472,10 +472,13 @@ export class MeshController implements StreamHooks {
       );
   }
 
-  /** The snapshot with the proxy's managed secrets, when its config names them and they are issued. */
-  private withSecrets(snapshot: Snapshot, entry: ProxyEntry): Snapshot {
+  /**
+   * The snapshot with the proxy's managed secrets, when its config names them and they are issued; while a new
+   * certificate of the same identity is being issued (its DNS names changed), the one it was served so far.
+   */
+  private withSecrets(snapshot: Snapshot, entry: ProxyEntry, previous: Snapshot | undefined): Snapshot {
     if (!entry.identity || entry.provisional) return snapshot;
-    const secrets = this.options.secrets?.secretsFor(entry.identity);
+    const secrets = this.options.secrets?.secretsFor(entry.identity) ?? previous?.types.get(TypeUrl.Secret);
     if (!secrets) return snapshot;
     return { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets), detectedAt: snapshot.detectedAt };
   }

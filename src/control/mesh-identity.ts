@@ -19,7 +19,7 @@ import { parseNodeId, formatNodeId } from '../model/node-id';
 import { parseDuration } from '../util/duration';
 import { ProxySecrets, type CertificateSource } from './proxy-secrets';
 import type { StreamRegistry } from '../xds/stream-status';
-import { tokenCredential, xdsAuthorizer } from './xds-authorizer';
+import { tokenCredential } from './xds-authorizer';
 
 export interface IdentityOptions {
   /** Files mode: the encrypted CA state. */
@@ -59,15 +59,19 @@ const BUNDLE_FIRST_MS = 5_000;
 const BUNDLE_FIRST_SHARED_MS = REFRESH_MS + BUNDLE_FIRST_MS;
 /** Largest token life `meshd token` may ask for. */
 const MAX_TOKEN_TTL_MS = 366 * 24 * 3600_000;
-const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
+/**
+ * A proxy presents its token on every reconnect (Envoy cannot use the certificate it gets over ADS for the ADS
+ * connection itself), so a token must live as long as its proxy: a year unless asked otherwise, revocable.
+ */
+const DEFAULT_TOKEN_TTL_MS = 365 * 24 * 3600_000;
 
 export class MeshIdentity {
   readonly tokens: JoinTokens;
   readonly certificates: WorkloadCertificates;
   readonly secrets: ProxySecrets;
-  readonly authorize: ReturnType<typeof xdsAuthorizer>;
   private readonly timers = new Set<NodeJS.Timeout>();
   private serverTls: { readonly tls: ServerTls; readonly notAfter: Date } | undefined;
+  private serverRenewal: NodeJS.Timeout | undefined;
   private readonly serverListeners = new Set<(tls: ServerTls) => void>();
   private closed = false;
 
@@ -122,10 +126,18 @@ export class MeshIdentity {
     const bundleListeners = new Set<(ids: readonly string[] | 'all') => void>();
     ca.onChange(() => {
       for (const listener of bundleListeners) listener('all');
-      if (this.serverTls) void this.renewServerTls();
+      if (this.serverTls)
+        void this.renewServerTls().catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
     });
+    // A workload certificate never carries a name of meshd's own xDS certificate: it could pose as meshd.
+    const reserved = new Set((options.serverNames?.dnsNames ?? ['localhost']).map((n) => n.toLowerCase()));
     const source: CertificateSource = {
-      current: (identity) => this.certificates.current(identity),
+      current: (identity) =>
+        this.certificates.current(
+          identity.dnsNames.some((n) => reserved.has(n))
+            ? { ...identity, dnsNames: identity.dnsNames.filter((n) => !reserved.has(n)) }
+            : identity,
+        ),
       trustBundlePem: () => ca.trustBundlePem(),
       onChange: (listener) => {
         bundleListeners.add(listener);
@@ -134,7 +146,6 @@ export class MeshIdentity {
       forget: (spiffeId) => this.certificates.forget(spiffeId),
     };
     this.secrets = new ProxySecrets(source);
-    this.authorize = xdsAuthorizer(this.tokens);
     // Files mode has one writer; replicas of a fleet read each other's rotations and revocations.
     if (shared) this.every(REFRESH_MS, () => ca.refresh());
   }
@@ -167,14 +178,30 @@ export class MeshIdentity {
     this.serverListeners.add(listener);
   }
 
+  /**
+   * Issues the xDS server's certificate again and schedules the next renewal, replacing any renewal already
+   * scheduled (a CA change renews at once: one chain of renewals, however many changes). Never rejects after the
+   * first issue: a failure is logged and retried in a minute.
+   */
   private async renewServerTls(): Promise<void> {
     if (this.closed) return;
+    if (this.serverRenewal) clearTimeout(this.serverRenewal);
+    this.serverRenewal = undefined;
     const names = this.options.serverNames ?? { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
-    const issued = await this.ca.issueServer({
-      dnsNames: names.dnsNames,
-      ipAddresses: names.ipAddresses,
-      ...(this.options.workloadTtlMs !== undefined ? { ttlMs: this.options.workloadTtlMs } : {}),
-    });
+    let issued;
+    try {
+      issued = await this.ca.issueServer({
+        dnsNames: names.dnsNames,
+        ipAddresses: names.ipAddresses,
+        ...(this.options.workloadTtlMs !== undefined ? { ttlMs: this.options.workloadTtlMs } : {}),
+      });
+    } catch (err) {
+      // The first issue fails start(); a renewal keeps the current certificate and tries again.
+      if (!this.serverTls) throw err;
+      this.log.warn(`identity: cannot renew the xDS server certificate: ${(err as Error).message}; retrying in 1 min`);
+      this.scheduleServerRenewal(60_000);
+      return;
+    }
     const tls = {
       certificateChainPem: issued.certificateChainPem,
       privateKeyPem: issued.privateKeyPem,
@@ -183,16 +210,22 @@ export class MeshIdentity {
     const first = !this.serverTls;
     this.serverTls = { tls, notAfter: issued.notAfter };
     if (!first) for (const listener of this.serverListeners) listener(tls);
-    // Renewed at two thirds of its life (a failure is retried in a minute).
-    const life = issued.notAfter.getTime() - Date.now();
-    this.later(Math.max(1_000, (life * 2) / 3), () =>
-      this.renewServerTls().catch((err) => {
-        this.log.warn(
-          `identity: cannot renew the xDS server certificate: ${(err as Error).message}; retrying in 1 min`,
-        );
-        this.later(60_000, () => void this.renewServerTls());
-      }),
+    // Renewed at two thirds of its life.
+    this.scheduleServerRenewal(Math.max(1_000, ((issued.notAfter.getTime() - Date.now()) * 2) / 3));
+  }
+
+  private scheduleServerRenewal(ms: number): void {
+    if (this.closed) return;
+    if (this.serverRenewal) clearTimeout(this.serverRenewal);
+    // setTimeout's longest delay is about 24.8 days; a longer life is renewed in steps.
+    this.serverRenewal = setTimeout(
+      () => {
+        this.serverRenewal = undefined;
+        void this.renewServerTls().catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
+      },
+      Math.min(ms, 2 ** 31 - 1),
     );
+    this.serverRenewal.unref();
   }
 
   /** /v1/tokens and /v1/ca: the admin API's answers (the admin server guards the writes). */
@@ -264,7 +297,7 @@ export class MeshIdentity {
         const node = nodeIdOf(request.node);
         if ('error' in node) return bad(node.error);
         const trustDomain = typeof request.trustDomain === 'string' ? request.trustDomain : 'meshd.local';
-        const ttl = durationOf(request.ttl, this.options.workloadTtlMs ?? DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS);
+        const ttl = durationOf(request.ttl, this.options.workloadTtlMs ?? 24 * 3600_000, MAX_TOKEN_TTL_MS);
         if (typeof ttl === 'string') return bad(ttl);
         const issued = await this.ca.issueWorkload({ spiffeId: `spiffe://${trustDomain}/${node.id}`, ttlMs: ttl });
         return {
@@ -306,6 +339,7 @@ export class MeshIdentity {
 
   close(): void {
     this.closed = true;
+    if (this.serverRenewal) clearTimeout(this.serverRenewal);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.certificates.close();

@@ -64,6 +64,8 @@ import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
 import { MeshController } from './mesh-controller';
 import { MeshIdentity, type IdentityOptions } from './mesh-identity';
+import { xdsAuthorizer } from './xds-authorizer';
+import { meshTrustDomain } from '../model/mesh';
 import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
@@ -551,7 +553,14 @@ export class MeshServer {
           nodeKey: (node) => controller.nodeKey(node),
           onNodeGone: (key) => controller.onNodeGone(key),
           // With TLS every stream proves the node it asks for (a join token or a workload certificate).
-          ...(xdsTls && identity ? { authorize: identity.authorize } : {}),
+          ...(xdsTls && identity
+            ? {
+                authorize: xdsAuthorizer(identity.tokens, (mesh) => {
+                  const served = controller.currentModel()?.mesh(mesh);
+                  return served ? meshTrustDomain(served) : undefined;
+                }),
+              }
+            : {}),
         },
         ...(xdsTls ? { tls: xdsTls } : {}),
         log: this.log,

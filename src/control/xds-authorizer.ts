@@ -16,14 +16,18 @@ export interface TokenVerifier {
 }
 
 /** A SPIFFE ID meshd issues: spiffe://<trust domain>/mesh/<mesh>/<virtualNode|virtualGateway>/<name>. */
-const MESHD_SPIFFE_ID = /^spiffe:\/\/[^/]+\/(mesh\/[^/]+\/(?:virtualNode|virtualGateway)\/[^/]+)$/;
+const MESHD_SPIFFE_ID = /^spiffe:\/\/([^/]+)\/(mesh\/[^/]+\/(?:virtualNode|virtualGateway)\/[^/]+)$/;
 
 /** The node id a meshd SPIFFE ID names (its resource path), or undefined. */
 export function nodeIdOfSpiffeId(spiffeId: string): string | undefined {
-  const path = MESHD_SPIFFE_ID.exec(spiffeId)?.[1];
-  if (!path) return undefined;
-  const id = parseNodeId(path);
-  return 'error' in id ? undefined : formatNodeId(id);
+  return nodeOfSpiffeId(spiffeId)?.nodeId;
+}
+
+function nodeOfSpiffeId(spiffeId: string): { nodeId: string; mesh: string; trustDomain: string } | undefined {
+  const m = MESHD_SPIFFE_ID.exec(spiffeId);
+  if (!m) return undefined;
+  const id = parseNodeId(m[2]!);
+  return 'error' in id ? undefined : { nodeId: formatNodeId(id), mesh: id.mesh, trustDomain: m[1]! };
 }
 
 /** The URI SANs of a certificate (Node writes them `URI:<uri>`, comma-separated). */
@@ -50,20 +54,34 @@ export function tokenCredential(id: string): string {
 /** The xDS server's authorize hook: the credential the stream was let in with, or the refusal. */
 export function xdsAuthorizer(
   tokens: TokenVerifier,
+  /** The trust domain of a mesh being served (its certificates' SPIFFE IDs), undefined for a mesh not served. */
+  trustDomainOf: (mesh: string) => string | undefined,
 ): (node: Node__Output, credentials: StreamCredentials) => Promise<Authorization | AuthorizationRefusal> {
   return async (node, { peerCertificate, authorization }) => {
     const claimed = canonical(node.id);
     let proven: string | undefined;
     if (peerCertificate) {
       const sans = uriSans(peerCertificate);
-      const named = sans.map(nodeIdOfSpiffeId).find((id) => id !== undefined);
+      const named = sans.map(nodeOfSpiffeId).find((id) => id !== undefined);
       if (!named)
         return refuse(
           'permission_denied',
           `the client certificate names no meshd node (URI SANs: ${sans.join(', ') || 'none'}); it cannot subscribe as ${node.id}`,
         );
-      if (named !== claimed)
-        return refuse('permission_denied', `the client certificate is ${named}'s; it cannot subscribe as ${node.id}`);
+      if (named.nodeId !== claimed)
+        return refuse(
+          'permission_denied',
+          `the client certificate is ${named.nodeId}'s; it cannot subscribe as ${node.id}`,
+        );
+      // A CA that also signs for other SPIFFE systems (a user's root) must not vouch for a mesh's nodes.
+      const trustDomain = trustDomainOf(named.mesh);
+      if (trustDomain !== named.trustDomain)
+        return refuse(
+          'permission_denied',
+          trustDomain === undefined
+            ? `the client certificate names a node of mesh ${named.mesh}, which is not served`
+            : `the client certificate's trust domain is ${named.trustDomain}; mesh ${named.mesh}'s is ${trustDomain}`,
+        );
       proven = `certificate ${peerCertificate.serialNumber.toLowerCase()}`;
     }
     if (authorization !== undefined) {

@@ -122,6 +122,17 @@ describe('a CA meshd makes', () => {
   });
 });
 
+describe('an issuing CA at its end', () => {
+  it('refuses to issue (no certificate that dies at once, renewed in a loop) and says what to do', async () => {
+    let now = Date.now();
+    const ca = await CertificateAuthority.open({ store: new MemoryCaStateStore(), now: () => now });
+    now += 10 * 365 * 24 * HOUR; // the generated root lives 10 years
+    await expect(ca.issueWorkload({ spiffeId: SPIFFE })).rejects.toThrow(
+      /expires at .*: it cannot issue certificates any more; rotate the CA/,
+    );
+  });
+});
+
 describe('rotating the CA', () => {
   it('goes on signing with the old root while the new bundle propagates, then with the new one', async () => {
     let now = Date.now();

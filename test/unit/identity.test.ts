@@ -2,6 +2,7 @@
 // (spec.meshd: mesh-wide mTLS and the SPIFFE trust domain), in the dialects that carry it.
 import * as path from 'node:path';
 import {
+  certificateDnsName,
   MANAGED_IDENTITY_SECRET,
   MANAGED_TRUST_SECRET,
   SPIRE_SDS_CLUSTER,
@@ -134,5 +135,19 @@ Resources:
       'm.json': JSON.stringify({ mesh: { meshName: 'apps', spec: { meshd: { mtls: 'STRICT' } } } }),
     }).result;
     expect(!cli.ok && cli.problems.map((p) => p.field)).toEqual(['mesh.spec.meshd']);
+  });
+});
+
+describe('certificateDnsName: what a workload certificate may carry of a service-discovery name', () => {
+  it.each([
+    ['Front.Apps.svc.cluster.local.', 'front.apps.svc.cluster.local'],
+    ['10.0.0.7', '10.0.0.7'],
+    ['*.svc.cluster.local', undefined],
+    ['my_service.local', undefined],
+    ['a..b', undefined],
+    ['.', undefined],
+    [`${'a'.repeat(64)}.local`, undefined],
+  ])('%s → %s', (name, expected) => {
+    expect(certificateDnsName(name)).toBe(expected);
   });
 });

@@ -213,7 +213,7 @@ describe('xdsAuthorizer: a credential subscribes as its own node only', () => {
   });
 
   it('lets a token or certificate in as its node (ARN form too) and refuses every other claim', async () => {
-    const authorize = xdsAuthorizer(tokens);
+    const authorize = xdsAuthorizer(tokens, (mesh) => (mesh === 'apps' ? 'meshd.local' : undefined));
     const { token, id } = await tokens.issue('mesh/apps/virtualNode/a', 60_000);
     const bearer = `Bearer ${token}`;
     const asA = envoyNode('mesh/apps/virtualNode/a');
@@ -245,6 +245,17 @@ describe('xdsAuthorizer: a credential subscribes as its own node only', () => {
     expect(await authorize(asB, { peerCertificate: certificate, authorization: `Bearer ${tokenB}` })).toMatchObject({
       code: 'permission_denied',
     });
+    // Another trust domain, or a mesh not served, under the same CA (a user's root signing for other systems): refused.
+    for (const [spiffeId, why] of [
+      ['spiffe://other.org/mesh/apps/virtualNode/a', /trust domain is other\.org; mesh apps's is meshd\.local/],
+      ['spiffe://meshd.local/mesh/elsewhere/virtualNode/a', /mesh elsewhere, which is not served/],
+    ] as const) {
+      const foreign = await ca.issueWorkload({ spiffeId });
+      const node = envoyNode(nodeIdOfSpiffeId(spiffeId)!);
+      expect(
+        await authorize(node, { peerCertificate: new crypto.X509Certificate(foreign.certificateChainPem) }),
+      ).toMatchObject({ code: 'permission_denied', message: expect.stringMatching(why) });
+    }
     const server = await ca.issueServer({ dnsNames: ['localhost'] });
     expect(
       await authorize(asA, { peerCertificate: new crypto.X509Certificate(server.certificateChainPem) }),
