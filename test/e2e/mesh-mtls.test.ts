@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { envoyValidate } from '../helpers/envoy';
 import { describeWithNetns, readableTmpDir, removeReadableTmpDirs } from '../helpers/netns';
-import { MESHD_BIN, waitFor } from '../helpers/processes';
+import { freePort, MESHD_BIN, waitFor } from '../helpers/processes';
 import {
   envoyStats,
   relayXdsToNetns,
@@ -60,6 +60,12 @@ spec: { backends: [${backend}] }
 }
 
 const fileCert = (f: IssuedFiles) => `{ file: { certificateChain: ${f.chain}, privateKey: ${f.key} } }`;
+
+/**
+ * The ingress gateway's listener port (howto-ingress-gateway's first stage, in the ACM mesh): a
+ * free port of the host, where the gateway Envoy runs.
+ */
+let gatewayPort = 8088;
 
 function meshYaml(calleeIp: string, acmIp: string, files?: { otherMesh: IssuedFiles; ownMesh: IssuedFiles }): string {
   return `kind: Mesh
@@ -141,7 +147,21 @@ spec:
         validation:
           trust: ${ACM_TRUST}
   backends: [{ virtualService: { virtualServiceName: ${ACM_SERVICE} } }]
-${caller('nopolicy', undefined, ACM_MESH, ACM_SERVICE)}`;
+${caller('nopolicy', undefined, ACM_MESH, ACM_SERVICE)}---
+kind: VirtualGateway
+mesh: ${ACM_MESH}
+name: ingress-gw
+spec: { listeners: [{ portMapping: { port: ${gatewayPort}, protocol: http } }] }
+---
+kind: GatewayRoute
+mesh: ${ACM_MESH}
+virtualGateway: ingress-gw
+name: gateway-route-color
+spec:
+  httpRoute:
+    match: { prefix: /color }
+    action: { target: { virtualService: { virtualServiceName: ${ACM_SERVICE} } } }
+`;
 }
 
 const CALLERS = [
@@ -179,6 +199,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
   const callers = new Map<CallerName, HostSidecar>();
   let meshFile: string;
   let bundlePem: string;
+  let gateway: HostSidecar;
 
   async function via(name: CallerName, service = SERVICE): Promise<HttpResult> {
     const sidecar = callers.get(name)!;
@@ -252,6 +273,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
   }
 
   beforeAll(async () => {
+    gatewayPort = await freePort();
     const dir = readableTmpDir();
     meshFile = path.join(dir, 'mesh.yaml');
     // The callees' addresses are known once their namespaces exist: meshd starts on placeholders
@@ -312,6 +334,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
     );
     for (const [name, mesh] of CALLERS)
       callers.set(name, await startSidecarOnHost(envoyBin, `mesh/${mesh}/virtualNode/${name}`, meshd.xdsPort));
+    gateway = await startSidecarOnHost(envoyBin, `mesh/${ACM_MESH}/virtualGateway/ingress-gw`, meshd.xdsPort);
     await waitFor(
       'the callee to accept mTLS from a caller with no client policy',
       async () => ((await via('plain')).status === 200 ? true : undefined),
@@ -324,7 +347,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
   }, 120000);
 
   afterAll(async () => {
-    await Promise.all([...callers.values()].map((c) => c.stop()));
+    await Promise.all([...callers.values(), ...(gateway ? [gateway] : [])].map((c) => c.stop()));
     await callee?.destroy();
     await acmCallee?.destroy();
     await Promise.all(relays.map((r) => r.close()));
@@ -415,6 +438,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
       [`mesh/${ACM_MESH}/virtualNode/colorteller-white`, ['meshd/identity']],
       [`mesh/${ACM_MESH}/virtualNode/front`, ['meshd/trust-bundle']],
       [`mesh/${ACM_MESH}/virtualNode/nopolicy`, ['meshd/trust-bundle']],
+      [`mesh/${ACM_MESH}/virtualGateway/ingress-gw`, ['meshd/trust-bundle']],
       [`mesh/${MESH}/virtualNode/callee`, ['meshd/identity', 'meshd/trust-bundle']],
       [`mesh/${MESH}/virtualNode/plain`, ['meshd/identity', 'meshd/trust-bundle']],
     ])('`meshd render --static` of %s (SDS secrets %j) passes envoy --mode validate', (node, secrets) => {
@@ -441,6 +465,23 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
         expect((await callerSsl(name)).handshakes).toBeGreaterThan(0);
       },
     );
+
+    it('the ingress gateway (howto-ingress-gateway, first stage) reaches colorteller-white over TLS', async () => {
+      const before = await calleeSsl(acmCallee);
+      const r = await waitFor(
+        'the gateway to route /color',
+        async () => {
+          const res = await request({ host: '127.0.0.1', port: gatewayPort, path: '/color' }).catch(() => undefined);
+          return res && res.status !== 404 ? res : undefined;
+        },
+        20000,
+        50,
+      );
+      expect(r).toMatchObject({ status: 200, body: `white:${ACM_PORT}` });
+      expect((await calleeSsl(acmCallee)).handshakes).toBeGreaterThan(before.handshakes);
+      const stats = await envoyStats('127.0.0.1', gateway.adminPort, 'ssl');
+      expect(sslSum(stats, 'cluster', 'handshake')).toBeGreaterThan(0);
+    });
 
     it("colorteller-white's certificate carries its DNS name (App Mesh's requirement) and came from SDS", async () => {
       const certs = await adminJson<EnvoyCerts>(acmCallee.sidecar.adminHost, acmCallee.sidecar.adminPort, '/certs');
