@@ -251,10 +251,38 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
     return JSON.parse(r.body) as T;
   };
 
-  const expectRefused = (r: HttpResult) => {
-    expect(r.status).toBe(503);
-    expect(r.body).not.toContain('callee:');
-  };
+  /**
+   * Requests through `name` until `counter` (an Envoy ssl stat) has moved past its value before:
+   * every answer on the way must be a refusal (503, never the app's), and the stat says why.
+   */
+  async function expectRefused(name: CallerName, counter: () => Promise<number>): Promise<void> {
+    const before = await counter();
+    let last: HttpResult | undefined;
+    const outcome = await waitFor(
+      `a request through ${name} to be refused and counted`,
+      async () => {
+        last = await via(name);
+        // A request served ends the wait at once: the case failed.
+        if (last.status !== 503 || last.body.includes('callee:')) return 'served';
+        return (await counter()) > before ? 'refused and counted' : undefined;
+      },
+      20000,
+      200,
+    ).catch((err: Error) => `${err.message}; the stat stayed at ${before}`);
+    expect({ outcome, last }).toMatchObject({ outcome: 'refused and counted', last: { status: 503 } });
+  }
+
+  /** Requests through `name` until one is served (a cluster still warming may answer 503 first). */
+  const expectServed = (name: CallerName, service: string, body: string) =>
+    waitFor(
+      `${name} to be served by ${service}`,
+      async () => {
+        const r = await via(name, service);
+        return r.status === 200 && r.body === body ? r : undefined;
+      },
+      20000,
+      100,
+    );
 
   /** A certificate and key from meshd's CA for `node` (POST /v1/ca/issue), as files for a `file` source. */
   async function issue(node: string, dir: string): Promise<IssuedFiles> {
@@ -335,6 +363,22 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
     for (const [name, mesh] of CALLERS)
       callers.set(name, await startSidecarOnHost(envoyBin, `mesh/${mesh}/virtualNode/${name}`, meshd.xdsPort));
     gateway = await startSidecarOnHost(envoyBin, `mesh/${ACM_MESH}/virtualGateway/ingress-gw`, meshd.xdsPort);
+    // Every caller trusts meshd's bundle: once each holds it, no case is judged on a warming cluster.
+    for (const [name, port] of [
+      ...[...callers].map(([n, c]) => [n, c.adminPort] as const),
+      ['gateway', gateway.adminPort] as const,
+    ])
+      await waitFor(
+        `${name} to hold meshd/trust-bundle`,
+        async () =>
+          (
+            await request({ host: '127.0.0.1', port, path: '/config_dump?resource=dynamic_active_secrets' })
+          ).body.includes('"meshd/trust-bundle"')
+            ? true
+            : undefined,
+        20000,
+        100,
+      );
     await waitFor(
       'the callee to accept mTLS from a caller with no client policy',
       async () => ((await via('plain')).status === 200 ? true : undefined),
@@ -405,28 +449,22 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
     );
 
     it('refuses a client without a certificate (its explicit client policy has trust but no certificate)', async () => {
-      const before = await calleeSsl();
-      expectRefused(await via('no-cert'));
-      expect((await calleeSsl()).noCert).toBeGreaterThan(before.noCert);
+      await expectRefused('no-cert', async () => (await calleeSsl()).noCert);
     });
 
     it("refuses a client whose certificate (from meshd's CA) names another mesh's SPIFFE ID", async () => {
       const before = await calleeSsl();
-      expectRefused(await via('other-mesh-cert'));
-      const after = await calleeSsl();
-      expect(after.badSan).toBeGreaterThan(before.badSan);
+      await expectRefused('other-mesh-cert', async () => (await calleeSsl()).badSan);
       // The same CA, so not a chain failure: the SPIFFE ID alone was refused.
-      expect(after.badCert).toBe(before.badCert);
+      expect((await calleeSsl()).badCert).toBe(before.badCert);
     });
 
     it("serves a client whose file certificate from meshd's CA names a node of the callee's mesh", async () => {
-      expect(await via('own-mesh-cert')).toMatchObject({ status: 200, body: `callee:${PORT}` });
+      await expectServed('own-mesh-cert', SERVICE, `callee:${PORT}`);
     });
 
     it("is refused by a caller that expects another SPIFFE ID than the callee's", async () => {
-      const before = await callerSsl('wrong-server-san');
-      expectRefused(await via('wrong-server-san'));
-      expect((await callerSsl('wrong-server-san')).badSan).toBeGreaterThan(before.badSan);
+      await expectRefused('wrong-server-san', async () => (await callerSsl('wrong-server-san')).badSan);
     });
   });
 
@@ -469,7 +507,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
       '%s reaches colorteller-white over TLS with the certificate meshd issued for its ACM ARN',
       async (name) => {
         const before = await calleeSsl(acmCallee);
-        expect(await via(name, ACM_SERVICE)).toMatchObject({ status: 200, body: `white:${ACM_PORT}` });
+        await expectServed(name, ACM_SERVICE, `white:${ACM_PORT}`);
         expect((await calleeSsl(acmCallee)).handshakes).toBeGreaterThan(before.handshakes);
         expect((await callerSsl(name)).handshakes).toBeGreaterThan(0);
       },
