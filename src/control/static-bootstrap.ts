@@ -1,6 +1,7 @@
 // `meshd render --static`: a complete Envoy bootstrap with a proxy's resources inlined
 // (route configurations placed into their listeners, EDS endpoints into their clusters), so `envoy --mode validate -c`
 // can check exactly what meshd would serve, without meshd running.
+import { isIP } from 'node:net';
 import { appMeshStaticLayer } from '../bootstrap/runtime';
 import { packAny } from '../compile/any';
 import type { ProxyConfig } from '../compile/proxy-config';
@@ -40,8 +41,28 @@ function fetchesSecretsOverAds(cluster: Cluster): boolean {
   return JSON.stringify(cluster.transport_socket ?? {}).includes('"ads":{}');
 }
 
-/** EDS clusters need meshd; inlined, they become STATIC with the endpoints meshd would send. */
+/** Whether a DNS cluster names an IP address: Envoy has its host at once, without resolving. */
+function hasAddressLiteral(cluster: Cluster): boolean {
+  return (cluster.load_assignment?.endpoints ?? []).some((e) =>
+    (e.lb_endpoints ?? []).some((l) => isIP(l.endpoint?.address?.socket_address?.address ?? '') !== 0),
+  );
+}
+
+/**
+ * EDS clusters need meshd; inlined, they become STATIC with the endpoints meshd would send. A DNS
+ * cluster to an IP address (a DNS hostname that is an IP) whose secrets come over ADS crashes Envoy
+ * 1.40's validate mode as a static cluster with hosts does, so it becomes EDS over ADS: its TLS is
+ * still checked, its address is not.
+ */
 function inlineEndpoints(cluster: Cluster, endpoints: ReadonlyMap<string, ClusterLoadAssignment>): Cluster {
+  if (
+    (cluster.type === 'LOGICAL_DNS' || cluster.type === 'STRICT_DNS') &&
+    fetchesSecretsOverAds(cluster) &&
+    hasAddressLiteral(cluster)
+  ) {
+    const { load_assignment: _hosts, dns_lookup_family: _family, ...rest } = cluster;
+    return { ...rest, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } };
+  }
   if (cluster.type !== 'EDS' || fetchesSecretsOverAds(cluster)) return cluster;
   const { eds_cluster_config: _eds, ...rest } = cluster;
   return {

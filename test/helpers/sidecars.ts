@@ -3,6 +3,7 @@
 // explicit mode), the app fixtures, and small HTTP/stat readers that take any address.
 import { execFile, execFileSync } from 'node:child_process';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { startEnvoy, type RunningEnvoy } from './envoy';
 import {
@@ -30,8 +31,15 @@ export interface MeshdForNetns {
   stop(): Promise<void>;
 }
 
-/** `meshd serve` with xDS on 0.0.0.0, so sidecars in namespaces reach it over their veth. */
-export async function startMeshdForNetns(meshFile: string): Promise<MeshdForNetns> {
+/**
+ * `meshd serve` with xDS on 0.0.0.0, so sidecars in namespaces reach it over their veth; or on
+ * `xdsAddress` (127.0.0.1: meshd serves workload certificates, and namespaces reach it through
+ * relayXdsToNetns), with `args` added.
+ */
+export async function startMeshdForNetns(
+  meshFile: string,
+  opts: { xdsAddress?: string; args?: string[] } = {},
+): Promise<MeshdForNetns> {
   const xdsPort = await freePort();
   const adminPort = await freePort();
   const meshd = startMeshd([
@@ -39,17 +47,50 @@ export async function startMeshdForNetns(meshFile: string): Promise<MeshdForNetn
     '--mesh',
     meshFile,
     '--xds-address',
-    '0.0.0.0',
+    opts.xdsAddress ?? '0.0.0.0',
     '--xds-port',
     String(xdsPort),
     '--admin-port',
     String(adminPort),
+    ...(opts.args ?? []),
   ]);
   await waitFor('meshd to start serving', () => {
     if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
     return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
   });
   return { meshd, xdsPort, adminPort, stop: async () => void (await meshd.stop()) };
+}
+
+/**
+ * A TCP relay from `ns.hostIp`:`port` (where startSidecarInNetns points a namespace's Envoy) to
+ * 127.0.0.1:`port`, for a meshd whose xDS listens on loopback only: the namespace cannot reach the
+ * host's loopback, and meshd serves workload certificates only there (or over --xds-tls).
+ */
+export async function relayXdsToNetns(ns: Netns, port: number): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, ns.hostIp, () => resolve());
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 export function meshdBootstrap(opts: {
@@ -310,7 +351,7 @@ export async function startCallee(opts: {
   appName: string;
   appPorts: number[];
   /** Called once the namespace exists and before the sidecar starts (e.g. to put its IP in the mesh). */
-  beforeSidecar?: (ns: Netns) => void;
+  beforeSidecar?: (ns: Netns) => void | Promise<void>;
   /** Envoy worker threads (default: one per CPU, like App Mesh's image). */
   concurrency?: number;
 }): Promise<Callee> {
@@ -321,7 +362,7 @@ export async function startCallee(opts: {
     const controlPort = 9000;
     const app = ns.spawn(process.execPath, [APP_JS, opts.appName, String(controlPort), ...opts.appPorts.map(String)]);
     await app.waitForOutput(`app ${opts.appName} listening`);
-    opts.beforeSidecar?.(ns);
+    await opts.beforeSidecar?.(ns);
     const sidecar = await startSidecarInNetns(ns, opts.envoyBin, opts.nodeId, opts.xdsPort, {
       concurrency: opts.concurrency,
     });
