@@ -132,7 +132,7 @@ export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<
 }
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
-/** SDS on its own (not over ADS): what Envoy calls for an `api_config_source` of type GRPC, e.g. a SPIRE agent's socket. */
+/** SDS on its own (not over ADS): what Envoy calls for an `api_config_source` SDS, e.g. a SPIRE agent's socket. */
 const SDS_SERVICE = 'envoy.service.secret.v3.SecretDiscoveryService';
 
 /**

@@ -20,7 +20,10 @@ const SECRET = 'spiffe://example.org/front';
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
 function snapshot() {
-  const secret = encodeResource(TypeUrl.Secret, { name: SECRET, validation_context: { trusted_ca: { inline_string: PEM } } });
+  const secret = encodeResource(TypeUrl.Secret, {
+    name: SECRET,
+    validation_context: { trusted_ca: { inline_string: PEM } },
+  });
   const cluster = encodeResource(TypeUrl.Cluster, { name: 'c' });
   return buildSnapshot(
     new Map([
