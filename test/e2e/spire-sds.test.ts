@@ -181,16 +181,40 @@ describeWithNetns(
           name,
           await startSidecarOnHost(envoyBin, `mesh/${MESH}/virtualNode/${name}`, meshd.xdsPort, { bootstrapArgs }),
         );
+      // Each Envoy opens a stream on the agent's socket per secret it needs.
+      const expected = ['callee', 'caller', 'intruder'].map((n) => `mesh/${MESH}/virtualNode/${n}`);
       await waitFor(
-        'the callee to answer the caller over mTLS',
-        async () => ((await via('caller')).status === 200 ? true : undefined),
+        'every Envoy to open SDS streams on the agent socket',
+        () => {
+          const nodes = new Set(agent.server.streams.list().map((s) => s.nodeId));
+          return expected.every((n) => nodes.has(n)) ? true : undefined;
+        },
         30000,
         100,
-      ).catch(async (err: Error) => {
-        const r = await via('caller').catch((e: Error) => e.message);
-        throw new Error(`${err.message}; last answer: ${JSON.stringify(r)}\ncallee Envoy:\n${callee.sidecar.logs()}`);
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; streams: ${JSON.stringify(agent.server.streams.list().map((s) => s.nodeId))}`);
       });
-    });
+      let last: HttpResult | string = 'no request yet';
+      await waitFor(
+        'the callee to answer the caller over mTLS',
+        async () => {
+          last = await request({
+            host: '127.0.0.1',
+            port: callers.get('caller')!.egressPort,
+            headers: { host: SERVICE },
+          })
+            .then((r) => r)
+            .catch((e: Error) => e.message);
+          return typeof last !== 'string' && last.status === 200 ? true : undefined;
+        },
+        30000,
+        100,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}; last answer: ${JSON.stringify(last)}\ncallee Envoy:\n${callee.sidecar.logs()}`,
+        );
+      });
+    }, 150_000);
 
     afterAll(async () => {
       await Promise.all([...callers.values()].map((c) => c.stop()));
