@@ -112,6 +112,8 @@ export interface SessionDeps {
   readonly lifecycle: ThrottledLog;
   /** Request handling per turn of the event loop over all streams, ms (TURN_BUDGET_MS when missing). */
   readonly turnBudgetMs?: number;
+  /** The one type URL the stream may ask for (a SecretDiscoveryService stream: secrets); any when missing. */
+  readonly onlyTypeUrl?: string;
 }
 
 /** The transport a session writes to: a grpc-js server stream. */
@@ -569,6 +571,13 @@ export abstract class AdsSession {
           Status.INVALID_ARGUMENT,
           'type_url_bytes',
           `type_url is ${typeUrl.length} characters long; at most ${MAX_TYPE_URL_BYTES}`,
+        );
+      const only = this.deps.onlyTypeUrl;
+      if (only !== undefined && typeUrl !== only)
+        throw new StreamRefusal(
+          Status.INVALID_ARGUMENT,
+          'malformed',
+          `this stream serves only ${shortTypeName(only)} (${only}); it asked for ${truncate(typeUrl, MAX_DISPLAY_CHARS)}`,
         );
       const max = this.deps.limits.maxTypesPerStream;
       if (this.types.size >= max)

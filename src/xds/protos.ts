@@ -132,6 +132,8 @@ export function decodeAny(any: Uint8Array): { typeUrl: string; resource: Record<
 }
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+/** SDS on its own (not over ADS): what Envoy calls for an `api_config_source` SDS, e.g. a SPIRE agent's socket. */
+const SDS_SERVICE = 'envoy.service.secret.v3.SecretDiscoveryService';
 
 /**
  * The repeated name fields of each request: DiscoveryRequest's
@@ -143,6 +145,7 @@ const NAME_FIELDS: Record<string, readonly number[]> = { DiscoveryRequest: [3], 
 export type RequestBounds = Omit<GuardOptions, 'nameFields' | 'messageType'>;
 
 function bidiMethod(
+  service: string,
   method: string,
   requestName: string,
   responseName: string,
@@ -152,7 +155,7 @@ function bidiMethod(
   const response = messageType(`envoy.service.discovery.v3.${responseName}`);
   const decode = (buf: Buffer) => request.toObject(request.decode(buf), TO_OBJECT);
   return {
-    path: `/${ADS_SERVICE}/${method}`,
+    path: `/${service}/${method}`,
     requestStream: true,
     responseStream: true,
     requestSerialize: (msg: object) => Buffer.from(request.encode(request.fromObject(msg)).finish()),
@@ -174,12 +177,32 @@ function bidiMethod(
 export function adsServiceDefinition(bounds?: RequestBounds): grpc.ServiceDefinition {
   envoyRoot().lookupService(ADS_SERVICE); // fails loudly if ads.proto is not in the list
   return {
-    StreamAggregatedResources: bidiMethod('StreamAggregatedResources', 'DiscoveryRequest', 'DiscoveryResponse', bounds),
+    StreamAggregatedResources: bidiMethod(
+      ADS_SERVICE,
+      'StreamAggregatedResources',
+      'DiscoveryRequest',
+      'DiscoveryResponse',
+      bounds,
+    ),
     DeltaAggregatedResources: bidiMethod(
+      ADS_SERVICE,
       'DeltaAggregatedResources',
       'DeltaDiscoveryRequest',
       'DeltaDiscoveryResponse',
       bounds,
     ),
+  };
+}
+
+/**
+ * The SDS service definition (StreamSecrets and DeltaSecrets: the same messages as ADS's two
+ * methods, so the same streams serve them). FetchSecrets, the unary REST-style call, is not
+ * served: Envoy's GRPC and DELTA_GRPC config sources stream. sds.proto itself is not in the
+ * descriptor (its messages are discovery.proto's); the e2e tests check the path against Envoy.
+ */
+export function sdsServiceDefinition(bounds?: RequestBounds): grpc.ServiceDefinition {
+  return {
+    StreamSecrets: bidiMethod(SDS_SERVICE, 'StreamSecrets', 'DiscoveryRequest', 'DiscoveryResponse', bounds),
+    DeltaSecrets: bidiMethod(SDS_SERVICE, 'DeltaSecrets', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse', bounds),
   };
 }

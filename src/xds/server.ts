@@ -2,10 +2,13 @@
 // DeltaAggregatedResources call, on the same port. meshd owns the listening socket (and hands
 // each connection to grpc-js) so that it can bound the connections; grpc-js bounds the message
 // size and closes connections that stay without a stream; the streams bound what they hold.
+// It listens on TCP or on a Unix socket (what a SPIRE agent's SDS does), and may serve the
+// SecretDiscoveryService beside (or instead of) ADS.
 import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { adsServiceDefinition } from './protos';
+import { adsServiceDefinition, sdsServiceDefinition } from './protos';
 import type { ConnectionRefusalReason, StreamHooks, XdsLogger, XdsObserver } from './ads-session';
 import { DeltaStream, type DeltaCall } from './delta-stream';
 import {
@@ -20,10 +23,29 @@ import { ThrottledLog } from './throttled-log';
 import type { SnapshotCache } from './snapshot-cache';
 import { SotwStream, type SotwCall } from './sotw-stream';
 import { StreamRegistry } from './stream-status';
+import { TypeUrl } from './type-urls';
+
+/**
+ * The gRPC services a server answers: 'ads' is AggregatedDiscoveryService (every type on one
+ * stream); 'sds' is SecretDiscoveryService (StreamSecrets, DeltaSecrets: secrets only), which
+ * Envoy calls for a secret whose sds_config is an api_config_source, as with a SPIRE agent.
+ */
+export type XdsService = 'ads' | 'sds';
 
 export interface XdsServerOptions {
-  readonly host: string;
-  readonly port: number;
+  /** TCP address to listen on (with `port`); not used with `socketPath`. */
+  readonly host?: string;
+  readonly port?: number;
+  /**
+   * Listen on this Unix socket instead of TCP. A socket file left by a process that died is
+   * replaced only when nothing answers on it; any other file there is an error. The socket is
+   * made `socketMode` and removed on close.
+   */
+  readonly socketPath?: string;
+  /** The Unix socket's file mode (default 0o600: only this user may connect; 0o660 lets the group). */
+  readonly socketMode?: number;
+  /** The gRPC services to answer (default ['ads']). */
+  readonly services?: readonly XdsService[];
   readonly cache: SnapshotCache;
   readonly hooks: StreamHooks;
   readonly log: XdsLogger;
@@ -49,8 +71,10 @@ export interface XdsTlsOptions {
 }
 
 export interface XdsServer {
-  /** The port actually bound (useful with port 0). */
+  /** The port actually bound (useful with port 0); 0 on a Unix socket. */
   readonly port: number;
+  /** The Unix socket listened on, when it is one. */
+  readonly socketPath?: string;
   readonly streams: StreamRegistry;
   /**
    * Replaces the TLS material for connections from now on (certificate or CA rotation); open
@@ -176,13 +200,22 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     open();
   };
   // Requests over the name bounds are refused by counting their fields, before they are decoded.
-  server.addService(
-    adsServiceDefinition({ maxRepeated: limits.maxNamesPerType, maxElementBytes: limits.maxNameBytes }),
-    {
+  const bounds = { maxRepeated: limits.maxNamesPerType, maxElementBytes: limits.maxNameBytes };
+  const services = new Set(opts.services ?? ['ads']);
+  if (services.size === 0) throw new Error('xDS server: no service to serve (services is empty)');
+  if (services.has('ads'))
+    server.addService(adsServiceDefinition(bounds), {
       StreamAggregatedResources: (call: SotwCall) => admit(call, () => new SotwStream(call, deps)),
       DeltaAggregatedResources: (call: DeltaCall) => admit(call, () => new DeltaStream(call, deps)),
-    },
-  );
+    });
+  if (services.has('sds')) {
+    // The same sessions, asked only for secrets (any other type ends the stream).
+    const sdsDeps = { ...deps, onlyTypeUrl: TypeUrl.Secret };
+    server.addService(sdsServiceDefinition(bounds), {
+      StreamSecrets: (call: SotwCall) => admit(call, () => new SotwStream(call, sdsDeps)),
+      DeltaSecrets: (call: DeltaCall) => admit(call, () => new DeltaStream(call, sdsDeps)),
+    });
+  }
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<net.Socket>();
@@ -190,10 +223,23 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     observer.connectionRefused?.(reason);
     refusals.warn({ peer, reason }, `xds: refused a connection from ${peer}: ${message}`);
   };
+  const socketPath = opts.socketPath;
+  // grpc-js names a stream's peer by its socket's remote address, which a Unix socket has not
+  // ('unknown' for all): each connection gets its own name, or the per-connection stream bound
+  // would count every client of the socket as one connection.
+  let unixConnections = 0;
+  const nameUnixPeer = (socket: net.Socket) => {
+    if (socketPath !== undefined)
+      Object.defineProperty(socket, 'remoteAddress', { value: `unix:${socketPath}#${++unixConnections}` });
+  };
   const secure = opts.tls
-    ? tlsTerminator(opts.tls, limits, refuseConnection, (tlsSocket) => injector.injectConnection(tlsSocket))
+    ? tlsTerminator(opts.tls, limits, refuseConnection, (tlsSocket) => {
+        nameUnixPeer(tlsSocket);
+        injector.injectConnection(tlsSocket);
+      })
     : undefined;
   const listener = net.createServer((socket) => {
+    nameUnixPeer(socket);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // A reset from the client is its business; without a listener it would be thrown.
@@ -208,29 +254,49 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   listener.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
     observer.connectionRefused?.('max_connections');
     refusals.warn(
-      { peer: `${data?.remoteAddress}:${data?.remotePort}` },
+      { peer: data?.remoteAddress ? `${data.remoteAddress}:${data.remotePort}` : `unix:${socketPath}` },
       `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`,
     );
   });
-  const address = `${formatHost(opts.host)}:${opts.port}`;
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', (err: NodeJS.ErrnoException) => {
-      injector.destroy();
-      reject(
-        new Error(
-          err.code === 'EADDRINUSE'
-            ? `xDS address ${address} is already in use (another meshd?); pick another with --xds-port`
-            : `cannot listen on ${address}: ${err.message}`,
-        ),
+  if (socketPath !== undefined && (opts.host !== undefined || opts.port !== undefined))
+    throw new Error('xDS server: give either socketPath or host and port, not both');
+  if (socketPath === undefined && (opts.host === undefined || opts.port === undefined))
+    throw new Error('xDS server: give host and port, or socketPath');
+  const address = socketPath !== undefined ? `unix:${socketPath}` : `${formatHost(opts.host!)}:${opts.port}`;
+  try {
+    if (socketPath !== undefined) await removeStaleSocket(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE'
+              ? socketPath !== undefined
+                ? `xDS socket ${socketPath} is already in use`
+                : `xDS address ${address} is already in use (another meshd?); pick another with --xds-port`
+              : `cannot listen on ${address}: ${err.message}`,
+          ),
+        );
+      });
+      listener.listen(socketPath !== undefined ? { path: socketPath } : { host: opts.host, port: opts.port }, () =>
+        resolve(),
       );
     });
-    listener.listen({ host: opts.host, port: opts.port }, () => resolve());
-  });
+    if (socketPath !== undefined) {
+      // bind() made it as the umask allows (0755 at most with the usual 022, which no other user can
+      // connect to: connecting needs write permission); now it gets exactly the mode asked for.
+      fs.chmodSync(socketPath, opts.socketMode ?? 0o600);
+    }
+  } catch (err) {
+    injector.destroy();
+    listener.close();
+    throw err;
+  }
   // After listening, an error on the listening socket is logged, never thrown.
   listener.removeAllListeners('error');
   listener.on('error', (err) => opts.log.warn({ error: err.message }, `xds: listener error: ${err.message}`));
   return {
-    port: (listener.address() as net.AddressInfo).port,
+    port: socketPath !== undefined ? 0 : (listener.address() as net.AddressInfo).port,
+    ...(socketPath !== undefined ? { socketPath } : {}),
     streams,
     updateTls: (material) => {
       if (!secure) throw new Error('the xDS server was started without TLS; restart it with TLS to serve TLS');
@@ -238,6 +304,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     },
     close: () =>
       new Promise<void>((resolve) => {
+        // Closing a Unix socket's listener removes its file (libuv unlinks it).
         listener.close();
         injector.drain(500);
         server.tryShutdown(() => resolve());
@@ -323,6 +390,37 @@ function tlsTerminator(
       }
     },
   };
+}
+
+/**
+ * Makes way for a Unix socket at `socketPath`: nothing there is fine; a socket file nobody
+ * listens on (left by a process that died) is removed; a live socket, or any other kind of
+ * file, is an error (never deleted).
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let stats: fs.Stats;
+  try {
+    stats = fs.lstatSync(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot use the xDS socket path ${socketPath}: ${(err as Error).message}`);
+  }
+  if (!stats.isSocket())
+    throw new Error(`the xDS socket path ${socketPath} exists and is not a socket; not replacing it`);
+  const answer = await new Promise<'live' | 'stale' | Error>((resolve) => {
+    const probe = net.connect({ path: socketPath });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve('live');
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      probe.destroy();
+      resolve(err.code === 'ECONNREFUSED' ? 'stale' : err);
+    });
+  });
+  if (answer === 'live') throw new Error(`xDS socket ${socketPath} is already in use (a server answers on it)`);
+  if (answer instanceof Error) throw new Error(`cannot probe the xDS socket ${socketPath}: ${answer.message}`);
+  fs.unlinkSync(socketPath);
 }
 
 function formatHost(host: string): string {

@@ -1,12 +1,14 @@
 // Real gRPC ADS clients (@grpc/grpc-js) for protocol tests: they send requests and hand out
 // responses in arrival order. AdsTestClient speaks state of the world
-// (StreamAggregatedResources), DeltaTestClient the incremental protocol (DeltaAggregatedResources).
+// (StreamAggregatedResources), DeltaTestClient the incremental protocol (DeltaAggregatedResources);
+// with `service: 'sds'` they call SecretDiscoveryService's StreamSecrets and DeltaSecrets instead.
+// They connect to 127.0.0.1:<port>, or to a target string such as `unix:/path/to.sock`.
 import * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest } from '../../src/generated/envoy/service/discovery/v3/DeltaDiscoveryRequest';
 import type { DeltaDiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DeltaDiscoveryResponse';
 import type { DiscoveryRequest } from '../../src/generated/envoy/service/discovery/v3/DiscoveryRequest';
 import type { DiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DiscoveryResponse';
-import { adsServiceDefinition } from '../../src/xds/protos';
+import { adsServiceDefinition, sdsServiceDefinition } from '../../src/xds/protos';
 
 type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
 
@@ -16,7 +18,14 @@ export interface ClientOptions {
   readonly metadata?: grpc.Metadata;
   /** gRPC channel options (e.g. grpc.ssl_target_name_override). */
   readonly channelOptions?: grpc.ChannelOptions;
+  /** Which gRPC service to call: ADS (default) or SecretDiscoveryService. */
+  readonly service?: 'ads' | 'sds';
 }
+
+const SDS_METHODS: Record<Method, string> = {
+  StreamAggregatedResources: 'StreamSecrets',
+  DeltaAggregatedResources: 'DeltaSecrets',
+};
 
 class StreamClient<Req, Res> {
   private readonly client: grpc.Client;
@@ -29,15 +38,19 @@ class StreamClient<Req, Res> {
   /** The status the stream ended with, once it has. */
   status: grpc.StatusObject | undefined;
 
-  constructor(port: number, method: Method, opts: ClientOptions = {}) {
-    const Ctor = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+  constructor(target: number | string, method: Method, opts: ClientOptions = {}) {
+    const sds = opts.service === 'sds';
+    const Ctor = sds
+      ? grpc.makeGenericClientConstructor(sdsServiceDefinition(), 'SecretDiscoveryService')
+      : grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
     this.client = new Ctor(
-      `127.0.0.1:${port}`,
+      typeof target === 'number' ? `127.0.0.1:${target}` : target,
       opts.credentials ?? grpc.credentials.createInsecure(),
       opts.channelOptions ?? {},
     );
-    const methods = this.client as unknown as Record<Method, (m?: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>>;
-    this.call = opts.metadata ? methods[method](opts.metadata) : methods[method]();
+    const name = sds ? SDS_METHODS[method] : method;
+    const methods = this.client as unknown as Record<string, (m?: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>>;
+    this.call = opts.metadata ? methods[name]!(opts.metadata) : methods[name]!();
     this.call.on('status', (status: grpc.StatusObject) => (this.status = status));
     this.call.on('data', (res: Res) => {
       this.queue.push(res);
@@ -95,8 +108,8 @@ class StreamClient<Req, Res> {
 }
 
 export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryResponse__Output> {
-  constructor(port: number, opts?: ClientOptions) {
-    super(port, 'StreamAggregatedResources', opts);
+  constructor(target: number | string, opts?: ClientOptions) {
+    super(target, 'StreamAggregatedResources', opts);
   }
 
   /** ACKs a response, naming the same resources it asked for. */
@@ -112,8 +125,8 @@ export class AdsTestClient extends StreamClient<DiscoveryRequest, DiscoveryRespo
 }
 
 export class DeltaTestClient extends StreamClient<DeltaDiscoveryRequest, DeltaDiscoveryResponse__Output> {
-  constructor(port: number, opts?: ClientOptions) {
-    super(port, 'DeltaAggregatedResources', opts);
+  constructor(target: number | string, opts?: ClientOptions) {
+    super(target, 'DeltaAggregatedResources', opts);
   }
 
   ack(res: DeltaDiscoveryResponse__Output, node: DeltaDiscoveryRequest['node']): void {

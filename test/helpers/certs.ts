@@ -22,7 +22,7 @@ export interface Certificate {
   readonly keyFile: string;
 }
 
-function openssl(dir: string, args: string[]): void {
+export function openssl(dir: string, args: string[]): void {
   try {
     execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {

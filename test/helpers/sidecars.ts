@@ -100,6 +100,8 @@ export function meshdBootstrap(opts: {
   adminPort: number;
   ingressPort?: number;
   egressPort?: number;
+  /** More `meshd bootstrap` arguments (e.g. --sds-socket-path). */
+  extraArgs?: readonly string[];
 }): string {
   const args = [
     'bootstrap',
@@ -114,6 +116,7 @@ export function meshdBootstrap(opts: {
   ];
   if (opts.ingressPort !== undefined) args.push('--ingress-port', String(opts.ingressPort));
   if (opts.egressPort !== undefined) args.push('--egress-port', String(opts.egressPort));
+  args.push(...(opts.extraArgs ?? []));
   return execFileSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
 }
 
@@ -134,7 +137,7 @@ export async function startSidecarInNetns(
   envoyBin: string,
   nodeId: string,
   xdsPort: number,
-  opts: { concurrency?: number } = {},
+  opts: { concurrency?: number; bootstrapArgs?: readonly string[] } = {},
 ): Promise<NsSidecar> {
   const dir = readableTmpDir('sidecar-');
   const bootstrap = meshdBootstrap({
@@ -144,6 +147,7 @@ export async function startSidecarInNetns(
     adminPort: NS_ADMIN_PORT,
     ingressPort: APPMESH_INGRESS_PORT,
     egressPort: APPMESH_EGRESS_PORT,
+    extraArgs: opts.bootstrapArgs,
   });
   const file = writeReadable(dir, 'envoy-bootstrap.yaml', bootstrap);
   const args = [
@@ -186,7 +190,12 @@ export interface HostSidecar {
 }
 
 /** An Envoy sidecar in the root namespace in explicit mode, every port free (shared host). */
-export async function startSidecarOnHost(envoyBin: string, nodeId: string, xdsPort: number): Promise<HostSidecar> {
+export async function startSidecarOnHost(
+  envoyBin: string,
+  nodeId: string,
+  xdsPort: number,
+  opts: { bootstrapArgs?: readonly string[] } = {},
+): Promise<HostSidecar> {
   const adminPort = await freePort();
   const egressPort = await freePort();
   const ingressPort = await freePort();
@@ -197,6 +206,7 @@ export async function startSidecarOnHost(envoyBin: string, nodeId: string, xdsPo
     adminPort,
     ingressPort,
     egressPort,
+    extraArgs: opts.bootstrapArgs,
   });
   const envoy = startEnvoy(envoyBin, bootstrap, adminPort);
   await waitFor(
@@ -354,6 +364,8 @@ export async function startCallee(opts: {
   beforeSidecar?: (ns: Netns) => void | Promise<void>;
   /** Envoy worker threads (default: one per CPU, like App Mesh's image). */
   concurrency?: number;
+  /** More `meshd bootstrap` arguments for the sidecar (e.g. --sds-socket-path). */
+  bootstrapArgs?: readonly string[];
 }): Promise<Callee> {
   const ns = await createNetns();
   try {
@@ -365,6 +377,7 @@ export async function startCallee(opts: {
     await opts.beforeSidecar?.(ns);
     const sidecar = await startSidecarInNetns(ns, opts.envoyBin, opts.nodeId, opts.xdsPort, {
       concurrency: opts.concurrency,
+      bootstrapArgs: opts.bootstrapArgs,
     });
     return {
       ns,
