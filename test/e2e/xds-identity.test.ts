@@ -301,11 +301,22 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
     await meshd?.stop();
   });
 
-  /** Runs `attack` and checks the counter `series` moved and meshd logged `logged`. */
-  async function refusedAndCounted<T>(series: string, logged: string | RegExp, attack: () => Promise<T>): Promise<T> {
+  /**
+   * Subscribes as a hostile client would and checks, in this order: the status it got (undefined: the
+   * connection ended below gRPC), that nothing was served on the bytes, that the counter `series` moved,
+   * and that meshd logged `logged`.
+   */
+  async function refused(
+    series: string,
+    logged: string | RegExp,
+    status: number | undefined,
+    client: Omit<Parameters<typeof hostileSubscribe>[0], 'port'>,
+  ): Promise<Capture> {
     const before = await metric(adminPort, series);
     const [outBefore, errBefore] = [meshd.stdout().length, meshd.stderr().length];
-    const result = await attack();
+    const c = await hostileSubscribe({ port: xdsPort, ...client });
+    expect(c.grpcStatus).toBe(status);
+    expectNothingServed(c);
     await waitFor(
       `${series} to move`,
       async () => ((await metric(adminPort, series)) > before ? true : undefined),
@@ -316,7 +327,7 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
       const log = meshd.stdout().slice(outBefore) + meshd.stderr().slice(errBefore);
       return (typeof logged === 'string' ? log.includes(logged) : logged.test(log)) ? true : undefined;
     });
-    return result;
+    return c;
   }
 
   it('a legitimate client (grpc-js, TLS trusting `meshd ca bundle`, A’s token) gets A’s config and A’s certificate, never B’s', async () => {
@@ -351,43 +362,39 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
   });
 
   it('no credential (TLS, no certificate, no token): UNAUTHENTICATED, counted, logged, nothing served', async () => {
-    const c = await refusedAndCounted(streamsRefused('unauthenticated'), 'no credential', () =>
-      hostileSubscribe({ port: xdsPort, nodeId: A, ca: bundle }),
-    );
-    expect(c.grpcStatus).toBe(grpc.status.UNAUTHENTICATED);
-    expectNothingServed(c);
+    await refused(streamsRefused('unauthenticated'), 'no credential', grpc.status.UNAUTHENTICATED, {
+      nodeId: A,
+      ca: bundle,
+    });
   });
 
   it('a revoked token (meshd token revoke): UNAUTHENTICATED, counted, logged, nothing served', async () => {
     const revoked = issueToken(adminPort, A);
     meshdCli(adminPort, ['token', 'revoke', revoked.id]);
-    const c = await refusedAndCounted(
+    await refused(
       streamsRefused('unauthenticated'),
       `the token ${revoked.id} has been revoked`,
-      () => hostileSubscribe({ port: xdsPort, nodeId: A, ca: bundle, token: revoked.token }),
+      grpc.status.UNAUTHENTICATED,
+      { nodeId: A, ca: bundle, token: revoked.token },
     );
-    expect(c.grpcStatus).toBe(grpc.status.UNAUTHENTICATED);
-    expectNothingServed(c);
   });
 
   it('A’s token used to subscribe as B: PERMISSION_DENIED, counted, logged, none of B’s config or key', async () => {
-    const c = await refusedAndCounted(
+    await refused(
       streamsRefused('permission_denied'),
       `is ${A}'s; it cannot subscribe as ${B}`,
-      () => hostileSubscribe({ port: xdsPort, nodeId: B, ca: bundle, token: tokenA.token }),
+      grpc.status.PERMISSION_DENIED,
+      { nodeId: B, ca: bundle, token: tokenA.token },
     );
-    expect(c.grpcStatus).toBe(grpc.status.PERMISSION_DENIED);
-    expectNothingServed(c);
   });
 
   it('meshd’s certificate for A (meshd ca issue) subscribing as B: PERMISSION_DENIED; as A: served', async () => {
-    const c = await refusedAndCounted(
+    await refused(
       streamsRefused('permission_denied'),
       `the client certificate is ${A}'s; it cannot subscribe as ${B}`,
-      () => hostileSubscribe({ port: xdsPort, nodeId: B, ca: bundle, ...certA }),
+      grpc.status.PERMISSION_DENIED,
+      { nodeId: B, ca: bundle, ...certA },
     );
-    expect(c.grpcStatus).toBe(grpc.status.PERMISSION_DENIED);
-    expectNothingServed(c);
     // The same certificate as its own node is served (the stream stays open: the capture runs its time).
     const served = await hostileSubscribe({ port: xdsPort, nodeId: A, ca: bundle, ...certA, ms: 3000 });
     expect(served.grpcStatus).toBeUndefined();
@@ -397,31 +404,23 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
   });
 
   it('a client certificate from another CA (openssl): refused at the handshake, counted, logged, nothing served', async () => {
+    // The certificate even names A, and A's valid token rides along: the handshake decides first.
     const foreign = foreignCertificate(tmpDir('foreign-'));
-    const c = await refusedAndCounted(
-      connectionsRefused('client_certificate'),
-      /xds: refused a connection from .*/,
-      () => hostileSubscribe({ port: xdsPort, nodeId: A, ca: bundle, token: tokenA.token, ...foreign }),
-    );
-    // No gRPC status at all: the connection ends in TLS, before HTTP/2.
-    expect(c.grpcStatus).toBeUndefined();
-    expectNothingServed(c);
-    expect(c.received.length).toBe(0);
+    const c = await refused(connectionsRefused('client_certificate'), /xds: refused a connection from .*/, undefined, {
+      nodeId: A,
+      ca: bundle,
+      token: tokenA.token,
+      ...foreign,
+    });
+    expect(c.received.length).toBe(0); // not one decrypted byte: no HTTP/2 SETTINGS even
   });
 
   it('a plaintext client when TLS is required: refused, counted, logged, not one HTTP/2 byte back', async () => {
-    const rawBytes: Buffer[] = [];
-    const c = await refusedAndCounted(
-      connectionsRefused('tls_handshake'),
-      /xds: refused a connection from .*/,
-      async () => {
-        const got = await hostileSubscribe({ port: xdsPort, nodeId: A, token: tokenA.token, plaintext: true });
-        rawBytes.push(got.received);
-        return got;
-      },
-    );
-    expect(c.grpcStatus).toBeUndefined();
-    expectNothingServed(c);
+    const c = await refused(connectionsRefused('tls_handshake'), /xds: refused a connection from .*/, undefined, {
+      nodeId: A,
+      token: tokenA.token,
+      plaintext: true,
+    });
     // At most a TLS alert record (0x15) came back, never an HTTP/2 frame.
     expect(c.received.length === 0 || c.received[0] === 0x15).toBe(true);
   });
@@ -429,13 +428,12 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
   it('an expired token (meshd token --ttl 1s, past its exp and the 30 s clock tolerance): UNAUTHENTICATED', async () => {
     const wait = new Date(shortToken.expiresAt).getTime() + 32_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const c = await refusedAndCounted(
+    await refused(
       streamsRefused('unauthenticated'),
       'join token refused: the token has expired',
-      () => hostileSubscribe({ port: xdsPort, nodeId: A, ca: bundle, token: shortToken.token }),
+      grpc.status.UNAUTHENTICATED,
+      { nodeId: A, ca: bundle, token: shortToken.token },
     );
-    expect(c.grpcStatus).toBe(grpc.status.UNAUTHENTICATED);
-    expectNothingServed(c);
   });
 });
 
