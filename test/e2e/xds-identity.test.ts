@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import type { DiscoveryResponse__Output } from '../../src/generated/envoy/service/discovery/v3/DiscoveryResponse';
-import { decodeResource } from '../../src/xds/protos';
+import { decodeResource, envoyRoot } from '../../src/xds/protos';
 import { TypeUrl } from '../../src/xds/type-urls';
 import { AdsTestClient } from '../helpers/ads-client';
 import { createCertificateAuthority } from '../helpers/certs';
@@ -124,16 +124,40 @@ function tapped(socket: net.Socket | tls.TLSSocket, sink: Buffer[]): Duplex {
   return duplex;
 }
 
-/** A DiscoveryRequest (SotW), hand-encoded: node{id, cluster}=2, resource_names=3, type_url=4. */
-function discoveryRequest(nodeId: string, typeUrl: string, names: string[] = []): Buffer {
+/**
+ * A DiscoveryRequest (SotW), hand-encoded: version_info=1, node{id, cluster}=2, resource_names=3,
+ * type_url=4, response_nonce=5.
+ */
+function discoveryRequest(nodeId: string, typeUrl: string, names: readonly string[] = [], ack?: Ack): Buffer {
   const msg = Buffer.concat([
+    ...(ack ? [lenField(1, ack.version_info)] : []),
     lenField(2, Buffer.concat([lenField(1, nodeId), lenField(2, 'attacker')])),
     ...names.map((n) => lenField(3, n)),
     lenField(4, typeUrl),
+    ...(ack ? [lenField(5, ack.nonce)] : []),
   ]);
   const frame = Buffer.alloc(5);
   frame.writeUInt32BE(msg.length, 1);
   return Buffer.concat([frame, msg]);
+}
+
+interface Ack {
+  type_url: string;
+  version_info: string;
+  nonce: string;
+}
+
+/** The gRPC messages complete in `buf` (5-byte prefix: compressed flag, length), decoded as DiscoveryResponses. */
+function responsesIn(buf: Buffer): Ack[] {
+  const type = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const out: Ack[] = [];
+  for (let at = 0; at + 5 <= buf.length;) {
+    const len = buf.readUInt32BE(at + 1);
+    if (at + 5 + len > buf.length) break;
+    out.push(type.toObject(type.decode(buf.subarray(at + 5, at + 5 + len))) as Ack);
+    at += 5 + len;
+  }
+  return out;
 }
 
 /**
@@ -175,14 +199,24 @@ async function hostileSubscribe(o: {
   };
   req.on('response', status);
   req.on('trailers', status);
-  req.on('data', (d: Buffer) => data.push(d));
+  // ACKs every response as Envoy would, so meshd has no reason to hold anything back (LDS waits on CDS...).
+  let acked = 0;
+  req.on('data', (d: Buffer) => {
+    data.push(d);
+    const responses = responsesIn(Buffer.concat(data));
+    for (const res of responses.slice(acked)) {
+      const names = res.type_url === TypeUrl.Secret ? SECRET_NAMES : [];
+      if (!req.closed) req.write(discoveryRequest(o.nodeId, res.type_url, names, res));
+    }
+    acked = responses.length;
+  });
   req.on('error', (err) => (error ??= err.message));
   for (const [type, names] of [
     [TypeUrl.Cluster, []],
     [TypeUrl.Listener, []],
     [TypeUrl.Secret, SECRET_NAMES],
   ] as const)
-    req.write(discoveryRequest(o.nodeId, type, [...names]));
+    req.write(discoveryRequest(o.nodeId, type, names));
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, o.ms ?? 5000);
     const done = () => {
