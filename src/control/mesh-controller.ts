@@ -321,6 +321,8 @@ export class MeshController implements StreamHooks {
         claimed.identity = undefined;
         this.setIdentity(key, claimed, identity);
         this.attachSecrets(key);
+        // Compiled while provisional, when the withheld certificates were not yet anyone's concern.
+        this.noteWithheld(key, claimed);
       }
       if (!this.cache.get(key)) {
         this.markStale(key, undefined);
@@ -463,7 +465,12 @@ export class MeshController implements StreamHooks {
     if (entry.provisional) entry.identity = identity;
     else this.setIdentity(key, entry, identity);
     this.cache.set(key, this.withSecrets(snapshot, entry, this.cache.get(key)));
-    if (identity && !this.options.secrets && !entry.provisional)
+    this.noteWithheld(key, entry);
+  }
+
+  /** Says (in meshd status) why a proxy whose configuration names meshd's certificates is served none. */
+  private noteWithheld(key: string, entry: ProxyEntry): void {
+    if (entry.identity && !this.options.secrets && !entry.provisional)
       this.cache.setProblem(
         key,
         `its configuration uses meshd's certificates (mtls, or acm sources), but they are withheld: ${
