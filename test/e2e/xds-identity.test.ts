@@ -413,6 +413,35 @@ describe('the xDS channel of meshd serve --xds-tls under attack', () => {
     );
   });
 
+  it('a token revoked while its stream is open: the stream is ended UNAUTHENTICATED, and the next refused', async () => {
+    const token = issueToken(adminPort, A);
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${token.token}`);
+    const client = new AdsTestClient(xdsPort, { credentials: grpc.credentials.createSsl(bundle), metadata });
+    clients.push(client);
+    const node = { id: A, cluster: 'alpha' };
+    client.send({ node, type_url: TypeUrl.Listener });
+    client.ack(await client.next(15000), node);
+    const proxies = JSON.parse(await (await fetch(`http://127.0.0.1:${adminPort}/v1/proxies`)).text()) as {
+      credential?: string;
+    }[];
+    expect(proxies.map((p) => p.credential)).toContain(`join token ${token.id}`);
+    meshdCli(adminPort, ['token', 'revoke', token.id]);
+    const status = await client.finished();
+    expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(status.details).toMatch(/join token revoked/);
+    await refused(
+      streamsRefused('unauthenticated'),
+      `the token ${token.id} has been revoked`,
+      grpc.status.UNAUTHENTICATED,
+      {
+        nodeId: A,
+        ca: bundle,
+        token: token.token,
+      },
+    );
+  });
+
   it('A’s token used to subscribe as B: PERMISSION_DENIED, counted, logged, none of B’s config or key', async () => {
     await refused(
       streamsRefused('permission_denied'),
