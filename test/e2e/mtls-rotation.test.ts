@@ -12,7 +12,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import {
   createBridgeNetwork,
@@ -25,6 +24,7 @@ import {
   type NetnsProcess,
 } from '../helpers/netns';
 import { freePort, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
 import { APP_JS, envoyStats, FIXTURES, request, startSidecarInNetns, type NsSidecar } from '../helpers/sidecars';
 
 const MESH = 'rot';
@@ -37,6 +37,8 @@ const EVERY_MS = 100;
 /** Phase 1: how long the loop runs through certificate renewals (60 s certificates). */
 const RENEWAL_PHASE_MS = Number(process.env.PHASE_MS ?? 180_000);
 const OVERLAP = '40s';
+/** How long the callee's control stream lags at the CA rotation (meshd's bundle-first delay is 5 s). */
+const LAG_MS = 2500;
 
 function meshYaml(calleeIp: string): string {
   return `kind: Mesh
@@ -99,24 +101,6 @@ spec:
 `;
 }
 
-/** A TCP forwarder from `host:port` to meshd's xDS port on 127.0.0.1. */
-function startForwarder(host: string, port: number, targetPort: number): Promise<net.Server> {
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
-}
-
 interface CertInfo {
   serial_number: string;
   subject_alt_names?: { uri?: string; dns?: string }[];
@@ -125,6 +109,7 @@ interface CertsDump {
   certificates: { ca_cert?: CertInfo[]; cert_chain?: CertInfo[] }[];
 }
 
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 const normSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
 
 /** What an Envoy holds now (/certs): its identity certificates' serials and the distinct roots it trusts. */
@@ -195,13 +180,15 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
   let bridge: BridgeNetwork;
   let meshd: RunningProcess;
   let adminPort: number;
-  let forwarder: net.Server | undefined;
+  /** Each sidecar's path to meshd's xDS port: the test can hold one to make that proxy lag. */
+  const xdsPaths: TcpProxy[] = [];
   const namespaces: Netns[] = [];
   let calleeNs: Netns;
   let callerNs: Netns;
   let callee: NsSidecar;
   let caller: NsSidecar;
   const sidecars = () => ({ callee, caller });
+  const loads = new Set<NetnsProcess>();
 
   /** Runs the load client in the caller's namespace for `durationMs`; resolves when it is done. */
   function startLoad(durationMs: number): { proc: NetnsProcess; done: Promise<LoadResult> } {
@@ -226,6 +213,8 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
         resolve({ failures: lines.filter((l) => !l.done), summary });
       });
     });
+    loads.add(proc);
+    void done.catch(() => undefined).finally(() => loads.delete(proc));
     return { proc, done };
   }
 
@@ -277,8 +266,10 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
       if (meshd.child.exitCode !== null) throw new Error(`meshd exited: ${meshd.stderr()}`);
       return meshd.stdout().includes('xDS (ADS gRPC)') ? true : undefined;
     });
-    const fwdPort = await freePort();
-    forwarder = await startForwarder(bridge.hostIp, fwdPort, xdsPort);
+    const calleeXds = await startTcpProxy('127.0.0.1', xdsPort, { listenHost: bridge.hostIp });
+    xdsPaths.push(calleeXds);
+    const callerXds = await startTcpProxy('127.0.0.1', xdsPort, { listenHost: bridge.hostIp });
+    xdsPaths.push(callerXds);
 
     calleeNs = await createNetns({ bridge });
     namespaces.push(calleeNs);
@@ -309,8 +300,8 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
     );
     // Both start without their secrets and wait for them: LIVE once SDS delivered them.
     [callee, caller] = await Promise.all([
-      startSidecarInNetns(calleeNs, envoyBin, `mesh/${MESH}/virtualNode/callee`, fwdPort, { concurrency: 1 }),
-      startSidecarInNetns(callerNs, envoyBin, `mesh/${MESH}/virtualNode/caller`, fwdPort, { concurrency: 1 }),
+      startSidecarInNetns(calleeNs, envoyBin, `mesh/${MESH}/virtualNode/callee`, calleeXds.port, { concurrency: 1 }),
+      startSidecarInNetns(callerNs, envoyBin, `mesh/${MESH}/virtualNode/caller`, callerXds.port, { concurrency: 1 }),
     ]);
     // Traffic flows on every kind before the loop is judged.
     await waitFor(
@@ -325,10 +316,12 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
   }, 90_000);
 
   afterAll(async () => {
+    for (const p of xdsPaths) p.restore();
+    await Promise.all([...loads].map((l) => l.stop()));
     await Promise.all([callee?.stop(), caller?.stop()]);
     for (const ns of namespaces) await ns.destroy();
     await bridge?.destroy();
-    await new Promise((r) => (forwarder ? forwarder.close(r) : r(undefined)));
+    await Promise.all(xdsPaths.map((p) => p.close()));
     await meshd?.stop();
     removeReadableTmpDirs();
   });
@@ -374,66 +367,82 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
     const overlapMs = 40_000;
     const handshakesBefore = await calleeHandshakes();
     const load = startLoad(overlapMs + 25_000);
-    await new Promise((r) => setTimeout(r, 3000));
-    const oldRoot = new crypto.X509Certificate((await ca()).trustBundle);
-    for (const sidecar of Object.values(sidecars())) {
-      const s = await secretsOf(sidecar);
-      expect(s.bundle.map((c) => c.serialNumber)).toEqual([oldRoot.serialNumber]);
-      expect(s.leaf?.checkIssued(oldRoot)).toBe(true);
+    let rotatedAt = Date.now();
+    // The requests' fate is judged first, whatever the checks of the steps below found.
+    let stepFailed: unknown;
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const oldRoot = new crypto.X509Certificate((await ca()).trustBundle);
+      for (const sidecar of Object.values(sidecars())) {
+        const s = await secretsOf(sidecar);
+        expect(s.bundle.map((c) => c.serialNumber)).toEqual([oldRoot.serialNumber]);
+        expect(s.leaf?.checkIssued(oldRoot)).toBe(true);
+      }
+
+      // The callee's control stream lags: what meshd sends it is held for a while, as for a proxy
+      // on a slow or busy link. Its peers must not present certificates by the new root before it
+      // trusts that root (meshd sends the bundle first and reissues certificates BUNDLE_FIRST_MS later).
+      xdsPaths[0]!.blackhole();
+      try {
+        expect(await post(adminPort, '/v1/ca/rotate')).toMatchObject({ status: 200 });
+        rotatedAt = Date.now();
+        await new Promise((r) => setTimeout(r, LAG_MS));
+      } finally {
+        xdsPaths[0]!.restore();
+      }
+      const bundle = (await ca()).trustBundle.match(PEM_CERT)!;
+      const newRoot = new crypto.X509Certificate(bundle[0]!);
+      expect(newRoot.serialNumber).not.toBe(oldRoot.serialNumber);
+      expect(bundle).toHaveLength(2);
+      const both = [newRoot.serialNumber, oldRoot.serialNumber].map(normSerial).sort();
+
+      // During the overlap: every Envoy trusts both roots, then holds a certificate by the new one.
+      for (const [name, sidecar] of Object.entries(sidecars())) {
+        await waitFor(
+          `${name} to trust both roots (/certs)`,
+          async () => {
+            const { roots } = await certsOf(sidecar);
+            return roots.length > 0 && roots.every((r) => r.join() === both.join()) ? true : undefined;
+          },
+          20000,
+          200,
+        );
+        await waitFor(
+          `${name} to hold a certificate issued by the new root`,
+          async () => ((await secretsOf(sidecar)).leaf?.checkIssued(newRoot) ? true : undefined),
+          20000,
+          200,
+        );
+      }
+      // Still within the overlap: the re-issue happened while both roots were trusted.
+      expect(Date.now() - rotatedAt).toBeLessThan(overlapMs);
+
+      // The overlap's end: the old root leaves every Envoy's bundle.
+      for (const [name, sidecar] of Object.entries(sidecars()))
+        await waitFor(
+          `${name} to trust only the new root once the overlap ended`,
+          async () => {
+            const { roots } = await certsOf(sidecar);
+            return roots.length > 0 && roots.every((r) => r.join() === normSerial(newRoot.serialNumber))
+              ? true
+              : undefined;
+          },
+          overlapMs + 20_000,
+          500,
+        );
+      expect((await secretsOf(caller)).bundle.map((c) => c.serialNumber)).toEqual([newRoot.serialNumber]);
+    } catch (err) {
+      stepFailed = err;
     }
-
-    const rotate = await post(adminPort, '/v1/ca/rotate');
-    expect(rotate).toMatchObject({ status: 200 });
-    const rotatedAt = Date.now();
-    const bundle = (await ca()).trustBundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)!;
-    expect(bundle).toHaveLength(2);
-    const newRoot = new crypto.X509Certificate(bundle[0]!);
-    expect(newRoot.serialNumber).not.toBe(oldRoot.serialNumber);
-    const both = [newRoot.serialNumber, oldRoot.serialNumber].map(normSerial).sort();
-
-    // During the overlap: every Envoy trusts both roots, then holds a certificate by the new one.
-    for (const [name, sidecar] of Object.entries(sidecars())) {
-      await waitFor(
-        `${name} to trust both roots (/certs)`,
-        async () => {
-          const { roots } = await certsOf(sidecar);
-          return roots.length > 0 && roots.every((r) => r.join() === both.join()) ? true : undefined;
-        },
-        20000,
-        200,
-      );
-      await waitFor(
-        `${name} to hold a certificate issued by the new root`,
-        async () => ((await secretsOf(sidecar)).leaf?.checkIssued(newRoot) ? true : undefined),
-        20000,
-        200,
-      );
-    }
-    // Still within the overlap: the point is that the re-issue happened while both were trusted.
-    expect(Date.now() - rotatedAt).toBeLessThan(overlapMs);
-
-    // The overlap's end: the old root leaves every Envoy's bundle.
-    for (const [name, sidecar] of Object.entries(sidecars()))
-      await waitFor(
-        `${name} to trust only the new root once the overlap ended`,
-        async () => {
-          const { roots } = await certsOf(sidecar);
-          return roots.length > 0 && roots.every((r) => r.join() === normSerial(newRoot.serialNumber))
-            ? true
-            : undefined;
-        },
-        overlapMs + 20_000,
-        500,
-      );
-    const s = await secretsOf(caller);
-    expect(s.bundle.map((c) => c.serialNumber)).toEqual([newRoot.serialNumber]);
 
     const result = await load.done;
     const handshakes = (await calleeHandshakes()) - handshakesBefore;
     report('CA rotation', result, handshakes);
-    expect(Date.now() - rotatedAt).toBeGreaterThan(overlapMs);
     expect(result.failures).toEqual([]);
     expect(result.summary.failed).toBe(0);
+    if (stepFailed) throw stepFailed;
+    // The loop ran on past the overlap's end.
+    expect(Date.now() - rotatedAt).toBeGreaterThan(overlapMs);
     expect(handshakes).toBeGreaterThanOrEqual(result.summary.ok.tcp ?? 0);
   }, 120_000);
 });
