@@ -35,7 +35,7 @@ const TCP_SERVICE = 'tcp.rot.local';
 const LOAD_CLIENT = path.join(FIXTURES, 'load-client.js');
 const EVERY_MS = 100;
 /** Phase 1: how long the loop runs through certificate renewals (60 s certificates). */
-const RENEWAL_PHASE_MS = Number(process.env.PHASE_MS ?? 180_000);
+const RENEWAL_PHASE_MS = 180_000;
 const OVERLAP = '40s';
 /** How long the callee's control stream lags at the CA rotation (meshd's bundle-first delay is 5 s). */
 const LAG_MS = 2500;
