@@ -86,10 +86,22 @@ export class MeshIdentity {
     shared: boolean,
   ) {
     this.tokens = new JoinTokens(ca);
-    // The certificates hear of a CA change BUNDLE_FIRST_MS after the proxies were sent the new bundle.
+    // The certificates hear of a CA change BUNDLE_FIRST_MS after the proxies were sent the new bundle; and
+    // nothing (a routine renewal, a new proxy's first certificate) is signed by the new root before then,
+    // or a peer that has not got the bundle yet would refuse it.
+    let caChangedAt = -Infinity;
+    ca.onChange(() => (caChangedAt = Date.now()));
     this.certificates = new WorkloadCertificates({
       authority: {
-        issueWorkload: (request) => ca.issueWorkload(request),
+        issueWorkload: async (request) => {
+          for (
+            let wait = caChangedAt + BUNDLE_FIRST_MS - Date.now();
+            wait > 0;
+            wait = caChangedAt + BUNDLE_FIRST_MS - Date.now()
+          )
+            await new Promise((resolve) => setTimeout(resolve, wait).unref());
+          return ca.issueWorkload(request);
+        },
         onChange: (listener) => ca.onChange(() => this.later(BUNDLE_FIRST_MS, listener)),
       },
       ...(options.workloadTtlMs !== undefined ? { ttlMs: options.workloadTtlMs } : {}),
