@@ -489,8 +489,9 @@ export class CertificateAuthority {
     // A leaf never outlives its issuer (a verifier would refuse it then anyway).
     const issuerEnd = new X509Certificate(issuing.certPem).validTo;
     if (Date.parse(issuerEnd) < notAfter.getTime()) notAfter = new Date(Date.parse(issuerEnd));
-    // An issuer about to expire would give certificates that die at once (and are renewed in a loop): refused.
-    if (notAfter.getTime() - now < MIN_LEFT_MS)
+    // An issuer about to expire would give certificates that die at once (renewed in a loop): refused once it
+    // leaves a certificate less than half the life asked for.
+    if (notAfter.getTime() - now < request.ttlMs / 2)
       throw new CaError(
         `the issuing CA (${new X509Certificate(issuing.certPem).subject.replace(/\n/g, ', ')}) expires at ${new Date(
           Date.parse(issuerEnd),
@@ -516,9 +517,6 @@ export class CertificateAuthority {
     };
   }
 }
-
-/** The least life an issued certificate may have left: an issuer closer to its end than this issues nothing. */
-const MIN_LEFT_MS = 60_000;
 
 // ---- checks of what is asked for ----
 

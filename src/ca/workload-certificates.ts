@@ -200,7 +200,7 @@ export class WorkloadCertificates {
         entry.failures = 0;
         this.changedNow(entry.spiffeId);
         if (entry.generation !== generation) this.issue(entry);
-        else this.scheduleRenewal(entry, issued);
+        else this.scheduleRenewal(entry, issued, this.now());
       },
       (err: unknown) => {
         entry.inFlight = false;
@@ -218,9 +218,12 @@ export class WorkloadCertificates {
     );
   }
 
-  /** Renews at a random point between 50 % and 80 % of the certificate's life. */
-  private scheduleRenewal(entry: Entry, issued: Issued): void {
-    const from = issued.notBefore.getTime();
+  /**
+   * Renews at a random point between 50 % and 80 % of the certificate's life, counted from its issue: the CA
+   * back-dates notBefore (clock skew), and from there a 1 min certificate would be renewed 0–36 s after its issue.
+   */
+  private scheduleRenewal(entry: Entry, issued: Issued, issuedAt: number): void {
+    const from = Math.max(issued.notBefore.getTime(), Math.min(issuedAt, issued.notAfter.getTime()));
     const life = issued.notAfter.getTime() - from;
     const at = from + life * (RENEW_FROM + (RENEW_TO - RENEW_FROM) * this.random());
     this.schedule(entry, at - this.now(), () => this.issue(entry));

@@ -34,7 +34,12 @@ interface Pair {
   upstreamClosed: boolean;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetHost: string,
+  targetPort: number,
+  /** Where it listens: 127.0.0.1 by default (another address to be reached from a network namespace). */
+  opts: { listenHost?: string } = {},
+): Promise<TcpProxy> {
   let current: ProxyMode = 'open';
   const pairs = new Set<Pair>();
 
@@ -114,7 +119,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, opts.listenHost ?? '127.0.0.1', () => resolve());
   });
 
   return {

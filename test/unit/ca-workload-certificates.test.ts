@@ -83,7 +83,7 @@ class CountingIssuer implements WorkloadIssuer {
   }
 }
 
-async function setup(options: { random?: () => number; maxIdentities?: number } = {}) {
+async function setup(options: { random?: () => number; maxIdentities?: number; ttlMs?: number } = {}) {
   const clock = new FakeClock();
   const ca = await CertificateAuthority.open({ store: new MemoryCaStateStore(), now: clock.now });
   const issuer = new CountingIssuer(ca);
@@ -91,7 +91,7 @@ async function setup(options: { random?: () => number; maxIdentities?: number } 
   const logger = { warn: (...args: unknown[]) => warnings.push(String(args[args.length - 1])), debug: () => undefined };
   const certs = new WorkloadCertificates({
     authority: issuer,
-    ttlMs: 10 * HOUR,
+    ttlMs: options.ttlMs ?? 10 * HOUR,
     now: clock.now,
     timers: clock,
     logger,
@@ -119,15 +119,27 @@ describe('workload certificates', () => {
     certs.close();
   });
 
-  it.each([0, 0.5, 0.999])('renews between 50 %% and 80 %% of the life (random %p)', async (r) => {
-    const { certs, clock, issuer, changes } = await setup({ random: () => r });
+  // The life counts from the issue, not from notBefore (back-dated 60 s for clock skew): with 1 min
+  // certificates that back-dating would otherwise put the renewal 0-36 s after the issue.
+  it.each([
+    [0, 10 * HOUR],
+    [0.5, 10 * HOUR],
+    [0.999, 10 * HOUR],
+    [0, 60_000],
+    [0.999, 60_000],
+  ])('renews between 50 %% and 80 %% of the life (random %p, life %p ms)', async (r, ttlMs) => {
+    const { certs, clock, issuer, changes } = await setup({ random: () => r, ttlMs });
     const web = { spiffeId: id('web'), dnsNames: [] };
+    const issuedAt = clock.time;
     certs.current(web);
     await until('the issue', () => changes.length > 0);
     const first = certs.current(web)!;
-    const life = first.notAfter.getTime() - first.notBefore.getTime();
-    const renewAt = clock.next()! - first.notBefore.getTime();
-    expect(renewAt / life).toBeCloseTo(0.5 + 0.3 * r, 3);
+    expect(first.notBefore.getTime()).toBeLessThan(issuedAt);
+    const life = first.notAfter.getTime() - issuedAt;
+    const renewAt = clock.next()! - issuedAt;
+    expect(renewAt / life).toBeCloseTo(0.5 + 0.3 * r, ttlMs > HOUR ? 3 : 1);
+    expect(renewAt).toBeGreaterThanOrEqual(Math.floor(ttlMs * 0.5) - 1000);
+    expect(renewAt).toBeLessThanOrEqual(ttlMs * 0.8);
     // Nothing before that point; a new certificate right after it.
     await clock.advance(clock.next()! - clock.time - 1000);
     expect(issuer.issues).toHaveLength(1);
