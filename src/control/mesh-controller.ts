@@ -147,6 +147,8 @@ export class MeshController implements StreamHooks {
   private readonly cloudMapReaders = new ReadersIndex();
   /** Proxies whose last compile failed unexpectedly: compiled again on every change. */
   private readonly failing = new Set<string>();
+  /** Whether the reason certificates are withheld was logged (once). */
+  private withheldLogged = false;
   /** SPIFFE ID → the proxies served its certificate, to push a renewed one to them. */
   private readonly byIdentity = new Map<string, Set<string>>();
 
@@ -470,13 +472,15 @@ export class MeshController implements StreamHooks {
 
   /** Says (in meshd status) why a proxy whose configuration names meshd's certificates is served none. */
   private noteWithheld(key: string, entry: ProxyEntry): void {
-    if (entry.identity && !this.options.secrets && !entry.provisional)
-      this.cache.setProblem(
-        key,
-        `its configuration uses meshd's certificates (mtls, or acm sources), but they are withheld: ${
-          this.options.secretsWithheld ?? 'this meshd has no certificate authority'
-        }; Envoy waits for them (docs/identity.md)`,
-      );
+    if (!entry.identity || this.options.secrets || entry.provisional) return;
+    const why = this.options.secretsWithheld ?? 'this meshd has no certificate authority';
+    this.cache.setProblem(
+      key,
+      `its configuration uses meshd's certificates (mtls, or acm sources), but they are withheld: ${why}; Envoy waits for them (docs/identity.md)`,
+    );
+    // Logged once, for the first proxy that needs them: the reason is the server's, not the proxy's.
+    if (!this.withheldLogged) this.log.warn({ node: entry.nodeId }, `identity: workload certificates withheld: ${why}`);
+    this.withheldLogged = true;
   }
 
   /**

@@ -244,27 +244,6 @@ export class MeshServer {
   }
 
   private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
-    let identity: MeshIdentity | undefined;
-    if (options.identity) {
-      try {
-        identity = await MeshIdentity.open(options.identity, options.log, fleet?.store.pool);
-      } catch (err) {
-        throw new StartError(`cannot open the certificate authority: ${(err as Error).message}`);
-      }
-    }
-    try {
-      return await MeshServer.openServing(options, fleet, identity);
-    } catch (err) {
-      identity?.close();
-      throw err;
-    }
-  }
-
-  private static async openServing(
-    options: MeshServerOptions,
-    fleet: Fleet | undefined,
-    identity: MeshIdentity | undefined,
-  ): Promise<MeshServer> {
     const cloudMap = await openCloudMap(options.cloudMap, options.log, fleet?.store);
     if (cloudMap.shared) {
       const shared = cloudMap.shared;
@@ -372,7 +351,34 @@ export class MeshServer {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
     }
-    return new MeshServer(options, cloudMap, telemetry, rollouts, webhooks, store, fleet, fleetTelemetry, identity);
+    // Last, so that a start refused for another reason says that alone (and makes no CA files first).
+    let identity: MeshIdentity | undefined;
+    let noCa: string | undefined;
+    if (options.identity) {
+      try {
+        identity = await MeshIdentity.open(options.identity, options.log, fleet?.store.pool);
+      } catch (err) {
+        noCa = `the certificate authority cannot be opened: ${(err as Error).message}`;
+        // --xds-tls cannot work without it; anything else keeps serving configurations, certificates aside.
+        if (options.identity.xdsTls) {
+          await cloudMap.close();
+          throw new StartError(noCa);
+        }
+        options.log.error(`identity: ${noCa}; workload certificates are not served (docs/identity.md)`);
+      }
+    }
+    return new MeshServer(
+      options,
+      cloudMap,
+      telemetry,
+      rollouts,
+      webhooks,
+      store,
+      fleet,
+      fleetTelemetry,
+      identity,
+      noCa,
+    );
   }
 
   private constructor(
@@ -385,6 +391,7 @@ export class MeshServer {
     private readonly fleet: Fleet | undefined,
     private readonly fleetTelemetry: FleetTelemetry | undefined,
     readonly identity: MeshIdentity | undefined,
+    noCa: string | undefined,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
@@ -396,8 +403,7 @@ export class MeshServer {
       this.watchApiDir();
     });
     this.telemetry = telemetry;
-    const withheld = secretsWithheld(options);
-    if (withheld && identity) this.log.warn(`identity: workload certificates are not served: ${withheld}`);
+    const withheld = noCa ?? secretsWithheld(options);
     this.controller = new MeshController(this.snapshots, cloudMap.view, this.log, {
       sliceMs: COMPILE_SLICE_MS,
       ...(identity && !withheld ? { secrets: identity.secrets } : { secretsWithheld: withheld }),

@@ -308,6 +308,8 @@ describeWithNetns('a proxy fails over between meshd replicas behind one DNS name
         String(XDS_PORT),
         '--admin-address',
         '0.0.0.0',
+        // The test only reads the admin API, from outside the replica's namespace.
+        '--insecure-admin',
         '--admin-port',
         String(adminPort),
         '--statsd-port',

@@ -98,3 +98,43 @@ describe("MeshServer and the App Mesh API's folder", () => {
     }
   });
 });
+
+describe('MeshServer without a usable CA', () => {
+  /** A CA state folder whose key file is a folder: the key cannot be read or made. */
+  function brokenIdentity(dir: string) {
+    fs.mkdirSync(path.join(dir, 'ca.key'));
+    return { stateFile: path.join(dir, 'ca-state.enc.json'), keyFile: path.join(dir, 'ca.key') };
+  }
+
+  it('keeps serving configurations (certificates withheld, said why) when --xds-tls is off', async () => {
+    const dir = tmpDir('mesh-server-');
+    fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
+    const errors: string[] = [];
+    const server = await MeshServer.open({
+      paths: [dir],
+      log: { ...quiet, error: (...args: unknown[]) => errors.push(args.map(String).join(' ')) },
+      cloudMap: { statePath: path.join(dir, 'cloud-map.json') },
+      rollouts: { statePath: path.join(dir, 'rollouts.json') },
+      identity: brokenIdentity(dir),
+    });
+    await server.start();
+    expect(server.identity).toBeUndefined();
+    expect(errors.join('\n')).toMatch(/identity: the certificate authority cannot be opened: .*ca\.key/);
+    expect(await listening(server.listening.xdsPort)).toBe(true);
+    await server.close();
+  });
+
+  it('refuses to start with --xds-tls, naming the key file', async () => {
+    const dir = tmpDir('mesh-server-');
+    fs.copyFileSync(path.join(QUICKSTART_MESH, 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
+    await expect(
+      MeshServer.open({
+        paths: [dir],
+        log: quiet,
+        cloudMap: { statePath: path.join(dir, 'cloud-map.json') },
+        rollouts: { statePath: path.join(dir, 'rollouts.json') },
+        identity: { ...brokenIdentity(dir), xdsTls: true },
+      }),
+    ).rejects.toThrow(/the certificate authority cannot be opened: .*ca\.key/);
+  });
+});
