@@ -644,6 +644,8 @@ describe('meshd serve without --xds-tls on 0.0.0.0: config served, secrets withh
     const bytes = client.received.flatMap((r) => r.resources.map((x) => Buffer.from(x.value).toString('latin1')));
     expect(bytes.join('')).not.toContain('PRIVATE KEY');
     expect(bytes.join('')).not.toContain('BEGIN CERTIFICATE');
-    expect(meshd.stderr() + meshd.stdout()).toContain('identity: workload certificates withheld: the xDS port listens on 0.0.0.0');
+    expect(meshd.stderr() + meshd.stdout()).toContain(
+      'identity: workload certificates withheld: the xDS port listens on 0.0.0.0',
+    );
   });
 });
