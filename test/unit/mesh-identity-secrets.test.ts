@@ -344,3 +344,40 @@ describe("MeshIdentity's admin answers: hostile bodies get a 400 naming the fix,
     expect(ended).toEqual(['1 unauthenticated join token revoked']);
   });
 });
+
+describe("a workload certificate never carries a name of meshd's own xDS certificate", () => {
+  it('leaves the server names out of the DNS names a node asks for', async () => {
+    const { MeshIdentity } = await import('../../src/control/mesh-identity');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-identity-'));
+    const identity = await MeshIdentity.open(
+      {
+        stateFile: path.join(dir, 'ca.json'),
+        keyFile: path.join(dir, 'ca.key'),
+        serverNames: { dnsNames: ['meshd.internal'], ipAddresses: [] },
+      },
+      QUIET as never,
+    );
+    try {
+      const asked = {
+        spiffeId: 'spiffe://meshd.local/mesh/apps/virtualNode/a',
+        dnsNames: ['meshd.internal', 'a.local'],
+      };
+      let set = identity.secrets.secretsFor(asked);
+      for (let i = 0; !set && i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        set = identity.secrets.secretsFor(asked);
+      }
+      const secret = decodeAny(set!.resources.get(MANAGED_IDENTITY_SECRET)!.any).resource as {
+        tls_certificate: { certificate_chain: { inline_bytes: string } };
+      };
+      const leaf = new crypto.X509Certificate(
+        Buffer.from(secret.tls_certificate.certificate_chain.inline_bytes, 'base64').toString(),
+      );
+      expect(leaf.subjectAltName).toContain('DNS:a.local');
+      expect(leaf.subjectAltName).not.toContain('meshd.internal');
+    } finally {
+      identity.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
