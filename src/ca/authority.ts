@@ -7,6 +7,7 @@
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
+import { isHostName } from '../util/host-name';
 import type { Logger } from '../util/log';
 import { CaStateError, type CaRoot, type CaState, type CaStateStore, type StoredCaState } from './ca-state';
 import {
@@ -544,8 +545,6 @@ export function checkSpiffeId(id: unknown): asserts id is string {
     throw new CaError(`${shown}: a SPIFFE ID's path has no empty, '.' or '..' segments`);
 }
 
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-
 /** The DNS names, checked: RFC 1123 labels, optionally `*.` first; at most 253 characters each. */
 export function checkDnsNames(names: readonly unknown[]): string[] {
   if (!Array.isArray(names)) throw new CaError('dnsNames is not a list');
@@ -554,7 +553,7 @@ export function checkDnsNames(names: readonly unknown[]): string[] {
     if (typeof name !== 'string') throw new CaError('a DNS name is not a string');
     const shown = JSON.stringify(name.slice(0, 300));
     const bare = name.startsWith('*.') ? name.slice(2) : name;
-    if (name.length > 253 || !bare.split('.').every((label) => DNS_LABEL.test(label)))
+    if (name.length > 253 || !isHostName(bare))
       throw new CaError(`${shown} is not a DNS name (RFC 1123 labels, optionally '*.' first)`);
     return name.toLowerCase();
   });

@@ -5,6 +5,7 @@ import { meshTrustDomain } from '../model/mesh';
 import type { MeshReader } from '../model/mesh-model';
 import { parseNodeId } from '../model/node-id';
 import type { VirtualNode } from '../model/virtual-node';
+import { isHostName } from '../util/host-name';
 
 /**
  * The proxy's own certificate and key. The same name on every proxy (each gets its own content),
@@ -53,8 +54,6 @@ export function serviceDiscoveryNames(node: VirtualNode): string[] {
   return dnsName === undefined ? [] : [dnsName];
 }
 
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /**
  * A service-discovery name as a certificate's DNS name: lowercase, without a final dot; undefined for one a
  * certificate must not carry. A wildcard (`*.svc.cluster.local`) would vouch for every name under it (meshd's own
@@ -63,8 +62,7 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  */
 export function certificateDnsName(name: string): string | undefined {
   const bare = name.toLowerCase().replace(/\.$/, '');
-  if (bare.length === 0 || bare.length > 253) return undefined;
-  return bare.split('.').every((label) => DNS_LABEL.test(label)) ? bare : undefined;
+  return isHostName(bare) ? bare : undefined;
 }
 
 /**

@@ -16,7 +16,7 @@ import { compileProxy, LookupMemo } from '../compile';
 import type { CloudMapView } from '../compile/cloud-map-view';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { serviceKey } from '../discovery/cloud-map/registry';
-import { formatNodeId, parseNodeId } from '../model/node-id';
+import { canonicalNodeId, formatNodeId } from '../model/node-id';
 import type { DiscoveredInstance } from '../model/cloud-map-instance';
 import type { ProxySettings } from '../compile/proxy-config';
 import type { WorkloadIdentity } from '../compile/identity';
@@ -117,12 +117,6 @@ export interface MeshControllerOptions {
   readonly secrets?: ProxySecrets;
   /** Without `secrets`: why this meshd serves no certificates (`meshd status` shows it for the proxies needing one). */
   readonly secretsWithheld?: string;
-}
-
-/** A node id in its resource-path form (an ARN's path), or as it is when it names no node. */
-function canonicalNodeId(nodeId: string): string {
-  const id = parseNodeId(nodeId);
-  return 'error' in id ? nodeId : formatNodeId(id);
 }
 
 /** A node's proxy with these settings: its cache key (go-control-plane's NodeHash). */

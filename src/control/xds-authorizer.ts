@@ -4,7 +4,7 @@
 // only subscribe as the node its credential names: anything else ends the stream before a byte of
 // configuration is compiled or sent. Kuma's dataplane tokens and Istio's SPIFFE check, together.
 import type { X509Certificate } from 'node:crypto';
-import { formatNodeId, parseNodeId } from '../model/node-id';
+import { canonicalNodeId, formatNodeId, parseNodeId } from '../model/node-id';
 import type { Authorization, AuthorizationRefusal, StreamCredentials } from '../xds/ads-session';
 import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 
@@ -38,12 +38,6 @@ export function uriSans(certificate: X509Certificate): string[] {
     .map((san) => san.slice(4));
 }
 
-/** The node id in its resource-path form; a node id that names no node stays as it is (and matches no credential). */
-function canonical(nodeId: string): string {
-  const id = parseNodeId(nodeId);
-  return 'error' in id ? nodeId : formatNodeId(id);
-}
-
 const refuse = (code: AuthorizationRefusal['code'], message: string): AuthorizationRefusal => ({ code, message });
 
 /** How a stream's status names a join token it was let in with (the revocation of that token ends it). */
@@ -58,7 +52,7 @@ export function xdsAuthorizer(
   trustDomainOf: (mesh: string) => string | undefined,
 ): (node: Node__Output, credentials: StreamCredentials) => Promise<Authorization | AuthorizationRefusal> {
   return async (node, { peerCertificate, authorization }) => {
-    const claimed = canonical(node.id);
+    const claimed = canonicalNodeId(node.id);
     let proven: string | undefined;
     if (peerCertificate) {
       const sans = uriSans(peerCertificate);
@@ -89,7 +83,7 @@ export function xdsAuthorizer(
       if (!token) return refuse('unauthenticated', "the authorization metadata is not 'Bearer <join token>'");
       const verified = await tokens.verify(token);
       if ('error' in verified) return refuse('unauthenticated', `join token refused: ${verified.message}`);
-      if (canonical(verified.nodeId) !== claimed)
+      if (canonicalNodeId(verified.nodeId) !== claimed)
         return refuse(
           'permission_denied',
           `the join token ${verified.id} is ${verified.nodeId}'s; it cannot subscribe as ${node.id}`,

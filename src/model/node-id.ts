@@ -26,3 +26,12 @@ export function parseNodeId(nodeId: string): NodeIdentity | { error: string } {
 export function formatNodeId(id: NodeIdentity): string {
   return `mesh/${id.mesh}/${id.type}/${id.name}`;
 }
+
+/**
+ * A node id in its resource-path form (an ARN names the same node as its path), or the id as it is when it names
+ * no node: the one form a proxy's cache key and the node a credential names are compared in.
+ */
+export function canonicalNodeId(nodeId: string): string {
+  const id = parseNodeId(nodeId);
+  return 'error' in id ? nodeId : formatNodeId(id);
+}
