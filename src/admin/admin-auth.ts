@@ -12,9 +12,9 @@
 // The two AWS APIs on the same port keep SigV4 (api/auth.ts, discovery/cloud-map/http.ts): the
 // SDKs and the AWS CLI cannot send a bearer token.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { loopbackHost } from '../util/loopback';
+import { readPrivateFile, type PrivateFileError } from '../util/private-file';
 
 /** A token shorter than this is refused at start: it could be guessed. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
@@ -54,26 +54,25 @@ export function adminWriteAuth(token: string | undefined, loopback: boolean): Ad
  * Throws an Error naming the file and the fix.
  */
 export function readAdminTokenFile(file: string): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch (err) {
-    throw new Error(`cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  if (!stat.isFile()) throw new Error(`the admin token file ${file} is not a regular file`);
-  if (stat.size > MAX_TOKEN_FILE_BYTES)
-    throw new Error(
-      `the admin token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes: it should hold one token`,
-    );
-  if ((stat.mode & 0o077) !== 0)
-    throw new Error(
-      `the admin token file ${file} can be read by others (mode ${(stat.mode & 0o777).toString(8).padStart(3, '0')}): chmod 600 ${file}`,
-    );
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readPrivateFile(file, MAX_TOKEN_FILE_BYTES).toString('utf8');
   } catch (err) {
-    throw new Error(`cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const problem = (err as PrivateFileError).problem;
+    switch (problem?.kind) {
+      case 'not_file':
+        throw new Error(`the admin token file ${file} is not a regular file`);
+      case 'too_large':
+        throw new Error(
+          `the admin token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes: it should hold one token`,
+        );
+      case 'exposed':
+        throw new Error(
+          `the admin token file ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
+        );
+      default:
+        throw new Error(`cannot read the admin token file ${file}: ${problem?.error.code ?? String(err)}`);
+    }
   }
   const token = text.trim();
   if (!/^[\x21-\x7e]*$/.test(token))

@@ -6,6 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes, X509Certificate } from '
 import * as fs from 'node:fs';
 import type { Pool } from 'pg';
 import { replaceFileAtomically } from '../util/atomic-json-file';
+import { readPrivateFile, type PrivateFileError } from '../util/private-file';
 import type { Logger } from '../util/log';
 
 export const CA_STATE_VERSION = 1;
@@ -124,36 +125,37 @@ export interface KeyFileOptions {
  * trailing newline is fine). A key file others can read is refused: it guards every CA key.
  */
 export function readKeyFile(keyFile: string, options: KeyFileOptions = {}): Buffer {
-  let fd: number;
+  let bytes: Buffer;
   try {
-    fd = fs.openSync(keyFile, 'r');
+    bytes = readPrivateFile(keyFile, 1024);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && options.createKeyIfMissing) return createKeyFile(keyFile, options);
-    if (code === 'ENOENT')
-      throw new CaStateError(
-        `--ca-key-file ${keyFile}: cannot read: it does not exist (make one: 32 random bytes, mode 0600)`,
-      );
-    throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: ${message(err)}`);
+    const problem = (err as PrivateFileError).problem;
+    switch (problem?.kind) {
+      case 'unreadable':
+        if (problem.error.code === 'ENOENT' && options.createKeyIfMissing) return createKeyFile(keyFile, options);
+        if (problem.error.code === 'ENOENT')
+          throw new CaStateError(
+            `--ca-key-file ${keyFile}: cannot read: it does not exist (make one: 32 random bytes, mode 0600)`,
+          );
+        throw new CaStateError(`--ca-key-file ${keyFile}: cannot read: ${message(problem.error)}`);
+      case 'not_file':
+        throw new CaStateError(`--ca-key-file ${keyFile}: not a regular file`);
+      case 'exposed':
+        throw new CaStateError(
+          `--ca-key-file ${keyFile}: readable by group or others (mode ${problem.mode.toString(8)}): chmod 600 ${keyFile}`,
+        );
+      case 'too_large':
+        throw new CaStateError(`--ca-key-file ${keyFile}: ${problem.size} bytes, a key is 32`);
+      default:
+        throw err;
+    }
   }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw new CaStateError(`--ca-key-file ${keyFile}: not a regular file`);
-    if ((stat.mode & 0o077) !== 0)
-      throw new CaStateError(
-        `--ca-key-file ${keyFile}: readable by group or others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${keyFile}`,
-      );
-    if (stat.size > 1024) throw new CaStateError(`--ca-key-file ${keyFile}: ${stat.size} bytes, a key is 32`);
-    const bytes = fs.readFileSync(fd);
-    const key = decodeKey(bytes);
-    if (!key)
-      throw new CaStateError(
-        `--ca-key-file ${keyFile}: not a 32-byte key (give 32 raw bytes, 64 hex characters or base64 of 32 bytes)`,
-      );
-    return key;
-  } finally {
-    fs.closeSync(fd);
-  }
+  const key = decodeKey(bytes);
+  if (!key)
+    throw new CaStateError(
+      `--ca-key-file ${keyFile}: not a 32-byte key (give 32 raw bytes, 64 hex characters or base64 of 32 bytes)`,
+    );
+  return key;
 }
 
 function decodeKey(bytes: Buffer): Buffer | undefined {
