@@ -60,17 +60,14 @@ export interface AdminSources {
   /** The content hash of the mesh served, shown with each proxy (replicas of a fleet compare it). */
   readonly meshHash?: () => string | undefined;
   /** Canary rollouts under /v1/rollouts (GET and POST; src/rollout/http.ts). */
-  readonly rollouts?: {
-    answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown }>;
-  };
+  readonly rollouts?: BodyAnswerer;
   /** Join tokens and the CA, /v1/tokens and /v1/ca (control/mesh-identity.ts); writes guarded as rollouts' are. */
-  readonly identity?: {
-    answer(
-      method: string,
-      path: string,
-      body: string,
-    ): Promise<{ status: number; body: unknown; contentType?: string }>;
-  };
+  readonly identity?: BodyAnswerer;
+}
+
+/** A part of meshd's own API that answers a method, a path and the request's body. */
+export interface BodyAnswerer {
+  answer(method: string, path: string, body: string): Promise<{ status: number; body: unknown; contentType?: string }>;
 }
 
 export interface AdminServer {
@@ -247,11 +244,11 @@ async function answerAppMesh(
   reply(answer);
 }
 
-/** Reads the body, then lets the rollout controller (or the identity's handler) answer. */
-async function answerRollouts(
+/** Reads the body, then lets the rollout controller or the identity answer. */
+async function answerWithBody(
   req: http.IncomingMessage,
   pathName: string,
-  rollouts: NonNullable<AdminSources['rollouts'] | AdminSources['identity']>,
+  source: BodyAnswerer,
   send: Send,
   refused: (reason: RefusalReason) => void,
 ): Promise<void> {
@@ -261,11 +258,7 @@ async function answerRollouts(
     refused('body_too_large');
     return send(413, { error: TOO_LARGE });
   }
-  const answer: { status: number; body: unknown; contentType?: string } = await rollouts.answer(
-    req.method ?? 'GET',
-    pathName,
-    read.body.toString('utf8'),
-  );
+  const answer = await source.answer(req.method ?? 'GET', pathName, read.body.toString('utf8'));
   send(answer.status, answer.body, ...(answer.contentType ? [answer.contentType] : []));
 }
 
@@ -320,7 +313,7 @@ export async function startAdminServer(
     if ((pathName === '/v1/rollouts' || pathName.startsWith('/v1/rollouts/')) && sources.rollouts) {
       // Every method but GET (and HEAD) may change a rollout; the router answers the others 405 only after this.
       if (req.method !== 'GET' && req.method !== 'HEAD' && !guardAdminWrite(req, res, writeAuth, refused)) return;
-      return answerRollouts(req, pathName, sources.rollouts, send, refused);
+      return answerWithBody(req, pathName, sources.rollouts, send, refused);
     }
     const identityPath =
       pathName === '/v1/tokens' ||
@@ -329,7 +322,7 @@ export async function startAdminServer(
       pathName.startsWith('/v1/ca/');
     if (identityPath && sources.identity) {
       if (req.method !== 'GET' && req.method !== 'HEAD' && !guardAdminWrite(req, res, writeAuth, refused)) return;
-      return answerRollouts(req, pathName, sources.identity, send, refused);
+      return answerWithBody(req, pathName, sources.identity, send, refused);
     }
     if (req.method !== 'GET')
       return send(
