@@ -131,3 +131,24 @@ export function unexpectedAnswer(
       : body.trim().split('\n')[0]!.slice(0, 200);
   return `meshd ${command}: ${admin.url}${pathName} answered ${status}${detail ? `: ${detail}` : ''}; is ${admin.url} meshd's admin API?\n`;
 }
+
+/**
+ * The JSON meshd answered, or undefined after printing why there is none: meshd unreachable, meshd refusing (its
+ * `error`, as it said it), or an answer that is not meshd's.
+ */
+export function answeredJson(command: string, admin: AdminAddress, pathName: string, res: GetResult): unknown {
+  if (!res.ok) {
+    process.stderr.write(unreachableMessage(command, admin, res.reason));
+    return undefined;
+  }
+  const body = parseJson(res.body);
+  if (res.status >= 400 && body && typeof (body as { error?: unknown }).error === 'string') {
+    process.stderr.write(`meshd ${command}: ${(body as { error: string }).error}\n`);
+    return undefined;
+  }
+  if (res.status >= 300 || body === undefined) {
+    process.stderr.write(unexpectedAnswer(command, admin, pathName, res.status, res.body));
+    return undefined;
+  }
+  return body;
+}

@@ -6,12 +6,11 @@ import {
   adminFlag,
   adminGet,
   adminRequest,
+  answeredJson,
   adminTokenFileFlag,
   adminWriteHeaders,
   parseAdminAddress,
-  parseJson,
   unexpectedAnswer,
-  unreachableMessage,
   type AdminAddress,
   type GetResult,
 } from './admin-client';
@@ -87,20 +86,17 @@ function writeHeaders(args: ParsedArgs): Record<string, string> {
   return { 'content-type': 'application/json', accept: 'application/json', ...adminWriteHeaders(args) };
 }
 
-/** The answer's JSON when meshd said 2xx; else prints why and gives undefined. */
+/** The answer's JSON object, or undefined after printing why there is none (admin-client.ts answeredJson). */
 function answered(
   command: string,
   admin: AdminAddress,
   pathName: string,
   res: GetResult,
 ): Record<string, unknown> | undefined {
-  if (!res.ok) {
-    process.stderr.write(unreachableMessage(command, admin, res.reason));
-    return undefined;
-  }
-  const json = parseJson(res.body);
-  if (res.status >= 200 && res.status < 300 && json && typeof json === 'object') return json as Record<string, unknown>;
-  process.stderr.write(`${unexpectedAnswer(command, admin, pathName, res.status, res.body)}\n`);
+  const json = answeredJson(command, admin, pathName, res);
+  if (json === undefined) return undefined;
+  if (typeof json === 'object' && json !== null) return json as Record<string, unknown>;
+  process.stderr.write(unexpectedAnswer(command, admin, pathName, res.ok ? res.status : 0, res.ok ? res.body : ''));
   return undefined;
 }
 

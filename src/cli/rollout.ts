@@ -8,10 +8,9 @@ import {
   adminWriteHeaders,
   adminGet,
   adminRequest,
+  answeredJson,
   parseAdminAddress,
   parseJson,
-  unexpectedAnswer,
-  unreachableMessage,
   type AdminAddress,
   type GetResult,
 } from './admin-client';
@@ -146,19 +145,8 @@ export async function runRollout(args: ParsedArgs): Promise<number> {
         ? await adminGet(admin, path)
         : await adminRequest(admin, path, { method: 'POST', headers: { accept: 'application/json', ...auth } });
   }
-  if (!res.ok) {
-    process.stderr.write(unreachableMessage(command, admin, res.reason));
-    return 1;
-  }
-  const body = parseJson(res.body) as RolloutView | RolloutView[] | { error?: unknown } | undefined;
-  if (res.status >= 400 && body && typeof (body as { error?: unknown }).error === 'string') {
-    process.stderr.write(`meshd ${command}: ${(body as { error: string }).error}\n`);
-    return 1;
-  }
-  if (res.status >= 300 || body === undefined) {
-    process.stderr.write(unexpectedAnswer(command, admin, path, res.status, res.body));
-    return 1;
-  }
+  const body = answeredJson(command, admin, path, res) as RolloutView | RolloutView[] | undefined;
+  if (body === undefined) return 1;
   if (format === 'json') process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
   else if (Array.isArray(body))
     process.stdout.write(body.length === 0 ? 'no rollouts\n' : body.map((r) => formatRollout(r, false)).join('\n'));
