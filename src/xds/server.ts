@@ -153,6 +153,12 @@ function messageSizeCounter(observer: XdsObserver): grpc.ServerInterceptor {
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   checkLimits(limits);
+  // The options are checked before anything (the gRPC server, its connection injector) is made.
+  const socketPath = opts.socketPath;
+  if (socketPath !== undefined && (opts.host !== undefined || opts.port !== undefined))
+    throw new Error('xDS server: give either socketPath or host and port, not both');
+  if (socketPath === undefined && (opts.host === undefined || opts.port === undefined))
+    throw new Error('xDS server: give host and port, or socketPath');
   const streams = opts.streams ?? new StreamRegistry();
   const observer = opts.observer ?? {};
   const server = new grpc.Server({
@@ -223,7 +229,6 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     observer.connectionRefused?.(reason);
     refusals.warn({ peer, reason }, `xds: refused a connection from ${peer}: ${message}`);
   };
-  const socketPath = opts.socketPath;
   // grpc-js names a stream's peer by its socket's remote address, which a Unix socket has not
   // ('unknown' for all): each connection gets its own name, or the per-connection stream bound
   // would count every client of the socket as one connection.
@@ -258,10 +263,6 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       `xds: refused a connection: the server already has its limit of ${limits.maxConnections} connections open`,
     );
   });
-  if (socketPath !== undefined && (opts.host !== undefined || opts.port !== undefined))
-    throw new Error('xDS server: give either socketPath or host and port, not both');
-  if (socketPath === undefined && (opts.host === undefined || opts.port === undefined))
-    throw new Error('xDS server: give host and port, or socketPath');
   const address = socketPath !== undefined ? `unix:${socketPath}` : `${formatHost(opts.host!)}:${opts.port}`;
   try {
     if (socketPath !== undefined) await removeStaleSocket(socketPath);
