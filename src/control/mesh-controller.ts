@@ -24,7 +24,7 @@ import type { Node__Output } from '../generated/envoy/config/core/v3/Node';
 import type { Logger } from '../util/log';
 import type { MeshModel } from '../model/mesh-model';
 import type { StreamHooks } from '../xds/ads-session';
-import type { Snapshot, SnapshotCache } from '../xds/snapshot-cache';
+import type { ResourceSet, Snapshot, SnapshotCache } from '../xds/snapshot-cache';
 import { TypeUrl } from '../xds/type-urls';
 import { ResourceEncoder } from './encode';
 import type { ProxySecrets } from './proxy-secrets';
@@ -119,6 +119,11 @@ export interface MeshControllerOptions {
   readonly secretsWithheld?: string;
 }
 
+/** The snapshot with `secrets` as its Secret resources. */
+function withSecretSet(snapshot: Snapshot, secrets: ResourceSet, detectedAt: number | undefined): Snapshot {
+  return { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets), detectedAt };
+}
+
 /** A node's proxy with these settings: its cache key (go-control-plane's NodeHash). */
 function proxyKey(nodeId: string, settings: ProxySettings): string {
   return `${nodeId}|${settings.ingressPort}|${settings.egressPort}${settings.proxyless ? '|grpc' : ''}`;
@@ -171,7 +176,8 @@ export class MeshController implements StreamHooks {
     if (!entry?.identity || !snapshot || entry.provisional) return;
     const secrets = this.options.secrets?.secretsFor(entry.identity);
     if (!secrets || snapshot.types.get(TypeUrl.Secret) === secrets) return;
-    this.cache.set(key, { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets) });
+    // Not a change of the mesh: no detection time, so the push is not counted as one's latency.
+    this.cache.set(key, withSecretSet(snapshot, secrets, undefined));
   }
 
   /** The proxy's config names managed secrets for `identity` now (undefined: none); keeps byIdentity in step. */
@@ -485,6 +491,6 @@ export class MeshController implements StreamHooks {
     if (!entry.identity || entry.provisional) return snapshot;
     const secrets = this.options.secrets?.secretsFor(entry.identity) ?? previous?.types.get(TypeUrl.Secret);
     if (!secrets) return snapshot;
-    return { types: new Map(snapshot.types).set(TypeUrl.Secret, secrets), detectedAt: snapshot.detectedAt };
+    return withSecretSet(snapshot, secrets, snapshot.detectedAt);
   }
 }
