@@ -152,6 +152,16 @@ const REQUESTS_PER_TURN = 16;
  */
 export const TURN_BUDGET_MS = 10;
 
+/** The stream's end for a credential refused, at its first request or revoked later. */
+function authorizationRefusal(code: AuthorizationRefusal['code'], message: string): StreamRefusal {
+  const unauthenticated = code === 'unauthenticated';
+  return new StreamRefusal(
+    unauthenticated ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED,
+    unauthenticated ? 'unauthenticated' : 'permission_denied',
+    truncate(message, MAX_DISPLAY_CHARS),
+  );
+}
+
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -426,12 +436,7 @@ export abstract class AdsSession {
       this.credential = result?.credential;
       return;
     }
-    const unauthenticated = result.code === 'unauthenticated';
-    throw new StreamRefusal(
-      unauthenticated ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED,
-      unauthenticated ? 'unauthenticated' : 'permission_denied',
-      truncate(String(result.message), MAX_DISPLAY_CHARS),
-    );
+    throw authorizationRefusal(result.code, String(result.message));
   }
 
   /** The client's certificate (only one its TLS verified) and authorization metadata, as the transport has them. */
@@ -535,15 +540,8 @@ export abstract class AdsSession {
       types: new Map(),
     };
     this.log = this.makeChildLog(node.id);
-    this.deps.registry.add(this.status, (code, message) =>
-      this.refuse(
-        new StreamRefusal(
-          code === 'unauthenticated' ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED,
-          code === 'unauthenticated' ? 'unauthenticated' : 'permission_denied',
-          truncate(message, MAX_DISPLAY_CHARS),
-        ),
-      ),
-    );
+    // Whoever revokes the credential the stream came in with ends it (StreamRegistry.end).
+    this.deps.registry.add(this.status, (code, message) => this.refuse(authorizationRefusal(code, message)));
     this.deps.lifecycle.info(
       { node: node.id, stream: this.id, protocol: this.protocol, peer: this.status.peer, client: this.status.client },
       `xds: proxy ${node.id} connected (${this.protocol} stream ${this.id})`,
