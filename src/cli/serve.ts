@@ -532,6 +532,24 @@ export function apiSettings(
   };
 }
 
+/** A duration flag's value in ms, within [min, max]; a UsageError naming the flag (or its variable) otherwise. */
+function durationFlag(
+  args: ParsedArgs,
+  name: string,
+  min: number,
+  max: number,
+  range: string,
+  example: string,
+): number {
+  const text = args.flags[name] as string;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < min || ms > max)
+    throw new UsageError(
+      `${args.sources[name] ?? `--${name}`} must be a duration from ${range} such as ${example}, got '${text}'`,
+    );
+  return ms;
+}
+
 /** The CA's files and settings (docs/identity.md). */
 function identitySettings(
   args: ParsedArgs,
@@ -540,15 +558,6 @@ function identitySettings(
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   const stateDir = path.dirname(args.flags['rollout-state'] as string);
   const files = defaultIdentityFiles(stateDir);
-  const duration = (name: string, min: number, max: number): number => {
-    const text = args.flags[name] as string;
-    const ms = parseDuration(text);
-    if (ms === undefined || ms < min || ms > max)
-      throw new UsageError(
-        `${flag(name)} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, got '${text}'`,
-      );
-    return ms;
-  };
   const caCert = args.flags['ca-cert'] as string | undefined;
   const caKey = args.flags['ca-key'] as string | undefined;
   const caChain = args.flags['ca-chain'] as string | undefined;
@@ -566,8 +575,8 @@ function identitySettings(
     ...(caCert !== undefined && caKey !== undefined
       ? { userCa: { certFile: caCert, keyFile: caKey, ...(caChain !== undefined ? { chainFile: caChain } : {}) } }
       : {}),
-    workloadTtlMs: duration('workload-cert-ttl', 60_000, 366 * 86_400_000),
-    overlapMs: duration('ca-rotation-overlap', 30_000, 366 * 86_400_000),
+    workloadTtlMs: durationFlag(args, 'workload-cert-ttl', 60_000, 366 * 86_400_000, '1m to 8784h', '24h'),
+    overlapMs: durationFlag(args, 'ca-rotation-overlap', 30_000, 366 * 86_400_000, '30s to 8784h', '24h'),
     serverNames: { dnsNames: all.filter((n) => !isIp(n)), ipAddresses: all.filter(isIp) },
     xdsTls: args.flags['xds-tls'] === true,
   };
@@ -638,19 +647,12 @@ function remoteSettings(args: ParsedArgs): RemoteSettings | undefined {
   }
   if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region))
     throw new UsageError(`${flag('cloud-map-region')} must be a region name such as us-east-1, got '${region}'`);
-  const duration = (name: string, min: number, max: number, range: string) => {
-    const text = args.flags[name] as string;
-    const ms = parseDuration(text);
-    if (ms === undefined || ms < min || ms > max)
-      throw new UsageError(`${flag(name)} must be a duration from ${range} such as 5s, got '${text}'`);
-    return ms;
-  };
   return {
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(region !== undefined ? { region } : {}),
-    pollIntervalMs: duration('cloud-map-poll-interval', 100, 600_000, '100ms to 10m'),
-    refreshIntervalMs: duration('cloud-map-refresh-interval', 100, 3_600_000, '100ms to 1h'),
-    timeoutMs: duration('cloud-map-timeout', 100, 60_000, '100ms to 1m'),
+    pollIntervalMs: durationFlag(args, 'cloud-map-poll-interval', 100, 600_000, '100ms to 10m', '5s'),
+    refreshIntervalMs: durationFlag(args, 'cloud-map-refresh-interval', 100, 3_600_000, '100ms to 1h', '5s'),
+    timeoutMs: durationFlag(args, 'cloud-map-timeout', 100, 60_000, '100ms to 1m', '5s'),
     maxInstances: args.flags['cloud-map-max-instances'] as number,
   };
 }
@@ -667,12 +669,7 @@ function telemetryLimits(args: ParsedArgs): TelemetryLimits {
 
 function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
-  const timeoutText = args.flags['webhook-max-timeout'] as string;
-  const maxTimeoutMs = parseDuration(timeoutText);
-  if (maxTimeoutMs === undefined || maxTimeoutMs < 1000 || maxTimeoutMs > 300_000)
-    throw new UsageError(
-      `${flag('webhook-max-timeout')} must be a duration from 1s to 5m such as 30s, got '${timeoutText}'`,
-    );
+  const maxTimeoutMs = durationFlag(args, 'webhook-max-timeout', 1000, 300_000, '1s to 5m', '30s');
   const allow = args.flags['webhook-allow'] as string[];
   let allowHosts;
   if (allow.length > 0) {
