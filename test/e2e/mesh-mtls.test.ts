@@ -16,6 +16,7 @@ import { describeWithNetns, readableTmpDir, removeReadableTmpDirs } from '../hel
 import { freePort, MESHD_BIN, waitFor } from '../helpers/processes';
 import {
   envoyStats,
+  sslCounter,
   relayXdsToNetns,
   request,
   startCallee,
@@ -216,23 +217,17 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
     );
   }
 
-  const sslSum = (stats: Record<string, number>, scope: 'listener' | 'cluster', suffix: string) =>
-    Object.entries(stats).reduce(
-      (n, [k, v]) => (k.startsWith(`${scope}.`) && k.endsWith(`.ssl.${suffix}`) ? n + v : n),
-      0,
-    );
-
   /** A callee's ingress TLS stats: handshakes and why handshakes failed. */
   const calleeSsl = async (c: Callee = callee) => {
     const stats = await envoyStats(c.sidecar.adminHost, c.sidecar.adminPort, 'ssl');
     return {
-      handshakes: sslSum(stats, 'listener', 'handshake'),
+      handshakes: sslCounter(stats, 'listener', 'handshake'),
       // Handshakes that succeeded without a client certificate (allowed only without validation).
-      noClientCert: sslSum(stats, 'listener', 'no_certificate'),
-      errors: sslSum(stats, 'listener', 'connection_error'),
-      noCert: sslSum(stats, 'listener', 'fail_verify_no_cert'),
-      badSan: sslSum(stats, 'listener', 'fail_verify_san'),
-      badCert: sslSum(stats, 'listener', 'fail_verify_error'),
+      noClientCert: sslCounter(stats, 'listener', 'no_certificate'),
+      errors: sslCounter(stats, 'listener', 'connection_error'),
+      noCert: sslCounter(stats, 'listener', 'fail_verify_no_cert'),
+      badSan: sslCounter(stats, 'listener', 'fail_verify_san'),
+      badCert: sslCounter(stats, 'listener', 'fail_verify_error'),
     };
   };
 
@@ -240,8 +235,8 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
   const callerSsl = async (name: CallerName) => {
     const stats = await envoyStats('127.0.0.1', callers.get(name)!.adminPort, 'ssl');
     return {
-      handshakes: sslSum(stats, 'cluster', 'handshake'),
-      badSan: sslSum(stats, 'cluster', 'fail_verify_san'),
+      handshakes: sslCounter(stats, 'cluster', 'handshake'),
+      badSan: sslCounter(stats, 'cluster', 'fail_verify_san'),
     };
   };
 
@@ -527,7 +522,7 @@ describeWithNetns('mesh-wide mTLS (spec.meshd.mtls: STRICT) and ACM sources, ser
       expect(r).toMatchObject({ status: 200, body: `white:${ACM_PORT}` });
       expect((await calleeSsl(acmCallee)).handshakes).toBeGreaterThan(before.handshakes);
       const stats = await envoyStats('127.0.0.1', gateway.adminPort, 'ssl');
-      expect(sslSum(stats, 'cluster', 'handshake')).toBeGreaterThan(0);
+      expect(sslCounter(stats, 'cluster', 'handshake')).toBeGreaterThan(0);
     });
 
     it("colorteller-white's certificate carries its DNS name (App Mesh's requirement) and came from SDS", async () => {

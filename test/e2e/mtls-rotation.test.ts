@@ -25,7 +25,15 @@ import {
 } from '../helpers/netns';
 import { freePort, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
-import { APP_JS, envoyStats, FIXTURES, request, startSidecarInNetns, type NsSidecar } from '../helpers/sidecars';
+import {
+  APP_JS,
+  envoyStats,
+  FIXTURES,
+  request,
+  sslCounter,
+  startSidecarInNetns,
+  type NsSidecar,
+} from '../helpers/sidecars';
 
 const MESH = 'rot';
 const HTTP_PORT = 8080;
@@ -230,10 +238,7 @@ describeWithNetns('mTLS certificate and CA rotation under a steady request loop'
 
   /** mTLS handshakes the callee's Envoy completed on its listeners (each a new connection from the caller). */
   const calleeHandshakes = async () =>
-    Object.entries(await envoyStats(callee.adminHost, callee.adminPort, 'ssl.handshake')).reduce(
-      (n, [k, v]) => (k.startsWith('listener.') && k.endsWith('.ssl.handshake') ? n + v : n),
-      0,
-    );
+    sslCounter(await envoyStats(callee.adminHost, callee.adminPort, 'ssl.handshake'), 'listener', 'handshake');
 
   const ca = async () =>
     JSON.parse((await request({ host: '127.0.0.1', port: adminPort, path: '/v1/ca' })).body) as {

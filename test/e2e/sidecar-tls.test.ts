@@ -10,6 +10,7 @@ import { describeWithNetns, readableTmpDir, removeReadableTmpDirs } from '../hel
 import { waitFor } from '../helpers/processes';
 import {
   envoyStats,
+  sslCounter,
   request,
   startCallee,
   startMeshdForNetns,
@@ -154,21 +155,15 @@ describeWithNetns(
       );
     }
 
-    const sslSum = (stats: Record<string, number>, scope: 'listener' | 'cluster', suffix: string) =>
-      Object.entries(stats).reduce(
-        (n, [k, v]) => (k.startsWith(`${scope}.`) && k.endsWith(`.ssl.${suffix}`) ? n + v : n),
-        0,
-      );
-
     /** The callee's TLS listener stats: handshakes and why handshakes failed. */
     const calleeSsl = async () => {
       const stats = await envoyStats(callee.sidecar.adminHost, callee.sidecar.adminPort, 'ssl');
       return {
-        handshakes: sslSum(stats, 'listener', 'handshake'),
-        errors: sslSum(stats, 'listener', 'connection_error'),
-        noCert: sslSum(stats, 'listener', 'fail_verify_no_cert'),
-        badSan: sslSum(stats, 'listener', 'fail_verify_san'),
-        badCert: sslSum(stats, 'listener', 'fail_verify_error'),
+        handshakes: sslCounter(stats, 'listener', 'handshake'),
+        errors: sslCounter(stats, 'listener', 'connection_error'),
+        noCert: sslCounter(stats, 'listener', 'fail_verify_no_cert'),
+        badSan: sslCounter(stats, 'listener', 'fail_verify_san'),
+        badCert: sslCounter(stats, 'listener', 'fail_verify_error'),
       };
     };
 
@@ -176,8 +171,8 @@ describeWithNetns(
     const callerSsl = async (name: CallerName) => {
       const stats = await envoyStats('127.0.0.1', callers.get(name)!.adminPort, 'ssl');
       return {
-        badCert: sslSum(stats, 'cluster', 'fail_verify_error'),
-        badSan: sslSum(stats, 'cluster', 'fail_verify_san'),
+        badCert: sslCounter(stats, 'cluster', 'fail_verify_error'),
+        badSan: sslCounter(stats, 'cluster', 'fail_verify_san'),
       };
     };
 

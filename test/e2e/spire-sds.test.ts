@@ -19,6 +19,7 @@ import { waitFor } from '../helpers/processes';
 import { issueSvid, startSdsAgent, type SdsAgent, type Svid } from '../helpers/sds-agent';
 import {
   envoyStats,
+  sslCounter,
   request,
   startCallee,
   startMeshdForNetns,
@@ -116,14 +117,12 @@ describeWithNetns(
       );
     }
 
-    const sslSum = (stats: Record<string, number>, suffix: string) =>
-      Object.entries(stats).reduce(
-        (n, [k, v]) => (k.startsWith('listener.') && k.endsWith(`.ssl.${suffix}`) ? n + v : n),
-        0,
-      );
     const calleeSsl = async () => {
       const stats = await envoyStats(callee.sidecar.adminHost, callee.sidecar.adminPort, 'ssl');
-      return { handshakes: sslSum(stats, 'handshake'), badSan: sslSum(stats, 'fail_verify_san') };
+      return {
+        handshakes: sslCounter(stats, 'listener', 'handshake'),
+        badSan: sslCounter(stats, 'listener', 'fail_verify_san'),
+      };
     };
 
     async function certs(host: string, port: number): Promise<EnvoyCerts> {
@@ -229,10 +228,7 @@ describeWithNetns(
       // Envoy keeps the upstream connection: handshakes were made, on both sides, not necessarily just now.
       expect((await calleeSsl()).handshakes).toBeGreaterThan(0);
       const callerStats = await envoyStats('127.0.0.1', callers.get('caller')!.adminPort, 'ssl');
-      const callerHandshakes = Object.entries(callerStats).reduce(
-        (n, [k, v]) => (k.startsWith('cluster.') && k.endsWith('.ssl.handshake') ? n + v : n),
-        0,
-      );
+      const callerHandshakes = sslCounter(callerStats, 'cluster', 'handshake');
       expect(callerHandshakes).toBeGreaterThan(0);
     });
 

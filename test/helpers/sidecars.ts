@@ -268,6 +268,14 @@ export async function envoyStats(host: string, adminPort: number, filter?: strin
   return stats;
 }
 
+/** An Envoy TLS counter summed over its listeners or its clusters (`<scope>.<name>.ssl.<counter>` in `stats`). */
+export function sslCounter(stats: Record<string, number>, scope: 'listener' | 'cluster', counter: string): number {
+  return Object.entries(stats).reduce(
+    (n, [k, v]) => (k.startsWith(`${scope}.`) && k.endsWith(`.ssl.${counter}`) ? n + v : n),
+    0,
+  );
+}
+
 /** What the fixture client printed for one request or connection. */
 export interface ClientResult {
   status?: number;
