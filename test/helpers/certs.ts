@@ -62,24 +62,38 @@ export function createCertificateAuthority(dir: string, name: string): Certifica
   return { name, certFile, keyFile };
 }
 
-/** A leaf certificate signed by `ca`, usable as server and client, with the given DNS SANs. */
-export function issueCertificate(ca: CertificateAuthority, dir: string, name: string, dnsSans: string[]): Certificate {
-  if (dnsSans.length === 0) throw new Error('a certificate needs at least one DNS SAN');
-  const certFile = path.join(dir, `${name}.crt`);
-  const keyFile = path.join(dir, `${name}.key`);
-  const csr = path.join(dir, `${name}.csr`);
+/** A leaf signed by `ca`, usable as server and client: what it names, and the files it is written to. */
+export interface LeafRequest {
+  /** `subjectAltName` entries as openssl writes them: `DNS:a.local`, `URI:spiffe://td/x`. */
+  readonly sans: readonly string[];
+  readonly subject: string;
+  readonly keyUsage: string;
+  readonly days: number;
+  /** The files' names in `dir`: `<base>.crt`, `<base>.key` (and the request and extension files made on the way). */
+  readonly base: string;
+}
+
+/** Signs a new P-256 leaf with `ca`; its certificate and key files are readable by the proxy user. */
+export function issueLeaf(
+  ca: CertificateAuthority,
+  dir: string,
+  leaf: LeafRequest,
+): { certFile: string; keyFile: string } {
+  const certFile = path.join(dir, `${leaf.base}.crt`);
+  const keyFile = path.join(dir, `${leaf.base}.key`);
+  const csr = path.join(dir, `${leaf.base}.csr`);
   const ext = writeReadable(
     dir,
-    `${name}.ext`,
+    `${leaf.base}.ext`,
     [
-      `subjectAltName=${dnsSans.map((s) => `DNS:${s}`).join(',')}`,
+      `subjectAltName=${leaf.sans.join(',')}`,
       'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
+      `keyUsage=${leaf.keyUsage}`,
       'extendedKeyUsage=serverAuth,clientAuth',
       '',
     ].join('\n'),
   );
-  openssl(dir, ['req', '-new', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${dnsSans[0]}`]);
+  openssl(dir, ['req', '-new', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', leaf.subject]);
   openssl(dir, [
     'x509',
     '-req',
@@ -93,12 +107,25 @@ export function issueCertificate(ca: CertificateAuthority, dir: string, name: st
     '-out',
     certFile,
     '-days',
-    '2',
+    String(leaf.days),
     '-extfile',
     ext,
   ]);
   makeReadable(certFile, keyFile);
-  return { name, sans: dnsSans, certFile, keyFile };
+  return { certFile, keyFile };
+}
+
+/** A leaf certificate signed by `ca`, usable as server and client, with the given DNS SANs. */
+export function issueCertificate(ca: CertificateAuthority, dir: string, name: string, dnsSans: string[]): Certificate {
+  if (dnsSans.length === 0) throw new Error('a certificate needs at least one DNS SAN');
+  const files = issueLeaf(ca, dir, {
+    base: name,
+    sans: dnsSans.map((s) => `DNS:${s}`),
+    subject: `/CN=${dnsSans[0]}`,
+    keyUsage: 'critical,digitalSignature,keyEncipherment',
+    days: 2,
+  });
+  return { name, sans: dnsSans, ...files };
 }
 
 export interface TestPki {

@@ -7,13 +7,11 @@
 // with every secret (the test decides which secret each proxy's config names). X.509-SVIDs are
 // made with openssl: a URI SAN holding the SPIFFE ID and nothing else, as SPIRE issues them.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { encodeResource } from '../../src/xds/protos';
 import { startXdsServer, type XdsServer } from '../../src/xds/server';
 import { buildSnapshot, makeResource, SnapshotCache } from '../../src/xds/snapshot-cache';
 import { TypeUrl } from '../../src/xds/type-urls';
-import { openssl, type CertificateAuthority } from './certs';
-import { writeReadable } from './netns';
+import { issueLeaf, type CertificateAuthority } from './certs';
 
 export interface Svid {
   readonly spiffeId: string;
@@ -21,45 +19,16 @@ export interface Svid {
   readonly keyFile: string;
 }
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
 /** An X.509-SVID signed by `ca`: its only SAN is the URI `spiffeId`; usable as server and client. */
 export function issueSvid(ca: CertificateAuthority, dir: string, name: string, spiffeId: string): Svid {
   if (!/^spiffe:\/\/[^/]+\/./.test(spiffeId)) throw new Error(`not a workload SPIFFE ID: ${spiffeId}`);
-  const certFile = path.join(dir, `${name}.svid.crt`);
-  const keyFile = path.join(dir, `${name}.svid.key`);
-  const csr = path.join(dir, `${name}.svid.csr`);
-  const ext = writeReadable(
-    dir,
-    `${name}.svid.ext`,
-    [
-      `subjectAltName=URI:${spiffeId}`,
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement',
-      'extendedKeyUsage=serverAuth,clientAuth',
-      '',
-    ].join('\n'),
-  );
-  openssl(dir, ['req', '-new', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', '/C=US/O=SPIRE']);
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    ca.certFile,
-    '-CAkey',
-    ca.keyFile,
-    '-CAcreateserial',
-    '-out',
-    certFile,
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-  ]);
-  fs.chmodSync(certFile, 0o644);
-  fs.chmodSync(keyFile, 0o644);
+  const { certFile, keyFile } = issueLeaf(ca, dir, {
+    base: `${name}.svid`,
+    sans: [`URI:${spiffeId}`],
+    subject: '/C=US/O=SPIRE',
+    keyUsage: 'critical,digitalSignature,keyEncipherment,keyAgreement',
+    days: 1,
+  });
   return { spiffeId, certFile, keyFile };
 }
 
