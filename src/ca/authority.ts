@@ -108,6 +108,8 @@ export class CertificateAuthority {
   private issuingKey: { certPem: string; key: Promise<SigningKey>; intermediates: string[] } | undefined;
   private readonly listeners = new Set<() => void>();
   private readonly revocationListeners = new Set<() => void>();
+  /** trustBundlePem()'s answer for the roots it was made from. */
+  private bundle: { readonly roots: CaState['roots']; readonly pem: string } | undefined;
   private readonly now: () => number;
   private readonly overlapMs: number;
   private finishTimer: NodeJS.Timeout | undefined;
@@ -403,7 +405,10 @@ export class CertificateAuthority {
 
   /** Every trusted root, concatenated PEM: the issuing CA's first, then (during an overlap) the old. */
   trustBundlePem(): string {
-    return this.caState.roots.map((r) => normalisePem(r.certPem)).join('');
+    // Asked for by every proxy compile that serves secrets: made once per state (a state is never changed in place).
+    const roots = this.caState.roots;
+    if (this.bundle?.roots !== roots) this.bundle = { roots, pem: roots.map((r) => normalisePem(r.certPem)).join('') };
+    return this.bundle.pem;
   }
 
   // ---- issuing ----
