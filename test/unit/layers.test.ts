@@ -25,6 +25,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   api: ['load', 'model', 'store', 'util'],
   // The certificate authority keeps its state in a file or in PostgreSQL (its table is a store migration).
   ca: ['store', 'util'],
+  // Kubernetes mode: the cluster's objects become mesh input (load), EndpointSlices a discovery view (compile).
+  k8s: ['compile', 'load', 'model', 'util'],
   control: [
     'admin',
     'api',
@@ -33,6 +35,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'compile',
     'discovery',
     'generated',
+    'k8s',
     'load',
     'model',
     'rollout',
@@ -49,6 +52,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'control',
     'discovery',
     'export',
+    'k8s',
     'load',
     'model',
     'rollout',
