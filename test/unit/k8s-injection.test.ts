@@ -3,7 +3,12 @@
 // refused), App Mesh's annotations, and a JSON Patch that applies to Pods with and without
 // initContainers, volumes or annotations. The patch is applied here by a strict RFC 6902 `add`
 // (as the API server's json-patch applies it: a missing parent is an error).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
+  BOOTSTRAP_FILES,
   INJECTED_ANNOTATION,
   injectSidecar,
   pointerToken,
@@ -313,6 +318,28 @@ describe('settings', () => {
       name: 'meshd-xds-ca',
       secret: { secretName: 's', items: [{ key: 'bundle.pem', path: 'ca.crt' }] },
     });
+  });
+});
+
+describe("the sidecar's variables, as meshd's entrypoint reads them", () => {
+  test('render-bootstrap.sh, copied as meshd-bootstrap copies it, takes every injected variable without a complaint', () => {
+    const out = patched(pod(), { settings: { ...settings, xdsTls: { caSecret: 'meshd-ca' }, statsTags: true } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inject-'));
+    try {
+      for (const f of BOOTSTRAP_FILES) fs.copyFileSync(path.join('envoy-bootstrap', f), path.join(dir, f));
+      const env = envOf(container(out, 'envoy'));
+      const r = spawnSync('sh', [path.join(dir, 'render-bootstrap.sh')], {
+        env: { PATH: process.env.PATH, ...env },
+        encoding: 'utf8',
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('id: "mesh/apps/virtualNode/front_prod"');
+      expect(r.stdout).toContain('filename: "/meshd-ca/ca.crt"');
+      expect(r.stdout).toContain('sni: "meshd.meshd.svc"');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
