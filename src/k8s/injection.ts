@@ -177,6 +177,11 @@ function decide(input: InjectionInput): InjectionDecision {
   if (containers.length > MAX_LIST || (Array.isArray(initContainers) && initContainers.length > MAX_LIST))
     return { action: 'deny', message: `Pod ${podName} has more than ${MAX_LIST} containers` };
 
+  if (spec.hostNetwork === true) {
+    const reason = `Pod ${podName} uses the node's network (hostNetwork); proxyinit's iptables rules would capture the whole node's traffic`;
+    return { action: 'skip', reason, warning: `meshd: ${reason}; no sidecar injected` };
+  }
+
   const names = (list: unknown) =>
     new Set(Array.isArray(list) ? list.map((c) => (isPlain(c) ? c.name : undefined)) : []);
   const containerNames = names(containers);

@@ -185,6 +185,13 @@ describe('which Pods get a sidecar', () => {
     expect(nsAsked).toMatchObject({ action: 'deny' });
   });
 
+  test("a Pod on the node's network is left alone, with a warning (its iptables rules would be the node's)", () => {
+    expect(run(pod({ hostNetwork: true }))).toMatchObject({
+      action: 'skip',
+      warning: expect.stringContaining('hostNetwork'),
+    });
+  });
+
   test('a VirtualNode without a podSelector selects nothing; an empty one selects every Pod', () => {
     expect(run(pod(), { virtualNodes: [vn('a', undefined)] })).toMatchObject({ action: 'skip' });
     expect(run(pod(), { virtualNodes: [vn('a', {})] })).toMatchObject({ action: 'patch' });
