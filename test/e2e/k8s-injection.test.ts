@@ -271,7 +271,7 @@ describeWithKube('sidecar injection through a real API server', () => {
     webhook = undefined;
     const refused = await createPod('inject-on', podBody('down-1', { app: 'front' }));
     expect(refused.status).toBe(500);
-    expect(refused.body.message).toMatch(/failed calling webhook "inject.meshd.dev"/);
+    expect(refused.body.message).toMatch(/^Internal error occurred: failed calling webhook "inject.meshd.dev"/);
     expect((await api('GET', '/api/v1/namespaces/inject-on/pods/down-1')).status).toBe(404);
 
     const current = (await api('GET', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${WEBHOOK}`))
