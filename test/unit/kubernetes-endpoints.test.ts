@@ -61,16 +61,17 @@ const identify = (vn: KubeObject) => ({ mesh: 'apps', name: vn.metadata.name });
 
 function workloads(inputs: WorkloadInputs, max?: number) {
   const warnings: string[] = [];
+  const infos: string[] = [];
   const changes: string[][] = [];
   const w = new WorkloadEndpoints({
     identify,
     ...(max !== undefined ? { maxEndpointsPerNode: max } : {}),
-    log: { warn: (m: unknown) => warnings.push(String(m)), info: () => {} },
+    log: { warn: (m: unknown) => warnings.push(String(m)), info: (m: unknown) => infos.push(String(m)) },
   });
   w.onChange((changed) => changes.push([...changed].sort()));
   w.update(inputs);
   const addresses = (node: string) => w.workloadEndpoints('apps', node)?.map((e) => e.address);
-  return { w, warnings, changes, addresses };
+  return { w, warnings, infos, changes, addresses };
 }
 
 // ---------------------------------------------------------------- WorkloadEndpoints
@@ -184,7 +185,7 @@ describe('WorkloadEndpoints: the addresses a VirtualNode gets from the EndpointS
       virtualNode('prod', 'blue', { matchLabels: { version: 'blue' } }),
     ];
     const pods = [pod('prod', 'red-1', RED), pod('prod', 'blue-1', { version: 'blue' })];
-    const { w, changes, addresses } = workloads({
+    const { w, changes, infos, addresses } = workloads({
       virtualNodes: nodes,
       pods,
       slices: [slice('prod', 's', [{ address: '10.0.0.1', pod: 'red-1' }])],
@@ -201,6 +202,7 @@ describe('WorkloadEndpoints: the addresses a VirtualNode gets from the EndpointS
       ],
     });
     expect(changes[1]).toEqual(['k8s:apps/blue']);
+    expect(infos.at(-1)).toBe('kubernetes endpoints: virtual node apps/blue now has 1 ready endpoint(s)');
     expect(addresses('blue')).toEqual(['10.0.0.2']);
     expect(w.workloadEndpoints('apps', 'blue')).not.toBe(blueBefore);
 
@@ -258,6 +260,11 @@ describe('WorkloadEndpoints: the addresses a VirtualNode gets from the EndpointS
         endpoints: [null, 1, { targetRef: 'x' }, { targetRef: { kind: 'Pod', name: 'red-1' }, addresses: [7] }],
       },
       { metadata: { name: 'p', namespace: 'prod', labels: { version: 7 } }, status: { podIPs: 'x' } },
+      null,
+      7,
+      {},
+      { spec: { podSelector: {} } },
+      { metadata: 'x', spec: { podSelector: {} } },
     ] as unknown as KubeObject[];
     const w = new WorkloadEndpoints({ identify: () => ({ mesh: 'apps', name: 'red' }) });
     expect(() =>
