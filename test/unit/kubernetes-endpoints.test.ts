@@ -239,11 +239,13 @@ describe('WorkloadEndpoints: the addresses a VirtualNode gets from the EndpointS
   });
 
   it('says once when a node selects pods that no EndpointSlice lists (no Service, or no slice controller)', () => {
+    // Before the slices' informer has listed them, nothing is said.
     const { w, warnings } = workloads({
       virtualNodes: [virtualNode('prod', 'red', { matchLabels: { version: 'red' } })],
       pods: [pod('prod', 'red-1', RED)],
-      slices: [],
     });
+    expect(warnings).toEqual([]);
+    w.update({ slices: [] });
     w.update({ slices: [] });
     expect(warnings).toEqual([
       'kubernetes endpoints: VirtualNode prod/red selects 1 pod(s) but no EndpointSlice lists any of them, so its callers get no endpoints: give the pods a Service, and check that the cluster runs the EndpointSlice controller',
