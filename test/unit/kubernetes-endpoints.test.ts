@@ -393,6 +393,23 @@ describe('compile: a target with workload endpoints is an EDS cluster', () => {
     ]);
   });
 
+  it('a virtual gateway routing to the node gets the same EDS cluster', () => {
+    const withGateway = loadMesh([
+      meshFolder({
+        'mesh.yaml': [
+          ...MESH_DOCS,
+          'kind: VirtualGateway\nmesh: apps\nname: edge\nspec:\n  listeners: [{ portMapping: { port: 8000, protocol: http } }]\n',
+          'kind: GatewayRoute\nmesh: apps\nvirtualGateway: edge\nname: to-x\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action: { target: { virtualService: { virtualServiceName: x.apps.local } } }\n',
+        ].join('---\n'),
+      }),
+    ]);
+    if (!withGateway.ok) throw new Error(withGateway.problems.map((p) => p.message).join('\n'));
+    const result = compileProxy(withGateway.model, view({ x: ['10.0.0.1'] }), 'mesh/apps/virtualGateway/edge', PORTS);
+    if (!result.ok) throw new Error(result.error);
+    expect(clusterOf(result.config, X_CLUSTER)!.type).toBe('EDS');
+    expect(socketAddresses(result.config, X_CLUSTER)).toEqual([{ address: '10.0.0.1', port_value: 8080 }]);
+  });
+
   it('a proxyless gRPC client gets the same EDS cluster', () => {
     const config = compiled(model, view({ x: ['10.0.0.1'] }), 'cx1', new LookupMemo(), true);
     expect(clusterOf(config, X_CLUSTER)!.type).toBe('EDS');
