@@ -5,6 +5,9 @@
 import type { WorkloadEndpoint } from '../compile/cloud-map-view';
 import type { CloudMapSource } from './mesh-controller';
 
+/** What the controller compiles against (mesh-controller.ts names it CloudMapSource; not cloud-map-source.ts's). */
+export type DiscoverySource = CloudMapSource;
+
 /** A source of virtual nodes' workload endpoints that announces the workloadEndpointsKeys that changed. */
 export interface WorkloadEndpointsSource {
   workloadEndpoints(mesh: string, virtualNode: string): readonly WorkloadEndpoint[] | undefined;
@@ -16,7 +19,7 @@ export interface WorkloadEndpointsSource {
  * services from `cloudMap`, virtual nodes' endpoints from `workloads`; onChange announces the
  * changes of both (Cloud Map serviceKeys and workloadEndpointsKeys, which never collide).
  */
-export function combinedDiscovery(cloudMap: CloudMapSource, workloads: WorkloadEndpointsSource): CloudMapSource {
+export function combinedDiscovery(cloudMap: DiscoverySource, workloads: WorkloadEndpointsSource): DiscoverySource {
   return {
     discover: (namespaceName, serviceName) => cloudMap.discover(namespaceName, serviceName),
     workloadEndpoints: (mesh, virtualNode) => workloads.workloadEndpoints(mesh, virtualNode),
