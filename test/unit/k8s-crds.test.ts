@@ -24,6 +24,7 @@ import {
   MESHD_LEADER_ELECTION_RULES,
   SIDECAR_INJECTOR_WEBHOOK,
 } from '../../src/k8s/manifests';
+import { goldenUpdateRequested } from '../helpers/golden';
 import { MESHD_BIN } from '../helpers/processes';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -243,6 +244,16 @@ describe("the CRDs' spec schemas agree with the Kubernetes loader", () => {
     expect(allPaths).not.toContain('VirtualRouter.routes.[].httpRoute.action.weightedTargets.[].virtualNode');
     expect(allPaths).toContain('GatewayRoute.httpRoute.action.target.virtualService.virtualServiceRef');
     expect(allPaths).toContain('VirtualService.provider.virtualRouter.virtualRouterARN');
+  });
+
+  it('the fields of every spec are the reviewed ones (test/fixtures/k8s-crds/spec-fields.txt; MESHD_UPDATE_GOLDEN=1 rewrites it)', () => {
+    const file = path.join(ROOT, 'test/fixtures/k8s-crds/spec-fields.txt');
+    const text = `${allPaths.join('\n')}\n`;
+    if (goldenUpdateRequested()) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+    }
+    expect(text).toBe(fs.readFileSync(file, 'utf8'));
   });
 
   const fixtures = k8sFixtureObjects().filter(({ object }) => object.apiVersion === 'appmesh.k8s.aws/v1beta2');
