@@ -194,7 +194,7 @@ export function awsNameOf(o: Pick<K8sObject, 'kind' | 'name' | 'namespace' | 'sp
   return o.kind === 'VirtualService' ? `${o.name}.${o.namespace}` : `${o.name}_${o.namespace}`;
 }
 
-/** Fields only Kubernetes has; they say nothing App Mesh needs (k8s/k8s-shape-schema.ts puts them back into the CRDs). */
+/** Fields only Kubernetes has; they say nothing App Mesh needs (k8s/k8s-shape-schema.ts puts them into the CRDs). */
 export const K8S_ONLY_FIELDS: readonly string[] = [
   'awsName',
   'meshRef',
