@@ -10,8 +10,9 @@
 import type { ResourceKind } from '../model/common';
 import type { Schema } from '../model/schema';
 import { re2ProgramSize } from '../model/re2/program';
-import { routeSpecShape } from '../model/route';
-import { K8S_ONLY_FIELDS, REFERENCES, RENAMED, referenceApiKey } from '../load/k8s-manifest';
+import { GATEWAY_ROUTE_KINDS } from '../model/gateway-route';
+import { ROUTE_KINDS, routeSpecShape } from '../model/route';
+import { REFERENCES, RENAMED, referenceApiKey } from '../load/k8s-manifest';
 import { SPEC_SHAPES } from '../load/resource-draft';
 
 export type JsonSchema = Record<string, unknown>;
@@ -313,7 +314,7 @@ export function k8sSpecSchema(kind: CrdKind): { schema: JsonSchema; dropped: Dro
       type: 'array',
       description: "the router's routes, each an App Mesh route named by name",
       items: {
-        ...route,
+        ...withRule(route, exactlyOne(ROUTE_KINDS)),
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 255, description: 'the App Mesh name of the route' },
           ...(route.properties as JsonSchema),
@@ -322,8 +323,24 @@ export function k8sSpecSchema(kind: CrdKind): { schema: JsonSchema; dropped: Dro
       },
     };
   }
-  return { schema: { ...derived, properties }, dropped: deriver.dropped };
+  // A route sets exactly one of its kinds (the model's check, which JSON Schema can say here).
+  const rule = kind === 'GatewayRoute' ? exactlyOne(GATEWAY_ROUTE_KINDS) : undefined;
+  return { schema: { ...(rule ? withRule(derived, rule) : derived), properties }, dropped: deriver.dropped };
 }
 
-/** Every Kubernetes-only field name the loader drops: checked against the CRDs in the tests. */
-export const LOADER_K8S_ONLY_FIELDS: readonly string[] = K8S_ONLY_FIELDS;
+/** Exactly one of `fields` is set. */
+function exactlyOne(fields: readonly string[]): JsonSchema {
+  return { oneOf: fields.map((f) => ({ required: [f] })) };
+}
+
+/** `node` with one more rule (a logical junctor), beside those it has. */
+function withRule(node: JsonSchema, rule: JsonSchema): JsonSchema {
+  const { allOf, oneOf, not, ...rest } = node;
+  const rules = [
+    ...((allOf as JsonSchema[] | undefined) ?? []),
+    ...(oneOf ? [{ oneOf }] : []),
+    ...(not ? [{ not }] : []),
+    rule,
+  ];
+  return { ...rest, ...(rules.length === 1 ? rules[0] : { allOf: rules }) };
+}

@@ -310,6 +310,24 @@ describe("the CRDs' spec schemas agree with the Kubernetes loader", () => {
       },
     ],
     [
+      'a route of two kinds',
+      'VirtualRouter',
+      {
+        listeners: [{ portMapping: { port: 80, protocol: 'http' } }],
+        routes: [
+          {
+            name: 'r',
+            tcpRoute: { action: { weightedTargets: [{ virtualNodeRef: { name: 'a' }, weight: 1 }] } },
+            httpRoute: {
+              match: { prefix: '/' },
+              action: { weightedTargets: [{ virtualNodeRef: { name: 'a' }, weight: 1 }] },
+            },
+          },
+        ],
+      },
+    ],
+    ['a gateway route of no kind', 'GatewayRoute', { priority: 1 }],
+    [
       'an unknown selector operator',
       'Mesh',
       { namespaceSelector: { matchExpressions: [{ key: 'a', operator: 'Is' }] } },
