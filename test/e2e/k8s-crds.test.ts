@@ -1,5 +1,6 @@
 // meshd's CRDs (`meshd k8s crds`) on a real kube-apiserver: they are established, every App Mesh
-// manifest of the repository and of three App Mesh walkthroughs is created unchanged (with strict
+// manifest of the repository (with the feature manifests of test/fixtures/k8s-feature-manifests/,
+// which cover what three App Mesh walkthroughs use) is created unchanged (with strict
 // field validation: a field the schema lacks would be refused, not pruned) and reads back the same,
 // `kubectl get virtualnodes` shows the printer columns, and a value App Mesh does not have is
 // refused with a message. The install manifests pass the API server's validation (a dry run).
@@ -15,7 +16,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const MANIFEST_DIRS = [
   'test/fixtures/dialects/k8s',
   'examples/colorapp-migration/mesh-k8s',
-  'test/fixtures/k8s-walkthroughs',
+  'test/fixtures/k8s-feature-manifests',
 ];
 const APP_MESH = 'appmesh.k8s.aws/v1beta2';
 

@@ -103,7 +103,11 @@ function prunedFields(value: unknown, schema: JsonSchema, at: string): string[] 
 
 /** The App Mesh manifests (and Namespaces) of the repository's Kubernetes fixtures and examples. */
 function k8sFixtureObjects(): { file: string; object: KubeObject }[] {
-  const dirs = ['test/fixtures/dialects/k8s', 'examples/colorapp-migration/mesh-k8s', 'test/fixtures/k8s-walkthroughs'];
+  const dirs = [
+    'test/fixtures/dialects/k8s',
+    'examples/colorapp-migration/mesh-k8s',
+    'test/fixtures/k8s-feature-manifests',
+  ];
   return dirs
     .filter((d) => fs.existsSync(path.join(ROOT, d)))
     .flatMap((d) =>
