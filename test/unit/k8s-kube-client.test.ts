@@ -469,6 +469,24 @@ describe('watch', () => {
     console.log(`silent watch dropped after ${Date.now() - began} ms (idle bound 300 ms)`);
   });
 
+  it('keeps a watch that sends something within each idle bound, however long it lasts', async () => {
+    const result = await watchEvents(
+      (res) => {
+        let n = 0;
+        const beat = setInterval(() => {
+          n++;
+          if (n > 8) {
+            clearInterval(beat);
+            res.end();
+          } else res.write(line('BOOKMARK', { metadata: { resourceVersion: String(100 + n) } }));
+        }, 100);
+      },
+      { watchIdleGraceMs: 300 },
+    );
+    expect(result.error).toBeUndefined();
+    expect(result.events).toHaveLength(8);
+  });
+
   it('resolves when the signal aborts, and a handler that throws ends the watch with an error', async () => {
     const abort = new AbortController();
     const pending = watchEvents(
