@@ -57,6 +57,9 @@ describe('LeaseElector', () => {
     expect([a.e.leading, b.e.leading].filter(Boolean)).toHaveLength(1);
     expect(leader.e.fence()).toEqual({ holder: leaderId, transitions: 0 });
     expect(other.e.fence()).toBeUndefined();
+    // The one that lost the race to create the lease (409) never believed it led, not even for a moment.
+    expect(other.events).toEqual([]);
+    expect(api.calls.filter((c) => c.startsWith('create')).length).toBe(2);
     expect(spec(api)).toMatchObject({ holderIdentity: leaderId, leaseTransitions: 0, leaseDurationSeconds: 0.6 });
     expect(spec(api).renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 
