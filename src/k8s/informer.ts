@@ -34,6 +34,8 @@ export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 30_000;
 /** A watch that lasted this long resets the backoff. */
 export const BACKOFF_RESET_MS = 30_000;
+/** A watch that ends sooner than this without an event is treated as a failure (it waits before the next). */
+const EMPTY_WATCH_MS = 1000;
 /** At most one reconnect line per this long (the others are counted in the next line). */
 const LOG_THROTTLE_MS = 10_000;
 
@@ -143,6 +145,9 @@ export class Informer<T extends KubeObject> {
   private async run(): Promise<void> {
     let needList = true;
     let backoff = BACKOFF_INITIAL_MS;
+    let expiredInARow = 0;
+    let began = 0;
+    let eventsBefore = 0;
     while (!this.stopped) {
       try {
         if (needList || this.resyncDue) {
@@ -154,7 +159,8 @@ export class Informer<T extends KubeObject> {
         }
         const abort = new AbortController();
         this.watchAbort = abort;
-        const began = Date.now();
+        began = Date.now();
+        eventsBefore = this.events;
         await this.client.watch<T>(
           this.type,
           {
@@ -167,17 +173,27 @@ export class Informer<T extends KubeObject> {
           abort.signal,
         );
         this.watchAbort = undefined;
-        if (Date.now() - began >= BACKOFF_RESET_MS) backoff = BACKOFF_INITIAL_MS;
-        // The server ended the watch (or a resync aborted it): resume from the last version seen.
+        const lasted = Date.now() - began;
+        if (lasted >= BACKOFF_RESET_MS) backoff = BACKOFF_INITIAL_MS;
+        // The server ended the watch (or a resync aborted it): resume from the last version seen. A server that
+        // ends every watch at once with nothing in it would make this a busy loop: that waits like a failure.
+        if (lasted < EMPTY_WATCH_MS && this.events === eventsBefore && !this.resyncDue && !this.stopped) {
+          throw new KubeError('the API server ended the watch at once, with no event', 0);
+        }
       } catch (err) {
         this.watchAbort = undefined;
         if (this.stopped) return;
-        if (err instanceof KubeError && err.status === 410) {
-          // Too old: the events in between are gone. List again and tell the difference.
+        // A watch that lasted or brought events ends any run of 410s.
+        if (Date.now() - began >= EMPTY_WATCH_MS || this.events > eventsBefore) expiredInARow = 0;
+        if (err instanceof KubeError && err.status === 410 && !needList && expiredInARow === 0) {
+          // Too old: the events in between are gone. List again at once and tell the difference (a second 410
+          // right after that list waits like any failure, so that a server answering only 410 is no busy loop).
+          expiredInARow++;
           this.logReconnect(err, 'a new list');
           needList = true;
           continue;
         }
+        if (err instanceof KubeError && err.status === 410) needList = true;
         this.reconnects++;
         this.logReconnect(err, needList ? 'a new list' : `version ${this.version}`);
         const delay = Math.round(backoff * (0.8 + Math.random() * 0.4));

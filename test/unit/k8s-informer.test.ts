@@ -110,6 +110,11 @@ describe('Informer', () => {
     informer.start();
     await informer.synced();
     await waitFor('the watch', () => (api.openWatches === 1 ? true : undefined));
+    api.put(CM, cm('keep', '2'));
+    await waitFor(
+      'keep=2',
+      () => (informer.get('default', 'keep')?.data as { value: string }).value === '2' || undefined,
+    );
     // The watch ends and, before the informer watches again, changes happen and their events are compacted away.
     let release!: () => void;
     api.hold = new Promise<void>((r) => (release = r));
@@ -122,7 +127,7 @@ describe('Informer', () => {
     release();
     await waitFor('the relist', () => (informer.relists === 2 ? true : undefined));
     await turn();
-    expect(all().slice(3)).toEqual([
+    expect(all().slice(4)).toEqual([
       ['modified', 'edit', '2'],
       ['added', 'new', '1'],
       ['deleted', 'gone', '1'],
@@ -139,9 +144,9 @@ describe('Informer', () => {
       ),
     ]);
     await waitFor('the watch after the relist', () => (api.openWatches === 1 ? true : undefined));
-    api.put(CM, cm('keep', '2'));
-    await waitFor('keep=2', () => (all().length === 7 ? true : undefined));
-    expect(all()[6]).toEqual(['modified', 'keep', '2']);
+    api.put(CM, cm('keep', '3'));
+    await waitFor('keep=3', () => (all().length === 8 ? true : undefined));
+    expect(all()[7]).toEqual(['modified', 'keep', '3']);
   });
 
   it('retries a failed watch after a backoff from the version it had, and logs the type, error and version', async () => {
@@ -209,6 +214,29 @@ describe('Informer', () => {
     api.sneak(CM, cm('a', 'sneaked'));
     await waitFor('the sneaked change', () => (batches.length === 2 ? true : undefined));
     expect(batches[1]).toEqual([['modified', 'a', 'sneaked']]);
+  });
+
+  it.each([
+    ['answers every watch with 410', () => Promise.reject(new KubeError('too old resource version', 410, 'Expired'))],
+    ['ends every watch at once', () => Promise.resolve()],
+  ])('does not spin against a server that %s: it backs off', async (_what, answer) => {
+    const api = new FakeKube();
+    let watches = 0;
+    api.watch = () => {
+      watches++;
+      return answer();
+    };
+    const logs: string[] = [];
+    const informer = new Informer<KubeObject>(api, CM, { log: { info: () => undefined, warn: (m) => logs.push(m) } });
+    stop = () => informer.stop();
+    informer.start();
+    await informer.synced();
+    await new Promise((r) => setTimeout(r, 1600));
+    console.log(`${watches} watches, ${informer.relists} lists, ${informer.reconnects} backoffs in 1.6 s`);
+    // A busy loop makes thousands; with backoff (0.5 s, 1 s, ...) a handful.
+    expect(watches).toBeLessThan(10);
+    expect(informer.reconnects).toBeGreaterThanOrEqual(1);
+    expect(logs[0]).toMatch(/^watch of configmaps failed: /);
   });
 
   it('keeps delivering when a listener throws, and stop() before the first list rejects synced()', async () => {
