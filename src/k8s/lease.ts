@@ -45,6 +45,8 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 export class LeaseElector {
   private readonly client: KubeClient;
   private readonly leaseDurationMs: number;
+  /** The lease's spec.leaseDurationSeconds: an integer field (whole seconds, at least 1). */
+  private readonly leaseSeconds: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly now: () => number;
@@ -65,6 +67,7 @@ export class LeaseElector {
   constructor(private readonly options: LeaseElectorOptions) {
     this.client = options.client;
     this.leaseDurationMs = (options.leaseDurationSeconds ?? 15) * 1000;
+    this.leaseSeconds = Math.max(1, Math.ceil(this.leaseDurationMs / 1000));
     this.renewDeadlineMs = (options.renewDeadlineSeconds ?? 10) * 1000;
     this.retryPeriodMs = (options.retryPeriodSeconds ?? 2) * 1000;
     this.now = options.now ?? Date.now;
@@ -202,7 +205,7 @@ export class LeaseElector {
         metadata: { name, namespace },
         spec: {
           holderIdentity: identity,
-          leaseDurationSeconds: this.leaseDurationMs / 1000,
+          leaseDurationSeconds: this.leaseSeconds,
           acquireTime: microTime(now),
           renewTime: microTime(now),
           leaseTransitions: 0,
@@ -253,7 +256,7 @@ export class LeaseElector {
       spec: {
         ...spec,
         holderIdentity: identity,
-        leaseDurationSeconds: this.leaseDurationMs / 1000,
+        leaseDurationSeconds: this.leaseSeconds,
         renewTime: microTime(now),
         ...(changesHands ? { acquireTime: microTime(now), leaseTransitions: transitions + 1 } : {}),
       },

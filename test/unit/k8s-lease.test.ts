@@ -60,7 +60,7 @@ describe('LeaseElector', () => {
     // The one that lost the race to create the lease (409) never believed it led, not even for a moment.
     expect(other.events).toEqual([]);
     expect(api.calls.filter((c) => c.startsWith('create')).length).toBe(2);
-    expect(spec(api)).toMatchObject({ holderIdentity: leaderId, leaseTransitions: 0, leaseDurationSeconds: 0.6 });
+    expect(spec(api)).toMatchObject({ holderIdentity: leaderId, leaseTransitions: 0, leaseDurationSeconds: 1 });
     expect(spec(api).renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 
     const began = Date.now();
@@ -92,7 +92,7 @@ describe('LeaseElector', () => {
     const tookAt = Date.parse(spec(api).acquireTime ?? '');
     console.log(
       `expired lease taken over ${Date.now() - began} ms after the holder stopped, ` +
-        `${tookAt - renewedAt} ms after its last renewal (lease duration 600 ms)`,
+        `${tookAt - renewedAt} ms after its last renewal (leaseDurationSeconds 1: 0.6 rounded up, the field is whole seconds)`,
     );
     expect(b.events).toEqual([[true, 'took the lease from a (expired)']]);
     expect(spec(api)).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
