@@ -230,7 +230,7 @@ describe('kubeconfig', () => {
 
 describe('requests', () => {
   it('sends the token and builds core, group, namespaced and cluster-scoped paths', async () => {
-    handler = (req, res) => json(res, 200, { metadata: { name: 'x', resourceVersion: '1' } });
+    handler = (_req, res) => json(res, 200, { metadata: { name: 'x', resourceVersion: '1' } });
     const c = client();
     await c.get(PODS, 'prod', 'web-1');
     await c.get(NAMESPACES, undefined, 'prod');
@@ -287,7 +287,7 @@ describe('requests', () => {
   });
 
   it('sends each patch type with its media type, and the status subresource', async () => {
-    handler = (req, res) => json(res, 200, { metadata: { name: 'r', resourceVersion: '2' } });
+    handler = (_req, res) => json(res, 200, { metadata: { name: 'r', resourceVersion: '2' } });
     const c = client();
     await c.patch(APP_MESH_TYPES.VirtualRouter, 'prod', 'r', [{ op: 'replace', path: '/spec/x', value: 1 }], 'json');
     await c.patch(APP_MESH_TYPES.VirtualNode, 'prod', 'n', { status: { x: 1 } }, 'merge', 'status');
@@ -352,7 +352,7 @@ describe('watch', () => {
     options: KubeClientOptions = {},
     signal = new AbortController().signal,
   ): Promise<{ events: [string, string][]; error?: KubeError }> {
-    handler = (req, res) => {
+    handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       serve(res);
     };
@@ -451,7 +451,7 @@ describe('watch', () => {
   });
 
   it('rejects a non-2xx watch with its Status', async () => {
-    handler = (req, res) => json(res, 410, { kind: 'Status', code: 410, reason: 'Gone', message: 'gone' });
+    handler = (_req, res) => json(res, 410, { kind: 'Status', code: 410, reason: 'Gone', message: 'gone' });
     const err = await client()
       .watch(CM, { resourceVersion: '1' }, () => undefined, new AbortController().signal)
       .catch((e: unknown) => e);
@@ -499,7 +499,7 @@ describe('watch', () => {
     );
     await expect(pending).resolves.toEqual({ events: [['ADDED', '101']] });
 
-    handler = (req, res) => {
+    handler = (_req, res) => {
       res.writeHead(200);
       res.write(line('ADDED', cm('a', '101')));
     };
