@@ -6,9 +6,10 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer, type MeshServerOptions } from '../control/mesh-server';
+import type { KubernetesModeOptions } from '../control/kubernetes-mode';
 import { defaultIdentityFiles } from '../control/mesh-identity';
 import { defaultApiDir } from '../store/api-dir';
-import { checkStoreUrl } from '../store/postgres';
+import { checkStoreUrl, defaultReplicaId } from '../store/postgres';
 import { redactedUrl } from '../store/postgres/connect';
 import { StartError } from '../control/start-error';
 import { DEFAULT_JOURNAL_BYTES } from '../discovery/cloud-map/state-file';
@@ -334,6 +335,28 @@ export const serveCommand: CommandSpec = {
       help: "how long the fleet's leader (rollout steps, webhooks, Cloud Map seeds) holds its lease: a dead leader is replaced within this time (--store; 1s to 60s)",
       default: '5s',
       env: ['MESHD_LEADER_LEASE'],
+    },
+    kubernetes: {
+      type: 'bool',
+      help: "Kubernetes mode (docs/kubernetes.md): read the App Mesh controller's custom resources (appmesh.k8s.aws/v1beta2) from the cluster beside any --mesh files, write their status, and elect a leader among replicas with a Lease. In-cluster configuration unless --kubeconfig",
+      env: ['MESHD_KUBERNETES'],
+    },
+    kubeconfig: {
+      type: 'string',
+      metavar: 'file',
+      help: "Kubernetes mode: the kubeconfig to reach the API server with (default: KUBECONFIG, else the pod's service account)",
+      env: ['KUBECONFIG'],
+    },
+    'kube-context': {
+      type: 'string',
+      metavar: 'name',
+      help: "Kubernetes mode: the kubeconfig's context to use (default: its current-context)",
+    },
+    'kubernetes-namespace': {
+      type: 'string',
+      metavar: 'name',
+      help: "Kubernetes mode: meshd's own namespace, where its Lease (meshd-leader) and rollout state (ConfigMap meshd-rollouts) live (default: the pod's namespace, else the kubeconfig context's, else meshd)",
+      env: ['MESHD_KUBERNETES_NAMESPACE'],
     },
     'advertise-address': {
       type: 'string',
@@ -684,6 +707,53 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   };
 }
 
+/** --kubernetes and the flags that only mean something with it; --replica-id and --leader-lease serve its Lease. */
+function kubernetesSettings(args: ParsedArgs): KubernetesModeOptions | undefined {
+  const flag = (name: string) => args.sources[name] ?? `--${name}`;
+  if (args.flags.kubernetes !== true) {
+    // KUBECONFIG set in the environment alone says nothing: only flags given on the command line are refused.
+    for (const name of ['kube-context', 'kubernetes-namespace']) {
+      if (args.flags[name] !== undefined) throw new UsageError(`${flag(name)} needs --kubernetes`);
+    }
+    return undefined;
+  }
+  if (args.flags.store !== undefined)
+    throw new UsageError(
+      `${flag('store')} cannot be combined with --kubernetes: in a cluster the replicas share the Kubernetes API and elect their leader with a Lease`,
+    );
+  const replicaId = (args.flags['replica-id'] as string | undefined) ?? process.env.POD_NAME ?? defaultReplicaId();
+  if (!/^[A-Za-z0-9._-]{1,63}$/.test(replicaId))
+    throw new UsageError(
+      `${flag('replica-id')} must be 1 to 63 letters, digits, '.', '_' or '-', got '${replicaId.slice(0, 80)}'`,
+    );
+  const namespace = args.flags['kubernetes-namespace'] as string | undefined;
+  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace))
+    throw new UsageError(
+      `${flag('kubernetes-namespace')} must be a Kubernetes namespace name, got '${namespace.slice(0, 80)}'`,
+    );
+  const leaseText = args.flags['leader-lease'] as string;
+  const leaseMs = parseDuration(leaseText);
+  if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 60_000)
+    throw new UsageError(
+      `${flag('leader-lease')} must be a duration from 3s to 60s with --kubernetes, got '${leaseText}'`,
+    );
+  // A Lease counts whole seconds: renewals come well inside it, as client-go's defaults do (15s, 10s, 2s).
+  const durationSeconds = Math.ceil(leaseMs / 1000);
+  const kubeconfig = args.flags.kubeconfig as string | undefined;
+  const context = args.flags['kube-context'] as string | undefined;
+  return {
+    replicaId,
+    lease: {
+      durationSeconds,
+      renewDeadlineSeconds: Math.max(2, Math.floor((durationSeconds * 2) / 3)),
+      retryPeriodSeconds: Math.max(1, Math.floor(durationSeconds / 5)),
+    },
+    ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig: kubeconfig.split(path.delimiter)[0]! } : {}),
+    ...(context !== undefined ? { context } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+  };
+}
+
 /** --store and the flags that only mean something with it. */
 function fleetSettings(
   args: ParsedArgs,
@@ -725,8 +795,10 @@ function fleetSettings(
 
 export async function runServe(args: ParsedArgs): Promise<number> {
   const paths = [...(args.flags.mesh as string[]), ...args.positionals];
-  if (paths.length === 0)
-    throw new UsageError('name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh)');
+  if (paths.length === 0 && args.flags.kubernetes !== true)
+    throw new UsageError(
+      'name the mesh with --mesh <file|folder> (for example: --mesh examples/quickstart/mesh), or read it from a cluster with --kubernetes',
+    );
   const format = args.flags['log-format'] as string;
   const level = args.flags['log-level'] as string;
   if (!(LOG_FORMATS as readonly string[]).includes(format))
@@ -778,7 +850,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     log.warn(
       `the statsd address ${statsdHost} is not loopback and --statsd-allow is any: whoever can send it UDP can report traffic that canary analysis acts on`,
     );
-  const fleet = fleetSettings(args);
+  const kubernetes = kubernetesSettings(args);
+  const fleet = kubernetes ? undefined : fleetSettings(args);
   const identity = identitySettings(args, fleet?.advertiseHost);
   let server: MeshServer;
   try {
@@ -809,6 +882,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
       rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
       api,
       identity,
+      ...(kubernetes ? { kubernetes } : {}),
       ...(fleet
         ? {
             fleet: {

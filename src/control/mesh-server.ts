@@ -60,6 +60,7 @@ import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
 import { combinedDiscovery, type DiscoverySource, type WorkloadEndpointsSource } from './combined-discovery';
 import { FencedError, type ReplicaInfo } from '../store/postgres';
+import { KubernetesMode, type KubernetesModeOptions } from './kubernetes-mode';
 import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts';
 import { Fleet, type FleetOptions } from './fleet';
 import { FleetTelemetry } from './fleet-telemetry';
@@ -154,6 +155,11 @@ export interface MeshServerOptions {
    * config naming meshd's certificates is served without them.
    */
   readonly identity?: IdentityOptions & { readonly xdsTls?: boolean };
+  /**
+   * Kubernetes mode (docs/kubernetes.md): the App Mesh controller's custom resources of the cluster are
+   * mesh input beside the files (which win over them), and replicas elect their leader with a Lease.
+   */
+  readonly kubernetes?: KubernetesModeOptions;
 }
 
 /**
@@ -249,6 +255,18 @@ export class MeshServer {
   }
 
   private static async openWith(options: MeshServerOptions, fleet: Fleet | undefined): Promise<MeshServer> {
+    let kube: KubernetesMode | undefined;
+    if (options.kubernetes) {
+      if (fleet)
+        throw new StartError(
+          '--kubernetes and --store cannot be combined: in a cluster the replicas share the Kubernetes API and elect their leader with a Lease',
+        );
+      try {
+        kube = KubernetesMode.open(options.kubernetes, options.log);
+      } catch (err) {
+        throw new StartError(`kubernetes: ${(err as Error).message}`);
+      }
+    }
     const cloudMap = await openCloudMap(options.cloudMap, options.log, fleet?.store);
     if (cloudMap.shared) {
       const shared = cloudMap.shared;
@@ -293,8 +311,17 @@ export class MeshServer {
             apiDir: options.api?.dir ?? defaultApiDir(options.paths),
             metadataPath:
               options.api?.metadataPath ?? path.join(path.dirname(options.rollouts.statePath), '.meshd-resources.json'),
-            ...(options.load ? { load: options.load } : {}),
+            ...(options.load || kube
+              ? {
+                  load: {
+                    ...options.load,
+                    // The user's files win over the cluster's objects of the same key (docs/kubernetes.md).
+                    ...(kube ? { yields: KubernetesMode.owns } : {}),
+                  },
+                }
+              : {}),
             ...limits,
+            ...(kube ? { extraFiles: () => kube.cluster.texts() } : {}),
           });
       // In a fleet the rollouts' state is the store's, and only the leader acts on it (docs/rollouts.md).
       const rolloutState = fleet
@@ -324,7 +351,8 @@ export class MeshServer {
       };
       rollouts = new RolloutController({
         telemetry: options.rollouts.telemetry ?? fleetTelemetry?.reader ?? telemetry.reader,
-        store: rolloutState ?? new RolloutStore(options.rollouts.statePath),
+        store: rolloutState ?? kube?.rolloutState ?? new RolloutStore(options.rollouts.statePath),
+        ...(kube ? { fleet: kube.rolloutFleet } : {}),
         ...(fleet
           ? {
               fleet: {
@@ -340,6 +368,8 @@ export class MeshServer {
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
         // the user's files is edited in place. In a fleet, both are rows of the store, written under the lease.
         editRoute: (edits, identity) => {
+          // A route of the cluster is written through the API, by the Lease holder.
+          if (kube && edits[0] && KubernetesMode.owns(edits[0].at.file)) return kube.editRouteWeights(edits, identity);
           if (!(store instanceof FileStore)) return fencedRouteEdit(store, edits, identity);
           return edits[0] && store.ownsFile(edits[0].at.file)
             ? store.editApiRouteWeights(
@@ -352,6 +382,7 @@ export class MeshServer {
       });
       const controller = rollouts;
       fleet?.onLeadership((leading, reason) => controller.leadershipChanged(leading, reason));
+      kube?.elector.onLeadership((leading, reason) => controller.leadershipChanged(leading, reason));
     } catch (err) {
       await cloudMap.close();
       throw new StartError(`${(err as Error).message}`);
@@ -383,6 +414,7 @@ export class MeshServer {
       fleetTelemetry,
       identity,
       noCa,
+      kube,
     );
   }
 
@@ -397,6 +429,7 @@ export class MeshServer {
     private readonly fleetTelemetry: FleetTelemetry | undefined,
     readonly identity: MeshIdentity | undefined,
     noCa: string | undefined,
+    readonly kube: KubernetesMode | undefined,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
@@ -545,6 +578,15 @@ export class MeshServer {
         await this.close();
         throw new StartError(`cannot read the store: ${(err as Error).message}`);
       }
+    }
+    if (this.kube) {
+      const kube = this.kube;
+      this.log.info('kubernetes: listing the App Mesh resources and Namespaces before the first load');
+      await kube.start();
+      if (this.closed) return;
+      kube.cluster.onChange((files) =>
+        this.reload(`reloaded after a change in Kubernetes (${describeFiles(files)})`, Date.now(), files),
+      );
     }
     this.reload('loaded');
     // Before proxies can connect: a fleet reconnecting after a restart finds its snapshots ready.
@@ -839,6 +881,7 @@ export class MeshServer {
     if (first) this.fleetTelemetry?.close();
     if (first) this.identity?.close();
     if (first) await this.fleet?.close();
+    if (first) await this.kube?.close();
   }
 
   /**
@@ -854,4 +897,9 @@ export class MeshServer {
     await statsd?.close();
     await xds?.close();
   }
+}
+
+/** The first few changed files of a burst, for the reload's log line. */
+function describeFiles(files: readonly string[]): string {
+  return files.length <= 3 ? files.join(', ') : `${files.slice(0, 3).join(', ')} and ${files.length - 3} more`;
 }

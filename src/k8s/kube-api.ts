@@ -87,7 +87,10 @@ export const MUTATING_WEBHOOKS: ResourceType = {
 export class KubeError extends Error {
   constructor(
     message: string,
-    /** The HTTP status: 404 not found, 409 conflict (a stale resourceVersion), 410 gone (a watch's too-old version), 0 no answer. */
+    /**
+     * The HTTP status: 404 not found, 409 conflict (a stale
+     * resourceVersion), 410 gone (a watch's too-old version), 0 no answer.
+     */
     readonly status: number,
     /** The Status object's reason (NotFound, Conflict, Expired, Forbidden, ...), when it gave one. */
     readonly reason?: string,

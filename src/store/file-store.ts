@@ -47,6 +47,11 @@ export interface FileStoreOptions {
   readonly now?: () => number;
   /** A Create that would leave a mesh holding more resources than this is refused (`limit`); none by default. */
   readonly maxResourcesPerMesh?: number;
+  /**
+   * Virtual files of another source loaded beside the user's (the cluster's objects in Kubernetes mode):
+   * their texts now, read at every load. Read-only through the API, like the user's files.
+   */
+  readonly extraFiles?: () => ReadonlyMap<string, string>;
 }
 
 /** Who owns a resource: the API (its file in the API folder), or the user's file (read-only). */
@@ -187,10 +192,11 @@ export class FileStore implements MeshStore {
 
   private loadWith(overlay: ReadonlyMap<string, string | null>, changed?: readonly string[]): LoadResult {
     // An empty folder is an empty mesh: the App Mesh API can fill it, starting with CreateMesh.
+    const extra = this.options.extraFiles?.();
     return loadMesh(this.paths, {
       ...this.options.load,
       cache: this.cache,
-      overlay,
+      overlay: extra && extra.size > 0 ? new Map([...extra, ...overlay]) : overlay,
       noFilesIsEmpty: true,
       ...(changed ? { changed } : {}),
     });

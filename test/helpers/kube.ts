@@ -25,7 +25,10 @@ export interface KubeTools {
 
 let tools: KubeTools | undefined | null = null;
 
-/** The built binaries, or undefined when scripts/build-kube-tools has not built them (it takes minutes: CI runs it first). */
+/**
+ * The built binaries, or undefined when scripts/build-kube-tools
+ * has not built them (it takes minutes: CI runs it first).
+ */
 export function kubeTools(): KubeTools | undefined {
   if (tools !== null) return tools;
   try {
