@@ -251,6 +251,8 @@ describeWithKube('k8s client, informer and lease election against a real kube-ap
       let began = Date.now();
       await first.e.stop({ release: true });
       await waitFor('the second to lead', () => (second.e.leading ? true : undefined), 30_000);
+      // Taken because it was released (no holder), not because it expired.
+      expect(second.events).toEqual(['leading: took the lease (released or expired)']);
       console.log(`released lease taken over in ${Date.now() - began} ms (retry period 500 ms)`);
       expect((await lease()).spec).toMatchObject({ holderIdentity: secondId, leaseTransitions: 1 });
 
