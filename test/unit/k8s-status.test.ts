@@ -182,6 +182,16 @@ describe('desiredStatuses', () => {
     expect(statusPatch(seen.status, again.status)).toBeUndefined();
   });
 
+  it('compares conditions without lastTransitionTime unless their status flips', () => {
+    const at = (status: string, lastTransitionTime: string) => ({
+      conditions: [{ type: 'VirtualNodeActive', status, reason: 'Served', lastTransitionTime }],
+    });
+    expect(statusPatch(at('True', '2026-12-04T16:00:00Z'), at('True', '2026-12-04T17:00:00Z'))).toBeUndefined();
+    expect(statusPatch(at('False', '2026-12-04T16:00:00Z'), at('True', '2026-12-04T17:00:00Z'))).toEqual(
+      at('True', '2026-12-04T17:00:00Z'),
+    );
+  });
+
   it("maps a router's inline routes to their Route ARNs, and drops a removed route's", () => {
     const objects = [mesh(), node('red'), router(['a', 'b'])];
     const vr = statuses(objects).get('k8s:/virtualrouters/prod/colorteller')!;
