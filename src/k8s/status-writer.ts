@@ -100,7 +100,10 @@ interface Pending {
 export class StatusWriter {
   private readonly pending = new Map<string, DesiredStatus>();
   private readonly running = new Set<string>();
-  /** What was last written for an object, at the resourceVersion the informer had then: the informer may not have seen the write yet. */
+  /**
+   * What was last written for an object, at the resourceVersion the informer had then: the
+   * informer may not have seen the write yet.
+   */
   private readonly written = new Map<
     string,
     { readonly resourceVersion: string | undefined; readonly status: unknown }
@@ -125,6 +128,8 @@ export class StatusWriter {
       if (this.closed || !this.options.isLeader()) return;
       for (const [key, d] of desired) {
         const written = this.written.get(key);
+        // The informer has seen the object since our last write: that entry is not needed any more.
+        if (written && written.resourceVersion !== d.resourceVersion) this.written.delete(key);
         // The informer has not caught up with our own last write: compare with what was written.
         const seen = written && written.resourceVersion === d.resourceVersion ? written.status : d.current;
         if (statusPatch(seen, d.status) === undefined) {

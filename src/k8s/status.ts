@@ -58,7 +58,7 @@ export interface DesiredStatus {
   readonly resourceVersion: string | undefined;
   /** The status as the informer last saw it (anything: it comes from the API server). */
   readonly current: unknown;
-  /** The whole status meshd wants; fields meshd does not write (and other writers' conditions) are kept from `current`. */
+  /** The whole status meshd wants; fields it does not write (and other writers' conditions) are kept from `current`. */
   readonly status: Readonly<Record<string, unknown>>;
 }
 
@@ -68,7 +68,7 @@ export const STATUS_REASONS = {
   served: 'Served',
   /** False: the object itself has errors (the message lists them). */
   validationFailed: 'ValidationFailed',
-  /** Unknown: the object has no errors, but others do, so the last valid mesh (without this object's spec) is served. */
+  /** Unknown: the object has no errors but others do, so the last valid mesh (without its spec) is served. */
   meshInvalid: 'MeshInvalid',
 } as const;
 
@@ -92,7 +92,7 @@ export function activeConditionType(kind: string): string | undefined {
   return Object.prototype.hasOwnProperty.call(STATUS_FIELDS, kind) ? STATUS_FIELDS[kind]!.condition : undefined;
 }
 
-/** A finding as `meshd validate` prints it, without its `path:line:col: ` prefix: `error: VirtualNode/x: message (field)`. */
+/** A finding as `meshd validate` prints it minus `path:line:col: `: `error: VirtualNode/x: message (field)`. */
 export function problemText(p: Problem): string {
   const { file, line, col } = p.location;
   const text = formatProblem(p);
