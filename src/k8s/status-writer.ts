@@ -42,6 +42,7 @@ function retriable(err: unknown): boolean {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /** Conditions as compared: a lastTransitionTime does not count when the status it marks is the same. */
 function sameConditions(a: unknown, b: unknown): boolean {
@@ -65,7 +66,7 @@ function sameJson(a: unknown, b: unknown): boolean {
   if (!isRecord(a) || !isRecord(b)) return false;
   const ka = Object.keys(a).filter((k) => a[k] !== undefined);
   const kb = Object.keys(b).filter((k) => b[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => sameJson(a[k], b[k]));
+  return ka.length === kb.length && ka.every((k) => hasOwn(b, k) && sameJson(a[k], b[k]));
 }
 
 /**
@@ -78,17 +79,17 @@ export function statusPatch(
   desired: Readonly<Record<string, unknown>>,
 ): Record<string, unknown> | undefined {
   const now = isRecord(current) ? current : {};
-  const patch: Record<string, unknown> = {};
+  const entries: [string, unknown][] = [];
   for (const [key, value] of Object.entries(desired)) {
-    const was = now[key];
+    const was = hasOwn(now, key) ? now[key] : undefined;
     if (key === 'conditions' ? sameConditions(was, value) : sameJson(was, value)) continue;
-    if (isRecord(value) && isRecord(was)) {
-      // A map: the keys it lost are deleted (null), the others set.
-      const map: Record<string, unknown> = { ...value };
-      for (const k of Object.keys(was)) if (!(k in value)) map[k] = null;
-      patch[key] = map;
-    } else patch[key] = value;
+    // A map: the keys it lost are deleted (null), the others set.
+    const map = (m: Record<string, unknown>, w: Record<string, unknown>) =>
+      Object.fromEntries([...Object.entries(m), ...Object.keys(w).flatMap((k) => (hasOwn(m, k) ? [] : [[k, null]]))]);
+    entries.push([key, isRecord(value) && isRecord(was) ? map(value, was) : value]);
   }
+  // fromEntries: keys from the API server (even __proto__) are data, never a prototype.
+  const patch = Object.fromEntries(entries);
   return Object.keys(patch).length > 0 ? patch : undefined;
 }
 

@@ -187,14 +187,16 @@ export function desiredStatuses(input: StatusInput): Map<string, DesiredStatus> 
       condition = { status: 'True', reason: STATUS_REASONS.served };
       set = { ...generation, [fields.arn]: input.arn(keyOf(main)) };
       if (main.kind === 'VirtualRouter') {
-        const routes: Record<string, string> = {};
-        for (const r of resources)
-          if (r.kind === 'Route' && r.virtualRouter === main.name) routes[r.name] = input.arn(keyOf(r));
-        set.routeARNs = routes;
+        // fromEntries: a route named __proto__ is a key like any other.
+        set.routeARNs = Object.fromEntries(
+          resources.flatMap((r) =>
+            r.kind === 'Route' && r.virtualRouter === main.name ? [[r.name, input.arn(keyOf(r))]] : [],
+          ),
+        );
       }
     } else {
       if (before?.status === 'True') continue;
-      const first = firstError ? ` The first error: ${problemText(firstError)}` : '';
+      const first = firstError ? ` The first error: ${formatProblem(firstError)}` : '';
       condition = {
         status: 'Unknown',
         reason: STATUS_REASONS.meshInvalid,

@@ -148,7 +148,7 @@ describe('desiredStatuses', () => {
       lastTransitionTime: '2026-12-04T17:00:00Z',
     });
     expect(green.message).toMatch(
-      /^VirtualNode prod\/green has no errors, but other objects do.*error: VirtualNode\/blue_prod: /,
+      /^VirtualNode prod\/green has no errors, but other objects do.* The first error: k8s:\/virtualnodes\/prod\/blue:\d+:\d+: error: VirtualNode\/blue_prod: /,
     );
     expect(active(got.get('k8s:/virtualnodes/prod/blue'), 'VirtualNodeActive')?.status).toBe('False');
   });
@@ -190,6 +190,16 @@ describe('desiredStatuses', () => {
     expect(statusPatch(at('False', '2026-12-04T16:00:00Z'), at('True', '2026-12-04T17:00:00Z'))).toEqual(
       at('True', '2026-12-04T17:00:00Z'),
     );
+  });
+
+  it('takes any status the API server holds: odd shapes and __proto__ keys are data', () => {
+    const hostile = JSON.parse('{"__proto__": {"polluted": 1}, "conditions": 5, "routeARNs": [1]}') as unknown;
+    const got = statuses([mesh(), { ...node('red'), status: hostile }]).get('k8s:/virtualnodes/prod/red')!;
+    expect(active(got, 'VirtualNodeActive')?.status).toBe('True');
+    const patch = statusPatch(hostile, got.status)!;
+    expect(Object.getPrototypeOf(patch)).toBe(Object.prototype);
+    expect(patch.conditions).toEqual(got.status.conditions);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("maps a router's inline routes to their Route ARNs, and drops a removed route's", () => {
