@@ -239,6 +239,8 @@ describe('desiredStatuses', () => {
 class FakeClient implements KubeClient {
   readonly patches: { name: string; body: unknown; patchType: string; subresource?: string }[] = [];
   answers: (name: string) => 'ok' | number = () => 'ok';
+  /** Holds each answer until it resolves. */
+  gate: () => Promise<void> = () => Promise.resolve();
   get = () => Promise.reject(new KubeError('not used', 500));
   list = () => Promise.reject(new KubeError('not used', 500));
   watch = () => Promise.reject(new KubeError('not used', 500));
@@ -254,9 +256,11 @@ class FakeClient implements KubeClient {
     subresource?: 'status',
   ): Promise<T> {
     this.patches.push({ name, body, patchType, ...(subresource ? { subresource } : {}) });
-    const answer = this.answers(name);
-    if (answer === 'ok') return Promise.resolve({ metadata: { name } } as T);
-    return Promise.reject(new KubeError(`status ${answer}`, answer, answer === 404 ? 'NotFound' : undefined));
+    return this.gate().then(() => {
+      const answer = this.answers(name);
+      if (answer === 'ok') return { metadata: { name } } as T;
+      throw new KubeError(`status ${answer}`, answer, answer === 404 ? 'NotFound' : undefined);
+    });
   }
 }
 
@@ -350,6 +354,33 @@ describe('StatusWriter', () => {
     w2.update(desired());
     await w2.idle();
     expect(client.patches).toHaveLength(1);
+  });
+
+  it('writes at most four at a time, and a newer status for an object replaces one not yet written', async () => {
+    const client = new FakeClient();
+    let inFlight = 0;
+    let most = 0;
+    const release: (() => void)[] = [];
+    client.gate = () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      return new Promise<void>((r) => release.push(r)).then(() => void inFlight--);
+    };
+    const w = writer(client);
+    const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
+    const first = statuses([mesh(), ...names.map((n) => node(n))]);
+    w.update(first);
+    // n9 is still pending when its spec changes (generation 2): only the newer status is written.
+    const second = statuses([mesh(), ...names.map((n) => node(n, 8080, n === 'n9' ? 2 : 1))]);
+    w.update(new Map([...second].filter(([file]) => file.endsWith('/n9'))));
+    const pump = setInterval(() => release.splice(0).forEach((r) => r()), 1);
+    await w.idle();
+    clearInterval(pump);
+    expect(client.patches).toHaveLength(11);
+    expect(most).toBe(4);
+    const n9 = client.patches.filter((p) => p.name === 'n9');
+    expect(n9).toHaveLength(1);
+    expect((n9[0]!.body as { status: { observedGeneration: number } }).status.observedGeneration).toBe(2);
   });
 
   it('never lets a client that throws synchronously escape update()', async () => {
