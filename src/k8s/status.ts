@@ -87,11 +87,6 @@ const STATUS_FIELDS: Readonly<
   GatewayRoute: { condition: 'GatewayRouteActive', arn: 'gatewayRouteARN', kind: 'GatewayRoute' },
 };
 
-/** The condition type meshd writes for a kind (`VirtualNodeActive`), undefined for BackendGroup. */
-export function activeConditionType(kind: string): string | undefined {
-  return Object.prototype.hasOwnProperty.call(STATUS_FIELDS, kind) ? STATUS_FIELDS[kind]!.condition : undefined;
-}
-
 /** A finding as `meshd validate` prints it minus `path:line:col: `: `error: VirtualNode/x: message (field)`. */
 export function problemText(p: Problem): string {
   const { file, line, col } = p.location;
