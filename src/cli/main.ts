@@ -6,6 +6,7 @@ import { configDumpCommand, runConfigDump } from './config-dump';
 import { exportCommand, runExport } from './export';
 import { renderCommand, runRender } from './render';
 import { caCommand, runCa, runToken, tokenCommand } from './identity';
+import { k8sCommand, runK8s } from './k8s';
 import { rolloutCommand, runRollout } from './rollout';
 import { runServe, serveCommand } from './serve';
 import { runStatus, statusCommand } from './status';
@@ -25,6 +26,7 @@ export const COMMANDS: { spec: CommandSpec; run: (args: ParsedArgs) => number | 
   { spec: rolloutCommand, run: runRollout },
   { spec: tokenCommand, run: runToken },
   { spec: caCommand, run: runCa },
+  { spec: k8sCommand, run: runK8s },
   { spec: versionCommand, run: runVersion },
 ];
 

@@ -94,6 +94,7 @@ function discovery(name: string, d: DiscoveryPlan): Cluster {
         load_assignment: oneEndpoint(name, d.hostname, d.port),
       };
     case 'cloudMap':
+    case 'kubernetes':
       return { type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } };
     case 'originalDestination':
       return { type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' };

@@ -13,7 +13,8 @@
 // that proxy is recompiled when one of them later changes, exactly as if it had computed the piece
 // itself. A model never changes, so once an entry's model look-ups answered the same in a model,
 // later callers reading that model (a RecordingMeshReader says which) are only given their keys;
-// Cloud Map reads are asked every time (the registry changes under one model). Results never
+// Cloud Map reads (and workload endpoint reads) are asked every time (the registry changes under
+// one model). Results never
 // depend on the memo: with NO_MEMO the same input gives the same bytes.
 import { lookupKey, type MeshReader } from '../model/mesh-model';
 import type { CloudMapView } from './cloud-map-view';
@@ -148,6 +149,7 @@ function recording(model: MeshReader, cloudMap: CloudMapView, reads: Read[]): [M
     },
     {
       discover: (namespace, service) => noted(`cm\0${namespace}\0${service}`, (_, c) => c.discover(namespace, service)),
+      workloadEndpoints: (mesh, node) => noted(`k8s\0${mesh}\0${node}`, (_, c) => c.workloadEndpoints?.(mesh, node)),
     },
   ];
 }

@@ -1,8 +1,9 @@
 // Wires the pieces of `meshd serve`: the current mesh model, the compiler and the xDS cache.
 // Each connected proxy gets a snapshot compiled for its node id and settings. Each compile
-// notes what it looked up in the model and in the Cloud Map registry; a new model recompiles
-// only the proxies for which one of those look-ups now answers differently, and a registry
-// change only those that read a changed service. Only snapshots whose resources changed are
+// notes what it looked up in the model and in the Cloud Map registry (and the Kubernetes
+// endpoints of the virtual nodes it calls); a new model recompiles only the proxies for which one
+// of those look-ups now answers differently, and a registry change only those that read a changed
+// service (or node). Only snapshots whose resources changed are
 // pushed (the cache compares content). Proxies whose node no longer compiles keep their last
 // good snapshot, and the reason is logged once and left in the cache for `meshd status`.
 //
@@ -13,7 +14,7 @@
 // waiting for its turn keeps serving its previous snapshot; it is compiled with the newest
 // model when its turn comes, so a model replaced mid-pass is never half-applied to one proxy.
 import { compileProxy, LookupMemo } from '../compile';
-import type { CloudMapView } from '../compile/cloud-map-view';
+import { workloadEndpointsKey, type CloudMapView } from '../compile/cloud-map-view';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { serviceKey } from '../discovery/cloud-map/registry';
 import { canonicalNodeId, formatNodeId } from '../model/node-id';
@@ -63,6 +64,8 @@ function newEntry(nodeId: string, settings: ProxySettings): ProxyEntry {
 
 /** serviceKey, interned. */
 const serviceKeys = new KeyInterner<undefined>((_, namespace, service) => serviceKey(namespace, service));
+/** workloadEndpointsKey, interned. */
+const workloadKeys = new KeyInterner<undefined>((_, mesh, node) => workloadEndpointsKey(mesh, node));
 
 /**
  * Look-up key → the proxies whose last compile made that look-up: a change finds the proxies it
@@ -93,7 +96,10 @@ class ReadersIndex {
   }
 }
 
-/** Anything that can be read and announces which services changed (the registry). */
+/**
+ * Anything that can be read and announces which services changed (the registry): Cloud Map
+ * serviceKeys, and (with workloadEndpoints) workloadEndpointsKeys.
+ */
 export interface CloudMapSource extends CloudMapView {
   onChange(listener: (changed: ReadonlySet<string>) => void): unknown;
 }
@@ -414,6 +420,15 @@ export class MeshController implements StreamHooks {
         return this.cloudMap.discover(namespaceName, serviceName);
       },
     };
+    const source = this.cloudMap;
+    if (source.workloadEndpoints) {
+      // Noted like a Cloud Map read (under workloadEndpointsKey): a change of a node's pods
+      // recompiles its callers only.
+      recording.workloadEndpoints = (mesh, node) => {
+        reads.push(workloadKeys.key(undefined, mesh, node));
+        return source.workloadEndpoints!(mesh, node);
+      };
+    }
     const modelReads: ReadLog = [];
     let result: ReturnType<typeof compileProxy>;
     let failedUnexpectedly = false;

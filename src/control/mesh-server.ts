@@ -58,6 +58,7 @@ import { SnapshotCache } from '../xds/snapshot-cache';
 import { StreamRegistry } from '../xds/stream-status';
 import { cloudMapSubscriptions } from './cloud-map-subscriptions';
 import { openCloudMap, type CloudMapOptions, type CloudMapSource } from './cloud-map-source';
+import { combinedDiscovery, type DiscoverySource, type WorkloadEndpointsSource } from './combined-discovery';
 import { FencedError, type ReplicaInfo } from '../store/postgres';
 import { currentLeader, PostgresRolloutState } from '../store/postgres/rollouts';
 import { Fleet, type FleetOptions } from './fleet';
@@ -106,6 +107,8 @@ export interface MeshServerOptions {
   readonly statsd?: { readonly host?: string; readonly port: number; readonly allow?: StatsdAllow };
   readonly watch?: { readonly debounceMs?: number; readonly checkIntervalMs?: number };
   readonly cloudMap: CloudMapOptions & { readonly credentials?: Credentials };
+  /** --kubernetes-endpoints: virtual nodes' endpoints from the cluster's EndpointSlices (k8s/endpoint-slices.ts). */
+  readonly workloads?: WorkloadEndpointsSource;
   readonly telemetry?: { readonly limits?: TelemetryLimits; readonly windowMs?: number };
   readonly rollouts: {
     /** Where rollouts keep their progress. */
@@ -190,6 +193,8 @@ export class MeshServer {
   /** Each proxy's snapshot, as served over ADS. */
   readonly snapshots = new SnapshotCache();
   readonly controller: MeshController;
+  /** What proxies are compiled against: the Cloud Map view, with the cluster's endpoints when given. */
+  private readonly discovery: DiscoverySource;
   readonly streams = new StreamRegistry();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
@@ -404,7 +409,8 @@ export class MeshServer {
     });
     this.telemetry = telemetry;
     const withheld = noCa ?? secretsWithheld(options);
-    this.controller = new MeshController(this.snapshots, cloudMap.view, this.log, {
+    this.discovery = options.workloads ? combinedDiscovery(cloudMap.view, options.workloads) : cloudMap.view;
+    this.controller = new MeshController(this.snapshots, this.discovery, this.log, {
       sliceMs: COMPILE_SLICE_MS,
       ...(identity && !withheld ? { secrets: identity.secrets } : { secretsWithheld: withheld }),
     });
@@ -805,7 +811,7 @@ export class MeshServer {
     if (served) return { ok: true, config: renderSnapshot(served) };
     const model = this.controller.currentModel();
     if (!model) return { ok: false, error: 'no valid mesh loaded yet' };
-    const result = compileProxy(model, this.cloudMap.view, nodeId, {
+    const result = compileProxy(model, this.discovery, nodeId, {
       ingressPort: DEFAULT_INGRESS_PORT,
       egressPort: DEFAULT_EGRESS_PORT,
     });

@@ -194,8 +194,8 @@ export function awsNameOf(o: Pick<K8sObject, 'kind' | 'name' | 'namespace' | 'sp
   return o.kind === 'VirtualService' ? `${o.name}.${o.namespace}` : `${o.name}_${o.namespace}`;
 }
 
-/** Fields only Kubernetes has; they say nothing App Mesh needs. */
-const K8S_ONLY_FIELDS = [
+/** Fields only Kubernetes has; they say nothing App Mesh needs (k8s/k8s-shape-schema.ts puts them into the CRDs). */
+export const K8S_ONLY_FIELDS: readonly string[] = [
   'awsName',
   'meshRef',
   'podSelector',
@@ -206,18 +206,26 @@ const K8S_ONLY_FIELDS = [
 ];
 
 /** Kubernetes spellings of App Mesh fields that are otherwise the same. */
-const RENAMED: Readonly<Record<string, string>> = {
+export const RENAMED: Readonly<Record<string, string>> = {
   certificateARN: 'certificateArn',
   certificateAuthorityARNs: 'certificateAuthorityArns',
   meshServiceDiscovery: 'serviceDiscovery',
 };
 
 /** `…Ref`/`…ARN` pairs and the kind they name. */
-const REFERENCES: Readonly<Record<string, { kind: ResourceKind; type: string }>> = {
+export const REFERENCES: Readonly<Record<string, { kind: ResourceKind; type: string }>> = {
   virtualNode: { kind: 'VirtualNode', type: 'virtualNode' },
   virtualRouter: { kind: 'VirtualRouter', type: 'virtualRouter' },
   virtualService: { kind: 'VirtualService', type: 'virtualService' },
 };
+
+/**
+ * The App Mesh field a `<base>Ref`/`<base>ARN` pair stands for, in the object at `apiPath`: a
+ * weighted target names its node as `virtualNode`; everywhere else the field is `<kind>Name`.
+ */
+export function referenceApiKey(base: string, apiPath: readonly (string | number)[]): string {
+  return apiPath.includes('weightedTargets') ? base : `${base}Name`;
+}
 
 /** Stands in for a reference that could not be resolved (already reported), so it is not reported again as missing. */
 const UNRESOLVED = '?';
@@ -336,8 +344,7 @@ class ManifestReader {
       const arnKey = `${base}ARN`;
       if (!(refKey in value) && !(arnKey in value)) continue;
       handled.add(refKey).add(arnKey);
-      // A weighted target names its node as `virtualNode`; everywhere else the field is `<kind>Name`.
-      const apiKey = apiPath.includes('weightedTargets') ? base : `${base}Name`;
+      const apiKey = referenceApiKey(base, apiPath);
       const used = refKey in value ? refKey : arnKey;
       if (refKey in value && arnKey in value) this.error([...docPath, arnKey], `set ${refKey} or ${arnKey}, not both`);
       this.rules.push({ from: [...apiPath, apiKey], to: [...docPath, used] });

@@ -9,7 +9,7 @@ import { EGRESS_CONNECT_TIMEOUT_MS, INGRESS_CONNECT_TIMEOUT_MS } from '../defaul
 import { meshMillis } from './durations';
 import { ipPreferenceOf, type AddressFamilyPlan } from './ip-preference';
 import { allowAllClusterName, ingressClusterName } from '../names';
-import { cloudMapDiscovery } from './endpoints';
+import { cloudMapDiscovery, workloadDiscovery } from './endpoints';
 import { egressClusterNameOf, type NodePort } from './services';
 import type {
   ClusterPlan,
@@ -64,7 +64,8 @@ function outlierDetection(
 
 /**
  * The caller-side cluster for one listener of a target virtual node: found through its DNS
- * name (or Cloud Map), checked and ejected as that listener asks, with the caller's client TLS.
+ * name (or Cloud Map, or, with --kubernetes-endpoints, the cluster's EndpointSlices of the pods
+ * it selects), checked and ejected as that listener asks, with the caller's client TLS.
  */
 export function egressCluster(
   model: MeshReader,
@@ -76,18 +77,21 @@ export function egressCluster(
   const dns = target.node.spec.serviceDiscovery?.dns;
   // The target's own IP preference, else the mesh's.
   const addresses = ipPreferenceOf(model, target.node);
+  const workloads = workloadDiscovery(target, model, cloudMap);
   return {
     name: egressClusterNameOf(target),
-    discovery: dns
-      ? // LOADBALANCER (the default) trusts one address behind a load balancer; ENDPOINTS balances over every address.
-        {
-          kind: 'dns',
-          hostname: dns.hostname,
-          port: target.port,
-          resolution: dns.responseType === 'ENDPOINTS' ? 'strict' : 'logical',
-          lookupFamily: addresses.dnsLookupFamily,
-        }
-      : cloudMapDiscovery(target, model, cloudMap),
+    // LOADBALANCER (the default) trusts one address behind a load balancer; ENDPOINTS balances over every address.
+    discovery: workloads
+      ? workloads
+      : dns
+        ? {
+            kind: 'dns',
+            hostname: dns.hostname,
+            port: target.port,
+            resolution: dns.responseType === 'ENDPOINTS' ? 'strict' : 'logical',
+            lookupFamily: addresses.dnsLookupFamily,
+          }
+        : cloudMapDiscovery(target, model, cloudMap),
     connectTimeoutMs: EGRESS_CONNECT_TIMEOUT_MS,
     limits: {},
     upstreamProtocol: upstreamProtocolOf(target.protocol),

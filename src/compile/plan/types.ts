@@ -13,7 +13,7 @@ export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
 export interface ProxyPlan {
   readonly listeners: readonly ListenerPlan[];
   readonly routeTables: readonly RouteTablePlan[];
-  /** Endpoints are the clusters' Cloud Map discovery (see CloudMapDiscovery). */
+  /** Endpoints are the clusters' Cloud Map or Kubernetes discovery (CloudMapDiscoveryPlan, KubernetesDiscoveryPlan). */
   readonly clusters: readonly ClusterPlan[];
   /** The workload identity meshd's managed secrets carry for this proxy; present iff the plan names them. */
   readonly identity?: { readonly spiffeId: string; readonly dnsNames: readonly string[] };
@@ -238,6 +238,7 @@ export type DiscoveryPlan =
       readonly lookupFamily: DnsLookupFamily;
     }
   | CloudMapDiscoveryPlan
+  | KubernetesDiscoveryPlan
   /** Wherever the app connected to (ALLOW_ALL). */
   | { readonly kind: 'originalDestination' };
 
@@ -246,6 +247,15 @@ export interface CloudMapDiscoveryPlan {
   readonly kind: 'cloudMap';
   readonly namespace: string;
   readonly service: string;
+  readonly endpoints: readonly { readonly address: string; readonly port: number }[];
+}
+
+/**
+ * Endpoints over EDS: the ready pods the node's podSelector selects, from the cluster's
+ * EndpointSlices (--kubernetes-endpoints), at the listener's port, sorted by address.
+ */
+export interface KubernetesDiscoveryPlan {
+  readonly kind: 'kubernetes';
   readonly endpoints: readonly { readonly address: string; readonly port: number }[];
 }
 
