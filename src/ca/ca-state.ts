@@ -337,13 +337,45 @@ export class FileCaStateStore implements CaStateStore {
   }
 }
 
-// ---- PostgreSQL ----
+// ---- shared stores (PostgreSQL, a Kubernetes Secret) ----
 
-export interface PostgresCaStateStoreOptions {
-  /** Encrypt the row with this 32-byte key (readKeyFile of --ca-key-file); unencrypted without it. */
+export interface SharedCaStateOptions {
+  /** Encrypt the state with this 32-byte key (readKeyFile of --ca-key-file); unencrypted without it. */
   readonly key?: Buffer;
   /** How the key is named in messages: the key file's path. */
   readonly keyName?: string;
+}
+
+/**
+ * The CA state as a store that every replica shares keeps it: encrypted with the shared key when one is
+ * given, plain JSON otherwise; failing closed on a plain state where an encrypted one is expected.
+ */
+export class SharedCaStateCodec {
+  constructor(
+    /** What the store names itself in messages. */
+    private readonly where: string,
+    private readonly options: SharedCaStateOptions = {},
+  ) {}
+
+  encode(state: CaState): unknown {
+    return this.options.key ? { encrypted: encrypt(this.options.key, JSON.stringify(state)) } : state;
+  }
+
+  decode(stored: unknown): CaState {
+    const where = this.where;
+    let value = stored;
+    if (isObject(value) && 'encrypted' in value) {
+      if (!this.options.key)
+        throw new CaStateError(`${where}: the CA state is encrypted: give the key file with --ca-key-file`);
+      const text = decrypt(this.options.key, value.encrypted, where, this.options.keyName ?? 'the CA key');
+      if (text.length > MAX_STATE_BYTES) throw new CaStateError(`${where}: the CA state is too large`);
+      value = JSON.parse(text) as unknown;
+    } else if (this.options.key) {
+      // Fail closed: an unencrypted state where an encrypted one is expected may have been written by anyone.
+      throw new CaStateError(`${where}: the CA state is not encrypted, yet --ca-key-file was given`);
+    }
+    return parseCaState(value, where);
+  }
 }
 
 /**
@@ -352,30 +384,21 @@ export interface PostgresCaStateStoreOptions {
  */
 export class PostgresCaStateStore implements CaStateStore {
   readonly description = 'PostgreSQL table meshd_ca';
+  private readonly codec: SharedCaStateCodec;
 
   constructor(
     private readonly pool: Pick<Pool, 'query'>,
-    private readonly options: PostgresCaStateStoreOptions = {},
-  ) {}
+    options: SharedCaStateOptions = {},
+  ) {
+    this.codec = new SharedCaStateCodec(this.description, options);
+  }
 
   private encode(state: CaState): unknown {
-    return this.options.key ? { encrypted: encrypt(this.options.key, JSON.stringify(state)) } : state;
+    return this.codec.encode(state);
   }
 
   private decode(row: { state: unknown; seq: string | number }): StoredCaState {
-    const where = this.description;
-    let value = row.state;
-    if (isObject(value) && 'encrypted' in value) {
-      if (!this.options.key)
-        throw new CaStateError(`${where}: the CA state is encrypted: give the key file with --ca-key-file`);
-      const text = decrypt(this.options.key, value.encrypted, where, this.options.keyName ?? 'the CA key');
-      if (text.length > MAX_STATE_BYTES) throw new CaStateError(`${where}: the CA state is too large`);
-      value = JSON.parse(text) as unknown;
-    } else if (this.options.key) {
-      // Fail closed: an unencrypted row where an encrypted one is expected may have been written by anyone.
-      throw new CaStateError(`${where}: the CA state is not encrypted, yet --ca-key-file was given`);
-    }
-    return { seq: Number(row.seq), state: parseCaState(value, where) };
+    return { seq: Number(row.seq), state: this.codec.decode(row.state) };
   }
 
   async load(): Promise<StoredCaState | undefined> {

@@ -19,6 +19,8 @@ export {
   FileCaStateStore,
   PostgresCaStateStore,
   readKeyFile,
+  SharedCaStateCodec,
+  type SharedCaStateOptions,
   type CaState,
   type CaStateStore,
   type StoredCaState,

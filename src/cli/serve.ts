@@ -7,6 +7,7 @@ import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer, type MeshServerOptions } from '../control/mesh-server';
 import type { KubernetesModeOptions } from '../control/kubernetes-mode';
+import { DEFAULT_ENVOY_IMAGE } from '../k8s/injection';
 import { defaultIdentityFiles } from '../control/mesh-identity';
 import { defaultApiDir } from '../store/api-dir';
 import { checkStoreUrl, defaultReplicaId } from '../store/postgres';
@@ -358,6 +359,59 @@ export const serveCommand: CommandSpec = {
       help: "Kubernetes mode: meshd's own namespace, where its Lease (meshd-leader) and rollout state (ConfigMap meshd-rollouts) live (default: the pod's namespace, else the kubeconfig context's, else meshd)",
       env: ['MESHD_KUBERNETES_NAMESPACE'],
     },
+    'kubernetes-endpoints': {
+      type: 'bool',
+      help: 'Kubernetes mode: a VirtualNode with a podSelector gets its endpoints from the EndpointSlices of the pods it selects (EDS), instead of its DNS name or Cloud Map (docs/kubernetes.md)',
+      env: ['MESHD_KUBERNETES_ENDPOINTS'],
+    },
+    'webhook-port': {
+      type: 'int',
+      metavar: 'port',
+      min: 0,
+      max: 65535,
+      help: "Kubernetes mode: serve the sidecar injection webhook (POST /mutate-pod, TLS with a certificate from meshd's CA) on this port; 0 or unset: no webhook",
+      env: ['MESHD_WEBHOOK_PORT'],
+    },
+    'webhook-address': {
+      type: 'string',
+      metavar: 'host',
+      help: 'Kubernetes mode: the address the injection webhook listens on',
+      default: '0.0.0.0',
+      env: ['MESHD_WEBHOOK_ADDRESS'],
+    },
+    'webhook-names': {
+      type: 'list',
+      metavar: 'names',
+      help: "Kubernetes mode: comma-separated DNS names and IP addresses in the webhook's certificate (default: meshd.<namespace>.svc and meshd.<namespace>.svc.cluster.local, the Service the API server calls)",
+      env: ['MESHD_WEBHOOK_NAMES'],
+    },
+    'sidecar-image': {
+      type: 'string',
+      metavar: 'ref',
+      help: 'Kubernetes mode: the Envoy image injected as the sidecar',
+      default: DEFAULT_ENVOY_IMAGE,
+      env: ['MESHD_SIDECAR_IMAGE'],
+    },
+    'proxy-init-image': {
+      type: 'string',
+      metavar: 'ref',
+      help: "Kubernetes mode: the init image that sets App Mesh's iptables rules (envoy-bootstrap/proxy-init)",
+      default: 'meshd-proxy-init:local',
+      env: ['MESHD_PROXY_INIT_IMAGE'],
+    },
+    'meshd-image': {
+      type: 'string',
+      metavar: 'ref',
+      help: "Kubernetes mode: meshd's own image, whose envoy-bootstrap/ scripts an injected init container copies into the pod for the sidecar's entrypoint",
+      default: 'meshd:local',
+      env: ['MESHD_IMAGE'],
+    },
+    'sidecar-xds-address': {
+      type: 'string',
+      metavar: 'host:port',
+      help: "Kubernetes mode: meshd's xDS address as injected sidecars reach it (default: meshd.<namespace>.svc:<xds port>)",
+      env: ['MESHD_SIDECAR_XDS_ADDRESS'],
+    },
     'advertise-address': {
       type: 'string',
       metavar: 'host',
@@ -708,11 +762,14 @@ function webhookPolicy(args: ParsedArgs): WebhookPolicy {
 }
 
 /** --kubernetes and the flags that only mean something with it; --replica-id and --leader-lease serve its Lease. */
-function kubernetesSettings(args: ParsedArgs): KubernetesModeOptions | undefined {
+function kubernetesSettings(
+  args: ParsedArgs,
+  account: { readonly accountId: string; readonly region: string },
+): KubernetesModeOptions | undefined {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   if (args.flags.kubernetes !== true) {
     // KUBECONFIG set in the environment alone says nothing: only flags given on the command line are refused.
-    for (const name of ['kube-context', 'kubernetes-namespace']) {
+    for (const name of ['kube-context', 'kubernetes-namespace', 'kubernetes-endpoints', 'webhook-port']) {
       if (args.flags[name] !== undefined) throw new UsageError(`${flag(name)} needs --kubernetes`);
     }
     return undefined;
@@ -741,8 +798,34 @@ function kubernetesSettings(args: ParsedArgs): KubernetesModeOptions | undefined
   const durationSeconds = Math.ceil(leaseMs / 1000);
   const kubeconfig = args.flags.kubeconfig as string | undefined;
   const context = args.flags['kube-context'] as string | undefined;
+  const webhookPort = (args.flags['webhook-port'] as number | undefined) ?? 0;
+  const ns = namespace ?? 'meshd';
+  let webhook: KubernetesModeOptions['webhook'];
+  if (webhookPort > 0) {
+    const names = (args.flags['webhook-names'] as string[] | undefined) ?? [
+      `meshd.${ns}.svc`,
+      `meshd.${ns}.svc.cluster.local`,
+    ];
+    webhook = {
+      port: webhookPort,
+      host: args.flags['webhook-address'] as string,
+      dnsNames: names.filter((n) => net.isIP(n) === 0),
+      ipAddresses: names.filter((n) => net.isIP(n) !== 0),
+      injection: {
+        envoyImage: args.flags['sidecar-image'] as string,
+        proxyInitImage: args.flags['proxy-init-image'] as string,
+        meshdImage: args.flags['meshd-image'] as string,
+        xdsAddress:
+          (args.flags['sidecar-xds-address'] as string | undefined) ??
+          `meshd.${ns}.svc:${args.flags['xds-port'] as number}`,
+      },
+    };
+  }
   return {
     replicaId,
+    account: { accountId: account.accountId, region: account.region },
+    ...(args.flags['kubernetes-endpoints'] === true ? { endpoints: true } : {}),
+    ...(webhook ? { webhook } : {}),
     lease: {
       durationSeconds,
       renewDeadlineSeconds: Math.max(2, Math.floor((durationSeconds * 2) / 3)),
@@ -850,7 +933,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     log.warn(
       `the statsd address ${statsdHost} is not loopback and --statsd-allow is any: whoever can send it UDP can report traffic that canary analysis acts on`,
     );
-  const kubernetes = kubernetesSettings(args);
+  const kubernetes = kubernetesSettings(args, api);
   const fleet = kubernetes ? undefined : fleetSettings(args);
   const identity = identitySettings(args, fleet?.advertiseHost);
   let server: MeshServer;

@@ -3,17 +3,38 @@
 // with a Lease; the leader writes status back and drives rollouts, whose weights it writes to the
 // VirtualRouters through the API and whose progress it keeps in a ConfigMap for the next leader.
 // This module wires those parts (all in k8s/) to the rest of meshd; MeshServer calls it.
+import { arnOf } from '../api/wire';
+import type { CaStateStore, SharedCaStateOptions } from '../ca';
+import type { LoadResult } from '../load/mesh-source';
 import { checkRolloutRecord, type RolloutRecord } from '../rollout/records';
 import type { RolloutFleet, RolloutPersistence } from '../rollout/controller';
 import type { EditResult, IdentityCheck, WeightEdit } from '../load/weight-text';
 import type { Logger } from '../util/log';
 import { ClusterMesh } from '../k8s/cluster-mesh';
 import { ConfigMapState } from '../k8s/configmap-state';
-import { APP_MESH_TYPES, type KubeClient } from '../k8s/kube-api';
+import { WorkloadEndpoints } from '../k8s/endpoint-slices';
+import { Informer } from '../k8s/informer';
+import { injectSidecar, type InjectionDecision, type InjectionSettings } from '../k8s/injection';
+import {
+  APP_MESH_TYPES,
+  ENDPOINT_SLICES,
+  KubeError,
+  MUTATING_WEBHOOKS,
+  NAMESPACES,
+  PODS,
+  type KubeClient,
+  type KubeObject,
+} from '../k8s/kube-api';
+import { SIDECAR_INJECTOR_WEBHOOK } from '../k8s/manifests';
+import { desiredStatuses } from '../k8s/status';
+import { StatusWriter } from '../k8s/status-writer';
+import { startInjectionWebhook, type AdmissionReview, type InjectionWebhook } from '../k8s/webhook-server';
 import { createKubeClient, loadKubeConfig } from '../k8s/kube-client';
 import { LeaseElector } from '../k8s/lease';
 import { patchRouteWeights } from '../k8s/route-weights';
-import { isK8sVirtualFile } from '../k8s/virtual-files';
+import { isK8sVirtualFile, k8sVirtualFile } from '../k8s/virtual-files';
+import type { MeshIdentity } from './mesh-identity';
+import { SecretCaStateStore } from './secret-ca-state';
 
 export interface KubernetesModeOptions {
   /** A kubeconfig file; in-cluster configuration (the pod's service account) when absent. */
@@ -34,6 +55,19 @@ export interface KubernetesModeOptions {
   };
   /** A client of the test's own (tests); the kubeconfig's otherwise. */
   readonly client?: KubeClient;
+  /** In the ARNs written to status (the App Mesh API's account and region). */
+  readonly account: { readonly accountId: string; readonly region: string };
+  /** `--kubernetes-endpoints`: a VirtualNode's podSelector finds its endpoints in the EndpointSlices (EDS). */
+  readonly endpoints?: boolean;
+  /** The sidecar injection webhook (`--webhook-port`): served over TLS with a certificate from meshd's CA. */
+  readonly webhook?: {
+    readonly port: number;
+    readonly host: string;
+    /** The names the API server reaches it by (the Service's DNS names; IP addresses too). */
+    readonly dnsNames: readonly string[];
+    readonly ipAddresses: readonly string[];
+    readonly injection: InjectionSettings;
+  };
 }
 
 export const LEASE_NAME = 'meshd-leader';
@@ -47,6 +81,15 @@ export class KubernetesMode {
   readonly elector: LeaseElector;
   readonly rolloutState: KubeRolloutState;
   readonly rolloutFleet: RolloutFleet;
+  readonly status: StatusWriter;
+  /** The VirtualNodes' endpoints from the EndpointSlices (`--kubernetes-endpoints`). */
+  readonly workloads: WorkloadEndpoints | undefined;
+  private readonly workloadFeeds: Informer<KubeObject>[] = [];
+  private webhook: InjectionWebhook | undefined;
+  /** The mesh each VirtualNode of the cluster is in, and its App Mesh name, as the last valid load made them. */
+  private nodeIdentities = new Map<string, { mesh: string; name: string }>();
+  /** The last load: a replica that becomes leader writes the status it calls for. */
+  private lastLoad: LoadResult | undefined;
   private closed = false;
 
   private constructor(
@@ -72,6 +115,25 @@ export class KubernetesMode {
       () => this.elector.leading,
       log,
     );
+    this.status = new StatusWriter({ client, isLeader: () => this.elector.leading, log });
+    this.elector.onLeadership((leading) => {
+      if (leading && this.lastLoad) this.loaded(this.lastLoad);
+    });
+    if (options.endpoints) {
+      const workloads = new WorkloadEndpoints({
+        identify: (vn) =>
+          this.nodeIdentities.get(k8sVirtualFile(APP_MESH_TYPES.VirtualNode, vn.metadata.namespace, vn.metadata.name)),
+        log,
+      });
+      this.workloads = workloads;
+      const virtualNodes = this.cluster.feed(APP_MESH_TYPES.VirtualNode);
+      virtualNodes.onChange(() => workloads.update({ virtualNodes: virtualNodes.items() }));
+      for (const type of [PODS, ENDPOINT_SLICES]) {
+        const feed = new Informer<KubeObject>(client, type, { log });
+        feed.onChange(() => workloads.update(type === PODS ? { pods: feed.items() } : { slices: feed.items() }));
+        this.workloadFeeds.push(feed);
+      }
+    }
     this.rolloutFleet = {
       replicaId: options.replicaId,
       isLeader: () => this.elector.leading,
@@ -94,11 +156,154 @@ export class KubernetesMode {
   /** Starts the informers and the election; resolves once every informer has listed (the first load needs them all). */
   async start(): Promise<void> {
     this.cluster.start();
+    for (const feed of this.workloadFeeds) feed.start();
     this.elector.start();
     this.log.info(
       `kubernetes: watching the App Mesh resources; replica ${this.options.replicaId} in namespace ${this.namespace}`,
     );
     await this.cluster.synced();
+    await Promise.all(this.workloadFeeds.map((f) => f.synced()));
+  }
+
+  /** The CA every replica signs with, in a Secret of meshd's namespace. */
+  caStateStore(options: SharedCaStateOptions): CaStateStore {
+    return new SecretCaStateStore(this.client, this.namespace, options);
+  }
+
+  /**
+   * After every load of the mesh (valid or not): the status each object of the cluster should show, written by
+   * the leader; and, from a valid one, the mesh and App Mesh name of each VirtualNode (for its endpoints).
+   */
+  loaded(result: LoadResult): void {
+    this.lastLoad = result;
+    if (result.ok) {
+      const identities = new Map<string, { mesh: string; name: string }>();
+      for (const r of result.model.resources)
+        if (r.kind === 'VirtualNode' && isK8sVirtualFile(r.source.file))
+          identities.set(r.source.file, { mesh: r.mesh, name: r.name });
+      this.nodeIdentities = identities;
+      this.workloads?.update({ virtualNodes: this.cluster.feed(APP_MESH_TYPES.VirtualNode).items() });
+    }
+    try {
+      this.status.update(
+        desiredStatuses({
+          objects: this.cluster.appMeshObjects(),
+          load: result.ok ? { ok: true, model: result.model, problems: result.problems } : result,
+          arn: (key) => arnOf(key, this.options.account),
+          now: new Date(),
+        }),
+      );
+    } catch (err) {
+      this.log.error(`kubernetes: status not written: internal error: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Starts the sidecar injection webhook, its certificate from meshd's CA, and (while this replica leads) keeps
+   * the CA bundle in the MutatingWebhookConfiguration meshd-sidecar-injector current.
+   */
+  async startWebhook(identity: MeshIdentity | undefined): Promise<void> {
+    const settings = this.options.webhook;
+    if (!settings) return;
+    if (!identity)
+      throw new Error("the sidecar injection webhook needs meshd's certificate authority, which did not open");
+    const certificate = identity.serverCertificate(
+      { dnsNames: settings.dnsNames, ipAddresses: settings.ipAddresses },
+      'the sidecar injection webhook',
+    );
+    let tls = await certificate.tls();
+    this.webhook = await startInjectionWebhook({
+      port: settings.port,
+      host: settings.host,
+      tls: () => ({ cert: tls.certificateChainPem, key: tls.privateKeyPem }),
+      decide: (review) => this.decide(review, settings.injection),
+      log: this.log,
+    });
+    certificate.onRenew((renewed) => {
+      tls = renewed;
+      this.webhook?.reloadCertificate();
+      void this.publishCaBundle(identity);
+    });
+    this.elector.onLeadership((leading) => {
+      if (leading) void this.publishCaBundle(identity);
+    });
+    if (this.elector.leading) await this.publishCaBundle(identity);
+    this.log.info(`kubernetes: sidecar injection webhook on https://${settings.host}:${this.webhook.port}/mutate-pod`);
+  }
+
+  get webhookPort(): number | undefined {
+    return this.webhook?.port;
+  }
+
+  private decide(review: AdmissionReview, injection: InjectionSettings): InjectionDecision {
+    const namespaceName = review.request.namespace ?? '';
+    const namespace = this.cluster.feed(NAMESPACES).get(undefined, namespaceName);
+    const virtualNodes = this.cluster
+      .feed(APP_MESH_TYPES.VirtualNode)
+      .items()
+      .filter((vn) => vn.metadata.namespace === namespaceName);
+    return injectSidecar({
+      pod: review.request.object,
+      namespace: {
+        name: namespaceName,
+        ...(namespace?.metadata.labels ? { labels: namespace.metadata.labels } : {}),
+        ...(namespace?.metadata.annotations ? { annotations: namespace.metadata.annotations } : {}),
+      },
+      virtualNodes,
+      meshOf: (vn) =>
+        this.nodeIdentities.get(k8sVirtualFile(APP_MESH_TYPES.VirtualNode, vn.metadata.namespace, vn.metadata.name))
+          ?.mesh,
+      settings: injection,
+    });
+  }
+
+  /**
+   * Writes meshd's trust bundle into the webhook configuration's caBundle (the API server checks the webhook with it).
+   */
+  private async publishCaBundle(identity: MeshIdentity): Promise<void> {
+    if (!this.elector.leading || this.closed) return;
+    const bundle = Buffer.from(identity.ca.trustBundlePem()).toString('base64');
+    try {
+      const config = await this.client.get(MUTATING_WEBHOOKS, undefined, SIDECAR_INJECTOR_WEBHOOK);
+      if (!config) {
+        this.log.warn(
+          `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests)`,
+        );
+        return;
+      }
+      const webhooks = Array.isArray(config.webhooks)
+        ? (config.webhooks as { clientConfig?: { caBundle?: string } }[])
+        : [];
+      const patch = webhooks.flatMap((w, i) =>
+        w.clientConfig?.caBundle === bundle
+          ? []
+          : [
+              {
+                op: w.clientConfig?.caBundle === undefined ? 'add' : 'replace',
+                path: `/webhooks/${i}/clientConfig/caBundle`,
+                value: bundle,
+              },
+            ],
+      );
+      if (patch.length === 0) return;
+      await this.client.patch(
+        MUTATING_WEBHOOKS,
+        undefined,
+        SIDECAR_INJECTOR_WEBHOOK,
+        [{ op: 'test', path: '/metadata/resourceVersion', value: config.metadata.resourceVersion }, ...patch],
+        'json',
+      );
+      this.log.info(
+        `kubernetes: meshd's CA bundle written to MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK}`,
+      );
+    } catch (err) {
+      const why = err instanceof KubeError ? err.message : (err as Error).message;
+      this.log.warn(
+        `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again in 10s`,
+      );
+      const retry = setTimeout(() => void this.publishCaBundle(identity), 10_000);
+      retry.unref();
+    }
   }
 
   /** Whether this file is an object of the cluster (the user's files win over it). */
@@ -134,6 +339,9 @@ export class KubernetesMode {
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
     this.cluster.stop();
+    for (const feed of this.workloadFeeds) feed.stop();
+    this.status.close();
+    await this.webhook?.close();
     await this.elector.stop({ release: options.release ?? true });
   }
 }

@@ -12,6 +12,8 @@ import {
   PostgresCaStateStore,
   readKeyFile,
   WorkloadCertificates,
+  type CaStateStore,
+  type SharedCaStateOptions,
   type UserCaFiles,
 } from '../ca';
 import type { Logger } from '../util/log';
@@ -20,6 +22,9 @@ import { parseDuration } from '../util/duration';
 import { ProxySecrets, type CertificateSource } from './proxy-secrets';
 import type { StreamRegistry } from '../xds/stream-status';
 import { tokenCredential } from './xds-authorizer';
+import { ServerCertificate, type ServerNames, type ServerTls } from './server-certificate';
+
+export type { ServerTls } from './server-certificate';
 
 export interface IdentityOptions {
   /** Files mode: the encrypted CA state. */
@@ -38,13 +43,6 @@ export interface IdentityOptions {
   readonly overlapMs?: number;
   /** Names in the xDS server's certificate (`--xds-tls`). */
   readonly serverNames?: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] };
-}
-
-/** The xDS server's TLS material. */
-export interface ServerTls {
-  readonly certificateChainPem: string;
-  readonly privateKeyPem: string;
-  readonly trustedCaPem: string;
 }
 
 /** How often a replica reads the CA state again (another replica's rotation or revocation). */
@@ -70,22 +68,29 @@ export class MeshIdentity {
   readonly certificates: WorkloadCertificates;
   readonly secrets: ProxySecrets;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private serverTls: { readonly tls: ServerTls; readonly notAfter: Date } | undefined;
-  private serverRenewal: NodeJS.Timeout | undefined;
-  private readonly serverListeners = new Set<(tls: ServerTls) => void>();
+  /** meshd's own TLS servers' certificates (the xDS port's first): renewed together on a CA change. */
+  private readonly serverCertificates: ServerCertificate[] = [];
+  /** DNS names of meshd's own servers: a workload certificate never carries one (it could pose as meshd). */
+  private readonly reservedNames: Set<string>;
   private closed = false;
 
-  static async open(options: IdentityOptions, log: Logger, pool?: Pool): Promise<MeshIdentity> {
+  /**
+   * `shared`: where a fleet's replicas keep the one CA they all sign with (PostgreSQL with --store, a Secret in
+   * Kubernetes mode); files of this replica's own otherwise.
+   */
+  static async open(
+    options: IdentityOptions,
+    log: Logger,
+    shared?: { readonly pool: Pool } | { readonly store: (options: SharedCaStateOptions) => CaStateStore },
+  ): Promise<MeshIdentity> {
     let store;
-    if (pool) {
+    if (shared) {
+      const key = options.keyFile !== undefined ? { key: readKeyFile(options.keyFile), keyName: options.keyFile } : {};
+      store = 'pool' in shared ? new PostgresCaStateStore(shared.pool, key) : shared.store(key);
       if (options.keyFile === undefined)
         log.warn(
-          "identity: the CA's row in PostgreSQL is not encrypted (give every replica the same --ca-key-file to encrypt it); protect the database as you would the CA key",
+          `identity: the CA's state in ${store.description} is not encrypted (give every replica the same --ca-key-file to encrypt it); protect it as you would the CA key`,
         );
-      store = new PostgresCaStateStore(
-        pool,
-        options.keyFile !== undefined ? { key: readKeyFile(options.keyFile) } : {},
-      );
     } else {
       // The key and the state live beside the rollouts' state unless told otherwise, in folders made on first start.
       const keyFile = options.keyFile ?? defaultIdentityFiles(path.dirname(options.stateFile)).keyFile;
@@ -95,12 +100,12 @@ export class MeshIdentity {
     }
     const ca = await CertificateAuthority.open({
       store,
-      propagationMs: pool ? BUNDLE_FIRST_SHARED_MS : BUNDLE_FIRST_MS,
+      propagationMs: shared ? BUNDLE_FIRST_SHARED_MS : BUNDLE_FIRST_MS,
       ...(options.userCa ? { userCa: options.userCa } : {}),
       ...(options.overlapMs !== undefined ? { overlapMs: options.overlapMs } : {}),
       logger: log,
     });
-    return new MeshIdentity(ca, options, log, Boolean(pool));
+    return new MeshIdentity(ca, options, log, Boolean(shared));
   }
 
   private constructor(
@@ -126,11 +131,12 @@ export class MeshIdentity {
     const bundleListeners = new Set<(ids: readonly string[] | 'all') => void>();
     ca.onChange(() => {
       for (const listener of bundleListeners) listener('all');
-      if (this.serverTls)
-        void this.renewServerTls().catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
+      for (const server of this.serverCertificates) server.caChanged();
     });
-    // A workload certificate never carries a name of meshd's own xDS certificate: it could pose as meshd.
-    const reserved = new Set((options.serverNames?.dnsNames ?? ['localhost']).map((n) => n.toLowerCase()));
+    const xdsNames = options.serverNames ?? { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+    this.reservedNames = new Set();
+    this.serverCertificates.push(this.serverCertificate(xdsNames, 'the xDS server'));
+    const reserved = this.reservedNames;
     const source: CertificateSource = {
       current: (identity) =>
         this.certificates.current(
@@ -168,64 +174,24 @@ export class MeshIdentity {
   }
 
   /** The xDS server's certificate and the roots client certificates must chain to; renewed before it expires. */
-  async xdsServerTls(): Promise<ServerTls> {
-    if (!this.serverTls) await this.renewServerTls();
-    return this.serverTls!.tls;
+  xdsServerTls(): Promise<ServerTls> {
+    return this.serverCertificates[0]!.tls();
   }
 
-  /** Called with the new TLS material on every renewal (and CA change). */
+  /** Called with the xDS server's new TLS material on every renewal (and CA change). */
   onServerTls(listener: (tls: ServerTls) => void): void {
-    this.serverListeners.add(listener);
+    this.serverCertificates[0]!.onRenew(listener);
   }
 
   /**
-   * Issues the xDS server's certificate again and schedules the next renewal, replacing any renewal already
-   * scheduled (a CA change renews at once: one chain of renewals, however many changes). Never rejects after the
-   * first issue: a failure is logged and retried in a minute.
+   * A certificate for another of meshd's servers (the injection webhook), renewed like the xDS server's. Its DNS
+   * names become reserved: no workload certificate carries them.
    */
-  private async renewServerTls(): Promise<void> {
-    if (this.closed) return;
-    if (this.serverRenewal) clearTimeout(this.serverRenewal);
-    this.serverRenewal = undefined;
-    const names = this.options.serverNames ?? { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
-    let issued;
-    try {
-      issued = await this.ca.issueServer({
-        dnsNames: names.dnsNames,
-        ipAddresses: names.ipAddresses,
-        ...(this.options.workloadTtlMs !== undefined ? { ttlMs: this.options.workloadTtlMs } : {}),
-      });
-    } catch (err) {
-      // The first issue fails start(); a renewal keeps the current certificate and tries again.
-      if (!this.serverTls) throw err;
-      this.log.warn(`identity: cannot renew the xDS server certificate: ${(err as Error).message}; retrying in 1 min`);
-      this.scheduleServerRenewal(60_000);
-      return;
-    }
-    const tls = {
-      certificateChainPem: issued.certificateChainPem,
-      privateKeyPem: issued.privateKeyPem,
-      trustedCaPem: this.ca.trustBundlePem(),
-    };
-    const first = !this.serverTls;
-    this.serverTls = { tls, notAfter: issued.notAfter };
-    if (!first) for (const listener of this.serverListeners) listener(tls);
-    // Renewed at two thirds of its life.
-    this.scheduleServerRenewal(Math.max(1_000, ((issued.notAfter.getTime() - Date.now()) * 2) / 3));
-  }
-
-  private scheduleServerRenewal(ms: number): void {
-    if (this.closed) return;
-    if (this.serverRenewal) clearTimeout(this.serverRenewal);
-    // setTimeout's longest delay is about 24.8 days; a longer life is renewed in steps.
-    this.serverRenewal = setTimeout(
-      () => {
-        this.serverRenewal = undefined;
-        void this.renewServerTls().catch((err) => this.log.warn(`identity: ${(err as Error).message}`));
-      },
-      Math.min(ms, 2 ** 31 - 1),
-    );
-    this.serverRenewal.unref();
+  serverCertificate(names: ServerNames, what: string): ServerCertificate {
+    for (const name of names.dnsNames) this.reservedNames.add(name.toLowerCase());
+    const certificate = new ServerCertificate(this.ca, names, what, this.log, this.options.workloadTtlMs);
+    if (this.serverCertificates.length > 0) this.serverCertificates.push(certificate);
+    return certificate;
   }
 
   /** /v1/tokens and /v1/ca: the admin API's answers (the admin server guards the writes). */
@@ -339,7 +305,7 @@ export class MeshIdentity {
 
   close(): void {
     this.closed = true;
-    if (this.serverRenewal) clearTimeout(this.serverRenewal);
+    for (const server of this.serverCertificates) server.close();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.certificates.close();

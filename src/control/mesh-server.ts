@@ -392,7 +392,11 @@ export class MeshServer {
     let noCa: string | undefined;
     if (options.identity) {
       try {
-        identity = await MeshIdentity.open(options.identity, options.log, fleet?.store.pool);
+        identity = await MeshIdentity.open(
+          options.identity,
+          options.log,
+          fleet ? { pool: fleet.store.pool } : kube ? { store: (key) => kube.caStateStore(key) } : undefined,
+        );
       } catch (err) {
         noCa = `the certificate authority cannot be opened: ${(err as Error).message}`;
         // --xds-tls cannot work without it; anything else keeps serving configurations, certificates aside.
@@ -438,11 +442,13 @@ export class MeshServer {
     });
     store.onChange((mesh, reason) => {
       this.install(mesh, reason);
+      this.kube?.loaded(mesh);
       this.watchApiDir();
     });
     this.telemetry = telemetry;
     const withheld = noCa ?? secretsWithheld(options);
-    this.discovery = options.workloads ? combinedDiscovery(cloudMap.view, options.workloads) : cloudMap.view;
+    const workloads = options.workloads ?? kube?.workloads;
+    this.discovery = workloads ? combinedDiscovery(cloudMap.view, workloads) : cloudMap.view;
     this.controller = new MeshController(this.snapshots, this.discovery, this.log, {
       sliceMs: COMPILE_SLICE_MS,
       ...(identity && !withheld ? { secrets: identity.secrets } : { secretsWithheld: withheld }),
@@ -495,6 +501,7 @@ export class MeshServer {
     const { log, controller } = this;
     const result = this.store.load(changed);
     logProblems(log, result.problems);
+    this.kube?.loaded(result);
     this.metrics.reloaded(result.ok);
     if (result.ok) return this.install(result, reason, detectedAt);
     // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
@@ -660,6 +667,8 @@ export class MeshServer {
           writeAuth: adminWriteAuth(options.admin?.token, isLoopbackAddress(adminHost)),
         },
       );
+      if (this.closed) return await this.closeServers();
+      await this.kube?.startWebhook(this.identity);
       if (this.closed) return await this.closeServers();
     } catch (err) {
       await this.close();

@@ -62,9 +62,16 @@ export const MESHD_CLUSTER_ROLE_RULES: readonly PolicyRule[] = [
   },
 ];
 
-/** The Role in meshd's namespace for its leader election (the Lease meshd-leader). */
+/**
+ * The Role in meshd's namespace: its leader election (the Lease meshd-leader), the rollouts' progress a new
+ * leader carries on from (ConfigMap meshd-rollouts), and the CA every replica signs with (Secret meshd-ca).
+ * `create` cannot be limited to names; `get` and `update` can.
+ */
 export const MESHD_LEADER_ELECTION_RULES: readonly PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['configmaps'], resourceNames: ['meshd-rollouts'], verbs: ['get', 'update'] },
+  { apiGroups: [''], resources: ['secrets'], resourceNames: ['meshd-ca'], verbs: ['get', 'update'] },
 ];
 
 const LABELS = { 'app.kubernetes.io/name': MESHD_NAME, 'app.kubernetes.io/component': 'control-plane' };

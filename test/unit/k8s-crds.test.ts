@@ -374,6 +374,9 @@ describe('install manifests', () => {
     );
     expect(MESHD_LEADER_ELECTION_RULES).toEqual([
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['meshd-rollouts'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['meshd-ca'], verbs: ['get', 'update'] },
     ]);
     expect(find('ClusterRole', 'meshd')?.rules).toEqual(MESHD_CLUSTER_ROLE_RULES);
     expect(find('Role', 'meshd-leader-election')).toMatchObject({
