@@ -279,6 +279,8 @@ export const DEFAULT_MAX_WATCH_LINE_BYTES = 16 * MIB;
 /** The watch's server-side timeout when the caller gives none. */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 const DEFAULT_LIST_LIMIT = 500;
+/** A list of more pages than this is refused (at 500 a page: five million objects). */
+const MAX_LIST_PAGES = 10_000;
 /** A non-2xx answer's body is read up to this much (its Status object). */
 const MAX_ERROR_BODY_BYTES = MIB;
 const MAX_MESSAGE_CHARS = 1024;
@@ -410,6 +412,9 @@ class HttpsKubeClient implements KubeClient {
           });
           res.on('error', (err) => fail(transportError(this.connection.server, what, err)));
           res.on('aborted', () => fail(new KubeError(`${what}: the Kubernetes API closed the answer early`, 0)));
+          res.on('close', () => {
+            if (!res.complete) fail(new KubeError(`${what}: the Kubernetes API closed the answer early`, 0));
+          });
           res.on('end', () => {
             if (settled) return;
             settled = true;
@@ -475,6 +480,7 @@ class HttpsKubeClient implements KubeClient {
     const items: T[] = [];
     let cont: string | undefined;
     let restarted = false;
+    let pages = 0;
     for (;;) {
       const query = new URLSearchParams();
       if (options.labelSelector) query.set('labelSelector', options.labelSelector);
@@ -490,6 +496,7 @@ class HttpsKubeClient implements KubeClient {
           restarted = true;
           items.length = 0;
           cont = undefined;
+          pages = 0;
           continue;
         }
         throw err;
@@ -511,6 +518,13 @@ class HttpsKubeClient implements KubeClient {
         const rv = typeof meta.resourceVersion === 'string' ? meta.resourceVersion : '';
         if (rv === '') throw new KubeError(`GET ${collection}: the list has no metadata.resourceVersion`, 0);
         return { items, resourceVersion: rv };
+      }
+      // A server that never stops paging (the same token again, or endless pages) is refused, not followed forever.
+      if (next === cont || ++pages >= MAX_LIST_PAGES) {
+        throw new KubeError(
+          `GET ${collection}: the list does not end (page ${pages}, continue token repeated or endless)`,
+          0,
+        );
       }
       cont = next;
     }
@@ -594,6 +608,9 @@ class HttpsKubeClient implements KubeClient {
           });
           res.on('error', (err) => finish(transportError(this.connection.server, what, err)));
           res.on('aborted', () => finish(new KubeError(`${what}: the Kubernetes API cut the watch`, 0)));
+          res.on('close', () => {
+            if (!res.complete) finish(new KubeError(`${what}: the Kubernetes API cut the watch`, 0));
+          });
           res.on('end', () => {
             // A last line without its newline is still an event.
             const rest = lines.rest();

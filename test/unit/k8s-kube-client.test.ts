@@ -286,6 +286,27 @@ describe('requests', () => {
     ]);
   });
 
+  it('refuses a list that never ends (the same continue token again)', async () => {
+    handler = (_req, res) => json(res, 200, { metadata: { continue: 'again', resourceVersion: '1' }, items: [] });
+    await expect(client().list(PODS)).rejects.toMatchObject({
+      status: 0,
+      message: expect.stringMatching(/the list does not end/),
+    });
+    expect(seen).toHaveLength(2);
+  });
+
+  it('refuses an answer cut before its end', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"metadata": {"name": "x"');
+      setTimeout(() => res.destroy(), 20);
+    };
+    await expect(client().get(PODS, 'p', 'x')).rejects.toMatchObject({
+      status: 0,
+      message: expect.stringMatching(/closed the answer early|cannot reach the Kubernetes API/),
+    });
+  });
+
   it('sends each patch type with its media type, and the status subresource', async () => {
     handler = (_req, res) => json(res, 200, { metadata: { name: 'r', resourceVersion: '2' } });
     const c = client();
