@@ -7,6 +7,7 @@
 import type { ResourceKind } from '../model/common';
 import type { Resource } from '../model/mesh-model';
 import { formatProblem, isError, type Problem } from '../load/problems';
+import { activeConditionType, CRD_KINDS, STATUS_ARN_FIELDS } from './crds';
 import type { KubeObject, ResourceType } from './kube-api';
 
 /** The names of an App Mesh resource, as the ARN builder reads them (the store's ResourceKey has this shape). */
@@ -75,17 +76,14 @@ export const STATUS_REASONS = {
 /** The longest condition message meshd writes (the API server's limit for a condition message is 32768). */
 export const MAX_STATUS_MESSAGE = 32 * 1024;
 
-/** The status fields each kind has: its condition type and its ARN field. BackendGroup has no status. */
-const STATUS_FIELDS: Readonly<
-  Record<string, { readonly condition: string; readonly arn: string; readonly kind: ResourceKind }>
-> = {
-  Mesh: { condition: 'MeshActive', arn: 'meshARN', kind: 'Mesh' },
-  VirtualService: { condition: 'VirtualServiceActive', arn: 'virtualServiceARN', kind: 'VirtualService' },
-  VirtualNode: { condition: 'VirtualNodeActive', arn: 'virtualNodeARN', kind: 'VirtualNode' },
-  VirtualRouter: { condition: 'VirtualRouterActive', arn: 'virtualRouterARN', kind: 'VirtualRouter' },
-  VirtualGateway: { condition: 'VirtualGatewayActive', arn: 'virtualGatewayARN', kind: 'VirtualGateway' },
-  GatewayRoute: { condition: 'GatewayRouteActive', arn: 'gatewayRouteARN', kind: 'GatewayRoute' },
-};
+/** A kind's status fields as the CRDs define them: its condition type and ARN field. BackendGroup has none. */
+function statusFields(
+  kind: string,
+): { readonly condition: string; readonly arn: string; readonly kind: ResourceKind } | undefined {
+  const crdKind = CRD_KINDS.find((k) => k === kind);
+  const arn = crdKind && STATUS_ARN_FIELDS[crdKind];
+  return crdKind && arn ? { condition: activeConditionType(crdKind), arn, kind: crdKind as ResourceKind } : undefined;
+}
 
 /** A finding as `meshd validate` prints it minus `path:line:col: `: `error: VirtualNode/x: message (field)`. */
 export function problemText(p: Problem): string {
@@ -158,9 +156,7 @@ export function desiredStatuses(input: StatusInput): Map<string, DesiredStatus> 
   const firstError = input.load.problems.find(isError);
   const out = new Map<string, DesiredStatus>();
   for (const { type, object, file } of input.objects) {
-    const fields = Object.prototype.hasOwnProperty.call(STATUS_FIELDS, type.kind)
-      ? STATUS_FIELDS[type.kind]
-      : undefined;
+    const fields = statusFields(type.kind);
     if (!fields) continue;
     const current = object.status;
     const previous = isRecord(current) ? current : {};

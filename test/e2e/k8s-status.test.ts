@@ -1,11 +1,13 @@
-// The status writer against a real kube-apiserver: meshd's patches land in each App Mesh object's
-// /status subresource as the user `meshd` with only its ClusterRole's status rights, leave spec and
-// metadata.generation alone, show in `kubectl get virtualnodes`, and are not repeated when nothing
-// changed. The CRDs here are minimal ones with a status subresource and the printer columns meshd's
-// CRDs have (the real CRDs are another module's).
+// The status writer against a real kube-apiserver, with meshd's CRDs and its Kubernetes client
+// as the user `meshd` holding only meshd's ClusterRole: the patches land in each App Mesh object's
+// /status subresource, leave spec and metadata.generation alone, show in `kubectl get virtualnodes`,
+// and are not repeated when nothing changed.
 import { stringify } from 'yaml';
 import { arnOf } from '../../src/api/wire';
-import { APP_MESH_TYPES, KubeError, type KubeClient, type KubeObject, type ResourceType } from '../../src/k8s/kube-api';
+import { customResourceDefinitions } from '../../src/k8s/crds';
+import { createKubeClient, loadKubeConfig } from '../../src/k8s/kube-client';
+import { APP_MESH_TYPES, type KubeClient, type KubeObject } from '../../src/k8s/kube-api';
+import { MESHD_CLUSTER_ROLE_RULES } from '../../src/k8s/manifests';
 import { desiredStatuses, type StatusObject } from '../../src/k8s/status';
 import { StatusWriter } from '../../src/k8s/status-writer';
 import { loadMesh } from '../../src/load/mesh-source';
@@ -13,70 +15,17 @@ import type { Logger } from '../../src/util/log';
 import { describeWithKube, startKubeCluster, type KubeCluster } from '../helpers/kube';
 import { waitFor } from '../helpers/processes';
 
-const GROUP = 'appmesh.k8s.aws';
-const API = `${GROUP}/v1beta2`;
+const API = 'appmesh.k8s.aws/v1beta2';
 
-function crd(type: ResourceType, arnField: string, condition: string): unknown {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${type.plural}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      names: { kind: type.kind, listKind: `${type.kind}List`, plural: type.plural, singular: type.kind.toLowerCase() },
-      scope: type.namespaced ? 'Namespaced' : 'Cluster',
-      versions: [
-        {
-          name: 'v1beta2',
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-                status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-              },
-            },
-          },
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'ARN', type: 'string', jsonPath: `.status.${arnField}` },
-            { name: 'Active', type: 'string', jsonPath: `.status.conditions[?(@.type=="${condition}")].status` },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-        },
-      ],
-    },
-  };
-}
-
-/** The part of KubeClient the writer calls, over the harness's HTTPS requests (as the user `meshd`). */
+/** meshd's client as the user `meshd`, noting each status patch it sends. */
 function clientOf(cluster: KubeCluster, calls: string[]): KubeClient {
-  const pathOf = (type: ResourceType, ns: string | undefined, name: string) =>
-    `/apis/${type.group}/${type.version}${type.namespaced ? `/namespaces/${ns}` : ''}/${type.plural}/${name}`;
-  const unused = () => Promise.reject(new KubeError('not used by the status writer', 0));
+  const client = createKubeClient(loadKubeConfig({ kubeconfig: cluster.kubeconfig('meshd'), env: {} }));
   return {
-    get: unused,
-    list: unused,
-    watch: unused,
-    create: unused,
-    replace: unused,
-    delete: unused,
-    async patch<T extends KubeObject>(
-      type: ResourceType,
-      ns: string | undefined,
-      name: string,
-      body: unknown,
-      patchType: 'json' | 'merge',
-      subresource?: 'status',
-    ): Promise<T> {
-      const p = `${pathOf(type, ns, name)}${subresource ? `/${subresource}` : ''}`;
-      calls.push(`PATCH ${p}`);
-      const contentType = patchType === 'merge' ? 'application/merge-patch+json' : 'application/json-patch+json';
-      const r = await cluster.request('PATCH', p, body, 'meshd', contentType);
-      if (r.status >= 300) throw new KubeError(String(r.body?.message ?? r.status), r.status, r.body?.reason);
-      return r.body as T;
+    ...client,
+    patch(type, ns, name, body, patchType, subresource) {
+      const where = type.namespaced ? `/namespaces/${ns}` : '';
+      calls.push(`PATCH /apis/${API}${where}/${type.plural}/${name}${subresource ? `/${subresource}` : ''}`);
+      return client.patch(type, ns, name, body, patchType, subresource);
     },
   };
 }
@@ -87,26 +36,14 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
   let cluster: KubeCluster;
   beforeAll(async () => {
     cluster = await startKubeCluster();
-    await cluster.create(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      crd(APP_MESH_TYPES.Mesh, 'meshARN', 'MeshActive'),
-    );
-    await cluster.create(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      crd(APP_MESH_TYPES.VirtualNode, 'virtualNodeARN', 'VirtualNodeActive'),
-    );
-    // meshd's ClusterRole, the part the status writer uses (the App Mesh kinds' /status: get, patch).
+    for (const crd of customResourceDefinitions())
+      await cluster.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    // meshd's ClusterRole as its manifests print it, bound to the user the client runs as.
     await cluster.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
       metadata: { name: 'meshd' },
-      rules: [
-        {
-          apiGroups: [GROUP],
-          resources: Object.values(APP_MESH_TYPES).map((t) => `${t.plural}/status`),
-          verbs: ['get', 'patch'],
-        },
-      ],
+      rules: MESHD_CLUSTER_ROLE_RULES,
     });
     await cluster.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -118,9 +55,11 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     await waitFor(
       'the CRDs served',
       async () => {
-        const r = await cluster.request('GET', `/apis/${API}/namespaces/prod/virtualnodes`);
-        const m = await cluster.request('GET', `/apis/${API}/meshes`);
-        return r.status === 200 && m.status === 200 ? true : undefined;
+        for (const t of Object.values(APP_MESH_TYPES)) {
+          const r = await cluster.request('GET', `/apis/${API}${t.namespaced ? '/namespaces/prod' : ''}/${t.plural}`);
+          if (r.status !== 200) return undefined;
+        }
+        return true;
       },
       30_000,
       100,
@@ -131,27 +70,37 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     await cluster?.close();
   });
 
-  const node = (name: string, port: number) => ({
+  /** A VirtualNode; with `backend`, one naming a VirtualService that does not exist (the CRD's schema cannot tell). */
+  const node = (name: string, backend?: string) => ({
     apiVersion: API,
     kind: 'VirtualNode',
     metadata: { name, namespace: 'prod' },
     spec: {
-      listeners: [{ portMapping: { port, protocol: 'http' } }],
+      listeners: [{ portMapping: { port: 8080, protocol: 'http' } }],
       serviceDiscovery: { dns: { hostname: `${name}.prod.svc.cluster.local` } },
+      ...(backend ? { backends: [{ virtualService: { virtualServiceRef: { name: backend } } }] } : {}),
     },
   });
 
   /** The objects as an informer would hand them over, and the load they make (each in its virtual file). */
   async function evaluate(now: Date) {
-    const meshes = (await cluster.request('GET', `/apis/${API}/meshes`)).body.items as KubeObject[];
-    const nodes = (await cluster.request('GET', `/apis/${API}/namespaces/prod/virtualnodes`)).body
-      .items as KubeObject[];
+    const list = async (path: string) =>
+      (await cluster.request('GET', `/apis/${API}${path}`)).body.items as KubeObject[];
     const objects: StatusObject[] = [
-      ...meshes.map((object) => ({ type: APP_MESH_TYPES.Mesh, object, file: `k8s:/meshes/${object.metadata.name}` })),
-      ...nodes.map((object) => ({
+      ...(await list('/meshes')).map((object) => ({
+        type: APP_MESH_TYPES.Mesh,
+        object,
+        file: `k8s:/meshes/${object.metadata.name}`,
+      })),
+      ...(await list('/namespaces/prod/virtualnodes')).map((object) => ({
         type: APP_MESH_TYPES.VirtualNode,
         object,
         file: `k8s:/virtualnodes/prod/${object.metadata.name}`,
+      })),
+      ...(await list('/namespaces/prod/virtualrouters')).map((object) => ({
+        type: APP_MESH_TYPES.VirtualRouter,
+        object,
+        file: `k8s:/virtualrouters/prod/${object.metadata.name}`,
       })),
     ];
     const overlay = new Map(
@@ -181,7 +130,7 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
       metadata: { name: 'color-mesh' },
       spec: { namespaceSelector: {} },
     });
-    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('red', 8080));
+    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('red'));
     const before = (await cluster.request('GET', `/apis/${API}/namespaces/prod/virtualnodes/red`)).body;
 
     const calls: string[] = [];
@@ -205,7 +154,7 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     expect(red.metadata.resourceVersion).not.toBe(before.metadata.resourceVersion);
 
     // An invalid node: it alone is written (the mesh and red keep their status: the last valid mesh is served).
-    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('blue', 99999));
+    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('blue', 'nope'));
     writer.update(await evaluate(new Date('2026-12-04T16:30:00Z')));
     await writer.idle();
     expect(calls.slice(2)).toEqual([`PATCH /apis/${API}/namespaces/prod/virtualnodes/blue/status`]);
@@ -213,7 +162,9 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     expect(blue.status.conditions).toEqual([
       expect.objectContaining({ type: 'VirtualNodeActive', status: 'False', reason: 'ValidationFailed' }),
     ]);
-    expect(blue.status.conditions[0].message).toMatch(/^error: VirtualNode\/blue_prod: .*99999/);
+    expect(blue.status.conditions[0].message).toBe(
+      "error: VirtualNode/blue_prod: virtual service 'nope.prod' is not defined in mesh 'color-mesh' (spec.backends[0].virtualService.virtualServiceRef)",
+    );
     expect(blue.metadata.generation).toBe(1);
 
     const table = cluster.kubectl(['get', 'virtualnodes', '-n', 'prod']);
@@ -234,7 +185,7 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     const fixed = await cluster.request(
       'PATCH',
       `/apis/${API}/namespaces/prod/virtualnodes/blue`,
-      { spec: { listeners: [{ portMapping: { port: 8080, protocol: 'http' } }] } },
+      { spec: { backends: null } },
       'admin',
       'application/merge-patch+json',
     );
@@ -254,8 +205,52 @@ describeWithKube('status written to App Mesh objects in a real API server', () =
     expect(writer.counters).toEqual({ writes: 4, failures: 0, dropped: 0 });
   });
 
+  // After the first test: the mesh and the VirtualNode red exist.
+  it("keeps a router's routeARNs to its routes: a removed route's ARN is deleted", async () => {
+    const route = (name: string) => ({
+      name,
+      httpRoute: {
+        match: { prefix: `/${name}` },
+        action: { weightedTargets: [{ virtualNodeRef: { name: 'red' }, weight: 1 }] },
+      },
+    });
+    await cluster.create(`/apis/${API}/namespaces/prod/virtualrouters`, {
+      apiVersion: API,
+      kind: 'VirtualRouter',
+      metadata: { name: 'colorteller', namespace: 'prod' },
+      spec: { listeners: [{ portMapping: { port: 8080, protocol: 'http' } }], routes: [route('a'), route('b')] },
+    });
+    const writer = new StatusWriter({ client: clientOf(cluster, []), isLeader: () => true, log: quiet });
+    const get = async () =>
+      (await cluster.request('GET', `/apis/${API}/namespaces/prod/virtualrouters/colorteller`)).body;
+    const base = 'arn:aws:appmesh:us-east-1:000000000000:mesh/color-mesh/virtualRouter/colorteller_prod';
+    writer.update(await evaluate(new Date('2026-12-04T19:00:00Z')));
+    await writer.idle();
+    expect((await get()).status).toMatchObject({
+      virtualRouterARN: base,
+      routeARNs: { a: `${base}/route/a`, b: `${base}/route/b` },
+      observedGeneration: 1,
+      conditions: [{ type: 'VirtualRouterActive', status: 'True' }],
+    });
+
+    const patched = await cluster.request(
+      'PATCH',
+      `/apis/${API}/namespaces/prod/virtualrouters/colorteller`,
+      { spec: { routes: [route('a')] } },
+      'admin',
+      'application/merge-patch+json',
+    );
+    expect(patched.status).toBe(200);
+    writer.update(await evaluate(new Date('2026-12-04T19:30:00Z')));
+    await writer.idle();
+    const after = await get();
+    expect(after.status.routeARNs).toEqual({ a: `${base}/route/a` });
+    expect(after.status.observedGeneration).toBe(2);
+    expect(writer.counters).toEqual({ writes: 2, failures: 0, dropped: 0 });
+  });
+
   it('drops the write of an object deleted meanwhile', async () => {
-    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('gone', 8080));
+    await cluster.create(`/apis/${API}/namespaces/prod/virtualnodes`, node('gone'));
     const desired = await evaluate(new Date('2026-12-04T19:00:00Z'));
     const gone = await cluster.request('DELETE', `/apis/${API}/namespaces/prod/virtualnodes/gone`);
     expect(gone.status).toBe(200);
