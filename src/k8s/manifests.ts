@@ -106,6 +106,9 @@ export function serveArgs(options: InstallOptions): string[] {
     options.namespace,
     '--webhook-port',
     String(WEBHOOK_PORT),
+    // Injected pods copy the sidecar's entrypoint scripts from meshd's own image.
+    '--meshd-image',
+    options.image,
     '--xds-port',
     String(XDS_PORT),
     '--admin-port',
@@ -200,6 +203,11 @@ export function installManifests(options: InstallOptions): KubeObject[] {
                   { name: 'MESHD_ADMIN_LISTEN_ADDRESS', value: '127.0.0.1' },
                   // The image's default mesh folder: the mesh comes from the cluster instead.
                   { name: 'MESHD_MESH', value: '' },
+                  // The root file system is read-only: every state file goes to the state volume.
+                  { name: 'MESHD_ROLLOUT_STATE', value: '/var/lib/meshd/rollouts.json' },
+                  { name: 'MESHD_API_DIR', value: '/var/lib/meshd/api' },
+                  // The replica's name in the Lease.
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 ],
                 ports: [
                   { name: 'xds', containerPort: XDS_PORT, protocol: 'TCP' },
