@@ -770,7 +770,8 @@ function kubernetesSettings(
   if (args.flags.kubernetes !== true) {
     // KUBECONFIG set in the environment alone says nothing: only flags given on the command line are refused.
     for (const name of ['kube-context', 'kubernetes-namespace', 'kubernetes-endpoints', 'webhook-port']) {
-      if (args.flags[name] !== undefined) throw new UsageError(`${flag(name)} needs --kubernetes`);
+      const given = args.flags[name];
+      if (given !== undefined && given !== false) throw new UsageError(`${flag(name)} needs --kubernetes`);
     }
     return undefined;
   }
@@ -1010,12 +1011,26 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   ];
   process.stdout.write(
     [
-      servingLine(paths, server.missingPaths(), model !== undefined),
+      servingLine(
+        kubernetes ? [...paths, 'the Kubernetes cluster'] : paths,
+        server.missingPaths(),
+        model !== undefined,
+      ),
       `  xDS (ADS gRPC):  ${xdsHost}:${xdsPort}`,
       `  admin API:       http://${adminHost}:${adminPort}/v1/proxies`,
       ...(fleet
         ? [
             `  fleet:           replica ${server.replicaId ?? '?'} on ${redactedUrl(fleet.url)} (http://${adminHost}:${adminPort}/v1/replicas; meshd status)`,
+          ]
+        : []),
+      ...(server.kube
+        ? [
+            `  kubernetes:      replica ${kubernetes?.replicaId ?? '?'} in namespace ${server.kube.namespace} (Lease meshd-leader; status and rollouts by its holder)`,
+            ...(server.kube.webhookPort !== undefined
+              ? [
+                  `  injection webhook: https://${kubernetes?.webhook?.host ?? ''}:${server.kube.webhookPort}/mutate-pod`,
+                ]
+              : []),
           ]
         : []),
       `  Cloud Map API:   http://${adminHost}:${adminPort}/ (registry: ${fleet ? "the fleet's store" : (args.flags['cloud-map-state'] as string)})`,

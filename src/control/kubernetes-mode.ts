@@ -10,7 +10,8 @@ import { checkRolloutRecord, type RolloutRecord } from '../rollout/records';
 import type { RolloutFleet, RolloutPersistence } from '../rollout/controller';
 import type { EditResult, IdentityCheck, WeightEdit } from '../load/weight-text';
 import type { Logger } from '../util/log';
-import { ClusterMesh } from '../k8s/cluster-mesh';
+import type { MetricsRegistry } from '../admin/metrics';
+import { ClusterMesh, WATCHED_TYPES, type ObjectFeed } from '../k8s/cluster-mesh';
 import { ConfigMapState } from '../k8s/configmap-state';
 import { WorkloadEndpoints } from '../k8s/endpoint-slices';
 import { Informer } from '../k8s/informer';
@@ -84,7 +85,7 @@ export class KubernetesMode {
   readonly status: StatusWriter;
   /** The VirtualNodes' endpoints from the EndpointSlices (`--kubernetes-endpoints`). */
   readonly workloads: WorkloadEndpoints | undefined;
-  private readonly workloadFeeds: Informer<KubeObject>[] = [];
+  private readonly workloadFeeds: { readonly kind: string; readonly feed: Informer<KubeObject> }[] = [];
   private webhook: InjectionWebhook | undefined;
   /** The mesh each VirtualNode of the cluster is in, and its App Mesh name, as the last valid load made them. */
   private nodeIdentities = new Map<string, { mesh: string; name: string }>();
@@ -131,7 +132,7 @@ export class KubernetesMode {
       for (const type of [PODS, ENDPOINT_SLICES]) {
         const feed = new Informer<KubeObject>(client, type, { log });
         feed.onChange(() => workloads.update(type === PODS ? { pods: feed.items() } : { slices: feed.items() }));
-        this.workloadFeeds.push(feed);
+        this.workloadFeeds.push({ kind: type.kind, feed });
       }
     }
     this.rolloutFleet = {
@@ -156,13 +157,13 @@ export class KubernetesMode {
   /** Starts the informers and the election; resolves once every informer has listed (the first load needs them all). */
   async start(): Promise<void> {
     this.cluster.start();
-    for (const feed of this.workloadFeeds) feed.start();
+    for (const { feed } of this.workloadFeeds) feed.start();
     this.elector.start();
     this.log.info(
       `kubernetes: watching the App Mesh resources; replica ${this.options.replicaId} in namespace ${this.namespace}`,
     );
     await this.cluster.synced();
-    await Promise.all(this.workloadFeeds.map((f) => f.synced()));
+    await Promise.all(this.workloadFeeds.map(({ feed }) => feed.synced()));
   }
 
   /** The CA every replica signs with, in a Secret of meshd's namespace. */
@@ -306,6 +307,54 @@ export class KubernetesMode {
     }
   }
 
+  /** meshd_leader and the informers' and status writer's counters on /metrics. */
+  registerMetrics(registry: MetricsRegistry): void {
+    registry.gauge(
+      'meshd_leader',
+      '1 while this replica holds the Lease meshd-leader (status, rollouts, the webhook CA bundle)',
+      [],
+      () => [{ labels: {}, value: this.elector.leading ? 1 : 0 }],
+    );
+    const feeds = (): [string, Pick<ObjectFeed, 'relists' | 'reconnects' | 'events'>][] => [
+      ...WATCHED_TYPES.map((t): [string, ObjectFeed] => [t.kind, this.cluster.feed(t)]),
+      ...this.workloadFeeds.map(({ kind, feed }): [string, ObjectFeed] => [kind, feed]),
+    ];
+    const perKind = (
+      name: string,
+      help: string,
+      value: (f: Pick<ObjectFeed, 'relists' | 'reconnects' | 'events'>) => number,
+    ) =>
+      registry.counter(name, help, ['kind'], () => feeds().map(([kind, f]) => ({ labels: { kind }, value: value(f) })));
+    perKind(
+      'meshd_kubernetes_watch_events_total',
+      'Watch events received from the API server, by kind',
+      (f) => f.events,
+    );
+    perKind(
+      'meshd_kubernetes_watch_reconnects_total',
+      'Watches started again after a failure, by kind',
+      (f) => f.reconnects,
+    );
+    perKind(
+      'meshd_kubernetes_relists_total',
+      'Full lists after the first (a 410, a resync), by kind',
+      (f) => f.relists,
+    );
+    registry.counter(
+      'meshd_kubernetes_status_writes_total',
+      'Status writes: written, failed (given up after retries), dropped (the object was gone)',
+      ['outcome'],
+      () => {
+        const c = this.status.counters;
+        return [
+          { labels: { outcome: 'written' }, value: c.writes },
+          { labels: { outcome: 'failed' }, value: c.failures },
+          { labels: { outcome: 'dropped' }, value: c.dropped },
+        ];
+      },
+    );
+  }
+
   /** Whether this file is an object of the cluster (the user's files win over it). */
   static owns(file: string): boolean {
     return isK8sVirtualFile(file);
@@ -339,7 +388,7 @@ export class KubernetesMode {
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
     this.cluster.stop();
-    for (const feed of this.workloadFeeds) feed.stop();
+    for (const { feed } of this.workloadFeeds) feed.stop();
     this.status.close();
     await this.webhook?.close();
     await this.elector.stop({ release: options.release ?? true });

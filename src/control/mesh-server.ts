@@ -458,6 +458,7 @@ export class MeshServer {
     telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
     rolloutMetrics(registry, rollouts, webhooks);
     fleet?.registerMetrics(registry);
+    kube?.registerMetrics(registry);
     registry.counter(
       'meshd_cloud_map_refused_total',
       "Cloud Map API requests refused: a bad SigV4 signature, no credentials set on a non-loopback admin address, an address that is never a workload's, attributes over AWS's limits, an internal error",

@@ -19,6 +19,10 @@ export interface ObjectFeed {
   readonly hasSynced: boolean;
   /** The newest resourceVersion seen (list, event or bookmark). */
   readonly resourceVersion: string;
+  /** For metrics: full lists after the first, watches started again after a failure, events received. */
+  readonly relists: number;
+  readonly reconnects: number;
+  readonly events: number;
   items(): readonly KubeObject[];
   get(namespace: string | undefined, name: string): KubeObject | undefined;
   onChange(listener: (changes: readonly InformerChange<KubeObject>[]) => void): void;
