@@ -800,28 +800,23 @@ function kubernetesSettings(
   const kubeconfig = args.flags.kubeconfig as string | undefined;
   const context = args.flags['kube-context'] as string | undefined;
   const webhookPort = (args.flags['webhook-port'] as number | undefined) ?? 0;
-  const ns = namespace ?? 'meshd';
-  let webhook: KubernetesModeOptions['webhook'];
-  if (webhookPort > 0) {
-    const names = (args.flags['webhook-names'] as string[] | undefined) ?? [
-      `meshd.${ns}.svc`,
-      `meshd.${ns}.svc.cluster.local`,
-    ];
-    webhook = {
-      port: webhookPort,
-      host: args.flags['webhook-address'] as string,
-      dnsNames: names.filter((n) => net.isIP(n) === 0),
-      ipAddresses: names.filter((n) => net.isIP(n) !== 0),
-      injection: {
-        envoyImage: args.flags['sidecar-image'] as string,
-        proxyInitImage: args.flags['proxy-init-image'] as string,
-        meshdImage: args.flags['meshd-image'] as string,
-        xdsAddress:
-          (args.flags['sidecar-xds-address'] as string | undefined) ??
-          `meshd.${ns}.svc:${args.flags['xds-port'] as number}`,
-      },
-    };
-  }
+  const names = args.flags['webhook-names'] as string[] | undefined;
+  const sidecarXds = args.flags['sidecar-xds-address'] as string | undefined;
+  const webhook: KubernetesModeOptions['webhook'] =
+    webhookPort > 0
+      ? {
+          port: webhookPort,
+          host: args.flags['webhook-address'] as string,
+          ...(names ? { names } : {}),
+          xdsPort: args.flags['xds-port'] as number,
+          injection: {
+            envoyImage: args.flags['sidecar-image'] as string,
+            proxyInitImage: args.flags['proxy-init-image'] as string,
+            meshdImage: args.flags['meshd-image'] as string,
+            ...(sidecarXds !== undefined ? { xdsAddress: sidecarXds } : {}),
+          },
+        }
+      : undefined;
   return {
     replicaId,
     account: { accountId: account.accountId, region: account.region },

@@ -3,16 +3,19 @@
 // with a Lease; the leader writes status back and drives rollouts, whose weights it writes to the
 // VirtualRouters through the API and whose progress it keeps in a ConfigMap for the next leader.
 // This module wires those parts (all in k8s/) to the rest of meshd; MeshServer calls it.
+import { isIP } from 'node:net';
 import { arnOf } from '../api/wire';
 import type { CaStateStore, SharedCaStateOptions } from '../ca';
+import { meshOfManifest, type NamedManifest } from '../load/k8s-manifest';
 import type { LoadResult } from '../load/mesh-source';
+import { isPlain } from '../model/common';
 import { checkRolloutRecord, type RolloutRecord } from '../rollout/records';
 import type { RolloutFleet, RolloutPersistence } from '../rollout/controller';
 import type { EditResult, IdentityCheck, WeightEdit } from '../load/weight-text';
 import type { Logger } from '../util/log';
 import type { MetricsRegistry } from '../admin/metrics';
 import { ClusterMesh, WATCHED_TYPES, type ObjectFeed } from '../k8s/cluster-mesh';
-import { ConfigMapState } from '../k8s/configmap-state';
+import { ConfigMapState, StateConflictError } from '../k8s/configmap-state';
 import { WorkloadEndpoints } from '../k8s/endpoint-slices';
 import { Informer } from '../k8s/informer';
 import { injectSidecar, type InjectionDecision, type InjectionSettings } from '../k8s/injection';
@@ -64,14 +67,30 @@ export interface KubernetesModeOptions {
   readonly webhook?: {
     readonly port: number;
     readonly host: string;
-    /** The names the API server reaches it by (the Service's DNS names; IP addresses too). */
-    readonly dnsNames: readonly string[];
-    readonly ipAddresses: readonly string[];
-    readonly injection: InjectionSettings;
+    /** Names the API server reaches it by (DNS names, IP addresses); default: meshd's Service in meshd's namespace. */
+    readonly names?: readonly string[];
+    /** The sidecars' xDS address: default meshd's Service in meshd's namespace, at `xdsPort`. */
+    readonly injection: Omit<InjectionSettings, 'xdsAddress'> & { readonly xdsAddress?: string };
+    readonly xdsPort: number;
   };
 }
 
 export const LEASE_NAME = 'meshd-leader';
+/** How long a start waits for an API server that does not answer. */
+const UNREACHABLE_WAIT_MS = 120_000;
+
+/** How often the leader checks status and the webhook's CA bundle beyond what events announce. */
+const RECONCILE_MS = 30_000;
+
+/** How long a new leader waits for its informers to see the routers as the API server has them. */
+const CAUGHT_UP_TIMEOUT_MS = 30_000;
+
+/** Whether resourceVersion `a` is `b` or newer: both etcd revisions (digits) in practice; otherwise only equal ones. */
+function versionAtLeast(a: string, b: string): boolean {
+  if (a === b) return true;
+  return /^\d{1,30}$/.test(a) && /^\d{1,30}$/.test(b) && BigInt(a) >= BigInt(b);
+}
+
 const ROLLOUT_STATE = { name: 'meshd-rollouts', key: 'rollouts.json' };
 
 /** A replica that does not hold the Lease was asked to write (a rollout's state or a route). */
@@ -89,6 +108,11 @@ export class KubernetesMode {
   private webhook: InjectionWebhook | undefined;
   /** The mesh each VirtualNode of the cluster is in, and its App Mesh name, as the last valid load made them. */
   private nodeIdentities = new Map<string, { mesh: string; name: string }>();
+  private readonly reconcile: NodeJS.Timeout;
+  /** The webhook's CA bundle check, once the webhook runs. */
+  private reconcileHook: (() => Promise<void>) | undefined;
+  /** Said once until it appears: the webhook configuration is not installed. */
+  private webhookConfigMissing = false;
   /** The last load: a replica that becomes leader writes the status it calls for. */
   private lastLoad: LoadResult | undefined;
   private closed = false;
@@ -113,13 +137,21 @@ export class KubernetesMode {
     });
     this.rolloutState = new KubeRolloutState(
       new ConfigMapState(client, namespace, ROLLOUT_STATE.name, ROLLOUT_STATE.key),
-      () => this.elector.leading,
+      () => this.elector.fence(),
       log,
     );
     this.status = new StatusWriter({ client, isLeader: () => this.elector.leading, log });
     this.elector.onLeadership((leading) => {
       if (leading && this.lastLoad) this.loaded(this.lastLoad);
     });
+    // The leader checks again now and then what no event announces: a status write given up while the API
+    // server was away, a status another writer changed, the webhook configuration applied again without its CA.
+    this.reconcile = setInterval(() => {
+      if (!this.elector.leading || this.closed) return;
+      if (this.lastLoad) this.loaded(this.lastLoad);
+      void this.reconcileHook?.();
+    }, RECONCILE_MS);
+    this.reconcile.unref();
     if (options.endpoints) {
       const workloads = new WorkloadEndpoints({
         identify: (vn) =>
@@ -166,6 +198,25 @@ export class KubernetesMode {
     await Promise.all(this.workloadFeeds.map(({ feed }) => feed.synced()));
   }
 
+  /**
+   * Runs `attempt` until it succeeds, a refusal says the cluster answered (anything but no answer or a 5xx), or
+   * about two minutes have passed: an API server that is starting (or restarting) is waited for.
+   */
+  async retryWhileUnreachable<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + UNREACHABLE_WAIT_MS;
+    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause ?? err;
+        const unreachable = cause instanceof KubeError && (cause.status === 0 || cause.status >= 500);
+        if (!unreachable || this.closed || Date.now() + delay > deadline) throw err;
+        this.log.warn(`kubernetes: cannot ${what} yet (${(err as Error).message}); trying again in ${delay / 1000}s`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   /** The CA every replica signs with, in a Secret of meshd's namespace. */
   caStateStore(options: SharedCaStateOptions): CaStateStore {
     return new SecretCaStateStore(this.client, this.namespace, options);
@@ -208,8 +259,15 @@ export class KubernetesMode {
     if (!settings) return;
     if (!identity)
       throw new Error("the sidecar injection webhook needs meshd's certificate authority, which did not open");
+    // meshd's Service, in the namespace meshd resolved (the flag, the pod's own, the context's).
+    const service = `meshd.${this.namespace}.svc`;
+    const names = settings.names ?? [service, `${service}.cluster.local`];
+    const injection: InjectionSettings = {
+      ...settings.injection,
+      xdsAddress: settings.injection.xdsAddress ?? `${service}:${settings.xdsPort}`,
+    };
     const certificate = identity.serverCertificate(
-      { dnsNames: settings.dnsNames, ipAddresses: settings.ipAddresses },
+      { dnsNames: names.filter((n) => isIP(n) === 0), ipAddresses: names.filter((n) => isIP(n) !== 0) },
       'the sidecar injection webhook',
     );
     let tls = await certificate.tls();
@@ -217,7 +275,7 @@ export class KubernetesMode {
       port: settings.port,
       host: settings.host,
       tls: () => ({ cert: tls.certificateChainPem, key: tls.privateKeyPem }),
-      decide: (review) => this.decide(review, settings.injection),
+      decide: (review) => this.decide(review, injection),
       log: this.log,
     });
     certificate.onRenew((renewed) => {
@@ -228,6 +286,7 @@ export class KubernetesMode {
     this.elector.onLeadership((leading) => {
       if (leading) void this.publishCaBundle(identity);
     });
+    this.reconcileHook = () => this.publishCaBundle(identity);
     if (this.elector.leading) await this.publishCaBundle(identity);
     this.log.info(`kubernetes: sidecar injection webhook on https://${settings.host}:${this.webhook.port}/mutate-pod`);
   }
@@ -251,9 +310,20 @@ export class KubernetesMode {
         ...(namespace?.metadata.annotations ? { annotations: namespace.metadata.annotations } : {}),
       },
       virtualNodes,
-      meshOf: (vn) =>
-        this.nodeIdentities.get(k8sVirtualFile(APP_MESH_TYPES.VirtualNode, vn.metadata.namespace, vn.metadata.name))
-          ?.mesh,
+      // The mesh the VirtualNode's manifest names (meshRef, or the Mesh selecting its namespace) as the cluster
+      // holds it now: a pod is not refused because some other object of the cluster is invalid.
+      meshOf: (vn) => {
+        const meshes = this.cluster.feed(APP_MESH_TYPES.Mesh);
+        const namespaces = this.cluster.feed(NAMESPACES);
+        return meshOfManifest(asManifest('VirtualNode', vn), {
+          mesh: (name) => {
+            const mesh = meshes.get(undefined, name);
+            return mesh && asManifest('Mesh', mesh);
+          },
+          meshes: () => meshes.items().map((m) => asManifest('Mesh', m)),
+          namespaceLabels: (name) => namespaces.get(undefined, name)?.metadata.labels ?? {},
+        }).mesh;
+      },
       settings: injection,
     });
   }
@@ -267,9 +337,11 @@ export class KubernetesMode {
     try {
       const config = await this.client.get(MUTATING_WEBHOOKS, undefined, SIDECAR_INJECTOR_WEBHOOK);
       if (!config) {
-        this.log.warn(
-          `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests)`,
-        );
+        if (!this.webhookConfigMissing)
+          this.log.warn(
+            `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests); meshd writes its CA bundle into it once it is`,
+          );
+        this.webhookConfigMissing = true;
         return;
       }
       const webhooks = Array.isArray(config.webhooks)
@@ -286,6 +358,7 @@ export class KubernetesMode {
               },
             ],
       );
+      this.webhookConfigMissing = false;
       if (patch.length === 0) return;
       await this.client.patch(
         MUTATING_WEBHOOKS,
@@ -300,10 +373,8 @@ export class KubernetesMode {
     } catch (err) {
       const why = err instanceof KubeError ? err.message : (err as Error).message;
       this.log.warn(
-        `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again in 10s`,
+        `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again within ${RECONCILE_MS / 1000}s`,
       );
-      const retry = setTimeout(() => void this.publishCaBundle(identity), 10_000);
-      retry.unref();
     }
   }
 
@@ -364,7 +435,7 @@ export class KubernetesMode {
   async editRouteWeights(edits: readonly WeightEdit[], identity: readonly IdentityCheck[]): Promise<EditResult> {
     if (!this.elector.leading)
       throw new NotLeadingError('this replica does not hold the lease; the route was not changed');
-    return patchRouteWeights(this.client, edits, identity);
+    return patchRouteWeights(this.client, edits, identity, () => this.elector.leading);
   }
 
   /**
@@ -373,20 +444,29 @@ export class KubernetesMode {
    * its predecessor wrote.
    */
   private async caughtUp(): Promise<void> {
-    const now = await this.client.list(APP_MESH_TYPES.VirtualRouter, { limit: 1 });
-    const wanted = BigInt(now.resourceVersion);
+    // Every router as the API server has it now, against the informer's copy: the list's own version is the
+    // whole cluster's revision, which moves with every write anywhere (the Lease's renewals among them).
+    const now = await this.client.list(APP_MESH_TYPES.VirtualRouter);
     const feed = this.cluster.feed(APP_MESH_TYPES.VirtualRouter);
-    for (let i = 0; i < 300 && !this.closed; i++) {
-      const seen = /^\d+$/.test(feed.resourceVersion) ? BigInt(feed.resourceVersion) : 0n;
-      if (seen >= wanted) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const behind = () =>
+      now.items.filter((router) => {
+        const seen = feed.get(router.metadata.namespace, router.metadata.name)?.metadata.resourceVersion;
+        return seen === undefined || !versionAtLeast(seen, router.metadata.resourceVersion ?? '');
+      }).length;
+    const deadline = Date.now() + CAUGHT_UP_TIMEOUT_MS;
+    while (!this.closed && behind() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = behind();
+    if (left > 0)
+      this.log.warn(
+        `kubernetes: ${left} VirtualRouter(s) not seen at their current version after ${CAUGHT_UP_TIMEOUT_MS / 1000}s; the new leader goes on with what it has`,
+      );
     // The batch the informer delivered reaches the mesh on the next turns (ClusterMesh's flush, then the reload).
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   }
 
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
+    clearInterval(this.reconcile);
     this.cluster.stop();
     for (const { feed } of this.workloadFeeds) feed.stop();
     this.status.close();
@@ -395,28 +475,34 @@ export class KubernetesMode {
   }
 }
 
+/** An object of the cluster as the loader's mesh lookup reads a manifest. */
+function asManifest(kind: 'Mesh' | 'VirtualNode', object: KubeObject): NamedManifest {
+  return {
+    kind,
+    name: object.metadata.name,
+    namespace: kind === 'Mesh' ? '' : (object.metadata.namespace ?? 'default'),
+    spec: isPlain(object.spec) ? object.spec : {},
+  };
+}
+
 /** The rollouts' progress in a ConfigMap: read by a new leader, written by the leader alone. */
 export class KubeRolloutState implements RolloutPersistence {
   private records: RolloutRecord[] = [];
 
   constructor(
     private readonly state: ConfigMapState,
-    private readonly leading: () => boolean,
+    /** The Lease's fence while this replica holds it: its holder and how many times the Lease changed hands. */
+    private readonly fence: () => Fence | undefined,
     private readonly log: Logger,
   ) {}
 
   async load(): Promise<readonly RolloutRecord[]> {
-    const text = await this.state.read();
-    if (text === undefined) return (this.records = []);
-    let rows: unknown;
-    try {
-      rows = JSON.parse(text);
-    } catch {
+    const stored = parseStored(await this.state.read());
+    if (stored === 'not-json')
       this.log.warn('rollouts: the stored state in ConfigMap meshd-rollouts is not JSON; starting with no rollouts');
-      return (this.records = []);
-    }
+    const rows = typeof stored === 'object' ? stored.records : [];
     const usable: RolloutRecord[] = [];
-    for (const row of Array.isArray(rows) ? rows : []) {
+    for (const row of rows) {
       const why = checkRolloutRecord(row);
       if (why === undefined) usable.push(row as RolloutRecord);
       else this.log.warn(`rollouts: a stored rollout is not one this meshd can use (${why}); ignored`);
@@ -425,9 +511,31 @@ export class KubeRolloutState implements RolloutPersistence {
     return structuredClone(usable);
   }
 
+  /**
+   * Stores the rollouts with this leader's fence. When the ConfigMap changed since it was read, it is read again:
+   * written under a newer fence (a later leader), this replica is deposed and writes nothing; otherwise (an edit
+   * by hand, or this leader's own earlier term) it is written once more.
+   */
   async save(records: readonly RolloutRecord[]): Promise<void> {
-    if (!this.leading()) throw new NotLeadingError('this replica does not hold the lease; the rollouts were not saved');
-    await this.state.write(JSON.stringify(records));
+    const fence = this.fence();
+    if (!fence) throw new NotLeadingError('this replica does not hold the lease; the rollouts were not saved');
+    const text = JSON.stringify({ fence, records });
+    try {
+      await this.state.write(text);
+    } catch (err) {
+      if (!(err instanceof StateConflictError)) throw err;
+      const now = parseStored(await this.state.read());
+      const theirs = typeof now === 'object' ? now.fence : undefined;
+      if (
+        theirs &&
+        (theirs.transitions > fence.transitions ||
+          (theirs.transitions === fence.transitions && theirs.holder !== fence.holder))
+      )
+        throw new NotLeadingError(
+          `replica ${theirs.holder} wrote the rollouts under a later lease; this replica stands down`,
+        );
+      await this.state.write(text);
+    }
     this.records = structuredClone([...records]);
   }
 
@@ -440,8 +548,31 @@ export class KubeRolloutState implements RolloutPersistence {
   }
 
   confirmLeading(): Promise<void> {
-    return this.leading()
+    return this.fence()
       ? Promise.resolve()
       : Promise.reject(new NotLeadingError('this replica does not hold the lease'));
   }
+}
+
+interface Fence {
+  readonly holder: string;
+  readonly transitions: number;
+}
+
+/** The ConfigMap's document: `{fence, records}` (a bare list from before fences is read as records). */
+function parseStored(text: string | undefined): { fence?: Fence; records: unknown[] } | 'none' | 'not-json' {
+  if (text === undefined) return 'none';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not-json';
+  }
+  if (Array.isArray(value)) return { records: value };
+  if (!isPlain(value)) return { records: [] };
+  const fence =
+    isPlain(value.fence) && typeof value.fence.holder === 'string' && Number.isSafeInteger(value.fence.transitions)
+      ? { holder: value.fence.holder, transitions: value.fence.transitions as number }
+      : undefined;
+  return { ...(fence ? { fence } : {}), records: Array.isArray(value.records) ? value.records : [] };
 }

@@ -392,11 +392,15 @@ export class MeshServer {
     let noCa: string | undefined;
     if (options.identity) {
       try {
-        identity = await MeshIdentity.open(
-          options.identity,
-          options.log,
-          fleet ? { pool: fleet.store.pool } : kube ? { store: (key) => kube.caStateStore(key) } : undefined,
-        );
+        const identityOptions = options.identity;
+        const open = () =>
+          MeshIdentity.open(
+            identityOptions,
+            options.log,
+            fleet ? { pool: fleet.store.pool } : kube ? { store: (key) => kube.caStateStore(key) } : undefined,
+          );
+        // In a cluster the CA lives in a Secret: an API server still starting is waited for, as the informers wait.
+        identity = kube ? await kube.retryWhileUnreachable('open the CA (Secret meshd-ca)', open) : await open();
       } catch (err) {
         noCa = `the certificate authority cannot be opened: ${(err as Error).message}`;
         // --xds-tls cannot work without it; anything else keeps serving configurations, certificates aside.

@@ -11,6 +11,9 @@ export const CONFIG_MAPS: ResourceType = {
   namespaced: true,
 };
 
+/** The state was written by someone else since it was read: this replica no longer owns it. */
+export class StateConflictError extends Error {}
+
 /** A ConfigMap holds at most 1 MiB; meshd refuses to write more than this of it. */
 const MAX_STATE_BYTES = 900 * 1024;
 
@@ -34,39 +37,37 @@ export class ConfigMapState {
   }
 
   /**
-   * Writes `text`: created when absent, else replaced at the
-   * version last read or written (read again once on a conflict).
+   * Writes `text`: created when absent, else replaced at the version last read or written. A conflict (someone
+   * wrote it since: a new leader) is refused, never overwritten: the caller stands down.
    */
   async write(text: string): Promise<void> {
     if (Buffer.byteLength(text) > MAX_STATE_BYTES)
       throw new Error(
         `the state is ${Buffer.byteLength(text)} bytes, more than a ConfigMap holds (${MAX_STATE_BYTES})`,
       );
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (this.resourceVersion === undefined) await this.read();
-      const body: KubeObject = {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: {
-          name: this.name,
-          namespace: this.namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'meshd' },
-          ...(this.resourceVersion !== undefined ? { resourceVersion: this.resourceVersion } : {}),
-        },
-        data: { [this.key]: text },
-      };
-      try {
-        const written =
-          this.resourceVersion === undefined
-            ? await this.client.create(CONFIG_MAPS, this.namespace, body)
-            : await this.client.replace(CONFIG_MAPS, this.namespace, this.name, body);
-        this.resourceVersion = written.metadata.resourceVersion;
-        return;
-      } catch (err) {
-        if (!(err instanceof KubeError) || (err.status !== 409 && err.status !== 404)) throw err;
-        this.resourceVersion = undefined;
-      }
+    const body: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'meshd' },
+        ...(this.resourceVersion !== undefined ? { resourceVersion: this.resourceVersion } : {}),
+      },
+      data: { [this.key]: text },
+    };
+    try {
+      const written =
+        this.resourceVersion === undefined
+          ? await this.client.create(CONFIG_MAPS, this.namespace, body)
+          : await this.client.replace(CONFIG_MAPS, this.namespace, this.name, body);
+      this.resourceVersion = written.metadata.resourceVersion;
+    } catch (err) {
+      if (err instanceof KubeError && (err.status === 409 || err.status === 404))
+        throw new StateConflictError(
+          `ConfigMap ${this.namespace}/${this.name} was changed by another replica since this one read it (${err.message})`,
+        );
+      throw err;
     }
-    throw new Error(`ConfigMap ${this.namespace}/${this.name} kept changing while meshd wrote it`);
   }
 }

@@ -14,9 +14,11 @@
 import { awsNameOf, selects } from '../load/k8s-manifest';
 import { isPlain, type Plain } from '../model/common';
 import type { KubeObject } from './kube-api';
+import { pointerToken } from './json-pointer';
+import { INJECTION_NAMESPACE_LABEL } from './manifests';
 
 /** App Mesh's injection label (on the Namespace) and opt-out/opt-in annotation (on the Pod or Namespace). */
-export const INJECTION_KEY = 'appmesh.k8s.aws/sidecarInjectorWebhook';
+export const INJECTION_KEY = INJECTION_NAMESPACE_LABEL;
 /** The annotation meshd writes on an injected Pod: the sidecar's node id. */
 export const INJECTED_ANNOTATION = 'meshd/injected-node';
 
@@ -129,10 +131,7 @@ export function virtualNodeAwsName(vn: KubeObject, namespace: string): string {
   });
 }
 
-/** A JSON Pointer token (RFC 6901): `~` as `~0`, `/` as `~1`. */
-export function pointerToken(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
+export { pointerToken } from './json-pointer';
 
 const MAX_LIST = 1000;
 const MAX_TEXT = 1024;

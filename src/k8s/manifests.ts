@@ -47,12 +47,13 @@ const APP_MESH_PLURALS = Object.values(APP_MESH_TYPES).map((t) => t.plural);
 
 /** meshd's ClusterRole: read the mesh's objects, write their status and route weights, patch its webhook's CA. */
 export const MESHD_CLUSTER_ROLE_RULES: readonly PolicyRule[] = [
-  { apiGroups: ['appmesh.k8s.aws'], resources: APP_MESH_PLURALS, verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['appmesh.k8s.aws'], resources: APP_MESH_PLURALS.map((p) => `${p}/status`), verbs: ['get', 'patch'] },
-  // A rollout writes route weights into its VirtualRouter.
-  { apiGroups: ['appmesh.k8s.aws'], resources: ['virtualrouters'], verbs: ['patch'] },
-  { apiGroups: [''], resources: ['namespaces', 'pods'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+  // Informers list and watch; nothing reads one object of these by name.
+  { apiGroups: ['appmesh.k8s.aws'], resources: APP_MESH_PLURALS, verbs: ['list', 'watch'] },
+  { apiGroups: ['appmesh.k8s.aws'], resources: APP_MESH_PLURALS.map((p) => `${p}/status`), verbs: ['patch'] },
+  // A rollout reads its VirtualRouter as it is now and writes the route weights into it.
+  { apiGroups: ['appmesh.k8s.aws'], resources: ['virtualrouters'], verbs: ['get', 'patch'] },
+  { apiGroups: [''], resources: ['namespaces', 'pods'], verbs: ['list', 'watch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
   // meshd writes its CA bundle into its own webhook configuration, and into no other.
   {
     apiGroups: ['admissionregistration.k8s.io'],
@@ -68,7 +69,13 @@ export const MESHD_CLUSTER_ROLE_RULES: readonly PolicyRule[] = [
  * `create` cannot be limited to names; `get` and `update` can.
  */
 export const MESHD_LEADER_ELECTION_RULES: readonly PolicyRule[] = [
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    resourceNames: ['meshd-leader'],
+    verbs: ['get', 'update'],
+  },
   { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['create'] },
   { apiGroups: [''], resources: ['configmaps'], resourceNames: ['meshd-rollouts'], verbs: ['get', 'update'] },
   { apiGroups: [''], resources: ['secrets'], resourceNames: ['meshd-ca'], verbs: ['get', 'update'] },

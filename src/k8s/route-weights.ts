@@ -6,15 +6,11 @@
 import type { EditResult, IdentityCheck, WeightEdit } from '../load/weight-text';
 import type { FieldPath } from '../model/common';
 import { APP_MESH_TYPES, KubeError, type KubeClient, type KubeObject } from './kube-api';
+import { jsonPointer } from './json-pointer';
 import { parseK8sVirtualFile } from './virtual-files';
 
 /** Attempts when the router's version moved for another reason than its routes. */
 const ATTEMPTS = 4;
-
-/** RFC 6901: `~` and `/` escaped in each segment. */
-export function jsonPointer(path: FieldPath): string {
-  return path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
-}
 
 function valueAt(object: unknown, path: FieldPath): unknown {
   let at: unknown = object;
@@ -32,6 +28,8 @@ export async function patchRouteWeights(
   client: KubeClient,
   edits: readonly WeightEdit[],
   identity: readonly IdentityCheck[],
+  /** Asked before every write: a replica that lost the lease meanwhile writes nothing. */
+  mayWrite: () => boolean = () => true,
 ): Promise<EditResult> {
   const file = edits[0]?.at.file;
   const target = file === undefined ? undefined : parseK8sVirtualFile(file);
@@ -72,6 +70,7 @@ export async function patchRouteWeights(
         { op: 'replace', path: jsonPointer(e.at.path), value: e.value },
       ]),
     ];
+    if (!mayWrite()) return failed(false, 'this replica no longer holds the lease; the route was not changed');
     try {
       await client.patch(target.type, target.namespace, target.name, patch, 'json');
       return { ok: true };

@@ -11,8 +11,18 @@ import type { Logger } from '../util/log';
 import { isPlain, type Plain } from '../model/common';
 import type { InjectionDecision } from './injection';
 
-export const WEBHOOK_PATH = '/mutate-pod';
-export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
+import { SIDECAR_INJECTOR_PATH } from './manifests';
+
+/** The webhook's path: the one the printed MutatingWebhookConfiguration names. */
+export const WEBHOOK_PATH = SIDECAR_INJECTOR_PATH;
+/** The API server stores objects of at most about 3 MiB: a review of a Pod is below this. */
+export const MAX_REVIEW_BYTES = 3 * 1024 * 1024 + 64 * 1024;
+/**
+ * Reviews read at once, and connections open at once: the webhook listens on the pod network, where anyone may
+ * call it, so what its callers can make meshd hold is bounded (beyond, 429, or the connection is refused).
+ */
+export const MAX_REVIEWS_IN_FLIGHT = 16;
+export const MAX_CONNECTIONS = 256;
 /** The API server waits 10 s by default (timeoutSeconds); a request still unfinished after this is cut. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -54,13 +64,21 @@ export interface InjectionWebhook {
 
 export async function startInjectionWebhook(options: InjectionWebhookOptions): Promise<InjectionWebhook> {
   const { log } = options;
+  let inFlight = 0;
   const server = https.createServer({ ...options.tls(), minVersion: 'TLSv1.2' }, (req, res) => {
+    if (inFlight >= MAX_REVIEWS_IN_FLIGHT) {
+      res.setHeader('retry-after', '1');
+      return send(res, 429, { message: 'too many reviews at once; try again' });
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
     handle(req, res, options).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'sidecar injection webhook: request failed');
       if (!res.headersSent) send(res, 500, { message: 'internal error' });
       else res.destroy();
     });
   });
+  server.maxConnections = MAX_CONNECTIONS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 60_000;

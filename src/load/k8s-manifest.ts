@@ -401,34 +401,14 @@ class ManifestReader {
    * (when the Namespace is in the input), else undefined (the default mesh).
    */
   private meshOf(): string | undefined {
-    const { o, index } = this;
-    if (o.kind === 'Mesh') return undefined;
-    const ref = o.spec.meshRef;
-    if (ref !== undefined) {
-      if (!isPlain(ref) || typeof ref.name !== 'string') {
-        this.error(['spec', 'meshRef'], 'must be a mapping with the name of a Mesh');
-        return undefined;
-      }
-      const mesh = index.get('Mesh', '', ref.name);
-      return mesh ? awsNameOf(mesh) : ref.name;
-    }
-    const labels = index.namespaceLabels(o.namespace);
-    if (!labels) return undefined;
-    // By App Mesh name: one mesh declared in several manifests (one per cluster) is one mesh, not several.
-    const matching = [
-      ...new Set(
-        index.meshes
-          .filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels))
-          .map(awsNameOf),
-      ),
-    ];
-    if (matching.length > 1) {
-      this.error(
-        ['metadata'],
-        `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`,
-      );
-    }
-    return matching.length === 1 ? matching[0]! : undefined;
+    const { index } = this;
+    const found = meshOfManifest(this.o, {
+      mesh: (name) => index.get('Mesh', '', name),
+      meshes: () => index.meshes,
+      namespaceLabels: (namespace) => index.namespaceLabels(namespace),
+    });
+    if (found.error) this.error(found.error.path, found.error.message);
+    return found.mesh;
   }
 
   /** virtualGatewayRef, else the one VirtualGateway whose selectors take this GatewayRoute. */
@@ -472,6 +452,54 @@ class ManifestReader {
       field: formatFieldPath(path),
     });
   }
+}
+
+/** A manifest as far as its App Mesh name and mesh go. */
+export type NamedManifest = Pick<K8sObject, 'kind' | 'name' | 'namespace' | 'spec'>;
+
+/** Where meshOfManifest looks: the Mesh manifests, and the labels of each Namespace (when it is known). */
+export interface MeshLookup {
+  mesh(name: string): NamedManifest | undefined;
+  meshes(): readonly NamedManifest[];
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * The App Mesh name of a manifest's mesh: meshRef, else the one Mesh whose namespaceSelector takes its
+ * namespace (when the Namespace is known), else none (the default mesh). The loader and the injection
+ * webhook both ask it, so a pod is injected for the mesh its VirtualNode is loaded into.
+ */
+export function meshOfManifest(
+  o: Pick<K8sObject, 'kind' | 'namespace' | 'spec'>,
+  lookup: MeshLookup,
+): { readonly mesh?: string; readonly error?: { readonly path: FieldPath; readonly message: string } } {
+  if (o.kind === 'Mesh') return {};
+  const ref = o.spec.meshRef;
+  if (ref !== undefined) {
+    if (!isPlain(ref) || typeof ref.name !== 'string')
+      return { error: { path: ['spec', 'meshRef'], message: 'must be a mapping with the name of a Mesh' } };
+    const mesh = lookup.mesh(ref.name);
+    return { mesh: mesh ? awsNameOf(mesh) : ref.name };
+  }
+  const labels = lookup.namespaceLabels(o.namespace);
+  if (!labels) return {};
+  // By App Mesh name: one mesh declared in several manifests (one per cluster) is one mesh, not several.
+  const matching = [
+    ...new Set(
+      lookup
+        .meshes()
+        .filter((m) => m.spec.namespaceSelector !== undefined && selects(m.spec.namespaceSelector, labels))
+        .map(awsNameOf),
+    ),
+  ];
+  if (matching.length > 1)
+    return {
+      error: {
+        path: ['metadata'],
+        message: `several meshes select namespace '${o.namespace}' (${matching.sort(compare).join(', ')}); set spec.meshRef or narrow their namespaceSelectors`,
+      },
+    };
+  return matching.length === 1 ? { mesh: matching[0]! } : {};
 }
 
 /** A Kubernetes label selector (matchLabels and matchExpressions) against a set of labels. */

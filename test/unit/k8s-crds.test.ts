@@ -359,11 +359,11 @@ describe('install manifests', () => {
     const norm = (rules: readonly object[]) => rules.map((r) => JSON.stringify(r, Object.keys(r).sort())).sort();
     expect(norm(MESHD_CLUSTER_ROLE_RULES)).toEqual(
       norm([
-        { apiGroups: ['appmesh.k8s.aws'], resources: seven, verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['appmesh.k8s.aws'], resources: seven.map((p) => `${p}/status`), verbs: ['get', 'patch'] },
-        { apiGroups: ['appmesh.k8s.aws'], resources: ['virtualrouters'], verbs: ['patch'] },
-        { apiGroups: [''], resources: ['namespaces', 'pods'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['appmesh.k8s.aws'], resources: seven, verbs: ['list', 'watch'] },
+        { apiGroups: ['appmesh.k8s.aws'], resources: seven.map((p) => `${p}/status`), verbs: ['patch'] },
+        { apiGroups: ['appmesh.k8s.aws'], resources: ['virtualrouters'], verbs: ['get', 'patch'] },
+        { apiGroups: [''], resources: ['namespaces', 'pods'], verbs: ['list', 'watch'] },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
         {
           apiGroups: ['admissionregistration.k8s.io'],
           resources: ['mutatingwebhookconfigurations'],
@@ -373,7 +373,13 @@ describe('install manifests', () => {
       ]),
     );
     expect(MESHD_LEADER_ELECTION_RULES).toEqual([
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['meshd-leader'],
+        verbs: ['get', 'update'],
+      },
       { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['create'] },
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['meshd-rollouts'], verbs: ['get', 'update'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['meshd-ca'], verbs: ['get', 'update'] },
