@@ -769,8 +769,10 @@ function kubernetesSettings(
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   if (args.flags.kubernetes !== true) {
     // KUBECONFIG set in the environment alone says nothing: only flags given on the command line are refused.
+    // A bool flag not given is false (not undefined): it is refused only when set.
     for (const name of ['kube-context', 'kubernetes-namespace', 'kubernetes-endpoints', 'webhook-port']) {
-      if (args.flags[name] !== undefined) throw new UsageError(`${flag(name)} needs --kubernetes`);
+      const value = args.flags[name];
+      if (value !== undefined && value !== false) throw new UsageError(`${flag(name)} needs --kubernetes`);
     }
     return undefined;
   }
