@@ -6,7 +6,7 @@ import type { KubeObject } from '../k8s/kube-api';
 import { DEFAULT_INSTALL_OPTIONS, installManifests } from '../k8s/manifests';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args';
 
-const MANIFEST_FLAGS = ['namespace', 'image', 'replicas', 'xds-tls', 'without-crds'] as const;
+const MANIFEST_FLAGS = ['namespace', 'image', 'proxy-init-image', 'replicas', 'xds-tls', 'without-crds'] as const;
 
 export const k8sCommand: CommandSpec = {
   name: 'k8s',
@@ -24,6 +24,12 @@ export const k8sCommand: CommandSpec = {
       metavar: 'ref',
       help: "manifests: meshd's container image",
       default: DEFAULT_INSTALL_OPTIONS.image,
+    },
+    'proxy-init-image': {
+      type: 'string',
+      metavar: 'ref',
+      help: "manifests: the init image injected pods run to set App Mesh's iptables rules (built from envoy-bootstrap/proxy-init)",
+      default: DEFAULT_INSTALL_OPTIONS.proxyInitImage,
     },
     replicas: {
       type: 'int',
@@ -74,9 +80,13 @@ export function runK8s(args: ParsedArgs): number {
         );
       const image = (args.flags.image as string).trim();
       if (image === '' || /\s/.test(image)) throw new UsageError(`--image must be an image reference, got '${image}'`);
+      const proxyInitImage = (args.flags['proxy-init-image'] as string).trim();
+      if (proxyInitImage === '' || /\s/.test(proxyInitImage))
+        throw new UsageError(`--proxy-init-image must be an image reference, got '${proxyInitImage}'`);
       const objects = installManifests({
         namespace,
         image,
+        proxyInitImage,
         replicas: args.flags.replicas as number,
         xdsTls: args.flags['xds-tls'] === true,
         withoutCrds: args.flags['without-crds'] === true,

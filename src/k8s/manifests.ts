@@ -10,6 +10,8 @@ export interface InstallOptions {
   readonly namespace: string;
   /** meshd's container image. */
   readonly image: string;
+  /** The image injected pods run as `proxyinit` (App Mesh's iptables rules: envoy-bootstrap/proxy-init). */
+  readonly proxyInitImage: string;
   /** Replicas of the Deployment: one leads (the Lease meshd-leader), the others stand by and serve xDS. */
   readonly replicas: number;
   /** Serve xDS over TLS (`serve --xds-tls`), with the Service's DNS names in the certificate. */
@@ -21,6 +23,7 @@ export interface InstallOptions {
 export const DEFAULT_INSTALL_OPTIONS: InstallOptions = {
   namespace: 'meshd',
   image: 'meshd:local',
+  proxyInitImage: 'meshd-proxy-init:local',
   replicas: 2,
   xdsTls: false,
 };
@@ -116,6 +119,8 @@ export function serveArgs(options: InstallOptions): string[] {
     // Injected pods copy the sidecar's entrypoint scripts from meshd's own image.
     '--meshd-image',
     options.image,
+    '--proxy-init-image',
+    options.proxyInitImage,
     '--xds-port',
     String(XDS_PORT),
     '--admin-port',

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { customResourceDefinitions } from '../../src/k8s/crds';
 import { APP_MESH_TYPES, type KubeObject } from '../../src/k8s/kube-api';
-import { installManifests } from '../../src/k8s/manifests';
+import { DEFAULT_INSTALL_OPTIONS, installManifests } from '../../src/k8s/manifests';
 import { describeWithKube, startKubeCluster, type KubeCluster } from '../helpers/kube';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -208,7 +208,7 @@ describeWithKube('meshd CRDs on a real kube-apiserver', () => {
   });
 
   it('the install manifests pass the API server validation (a dry run)', async () => {
-    const objects = installManifests({ namespace: 'meshd', image: 'meshd:local', replicas: 2, xdsTls: true });
+    const objects = installManifests({ ...DEFAULT_INSTALL_OPTIONS, xdsTls: true });
     const refused: string[] = [];
     for (const o of objects.filter((x) => x.kind !== 'CustomResourceDefinition')) {
       const [group, version] = o.apiVersion!.includes('/') ? o.apiVersion!.split('/') : ['', o.apiVersion!];

@@ -22,6 +22,7 @@ import {
   installManifests,
   MESHD_CLUSTER_ROLE_RULES,
   MESHD_LEADER_ELECTION_RULES,
+  DEFAULT_INSTALL_OPTIONS,
   SIDECAR_INJECTOR_WEBHOOK,
 } from '../../src/k8s/manifests';
 import { goldenUpdateRequested } from '../helpers/golden';
@@ -342,7 +343,13 @@ describe("the CRDs' spec schemas agree with the Kubernetes loader", () => {
 });
 
 describe('install manifests', () => {
-  const objects = installManifests({ namespace: 'mesh-system', image: 'example/meshd:1', replicas: 2, xdsTls: true });
+  const objects = installManifests({
+    namespace: 'mesh-system',
+    image: 'example/meshd:1',
+    proxyInitImage: 'example/proxy-init:1',
+    replicas: 2,
+    xdsTls: true,
+  });
   const find = (kind: string, name?: string) =>
     objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 
@@ -438,7 +445,7 @@ describe('install manifests', () => {
   it('include the CRDs after the Namespace, and leave them out when asked', () => {
     expect(objects[0]).toMatchObject({ kind: 'Namespace', metadata: { name: 'mesh-system' } });
     expect(objects.filter((o) => o.kind === 'CustomResourceDefinition')).toEqual(crds);
-    const without = installManifests({ namespace: 'm', image: 'i', replicas: 1, xdsTls: false, withoutCrds: true });
+    const without = installManifests({ ...DEFAULT_INSTALL_OPTIONS, withoutCrds: true });
     expect(without.some((o) => o.kind === 'CustomResourceDefinition')).toBe(false);
   });
 });
@@ -461,7 +468,12 @@ describe('meshd k8s', () => {
     expect(docs).toEqual(
       JSON.parse(
         JSON.stringify(
-          installManifests({ namespace: 'mesh-system', image: 'example/meshd:2', replicas: 3, xdsTls: false }),
+          installManifests({
+            ...DEFAULT_INSTALL_OPTIONS,
+            namespace: 'mesh-system',
+            image: 'example/meshd:2',
+            replicas: 3,
+          }),
         ),
       ),
     );
