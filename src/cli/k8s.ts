@@ -41,7 +41,7 @@ export const k8sCommand: CommandSpec = {
     },
     'xds-tls': {
       type: 'bool',
-      help: "manifests: serve xDS over TLS (serve --xds-tls), with the Service's DNS names in its certificate",
+      help: "manifests: serve xDS over TLS (serve --xds-tls), with the Service's DNS names in its certificate; only for proxies given a join token or certificate yourself: injected sidecars do not speak TLS to meshd yet",
     },
     'without-crds': {
       type: 'bool',

@@ -14,20 +14,13 @@ import { GATEWAY_ROUTE_KINDS } from '../model/gateway-route';
 import { ROUTE_KINDS, routeSpecShape } from '../model/route';
 import { REFERENCES, RENAMED, referenceApiKey } from '../load/k8s-manifest';
 import { SPEC_SHAPES } from '../load/resource-draft';
+import { APP_MESH_TYPES } from './kube-api';
 
 export type JsonSchema = Record<string, unknown>;
 
-/** The seven kinds the App Mesh controller defines, and meshd's CRDs too. */
-export const CRD_KINDS = [
-  'Mesh',
-  'VirtualService',
-  'VirtualNode',
-  'VirtualRouter',
-  'VirtualGateway',
-  'GatewayRoute',
-  'BackendGroup',
-] as const;
-export type CrdKind = (typeof CRD_KINDS)[number];
+/** The seven kinds the App Mesh controller defines, and meshd's CRDs too (kube-api.ts's APP_MESH_TYPES). */
+export type CrdKind = keyof typeof APP_MESH_TYPES;
+export const CRD_KINDS = Object.keys(APP_MESH_TYPES) as readonly CrdKind[];
 
 /**
  * Renamed spellings the controller uses only at the top of one kind's spec (Mesh's
