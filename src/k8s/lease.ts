@@ -62,7 +62,7 @@ export class LeaseElector {
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
-  /** The record last read and when (local clock) it last changed: another holder's lease expires leaseDuration later. */
+  /** The record last read and when (local clock) it last changed: another holder's lease expires a duration later. */
   private observedRecord = '';
   private observedAt = 0;
   private lastFailureLog = '';
