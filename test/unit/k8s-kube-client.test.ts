@@ -8,7 +8,8 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createCertificateAuthority, issueCertificate } from '../helpers/certs';
-import { tmpDir } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/processes';
+import { Informer } from '../../src/k8s/informer';
 import { APP_MESH_TYPES, KubeError, LEASES, NAMESPACES, PODS, type KubeObject } from '../../src/k8s/kube-api';
 import {
   DEFAULT_WATCH_IDLE_MS,
@@ -508,6 +509,39 @@ describe('watch', () => {
       "watch /api/v1/namespaces/default/configmaps: the Kubernetes API sent a ADDED event without the object's " +
         'metadata.name; skipped it (1 malformed objects skipped so far)',
     ]);
+  });
+
+  it('lets an informer sync and follow past a malformed listed item and a malformed watch event', async () => {
+    let watches = 0;
+    handler = (req, res) => {
+      const q = new URL(req.url ?? '', 'https://x').searchParams;
+      if (q.get('watch') !== '1') {
+        json(res, 200, { metadata: { resourceVersion: '100' }, items: [cm('a', '90'), { metadata: { uid: 'x' } }] });
+        return;
+      }
+      watches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (q.get('resourceVersion') === '100') {
+        res.write(line('ADDED', { metadata: { resourceVersion: '101' } }) + line('ADDED', cm('b', '102')));
+      }
+      // Then silent: the watch stays open until the informer stops.
+    };
+    const c = client();
+    const informer = new Informer<KubeObject>(c, CM, {
+      namespace: 'default',
+      log: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      informer.start();
+      await informer.synced();
+      await waitFor('b', () => informer.get('default', 'b'));
+      expect(informer.items().map((o) => o.metadata.name)).toEqual(['a', 'b']);
+      expect(informer.resourceVersion).toBe('102');
+      expect(c.malformed).toBe(2);
+      expect(watches).toBe(1);
+    } finally {
+      informer.stop();
+    }
   });
 
   it('rejects a malformed line, an unknown event type and an overlong line, after the good events', async () => {
