@@ -268,14 +268,35 @@ export interface KubeClientOptions {
   readonly maxResponseBytes?: number;
   /** A watch event line longer than this ends the watch with an error (16 MiB). */
   readonly maxWatchLineBytes?: number;
-  /** A watch with no byte for timeoutSeconds plus this long is abandoned (60 s). */
+  /** A watch with no byte for timeoutSeconds plus this long is abandoned (60 s), unless watchIdleMs is shorter. */
   readonly watchIdleGraceMs?: number;
+  /**
+   * A watch with no byte for this long is abandoned (120 s): watches ask for bookmarks, which the API server sends
+   * about every minute, so a silent connection is a dead one.
+   */
+  readonly watchIdleMs?: number;
+  /** A list whose pages add up to more bytes than this is refused (256 MiB). */
+  readonly maxListBytes?: number;
+  /** Where a skipped malformed object is reported (at most one line a minute); nowhere by default. */
+  readonly log?: (message: string) => void;
+}
+
+/** What the client counted: objects it skipped because they lacked metadata.name. */
+export interface KubeClientStats {
+  /** Listed items and watch events skipped because their object had no metadata.name. */
+  readonly malformed: number;
 }
 
 const MIB = 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * MIB;
 export const DEFAULT_MAX_WATCH_LINE_BYTES = 16 * MIB;
+export const DEFAULT_WATCH_IDLE_MS = 120_000;
+export const DEFAULT_MAX_LIST_BYTES = 256 * MIB;
+/** TCP keepalive probes start after this long without traffic on a connection. */
+const KEEPALIVE_DELAY_MS = 30_000;
+/** A skipped malformed object is logged at most this often. */
+const MALFORMED_LOG_INTERVAL_MS = 60_000;
 /** The watch's server-side timeout when the caller gives none. */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 const DEFAULT_LIST_LIMIT = 500;
@@ -329,8 +350,12 @@ interface Answer {
   readonly body: Buffer;
 }
 
-class HttpsKubeClient implements KubeClient {
+class HttpsKubeClient implements KubeClient, KubeClientStats {
   private readonly base: URL;
+  private malformed_ = 0;
+  private malformedLoggedAt = -Infinity;
+  private readonly watchIdleMs: number;
+  private readonly maxListBytes: number;
   private readonly agent: http.Agent;
   private readonly requestTimeoutMs: number;
   private readonly maxResponseBytes: number;
@@ -339,13 +364,15 @@ class HttpsKubeClient implements KubeClient {
 
   constructor(
     private readonly connection: KubeConnection,
-    options: KubeClientOptions,
+    private readonly options: KubeClientOptions,
   ) {
     this.base = new URL(connection.server);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.maxWatchLineBytes = options.maxWatchLineBytes ?? DEFAULT_MAX_WATCH_LINE_BYTES;
     this.watchIdleGraceMs = options.watchIdleGraceMs ?? 60_000;
+    this.watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
+    this.maxListBytes = options.maxListBytes ?? DEFAULT_MAX_LIST_BYTES;
     this.agent =
       this.base.protocol === 'https:'
         ? new https.Agent({
@@ -356,6 +383,23 @@ class HttpsKubeClient implements KubeClient {
             rejectUnauthorized: !connection.insecureSkipTlsVerify,
           })
         : new http.Agent({ keepAlive: true });
+  }
+
+  get malformed(): number {
+    return this.malformed_;
+  }
+
+  /** Counts an object skipped for lacking metadata.name, and says so (at most once a minute). */
+  private skipMalformed(message: string): void {
+    this.malformed_++;
+    const now = Date.now();
+    if (now - this.malformedLoggedAt < MALFORMED_LOG_INTERVAL_MS) return;
+    this.malformedLoggedAt = now;
+    try {
+      this.options.log?.(`${message}; skipped it (${this.malformed_} malformed objects skipped so far)`);
+    } catch {
+      // A logger that throws must not end a list or a watch.
+    }
   }
 
   private open(method: string, pathAndQuery: string, contentType?: string): http.ClientRequest {
@@ -372,7 +416,10 @@ class HttpsKubeClient implements KubeClient {
       headers,
       agent: this.agent,
     };
-    return this.base.protocol === 'https:' ? https.request(options) : http.request(options);
+    const req = this.base.protocol === 'https:' ? https.request(options) : http.request(options);
+    // A peer that vanished without a FIN or RST (a node lost, a NAT entry dropped) is noticed by the kernel.
+    req.on('socket', (socket) => socket.setKeepAlive(true, KEEPALIVE_DELAY_MS));
+    return req;
   }
 
   /** One bounded, timed call: its status and body. Transport failures are KubeErrors with status 0. */
@@ -431,7 +478,10 @@ class HttpsKubeClient implements KubeClient {
 
   /** A 2xx answer's JSON object, else the KubeError of its Status. */
   private async json(method: string, pathAndQuery: string, body?: unknown, contentType?: string): Promise<Yaml> {
-    const answer = await this.call(method, pathAndQuery, body, contentType);
+    return this.parse(method, pathAndQuery, await this.call(method, pathAndQuery, body, contentType));
+  }
+
+  private parse(method: string, pathAndQuery: string, answer: Answer): Yaml {
     const what = `${method} ${pathAndQuery.split('?')[0]}`;
     if (answer.status < 200 || answer.status >= 300) throw statusError(answer.status, answer.body, what);
     let parsed: unknown;
@@ -481,6 +531,7 @@ class HttpsKubeClient implements KubeClient {
     let cont: string | undefined;
     let restarted = false;
     let pages = 0;
+    let bytes = 0;
     for (;;) {
       const query = new URLSearchParams();
       if (options.labelSelector) query.set('labelSelector', options.labelSelector);
@@ -489,7 +540,17 @@ class HttpsKubeClient implements KubeClient {
       if (cont) query.set('continue', cont);
       let page: Yaml;
       try {
-        page = await this.json('GET', `${collection}?${query.toString()}`);
+        const pathAndQuery = `${collection}?${query.toString()}`;
+        const answer = await this.call('GET', pathAndQuery);
+        bytes += answer.body.length;
+        if (bytes > this.maxListBytes) {
+          throw new KubeError(
+            `GET ${collection}: the list exceeds ${this.maxListBytes} bytes across its pages; ` +
+              'list fewer objects (a namespace or a label selector) or raise maxListBytes',
+            0,
+          );
+        }
+        page = this.parse('GET', pathAndQuery, answer);
       } catch (err) {
         // A continue token that expired mid-list (410): list again from the start, once.
         if (err instanceof KubeError && err.status === 410 && cont !== undefined && !restarted) {
@@ -497,6 +558,7 @@ class HttpsKubeClient implements KubeClient {
           items.length = 0;
           cont = undefined;
           pages = 0;
+          bytes = 0;
           continue;
         }
         throw err;
@@ -504,7 +566,10 @@ class HttpsKubeClient implements KubeClient {
       const pageItems = page.items ?? [];
       if (!Array.isArray(pageItems)) throw new KubeError(`GET ${collection}: the list's items is not an array`, 0);
       for (const item of pageItems) {
-        if (!isKubeObject(item)) throw new KubeError(`GET ${collection}: a listed item has no metadata.name`, 0);
+        if (!isKubeObject(item)) {
+          this.skipMalformed(`GET ${collection}: the Kubernetes API listed an item without metadata.name`);
+          continue;
+        }
         // A list's items carry no apiVersion/kind; give them theirs, as a watch's objects have.
         items.push({
           apiVersion: type.group === '' ? type.version : `${type.group}/${type.version}`,
@@ -540,7 +605,7 @@ class HttpsKubeClient implements KubeClient {
       const collection = resourcePath(type, options.namespace);
       const what = `watch ${collection}`;
       const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS;
-      const idleMs = timeoutSeconds * 1000 + this.watchIdleGraceMs;
+      const idleMs = Math.min(this.watchIdleMs, timeoutSeconds * 1000 + this.watchIdleGraceMs);
       let settled = false;
       let req: http.ClientRequest | undefined;
       let idle: NodeJS.Timeout | undefined;
@@ -654,14 +719,21 @@ class HttpsKubeClient implements KubeClient {
       );
     }
     const object = parsed.object;
-    const valid =
-      type === 'BOOKMARK'
-        ? isRecord(object) && isRecord(object.metadata) && typeof object.metadata.resourceVersion === 'string'
-        : isKubeObject(object);
-    if (!valid)
-      return new KubeError(`${what}: the Kubernetes API sent a ${type} event without the object's metadata`, 0);
+    const rv =
+      isRecord(object) && isRecord(object.metadata) && typeof object.metadata.resourceVersion === 'string'
+        ? object.metadata.resourceVersion
+        : undefined;
+    let deliver: [WatchEventType, unknown] = [type, object];
+    if (type === 'BOOKMARK' ? rv === undefined : !isKubeObject(object)) {
+      // One bad object must not stall the watch (resumed from the same version, it would fail again forever): skip
+      // it, and still advance past its version (as a bookmark) when it has one.
+      const field = type === 'BOOKMARK' ? 'metadata.resourceVersion' : 'metadata.name';
+      this.skipMalformed(`${what}: the Kubernetes API sent a ${type} event without the object's ${field}`);
+      if (type === 'BOOKMARK' || rv === undefined) return undefined;
+      deliver = ['BOOKMARK', { metadata: { resourceVersion: rv } }];
+    }
     try {
-      onEvent(type, object as T);
+      onEvent(deliver[0], deliver[1] as T);
     } catch (err) {
       return new KubeError(`${what}: the watch's handler failed: ${(err as Error)?.message ?? String(err)}`, 0);
     }
@@ -745,6 +817,9 @@ export class LineSplitter {
 }
 
 /** A KubeClient over HTTPS to `connection`'s API server. */
-export function createKubeClient(connection: KubeConnection, options: KubeClientOptions = {}): KubeClient {
+export function createKubeClient(
+  connection: KubeConnection,
+  options: KubeClientOptions = {},
+): KubeClient & KubeClientStats {
   return new HttpsKubeClient(connection, options);
 }

@@ -1,7 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease, with the semantics of client-go's leaderelection: take the
-// lease when it is absent, released (no holder) or expired (renewTime + leaseDurationSeconds in the past); renew
-// it every retryPeriod; step down when no renewal succeeded for renewDeadline. Every write is optimistic (create,
-// or replace with the read resourceVersion): a 409 means another replica wrote first, and it wins.
+// lease when it is absent, released (no holder) or expired (not changed for leaseDurationSeconds, by this replica's
+// own clock: the holder's renewTime is another machine's clock, and skew must not make a replica steal a live lease);
+// renew it every retryPeriod; step down when renewDeadline passed since the sending of the last renewal that
+// succeeded (not since its answer: a slow answer must not stretch leadership past the lease). Each Lease call is
+// abandoned after renewDeadline. Every write is optimistic (create, or replace with the read resourceVersion): a 409
+// means another replica wrote first, and it wins.
 import { KubeError, LEASES, type KubeClient, type KubeObject } from './kube-api';
 
 export interface LeaseLog {
@@ -59,7 +62,7 @@ export class LeaseElector {
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
-  /** The record last read and when (local clock) it last changed: the expiry of a record without a usable renewTime. */
+  /** The record last read and when (local clock) it last changed: another holder's lease expires a duration later. */
   private observedRecord = '';
   private observedAt = 0;
   private lastFailureLog = '';
@@ -111,24 +114,35 @@ export class LeaseElector {
     this.stopped = true;
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
-    await this.inFlight;
+    // A call in flight is waited for, but no longer than renewDeadline: a SIGTERMed pod must release in time.
+    if (this.inFlight) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.inFlight, new Promise<void>((r) => (timer = setTimeout(r, this.renewDeadlineMs)))]);
+      clearTimeout(timer);
+    }
     const wasLeading = this.leading_;
     this.setLeading(false, 'stopped');
     if (!options.release || !wasLeading) return;
     try {
-      const lease = await this.client.get<Lease>(LEASES, this.options.namespace, this.options.name);
+      const lease = await this.bounded(
+        this.client.get<Lease>(LEASES, this.options.namespace, this.options.name),
+        'reading the lease',
+      );
       if (!lease || lease.spec?.holderIdentity !== this.options.identity) return;
       const now = this.now();
-      await this.client.replace(LEASES, this.options.namespace, this.options.name, {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          holderIdentity: '',
-          leaseDurationSeconds: 1,
-          renewTime: microTime(now),
-          acquireTime: microTime(now),
-        },
-      });
+      await this.bounded(
+        this.client.replace(LEASES, this.options.namespace, this.options.name, {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            renewTime: microTime(now),
+            acquireTime: microTime(now),
+          },
+        }),
+        'releasing the lease',
+      );
       this.holder_ = undefined;
       this.options.log.info(`released lease ${this.options.namespace}/${this.options.name}`);
     } catch (err) {
@@ -170,12 +184,34 @@ export class LeaseElector {
     }
   }
 
-  /** A renewal (or acquisition) succeeded: leading until renewDeadline passes without another. */
-  private renewed(reason: string): void {
+  /** A Lease call, abandoned (a KubeError) when it has not answered within renewDeadline. */
+  private bounded<T>(call: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new KubeError(`${what}: no answer within ${this.renewDeadlineMs / 1000} s`, 0)),
+        this.renewDeadlineMs,
+      );
+    });
+    call.catch(() => undefined); // A late failure of an abandoned call is no unhandled rejection.
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * A renewal (or acquisition) sent at `sentAt` succeeded: leading until renewDeadline after `sentAt` passes without
+   * another. An answer that came too late (the deadline or the lease itself already past) makes no leader.
+   */
+  private renewed(reason: string, sentAt: number): void {
     clearTimeout(this.deadlineTimer);
+    const now = this.now();
+    const remaining = sentAt + this.renewDeadlineMs - now;
+    if (remaining <= 0 || sentAt + this.leaseDurationMs <= now) {
+      this.setLeading(false, `could not renew the lease within ${this.renewDeadlineMs / 1000} s`);
+      return;
+    }
     this.deadlineTimer = setTimeout(() => {
       this.setLeading(false, `could not renew the lease within ${this.renewDeadlineMs / 1000} s`);
-    }, this.renewDeadlineMs);
+    }, remaining);
     this.setLeading(true, reason);
   }
 
@@ -191,7 +227,7 @@ export class LeaseElector {
     const { namespace, name, identity } = this.options;
     let lease: Lease | undefined;
     try {
-      lease = await this.client.get<Lease>(LEASES, namespace, name);
+      lease = await this.bounded(this.client.get<Lease>(LEASES, namespace, name), `reading lease ${namespace}/${name}`);
     } catch (err) {
       this.logFailure(`cannot read lease ${namespace}/${name}: ${describe(err)}`);
       return;
@@ -212,7 +248,7 @@ export class LeaseElector {
         },
       };
       try {
-        await this.client.create(LEASES, namespace, body);
+        await this.bounded(this.client.create(LEASES, namespace, body), `creating lease ${namespace}/${name}`);
       } catch (err) {
         if (err instanceof KubeError && err.status === 409) return; // Another replica created it first.
         this.logFailure(`cannot create lease ${namespace}/${name}: ${describe(err)}`);
@@ -222,7 +258,7 @@ export class LeaseElector {
       this.holder_ = identity;
       this.transitions = 0;
       this.lastFailureLog = '';
-      this.renewed('created the lease');
+      this.renewed('created the lease', now);
       return;
     }
 
@@ -242,9 +278,9 @@ export class LeaseElector {
         typeof spec.leaseDurationSeconds === 'number' && spec.leaseDurationSeconds > 0
           ? spec.leaseDurationSeconds * 1000
           : this.leaseDurationMs;
-      const renewedAt = spec.renewTime ? Date.parse(spec.renewTime) : NaN;
-      const expiresAt = (Number.isFinite(renewedAt) ? renewedAt : this.observedAt) + durationMs;
-      if (expiresAt >= now) {
+      // Like client-go: by this replica's clock, from when it last saw the record change (never the holder's
+      // renewTime, which is the holder's clock).
+      if (this.observedAt + durationMs >= now) {
         // Someone else holds a live lease.
         this.setLeading(false, `lease held by ${holder}`);
         return;
@@ -262,7 +298,10 @@ export class LeaseElector {
       },
     };
     try {
-      await this.client.replace(LEASES, namespace, name, next);
+      await this.bounded(
+        this.client.replace(LEASES, namespace, name, next),
+        `${changesHands ? 'taking' : 'renewing'} lease ${namespace}/${name}`,
+      );
     } catch (err) {
       if (err instanceof KubeError && err.status === 409) return; // Another replica wrote first; read again next time.
       this.logFailure(`cannot ${changesHands ? 'take' : 'renew'} lease ${namespace}/${name}: ${describe(err)}`);
@@ -277,6 +316,6 @@ export class LeaseElector {
       : this.leading_
         ? 'renewed'
         : 'holds the lease again';
-    this.renewed(reason);
+    this.renewed(reason, now);
   }
 }

@@ -43,6 +43,8 @@ export class FakeKube implements KubeClient {
   failAll: KubeError | undefined;
   /** Each call waits for this while set. */
   hold: Promise<void> | undefined;
+  /** Called with each call's description ("replace leases/x"); the call waits for what it answers. */
+  delay: ((call: string) => Promise<void> | undefined) | undefined;
 
   private key(type: ResourceType, namespace: string | undefined, name: string): string {
     return `${type.plural}/${type.namespaced ? (namespace ?? '') : ''}/${name}`;
@@ -52,6 +54,8 @@ export class FakeKube implements KubeClient {
     this.calls.push(call);
     await new Promise((r) => setImmediate(r));
     if (this.hold) await this.hold;
+    const delayed = this.delay?.(call);
+    if (delayed) await delayed;
     if (this.failAll) throw this.failAll;
   }
 

@@ -4,12 +4,15 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createCertificateAuthority, issueCertificate } from '../helpers/certs';
-import { tmpDir } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/processes';
+import { Informer } from '../../src/k8s/informer';
 import { APP_MESH_TYPES, KubeError, LEASES, NAMESPACES, PODS, type KubeObject } from '../../src/k8s/kube-api';
 import {
+  DEFAULT_WATCH_IDLE_MS,
   KubeConfigError,
   TOKEN_REFRESH_MS,
   createKubeClient,
@@ -295,6 +298,34 @@ describe('requests', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('skips a listed item without metadata.name (counted) instead of failing the whole list', async () => {
+    handler = (_req, res) =>
+      json(res, 200, { metadata: { resourceVersion: '9' }, items: [cm('a', '5'), { metadata: {} }, cm('b', '6')] });
+    const c = client();
+    const listed = await c.list(PODS);
+    expect(listed.items.map((i) => i.metadata.name)).toEqual(['a', 'b']);
+    expect(c.malformed).toBe(1);
+  });
+
+  it('refuses a list whose pages add up to more than maxListBytes', async () => {
+    let n = 0;
+    handler = (_req, res) => {
+      n++;
+      json(res, 200, { metadata: { continue: `p${n}`, resourceVersion: '1' }, items: [cm('x'.repeat(900), '1')] });
+    };
+    const err = await client({ maxListBytes: 5000 })
+      .list(PODS)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeError);
+    expect(err).toMatchObject({
+      status: 0,
+      message:
+        'GET /api/v1/pods: the list exceeds 5000 bytes across its pages; list fewer objects (a namespace or a label selector) or raise maxListBytes',
+    });
+    console.log(`list refused after ${seen.length} pages of about 1 KB (maxListBytes 5000)`);
+    expect(seen.length).toBeLessThan(10);
+  });
+
   it('refuses an answer cut before its end', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
@@ -448,13 +479,75 @@ describe('watch', () => {
     });
   });
 
-  it('rejects a malformed line, an event without metadata and an overlong line, after the good events', async () => {
+  it('skips an event whose object has no metadata.name, counts it, logs once, and advances past its version', async () => {
+    const logs: string[] = [];
+    const c = client({ log: (m) => logs.push(m) });
+    const events: [string, string][] = [];
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        line('ADDED', cm('a', '101')) +
+          line('ADDED', { kind: 'x', metadata: { resourceVersion: '102' } }) +
+          line('MODIFIED', { kind: 'x' }) +
+          line('BOOKMARK', { metadata: {} }) +
+          line('MODIFIED', cm('a', '104')),
+      );
+    };
+    await c.watch(
+      CM,
+      { namespace: 'default', resourceVersion: '100' },
+      (type, object) => events.push([type, object.metadata.resourceVersion ?? '']),
+      new AbortController().signal,
+    );
+    expect(events).toEqual([
+      ['ADDED', '101'],
+      ['BOOKMARK', '102'],
+      ['MODIFIED', '104'],
+    ]);
+    expect(c.malformed).toBe(3);
+    expect(logs).toEqual([
+      "watch /api/v1/namespaces/default/configmaps: the Kubernetes API sent a ADDED event without the object's " +
+        'metadata.name; skipped it (1 malformed objects skipped so far)',
+    ]);
+  });
+
+  it('lets an informer sync and follow past a malformed listed item and a malformed watch event', async () => {
+    let watches = 0;
+    handler = (req, res) => {
+      const q = new URL(req.url ?? '', 'https://x').searchParams;
+      if (q.get('watch') !== '1') {
+        json(res, 200, { metadata: { resourceVersion: '100' }, items: [cm('a', '90'), { metadata: { uid: 'x' } }] });
+        return;
+      }
+      watches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (q.get('resourceVersion') === '100') {
+        res.write(line('ADDED', { metadata: { resourceVersion: '101' } }) + line('ADDED', cm('b', '102')));
+      }
+      // Then silent: the watch stays open until the informer stops.
+    };
+    const c = client();
+    const informer = new Informer<KubeObject>(c, CM, {
+      namespace: 'default',
+      log: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      informer.start();
+      await informer.synced();
+      await waitFor('b', () => informer.get('default', 'b'));
+      expect(informer.items().map((o) => o.metadata.name)).toEqual(['a', 'b']);
+      expect(informer.resourceVersion).toBe('102');
+      expect(c.malformed).toBe(2);
+      expect(watches).toBe(1);
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it('rejects a malformed line, an unknown event type and an overlong line, after the good events', async () => {
     let result = await watchEvents((res) => res.write(line('ADDED', cm('a', '101')) + '{"type": "ADDED", "obj\n'));
     expect(result.events).toEqual([['ADDED', '101']]);
     expect(result.error).toMatchObject({ status: 0, message: expect.stringMatching(/malformed watch event/) });
-
-    result = await watchEvents((res) => res.write(line('ADDED', { kind: 'x' })));
-    expect(result.error).toMatchObject({ message: expect.stringMatching(/ADDED event without the object's metadata/) });
 
     result = await watchEvents((res) => res.write(line('SURPRISE', cm('a', '1'))));
     expect(result.error).toMatchObject({ message: expect.stringMatching(/unknown type "SURPRISE"/) });
@@ -477,6 +570,36 @@ describe('watch', () => {
       .watch(CM, { resourceVersion: '1' }, () => undefined, new AbortController().signal)
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 410, reason: 'Gone' });
+  });
+
+  it('gives up on a silent watch after watchIdleMs (120 s by default), well before its server-side timeout', async () => {
+    expect(DEFAULT_WATCH_IDLE_MS).toBe(120_000);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(line('ADDED', cm('a', '101')));
+    };
+    const began = Date.now();
+    const err = await client({ watchIdleMs: 300 })
+      .watch(CM, { resourceVersion: '100', timeoutSeconds: 300 }, () => undefined, new AbortController().signal)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 0, message: expect.stringMatching(/no byte from the Kubernetes API/) });
+    console.log(`silent watch (timeoutSeconds 300) dropped after ${Date.now() - began} ms (watchIdleMs 300)`);
+  });
+
+  it('turns TCP keepalive on for the connection of a watch, which outlives any request', async () => {
+    const spy = jest.spyOn(net.Socket.prototype, 'setKeepAlive');
+    try {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(line('ADDED', cm('a', '101')));
+      };
+      const abort = new AbortController();
+      await client().watch(CM, { resourceVersion: '100' }, () => abort.abort(), abort.signal);
+      // While the watch was open: the agent's own keepalive call comes only when a socket returns to its pool.
+      expect(spy).toHaveBeenCalledWith(true, 30_000);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('gives up on a watch that sends nothing for timeoutSeconds plus the grace', async () => {

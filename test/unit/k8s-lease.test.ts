@@ -155,6 +155,79 @@ describe('LeaseElector', () => {
     expect(spec(api)).toMatchObject({ holderIdentity: 'a', leaseTransitions: 5, acquireTime: microTime(clock) });
   });
 
+  it('never leads on a renewal whose answer came after the deadline counted from its sending', async () => {
+    const api = new FakeKube();
+    const a = elector(api, 'a');
+    running.push(a.e);
+    a.e.start();
+    await waitFor('a to lead', () => (a.e.leading ? true : undefined));
+    // Every renewal now takes longer than the lease (0.6 s): its success proves nothing about the present.
+    api.delay = (call) => (call.startsWith('replace') ? new Promise((r) => setTimeout(r, 700)) : undefined);
+    await waitFor('a to step down', () => (a.e.leading ? undefined : true));
+    const steppedDown = a.events.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(a.e.leading).toBe(false);
+    expect(a.events.slice(steppedDown)).toEqual([]);
+    console.log(
+      `replace calls sent while each took 700 ms: ${api.calls.filter((c) => c.startsWith('replace')).length}`,
+    );
+    api.delay = undefined;
+    await waitFor('a to lead again', () => (a.e.leading ? true : undefined));
+  });
+
+  it("judges another holder's expiry by its own clock, not by the holder's (skewed) renewTime", async () => {
+    const api = new FakeKube();
+    const skewed = (): string => microTime(Date.now() - 60_000); // The holder's clock is a minute behind.
+    api.put(LEASES, {
+      metadata: { name: 'meshd-leader', namespace: 'meshd' },
+      spec: { holderIdentity: 'ghost', leaseDurationSeconds: 1, renewTime: skewed(), leaseTransitions: 2 },
+    });
+    // The holder renews every 100 ms, well within its lease.
+    const renew = setInterval(() => {
+      const lease = api.objects.get('leases/meshd/meshd-leader') as KubeObject;
+      api.put(LEASES, { ...lease, spec: { ...(lease.spec as LeaseSpec), renewTime: skewed() } });
+    }, 100);
+    try {
+      const a = elector(api, 'a');
+      running.push(a.e);
+      a.e.start();
+      await waitFor('a to see ghost', () => (a.e.holder === 'ghost' ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(a.e.leading).toBe(false);
+      expect(spec(api).holderIdentity).toBe('ghost');
+      clearInterval(renew);
+      await waitFor('a to take the lease once ghost stopped renewing', () => (a.e.leading ? true : undefined));
+    } finally {
+      clearInterval(renew);
+    }
+  });
+
+  it('releases on stop even while a renewal hangs (waits for it no longer than renewDeadline)', async () => {
+    const api = new FakeKube();
+    const a = elector(api, 'a');
+    running.push(a.e);
+    a.e.start();
+    await waitFor('a to lead', () => (a.e.leading ? true : undefined));
+    let unhang!: () => void;
+    const hang = new Promise<void>((r) => (unhang = r));
+    let hung = false;
+    api.delay = (call) => {
+      if (hung || !call.startsWith('replace')) return undefined;
+      hung = true;
+      return hang;
+    };
+    try {
+      await waitFor('a renewal to hang', () => (hung ? true : undefined));
+      const began = Date.now();
+      await a.e.stop({ release: true });
+      console.log(`stop with release took ${Date.now() - began} ms with a renewal hanging (renew deadline 400 ms)`);
+      expect(spec(api).holderIdentity).toBe('');
+      expect(a.logs).toContain('info released lease meshd/meshd-leader');
+    } finally {
+      unhang();
+    }
+  }, 10_000);
+
   it('survives a listener that throws', async () => {
     const api = new FakeKube();
     const a = elector(api, 'a');
