@@ -33,7 +33,7 @@ import { SIDECAR_INJECTOR_WEBHOOK } from '../k8s/manifests';
 import { desiredStatuses } from '../k8s/status';
 import { StatusWriter } from '../k8s/status-writer';
 import { startInjectionWebhook, type AdmissionReview, type InjectionWebhook } from '../k8s/webhook-server';
-import { createKubeClient, loadKubeConfig } from '../k8s/kube-client';
+import { createKubeClient, loadKubeConfig, type KubeClientStats } from '../k8s/kube-client';
 import { LeaseElector } from '../k8s/lease';
 import { patchRouteWeights } from '../k8s/route-weights';
 import { isK8sVirtualFile, k8sVirtualFile } from '../k8s/virtual-files';
@@ -183,7 +183,12 @@ export class KubernetesMode {
       ...(options.context !== undefined ? { context: options.context } : {}),
     });
     const namespace = options.namespace ?? connection.namespace ?? 'meshd';
-    return new KubernetesMode(createKubeClient(connection), namespace, options, log);
+    return new KubernetesMode(
+      createKubeClient(connection, { log: (message) => log.warn(`kubernetes: ${message}`) }),
+      namespace,
+      options,
+      log,
+    );
   }
 
   /** Starts the informers and the election; resolves once every informer has listed (the first load needs them all). */
@@ -410,6 +415,12 @@ export class KubernetesMode {
       'meshd_kubernetes_relists_total',
       'Full lists after the first (a 410, a resync), by kind',
       (f) => f.relists,
+    );
+    registry.counter(
+      'meshd_kubernetes_malformed_objects_total',
+      'Listed objects and watch events the API server sent without a name: skipped',
+      [],
+      () => [{ labels: {}, value: (this.client as Partial<KubeClientStats>).malformed ?? 0 }],
     );
     registry.counter(
       'meshd_kubernetes_status_writes_total',
