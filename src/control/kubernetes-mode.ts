@@ -162,7 +162,11 @@ export class KubernetesMode {
       const virtualNodes = this.cluster.feed(APP_MESH_TYPES.VirtualNode);
       virtualNodes.onChange(() => workloads.update({ virtualNodes: virtualNodes.items() }));
       for (const type of [PODS, ENDPOINT_SLICES]) {
-        const feed = new Informer<KubeObject>(client, type, { log });
+        // Every Pod and slice of the cluster is watched: only what endpoints are made of is kept.
+        const feed = new Informer<KubeObject>(client, type, {
+          log,
+          keep: type === PODS ? podEssentials : sliceEssentials,
+        });
         feed.onChange(() => workloads.update(type === PODS ? { pods: feed.items() } : { slices: feed.items() }));
         this.workloadFeeds.push({ kind: type.kind, feed });
       }
@@ -484,6 +488,38 @@ export class KubernetesMode {
     await this.webhook?.close();
     await this.elector.stop({ release: options.release ?? true });
   }
+}
+
+/** The metadata a watched object keeps: who it is, its version, its labels. */
+function essentialMetadata(object: KubeObject): KubeObject['metadata'] {
+  const { name, namespace, uid, resourceVersion, labels, deletionTimestamp } = object.metadata;
+  return { name, namespace, uid, resourceVersion, labels, deletionTimestamp };
+}
+
+/** Of a Pod, what WorkloadEndpoints reads: its labels and its addresses. */
+function podEssentials(pod: KubeObject): KubeObject {
+  const status = isPlain(pod.status) ? pod.status : {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: essentialMetadata(pod),
+    status: { podIP: status.podIP, podIPs: status.podIPs },
+  };
+}
+
+/** Of an EndpointSlice, its address type and endpoints (addresses, conditions, the pod each is). */
+function sliceEssentials(slice: KubeObject): KubeObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: essentialMetadata(slice),
+    addressType: slice.addressType,
+    endpoints: Array.isArray(slice.endpoints)
+      ? slice.endpoints.map((e: unknown) =>
+          isPlain(e) ? { addresses: e.addresses, conditions: e.conditions, targetRef: e.targetRef } : e,
+        )
+      : slice.endpoints,
+  };
 }
 
 /** An object of the cluster as the loader's mesh lookup reads a manifest. */

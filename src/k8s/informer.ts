@@ -18,7 +18,7 @@ export interface InformerLog {
   warn(message: string): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Only this namespace's objects (a namespaced type); all namespaces by default. */
   readonly namespace?: string;
   readonly labelSelector?: string;
@@ -27,6 +27,11 @@ export interface InformerOptions {
   readonly log: InformerLog;
   /** The server ends each watch after about this long; it is then resumed (300 s). */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * What of each object is kept (its metadata.name, namespace and resourceVersion must stay): an informer of
+   * every Pod in a cluster keeps only what its reader uses, not whole objects.
+   */
+  readonly keep?: (object: T) => T;
 }
 
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
@@ -73,7 +78,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly client: KubeClient,
     readonly type: ResourceType,
-    private readonly options: InformerOptions,
+    private readonly options: InformerOptions<T>,
   ) {
     this.resyncMs = options.resyncMs ?? DEFAULT_RESYNC_MS;
     this.syncedPromise = new Promise<void>((resolve, reject) => {
@@ -252,7 +257,8 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  private put(key: string, object: T): void {
+  private put(key: string, given: T): void {
+    const object = this.options.keep ? this.options.keep(given) : given;
     const previous = this.store.get(key);
     if (previous && previous.metadata.resourceVersion === object.metadata.resourceVersion) {
       return;

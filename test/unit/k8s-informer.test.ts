@@ -258,4 +258,26 @@ describe('Informer', () => {
     never.stop();
     await expect(never.synced()).rejects.toThrow('the configmaps informer was stopped before its first list');
   });
+
+  it('keeps only what `keep` returns of each object, and an unchanged object stays the same one across a relist', async () => {
+    const api = new FakeKube();
+    const log = { info: () => undefined, warn: () => undefined };
+    const informer = new Informer<KubeObject>(api, CM, {
+      log,
+      resyncMs: 0,
+      keep: (o) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: o.metadata }),
+    });
+    stop = () => informer.stop();
+    api.put(CM, cm('a', 'a large value the reader never uses'));
+    informer.start();
+    await informer.synced();
+    const kept = informer.get('default', 'a');
+    expect(kept).toBeDefined();
+    expect(kept!.data).toBeUndefined();
+    await waitFor('the watch', () => (api.openWatches === 1 ? true : undefined));
+    api.put(CM, cm('b', 'x'));
+    await waitFor('b', () => informer.get('default', 'b'));
+    expect(informer.get('default', 'b')!.data).toBeUndefined();
+    expect(informer.get('default', 'a')).toBe(kept);
+  });
 });
