@@ -91,6 +91,8 @@ export class KubernetesMode {
   /** The last load: a replica that becomes leader writes the status it calls for. */
   private lastLoad: LoadResult | undefined;
   private closed = false;
+  private caBundleRetry: NodeJS.Timeout | undefined;
+  private caBundleMissingLogged = false;
 
   private constructor(
     readonly client: KubeClient,
@@ -266,9 +268,13 @@ export class KubernetesMode {
     try {
       const config = await this.client.get(MUTATING_WEBHOOKS, undefined, SIDECAR_INJECTOR_WEBHOOK);
       if (!config) {
-        this.log.warn(
-          `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests)`,
-        );
+        // `kubectl apply` of meshd's manifests creates it after the Deployment: looked for again until it is there.
+        if (!this.caBundleMissingLogged)
+          this.log.warn(
+            `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests); looking for it every 10s`,
+          );
+        this.caBundleMissingLogged = true;
+        this.retryCaBundle(identity);
         return;
       }
       const webhooks = Array.isArray(config.webhooks)
@@ -301,9 +307,17 @@ export class KubernetesMode {
       this.log.warn(
         `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again in 10s`,
       );
-      const retry = setTimeout(() => void this.publishCaBundle(identity), 10_000);
-      retry.unref();
+      this.retryCaBundle(identity);
     }
+  }
+
+  private retryCaBundle(identity: MeshIdentity): void {
+    if (this.caBundleRetry) return;
+    this.caBundleRetry = setTimeout(() => {
+      this.caBundleRetry = undefined;
+      void this.publishCaBundle(identity);
+    }, 10_000);
+    this.caBundleRetry.unref();
   }
 
   /** Whether this file is an object of the cluster (the user's files win over it). */
@@ -324,12 +338,25 @@ export class KubernetesMode {
    * its predecessor wrote.
    */
   private async caughtUp(): Promise<void> {
-    const now = await this.client.list(APP_MESH_TYPES.VirtualRouter, { limit: 1 });
-    const wanted = BigInt(now.resourceVersion);
+    // The routers as the API server has them now, by their own versions: the collection's version is etcd's
+    // revision, which every other write (the Lease's renewals too) moves on, and which an informer of quiet
+    // routers only reaches at its next bookmark (about a minute).
+    const now = await this.client.list(APP_MESH_TYPES.VirtualRouter);
+    const wanted = new Map(
+      now.items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r.metadata.resourceVersion]),
+    );
     const feed = this.cluster.feed(APP_MESH_TYPES.VirtualRouter);
+    const seenAll = () => {
+      const items = feed.items();
+      return (
+        items.length === wanted.size &&
+        items.every((r) => wanted.get(`${r.metadata.namespace}/${r.metadata.name}`) === r.metadata.resourceVersion)
+      );
+    };
+    const listed = /^\d+$/.test(now.resourceVersion) ? BigInt(now.resourceVersion) : 0n;
     for (let i = 0; i < 300 && !this.closed; i++) {
       const seen = /^\d+$/.test(feed.resourceVersion) ? BigInt(feed.resourceVersion) : 0n;
-      if (seen >= wanted) break;
+      if (seen >= listed || seenAll()) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // The batch the informer delivered reaches the mesh on the next turns (ClusterMesh's flush, then the reload).
@@ -338,6 +365,7 @@ export class KubernetesMode {
 
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
+    clearTimeout(this.caBundleRetry);
     this.cluster.stop();
     for (const feed of this.workloadFeeds) feed.stop();
     this.status.close();
