@@ -320,6 +320,15 @@ export class KubernetesMode {
     this.caBundleRetry.unref();
   }
 
+  /** Why this replica should not be ready: a watch the API server refuses (RBAC) leaves its mesh stale. */
+  notReady(): string | undefined {
+    const refused = this.cluster.watchRefused() ?? this.workloadFeeds.find((f) => f.watchRefused)?.watchRefused;
+    return (
+      refused &&
+      `kubernetes: ${refused}; changes in the cluster are not seen (grant meshd the RBAC of meshd k8s manifests)`
+    );
+  }
+
   /** Whether this file is an object of the cluster (the user's files win over it). */
   static owns(file: string): boolean {
     return isK8sVirtualFile(file);
