@@ -111,11 +111,11 @@ export class KubernetesMode {
   private readonly reconcile: NodeJS.Timeout;
   /** The webhook's CA bundle check, once the webhook runs. */
   private reconcileHook: (() => Promise<void>) | undefined;
-  /** Said once until it appears: the webhook configuration is not installed. */
-  private webhookConfigMissing = false;
   /** The last load: a replica that becomes leader writes the status it calls for. */
   private lastLoad: LoadResult | undefined;
   private closed = false;
+  private caBundleRetry: NodeJS.Timeout | undefined;
+  private caBundleMissingLogged = false;
 
   private constructor(
     readonly client: KubeClient,
@@ -346,11 +346,13 @@ export class KubernetesMode {
     try {
       const config = await this.client.get(MUTATING_WEBHOOKS, undefined, SIDECAR_INJECTOR_WEBHOOK);
       if (!config) {
-        if (!this.webhookConfigMissing)
+        // `kubectl apply` of meshd's manifests creates it after the Deployment: looked for again until it is there.
+        if (!this.caBundleMissingLogged)
           this.log.warn(
-            `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests); meshd writes its CA bundle into it once it is`,
+            `kubernetes: MutatingWebhookConfiguration ${SIDECAR_INJECTOR_WEBHOOK} does not exist: pods are not injected until it is installed (meshd k8s manifests); looking for it every 10s`,
           );
-        this.webhookConfigMissing = true;
+        this.caBundleMissingLogged = true;
+        this.retryCaBundle(identity);
         return;
       }
       const webhooks = Array.isArray(config.webhooks)
@@ -367,7 +369,7 @@ export class KubernetesMode {
               },
             ],
       );
-      this.webhookConfigMissing = false;
+      this.caBundleMissingLogged = false;
       if (patch.length === 0) return;
       await this.client.patch(
         MUTATING_WEBHOOKS,
@@ -382,8 +384,9 @@ export class KubernetesMode {
     } catch (err) {
       const why = err instanceof KubeError ? err.message : (err as Error).message;
       this.log.warn(
-        `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again within ${RECONCILE_MS / 1000}s`,
+        `kubernetes: cannot write the CA bundle into ${SIDECAR_INJECTOR_WEBHOOK}: ${why}; trying again in 10s`,
       );
+      this.retryCaBundle(identity);
     }
   }
 
@@ -441,6 +444,25 @@ export class KubernetesMode {
     );
   }
 
+  private retryCaBundle(identity: MeshIdentity): void {
+    if (this.caBundleRetry) return;
+    this.caBundleRetry = setTimeout(() => {
+      this.caBundleRetry = undefined;
+      void this.publishCaBundle(identity);
+    }, 10_000);
+    this.caBundleRetry.unref();
+  }
+
+  /** Why this replica should not be ready: a watch the API server refuses (RBAC) leaves its mesh stale. */
+  notReady(): string | undefined {
+    const refused =
+      this.cluster.watchRefused() ?? this.workloadFeeds.find(({ feed }) => feed.watchRefused)?.feed.watchRefused;
+    return (
+      refused &&
+      `kubernetes: ${refused}; changes in the cluster are not seen (grant meshd the RBAC of meshd k8s manifests)`
+    );
+  }
+
   /** Whether this file is an object of the cluster (the user's files win over it). */
   static owns(file: string): boolean {
     return isK8sVirtualFile(file);
@@ -482,6 +504,7 @@ export class KubernetesMode {
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearInterval(this.reconcile);
+    clearTimeout(this.caBundleRetry);
     this.cluster.stop();
     for (const { feed } of this.workloadFeeds) feed.stop();
     this.status.close();

@@ -848,6 +848,8 @@ export class MeshServer {
   readiness(): { ready: true } | { ready: false; reason: string } {
     const store = this.fleet?.notReady();
     if (store !== undefined) return { ready: false, reason: store };
+    const kube = this.kube?.notReady();
+    if (kube !== undefined) return { ready: false, reason: kube };
     // Not ready while a mesh path is not watched either: the mesh
     // served may no longer be what the files say (docs/security.md).
     const unwatched = this.watcher?.unwatched() ?? [];

@@ -23,6 +23,8 @@ export interface ObjectFeed {
   readonly relists: number;
   readonly reconnects: number;
   readonly events: number;
+  /** Why its watch is refused (RBAC), while it is; informer.ts. */
+  readonly watchRefused?: string | undefined;
   items(): readonly KubeObject[];
   get(namespace: string | undefined, name: string): KubeObject | undefined;
   onChange(listener: (changes: readonly InformerChange<KubeObject>[]) => void): void;
@@ -78,6 +80,12 @@ export class ClusterMesh {
   /** Resolves once every informer has listed its objects (the first load must see them all). */
   async synced(): Promise<void> {
     await Promise.all([...this.feeds.values()].map((f) => f.synced()));
+  }
+
+  /** Why a feed's watch is refused, while one is: the objects may be stale. */
+  watchRefused(): string | undefined {
+    for (const feed of this.feeds.values()) if (feed.watchRefused) return feed.watchRefused;
+    return undefined;
   }
 
   get hasSynced(): boolean {

@@ -74,6 +74,7 @@ export class Informer<T extends KubeObject> {
   private lastLogAt = 0;
   private unlogged = 0;
   private readonly resyncMs: number;
+  private refused: string | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -91,6 +92,14 @@ export class Informer<T extends KubeObject> {
 
   get hasSynced(): boolean {
     return this.synced_;
+  }
+
+  /**
+   * Why the API server refuses this informer's watch (401 or 403: RBAC lacks `watch`), until a watch works again:
+   * the store is then stale, however fresh its list.
+   */
+  get watchRefused(): string | undefined {
+    return this.refused;
   }
 
   /** The last resourceVersion seen (list, event or bookmark); '' before the first list. */
@@ -178,6 +187,7 @@ export class Informer<T extends KubeObject> {
           abort.signal,
         );
         this.watchAbort = undefined;
+        this.refused = undefined;
         const lasted = Date.now() - began;
         if (lasted >= BACKOFF_RESET_MS) backoff = BACKOFF_INITIAL_MS;
         // The server ended the watch (or a resync aborted it): resume from the last version seen. A server that
@@ -188,6 +198,8 @@ export class Informer<T extends KubeObject> {
       } catch (err) {
         this.watchAbort = undefined;
         if (this.stopped) return;
+        if (err instanceof KubeError && (err.status === 401 || err.status === 403))
+          this.refused = `the ${needList ? 'list' : 'watch'} of ${typeName(this.type)} is refused: ${err.message}`;
         // A watch that lasted or brought events ends any run of 410s.
         if (Date.now() - began >= EMPTY_WATCH_MS || this.events > eventsBefore) expiredInARow = 0;
         if (err instanceof KubeError && err.status === 410 && !needList && expiredInARow === 0) {
@@ -270,6 +282,7 @@ export class Informer<T extends KubeObject> {
   private onEvent(type: WatchEventType, object: T): void {
     if (this.stopped) return;
     this.events++;
+    this.refused = undefined;
     const rv = object.metadata.resourceVersion;
     if (type === 'BOOKMARK') {
       if (rv) this.version = rv;
