@@ -142,13 +142,13 @@ export class KubernetesMode {
     );
     this.status = new StatusWriter({ client, isLeader: () => this.elector.leading, log });
     this.elector.onLeadership((leading) => {
-      if (leading && this.lastLoad) this.loaded(this.lastLoad);
+      if (leading && this.lastLoad) this.writeStatus(this.lastLoad);
     });
     // The leader checks again now and then what no event announces: a status write given up while the API
     // server was away, a status another writer changed, the webhook configuration applied again without its CA.
     this.reconcile = setInterval(() => {
       if (!this.elector.leading || this.closed) return;
-      if (this.lastLoad) this.loaded(this.lastLoad);
+      if (this.lastLoad) this.writeStatus(this.lastLoad);
       void this.reconcileHook?.();
     }, RECONCILE_MS);
     this.reconcile.unref();
@@ -245,6 +245,11 @@ export class KubernetesMode {
       this.nodeIdentities = identities;
       this.workloads?.update({ virtualNodes: this.cluster.feed(APP_MESH_TYPES.VirtualNode).items() });
     }
+    this.writeStatus(result);
+  }
+
+  /** The status each object of the cluster should show after `result`; written by the leader, where it differs. */
+  private writeStatus(result: LoadResult): void {
     try {
       this.status.update(
         desiredStatuses({
