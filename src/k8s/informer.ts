@@ -35,6 +35,8 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 }
 
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/** Refusals in a row after which `watchRefused` reports one (about 3.5 s with the backoff). */
+export const REFUSALS_THAT_COUNT = 3;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 30_000;
 /** A watch that lasted this long resets the backoff. */
@@ -75,6 +77,8 @@ export class Informer<T extends KubeObject> {
   private unlogged = 0;
   private readonly resyncMs: number;
   private refused: string | undefined;
+  /** Tries refused (401, 403) in a row: reset by an accepted watch, an event, or a list. */
+  private refusals = 0;
 
   constructor(
     private readonly client: KubeClient,
@@ -99,7 +103,9 @@ export class Informer<T extends KubeObject> {
    * the store is then stale, however fresh its list.
    */
   get watchRefused(): string | undefined {
-    return this.refused;
+    // One refusal can be an API server whose RBAC caches are still warming up after a restart: only a refusal
+    // that holds over several tries in a row counts.
+    return this.refusals >= REFUSALS_THAT_COUNT ? this.refused : undefined;
   }
 
   /** The last resourceVersion seen (list, event or bookmark); '' before the first list. */
@@ -182,12 +188,18 @@ export class Informer<T extends KubeObject> {
             labelSelector: this.options.labelSelector,
             resourceVersion: this.version,
             timeoutSeconds: this.options.watchTimeoutSeconds,
+            // Accepted: a refusal before (RBAC still warming up after an API server restart, say) is over.
+            onOpen: () => {
+              this.refused = undefined;
+              this.refusals = 0;
+            },
           },
           (type, object) => this.onEvent(type, object),
           abort.signal,
         );
         this.watchAbort = undefined;
         this.refused = undefined;
+        this.refusals = 0;
         const lasted = Date.now() - began;
         if (lasted >= BACKOFF_RESET_MS) backoff = BACKOFF_INITIAL_MS;
         // The server ended the watch (or a resync aborted it): resume from the last version seen. A server that
@@ -198,8 +210,10 @@ export class Informer<T extends KubeObject> {
       } catch (err) {
         this.watchAbort = undefined;
         if (this.stopped) return;
-        if (err instanceof KubeError && (err.status === 401 || err.status === 403))
+        if (err instanceof KubeError && (err.status === 401 || err.status === 403)) {
           this.refused = `the ${needList ? 'list' : 'watch'} of ${typeName(this.type)} is refused: ${err.message}`;
+          this.refusals++;
+        }
         // A watch that lasted or brought events ends any run of 410s.
         if (Date.now() - began >= EMPTY_WATCH_MS || this.events > eventsBefore) expiredInARow = 0;
         if (err instanceof KubeError && err.status === 410 && !needList && expiredInARow === 0) {
@@ -283,6 +297,7 @@ export class Informer<T extends KubeObject> {
     if (this.stopped) return;
     this.events++;
     this.refused = undefined;
+    this.refusals = 0;
     const rv = object.metadata.resourceVersion;
     if (type === 'BOOKMARK') {
       if (rv) this.version = rv;

@@ -123,6 +123,8 @@ export interface WatchOptions {
   readonly resourceVersion: string;
   /** The server ends the watch after this long (it is then resumed from the last version seen). */
   readonly timeoutSeconds?: number;
+  /** Called once the API server has accepted the watch (answered 2xx), before any event. */
+  readonly onOpen?: () => void;
 }
 
 /** The patch media types meshd sends. */

@@ -657,6 +657,7 @@ class HttpsKubeClient implements KubeClient, KubeClientStats {
             res.on('error', () => finish(statusError(status, Buffer.concat(chunks), what)));
             return;
           }
+          options.onOpen?.();
           const lines = new LineSplitter(this.maxWatchLineBytes);
           res.on('data', (chunk: Buffer) => {
             if (settled) return;

@@ -26,9 +26,9 @@ export function installMeshdRbac(kube: KubeCluster, drop?: { resource: string; v
     .filter((o) => ['Namespace', 'ClusterRole', 'Role'].includes(o.kind));
   for (const o of printed) {
     if (drop && o.rules)
-      o.rules = o.rules.map((r) =>
-        r.resources.includes(drop.resource) ? { ...r, verbs: r.verbs.filter((v) => v !== drop.verb) } : r,
-      );
+      o.rules = o.rules
+        .map((r) => (r.resources.includes(drop.resource) ? { ...r, verbs: r.verbs.filter((v) => v !== drop.verb) } : r))
+        .filter((r) => r.verbs.length > 0);
   }
   const bindings = printed
     .filter((o) => o.kind !== 'Namespace')
