@@ -475,9 +475,12 @@ export class KubernetesMode {
 
   /** A rollout's route write to a VirtualRouter of the cluster; the leader's only. */
   async editRouteWeights(edits: readonly WeightEdit[], identity: readonly IdentityCheck[]): Promise<EditResult> {
-    if (!this.elector.leading)
-      throw new NotLeadingError('this replica does not hold the lease; the route was not changed');
-    return patchRouteWeights(this.client, edits, identity, () => this.elector.leading);
+    const mustLead = () => {
+      if (!this.elector.leading)
+        throw new NotLeadingError('this replica does not hold the lease; the route was not changed');
+    };
+    mustLead();
+    return patchRouteWeights(this.client, edits, identity, mustLead);
   }
 
   /**

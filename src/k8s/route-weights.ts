@@ -28,8 +28,8 @@ export async function patchRouteWeights(
   client: KubeClient,
   edits: readonly WeightEdit[],
   identity: readonly IdentityCheck[],
-  /** Asked before every write: a replica that lost the lease meanwhile writes nothing. */
-  mayWrite: () => boolean = () => true,
+  /** Called before every write: it throws when this replica may no longer write (it lost the lease meanwhile). */
+  beforeWrite: () => void = () => undefined,
 ): Promise<EditResult> {
   const file = edits[0]?.at.file;
   const target = file === undefined ? undefined : parseK8sVirtualFile(file);
@@ -70,7 +70,7 @@ export async function patchRouteWeights(
         { op: 'replace', path: jsonPointer(e.at.path), value: e.value },
       ]),
     ];
-    if (!mayWrite()) return failed(false, 'this replica no longer holds the lease; the route was not changed');
+    beforeWrite();
     try {
       await client.patch(target.type, target.namespace, target.name, patch, 'json');
       return { ok: true };
