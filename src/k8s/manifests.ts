@@ -225,6 +225,9 @@ export function installManifests(options: InstallOptions): KubeObject[] {
                   { name: 'xds', containerPort: XDS_PORT, protocol: 'TCP' },
                   { name: 'webhook', containerPort: WEBHOOK_PORT, protocol: 'TCP' },
                 ],
+                // meshd opens its ports once every informer has listed: an API server slow to answer (or not
+                // answering yet) is waited for up to 5 minutes before liveness may restart the container.
+                startupProbe: { ...adminProbe('/healthz', 5), failureThreshold: 60 },
                 readinessProbe: adminProbe('/readyz', 5),
                 livenessProbe: { ...adminProbe('/healthz', 20), initialDelaySeconds: 10 },
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },

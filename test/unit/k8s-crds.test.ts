@@ -421,6 +421,8 @@ describe('install manifests', () => {
     expect(container.args).toContain('--xds-tls');
     expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(JSON.stringify(container.readinessProbe)).toContain("path: '/readyz'");
+    // Its ports open once every informer has listed: liveness waits for that (a slow API server) up to 5 minutes.
+    expect(container.startupProbe).toMatchObject({ failureThreshold: 60, periodSeconds: 5 });
   });
 
   it('the Service and the sidecar injector webhook', () => {
