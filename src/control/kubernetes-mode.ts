@@ -79,6 +79,9 @@ export const LEASE_NAME = 'meshd-leader';
 /** How long a start waits for an API server that does not answer. */
 const UNREACHABLE_WAIT_MS = 120_000;
 
+/** How often a follower reads the rollouts' progress the leader keeps. */
+const FOLLOW_ROLLOUTS_MS = 5_000;
+
 /** How often the leader checks status and the webhook's CA bundle beyond what events announce. */
 const RECONCILE_MS = 30_000;
 
@@ -109,6 +112,7 @@ export class KubernetesMode {
   /** The mesh each VirtualNode of the cluster is in, and its App Mesh name, as the last valid load made them. */
   private nodeIdentities = new Map<string, { mesh: string; name: string }>();
   private readonly reconcile: NodeJS.Timeout;
+  private readonly followRollouts: NodeJS.Timeout;
   /** The webhook's CA bundle check, once the webhook runs. */
   private reconcileHook: (() => Promise<void>) | undefined;
   /** The last load: a replica that becomes leader writes the status it calls for. */
@@ -144,6 +148,12 @@ export class KubernetesMode {
     this.elector.onLeadership((leading) => {
       if (leading && this.lastLoad) this.writeStatus(this.lastLoad);
     });
+    // A follower shows the leader's rollouts as they go (meshd rollout status asked of any replica).
+    this.followRollouts = setInterval(() => {
+      if (this.elector.leading || this.closed) return;
+      this.rolloutState.refresh().catch(() => undefined);
+    }, FOLLOW_ROLLOUTS_MS);
+    this.followRollouts.unref();
     // The leader checks again now and then what no event announces: a status write given up while the API
     // server was away, a status another writer changed, the webhook configuration applied again without its CA.
     this.reconcile = setInterval(() => {
@@ -512,6 +522,7 @@ export class KubernetesMode {
   async close(options: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearInterval(this.reconcile);
+    clearInterval(this.followRollouts);
     clearTimeout(this.caBundleRetry);
     this.cluster.stop();
     for (const { feed } of this.workloadFeeds) feed.stop();
@@ -574,8 +585,25 @@ export class KubeRolloutState implements RolloutPersistence {
     private readonly log: Logger,
   ) {}
 
+  private readonly listeners: (() => void)[] = [];
+  private lastText: string | undefined;
+
+  /** Called after a follower's read found the rollouts changed (the leader's steps), to show them. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** A follower's look at the leader's progress: read again, and told when it changed. */
+  async refresh(): Promise<void> {
+    const before = this.lastText;
+    await this.load();
+    if (this.lastText !== before) for (const listener of this.listeners) listener();
+  }
+
   async load(): Promise<readonly RolloutRecord[]> {
-    const stored = parseStored(await this.state.read());
+    const text = await this.state.read();
+    this.lastText = text;
+    const stored = parseStored(text);
     if (stored === 'not-json')
       this.log.warn('rollouts: the stored state in ConfigMap meshd-rollouts is not JSON; starting with no rollouts');
     const rows = typeof stored === 'object' ? stored.records : [];

@@ -145,4 +145,27 @@ describeWithKube('a rollout writing to the cluster', () => {
     fenceA = undefined;
     await expect(a.save([record('canary', 30)])).rejects.toBeInstanceOf(NotLeadingError);
   });
+
+  it("tells a follower when the leader's rollout state changed, and only then", async () => {
+    const follower = new KubeRolloutState(
+      new ConfigMapState(client, NS, 'meshd-rollouts', 'rollouts.json'),
+      () => undefined,
+      quiet,
+    );
+    let told = 0;
+    follower.onChange(() => told++);
+    await follower.refresh();
+    expect(told).toBe(1);
+    await follower.refresh();
+    expect(told).toBe(1);
+    const leader = new KubeRolloutState(
+      new ConfigMapState(client, NS, 'meshd-rollouts', 'rollouts.json'),
+      () => ({ holder: 'c', transitions: 3 }),
+      quiet,
+    );
+    await leader.load();
+    await leader.save([]);
+    await follower.refresh();
+    expect(told).toBe(2);
+  });
 });
