@@ -75,9 +75,15 @@ export async function patchRouteWeights(
       await client.patch(target.type, target.namespace, target.name, patch, 'json');
       return { ok: true };
     } catch (err) {
-      // 409 or 422 (a failed test op): the router moved since it was read; read it again.
+      // 409 or 422 (a failed test op): the router moved since it was read; read it again. A 422 for a router
+      // still at the version tested is the API server refusing the weights themselves (its schema): no retry.
       const moved = err instanceof KubeError && (err.status === 409 || err.status === 422);
       if (!moved) return failed(false, `cannot patch ${label}: ${(err as Error).message}`);
+      if (err.status === 422) {
+        const now = await client.get(target.type, target.namespace, target.name).catch(() => undefined);
+        if (now?.metadata.resourceVersion === router.metadata.resourceVersion)
+          return failed(false, `the API server refused the weights for ${label}: ${err.message}`);
+      }
       if (attempt >= ATTEMPTS) return failed(true, `${label} kept changing while meshd wrote its weights`);
     }
   }

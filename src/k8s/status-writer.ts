@@ -121,8 +121,8 @@ export class StatusWriter {
   }
 
   /**
-   * Takes the statuses a load wants (by virtual file); those that differ from what the informer saw
-   * are written. A later call's status for the same object replaces one not yet written.
+   * Takes the statuses a load wants (by virtual file), one for every object there is; those that differ from
+   * what the informer saw are written. A later call's status for the same object replaces one not yet written.
    */
   update(desired: ReadonlyMap<string, DesiredStatus>): void {
     try {
@@ -139,6 +139,8 @@ export class StatusWriter {
         }
         this.pending.set(key, d);
       }
+      // Each call names every object there is: one not named any more is gone, and so is what was written for it.
+      for (const key of this.written.keys()) if (!desired.has(key)) this.written.delete(key);
       this.pump();
     } catch (err) {
       this.fail('internal', `status writer: ${String(err)}`);

@@ -64,11 +64,11 @@ describeWithKube('a rollout writing to the cluster', () => {
     expect(await patchRouteWeights(client, edits([100, 0], [80, 20]), identity)).toEqual({ ok: true });
     expect(await weights()).toEqual([80, 20]);
     // A status write between meshd's read and its patch: the version moves, the route does not.
-    let statusWrites = 0;
+    let reads = 0;
     const racing = Object.create(client) as KubeClient & { get: KubeClient['get'] };
     racing.get = async (...args: Parameters<KubeClient['get']>) => {
       const got = await client.get(...args);
-      if (statusWrites++ === 0)
+      if (reads++ === 0)
         await client.patch(
           APP_MESH_TYPES.VirtualRouter,
           NS,
@@ -80,7 +80,8 @@ describeWithKube('a rollout writing to the cluster', () => {
       return got as never;
     };
     expect(await patchRouteWeights(racing, edits([80, 20], [60, 40]), identity)).toEqual({ ok: true });
-    expect(statusWrites).toBe(2);
+    // Three reads: the first, the look after the refused patch (the version moved: not a schema refusal), the retry.
+    expect(reads).toBe(3);
     expect(await weights()).toEqual([60, 40]);
   });
 
@@ -97,6 +98,13 @@ describeWithKube('a rollout writing to the cluster', () => {
     ]);
     const result = await patchRouteWeights(client, edits([60, 40], [40, 60]), identity);
     expect(result).toMatchObject({ ok: false, conflict: true });
+    expect(await weights()).toEqual([55, 40]);
+  });
+
+  it("reports weights the API server's schema refuses as refused, not as a router that kept changing", async () => {
+    const result = await patchRouteWeights(client, edits([55, 40], [155, 40]), identity);
+    expect(result).toMatchObject({ ok: false, conflict: false });
+    expect((result as { error: string }).error).toContain('the API server refused the weights for VirtualRouter');
     expect(await weights()).toEqual([55, 40]);
   });
 
