@@ -18,6 +18,7 @@ import { SnapshotCache } from '../../src/xds/snapshot-cache';
 import { describeWithEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy';
 import { meshFolder } from '../helpers/mesh-text';
 import { freePorts, getOk, httpGet, waitFor } from '../helpers/processes';
+import { meshdBootstrap } from '../helpers/sidecars';
 
 const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const NODE_ID = 'mesh/apps/virtualNode/client';
@@ -31,52 +32,6 @@ function meshYaml(port: number): string {
     'kind: VirtualService\nmesh: apps\nname: x.apps.local\nspec: { provider: { virtualNode: { virtualNodeName: x } } }\n',
     'kind: VirtualNode\nmesh: apps\nname: client\nspec:\n  backends: [{ virtualService: { virtualServiceName: x.apps.local } }]\n',
   ].join('---\n');
-}
-
-function bootstrap(o: { adminPort: number; xdsPort: number; ingressPort: number; egressPort: number }): string {
-  const ads = { ads: {}, resource_api_version: 'V3' };
-  return JSON.stringify({
-    node: {
-      id: NODE_ID,
-      cluster: 'client',
-      metadata: { APPMESH_ENVOY_INGRESS_PORT: String(o.ingressPort), APPMESH_ENVOY_EGRESS_PORT: String(o.egressPort) },
-    },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
-    dynamic_resources: {
-      ads_config: {
-        api_type: 'GRPC',
-        transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }],
-      },
-      cds_config: ads,
-      lds_config: ads,
-    },
-    static_resources: {
-      clusters: [
-        {
-          name: 'xds',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
-            },
-          },
-          load_assignment: {
-            cluster_name: 'xds',
-            endpoints: [
-              {
-                lb_endpoints: [
-                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } } } },
-                ],
-              },
-            ],
-          },
-        },
-      ],
-    },
-  });
 }
 
 /** An HTTP server on address:port answering with its address. */
@@ -160,7 +115,15 @@ describeWithEnvoy('Kubernetes endpoints (EndpointSlices) reach a real Envoy over
     controller.setModel(loaded.model);
     server = await startXdsServer({ host: '127.0.0.1', port: 0, cache, hooks: controller, log: QUIET });
     const [adminPort, ingressPort, egressPort] = (await freePorts(3)) as [number, number, number];
-    envoy = startEnvoy(envoyBin, bootstrap({ adminPort, xdsPort: server.port, ingressPort, egressPort }), adminPort);
+    const bootstrap = meshdBootstrap({
+      nodeId: NODE_ID,
+      xdsAddress: `127.0.0.1:${server.port}`,
+      adminAddress: '127.0.0.1',
+      adminPort,
+      ingressPort,
+      egressPort,
+    });
+    envoy = startEnvoy(envoyBin, bootstrap, adminPort);
 
     const cluster = `cds_egress_apps_x_http_${port}`;
     const members = async (): Promise<string[]> => {
