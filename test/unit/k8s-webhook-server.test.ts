@@ -7,7 +7,12 @@ import * as tls from 'node:tls';
 import { createCertificateAuthority, issueLeaf } from '../helpers/certs';
 import { readableTmpDir } from '../helpers/netns';
 import type { InjectionDecision } from '../../src/k8s/injection';
-import { startInjectionWebhook, type AdmissionReview, type InjectionWebhook } from '../../src/k8s/webhook-server';
+import {
+  MAX_REVIEWS_IN_FLIGHT,
+  startInjectionWebhook,
+  type AdmissionReview,
+  type InjectionWebhook,
+} from '../../src/k8s/webhook-server';
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -225,4 +230,39 @@ test('reloadCertificate serves the renewed certificate to new connections', asyn
   const after = await serial();
   expect(after).not.toBe(before);
   expect(after).toBe(new (await import('node:crypto')).X509Certificate(fs.readFileSync(current.certFile)).serialNumber);
+});
+
+test('holds at most MAX_REVIEWS_IN_FLIGHT reviews at once: one more is answered 429, and the server serves again once they end', async () => {
+  // Callers that send their headers and then trickle (or never finish) the body, each on its own connection.
+  const held = Array.from({ length: MAX_REVIEWS_IN_FLIGHT }, () => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port: server.port,
+      path: '/mutate-pod',
+      method: 'POST',
+      ca: caPem,
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': '1000' },
+    });
+    req.on('error', () => undefined);
+    req.write('{');
+    return req;
+  });
+  try {
+    // Every held request has reached the handler once the next one is turned away.
+    let refused: Answer | undefined;
+    for (let i = 0; i < 100 && refused?.status !== 429; i++) {
+      refused = await post(review());
+      if (refused.status !== 429) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(refused?.status).toBe(429);
+  } finally {
+    for (const req of held) req.destroy();
+  }
+  let answered: Answer | undefined;
+  for (let i = 0; i < 100 && answered?.status !== 200; i++) {
+    answered = await post(review());
+    if (answered.status !== 200) await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(answered?.status).toBe(200);
 });
