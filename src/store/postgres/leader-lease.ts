@@ -113,8 +113,9 @@ export class LeaderLease {
         });
         if (this.closed || taken.rowCount !== 1) return;
         this.term = Number(taken.rows[0]!.term);
-        this.extend(sentAt);
         this.options.onChange?.(true, this.term, 'took the lease');
+        // An answer that came after the lease's margin stands down at once.
+        this.extend(sentAt);
       }
     } catch (err) {
       // Not renewed: still leader until validUntil, when the expiry timer stands it down.
@@ -126,13 +127,21 @@ export class LeaderLease {
 
   private extend(sentAt: number): void {
     this.validUntil = sentAt + this.ttlMs - this.marginMs;
+    this.armExpiry();
+  }
+
+  /**
+   * Stands down once validUntil has passed. A timer can fire before performance.now() reaches it (Node counts timers
+   * from the event loop's cached time, which lags when the loop is busy), so an early fire sets the timer again.
+   */
+  private armExpiry(): void {
     clearTimeout(this.expiry);
-    this.expiry = setTimeout(
-      () => {
-        if (performance.now() >= this.validUntil) this.standDown('could not renew the lease in time');
-      },
-      Math.max(0, this.validUntil - performance.now()) + 1,
-    );
+    const left = this.validUntil - performance.now();
+    if (left <= 0) {
+      this.standDown('could not renew the lease in time');
+      return;
+    }
+    this.expiry = setTimeout(() => this.armExpiry(), Math.ceil(left) + 1);
     this.expiry.unref();
   }
 
