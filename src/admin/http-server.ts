@@ -9,7 +9,12 @@ import type { StreamRegistry } from '../xds/stream-status';
 import { syncState } from '../xds/stream-status';
 import { shortTypeName } from '../xds/type-urls';
 import { isLoopbackAddress } from '../util/loopback';
+import { canonicalNodeId } from '../model/node-id';
+import type { MeshModel, Resource } from '../model/mesh-model';
 import { adminWriteAuth, checkAdminWrite, type AdminWriteAuth } from './admin-auth';
+import { DEFAULT_CONSOLE_DIR, serveConsole } from './console-static';
+import { EventHub, type EventHubTimings } from './event-stream';
+import { envoyNodeIdOf, meshGraph, originOf, sourceText, type MeshGraph } from './mesh-graph';
 import {
   applyLimits,
   DEFAULT_HTTP_LIMITS,
@@ -63,6 +68,22 @@ export interface AdminSources {
   readonly rollouts?: BodyAnswerer;
   /** Join tokens and the CA, /v1/tokens and /v1/ca (control/mesh-identity.ts); writes guarded as rollouts' are. */
   readonly identity?: BodyAnswerer;
+  /** The web console's reads: GET /v1/mesh, /v1/mesh/resources/<id>, /v1/problems and /v1/events. */
+  readonly console?: ConsoleSources;
+}
+
+/** What the console's endpoints read (docs/api.md "The web console's endpoints"). */
+export interface ConsoleSources {
+  /** The mesh served (undefined before a valid one) and how many meshes have been served. */
+  served(): { generation: number; model: MeshModel | undefined };
+  /** Whether a resource's file is the App Mesh API's (its origin is then `api`). */
+  isApiFile(file: string): boolean;
+  /** The resource as meshd's native YAML. */
+  yamlOf(resource: Resource): string;
+  /** GET /v1/problems: the last load's findings. */
+  problems(): { readonly generation: number };
+  /** Calls `listener` on each new mesh served, each load ended, and each change of a rollout. */
+  onChange(listener: (event: 'mesh' | 'problems' | 'rollouts', generation: number) => void): void;
 }
 
 /** A part of meshd's own API that answers a method, a path and the request's body. */
@@ -128,6 +149,10 @@ export interface AdminServerOptions {
    * admin host is loopback and closed otherwise.
    */
   readonly writeAuth?: AdminWriteAuth;
+  /** The web console's built files (default: dist/console beside the compiled admin module). */
+  readonly consoleDir?: string;
+  /** /v1/events' periods and bounds (tests shorten them). */
+  readonly events?: EventHubTimings;
 }
 
 /**
@@ -282,6 +307,85 @@ function decodeSegment(text: string): string | undefined {
   }
 }
 
+/** The event hub of /v1/events, fed by the console's changes; it polls the proxies only while someone listens. */
+function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings?: EventHubTimings): EventHub {
+  const telemetry = sources.telemetry;
+  const hub = new EventHub(
+    {
+      hello: () => ({ mesh: consoleSources.served().generation, problems: consoleSources.problems().generation }),
+      ...(telemetry
+        ? {
+            telemetry: () => {
+              const r = telemetry.report('10s');
+              return r.ok ? r.body : undefined;
+            },
+          }
+        : {}),
+      proxiesFingerprint: () => proxiesFingerprint(sources.streams),
+    },
+    timings,
+  );
+  consoleSources.onChange((event, generation) =>
+    event === 'rollouts' ? hub.changed('rollouts') : hub.publish(event, generation),
+  );
+  return hub;
+}
+
+/** The open streams and each type's sync state, as one string: it changes when /v1/proxies' states do. */
+function proxiesFingerprint(streams: StreamRegistry): string {
+  const parts: string[] = [];
+  for (const s of streams.list()) {
+    parts.push(String(s.streamId));
+    for (const [typeUrl, t] of s.types) parts.push(`${typeUrl}=${syncState(t)}:${t.lastNack?.at ?? ''}`);
+  }
+  return parts.join(' ');
+}
+
+/**
+ * GET /v1/mesh/resources/<id>: the resource, its YAML, its Envoy configuration (virtual nodes and gateways) and the
+ * proxies serving it: a node's or gateway's own; for a service or router those of its traffic nodes; for a route its
+ * targets'; for a gateway route its gateway's.
+ */
+function resourceDetails(
+  sources: AdminSources,
+  consoleSources: ConsoleSources,
+  graph: MeshGraph,
+  r: Resource,
+  id: string,
+): unknown {
+  const nodeId = envoyNodeIdOf(r);
+  let servedBy: string[];
+  if (nodeId !== undefined) servedBy = [nodeId];
+  else if (r.kind === 'GatewayRoute') servedBy = [`mesh/${r.mesh}/virtualGateway/${r.virtualGateway}`];
+  else {
+    const traffic =
+      r.kind === 'Route'
+        ? (graph.edges.filter((e) => e.resource === id).map((e) => e.to) ?? [])
+        : (graph.nodes.find((n) => n.id === id)?.trafficNodes ?? []);
+    servedBy = traffic.map((key) => `mesh/${r.mesh}/virtualNode/${key.slice(key.lastIndexOf('/') + 1)}`);
+  }
+  const wanted = new Set(servedBy);
+  const proxies = (
+    proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.()) as { nodeId: string }[]
+  ).filter((p) => wanted.has(canonicalNodeId(p.nodeId)));
+  let envoy: unknown = null;
+  if (nodeId !== undefined) {
+    const config = sources.configOf(nodeId);
+    envoy = config.ok ? config.config : null;
+  }
+  return {
+    id,
+    kind: r.kind,
+    mesh: r.mesh,
+    name: r.name,
+    source: sourceText(r),
+    origin: originOf(r.source.file, (file) => consoleSources.isApiFile(file)),
+    yaml: consoleSources.yamlOf(r),
+    envoy,
+    proxies,
+  };
+}
+
 export async function startAdminServer(
   host: string,
   port: number,
@@ -291,6 +395,15 @@ export async function startAdminServer(
   const observer = options.observer ?? {};
   const refused = (reason: RefusalReason) => observer.refused?.('admin', reason);
   const writeAuth = options.writeAuth ?? adminWriteAuth(undefined, isLoopbackAddress(host));
+  const consoleDir = options.consoleDir ?? DEFAULT_CONSOLE_DIR;
+  const consoleSources = sources.console;
+  const hub = consoleSources ? eventHub(sources, consoleSources, options.events) : undefined;
+  const graphs = new WeakMap<MeshModel, MeshGraph>();
+  const graphOf = (model: MeshModel) => {
+    let graph = graphs.get(model);
+    if (!graph) graphs.set(model, (graph = meshGraph(model, (file) => consoleSources!.isApiFile(file))));
+    return graph;
+  };
   const handler = guardHandler('admin', observer, (req, res) => {
     const send: Send = (
       status,
@@ -329,6 +442,33 @@ export async function startAdminServer(
         405,
         sources.cloudMap ? 'only GET is supported, and POST / for the Cloud Map API\n' : 'only GET is supported\n',
       );
+    if (pathName === '/ui' || pathName.startsWith('/ui/')) return serveConsole(consoleDir, pathName, res);
+    if (consoleSources && hub) {
+      if (pathName === '/v1/events') return hub.open(req, res);
+      if (pathName === '/v1/problems') return send(200, consoleSources.problems());
+      if (pathName === '/v1/mesh') {
+        const { generation, model } = consoleSources.served();
+        const graph = model ? graphOf(model) : { nodes: [], edges: [] };
+        return send(200, { generation, meshHash: sources.meshHash?.() ?? null, ...graph });
+      }
+      if (pathName.startsWith('/v1/mesh/resources/')) {
+        const segments = pathName.slice('/v1/mesh/resources/'.length).split('/').map(decodeSegment);
+        if (segments.some((s) => s === undefined)) {
+          refused('bad_request');
+          return send(400, {
+            error: 'malformed percent-encoding in the resource id: each % must start a %XX escape of UTF-8 bytes',
+          });
+        }
+        const id = segments.join('/');
+        const { model } = consoleSources.served();
+        const resource = model?.resourceAt(id);
+        if (!model || !resource)
+          return send(404, {
+            error: model ? `no resource ${JSON.stringify(id)} in the mesh served` : 'no valid mesh loaded yet',
+          });
+        return send(200, resourceDetails(sources, consoleSources, graphOf(model), resource, id));
+      }
+    }
     if (pathName === '/healthz') return send(200, 'ok\n');
     if (pathName === '/readyz') {
       const r = sources.readiness();
@@ -368,6 +508,7 @@ export async function startAdminServer(
       ...(sources.rollouts ? ['/v1/rollouts'] : []),
       ...(sources.identity ? ['/v1/tokens', '/v1/ca'] : []),
       ...(sources.replicas ? ['/v1/replicas'] : []),
+      ...(sources.console ? ['/v1/mesh', '/v1/mesh/resources/<id>', '/v1/problems', '/v1/events', '/ui/'] : []),
       ...(sources.appMesh ? [`${APP_MESH_API_PREFIX}... (App Mesh's API)`] : []),
     ];
     return send(404, {
@@ -392,6 +533,8 @@ export async function startAdminServer(
     port: (server.address() as { port: number }).port,
     close: () =>
       new Promise<void>((resolve) => {
+        // Event streams never end by themselves: they are ended first.
+        hub?.close();
         server.close(() => resolve());
         // close() waits for every open connection: a client holding one must not stall shutdown.
         server.closeAllConnections();

@@ -1036,6 +1036,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         : []),
       `  telemetry (DogStatsD): udp://${statsd.address.includes(':') ? `[${statsd.address}]` : statsd.address}:${statsd.port} (senders: ${describeStatsdAllow(allow)}; window ${formatDuration(telemetryWindow.ms)}: http://${adminHost}:${adminPort}/v1/telemetry)`,
       `  rollouts:        http://${adminHost}:${adminPort}/v1/rollouts (state: ${fleet ? "the fleet's store, steps by its leader" : (args.flags['rollout-state'] as string)}; meshd rollout status)`,
+      `  console:         http://${adminHost}:${adminPort}/ui/`,
       `  node ids:        ${nodes.length ? nodes.join('\n                   ') : '(none yet)'}`,
       ...attachEnvoyLines(
         nodes[0] ?? 'mesh/<mesh>/virtualNode/<name>',

@@ -71,6 +71,9 @@ import { meshTrustDomain } from '../model/mesh';
 import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
+import { ConsoleState } from './console-state';
+import { dumpYaml } from '../export/yaml-text';
+import { nativeDocument } from '../export/native-yaml';
 
 /** Where a server listens (port 0: any free port). */
 /**
@@ -202,6 +205,8 @@ export class MeshServer {
   /** What proxies are compiled against: the Cloud Map view, with the cluster's endpoints when given. */
   private readonly discovery: DiscoverySource;
   readonly streams = new StreamRegistry();
+  /** The web console's generations, last findings and change listeners. */
+  readonly console = new ConsoleState();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
   private readonly log: Logger;
@@ -445,11 +450,13 @@ export class MeshServer {
       onFailure: (err) => this.log.error(`App Mesh API: internal error: ${err.stack ?? err.message}`),
     });
     store.onChange((mesh, reason) => {
-      this.install(mesh, reason);
+      const served = this.install(mesh, reason);
+      this.console.loaded(mesh.problems, served);
       this.kube?.loaded(mesh);
       this.watchApiDir();
     });
     this.telemetry = telemetry;
+    rollouts.onChange(() => this.console.rolloutsChanged());
     const withheld = noCa ?? secretsWithheld(options);
     const workloads = options.workloads ?? kube?.workloads;
     this.discovery = workloads ? combinedDiscovery(cloudMap.view, workloads) : cloudMap.view;
@@ -508,7 +515,12 @@ export class MeshServer {
     logProblems(log, result.problems);
     this.kube?.loaded(result);
     this.metrics.reloaded(result.ok);
-    if (result.ok) return this.install(result, reason, detectedAt);
+    if (result.ok) {
+      const served = this.install(result, reason, detectedAt);
+      this.console.loaded(result.problems, served);
+      return served;
+    }
+    this.console.loaded(result.problems, false);
     // Out of file descriptors, say: the files may be fine, so they are loaded again at the watcher's next check.
     if (result.retry) {
       if (this.watcher) this.watcher.reloadLater();
@@ -552,6 +564,7 @@ export class MeshServer {
           rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts),
         );
         this.servedHash = meshHash(result);
+        this.console.served();
         log.info(`mesh ${reason}: ${result.model.resources.length} resources from ${result.files.length} file(s)`);
         return true;
       } catch (err) {
@@ -802,6 +815,13 @@ export class MeshServer {
       appMesh: this.appMeshSource(),
       meshHash: () => this.servedHash,
       ...(this.fleet ? { replicas: { report: () => this.fleet!.report() } } : {}),
+      console: {
+        served: () => ({ generation: this.console.meshGeneration, model: controller.currentModel() }),
+        isApiFile: (file) => this.store.ownsFile(file),
+        yamlOf: (resource) => dumpYaml(nativeDocument(resource)),
+        problems: () => this.console.problems,
+        onChange: (listener) => this.console.onChange(listener),
+      },
     };
   }
 

@@ -168,6 +168,8 @@ export class RolloutController {
   private readonly hook: NonNullable<RolloutDeps['callWebhook']>;
   private readonly webhooks: WebhookCaller;
   private readonly editRoute: EditRoute;
+  /** Who hears of a change of any rollout (the web console's /v1/events). */
+  private readonly changeListeners: (() => void)[] = [];
 
   constructor(private readonly deps: RolloutDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -186,6 +188,21 @@ export class RolloutController {
       if (!Array.isArray(stored)) throw new Error('a rollout store that answers asynchronously needs a fleet');
       for (const record of stored as RolloutRecord[]) this.records.set(rolloutKey(record.mesh, record.name), record);
       this.restored = this.records.size > 0 ? 'restart' : undefined;
+    }
+  }
+
+  /** Calls `listener` after a rollout changes: an event, a save, the store's view, a rollout forgotten. */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is not the rollout's.
+      }
     }
   }
 
@@ -573,6 +590,7 @@ export class RolloutController {
     if (!stored) return;
     this.records.clear();
     for (const r of stored) this.records.set(rolloutKey(r.mesh, r.name), r);
+    this.changed();
   }
 
   /**
@@ -868,6 +886,7 @@ export class RolloutController {
         `rollout ${key}: removed from the mesh files; stopped with ${r.settings.canary} at ${r.expected.canary} (the route is left as it is)`,
       );
     this.records.delete(key);
+    this.changed();
   }
 
   // ---- the route ----
@@ -1032,12 +1051,14 @@ export class RolloutController {
 
   private event(r: RolloutRecord, type: 'Normal' | 'Warning', message: string): void {
     const at = new Date(this.clock.now()).toISOString();
-    r.events.push({ at, type, message });
+    // The canary's share once the event has happened: the console's weight chart plots it over time.
+    r.events.push({ at, type, message, canaryWeight: r.canaryWeight });
     if (r.events.length > MAX_EVENTS) r.events.splice(0, r.events.length - MAX_EVENTS);
     r.updatedAt = at;
     const line = `rollout ${rolloutKey(r.mesh, r.name)}: ${message}`;
     if (type === 'Warning') this.deps.log.warn(line);
     else this.deps.log.info(line);
+    this.changed();
     // Flagger's `event` hooks hear of every event; their answers do not matter. Only the leader sends them.
     if (!this.acting) return;
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
@@ -1108,6 +1129,7 @@ export class RolloutController {
     }
     try {
       await this.deps.store.save(records);
+      this.changed();
       return undefined;
     } catch (err) {
       if (this.deps.store.isDeposed?.(err)) {

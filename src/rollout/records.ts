@@ -29,6 +29,8 @@ export interface RolloutEvent {
   readonly at: string;
   readonly type: 'Normal' | 'Warning';
   readonly message: string;
+  /** The canary's percent after the event (absent in records saved before meshd recorded it). */
+  readonly canaryWeight?: number;
 }
 
 export interface RolloutRecord {
