@@ -3,6 +3,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../admin/http-guard';
+import { nativeDocument } from '../export/native-yaml';
+import { dumpYaml } from '../export/yaml-text';
 import { formatDuration, parseDuration } from '../util/duration';
 import type { RemoteSettings } from '../control/cloud-map-source';
 import { MeshServer, type MeshServerOptions } from '../control/mesh-server';
@@ -935,6 +937,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   let server: MeshServer;
   try {
     server = await MeshServer.open({
+      resourceYaml: (resource) => dumpYaml(nativeDocument(resource)),
       paths,
       load: loadOptions(args),
       log,

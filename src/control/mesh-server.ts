@@ -27,7 +27,7 @@ import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
 import { isLoopbackAddress } from '../util/loopback';
-import type { MeshModel } from '../model/mesh-model';
+import type { MeshModel, Resource } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
 import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from '../rollout/route-file';
@@ -72,8 +72,6 @@ import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
 import { ConsoleState } from './console-state';
-import { dumpYaml } from '../export/yaml-text';
-import { nativeDocument } from '../export/native-yaml';
 
 /** Where a server listens (port 0: any free port). */
 /**
@@ -98,6 +96,11 @@ export interface MeshServerOptions {
   readonly paths: readonly string[];
   readonly load?: LoadOptions;
   readonly log: Logger;
+  /**
+   * A resource as meshd's native YAML, for the web console's GET /v1/mesh/resources/<id> (serve passes the exporter's;
+   * export/ is above this layer). Default: the resource as JSON, which is YAML too.
+   */
+  readonly resourceYaml?: (resource: Resource) => string;
   readonly xds?: Listen & { readonly limits?: Partial<XdsLimits> };
   /**
    * `token`: the admin writes' bearer token (admin/admin-auth.ts); without one they are open to local callers on a
@@ -818,7 +821,8 @@ export class MeshServer {
       console: {
         served: () => ({ generation: this.console.meshGeneration, model: controller.currentModel() }),
         isApiFile: (file) => this.store.ownsFile(file),
-        yamlOf: (resource) => dumpYaml(nativeDocument(resource)),
+        yamlOf: (resource) =>
+          this.options.resourceYaml?.(resource) ?? `${JSON.stringify({ ...resource, source: undefined }, null, 2)}\n`,
         problems: () => this.console.problems,
         onChange: (listener) => this.console.onChange(listener),
       },
