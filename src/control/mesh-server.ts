@@ -208,8 +208,6 @@ export class MeshServer {
   /** What proxies are compiled against: the Cloud Map view, with the cluster's endpoints when given. */
   private readonly discovery: DiscoverySource;
   readonly streams = new StreamRegistry();
-  /** The web console's generations, last findings and change listeners. */
-  readonly console = new ConsoleState();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
   private readonly log: Logger;
@@ -293,6 +291,8 @@ export class MeshServer {
         )
       : undefined;
     const webhooks = options.rollouts.webhooks ?? new WebhookCaller();
+    // Made before the store, whose invalid loads (a fleet's) it records too.
+    const consoleState = new ConsoleState();
     let store: FileStore | PostgresMeshStore;
     let rollouts: RolloutController;
     const log = options.log;
@@ -308,6 +308,7 @@ export class MeshServer {
             ...limits,
             onInvalid: (result, reason) => {
               logProblems(log, result.problems);
+              consoleState.loaded(result.problems, false);
               log.error(
                 `mesh not ${reason}: ${errorCount(result.problems)} error(s) after a change in the store; the last good mesh keeps serving`,
               );
@@ -431,6 +432,7 @@ export class MeshServer {
       identity,
       noCa,
       kube,
+      consoleState,
     );
   }
 
@@ -446,6 +448,8 @@ export class MeshServer {
     readonly identity: MeshIdentity | undefined,
     noCa: string | undefined,
     readonly kube: KubernetesMode | undefined,
+    /** The web console's generations, last findings and change listeners. */
+    readonly console: ConsoleState,
   ) {
     this.log = options.log;
     this.apiHandler = appMeshApi(store, {
