@@ -360,7 +360,7 @@ function resourceDetails(
   else {
     const traffic =
       r.kind === 'Route'
-        ? (graph.edges.filter((e) => e.resource === id).map((e) => e.to) ?? [])
+        ? graph.edges.filter((e) => e.resource === id).map((e) => e.to)
         : (graph.nodes.find((n) => n.id === id)?.trafficNodes ?? []);
     servedBy = traffic.map((key) => `mesh/${r.mesh}/virtualNode/${key.slice(key.lastIndexOf('/') + 1)}`);
   }
