@@ -82,6 +82,11 @@ export interface ConsoleSources {
   yamlOf(resource: Resource): string;
   /** GET /v1/problems: the last load's findings. */
   problems(): { readonly generation: number };
+  /**
+   * The proxies (their streams' node keys) whose configuration read the resource, when the controller records it;
+   * undefined: not known, and the resource's traffic nodes' proxies are shown.
+   */
+  readersOf?(resource: Resource): ReadonlySet<string> | undefined;
   /** Calls `listener` on each new mesh served, each load ended, and each change of a rollout. */
   onChange(listener: (event: 'mesh' | 'problems' | 'rollouts', generation: number) => void): void;
 }
@@ -354,6 +359,14 @@ function resourceDetails(
   id: string,
 ): unknown {
   const nodeId = envoyNodeIdOf(r);
+  const streams = sources.streams.list();
+  const report = proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.());
+  const readers = nodeId === undefined ? consoleSources.readersOf?.(r) : undefined;
+  if (readers !== undefined) {
+    // proxiesReport lists the same streams in the same order (read synchronously).
+    const proxies = report.filter((_, i) => streams[i] !== undefined && readers.has(streams[i].nodeKey));
+    return details(consoleSources, r, id, null, proxies);
+  }
   let servedBy: string[];
   if (nodeId !== undefined) servedBy = [nodeId];
   else if (r.kind === 'GatewayRoute') servedBy = [`mesh/${r.mesh}/virtualGateway/${r.virtualGateway}`];
@@ -365,14 +378,16 @@ function resourceDetails(
     servedBy = traffic.map((key) => `mesh/${r.mesh}/virtualNode/${key.slice(key.lastIndexOf('/') + 1)}`);
   }
   const wanted = new Set(servedBy);
-  const proxies = (
-    proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.()) as { nodeId: string }[]
-  ).filter((p) => wanted.has(canonicalNodeId(p.nodeId)));
+  const proxies = (report as { nodeId: string }[]).filter((p) => wanted.has(canonicalNodeId(p.nodeId)));
   let envoy: unknown = null;
   if (nodeId !== undefined) {
     const config = sources.configOf(nodeId);
     envoy = config.ok ? config.config : null;
   }
+  return details(consoleSources, r, id, envoy, proxies);
+}
+
+function details(consoleSources: ConsoleSources, r: Resource, id: string, envoy: unknown, proxies: unknown[]): unknown {
   return {
     id,
     kind: r.kind,

@@ -313,6 +313,14 @@ export class MeshController implements StreamHooks {
     this.stale.clear();
   }
 
+  /**
+   * The proxies (node keys, as their streams carry them) whose last compile read any of `lookups` (lookupKey), for the
+   * web console's "proxies serving it". From the readers' index: no compile, no walk of the proxies.
+   */
+  readersOf(lookups: Iterable<string>): Set<string> {
+    return new Set(this.modelReaders.readersOf(lookups));
+  }
+
   nodeKey(node: Node__Output): string {
     const settings = proxySettingsOf(node);
     // One entry per node and settings whatever the form of its id (an ARN compiles as its resource path).

@@ -27,7 +27,7 @@ import { errorCount, formatLoggedProblem, logProblems } from '../load/problems';
 import { watchMeshPaths, type MeshWatcher } from '../load/watcher';
 import type { Logger } from '../util/log';
 import { isLoopbackAddress } from '../util/loopback';
-import type { MeshModel, Resource } from '../model/mesh-model';
+import { lookupKey, type MeshModel, type Resource } from '../model/mesh-model';
 import type { Clock } from '../rollout/clock';
 import { RolloutController } from '../rollout/controller';
 import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from '../rollout/route-file';
@@ -828,6 +828,7 @@ export class MeshServer {
         yamlOf: (resource) =>
           this.options.resourceYaml?.(resource) ?? `${JSON.stringify({ ...resource, source: undefined }, null, 2)}\n`,
         problems: () => this.console.problems,
+        readersOf: (resource) => controller.readersOf(readLookups(resource)),
         onChange: (listener) => this.console.onChange(listener),
       },
     };
@@ -941,6 +942,17 @@ export class MeshServer {
     await statsd?.close();
     await xds?.close();
   }
+}
+
+/**
+ * The look-ups (lookupKey) a compile makes that read `resource`: its own key; for a route or gateway route, its
+ * router's or gateway's list of them.
+ */
+function readLookups(resource: Resource): string[] {
+  const own = lookupKey.resource(resource.mesh, resource.kind, resource.name);
+  if (resource.kind === 'Route') return [own, lookupKey.routesOf(resource.mesh, resource.virtualRouter)];
+  if (resource.kind === 'GatewayRoute') return [own, lookupKey.gatewayRoutesOf(resource.mesh, resource.virtualGateway)];
+  return [own];
 }
 
 /** The first few changed files of a burst, for the reload's log line. */

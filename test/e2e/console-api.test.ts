@@ -199,11 +199,14 @@ describe('the web console API of a running meshd (colorapp)', () => {
         proxies: { nodeId: string }[];
       };
       expect(node.proxies.map((p) => p.nodeId)).toEqual(['mesh/colorapp/virtualNode/front']);
-      // A router is served by the proxies of its routes' targets.
-      const router = JSON.parse((await get(port, '/v1/mesh/resources/colorapp/VirtualRouter/color')).body) as {
-        proxies: { nodeId: string }[];
-      };
-      expect(router.proxies.map((p) => p.nodeId)).toEqual(['mesh/colorapp/virtualNode/color-blue']);
+      // A router, its route and its service are served by the proxies whose configuration reads them: front calls
+      // the color service; color-blue, connected too, calls nobody.
+      for (const id of ['VirtualRouter/color', 'Route/color/color-split', 'VirtualService/color.colorapp.local']) {
+        const details = JSON.parse((await get(port, `/v1/mesh/resources/colorapp/${id}`)).body) as {
+          proxies: { nodeId: string }[];
+        };
+        expect([id, details.proxies.map((p) => p.nodeId)]).toEqual([id, ['mesh/colorapp/virtualNode/front']]);
+      }
     } finally {
       front.close();
       blue.close();
