@@ -30,6 +30,30 @@ function get(port: number, pathName: string): Promise<Answer> {
   });
 }
 
+/** A request with a body; resolves with the status and body (never rejects on HTTP errors). */
+function send(port: number, method: string, target: string, body: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: target,
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** An open GET /v1/events: the events received so far, parsed. */
 function events(port: number): Promise<{ seen: { event: string; data: unknown }[]; close(): void }> {
   return new Promise((resolve, reject) => {
@@ -212,6 +236,38 @@ describe('the web console API of a running meshd (colorapp)', () => {
       blue.close();
       stream.close();
     }
+  });
+
+  it('a virtual node created through the App Mesh API: origin api, a new mesh and a new load', async () => {
+    const before = JSON.parse((await get(port, '/v1/problems')).body) as { generation: number };
+    const meshBefore = JSON.parse((await get(port, '/v1/mesh')).body) as { generation: number };
+    const created = await send(
+      port,
+      'PUT',
+      '/v20190125/meshes/colorapp/virtualNodes',
+      JSON.stringify({
+        virtualNodeName: 'from-api',
+        spec: {
+          listeners: [{ portMapping: { port: 9083, protocol: 'http' } }],
+          serviceDiscovery: { dns: { hostname: 'from-api' } },
+        },
+      }),
+    );
+    expect(created.status).toBe(200);
+    const mesh = await waitFor('the API node in /v1/mesh', async () => {
+      const m = JSON.parse((await get(port, '/v1/mesh')).body) as {
+        generation: number;
+        nodes: { id: string; origin: string; source: string }[];
+      };
+      return m.nodes.some((n) => n.id === 'colorapp/VirtualNode/from-api') ? m : undefined;
+    });
+    expect(mesh.generation).toBe(meshBefore.generation + 1);
+    const node = mesh.nodes.find((n) => n.id === 'colorapp/VirtualNode/from-api')!;
+    expect(node.origin).toBe('api');
+    expect(node.source).toContain('.meshd-api');
+    expect(mesh.nodes.find((n) => n.id === 'colorapp/VirtualNode/front')!.origin).toBe('file');
+    const problems = JSON.parse((await get(port, '/v1/problems')).body) as { generation: number; valid: boolean };
+    expect(problems).toMatchObject({ generation: before.generation + 1, valid: true });
   });
 
   it('/ui redirects to /ui/, which serves the built console (or says it is not built)', async () => {
