@@ -25,6 +25,8 @@ async function main() {
     sourcemap: true,
     // Paths in the map relative to the map, so the output does not depend on where the repository lives.
     sourceRoot: '',
+    // node_modules may be a symbolic link (a git worktree's): name files by the path under the repository.
+    preserveSymlinks: true,
     target: 'es2020',
     jsx: 'automatic',
     jsxImportSource: 'preact',

@@ -4,7 +4,7 @@
 import { Component, createRef } from 'preact';
 import type { MeshEdge, MeshGraph, MeshNode } from './types';
 import { layout, NODE_H, NODE_W, type Layout, type PlacedEdge, type PlacedNode } from './layout';
-import { GLYPH, IDLE, liveOf, liveText, rpsAttr, type Live } from './live';
+import { GLYPH, liveOf, liveText, rpsAttr, type Live } from './live';
 import type { LiveStore } from './store';
 
 const KIND_WORDS: Record<string, string> = {
@@ -58,7 +58,48 @@ interface Slot {
   key: string;
 }
 
+const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESC[c]!);
+
+/**
+ * The SVG of every element, as markup: the browser's parser builds 50,000 DOM nodes several times faster than
+ * a virtual DOM does, and nothing in here is rendered again before the mesh changes (telemetry goes to the text
+ * nodes, applyLive). Each node is followed by its outgoing edges, which is also the Tab order.
+ */
+function markup(l: Layout, live: (trafficNodes: readonly string[]) => Live): string {
+  const out: string[] = [];
+  for (const { node: p, edges } of l.order) {
+    const n = p.node;
+    const nl = live(n.trafficNodes);
+    out.push(
+      `<g class="node k-${esc(n.kind)} h-${nl.health}" data-id="${esc(n.id)}" data-kind="${esc(n.kind)}" ` +
+        `tabindex="0" role="button" aria-label="${esc(nodeLabel(n, nl))}" transform="translate(${p.x} ${p.y})">` +
+        `<rect width="${NODE_W}" height="${NODE_H}" rx="6"/>` +
+        `<text x="10" y="15" class="kind">${esc(KIND_WORDS[n.kind] ?? n.kind)}</text>` +
+        `<text x="10" y="32" class="name">${esc(shortName(n.name))}</text>` +
+        `<text x="${NODE_W - 10}" y="27" class="glyph" text-anchor="end">${GLYPH[nl.health]}</text></g>`,
+    );
+    for (const pe of edges) {
+      const e = pe.edge;
+      const el = live(l.nodes.get(e.to)!.node.trafficNodes);
+      const w = weightText(e);
+      const weight = e.kind === 'route-target' && e.weight !== undefined ? ` data-weight="${e.weight}"` : '';
+      out.push(
+        `<g class="edge e-${esc(e.kind)} h-${el.health}" data-id="${esc(e.id)}" data-from="${esc(e.from)}" ` +
+          `data-to="${esc(e.to)}" data-kind="${esc(e.kind)}"${weight} data-rps="${rpsAttr(el)}" ` +
+          `data-health="${el.health}" tabindex="0" role="button" aria-label="${esc(edgeLabel(e, l.nodes, el))}">` +
+          `<path d="${pe.d}" class="line"/>` +
+          `<text x="${pe.labelX}" y="${pe.labelY}" class="label" text-anchor="middle">` +
+          `${w ? `<tspan class="weight">${w} · </tspan>` : ''}<tspan class="live">${esc(liveText(el))}</tspan> ` +
+          `<tspan class="glyph">${GLYPH[el.health]} ${el.health}</tspan></text></g>`,
+      );
+    }
+  }
+  return out.join('');
+}
+
 const MIN_K = 0.01;
+const FAR_BELOW = 0.35;
 const MAX_K = 4;
 
 export class Graph extends Component<Props> {
@@ -67,7 +108,9 @@ export class Graph extends Component<Props> {
   private layout: Layout | undefined;
   private laidOut: MeshGraph | undefined;
   private edges = new Map<string, PlacedEdge>();
-  private slots: Slot[] = [];
+  /** By virtual node id: the elements whose numbers include its traffic. */
+  private slots = new Map<string, Slot[]>();
+  private seen: LiveStore['index'] = new Map();
   private k = 1;
   private tx = 0;
   private ty = 0;
@@ -77,20 +120,20 @@ export class Graph extends Component<Props> {
 
   override shouldComponentUpdate(next: Props): boolean {
     // Shown for the first time: fit once the browser has laid the view out. Nothing else needs a render.
-    if (!next.hidden && this.props.hidden && !this.fitted) setTimeout(this.fit, 0);
+    if (!next.hidden && this.props.hidden && !this.fitted) setTimeout(() => this.fit(false), 0);
     return next.graph !== this.props.graph;
   }
 
   override componentDidMount(): void {
-    this.collect();
+    this.draw();
     this.unsubscribe = this.props.live.subscribe(() => this.applyLive());
     this.svg.current?.addEventListener('wheel', this.onWheel, { passive: false });
-    if (!this.props.hidden) this.fit();
+    if (!this.props.hidden) this.fit(false);
   }
 
   override componentDidUpdate(prev: Props): void {
-    if (prev.graph !== this.props.graph) this.collect();
-    if (!this.fitted && !this.props.hidden) this.fit();
+    if (prev.graph !== this.props.graph) this.draw();
+    if (!this.fitted && !this.props.hidden) this.fit(false);
   }
 
   override componentWillUnmount(): void {
@@ -98,42 +141,82 @@ export class Graph extends Component<Props> {
     this.svg.current?.removeEventListener('wheel', this.onWheel);
   }
 
-  /** The elements a telemetry tick updates, found once per render of a mesh. */
-  private collect(): void {
+  /** Builds the elements of a new mesh, and finds the ones each virtual node's numbers change. */
+  private draw(): void {
     const svg = this.svg.current;
-    if (!svg || !this.layout) return;
+    const viewport = this.viewport.current;
+    if (!svg || !viewport || !this.layout) return;
     const index = this.props.live.index;
-    this.slots = [];
-    for (const el of svg.querySelectorAll('g.node, g.edge')) {
+    this.seen = index;
+    const cache = new Map<readonly string[], Live>();
+    const live = (t: readonly string[]) => {
+      let l = cache.get(t);
+      if (!l) cache.set(t, (l = liveOf(t, index)));
+      return l;
+    };
+    performance.mark('meshd:graph:draw:start');
+    // Fitted while the view is still empty: measuring the SVG then costs nothing, and the labels of a mesh too
+    // large to read whole are left out of layout (class far) before the browser first lays them out.
+    viewport.textContent = '';
+    this.fitted = false;
+    if (!this.props.hidden) this.fit(false);
+    const html = markup(this.layout, live);
+    performance.measure('meshd:graph:markup', 'meshd:graph:draw:start');
+    viewport.innerHTML = html;
+    this.slots = new Map();
+    const watch = (slot: Slot) => {
+      for (const vn of slot.trafficNodes) {
+        const list = this.slots.get(vn);
+        if (list) list.push(slot);
+        else this.slots.set(vn, [slot]);
+      }
+    };
+    for (const el of viewport.children) {
       const id = el.getAttribute('data-id')!;
       if (el.classList.contains('node')) {
         const node = this.layout.nodes.get(id)?.node;
         if (!node) continue;
-        const glyph = el.querySelector('.glyph')?.firstChild as Text | undefined;
-        this.slots.push({ el, node, trafficNodes: node.trafficNodes, glyph, key: liveKey(liveOf(node.trafficNodes, index)) });
+        const glyph = el.lastChild?.firstChild as Text | undefined;
+        watch({ el, node, trafficNodes: node.trafficNodes, glyph, key: liveKey(live(node.trafficNodes)) });
       } else {
         const placed = this.edges.get(id);
         if (!placed) continue;
-        const to = this.layout.nodes.get(placed.edge.to)!.node;
-        this.slots.push({
+        const t = this.layout.nodes.get(placed.edge.to)!.node.trafficNodes;
+        const label = el.lastChild as Element;
+        watch({
           el,
           edge: placed.edge,
-          trafficNodes: to.trafficNodes,
-          text: el.querySelector('.live')?.firstChild as Text | undefined,
-          glyph: el.querySelector('.glyph')?.firstChild as Text | undefined,
-          key: liveKey(liveOf(to.trafficNodes, index)),
+          trafficNodes: t,
+          text: label.querySelector('.live')?.firstChild as Text | undefined,
+          glyph: label.lastChild?.firstChild as Text | undefined,
+          key: liveKey(live(t)),
         });
       }
     }
+    performance.measure('meshd:graph:draw', 'meshd:graph:draw:start');
   }
 
-  /** Writes the live numbers that changed since the last tick into the DOM. */
+  /**
+   * Writes the live numbers that changed into the DOM: only the elements whose traffic includes a virtual node
+   * whose numbers differ from the last telemetry's are looked at.
+   */
   private applyLive(): void {
     if (!this.layout) return;
     const index = this.props.live.index;
+    const before = this.seen;
+    this.seen = index;
+    const affected = new Set<Slot>();
+    const changed = (vn: string) => {
+      for (const slot of this.slots.get(vn) ?? []) affected.add(slot);
+    };
+    for (const [vn, s] of index) {
+      const b = before.get(vn);
+      if (!b || b.rps !== s.rps || b.requests !== s.requests || b.errors !== s.errors || b.p99 !== s.p99) changed(vn);
+    }
+    for (const vn of before.keys()) if (!index.has(vn)) changed(vn);
     const cache = new Map<readonly string[], Live>();
     const nodes = this.layout.nodes;
-    for (const slot of this.slots) {
+    for (const slot of affected) {
       let live = cache.get(slot.trafficNodes);
       if (!live) {
         live = liveOf(slot.trafficNodes, index);
@@ -160,17 +243,23 @@ export class Graph extends Component<Props> {
 
   private apply(): void {
     this.viewport.current?.setAttribute('transform', `translate(${r2(this.tx)} ${r2(this.ty)}) scale(${r4(this.k)})`);
+    // Below this scale the text would be under 4 pixels high: unreadable, and the most costly part to lay out and
+    // paint, so it is hidden (display: none) until zoomed in; the elements and their text stay in the DOM.
+    const svg = this.svg.current;
+    if (svg && svg.classList.contains('far') !== this.k < FAR_BELOW) svg.classList.toggle('far', this.k < FAR_BELOW);
   }
 
-  fit = (): void => {
+  /** The whole mesh in view (`whole`), or, the first time, its width when the whole would be too small to read. */
+  fit = (whole: unknown = true): void => {
     const svg = this.svg.current;
     if (!svg || !this.layout) return;
     const box = svg.getBoundingClientRect();
     if (box.width === 0 || box.height === 0) return;
     this.fitted = true;
-    const k = Math.max(MIN_K, Math.min(1, box.width / this.layout.width, box.height / this.layout.height));
+    const all = Math.max(MIN_K, Math.min(1, box.width / this.layout.width, box.height / this.layout.height));
+    const k = whole === true || all >= FAR_BELOW ? all : Math.max(FAR_BELOW, Math.min(1, box.width / this.layout.width));
     this.k = k;
-    this.tx = (box.width - this.layout.width * k) / 2;
+    this.tx = Math.max(0, (box.width - this.layout.width * k) / 2);
     this.ty = Math.max(0, (box.height - this.layout.height * k) / 2);
     this.apply();
   };
@@ -272,21 +361,13 @@ export class Graph extends Component<Props> {
   };
 
   override render() {
-    const { graph, live } = this.props;
+    const { graph } = this.props;
     if (this.laidOut !== graph) {
+      performance.mark('meshd:graph:layout:start');
       this.layout = layout(graph);
+      performance.measure('meshd:graph:layout', 'meshd:graph:layout:start');
       this.laidOut = graph;
       this.edges = new Map(this.layout.order.flatMap((o) => o.edges.map((p) => [p.edge.id, p] as const)));
-    }
-    const { order, nodes } = this.layout!;
-    const index = live.index;
-    const items = [];
-    for (const { node, edges } of order) {
-      items.push(<NodeView key={node.node.id} placed={node} live={liveOf(node.node.trafficNodes, index)} />);
-      for (const p of edges) {
-        const to = nodes.get(p.edge.to)!.node;
-        items.push(<EdgeView key={p.edge.id} placed={p} nodes={nodes} live={liveOf(to.trafficNodes, index)} />);
-      }
     }
     return (
       <div class="graph" data-testid="graph" onKeyDown={this.onToolKey}>
@@ -297,7 +378,7 @@ export class Graph extends Component<Props> {
           <button type="button" onClick={() => this.zoomCentre(0.8)} aria-label="Zoom out" title="Zoom out (-)">
             −
           </button>
-          <button type="button" onClick={this.fit} title="Fit the whole mesh (0)">
+          <button type="button" onClick={() => this.fit()} title="Fit the whole mesh (0)">
             Fit
           </button>
           <span class="legend" aria-hidden="true">
@@ -322,7 +403,7 @@ export class Graph extends Component<Props> {
             onKeyDown={this.onKeyDown}
             onFocusIn={this.onFocusIn}
           >
-            <g ref={this.viewport}>{items}</g>
+            <g ref={this.viewport} />
           </svg>
         )}
       </div>
@@ -334,55 +415,3 @@ const r2 = (n: number) => Math.round(n * 100) / 100;
 const r4 = (n: number) => Math.round(n * 10000) / 10000;
 const liveKey = (l: Live) => `${l.health}|${liveText(l)}|${rpsAttr(l)}`;
 
-function NodeView({ placed, live }: { placed: PlacedNode; live: Live }) {
-  const n = placed.node;
-  return (
-    <g
-      class={`node k-${n.kind} h-${live.health}`}
-      data-id={n.id}
-      data-kind={n.kind}
-      tabIndex={0}
-      role="button"
-      aria-label={nodeLabel(n, live)}
-      transform={`translate(${placed.x} ${placed.y})`}
-    >
-      <rect width={NODE_W} height={NODE_H} rx={6} />
-      <text x={10} y={15} class="kind">
-        {KIND_WORDS[n.kind] ?? n.kind}
-      </text>
-      <text x={10} y={32} class="name">
-        {shortName(n.name)}
-      </text>
-      <text x={NODE_W - 10} y={27} class="glyph" text-anchor="end">
-        {GLYPH[live.health]}
-      </text>
-    </g>
-  );
-}
-
-function EdgeView({ placed, nodes, live }: { placed: PlacedEdge; nodes: Map<string, PlacedNode>; live: Live }) {
-  const e = placed.edge;
-  const w = weightText(e);
-  const l = live ?? IDLE;
-  return (
-    <g
-      class={`edge e-${e.kind} h-${l.health}`}
-      data-id={e.id}
-      data-from={e.from}
-      data-to={e.to}
-      data-kind={e.kind}
-      data-weight={e.kind === 'route-target' && e.weight !== undefined ? String(e.weight) : undefined}
-      data-rps={rpsAttr(l)}
-      data-health={l.health}
-      tabIndex={0}
-      role="button"
-      aria-label={edgeLabel(e, nodes, l)}
-    >
-      <path d={placed.d} class="line" />
-      <text x={placed.labelX} y={placed.labelY} class="label" text-anchor="middle">
-        {w ? <tspan class="weight">{`${w} · `}</tspan> : null}
-        <tspan class="live">{liveText(l)}</tspan> <tspan class="glyph">{`${GLYPH[l.health]} ${l.health}`}</tspan>
-      </text>
-    </g>
-  );
-}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Development only (not shipped): loads the console against console/dev/fixture.js in headless Chromium and
+// prints what it costs: the first view (performance mark meshd:first-view, ms since navigation), the main-thread
+// time of telemetry updates (meshd:update:telemetry measures) with 1 and with 100 changed virtual nodes, and of
+// a mesh event (a full re-render); then runs axe-core on each view of a small mesh. Needs `npm run build` first.
+//   node console/dev/measure.js [N=1000]
+'use strict';
+const path = require('node:path');
+const puppeteer = require('puppeteer-core');
+const { start } = require('./fixture');
+
+const AXE = path.resolve(__dirname, '../../node_modules/axe-core/axe.min.js');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function post(port, p) {
+  await fetch(`http://127.0.0.1:${port}${p}`, { method: 'POST' });
+}
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (f) => s[Math.min(s.length - 1, Math.floor(f * s.length))];
+  return { n: s.length, median: +q(0.5).toFixed(2), p90: +q(0.9).toFixed(2), max: +s[s.length - 1].toFixed(2) };
+};
+
+async function measures(page, name) {
+  return page.evaluate((n) => performance.getEntriesByName(n).map((e) => e.duration), name);
+}
+
+async function perf(browser, n) {
+  const { server, port, mesh } = await start(n, 0);
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 900 });
+  const t0 = Date.now();
+  await page.goto(`http://127.0.0.1:${port}/ui/`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 60000 });
+  const firstView = await page.evaluate(() => performance.getEntriesByName('meshd:first-view')[0].startTime);
+  // Until the browser has painted it too (two animation frames after the mark).
+  const painted = await page.evaluate(
+    () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now())))),
+  );
+  const phases = await page.evaluate(() =>
+    Object.fromEntries(
+      [
+        ...performance.getEntriesByType('measure').filter((e) => e.name.startsWith('meshd:graph:')),
+        ...performance.getEntriesByType('resource').filter((e) => /app\.js|v1\/mesh$/.test(e.name)),
+      ].map((e) => [e.name.replace(/^http:\/\/[^/]+/, ''), `${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`]),
+    ),
+  );
+  const counts = await page.evaluate(() => ({
+    nodes: document.querySelectorAll('g.node').length,
+    edges: document.querySelectorAll('g.edge').length,
+    dom: document.getElementsByTagName('*').length,
+  }));
+  await page.waitForSelector('[data-testid=connection][data-state=live]');
+  const result = { phases, elements: mesh.nodes.length, edges: mesh.edges.length, counts, firstViewMs: +firstView.toFixed(1), paintedMs: +painted.toFixed(1), wallMs: Date.now() - t0 };
+  for (const changes of [1, 100]) {
+    await page.evaluate(() => performance.clearMeasures('meshd:update:telemetry'));
+    for (let i = 0; i < 20; i++) {
+      await post(port, `/dev/tick?changes=${changes}`);
+      await sleep(120);
+    }
+    await sleep(300);
+    result[`telemetry${changes}`] = stats(await measures(page, 'meshd:update:telemetry'));
+  }
+  // The DOM shows a changed number: one edge's data-rps after a tick (a sanity check of the direct updates).
+  result.sample = await page.evaluate(() => {
+    const e = document.querySelector('g.edge[data-kind=route-target]');
+    return e ? { rps: e.getAttribute('data-rps'), health: e.getAttribute('data-health'), text: e.textContent } : null;
+  });
+  for (let i = 0; i < 3; i++) {
+    await post(port, '/dev/mesh');
+    await sleep(1500);
+  }
+  result.mesh = stats(await measures(page, 'meshd:update:mesh'));
+  await page.close();
+  server.close();
+  return result;
+}
+
+async function axe(browser) {
+  const { server, port } = await start(12, 0);
+  const page = await browser.newPage();
+  // axe is injected as an inline script, which the console's Content-Security-Policy would refuse.
+  await page.setBypassCSP(true);
+  await page.setViewport({ width: 1400, height: 900 });
+  await page.goto(`http://127.0.0.1:${port}/ui/`);
+  await page.waitForSelector('body[data-ready=true]');
+  await page.addScriptTag({ path: AXE });
+  const out = {};
+  const run = async (label) => {
+    const r = await page.evaluate(async () => {
+      const res = await window.axe.run(document, { resultTypes: ['violations'] });
+      return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help, target: v.nodes[0]?.target.join(' ') }));
+    });
+    out[label] = r;
+  };
+  await run('graph');
+  await page.focus('g.node[data-kind=VirtualRouter]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=details] pre.yaml');
+  await run('graph+details');
+  for (const view of ['proxies', 'rollouts', 'problems']) {
+    await page.click(`button[role=tab][data-view=${view}]`);
+    await page.waitForSelector(`[data-testid=view-${view}]`);
+    await run(view);
+  }
+  // A rollout action without the token: the 401's text in [role=alert].
+  await page.click(`button[role=tab][data-view=rollouts]`);
+  await page.click('button[data-action=pause]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=rollout] [role=alert]')?.textContent);
+  out.alert401 = await page.$eval('[data-testid=rollout] [role=alert]', (e) => e.textContent);
+  await page.close();
+  server.close();
+  return out;
+}
+
+async function main() {
+  const n = Number(process.argv[2] ?? 1000);
+  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
+  try {
+    const result = await perf(browser, n);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (process.argv.includes('--no-axe')) return;
+    process.stdout.write(`axe: ${JSON.stringify(await axe(browser), null, 2)}\n`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
