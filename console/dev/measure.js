@@ -67,6 +67,25 @@ async function perf(browser, n) {
     const e = document.querySelector('g.edge[data-kind=route-target]');
     return e ? { rps: e.getAttribute('data-rps'), health: e.getAttribute('data-health'), text: e.textContent } : null;
   });
+  // Keyboard: Tab from the first node walks the elements in order, whether they were in the DOM or not.
+  await page.$eval('g.node', (e) => e.focus());
+  const walked = [];
+  for (let i = 0; i < 60; i++) {
+    walked.push(await page.evaluate(() => document.activeElement?.getAttribute('data-id')));
+    await page.keyboard.press('Tab');
+  }
+  result.tabWalk = { steps: walked.length, distinct: new Set(walked).size, last: walked[walked.length - 1] };
+  // Panning down the mesh by drags: the DOM is rebuilt when the view leaves what was rendered.
+  await page.evaluate(() => performance.clearMeasures('meshd:graph:region'));
+  await page.mouse.move(700, 600);
+  for (let i = 0; i < 10; i++) {
+    await page.mouse.down();
+    await page.mouse.move(700, 150, { steps: 5 });
+    await page.mouse.up();
+    await page.mouse.move(700, 600);
+  }
+  result.panRegion = stats(await measures(page, 'meshd:graph:region'));
+  result.domAfterPan = await page.evaluate(() => document.querySelectorAll('g.node, g.edge').length);
   for (let i = 0; i < 3; i++) {
     await post(port, '/dev/mesh');
     await sleep(1500);
@@ -95,7 +114,7 @@ async function axe(browser) {
     out[label] = r;
   };
   await run('graph');
-  await page.focus('g.node[data-kind=VirtualRouter]');
+  await page.$eval('g.node[data-kind=VirtualRouter]', (e) => e.focus());
   await page.keyboard.press('Enter');
   await page.waitForSelector('[data-testid=details] pre.yaml');
   await run('graph+details');

@@ -61,43 +61,98 @@ interface Slot {
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESC[c]!);
 
-/**
- * The SVG of every element, as markup: the browser's parser builds 50,000 DOM nodes several times faster than
- * a virtual DOM does, and nothing in here is rendered again before the mesh changes (telemetry goes to the text
- * nodes, applyLive). Each node is followed by its outgoing edges, which is also the Tab order.
- */
-function markup(l: Layout, live: (trafficNodes: readonly string[]) => Live): string {
-  const out: string[] = [];
-  for (const { node: p, edges } of l.order) {
-    const n = p.node;
-    const nl = live(n.trafficNodes);
-    out.push(
-      `<g class="node k-${esc(n.kind)} h-${nl.health}" data-id="${esc(n.id)}" data-kind="${esc(n.kind)}" ` +
-        `tabindex="0" role="button" aria-label="${esc(nodeLabel(n, nl))}" transform="translate(${p.x} ${p.y})">` +
-        `<rect width="${NODE_W}" height="${NODE_H}" rx="6"/>` +
-        `<text x="10" y="15" class="kind">${esc(KIND_WORDS[n.kind] ?? n.kind)}</text>` +
-        `<text x="10" y="32" class="name">${esc(shortName(n.name))}</text>` +
-        `<text x="${NODE_W - 10}" y="27" class="glyph" text-anchor="end">${GLYPH[nl.health]}</text></g>`,
-    );
-    for (const pe of edges) {
-      const e = pe.edge;
-      const el = live(l.nodes.get(e.to)!.node.trafficNodes);
-      const w = weightText(e);
-      const weight = e.kind === 'route-target' && e.weight !== undefined ? ` data-weight="${e.weight}"` : '';
-      out.push(
-        `<g class="edge e-${esc(e.kind)} h-${el.health}" data-id="${esc(e.id)}" data-from="${esc(e.from)}" ` +
-          `data-to="${esc(e.to)}" data-kind="${esc(e.kind)}"${weight} data-rps="${rpsAttr(el)}" ` +
-          `data-health="${el.health}" tabindex="0" role="button" aria-label="${esc(edgeLabel(e, l.nodes, el))}">` +
-          `<path d="${pe.d}" class="line"/>` +
-          `<text x="${pe.labelX}" y="${pe.labelY}" class="label" text-anchor="middle">` +
-          `${w ? `<tspan class="weight">${w} · </tspan>` : ''}<tspan class="live">${esc(liveText(el))}</tspan> ` +
-          `<tspan class="glyph">${GLYPH[el.health]} ${el.health}</tspan></text></g>`,
-      );
-    }
-  }
-  return out.join('');
+/** A node or an edge, with its bounding box in graph coordinates (edges: the curve's hull and the label). */
+interface Item {
+  id: string;
+  node?: PlacedNode;
+  edge?: PlacedEdge;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
 }
 
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+const LABEL_HALF_WIDTH = 160;
+
+/** Every element in reading order: each node followed by its outgoing edges, which is also the Tab order. */
+function itemsOf(l: Layout): Item[] {
+  const items: Item[] = [];
+  for (const { node: p, edges } of l.order) {
+    items.push({ id: p.node.id, node: p, x0: p.x, y0: p.y, x1: p.x + NODE_W, y1: p.y + NODE_H });
+    for (const pe of edges) {
+      const nums = pe.d.match(/-?[\d.]+/g)!.map(Number);
+      const xs = nums.filter((_, i) => i % 2 === 0);
+      const ys = nums.filter((_, i) => i % 2 === 1);
+      items.push({
+        id: pe.edge.id,
+        edge: pe,
+        x0: Math.min(...xs, pe.labelX - LABEL_HALF_WIDTH),
+        y0: Math.min(...ys, pe.labelY - 14),
+        x1: Math.max(...xs, pe.labelX + LABEL_HALF_WIDTH),
+        y1: Math.max(...ys, pe.labelY + 4),
+      });
+    }
+  }
+  return items;
+}
+
+/**
+ * An element's SVG, as markup: the browser's parser builds thousands of elements several times faster than a
+ * virtual DOM does, and nothing here is rendered again before the mesh changes or the view moves far (telemetry
+ * goes straight to the text nodes, applyLive). `text` false leaves the labels out (a view too far out to read).
+ */
+function markup(item: Item, l: Layout, live: (trafficNodes: readonly string[]) => Live, text: boolean): string {
+  if (item.node) {
+    const p = item.node;
+    const n = p.node;
+    const nl = live(n.trafficNodes);
+    return (
+      `<g class="node k-${esc(n.kind)} h-${nl.health}" data-id="${esc(n.id)}" data-kind="${esc(n.kind)}" ` +
+      `tabindex="0" role="button" aria-label="${esc(nodeLabel(n, nl))}" transform="translate(${p.x} ${p.y})">` +
+      `<rect width="${NODE_W}" height="${NODE_H}" rx="6"/>` +
+      (text
+        ? `<text x="10" y="15" class="kind">${esc(KIND_WORDS[n.kind] ?? n.kind)}</text>` +
+          `<text x="10" y="32" class="name">${esc(shortName(n.name))}</text>` +
+          `<text x="${NODE_W - 10}" y="27" class="glyph" text-anchor="end">${GLYPH[nl.health]}</text>`
+        : '') +
+      `</g>`
+    );
+  }
+  const pe = item.edge!;
+  const e = pe.edge;
+  const el = live(l.nodes.get(e.to)!.node.trafficNodes);
+  const w = weightText(e);
+  const weight = e.kind === 'route-target' && e.weight !== undefined ? ` data-weight="${e.weight}"` : '';
+  return (
+    `<g class="edge e-${esc(e.kind)} h-${el.health}" data-id="${esc(e.id)}" data-from="${esc(e.from)}" ` +
+    `data-to="${esc(e.to)}" data-kind="${esc(e.kind)}"${weight} data-rps="${rpsAttr(el)}" ` +
+    `data-health="${el.health}" tabindex="0" role="button" aria-label="${esc(edgeLabel(e, l.nodes, el))}">` +
+    `<path d="${pe.d}" class="line"/>` +
+    (text
+      ? `<text x="${pe.labelX}" y="${pe.labelY}" class="label" text-anchor="middle">` +
+        `${w ? `<tspan class="weight">${w} · </tspan>` : ''}<tspan class="live">${esc(liveText(el))}</tspan> ` +
+        `<tspan class="glyph">${GLYPH[el.health]} ${el.health}</tspan></text>`
+      : '') +
+    `</g>`
+  );
+}
+
+const intersects = (a: Box, b: Box) => a.x0 <= b.x1 && b.x0 <= a.x1 && a.y0 <= b.y1 && b.y0 <= a.y1;
+const contains = (outer: Box, inner: Box) =>
+  outer.x0 <= inner.x0 && outer.y0 <= inner.y0 && outer.x1 >= inner.x1 && outer.y1 >= inner.y1;
+
+/**
+ * Above this many elements (nodes and edges), only those within half a screen of the view are in the DOM, rebuilt
+ * when the view moves past them; Tab and Shift+Tab then move through all of them in order all the same (onKeyDown).
+ */
+const CULL_ABOVE = 1500;
 const MIN_K = 0.01;
 const FAR_BELOW = 0.35;
 const MAX_K = 4;
@@ -106,6 +161,13 @@ export class Graph extends Component<Props> {
   private svg = createRef<SVGSVGElement>();
   private viewport = createRef<SVGGElement>();
   private layout: Layout | undefined;
+  private items: Item[] = [];
+  private itemIndex = new Map<string, number>();
+  private region: Box | undefined;
+  private regionFar = false;
+  private rendered = new Map<string, Element>();
+  private size = { width: 0, height: 0 };
+  private resize: ResizeObserver | undefined;
   private laidOut: MeshGraph | undefined;
   private edges = new Map<string, PlacedEdge>();
   /** By virtual node id: the elements whose numbers include its traffic. */
@@ -129,23 +191,72 @@ export class Graph extends Component<Props> {
     this.unsubscribe = this.props.live.subscribe(() => this.applyLive());
     this.svg.current?.addEventListener('wheel', this.onWheel, { passive: false });
     if (!this.props.hidden) this.fit(false);
+    this.resize = new ResizeObserver(() => {
+      const svg = this.svg.current;
+      if (!svg) return;
+      this.size = { width: svg.clientWidth, height: svg.clientHeight };
+      if (!this.fitted) this.fit(false);
+      else this.renderRegion(false);
+    });
+    if (this.svg.current) this.resize.observe(this.svg.current);
   }
 
   override componentDidUpdate(prev: Props): void {
-    if (prev.graph !== this.props.graph) this.draw();
+    if (prev.graph !== this.props.graph) {
+      this.resize?.disconnect();
+      if (this.svg.current) this.resize?.observe(this.svg.current);
+      this.draw();
+    }
     if (!this.fitted && !this.props.hidden) this.fit(false);
   }
 
   override componentWillUnmount(): void {
     this.unsubscribe?.();
+    this.resize?.disconnect();
     this.svg.current?.removeEventListener('wheel', this.onWheel);
   }
 
-  /** Builds the elements of a new mesh, and finds the ones each virtual node's numbers change. */
+  /** A new mesh: fitted while the view is still empty (measuring the SVG then costs nothing), then drawn. */
   private draw(): void {
-    const svg = this.svg.current;
     const viewport = this.viewport.current;
-    if (!svg || !viewport || !this.layout) return;
+    if (!viewport || !this.layout) return;
+    performance.mark('meshd:graph:draw:start');
+    viewport.textContent = '';
+    this.region = undefined;
+    this.rendered = new Map();
+    this.slots = new Map();
+    this.fitted = false;
+    if (!this.props.hidden) this.fit(false);
+    this.renderRegion(true);
+    performance.measure('meshd:graph:draw', 'meshd:graph:draw:start');
+  }
+
+  /** The view in graph coordinates. */
+  private view(): Box | undefined {
+    const { width, height } = this.size;
+    if (!width || !height) return undefined;
+    return { x0: -this.tx / this.k, y0: -this.ty / this.k, x1: (width - this.tx) / this.k, y1: (height - this.ty) / this.k };
+  }
+
+  /**
+   * Puts in the DOM the elements the view needs (all of them for a mesh of up to CULL_ABOVE elements), unless
+   * those there already cover it; then finds the ones each virtual node's numbers change.
+   */
+  private renderRegion(force: boolean): void {
+    const viewport = this.viewport.current;
+    const layout = this.layout;
+    if (!viewport || !layout) return;
+    const cull = this.items.length > CULL_ABOVE;
+    const far = this.k < FAR_BELOW;
+    const view = this.view();
+    if (!force && (!cull || !view || (this.region && contains(this.region, view) && this.regionFar === far))) return;
+    let region: Box | undefined;
+    if (cull && view) {
+      const mx = (view.x1 - view.x0) / 2;
+      const my = (view.y1 - view.y0) / 2;
+      region = { x0: view.x0 - mx, y0: view.y0 - my, x1: view.x1 + mx, y1: view.y1 + my };
+    }
+    performance.mark('meshd:graph:region:start');
     const index = this.props.live.index;
     this.seen = index;
     const cache = new Map<readonly string[], Live>();
@@ -154,16 +265,15 @@ export class Graph extends Component<Props> {
       if (!l) cache.set(t, (l = liveOf(t, index)));
       return l;
     };
-    performance.mark('meshd:graph:draw:start');
-    // Fitted while the view is still empty: measuring the SVG then costs nothing, and the labels of a mesh too
-    // large to read whole are left out of layout (class far) before the browser first lays them out.
-    viewport.textContent = '';
-    this.fitted = false;
-    if (!this.props.hidden) this.fit(false);
-    const html = markup(this.layout, live);
-    performance.measure('meshd:graph:markup', 'meshd:graph:draw:start');
-    viewport.innerHTML = html;
+    const active = document.activeElement;
+    const focused = active && viewport.contains(active) ? active.getAttribute('data-id') : null;
+    const wanted = region ? this.items.filter((i) => intersects(i, region!)) : this.items;
+    const text = !(cull && far);
+    viewport.innerHTML = wanted.map((i) => markup(i, layout, live, text)).join('');
+    this.region = region;
+    this.regionFar = far;
     this.slots = new Map();
+    this.rendered = new Map();
     const watch = (slot: Slot) => {
       for (const vn of slot.trafficNodes) {
         const list = this.slots.get(vn);
@@ -171,29 +281,30 @@ export class Graph extends Component<Props> {
         else this.slots.set(vn, [slot]);
       }
     };
+    let i = 0;
     for (const el of viewport.children) {
-      const id = el.getAttribute('data-id')!;
-      if (el.classList.contains('node')) {
-        const node = this.layout.nodes.get(id)?.node;
-        if (!node) continue;
-        const glyph = el.lastChild?.firstChild as Text | undefined;
+      const item = wanted[i++]!;
+      this.rendered.set(item.id, el);
+      if (item.node) {
+        const node = item.node.node;
+        const glyph = text ? (el.lastChild?.firstChild as Text | undefined) : undefined;
         watch({ el, node, trafficNodes: node.trafficNodes, glyph, key: liveKey(live(node.trafficNodes)) });
       } else {
-        const placed = this.edges.get(id);
-        if (!placed) continue;
-        const t = this.layout.nodes.get(placed.edge.to)!.node.trafficNodes;
-        const label = el.lastChild as Element;
+        const edge = item.edge!.edge;
+        const t = layout.nodes.get(edge.to)!.node.trafficNodes;
+        const label = text ? (el.lastChild as Element) : undefined;
         watch({
           el,
-          edge: placed.edge,
+          edge,
           trafficNodes: t,
-          text: label.querySelector('.live')?.firstChild as Text | undefined,
-          glyph: label.lastChild?.firstChild as Text | undefined,
+          text: label?.querySelector('.live')?.firstChild as Text | undefined,
+          glyph: label?.lastChild?.firstChild as Text | undefined,
           key: liveKey(live(t)),
         });
       }
     }
-    performance.measure('meshd:graph:draw', 'meshd:graph:draw:start');
+    if (focused) (this.rendered.get(focused) as SVGElement | undefined)?.focus({ preventScroll: true });
+    performance.measure('meshd:graph:region', 'meshd:graph:region:start');
   }
 
   /**
@@ -247,6 +358,7 @@ export class Graph extends Component<Props> {
     // paint, so it is hidden (display: none) until zoomed in; the elements and their text stay in the DOM.
     const svg = this.svg.current;
     if (svg && svg.classList.contains('far') !== this.k < FAR_BELOW) svg.classList.toggle('far', this.k < FAR_BELOW);
+    this.renderRegion(false);
   }
 
   /** The whole mesh in view (`whole`), or, the first time, its width when the whole would be too small to read. */
@@ -254,6 +366,7 @@ export class Graph extends Component<Props> {
     const svg = this.svg.current;
     if (!svg || !this.layout) return;
     const box = svg.getBoundingClientRect();
+    this.size = { width: box.width, height: box.height };
     if (box.width === 0 || box.height === 0) return;
     this.fitted = true;
     const all = Math.max(MIN_K, Math.min(1, box.width / this.layout.width, box.height / this.layout.height));
@@ -273,8 +386,7 @@ export class Graph extends Component<Props> {
   }
 
   private zoomCentre(factor: number): void {
-    const box = this.svg.current?.getBoundingClientRect();
-    if (box) this.zoomAt(factor, box.width / 2, box.height / 2);
+    this.zoomAt(factor, this.size.width / 2, this.size.height / 2);
   }
 
   private onWheel = (e: WheelEvent): void => {
@@ -320,6 +432,15 @@ export class Graph extends Component<Props> {
 
   private onKeyDown = (e: KeyboardEvent): void => {
     const id = this.target(e);
+    if (id && e.key === 'Tab' && this.items.length > CULL_ABOVE) {
+      // Not every element is in the DOM: move to the next one in order, bringing it (and its neighbours) in.
+      const next = this.items[this.itemIndex.get(id)! + (e.shiftKey ? -1 : 1)];
+      if (!next) return;
+      e.preventDefault();
+      this.reveal(next);
+      (this.rendered.get(next.id) as SVGElement | undefined)?.focus({ preventScroll: true });
+      return;
+    }
     if (id && (e.key === 'Enter' || e.key === ' ')) {
       e.preventDefault();
       this.open(id);
@@ -334,23 +455,22 @@ export class Graph extends Component<Props> {
   /** Brings a focused element into view (zooming in to a readable size first when the whole mesh is shown). */
   private onFocusIn = (e: FocusEvent): void => {
     const id = this.target(e);
-    const svg = this.svg.current;
-    if (!id || !svg || !this.layout) return;
-    const node = this.layout.nodes.get(id);
-    const edge = this.edges.get(id);
-    const x = node ? node.x + NODE_W / 2 : edge?.labelX;
-    const y = node ? node.y + NODE_H / 2 : edge?.labelY;
-    if (x === undefined || y === undefined) return;
-    const box = svg.getBoundingClientRect();
-    const sx = x * this.k + this.tx;
-    const sy = y * this.k + this.ty;
-    const inside = sx > 40 && sy > 20 && sx < box.width - 40 && sy < box.height - 20;
-    if (inside && this.k >= 0.5) return;
-    this.k = Math.max(this.k, 0.8);
-    this.tx = box.width / 2 - x * this.k;
-    this.ty = box.height / 2 - y * this.k;
-    this.apply();
+    const i = id === undefined ? undefined : this.itemIndex.get(id);
+    if (i !== undefined) this.reveal(this.items[i]!);
   };
+
+  private reveal(item: Item): void {
+    const x = (item.node ? item.x0 + NODE_W / 2 : item.edge!.labelX) * this.k + this.tx;
+    const y = (item.node ? item.y0 + NODE_H / 2 : item.edge!.labelY) * this.k + this.ty;
+    const { width, height } = this.size;
+    const inside = x > 40 && y > 20 && x < width - 40 && y < height - 20;
+    if (inside && this.k >= 0.5) return;
+    const k = Math.max(this.k, 0.8);
+    this.tx = width / 2 - ((x - this.tx) / this.k) * k;
+    this.ty = height / 2 - ((y - this.ty) / this.k) * k;
+    this.k = k;
+    this.apply();
+  }
 
   private onToolKey = (e: KeyboardEvent): void => {
     if (e.key === '+' || e.key === '=') this.zoomCentre(1.25);
@@ -368,6 +488,8 @@ export class Graph extends Component<Props> {
       performance.measure('meshd:graph:layout', 'meshd:graph:layout:start');
       this.laidOut = graph;
       this.edges = new Map(this.layout.order.flatMap((o) => o.edges.map((p) => [p.edge.id, p] as const)));
+      this.items = itemsOf(this.layout);
+      this.itemIndex = new Map(this.items.map((item, i) => [item.id, i]));
     }
     return (
       <div class="graph" data-testid="graph" onKeyDown={this.onToolKey}>
