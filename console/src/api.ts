@@ -78,6 +78,6 @@ export async function rolloutAction(mesh: string, name: string, action: Action, 
   if (res.ok) return undefined;
   const text = await errorText(res);
   if (res.status === 401)
-    return `${text} — this meshd needs its admin token for that: enter it in the Admin token field above.`;
+    return `${text}: enter the admin token in the Admin token field and try again.`;
   return text;
 }

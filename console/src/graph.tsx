@@ -25,16 +25,22 @@ const weightText = (e: MeshEdge): string =>
 
 const nameOf = (id: string, nodes: Map<string, PlacedNode>) => nodes.get(id)?.node.name ?? id;
 
+/**
+ * Accessible names start with the element's visible text (kind, name, glyph and health word; an edge's weight and
+ * numbers), so that speech input users can say what they see, and then say the rest in words.
+ */
 function nodeLabel(n: MeshNode, live: Live): string {
+  const name = shortName(n.name);
   const traffic = live.requests > 0 ? `, ${liveText(live)}` : '';
-  return `${KIND_WORDS[n.kind] ?? n.kind} ${n.name} (mesh ${n.mesh}), ${live.health}${traffic}`;
+  const full = name === n.name ? '' : `, full name ${n.name}`;
+  return `${KIND_WORDS[n.kind] ?? n.kind} ${name} ${GLYPH[live.health]} ${live.health}${full}, mesh ${n.mesh}${traffic}`;
 }
 
 function edgeLabel(e: MeshEdge, nodes: Map<string, PlacedNode>, live: Live): string {
   const w = weightText(e);
   return (
-    `${EDGE_WORDS[e.kind] ?? e.kind} from ${nameOf(e.from, nodes)} to ${nameOf(e.to, nodes)}` +
-    `${w ? `, weight ${w}` : ''}, ${liveText(live)}, ${live.health}`
+    `${w ? `${w} · ` : ''}${liveText(live)} ${GLYPH[live.health]} ${live.health}: ` +
+    `${EDGE_WORDS[e.kind] ?? e.kind} from ${nameOf(e.from, nodes)} to ${nameOf(e.to, nodes)}${w ? `, weight ${w}` : ''}`
   );
 }
 
@@ -118,9 +124,10 @@ function markup(item: Item, l: Layout, live: (trafficNodes: readonly string[]) =
       `tabindex="0" role="button" aria-label="${esc(nodeLabel(n, nl))}" transform="translate(${p.x} ${p.y})">` +
       `<rect width="${NODE_W}" height="${NODE_H}" rx="6"/>` +
       (text
-        ? `<text x="10" y="15" class="kind">${esc(KIND_WORDS[n.kind] ?? n.kind)}</text>` +
-          `<text x="10" y="32" class="name">${esc(shortName(n.name))}</text>` +
-          `<text x="${NODE_W - 10}" y="27" class="glyph" text-anchor="end">${GLYPH[nl.health]}</text>`
+        ? // One text, words apart, so that its text reads as the start of the accessible name.
+          `<text><tspan x="10" y="15" class="kind">${esc(KIND_WORDS[n.kind] ?? n.kind)}</tspan> ` +
+          `<tspan x="10" y="32" class="name">${esc(shortName(n.name))}</tspan> ` +
+          `<tspan x="${NODE_W - 22}" y="27" class="glyph">${GLYPH[nl.health]}</tspan></text>`
         : '') +
       `</g>`
     );
@@ -287,7 +294,7 @@ export class Graph extends Component<Props> {
       this.rendered.set(item.id, el);
       if (item.node) {
         const node = item.node.node;
-        const glyph = text ? (el.lastChild?.firstChild as Text | undefined) : undefined;
+        const glyph = text ? (el.lastChild?.lastChild?.firstChild as Text | undefined) : undefined;
         watch({ el, node, trafficNodes: node.trafficNodes, glyph, key: liveKey(live(node.trafficNodes)) });
       } else {
         const edge = item.edge!.edge;
