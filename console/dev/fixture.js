@@ -44,27 +44,69 @@ function meshOf(n) {
   const targets = (k) => [k % n, (k + 1) % n];
   for (let k = 0; k < routers; k++) {
     const r = id('VirtualRouter', `router-${k}`);
-    nodes.push({ id: r, kind: 'VirtualRouter', mesh: M, name: `router-${k}`, source: `mesh/router-${k}.yaml:1:1`, origin: 'file', trafficNodes: targets(k).map(vn) });
+    nodes.push({
+      id: r,
+      kind: 'VirtualRouter',
+      mesh: M,
+      name: `router-${k}`,
+      source: `mesh/router-${k}.yaml:1:1`,
+      origin: 'file',
+      trafficNodes: targets(k).map(vn),
+    });
     const route = `${M}/Route/router-${k}/route`;
     const [a, b] = targets(k);
     const wa = k % 3 === 0 ? 90 : 50;
-    for (const [t, w] of [[a, wa], [b, 100 - wa]])
-      edges.push({ id: `${route}->${vn(t)}`, from: r, to: vn(t), kind: 'route-target', resource: route, weight: w, percent: w });
+    for (const [t, w] of [
+      [a, wa],
+      [b, 100 - wa],
+    ])
+      edges.push({
+        id: `${route}->${vn(t)}`,
+        from: r,
+        to: vn(t),
+        kind: 'route-target',
+        resource: route,
+        weight: w,
+        percent: w,
+      });
   }
   const providerOf = (j) => (j < services * 0.75 ? id('VirtualRouter', `router-${j % routers}`) : vn(j % n));
   const trafficOf = (j) => (j < services * 0.75 ? targets(j % routers).map(vn) : [vn(j % n)]);
   for (let j = 0; j < services; j++) {
     const s = id('VirtualService', `svc-${j}.apps.local`);
-    nodes.push({ id: s, kind: 'VirtualService', mesh: M, name: `svc-${j}.apps.local`, source: null, origin: 'api', trafficNodes: trafficOf(j) });
+    nodes.push({
+      id: s,
+      kind: 'VirtualService',
+      mesh: M,
+      name: `svc-${j}.apps.local`,
+      source: null,
+      origin: 'api',
+      trafficNodes: trafficOf(j),
+    });
     edges.push({ id: `${s}->${providerOf(j)}`, from: s, to: providerOf(j), kind: 'provider' });
   }
   for (let g = 0; g < gateways; g++) {
     const gw = id('VirtualGateway', `gateway-${g}`);
-    nodes.push({ id: gw, kind: 'VirtualGateway', mesh: M, name: `gateway-${g}`, source: `mesh/gw-${g}.yaml:1:1`, origin: 'file', nodeId: `mesh/${M}/virtualGateway/gateway-${g}`, trafficNodes: [] });
+    nodes.push({
+      id: gw,
+      kind: 'VirtualGateway',
+      mesh: M,
+      name: `gateway-${g}`,
+      source: `mesh/gw-${g}.yaml:1:1`,
+      origin: 'file',
+      nodeId: `mesh/${M}/virtualGateway/gateway-${g}`,
+      trafficNodes: [],
+    });
     for (let k = 0; k < 20; k++) {
       const j = (g * 20 + k) % services;
       const s = id('VirtualService', `svc-${j}.apps.local`);
-      edges.push({ id: `${M}/GatewayRoute/gateway-${g}/gr-${k}->${s}`, from: gw, to: s, kind: 'gateway-route', resource: `${M}/GatewayRoute/gateway-${g}/gr-${k}` });
+      edges.push({
+        id: `${M}/GatewayRoute/gateway-${g}/gr-${k}->${s}`,
+        from: gw,
+        to: s,
+        kind: 'gateway-route',
+        resource: `${M}/GatewayRoute/gateway-${g}/gr-${k}`,
+      });
     }
   }
   for (let i = 0; i < n; i++)
@@ -81,7 +123,17 @@ function telemetryOf(n, random) {
     if (i % 10 === 9) continue; // some without traffic: idle
     const requests = Math.round(random() * 500) + 10;
     const errors = i % 50 === 0 ? Math.round(requests * 0.1) : i % 20 === 0 ? Math.round(requests * 0.02) : 0;
-    virtualNodes.push({ mesh: 'apps', virtualNode: `node-${i}`, windowMs: 10000, requests, errors, successRate: ((requests - errors) / requests) * 100, ratePerSecond: requests / 10, p50Ms: 3, p99Ms: Math.round(random() * 80) + 5 });
+    virtualNodes.push({
+      mesh: 'apps',
+      virtualNode: `node-${i}`,
+      windowMs: 10000,
+      requests,
+      errors,
+      successRate: ((requests - errors) / requests) * 100,
+      ratePerSecond: requests / 10,
+      p50Ms: 3,
+      p99Ms: Math.round(random() * 80) + 5,
+    });
   }
   return { window: '10s', windowMs: 10000, virtualNodes };
 }
@@ -92,20 +144,46 @@ const iso = (ago) => new Date(now - ago).toISOString();
 function rollouts() {
   return [
     {
-      mesh: 'apps', name: 'node-0', source: 'file', phase: 'Progressing', canaryWeight: 30, failedChecks: 1,
-      settings: { route: { virtualRouter: 'router-0', name: 'route' }, primary: 'node-0', canary: 'node-1', intervalMs: 30000, stepWeight: 10, maxWeight: 50, threshold: 5, minRequests: 20,
-        metrics: [{ name: 'request-success-rate', min: 99 }, { name: 'request-duration', max: 500 }], webhooks: [] },
-      expected: { primary: 70, canary: 30 }, startedAt: iso(120000), updatedAt: iso(10000),
-      lastCheck: { at: iso(10000), ok: true, results: [
-        { metric: 'request-count', value: 240, ok: true, message: '240 requests (minimum 20)' },
-        { metric: 'request-success-rate', value: 99.6, ok: true, message: 'success rate 99.6% (minimum 99%)' },
-        { metric: 'request-duration', value: 41, ok: true, message: 'p99 41 ms (maximum 500 ms)' } ] },
+      mesh: 'apps',
+      name: 'node-0',
+      source: 'file',
+      phase: 'Progressing',
+      canaryWeight: 30,
+      failedChecks: 1,
+      settings: {
+        route: { virtualRouter: 'router-0', name: 'route' },
+        primary: 'node-0',
+        canary: 'node-1',
+        intervalMs: 30000,
+        stepWeight: 10,
+        maxWeight: 50,
+        threshold: 5,
+        minRequests: 20,
+        metrics: [
+          { name: 'request-success-rate', min: 99 },
+          { name: 'request-duration', max: 500 },
+        ],
+        webhooks: [],
+      },
+      expected: { primary: 70, canary: 30 },
+      startedAt: iso(120000),
+      updatedAt: iso(10000),
+      lastCheck: {
+        at: iso(10000),
+        ok: true,
+        results: [
+          { metric: 'request-count', value: 240, ok: true, message: '240 requests (minimum 20)' },
+          { metric: 'request-success-rate', value: 99.6, ok: true, message: 'success rate 99.6% (minimum 99%)' },
+          { metric: 'request-duration', value: 41, ok: true, message: 'p99 41 ms (maximum 500 ms)' },
+        ],
+      },
       events: [
         { at: iso(120000), type: 'Normal', message: 'started', canaryWeight: 0 },
         { at: iso(90000), type: 'Normal', message: 'advanced canary weight to 10', canaryWeight: 10 },
         { at: iso(60000), type: 'Warning', message: 'check failed: success rate 97% (minimum 99%)', canaryWeight: 10 },
         { at: iso(40000), type: 'Normal', message: 'advanced canary weight to 20', canaryWeight: 20 },
-        { at: iso(10000), type: 'Normal', message: 'advanced canary weight to 30', canaryWeight: 30 } ],
+        { at: iso(10000), type: 'Normal', message: 'advanced canary weight to 30', canaryWeight: 30 },
+      ],
       nextStepInMs: 20000,
     },
   ];
@@ -115,21 +193,58 @@ function proxies(n) {
   const list = [];
   for (let i = 0; i < Math.min(n, 50); i++) {
     const nacked = i === 3;
-    const t = (state, lastNack = null) => ({ state, targetVersion: '7', sentVersion: '7', ackedVersion: state === 'SYNCED' ? '7' : '6', lastNack });
-    list.push({ nodeId: `mesh/apps/virtualNode/node-${i}`, cluster: 'apps', stream: i + 1, protocol: 'delta', client: 'envoy', peer: `10.0.0.${i}`, connectedAt: iso(60000),
-      types: { Cluster: t('SYNCED'), ClusterLoadAssignment: t(i === 5 ? 'STALE' : 'SYNCED'), Listener: nacked ? t('NACKED', 'invalid listener: duplicate name') : t('SYNCED'), RouteConfiguration: t('SYNCED') },
-      configProblem: i === 7 ? 'virtual node node-7 is not in the mesh' : null });
+    const t = (state, lastNack = null) => ({
+      state,
+      targetVersion: '7',
+      sentVersion: '7',
+      ackedVersion: state === 'SYNCED' ? '7' : '6',
+      lastNack,
+    });
+    list.push({
+      nodeId: `mesh/apps/virtualNode/node-${i}`,
+      cluster: 'apps',
+      stream: i + 1,
+      protocol: 'delta',
+      client: 'envoy',
+      peer: `10.0.0.${i}`,
+      connectedAt: iso(60000),
+      types: {
+        Cluster: t('SYNCED'),
+        ClusterLoadAssignment: t(i === 5 ? 'STALE' : 'SYNCED'),
+        Listener: nacked ? t('NACKED', 'invalid listener: duplicate name') : t('SYNCED'),
+        RouteConfiguration: t('SYNCED'),
+      },
+      configProblem: i === 7 ? 'virtual node node-7 is not in the mesh' : null,
+    });
   }
   return list;
 }
 
 const problems = {
-  generation: 3, valid: false, checkedAt: iso(5000),
+  generation: 3,
+  valid: false,
+  checkedAt: iso(5000),
   problems: [
-    { severity: 'error', file: 'mesh/route.yaml', line: 12, col: 9, resource: 'Route/router-0/route', field: 'spec.httpRoute.action.weightedTargets[0].weight', message: 'must be from 0 to 100, got 120',
-      text: 'mesh/route.yaml:12:9: error: Route/router-0/route: must be from 0 to 100, got 120 (spec.httpRoute.action.weightedTargets[0].weight)' },
-    { severity: 'warning', file: 'mesh/node-3.yaml', line: 4, col: 3, resource: 'VirtualNode/node-3', field: 'spec.listeners', message: 'has no health check',
-      text: 'mesh/node-3.yaml:4:3: warning: VirtualNode/node-3: has no health check (spec.listeners)' },
+    {
+      severity: 'error',
+      file: 'mesh/route.yaml',
+      line: 12,
+      col: 9,
+      resource: 'Route/router-0/route',
+      field: 'spec.httpRoute.action.weightedTargets[0].weight',
+      message: 'must be from 0 to 100, got 120',
+      text: 'mesh/route.yaml:12:9: error: Route/router-0/route: must be from 0 to 100, got 120 (spec.httpRoute.action.weightedTargets[0].weight)',
+    },
+    {
+      severity: 'warning',
+      file: 'mesh/node-3.yaml',
+      line: 4,
+      col: 3,
+      resource: 'VirtualNode/node-3',
+      field: 'spec.listeners',
+      message: 'has no health check',
+      text: 'mesh/node-3.yaml:4:3: warning: VirtualNode/node-3: has no health check (spec.listeners)',
+    },
   ],
 };
 
@@ -139,7 +254,12 @@ function start(n, port) {
   let telemetry = telemetryOf(n, random);
   const byId = new Map(mesh.nodes.map((x) => [x.id, x]));
   const streams = new Set();
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json' };
+  const types = {
+    '.html': 'text/html; charset=utf-8',
+    '.js': 'text/javascript; charset=utf-8',
+    '.css': 'text/css; charset=utf-8',
+    '.map': 'application/json',
+  };
   const json = (res, status, body) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -156,10 +276,12 @@ function start(n, port) {
     }
     if (p.startsWith('/ui/')) {
       const file = p === '/ui/' ? 'index.html' : p.slice(4);
-      if (file.includes('/') || file.includes('..') || !fs.existsSync(path.join(DIST, file))) return json(res, 404, { error: 'no such file' });
+      if (file.includes('/') || file.includes('..') || !fs.existsSync(path.join(DIST, file)))
+        return json(res, 404, { error: 'no such file' });
       res.writeHead(200, {
         'content-type': types[path.extname(file)] ?? 'application/octet-stream',
-        'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        'content-security-policy':
+          "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         'cache-control': 'no-cache',
       });
       return res.end(fs.readFileSync(path.join(DIST, file)));
@@ -175,9 +297,21 @@ function start(n, port) {
       const [m, kind, ...rest] = id.split('/');
       if (!node && !['Route', 'GatewayRoute'].includes(kind)) return json(res, 404, { error: `no resource ${id}` });
       return json(res, 200, {
-        id, kind, mesh: m, name: rest.join('/'), source: node?.source ?? null, origin: node?.origin ?? 'file',
+        id,
+        kind,
+        mesh: m,
+        name: rest.join('/'),
+        source: node?.source ?? null,
+        origin: node?.origin ?? 'file',
         yaml: `kind: ${kind}\nmesh: ${m}\nname: ${rest[rest.length - 1]}\nspec: {}\n`,
-        envoy: node?.nodeId ? { clusters: [], endpoints: [], listeners: [{ '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', name: 'lds_ingress' }], routes: [] } : null,
+        envoy: node?.nodeId
+          ? {
+              clusters: [],
+              endpoints: [],
+              listeners: [{ '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', name: 'lds_ingress' }],
+              routes: [],
+            }
+          : null,
         proxies: node?.nodeId ? proxies(n).filter((x) => x.nodeId === node.nodeId) : [],
       });
     }
@@ -226,6 +360,8 @@ module.exports = { start, meshOf, TOKEN };
 if (require.main === module) {
   const n = Number(process.argv[2] ?? 1000);
   start(n, Number(process.argv[3] ?? 0)).then(({ port, mesh }) =>
-    process.stdout.write(`fixture: ${mesh.nodes.length} elements, ${mesh.edges.length} edges on http://127.0.0.1:${port}/ui/\n`),
+    process.stdout.write(
+      `fixture: ${mesh.nodes.length} elements, ${mesh.edges.length} edges on http://127.0.0.1:${port}/ui/\n`,
+    ),
   );
 }

@@ -53,7 +53,15 @@ async function perf(browser, n) {
     dom: document.getElementsByTagName('*').length,
   }));
   await page.waitForSelector('[data-testid=connection][data-state=live]');
-  const result = { phases, elements: mesh.nodes.length, edges: mesh.edges.length, counts, firstViewMs: +firstView.toFixed(1), paintedMs: +painted.toFixed(1), wallMs: Date.now() - t0 };
+  const result = {
+    phases,
+    elements: mesh.nodes.length,
+    edges: mesh.edges.length,
+    counts,
+    firstViewMs: +firstView.toFixed(1),
+    paintedMs: +painted.toFixed(1),
+    wallMs: Date.now() - t0,
+  };
   for (const changes of [1, 100]) {
     await page.evaluate(() => performance.clearMeasures('meshd:update:telemetry'));
     for (let i = 0; i < 20; i++) {
@@ -110,7 +118,13 @@ async function axe(browser) {
   const run = async (label) => {
     const r = await page.evaluate(async () => {
       const res = await window.axe.run(document, { resultTypes: ['violations'] });
-      return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help, target: v.nodes[0]?.target.join(' ') }));
+      return res.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        nodes: v.nodes.length,
+        help: v.help,
+        target: v.nodes[0]?.target.join(' '),
+      }));
     });
     out[label] = r;
   };
@@ -136,7 +150,10 @@ async function axe(browser) {
 
 async function main() {
   const n = Number(process.argv[2] ?? 1000);
-  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
+  const browser = await puppeteer.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--headless=new'],
+  });
   try {
     const result = await perf(browser, n);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

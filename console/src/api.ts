@@ -58,12 +58,18 @@ export function coalesced<T>(
 }
 
 /** A resource id's URL path: each segment percent-encoded. */
-export const resourcePath = (id: string): string => `/v1/mesh/resources/${id.split('/').map(encodeURIComponent).join('/')}`;
+export const resourcePath = (id: string): string =>
+  `/v1/mesh/resources/${id.split('/').map(encodeURIComponent).join('/')}`;
 
 export type Action = 'pause' | 'resume' | 'abort' | 'promote';
 
 /** POST a rollout command; resolves to an error text, or undefined when it was done. */
-export async function rolloutAction(mesh: string, name: string, action: Action, token: string): Promise<string | undefined> {
+export async function rolloutAction(
+  mesh: string,
+  name: string,
+  action: Action,
+  token: string,
+): Promise<string | undefined> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
@@ -77,7 +83,6 @@ export async function rolloutAction(mesh: string, name: string, action: Action, 
   }
   if (res.ok) return undefined;
   const text = await errorText(res);
-  if (res.status === 401)
-    return `${text}: enter the admin token in the Admin token field and try again.`;
+  if (res.status === 401) return `${text}: enter the admin token in the Admin token field and try again.`;
   return text;
 }

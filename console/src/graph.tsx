@@ -242,7 +242,12 @@ export class Graph extends Component<Props> {
   private view(): Box | undefined {
     const { width, height } = this.size;
     if (!width || !height) return undefined;
-    return { x0: -this.tx / this.k, y0: -this.ty / this.k, x1: (width - this.tx) / this.k, y1: (height - this.ty) / this.k };
+    return {
+      x0: -this.tx / this.k,
+      y0: -this.ty / this.k,
+      x1: (width - this.tx) / this.k,
+      y1: (height - this.ty) / this.k,
+    };
   }
 
   /**
@@ -377,7 +382,8 @@ export class Graph extends Component<Props> {
     if (box.width === 0 || box.height === 0) return;
     this.fitted = true;
     const all = Math.max(MIN_K, Math.min(1, box.width / this.layout.width, box.height / this.layout.height));
-    const k = whole === true || all >= FAR_BELOW ? all : Math.max(FAR_BELOW, Math.min(1, box.width / this.layout.width));
+    const k =
+      whole === true || all >= FAR_BELOW ? all : Math.max(FAR_BELOW, Math.min(1, box.width / this.layout.width));
     this.k = k;
     this.tx = Math.max(0, (box.width - this.layout.width * k) / 2);
     this.ty = Math.max(0, (box.height - this.layout.height * k) / 2);
@@ -543,4 +549,3 @@ export class Graph extends Component<Props> {
 const r2 = (n: number) => Math.round(n * 100) / 100;
 const r4 = (n: number) => Math.round(n * 10000) / 10000;
 const liveKey = (l: Live) => `${l.health}|${liveText(l)}|${rpsAttr(l)}`;
-

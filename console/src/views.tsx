@@ -86,8 +86,13 @@ export function ProblemsView({ problems }: { problems: ProblemsReport | undefine
       ) : (
         <>
           <p class={problems.valid ? 'ok' : 'bad'}>
-            {problems.valid ? '✓ The last load was valid' : '✗ The last load was not valid: meshd serves the mesh before it'}
-            {problems.checkedAt ? ` (load ${problems.generation}, ${new Date(problems.checkedAt).toLocaleString()})` : ''}.
+            {problems.valid
+              ? '✓ The last load was valid'
+              : '✗ The last load was not valid: meshd serves the mesh before it'}
+            {problems.checkedAt
+              ? ` (load ${problems.generation}, ${new Date(problems.checkedAt).toLocaleString()})`
+              : ''}
+            .
           </p>
           {problems.problems.length === 0 ? (
             <p class="empty">No problems</p>
@@ -194,8 +199,8 @@ function RolloutCard({ rollout: r, token }: { rollout: Rollout; token: string })
       </h3>
       <p>
         Route {r.settings.route.virtualRouter}/{r.settings.route.name}: primary <b>{r.settings.primary}</b>{' '}
-        {r.expected.primary}%, canary <b>{r.settings.canary}</b> {r.expected.canary}% (step {r.settings.stepWeight}%,
-        up to {r.settings.maxWeight}%; {r.failedChecks} of {r.settings.threshold} failed checks allowed
+        {r.expected.primary}%, canary <b>{r.settings.canary}</b> {r.expected.canary}% (step {r.settings.stepWeight}%, up
+        to {r.settings.maxWeight}%; {r.failedChecks} of {r.settings.threshold} failed checks allowed
         {r.nextStepInMs !== null ? `; next step in ${Math.ceil(r.nextStepInMs / 1000)} s` : ''}).
       </p>
       <div class="actions">
@@ -262,7 +267,14 @@ function WeightChart({ rollout: r }: { rollout: Rollout }) {
     `Canary weight of ${r.settings.canary} from ${first.w}% at ${new Date(first.t).toLocaleTimeString()} ` +
     `to ${r.canaryWeight}% now, in ${points.length - 1} step${points.length === 2 ? '' : 's'}; max ${r.settings.maxWeight}%.`;
   return (
-    <svg class="weight-chart" width={CW} height={CH} viewBox={`0 0 ${CW} ${CH}`} role="img" aria-labelledby={`${titleId}-t ${titleId}-d`}>
+    <svg
+      class="weight-chart"
+      width={CW}
+      height={CH}
+      viewBox={`0 0 ${CW} ${CH}`}
+      role="img"
+      aria-labelledby={`${titleId}-t ${titleId}-d`}
+    >
       <title id={`${titleId}-t`}>Canary weight over time</title>
       <desc id={`${titleId}-d`}>{desc}</desc>
       {[0, 50, 100].map((w) => (
@@ -392,7 +404,10 @@ export function Details({ id, onClose }: { id: string; onClose: () => void }) {
             <ul class="serving">
               {d.proxies.map((p, i) => (
                 <li key={i}>
-                  {p.nodeId}: {Object.entries(p.types ?? {}).map(([n, t]) => `${n} ${t.state}`).join(', ')}
+                  {p.nodeId}:{' '}
+                  {Object.entries(p.types ?? {})
+                    .map(([n, t]) => `${n} ${t.state}`)
+                    .join(', ')}
                 </li>
               ))}
             </ul>
