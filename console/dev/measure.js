@@ -138,6 +138,7 @@ async function axe(browser) {
     await page.waitForSelector(`[data-testid=view-${view}]`);
     await run(view);
   }
+  out.contract = await contract(page);
   // A rollout action without the token: the 401's text in [role=alert].
   await page.click(`button[role=tab][data-view=rollouts]`);
   await page.click('button[data-action=pause]');
@@ -146,6 +147,110 @@ async function axe(browser) {
   await page.close();
   server.close();
   return out;
+}
+
+/** The DOM contract of COMMON29.md / docs/console.md, checked on the small fixture: failures are listed. */
+async function contract(page) {
+  const failed = [];
+  const check = async (what, fn, ...args) => {
+    try {
+      if (!(await page.evaluate(fn, ...args))) failed.push(what);
+    } catch (err) {
+      failed.push(`${what}: ${err.message}`);
+    }
+  };
+  const tab = (view) => page.click(`button[role=tab][data-view=${view}]`);
+  await tab('graph');
+  await check(
+    'graph nodes',
+    () =>
+      document.querySelectorAll(
+        '[data-testid=graph] svg g.node[data-id][data-kind][tabindex="0"][role=button][aria-label]',
+      ).length > 10,
+  );
+  await check('route-target edge', () => {
+    const e = document.querySelector('g.edge[data-kind=route-target]');
+    return (
+      e &&
+      e.dataset.weight &&
+      e.dataset.from &&
+      e.dataset.to &&
+      /^\d+%/.test(e.textContent) &&
+      /rps|no traffic/.test(e.textContent) &&
+      ['healthy', 'degraded', 'failing', 'idle'].includes(e.dataset.health)
+    );
+  });
+  await check('idle edge has empty data-rps', () =>
+    [...document.querySelectorAll('g.edge[data-health=idle]')].every((e) => e.dataset.rps === ''),
+  );
+  await check('problems tab counts errors', () =>
+    /1 error/.test(document.querySelector('button[data-view=problems]').textContent),
+  );
+  // Keyboard: ArrowRight from the selected tab opens the next view.
+  await page.focus('button[role=tab][data-view=graph]');
+  await page.keyboard.press('ArrowRight');
+  await check(
+    'arrow key opens proxies',
+    () => document.querySelector('[data-testid=view-proxies]') && document.activeElement.dataset.view === 'proxies',
+  );
+  await check('proxy rows', () => {
+    const rows = document.querySelectorAll('[data-testid=proxies] table tbody tr[data-node-id]');
+    const nacked = document.querySelector('tr[data-node-id="mesh/apps/virtualNode/node-3"]');
+    const problem = document.querySelector('tr[data-node-id="mesh/apps/virtualNode/node-7"] td.problem');
+    return (
+      rows.length === 12 &&
+      /NACKED/.test(nacked.textContent) &&
+      /duplicate name/.test(nacked.querySelector('td.nack').textContent) &&
+      /not in the mesh/.test(problem.textContent) &&
+      /SYNCED/.test(rows[0].textContent)
+    );
+  });
+  await tab('problems');
+  await check('problems list', () => {
+    const li = document.querySelectorAll('[data-testid=problems] li[data-severity]');
+    return (
+      li.length === 2 &&
+      li[0].dataset.severity === 'error' &&
+      li[0].textContent.startsWith('mesh/route.yaml:12:9: error:')
+    );
+  });
+  await tab('rollouts');
+  await check('rollout panel', () => {
+    const r = document.querySelector('[data-testid=rollout][data-rollout="apps/node-0"][data-phase=Progressing]');
+    const b = (a) => r.querySelector(`button[data-action=${a}]`);
+    const events = r.querySelectorAll('ol.events li');
+    return (
+      r &&
+      !b('pause').disabled &&
+      b('resume').disabled &&
+      b('pause').textContent === 'Pause' &&
+      r.querySelector('svg.weight-chart title') &&
+      r.querySelector('svg.weight-chart desc') &&
+      r.querySelector('table.checks tbody tr') &&
+      events.length === 5 &&
+      /canary weight to 30/.test(events[0].textContent) &&
+      document.querySelector('input[name=admin-token]') &&
+      document.querySelector('label[for=admin-token]')
+    );
+  });
+  await tab('graph');
+  await page.$eval('g.node[data-kind=VirtualNode]', (e) => e.focus());
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=details] pre.yaml');
+  await check('details', () => {
+    const d = document.querySelector('[data-testid=details]');
+    return (
+      /VirtualNode/.test(d.querySelector('.kind').textContent) &&
+      d.querySelector('.source').textContent.includes('.yaml:1:1') &&
+      d.querySelector('details pre.envoy') &&
+      !d.querySelector('details').open &&
+      d.querySelector('ul.serving li')
+    );
+  });
+  await page.$eval('g.node[data-kind=VirtualService]', (e) => e.focus());
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => document.querySelector('[data-testid=details] .source')?.textContent === 'API');
+  return failed;
 }
 
 async function main() {

@@ -279,7 +279,8 @@ export class Graph extends Component<Props> {
     };
     const active = document.activeElement;
     const focused = active && viewport.contains(active) ? active.getAttribute('data-id') : null;
-    const wanted = region ? this.items.filter((i) => intersects(i, region!)) : this.items;
+    // A large mesh in a hidden view (no size yet) waits until it is shown.
+    const wanted = region ? this.items.filter((i) => intersects(i, region!)) : cull ? [] : this.items;
     const text = !(cull && far);
     viewport.innerHTML = wanted.map((i) => markup(i, layout, live, text)).join('');
     this.region = region;
