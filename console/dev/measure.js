@@ -236,7 +236,10 @@ async function contract(page) {
   await tab('graph');
   await page.$eval('g.node[data-kind=VirtualNode]', (e) => e.focus());
   await page.keyboard.press('Enter');
-  await page.waitForSelector('[data-testid=details] pre.yaml');
+  // (the details of the element opened before may still be shown until these arrive)
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid=details] .kind')?.textContent === 'VirtualNode',
+  );
   await check('details', () => {
     const d = document.querySelector('[data-testid=details]');
     return (

@@ -200,7 +200,8 @@ function RolloutCard({ rollout: r, token }: { rollout: Rollout; token: string })
       <p>
         Route {r.settings.route.virtualRouter}/{r.settings.route.name}: primary <b>{r.settings.primary}</b>{' '}
         {r.expected.primary}%, canary <b>{r.settings.canary}</b> {r.expected.canary}% (step {r.settings.stepWeight}%, up
-        to {r.settings.maxWeight}%; {r.failedChecks} of {r.settings.threshold} failed checks allowed
+        to {r.settings.maxWeight}%; {r.failedChecks} failed {r.failedChecks === 1 ? 'check' : 'checks'}, rollback at{' '}
+        {r.settings.threshold}
         {r.nextStepInMs !== null ? `; next step in ${Math.ceil(r.nextStepInMs / 1000)} s` : ''}).
       </p>
       <div class="actions">
