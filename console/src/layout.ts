@@ -108,6 +108,7 @@ export function layout(graph: MeshGraph): Layout {
     if (list) list.push(placed);
     else out.set(edge.from, [placed]);
   }
+  spreadLabels([...out.values()].flat(), nodes);
   const order = columns.flatMap((col) =>
     col.map((n) => {
       const node = nodes.get(n.id)!;
@@ -121,19 +122,61 @@ export function layout(graph: MeshGraph): Layout {
 }
 
 const r = (n: number) => Math.round(n * 10) / 10;
+const LABEL_GAP = 13;
 
-/** Left to right: from the right side of `a` to the left side of `b`; the label at the curve's middle. */
+/**
+ * Labels of left-to-right edges sit in the middle of the gap between two columns, all at the same x, so that
+ * crossing edges would write over each other: within each gap, they are sorted by height and pushed down until
+ * they are LABEL_GAP apart (one pass, O(n log n)). A label may then sit a little off its curve's middle; focusing
+ * an edge highlights both.
+ */
+function spreadLabels(edges: PlacedEdge[], nodes: Map<string, PlacedNode>): void {
+  const gaps = new Map<number, PlacedEdge[]>();
+  for (const p of edges) {
+    const a = nodes.get(p.edge.from)!;
+    if (nodes.get(p.edge.to)!.column <= a.column) continue;
+    const list = gaps.get(p.labelX);
+    if (list) list.push(p);
+    else gaps.set(p.labelX, [p]);
+  }
+  for (const list of gaps.values()) {
+    list.sort((p, q) => p.labelY - q.labelY);
+    let last = -Infinity;
+    for (const p of list) {
+      if (p.labelY < last + LABEL_GAP) p.labelY = r(last + LABEL_GAP);
+      last = p.labelY;
+    }
+  }
+}
+
+/**
+ * Left to right: from the right side of `a` to the left side of `b`. The label sits in the middle of the first gap
+ * after `a` (the curve's middle when they are neighbours; clear of the column between them when not).
+ */
 function forward(edge: MeshEdge, a: PlacedNode, b: PlacedNode): PlacedEdge {
   const x1 = a.x + NODE_W;
   const y1 = a.y + NODE_H / 2;
   const x2 = b.x;
   const y2 = b.y + NODE_H / 2;
   const dx = (x2 - x1) / 2;
+  const c1 = x1 + dx;
+  const c2 = x2 - dx;
+  const lx = b.column - a.column > 1 ? x1 + COLUMN_GAP / 2 : (x1 + x2) / 2;
+  // The curve's x grows with t: find the t where it reaches lx (bisection), and the curve's y there.
+  const at = (t: number, p0: number, p1: number, p2: number, p3: number) =>
+    (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t * t * p2 + t ** 3 * p3;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 20; i++) {
+    const mid = (lo + hi) / 2;
+    if (at(mid, x1, c1, c2, x2) < lx) lo = mid;
+    else hi = mid;
+  }
   return {
     edge,
-    d: `M${x1} ${y1}C${r(x1 + dx)} ${y1} ${r(x2 - dx)} ${y2} ${x2} ${y2}`,
-    labelX: r((x1 + x2) / 2),
-    labelY: r((y1 + y2) / 2 - 4),
+    d: `M${x1} ${y1}C${r(c1)} ${y1} ${r(c2)} ${y2} ${x2} ${y2}`,
+    labelX: r(lx),
+    labelY: r(at(lo, y1, y1, y2, y2) - 4),
   };
 }
 
