@@ -160,7 +160,7 @@ const contains = (outer: Box, inner: Box) =>
  * when the view moves past them; Tab and Shift+Tab then move through all of them in order all the same (onKeyDown).
  */
 const CULL_ABOVE = 1500;
-const MIN_K = 0.01;
+const MIN_K = 0.002;
 const FAR_BELOW = 0.35;
 const MAX_K = 4;
 
