@@ -74,7 +74,7 @@ const clearError = (endpoint: string) => {
 };
 
 /** The current event being applied, for the measure's name (a refetch answers one event, or the first load). */
-function refetcher<T>(endpoint: string, key: keyof State, optional = false) {
+function refetcher<T>(endpoint: string, key: keyof State, optional = false, absent?: T) {
   let event: string | undefined;
   const fetcher = coalesced<T>(
     endpoint,
@@ -84,7 +84,11 @@ function refetcher<T>(endpoint: string, key: keyof State, optional = false) {
       else apply();
     },
     (err) => {
-      if (optional && err instanceof HttpError && err.status === 404) return;
+      // An endpoint this meshd does not have (no fleet, no rollouts): nothing to show, not an error.
+      if (optional && err instanceof HttpError && err.status === 404) {
+        if (absent !== undefined) update({ [key]: absent } as Partial<State>);
+        return;
+      }
       setError(endpoint, err);
     },
   );
@@ -96,7 +100,7 @@ function refetcher<T>(endpoint: string, key: keyof State, optional = false) {
 
 const fetchMesh = refetcher<MeshGraph>('/v1/mesh', 'mesh');
 const fetchProxies = refetcher<Proxy[]>('/v1/proxies', 'proxies');
-const fetchRollouts = refetcher<Rollout[]>('/v1/rollouts', 'rollouts', true);
+const fetchRollouts = refetcher<Rollout[]>('/v1/rollouts', 'rollouts', true, []);
 const fetchProblems = refetcher<ProblemsReport>('/v1/problems', 'problems');
 const fetchReplicas = refetcher<ReplicasReport>('/v1/replicas', 'replicas', true);
 

@@ -1,5 +1,5 @@
 // The Proxies, Problems and Rollouts views and the details panel.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJson, resourcePath, rolloutAction, type Action } from './api';
 import type { Problem, ProblemsReport, Proxy, ReplicasReport, ResourceDetails, Rollout } from './types';
 
@@ -350,6 +350,9 @@ function Checks({ rollout: r }: { rollout: Rollout }) {
 
 export function Details({ id, onClose }: { id: string; onClose: () => void }) {
   const [state, setState] = useState<{ data?: ResourceDetails; error?: string }>({});
+  const close = useRef<HTMLButtonElement>(null);
+  // Keyboard users land in the details they opened (Close or Escape takes them back to the graph).
+  useEffect(() => close.current?.focus({ preventScroll: true }), [id]);
   useEffect(() => {
     let live = true;
     setState({});
@@ -363,10 +366,17 @@ export function Details({ id, onClose }: { id: string; onClose: () => void }) {
   }, [id]);
   const d = state.data;
   return (
-    <aside data-testid="details" class="details" aria-labelledby="details-title">
+    <aside
+      data-testid="details"
+      class="details"
+      aria-labelledby="details-title"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') onClose();
+      }}
+    >
       <div class="details-head">
         <h2 id="details-title">{d ? `${d.kind} ${d.name}` : id}</h2>
-        <button type="button" onClick={onClose} aria-label="Close the details">
+        <button type="button" ref={close} onClick={onClose} aria-label="Close the details">
           Close
         </button>
       </div>
