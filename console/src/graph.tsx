@@ -197,7 +197,7 @@ export class Graph extends Component<Props> {
     this.draw();
     this.unsubscribe = this.props.live.subscribe(() => this.applyLive());
     this.svg.current?.addEventListener('wheel', this.onWheel, { passive: false });
-    if (!this.props.hidden) this.fit(false);
+    if (!this.fitted && !this.props.hidden) this.fit(false);
     this.resize = new ResizeObserver(() => {
       const svg = this.svg.current;
       if (!svg) return;
@@ -232,8 +232,9 @@ export class Graph extends Component<Props> {
     this.region = undefined;
     this.rendered = new Map();
     this.slots = new Map();
-    this.fitted = false;
-    if (!this.props.hidden) this.fit(false);
+    // The first mesh is fitted to the view; a later one (a reload, a rollout's step) keeps the user's pan and zoom.
+    if (!this.fitted && !this.props.hidden) this.fit(false, false);
+    else this.apply(false);
     this.renderRegion(true);
     performance.measure('meshd:graph:draw', 'meshd:graph:draw:start');
   }
@@ -365,17 +366,18 @@ export class Graph extends Component<Props> {
     }
   }
 
-  private apply(): void {
+  /** Moves the view to the current pan and zoom, and (`render`) brings in the elements it needs. */
+  private apply(render = true): void {
     this.viewport.current?.setAttribute('transform', `translate(${r2(this.tx)} ${r2(this.ty)}) scale(${r4(this.k)})`);
     // Below this scale the text would be under 4 pixels high: unreadable, and the most costly part to lay out and
     // paint, so it is hidden (display: none) until zoomed in; the elements and their text stay in the DOM.
     const svg = this.svg.current;
     if (svg && svg.classList.contains('far') !== this.k < FAR_BELOW) svg.classList.toggle('far', this.k < FAR_BELOW);
-    this.renderRegion(false);
+    if (render) this.renderRegion(false);
   }
 
   /** The whole mesh in view (`whole`), or, the first time, its width when the whole would be too small to read. */
-  fit = (whole: unknown = true): void => {
+  fit = (whole: unknown = true, render = true): void => {
     const svg = this.svg.current;
     if (!svg || !this.layout) return;
     const box = svg.getBoundingClientRect();
@@ -388,7 +390,7 @@ export class Graph extends Component<Props> {
     this.k = k;
     this.tx = Math.max(0, (box.width - this.layout.width * k) / 2);
     this.ty = Math.max(0, (box.height - this.layout.height * k) / 2);
-    this.apply();
+    this.apply(render);
   };
 
   private zoomAt(factor: number, cx: number, cy: number): void {
