@@ -136,7 +136,7 @@ function markup(item: Item, l: Layout, live: (trafficNodes: readonly string[]) =
   const e = pe.edge;
   const el = live(l.nodes.get(e.to)!.node.trafficNodes);
   const w = weightText(e);
-  const weight = e.kind === 'route-target' && e.weight !== undefined ? ` data-weight="${e.weight}"` : '';
+  const weight = e.kind === 'route-target' && e.weight !== undefined ? ` data-weight="${esc(String(e.weight))}"` : '';
   return (
     `<g class="edge e-${esc(e.kind)} h-${el.health}" data-id="${esc(e.id)}" data-from="${esc(e.from)}" ` +
     `data-to="${esc(e.to)}" data-kind="${esc(e.kind)}"${weight} data-rps="${rpsAttr(el)}" ` +
