@@ -30,15 +30,18 @@ interface Sample {
   p99: number | null;
 }
 
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
 /** Telemetry by virtual node id (`<mesh>/VirtualNode/<name>`). */
 export function indexTelemetry(t: Telemetry | undefined): Map<string, Sample> {
   const map = new Map<string, Sample>();
   for (const v of t?.virtualNodes ?? []) {
+    // Numbers only: anything else counts as nothing rather than breaking the arithmetic below.
     map.set(`${v.mesh}/VirtualNode/${v.virtualNode}`, {
-      rps: v.ratePerSecond ?? 0,
-      requests: v.requests ?? 0,
-      errors: v.errors ?? 0,
-      p99: typeof v.p99Ms === 'number' ? v.p99Ms : null,
+      rps: num(v.ratePerSecond) ?? 0,
+      requests: num(v.requests) ?? 0,
+      errors: num(v.errors) ?? 0,
+      p99: num(v.p99Ms),
     });
   }
   return map;
