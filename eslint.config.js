@@ -23,16 +23,16 @@ module.exports = defineConfig(
     ],
   },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
-  { files: ['**/*.ts', '**/*.js', 'bin/meshd'] },
+  { files: ['**/*.ts', '**/*.tsx', '**/*.js', 'bin/meshd'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
     plugins: { 'import-x': importX },
     settings: {
       // How import-x reads a .ts module's imports and resolves './x' to ./x.ts or ./x/index.ts.
-      'import-x/extensions': ['.ts', '.js'],
-      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
-      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json', '.node'] })],
+      'import-x/extensions': ['.ts', '.tsx', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] },
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.tsx', '.js', '.json', '.node'] })],
     },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
@@ -63,6 +63,16 @@ module.exports = defineConfig(
     files: ['**/*.js', 'bin/meshd'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The web console (console/src, docs/console.md) runs in the browser: ES modules, DOM globals, Preact's JSX.
+    files: ['console/src/**/*.ts', 'console/src/**/*.tsx'],
+    languageOptions: { sourceType: 'module', globals: globals.browser, parserOptions: { ecmaFeatures: { jsx: true } } },
+  },
+  {
+    // The console's development scripts (console/dev) drive Chromium: their page.evaluate callbacks run in the page.
+    files: ['console/dev/**/*.js'],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
   {
     // Tests build and poke at untyped documents (fuzzed mesh files, templates).

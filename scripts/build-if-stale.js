@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // `npm run demo` and `npm start`: runs `npm run build` only when dist/ is older than what it is
-// built from (src/, the protos, the generator scripts, tsconfig.json, package-lock.json), or
-// misses a file; otherwise returns at once (the build takes 10 s or more). `npm run build`
-// itself stays unconditional.
+// built from (src/, the protos, the generator scripts, tsconfig.json, package-lock.json, and the
+// web console's sources under console/ with scripts/build-console.js), or misses a file;
+// otherwise returns at once (the build takes 10 s or more). `npm run build` itself stays
+// unconditional.
 //
 // Stale means: some input is newer than the oldest of the outputs that must exist (dist/<x>.js
-// for each src/<x>.ts, and the protos descriptor). tsc writes every output on each build, so
-// after a build they are all newer than every input; a file edited since is newer than them.
+// for each src/<x>.ts, the protos descriptor, and the console's dist/console/app.js). tsc and
+// esbuild write every output on each build, so after a build they are all newer than every
+// input; a file edited since is newer than them.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,7 +16,18 @@ const path = require('node:path');
 
 const GENERATED = path.join('src', 'generated');
 /** What the build reads, besides src/ (its generated/ folder is the build's own output). */
-const INPUTS = ['protos', 'scripts/gen-types.js', 'scripts/gen-descriptor.js', 'tsconfig.json', 'package-lock.json'];
+const INPUTS = [
+  'protos',
+  'scripts/gen-types.js',
+  'scripts/gen-descriptor.js',
+  'tsconfig.json',
+  'package-lock.json',
+  'console/src',
+  'console/index.html',
+  'console/app.css',
+  'console/tsconfig.json',
+  'scripts/build-console.js',
+];
 
 /** The files under `rel` (a file or a folder), as paths relative to `root`. */
 function filesUnder(root, rel) {
@@ -37,6 +50,7 @@ function staleness(root) {
       .map((f) => path.join('dist', path.relative('src', f)).replace(/\.ts$/, '.js')),
     path.join('dist', 'generated', 'envoy-protos.json'),
     path.join('src', 'generated', 'envoy-protos.json'),
+    path.join('dist', 'console', 'app.js'),
   ];
   const missing = outputs.find((f) => !fs.existsSync(path.join(root, f)));
   if (missing) return `${missing} is missing`;

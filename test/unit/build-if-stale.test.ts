@@ -28,6 +28,9 @@ describe('build-if-stale: is dist/ older than what it is built from?', () => {
       'scripts/gen-descriptor.js',
       'tsconfig.json',
       'package-lock.json',
+      'console/src/main.tsx',
+      'console/app.css',
+      'scripts/build-console.js',
     ])
       write(input, 50);
     for (const output of [
@@ -37,6 +40,7 @@ describe('build-if-stale: is dist/ older than what it is built from?', () => {
       'dist/cli/main.js',
       'dist/demo/main.js',
       'dist/removed/old.js',
+      'dist/console/app.js',
     ])
       write(output, 0);
   });
@@ -51,17 +55,27 @@ describe('build-if-stale: is dist/ older than what it is built from?', () => {
     expect(staleness(root)).toBe(`${path.join('src', 'demo', 'main.ts')} changed since the last build`);
   });
 
-  it.each(['protos/envoy-protos.txt', 'scripts/gen-types.js', 'tsconfig.json', 'package-lock.json'])(
-    'is stale when %s changed since',
-    (input) => {
-      write(input, -5);
-      expect(staleness(root)).toBe(`${path.join(...input.split('/'))} changed since the last build`);
-    },
-  );
+  it.each([
+    'protos/envoy-protos.txt',
+    'scripts/gen-types.js',
+    'tsconfig.json',
+    'package-lock.json',
+    'console/src/main.tsx',
+    'console/app.css',
+    'scripts/build-console.js',
+  ])('is stale when %s changed since', (input) => {
+    write(input, -5);
+    expect(staleness(root)).toBe(`${path.join(...input.split('/'))} changed since the last build`);
+  });
 
   it('is stale when a source has no output yet', () => {
     write('src/demo/new.ts', 50);
     expect(staleness(root)).toBe(`${path.join('dist', 'demo', 'new.js')} is missing`);
+  });
+
+  it('is stale when the web console was never built', () => {
+    fs.rmSync(path.join(root, 'dist/console/app.js'));
+    expect(staleness(root)).toBe(`${path.join('dist', 'console', 'app.js')} is missing`);
   });
 
   it('is stale when the protos descriptor is missing', () => {

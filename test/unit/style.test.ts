@@ -34,6 +34,7 @@ describe('code style', () => {
       'scripts/style-check.js',
       'bench/run.js',
       'bin/meshd',
+      'console/src/main.tsx',
     ]) {
       expect(result.eslintFiles).toContain(file);
       expect(result.prettierFiles).toContain(file);

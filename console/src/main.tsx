@@ -1,0 +1,278 @@
+// meshd's web console (docs/console.md): fetches the admin API's state once, then follows GET /v1/events and
+// refetches only what an event names. The app's state lives here and every change renders it synchronously, so
+// that an update's performance measure (meshd:update:<event>) ends after the DOM is updated.
+import { render } from 'preact';
+import { coalesced, getJson, HttpError } from './api';
+import { Graph } from './graph';
+import { LiveStore } from './store';
+import type { MeshGraph, ProblemsReport, Proxy, ReplicasReport, Rollout, Telemetry } from './types';
+import { Details, errorCount, ProblemsView, ProxiesView, RolloutsView } from './views';
+
+type View = 'graph' | 'proxies' | 'rollouts' | 'problems';
+const VIEWS: { view: View; text: string }[] = [
+  { view: 'graph', text: 'Graph' },
+  { view: 'proxies', text: 'Proxies' },
+  { view: 'rollouts', text: 'Rollouts' },
+  { view: 'problems', text: 'Problems' },
+];
+type Connection = 'connecting' | 'live' | 'reconnecting';
+
+interface State {
+  view: View;
+  connection: Connection;
+  mesh?: MeshGraph;
+  proxies?: Proxy[];
+  rollouts?: Rollout[];
+  problems?: ProblemsReport;
+  replicas?: ReplicasReport;
+  details?: string;
+  errors: Partial<Record<string, string>>;
+}
+
+const live = new LiveStore();
+const EMPTY_MESH: MeshGraph = { generation: 0, nodes: [], edges: [] };
+let state: State = { view: viewFromHash(), connection: 'connecting', errors: {} };
+const root = document.getElementById('app') ?? document.body;
+
+function viewFromHash(): View {
+  const v = location.hash.slice(1);
+  return VIEWS.some((x) => x.view === v) ? (v as View) : 'graph';
+}
+
+function update(patch: Partial<State>): void {
+  state = { ...state, ...patch };
+  render(<App {...state} />, root);
+}
+
+/** Applies an update from an event inside a performance measure that ends once the DOM shows it. */
+function measured(event: string, apply: () => void): void {
+  const start = `meshd:update:${event}:start`;
+  performance.mark(start);
+  apply();
+  performance.measure(`meshd:update:${event}`, start);
+  performance.clearMarks(start);
+  // The browser keeps every measure: a tab left open for days would hold one a second. Keep the last few hundred.
+  const n = (measureCounts.get(event) ?? 0) + 1;
+  measureCounts.set(event, n);
+  if (n % MAX_MEASURES === 0) {
+    const kept = performance.getEntriesByName(`meshd:update:${event}`, 'measure').slice(-MAX_MEASURES / 2);
+    performance.clearMeasures(`meshd:update:${event}`);
+    for (const m of kept) performance.measure(m.name, { start: m.startTime, duration: m.duration });
+  }
+}
+const MAX_MEASURES = 600;
+const measureCounts = new Map<string, number>();
+
+function setError(endpoint: string, err: unknown): void {
+  update({ errors: { ...state.errors, [endpoint]: err instanceof Error ? err.message : String(err) } });
+}
+const clearError = (endpoint: string) => {
+  if (!state.errors[endpoint]) return {};
+  const errors = { ...state.errors };
+  delete errors[endpoint];
+  return { errors };
+};
+
+/** The current event being applied, for the measure's name (a refetch answers one event, or the first load). */
+function refetcher<T>(endpoint: string, key: keyof State, optional = false, absent?: T) {
+  let event: string | undefined;
+  const fetcher = coalesced<T>(
+    endpoint,
+    (value) => {
+      const apply = () => update({ [key]: value, ...clearError(endpoint) } as Partial<State>);
+      if (event) measured(event, apply);
+      else apply();
+    },
+    (err) => {
+      // An endpoint this meshd does not have (no fleet, no rollouts): nothing to show, not an error.
+      if (optional && err instanceof HttpError && err.status === 404) {
+        if (absent !== undefined) update({ [key]: absent } as Partial<State>);
+        return;
+      }
+      setError(endpoint, err);
+    },
+  );
+  return (why?: string) => {
+    event = why;
+    return fetcher();
+  };
+}
+
+const fetchMesh = refetcher<MeshGraph>('/v1/mesh', 'mesh');
+const fetchProxies = refetcher<Proxy[]>('/v1/proxies', 'proxies');
+const fetchRollouts = refetcher<Rollout[]>('/v1/rollouts', 'rollouts', true, []);
+const fetchProblems = refetcher<ProblemsReport>('/v1/problems', 'problems');
+const fetchReplicas = refetcher<ReplicasReport>('/v1/replicas', 'replicas', true);
+
+function App(s: State) {
+  const errors = Object.entries(s.errors);
+  const problemCount = errorCount(s.problems);
+  return (
+    <>
+      <header class="top">
+        <h1>meshd</h1>
+        <span class="mesh-info">
+          {s.mesh && s.mesh.generation ? `mesh generation ${s.mesh.generation}` : ''}
+          {s.mesh?.meshHash ? ` · ${s.mesh.meshHash.slice(0, 12)}` : ''}
+        </span>
+        <span class={`connection c-${s.connection}`} data-testid="connection" data-state={s.connection} role="status">
+          {s.connection === 'live' ? '● live' : s.connection === 'connecting' ? '○ connecting…' : '◌ reconnecting…'}
+        </span>
+      </header>
+      <nav aria-label="Views">
+        <div role="tablist" aria-label="Views" onKeyDown={onTabKey}>
+          {VIEWS.map(({ view, text }) => (
+            <button
+              key={view}
+              type="button"
+              role="tab"
+              id={`tab-${view}`}
+              data-view={view}
+              aria-selected={s.view === view}
+              aria-controls="view"
+              tabIndex={s.view === view ? 0 : -1}
+              onClick={() => openView(view)}
+            >
+              {text}
+              {view === 'problems' && s.problems ? (
+                <span class={problemCount ? 'badge bad' : 'badge'}>
+                  {' '}
+                  ({problemCount} {problemCount === 1 ? 'error' : 'errors'})
+                </span>
+              ) : null}
+            </button>
+          ))}
+        </div>
+      </nav>
+      <main>
+        {errors.length ? (
+          <div class="fetch-errors" role="alert">
+            {errors.map(([endpoint, message]) => (
+              <p key={endpoint}>
+                {endpoint}: {message}
+              </p>
+            ))}
+          </div>
+        ) : null}
+        <div class="layout">
+          <section
+            id="view"
+            role="tabpanel"
+            aria-labelledby={`tab-${s.view}`}
+            data-testid={`view-${s.view}`}
+            class={`view view-${s.view}`}
+          >
+            <div class="graph-view" hidden={s.view !== 'graph'}>
+              <h2 class="visually-hidden">Graph</h2>
+              <Graph
+                graph={s.mesh ?? EMPTY_MESH}
+                live={live}
+                hidden={s.view !== 'graph'}
+                onOpen={(id) => update({ details: id })}
+              />
+            </div>
+            {s.view === 'proxies' ? <ProxiesView proxies={s.proxies} replicas={s.replicas} /> : null}
+            {s.view === 'rollouts' ? <RolloutsView rollouts={s.rollouts} /> : null}
+            {s.view === 'problems' ? <ProblemsView problems={s.problems} /> : null}
+          </section>
+          {s.details ? <Details id={s.details} onClose={closeDetails} /> : null}
+        </div>
+      </main>
+    </>
+  );
+}
+
+let returnFocus: Element | null = null;
+function closeDetails(): void {
+  update({ details: undefined });
+  if (returnFocus instanceof HTMLElement || returnFocus instanceof SVGElement) returnFocus.focus();
+}
+document.addEventListener('focusin', (e) => {
+  const t = e.target as Element;
+  if (t.closest?.('g.node, g.edge')) returnFocus = t;
+});
+
+function openView(view: View): void {
+  if (location.hash.slice(1) !== view) history.replaceState(null, '', `#${view}`);
+  update({ view });
+}
+
+function onTabKey(e: KeyboardEvent): void {
+  const i = VIEWS.findIndex((v) => v.view === state.view);
+  let next = -1;
+  if (e.key === 'ArrowRight') next = (i + 1) % VIEWS.length;
+  else if (e.key === 'ArrowLeft') next = (i + VIEWS.length - 1) % VIEWS.length;
+  else if (e.key === 'Home') next = 0;
+  else if (e.key === 'End') next = VIEWS.length - 1;
+  if (next < 0) return;
+  e.preventDefault();
+  openView(VIEWS[next]!.view);
+  document.getElementById(`tab-${VIEWS[next]!.view}`)?.focus();
+}
+
+function connect(): void {
+  const events = new EventSource('/v1/events');
+  events.addEventListener('open', () => update({ connection: 'live' }));
+  events.addEventListener('error', () => {
+    // EventSource reconnects by itself (CONNECTING); CLOSED means it gave up (e.g. a 503 when too many are open).
+    if (events.readyState === EventSource.CLOSED) {
+      update({ connection: 'reconnecting' });
+      setTimeout(connect, 5000);
+    } else update({ connection: 'reconnecting' });
+  });
+  let first = true;
+  events.addEventListener('hello', (e) => {
+    // After a reconnect, what happened meanwhile is unknown: fetch everything again. The first time, only what
+    // changed between the first fetches and the stream's start (the generations tell).
+    if (!first) void loadAll('hello');
+    else {
+      let hello: { mesh?: number; problems?: number } = {};
+      try {
+        hello = JSON.parse((e as MessageEvent<string>).data) as typeof hello;
+      } catch {
+        // No generations: nothing to compare.
+      }
+      if (typeof hello.mesh === 'number' && state.mesh && hello.mesh !== state.mesh.generation) void fetchMesh('mesh');
+      if (typeof hello.problems === 'number' && state.problems && hello.problems !== state.problems.generation)
+        void fetchProblems('problems');
+    }
+    first = false;
+    if (state.connection !== 'live') update({ connection: 'live' });
+  });
+  events.addEventListener('mesh', () => void fetchMesh('mesh'));
+  events.addEventListener('problems', () => void fetchProblems('problems'));
+  events.addEventListener('proxies', () => {
+    void fetchProxies('proxies');
+    if (state.replicas) void fetchReplicas('proxies');
+  });
+  events.addEventListener('rollouts', () => void fetchRollouts('rollouts'));
+  events.addEventListener('telemetry', (e) => {
+    let t: Telemetry;
+    try {
+      t = JSON.parse((e as MessageEvent<string>).data) as Telemetry;
+    } catch {
+      return;
+    }
+    measured('telemetry', () => live.set(t));
+  });
+}
+
+async function loadAll(why?: string): Promise<void> {
+  await Promise.all([fetchMesh(why), fetchProxies(why), fetchRollouts(why), fetchProblems(why), fetchReplicas(why)]);
+}
+
+async function main(): Promise<void> {
+  update({});
+  // The first telemetry is fetched too, so the first view has numbers (when meshd has telemetry at all).
+  const telemetry = getJson<Telemetry>('/v1/telemetry?window=10s').then(
+    (t) => live.set(t),
+    () => undefined,
+  );
+  await Promise.all([loadAll(), telemetry]);
+  document.body.dataset.ready = 'true';
+  performance.mark('meshd:first-view');
+  connect();
+}
+
+window.addEventListener('hashchange', () => update({ view: viewFromHash() }));
+void main();
