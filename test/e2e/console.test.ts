@@ -428,7 +428,7 @@ spec:
         'the error in Problems',
         async () => {
           const lines = (await page.evaluate(
-            `[...document.querySelectorAll(${JSON.stringify(errors)})].map((l) => l.textContent)`,
+            `[...document.querySelectorAll(${JSON.stringify(errors)})].map((l) => l.textContent.trim())`,
           )) as string[];
           return lines.length > 0 ? lines : undefined;
         },
@@ -437,7 +437,7 @@ spec:
       expect(shown.join('\n')).toContain('color-purple');
       expect(shown.join('\n')).toMatch(new RegExp(`${ROUTE_FILE}:\\d+:\\d+`));
       const problems = await admin<{ problems: { text: string; severity: string }[] }>('/v1/problems');
-      expect(shown).toEqual(problems.problems.filter((p) => p.severity === 'error').map((p) => p.text));
+      expect(shown).toEqual(problems.problems.filter((p) => p.severity === 'error').map((p) => p.text.trim()));
       // The tab counts them.
       expect(await page.$eval('nav button[role=tab][data-view=problems]', (b) => b.textContent)).toContain(
         String(shown.length),
@@ -513,9 +513,27 @@ spec:
         await page.keyboard.press('Tab');
         reached.push(await focused());
       }
-      expect(reached).toEqual(expect.arrayContaining(['tab:graph', 'tab:proxies', 'tab:rollouts', 'tab:problems']));
       const node = reached.find((r) => r.startsWith('node:'));
       expect(node).toBeDefined();
+      // Tab reaches the tab list; every tab is reached by Tab, or by the arrow keys from there (a tab list with a
+      // roving tabindex, as WAI-ARIA's pattern has it).
+      const firstTab = reached.find((r) => r.startsWith('tab:'));
+      expect(firstTab).toBeDefined();
+      const tabs = new Set(reached.filter((r) => r.startsWith('tab:')));
+      await page.focus(`nav button[role=tab][data-view=${firstTab!.slice('tab:'.length)}]`);
+      for (let i = 0; i < 4; i++) {
+        await page.keyboard.press('ArrowRight');
+        tabs.add(await focused());
+      }
+      expect([...tabs].filter((t) => t.startsWith('tab:')).sort()).toEqual([
+        'tab:graph',
+        'tab:problems',
+        'tab:proxies',
+        'tab:rollouts',
+      ]);
+      // Back to the node the Tab key reached: Enter opens its details.
+      await openView(page, 'graph');
+      await page.focus(`g.node[data-id="${node!.slice('node:'.length)}"]`);
       await page.keyboard.press('Enter');
       await page.waitForSelector('[data-testid=details]', { visible: true, timeout: 5000 });
       const id = node!.slice('node:'.length);
