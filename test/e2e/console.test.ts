@@ -43,7 +43,7 @@ function graphIds(meshDir: string): { id: string; kind: string; name: string }[]
       if (r?.kind && kinds.has(r.kind)) out.push({ id: `${r.mesh}/${r.kind}/${r.name}`, kind: r.kind, name: r.name! });
     }
   }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** The route file's weights of color-blue and color-green. */
@@ -263,9 +263,15 @@ describeIfAvailable(
 
       running = await launchBrowser(chromiumBin);
       page = await running.newPage();
+      // Uncaught errors, console errors, and failed requests of the console's own (the browser's automatic
+      // /favicon.ico is not the console's: meshd serves none).
       page.on('pageerror', (err) => pageErrors.push(String(err)));
       page.on('console', (m) => {
-        if (m.type() === 'error') pageErrors.push(m.text());
+        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+      });
+      page.on('response', (r) => {
+        if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico')
+          pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
       });
     }, 120000);
 
