@@ -6,6 +6,7 @@ import {
   describeWithBrowser,
   launchBrowser,
   mainThreadMs,
+  pageWeight,
   runAxe,
   seriousViolations,
   type RunningBrowser,
@@ -29,6 +30,9 @@ describeWithBrowser('browser helper: headless Chromium, axe-core and main-thread
   it('renders a page and reads its DOM', async () => {
     await tab.goto(page('<!doctype html><html lang="en"><title>t</title><main><h1 id="h">hello</h1></main></html>'));
     expect(await tab.$eval('#h', (e) => e.textContent)).toBe('hello');
+    const weight = await pageWeight(tab);
+    expect(weight.domNodes).toBeGreaterThan(0);
+    expect(weight.jsHeapMiB).toBeGreaterThan(0);
   });
 
   it('finds no serious violation on a clean page, and names the serious ones of a faulty page', async () => {

@@ -15,6 +15,7 @@ import {
   markTime,
   measures,
   NO_CHROMIUM,
+  pageWeight,
   type RunningBrowser,
 } from '../helpers/browser';
 import { describeIfAvailable } from '../helpers/envoy';
@@ -129,6 +130,10 @@ describeIfAvailable(
       const firstView = await markTime(page, 'meshd:first-view');
       figures.push(
         `  first view: ${firstView === undefined ? 'no meshd:first-view mark' : `${firstView.toFixed(0)} ms`} after navigation start (${wall} ms from goto to body[data-ready])`,
+      );
+      const weight = await pageWeight(page);
+      figures.push(
+        `  page: ${weight.jsHeapMiB.toFixed(1)} MiB of JavaScript heap in use, ${weight.domNodes} DOM nodes`,
       );
       const ids = new Set(
         (await page.evaluate(`[...document.querySelectorAll('g.node[data-id]')].map((e) => e.dataset.id)`)) as string[],

@@ -184,6 +184,19 @@ export async function mainThreadMs(
   }
 }
 
+/** The page's JavaScript heap in use (MiB) and its DOM node count, from CDP Performance.getMetrics. */
+export async function pageWeight(page: Page): Promise<{ jsHeapMiB: number; domNodes: number }> {
+  const cdp = await page.createCDPSession();
+  try {
+    await cdp.send('Performance.enable');
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const value = (name: string) => metrics.find((m) => m.name === name)?.value ?? NaN;
+    return { jsHeapMiB: value('JSHeapUsedSize') / (1024 * 1024), domNodes: value('Nodes') };
+  } finally {
+    await cdp.detach().catch(() => undefined);
+  }
+}
+
 /** The durations (ms) of the page's `performance.measure` entries whose names start with `prefix`. */
 export async function measures(page: Page, prefix: string): Promise<{ name: string; duration: number }[]> {
   return (await page.evaluate(
