@@ -65,8 +65,9 @@ class Demo {
     this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshd-demo-'));
 
     const problem = new MeshdProblem((lines) => this.screen.showProblem(lines));
-    // The demo's Envoy sends no stats, so meshd's DogStatsD listener takes any free port and
-    // never collides with an agent (or another meshd) on 8125.
+    // meshd's DogStatsD listener takes any free port, so it never collides with an agent (or another
+    // meshd) on 8125; the demo's Envoy is told which one (read from GET /v1/telemetry), so the web
+    // console shows its live traffic.
     const meshd = this.startChild(
       'meshd',
       process.execPath,
@@ -114,6 +115,7 @@ class Demo {
       async () => (await ask({ service: '', port: ports.meshdAdmin, path: '/readyz' })).ok,
       20_000,
     );
+    const statsdPort = await meshdStatsdPort(ports.meshdAdmin);
     for (const app of apps)
       await this.waitUntil(
         `${app.child.name} listening on 127.0.0.1:${app.port}`,
@@ -137,6 +139,12 @@ class Demo {
       String(ports.ingress),
       '--egress-port',
       String(ports.egress),
+      // Its traffic to meshd's DogStatsD listener, every second: the console's live rates.
+      ...(statsdPort === undefined
+        ? []
+        : ['--dog-statsd', '--statsd-address', '127.0.0.1', '--statsd-port', String(statsdPort)]),
+      '--stats-flush-interval',
+      '1s',
     ]);
     this.abortIfFinishing();
     if (!bootstrap.ok)
@@ -242,6 +250,18 @@ class Demo {
   }
 }
 
+/** meshd's DogStatsD port (GET /v1/telemetry), or undefined when it does not say: the demo runs on without stats. */
+async function meshdStatsdPort(adminPort: number): Promise<number | undefined> {
+  const r = await ask({ service: '', port: adminPort, path: '/v1/telemetry' });
+  if (!r.ok) return undefined;
+  try {
+    const port = (JSON.parse(r.answer) as { statsd?: { port?: unknown } }).statsd?.port;
+    return typeof port === 'number' && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function safeWrite(text: string): void {
   if (!process.stdout.destroyed) process.stdout.write(text);
 }
@@ -292,6 +312,8 @@ function banner(
     `meshd demo: the ${topology.mesh} mesh as local processes, with a real Envoy`,
     '',
     ...rows.map(([c, where]) => `  ${c.name.padEnd(nameWidth)}  pid ${String(c.pid).padEnd(pidWidth)}  ${where}`),
+    '',
+    `console: http://127.0.0.1:${ports.meshdAdmin}/ui/  (meshd's web console: the mesh as a graph, its live traffic, rollouts and problems)`,
     '',
     `Edit ${routeFiles.join(', ') || 'the mesh'} (the weights of ${targets.join(' and ')}) and save: the bar follows.`,
     `Try:  curl http://127.0.0.1:${topology.front.port}/color`,

@@ -1,7 +1,8 @@
 // `npm run demo` end to end (dist/demo/main.js, as the script runs it), on a copy of
 // examples/colorapp with free ports: the split it prints follows the route file, a broken file
 // shows meshd's problem while traffic keeps its last good split, and Ctrl-C (SIGINT) stops
-// every process the demo started and exits 0. It reads the demo's plain output (stdout is a
+// every process the demo started and exits 0. It prints the web console's address, and its Envoy's
+// DogStatsD reaches meshd, so the console shows live traffic. It reads the demo's plain output (stdout is a
 // pipe here), whose format src/demo/screen.ts documents.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as jsyaml from 'js-yaml';
 import { describeWithEnvoy } from '../helpers/envoy';
-import { freePort, tmpDir, waitFor } from '../helpers/processes';
+import { freePort, getOk, tmpDir, waitFor } from '../helpers/processes';
 
 const DEMO = path.resolve(__dirname, '../../dist/demo/main.js');
 const EXAMPLE = path.resolve(__dirname, '../../examples/colorapp');
@@ -68,6 +69,7 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
   let routeFile: string;
   let demo: ChildProcess;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  let basePort: number;
   let stdout = '';
   let stderr = '';
   const lines = () => stdout.split('\n').slice(0, -1); // whole lines only
@@ -127,7 +129,8 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
     routeFile = path.join(exampleDir, 'mesh/color-route.yaml');
     writeWeights({ 'color-blue': 100, 'color-green': 0 });
 
-    demo = spawn(process.execPath, [DEMO, '--base-port', String(await freeBasePort()), '--example-dir', exampleDir], {
+    basePort = await freeBasePort();
+    demo = spawn(process.execPath, [DEMO, '--base-port', String(basePort), '--example-dir', exampleDir], {
       env: { ...process.env, ENVOY_BIN: envoyBin, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -159,6 +162,36 @@ describeWithEnvoy('demo: colorapp on local processes, its split followed live', 
       const note = lines().findIndex((l) => l.startsWith('demo: no bars: stdout is not a terminal'));
       expect(note).toBeGreaterThan(-1);
       expect(note).toBeLessThan(lines().findIndex((l) => l.startsWith('split ')));
+    },
+    STEP_TIMEOUT_MS,
+  );
+
+  it(
+    "prints the web console's address, and front's Envoy reports its traffic to meshd for it (DogStatsD)",
+    async () => {
+      // meshd's admin port is --base-port + 1.
+      const adminPort = basePort + 1;
+      await waitFor(
+        'the banner',
+        () => (lines().some((l) => l.startsWith('process ')) ? true : undefined),
+        STEP_TIMEOUT_MS,
+      );
+      expect(lines().filter((l) => l.startsWith('console: '))).toEqual([
+        expect.stringMatching(new RegExp(`^console: http://127\\.0\\.0\\.1:${adminPort}/ui/ `)),
+      ]);
+      const blue = await waitFor(
+        "color-blue's traffic in meshd's telemetry",
+        async () => {
+          const body = JSON.parse(await getOk(adminPort, '/v1/telemetry?window=10s')) as {
+            virtualNodes: { virtualNode: string; requests: number }[];
+          };
+          const node = body.virtualNodes.find((n) => n.virtualNode === 'color-blue');
+          return node && node.requests > 0 ? node : undefined;
+        },
+        15000,
+        200,
+      );
+      expect(blue.requests).toBeGreaterThan(0);
     },
     STEP_TIMEOUT_MS,
   );
