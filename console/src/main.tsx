@@ -103,6 +103,8 @@ const fetchProxies = refetcher<Proxy[]>('/v1/proxies', 'proxies');
 const fetchRollouts = refetcher<Rollout[]>('/v1/rollouts', 'rollouts', true, []);
 const fetchProblems = refetcher<ProblemsReport>('/v1/problems', 'problems');
 const fetchReplicas = refetcher<ReplicasReport>('/v1/replicas', 'replicas', true);
+/** This meshd is a replica of a fleet (the event stream's `hello` says). */
+let fleet = false;
 
 function App(s: State) {
   const errors = Object.entries(s.errors);
@@ -224,14 +226,17 @@ function connect(): void {
   events.addEventListener('hello', (e) => {
     // After a reconnect, what happened meanwhile is unknown: fetch everything again. The first time, only what
     // changed between the first fetches and the stream's start (the generations tell).
+    let hello: { mesh?: number; problems?: number; fleet?: boolean } = {};
+    try {
+      hello = JSON.parse((e as MessageEvent<string>).data) as typeof hello;
+    } catch {
+      // No generations: nothing to compare.
+    }
+    // Only a replica of a fleet answers /v1/replicas (which proxy is connected to which replica).
+    fleet = hello.fleet === true;
+    if (fleet) void fetchReplicas('hello');
     if (!first) void loadAll('hello');
     else {
-      let hello: { mesh?: number; problems?: number } = {};
-      try {
-        hello = JSON.parse((e as MessageEvent<string>).data) as typeof hello;
-      } catch {
-        // No generations: nothing to compare.
-      }
       if (typeof hello.mesh === 'number' && state.mesh && hello.mesh !== state.mesh.generation) void fetchMesh('mesh');
       if (typeof hello.problems === 'number' && state.problems && hello.problems !== state.problems.generation)
         void fetchProblems('problems');
@@ -243,7 +248,7 @@ function connect(): void {
   events.addEventListener('problems', () => void fetchProblems('problems'));
   events.addEventListener('proxies', () => {
     void fetchProxies('proxies');
-    if (state.replicas) void fetchReplicas('proxies');
+    if (fleet) void fetchReplicas('proxies');
   });
   events.addEventListener('rollouts', () => void fetchRollouts('rollouts'));
   events.addEventListener('telemetry', (e) => {
@@ -258,7 +263,13 @@ function connect(): void {
 }
 
 async function loadAll(why?: string): Promise<void> {
-  await Promise.all([fetchMesh(why), fetchProxies(why), fetchRollouts(why), fetchProblems(why), fetchReplicas(why)]);
+  await Promise.all([
+    fetchMesh(why),
+    fetchProxies(why),
+    fetchRollouts(why),
+    fetchProblems(why),
+    ...(fleet ? [fetchReplicas(why)] : []),
+  ]);
 }
 
 async function main(): Promise<void> {

@@ -37,7 +37,8 @@ export interface TypeState {
   targetVersion: string | null;
   sentVersion: string | null;
   ackedVersion: string | null;
-  lastNack: string | null;
+  /** The last configuration this type's proxy refused, and Envoy's reason. */
+  lastNack: { version: string; message: string; at: string } | null;
 }
 
 export interface Proxy {

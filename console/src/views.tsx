@@ -41,7 +41,7 @@ export function ProxiesView({ proxies, replicas }: { proxies: Proxy[] | undefine
             <tbody>
               {proxies.map((p) => {
                 const types = Object.entries(p.types ?? {});
-                const nack = types.map(([, t]) => t.lastNack).find((n) => n);
+                const nacks = types.filter(([, t]) => t.lastNack);
                 return (
                   <tr key={`${p.nodeId}|${p.stream ?? ''}`} data-node-id={p.nodeId}>
                     <th scope="row" class="mono">
@@ -61,7 +61,13 @@ export function ProxiesView({ proxies, replicas }: { proxies: Proxy[] | undefine
                         ))}
                       </ul>
                     </td>
-                    <td class="nack">{nack ?? ''}</td>
+                    <td class="nack">
+                      {nacks.map(([name, t]) => (
+                        <p key={name}>
+                          {name} (version {t.lastNack!.version}, {t.lastNack!.at}): {t.lastNack!.message}
+                        </p>
+                      ))}
+                    </td>
                     <td class="problem">{p.configProblem ?? ''}</td>
                   </tr>
                 );

@@ -4,8 +4,9 @@
 // - With a token: every guarded write must carry `Authorization: Bearer <token>`: none answers 401
 //   (with `WWW-Authenticate: Bearer`), another token 403.
 // - Without one, on a loopback admin address: writes are open to local processes, as before, but
-//   the Host must name a loopback address and no browser Origin may be sent (so a web page cannot
-//   reach them by DNS rebinding or a cross-site POST).
+//   the Host must name a loopback address and a browser's Origin, if sent, must be that same address
+//   (meshd's own console at /ui/), so that no other web page can reach them by DNS rebinding or a
+//   cross-site POST.
 // - Without one, on any other address (only with --insecure-admin): every guarded write is refused
 //   (403), naming --admin-token-file: a meshd reachable from a network is never writable by omission.
 //
@@ -127,11 +128,13 @@ export function checkAdminWrite(req: http.IncomingMessage, auth: AdminWriteAuth)
       'forbidden',
       'without --admin-token-file, admin writes are answered only for a loopback Host (127.0.0.1, [::1] or localhost), so that no web page can reach them through DNS rebinding',
     );
-  if (req.headers.origin !== undefined)
+  // meshd's own console (same origin: its Origin names the
+  // loopback Host it was sent to) may write; another page may not.
+  if (req.headers.origin !== undefined && req.headers.origin !== `http://${req.headers.host}`)
     return refusal(
       403,
       'forbidden',
-      'without --admin-token-file, admin writes from a web browser (a request with an Origin header) are refused',
+      "without --admin-token-file, admin writes from a web page other than meshd's own console (a request whose Origin is not this admin address) are refused",
     );
   return { ok: true };
 }

@@ -16,8 +16,8 @@ export const KEEPALIVE_MS = 15_000;
 export type HubEvent = 'mesh' | 'problems' | 'proxies' | 'rollouts';
 
 export interface EventHubSources {
-  /** The generations `hello` carries. */
-  hello(): { mesh: number; problems: number };
+  /** The generations `hello` carries, and whether this replica is in a fleet (GET /v1/replicas answers). */
+  hello(): { mesh: number; problems: number; fleet: boolean };
   /** The body of GET /v1/telemetry?window=10s; undefined without telemetry. */
   telemetry?(): unknown;
   /**

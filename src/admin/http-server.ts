@@ -317,7 +317,11 @@ function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings
   const telemetry = sources.telemetry;
   const hub = new EventHub(
     {
-      hello: () => ({ mesh: consoleSources.served().generation, problems: consoleSources.problems().generation }),
+      hello: () => ({
+        mesh: consoleSources.served().generation,
+        problems: consoleSources.problems().generation,
+        fleet: sources.replicas !== undefined,
+      }),
       ...(telemetry
         ? {
             telemetry: () => {

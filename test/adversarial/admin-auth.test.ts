@@ -462,14 +462,22 @@ describe('admin writes on loopback (a real admin server, in process)', () => {
       req.end('');
     });
 
-  it('without a token: a local write is accepted, one naming another Host (DNS rebinding) or from a web page is not', async () => {
+  it('without a token: a local write is accepted, one naming another Host (DNS rebinding) or from another web page is not', async () => {
     const { server, reached } = await serve();
     try {
       expect(await post(server.port, {})).toBe(200);
       expect(await post(server.port, { host: 'localhost:1' })).toBe(200);
       expect(await post(server.port, { host: 'rebound.example:18001' })).toBe(403);
       expect(await post(server.port, { origin: 'https://evil.example' })).toBe(403);
-      expect(reached()).toBe(2);
+      // meshd's own console: the page's origin is the admin address the request went to.
+      const self = `127.0.0.1:${server.port}`;
+      expect(await post(server.port, { host: self, origin: `http://${self}` })).toBe(200);
+      // Another local page (another port, https, an opaque origin), or a rebound name with a matching Origin.
+      expect(await post(server.port, { host: self, origin: `http://127.0.0.1:${server.port + 1}` })).toBe(403);
+      expect(await post(server.port, { host: self, origin: `https://${self}` })).toBe(403);
+      expect(await post(server.port, { host: self, origin: 'null' })).toBe(403);
+      expect(await post(server.port, { host: 'rebound.example:1', origin: 'http://rebound.example:1' })).toBe(403);
+      expect(reached()).toBe(3);
     } finally {
       await server.close();
     }

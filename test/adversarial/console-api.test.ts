@@ -278,7 +278,7 @@ describe('a reader that never reads', () => {
 describe('the event hub alone', () => {
   it('runs no timer without a listener, and stops them when the last one leaves; writes after a close are dropped', async () => {
     const hub = new EventHub(
-      { hello: () => ({ mesh: 1, problems: 1 }), telemetry: () => ({}), proxiesFingerprint: () => '' },
+      { hello: () => ({ mesh: 1, problems: 1, fleet: false }), telemetry: () => ({}), proxiesFingerprint: () => '' },
       { telemetryMs: 10, coalesceMs: 10 },
     );
     const server = http.createServer((req, res) => hub.open(req, res));

@@ -163,7 +163,7 @@ describe('the web console API of a running meshd (colorapp)', () => {
     const stream = await events(port);
     try {
       await waitFor('hello', () => stream.seen.find((e) => e.event === 'hello'));
-      expect(stream.seen[0]).toEqual({ event: 'hello', data: { mesh: 1, problems: before.generation } });
+      expect(stream.seen[0]).toEqual({ event: 'hello', data: { mesh: 1, problems: before.generation, fleet: false } });
 
       const routeFile = path.join(meshDir, 'color-route.yaml');
       const good = fs.readFileSync(routeFile, 'utf8');
