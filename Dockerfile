@@ -6,14 +6,18 @@
 # file; MESHD_API_CREDENTIALS; MESHD_CLOUD_MAP_CREDENTIALS) or MESHD_INSECURE_ADMIN=true, which
 # starts it with those writes refused (docs/security.md).
 
-# Build: compile TypeScript and the Envoy protos (into dist/generated/envoy-protos.json), then
+# Build: compile TypeScript and the Envoy protos (into dist/generated/envoy-protos.json) and bundle the web console
+# (dist/console), then
 # drop the build-only packages (TypeScript, and @grpc/grpc-js-xds, the protos' source).
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
-COPY scripts/prepare.js scripts/gen-types.js scripts/gen-descriptor.js scripts/
+COPY scripts/prepare.js scripts/gen-types.js scripts/gen-descriptor.js scripts/build-console.js scripts/
 COPY protos protos
 COPY src src
+# The web console (served under /ui/), bundled by scripts/build-console.js; console/dev is for development only.
+COPY console/src console/src
+COPY console/index.html console/app.css console/tsconfig.json console/
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 # Run: the compiled code (with the protos descriptor), its runtime packages and the files meshd

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { loadMesh } from '../../src/load/mesh-source';
 import { parseNodeId } from '../../src/model/node-id';
+import { INPUTS } from '../../scripts/build-if-stale';
 import {
   builtImage,
   composeCheckBinary,
@@ -172,6 +173,22 @@ describeIfAvailable(
       );
       const loaded = loadCompose(path.join(dir, 'docker-compose.yaml'));
       expect('error' in loaded && loaded.error).toMatch(/nope/);
+    });
+
+    it("meshd's Dockerfile copies into its build stage everything `npm run build` reads", () => {
+      // npm ci runs prepare, which builds: a build input left out of the image's build stage fails `docker build`.
+      const text = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+      const buildStage = text.split(/^FROM /m)[1]!;
+      const copied = [...buildStage.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) => {
+        const parts = m[1]!.trim().split(/\s+/);
+        const dest = parts.pop()!;
+        // `COPY a b dir/` puts a and b in dir/ under their own names; `COPY a b` copies a to b.
+        return parts.map((src) => (dest.endsWith('/') ? path.posix.join(dest, path.posix.basename(src)) : dest));
+      });
+      const missing = ['src', ...INPUTS].filter(
+        (input) => !copied.some((c) => c === input || input.startsWith(`${c}/`) || c.startsWith(`${input}/`)),
+      );
+      expect(missing).toEqual([]);
     });
 
     it("meshd's Dockerfile: multi-stage, an unprivileged user, a health check, an entrypoint it copies", () => {
