@@ -321,6 +321,28 @@ describeIfAvailable(
       expect(Object.keys(edges).sort()).toEqual(['color-blue', 'color-green']);
     });
 
+    it('the mouse wheel over the graph zooms it', async () => {
+      const transform = () =>
+        page.$eval('[data-testid=graph] svg > g', (g) => g.getAttribute('transform')) as Promise<string | null>;
+      const box = (await (await page.$('[data-testid=graph] svg'))!.boundingBox())!;
+      const before = await transform();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.wheel({ deltaY: -300 });
+      const after = await until(
+        page,
+        'the graph to zoom',
+        async () => {
+          const t = await transform();
+          return t !== before ? t : undefined;
+        },
+        2000,
+      );
+      const scale = (t: string | null) => Number(/scale\(([\d.]+)\)/.exec(t ?? '')?.[1]);
+      expect(scale(after)).toBeGreaterThan(scale(before));
+      // Back to the whole mesh for the tests that read it.
+      await page.click('[data-testid=graph] .graph-tools button[title^=Fit]');
+    });
+
     it('an edit of the route file to 50/50 moves the edge weights and the live rates within 3 s', async () => {
       // Before: 100/0 as in the example, and the blue edge shows the load's traffic.
       await until(
@@ -334,7 +356,17 @@ describeIfAvailable(
         },
         15000,
       );
-      setFileWeights(meshDir, 50, 50);
+      const routeFile = path.join(meshDir, ROUTE_FILE);
+      const original = fs.readFileSync(routeFile, 'utf8');
+      try {
+        setFileWeights(meshDir, 50, 50);
+        await fiftyFifty();
+      } finally {
+        fs.writeFileSync(routeFile, original);
+      }
+    });
+
+    async function fiftyFifty(): Promise<void> {
       const after = await until(
         page,
         'the edges to show 50/50 and traffic to green',
@@ -349,8 +381,11 @@ describeIfAvailable(
       // Shown in words too, not only in attributes.
       expect(after['color-green']!.text).toContain('50%');
       expect(after['color-green']!.text).toMatch(/\d+\.\d rps/);
+      // Health in a glyph and a word on the edge's visible text (textContent, not its aria-label): never by colour only.
+      for (const e of [after['color-green']!, after['color-blue']!])
+        expect(e.text).toMatch(/[✓!✗–] (healthy|degraded|failing|idle)/);
       await screenshot(page, 'console-graph.png');
-    });
+    }
 
     it("a rollout's Pause button pauses it, and the route file keeps the paused weights", async () => {
       setFileWeights(meshDir, 100, 0);
@@ -427,6 +462,14 @@ spec:
       await openView(page, 'problems');
       const file = path.join(meshDir, ROUTE_FILE);
       const good = fs.readFileSync(file, 'utf8');
+      try {
+        await brokenAndFixed(file, good);
+      } finally {
+        fs.writeFileSync(file, good);
+      }
+    });
+
+    async function brokenAndFixed(file: string, good: string): Promise<void> {
       fs.writeFileSync(file, good.replace('virtualNode: color-green,', 'virtualNode: color-purple,'));
       const errors = `[data-testid=problems] li[data-severity=error]`;
       const shown = await until(
@@ -461,7 +504,7 @@ spec:
         },
         SHOWS_WITHIN_MS,
       );
-    });
+    }
 
     it("a proxy's NACK shows with Envoy's message in the proxies view", async () => {
       // A listener certificate Envoy cannot read: meshd accepts the mesh, color-green's Envoy rejects its LDS.
@@ -477,7 +520,15 @@ spec:
             'listeners: [{ portMapping: $1, tls: { mode: STRICT, certificate: { file: { certificateChain: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem } } } }]',
           );
       expect(bad).not.toBe(good);
-      fs.writeFileSync(nodes, bad);
+      try {
+        fs.writeFileSync(nodes, bad);
+        await nackShown();
+      } finally {
+        fs.writeFileSync(nodes, good);
+      }
+    });
+
+    async function nackShown(): Promise<void> {
       await openView(page, 'proxies');
       const row = `[data-testid=proxies] table tbody tr[data-node-id="mesh/${MESH}/virtualNode/color-green"]`;
       const seen = await until(
@@ -501,10 +552,9 @@ spec:
         );
       const lds = proxies.find((p) => p.nodeId === `mesh/${MESH}/virtualNode/color-green`)!.types.LDS!;
       expect(seen.nack).toContain(lds.lastNack!.message.slice(0, 40));
-      fs.writeFileSync(nodes, good);
-    });
+    }
 
-    it('the keyboard reaches the tabs, the graph nodes and the rollout buttons; Enter on a node opens its details', async () => {
+    it('the keyboard reaches the tabs, the graph toolbar and nodes, the details, the admin token and the rollout buttons', async () => {
       // From the top of a freshly loaded page (after a blur, Chromium would carry on from the element that had the
       // focus), Tab through and note what gets the focus.
       await page.goto(page.url().replace(/#.*$/, ''), { waitUntil: 'load' });
@@ -517,6 +567,9 @@ spec:
         if (e.matches('button[role=tab]')) return 'tab:' + e.dataset.view;
         if (e.matches('g.node')) return 'node:' + e.dataset.id;
         if (e.matches('[data-testid=rollout] button[data-action]')) return 'rollout:' + e.dataset.action;
+        if (e.matches('.graph-tools button')) return 'tool:' + e.textContent.trim();
+        if (e.matches('[data-testid=details] button')) return 'details:' + e.textContent.trim();
+        if (e.matches('input[name=admin-token]')) return 'input:admin-token';
         return e.tagName.toLowerCase(); })()`)) as string;
       const reached: string[] = [];
       for (let i = 0; i < 60 && !reached.some((r) => r.startsWith('node:')); i++) {
@@ -525,6 +578,8 @@ spec:
       }
       const node = reached.find((r) => r.startsWith('node:'));
       expect(node).toBeDefined();
+      // The graph's toolbar (zoom in, zoom out, Fit) comes before its elements.
+      expect(reached).toEqual(expect.arrayContaining(['tool:+', 'tool:−', 'tool:Fit']));
       // Tab reaches the tab list; every tab is reached by Tab, or by the arrow keys from there (a tab list with a
       // roving tabindex, as WAI-ARIA's pattern has it).
       const firstTab = reached.find((r) => r.startsWith('tab:'));
@@ -550,6 +605,14 @@ spec:
       const id = node!.slice('node:'.length);
       const details = (await page.$eval('[data-testid=details]', (d) => d.textContent)) as string;
       expect(details).toContain(id.split('/').at(-1));
+      // From the node, Tab reaches the details panel's Close button (past the graph's other elements).
+      await page.evaluate(`document.querySelector('g.node[data-id="${id}"]').focus()`);
+      const toClose: string[] = [];
+      for (let i = 0; i < 80 && !toClose.includes('details:Close'); i++) {
+        await page.keyboard.press('Tab');
+        toClose.push(await focused());
+      }
+      expect(toClose).toContain('details:Close');
 
       // The rollout view: Tab reaches the paused rollout's buttons (Resume, Abort, Promote are enabled).
       await page.focus('nav button[role=tab][data-view=rollouts]');
@@ -560,7 +623,7 @@ spec:
         await page.keyboard.press('Tab');
         buttons.push(await focused());
       }
-      expect(buttons).toEqual(expect.arrayContaining(['rollout:resume', 'rollout:abort']));
+      expect(buttons).toEqual(expect.arrayContaining(['input:admin-token', 'rollout:resume', 'rollout:abort']));
     });
 
     it('axe-core finds no serious or critical violation on any view', async () => {
