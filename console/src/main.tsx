@@ -217,7 +217,9 @@ function onTabKey(e: KeyboardEvent): void {
 /** No hello has been seen yet on any stream (kept across connect() calls: a new stream is a reconnect). */
 let firstHello = true;
 
-/** The replicas (hence which proxy is on which replica) change without an event: poll while the Proxies view shows them. */
+/**
+ * The replicas (hence which proxy is on which replica) change without an event: poll while the Proxies view shows them.
+ */
 let replicaTimer: ReturnType<typeof setInterval> | undefined;
 function watchReplicas(): void {
   const want = fleet && state.view === 'proxies';

@@ -381,7 +381,7 @@ describeIfAvailable(
       // Shown in words too, not only in attributes.
       expect(after['color-green']!.text).toContain('50%');
       expect(after['color-green']!.text).toMatch(/\d+\.\d rps/);
-      // Health in a glyph and a word on the edge's visible text (textContent, not its aria-label): never by colour only.
+      // Health as a glyph and a word in the edge's visible text (textContent, not aria-label): never colour only.
       for (const e of [after['color-green']!, after['color-blue']!])
         expect(e.text).toMatch(/[✓!✗–] (healthy|degraded|failing|idle)/);
       await screenshot(page, 'console-graph.png');
