@@ -4,8 +4,9 @@
 // What a user sees: every element of the mesh in the graph; an edit of the route file moving the edges'
 // weights and live rates; a rollout paused from its button, the file keeping the paused weights; a
 // broken file's error in Problems and gone once fixed; a proxy's NACK in the proxies view; the keyboard
-// reaching everything; no serious accessibility fault. With MESHD_SCREENSHOTS_DIR set it saves the
-// screenshots docs/images holds (scripts/console-screenshots).
+// reaching everything; the mouse wheel zooming; in a fleet (the API answered by the page's interception), other
+// replicas' proxies, and a Kubernetes source in words; no serious accessibility fault. With MESHD_SCREENSHOTS_DIR set
+// it saves the screenshots docs/images holds (scripts/console-screenshots).
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -633,6 +634,83 @@ spec:
         found[view] = seriousViolations(await runAxe(page, `the console's ${view} view`));
       }
       expect(found).toEqual({ graph: [], proxies: [], rollouts: [], problems: [] });
+    });
+
+    it('in a fleet, lists the proxies of other replicas; refetches proxies on hello; names Kubernetes sources', async () => {
+      // A page of its own whose admin API answers as one replica (r1) of a fleet would, and whose proxies answer
+      // is stale at first (empty: as if the proxies connected between the first fetch and the stream's start).
+      const other = `mesh/${MESH}/virtualNode/elsewhere`;
+      const local = (await admin<{ nodeId: string }[]>('/v1/proxies')).map((p) => p.nodeId);
+      const generations = await admin<{ generation: number }>('/v1/mesh');
+      const k8s = await running!.newPage();
+      try {
+        let proxiesAnswers = 0;
+        await k8s.setRequestInterception(true);
+        k8s.on('request', (req) => {
+          const url = new URL(req.url());
+          const json = (body: unknown) =>
+            void req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+          if (url.pathname === '/v1/events')
+            void req.respond({
+              status: 200,
+              contentType: 'text/event-stream',
+              body: `retry: 600000\nevent: hello\ndata: ${JSON.stringify({ mesh: generations.generation, fleet: true })}\n\n`,
+            });
+          else if (url.pathname === '/v1/proxies' && proxiesAnswers++ === 0) json([]);
+          else if (url.pathname === '/v1/replicas')
+            json({
+              replicaId: 'r1',
+              replicas: [
+                { id: 'r1', self: true, alive: true, proxies: local },
+                { id: 'r2', self: false, alive: true, proxies: [other] },
+              ],
+            });
+          else if (url.pathname.startsWith('/v1/mesh/resources/'))
+            json({
+              id: `${MESH}/VirtualNode/color-blue`,
+              kind: 'VirtualNode',
+              mesh: MESH,
+              name: 'color-blue',
+              source: 'k8s:/virtualnodes/apps/color-blue:1:1',
+              origin: 'kubernetes',
+              yaml: 'kind: VirtualNode\n',
+              envoy: null,
+              proxies: [],
+            });
+          else void req.continue();
+        });
+        await k8s.goto(`http://127.0.0.1:${adminPort}/ui/#proxies`, { waitUntil: 'domcontentloaded' });
+        await k8s.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+        const rows = await until(
+          k8s,
+          "the local proxies (after hello) and r2's proxy",
+          async () => {
+            const r = (await k8s.evaluate(`[...document.querySelectorAll('[data-testid=proxies] tbody tr')].map((tr) =>
+              ({ id: tr.dataset.nodeId, replica: tr.querySelector('td.replica')?.textContent, text: tr.textContent }))`)) as {
+              id: string;
+              replica: string;
+              text: string;
+            }[];
+            return r.length === local.length + 1 ? r : undefined;
+          },
+          5000,
+        );
+        for (const id of local) expect(rows.find((r) => r.id === id)?.replica).toBe('r1');
+        const remote = rows.find((r) => r.id === other)!;
+        expect(remote.replica).toBe('replica r2');
+        expect(remote.text).toContain('connected to replica r2');
+
+        await k8s.click('nav button[role=tab][data-view=graph]');
+        await k8s.waitForSelector('g.node[data-kind=VirtualNode]', { timeout: 5000 });
+        await k8s.evaluate(`document.querySelector('g.node[data-kind=VirtualNode]').focus()`);
+        await k8s.keyboard.press('Enter');
+        await k8s.waitForSelector('[data-testid=details] dd.source', { timeout: 5000 });
+        expect(await k8s.$eval('[data-testid=details] dd.source', (d) => d.textContent)).toBe(
+          'Kubernetes: virtualnodes/apps/color-blue',
+        );
+      } finally {
+        await k8s.close();
+      }
     });
 
     it('logged no error in the page', () => {
