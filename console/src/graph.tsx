@@ -193,27 +193,39 @@ export class Graph extends Component<Props> {
     return next.graph !== this.props.graph;
   }
 
+  /**
+   * The svg exists only while there is a mesh (the first render is often the empty one): its wheel listener (not
+   * passive, so that the page does not scroll as well) and its size observer follow the element, not the component.
+   */
+  private setSvg = (el: SVGSVGElement | null): void => {
+    const old = this.svg.current;
+    if (old === el) return;
+    if (old) {
+      old.removeEventListener('wheel', this.onWheel);
+      this.resize?.unobserve(old);
+    }
+    this.svg.current = el;
+    if (el) {
+      el.addEventListener('wheel', this.onWheel, { passive: false });
+      this.resize ??= new ResizeObserver(() => {
+        const svg = this.svg.current;
+        if (!svg) return;
+        this.size = { width: svg.clientWidth, height: svg.clientHeight };
+        if (!this.fitted) this.fit(false);
+        else this.renderRegion(false);
+      });
+      this.resize.observe(el);
+    }
+  };
+
   override componentDidMount(): void {
     this.draw();
     this.unsubscribe = this.props.live.subscribe(() => this.applyLive());
-    this.svg.current?.addEventListener('wheel', this.onWheel, { passive: false });
     if (!this.fitted && !this.props.hidden) this.fit(false);
-    this.resize = new ResizeObserver(() => {
-      const svg = this.svg.current;
-      if (!svg) return;
-      this.size = { width: svg.clientWidth, height: svg.clientHeight };
-      if (!this.fitted) this.fit(false);
-      else this.renderRegion(false);
-    });
-    if (this.svg.current) this.resize.observe(this.svg.current);
   }
 
   override componentDidUpdate(prev: Props): void {
-    if (prev.graph !== this.props.graph) {
-      this.resize?.disconnect();
-      if (this.svg.current) this.resize?.observe(this.svg.current);
-      this.draw();
-    }
+    if (prev.graph !== this.props.graph) this.draw();
     if (!this.fitted && !this.props.hidden) this.fit(false);
   }
 
@@ -531,7 +543,7 @@ export class Graph extends Component<Props> {
           <p class="empty">No mesh is served yet (see Problems).</p>
         ) : (
           <svg
-            ref={this.svg}
+            ref={this.setSvg}
             role="group"
             aria-label={`Mesh graph: ${graph.nodes.length} elements and ${graph.edges.length} edges; Tab moves through them, Enter shows details`}
             onPointerDown={this.onPointerDown}

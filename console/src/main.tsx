@@ -197,6 +197,8 @@ document.addEventListener('focusin', (e) => {
 function openView(view: View): void {
   if (location.hash.slice(1) !== view) history.replaceState(null, '', `#${view}`);
   update({ view });
+  watchReplicas();
+  if (view === 'proxies' && fleet) void fetchReplicas();
 }
 
 function onTabKey(e: KeyboardEvent): void {
@@ -212,6 +214,23 @@ function onTabKey(e: KeyboardEvent): void {
   document.getElementById(`tab-${VIEWS[next]!.view}`)?.focus();
 }
 
+/** No hello has been seen yet on any stream (kept across connect() calls: a new stream is a reconnect). */
+let firstHello = true;
+
+/**
+ * The replicas (hence which proxy is on which replica) change without an event: poll while the Proxies view shows them.
+ */
+let replicaTimer: ReturnType<typeof setInterval> | undefined;
+function watchReplicas(): void {
+  const want = fleet && state.view === 'proxies';
+  if (want && !replicaTimer) replicaTimer = setInterval(() => void fetchReplicas(), REPLICAS_EVERY_MS);
+  else if (!want && replicaTimer) {
+    clearInterval(replicaTimer);
+    replicaTimer = undefined;
+  }
+}
+const REPLICAS_EVERY_MS = 5000;
+
 function connect(): void {
   const events = new EventSource('/v1/events');
   events.addEventListener('open', () => update({ connection: 'live' }));
@@ -222,10 +241,7 @@ function connect(): void {
       setTimeout(connect, 5000);
     } else update({ connection: 'reconnecting' });
   });
-  let first = true;
   events.addEventListener('hello', (e) => {
-    // After a reconnect, what happened meanwhile is unknown: fetch everything again. The first time, only what
-    // changed between the first fetches and the stream's start (the generations tell).
     let hello: { mesh?: number; problems?: number; fleet?: boolean } = {};
     try {
       hello = JSON.parse((e as MessageEvent<string>).data) as typeof hello;
@@ -234,14 +250,23 @@ function connect(): void {
     }
     // Only a replica of a fleet answers /v1/replicas (which proxy is connected to which replica).
     fleet = hello.fleet === true;
-    if (fleet) void fetchReplicas('hello');
-    if (!first) void loadAll('hello');
-    else {
+    watchReplicas();
+    if (!firstHello) {
+      // A reconnect (the same EventSource's, or a new one after the stream was closed, e.g. a 503 at the cap):
+      // what happened meanwhile is unknown, and a restarted meshd counts its generations from 1 again, so equal
+      // generations prove nothing. Fetch everything again.
+      void loadAll('hello');
+    } else {
+      // The first hello: proxies and rollouts have no generation, so a change between the first fetches and the
+      // stream's start is only seen by fetching them again; the mesh and the problems when their generation moved.
+      void fetchProxies('hello');
+      void fetchRollouts('hello');
+      if (fleet) void fetchReplicas('hello');
       if (typeof hello.mesh === 'number' && state.mesh && hello.mesh !== state.mesh.generation) void fetchMesh('mesh');
       if (typeof hello.problems === 'number' && state.problems && hello.problems !== state.problems.generation)
         void fetchProblems('problems');
     }
-    first = false;
+    firstHello = false;
     if (state.connection !== 'live') update({ connection: 'live' });
   });
   events.addEventListener('mesh', () => void fetchMesh('mesh'));
@@ -285,5 +310,8 @@ async function main(): Promise<void> {
   connect();
 }
 
-window.addEventListener('hashchange', () => update({ view: viewFromHash() }));
+window.addEventListener('hashchange', () => {
+  update({ view: viewFromHash() });
+  watchReplicas();
+});
 void main();

@@ -62,6 +62,8 @@ export interface Replica {
 }
 
 export interface ReplicasReport {
+  /** This replica's id. */
+  replicaId?: string;
   replicas: Replica[];
 }
 

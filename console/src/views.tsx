@@ -11,22 +11,37 @@ function replicaOf(replicas: ReplicasReport | undefined): Map<string, string> {
   return map;
 }
 
+/** This replica's id: the one /v1/replicas marks `self` (or names as `replicaId`). */
+const selfOf = (replicas: ReplicasReport | undefined): string | undefined =>
+  replicas?.replicas.find((r) => r.self)?.id ?? replicas?.replicaId;
+
 export function ProxiesView({ proxies, replicas }: { proxies: Proxy[] | undefined; replicas?: ReplicasReport }) {
   const replica = replicaOf(replicas);
   const fleet = replicas !== undefined;
+  const self = selfOf(replicas);
+  // /v1/proxies lists this replica's streams only; in a fleet, the proxies the other replicas hold are listed by
+  // /v1/replicas (node ids only: their sync states are known to those replicas).
+  const local = new Set((proxies ?? []).map((p) => p.nodeId));
+  const remote: { nodeId: string; replica: string }[] = [];
+  for (const r of replicas?.replicas ?? []) {
+    if (r.self || r.id === self) continue;
+    for (const nodeId of r.proxies ?? []) if (!local.has(nodeId)) remote.push({ nodeId, replica: r.id });
+  }
+  const total = (proxies?.length ?? 0) + remote.length;
   return (
     <div data-testid="proxies">
       <h2>Proxies</h2>
       {!proxies ? (
         <p>Loading…</p>
-      ) : proxies.length === 0 ? (
+      ) : total === 0 ? (
         <p class="empty">No proxy is connected.</p>
       ) : (
         <div class="table-wrap">
           <table>
             <caption>
-              {proxies.length} connected {proxies.length === 1 ? 'stream' : 'streams'}; each configuration type&apos;s
-              sync state
+              {proxies.length} connected {proxies.length === 1 ? 'stream' : 'streams'}
+              {fleet ? ` to this replica${self ? ` (${self})` : ''}, ${remote.length} to other replicas` : ''}; each
+              configuration type&apos;s sync state
             </caption>
             <thead>
               <tr>
@@ -47,7 +62,7 @@ export function ProxiesView({ proxies, replicas }: { proxies: Proxy[] | undefine
                     <th scope="row" class="mono">
                       {p.nodeId}
                     </th>
-                    {fleet ? <td>{replica.get(p.nodeId) ?? 'unknown'}</td> : null}
+                    {fleet ? <td class="replica">{replica.get(p.nodeId) ?? self ?? 'unknown'}</td> : null}
                     <td>
                       {p.client ?? ''}
                       {p.protocol ? ` (${p.protocol})` : ''}
@@ -72,6 +87,18 @@ export function ProxiesView({ proxies, replicas }: { proxies: Proxy[] | undefine
                   </tr>
                 );
               })}
+              {remote.map((r) => (
+                <tr key={`${r.nodeId}|replica ${r.replica}`} data-node-id={r.nodeId} data-replica={r.replica}>
+                  <th scope="row" class="mono">
+                    {r.nodeId}
+                  </th>
+                  <td class="replica">replica {r.replica}</td>
+                  <td />
+                  <td>connected to replica {r.replica} (its sync states are known there)</td>
+                  <td class="nack" />
+                  <td class="problem" />
+                </tr>
+              ))}
             </tbody>
           </table>
         </div>
@@ -258,9 +285,10 @@ function WeightChart({ rollout: r }: { rollout: Rollout }) {
     .map((e) => ({ t: Date.parse(e.at), w: e.canaryWeight! }))
     .sort((a, b) => a.t - b.t);
   const now = Date.now();
-  const start = Math.min(points[0]?.t ?? Date.parse(r.startedAt) ?? now, now);
+  // The chart starts at the first event, else at the rollout's start, else now (an unreadable startedAt).
+  const started = Date.parse(r.startedAt);
+  const t0 = Math.min(points[0]?.t ?? (Number.isNaN(started) ? now : started), now);
   points.push({ t: Math.max(now, points[points.length - 1]?.t ?? now), w: r.canaryWeight });
-  const t0 = Number.isNaN(start) ? points[0]!.t : start;
   const span = Math.max(1, points[points.length - 1]!.t - t0);
   const x = (t: number) => PAD.l + ((t - t0) / span) * (CW - PAD.l - PAD.r);
   const y = (w: number) => PAD.t + (1 - Math.min(100, Math.max(0, w)) / 100) * (CH - PAD.t - PAD.b);
@@ -354,6 +382,22 @@ function Checks({ rollout: r }: { rollout: Rollout }) {
 
 // --- Details ---
 
+const K8S_PREFIX = 'k8s:/';
+
+/**
+ * Where a resource comes from, in words: `file:line:col` for a file, `API` for one created through the API, and
+ * `Kubernetes: virtualnodes/ns/name` for one read from the cluster (meshd loads those as virtual files
+ * `k8s:/<plural>/<namespace>/<name>`, whose line and column say nothing).
+ */
+export function sourceText(d: { source?: string | null; origin?: string }): string {
+  if (d.origin === 'api' || !d.source) return 'API';
+  if (d.origin === 'kubernetes' || d.source.startsWith(K8S_PREFIX)) {
+    const path = d.source.startsWith(K8S_PREFIX) ? d.source.slice(K8S_PREFIX.length) : d.source;
+    return `Kubernetes: ${path.replace(/:\d+:\d+$/, '')}`;
+  }
+  return d.source;
+}
+
 export function Details({ id, onClose }: { id: string; onClose: () => void }) {
   const [state, setState] = useState<{ data?: ResourceDetails; error?: string }>({});
   const close = useRef<HTMLButtonElement>(null);
@@ -400,7 +444,7 @@ export function Details({ id, onClose }: { id: string; onClose: () => void }) {
             <dt>Mesh</dt>
             <dd>{d.mesh}</dd>
             <dt>Source</dt>
-            <dd class="source">{d.source && d.origin !== 'api' ? d.source : 'API'}</dd>
+            <dd class="source">{sourceText(d)}</dd>
           </dl>
           <h3>YAML</h3>
           <pre class="yaml" tabIndex={0}>

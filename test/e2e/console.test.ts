@@ -4,8 +4,9 @@
 // What a user sees: every element of the mesh in the graph; an edit of the route file moving the edges'
 // weights and live rates; a rollout paused from its button, the file keeping the paused weights; a
 // broken file's error in Problems and gone once fixed; a proxy's NACK in the proxies view; the keyboard
-// reaching everything; no serious accessibility fault. With MESHD_SCREENSHOTS_DIR set it saves the
-// screenshots docs/images holds (scripts/console-screenshots).
+// reaching everything; the mouse wheel zooming; in a fleet (the API answered by the page's interception), other
+// replicas' proxies, and a Kubernetes source in words; no serious accessibility fault. With MESHD_SCREENSHOTS_DIR set
+// it saves the screenshots docs/images holds (scripts/console-screenshots).
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -321,6 +322,28 @@ describeIfAvailable(
       expect(Object.keys(edges).sort()).toEqual(['color-blue', 'color-green']);
     });
 
+    it('the mouse wheel over the graph zooms it', async () => {
+      const transform = () =>
+        page.$eval('[data-testid=graph] svg > g', (g) => g.getAttribute('transform')) as Promise<string | null>;
+      const box = (await (await page.$('[data-testid=graph] svg'))!.boundingBox())!;
+      const before = await transform();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.wheel({ deltaY: -300 });
+      const after = await until(
+        page,
+        'the graph to zoom',
+        async () => {
+          const t = await transform();
+          return t !== before ? t : undefined;
+        },
+        2000,
+      );
+      const scale = (t: string | null) => Number(/scale\(([\d.]+)\)/.exec(t ?? '')?.[1]);
+      expect(scale(after)).toBeGreaterThan(scale(before));
+      // Back to the whole mesh for the tests that read it.
+      await page.click('[data-testid=graph] .graph-tools button[title^=Fit]');
+    });
+
     it('an edit of the route file to 50/50 moves the edge weights and the live rates within 3 s', async () => {
       // Before: 100/0 as in the example, and the blue edge shows the load's traffic.
       await until(
@@ -334,7 +357,17 @@ describeIfAvailable(
         },
         15000,
       );
-      setFileWeights(meshDir, 50, 50);
+      const routeFile = path.join(meshDir, ROUTE_FILE);
+      const original = fs.readFileSync(routeFile, 'utf8');
+      try {
+        setFileWeights(meshDir, 50, 50);
+        await fiftyFifty();
+      } finally {
+        fs.writeFileSync(routeFile, original);
+      }
+    });
+
+    async function fiftyFifty(): Promise<void> {
       const after = await until(
         page,
         'the edges to show 50/50 and traffic to green',
@@ -349,8 +382,11 @@ describeIfAvailable(
       // Shown in words too, not only in attributes.
       expect(after['color-green']!.text).toContain('50%');
       expect(after['color-green']!.text).toMatch(/\d+\.\d rps/);
+      // Health as a glyph and a word in the edge's visible text (textContent, not aria-label): never colour only.
+      for (const e of [after['color-green']!, after['color-blue']!])
+        expect(e.text).toMatch(/[✓!✗–] (healthy|degraded|failing|idle)/);
       await screenshot(page, 'console-graph.png');
-    });
+    }
 
     it("a rollout's Pause button pauses it, and the route file keeps the paused weights", async () => {
       setFileWeights(meshDir, 100, 0);
@@ -427,6 +463,14 @@ spec:
       await openView(page, 'problems');
       const file = path.join(meshDir, ROUTE_FILE);
       const good = fs.readFileSync(file, 'utf8');
+      try {
+        await brokenAndFixed(file, good);
+      } finally {
+        fs.writeFileSync(file, good);
+      }
+    });
+
+    async function brokenAndFixed(file: string, good: string): Promise<void> {
       fs.writeFileSync(file, good.replace('virtualNode: color-green,', 'virtualNode: color-purple,'));
       const errors = `[data-testid=problems] li[data-severity=error]`;
       const shown = await until(
@@ -461,7 +505,7 @@ spec:
         },
         SHOWS_WITHIN_MS,
       );
-    });
+    }
 
     it("a proxy's NACK shows with Envoy's message in the proxies view", async () => {
       // A listener certificate Envoy cannot read: meshd accepts the mesh, color-green's Envoy rejects its LDS.
@@ -477,7 +521,15 @@ spec:
             'listeners: [{ portMapping: $1, tls: { mode: STRICT, certificate: { file: { certificateChain: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem } } } }]',
           );
       expect(bad).not.toBe(good);
-      fs.writeFileSync(nodes, bad);
+      try {
+        fs.writeFileSync(nodes, bad);
+        await nackShown();
+      } finally {
+        fs.writeFileSync(nodes, good);
+      }
+    });
+
+    async function nackShown(): Promise<void> {
       await openView(page, 'proxies');
       const row = `[data-testid=proxies] table tbody tr[data-node-id="mesh/${MESH}/virtualNode/color-green"]`;
       const seen = await until(
@@ -501,10 +553,9 @@ spec:
         );
       const lds = proxies.find((p) => p.nodeId === `mesh/${MESH}/virtualNode/color-green`)!.types.LDS!;
       expect(seen.nack).toContain(lds.lastNack!.message.slice(0, 40));
-      fs.writeFileSync(nodes, good);
-    });
+    }
 
-    it('the keyboard reaches the tabs, the graph nodes and the rollout buttons; Enter on a node opens its details', async () => {
+    it('the keyboard reaches the tabs, the graph toolbar and nodes, the details, the admin token and the rollout buttons', async () => {
       // From the top of a freshly loaded page (after a blur, Chromium would carry on from the element that had the
       // focus), Tab through and note what gets the focus.
       await page.goto(page.url().replace(/#.*$/, ''), { waitUntil: 'load' });
@@ -517,6 +568,9 @@ spec:
         if (e.matches('button[role=tab]')) return 'tab:' + e.dataset.view;
         if (e.matches('g.node')) return 'node:' + e.dataset.id;
         if (e.matches('[data-testid=rollout] button[data-action]')) return 'rollout:' + e.dataset.action;
+        if (e.matches('.graph-tools button')) return 'tool:' + e.textContent.trim();
+        if (e.matches('[data-testid=details] button')) return 'details:' + e.textContent.trim();
+        if (e.matches('input[name=admin-token]')) return 'input:admin-token';
         return e.tagName.toLowerCase(); })()`)) as string;
       const reached: string[] = [];
       for (let i = 0; i < 60 && !reached.some((r) => r.startsWith('node:')); i++) {
@@ -525,6 +579,8 @@ spec:
       }
       const node = reached.find((r) => r.startsWith('node:'));
       expect(node).toBeDefined();
+      // The graph's toolbar (zoom in, zoom out, Fit) comes before its elements.
+      expect(reached).toEqual(expect.arrayContaining(['tool:+', 'tool:−', 'tool:Fit']));
       // Tab reaches the tab list; every tab is reached by Tab, or by the arrow keys from there (a tab list with a
       // roving tabindex, as WAI-ARIA's pattern has it).
       const firstTab = reached.find((r) => r.startsWith('tab:'));
@@ -550,6 +606,14 @@ spec:
       const id = node!.slice('node:'.length);
       const details = (await page.$eval('[data-testid=details]', (d) => d.textContent)) as string;
       expect(details).toContain(id.split('/').at(-1));
+      // From the node, Tab reaches the details panel's Close button (past the graph's other elements).
+      await page.evaluate(`document.querySelector('g.node[data-id="${id}"]').focus()`);
+      const toClose: string[] = [];
+      for (let i = 0; i < 80 && !toClose.includes('details:Close'); i++) {
+        await page.keyboard.press('Tab');
+        toClose.push(await focused());
+      }
+      expect(toClose).toContain('details:Close');
 
       // The rollout view: Tab reaches the paused rollout's buttons (Resume, Abort, Promote are enabled).
       await page.focus('nav button[role=tab][data-view=rollouts]');
@@ -560,7 +624,7 @@ spec:
         await page.keyboard.press('Tab');
         buttons.push(await focused());
       }
-      expect(buttons).toEqual(expect.arrayContaining(['rollout:resume', 'rollout:abort']));
+      expect(buttons).toEqual(expect.arrayContaining(['input:admin-token', 'rollout:resume', 'rollout:abort']));
     });
 
     it('axe-core finds no serious or critical violation on any view', async () => {
@@ -570,6 +634,83 @@ spec:
         found[view] = seriousViolations(await runAxe(page, `the console's ${view} view`));
       }
       expect(found).toEqual({ graph: [], proxies: [], rollouts: [], problems: [] });
+    });
+
+    it('in a fleet, lists the proxies of other replicas; refetches proxies on hello; names Kubernetes sources', async () => {
+      // A page of its own whose admin API answers as one replica (r1) of a fleet would, and whose proxies answer
+      // is stale at first (empty: as if the proxies connected between the first fetch and the stream's start).
+      const other = `mesh/${MESH}/virtualNode/elsewhere`;
+      const local = (await admin<{ nodeId: string }[]>('/v1/proxies')).map((p) => p.nodeId);
+      const generations = await admin<{ generation: number }>('/v1/mesh');
+      const k8s = await running!.newPage();
+      try {
+        let proxiesAnswers = 0;
+        await k8s.setRequestInterception(true);
+        k8s.on('request', (req) => {
+          const url = new URL(req.url());
+          const json = (body: unknown) =>
+            void req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+          if (url.pathname === '/v1/events')
+            void req.respond({
+              status: 200,
+              contentType: 'text/event-stream',
+              body: `retry: 600000\nevent: hello\ndata: ${JSON.stringify({ mesh: generations.generation, fleet: true })}\n\n`,
+            });
+          else if (url.pathname === '/v1/proxies' && proxiesAnswers++ === 0) json([]);
+          else if (url.pathname === '/v1/replicas')
+            json({
+              replicaId: 'r1',
+              replicas: [
+                { id: 'r1', self: true, alive: true, proxies: local },
+                { id: 'r2', self: false, alive: true, proxies: [other] },
+              ],
+            });
+          else if (url.pathname.startsWith('/v1/mesh/resources/'))
+            json({
+              id: `${MESH}/VirtualNode/color-blue`,
+              kind: 'VirtualNode',
+              mesh: MESH,
+              name: 'color-blue',
+              source: 'k8s:/virtualnodes/apps/color-blue:1:1',
+              origin: 'kubernetes',
+              yaml: 'kind: VirtualNode\n',
+              envoy: null,
+              proxies: [],
+            });
+          else void req.continue();
+        });
+        await k8s.goto(`http://127.0.0.1:${adminPort}/ui/#proxies`, { waitUntil: 'domcontentloaded' });
+        await k8s.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+        const rows = await until(
+          k8s,
+          "the local proxies (after hello) and r2's proxy",
+          async () => {
+            const r = (await k8s.evaluate(`[...document.querySelectorAll('[data-testid=proxies] tbody tr')].map((tr) =>
+              ({ id: tr.dataset.nodeId, replica: tr.querySelector('td.replica')?.textContent, text: tr.textContent }))`)) as {
+              id: string;
+              replica: string;
+              text: string;
+            }[];
+            return r.length === local.length + 1 ? r : undefined;
+          },
+          5000,
+        );
+        for (const id of local) expect(rows.find((r) => r.id === id)?.replica).toBe('r1');
+        const remote = rows.find((r) => r.id === other)!;
+        expect(remote.replica).toBe('replica r2');
+        expect(remote.text).toContain('connected to replica r2');
+
+        await k8s.click('nav button[role=tab][data-view=graph]');
+        await k8s.waitForSelector('g.node[data-kind=VirtualNode]', { timeout: 5000 });
+        await k8s.evaluate(`document.querySelector('g.node[data-kind=VirtualNode]').focus()`);
+        await k8s.keyboard.press('Enter');
+        await k8s.waitForSelector('[data-testid=details] dd.source', { timeout: 5000 });
+        expect(await k8s.$eval('[data-testid=details] dd.source', (d) => d.textContent)).toBe(
+          'Kubernetes: virtualnodes/apps/color-blue',
+        );
+      } finally {
+        await k8s.close();
+      }
     });
 
     it('logged no error in the page', () => {

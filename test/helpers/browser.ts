@@ -79,14 +79,25 @@ export interface RunningBrowser {
  */
 export async function launchBrowser(chromium = findChromium()): Promise<RunningBrowser> {
   if (!chromium) throw new Error(NO_CHROMIUM);
-  const args = ['--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'];
+  // No crash reporter: Chromium would otherwise keep its crash-report database in ~/.config/chromium, outside the
+  // test's temporary directory (HOME and XDG_CONFIG_HOME point there too, for anything else it writes).
+  const args = [
+    '--headless=new',
+    '--disable-gpu',
+    '--disable-dev-shm-usage',
+    '--no-first-run',
+    '--disable-breakpad',
+    '--disable-crash-reporter',
+  ];
   // Chromium refuses to run as root inside its sandbox.
   if (process.getuid?.() === 0) args.push('--no-sandbox');
+  const home = tmpDir('chromium-');
   const browser = await puppeteer().launch({
     executablePath: chromium,
     headless: true,
     args,
-    userDataDir: path.join(tmpDir('chromium-'), 'profile'),
+    userDataDir: path.join(home, 'profile'),
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
     defaultViewport: { width: 1400, height: 900 },
   });
   const pid = browser.process()?.pid;
