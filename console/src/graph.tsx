@@ -176,6 +176,10 @@ export class Graph extends Component<Props> {
   private size = { width: 0, height: 0 };
   private resize: ResizeObserver | undefined;
   private laidOut: MeshGraph | undefined;
+  /** Set by render when the new mesh had the drawn one's topology: the edges and nodes to patch in the DOM. */
+  private patched: { edges: string[]; nodes: string[] } | undefined;
+  /** By element id: the rendered element's slot (what applyLive and patch write to). */
+  private slotById = new Map<string, Slot>();
   private edges = new Map<string, PlacedEdge>();
   /** By virtual node id: the elements whose numbers include its traffic. */
   private slots = new Map<string, Slot[]>();
@@ -225,7 +229,12 @@ export class Graph extends Component<Props> {
   }
 
   override componentDidUpdate(prev: Props): void {
-    if (prev.graph !== this.props.graph) this.draw();
+    if (prev.graph !== this.props.graph) {
+      const patched = this.patched;
+      this.patched = undefined;
+      if (patched) this.patch(patched);
+      else this.draw();
+    }
     if (!this.fitted && !this.props.hidden) this.fit(false);
   }
 
@@ -244,6 +253,8 @@ export class Graph extends Component<Props> {
     this.region = undefined;
     this.rendered = new Map();
     this.slots = new Map();
+    this.slotById = new Map();
+    this.svg.current?.setAttribute('data-update', 'layout');
     // The first mesh is fitted to the view; a later one (a reload, a rollout's step) keeps the user's pan and zoom.
     if (!this.fitted && !this.props.hidden) this.fit(false, false);
     else this.apply(false);
@@ -299,8 +310,10 @@ export class Graph extends Component<Props> {
     this.region = region;
     this.regionFar = far;
     this.slots = new Map();
+    this.slotById = new Map();
     this.rendered = new Map();
     const watch = (slot: Slot) => {
+      this.slotById.set(slot.edge?.id ?? slot.node!.id, slot);
       for (const vn of slot.trafficNodes) {
         const list = this.slots.get(vn);
         if (list) list.push(slot);
@@ -331,6 +344,47 @@ export class Graph extends Component<Props> {
     }
     if (focused) (this.rendered.get(focused) as SVGElement | undefined)?.focus({ preventScroll: true });
     performance.measure('meshd:graph:region', 'meshd:graph:region:start');
+  }
+
+  /**
+   * A new mesh with the drawn one's topology (render checked, and updated the layout's model in place): the layout
+   * and the drawn SVG stay; only the changed edges' weight (data-weight, the visible `N%`, the accessible name) are
+   * written, and the slots of changed nodes and edges point at the new data. Elements outside the rendered region
+   * are drawn from the (updated) model when the view reaches them.
+   */
+  private patch({ edges, nodes }: { edges: string[]; nodes: string[] }): void {
+    const layout = this.layout;
+    if (!layout) return;
+    performance.mark('meshd:graph:patch:start');
+    const index = this.seen;
+    for (const id of nodes) {
+      const slot = this.slotById.get(id);
+      if (slot) slot.node = layout.nodes.get(id)!.node;
+    }
+    for (const id of edges) {
+      const e = this.edges.get(id)!.edge;
+      const slot = this.slotById.get(id);
+      if (slot) slot.edge = e;
+      const el = this.rendered.get(id);
+      if (!el) continue;
+      if (e.kind === 'route-target' && e.weight !== undefined) el.setAttribute('data-weight', String(e.weight));
+      else el.removeAttribute('data-weight');
+      const live = liveOf(layout.nodes.get(e.to)!.node.trafficNodes, index);
+      el.setAttribute('aria-label', edgeLabel(e, layout.nodes, live));
+      const label = el.querySelector('text.label');
+      if (!label) continue;
+      const w = weightText(e);
+      let tspan = label.querySelector('tspan.weight');
+      if (w && !tspan) {
+        tspan = document.createElementNS('http://www.w3.org/2000/svg', 'tspan');
+        tspan.setAttribute('class', 'weight');
+        label.insertBefore(tspan, label.firstChild);
+      }
+      if (tspan && w) tspan.textContent = `${w} · `;
+      else tspan?.remove();
+    }
+    this.svg.current?.setAttribute('data-update', 'patch');
+    performance.measure('meshd:graph:patch', 'meshd:graph:patch:start');
   }
 
   /**
@@ -508,9 +562,52 @@ export class Graph extends Component<Props> {
     e.preventDefault();
   };
 
+  /**
+   * When `graph` has the laid-out mesh's topology (the same nodes with the same traffic nodes, the same edges
+   * between the same nodes), puts its nodes and edges into the layout's model in place of the old ones and returns
+   * the ids of those whose data changed (`edges`: those whose weight or percent did); otherwise undefined. O(elements),
+   * no sort: a route weight edit then costs no layout and no redraw.
+   */
+  private samePlaces(graph: MeshGraph): { edges: string[]; nodes: string[] } | undefined {
+    const l = this.layout;
+    const old = this.laidOut;
+    if (!l || !old || graph.nodes.length !== old.nodes.length || graph.edges.length !== old.edges.length) return;
+    if (graph.nodes.length === 0) return;
+    for (const n of graph.nodes) {
+      const p = l.nodes.get(n.id);
+      if (!p || p.node.kind !== n.kind || !sameList(p.node.trafficNodes, n.trafficNodes)) return;
+    }
+    for (const e of graph.edges) {
+      const p = this.edges.get(e.id);
+      if (!p || p.edge.from !== e.from || p.edge.to !== e.to || p.edge.kind !== e.kind) return;
+    }
+    // The same topology: adopt the new data (the renderer draws from these objects).
+    const edges: string[] = [];
+    const nodes: string[] = [];
+    for (const n of graph.nodes) {
+      const p = l.nodes.get(n.id)!;
+      const was = p.node;
+      if (n.name !== was.name || n.mesh !== was.mesh || n.source !== was.source) nodes.push(n.id);
+      else if (n.origin !== was.origin || n.nodeId !== was.nodeId) nodes.push(n.id);
+      // The traffic node list stays the old array: slots and live caches are keyed by it.
+      p.node = { ...n, trafficNodes: was.trafficNodes };
+    }
+    for (const e of graph.edges) {
+      const p = this.edges.get(e.id)!;
+      if (p.edge.weight !== e.weight || p.edge.percent !== e.percent) edges.push(e.id);
+      p.edge = e;
+    }
+    return { edges, nodes };
+  }
+
   override render() {
     const { graph } = this.props;
-    if (this.laidOut !== graph) {
+    const same = this.laidOut !== graph && IN_PLACE ? this.samePlaces(graph) : undefined;
+    if (same) {
+      this.patched = same;
+      this.laidOut = graph;
+    } else if (this.laidOut !== graph) {
+      this.patched = undefined;
       performance.mark('meshd:graph:layout:start');
       this.layout = layout(graph);
       performance.measure('meshd:graph:layout', 'meshd:graph:layout:start');
@@ -560,6 +657,12 @@ export class Graph extends Component<Props> {
     );
   }
 }
+
+/** Patch a mesh with an unchanged topology in place (false: lay out and redraw every mesh, as a check). */
+const IN_PLACE = true;
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
 const r4 = (n: number) => Math.round(n * 10000) / 10000;

@@ -74,7 +74,7 @@ const clearError = (endpoint: string) => {
 };
 
 /** The current event being applied, for the measure's name (a refetch answers one event, or the first load). */
-function refetcher<T>(endpoint: string, key: keyof State, optional = false, absent?: T) {
+function refetcher<T>(endpoint: string, key: keyof State, optional = false, absent?: T, measureParse = false) {
   let event: string | undefined;
   const fetcher = coalesced<T>(
     endpoint,
@@ -91,6 +91,7 @@ function refetcher<T>(endpoint: string, key: keyof State, optional = false, abse
       }
       setError(endpoint, err);
     },
+    measureParse,
   );
   return (why?: string) => {
     event = why;
@@ -98,7 +99,7 @@ function refetcher<T>(endpoint: string, key: keyof State, optional = false, abse
   };
 }
 
-const fetchMesh = refetcher<MeshGraph>('/v1/mesh', 'mesh');
+const fetchMesh = refetcher<MeshGraph>('/v1/mesh', 'mesh', false, undefined, true);
 const fetchProxies = refetcher<Proxy[]>('/v1/proxies', 'proxies');
 const fetchRollouts = refetcher<Rollout[]>('/v1/rollouts', 'rollouts', true, []);
 const fetchProblems = refetcher<ProblemsReport>('/v1/problems', 'problems');

@@ -359,9 +359,24 @@ describeIfAvailable(
       );
       const routeFile = path.join(meshDir, ROUTE_FILE);
       const original = fs.readFileSync(routeFile, 'utf8');
+      // Tag the drawn elements: a weight edit keeps the layout and the drawn graph (only the weights change in place),
+      // so the same elements, at the same places, show the new weights; a re-layout would draw new ones.
+      const drawn = `[...document.querySelectorAll('[data-testid=graph] g.node, [data-testid=graph] g.edge')]`;
+      const tagged = (await page.evaluate(
+        `${drawn}.map((e) => { e.__drawnBefore = true; return e.getAttribute('data-id') + ' ' + (e.getAttribute('transform') ?? ''); })`,
+      )) as string[];
       try {
         setFileWeights(meshDir, 50, 50);
         await fiftyFifty();
+        const after = (await page.evaluate(
+          `${drawn}.filter((e) => e.__drawnBefore).map((e) => e.getAttribute('data-id') + ' ' + (e.getAttribute('transform') ?? ''))`,
+        )) as string[];
+        expect(after).toEqual(tagged);
+        expect(await page.$eval('[data-testid=graph] svg', (e) => e.getAttribute('data-update'))).toBe('patch');
+        const green = await page.$eval('g.edge[data-kind="route-target"][data-to$="/color-green"]', (e) =>
+          e.getAttribute('aria-label'),
+        );
+        expect(green).toContain('weight 50%');
       } finally {
         fs.writeFileSync(routeFile, original);
       }
