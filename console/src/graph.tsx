@@ -661,8 +661,7 @@ export class Graph extends Component<Props> {
 /** Patch a mesh with an unchanged topology in place (false: lay out and redraw every mesh, as a check). */
 const IN_PLACE = true;
 
-const sameList = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
 const r4 = (n: number) => Math.round(n * 10000) / 10000;

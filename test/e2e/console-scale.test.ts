@@ -141,6 +141,8 @@ describeIfAvailable(
       // One route edit before Fit: most of the mesh is culled (not in the DOM), the edited edge perhaps too.
       const before = (await measures(page, 'meshd:update:mesh')).length;
       const parsesBefore = (await measures(page, 'meshd:parse:/v1/mesh')).length;
+      const graphBefore = (await measures(page, 'meshd:graph:')).length;
+      const ticksBefore = (await measures(page, 'meshd:update:telemetry')).length;
       const ms = await mainThreadMs(
         page,
         async () => gen.setWeights(EDITED, [30, 70]),
@@ -154,10 +156,15 @@ describeIfAvailable(
       );
       const updates = (await measures(page, 'meshd:update:mesh')).slice(before);
       const parses = (await measures(page, 'meshd:parse:/v1/mesh')).slice(parsesBefore);
+      const graph = (await measures(page, 'meshd:graph:')).slice(graphBefore);
+      const ticks = (await measures(page, 'meshd:update:telemetry')).slice(ticksBefore);
       figures.push(
         `  one route edit before Fit (culled): main thread ${ms.toFixed(0)} ms from the write to the update applied; ` +
           `meshd:update:mesh ${updates.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}`,
+          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
+          `of which ${graph.map((u) => `${u.name.slice('meshd:graph:'.length)} ${u.duration.toFixed(1)} ms`).join(', ')}; ` +
+          `the main thread's time includes ${ticks.length} telemetry ticks meanwhile ` +
+          `(${ticks.reduce((a, t) => a + t.duration, 0).toFixed(1)} ms of meshd:update:telemetry)`,
       );
       // Above 1,500 elements the graph keeps only those near the view in the DOM. Fit (what a user presses to see
       // the whole mesh) puts the view around all of them: then every element is there to count.
@@ -165,9 +172,13 @@ describeIfAvailable(
       const ids = new Set(
         (await page.evaluate(`[...document.querySelectorAll('g.node[data-id]')].map((e) => e.dataset.id)`)) as string[],
       );
+      // Garbage collected first: the heap figure is then what the page holds, not what it has yet to collect.
+      const cdp = await page.createCDPSession();
+      await cdp.send('HeapProfiler.collectGarbage');
+      await cdp.detach();
       const fitted = await pageWeight(page);
       figures.push(
-        `  after Fit (the whole mesh in the DOM): ${fitted.domNodes} DOM nodes, ${fitted.jsHeapMiB.toFixed(1)} MiB heap`,
+        `  after Fit (the whole mesh in the DOM): ${fitted.domNodes} DOM nodes, ${fitted.jsHeapMiB.toFixed(1)} MiB heap (after a GC)`,
       );
       const m = gen.mesh;
       const missing: string[] = [];
@@ -195,6 +206,8 @@ describeIfAvailable(
       const weight = () => page.$eval(edge, (e) => e.getAttribute('data-weight'));
       expect(await weight()).toBe('70');
       const parsesBefore = (await measures(page, 'meshd:parse:/v1/mesh')).length;
+      const graphBefore = (await measures(page, 'meshd:graph:')).length;
+      const ticksBefore = (await measures(page, 'meshd:update:telemetry')).length;
       const before = (await measures(page, 'meshd:update:mesh')).length;
       const ms = await mainThreadMs(
         page,
@@ -209,10 +222,15 @@ describeIfAvailable(
       );
       const updates = (await measures(page, 'meshd:update:mesh')).slice(before);
       const parses = (await measures(page, 'meshd:parse:/v1/mesh')).slice(parsesBefore);
+      const graph = (await measures(page, 'meshd:graph:')).slice(graphBefore);
+      const ticks = (await measures(page, 'meshd:update:telemetry')).slice(ticksBefore);
       figures.push(
         `  one route edit after Fit (all in the DOM): main thread ${ms.toFixed(0)} ms from the write to the edge showing it; ` +
           `meshd:update:mesh ${updates.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}`,
+          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
+          `of which ${graph.map((u) => `${u.name.slice('meshd:graph:'.length)} ${u.duration.toFixed(1)} ms`).join(', ')}; ` +
+          `the main thread's time includes ${ticks.length} telemetry ticks meanwhile ` +
+          `(${ticks.reduce((a, t) => a + t.duration, 0).toFixed(1)} ms of meshd:update:telemetry)`,
       );
       expect(await weight()).toBe('50');
     }, 60000);
