@@ -14,7 +14,7 @@ import type { MeshModel, Resource } from '../model/mesh-model';
 import { adminWriteAuth, checkAdminWrite, type AdminWriteAuth } from './admin-auth';
 import { DEFAULT_CONSOLE_DIR, serveConsole } from './console-static';
 import { EventHub, type EventHubTimings } from './event-stream';
-import { envoyNodeIdOf, meshGraph, originOf, sourceText, type MeshGraph } from './mesh-graph';
+import { envoyNodeIdOf, meshGraph, sourceText, type MeshGraph, type Origin } from './mesh-graph';
 import {
   applyLimits,
   DEFAULT_HTTP_LIMITS,
@@ -76,8 +76,11 @@ export interface AdminSources {
 export interface ConsoleSources {
   /** The mesh served (undefined before a valid one) and how many meshes have been served. */
   served(): { generation: number; model: MeshModel | undefined };
-  /** Whether a resource's file is the App Mesh API's (its origin is then `api`). */
-  isApiFile(file: string): boolean;
+  /**
+   * Where a resource's file comes from: a Kubernetes object's virtual file, a file the App Mesh API writes, or a
+   * file of the user's (the control layer knows both: admin imports neither k8s/ nor store/).
+   */
+  originOf(file: string): Origin;
   /** The resource as meshd's native YAML. */
   yamlOf(resource: Resource): string;
   /** GET /v1/problems: the last load's findings. */
@@ -330,7 +333,7 @@ function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings
             },
           }
         : {}),
-      proxiesFingerprint: () => proxiesFingerprint(sources.streams),
+      proxiesFingerprint: () => proxiesFingerprint(sources.streams, sources.proxyProblems),
     },
     timings,
   );
@@ -340,11 +343,14 @@ function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings
   return hub;
 }
 
-/** The open streams and each type's sync state, as one string: it changes when /v1/proxies' states do. */
-function proxiesFingerprint(streams: StreamRegistry): string {
+/**
+ * The open streams, each type's sync state and each stream's configProblem, as one string: it changes when
+ * /v1/proxies' states do, and when a reload only changes why a proxy gets no configuration.
+ */
+export function proxiesFingerprint(streams: StreamRegistry, problems?: ProxyProblems): string {
   const parts: string[] = [];
   for (const s of streams.list()) {
-    parts.push(String(s.streamId));
+    parts.push(`${s.streamId}:${JSON.stringify(problems?.problem(s.nodeKey) ?? null)}`);
     for (const [typeUrl, t] of s.types) parts.push(`${typeUrl}=${syncState(t)}:${t.lastNack?.at ?? ''}`);
   }
   return parts.join(' ');
@@ -398,7 +404,7 @@ function details(consoleSources: ConsoleSources, r: Resource, id: string, envoy:
     mesh: r.mesh,
     name: r.name,
     source: sourceText(r),
-    origin: originOf(r.source.file, (file) => consoleSources.isApiFile(file)),
+    origin: consoleSources.originOf(r.source.file),
     yaml: consoleSources.yamlOf(r),
     envoy,
     proxies,
@@ -420,7 +426,7 @@ export async function startAdminServer(
   const graphs = new WeakMap<MeshModel, MeshGraph>();
   const graphOf = (model: MeshModel) => {
     let graph = graphs.get(model);
-    if (!graph) graphs.set(model, (graph = meshGraph(model, (file) => consoleSources!.isApiFile(file))));
+    if (!graph) graphs.set(model, (graph = meshGraph(model, (file) => consoleSources!.originOf(file))));
     return graph;
   };
   const handler = guardHandler('admin', observer, (req, res) => {
