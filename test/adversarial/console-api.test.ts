@@ -446,3 +446,37 @@ describe('the event hub closing', () => {
     }
   });
 });
+
+describe('proxies events', () => {
+  it('a reload that only changes why a proxy gets nothing (its configProblem) sends a proxies event', async () => {
+    const base = sources(colorapp());
+    base.streams.add({
+      streamId: 1,
+      protocol: 'sotw',
+      nodeId: 'mesh/colorapp/virtualNode/front',
+      nodeCluster: 'front',
+      nodeKey: 'colorapp/front',
+      client: 'envoy',
+      peer: '127.0.0.1:1',
+      connectedAt: new Date(0).toISOString(),
+      types: new Map(),
+    });
+    let problem: string | undefined = 'no such virtual node';
+    const admin = await startAdminServer(
+      '127.0.0.1',
+      0,
+      { ...base, proxyProblems: { problem: () => problem } },
+      { consoleDir: os.tmpdir(), events: { coalesceMs: 10 } },
+    );
+    try {
+      const s = await openStream(admin.port);
+      await waitFor('hello', () => (s.data().includes('event: hello') ? true : undefined));
+      // Same streams, same sync states: only the reason changes.
+      problem = 'the mesh it names is not served';
+      await waitFor('a proxies event', () => (s.data().includes('event: proxies') ? true : undefined), 5000);
+      s.socket.destroy();
+    } finally {
+      await admin.close();
+    }
+  });
+});
