@@ -85,11 +85,8 @@ export interface ConsoleSources {
   yamlOf(resource: Resource): string;
   /** GET /v1/problems: the last load's findings. */
   problems(): { readonly generation: number };
-  /**
-   * The proxies (their streams' node keys) whose configuration read the resource, when the controller records it;
-   * undefined: not known, and the resource's traffic nodes' proxies are shown.
-   */
-  readersOf?(resource: Resource): ReadonlySet<string> | undefined;
+  /** The proxies (their streams' node keys) whose configuration read the resource when it was last compiled. */
+  readersOf(resource: Resource): ReadonlySet<string>;
   /** Calls `listener` on each new mesh served, each load ended, and each change of a rollout. */
   onChange(listener: (event: 'mesh' | 'problems' | 'rollouts', generation: number) => void): void;
 }
@@ -358,43 +355,27 @@ export function proxiesFingerprint(streams: StreamRegistry, problems?: ProxyProb
 
 /**
  * GET /v1/mesh/resources/<id>: the resource, its YAML, its Envoy configuration (virtual nodes and gateways) and the
- * proxies serving it: a node's or gateway's own; for a service or router those of its traffic nodes; for a route its
- * targets'; for a gateway route its gateway's.
+ * proxies serving it: a node's or gateway's own; for any other kind the proxies whose configuration read it when it
+ * was last compiled (the controller records who read what).
  */
 function resourceDetails(
   sources: AdminSources,
   consoleSources: ConsoleSources,
-  graph: MeshGraph,
   r: Resource,
   id: string,
 ): unknown {
   const nodeId = envoyNodeIdOf(r);
-  const streams = sources.streams.list();
   const report = proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.());
-  const readers = nodeId === undefined ? consoleSources.readersOf?.(r) : undefined;
-  if (readers !== undefined) {
-    // proxiesReport lists the same streams in the same order (read synchronously).
+  if (nodeId === undefined) {
+    // proxiesReport lists the streams in the registry's order (read synchronously, just above).
+    const streams = sources.streams.list();
+    const readers = consoleSources.readersOf(r);
     const proxies = report.filter((_, i) => streams[i] !== undefined && readers.has(streams[i].nodeKey));
     return details(consoleSources, r, id, null, proxies);
   }
-  let servedBy: string[];
-  if (nodeId !== undefined) servedBy = [nodeId];
-  else if (r.kind === 'GatewayRoute') servedBy = [`mesh/${r.mesh}/virtualGateway/${r.virtualGateway}`];
-  else {
-    const traffic =
-      r.kind === 'Route'
-        ? graph.edges.filter((e) => e.resource === id).map((e) => e.to)
-        : (graph.nodes.find((n) => n.id === id)?.trafficNodes ?? []);
-    servedBy = traffic.map((key) => `mesh/${r.mesh}/virtualNode/${key.slice(key.lastIndexOf('/') + 1)}`);
-  }
-  const wanted = new Set(servedBy);
-  const proxies = (report as { nodeId: string }[]).filter((p) => wanted.has(canonicalNodeId(p.nodeId)));
-  let envoy: unknown = null;
-  if (nodeId !== undefined) {
-    const config = sources.configOf(nodeId);
-    envoy = config.ok ? config.config : null;
-  }
-  return details(consoleSources, r, id, envoy, proxies);
+  const proxies = (report as { nodeId: string }[]).filter((p) => canonicalNodeId(p.nodeId) === nodeId);
+  const config = sources.configOf(nodeId);
+  return details(consoleSources, r, id, config.ok ? config.config : null, proxies);
 }
 
 function details(consoleSources: ConsoleSources, r: Resource, id: string, envoy: unknown, proxies: unknown[]): unknown {
@@ -491,7 +472,7 @@ export async function startAdminServer(
           return send(404, {
             error: model ? `no resource ${JSON.stringify(id)} in the mesh served` : 'no valid mesh loaded yet',
           });
-        return send(200, resourceDetails(sources, consoleSources, graphOf(model), resource, id));
+        return send(200, resourceDetails(sources, consoleSources, resource, id));
       }
     }
     if (pathName === '/healthz') return send(200, 'ok\n');

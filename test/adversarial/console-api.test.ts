@@ -86,6 +86,7 @@ function sources(model: MeshModel, telemetryBody: () => unknown = () => ({ nodes
     console: {
       served: () => ({ generation: 1, model }),
       originOf: () => 'file',
+      readersOf: () => new Set(),
       yamlOf: (r) => `kind: ${r.kind}\n`,
       problems: () => ({ generation: 1, valid: true, checkedAt: null, problems: [] }),
       onChange: () => undefined,
