@@ -358,12 +358,7 @@ export function proxiesFingerprint(streams: StreamRegistry, problems?: ProxyProb
  * proxies serving it: a node's or gateway's own; for any other kind the proxies whose configuration read it when it
  * was last compiled (the controller records who read what).
  */
-function resourceDetails(
-  sources: AdminSources,
-  consoleSources: ConsoleSources,
-  r: Resource,
-  id: string,
-): unknown {
+function resourceDetails(sources: AdminSources, consoleSources: ConsoleSources, r: Resource, id: string): unknown {
   const nodeId = envoyNodeIdOf(r);
   const report = proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.());
   if (nodeId === undefined) {

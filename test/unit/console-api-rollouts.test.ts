@@ -1,6 +1,6 @@
 // What the web console reads of rollouts: each event carries the canary's percent after it
-// (`canaryWeight`, the weight chart's y: 0 at the start, 10 after the first step), a stored record of an older meshd (events without it)
-// is still accepted, and every change of a rollout reaches the console's change listeners.
+// (`canaryWeight`, the weight chart's y: 0 at the start, 10 after the first step), a stored record of an older meshd
+// (events without it) is still accepted, and every change of a rollout reaches the console's change listeners.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshServer } from '../../src/control/mesh-server';
