@@ -39,7 +39,7 @@ type Answer = { status: number; headers: Record<string, string | number>; body: 
 
 function json(status: number, error: string, headers: Record<string, string> = {}): Answer {
   const body = `${JSON.stringify({ error }, null, 2)}\n`;
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body };
+  return { status, headers: { 'content-type': 'application/json', ...CONSOLE_HEADERS, ...headers }, body };
 }
 
 /** The answer to GET `pathName` (which starts with /ui) from the console folder `dir`. */

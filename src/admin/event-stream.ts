@@ -2,11 +2,17 @@
 // (docs/api.md). `hello` at once; `mesh` and `problems` when a load serves a mesh or ends;
 // `proxies` and `rollouts` when they change, at most 4 a second; `telemetry` every second with
 // the body of /v1/telemetry?window=10s; a `: keepalive` comment every 15 s. Bounded: 32 streams
-// at once, and a client that lets more than 1 MiB pile up unsent is cut. Timers run only while
+// at once, 8 from one remote address, each ended after 10 minutes (EventSource reconnects by
+// itself and the console fetches everything again on `hello`), and a client that lets more than
+// 1 MiB pile up unsent is cut. Timers run only while
 // someone listens, and a write to a socket that closed is dropped, never thrown.
 import type * as http from 'node:http';
 
 export const MAX_EVENT_STREAMS = 32;
+/** Streams one remote address may hold at once, so that one client cannot take all MAX_EVENT_STREAMS. */
+export const MAX_STREAMS_PER_ADDRESS = 8;
+/** A stream is ended after this long; the browser's EventSource reconnects by itself. */
+export const MAX_STREAM_MS = 10 * 60_000;
 export const MAX_UNSENT_BYTES = 1024 * 1024;
 /** `proxies` and `rollouts` are coalesced: at most one each per this period. */
 export const COALESCE_MS = 250;
@@ -32,12 +38,16 @@ export interface EventHubTimings {
   readonly telemetryMs?: number;
   readonly keepaliveMs?: number;
   readonly maxStreams?: number;
+  readonly maxStreamsPerAddress?: number;
+  readonly maxStreamMs?: number;
   readonly maxUnsentBytes?: number;
 }
 
 interface Client {
   readonly res: http.ServerResponse;
+  readonly address: string;
   closed: boolean;
+  lifetime?: NodeJS.Timeout;
 }
 
 export class EventHub {
@@ -60,6 +70,8 @@ export class EventHub {
       telemetryMs: timings.telemetryMs ?? TELEMETRY_MS,
       keepaliveMs: timings.keepaliveMs ?? KEEPALIVE_MS,
       maxStreams: timings.maxStreams ?? MAX_EVENT_STREAMS,
+      maxStreamsPerAddress: timings.maxStreamsPerAddress ?? MAX_STREAMS_PER_ADDRESS,
+      maxStreamMs: timings.maxStreamMs ?? MAX_STREAM_MS,
       maxUnsentBytes: timings.maxUnsentBytes ?? MAX_UNSENT_BYTES,
     };
   }
@@ -74,20 +86,23 @@ export class EventHub {
     return !!(this.coalesceTimer || this.telemetryTimer || this.keepaliveTimer || this.proxiesTimer);
   }
 
-  /** Takes a GET /v1/events; answers 503 beyond the bound. */
+  /** Takes a GET /v1/events; answers 503 beyond the bounds (in all, and per remote address). */
   open(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.clients.size >= this.t.maxStreams) {
-      const text = `${JSON.stringify({ error: `too many event streams open (at most ${this.t.maxStreams}); try again later` }, null, 2)}\n`;
-      res.writeHead(503, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(text),
-        'retry-after': '5',
-      });
-      res.end(text);
-      return;
-    }
-    const client: Client = { res, closed: false };
+    const address = req.socket.remoteAddress ?? '';
+    if (this.clients.size >= this.t.maxStreams)
+      return refuse(res, `too many event streams open (at most ${this.t.maxStreams}); try again later`);
+    let fromAddress = 0;
+    for (const c of this.clients) if (c.address === address) fromAddress++;
+    if (fromAddress >= this.t.maxStreamsPerAddress)
+      return refuse(
+        res,
+        `too many event streams open from ${address || 'this address'} (at most ${this.t.maxStreamsPerAddress} ` +
+          'from one address); close one and try again',
+      );
+    const client: Client = { res, address, closed: false };
     this.clients.add(client);
+    // No stream lives forever: the server ends it, the browser's EventSource reconnects and gets a new `hello`.
+    client.lifetime = setTimeout(() => this.end(client), this.t.maxStreamMs);
     // An event stream is long-lived: the server's idle timeout does not apply to it (keepalives keep it busy).
     req.socket.setTimeout(0);
     res.writeHead(200, {
@@ -126,10 +141,24 @@ export class EventHub {
 
   /** Ends every stream and stops the timers (the admin server's close). */
   close(): void {
-    for (const c of [...this.clients]) {
-      this.drop(c);
-      c.res.destroy();
+    for (const c of [...this.clients]) this.end(c);
+  }
+
+  /**
+   * Ends a stream the way a client sees (the response's last chunk, then the connection closes once it is
+   * flushed); a client that reads nothing loses the connection a second later anyway.
+   */
+  private end(c: Client): void {
+    this.drop(c);
+    const socket = c.res.socket;
+    try {
+      c.res.end();
+    } catch {
+      // The socket has gone: nothing to end.
     }
+    if (!socket || socket.destroyed) return;
+    socket.destroySoon();
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   private broadcast(text: string): void {
@@ -141,7 +170,8 @@ export class EventHub {
     if (c.closed) return;
     const socket = c.res.socket;
     if (c.res.destroyed || c.res.writableEnded || !socket || socket.destroyed) return this.drop(c);
-    if (socket.writableLength + c.res.writableLength > this.t.maxUnsentBytes) {
+    // The response's writableLength already counts what its socket holds unsent.
+    if (c.res.writableLength > this.t.maxUnsentBytes) {
       this.drop(c);
       c.res.destroy();
       return;
@@ -156,6 +186,7 @@ export class EventHub {
   private drop(c: Client): void {
     if (c.closed) return;
     c.closed = true;
+    clearTimeout(c.lifetime);
     this.clients.delete(c);
     if (this.clients.size === 0) this.stopTimers();
   }
@@ -194,6 +225,16 @@ export class EventHub {
     this.keepaliveTimer = this.telemetryTimer = this.proxiesTimer = this.coalesceTimer = undefined;
     this.pending.clear();
   }
+}
+
+function refuse(res: http.ServerResponse, error: string): void {
+  const text = `${JSON.stringify({ error }, null, 2)}\n`;
+  res.writeHead(503, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'retry-after': '5',
+  });
+  res.end(text);
 }
 
 function frame(event: string, data: unknown): string {

@@ -14,7 +14,7 @@ import type { MeshModel, Resource } from '../model/mesh-model';
 import { adminWriteAuth, checkAdminWrite, type AdminWriteAuth } from './admin-auth';
 import { DEFAULT_CONSOLE_DIR, serveConsole } from './console-static';
 import { EventHub, type EventHubTimings } from './event-stream';
-import { envoyNodeIdOf, meshGraph, originOf, sourceText, type MeshGraph } from './mesh-graph';
+import { envoyNodeIdOf, meshGraph, sourceText, type MeshGraph, type Origin } from './mesh-graph';
 import {
   applyLimits,
   DEFAULT_HTTP_LIMITS,
@@ -76,17 +76,17 @@ export interface AdminSources {
 export interface ConsoleSources {
   /** The mesh served (undefined before a valid one) and how many meshes have been served. */
   served(): { generation: number; model: MeshModel | undefined };
-  /** Whether a resource's file is the App Mesh API's (its origin is then `api`). */
-  isApiFile(file: string): boolean;
+  /**
+   * Where a resource's file comes from: a Kubernetes object's virtual file, a file the App Mesh API writes, or a
+   * file of the user's (the control layer knows both: admin imports neither k8s/ nor store/).
+   */
+  originOf(file: string): Origin;
   /** The resource as meshd's native YAML. */
   yamlOf(resource: Resource): string;
   /** GET /v1/problems: the last load's findings. */
   problems(): { readonly generation: number };
-  /**
-   * The proxies (their streams' node keys) whose configuration read the resource, when the controller records it;
-   * undefined: not known, and the resource's traffic nodes' proxies are shown.
-   */
-  readersOf?(resource: Resource): ReadonlySet<string> | undefined;
+  /** The proxies (their streams' node keys) whose configuration read the resource when it was last compiled. */
+  readersOf(resource: Resource): ReadonlySet<string>;
   /** Calls `listener` on each new mesh served, each load ended, and each change of a rollout. */
   onChange(listener: (event: 'mesh' | 'problems' | 'rollouts', generation: number) => void): void;
 }
@@ -330,7 +330,7 @@ function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings
             },
           }
         : {}),
-      proxiesFingerprint: () => proxiesFingerprint(sources.streams),
+      proxiesFingerprint: () => proxiesFingerprint(sources.streams, sources.proxyProblems),
     },
     timings,
   );
@@ -340,11 +340,14 @@ function eventHub(sources: AdminSources, consoleSources: ConsoleSources, timings
   return hub;
 }
 
-/** The open streams and each type's sync state, as one string: it changes when /v1/proxies' states do. */
-function proxiesFingerprint(streams: StreamRegistry): string {
+/**
+ * The open streams, each type's sync state and each stream's configProblem, as one string: it changes when
+ * /v1/proxies' states do, and when a reload only changes why a proxy gets no configuration.
+ */
+export function proxiesFingerprint(streams: StreamRegistry, problems?: ProxyProblems): string {
   const parts: string[] = [];
   for (const s of streams.list()) {
-    parts.push(String(s.streamId));
+    parts.push(`${s.streamId}:${JSON.stringify(problems?.problem(s.nodeKey) ?? null)}`);
     for (const [typeUrl, t] of s.types) parts.push(`${typeUrl}=${syncState(t)}:${t.lastNack?.at ?? ''}`);
   }
   return parts.join(' ');
@@ -352,43 +355,22 @@ function proxiesFingerprint(streams: StreamRegistry): string {
 
 /**
  * GET /v1/mesh/resources/<id>: the resource, its YAML, its Envoy configuration (virtual nodes and gateways) and the
- * proxies serving it: a node's or gateway's own; for a service or router those of its traffic nodes; for a route its
- * targets'; for a gateway route its gateway's.
+ * proxies serving it: a node's or gateway's own; for any other kind the proxies whose configuration read it when it
+ * was last compiled (the controller records who read what).
  */
-function resourceDetails(
-  sources: AdminSources,
-  consoleSources: ConsoleSources,
-  graph: MeshGraph,
-  r: Resource,
-  id: string,
-): unknown {
+function resourceDetails(sources: AdminSources, consoleSources: ConsoleSources, r: Resource, id: string): unknown {
   const nodeId = envoyNodeIdOf(r);
-  const streams = sources.streams.list();
   const report = proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.());
-  const readers = nodeId === undefined ? consoleSources.readersOf?.(r) : undefined;
-  if (readers !== undefined) {
-    // proxiesReport lists the same streams in the same order (read synchronously).
+  if (nodeId === undefined) {
+    // proxiesReport lists the streams in the registry's order (read synchronously, just above).
+    const streams = sources.streams.list();
+    const readers = consoleSources.readersOf(r);
     const proxies = report.filter((_, i) => streams[i] !== undefined && readers.has(streams[i].nodeKey));
     return details(consoleSources, r, id, null, proxies);
   }
-  let servedBy: string[];
-  if (nodeId !== undefined) servedBy = [nodeId];
-  else if (r.kind === 'GatewayRoute') servedBy = [`mesh/${r.mesh}/virtualGateway/${r.virtualGateway}`];
-  else {
-    const traffic =
-      r.kind === 'Route'
-        ? graph.edges.filter((e) => e.resource === id).map((e) => e.to)
-        : (graph.nodes.find((n) => n.id === id)?.trafficNodes ?? []);
-    servedBy = traffic.map((key) => `mesh/${r.mesh}/virtualNode/${key.slice(key.lastIndexOf('/') + 1)}`);
-  }
-  const wanted = new Set(servedBy);
-  const proxies = (report as { nodeId: string }[]).filter((p) => wanted.has(canonicalNodeId(p.nodeId)));
-  let envoy: unknown = null;
-  if (nodeId !== undefined) {
-    const config = sources.configOf(nodeId);
-    envoy = config.ok ? config.config : null;
-  }
-  return details(consoleSources, r, id, envoy, proxies);
+  const proxies = (report as { nodeId: string }[]).filter((p) => canonicalNodeId(p.nodeId) === nodeId);
+  const config = sources.configOf(nodeId);
+  return details(consoleSources, r, id, config.ok ? config.config : null, proxies);
 }
 
 function details(consoleSources: ConsoleSources, r: Resource, id: string, envoy: unknown, proxies: unknown[]): unknown {
@@ -398,7 +380,7 @@ function details(consoleSources: ConsoleSources, r: Resource, id: string, envoy:
     mesh: r.mesh,
     name: r.name,
     source: sourceText(r),
-    origin: originOf(r.source.file, (file) => consoleSources.isApiFile(file)),
+    origin: consoleSources.originOf(r.source.file),
     yaml: consoleSources.yamlOf(r),
     envoy,
     proxies,
@@ -420,7 +402,7 @@ export async function startAdminServer(
   const graphs = new WeakMap<MeshModel, MeshGraph>();
   const graphOf = (model: MeshModel) => {
     let graph = graphs.get(model);
-    if (!graph) graphs.set(model, (graph = meshGraph(model, (file) => consoleSources!.isApiFile(file))));
+    if (!graph) graphs.set(model, (graph = meshGraph(model, (file) => consoleSources!.originOf(file))));
     return graph;
   };
   const handler = guardHandler('admin', observer, (req, res) => {
@@ -485,7 +467,7 @@ export async function startAdminServer(
           return send(404, {
             error: model ? `no resource ${JSON.stringify(id)} in the mesh served` : 'no valid mesh loaded yet',
           });
-        return send(200, resourceDetails(sources, consoleSources, graphOf(model), resource, id));
+        return send(200, resourceDetails(sources, consoleSources, resource, id));
       }
     }
     if (pathName === '/healthz') return send(200, 'ok\n');

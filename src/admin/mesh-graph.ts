@@ -43,15 +43,6 @@ export interface MeshGraph {
   readonly edges: GraphEdge[];
 }
 
-/** The virtual file names Kubernetes mode loads the cluster's objects as (k8s/virtual-files.ts). */
-const K8S_PREFIX = 'k8s:/';
-
-/** Which origin a resource's file is; `isApiFile` tells the App Mesh API's (the store knows). */
-export function originOf(file: string, isApiFile: (file: string) => boolean): Origin {
-  if (file.startsWith(K8S_PREFIX)) return 'kubernetes';
-  return isApiFile(file) ? 'api' : 'file';
-}
-
 /** `file:line:col` of where a resource was written. */
 export function sourceText(r: Resource): string {
   return `${r.source.file}:${r.source.line}:${r.source.col}`;
@@ -77,7 +68,7 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
  * The graph of `model`. Edges whose end is not a resource of the model (a reference meshd warned
  * about) are left out, so every edge joins two nodes. Nodes come in the model's order (by key).
  */
-export function meshGraph(model: MeshModel, isApiFile: (file: string) => boolean = () => false): MeshGraph {
+export function meshGraph(model: MeshModel, originOf: (file: string) => Origin = () => 'file'): MeshGraph {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
   const present = new Set<string>();
@@ -131,7 +122,7 @@ export function meshGraph(model: MeshModel, isApiFile: (file: string) => boolean
       mesh: r.mesh,
       name: r.name,
       source: sourceText(r),
-      origin: originOf(r.source.file, isApiFile),
+      origin: originOf(r.source.file),
       ...(nodeId !== undefined ? { nodeId } : {}),
       trafficNodes: traffic.get(id) ?? [],
     });

@@ -1,7 +1,15 @@
 // What the web console's endpoints read besides the model (admin/http-server.ts ConsoleSources):
 // how many meshes have been served, the last load's findings (GET /v1/problems, replaced on
 // every load, valid or not) and who hears of a change (GET /v1/events).
+import type { Origin } from '../admin/mesh-graph';
+import { isK8sVirtualFile } from '../k8s/virtual-files';
 import { formatProblem, type Problem } from '../load/problems';
+
+/** A resource's origin for the console: a Kubernetes object's virtual file, a file the App Mesh API owns, or a file. */
+export function consoleOriginOf(file: string, isApiFile: (file: string) => boolean): Origin {
+  if (isK8sVirtualFile(file)) return 'kubernetes';
+  return isApiFile(file) ? 'api' : 'file';
+}
 
 export type ConsoleEvent = 'mesh' | 'problems' | 'rollouts';
 

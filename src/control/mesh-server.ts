@@ -71,7 +71,7 @@ import { meshTrustDomain } from '../model/mesh';
 import { meshHash } from './mesh-hash';
 import { renderProxyConfig, renderSnapshot } from './render';
 import { StartError } from './start-error';
-import { ConsoleState } from './console-state';
+import { ConsoleState, consoleOriginOf } from './console-state';
 
 /** Where a server listens (port 0: any free port). */
 /**
@@ -824,7 +824,7 @@ export class MeshServer {
       ...(this.fleet ? { replicas: { report: () => this.fleet!.report() } } : {}),
       console: {
         served: () => ({ generation: this.console.meshGeneration, model: controller.currentModel() }),
-        isApiFile: (file) => this.store.ownsFile(file),
+        originOf: (file) => consoleOriginOf(file, (f) => this.store.ownsFile(f)),
         yamlOf: (resource) =>
           this.options.resourceYaml?.(resource) ?? `${JSON.stringify({ ...resource, source: undefined }, null, 2)}\n`,
         problems: () => this.console.problems,

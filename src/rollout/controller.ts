@@ -726,7 +726,7 @@ export class RolloutController {
 
   private async analyse(r: RolloutRecord, signal: AbortSignal): Promise<void> {
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'rollback')) {
-      if ((await this.call(hook, this.payload(r, hook.type, hook.metadata), signal)).ok)
+      if ((await this.call(r, hook, this.payload(r, hook.type, hook.metadata), signal)).ok)
         return void (await this.finish(r, 'Failed', 0, `rolling back: the rollback webhook ${hook.name} asked for it`));
     }
     const failures: string[] = [];
@@ -1025,7 +1025,7 @@ export class RolloutController {
     signal?: AbortSignal,
   ): Promise<{ ok: true } | { ok: false; reason: string }> {
     for (const hook of r.settings.webhooks.filter((w) => w.type === type)) {
-      const answer = await this.call(hook, this.payload(r, type, hook.metadata), signal);
+      const answer = await this.call(r, hook, this.payload(r, type, hook.metadata), signal);
       if (!answer.ok) return { ok: false, reason: `${type} webhook ${hook.name}: ${answer.reason}` };
     }
     return { ok: true };
@@ -1034,18 +1034,36 @@ export class RolloutController {
   /**
    * One webhook call; throws Interrupted when a command cut the step short, NotLeading when this replica does not lead.
    */
-  private async call(hook: Webhook, payload: WebhookPayload, signal?: AbortSignal): Promise<WebhookAnswer> {
+  private async call(
+    r: RolloutRecord,
+    hook: Webhook,
+    payload: WebhookPayload,
+    signal?: AbortSignal,
+  ): Promise<WebhookAnswer> {
     if (!this.acting) throw new NotLeading();
     if (!this.deps.fleet) {
       const answer = await this.hook(hook, payload, signal);
       if (signal?.aborted) throw new Interrupted();
-      return answer;
+      return this.called(r, hook, answer);
     }
     await this.confirmLeading();
     const term = this.leadership.signal;
     const answer = await this.hook(hook, payload, signal ? AbortSignal.any([signal, term]) : term);
     if (term.aborted) throw new NotLeading();
     if (signal?.aborted) throw new Interrupted();
+    return this.called(r, hook, answer);
+  }
+
+  /**
+   * The rollout's timeline records each webhook call, one event per call. A yes is an event of its own (`rollout
+   * webhook load: ok (HTTP 200)`); a no is already the reason in the event that follows from it (a failed check, a
+   * wait for approval, the post-rollout warning), so it gets none, except a rollback hook's no, which nothing else
+   * reports. `event` hooks are not recorded (each event calls them).
+   */
+  private called(r: RolloutRecord, hook: Webhook, answer: WebhookAnswer): WebhookAnswer {
+    if (answer.ok) this.event(r, 'Normal', `${hook.type} webhook ${hook.name}: ok (HTTP ${answer.status ?? 200})`);
+    else if (hook.type === 'rollback')
+      this.event(r, 'Normal', `rollback webhook ${hook.name}: no rollback (${answer.reason})`);
     return answer;
   }
 

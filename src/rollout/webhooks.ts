@@ -20,7 +20,9 @@ export interface WebhookPayload {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-export type WebhookAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** A yes carries the HTTP status it came with (the rollout's events show it); a stub may leave it out. */
+export type WebhookAnswer =
+  { readonly ok: true; readonly status?: number } | { readonly ok: false; readonly reason: string };
 
 /** One entry of --webhook-allow: a host name or IP address (as a URL writes it: `[::1]`), and maybe a port. */
 export interface AllowedHost {
@@ -149,7 +151,7 @@ export class WebhookCaller {
       });
       if (res.status >= 200 && res.status < 300) {
         cut.abort();
-        return { ok: true };
+        return { ok: true, status: res.status };
       }
       const body = await this.readSome(res, cut);
       return { ok: false, reason: `answered ${res.status}${shown(res.headers.get('content-type'), body)}` };

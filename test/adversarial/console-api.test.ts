@@ -39,10 +39,17 @@ function request(port: number, method: string, target: string): Promise<Answer> 
   });
 }
 
-/** Opens GET /v1/events on a raw socket; resolves with the socket once the status line is in. */
-function openStream(port: number, read = true): Promise<{ socket: net.Socket; status: number; data: () => string }> {
+/**
+ * Opens GET /v1/events on a raw socket (from `localAddress` when given); resolves with the socket once the status
+ * line is in.
+ */
+function openStream(
+  port: number,
+  read = true,
+  localAddress?: string,
+): Promise<{ socket: net.Socket; status: number; data: () => string }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     let data = '';
     let settled = false;
     socket.on('error', () => undefined);
@@ -78,7 +85,8 @@ function sources(model: MeshModel, telemetryBody: () => unknown = () => ({ nodes
     meshHash: () => 'feed',
     console: {
       served: () => ({ generation: 1, model }),
-      isApiFile: () => false,
+      originOf: () => 'file',
+      readersOf: () => new Set(),
       yamlOf: (r) => `kind: ${r.kind}\n`,
       problems: () => ({ generation: 1, valid: true, checkedAt: null, problems: [] }),
       onChange: () => undefined,
@@ -106,7 +114,8 @@ describe('the web console endpoints under attack', () => {
     fs.symlinkSync(root, path.join(consoleDir, 'up'));
     admin = await startAdminServer('127.0.0.1', 0, sources(model), {
       consoleDir,
-      events: { maxStreams: 32 },
+      // One address may hold 8 by default; the bound in all is tested here from one address.
+      events: { maxStreams: 32, maxStreamsPerAddress: 32 },
     });
   });
 
@@ -130,6 +139,15 @@ describe('the web console endpoints under attack', () => {
     const index = await request(admin.port, 'GET', '/ui/');
     expect(index.status).toBe(200);
     expect(index.headers['content-type']).toBe('text/html; charset=utf-8');
+  });
+
+  it('a console 404 carries the same headers as a file (CSP, nosniff, no-cache)', async () => {
+    const missing = await request(admin.port, 'GET', '/ui/nothing-here.js');
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toEqual({ error: expect.any(String) });
+    expect(missing.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(missing.headers['x-content-type-options']).toBe('nosniff');
+    expect(missing.headers['cache-control']).toBe('no-cache');
   });
 
   it.each([
@@ -166,6 +184,9 @@ describe('the web console endpoints under attack', () => {
       const answer = await request(other.port, 'GET', '/ui/app.js');
       expect(answer.status).toBe(503);
       expect(JSON.parse(answer.body)).toEqual({ error: 'the console is not built: run npm run build' });
+      expect(answer.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      expect(answer.headers['cache-control']).toBe('no-cache');
     } finally {
       await other.close();
       fs.rmSync(empty, { recursive: true, force: true });
@@ -237,6 +258,53 @@ describe('the web console endpoints under attack', () => {
     await other.close();
     await ended;
   });
+
+  it('one address may hold 8 streams: the 9th gets 503, another address still gets one', async () => {
+    const other = await startAdminServer('127.0.0.1', 0, sources(model), { consoleDir });
+    const open = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        const s = await openStream(other.port);
+        expect(s.status).toBe(200);
+        open.push(s);
+      }
+      const refused = await openStream(other.port);
+      open.push(refused);
+      expect(refused.status).toBe(503);
+      await waitFor('the whole refusal', () => (refused.data().includes('}') ? true : undefined));
+      const body = refused.data().slice(refused.data().indexOf('{'));
+      expect(JSON.parse(body.slice(0, body.lastIndexOf('}') + 1))).toEqual({
+        error: expect.stringContaining('at most 8 from one address'),
+      });
+      // Linux answers every 127.0.0.0/8 address on loopback: a second client.
+      const elsewhere = await openStream(other.port, true, '127.0.0.2');
+      open.push(elsewhere);
+      expect(elsewhere.status).toBe(200);
+    } finally {
+      for (const s of open) s.socket.destroy();
+      await other.close();
+    }
+  });
+
+  it('a stream is ended after its lifetime (the response ends, the connection closes) and its place is free', async () => {
+    const other = await startAdminServer('127.0.0.1', 0, sources(model), {
+      consoleDir,
+      events: { maxStreamMs: 300, maxStreams: 1 },
+    });
+    try {
+      const s = await openStream(other.port);
+      expect(s.status).toBe(200);
+      await new Promise<void>((resolve) => s.socket.on('close', () => resolve()));
+      // The last chunk of a chunked response: the server ended the stream, it did not just drop the connection.
+      expect(s.data()).toContain('event: hello');
+      expect(s.data()).toMatch(/\r\n0\r\n\r\n$/);
+      const again = await openStream(other.port);
+      again.socket.destroy();
+      expect(again.status).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('a reader that never reads', () => {
@@ -275,6 +343,43 @@ describe('a reader that never reads', () => {
   });
 });
 
+describe('a reader that never reads, against the hub alone', () => {
+  it('is cut just past 1 MiB unsent, not before (what waits unsent is counted once)', async () => {
+    const responses: http.ServerResponse[] = [];
+    const frame = { padding: 'x'.repeat(64 * 1024) };
+    let most = 0;
+    const hub = new EventHub(
+      {
+        hello: () => ({ mesh: 1, problems: 1, fleet: false }),
+        // Read before each telemetry write: the most that waited unsent while the stream was still open.
+        telemetry: () => {
+          for (const r of responses) if (!r.destroyed) most = Math.max(most, r.writableLength);
+          return frame;
+        },
+      },
+      { telemetryMs: 5 },
+    );
+    const server = http.createServer((req, res) => {
+      responses.push(res);
+      hub.open(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const slow = await openStream(port, false);
+      await waitFor('the slow reader to be cut', () => (hub.size === 0 ? true : undefined), 20_000, 20);
+      slow.socket.destroy();
+      // Cut by the write that found more than 1 MiB waiting: at least 1 MiB had piled up, at most a frame more.
+      expect(most).toBeGreaterThan(1024 * 1024);
+      expect(most).toBeLessThan(1024 * 1024 + 2 * 70 * 1024);
+    } finally {
+      hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('the event hub alone', () => {
   it('runs no timer without a listener, and stops them when the last one leaves; writes after a close are dropped', async () => {
     const hub = new EventHub(
@@ -295,6 +400,10 @@ describe('the event hub alone', () => {
       hub.changed('rollouts');
       hub.changed('rollouts');
       await waitFor('rollouts', () => (a.data().includes('event: rollouts') ? true : undefined));
+      // Two changes in one period are one event: wait several periods (telemetry ticks prove time passed).
+      const ticks = a.data().split('event: telemetry').length;
+      await waitFor('more telemetry', () => (a.data().split('event: telemetry').length > ticks + 3 ? true : undefined));
+      expect(a.data().split('event: rollouts').length - 1).toBe(1);
       a.socket.destroy();
       await waitFor('one listener left', () => (hub.size === 1 ? true : undefined));
       expect(hub.timersRunning).toBe(true);
@@ -307,6 +416,68 @@ describe('the event hub alone', () => {
     } finally {
       hub.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('the event hub closing', () => {
+  it('close() ends every stream (each gets the end of its response) and stops the timers', async () => {
+    const hub = new EventHub(
+      { hello: () => ({ mesh: 1, problems: 1, fleet: false }), telemetry: () => ({}), proxiesFingerprint: () => '' },
+      { telemetryMs: 10, coalesceMs: 10 },
+    );
+    const server = http.createServer((req, res) => hub.open(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const a = await openStream(port);
+      const b = await openStream(port);
+      await waitFor('both streams', () => (hub.size === 2 ? true : undefined));
+      expect(hub.timersRunning).toBe(true);
+      const ended = [a, b].map((s) => new Promise<void>((resolve) => s.socket.on('close', () => resolve())));
+      hub.close();
+      expect(hub.size).toBe(0);
+      expect(hub.timersRunning).toBe(false);
+      // The HTTP server stays up: only the hub's close() can end these streams.
+      await Promise.all(ended);
+      for (const s of [a, b]) expect(s.data()).toMatch(/\r\n0\r\n\r\n$/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('proxies events', () => {
+  it('a reload that only changes why a proxy gets nothing (its configProblem) sends a proxies event', async () => {
+    const base = sources(colorapp());
+    base.streams.add({
+      streamId: 1,
+      protocol: 'sotw',
+      nodeId: 'mesh/colorapp/virtualNode/front',
+      nodeCluster: 'front',
+      nodeKey: 'colorapp/front',
+      client: 'envoy',
+      peer: '127.0.0.1:1',
+      connectedAt: new Date(0).toISOString(),
+      types: new Map(),
+    });
+    let problem: string | undefined = 'no such virtual node';
+    const admin = await startAdminServer(
+      '127.0.0.1',
+      0,
+      { ...base, proxyProblems: { problem: () => problem } },
+      { consoleDir: os.tmpdir(), events: { coalesceMs: 10 } },
+    );
+    try {
+      const s = await openStream(admin.port);
+      await waitFor('hello', () => (s.data().includes('event: hello') ? true : undefined));
+      // Same streams, same sync states: only the reason changes.
+      problem = 'the mesh it names is not served';
+      await waitFor('a proxies event', () => (s.data().includes('event: proxies') ? true : undefined), 5000);
+      s.socket.destroy();
+    } finally {
+      await admin.close();
     }
   });
 });

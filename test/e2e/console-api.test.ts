@@ -160,13 +160,15 @@ describe('the web console API of a running meshd (colorapp)', () => {
   it('a broken save: /v1/problems holds its error and the stream says problems; the fix: a new mesh, no problems', async () => {
     const before = JSON.parse((await get(port, '/v1/problems')).body) as { generation: number; valid: boolean };
     expect(before.valid).toBe(true);
+    const routeFile = path.join(meshDir, 'color-route.yaml');
+    const good = fs.readFileSync(routeFile, 'utf8');
+    // Weights that do not add up to 100: a percent computed against a fixed 100 would show 1, not 10.
+    const fixedText = good.replace('weight: 100 }', 'weight: 9 }').replace('weight: 0 }', 'weight: 1 }');
     const stream = await events(port);
     try {
       await waitFor('hello', () => stream.seen.find((e) => e.event === 'hello'));
       expect(stream.seen[0]).toEqual({ event: 'hello', data: { mesh: 1, problems: before.generation, fleet: false } });
 
-      const routeFile = path.join(meshDir, 'color-route.yaml');
-      const good = fs.readFileSync(routeFile, 'utf8');
       fs.writeFileSync(routeFile, good.replace('weight: 100 }', 'weight: 500 }'));
       const problemsEvent = await waitFor('a problems event', () => stream.seen.find((e) => e.event === 'problems'));
       expect(problemsEvent.data).toEqual({ generation: before.generation + 1 });
@@ -185,7 +187,7 @@ describe('the web console API of a running meshd (colorapp)', () => {
       // The last good mesh keeps serving: no mesh event, the same generation.
       expect(stream.seen.some((e) => e.event === 'mesh')).toBe(false);
 
-      fs.writeFileSync(routeFile, good.replace('weight: 100 }', 'weight: 90 }').replace('weight: 0 }', 'weight: 10 }'));
+      fs.writeFileSync(routeFile, fixedText);
       const meshEvent = await waitFor('a mesh event', () => stream.seen.find((e) => e.event === 'mesh'));
       expect(meshEvent.data).toEqual({ generation: 2 });
       await waitFor('a second problems event', () =>
@@ -199,13 +201,19 @@ describe('the web console API of a running meshd (colorapp)', () => {
       };
       expect(mesh.generation).toBe(2);
       expect(mesh.edges.find((e) => e.to === 'colorapp/VirtualNode/color-green')).toMatchObject({
-        weight: 10,
+        weight: 1,
         percent: 10,
+      });
+      expect(mesh.edges.find((e) => e.to === 'colorapp/VirtualNode/color-blue')).toMatchObject({
+        weight: 9,
+        percent: 90,
       });
       // Telemetry arrives every second while someone listens.
       await waitFor('a telemetry event', () => stream.seen.find((e) => e.event === 'telemetry'));
     } finally {
       stream.close();
+      // A failure above must not leave the mesh broken for the tests after this one: they start from the fix.
+      if (fs.readFileSync(routeFile, 'utf8') !== fixedText) fs.writeFileSync(routeFile, fixedText);
     }
   });
 

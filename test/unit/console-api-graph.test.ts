@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { meshGraph } from '../../src/admin/mesh-graph';
+import { consoleOriginOf } from '../../src/control/console-state';
 import { loadMesh } from '../../src/load/mesh-source';
 import { MeshModel, type Resource } from '../../src/model/mesh-model';
 
@@ -197,7 +198,7 @@ spec: { provider: { virtualNode: { virtualNodeName: b } } }
       node('from-api', '/srv/mesh/.meshd-api/m/virtual-nodes/from-api.yaml'),
       node('from-file', 'mesh/nodes.yaml'),
     ]);
-    const graph = meshGraph(model, (file) => file.includes('/.meshd-api/'));
+    const graph = meshGraph(model, (file) => consoleOriginOf(file, (f) => f.includes('/.meshd-api/')));
     const origin = Object.fromEntries(graph.nodes.map((n) => [n.name, n.origin]));
     expect(origin).toEqual({ 'from-api': 'api', 'from-file': 'file', 'from-k8s': 'kubernetes' });
     expect(graph.nodes.find((n) => n.name === 'from-k8s')!.source).toBe('k8s:/virtualnodes/shop/from-k8s:1:1');

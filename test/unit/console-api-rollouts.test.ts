@@ -1,12 +1,12 @@
 // What the web console reads of rollouts: each event carries the canary's percent after it
-// (`canaryWeight`, the weight chart's y), a stored record of an older meshd (events without it)
-// is still accepted, and every change of a rollout reaches the console's change listeners.
+// (`canaryWeight`, the weight chart's y: 0 at the start, 10 after the first step), a stored record of an older meshd
+// (events without it) is still accepted, and every change of a rollout reaches the console's change listeners.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshServer } from '../../src/control/mesh-server';
 import { createLogger } from '../../src/util/log';
 import { checkRolloutRecord } from '../../src/rollout/records';
-import { tmpDir } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/processes';
 
 const node = (name: string) =>
   `kind: VirtualNode\nmesh: apps\nname: ${name}\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: ${name}.local } }\n`;
@@ -16,7 +16,7 @@ const MESH = [
   node('web-v1'),
   node('web-v2'),
   'kind: VirtualRouter\nmesh: apps\nname: web\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n',
-  `kind: Route\nmesh: apps\nvirtualRouter: web\nname: split\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action:\n      weightedTargets:\n        - { virtualNode: web-v1, weight: 80 }\n        - { virtualNode: web-v2, weight: 20 }\n`,
+  `kind: Route\nmesh: apps\nvirtualRouter: web\nname: split\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action:\n      weightedTargets:\n        - { virtualNode: web-v1, weight: 100 }\n        - { virtualNode: web-v2, weight: 0 }\n`,
   'kind: Rollout\nmesh: apps\nname: canary\nspec:\n  route: { virtualRouter: web, name: split }\n  primary: web-v1\n  canary: web-v2\n  analysis: { interval: 1h, stepWeight: 10, maxWeight: 50 }\n',
 ].join('---\n');
 
@@ -44,10 +44,16 @@ describe('rollouts as the web console reads them', () => {
     server.console.onChange((event) => heard.push(event));
     await server.start();
     await server.rollouts.settled();
-    const started = server.rollouts.get('apps', 'canary')!;
-    expect(started.events.length).toBeGreaterThan(0);
-    // The rollout restarts the analysis from the primary: the canary's share after that is 0.
-    expect(started.events.map((e) => e.canaryWeight)).toEqual(started.events.map(() => started.canaryWeight));
+    // The rollout starts at the route's 0% and makes its first step (to 10%) at once: each event carries the weight
+    // after it, not the record's weight of now.
+    const stepped = await waitFor('the first step', () => {
+      const r = server!.rollouts.get('apps', 'canary');
+      return r && r.events.some((e) => e.message.startsWith('advancing web-v2 to 10%')) ? r : undefined;
+    });
+    expect(stepped.events.map((e) => [e.message.split(':')[0], e.canaryWeight])).toEqual([
+      ['rollout started', 0],
+      ['advancing web-v2 to 10%', 10],
+    ]);
     expect(heard).toContain('rollouts');
 
     heard.length = 0;

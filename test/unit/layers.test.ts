@@ -175,3 +175,34 @@ describe('layers', () => {
     }
   });
 });
+
+describe('the web console', () => {
+  const CONSOLE = path.resolve(__dirname, '../../console');
+
+  /** Every relative import of console/src that resolves outside console/ (bare package imports are allowed). */
+  function escapes(): string[] {
+    const files = (function walk(dir: string): string[] {
+      return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) return walk(full);
+        return /\.(ts|tsx|js|jsx|mjs)$/.test(e.name) ? [full] : [];
+      });
+    })(path.join(CONSOLE, 'src'));
+    const out: string[] = [];
+    for (const file of files) {
+      const info = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
+      for (const ref of info.importedFiles) {
+        const spec = ref.fileName;
+        if (!spec.startsWith('.') && !path.isAbsolute(spec)) continue;
+        const target = path.resolve(path.dirname(file), spec);
+        if (path.relative(CONSOLE, target).startsWith('..') || path.isAbsolute(path.relative(CONSOLE, target)))
+          out.push(`${path.relative(CONSOLE, file)} imports '${spec}'`);
+      }
+    }
+    return out;
+  }
+
+  test('console/src imports nothing outside console/ (it defines its own types for the JSON)', () => {
+    expect(escapes()).toEqual([]);
+  });
+});

@@ -824,6 +824,49 @@ describe('RolloutController: webhooks', () => {
     expect(record(run)!.phase).toBe('Progressing');
   });
 
+  it('records each webhook call in the timeline: a yes with its status, a no once (in the event it causes)', async () => {
+    const mesh = meshFileOf();
+    const hooks = await hookServer(mesh.get);
+    hooks.status['/start'] = 403;
+    const run = await startIn(
+      mesh.file,
+      meshText(
+        100,
+        0,
+        rolloutDoc({
+          interval: '1s',
+          stepWeight: 10,
+          maxWeight: 50,
+          webhooks: [
+            { name: 'go', type: 'confirm-rollout', url: hooks.url('/start') },
+            { name: 'load', type: 'rollout', url: hooks.url('/load') },
+          ],
+        }),
+      ),
+    );
+    await until(run, 'a refusal', () => (hooks.callsTo('/start').length >= 1 ? true : undefined));
+    hooks.status['/start'] = 200;
+    await servedSplit(run, '90/10');
+    await until(run, 'a check with the rollout hook', () => (hooks.callsTo('/load').length >= 1 ? true : undefined));
+    await until(run, 'the next step', () => (run.served.includes('80/20') ? true : undefined));
+    const events = record(run)!.events;
+    const said = events.map((e) => e.message);
+    // The refusal is said once, in the wait it caused; the yes is an event of its own, at the weight of then.
+    expect(said.filter((m) => m.includes('answered 403'))).toEqual([
+      'waiting for approval to start: confirm-rollout webhook go: answered 403: no, /start says 403',
+    ]);
+    expect(events.find((e) => e.message === 'confirm-rollout webhook go: ok (HTTP 200)')).toMatchObject({
+      canaryWeight: 0,
+    });
+    const load = events.filter((e) => e.message === 'rollout webhook load: ok (HTTP 200)');
+    expect(load.length).toBeGreaterThanOrEqual(1);
+    expect(load[0]!.canaryWeight).toBe(10);
+    // Each call comes before the step it allowed.
+    expect(said.indexOf('rollout webhook load: ok (HTTP 200)')).toBeLessThan(
+      said.findIndex((m) => m.includes('advancing web-v2 to 20%')),
+    );
+  });
+
   it("resumes a rollout paused before its first step from the file's weights", async () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
