@@ -8,18 +8,23 @@ describe('LeaderLease expiry', () => {
   let now: jest.SpyInstance<number, []>;
   afterEach(() => now?.mockRestore());
 
-  it('a leader whose renewals hang stands down even when its expiry timer fires early', async () => {
+  it('a new leader holds its fence when told; one whose renewals hang stands down even when its timer fires early', async () => {
     let answer = true;
     const pool = {
       query: () =>
         answer ? Promise.resolve({ rowCount: 1, rows: [{ term: '7' }] }) : new Promise(() => undefined /* hangs */),
     } as unknown as Pool;
     const changes: Array<[boolean, number, string]> = [];
-    const lease = new LeaderLease(pool, {
+    // What the listener sees when told: a new leader acts at once, so it must already lead, with its fence.
+    const fences: unknown[] = [];
+    const lease: LeaderLease = new LeaderLease(pool, {
       holder: 'a',
       ttlMs: 500,
       renewEveryMs: 10_000,
-      onChange: (leading, term, reason) => changes.push([leading, term, reason]),
+      onChange: (leading, term, reason) => {
+        changes.push([leading, term, reason]);
+        fences.push(lease.fence);
+      },
     });
     const real = performance.now.bind(performance);
     let lag = 0;
@@ -27,6 +32,7 @@ describe('LeaderLease expiry', () => {
     lease.start();
     await new Promise((r) => setImmediate(r));
     expect(changes).toEqual([[true, 7, 'took the lease']]);
+    expect(fences).toEqual([{ holder: 'a', term: 7 }]);
     answer = false;
     // The clock the lease reads trails the timers' clock by 150 ms: the expiry timer fires before the deadline.
     lag = 150;

@@ -113,9 +113,11 @@ export class LeaderLease {
         });
         if (this.closed || taken.rowCount !== 1) return;
         this.term = Number(taken.rows[0]!.term);
+        // Leading (and its fence) before the listener hears of it, which acts as leader at once; an answer that came
+        // after the lease's margin stands down right after.
+        this.validUntil = this.validUntilFor(sentAt);
         this.options.onChange?.(true, this.term, 'took the lease');
-        // An answer that came after the lease's margin stands down at once.
-        this.extend(sentAt);
+        this.armExpiry();
       }
     } catch (err) {
       // Not renewed: still leader until validUntil, when the expiry timer stands it down.
@@ -126,8 +128,13 @@ export class LeaderLease {
   }
 
   private extend(sentAt: number): void {
-    this.validUntil = sentAt + this.ttlMs - this.marginMs;
+    this.validUntil = this.validUntilFor(sentAt);
     this.armExpiry();
+  }
+
+  /** The end of this replica's leadership for a renewal sent at `sentAt`: the TTL less the margin. */
+  private validUntilFor(sentAt: number): number {
+    return sentAt + this.ttlMs - this.marginMs;
   }
 
   /**
