@@ -159,6 +159,12 @@ interface Client {
   readonly egress: number;
 }
 
+/**
+ * Traffic loops not yet stopped: afterEach stops them, so that a test failing before its own `stop()` does not leave
+ * them running (they would keep jest from exiting after the run).
+ */
+const runningTraffic = new Set<{ stop(): Promise<void> }>();
+
 /** Requests through every client's Envoy to `service`, about `perSecond` in all, until stopped; failures are kept. */
 function trafficLoop(clients: readonly Client[], perSecond: number, service = SERVICE, answers = ['backend']) {
   const counts = { ok: 0, failed: 0 };
@@ -177,14 +183,17 @@ function trafficLoop(clients: readonly Client[], perSecond: number, service = SE
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, gapMs - (Date.now() - started))));
     }
   });
-  return {
+  const running = {
     counts,
     failures,
     async stop() {
       stop = true;
+      runningTraffic.delete(running);
       await Promise.all(loops);
     },
   };
+  runningTraffic.add(running);
+  return running;
 }
 
 /** The id of the files' Cloud Map service once every replica has it (the leader applied the seeds). */
@@ -281,6 +290,7 @@ describeWithEnvoy('a fleet of three meshd replicas on PostgreSQL', (envoyBin) =>
   });
 
   afterEach(async () => {
+    for (const traffic of [...runningTraffic]) await traffic.stop();
     for (const c of clients.splice(0)) await c.envoy.stop();
     await fleet?.close();
     fleet = undefined;
