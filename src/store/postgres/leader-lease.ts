@@ -112,12 +112,14 @@ export class LeaderLease {
           ...timeout,
         });
         if (this.closed || taken.rowCount !== 1) return;
+        const validUntil = this.validUntilFor(sentAt);
+        // An answer that came after the lease's margin makes no leader: the row expires, and is taken again.
+        if (performance.now() >= validUntil) return;
+        // Leading (its fence and its expiry timer set) before the listener hears of it, which acts as leader at once.
         this.term = Number(taken.rows[0]!.term);
-        // Leading (and its fence) before the listener hears of it, which acts as leader at once; an answer that came
-        // after the lease's margin stands down right after.
-        this.validUntil = this.validUntilFor(sentAt);
-        this.options.onChange?.(true, this.term, 'took the lease');
+        this.validUntil = validUntil;
         this.armExpiry();
+        this.options.onChange?.(true, this.term, 'took the lease');
       }
     } catch (err) {
       // Not renewed: still leader until validUntil, when the expiry timer stands it down.
