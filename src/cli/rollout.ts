@@ -83,7 +83,7 @@ export const rolloutCommand: CommandSpec = {
   ],
 };
 
-interface RolloutView {
+export interface RolloutView {
   mesh: string;
   name: string;
   source: string;
@@ -100,7 +100,7 @@ interface RolloutView {
   };
   expected: { primary: number; canary: number };
   lastCheck?: { at: string; ok: boolean; results: { message: string; ok: boolean }[] };
-  events: { at: string; type: string; message: string }[];
+  events: { at: string; type: string; message: string; webhook?: string }[];
   nextStepInMs: number | null;
 }
 
@@ -230,7 +230,7 @@ function startRequest(args: ParsedArgs): unknown {
   };
 }
 
-function formatRollout(r: RolloutView, withEvents: boolean): string {
+export function formatRollout(r: RolloutView, withEvents: boolean): string {
   const s = r.settings;
   const lines = [
     `${r.mesh}/${r.name}  ${r.phase}  ${s.canary} ${r.expected.canary}% / ${s.primary} ${r.expected.primary}%  (Route/${s.route.virtualRouter}/${s.route.name}, ${r.source === 'file' ? 'mesh files' : 'meshd rollout start'})`,
@@ -240,7 +240,8 @@ function formatRollout(r: RolloutView, withEvents: boolean): string {
     lines.push(
       `  last check ${r.lastCheck.ok ? 'passed' : 'failed'}: ${r.lastCheck.results.map((m) => m.message).join('; ')}`,
     );
-  const events = withEvents ? r.events.slice(-10) : r.events.slice(-1);
+  // One line: the last event that is not a webhook call's record (a post-rollout hook's yes comes after the end).
+  const events = withEvents ? r.events.slice(-10) : r.events.filter((e) => e.webhook === undefined).slice(-1);
   for (const e of events) lines.push(`  ${e.at}  ${e.type === 'Warning' ? 'WARN ' : ''}${e.message}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1055,30 +1055,33 @@ export class RolloutController {
   }
 
   /**
-   * The rollout's timeline records each webhook call, one event per call. A yes is an event of its own (`rollout
-   * webhook load: ok (HTTP 200)`); a no is already the reason in the event that follows from it (a failed check, a
-   * wait for approval, the post-rollout warning), so it gets none, except a rollback hook's no, which nothing else
-   * reports. `event` hooks are not recorded (each event calls them).
+   * The rollout's timeline records each webhook call that said yes, one event per call (`rollout webhook load: ok
+   * (HTTP 200)`, marked `webhook`). A no is already the reason in the event that follows from it (a failed check, a
+   * wait for approval, the post-rollout warning); a rollback hook's no is its usual answer, which changes nothing,
+   * so it is not recorded. `event` hooks are not recorded (each event calls them), and do not hear of these calls.
    */
   private called(r: RolloutRecord, hook: Webhook, answer: WebhookAnswer): WebhookAnswer {
-    if (answer.ok) this.event(r, 'Normal', `${hook.type} webhook ${hook.name}: ok (HTTP ${answer.status ?? 200})`);
-    else if (hook.type === 'rollback')
-      this.event(r, 'Normal', `rollback webhook ${hook.name}: no rollback (${answer.reason})`);
+    if (answer.ok)
+      this.event(r, 'Normal', `${hook.type} webhook ${hook.name}: ok (HTTP ${answer.status ?? 200})`, hook.name);
     return answer;
   }
 
-  private event(r: RolloutRecord, type: 'Normal' | 'Warning', message: string): void {
+  /**
+   * Records an event; `webhook` (a hook's name) marks the record of a webhook call, which `event` hooks do not hear.
+   */
+  private event(r: RolloutRecord, type: 'Normal' | 'Warning', message: string, webhook?: string): void {
     const at = new Date(this.clock.now()).toISOString();
     // The canary's share once the event has happened: the console's weight chart plots it over time.
-    r.events.push({ at, type, message, canaryWeight: r.canaryWeight });
+    r.events.push({ at, type, message, canaryWeight: r.canaryWeight, ...(webhook !== undefined ? { webhook } : {}) });
     if (r.events.length > MAX_EVENTS) r.events.splice(0, r.events.length - MAX_EVENTS);
     r.updatedAt = at;
     const line = `rollout ${rolloutKey(r.mesh, r.name)}: ${message}`;
     if (type === 'Warning') this.deps.log.warn(line);
     else this.deps.log.info(line);
     this.changed();
-    // Flagger's `event` hooks hear of every event; their answers do not matter. Only the leader sends them.
-    if (!this.acting) return;
+    // Flagger's `event` hooks hear of every event but the calls of other hooks; their answers do not matter. Only the
+    // leader sends them.
+    if (!this.acting || webhook !== undefined) return;
     for (const hook of r.settings.webhooks.filter((w) => w.type === 'event')) {
       void this.hook(hook, {
         ...this.payload(r, 'event', hook.metadata),

@@ -31,6 +31,8 @@ export interface RolloutEvent {
   readonly message: string;
   /** The canary's percent after the event (absent in records saved before meshd recorded it). */
   readonly canaryWeight?: number;
+  /** Set on the record of a webhook call: the hook's name. */
+  readonly webhook?: string;
 }
 
 export interface RolloutRecord {

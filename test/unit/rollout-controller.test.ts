@@ -828,6 +828,8 @@ describe('RolloutController: webhooks', () => {
     const mesh = meshFileOf();
     const hooks = await hookServer(mesh.get);
     hooks.status['/start'] = 403;
+    // The rollback hook says no (its usual answer): no rollback.
+    hooks.status['/stop'] = 404;
     const run = await startIn(
       mesh.file,
       meshText(
@@ -840,6 +842,8 @@ describe('RolloutController: webhooks', () => {
           webhooks: [
             { name: 'go', type: 'confirm-rollout', url: hooks.url('/start') },
             { name: 'load', type: 'rollout', url: hooks.url('/load') },
+            { name: 'stop', type: 'rollback', url: hooks.url('/stop') },
+            { name: 'chat', type: 'event', url: hooks.url('/chat') },
           ],
         }),
       ),
@@ -865,6 +869,15 @@ describe('RolloutController: webhooks', () => {
     expect(said.indexOf('rollout webhook load: ok (HTTP 200)')).toBeLessThan(
       said.findIndex((m) => m.includes('advancing web-v2 to 20%')),
     );
+    // A call's record is marked with its hook; a rollback hook's no (its usual answer, no rollback) is not recorded.
+    expect(load[0]!.webhook).toBe('load');
+    expect(hooks.callsTo('/stop').length).toBeGreaterThanOrEqual(1);
+    expect(said.filter((m) => m.includes('webhook stop'))).toEqual([]);
+    // The event hook hears of the rollout's events, not of the other hooks' calls.
+    await until(run, 'the event hook to hear of the step', () =>
+      hooks.callsTo('/chat').some((c) => JSON.stringify(c).includes('advancing web-v2 to 20%')) ? true : undefined,
+    );
+    expect(hooks.callsTo('/chat').filter((c) => JSON.stringify(c).includes('webhook load: ok'))).toEqual([]);
   });
 
   it("resumes a rollout paused before its first step from the file's weights", async () => {
