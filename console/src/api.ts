@@ -1,5 +1,6 @@
 // Talking to meshd: GETs of the admin API, coalesced (at most one request in flight per endpoint and one queued
 // behind it, whatever the number of events asking), the event stream, and the rollout commands.
+import { measureSince } from './perf';
 
 export class HttpError extends Error {
   constructor(
@@ -33,8 +34,7 @@ export async function getJson<T>(path: string, measureParse = false): Promise<T>
   const start = `meshd:parse:${path}:start`;
   performance.mark(start);
   const value = JSON.parse(text) as T;
-  performance.measure(`meshd:parse:${path}`, start);
-  performance.clearMarks(start);
+  measureSince(`meshd:parse:${path}`, start);
   return value;
 }
 

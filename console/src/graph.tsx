@@ -6,6 +6,7 @@ import type { MeshEdge, MeshGraph, MeshNode } from './types';
 import { layout, NODE_H, NODE_W, type Layout, type PlacedEdge, type PlacedNode } from './layout';
 import { GLYPH, liveOf, liveText, rpsAttr, type Live } from './live';
 import type { LiveStore } from './store';
+import { measureSince } from './perf';
 
 const KIND_WORDS: Record<string, string> = {
   VirtualGateway: 'virtual gateway',
@@ -384,7 +385,7 @@ export class Graph extends Component<Props> {
       else tspan?.remove();
     }
     this.svg.current?.setAttribute('data-update', 'patch');
-    performance.measure('meshd:graph:patch', 'meshd:graph:patch:start');
+    measureSince('meshd:graph:patch', 'meshd:graph:patch:start');
   }
 
   /**

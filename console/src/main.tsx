@@ -4,6 +4,7 @@
 import { render } from 'preact';
 import { coalesced, getJson, HttpError } from './api';
 import { Graph } from './graph';
+import { measureSince } from './perf';
 import { LiveStore } from './store';
 import type { MeshGraph, ProblemsReport, Proxy, ReplicasReport, Rollout, Telemetry } from './types';
 import { Details, errorCount, ProblemsView, ProxiesView, RolloutsView } from './views';
@@ -49,19 +50,8 @@ function measured(event: string, apply: () => void): void {
   const start = `meshd:update:${event}:start`;
   performance.mark(start);
   apply();
-  performance.measure(`meshd:update:${event}`, start);
-  performance.clearMarks(start);
-  // The browser keeps every measure: a tab left open for days would hold one a second. Keep the last few hundred.
-  const n = (measureCounts.get(event) ?? 0) + 1;
-  measureCounts.set(event, n);
-  if (n % MAX_MEASURES === 0) {
-    const kept = performance.getEntriesByName(`meshd:update:${event}`, 'measure').slice(-MAX_MEASURES / 2);
-    performance.clearMeasures(`meshd:update:${event}`);
-    for (const m of kept) performance.measure(m.name, { start: m.startTime, duration: m.duration });
-  }
+  measureSince(`meshd:update:${event}`, start);
 }
-const MAX_MEASURES = 600;
-const measureCounts = new Map<string, number>();
 
 function setError(endpoint: string, err: unknown): void {
   update({ errors: { ...state.errors, [endpoint]: err instanceof Error ? err.message : String(err) } });
