@@ -63,6 +63,34 @@ function trafficDatagrams(clusterOf: (i: number, v: 'v1' | 'v2') => string, tick
   return out;
 }
 
+/**
+ * Runs a route edit under mainThreadMs until `settled` (given how many meshd:update:mesh measures there were before)
+ * resolves, and answers the figure line: the main thread's time, the page's own measures taken meanwhile (the update,
+ * the parse of /v1/mesh, the graph's work) and the telemetry ticks that landed in that time.
+ */
+async function timedEdit(
+  page: Page,
+  label: string,
+  edit: () => Promise<unknown>,
+  settled: (meshUpdatesBefore: number) => Promise<unknown>,
+): Promise<string> {
+  const names = ['meshd:update:mesh', 'meshd:parse:/v1/mesh', 'meshd:graph:', 'meshd:update:telemetry'] as const;
+  const before = await Promise.all(names.map(async (n) => (await measures(page, n)).length));
+  const ms = await mainThreadMs(page, edit, () => settled(before[0]!));
+  const [updates, parses, graph, ticks] = await Promise.all(
+    names.map(async (n, i) => (await measures(page, n)).slice(before[i])),
+  );
+  const durations = (list: typeof updates) =>
+    list!.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)';
+  return (
+    `  one route edit ${label}: main thread ${ms.toFixed(0)} ms; ` +
+    `meshd:update:mesh ${durations(updates)}; JSON parse of /v1/mesh ${durations(parses)}; ` +
+    `of which ${graph!.map((u) => `${u.name.slice('meshd:graph:'.length)} ${u.duration.toFixed(1)} ms`).join(', ')}; ` +
+    `the main thread's time includes ${ticks!.length} telemetry ticks meanwhile ` +
+    `(${ticks!.reduce((a, t) => a + t.duration, 0).toFixed(1)} ms of meshd:update:telemetry)`
+  );
+}
+
 const chromium = findChromium();
 
 describeIfAvailable(
@@ -146,32 +174,19 @@ describeIfAvailable(
       let culled = SERVICES - 1;
       while (culled > 0 && (await page.$(routeEdge(culled)))) culled--;
       expect(culled).not.toBe(EDITED);
-      const before = (await measures(page, 'meshd:update:mesh')).length;
-      const parsesBefore = (await measures(page, 'meshd:parse:/v1/mesh')).length;
-      const graphBefore = (await measures(page, 'meshd:graph:')).length;
-      const ticksBefore = (await measures(page, 'meshd:update:telemetry')).length;
-      const ms = await mainThreadMs(
-        page,
-        async () => gen.setWeights(culled, [30, 70]),
-        () =>
-          waitFor(
-            'the new mesh to be applied',
-            async () => ((await measures(page, 'meshd:update:mesh')).length > before ? true : undefined),
-            30000,
-            50,
-          ),
-      );
-      const updates = (await measures(page, 'meshd:update:mesh')).slice(before);
-      const parses = (await measures(page, 'meshd:parse:/v1/mesh')).slice(parsesBefore);
-      const graph = (await measures(page, 'meshd:graph:')).slice(graphBefore);
-      const ticks = (await measures(page, 'meshd:update:telemetry')).slice(ticksBefore);
       figures.push(
-        `  one route edit before Fit (culled): main thread ${ms.toFixed(0)} ms from the write to the update applied; ` +
-          `meshd:update:mesh ${updates.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `of which ${graph.map((u) => `${u.name.slice('meshd:graph:'.length)} ${u.duration.toFixed(1)} ms`).join(', ')}; ` +
-          `the main thread's time includes ${ticks.length} telemetry ticks meanwhile ` +
-          `(${ticks.reduce((a, t) => a + t.duration, 0).toFixed(1)} ms of meshd:update:telemetry)`,
+        await timedEdit(
+          page,
+          'before Fit (culled), from the write to the update applied',
+          async () => gen.setWeights(culled, [30, 70]),
+          (before) =>
+            waitFor(
+              'the new mesh to be applied',
+              async () => ((await measures(page, 'meshd:update:mesh')).length > before ? true : undefined),
+              30000,
+              50,
+            ),
+        ),
       );
       // Above 1,500 elements the graph keeps only those near the view in the DOM. Fit (what a user presses to see
       // the whole mesh) puts the view around all of them: then every element is there to count.
@@ -214,32 +229,19 @@ describeIfAvailable(
       const edge = `g.edge[data-kind="route-target"][data-to="${gen.mesh}/VirtualNode/svc-${EDITED}-v2"]`;
       const weight = () => page.$eval(edge, (e) => e.getAttribute('data-weight'));
       expect(await weight()).toBe('10');
-      const parsesBefore = (await measures(page, 'meshd:parse:/v1/mesh')).length;
-      const graphBefore = (await measures(page, 'meshd:graph:')).length;
-      const ticksBefore = (await measures(page, 'meshd:update:telemetry')).length;
-      const before = (await measures(page, 'meshd:update:mesh')).length;
-      const ms = await mainThreadMs(
-        page,
-        async () => gen.setWeights(EDITED, [50, 50]),
-        () =>
-          waitFor(
-            'the edge to show the new weight',
-            async () => ((await weight()) === '50' ? true : undefined),
-            30000,
-            50,
-          ),
-      );
-      const updates = (await measures(page, 'meshd:update:mesh')).slice(before);
-      const parses = (await measures(page, 'meshd:parse:/v1/mesh')).slice(parsesBefore);
-      const graph = (await measures(page, 'meshd:graph:')).slice(graphBefore);
-      const ticks = (await measures(page, 'meshd:update:telemetry')).slice(ticksBefore);
       figures.push(
-        `  one route edit after Fit (all in the DOM): main thread ${ms.toFixed(0)} ms from the write to the edge showing it; ` +
-          `meshd:update:mesh ${updates.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `JSON parse of /v1/mesh ${parses.map((u) => `${u.duration.toFixed(1)} ms`).join(', ') || '(no measure)'}; ` +
-          `of which ${graph.map((u) => `${u.name.slice('meshd:graph:'.length)} ${u.duration.toFixed(1)} ms`).join(', ')}; ` +
-          `the main thread's time includes ${ticks.length} telemetry ticks meanwhile ` +
-          `(${ticks.reduce((a, t) => a + t.duration, 0).toFixed(1)} ms of meshd:update:telemetry)`,
+        await timedEdit(
+          page,
+          'after Fit (all in the DOM), from the write to the edge showing it',
+          async () => gen.setWeights(EDITED, [50, 50]),
+          () =>
+            waitFor(
+              'the edge to show the new weight',
+              async () => ((await weight()) === '50' ? true : undefined),
+              30000,
+              50,
+            ),
+        ),
       );
       expect(await weight()).toBe('50');
     }, 60000);
