@@ -53,6 +53,9 @@ export function httpConnectionManager(
         },
       ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
+      // Always present: Envoy traces only requests whose connection manager has a tracing block, with the tracer the
+      // bootstrap configures (App Mesh's X-Ray, Zipkin/Jaeger and Datadog variables). Without a tracer it does nothing.
+      tracing: {},
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };
