@@ -22,7 +22,7 @@ export const trustDomainShape = string({
   description: `the SPIFFE trust domain of the mesh's workload identities (default ${DEFAULT_TRUST_DOMAIN})`,
 });
 
-/** The sampling rate of meshd's OpenTelemetry tracing when the mesh sets none (every request, like XRAY_SAMPLING_RATE). */
+/** The sampling rate of meshd's OpenTelemetry tracing when the mesh sets none: every request. */
 export const DEFAULT_OTEL_SAMPLING_RATE = 1;
 
 /** A host name: DNS labels of letters, digits, '-' and '_' (service names such as otel_collector), dot-separated. */
@@ -87,7 +87,7 @@ export const openTelemetryShape = object(
       number(
         0,
         1,
-        `the share of requests traced when no caller decided, 0.0 to 1.0 (default ${DEFAULT_OTEL_SAMPLING_RATE})`,
+        `the share of requests traced when no caller decided, 0.0 to 1.0 as App Mesh's XRAY_SAMPLING_RATE is written (default ${DEFAULT_OTEL_SAMPLING_RATE})`,
       ),
     ),
   },
