@@ -337,6 +337,19 @@ describe('spec.meshd.tracing.openTelemetry validation', () => {
     ]);
   });
 
+  it('is read from a Kubernetes Mesh manifest (spec.meshd.tracing), and checked there too', () => {
+    const manifest = (address: string) =>
+      `apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: { name: apps }\nspec:\n  meshd:\n    tracing: { openTelemetry: { address: "${address}", samplingRate: 0.5 } }\n`;
+    const good = load(manifest('otel:4317'));
+    expect(good.problems).toEqual([]);
+    expect(good.model.mesh('apps')?.spec.meshd?.tracing).toEqual({
+      openTelemetry: { address: 'otel:4317', samplingRate: 0.5 },
+    });
+    expect(load(manifest('otel')).problems).toEqual([
+      'm.yaml:6:42: error: Mesh/apps: must be <host>:<port>, got "otel": there is no port (spec.meshd.tracing.openTelemetry.address)',
+    ]);
+  });
+
   it('the address is required, and an unknown field is named', () => {
     expect(problemsOf('{ samplingRate: 0.5 }')).toEqual([
       'm.yaml:6:22: error: Mesh/apps: required field is missing (spec.meshd.tracing.openTelemetry.address)',
