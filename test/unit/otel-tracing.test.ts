@@ -184,10 +184,16 @@ describe('HTTP connection managers: tracing', () => {
     }
   });
 
-  it('samplingRate defaults to 1.0 (every request)', () => {
-    const { model } = load(meshYaml(otel('{ address: "otel:4317" }')));
-    const [first] = filters(compile(model, 'mesh/apps/virtualNode/api')).filter((f) => f.filter === HCM);
-    expect(first?.tracing?.random_sampling).toEqual({ value: 100 });
+  it('samplingRate defaults to 1.0 (every request), and becomes a percentage without float noise', () => {
+    const sampling = (fields: string) => {
+      const { model } = load(meshYaml(otel(fields)));
+      const [first] = filters(compile(model, 'mesh/apps/virtualNode/api')).filter((f) => f.filter === HCM);
+      return first?.tracing?.random_sampling;
+    };
+    expect(sampling('{ address: "otel:4317" }')).toEqual({ value: 100 });
+    expect(sampling('{ address: "otel:4317", samplingRate: 0.07 }')).toEqual({ value: 7 });
+    expect(sampling('{ address: "otel:4317", samplingRate: 0.00015 }')).toEqual({ value: 0.015 });
+    expect(sampling('{ address: "otel:4317", samplingRate: 0 }')).toEqual({});
   });
 
   it('a proxyless gRPC client gets no tracer and no collector cluster (it runs no Envoy)', () => {
