@@ -250,7 +250,9 @@ export class PrometheusClient {
         };
       }
       const answer = readQueryAnswer(json);
-      if (!answer.ok) return { ok: false, reason: `${answer.reason} (${at}, HTTP ${res.status})` };
+      // The server is named when it did not answer 200: an answer about the query itself speaks for itself.
+      if (!answer.ok)
+        return { ok: false, reason: res.ok ? answer.reason : `${answer.reason} (${at}, HTTP ${res.status})` };
       if (!res.ok) return { ok: false, reason: `${at} answered HTTP ${res.status}` };
       return answer;
     } catch (err) {
