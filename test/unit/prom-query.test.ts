@@ -15,6 +15,7 @@ import { formatProblem } from '../../src/load/problems';
 import { checkValue } from '../../src/load/schema-check';
 import { resolveSettings, rolloutSpecShape, type RolloutSettings } from '../../src/model/rollout';
 import { checkCanaryAll, checkQueries } from '../../src/rollout/analysis';
+import { RolloutController } from '../../src/rollout/controller';
 import {
   escapePromQLString,
   PrometheusClient,
@@ -25,7 +26,8 @@ import {
   shownUrl,
 } from '../../src/rollout/prometheus';
 import type { TelemetryReader } from '../../src/telemetry';
-import { freePort, tmpDir } from '../helpers/processes';
+import { createLogger } from '../../src/util/log';
+import { freePort, tmpDir, waitFor } from '../helpers/processes';
 
 const CONTEXT = { mesh: 'shop', primary: 'cart-v1', canary: 'cart-v2', intervalMs: 60_000 };
 
@@ -518,5 +520,111 @@ describe("a check's query metrics", () => {
     expect(check.results[0]!.message).toBe(
       'metric sr: meshd serve has no --prometheus-url, so its query cannot be asked',
     );
+  });
+});
+
+// ---- the controller: a slow Prometheus holds back only its own rollout ----
+
+describe('RolloutController with a Prometheus that does not answer (the stand-in holds every query)', () => {
+  const nodeDoc = (name: string) =>
+    `kind: VirtualNode\nmesh: shop\nname: ${name}\nspec: { listeners: [{ portMapping: { port: 80, protocol: http } }], serviceDiscovery: { dns: { hostname: ${name}.local } } }\n`;
+  const routerDocs = (router: string, primary: string, canary: string) => [
+    `kind: VirtualRouter\nmesh: shop\nname: ${router}\nspec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }\n`,
+    `kind: Route\nmesh: shop\nvirtualRouter: ${router}\nname: main\nspec:\n  httpRoute:\n    match: { prefix: / }\n    action:\n      weightedTargets:\n        - { virtualNode: ${primary}, weight: 100 }\n        - { virtualNode: ${canary}, weight: 0 }\n`,
+  ];
+  const rolloutDoc = (name: string, router: string, primary: string, canary: string, metric: string) =>
+    `kind: Rollout\nmesh: shop\nname: ${name}\nspec:\n  route: { virtualRouter: ${router}, name: main }\n  primary: ${primary}\n  canary: ${canary}\n  analysis: { interval: 1s, stepWeight: 10, maxWeight: 50, threshold: 5, metrics: [${metric}] }\n`;
+  const MESH = [
+    'kind: Mesh\nname: shop\n',
+    ...['a1', 'b1', 'a2', 'b2'].map(nodeDoc),
+    ...routerDocs('slow', 'a1', 'b1'),
+    ...routerDocs('fast', 'a2', 'b2'),
+    rolloutDoc('slow', 'slow', 'a1', 'b1', '{ name: errors, query: "sum(x)", thresholdRange: { max: 1 } }'),
+    rolloutDoc('fast', 'fast', 'a2', 'b2', '{ name: request-success-rate, thresholdRange: { min: 99 } }'),
+  ].join('---\n');
+
+  test('another rollout keeps stepping, and pause answers at once, while a query waits', async () => {
+    const held: http.ServerResponse[] = [];
+    const prom = new StandInPrometheus();
+    prom.handler = (_req, res) => void held.push(res);
+    const url = await prom.listen();
+    const file = path.join(tmpDir('prom-query-controller-'), 'mesh.yaml');
+    fs.writeFileSync(file, MESH);
+    const telemetry: TelemetryReader = {
+      summary: (_m, _n, windowMs) => ({
+        requests: 100,
+        errors: 0,
+        successRate: 100,
+        p50Ms: 1,
+        p99Ms: 2,
+        windowMs,
+        ratePerSecond: 100,
+      }),
+    } as TelemetryReader;
+    const controller = new RolloutController({
+      telemetry,
+      store: { load: () => [], save: () => undefined },
+      log: createLogger({ write: () => undefined }),
+      prometheus: new PrometheusClient(url, { timeoutMs: 60_000 }),
+    });
+    // The watcher's part, by hand: the file is loaded again every 50 ms.
+    const reload = () => {
+      const result = loadMesh([file]);
+      if (result.ok) void controller.meshLoaded(result, result.rollouts);
+    };
+    reload();
+    const reloading = setInterval(reload, 50);
+    try {
+      await waitFor('the slow rollout to ask Prometheus', () => (held.length > 0 ? true : undefined), 20_000, 20);
+      const fastAt = controller.get('shop', 'fast')!.canaryWeight;
+      // The fast rollout takes two more steps while the slow one's query is still unanswered.
+      await waitFor(
+        'the fast rollout to step on',
+        () => (controller.get('shop', 'fast')!.canaryWeight >= fastAt + 20 ? true : undefined),
+        20_000,
+        20,
+      );
+      expect(held.every((res) => !res.writableEnded)).toBe(true);
+      expect(controller.get('shop', 'slow')).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
+      // A command does not wait for the query: it cancels it (the stand-in still has not answered).
+      const paused = await controller.command('shop', 'slow', 'pause');
+      expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused', canaryWeight: 10 } });
+      expect(held.every((res) => !res.writableEnded)).toBe(true);
+    } finally {
+      clearInterval(reloading);
+      controller.close();
+      await prom.close();
+    }
+  }, 30_000);
+
+  test('rollout start (the admin API) with a query metric and no --prometheus-url is refused with 400', async () => {
+    const file = path.join(tmpDir('prom-query-start-'), 'mesh.yaml');
+    fs.writeFileSync(file, MESH.split('---\nkind: Rollout')[0]!);
+    const controller = new RolloutController({
+      telemetry: {} as TelemetryReader,
+      store: { load: () => [], save: () => undefined },
+      log: createLogger({ write: () => undefined }),
+    });
+    const result = loadMesh([file]);
+    if (!result.ok) throw new Error('the mesh does not load');
+    await controller.meshLoaded(result, []);
+    const settings = resolveSettings({
+      route: { virtualRouter: 'slow', name: 'main' },
+      primary: 'a1',
+      canary: 'b1',
+      analysis: {
+        metrics: [
+          { name: 'request-duration', thresholdRange: { max: 5 } },
+          { name: 'e', query: 'x', thresholdRange: { max: 1 } },
+        ],
+      },
+    } as never);
+    expect(await controller.start('shop', 'x', settings)).toEqual({
+      ok: false,
+      status: 400,
+      error:
+        'spec.analysis.metrics[1].query: this meshd has no --prometheus-url to ask the query of (meshd serve --prometheus-url http://<prometheus>:9090)',
+    });
+    controller.close();
   });
 });
