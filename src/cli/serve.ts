@@ -485,18 +485,18 @@ export const serveCommand: CommandSpec = {
       default: formatDuration(DEFAULT_WEBHOOK_POLICY.maxTimeoutMs),
       env: ['MESHD_WEBHOOK_MAX_TIMEOUT'],
     },
-    'prometheus-url': {
-      type: 'string',
-      metavar: 'url',
-      help: 'the Prometheus (http:// or https://) asked for rollout metrics that carry a PromQL query (docs/prometheus.md); without it, a rollout with such a metric is refused',
-      env: ['MESHD_PROMETHEUS_URL'],
-    },
     'webhook-max-body-bytes': {
       type: 'int',
       metavar: 'n',
       help: "the most bytes of a webhook's answer meshd reads; a longer answer is cut off (its status still counts)",
       default: DEFAULT_WEBHOOK_POLICY.maxBodyBytes,
       env: ['MESHD_WEBHOOK_MAX_BODY_BYTES'],
+    },
+    'prometheus-url': {
+      type: 'string',
+      metavar: 'url',
+      help: 'the Prometheus (http:// or https://) asked for rollout metrics that carry a PromQL query (docs/prometheus.md); without it, a rollout with such a metric is refused',
+      env: ['MESHD_PROMETHEUS_URL'],
     },
     'statsd-address': {
       type: 'string',

@@ -59,6 +59,7 @@ export function shownUrl(url: URL | string): string {
  * names already; this keeps a template safe whatever it is given.
  */
 export function escapePromQLString(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   return value.replace(/[\\"'`\u0000-\u001f\u007f]/g, (c) => {
     switch (c) {
       case '\\':
@@ -123,6 +124,7 @@ export function renderQuery(template: string, c: QueryContext): string {
 }
 
 const oneLine = (text: string, max = MAX_ERROR_CHARS) => {
+  // eslint-disable-next-line no-control-regex -- control characters are what it takes out
   const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max)}…` : line;
 };
