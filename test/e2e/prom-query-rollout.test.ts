@@ -8,6 +8,8 @@
 // every second so its latency histograms reach Prometheus).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { load as loadYaml } from 'js-yaml';
+import { renderQuery } from '../../src/rollout/prometheus';
 import { freePort, getOk, tmpDir, waitFor } from '../helpers/processes';
 import { describeWithEnvoyAndPrometheus, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
 import { answeredBy, startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
@@ -28,6 +30,13 @@ function docQuery(heading: string): string {
 }
 
 const SUCCESS_RATE = docQuery('### Success rate');
+/** The page's first example: an error-rate metric, written in a Rollout's YAML. */
+const ERROR_RATE = (() => {
+  const doc = fs.readFileSync(path.join(__dirname, '../../docs/prometheus.md'), 'utf8');
+  const yaml = /```yaml\n(kind: Rollout[\s\S]*?)```/.exec(doc)![1]!;
+  const rollout = loadYaml(yaml) as { spec: { analysis: { metrics: { query: string }[] } } };
+  return rollout.spec.analysis.metrics[0]!.query;
+})();
 const DURATION = docQuery('### Request duration');
 
 /** A YAML block scalar holding `text`, indented for a metric's `query:`. */
@@ -186,6 +195,11 @@ describeWithEnvoyAndPrometheus('canary rollouts judged by PromQL queries to a re
       `sum(envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"cds_egress_${MESH}_cart-v2_http_[0-9]+",envoy_response_code_class="2"})`,
     );
     expect(Number((seen.result as { value: [number, string] }[])[0]!.value[1])).toBeGreaterThan(0);
+    // The page's error-rate example, filled in as meshd fills it in, is one value too: no 5xx, 0 %.
+    const errors = await prometheus!.query(
+      renderQuery(ERROR_RATE, { mesh: MESH, primary: 'cart-v1', canary: 'cart-v2', intervalMs: 10_000 }),
+    );
+    expect(errors.result).toEqual([{ metric: {}, value: [expect.any(Number), '0'] }]);
   }, 90_000);
 
   test('a canary answering 500s is rolled back by `threshold` failed checks, each saying what Prometheus returned', async () => {
