@@ -22,6 +22,7 @@ import { parseCredentials, type Credentials } from '../util/sigv4-verify';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log';
 import { formatNodeId } from '../model/node-id';
 import { DEFAULT_WEBHOOK_POLICY, parseAllowedHosts, WebhookCaller, type WebhookPolicy } from '../rollout/webhooks';
+import { PrometheusClient, prometheusUrlProblem } from '../rollout/prometheus';
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from '../xds/limits';
 import {
   DEFAULT_TELEMETRY_LIMITS,
@@ -491,6 +492,12 @@ export const serveCommand: CommandSpec = {
       default: DEFAULT_WEBHOOK_POLICY.maxBodyBytes,
       env: ['MESHD_WEBHOOK_MAX_BODY_BYTES'],
     },
+    'prometheus-url': {
+      type: 'string',
+      metavar: 'url',
+      help: 'the Prometheus (http:// or https://) asked for rollout metrics that carry a PromQL query (docs/prometheus.md); without it, a rollout with such a metric is refused',
+      env: ['MESHD_PROMETHEUS_URL'],
+    },
     'statsd-address': {
       type: 'string',
       metavar: 'ip',
@@ -746,6 +753,17 @@ function telemetryLimits(args: ParsedArgs): TelemetryLimits {
   };
 }
 
+/** --prometheus-url, checked: http or https, a host, no query. */
+function prometheusClient(args: ParsedArgs): PrometheusClient | undefined {
+  const url = args.flags['prometheus-url'] as string | undefined;
+  if (url === undefined) return undefined;
+  const flag = args.sources['prometheus-url'] ?? '--prometheus-url';
+  const problem = prometheusUrlProblem(url);
+  // The URL itself is not repeated: it may hold a password.
+  if (problem) throw new UsageError(`${flag} ${problem}`);
+  return new PrometheusClient(url);
+}
+
 function webhookPolicy(args: ParsedArgs): WebhookPolicy {
   const flag = (name: string) => args.sources[name] ?? `--${name}`;
   const maxTimeoutMs = durationFlag(args, 'webhook-max-timeout', 1000, 300_000, '1s to 5m', '30s');
@@ -894,6 +912,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const remoteWanted = remoteSettings(args);
   const limits = telemetryLimits(args);
   const webhooks = new WebhookCaller(webhookPolicy(args));
+  const prometheus = prometheusClient(args);
   const telemetryWindow = parseWindow(args.flags['telemetry-window'] as string);
   if ('error' in telemetryWindow)
     throw new UsageError(`${args.sources['telemetry-window'] ?? '--telemetry-window'} ${telemetryWindow.error}`);
@@ -939,7 +958,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     server = await MeshServer.open({
       resourceYaml: (resource) => dumpYaml(nativeDocument(resource)),
       paths,
-      load: loadOptions(args),
+      load: { ...loadOptions(args), ...(prometheus ? {} : { noPrometheus: true }) },
       log,
       xds: { host: xdsHost, port: args.flags['xds-port'] as number, limits: xdsLimits(args) },
       admin: {
@@ -961,7 +980,7 @@ export async function runServe(args: ParsedArgs): Promise<number> {
         ...(remoteWanted ? { remote: remoteWanted } : {}),
       },
       telemetry: { limits, windowMs: telemetryWindow.ms },
-      rollouts: { statePath: args.flags['rollout-state'] as string, webhooks },
+      rollouts: { statePath: args.flags['rollout-state'] as string, webhooks, ...(prometheus ? { prometheus } : {}) },
       api,
       identity,
       ...(kubernetes ? { kubernetes } : {}),

@@ -38,6 +38,7 @@ import type { LoadedMesh } from '../store/types';
 import { answerRollouts } from '../rollout/http';
 import { checkRolloutRecord, RolloutStore, type RolloutRecord } from '../rollout/records';
 import { WebhookCaller } from '../rollout/webhooks';
+import type { PrometheusClient } from '../rollout/prometheus';
 import {
   DEFAULT_TELEMETRY_LIMITS,
   peerIp,
@@ -126,6 +127,8 @@ export interface MeshServerOptions {
     readonly clock?: Clock;
     /** What the canary analysis reads: meshd's own telemetry when left out (tests make up the canary's traffic). */
     readonly telemetry?: TelemetryReader;
+    /** --prometheus-url: asked for the rollout metrics that carry a PromQL query. */
+    readonly prometheus?: PrometheusClient;
   };
   /**
    * The App Mesh API (served on the admin port) and its store. Calls must be signed with `credentials`; without them,
@@ -374,6 +377,7 @@ export class MeshServer {
           : {}),
         log: options.log,
         webhooks,
+        ...(options.rollouts.prometheus ? { prometheus: options.rollouts.prometheus } : {}),
         // A route the App Mesh API owns is updated through the store (its version goes up); a route of
         // the user's files is edited in place. In a fleet, both are rows of the store, written under the lease.
         editRoute: (edits, identity) => {

@@ -108,6 +108,7 @@ export function rolloutFiles(rollouts: readonly ExportedRollout[]): ExportedFile
           minRequests: s.minRequests,
           metrics: s.metrics.map((m) => ({
             name: m.name,
+            ...(m.query !== undefined ? { query: m.query } : {}),
             thresholdRange: {
               ...(m.min !== undefined ? { min: m.min } : {}),
               ...(m.max !== undefined ? { max: m.max } : {}),

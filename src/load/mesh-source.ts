@@ -50,6 +50,11 @@ export interface LoadOptions {
    * when their size, times and inode look as they were (see LoadCache.unchanged).
    */
   readonly changed?: readonly string[];
+  /**
+   * Set by `meshd serve` without --prometheus-url: a Rollout metric with a `query` is an error of
+   * that rollout (there is no Prometheus to ask), so the last good mesh keeps serving.
+   */
+  readonly noPrometheus?: boolean;
 }
 
 /**
@@ -468,7 +473,7 @@ export function loadDocuments(
   /** The same documents, file by file (each file's array as parsed): a file's reading is then kept whole. */
   byFile: readonly (readonly ParsedDocument[])[] = [documents],
 ): LoadResult {
-  const rolloutReader = new RolloutReader(problems);
+  const rolloutReader = new RolloutReader(problems, { noPrometheus: options.noPrometheus === true });
   const { drafts, seeds } = readDrafts(byFile, problems, rolloutReader, options);
   const defaultMesh = chooseDefaultMesh(drafts, options);
 

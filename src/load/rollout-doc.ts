@@ -62,7 +62,10 @@ export function rolloutJsonSchema(): JsonSchema {
 export class RolloutReader {
   private readonly read: ReadRollout[] = [];
 
-  constructor(private readonly problems: Problem[]) {}
+  constructor(
+    private readonly problems: Problem[],
+    private readonly options: { readonly noPrometheus?: boolean } = {},
+  ) {}
 
   private fail(doc: ParsedDocument, label: string, path: FieldPath, message: string): void {
     this.problems.push({
@@ -86,6 +89,15 @@ export class RolloutReader {
     const { spec, metadata } = splitWebhookMetadata(top.spec, (path, message) => fail(['spec', ...path], message));
     checkValue(documentShape, { ...top, spec }, [], fail);
     if (!ok) return;
+    if (this.options.noPrometheus) {
+      const metrics = (spec as { analysis?: { metrics?: { query?: string }[] } }).analysis?.metrics ?? [];
+      const i = metrics.findIndex((m) => m.query !== undefined);
+      if (i !== -1)
+        return fail(
+          ['spec', 'analysis', 'metrics', i, 'query'],
+          'needs Prometheus, but meshd serve was started without --prometheus-url (docs/prometheus.md)',
+        );
+    }
     const checked = { ...top, spec } as { mesh?: string; name: string; spec: Parameters<typeof resolveSettings>[0] };
     this.read.push({
       ...(checked.mesh !== undefined ? { mesh: checked.mesh } : {}),

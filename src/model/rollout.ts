@@ -56,19 +56,64 @@ const duration = (description: string) =>
     description,
   });
 
+/** The longest PromQL template a metric may carry. */
+export const MAX_QUERY_LENGTH = 4096;
+
+/**
+ * The variables a metric's `query` may use, as Flagger's MetricTemplate does (`{{ target }}`,
+ * `{{ namespace }}`, `{{ interval }}`), plus meshd's own names for the same things.
+ */
+export const QUERY_VARIABLES = ['target', 'namespace', 'interval', 'mesh', 'virtualNode', 'primary', 'canary'] as const;
+export type QueryVariable = (typeof QUERY_VARIABLES)[number];
+
+/** `{{ name }}` with any spacing inside the braces (Flagger's templates write `{{ target }}` and `{{target}}`). */
+export const QUERY_VARIABLE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+/**
+ * What is wrong with a query template, or undefined: an unknown variable, braces that open a
+ * variable and never close it, or a query with nothing in it.
+ */
+export function queryTemplateProblem(query: string): string | undefined {
+  if (query.trim() === '') return 'is empty; write a PromQL expression';
+  for (const match of query.matchAll(QUERY_VARIABLE_PATTERN)) {
+    const variable = match[1]!;
+    if (!(QUERY_VARIABLES as readonly string[]).includes(variable))
+      return `uses {{ ${variable.slice(0, 64)} }}, which is not a template variable; use ${QUERY_VARIABLES.map((v) => `{{ ${v} }}`).join(', ')}`;
+  }
+  const left = query.replace(QUERY_VARIABLE_PATTERN, '');
+  if (left.includes('{{') || left.includes('}}'))
+    return 'has a {{ or }} that is not part of a {{ variable }} (PromQL itself never writes two braces in a row)';
+  return undefined;
+}
+
+/** A metric's label when it carries a query: a short name such as error-rate or p95_latency. */
+const METRIC_LABEL = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+
 const metricShape = object(
   {
     name: required(
-      oneOf(
-        METRIC_NAMES,
-        'request-success-rate (percent of non-5xx responses) or request-duration (p99, milliseconds)',
-      ),
+      string({
+        max: 63,
+        pattern: {
+          regex: METRIC_LABEL,
+          message: 'must be a short name: letters, digits, -, _ and ., starting and ending with a letter or digit',
+        },
+        description:
+          'request-success-rate (percent of non-5xx responses) or request-duration (p99, milliseconds); with a query, any short name',
+      }),
+    ),
+    query: optional(
+      string({
+        max: MAX_QUERY_LENGTH,
+        description:
+          'a PromQL template asked of --prometheus-url (docs/prometheus.md); {{ target }} is the canary, {{ namespace }} the mesh, {{ interval }} the metric interval; its one value is held to thresholdRange',
+      }),
     ),
     thresholdRange: required(
       object(
         {
-          min: optional(number(0, Number.MAX_SAFE_INTEGER, 'the lowest acceptable value')),
-          max: optional(number(0, Number.MAX_SAFE_INTEGER, 'the highest acceptable value')),
+          min: optional(number(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'the lowest acceptable value')),
+          max: optional(number(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'the highest acceptable value')),
         },
         {
           check: (r, fail) =>
@@ -82,7 +127,23 @@ const metricShape = object(
       duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)'),
     ),
   },
-  { check: (m, fail) => checkWindow(m.interval, fail) },
+  {
+    check: (m, fail) => {
+      if (m.query === undefined) {
+        if (!(METRIC_NAMES as readonly string[]).includes(m.name))
+          fail(
+            ['name'],
+            `is '${m.name}', not a built-in metric (request-success-rate or request-duration); a metric of another name needs a query (a PromQL template, docs/prometheus.md)`,
+          );
+        else if ((m.thresholdRange.min ?? 0) < 0 || (m.thresholdRange.max ?? 0) < 0)
+          fail(['thresholdRange'], `of ${m.name} must not be negative`);
+      } else {
+        const problem = queryTemplateProblem(m.query);
+        if (problem) fail(['query'], problem);
+      }
+      checkWindow(m.interval, fail);
+    },
+  },
 );
 
 const webhookShape = object(
@@ -158,13 +219,26 @@ export const rolloutSpecShape = object(
   },
 );
 
-export interface MetricCheck {
-  readonly name: MetricName;
+interface MetricBounds {
   readonly min?: number;
   readonly max?: number;
   /** How far back it looks; undefined: the analysis interval. */
   readonly windowMs?: number;
 }
+
+/** One of Flagger's built-in metrics, measured from meshd's own telemetry. */
+export interface BuiltinMetricCheck extends MetricBounds {
+  readonly name: MetricName;
+  readonly query?: undefined;
+}
+
+/** A PromQL template asked of Prometheus (rollout/prometheus.ts); `name` is only its label. */
+export interface QueryMetricCheck extends MetricBounds {
+  readonly name: string;
+  readonly query: string;
+}
+
+export type MetricCheck = BuiltinMetricCheck | QueryMetricCheck;
 
 export interface Webhook {
   readonly name: string;
@@ -253,7 +327,7 @@ export function resolveSettings(
       a.metrics === undefined
         ? DEFAULT_METRICS
         : a.metrics.map((m) => ({
-            name: m.name,
+            ...(m.query !== undefined ? { name: m.name, query: m.query } : { name: m.name as MetricName }),
             ...(m.thresholdRange.min !== undefined ? { min: m.thresholdRange.min } : {}),
             ...(m.thresholdRange.max !== undefined ? { max: m.thresholdRange.max } : {}),
             ...(m.interval !== undefined ? { windowMs: parseDuration(m.interval)! } : {}),

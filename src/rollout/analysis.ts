@@ -6,11 +6,13 @@
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
 import { formatDuration } from '../util/duration';
 import type { TelemetryReader, TrafficSummary } from '../telemetry';
-import type { MetricCheck, RolloutSettings } from '../model/rollout';
+import type { BuiltinMetricCheck, MetricCheck, QueryMetricCheck, RolloutSettings } from '../model/rollout';
+import { renderQuery, type PrometheusClient } from './prometheus';
 
 export interface MetricResult {
+  /** A built-in metric, request-count, or the name of a metric with a query. */
   readonly metric: MetricCheck['name'] | 'request-count';
-  /** The measured value (percent, milliseconds or requests), null when there was no traffic to measure. */
+  /** The measured value (percent, milliseconds, requests or the query's value), null when there was none. */
   readonly value: number | null;
   readonly ok: boolean;
   readonly message: string;
@@ -32,7 +34,7 @@ const POSSIBLE = {
 /** A number the telemetry could not have measured (NaN, ±Infinity, not a number at all): the check fails on it. */
 const unreadable = (value: unknown): boolean => typeof value !== 'number' || !Number.isFinite(value);
 
-function checkMetric(metric: MetricCheck, traffic: TrafficSummary): MetricResult {
+function checkMetric(metric: BuiltinMetricCheck, traffic: TrafficSummary): MetricResult {
   const window = formatDuration(traffic.windowMs);
   const [value, unit, what] =
     metric.name === 'request-success-rate'
@@ -92,10 +94,86 @@ export function checkCanary(telemetry: TelemetryReader, mesh: string, s: Rollout
           };
   const results = [
     count,
-    ...s.metrics.map((m) =>
+    ...builtins(s).map((m) =>
       checkMetric(m, m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now)),
     ),
   ];
   // Strictly `true`: a result that is anything else fails the check.
+  return { ok: results.length > 0 && results.every((r) => r.ok === true), results };
+}
+
+const builtins = (s: RolloutSettings) => s.metrics.filter((m): m is BuiltinMetricCheck => m.query === undefined);
+const queries = (s: RolloutSettings) => s.metrics.filter((m): m is QueryMetricCheck => m.query !== undefined);
+
+/** Whether a rollout has a metric asked of Prometheus. */
+export function hasQueryMetrics(s: RolloutSettings): boolean {
+  return queries(s).length > 0;
+}
+
+/**
+ * Asks Prometheus each query metric (all at once) and holds its value to its range. Fails closed:
+ * no Prometheus, no answer, or anything but one finite number is a failed check, with the reason.
+ */
+export async function checkQueries(
+  prometheus: PrometheusClient | undefined,
+  mesh: string,
+  s: RolloutSettings,
+  now: number,
+  signal?: AbortSignal,
+): Promise<MetricResult[]> {
+  return Promise.all(
+    queries(s).map(async (m): Promise<MetricResult> => {
+      const label = `metric ${m.name}`;
+      if (!prometheus)
+        return {
+          metric: m.name,
+          value: null,
+          ok: false,
+          message: `${label}: meshd serve has no --prometheus-url, so its query cannot be asked`,
+        };
+      let query: string;
+      try {
+        query = renderQuery(m.query, {
+          mesh,
+          primary: s.primary,
+          canary: s.canary,
+          intervalMs: m.windowMs ?? s.intervalMs,
+        });
+      } catch (err) {
+        return { metric: m.name, value: null, ok: false, message: `${label}: ${(err as Error).message}` };
+      }
+      const answer = await prometheus.query(query, now, signal);
+      if (!answer.ok) return { metric: m.name, value: null, ok: false, message: `${label}: ${answer.reason}` };
+      const value = answer.value;
+      const shown = `${label} ${round(value)}`;
+      if (unreadable(value))
+        return { metric: m.name, value: null, ok: false, message: `${label}: ${String(value)} is not a number` };
+      if (m.min !== undefined && !(value >= m.min))
+        return { metric: m.name, value, ok: false, message: `${shown}, below the minimum ${m.min}` };
+      if (m.max !== undefined && !(value <= m.max))
+        return { metric: m.name, value, ok: false, message: `${shown}, above the maximum ${m.max}` };
+      return { metric: m.name, value, ok: true, message: shown };
+    }),
+  );
+}
+
+/**
+ * The whole check: meshd's own telemetry for the built-in metrics (and the request count), and
+ * Prometheus for the query metrics. A rollout whose metrics are all queries is judged by
+ * Prometheus alone: meshd's telemetry (DogStatsD) is not asked, not even for the request count,
+ * since a fleet that uses Prometheus may send meshd none.
+ */
+export async function checkCanaryAll(
+  telemetry: TelemetryReader,
+  prometheus: PrometheusClient | undefined,
+  mesh: string,
+  s: RolloutSettings,
+  now: number,
+  signal?: AbortSignal,
+): Promise<CheckResult> {
+  const queried = await checkQueries(prometheus, mesh, s, now, signal);
+  const onlyQueries = s.metrics.length > 0 && builtins(s).length === 0;
+  const own = onlyQueries ? [] : checkCanary(telemetry, mesh, s, now).results;
+  const results = [...own, ...queried];
   return { ok: results.length > 0 && results.every((r) => r.ok === true), results };
 }

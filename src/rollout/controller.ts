@@ -33,7 +33,8 @@ import { routeKindOf } from '../model/route';
 import type { TelemetryReader } from '../telemetry';
 import { canonicalJson } from '../util/canonical-json';
 import { formatDuration } from '../util/duration';
-import { checkCanary } from './analysis';
+import { checkCanaryAll, hasQueryMetrics } from './analysis';
+import type { PrometheusClient } from './prometheus';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type Split } from './records';
@@ -107,6 +108,8 @@ export interface RolloutDeps {
   readonly callWebhook?: WebhookCaller['call'];
   /** Rewrites the route's weights in its file (tests replace it to stop meshd at the rename). */
   readonly editRoute?: EditRoute;
+  /** --prometheus-url: asked for the metrics that carry a query; without it such a rollout is refused. */
+  readonly prometheus?: PrometheusClient;
 }
 
 /** The mesh being served, and where each of its fields is written. */
@@ -311,6 +314,14 @@ export class RolloutController {
         status: 409,
         error: `rollout ${busy.mesh}/${busy.name} is already rolling out that route`,
       });
+    if (!this.deps.prometheus && hasQueryMetrics(settings)) {
+      const i = settings.metrics.findIndex((m) => m.query !== undefined);
+      return Promise.resolve({
+        ok: false,
+        status: 400,
+        error: `spec.analysis.metrics[${i}].query: this meshd has no --prometheus-url to ask the query of (meshd serve --prometheus-url http://<prometheus>:9090)`,
+      });
+    }
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
       if (problem)
@@ -479,6 +490,13 @@ export class RolloutController {
     }
     this.records.set(key, r);
     // A webhook meshd will not call is a no at every call: said once, up front.
+    // So is a query metric with no Prometheus to ask (a state file written by a meshd that had one).
+    if (!this.deps.prometheus && hasQueryMetrics(settings))
+      this.event(
+        r,
+        'Warning',
+        'this meshd has no --prometheus-url: every check of a metric with a query fails until it is restarted with one',
+      );
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
       if (problem)
@@ -732,7 +750,18 @@ export class RolloutController {
     const failures: string[] = [];
     const gate = await this.runHooks(r, 'rollout', signal);
     if (!gate.ok) failures.push(gate.reason);
-    const check = checkCanary(this.deps.telemetry, r.mesh, r.settings, this.clock.now());
+    // Prometheus is asked without holding anything else up: only this rollout's queue waits (at most the query
+    // timeout), and a command (pause, abort, ...) cancels the wait through `signal`.
+    const check = await checkCanaryAll(
+      this.deps.telemetry,
+      this.deps.prometheus,
+      r.mesh,
+      r.settings,
+      this.clock.now(),
+      signal,
+    );
+    if (signal.aborted) throw new Interrupted();
+    if (!this.acting) throw new NotLeading();
     r.lastCheck = { at: new Date(this.clock.now()).toISOString(), ok: check.ok, results: check.results };
     failures.push(...check.results.filter((m) => !m.ok).map((m) => m.message));
     // The route may have been edited while the hooks ran.

@@ -420,7 +420,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     'm.yaml:24:75: error: Rollout/ro: must be from 1s to 15m, got 1h (spec.analysis.metrics[0].interval)',
   ],
   'rollout unknown metric': [
-    'm.yaml:22:33: error: Rollout/ro: must be one of request-success-rate, request-duration, got "error-rate" (spec.analysis.metrics[0].name)',
+    "m.yaml:22:33: error: Rollout/ro: is 'error-rate', not a built-in metric (request-success-rate or request-duration); a metric of another name needs a query (a PromQL template, docs/prometheus.md) (spec.analysis.metrics[0].name)",
   ],
   'rollout webhook type': [
     'm.yaml:24:29: error: Rollout/ro: must be one of confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event, got "pre-rollot" (spec.analysis.webhooks[0].type)',
