@@ -1,5 +1,6 @@
 // Typed `Any` packing: every typed_config meshd emits is checked against its generated type.
 import type { Any } from '../generated/google/protobuf/Any';
+import type { OpenTelemetryConfig } from '../generated/envoy/config/trace/v3/OpenTelemetryConfig';
 import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog';
 import type { HealthCheck } from '../generated/envoy/extensions/filters/http/health_check/v3/HealthCheck';
 import type { Router } from '../generated/envoy/extensions/filters/http/router/v3/Router';
@@ -14,6 +15,7 @@ import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport
 
 /** Message name → generated type, for each extension config meshd packs (all listed in protos/). */
 interface TypedConfigs {
+  'envoy.config.trace.v3.OpenTelemetryConfig': OpenTelemetryConfig;
   'envoy.extensions.access_loggers.file.v3.FileAccessLog': FileAccessLog;
   'envoy.extensions.filters.http.health_check.v3.HealthCheck': HealthCheck;
   'envoy.extensions.filters.http.router.v3.Router': Router;

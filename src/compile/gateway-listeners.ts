@@ -41,6 +41,7 @@ export function gatewayListener(plan: GatewayListenerPlan): Listener {
       strip_any_host_port: true,
       use_remote_address: { value: true },
     },
+    ...(plan.tracing ? { tracing: plan.tracing } : {}),
   });
   return {
     name: plan.name,
@@ -58,7 +59,10 @@ export function gatewayHopListener(plan: GatewayHopListenerPlan): Listener {
     address: listenerAddress(plan.bind),
     traffic_direction: 'OUTBOUND',
     filter_chains: [
-      { name: `egress_http_${plan.bind.port}`, filters: [httpConnectionManager('egress', plan.routeTable, [])] },
+      {
+        name: `egress_http_${plan.bind.port}`,
+        filters: [httpConnectionManager('egress', plan.routeTable, [], plan.tracing ? { tracing: plan.tracing } : {})],
+      },
     ],
   };
 }

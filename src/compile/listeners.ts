@@ -18,9 +18,11 @@ import type {
   DownstreamTlsPlan,
   SidecarEgressListenerPlan,
   SidecarIngressListenerPlan,
+  TracingPlan,
   TrafficPlan,
 } from './plan/types';
 import { downstreamTls } from './tls';
+import { hcmTracing } from './tracing';
 
 /** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
 export interface ConnectionManagerOptions {
@@ -30,6 +32,8 @@ export interface ConnectionManagerOptions {
     HttpConnectionManager,
     'normalize_path' | 'merge_slashes' | 'strip_any_host_port' | 'use_remote_address'
   >;
+  /** The mesh's OpenTelemetry tracing (plan/tracing.ts); without it, the bootstrap's tracer if any. */
+  readonly tracing?: TracingPlan;
 }
 
 export function httpConnectionManager(
@@ -53,6 +57,7 @@ export function httpConnectionManager(
         },
       ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
+      tracing: hcmTracing(options.tracing),
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };
@@ -80,9 +85,14 @@ export function tcpProxy(
   };
 }
 
-function trafficFilter(statPrefix: string, traffic: TrafficPlan, accessLog: AccessLog[]): Filter {
+function trafficFilter(
+  statPrefix: string,
+  traffic: TrafficPlan,
+  accessLog: AccessLog[],
+  tracing: TracingPlan | undefined,
+): Filter {
   return traffic.kind === 'http'
-    ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog)
+    ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog, tracing ? { tracing } : {})
     : tcpProxy(statPrefix, traffic, accessLog);
 }
 
@@ -141,7 +151,7 @@ export function sidecarIngressListener(plan: SidecarIngressListenerPlan): Listen
     traffic_direction: 'INBOUND',
     listener_filters: plan.inspectTls ? [originalDst, tlsInspector] : [originalDst],
     filter_chains: plan.ports.flatMap(({ port, protocol, tls, traffic }) =>
-      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog)], tls, {
+      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog, plan.tracing)], tls, {
         destination_port: { value: port },
       }),
     ),
@@ -158,7 +168,7 @@ export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener
   const portChains: FilterChain[] = plan.capturedPorts.map(({ port, traffic }) => ({
     name: `egress_${traffic.kind}_${port}`,
     filter_chain_match: { destination_port: { value: port } },
-    filters: [trafficFilter('egress', traffic, accessLog)],
+    filters: [trafficFilter('egress', traffic, accessLog, plan.tracing)],
   }));
   const egressPort = plan.bind.port;
   return {
@@ -171,7 +181,14 @@ export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener
       {
         name: `egress_http_${egressPort}`,
         filter_chain_match: { destination_port: { value: egressPort } },
-        filters: [httpConnectionManager('egress', plan.explicitRouteTable, accessLog)],
+        filters: [
+          httpConnectionManager(
+            'egress',
+            plan.explicitRouteTable,
+            accessLog,
+            plan.tracing ? { tracing: plan.tracing } : {},
+          ),
+        ],
       },
     ],
     ...(plan.passthrough

@@ -32,3 +32,9 @@ export const selfRedirectClusterName = (
   listenerPort?: number,
 ): string =>
   `cds_ingress_${mesh}_${gateway}_self_redirect_${protocol}_${egressPort}${listenerPort === undefined ? '' : `_${listenerPort}`}`;
+
+/**
+ * meshd's own: the OTLP/gRPC collector of the mesh's OpenTelemetry tracing. Every App Mesh cluster name
+ * starts with `cds_`, so this one cannot be taken by a virtual node's or a gateway's.
+ */
+export const OTEL_COLLECTOR_CLUSTER = 'meshd_otel_collector';

@@ -1,5 +1,5 @@
 import type { ResourceMeta } from './common';
-import { object, oneOf, optional, required, string, type Infer } from './schema';
+import { number, object, oneOf, optional, required, string, type Infer } from './schema';
 import { IP_PREFERENCES } from './shapes';
 
 export const EGRESS_FILTER_TYPES = ['ALLOW_ALL', 'DROP_ALL'] as const;
@@ -22,7 +22,85 @@ export const trustDomainShape = string({
   description: `the SPIFFE trust domain of the mesh's workload identities (default ${DEFAULT_TRUST_DOMAIN})`,
 });
 
-/** meshd's own extension of the Mesh (not an App Mesh field): mesh-wide mutual TLS with managed identities. */
+/** The sampling rate of meshd's OpenTelemetry tracing when the mesh sets none: every request. */
+export const DEFAULT_OTEL_SAMPLING_RATE = 1;
+
+/** A host name: DNS labels of letters, digits, '-' and '_' (service names such as otel_collector), dot-separated. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+
+/** An OTLP collector's address, split: `<host>:<port>`, or `[<IPv6>]:<port>`. */
+export interface CollectorAddress {
+  readonly host: string;
+  readonly port: number;
+  /** An IP address (reached as is) rather than a name (resolved by DNS). */
+  readonly ip: boolean;
+}
+
+/** The address split, or what is wrong with it (a message for the field). */
+export function parseCollectorAddress(address: string): CollectorAddress | { readonly error: string } {
+  const shown = JSON.stringify(address);
+  const colon = address.lastIndexOf(':');
+  const bracketed = address.startsWith('[');
+  if (colon < 0 || (bracketed && colon < address.indexOf(']')))
+    return { error: `must be <host>:<port>, got ${shown}: there is no port` };
+  const hostPart = address.slice(0, colon);
+  const portPart = address.slice(colon + 1);
+  if (portPart === '') return { error: `must be <host>:<port>, got ${shown}: the port is empty` };
+  if (!/^\d{1,5}$/.test(portPart))
+    return { error: `the port must be a number from 1 to 65535, got ${JSON.stringify(portPart)}` };
+  const port = Number(portPart);
+  if (port < 1 || port > 65535) return { error: `the port must be a number from 1 to 65535, got ${port}` };
+  if (hostPart === '' || hostPart === '[]') return { error: `must be <host>:<port>, got ${shown}: the host is empty` };
+  if (bracketed) {
+    const inner = hostPart.endsWith(']') ? hostPart.slice(1, -1) : undefined;
+    if (inner === undefined || !IPV6.test(inner) || !inner.includes(':'))
+      return { error: `an IPv6 host is written [<address>]:<port>, got ${shown}` };
+    return { host: inner, port, ip: true };
+  }
+  if (hostPart.includes(':')) return { error: `an IPv6 host is written in brackets, [<address>]:<port>, got ${shown}` };
+  if (IPV4.test(hostPart)) return { host: hostPart, port, ip: true };
+  if (/^[\d.]+$/.test(hostPart)) return { error: `the host ${JSON.stringify(hostPart)} is not a valid IPv4 address` };
+  if (!HOST_NAME.test(hostPart))
+    return {
+      error: `the host ${JSON.stringify(hostPart)} is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,
+    };
+  return { host: hostPart, port, ip: false };
+}
+
+/**
+ * meshd's OpenTelemetry tracing (not App Mesh): every Envoy of the mesh sends its spans over
+ * OTLP/gRPC to one collector, as the virtual node or virtual gateway it runs for.
+ */
+export const openTelemetryShape = object(
+  {
+    address: required(
+      string({
+        max: 261,
+        description:
+          'the OTLP/gRPC collector every Envoy of the mesh sends its spans to: <host>:<port> or [<IPv6>]:<port>',
+      }),
+    ),
+    samplingRate: optional(
+      number(
+        0,
+        1,
+        `the share of requests traced when no caller decided, 0.0 to 1.0 as App Mesh's XRAY_SAMPLING_RATE is written (default ${DEFAULT_OTEL_SAMPLING_RATE})`,
+      ),
+    ),
+  },
+  {
+    check: (otel, fail) => {
+      const parsed = parseCollectorAddress(otel.address);
+      if ('error' in parsed) fail(['address'], parsed.error);
+    },
+    description: 'meshd extension (not App Mesh): OpenTelemetry tracing to an OTLP/gRPC collector',
+  },
+);
+
+/** meshd's own extension of the Mesh (not an App Mesh field): mesh-wide mutual TLS with managed identities, tracing. */
 export const meshdExtensionShape = object(
   {
     mtls: optional(
@@ -32,8 +110,12 @@ export const meshdExtensionShape = object(
       ),
     ),
     trustDomain: optional(trustDomainShape),
+    tracing: optional(object({ openTelemetry: optional(openTelemetryShape) })),
   },
-  { description: 'meshd extension (not App Mesh): mesh-wide mutual TLS and the SPIFFE trust domain' },
+  {
+    description:
+      'meshd extension (not App Mesh): mesh-wide mutual TLS, the SPIFFE trust domain and OpenTelemetry tracing',
+  },
 );
 
 export const meshSpecShape = object({
@@ -60,4 +142,16 @@ export function meshMtlsMode(mesh: Mesh | undefined): MeshMtlsMode {
 /** The mesh's SPIFFE trust domain. */
 export function meshTrustDomain(mesh: Mesh | undefined): string {
   return mesh?.spec.meshd?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+}
+
+/** The mesh's OpenTelemetry tracing, its defaults applied; undefined when the mesh has none. */
+export function meshOpenTelemetry(
+  mesh: Mesh | undefined,
+): { readonly collector: CollectorAddress; readonly samplingRate: number } | undefined {
+  const otel = mesh?.spec.meshd?.tracing?.openTelemetry;
+  if (!otel) return undefined;
+  const collector = parseCollectorAddress(otel.address);
+  // The validator refuses a bad address; a model built without it gets no tracing rather than a broken cluster.
+  if ('error' in collector) return undefined;
+  return { collector, samplingRate: otel.samplingRate ?? DEFAULT_OTEL_SAMPLING_RATE };
 }

@@ -10,6 +10,7 @@ import { planGateway } from './gateway';
 import { planProxyless } from './proxyless';
 import { planSidecar } from './sidecar';
 import { usesManagedSecrets } from './tls';
+import { withTracing } from './tracing';
 import type { ProxyPlan } from './types';
 import { workloadIdentity } from '../identity';
 
@@ -46,7 +47,9 @@ export function planProxy(
           ok: false,
           error: `node id '${nodeId}' names a virtual gateway, which only an Envoy can run; a proxyless gRPC client names a virtual node`,
         };
-      return { ok: true, plan: withIdentity(model, nodeId, planGateway(model, cloudMap, gateway, settings, memo)) };
+      const planned = planGateway(model, cloudMap, gateway, settings, memo);
+      const traced = withTracing(model, { kind: 'virtualGateway', mesh: id.mesh, name: id.name }, planned, memo);
+      return { ok: true, plan: withIdentity(model, nodeId, traced) };
     }
     const node = model.virtualNode(id.mesh, id.name);
     if (!node)
@@ -55,7 +58,11 @@ export function planProxy(
         error: `node id '${nodeId}' names virtual node '${id.name}', which is not defined in mesh '${id.mesh}'`,
       };
     const sidecar = planSidecar(model, cloudMap, node, settings, memo);
-    return { ok: true, plan: withIdentity(model, nodeId, settings.proxyless ? planProxyless(sidecar) : sidecar) };
+    // A proxyless client runs no Envoy, so no tracer either.
+    const plan = settings.proxyless
+      ? planProxyless(sidecar)
+      : withTracing(model, { kind: 'virtualNode', mesh: id.mesh, name: id.name }, sidecar, memo);
+    return { ok: true, plan: withIdentity(model, nodeId, plan) };
   } catch (err) {
     if (err instanceof UnsupportedFeature) return { ok: false, error: `cannot compile ${nodeId}: ${err.message}` };
     throw err;

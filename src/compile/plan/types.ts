@@ -63,6 +63,7 @@ export interface SidecarIngressListenerPlan {
     readonly traffic: TrafficPlan;
   }[];
   readonly accessLog?: AccessLogPlan;
+  readonly tracing?: TracingPlan;
 }
 
 /**
@@ -78,6 +79,7 @@ export interface SidecarEgressListenerPlan {
   readonly explicitRouteTable: string;
   readonly passthrough?: { readonly cluster: string; readonly idleTimeoutMs: Millis };
   readonly accessLog?: AccessLogPlan;
+  readonly tracing?: TracingPlan;
 }
 
 /** A virtual-gateway listener: clients connect to it; an edge proxy. */
@@ -91,6 +93,7 @@ export interface GatewayListenerPlan {
   readonly healthCheckPath?: string;
   readonly routeTable: string;
   readonly accessLog?: AccessLogPlan;
+  readonly tracing?: TracingPlan;
 }
 
 /** The gateway's loopback hop where its targets' routes run (gateway.ts). */
@@ -99,6 +102,23 @@ export interface GatewayHopListenerPlan {
   readonly name: string;
   readonly bind: BindPlan;
   readonly routeTable: string;
+  readonly tracing?: TracingPlan;
+}
+
+/**
+ * meshd's OpenTelemetry tracing (the mesh's spec.meshd.tracing) for a listener's HTTP connection managers. Without it
+ * they still trace, with whatever tracer the Envoy's bootstrap configures (App Mesh's tracing variables).
+ */
+export interface TracingPlan {
+  readonly kind: 'openTelemetry';
+  /** The cluster of the OTLP/gRPC collector. */
+  readonly collectorCluster: string;
+  /** The spans' resource service.name: the virtual node's or virtual gateway's name. */
+  readonly serviceName: string;
+  /** Of the requests no caller decided for, the percentage traced (0–100). */
+  readonly randomSamplingPercent: number;
+  /** Literal tags (span attributes) on every span. */
+  readonly tags: readonly { readonly name: string; readonly value: string }[];
 }
 
 /** A proxyless gRPC client's name to dial (`xds:///<name>`), routed by a route table. */

@@ -1,0 +1,305 @@
+// meshd's OpenTelemetry tracing extension end to end: a mesh with
+// `spec.meshd.tracing.openTelemetry`, real Envoys for a virtual gateway and the sidecars of
+// front and color, each in a network namespace on one bridge network (App Mesh's capture rules
+// in the sidecars' namespaces), fed by a real meshd over ADS; an OTLP/gRPC receiver speaking the
+// real OTLP protos (test/helpers/otlp-receiver.ts, a stand-in for an OpenTelemetry Collector that
+// keeps the spans in memory) at the collector address, a host name each namespace's hosts file
+// maps to the bridge's root-namespace address. front's app calls color for every request and
+// passes on the trace context headers, as an instrumented app would.
+//
+// What a user of a trace UI sees: one request through gateway → front → color is ONE trace,
+// with spans of the services gateway, front and color (the virtual gateway's and nodes' names),
+// linked parent to child through the gateway's loopback hop and across the sidecars, each with
+// the appmesh.* tags. And a hot reload: removing the extension takes the tracer and the
+// collector cluster out of the running Envoys; adding it back brings them back.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  createBridgeNetwork,
+  createNetns,
+  describeWithNetns,
+  readableTmpDir,
+  removeReadableTmpDirs,
+  type BridgeNetwork,
+  type Netns,
+} from '../helpers/netns';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { waitFor } from '../helpers/processes';
+import {
+  APP_JS,
+  request,
+  startMeshdForNetns,
+  startSidecarInNetns,
+  type MeshdForNetns,
+  type NsSidecar,
+} from '../helpers/sidecars';
+
+const MESH = 'otel';
+const APP_PORT = 8080;
+const GATEWAY_PORT = 8088;
+const COLLECTOR_HOST = 'otel-collector';
+const FORWARDING_APP = path.resolve(__dirname, '../fixtures/otel-forwarding-app.js');
+
+function meshYaml(ips: { front: string; color: string }, collector: string | undefined): string {
+  const tracing = collector
+    ? `spec:\n  meshd:\n    tracing:\n      openTelemetry: { address: "${collector}" }\n`
+    : 'spec: {}\n';
+  return `kind: Mesh
+name: ${MESH}
+${tracing}---
+kind: VirtualNode
+mesh: ${MESH}
+name: front
+spec:
+  listeners: [{ portMapping: { port: ${APP_PORT}, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: ${ips.front} } }
+  backends: [{ virtualService: { virtualServiceName: color.${MESH}.local } }]
+---
+kind: VirtualService
+mesh: ${MESH}
+name: front.${MESH}.local
+spec: { provider: { virtualNode: { virtualNodeName: front } } }
+---
+kind: VirtualNode
+mesh: ${MESH}
+name: color
+spec:
+  listeners: [{ portMapping: { port: ${APP_PORT}, protocol: http } }]
+  serviceDiscovery: { dns: { hostname: ${ips.color} } }
+---
+kind: VirtualService
+mesh: ${MESH}
+name: color.${MESH}.local
+spec: { provider: { virtualNode: { virtualNodeName: color } } }
+---
+kind: VirtualGateway
+mesh: ${MESH}
+name: gateway
+spec:
+  listeners: [{ portMapping: { port: ${GATEWAY_PORT}, protocol: http } }]
+---
+kind: GatewayRoute
+mesh: ${MESH}
+virtualGateway: gateway
+name: to-front
+spec:
+  httpRoute:
+    match: { prefix: / }
+    action: { target: { virtualService: { virtualServiceName: front.${MESH}.local } } }
+`;
+}
+
+/** The parts of Envoy's /config_dump read here. */
+interface ConfigDump {
+  configs: {
+    '@type': string;
+    dynamic_listeners?: { name: string; active_state?: unknown }[];
+    dynamic_active_clusters?: { cluster: { name: string } }[];
+  }[];
+}
+
+/** The spans of the trace whose gateway span saw `pathName` (undefined until the gateway's span arrived). */
+function traceOf(spans: readonly ReceivedSpan[], pathName: string): ReceivedSpan[] | undefined {
+  const first = spans.find((s) => s.serviceName === 'gateway' && (s.attributes['http.url'] ?? '').includes(pathName));
+  return first && spans.filter((s) => s.traceId === first.traceId);
+}
+
+/** One line per span, for failure messages and the log. */
+const describeSpans = (spans: readonly ReceivedSpan[]) =>
+  spans
+    .map(
+      (s) =>
+        `${s.serviceName} ${s.kind} "${s.name}" trace ${s.traceId} span ${s.spanId} parent ${s.parentSpanId || '-'} url ${s.attributes['http.url'] ?? '-'}`,
+    )
+    .join('\n');
+
+describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and two sidecars', (envoyBin) => {
+  let bridge: BridgeNetwork;
+  const namespaces: Netns[] = [];
+  let gatewayNs: Netns;
+  let frontNs: Netns;
+  let colorNs: Netns;
+  let meshd: MeshdForNetns;
+  let meshFile: string;
+  let receiver: OtlpReceiver;
+  const sidecars: NsSidecar[] = [];
+
+  const collector = () => `${COLLECTOR_HOST}:${receiver.port}`;
+  const ips = () => ({ front: frontNs.nsIp, color: colorNs.nsIp });
+  /** One request from the test (outside the mesh) to the gateway's listener. */
+  const throughGateway = (pathName: string) =>
+    request({ host: gatewayNs.nsIp, port: GATEWAY_PORT, path: pathName, timeoutMs: 15000 });
+  /**
+   * Whether a sidecar's Envoy runs the OpenTelemetry tracer (in a listener it serves now, not one draining) and has
+   * the collector's cluster. The node's extension list in the dump names the tracer too, so the dump is parsed.
+   */
+  const tracerOf = async (s: NsSidecar) => {
+    const dump = JSON.parse(
+      (await request({ host: s.adminHost, port: s.adminPort, path: '/config_dump' })).body,
+    ) as ConfigDump;
+    const of = (type: string) => dump.configs.find((c) => c['@type'].endsWith(type));
+    const listeners = of('ListenersConfigDump')?.dynamic_listeners ?? [];
+    const clusters = of('ClustersConfigDump')?.dynamic_active_clusters ?? [];
+    return {
+      tracer: listeners.some((l) => JSON.stringify(l.active_state ?? {}).includes('"envoy.tracers.opentelemetry"')),
+      cluster: clusters.some((c) => c.cluster.name === 'meshd_otel_collector'),
+    };
+  };
+  const allTracers = async () => (await Promise.all(sidecars.map(tracerOf))).map((t) => `${t.tracer} ${t.cluster}`);
+
+  beforeAll(async () => {
+    bridge = await createBridgeNetwork();
+    for (let i = 0; i < 3; i++) namespaces.push(await createNetns({ bridge }));
+    [gatewayNs, frontNs, colorNs] = namespaces as [Netns, Netns, Netns];
+    receiver = await startOtlpReceiver({ host: bridge.hostIp });
+    for (const ns of namespaces) ns.setHosts({ [COLLECTOR_HOST]: bridge.hostIp });
+
+    meshFile = path.join(readableTmpDir(), 'mesh.yaml');
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector()));
+    meshd = await startMeshdForNetns(meshFile);
+
+    // color: the netns fixture app, answering `color:8080`.
+    colorNs.installAppMeshRules({ appPorts: [APP_PORT] });
+    const colorApp = colorNs.spawn(process.execPath, [APP_JS, 'color', '9000', String(APP_PORT)]);
+    await colorApp.waitForOutput('app color listening');
+    // front: calls color.otel.local (at color's address: front's egress capture takes it to its sidecar).
+    frontNs.installAppMeshRules({ appPorts: [APP_PORT] });
+    const frontApp = frontNs.spawn(process.execPath, [
+      FORWARDING_APP,
+      'front',
+      String(APP_PORT),
+      colorNs.nsIp,
+      String(APP_PORT),
+      `color.${MESH}.local`,
+    ]);
+    await frontApp.waitForOutput('app front listening');
+
+    const started = await Promise.all([
+      startSidecarInNetns(gatewayNs, envoyBin, `mesh/${MESH}/virtualGateway/gateway`, meshd.xdsPort, {
+        concurrency: 1,
+      }),
+      startSidecarInNetns(frontNs, envoyBin, `mesh/${MESH}/virtualNode/front`, meshd.xdsPort, { concurrency: 1 }),
+      startSidecarInNetns(colorNs, envoyBin, `mesh/${MESH}/virtualNode/color`, meshd.xdsPort, { concurrency: 1 }),
+    ]);
+    sidecars.push(...started);
+    await waitFor(
+      'a request through gateway → front → color to succeed',
+      async () => {
+        const r = await throughGateway('/warm-up').catch(() => undefined);
+        return r?.status === 200 ? r : undefined;
+      },
+      30000,
+      200,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(sidecars.map((s) => s.stop()));
+    for (const ns of namespaces) await ns.destroy();
+    await bridge?.destroy();
+    await meshd?.stop();
+    await receiver?.close();
+    removeReadableTmpDirs();
+  });
+
+  /** Sends one request with a path of its own and waits for its trace to hold spans of every service. */
+  async function tracedRequest(label: string): Promise<{ spans: ReceivedSpan[]; body: string }> {
+    const pathName = `/${label}-${crypto.randomBytes(4).toString('hex')}`;
+    const r = await throughGateway(pathName);
+    expect(`${r.status} ${r.body}`).toBe('200 front -> color:8080');
+    // Envoy exports in batches (every 5 s by default): wait for all three services' spans.
+    const spans = await waitFor(
+      `the spans of ${pathName} from gateway, front and color`,
+      () => {
+        const trace = traceOf(receiver.spans(), pathName);
+        const services = new Set(trace?.map((s) => s.serviceName));
+        return trace && ['gateway', 'front', 'color'].every((s) => services.has(s)) ? trace : undefined;
+      },
+      30000,
+      200,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; received:\n${describeSpans(receiver.spans())}`);
+    });
+    return { spans, body: r.body };
+  }
+
+  it('one request is one trace: a span per hop, service.name gateway/front/color, parent to child, appmesh tags', async () => {
+    const { spans } = await tracedRequest('one-trace');
+    console.log(`spans of one request:\n${describeSpans(spans)}`);
+    const trace = spans[0]!.traceId;
+    // Nothing of this request went to another trace (a hop that lost the context would start one).
+    const pathName = spans.find((s) => s.serviceName === 'gateway')!.attributes['http.url']!;
+    const urlPath = new URL(pathName).pathname;
+    const elsewhere = receiver
+      .spans()
+      .filter((s) => s.traceId !== trace && (s.attributes['http.url'] ?? '').includes(urlPath));
+    expect(describeSpans(elsewhere)).toBe('');
+
+    const kinds = (service: string) =>
+      spans
+        .filter((s) => s.serviceName === service)
+        .map((s) => s.kind)
+        .sort();
+    // The gateway: its listener (server) and its loopback hop into the mesh (client).
+    expect(kinds('gateway')).toEqual(['SPAN_KIND_CLIENT', 'SPAN_KIND_SERVER']);
+    // front: the request it took (ingress) and the call its app made (egress).
+    expect(kinds('front')).toEqual(['SPAN_KIND_CLIENT', 'SPAN_KIND_SERVER']);
+    expect(kinds('color')).toEqual(['SPAN_KIND_SERVER']);
+
+    // One root (the gateway's listener); every other span's parent is a span of this trace.
+    const ids = new Set(spans.map((s) => s.spanId));
+    const roots = spans.filter((s) => !s.parentSpanId);
+    expect(roots.map((s) => `${s.serviceName} ${s.kind}`)).toEqual(['gateway SPAN_KIND_SERVER']);
+    expect(spans.filter((s) => s.parentSpanId && !ids.has(s.parentSpanId)).map((s) => s.spanId)).toEqual([]);
+    // Parent to child, hop by hop: color's span descends from front's egress, which descends from front's ingress, ...
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const colorSpan = spans.find((s) => s.serviceName === 'color')!;
+    const chain: string[] = [];
+    for (let s: ReceivedSpan | undefined = colorSpan; s; s = byId.get(s.parentSpanId))
+      chain.push(`${s.serviceName} ${s.kind}`);
+    expect(chain).toEqual([
+      'color SPAN_KIND_SERVER',
+      'front SPAN_KIND_CLIENT',
+      'front SPAN_KIND_SERVER',
+      'gateway SPAN_KIND_CLIENT',
+      'gateway SPAN_KIND_SERVER',
+    ]);
+
+    // Which mesh and which virtual node or gateway, in App Mesh's words, on every span.
+    for (const s of spans) {
+      expect(s.attributes['appmesh.mesh']).toBe(MESH);
+      const own = s.serviceName === 'gateway' ? 'appmesh.virtual_gateway' : 'appmesh.virtual_node';
+      expect(`${s.serviceName}: ${s.attributes[own]}`).toBe(`${s.serviceName}: ${s.serviceName}`);
+    }
+    expect(receiver.dropped()).toBe(0);
+  }, 60_000);
+
+  it('hot reload: removing the extension takes the tracer and the collector cluster out; adding it brings them back', async () => {
+    // gateway, front, color: tracer and cluster each.
+    expect(await allTracers()).toEqual(['true true', 'true true', 'true true']);
+
+    fs.writeFileSync(meshFile, meshYaml(ips(), undefined));
+    const off = ['false false', 'false false', 'false false'];
+    await waitFor(
+      'every Envoy without the tracer and the collector',
+      async () => (JSON.stringify(await allTracers()) === JSON.stringify(off) ? true : undefined),
+      20000,
+      200,
+    );
+    // Traffic still flows without it.
+    expect((await throughGateway('/untraced')).status).toBe(200);
+
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector()));
+    const on = ['true true', 'true true', 'true true'];
+    await waitFor(
+      'every Envoy with the tracer and the collector again',
+      async () => (JSON.stringify(await allTracers()) === JSON.stringify(on) ? true : undefined),
+      20000,
+      200,
+    );
+    // A request is traced end to end again, as one trace.
+    const { spans } = await tracedRequest('after-reload');
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1);
+  }, 90_000);
+});
