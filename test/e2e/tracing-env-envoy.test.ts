@@ -18,7 +18,12 @@ import { startZipkinReceiver, type ZipkinReceiver } from '../helpers/zipkin-rece
 const NODE = 'mesh/apps/virtualNode/front';
 
 /** meshd bootstrap's YAML for these variables, with a traced listener on `listenerPort` added. */
-function tracedBootstrap(env: Record<string, string>, adminPort: number, listenerPort: number, xdsPort: number): string {
+function tracedBootstrap(
+  env: Record<string, string>,
+  adminPort: number,
+  listenerPort: number,
+  xdsPort: number,
+): string {
   const r = spawnSync(process.execPath, [MESHD_BIN, 'bootstrap'], {
     encoding: 'utf8',
     env: {
@@ -111,7 +116,7 @@ describeWithEnvoy("a real Envoy traces from App Mesh's variables", (envoyBin) =>
     }
   }
 
-  it('X-Ray: segments go over UDP to AWS_XRAY_DAEMON_ADDRESS, named <mesh>/<node>, with App Mesh\'s origin and fields', async () => {
+  it("X-Ray: segments go over UDP to AWS_XRAY_DAEMON_ADDRESS, named <mesh>/<node>, with App Mesh's origin and fields", async () => {
     const daemon = dgram.createSocket('udp4');
     const segments: Record<string, unknown>[] = [];
     daemon.on('message', (msg) => {

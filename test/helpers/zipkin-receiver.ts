@@ -30,7 +30,8 @@ export const MAX_BODY_BYTES = 1 << 20;
 /** Spans kept at most, so a runaway sender cannot grow the test process for ever. */
 export const MAX_SPANS = 10_000;
 
-export async function startZipkinReceiver(): Promise<ZipkinReceiver> {
+/** Listens on `host` (loopback by default; a bridge's address for Envoys in network namespaces). */
+export async function startZipkinReceiver(opts: { host?: string } = {}): Promise<ZipkinReceiver> {
   const spans: ZipkinSpan[] = [];
   const refused: string[] = [];
   const server = http.createServer((req, res) => {
@@ -76,7 +77,7 @@ export async function startZipkinReceiver(): Promise<ZipkinReceiver> {
       answer(202);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, opts.host ?? '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     spans,
