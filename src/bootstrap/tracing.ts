@@ -172,8 +172,7 @@ export function samplingPercent(text: string): number | undefined {
 
 /** X-Ray's local sampling rules (version 2): one default rule, one request a second, then the rate. */
 export function samplingManifest(percent: number): string {
-  const rate =
-    percent === 100 ? '1' : percent === 0 ? '0' : `0.${String(percent).padStart(2, '0').replace(/0$/, '')}`;
+  const rate = percent === 100 ? '1' : percent === 0 ? '0' : `0.${String(percent).padStart(2, '0').replace(/0$/, '')}`;
   return `{"version":2,"default":{"fixed_target":1,"rate":${rate}},"rules":[]}`;
 }
 
@@ -257,7 +256,10 @@ export function readTracingConfigFile(
       continue;
     }
     if (section === '')
-      return fail(n, `meshd takes a block 'tracing:' and a 'static_resources:' holding 'clusters:' only, got '${line}'`);
+      return fail(
+        n,
+        `meshd takes a block 'tracing:' and a 'static_resources:' holding 'clusters:' only, got '${line}'`,
+      );
     if (section === 'tracing') {
       tracing.push(line);
       continue;
@@ -265,7 +267,8 @@ export function readTracingConfigFile(
     // static_resources: first `clusters:`, then its block list, re-indented to meshd's clusters.
     const dash = line.charAt(indent) === '-';
     if (clustersIndent < 0) {
-      if (!CLUSTERS_KEY.test(line)) return fail(n, `static_resources may hold a block 'clusters:' list only, got '${line}'`);
+      if (!CLUSTERS_KEY.test(line))
+        return fail(n, `static_resources may hold a block 'clusters:' list only, got '${line}'`);
       clustersIndent = indent;
       continue;
     }

@@ -253,7 +253,7 @@ export const bootstrapCommand: CommandSpec = {
     'tracing-config-file': {
       type: 'string',
       metavar: 'file',
-      help: "Envoy config with a `tracing:` block, and `static_resources: clusters:` for its collector, merged into the bootstrap (the tracers above are then off)",
+      help: 'Envoy config with a `tracing:` block, and `static_resources: clusters:` for its collector, merged into the bootstrap (the tracers above are then off)',
       env: ['ENVOY_TRACING_CFG_FILE'],
     },
     ...Object.fromEntries(

@@ -79,7 +79,7 @@ const MANIFEST = tracingFile(
 const TRACING_CFG = tracingFile(
   'tracing.yaml',
   [
-    '# tracing to an OpenTelemetry collector\'s Zipkin receiver',
+    "# tracing to an OpenTelemetry collector's Zipkin receiver",
     'tracing:',
     '  http:',
     '    name: envoy.tracers.zipkin',
@@ -532,14 +532,21 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
     "XRAY_SAMPLING_RATE must be a decimal from 0 to 1.00 (100%), got '-0.1'",
   ],
   'a sampling rule manifest that is not there': [
-    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RULE_MANIFEST: '/nonexistent/rules.json' },
+    {
+      APPMESH_RESOURCE_ARN: ARN,
+      ENABLE_ENVOY_XRAY_TRACING: '1',
+      XRAY_SAMPLING_RULE_MANIFEST: '/nonexistent/rules.json',
+    },
     "XRAY_SAMPLING_RULE_MANIFEST: cannot read '/nonexistent/rules.json'",
   ],
   "a sampling rule manifest of version 1 (Envoy's tracer reads version 2 only)": [
     {
       APPMESH_RESOURCE_ARN: ARN,
       ENABLE_ENVOY_XRAY_TRACING: '1',
-      XRAY_SAMPLING_RULE_MANIFEST: tracingFile('v1.json', '{"version": 1, "default": {"fixed_target": 1, "rate": 0.1}}'),
+      XRAY_SAMPLING_RULE_MANIFEST: tracingFile(
+        'v1.json',
+        '{"version": 1, "default": {"fixed_target": 1, "rate": 0.1}}',
+      ),
     },
     `XRAY_SAMPLING_RULE_MANIFEST: '${path.join(TRACING_DIR, 'v1.json')}' is not an X-Ray sampling rule manifest of version 2 ("version": 2), the only one Envoy's X-Ray tracer reads`,
   ],
@@ -549,7 +556,7 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
   ],
   'a Datadog host with a quote': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DATADOG_TRACER_ADDRESS: 'dd"agent' },
-    'DATADOG_TRACER_ADDRESS must be an IP address or a DNS name, got \'dd"agent\'',
+    "DATADOG_TRACER_ADDRESS must be an IP address or a DNS name, got 'dd\"agent'",
   ],
   'a segment name with a line break': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SEGMENT_NAME: 'a\nb: c' },
@@ -722,8 +729,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     const tracer = (name: string) => parse(meshdBootstrap(VALID[name]!).stdout);
     const cluster = (doc: { static_resources: { clusters: { name: string }[] } }, name: string) =>
       doc.static_resources.clusters.find((c) => c.name === name) as
-        | { type: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: unknown }[] }[] } }
-        | undefined;
+        { type: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: unknown }[] }[] } } | undefined;
     const endpoint = (c: ReturnType<typeof cluster>) => c!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint;
 
     const xray = tracer("X-Ray tracing with App Mesh's defaults");
@@ -732,11 +738,15 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       '@type': 'type.googleapis.com/envoy.config.trace.v3.XRayConfig',
       segment_name: 'apps/front',
       daemon_endpoint: { protocol: 'UDP', address: '127.0.0.1', port_value: 2000 },
-      segment_fields: { origin: 'AWS::AppMesh::Proxy', aws: { app_mesh: { mesh_name: 'apps', virtual_node_name: 'front' } } },
+      segment_fields: {
+        origin: 'AWS::AppMesh::Proxy',
+        aws: { app_mesh: { mesh_name: 'apps', virtual_node_name: 'front' } },
+      },
     });
     expect(xray.static_resources.clusters.map((c: { name: string }) => c.name)).toEqual(['meshd_xds']);
-    const xray2 = tracer('X-Ray with a daemon address and port, a segment name and a sampling rate rounded to hundredths')
-      .tracing.http.typed_config;
+    const xray2 = tracer(
+      'X-Ray with a daemon address and port, a segment name and a sampling rate rounded to hundredths',
+    ).tracing.http.typed_config;
     expect(xray2.daemon_endpoint).toEqual({ protocol: 'UDP', address: '10.0.0.7', port_value: 2100 });
     expect(xray2.segment_name).toBe('front "edge"');
     expect(JSON.parse(xray2.sampling_rule_manifest.inline_string)).toEqual({
@@ -1085,7 +1095,9 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
     const r = entrypoint(env, ['--mode', 'validate']);
     expect(r.stdout + r.stderr).toContain('OK');
     expect(r.status).toBe(0);
-    expect(r.stderr).toContain("meshd bootstrap: ignoring XRAY_SOMETHING_NEW: not a variable App Mesh's image read for X-Ray");
+    expect(r.stderr).toContain(
+      "meshd bootstrap: ignoring XRAY_SOMETHING_NEW: not a variable App Mesh's image read for X-Ray",
+    );
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
     // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
     const renderedFile = path.join(r.tmp, 'meshd-envoy-bootstrap.yaml');
