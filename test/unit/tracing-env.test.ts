@@ -11,6 +11,7 @@ import {
   type TracingInput,
 } from '../../src/bootstrap/tracing';
 import { tmpDir } from '../helpers/processes';
+import { MAX_BODY_BYTES, startZipkinReceiver } from '../helpers/zipkin-receiver';
 
 const VARIABLES: Record<string, string> = {
   xray: 'ENABLE_ENVOY_XRAY_TRACING',
@@ -204,5 +205,32 @@ describe("tracing from App Mesh's variables", () => {
     expect(readTracingConfigFile(under, 'ENVOY_TRACING_CFG_FILE')).toEqual({
       error: `ENVOY_TRACING_CFG_FILE: '${under}' line 4: less indented than the first cluster, got '    - name: b'`,
     });
+  });
+});
+
+describe("the tests' Zipkin receiver (a stand-in for Jaeger's collector)", () => {
+  const post = async (port: number, body: string | Buffer) => {
+    const r = await fetch(`http://127.0.0.1:${port}/api/v2/spans`, { method: 'POST', body }).catch(() => undefined);
+    return r?.status;
+  };
+
+  it('keeps well-formed spans, refuses what is not a JSON array and bodies over its bound, and keeps serving', async () => {
+    const receiver = await startZipkinReceiver();
+    try {
+      expect(await post(receiver.port, JSON.stringify([{ traceId: 'a1', id: 'b2' }, { no: 'ids' }, 7]))).toBe(202);
+      expect(await post(receiver.port, 'not json')).toBe(400);
+      expect(await post(receiver.port, '{"traceId": "a1"}')).toBe(400);
+      // Over the bound: answered 413 (or the connection closed mid-body), never buffered whole.
+      expect([413, undefined]).toContain(await post(receiver.port, Buffer.alloc(MAX_BODY_BYTES + 1, 0x20)));
+      expect(await post(receiver.port, JSON.stringify([{ traceId: 'c3', id: 'd4' }]))).toBe(202);
+      expect(receiver.spans.map((s) => s.traceId)).toEqual(['a1', 'c3']);
+      expect(receiver.refused).toEqual([
+        'not JSON (content-type text/plain;charset=UTF-8)',
+        'not a JSON array of spans',
+        `a body over ${MAX_BODY_BYTES} bytes`,
+      ]);
+    } finally {
+      await receiver.close();
+    }
   });
 });
