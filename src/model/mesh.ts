@@ -42,6 +42,8 @@ export interface CollectorAddress {
 /** The address split, or what is wrong with it (a message for the field). */
 export function parseCollectorAddress(address: string): CollectorAddress | { readonly error: string } {
   const shown = JSON.stringify(address);
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(address))
+    return { error: `must be <host>:<port> with no scheme (Envoy speaks OTLP over gRPC to it), got ${shown}` };
   const colon = address.lastIndexOf(':');
   const bracketed = address.startsWith('[');
   if (colon < 0 || (bracketed && colon < address.indexOf(']')))

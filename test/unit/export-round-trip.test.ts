@@ -78,7 +78,7 @@ const NOT_IN_K8S: Readonly<Record<string, readonly string[]>> = {
 
 /** Meshes with meshd's own Mesh extension (spec.meshd), which App Mesh's CLI input cannot carry. */
 const NOT_IN_CLI_JSON: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  ['mesh-mtls-explicit-file', 'mesh-mtls-permissive', 'mesh-mtls-strict'].map((c) => [
+  ['mesh-mtls-explicit-file', 'mesh-mtls-permissive', 'mesh-mtls-strict', 'otel-tracing'].map((c) => [
     `golden/${c}`,
     [
       "Mesh/apps: cannot be written as App Mesh CLI input: spec.meshd: meshd's own extension, which App Mesh does not have; export as native or k8s",

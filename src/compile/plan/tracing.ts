@@ -43,7 +43,8 @@ export function withTracing(model: MeshReader, proxy: TracedProxy, plan: ProxyPl
       kind: 'openTelemetry',
       collectorCluster: OTEL_COLLECTOR_CLUSTER,
       serviceName: proxy.name,
-      randomSamplingPercent: otel.samplingRate * 100,
+      // A percentage to four decimals (0.07 → 7, not 7.000000000000001).
+      randomSamplingPercent: Math.round(otel.samplingRate * 1_000_000) / 10_000,
       tags: spanTags(proxy),
     };
     const { host, port, ip } = otel.collector;
