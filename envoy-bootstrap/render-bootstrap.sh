@@ -102,6 +102,21 @@ text '' MESHD_XDS_KEY_FILE; xds_key_file=$value xds_key_file_source=$source
 text '' MESHD_TOKEN; token=$value token_source=$source
 text '' MESHD_TOKEN_FILE; token_file=$value token_file_source=$source
 bool MESHD_XDS_INSECURE_TOKEN; insecure_token=$value
+bool ENABLE_ENVOY_XRAY_TRACING; xray=$value xray_source=$source
+text '' AWS_XRAY_DAEMON_ADDRESS; xray_address=$value xray_address_source=$source
+int 1 2000 XRAY_DAEMON_PORT; xray_port=$value
+text '' XRAY_SAMPLING_RATE; xray_rate=$value xray_rate_source=$source
+text '' XRAY_SAMPLING_RULE_MANIFEST; xray_manifest=$value xray_manifest_source=$source
+text '' XRAY_SEGMENT_NAME; xray_segment=$value
+bool ENABLE_ENVOY_JAEGER_TRACING; jaeger=$value jaeger_source=$source
+text 127.0.0.1 JAEGER_TRACER_ADDRESS; jaeger_address=$value jaeger_address_source=${source:---jaeger-address}
+int 1 9411 JAEGER_TRACER_PORT; jaeger_port=$value
+text '' JAEGER_TRACER_VERSION; jaeger_version=$value
+bool ENABLE_ENVOY_DATADOG_TRACING; datadog=$value datadog_source=$source
+text 127.0.0.1 DATADOG_TRACER_ADDRESS; datadog_address=$value datadog_address_source=${source:---datadog-address}
+int 1 8126 DATADOG_TRACER_PORT; datadog_port=$value
+text '' DD_SERVICE; datadog_service=$value
+text '' ENVOY_TRACING_CFG_FILE; tracing_cfg_file=$value tracing_cfg_source=$source
 
 
 # The node id: mesh/<mesh>/virtualNode/<name> (or virtualGateway), or its ARN form.
@@ -120,7 +135,8 @@ node_name=$(printf '%s' "$node_path" | cut -d/ -f4)
 # meshd's xDS addresses: host:port, or several separated by commas (a fleet of replicas), each
 # host an IPv4 address, an [IPv6] address or a DNS name; at most 16 (src/bootstrap/xds-addresses.ts
 # has the same rules and messages). Prints the cluster type, then one endpoint line per address.
-xds_cluster=$(MESHD_XDS_TEXT=$xds MESHD_XDS_SOURCE=$xds_source awk '
+# Address checks shared by the awk programs below (src/bootstrap/xds-addresses.ts has the same).
+awk_addresses='
   function ipv4(t,   p, n, i) {
     if (t !~ /^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$/) return 0
     n = split(t, p, ".")
@@ -155,6 +171,8 @@ xds_cluster=$(MESHD_XDS_TEXT=$xds MESHD_XDS_SOURCE=$xds_source awk '
       if (length(labels[i]) > 63 || labels[i] !~ /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$/) return 0
     return 1
   }
+'
+xds_cluster=$(MESHD_XDS_TEXT=$xds MESHD_XDS_SOURCE=$xds_source awk "$awk_addresses"'
   function fail(msg) { print msg; failed = 1; exit 1 }
   BEGIN {
     source = ENVIRON["MESHD_XDS_SOURCE"]
@@ -242,7 +260,7 @@ toggle() {
     value=$2
   fi
 }
-toggle APPMESH_SET_TRACING_DECISION true 'Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision'
+toggle APPMESH_SET_TRACING_DECISION true 'Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id'
 toggle ENVOY_NO_EXTENSION_LOOKUP_BY_NAME true "Envoy 1.40 removed this feature and always looks extensions up by type URL (meshd's resources are all typed)"
 toggle ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT true 'Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes'
 toggle ENVOY_SANITIZE_ORIGINAL_PATH true 'Envoy 1.40 removed this feature and always sanitizes x-envoy-original-path from untrusted clients'
@@ -292,6 +310,149 @@ else
   fi
 fi
 
+# Tracing from App Mesh's variables (src/bootstrap/tracing.ts has the same rules and messages).
+# tracer is xray, zipkin, datadog, file or empty.
+tracer=
+tracing_notes=
+# readable FILE : a regular file that can be read, at most 64 KiB (the sizes meshd allows).
+readable() {
+  { [ -f "$2" ] && [ -r "$2" ]; } || fail "$1: cannot read '$2'"
+  size=$(wc -c < "$2" | tr -d ' ') || fail "$1: cannot read '$2'"
+  [ "$size" -le 65536 ] || fail "$1: '$2' is over 65536 bytes"
+}
+if [ -n "$tracing_cfg_file" ]; then
+  # App Mesh's agent skipped its own tracers when a tracing file was given.
+  for on in "$xray:$xray_source" "$datadog:$datadog_source" "$jaeger:$jaeger_source"; do
+    case $on in 1:*) tracing_notes="${tracing_notes}meshd bootstrap: ${on#1:} has no effect: $tracing_cfg_source is set and its tracing is used
+" ;; esac
+  done
+  readable "$tracing_cfg_source" "$tracing_cfg_file"
+  others=$(LC_ALL=C tr -d '\t\n\r -~' < "$tracing_cfg_file" | wc -c | tr -d ' ')
+  [ "$others" = 0 ] || fail "$tracing_cfg_source: '$tracing_cfg_file' holds a byte that is not printable ASCII (only tabs, line breaks and characters from space to ~ are allowed)"
+  # Block YAML read line by line: `tracing:` kept as written, `static_resources:` with `clusters:`
+  # only, its list re-indented; prints T<line> and C<line>, or the reason it cannot.
+  tracing_cfg=$(tr -d '\r' < "$tracing_cfg_file" | MESHD_WHERE="$tracing_cfg_source: '$tracing_cfg_file'" LC_ALL=C awk '
+    function fail(why) { print ENVIRON["MESHD_WHERE"] " line " NR ": " why; failed = 1; exit 1 }
+    BEGIN { section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0 }
+    /^[ \t]*$/ || /^[ \t]*#/ { next }
+    /^ *\t/ { fail("indent with spaces, not tabs") }
+    index($0, "{{") { fail("\047{{\047 is not allowed (meshd\047s bootstrap template would read it)") }
+    {
+      line = $0
+      match(line, /^ */); indent = RLENGTH
+      if (indent == 0) {
+        if (line !~ /^(tracing|static_resources|staticResources):( +#.*)? *$/)
+          fail("meshd takes a block \047tracing:\047 and a \047static_resources:\047 holding \047clusters:\047 only, got \047" line "\047")
+        if (line ~ /^tracing:/) {
+          if (seen_tracing) fail("a second \047tracing:\047: Envoy takes one tracer")
+          seen_tracing = 1; section = "tracing"
+        } else {
+          if (seen_static) fail("a second \047static_resources:\047")
+          seen_static = 1; section = "static"
+        }
+        next
+      }
+      if (section == "")
+        fail("meshd takes a block \047tracing:\047 and a \047static_resources:\047 holding \047clusters:\047 only, got \047" line "\047")
+      if (section == "tracing") { out[++n] = "T" line; nt++; next }
+      dash = substr(line, indent + 1, 1) == "-"
+      if (clusters_indent < 0) {
+        if (line !~ /^ +clusters:( +#.*)? *$/)
+          fail("static_resources may hold a block \047clusters:\047 list only, got \047" line "\047")
+        clusters_indent = indent
+        next
+      }
+      if (indent < clusters_indent || (indent == clusters_indent && !dash))
+        fail("static_resources may hold a block \047clusters:\047 list only, got \047" line "\047")
+      if (item_indent < 0) {
+        if (!dash) fail("\047clusters:\047 must be a block list (- name: ...), got \047" line "\047")
+        item_indent = indent
+      }
+      if (indent < item_indent) fail("less indented than the first cluster, got \047" line "\047")
+      out[++n] = "C" substr(line, item_indent + 1); nc++
+    }
+    END {
+      if (failed) exit 1
+      where = ENVIRON["MESHD_WHERE"]
+      if (seen_tracing && nt == 0) { print where ": \047tracing:\047 is empty"; exit 1 }
+      if (seen_static && nc == 0) { print where ": \047static_resources:\047 holds no clusters"; exit 1 }
+      if (!seen_tracing && !seen_static) { print where " holds no \047tracing:\047 block"; exit 1 }
+      print "ok"
+      for (i = 1; i <= n; i++) print out[i]
+    }') || fail "$tracing_cfg"
+  tracer=file
+elif [ -n "$xray$datadog$jaeger" ]; then
+  first= second=
+  for on in "$xray:$xray_source" "$datadog:$datadog_source" "$jaeger:$jaeger_source"; do
+    case $on in
+      1:*) if [ -z "$first" ]; then first=${on#1:}; elif [ -z "$second" ]; then second=${on#1:}; fi ;;
+    esac
+  done
+  if [ -n "$second" ]; then
+    fail "$first and $second are both set: Envoy takes one tracer; enable one of ENABLE_ENVOY_XRAY_TRACING, ENABLE_ENVOY_DATADOG_TRACING and ENABLE_ENVOY_JAEGER_TRACING"
+  fi
+fi
+# host_ok HOST : an IP address or a DNS name (a STRICT_DNS cluster's endpoint).
+host_ok() {
+  MESHD_HOST=$1 awk "$awk_addresses"'BEGIN { h = ENVIRON["MESHD_HOST"]; exit !(ipv4(h) || ipv6(h) || dnsname(h)) }'
+}
+xray_rules=
+if [ -z "$tracer" ] && [ -n "$xray" ]; then
+  tracer=xray
+  if [ -n "$xray_address" ]; then
+    # An IP address, with or without a port; a port here wins over XRAY_DAEMON_PORT.
+    parsed=$(MESHD_ADDR=$xray_address awk "$awk_addresses"'BEGIN {
+      t = ENVIRON["MESHD_ADDR"]
+      if (ipv4(t) || ipv6(t)) { print t; exit 0 }
+      if (t ~ /^[[][^]]*[]]:[0-9]+$/) { host = t; sub(/:[0-9]+$/, "", host); host = substr(host, 2, length(host) - 2); ok = ipv6(host) }
+      else if (t ~ /^[0-9.]+:[0-9]+$/) { host = t; sub(/:[0-9]+$/, "", host); ok = ipv4(host) }
+      if (!ok) exit 1
+      digits = t; sub(/^.*:/, "", digits); sub(/^0+/, "", digits)
+      if (length(digits) > 5 || digits + 0 < 1 || digits + 0 > 65535) exit 1
+      print host; print digits + 0
+    }') || fail "$xray_address_source must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '$xray_address'"
+    xray_host=$(printf '%s\n' "$parsed" | sed -n 1p)
+    port_given=$(printf '%s\n' "$parsed" | sed -n 2p)
+    [ -z "$port_given" ] || xray_port=$port_given
+  else
+    xray_host=127.0.0.1
+  fi
+  if [ -n "$xray_manifest" ]; then
+    readable "$xray_manifest_source" "$xray_manifest"
+    grep -Eq '"version"[ 	]*:[ 	]*2([^0-9.]|$)' "$xray_manifest" ||
+      fail "$xray_manifest_source: '$xray_manifest' is not an X-Ray sampling rule manifest of version 2 (\"version\": 2), the only one Envoy's X-Ray tracer reads"
+  elif [ -n "$xray_rate" ]; then
+    # A whole percentage, rounded half up from the decimal as written; 5% (X-Ray's default) needs no rules.
+    xray_rules=$(MESHD_RATE=$xray_rate awk 'BEGIN {
+      t = ENVIRON["MESHD_RATE"]
+      if (t !~ /^[0-9]*([.][0-9]*)?$/ || t !~ /[0-9]/) exit 1
+      whole = t; sub(/[.].*$/, "", whole); sub(/^0+/, "", whole)
+      fraction = ""; if (index(t, ".")) fraction = substr(t, index(t, ".") + 1)
+      if (whole != "" && whole != "1") exit 1
+      if (whole == "1" && fraction ~ /[1-9]/) exit 1
+      p = (whole == "1" ? 100 : 0) + substr(fraction "00", 1, 2) + (substr(fraction, 3, 1) + 0 >= 5 ? 1 : 0)
+      if (p > 100) p = 100
+      if (p == 5) exit 0
+      rate = p == 100 ? "1" : p == 0 ? "0" : sprintf("0.%02d", p)
+      if (p != 100 && p != 0) sub(/0$/, "", rate)
+      printf "{\"version\":2,\"default\":{\"fixed_target\":1,\"rate\":%s},\"rules\":[]}", rate
+    }') || fail "$xray_rate_source must be a decimal from 0 to 1.00 (100%), got '$xray_rate'"
+  fi
+  [ -n "$xray_segment" ] || xray_segment="$mesh/$node_name"
+elif [ -z "$tracer" ] && [ -n "$datadog" ]; then
+  tracer=datadog
+  host_ok "$datadog_address" || fail "$datadog_address_source must be an IP address or a DNS name, got '$datadog_address'"
+  [ -n "$datadog_service" ] || datadog_service="envoy-$mesh/$node_name"
+elif [ -z "$tracer" ] && [ -n "$jaeger" ]; then
+  tracer=zipkin
+  host_ok "$jaeger_address" || fail "$jaeger_address_source must be an IP address or a DNS name, got '$jaeger_address'"
+  # As the agent: any value with "json" in it, in any case, asks for JSON; anything else is protobuf.
+  case $(printf '%s' "$jaeger_version" | tr 'A-Z' 'a-z') in
+    *json*) jaeger_version=HTTP_JSON ;;
+    *) jaeger_version=HTTP_PROTO ;;
+  esac
+fi
+
 admin_address=0.0.0.0
 [ -z "$admin_ipv6" ] || admin_address=::
 
@@ -309,7 +470,7 @@ env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.\{1,\}$/\1/p' | LC_ALL=C sort -u |
       else { best = -1; for (p in prefix) if (index($1, p) == 1 && length(p) > best) { best = length(p); rule = prefix[p] } }
       if (rule ~ /^ignored: /) printf "meshd bootstrap: ignoring %s: %s\n", $1, substr(rule, 10)
     }' "$here/appmesh-variables.tsv" - >&2
-printf '%s' "$notes" >&2
+printf '%s%s' "$notes" "$tracing_notes" >&2
 
 # The template's values: strings quoted, numbers as they are, sections 1 or empty.
 is_ipv6=
@@ -346,6 +507,24 @@ export MESHD_TPL_DOG_STATSD_SOCKET="$([ -z "$dog_statsd" ] || [ -z "$statsd_sock
 export MESHD_TPL_STATSD_ADDRESS="$([ -z "$dog_statsd" ] || quote "$statsd_address")"
 export MESHD_TPL_STATSD_PORT="$([ -z "$dog_statsd" ] || echo "$statsd_port")"
 export MESHD_TPL_STATSD_SOCKET_PATH="$([ -z "$dog_statsd" ] || [ -z "$statsd_socket_path" ] || quote "$statsd_socket_path")"
+export MESHD_TPL_XRAY="$([ "$tracer" != xray ] || echo 1)"
+export MESHD_TPL_XRAY_SEGMENT_NAME="$([ "$tracer" != xray ] || quote "$xray_segment")"
+export MESHD_TPL_XRAY_ADDRESS="$([ "$tracer" != xray ] || quote "$xray_host")"
+export MESHD_TPL_XRAY_PORT="$([ "$tracer" != xray ] || echo "$xray_port")"
+export MESHD_TPL_TRACING_MESH="$([ "$tracer" != xray ] || quote "$mesh")"
+export MESHD_TPL_TRACING_NODE="$([ "$tracer" != xray ] || quote "$node_name")"
+export MESHD_TPL_XRAY_SAMPLING_FILE="$([ "$tracer" != xray ] || [ -z "$xray_manifest" ] || quote "$xray_manifest")"
+export MESHD_TPL_XRAY_SAMPLING_RULES="$([ "$tracer" != xray ] || [ -n "$xray_manifest" ] || [ -z "$xray_rules" ] || quote "$xray_rules")"
+export MESHD_TPL_JAEGER="$([ "$tracer" != zipkin ] || echo 1)"
+export MESHD_TPL_JAEGER_ADDRESS="$([ "$tracer" != zipkin ] || quote "$jaeger_address")"
+export MESHD_TPL_JAEGER_PORT="$([ "$tracer" != zipkin ] || echo "$jaeger_port")"
+export MESHD_TPL_JAEGER_VERSION="$([ "$tracer" != zipkin ] || quote "$jaeger_version")"
+export MESHD_TPL_DATADOG="$([ "$tracer" != datadog ] || echo 1)"
+export MESHD_TPL_DATADOG_ADDRESS="$([ "$tracer" != datadog ] || quote "$datadog_address")"
+export MESHD_TPL_DATADOG_PORT="$([ "$tracer" != datadog ] || echo "$datadog_port")"
+export MESHD_TPL_DATADOG_SERVICE="$([ "$tracer" != datadog ] || quote "$datadog_service")"
+export MESHD_TPL_TRACING_CFG="$([ "$tracer" != file ] || printf '%s\n' "$tracing_cfg" | sed -n 's/^T//p')"
+export MESHD_TPL_TRACING_CFG_CLUSTERS="$([ "$tracer" != file ] || printf '%s\n' "$tracing_cfg" | sed -n 's/^C//p')"
 
 # The template language (see the notes at the top of bootstrap.yaml).
 awk '

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeIdentity } from '../model/node-id';
 import { fillTemplate, type TemplateValue } from './template';
+import type { BootstrapTracing } from './tracing';
 import type { XdsAddress } from './xds-addresses';
 
 export const TEMPLATE_PATH = path.resolve(__dirname, '../../envoy-bootstrap/bootstrap.yaml');
@@ -47,6 +48,8 @@ export interface BootstrapParams {
   token?: string;
   /** App Mesh's SPIRE convention: the static_cluster_sds_unix_socket cluster on this socket. */
   sdsSocketPath?: string;
+  /** The tracer from App Mesh's tracing variables (src/bootstrap/tracing.ts), or none. */
+  tracing?: BootstrapTracing;
   /** App Mesh settings this Envoy cannot honour, reported on stderr. */
   notes: string[];
 }
@@ -103,6 +106,35 @@ function templateValues(p: BootstrapParams): Record<string, TemplateValue> {
     STATSD_ADDRESS: statsd?.address,
     STATSD_PORT: statsd?.port,
     STATSD_SOCKET_PATH: statsd?.socketPath,
+    ...tracingValues(p.tracing),
+  };
+}
+
+function tracingValues(t: BootstrapTracing | undefined): Record<string, TemplateValue> {
+  const xray = t?.kind === 'xray' ? t : undefined;
+  const zipkin = t?.kind === 'zipkin' ? t : undefined;
+  const datadog = t?.kind === 'datadog' ? t : undefined;
+  const file = t?.kind === 'file' ? t : undefined;
+  const lines = (text: string | undefined) => (text === undefined ? undefined : { yaml: text });
+  return {
+    XRAY: xray !== undefined,
+    XRAY_SEGMENT_NAME: xray?.segmentName,
+    XRAY_ADDRESS: xray?.address,
+    XRAY_PORT: xray?.port,
+    TRACING_MESH: xray?.mesh,
+    TRACING_NODE: xray?.node,
+    XRAY_SAMPLING_FILE: xray?.samplingFile,
+    XRAY_SAMPLING_RULES: xray?.samplingRules,
+    JAEGER: zipkin !== undefined,
+    JAEGER_ADDRESS: zipkin?.address,
+    JAEGER_PORT: zipkin?.port,
+    JAEGER_VERSION: zipkin?.version,
+    DATADOG: datadog !== undefined,
+    DATADOG_ADDRESS: datadog?.address,
+    DATADOG_PORT: datadog?.port,
+    DATADOG_SERVICE: datadog?.serviceName,
+    TRACING_CFG: lines(file?.tracing),
+    TRACING_CFG_CLUSTERS: lines(file?.clusters),
   };
 }
 

@@ -23,7 +23,7 @@ export const RUNTIME_TOGGLES: readonly RuntimeToggle[] = [
     feature: 'envoy.reloadable_features.http_set_tracing_decision_in_request_id',
     appMeshDefault: true,
     removed:
-      'Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision',
+      'Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id',
   },
   {
     variable: 'ENVOY_NO_EXTENSION_LOOKUP_BY_NAME',

@@ -5,6 +5,7 @@ import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
 import { checkJoinToken, readJoinTokenFile } from '../bootstrap/join-token';
+import { bootstrapTracing, type TracingInput } from '../bootstrap/tracing';
 import { isDnsName, MAX_XDS_ADDRESSES, parseXdsAddresses } from '../bootstrap/xds-addresses';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../util/duration';
@@ -163,6 +164,98 @@ export const bootstrapCommand: CommandSpec = {
       help: 'send the join token without TLS, where anyone on the path can read it (refused otherwise)',
       env: ['MESHD_XDS_INSECURE_TOKEN'],
     },
+    'xray-tracing': {
+      type: 'bool',
+      help: 'trace with the X-Ray tracer: segments over UDP to the X-Ray daemon',
+      env: ['ENABLE_ENVOY_XRAY_TRACING'],
+    },
+    'xray-daemon-address': {
+      type: 'string',
+      metavar: 'ip[:port]',
+      help: "the X-Ray daemon's IP address, with its UDP port or not (default 127.0.0.1; a port here wins over --xray-daemon-port)",
+      env: ['AWS_XRAY_DAEMON_ADDRESS'],
+    },
+    'xray-daemon-port': {
+      type: 'int',
+      min: 1,
+      help: "the X-Ray daemon's UDP port",
+      default: 2000,
+      env: ['XRAY_DAEMON_PORT'],
+    },
+    'xray-sampling-rate': {
+      type: 'string',
+      metavar: '0..1',
+      help: "the share of requests traced, after one a second (default: X-Ray's, 0.05)",
+      env: ['XRAY_SAMPLING_RATE'],
+    },
+    'xray-sampling-rule-manifest': {
+      type: 'string',
+      metavar: 'file',
+      help: 'an X-Ray sampling rule manifest (JSON, version 2) Envoy reads; wins over --xray-sampling-rate',
+      env: ['XRAY_SAMPLING_RULE_MANIFEST'],
+    },
+    'xray-segment-name': {
+      type: 'string',
+      metavar: 'name',
+      help: 'the X-Ray segment name (default <mesh>/<node>)',
+      env: ['XRAY_SEGMENT_NAME'],
+    },
+    'jaeger-tracing': {
+      type: 'bool',
+      help: "trace with Envoy's Zipkin tracer to a Jaeger (Zipkin-protocol) collector, cluster `jaeger`",
+      env: ['ENABLE_ENVOY_JAEGER_TRACING'],
+    },
+    'jaeger-address': {
+      type: 'string',
+      metavar: 'host',
+      help: "the Jaeger collector's IP address or DNS name",
+      default: '127.0.0.1',
+      env: ['JAEGER_TRACER_ADDRESS'],
+    },
+    'jaeger-port': {
+      type: 'int',
+      min: 1,
+      help: "the Jaeger collector's Zipkin port",
+      default: 9411,
+      env: ['JAEGER_TRACER_PORT'],
+    },
+    'jaeger-version': {
+      type: 'string',
+      metavar: 'proto|json',
+      help: 'spans as protobuf (default) or, when this says json, as JSON',
+      env: ['JAEGER_TRACER_VERSION'],
+    },
+    'datadog-tracing': {
+      type: 'bool',
+      help: 'trace with the Datadog tracer to a Datadog agent, cluster `datadog_agent`',
+      env: ['ENABLE_ENVOY_DATADOG_TRACING'],
+    },
+    'datadog-address': {
+      type: 'string',
+      metavar: 'host',
+      help: "the Datadog agent's IP address or DNS name",
+      default: '127.0.0.1',
+      env: ['DATADOG_TRACER_ADDRESS'],
+    },
+    'datadog-port': {
+      type: 'int',
+      min: 1,
+      help: "the Datadog agent's trace port",
+      default: 8126,
+      env: ['DATADOG_TRACER_PORT'],
+    },
+    'datadog-service': {
+      type: 'string',
+      metavar: 'name',
+      help: 'the service name in Datadog (default envoy-<mesh>/<node>)',
+      env: ['DD_SERVICE'],
+    },
+    'tracing-config-file': {
+      type: 'string',
+      metavar: 'file',
+      help: 'Envoy config with a `tracing:` block, and `static_resources: clusters:` for its collector, merged into the bootstrap (the tracers above are then off)',
+      env: ['ENVOY_TRACING_CFG_FILE'],
+    },
     ...Object.fromEntries(
       RUNTIME_TOGGLES.map((t) => [
         t.flag,
@@ -178,7 +271,7 @@ export const bootstrapCommand: CommandSpec = {
   },
   notes: [
     'Each flag may also be set by the variables in [brackets], the first one set winning; the flag wins.',
-    "App Mesh variables that meshd does not use (tracing, SigV4, the agent's) are reported once on",
+    "App Mesh variables that meshd does not use (SigV4, the agent's) are reported once on",
     'stderr as ignored; envoy-bootstrap/appmesh-variables.tsv lists them all.',
     "The runtime layer is App Mesh's: RE2 regexes up to program size 1000, deprecated features on; a",
     'runtime toggle (all five features are gone from Envoy 1.40) is read, and a value it cannot honour is reported.',
@@ -248,6 +341,45 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
   const sdsSocketPath = text('sds-socket-path');
   const { token, xdsTls } = controlChannel(args, text, source);
 
+  const tracingSources: Record<string, string> = {
+    xray: 'xray-tracing',
+    datadog: 'datadog-tracing',
+    jaeger: 'jaeger-tracing',
+    xrayDaemonAddress: 'xray-daemon-address',
+    xrayDaemonPort: 'xray-daemon-port',
+    xraySamplingRate: 'xray-sampling-rate',
+    xraySamplingRuleManifest: 'xray-sampling-rule-manifest',
+    xraySegmentName: 'xray-segment-name',
+    jaegerAddress: 'jaeger-address',
+    jaegerPort: 'jaeger-port',
+    jaegerVersion: 'jaeger-version',
+    datadogAddress: 'datadog-address',
+    datadogPort: 'datadog-port',
+    datadogService: 'datadog-service',
+    configFile: 'tracing-config-file',
+  };
+  const tracingInput: TracingInput = {
+    node,
+    xray: flag<boolean>('xray-tracing'),
+    datadog: flag<boolean>('datadog-tracing'),
+    jaeger: flag<boolean>('jaeger-tracing'),
+    xrayDaemonAddress: text('xray-daemon-address'),
+    xrayDaemonPort: flag<number>('xray-daemon-port'),
+    xraySamplingRate: text('xray-sampling-rate'),
+    xraySamplingRuleManifest: text('xray-sampling-rule-manifest'),
+    xraySegmentName: text('xray-segment-name'),
+    jaegerAddress: text('jaeger-address')!,
+    jaegerPort: flag<number>('jaeger-port'),
+    jaegerVersion: text('jaeger-version'),
+    datadogAddress: text('datadog-address')!,
+    datadogPort: flag<number>('datadog-port'),
+    datadogService: text('datadog-service'),
+    configFile: text('tracing-config-file'),
+    source: (field) => source(tracingSources[field]!),
+  };
+  const tracing = bootstrapTracing(tracingInput);
+  if ('error' in tracing) throw new UsageError(tracing.error);
+
   return {
     nodeId,
     node,
@@ -269,7 +401,8 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     xdsTls,
     token,
     sdsSocketPath,
-    notes: unhonouredToggles(toggles),
+    tracing: tracing.tracing,
+    notes: [...unhonouredToggles(toggles), ...tracing.notes],
   };
 }
 

@@ -64,6 +64,48 @@ const TLS_ON = { MESHD_XDS_TLS: '1', MESHD_XDS_CA_FILE: CA.certFile };
 const WHAT_A_TOKEN_IS = 'a join token (a JWT: three base64url parts separated by dots, at most 4096 characters)';
 const FULL_CONTROL_CHANNEL = 'xDS over TLS with a client certificate and the server name, a join token, a SPIRE socket';
 
+// Tracing files (ENVOY_TRACING_CFG_FILE, XRAY_SAMPLING_RULE_MANIFEST): Envoy reads the manifest, so they are real.
+const TRACING_DIR = tmpDir('bootstrap-tracing-');
+const tracingFile = (name: string, content: string | Buffer) => {
+  const file = path.join(TRACING_DIR, name);
+  fs.writeFileSync(file, content);
+  return file;
+};
+const MANIFEST = tracingFile(
+  'sampling.json',
+  '{\n  "version": 2,\n  "default": { "fixed_target": 1, "rate": 0.1 },\n  "rules": []\n}\n',
+);
+/** App Mesh's own example shape: a Zipkin tracer and its collector cluster, comments, CRLF line ends. */
+const TRACING_CFG = tracingFile(
+  'tracing.yaml',
+  [
+    "# tracing to an OpenTelemetry collector's Zipkin receiver",
+    'tracing:',
+    '  http:',
+    '    name: envoy.tracers.zipkin',
+    '    typed_config:',
+    '      "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+    '      collector_cluster: otel_collector   # below',
+    '      collector_endpoint: "/api/v2/spans"',
+    '      collector_endpoint_version: HTTP_JSON',
+    '',
+    'static_resources:',
+    '  clusters:',
+    '  - name: otel_collector',
+    '    type: STRICT_DNS',
+    '    connect_timeout: 1s',
+    '    load_assignment:',
+    '      cluster_name: otel_collector',
+    '      endpoints:',
+    '      - lb_endpoints:',
+    '        - endpoint:',
+    '            address:',
+    '              socket_address: { address: collector.local, port_value: 9411 }',
+    '',
+  ].join('\r\n'),
+);
+const cfgFile = (name: string, lines: string[]) => tracingFile(name, lines.join('\n'));
+
 /** Variable sets that must render (the same bytes from both renderers). */
 const VALID: Record<string, Record<string, string>> = {
   'the ARN alone': { APPMESH_RESOURCE_ARN: ARN },
@@ -172,13 +214,79 @@ const VALID: Record<string, Record<string, string>> = {
   },
   'unsupported App Mesh variables': {
     APPMESH_RESOURCE_ARN: ARN,
-    ENABLE_ENVOY_XRAY_TRACING: '1',
-    XRAY_DAEMON_PORT: '2000',
+    XRAY_SOMETHING_NEW: '1',
+    JAEGER_AGENT_HOST: 'jaeger',
     APPMESH_XDS_ENDPOINT: 'appmesh-envoy-management.us-east-1.amazonaws.com:443',
     APPMESH_PLATFORM_K8S_VERSION: 'v1.29',
     APPMESH_SOMETHING_NEW: 'x',
     APPNET_ENVOY_RESTART_COUNT: '3',
     ENVOY_STATS_CONFIG_FILE: '/etc/stats.yaml',
+  },
+  "X-Ray tracing with App Mesh's defaults": { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1' },
+  'X-Ray with a daemon address and port, a segment name and a sampling rate rounded to hundredths': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_XRAY_TRACING: 'true',
+    AWS_XRAY_DAEMON_ADDRESS: '10.0.0.7:2100',
+    XRAY_DAEMON_PORT: '3000',
+    XRAY_SAMPLING_RATE: '0.125',
+    XRAY_SEGMENT_NAME: 'front "edge"',
+  },
+  'X-Ray on an IPv6 daemon, XRAY_DAEMON_PORT, a rate of 1': {
+    APPMESH_RESOURCE_ARN: 'mesh/apps/virtualGateway/ingress-gw',
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    AWS_XRAY_DAEMON_ADDRESS: 'fd00::7',
+    XRAY_DAEMON_PORT: '02001',
+    XRAY_SAMPLING_RATE: '1.00',
+  },
+  "X-Ray at 5% (X-Ray's default: no rules written)": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    XRAY_SAMPLING_RATE: '.05',
+  },
+  'X-Ray with a sampling rule manifest, which wins over the rate': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    XRAY_SAMPLING_RULE_MANIFEST: MANIFEST,
+    XRAY_SAMPLING_RATE: '0.3',
+  },
+  "Jaeger tracing with App Mesh's defaults (protobuf spans)": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_JAEGER_TRACING: '1',
+  },
+  'Jaeger by DNS name and port, JSON spans': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_JAEGER_TRACING: 'T',
+    JAEGER_TRACER_ADDRESS: 'jaeger-collector.tracing.svc',
+    JAEGER_TRACER_PORT: '19411',
+    JAEGER_TRACER_VERSION: 'Zipkin-JSON',
+  },
+  "Datadog tracing with App Mesh's defaults": { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1' },
+  'Datadog with an agent address, port and DD_SERVICE': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_DATADOG_TRACING: '1',
+    DATADOG_TRACER_ADDRESS: 'datadog-agent',
+    DATADOG_TRACER_PORT: '18126',
+    DD_SERVICE: 'front \\ "svc"',
+    ENABLE_ENVOY_XRAY_TRACING: '0',
+  },
+  'a tracing config file, which turns the tracers above off (and says so)': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENVOY_TRACING_CFG_FILE: TRACING_CFG,
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    ENABLE_ENVOY_JAEGER_TRACING: '1',
+    APPMESH_SDS_SOCKET_PATH: '/run/spire/sockets/agent.sock',
+  },
+  'a tracing config file with a tracing block only': {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENVOY_TRACING_CFG_FILE: cfgFile('tracing-only.yaml', [
+      'tracing:',
+      '    http:',
+      '        name: envoy.tracers.zipkin',
+      '        typed_config:',
+      '            "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+      '            collector_cluster: meshd_xds',
+      '            collector_endpoint: /api/v2/spans',
+    ]),
   },
 };
 
@@ -383,6 +491,153 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
     { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_TLS: 'on' },
     "MESHD_XDS_TLS must be 1 or 0 (or true or false), got 'on'",
   ],
+  'two tracers at once (App Mesh refused it too)': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', ENABLE_ENVOY_DATADOG_TRACING: 'true' },
+    'ENABLE_ENVOY_XRAY_TRACING and ENABLE_ENVOY_DATADOG_TRACING are both set: Envoy takes one tracer; enable one of ENABLE_ENVOY_XRAY_TRACING, ENABLE_ENVOY_DATADOG_TRACING and ENABLE_ENVOY_JAEGER_TRACING',
+  ],
+  'a tracing switch that is not 1 or 0': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: 'yes' },
+    "ENABLE_ENVOY_JAEGER_TRACING must be 1 or 0 (or true or false), got 'yes'",
+  ],
+  'an X-Ray daemon port that is not a number': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_DAEMON_PORT: '2000/udp' },
+    "XRAY_DAEMON_PORT must be a whole number from 1 to 65535, got '2000/udp'",
+  ],
+  'a Jaeger port too large': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_PORT: '94110' },
+    "JAEGER_TRACER_PORT must be a whole number from 1 to 65535, got '94110'",
+  ],
+  'a Datadog port of 0': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DATADOG_TRACER_PORT: '0' },
+    "DATADOG_TRACER_PORT must be a whole number from 1 to 65535, got '0'",
+  ],
+  'an X-Ray daemon by name (the tracer sends to an address)': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: 'xray-daemon:2000' },
+    "AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got 'xray-daemon:2000'",
+  ],
+  'an X-Ray daemon address with port 0': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: '[::1]:0' },
+    "AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '[::1]:0'",
+  ],
+  'a sampling rate above 1': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RATE: '1.01' },
+    "XRAY_SAMPLING_RATE must be a decimal from 0 to 1.00 (100%), got '1.01'",
+  ],
+  'a sampling rate as a percentage': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RATE: '50%' },
+    "XRAY_SAMPLING_RATE must be a decimal from 0 to 1.00 (100%), got '50%'",
+  ],
+  'a negative sampling rate': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RATE: '-0.1' },
+    "XRAY_SAMPLING_RATE must be a decimal from 0 to 1.00 (100%), got '-0.1'",
+  ],
+  'a sampling rule manifest that is not there': [
+    {
+      APPMESH_RESOURCE_ARN: ARN,
+      ENABLE_ENVOY_XRAY_TRACING: '1',
+      XRAY_SAMPLING_RULE_MANIFEST: '/nonexistent/rules.json',
+    },
+    "XRAY_SAMPLING_RULE_MANIFEST: cannot read '/nonexistent/rules.json'",
+  ],
+  "a sampling rule manifest of version 1 (Envoy's tracer reads version 2 only)": [
+    {
+      APPMESH_RESOURCE_ARN: ARN,
+      ENABLE_ENVOY_XRAY_TRACING: '1',
+      XRAY_SAMPLING_RULE_MANIFEST: tracingFile(
+        'v1.json',
+        '{"version": 1, "default": {"fixed_target": 1, "rate": 0.1}}',
+      ),
+    },
+    `XRAY_SAMPLING_RULE_MANIFEST: '${path.join(TRACING_DIR, 'v1.json')}' is not an X-Ray sampling rule manifest of version 2 ("version": 2), the only one Envoy's X-Ray tracer reads`,
+  ],
+  'a Jaeger host that is no DNS name': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_ADDRESS: 'jaeger:9411' },
+    "JAEGER_TRACER_ADDRESS must be an IP address or a DNS name, got 'jaeger:9411'",
+  ],
+  'a Datadog host with a quote': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DATADOG_TRACER_ADDRESS: 'dd"agent' },
+    "DATADOG_TRACER_ADDRESS must be an IP address or a DNS name, got 'dd\"agent'",
+  ],
+  'a segment name with a line break': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SEGMENT_NAME: 'a\nb: c' },
+    'XRAY_SEGMENT_NAME must not contain control characters',
+  ],
+  ...Object.fromEntries(
+    (
+      [
+        ['a tracing file that is not there', '/nonexistent/tracing.yaml', "cannot read '/nonexistent/tracing.yaml'"],
+        ['a tracing file that is a folder', TRACING_DIR, `cannot read '${TRACING_DIR}'`],
+        [
+          'a tracing file over 64 KiB (not read)',
+          tracingFile('big.yaml', `tracing:\n${'  # padding\n'.repeat(6000)}`),
+          `'${path.join(TRACING_DIR, 'big.yaml')}' is over 65536 bytes`,
+        ],
+        [
+          'an empty tracing file',
+          tracingFile('empty.yaml', ''),
+          `'${path.join(TRACING_DIR, 'empty.yaml')}' holds no 'tracing:' block`,
+        ],
+        [
+          'a tracing file with a NUL byte (which sh would drop)',
+          tracingFile('nul.yaml', Buffer.from('tracing:\n  http: {}\0\n')),
+          `'${path.join(TRACING_DIR, 'nul.yaml')}' holds a byte that is not printable ASCII (only tabs, line breaks and characters from space to ~ are allowed)`,
+        ],
+        [
+          'a tracing file in UTF-8 beyond ASCII',
+          tracingFile('utf8.yaml', 'tracing:\n  http: { name: "tracé" }\n'),
+          `'${path.join(TRACING_DIR, 'utf8.yaml')}' holds a byte that is not printable ASCII (only tabs, line breaks and characters from space to ~ are allowed)`,
+        ],
+        [
+          'a tracing file in JSON (flow style)',
+          cfgFile('flow.json', ['{"tracing": {"http": {}}}']),
+          `'${path.join(TRACING_DIR, 'flow.json')}' line 1: meshd takes a block 'tracing:' and a 'static_resources:' holding 'clusters:' only, got '{"tracing": {"http": {}}}'`,
+        ],
+        [
+          'a tracing file with other bootstrap keys (App Mesh merged them; meshd does not)',
+          cfgFile('stats.yaml', ['tracing:', '  http: {}', 'stats_config:', '  stats_tags: []']),
+          `'${path.join(TRACING_DIR, 'stats.yaml')}' line 3: meshd takes a block 'tracing:' and a 'static_resources:' holding 'clusters:' only, got 'stats_config:'`,
+        ],
+        [
+          'a tracing file with two tracing blocks',
+          cfgFile('two.yaml', ['tracing:', '  http: {}', 'tracing:', '  http: {}']),
+          `'${path.join(TRACING_DIR, 'two.yaml')}' line 3: a second 'tracing:': Envoy takes one tracer`,
+        ],
+        [
+          'a tracing file with listeners among its static resources',
+          cfgFile('listeners.yaml', ['static_resources:', '  clusters:', '  - name: a', '  listeners: []']),
+          `'${path.join(TRACING_DIR, 'listeners.yaml')}' line 4: static_resources may hold a block 'clusters:' list only, got '  listeners: []'`,
+        ],
+        [
+          'a tracing file with a flow clusters list',
+          cfgFile('flowlist.yaml', ['static_resources:', '  clusters: [{ name: a }]']),
+          `'${path.join(TRACING_DIR, 'flowlist.yaml')}' line 2: static_resources may hold a block 'clusters:' list only, got '  clusters: [{ name: a }]'`,
+        ],
+        [
+          'a tracing file indented with tabs',
+          cfgFile('tabs.yaml', ['tracing:', '\thttp: {}']),
+          `'${path.join(TRACING_DIR, 'tabs.yaml')}' line 2: indent with spaces, not tabs`,
+        ],
+        [
+          "a tracing file with the template's braces",
+          cfgFile('braces.yaml', ['tracing:', '  http: {{NODE_ID}}']),
+          `'${path.join(TRACING_DIR, 'braces.yaml')}' line 2: '{{' is not allowed (meshd's bootstrap template would read it)`,
+        ],
+        [
+          'a tracing file with an empty tracing block',
+          cfgFile('emptytracing.yaml', ['tracing:', '# nothing']),
+          `'${path.join(TRACING_DIR, 'emptytracing.yaml')}': 'tracing:' is empty`,
+        ],
+        [
+          'a tracing file starting indented',
+          cfgFile('indented.yaml', ['  tracing:', '    http: {}']),
+          `'${path.join(TRACING_DIR, 'indented.yaml')}' line 1: meshd takes a block 'tracing:' and a 'static_resources:' holding 'clusters:' only, got '  tracing:'`,
+        ],
+      ] as const
+    ).map(([name, file, why]) => [
+      name,
+      [{ APPMESH_RESOURCE_ARN: ARN, ENVOY_TRACING_CFG_FILE: file }, `ENVOY_TRACING_CFG_FILE: ${why}`],
+    ]),
+  ),
   'a DogStatsD host name': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DOG_STATSD: '1', STATSD_ADDRESS: 'statsd' },
     "STATSD_ADDRESS must be an IP address (Envoy does not look up names for stats), got 'statsd'",
@@ -470,6 +725,109 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(doc.stats_flush_interval).toBeUndefined();
   });
 
+  it("puts each tracer where Envoy reads it, with App Mesh's names and defaults", () => {
+    const tracer = (name: string) => parse(meshdBootstrap(VALID[name]!).stdout);
+    const cluster = (doc: { static_resources: { clusters: { name: string }[] } }, name: string) =>
+      doc.static_resources.clusters.find((c) => c.name === name) as
+        { type: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: unknown }[] }[] } } | undefined;
+    const endpoint = (c: ReturnType<typeof cluster>) => c!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint;
+
+    const xray = tracer("X-Ray tracing with App Mesh's defaults");
+    expect(xray.tracing.http.name).toBe('envoy.tracers.xray');
+    expect(xray.tracing.http.typed_config).toEqual({
+      '@type': 'type.googleapis.com/envoy.config.trace.v3.XRayConfig',
+      segment_name: 'apps/front',
+      daemon_endpoint: { protocol: 'UDP', address: '127.0.0.1', port_value: 2000 },
+      segment_fields: {
+        origin: 'AWS::AppMesh::Proxy',
+        aws: { app_mesh: { mesh_name: 'apps', virtual_node_name: 'front' } },
+      },
+    });
+    expect(xray.static_resources.clusters.map((c: { name: string }) => c.name)).toEqual(['meshd_xds']);
+    const xray2 = tracer(
+      'X-Ray with a daemon address and port, a segment name and a sampling rate rounded to hundredths',
+    ).tracing.http.typed_config;
+    expect(xray2.daemon_endpoint).toEqual({ protocol: 'UDP', address: '10.0.0.7', port_value: 2100 });
+    expect(xray2.segment_name).toBe('front "edge"');
+    expect(JSON.parse(xray2.sampling_rule_manifest.inline_string)).toEqual({
+      version: 2,
+      default: { fixed_target: 1, rate: 0.13 },
+      rules: [],
+    });
+    const xray6 = tracer('X-Ray on an IPv6 daemon, XRAY_DAEMON_PORT, a rate of 1').tracing.http.typed_config;
+    expect(xray6.daemon_endpoint).toEqual({ protocol: 'UDP', address: 'fd00::7', port_value: 2001 });
+    expect(xray6.segment_fields.aws.app_mesh).toEqual({ mesh_name: 'apps', virtual_node_name: 'ingress-gw' });
+    expect(JSON.parse(xray6.sampling_rule_manifest.inline_string).default.rate).toBe(1);
+    expect(tracer("X-Ray at 5% (X-Ray's default: no rules written)").tracing.http.typed_config).not.toHaveProperty(
+      'sampling_rule_manifest',
+    );
+    expect(
+      tracer('X-Ray with a sampling rule manifest, which wins over the rate').tracing.http.typed_config
+        .sampling_rule_manifest,
+    ).toEqual({ filename: MANIFEST });
+
+    const jaeger = tracer("Jaeger tracing with App Mesh's defaults (protobuf spans)");
+    expect(jaeger.tracing.http).toEqual({
+      name: 'envoy.tracers.zipkin',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+        collector_cluster: 'jaeger',
+        collector_endpoint: '/api/v2/spans',
+        collector_endpoint_version: 'HTTP_PROTO',
+        shared_span_context: false,
+      },
+    });
+    expect(cluster(jaeger, 'jaeger')!.type).toBe('STRICT_DNS');
+    expect(endpoint(cluster(jaeger, 'jaeger'))).toEqual({
+      address: { socket_address: { address: '127.0.0.1', port_value: 9411 } },
+    });
+    const jaegerJson = tracer('Jaeger by DNS name and port, JSON spans');
+    expect(jaegerJson.tracing.http.typed_config.collector_endpoint_version).toBe('HTTP_JSON');
+    expect(endpoint(cluster(jaegerJson, 'jaeger'))).toEqual({
+      address: { socket_address: { address: 'jaeger-collector.tracing.svc', port_value: 19411 } },
+    });
+
+    const datadog = tracer("Datadog tracing with App Mesh's defaults");
+    expect(datadog.tracing.http).toEqual({
+      name: 'envoy.tracers.datadog',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.config.trace.v3.DatadogConfig',
+        collector_cluster: 'datadog_agent',
+        service_name: 'envoy-apps/front',
+      },
+    });
+    expect(endpoint(cluster(datadog, 'datadog_agent'))).toEqual({
+      address: { socket_address: { address: '127.0.0.1', port_value: 8126 } },
+    });
+    const datadog2 = tracer('Datadog with an agent address, port and DD_SERVICE');
+    expect(datadog2.tracing.http.typed_config.service_name).toBe('front \\ "svc"');
+    expect(endpoint(cluster(datadog2, 'datadog_agent'))).toEqual({
+      address: { socket_address: { address: 'datadog-agent', port_value: 18126 } },
+    });
+
+    const file = meshdBootstrap(VALID['a tracing config file, which turns the tracers above off (and says so)']!);
+    expect(file.stderr.split('\n').filter(Boolean)).toEqual([
+      'meshd bootstrap: ENABLE_ENVOY_XRAY_TRACING has no effect: ENVOY_TRACING_CFG_FILE is set and its tracing is used',
+      'meshd bootstrap: ENABLE_ENVOY_JAEGER_TRACING has no effect: ENVOY_TRACING_CFG_FILE is set and its tracing is used',
+    ]);
+    const fromFile = parse(file.stdout);
+    expect(fromFile.tracing.http.name).toBe('envoy.tracers.zipkin');
+    expect(fromFile.tracing.http.typed_config.collector_cluster).toBe('otel_collector');
+    expect(fromFile.static_resources.clusters.map((c: { name: string }) => c.name)).toEqual([
+      'meshd_xds',
+      'static_cluster_sds_unix_socket',
+      'otel_collector',
+    ]);
+    expect(endpoint(cluster(fromFile, 'otel_collector'))).toEqual({
+      address: { socket_address: { address: 'collector.local', port_value: 9411 } },
+    });
+    expect(file.stdout).not.toContain('\r');
+    // Without a tracing variable, no tracer and no tracing cluster.
+    const plain = parse(meshdBootstrap({ APPMESH_RESOURCE_ARN: ARN, XRAY_DAEMON_PORT: '2000' }).stdout);
+    expect(plain).not.toHaveProperty('tracing');
+    expect(plain.static_resources.clusters).toHaveLength(1);
+  });
+
   it('reports each unsupported variable once, with the reason, and still renders', () => {
     const out = meshdBootstrap(VALID['unsupported App Mesh variables']!);
     expect(out.stderr.split('\n').filter(Boolean)).toEqual([
@@ -477,9 +835,9 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       'meshd bootstrap: ignoring APPMESH_SOMETHING_NEW: not a variable meshd knows',
       "meshd bootstrap: ignoring APPMESH_XDS_ENDPOINT: it pointed Envoy at App Mesh's management service; meshd's address is MESHD_XDS_ADDRESS",
       "meshd bootstrap: ignoring APPNET_ENVOY_RESTART_COUNT: App Mesh's agent is not used; the entrypoint runs Envoy itself",
-      'meshd bootstrap: ignoring ENABLE_ENVOY_XRAY_TRACING: X-Ray tracing is not configured by meshd',
       'meshd bootstrap: ignoring ENVOY_STATS_CONFIG_FILE: extra bootstrap files are not merged; ENABLE_ENVOY_STATS_TAGS is supported',
-      'meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd',
+      "meshd bootstrap: ignoring JAEGER_AGENT_HOST: not a variable App Mesh's image read for Jaeger",
+      "meshd bootstrap: ignoring XRAY_SOMETHING_NEW: not a variable App Mesh's image read for X-Ray",
     ]);
     expect(out.stdout).toContain(`id: "${ARN}"`);
   });
@@ -487,7 +845,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
   it('reads the runtime toggles as App Mesh did, and says which values Envoy 1.40 cannot honour', () => {
     const out = meshdBootstrap(VALID["App Mesh's runtime toggles, some set to what Envoy 1.40 can no longer do"]!);
     expect(out.stderr.split('\n').filter(Boolean)).toEqual([
-      'meshd bootstrap: APPMESH_SET_TRACING_DECISION=false has no effect: Envoy 1.40 removed this feature, and meshd configures no tracer, so Envoy never rewrites x-request-id with a tracing decision',
+      'meshd bootstrap: APPMESH_SET_TRACING_DECISION=false has no effect: Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id',
       'meshd bootstrap: ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT=false has no effect: Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes',
       "meshd bootstrap: ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST=true has no effect: Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)",
     ]);
@@ -731,16 +1089,20 @@ describeWithEnvoy('the bootstrap with a real Envoy', (envoyBin) => {
       MESHD_XDS_ADDRESS: 'meshd:18000',
       ENVOY_LOG_LEVEL: 'DEBUG',
       ENVOY_CONCURRENCY: '2',
-      XRAY_DAEMON_PORT: '2000',
+      ENABLE_ENVOY_XRAY_TRACING: '1',
+      XRAY_SOMETHING_NEW: '2000',
     };
     const r = entrypoint(env, ['--mode', 'validate']);
     expect(r.stdout + r.stderr).toContain('OK');
     expect(r.status).toBe(0);
-    expect(r.stderr).toContain('meshd bootstrap: ignoring XRAY_DAEMON_PORT: X-Ray tracing is not configured by meshd');
+    expect(r.stderr).toContain(
+      "meshd bootstrap: ignoring XRAY_SOMETHING_NEW: not a variable App Mesh's image read for X-Ray",
+    );
     expect(r.stderr).toContain(`meshd entrypoint: "${ARN}" as `);
     // The bootstrap Envoy ran on is the one meshd bootstrap renders, the admin log under TMPDIR.
     const renderedFile = path.join(r.tmp, 'meshd-envoy-bootstrap.yaml');
     const rendered = fs.readFileSync(renderedFile, 'utf8');
+    expect(rendered).toContain('name: envoy.tracers.xray');
     // It may hold a join token: its owner alone reads it.
     expect(fs.statSync(renderedFile).mode & 0o777).toBe(0o600);
     expect(rendered).toBe(

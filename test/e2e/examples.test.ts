@@ -418,15 +418,14 @@ describeWithNetns('the examples run as local processes', (envoyBin) => {
       'name: color-green\n$1weight: 100',
     ],
   ] as const)(
-    'colorapp-migration (%s): served as it is; App Mesh variables kept, the unsupported one reported',
+    'colorapp-migration (%s): served as it is; App Mesh variables kept and read, X-Ray among them',
     async (_, env, file, blueFrom, blueTo, greenFrom, greenTo) => {
       const { running: r, mesh } = await runExample('colorapp-migration/docker-compose.yaml', { ...env }, envoyBin);
       running = r;
       await failWithLogs(async () => {
         await allAnswer(r, 'blue', 'every answer blue at first');
-        expect(r.logs('front')).toContain(
-          'meshd bootstrap: ignoring ENABLE_ENVOY_XRAY_TRACING: X-Ray tracing is not configured by meshd',
-        );
+        // ENABLE_ENVOY_XRAY_TRACING is honoured now (an X-Ray tracer in the bootstrap), so nothing is ignored.
+        expect(r.logs('front')).not.toContain('meshd bootstrap: ignoring');
         // ENABLE_ENVOY_STATS_TAGS: Envoy tags its stats with the mesh and the node.
         expect((await get(r.ip('front'), 9901, '/stats/prometheus')).body).toMatch(
           /appmesh_mesh="colorapp",appmesh_virtual_node="front"/,

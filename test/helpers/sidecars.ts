@@ -102,6 +102,8 @@ export function meshdBootstrap(opts: {
   egressPort?: number;
   /** More `meshd bootstrap` arguments (e.g. --sds-socket-path). */
   extraArgs?: readonly string[];
+  /** App Mesh variables for `meshd bootstrap` (e.g. ENABLE_ENVOY_JAEGER_TRACING), over the test's own. */
+  env?: Readonly<Record<string, string>>;
 }): string {
   const args = [
     'bootstrap',
@@ -117,7 +119,10 @@ export function meshdBootstrap(opts: {
   if (opts.ingressPort !== undefined) args.push('--ingress-port', String(opts.ingressPort));
   if (opts.egressPort !== undefined) args.push('--egress-port', String(opts.egressPort));
   args.push(...(opts.extraArgs ?? []));
-  return execFileSync(process.execPath, [MESHD_BIN, ...args], { encoding: 'utf8' });
+  return execFileSync(process.execPath, [MESHD_BIN, ...args], {
+    encoding: 'utf8',
+    env: opts.env ? { ...process.env, ...opts.env } : undefined,
+  });
 }
 
 export interface NsSidecar {
@@ -137,7 +142,11 @@ export async function startSidecarInNetns(
   envoyBin: string,
   nodeId: string,
   xdsPort: number,
-  opts: { concurrency?: number; bootstrapArgs?: readonly string[] } = {},
+  opts: {
+    concurrency?: number;
+    bootstrapArgs?: readonly string[];
+    bootstrapEnv?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<NsSidecar> {
   const dir = readableTmpDir('sidecar-');
   const bootstrap = meshdBootstrap({
@@ -148,6 +157,7 @@ export async function startSidecarInNetns(
     ingressPort: APPMESH_INGRESS_PORT,
     egressPort: APPMESH_EGRESS_PORT,
     extraArgs: opts.bootstrapArgs,
+    env: opts.bootstrapEnv,
   });
   const file = writeReadable(dir, 'envoy-bootstrap.yaml', bootstrap);
   const args = [
