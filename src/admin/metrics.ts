@@ -36,6 +36,15 @@ export interface Histogram {
   remove(labels: Labels): void;
 }
 
+/** One label set of a summary computed when /metrics is scraped. */
+export interface CollectedSummary {
+  readonly labels: Labels;
+  /** Quantile ('0.5', '0.99') → value; a quantile without a value now is left out. */
+  readonly quantiles: Readonly<Record<string, number>>;
+  readonly sum: number;
+  readonly count: number;
+}
+
 export interface HistogramOptions {
   /** Called before every scrape renders the histogram (to remove label sets that are gone). */
   readonly beforeCollect?: () => void;
@@ -232,6 +241,43 @@ export class MetricsRegistry {
       },
       remove: (labels) => histogram.remove(checked(name, names, labels)),
     };
+  }
+
+  /**
+   * A summary read from state on every scrape: per label set, its quantiles (`quantile` label) and
+   * its `_sum` and `_count`.
+   */
+  summary(name: string, help: string, labelNames: readonly string[], collect: () => readonly CollectedSummary[]): void {
+    const names = this.checkNames(name, labelNames);
+    if (names.includes('quantile')) throw new Error(`summary ${name}: 'quantile' is reserved for quantiles`);
+    const values = () => {
+      const seen = new Set<string>();
+      return collect()
+        .map((s) => ({ s, labels: checked(name, names, s.labels) }))
+        .map(({ s, labels }) => {
+          const key = names.map((k) => labels[k]!);
+          const id = JSON.stringify(key);
+          if (seen.has(id))
+            throw new Error(`summary ${name}: the collector returned ${labelText(names, labels)} twice`);
+          seen.add(id);
+          return { s, labels, key };
+        })
+        .sort((a, b) => compareValues(a.key, b.key))
+        .flatMap(({ s, labels }) => [
+          ...Object.entries(s.quantiles).map(([quantile, value]) => ({ labels: { ...labels, quantile }, value })),
+          { metricName: `${name}_sum`, labels, value: s.sum },
+          { metricName: `${name}_count`, labels, value: s.count },
+        ]);
+    };
+    // prom-client renders any metric object whose get() returns its type and values.
+    const metric = {
+      name,
+      help,
+      type: 'summary',
+      aggregator: 'sum',
+      get: () => Promise.resolve({ name, help, type: 'summary', aggregator: 'sum', values: values() }),
+    };
+    this.prom.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   /** Every metric, in the text exposition format (0.0.4). */

@@ -50,7 +50,7 @@ export function telemetryMetrics(
     () => totals().map(({ labels, totals: t }) => ({ labels, value: t.errors })),
   );
   // Label sets observed, so that those of nodes that left the mesh are removed before a scrape.
-  const observed = new Map<string, { mesh: string; virtual_node: string }>();
+  const observed = new Map<string, { labels: { mesh: string; virtual_node: string }; sum: number; count: number }>();
   const durations = registry.histogram(
     'meshd_virtual_node_request_duration_seconds',
     "Request durations to a virtual node (Envoy's upstream_rq_time in its callers' sidecars), since meshd started",
@@ -58,7 +58,7 @@ export function telemetryMetrics(
     NODE_LABELS,
     {
       beforeCollect: () => {
-        for (const [key, labels] of observed) {
+        for (const [key, { labels }] of observed) {
           if (inMesh(labels.mesh, labels.virtual_node)) continue;
           durations.remove(labels);
           observed.delete(key);
@@ -69,8 +69,14 @@ export function telemetryMetrics(
   telemetry.onObservation((o) => {
     if (o.kind !== 'latency') return;
     const labels = { mesh: o.node.mesh, virtual_node: o.node.virtualNode };
-    observed.set(JSON.stringify([labels.mesh, labels.virtual_node]), labels);
-    for (const ms of o.ms) durations.observe(labels, ms / 1000);
+    const key = JSON.stringify([labels.mesh, labels.virtual_node]);
+    let seen = observed.get(key);
+    if (!seen) observed.set(key, (seen = { labels, sum: 0, count: 0 }));
+    for (const ms of o.ms) {
+      durations.observe(labels, ms / 1000);
+      seen.sum += ms / 1000;
+      seen.count++;
+    }
   });
   registry.gauge(
     'meshd_telemetry_window_seconds',
@@ -93,17 +99,21 @@ export function telemetryMetrics(
         window().map(({ labels, t }) => ({ labels, value: t.successRate === null ? null : t.successRate / 100 })),
       ),
   );
-  registry.gauge(
+  // A summary (it was a gauge with a quantile label, which Prometheus's linter refuses): the quantiles
+  // over the telemetry window, with the sum and count of every duration since meshd started.
+  registry.summary(
     'meshd_virtual_node_window_latency_seconds',
-    'Request duration quantiles (Envoy upstream_rq_time) over the telemetry window (deprecated: histogram_quantile over meshd_virtual_node_request_duration_seconds_bucket)',
-    [...NODE_LABELS, 'quantile'],
+    "Request duration quantiles (Envoy's upstream_rq_time) over the telemetry window, with the sum and count since meshd started (deprecated: histogram_quantile over meshd_virtual_node_request_duration_seconds_bucket)",
+    NODE_LABELS,
     () =>
-      present(
-        window().flatMap(({ labels, t }) => [
-          { labels: { ...labels, quantile: '0.5' }, value: t.p50Ms === null ? null : t.p50Ms / 1000 },
-          { labels: { ...labels, quantile: '0.99' }, value: t.p99Ms === null ? null : t.p99Ms / 1000 },
-        ]),
-      ),
+      window().flatMap(({ labels, t }) => {
+        const seen = observed.get(JSON.stringify([labels.mesh, labels.virtual_node]));
+        if (!seen) return [];
+        const quantiles: Record<string, number> = {};
+        if (t.p50Ms !== null) quantiles['0.5'] = t.p50Ms / 1000;
+        if (t.p99Ms !== null) quantiles['0.99'] = t.p99Ms / 1000;
+        return [{ labels, quantiles, sum: seen.sum, count: seen.count }];
+      }),
   );
   registry.counter('meshd_statsd_datagrams_received_total', 'DogStatsD datagrams received', [], () => [
     { value: telemetry.statsdCounts().datagrams },
