@@ -17,6 +17,25 @@ function samples(text: string, family: string): string[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Allocates and drops ~100 MB in small arrays: enough for V8 to collect garbage several times. */
+function churn(): number {
+  let kept: number[][] = [];
+  let total = 0;
+  for (let i = 0; i < 120; i++) {
+    kept.push(new Array<number>(100_000).fill(i));
+    if (kept.length > 8) kept = kept.slice(1);
+    total += kept.length;
+  }
+  return total;
+}
+
+/** GCs nodejs_gc_duration_seconds has counted, all kinds. */
+async function gcCount(registry: MetricsRegistry): Promise<number> {
+  return samples(await registry.render(), 'nodejs_gc_duration_seconds_count')
+    .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
+    .reduce((a, b) => a + b, 0);
+}
+
 describe('MetricsRegistry', () => {
   it('renders a counter with HELP and TYPE, starting at 0 and adding up increments', async () => {
     const registry = new MetricsRegistry();
@@ -230,5 +249,30 @@ describe('runtime metrics (process_*, nodejs_*)', () => {
     const stopped = runtimeMetricsState().monitorSamples;
     await sleep(100);
     expect(runtimeMetricsState().monitorSamples).toBe(stopped);
+  });
+
+  it('observe GCs while a registry uses them, not after the last one closes, and again once one adds them', async () => {
+    const a = new MetricsRegistry();
+    a.addRuntimeMetrics();
+    const before = await gcCount(a);
+    churn();
+    await sleep(50);
+    expect(await gcCount(a)).toBeGreaterThan(before);
+    a.close();
+    await sleep(50);
+    const stopped = await gcCount(a);
+    churn();
+    await sleep(50);
+    expect(await gcCount(a)).toBe(stopped);
+    const b = new MetricsRegistry();
+    b.addRuntimeMetrics();
+    try {
+      churn();
+      await sleep(50);
+      expect(await gcCount(b)).toBeGreaterThan(stopped);
+      expect(runtimeMetricsState().gcObservers).toBe(1);
+    } finally {
+      b.close();
+    }
   });
 });
