@@ -3,15 +3,16 @@
 // variable uses), every panel has a query, and every metric name its PromQL reads is on the
 // /metrics of a live meshd that has served a mesh and received DogStatsD telemetry. With promtool,
 // every query also parses as PromQL (promtool check rules).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIfAvailable } from '../helpers/envoy';
 import { durationLine, responsesLine, startLiveMeshd, type LiveMeshd } from '../helpers/live-metrics';
-import { tmpFile } from '../helpers/processes';
+import { freePort, tmpDir, tmpFile, waitFor } from '../helpers/processes';
 
 const DASHBOARD = path.resolve(__dirname, '../../examples/observability/meshd-dashboard.json');
 const PROMTOOL = process.env.PROMTOOL_BIN || '/usr/bin/promtool';
+const PROMETHEUS = process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
 const DATASOURCE_VARIABLE = '${datasource}';
 
 interface Target {
@@ -331,13 +332,21 @@ describe('examples/observability/meshd-dashboard.json', () => {
   });
 });
 
-function promtoolMissing(): string | undefined {
+function missing(bin: string, variable: string): string | undefined {
   try {
-    execFileSync(PROMTOOL, ['--version'], { stdio: 'ignore' });
+    execFileSync(bin, ['--version'], { stdio: 'ignore' });
     return undefined;
   } catch {
-    return `no promtool at ${PROMTOOL} (Debian's prometheus package; or set PROMTOOL_BIN)`;
+    return `no ${path.basename(bin)} at ${bin} (Debian's prometheus package; or set ${variable})`;
   }
+}
+const promtoolMissing = () => missing(PROMTOOL, 'PROMTOOL_BIN');
+
+/** A query with Grafana's variables given values: every instance, mesh and node; a short rate window. */
+function concrete(expr: string, rateWindow: string): string {
+  return expr
+    .replace(/\$__rate_interval|\$\{__rate_interval\}|\$__interval/g, rateWindow)
+    .replace(/\$\{?[A-Za-z_]+\}?/g, '.*');
 }
 
 describeIfAvailable(
@@ -347,17 +356,13 @@ describeIfAvailable(
   () => {
     it('every query, with its Grafana variables given values', () => {
       const { queries } = checkDashboard(dashboard());
-      const concrete = (expr: string) =>
-        expr
-          .replace(/\$__rate_interval|\$\{__rate_interval\}|\$__interval/g, '1m')
-          .replace(/\$\{?[A-Za-z_]+\}?/g, '.*');
       const rules = [
         'groups:',
         '  - name: meshd-dashboard',
         '    rules:',
         ...queries.flatMap((q, i) => [
           `      - record: dashboard:query_${i}`,
-          `        expr: ${JSON.stringify(concrete(q.expr))}`,
+          `        expr: ${JSON.stringify(concrete(q.expr, '1m'))}`,
         ]),
         '',
       ].join('\n');
@@ -371,6 +376,112 @@ describeIfAvailable(
         status: 0,
         output: '',
       });
+    });
+  },
+);
+
+describeIfAvailable(
+  "the dashboard's queries in a real Prometheus that scrapes a live meshd",
+  'prometheus',
+  missing(PROMETHEUS, 'PROMETHEUS_BIN'),
+  () => {
+    let meshd: LiveMeshd;
+    let prometheus: ChildProcess | undefined;
+    let port = 0;
+    let output = '';
+
+    const query = async (expr: string): Promise<{ status: string; error?: string; data?: { result: unknown[] } }> => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      return (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+    };
+
+    beforeAll(async () => {
+      meshd = await startLiveMeshd();
+      port = await freePort();
+      const dir = tmpDir('prometheus-');
+      const config = [
+        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+        'scrape_configs:',
+        '  - job_name: meshd',
+        `    static_configs: [{ targets: ['127.0.0.1:${meshd.adminPort}'] }]`,
+        '',
+      ].join('\n');
+      fs.writeFileSync(path.join(dir, 'prometheus.yml'), config);
+      prometheus = spawn(
+        PROMETHEUS,
+        [
+          `--config.file=${path.join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${path.join(dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--log.level=warn',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      prometheus.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      prometheus.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      // Telemetry keeps coming while Prometheus scrapes, so that rates have two different samples.
+      await waitFor(
+        'Prometheus to have scraped meshd',
+        async () => {
+          const up = await query('up{job="meshd"} == 1').catch(() => undefined);
+          return up?.data?.result.length ? true : undefined;
+        },
+        20_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; prometheus said: ${output.slice(-2000)}`);
+      });
+      for (let i = 0; i < 4; i++) {
+        await meshd.sendStatsd(
+          [
+            responsesLine('color-blue', 9081, 10),
+            responsesLine('color-blue', 9081, 1, 5),
+            durationLine('color-blue', 9081, 30),
+          ].join('\n'),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+      }
+    });
+
+    afterAll(async () => {
+      if (prometheus && prometheus.exitCode === null) {
+        const exited = new Promise((resolve) => prometheus!.once('exit', resolve));
+        prometheus.kill('SIGTERM');
+        await exited;
+      }
+      await meshd?.close();
+    });
+
+    it('evaluates every query; those of the panels fed here return series', async () => {
+      const { queries } = checkDashboard(dashboard());
+      const answers = await Promise.all(
+        queries.map(async (q) => ({ where: q.where, expr: q.expr, answer: await query(concrete(q.expr, '10s')) })),
+      );
+      expect(answers.filter((a) => a.answer.status !== 'success').map((a) => `${a.where}: ${a.answer.error}`)).toEqual(
+        [],
+      );
+      // Queries of metrics that have series here (no handler error or refusal happened: those are empty).
+      const fed = [
+        'xDS connected streams',
+        'xDS pushes',
+        'xDS NACKs',
+        'xDS push latency p99',
+        'Mesh reloads',
+        'Event-loop lag',
+        'Memory',
+        'CPU',
+        'DogStatsD intake',
+        'Request rate',
+        'Error rate',
+        'Request duration p99',
+      ];
+      const empty = answers
+        .filter((a) => fed.some((title) => a.where.includes(`(${title}) target 0`)))
+        .filter((a) => !a.answer.data?.result.length)
+        .map((a) => `${a.where}: ${a.expr}`);
+      expect(empty).toEqual([]);
+      expect(answers.filter((a) => fed.some((title) => a.where.includes(`(${title}) target 0`)))).toHaveLength(
+        fed.length,
+      );
     });
   },
 );
