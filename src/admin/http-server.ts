@@ -14,6 +14,7 @@ import type { MeshModel, Resource } from '../model/mesh-model';
 import { adminWriteAuth, checkAdminWrite, type AdminWriteAuth } from './admin-auth';
 import { DEFAULT_CONSOLE_DIR, serveConsole } from './console-static';
 import { EventHub, type EventHubTimings } from './event-stream';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { envoyNodeIdOf, meshGraph, sourceText, type MeshGraph, type Origin } from './mesh-graph';
 import {
   applyLimits,
@@ -36,8 +37,8 @@ export interface AdminSources {
   configOf(nodeId: string): { ok: true; config: unknown } | { ok: false; error: string };
   /** Ready to serve proxies: a valid mesh is loaded. Otherwise the reason. */
   readiness(): { ready: true } | { ready: false; reason: string };
-  /** Prometheus text exposition. */
-  metrics(): string;
+  /** The /metrics body: Prometheus text exposition (0.0.4). */
+  metrics(): string | Promise<string>;
   /** The local Cloud Map: AWS's JSON protocol at `POST /`, and the registry's contents for `GET /v1/cloud-map`. */
   readonly cloudMap?: {
     /** Synchronous with the file store; a fleet's store answers a write once it is committed. */
@@ -475,7 +476,8 @@ export async function startAdminServer(
       const r = sources.readiness();
       return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
     }
-    if (pathName === '/metrics') return send(200, sources.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    if (pathName === '/metrics')
+      return Promise.resolve(sources.metrics()).then((body) => send(200, body, PROMETHEUS_CONTENT_TYPE));
     if (pathName === '/v1/proxies')
       return send(200, proxiesReport(sources.streams, sources.proxyProblems, sources.meshHash?.()));
     if (pathName === '/v1/replicas' && sources.replicas)

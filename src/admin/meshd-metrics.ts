@@ -40,6 +40,8 @@ function countByLabels(labelSets: Iterable<Record<string, string>>): CollectedSa
 
 export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
   const registry = new MetricsRegistry();
+  // process_* and nodejs_* (CPU, memory, event-loop lag, GC); the server's close() lets go of them.
+  registry.addRuntimeMetrics();
   registry.gauge(
     'meshd_xds_connected_streams',
     'Open ADS streams, by protocol (sotw, delta) and client kind (envoy, grpc)',

@@ -1,12 +1,17 @@
-// A tiny Prometheus registry (text exposition format 0.0.4) with no dependencies: counters and
-// gauges (set directly or computed at render time) and histograms. Output is stable:
-// metrics in registration order, series sorted by their label values.
+// meshd's Prometheus registry: a thin layer over prom-client that keeps the API meshd's modules
+// register their metrics with (counters and gauges that are set, or read from state when /metrics
+// is scraped, and histograms). Each MetricsRegistry wraps its own prom-client Registry (never the
+// global one: tests run several meshd servers in one process); addRuntimeMetrics() adds the
+// process's and Node runtime's standard metrics (runtime-metrics.ts).
+import { Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from 'prom-client';
+import { acquireRuntimeMetrics } from './runtime-metrics';
 
+/** The text exposition format (0.0.4) /metrics answers in. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export type Labels = Readonly<Record<string, string | number>>;
 
-/** One series of a gauge computed at render time. */
+/** One series of a metric computed when /metrics is scraped. */
 export interface CollectedSample {
   readonly labels?: Labels;
   readonly value: number;
@@ -27,6 +32,22 @@ export interface Gauge {
 
 export interface Histogram {
   observe(labels: Labels | number, value?: number): void;
+  /** Drops one label set's series (a virtual node that left the mesh). */
+  remove(labels: Labels): void;
+}
+
+/** One label set of a summary computed when /metrics is scraped. */
+export interface CollectedSummary {
+  readonly labels: Labels;
+  /** Quantile ('0.5', '0.99') → value; a quantile without a value now is left out. */
+  readonly quantiles: Readonly<Record<string, number>>;
+  readonly sum: number;
+  readonly count: number;
+}
+
+export interface HistogramOptions {
+  /** Called before every scrape renders the histogram (to remove label sets that are gone). */
+  readonly beforeCollect?: () => void;
 }
 
 /** Buckets (upper bounds, seconds) that suit request and push latencies. */
@@ -36,22 +57,6 @@ export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/** A sample value as Prometheus (Go's ParseFloat) reads it. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function escapeHelp(help: string): string {
-  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
 
 /** Splits the `(labels?, value?)` argument pairs every method accepts. */
 function split(
@@ -65,75 +70,47 @@ function split(
   return [labels, v];
 }
 
-abstract class Metric {
-  abstract readonly type: 'counter' | 'gauge' | 'histogram';
+type LabelValues = Record<string, string>;
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly labelNames: readonly string[],
-  ) {}
-
-  /** The label values in labelNames order; throws if the labels are not exactly labelNames. */
-  protected values(labels: Labels | undefined): string[] {
-    const given = labels ?? {};
-    const keys = Object.keys(given);
-    const unknown = keys.filter((k) => !this.labelNames.includes(k));
-    const missing = this.labelNames.filter((k) => !(k in given));
-    if (unknown.length || missing.length) {
-      const want = this.labelNames.length ? this.labelNames.join(', ') : 'no labels';
-      throw new Error(`metric ${this.name} takes ${want}; got ${keys.length ? keys.join(', ') : 'no labels'}`);
-    }
-    return this.labelNames.map((k) => String(given[k]));
+/** The labels as prom-client takes them (string values); throws unless they are exactly labelNames. */
+function checked(name: string, labelNames: readonly string[], labels: Labels | undefined): LabelValues {
+  const given = labels ?? {};
+  const keys = Object.keys(given);
+  const unknown = keys.filter((k) => !labelNames.includes(k));
+  const missing = labelNames.filter((k) => !(k in given));
+  if (unknown.length || missing.length) {
+    const want = labelNames.length ? labelNames.join(', ') : 'no labels';
+    throw new Error(`metric ${name} takes ${want}; got ${keys.length ? keys.join(', ') : 'no labels'}`);
   }
-
-  /** The series a collector returns now; each label set at most once. */
-  protected collected(collect: Collector): SeriesMap<{ value: number }> {
-    const series = new SeriesMap<{ value: number }>();
-    for (const sample of collect()) {
-      const values = this.values(sample.labels);
-      const before = series.size;
-      const cell = series.get(values, () => ({ value: 0 }));
-      if (series.size === before)
-        throw new Error(
-          `${this.type} ${this.name}: the collector returned ${this.labelText(values) || 'the unlabelled series'} twice`,
-        );
-      cell.value = sample.value;
-    }
-    return series;
-  }
-
-  protected labelText(values: readonly string[], extra?: [string, string]): string {
-    const pairs = this.labelNames.map((k, i) => `${k}="${escapeLabelValue(values[i]!)}"`);
-    if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
-    return pairs.length ? `{${pairs.join(',')}}` : '';
-  }
-
-  render(): string[] {
-    return [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()];
-  }
-
-  protected abstract samples(): string[];
+  return Object.fromEntries(labelNames.map((k) => [k, String(given[k])]));
 }
 
-/** Series keyed by label values, rendered sorted by those values. */
-class SeriesMap<T> {
-  private readonly series = new Map<string, { values: string[]; data: T }>();
+function labelText(labelNames: readonly string[], labels: LabelValues): string {
+  const pairs = labelNames.map((k) => `${k}=${JSON.stringify(labels[k])}`);
+  return pairs.length ? `{${pairs.join(',')}}` : 'the unlabelled series';
+}
 
-  get(values: string[], init: () => T): T {
-    const key = JSON.stringify(values);
-    let entry = this.series.get(key);
-    if (!entry) this.series.set(key, (entry = { values, data: init() }));
-    return entry.data;
+/**
+ * The samples a collector returns now, each label set at most once, sorted by label values (so
+ * that /metrics lists them in a stable order).
+ */
+function collected(
+  kind: string,
+  name: string,
+  labelNames: readonly string[],
+  collect: Collector,
+): { labels: LabelValues; value: number }[] {
+  const seen = new Set<string>();
+  const out: { labels: LabelValues; value: number; key: string[] }[] = [];
+  for (const sample of collect()) {
+    const labels = checked(name, labelNames, sample.labels);
+    const key = labelNames.map((k) => labels[k]!);
+    const id = JSON.stringify(key);
+    if (seen.has(id)) throw new Error(`${kind} ${name}: the collector returned ${labelText(labelNames, labels)} twice`);
+    seen.add(id);
+    out.push({ labels, value: sample.value, key });
   }
-
-  get size(): number {
-    return this.series.size;
-  }
-
-  sorted(): { values: string[]; data: T }[] {
-    return [...this.series.values()].sort((a, b) => compareValues(a.values, b.values));
-  }
+  return out.sort((a, b) => compareValues(a.key, b.key));
 }
 
 function compareValues(a: readonly string[], b: readonly string[]): number {
@@ -143,134 +120,96 @@ function compareValues(a: readonly string[], b: readonly string[]): number {
   return 0;
 }
 
-class CounterMetric extends Metric implements Counter {
-  readonly type = 'counter';
-  private readonly series = new SeriesMap<{ value: number }>();
-
-  constructor(
-    name: string,
-    help: string,
-    labelNames: readonly string[],
-    private readonly collect?: Collector,
-  ) {
-    super(name, help, labelNames);
-  }
-
-  inc(labels?: Labels | number, by?: number): void {
-    if (this.collect) throw new Error(`counter ${this.name} is computed when rendered; it cannot be increased`);
-    const [l, v] = split(labels, by, 1);
-    if (!(v >= 0)) throw new Error(`counter ${this.name} can only go up; inc(${v})`);
-    this.series.get(this.values(l), () => ({ value: 0 })).value += v;
-  }
-
-  protected samples(): string[] {
-    // An unlabelled counter exists from the start (0), so rate() sees its first increment.
-    if (this.labelNames.length === 0 && this.series.size === 0 && !this.collect) return [`${this.name} 0`];
-    const series = this.collect ? this.collected(this.collect) : this.series;
-    return series.sorted().map((s) => `${this.name}${this.labelText(s.values)} ${formatValue(s.data.value)}`);
-  }
-}
-
-class GaugeMetric extends Metric implements Gauge {
-  readonly type = 'gauge';
-  private readonly series = new SeriesMap<{ value: number }>();
-
-  constructor(
-    name: string,
-    help: string,
-    labelNames: readonly string[],
-    private readonly collect?: Collector,
-  ) {
-    super(name, help, labelNames);
-  }
-
-  set(labels: Labels | number, value?: number): void {
-    const [l, v] = split(labels, value, undefined);
-    this.cell(l).value = v;
-  }
-
-  inc(labels?: Labels | number, by?: number): void {
-    const [l, v] = split(labels, by, 1);
-    this.cell(l).value += v;
-  }
-
-  dec(labels?: Labels | number, by?: number): void {
-    const [l, v] = split(labels, by, 1);
-    this.cell(l).value -= v;
-  }
-
-  private cell(labels: Labels | undefined): { value: number } {
-    if (this.collect) throw new Error(`gauge ${this.name} is computed when rendered; it cannot be set`);
-    return this.series.get(this.values(labels), () => ({ value: 0 }));
-  }
-
-  protected samples(): string[] {
-    let series = this.series;
-    if (this.collect) {
-      series = this.collected(this.collect);
-    } else if (this.labelNames.length === 0 && series.size === 0) {
-      return [`${this.name} 0`];
-    }
-    return series.sorted().map((s) => `${this.name}${this.labelText(s.values)} ${formatValue(s.data.value)}`);
-  }
-}
-
-class HistogramMetric extends Metric implements Histogram {
-  readonly type = 'histogram';
-  private readonly series = new SeriesMap<{ counts: number[]; sum: number; count: number }>();
-
-  constructor(
-    name: string,
-    help: string,
-    private readonly buckets: readonly number[],
-    labelNames: readonly string[],
-  ) {
-    super(name, help, labelNames);
-  }
-
-  observe(labels: Labels | number, value?: number): void {
-    const [l, v] = split(labels, value, undefined);
-    const s = this.series.get(this.values(l), () => this.empty());
-    // Stored per bucket; made cumulative when rendered.
-    const i = this.buckets.findIndex((upper) => v <= upper);
-    if (i !== -1) s.counts[i]! += 1;
-    s.sum += v;
-    s.count += 1;
-  }
-
-  private empty() {
-    return { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-  }
-
-  protected samples(): string[] {
-    const series = this.series.sorted();
-    if (this.labelNames.length === 0 && series.length === 0) series.push({ values: [], data: this.empty() });
-    const out: string[] = [];
-    for (const { values, data } of series) {
-      let cumulative = 0;
-      this.buckets.forEach((upper, i) => {
-        cumulative += data.counts[i]!;
-        out.push(`${this.name}_bucket${this.labelText(values, ['le', formatValue(upper)])} ${cumulative}`);
-      });
-      out.push(`${this.name}_bucket${this.labelText(values, ['le', '+Inf'])} ${data.count}`);
-      out.push(`${this.name}_sum${this.labelText(values)} ${formatValue(data.sum)}`);
-      out.push(`${this.name}_count${this.labelText(values)} ${data.count}`);
-    }
-    return out;
-  }
-}
-
 export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
+  /** The prom-client registry every metric of this instance is in. */
+  readonly prom = new Registry();
+  private releaseRuntime: (() => void) | undefined;
 
-  /** A counter that is increased, or, with `collect`, read from a running total on every render. */
-  counter(name: string, help: string, labelNames: readonly string[] = [], collect?: Collector): Counter {
-    return this.add(new CounterMetric(name, help, this.checkLabels(name, labelNames), collect));
+  /**
+   * Adds the process's and Node runtime's metrics (process_*, nodejs_*: CPU, memory, file
+   * descriptors, event-loop lag, GC, heap): shared by every registry of the process, their event-loop
+   * monitor runs while at least one registry that added them is not closed.
+   */
+  addRuntimeMetrics(): void {
+    if (this.releaseRuntime) return;
+    const runtime = acquireRuntimeMetrics();
+    for (const metric of runtime.metrics) this.prom.registerMetric(metric);
+    this.releaseRuntime = runtime.release;
   }
 
-  /** A gauge that is set, or, with `collect`, computed from current state on every render. */
+  /** Lets go of the runtime metrics' event-loop monitor (when this was the last user). Idempotent. */
+  close(): void {
+    const release = this.releaseRuntime;
+    this.releaseRuntime = undefined;
+    release?.();
+  }
+
+  /** A counter that is increased, or, with `collect`, read from a running total on every scrape. */
+  counter(name: string, help: string, labelNames: readonly string[] = [], collect?: Collector): Counter {
+    const names = this.checkNames(name, labelNames);
+    const counter: PromCounter<string> = new PromCounter({
+      name,
+      help,
+      labelNames: names,
+      registers: [],
+      ...(collect
+        ? {
+            collect() {
+              const samples = collected('counter', name, names, collect);
+              counter.reset();
+              for (const s of samples) counter.inc(s.labels, s.value);
+            },
+          }
+        : {}),
+    });
+    this.prom.registerMetric(counter);
+    return {
+      inc: (labels, by) => {
+        if (collect) throw new Error(`counter ${name} is computed when rendered; it cannot be increased`);
+        const [l, v] = split(labels, by, 1);
+        if (!(v >= 0)) throw new Error(`counter ${name} can only go up; inc(${v})`);
+        counter.inc(checked(name, names, l), v);
+      },
+    };
+  }
+
+  /** A gauge that is set, or, with `collect`, computed from current state on every scrape. */
   gauge(name: string, help: string, labelNames: readonly string[] = [], collect?: Collector): Gauge {
-    return this.add(new GaugeMetric(name, help, this.checkLabels(name, labelNames), collect));
+    const names = this.checkNames(name, labelNames);
+    const gauge: PromGauge<string> = new PromGauge({
+      name,
+      help,
+      labelNames: names,
+      registers: [],
+      ...(collect
+        ? {
+            collect() {
+              const samples = collected('gauge', name, names, collect);
+              gauge.reset();
+              for (const s of samples) gauge.set(s.labels, s.value);
+            },
+          }
+        : {}),
+    });
+    this.prom.registerMetric(gauge);
+    const settable = (): PromGauge<string> => {
+      if (collect) throw new Error(`gauge ${name} is computed when rendered; it cannot be set`);
+      return gauge;
+    };
+    return {
+      set: (labels, value) => {
+        const [l, v] = split(labels, value, undefined);
+        settable().set(checked(name, names, l), v);
+      },
+      inc: (labels, by) => {
+        const [l, v] = split(labels, by, 1);
+        settable().inc(checked(name, names, l), v);
+      },
+      dec: (labels, by) => {
+        const [l, v] = split(labels, by, 1);
+        settable().dec(checked(name, names, l), v);
+      },
+    };
   }
 
   /** `buckets` are upper bounds; they are sorted, and `+Inf` is always added. */
@@ -279,29 +218,76 @@ export class MetricsRegistry {
     help: string,
     buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS,
     labelNames: readonly string[] = [],
+    options: HistogramOptions = {},
   ): Histogram {
-    const labels = this.checkLabels(name, labelNames);
-    if (labels.includes('le')) throw new Error(`histogram ${name}: 'le' is reserved for buckets`);
+    const names = this.checkNames(name, labelNames);
+    if (names.includes('le')) throw new Error(`histogram ${name}: 'le' is reserved for buckets`);
     if (buckets.some((b) => Number.isNaN(b))) throw new Error(`histogram ${name}: buckets must be numbers`);
     const bounds = [...new Set(buckets)].filter((b) => b !== Infinity).sort((a, b) => a - b);
-    return this.add(new HistogramMetric(name, help, bounds, labels));
+    const { beforeCollect } = options;
+    const histogram = new PromHistogram({
+      name,
+      help,
+      labelNames: names,
+      buckets: bounds,
+      registers: [],
+      ...(beforeCollect ? { collect: () => beforeCollect() } : {}),
+    });
+    this.prom.registerMetric(histogram);
+    return {
+      observe: (labels, value) => {
+        const [l, v] = split(labels, value, undefined);
+        histogram.observe(checked(name, names, l), v);
+      },
+      remove: (labels) => histogram.remove(checked(name, names, labels)),
+    };
   }
 
-  /** Every metric, in the text exposition format (0.0.4); '' when none is registered. */
-  render(): string {
-    const lines = this.metrics.flatMap((m) => m.render());
-    return lines.length ? `${lines.join('\n')}\n` : '';
+  /**
+   * A summary read from state on every scrape: per label set, its quantiles (`quantile` label) and
+   * its `_sum` and `_count`.
+   */
+  summary(name: string, help: string, labelNames: readonly string[], collect: () => readonly CollectedSummary[]): void {
+    const names = this.checkNames(name, labelNames);
+    if (names.includes('quantile')) throw new Error(`summary ${name}: 'quantile' is reserved for quantiles`);
+    const values = () => {
+      const seen = new Set<string>();
+      return collect()
+        .map((s) => ({ s, labels: checked(name, names, s.labels) }))
+        .map(({ s, labels }) => {
+          const key = names.map((k) => labels[k]!);
+          const id = JSON.stringify(key);
+          if (seen.has(id))
+            throw new Error(`summary ${name}: the collector returned ${labelText(names, labels)} twice`);
+          seen.add(id);
+          return { s, labels, key };
+        })
+        .sort((a, b) => compareValues(a.key, b.key))
+        .flatMap(({ s, labels }) => [
+          ...Object.entries(s.quantiles).map(([quantile, value]) => ({ labels: { ...labels, quantile }, value })),
+          { metricName: `${name}_sum`, labels, value: s.sum },
+          { metricName: `${name}_count`, labels, value: s.count },
+        ]);
+    };
+    // prom-client renders any metric object whose get() returns its type and values.
+    const metric = {
+      name,
+      help,
+      type: 'summary',
+      aggregator: 'sum',
+      get: () => Promise.resolve({ name, help, type: 'summary', aggregator: 'sum', values: values() }),
+    };
+    this.prom.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
-  private add<M extends Metric>(metric: M): M {
-    if (!METRIC_NAME.test(metric.name)) throw new Error(`'${metric.name}' is not a valid Prometheus metric name`);
-    if (this.metrics.some((m) => m.name === metric.name))
-      throw new Error(`metric ${metric.name} is already registered`);
-    this.metrics.push(metric);
-    return metric;
+  /** Every metric, in the text exposition format (0.0.4). */
+  render(): Promise<string> {
+    return this.prom.metrics();
   }
 
-  private checkLabels(name: string, labelNames: readonly string[]): readonly string[] {
+  private checkNames(name: string, labelNames: readonly string[]): string[] {
+    if (!METRIC_NAME.test(name)) throw new Error(`'${name}' is not a valid Prometheus metric name`);
+    if (this.prom.getSingleMetric(name)) throw new Error(`metric ${name} is already registered`);
     for (const l of labelNames) {
       if (!LABEL_NAME.test(l) || l.startsWith('__'))
         throw new Error(`metric ${name}: '${l}' is not a valid label name`);

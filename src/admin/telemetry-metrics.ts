@@ -1,19 +1,39 @@
 // The metrics of per-virtual-node traffic that meshd receives from the sidecars' DogStatsD
-// sinks: totals since start as counters, and the telemetry window (--telemetry-window) as
-// gauges, all read from the telemetry store when /metrics is rendered.
+// sinks: totals since start as counters and request durations as a histogram (what PromQL's
+// rate() and histogram_quantile() window), and the telemetry window (--telemetry-window) as
+// gauges (deprecated: the same figures are computed from the counters and the histogram). Only
+// virtual nodes of the mesh served have series: a node removed from the mesh loses its series.
 import type { Telemetry } from '../telemetry';
 import type { CollectedSample, MetricsRegistry } from './metrics';
 
 const NODE_LABELS = ['mesh', 'virtual_node'];
 
-export function telemetryMetrics(registry: MetricsRegistry, telemetry: Telemetry, windowMs: number): void {
+/**
+ * Upper bounds (seconds) of meshd_virtual_node_request_duration_seconds: Envoy's upstream_rq_time
+ * (milliseconds) from 1 ms to 1 minute; a slower request counts in +Inf only.
+ */
+export const REQUEST_DURATION_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+/** Whether a virtual node is in the mesh served now. */
+export type InMesh = (mesh: string, virtualNode: string) => boolean;
+
+export function telemetryMetrics(
+  registry: MetricsRegistry,
+  telemetry: Telemetry,
+  windowMs: number,
+  inMesh: InMesh = () => true,
+): void {
+  const served = <T extends { mesh: string; virtualNode: string }>(nodes: T[]) =>
+    nodes.filter((n) => inMesh(n.mesh, n.virtualNode));
   const totals = () =>
-    telemetry.windows.nodesSeen().map((n) => ({
+    served(telemetry.windows.nodesSeen()).map((n) => ({
       labels: { mesh: n.mesh, virtual_node: n.virtualNode },
       totals: telemetry.windows.totals(n.mesh, n.virtualNode),
     }));
   const window = () =>
-    telemetry.traffic(windowMs).map((t) => ({ labels: { mesh: t.mesh, virtual_node: t.virtualNode }, t }));
+    served(telemetry.traffic(windowMs)).map((t) => ({ labels: { mesh: t.mesh, virtual_node: t.virtualNode }, t }));
   const present = (samples: { labels: Record<string, string>; value: number | null }[]): CollectedSample[] =>
     samples.filter((s): s is { labels: Record<string, string>; value: number } => s.value !== null);
 
@@ -29,38 +49,71 @@ export function telemetryMetrics(registry: MetricsRegistry, telemetry: Telemetry
     NODE_LABELS,
     () => totals().map(({ labels, totals: t }) => ({ labels, value: t.errors })),
   );
+  // Label sets observed, so that those of nodes that left the mesh are removed before a scrape.
+  const observed = new Map<string, { labels: { mesh: string; virtual_node: string }; sum: number; count: number }>();
+  const durations = registry.histogram(
+    'meshd_virtual_node_request_duration_seconds',
+    "Request durations to a virtual node (Envoy's upstream_rq_time in its callers' sidecars), since meshd started",
+    REQUEST_DURATION_BUCKETS,
+    NODE_LABELS,
+    {
+      beforeCollect: () => {
+        for (const [key, { labels }] of observed) {
+          if (inMesh(labels.mesh, labels.virtual_node)) continue;
+          durations.remove(labels);
+          observed.delete(key);
+        }
+      },
+    },
+  );
+  telemetry.onObservation((o) => {
+    if (o.kind !== 'latency') return;
+    const labels = { mesh: o.node.mesh, virtual_node: o.node.virtualNode };
+    const key = JSON.stringify([labels.mesh, labels.virtual_node]);
+    let seen = observed.get(key);
+    if (!seen) observed.set(key, (seen = { labels, sum: 0, count: 0 }));
+    for (const ms of o.ms) {
+      durations.observe(labels, ms / 1000);
+      seen.sum += ms / 1000;
+      seen.count++;
+    }
+  });
   registry.gauge(
     'meshd_telemetry_window_seconds',
-    'The window the meshd_virtual_node_window_* gauges cover',
+    'The window the meshd_virtual_node_window_* gauges cover (deprecated with them)',
     [],
     () => [{ value: windowMs / 1000 }],
   );
   registry.gauge(
     'meshd_virtual_node_window_requests_per_second',
-    'Requests per second to a virtual node over the telemetry window',
+    'Requests per second to a virtual node over the telemetry window (deprecated: rate(meshd_virtual_node_requests_total[1m]))',
     NODE_LABELS,
     () => window().map(({ labels, t }) => ({ labels, value: t.ratePerSecond })),
   );
   registry.gauge(
     'meshd_virtual_node_window_success_ratio',
-    'Share of requests not answered 5xx over the telemetry window (0 to 1; absent without requests)',
+    'Share of requests not answered 5xx over the telemetry window, 0 to 1, absent without requests (deprecated: from the rates of meshd_virtual_node_errors_total and meshd_virtual_node_requests_total)',
     NODE_LABELS,
     () =>
       present(
         window().map(({ labels, t }) => ({ labels, value: t.successRate === null ? null : t.successRate / 100 })),
       ),
   );
-  registry.gauge(
+  // A summary (it was a gauge with a quantile label, which Prometheus's linter refuses): the quantiles
+  // over the telemetry window, with the sum and count of every duration since meshd started.
+  registry.summary(
     'meshd_virtual_node_window_latency_seconds',
-    'Request duration quantiles (Envoy upstream_rq_time) over the telemetry window',
-    [...NODE_LABELS, 'quantile'],
+    "Request duration quantiles (Envoy's upstream_rq_time) over the telemetry window, with the sum and count since meshd started (deprecated: histogram_quantile over meshd_virtual_node_request_duration_seconds_bucket)",
+    NODE_LABELS,
     () =>
-      present(
-        window().flatMap(({ labels, t }) => [
-          { labels: { ...labels, quantile: '0.5' }, value: t.p50Ms === null ? null : t.p50Ms / 1000 },
-          { labels: { ...labels, quantile: '0.99' }, value: t.p99Ms === null ? null : t.p99Ms / 1000 },
-        ]),
-      ),
+      window().flatMap(({ labels, t }) => {
+        const seen = observed.get(JSON.stringify([labels.mesh, labels.virtual_node]));
+        if (!seen) return [];
+        const quantiles: Record<string, number> = {};
+        if (t.p50Ms !== null) quantiles['0.5'] = t.p50Ms / 1000;
+        if (t.p99Ms !== null) quantiles['0.99'] = t.p99Ms / 1000;
+        return [{ labels, quantiles, sum: seen.sum, count: seen.count }];
+      }),
   );
   registry.counter('meshd_statsd_datagrams_received_total', 'DogStatsD datagrams received', [], () => [
     { value: telemetry.statsdCounts().datagrams },

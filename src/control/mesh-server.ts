@@ -477,7 +477,13 @@ export class MeshServer {
     });
     this.metrics = meshdMetrics(this.streams);
     const registry = this.metrics.registry;
-    telemetryMetrics(registry, telemetry, this.telemetryWindowMs);
+    // Per-virtual-node series only for the nodes of the mesh served (bounded by the mesh).
+    telemetryMetrics(
+      registry,
+      telemetry,
+      this.telemetryWindowMs,
+      (mesh, node) => this.controller.currentModel()?.virtualNode(mesh, node) !== undefined,
+    );
     rolloutMetrics(registry, rollouts, webhooks);
     fleet?.registerMetrics(registry);
     kube?.registerMetrics(registry);
@@ -931,6 +937,7 @@ export class MeshServer {
     if (first) this.identity?.close();
     if (first) await this.fleet?.close();
     if (first) await this.kube?.close();
+    if (first) this.metrics.registry.close();
   }
 
   /**

@@ -10,7 +10,7 @@ import {
   type DatagramDropReason,
   type LineDropReason,
 } from './dogstatsd';
-import { EgressClusterIndex, interpret } from './envoy-stats';
+import { EgressClusterIndex, interpret, type Observation } from './envoy-stats';
 import {
   DEFAULT_WINDOW_LIMITS,
   MAX_WINDOW_MS,
@@ -111,6 +111,8 @@ export class Telemetry {
       const refused = 'refused' in observation ? observation.refused : this.windows.record(observation, now);
       if (refused) this.droppedLines[refused]++;
       else this.counts.usedLines++;
+      if (!refused && !('refused' in observation))
+        for (const listener of this.observationListeners) listener(observation);
     }
   }
 
@@ -118,6 +120,13 @@ export class Telemetry {
   refuseDatagram(reason: DatagramDropReason): void {
     this.counts.datagrams++;
     this.droppedDatagrams[reason]++;
+  }
+
+  private readonly observationListeners: ((observation: Observation) => void)[] = [];
+
+  /** Calls `listener` with every observation recorded for a virtual node (/metrics' request-duration histogram). */
+  onObservation(listener: (observation: Observation) => void): void {
+    this.observationListeners.push(listener);
   }
 
   statsdCounts(): StatsdCounts {

@@ -398,7 +398,7 @@ describe('class: a handler that fails unexpectedly (a real admin server, in proc
         ).status,
       ).toBe(500);
       expect((await request(server.port, 'GET', '/healthz')).status).toBe(200);
-      expect(metric(registry.render(), 'meshd_handler_errors_total', { server: 'admin' })).toBe(3);
+      expect(metric(await registry.render(), 'meshd_handler_errors_total', { server: 'admin' })).toBe(3);
       expect(lines.join('')).toContain('compiler bug: x is undefined');
       expect(lines.join('')).toContain('rollout store exploded');
     } finally {
