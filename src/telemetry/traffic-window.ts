@@ -159,17 +159,29 @@ export function grpcTraffic(g: GrpcCounts): GrpcTraffic {
 }
 
 /**
+ * The statuses Envoy's own answers to a gRPC call carry (its HTTP status turned into gRPC: 502,
+ * 503 and 504 are UNAVAILABLE, a timeout DEADLINE_EXCEEDED, another 5xx UNKNOWN).
+ */
+const LOCAL_REPLY_STATUSES: readonly GrpcStatusName[] = ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'UNKNOWN'];
+
+/**
  * The requests of a window that failed for request-success-rate: an HTTP 5xx, or a gRPC status
  * in `failureCodes`. A call Envoy answered itself on a gRPC listener's cluster (no upstream, a
- * timeout) counts as a 5xx and as a gRPC status (UNAVAILABLE, DEADLINE_EXCEEDED): there, the
- * larger of the two counts is taken, so such a call fails once. At most `requests`.
+ * timeout) counts both as a 5xx and as a status (LOCAL_REPLY_STATUSES): the 5xx of gRPC
+ * listeners are taken to be among those statuses when the list has them, so such a call fails
+ * once. At most `requests`.
  */
 export function requestFailures(summary: TrafficSummary, failureCodes: readonly GrpcStatusName[]): number {
   const grpc = summary.grpc;
   if (!grpc) return Math.min(summary.requests, summary.errors);
-  const grpcFailed = [...new Set(failureCodes)].reduce((sum, name) => sum + (grpc.statuses[name] ?? 0), 0);
-  const onGrpcListeners = Math.min(grpc.errors5xx, summary.errors);
-  const failures = summary.errors - onGrpcListeners + Math.max(onGrpcListeners, grpcFailed);
+  const listed = [...new Set(failureCodes)];
+  const count = (names: readonly GrpcStatusName[]) => names.reduce((sum, name) => sum + (grpc.statuses[name] ?? 0), 0);
+  const twice = Math.min(
+    grpc.errors5xx,
+    summary.errors,
+    count(listed.filter((name) => LOCAL_REPLY_STATUSES.includes(name))),
+  );
+  const failures = summary.errors + count(listed) - twice;
   return Math.min(summary.requests, failures);
 }
 
