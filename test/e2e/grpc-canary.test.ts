@@ -263,6 +263,31 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     expect(v2.calls.length).toBe(load.count('api-v2 NOT_FOUND'));
   }, 90000);
 
+  test("a canary that cannot be reached is rolled back: Envoy's own 503 is also UNAVAILABLE, and meshd keeps both counts", async () => {
+    const s = await start();
+    // The canary's server goes away: its sidecar-less endpoint refuses connections, and the caller's
+    // Envoy answers each call itself (after its retries): HTTP 503, turned into gRPC UNAVAILABLE.
+    await v2.close();
+    load = new CallLoop(s);
+    await s.reloadMesh(meshYaml(v1, v2, {}));
+    const done = await untilEnded(s);
+    await load.stop();
+    expect(done.phase).toBe('Failed');
+    const failed = load.count('upstream UNAVAILABLE');
+    expect(failed).toBeGreaterThan(5);
+    expect(done.events.map((e) => e.message).join('\n')).toMatch(
+      /success rate 0% over the last 2s \(([0-9]+) HTTP 5xx; gRPC UNAVAILABLE \1\), below the minimum 95%/,
+    );
+    // Each such call is one 5xx of a gRPC listener and one UNAVAILABLE: counted once by the analysis.
+    const t = await waitFor('meshd to count every unreachable call', async () => {
+      const n = await traffic(s, 'api-v2');
+      return n?.requests === failed && n.grpc?.statuses.UNAVAILABLE === failed ? n : undefined;
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${failed} failed, ${JSON.stringify(await traffic(s, 'api-v2'))}`);
+    });
+    expect(t).toMatchObject({ requests: failed, errors: failed, grpc: { calls: failed, errors5xx: failed } });
+  }, 90000);
+
   test('a healthy gRPC canary is promoted', async () => {
     const s = await start();
     load = new CallLoop(s);
