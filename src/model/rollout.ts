@@ -201,8 +201,12 @@ export interface RolloutSettings {
   readonly minRequests: number;
   readonly metrics: readonly MetricCheck[];
   readonly webhooks: readonly Webhook[];
-  /** gRPC statuses counted as failures by request-success-rate (besides HTTP 5xx). */
-  readonly grpcFailureCodes: readonly GrpcFailureName[];
+  /**
+   * gRPC statuses counted as failures by request-success-rate (besides HTTP 5xx); undefined:
+   * DEFAULT_GRPC_FAILURE_CODES (left out, so that the settings of a rollout saved before the field
+   * existed compare equal to the same spec read again, and it is not restarted).
+   */
+  readonly grpcFailureCodes?: readonly GrpcFailureName[];
 }
 
 function checkWindow(interval: string | undefined, fail: Fail): void {
@@ -277,7 +281,7 @@ export function resolveSettings(
       timeoutMs: w.timeout === undefined ? DEFAULTS.webhookTimeoutMs : parseDuration(w.timeout)!,
       metadata: metadata.get(i) ?? {},
     })),
-    grpcFailureCodes: a.grpcFailureCodes ?? DEFAULT_GRPC_FAILURE_CODES,
+    ...(a.grpcFailureCodes !== undefined ? { grpcFailureCodes: a.grpcFailureCodes } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
 import { formatDuration } from '../util/duration';
 import { requestFailures, type TelemetryReader, type TrafficSummary } from '../telemetry';
-import type { GrpcFailureName } from '../model/grpc-status';
+import { DEFAULT_GRPC_FAILURE_CODES, GRPC_FAILURE_NAMES, type GrpcFailureName } from '../model/grpc-status';
 import type { MetricCheck, RolloutSettings } from '../model/rollout';
 
 export interface MetricResult {
@@ -88,6 +88,17 @@ function checkMetric(
   return { metric: metric.name, value, ok: true, message: shown };
 }
 
+/**
+ * The rollout's gRPC failure codes: the default list when it has none (a rollout saved before the
+ * field existed), and when what it holds is not a list of names (a state file edited by hand).
+ */
+function failureCodes(s: RolloutSettings): readonly GrpcFailureName[] {
+  const codes: unknown = s.grpcFailureCodes;
+  return Array.isArray(codes) && codes.every((c) => (GRPC_FAILURE_NAMES as readonly unknown[]).includes(c))
+    ? (codes as GrpcFailureName[])
+    : DEFAULT_GRPC_FAILURE_CODES;
+}
+
 /** Checks the canary's traffic: enough requests over the interval, then each metric over its window. */
 export function checkCanary(telemetry: TelemetryReader, mesh: string, s: RolloutSettings, now: number): CheckResult {
   const traffic = telemetry.summary(mesh, s.canary, s.intervalMs, now);
@@ -122,7 +133,7 @@ export function checkCanary(telemetry: TelemetryReader, mesh: string, s: Rollout
       checkMetric(
         m,
         m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now),
-        s.grpcFailureCodes,
+        failureCodes(s),
       ),
     ),
   ];
