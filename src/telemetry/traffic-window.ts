@@ -1,9 +1,9 @@
 // Per virtual node, the last 15 minutes of traffic in 1-second buckets (requests, 5xx, gRPC
-// calls by status, request durations), plus running totals since meshd started. Data is bucketed by the time it
-// arrived: counters arrive at each sidecar's stats flush, durations as they are measured.
-// Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes, 900 buckets per
-// node, and at most `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all
-// nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
+// calls by status, request durations), plus running totals since meshd started. Data is
+// bucketed by the time it arrived: counters arrive at each sidecar's stats flush, durations as
+// they are measured. Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes,
+// 900 buckets per node (each with at most 17 gRPC status counts), and at most
+// `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
 // In a fleet, each replica exports its closed seconds (exportSince) for the leader to sum
 // (fleet-traffic.ts); windowSeconds and summarise keep both readers' numbers the same.
 import { compare } from '../model/mesh-model';
