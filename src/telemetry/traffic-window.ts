@@ -3,7 +3,8 @@
 // bucketed by the time it arrived: counters arrive at each sidecar's stats flush, durations as
 // they are measured. Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes,
 // 900 buckets per node (each with at most 17 gRPC status counts), and at most
-// `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all nodes and seconds. Every number stays finite: a count that would pass 2^53 is refused.
+// `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all nodes and seconds.
+// Every number stays finite: a count that would pass 2^53 is refused.
 // In a fleet, each replica exports its closed seconds (exportSince) for the leader to sum
 // (fleet-traffic.ts); windowSeconds and summarise keep both readers' numbers the same.
 import { compare } from '../model/mesh-model';
