@@ -2,6 +2,10 @@
 // (names and tags as the pinned Envoy 1.40 sent them, captured through a sidecar compiled by
 // meshd), counted per virtual node and status, bounded whatever a datagram or a server says;
 // the fleet's records carrying them; and request-success-rate failing on a 5xx or a listed status.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadMesh } from '../../src/load/mesh-source';
+import { formatProblem } from '../../src/load/problems';
 import { checkValue } from '../../src/load/schema-check';
 import { formatFieldPath, type FieldPath } from '../../src/model/common';
 import {
@@ -13,6 +17,7 @@ import {
 import { MeshModel } from '../../src/model/mesh-model';
 import { resolveSettings, rolloutSpecShape, type RolloutSettings } from '../../src/model/rollout';
 import type { VirtualNode } from '../../src/model/virtual-node';
+import { tmpDir } from '../helpers/processes';
 import { checkCanary } from '../../src/rollout/analysis';
 import {
   EgressClusterIndex,
@@ -381,5 +386,62 @@ describe('spec.analysis.grpcFailureCodes', () => {
     const found = problems(value);
     expect(found.length).toBeGreaterThan(0);
     expect(found.join('\n')).toMatch(message);
+  });
+});
+
+describe('grpcFailureCodes in a mesh file', () => {
+  const MESH = `kind: Mesh
+name: m
+spec: {}
+---
+kind: VirtualNode
+mesh: m
+name: a
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }], serviceDiscovery: { dns: { hostname: a } } }
+---
+kind: VirtualNode
+mesh: m
+name: b
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }], serviceDiscovery: { dns: { hostname: b } } }
+---
+kind: VirtualRouter
+mesh: m
+name: r
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }] }
+---
+kind: Route
+mesh: m
+virtualRouter: r
+name: main
+spec:
+  grpcRoute:
+    match: { serviceName: x }
+    action: { weightedTargets: [{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }] }
+---
+kind: Rollout
+mesh: m
+name: ro
+spec:
+  route: { virtualRouter: r, name: main }
+  primary: a
+  canary: b
+  analysis:
+`;
+  const load = (analysis: string) => {
+    const dir = tmpDir('grpc-codes-');
+    fs.writeFileSync(path.join(dir, 'm.yaml'), MESH + analysis);
+    return loadMesh([dir]).problems.map((p) => formatProblem(p).replaceAll(dir + path.sep, ''));
+  };
+
+  it('loads a valid list', () => {
+    expect(load('    grpcFailureCodes: [UNAVAILABLE, INTERNAL]\n')).toEqual([]);
+  });
+
+  it('names the file, line, column, rollout and field of a bad name', () => {
+    expect(load('    grpcFailureCodes: [UNAVAILABLE, Unavailable]\n')).toEqual([
+      expect.stringMatching(
+        /^m\.yaml:36:37: error: Rollout\/ro: must be one of CANCELLED, .*, got "Unavailable" \(spec\.analysis\.grpcFailureCodes\[1\]\)$/,
+      ) as string,
+    ]);
   });
 });
