@@ -440,7 +440,7 @@ spec:
   it('names the file, line, column, rollout and field of a bad name', () => {
     expect(load('    grpcFailureCodes: [UNAVAILABLE, Unavailable]\n')).toEqual([
       expect.stringMatching(
-        /^m\.yaml:36:37: error: Rollout\/ro: must be one of CANCELLED, .*, got "Unavailable" \(spec\.analysis\.grpcFailureCodes\[1\]\)$/,
+        /^m\.yaml:37:37: error: Rollout\/ro: must be one of CANCELLED, .*, got "Unavailable" \(spec\.analysis\.grpcFailureCodes\[1\]\)$/,
       ) as string,
     ]);
   });
