@@ -2,6 +2,7 @@
 import type { Any } from '../generated/google/protobuf/Any';
 import type { OpenTelemetryConfig } from '../generated/envoy/config/trace/v3/OpenTelemetryConfig';
 import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog';
+import type { FilterConfig as GrpcStatsFilterConfig } from '../generated/envoy/extensions/filters/http/grpc_stats/v3/FilterConfig';
 import type { HealthCheck } from '../generated/envoy/extensions/filters/http/health_check/v3/HealthCheck';
 import type { Router } from '../generated/envoy/extensions/filters/http/router/v3/Router';
 import type { OriginalDst } from '../generated/envoy/extensions/filters/listener/original_dst/v3/OriginalDst';
@@ -17,6 +18,7 @@ import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport
 interface TypedConfigs {
   'envoy.config.trace.v3.OpenTelemetryConfig': OpenTelemetryConfig;
   'envoy.extensions.access_loggers.file.v3.FileAccessLog': FileAccessLog;
+  'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig': GrpcStatsFilterConfig;
   'envoy.extensions.filters.http.health_check.v3.HealthCheck': HealthCheck;
   'envoy.extensions.filters.http.router.v3.Router': Router;
   'envoy.extensions.filters.listener.original_dst.v3.OriginalDst': OriginalDst;

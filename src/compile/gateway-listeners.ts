@@ -7,6 +7,7 @@ import type { Listener } from '../generated/envoy/config/listener/v3/Listener';
 import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
 import { accessLogs } from './access-log';
 import { packAny } from './any';
+import { grpcStatsFilter } from './grpc-stats';
 import { httpConnectionManager, listenerAddress, tlsInspector, tlsModeChains } from './listeners';
 import { literalRegex } from './literal-regex';
 import type { GatewayHopListenerPlan, GatewayListenerPlan } from './plan/types';
@@ -59,9 +60,15 @@ export function gatewayHopListener(plan: GatewayHopListenerPlan): Listener {
     address: listenerAddress(plan.bind),
     traffic_direction: 'OUTBOUND',
     filter_chains: [
+      // The hop sends to the targets' egress clusters, whose gRPC statuses meshd's telemetry counts (grpc-stats.ts).
       {
         name: `egress_http_${plan.bind.port}`,
-        filters: [httpConnectionManager('egress', plan.routeTable, [], plan.tracing ? { tracing: plan.tracing } : {})],
+        filters: [
+          httpConnectionManager('egress', plan.routeTable, [], {
+            filters: [grpcStatsFilter],
+            ...(plan.tracing ? { tracing: plan.tracing } : {}),
+          }),
+        ],
       },
     ],
   };

@@ -13,6 +13,7 @@ import type { HttpFilter } from '../generated/envoy/extensions/filters/network/h
 import { accessLogs } from './access-log';
 import { packAny } from './any';
 import { fromMillis } from './durations';
+import { grpcStatsFilter } from './grpc-stats';
 import type {
   BindPlan,
   DownstreamTlsPlan,
@@ -85,14 +86,19 @@ export function tcpProxy(
   };
 }
 
+/** `grpc`: the connection manager counts gRPC calls by status (grpc-stats.ts). */
 function trafficFilter(
   statPrefix: string,
   traffic: TrafficPlan,
   accessLog: AccessLog[],
   tracing: TracingPlan | undefined,
+  grpc: boolean,
 ): Filter {
   return traffic.kind === 'http'
-    ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog, tracing ? { tracing } : {})
+    ? httpConnectionManager(statPrefix, traffic.routeTable, accessLog, {
+        ...(grpc ? { filters: [grpcStatsFilter] } : {}),
+        ...(tracing ? { tracing } : {}),
+      })
     : tcpProxy(statPrefix, traffic, accessLog);
 }
 
@@ -151,9 +157,12 @@ export function sidecarIngressListener(plan: SidecarIngressListenerPlan): Listen
     traffic_direction: 'INBOUND',
     listener_filters: plan.inspectTls ? [originalDst, tlsInspector] : [originalDst],
     filter_chains: plan.ports.flatMap(({ port, protocol, tls, traffic }) =>
-      tlsModeChains(`ingress_${protocol}_${port}`, [trafficFilter('ingress', traffic, accessLog, plan.tracing)], tls, {
-        destination_port: { value: port },
-      }),
+      tlsModeChains(
+        `ingress_${protocol}_${port}`,
+        [trafficFilter('ingress', traffic, accessLog, plan.tracing, protocol === 'grpc')],
+        tls,
+        { destination_port: { value: port } },
+      ),
     ),
   };
 }
@@ -168,7 +177,9 @@ export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener
   const portChains: FilterChain[] = plan.capturedPorts.map(({ port, traffic }) => ({
     name: `egress_${traffic.kind}_${port}`,
     filter_chain_match: { destination_port: { value: port } },
-    filters: [trafficFilter('egress', traffic, accessLog, plan.tracing)],
+    // Every egress connection manager counts gRPC: a captured port or the egress port may carry
+    // HTTP and gRPC backends alike, and the filter lets non-gRPC requests through untouched.
+    filters: [trafficFilter('egress', traffic, accessLog, plan.tracing, true)],
   }));
   const egressPort = plan.bind.port;
   return {
@@ -182,12 +193,10 @@ export function sidecarEgressListener(plan: SidecarEgressListenerPlan): Listener
         name: `egress_http_${egressPort}`,
         filter_chain_match: { destination_port: { value: egressPort } },
         filters: [
-          httpConnectionManager(
-            'egress',
-            plan.explicitRouteTable,
-            accessLog,
-            plan.tracing ? { tracing: plan.tracing } : {},
-          ),
+          httpConnectionManager('egress', plan.explicitRouteTable, accessLog, {
+            filters: [grpcStatsFilter],
+            ...(plan.tracing ? { tracing: plan.tracing } : {}),
+          }),
         ],
       },
     ],

@@ -6,6 +6,7 @@
 // Rollout` in mesh files and `meshd rollout start` (which posts the same spec to the admin API).
 import { formatDuration, parseDuration } from '../util/duration';
 import type { FieldPath } from './common';
+import { DEFAULT_GRPC_FAILURE_CODES, GRPC_FAILURE_NAMES, type GrpcFailureName } from './grpc-status';
 import type { MeshModel } from './mesh-model';
 import { routeKindOf } from './route';
 import { integer, list, number, object, oneOf, optional, required, string, type Fail } from './schema';
@@ -188,10 +189,19 @@ const analysisShape = object(
     ),
     metrics: optional(list(metricShape, { max: 10 })),
     webhooks: optional(list(webhookShape, { max: 20 })),
+    grpcFailureCodes: optional(
+      list(oneOf(GRPC_FAILURE_NAMES, 'a gRPC status name other than OK'), {
+        max: GRPC_FAILURE_NAMES.length,
+        description: `gRPC statuses request-success-rate counts as failures, besides HTTP 5xx (default ${DEFAULT_GRPC_FAILURE_CODES.join(', ')}; [] for none)`,
+      }),
+    ),
   },
   {
     check: (a, fail) => {
       checkDuration(a.interval, ['interval'], MIN_INTERVAL_MS, MAX_INTERVAL_MS, fail);
+      a.grpcFailureCodes?.forEach((code, i) => {
+        if (a.grpcFailureCodes!.indexOf(code) !== i) fail(['grpcFailureCodes', i], `lists ${code} twice`);
+      });
       const step = a.stepWeight ?? DEFAULTS.stepWeight;
       const max = a.maxWeight ?? DEFAULTS.maxWeight;
       if (max < step) fail(['maxWeight'], `is ${max}, below stepWeight (${step}); the canary could never take a step`);
@@ -265,6 +275,12 @@ export interface RolloutSettings {
   readonly minRequests: number;
   readonly metrics: readonly MetricCheck[];
   readonly webhooks: readonly Webhook[];
+  /**
+   * gRPC statuses counted as failures by request-success-rate (besides HTTP 5xx); undefined:
+   * DEFAULT_GRPC_FAILURE_CODES (left out, so that the settings of a rollout saved before the field
+   * existed compare equal to the same spec read again, and it is not restarted).
+   */
+  readonly grpcFailureCodes?: readonly GrpcFailureName[];
 }
 
 function checkWindow(interval: string | undefined, fail: Fail): void {
@@ -339,6 +355,7 @@ export function resolveSettings(
       timeoutMs: w.timeout === undefined ? DEFAULTS.webhookTimeoutMs : parseDuration(w.timeout)!,
       metadata: metadata.get(i) ?? {},
     })),
+    ...(a.grpcFailureCodes !== undefined ? { grpcFailureCodes: a.grpcFailureCodes } : {}),
   };
 }
 

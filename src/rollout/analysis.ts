@@ -5,7 +5,8 @@
 // range, so NaN, Infinity or a missing value (however the telemetry came to hold one) is a
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
 import { formatDuration } from '../util/duration';
-import type { TelemetryReader, TrafficSummary } from '../telemetry';
+import { requestFailures, type TelemetryReader, type TrafficSummary } from '../telemetry';
+import { DEFAULT_GRPC_FAILURE_CODES, GRPC_FAILURE_NAMES, type GrpcFailureName } from '../model/grpc-status';
 import type { BuiltinMetricCheck, MetricCheck, QueryMetricCheck, RolloutSettings } from '../model/rollout';
 import { renderQuery, type PrometheusClient } from './prometheus';
 
@@ -34,12 +35,37 @@ const POSSIBLE = {
 /** A number the telemetry could not have measured (NaN, ±Infinity, not a number at all): the check fails on it. */
 const unreadable = (value: unknown): boolean => typeof value !== 'number' || !Number.isFinite(value);
 
-function checkMetric(metric: BuiltinMetricCheck, traffic: TrafficSummary): MetricResult {
+/**
+ * The percentage of the window's requests that did not fail: neither an HTTP 5xx nor a gRPC
+ * status in `grpcFailureCodes` (telemetry's requestFailures); null without requests. `detail`
+ * names the gRPC statuses that counted, when any did.
+ */
+function successRate(
+  traffic: TrafficSummary,
+  grpcFailureCodes: readonly GrpcFailureName[],
+): { value: number | null; detail: string } {
+  // No gRPC calls in the window (or a reader that knows none): the 5xx alone.
+  const grpc = traffic.grpc;
+  if (!grpc) return { value: traffic.successRate, detail: '' };
+  if (!(traffic.requests > 0)) return { value: null, detail: '' };
+  const failures = requestFailures(traffic, grpcFailureCodes);
+  const counted = grpcFailureCodes
+    .filter((name, i) => grpcFailureCodes.indexOf(name) === i && grpc.statuses[name] > 0)
+    .map((name) => `${name} ${round(grpc.statuses[name])}`);
+  return {
+    value: (100 * (traffic.requests - failures)) / traffic.requests,
+    detail: counted.length > 0 ? ` (${round(traffic.errors)} HTTP 5xx; gRPC ${counted.join(', ')})` : '',
+  };
+}
+
+function checkMetric(
+  metric: BuiltinMetricCheck,
+  traffic: TrafficSummary,
+  grpcFailureCodes: readonly GrpcFailureName[],
+): MetricResult {
   const window = formatDuration(traffic.windowMs);
-  const [value, unit, what] =
-    metric.name === 'request-success-rate'
-      ? [traffic.successRate, '%', 'success rate']
-      : [traffic.p99Ms, ' ms', 'p99 latency'];
+  const rate = metric.name === 'request-success-rate' ? successRate(traffic, grpcFailureCodes) : undefined;
+  const [value, unit, what] = rate ? [rate.value, '%', 'success rate'] : [traffic.p99Ms, ' ms', 'p99 latency'];
   if (value === null || value === undefined)
     return {
       metric: metric.name,
@@ -56,12 +82,23 @@ function checkMetric(metric: BuiltinMetricCheck, traffic: TrafficSummary): Metri
       message: `${what} over the last ${window} is ${String(value)}, not a measurement; the telemetry cannot be trusted, so the check fails`,
     };
   }
-  const shown = `${what} ${round(value)}${unit} over the last ${window}`;
+  const shown = `${what} ${round(value)}${unit} over the last ${window}${rate?.detail ?? ''}`;
   if (metric.min !== undefined && !(value >= metric.min))
     return { metric: metric.name, value, ok: false, message: `${shown}, below the minimum ${metric.min}${unit}` };
   if (metric.max !== undefined && !(value <= metric.max))
     return { metric: metric.name, value, ok: false, message: `${shown}, above the maximum ${metric.max}${unit}` };
   return { metric: metric.name, value, ok: true, message: shown };
+}
+
+/**
+ * The rollout's gRPC failure codes: the default list when it has none (a rollout saved before the
+ * field existed), and when what it holds is not a list of names (a state file edited by hand).
+ */
+function failureCodes(s: RolloutSettings): readonly GrpcFailureName[] {
+  const codes: unknown = s.grpcFailureCodes;
+  return Array.isArray(codes) && codes.every((c) => (GRPC_FAILURE_NAMES as readonly unknown[]).includes(c))
+    ? (codes as GrpcFailureName[])
+    : DEFAULT_GRPC_FAILURE_CODES;
 }
 
 /** Checks the canary's traffic: enough requests over the interval, then each metric over its window. */
@@ -95,7 +132,11 @@ export function checkCanary(telemetry: TelemetryReader, mesh: string, s: Rollout
   const results = [
     count,
     ...builtins(s).map((m) =>
-      checkMetric(m, m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now)),
+      checkMetric(
+        m,
+        m.windowMs === undefined ? traffic : telemetry.summary(mesh, s.canary, m.windowMs, now),
+        failureCodes(s),
+      ),
     ),
   ];
   // Strictly `true`: a result that is anything else fails the check.

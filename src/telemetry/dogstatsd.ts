@@ -21,8 +21,11 @@
 //   - a retried attempt's answer goes to `envoy.cluster.retry.upstream_rq_xx`, so
 //     `envoy.cluster.upstream_rq_xx` counts each request once, with the answer the caller got
 //     (a 503 retried into a 200 is one 2xx); `upstream_rq_time` is one value per request;
-//   - gRPC calls count by HTTP status: a call failing with grpc-status 5 or 13 is a 200 there
-//     (the compiled listeners have no grpc_stats filter), so gRPC errors are not seen;
+//   - gRPC calls count by HTTP status there: a call failing with grpc-status 5 or 13 is a 200;
+//     the grpc_stats filter meshd compiles in (compile/grpc-stats.ts) adds, per call, with the
+//     status as the server sent it, `envoy.cluster.grpc.<status>:1|c|#…,envoy.cluster_name:<c>`
+//     and `envoy.cluster.grpc.success` or `.failure`, `.total`, message counts (and no tags of
+//     its own); Envoy's own 503 to a gRPC call is both a 5xx and `grpc.14`;
 //   - with `--stats-tags` every line also carries `appmesh.mesh:<m>,appmesh.virtual_node:<n>`
 //     naming the sidecar that sent it (the caller), not the destination.
 // This module only parses; what the stats mean is envoy-stats.ts.

@@ -2,7 +2,9 @@
 // sidecars sent it: the stats of their egress clusters `cds_egress_<mesh>_<node>_<proto>_<port>`
 // (one per listener of the node), summed over every sidecar. The destination's own sidecar
 // (its ingress cluster) is left out: it is not on the path in explicit mode, and counting it
-// too would count a request twice in transparent mode. Every other stat is ignored.
+// too would count a request twice in transparent mode. gRPC calls are counted by status from
+// the grpc_stats filter's `grpc.<status>` and `grpc.failure` counters on the same clusters
+// (compile/grpc-stats.ts). Every other stat is ignored.
 import { egressClusterName } from '../compile/names';
 import type { MeshModel } from '../model/mesh-model';
 import type { LineDropReason, StatsdMetric } from './dogstatsd';
@@ -12,9 +14,26 @@ export interface VirtualNodeRef {
   readonly virtualNode: string;
 }
 
-/** Responses counted at a flush (a counter delta), or one measured request duration. */
+/**
+ * Responses counted at a flush (a counter delta), gRPC calls that ended with one status (or,
+ * `failure`, with any status but OK: what shows the statuses that are not one of the 17), or
+ * one measured request duration. `grpcListener`: the responses came through a cluster of a
+ * gRPC listener, where Envoy's own failure answers count twice: as a 5xx and as a gRPC status.
+ */
 export type Observation =
-  | { readonly kind: 'responses'; readonly node: VirtualNodeRef; readonly requests: number; readonly errors: number }
+  | {
+      readonly kind: 'responses';
+      readonly node: VirtualNodeRef;
+      readonly requests: number;
+      readonly errors: number;
+      readonly grpcListener?: boolean;
+    }
+  | {
+      readonly kind: 'grpc';
+      readonly node: VirtualNodeRef;
+      readonly status: number | 'failure';
+      readonly count: number;
+    }
   | { readonly kind: 'latency'; readonly node: VirtualNodeRef; readonly ms: readonly number[] };
 
 /**
@@ -23,20 +42,30 @@ export type Observation =
  * node names may contain them).
  */
 export class EgressClusterIndex {
-  private constructor(private readonly byName: ReadonlyMap<string, readonly VirtualNodeRef[]>) {}
+  private constructor(
+    private readonly byName: ReadonlyMap<string, readonly VirtualNodeRef[]>,
+    private readonly grpcClusters: ReadonlySet<string> = new Set(),
+  ) {}
 
   static readonly EMPTY = new EgressClusterIndex(new Map());
 
   static fromModel(model: MeshModel): EgressClusterIndex {
     const byName = new Map<string, VirtualNodeRef[]>();
+    const grpcClusters = new Set<string>();
     for (const node of model.virtualNodes()) {
       const ref = { mesh: node.mesh, virtualNode: node.name };
       for (const { portMapping } of node.spec.listeners ?? []) {
         const name = egressClusterName(node.mesh, node.name, portMapping.protocol, portMapping.port);
         byName.set(name, [...(byName.get(name) ?? []), ref]);
+        if (portMapping.protocol === 'grpc') grpcClusters.add(name);
       }
     }
-    return new EgressClusterIndex(byName);
+    return new EgressClusterIndex(byName, grpcClusters);
+  }
+
+  /** Whether the cluster stands for a gRPC listener (its calls are all gRPC). */
+  isGrpcListener(clusterName: string): boolean {
+    return this.grpcClusters.has(clusterName);
   }
 
   get size(): number {
@@ -63,6 +92,11 @@ const DURATION = 'upstream_rq_time';
 const CLUSTER_TAG = 'envoy.cluster_name';
 const CLASS_TAG = 'envoy.response_code_class';
 const CALLER_MESH_TAG = 'appmesh.mesh';
+// The grpc_stats filter's counters without per-method names: `grpc.<status>` for each call (the
+// status text as the server sent it) and `grpc.failure` for each call whose status is not 0.
+const GRPC_STAT = /(?:^|\.)grpc\.([^.]+)$/;
+/** A status as Envoy names the 17 known ones: no sign, no leading zero. */
+const KNOWN_STATUS = /^(?:[0-9]|1[0-6])$/;
 
 /**
  * The cluster a cluster-scope stat belongs to, when the stat is `<scope><rest>.<stat>`: Envoy
@@ -102,11 +136,12 @@ export function interpret(
     const cluster = clusterOf(metric, RESPONSES);
     const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
     const responseClass = metric.tags.get(CLASS_TAG);
-    if (!node || responseClass === undefined || !/^[1-5]$/.test(responseClass)) return undefined;
-    const count = metric.values.reduce((a, b) => a + b, 0) / metric.sampleRate;
-    // Written so that NaN and Infinity are refused too. A counter delta is never negative.
-    if (!(count >= 0 && count <= MAX_RESPONSES_PER_LINE)) return { refused: 'out_of_range' };
-    return { kind: 'responses', node, requests: count, errors: responseClass === '5' ? count : 0 };
+    if (!node || responseClass === undefined || !/^[1-5]$/.test(responseClass)) return grpcCalls(metric, index);
+    const count = countOf(metric);
+    if (count === undefined) return { refused: 'out_of_range' };
+    const errors = responseClass === '5' ? count : 0;
+    const grpcListener = index.isGrpcListener(cluster!);
+    return { kind: 'responses', node, requests: count, errors, ...(grpcListener ? { grpcListener } : {}) };
   }
   if (metric.type === 'ms' || metric.type === 'h' || metric.type === 'd') {
     const cluster = clusterOf(metric, DURATION);
@@ -116,4 +151,28 @@ export function interpret(
     return { kind: 'latency', node, ms: metric.values };
   }
   return undefined;
+}
+
+/** A counter line's count (after its sample rate), or undefined when it cannot be real traffic. */
+function countOf(metric: StatsdMetric): number | undefined {
+  const count = metric.values.reduce((a, b) => a + b, 0) / metric.sampleRate;
+  // Written so that NaN and Infinity are refused too. A counter delta is never negative.
+  return count >= 0 && count <= MAX_RESPONSES_PER_LINE ? count : undefined;
+}
+
+/**
+ * gRPC calls by status, from `grpc.<0..16>` and `grpc.failure`. A status the server made up
+ * (`grpc-status: 99`, `abc`, `1.2`) gets a stat of its own name from Envoy: it is not taken by
+ * name (a server must not grow meshd's memory), and shows as UNKNOWN through `grpc.failure`.
+ * `grpc.success`, `grpc.total` and the message counts are left out.
+ */
+function grpcCalls(metric: StatsdMetric, index: EgressClusterIndex): Observation | RefusedObservation | undefined {
+  const stat = GRPC_STAT.exec(metric.name)?.[1];
+  if (stat === undefined || (stat !== 'failure' && !KNOWN_STATUS.test(stat))) return undefined;
+  const cluster = clusterOf(metric, `grpc.${stat}`);
+  const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
+  if (!node) return undefined;
+  const count = countOf(metric);
+  if (count === undefined) return { refused: 'out_of_range' };
+  return { kind: 'grpc', node, status: stat === 'failure' ? 'failure' : Number(stat), count };
 }

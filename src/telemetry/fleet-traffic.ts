@@ -12,10 +12,13 @@
 // `maxLatencyBuckets` histogram buckets are held; past that a record is refused.
 import { MAX_DURATION_MS } from './envoy-stats';
 import { LatencyHistogram } from './latency-histogram';
+import { GRPC_STATUS_COUNT } from '../model/grpc-status';
 import {
+  addGrpcCounts,
   BUCKET_MS,
   BUCKETS,
   emptySum,
+  type GrpcCounts,
   MAX_COUNT,
   summarise,
   windowSeconds,
@@ -67,6 +70,8 @@ interface Held {
   readonly requests: number;
   readonly errors: number;
   readonly latency: LatencyHistogram;
+  /** Absent for a second without gRPC counts (and in records of replicas that predate them). */
+  readonly grpc?: GrpcCounts;
 }
 
 interface CheckedRecord extends Held {
@@ -110,13 +115,32 @@ function check(value: unknown, currentSecond: number): CheckedRecord | string {
     return `errors is ${shown(errors)}; must be a number from 0 to the requests (${requests})`;
   const latency = LatencyHistogram.deserialise(r.latency, MAX_DURATION_MS);
   if ('error' in latency) return `latency ${latency.error}`;
+  const grpc = checkGrpc(r, errors);
+  if (typeof grpc === 'string') return grpc;
   return {
     node: nodeKey(r.mesh as string, r.virtualNode as string),
     second,
     requests,
     errors,
     latency: latency.histogram,
+    ...(grpc ? { grpc } : {}),
   };
+}
+
+const isCount = (value: unknown): value is number => typeof value === 'number' && value >= 0 && value <= MAX_COUNT;
+
+/** A record's gRPC counts (traffic-window.ts's TrafficRecord): all three fields or none; or why they are refused. */
+function checkGrpc(r: Record<string, unknown>, errors: number): GrpcCounts | undefined | string {
+  const { grpc, grpcFailures, grpc5xx } = r;
+  if (grpc === undefined && grpcFailures === undefined && grpc5xx === undefined) return undefined;
+  if (!Array.isArray(grpc) || grpc.length !== GRPC_STATUS_COUNT)
+    return `grpc is ${shown(grpc)}; must be a list of ${GRPC_STATUS_COUNT} counts, one per gRPC status code`;
+  const bad = grpc.findIndex((n) => !isCount(n));
+  if (bad !== -1) return `grpc[${bad}] is ${shown(grpc[bad])}; must be a number from 0 to ${MAX_COUNT}`;
+  if (!isCount(grpcFailures)) return `grpcFailures is ${shown(grpcFailures)}; must be a number from 0 to ${MAX_COUNT}`;
+  if (!isCount(grpc5xx) || !(grpc5xx <= errors))
+    return `grpc5xx is ${shown(grpc5xx)}; must be a number from 0 to the errors (${errors})`;
+  return { byStatus: [...(grpc as number[])], failures: grpcFailures, errors5xx: grpc5xx };
 }
 
 export class FleetTraffic implements TelemetryReader {
@@ -234,6 +258,7 @@ export class FleetTraffic implements TelemetryReader {
         sum.requests += b.requests;
         sum.errors += b.errors;
         b.latency.addTo(sum.latency);
+        if (b.grpc) addGrpcCounts(sum.grpc, b.grpc);
       }
     }
     this.local?.windows.addSeconds(mesh, virtualNode, first, last, sum);
@@ -243,7 +268,11 @@ export class FleetTraffic implements TelemetryReader {
   /** Holds a checked record in place of what was held for its key; or says why not (a limit), holding nothing. */
   private hold(replicaId: string, r: CheckedRecord): string | undefined {
     const old = this.seconds.get(r.second)?.get(replicaId)?.get(r.node);
-    const empty = r.requests === 0 && r.errors === 0 && r.latency.count === 0;
+    const empty =
+      r.requests === 0 &&
+      r.errors === 0 &&
+      r.latency.count === 0 &&
+      (!r.grpc || (r.grpc.failures === 0 && r.grpc.errors5xx === 0 && r.grpc.byStatus.every((n) => n === 0)));
     const addedBuckets = (empty ? 0 : 1) - (old ? 1 : 0);
     const addedLatency = (empty ? 0 : r.latency.buckets) - (old?.latency.buckets ?? 0);
     if (addedBuckets > 0 && this.buckets + addedBuckets > this.limits.maxBuckets)
@@ -264,7 +293,12 @@ export class FleetTraffic implements TelemetryReader {
     }
     if (!perReplica) this.seconds.set(r.second, (perReplica = new Map()));
     if (!nodes) perReplica.set(replicaId, (nodes = new Map()));
-    nodes.set(r.node, { requests: r.requests, errors: r.errors, latency: r.latency });
+    nodes.set(r.node, {
+      requests: r.requests,
+      errors: r.errors,
+      latency: r.latency,
+      ...(r.grpc ? { grpc: r.grpc } : {}),
+    });
     this.buckets++;
     this.latencyBuckets += r.latency.buckets;
     return undefined;

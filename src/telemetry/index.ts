@@ -44,8 +44,11 @@ export {
   type VirtualNodeTraffic,
 } from './telemetry';
 export {
+  grpcTraffic,
   MAX_WINDOW_MS,
+  requestFailures,
   TrafficWindows,
+  type GrpcTraffic,
   type TelemetryReader,
   type TrafficRecord,
   type TrafficSummary,

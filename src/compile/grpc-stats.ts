@@ -1,0 +1,20 @@
+// Envoy's gRPC statistics filter, for the connection managers whose traffic may be gRPC: the
+// sidecar's egress (callers' view of a virtual node, which meshd's telemetry reads: a gRPC
+// failure travels inside HTTP 200, so the response code stats do not see it) and a gRPC
+// listener's ingress (the node's own view, for whoever scrapes Envoy's stats).
+//
+// The config keeps the stat names bounded whatever callers send: without per-method stats the
+// filter counts every call under `cluster.<cluster>.grpc.<status>` (plus `.success`, `.failure`,
+// `.total` and the message counts), never under the service and method named by the caller's
+// `:path`. The filter looks only at requests whose content-type is application/grpc; every other
+// request passes through untouched, so one connection manager can carry HTTP and gRPC backends.
+import type { HttpFilter } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter';
+import { packAny } from './any';
+
+export const grpcStatsFilter: HttpFilter = {
+  name: 'envoy.filters.http.grpc_stats',
+  typed_config: packAny('envoy.extensions.filters.http.grpc_stats.v3.FilterConfig', {
+    // Explicitly off: older Envoys defaulted to per-method stats, one stat per name a caller makes up.
+    stats_for_all_methods: { value: false },
+  }),
+};

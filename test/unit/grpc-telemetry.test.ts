@@ -1,0 +1,447 @@
+// gRPC-aware telemetry and canary analysis: the grpc_stats counters Envoy sends over DogStatsD
+// (names and tags as the pinned Envoy 1.40 sent them, captured through a sidecar compiled by
+// meshd), counted per virtual node and status, bounded whatever a datagram or a server says;
+// the fleet's records carrying them; and request-success-rate failing on a 5xx or a listed status.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadMesh } from '../../src/load/mesh-source';
+import { formatProblem } from '../../src/load/problems';
+import { checkValue } from '../../src/load/schema-check';
+import { formatFieldPath, type FieldPath } from '../../src/model/common';
+import {
+  DEFAULT_GRPC_FAILURE_CODES,
+  GRPC_STATUS_NAMES,
+  type GrpcFailureName,
+  type GrpcStatusName,
+} from '../../src/model/grpc-status';
+import { MeshModel } from '../../src/model/mesh-model';
+import { resolveSettings, rolloutSpecShape, type RolloutSettings } from '../../src/model/rollout';
+import type { VirtualNode } from '../../src/model/virtual-node';
+import { tmpDir } from '../helpers/processes';
+import { checkCanary } from '../../src/rollout/analysis';
+import {
+  EgressClusterIndex,
+  FleetTraffic,
+  interpret,
+  parseLine,
+  requestFailures,
+  Telemetry,
+  TrafficWindows,
+  type TelemetryReader,
+  type TrafficSummary,
+} from '../../src/telemetry';
+
+function node(mesh: string, name: string, listeners: [string, number][]): VirtualNode {
+  return {
+    kind: 'VirtualNode',
+    mesh,
+    name,
+    source: { file: 'test', line: 1, col: 1 },
+    spec: { listeners: listeners.map(([protocol, port]) => ({ portMapping: { protocol, port } })) },
+  } as VirtualNode;
+}
+
+const MODEL = new MeshModel([
+  node('m', 'client', []),
+  node('m', 'api', [['grpc', 38753]]),
+  node('m', 'a.b', [['grpc', 80]]),
+  node('m', 'web', [
+    ['http', 8080],
+    ['grpc', 9090],
+  ]),
+]);
+const INDEX = EgressClusterIndex.fromModel(MODEL);
+const API = 'cds_egress_m_api_grpc_38753';
+const TAGS = `#appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`;
+
+// As Envoy 1.40 sent them: 4 OK calls, one UNAVAILABLE (retried twice upstream), one INTERNAL
+// and one NOT_FOUND, all in HTTP 200; then the server gone: Envoy's own 503, as UNAVAILABLE.
+const CAPTURE = [
+  `envoy.cluster.grpc.total:5|c|${TAGS}`,
+  `envoy.cluster.grpc.success:4|c|${TAGS}`,
+  `envoy.cluster.grpc.response_message_count:4|c|${TAGS}`,
+  `envoy.cluster.retry.upstream_rq_xx:2|c|#envoy.response_code_class:2,appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`,
+  `envoy.cluster.upstream_rq_xx:5|c|#envoy.response_code_class:2,appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`,
+  `envoy.cluster.external.upstream_rq_xx:5|c|#envoy.response_code_class:2,appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`,
+  `envoy.cluster.grpc.failure:1|c|${TAGS}`,
+  `envoy.cluster.grpc.0:4|c|${TAGS}`,
+  `envoy.cluster.grpc.14:1|c|${TAGS}`,
+  `envoy.cluster.grpc.request_message_count:5|c|${TAGS}`,
+  `envoy.cluster.grpc.total:2|c|${TAGS}`,
+  `envoy.cluster.upstream_rq_xx:2|c|#envoy.response_code_class:2,appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`,
+  `envoy.cluster.grpc.failure:2|c|${TAGS}`,
+  `envoy.cluster.grpc.5:1|c|${TAGS}`,
+  `envoy.cluster.grpc.13:1|c|${TAGS}`,
+  `envoy.cluster.grpc.13:0|c|${TAGS}`,
+  `envoy.cluster.upstream_rq_xx:1|c|#envoy.response_code_class:5,appmesh.mesh:m,appmesh.virtual_node:client,envoy.cluster_name:${API}`,
+  `envoy.cluster.grpc.failure:1|c|${TAGS}`,
+  `envoy.cluster.grpc.total:1|c|${TAGS}`,
+  `envoy.cluster.grpc.14:1|c|${TAGS}`,
+];
+
+const line = (text: string) => parseLine(text)!;
+
+describe('gRPC stats from DogStatsD', () => {
+  it('reads grpc.<status> and grpc.failure of a known egress cluster, and nothing else of the filter', () => {
+    expect(interpret(line(`envoy.cluster.grpc.14:3|c|${TAGS}`), INDEX)).toEqual({
+      kind: 'grpc',
+      node: { mesh: 'm', virtualNode: 'api' },
+      status: 14,
+      count: 3,
+    });
+    expect(interpret(line(`envoy.cluster.grpc.failure:2|c|${TAGS}`), INDEX)).toMatchObject({
+      kind: 'grpc',
+      status: 'failure',
+      count: 2,
+    });
+    for (const stat of ['success', 'total', 'request_message_count', 'response_message_count'])
+      expect(interpret(line(`envoy.cluster.grpc.${stat}:1|c|${TAGS}`), INDEX)).toBeUndefined();
+    // A gauge or a histogram of the same name is no call count.
+    expect(interpret(line(`envoy.cluster.grpc.14:1|g|${TAGS}`), INDEX)).toBeUndefined();
+  });
+
+  it('marks responses of a gRPC listener cluster, where Envoy answers failures both ways', () => {
+    expect(interpret(line(CAPTURE.at(-4)!), INDEX)).toMatchObject({ kind: 'responses', errors: 1, grpcListener: true });
+    const http = `envoy.cluster.upstream_rq_xx:1|c|#envoy.response_code_class:5,envoy.cluster_name:cds_egress_m_web_http_8080`;
+    expect(interpret(line(http), INDEX)).not.toHaveProperty('grpcListener');
+  });
+
+  it('finds a dotted cluster name cut at its first dot', () => {
+    // cluster cds_egress_m_a.b_grpc_80 arrives as the tag cds_egress_m_a and the rest in the name.
+    const text = `envoy.cluster.b_grpc_80.grpc.4:1|c|#envoy.cluster_name:cds_egress_m_a`;
+    expect(interpret(line(text), INDEX)).toMatchObject({ node: { virtualNode: 'a.b' }, status: 4 });
+  });
+
+  it.each([
+    ['a status the server made up', `envoy.cluster.grpc.99:1|c|${TAGS}`],
+    ['a word', `envoy.cluster.grpc.abc:1|c|${TAGS}`],
+    ['a leading zero', `envoy.cluster.grpc.014:1|c|${TAGS}`],
+    ['a sign', `envoy.cluster.grpc.-1:1|c|${TAGS}`],
+    ['an exponent', `envoy.cluster.grpc.1e1:1|c|${TAGS}`],
+    ['a dotted status', `envoy.cluster.grpc.1.2:1|c|${TAGS}`],
+    ['per-method names', `envoy.cluster.grpc.pkg.Svc.Method.14:1|c|${TAGS}`],
+    ['a caller-made service named grpc', `envoy.cluster.grpc.grpc.14:1|c|${TAGS}`],
+    ['an unknown cluster', 'envoy.cluster.grpc.14:1|c|#envoy.cluster_name:cds_egress_m_nobody_grpc_1'],
+    ['an ingress cluster', 'envoy.cluster.grpc.14:1|c|#envoy.cluster_name:cds_ingress_m_api_grpc_38753'],
+    ['no cluster tag', 'envoy.cluster.grpc.14:1|c'],
+    ['another scope', `envoy.http.egress.grpc.14:1|c|${TAGS}`],
+    ['a name ending like it', `envoy.cluster.xgrpc.14:1|c|${TAGS}`],
+    ['a long name', `envoy.cluster.${'x.'.repeat(4000)}grpc.14:1|c|${TAGS}`],
+  ])('takes no status from %s', (_what, text) => {
+    const metric = parseLine(text);
+    expect(metric && interpret(metric, INDEX)).toBeFalsy();
+  });
+
+  it.each([
+    ['over a billion', `envoy.cluster.grpc.14:2000000000|c|${TAGS}`],
+    ['negative', `envoy.cluster.grpc.14:-1|c|${TAGS}`],
+    ['blown up by a sample rate', `envoy.cluster.grpc.failure:2000000|c|@0.001|${TAGS}`],
+  ])('refuses a count %s', (_what, text) => {
+    expect(interpret(line(text), INDEX)).toEqual({ refused: 'out_of_range' });
+  });
+});
+
+describe('gRPC counts in the windows', () => {
+  const NOW = 1_700_000_000_000;
+
+  it('counts what Envoy sent per status: each call once, 5xx of the gRPC listener apart', () => {
+    const telemetry = new Telemetry();
+    telemetry.setModel(MODEL);
+    for (const l of CAPTURE) telemetry.receive(l, NOW);
+    const [api, ...others] = telemetry.traffic(60_000, NOW);
+    expect(others).toEqual([]);
+    expect(api).toMatchObject({ virtualNode: 'api', requests: 8, errors: 1, successRate: 87.5 });
+    expect(api!.grpc).toMatchObject({ calls: 8, errors5xx: 1 });
+    expect(api!.grpc!.statuses).toMatchObject({ OK: 4, UNAVAILABLE: 2, INTERNAL: 1, NOT_FOUND: 1, UNKNOWN: 0 });
+    // Failures by the default list: UNAVAILABLE ×2 and INTERNAL; the 503 is one of the UNAVAILABLE.
+    // Without UNAVAILABLE in the list, the 503 still fails, as a 5xx.
+    expect(requestFailures(api!, DEFAULT_GRPC_FAILURE_CODES)).toBe(3);
+    expect(requestFailures(api!, [])).toBe(1);
+    expect(requestFailures(api!, ['NOT_FOUND'])).toBe(2);
+  });
+
+  it('shows a status that is none of the 17 as UNKNOWN, through grpc.failure', () => {
+    const windows = new TrafficWindows();
+    const api = { mesh: 'm', virtualNode: 'api' };
+    windows.record({ kind: 'responses', node: api, requests: 5, errors: 0 }, NOW);
+    windows.record({ kind: 'grpc', node: api, status: 14, count: 2 }, NOW);
+    windows.record({ kind: 'grpc', node: api, status: 0, count: 1 }, NOW);
+    // grpc-status 99 ×2: Envoy counts grpc.99 (not taken) and grpc.failure.
+    windows.record({ kind: 'grpc', node: api, status: 'failure', count: 4 }, NOW);
+    const summary = windows.summary('m', 'api', 10_000, NOW);
+    expect(summary.grpc!.statuses).toMatchObject({ OK: 1, UNAVAILABLE: 2, UNKNOWN: 2 });
+    expect(summary.grpc!.calls).toBe(5);
+    expect(requestFailures(summary, DEFAULT_GRPC_FAILURE_CODES)).toBe(4);
+  });
+
+  it('makes no node of a zero flush, and leaves an HTTP-only summary as it was', () => {
+    const windows = new TrafficWindows();
+    expect(windows.record({ kind: 'grpc', node: { mesh: 'm', virtualNode: 'api' }, status: 14, count: 0 }, NOW)).toBe(
+      undefined,
+    );
+    expect(windows.nodesSeen()).toEqual([]);
+    windows.record({ kind: 'responses', node: { mesh: 'm', virtualNode: 'web' }, requests: 3, errors: 1 }, NOW);
+    expect(windows.summary('m', 'web', 10_000, NOW)).not.toHaveProperty('grpc');
+  });
+
+  it('refuses a status outside 0..16 and a count that would overflow, holding nothing', () => {
+    const windows = new TrafficWindows();
+    const api = { mesh: 'm', virtualNode: 'api' };
+    expect(windows.record({ kind: 'grpc', node: api, status: 17, count: 1 }, NOW)).toBe('overflow');
+    windows.record({ kind: 'grpc', node: api, status: 14, count: Number.MAX_SAFE_INTEGER }, NOW);
+    expect(windows.record({ kind: 'grpc', node: api, status: 14, count: 1 }, NOW)).toBe('overflow');
+    expect(windows.summary('m', 'api', 10_000, NOW).grpc!.statuses.UNAVAILABLE).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('counts a 5xx on an HTTP listener and a gRPC failure on a gRPC listener of one node both', () => {
+    const summary: TrafficSummary = {
+      windowMs: 10_000,
+      requests: 100,
+      errors: 5, // 3 on the HTTP listener, 2 Envoy's own on the gRPC one
+      successRate: 95,
+      ratePerSecond: 10,
+      p50Ms: 1,
+      p99Ms: 2,
+      grpc: { calls: 50, errors5xx: 2, statuses: { ...zeros(), OK: 44, UNAVAILABLE: 6 } },
+    };
+    // 5 + 6 - 2: the 2 are among the 6 UNAVAILABLE.
+    expect(requestFailures(summary, DEFAULT_GRPC_FAILURE_CODES)).toBe(9);
+    expect(requestFailures(summary, ['NOT_FOUND'])).toBe(5);
+    expect(requestFailures({ ...summary, requests: 4 }, DEFAULT_GRPC_FAILURE_CODES)).toBe(4);
+  });
+});
+
+function zeros(): Record<GrpcStatusName, number> {
+  return Object.fromEntries(GRPC_STATUS_NAMES.map((n) => [n, 0])) as Record<GrpcStatusName, number>;
+}
+
+describe('gRPC counts across the fleet', () => {
+  const NOW = 1_700_000_000_000;
+  const api = { mesh: 'm', virtualNode: 'api' };
+
+  const replicaWindows = () => {
+    const w = new TrafficWindows();
+    w.record({ kind: 'responses', node: api, requests: 4, errors: 1, grpcListener: true }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 14, count: 3 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 'failure', count: 3 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 0, count: 1 }, NOW - 2000);
+    return w;
+  };
+
+  it('exports and imports them: the leader sums what each replica saw', () => {
+    const records = replicaWindows().exportSince(0, NOW);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ grpcFailures: 3, grpc5xx: 1 });
+    expect(records[0]!.grpc).toHaveLength(17);
+    const fleet = new FleetTraffic();
+    expect(fleet.import('r1', records, NOW)).toMatchObject({ imported: 1, refused: [] });
+    expect(fleet.import('r2', JSON.parse(JSON.stringify(records)), NOW)).toMatchObject({ imported: 1 });
+    const summary = fleet.summary('m', 'api', 10_000, NOW);
+    expect(summary).toMatchObject({ requests: 8, errors: 2 });
+    expect(summary.grpc).toMatchObject({ calls: 8, errors5xx: 2 });
+    expect(summary.grpc!.statuses).toMatchObject({ OK: 2, UNAVAILABLE: 6 });
+  });
+
+  it('takes an HTTP-only record without the gRPC fields (what an older replica exports), and fields it does not know', () => {
+    const [record] = replicaWindows().exportSince(0, NOW);
+    const { grpc: _g, grpcFailures: _f, grpc5xx: _x, ...old } = record!;
+    const fleet = new FleetTraffic();
+    expect(fleet.import('old', [old], NOW)).toMatchObject({ imported: 1, refused: [] });
+    expect(fleet.import('future', [{ ...record, grpcV2: { anything: [1] } }], NOW)).toMatchObject({
+      imported: 1,
+      refused: [],
+    });
+    expect(fleet.summary('m', 'api', 10_000, NOW).grpc!.statuses.UNAVAILABLE).toBe(3);
+  });
+
+  it.each([
+    ['a short list', { grpc: [1, 2] }, /grpc is a list; must be a list of 17 counts/],
+    ['a list too long', { grpc: new Array(10_000).fill(0) }, /must be a list of 17 counts/],
+    ['a negative count', { grpc: [...new Array(16).fill(0), -1] }, /grpc\[16\] is -1/],
+    ['NaN', { grpc: [NaN, ...new Array(16).fill(0)] }, /grpc\[0\] is NaN/],
+    ['a string count', { grpc: ['1', ...new Array(16).fill(0)] }, /grpc\[0\] is "1"/],
+    ['grpcFailures missing', { grpcFailures: undefined }, /grpcFailures is missing/],
+    ['more gRPC 5xx than 5xx', { grpc5xx: 2 }, /grpc5xx is 2; must be a number from 0 to the errors \(1\)/],
+    ['a lone field', { grpc: undefined, grpcFailures: undefined }, /grpc is missing/],
+  ])('refuses a record with %s, naming the field, and keeps the others', (_what, change, reason) => {
+    const [record] = replicaWindows().exportSince(0, NOW);
+    const fleet = new FleetTraffic();
+    const result = fleet.import(
+      'r1',
+      [
+        { ...record, ...change },
+        { ...record, second: record!.second - 1 },
+      ],
+      NOW,
+    );
+    expect(result.imported).toBe(1);
+    expect(result.refused).toEqual([{ index: 0, reason: expect.stringMatching(reason) as string }]);
+  });
+});
+
+describe('request-success-rate with gRPC failure codes', () => {
+  const NOW = 1_700_000_000_000;
+  const settings = (grpcFailureCodes?: readonly GrpcFailureName[]): RolloutSettings =>
+    resolveSettings({
+      route: { virtualRouter: 'api', name: 'main' },
+      primary: 'v1',
+      canary: 'v2',
+      analysis: {
+        interval: '10s',
+        metrics: [{ name: 'request-success-rate', thresholdRange: { min: 95 } }],
+        ...(grpcFailureCodes ? { grpcFailureCodes: [...grpcFailureCodes] } : {}),
+      },
+    });
+
+  /** 100 requests to the canary in HTTP 200, 10 of them failing with `status`. */
+  const reader = (status: number): TelemetryReader => {
+    const w = new TrafficWindows();
+    const v2 = { mesh: 'm', virtualNode: 'v2' };
+    w.record({ kind: 'responses', node: v2, requests: 100, errors: 0, grpcListener: true }, NOW);
+    w.record({ kind: 'grpc', node: v2, status: 0, count: 90 }, NOW);
+    w.record({ kind: 'grpc', node: v2, status, count: 10 }, NOW);
+    w.record({ kind: 'grpc', node: v2, status: 'failure', count: 10 }, NOW);
+    return w;
+  };
+  const rate = (r: ReturnType<typeof checkCanary>) => r.results.find((x) => x.metric === 'request-success-rate')!;
+
+  it('fails UNAVAILABLE in HTTP 200 by default, and says which statuses counted', () => {
+    // Left out of the settings when the spec leaves it out: a rollout saved by an earlier meshd compares equal.
+    expect(settings()).not.toHaveProperty('grpcFailureCodes');
+    expect(settings(['INTERNAL']).grpcFailureCodes).toEqual(['INTERNAL']);
+    const r = checkCanary(reader(14), 'm', settings(), NOW);
+    expect(r.ok).toBe(false);
+    expect(rate(r)).toEqual({
+      metric: 'request-success-rate',
+      value: 90,
+      ok: false,
+      message: 'success rate 90% over the last 10s (0 HTTP 5xx; gRPC UNAVAILABLE 10), below the minimum 95%',
+    });
+  });
+
+  it('passes a status outside the list (NOT_FOUND by default), and fails it once listed', () => {
+    expect(rate(checkCanary(reader(5), 'm', settings(), NOW))).toMatchObject({ ok: true, value: 100 });
+    expect(rate(checkCanary(reader(5), 'm', settings(['NOT_FOUND']), NOW))).toMatchObject({ ok: false, value: 90 });
+    // A custom list replaces the default: UNAVAILABLE no longer counts.
+    expect(rate(checkCanary(reader(14), 'm', settings(['NOT_FOUND']), NOW))).toMatchObject({ ok: true, value: 100 });
+    expect(rate(checkCanary(reader(14), 'm', settings([]), NOW))).toMatchObject({ ok: true, value: 100 });
+  });
+
+  it('takes the default list for settings whose list is not one (a state file edited by hand)', () => {
+    for (const codes of ['UNAVAILABLE', [14], ['NOPE'], null])
+      expect(
+        rate(checkCanary(reader(14), 'm', { ...settings(), grpcFailureCodes: codes as unknown as [] }, NOW)),
+      ).toMatchObject({ ok: false, value: 90 });
+  });
+
+  it('fails closed on a gRPC count that is no measurement', () => {
+    const bad: TelemetryReader = {
+      summary: (_m, _n, windowMs) => ({
+        windowMs,
+        requests: 100,
+        errors: 0,
+        successRate: 100,
+        ratePerSecond: 10,
+        p50Ms: 1,
+        p99Ms: 1,
+        grpc: { calls: 100, errors5xx: 0, statuses: { ...zeros(), UNAVAILABLE: NaN } },
+      }),
+    };
+    expect(rate(checkCanary(bad, 'm', settings(), NOW))).toMatchObject({ ok: false, value: null });
+  });
+});
+
+describe('spec.analysis.grpcFailureCodes', () => {
+  const problems = (grpcFailureCodes: unknown): string[] => {
+    const found: string[] = [];
+    const spec = {
+      route: { virtualRouter: 'r', name: 'n' },
+      primary: 'a',
+      canary: 'b',
+      analysis: { grpcFailureCodes },
+    };
+    checkValue(rolloutSpecShape, spec, ['spec'], (path: FieldPath, message: string) =>
+      found.push(`${formatFieldPath(path)}: ${message}`),
+    );
+    return found;
+  };
+
+  it('takes names of the 16 statuses other than OK, and an empty list', () => {
+    expect(problems(['UNAVAILABLE', 'INTERNAL', 'UNAUTHENTICATED', 'CANCELLED'])).toEqual([]);
+    expect(problems([])).toEqual([]);
+  });
+
+  it.each([
+    ['OK', ['OK'], /spec\.analysis\.grpcFailureCodes\[0\].*CANCELLED/],
+    ['a number', [14], /spec\.analysis\.grpcFailureCodes\[0\]/],
+    ['lower case', ['unavailable'], /spec\.analysis\.grpcFailureCodes\[0\]/],
+    ['a string for a list', 'UNAVAILABLE', /spec\.analysis\.grpcFailureCodes/],
+    [
+      'a name twice',
+      ['INTERNAL', 'UNAVAILABLE', 'INTERNAL'],
+      /spec\.analysis\.grpcFailureCodes\[2\]: lists INTERNAL twice/,
+    ],
+    ['more than 16', new Array(17).fill('INTERNAL'), /spec\.analysis\.grpcFailureCodes/],
+  ])('refuses %s, naming the field', (_what, value, message) => {
+    const found = problems(value);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.join('\n')).toMatch(message);
+  });
+});
+
+describe('grpcFailureCodes in a mesh file', () => {
+  const MESH = `kind: Mesh
+name: m
+spec: {}
+---
+kind: VirtualNode
+mesh: m
+name: a
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }], serviceDiscovery: { dns: { hostname: a } } }
+---
+kind: VirtualNode
+mesh: m
+name: b
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }], serviceDiscovery: { dns: { hostname: b } } }
+---
+kind: VirtualRouter
+mesh: m
+name: r
+spec: { listeners: [{ portMapping: { port: 80, protocol: grpc } }] }
+---
+kind: Route
+mesh: m
+virtualRouter: r
+name: main
+spec:
+  grpcRoute:
+    match: { serviceName: x }
+    action: { weightedTargets: [{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }] }
+---
+kind: Rollout
+mesh: m
+name: ro
+spec:
+  route: { virtualRouter: r, name: main }
+  primary: a
+  canary: b
+  analysis:
+`;
+  const load = (analysis: string) => {
+    const dir = tmpDir('grpc-codes-');
+    fs.writeFileSync(path.join(dir, 'm.yaml'), MESH + analysis);
+    return loadMesh([dir]).problems.map((p) => formatProblem(p).replaceAll(dir + path.sep, ''));
+  };
+
+  it('loads a valid list', () => {
+    expect(load('    grpcFailureCodes: [UNAVAILABLE, INTERNAL]\n')).toEqual([]);
+  });
+
+  it('names the file, line, column, rollout and field of a bad name', () => {
+    expect(load('    grpcFailureCodes: [UNAVAILABLE, Unavailable]\n')).toEqual([
+      expect.stringMatching(
+        /^m\.yaml:37:37: error: Rollout\/ro: must be one of CANCELLED, .*, got "Unavailable" \(spec\.analysis\.grpcFailureCodes\[1\]\)$/,
+      ) as string,
+    ]);
+  });
+});
