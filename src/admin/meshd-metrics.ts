@@ -3,6 +3,7 @@
 import type { XdsObserver } from '../xds/ads-session';
 import { isGrpcUserAgent, syncState, type StreamRegistry } from '../xds/stream-status';
 import { isKnownTypeUrl, shortTypeName } from '../xds/type-urls';
+import type { Logger } from '../util/log';
 import { MetricsRegistry, type CollectedSample } from './metrics';
 
 export interface MeshdMetrics {
@@ -38,8 +39,9 @@ function countByLabels(labelSets: Iterable<Record<string, string>>): CollectedSa
   return [...counts.values()];
 }
 
-export function meshdMetrics(streams: StreamRegistry): MeshdMetrics {
-  const registry = new MetricsRegistry();
+export function meshdMetrics(streams: StreamRegistry, log?: Pick<Logger, 'warn'>): MeshdMetrics {
+  // A sample a collector got wrong is logged (once per metric) and left out; the scrape goes on.
+  const registry = new MetricsRegistry(log ? { warn: (message) => log.warn(message) } : {});
   // process_* and nodejs_* (CPU, memory, event-loop lag, GC); the server's close() lets go of them.
   registry.addRuntimeMetrics();
   registry.gauge(

@@ -4,7 +4,7 @@
 // gauges (deprecated: the same figures are computed from the counters and the histogram). Only
 // virtual nodes of the mesh served have series: a node removed from the mesh loses its series.
 import type { Telemetry } from '../telemetry';
-import type { CollectedSample, MetricsRegistry } from './metrics';
+import { bucketIndex, type CollectedSample, type MetricsRegistry } from './metrics';
 
 const NODE_LABELS = ['mesh', 'virtual_node'];
 
@@ -19,12 +19,27 @@ export const REQUEST_DURATION_BUCKETS: readonly number[] = [
 /** Whether a virtual node is in the mesh served now. */
 export type InMesh = (mesh: string, virtualNode: string) => boolean;
 
+/** One virtual node's request durations: observations per bucket (not cumulative), their sum and count. */
+interface Durations {
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+export interface TelemetryMetrics {
+  /**
+   * Drops the series of the virtual nodes no longer in the mesh (call on every model change, with
+   * the new model's test; a scrape also drops them).
+   */
+  pruneRemoved(inMesh: InMesh): void;
+}
+
 export function telemetryMetrics(
   registry: MetricsRegistry,
   telemetry: Telemetry,
   windowMs: number,
   inMesh: InMesh = () => true,
-): void {
+): TelemetryMetrics {
   const served = <T extends { mesh: string; virtualNode: string }>(nodes: T[]) =>
     nodes.filter((n) => inMesh(n.mesh, n.virtualNode));
   const totals = () =>
@@ -49,35 +64,44 @@ export function telemetryMetrics(
     NODE_LABELS,
     () => totals().map(({ labels, totals: t }) => ({ labels, value: t.errors })),
   );
-  // Label sets observed, so that those of nodes that left the mesh are removed before a scrape.
-  const observed = new Map<string, { labels: { mesh: string; virtual_node: string }; sum: number; count: number }>();
-  const durations = registry.histogram(
-    'meshd_virtual_node_request_duration_seconds',
-    "Request durations to a virtual node (Envoy's upstream_rq_time in its callers' sidecars), since meshd started",
-    REQUEST_DURATION_BUCKETS,
-    NODE_LABELS,
-    {
-      beforeCollect: () => {
-        for (const [key, { labels }] of observed) {
-          if (inMesh(labels.mesh, labels.virtual_node)) continue;
-          durations.remove(labels);
-          observed.delete(key);
-        }
-      },
-    },
-  );
+  // Request durations, per mesh and virtual node: meshd's own counts (a linear scan over the 15 bounds per
+  // observation, no label object or key string made on this hot path), rendered when scraped.
+  const durations = new Map<string, Map<string, Durations>>();
+  const bounds = REQUEST_DURATION_BUCKETS;
   telemetry.onObservation((o) => {
     if (o.kind !== 'latency') return;
-    const labels = { mesh: o.node.mesh, virtual_node: o.node.virtualNode };
-    const key = JSON.stringify([labels.mesh, labels.virtual_node]);
-    let seen = observed.get(key);
-    if (!seen) observed.set(key, (seen = { labels, sum: 0, count: 0 }));
+    let perMesh = durations.get(o.node.mesh);
+    if (!perMesh) durations.set(o.node.mesh, (perMesh = new Map()));
+    let d = perMesh.get(o.node.virtualNode);
+    if (!d) perMesh.set(o.node.virtualNode, (d = { counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
     for (const ms of o.ms) {
-      durations.observe(labels, ms / 1000);
-      seen.sum += ms / 1000;
-      seen.count++;
+      const seconds = ms / 1000;
+      d.counts[bucketIndex(bounds, seconds)]!++;
+      d.sum += seconds;
+      d.count++;
     }
   });
+  const durationsOf = (mesh: string, virtualNode: string) => durations.get(mesh)?.get(virtualNode);
+  /** Drops the durations of the nodes `keep` says are no longer in the mesh. */
+  const prune = (keep: InMesh) => {
+    for (const [mesh, perMesh] of durations) {
+      for (const node of perMesh.keys()) if (!keep(mesh, node)) perMesh.delete(node);
+      if (perMesh.size === 0) durations.delete(mesh);
+    }
+  };
+  registry.collectedHistogram(
+    'meshd_virtual_node_request_duration_seconds',
+    "Request durations to a virtual node (Envoy's upstream_rq_time in its callers' sidecars), since meshd started",
+    bounds,
+    NODE_LABELS,
+    () => {
+      // Also pruned here: the model the scrape sees may be newer than the last prune's.
+      prune(inMesh);
+      return [...durations].flatMap(([mesh, perMesh]) =>
+        [...perMesh].map(([node, d]) => ({ labels: { mesh, virtual_node: node }, ...d })),
+      );
+    },
+  );
   registry.gauge(
     'meshd_telemetry_window_seconds',
     'The window the meshd_virtual_node_window_* gauges cover (deprecated with them)',
@@ -107,7 +131,7 @@ export function telemetryMetrics(
     NODE_LABELS,
     () =>
       window().flatMap(({ labels, t }) => {
-        const seen = observed.get(JSON.stringify([labels.mesh, labels.virtual_node]));
+        const seen = durationsOf(labels.mesh, labels.virtual_node);
         if (!seen) return [];
         const quantiles: Record<string, number> = {};
         if (t.p50Ms !== null) quantiles['0.5'] = t.p50Ms / 1000;
@@ -143,4 +167,5 @@ export function telemetryMetrics(
     ['reason'],
     () => Object.entries(telemetry.droppedCounts().lines).map(([reason, value]) => ({ labels: { reason }, value })),
   );
+  return { pruneRemoved: prune };
 }

@@ -13,7 +13,7 @@ import { cloudMapRemoteMetrics } from '../admin/cloud-map-remote-metrics';
 import { meshdMetrics, type MeshdMetrics } from '../admin/meshd-metrics';
 import { rolloutMetrics } from '../admin/rollout-metrics';
 import { serverMetrics } from '../admin/server-metrics';
-import { telemetryMetrics } from '../admin/telemetry-metrics';
+import { telemetryMetrics, type TelemetryMetrics } from '../admin/telemetry-metrics';
 import { adminWriteAuth } from '../admin/admin-auth';
 import { withSigV4 } from '../api/auth';
 import { compileProxy } from '../compile';
@@ -213,6 +213,7 @@ export class MeshServer {
   readonly streams = new StreamRegistry();
   readonly telemetry: Telemetry;
   private readonly metrics: MeshdMetrics;
+  private readonly telemetryMetrics: TelemetryMetrics;
   private readonly log: Logger;
   /** The App Mesh API's answer to one request. */
   readonly apiHandler: (request: ApiRequest) => Promise<Answer>;
@@ -475,10 +476,10 @@ export class MeshServer {
       sliceMs: COMPILE_SLICE_MS,
       ...(identity && !withheld ? { secrets: identity.secrets } : { secretsWithheld: withheld }),
     });
-    this.metrics = meshdMetrics(this.streams);
+    this.metrics = meshdMetrics(this.streams, this.log);
     const registry = this.metrics.registry;
     // Per-virtual-node series only for the nodes of the mesh served (bounded by the mesh).
-    telemetryMetrics(
+    this.telemetryMetrics = telemetryMetrics(
       registry,
       telemetry,
       this.telemetryWindowMs,
@@ -576,6 +577,8 @@ export class MeshServer {
           });
         } else controller.setModel(result.model, detectedAt, () => registry.applySeeds(seeds));
         telemetry.setModel(result.model);
+        // The series of virtual nodes the new mesh no longer has go now, not at the next scrape.
+        this.telemetryMetrics.pruneRemoved((mesh, node) => result.model.virtualNode(mesh, node) !== undefined);
         this.cloudMap.remote?.subscribe(cloudMapSubscriptions(result.model));
         this.rolloutsSee(() =>
           rollouts.meshLoaded({ model: result.model, whereWritten: result.whereWritten }, result.rollouts),
