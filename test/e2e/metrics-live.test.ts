@@ -113,15 +113,34 @@ describe('/metrics on a live meshd that served a mesh and received DogStatsD tel
       '{mesh="apps",virtual_node="color-blue"}',
     ]);
   });
+
+  it("forgets a removed node's durations on the reload itself: a node removed and added back between scrapes starts afresh", async () => {
+    meshd.addExtraNode();
+    await meshd.sendStatsd(durationLine(EXTRA_NODE, 9089, 12));
+    const extra = `{mesh="apps",virtual_node="${EXTRA_NODE}"}`;
+    expect(sample((await meshd.scrape()).body, `meshd_virtual_node_request_duration_seconds_count${extra}`)).toBe(1);
+    // No scrape between the two reloads: only the reload can have dropped the old durations.
+    meshd.removeExtraNode();
+    meshd.addExtraNode();
+    const { body } = await meshd.scrape();
+    expect(seriesOf(body, 'meshd_virtual_node_request_duration_seconds_count')).not.toContain(extra);
+    await meshd.sendStatsd(durationLine(EXTRA_NODE, 9089, 30));
+    expect(sample((await meshd.scrape()).body, `meshd_virtual_node_request_duration_seconds_count${extra}`)).toBe(1);
+  });
 });
 
 describe('meshd stopping', () => {
   it('lets go of the runtime metrics: the event-loop monitor stops sampling once the last server is closed', async () => {
     const meshd = await startLiveMeshd();
     expect(runtimeMetricsState().users).toBe(1);
+    expect(runtimeMetricsState().lagWindowRunning).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
     await meshd.close();
     expect(runtimeMetricsState().users).toBe(0);
+    expect(runtimeMetricsState().lagWindowRunning).toBe(false);
     const stopped = runtimeMetricsState().monitorSamples;
+    // It did sample while meshd ran (10 ms resolution), so that the comparison below is not vacuous.
+    expect(stopped).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(runtimeMetricsState().monitorSamples).toBe(stopped);
     // And nothing else of meshd's keeps jest alive: this file runs without --forceExit.

@@ -30,6 +30,8 @@ export interface LiveMeshd {
   sendStatsd(text: string): Promise<void>;
   /** Rewrites the mesh without the extra node and reloads it. */
   removeExtraNode(): void;
+  /** Rewrites the mesh with the extra node again and reloads it. */
+  addExtraNode(): void;
   close(): Promise<void>;
 }
 
@@ -124,6 +126,10 @@ export async function startLiveMeshd(): Promise<LiveMeshd> {
       statsdPort: statsd.port,
       scrape,
       sendStatsd,
+      addExtraNode: () => {
+        fs.writeFileSync(meshFile, `${quickstart}${EXTRA_YAML}`);
+        server.reload('the metrics test added a node again');
+      },
       removeExtraNode: () => {
         fs.writeFileSync(meshFile, quickstart);
         server.reload('the metrics test removed a node');

@@ -2,6 +2,8 @@
 // parses: counters, gauges (set, or computed when scraped) and histograms, each registry on its own.
 import { MetricsRegistry } from '../../src/admin/metrics';
 import { OMITTED_RUNTIME_METRICS, runtimeMetricsState } from '../../src/admin/runtime-metrics';
+import { telemetryMetrics } from '../../src/admin/telemetry-metrics';
+import type { Observation, Telemetry } from '../../src/telemetry';
 
 /** The sample lines (no comments, no blank lines) of one metric family, in the order rendered. */
 function samples(text: string, family: string): string[] {
@@ -244,35 +246,205 @@ describe('runtime metrics (process_*, nodejs_*)', () => {
     expect(runtimeMetricsState().users).toBe(1);
     await sleep(100);
     expect(runtimeMetricsState().monitorSamples).toBeGreaterThan(0);
+    expect(runtimeMetricsState().lagWindowRunning).toBe(true);
     b.close();
     expect(runtimeMetricsState().users).toBe(0);
+    expect(runtimeMetricsState().lagWindowRunning).toBe(false);
     const stopped = runtimeMetricsState().monitorSamples;
+    expect(stopped).toBeGreaterThan(0);
     await sleep(100);
     expect(runtimeMetricsState().monitorSamples).toBe(stopped);
   });
 
-  it('observe GCs while a registry uses them, not after the last one closes, and again once one adds them', async () => {
+  it('observe GCs (the observer is kept for the life of the process: it does not keep the process alive)', async () => {
     const a = new MetricsRegistry();
     a.addRuntimeMetrics();
-    const before = await gcCount(a);
-    churn();
-    await sleep(50);
-    expect(await gcCount(a)).toBeGreaterThan(before);
-    a.close();
-    await sleep(50);
-    const stopped = await gcCount(a);
-    churn();
-    await sleep(50);
-    expect(await gcCount(a)).toBe(stopped);
-    const b = new MetricsRegistry();
-    b.addRuntimeMetrics();
     try {
+      const before = await gcCount(a);
       churn();
       await sleep(50);
-      expect(await gcCount(b)).toBeGreaterThan(stopped);
-      expect(runtimeMetricsState().gcObservers).toBe(1);
+      expect(await gcCount(a)).toBeGreaterThan(before);
     } finally {
-      b.close();
+      a.close();
+    }
+  });
+
+  it('give sane event-loop lag figures to two scrapes at once (a scrape never resets the monitor)', async () => {
+    const registry = new MetricsRegistry();
+    registry.addRuntimeMetrics();
+    try {
+      await sleep(100);
+      const texts = await Promise.all([registry.render(), registry.render(), registry.render()]);
+      for (const text of texts) {
+        const lag = (stat: string) => {
+          const lines = samples(text, `nodejs_eventloop_lag_${stat}_seconds`);
+          expect(lines).toHaveLength(1);
+          return Number(lines[0]!.slice(lines[0]!.lastIndexOf(' ') + 1));
+        };
+        const [min, max, mean, p50, p99] = ['min', 'max', 'mean', 'p50', 'p99'].map(lag) as number[];
+        for (const v of [min, max, mean, p50, p99]) {
+          expect(Number.isFinite(v)).toBe(true);
+          expect(v).toBeGreaterThan(0);
+          // Not 2^63-1 ns (an empty monitor's min): no delay of the loop lasts a minute here.
+          expect(v).toBeLessThan(60);
+        }
+        expect(min).toBeLessThanOrEqual(mean!);
+        expect(mean).toBeLessThanOrEqual(max!);
+        expect(min).toBeLessThanOrEqual(p50!);
+        expect(p50).toBeLessThanOrEqual(p99!);
+        expect(p99).toBeLessThanOrEqual(max!);
+        const [immediate] = samples(text, 'nodejs_eventloop_lag_seconds');
+        expect(Number(immediate!.split(' ')[1])).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      registry.close();
     }
   });
 });
+
+describe('label values with the characters a series key could be confused by', () => {
+  // Mesh and virtual node names are user data: each of these two label sets is its own series.
+  const A = { mesh: 'a', virtual_node: 'b,virtual_node:c' };
+  const B = { mesh: 'a,virtual_node:b', virtual_node: 'c' };
+
+  it('keeps them apart in a counter, a gauge and a histogram', async () => {
+    const registry = new MetricsRegistry();
+    const c = registry.counter('meshd_c_total', 'c', ['mesh', 'virtual_node']);
+    const g = registry.gauge('meshd_g', 'g', ['mesh', 'virtual_node']);
+    const h = registry.histogram('meshd_h_seconds', 'h', [1], ['mesh', 'virtual_node']);
+    c.inc(A, 2);
+    c.inc(B, 3);
+    g.set(A, 5);
+    g.set(B, 7);
+    h.observe(A, 0.5);
+    h.observe(B, 2);
+    h.observe(B, 3);
+    const text = await registry.render();
+    expect(samples(text, 'meshd_c_total')).toEqual([
+      'meshd_c_total{mesh="a",virtual_node="b,virtual_node:c"} 2',
+      'meshd_c_total{mesh="a,virtual_node:b",virtual_node="c"} 3',
+    ]);
+    expect(samples(text, 'meshd_g')).toEqual([
+      'meshd_g{mesh="a",virtual_node="b,virtual_node:c"} 5',
+      'meshd_g{mesh="a,virtual_node:b",virtual_node="c"} 7',
+    ]);
+    expect(samples(text, 'meshd_h_seconds_count')).toEqual([
+      'meshd_h_seconds_count{mesh="a",virtual_node="b,virtual_node:c"} 1',
+      'meshd_h_seconds_count{mesh="a,virtual_node:b",virtual_node="c"} 2',
+    ]);
+    h.remove(A);
+    expect(samples(await registry.render(), 'meshd_h_seconds_count')).toEqual([
+      'meshd_h_seconds_count{mesh="a,virtual_node:b",virtual_node="c"} 2',
+    ]);
+  });
+
+  it('keeps them apart in collected counters, and in the request-duration histogram fed by telemetry', async () => {
+    const registry = new MetricsRegistry();
+    registry.counter('meshd_collected_total', 'c', ['mesh', 'virtual_node'], () => [
+      { labels: A, value: 1 },
+      { labels: B, value: 4 },
+    ]);
+    const fake = fakeTelemetry();
+    telemetryMetrics(registry, fake.telemetry, 60_000);
+    fake.observe(A.mesh, A.virtual_node, [3]);
+    fake.observe(B.mesh, B.virtual_node, [40, 700]);
+    const text = await registry.render();
+    expect(samples(text, 'meshd_collected_total')).toEqual([
+      'meshd_collected_total{mesh="a",virtual_node="b,virtual_node:c"} 1',
+      'meshd_collected_total{mesh="a,virtual_node:b",virtual_node="c"} 4',
+    ]);
+    expect(samples(text, 'meshd_virtual_node_request_duration_seconds_count')).toEqual([
+      'meshd_virtual_node_request_duration_seconds_count{mesh="a",virtual_node="b,virtual_node:c"} 1',
+      'meshd_virtual_node_request_duration_seconds_count{mesh="a,virtual_node:b",virtual_node="c"} 2',
+    ]);
+  });
+});
+
+describe('meshd_virtual_node_request_duration_seconds (meshd counts per node; rendered when scraped)', () => {
+  it('puts each duration in its bucket, cumulative when rendered, with +Inf, _sum and _count', async () => {
+    const registry = new MetricsRegistry();
+    const fake = fakeTelemetry();
+    telemetryMetrics(registry, fake.telemetry, 60_000);
+    // 1 ms is on a bound (le is inclusive); 70 s is above the last (60 s): +Inf only.
+    fake.observe('m', 'n', [1, 3, 700, 70_000]);
+    fake.observe('m', 'n', [2.5]);
+    const node = 'mesh="m",virtual_node="n"';
+    const lines = samples(await registry.render(), 'meshd_virtual_node_request_duration_seconds');
+    const bucket = (le: string) =>
+      lines.find((l) => l.startsWith(`meshd_virtual_node_request_duration_seconds_bucket{le="${le}",${node}} `));
+    expect(['0.001', '0.0025', '0.005', '0.5', '1', '60', '+Inf'].map((le) => bucket(le)?.split(' ')[1])).toEqual([
+      '1', '2', '3', '3', '4', '4', '5',
+    ]);
+    expect(lines).toContain(`meshd_virtual_node_request_duration_seconds_count{${node}} 5`);
+    const sum = lines.find((l) => l.startsWith('meshd_virtual_node_request_duration_seconds_sum'));
+    expect(Number(sum!.split(' ')[1])).toBeCloseTo(70.7065, 9);
+  });
+
+  it('drops the series of nodes the new model does not have when told so (on a reload), before any scrape', async () => {
+    const registry = new MetricsRegistry();
+    const fake = fakeTelemetry();
+    const metrics = telemetryMetrics(registry, fake.telemetry, 60_000);
+    fake.observe('m', 'gone', [5]);
+    fake.observe('m', 'kept', [5]);
+    metrics.pruneRemoved((_mesh, node) => node === 'kept');
+    // The node is back in the mesh: it starts afresh, its old durations forgotten.
+    fake.observe('m', 'gone', [7]);
+    expect(samples(await registry.render(), 'meshd_virtual_node_request_duration_seconds_count')).toEqual([
+      'meshd_virtual_node_request_duration_seconds_count{mesh="m",virtual_node="gone"} 1',
+      'meshd_virtual_node_request_duration_seconds_count{mesh="m",virtual_node="kept"} 1',
+    ]);
+  });
+});
+
+describe('samples a scrape cannot render as they are', () => {
+  it('leaves out a collected counter sample that is negative or not finite, says so once, and renders the rest', async () => {
+    const warnings: string[] = [];
+    const registry = new MetricsRegistry({ warn: (m) => warnings.push(m) });
+    registry.counter('meshd_bad_total', 'b', ['k'], () => [
+      { labels: { k: 'negative' }, value: -1 },
+      { labels: { k: 'nan' }, value: NaN },
+      { labels: { k: 'inf' }, value: Infinity },
+      { labels: { k: 'ok' }, value: 5 },
+    ]);
+    registry.gauge('meshd_fine', 'f').set(1);
+    for (let i = 0; i < 2; i++) {
+      const text = await registry.render();
+      expect(samples(text, 'meshd_bad_total')).toEqual(['meshd_bad_total{k="ok"} 5']);
+      expect(samples(text, 'meshd_fine')).toEqual(['meshd_fine 1']);
+    }
+    // The first bad one in label order.
+    expect(warnings).toEqual([
+      'metric meshd_bad_total: {k="inf"} has the value Infinity, which a counter cannot have; the sample is left out',
+    ]);
+  });
+
+  it('spells NaN as NaN (a gauge set to NaN, a collected gauge, a summary quantile)', async () => {
+    const registry = new MetricsRegistry();
+    registry.gauge('meshd_set', 's').set(NaN);
+    registry.gauge('meshd_collected', 'c', ['k'], () => [{ labels: { k: 'Nan' }, value: NaN }]);
+    registry.summary('meshd_summary_seconds', 's', [], () => [{ labels: {}, quantiles: { '0.5': NaN }, sum: 0, count: 0 }]);
+    const text = await registry.render();
+    expect(samples(text, 'meshd_set')).toEqual(['meshd_set NaN']);
+    expect(samples(text, 'meshd_collected')).toEqual(['meshd_collected{k="Nan"} NaN']);
+    expect(samples(text, 'meshd_summary_seconds')[0]).toBe('meshd_summary_seconds{quantile="0.5"} NaN');
+    expect(text).not.toMatch(/ Nan$/m);
+  });
+});
+
+/** A stand-in for Telemetry with no traffic of its own: the test hands observations to its listeners. */
+function fakeTelemetry(): { telemetry: Telemetry; observe(mesh: string, node: string, ms: number[]): void } {
+  const listeners: ((o: Observation) => void)[] = [];
+  const telemetry = {
+    windows: { nodesSeen: () => [], totals: () => ({ requests: 0, errors: 0 }) },
+    traffic: () => [],
+    onObservation: (l: (o: Observation) => void) => listeners.push(l),
+    statsdCounts: () => ({ datagrams: 0, lines: 0, skippedLines: 0, usedLines: 0 }),
+    droppedCounts: () => ({ datagrams: {}, lines: {} }),
+  } as unknown as Telemetry;
+  return {
+    telemetry,
+    observe: (mesh, virtualNode, ms) => {
+      for (const l of listeners) l({ kind: 'latency', node: { mesh, virtualNode }, ms } as unknown as Observation);
+    },
+  };
+}
