@@ -112,7 +112,14 @@ export class Telemetry {
       if (refused) this.droppedLines[refused]++;
       else this.counts.usedLines++;
       if (!refused && !('refused' in observation))
-        for (const listener of this.observationListeners) listener(observation);
+        for (const listener of this.observationListeners) {
+          // A listener's bug loses its own update, not the other listeners' nor the datagram's other lines.
+          try {
+            listener(observation);
+          } catch {
+            // Nothing to undo: the observation is recorded in the windows already.
+          }
+        }
     }
   }
 

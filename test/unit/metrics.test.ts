@@ -3,7 +3,9 @@
 import { MetricsRegistry } from '../../src/admin/metrics';
 import { OMITTED_RUNTIME_METRICS, runtimeMetricsState } from '../../src/admin/runtime-metrics';
 import { telemetryMetrics } from '../../src/admin/telemetry-metrics';
-import type { Observation, Telemetry } from '../../src/telemetry';
+import { MeshModel } from '../../src/model/mesh-model';
+import type { VirtualNode } from '../../src/model/virtual-node';
+import { Telemetry, type Observation } from '../../src/telemetry';
 
 /** The sample lines (no comments, no blank lines) of one metric family, in the order rendered. */
 function samples(text: string, family: string): string[] {
@@ -373,7 +375,13 @@ describe('meshd_virtual_node_request_duration_seconds (meshd counts per node; re
     const bucket = (le: string) =>
       lines.find((l) => l.startsWith(`meshd_virtual_node_request_duration_seconds_bucket{le="${le}",${node}} `));
     expect(['0.001', '0.0025', '0.005', '0.5', '1', '60', '+Inf'].map((le) => bucket(le)?.split(' ')[1])).toEqual([
-      '1', '2', '3', '3', '4', '4', '5',
+      '1',
+      '2',
+      '3',
+      '3',
+      '4',
+      '4',
+      '5',
     ]);
     expect(lines).toContain(`meshd_virtual_node_request_duration_seconds_count{${node}} 5`);
     const sum = lines.find((l) => l.startsWith('meshd_virtual_node_request_duration_seconds_sum'));
@@ -392,6 +400,35 @@ describe('meshd_virtual_node_request_duration_seconds (meshd counts per node; re
     expect(samples(await registry.render(), 'meshd_virtual_node_request_duration_seconds_count')).toEqual([
       'meshd_virtual_node_request_duration_seconds_count{mesh="m",virtual_node="gone"} 1',
       'meshd_virtual_node_request_duration_seconds_count{mesh="m",virtual_node="kept"} 1',
+    ]);
+  });
+});
+
+describe('a throwing observation listener', () => {
+  it("loses its own update only: the other listeners and the datagram's other lines are still handled", async () => {
+    const quickstart = new MeshModel([
+      {
+        kind: 'VirtualNode',
+        mesh: 'm',
+        name: 'api',
+        source: { file: 't', line: 1, col: 1 },
+        spec: { listeners: [{ portMapping: { protocol: 'http', port: 80 } }] },
+      } as VirtualNode,
+    ]);
+    const telemetry = new Telemetry();
+    telemetry.setModel(quickstart);
+    let calls = 0;
+    telemetry.onObservation(() => {
+      calls++;
+      throw new Error('a bug in a listener');
+    });
+    const registry = new MetricsRegistry();
+    telemetryMetrics(registry, telemetry, 60_000);
+    const line = (ms: number) => `envoy.cluster.upstream_rq_time:${ms}|ms|#envoy.cluster_name:cds_egress_m_api_http_80`;
+    expect(() => telemetry.receive([line(3), line(40)].join('\n'))).not.toThrow();
+    expect(calls).toBe(2);
+    expect(samples(await registry.render(), 'meshd_virtual_node_request_duration_seconds_count')).toEqual([
+      'meshd_virtual_node_request_duration_seconds_count{mesh="m",virtual_node="api"} 2',
     ]);
   });
 });
@@ -422,7 +459,9 @@ describe('samples a scrape cannot render as they are', () => {
     const registry = new MetricsRegistry();
     registry.gauge('meshd_set', 's').set(NaN);
     registry.gauge('meshd_collected', 'c', ['k'], () => [{ labels: { k: 'Nan' }, value: NaN }]);
-    registry.summary('meshd_summary_seconds', 's', [], () => [{ labels: {}, quantiles: { '0.5': NaN }, sum: 0, count: 0 }]);
+    registry.summary('meshd_summary_seconds', 's', [], () => [
+      { labels: {}, quantiles: { '0.5': NaN }, sum: 0, count: 0 },
+    ]);
     const text = await registry.render();
     expect(samples(text, 'meshd_set')).toEqual(['meshd_set NaN']);
     expect(samples(text, 'meshd_collected')).toEqual(['meshd_collected{k="Nan"} NaN']);
