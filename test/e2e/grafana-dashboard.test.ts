@@ -27,6 +27,7 @@ interface Panel {
   datasource?: unknown;
   targets?: Target[];
   panels?: Panel[];
+  fieldConfig?: { defaults?: { unit?: string } };
 }
 interface Dashboard {
   schemaVersion?: number;
@@ -178,6 +179,38 @@ const isVariable = (ds: unknown) =>
     (ds as { uid?: unknown }).uid === DATASOURCE_VARIABLE &&
     [undefined, 'prometheus'].includes((ds as { type?: string }).type));
 
+/** Grafana's units of things per second. */
+const PER_SECOND_UNITS = new Set(['ops', 'reqps', 'rps', 'wps', 'cps', 'pps', 'iops']);
+
+/**
+ * What a query plots when it is a plain rate() of counters (no ratio, no quantile): seconds per second
+ * (a rate of `*_seconds_total` or of a histogram's `*_seconds_sum`: a share of time), or things per
+ * second (a rate of other `*_total` counters); undefined for anything else.
+ */
+export function rateKind(expr: string): 'share of time' | 'per second' | undefined {
+  if (!/\brate\(/.test(expr) || /histogram_quantile|\bincrease\(|[/*]/.test(expr.replace(/\[[^\]]*\]/g, '')))
+    return undefined;
+  const names = metricNames(expr);
+  if (names.length && names.every((n) => /_seconds_(total|sum)$/.test(n))) return 'share of time';
+  if (names.length && names.every((n) => n.endsWith('_total') && !n.endsWith('_seconds_total'))) return 'per second';
+  return undefined;
+}
+
+/**
+ * A unit that does not fit what every query of the panel plots: a share of time must be
+ * `percentunit` (not `s`), things per second a per-second unit (`ops`, `reqps`; not `s` nor `short`).
+ */
+export function unitProblem(unit: string | undefined, exprs: readonly string[]): string | undefined {
+  const kinds = new Set(exprs.map(rateKind));
+  if (kinds.size !== 1) return undefined;
+  const [kind] = kinds;
+  if (kind === 'share of time' && unit !== 'percentunit')
+    return `unit ${String(unit)} for a rate of seconds (a share of time): use percentunit`;
+  if (kind === 'per second' && !PER_SECOND_UNITS.has(unit ?? ''))
+    return `unit ${String(unit)} for a rate of counters (per second): use ops or reqps`;
+  return undefined;
+}
+
 /** Every problem of a dashboard as a list of lines (empty: none), and each query with where it is. */
 export function checkDashboard(d: Dashboard): { problems: string[]; queries: { where: string; expr: string }[] } {
   const problems: string[] = [];
@@ -203,6 +236,12 @@ export function checkDashboard(d: Dashboard): { problems: string[]; queries: { w
     if (!isVariable(p.datasource)) problems.push(`${name}: its datasource is not ${DATASOURCE_VARIABLE}`);
     const exprs = (p.targets ?? []).map((t) => t.expr?.trim() ?? '');
     if (exprs.length === 0 || exprs.some((e) => e === '')) problems.push(`${name}: a panel without a PromQL expr`);
+    try {
+      const wrongUnit = exprs.length ? unitProblem(p.fieldConfig?.defaults?.unit, exprs) : undefined;
+      if (wrongUnit) problems.push(`${name}: ${wrongUnit}`);
+    } catch {
+      // An expression the tokenizer cannot read is reported below.
+    }
     exprs.forEach((expr, i) => expr && queries.push({ where: `${name} target ${i}`, expr }));
   }
   for (const v of variables) {
@@ -275,7 +314,7 @@ describe('examples/observability/meshd-dashboard.json', () => {
     for (const title of [
       'xDS connected streams',
       'xDS NACKs',
-      'xDS push latency p99',
+      'xDS push latency p50/p99',
       'Event-loop lag',
       'Request duration p99',
     ])
@@ -294,6 +333,27 @@ describe('examples/observability/meshd-dashboard.json', () => {
         `panel ${broken.panels![1]!.id} (${broken.panels![1]!.title}): a panel without a PromQL expr`,
       ].sort(),
     );
+  });
+
+  it('is refused with a unit that does not fit a rate: seconds per second as s, things per second as s or short', () => {
+    const broken = dashboard();
+    const panel = (title: string) => allPanels(broken.panels).find((p) => p.title === title)!;
+    panel('GC pauses').fieldConfig!.defaults!.unit = 's';
+    panel('xDS pushes').fieldConfig!.defaults!.unit = 's';
+    panel('DogStatsD intake').fieldConfig!.defaults!.unit = 'short';
+    const name = (p: Panel) => `panel ${p.id} (${p.title})`;
+    expect(checkDashboard(broken).problems.sort()).toEqual(
+      [
+        `${name(panel('GC pauses'))}: unit s for a rate of seconds (a share of time): use percentunit`,
+        `${name(panel('xDS pushes'))}: unit s for a rate of counters (per second): use ops or reqps`,
+        `${name(panel('DogStatsD intake'))}: unit short for a rate of counters (per second): use ops or reqps`,
+      ].sort(),
+    );
+    // Quantiles, ratios and increase() are not rates of a counter: their units are not judged here.
+    expect(rateKind('histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket[5m])))')).toBe(undefined);
+    expect(rateKind('sum(rate(a_total[5m])) / sum(rate(b_total[5m]))')).toBe(undefined);
+    expect(rateKind('sum(increase(a_total[5m]))')).toBe(undefined);
+    expect(rateKind('sum by (instance) (rate(process_cpu_seconds_total[1m]))')).toBe('share of time');
   });
 
   describe('against a live meshd that served a mesh and received DogStatsD telemetry', () => {
@@ -464,7 +524,7 @@ describeIfAvailable(
         'xDS connected streams',
         'xDS pushes',
         'xDS NACKs',
-        'xDS push latency p99',
+        'xDS push latency p50/p99',
         'Mesh reloads',
         'Event-loop lag',
         'Memory',
