@@ -60,6 +60,19 @@ describe('/metrics on a live meshd that served a mesh and received DogStatsD tel
     expect(body).toContain('# TYPE nodejs_eventloop_lag_p99_seconds gauge\n');
   });
 
+  it('gives two scrapes at once sane event-loop lag figures (finite, min <= mean <= max)', async () => {
+    const bodies = (await Promise.all([meshd.scrape(), meshd.scrape()])).map((r) => r.body);
+    for (const body of bodies) {
+      const [min, mean, max] = ['min', 'mean', 'max'].map((s) => sample(body, `nodejs_eventloop_lag_${s}_seconds`));
+      for (const v of [min, mean, max]) {
+        expect(Number.isFinite(v)).toBe(true);
+        expect(v).toBeLessThan(60);
+      }
+      expect(min).toBeLessThanOrEqual(mean!);
+      expect(mean).toBeLessThanOrEqual(max!);
+    }
+  });
+
   it('puts the request durations it receives in meshd_virtual_node_request_duration_seconds, next to the counters', async () => {
     await meshd.sendStatsd(
       [
