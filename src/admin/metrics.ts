@@ -359,7 +359,8 @@ export class MetricsRegistry {
         const labels = checked(name, names, h.labels);
         const key = names.map((k) => labels[k]!);
         const id = JSON.stringify(key);
-        if (seen.has(id)) throw new Error(`histogram ${name}: the collector returned ${labelText(names, labels)} twice`);
+        if (seen.has(id))
+          throw new Error(`histogram ${name}: the collector returned ${labelText(names, labels)} twice`);
         if (h.counts.length !== fixed.length + 1)
           throw new Error(`histogram ${name}: ${fixed.length + 1} bucket counts expected, got ${h.counts.length}`);
         seen.add(id);

@@ -44,9 +44,21 @@ const LAG_STATS: readonly { name: string; stat: keyof LagFigures; help: string }
     stat: 'stddev',
     help: 'The standard deviation of the recorded event loop delays.',
   },
-  { name: 'nodejs_eventloop_lag_p50_seconds', stat: 'p50', help: 'The 50th percentile of the recorded event loop delays.' },
-  { name: 'nodejs_eventloop_lag_p90_seconds', stat: 'p90', help: 'The 90th percentile of the recorded event loop delays.' },
-  { name: 'nodejs_eventloop_lag_p99_seconds', stat: 'p99', help: 'The 99th percentile of the recorded event loop delays.' },
+  {
+    name: 'nodejs_eventloop_lag_p50_seconds',
+    stat: 'p50',
+    help: 'The 50th percentile of the recorded event loop delays.',
+  },
+  {
+    name: 'nodejs_eventloop_lag_p90_seconds',
+    stat: 'p90',
+    help: 'The 90th percentile of the recorded event loop delays.',
+  },
+  {
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    stat: 'p99',
+    help: 'The 99th percentile of the recorded event loop delays.',
+  },
 ];
 
 /** The stretch the event-loop lag gauges describe: the last whole window of this length. */
@@ -97,7 +109,13 @@ let runtime: Runtime | undefined;
 function gauge(name: string, help: string, value: () => number | undefined | Promise<number | undefined>): Metric {
   const get = async () => {
     const v = await value();
-    return { name, help, type: 'gauge', aggregator: 'average', values: v === undefined ? [] : [{ labels: {}, value: v }] };
+    return {
+      name,
+      help,
+      type: 'gauge',
+      aggregator: 'average',
+      values: v === undefined ? [] : [{ labels: {}, value: v }],
+    };
   };
   return { name, help, type: 'gauge', aggregator: 'average', get } as unknown as Metric;
 }
@@ -162,7 +180,11 @@ export function acquireRuntimeMetrics(): { metrics: readonly Metric[]; release: 
  * has sampled since it was last enabled (it stops sampling when the last registry lets go; undefined
  * before any use), and whether the window timer runs.
  */
-export function runtimeMetricsState(): { users: number; monitorSamples: number | undefined; lagWindowRunning: boolean } {
+export function runtimeMetricsState(): {
+  users: number;
+  monitorSamples: number | undefined;
+  lagWindowRunning: boolean;
+} {
   return {
     users: runtime?.users ?? 0,
     monitorSamples: runtime && runtime.sampledBefore + runtime.monitor.count,
