@@ -321,6 +321,46 @@ describe('spec.meshd.tracing.openTelemetry validation', () => {
       'm.yaml:6:33: error: Mesh/apps: the host "10.0.0.300" is not a valid IPv4 address',
     ],
     [
+      'a leading zero in an IPv4 address',
+      '"10.0.0.01:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "10.0.0.01" is not a valid IPv4 address',
+    ],
+    [
+      'a lone dot (no dotted quad: the DNS name message)',
+      '".:4317"',
+      `m.yaml:6:33: error: Mesh/apps: the host "." is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,
+    ],
+    [
+      'three colons in brackets',
+      '"[:::]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host ":::" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'an IPv4 address with a colon in brackets',
+      '"[1.2.3.4:]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "1.2.3.4:" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'two :: in brackets',
+      '"[fd00::1::2]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fd00::1::2" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'a group of five hex digits',
+      '"[fd00::12345]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fd00::12345" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'an IPv6 zone index',
+      '"[fe80::1%eth0]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fe80::1%eth0" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'a name of 254 characters',
+      `"${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}:4317"`,
+      `m.yaml:6:33: error: Mesh/apps: the host "${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}" is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,
+    ],
+    [
       'IPv6 without brackets',
       '"fd00::1:4317"',
       'm.yaml:6:33: error: Mesh/apps: an IPv6 host is written in brackets, [<address>]:<port>, got "fd00::1:4317"',
@@ -332,6 +372,19 @@ describe('spec.meshd.tracing.openTelemetry validation', () => {
     ],
   ])('%s', (_title, address, expected) => {
     expect(problemsOf(`{ address: ${address} }`)).toEqual([`${expected} ${FIELD}`]);
+  });
+
+  it('valid addresses: IPv6 forms node parses, a 253-character name with or without its trailing dot', () => {
+    const name253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(name253.length).toBe(253);
+    for (const address of [
+      '[::]:4317',
+      '[::ffff:10.1.2.3]:4317',
+      '[FD00:0:0::1]:4317',
+      `${name253}:4317`,
+      `${name253}.:4317`,
+    ])
+      expect(`${address}: ${problemsOf(`{ address: "${address}" }`).join('; ')}`).toBe(`${address}: `);
   });
 
   it('a sampling rate above 1 or below 0', () => {
