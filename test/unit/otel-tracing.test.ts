@@ -236,6 +236,25 @@ describe('the collector cluster', () => {
     expect(c.typed_extension_protocol_options).toEqual(http2);
   });
 
+  it("a virtual node's own ipPreference decides its collector lookup, as for its other clusters; a gateway has the mesh's", () => {
+    const yaml = meshYaml(
+      otel('{ address: "otel-collector:4317" }'),
+      '  serviceDiscovery: { ipPreference: IPv6_ONLY }\n',
+    ).replace('hostname: api.apps.internal }', 'hostname: api.apps.internal, ipPreference: IPv4_ONLY }');
+    const { model, problems } = load(yaml);
+    expect(problems).toEqual([]);
+    const families = NODES.map((id) => {
+      const clusters = compile(model, id).clusters;
+      const family = (name: string) => clusters.find((c) => c.name === name)?.dns_lookup_family;
+      return `${id}: collector ${String(family('meshd_otel_collector'))}`;
+    });
+    expect(families).toEqual([
+      'mesh/apps/virtualNode/client: collector V6_ONLY',
+      'mesh/apps/virtualNode/api: collector V4_ONLY',
+      'mesh/apps/virtualGateway/edge: collector V6_ONLY',
+    ]);
+  });
+
   it('an IPv4 or bracketed IPv6 address: STATIC, reached as is', () => {
     const v4 = collector('10.1.2.3:55680');
     expect(v4.type).toBe('STATIC');
