@@ -22,7 +22,7 @@ import type {
   TrafficPlan,
 } from './plan/types';
 import { downstreamTls } from './tls';
-import { hcmTracing } from './tracing';
+import { hcmTracing, REQUEST_ID_UNCHANGED } from './tracing';
 
 /** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
 export interface ConnectionManagerOptions {
@@ -58,6 +58,7 @@ export function httpConnectionManager(
       ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
       tracing: hcmTracing(options.tracing),
+      request_id_extension: REQUEST_ID_UNCHANGED,
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };

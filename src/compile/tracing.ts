@@ -8,6 +8,20 @@ import type { TracingPlan } from './plan/types';
 
 export type HcmTracing = NonNullable<HttpConnectionManager['tracing']>;
 
+/**
+ * The request id of every connection manager with a tracing block: Envoy's UUID one, told not to pack its tracing
+ * decision into the id. By default a connection manager that traces rewrites the caller's x-request-id (one hex digit,
+ * the UUID's version nibble, becomes the decision), tracer or not; meshd passes the id on byte for byte, as App Mesh's
+ * sidecars did with no tracer. The sampling decision still travels in the tracer's own headers (traceparent, b3,
+ * X-Ray's). Sampling at each hop stays stable per request: Envoy's random sampling is a hash of the x-request-id, the
+ * same id at every hop (use_request_id_for_trace_sampling, left at its default).
+ */
+export const REQUEST_ID_UNCHANGED: NonNullable<HttpConnectionManager['request_id_extension']> = {
+  typed_config: packAny('envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', {
+    pack_trace_reason: { value: false },
+  }),
+};
+
 /** How long Envoy waits for the collector to take a batch of spans. */
 const EXPORT_TIMEOUT = { seconds: '1' };
 
