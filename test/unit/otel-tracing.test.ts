@@ -93,6 +93,7 @@ interface Found {
   where: string;
   filter: string;
   tracing?: Record<string, unknown>;
+  requestId?: unknown;
 }
 
 /** Every network filter of every listener, with its HCM's tracing block (after the wire round trip). */
@@ -102,11 +103,12 @@ function filters(r: Rendered): Found[] {
     const chains = (l.filter_chains ?? []) as { name: string; filters: { name: string; typed_config: object }[] }[];
     for (const chain of chains)
       for (const f of chain.filters) {
-        const config = f.typed_config as { tracing?: Record<string, unknown> };
+        const config = f.typed_config as { tracing?: Record<string, unknown>; request_id_extension?: unknown };
         out.push({
           where: `${String(l.name)}/${chain.name}`,
           filter: f.name,
           ...('tracing' in config ? { tracing: config.tracing } : {}),
+          ...('request_id_extension' in config ? { requestId: config.request_id_extension } : {}),
         });
       }
   }
@@ -139,6 +141,27 @@ describe('HTTP connection managers: tracing', () => {
     // No collector without the extension.
     for (const id of NODES)
       expect(compile(model, id).clusters.map((c) => c.name)).not.toContain('meshd_otel_collector');
+  });
+
+  it('every HCM, with the extension or without, passes x-request-id on unchanged (no trace decision packed in it)', () => {
+    const unchanged = JSON.stringify({
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
+        pack_trace_reason: false,
+      },
+    });
+    for (const meshd of ['', otel('{ address: "otel:4317", samplingRate: 0.5 }')]) {
+      const { model, problems } = load(meshYaml(meshd));
+      expect(problems).toEqual([]);
+      const hcms = NODES.flatMap((id) =>
+        filters(compile(model, id))
+          .filter((f) => f.filter === HCM)
+          .map((f) => ({ id, ...f })),
+      );
+      expect(hcms).toHaveLength(6);
+      for (const f of hcms)
+        expect(`${f.id} ${f.where}: ${JSON.stringify(f.requestId)}`).toBe(`${f.id} ${f.where}: ${unchanged}`);
+    }
   });
 
   it('the listeners say which way traffic goes (span kinds): ingress and the gateway INBOUND, egress and the hop OUTBOUND', () => {
@@ -295,6 +318,35 @@ describe('the collector cluster', () => {
     expect(state(otel('{ address: "b:2" }'))).toEqual(on('b', 2));
     expect(state('')).toEqual(off);
     expect(state(otel('{ address: "b:2" }'))).toEqual(on('b', 2));
+  });
+});
+
+describe('a reload that changes only samplingRate', () => {
+  it('reaches every HCM of every proxy (one LoadCache and LookupMemo, as meshd serve reloads)', () => {
+    const dir = tmpDir('otel-sampling-reload-');
+    const [meshDoc, ...rest] = meshYaml().split('---\n');
+    fs.writeFileSync(path.join(dir, 'resources.yaml'), rest.join('---\n'));
+    const cache = new LoadCache();
+    const memo = new LookupMemo();
+    const sampling = (rate: string) => {
+      const fields = rate ? `{ address: "otel:4317", samplingRate: ${rate} }` : '{ address: "otel:4317" }';
+      fs.writeFileSync(path.join(dir, 'mesh.yaml'), `${meshDoc}  meshd:\n${otel(fields)}`);
+      const loaded = loadMesh([dir], { cache });
+      if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+      const percents = NODES.flatMap((id) =>
+        filters(compile(loaded.model, id, memo))
+          .filter((f) => f.filter === HCM)
+          .map((f) => JSON.stringify(f.tracing?.random_sampling)),
+      );
+      expect(percents).toHaveLength(6);
+      return [...new Set(percents)];
+    };
+    expect(sampling('')).toEqual(['{"value":100}']);
+    expect(sampling('0.25')).toEqual(['{"value":25}']);
+    expect(sampling('0.001')).toEqual(['{"value":0.1}']);
+    // 0 %: the Percent is there (not Envoy's default 100 %), its zero value is not on the wire.
+    expect(sampling('0')).toEqual(['{}']);
+    expect(sampling('')).toEqual(['{"value":100}']);
   });
 });
 
