@@ -34,6 +34,8 @@ export interface ConnectionManagerOptions {
   >;
   /** The mesh's OpenTelemetry tracing (plan/tracing.ts); without it, the bootstrap's tracer if any. */
   readonly tracing?: TracingPlan;
+  /** A virtual gateway's listener: outside clients' x-client-trace-id forces no trace (compile/tracing.ts). */
+  readonly edge?: boolean;
 }
 
 export function httpConnectionManager(
@@ -57,7 +59,7 @@ export function httpConnectionManager(
         },
       ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
-      tracing: hcmTracing(options.tracing),
+      tracing: hcmTracing(options.tracing, options.edge),
       request_id_extension: REQUEST_ID_UNCHANGED,
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),

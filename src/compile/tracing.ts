@@ -25,9 +25,16 @@ export const REQUEST_ID_UNCHANGED: NonNullable<HttpConnectionManager['request_id
 /** How long Envoy waits for the collector to take a batch of spans. */
 const EXPORT_TIMEOUT = { seconds: '1' };
 
-export function hcmTracing(plan: TracingPlan | undefined): HcmTracing {
+/**
+ * The tracing block; `edge` for a virtual gateway's listener, where any client on the network connects: there an
+ * x-client-trace-id header forces no trace (client_sampling 0 %), so samplingRate decides for the requests of outside
+ * clients, unless they send a sampled W3C traceparent, which the OpenTelemetry tracer always follows
+ * (docs/tracing.md). The proxies behind the gateway follow the gateway's decision through traceparent.
+ */
+export function hcmTracing(plan: TracingPlan | undefined, edge = false): HcmTracing {
   if (!plan) return {};
   return {
+    ...(edge ? { client_sampling: { value: 0 } } : {}),
     random_sampling: { value: plan.randomSamplingPercent },
     custom_tags: plan.tags.map(({ name, value }) => ({ tag: name, literal: { value } })),
     provider: {

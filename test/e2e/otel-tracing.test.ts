@@ -41,9 +41,10 @@ const GATEWAY_PORT = 8088;
 const COLLECTOR_HOST = 'otel-collector';
 const FORWARDING_APP = path.resolve(__dirname, '../fixtures/otel-forwarding-app.js');
 
-function meshYaml(ips: { front: string; color: string }, collector: string | undefined): string {
+function meshYaml(ips: { front: string; color: string }, collector: string | undefined, samplingRate?: number): string {
+  const sampling = samplingRate === undefined ? '' : `, samplingRate: ${samplingRate}`;
   const tracing = collector
-    ? `spec:\n  meshd:\n    tracing:\n      openTelemetry: { address: "${collector}" }\n`
+    ? `spec:\n  meshd:\n    tracing:\n      openTelemetry: { address: "${collector}"${sampling} }\n`
     : 'spec: {}\n';
   return `kind: Mesh
 name: ${MESH}
@@ -145,6 +146,14 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
       tracer: listeners.some((l) => JSON.stringify(l.active_state ?? {}).includes('"envoy.tracers.opentelemetry"')),
       cluster: clusters.some((c) => c.cluster.name === 'meshd_otel_collector'),
     };
+  };
+  /** The tracing blocks of the listeners a sidecar's Envoy serves now (not those draining), as one JSON text. */
+  const activeListeners = async (s: NsSidecar) => {
+    const dump = JSON.parse(
+      (await request({ host: s.adminHost, port: s.adminPort, path: '/config_dump' })).body,
+    ) as ConfigDump;
+    const listeners = dump.configs.find((c) => c['@type'].endsWith('ListenersConfigDump'))?.dynamic_listeners ?? [];
+    return JSON.stringify(listeners.map((l) => l.active_state ?? {}));
   };
   const allTracers = async () => (await Promise.all(sidecars.map(tracerOf))).map((t) => `${t.tracer} ${t.cluster}`);
 
@@ -322,6 +331,54 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
       `front SPAN_KIND_SERVER ${id}`,
     ]);
   }, 60_000);
+
+  it('samplingRate 0: a client of the gateway forces no trace, neither with x-client-trace-id nor a sampled traceparent', async () => {
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector(), 0));
+    await waitFor(
+      'every Envoy sampling 0 %, the gateway refusing client-forced traces',
+      async () => {
+        const [gateway, ...nodes] = await Promise.all(sidecars.map(activeListeners));
+        const zero = [gateway!, ...nodes].every((l) => l.includes('"random_sampling":{}'));
+        return zero && gateway!.includes('"client_sampling":{}') ? true : undefined;
+      },
+      20000,
+      200,
+    );
+    const suffix = () => crypto.randomBytes(4).toString('hex');
+    const attempts: { path: string; headers: Record<string, string> }[] = [
+      // Envoy's own way to force a trace (client_sampling, 100 % unless meshd sets 0 % on the gateway).
+      { path: `/client-trace-id-${suffix()}`, headers: { 'x-client-trace-id': crypto.randomUUID() } },
+      // W3C trace context with the sampled flag: Envoy 1.40's OpenTelemetry tracer keeps the listener's decision.
+      {
+        path: `/traceparent-${suffix()}`,
+        headers: {
+          traceparent: `00-${crypto.randomBytes(16).toString('hex')}-${crypto.randomBytes(8).toString('hex')}-01`,
+        },
+      },
+    ];
+    for (const a of attempts) {
+      const r = await request({ host: gatewayNs.nsIp, port: GATEWAY_PORT, timeoutMs: 15000, ...a });
+      expect(`${a.path}: ${r.status} ${r.body}`).toBe(`${a.path}: 200 front -> color:8080`);
+    }
+
+    // Back to the default (every request): a traced request's spans arriving bound the wait for late ones.
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector()));
+    await waitFor(
+      'every Envoy sampling every request again',
+      async () =>
+        (await Promise.all(sidecars.map(activeListeners))).every((l) => !l.includes('"random_sampling":{}'))
+          ? true
+          : undefined,
+      20000,
+      200,
+    );
+    await tracedRequest('after-sampling-0');
+    await new Promise((resolve) => setTimeout(resolve, 5500));
+    const leaked = receiver
+      .spans()
+      .filter((s) => attempts.some((a) => (s.attributes['http.url'] ?? '').includes(a.path)));
+    expect(describeSpans(leaked)).toBe('');
+  }, 90_000);
 
   it('hot reload: removing the extension takes the tracer and the collector cluster out; adding it brings them back', async () => {
     // gateway, front, color: tracer and cluster each.

@@ -164,6 +164,25 @@ describe('HTTP connection managers: tracing', () => {
     }
   });
 
+  it("only the gateway's listener refuses client-forced traces (client_sampling 0 %), with the extension", () => {
+    const clientSampling = (meshd: string) => {
+      const { model } = load(meshYaml(meshd));
+      return NODES.flatMap((id) =>
+        filters(compile(model, id))
+          .filter((f) => f.filter === HCM)
+          .map((f) => `${id} ${f.where}: ${JSON.stringify(f.tracing?.client_sampling)}`),
+      ).sort();
+    };
+    const withIt = clientSampling(otel('{ address: "otel:4317" }'));
+    // The Percent is there; its zero value is not on the wire.
+    expect(withIt.filter((l) => !l.endsWith(': undefined'))).toEqual([
+      'mesh/apps/virtualGateway/edge lds_ingress_0.0.0.0_8088/gateway_http_8088: {}',
+    ]);
+    expect(withIt).toHaveLength(6);
+    // Without it, the bootstrap's tracer (if any) keeps Envoy's defaults.
+    expect(clientSampling('').filter((l) => !l.endsWith(': undefined'))).toEqual([]);
+  });
+
   it('the listeners say which way traffic goes (span kinds): ingress and the gateway INBOUND, egress and the hop OUTBOUND', () => {
     const { model } = load(meshYaml());
     const directions = NODES.flatMap((id) =>
@@ -190,6 +209,8 @@ describe('HTTP connection managers: tracing', () => {
       expect(hcms.length).toBeGreaterThan(0);
       for (const f of hcms)
         expect(f.tracing).toEqual({
+          // The gateway's listener refuses client-forced traces (the next test).
+          ...(f.where.includes('gateway_http') ? { client_sampling: {} } : {}),
           random_sampling: { value: 5 },
           custom_tags: [
             { tag: 'appmesh.mesh', literal: { value: 'apps' } },
