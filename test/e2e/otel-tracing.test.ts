@@ -380,6 +380,52 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
     expect(describeSpans(leaked)).toBe('');
   }, 90_000);
 
+  it('samplingRate 0.5: each request is traced at every hop or at none (no partial traces)', async () => {
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector(), 0.5));
+    await waitFor(
+      'every Envoy sampling 50 %',
+      async () =>
+        (await Promise.all(sidecars.map(activeListeners))).every((l) => l.includes('"random_sampling":{"value":50}'))
+          ? true
+          : undefined,
+      20000,
+      200,
+    );
+    const paths = Array.from({ length: 16 }, (_, i) => `/half-${i}-${crypto.randomBytes(4).toString('hex')}`);
+    for (const p of paths) expect((await throughGateway(p)).status).toBe(200);
+    fs.writeFileSync(meshFile, meshYaml(ips(), collector()));
+    await waitFor(
+      'every Envoy sampling every request again',
+      async () =>
+        (await Promise.all(sidecars.map(activeListeners))).every((l) => l.includes('"random_sampling":{"value":100}'))
+          ? true
+          : undefined,
+      20000,
+      200,
+    );
+    // A traced request's spans arriving, and one more export interval, bound the wait for late spans.
+    await tracedRequest('after-sampling-half');
+    await new Promise((resolve) => setTimeout(resolve, 5500));
+    const perRequest = paths.map((p) => {
+      const spans = receiver.spans().filter((s) => (s.attributes['http.url'] ?? '').includes(p));
+      return spans.map((s) => `${s.serviceName} ${s.kind}`).sort();
+    });
+    const whole = [
+      'color SPAN_KIND_SERVER',
+      'front SPAN_KIND_CLIENT',
+      'front SPAN_KIND_SERVER',
+      'gateway SPAN_KIND_CLIENT',
+      'gateway SPAN_KIND_SERVER',
+    ];
+    const traced = perRequest.filter((s) => s.length > 0).length;
+    console.log(`samplingRate 0.5: ${traced} of ${paths.length} requests traced`);
+    for (const [i, spans] of perRequest.entries())
+      expect(`${paths[i]}: ${spans.join(', ')}`).toBe(`${paths[i]}: ${spans.length ? whole.join(', ') : ''}`);
+    // 16 requests all traced or all not at 50 %: 1 chance in 32768.
+    expect(traced).toBeGreaterThan(0);
+    expect(traced).toBeLessThan(paths.length);
+  }, 90_000);
+
   it('hot reload: removing the extension takes the tracer and the collector cluster out; adding it brings them back', async () => {
     // gateway, front, color: tracer and cluster each.
     expect(await allTracers()).toEqual(['true true', 'true true', 'true true']);
