@@ -312,6 +312,19 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
   it("x-request-id passes unchanged, byte for byte, through traced sidecars (each span's guid:x-request-id too)", async () => {
     const { id, pathName, seen } = await withRequestId('request-id');
     expect(seen).toBe(id);
+    // At the gateway's listener, an edge proxy, an outside client's id gives way to one of the gateway's own.
+    const outside = crypto.randomUUID();
+    const viaGateway = await request({
+      host: gatewayNs.nsIp,
+      port: GATEWAY_PORT,
+      path: `/outside-request-id-${crypto.randomBytes(4).toString('hex')}`,
+      headers: { 'x-request-id': outside },
+      timeoutMs: 15000,
+    });
+    expect(viaGateway.status).toBe(200);
+    const given = String(viaGateway.headers['x-app-saw-request-id']);
+    expect(given).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(given).not.toBe(outside);
     // front's ingress and egress and color's ingress each traced the request: every span names the caller's id.
     const spans = await waitFor(
       `the spans of ${pathName} from front and color`,
