@@ -12,9 +12,9 @@ export type HcmTracing = NonNullable<HttpConnectionManager['tracing']>;
  * The request id of every connection manager with a tracing block: Envoy's UUID one, told not to pack its tracing
  * decision into the id. By default a connection manager that traces rewrites the caller's x-request-id (one hex digit,
  * the UUID's version nibble, becomes the decision), tracer or not; meshd passes the id on byte for byte, as App Mesh's
- * sidecars did with no tracer. The sampling decision still travels in the tracer's own headers (traceparent, b3,
- * X-Ray's). Sampling at each hop stays stable per request: Envoy's random sampling is a hash of the x-request-id, the
- * same id at every hop (use_request_id_for_trace_sampling, left at its default).
+ * sidecars did with no tracer. Each connection manager decides for itself; a request is still traced at every hop or
+ * at none, because Envoy's random sampling is a function of the x-request-id, the same id at every hop
+ * (use_request_id_for_trace_sampling, left at its default), with one samplingRate for the mesh (e2e at 0.5).
  */
 export const REQUEST_ID_UNCHANGED: NonNullable<HttpConnectionManager['request_id_extension']> = {
   typed_config: packAny('envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', {
@@ -28,8 +28,8 @@ const EXPORT_TIMEOUT = { seconds: '1' };
 /**
  * The tracing block; `edge` for a virtual gateway's listener, where any client on the network connects: there an
  * x-client-trace-id header forces no trace (client_sampling 0 %), so samplingRate decides for the requests of outside
- * clients, unless they send a sampled W3C traceparent, which the OpenTelemetry tracer always follows
- * (docs/tracing.md). The proxies behind the gateway follow the gateway's decision through traceparent.
+ * clients (a sampled W3C traceparent does not force one either: Envoy 1.40's tracer keeps the listener's decision;
+ * docs/tracing.md, "Who can force a trace").
  */
 export function hcmTracing(plan: TracingPlan | undefined, edge = false): HcmTracing {
   if (!plan) return {};
