@@ -46,8 +46,9 @@ export {
 export {
   grpcTraffic,
   MAX_WINDOW_MS,
-  requestFailures,
+  failureFraction,
   TrafficWindows,
+  type FailureFraction,
   type GrpcTraffic,
   type TelemetryReader,
   type TrafficRecord,
