@@ -119,12 +119,13 @@ export class SecondCounts {
     if (code === OK) this.grpcOk = held + count;
     else if (code === UNKNOWN) this.grpcUnknown = held + count;
     else {
-      const list = (this.grpcOther ??= []);
+      const list = this.grpcOther;
       // Codes sit at even places and counts at odd ones (so no indexOf: a count may equal a code).
       let at = -1;
-      for (let j = 0; j < list.length; j += 2) if (list[j] === code) at = j;
-      if (at === -1) list.push(code, count);
-      else list[at + 1] = held + count;
+      if (list) for (let j = 0; j < list.length; j += 2) if (list[j] === code) at = j;
+      // A new status makes a list of just the right length (push would reserve room for 16 more).
+      if (at !== -1) list![at + 1] = held + count;
+      else this.grpcOther = list ? list.concat(code, count) : [code, count];
     }
     return true;
   }
