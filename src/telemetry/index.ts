@@ -46,6 +46,7 @@ export {
 export {
   grpcTraffic,
   MAX_WINDOW_MS,
+  SecondCounts,
   failureFraction,
   TrafficWindows,
   type FailureFraction,

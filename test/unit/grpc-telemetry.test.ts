@@ -25,6 +25,7 @@ import {
   interpret,
   parseLine,
   failureFraction,
+  SecondCounts,
   Telemetry,
   TrafficWindows,
   type TelemetryReader,
@@ -228,6 +229,22 @@ describe('gRPC counts in the windows', () => {
     expect(windows.summary('m', 'web', 10_000, NOW)).not.toHaveProperty('grpc');
   });
 
+  it('gives every second the same fields from the start, whatever gRPC statuses arrive', () => {
+    // Memory: buckets that all have one shape (fields set in the constructor) stay small; a
+    // field added on the first gRPC call, or a 17-count list per second, cost about 270 bytes.
+    const b = new SecondCounts();
+    const fields = Object.keys(b);
+    expect(fields).toEqual(
+      expect.arrayContaining(['requests', 'errors', 'grpcOk', 'grpcUnknown', 'grpc5xx', 'grpcOther']),
+    );
+    for (let code = 0; code < 17; code++) expect(b.addGrpc(code, code + 1)).toBe(true);
+    expect(Object.keys(b)).toEqual(fields);
+    // OK and UNKNOWN are fields; only the 15 other statuses go in the list, as code, count pairs.
+    expect(b.grpcOther).toHaveLength(30);
+    expect(b.grpcOther!.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(new SecondCounts().grpcOther).toBeUndefined();
+  });
+
   it('refuses a status outside 0..16 and a count that would overflow, holding nothing', () => {
     const windows = new TrafficWindows();
     const api = { mesh: 'm', virtualNode: 'api' };
@@ -284,6 +301,25 @@ describe('gRPC counts across the fleet', () => {
     expect(summary).toMatchObject({ requests: 8, errors: 2 });
     expect(summary.grpc).toMatchObject({ calls: 8, errors5xx: 2 });
     expect(summary.grpc!.statuses).toMatchObject({ OK: 2, UNAVAILABLE: 6 });
+  });
+
+  it('writes records a replica of the version before reads alike: grpcFailures is the named non-OK calls', () => {
+    // That version took grpcFailures less the named non-OK statuses as UNKNOWN: this adds none.
+    const w = new TrafficWindows();
+    w.record({ kind: 'grpc', node: api, status: 0, count: 7 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 5, count: 2 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 2, count: 1 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 16, count: 4 }, NOW - 2000);
+    const [record] = w.exportSince(0, NOW);
+    expect(record).toMatchObject({ grpcFailures: 7, grpc5xx: 0 });
+    expect(record!.grpc).toEqual([7, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
+    // And the records of that version, with a grpcFailures of their own, are read by their statuses.
+    const fleet = new FleetTraffic();
+    expect(fleet.import('old', [{ ...record, grpcFailures: 99 }], NOW)).toMatchObject({ imported: 1, refused: [] });
+    expect(fleet.summary('m', 'api', 10_000, NOW).grpc).toMatchObject({
+      calls: 14,
+      statuses: { OK: 7, UNKNOWN: 1, NOT_FOUND: 2, UNAUTHENTICATED: 4 },
+    });
   });
 
   it('takes an HTTP-only record without the gRPC fields (what an older replica exports), and fields it does not know', () => {
