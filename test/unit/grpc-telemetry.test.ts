@@ -389,6 +389,14 @@ describe('request-success-rate with gRPC failure codes', () => {
     // Left out of the settings when the spec leaves it out: a rollout saved by an earlier meshd compares equal.
     expect(settings()).not.toHaveProperty('grpcFailureCodes');
     expect(settings(['INTERNAL']).grpcFailureCodes).toEqual(['INTERNAL']);
+    // null is "not set" (as the schema reads it), never a list of null kept in the settings.
+    const unset = resolveSettings({
+      route: { virtualRouter: 'api', name: 'main' },
+      primary: 'v1',
+      canary: 'v2',
+      analysis: { grpcFailureCodes: null as unknown as [] },
+    });
+    expect(unset).not.toHaveProperty('grpcFailureCodes');
     const r = checkCanary(reader(14), 'm', settings(), NOW);
     expect(r.ok).toBe(false);
     expect(rate(r)).toEqual({
