@@ -3,8 +3,9 @@
 // (one per listener of the node), summed over every sidecar. The destination's own sidecar
 // (its ingress cluster) is left out: it is not on the path in explicit mode, and counting it
 // too would count a request twice in transparent mode. gRPC calls are counted by status from
-// the grpc_stats filter's `grpc.<status>` and `grpc-web.<status>` counters on the same clusters
-// (compile/grpc-stats.ts). Every other stat is ignored.
+// the grpc_stats filter's `grpc.<status>` counters on the same clusters (compile/grpc-stats.ts),
+// and `grpc-web.<status>` by the same rules (Envoy's grpc_web filter charges those; meshd does
+// not compile it, and grpc_stats does not count gRPC-Web). Every other stat is ignored.
 import { egressClusterName } from '../compile/names';
 import type { MeshModel } from '../model/mesh-model';
 import type { LineDropReason, StatsdMetric } from './dogstatsd';
@@ -93,7 +94,7 @@ const CLUSTER_TAG = 'envoy.cluster_name';
 const CLASS_TAG = 'envoy.response_code_class';
 const CALLER_MESH_TAG = 'appmesh.mesh';
 // The grpc_stats filter's counters without per-method names: `<protocol>.<status>` for each
-// call, protocol `grpc` or `grpc-web`, status the text the server sent in grpc-status (Envoy
+// call, protocol `grpc` (or `grpc-web`, see above), status the text the server sent (Envoy
 // names the stat after it). The filter's other counters under the same prefix are not statuses.
 const GRPC_STAT = /(?:^|\.)(grpc|grpc-web)\.([^.]+)$/;
 const NOT_A_STATUS: ReadonlySet<string> = new Set([
