@@ -296,9 +296,11 @@ export interface TrafficRecord {
   readonly errors: number;
   readonly latency: HistogramJson;
   /**
-   * Only when the second had gRPC counts: calls by status code 0..16 (index = code), calls not
-   * OK (`grpc.failure`) and 5xx through gRPC listeners' clusters. Optional, so that a replica that
-   * predates them reads these records as before (it ignores fields it does not know).
+   * Only when the second had gRPC counts: calls by status code 0..16 (index = code; a status none
+   * of the 17 is in UNKNOWN), and 5xx through gRPC listeners' clusters. Optional, so that a replica
+   * that predates them reads these records as before (it ignores fields it does not know).
+   * `grpcFailures`, the calls of `grpc` not OK, is written for replicas of the version that read
+   * UNKNOWN as grpcFailures less the named non-OK statuses (so they add none); it is not read.
    */
   readonly grpc?: readonly number[];
   readonly grpcFailures?: number;
