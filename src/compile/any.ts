@@ -8,6 +8,7 @@ import type { Router } from '../generated/envoy/extensions/filters/http/router/v
 import type { OriginalDst } from '../generated/envoy/extensions/filters/listener/original_dst/v3/OriginalDst';
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager';
 import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy';
+import type { UuidRequestIdConfig } from '../generated/envoy/extensions/request_id/uuid/v3/UuidRequestIdConfig';
 import type { PreviousHostsPredicate } from '../generated/envoy/extensions/retry/host/previous_hosts/v3/PreviousHostsPredicate';
 import type { HttpProtocolOptions } from '../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions';
 import type { TlsInspector } from '../generated/envoy/extensions/filters/listener/tls_inspector/v3/TlsInspector';
@@ -25,6 +26,7 @@ interface TypedConfigs {
   'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector': TlsInspector;
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager': HttpConnectionManager;
   'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy': TcpProxy;
+  'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig': UuidRequestIdConfig;
   'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate': PreviousHostsPredicate;
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HttpProtocolOptions;
   'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext': DownstreamTlsContext;

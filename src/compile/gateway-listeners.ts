@@ -43,6 +43,7 @@ export function gatewayListener(plan: GatewayListenerPlan): Listener {
       use_remote_address: { value: true },
     },
     ...(plan.tracing ? { tracing: plan.tracing } : {}),
+    edge: true,
   });
   return {
     name: plan.name,

@@ -23,7 +23,7 @@ import type {
   TrafficPlan,
 } from './plan/types';
 import { downstreamTls } from './tls';
-import { hcmTracing } from './tracing';
+import { hcmTracing, REQUEST_ID_UNCHANGED } from './tracing';
 
 /** What a gateway's connection manager adds to a sidecar's (gateway-listeners.ts). */
 export interface ConnectionManagerOptions {
@@ -35,6 +35,8 @@ export interface ConnectionManagerOptions {
   >;
   /** The mesh's OpenTelemetry tracing (plan/tracing.ts); without it, the bootstrap's tracer if any. */
   readonly tracing?: TracingPlan;
+  /** A virtual gateway's listener: outside clients' x-client-trace-id forces no trace (compile/tracing.ts). */
+  readonly edge?: boolean;
 }
 
 export function httpConnectionManager(
@@ -58,7 +60,8 @@ export function httpConnectionManager(
         },
       ],
       upgrade_configs: [{ upgrade_type: 'websocket' }],
-      tracing: hcmTracing(options.tracing),
+      tracing: hcmTracing(options.tracing, options.edge),
+      request_id_extension: REQUEST_ID_UNCHANGED,
       ...(accessLog.length ? { access_log: accessLog } : {}),
     }),
   };

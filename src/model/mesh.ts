@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { ResourceMeta } from './common';
 import { number, object, oneOf, optional, required, string, type Infer } from './schema';
 import { IP_PREFERENCES } from './shapes';
@@ -25,11 +26,14 @@ export const trustDomainShape = string({
 /** The sampling rate of meshd's OpenTelemetry tracing when the mesh sets none: every request. */
 export const DEFAULT_OTEL_SAMPLING_RATE = 1;
 
-/** A host name: DNS labels of letters, digits, '-' and '_' (service names such as otel_collector), dot-separated. */
+/**
+ * A host name: DNS labels of letters, digits, '-' and '_' (service names such as otel_collector), dot-separated, at
+ * most 253 characters not counting a trailing '.' (the root, as in a fully qualified `otel.example.`).
+ */
 const HOST_NAME =
-  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const IPV6 = /^[0-9A-Fa-f:.]+$/;
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** Four dot-separated runs of digits: meant as an IPv4 address, whether or not a valid one. */
+const DOTTED_QUAD = /^\d+\.\d+\.\d+\.\d+$/;
 
 /** An OTLP collector's address, split: `<host>:<port>`, or `[<IPv6>]:<port>`. */
 export interface CollectorAddress {
@@ -58,13 +62,16 @@ export function parseCollectorAddress(address: string): CollectorAddress | { rea
   if (hostPart === '' || hostPart === '[]') return { error: `must be <host>:<port>, got ${shown}: the host is empty` };
   if (bracketed) {
     const inner = hostPart.endsWith(']') ? hostPart.slice(1, -1) : undefined;
-    if (inner === undefined || !IPV6.test(inner) || !inner.includes(':'))
-      return { error: `an IPv6 host is written [<address>]:<port>, got ${shown}` };
+    if (inner === undefined) return { error: `an IPv6 host is written [<address>]:<port>, got ${shown}` };
+    // node's own parser: exactly the textual IPv6 forms (`::`, at most one `::`, hex groups of at most four digits, an
+    // IPv4 tail); a zone index (`%eth0`) names an interface of one host, which a cluster address cannot.
+    if (!isIPv6(inner) || inner.includes('%'))
+      return { error: `the host ${JSON.stringify(inner)} is not a valid IPv6 address (in [<address>]:<port>)` };
     return { host: inner, port, ip: true };
   }
   if (hostPart.includes(':')) return { error: `an IPv6 host is written in brackets, [<address>]:<port>, got ${shown}` };
-  if (IPV4.test(hostPart)) return { host: hostPart, port, ip: true };
-  if (/^[\d.]+$/.test(hostPart)) return { error: `the host ${JSON.stringify(hostPart)} is not a valid IPv4 address` };
+  if (isIPv4(hostPart)) return { host: hostPart, port, ip: true };
+  if (DOTTED_QUAD.test(hostPart)) return { error: `the host ${JSON.stringify(hostPart)} is not a valid IPv4 address` };
   if (!HOST_NAME.test(hostPart))
     return {
       error: `the host ${JSON.stringify(hostPart)} is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,

@@ -355,7 +355,10 @@ export function resolveSettings(
       timeoutMs: w.timeout === undefined ? DEFAULTS.webhookTimeoutMs : parseDuration(w.timeout)!,
       metadata: metadata.get(i) ?? {},
     })),
-    ...(a.grpcFailureCodes !== undefined ? { grpcFailureCodes: a.grpcFailureCodes } : {}),
+    // null is "not set", as the schema reads it (a spec that reaches here unchecked gets the default too).
+    ...(a.grpcFailureCodes !== undefined && a.grpcFailureCodes !== null
+      ? { grpcFailureCodes: a.grpcFailureCodes }
+      : {}),
   };
 }
 

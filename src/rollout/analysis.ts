@@ -5,7 +5,7 @@
 // range, so NaN, Infinity or a missing value (however the telemetry came to hold one) is a
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
 import { formatDuration } from '../util/duration';
-import { requestFailures, type TelemetryReader, type TrafficSummary } from '../telemetry';
+import { failureFraction, type TelemetryReader, type TrafficSummary } from '../telemetry';
 import { DEFAULT_GRPC_FAILURE_CODES, GRPC_FAILURE_NAMES, type GrpcFailureName } from '../model/grpc-status';
 import type { BuiltinMetricCheck, MetricCheck, QueryMetricCheck, RolloutSettings } from '../model/rollout';
 import { renderQuery, type PrometheusClient } from './prometheus';
@@ -36,9 +36,9 @@ const POSSIBLE = {
 const unreadable = (value: unknown): boolean => typeof value !== 'number' || !Number.isFinite(value);
 
 /**
- * The percentage of the window's requests that did not fail: neither an HTTP 5xx nor a gRPC
- * status in `grpcFailureCodes` (telemetry's requestFailures); null without requests. `detail`
- * names the gRPC statuses that counted, when any did.
+ * The percentage that did not fail: 100 less telemetry's failureFraction, the larger of the
+ * HTTP 5xx among requests and the gRPC calls ending in a status of `grpcFailureCodes` among
+ * gRPC calls; null with neither. `detail` shows both when gRPC calls were counted.
  */
 function successRate(
   traffic: TrafficSummary,
@@ -47,15 +47,14 @@ function successRate(
   // No gRPC calls in the window (or a reader that knows none): the 5xx alone.
   const grpc = traffic.grpc;
   if (!grpc) return { value: traffic.successRate, detail: '' };
-  if (!(traffic.requests > 0)) return { value: null, detail: '' };
-  const failures = requestFailures(traffic, grpcFailureCodes);
+  const f = failureFraction(traffic, grpcFailureCodes);
+  if (f.fraction === null) return { value: null, detail: '' };
   const counted = grpcFailureCodes
     .filter((name, i) => grpcFailureCodes.indexOf(name) === i && grpc.statuses[name] > 0)
     .map((name) => `${name} ${round(grpc.statuses[name])}`);
-  return {
-    value: (100 * (traffic.requests - failures)) / traffic.requests,
-    detail: counted.length > 0 ? ` (${round(traffic.errors)} HTTP 5xx; gRPC ${counted.join(', ')})` : '',
-  };
+  const http = `${round(traffic.errors)} HTTP 5xx of ${round(traffic.requests)} requests`;
+  const calls = `gRPC ${counted.length > 0 ? counted.join(', ') : 'no failure'} of ${round(grpc.calls)} calls`;
+  return { value: 100 * (1 - f.fraction), detail: ` (${http}; ${calls})` };
 }
 
 function checkMetric(

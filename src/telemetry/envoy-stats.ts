@@ -3,8 +3,9 @@
 // (one per listener of the node), summed over every sidecar. The destination's own sidecar
 // (its ingress cluster) is left out: it is not on the path in explicit mode, and counting it
 // too would count a request twice in transparent mode. gRPC calls are counted by status from
-// the grpc_stats filter's `grpc.<status>` and `grpc.failure` counters on the same clusters
-// (compile/grpc-stats.ts). Every other stat is ignored.
+// the grpc_stats filter's `grpc.<status>` counters on the same clusters (compile/grpc-stats.ts),
+// and `grpc-web.<status>` by the same rules (Envoy's grpc_web filter charges those; meshd does
+// not compile it, and grpc_stats does not count gRPC-Web). Every other stat is ignored.
 import { egressClusterName } from '../compile/names';
 import type { MeshModel } from '../model/mesh-model';
 import type { LineDropReason, StatsdMetric } from './dogstatsd';
@@ -15,10 +16,10 @@ export interface VirtualNodeRef {
 }
 
 /**
- * Responses counted at a flush (a counter delta), gRPC calls that ended with one status (or,
- * `failure`, with any status but OK: what shows the statuses that are not one of the 17), or
- * one measured request duration. `grpcListener`: the responses came through a cluster of a
- * gRPC listener, where Envoy's own failure answers count twice: as a 5xx and as a gRPC status.
+ * Responses counted at a flush (a counter delta), gRPC calls that ended with one status (0..16;
+ * a status that is none of the 17 comes as UNKNOWN, 2), or one measured request duration. `grpcListener`: the responses
+ * came through a cluster of a gRPC listener, where Envoy's own
+ * failure answers count twice: as a 5xx and as a gRPC status.
  */
 export type Observation =
   | {
@@ -31,7 +32,7 @@ export type Observation =
   | {
       readonly kind: 'grpc';
       readonly node: VirtualNodeRef;
-      readonly status: number | 'failure';
+      readonly status: number;
       readonly count: number;
     }
   | { readonly kind: 'latency'; readonly node: VirtualNodeRef; readonly ms: readonly number[] };
@@ -92,11 +93,21 @@ const DURATION = 'upstream_rq_time';
 const CLUSTER_TAG = 'envoy.cluster_name';
 const CLASS_TAG = 'envoy.response_code_class';
 const CALLER_MESH_TAG = 'appmesh.mesh';
-// The grpc_stats filter's counters without per-method names: `grpc.<status>` for each call (the
-// status text as the server sent it) and `grpc.failure` for each call whose status is not 0.
-const GRPC_STAT = /(?:^|\.)grpc\.([^.]+)$/;
+// The grpc_stats filter's counters without per-method names: `<protocol>.<status>` for each
+// call, protocol `grpc` (or `grpc-web`, see above), status the text the server sent (Envoy
+// names the stat after it). The filter's other counters under the same prefix are not statuses.
+const GRPC_STAT = /(?:^|\.)(grpc|grpc-web)\.([^.]+)$/;
+const NOT_A_STATUS: ReadonlySet<string> = new Set([
+  'success',
+  'failure',
+  'total',
+  'request_message_count',
+  'response_message_count',
+  'upstream_rq_time',
+]);
 /** A status as Envoy names the 17 known ones: no sign, no leading zero. */
 const KNOWN_STATUS = /^(?:[0-9]|1[0-6])$/;
+const UNKNOWN_STATUS = 2;
 
 /**
  * The cluster a cluster-scope stat belongs to, when the stat is `<scope><rest>.<stat>`: Envoy
@@ -161,18 +172,25 @@ function countOf(metric: StatsdMetric): number | undefined {
 }
 
 /**
- * gRPC calls by status, from `grpc.<0..16>` and `grpc.failure`. A status the server made up
- * (`grpc-status: 99`, `abc`, `1.2`) gets a stat of its own name from Envoy: it is not taken by
- * name (a server must not grow meshd's memory), and shows as UNKNOWN through `grpc.failure`.
- * `grpc.success`, `grpc.total` and the message counts are left out.
+ * gRPC calls by status, from `grpc.<0..16>` (and `grpc-web.<0..16>`). A status the server made
+ * up (`grpc-status: 99`, `abc`, `014`) gets a stat of its own name from Envoy: it counts as
+ * UNKNOWN, as a gRPC client reads it, and its name is not kept (a server must not grow meshd's
+ * memory). Each call is counted from its own status stat, never derived from `grpc.failure`
+ * minus the known ones: each counter is a datagram of its own, bucketed by when it arrives, so
+ * the difference of two of them is no count of anything (a flush straddling a second, or a lost
+ * line, would turn allowed statuses into UNKNOWN). `success`, `failure`, `total` and the message
+ * counts are left out; so is a status with a dot in it (Envoy splits it into more name parts,
+ * which per-method names, switched off, would also make).
  */
 function grpcCalls(metric: StatsdMetric, index: EgressClusterIndex): Observation | RefusedObservation | undefined {
-  const stat = GRPC_STAT.exec(metric.name)?.[1];
-  if (stat === undefined || (stat !== 'failure' && !KNOWN_STATUS.test(stat))) return undefined;
-  const cluster = clusterOf(metric, `grpc.${stat}`);
+  const match = GRPC_STAT.exec(metric.name);
+  if (!match) return undefined;
+  const [, protocol, stat] = match as unknown as [string, string, string];
+  if (NOT_A_STATUS.has(stat)) return undefined;
+  const cluster = clusterOf(metric, `${protocol}.${stat}`);
   const node = cluster === undefined ? undefined : index.lookup(cluster, metric.tags.get(CALLER_MESH_TAG));
   if (!node) return undefined;
   const count = countOf(metric);
   if (count === undefined) return { refused: 'out_of_range' };
-  return { kind: 'grpc', node, status: stat === 'failure' ? 'failure' : Number(stat), count };
+  return { kind: 'grpc', node, status: KNOWN_STATUS.test(stat) ? Number(stat) : UNKNOWN_STATUS, count };
 }

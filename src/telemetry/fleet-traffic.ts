@@ -14,12 +14,11 @@ import { MAX_DURATION_MS } from './envoy-stats';
 import { LatencyHistogram } from './latency-histogram';
 import { GRPC_STATUS_COUNT } from '../model/grpc-status';
 import {
-  addGrpcCounts,
   BUCKET_MS,
   BUCKETS,
   emptySum,
-  type GrpcCounts,
   MAX_COUNT,
+  SecondCounts,
   summarise,
   windowSeconds,
   type TelemetryReader,
@@ -66,17 +65,10 @@ export interface FleetImportResult {
   readonly refused: readonly RefusedRecord[];
 }
 
-interface Held {
-  readonly requests: number;
-  readonly errors: number;
-  readonly latency: LatencyHistogram;
-  /** Absent for a second without gRPC counts (and in records of replicas that predate them). */
-  readonly grpc?: GrpcCounts;
-}
-
-interface CheckedRecord extends Held {
+interface CheckedRecord {
   readonly node: string;
   readonly second: number;
+  readonly counts: SecondCounts;
 }
 
 const nodeKey = (mesh: string, node: string) => `${mesh}\u0000${node}`;
@@ -115,37 +107,43 @@ function check(value: unknown, currentSecond: number): CheckedRecord | string {
     return `errors is ${shown(errors)}; must be a number from 0 to the requests (${requests})`;
   const latency = LatencyHistogram.deserialise(r.latency, MAX_DURATION_MS);
   if ('error' in latency) return `latency ${latency.error}`;
-  const grpc = checkGrpc(r, errors);
-  if (typeof grpc === 'string') return grpc;
-  return {
-    node: nodeKey(r.mesh as string, r.virtualNode as string),
-    second,
-    requests,
-    errors,
-    latency: latency.histogram,
-    ...(grpc ? { grpc } : {}),
-  };
+  const counts = new SecondCounts(latency.histogram);
+  counts.requests = requests;
+  counts.errors = errors;
+  const grpc = checkGrpc(r, counts);
+  if (grpc) return grpc;
+  return { node: nodeKey(r.mesh as string, r.virtualNode as string), second, counts };
 }
 
 const isCount = (value: unknown): value is number => typeof value === 'number' && value >= 0 && value <= MAX_COUNT;
 
-/** A record's gRPC counts (traffic-window.ts's TrafficRecord): all three fields or none; or why they are refused. */
-function checkGrpc(r: Record<string, unknown>, errors: number): GrpcCounts | undefined | string {
+/**
+ * Takes a record's gRPC counts (traffic-window.ts's TrafficRecord) into `counts`: `grpc` and
+ * `grpc5xx` together or neither; or says why they are refused. `grpcFailures` is what a replica
+ * of the version before read UNKNOWN from; it is checked when present and otherwise ignored.
+ */
+function checkGrpc(r: Record<string, unknown>, counts: SecondCounts): string | undefined {
   const { grpc, grpcFailures, grpc5xx } = r;
   if (grpc === undefined && grpcFailures === undefined && grpc5xx === undefined) return undefined;
   if (!Array.isArray(grpc) || grpc.length !== GRPC_STATUS_COUNT)
-    return `grpc is ${shown(grpc)}; must be a list of ${GRPC_STATUS_COUNT} counts, one per gRPC status code`;
+    return `grpc is ${Array.isArray(grpc) ? `a list of ${grpc.length}` : shown(grpc)}; must be a list of ${GRPC_STATUS_COUNT} counts, one per gRPC status code`;
   const bad = grpc.findIndex((n) => !isCount(n));
   if (bad !== -1) return `grpc[${bad}] is ${shown(grpc[bad])}; must be a number from 0 to ${MAX_COUNT}`;
-  if (!isCount(grpcFailures)) return `grpcFailures is ${shown(grpcFailures)}; must be a number from 0 to ${MAX_COUNT}`;
-  if (!isCount(grpc5xx) || !(grpc5xx <= errors))
-    return `grpc5xx is ${shown(grpc5xx)}; must be a number from 0 to the errors (${errors})`;
-  return { byStatus: [...(grpc as number[])], failures: grpcFailures, errors5xx: grpc5xx };
+  // A replica cannot outweigh the others' calls without bound: the second's calls stay a count.
+  const calls = (grpc as number[]).reduce((a, b) => a + b, 0);
+  if (!(calls <= MAX_COUNT)) return `grpc counts ${calls} calls in all; at most ${MAX_COUNT} are taken`;
+  if (grpcFailures !== undefined && !isCount(grpcFailures))
+    return `grpcFailures is ${shown(grpcFailures)}; must be a number from 0 to ${MAX_COUNT}`;
+  if (!isCount(grpc5xx) || !(grpc5xx <= counts.errors))
+    return `grpc5xx is ${shown(grpc5xx)}; must be a number from 0 to the errors (${counts.errors})`;
+  (grpc as number[]).forEach((n, code) => counts.addGrpc(code, n));
+  counts.grpc5xx = grpc5xx;
+  return undefined;
 }
 
 export class FleetTraffic implements TelemetryReader {
   /** second → replica id → node → bucket. Seconds are few (15 minutes' worth), so pruning and forgetting are cheap. */
-  private readonly seconds = new Map<number, Map<string, Map<string, Held>>>();
+  private readonly seconds = new Map<number, Map<string, Map<string, SecondCounts>>>();
   private buckets = 0;
   private latencyBuckets = 0;
   private readonly limits: FleetLimits;
@@ -253,12 +251,7 @@ export class FleetTraffic implements TelemetryReader {
       const perReplica = this.seconds.get(second);
       if (!perReplica) continue;
       for (const nodes of perReplica.values()) {
-        const b = nodes.get(node);
-        if (!b) continue;
-        sum.requests += b.requests;
-        sum.errors += b.errors;
-        b.latency.addTo(sum.latency);
-        if (b.grpc) addGrpcCounts(sum.grpc, b.grpc);
+        nodes.get(node)?.addTo(sum);
       }
     }
     this.local?.windows.addSeconds(mesh, virtualNode, first, last, sum);
@@ -266,45 +259,36 @@ export class FleetTraffic implements TelemetryReader {
   }
 
   /** Holds a checked record in place of what was held for its key; or says why not (a limit), holding nothing. */
-  private hold(replicaId: string, r: CheckedRecord): string | undefined {
-    const old = this.seconds.get(r.second)?.get(replicaId)?.get(r.node);
-    const empty =
-      r.requests === 0 &&
-      r.errors === 0 &&
-      r.latency.count === 0 &&
-      (!r.grpc || (r.grpc.failures === 0 && r.grpc.errors5xx === 0 && r.grpc.byStatus.every((n) => n === 0)));
+  private hold(replicaId: string, { node, second, counts }: CheckedRecord): string | undefined {
+    const old = this.seconds.get(second)?.get(replicaId)?.get(node);
+    const empty = counts.empty;
     const addedBuckets = (empty ? 0 : 1) - (old ? 1 : 0);
-    const addedLatency = (empty ? 0 : r.latency.buckets) - (old?.latency.buckets ?? 0);
+    const addedLatency = (empty ? 0 : counts.latency.buckets) - (old?.latency.buckets ?? 0);
     if (addedBuckets > 0 && this.buckets + addedBuckets > this.limits.maxBuckets)
       return `the fleet's telemetry holds its limit of ${this.limits.maxBuckets} one-second buckets (replicas × virtual nodes × seconds)`;
     if (addedLatency > 0 && this.latencyBuckets + addedLatency > this.limits.maxLatencyBuckets)
       return `the fleet's telemetry holds its limit of ${this.limits.maxLatencyBuckets} latency histogram buckets`;
-    let perReplica = this.seconds.get(r.second);
+    let perReplica = this.seconds.get(second);
     let nodes = perReplica?.get(replicaId);
     if (old) {
       this.release(old);
-      nodes!.delete(r.node);
+      nodes!.delete(node);
     }
     if (empty) {
       // Nothing to hold: clear the emptied maps so that a second with no traffic costs nothing.
       if (nodes?.size === 0) perReplica!.delete(replicaId);
-      if (perReplica?.size === 0) this.seconds.delete(r.second);
+      if (perReplica?.size === 0) this.seconds.delete(second);
       return undefined;
     }
-    if (!perReplica) this.seconds.set(r.second, (perReplica = new Map()));
+    if (!perReplica) this.seconds.set(second, (perReplica = new Map()));
     if (!nodes) perReplica.set(replicaId, (nodes = new Map()));
-    nodes.set(r.node, {
-      requests: r.requests,
-      errors: r.errors,
-      latency: r.latency,
-      ...(r.grpc ? { grpc: r.grpc } : {}),
-    });
+    nodes.set(node, counts);
     this.buckets++;
-    this.latencyBuckets += r.latency.buckets;
+    this.latencyBuckets += counts.latency.buckets;
     return undefined;
   }
 
-  private release(b: Held): void {
+  private release(b: SecondCounts): void {
     this.buckets--;
     this.latencyBuckets -= b.latency.buckets;
   }

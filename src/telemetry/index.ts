@@ -46,8 +46,10 @@ export {
 export {
   grpcTraffic,
   MAX_WINDOW_MS,
-  requestFailures,
+  SecondCounts,
+  failureFraction,
   TrafficWindows,
+  type FailureFraction,
   type GrpcTraffic,
   type TelemetryReader,
   type TrafficRecord,

@@ -2,7 +2,7 @@
 // calls by status, request durations), plus running totals since meshd started. Data is
 // bucketed by the time it arrived: counters arrive at each sidecar's stats flush, durations as
 // they are measured. Memory is bounded, whatever the datagrams say: at most `maxNodes` nodes,
-// 900 buckets per node (each with at most 17 gRPC status counts), and at most
+// 900 buckets per node (each with at most 17 gRPC status counts, the rarer ones held only once seen), and at most
 // `maxLatencyBuckets` histogram buckets (latency-histogram.ts) held over all nodes and seconds.
 // Every number stays finite: a count that would pass 2^53 is refused.
 // In a fleet, each replica exports its closed seconds (exportSince) for the leader to sum
@@ -68,39 +68,109 @@ export interface TrafficTotals {
   readonly latencySamples: number;
 }
 
-/** A second's (or a window's) gRPC counts, as the stats gave them. */
+/** A window's gRPC counts, added up over its seconds (and, in the fleet, over replicas). */
 export interface GrpcCounts {
-  /** Calls by status code 0..16 (index = code). */
+  /** Calls by status code 0..16 (index = code); a status that is none of the 17 is in UNKNOWN (2). */
   readonly byStatus: number[];
-  /** Calls whose status was not OK, known or not (`grpc.failure`). */
-  failures: number;
   /** 5xx through gRPC listeners' clusters. */
   errors5xx: number;
 }
 
 export const emptyGrpcCounts = (): GrpcCounts => ({
   byStatus: new Array<number>(GRPC_STATUS_COUNT).fill(0),
-  failures: 0,
   errors5xx: 0,
 });
 
-export function addGrpcCounts(to: GrpcCounts, from: GrpcCounts): void {
-  for (let i = 0; i < GRPC_STATUS_COUNT; i++) to.byStatus[i]! += from.byStatus[i]!;
-  to.failures += from.failures;
-  to.errors5xx += from.errors5xx;
+const OK = 0;
+const UNKNOWN = 2;
+
+/**
+ * One second's counts of one node (on one replica). Every field is set in the constructor, so
+ * that every bucket has the same shape and costs the same few words: most gRPC calls end OK,
+ * and an UNKNOWN or a 5xx is a plain number too; the other non-OK statuses, rarer, go in a
+ * list of `code, count` pairs made when the first arrives (at most 15 pairs).
+ */
+export class SecondCounts {
+  requests = 0;
+  errors = 0;
+  grpcOk = 0;
+  grpcUnknown = 0;
+  /** 5xx through gRPC listeners' clusters. */
+  grpc5xx = 0;
+  /** `[code, count, code, count, …]` of the statuses other than OK and UNKNOWN, or undefined when none. */
+  grpcOther: number[] | undefined = undefined;
+
+  constructor(readonly latency: LatencyHistogram = new LatencyHistogram()) {}
+
+  /** The count held for a status code 0..16. */
+  grpcCount(code: number): number {
+    if (code === OK) return this.grpcOk;
+    if (code === UNKNOWN) return this.grpcUnknown;
+    const list = this.grpcOther;
+    if (list) for (let i = 0; i < list.length; i += 2) if (list[i] === code) return list[i + 1]!;
+    return 0;
+  }
+
+  /** Adds calls that ended with status `code` (0..16); false, adding nothing, when that would break MAX_COUNT. */
+  addGrpc(code: number, count: number): boolean {
+    const held = this.grpcCount(code);
+    if (!(count >= 0 && held + count <= MAX_COUNT)) return false;
+    if (count === 0) return true;
+    if (code === OK) this.grpcOk = held + count;
+    else if (code === UNKNOWN) this.grpcUnknown = held + count;
+    else {
+      const list = this.grpcOther;
+      // Codes sit at even places and counts at odd ones (so no indexOf: a count may equal a code).
+      let at = -1;
+      if (list) for (let j = 0; j < list.length; j += 2) if (list[j] === code) at = j;
+      // A new status makes a list of just the right length (push would reserve room for 16 more).
+      if (at !== -1) list![at + 1] = held + count;
+      else this.grpcOther = list ? list.concat(code, count) : [code, count];
+    }
+    return true;
+  }
+
+  get hasGrpc(): boolean {
+    return this.grpcOk > 0 || this.grpcUnknown > 0 || this.grpc5xx > 0 || this.grpcOther !== undefined;
+  }
+
+  get empty(): boolean {
+    return this.requests === 0 && this.errors === 0 && this.latency.count === 0 && !this.hasGrpc;
+  }
+
+  addTo(sum: WindowSum): void {
+    sum.requests += this.requests;
+    sum.errors += this.errors;
+    this.latency.addTo(sum.latency);
+    if (!this.hasGrpc) return;
+    const g = sum.grpc;
+    g.byStatus[OK]! += this.grpcOk;
+    g.byStatus[UNKNOWN]! += this.grpcUnknown;
+    g.errors5xx += this.grpc5xx;
+    const list = this.grpcOther;
+    if (list) for (let i = 0; i < list.length; i += 2) g.byStatus[list[i]!]! += list[i + 1]!;
+  }
+
+  /** The gRPC fields of a TrafficRecord, in the format replicas have exchanged since gRPC counts came in. */
+  grpcRecord(): Pick<TrafficRecord, 'grpc' | 'grpcFailures' | 'grpc5xx'> {
+    if (!this.hasGrpc) return {};
+    const byStatus = new Array<number>(GRPC_STATUS_COUNT).fill(0);
+    byStatus[OK] = this.grpcOk;
+    byStatus[UNKNOWN] = this.grpcUnknown;
+    const list = this.grpcOther;
+    if (list) for (let i = 0; i < list.length; i += 2) byStatus[list[i]!] = list[i + 1]!;
+    // grpcFailures: the non-OK calls named above, so that a replica of the version before, which
+    // takes what grpcFailures counts beyond them as UNKNOWN, adds no UNKNOWN of its own.
+    const failures = byStatus.reduce((sum, n, code) => (code === OK ? sum : sum + n), 0);
+    return { grpc: byStatus, grpcFailures: Math.min(MAX_COUNT, failures), grpc5xx: this.grpc5xx };
+  }
 }
 
-const isEmptyGrpc = (g: GrpcCounts | undefined): boolean =>
-  !g || (g.failures === 0 && g.errors5xx === 0 && g.byStatus.every((n) => n === 0));
-
-interface Bucket {
+class Bucket extends SecondCounts {
   /** Which second (ms since the epoch / 1000, floored) it holds; a slot is reused 15 minutes later. */
-  second: number;
-  requests: number;
-  errors: number;
-  latency: LatencyHistogram;
-  /** Made on the first gRPC count: a node with no gRPC traffic does not pay for it. */
-  grpc?: GrpcCounts;
+  constructor(readonly second: number) {
+    super();
+  }
 }
 
 class NodeTraffic {
@@ -116,7 +186,7 @@ class NodeTraffic {
     let b = this.slots[i];
     if (!b || b.second !== second) {
       if (b) released(b.latency.buckets);
-      this.slots[i] = b = { second, requests: 0, errors: 0, latency: new LatencyHistogram() };
+      this.slots[i] = b = new Bucket(second);
     }
     return b;
   }
@@ -143,47 +213,49 @@ export const emptySum = (): WindowSum => ({
   grpc: emptyGrpcCounts(),
 });
 
-/**
- * The window's gRPC statuses by name. Calls with a status that is none of the 17 only show in
- * `grpc.failure`: what it counts beyond the known non-OK statuses is added to UNKNOWN (as a gRPC
- * client reads such a status).
- */
+/** The window's gRPC statuses by name. */
 export function grpcTraffic(g: GrpcCounts): GrpcTraffic {
   const statuses = Object.fromEntries(GRPC_STATUS_NAMES.map((name, code) => [name, g.byStatus[code]!])) as Record<
     GrpcStatusName,
     number
   >;
-  const knownFailures = g.byStatus.reduce((sum, n, code) => (code === 0 ? sum : sum + n), 0);
-  statuses.UNKNOWN += Math.max(0, g.failures - knownFailures);
-  const calls = Object.values(statuses).reduce((a, b) => a + b, 0);
+  const calls = g.byStatus.reduce((a, b) => a + b, 0);
   return { calls, statuses, errors5xx: g.errors5xx };
 }
 
-/**
- * The statuses Envoy's own answers to a gRPC call carry (its HTTP status turned into gRPC: 502,
- * 503 and 504 are UNAVAILABLE, a timeout DEADLINE_EXCEEDED, another 5xx UNKNOWN).
- */
-const LOCAL_REPLY_STATUSES: readonly GrpcStatusName[] = ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'UNKNOWN'];
+/** How a window's failures were counted (failureFraction). */
+export interface FailureFraction {
+  /**
+   * 0..1, the larger of the two fractions below that has calls;
+   * null when the window had neither requests nor gRPC calls.
+   */
+  readonly fraction: number | null;
+  /** HTTP 5xx / requests (null without requests). */
+  readonly http: number | null;
+  /** gRPC calls ending in a listed status / gRPC calls (null without gRPC calls). */
+  readonly grpc: number | null;
+  /** The gRPC calls with a listed status. */
+  readonly grpcFailures: number;
+}
 
 /**
- * The requests of a window that failed for request-success-rate: an HTTP 5xx, or a gRPC status
- * in `failureCodes`. A call Envoy answered itself on a gRPC listener's cluster (no upstream, a
- * timeout) counts both as a 5xx and as a status (LOCAL_REPLY_STATUSES): the 5xx of gRPC
- * listeners are taken to be among those statuses when the list has them, so such a call fails
- * once. At most `requests`.
+ * The part of a window's traffic that failed for request-success-rate: the larger of the HTTP
+ * 5xx among the requests and the gRPC calls whose status is in `failureCodes` among the gRPC
+ * calls. The two are never added up, nor one divided by the other: requests are counted when
+ * their response headers pass (upstream_rq_xx), gRPC calls when their status does, at the end
+ * of the call (trailers), which for a long stream can be minutes later, in another window;
+ * each population is judged against itself, so mismatched counts cannot pass 100% failures.
+ * Envoy's own answer to a gRPC call (no upstream, a timeout) is both a 5xx and a status
+ * (UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN): with the larger of the two taken it counts once.
+ * A node with HTTP and gRPC listeners is judged by the worse of its two kinds of traffic.
  */
-export function requestFailures(summary: TrafficSummary, failureCodes: readonly GrpcStatusName[]): number {
-  const grpc = summary.grpc;
-  if (!grpc) return Math.min(summary.requests, summary.errors);
-  const listed = [...new Set(failureCodes)];
-  const count = (names: readonly GrpcStatusName[]) => names.reduce((sum, name) => sum + (grpc.statuses[name] ?? 0), 0);
-  const twice = Math.min(
-    grpc.errors5xx,
-    summary.errors,
-    count(listed.filter((name) => LOCAL_REPLY_STATUSES.includes(name))),
-  );
-  const failures = summary.errors + count(listed) - twice;
-  return Math.min(summary.requests, failures);
+export function failureFraction(summary: TrafficSummary, failureCodes: readonly GrpcStatusName[]): FailureFraction {
+  const http = summary.requests > 0 ? Math.min(1, summary.errors / summary.requests) : null;
+  const g = summary.grpc;
+  const grpcFailures = g ? [...new Set(failureCodes)].reduce((sum, name) => sum + (g.statuses[name] ?? 0), 0) : 0;
+  const grpc = g && g.calls > 0 ? Math.min(1, grpcFailures / g.calls) : null;
+  const fraction = http === null ? grpc : grpc === null ? http : Math.max(http, grpc);
+  return { fraction, http, grpc, grpcFailures };
 }
 
 /** The seconds a window of `windowMs` up to `now` holds (both included); a window beyond 0..15 min is a RangeError. */
@@ -204,7 +276,7 @@ export function summarise(windowMs: number, { requests, errors, latency, grpc }:
     errors,
     successRate: successRate(requests, errors),
     // Only with gRPC traffic in the window: an HTTP-only node's summary keeps the shape it had.
-    ...(isEmptyGrpc(grpc) ? {} : { grpc: grpcTraffic(grpc) }),
+    ...(grpc.errors5xx === 0 && grpc.byStatus.every((n) => n === 0) ? {} : { grpc: grpcTraffic(grpc) }),
     ratePerSecond: requests / (windowMs / 1000),
     p50Ms: latency.quantile(0.5),
     p99Ms: latency.quantile(0.99),
@@ -224,9 +296,11 @@ export interface TrafficRecord {
   readonly errors: number;
   readonly latency: HistogramJson;
   /**
-   * Only when the second had gRPC counts: calls by status code 0..16 (index = code), calls not
-   * OK (`grpc.failure`) and 5xx through gRPC listeners' clusters. Optional, so that a replica that
-   * predates them reads these records as before (it ignores fields it does not know).
+   * Only when the second had gRPC counts: calls by status code 0..16 (index = code; a status none
+   * of the 17 is in UNKNOWN), and 5xx through gRPC listeners' clusters. Optional, so that a replica
+   * that predates them reads these records as before (it ignores fields it does not know).
+   * `grpcFailures`, the calls of `grpc` not OK, is written for replicas of the version that read
+   * UNKNOWN as grpcFailures less the named non-OK statuses (so they add none); it is not read.
    */
   readonly grpc?: readonly number[];
   readonly grpcFailures?: number;
@@ -259,8 +333,8 @@ export class TrafficWindows implements TelemetryReader {
       if (!(requests >= 0 && errors >= 0 && errors <= requests && bucket.requests + requests <= MAX_COUNT))
         return 'overflow';
       if (observation.grpcListener && errors > 0) {
-        if (!(bucket.errors + errors <= MAX_COUNT)) return 'overflow';
-        (bucket.grpc ??= emptyGrpcCounts()).errors5xx += errors;
+        if (!(bucket.grpc5xx + errors <= MAX_COUNT)) return 'overflow';
+        bucket.grpc5xx += errors;
       }
       bucket.requests += requests;
       bucket.errors += errors;
@@ -269,12 +343,9 @@ export class TrafficWindows implements TelemetryReader {
       t.errors = Math.min(t.requests, t.errors + errors);
     } else if (observation.kind === 'grpc') {
       const { status, count } = observation;
-      const g = (bucket.grpc ??= emptyGrpcCounts());
-      const now = status === 'failure' ? g.failures : g.byStatus[status];
       // A status is 0..16 (envoy-stats.ts); anything else, or a count that would overflow, is refused.
-      if (now === undefined || !(count >= 0 && now + count <= MAX_COUNT)) return 'overflow';
-      if (status === 'failure') g.failures += count;
-      else g.byStatus[status] = now + count;
+      if (!(Number.isInteger(status) && status >= 0 && status < GRPC_STATUS_COUNT)) return 'overflow';
+      if (!bucket.addGrpc(status, count)) return 'overflow';
     } else {
       const held = bucket.latency.buckets;
       const added = observation.ms.filter((ms) => !bucket.latency.has(ms)).length;
@@ -306,13 +377,7 @@ export class TrafficWindows implements TelemetryReader {
   addSeconds(mesh: string, virtualNode: string, first: number, last: number, sum: WindowSum): void {
     const traffic = this.nodes.get(key(mesh, virtualNode))?.traffic;
     if (!traffic) return;
-    for (const b of traffic.slots) {
-      if (!b || b.second < first || b.second > last) continue;
-      sum.requests += b.requests;
-      sum.errors += b.errors;
-      b.latency.addTo(sum.latency);
-      if (b.grpc) addGrpcCounts(sum.grpc, b.grpc);
-    }
+    for (const b of traffic.slots) if (b && b.second >= first && b.second <= last) b.addTo(sum);
   }
 
   /**
@@ -329,7 +394,7 @@ export class TrafficWindows implements TelemetryReader {
     for (const { ref, traffic } of this.nodes.values()) {
       for (const b of traffic.slots) {
         if (!b || b.second <= since || b.second >= current || b.second <= current - BUCKETS) continue;
-        if (b.requests === 0 && b.errors === 0 && b.latency.count === 0 && isEmptyGrpc(b.grpc)) continue;
+        if (b.empty) continue;
         records.push({
           mesh: ref.mesh,
           virtualNode: ref.virtualNode,
@@ -337,9 +402,7 @@ export class TrafficWindows implements TelemetryReader {
           requests: b.requests,
           errors: b.errors,
           latency: b.latency.serialise(),
-          ...(b.grpc && !isEmptyGrpc(b.grpc)
-            ? { grpc: [...b.grpc.byStatus], grpcFailures: b.grpc.failures, grpc5xx: b.grpc.errors5xx }
-            : {}),
+          ...b.grpcRecord(),
         });
       }
     }

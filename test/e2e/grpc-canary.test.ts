@@ -205,7 +205,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     const messages = done.events.map((e) => e.message).join('\n');
     // No 5xx at all: the analysis failed on the gRPC status alone.
     expect(messages).toMatch(
-      /check 1 of 2 failed: success rate [0-9.]+% over the last 2s \(0 HTTP 5xx; gRPC UNAVAILABLE [0-9]+\), below the minimum 95%/,
+      /check 1 of 2 failed: success rate [0-9.]+% over the last 2s \(0 HTTP 5xx of [0-9.]+ requests; gRPC UNAVAILABLE [0-9.]+ of [0-9.]+ calls\), below the minimum 95%/,
     );
     expect(messages).toMatch(/rolling back after 2 failed check\(s\)/);
     // The client saw the canary's UNAVAILABLE; the primary never failed.
@@ -257,7 +257,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     await load.stop();
     expect(done.phase).toBe('Failed');
     expect(done.events.map((e) => e.message).join('\n')).toMatch(
-      /success rate [0-9.]+% over the last 2s \(0 HTTP 5xx; gRPC NOT_FOUND [0-9]+\), below the minimum 95%/,
+      /success rate [0-9.]+% over the last 2s \(0 HTTP 5xx of [0-9.]+ requests; gRPC NOT_FOUND [0-9.]+ of [0-9.]+ calls\), below the minimum 95%/,
     );
     // Not a status the default retry policy retries: one attempt per call.
     expect(v2.calls.length).toBe(load.count('api-v2 NOT_FOUND'));
@@ -276,7 +276,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     const failed = load.count('upstream UNAVAILABLE');
     expect(failed).toBeGreaterThan(5);
     expect(done.events.map((e) => e.message).join('\n')).toMatch(
-      /success rate 0% over the last 2s \(([0-9]+) HTTP 5xx; gRPC UNAVAILABLE \1\), below the minimum 95%/,
+      /success rate 0% over the last 2s \(([0-9]+) HTTP 5xx of \1 requests; gRPC UNAVAILABLE \1 of \1 calls\), below the minimum 95%/,
     );
     // Each such call is one 5xx of a gRPC listener and one UNAVAILABLE: counted once by the analysis.
     const t = await waitFor('meshd to count every unreachable call', async () => {

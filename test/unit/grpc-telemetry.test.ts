@@ -24,7 +24,8 @@ import {
   FleetTraffic,
   interpret,
   parseLine,
-  requestFailures,
+  failureFraction,
+  SecondCounts,
   Telemetry,
   TrafficWindows,
   type TelemetryReader,
@@ -82,20 +83,18 @@ const CAPTURE = [
 const line = (text: string) => parseLine(text)!;
 
 describe('gRPC stats from DogStatsD', () => {
-  it('reads grpc.<status> and grpc.failure of a known egress cluster, and nothing else of the filter', () => {
+  it('reads grpc.<status> and grpc-web.<status> of a known egress cluster, and nothing else of the filter', () => {
     expect(interpret(line(`envoy.cluster.grpc.14:3|c|${TAGS}`), INDEX)).toEqual({
       kind: 'grpc',
       node: { mesh: 'm', virtualNode: 'api' },
       status: 14,
       count: 3,
     });
-    expect(interpret(line(`envoy.cluster.grpc.failure:2|c|${TAGS}`), INDEX)).toMatchObject({
-      kind: 'grpc',
-      status: 'failure',
-      count: 2,
-    });
-    for (const stat of ['success', 'total', 'request_message_count', 'response_message_count'])
-      expect(interpret(line(`envoy.cluster.grpc.${stat}:1|c|${TAGS}`), INDEX)).toBeUndefined();
+    // gRPC-Web calls through the same cluster: grpc_stats counts them under `grpc-web`.
+    expect(interpret(line(`envoy.cluster.grpc-web.5:2|c|${TAGS}`), INDEX)).toMatchObject({ status: 5, count: 2 });
+    for (const protocol of ['grpc', 'grpc-web'])
+      for (const stat of ['success', 'failure', 'total', 'request_message_count', 'response_message_count'])
+        expect(interpret(line(`envoy.cluster.${protocol}.${stat}:1|c|${TAGS}`), INDEX)).toBeUndefined();
     // A gauge or a histogram of the same name is no call count.
     expect(interpret(line(`envoy.cluster.grpc.14:1|g|${TAGS}`), INDEX)).toBeUndefined();
   });
@@ -118,6 +117,17 @@ describe('gRPC stats from DogStatsD', () => {
     ['a leading zero', `envoy.cluster.grpc.014:1|c|${TAGS}`],
     ['a sign', `envoy.cluster.grpc.-1:1|c|${TAGS}`],
     ['an exponent', `envoy.cluster.grpc.1e1:1|c|${TAGS}`],
+    ['a gRPC-Web status the server made up', `envoy.cluster.grpc-web.teapot:1|c|${TAGS}`],
+  ])('counts %s as UNKNOWN, keeping no name of it', (_what, text) => {
+    expect(interpret(line(text), INDEX)).toEqual({
+      kind: 'grpc',
+      node: { mesh: 'm', virtualNode: 'api' },
+      status: 2,
+      count: 1,
+    });
+  });
+
+  it.each([
     ['a dotted status', `envoy.cluster.grpc.1.2:1|c|${TAGS}`],
     ['per-method names', `envoy.cluster.grpc.pkg.Svc.Method.14:1|c|${TAGS}`],
     ['a caller-made service named grpc', `envoy.cluster.grpc.grpc.14:1|c|${TAGS}`],
@@ -135,7 +145,7 @@ describe('gRPC stats from DogStatsD', () => {
   it.each([
     ['over a billion', `envoy.cluster.grpc.14:2000000000|c|${TAGS}`],
     ['negative', `envoy.cluster.grpc.14:-1|c|${TAGS}`],
-    ['blown up by a sample rate', `envoy.cluster.grpc.failure:2000000|c|@0.001|${TAGS}`],
+    ['blown up by a sample rate', `envoy.cluster.grpc.abc:2000000|c|@0.001|${TAGS}`],
   ])('refuses a count %s', (_what, text) => {
     expect(interpret(line(text), INDEX)).toEqual({ refused: 'out_of_range' });
   });
@@ -155,23 +165,58 @@ describe('gRPC counts in the windows', () => {
     expect(api!.grpc!.statuses).toMatchObject({ OK: 4, UNAVAILABLE: 2, INTERNAL: 1, NOT_FOUND: 1, UNKNOWN: 0 });
     // Failures by the default list: UNAVAILABLE ×2 and INTERNAL; the 503 is one of the UNAVAILABLE.
     // Without UNAVAILABLE in the list, the 503 still fails, as a 5xx.
-    expect(requestFailures(api!, DEFAULT_GRPC_FAILURE_CODES)).toBe(3);
-    expect(requestFailures(api!, [])).toBe(1);
-    expect(requestFailures(api!, ['NOT_FOUND'])).toBe(2);
+    // Judged by the worse of 1 5xx in 8 requests and 3 listed statuses in 8 calls.
+    expect(failureFraction(api!, DEFAULT_GRPC_FAILURE_CODES)).toEqual({
+      fraction: 3 / 8,
+      http: 1 / 8,
+      grpc: 3 / 8,
+      grpcFailures: 3,
+    });
+    expect(failureFraction(api!, []).fraction).toBe(1 / 8);
+    expect(failureFraction(api!, ['NOT_FOUND']).fraction).toBe(1 / 8);
   });
 
-  it('shows a status that is none of the 17 as UNKNOWN, through grpc.failure', () => {
-    const windows = new TrafficWindows();
-    const api = { mesh: 'm', virtualNode: 'api' };
-    windows.record({ kind: 'responses', node: api, requests: 5, errors: 0 }, NOW);
-    windows.record({ kind: 'grpc', node: api, status: 14, count: 2 }, NOW);
-    windows.record({ kind: 'grpc', node: api, status: 0, count: 1 }, NOW);
-    // grpc-status 99 ×2: Envoy counts grpc.99 (not taken) and grpc.failure.
-    windows.record({ kind: 'grpc', node: api, status: 'failure', count: 4 }, NOW);
-    const summary = windows.summary('m', 'api', 10_000, NOW);
-    expect(summary.grpc!.statuses).toMatchObject({ OK: 1, UNAVAILABLE: 2, UNKNOWN: 2 });
-    expect(summary.grpc!.calls).toBe(5);
-    expect(requestFailures(summary, DEFAULT_GRPC_FAILURE_CODES)).toBe(4);
+  it('counts UNKNOWN only from status stats: grpc.failure, arriving in another second or alone, adds nothing', () => {
+    // Found in review: UNKNOWN was grpc.failure less the known non-OK statuses of the window. A
+    // flush that straddled the window's edge (its grpc.5 line a second before its grpc.failure
+    // line), or a lost grpc.5 datagram, turned allowed NOT_FOUND calls into UNKNOWN, which fails.
+    const telemetry = new Telemetry();
+    telemetry.setModel(MODEL);
+    telemetry.receive(`envoy.cluster.grpc.5:250|c|${TAGS}`, NOW - 10_000);
+    telemetry.receive(`envoy.cluster.grpc.failure:250|c|${TAGS}`, NOW);
+    telemetry.receive(`envoy.cluster.grpc.0:250|c|${TAGS}`, NOW);
+    telemetry.receive(`envoy.cluster.grpc.failure:100|c|${TAGS}`, NOW); // its grpc.5 line lost
+    telemetry.receive(`envoy.cluster.upstream_rq_xx:500|c|#envoy.response_code_class:2,envoy.cluster_name:${API}`, NOW);
+    // A status none of the 17: its own stat, taken as UNKNOWN (the name is not kept).
+    telemetry.receive(`envoy.cluster.grpc.99:2|c|${TAGS}`, NOW);
+    const summary = telemetry.windows.summary('m', 'api', 5_000, NOW);
+    expect(summary.grpc!.statuses).toMatchObject({ OK: 250, NOT_FOUND: 0, UNKNOWN: 2 });
+    expect(summary.grpc!.calls).toBe(252);
+    expect(failureFraction(summary, DEFAULT_GRPC_FAILURE_CODES).grpcFailures).toBe(2);
+  });
+
+  it('judges requests and gRPC calls each against their own count: long streams end minutes after they start', () => {
+    // Found in review: 100 long streams ending UNAVAILABLE (their requests counted, at response
+    // headers, in an earlier window) and 20 new OK unary calls read as 100 failures in 20
+    // requests: a success rate of 0%. Now: 100 of 120 calls.
+    const summary: TrafficSummary = {
+      windowMs: 60_000,
+      requests: 20,
+      errors: 0,
+      successRate: 100,
+      ratePerSecond: 1 / 3,
+      p50Ms: 1,
+      p99Ms: 2,
+      grpc: { calls: 120, errors5xx: 0, statuses: { ...zeros(), OK: 20, UNAVAILABLE: 100 } },
+    };
+    expect(failureFraction(summary, DEFAULT_GRPC_FAILURE_CODES).fraction).toBeCloseTo(100 / 120, 10);
+    // Streams started but not ended: requests with no status yet fail nothing.
+    const started = {
+      ...summary,
+      requests: 120,
+      grpc: { ...summary.grpc!, calls: 20, statuses: { ...zeros(), OK: 20 } },
+    };
+    expect(failureFraction(started, DEFAULT_GRPC_FAILURE_CODES).fraction).toBe(0);
   });
 
   it('makes no node of a zero flush, and leaves an HTTP-only summary as it was', () => {
@@ -184,6 +229,22 @@ describe('gRPC counts in the windows', () => {
     expect(windows.summary('m', 'web', 10_000, NOW)).not.toHaveProperty('grpc');
   });
 
+  it('gives every second the same fields from the start, whatever gRPC statuses arrive', () => {
+    // Memory: buckets that all have one shape (fields set in the constructor) stay small; a
+    // field added on the first gRPC call, or a 17-count list per second, cost about 270 bytes.
+    const b = new SecondCounts();
+    const fields = Object.keys(b);
+    expect(fields).toEqual(
+      expect.arrayContaining(['requests', 'errors', 'grpcOk', 'grpcUnknown', 'grpc5xx', 'grpcOther']),
+    );
+    for (let code = 0; code < 17; code++) expect(b.addGrpc(code, code + 1)).toBe(true);
+    expect(Object.keys(b)).toEqual(fields);
+    // OK and UNKNOWN are fields; only the 15 other statuses go in the list, as code, count pairs.
+    expect(b.grpcOther).toHaveLength(30);
+    expect(b.grpcOther!.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(new SecondCounts().grpcOther).toBeUndefined();
+  });
+
   it('refuses a status outside 0..16 and a count that would overflow, holding nothing', () => {
     const windows = new TrafficWindows();
     const api = { mesh: 'm', virtualNode: 'api' };
@@ -193,7 +254,7 @@ describe('gRPC counts in the windows', () => {
     expect(windows.summary('m', 'api', 10_000, NOW).grpc!.statuses.UNAVAILABLE).toBe(Number.MAX_SAFE_INTEGER);
   });
 
-  it('counts a 5xx on an HTTP listener and a gRPC failure on a gRPC listener of one node both', () => {
+  it("judges a node with HTTP and gRPC listeners by the worse, counting Envoy's own 503 once", () => {
     const summary: TrafficSummary = {
       windowMs: 10_000,
       requests: 100,
@@ -204,10 +265,11 @@ describe('gRPC counts in the windows', () => {
       p99Ms: 2,
       grpc: { calls: 50, errors5xx: 2, statuses: { ...zeros(), OK: 44, UNAVAILABLE: 6 } },
     };
-    // 5 + 6 - 2: the 2 are among the 6 UNAVAILABLE.
-    expect(requestFailures(summary, DEFAULT_GRPC_FAILURE_CODES)).toBe(9);
-    expect(requestFailures(summary, ['NOT_FOUND'])).toBe(5);
-    expect(requestFailures({ ...summary, requests: 4 }, DEFAULT_GRPC_FAILURE_CODES)).toBe(4);
+    // 6 of 50 calls against 5 of 100 requests; the 2 are among the 6 UNAVAILABLE and the 5 5xx.
+    expect(failureFraction(summary, DEFAULT_GRPC_FAILURE_CODES).fraction).toBe(6 / 50);
+    expect(failureFraction(summary, ['NOT_FOUND']).fraction).toBe(5 / 100);
+    // Never past all of them, whatever the counts.
+    expect(failureFraction({ ...summary, requests: 4, errors: 5 }, DEFAULT_GRPC_FAILURE_CODES).fraction).toBe(1);
   });
 });
 
@@ -223,7 +285,6 @@ describe('gRPC counts across the fleet', () => {
     const w = new TrafficWindows();
     w.record({ kind: 'responses', node: api, requests: 4, errors: 1, grpcListener: true }, NOW - 2000);
     w.record({ kind: 'grpc', node: api, status: 14, count: 3 }, NOW - 2000);
-    w.record({ kind: 'grpc', node: api, status: 'failure', count: 3 }, NOW - 2000);
     w.record({ kind: 'grpc', node: api, status: 0, count: 1 }, NOW - 2000);
     return w;
   };
@@ -242,6 +303,25 @@ describe('gRPC counts across the fleet', () => {
     expect(summary.grpc!.statuses).toMatchObject({ OK: 2, UNAVAILABLE: 6 });
   });
 
+  it('writes records a replica of the version before reads alike: grpcFailures is the named non-OK calls', () => {
+    // That version took grpcFailures less the named non-OK statuses as UNKNOWN: this adds none.
+    const w = new TrafficWindows();
+    w.record({ kind: 'grpc', node: api, status: 0, count: 7 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 5, count: 2 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 2, count: 1 }, NOW - 2000);
+    w.record({ kind: 'grpc', node: api, status: 16, count: 4 }, NOW - 2000);
+    const [record] = w.exportSince(0, NOW);
+    expect(record).toMatchObject({ grpcFailures: 7, grpc5xx: 0 });
+    expect(record!.grpc).toEqual([7, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
+    // And the records of that version, with a grpcFailures of their own, are read by their statuses.
+    const fleet = new FleetTraffic();
+    expect(fleet.import('old', [{ ...record, grpcFailures: 99 }], NOW)).toMatchObject({ imported: 1, refused: [] });
+    expect(fleet.summary('m', 'api', 10_000, NOW).grpc).toMatchObject({
+      calls: 14,
+      statuses: { OK: 7, UNKNOWN: 1, NOT_FOUND: 2, UNAUTHENTICATED: 4 },
+    });
+  });
+
   it('takes an HTTP-only record without the gRPC fields (what an older replica exports), and fields it does not know', () => {
     const [record] = replicaWindows().exportSince(0, NOW);
     const { grpc: _g, grpcFailures: _f, grpc5xx: _x, ...old } = record!;
@@ -255,14 +335,15 @@ describe('gRPC counts across the fleet', () => {
   });
 
   it.each([
-    ['a short list', { grpc: [1, 2] }, /grpc is a list; must be a list of 17 counts/],
-    ['a list too long', { grpc: new Array(10_000).fill(0) }, /must be a list of 17 counts/],
+    ['a short list', { grpc: [1, 2] }, /grpc is a list of 2; must be a list of 17 counts/],
+    ['a list too long', { grpc: new Array(10_000).fill(0) }, /grpc is a list of 10000; must be a list of 17 counts/],
+    ['more calls than a count holds', { grpc: new Array(17).fill(1e15) }, /grpc counts 17000000000000000 calls/],
     ['a negative count', { grpc: [...new Array(16).fill(0), -1] }, /grpc\[16\] is -1/],
     ['NaN', { grpc: [NaN, ...new Array(16).fill(0)] }, /grpc\[0\] is NaN/],
     ['a string count', { grpc: ['1', ...new Array(16).fill(0)] }, /grpc\[0\] is "1"/],
-    ['grpcFailures missing', { grpcFailures: undefined }, /grpcFailures is missing/],
+    ['grpcFailures not a count', { grpcFailures: 'x' }, /grpcFailures is "x"/],
     ['more gRPC 5xx than 5xx', { grpc5xx: 2 }, /grpc5xx is 2; must be a number from 0 to the errors \(1\)/],
-    ['a lone field', { grpc: undefined, grpcFailures: undefined }, /grpc is missing/],
+    ['a lone field', { grpc: undefined }, /grpc is missing/],
   ])('refuses a record with %s, naming the field, and keeps the others', (_what, change, reason) => {
     const [record] = replicaWindows().exportSince(0, NOW);
     const fleet = new FleetTraffic();
@@ -300,7 +381,6 @@ describe('request-success-rate with gRPC failure codes', () => {
     w.record({ kind: 'responses', node: v2, requests: 100, errors: 0, grpcListener: true }, NOW);
     w.record({ kind: 'grpc', node: v2, status: 0, count: 90 }, NOW);
     w.record({ kind: 'grpc', node: v2, status, count: 10 }, NOW);
-    w.record({ kind: 'grpc', node: v2, status: 'failure', count: 10 }, NOW);
     return w;
   };
   const rate = (r: ReturnType<typeof checkCanary>) => r.results.find((x) => x.metric === 'request-success-rate')!;
@@ -309,13 +389,22 @@ describe('request-success-rate with gRPC failure codes', () => {
     // Left out of the settings when the spec leaves it out: a rollout saved by an earlier meshd compares equal.
     expect(settings()).not.toHaveProperty('grpcFailureCodes');
     expect(settings(['INTERNAL']).grpcFailureCodes).toEqual(['INTERNAL']);
+    // null is "not set" (as the schema reads it), never a list of null kept in the settings.
+    const unset = resolveSettings({
+      route: { virtualRouter: 'api', name: 'main' },
+      primary: 'v1',
+      canary: 'v2',
+      analysis: { grpcFailureCodes: null as unknown as [] },
+    });
+    expect(unset).not.toHaveProperty('grpcFailureCodes');
     const r = checkCanary(reader(14), 'm', settings(), NOW);
     expect(r.ok).toBe(false);
     expect(rate(r)).toEqual({
       metric: 'request-success-rate',
       value: 90,
       ok: false,
-      message: 'success rate 90% over the last 10s (0 HTTP 5xx; gRPC UNAVAILABLE 10), below the minimum 95%',
+      message:
+        'success rate 90% over the last 10s (0 HTTP 5xx of 100 requests; gRPC UNAVAILABLE 10 of 100 calls), below the minimum 95%',
     });
   });
 

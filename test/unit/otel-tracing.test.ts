@@ -93,6 +93,7 @@ interface Found {
   where: string;
   filter: string;
   tracing?: Record<string, unknown>;
+  requestId?: unknown;
 }
 
 /** Every network filter of every listener, with its HCM's tracing block (after the wire round trip). */
@@ -102,11 +103,12 @@ function filters(r: Rendered): Found[] {
     const chains = (l.filter_chains ?? []) as { name: string; filters: { name: string; typed_config: object }[] }[];
     for (const chain of chains)
       for (const f of chain.filters) {
-        const config = f.typed_config as { tracing?: Record<string, unknown> };
+        const config = f.typed_config as { tracing?: Record<string, unknown>; request_id_extension?: unknown };
         out.push({
           where: `${String(l.name)}/${chain.name}`,
           filter: f.name,
           ...('tracing' in config ? { tracing: config.tracing } : {}),
+          ...('request_id_extension' in config ? { requestId: config.request_id_extension } : {}),
         });
       }
   }
@@ -141,6 +143,46 @@ describe('HTTP connection managers: tracing', () => {
       expect(compile(model, id).clusters.map((c) => c.name)).not.toContain('meshd_otel_collector');
   });
 
+  it('every HCM, with the extension or without, passes x-request-id on unchanged (no trace decision packed in it)', () => {
+    const unchanged = JSON.stringify({
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
+        pack_trace_reason: false,
+      },
+    });
+    for (const meshd of ['', otel('{ address: "otel:4317", samplingRate: 0.5 }')]) {
+      const { model, problems } = load(meshYaml(meshd));
+      expect(problems).toEqual([]);
+      const hcms = NODES.flatMap((id) =>
+        filters(compile(model, id))
+          .filter((f) => f.filter === HCM)
+          .map((f) => ({ id, ...f })),
+      );
+      expect(hcms).toHaveLength(6);
+      for (const f of hcms)
+        expect(`${f.id} ${f.where}: ${JSON.stringify(f.requestId)}`).toBe(`${f.id} ${f.where}: ${unchanged}`);
+    }
+  });
+
+  it("only the gateway's listener refuses client-forced traces (client_sampling 0 %), with the extension", () => {
+    const clientSampling = (meshd: string) => {
+      const { model } = load(meshYaml(meshd));
+      return NODES.flatMap((id) =>
+        filters(compile(model, id))
+          .filter((f) => f.filter === HCM)
+          .map((f) => `${id} ${f.where}: ${JSON.stringify(f.tracing?.client_sampling)}`),
+      ).sort();
+    };
+    const withIt = clientSampling(otel('{ address: "otel:4317" }'));
+    // The Percent is there; its zero value is not on the wire.
+    expect(withIt.filter((l) => !l.endsWith(': undefined'))).toEqual([
+      'mesh/apps/virtualGateway/edge lds_ingress_0.0.0.0_8088/gateway_http_8088: {}',
+    ]);
+    expect(withIt).toHaveLength(6);
+    // Without it, the bootstrap's tracer (if any) keeps Envoy's defaults.
+    expect(clientSampling('').filter((l) => !l.endsWith(': undefined'))).toEqual([]);
+  });
+
   it('the listeners say which way traffic goes (span kinds): ingress and the gateway INBOUND, egress and the hop OUTBOUND', () => {
     const { model } = load(meshYaml());
     const directions = NODES.flatMap((id) =>
@@ -167,6 +209,8 @@ describe('HTTP connection managers: tracing', () => {
       expect(hcms.length).toBeGreaterThan(0);
       for (const f of hcms)
         expect(f.tracing).toEqual({
+          // The gateway's listener refuses client-forced traces (the next test).
+          ...(f.where.includes('gateway_http') ? { client_sampling: {} } : {}),
           random_sampling: { value: 5 },
           custom_tags: [
             { tag: 'appmesh.mesh', literal: { value: 'apps' } },
@@ -236,6 +280,25 @@ describe('the collector cluster', () => {
     expect(c.typed_extension_protocol_options).toEqual(http2);
   });
 
+  it("a virtual node's own ipPreference decides its collector lookup, as for its other clusters; a gateway has the mesh's", () => {
+    const yaml = meshYaml(
+      otel('{ address: "otel-collector:4317" }'),
+      '  serviceDiscovery: { ipPreference: IPv6_ONLY }\n',
+    ).replace('hostname: api.apps.internal }', 'hostname: api.apps.internal, ipPreference: IPv4_ONLY }');
+    const { model, problems } = load(yaml);
+    expect(problems).toEqual([]);
+    const families = NODES.map((id) => {
+      const clusters = compile(model, id).clusters;
+      const family = (name: string) => clusters.find((c) => c.name === name)?.dns_lookup_family;
+      return `${id}: collector ${String(family('meshd_otel_collector'))}`;
+    });
+    expect(families).toEqual([
+      'mesh/apps/virtualNode/client: collector V6_ONLY',
+      'mesh/apps/virtualNode/api: collector V4_ONLY',
+      'mesh/apps/virtualGateway/edge: collector V6_ONLY',
+    ]);
+  });
+
   it('an IPv4 or bracketed IPv6 address: STATIC, reached as is', () => {
     const v4 = collector('10.1.2.3:55680');
     expect(v4.type).toBe('STATIC');
@@ -276,6 +339,35 @@ describe('the collector cluster', () => {
     expect(state(otel('{ address: "b:2" }'))).toEqual(on('b', 2));
     expect(state('')).toEqual(off);
     expect(state(otel('{ address: "b:2" }'))).toEqual(on('b', 2));
+  });
+});
+
+describe('a reload that changes only samplingRate', () => {
+  it('reaches every HCM of every proxy (one LoadCache and LookupMemo, as meshd serve reloads)', () => {
+    const dir = tmpDir('otel-sampling-reload-');
+    const [meshDoc, ...rest] = meshYaml().split('---\n');
+    fs.writeFileSync(path.join(dir, 'resources.yaml'), rest.join('---\n'));
+    const cache = new LoadCache();
+    const memo = new LookupMemo();
+    const sampling = (rate: string) => {
+      const fields = rate ? `{ address: "otel:4317", samplingRate: ${rate} }` : '{ address: "otel:4317" }';
+      fs.writeFileSync(path.join(dir, 'mesh.yaml'), `${meshDoc}  meshd:\n${otel(fields)}`);
+      const loaded = loadMesh([dir], { cache });
+      if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+      const percents = NODES.flatMap((id) =>
+        filters(compile(loaded.model, id, memo))
+          .filter((f) => f.filter === HCM)
+          .map((f) => JSON.stringify(f.tracing?.random_sampling)),
+      );
+      expect(percents).toHaveLength(6);
+      return [...new Set(percents)];
+    };
+    expect(sampling('')).toEqual(['{"value":100}']);
+    expect(sampling('0.25')).toEqual(['{"value":25}']);
+    expect(sampling('0.001')).toEqual(['{"value":0.1}']);
+    // 0 %: the Percent is there (not Envoy's default 100 %), its zero value is not on the wire.
+    expect(sampling('0')).toEqual(['{}']);
+    expect(sampling('')).toEqual(['{"value":100}']);
   });
 });
 
@@ -321,6 +413,46 @@ describe('spec.meshd.tracing.openTelemetry validation', () => {
       'm.yaml:6:33: error: Mesh/apps: the host "10.0.0.300" is not a valid IPv4 address',
     ],
     [
+      'a leading zero in an IPv4 address',
+      '"10.0.0.01:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "10.0.0.01" is not a valid IPv4 address',
+    ],
+    [
+      'a lone dot (no dotted quad: the DNS name message)',
+      '".:4317"',
+      `m.yaml:6:33: error: Mesh/apps: the host "." is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,
+    ],
+    [
+      'three colons in brackets',
+      '"[:::]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host ":::" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'an IPv4 address with a colon in brackets',
+      '"[1.2.3.4:]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "1.2.3.4:" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'two :: in brackets',
+      '"[fd00::1::2]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fd00::1::2" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'a group of five hex digits',
+      '"[fd00::12345]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fd00::12345" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'an IPv6 zone index',
+      '"[fe80::1%eth0]:4317"',
+      'm.yaml:6:33: error: Mesh/apps: the host "fe80::1%eth0" is not a valid IPv6 address (in [<address>]:<port>)',
+    ],
+    [
+      'a name of 254 characters',
+      `"${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}:4317"`,
+      `m.yaml:6:33: error: Mesh/apps: the host "${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}" is not a DNS name (labels of letters, digits, '-' and '_', joined by '.')`,
+    ],
+    [
       'IPv6 without brackets',
       '"fd00::1:4317"',
       'm.yaml:6:33: error: Mesh/apps: an IPv6 host is written in brackets, [<address>]:<port>, got "fd00::1:4317"',
@@ -332,6 +464,19 @@ describe('spec.meshd.tracing.openTelemetry validation', () => {
     ],
   ])('%s', (_title, address, expected) => {
     expect(problemsOf(`{ address: ${address} }`)).toEqual([`${expected} ${FIELD}`]);
+  });
+
+  it('valid addresses: IPv6 forms node parses, a 253-character name with or without its trailing dot', () => {
+    const name253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(name253.length).toBe(253);
+    for (const address of [
+      '[::]:4317',
+      '[::ffff:10.1.2.3]:4317',
+      '[FD00:0:0::1]:4317',
+      `${name253}:4317`,
+      `${name253}.:4317`,
+    ])
+      expect(`${address}: ${problemsOf(`{ address: "${address}" }`).join('; ')}`).toBe(`${address}: `);
   });
 
   it('a sampling rate above 1 or below 0', () => {

@@ -3,10 +3,11 @@
 // through a cluster added to the proxy's clusters. Proxyless gRPC clients get none (they run no Envoy).
 import type { MeshReader } from '../../model/mesh-model';
 import { meshOpenTelemetry } from '../../model/mesh';
+import type { VirtualNode } from '../../model/virtual-node';
 import { EGRESS_CONNECT_TIMEOUT_MS } from '../defaults';
 import type { CompileMemo } from '../memo';
 import { OTEL_COLLECTOR_CLUSTER } from '../names';
-import { meshIpPreference } from './ip-preference';
+import { ipPreferenceOf, meshIpPreference, type AddressFamilyPlan } from './ip-preference';
 import { byName } from './order';
 import type { ClusterPlan, ListenerPlan, ProxyPlan, TracingPlan } from './types';
 
@@ -15,6 +16,14 @@ export interface TracedProxy {
   readonly kind: 'virtualNode' | 'virtualGateway';
   readonly mesh: string;
   readonly name: string;
+}
+
+/**
+ * How the proxy looks the collector's name up: as its other clusters do, so a virtual node's own service discovery
+ * ipPreference wins over the mesh's (App Mesh's rule); a gateway has only the mesh's.
+ */
+function addressFamilyOf(model: MeshReader, proxy: TracedProxy, node: VirtualNode | undefined): AddressFamilyPlan {
+  return node ? ipPreferenceOf(model, node) : meshIpPreference(model, proxy.mesh);
 }
 
 /** The tags every span of the proxy carries: which mesh, and which virtual node or gateway, in App Mesh's words. */
@@ -38,7 +47,9 @@ export function withTracing(model: MeshReader, proxy: TracedProxy, plan: ProxyPl
   const otel = meshOpenTelemetry(mesh);
   if (!otel) return plan;
   const key = `tracing\0${proxy.kind}\0${proxy.mesh}\0${proxy.name}`;
-  const traced = memo.whileSame(key, [plan.listeners, plan.clusters, mesh], () => {
+  // The virtual node too: its own ipPreference decides the collector's lookup.
+  const node = proxy.kind === 'virtualNode' ? model.virtualNode(proxy.mesh, proxy.name) : undefined;
+  const traced = memo.whileSame(key, [plan.listeners, plan.clusters, mesh, node], () => {
     const tracing: TracingPlan = {
       kind: 'openTelemetry',
       collectorCluster: OTEL_COLLECTOR_CLUSTER,
@@ -58,7 +69,7 @@ export function withTracing(model: MeshReader, proxy: TracedProxy, plan: ProxyPl
             hostname: host,
             port,
             resolution: 'strict',
-            lookupFamily: meshIpPreference(model, proxy.mesh).dnsLookupFamily,
+            lookupFamily: addressFamilyOf(model, proxy, node).dnsLookupFamily,
           },
       connectTimeoutMs: EGRESS_CONNECT_TIMEOUT_MS,
       limits: {},
