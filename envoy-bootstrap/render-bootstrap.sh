@@ -140,7 +140,7 @@ awk_addresses='
   function ipv4(t,   p, n, i) {
     if (t !~ /^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$/) return 0
     n = split(t, p, ".")
-    for (i = 1; i <= n; i++) if (length(p[i]) > 3 || p[i] + 0 > 255) return 0
+    for (i = 1; i <= n; i++) if (length(p[i]) > 3 || p[i] + 0 > 255 || p[i] ~ /^0[0-9]/) return 0
     return 1
   }
   function ipv6(t,   halves, nh, parts, np, i, j, groups, last) {
@@ -412,6 +412,8 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
       print host; print digits + 0
     }') || fail "$xray_address_source must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '$xray_address'"
     xray_host=$(printf '%s\n' "$parsed" | sed -n 1p)
+    # Envoy's X-Ray tracer reads host:port, so an IPv6 host goes in brackets (bare, Envoy crashes).
+    case $xray_host in *:*) xray_host="[$xray_host]" ;; esac
     port_given=$(printf '%s\n' "$parsed" | sed -n 2p)
     [ -z "$port_given" ] || xray_port=$port_given
   else

@@ -515,6 +515,27 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: 'xray-daemon:2000' },
     "AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got 'xray-daemon:2000'",
   ],
+  ...Object.fromEntries(
+    ['01.2.3.4', '1.2.3.04:2000', '::ffff:01.2.3.4', '[::ffff:1.2.3.010]:2000'].map((address) => [
+      `an X-Ray daemon address with a leading zero (Envoy crashes on it): ${address}`,
+      [
+        { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: address },
+        `AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '${address}'`,
+      ],
+    ]),
+  ),
+  'a Jaeger host with leading zeros (Envoy reads 0177.0.0.010 as 177.0.0.10, not as octal)': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_ADDRESS: '0177.0.0.010' },
+    "JAEGER_TRACER_ADDRESS must be an IP address or a DNS name, got '0177.0.0.010'",
+  ],
+  'a Datadog host with a leading zero': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DATADOG_TRACER_ADDRESS: '10.0.0.01' },
+    "DATADOG_TRACER_ADDRESS must be an IP address or a DNS name, got '10.0.0.01'",
+  ],
+  'an xDS address with a leading zero (Envoy refuses it: malformed IP address)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: '01.2.3.4:18000' },
+    "MESHD_XDS_ADDRESS must have an IP address or a DNS name before the port, got '01.2.3.4:18000'",
+  ],
   'an X-Ray daemon address with port 0': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: '[::1]:0' },
     "AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '[::1]:0'",
@@ -755,7 +776,8 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       rules: [],
     });
     const xray6 = tracer('X-Ray on an IPv6 daemon, XRAY_DAEMON_PORT, a rate of 1').tracing.http.typed_config;
-    expect(xray6.daemon_endpoint).toEqual({ protocol: 'UDP', address: 'fd00::7', port_value: 2001 });
+    // In brackets: Envoy's X-Ray tracer reads address:port, and a bare IPv6 address crashes it.
+    expect(xray6.daemon_endpoint).toEqual({ protocol: 'UDP', address: '[fd00::7]', port_value: 2001 });
     expect(xray6.segment_fields.aws.app_mesh).toEqual({ mesh_name: 'apps', virtual_node_name: 'ingress-gw' });
     expect(JSON.parse(xray6.sampling_rule_manifest.inline_string).default.rate).toBe(1);
     expect(tracer("X-Ray at 5% (X-Ray's default: no rules written)").tracing.http.typed_config).not.toHaveProperty(

@@ -125,6 +125,9 @@ describe("tracing from App Mesh's variables", () => {
     expect(ipWithOptionalPort('127.0.0.1:02000')).toEqual({ host: '127.0.0.1', port: 2000 });
     expect(ipWithOptionalPort('::1')).toEqual({ host: '::1' });
     expect(ipWithOptionalPort('[::1]:2000')).toEqual({ host: '::1', port: 2000 });
+    // Leading zeros are refused: Envoy 1.40 crashes on such a daemon address (App Mesh refused them).
+    for (const bad of ['01.2.3.4', '1.2.3.04:2000', '::ffff:01.2.3.4', '[::ffff:1.2.3.04]:2000'])
+      expect([bad, ipWithOptionalPort(bad)]).toEqual([bad, undefined]);
     for (const bad of ['xray', 'xray:2000', '127.0.0.1:0', '127.0.0.1:65536', '[xray]:2000', '::1:2000x', '300.0.0.1'])
       expect([bad, ipWithOptionalPort(bad)]).toEqual([bad, undefined]);
   });
