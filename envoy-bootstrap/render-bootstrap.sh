@@ -336,7 +336,6 @@ if [ -n "$tracing_cfg_file" ]; then
     BEGIN { section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0 }
     /^[ \t]*$/ || /^[ \t]*#/ { next }
     /^ *\t/ { fail("indent with spaces, not tabs") }
-    index($0, "{{") { fail("\047{{\047 is not allowed (meshd\047s bootstrap template would read it)") }
     {
       line = $0
       match(line, /^ */); indent = RLENGTH
@@ -421,7 +420,8 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
   fi
   if [ -n "$xray_manifest" ]; then
     readable "$xray_manifest_source" "$xray_manifest"
-    grep -Eq '"version"[ 	]*:[ 	]*2([^0-9.]|$)' "$xray_manifest" ||
+    # -e and -- : a file named like an option (-v, -r) is still the file.
+    grep -Eq -e '"version"[ 	]*:[ 	]*2([^0-9.]|$)' -- "$xray_manifest" ||
       fail "$xray_manifest_source: '$xray_manifest' is not an X-Ray sampling rule manifest of version 2 (\"version\": 2), the only one Envoy's X-Ray tracer reads"
   elif [ -n "$xray_rate" ]; then
     # A whole percentage, rounded half up from the decimal as written; 5% (X-Ray's default) needs no rules.
@@ -548,7 +548,9 @@ awk '
   {
     line = $0; out = ""
     match(line, /^[ \t]*/); indent = substr(line, 1, RLENGTH)
+    template = ""
     while (match(line, /[{][{][A-Z0-9_]+[}][}]/)) {
+      template = template substr(line, 1, RSTART - 1)
       key = substr(line, RSTART + 2, RLENGTH - 4)
       value = ENVIRON["MESHD_TPL_" key]
       if (value == "") fail("{{" key "}} has no value")
@@ -558,8 +560,14 @@ awk '
       line = substr(line, RSTART + RLENGTH)
     }
     out = out line
-    if (index(out, "{{")) fail("cannot read " $0)
-    print out
+    # Only the template itself is checked: a value may hold braces (it is quoted, or checked YAML).
+    if (index(template line, "{{")) fail("cannot read " $0)
+    lines[++n] = out
   }
-  END { if (!failed && open != "") fail("section " open " is never closed") }
+  # Printed only once all of it is rendered: never half a bootstrap.
+  END {
+    if (!failed && open != "") fail("section " open " is never closed")
+    if (failed) exit 1
+    for (i = 1; i <= n; i++) print lines[i]
+  }
 ' "$here/bootstrap.yaml"

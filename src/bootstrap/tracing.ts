@@ -236,7 +236,6 @@ export function readTracingConfigFile(
     const line = lines[i]!;
     if (/^[ \t]*$/.test(line) || /^[ \t]*#/.test(line)) continue;
     if (/^ *\t/.test(line)) return fail(n, 'indent with spaces, not tabs');
-    if (line.includes('{{')) return fail(n, "'{{' is not allowed (meshd's bootstrap template would read it)");
     const indent = /^ */.exec(line)![0].length;
     if (indent === 0) {
       if (!TOP_KEY.test(line))

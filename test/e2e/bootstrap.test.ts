@@ -276,6 +276,34 @@ const VALID: Record<string, Record<string, string>> = {
     ENABLE_ENVOY_JAEGER_TRACING: '1',
     APPMESH_SDS_SOCKET_PATH: '/run/spire/sockets/agent.sock',
   },
+  // Values are quoted: the template's braces in them are text (both renderers once stopped on them).
+  "values holding the template's braces: cluster, segment name, a manifest's path": {
+    APPMESH_RESOURCE_ARN: ARN,
+    APPMESH_RESOURCE_CLUSTER: '{{X}}',
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    XRAY_SEGMENT_NAME: 'a{{b',
+    XRAY_SAMPLING_RULE_MANIFEST: tracingFile(
+      '{{rules}}.json',
+      '{"version": 2, "default": {"fixed_target": 1, "rate": 0.1}}',
+    ),
+  },
+  "DD_SERVICE naming one of the template's placeholders": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_DATADOG_TRACING: '1',
+    DD_SERVICE: 'a{{DATADOG_PORT}}',
+  },
+  "a tracing file with the template's braces in a value": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENVOY_TRACING_CFG_FILE: cfgFile('braces.yaml', [
+      'tracing:',
+      '  http:',
+      '    name: envoy.tracers.zipkin',
+      '    typed_config:',
+      '      "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+      '      collector_cluster: meshd_xds',
+      '      collector_endpoint: "/api/v2/spans?node={{NODE_ID}}"',
+    ]),
+  },
   'a tracing config file with a tracing block only': {
     APPMESH_RESOURCE_ARN: ARN,
     ENVOY_TRACING_CFG_FILE: cfgFile('tracing-only.yaml', [
@@ -639,11 +667,6 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
           `'${path.join(TRACING_DIR, 'tabs.yaml')}' line 2: indent with spaces, not tabs`,
         ],
         [
-          "a tracing file with the template's braces",
-          cfgFile('braces.yaml', ['tracing:', '  http: {{NODE_ID}}']),
-          `'${path.join(TRACING_DIR, 'braces.yaml')}' line 2: '{{' is not allowed (meshd's bootstrap template would read it)`,
-        ],
-        [
           'a tracing file with an empty tracing block',
           cfgFile('emptytracing.yaml', ['tracing:', '# nothing']),
           `'${path.join(TRACING_DIR, 'emptytracing.yaml')}': 'tracing:' is empty`,
@@ -671,9 +694,9 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     const sh = shBootstrap(env);
     expect(node.status).toBe(0);
     expect(sh).toEqual(node);
-    // Both wrote a bootstrap with every placeholder filled.
+    // Both wrote a bootstrap with every placeholder filled (values, quoted, may hold braces).
     expect(node.stdout).toMatch(/^node:$/m);
-    expect(node.stdout).not.toContain('{{');
+    expect(node.stdout.replace(/"(?:[^"\\]|\\.)*"/g, '""')).not.toContain('{{');
   });
 
   it.each(Object.entries(INVALID))(
@@ -684,6 +707,20 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       expect(shBootstrap(env)).toEqual(node);
     },
   );
+
+  it('read a sampling rule manifest whose relative path looks like an option (-v) as a file', () => {
+    const dir = tmpDir('bootstrap-dash-');
+    fs.writeFileSync(path.join(dir, '-v'), '{"version": 2, "default": {"fixed_target": 1, "rate": 0.1}}\n');
+    const env = { PATH, APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RULE_MANIFEST: '-v' };
+    const run = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8', env, cwd: dir });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const node = run(process.execPath, [MESHD_BIN, 'bootstrap']);
+    expect(node.status).toBe(0);
+    expect(parse(node.stdout).tracing.http.typed_config.sampling_rule_manifest).toEqual({ filename: '-v' });
+    expect(run(SH, [RENDER_SH])).toEqual(node);
+  });
 
   it("puts App Mesh's variables where Envoy reads them", () => {
     const doc = parse(meshdBootstrap(VALID['everything App Mesh offered']!).stdout);

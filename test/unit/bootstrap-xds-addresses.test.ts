@@ -132,4 +132,9 @@ describe('the template language: YAML lines', () => {
     // A string is still one JSON string, whatever it holds.
     expect(fillTemplate('v: {{S}}', { S: 'a\nb' })).toBe('v: "a\\nb"');
   });
+
+  it("fills values holding the template's braces as text, and still refuses braces the template itself cannot read", () => {
+    expect(fillTemplate('v: {{S}}\nw: {{T}}', { S: 'a{{T}}', T: '{{' })).toBe('v: "a{{T}}"\nw: "{{"');
+    expect(() => fillTemplate('v: {{S}} {{lower}}', { S: 'x' })).toThrow("cannot read 'v: {{S}} {{lower}}'");
+  });
 });
