@@ -104,17 +104,17 @@ text '' MESHD_TOKEN_FILE; token_file=$value token_file_source=$source
 bool MESHD_XDS_INSECURE_TOKEN; insecure_token=$value
 bool ENABLE_ENVOY_XRAY_TRACING; xray=$value xray_source=$source
 text '' AWS_XRAY_DAEMON_ADDRESS; xray_address=$value xray_address_source=$source
-int 1 2000 XRAY_DAEMON_PORT; xray_port=$value
+text 2000 XRAY_DAEMON_PORT; xray_port=$value xray_port_source=${source:---xray-daemon-port}
 text '' XRAY_SAMPLING_RATE; xray_rate=$value xray_rate_source=$source
 text '' XRAY_SAMPLING_RULE_MANIFEST; xray_manifest=$value xray_manifest_source=$source
 text '' XRAY_SEGMENT_NAME; xray_segment=$value
 bool ENABLE_ENVOY_JAEGER_TRACING; jaeger=$value jaeger_source=$source
 text 127.0.0.1 JAEGER_TRACER_ADDRESS; jaeger_address=$value jaeger_address_source=${source:---jaeger-address}
-int 1 9411 JAEGER_TRACER_PORT; jaeger_port=$value
+text 9411 JAEGER_TRACER_PORT; jaeger_port=$value jaeger_port_source=${source:---jaeger-port}
 text '' JAEGER_TRACER_VERSION; jaeger_version=$value
 bool ENABLE_ENVOY_DATADOG_TRACING; datadog=$value datadog_source=$source
 text 127.0.0.1 DATADOG_TRACER_ADDRESS; datadog_address=$value datadog_address_source=${source:---datadog-address}
-int 1 8126 DATADOG_TRACER_PORT; datadog_port=$value
+text 8126 DATADOG_TRACER_PORT; datadog_port=$value datadog_port_source=${source:---datadog-port}
 text '' DD_SERVICE; datadog_service=$value
 text '' ENVOY_TRACING_CFG_FILE; tracing_cfg_file=$value tracing_cfg_source=$source
 
@@ -391,6 +391,24 @@ elif [ -n "$xray$datadog$jaeger" ]; then
     fail "$first and $second are both set: Envoy takes one tracer; enable one of ENABLE_ENVOY_XRAY_TRACING, ENABLE_ENVOY_DATADOG_TRACING and ENABLE_ENVOY_JAEGER_TRACING"
   fi
 fi
+# port TEXT SOURCE : a tracer's port, 1 to 65535 (leading zeros allowed), in $value. Checked only
+# when its tracer is on: Kubernetes sets XRAY_DAEMON_PORT=udp://10.100.0.5:2000 (or
+# JAEGER_TRACER_PORT=tcp://...) in every pod of a namespace with a Service of that name.
+port() {
+  value=$1
+  case $value in '' | *[!0-9]*) fail "$2 must be a whole number from 1 to 65535, got '$1'" ;; esac
+  value=$(printf '%s' "$1" | sed 's/^0*//')
+  if [ ${#value} -gt 5 ] || [ "${value:-0}" -lt 1 ] || [ "${value:-0}" -gt 65535 ]; then
+    fail "$2 must be a whole number from 1 to 65535, got '$1'"
+  fi
+}
+# ascii TEXT SOURCE : free text Envoy sends on or opens must be printable ASCII (meshd reads a
+# variable that is not UTF-8 with replacement characters; both must refuse the same values).
+ascii() {
+  if printf '%s' "$1" | LC_ALL=C grep -q '[^ -~]'; then
+    fail "$2 must be printable ASCII (characters from space to ~)"
+  fi
+}
 # host_ok HOST : an IP address or a DNS name (a STRICT_DNS cluster's endpoint).
 host_ok() {
   MESHD_HOST=$1 awk "$awk_addresses"'BEGIN { h = ENVIRON["MESHD_HOST"]; exit !(ipv4(h) || ipv6(h) || dnsname(h)) }'
@@ -398,6 +416,7 @@ host_ok() {
 xray_rules=
 if [ -z "$tracer" ] && [ -n "$xray" ]; then
   tracer=xray
+  port "$xray_port" "$xray_port_source"; xray_port=$value
   if [ -n "$xray_address" ]; then
     # An IP address, with or without a port; a port here wins over XRAY_DAEMON_PORT.
     parsed=$(MESHD_ADDR=$xray_address awk "$awk_addresses"'BEGIN {
@@ -418,6 +437,8 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
   else
     xray_host=127.0.0.1
   fi
+  ascii "$xray_segment" XRAY_SEGMENT_NAME
+  ascii "$xray_manifest" XRAY_SAMPLING_RULE_MANIFEST
   if [ -n "$xray_manifest" ]; then
     readable "$xray_manifest_source" "$xray_manifest"
     # -e and -- : a file named like an option (-v, -r) is still the file.
@@ -443,10 +464,13 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
   [ -n "$xray_segment" ] || xray_segment="$mesh/$node_name"
 elif [ -z "$tracer" ] && [ -n "$datadog" ]; then
   tracer=datadog
+  port "$datadog_port" "$datadog_port_source"; datadog_port=$value
   host_ok "$datadog_address" || fail "$datadog_address_source must be an IP address or a DNS name, got '$datadog_address'"
   [ -n "$datadog_service" ] || datadog_service="envoy-$mesh/$node_name"
+  ascii "$datadog_service" DD_SERVICE
 elif [ -z "$tracer" ] && [ -n "$jaeger" ]; then
   tracer=zipkin
+  port "$jaeger_port" "$jaeger_port_source"; jaeger_port=$value
   host_ok "$jaeger_address" || fail "$jaeger_address_source must be an IP address or a DNS name, got '$jaeger_address'"
   # As the agent: any value with "json" in it, in any case, asks for JSON; anything else is protobuf.
   case $(printf '%s' "$jaeger_version" | tr 'A-Z' 'a-z') in

@@ -304,6 +304,14 @@ const VALID: Record<string, Record<string, string>> = {
       '      collector_endpoint: "/api/v2/spans?node={{NODE_ID}}"',
     ]),
   },
+  // Kubernetes sets these in every pod of a namespace with a Service of that name: App Mesh's
+  // image read a tracer's port only for the tracer it configured, and so does meshd.
+  "Kubernetes service links in the tracers' port variables, the tracers off": {
+    APPMESH_RESOURCE_ARN: ARN,
+    XRAY_DAEMON_PORT: 'udp://10.100.0.5:2000',
+    JAEGER_TRACER_PORT: 'tcp://10.100.0.6:9411',
+    DATADOG_TRACER_PORT: 'tcp://10.100.0.7:8126',
+  },
   'a tracing config file with a tracing block only': {
     APPMESH_RESOURCE_ARN: ARN,
     ENVOY_TRACING_CFG_FILE: cfgFile('tracing-only.yaml', [
@@ -531,6 +539,22 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_DAEMON_PORT: '2000/udp' },
     "XRAY_DAEMON_PORT must be a whole number from 1 to 65535, got '2000/udp'",
   ],
+  'a Kubernetes service link in XRAY_DAEMON_PORT with X-Ray on': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_DAEMON_PORT: 'udp://10.100.0.5:2000' },
+    "XRAY_DAEMON_PORT must be a whole number from 1 to 65535, got 'udp://10.100.0.5:2000'",
+  ],
+  'an X-Ray segment name beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SEGMENT_NAME: 'café' },
+    'XRAY_SEGMENT_NAME must be printable ASCII (characters from space to ~)',
+  ],
+  'a sampling rule manifest path beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RULE_MANIFEST: '/etc/règles.json' },
+    'XRAY_SAMPLING_RULE_MANIFEST must be printable ASCII (characters from space to ~)',
+  ],
+  'a Datadog service name beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DD_SERVICE: 'façade' },
+    'DD_SERVICE must be printable ASCII (characters from space to ~)',
+  ],
   'a Jaeger port too large': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_PORT: '94110' },
     "JAEGER_TRACER_PORT must be a whole number from 1 to 65535, got '94110'",
@@ -720,6 +744,25 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     expect(node.status).toBe(0);
     expect(parse(node.stdout).tracing.http.typed_config.sampling_rule_manifest).toEqual({ filename: '-v' });
     expect(run(SH, [RENDER_SH])).toEqual(node);
+  });
+
+  it('refuse a segment or service name that is not UTF-8 the same way (Node would read U+FFFD, sh the byte)', () => {
+    for (const name of ['XRAY_SEGMENT_NAME', 'DD_SERVICE']) {
+      // The byte 0xff goes into the variable through sh: Node passes strings to a child as UTF-8.
+      const withByte = (cmd: string[]) =>
+        runWith(SH, ['-c', `${name}=$(printf 'a\\377b') exec "$@"`, 'sh', ...cmd], {
+          APPMESH_RESOURCE_ARN: ARN,
+          ENABLE_ENVOY_XRAY_TRACING: name === 'XRAY_SEGMENT_NAME' ? '1' : '0',
+          ENABLE_ENVOY_DATADOG_TRACING: name === 'DD_SERVICE' ? '1' : '0',
+        });
+      const node = withByte([process.execPath, MESHD_BIN, 'bootstrap']);
+      expect(node).toEqual({
+        status: 2,
+        stdout: '',
+        stderr: `meshd bootstrap: ${name} must be printable ASCII (characters from space to ~)\n`,
+      });
+      expect(withByte([SH, RENDER_SH])).toEqual(node);
+    }
   });
 
   it("puts App Mesh's variables where Envoy reads them", () => {
