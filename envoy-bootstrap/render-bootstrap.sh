@@ -333,7 +333,11 @@ if [ -n "$tracing_cfg_file" ]; then
   # only, its list re-indented; prints T<line> and C<line>, or the reason it cannot.
   tracing_cfg=$(tr -d '\r' < "$tracing_cfg_file" | MESHD_WHERE="$tracing_cfg_source: '$tracing_cfg_file'" LC_ALL=C awk '
     function fail(why) { print ENVIRON["MESHD_WHERE"] " line " NR ": " why; failed = 1; exit 1 }
-    BEGIN { section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0 }
+    BEGIN {
+      section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0
+      # meshd'"'"'s own bootstrap clusters (src/bootstrap/tracing.ts RESERVED_NAME).
+      reserved = "(^|[^A-Za-z0-9_])name: *[\"\047]?(meshd_xds|static_cluster_sds_unix_socket)[\"\047]? *([,}#]|$)"
+    }
     /^[ \t]*$/ || /^[ \t]*#/ { next }
     /^ *\t/ { fail("indent with spaces, not tabs") }
     {
@@ -368,6 +372,10 @@ if [ -n "$tracing_cfg_file" ]; then
         item_indent = indent
       }
       if (indent < item_indent) fail("less indented than the first cluster, got \047" line "\047")
+      if (line ~ reserved) {
+        match(line, /meshd_xds|static_cluster_sds_unix_socket/)
+        fail("the cluster name \047" substr(line, RSTART, RLENGTH) "\047 is one of meshd\047s own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector\047s cluster otherwise")
+      }
       out[++n] = "C" substr(line, item_indent + 1); nc++
     }
     END {
@@ -375,7 +383,7 @@ if [ -n "$tracing_cfg_file" ]; then
       where = ENVIRON["MESHD_WHERE"]
       if (seen_tracing && nt == 0) { print where ": \047tracing:\047 is empty"; exit 1 }
       if (seen_static && nc == 0) { print where ": \047static_resources:\047 holds no clusters"; exit 1 }
-      if (!seen_tracing && !seen_static) { print where " holds no \047tracing:\047 block"; exit 1 }
+      if (!seen_tracing) { print where " holds no \047tracing:\047 block"; exit 1 }
       print "ok"
       for (i = 1; i <= n; i++) print out[i]
     }') || fail "$tracing_cfg"

@@ -239,6 +239,10 @@ function readBounded(file: string, source: string): string | { error: string } {
   }
 }
 
+/** meshd's own bootstrap clusters: a tracing file's cluster may not take their names. */
+export const MESHD_BOOTSTRAP_CLUSTERS = ['meshd_xds', 'static_cluster_sds_unix_socket'] as const;
+const RESERVED_NAME = /(^|[^A-Za-z0-9_])name: *["']?(meshd_xds|static_cluster_sds_unix_socket)["']? *([,}#]|$)/;
+
 const TOP_KEY = /^(tracing|static_resources|staticResources):( +#.*)? *$/;
 const CLUSTERS_KEY = /^ +clusters:( +#.*)? *$/;
 
@@ -315,12 +319,19 @@ export function readTracingConfigFile(
       itemIndent = indent;
     }
     if (indent < itemIndent) return fail(n, `less indented than the first cluster, got '${line}'`);
+    const reserved = RESERVED_NAME.exec(line);
+    if (reserved)
+      return fail(
+        n,
+        `the cluster name '${reserved[2]}' is one of meshd's own bootstrap clusters (${MESHD_BOOTSTRAP_CLUSTERS.join(', ')}); name the collector's cluster otherwise`,
+      );
     clusters.push(line.slice(itemIndent));
   }
   if (seenTracing && tracing.length === 0) return { error: `${source}: '${file}': 'tracing:' is empty` };
   if (seenStatic && clusters.length === 0)
     return { error: `${source}: '${file}': 'static_resources:' holds no clusters` };
-  if (!seenTracing && !seenStatic) return { error: `${source}: '${file}' holds no 'tracing:' block` };
+  // Clusters without a tracer would trace nothing: App Mesh's tracers are off with a file set.
+  if (!seenTracing) return { error: `${source}: '${file}' holds no 'tracing:' block` };
   return {
     tracing: seenTracing ? tracing.join('\n') : undefined,
     clusters: seenStatic ? clusters.join('\n') : undefined,

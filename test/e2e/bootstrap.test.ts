@@ -691,6 +691,34 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
           `'${path.join(TRACING_DIR, 'tabs.yaml')}' line 2: indent with spaces, not tabs`,
         ],
         [
+          'a tracing file with clusters and no tracing block (nothing would trace)',
+          cfgFile('onlyclusters.yaml', ['static_resources:', '  clusters:', '  - name: c', '    type: STATIC']),
+          `'${path.join(TRACING_DIR, 'onlyclusters.yaml')}' holds no 'tracing:' block`,
+        ],
+        [
+          "a tracing file's cluster named like meshd's xDS cluster",
+          cfgFile('ownxds.yaml', [
+            'tracing:',
+            '  http: {}',
+            'static_resources:',
+            '  clusters:',
+            '  - connect_timeout: 1s',
+            '    name: "meshd_xds"   # taken',
+          ]),
+          `'${path.join(TRACING_DIR, 'ownxds.yaml')}' line 6: the cluster name 'meshd_xds' is one of meshd's own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector's cluster otherwise`,
+        ],
+        [
+          "a tracing file's cluster named like meshd's SDS cluster, in flow style",
+          cfgFile('ownsds.yaml', [
+            'tracing:',
+            '  http: {}',
+            'static_resources:',
+            '  clusters:',
+            '  - { name: static_cluster_sds_unix_socket, type: STATIC }',
+          ]),
+          `'${path.join(TRACING_DIR, 'ownsds.yaml')}' line 5: the cluster name 'static_cluster_sds_unix_socket' is one of meshd's own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector's cluster otherwise`,
+        ],
+        [
           'a tracing file with an empty tracing block',
           cfgFile('emptytracing.yaml', ['tracing:', '# nothing']),
           `'${path.join(TRACING_DIR, 'emptytracing.yaml')}': 'tracing:' is empty`,
