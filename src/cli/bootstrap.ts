@@ -179,7 +179,7 @@ export const bootstrapCommand: CommandSpec = {
       // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
       type: 'string',
       metavar: 'port',
-      help: "the X-Ray daemon's UDP port",
+      help: "the X-Ray daemon's UDP port, 1 to 65535 (XRAY_DAEMON_PORT is read only with X-Ray tracing on)",
       default: '2000',
       env: ['XRAY_DAEMON_PORT'],
     },
@@ -217,7 +217,7 @@ export const bootstrapCommand: CommandSpec = {
       // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
       type: 'string',
       metavar: 'port',
-      help: "the Jaeger collector's Zipkin port",
+      help: "the Jaeger collector's Zipkin port, 1 to 65535 (JAEGER_TRACER_PORT is read only with Jaeger tracing on)",
       default: '9411',
       env: ['JAEGER_TRACER_PORT'],
     },
@@ -243,7 +243,7 @@ export const bootstrapCommand: CommandSpec = {
       // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
       type: 'string',
       metavar: 'port',
-      help: "the Datadog agent's trace port",
+      help: "the Datadog agent's trace port, 1 to 65535 (DATADOG_TRACER_PORT is read only with Datadog tracing on)",
       default: '8126',
       env: ['DATADOG_TRACER_PORT'],
     },
