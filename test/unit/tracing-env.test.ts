@@ -196,9 +196,12 @@ describe("tracing from App Mesh's variables", () => {
       clusters: '- name: c1\n  type: STATIC\n- name: c2',
     });
     // A list at the key's own indentation is a list too.
-    const flush = file('flush.yaml', 'static_resources:\n  clusters:\n  - name: c1\n    type: STATIC\n');
+    const flush = file(
+      'flush.yaml',
+      'tracing:\n  http: {}\nstatic_resources:\n  clusters:\n  - name: c1\n    type: STATIC\n',
+    );
     expect(readTracingConfigFile(flush, 'ENVOY_TRACING_CFG_FILE')).toEqual({
-      tracing: undefined,
+      tracing: '  http: {}',
       clusters: '- name: c1\n  type: STATIC',
     });
   });
