@@ -793,6 +793,18 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     }
   });
 
+  it('render-bootstrap.sh prints nothing on stdout when its template cannot be rendered (never half a bootstrap)', () => {
+    const dir = tmpDir('bootstrap-broken-template-');
+    for (const name of ['render-bootstrap.sh', 'bootstrap.yaml', 'appmesh-variables.tsv'])
+      fs.copyFileSync(path.join(BOOTSTRAP_DIR, name), path.join(dir, name));
+    // A placeholder the template language cannot read, near the end of the template.
+    fs.appendFileSync(path.join(dir, 'bootstrap.yaml'), 'broken: {{lower_case}}\n');
+    const r = runWith(SH, [path.join(dir, 'render-bootstrap.sh')], { APPMESH_RESOURCE_ARN: ARN });
+    expect(r.stdout).toBe('');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('bootstrap template: cannot read broken: {{lower_case}}');
+  });
+
   it("puts App Mesh's variables where Envoy reads them", () => {
     const doc = parse(meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
     expect(doc.node).toEqual({
