@@ -104,17 +104,17 @@ text '' MESHD_TOKEN_FILE; token_file=$value token_file_source=$source
 bool MESHD_XDS_INSECURE_TOKEN; insecure_token=$value
 bool ENABLE_ENVOY_XRAY_TRACING; xray=$value xray_source=$source
 text '' AWS_XRAY_DAEMON_ADDRESS; xray_address=$value xray_address_source=$source
-int 1 2000 XRAY_DAEMON_PORT; xray_port=$value
+text 2000 XRAY_DAEMON_PORT; xray_port=$value xray_port_source=${source:---xray-daemon-port}
 text '' XRAY_SAMPLING_RATE; xray_rate=$value xray_rate_source=$source
 text '' XRAY_SAMPLING_RULE_MANIFEST; xray_manifest=$value xray_manifest_source=$source
 text '' XRAY_SEGMENT_NAME; xray_segment=$value
 bool ENABLE_ENVOY_JAEGER_TRACING; jaeger=$value jaeger_source=$source
 text 127.0.0.1 JAEGER_TRACER_ADDRESS; jaeger_address=$value jaeger_address_source=${source:---jaeger-address}
-int 1 9411 JAEGER_TRACER_PORT; jaeger_port=$value
+text 9411 JAEGER_TRACER_PORT; jaeger_port=$value jaeger_port_source=${source:---jaeger-port}
 text '' JAEGER_TRACER_VERSION; jaeger_version=$value
 bool ENABLE_ENVOY_DATADOG_TRACING; datadog=$value datadog_source=$source
 text 127.0.0.1 DATADOG_TRACER_ADDRESS; datadog_address=$value datadog_address_source=${source:---datadog-address}
-int 1 8126 DATADOG_TRACER_PORT; datadog_port=$value
+text 8126 DATADOG_TRACER_PORT; datadog_port=$value datadog_port_source=${source:---datadog-port}
 text '' DD_SERVICE; datadog_service=$value
 text '' ENVOY_TRACING_CFG_FILE; tracing_cfg_file=$value tracing_cfg_source=$source
 
@@ -140,7 +140,7 @@ awk_addresses='
   function ipv4(t,   p, n, i) {
     if (t !~ /^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$/) return 0
     n = split(t, p, ".")
-    for (i = 1; i <= n; i++) if (length(p[i]) > 3 || p[i] + 0 > 255) return 0
+    for (i = 1; i <= n; i++) if (length(p[i]) > 3 || p[i] + 0 > 255 || p[i] ~ /^0[0-9]/) return 0
     return 1
   }
   function ipv6(t,   halves, nh, parts, np, i, j, groups, last) {
@@ -333,10 +333,13 @@ if [ -n "$tracing_cfg_file" ]; then
   # only, its list re-indented; prints T<line> and C<line>, or the reason it cannot.
   tracing_cfg=$(tr -d '\r' < "$tracing_cfg_file" | MESHD_WHERE="$tracing_cfg_source: '$tracing_cfg_file'" LC_ALL=C awk '
     function fail(why) { print ENVIRON["MESHD_WHERE"] " line " NR ": " why; failed = 1; exit 1 }
-    BEGIN { section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0 }
+    BEGIN {
+      section = ""; clusters_indent = -1; item_indent = -1; nt = 0; nc = 0
+      # meshd'"'"'s own bootstrap clusters (src/bootstrap/tracing.ts RESERVED_NAME).
+      reserved = "(^|[^A-Za-z0-9_])name: *[\"\047]?(meshd_xds|static_cluster_sds_unix_socket)[\"\047]? *([,}#]|$)"
+    }
     /^[ \t]*$/ || /^[ \t]*#/ { next }
     /^ *\t/ { fail("indent with spaces, not tabs") }
-    index($0, "{{") { fail("\047{{\047 is not allowed (meshd\047s bootstrap template would read it)") }
     {
       line = $0
       match(line, /^ */); indent = RLENGTH
@@ -369,6 +372,10 @@ if [ -n "$tracing_cfg_file" ]; then
         item_indent = indent
       }
       if (indent < item_indent) fail("less indented than the first cluster, got \047" line "\047")
+      if (line ~ reserved) {
+        match(line, /meshd_xds|static_cluster_sds_unix_socket/)
+        fail("the cluster name \047" substr(line, RSTART, RLENGTH) "\047 is one of meshd\047s own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector\047s cluster otherwise")
+      }
       out[++n] = "C" substr(line, item_indent + 1); nc++
     }
     END {
@@ -376,7 +383,7 @@ if [ -n "$tracing_cfg_file" ]; then
       where = ENVIRON["MESHD_WHERE"]
       if (seen_tracing && nt == 0) { print where ": \047tracing:\047 is empty"; exit 1 }
       if (seen_static && nc == 0) { print where ": \047static_resources:\047 holds no clusters"; exit 1 }
-      if (!seen_tracing && !seen_static) { print where " holds no \047tracing:\047 block"; exit 1 }
+      if (!seen_tracing) { print where " holds no \047tracing:\047 block"; exit 1 }
       print "ok"
       for (i = 1; i <= n; i++) print out[i]
     }') || fail "$tracing_cfg"
@@ -392,6 +399,24 @@ elif [ -n "$xray$datadog$jaeger" ]; then
     fail "$first and $second are both set: Envoy takes one tracer; enable one of ENABLE_ENVOY_XRAY_TRACING, ENABLE_ENVOY_DATADOG_TRACING and ENABLE_ENVOY_JAEGER_TRACING"
   fi
 fi
+# port TEXT SOURCE : a tracer's port, 1 to 65535 (leading zeros allowed), in $value. Checked only
+# when its tracer is on: Kubernetes sets XRAY_DAEMON_PORT=udp://10.100.0.5:2000 (or
+# JAEGER_TRACER_PORT=tcp://...) in every pod of a namespace with a Service of that name.
+port() {
+  value=$1
+  case $value in '' | *[!0-9]*) fail "$2 must be a whole number from 1 to 65535, got '$1'" ;; esac
+  value=$(printf '%s' "$1" | sed 's/^0*//')
+  if [ ${#value} -gt 5 ] || [ "${value:-0}" -lt 1 ] || [ "${value:-0}" -gt 65535 ]; then
+    fail "$2 must be a whole number from 1 to 65535, got '$1'"
+  fi
+}
+# ascii TEXT SOURCE : free text Envoy sends on or opens must be printable ASCII (meshd reads a
+# variable that is not UTF-8 with replacement characters; both must refuse the same values).
+ascii() {
+  if printf '%s' "$1" | LC_ALL=C grep -q '[^ -~]'; then
+    fail "$2 must be printable ASCII (characters from space to ~)"
+  fi
+}
 # host_ok HOST : an IP address or a DNS name (a STRICT_DNS cluster's endpoint).
 host_ok() {
   MESHD_HOST=$1 awk "$awk_addresses"'BEGIN { h = ENVIRON["MESHD_HOST"]; exit !(ipv4(h) || ipv6(h) || dnsname(h)) }'
@@ -399,6 +424,7 @@ host_ok() {
 xray_rules=
 if [ -z "$tracer" ] && [ -n "$xray" ]; then
   tracer=xray
+  port "$xray_port" "$xray_port_source"; xray_port=$value
   if [ -n "$xray_address" ]; then
     # An IP address, with or without a port; a port here wins over XRAY_DAEMON_PORT.
     parsed=$(MESHD_ADDR=$xray_address awk "$awk_addresses"'BEGIN {
@@ -412,14 +438,19 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
       print host; print digits + 0
     }') || fail "$xray_address_source must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '$xray_address'"
     xray_host=$(printf '%s\n' "$parsed" | sed -n 1p)
+    # Envoy's X-Ray tracer reads host:port, so an IPv6 host goes in brackets (bare, Envoy crashes).
+    case $xray_host in *:*) xray_host="[$xray_host]" ;; esac
     port_given=$(printf '%s\n' "$parsed" | sed -n 2p)
     [ -z "$port_given" ] || xray_port=$port_given
   else
     xray_host=127.0.0.1
   fi
+  ascii "$xray_segment" XRAY_SEGMENT_NAME
+  ascii "$xray_manifest" XRAY_SAMPLING_RULE_MANIFEST
   if [ -n "$xray_manifest" ]; then
     readable "$xray_manifest_source" "$xray_manifest"
-    grep -Eq '"version"[ 	]*:[ 	]*2([^0-9.]|$)' "$xray_manifest" ||
+    # -e and -- : a file named like an option (-v, -r) is still the file.
+    grep -Eq -e '"version"[ 	]*:[ 	]*2([^0-9.]|$)' -- "$xray_manifest" ||
       fail "$xray_manifest_source: '$xray_manifest' is not an X-Ray sampling rule manifest of version 2 (\"version\": 2), the only one Envoy's X-Ray tracer reads"
   elif [ -n "$xray_rate" ]; then
     # A whole percentage, rounded half up from the decimal as written; 5% (X-Ray's default) needs no rules.
@@ -441,10 +472,13 @@ if [ -z "$tracer" ] && [ -n "$xray" ]; then
   [ -n "$xray_segment" ] || xray_segment="$mesh/$node_name"
 elif [ -z "$tracer" ] && [ -n "$datadog" ]; then
   tracer=datadog
+  port "$datadog_port" "$datadog_port_source"; datadog_port=$value
   host_ok "$datadog_address" || fail "$datadog_address_source must be an IP address or a DNS name, got '$datadog_address'"
   [ -n "$datadog_service" ] || datadog_service="envoy-$mesh/$node_name"
+  ascii "$datadog_service" DD_SERVICE
 elif [ -z "$tracer" ] && [ -n "$jaeger" ]; then
   tracer=zipkin
+  port "$jaeger_port" "$jaeger_port_source"; jaeger_port=$value
   host_ok "$jaeger_address" || fail "$jaeger_address_source must be an IP address or a DNS name, got '$jaeger_address'"
   # As the agent: any value with "json" in it, in any case, asks for JSON; anything else is protobuf.
   case $(printf '%s' "$jaeger_version" | tr 'A-Z' 'a-z') in
@@ -546,7 +580,9 @@ awk '
   {
     line = $0; out = ""
     match(line, /^[ \t]*/); indent = substr(line, 1, RLENGTH)
+    template = ""
     while (match(line, /[{][{][A-Z0-9_]+[}][}]/)) {
+      template = template substr(line, 1, RSTART - 1)
       key = substr(line, RSTART + 2, RLENGTH - 4)
       value = ENVIRON["MESHD_TPL_" key]
       if (value == "") fail("{{" key "}} has no value")
@@ -556,8 +592,14 @@ awk '
       line = substr(line, RSTART + RLENGTH)
     }
     out = out line
-    if (index(out, "{{")) fail("cannot read " $0)
-    print out
+    # Only the template itself is checked: a value may hold braces (it is quoted, or checked YAML).
+    if (index(template line, "{{")) fail("cannot read " $0)
+    lines[++n] = out
   }
-  END { if (!failed && open != "") fail("section " open " is never closed") }
+  # Printed only once all of it is rendered: never half a bootstrap.
+  END {
+    if (!failed && open != "") fail("section " open " is never closed")
+    if (failed) exit 1
+    for (i = 1; i <= n; i++) print lines[i]
+  }
 ' "$here/bootstrap.yaml"

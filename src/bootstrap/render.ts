@@ -119,7 +119,9 @@ function tracingValues(t: BootstrapTracing | undefined): Record<string, Template
   return {
     XRAY: xray !== undefined,
     XRAY_SEGMENT_NAME: xray?.segmentName,
-    XRAY_ADDRESS: xray?.address,
+    // Envoy's X-Ray tracer reads `address:port`: an IPv6 host bare there makes Envoy 1.40 crash
+    // on the first traced request; in brackets it is read (and segments arrive).
+    XRAY_ADDRESS: xray === undefined ? undefined : xray.address.includes(':') ? `[${xray.address}]` : xray.address,
     XRAY_PORT: xray?.port,
     TRACING_MESH: xray?.mesh,
     TRACING_NODE: xray?.node,

@@ -12,6 +12,7 @@ export type TemplateValue = string | number | boolean | { yaml: string } | undef
 const NOTE = /^\s*##/;
 const OPEN = /^\s*# \{\{#([A-Z0-9_]+)\}\}\s*$/;
 const CLOSE = /^\s*# \{\{\/([A-Z0-9_]+)\}\}\s*$/;
+const PLACEHOLDER = /\{\{([A-Z0-9_]+)\}\}/g;
 
 export function fillTemplate(template: string, values: Readonly<Record<string, TemplateValue>>): string {
   const out: string[] = [];
@@ -32,9 +33,11 @@ export function fillTemplate(template: string, values: Readonly<Record<string, T
     }
     if (section && !section.keep) continue;
     const indent = /^[ \t]*/.exec(line)![0];
-    const filled = line.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_, key: string) => literal(key, values[key], indent));
-    if (filled.includes('{{')) throw new Error(`bootstrap template: cannot read '${line.trim()}'`);
-    out.push(filled);
+    // Only the template itself is checked for braces it cannot read: a value may hold `{{` (a
+    // string is quoted; YAML lines were checked by whoever built them).
+    if (line.replace(PLACEHOLDER, '').includes('{{'))
+      throw new Error(`bootstrap template: cannot read '${line.trim()}'`);
+    out.push(line.replace(PLACEHOLDER, (_, key: string) => literal(key, values[key], indent)));
   }
   if (section) throw new Error(`bootstrap template: section {{#${section.name}}} is never closed`);
   return out.join('\n');

@@ -35,15 +35,16 @@ export interface TracingInput {
   datadog: boolean;
   jaeger: boolean;
   xrayDaemonAddress?: string;
-  xrayDaemonPort: number;
+  /** Ports as given: checked only when their tracer is on (see tracerPort). */
+  xrayDaemonPort: string;
   xraySamplingRate?: string;
   xraySamplingRuleManifest?: string;
   xraySegmentName?: string;
   jaegerAddress: string;
-  jaegerPort: number;
+  jaegerPort: string;
   jaegerVersion?: string;
   datadogAddress: string;
-  datadogPort: number;
+  datadogPort: string;
   datadogService?: string;
   configFile?: string;
   /** The variable or flag a field came from: xray, datadog, jaeger, xrayDaemonAddress, ... */
@@ -74,17 +75,23 @@ export function bootstrapTracing(input: TracingInput): TracingResult | { error: 
     };
   if (input.xray) return xray(input);
   if (input.datadog) {
+    const port = tracerPort(input.datadogPort, input.source('datadogPort'));
+    if (typeof port !== 'number') return port;
     const address = collectorHost(input.datadogAddress, input.source('datadogAddress'));
     if (typeof address !== 'string') return address;
     const serviceName = input.datadogService ?? `envoy-${input.node.mesh}/${input.node.name}`;
-    return { tracing: { kind: 'datadog', address, port: input.datadogPort, serviceName }, notes: [] };
+    const bad = notAscii(serviceName, input.source('datadogService'));
+    if (bad) return bad;
+    return { tracing: { kind: 'datadog', address, port, serviceName }, notes: [] };
   }
   if (input.jaeger) {
+    const port = tracerPort(input.jaegerPort, input.source('jaegerPort'));
+    if (typeof port !== 'number') return port;
     const address = collectorHost(input.jaegerAddress, input.source('jaegerAddress'));
     if (typeof address !== 'string') return address;
     // As the agent: any value with "json" in it, in any case, asks for JSON; anything else is protobuf.
     const version = (input.jaegerVersion ?? '').toLowerCase().includes('json') ? 'HTTP_JSON' : 'HTTP_PROTO';
-    return { tracing: { kind: 'zipkin', address, port: input.jaegerPort, version }, notes: [] };
+    return { tracing: { kind: 'zipkin', address, port, version }, notes: [] };
   }
   return { notes: [] };
 }
@@ -96,9 +103,35 @@ function collectorHost(host: string, source: string): string | { error: string }
     : { error: `${source} must be an IP address or a DNS name, got '${host}'` };
 }
 
+/**
+ * A tracer's port, 1 to 65535 (leading zeros allowed), checked only when its tracer is on:
+ * Kubernetes sets XRAY_DAEMON_PORT=udp://10.100.0.5:2000 (or JAEGER_TRACER_PORT=tcp://…) in
+ * every pod of a namespace with a Service of that name, and App Mesh's image read the variable
+ * only for the tracer it configured.
+ */
+export function tracerPort(text: string, source: string): number | { error: string } {
+  const digits = text.replace(/^0+/, '');
+  if (!/^[0-9]+$/.test(text) || digits.length > 5 || Number(digits) < 1 || Number(digits) > 65535)
+    return { error: `${source} must be a whole number from 1 to 65535, got '${text}'` };
+  return Number(digits);
+}
+
+/**
+ * Free text Envoy sends on (a segment or service name) or opens (a manifest's path): printable
+ * ASCII only, as App Mesh's names are, so that both renderers write the same bytes (Node reads a
+ * variable that is not UTF-8 with replacement characters, sh as it is).
+ */
+function notAscii(text: string | undefined, source: string): { error: string } | undefined {
+  return text !== undefined && /[^\x20-\x7e]/.test(text)
+    ? { error: `${source} must be printable ASCII (characters from space to ~)` }
+    : undefined;
+}
+
 function xray(input: TracingInput): TracingResult | { error: string } {
   let address = '127.0.0.1';
-  let port = input.xrayDaemonPort;
+  const daemonPort = tracerPort(input.xrayDaemonPort, input.source('xrayDaemonPort'));
+  if (typeof daemonPort !== 'number') return daemonPort;
+  let port = daemonPort;
   const given = input.xrayDaemonAddress;
   if (given !== undefined) {
     // An IP address, with or without a port: the X-Ray tracer sends to an address, not a cluster,
@@ -111,6 +144,10 @@ function xray(input: TracingInput): TracingResult | { error: string } {
     address = parsed.host;
     port = parsed.port ?? port;
   }
+  const bad =
+    notAscii(input.xraySegmentName, input.source('xraySegmentName')) ??
+    notAscii(input.xraySamplingRuleManifest, input.source('xraySamplingRuleManifest'));
+  if (bad) return bad;
   let samplingFile: string | undefined;
   let samplingRules: string | undefined;
   if (input.xraySamplingRuleManifest !== undefined) {
@@ -202,6 +239,10 @@ function readBounded(file: string, source: string): string | { error: string } {
   }
 }
 
+/** meshd's own bootstrap clusters: a tracing file's cluster may not take their names. */
+export const MESHD_BOOTSTRAP_CLUSTERS = ['meshd_xds', 'static_cluster_sds_unix_socket'] as const;
+const RESERVED_NAME = /(^|[^A-Za-z0-9_])name: *["']?(meshd_xds|static_cluster_sds_unix_socket)["']? *([,}#]|$)/;
+
 const TOP_KEY = /^(tracing|static_resources|staticResources):( +#.*)? *$/;
 const CLUSTERS_KEY = /^ +clusters:( +#.*)? *$/;
 
@@ -236,7 +277,6 @@ export function readTracingConfigFile(
     const line = lines[i]!;
     if (/^[ \t]*$/.test(line) || /^[ \t]*#/.test(line)) continue;
     if (/^ *\t/.test(line)) return fail(n, 'indent with spaces, not tabs');
-    if (line.includes('{{')) return fail(n, "'{{' is not allowed (meshd's bootstrap template would read it)");
     const indent = /^ */.exec(line)![0].length;
     if (indent === 0) {
       if (!TOP_KEY.test(line))
@@ -279,12 +319,19 @@ export function readTracingConfigFile(
       itemIndent = indent;
     }
     if (indent < itemIndent) return fail(n, `less indented than the first cluster, got '${line}'`);
+    const reserved = RESERVED_NAME.exec(line);
+    if (reserved)
+      return fail(
+        n,
+        `the cluster name '${reserved[2]}' is one of meshd's own bootstrap clusters (${MESHD_BOOTSTRAP_CLUSTERS.join(', ')}); name the collector's cluster otherwise`,
+      );
     clusters.push(line.slice(itemIndent));
   }
   if (seenTracing && tracing.length === 0) return { error: `${source}: '${file}': 'tracing:' is empty` };
   if (seenStatic && clusters.length === 0)
     return { error: `${source}: '${file}': 'static_resources:' holds no clusters` };
-  if (!seenTracing && !seenStatic) return { error: `${source}: '${file}' holds no 'tracing:' block` };
+  // Clusters without a tracer would trace nothing: App Mesh's tracers are off with a file set.
+  if (!seenTracing) return { error: `${source}: '${file}' holds no 'tracing:' block` };
   return {
     tracing: seenTracing ? tracing.join('\n') : undefined,
     clusters: seenStatic ? clusters.join('\n') : undefined,

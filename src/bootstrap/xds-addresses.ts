@@ -19,9 +19,13 @@ const IPV4 = /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/;
 const DNS_LABEL = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
 const DNS_NAME = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*\\.?$`);
 
-/** Dotted quad with every part from 0 to 255. */
+/**
+ * Dotted quad with every part from 0 to 255, written without leading zeros: Envoy's address
+ * parser (inet_pton) refuses `01.2.3.4`, and a resolver may read `010` as octal, so such a
+ * text is neither an address nor a name here (Go's net.ParseIP, App Mesh's, refused it too).
+ */
 export function isIpv4(text: string): boolean {
-  return IPV4.test(text) && text.split('.').every((part) => Number(part) <= 255);
+  return IPV4.test(text) && text.split('.').every((part) => Number(part) <= 255 && !/^0[0-9]/.test(part));
 }
 
 /** Eight groups of 1 to 4 hex digits, or fewer with one `::`; the last two may be an IPv4 address. */

@@ -5,7 +5,7 @@ import { ignoredVariableReport } from '../bootstrap/appmesh-variables';
 import { renderBootstrap, type BootstrapParams } from '../bootstrap/render';
 import { RUNTIME_TOGGLES, unhonouredToggles } from '../bootstrap/runtime';
 import { checkJoinToken, readJoinTokenFile } from '../bootstrap/join-token';
-import { bootstrapTracing, type TracingInput } from '../bootstrap/tracing';
+import { bootstrapTracing, tracerPort, type TracingInput } from '../bootstrap/tracing';
 import { isDnsName, MAX_XDS_ADDRESSES, parseXdsAddresses } from '../bootstrap/xds-addresses';
 import { DEFAULT_EGRESS_PORT, DEFAULT_INGRESS_PORT } from '../compile/defaults';
 import { parseDuration } from '../util/duration';
@@ -176,10 +176,11 @@ export const bootstrapCommand: CommandSpec = {
       env: ['AWS_XRAY_DAEMON_ADDRESS'],
     },
     'xray-daemon-port': {
-      type: 'int',
-      min: 1,
-      help: "the X-Ray daemon's UDP port",
-      default: 2000,
+      // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
+      type: 'string',
+      metavar: 'port',
+      help: "the X-Ray daemon's UDP port, 1 to 65535 (XRAY_DAEMON_PORT is read only with X-Ray tracing on)",
+      default: '2000',
       env: ['XRAY_DAEMON_PORT'],
     },
     'xray-sampling-rate': {
@@ -213,10 +214,11 @@ export const bootstrapCommand: CommandSpec = {
       env: ['JAEGER_TRACER_ADDRESS'],
     },
     'jaeger-port': {
-      type: 'int',
-      min: 1,
-      help: "the Jaeger collector's Zipkin port",
-      default: 9411,
+      // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
+      type: 'string',
+      metavar: 'port',
+      help: "the Jaeger collector's Zipkin port, 1 to 65535 (JAEGER_TRACER_PORT is read only with Jaeger tracing on)",
+      default: '9411',
       env: ['JAEGER_TRACER_PORT'],
     },
     'jaeger-version': {
@@ -238,10 +240,11 @@ export const bootstrapCommand: CommandSpec = {
       env: ['DATADOG_TRACER_ADDRESS'],
     },
     'datadog-port': {
-      type: 'int',
-      min: 1,
-      help: "the Datadog agent's trace port",
-      default: 8126,
+      // A string: its variable is read only when the tracer is on (src/bootstrap/tracing.ts tracerPort).
+      type: 'string',
+      metavar: 'port',
+      help: "the Datadog agent's trace port, 1 to 65535 (DATADOG_TRACER_PORT is read only with Datadog tracing on)",
+      default: '8126',
       env: ['DATADOG_TRACER_PORT'],
     },
     'datadog-service': {
@@ -358,21 +361,31 @@ export function bootstrapParams(args: ParsedArgs): BootstrapParams {
     datadogService: 'datadog-service',
     configFile: 'tracing-config-file',
   };
+  // A tracer's port from its variable is checked only when the tracer is on (as App Mesh, and as
+  // render-bootstrap.sh does); given as a flag, it is checked always.
+  const tracerPortText = (name: string): string => {
+    const value = text(name)!;
+    if (args.sources[name] === `--${name}`) {
+      const port = tracerPort(value, source(name));
+      if (typeof port !== 'number') throw new UsageError(port.error);
+    }
+    return value;
+  };
   const tracingInput: TracingInput = {
     node,
     xray: flag<boolean>('xray-tracing'),
     datadog: flag<boolean>('datadog-tracing'),
     jaeger: flag<boolean>('jaeger-tracing'),
     xrayDaemonAddress: text('xray-daemon-address'),
-    xrayDaemonPort: flag<number>('xray-daemon-port'),
+    xrayDaemonPort: tracerPortText('xray-daemon-port'),
     xraySamplingRate: text('xray-sampling-rate'),
     xraySamplingRuleManifest: text('xray-sampling-rule-manifest'),
     xraySegmentName: text('xray-segment-name'),
     jaegerAddress: text('jaeger-address')!,
-    jaegerPort: flag<number>('jaeger-port'),
+    jaegerPort: tracerPortText('jaeger-port'),
     jaegerVersion: text('jaeger-version'),
     datadogAddress: text('datadog-address')!,
-    datadogPort: flag<number>('datadog-port'),
+    datadogPort: tracerPortText('datadog-port'),
     datadogService: text('datadog-service'),
     configFile: text('tracing-config-file'),
     source: (field) => source(tracingSources[field]!),

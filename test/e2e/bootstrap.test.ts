@@ -276,6 +276,42 @@ const VALID: Record<string, Record<string, string>> = {
     ENABLE_ENVOY_JAEGER_TRACING: '1',
     APPMESH_SDS_SOCKET_PATH: '/run/spire/sockets/agent.sock',
   },
+  // Values are quoted: the template's braces in them are text (both renderers once stopped on them).
+  "values holding the template's braces: cluster, segment name, a manifest's path": {
+    APPMESH_RESOURCE_ARN: ARN,
+    APPMESH_RESOURCE_CLUSTER: '{{X}}',
+    ENABLE_ENVOY_XRAY_TRACING: '1',
+    XRAY_SEGMENT_NAME: 'a{{b',
+    XRAY_SAMPLING_RULE_MANIFEST: tracingFile(
+      '{{rules}}.json',
+      '{"version": 2, "default": {"fixed_target": 1, "rate": 0.1}}',
+    ),
+  },
+  "DD_SERVICE naming one of the template's placeholders": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENABLE_ENVOY_DATADOG_TRACING: '1',
+    DD_SERVICE: 'a{{DATADOG_PORT}}',
+  },
+  "a tracing file with the template's braces in a value": {
+    APPMESH_RESOURCE_ARN: ARN,
+    ENVOY_TRACING_CFG_FILE: cfgFile('braces.yaml', [
+      'tracing:',
+      '  http:',
+      '    name: envoy.tracers.zipkin',
+      '    typed_config:',
+      '      "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+      '      collector_cluster: meshd_xds',
+      '      collector_endpoint: "/api/v2/spans?node={{NODE_ID}}"',
+    ]),
+  },
+  // Kubernetes sets these in every pod of a namespace with a Service of that name: App Mesh's
+  // image read a tracer's port only for the tracer it configured, and so does meshd.
+  "Kubernetes service links in the tracers' port variables, the tracers off": {
+    APPMESH_RESOURCE_ARN: ARN,
+    XRAY_DAEMON_PORT: 'udp://10.100.0.5:2000',
+    JAEGER_TRACER_PORT: 'tcp://10.100.0.6:9411',
+    DATADOG_TRACER_PORT: 'tcp://10.100.0.7:8126',
+  },
   'a tracing config file with a tracing block only': {
     APPMESH_RESOURCE_ARN: ARN,
     ENVOY_TRACING_CFG_FILE: cfgFile('tracing-only.yaml', [
@@ -503,6 +539,22 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_DAEMON_PORT: '2000/udp' },
     "XRAY_DAEMON_PORT must be a whole number from 1 to 65535, got '2000/udp'",
   ],
+  'a Kubernetes service link in XRAY_DAEMON_PORT with X-Ray on': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_DAEMON_PORT: 'udp://10.100.0.5:2000' },
+    "XRAY_DAEMON_PORT must be a whole number from 1 to 65535, got 'udp://10.100.0.5:2000'",
+  ],
+  'an X-Ray segment name beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SEGMENT_NAME: 'café' },
+    'XRAY_SEGMENT_NAME must be printable ASCII (characters from space to ~)',
+  ],
+  'a sampling rule manifest path beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RULE_MANIFEST: '/etc/règles.json' },
+    'XRAY_SAMPLING_RULE_MANIFEST must be printable ASCII (characters from space to ~)',
+  ],
+  'a Datadog service name beyond ASCII': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DD_SERVICE: 'façade' },
+    'DD_SERVICE must be printable ASCII (characters from space to ~)',
+  ],
   'a Jaeger port too large': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_PORT: '94110' },
     "JAEGER_TRACER_PORT must be a whole number from 1 to 65535, got '94110'",
@@ -514,6 +566,27 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
   'an X-Ray daemon by name (the tracer sends to an address)': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: 'xray-daemon:2000' },
     "AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got 'xray-daemon:2000'",
+  ],
+  ...Object.fromEntries(
+    ['01.2.3.4', '1.2.3.04:2000', '::ffff:01.2.3.4', '[::ffff:1.2.3.010]:2000'].map((address) => [
+      `an X-Ray daemon address with a leading zero (Envoy crashes on it): ${address}`,
+      [
+        { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: address },
+        `AWS_XRAY_DAEMON_ADDRESS must be an IP address, with a port or not (127.0.0.1, 127.0.0.1:2000, [::1]:2000): the X-Ray tracer does not look names up, got '${address}'`,
+      ],
+    ]),
+  ),
+  'a Jaeger host with leading zeros (Envoy reads 0177.0.0.010 as 177.0.0.10, not as octal)': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_JAEGER_TRACING: '1', JAEGER_TRACER_ADDRESS: '0177.0.0.010' },
+    "JAEGER_TRACER_ADDRESS must be an IP address or a DNS name, got '0177.0.0.010'",
+  ],
+  'a Datadog host with a leading zero': [
+    { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_DATADOG_TRACING: '1', DATADOG_TRACER_ADDRESS: '10.0.0.01' },
+    "DATADOG_TRACER_ADDRESS must be an IP address or a DNS name, got '10.0.0.01'",
+  ],
+  'an xDS address with a leading zero (Envoy refuses it: malformed IP address)': [
+    { APPMESH_RESOURCE_ARN: ARN, MESHD_XDS_ADDRESS: '01.2.3.4:18000' },
+    "MESHD_XDS_ADDRESS must have an IP address or a DNS name before the port, got '01.2.3.4:18000'",
   ],
   'an X-Ray daemon address with port 0': [
     { APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: '[::1]:0' },
@@ -618,9 +691,32 @@ const INVALID: Record<string, [Record<string, string>, string]> = {
           `'${path.join(TRACING_DIR, 'tabs.yaml')}' line 2: indent with spaces, not tabs`,
         ],
         [
-          "a tracing file with the template's braces",
-          cfgFile('braces.yaml', ['tracing:', '  http: {{NODE_ID}}']),
-          `'${path.join(TRACING_DIR, 'braces.yaml')}' line 2: '{{' is not allowed (meshd's bootstrap template would read it)`,
+          'a tracing file with clusters and no tracing block (nothing would trace)',
+          cfgFile('onlyclusters.yaml', ['static_resources:', '  clusters:', '  - name: c', '    type: STATIC']),
+          `'${path.join(TRACING_DIR, 'onlyclusters.yaml')}' holds no 'tracing:' block`,
+        ],
+        [
+          "a tracing file's cluster named like meshd's xDS cluster",
+          cfgFile('ownxds.yaml', [
+            'tracing:',
+            '  http: {}',
+            'static_resources:',
+            '  clusters:',
+            '  - connect_timeout: 1s',
+            '    name: "meshd_xds"   # taken',
+          ]),
+          `'${path.join(TRACING_DIR, 'ownxds.yaml')}' line 6: the cluster name 'meshd_xds' is one of meshd's own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector's cluster otherwise`,
+        ],
+        [
+          "a tracing file's cluster named like meshd's SDS cluster, in flow style",
+          cfgFile('ownsds.yaml', [
+            'tracing:',
+            '  http: {}',
+            'static_resources:',
+            '  clusters:',
+            '  - { name: static_cluster_sds_unix_socket, type: STATIC }',
+          ]),
+          `'${path.join(TRACING_DIR, 'ownsds.yaml')}' line 5: the cluster name 'static_cluster_sds_unix_socket' is one of meshd's own bootstrap clusters (meshd_xds, static_cluster_sds_unix_socket); name the collector's cluster otherwise`,
         ],
         [
           'a tracing file with an empty tracing block',
@@ -650,9 +746,9 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
     const sh = shBootstrap(env);
     expect(node.status).toBe(0);
     expect(sh).toEqual(node);
-    // Both wrote a bootstrap with every placeholder filled.
+    // Both wrote a bootstrap with every placeholder filled (values, quoted, may hold braces).
     expect(node.stdout).toMatch(/^node:$/m);
-    expect(node.stdout).not.toContain('{{');
+    expect(node.stdout.replace(/"(?:[^"\\]|\\.)*"/g, '""')).not.toContain('{{');
   });
 
   it.each(Object.entries(INVALID))(
@@ -663,6 +759,51 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       expect(shBootstrap(env)).toEqual(node);
     },
   );
+
+  it('read a sampling rule manifest whose relative path looks like an option (-v) as a file', () => {
+    const dir = tmpDir('bootstrap-dash-');
+    fs.writeFileSync(path.join(dir, '-v'), '{"version": 2, "default": {"fixed_target": 1, "rate": 0.1}}\n');
+    const env = { PATH, APPMESH_RESOURCE_ARN: ARN, ENABLE_ENVOY_XRAY_TRACING: '1', XRAY_SAMPLING_RULE_MANIFEST: '-v' };
+    const run = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8', env, cwd: dir });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const node = run(process.execPath, [MESHD_BIN, 'bootstrap']);
+    expect(node.status).toBe(0);
+    expect(parse(node.stdout).tracing.http.typed_config.sampling_rule_manifest).toEqual({ filename: '-v' });
+    expect(run(SH, [RENDER_SH])).toEqual(node);
+  });
+
+  it('refuse a segment or service name that is not UTF-8 the same way (Node would read U+FFFD, sh the byte)', () => {
+    for (const name of ['XRAY_SEGMENT_NAME', 'DD_SERVICE']) {
+      // The byte 0xff goes into the variable through sh: Node passes strings to a child as UTF-8.
+      const withByte = (cmd: string[]) =>
+        runWith(SH, ['-c', `${name}=$(printf 'a\\377b') exec "$@"`, 'sh', ...cmd], {
+          APPMESH_RESOURCE_ARN: ARN,
+          ENABLE_ENVOY_XRAY_TRACING: name === 'XRAY_SEGMENT_NAME' ? '1' : '0',
+          ENABLE_ENVOY_DATADOG_TRACING: name === 'DD_SERVICE' ? '1' : '0',
+        });
+      const node = withByte([process.execPath, MESHD_BIN, 'bootstrap']);
+      expect(node).toEqual({
+        status: 2,
+        stdout: '',
+        stderr: `meshd bootstrap: ${name} must be printable ASCII (characters from space to ~)\n`,
+      });
+      expect(withByte([SH, RENDER_SH])).toEqual(node);
+    }
+  });
+
+  it('render-bootstrap.sh prints nothing on stdout when its template cannot be rendered (never half a bootstrap)', () => {
+    const dir = tmpDir('bootstrap-broken-template-');
+    for (const name of ['render-bootstrap.sh', 'bootstrap.yaml', 'appmesh-variables.tsv'])
+      fs.copyFileSync(path.join(BOOTSTRAP_DIR, name), path.join(dir, name));
+    // A placeholder the template language cannot read, near the end of the template.
+    fs.appendFileSync(path.join(dir, 'bootstrap.yaml'), 'broken: {{lower_case}}\n');
+    const r = runWith(SH, [path.join(dir, 'render-bootstrap.sh')], { APPMESH_RESOURCE_ARN: ARN });
+    expect(r.stdout).toBe('');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('bootstrap template: cannot read broken: {{lower_case}}');
+  });
 
   it("puts App Mesh's variables where Envoy reads them", () => {
     const doc = parse(meshdBootstrap(VALID['everything App Mesh offered']!).stdout);
@@ -755,7 +896,8 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
       rules: [],
     });
     const xray6 = tracer('X-Ray on an IPv6 daemon, XRAY_DAEMON_PORT, a rate of 1').tracing.http.typed_config;
-    expect(xray6.daemon_endpoint).toEqual({ protocol: 'UDP', address: 'fd00::7', port_value: 2001 });
+    // In brackets: Envoy's X-Ray tracer reads address:port, and a bare IPv6 address crashes it.
+    expect(xray6.daemon_endpoint).toEqual({ protocol: 'UDP', address: '[fd00::7]', port_value: 2001 });
     expect(xray6.segment_fields.aws.app_mesh).toEqual({ mesh_name: 'apps', virtual_node_name: 'ingress-gw' });
     expect(JSON.parse(xray6.sampling_rule_manifest.inline_string).default.rate).toBe(1);
     expect(tracer("X-Ray at 5% (X-Ray's default: no rules written)").tracing.http.typed_config).not.toHaveProperty(

@@ -87,7 +87,9 @@ describeWithEnvoy("a real Envoy traces from App Mesh's variables", (envoyBin) =>
   const closers: (() => Promise<void>)[] = [];
 
   afterEach(async () => {
-    await envoy?.stop();
+    // An Envoy killed by a signal (a crash) has no exit code, and the helper's stop() would wait
+    // for an exit that already happened.
+    if (envoy?.process.signalCode === null) await envoy.stop();
     envoy = undefined;
     for (const close of closers.splice(0)) await close();
   });
@@ -116,18 +118,25 @@ describeWithEnvoy("a real Envoy traces from App Mesh's variables", (envoyBin) =>
     }
   }
 
-  it("X-Ray: segments go over UDP to AWS_XRAY_DAEMON_ADDRESS, named <mesh>/<node>, with App Mesh's origin and fields", async () => {
-    const daemon = dgram.createSocket('udp4');
+  /** A stand-in X-Ray daemon: a UDP socket on `host` that keeps the segment documents it receives. */
+  async function xrayDaemon(
+    type: 'udp4' | 'udp6',
+    host: string,
+  ): Promise<{ port: number; segments: Record<string, unknown>[] }> {
+    const daemon = dgram.createSocket(type);
     const segments: Record<string, unknown>[] = [];
     daemon.on('message', (msg) => {
       // The daemon's protocol: a JSON header line, then the segment document.
       const [header, body] = msg.toString('utf8').split('\n', 2);
       if (header && body && JSON.parse(header).format === 'json') segments.push(JSON.parse(body));
     });
-    await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => daemon.bind(0, host, resolve));
     closers.push(() => new Promise<void>((resolve) => daemon.close(() => resolve())));
-    const port = (daemon.address() as AddressInfo).port;
+    return { port: (daemon.address() as AddressInfo).port, segments };
+  }
 
+  it("X-Ray: segments go over UDP to AWS_XRAY_DAEMON_ADDRESS, named <mesh>/<node>, with App Mesh's origin and fields", async () => {
+    const { port, segments } = await xrayDaemon('udp4', '127.0.0.1');
     const segment = await traceRequests(
       { ENABLE_ENVOY_XRAY_TRACING: '1', AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${port}`, XRAY_SAMPLING_RATE: '1' },
       () => segments[0],
@@ -139,6 +148,24 @@ describeWithEnvoy("a real Envoy traces from App Mesh's variables", (envoyBin) =>
       http: { request: { method: 'GET' } },
     });
     expect(segment.trace_id).toMatch(/^1-[0-9a-f]{8}-[0-9a-f]{24}$/);
+  });
+
+  it('X-Ray on an IPv6 daemon (AWS_XRAY_DAEMON_ADDRESS=::1, XRAY_DAEMON_PORT): Envoy keeps serving and the segments arrive', async () => {
+    // Written bare (address: "::1"), Envoy 1.40 crashed on the first traced request.
+    const { port, segments } = await xrayDaemon('udp6', '::1');
+    const segment = await traceRequests(
+      {
+        ENABLE_ENVOY_XRAY_TRACING: '1',
+        AWS_XRAY_DAEMON_ADDRESS: '::1',
+        XRAY_DAEMON_PORT: String(port),
+        XRAY_SAMPLING_RATE: '1',
+      },
+      () => segments[0],
+    );
+    expect(segment).toMatchObject({ name: 'apps/front', origin: 'AWS::AppMesh::Proxy' });
+    // Still running after the traced requests (a crash leaves an exit code or a signal).
+    expect(envoy?.process.exitCode).toBeNull();
+    expect(envoy?.process.signalCode).toBeNull();
   });
 
   it('Datadog: traces go to the datadog_agent cluster (/v0.4/traces, msgpack) as envoy-<mesh>/<node>', async () => {

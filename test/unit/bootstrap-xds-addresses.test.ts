@@ -64,6 +64,10 @@ describe('parseXdsAddresses', () => {
   it('tells IP addresses from names as Envoy must (a STATIC cluster takes IPs only)', () => {
     expect(['0.0.0.0', '255.255.255.255', '10.0.0.1'].every(isIpv4)).toBe(true);
     expect(['256.0.0.1', '1.2.3', '1.2.3.4.5', '1.2.3.0004', 'a.b.c.d'].some(isIpv4)).toBe(false);
+    // Leading zeros: Envoy's parser refuses them, its DNS resolver reads 010 as 10, others as 8.
+    expect(['01.2.3.4', '1.2.3.04', '0177.0.0.010', '1.00.2.3'].some(isIpv4)).toBe(false);
+    expect(['0.0.0.0', '10.0.0.1', '100.200.250.255'].every(isIpv4)).toBe(true);
+    expect(['::ffff:01.2.3.4', '::1.2.3.00'].some(isIpv6)).toBe(false);
     expect(['::', '::1', 'fd00::3', '1:2:3:4:5:6:7:8', '::ffff:10.0.0.1', '1::2:3:4:5:6:7'].every(isIpv6)).toBe(true);
     expect(
       ['1:2:3:4:5:6:7:8:9', '1::2::3', ':::', '12345::', 'fe80::1%eth0', '::1.2.3', '1:2:3:4:5:6:7::8:9', 'g::1'].some(
@@ -127,5 +131,10 @@ describe('the template language: YAML lines', () => {
     );
     // A string is still one JSON string, whatever it holds.
     expect(fillTemplate('v: {{S}}', { S: 'a\nb' })).toBe('v: "a\\nb"');
+  });
+
+  it("fills values holding the template's braces as text, and still refuses braces the template itself cannot read", () => {
+    expect(fillTemplate('v: {{S}}\nw: {{T}}', { S: 'a{{T}}', T: '{{' })).toBe('v: "a{{T}}"\nw: "{{"');
+    expect(() => fillTemplate('v: {{S}} {{lower}}', { S: 'x' })).toThrow("cannot read 'v: {{S}} {{lower}}'");
   });
 });

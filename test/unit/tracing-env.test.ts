@@ -32,11 +32,11 @@ function input(over: Partial<TracingInput> = {}): TracingInput {
     xray: false,
     datadog: false,
     jaeger: false,
-    xrayDaemonPort: 2000,
+    xrayDaemonPort: '2000',
     jaegerAddress: '127.0.0.1',
-    jaegerPort: 9411,
+    jaegerPort: '9411',
     datadogAddress: '127.0.0.1',
-    datadogPort: 8126,
+    datadogPort: '8126',
     source: (field) => VARIABLES[field] ?? field,
     ...over,
   };
@@ -51,7 +51,9 @@ const file = (name: string, text: string) => {
 
 describe("tracing from App Mesh's variables", () => {
   it('configures no tracer when none is enabled, whatever the other variables say', () => {
-    expect(bootstrapTracing(input({ xraySamplingRate: 'not a rate', jaegerAddress: 'bad host!' }))).toEqual({
+    // Ports too: Kubernetes' service links put tcp://… or udp://… in them (App Mesh ignored them).
+    const links = { xrayDaemonPort: 'udp://10.100.0.5:2000', jaegerPort: 'tcp://10.100.0.6:9411', datadogPort: 'x' };
+    expect(bootstrapTracing(input({ ...links, xraySamplingRate: 'not a rate', jaegerAddress: 'bad host!' }))).toEqual({
       notes: [],
     });
   });
@@ -72,10 +74,12 @@ describe("tracing from App Mesh's variables", () => {
 
   it("X-Ray: a port in AWS_XRAY_DAEMON_ADDRESS wins over XRAY_DAEMON_PORT; XRAY_SEGMENT_NAME wins over the node's", () => {
     const t = bootstrapTracing(
-      input({ xray: true, xrayDaemonAddress: '[fd00::2]:2100', xrayDaemonPort: 3000, xraySegmentName: 'edge' }),
+      input({ xray: true, xrayDaemonAddress: '[fd00::2]:2100', xrayDaemonPort: '3000', xraySegmentName: 'edge' }),
     );
     expect(t).toMatchObject({ tracing: { address: 'fd00::2', port: 2100, segmentName: 'edge' } });
-    expect(bootstrapTracing(input({ xray: true, xrayDaemonAddress: '10.1.2.3', xrayDaemonPort: 3000 }))).toMatchObject({
+    expect(
+      bootstrapTracing(input({ xray: true, xrayDaemonAddress: '10.1.2.3', xrayDaemonPort: '3000' })),
+    ).toMatchObject({
       tracing: { address: '10.1.2.3', port: 3000 },
     });
   });
@@ -125,6 +129,9 @@ describe("tracing from App Mesh's variables", () => {
     expect(ipWithOptionalPort('127.0.0.1:02000')).toEqual({ host: '127.0.0.1', port: 2000 });
     expect(ipWithOptionalPort('::1')).toEqual({ host: '::1' });
     expect(ipWithOptionalPort('[::1]:2000')).toEqual({ host: '::1', port: 2000 });
+    // Leading zeros are refused: Envoy 1.40 crashes on such a daemon address (App Mesh refused them).
+    for (const bad of ['01.2.3.4', '1.2.3.04:2000', '::ffff:01.2.3.4', '[::ffff:1.2.3.04]:2000'])
+      expect([bad, ipWithOptionalPort(bad)]).toEqual([bad, undefined]);
     for (const bad of ['xray', 'xray:2000', '127.0.0.1:0', '127.0.0.1:65536', '[xray]:2000', '::1:2000x', '300.0.0.1'])
       expect([bad, ipWithOptionalPort(bad)]).toEqual([bad, undefined]);
   });
@@ -189,9 +196,12 @@ describe("tracing from App Mesh's variables", () => {
       clusters: '- name: c1\n  type: STATIC\n- name: c2',
     });
     // A list at the key's own indentation is a list too.
-    const flush = file('flush.yaml', 'static_resources:\n  clusters:\n  - name: c1\n    type: STATIC\n');
+    const flush = file(
+      'flush.yaml',
+      'tracing:\n  http: {}\nstatic_resources:\n  clusters:\n  - name: c1\n    type: STATIC\n',
+    );
     expect(readTracingConfigFile(flush, 'ENVOY_TRACING_CFG_FILE')).toEqual({
-      tracing: undefined,
+      tracing: '  http: {}',
       clusters: '- name: c1\n  type: STATIC',
     });
   });
