@@ -86,6 +86,23 @@ export function queryTemplateProblem(query: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The characters a name may hold when a query metric puts it into PromQL ({{ target }}, {{ mesh }},
+ * ...): nothing that could end a string literal or mean something in a regex matcher (`|`, `*`,
+ * `(`...). A `.` is let through (names often hold one); in a `=~` matcher it matches any character.
+ */
+export const QUERY_SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Why `name` (a mesh, primary or canary) cannot go into a query template, or undefined. */
+export function queryNameProblem(name: string): string | undefined {
+  if (QUERY_SAFE_NAME.test(name)) return undefined;
+  const bad = [...new Set([...name].filter((c) => !QUERY_SAFE_NAME.test(c)))]
+    .slice(0, 5)
+    .map((c) => JSON.stringify(c))
+    .join(' ');
+  return `is '${name.slice(0, 64)}'${name.length > 64 ? '…' : ''}, which holds ${bad}; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`;
+}
+
 /** A metric's label when it carries a query: a short name such as error-rate or p95_latency. */
 const METRIC_LABEL = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 
@@ -212,10 +229,15 @@ export const rolloutSpecShape = object(
     analysis: optional(analysisShape),
   },
   {
-    check: (s, fail) =>
-      s.primary === s.canary
-        ? fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`)
-        : undefined,
+    check: (s, fail) => {
+      if (s.primary === s.canary)
+        return fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`);
+      if (s.analysis?.metrics?.some((m) => m.query !== undefined))
+        for (const role of ['primary', 'canary'] as const) {
+          const problem = queryNameProblem(s[role]);
+          if (problem) fail([role], problem);
+        }
+    },
   },
 );
 

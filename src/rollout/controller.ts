@@ -38,7 +38,7 @@ import type { PrometheusClient } from './prometheus';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type Split } from './records';
-import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
+import { queryNameProblem, routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
 import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
 const MAX_EVENTS = 100;
@@ -322,6 +322,8 @@ export class RolloutController {
         error: `spec.analysis.metrics[${i}].query: this meshd has no --prometheus-url to ask the query of (meshd serve --prometheus-url http://<prometheus>:9090)`,
       });
     }
+    const meshProblem = hasQueryMetrics(settings) ? queryNameProblem(mesh) : undefined;
+    if (meshProblem) return Promise.resolve({ ok: false, status: 400, error: `mesh: ${meshProblem}` });
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
       if (problem)

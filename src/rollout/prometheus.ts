@@ -54,9 +54,11 @@ export function shownUrl(url: URL | string): string {
 }
 
 /**
- * A value as a PromQL string literal's content (between double or single quotes): backslashes,
- * both quotes and control characters are escaped. Virtual node and mesh names are validated
- * names already; this keeps a template safe whatever it is given.
+ * A value as a PromQL string literal's content (between double or single quotes): backslashes and
+ * control characters are escaped, and the three quotes are written as hex escapes (\x22 \x27
+ * \x60), which both kinds of literal read (PromQL refuses \' inside "…" and \" inside '…').
+ * A backtick literal has no escapes at all. Names that go into a template are validated already
+ * (model/rollout.ts queryNameProblem: letters, digits, _ . -); this is the second line of defence.
  */
 export function escapePromQLString(value: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what it escapes
@@ -64,12 +66,6 @@ export function escapePromQLString(value: string): string {
     switch (c) {
       case '\\':
         return '\\\\';
-      case '"':
-        return '\\"';
-      case "'":
-        return "\\'";
-      case '`':
-        return '\\`';
       case '\n':
         return '\\n';
       case '\r':

@@ -54,10 +54,11 @@ describe('query templates', () => {
   });
 
   test('values are escaped for a PromQL string literal', () => {
-    expect(escapePromQLString('a"b\'c\\d\ne`\u0001')).toBe('a\\"b\\\'c\\\\d\\ne\\`\\x01');
+    // Quotes as hex escapes, which "…" and '…' both read (PromQL refuses \' inside "…" and \" inside '…').
+    expect(escapePromQLString('a"b\'c\\d\ne`\u0001')).toBe('a\\x22b\\x27c\\\\d\\ne\\x60\\x01');
     // A hostile name cannot close the string it is put in.
     const rendered = renderQuery('up{job="{{ target }}"}', { ...CONTEXT, canary: 'x"} or vector(1) or up{a="' });
-    expect(rendered).toBe('up{job="x\\"} or vector(1) or up{a=\\""}');
+    expect(rendered).toBe('up{job="x\\x22} or vector(1) or up{a=\\x22"}');
   });
 
   test('an unknown variable throws (validation keeps it from getting this far)', () => {
@@ -102,6 +103,27 @@ describe('validation', () => {
     expect(specProblems({ name: 'no spaces', query: 'x', thresholdRange: { max: 1 } })[0]).toMatch(
       /^spec\.analysis\.metrics\.0\.name: must be a short name/,
     );
+  });
+
+  test('with a query metric, primary and canary may hold only letters, digits, _ . - (they go into PromQL)', () => {
+    const problems = (primary: string, canary: string, metric: Record<string, unknown>) => {
+      const out: string[] = [];
+      checkValue(
+        rolloutSpecShape,
+        { route: { virtualRouter: 'r', name: 'm' }, primary, canary, analysis: { metrics: [metric] } },
+        ['spec'],
+        (p, message) => out.push(`${p.join('.')}: ${message}`),
+      );
+      return out;
+    };
+    const query = { name: 'e', query: 'x{a="{{ target }}"}', thresholdRange: { max: 1 } };
+    expect(problems("cart'v2", 'x|.*', query)).toEqual([
+      `spec.primary: is 'cart'v2', which holds "'"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`,
+      `spec.canary: is 'x|.*', which holds "|" "*"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`,
+    ]);
+    expect(problems('cart_v1.a', 'cart-v2', query)).toEqual([]);
+    // Without a query metric the names go nowhere near PromQL.
+    expect(problems("cart'v2", 'x|.*', { name: 'request-success-rate', thresholdRange: { min: 99 } })).toEqual([]);
   });
 
   test('without a query the name must still be a built-in metric, and its range not negative', () => {
@@ -164,6 +186,16 @@ spec:
     expect(refused.ok).toBe(false);
     expect(refused.problems.filter((p) => p.severity === 'error').map(formatProblem)).toEqual([
       `${file}:38:16: error: Rollout/ro: needs Prometheus, but meshd serve was started without --prometheus-url (docs/prometheus.md) (spec.analysis.metrics[1].query)`,
+    ]);
+  });
+
+  test('with a query metric, the mesh name is checked too (in a mesh file, at the mesh field)', () => {
+    const file = path.join(tmpDir('prom-query-'), 'mesh.yaml');
+    fs.writeFileSync(file, ROLLOUT_FILE.replace(/\bshop\b/g, 'sh|op'));
+    const loaded = loadMesh([file]);
+    expect(loaded.ok).toBe(false);
+    expect(loaded.problems.filter((p) => p.severity === 'error').map(formatProblem)).toEqual([
+      `${file}:26:7: error: Rollout/ro: mesh is 'sh|op', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics) (mesh)`,
     ]);
   });
 
