@@ -212,6 +212,12 @@ const analysisShape = object(
       const step = a.stepWeight ?? DEFAULTS.stepWeight;
       const max = a.maxWeight ?? DEFAULTS.maxWeight;
       if (max < step) fail(['maxWeight'], `is ${max}, below stepWeight (${step}); the canary could never take a step`);
+      // Judged by Prometheus alone, a rollout reads no request count of meshd's own (analysis.ts checkCanaryAll).
+      if (a.minRequests !== undefined && a.metrics?.length && a.metrics.every((m) => m.query !== undefined))
+        fail(
+          ['minRequests'],
+          'is not used when every metric is a query (meshd reads no request count of its own then); drop it and write the request count as a query metric, e.g. sum(increase(envoy_cluster_upstream_rq_completed{…}[{{ interval }}])) with thresholdRange.min',
+        );
     },
   },
 );

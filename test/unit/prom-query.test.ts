@@ -126,6 +126,32 @@ describe('validation', () => {
     expect(problems("cart'v2", 'x|.*', { name: 'request-success-rate', thresholdRange: { min: 99 } })).toEqual([]);
   });
 
+  test('minRequests with only query metrics is an error at the field (nothing would count the requests)', () => {
+    const spec = (minRequests: number | undefined, metrics: Record<string, unknown>[]) => {
+      const out: string[] = [];
+      checkValue(
+        rolloutSpecShape,
+        {
+          route: { virtualRouter: 'r', name: 'm' },
+          primary: 'a',
+          canary: 'b',
+          analysis: { ...(minRequests !== undefined ? { minRequests } : {}), metrics },
+        },
+        ['spec'],
+        (p, message) => out.push(`${p.join('.')}: ${message}`),
+      );
+      return out;
+    };
+    const query = { name: 'e', query: 'sum(x)', thresholdRange: { max: 1 } };
+    expect(spec(20, [query])).toEqual([
+      'spec.analysis.minRequests: is not used when every metric is a query (meshd reads no request count of its own then); drop it and write the request count as a query metric, e.g. sum(increase(envoy_cluster_upstream_rq_completed{…}[{{ interval }}])) with thresholdRange.min',
+    ]);
+    expect(spec(undefined, [query])).toEqual([]);
+    // Mixed with a built-in metric, or no metrics at all, meshd counts the requests itself.
+    expect(spec(20, [query, { name: 'request-success-rate', thresholdRange: { min: 99 } }])).toEqual([]);
+    expect(spec(20, [])).toEqual([]);
+  });
+
   test('without a query the name must still be a built-in metric, and its range not negative', () => {
     expect(specProblems({ name: 'error-rate', thresholdRange: { max: 1 } })).toEqual([
       "spec.analysis.metrics.0.name: is 'error-rate', not a built-in metric (request-success-rate or request-duration); a metric of another name needs a query (a PromQL template, docs/prometheus.md)",
