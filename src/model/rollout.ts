@@ -56,6 +56,11 @@ const duration = (description: string) =>
     description,
   });
 
+/** A query metric's `{{ interval }}` when it sets none: Flagger's (GetMetricInterval), not the analysis interval. */
+export const DEFAULT_QUERY_WINDOW_MS = 60_000;
+/** The furthest back a query metric may look: Prometheus keeps its own history, so not the telemetry's 15m. */
+export const MAX_QUERY_WINDOW_MS = 24 * 3_600_000;
+
 /** The longest PromQL template a metric may carry. */
 export const MAX_QUERY_LENGTH = 4096;
 
@@ -141,7 +146,9 @@ const metricShape = object(
       ),
     ),
     interval: optional(
-      duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)'),
+      duration(
+        'how far back the metric looks: a built-in metric, default analysis.interval, at most 15m (the telemetry meshd keeps); a query metric ({{ interval }}), default 1m as in Flagger, at most 24h',
+      ),
     ),
   },
   {
@@ -158,7 +165,8 @@ const metricShape = object(
         const problem = queryTemplateProblem(m.query);
         if (problem) fail(['query'], problem);
       }
-      checkWindow(m.interval, fail);
+      if (m.query === undefined) checkWindow(m.interval, fail);
+      else checkDuration(m.interval, ['interval'], MIN_INTERVAL_MS, MAX_QUERY_WINDOW_MS, fail);
     },
   },
 );
@@ -250,7 +258,7 @@ export const rolloutSpecShape = object(
 interface MetricBounds {
   readonly min?: number;
   readonly max?: number;
-  /** How far back it looks; undefined: the analysis interval. */
+  /** How far back it looks; undefined: the analysis interval (a built-in metric) or 1m (a query metric). */
   readonly windowMs?: number;
 }
 
@@ -358,7 +366,11 @@ export function resolveSettings(
             ...(m.query !== undefined ? { name: m.name, query: m.query } : { name: m.name as MetricName }),
             ...(m.thresholdRange.min !== undefined ? { min: m.thresholdRange.min } : {}),
             ...(m.thresholdRange.max !== undefined ? { max: m.thresholdRange.max } : {}),
-            ...(m.interval !== undefined ? { windowMs: parseDuration(m.interval)! } : {}),
+            ...(m.interval !== undefined
+              ? { windowMs: parseDuration(m.interval)! }
+              : m.query !== undefined
+                ? { windowMs: DEFAULT_QUERY_WINDOW_MS }
+                : {}),
           })),
     webhooks: (a.webhooks ?? []).map((w, i) => ({
       name: w.name,

@@ -6,7 +6,13 @@
 // failed check, never a pass. Each test is written as `!(value >= min)`, which is true for NaN.
 import { formatDuration } from '../util/duration';
 import type { TelemetryReader, TrafficSummary } from '../telemetry';
-import type { BuiltinMetricCheck, MetricCheck, QueryMetricCheck, RolloutSettings } from '../model/rollout';
+import {
+  DEFAULT_QUERY_WINDOW_MS,
+  type BuiltinMetricCheck,
+  type MetricCheck,
+  type QueryMetricCheck,
+  type RolloutSettings,
+} from '../model/rollout';
 import { renderQuery, type PrometheusClient } from './prometheus';
 
 export interface MetricResult {
@@ -137,7 +143,8 @@ export async function checkQueries(
           mesh,
           primary: s.primary,
           canary: s.canary,
-          intervalMs: m.windowMs ?? s.intervalMs,
+          // 1m as in Flagger when the metric sets none (resolveSettings fills it in; an older state file may not).
+          intervalMs: m.windowMs ?? DEFAULT_QUERY_WINDOW_MS,
         });
       } catch (err) {
         return { metric: m.name, value: null, ok: false, message: `${label}: ${(err as Error).message}` };

@@ -152,6 +152,16 @@ describe('validation', () => {
     expect(spec(20, [])).toEqual([]);
   });
 
+  test("a query metric's interval may reach 24h (Prometheus keeps its own history); a built-in's stops at 15m", () => {
+    expect(specProblems({ name: 'e', query: 'x', interval: '24h', thresholdRange: { max: 1 } })).toEqual([]);
+    expect(specProblems({ name: 'e', query: 'x', interval: '25h', thresholdRange: { max: 1 } })).toEqual([
+      'spec.analysis.metrics.0.interval: must be from 1s to 24h, got 25h',
+    ]);
+    expect(specProblems({ name: 'request-duration', interval: '1h', thresholdRange: { max: 1 } })).toEqual([
+      'spec.analysis.metrics.0.interval: must be from 1s to 15m, got 1h',
+    ]);
+  });
+
   test('without a query the name must still be a built-in metric, and its range not negative', () => {
     expect(specProblems({ name: 'error-rate', thresholdRange: { max: 1 } })).toEqual([
       "spec.analysis.metrics.0.name: is 'error-rate', not a built-in metric (request-success-rate or request-duration); a metric of another name needs a query (a PromQL template, docs/prometheus.md)",
@@ -207,7 +217,12 @@ spec:
     const ok = loadMesh([file]);
     expect(ok.ok).toBe(true);
     if (ok.ok)
-      expect(ok.rollouts[0]!.settings.metrics[1]).toEqual({ name: 'errors', query: expect.any(String), max: 1 });
+      expect(ok.rollouts[0]!.settings.metrics[1]).toEqual({
+        name: 'errors',
+        query: expect.any(String),
+        max: 1,
+        windowMs: 60_000,
+      });
     const refused = loadMesh([file], { noPrometheus: true });
     expect(refused.ok).toBe(false);
     expect(refused.problems.filter((p) => p.severity === 'error').map(formatProblem)).toEqual([
@@ -542,7 +557,8 @@ describe("a check's query metrics", () => {
       },
     ]);
     const asked = prom.requests.map((r) => new URL(r.url, url).searchParams.get('query')).sort();
-    expect(asked).toEqual(['errors{n="cart-v2",m="shop"}[30s]', 'latency[2m]', 'nothing']);
+    // Without an interval of its own, {{ interval }} is 1m as in Flagger, not the analysis interval (30s here).
+    expect(asked).toEqual(['errors{n="cart-v2",m="shop"}[1m]', 'latency[2m]', 'nothing']);
   });
 
   test("queries only: meshd's own telemetry is not read (no DogStatsD needed), and a pass is a pass", async () => {
