@@ -148,6 +148,20 @@ export function readQueryAnswer(body: unknown): QueryAnswer {
     return fail(
       `the answer is not a Prometheus query answer (status ${oneLine(JSON.stringify(answer.status) ?? 'missing', 40)})`,
     );
+  // A success with warnings is a partial answer (Thanos, Mimir, Cortex: a store or querier did not answer); its
+  // number may leave out the canary's series, so it is no number to judge by.
+  const warnings: unknown = Object.hasOwn(answer, 'warnings') ? (answer as { warnings: unknown }).warnings : undefined;
+  if (warnings !== undefined && warnings !== null && !(Array.isArray(warnings) && warnings.length === 0)) {
+    const listed = Array.isArray(warnings)
+      ? warnings
+          .slice(0, 5)
+          .map((w) => (typeof w === 'string' ? w : '(not a string)'))
+          .join('; ')
+      : '(not a list)';
+    return fail(
+      `Prometheus answered with warnings (a partial answer?), so its value is not trusted: ${oneLine(listed)}${Array.isArray(warnings) && warnings.length > 5 ? ` (and ${warnings.length - 5} more)` : ''}`,
+    );
+  }
   const data = answer.data as { resultType?: unknown; result?: unknown } | null | undefined;
   if (data === null || typeof data !== 'object' || typeof data.resultType !== 'string')
     return fail('the answer is not a Prometheus query answer (no data.resultType)');

@@ -282,6 +282,13 @@ describe('reading an answer: exactly one finite value, else the reason', () => {
       { status: 'error', errorType: 'bad_data', error: 'parse error at char 4' },
       'Prometheus refused the query: bad_data: parse error at char 4',
     ],
+    [
+      'a success with warnings (a partial answer from Thanos or Mimir)',
+      { ...vector('100'), warnings: ['store gateway 10.0.0.7 unavailable: partial response', 'x'.repeat(5000)] },
+      'Prometheus answered with warnings (a partial answer?), so its value is not trusted: store gateway 10.0.0.7 unavailable: partial response; xxx',
+    ],
+    ['warnings that are not a list', { ...vector('100'), warnings: { a: 1 } }, 'with warnings (a partial answer?)'],
+    ['an empty list of warnings', { ...vector('100'), warnings: [] }, 100],
     ['not an object', [1, 2], 'not a Prometheus query answer'],
     ['no data', { status: 'success' }, 'not a Prometheus query answer (no data.resultType)'],
     [
@@ -300,6 +307,8 @@ describe('reading an answer: exactly one finite value, else the reason', () => {
     else {
       expect(answer.ok).toBe(false);
       expect(answer.ok ? '' : answer.reason).toContain(expected);
+      // Whatever the answer holds, its reason stays one bounded line.
+      expect(answer.ok ? '' : answer.reason).toMatch(/^[^\n]{1,500}$/);
     }
   });
 });
