@@ -40,6 +40,13 @@ export function prometheusUrlProblem(url: string): string | undefined {
   if (parsed.hostname === '') return 'names no host';
   if (parsed.search !== '' || parsed.hash !== '')
     return 'must not have a query or fragment (meshd adds /api/v1/query?query=… to its path)';
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    // Neither is repeated: the password is a secret.
+    return 'has a user name or password with a % that is not percent-encoding (write a % in them as %25)';
+  }
   return undefined;
 }
 

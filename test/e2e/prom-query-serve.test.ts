@@ -62,10 +62,12 @@ describe('meshd serve --prometheus-url', () => {
     for (const [url, message] of [
       ['ftp://prom:9090', '--prometheus-url must be an http:// or https:// URL, not ftp'],
       ['http://meshd:s3cret@prom:9090/?x=1', '--prometheus-url must not have a query or fragment'],
+      // A % that is not percent-encoding was an internal error (exit 70); it is a usage error (exit 2).
+      ['http://meshd:s3cret%zz@prom:9090', '--prometheus-url has a user name or password with a % that is not'],
     ] as const) {
       const server = startMeshd(['serve', '--mesh', file, ...(await ports()), '--prometheus-url', url]);
       const code = await new Promise<number | null>((resolve) => server.child.once('exit', resolve));
-      expect(code).not.toBe(0);
+      expect(code).toBe(2);
       expect(server.stderr()).toContain(message);
       expect(server.stderr() + server.stdout()).not.toContain('s3cret');
     }

@@ -248,6 +248,17 @@ spec:
     expect(prometheusUrlProblem('nonsense')).toBe('is not a URL');
     expect(prometheusUrlProblem('http://prom/?x=1')).toMatch(/must not have a query/);
     expect(shownUrl('http://user:secret@prom:9090/')).toBe('http://***@prom:9090');
+    // A % that is not percent-encoding in the user name or password: a precise problem, not a URIError.
+    for (const bad of ['http://user:50%off@prom:9090', 'http://us%er:x@prom:9090', 'http://u:%E0%A4%A@prom'])
+      expect(prometheusUrlProblem(bad)).toBe(
+        'has a user name or password with a % that is not percent-encoding (write a % in them as %25)',
+      );
+    expect(() => new PrometheusClient('http://user:50%off@prom:9090')).toThrow(
+      new Error(
+        '--prometheus-url has a user name or password with a % that is not percent-encoding (write a % in them as %25)',
+      ),
+    );
+    expect(prometheusUrlProblem('http://user:50%25off@prom:9090')).toBeUndefined();
   });
 });
 
