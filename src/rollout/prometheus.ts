@@ -11,6 +11,7 @@
 // names the server by its URL without them.
 import type { QueryVariable } from '../model/rollout';
 import { QUERY_VARIABLE_PATTERN } from '../model/rollout';
+import { readPrivateFile, type PrivateFileError } from '../util/private-file';
 
 /** The most of an answer read; a longer one is cut off and the check fails. */
 export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
@@ -25,6 +26,41 @@ export type QueryAnswer =
 export interface PrometheusOptions {
   readonly timeoutMs?: number;
   readonly maxAnswerBytes?: number;
+  /**
+   * --prometheus-bearer-token-file: a file (mode 600) holding a token sent as `Authorization: Bearer`, read at
+   * start and again at each query (a rotated token is picked up). Not with credentials in the URL.
+   */
+  readonly bearerTokenFile?: string;
+}
+
+/** The most of a bearer token file read. */
+export const MAX_BEARER_TOKEN_FILE_BYTES = 16 * 1024;
+
+/** The token in a bearer token file (one line, surrounding whitespace dropped). Throws an Error naming the file. */
+export function readBearerTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readPrivateFile(file, MAX_BEARER_TOKEN_FILE_BYTES).toString('utf8');
+  } catch (err) {
+    const problem = (err as PrivateFileError).problem;
+    switch (problem?.kind) {
+      case 'not_file':
+        throw new Error(`the bearer token file ${file} is not a regular file`);
+      case 'too_large':
+        throw new Error(`the bearer token file ${file} is larger than ${MAX_BEARER_TOKEN_FILE_BYTES} bytes`);
+      case 'exposed':
+        throw new Error(
+          `the bearer token file ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
+        );
+      default:
+        throw new Error(`cannot read the bearer token file ${file}: ${problem?.error.code ?? String(err)}`);
+    }
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`the bearer token file ${file} is empty`);
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new Error(`the bearer token file ${file} must hold one token of printable ASCII characters without spaces`);
+  return token;
 }
 
 /** Why `url` cannot be --prometheus-url (one line), or undefined. */
@@ -213,11 +249,20 @@ export class PrometheusClient {
   readonly shown: string;
   private readonly base: URL;
   private readonly authorization: string | undefined;
+  private readonly bearerTokenFile: string | undefined;
 
   constructor(url: string, options: PrometheusOptions = {}) {
     const problem = prometheusUrlProblem(url);
     if (problem) throw new Error(`--prometheus-url ${problem}`);
     const parsed = new URL(url);
+    this.bearerTokenFile = options.bearerTokenFile;
+    if (this.bearerTokenFile !== undefined) {
+      if (parsed.username !== '' || parsed.password !== '')
+        throw new Error(
+          '--prometheus-url holds a user name or password and a bearer token file is given too: use one of them',
+        );
+      readBearerTokenFile(this.bearerTokenFile);
+    }
     this.authorization =
       parsed.username !== '' || parsed.password !== ''
         ? `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}`
@@ -244,10 +289,18 @@ export class PrometheusClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const cut = new AbortController();
     const at = `Prometheus at ${this.shown}`;
+    let authorization = this.authorization;
+    if (this.bearerTokenFile !== undefined) {
+      try {
+        authorization = `Bearer ${readBearerTokenFile(this.bearerTokenFile)}`;
+      } catch (err) {
+        return { ok: false, reason: `not asked: ${(err as Error).message}` };
+      }
+    }
     try {
       const res = await fetch(this.queryUrl(query, timeMs), {
         method: 'GET',
-        headers: { accept: 'application/json', ...(this.authorization ? { authorization: this.authorization } : {}) },
+        headers: { accept: 'application/json', ...(authorization ? { authorization } : {}) },
         signal: AbortSignal.any([timeout, cut.signal, ...(signal ? [signal] : [])]),
         redirect: 'manual',
       });

@@ -73,6 +73,31 @@ describe('meshd serve --prometheus-url', () => {
     }
   });
 
+  test('--prometheus-bearer-token-file that others can read stops the start (a usage error naming the flag)', async () => {
+    const dir = tmpDir('prom-serve-');
+    const file = path.join(dir, 'mesh.yaml');
+    fs.writeFileSync(file, MESH);
+    const token = path.join(dir, 'token');
+    fs.writeFileSync(token, 's3cret-token', { mode: 0o644 });
+    fs.chmodSync(token, 0o644);
+    const server = startMeshd([
+      'serve',
+      '--mesh',
+      file,
+      ...(await ports()),
+      '--prometheus-url',
+      'http://127.0.0.1:9',
+      '--prometheus-bearer-token-file',
+      token,
+    ]);
+    const code = await new Promise<number | null>((resolve) => server.child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(server.stderr()).toContain(
+      `--prometheus-bearer-token-file: the bearer token file ${token} can be read by others (mode 644): chmod 600 ${token}`,
+    );
+    expect(server.stderr() + server.stdout()).not.toContain('s3cret-token');
+  });
+
   test('without it, a rollout with a query metric is a load error of that rollout; the last good mesh keeps serving', async () => {
     const file = path.join(tmpDir('prom-serve-'), 'mesh.yaml');
     fs.writeFileSync(file, MESH);

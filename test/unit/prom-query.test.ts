@@ -397,6 +397,36 @@ describe('asking the stand-in Prometheus (a test double of its HTTP API)', () =>
     expect(JSON.stringify(answer)).not.toContain('s3cret');
   });
 
+  test('a bearer token file: sent as Authorization: Bearer, read again at each query, refused when others can read it', async () => {
+    prom.handler = json(200, { status: 'success', data: { resultType: 'scalar', result: [1, '1'] } });
+    const file = path.join(tmpDir('prom-token-'), 'token');
+    fs.writeFileSync(file, 'tok-one\n', { mode: 0o600 });
+    const client = new PrometheusClient(url, { bearerTokenFile: file });
+    expect(await client.query('up', Date.now())).toEqual({ ok: true, value: 1 });
+    // A rotated token is the one sent next.
+    fs.writeFileSync(file, 'tok-two');
+    expect(await client.query('up', Date.now())).toEqual({ ok: true, value: 1 });
+    expect(prom.requests.map((r) => r.authorization)).toEqual(['Bearer tok-one', 'Bearer tok-two']);
+    // A file that became unreadable fails the check closed; nothing is sent without the token.
+    fs.chmodSync(file, 0o644);
+    expect(await client.query('up', Date.now())).toEqual({
+      ok: false,
+      reason: `not asked: the bearer token file ${file} can be read by others (mode 644): chmod 600 ${file}`,
+    });
+    expect(prom.requests).toHaveLength(2);
+    expect(() => new PrometheusClient(url, { bearerTokenFile: file })).toThrow(
+      `the bearer token file ${file} can be read by others (mode 644): chmod 600 ${file}`,
+    );
+    fs.chmodSync(file, 0o600);
+    expect(() => new PrometheusClient(url.replace('://', '://u:p@'), { bearerTokenFile: file })).toThrow(
+      '--prometheus-url holds a user name or password and a bearer token file is given too: use one of them',
+    );
+    fs.writeFileSync(file, '  \n');
+    expect(() => new PrometheusClient(url, { bearerTokenFile: file })).toThrow(
+      `the bearer token file ${file} is empty`,
+    );
+  });
+
   test('an error status with its HTTP status', async () => {
     prom.handler = json(400, { status: 'error', errorType: 'bad_data', error: '1:5: parse error: unexpected "}"' });
     const answer = await new PrometheusClient(url).query('up}', Date.now());
