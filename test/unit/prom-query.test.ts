@@ -301,6 +301,28 @@ describe('reading an answer: exactly one finite value, else the reason', () => {
     ['warnings that are not a list', { ...vector('100'), warnings: { a: 1 } }, 'with warnings (a partial answer?)'],
     ['an empty list of warnings', { ...vector('100'), warnings: [] }, 100],
     ['not an object', [1, 2], 'not a Prometheus query answer'],
+    // Hostile answers: reasons that say what is wrong, never a JavaScript error's message.
+    [
+      'a status nested 100000 deep',
+      JSON.parse(`{"status":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+      'the answer is not a Prometheus query answer (status a list)',
+    ],
+    [
+      'a resultType naming a property of every object',
+      { status: 'success', data: { resultType: 'constructor', result: [1, '1'] } },
+      'the query returned a constructor; it must return a scalar or one series',
+    ],
+    [
+      'a resultType of __proto__',
+      JSON.parse('{"status":"success","data":{"resultType":"__proto__","result":[1,"1"]}}'),
+      'the query returned a __proto__; it must return a scalar or one series',
+    ],
+    ['a status that is an object', { status: { toString: 1 } }, '(status an object)'],
+    [
+      'a value of 100000 digits',
+      vector('1'.repeat(100_000) + 'x'),
+      'the query returned a value of 100001 characters, not a number Prometheus writes',
+    ],
     ['no data', { status: 'success' }, 'not a Prometheus query answer (no data.resultType)'],
     [
       'a sample without a value',
