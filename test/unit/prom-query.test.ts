@@ -689,13 +689,23 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
     rolloutDoc('fast', 'fast', 'a2', 'b2', '{ name: request-success-rate, thresholdRange: { min: 99 } }'),
   ].join('---\n');
 
-  test('another rollout keeps stepping, and pause answers at once, while a query waits', async () => {
+  /**
+   * The controller with the mesh file reloaded every 50 ms (the watcher's part, by hand), meshd's own telemetry
+   * healthy, and a stand-in Prometheus that holds every query: `held` are its unanswered requests, `closed` those
+   * whose connection meshd closed (a cancelled query).
+   */
+  async function holding(mesh = MESH) {
     const held: http.ServerResponse[] = [];
+    const closed = new Set<http.ServerResponse>();
     const prom = new StandInPrometheus();
-    prom.handler = (_req, res) => void held.push(res);
+    prom.handler = (_req, res) => {
+      held.push(res);
+      // Never answered: a 'close' is meshd giving up the request.
+      res.on('close', () => closed.add(res));
+    };
     const url = await prom.listen();
     const file = path.join(tmpDir('prom-query-controller-'), 'mesh.yaml');
-    fs.writeFileSync(file, MESH);
+    fs.writeFileSync(file, mesh);
     const telemetry: TelemetryReader = {
       summary: (_m, _n, windowMs) => ({
         requests: 100,
@@ -713,33 +723,83 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
       log: createLogger({ write: () => undefined }),
       prometheus: new PrometheusClient(url, { timeoutMs: 60_000 }),
     });
-    // The watcher's part, by hand: the file is loaded again every 50 ms.
     const reload = () => {
       const result = loadMesh([file]);
       if (result.ok) void controller.meshLoaded(result, result.rollouts);
     };
     reload();
     const reloading = setInterval(reload, 50);
-    try {
-      await waitFor('the slow rollout to ask Prometheus', () => (held.length > 0 ? true : undefined), 20_000, 20);
-      const fastAt = controller.get('shop', 'fast')!.canaryWeight;
-      // The fast rollout takes two more steps while the slow one's query is still unanswered.
+    await waitFor('the slow rollout to ask Prometheus', () => (held.length > 0 ? true : undefined), 20_000, 20);
+    /** Waits for the fast rollout (judged by meshd's telemetry, 1 s steps) to take `steps` more steps. */
+    const fastSteps = async (steps: number) => {
+      const at = controller.get('shop', 'fast')!.canaryWeight;
       await waitFor(
         'the fast rollout to step on',
-        () => (controller.get('shop', 'fast')!.canaryWeight >= fastAt + 20 ? true : undefined),
+        () => (controller.get('shop', 'fast')!.canaryWeight >= at + 10 * steps ? true : undefined),
         20_000,
         20,
       );
-      expect(held.every((res) => !res.writableEnded)).toBe(true);
-      expect(controller.get('shop', 'slow')).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
-      // A command does not wait for the query: it cancels it (the stand-in still has not answered).
-      const paused = await controller.command('shop', 'slow', 'pause');
-      expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused', canaryWeight: 10 } });
-      expect(held.every((res) => !res.writableEnded)).toBe(true);
-    } finally {
+    };
+    const stop = async () => {
       clearInterval(reloading);
       controller.close();
       await prom.close();
+    };
+    return { controller, held, closed, file, fastSteps, stop };
+  }
+
+  test('another rollout keeps stepping, and pause answers at once, cancelling the query it waits for', async () => {
+    const h = await holding();
+    try {
+      // The fast rollout takes two more steps while the slow one's query is still unanswered, and still open.
+      await h.fastSteps(2);
+      expect(h.held.length).toBe(1);
+      expect(h.closed.size).toBe(0);
+      expect(h.controller.get('shop', 'slow')).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
+      // A command does not wait for the query: it cancels it (the stand-in still has not answered).
+      const paused = await h.controller.command('shop', 'slow', 'pause');
+      expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused', canaryWeight: 10 } });
+      // The stand-in sees meshd close the request it holds.
+      await waitFor('the held query to be closed by meshd', () => (h.closed.has(h.held[0]!) ? true : undefined));
+      expect(h.held.length).toBe(1);
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+
+  test('a refused command (resume of a running rollout) leaves the query in flight; the step is not pushed back', async () => {
+    const h = await holding();
+    try {
+      expect(await h.controller.command('shop', 'slow', 'resume')).toEqual({
+        ok: false,
+        status: 409,
+        error: 'rollout shop/slow is not paused (it is Progressing)',
+      });
+      // Two of the fast rollout's 1 s steps later, the slow one (1 s interval) still waits for its first query: it
+      // was neither cancelled nor asked again.
+      await h.fastSteps(2);
+      expect(h.held.length).toBe(1);
+      expect(h.closed.size).toBe(0);
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+
+  test('a reload that changes the rollout cancels its query and starts over; one that removes it cancels it too', async () => {
+    const h = await holding();
+    try {
+      fs.writeFileSync(
+        h.file,
+        MESH.replace('threshold: 5, metrics: [{ name: errors', 'threshold: 4, metrics: [{ name: errors'),
+      );
+      await waitFor("the old settings' query to be closed", () => (h.closed.has(h.held[0]!) ? true : undefined));
+      // The new settings ask again (and that query is held in turn).
+      await waitFor('the new settings to ask Prometheus', () => (h.held.length === 2 ? true : undefined), 20_000, 20);
+      fs.writeFileSync(h.file, MESH.replace(/---\nkind: Rollout\nmesh: shop\nname: slow\n[^]*?(?=---)/, ''));
+      await waitFor("the removed rollout's query to be closed", () => (h.closed.has(h.held[1]!) ? true : undefined));
+      expect(h.controller.get('shop', 'slow')).toBeUndefined();
+    } finally {
+      await h.stop();
     }
   }, 30_000);
 
