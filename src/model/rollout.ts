@@ -108,6 +108,9 @@ export function queryNameProblem(name: string): string | undefined {
   return `is '${name.slice(0, 64)}'${name.length > 64 ? '…' : ''}, which holds ${bad}; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`;
 }
 
+/** Names a query metric may not take: the check's results are told apart by name (analysis.ts MetricResult). */
+const RESERVED_METRIC_NAMES: readonly string[] = [...METRIC_NAMES, 'request-count'];
+
 /** A metric's label when it carries a query: a short name such as error-rate or p95_latency. */
 const METRIC_LABEL = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 
@@ -162,6 +165,11 @@ const metricShape = object(
         else if ((m.thresholdRange.min ?? 0) < 0 || (m.thresholdRange.max ?? 0) < 0)
           fail(['thresholdRange'], `of ${m.name} must not be negative`);
       } else {
+        if (RESERVED_METRIC_NAMES.includes(m.name.toLowerCase()))
+          fail(
+            ['name'],
+            `is '${m.name}', the name of meshd's built-in ${m.name.toLowerCase() === 'request-count' ? 'request count (minRequests)' : 'metric'}; a metric with a query needs another name (e.g. prom-${m.name.toLowerCase()})`,
+          );
         const problem = queryTemplateProblem(m.query);
         if (problem) fail(['query'], problem);
       }
@@ -220,6 +228,16 @@ const analysisShape = object(
       const step = a.stepWeight ?? DEFAULTS.stepWeight;
       const max = a.maxWeight ?? DEFAULTS.maxWeight;
       if (max < step) fail(['maxWeight'], `is ${max}, below stepWeight (${step}); the canary could never take a step`);
+      const first = new Map<string, number>();
+      for (const [i, m] of (a.metrics ?? []).entries()) {
+        const at = first.get(m.name);
+        if (at === undefined) first.set(m.name, i);
+        else
+          fail(
+            ['metrics', i, 'name'],
+            `is '${m.name}', the name of metrics[${at}] too; each metric of a rollout needs its own name (its results and events are told apart by it)`,
+          );
+      }
       // Judged by Prometheus alone, a rollout reads no request count of meshd's own (analysis.ts checkCanaryAll).
       if (a.minRequests !== undefined && a.metrics?.length && a.metrics.every((m) => m.query !== undefined))
         fail(

@@ -162,6 +162,38 @@ describe('validation', () => {
     ]);
   });
 
+  test("a query metric may not take a built-in's name or request-count; names are unique within a rollout", () => {
+    for (const name of ['request-success-rate', 'Request-Duration', 'request-count'])
+      expect(specProblems({ name, query: 'x', thresholdRange: { max: 1 } })).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^spec\\.analysis\\.metrics\\.0\\.name: is '${name}', the name of meshd's built-in .*needs another name`,
+          ),
+        ),
+      ]);
+    const out: string[] = [];
+    checkValue(
+      rolloutSpecShape,
+      {
+        route: { virtualRouter: 'r', name: 'm' },
+        primary: 'a',
+        canary: 'b',
+        analysis: {
+          metrics: [
+            { name: 'errors', query: 'x', thresholdRange: { max: 1 } },
+            { name: 'request-duration', thresholdRange: { max: 500 } },
+            { name: 'errors', query: 'y', thresholdRange: { max: 2 } },
+          ],
+        },
+      },
+      ['spec'],
+      (p, message) => out.push(`${p.join('.')}: ${message}`),
+    );
+    expect(out).toEqual([
+      "spec.analysis.metrics.2.name: is 'errors', the name of metrics[0] too; each metric of a rollout needs its own name (its results and events are told apart by it)",
+    ]);
+  });
+
   test('without a query the name must still be a built-in metric, and its range not negative', () => {
     expect(specProblems({ name: 'error-rate', thresholdRange: { max: 1 } })).toEqual([
       "spec.analysis.metrics.0.name: is 'error-rate', not a built-in metric (request-success-rate or request-duration); a metric of another name needs a query (a PromQL template, docs/prometheus.md)",
