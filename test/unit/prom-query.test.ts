@@ -865,4 +865,32 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
     });
     controller.close();
   });
+
+  test('rollout start (the admin API) with a query metric in a mesh whose name PromQL cannot take is refused with 400', async () => {
+    const file = path.join(tmpDir('prom-query-start-'), 'mesh.yaml');
+    fs.writeFileSync(file, MESH.split('---\nkind: Rollout')[0]!.replace(/\bshop\b/g, 'sh|op'));
+    const controller = new RolloutController({
+      telemetry: {} as TelemetryReader,
+      store: { load: () => [], save: () => undefined },
+      log: createLogger({ write: () => undefined }),
+      // Never asked: the start is refused first.
+      prometheus: new PrometheusClient('http://127.0.0.1:9'),
+    });
+    const result = loadMesh([file]);
+    if (!result.ok) throw new Error('the mesh does not load');
+    await controller.meshLoaded(result, []);
+    const settings = resolveSettings({
+      route: { virtualRouter: 'slow', name: 'main' },
+      primary: 'a1',
+      canary: 'b1',
+      analysis: { metrics: [{ name: 'e', query: 'x', thresholdRange: { max: 1 } }] },
+    } as never);
+    expect(await controller.start('sh|op', 'x', settings)).toEqual({
+      ok: false,
+      status: 400,
+      error:
+        'mesh: is \'sh|op\', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)',
+    });
+    controller.close();
+  });
 });
