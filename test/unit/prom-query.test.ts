@@ -885,12 +885,16 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
       canary: 'b1',
       analysis: { metrics: [{ name: 'e', query: 'x', thresholdRange: { max: 1 } }] },
     } as never);
-    expect(await controller.start('sh|op', 'x', settings)).toEqual({
-      ok: false,
-      status: 400,
-      error:
-        'mesh: is \'sh|op\', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)',
-    });
-    controller.close();
+    try {
+      expect(await controller.start('sh|op', 'x', settings)).toEqual({
+        ok: false,
+        status: 400,
+        error:
+          'mesh: is \'sh|op\', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)',
+      });
+    } finally {
+      // Closed even when started (the code this guards broken): its timers would keep jest running.
+      controller.close();
+    }
   });
 });
