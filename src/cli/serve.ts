@@ -498,6 +498,12 @@ export const serveCommand: CommandSpec = {
       help: 'the Prometheus (http:// or https://) asked for rollout metrics that carry a PromQL query (docs/prometheus.md); without it, a rollout with such a metric is refused',
       env: ['MESHD_PROMETHEUS_URL'],
     },
+    'prometheus-bearer-token-file': {
+      type: 'string',
+      metavar: 'file',
+      help: "a file (mode 600) holding the token sent to --prometheus-url as Authorization: Bearer <token>, read again at each query; keeps the secret out of meshd's command line, which local users can read (ps), as they can a password in --prometheus-url",
+      env: ['MESHD_PROMETHEUS_BEARER_TOKEN_FILE'],
+    },
     'statsd-address': {
       type: 'string',
       metavar: 'ip',
@@ -756,12 +762,25 @@ function telemetryLimits(args: ParsedArgs): TelemetryLimits {
 /** --prometheus-url, checked: http or https, a host, no query. */
 function prometheusClient(args: ParsedArgs): PrometheusClient | undefined {
   const url = args.flags['prometheus-url'] as string | undefined;
-  if (url === undefined) return undefined;
+  if (url === undefined) {
+    if (args.flags['prometheus-bearer-token-file'] !== undefined)
+      throw new UsageError(
+        `${args.sources['prometheus-bearer-token-file'] ?? '--prometheus-bearer-token-file'} needs --prometheus-url`,
+      );
+    return undefined;
+  }
   const flag = args.sources['prometheus-url'] ?? '--prometheus-url';
   const problem = prometheusUrlProblem(url);
   // The URL itself is not repeated: it may hold a password.
   if (problem) throw new UsageError(`${flag} ${problem}`);
-  return new PrometheusClient(url);
+  const bearerTokenFile = args.flags['prometheus-bearer-token-file'] as string | undefined;
+  try {
+    return new PrometheusClient(url, bearerTokenFile !== undefined ? { bearerTokenFile } : {});
+  } catch (err) {
+    throw new UsageError(
+      `${args.sources['prometheus-bearer-token-file'] ?? '--prometheus-bearer-token-file'}: ${(err as Error).message}`,
+    );
+  }
 }
 
 function webhookPolicy(args: ParsedArgs): WebhookPolicy {

@@ -11,6 +11,7 @@ import {
   rolloutSpecShape,
   routeSplit,
   splitWebhookMetadata,
+  queryNameProblem,
   ROLLOUT_KIND,
   type RolloutSettings,
 } from '../model/rollout';
@@ -126,6 +127,11 @@ export class RolloutReader {
         continue;
       }
       seen.set(`${mesh}/${r.name}`, r.doc);
+      const meshProblem = r.settings.metrics.some((m) => m.query !== undefined) ? queryNameProblem(mesh) : undefined;
+      if (meshProblem) {
+        this.fail(r.doc, label, r.mesh !== undefined ? ['mesh'] : [], `mesh ${meshProblem}`);
+        continue;
+      }
       // A route or node with errors of its own was reported already; "not defined" would only mislead.
       const { route, primary, canary } = r.settings;
       if (

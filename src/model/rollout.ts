@@ -57,6 +57,11 @@ const duration = (description: string) =>
     description,
   });
 
+/** A query metric's `{{ interval }}` when it sets none: Flagger's (GetMetricInterval), not the analysis interval. */
+export const DEFAULT_QUERY_WINDOW_MS = 60_000;
+/** The furthest back a query metric may look: Prometheus keeps its own history, so not the telemetry's 15m. */
+export const MAX_QUERY_WINDOW_MS = 24 * 3_600_000;
+
 /** The longest PromQL template a metric may carry. */
 export const MAX_QUERY_LENGTH = 4096;
 
@@ -86,6 +91,26 @@ export function queryTemplateProblem(query: string): string | undefined {
     return 'has a {{ or }} that is not part of a {{ variable }} (PromQL itself never writes two braces in a row)';
   return undefined;
 }
+
+/**
+ * The characters a name may hold when a query metric puts it into PromQL ({{ target }}, {{ mesh }},
+ * ...): nothing that could end a string literal or mean something in a regex matcher (`|`, `*`,
+ * `(`...). A `.` is let through (names often hold one); in a `=~` matcher it matches any character.
+ */
+export const QUERY_SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Why `name` (a mesh, primary or canary) cannot go into a query template, or undefined. */
+export function queryNameProblem(name: string): string | undefined {
+  if (QUERY_SAFE_NAME.test(name)) return undefined;
+  const bad = [...new Set([...name].filter((c) => !QUERY_SAFE_NAME.test(c)))]
+    .slice(0, 5)
+    .map((c) => JSON.stringify(c))
+    .join(' ');
+  return `is '${name.slice(0, 64)}'${name.length > 64 ? '…' : ''}, which holds ${bad}; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`;
+}
+
+/** Names a query metric may not take: the check's results are told apart by name (analysis.ts MetricResult). */
+const RESERVED_METRIC_NAMES: readonly string[] = [...METRIC_NAMES, 'request-count'];
 
 /** A metric's label when it carries a query: a short name such as error-rate or p95_latency. */
 const METRIC_LABEL = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
@@ -125,7 +150,9 @@ const metricShape = object(
       ),
     ),
     interval: optional(
-      duration('how far back the metric looks (default: analysis.interval; at most 15m, the telemetry meshd keeps)'),
+      duration(
+        'how far back the metric looks: a built-in metric, default analysis.interval, at most 15m (the telemetry meshd keeps); a query metric ({{ interval }}), default 1m as in Flagger, at most 24h',
+      ),
     ),
   },
   {
@@ -139,10 +166,16 @@ const metricShape = object(
         else if ((m.thresholdRange.min ?? 0) < 0 || (m.thresholdRange.max ?? 0) < 0)
           fail(['thresholdRange'], `of ${m.name} must not be negative`);
       } else {
+        if (RESERVED_METRIC_NAMES.includes(m.name.toLowerCase()))
+          fail(
+            ['name'],
+            `is '${m.name}', the name of meshd's built-in ${m.name.toLowerCase() === 'request-count' ? 'request count (minRequests)' : 'metric'}; a metric with a query needs another name (e.g. prom-${m.name.toLowerCase()})`,
+          );
         const problem = queryTemplateProblem(m.query);
         if (problem) fail(['query'], problem);
       }
-      checkWindow(m.interval, fail);
+      if (m.query === undefined) checkWindow(m.interval, fail);
+      else checkDuration(m.interval, ['interval'], MIN_INTERVAL_MS, MAX_QUERY_WINDOW_MS, fail);
     },
   },
 );
@@ -205,6 +238,22 @@ const analysisShape = object(
       const step = a.stepWeight ?? DEFAULTS.stepWeight;
       const max = a.maxWeight ?? DEFAULTS.maxWeight;
       if (max < step) fail(['maxWeight'], `is ${max}, below stepWeight (${step}); the canary could never take a step`);
+      const first = new Map<string, number>();
+      for (const [i, m] of (a.metrics ?? []).entries()) {
+        const at = first.get(m.name);
+        if (at === undefined) first.set(m.name, i);
+        else
+          fail(
+            ['metrics', i, 'name'],
+            `is '${m.name}', the name of metrics[${at}] too; each metric of a rollout needs its own name (its results and events are told apart by it)`,
+          );
+      }
+      // Judged by Prometheus alone, a rollout reads no request count of meshd's own (analysis.ts checkCanaryAll).
+      if (a.minRequests !== undefined && a.metrics?.length && a.metrics.every((m) => m.query !== undefined))
+        fail(
+          ['minRequests'],
+          'is not used when every metric is a query (meshd reads no request count of its own then); drop it and write the request count as a query metric, e.g. sum(increase(envoy_cluster_upstream_rq_completed{…}[{{ interval }}])) with thresholdRange.min',
+        );
     },
   },
 );
@@ -222,17 +271,22 @@ export const rolloutSpecShape = object(
     analysis: optional(analysisShape),
   },
   {
-    check: (s, fail) =>
-      s.primary === s.canary
-        ? fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`)
-        : undefined,
+    check: (s, fail) => {
+      if (s.primary === s.canary)
+        return fail(['canary'], `is the primary too ('${s.primary}'); name two different virtual nodes`);
+      if (s.analysis?.metrics?.some((m) => m.query !== undefined))
+        for (const role of ['primary', 'canary'] as const) {
+          const problem = queryNameProblem(s[role]);
+          if (problem) fail([role], problem);
+        }
+    },
   },
 );
 
 interface MetricBounds {
   readonly min?: number;
   readonly max?: number;
-  /** How far back it looks; undefined: the analysis interval. */
+  /** How far back it looks; undefined: the analysis interval (a built-in metric) or 1m (a query metric). */
   readonly windowMs?: number;
 }
 
@@ -346,7 +400,11 @@ export function resolveSettings(
             ...(m.query !== undefined ? { name: m.name, query: m.query } : { name: m.name as MetricName }),
             ...(m.thresholdRange.min !== undefined ? { min: m.thresholdRange.min } : {}),
             ...(m.thresholdRange.max !== undefined ? { max: m.thresholdRange.max } : {}),
-            ...(m.interval !== undefined ? { windowMs: parseDuration(m.interval)! } : {}),
+            ...(m.interval !== undefined
+              ? { windowMs: parseDuration(m.interval)! }
+              : m.query !== undefined
+                ? { windowMs: DEFAULT_QUERY_WINDOW_MS }
+                : {}),
           })),
     webhooks: (a.webhooks ?? []).map((w, i) => ({
       name: w.name,

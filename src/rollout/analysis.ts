@@ -7,7 +7,13 @@
 import { formatDuration } from '../util/duration';
 import { failureFraction, type TelemetryReader, type TrafficSummary } from '../telemetry';
 import { DEFAULT_GRPC_FAILURE_CODES, GRPC_FAILURE_NAMES, type GrpcFailureName } from '../model/grpc-status';
-import type { BuiltinMetricCheck, MetricCheck, QueryMetricCheck, RolloutSettings } from '../model/rollout';
+import {
+  DEFAULT_QUERY_WINDOW_MS,
+  type BuiltinMetricCheck,
+  type MetricCheck,
+  type QueryMetricCheck,
+  type RolloutSettings,
+} from '../model/rollout';
 import { renderQuery, type PrometheusClient } from './prometheus';
 
 export interface MetricResult {
@@ -177,7 +183,8 @@ export async function checkQueries(
           mesh,
           primary: s.primary,
           canary: s.canary,
-          intervalMs: m.windowMs ?? s.intervalMs,
+          // 1m as in Flagger when the metric sets none (resolveSettings fills it in; an older state file may not).
+          intervalMs: m.windowMs ?? DEFAULT_QUERY_WINDOW_MS,
         });
       } catch (err) {
         return { metric: m.name, value: null, ok: false, message: `${label}: ${(err as Error).message}` };

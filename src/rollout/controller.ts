@@ -38,7 +38,7 @@ import type { PrometheusClient } from './prometheus';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import { editWeights, type EditResult, type IdentityCheck, type WeightEdit } from './route-file';
 import { FINISHED, rolloutKey, type Phase, type RolloutRecord, type Split } from './records';
-import { routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
+import { queryNameProblem, routeSplit, type RolloutSettings, type Webhook, type WebhookType } from '../model/rollout';
 import { WebhookCaller, type WebhookAnswer, type WebhookPayload } from './webhooks';
 
 const MAX_EVENTS = 100;
@@ -270,14 +270,18 @@ export class RolloutController {
         );
       } else if (!existing || settingsKey(existing.settings) !== settingsKey(d.settings)) {
         handled.add(key);
+        // The old settings' step in flight (a webhook, a query) is moot: cut short, so the new ones start at once.
+        this.stepAborts.get(key)?.abort();
         work.push(this.enqueue(d, () => this.begin(d.mesh, d.name, d.settings, 'file', existing)));
       }
     }
     for (const r of [...this.records.values()]) {
       const key = rolloutKey(r.mesh, r.name);
       if (handled.has(key)) continue;
-      if (r.source === 'file' && !declaredKeys.has(key)) work.push(this.enqueue(r, () => this.forget(r)));
-      else if (this.isRunning(r)) work.push(this.enqueue(r, () => this.noticeEdits(r)));
+      if (r.source === 'file' && !declaredKeys.has(key)) {
+        this.stepAborts.get(key)?.abort();
+        work.push(this.enqueue(r, () => this.forget(r)));
+      } else if (this.isRunning(r)) work.push(this.enqueue(r, () => this.noticeEdits(r)));
     }
     return Promise.all(work).then(() => undefined);
   }
@@ -322,6 +326,8 @@ export class RolloutController {
         error: `spec.analysis.metrics[${i}].query: this meshd has no --prometheus-url to ask the query of (meshd serve --prometheus-url http://<prometheus>:9090)`,
       });
     }
+    const meshProblem = hasQueryMetrics(settings) ? queryNameProblem(mesh) : undefined;
+    if (meshProblem) return Promise.resolve({ ok: false, status: 400, error: `mesh: ${meshProblem}` });
     for (const [i, hook] of settings.webhooks.entries()) {
       const problem = this.webhooks.problem(hook.url);
       if (problem)
@@ -344,8 +350,25 @@ export class RolloutController {
     if (!this.acting) return this.notLeading();
     const r = this.records.get(rolloutKey(mesh, name));
     if (!r) return Promise.resolve({ ok: false, status: 404, error: `no rollout ${mesh}/${name}` });
-    // A step waiting for a webhook gives way (and tries again next interval unless the command ends or pauses it).
-    this.stepAborts.get(rolloutKey(mesh, name))?.abort();
+    // Refused at once when it would be refused in turn: a step in flight (a webhook, a Prometheus query) neither
+    // holds the answer back nor is cut short by a command that does nothing.
+    if (FINISHED.has(r.phase))
+      return Promise.resolve({
+        ok: false,
+        status: 409,
+        error: `rollout ${mesh}/${name} has already ended (${r.phase})`,
+      });
+    if (command === 'resume' && r.phase !== 'Paused')
+      return Promise.resolve({
+        ok: false,
+        status: 409,
+        error: `rollout ${mesh}/${name} is not paused (it is ${r.phase})`,
+      });
+    if (command === 'pause' && r.phase === 'Paused')
+      return Promise.resolve({ ok: false, status: 409, error: `rollout ${mesh}/${name} is already paused` });
+    // Pause, abort and promote stop the analysis: a step waiting for a webhook or a query gives way (and is not
+    // tried again unless the pause is refused). Resume has no step to cut short (a paused rollout takes none).
+    if (command !== 'resume') this.stepAborts.get(rolloutKey(mesh, name))?.abort();
     return this.enqueue(r, async (): Promise<CommandResult> => {
       if (!this.acting) return this.notLeading();
       if (FINISHED.has(r.phase))

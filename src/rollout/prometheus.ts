@@ -11,6 +11,7 @@
 // names the server by its URL without them.
 import type { QueryVariable } from '../model/rollout';
 import { QUERY_VARIABLE_PATTERN } from '../model/rollout';
+import { readPrivateFile, type PrivateFileError } from '../util/private-file';
 
 /** The most of an answer read; a longer one is cut off and the check fails. */
 export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
@@ -25,6 +26,41 @@ export type QueryAnswer =
 export interface PrometheusOptions {
   readonly timeoutMs?: number;
   readonly maxAnswerBytes?: number;
+  /**
+   * --prometheus-bearer-token-file: a file (mode 600) holding a token sent as `Authorization: Bearer`, read at
+   * start and again at each query (a rotated token is picked up). Not with credentials in the URL.
+   */
+  readonly bearerTokenFile?: string;
+}
+
+/** The most of a bearer token file read. */
+export const MAX_BEARER_TOKEN_FILE_BYTES = 16 * 1024;
+
+/** The token in a bearer token file (one line, surrounding whitespace dropped). Throws an Error naming the file. */
+export function readBearerTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readPrivateFile(file, MAX_BEARER_TOKEN_FILE_BYTES).toString('utf8');
+  } catch (err) {
+    const problem = (err as PrivateFileError).problem;
+    switch (problem?.kind) {
+      case 'not_file':
+        throw new Error(`the bearer token file ${file} is not a regular file`);
+      case 'too_large':
+        throw new Error(`the bearer token file ${file} is larger than ${MAX_BEARER_TOKEN_FILE_BYTES} bytes`);
+      case 'exposed':
+        throw new Error(
+          `the bearer token file ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
+        );
+      default:
+        throw new Error(`cannot read the bearer token file ${file}: ${problem?.error.code ?? String(err)}`);
+    }
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`the bearer token file ${file} is empty`);
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new Error(`the bearer token file ${file} must hold one token of printable ASCII characters without spaces`);
+  return token;
 }
 
 /** Why `url` cannot be --prometheus-url (one line), or undefined. */
@@ -40,6 +76,13 @@ export function prometheusUrlProblem(url: string): string | undefined {
   if (parsed.hostname === '') return 'names no host';
   if (parsed.search !== '' || parsed.hash !== '')
     return 'must not have a query or fragment (meshd adds /api/v1/query?query=… to its path)';
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    // Neither is repeated: the password is a secret.
+    return 'has a user name or password with a % that is not percent-encoding (write a % in them as %25)';
+  }
   return undefined;
 }
 
@@ -54,9 +97,11 @@ export function shownUrl(url: URL | string): string {
 }
 
 /**
- * A value as a PromQL string literal's content (between double or single quotes): backslashes,
- * both quotes and control characters are escaped. Virtual node and mesh names are validated
- * names already; this keeps a template safe whatever it is given.
+ * A value as a PromQL string literal's content (between double or single quotes): backslashes and
+ * control characters are escaped, and the three quotes are written as hex escapes (\x22 \x27
+ * \x60), which both kinds of literal read (PromQL refuses \' inside "…" and \" inside '…').
+ * A backtick literal has no escapes at all. Names that go into a template are validated already
+ * (model/rollout.ts queryNameProblem: letters, digits, _ . -); this is the second line of defence.
  */
 export function escapePromQLString(value: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what it escapes
@@ -64,12 +109,6 @@ export function escapePromQLString(value: string): string {
     switch (c) {
       case '\\':
         return '\\\\';
-      case '"':
-        return '\\"';
-      case "'":
-        return "\\'";
-      case '`':
-        return '\\`';
       case '\n':
         return '\\n';
       case '\r':
@@ -129,53 +168,92 @@ const oneLine = (text: string, max = MAX_ERROR_CHARS) => {
   return line.length > max ? `${line.slice(0, max)}…` : line;
 };
 
-const SERIES_TYPES: Record<string, string> = {
+const SERIES_TYPES: Readonly<Record<string, string>> = {
   matrix:
     'a range vector (matrix); it must be an instant query (drop the [range] at the end, or wrap it in a function such as rate())',
   string: 'a string',
 };
 
+/** `o[key]` when `o` is a plain JSON object that has `key` itself (never from its prototype); else undefined. */
+const own = (o: unknown, key: string): unknown =>
+  o !== null && typeof o === 'object' && !Array.isArray(o) && Object.hasOwn(o, key)
+    ? (o as Record<string, unknown>)[key]
+    : undefined;
+
+/** What a JSON value is, for a message: a short string as itself, anything else by its type (never serialized). */
+const describe = (value: unknown): string =>
+  value === undefined
+    ? 'missing'
+    : typeof value === 'string'
+      ? oneLine(JSON.stringify(value.slice(0, 40)), 60)
+      : value === null
+        ? 'null'
+        : Array.isArray(value)
+          ? 'a list'
+          : typeof value === 'object'
+            ? 'an object'
+            : `a ${typeof value}`;
+
 /**
  * What a Prometheus query answer's JSON says: one finite value, or why there is none. Exported
- * for the tests; `body` is anything at all.
+ * for the tests; `body` is anything at all (only its own properties are read, no value is serialized whole).
  */
 export function readQueryAnswer(body: unknown): QueryAnswer {
   const fail = (reason: string): QueryAnswer => ({ ok: false, reason });
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     return fail('the answer is not a Prometheus query answer (not a JSON object)');
-  const answer = body as { status?: unknown; error?: unknown; errorType?: unknown; data?: unknown };
-  if (answer.status === 'error')
+  const status = own(body, 'status');
+  if (status === 'error') {
+    const errorType = own(body, 'errorType');
+    const error = own(body, 'error');
     return fail(
-      `Prometheus refused the query: ${oneLine(`${typeof answer.errorType === 'string' ? `${answer.errorType}: ` : ''}${typeof answer.error === 'string' ? answer.error : '(no error message)'}`)}`,
+      `Prometheus refused the query: ${oneLine(`${typeof errorType === 'string' ? `${errorType.slice(0, 100)}: ` : ''}${typeof error === 'string' ? error.slice(0, 1000) : '(no error message)'}`)}`,
     );
-  if (answer.status !== 'success')
+  }
+  if (status !== 'success') return fail(`the answer is not a Prometheus query answer (status ${describe(status)})`);
+  // A success with warnings is a partial answer (Thanos, Mimir, Cortex: a store or querier did not answer); its
+  // number may leave out the canary's series, so it is no number to judge by.
+  const warnings = own(body, 'warnings');
+  if (warnings !== undefined && warnings !== null && !(Array.isArray(warnings) && warnings.length === 0)) {
+    const listed = Array.isArray(warnings)
+      ? warnings
+          .slice(0, 5)
+          .map((w) => (typeof w === 'string' ? w.slice(0, 1000) : '(not a string)'))
+          .join('; ')
+      : '(not a list)';
     return fail(
-      `the answer is not a Prometheus query answer (status ${oneLine(JSON.stringify(answer.status) ?? 'missing', 40)})`,
+      `Prometheus answered with warnings (a partial answer?), so its value is not trusted: ${oneLine(listed)}${Array.isArray(warnings) && warnings.length > 5 ? ` (and ${warnings.length - 5} more)` : ''}`,
     );
-  const data = answer.data as { resultType?: unknown; result?: unknown } | null | undefined;
-  if (data === null || typeof data !== 'object' || typeof data.resultType !== 'string')
-    return fail('the answer is not a Prometheus query answer (no data.resultType)');
+  }
+  const data = own(body, 'data');
+  const resultType = own(data, 'resultType');
+  if (typeof resultType !== 'string') return fail('the answer is not a Prometheus query answer (no data.resultType)');
+  const result = own(data, 'result');
   let sample: unknown;
-  if (data.resultType === 'scalar') sample = data.result;
-  else if (data.resultType === 'vector') {
-    if (!Array.isArray(data.result))
+  if (resultType === 'scalar') sample = result;
+  else if (resultType === 'vector') {
+    if (!Array.isArray(result))
       return fail('the answer is not a Prometheus query answer (a vector that is not a list)');
-    if (data.result.length === 0)
+    if (result.length === 0)
       return fail(
         'the query returned no series (an empty vector): no data for the canary in the interval, or a query that matches nothing',
       );
-    if (data.result.length > 1)
+    if (result.length > 1)
       return fail(
-        `the query returned ${data.result.length} series; it must return exactly one (aggregate them, e.g. with sum())`,
+        `the query returned ${result.length} series; it must return exactly one (aggregate them, e.g. with sum())`,
       );
-    sample = (data.result[0] as { value?: unknown } | null)?.value;
+    sample = own(result[0], 'value');
   } else
     return fail(
-      `the query returned ${SERIES_TYPES[data.resultType] ?? `a ${oneLine(data.resultType, 20)}`}; it must return a scalar or one series`,
+      `the query returned ${Object.hasOwn(SERIES_TYPES, resultType) ? SERIES_TYPES[resultType] : `a ${oneLine(resultType, 20)}`}; it must return a scalar or one series`,
     );
   if (!Array.isArray(sample) || sample.length !== 2 || typeof sample[1] !== 'string')
     return fail('the answer is not a Prometheus query answer (a sample that is not [time, "value"])');
   const text = sample[1];
+  // Prometheus writes a float in at most ~25 characters; a longer text is not read by the pattern (whose \d+\.?\d*
+  // takes time quadratic in a long run of digits).
+  if (text.length > 64)
+    return fail(`the query returned a value of ${text.length} characters, not a number Prometheus writes`);
   const value = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(value))
     return fail(
@@ -183,7 +261,7 @@ export function readQueryAnswer(body: unknown): QueryAnswer {
         ? 'the query returned NaN (a ratio of nothing to nothing: no requests in the interval?)'
         : /^[+-]?inf$/i.test(text)
           ? `the query returned ${text} (a division by zero?)`
-          : `the query returned ${oneLine(JSON.stringify(text), 40)}, not a finite number`,
+          : `the query returned ${describe(text)}, not a finite number`,
     );
   return { ok: true, value };
 }
@@ -196,11 +274,20 @@ export class PrometheusClient {
   readonly shown: string;
   private readonly base: URL;
   private readonly authorization: string | undefined;
+  private readonly bearerTokenFile: string | undefined;
 
   constructor(url: string, options: PrometheusOptions = {}) {
     const problem = prometheusUrlProblem(url);
     if (problem) throw new Error(`--prometheus-url ${problem}`);
     const parsed = new URL(url);
+    this.bearerTokenFile = options.bearerTokenFile;
+    if (this.bearerTokenFile !== undefined) {
+      if (parsed.username !== '' || parsed.password !== '')
+        throw new Error(
+          '--prometheus-url holds a user name or password and a bearer token file is given too: use one of them',
+        );
+      readBearerTokenFile(this.bearerTokenFile);
+    }
     this.authorization =
       parsed.username !== '' || parsed.password !== ''
         ? `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}`
@@ -227,10 +314,18 @@ export class PrometheusClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const cut = new AbortController();
     const at = `Prometheus at ${this.shown}`;
+    let authorization = this.authorization;
+    if (this.bearerTokenFile !== undefined) {
+      try {
+        authorization = `Bearer ${readBearerTokenFile(this.bearerTokenFile)}`;
+      } catch (err) {
+        return { ok: false, reason: `not asked: ${(err as Error).message}` };
+      }
+    }
     try {
       const res = await fetch(this.queryUrl(query, timeMs), {
         method: 'GET',
-        headers: { accept: 'application/json', ...(this.authorization ? { authorization: this.authorization } : {}) },
+        headers: { accept: 'application/json', ...(authorization ? { authorization } : {}) },
         signal: AbortSignal.any([timeout, cut.signal, ...(signal ? [signal] : [])]),
         redirect: 'manual',
       });
@@ -251,7 +346,16 @@ export class PrometheusClient {
           reason: `${at} answered HTTP ${res.status} with a body that is not JSON${res.ok ? '' : ' (is it Prometheus?)'}`,
         };
       }
-      const answer = readQueryAnswer(json);
+      let answer: QueryAnswer;
+      try {
+        answer = readQueryAnswer(json);
+      } catch (err) {
+        // Not expected (the reading checks every type); an answer that breaks it still fails closed, saying so.
+        answer = {
+          ok: false,
+          reason: `the answer could not be read as a Prometheus query answer: ${oneLine(String((err as Error)?.message), 120)}`,
+        };
+      }
       // The server is named when it did not answer 200: an answer about the query itself speaks for itself.
       if (!answer.ok)
         return { ok: false, reason: res.ok ? answer.reason : `${answer.reason} (${at}, HTTP ${res.status})` };

@@ -200,6 +200,17 @@ describeWithEnvoyAndPrometheus('canary rollouts judged by PromQL queries to a re
       renderQuery(ERROR_RATE, { mesh: MESH, primary: 'cart-v1', canary: 'cart-v2', intervalMs: 10_000 }),
     );
     expect(errors.result).toEqual([{ metric: {}, value: [expect.any(Number), '0'] }]);
+    // Every quote and a backslash, filled in as meshd fills them in, still make a query Prometheus parses, in "…"
+    // and in '…' (it refuses \' inside "…" and \" inside '…'; meshd writes quotes as \x22 \x27 \x60).
+    const quoted = await prometheus!.query(
+      renderQuery(`up{job="{{ target }}"} or up{job='{{ canary }}'}`, {
+        mesh: MESH,
+        primary: 'cart-v1',
+        canary: `a"b'c\`d\\e`,
+        intervalMs: 10_000,
+      }),
+    );
+    expect(quoted.result).toEqual([]);
   }, 90_000);
 
   test('a canary answering 500s is rolled back by `threshold` failed checks, each saying what Prometheus returned', async () => {

@@ -62,13 +62,40 @@ describe('meshd serve --prometheus-url', () => {
     for (const [url, message] of [
       ['ftp://prom:9090', '--prometheus-url must be an http:// or https:// URL, not ftp'],
       ['http://meshd:s3cret@prom:9090/?x=1', '--prometheus-url must not have a query or fragment'],
+      // A % that is not percent-encoding was an internal error (exit 70); it is a usage error (exit 2).
+      ['http://meshd:s3cret%zz@prom:9090', '--prometheus-url has a user name or password with a % that is not'],
     ] as const) {
       const server = startMeshd(['serve', '--mesh', file, ...(await ports()), '--prometheus-url', url]);
       const code = await new Promise<number | null>((resolve) => server.child.once('exit', resolve));
-      expect(code).not.toBe(0);
+      expect(code).toBe(2);
       expect(server.stderr()).toContain(message);
       expect(server.stderr() + server.stdout()).not.toContain('s3cret');
     }
+  });
+
+  test('--prometheus-bearer-token-file that others can read stops the start (a usage error naming the flag)', async () => {
+    const dir = tmpDir('prom-serve-');
+    const file = path.join(dir, 'mesh.yaml');
+    fs.writeFileSync(file, MESH);
+    const token = path.join(dir, 'token');
+    fs.writeFileSync(token, 's3cret-token', { mode: 0o644 });
+    fs.chmodSync(token, 0o644);
+    const server = startMeshd([
+      'serve',
+      '--mesh',
+      file,
+      ...(await ports()),
+      '--prometheus-url',
+      'http://127.0.0.1:9',
+      '--prometheus-bearer-token-file',
+      token,
+    ]);
+    const code = await new Promise<number | null>((resolve) => server.child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(server.stderr()).toContain(
+      `--prometheus-bearer-token-file: the bearer token file ${token} can be read by others (mode 644): chmod 600 ${token}`,
+    );
+    expect(server.stderr() + server.stdout()).not.toContain('s3cret-token');
   });
 
   test('without it, a rollout with a query metric is a load error of that rollout; the last good mesh keeps serving', async () => {

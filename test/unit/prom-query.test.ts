@@ -54,10 +54,11 @@ describe('query templates', () => {
   });
 
   test('values are escaped for a PromQL string literal', () => {
-    expect(escapePromQLString('a"b\'c\\d\ne`\u0001')).toBe('a\\"b\\\'c\\\\d\\ne\\`\\x01');
+    // Quotes as hex escapes, which "…" and '…' both read (PromQL refuses \' inside "…" and \" inside '…').
+    expect(escapePromQLString('a"b\'c\\d\ne`\u0001')).toBe('a\\x22b\\x27c\\\\d\\ne\\x60\\x01');
     // A hostile name cannot close the string it is put in.
     const rendered = renderQuery('up{job="{{ target }}"}', { ...CONTEXT, canary: 'x"} or vector(1) or up{a="' });
-    expect(rendered).toBe('up{job="x\\"} or vector(1) or up{a=\\""}');
+    expect(rendered).toBe('up{job="x\\x22} or vector(1) or up{a=\\x22"}');
   });
 
   test('an unknown variable throws (validation keeps it from getting this far)', () => {
@@ -102,6 +103,95 @@ describe('validation', () => {
     expect(specProblems({ name: 'no spaces', query: 'x', thresholdRange: { max: 1 } })[0]).toMatch(
       /^spec\.analysis\.metrics\.0\.name: must be a short name/,
     );
+  });
+
+  test('with a query metric, primary and canary may hold only letters, digits, _ . - (they go into PromQL)', () => {
+    const problems = (primary: string, canary: string, metric: Record<string, unknown>) => {
+      const out: string[] = [];
+      checkValue(
+        rolloutSpecShape,
+        { route: { virtualRouter: 'r', name: 'm' }, primary, canary, analysis: { metrics: [metric] } },
+        ['spec'],
+        (p, message) => out.push(`${p.join('.')}: ${message}`),
+      );
+      return out;
+    };
+    const query = { name: 'e', query: 'x{a="{{ target }}"}', thresholdRange: { max: 1 } };
+    expect(problems("cart'v2", 'x|.*', query)).toEqual([
+      `spec.primary: is 'cart'v2', which holds "'"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`,
+      `spec.canary: is 'x|.*', which holds "|" "*"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)`,
+    ]);
+    expect(problems('cart_v1.a', 'cart-v2', query)).toEqual([]);
+    // Without a query metric the names go nowhere near PromQL.
+    expect(problems("cart'v2", 'x|.*', { name: 'request-success-rate', thresholdRange: { min: 99 } })).toEqual([]);
+  });
+
+  test('minRequests with only query metrics is an error at the field (nothing would count the requests)', () => {
+    const spec = (minRequests: number | undefined, metrics: Record<string, unknown>[]) => {
+      const out: string[] = [];
+      checkValue(
+        rolloutSpecShape,
+        {
+          route: { virtualRouter: 'r', name: 'm' },
+          primary: 'a',
+          canary: 'b',
+          analysis: { ...(minRequests !== undefined ? { minRequests } : {}), metrics },
+        },
+        ['spec'],
+        (p, message) => out.push(`${p.join('.')}: ${message}`),
+      );
+      return out;
+    };
+    const query = { name: 'e', query: 'sum(x)', thresholdRange: { max: 1 } };
+    expect(spec(20, [query])).toEqual([
+      'spec.analysis.minRequests: is not used when every metric is a query (meshd reads no request count of its own then); drop it and write the request count as a query metric, e.g. sum(increase(envoy_cluster_upstream_rq_completed{…}[{{ interval }}])) with thresholdRange.min',
+    ]);
+    expect(spec(undefined, [query])).toEqual([]);
+    // Mixed with a built-in metric, or no metrics at all, meshd counts the requests itself.
+    expect(spec(20, [query, { name: 'request-success-rate', thresholdRange: { min: 99 } }])).toEqual([]);
+    expect(spec(20, [])).toEqual([]);
+  });
+
+  test("a query metric's interval may reach 24h (Prometheus keeps its own history); a built-in's stops at 15m", () => {
+    expect(specProblems({ name: 'e', query: 'x', interval: '24h', thresholdRange: { max: 1 } })).toEqual([]);
+    expect(specProblems({ name: 'e', query: 'x', interval: '25h', thresholdRange: { max: 1 } })).toEqual([
+      'spec.analysis.metrics.0.interval: must be from 1s to 24h, got 25h',
+    ]);
+    expect(specProblems({ name: 'request-duration', interval: '1h', thresholdRange: { max: 1 } })).toEqual([
+      'spec.analysis.metrics.0.interval: must be from 1s to 15m, got 1h',
+    ]);
+  });
+
+  test("a query metric may not take a built-in's name or request-count; names are unique within a rollout", () => {
+    for (const name of ['request-success-rate', 'Request-Duration', 'request-count'])
+      expect(specProblems({ name, query: 'x', thresholdRange: { max: 1 } })).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^spec\\.analysis\\.metrics\\.0\\.name: is '${name}', the name of meshd's built-in .*needs another name`,
+          ),
+        ),
+      ]);
+    const out: string[] = [];
+    checkValue(
+      rolloutSpecShape,
+      {
+        route: { virtualRouter: 'r', name: 'm' },
+        primary: 'a',
+        canary: 'b',
+        analysis: {
+          metrics: [
+            { name: 'errors', query: 'x', thresholdRange: { max: 1 } },
+            { name: 'request-duration', thresholdRange: { max: 500 } },
+            { name: 'errors', query: 'y', thresholdRange: { max: 2 } },
+          ],
+        },
+      },
+      ['spec'],
+      (p, message) => out.push(`${p.join('.')}: ${message}`),
+    );
+    expect(out).toEqual([
+      "spec.analysis.metrics.2.name: is 'errors', the name of metrics[0] too; each metric of a rollout needs its own name (its results and events are told apart by it)",
+    ]);
   });
 
   test('without a query the name must still be a built-in metric, and its range not negative', () => {
@@ -159,11 +249,26 @@ spec:
     const ok = loadMesh([file]);
     expect(ok.ok).toBe(true);
     if (ok.ok)
-      expect(ok.rollouts[0]!.settings.metrics[1]).toEqual({ name: 'errors', query: expect.any(String), max: 1 });
+      expect(ok.rollouts[0]!.settings.metrics[1]).toEqual({
+        name: 'errors',
+        query: expect.any(String),
+        max: 1,
+        windowMs: 60_000,
+      });
     const refused = loadMesh([file], { noPrometheus: true });
     expect(refused.ok).toBe(false);
     expect(refused.problems.filter((p) => p.severity === 'error').map(formatProblem)).toEqual([
       `${file}:38:16: error: Rollout/ro: needs Prometheus, but meshd serve was started without --prometheus-url (docs/prometheus.md) (spec.analysis.metrics[1].query)`,
+    ]);
+  });
+
+  test('with a query metric, the mesh name is checked too (in a mesh file, at the mesh field)', () => {
+    const file = path.join(tmpDir('prom-query-'), 'mesh.yaml');
+    fs.writeFileSync(file, ROLLOUT_FILE.replace(/\bshop\b/g, 'sh|op'));
+    const loaded = loadMesh([file]);
+    expect(loaded.ok).toBe(false);
+    expect(loaded.problems.filter((p) => p.severity === 'error').map(formatProblem)).toEqual([
+      `${file}:26:7: error: Rollout/ro: mesh is 'sh|op', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics) (mesh)`,
     ]);
   });
 
@@ -175,6 +280,17 @@ spec:
     expect(prometheusUrlProblem('nonsense')).toBe('is not a URL');
     expect(prometheusUrlProblem('http://prom/?x=1')).toMatch(/must not have a query/);
     expect(shownUrl('http://user:secret@prom:9090/')).toBe('http://***@prom:9090');
+    // A % that is not percent-encoding in the user name or password: a precise problem, not a URIError.
+    for (const bad of ['http://user:50%off@prom:9090', 'http://us%er:x@prom:9090', 'http://u:%E0%A4%A@prom'])
+      expect(prometheusUrlProblem(bad)).toBe(
+        'has a user name or password with a % that is not percent-encoding (write a % in them as %25)',
+      );
+    expect(() => new PrometheusClient('http://user:50%off@prom:9090')).toThrow(
+      new Error(
+        '--prometheus-url has a user name or password with a % that is not percent-encoding (write a % in them as %25)',
+      ),
+    );
+    expect(prometheusUrlProblem('http://user:50%25off@prom:9090')).toBeUndefined();
   });
 });
 
@@ -209,7 +325,36 @@ describe('reading an answer: exactly one finite value, else the reason', () => {
       { status: 'error', errorType: 'bad_data', error: 'parse error at char 4' },
       'Prometheus refused the query: bad_data: parse error at char 4',
     ],
+    [
+      'a success with warnings (a partial answer from Thanos or Mimir)',
+      { ...vector('100'), warnings: ['store gateway 10.0.0.7 unavailable: partial response', 'x'.repeat(5000)] },
+      'Prometheus answered with warnings (a partial answer?), so its value is not trusted: store gateway 10.0.0.7 unavailable: partial response; xxx',
+    ],
+    ['warnings that are not a list', { ...vector('100'), warnings: { a: 1 } }, 'with warnings (a partial answer?)'],
+    ['an empty list of warnings', { ...vector('100'), warnings: [] }, 100],
     ['not an object', [1, 2], 'not a Prometheus query answer'],
+    // Hostile answers: reasons that say what is wrong, never a JavaScript error's message.
+    [
+      'a status nested 100000 deep',
+      JSON.parse(`{"status":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+      'the answer is not a Prometheus query answer (status a list)',
+    ],
+    [
+      'a resultType naming a property of every object',
+      { status: 'success', data: { resultType: 'constructor', result: [1, '1'] } },
+      'the query returned a constructor; it must return a scalar or one series',
+    ],
+    [
+      'a resultType of __proto__',
+      JSON.parse('{"status":"success","data":{"resultType":"__proto__","result":[1,"1"]}}'),
+      'the query returned a __proto__; it must return a scalar or one series',
+    ],
+    ['a status that is an object', { status: { toString: 1 } }, '(status an object)'],
+    [
+      'a value of 100000 digits',
+      vector('1'.repeat(100_000) + 'x'),
+      'the query returned a value of 100001 characters, not a number Prometheus writes',
+    ],
     ['no data', { status: 'success' }, 'not a Prometheus query answer (no data.resultType)'],
     [
       'a sample without a value',
@@ -227,6 +372,8 @@ describe('reading an answer: exactly one finite value, else the reason', () => {
     else {
       expect(answer.ok).toBe(false);
       expect(answer.ok ? '' : answer.reason).toContain(expected);
+      // Whatever the answer holds, its reason stays one bounded line.
+      expect(answer.ok ? '' : answer.reason).toMatch(/^[^\n]{1,500}$/);
     }
   });
 });
@@ -302,6 +449,36 @@ describe('asking the stand-in Prometheus (a test double of its HTTP API)', () =>
       reason: `Prometheus refused the query: unavailable: not ready (Prometheus at ${url.replace('://', '://***@')}, HTTP 503)`,
     });
     expect(JSON.stringify(answer)).not.toContain('s3cret');
+  });
+
+  test('a bearer token file: sent as Authorization: Bearer, read again at each query, refused when others can read it', async () => {
+    prom.handler = json(200, { status: 'success', data: { resultType: 'scalar', result: [1, '1'] } });
+    const file = path.join(tmpDir('prom-token-'), 'token');
+    fs.writeFileSync(file, 'tok-one\n', { mode: 0o600 });
+    const client = new PrometheusClient(url, { bearerTokenFile: file });
+    expect(await client.query('up', Date.now())).toEqual({ ok: true, value: 1 });
+    // A rotated token is the one sent next.
+    fs.writeFileSync(file, 'tok-two');
+    expect(await client.query('up', Date.now())).toEqual({ ok: true, value: 1 });
+    expect(prom.requests.map((r) => r.authorization)).toEqual(['Bearer tok-one', 'Bearer tok-two']);
+    // A file that became unreadable fails the check closed; nothing is sent without the token.
+    fs.chmodSync(file, 0o644);
+    expect(await client.query('up', Date.now())).toEqual({
+      ok: false,
+      reason: `not asked: the bearer token file ${file} can be read by others (mode 644): chmod 600 ${file}`,
+    });
+    expect(prom.requests).toHaveLength(2);
+    expect(() => new PrometheusClient(url, { bearerTokenFile: file })).toThrow(
+      `the bearer token file ${file} can be read by others (mode 644): chmod 600 ${file}`,
+    );
+    fs.chmodSync(file, 0o600);
+    expect(() => new PrometheusClient(url.replace('://', '://u:p@'), { bearerTokenFile: file })).toThrow(
+      '--prometheus-url holds a user name or password and a bearer token file is given too: use one of them',
+    );
+    fs.writeFileSync(file, '  \n');
+    expect(() => new PrometheusClient(url, { bearerTokenFile: file })).toThrow(
+      `the bearer token file ${file} is empty`,
+    );
   });
 
   test('an error status with its HTTP status', async () => {
@@ -484,7 +661,8 @@ describe("a check's query metrics", () => {
       },
     ]);
     const asked = prom.requests.map((r) => new URL(r.url, url).searchParams.get('query')).sort();
-    expect(asked).toEqual(['errors{n="cart-v2",m="shop"}[30s]', 'latency[2m]', 'nothing']);
+    // Without an interval of its own, {{ interval }} is 1m as in Flagger, not the analysis interval (30s here).
+    expect(asked).toEqual(['errors{n="cart-v2",m="shop"}[1m]', 'latency[2m]', 'nothing']);
   });
 
   test("queries only: meshd's own telemetry is not read (no DogStatsD needed), and a pass is a pass", async () => {
@@ -543,13 +721,23 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
     rolloutDoc('fast', 'fast', 'a2', 'b2', '{ name: request-success-rate, thresholdRange: { min: 99 } }'),
   ].join('---\n');
 
-  test('another rollout keeps stepping, and pause answers at once, while a query waits', async () => {
+  /**
+   * The controller with the mesh file reloaded every 50 ms (the watcher's part, by hand), meshd's own telemetry
+   * healthy, and a stand-in Prometheus that holds every query: `held` are its unanswered requests, `closed` those
+   * whose connection meshd closed (a cancelled query).
+   */
+  async function holding(mesh = MESH) {
     const held: http.ServerResponse[] = [];
+    const closed = new Set<http.ServerResponse>();
     const prom = new StandInPrometheus();
-    prom.handler = (_req, res) => void held.push(res);
+    prom.handler = (_req, res) => {
+      held.push(res);
+      // Never answered: a 'close' is meshd giving up the request.
+      res.on('close', () => closed.add(res));
+    };
     const url = await prom.listen();
     const file = path.join(tmpDir('prom-query-controller-'), 'mesh.yaml');
-    fs.writeFileSync(file, MESH);
+    fs.writeFileSync(file, mesh);
     const telemetry: TelemetryReader = {
       summary: (_m, _n, windowMs) => ({
         requests: 100,
@@ -567,33 +755,83 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
       log: createLogger({ write: () => undefined }),
       prometheus: new PrometheusClient(url, { timeoutMs: 60_000 }),
     });
-    // The watcher's part, by hand: the file is loaded again every 50 ms.
     const reload = () => {
       const result = loadMesh([file]);
       if (result.ok) void controller.meshLoaded(result, result.rollouts);
     };
     reload();
     const reloading = setInterval(reload, 50);
-    try {
-      await waitFor('the slow rollout to ask Prometheus', () => (held.length > 0 ? true : undefined), 20_000, 20);
-      const fastAt = controller.get('shop', 'fast')!.canaryWeight;
-      // The fast rollout takes two more steps while the slow one's query is still unanswered.
+    await waitFor('the slow rollout to ask Prometheus', () => (held.length > 0 ? true : undefined), 20_000, 20);
+    /** Waits for the fast rollout (judged by meshd's telemetry, 1 s steps) to take `steps` more steps. */
+    const fastSteps = async (steps: number) => {
+      const at = controller.get('shop', 'fast')!.canaryWeight;
       await waitFor(
         'the fast rollout to step on',
-        () => (controller.get('shop', 'fast')!.canaryWeight >= fastAt + 20 ? true : undefined),
+        () => (controller.get('shop', 'fast')!.canaryWeight >= at + 10 * steps ? true : undefined),
         20_000,
         20,
       );
-      expect(held.every((res) => !res.writableEnded)).toBe(true);
-      expect(controller.get('shop', 'slow')).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
-      // A command does not wait for the query: it cancels it (the stand-in still has not answered).
-      const paused = await controller.command('shop', 'slow', 'pause');
-      expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused', canaryWeight: 10 } });
-      expect(held.every((res) => !res.writableEnded)).toBe(true);
-    } finally {
+    };
+    const stop = async () => {
       clearInterval(reloading);
       controller.close();
       await prom.close();
+    };
+    return { controller, held, closed, file, fastSteps, stop };
+  }
+
+  test('another rollout keeps stepping, and pause answers at once, cancelling the query it waits for', async () => {
+    const h = await holding();
+    try {
+      // The fast rollout takes two more steps while the slow one's query is still unanswered, and still open.
+      await h.fastSteps(2);
+      expect(h.held.length).toBe(1);
+      expect(h.closed.size).toBe(0);
+      expect(h.controller.get('shop', 'slow')).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
+      // A command does not wait for the query: it cancels it (the stand-in still has not answered).
+      const paused = await h.controller.command('shop', 'slow', 'pause');
+      expect(paused).toMatchObject({ ok: true, rollout: { phase: 'Paused', canaryWeight: 10 } });
+      // The stand-in sees meshd close the request it holds.
+      await waitFor('the held query to be closed by meshd', () => (h.closed.has(h.held[0]!) ? true : undefined));
+      expect(h.held.length).toBe(1);
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+
+  test('a refused command (resume of a running rollout) leaves the query in flight; the step is not pushed back', async () => {
+    const h = await holding();
+    try {
+      expect(await h.controller.command('shop', 'slow', 'resume')).toEqual({
+        ok: false,
+        status: 409,
+        error: 'rollout shop/slow is not paused (it is Progressing)',
+      });
+      // Two of the fast rollout's 1 s steps later, the slow one (1 s interval) still waits for its first query: it
+      // was neither cancelled nor asked again.
+      await h.fastSteps(2);
+      expect(h.held.length).toBe(1);
+      expect(h.closed.size).toBe(0);
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+
+  test('a reload that changes the rollout cancels its query and starts over; one that removes it cancels it too', async () => {
+    const h = await holding();
+    try {
+      fs.writeFileSync(
+        h.file,
+        MESH.replace('threshold: 5, metrics: [{ name: errors', 'threshold: 4, metrics: [{ name: errors'),
+      );
+      await waitFor("the old settings' query to be closed", () => (h.closed.has(h.held[0]!) ? true : undefined));
+      // The new settings ask again (and that query is held in turn).
+      await waitFor('the new settings to ask Prometheus', () => (h.held.length === 2 ? true : undefined), 20_000, 20);
+      fs.writeFileSync(h.file, MESH.replace(/---\nkind: Rollout\nmesh: shop\nname: slow\n[^]*?(?=---)/, ''));
+      await waitFor("the removed rollout's query to be closed", () => (h.closed.has(h.held[1]!) ? true : undefined));
+      expect(h.controller.get('shop', 'slow')).toBeUndefined();
+    } finally {
+      await h.stop();
     }
   }, 30_000);
 
@@ -626,5 +864,37 @@ describe('RolloutController with a Prometheus that does not answer (the stand-in
         'spec.analysis.metrics[1].query: this meshd has no --prometheus-url to ask the query of (meshd serve --prometheus-url http://<prometheus>:9090)',
     });
     controller.close();
+  });
+
+  test('rollout start (the admin API) with a query metric in a mesh whose name PromQL cannot take is refused with 400', async () => {
+    const file = path.join(tmpDir('prom-query-start-'), 'mesh.yaml');
+    fs.writeFileSync(file, MESH.split('---\nkind: Rollout')[0]!.replace(/\bshop\b/g, 'sh|op'));
+    const controller = new RolloutController({
+      telemetry: {} as TelemetryReader,
+      store: { load: () => [], save: () => undefined },
+      log: createLogger({ write: () => undefined }),
+      // Never asked: the start is refused first.
+      prometheus: new PrometheusClient('http://127.0.0.1:9'),
+    });
+    const result = loadMesh([file]);
+    if (!result.ok) throw new Error('the mesh does not load');
+    await controller.meshLoaded(result, []);
+    const settings = resolveSettings({
+      route: { virtualRouter: 'slow', name: 'main' },
+      primary: 'a1',
+      canary: 'b1',
+      analysis: { metrics: [{ name: 'e', query: 'x', thresholdRange: { max: 1 } }] },
+    } as never);
+    try {
+      expect(await controller.start('sh|op', 'x', settings)).toEqual({
+        ok: false,
+        status: 400,
+        error:
+          'mesh: is \'sh|op\', which holds "|"; a rollout with a query metric puts it into PromQL, so it may hold only letters, digits, _, . and - (rename it, or drop the query metrics)',
+      });
+    } finally {
+      // Closed even when started (the code this guards broken): its timers would keep jest running.
+      controller.close();
+    }
   });
 });
