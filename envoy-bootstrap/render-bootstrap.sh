@@ -260,7 +260,7 @@ toggle() {
     value=$2
   fi
 }
-toggle APPMESH_SET_TRACING_DECISION true 'Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id'
+toggle APPMESH_SET_TRACING_DECISION true 'Envoy 1.40 removed this feature, and the connection managers meshd compiles never record a tracing decision in x-request-id (what false asked for)'
 toggle ENVOY_NO_EXTENSION_LOOKUP_BY_NAME true "Envoy 1.40 removed this feature and always looks extensions up by type URL (meshd's resources are all typed)"
 toggle ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT true 'Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes'
 toggle ENVOY_SANITIZE_ORIGINAL_PATH true 'Envoy 1.40 removed this feature and always sanitizes x-envoy-original-path from untrusted clients'

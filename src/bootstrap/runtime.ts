@@ -23,7 +23,7 @@ export const RUNTIME_TOGGLES: readonly RuntimeToggle[] = [
     feature: 'envoy.reloadable_features.http_set_tracing_decision_in_request_id',
     appMeshDefault: true,
     removed:
-      'Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id',
+      'Envoy 1.40 removed this feature, and the connection managers meshd compiles never record a tracing decision in x-request-id (what false asked for)',
   },
   {
     variable: 'ENVOY_NO_EXTENSION_LOOKUP_BY_NAME',

@@ -987,7 +987,7 @@ describe('meshd bootstrap and render-bootstrap.sh', () => {
   it('reads the runtime toggles as App Mesh did, and says which values Envoy 1.40 cannot honour', () => {
     const out = meshdBootstrap(VALID["App Mesh's runtime toggles, some set to what Envoy 1.40 can no longer do"]!);
     expect(out.stderr.split('\n').filter(Boolean)).toEqual([
-      'meshd bootstrap: APPMESH_SET_TRACING_DECISION=false has no effect: Envoy 1.40 removed this feature: with a tracer, Envoy always records its sampling decision in x-request-id',
+      'meshd bootstrap: APPMESH_SET_TRACING_DECISION=false has no effect: Envoy 1.40 removed this feature, and the connection managers meshd compiles never record a tracing decision in x-request-id (what false asked for)',
       'meshd bootstrap: ENVOY_ENABLE_TCP_POOL_IDLE_TIMEOUT=false has no effect: Envoy 1.40 removed this feature: idle TCP upstream connections always close after 10 minutes',
       "meshd bootstrap: ENVOY_ACTIVE_HEALTH_CHECK_UNEJECT_HOST=true has no effect: Envoy 1.40 removed this feature; meshd's clusters keep App Mesh's default instead (outlier_detection.successful_active_health_check_uneject_host: false)",
     ]);
