@@ -11,8 +11,15 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { getOk, tmpDir, waitFor } from '../helpers/processes';
+import { untilRolloutPhase } from '../helpers/rollout-status';
 import { startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
-import { GrpcEgressClient, startGrpcUpstream, type GrpcResult, type GrpcUpstream } from '../helpers/upstreams';
+import {
+  GrpcEgressClient,
+  grpcReady,
+  startGrpcUpstream,
+  type GrpcResult,
+  type GrpcUpstream,
+} from '../helpers/upstreams';
 
 const MESH = 'rpc';
 const NODE_ID = `mesh/${MESH}/virtualNode/client`;
@@ -107,14 +114,6 @@ class CallLoop {
   }
 }
 
-interface RolloutStatus {
-  phase: string;
-  canaryWeight: number;
-  failedChecks: number;
-  events: { type: string; message: string }[];
-  lastCheck?: { ok: boolean; results: { metric: string; value: number | null; ok: boolean; message: string }[] };
-}
-
 interface NodeTraffic {
   mesh: string;
   virtualNode: string;
@@ -148,16 +147,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
       envoyBin,
       meshYaml: meshYaml(v1, v2),
       nodeId: NODE_ID,
-      ready: async (egressPort) => {
-        const probe = new GrpcEgressClient(egressPort, AUTHORITY);
-        try {
-          const r = await probe.call('Colors', 'Pick', {}, 2000);
-          if (!r.ok) throw new Error(`gRPC ${grpc.status[r.code]}: ${r.details}`);
-          return true;
-        } finally {
-          probe.close();
-        }
-      },
+      ready: grpcReady(AUTHORITY),
       dogStatsd: true,
       bootstrapArgs: ['--stats-flush-interval', '200ms'],
       meshdArgs: ['--rollout-state', state],
@@ -167,21 +157,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     return sidecar;
   };
 
-  const status = async (s: Sidecar): Promise<RolloutStatus | undefined> =>
-    (JSON.parse(await getOk(s.meshdAdminPort, '/v1/rollouts')) as RolloutStatus[])[0];
-
-  const untilEnded = (s: Sidecar) =>
-    waitFor(
-      'the rollout to end',
-      async () => {
-        const r = await status(s);
-        return r && ['Succeeded', 'Failed', 'Paused'].includes(r.phase) ? r : undefined;
-      },
-      60000,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${s.logs()}`);
-    });
+  const untilEnded = (s: Sidecar) => untilRolloutPhase(s, ['Succeeded', 'Failed', 'Paused']);
 
   const traffic = async (s: Sidecar, node: string): Promise<NodeTraffic | undefined> => {
     const body = JSON.parse(await getOk(s.meshdAdminPort, '/v1/telemetry?window=15m')) as {
