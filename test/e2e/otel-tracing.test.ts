@@ -104,6 +104,14 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
     const listeners = dump.configs.find((c) => c['@type'].endsWith('ListenersConfigDump'))?.dynamic_listeners ?? [];
     return JSON.stringify(listeners.map((l) => l.active_state ?? {}));
   };
+  /** Waits for the active listeners of every Envoy (gateway, front, color) to pass `ok`. */
+  const untilEveryListener = (description: string, ok: (listeners: string) => boolean) =>
+    waitFor(
+      description,
+      async () => ((await Promise.all(sidecars.map(activeListeners))).every(ok) ? true : undefined),
+      20000,
+      200,
+    );
   const allTracers = async () => (await Promise.all(sidecars.map(tracerOf))).map((t) => `${t.tracer} ${t.cluster}`);
 
   beforeAll(async () => {
@@ -277,15 +285,7 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
 
     // Back to the default (every request): a traced request's spans arriving bound the wait for late ones.
     fs.writeFileSync(meshFile, meshYaml(collector()));
-    await waitFor(
-      'every Envoy sampling every request again',
-      async () =>
-        (await Promise.all(sidecars.map(activeListeners))).every((l) => !l.includes('"random_sampling":{}'))
-          ? true
-          : undefined,
-      20000,
-      200,
-    );
+    await untilEveryListener('every Envoy sampling every request again', (l) => !l.includes('"random_sampling":{}'));
     await tracedRequest('after-sampling-0');
     await new Promise((resolve) => setTimeout(resolve, 5500));
     const leaked = receiver
@@ -296,26 +296,12 @@ describeWithNetns('OpenTelemetry tracing (meshd extension) across a gateway and 
 
   it('samplingRate 0.5: each request is traced at every hop or at none (no partial traces)', async () => {
     fs.writeFileSync(meshFile, meshYaml(collector(), 0.5));
-    await waitFor(
-      'every Envoy sampling 50 %',
-      async () =>
-        (await Promise.all(sidecars.map(activeListeners))).every((l) => l.includes('"random_sampling":{"value":50}'))
-          ? true
-          : undefined,
-      20000,
-      200,
-    );
+    await untilEveryListener('every Envoy sampling 50 %', (l) => l.includes('"random_sampling":{"value":50}'));
     const paths = Array.from({ length: 16 }, (_, i) => `/half-${i}-${crypto.randomBytes(4).toString('hex')}`);
     for (const p of paths) expect((await throughGateway(p)).status).toBe(200);
     fs.writeFileSync(meshFile, meshYaml(collector()));
-    await waitFor(
-      'every Envoy sampling every request again',
-      async () =>
-        (await Promise.all(sidecars.map(activeListeners))).every((l) => l.includes('"random_sampling":{"value":100}'))
-          ? true
-          : undefined,
-      20000,
-      200,
+    await untilEveryListener('every Envoy sampling every request again', (l) =>
+      l.includes('"random_sampling":{"value":100}'),
     );
     // A traced request's spans arriving, and one more export interval, bound the wait for late spans.
     await tracedRequest('after-sampling-half');
