@@ -28,6 +28,13 @@ import {
   type NsSidecar,
 } from './sidecars';
 
+/** The Envoys' drain time (seconds): connections of a replaced listener are closed this long after an update. */
+export const LISTENER_DRAIN_S = 1;
+
+/** Waits until every connection of a listener replaced just now has been closed (LISTENER_DRAIN_S, and a margin). */
+export const afterListenerDrain = (): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, LISTENER_DRAIN_S * 1000 + 1000));
+
 export const TOPOLOGY_APP_PORT = 8080;
 export const TOPOLOGY_GATEWAY_PORT = 8088;
 
@@ -178,6 +185,11 @@ export class TracedTopology<R extends { port: number; close(): Promise<void> }> 
         const bootstrapEnv = this.opts.bootstrapEnv?.(node, this.receiver);
         return startSidecarInNetns(nsOf[node], envoyBin, nodeIds[node], this.meshd.xdsPort, {
           concurrency: 1,
+          // A listener update drains the old listener's connections; Envoy's default (gradual, over 10 minutes) lets
+          // kept-alive connections between the Envoys carry the old configuration, tracer and sampling rate included,
+          // long after an update. Closing them within a second lets a test wait for the new configuration to be the
+          // only one in use (afterListenerDrain).
+          envoyArgs: ['--drain-strategy', 'immediate', '--drain-time-s', String(LISTENER_DRAIN_S)],
           ...(bootstrapEnv ? { bootstrapEnv } : {}),
         });
       }),
