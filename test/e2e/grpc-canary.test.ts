@@ -11,8 +11,15 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { getOk, tmpDir, waitFor } from '../helpers/processes';
+import { untilRolloutPhase } from '../helpers/rollout-status';
 import { startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
-import { GrpcEgressClient, startGrpcUpstream, type GrpcResult, type GrpcUpstream } from '../helpers/upstreams';
+import {
+  GrpcEgressClient,
+  grpcReady,
+  startGrpcUpstream,
+  type GrpcResult,
+  type GrpcUpstream,
+} from '../helpers/upstreams';
 
 const MESH = 'rpc';
 const NODE_ID = `mesh/${MESH}/virtualNode/client`;
@@ -107,14 +114,6 @@ class CallLoop {
   }
 }
 
-interface RolloutStatus {
-  phase: string;
-  canaryWeight: number;
-  failedChecks: number;
-  events: { type: string; message: string }[];
-  lastCheck?: { ok: boolean; results: { metric: string; value: number | null; ok: boolean; message: string }[] };
-}
-
 interface NodeTraffic {
   mesh: string;
   virtualNode: string;
@@ -148,16 +147,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
       envoyBin,
       meshYaml: meshYaml(v1, v2),
       nodeId: NODE_ID,
-      ready: async (egressPort) => {
-        const probe = new GrpcEgressClient(egressPort, AUTHORITY);
-        try {
-          const r = await probe.call('Colors', 'Pick', {}, 2000);
-          if (!r.ok) throw new Error(`gRPC ${grpc.status[r.code]}: ${r.details}`);
-          return true;
-        } finally {
-          probe.close();
-        }
-      },
+      ready: grpcReady(AUTHORITY),
       dogStatsd: true,
       bootstrapArgs: ['--stats-flush-interval', '200ms'],
       meshdArgs: ['--rollout-state', state],
@@ -167,21 +157,7 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     return sidecar;
   };
 
-  const status = async (s: Sidecar): Promise<RolloutStatus | undefined> =>
-    (JSON.parse(await getOk(s.meshdAdminPort, '/v1/rollouts')) as RolloutStatus[])[0];
-
-  const untilEnded = (s: Sidecar) =>
-    waitFor(
-      'the rollout to end',
-      async () => {
-        const r = await status(s);
-        return r && ['Succeeded', 'Failed', 'Paused'].includes(r.phase) ? r : undefined;
-      },
-      60000,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${s.logs()}`);
-    });
+  const untilEnded = (s: Sidecar) => untilRolloutPhase(s, ['Succeeded', 'Failed', 'Paused']);
 
   const traffic = async (s: Sidecar, node: string): Promise<NodeTraffic | undefined> => {
     const body = JSON.parse(await getOk(s.meshdAdminPort, '/v1/telemetry?window=15m')) as {
@@ -190,15 +166,25 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     return body.virtualNodes.find((n) => n.mesh === MESH && n.virtualNode === node);
   };
 
-  test('a canary answering gRPC UNAVAILABLE in HTTP 200 is rolled back; meshd counts each call once despite the retries', async () => {
+  /**
+   * meshd and Envoy with the mesh, then a canary failing every call with `code` (trailers-only) from then on, the
+   * rollout added under the client's load, and its end; the load stops `settleMs` after it.
+   */
+  const rollOutFailingCanary = async (code: grpc.status, rollout: RolloutOptions, settleMs = 0) => {
     const s = await start();
     // After start (which resets the servers): every call the canary gets from now on fails, trailers-only.
-    v2.failNext(FOREVER, grpc.status.UNAVAILABLE);
-    load = new CallLoop(s);
-    await s.reloadMesh(meshYaml(v1, v2, {}));
+    v2.failNext(FOREVER, code);
+    const calls = new CallLoop(s);
+    load = calls;
+    await s.reloadMesh(meshYaml(v1, v2, rollout));
     const done = await untilEnded(s);
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    await load.stop();
+    if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
+    await calls.stop();
+    return { s, done, calls };
+  };
+
+  test('a canary answering gRPC UNAVAILABLE in HTTP 200 is rolled back; meshd counts each call once despite the retries', async () => {
+    const { s, done, calls } = await rollOutFailingCanary(grpc.status.UNAVAILABLE, {}, 800);
 
     expect(done.phase).toBe('Failed');
     expect(done.failedChecks).toBe(2);
@@ -209,9 +195,9 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     );
     expect(messages).toMatch(/rolling back after 2 failed check\(s\)/);
     // The client saw the canary's UNAVAILABLE; the primary never failed.
-    const failed = load.count('api-v2 UNAVAILABLE');
+    const failed = calls.count('api-v2 UNAVAILABLE');
     expect(failed).toBeGreaterThan(5);
-    expect(load.answers.filter((a) => !['api-v1', 'api-v2 UNAVAILABLE'].includes(a.by))).toEqual([]);
+    expect(calls.answers.filter((a) => !['api-v1', 'api-v2 UNAVAILABLE'].includes(a.by))).toEqual([]);
     // App Mesh's default retry policy: each failing call reached the canary three times...
     expect(v2.calls.length).toBe(3 * failed);
     // ...and meshd counted it once, as UNAVAILABLE, and as a 2xx (no 5xx): what the caller got.
@@ -228,39 +214,29 @@ describeWithEnvoy('gRPC canary analysis: gRPC failures inside HTTP 200, seen thr
     // The primary's calls all ended OK (the readiness probes' calls are among them too).
     const primary = await waitFor("meshd to count the primary's calls", async () => {
       const t = await traffic(s, 'api-v1');
-      return (t?.grpc?.statuses.OK ?? 0) >= load!.count('api-v1') ? t : undefined;
+      return (t?.grpc?.statuses.OK ?? 0) >= calls.count('api-v1') ? t : undefined;
     });
     expect(primary.grpc?.calls).toBe(primary.grpc?.statuses.OK);
     expect(primary.errors).toBe(0);
   }, 90000);
 
   test('with grpcFailureCodes: [] the same canary counts as healthy and is promoted: only 5xx fail then', async () => {
-    const s = await start();
-    // After start (which resets the servers): every call the canary gets from now on fails, trailers-only.
-    v2.failNext(FOREVER, grpc.status.UNAVAILABLE);
-    load = new CallLoop(s);
-    await s.reloadMesh(meshYaml(v1, v2, { grpcFailureCodes: '[]' }));
-    const done = await untilEnded(s);
-    await load.stop();
+    const { done, calls } = await rollOutFailingCanary(grpc.status.UNAVAILABLE, { grpcFailureCodes: '[]' });
     expect(done.phase).toBe('Succeeded');
     expect(done.failedChecks).toBe(0);
-    expect(load.count('api-v2 UNAVAILABLE')).toBeGreaterThan(5);
+    expect(calls.count('api-v2 UNAVAILABLE')).toBeGreaterThan(5);
   }, 90000);
 
   test('a custom list: a canary failing with NOT_FOUND (not retried, not failing by default) is rolled back', async () => {
-    const s = await start();
-    // After start (which resets the servers): every call the canary gets from now on fails, trailers-only.
-    v2.failNext(FOREVER, grpc.status.NOT_FOUND);
-    load = new CallLoop(s);
-    await s.reloadMesh(meshYaml(v1, v2, { grpcFailureCodes: '[NOT_FOUND, UNAVAILABLE]' }));
-    const done = await untilEnded(s);
-    await load.stop();
+    const { done, calls } = await rollOutFailingCanary(grpc.status.NOT_FOUND, {
+      grpcFailureCodes: '[NOT_FOUND, UNAVAILABLE]',
+    });
     expect(done.phase).toBe('Failed');
     expect(done.events.map((e) => e.message).join('\n')).toMatch(
       /success rate [0-9.]+% over the last 2s \(0 HTTP 5xx of [0-9.]+ requests; gRPC NOT_FOUND [0-9.]+ of [0-9.]+ calls\), below the minimum 95%/,
     );
     // Not a status the default retry policy retries: one attempt per call.
-    expect(v2.calls.length).toBe(load.count('api-v2 NOT_FOUND'));
+    expect(v2.calls.length).toBe(calls.count('api-v2 NOT_FOUND'));
   }, 90000);
 
   test("a canary that cannot be reached is rolled back: Envoy's own 503 is also UNAVAILABLE, and meshd keeps both counts", async () => {

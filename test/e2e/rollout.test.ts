@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeWithEnvoy } from '../helpers/envoy';
-import { getOk, MESHD_BIN, tmpDir, waitFor } from '../helpers/processes';
+import { MESHD_BIN, tmpDir, waitFor } from '../helpers/processes';
+import { rolloutStatus, untilRolloutPhase } from '../helpers/rollout-status';
 import { answeredBy, startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
 
@@ -155,14 +156,6 @@ class WeightWatch {
   }
 }
 
-interface RolloutStatus {
-  phase: string;
-  canaryWeight: number;
-  failedChecks: number;
-  events: { type: string; message: string }[];
-  lastCheck?: { ok: boolean; results: { metric: string; value: number | null; ok: boolean; message: string }[] };
-}
-
 function meshdCli(sidecar: Sidecar, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
@@ -209,23 +202,8 @@ describeWithEnvoy('canary rollouts driven by live Envoy telemetry', (envoyBin) =
     return sidecar;
   };
 
-  const status = async (s: Sidecar): Promise<RolloutStatus | undefined> => {
-    const list = JSON.parse(await getOk(s.meshdAdminPort, '/v1/rollouts')) as RolloutStatus[];
-    return list[0];
-  };
-
-  const untilPhase = (s: Sidecar, phases: string[], timeoutMs = 60000) =>
-    waitFor(
-      `the rollout to reach ${phases.join(' or ')}`,
-      async () => {
-        const r = await status(s);
-        return r && phases.includes(r.phase) ? r : undefined;
-      },
-      timeoutMs,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${s.logs()}`);
-    });
+  const status = rolloutStatus;
+  const untilPhase = untilRolloutPhase;
 
   test('a healthy canary is promoted step by step: Envoy runs each step and the traffic follows it', async () => {
     const s = await start();

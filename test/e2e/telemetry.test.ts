@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describeWithEnvoy } from '../helpers/envoy';
 import { meshFolder } from '../helpers/mesh-text';
 import { freePort, getOk, MESHD_BIN, startMeshd, waitFor, type RunningProcess } from '../helpers/processes';
+import { sample, sendUdp } from '../helpers/series';
 import { startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
 
@@ -29,23 +30,6 @@ interface TelemetryBody {
   window: string;
   windowMs: number;
   virtualNodes: NodeTraffic[];
-}
-
-/** The value of one series in Prometheus text, e.g. `meshd_statsd_lines_skipped_total`. */
-function metric(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-function sendUdp(port: number, text: string): Promise<void> {
-  const socket = dgram.createSocket('udp4');
-  return new Promise((resolve, reject) =>
-    socket.send(text, port, '127.0.0.1', (err) => {
-      socket.close();
-      if (err) reject(err);
-      else resolve();
-    }),
-  );
 }
 
 /** Within `share` (0.05: 5 %) of `expected`. */
@@ -191,7 +175,7 @@ describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over D
     // /metrics: the same totals as counters, the window (--telemetry-window 15m) as gauges.
     const m = await sidecar.meshdAdmin('/metrics');
     const series = (name: string, node: string, extra = '') =>
-      metric(m, `${name}{mesh="${MESH}",virtual_node="${node}"${extra}}`);
+      sample(m, `${name}{mesh="${MESH}",virtual_node="${node}"${extra}}`);
     for (const name of ['slow', 'flaky'] as const) {
       const seen = traffic(settled, name)!;
       expect({
@@ -208,9 +192,9 @@ describeWithEnvoy('telemetry: a real sidecar reports its traffic to meshd over D
     expect(series('meshd_virtual_node_window_latency_seconds', 'flaky', ',quantile="0.5"')).toBeLessThan(
       DELAY_MS / 1000,
     );
-    expect(metric(m, 'meshd_telemetry_window_seconds')).toBe(900);
-    expect(metric(m, 'meshd_statsd_lines_received_total')).toBeGreaterThanOrEqual(settled.statsd.lines);
-    expect(metric(m, 'meshd_statsd_lines_skipped_total')).toBe(0);
+    expect(sample(m, 'meshd_telemetry_window_seconds')).toBe(900);
+    expect(sample(m, 'meshd_statsd_lines_received_total')).toBeGreaterThanOrEqual(settled.statsd.lines);
+    expect(sample(m, 'meshd_statsd_lines_skipped_total')).toBe(0);
   });
 });
 
@@ -303,11 +287,11 @@ describe('telemetry: the statsd listener of meshd serve', () => {
       ['b', 9, 0],
     ]);
     const m = await getOk(adminPort, '/metrics');
-    expect(metric(m, 'meshd_statsd_lines_skipped_total')).toBe(1);
-    expect(metric(m, 'meshd_statsd_lines_received_total')).toBe(5);
-    expect(metric(m, 'meshd_statsd_datagrams_received_total')).toBe(2);
-    expect(metric(m, 'meshd_virtual_node_requests_total{mesh="m",virtual_node="b"}')).toBe(9);
-    expect(metric(m, 'meshd_telemetry_window_seconds')).toBe(90);
+    expect(sample(m, 'meshd_statsd_lines_skipped_total')).toBe(1);
+    expect(sample(m, 'meshd_statsd_lines_received_total')).toBe(5);
+    expect(sample(m, 'meshd_statsd_datagrams_received_total')).toBe(2);
+    expect(sample(m, 'meshd_virtual_node_requests_total{mesh="m",virtual_node="b"}')).toBe(9);
+    expect(sample(m, 'meshd_telemetry_window_seconds')).toBe(90);
   });
 
   it('answers a bad ?window= with 400 and one line; the 404 names /v1/telemetry', async () => {

@@ -12,31 +12,12 @@
 // span per hop, under the service names App Mesh's bootstrap gave them: node.cluster, which is
 // the node id unless APPMESH_RESOURCE_CLUSTER (or APPMESH_VIRTUAL_NODE_CLUSTER) says otherwise.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import {
-  createBridgeNetwork,
-  createNetns,
-  describeWithNetns,
-  readableTmpDir,
-  removeReadableTmpDirs,
-  type BridgeNetwork,
-  type Netns,
-} from '../helpers/netns';
+import { describeWithNetns } from '../helpers/netns';
 import { waitFor } from '../helpers/processes';
-import {
-  APP_JS,
-  request,
-  startMeshdForNetns,
-  startSidecarInNetns,
-  type MeshdForNetns,
-  type NsSidecar,
-} from '../helpers/sidecars';
+import { TracedTopology } from '../helpers/traced-topology';
 import { startZipkinReceiver, type ZipkinReceiver, type ZipkinSpan } from '../helpers/zipkin-receiver';
 
 const MESH = 'zipkin';
-const APP_PORT = 8080;
-const GATEWAY_PORT = 8088;
 const COLLECTOR_HOST = 'jaeger-collector';
 const GATEWAY_SERVICE = `mesh/${MESH}/virtualGateway/gateway`; // node.cluster = the node id (App Mesh's default)
 const FRONT_SERVICE = `mesh/${MESH}/virtualNode/front`;
@@ -75,53 +56,6 @@ http
   .listen(Number(port), '127.0.0.1', () => process.stdout.write('app ' + name + ' listening\\n'));
 `;
 
-function meshYaml(ips: { front: string; color: string }): string {
-  return `kind: Mesh
-name: ${MESH}
-spec: {}
----
-kind: VirtualNode
-mesh: ${MESH}
-name: front
-spec:
-  listeners: [{ portMapping: { port: ${APP_PORT}, protocol: http } }]
-  serviceDiscovery: { dns: { hostname: ${ips.front} } }
-  backends: [{ virtualService: { virtualServiceName: color.${MESH}.local } }]
----
-kind: VirtualService
-mesh: ${MESH}
-name: front.${MESH}.local
-spec: { provider: { virtualNode: { virtualNodeName: front } } }
----
-kind: VirtualNode
-mesh: ${MESH}
-name: color
-spec:
-  listeners: [{ portMapping: { port: ${APP_PORT}, protocol: http } }]
-  serviceDiscovery: { dns: { hostname: ${ips.color} } }
----
-kind: VirtualService
-mesh: ${MESH}
-name: color.${MESH}.local
-spec: { provider: { virtualNode: { virtualNodeName: color } } }
----
-kind: VirtualGateway
-mesh: ${MESH}
-name: gateway
-spec:
-  listeners: [{ portMapping: { port: ${GATEWAY_PORT}, protocol: http } }]
----
-kind: GatewayRoute
-mesh: ${MESH}
-virtualGateway: gateway
-name: to-front
-spec:
-  httpRoute:
-    match: { prefix: / }
-    action: { target: { virtualService: { virtualServiceName: front.${MESH}.local } } }
-`;
-}
-
 const describeSpans = (spans: readonly ZipkinSpan[]) =>
   spans
     .map(
@@ -133,87 +67,32 @@ const describeSpans = (spans: readonly ZipkinSpan[]) =>
 describeWithNetns(
   "Zipkin tracing from App Mesh's ENABLE_ENVOY_JAEGER_TRACING across a gateway and two sidecars",
   (envoyBin) => {
-    let bridge: BridgeNetwork;
-    const namespaces: Netns[] = [];
-    let gatewayNs: Netns;
-    let frontNs: Netns;
-    let colorNs: Netns;
-    let meshd: MeshdForNetns;
+    const topo = new TracedTopology<ZipkinReceiver>({
+      envoyBin,
+      mesh: MESH,
+      collectorHost: COLLECTOR_HOST,
+      startReceiver: (host) => startZipkinReceiver({ host }),
+      forwardingApp: { source: FORWARDING_APP },
+      // App Mesh's variables, as a task definition or pod would set them on the Envoy container.
+      bootstrapEnv: (node, r) => {
+        const jaeger = {
+          ENABLE_ENVOY_JAEGER_TRACING: '1',
+          JAEGER_TRACER_ADDRESS: COLLECTOR_HOST,
+          JAEGER_TRACER_PORT: String(r.port),
+          JAEGER_TRACER_VERSION: 'json',
+        };
+        return node === 'color' ? { ...jaeger, APPMESH_RESOURCE_CLUSTER: COLOR_SERVICE } : jaeger;
+      },
+    });
     let receiver: ZipkinReceiver;
-    const sidecars: NsSidecar[] = [];
-
-    const throughGateway = (pathName: string) =>
-      request({ host: gatewayNs.nsIp, port: GATEWAY_PORT, path: pathName, timeoutMs: 15000 });
+    const throughGateway = (pathName: string) => topo.throughGateway(pathName);
 
     beforeAll(async () => {
-      bridge = await createBridgeNetwork();
-      for (let i = 0; i < 3; i++) namespaces.push(await createNetns({ bridge }));
-      [gatewayNs, frontNs, colorNs] = namespaces as [Netns, Netns, Netns];
-      receiver = await startZipkinReceiver({ host: bridge.hostIp });
-      for (const ns of namespaces) ns.setHosts({ [COLLECTOR_HOST]: bridge.hostIp });
-
-      const dir = readableTmpDir();
-      const meshFile = path.join(dir, 'mesh.yaml');
-      fs.writeFileSync(meshFile, meshYaml({ front: frontNs.nsIp, color: colorNs.nsIp }));
-      const appFile = path.join(dir, 'zipkin-forwarding-app.js');
-      fs.writeFileSync(appFile, FORWARDING_APP, { mode: 0o644 });
-      meshd = await startMeshdForNetns(meshFile);
-
-      colorNs.installAppMeshRules({ appPorts: [APP_PORT] });
-      const colorApp = colorNs.spawn(process.execPath, [APP_JS, 'color', '9000', String(APP_PORT)]);
-      await colorApp.waitForOutput('app color listening');
-      frontNs.installAppMeshRules({ appPorts: [APP_PORT] });
-      const frontApp = frontNs.spawn(process.execPath, [
-        appFile,
-        'front',
-        String(APP_PORT),
-        colorNs.nsIp,
-        String(APP_PORT),
-        `color.${MESH}.local`,
-      ]);
-      await frontApp.waitForOutput('app front listening');
-
-      // App Mesh's variables, as a task definition or pod would set them on the Envoy container.
-      const jaeger = {
-        ENABLE_ENVOY_JAEGER_TRACING: '1',
-        JAEGER_TRACER_ADDRESS: COLLECTOR_HOST,
-        JAEGER_TRACER_PORT: String(receiver.port),
-        JAEGER_TRACER_VERSION: 'json',
-      };
-      const started = await Promise.all([
-        startSidecarInNetns(gatewayNs, envoyBin, `mesh/${MESH}/virtualGateway/gateway`, meshd.xdsPort, {
-          concurrency: 1,
-          bootstrapEnv: jaeger,
-        }),
-        startSidecarInNetns(frontNs, envoyBin, `mesh/${MESH}/virtualNode/front`, meshd.xdsPort, {
-          concurrency: 1,
-          bootstrapEnv: jaeger,
-        }),
-        startSidecarInNetns(colorNs, envoyBin, `mesh/${MESH}/virtualNode/color`, meshd.xdsPort, {
-          concurrency: 1,
-          bootstrapEnv: { ...jaeger, APPMESH_RESOURCE_CLUSTER: COLOR_SERVICE },
-        }),
-      ]);
-      sidecars.push(...started);
-      await waitFor(
-        'a request through gateway → front → color to succeed',
-        async () => {
-          const r = await throughGateway('/warm-up').catch(() => undefined);
-          return r?.status === 200 ? r : undefined;
-        },
-        30000,
-        200,
-      );
+      await topo.start();
+      receiver = topo.receiver;
     }, 120_000);
 
-    afterAll(async () => {
-      await Promise.all(sidecars.map((s) => s.stop()));
-      for (const ns of namespaces) await ns.destroy();
-      await bridge?.destroy();
-      await meshd?.stop();
-      await receiver?.close();
-      removeReadableTmpDirs();
-    });
+    afterAll(() => topo.stop());
 
     it('one request is one trace: a span per hop, under the node.cluster service names, parent to child', async () => {
       const pathName = `/one-trace-${crypto.randomBytes(4).toString('hex')}`;

@@ -8,6 +8,7 @@ import { startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-h
 import {
   GrpcEgressClient,
   GRPC_PACKAGE,
+  grpcReady,
   startGrpcUpstream,
   type GrpcResult,
   type GrpcServiceName,
@@ -68,16 +69,7 @@ describeWithEnvoy('traffic gRPC: App Mesh grpcRoute matches through a real Envoy
       envoyBin,
       meshYaml: meshYaml(upstreams),
       nodeId: NODE_ID,
-      ready: async (egressPort) => {
-        const probe = new GrpcEgressClient(egressPort, `${SERVICE}:${ROUTER_PORT}`);
-        try {
-          const r = await probe.call('Colors', 'Pick', {}, 2000);
-          if (!r.ok) throw new Error(`gRPC ${grpc.status[r.code]}: ${r.details}`);
-          return true;
-        } finally {
-          probe.close();
-        }
-      },
+      ready: grpcReady(`${SERVICE}:${ROUTER_PORT}`),
     });
     client = new GrpcEgressClient(sidecar.egressPort, `${SERVICE}:${ROUTER_PORT}`);
   }, 60000);

@@ -93,7 +93,8 @@ export function startEnvoy(envoyBin: string, bootstrapYaml: string, adminPort: n
     logs: () => output,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Exited, or killed by a signal (then exitCode stays null and 'exit' has already fired).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

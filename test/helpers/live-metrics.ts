@@ -2,7 +2,6 @@
 // its clusters (a push, an ACK, then a NACK), and DogStatsD lines as Envoy's sink sends them
 // (response counts and upstream_rq_time) came in over UDP. Its /metrics then has a series for
 // every metric a dashboard reads. What the metrics tests scrape.
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -11,6 +10,9 @@ import { TypeUrl } from '../../src/xds/type-urls';
 import { AdsTestClient } from './ads-client';
 import { QUICKSTART_MESH } from './mesh-text';
 import { tmpDir, waitFor } from './processes';
+import { sample, sendUdp } from './series';
+
+export { sample };
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -48,23 +50,6 @@ export function get(port: number, pathName: string): Promise<{ status: number; c
     req.on('timeout', () => req.destroy(new Error(`GET ${pathName} timed out`)));
     req.on('error', reject);
   });
-}
-
-/** The value of one series (`name{labels}` exactly as rendered) in Prometheus text. */
-export function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-function sendUdp(port: number, text: string): Promise<void> {
-  const socket = dgram.createSocket('udp4');
-  return new Promise((resolve, reject) =>
-    socket.send(text, port, '127.0.0.1', (err) => {
-      socket.close();
-      if (err) reject(err);
-      else resolve();
-    }),
-  );
 }
 
 /** Envoy's DogStatsD lines for `count` responses of class `cls` from a node's egress cluster. */

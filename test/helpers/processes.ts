@@ -109,7 +109,8 @@ export function startMeshd(args: string[], env: Record<string, string> = {}): Ru
     stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        // Exited, or killed by a signal (then exitCode stays null and 'exit' has already fired).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.once('exit', (code) => resolve(code));
         child.kill('SIGTERM');
       }),

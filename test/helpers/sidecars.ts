@@ -146,6 +146,8 @@ export async function startSidecarInNetns(
     concurrency?: number;
     bootstrapArgs?: readonly string[];
     bootstrapEnv?: Readonly<Record<string, string>>;
+    /** More Envoy command-line flags. */
+    envoyArgs?: readonly string[];
   } = {},
 ): Promise<NsSidecar> {
   const dir = readableTmpDir('sidecar-');
@@ -170,6 +172,7 @@ export async function startSidecarInNetns(
     '--disable-hot-restart',
   ];
   if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
+  args.push(...(opts.envoyArgs ?? []));
   const proc = ns.spawn(envoyBin, args, { asProxyUser: true });
   const sidecar: NsSidecar = {
     process: proc,

@@ -295,3 +295,20 @@ export class GrpcEgressClient {
     this.clients.clear();
   }
 }
+
+/**
+ * A sidecar harness readiness check for a gRPC route: one Colors.Pick call through the egress port to
+ * `authority` (`name:port`) must end OK; otherwise it throws with the gRPC status and details.
+ */
+export function grpcReady(authority: string): (egressPort: number) => Promise<boolean> {
+  return async (egressPort) => {
+    const probe = new GrpcEgressClient(egressPort, authority);
+    try {
+      const r = await probe.call('Colors', 'Pick', {}, 2000);
+      if (!r.ok) throw new Error(`gRPC ${grpc.status[r.code]}: ${r.details}`);
+      return true;
+    } finally {
+      probe.close();
+    }
+  };
+}

@@ -16,7 +16,6 @@ import {
 } from '../../src/model/grpc-status';
 import { MeshModel } from '../../src/model/mesh-model';
 import { resolveSettings, rolloutSpecShape, type RolloutSettings } from '../../src/model/rollout';
-import type { VirtualNode } from '../../src/model/virtual-node';
 import { tmpDir } from '../helpers/processes';
 import { checkCanary } from '../../src/rollout/analysis';
 import {
@@ -31,16 +30,7 @@ import {
   type TelemetryReader,
   type TrafficSummary,
 } from '../../src/telemetry';
-
-function node(mesh: string, name: string, listeners: [string, number][]): VirtualNode {
-  return {
-    kind: 'VirtualNode',
-    mesh,
-    name,
-    source: { file: 'test', line: 1, col: 1 },
-    spec: { listeners: listeners.map(([protocol, port]) => ({ portMapping: { protocol, port } })) },
-  } as VirtualNode;
-}
+import { listenerNode as node } from '../helpers/virtual-node-stub';
 
 const MODEL = new MeshModel([
   node('m', 'client', []),

@@ -4,23 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MeshModel, type Resource } from '../../src/model/mesh-model';
-import type { VirtualNode } from '../../src/model/virtual-node';
 import { formatDuration } from '../../src/util/duration';
 import { EgressClusterIndex, interpret, parseLine, parseWindow, Telemetry, telemetryReport } from '../../src/telemetry';
+import { listenerNode as node } from '../helpers/virtual-node-stub';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/telemetry/envoy-1.40-dogstatsd.txt');
-
-function node(mesh: string, name: string, listeners: [string, number][]): VirtualNode {
-  return {
-    kind: 'VirtualNode',
-    mesh,
-    name,
-    source: { file: 'test', line: 1, col: 1 },
-    spec: {
-      listeners: listeners.map(([protocol, port]) => ({ portMapping: { protocol, port } })),
-    } as VirtualNode['spec'],
-  };
-}
 
 /** The mesh of the fixture's capture: the caller and its two destinations. */
 const FIXTURE_MESH = new MeshModel([
