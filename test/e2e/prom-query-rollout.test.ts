@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { renderQuery } from '../../src/rollout/prometheus';
-import { freePort, getOk, tmpDir, waitFor } from '../helpers/processes';
+import { freePort, tmpDir } from '../helpers/processes';
+import { untilRolloutPhase } from '../helpers/rollout-status';
 import { describeWithEnvoyAndPrometheus, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
 import { answeredBy, startSidecar, targetNodeYaml, type Sidecar } from '../helpers/sidecar-harness';
 import { startHttpUpstream, type HttpUpstream } from '../helpers/upstreams';
@@ -102,14 +103,6 @@ class LoadLoop {
   }
 }
 
-interface RolloutStatus {
-  phase: string;
-  canaryWeight: number;
-  failedChecks: number;
-  events: { type: string; message: string }[];
-  lastCheck?: { ok: boolean; results: { metric: string; value: number | null; ok: boolean; message: string }[] };
-}
-
 describeWithEnvoyAndPrometheus('canary rollouts judged by PromQL queries to a real Prometheus', (bins) => {
   let v1: HttpUpstream;
   let v2: HttpUpstream;
@@ -154,20 +147,10 @@ describeWithEnvoyAndPrometheus('canary rollouts judged by PromQL queries to a re
     return sidecar;
   };
 
-  const status = async (s: Sidecar): Promise<RolloutStatus | undefined> =>
-    (JSON.parse(await getOk(s.meshdAdminPort, '/v1/rollouts')) as RolloutStatus[])[0];
-
+  /** Prometheus's log joins meshd's and Envoy's when the rollout does not end in time. */
   const untilEnded = (s: Sidecar) =>
-    waitFor(
-      'the rollout to end',
-      async () => {
-        const r = await status(s);
-        return r && ['Succeeded', 'Failed', 'Paused'].includes(r.phase) ? r : undefined;
-      },
-      60_000,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${s.logs()}\n${prometheus?.logs() ?? ''}`);
+    untilRolloutPhase(s, ['Succeeded', 'Failed', 'Paused']).catch((err: Error) => {
+      throw new Error(`${err.message}\n${prometheus?.logs() ?? ''}`);
     });
 
   test('a healthy canary is promoted on the values Prometheus computes from Envoy’s own stats', async () => {

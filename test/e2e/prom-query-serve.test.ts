@@ -6,30 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, getOk, startMeshd, tmpDir, waitFor } from '../helpers/processes';
 
-const MESH = `kind: Mesh
-name: shop
----
-kind: VirtualNode
-mesh: shop
-name: a
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }], serviceDiscovery: { dns: { hostname: a.local } } }
----
-kind: VirtualNode
-mesh: shop
-name: b
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }], serviceDiscovery: { dns: { hostname: b.local } } }
----
-kind: VirtualRouter
-mesh: shop
-name: r
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }
----
-kind: Route
-mesh: shop
-virtualRouter: r
-name: m
-spec: { httpRoute: { match: { prefix: / }, action: { weightedTargets: [{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }] } } }
-`;
+const MESH = fs.readFileSync(path.join(__dirname, '../fixtures/prom-query-shop-mesh.yaml'), 'utf8');
 
 const ROLLOUT = `---
 kind: Rollout

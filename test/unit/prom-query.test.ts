@@ -203,30 +203,7 @@ describe('validation', () => {
     ]);
   });
 
-  const ROLLOUT_FILE = `kind: Mesh
-name: shop
----
-kind: VirtualNode
-mesh: shop
-name: a
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }], serviceDiscovery: { dns: { hostname: a.local } } }
----
-kind: VirtualNode
-mesh: shop
-name: b
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }], serviceDiscovery: { dns: { hostname: b.local } } }
----
-kind: VirtualRouter
-mesh: shop
-name: r
-spec: { listeners: [{ portMapping: { port: 80, protocol: http } }] }
----
-kind: Route
-mesh: shop
-virtualRouter: r
-name: m
-spec: { httpRoute: { match: { prefix: / }, action: { weightedTargets: [{ virtualNode: a, weight: 100 }, { virtualNode: b, weight: 0 }] } } }
----
+  const ROLLOUT_FILE = `${fs.readFileSync(path.join(__dirname, '../fixtures/prom-query-shop-mesh.yaml'), 'utf8')}---
 kind: Rollout
 mesh: shop
 name: ro
