@@ -15,7 +15,7 @@
 import * as crypto from 'node:crypto';
 import type * as http from 'node:http';
 import { loopbackHost } from '../util/loopback';
-import { readPrivateFile, type PrivateFileError } from '../util/private-file';
+import { readPrivateText } from '../util/private-file';
 
 /** A token shorter than this is refused at start: it could be guessed. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
@@ -55,27 +55,7 @@ export function adminWriteAuth(token: string | undefined, loopback: boolean): Ad
  * Throws an Error naming the file and the fix.
  */
 export function readAdminTokenFile(file: string): string {
-  let text: string;
-  try {
-    text = readPrivateFile(file, MAX_TOKEN_FILE_BYTES).toString('utf8');
-  } catch (err) {
-    const problem = (err as PrivateFileError).problem;
-    switch (problem?.kind) {
-      case 'not_file':
-        throw new Error(`the admin token file ${file} is not a regular file`);
-      case 'too_large':
-        throw new Error(
-          `the admin token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes: it should hold one token`,
-        );
-      case 'exposed':
-        throw new Error(
-          `the admin token file ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
-        );
-      default:
-        throw new Error(`cannot read the admin token file ${file}: ${problem?.error.code ?? String(err)}`);
-    }
-  }
-  const token = text.trim();
+  const token = readPrivateText(file, 'the admin token file', MAX_TOKEN_FILE_BYTES, ': it should hold one token');
   if (!/^[\x21-\x7e]*$/.test(token))
     throw new Error(
       `the admin token file ${file} must hold one token of printable ASCII characters without spaces (openssl rand -hex 32)`,

@@ -11,7 +11,8 @@
 // names the server by its URL without them.
 import type { QueryVariable } from '../model/rollout';
 import { QUERY_VARIABLE_PATTERN } from '../model/rollout';
-import { readPrivateFile, type PrivateFileError } from '../util/private-file';
+import { readPrivateText } from '../util/private-file';
+import { readCapped } from './capped-body';
 
 /** The most of an answer read; a longer one is cut off and the check fails. */
 export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
@@ -38,25 +39,7 @@ export const MAX_BEARER_TOKEN_FILE_BYTES = 16 * 1024;
 
 /** The token in a bearer token file (one line, surrounding whitespace dropped). Throws an Error naming the file. */
 export function readBearerTokenFile(file: string): string {
-  let text: string;
-  try {
-    text = readPrivateFile(file, MAX_BEARER_TOKEN_FILE_BYTES).toString('utf8');
-  } catch (err) {
-    const problem = (err as PrivateFileError).problem;
-    switch (problem?.kind) {
-      case 'not_file':
-        throw new Error(`the bearer token file ${file} is not a regular file`);
-      case 'too_large':
-        throw new Error(`the bearer token file ${file} is larger than ${MAX_BEARER_TOKEN_FILE_BYTES} bytes`);
-      case 'exposed':
-        throw new Error(
-          `the bearer token file ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
-        );
-      default:
-        throw new Error(`cannot read the bearer token file ${file}: ${problem?.error.code ?? String(err)}`);
-    }
-  }
-  const token = text.trim();
+  const token = readPrivateText(file, 'the bearer token file', MAX_BEARER_TOKEN_FILE_BYTES);
   if (token === '') throw new Error(`the bearer token file ${file} is empty`);
   if (!/^[\x21-\x7e]+$/.test(token))
     throw new Error(`the bearer token file ${file} must hold one token of printable ASCII characters without spaces`);
@@ -372,29 +355,4 @@ export class PrometheusClient {
       cut.abort();
     }
   }
-}
-
-/** The body, or 'too long' once more than `max` bytes have come (the request is then cut off). */
-async function readCapped(res: Response, max: number, cut: AbortController): Promise<Uint8Array | 'too long'> {
-  const length = Number(res.headers.get('content-length'));
-  if (Number.isFinite(length) && length > max) {
-    cut.abort();
-    return 'too long';
-  }
-  const reader = res.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      cut.abort();
-      void reader.cancel().catch(() => undefined);
-      return 'too long';
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }

@@ -39,3 +39,27 @@ export function readPrivateFile(file: string, maxBytes: number): Buffer {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The text of a private file that holds one secret token, surrounding whitespace dropped. Throws an Error naming
+ * `what` (e.g. 'the admin token file'), the file and the fix; `tooLargeNote` follows the size in that message.
+ */
+export function readPrivateText(file: string, what: string, maxBytes: number, tooLargeNote = ''): string {
+  try {
+    return readPrivateFile(file, maxBytes).toString('utf8').trim();
+  } catch (err) {
+    const problem = (err as PrivateFileError).problem;
+    switch (problem?.kind) {
+      case 'not_file':
+        throw new Error(`${what} ${file} is not a regular file`);
+      case 'too_large':
+        throw new Error(`${what} ${file} is larger than ${maxBytes} bytes${tooLargeNote}`);
+      case 'exposed':
+        throw new Error(
+          `${what} ${file} can be read by others (mode ${problem.mode.toString(8).padStart(3, '0')}): chmod 600 ${file}`,
+        );
+      default:
+        throw new Error(`cannot read ${what} ${file}: ${problem?.error.code ?? String(err)}`);
+    }
+  }
+}
