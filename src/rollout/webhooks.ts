@@ -9,6 +9,7 @@
 // off), and an answer's body is shown in the rollout's events only when it is short, printable
 // text: the events must not become a way to read internal URLs through meshd.
 import { formatDuration } from '../util/duration';
+import { readCapped } from './capped-body';
 import type { Webhook } from '../model/rollout';
 
 /** Flagger's CanaryWebhookPayload: `namespace` is the mesh here. */
@@ -172,28 +173,15 @@ export class WebhookCaller {
 
   /** At most maxBodyBytes of the answer; more, and the request is cut off (`cut: true`, nothing kept). */
   private async readSome(res: Response, cut: AbortController): Promise<{ bytes: Uint8Array; cut: boolean }> {
-    const reader = res.body?.getReader();
-    if (!reader) return { bytes: new Uint8Array(), cut: false };
-    const chunks: Uint8Array[] = [];
-    let size = 0;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > this.policy.maxBodyBytes) {
-          this.bodiesCut++;
-          cut.abort();
-          void reader.cancel().catch(() => undefined);
-          return { bytes: new Uint8Array(), cut: true };
-        }
-        chunks.push(value);
-      }
+      const bytes = await readCapped(res, this.policy.maxBodyBytes, cut);
+      if (bytes !== 'too long') return { bytes, cut: false };
+      this.bodiesCut++;
+      return { bytes: new Uint8Array(), cut: true };
     } catch {
       // The answer broke off (or the timeout fired) mid-body: what came is not shown.
       return { bytes: new Uint8Array(), cut: true };
     }
-    return { bytes: Buffer.concat(chunks), cut: false };
   }
 }
 
