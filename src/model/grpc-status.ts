@@ -25,7 +25,6 @@ export type GrpcStatusName = (typeof GRPC_STATUS_NAMES)[number];
 
 /** How many codes there are (0 to 16). */
 export const GRPC_STATUS_COUNT = GRPC_STATUS_NAMES.length;
-export const GRPC_UNKNOWN = 2;
 
 /** The 16 names a failure list may hold: every code but OK. */
 export const GRPC_FAILURE_NAMES = GRPC_STATUS_NAMES.filter((n) => n !== 'OK') as Exclude<GrpcStatusName, 'OK'>[];
@@ -46,8 +45,3 @@ export const DEFAULT_GRPC_FAILURE_CODES: readonly GrpcFailureName[] = [
   'UNAVAILABLE',
   'DATA_LOSS',
 ];
-
-/** The code of a name, e.g. UNAVAILABLE → 14. */
-export function grpcStatusCode(name: GrpcStatusName): number {
-  return GRPC_STATUS_NAMES.indexOf(name);
-}
