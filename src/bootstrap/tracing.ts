@@ -6,7 +6,7 @@
 // so the checks here are written step by step rather than with a YAML or JSON parser.
 import * as fs from 'node:fs';
 import type { NodeIdentity } from '../model/node-id';
-import { isDnsName, isIpv4, isIpv6 } from './xds-addresses';
+import { isDnsName, isIpv4, isIpv6, parsePort } from './xds-addresses';
 
 /** A tracing config file or sampling rule manifest is read only up to this size. */
 export const MAX_TRACING_FILE_BYTES = 65536;
@@ -110,10 +110,7 @@ function collectorHost(host: string, source: string): string | { error: string }
  * only for the tracer it configured.
  */
 export function tracerPort(text: string, source: string): number | { error: string } {
-  const digits = text.replace(/^0+/, '');
-  if (!/^[0-9]+$/.test(text) || digits.length > 5 || Number(digits) < 1 || Number(digits) > 65535)
-    return { error: `${source} must be a whole number from 1 to 65535, got '${text}'` };
-  return Number(digits);
+  return parsePort(text) ?? { error: `${source} must be a whole number from 1 to 65535, got '${text}'` };
 }
 
 /**
@@ -185,9 +182,8 @@ export function ipWithOptionalPort(text: string): { host: string; port?: number 
   if (!m) return undefined;
   const host = m[2] ?? m[3]!;
   if (m[2] !== undefined ? !isIpv6(host) : !isIpv4(host)) return undefined;
-  const digits = m[4]!.replace(/^0+/, '');
-  if (digits.length > 5 || Number(digits) < 1 || Number(digits) > 65535) return undefined;
-  return { host, port: Number(digits) };
+  const port = parsePort(m[4]!);
+  return port === undefined ? undefined : { host, port };
 }
 
 /**

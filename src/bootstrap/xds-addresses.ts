@@ -28,6 +28,17 @@ export function isIpv4(text: string): boolean {
   return IPV4.test(text) && text.split('.').every((part) => Number(part) <= 255 && !/^0[0-9]/.test(part));
 }
 
+/**
+ * A port written in decimal digits (leading zeros allowed, as the sh renderer's awk reads them), 1 to 65535;
+ * undefined for anything else.
+ */
+export function parsePort(text: string): number | undefined {
+  if (!/^[0-9]+$/.test(text)) return undefined;
+  const digits = text.replace(/^0+/, '');
+  const port = Number(digits || '0');
+  return digits.length > 5 || port < 1 || port > 65535 ? undefined : port;
+}
+
 /** Eight groups of 1 to 4 hex digits, or fewer with one `::`; the last two may be an IPv4 address. */
 export function isIpv6(text: string): boolean {
   if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return false;
@@ -73,10 +84,8 @@ export function parseXdsAddresses(text: string, source: string): XdsAddress[] | 
         return { error: `${where} must put an IPv6 address in brackets, as [::1]:18000, got '${item}'` };
       return { error: `${where} must be host:port, got '${item}'` };
     }
-    const digits = m[2]!.replace(/^0+/, '');
-    const port = Number(digits || '0');
-    if (digits.length > 5 || port < 1 || port > 65535)
-      return { error: `${where} must have a port from 1 to 65535, got '${item}'` };
+    const port = parsePort(m[2]!);
+    if (port === undefined) return { error: `${where} must have a port from 1 to 65535, got '${item}'` };
     const hostText = m[1]!;
     let host: string;
     let isName = false;
